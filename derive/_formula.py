@@ -1,0 +1,149 @@
+"""Whitelisted parsing of formula strings a user typed.
+
+A string is parsed with Python's ``ast`` and walked here node by node; only the node kinds listed
+below are accepted, and names resolve only through the tables the caller passes. Nothing is handed
+to ``eval``, ``sympify`` or ``parse_expr``, so a formula cannot reach Python.
+"""
+from __future__ import annotations
+
+import ast
+import operator
+
+import sympy as sp
+
+from ._functions import FUNCTIONS, activation, loss, yhat, y, z
+
+MAX_LENGTH = 2000
+MAX_CONSTANT = 10**6
+
+
+class FormulaError(ValueError):
+    """A formula that does not parse or uses something outside the grammar; names the position."""
+
+    def __init__(self, text: str, col: int, message: str):
+        self.text, self.col, self.message = text, col, message
+        super().__init__(f"{message} at position {col + 1} of {text!r}\n  {text}\n  {' ' * col}^")
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_KIND = {ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
+         ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.Subscript: "a subscript",
+         ast.Attribute: "attribute access", ast.Compare: "a comparison", ast.BoolOp: "a boolean operator",
+         ast.IfExp: "a conditional", ast.NamedExpr: "an assignment", ast.Starred: "unpacking",
+         ast.JoinedStr: "an f-string", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
+         ast.Set: "a set", ast.Await: "await", ast.Yield: "yield", ast.Slice: "a slice"}
+
+
+def _kind(node) -> str:
+    return _KIND.get(type(node), type(node).__name__)
+
+
+class Evaluator:
+    """Walks a parsed formula. ``names``: variables; ``functions``: callables by name.
+
+    ``matrix=True`` also allows ``@`` and the attribute ``.T`` (and nothing else after a dot);
+    ``keywords`` lists the keyword arguments a call may take (e.g. ``axis`` for ``sum``).
+    """
+
+    def __init__(self, text, names, functions, matrix=False, keywords=()):
+        self.text, self.names, self.functions = text, names, functions
+        self.matrix, self.keywords = matrix, set(keywords)
+
+    def fail(self, node, message):
+        raise FormulaError(self.text, getattr(node, "col_offset", 0), message)
+
+    def run(self):
+        text = self.text
+        if not isinstance(text, str) or not text.strip():
+            raise FormulaError(str(text), 0, "empty formula")
+        if len(text) > MAX_LENGTH:
+            raise FormulaError(text[:60] + "...", 0, f"formula longer than {MAX_LENGTH} characters")
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError as exc:
+            raise FormulaError(text, max((exc.offset or 1) - 1, 0), f"syntax error ({exc.msg})") from None
+        except (RecursionError, MemoryError, ValueError):
+            raise FormulaError(text, 0, "formula nested too deeply") from None
+        try:
+            return self.visit(tree.body)
+        except RecursionError:
+            raise FormulaError(text, 0, "formula nested too deeply") from None
+
+    def visit(self, node):
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.MatMult) and self.matrix:
+                return self.apply(node, operator.matmul, self.visit(node.left), self.visit(node.right))
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+            left, right = self.visit(node.left), self.visit(node.right)
+            if op is operator.pow and not (isinstance(right, (int, sp.Integer, sp.Rational))
+                                           or isinstance(right, sp.Expr) and right.is_number):
+                self.fail(node.right, "an exponent must be a number")
+            return self.apply(node, op, left, right)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return self.apply(node, operator.neg, self.visit(node.operand))
+            if isinstance(node.op, ast.UAdd):
+                return self.visit(node.operand)
+            self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                self.fail(node, f"constant {v!r} is not allowed (numbers only)")
+            if abs(v) > MAX_CONSTANT:
+                self.fail(node, f"constant {v!r} is too large (at most {MAX_CONSTANT})")
+            return sp.Integer(v) if isinstance(v, int) else sp.Rational(str(v))
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                return self.names[node.id]
+            if node.id in self.functions:
+                self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
+            self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
+                what = node.func.id if isinstance(node.func, ast.Name) else _kind(node.func)
+                self.fail(node, f"call of {what!r} is not allowed; functions: "
+                                f"{', '.join(sorted(self.functions))}")
+            kwargs = {}
+            for kw in node.keywords:
+                if kw.arg not in self.keywords:
+                    self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed")
+                kwargs[kw.arg] = self.visit(kw.value)
+            args = [self.visit(a) for a in node.args]
+            return self.apply(node, self.functions[node.func.id], *args, **kwargs)
+        if isinstance(node, ast.Attribute) and self.matrix and node.attr == "T":
+            return self.apply(node, lambda v: v.T, self.visit(node.value))
+        if isinstance(node, ast.Attribute):
+            self.fail(node, f"attribute access .{node.attr} is not allowed (only .T)"
+                      if self.matrix else f"attribute access .{node.attr} is not allowed")
+        self.fail(node, f"{_kind(node)} is not allowed")
+
+    def apply(self, node, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FormulaError:
+            raise
+        except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+            self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def parse_scalar(text: str, variables: dict, what: str = "formula") -> sp.Expr:
+    """A scalar SymPy expression from ``text`` over ``variables`` and the known functions."""
+    expr = Evaluator(text, variables, FUNCTIONS).run()
+    if not isinstance(expr, sp.Basic):
+        expr = sp.sympify(expr)  # a plain number produced by our own evaluation, not user text
+    if expr.has(sp.zoo, sp.nan) or expr.has(sp.oo):
+        raise FormulaError(text, 0, f"{what} is undefined (division by zero or infinity)")
+    return expr
+
+
+def parse_activation(text: str) -> sp.Lambda:
+    """An activation written as a formula in z, e.g. ``z*sigmoid(z)``."""
+    return activation(sp.Lambda(z, parse_scalar(text, {"z": z}, "activation")))
+
+
+def parse_loss(text: str) -> sp.Lambda:
+    """A per-entry loss written as a formula in yhat and y, e.g. ``log(cosh(yhat - y))``."""
+    return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y}, "loss")))

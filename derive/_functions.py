@@ -1,0 +1,177 @@
+"""The activation and loss tables.
+
+An activation is a SymPy ``Lambda`` of one variable; a loss is a ``Lambda`` of (prediction, target)
+giving the loss of one entry. Their derivatives are never written here: reverse mode differentiates
+them with ``sympy.diff``, so a function the user writes goes through exactly the same machinery.
+The functions SymPy lacks are defined as SymPy ``Function`` classes whose ``fdiff`` is the derivative
+(that is SymPy's own rule table). Kinks follow one stated convention: the derivative at 0 is the
+left-hand one, relu'(0) = step(0) = 0 and leaky_relu'(0) = 1/100, as in JAX and PyTorch.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+z = sp.Symbol("z")
+yhat, y = sp.symbols("yhat y")
+
+KINK_CONVENTION = "at a kink the derivative takes its value from the left: relu'(0) = step(0) = 0"
+
+
+class step(sp.Function):
+    """Unit step, step(z) = 1 if z > 0 else 0 (so step(0) = 0). The derivative of relu."""
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)  # zero almost everywhere; the jump at 0 is not a gradient
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return sp.Integer(1) if x > 0 else sp.Integer(0)
+        return None
+
+
+class sigmoid(sp.Function):
+    """Logistic function 1 / (1 + exp(-z))."""
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return 1 / (1 + sp.exp(-x))
+        return None
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
+class relu(sp.Function):
+    """max(0, z)."""
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return sp.Max(0, x)
+        return None
+
+
+LEAKY_SLOPE = sp.Rational(1, 100)
+
+
+class leaky_relu(sp.Function):
+    """z if z > 0 else z / 100."""
+
+    def fdiff(self, argindex=1):
+        return LEAKY_SLOPE + (1 - LEAKY_SLOPE) * step(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return x if x > 0 else LEAKY_SLOPE * x
+        return None
+
+
+class softplus(sp.Function):
+    """log(1 + exp(z))."""
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.log(1 + sp.exp(x))
+        return None
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+
+# Elementwise activations. softmax is not elementwise: it is its own graph operation.
+ACTIVATIONS = {
+    "identity": sp.Lambda(z, z),
+    "sigmoid": sp.Lambda(z, sigmoid(z)),
+    "tanh": sp.Lambda(z, sp.tanh(z)),
+    "relu": sp.Lambda(z, relu(z)),
+    "leaky_relu": sp.Lambda(z, leaky_relu(z)),
+    "softplus": sp.Lambda(z, softplus(z)),
+}
+ACTIVATION_NAMES = tuple(ACTIVATIONS) + ("softmax",)
+
+# Per-entry losses L(yhat, y); the network's loss is J = (1/m) * sum over examples and outputs.
+LOSSES = {
+    "mse": sp.Lambda((yhat, y), (yhat - y) ** 2),
+    "bce": sp.Lambda((yhat, y), -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))),
+    "ce": sp.Lambda((yhat, y), -y * sp.log(yhat)),
+}
+LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
+               "ce": "categorical cross-entropy"}
+
+# Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
+FUNCTIONS = {
+    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
+    "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos, "atan": sp.atan, "erf": sp.erf, "abs": sp.Abs,
+    "sigmoid": sigmoid, "relu": relu, "leaky_relu": leaky_relu, "softplus": softplus, "step": step,
+}
+
+
+class DerivativeError(ValueError):
+    """A user function whose derivative SymPy cannot give in closed form."""
+
+
+def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp.Expr:
+    """d fn / d (its var_index-th variable), refusing results that are not closed form."""
+    var = fn.variables[var_index]
+    try:
+        d = sp.diff(fn.expr, var)
+    except Exception as exc:  # SymPy raises assorted types here
+        raise DerivativeError(f"cannot differentiate {label} {fn.expr}: {exc}") from None
+    if d.has(sp.Derivative, sp.Subs):
+        raise DerivativeError(f"SymPy cannot differentiate {label} {fn.expr} in closed form "
+                              f"(it leaves {d})")
+    return d
+
+
+def activation(spec) -> sp.Lambda:
+    """An activation from a table name, a SymPy Lambda of one variable, or an expression in z."""
+    if isinstance(spec, str):
+        if spec not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {spec!r}; valid: {', '.join(ACTIVATION_NAMES)}, "
+                             "or a formula in z")
+        return ACTIVATIONS[spec]
+    if isinstance(spec, sp.Lambda):
+        if len(spec.variables) != 1:
+            raise ValueError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
+        return spec
+    if isinstance(spec, sp.Expr):
+        free = spec.free_symbols
+        if free - {z}:
+            raise ValueError(f"activation {spec} may use only z; it also uses "
+                             f"{', '.join(sorted(map(str, free - {z})))}")
+        return sp.Lambda(z, spec)
+    raise TypeError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
+
+
+def loss(spec) -> sp.Lambda:
+    """A per-entry loss from a table name, a Lambda of (yhat, y) or an expression in yhat and y."""
+    if isinstance(spec, str):
+        if spec not in LOSSES:
+            raise ValueError(f"unknown loss {spec!r}; valid: {', '.join(LOSSES)}, "
+                             "or a formula in yhat and y")
+        return LOSSES[spec]
+    if isinstance(spec, sp.Lambda):
+        if len(spec.variables) != 2:
+            raise ValueError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
+        return spec
+    if isinstance(spec, sp.Expr):
+        extra = spec.free_symbols - {yhat, y}
+        if extra:
+            raise ValueError(f"loss {spec} may use only yhat and y; it also uses "
+                             f"{', '.join(sorted(map(str, extra)))}")
+        return sp.Lambda((yhat, y), spec)
+    raise TypeError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")

@@ -1,0 +1,239 @@
+"""Declaring a network: layers are sugar that build one expression graph of matrix operations.
+
+Two forms share one builder. The sequential shorthand::
+
+    net = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce")
+
+and the general graph form, where any node may feed any later one::
+
+    g = Builder(2)
+    a1 = g.dense(g.X, 3, "tanh")
+    a2 = g.dense(a1, 3, "tanh", add=[a1])        # skip connection into Z2
+    model = g.output(g.dense(a2, 1, "sigmoid"), loss="bce")
+
+Conventions: ``rows`` puts examples in rows (X is (m, n), Z = X W + b, W is (in, out)); ``columns``
+puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declaration builds either.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import _functions as F
+from ._graph import Node, ShapeError, fmt_shape, leaf, matmul, placeholder, reduce_sum, softmax
+
+m = sp.Symbol("m", positive=True, integer=True)
+lam = sp.Symbol("lambda", positive=True)
+CONVENTIONS = ("rows", "columns")
+
+
+class NetworkError(ValueError):
+    """A network declaration that cannot be built; the message names the layer and the shapes."""
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A dense layer: ``units`` outputs, an activation (table name, SymPy Lambda, expression in z, or
+    a formula string in z), optional dropout probability, and optional skip connections: the outputs
+    of earlier layers (0 = the input X) added to this layer's Z."""
+
+    units: int
+    activation: object = "identity"
+    dropout: float | None = None
+    skip_from: tuple = ()
+
+
+@dataclass
+class Layer:
+    index: int
+    units: int
+    activation: str            # the name printed
+    fn: object                 # SymPy Lambda, or None for softmax
+    Z: Node
+    A: Node
+    W: Node
+    b: Node
+    mask: Node | None = None
+    keep: float | None = None  # keep probability of the dropout mask
+
+
+@dataclass
+class Model:
+    """A built graph: what derivation, printing and lowering read."""
+
+    convention: str
+    X: Node
+    Y: Node
+    J: Node
+    loss_name: str
+    loss_fn: sp.Lambda
+    layers: list
+    params: list               # leaves, in printing order W1, b1, W2, b2, ...
+    masks: list
+    l2: float | None
+    forward: list = field(default_factory=list)   # named nodes in evaluation order
+    constants: dict = field(default_factory=dict)  # symbol -> value (lambda, ...)
+
+    @property
+    def prediction(self) -> Node:
+        return self.layers[-1].A
+
+    @property
+    def sizes(self) -> list:
+        return [int(self.X.shape[1 if self.convention == "rows" else 0])] + [l.units for l in self.layers]
+
+
+def _activation(spec):
+    """(printed name, SymPy Lambda or None for softmax) from a name, a formula string or SymPy."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text == "softmax" or text in F.ACTIVATIONS:
+            return text, F.ACTIVATIONS.get(text)
+        if text.isidentifier():
+            F.activation(text)  # raises: unknown activation, with the valid names
+        from ._formula import parse_activation
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1]
+        return text, parse_activation(text)
+    fn = F.activation(spec)
+    return str(fn.expr), fn
+
+
+def _loss(spec):
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text in F.LOSSES or text.isidentifier():
+            return text, F.loss(text)
+        from ._formula import parse_loss
+        return text, parse_loss(text)
+    fn = F.loss(spec)
+    return str(fn.expr), fn
+
+
+class Builder:
+    """Builds a Model node by node (the general graph form)."""
+
+    def __init__(self, n_inputs: int, convention: str = "rows"):
+        if convention not in CONVENTIONS:
+            raise NetworkError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
+        if not isinstance(n_inputs, int) or n_inputs < 1:
+            raise NetworkError(f"the input size must be a positive integer, not {n_inputs!r}")
+        self.convention = convention
+        self.rows = convention == "rows"
+        self.X = leaf("X", (m, n_inputs) if self.rows else (n_inputs, m), "input")
+        self.layers: list = []
+        self.forward: list = []
+        self._layer_of = {self.X: 0}
+
+    def _units(self, node: Node):
+        return node.shape[1] if self.rows else node.shape[0]
+
+    def _label(self, node: Node) -> str:
+        k = self._layer_of.get(node)
+        return "the input X" if k == 0 else f"layer {k}" if k else repr(node)
+
+    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=()) -> Node:
+        """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
+        l = len(self.layers) + 1
+        if not isinstance(units, int) or units < 1:
+            raise NetworkError(f"layer {l}: the number of units must be a positive integer, not {units!r}")
+        n_in = self._units(inp)
+        name, fn = _activation(act)
+        if name == "softmax" and units == 1:
+            raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
+        if self.rows:
+            W, b = leaf(f"W{l}", (n_in, units), "param"), leaf(f"b{l}", (1, units), "param")
+            lin = matmul(inp, W)
+        else:
+            W, b = leaf(f"W{l}", (units, n_in), "param"), leaf(f"b{l}", (units, 1), "param")
+            lin = matmul(W, inp)
+        terms = [lin, b]
+        for extra in add:
+            if extra.shape != lin.shape:
+                raise NetworkError(
+                    f"layer {l} ({units} units) cannot add the output of {self._label(extra)} "
+                    f"({self._units(extra)} units): shapes {fmt_shape(lin.shape)} and {fmt_shape(extra.shape)}")
+            terms.append(extra)
+        expr = sp.Add(*[placeholder(i) for i in range(len(terms))])
+        Z = Node("ew", terms, lin.shape, (("expr", expr),), name=f"Z{l}", role="pre")
+        mask = keep = None
+        if name == "softmax":
+            A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=f"A{l}", role="act")
+        elif dropout:
+            if not 0 < dropout < 1:
+                raise NetworkError(f"layer {l}: dropout probability must be in (0, 1), not {dropout!r}")
+            # Inverted dropout: the mask holds 0 or 1/(1-p), so the expected activation is unchanged.
+            mask, keep = leaf(f"D{l}", Z.shape, "mask"), 1 - dropout
+            A = Node("ew", (Z, mask), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})
+                                                  * placeholder(1)),), name=f"A{l}", role="act")
+        else:
+            A = Node("ew", (Z,), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),),
+                     name=f"A{l}", role="act")
+        self.layers.append(Layer(l, units, name, fn, Z, A, W, b, mask, keep))
+        self.forward += [Z, A]
+        self._layer_of[A] = l
+        return A
+
+    def output(self, pred: Node, loss="ce", l2=None) -> Model:
+        """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
+        if not self.layers or pred is not self.layers[-1].A:
+            raise NetworkError("the prediction must be the output of the last layer declared")
+        loss_name, loss_fn = _loss(loss)
+        class_axis = 1 if self.rows else 0
+        one_hot = class_axis if loss_name == "ce" else None
+        Y = leaf("Y", pred.shape, "target", one_hot_axis=one_hot)
+        per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
+                                           loss_fn.variables[1]: placeholder(1)})
+        # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
+        c, per_entry = sp.factor_terms(per_entry).as_independent(placeholder(0), placeholder(1), as_Add=False)
+        entries = Node("ew", (pred, Y), pred.shape, (("expr", per_entry),), role="loss_entry")
+        total = Node("sum", (entries,), (1, 1), (("axis", None),))
+        terms, args = [c * placeholder(0) / m], [total]
+        constants = {}
+        if l2:
+            if l2 < 0:
+                raise NetworkError(f"L2 weight decay must be >= 0, not {l2!r}")
+            constants[lam] = l2
+            for layer in self.layers:
+                sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),
+                                       role="decay"),), (1, 1), (("axis", None),))
+                terms.append(lam / (2 * m) * placeholder(len(args)))
+                args.append(sq)
+        J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name="J", role="loss")
+        params = [p for layer in self.layers for p in (layer.W, layer.b)]
+        masks = [layer.mask for layer in self.layers if layer.mask is not None]
+        return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
+                     l2, self.forward + [J], constants)
+
+
+class Network:
+    """A sequential network: input size, a list of Dense layers, a loss and optional L2 decay."""
+
+    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net"):
+        if not layers:
+            raise NetworkError("a network needs at least one layer")
+        self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
+        self.build("rows")  # fail early on a bad declaration
+
+    def build(self, convention: str = "rows") -> Model:
+        g = Builder(self.n_inputs, convention)
+        outputs = [g.X]
+        for i, layer in enumerate(self.layers, 1):
+            if not isinstance(layer, Dense):
+                raise NetworkError(f"layer {i} is {layer!r}, not a Dense layer")
+            adds = []
+            for k in layer.skip_from:
+                if not isinstance(k, int) or not 0 <= k < i:
+                    raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
+                adds.append(outputs[k])
+            outputs.append(g.dense(outputs[-1], layer.units, layer.activation, layer.dropout, adds))
+        return g.output(outputs[-1], self.loss, self.l2)
+
+    def derive(self, convention: str = "rows"):
+        from ._reverse import derive
+        return derive(self.build(convention))
+
+    def __repr__(self):
+        body = ", ".join(f"Dense({l.units}, {l.activation!r})" for l in self.layers)
+        return f"Network({self.n_inputs}, [{body}], loss={self.loss!r})"

@@ -1,0 +1,153 @@
+"""A derivation as a document: sections of equations, in text, LaTeX, Markdown or JSON.
+
+Every format reads the same list of sections built here from the derived graph, so the four
+formats cannot disagree about what was derived.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+from ._functions import KINK_CONVENTION, LOSS_TITLES
+from ._graph import Node
+from ._printing import name, show
+
+ARROW = {"text": "∂J/∂{}", "latex": r"\frac{{\partial J}}{{\partial {}}}", "formula": "dJ/d{}"}
+
+
+def lhs(kind: str, n: str, style: str) -> str:
+    if kind == "grad":
+        return ARROW[style].format(name(n, style))
+    return name(n, style)
+
+
+def _equation(left: str, node: Node, style: str) -> tuple:
+    return left, show(node, style)
+
+
+def sections(d, style: str, params=None, steps: bool = False) -> list:
+    """[(title, [(lhs, rhs, note)])] for derivation ``d``; ``params`` limits the gradients shown."""
+    model = d.model
+    wanted = list(params) if params else list(d.grads)
+    needed = _needed_deltas(d, wanted)
+    fwd = [(name(n.name, style), show(n, style), "") for n in model.forward if n is not model.J]
+    loss_title = LOSS_TITLES.get(model.loss_name, model.loss_name)
+    out = [("Forward pass", fwd),
+           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})",
+            [(name("J", style), show(model.J, style), "")])]
+    deltas = [(name(dn.name, style), show(dn, style), "") for l, dn in sorted(d.deltas.items(), reverse=True)
+              if dn in needed]
+    out.append(("Error signals", deltas))
+    out.append(("Gradients", [(lhs("grad", p, style), show(d.grads[p], style), "") for p in wanted]))
+    if steps:
+        out.append(("Steps", step_lines(d, style, needed, wanted)))
+    return out
+
+
+def _needed_deltas(d, wanted):
+    from ._graph import topo_order
+    return {n for p in wanted for n in topo_order(d.grads[p]) if n.role == "delta"}
+
+
+def step_lines(d, style, needed, wanted) -> list:
+    """The provenance record, one (lhs, rhs, rule) per line."""
+    lines, keep = [], True
+    names = {n.name for n in needed} | set(wanted)
+    for s in d.steps:
+        kind, n = s.lhs
+        if kind in ("grad", "def"):
+            # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
+            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or n.startswith(("A", "Z")))
+        if not keep:
+            continue
+        if kind == "through":
+            before, after = s.rhs
+            z = name(before.args[0].name, style)
+            prime = {"text": f"{n}′({z})", "latex": rf"\mathrm{{{n}}}'\left({z}\right)",
+                     "formula": f"{n}'({z})"}[style]
+            lines.append((prime, f"{show(before, style)} = {show(after, style)}", s.rule))
+        elif kind == "fact":
+            lines.append(("", s.rhs[style], s.rule))
+        elif kind == "same":
+            lines.append(("", show(s.rhs, style), s.rule))
+        else:
+            lines.append((lhs(kind, n, style), show(s.rhs, style), s.rule))
+    return lines
+
+
+def to_text(d, params=None, steps=False, width=100) -> str:
+    """Rich panels, one per section, rendered to plain text (no colour codes)."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
+    _print_panels(console, d, params, steps, Panel, Text)
+    return buf.getvalue()
+
+
+def _print_panels(console, d, params, steps, Panel, Text):
+    for section, rows in sections(d, "text", params, steps):
+        body = Text()
+        for i, (left, right, note) in enumerate(rows):
+            line = f"{left} = {right}" if left else f"  = {right}" if right else ""
+            body.append(line)
+            if note:
+                body.append(f"    [{note}]", style="dim")
+            if i < len(rows) - 1:
+                body.append("\n")
+        if not rows:
+            body.append("(none)")
+        console.print(Panel(body, title=section, title_align="left", expand=True))
+    if any(l.activation in ("relu", "leaky_relu") or "relu" in l.activation or "step" in l.activation
+           for l in d.model.layers):
+        console.print(f"Kinks: {KINK_CONVENTION}.")
+
+
+def print_rich(d, params=None, steps=False, console=None):
+    """Print to a terminal with colour."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+    _print_panels(console or Console(), d, params, steps, Panel, Text)
+
+
+def to_latex(d, params=None, steps=False) -> str:
+    parts = []
+    for section, rows in sections(d, "latex", params, steps):
+        parts.append(f"% {section}")
+        parts.append(r"\begin{align*}")
+        body = []
+        for left, right, note in rows:
+            tag = rf" && \text{{{note}}}" if note else ""
+            body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
+        parts.append(" \\\\\n".join(body))
+        parts.append(r"\end{align*}")
+    return "\n".join(parts) + "\n"
+
+
+def to_markdown(d, params=None, steps=False) -> str:
+    parts = [f"**Convention:** `{d.model.convention}` "
+             f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]
+    for section, rows in sections(d, "latex", params, steps):
+        parts.append(f"### {section}")
+        parts.append("")
+        for left, right, note in rows:
+            eq = f"{left} = {right}" if left else f"= {right}"
+            parts.append(f"$$\n{eq}\n$$")
+            if note:
+                parts.append(f"*{note}*")
+            parts.append("")
+    return "\n".join(parts)
+
+
+def to_json(d, params=None) -> str:
+    secs = dict((title.split(" (")[0], rows) for title, rows in sections(d, "formula", params))
+    return json.dumps({
+        "convention": d.model.convention,
+        "forward": [f"{l} = {r}" for l, r, _ in secs["Forward pass"]],
+        "loss": secs["Loss"][0][1],
+        "deltas": {l: r for l, r, _ in secs["Error signals"]},
+        "gradients": {p: show(d.grads[p], "formula") for p in (params or d.grads)},
+    }, ensure_ascii=False)

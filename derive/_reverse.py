@@ -1,0 +1,289 @@
+"""Reverse mode over the expression graph, with one backward rule per operation.
+
+Each rule maps (node, adjoint of node) to the adjoints of its arguments; the loop visits nodes in
+reverse topological order once, so the cost grows with the number of nodes (the depth), not with
+the number of weights. The ``ew`` rule differentiates its SymPy expression with ``sympy.diff``: an
+activation or loss nobody wrote a rule for derives through the same code as tanh does.
+
+As it goes, the pass keeps a provenance record (``Step``): each adjoint it forms, each rewrite the
+simplifier makes, and the rule that made it. The step-by-step view replays that record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import _graph as G
+from ._graph import Node, constant_factor, ew, matmul, named, placeholder, reduce_sum, transpose
+
+ph = placeholder
+
+
+@dataclass
+class Step:
+    """One line of the derivation: ``lhs = rhs`` because of ``rule``.
+
+    ``lhs`` is ("grad", name) for dJ/d<name>, ("def", name) for a definition, or ("same", None) for a
+    rewrite of the line above. ``rhs`` is a graph node, or a short text for a fact."""
+
+    rule: str
+    lhs: tuple
+    rhs: object
+
+
+@dataclass
+class Derivation:
+    """Everything derived for one model: forward equations, loss, error signals, gradients, steps."""
+
+    model: object
+    deltas: dict = field(default_factory=dict)     # layer index -> named delta node
+    grads: dict = field(default_factory=dict)      # param name -> gradient node
+    steps: list = field(default_factory=list)
+    adjoints: dict = field(default_factory=dict)   # named node -> its dJ/d node
+
+    @property
+    def forward(self):
+        return self.model.forward
+
+    @property
+    def convention(self):
+        return self.model.convention
+
+    def __getitem__(self, name):
+        return self.grads[name]
+
+    def _params(self, params):
+        if params is None:
+            return None
+        params = [params] if isinstance(params, str) else list(params)
+        for p in params:
+            if p not in self.grads:
+                raise KeyError(f"no parameter {p!r}; the parameters are {', '.join(self.grads)}")
+        return params
+
+    def text(self, params=None, steps=False, width=100) -> str:
+        """Plain text: one panel per section (forward, loss, error signals, gradients, steps)."""
+        from ._render import to_text
+        return to_text(self, self._params(params), steps, width)
+
+    def latex(self, params=None, steps=False) -> str:
+        from ._render import to_latex
+        return to_latex(self, self._params(params), steps)
+
+    def markdown(self, params=None, steps=False) -> str:
+        from ._render import to_markdown
+        return to_markdown(self, self._params(params), steps)
+
+    def json(self, params=None) -> str:
+        from ._render import to_json
+        return to_json(self, self._params(params))
+
+    def print(self, params=None, steps=False, console=None):
+        """Print to the terminal with rich."""
+        from ._render import print_rich
+        print_rich(self, self._params(params), steps, console)
+
+    def _repr_latex_(self):
+        from ._render import sections
+        rows = [f"{l} &= {r}" for _, sec in sections(self, "latex") for l, r, _n in sec]
+        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+
+    def __str__(self):
+        return self.text()
+
+
+def _layer_of(node: Node):
+    return int(node.name[1:]) if node.name and node.name[1:].isdigit() else None
+
+
+# ---- the backward rules: op -> fn(node, g, ctx) -> [(arg, contribution, rule)] ----
+
+def _vjp_matmul(node, g, ctx):
+    a, b = node.args
+    return [(a, matmul(g, transpose(b)), f"chain rule through the product {ctx.show(node)}"),
+            (b, matmul(transpose(a), g), f"chain rule through the product {ctx.show(node)}")]
+
+
+def _vjp_T(node, g, ctx):
+    return [(node.args[0], transpose(g), "transpose")]
+
+
+def _vjp_sum(node, g, ctx):
+    (a,) = node.args
+    return [(a, ew(ph(0), [g], shape=a.shape), "a sum passes its adjoint to every entry")]
+
+
+def _vjp_softmax(node, g, ctx):
+    # dJ/dZ = S * (G - sum(G * S) over the class axis): the Jacobian diag(s) - s s^T applied to G.
+    axis = node.attrs["axis"]
+    r = reduce_sum(ew(ph(0) * ph(1), [g, node]), axis)
+    return [(node.args[0], ew(ph(0) * (ph(1) - ph(2)), [node, g, r]),
+             f"chain rule through softmax (layer {_layer_of(node)}): S ⊙ (G − Σₖ G ⊙ S)")]
+
+
+def _vjp_ew(node, g, ctx):
+    expr, args = node.attrs["expr"], node.args
+    out = []
+    for i, arg in enumerate(args):
+        d = sp.diff(expr, ph(i))
+        if d == 0:
+            continue
+        extra, rule = [], _ew_rule(node, arg, ctx)
+        if node.name and len(args) == 1:
+            # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2.
+            o = ph(len(args) + 1)
+            through = d.xreplace({expr: o})
+            if ph(i) in d.free_symbols and ph(i) not in through.free_symbols:
+                ctx.steps.append(Step(f"derivative of {ctx.fname(node)} written through {node.name}",
+                                      ("through", ctx.fname(node)),
+                                      (ew(d, args, shape=node.shape), ew(through.xreplace({o: ph(0)}), [node]))))
+                d, extra = through, [node]
+        contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
+                     [g, *args, *extra], shape=node.shape)
+        for axis, (da, dn) in enumerate(zip(arg.shape, node.shape)):
+            if da == 1 and dn != 1:  # a broadcast operand: its adjoint sums over the copies
+                contrib = reduce_sum(contrib, axis)
+        out.append((arg, contrib, rule))
+    return out
+
+
+def _ew_rule(node, arg, ctx):
+    if node.role == "act":
+        return f"chain rule through {ctx.fname(node)} (layer {_layer_of(node)})"
+    if node.role == "loss_entry":
+        from ._functions import LOSS_TITLES
+        return f"derivative of the loss ({LOSS_TITLES.get(ctx.model.loss_name, ctx.model.loss_name)})"
+    if node.role == "pre" and arg.role == "param":
+        return f"{arg.name} is added to every example: its gradient sums over the batch"
+    if node.role == "pre":
+        return f"chain rule through {node.name}"
+    if node.role == "decay":
+        return "derivative of the weight decay (λ/2m) Σ W²"
+    if node.role == "loss":
+        return "derivative of J"
+    return "chain rule"
+
+
+RULES = {"matmul": _vjp_matmul, "T": _vjp_T, "sum": _vjp_sum, "softmax": _vjp_softmax, "ew": _vjp_ew}
+
+
+class _Context:
+    def __init__(self, model, printer):
+        self.model, self.steps, self._printer, self.rules_seen = model, [], printer, {}
+
+    def show(self, node):
+        if self._printer is None:
+            from ._printing import show
+            self._printer = show
+        return self._printer(node)
+
+    def fname(self, node):
+        layer = _layer_of(node)
+        for l in self.model.layers:
+            if l.index == layer:
+                return l.activation
+        return "the function"
+
+
+def tidy(node: Node, steps: list, rule: str) -> Node:
+    """Simplify an anonymous ``ew`` node's expression: the shortest of it, cancel() and factor()."""
+    if node.op != "ew" or node.name is not None or not node.args:
+        return node
+    expr = node.attrs["expr"]
+    best = expr
+    for candidate in (sp.cancel(expr), sp.factor(expr)):
+        if sp.count_ops(candidate) < sp.count_ops(best):
+            best = candidate
+    if best == expr:
+        return node
+    after = ew(best, node.args, shape=node.shape)
+    steps.append(Step(rule, ("same", None), after))
+    return after
+
+
+def _accumulate(contribs):
+    nodes = [c for c, _ in contribs]
+    if len(nodes) == 1:
+        return nodes[0]
+    return ew(sp.Add(*[ph(i) for i in range(len(nodes))]), nodes)
+
+
+def derive(model, printer=None) -> Derivation:
+    """Reverse mode from the loss J to every parameter of ``model``."""
+    ctx = _Context(model, printer)
+    order = G.topo_order(model.J)
+    params = set(model.params)
+    needs = set(params)
+    for node in order:  # the nodes on a path to some parameter: the only adjoints worth forming
+        if any(a in needs for a in node.args):
+            needs.add(node)
+    adj = {model.J: [(ew(sp.Integer(1), [], shape=(1, 1)), "start")]}
+    result = Derivation(model)
+    last = model.layers[-1].index
+    G._RECORDERS.append([])
+    try:
+        for node in reversed(order):
+            if node not in adj or node not in needs:
+                continue
+            g = _accumulate(adj.pop(node))
+            rules = []
+            if node.name and node is not model.J:
+                rules = _rules_for(node, ctx)
+            if node.role == "pre":
+                g = _name_delta(node, g, rules, ctx, result, last)
+            elif node.name and node is not model.J:
+                _flush_records(ctx)
+                ctx.steps.append(Step(rules, ("grad", node.name), g))
+                g = tidy(g, ctx.steps, "simplify")
+                result.adjoints[node] = g
+            if node.role == "param":
+                result.grads[node.name] = g
+                continue
+            for arg, contrib, rule in RULES[node.op](node, g, ctx):
+                if arg in needs:
+                    adj.setdefault(arg, []).append((contrib, rule))
+                    ctx.rules_seen.setdefault(arg, []).append(rule)
+    finally:
+        _flush_records(ctx)
+        G._RECORDERS.pop()
+    result.steps = ctx.steps
+    result.grads = {p.name: result.grads[p.name] for p in model.params if p.name in result.grads}
+    missing = [p.name for p in model.params if p.name not in result.grads]
+    for name in missing:  # a parameter J does not depend on: its gradient is zero
+        p = next(q for q in model.params if q.name == name)
+        result.grads[name] = ew(sp.Integer(0), [], shape=p.shape)
+    return result
+
+
+def _rules_for(node, ctx):
+    seen = ctx.rules_seen.get(node, [])
+    rules = [r for r in dict.fromkeys(seen) if r not in ("chain rule", "start")]
+    return "; ".join(rules) or "chain rule"
+
+
+def _flush_records(ctx):
+    for rule, fact in G._RECORDERS[-1]:
+        ctx.steps.append(Step(rule, ("fact", None), fact))
+    G._RECORDERS[-1].clear()
+
+
+def _name_delta(node, g, rules, ctx, result, last):
+    """Name the error signal delta_l = dJ/dZ_l without its constant factor (the 1/m of the mean)."""
+    l = _layer_of(node)
+    _flush_records(ctx)
+    ctx.steps.append(Step(rules, ("grad", node.name), g))
+    rule = "simplify"
+    if l == last and ctx.model.layers[-1].activation in ("softmax", "sigmoid") \
+            and ctx.model.loss_name in ("ce", "bce"):
+        from ._functions import LOSS_TITLES
+        rule = f"{ctx.model.layers[-1].activation}–{LOSS_TITLES[ctx.model.loss_name]} cancellation"
+    g = tidy(g, ctx.steps, rule)
+    c, rest = constant_factor(g)
+    delta = named(rest, f"delta{l}", "delta")
+    ctx.steps.append(Step(f"name the error signal δ{l} (dJ/dZ{l} without the constant factor)",
+                          ("def", delta.name), rest))
+    result.deltas[l] = delta
+    adj = ew(c * ph(0), [delta])
+    result.adjoints[node] = adj
+    return adj

@@ -30,7 +30,10 @@ ATOM, MATMUL = 100, 60  # precedences of a name and of a juxtaposed matrix produ
 
 def name(n: str, style: str) -> str:
     """W1 -> W₁ (text), W^{[1]} (latex), W1 (formula)."""
-    base, digits = re.fullmatch(r"([A-Za-z_]+?)(\d*)", n).groups()
+    match = re.fullmatch(r"([A-Za-z_]+?)(\d*)", n)
+    if match is None:  # already a display name (the scalar view's w¹₁₂)
+        return n
+    base, digits = match.groups()
     if style == "formula":
         return n
     sym = GREEK.get(base, (base, base))[0 if style == "text" else 1]
@@ -109,12 +112,15 @@ class ScalarPrinter(Printer):
         const = sp.Mul(*[f for f in factors if not self.is_matrix(f)])
         mat = sp.Mul(*[f for f in factors if self.is_matrix(f)])
         num, den = sp.fraction(mat)
-        if not self.is_matrix(e):  # a scalar such as lambda/m
+        if not self.is_matrix(e):  # a scalar such as lambda/m or a per-neuron expression
             num, den = sp.fraction(e)
+            sep = " " if self.style != "formula" else "*"
+            top = sep.join(self.paren(f, PRECEDENCE["Mul"]) for f in sp.Mul.make_args(num))
             if den == 1:
-                sep = " " if self.style != "formula" else "*"
-                return sep.join(self.paren(f, PRECEDENCE["Mul"]) for f in num.as_ordered_factors())
-            return self._coefficient(e).strip("()") if self.style != "latex" else self._coefficient(e)
+                return top
+            if self.style == "latex":
+                return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+            return f"{self.paren(num, PRECEDENCE['Mul'])}/{self.paren(den, PRECEDENCE['Pow'])}"
         times = {"text": " ⊙ ", "latex": r" \odot ", "formula": "*"}[self.style]
         divide = {"text": " ⊘ ", "latex": r" \oslash ", "formula": "/"}[self.style]
         fs = [f for f in sp.Mul.make_args(num) if f != 1]

@@ -1,0 +1,257 @@
+"""The scalar tier: the same graph expanded to explicit SymPy scalars, one symbol per weight.
+
+Two uses. Printing: per-neuron forward equations and error signals for one example, and the
+gradient of each weight. Checking: the loss is expanded at the network's sizes (batch of ``CHECK_M``
+examples), differentiated by ``sympy.diff`` with respect to every weight symbol, and compared with the
+matrix-tier gradient expanded at the same sizes. That comparison is independent of reverse mode: it
+shares only the forward graph.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ._graph import Node, placeholder, topo_order
+from ._network import m as m_sym
+
+MAX_WEIGHTS = 80
+MAX_WIDTH = 9
+CHECK_M = 2
+SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class expo(sp.Function):
+    """exp as an opaque atom: SymPy merges exp(a)*exp(b) into exp(a + b), which would hide that two
+    sides are the same rational function of the same exponentials. Its derivative is itself."""
+
+    def fdiff(self, argindex=1):
+        return expo(self.args[0])
+
+    def _eval_evalf(self, prec):
+        return sp.exp(self.args[0])._eval_evalf(prec)
+
+
+class ScalarTooLarge(ValueError):
+    """The scalar view of a network with too many weights to expand one by one."""
+
+
+def _base(name: str):
+    base, digits = re.fullmatch(r"([A-Za-z]+?)(\d*)", name).groups()
+    return ("δ" if base == "delta" else base.lower()), digits
+
+
+def entry_symbol(name: str, i: int, j: int, shape, batch_axis, m_value) -> sp.Symbol:
+    """Entry (i, j) of matrix ``name`` as a symbol such as w1_1_2 (layer 1, row 1, column 2).
+
+    The example index comes first; it is dropped in one-example views (m = 1), and the unit axis of
+    a bias vector is dropped too."""
+    base, layer = _base(name)
+    idx = [i + 1, j + 1]
+    if batch_axis is not None:
+        ex, unit = idx[batch_axis], idx[1 - batch_axis]
+        idx = [unit] if m_value == 1 else [ex, unit]
+    else:
+        idx = [v for v, d in zip(idx, shape) if d != 1] or [1]
+    return sp.Symbol(f"{base}{layer}_" + "_".join(map(str, idx)))
+
+
+def _batch_axis(node: Node):
+    for k, d in enumerate(node.shape):
+        if d == m_sym:
+            return k
+    return None
+
+
+class Expander:
+    """Evaluates graph nodes as explicit SymPy matrices at batch size ``m_value``.
+
+    ``layered=True`` keeps named intermediate nodes (Z1, A1, delta2) as symbols of their entries, for
+    printing per-neuron equations; ``layered=False`` expands everything down to x, y and weights."""
+
+    def __init__(self, model, m_value: int, layered: bool, targets=None, exp=sp.exp):
+        self.model, self.m, self.layered, self.exp = model, m_value, layered, exp
+        self.memo: dict = {}
+        self.targets = targets
+        self.subs = {m_sym: sp.Integer(m_value)}
+
+    def concrete(self, d):
+        return int(sp.sympify(d).subs(m_sym, self.m))
+
+    def symbols(self, node: Node) -> sp.Matrix:
+        r, c = self.concrete(node.shape[0]), self.concrete(node.shape[1])
+        axis = _batch_axis(node)
+        return sp.Matrix(r, c, lambda i, j: entry_symbol(node.name, i, j, (r, c), axis, self.m))
+
+    def __call__(self, node: Node) -> sp.Matrix:
+        if node in self.memo:
+            return self.memo[node]
+        for n in topo_order(node):
+            if n not in self.memo:
+                self.memo[n] = self._eval(n, top=n is node)
+        return self.memo[node]
+
+    def _eval(self, n: Node, top: bool) -> sp.Matrix:
+        if n.op == "leaf":
+            if n.role == "target" and self.targets is not None:
+                return self.targets
+            return self.symbols(n)
+        if self.layered and n.name and n.role in ("pre", "act", "delta") and not top:
+            return self.symbols(n)
+        return self.compute(n)
+
+    def compute(self, n: Node) -> sp.Matrix:
+        """The node's own definition, its arguments taken from the memo."""
+        args = [self.memo[a] if a in self.memo else self(a) for a in n.args]
+        if n.op == "matmul":
+            return args[0] * args[1]
+        if n.op == "T":
+            return args[0].T
+        if n.op == "sum":
+            a, axis = args[0], n.attrs["axis"]
+            if axis is None:
+                return sp.Matrix([[sum(a)]])
+            return sp.Matrix(1, a.cols, lambda i, j: sum(a[:, j])) if axis == 0 else \
+                sp.Matrix(a.rows, 1, lambda i, j: sum(a[i, :]))
+        if n.op == "softmax":
+            e = args[0].applyfunc(self.exp)
+            if n.attrs["axis"] == 1:
+                return sp.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[i, :]))
+            return sp.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[:, j]))
+        if n.op == "ew":
+            r, c = self.concrete(n.shape[0]), self.concrete(n.shape[1])
+            expr = n.attrs["expr"].xreplace(self.subs)
+
+            def entry(i, j):
+                vals = {placeholder(k): a[i if a.rows > 1 else 0, j if a.cols > 1 else 0]
+                        for k, a in enumerate(args)}
+                return expr.xreplace(vals)
+            return sp.Matrix(r, c, entry)
+        raise ValueError(f"cannot expand operation {n.op}")
+
+
+def one_hot_targets(model, m_value: int):
+    """Concrete one-hot targets when the loss assumes them (categorical cross-entropy)."""
+    Y = model.Y
+    axis = Y.attrs.get("one_hot_axis")
+    if axis is None:
+        return None
+    e = Expander(model, m_value, False)
+    r, c = e.concrete(Y.shape[0]), e.concrete(Y.shape[1])
+    k = c if axis == 1 else r
+    return sp.Matrix(r, c, lambda i, j: int((j if axis == 1 else i) == ((i if axis == 1 else j) + 1) % k))
+
+
+def _frozen_zero(d) -> bool:
+    """True when d cancels to 0 with every function application treated as an independent symbol."""
+    atoms = sorted(d.atoms(sp.Function), key=sp.count_ops, reverse=True)
+    frozen = d.xreplace({a: sp.Dummy() for a in atoms})
+    return sp.cancel(sp.together(frozen)) == 0
+
+
+def _numeric_zero(d, symbols, rng, digits=40, trials=3) -> tuple[bool, float]:
+    worst = 0.0
+    for _ in range(trials):
+        point = {s: sp.Rational(rng.randint(-90, 90), 100) for s in symbols}
+        v = abs(complex(d.xreplace(point).evalf(digits)))
+        worst = max(worst, v)
+    return worst < 1e-25, worst
+
+
+@dataclass
+class ParamCheck:
+    name: str
+    ok: bool
+    method: str           # "exact" (cancels symbolically) or "numeric" (40 digits at random points)
+    weights: int
+    worst: float = 0.0
+    counterexample: str = ""
+
+
+@dataclass
+class ScalarView:
+    derivation: object
+    forward: list = field(default_factory=list)   # (symbol, expression) per neuron, one example
+    loss: tuple = ()
+    deltas: list = field(default_factory=list)
+    grads: list = field(default_factory=list)     # (param name, entry symbol, expression)
+    checks: list = field(default_factory=list)
+    m_check: int = CHECK_M
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def render(self, fmt: str = "text") -> str:
+        from ._scalar_render import render
+        return render(self, fmt)
+
+
+def size_check(model) -> int:
+    n = sum(int(sp.prod(p.shape)) for p in model.params)
+    widths = model.sizes
+    if n > MAX_WEIGHTS or max(widths) > MAX_WIDTH:
+        raise ScalarTooLarge(
+            f"the scalar view expands every weight one by one: this network has {n} weights and layer "
+            f"widths {'-'.join(map(str, widths))} (limits: {MAX_WEIGHTS} weights, width {MAX_WIDTH}); "
+            "use the matrix view (derivax show MODEL without --scalar)")
+    return n
+
+
+def check(d, m_value: int = CHECK_M, seed: int = 0) -> list:
+    """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss."""
+    model = d.model
+    size_check(model)
+    targets = one_hot_targets(model, m_value)
+    ex = Expander(model, m_value, False, targets, exp=expo)
+    J = ex(model.J)[0, 0]
+    rng = random.Random(seed)
+    free = sorted(J.free_symbols, key=str)
+    out = []
+    for p in model.params:
+        W = ex.symbols(p)
+        G = ex(d.grads[p.name])
+        ok, method, worst, counter = True, "exact", 0.0, ""
+        for i in range(W.rows):
+            for j in range(W.cols):
+                diff = sp.diff(J, W[i, j]) - G[i, j]
+                if _frozen_zero(diff):
+                    continue
+                same, err = _numeric_zero(diff, free, rng)
+                worst = max(worst, err)
+                if same:
+                    method = "numeric"
+                    continue
+                ok, counter = False, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}"
+                break
+            if not ok:
+                break
+        out.append(ParamCheck(p.name, ok, method, W.rows * W.cols, worst, counter))
+    return out
+
+
+def scalar_view(d) -> ScalarView:
+    """Per-neuron equations for one example, per-weight gradients, and the exact check."""
+    model = d.model
+    size_check(model)
+    view = ScalarView(d)
+    lay = Expander(model, 1, True, None)
+    for n in model.forward:
+        if n is model.J:
+            continue
+        lhs, rhs = lay.symbols(n), lay.compute(n) if n.op != "leaf" else None
+        lay.memo[n] = lhs
+        view.forward += [(lhs[k], rhs[k]) for k in range(len(lhs))]
+    view.loss = (sp.Symbol("J"), lay.compute(model.J)[0, 0])
+    for l, delta in sorted(d.deltas.items(), reverse=True):
+        lhs, rhs = lay.symbols(delta), lay.compute(delta)
+        lay.memo[delta] = lhs
+        view.deltas += [(lhs[k], rhs[k]) for k in range(len(lhs))]
+    for p in model.params:
+        lhs, rhs = lay.symbols(p), lay(d.grads[p.name])
+        view.grads += [(p.name, lhs[k], rhs[k]) for k in range(len(lhs))]
+    view.checks = check(d)
+    return view

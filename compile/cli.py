@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 EXIT_USAGE = 2
@@ -25,6 +26,13 @@ def cmd_show(args) -> int:
     d = net.derive(args.convention)
     params = args.param or None
     fmt = args.format
+    view = None
+    if args.scalar:
+        try:
+            view = scalar_view(d)
+        except ScalarTooLarge as exc:
+            print(f"derivax: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if fmt == "text":
         if sys.stdout.isatty():
             d.print(params, args.steps)
@@ -35,14 +43,13 @@ def cmd_show(args) -> int:
     elif fmt == "markdown":
         sys.stdout.write(d.markdown(params, args.steps))
     else:
-        sys.stdout.write(d.json(params) + "\n")
-    if args.scalar:
-        try:
-            view = scalar_view(d)
-        except ScalarTooLarge as exc:
-            print(f"derivax: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        sys.stdout.write(view.render(fmt))
+        doc = json.loads(d.json(params))
+        if view is not None:
+            doc["scalar"] = json.loads(view.render("json"))
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    if view is not None:
+        if fmt != "json":
+            sys.stdout.write(view.render(fmt))
         return 0 if view.ok else 1
     return 0
 

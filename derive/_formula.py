@@ -103,8 +103,10 @@ class Evaluator:
             self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
-                what = node.func.id if isinstance(node.func, ast.Name) else _kind(node.func)
-                self.fail(node, f"call of {what!r} is not allowed; functions: "
+                if not isinstance(node.func, ast.Name):
+                    self.visit(node.func)  # reports what is being called (attribute access, ...)
+                    self.fail(node, "only the listed functions may be called")
+                self.fail(node, f"call of {node.func.id!r} is not allowed; functions: "
                                 f"{', '.join(sorted(self.functions))}")
             kwargs = {}
             for kw in node.keywords:

@@ -120,7 +120,11 @@ FUNCTIONS = {
 }
 
 
-class DerivativeError(ValueError):
+class NetworkError(ValueError):
+    """A network declaration that cannot be built; the message names the layer and the shapes."""
+
+
+class DerivativeError(NetworkError):
     """A user function whose derivative SymPy cannot give in closed form."""
 
 
@@ -141,37 +145,37 @@ def activation(spec) -> sp.Lambda:
     """An activation from a table name, a SymPy Lambda of one variable, or an expression in z."""
     if isinstance(spec, str):
         if spec not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {spec!r}; valid: {', '.join(ACTIVATION_NAMES)}, "
+            raise NetworkError(f"unknown activation {spec!r}; valid: {', '.join(ACTIVATION_NAMES)}, "
                              "or a formula in z")
         return ACTIVATIONS[spec]
     if isinstance(spec, sp.Lambda):
         if len(spec.variables) != 1:
-            raise ValueError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
+            raise NetworkError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
         return spec
     if isinstance(spec, sp.Expr):
         free = spec.free_symbols
         if free - {z}:
-            raise ValueError(f"activation {spec} may use only z; it also uses "
+            raise NetworkError(f"activation {spec} may use only z; it also uses "
                              f"{', '.join(sorted(map(str, free - {z})))}")
         return sp.Lambda(z, spec)
-    raise TypeError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
+    raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
 
 
 def loss(spec) -> sp.Lambda:
     """A per-entry loss from a table name, a Lambda of (yhat, y) or an expression in yhat and y."""
     if isinstance(spec, str):
         if spec not in LOSSES:
-            raise ValueError(f"unknown loss {spec!r}; valid: {', '.join(LOSSES)}, "
+            raise NetworkError(f"unknown loss {spec!r}; valid: {', '.join(LOSSES)}, "
                              "or a formula in yhat and y")
         return LOSSES[spec]
     if isinstance(spec, sp.Lambda):
         if len(spec.variables) != 2:
-            raise ValueError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
+            raise NetworkError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
         return spec
     if isinstance(spec, sp.Expr):
         extra = spec.free_symbols - {yhat, y}
         if extra:
-            raise ValueError(f"loss {spec} may use only yhat and y; it also uses "
+            raise NetworkError(f"loss {spec} may use only yhat and y; it also uses "
                              f"{', '.join(sorted(map(str, extra)))}")
         return sp.Lambda((yhat, y), spec)
-    raise TypeError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
+    raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")

@@ -170,13 +170,13 @@ def _record(rule, fact: dict):
 
 def _split_const(a: Node):
     """``a`` as ``c * inner`` where c is free of the graph's matrices (1 if there is no such factor)."""
-    if a.op != "ew" or len(a.args) != 1:
+    if a.op != "ew" or a.name is not None or not a.args:
         return ONE, a
     expr = a.attrs["expr"]
-    c, rest = expr.as_independent(placeholder(0), as_Add=False)
-    if rest == placeholder(0) and a.args[0].shape == a.shape:
-        return c, a.args[0]
-    return ONE, a
+    c, rest = expr.as_independent(*[placeholder(i) for i in range(len(a.args))], as_Add=False)
+    if c == 1:
+        return ONE, a
+    return c, ew(rest, a.args, shape=a.shape)
 
 
 def _broadcastable(arg_shape, shape) -> bool:

@@ -21,15 +21,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import _functions as F
+from ._functions import NetworkError
 from ._graph import Node, ShapeError, fmt_shape, leaf, matmul, placeholder, reduce_sum, softmax
 
 m = sp.Symbol("m", positive=True, integer=True)
 lam = sp.Symbol("lambda", positive=True)
 CONVENTIONS = ("rows", "columns")
-
-
-class NetworkError(ValueError):
-    """A network declaration that cannot be built; the message names the layer and the shapes."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +137,8 @@ class Builder:
             raise NetworkError(f"layer {l}: the number of units must be a positive integer, not {units!r}")
         n_in = self._units(inp)
         name, fn = _activation(act)
+        if fn is not None:
+            F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
         if name == "softmax" and units == 1:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
         if self.rows:
@@ -180,6 +179,7 @@ class Builder:
         if not self.layers or pred is not self.layers[-1].A:
             raise NetworkError("the prediction must be the output of the last layer declared")
         loss_name, loss_fn = _loss(loss)
+        F.derivative(loss_fn, 0, "the loss")
         class_axis = 1 if self.rows else 0
         one_hot = class_axis if loss_name == "ce" else None
         Y = leaf("Y", pred.shape, "target", one_hot_axis=one_hot)

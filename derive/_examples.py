@@ -29,7 +29,7 @@ EXAMPLES = {
     "xor": Example(
         Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
         "XOR: 2 inputs, 2 tanh hidden units, 2 softmax outputs, cross-entropy (seed 000)",
-        "000", {"optimizer": "sgd", "lr": 0.1, "epochs": 1000, "batch_size": 4}),
+        "000", {"optimizer": "sgd", "lr": 0.1, "epochs": 1000, "batch_size": 4, "seed": 3}),
     "linreg": Example(
         Network(1, [Dense(1, "identity"), Dense(1, "identity")], loss="mse", name="linreg"),
         "linear regression: Input(1) -> Dense(1) -> Dense(1), MSE, on X = y = [0, 1, 2, 3] (seed 004)",

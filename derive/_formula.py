@@ -15,6 +15,7 @@ from ._functions import FUNCTIONS, activation, loss, yhat, y, z
 
 MAX_LENGTH = 2000
 MAX_CONSTANT = 10**6
+MAX_EXPONENT = 64
 
 
 class FormulaError(ValueError):
@@ -81,7 +82,9 @@ class Evaluator:
             if op is operator.pow and not (isinstance(right, (int, sp.Integer, sp.Rational))
                                            or isinstance(right, sp.Expr) and right.is_number):
                 self.fail(node.right, "an exponent must be a number")
-            return self.apply(node, op, left, right)
+            if op is operator.pow and abs(sp.sympify(right)) > MAX_EXPONENT:
+                self.fail(node.right, f"exponent {right} is too large (at most {MAX_EXPONENT})")
+            return self._bounded(node, self.apply(node, op, left, right))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return self.apply(node, operator.neg, self.visit(node.operand))
@@ -121,6 +124,12 @@ class Evaluator:
             self.fail(node, f"attribute access .{node.attr} is not allowed (only .T)"
                       if self.matrix else f"attribute access .{node.attr} is not allowed")
         self.fail(node, f"{_kind(node)} is not allowed")
+
+    def _bounded(self, node, value):
+        """A number folded from constants (10**10) obeys the same bound as a constant typed."""
+        if isinstance(value, sp.Number) and value.is_finite and abs(value) > MAX_CONSTANT:
+            self.fail(node, f"constant {value} is too large (at most {MAX_CONSTANT})")
+        return value
 
     def apply(self, node, fn, *args, **kwargs):
         try:

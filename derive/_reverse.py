@@ -235,7 +235,8 @@ def derive(model, printer=None) -> Derivation:
             elif node.name and node is not model.J:
                 _flush_records(ctx)
                 ctx.steps.append(Step(rules, ("grad", node.name), g))
-                g = tidy(g, ctx.steps, "simplify")
+                if node.role == "param":
+                    g = tidy(g, ctx.steps, "simplify")
                 result.adjoints[node] = g
             if node.role == "param":
                 result.grads[node.name] = g

@@ -54,9 +54,9 @@ def rows(view, style):
 def verdict_lines(view):
     lines = []
     for c in view.checks:
-        how = "exactly (cancels symbolically)" if c.method == "exact" else "to 40 digits at random points"
+        how = "exactly (rational arithmetic)" if c.method == "exact" else "to 40 digits at random points"
         if c.ok:
-            lines.append(f"{c.name}: {c.weights} weights, matrix form = sympy.diff of the expanded loss, {how}")
+            lines.append(f"{c.name}: {c.weights} weight{'' if c.weights == 1 else 's'}, matrix form = sympy.diff of the expanded loss, {how}")
         else:
             lines.append(f"{c.name}: MISMATCH — {c.counterexample}")
     status = "PASS" if view.ok else "FAIL"

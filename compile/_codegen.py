@@ -1,0 +1,149 @@
+"""`derivax codegen`: a standalone, readable trainer module that imports only jax and numpy.
+
+The module is the lowered derivation (``compile._lower``) plus parameter shapes, initialisation,
+dropout masks and the optimizer's update rule (``compile._optim``). The compiled trainer of
+``compile._train`` executes this very source, so what the file says is what trains.
+
+Interface of the module, batch-first (x: (batch, inputs), y: (batch, outputs), one-hot for
+classification), parameters named as printed: PARAM_SHAPES, init_params(key), forward(params, x),
+loss(params, x, y), grads(params, x, y), init_opt_state(params), train_step(params, opt_state, x, y)
+-> (params, opt_state, loss).
+"""
+from __future__ import annotations
+
+import sys
+
+from ._lower import function_sources, header
+from ._optim import OPTIMIZERS, OptimizerError, make
+
+# He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
+# activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas).
+HE_ACTIVATIONS = ("relu", "leaky_relu")
+
+
+def _dims(shape) -> tuple:
+    return tuple(int(d) for d in shape)
+
+
+def init_source(model) -> str:
+    """init_params(key): Glorot uniform or He normal weights by activation, zero biases."""
+    rows = model.convention == "rows"
+    # NumPy draws the numbers, seeded by the key's bits: the same key gives the same parameters, and
+    # nothing is compiled (jax.random and jnp.zeros here compile per shape: seconds before the first
+    # step on a small machine).
+    lines = ["def init_params(key):",
+             '    """Weights drawn from ``key`` (Glorot uniform, or He normal before relu-like '
+             'activations); biases zero."""',
+             "    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))",
+             "    return {"]
+    for layer in model.layers:
+        shape = _dims(layer.W.shape)
+        fan_in, fan_out = (shape[0], shape[1]) if rows else (shape[1], shape[0])
+        if layer.activation in HE_ACTIVATIONS:
+            lines.append(f"        # {layer.W.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
+            draw = f"rng.normal(0, (2 / {fan_in}) ** 0.5, {shape})"
+        else:
+            lines.append(f"        # {layer.W.name}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
+                         f"fans {fan_in} and {fan_out}")
+            lim = f"(6 / ({fan_in} + {fan_out})) ** 0.5"
+            draw = f"rng.uniform(-{lim}, {lim}, {shape})"
+        lines.append(f'        "{layer.W.name}": jnp.asarray({draw}, DTYPE),')
+        lines.append(f'        "{layer.b.name}": jnp.asarray(np.zeros({_dims(layer.b.shape)}), DTYPE),')
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def masks_source(model) -> str:
+    """dropout_masks(key, m): inverted dropout, entries 0 or 1/keep, batch-first like x."""
+    lines = ["def dropout_masks(key, m):",
+             '    """Inverted dropout masks for a batch of m: each entry is 1/keep with probability keep, '
+             'else 0."""',
+             f"    keys = jax.random.split(key, {len(model.masks)})",
+             "    return {"]
+    for i, layer in enumerate(l for l in model.layers if l.mask is not None):
+        keep = float(layer.keep)
+        lines.append(f'        "{layer.mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {layer.units}))'
+                     f".astype(DTYPE) / {keep!r},")
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def step_source(model, rule) -> str:
+    lines = []
+    if model.masks:
+        lines.append("masks = None if key is None else dropout_masks(key, x.shape[0])")
+    lines.append("J, g = loss_and_grads(params, x, y" + (", masks)" if model.masks else ")"))
+    lines += rule.step_lines()
+    lines.append("return new_params, new_state, J")
+    key = ", key=None" if model.masks else ""
+    doc = (f'"""One {rule.name} step on the batch (x, y): (new params, new state, loss J before the step).'
+           + (" With a key, dropout is on." if model.masks else "") + '"""')
+    return (f"@jax.jit\ndef train_step(params, opt_state, x, y{key}):\n    {doc}\n"
+            + "".join(f"    {line}\n" for line in lines))
+
+
+def module_source(derivation, rule=None, dtype="float32", title="network") -> str:
+    """The whole standalone module; without ``rule`` (an optax transformation trains) no optimizer part."""
+    model = derivation.model
+    sizes = "-".join(map(str, model.sizes))
+    doc = [f'"""Trainer for {title} ({sizes}, loss {model.loss_name}, convention {model.convention}), '
+           "written by `derivax codegen`.", "",
+           "Every line of forward, loss and grads is a derived formula, named as `derivax show` prints it;",
+           "grads uses no automatic differentiation. x is (batch, inputs), y is (batch, outputs)."]
+    if rule is not None:
+        doc += ["", f"Optimizer ({rule.name}):"] + ["    " + line for line in rule.text().splitlines()]
+    parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype)
+             + "".join(line + "\n" for line in (rule.constants() if rule is not None else []))]
+    shapes = ", ".join(f'"{p.name}": {_dims(p.shape)}' for p in model.params)
+    parts[0] += f"\nPARAM_SHAPES = {{{shapes}}}\n"
+    parts.append(init_source(model))
+    if model.masks:
+        parts.append(masks_source(model))
+    parts.append(function_sources(derivation))
+    if rule is not None:
+        parts.append(rule.init_source())
+        parts.append(step_source(model, rule))
+    return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:
+    """Source of a standalone trainer module for ``net``."""
+    rule = make(optimizer, lr, **opt_kwargs)
+    if not hasattr(rule, "step_lines"):
+        raise OptimizerError("a standalone module needs a named optimizer (sgd, momentum, adam), "
+                             "not an optax transformation")
+    return module_source(net.derive(convention), rule, dtype, getattr(net, "name", "network"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's, else sgd")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the example's, else 0.1)")
+    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+
+
+def main(args) -> int:
+    from derive._examples import EXAMPLES, resolve
+    name, net = resolve(args.model, args.loss)
+    defaults = EXAMPLES[name].train if name in EXAMPLES else {}
+    optimizer = args.optimizer or defaults.get("optimizer", "sgd")
+    lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)
+    try:
+        source = generate(net, optimizer, lr, args.convention, args.dtype)
+    except OptimizerError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(source)
+        except OSError as exc:
+            print(f"derivax: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}: {name} trainer ({optimizer}, lr {lr:g}, {args.convention})", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return 0

@@ -1,0 +1,308 @@
+"""Lowering a derivation to JAX source: a printer of the expression graph, then ``jax.jit``.
+
+The derived graph is printed as Python, one assignment per named node (Z1, A1, delta2, ...) and per
+anonymous node used more than once, so each is computed once and the backward pass reuses the forward
+activations. Each assignment is preceded by the formula it computes. The gradient function is the
+derived formulas themselves; no JAX autodiff is involved.
+
+Interface of the generated functions, whatever the convention: x is (batch, inputs), y is (batch,
+outputs), masks maps D1, ... to (batch, units) arrays (None: no dropout); in the ``columns`` convention
+the functions transpose inside. Parameters keep the shapes the derivation prints (W1 is (in, out) in
+``rows``, (out, in) in ``columns``).
+
+Where the printed loss is unstable the lowering uses an equal, stable form: log(softmax(Z)) is
+``log_softmax(Z)``, log(sigmoid(Z)) is ``log_sigmoid(Z)`` and log(1 - sigmoid(Z)) is ``log_sigmoid(-Z)``,
+so saturated outputs give a large finite loss rather than ``0 * log(0) = nan``.
+"""
+from __future__ import annotations
+
+import linecache
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.printing.numpy import JaxPrinter
+
+from derive import _functions as F
+from derive._graph import is_placeholder, placeholder, topo_order
+from derive._network import lam, m
+from derive._printing import name as display_name
+from derive._printing import show
+
+DTYPES = ("float32", "float64")
+# Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
+CONSTANT_NAMES = {lam: "LAMBDA"}
+# Scalar functions of derive/ (and SymPy functions JaxPrinter lacks) and the JAX calls they lower to.
+CALLS = {"sigmoid": "jax.nn.sigmoid", "softplus": "jax.nn.softplus", "erf": "jax.lax.erf", "Abs": "jnp.abs",
+         # heaviside(z, 0) is 1 for z > 0 and 0 at z = 0: step(0) = 0, in z's own dtype.
+         "step": "jnp.heaviside({}, 0)", "relu": "jnp.maximum({}, 0)",
+         "leaky_relu": "jnp.where({0} > 0, {0}, " + str(F.LEAKY_SLOPE) + "*{0})"}
+
+
+class ScalarJax(JaxPrinter):
+    """Prints an elementwise SymPy expression as jnp code.
+
+    ``atoms`` maps placeholder symbols to the code of their operands, ``compound`` holds those whose
+    code is a product ``A @ B`` rather than a name or a call; ``logs`` maps an operand (or 1 - operand)
+    to the code of its stable log.
+    """
+
+    def __init__(self, atoms: dict, logs: dict | None = None, compound=(), order=None):
+        super().__init__({"fully_qualified_modules": True, "strict": True, "order": order})
+        self.atoms, self.logs, self.compound, self.used = atoms, logs or {}, set(compound), set()
+
+    def parenthesize(self, item, level, strict=False):
+        # ``A @ B`` binds like a product in Python. SymPy brackets a sum's terms without calling this
+        # method, so every call here is a factor or a power: bracket it always (and Z1 = X @ W1 + b1
+        # stays as the formula reads).
+        if item in self.compound:
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
+    def _module_format(self, fqn, register=True):
+        return "jnp." + fqn[len("jax.numpy."):] if fqn.startswith("jax.numpy.") else fqn
+
+    def _print_Symbol(self, s):
+        if s in self.atoms:
+            return self.atoms[s]
+        self.used.add(s)
+        if s in CONSTANT_NAMES or s == m:
+            return CONSTANT_NAMES.get(s, "m")
+        raise ValueError(f"cannot lower the free symbol {s} (only operands, m and lambda are known)")
+
+    def _print_Pow(self, e, rational=False):
+        base, exp = e.args
+        if exp.is_Integer and exp < 0:  # 1/x**2 rather than x**(-2.0)
+            return "1/" + self.parenthesize(sp.Pow(base, -exp), 1000)
+        return super()._print_Pow(e, rational)
+
+    def _print_log(self, e):
+        stable = self.logs.get(e.args[0])
+        return stable if stable is not None else f"jnp.log({self._print(e.args[0])})"
+
+    def _print_Function(self, e):
+        call = CALLS.get(type(e).__name__)
+        if call is None:
+            return super()._print_Function(e)
+        z = self._print(e.args[0])
+        return call.format(z) if "{" in call else f"{call}({z})"
+
+    _print_Abs = _print_erf = _print_Function
+
+
+def _bracket(code: str, atomic: bool) -> str:
+    return code if atomic else f"({code})"
+
+
+class FunctionWriter:
+    """Writes the body of one generated function computing ``roots`` from the model's leaves."""
+
+    def __init__(self, model, masks: str):
+        # masks: "optional" (argument, None means no dropout) or "off" (inference: masks are 1).
+        self.model, self.masks = model, masks
+        self.rows = model.convention == "rows"
+        self.lines: list = []
+        self.names: dict = {}      # node -> variable name
+        self.leaves: list = []     # leaves used, in order of first use
+        self.uses_m = False
+        self.logs_for = self._stable_logs()
+
+    def _stable_logs(self) -> dict:
+        """For each activation node with a stable log form: {node: (log(A), log(1 - A)) code makers}."""
+        out = {}
+        for layer in self.model.layers:
+            A, Z = layer.A, layer.Z
+            if A.op == "softmax":
+                out[A] = (f"jax.nn.log_softmax({{}}, axis={A.attrs['axis']})", None)
+            elif A.op == "ew" and A.args == (Z,) and A.attrs["expr"] == F.sigmoid(placeholder(0)):
+                out[A] = ("jax.nn.log_sigmoid({})", "jax.nn.log_sigmoid(-{})")
+        return out
+
+    def write(self, roots: list) -> None:
+        """roots: [(variable name or None, node, comment lhs)]."""
+        order, count, seen = [], {}, set()
+        for _, root, _ in roots:
+            for node in topo_order(root):
+                if node in seen:
+                    continue
+                seen.add(node)
+                order.append(node)
+                for a in node.args:  # each edge counted once: shared nodes are the ones used twice
+                    count[a] = count.get(a, 0) + 1
+        wanted: dict = {}  # hash-consing makes equal gradients (two zero ones, say) one node
+        for var, root, lhs in roots:
+            wanted.setdefault(root, []).append((var, lhs))
+        for node in order:
+            if node.op == "leaf" or (node.op == "ew" and not node.args and node not in wanted):
+                continue
+            var, lhs = wanted[node][0] if node in wanted else (None, None)
+            if node.name:
+                var, lhs = var or node.name, lhs or display_name(node.name, "text")
+            elif var is None and count.get(node, 0) > 1:
+                var = f"t{len(self.names) + 1}"
+            elif var is None:
+                continue
+            if lhs is not None:
+                self.lines.append(f"# {lhs} = {show(node, 'text')}{self.note(node)}")
+            self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
+            self.names[node] = var
+            self.lines += [f"{other} = {var}" for other, _ in wanted.get(node, [])[1:]]
+
+    def note(self, node) -> str:
+        if self.masks != "off" or node.op != "ew":
+            return ""
+        masks = [a for a in node.args if a.role == "mask"]
+        return "".join(f", {display_name(a.name, 'text')} = 1 at inference" for a in masks)
+
+    def shape(self, shape) -> str:
+        if m in shape:
+            self.uses_m = True
+        return "(" + ", ".join("m" if d == m else str(int(d)) for d in shape) + ")"
+
+    def code(self, node, top=False):
+        """(code, atomic) of ``node``; ``atomic`` says it needs no brackets as an operand."""
+        if not top and node in self.names:
+            return self.names[node], True
+        op = node.op
+        if op == "leaf":
+            self.leaves += [node] if node not in self.leaves else []
+            return node.name, True
+        if op == "matmul":
+            a, b = (_bracket(*self.code(x)) for x in node.args)
+            return f"{a} @ {b}", False
+        if op == "T":
+            return _bracket(*self.code(node.args[0])) + ".T", True
+        if op == "sum":
+            axis = node.attrs["axis"]
+            keep = "" if axis is None else f", axis={axis}, keepdims=True"
+            return f"jnp.sum({self.code(node.args[0])[0]}{keep})", True
+        if op == "softmax":
+            return f"jax.nn.softmax({self.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
+        if op == "ew":
+            return self.elementwise(node)
+        raise ValueError(f"cannot lower operation {op!r} of node {node!r}")
+
+    def elementwise(self, node):
+        expr, args = node.attrs["expr"], node.args
+        if self.masks == "off":  # inference: every dropout mask is the constant 1
+            expr = expr.xreplace({placeholder(i): sp.Integer(1) for i, a in enumerate(args) if a.role == "mask"})
+        if not args or not any(is_placeholder(s) for s in expr.free_symbols):
+            value = ScalarJax({}).doprint(expr)
+            return f"jnp.full({self.shape(node.shape)}, {value}, dtype=DTYPE)", True
+        atoms, logs, compound = {}, {}, []
+        for i, a in enumerate(args):
+            p = placeholder(i)
+            if p not in expr.free_symbols:
+                continue
+            atoms[p], atomic = self.code(a)
+            if not atomic:
+                compound.append(p)
+            if a in self.logs_for:
+                z = self.code(a.args[0])[0]
+                log_a, log_1ma = self.logs_for[a]
+                logs[p] = log_a.format(z)
+                if log_1ma:
+                    logs[1 - p] = log_1ma.format(_bracket(z, z.isidentifier()))
+        printer = ScalarJax(atoms, logs, compound)
+        text = printer.doprint(expr)
+        self.uses_m |= m in printer.used
+        return text, expr in atoms and expr not in compound
+
+    def prologue(self, with_y: bool) -> list:
+        """Bind the leaves this body used: parameters, X, Y, masks and the batch size m."""
+        out = ["X = jnp.asarray(x, DTYPE)" + ("" if self.rows else ".T")]
+        if with_y:
+            out.append("Y = jnp.asarray(y, DTYPE)" + ("" if self.rows else ".T"))
+        params = [p.name for p in self.model.params if p in self.leaves]
+        if params:
+            out.append(", ".join(params) + " = " + ", ".join(f'params["{p}"]' for p in params))
+        for mask in self.model.masks:
+            if mask in self.leaves:
+                t = "" if self.rows else ".T"
+                out.append(f'{mask.name} = 1.0 if masks is None else masks["{mask.name}"]{t}')
+        if self.uses_m:
+            out.append(f"m = X.shape[{0 if self.rows else 1}]  # batch size")
+        return out
+
+
+def function_sources(derivation) -> str:
+    """Source of forward, loss, grads and loss_and_grads (needs DTYPE, jax, jnp and the constants)."""
+    model = derivation.model
+    grads = [(f"d{p}", g, f"∂J/∂{display_name(p, 'text')}") for p, g in derivation.grads.items()]
+    back = "{" + ", ".join(f'"{p}": d{p}' for p in derivation.grads) + "}"
+    pred = f"A{model.layers[-1].index}" + ("" if model.convention == "rows" else ".T")
+    loss_J = (None, model.J, "J")
+    xy = "params, x, y" + (", masks=None" if model.masks else "")
+    table = [  # name, signature, docstring, masks, roots, returns
+        ("forward", "params, x", "Prediction for x (batch, inputs): (batch, outputs); no dropout.", "off",
+         [(None, model.prediction, None)], pred),
+        ("loss", xy, "The loss J, a scalar (mean over the batch).", "optional", [loss_J], "J"),
+        ("grads", xy, "dJ/dparam for every parameter, from the derived formulas.", "optional", grads, back),
+        ("loss_and_grads", xy, "(J, grads), sharing the forward pass.", "optional", [loss_J] + grads,
+         f"J, {back}")]
+    parts = []
+    for name, signature, doc, masks, roots, returns in table:
+        w = FunctionWriter(model, masks)
+        w.write(roots)
+        body = [f'"""{doc}"""', *w.prologue(with_y=name != "forward"), *w.lines, f"return {returns}"]
+        parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
+    return "\n\n".join(parts)
+
+
+def header(derivation, dtype: str) -> str:
+    """Imports, DTYPE and the model's constants (the L2 weight)."""
+    _known(dtype)
+    lines = ["import jax", "import jax.numpy as jnp", "import numpy as np", "", f"DTYPE = jnp.{dtype}"]
+    for sym, value in derivation.model.constants.items():
+        lines.append(f"{CONSTANT_NAMES.get(sym, sym.name)} = {float(value)!r}  # {sym}")
+    return "\n".join(lines) + "\n"
+
+
+def _known(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+
+
+def run_source(source: str, label: str) -> dict:
+    """Execute generated source in a fresh namespace (its own imports bring jax and jnp).
+
+    The source is ours: every name in it comes from the network (W1, Z2, ...), never from user text.
+    It is registered with linecache so that tracebacks and ``inspect`` show the generated lines.
+    """
+    filename = f"<derivax {label}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": f"derivax_{label}"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+def check_dtype(dtype: str) -> None:
+    """A dtype JAX can compute in now (float64 only in 64-bit mode)."""
+    _known(dtype)
+    import jax
+    import numpy as np
+    if dtype == "float64" and jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
+        raise ValueError("float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) "
+                         "or `with jax.enable_x64(True):`")
+
+
+@dataclass
+class Lowered:
+    """The jitted functions of a derivation (forward, loss, grads, loss_and_grads) and their source."""
+
+    derivation: object
+    dtype: str
+    source: str
+    namespace: dict = field(repr=False)
+
+    def __getattr__(self, name):
+        ns = self.__dict__.get("namespace", {})
+        if name in ("forward", "loss", "grads", "loss_and_grads"):
+            return ns[name]
+        raise AttributeError(name)
+
+
+def lower(derivation, dtype: str = "float32") -> Lowered:
+    """Print ``derivation`` as JAX source, execute it and return the jitted functions."""
+    check_dtype(dtype)
+    source = header(derivation, dtype) + "\n\n" + function_sources(derivation) + "\n"
+    return Lowered(derivation, dtype, source, run_source(source, f"lowered {derivation.model.convention}"))

@@ -1,0 +1,18 @@
+"""Shared test setup: 64-bit JAX where a test compares to 1e-9, one tolerance helper."""
+import pytest
+
+
+@pytest.fixture(scope="module")
+def x64():
+    """JAX in 64-bit mode for the tests of one module (exact comparisons need float64)."""
+    import jax
+    with jax.enable_x64(True):
+        yield
+
+
+def tree_allclose(a, b, rtol=1e-9, atol=1e-12):
+    """Two dicts (or nested dicts) of arrays with the same keys, equal to tolerance."""
+    import numpy as np
+    if isinstance(a, dict):
+        return set(a) == set(b) and all(tree_allclose(a[k], b[k], rtol, atol) for k in a)
+    return np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)

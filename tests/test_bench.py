@@ -1,0 +1,119 @@
+"""The benchmark harness: its hand-written peer computes the right loss, and a tiny run reports every figure.
+No timing is asserted: timings belong to `derivax bench`, not to the test suite."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from compile import _bench
+from derive import Dense, Network
+from derive._examples import parse_spec
+
+HAS_TRAINER = (pathlib.Path(_bench.__file__).parent / "_train.py").exists()
+needs_trainer = pytest.mark.skipif(not HAS_TRAINER, reason="compile/_train.py not written yet")
+
+
+def numpy_loss(params, x, y, acts, loss, l2=0.0):
+    """The mean-over-batch loss in float64 NumPy, straight from the definitions."""
+    fns = {"identity": lambda z: z, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
+           "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "softplus": lambda z: np.log1p(np.exp(z)),
+           "softmax": lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)}
+    a = np.asarray(x, np.float64)
+    for (W, b), act in zip(params, acts):
+        a = fns[act](a @ np.asarray(W, np.float64) + np.asarray(b, np.float64))
+    per_entry = {"ce": lambda: -y * np.log(a), "mse": lambda: (a - y) ** 2,
+                 "bce": lambda: -(y * np.log(a) + (1 - y) * np.log(1 - a))}[loss]()
+    decay = l2 / 2 * sum((np.asarray(W, np.float64) ** 2).sum() for W, _ in params)
+    return (per_entry.sum() + decay) / len(x)
+
+
+@pytest.mark.parametrize("spec, l2", [("5-4:tanh-3:softmax", 0.0), ("5-4:relu-3:sigmoid-1:sigmoid", 0.0),
+                                      ("5-6:softplus-2:identity", 0.1), ("5-4:sigmoid-2:tanh", 0.0)])
+def test_peer_loss_matches_numpy(spec, l2):
+    import jax
+    net = parse_spec(spec)
+    net = Network(net.n_inputs, net.layers, loss=net.loss, l2=l2 or None)
+    sizes, acts, loss, l2 = _bench.peer_spec(net)
+    params = _bench.peer_init(jax.random.PRNGKey(1), sizes)
+    x, y = _bench.batches(2, 1, 7, sizes[0], sizes[-1], loss != "mse")
+    x, y = np.asarray(x[0]), np.asarray(y[0])
+    want = numpy_loss(params, x, y, acts, loss, l2)
+    assert float(_bench.peer_loss(params, x, y, acts, loss, l2)) == pytest.approx(want, rel=1e-5)
+
+
+def test_peer_step_is_sgd_on_the_loss():
+    """One step moves each parameter by -lr times a central difference of the NumPy loss."""
+    import jax
+    net = parse_spec("3-2:tanh-2:softmax")
+    sizes, acts, loss, l2 = _bench.peer_spec(net)
+    params = _bench.peer_init(jax.random.PRNGKey(0), sizes)
+    x, y = _bench.batches(3, 1, 5, 3, 2)
+    x, y = np.asarray(x[0], np.float64), np.asarray(y[0], np.float64)
+    new, value = _bench.peer_step(acts, loss, l2, lr=0.5)(params, x.astype(np.float32), y.astype(np.float32))
+    assert float(value) == pytest.approx(numpy_loss(params, x, y, acts, loss), rel=1e-5)
+    ref = [[np.asarray(p, np.float64) for p in layer] for layer in params]
+    for li, layer in enumerate(ref):
+        for pi, p in enumerate(layer):
+            grad, h = np.zeros_like(p), 1e-6
+            for idx in np.ndindex(p.shape):
+                p[idx] += h
+                up = numpy_loss(ref, x, y, acts, loss)
+                p[idx] -= 2 * h
+                down = numpy_loss(ref, x, y, acts, loss)
+                p[idx] += h
+                grad[idx] = (up - down) / (2 * h)
+            np.testing.assert_allclose(np.asarray(new[li][pi]), p - 0.5 * grad, atol=2e-6)
+
+
+@pytest.mark.parametrize("layers, loss, found", [
+    ([Dense(3, "tanh", dropout=0.5), Dense(2, "softmax")], "ce", "dropout"),
+    ([Dense(3, "leaky_relu"), Dense(2, "softmax")], "ce", "found 'leaky_relu'"),
+    ([Dense(3, "tanh"), Dense(2, "softmax")], "mse", r"with loss 'mse'"),
+])
+def test_peer_rejects_what_it_cannot_compare(layers, loss, found):
+    with pytest.raises(_bench.BenchError, match=found):
+        _bench.peer_spec(Network(2, layers, loss=loss))
+
+
+def test_interleaved_alternates_order():
+    order = []
+    _bench.interleaved(lambda: order.append("a"), lambda: order.append("b"), 3)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+
+
+@needs_trainer
+def test_tiny_bench_reports_every_figure(capsys, monkeypatch):
+    from compile.cli import main
+    # A new process per first step costs seconds of imports; here the same function runs in this one.
+    monkeypatch.setattr(_bench, "first_step_in_child", _bench.first_step)
+    rc = main(["bench", "6-5:tanh-3:softmax", "--batch-size", "4", "--repeats", "2", "--steps", "3",
+               "--first-repeats", "1", "--small", "6-4:tanh-3:softmax", "--small-batch-size", "4",
+               "--small-steps", "5", "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])
+    keys = {"model", "batch_size", "derived_steps_per_s", "jax_grad_steps_per_s", "step_speedup",
+            "derived_first_step_s", "jax_grad_first_step_s", "first_step_ratio", "small_model",
+            "scan_steps_per_s", "loop_steps_per_s", "scan_speedup", "device"}
+    assert keys <= set(figures)
+    assert all(figures[k] > 0 for k in keys - {"model", "small_model", "device", "batch_size"})
+    assert "first step, s" in out and "scan epoch vs loop" in out
+
+
+def test_first_step_in_a_child_process():
+    seconds = _bench.first_step_in_child("peer", "3-2:tanh-2:softmax", 4)
+    assert 0 < seconds < 600
+
+
+def test_first_step_child_failure_is_reported():
+    with pytest.raises(_bench.BenchError, match=r"time-to-first-step child \(peer\) failed:.*ModelError"):
+        _bench.first_step_in_child("peer", "no-such-model", 4)
+
+
+def test_bench_names_an_unsupported_model(capsys):
+    from compile.cli import main
+    if not HAS_TRAINER:
+        pytest.skip("compile/_train.py not written yet")
+    assert main(["bench", "2-3:leaky_relu-2:softmax", "--small", "none"]) == 2
+    assert "leaky_relu" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""Every bad input gets one clear message naming the culprit."""
+import sympy as sp
+import pytest
+
+from compile.cli import main
+from derive import Dense, DerivativeError, FormulaError, Network, NetworkError, parse_activation
+from derive._examples import ModelError, parse_spec
+
+
+def test_mismatched_skip_names_both_layers_and_shapes():
+    with pytest.raises(NetworkError, match=r"layer 2 \(3 units\) cannot add the output of layer 1 "
+                                           r"\(2 units\): shapes \(m, 3\) and \(m, 2\)"):
+        Network(2, [Dense(2, "tanh"), Dense(3, "tanh", skip_from=(1,))])
+
+
+def test_skip_from_a_later_layer():
+    with pytest.raises(NetworkError, match=r"layer 1: skip_from=1 must name an earlier layer \(0 to 0\)"):
+        Network(2, [Dense(2, "tanh", skip_from=(1,))])
+
+
+def test_unknown_activation_lists_valid_names():
+    with pytest.raises(NetworkError, match=r"unknown activation 'tanhh'; valid: identity, sigmoid, tanh"):
+        Network(2, [Dense(2, "tanhh")])
+
+
+def test_unknown_loss_lists_valid_names():
+    with pytest.raises(NetworkError, match=r"unknown loss 'hinge'; valid: mse, bce, ce"):
+        Network(2, [Dense(1, "sigmoid")], loss="hinge")
+
+
+def test_spec_error_gives_position():
+    with pytest.raises(ModelError) as e:
+        parse_spec("2-3:tanh-x:sigmoid")
+    assert "expected a layer size (a positive integer), found 'x' at position 10" in str(e.value)
+    with pytest.raises(ModelError, match="unknown activation 'tahn'.* at position 5"):
+        parse_spec("2-3:tahn-1")
+
+
+def test_bad_formula_in_z_gives_position():
+    with pytest.raises(FormulaError) as e:
+        parse_activation("z*sigmoid(z")
+    assert "syntax error" in str(e.value)
+    with pytest.raises(FormulaError, match=r"unknown name 'x'; known: z at position 3"):
+        parse_activation("z*x")
+    with pytest.raises(ModelError, match=r"activation formula: unknown name 'q'.* at position 8"):
+        parse_spec("2-3:(z+q)-1")
+
+
+@pytest.mark.parametrize("text,culprit", [
+    ("__import__('os').system('ls')", "attribute access .system is not allowed"),
+    ("z.__class__", "attribute access .__class__ is not allowed"),
+    ("(lambda q: q)(z)", "a lambda is not allowed"),
+    ("[z for z in (1, 2)][0]", "a subscript is not allowed"),
+    ("open('x')", "call of 'open' is not allowed"),
+    ("'abc'", "constant 'abc' is not allowed"),
+    ("z**10**10", "constant 10000000000 is too large"),
+])
+def test_formula_injection_is_refused(text, culprit):
+    with pytest.raises(FormulaError, match=culprit.replace("(", r"\(").replace(")", r"\)")):
+        parse_activation(text)
+
+
+def test_function_sympy_cannot_differentiate():
+    z = sp.Symbol("z")
+    with pytest.raises(DerivativeError, match=r"cannot differentiate layer 1 activation f\(z\) in closed form"):
+        Network(2, [Dense(2, sp.Lambda(z, sp.Function("f")(z)))])
+
+
+def test_softmax_over_one_unit():
+    with pytest.raises(NetworkError, match="layer 1: softmax over 1 unit is the constant 1"):
+        Network(2, [Dense(1, "softmax")])
+
+
+def test_cli_errors_are_one_line_without_traceback(capsys):
+    assert main(["show", "2-2:tanhh-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("derivax: unknown activation 'tanhh'") and "Traceback" not in err
+    assert main(["show", "xor", "--loss", "hinge"]) == 2
+    assert "unknown loss 'hinge'" in capsys.readouterr().err
+    assert main(["show", "mlp", "--scalar"]) == 2
+    assert "use the matrix view" in capsys.readouterr().err
+    assert main(["show", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main(["show", "missing.py"]) == 2
+    assert "no such file: missing.py" in capsys.readouterr().err

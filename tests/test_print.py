@@ -1,0 +1,128 @@
+"""Printed derivations, pinned as exact strings, and LaTeX checked by rendering it."""
+import json
+
+import pytest
+
+from derive import Dense, Network
+
+XOR = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce")
+
+XOR_TEXT = """\
+╭─ Forward pass ───────────────────────────────────────────╮
+│ Z₁ = X W₁ + b₁                                           │
+│ A₁ = tanh(Z₁)                                            │
+│ Z₂ = A₁ W₂ + b₂                                          │
+│ A₂ = softmax(Z₂)                                         │
+╰──────────────────────────────────────────────────────────╯
+╭─ Loss (categorical cross-entropy) ───────────────────────╮
+│ J = −(1/m) Σ Y ⊙ log(A₂)                                 │
+╰──────────────────────────────────────────────────────────╯
+╭─ Error signals ──────────────────────────────────────────╮
+│ δ₂ = A₂ − Y                                              │
+│ δ₁ = (δ₂ W₂ᵀ) ⊙ (1 − A₁²)                                │
+╰──────────────────────────────────────────────────────────╯
+╭─ Gradients ──────────────────────────────────────────────╮
+│ ∂J/∂W₁ = (1/m) Xᵀ δ₁                                     │
+│ ∂J/∂b₁ = (1/m) Σᵢ δ₁⁽ⁱ⁾                                  │
+│ ∂J/∂W₂ = (1/m) A₁ᵀ δ₂                                    │
+│ ∂J/∂b₂ = (1/m) Σᵢ δ₂⁽ⁱ⁾                                  │
+╰──────────────────────────────────────────────────────────╯
+"""
+
+
+def test_xor_text_exact():
+    assert XOR.derive().text(width=60) == XOR_TEXT
+
+
+def test_xor_json_exact():
+    doc = json.loads(XOR.derive().json())
+    assert doc == {
+        "convention": "rows",
+        "forward": ["Z1 = X @ W1 + b1", "A1 = tanh(Z1)", "Z2 = A1 @ W2 + b2", "A2 = softmax(Z2)"],
+        "loss": "-(1/m)*sum(Y*log(A2))",
+        "deltas": {"delta2": "A2 - Y", "delta1": "(delta2 @ W2.T)*(1 - A1**2)"},
+        "gradients": {"W1": "(1/m)*(X.T @ delta1)", "b1": "(1/m)*sum(delta1, 0)",
+                      "W2": "(1/m)*(A1.T @ delta2)", "b2": "(1/m)*sum(delta2, 0)"}}
+
+
+def test_seed_002_column_formulas():
+    """Seed 002: Z = W A + b, delta[l] = (W[l+1]^T delta[l+1]) * g'(Z[l]), dW = (1/m) delta A^T,
+    db = (1/m) sum_i delta(i); derived in the columns convention, not typed in."""
+    tex = Network(4, [Dense(3, "sigmoid"), Dense(3, "sigmoid"), Dense(2, "softmax")]).derive("columns").latex()
+    for line in [r"Z^{[2]} &= W^{[2]} A^{[1]} + b^{[2]}",
+                 r"\delta^{[3]} &= A^{[3]} - Y",
+                 r"\delta^{[2]} &= \left(W^{[3]T} \delta^{[3]}\right) \odot A^{[2]} \odot \left(1 - A^{[2]}\right)",
+                 r"\frac{\partial J}{\partial W^{[2]}} &= \frac{1}{m} \delta^{[2]} A^{[1]T}",
+                 r"\frac{\partial J}{\partial b^{[2]}} &= \frac{1}{m} \sum_{i=1}^{m} \delta^{[2](i)}",
+                 r"\frac{\partial J}{\partial W^{[1]}} &= \frac{1}{m} \delta^{[1]} X^{T}"]:
+        assert line in tex
+
+
+@pytest.mark.parametrize("act,loss", [("softmax", "ce"), ("sigmoid", "bce"), ("identity", "mse")])
+def test_output_delta_has_no_exp_or_log(act, loss):
+    d = Network(3, [Dense(4, "tanh"), Dense(2 if act == "softmax" else 1, act)], loss=loss).derive()
+    out = d.deltas[2]
+    assert out.op == "ew" and str(out.attrs["expr"]) == "_a0 - _a1"
+    assert [a.name for a in out.args] == ["A2", "Y"]
+
+
+def test_derivative_written_through_activation():
+    d = Network(2, [Dense(3, "sigmoid"), Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce").derive()
+    text = d.text(width=120)
+    assert "δ₂ = (δ₃ W₃ᵀ) ⊙ (1 − A₂²)" in text
+    assert "δ₁ = (δ₂ W₂ᵀ) ⊙ A₁ ⊙ (1 − A₁)" in text
+
+
+def test_deltas_named_once_and_reused():
+    d = Network(2, [Dense(3, "tanh")] * 4 + [Dense(1, "sigmoid")], loss="bce").derive()
+    js = json.loads(d.json())
+    assert js["deltas"]["delta3"] == "(delta4 @ W4.T)*(1 - A3**2)"
+    assert js["gradients"]["W2"] == "(1/m)*(A1.T @ delta2)"
+
+
+def test_one_parameter_view():
+    text = XOR.derive().text(params="W2", width=60)
+    assert "∂J/∂W₂ = (1/m) A₁ᵀ δ₂" in text and "∂J/∂W₁" not in text and "δ₁ =" not in text
+    with pytest.raises(KeyError, match="no parameter 'W9'"):
+        XOR.derive().text(params="W9")
+
+
+def test_steps_replay_the_chain_rule():
+    text = XOR.derive().text(steps=True, width=200)
+    for rule in ["[derivative of the loss (categorical cross-entropy)]",
+                 "[one-hot targets: each example's Y sums to 1 over the classes]",
+                 "[softmax–categorical cross-entropy cancellation]",
+                 "[derivative of tanh written through A1]",
+                 "[chain rule through tanh (layer 1)]"]:
+        assert rule in text
+    assert "tanh′(Z₁) = 1 − tanh(Z₁)² = 1 − A₁²" in text
+
+
+def test_relu_states_its_kink_convention():
+    assert "relu'(0) = step(0) = 0" in Network(2, [Dense(2, "relu"), Dense(1)], loss="mse").derive().text()
+
+
+NETS = [XOR, Network(64, [Dense(128, "relu", dropout=0.2), Dense(10, "softmax")], l2=0.01),
+        Network(2, [Dense(3, "z*sigmoid(z)"), Dense(2, "atan(z)", skip_from=(0,)), Dense(1, "sigmoid")],
+                loss="log(cosh(yhat - y))"),
+        Network(2, [Dense(2, "softplus"), Dense(2, "leaky_relu"), Dense(1, "sigmoid")], loss="bce")]
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("convention", ["rows", "columns"])
+def test_every_latex_equation_renders_with_mathtext(net, convention):
+    from matplotlib.mathtext import MathTextParser
+    parser = MathTextParser("path")
+    tex = net.derive(convention).latex(steps=True)
+    eqs = [l.replace("&=", "=").split(r" && \text")[0].rstrip(" \\") for l in tex.splitlines()
+           if "&=" in l]
+    assert eqs
+    for eq in eqs:
+        parser.parse(f"${eq}$")  # raises ValueError on LaTeX that mathtext cannot render
+
+
+def test_markdown_and_jupyter():
+    d = XOR.derive()
+    md = d.markdown()
+    assert "$$\n\\delta^{[2]} = A^{[2]} - Y\n$$" in md
+    assert d._repr_latex_().startswith("$$\\begin{aligned}")

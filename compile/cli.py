@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, helptext in [
             ("train", "compile._train_cli", "train a network with its derived gradients"),
             ("codegen", "compile._codegen", "write a standalone trainer module"),
-            ("bench", "compile._bench", "benchmark the derived trainer against jax.grad")]:
+            ("bench", "compile._bench", "benchmark the derived trainer against jax.grad"),
+            ("verify", "compile._verify", "check derived gradients against jax.grad, finite differences "
+                                          "and sympy.diff"),
+            ("check", "compile._check", "check a gradient formula you wrote against the derivation"),
+            ("check-code", "compile._check_code", "check a backward function you wrote")]:
         c = sub.add_parser(name, help=helptext)
         try:
             mod = importlib.import_module(module)  # these modules import JAX only inside functions

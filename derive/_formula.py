@@ -115,11 +115,18 @@ class Evaluator:
             for kw in node.keywords:
                 if kw.arg not in self.keywords:
                     self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed")
+                if kw.arg == "keepdims":  # sums keep their dims anyway; only the literal True is taken
+                    if not (isinstance(kw.value, ast.Constant) and kw.value.value is True):
+                        self.fail(kw.value, "keepdims may only be True (sums keep their dimensions)")
+                    continue
                 kwargs[kw.arg] = self.visit(kw.value)
             args = [self.visit(a) for a in node.args]
             return self.apply(node, self.functions[node.func.id], *args, **kwargs)
         if isinstance(node, ast.Attribute) and self.matrix and node.attr == "T":
             return self.apply(node, lambda v: v.T, self.visit(node.value))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in ("np", "jnp", "numpy", "torch", "math") and node.attr in self.functions:
+            self.fail(node, f"attribute access {node.value.id}.{node.attr} is not allowed: write {node.attr}(...)")
         if isinstance(node, ast.Attribute):
             self.fail(node, f"attribute access .{node.attr} is not allowed (only .T)"
                       if self.matrix else f"attribute access .{node.attr} is not allowed")
@@ -158,3 +165,16 @@ def parse_activation(text: str) -> sp.Lambda:
 def parse_loss(text: str) -> sp.Lambda:
     """A per-entry loss written as a formula in yhat and y, e.g. ``log(cosh(yhat - y))``."""
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y}, "loss")))
+
+
+def parse_matrix(text: str, derivation) -> "Node":
+    """A matrix formula over the names the derivation prints, as a graph node.
+
+    Names: X, Y, m, the parameters (W1, b1, ...), the forward nodes (Z1, A1, ...), the error signals
+    (delta1, ...) and ``lam`` for the weight-decay constant. Operators ``@ * + - / **``, ``.T``;
+    calls of the elementwise functions, ``softmax(x, axis)``, ``sum(x, axis)`` (``keepdims`` is
+    accepted and always true) and ``max(a, b)``. Shape errors name the position.
+    """
+    from ._matrix_names import matrix_functions, matrix_names
+    return Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,
+                     keywords=("axis", "keepdims")).run()

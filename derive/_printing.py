@@ -35,7 +35,7 @@ def name(n: str, style: str) -> str:
         return n
     base, digits = match.groups()
     if style == "formula":
-        return n
+        return "lam" if n == "lambda" else n  # lambda is a Python keyword: formulas say lam
     sym = GREEK.get(base, (base, base))[0 if style == "text" else 1]
     if not digits:
         return sym
@@ -161,7 +161,9 @@ class ScalarPrinter(Printer):
             return (shown or rf"\mathrm{{{fname}}}") + r"\left(" + args + r"\right)"
         return f"{shown or fname}({args})"
 
-    _print_Abs = _print_Function
+    def _print_Abs(self, e):
+        inner = self._print(e.args[0])
+        return {"text": f"|{inner}|", "latex": rf"\left|{inner}\right|", "formula": f"abs({inner})"}[self.style]
 
     def _print_Exp1(self, e):
         return "e"

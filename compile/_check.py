@@ -1,0 +1,228 @@
+"""`derivax check`: is a formula you wrote the derived one? If not, what differs and where.
+
+The formula (a string parsed by derive's whitelisted grammar, a graph node, or a SymPy matrix
+expression) is compared with the derivation's node for the same target:
+
+- ``W1``, ``b1``, ...: the gradient dJ/dW1; ``dZ1``, ``dA1``: dJ/dZ1, dJ/dA1; ``delta1``: the error
+  signal; ``Z1``, ``A1``, ``J``: the forward definitions and the loss.
+
+Verdict: shapes first; then exactly at explicit small sizes (``derive._compare.symbolic_equal``, for
+networks the scalar tier can expand) and numerically in float64 at random points with two batch sizes
+(``compile._evaluate``, for every network). When they differ: the derived formula beside the user's,
+a concrete counterexample, and what can be told of the difference (a missing 1/m, a wrong sign, a
+constant factor, a missing transpose, a wrong or missing activation derivative).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._evaluate import evaluate, leaf_values
+from ._points import random_point
+
+BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
+RTOL, ATOL = 1e-9, 1e-12
+
+
+class CheckError(ValueError):
+    """A target the derivation has no formula for."""
+
+
+@dataclass
+class FormulaCheck:
+    target: str
+    label: str                 # ∂J/∂W₁, δ₁, Z₁, ...
+    formula: str               # as the user wrote it
+    yours: str                 # the user's formula as derivax reads it (text style)
+    correct: str               # the derived formula (text style)
+    correct_formula: str       # the derived formula in the syntax check accepts
+    ok: bool
+    how: list = field(default_factory=list)         # how equality was decided
+    counterexample: str = ""
+    diagnosis: list = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
+                           "correct": self.correct_formula, "how": self.how,
+                           "counterexample": self.counterexample or None, "diagnosis": self.diagnosis},
+                          ensure_ascii=False)
+
+    def render(self) -> str:
+        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}: {self.label}",
+                 f"  yours:   {self.label} = {self.yours}",
+                 f"  derived: {self.label} = {self.correct}"]
+        lines += [f"  checked: {h}" for h in self.how]
+        if self.counterexample:
+            lines.append(f"  counterexample: {self.counterexample}")
+        lines += [f"  what differs: {d}" for d in self.diagnosis]
+        if not self.ok:
+            lines.append(f"  as a formula: {self.correct_formula}")
+        return "\n".join(lines) + "\n"
+
+
+def target_node(derivation, target: str):
+    """(node, printed label) of a target name."""
+    from derive._printing import name as display
+    model = derivation.model
+    if target in derivation.grads:
+        return derivation.grads[target], f"∂J/∂{display(target, 'text')}"
+    named = {n.name: n for n in model.forward if n.name}
+    if target.startswith("d") and target[1:] in named and target[1:] != "J":
+        node = named[target[1:]]
+        if node not in derivation.adjoints:
+            raise CheckError(f"{target[1:]} does not lead to any parameter: it has no gradient")
+        return derivation.adjoints[node], f"∂J/∂{display(target[1:], 'text')}"
+    deltas = {d.name: d for d in derivation.deltas.values()}
+    if target in deltas:
+        return deltas[target], display(target, "text")
+    if target in named:
+        return named[target], display(target, "text")
+    known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named)
+    raise CheckError(f"no formula named {target!r}; the targets are {', '.join(known)}")
+
+
+def to_node(formula, derivation):
+    """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr."""
+    from derive._graph import Node
+    if isinstance(formula, Node):
+        return formula
+    if isinstance(formula, str):
+        from derive._formula import parse_matrix
+        return parse_matrix(formula, derivation)
+    from derive._sympy_matrix import from_sympy
+    return from_sympy(formula, derivation)
+
+
+def check_formula(net, target: str, formula, convention="rows", seed=0, derivation=None) -> FormulaCheck:
+    """Compare ``formula`` with the derived formula for ``target`` (see the module docstring)."""
+    from derive._compare import diagnose_derivatives, symbolic_equal
+    from derive._graph import fmt_shape
+    from derive._printing import show
+
+    d = derivation if derivation is not None else net.derive(convention)
+    correct, label = target_node(d, target)
+    user = to_node(formula, d)
+    text = formula if isinstance(formula, str) else show(user, "formula")
+    result = FormulaCheck(target, label, text, show(user, "text"), show(correct, "text"),
+                          show(correct, "formula"), ok=False)
+    if user.shape != correct.shape:
+        result.how.append("shapes")
+        result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
+                                f"{fmt_shape(correct.shape)}"
+        if user.shape == correct.shape[::-1]:
+            result.diagnosis.append("wrong shape: yours is the shape of its transpose (a transpose missing "
+                                    "or misplaced, or the product in the wrong order)")
+        else:
+            result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}")
+        return result
+    exact, detail = symbolic_equal(d, user, correct, seed=seed)
+    numeric = _numeric(d, user, correct, seed)
+    result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
+    result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
+                      f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
+    result.ok = bool(numeric["ok"] and exact is not False)
+    if result.ok:
+        return result
+    result.counterexample = numeric["counterexample"] or detail
+    result.diagnosis = _constant_factor(numeric["points"]) + _transpose(numeric["points"]) \
+        + diagnose_derivatives(user, correct, d.model)
+    return result
+
+
+def _numeric(d, user, correct, seed):
+    model = d.model
+    points, bad = [], ""
+    for k, m in enumerate(BATCHES):
+        point = random_point(model, seed + k, m)
+        u, c = evaluate([user, correct], leaf_values(model, point), m, model.constants)
+        points.append((m, u, c))
+        close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
+        if not bad and not close.all():
+            i, j = (int(v) for v in np.argwhere(~close)[0])
+            bad = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): "
+                   f"yours {u[i, j]:.6g}, derived {c[i, j]:.6g}")
+    return {"ok": not bad, "points": points, "counterexample": bad}
+
+
+def _constant_factor(points) -> list:
+    """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that)."""
+    ratios = []
+    for m, u, c in points:
+        mask = np.abs(c) > 1e-9 * max(1.0, float(np.max(np.abs(c))))
+        if not mask.any() or np.any(np.abs(u[~mask]) > 1e-9 * max(1.0, float(np.max(np.abs(u))))):
+            return []
+        r = u[mask] / c[mask]
+        if np.ptp(r) > 1e-7 * max(1.0, abs(float(r[0]))):
+            return []
+        ratios.append((m, float(r[0])))
+    if all(abs(r - m) < 1e-7 * m for m, r in ratios):
+        return ["missing 1/m: yours is m times the derived formula"]
+    if all(abs(r * m - 1) < 1e-7 for m, r in ratios):
+        return ["an extra 1/m: yours is the derived formula divided by m"]
+    if all(abs(r + m) < 1e-7 * m for m, r in ratios):
+        return ["wrong sign and missing 1/m: yours is -m times the derived formula"]
+    r0 = ratios[0][1]
+    if all(abs(r - r0) < 1e-7 * max(1.0, abs(r0)) for _, r in ratios):
+        if abs(r0 + 1) < 1e-7:
+            return ["wrong sign: yours is minus the derived formula"]
+        if abs(r0) < 1e-12:
+            return ["yours is zero where the derived formula is not"]
+        return [f"off by a constant factor: yours is {r0:.6g} times the derived formula"]
+    return []
+
+
+def _transpose(points) -> list:
+    if all(u.shape == c.T.shape and np.allclose(u, c.T, rtol=1e-7, atol=1e-12) for _, u, c in points):
+        return ["missing transpose: yours equals the transpose of the derived formula"]
+    return []
+
+
+def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
+    """Is ``formula`` (in theta, g, alpha, and the optimizer's state names) the optimizer's update of θ?
+
+    Compared exactly with the rule derivax lowers into its trainers (``compile._optim``)."""
+    import sympy as sp
+    from derive._formula import Evaluator
+    from ._optim import make, theta
+    rule = make(optimizer, lr, **hyper)
+    subs, rhs = {}, None
+    for lhs, expr in rule.equations:
+        expr = expr.xreplace(subs)
+        if lhs == theta:
+            rhs = expr
+        else:
+            subs[lhs] = expr
+    names = {s.name: s for s in rhs.free_symbols | set(rule.hyper)}
+    names.update({s.name: s for s in rule.state})
+    user = Evaluator(formula, names, {"sqrt": sp.sqrt}).run()
+    return sp.simplify(sp.sympify(user).xreplace(subs) - rhs) == 0
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("--param", required=True,
+                        help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J")
+    parser.add_argument("--formula", required=True,
+                        help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
+                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
+    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
+
+
+def main(args) -> int:
+    from derive._examples import resolve
+    _, net = resolve(args.model, args.loss)
+    try:
+        result = check_formula(net, args.param, args.formula, args.convention, args.seed)
+    except CheckError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(result.render())
+    if args.json:
+        print(result.to_json())
+    return 0 if result.ok else 1

@@ -1,0 +1,82 @@
+"""Evaluating graph nodes in float64 NumPy, node by node, for the checks.
+
+This evaluator is deliberately separate from the JAX lowering (``compile._lower``): a user's formula
+and the derived one are both computed here from the graph's definitions, so a check of a formula does
+not depend on the lowering being right. Elementwise expressions are turned into NumPy functions by
+``sympy.lambdify``; they are graph expressions (built by derive/ or by the whitelisted formula parser),
+never text a user typed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from derive._graph import placeholder, topo_order
+from derive._network import m as m_sym
+
+
+def _sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))  # no overflow for large |z|
+
+
+SCALAR_NUMPY = {"sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0), "step": lambda z: np.heaviside(z, 0),
+                "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z), "softplus": lambda z: np.logaddexp(0, z),
+                "expo": np.exp}
+_COMPILED: dict = {}
+
+
+def _lambdified(expr, n_args):
+    key = (expr, n_args)
+    if key not in _COMPILED:
+        _COMPILED[key] = sp.lambdify([placeholder(i) for i in range(n_args)], expr,
+                                     modules=[SCALAR_NUMPY, "numpy"])
+    return _COMPILED[key]
+
+
+def leaf_values(model, point) -> dict:
+    """Leaf node -> array in the derivation's layout, from a batch-first ``compile._points.Point``."""
+    rows = model.convention == "rows"
+    flip = (lambda a: a) if rows else (lambda a: np.asarray(a).T)
+    values = {model.X: flip(point.x), model.Y: flip(point.y)}
+    for layer in model.layers:
+        values[layer.W], values[layer.b] = point.params[layer.W.name], point.params[layer.b.name]
+        if layer.mask is not None:
+            mask = point.masks[layer.mask.name] if point.masks else np.ones((point.x.shape[0], layer.units))
+            values[layer.mask] = flip(mask)
+    return values
+
+
+def evaluate(nodes, values: dict, m_value: int, constants: dict | None = None) -> list:
+    """The values of ``nodes`` given the leaves' ``values``; ``m_value`` is the batch size."""
+    subs = {m_sym: sp.Integer(m_value), **{k: sp.Float(v) for k, v in (constants or {}).items()}}
+    memo = dict(values)
+    for root in nodes:
+        for n in topo_order(root):
+            if n not in memo:
+                memo[n] = _one(n, [memo[a] for a in n.args], subs, m_value)
+    return [memo[n] for n in nodes]
+
+
+def _shape(node, m_value):
+    return tuple(int(sp.sympify(d).subs(m_sym, m_value)) for d in node.shape)
+
+
+def _one(n, args, subs, m_value):
+    if n.op == "leaf":
+        raise ValueError(f"no value for {n.name}")
+    if n.op == "matmul":
+        return args[0] @ args[1]
+    if n.op == "T":
+        return args[0].T
+    if n.op == "sum":
+        axis = n.attrs["axis"]
+        return np.sum(args[0], axis=axis, keepdims=True) if axis is not None else np.sum(args[0]).reshape(1, 1)
+    if n.op == "softmax":
+        axis = n.attrs["axis"]
+        e = np.exp(args[0] - np.max(args[0], axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+    if n.op == "ew":
+        expr = n.attrs["expr"].xreplace(subs)
+        out = _lambdified(expr, len(args))(*args)
+        return np.broadcast_to(np.asarray(out, float), _shape(n, m_value)).copy()
+    raise ValueError(f"cannot evaluate operation {n.op}")

@@ -1,0 +1,70 @@
+"""Random evaluation points for the checks: parameters, inputs, valid targets and dropout masks.
+
+Every check (``verify``, ``check``, ``check-code``) compares two gradients at points drawn here, in
+float64 NumPy, batch-first: x is (m, inputs), y is (m, outputs), masks D1, ... are (m, units).
+Parameters have the shapes the derivation prints for its convention (W1 is (in, out) in ``rows``,
+(out, in) in ``columns``).
+
+Targets are drawn so that every loss is finite and its printed form holds: one-hot rows for
+categorical cross-entropy (the derivation uses that they sum to one), values in (0.1, 0.9) for
+binary cross-entropy, normal values otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Weights of standard deviation 0.7 keep tanh and sigmoid off their flat tails, where a finite
+# difference would see nothing, while still reaching their curved parts.
+WEIGHT_STD, BIAS_STD = 0.7, 0.3
+
+
+@dataclass
+class Point:
+    params: dict   # name -> array, in the shapes the derivation prints
+    x: np.ndarray  # (m, inputs)
+    y: np.ndarray  # (m, outputs)
+    masks: dict | None  # D1, ... -> (m, units), entries 0 or 1/keep; None without dropout
+
+
+def target_kind(model) -> str:
+    """'one-hot', 'probability' or 'real': what a valid target of the model's loss is."""
+    if model.Y.attrs.get("one_hot_axis") is not None:
+        return "one-hot"
+    if model.loss_name == "bce":
+        return "probability"
+    return "real"
+
+
+def draw_targets(model, rng, m) -> np.ndarray:
+    outputs = model.sizes[-1]
+    kind = target_kind(model)
+    if kind == "one-hot":
+        return np.eye(outputs)[rng.integers(0, outputs, m)]
+    if kind == "probability":
+        return rng.uniform(0.1, 0.9, (m, outputs))
+    return rng.normal(size=(m, outputs))
+
+
+def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
+    """A point at which to compare gradients; the same seed gives the same point."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for p in model.params:
+        shape = tuple(int(d) for d in p.shape)
+        std = BIAS_STD if p.name.startswith("b") else WEIGHT_STD / max(1.0, np.sqrt(_fan_in(model, p) / 4))
+        params[p.name] = rng.normal(0, std, shape)
+    x = rng.normal(size=(m, model.sizes[0]))
+    y = draw_targets(model, rng, m)
+    drop = None
+    if masks and model.masks:
+        drop = {layer.mask.name: (rng.random((m, layer.units)) < layer.keep) / layer.keep
+                for layer in model.layers if layer.mask is not None}
+    return Point(params, x, y, drop)
+
+
+def _fan_in(model, p) -> int:
+    """Inputs of the layer a weight belongs to: wide layers get smaller weights (Z stays O(1))."""
+    shape = [int(d) for d in p.shape]
+    return shape[0] if model.convention == "rows" else shape[1]

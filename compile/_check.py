@@ -43,6 +43,7 @@ class FormulaCheck:
     how: list = field(default_factory=list)         # how equality was decided
     counterexample: str = ""
     diagnosis: list = field(default_factory=list)
+    where: list = field(default_factory=list)       # the error signals the derived formula uses
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
@@ -54,6 +55,7 @@ class FormulaCheck:
         lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}: {self.label}",
                  f"  yours:   {self.label} = {self.yours}",
                  f"  derived: {self.label} = {self.correct}"]
+        lines += [f"    where  {w}" for w in self.where]
         lines += [f"  checked: {h}" for h in self.how]
         if self.counterexample:
             lines.append(f"  counterexample: {self.counterexample}")
@@ -108,6 +110,11 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     text = formula if isinstance(formula, str) else show(user, "formula")
     result = FormulaCheck(target, label, text, show(user, "text"), show(correct, "text"),
                           show(correct, "formula"), ok=False)
+    from derive._graph import topo_order
+    from derive._printing import name as display
+    deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
+                    key=lambda n: -int(n.name[5:]))
+    result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
     if user.shape != correct.shape:
         result.how.append("shapes")
         result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
@@ -181,24 +188,24 @@ def _transpose(points) -> list:
 
 
 def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
-    """Is ``formula`` (in theta, g, alpha, and the optimizer's state names) the optimizer's update of θ?
+    """Is ``formula`` the optimizer's update of θ, as derivax lowers it into its trainers?
 
-    Compared exactly with the rule derivax lowers into its trainers (``compile._optim``)."""
+    Names: theta, g, alpha and the rule's hyperparameters and state (v; mu, nu, mu_hat, nu_hat, t).
+    Accepted in either reading: the last line of the printed rule (θ ← θ − α v, v being the updated
+    velocity), or written out in the state before the step (θ − α (β v + g)). Compared exactly."""
     import sympy as sp
     from derive._formula import Evaluator
     from ._optim import make, theta
     rule = make(optimizer, lr, **hyper)
-    subs, rhs = {}, None
+    subs, printed, expanded = {}, None, None
     for lhs, expr in rule.equations:
-        expr = expr.xreplace(subs)
         if lhs == theta:
-            rhs = expr
+            printed, expanded = expr, expr.xreplace(subs)
         else:
-            subs[lhs] = expr
-    names = {s.name: s for s in rhs.free_symbols | set(rule.hyper)}
-    names.update({s.name: s for s in rule.state})
-    user = Evaluator(formula, names, {"sqrt": sp.sqrt}).run()
-    return sp.simplify(sp.sympify(user).xreplace(subs) - rhs) == 0
+            subs[lhs] = expr.xreplace(subs)
+    names = {s.name: s for eq in rule.equations for s in eq[1].free_symbols | {eq[0]}}
+    user = sp.sympify(Evaluator(formula, names, {"sqrt": sp.sqrt}).run())
+    return sp.simplify(user - printed) == 0 or sp.simplify(user - expanded) == 0
 
 
 def add_arguments(parser) -> None:

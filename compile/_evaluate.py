@@ -53,15 +53,39 @@ def evaluate(nodes, values: dict, m_value: int, constants: dict | None = None) -
     for root in nodes:
         for n in topo_order(root):
             if n not in memo:
-                memo[n] = _one(n, [memo[a] for a in n.args], subs, m_value)
+                memo[n] = _one(n, [memo[a] for a in n.args], subs, m_value, memo)
     return [memo[n] for n in nodes]
+
+
+def _stable_logs(n, expr, args, memo):
+    """log(A) and log(1 - A) of a sigmoid or softmax operand A, computed from its Z without forming A:
+    a saturated output would give log(0). Returns (expr, args) with those logs as extra operands."""
+    from derive._functions import sigmoid
+    args = list(args)
+    for i, a in enumerate(n.args):
+        p = placeholder(i)
+        if a.op == "softmax" and expr.has(sp.log(p)):
+            zv = memo[a.args[0]]
+            axis = a.attrs["axis"]
+            shifted = zv - np.max(zv, axis=axis, keepdims=True)
+            logs = {sp.log(p): shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))}
+        elif a.op == "ew" and len(a.args) == 1 and a.attrs["expr"] == sigmoid(placeholder(0)) \
+                and (expr.has(sp.log(p)) or expr.has(sp.log(1 - p))):
+            zv = memo[a.args[0]]
+            logs = {sp.log(p): -np.logaddexp(0, -zv), sp.log(1 - p): -np.logaddexp(0, zv)}
+        else:
+            continue
+        for term, value in logs.items():
+            expr = expr.xreplace({term: placeholder(len(args))})
+            args.append(value)
+    return expr, args
 
 
 def _shape(node, m_value):
     return tuple(int(sp.sympify(d).subs(m_sym, m_value)) for d in node.shape)
 
 
-def _one(n, args, subs, m_value):
+def _one(n, args, subs, m_value, memo):
     if n.op == "leaf":
         raise ValueError(f"no value for {n.name}")
     if n.op == "matmul":
@@ -76,7 +100,8 @@ def _one(n, args, subs, m_value):
         e = np.exp(args[0] - np.max(args[0], axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
     if n.op == "ew":
-        expr = n.attrs["expr"].xreplace(subs)
+        expr, args = _stable_logs(n, n.attrs["expr"].xreplace(subs), args, memo)
         out = _lambdified(expr, len(args))(*args)
-        return np.broadcast_to(np.asarray(out, float), _shape(n, m_value)).copy()
+        dtype = np.result_type(*args, np.float64) if args else np.float64
+        return np.broadcast_to(np.asarray(out, dtype), _shape(n, m_value)).copy()
     raise ValueError(f"cannot evaluate operation {n.op}")

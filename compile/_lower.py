@@ -44,10 +44,11 @@ CALLS = {"sigmoid": "jax.nn.sigmoid", "softplus": "jax.nn.softplus", "erf": "jax
 
 
 # Defined in every generated module that multiplies by a transposed left operand. Measured on a
-# 2-core x86 CPU (float32, per product, interleaved): Aᵀ B with B of 10 to 256 columns and a batch of
-# 64 or 256 ran 1.1x to 2.5x faster through a copy of Aᵀ up to about 2^25 multiply-adds (256x128 and
-# 128x10 weight gradients at batch 256: 2.0x and 1.3x), and 0.85x at 784x256x256, where XLA's
-# transposed-operand product is the faster.
+# 2-core x86 CPU (float32, one product per call, interleaved): Aᵀ B with a batch of 64 or 256 ran up
+# to 2.5x faster through a copy of Aᵀ below about 2^25 multiply-adds (the 256x128 and 128x10 weight
+# gradients at batch 256: 1.7x and 1.25x; small products alike within noise), and 0.85x at
+# 784x256 with batch 256, where XLA's transposed-operand product is the faster. Each copy is one more
+# kernel to compile, about 50 ms on that machine.
 TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
     """aᵀ b. On CPU, below 2^25 multiply-adds, through a stored copy of aᵀ: XLA multiplies a
     transposed left operand more slowly than a plain one, and the optimization barrier keeps it

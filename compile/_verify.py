@@ -33,6 +33,7 @@ DIRECTIONS = 4
 # sympy.diff of the expanded loss costs about half a second a weight at 40 weights: above this
 # many, the scalar reference is left out of verify.
 SCALAR_WEIGHTS = 30
+SCALAR_SECONDS = 60.0
 DIGITS = 20  # working precision of the scalar tier's evaluation
 
 
@@ -105,32 +106,34 @@ class Report:
                       f"FAIL: {', '.join(bad)} disagree")
 
 
-def _compare(key, derived, reference, scale=None) -> Comparison:
+def _compare(key, derived, reference, scale=None, floor=1e-13) -> Comparison:
     derived, reference = np.asarray(derived, float), np.asarray(reference, float)
     if derived.shape != reference.shape or not np.all(np.isfinite(derived)):
         return Comparison(key, float("inf"), float("inf"), False)
     err = float(np.max(np.abs(derived - reference))) if derived.size else 0.0
     size = scale if scale is not None else float(np.max(np.abs(reference))) if reference.size else 0.0
     rel = err / max(size, 1e-12)
-    # An absolute floor: gradients of size 1e-12 and below are zero to float64 precision.
-    return Comparison(key, err, rel, rel <= TOLERANCE[key] or err <= 1e-13)
+    # An absolute floor: below it a difference is rounding (gradients of size 1e-13 are zero to
+    # float64 precision; a finite difference carries a rounding error of about eps |J| / h).
+    return Comparison(key, err, rel, rel <= TOLERANCE[key] or err <= floor)
 
 
 def _directional(loss, params, name, rng, eps):
-    """(directions, central differences of loss along each) for parameter ``name``."""
+    """(directions, central differences of loss along each, their rounding error) for ``name``."""
     h = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(params[name]))))
+    J = abs(float(loss(params)))
     dirs, fds = [], []
     for _ in range(DIRECTIONS):
         u = rng.normal(size=params[name].shape)
         u /= np.linalg.norm(u) or 1.0
         hi = {**params, name: params[name] + h * u}
         lo = {**params, name: params[name] - h * u}
-        fds.append((float(loss(hi)) - float(loss(lo))) / (2 * h))
+        fds.append(float(loss(hi) - loss(lo)) / (2 * h))
         dirs.append(u)
-    return dirs, np.array(fds)
+    return dirs, np.array(fds), 50 * eps * max(J, 1.0) / h
 
 
-def scalar_gradients(derivation, point, params):
+def scalar_gradients(derivation, point, params, limit=None):
     """sympy.diff of the expanded loss with respect to every weight, evaluated at ``point``.
 
     Returns {name: array} or raises derive._scalar.ScalarTooLarge."""
@@ -138,9 +141,10 @@ def scalar_gradients(derivation, point, params):
     from derive._scalar import Expander, ScalarTooLarge, size_check
     model = derivation.model
     n = size_check(model)
-    if n > SCALAR_WEIGHTS:
+    limit = SCALAR_WEIGHTS if limit is None else limit
+    if n > limit:
         raise ScalarTooLarge(f"{n} weights: verify differentiates the full expansion with sympy.diff up to "
-                             f"{SCALAR_WEIGHTS} weights (derivax show --scalar checks up to 80 exactly)")
+                             f"{limit} weights (derivax show --scalar checks up to 80 exactly)")
     m = point.x.shape[0]
     ex = Expander(model, m, False, None)
     J = ex(model.J)[0, 0]
@@ -174,53 +178,120 @@ def scalar_gradients(derivation, point, params):
     return out
 
 
-def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation=None) -> Report:
+def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation=None,
+           scalar_limit=None, scalar_seconds=SCALAR_SECONDS, engine="jax") -> Report:
     """Compare every derived gradient of ``net`` with jax.grad, finite differences and sympy.diff.
 
     ``jit=False`` runs the lowered functions op by op: for the small arrays of a check that is faster
     than compiling them, and the formulas are the same. ``derivation`` replaces ``net.derive()``
-    (to check a derivation that was edited, say)."""
-    import jax
+    (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
+    NumPy (``compile._evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
+    derivation alone, with no compilation, for sweeps over many architectures."""
     from derive._scalar import ScalarTooLarge
-    from ._lower import lower
 
     d = derivation if derivation is not None else net.derive(convention)
     model = d.model
     point = random_point(model, seed, m)
-    with jax.enable_x64(True):
-        low = lower(d, "float64")
-        extra = (point.masks,) if model.masks else ()
-
-        def loss(p):
-            return low.loss(p, point.x, point.y, *extra)
-
-        ctx = jax.disable_jit() if not jit else _nullcontext()
-        with ctx:
-            params = {k: jax.numpy.asarray(v) for k, v in point.params.items()}
-            derived = {k: np.asarray(v) for k, v in low.grads(params, point.x, point.y, *extra).items()}
-            auto = {k: np.asarray(v) for k, v in jax.grad(loss)(params).items()}
-            rng = np.random.default_rng(seed + 1)
-            eps = float(np.finfo(np.float64).eps)
-            np_params = {k: np.asarray(v) for k, v in point.params.items()}
-            results = {}
-            for p in model.params:
-                r = ParamResult(p.name, tuple(int(s) for s in p.shape))
-                g = derived[p.name]
-                r.comparisons["jax_grad"] = _compare("jax_grad", g, auto[p.name])
-                dirs, fds = _directional(loss, np_params, p.name, rng, eps)
-                along = np.array([float(np.sum(g * u)) for u in dirs])
-                r.comparisons["finite_diff"] = _compare("finite_diff", along, fds,
-                                                        scale=float(np.linalg.norm(auto[p.name])))
-                results[p.name] = r
+    derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
+    rng = np.random.default_rng(seed + 1)
+    eps = float(np.finfo(np.float64).eps)
+    results = {}
+    for p in model.params:
+        r = ParamResult(p.name, tuple(int(s) for s in p.shape))
+        g = derived[p.name]
+        if auto is not None:
+            r.comparisons["jax_grad"] = _compare("jax_grad", g, auto[p.name])
+        dirs, fds, rounding = _directional(loss, point.params, p.name, rng, eps)
+        along = np.array([float(np.sum(g * u)) for u in dirs])
+        r.comparisons["finite_diff"] = _compare("finite_diff", along, fds, scale=float(np.linalg.norm(g)),
+                                                floor=rounding)
+        results[p.name] = r
     try:
-        exact = scalar_gradients(d, point, point.params)
+        with _time_limit(scalar_seconds):
+            exact = scalar_gradients(d, point, point.params, scalar_limit)
         scalar = "used"
     except ScalarTooLarge as exc:
         exact, scalar = None, str(exc).split(";")[0]
+    except _OutOfTime:
+        exact, scalar = None, f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
     if exact is not None:
         for pname, r in results.items():
             r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])
     return Report(name or getattr(net, "name", "network"), model.convention, m, seed, results, scalar)
+
+
+def _jax_side(d, point, jit):
+    """(derived gradients, jax.grad gradients, loss function) from the JAX lowering, in float64."""
+    import jax
+    from ._lower import lower
+    model = d.model
+    extra = (point.masks,) if model.masks else ()
+    with jax.enable_x64(True):
+        low = lower(d, "float64")
+
+        def run(f, *args):
+            with jax.enable_x64(True), (_nullcontext() if jit else jax.disable_jit()):
+                return f(*args)
+
+        def loss(p):
+            return float(run(low.loss, p, point.x, point.y, *extra))
+
+        derived = {k: np.asarray(v) for k, v in run(low.grads, point.params, point.x, point.y, *extra).items()}
+        auto = run(jax.grad(lambda p: low.loss(p, point.x, point.y, *extra)),
+                   {k: jax.numpy.asarray(v) for k, v in point.params.items()})
+    return derived, {k: np.asarray(v) for k, v in auto.items()}, loss
+
+
+def _numpy_side(d, point, jit):
+    """(derived gradients, None, loss function) from the NumPy evaluator of the derived graph."""
+    from ._evaluate import evaluate, leaf_values
+    model = d.model
+    m = point.x.shape[0]
+    names = list(d.grads)
+    values = evaluate([d.grads[n] for n in names], leaf_values(model, point), m, model.constants)
+
+    def loss(p):
+        # In extended precision: the printed loss has no stable forms (log(1 - A) of a saturated
+        # sigmoid cancels), and a finite difference would see that rounding, not the gradient.
+        from ._points import Point
+        wide = {k: np.asarray(v, np.longdouble) for k, v in p.items()}
+        leaves = leaf_values(model, Point(wide, np.asarray(point.x, np.longdouble),
+                                          np.asarray(point.y, np.longdouble), point.masks))
+        return evaluate([model.J], leaves, m, model.constants)[0][0, 0]
+    return dict(zip(names, values)), None, loss
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+class _time_limit:
+    """Raise _OutOfTime in the block after ``seconds`` (SIGALRM; no limit off the main thread).
+
+    SymPy's automatic evaluation can take minutes on some expansions (log(cosh(...)) asks whether
+    its argument is positive, which factors polynomials); the scalar reference is then skipped, and
+    the report says so, rather than the check hanging."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.armed = bool(self.seconds) and threading.current_thread() is threading.main_thread()
+        if self.armed:
+            def expire(signum, frame):
+                raise _OutOfTime()
+            self.previous = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
 
 
 class _nullcontext:

@@ -52,7 +52,10 @@ class Evaluator:
         self.matrix, self.keywords = matrix, set(keywords)
 
     def fail(self, node, message):
-        raise FormulaError(self.text, getattr(node, "col_offset", 0), message)
+        col = getattr(node, "col_offset", 0)
+        if isinstance(node, ast.Attribute) and getattr(node, "end_col_offset", None):
+            col = node.end_col_offset - len(node.attr)  # point at the attribute, not the object
+        raise FormulaError(self.text.strip(), col, message)
 
     def run(self):
         text = self.text

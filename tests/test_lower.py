@@ -136,10 +136,23 @@ def test_source_is_the_derived_formulas_with_comments(lowered):
     assert "jax.grad" not in src and "vjp" not in src and "jvp" not in src
     body = src[src.index("def loss_and_grads"):]
     assert "    # δ₂ = A₂ − Y\n    delta2 = A2 - Y\n" in body
-    assert "    # ∂J/∂W₁ = (1/m) Xᵀ δ₁\n    dW1 = (X.T @ delta1)/m\n" in body
+    assert "    # ∂J/∂W₁ = (1/m) Xᵀ δ₁\n    dW1 = transpose_matmul(X, delta1)/m\n" in body
     # Each named node is computed once: one tanh per hidden layer, the backward pass reuses A1.
     assert body.count("jnp.tanh(") == 1
     assert "jax.nn.log_softmax(Z2, axis=1)" in body
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 4), (256, 784, 256)])  # through a copy of aᵀ, then past the limit
+def test_transpose_matmul_is_the_transposed_product(shape):
+    from compile._lower import TRANSPOSE_MATMUL, run_source
+    ns = run_source("import jax\n" + TRANSPOSE_MATMUL, "transpose_matmul")
+    k, n, c = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((k, n)), rng.standard_normal((k, c))
+    got = jax.jit(ns["transpose_matmul"])(a, b)
+    np.testing.assert_allclose(np.asarray(got), a.T @ b, rtol=1e-12, atol=1e-12)
+    hlo = jax.jit(ns["transpose_matmul"]).lower(a, b).as_text()
+    assert ("optimization_barrier" in hlo) == (k * n * c <= 2**25 and jax.default_backend() == "cpu")
 
 
 def test_float64_needs_x64_mode():

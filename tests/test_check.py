@@ -1,0 +1,157 @@
+"""`derivax check`: formulas a user wrote, accepted when right and rejected, with the reason, when wrong.
+
+Every right formula here is typed from the textbook (seeds 000-004), not copied from derivax's output;
+every wrong one is a mistake students make. Injection payloads must be refused by the parser.
+"""
+import json
+
+import pytest
+import sympy as sp
+
+from compile._check import check_formula, check_update
+from compile.cli import main
+from derive import Dense, FormulaError, Network
+from derive._sympy_matrix import matrix_symbols
+
+XOR = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce")
+SIG = Network(4, [Dense(3, "sigmoid"), Dense(3, "sigmoid"), Dense(2, "softmax")], loss="ce")  # seed 002
+DERIVED = {(id(n), c): n.derive(c) for n in (XOR, SIG) for c in ("rows", "columns")}
+
+
+def check(net, target, formula, convention="rows"):
+    return check_formula(net, target, formula, convention, derivation=DERIVED.get((id(net), convention)))
+
+
+RIGHT = [
+    (XOR, "rows", "W2", "A1.T @ (A2 - Y) / m"),
+    (XOR, "rows", "W2", "(1/m) * A1.T @ delta2"),
+    (XOR, "rows", "b2", "sum(A2 - Y, axis=0, keepdims=True) / m"),
+    (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T * (1 - A1**2)) / m"),
+    (XOR, "rows", "W1", "X.T @ (delta2 @ W2.T * (1 - tanh(Z1)**2)) / m"),
+    (XOR, "rows", "delta1", "(delta2 @ W2.T) * (1 - A1*A1)"),
+    (XOR, "rows", "dZ2", "(A2 - Y) / m"),
+    (XOR, "columns", "W2", "(A2 - Y) @ A1.T / m"),
+    (XOR, "columns", "b1", "sum(delta1, 1) / m"),
+    # seed 002, examples as columns: delta[l] = (W[l+1]^T delta[l+1]) * g'(Z[l]), dW = (1/m) delta A^T
+    (SIG, "columns", "delta2", "(W3.T @ delta3) * A2 * (1 - A2)"),
+    (SIG, "columns", "delta1", "(W2.T @ delta2) * sigmoid(Z1) * (1 - sigmoid(Z1))"),
+    (SIG, "columns", "W2", "(1/m) * delta2 @ A1.T"),
+    (SIG, "columns", "b2", "(1/m) * sum(delta2, 1)"),
+    (SIG, "columns", "W1", "delta1 @ X.T / m"),
+    (SIG, "rows", "W3", "A2.T @ (A3 - Y) / m"),
+]
+
+
+@pytest.mark.parametrize("net,convention,target,formula", RIGHT)
+def test_right_formulas_are_accepted(net, convention, target, formula):
+    r = check(net, target, formula, convention)
+    assert r.ok, r.render()
+
+
+WRONG = [  # (net, convention, target, formula, what the diagnosis must say)
+    (XOR, "rows", "W2", "A1.T @ (A2 - Y)", "missing 1/m"),
+    (XOR, "rows", "W2", "A1.T @ (Y - A2) / m", "wrong sign"),
+    (XOR, "rows", "W2", "(A2 - Y).T @ A1 / m", "missing transpose"),
+    (XOR, "rows", "W2", "2 * A1.T @ (A2 - Y) / m", "off by a constant factor: yours is 2 times"),
+    (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T * A1 * (1 - A1)) / m",
+     "wrong activation derivative at layer 1: A₁ (1 − A₁) is the derivative of sigmoid"),
+    (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T) / m", "missing the derivative of tanh at layer 1"),
+    (XOR, "rows", "b1", "sum(delta1, 1) / m", "wrong shape"),
+    (SIG, "columns", "delta2", "(W3.T @ delta3) * (1 - A2**2)",
+     "wrong activation derivative at layer 2: 1 − A₂² is the derivative of tanh"),
+    (SIG, "columns", "W2", "delta2 @ A1.T", "missing 1/m"),
+    (SIG, "columns", "b2", "(1/m) * sum(delta2, 0)", "wrong shape"),
+    (SIG, "columns", "W1", "-(1/m) * delta1 @ X.T", "wrong sign"),
+]
+
+
+@pytest.mark.parametrize("net,convention,target,formula,why", WRONG)
+def test_wrong_formulas_are_rejected_with_the_reason(net, convention, target, formula, why):
+    r = check(net, target, formula, convention)
+    assert not r.ok
+    assert any(why in d for d in r.diagnosis), r.render()
+    assert r.counterexample
+
+
+# ---- the seeds' formulas, each with a wrong variant ----
+
+NEURON = Network(3, [Dense(1, "sigmoid")], loss="bce")        # seed 001: y = f(sum_i w_i x_i + b)
+RELU = Network(3, [Dense(2, "relu"), Dense(1)], loss="mse")
+MSE = Network(2, [Dense(1, "identity")], loss="mse")
+
+SEED_FORMULAS = [  # (net, target, right, wrong)
+    (NEURON, "Z1", "X @ W1 + b1", "X @ W1 - b1"),                            # the neuron
+    (NEURON, "A1", "sigmoid(X @ W1 + b1)", "tanh(X @ W1 + b1)"),
+    (NEURON, "A1", "1 / (1 + exp(-Z1))", "1 / (1 + exp(Z1))"),              # sigmoid
+    (RELU, "A1", "max(0, Z1)", "abs(Z1)"),                                   # ReLU
+    (MSE, "J", "sum((A1 - Y)**2) / m", "sum(A1 - Y)**2 / m"),                # MSE
+    (NEURON, "J", "-sum(Y * log(A1) + (1 - Y) * log(1 - A1)) / m", "-sum(Y * log(A1)) / m"),  # BCE
+    (NEURON, "W1", "X.T @ (A1 - Y) / m", "X.T @ ((A1 - Y) * A1 * (1 - A1)) / m"),  # sigmoid + BCE cancel
+    (MSE, "W1", "2 * X.T @ (A1 - Y) / m", "X.T @ (A1 - Y) / m"),
+]
+
+
+@pytest.mark.parametrize("net,target,right,wrong", SEED_FORMULAS)
+def test_seed_formulas_right_and_wrong(net, target, right, wrong):
+    assert check(net, target, right).ok
+    assert not check(net, target, wrong).ok
+
+
+@pytest.mark.parametrize("optimizer,right,wrong", [
+    ("sgd", "theta - alpha * g", "theta + alpha * g"),                                  # seed 004
+    ("momentum", "theta - alpha * (beta * v + g)", "theta - alpha * beta * v"),
+    ("adam", "theta - alpha * (mu_hat / (sqrt(nu_hat) + epsilon))", "theta - alpha * mu_hat / sqrt(nu_hat)"),
+])
+def test_gradient_descent_updates(optimizer, right, wrong):
+    assert check_update(optimizer, right)
+    assert not check_update(optimizer, wrong)
+
+
+def test_a_sympy_matrix_expression_from_python():
+    S = matrix_symbols(DERIVED[(id(XOR), "rows")])
+    assert check(XOR, "W2", S.A1.T * (S.A2 - S.Y) / S.m).ok
+    good = S.X.T * sp.HadamardProduct(S.delta2 * S.W2.T, S.A1.applyfunc(lambda a: 1 - a**2)) / S.m
+    assert check(XOR, "W1", good).ok
+    assert not check(XOR, "W1", S.X.T * (S.delta2 * S.W2.T) / S.m).ok
+
+
+def test_cli_exit_codes_and_json(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ (A2 - Y) / m"]) == 0
+    assert "EQUAL" in capsys.readouterr().out
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ (A2 - Y)", "--json"]) == 1
+    out = capsys.readouterr().out
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert doc["ok"] is False and doc["correct"] == "(1/m)*(A1.T @ delta2)"
+    assert "derived: ∂J/∂W₂ = (1/m) A₁ᵀ δ₂" in out
+    assert main(["check", "xor", "--param", "W9", "--formula", "X"]) == 2
+    assert "no formula named 'W9'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("payload,message", [
+    ("__import__('os').system('ls')", "attribute access .system is not allowed (only .T) at position 18"),
+    ("__import__('os')", "call of '__import__' is not allowed"),
+    ("A1.__class__", "attribute access .__class__ is not allowed (only .T)"),
+    ("A1.T.__dict__", "attribute access .__dict__ is not allowed"),
+    ("(lambda q: q)(A1)", "a lambda is not allowed"),
+    ("[a for a in (A1, A2)]", "a comprehension is not allowed"),
+    ("A1[0]", "a subscript is not allowed"),
+    ("open('/etc/passwd')", "call of 'open' is not allowed"),
+    ("eval('1')", "call of 'eval' is not allowed"),
+    ("np.sum(A1)", "np.sum is not allowed: write sum(...)"),
+    ("(x := A1)", "an assignment is not allowed"),
+    ("f'{A1}'", "an f-string is not allowed"),
+    ("A1 if m else A2", "a conditional is not allowed"),
+    ("A1.T @ (A2 - Y) / m; import os", "syntax error"),
+])
+def test_injection_payloads_are_refused_with_the_position(payload, message, capsys):
+    with pytest.raises(FormulaError, match=r"at position \d+") as e:
+        check(XOR, "W2", payload)
+    assert message in str(e.value)
+    assert main(["check", "xor", "--param", "W2", "--formula", payload]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_shape_error_names_the_operands_and_position():
+    with pytest.raises(FormulaError) as e:
+        check(XOR, "W1", "X @ delta1 / m")
+    assert "cannot multiply X (m, 2) by delta1 (m, 2) at position 1" in str(e.value)

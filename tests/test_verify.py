@@ -115,3 +115,10 @@ def test_random_architectures_verify_lowered(case, seed):
     net, convention = case
     report = verify(net, convention, seed=seed, scalar_limit=0)
     assert report.ok, (net, convention, report.to_json())
+
+
+def test_a_slow_sympy_expansion_is_cut_off_and_reported():
+    net = Network(2, [Dense(3, "tanh"), Dense(2, "tanh")], loss="log(cosh(yhat - y))")
+    report = verify(net, scalar_seconds=0.05, engine="numpy")
+    assert report.ok and report.scalar.startswith("SymPy took more than 0.05 s")
+    assert all("sympy" not in p.comparisons for p in report.params.values())

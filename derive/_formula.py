@@ -175,8 +175,9 @@ def parse_matrix(text: str, derivation) -> "Node":
 
     Names: X, Y, m, the parameters (W1, b1, ...), the forward nodes (Z1, A1, ...), the error signals
     (delta1, ...) and ``lam`` for the weight-decay constant. Operators ``@ * + - / **``, ``.T``;
-    calls of the elementwise functions, ``softmax(x, axis)``, ``sum(x, axis)`` (``keepdims`` is
-    accepted and always true) and ``max(a, b)``. Shape errors name the position.
+    calls of the elementwise functions and of the table activations' derivatives as the steps view
+    prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
+    (``keepdims`` is accepted and always true) and ``max(a, b)``. Shape errors name the position.
     """
     from ._matrix_names import matrix_functions, matrix_names
     return Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,

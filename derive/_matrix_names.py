@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._functions import FUNCTIONS
+from ._functions import ACTIVATIONS, FUNCTIONS
 from ._graph import Node, ew, placeholder, reduce_sum, softmax
 from ._network import lam, m
 
@@ -73,5 +73,15 @@ def _softmax(x, axis=None):
 FUNCTIONS_M = {k: _elementwise(f, k) for k, f in FUNCTIONS.items()}
 
 
+def _prime(fn, name):
+    """The derivative of a table activation as a function: tanh_prime(Z1) is 1 - tanh(Z1)**2."""
+    from ._functions import derivative
+    d = derivative(fn, 0)
+    return _elementwise(lambda v: d.xreplace({fn.variables[0]: v}), f"{name}_prime")
+
+
+PRIMES = {f"{name}_prime": _prime(fn, name) for name, fn in ACTIVATIONS.items()}
+
+
 def matrix_functions() -> dict:
-    return {**FUNCTIONS_M, "max": _max, "sum": _sum, "softmax": _softmax}
+    return {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax}

@@ -64,7 +64,7 @@ def step_lines(d, style, needed, wanted) -> list:
             before, after = s.rhs
             z = name(before.args[0].name, style)
             prime = {"text": f"{n}′({z})", "latex": rf"\mathrm{{{n}}}'\left({z}\right)",
-                     "formula": f"{n}'({z})"}[style]
+                     "formula": f"{n}_prime({z})"}[style]
             lines.append((prime, f"{show(before, style)} = {show(after, style)}", s.rule))
         elif kind == "fact":
             lines.append(("", s.rhs[style], s.rule))

@@ -29,6 +29,7 @@ RIGHT = [
     (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T * (1 - A1**2)) / m"),
     (XOR, "rows", "W1", "X.T @ (delta2 @ W2.T * (1 - tanh(Z1)**2)) / m"),
     (XOR, "rows", "delta1", "(delta2 @ W2.T) * (1 - A1*A1)"),
+    (XOR, "rows", "delta1", "(delta2 @ W2.T) * tanh_prime(Z1)"),   # the derivative as --steps prints it
     (XOR, "rows", "dZ2", "(A2 - Y) / m"),
     (XOR, "columns", "W2", "(A2 - Y) @ A1.T / m"),
     (XOR, "columns", "b1", "sum(delta1, 1) / m"),
@@ -56,6 +57,7 @@ WRONG = [  # (net, convention, target, formula, what the diagnosis must say)
     (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T * A1 * (1 - A1)) / m",
      "wrong activation derivative at layer 1: A₁ (1 − A₁) is the derivative of sigmoid"),
     (XOR, "rows", "W1", "X.T @ ((A2 - Y) @ W2.T) / m", "missing the derivative of tanh at layer 1"),
+    (XOR, "rows", "delta1", "(delta2 @ W2.T) * sigmoid_prime(Z1)", "is the derivative of sigmoid"),
     (XOR, "rows", "b1", "sum(delta1, 1) / m", "wrong shape"),
     (SIG, "columns", "delta2", "(W3.T @ delta3) * (1 - A2**2)",
      "wrong activation derivative at layer 2: 1 − A₂² is the derivative of tanh"),

@@ -139,6 +139,10 @@ class Evaluator:
         """A number folded from constants (10**10) obeys the same bound as a constant typed."""
         if isinstance(value, sp.Number) and value.is_finite and abs(value) > MAX_CONSTANT:
             self.fail(node, f"constant {value} is too large (at most {MAX_CONSTANT})")
+        expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
+        if isinstance(expr, sp.Basic) and expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            self.fail(node.right if isinstance(node, ast.BinOp) else node,
+                      "division by zero (or another undefined value)")
         return value
 
     def apply(self, node, fn, *args, **kwargs):

@@ -157,3 +157,9 @@ def test_a_shape_error_names_the_operands_and_position():
     with pytest.raises(FormulaError) as e:
         check(XOR, "W1", "X @ delta1 / m")
     assert "cannot multiply X (m, 2) by delta1 (m, 2) at position 1" in str(e.value)
+
+
+def test_division_by_zero_is_refused_at_the_divisor():
+    with pytest.raises(FormulaError, match=r"division by zero .* at position 20") as e:
+        check(XOR, "W1", "X.T @ delta1 / m / 0")
+    assert "\n" + " " * 21 + "^" in str(e.value)

@@ -11,6 +11,7 @@ loss(params, x, y), grads(params, x, y), init_opt_state(params), train_step(para
 """
 from __future__ import annotations
 
+import re
 import sys
 
 from ._lower import function_sources, header
@@ -82,11 +83,18 @@ def step_source(model, rule) -> str:
             + "".join(f"    {line}\n" for line in lines))
 
 
+def _docstring_safe(text) -> str:
+    """User-chosen text (a network's name, a loss formula) as it may stand inside the module's
+    docstring: one line, no quote or backslash, so it cannot end the string and become code."""
+    return re.sub(r"[\"\\\x00-\x1f\x7f]", "?", " ".join(str(text).split()))
+
+
 def module_source(derivation, rule=None, dtype="float32", title="network") -> str:
     """The whole standalone module; without ``rule`` (an optax transformation trains) no optimizer part."""
     model = derivation.model
     sizes = "-".join(map(str, model.sizes))
-    doc = [f'"""Trainer for {title} ({sizes}, loss {model.loss_name}, convention {model.convention}), '
+    title, loss = _docstring_safe(title), _docstring_safe(model.loss_name)
+    doc = [f'"""Trainer for {title} ({sizes}, loss {loss}, convention {model.convention}), '
            "written by `derivax codegen`.", "",
            "Every line of forward, loss and grads is a derived formula, named as `derivax show` prints it;",
            "grads uses no automatic differentiation. x is (batch, inputs), y is (batch, outputs)."]

@@ -134,3 +134,12 @@ def test_codegen_refuses_a_bad_learning_rate(capsys):
     from compile.cli import main
     assert main(["codegen", "xor", "--lr", "0"]) == 2
     assert "learning rate must be > 0" in capsys.readouterr().err
+
+
+def test_a_network_name_cannot_inject_code_into_the_module():
+    evil = 'x"""\nimport os; os.system("echo pwned")\n"""\\N'
+    src = generate(Network(2, [Dense(2, "tanh"), Dense(1, "sigmoid")], loss="bce", name=evil), "sgd", 0.1)
+    tree = ast.parse(src)
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"jax", "jax.numpy", "numpy"}
+    assert "os.system" in ast.get_docstring(tree)  # the name stays, as inert text of the docstring

@@ -163,3 +163,13 @@ def test_division_by_zero_is_refused_at_the_divisor():
     with pytest.raises(FormulaError, match=r"division by zero .* at position 20") as e:
         check(XOR, "W1", "X.T @ delta1 / m / 0")
     assert "\n" + " " * 21 + "^" in str(e.value)
+
+
+@pytest.mark.parametrize("net", [XOR, Network(3, [Dense(3, "relu", dropout=0.2), Dense(2, "softmax")], l2=0.1),
+                                 Network(2, [Dense(2, "z*sigmoid(z)"), Dense(1, "atan(z)", skip_from=())],
+                                         loss="log(cosh(yhat - y))")])
+def test_every_printed_gradient_reads_back_as_a_formula(net):
+    """The JSON view prints formulas in check's syntax (lambda as lam): each must parse and be equal."""
+    d = net.derive()
+    for param, formula in json.loads(d.json())["gradients"].items():
+        assert check_formula(net, param, formula, derivation=d).ok, (param, formula)

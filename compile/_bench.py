@@ -236,7 +236,6 @@ def first_step_in_child(side, model, batch_size) -> float:
 
 def scan_vs_loop(net, name, batch, steps, repeats, key):
     """Steps per second of one scanned epoch against a Python loop of the jitted train_step."""
-    import jax
     from ._train import compile_trainer
     t = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
     sizes = [net.n_inputs, net.layers[-1].units]

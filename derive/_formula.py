@@ -174,7 +174,7 @@ def parse_loss(text: str) -> sp.Lambda:
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y}, "loss")))
 
 
-def parse_matrix(text: str, derivation) -> "Node":
+def parse_matrix(text: str, derivation):
     """A matrix formula over the names the derivation prints, as a graph node.
 
     Names: X, Y, m, the parameters (W1, b1, ...), the forward nodes (Z1, A1, ...), the error signals

@@ -22,7 +22,7 @@ import sympy as sp
 
 from . import _functions as F
 from ._functions import NetworkError
-from ._graph import Node, ShapeError, fmt_shape, leaf, matmul, placeholder, reduce_sum, softmax
+from ._graph import Node, fmt_shape, leaf, matmul, placeholder
 
 m = sp.Symbol("m", positive=True, integer=True)
 lam = sp.Symbol("lambda", positive=True)

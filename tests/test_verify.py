@@ -122,3 +122,8 @@ def test_a_slow_sympy_expansion_is_cut_off_and_reported():
     report = verify(net, scalar_seconds=0.05, engine="numpy")
     assert report.ok and report.scalar.startswith("SymPy took more than 0.05 s")
     assert all("sympy" not in p.comparisons for p in report.params.values())
+
+
+def test_cli_bad_batch_size(capsys):
+    assert main(["verify", "xor", "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1, not 0" in capsys.readouterr().err

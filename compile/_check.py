@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._evaluate import evaluate, leaf_values
+from ._factor import factor, transposed
 from ._points import random_point
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
@@ -156,33 +157,22 @@ def _numeric(d, user, correct, seed):
 
 def _constant_factor(points) -> list:
     """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that)."""
-    ratios = []
-    for m, u, c in points:
-        mask = np.abs(c) > 1e-9 * max(1.0, float(np.max(np.abs(c))))
-        if not mask.any() or np.any(np.abs(u[~mask]) > 1e-9 * max(1.0, float(np.max(np.abs(u))))):
-            return []
-        r = u[mask] / c[mask]
-        if np.ptp(r) > 1e-7 * max(1.0, abs(float(r[0]))):
-            return []
-        ratios.append((m, float(r[0])))
-    if all(abs(r - m) < 1e-7 * m for m, r in ratios):
-        return ["missing 1/m: yours is m times the derived formula"]
-    if all(abs(r * m - 1) < 1e-7 for m, r in ratios):
-        return ["an extra 1/m: yours is the derived formula divided by m"]
-    if all(abs(r + m) < 1e-7 * m for m, r in ratios):
-        return ["wrong sign and missing 1/m: yours is -m times the derived formula"]
-    r0 = ratios[0][1]
-    if all(abs(r - r0) < 1e-7 * max(1.0, abs(r0)) for _, r in ratios):
-        if abs(r0 + 1) < 1e-7:
-            return ["wrong sign: yours is minus the derived formula"]
-        if abs(r0) < 1e-12:
+    found = factor([(u, c, m, 1e-7, 1e-12 * max(1.0, float(np.max(np.abs(c))))) for m, u, c in points])
+    if found is None:
+        return []
+    if found[0] == "c":
+        c = found[1]
+        if abs(c) < 1e-12:
             return ["yours is zero where the derived formula is not"]
-        return [f"off by a constant factor: yours is {r0:.6g} times the derived formula"]
-    return []
+        return [f"off by a constant factor: yours is {c:.6g} times the derived formula"]
+    return [{"m": "missing 1/m: yours is m times the derived formula",
+             "1/m": "an extra 1/m: yours is the derived formula divided by m",
+             "-m": "wrong sign and missing 1/m: yours is -m times the derived formula",
+             "-1": "wrong sign: yours is minus the derived formula"}[found[0]]]
 
 
 def _transpose(points) -> list:
-    if all(u.shape == c.T.shape and np.allclose(u, c.T, rtol=1e-7, atol=1e-12) for _, u, c in points):
+    if transposed([(u, c, m, 1e-7, 1e-12) for m, u, c in points]):
         return ["missing transpose: yours equals the transpose of the derived formula"]
     return []
 

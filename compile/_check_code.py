@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._factor import close, factor, transposed
 from ._points import random_point
 
 # ok iff max |user - ref| <= RTOL * max |ref| + ATOL at every point. float64 code that computes the
@@ -177,44 +178,22 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _close(u, r, rtol, atol) -> bool:
-    return float(np.max(np.abs(u - r), initial=0.0)) <= rtol * float(np.max(np.abs(r), initial=0.0)) + atol
-
-
 def _diagnose(pairs) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
-    if all(u.ndim == 2 and u.shape[0] == u.shape[1] and _close(u.T, r, rt, at) for u, r, _, rt, at in pairs):
+    if transposed(pairs):
         return "transposed (its transpose is right)"
-    cs = []
-    for u, r, m, rt, at in pairs:
-        rr = float(np.sum(r * r))
-        if rr == 0:
-            return ""
-        c = float(np.sum(u * r)) / rr
-        if not _close(u, c * r, rt, at):
-            return ""
-        cs.append((c, m))
-
-    def every(f):
-        return all(abs(f(c, m)) <= 1e-6 for c, m in cs)
-
-    several_m = len({m for _, m in cs}) > 1
-    c0 = cs[0][0]
-    if several_m and every(lambda c, m: c / m - 1):
-        return "missing 1/m (user = m · ref)"
-    if several_m and every(lambda c, m: c * m - 1):
-        return "divided by m twice (user = ref / m)"
-    if several_m and every(lambda c, m: c / m + 1):
-        return "wrong sign and missing 1/m (user = -m · ref)"
-    if c0 != 0 and every(lambda c, m: c / c0 - 1):
-        if abs(c0 + 1) <= 1e-6:
-            return "wrong sign (user = -ref)"
-        m0 = cs[0][1]
-        hint = " (= the batch size m: missing 1/m?)" if abs(c0 / m0 - 1) <= 1e-6 else ""
-        return f"off by a constant factor: user = {c0:.6g} · ref{hint}"
-    return ""
+    found = factor(pairs)
+    if found is None:
+        return ""
+    kind = found[0]
+    if kind == "c":
+        c, m0 = found[1], found[2]
+        hint = " (= the batch size m: missing 1/m?)" if abs(c / m0 - 1) <= 1e-6 else ""
+        return f"off by a constant factor: user = {c:.6g} · ref{hint}"
+    return {"m": "missing 1/m (user = m · ref)", "1/m": "divided by m twice (user = ref / m)",
+            "-m": "wrong sign and missing 1/m (user = -m · ref)", "-1": "wrong sign (user = -ref)"}[kind]
 
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data") -> CodeReport:
@@ -281,7 +260,7 @@ def _compare(s, name, out, ref, is_bias, m, label):
     rel = float(np.max(np.abs(u - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
     if s["err"] is None or rel > s["err"]:
         s["err"], s["worst"] = rel, label
-    s["bad"] |= not _close(u, ref, rtol, atol)
+    s["bad"] |= not close(u, ref, rtol, atol)
     s["pairs"].append((u, ref, m, rtol, atol))
 
 

@@ -1,0 +1,79 @@
+"""Argument types shared by every command: each refuses a bad value with one line that names the
+limit and the value asked for (argparse prints it as ``derivax CMD: argument --seed: ...``, exit 2).
+
+Values that begin with ``-`` but are no option (``--loss '-y*log(yhat)'``, a spec ``-2-1``) reach
+the parser marked with ``MARK`` (see ``compile.cli``) so that argparse does not take them for flags;
+the types here and ``unmark`` take the mark off again.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+MARK = "\x00"
+SEED_MAX = 2**32 - 1       # NumPy and JAX both take seeds below 2^32 without wrapping
+SIZE_MAX = 10**6           # examples per batch, points, repeats: far beyond any check on one machine
+
+
+def unmark(text: str) -> str:
+    return text[len(MARK):] if isinstance(text, str) and text.startswith(MARK) else text
+
+
+def _int(text: str, what: str) -> int:
+    text = unmark(text).strip()
+    if len(text) > 40:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text[:20]}... "
+                                         f"({len(text)} characters)")
+    try:
+        return int(text, 10) if text.lstrip("+-").isascii() else int("x")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
+
+
+def seed(text: str) -> int:
+    """A seed: an integer from 0 to 2^32 - 1."""
+    v = _int(text, "a seed")
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed must be from 0 to {SEED_MAX}, not {v}")
+    return v
+
+
+def count(low: int = 1, high: int = SIZE_MAX, what: str = "a count"):
+    """An integer in [low, high]."""
+    def parse(text: str) -> int:
+        v = _int(text, what)
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {v}")
+        return v
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
+def positive_float(what: str = "a number"):
+    """A finite number > 0 (a learning rate, a tolerance)."""
+    def parse(text: str) -> float:
+        raw = unmark(text).strip()
+        try:
+            v = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, not {raw[:40]!r}") from None
+        if not math.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number > 0, not {raw[:40]}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+def nonnegative_float(what: str = "a number"):
+    """A finite number >= 0 (a weight decay)."""
+    def parse(text: str) -> float:
+        raw = unmark(text).strip()
+        try:
+            v = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, not {raw[:40]!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= 0, not {raw[:40]}")
+        return v
+    parse.__name__ = what
+    return parse

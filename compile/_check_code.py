@@ -9,20 +9,25 @@ returns is compared with the derived gradient lowered to JAX in float64 (dropout
 
 Per parameter the error is max |user - ref| / max(max |ref|, 1e-12), worst over the points.
 JAX is imported inside functions: the command line imports this module at start-up.
+
+A function in a file is loaded and called in a child process, one for all points of a check, under a
+time limit per call (``compile._sandbox``); a callable given from Python is called in this process.
+Either way every way the function can end (an exception, an exit, a signal, a time-out, a value that
+is no dict of arrays) becomes the report's ``error`` and ``stopped``, never a crash of the check.
 """
 from __future__ import annotations
 
 import json
-import runpy
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import _args
 from ._factor import close, factor, transposed
 from ._points import random_point
+from ._sandbox import DEFAULT_TIMEOUT, InChild, LoadError, open_function, parse_spec
 
 # ok iff max |user - ref| <= RTOL * max |ref| + ATOL at every point. float64 code that computes the
 # same formula in another order agrees to ~1e-13; 1e-6 leaves room for a 1e-8 epsilon in a log or a
@@ -54,8 +59,12 @@ class CodeReport:
     params: dict                    # name -> ParamResult, in the derivation's order
     points: list                    # labels of the points the function ran at
     extra: list = field(default_factory=list)  # keys returned that are no parameter
-    error: str | None = None        # what stopped the function as a whole (exception, not a dict)
+    error: str | None = None        # what stopped the function as a whole, as a sentence
     notes: list = field(default_factory=list)
+    # what kind of thing stopped it: "exception", "exit", "signal", "timeout", "KeyboardInterrupt",
+    # "MemoryError", "result" (no dict returned), "crash" (the channel to the child broke); for a file
+    # that did not load also "argument" (no such function); None when it ran at every point
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,7 +73,7 @@ class CodeReport:
     def summary(self) -> str:
         wrong = [n for n, p in self.params.items() if not p.ok]
         if self.error:
-            return f"the function failed; all {len(wrong)} gradients count as wrong"
+            return f"the function could not be checked: {self.error}"
         where = f"at {len(self.points)} point(s): {', '.join(self.points)}"
         if not wrong:
             return f"all {len(self.params)} gradients right {where}"
@@ -79,21 +88,23 @@ class CodeReport:
             tab.add_column(col, justify="right" if col == "max rel err" else "left")
         for name, p in self.params.items():
             err = "-" if p.max_rel_err is None else f"{p.max_rel_err:.2e}"
-            verdict = "[green]right[/green]" if p.ok else "[bold red]wrong[/bold red]"
+            verdict = ("[green]right[/green]" if p.ok else "[bold red]not checked[/bold red]" if self.error
+                       else "[bold red]wrong[/bold red]")
             note = "the function failed (below)" if self.error else p.message  # not once per row
             tab.add_row(name, verdict, err, p.worst_point or "-", note)
         console.print(tab)
-        for line in ([f"error: {self.error}"] if self.error else []) + self.notes + [tolerance_text()]:
+        for line in self.notes + [tolerance_text()]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         if self.extra:
             console.print(f"note: extra keys returned, not parameters: {', '.join(self.extra)}",
                           markup=False, highlight=False, soft_wrap=True)
-        console.print(("OK: " if self.ok else "WRONG: ") + self.summary(), markup=False, highlight=False,
-                      soft_wrap=True)
+        verdict = "OK: " if self.ok else "ERROR: " if self.error else "WRONG: "
+        console.print(verdict + self.summary(), markup=False, highlight=False, soft_wrap=True)
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "params": {n: p.as_dict() for n, p in self.params.items()},
-                           "extra": self.extra, "error": self.error, "points": self.points,
+                           "extra": self.extra, "error": self.error, "stopped": self.stopped,
+                           "points": self.points,
                            "tolerance": tolerance_text(), "model": self.model, "function": self.function})
 
 
@@ -103,8 +114,7 @@ def tolerance_text() -> str:
             f"({r32:g}·max|ref| + {a32:g} for results in float32 or narrower)")
 
 
-def _tolerance(dtype) -> tuple:
-    narrow = np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8
+def _tolerance(narrow: bool) -> tuple:
     return TOLERANCES["float32" if narrow else "float64"]
 
 
@@ -136,32 +146,6 @@ def _points(model, seed, count, data, data_label):
         params = random_point(model, seed, BATCH, masks=False).params
         out.append((f"{data_label} (m={len(x)})", params, x, y))
     return out
-
-
-def _exception_text(exc, fn) -> str:
-    """Type, message and the line of the user's file where it happened (its last frame there)."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is the call in this module
-    code = getattr(fn, "__code__", None)
-    user_file = code.co_filename if code else (frames[0].filename if frames else None)
-    mine = [f for f in frames if user_file and Path(f.filename).resolve() == Path(user_file).resolve()]
-    text = f"raised {type(exc).__name__}: {exc}"
-    if mine:
-        f = mine[-1]
-        text += f" (line {f.lineno} of {Path(f.filename).name}" + (f": {f.line.strip()})" if f.line else ")")
-    elif not frames:
-        text += " (when called as fn(params, x, y))"
-    return text
-
-
-def _as_array(value):
-    """(array, None) or (None, message) for one returned gradient."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - anything that is not array-like is the user's value
-        return None, f"not an array ({type(exc).__name__}: {exc})"
-    if arr.dtype.kind not in "fiub":
-        return None, f"not an array of real numbers (dtype {arr.dtype})"
-    return arr, None
 
 
 def _shape_problem(arr, ref, is_bias, m):
@@ -196,34 +180,37 @@ def _diagnose(pairs) -> str:
             "-m": "wrong sign and missing 1/m (user = -m · ref)", "-1": "wrong sign (user = -ref)"}[kind]
 
 
-def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data") -> CodeReport:
+def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
+               timeout=DEFAULT_TIMEOUT) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
-    compile._data.Dataset) and compare what it returns with the derived gradients of ``net``."""
+    compile._data.Dataset) and compare what it returns with the derived gradients of ``net``.
+
+    ``fn`` is a callable, called in this process, or "file.py[:name]", loaded and called in a child
+    process; ``timeout`` is the limit in seconds for each call (and for loading the file). A file that
+    does not load, or does not define the function, raises compile._sandbox.LoadError."""
     import jax
-    with jax.enable_x64(True):
-        low = _lowered(net)
+    with open_function(fn, timeout) as run, jax.enable_x64(True):
+        low = _lowered(net)  # meanwhile a child loads the file
+        run.wait_loaded()
         model = low.derivation.model
         names = [p.name for p in model.params]
         biases = {layer.b.name for layer in model.layers}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
-        labels, extra, error = [], set(), None
+        labels, extra, error, stopped = [], set(), None, None
         for label, params, x, y in _points(model, seed, points, data, data_label):
             args = (params, x, y) + ((None,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
             given = {k: (v.reshape(-1) if k in biases else v).copy() for k, v in params.items()}
             labels.append(label)
-            try:
-                out = fn(given, x.copy(), y.copy())
-            except Exception as exc:  # noqa: BLE001 - the user's error is the report, not a crash
-                error = f"at {label}: {_exception_text(exc, fn)}"
+            reply = run(given, x.copy(), y.copy(), names)
+            if reply["status"] == "stopped":
+                error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
+                if stopped == "MemoryError" and isinstance(run, InChild):
+                    error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
-            if not isinstance(out, dict):
-                error = (f"returned a {type(out).__name__}, not a dict of gradients "
-                         f"({{{', '.join(repr(n) + ': ...' for n in names)}}})")
-                break
-            extra |= {str(k) for k in out if k not in state}
+            extra |= set(reply["extra"])
             for n in names:
-                _compare(state[n], n, out, ref[n], n in biases, len(x), label)
+                _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
     results = {}
     for n in names:
         s = state[n]
@@ -236,27 +223,30 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             results[n] = ParamResult(n, False, s["err"], why or "differs from the derived gradient", s["worst"])
         else:
             results[n] = ParamResult(n, True, s["err"], "", s["worst"])
-    fname = getattr(fn, "__qualname__", None) or repr(fn)
-    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error)
+    fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
+    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
+                      stopped=stopped)
 
 
-def _compare(s, name, out, ref, is_bias, m, label):
+def _compare(s, name, reply, ref, is_bias, m, label):
     """Fold one point's comparison for one parameter into its running state ``s``."""
     if s["msg"] is not None:
         return
-    if name not in out:
-        s["msg"], s["worst"] = "missing: not returned", label
-        return
-    arr, problem = _as_array(out[name])
+    problem = reply["problems"].get(name)
+    if problem is None and name not in reply["values"]:
+        others = reply["extra"]
+        problem = "missing: not returned" + (f" (keys returned that are no parameter: {', '.join(others)})"
+                                             if others else "")
     if problem is None:
+        arr = reply["values"][name]
         arr_shaped, problem = _shape_problem(arr, ref, is_bias, m)
     if problem is None and not np.isfinite(arr_shaped).all():
         problem = f"{int((~np.isfinite(arr_shaped)).sum())} non-finite value(s) (nan or inf)"
     if problem is not None:
         s["msg"], s["worst"] = problem, label
         return
-    rtol, atol = _tolerance(arr.dtype)
-    u = arr_shaped.astype(np.float64)
+    rtol, atol = _tolerance(name in reply["narrow"])
+    u = arr_shaped  # float64 already: the value was converted where the function ran
     rel = float(np.max(np.abs(u - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
     if s["err"] is None or rel > s["err"]:
         s["err"], s["worst"] = rel, label
@@ -269,50 +259,32 @@ def _compare(s, name, out, ref, is_bias, m, label):
 def add_arguments(parser) -> None:
     parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows "
                           "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
-                          "out)) and returns a dict of the gradients of the mean-over-batch loss.")
+                          "out)) and returns a dict of the gradients of the mean-over-batch loss. It runs "
+                          "in a child process, each call under a time limit. Exit status: 0 all gradients "
+                          "right, 1 some wrong, 2 the function could not be checked or a bad argument.")
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward); "
                                          "rows convention only")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first random point (default 0)")
-    parser.add_argument("--points", type=int, default=3, help="random points (default 3)")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the first random point (default 0)")
+    parser.add_argument("--points", type=_args.count(1, 100, "--points"), default=3,
+                        help="random points (default 3)")
+    parser.add_argument("--timeout", type=_args.positive_float("--timeout"), default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS", help="time limit for loading the file and for each call "
+                                                f"(default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
-
-
-def load_function(spec: str):
-    """(callable, label) from file.py[:name], or raise ValueError with a one-line message."""
-    path, sep, name = spec.rpartition(":")
-    if not sep or not name.isidentifier():  # no name given (or a drive letter's colon)
-        path, name = spec, "backward"
-    if not Path(path).is_file():
-        raise ValueError(f"no such file: {path}")
-    try:
-        namespace = runpy.run_path(path)  # the user's own program, run as they asked
-    except Exception as exc:  # noqa: BLE001 - a file that does not run is a bad argument
-        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
-        raise ValueError(f"{path} failed to run: {type(exc).__name__}: {exc}{where}") from None
-    if name not in namespace:
-        found = sorted(k for k, v in namespace.items() if callable(v) and getattr(v, "__module__", None)
-                       == namespace.get("__name__") and not k.startswith("_"))
-        raise ValueError(f"{path} defines no {name!r}" + (f"; functions there: {', '.join(found)}" if found else ""))
-    fn = namespace[name]
-    if not callable(fn):
-        raise ValueError(f"{path}:{name} is a {type(fn).__name__}, not a function")
-    return fn, f"{Path(path).name}:{name}"
 
 
 def main(args) -> int:
     from derive._examples import EXAMPLES, resolve
 
     from ._data import BUILTINS, DataError, load
-    if args.points < 1:
-        print(f"derivax: --points must be at least 1, not {args.points}", file=sys.stderr)
-        return 2
     try:
-        fn, label = load_function(args.function)
+        path, fname = parse_spec(args.function)
     except ValueError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
+    label = f"{Path(path).name}:{fname}"
     name, net = resolve(args.model, args.loss)
     data, notes = None, []
     if args.model in EXAMPLES and args.model in BUILTINS:
@@ -320,10 +292,22 @@ def main(args) -> int:
             data = load(args.model, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
         except (DataError, ImportError) as exc:
             notes.append(f"note: the {args.model} data was skipped: {exc}")
-    report = check_code(net, fn, args.seed, args.points, data, model_name=name, data_label=f"{name} data")
+    try:
+        report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
+                            data_label=f"{name} data", timeout=args.timeout)
+    except LoadError as exc:
+        why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
+        report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)
+        print(f"derivax: {report.error}", file=sys.stderr)
+        if args.json:
+            print(report.to_json())
+        return 2
+    except KeyboardInterrupt:  # the child is already stopped (check_code's with block)
+        print("derivax: interrupted", file=sys.stderr)
+        return 130
     report.function = label
     report.notes += notes
     report.render()
     if args.json:
         print(report.to_json())
-    return 0 if report.ok else 1
+    return 2 if report.error else 0 if report.ok else 1

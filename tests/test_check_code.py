@@ -2,12 +2,17 @@
 their mistakes call for. The expected verdicts come from the code under test's construction (and the
 correct functions are checked against finite differences of a NumPy loss), not from derivax."""
 import json
+import os
+import signal
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from compile import cli
 from compile._check_code import check_code
+from compile._sandbox import LoadError
 from derive._examples import resolve
 
 FORWARD = '''import numpy as np
@@ -181,7 +186,7 @@ def test_exception_names_the_line_of_the_users_file(tmp_path, capsys):
     assert src != FULL
     line = src.splitlines().index("    " + bad) + 1
     rc, out, doc = run_cli(tmp_path, capsys, src, "3-4:tanh-2:softmax")
-    assert rc == 1 and wrong(doc) == {"W1", "b1", "W2", "b2"}
+    assert rc == 2 and wrong(doc) == {"W1", "b1", "W2", "b2"} and doc["stopped"] == "exception"
     assert "Traceback" not in out
     assert f"line {line} of user_backward.py" in doc["error"] and "ValueError" in doc["error"]
     assert all(doc["error"] in p["message"] for p in doc["params"].values())
@@ -313,3 +318,291 @@ def test_dropout_network_is_checked_with_dropout_off():
         d1 = d2 @ p["W2"].T * (z1 > 0)
         return {"W1": x.T @ d1, "b1": d1.sum(0), "W2": a1.T @ d2, "b2": d2.sum(0)}
     assert check_code(net, fn, points=2).ok
+
+
+# ---- the user's code misbehaving: every way it can end is a verdict, exit status 2 ----
+
+SPEC = "2-3:tanh-2:softmax"
+
+
+def run_file(tmp_path, capsys, source, *extra, fn="backward"):
+    """(exit status, stdout, stderr, the JSON line or None) of check-code on ``source`` in a file."""
+    path = tmp_path / "user_backward.py"
+    path.write_text(source)
+    rc = cli.main(["check-code", SPEC, f"{path}:{fn}", "--json", *extra])
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    return rc, out, err, (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None)
+
+
+def line_of(source, text):
+    """The 1-based line of ``source`` that contains ``text`` (the test's own count, not derivax's)."""
+    (number,) = [k for k, line in enumerate(source.splitlines(), 1) if text in line]
+    return number
+
+
+def assert_stopped(rc, out, doc, stopped, *needles):
+    assert rc == 2 and doc["ok"] is False and doc["stopped"] == stopped
+    for needle in needles:
+        assert needle in doc["error"], (needle, doc["error"])
+    assert all(not p["ok"] and doc["error"] in p["message"] for p in doc["params"].values())
+    assert "Traceback" not in out and out.strip().splitlines()[-2].startswith("ERROR: ")
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_sys_exit_in_the_function_names_status_and_line(tmp_path, capsys, code):
+    src = f"import sys\n\n\ndef backward(params, x, y):\n    sys.exit({code})\n"
+    rc, out, _, doc = run_file(tmp_path, capsys, src)
+    assert_stopped(rc, out, doc, "exit", f"status {code}",
+                   f"line {line_of(src, 'sys.exit(')} of user_backward.py: sys.exit({code})")
+
+
+def test_os_exit_in_the_function_ends_only_the_child(tmp_path, capsys):
+    rc, out, _, doc = run_file(tmp_path, capsys, "import os\n\ndef backward(params, x, y):\n    os._exit(0)\n")
+    assert_stopped(rc, out, doc, "exit", "status 0", "os._exit")
+
+
+@pytest.mark.parametrize("body, signame", [("ctypes.string_at(0)", "SIGSEGV"),
+                                           ("os.kill(os.getpid(), signal.SIGKILL)", "SIGKILL")])
+def test_a_signal_that_kills_the_child_is_named(tmp_path, capsys, body, signame):
+    src = f"import ctypes, os, signal\n\ndef backward(params, x, y):\n    {body}\n"
+    rc, out, _, doc = run_file(tmp_path, capsys, src)
+    assert_stopped(rc, out, doc, "signal", f"killed by signal {signame}")
+
+
+def alive(pid):
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+@pytest.mark.parametrize("body", ["while True:\n        pass", "time.sleep(1000)"])
+def test_a_call_that_does_not_return_is_cut_at_the_timeout(tmp_path, capsys, body):
+    """... and the child is killed together with what it started (here a helper process)."""
+    pids = tmp_path / "pids.txt"
+    src = ("import os, subprocess, sys, time\n\ndef backward(params, x, y):\n"
+           "    helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1000)'])\n"
+           f"    open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{helper.pid}}')\n    {body}\n")
+    start = time.monotonic()
+    rc, out, _, doc = run_file(tmp_path, capsys, src, "--timeout", "1")
+    assert_stopped(rc, out, doc, "timeout", "time limit of 1 s", "--timeout")
+    assert doc["points"] == ["seed 0 (m=5)"] and time.monotonic() - start < 8
+    child, helper = map(int, pids.read_text().split())
+    deadline = time.monotonic() + 3  # the helper, orphaned, is reaped by whoever adopts it
+    while (alive(child) or alive(helper)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child) and not alive(helper)
+
+
+@pytest.mark.parametrize("exc, stopped", [("KeyboardInterrupt", "KeyboardInterrupt"),
+                                          ("MemoryError('too big')", "MemoryError"),
+                                          ("GeneratorExit", "exception")])
+def test_base_exceptions_from_the_function_are_verdicts(tmp_path, capsys, exc, stopped):
+    src = f"def backward(params, x, y):\n    raise {exc}\n"
+    rc, out, _, doc = run_file(tmp_path, capsys, src)
+    assert_stopped(rc, out, doc, stopped, f"raised {exc.split('(')[0]}",
+                   f"line 2 of user_backward.py: raise {exc}")
+
+
+def test_memory_blow_up_is_a_memory_error_under_the_childs_limit(tmp_path, capsys, monkeypatch):
+    """2 GiB would be allocated without the limit on any machine that runs these tests; with a limit of
+    1 GiB the allocation itself fails, before any page is touched."""
+    from compile import _sandbox
+    monkeypatch.setattr(_sandbox, "memory_limit", lambda: 2**30)
+    src = "import numpy as np\n\ndef backward(params, x, y):\n    big = np.ones(2**28)\n    return {}\n"
+    rc, out, _, doc = run_file(tmp_path, capsys, src)
+    assert_stopped(rc, out, doc, "MemoryError", "line 4 of user_backward.py: big = np.ones(2**28)",
+                   "memory limit of the check: 1 GiB")
+
+
+@pytest.mark.parametrize("top, stopped, needle", [
+    ("import sys\nsys.exit(0)", "exit", "status 0 through sys.exit (line 2 of user_backward.py: sys.exit(0))"),
+    ("import sys\nsys.exit(3)", "exit", "status 3 through sys.exit (line 2 of user_backward.py: sys.exit(3))"),
+    ("import os\nos._exit(0)", "exit", "exited with status 0 without returning or raising"),
+    ("import time\ntime.sleep(1000)", "timeout", "time limit of 1 s"),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt", "raised KeyboardInterrupt (line 1 of user_backward.py"),
+    ("x = (", "exception", "raised SyntaxError: '(' was never closed (line 1 of user_backward.py: x = ()"),
+])
+def test_a_file_that_does_not_load_exits_2_with_one_line(tmp_path, capsys, top, stopped, needle):
+    rc, out, err, doc = run_file(tmp_path, capsys, top + "\n\ndef backward(params, x, y):\n    return {}\n",
+                                 "--timeout", "1")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "did not load" in err and needle in err
+    assert doc["stopped"] == stopped and doc["ok"] is False and needle in doc["error"]
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("returned, needle", [
+    ("None", "returned None, not a dict of gradients ({'W1': ..., 'b1': ..., 'W2': ..., 'b2': ...})"),
+    ("[1, 2]", "returned a list, not a dict"),
+    ("(g for g in [1])", "returned a generator, not a dict"),
+    ("'W1'", "returned a str, not a dict"),
+])
+def test_a_value_that_is_no_dict_says_what_it_is(tmp_path, capsys, returned, needle):
+    rc, out, _, doc = run_file(tmp_path, capsys, f"def backward(params, x, y):\n    return {returned}\n")
+    assert_stopped(rc, out, doc, "result", needle)
+
+
+@pytest.mark.parametrize("method, needle", [
+    ("__contains__(self, k)", "'W1' in result raised RuntimeError: broken"),
+    ("__getitem__(self, k)", "result['W1'] raised RuntimeError: broken"),
+    ("keys(self)", "result.keys() raised RuntimeError: broken"),
+])
+def test_a_dict_whose_methods_raise_names_the_method_and_line(tmp_path, capsys, method, needle):
+    src = ("import numpy as np\n\n\nclass Grads(dict):\n    def " + method + ":\n"
+           "        raise RuntimeError('broken')\n\n\n"
+           "def backward(params, x, y):\n    return Grads({k: np.zeros_like(v) for k, v in params.items()})\n")
+    rc, out, _, doc = run_file(tmp_path, capsys, src)
+    assert_stopped(rc, out, doc, "exception", "returned a Grads", needle,
+                   f"line {line_of(src, 'broken')} of user_backward.py: raise RuntimeError('broken')")
+
+
+# A right backward pass of 2-3:tanh-2:softmax; VALUES below replace one gradient at a time.
+RIGHT = '''import numpy as np
+
+
+def backward(params, x, y):
+    a1 = np.tanh(x @ params["W1"] + params["b1"])
+    z2 = a1 @ params["W2"] + params["b2"]
+    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    d2 = (e / e.sum(axis=1, keepdims=True) - y) / len(x)
+    d1 = d2 @ params["W2"].T * (1 - a1**2)
+    grads = {"W1": x.T @ d1, "b1": d1.sum(0), "W2": a1.T @ d2, "b2": d2.sum(0)}
+    grads.update(CHANGE)
+    return grads
+'''
+
+
+def test_the_right_function_of_these_tests_is_right(tmp_path, capsys):
+    rc, _, _, doc = run_file(tmp_path, capsys, RIGHT.replace("CHANGE", "{}"))
+    assert rc == 0 and doc["ok"] is True and doc["stopped"] is None and doc["error"] is None
+
+
+@pytest.mark.parametrize("change, param, needle", [
+    ('{"W2": grads["W2"] * np.nan}', "W2", "6 non-finite value(s)"),
+    ('{"b1": np.array([np.inf, 0, 0])}', "b1", "1 non-finite value(s)"),
+    ('{"W1": grads["W1"] + 0j}', "W1", "complex values (dtype complex128)"),
+    ('{"b2": "0.1 0.2"}', "b2", "a str, not an array of numbers"),
+    ('{"b2": None}', "b2", "None, not an array of numbers"),
+    ('{"W1": np.array([[1, "a", None]] * 2, dtype=object)}', "W1", "not an array of real numbers (dtype object)"),
+    ('{"W1": (v for v in grads["W1"])}', "W1", "a generator, not an array of numbers"),
+    ('{"W2": grads["W2"][:, :1]}', "W2", "wrong shape: expected (3, 2), found (3, 1)"),
+    ('{"W1": np.zeros((2000, 1000))}', "W1", "wrong shape: found (2000, 1000), 2000000 values"),
+])
+def test_a_bad_value_is_a_verdict_on_its_parameter(tmp_path, capsys, change, param, needle):
+    rc, _, _, doc = run_file(tmp_path, capsys, RIGHT.replace("CHANGE", change))
+    assert rc == 1 and doc["stopped"] is None and wrong(doc) == {param}
+    assert needle in doc["params"][param]["message"]
+
+
+def test_wrong_keys_and_keys_that_are_no_strings(tmp_path, capsys):
+    src = RIGHT.replace("grads.update(CHANGE)", 'grads["w1"] = grads.pop("W1"); grads[2] = grads.pop("b2")')
+    rc, _, _, doc = run_file(tmp_path, capsys, src)
+    assert rc == 1 and wrong(doc) == {"W1", "b2"}
+    for name in ("W1", "b2"):
+        assert doc["params"][name]["message"] == ("missing: not returned (keys returned that are no parameter: "
+                                                  "w1, 2 (an int, not a str))")
+    assert doc["extra"] == ["2 (an int, not a str)", "w1"]
+
+
+def test_prints_and_garbage_on_stdout_do_not_reach_the_report(tmp_path, capfd):
+    """The child's stdout is the parent's stderr: 5 MB of prints neither block it nor touch stdout,
+    and bytes that look like a frame or a JSON verdict are only text there."""
+    src = RIGHT.replace("CHANGE", "{}").replace("def backward", "print('x' * 5_000_000)\n\n\ndef backward")
+    src = src.replace("    return grads", "    os.write(1, bytes(8) + b'{\"ok\": true}\\n')\n"
+                                           "    print('y' * 1_000_000)\n    return grads")
+    path = tmp_path / "user_backward.py"
+    path.write_text("import os\n" + src)
+    assert cli.main(["check-code", SPEC, str(path), "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert [l for l in out.splitlines() if l.startswith("{")] == [out.strip().splitlines()[-1]]
+    assert json.loads(out.strip().splitlines()[-1])["ok"] is True
+    assert err.count("x" * 1000) >= 5000 and '{"ok": true}' in err and "y" * 1000 in err
+
+
+def test_one_child_process_serves_every_point(tmp_path, capsys):
+    pids = tmp_path / "pids.txt"
+    src = RIGHT.replace("CHANGE", "{}").replace(
+        "    return grads", f"    open({str(pids)!r}, 'a').write(str(__import__('os').getpid()) + '\\n')\n"
+                           "    return grads")
+    rc, _, _, doc = run_file(tmp_path, capsys, src, "--points", "4")
+    seen = pids.read_text().split()
+    assert rc == 0 and len(seen) == 4 and len(set(seen)) == 1 and int(seen[0]) != os.getpid()
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--timeout", "0", "must be a finite number > 0, not 0"),
+    ("--timeout", "nan", "must be a finite number > 0, not nan"),
+    ("--timeout", "soon", "must be a number, not 'soon'"),
+    ("--points", "0", "must be from 1 to 100, not 0"),
+    ("--points", "101", "must be from 1 to 100, not 101"),
+    ("--seed", "-1", "must be from 0 to 4294967295, not -1"),
+])
+def test_bad_option_values_exit_2_naming_the_option(tmp_path, capsys, option, value, needle):
+    path = tmp_path / "user_backward.py"
+    path.write_text(FULL)
+    try:  # argparse's own exit, whether or not the command line turns it into a return value
+        rc = cli.main(["check-code", "xor", str(path), f"{option}={value}"])
+    except SystemExit as stop:
+        rc = stop.code
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and option in err and len(err.strip().splitlines()) == 1
+
+
+# ---- the Python API: a callable runs in this process, a "file.py:name" in a child ----
+
+def exits(p, x, y):
+    sys.exit(4)
+
+
+def interrupted(p, x, y):
+    raise KeyboardInterrupt
+
+
+def sleeps(p, x, y):
+    time.sleep(1000)
+
+
+def spins(p, x, y):
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("fn, stopped, needle", [
+    (exits, "exit", "exited with status 4 through sys.exit (line"),
+    (interrupted, "KeyboardInterrupt", "raised KeyboardInterrupt (line")])
+def test_python_api_catches_exit_and_interrupt_of_a_callable(xor, fn, stopped, needle):
+    report = check_code(xor[0], fn)
+    assert not report.ok and report.stopped == stopped and needle in report.error
+    assert f"line {fn.__code__.co_firstlineno + 1} of test_check_code.py" in report.error
+
+
+@pytest.mark.parametrize("fn", [sleeps, spins])
+def test_python_api_time_limit_on_a_callable(xor, fn):
+    net, _ = xor
+    start = time.monotonic()
+    report = check_code(net, fn, timeout=0.5)
+    assert report.stopped == "timeout" and "time limit of 0.5 s" in report.error
+    assert time.monotonic() - start < 5 and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+
+
+def test_python_api_runs_a_file_in_a_child(tmp_path, xor):
+    net, _ = xor
+    path = tmp_path / "user_backward.py"
+    path.write_text(FULL)
+    assert check_code(net, f"{path}:backward").ok
+    path.write_text("import os\n\ndef backward(params, x, y):\n    os._exit(7)\n")
+    report = check_code(net, str(path))
+    assert report.stopped == "exit" and "status 7" in report.error
+    path.write_text("import sys\nsys.exit(5)\n")
+    with pytest.raises(LoadError, match="status 5") as err:
+        check_code(net, str(path))
+    assert err.value.stopped == "exit"

@@ -15,6 +15,11 @@ SEED_MAX = 2**32 - 1       # NumPy and JAX both take seeds below 2^32 without wr
 SIZE_MAX = 10**6           # examples per batch, points, repeats: far beyond any check on one machine
 
 
+def _subject(what: str) -> str:
+    """The subject of a message: argparse already names the option (``argument --lr: ...``)."""
+    return "" if what.startswith("-") else what + " "
+
+
 def unmark(text: str) -> str:
     return text[len(MARK):] if isinstance(text, str) and text.startswith(MARK) else text
 
@@ -22,12 +27,12 @@ def unmark(text: str) -> str:
 def _int(text: str, what: str) -> int:
     text = unmark(text).strip()
     if len(text) > 40:
-        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text[:20]}... "
+        raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text[:20]}... "
                                          f"({len(text)} characters)")
     try:
         return int(text, 10) if text.lstrip("+-").isascii() else int("x")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text!r}") from None
 
 
 def seed(text: str) -> int:
@@ -43,7 +48,7 @@ def count(low: int = 1, high: int = SIZE_MAX, what: str = "a count"):
     def parse(text: str) -> int:
         v = _int(text, what)
         if not low <= v <= high:
-            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {v}")
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be from {low} to {high}, not {v}")
         return v
     parse.__name__ = what  # argparse names the type in its own messages
     return parse
@@ -56,9 +61,9 @@ def positive_float(what: str = "a number"):
         try:
             v = float(raw)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, not {raw[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None
         if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{what} must be a finite number > 0, not {raw[:40]}")
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number > 0, not {raw[:40]}")
         return v
     parse.__name__ = what
     return parse
@@ -71,9 +76,9 @@ def nonnegative_float(what: str = "a number"):
         try:
             v = float(raw)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, not {raw[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None
         if not math.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= 0, not {raw[:40]}")
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number >= 0, not {raw[:40]}")
         return v
     parse.__name__ = what
     return parse

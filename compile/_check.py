@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _args
 from ._evaluate import evaluate, leaf_values
 from ._factor import factor, transposed
 from ._points import random_point
@@ -126,8 +127,15 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         else:
             result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}")
         return result
-    exact, detail = symbolic_equal(d, user, correct, seed=seed)
     numeric = _numeric(d, user, correct, seed)
+    if numeric["undefined"]:
+        # Yours has no value at the check points: no verdict of equality can stand beside that.
+        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
+        result.counterexample = numeric["undefined"]
+        result.diagnosis.append("yours is undefined at the check points (a log or square root of a "
+                                "negative number, or a division by zero), where the derived formula is finite")
+        return result
+    exact, detail = symbolic_equal(d, user, correct, seed=seed)
     result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
     result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
                       f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
@@ -137,22 +145,36 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     result.counterexample = numeric["counterexample"] or detail
     result.diagnosis = _constant_factor(numeric["points"]) + _transpose(numeric["points"]) \
         + diagnose_derivatives(user, correct, d.model)
+    if exact is True:
+        result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
+                                "yours depends on the batch size m in another way")
     return result
 
 
 def _numeric(d, user, correct, seed):
+    from ._evaluate import UndefinedValue
     model = d.model
     points, bad = [], ""
     for k, m in enumerate(BATCHES):
         point = random_point(model, seed + k, m)
-        u, c = evaluate([user, correct], leaf_values(model, point), m, model.constants)
+        try:
+            with np.errstate(all="ignore"):  # a NaN is reported below, as the user's formula's
+                u, = evaluate([user], leaf_values(model, point), m, model.constants)
+        except UndefinedValue as exc:
+            return {"ok": False, "points": points, "counterexample": f"yours: {exc}", "undefined": f"yours: {exc}"}
+        c, = evaluate([correct], leaf_values(model, point), m, model.constants)
+        if not np.isfinite(u).all() and np.isfinite(c).all():
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(u))[0])
+            where = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): yours is "
+                     f"{u[i, j]}, derived {c[i, j]:.6g}")
+            return {"ok": False, "points": points, "counterexample": where, "undefined": where}
         points.append((m, u, c))
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
         if not bad and not close.all():
             i, j = (int(v) for v in np.argwhere(~close)[0])
             bad = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): "
                    f"yours {u[i, j]:.6g}, derived {c[i, j]:.6g}")
-    return {"ok": not bad, "points": points, "counterexample": bad}
+    return {"ok": not bad, "points": points, "counterexample": bad, "undefined": ""}
 
 
 def _constant_factor(points) -> list:
@@ -207,7 +229,7 @@ def add_arguments(parser) -> None:
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points (default 0)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
+from . import _args
 from ._lower import function_sources, header
 from ._optim import OPTIMIZERS, OptimizerError, make
 
@@ -89,7 +91,7 @@ def _docstring_safe(text) -> str:
     return re.sub(r"[\"\\\x00-\x1f\x7f]", "?", " ".join(str(text).split()))
 
 
-def module_source(derivation, rule=None, dtype="float32", title="network") -> str:
+def module_source(derivation, rule=None, dtype="float32", title="network", standalone=False) -> str:
     """The whole standalone module; without ``rule`` (an optax transformation trains) no optimizer part."""
     model = derivation.model
     sizes = "-".join(map(str, model.sizes))
@@ -100,7 +102,7 @@ def module_source(derivation, rule=None, dtype="float32", title="network") -> st
            "grads uses no automatic differentiation. x is (batch, inputs), y is (batch, outputs)."]
     if rule is not None:
         doc += ["", f"Optimizer ({rule.name}):"] + ["    " + line for line in rule.text().splitlines()]
-    parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype)
+    parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype, standalone)
              + "".join(line + "\n" for line in (rule.constants() if rule is not None else []))]
     shapes = ", ".join(f'"{p.name}": {_dims(p.shape)}' for p in model.params)
     parts[0] += f"\nPARAM_SHAPES = {{{shapes}}}\n"
@@ -120,17 +122,19 @@ def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", *
     if not hasattr(rule, "step_lines"):
         raise OptimizerError("a standalone module needs a named optimizer (sgd, momentum, adam), "
                              "not an optax transformation")
-    return module_source(net.derive(convention), rule, dtype, getattr(net, "name", "network"))
+    return module_source(net.derive(convention), rule, dtype, getattr(net, "name", "network"), standalone=True)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's, else sgd")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the example's, else 0.1)")
+    parser.add_argument("--lr", type=_args.positive_float("--lr"),
+                        help="learning rate, a finite number > 0 (default: the example's, else 0.1)")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="float64 modules turn on JAX's 64-bit mode when imported")
 
 
 def main(args) -> int:
@@ -145,6 +149,11 @@ def main(args) -> int:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     if args.output:
+        source_file = args.model.rsplit(":", 1)[0] if ".py" in args.model else None
+        if source_file and Path(source_file).exists() and Path(args.output).resolve() == Path(source_file).resolve():
+            print(f"derivax: refusing to write the trainer over the model's own source {source_file}; "
+                  "choose another -o file", file=sys.stderr)
+            return 2
         try:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(source)

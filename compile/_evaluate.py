@@ -8,11 +8,17 @@ never text a user typed.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 
 from derive._graph import placeholder, topo_order
 from derive._network import m as m_sym
+
+
+class UndefinedValue(ArithmeticError):
+    """An elementwise expression whose value is undefined once the batch size is known (1/(m - 3) at m = 3)."""
 
 
 def _sigmoid(z):
@@ -21,7 +27,7 @@ def _sigmoid(z):
 
 SCALAR_NUMPY = {"sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0), "step": lambda z: np.heaviside(z, 0),
                 "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z), "softplus": lambda z: np.logaddexp(0, z),
-                "expo": np.exp}
+                "expo": np.exp, "erf": np.vectorize(math.erf, otypes=[float])}
 _COMPILED: dict = {}
 
 
@@ -81,8 +87,14 @@ def _stable_logs(n, expr, args, memo):
     return expr, args
 
 
+_SHAPES: dict = {}
+
+
 def _shape(node, m_value):
-    return tuple(int(sp.sympify(d).subs(m_sym, m_value)) for d in node.shape)
+    key = (node.shape, m_value)
+    if key not in _SHAPES:
+        _SHAPES[key] = tuple(int(sp.sympify(d).xreplace({m_sym: m_value})) for d in node.shape)
+    return _SHAPES[key]
 
 
 def _one(n, args, subs, m_value, memo):
@@ -100,7 +112,12 @@ def _one(n, args, subs, m_value, memo):
         e = np.exp(args[0] - np.max(args[0], axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
     if n.op == "ew":
-        expr, args = _stable_logs(n, n.attrs["expr"].xreplace(subs), args, memo)
+        expr = n.attrs["expr"].xreplace(subs)
+        if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            at = ", ".join(f"{k} = {v}" for k, v in subs.items())
+            raise UndefinedValue(f"{sp.sstr(n.attrs['expr'])} is undefined (a division by zero or a log "
+                                 f"of 0) at {at}")
+        expr, args = _stable_logs(n, expr, args, memo)
         out = _lambdified(expr, len(args))(*args)
         dtype = np.result_type(*args, np.float64) if args else np.float64
         return np.broadcast_to(np.asarray(out, dtype), _shape(n, m_value)).copy()

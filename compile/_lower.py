@@ -22,6 +22,7 @@ size where the latter wins (see ``TRANSPOSE_MATMUL``).
 from __future__ import annotations
 
 import linecache
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -275,11 +276,20 @@ def function_sources(derivation) -> str:
     return "\n\n".join(([TRANSPOSE_MATMUL] if helper else []) + parts)
 
 
-def header(derivation, dtype: str) -> str:
-    """Imports, DTYPE and the model's constants (the L2 weight)."""
+def header(derivation, dtype: str, standalone: bool = False) -> str:
+    """Imports, DTYPE and the model's constants (the L2 weight).
+
+    A standalone float64 module turns on JAX's 64-bit mode as it is imported: without it every array
+    would silently be float32. Inside derivax the caller sets the mode (``jax.enable_x64``)."""
     _known(dtype)
-    lines = ["import jax", "import jax.numpy as jnp", "import numpy as np", "", f"DTYPE = jnp.{dtype}"]
+    lines = ["import jax", "import jax.numpy as jnp", "import numpy as np", ""]
+    if dtype == "float64" and standalone:
+        lines += ["# float64 needs JAX's 64-bit mode; without it jnp would silently compute in float32.",
+                  'jax.config.update("jax_enable_x64", True)', ""]
+    lines.append(f"DTYPE = jnp.{dtype}")
     for sym, value in derivation.model.constants.items():
+        if not math.isfinite(float(value)):  # `LAM = inf` would not even import
+            raise ValueError(f"the constant {sym} = {value} is not a finite number")
         lines.append(f"{CONSTANT_NAMES.get(sym, sym.name)} = {float(value)!r}  # {sym}")
     return "\n".join(lines) + "\n"
 

@@ -165,6 +165,12 @@ def is_transformation(obj) -> bool:
     return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
 
 
+def _finite_number(x) -> bool:
+    import math
+    import numbers
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
 def make(optimizer, lr: float | None = None, **kwargs):
     """An UpdateRule from a name (``sgd``, ``momentum``, ``adam``), or the rule/transformation given."""
     if isinstance(optimizer, UpdateRule) or is_transformation(optimizer):
@@ -172,11 +178,14 @@ def make(optimizer, lr: float | None = None, **kwargs):
     if optimizer not in _MAKERS:
         raise OptimizerError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}, "
                              "or an optax GradientTransformation")
-    if lr is None or not lr > 0:
-        raise OptimizerError(f"the learning rate must be > 0, not {lr!r}")
+    if not _finite_number(lr) or not lr > 0:
+        raise OptimizerError(f"the learning rate must be a finite number > 0, not {lr!r}")
     fn, allowed = _MAKERS[optimizer]
     extra = set(kwargs) - set(allowed)
     if extra:
         raise OptimizerError(f"{optimizer} takes {', '.join(allowed) or 'no options'} besides lr, "
                              f"not {', '.join(sorted(extra))}")
+    for key, value in kwargs.items():  # a module holding `BETA1 = nan` would train on NaN
+        if not _finite_number(value):
+            raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
     return fn(lr, **kwargs)

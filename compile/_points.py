@@ -11,6 +11,7 @@ binary cross-entropy, normal values otherwise.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,8 +48,46 @@ def draw_targets(model, rng, m) -> np.ndarray:
     return rng.normal(size=(m, outputs))
 
 
+class TooLarge(MemoryError):
+    """A network whose arrays would not fit in this machine's memory; the message gives both sizes."""
+
+
+def available_bytes() -> int:
+    """Memory this process can still take (MemAvailable), or the machine's total where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
+
+
+def fits(model, m: int, what: str, itemsize: int = 8, copies: int = 6) -> None:
+    """Raise TooLarge when ``what`` would need more than half the memory available: ``copies`` of
+    the parameters (the point, gradients, references, perturbed copies) and the activations of m
+    examples."""
+    weights = sum(int(np.prod([int(d) for d in p.shape])) for p in model.params)
+    units = sum(model.sizes)
+    need = itemsize * (copies * weights + 4 * m * units)
+    have = available_bytes()
+    if need > have // 2:
+        raise TooLarge(f"{what} of this network needs about {_gb(need)} ({weights:,} weights, layer widths "
+                       f"{'-'.join(map(str, model.sizes))}, batch {m}); this machine has {_gb(have)} "
+                       f"available, and {what} takes at most half of it. Use smaller layers")
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**28 else f"{n / 2**20:.0f} MB"
+
+
 def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     """A point at which to compare gradients; the same seed gives the same point."""
+    fits(model, m, "a check")
     rng = np.random.default_rng(seed)
     params = {}
     for p in model.params:

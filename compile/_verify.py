@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _args
 from ._points import random_point
 
 # Agreement thresholds on the relative error, in float64. jax.grad and sympy.diff compute the same
@@ -35,6 +36,7 @@ DIRECTIONS = 4
 SCALAR_WEIGHTS = 30
 SCALAR_SECONDS = 60.0
 DIGITS = 20  # working precision of the scalar tier's evaluation
+MAX_BATCH = 10_000  # a check needs a few examples; more only costs time
 
 
 @dataclass
@@ -45,7 +47,9 @@ class Comparison:
     ok: bool
 
     def as_dict(self):
-        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err, "ok": self.ok}
+        def finite(v):  # JSON has no inf: an error that could not be measured is null
+            return v if np.isfinite(v) else None
+        return {"max_abs_err": finite(self.max_abs_err), "max_rel_err": finite(self.max_rel_err), "ok": self.ok}
 
 
 @dataclass
@@ -68,13 +72,15 @@ class Report:
     seed: int
     params: dict                      # name -> ParamResult
     scalar: str                       # "used", or why the scalar tier was skipped
+    problem: str = ""                 # why nothing could be compared (values that overflow), or ""
 
     @property
     def ok(self) -> bool:
-        return all(p.ok for p in self.params.values())
+        return not self.problem and all(p.ok for p in self.params.values())
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "model": self.model, "convention": self.convention,
+                           "problem": self.problem or None,
                            "scalar_tier": self.scalar, "params": {
                                n: {"ok": p.ok, **{k: c.as_dict() for k, c in p.comparisons.items()}}
                                for n, p in self.params.items()}})
@@ -83,6 +89,9 @@ class Report:
         from rich.console import Console
         from rich.table import Table
         console = console or Console(width=None if sys.stdout.isatty() else 100)
+        if self.problem:
+            console.print(f"NOT CHECKED: {self.problem}", soft_wrap=True, markup=False, highlight=False)
+            return
         tab = Table(title=f"derivax verify {self.model} ({self.convention}, float64, batch {self.m}, "
                           f"seed {self.seed})")
         for col in ("parameter", "derived vs", "max abs err", "max rel err", "rel tol", "verdict"):
@@ -116,18 +125,32 @@ def _compare(key, derived, reference, scale=None, floor=1e-13) -> Comparison:
 
 
 def _directional(loss, params, name, rng, eps):
-    """(directions, central differences of loss along each, their rounding error) for ``name``."""
+    """(directions, derivatives of loss along each, their error bound) for ``name``.
+
+    Each derivative is a central difference at steps h and h/2 combined by Richardson extrapolation
+    (error O(h^4) where a plain central difference has O(h^2)); the two estimates' disagreement
+    bounds what is left of the truncation error. A loss that curves sharply (a sine of a cubic of
+    a cubic) thus widens its own bound rather than failing a right gradient, while a wrong gradient
+    still stands far outside it. h is the cube root of the dtype's machine epsilon, scaled by the
+    parameter's size: the step that balances truncation and rounding error."""
     h = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(params[name]))))
     J = abs(float(loss(params)))
-    dirs, fds = [], []
+    dirs, fds, spread = [], [], 0.0
+
+    def central(u, step):
+        hi = {**params, name: params[name] + step * u}
+        lo = {**params, name: params[name] - step * u}
+        return float(loss(hi) - loss(lo)) / (2 * step)
     for _ in range(DIRECTIONS):
         u = rng.normal(size=params[name].shape)
         u /= np.linalg.norm(u) or 1.0
-        hi = {**params, name: params[name] + h * u}
-        lo = {**params, name: params[name] - h * u}
-        fds.append(float(loss(hi) - loss(lo)) / (2 * h))
+        coarse, fine = central(u, h), central(u, h / 2)
+        best = (4 * fine - coarse) / 3
+        spread = max(spread, abs(best - fine))
+        fds.append(best)
         dirs.append(u)
-    return dirs, np.array(fds), 50 * eps * max(J, 1.0) / h
+    rounding = 50 * eps * max(J, 1.0) / h
+    return dirs, np.array(fds), rounding + 2 * spread
 
 
 def scalar_gradients(derivation, point, params, limit=None):
@@ -184,12 +207,18 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
     NumPy (``compile._evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
     derivation alone, with no compilation, for sweeps over many architectures."""
+    from derive._limits import time_limit
     from derive._scalar import ScalarTooLarge
 
     d = derivation if derivation is not None else net.derive(convention)
     model = d.model
     point = random_point(model, seed, m)
-    derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
+    with np.errstate(all="ignore"):  # overflow is reported below, in words
+        derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
+        problem = _overflow(derived, loss(point.params))
+    if problem:
+        return Report(name or getattr(net, "name", "network"), model.convention, m, seed, {}, "not used",
+                      problem)
     rng = np.random.default_rng(seed + 1)
     eps = float(np.finfo(np.float64).eps)
     results = {}
@@ -203,20 +232,31 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
         r.comparisons["finite_diff"] = _compare("finite_diff", along, fds, scale=float(np.linalg.norm(g)),
                                                 floor=rounding)
         results[p.name] = r
+    exact = None
     try:
-        with _time_limit(scalar_seconds):
+        with time_limit(scalar_seconds) as limit:
             exact = scalar_gradients(d, point, point.params, scalar_limit)
-        scalar = "used"
+        scalar = "used" if not limit.expired else \
+            f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
     except ScalarTooLarge as exc:
         exact, scalar = None, str(exc).split(";")[0]
-    except _OutOfTime:
-        from sympy.core.cache import clear_cache
-        clear_cache()  # nothing half-built by the interrupted expansion is reused
-        exact, scalar = None, f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
     if exact is not None:
         for pname, r in results.items():
             r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])
     return Report(name or getattr(net, "name", "network"), model.convention, m, seed, results, scalar)
+
+
+def _overflow(derived, J) -> str:
+    """Why the point cannot be checked in float64 (values that overflow or are undefined), or ''."""
+    bad = [n for n, g in derived.items() if not np.all(np.isfinite(np.asarray(g, float)))]
+    if np.isfinite(float(J)) and not bad:
+        return ""
+    what = f"the loss is {float(J)}" if not np.isfinite(float(J)) else "the loss is finite"
+    if bad:
+        what += f" and the gradients of {', '.join(bad)} have non-finite entries"
+    return (f"the values overflow float64 at the check point ({what}): somewhere they exceed float64's "
+            "largest number, 1.8e308 (a constant such as exp(1000), or layers that compound a power). "
+            "Nothing could be compared there, so this says nothing about whether the derivation is right")
 
 
 def _jax_side(d, point, jit):
@@ -260,42 +300,6 @@ def _numpy_side(d, point, jit):
     return dict(zip(names, values)), None, loss
 
 
-class _OutOfTime(Exception):
-    pass
-
-
-class _time_limit:
-    """Raise _OutOfTime in the block after ``seconds`` (SIGALRM; no limit off the main thread).
-
-    SymPy's automatic evaluation can take minutes on some expansions (log(cosh(...)) asks whether
-    its argument is positive, which factors polynomials); the scalar reference is then skipped, and
-    the report says so, rather than the check hanging."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def __enter__(self):
-        import signal
-        import threading
-        self.armed = bool(self.seconds) and threading.current_thread() is threading.main_thread()
-        if self.armed:
-            def expire(signum, frame):
-                # Fire again shortly in case this one lands where Python cannot raise it (a garbage
-                # collector callback reports it as unraisable and carries on); __exit__ disarms.
-                signal.setitimer(signal.ITIMER_REAL, 0.25)
-                raise _OutOfTime()
-            self.previous = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc):
-        if self.armed:
-            import signal
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-        return False
-
-
 class _nullcontext:
     def __enter__(self):
         return self
@@ -308,8 +312,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random point (default 0)")
-    parser.add_argument("--batch-size", type=int, default=2, help="examples at the point (default 2)")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random point (default 0)")
+    parser.add_argument("--batch-size", type=_args.count(1, MAX_BATCH, "--batch-size"), default=2,
+                        help=f"examples at the point (default 2, at most {MAX_BATCH})")
     parser.add_argument("--jit", action="store_true", help="check the jit-compiled functions (slower to start)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
@@ -324,4 +329,4 @@ def main(args) -> int:
     report.render()
     if args.json:
         print(report.to_json())
-    return 0 if report.ok else 1
+    return 2 if report.problem else 0 if report.ok else 1

@@ -15,22 +15,38 @@ import sympy as sp
 
 from . import _functions as F
 from ._graph import Node, placeholder, topo_order
+from ._limits import time_limit
 from ._scalar import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
 
+EXACT_SECONDS = 30.0    # the exact comparison of two formulas; the numeric one decides past it
+SIMPLIFY_SECONDS = 2.0  # telling one activation's derivative from another's
 
-def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0):
-    """(True | False | None, detail): None when the network is too large to expand."""
+
+def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0, seconds: float = EXACT_SECONDS):
+    """(True | False | None, detail): None when the network is too large to expand, or when SymPy
+    took longer than ``seconds`` (the numeric check at random points still decides then)."""
     model = derivation.model
     try:
         size_check(model)
     except ScalarTooLarge as exc:
         return None, str(exc).split(";")[0]
+    verdict = None
+    with time_limit(seconds) as limit:
+        verdict = _entries_equal(model, a, b, m_value, seed)
+    if limit.expired:
+        return None, f"SymPy took longer than {seconds:g} s to expand and compare the formulas"
+    return verdict
+
+
+def _entries_equal(model, a, b, m_value, seed):
     ex = Expander(model, m_value, False, one_hot_targets(model, m_value), exp=expo)
     A, B = ex(a), ex(b)
     rng = random.Random(seed)
     for i in range(A.rows):
         for j in range(A.cols):
             diff = A[i, j] - B[i, j]
+            if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+                return None, f"entry ({i + 1}, {j + 1}) is undefined (a division by zero or a log of 0)"
             if _frozen_zero(diff, rng):
                 continue
             same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
@@ -49,7 +65,12 @@ def _forms(fn):
 
 
 def _same(e1, e2) -> bool:
-    return e1 is not None and e2 is not None and sp.simplify(e1 - e2) == 0
+    if e1 is None or e2 is None:
+        return False
+    same = False
+    with time_limit(SIMPLIFY_SECONDS):
+        same = sp.simplify(e1 - e2) == 0
+    return same
 
 
 def derivative_factors(node: Node, model):

@@ -147,11 +147,32 @@ class Evaluator:
 
     def apply(self, node, fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
         except FormulaError:
             raise
         except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
+        if isinstance(expr, sp.Basic) and expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            if isinstance(node, ast.BinOp):  # point at the divisor
+                self.fail(node.right, "division by zero (or another undefined value)")
+            self.fail(node, "undefined value (a log of 0, or a division by zero)")
+        complex_part = _complex_constant(value)
+        if complex_part is not None:
+            self.fail(node, f"not a real number: this part is {complex_part}")
+        return value
+
+
+def _complex_constant(value):
+    """The first constant of ``value`` (a SymPy expression or a graph node) that is not real, or None."""
+    expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
+    if not isinstance(expr, sp.Basic):
+        return None
+    from ._functions import _numbers
+    for c in _numbers(expr):
+        if c.is_extended_real is False:
+            return c
+    return None
 
 
 def parse_scalar(text: str, variables: dict, what: str = "formula") -> sp.Expr:
@@ -183,6 +204,10 @@ def parse_matrix(text: str, derivation):
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
     (``keepdims`` is accepted and always true) and ``max(a, b)``. Shape errors name the position.
     """
+    from ._graph import Node, ew
     from ._matrix_names import matrix_functions, matrix_names
-    return Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,
-                     keywords=("axis", "keepdims")).run()
+    value = Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,
+                      keywords=("axis", "keepdims")).run()
+    if not isinstance(value, Node):  # a number or an expression in m alone: a 1 x 1 constant
+        value = ew(sp.sympify(value), [], shape=(1, 1))
+    return value

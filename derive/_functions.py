@@ -120,6 +120,12 @@ FUNCTIONS = {
 }
 
 
+# The SymPy function classes that the lowering to JAX and the NumPy evaluator compute, with the
+# functions their derivatives bring in (sign from abs).
+COMPUTABLE = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.atan, sp.erf, sp.Abs, sp.sign,
+              sigmoid, relu, leaky_relu, softplus, step)
+
+
 class NetworkError(ValueError):
     """A network declaration that cannot be built; the message names the layer and the shapes."""
 
@@ -151,14 +157,12 @@ def activation(spec) -> sp.Lambda:
     if isinstance(spec, sp.Lambda):
         if len(spec.variables) != 1:
             raise NetworkError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
-        return spec
-    if isinstance(spec, sp.Expr):
-        free = spec.free_symbols
-        if free - {z}:
-            raise NetworkError(f"activation {spec} may use only z; it also uses "
-                             f"{', '.join(sorted(map(str, free - {z})))}")
-        return sp.Lambda(z, spec)
-    raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
+        fn = spec
+    elif isinstance(spec, sp.Expr):
+        fn = sp.Lambda(z, spec)
+    else:
+        raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
+    return _checked(fn, f"activation {fn.expr}", {fn.variables[0]: ACTIVATION_POINTS})
 
 
 def loss(spec) -> sp.Lambda:
@@ -171,11 +175,55 @@ def loss(spec) -> sp.Lambda:
     if isinstance(spec, sp.Lambda):
         if len(spec.variables) != 2:
             raise NetworkError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
-        return spec
-    if isinstance(spec, sp.Expr):
-        extra = spec.free_symbols - {yhat, y}
-        if extra:
-            raise NetworkError(f"loss {spec} may use only yhat and y; it also uses "
-                             f"{', '.join(sorted(map(str, extra)))}")
-        return sp.Lambda((yhat, y), spec)
-    raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
+        fn = spec
+    elif isinstance(spec, sp.Expr):
+        fn = sp.Lambda((yhat, y), spec)
+    else:
+        raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
+    p, t = fn.variables
+    return _checked(fn, f"loss {fn.expr}", {p: LOSS_PREDICTIONS, t: LOSS_TARGETS})
+
+
+# Where a declared function must be real: an activation at any real z (these points, 0 excluded for
+# a kink's sake); a loss at predictions in (0, 1) (inside every output activation's range) and
+# targets in [0, 1].
+ACTIVATION_POINTS = (-3, -1, sp.Rational(-1, 2), sp.Rational(1, 2), 1, 3)
+LOSS_PREDICTIONS = (sp.Rational(1, 10), sp.Rational(1, 2), sp.Rational(9, 10))
+LOSS_TARGETS = (0, sp.Rational(3, 10), 1)
+
+
+def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
+    """``fn`` if it is a real function of its own variables made of functions derivax can compute."""
+    variables = list(fn.variables)
+    names = {v.name for v in variables}
+    extra = sorted({s.name for s in fn.expr.free_symbols} - names)
+    if extra:
+        raise NetworkError(f"{label} uses {', '.join(map(repr, extra))}, which is not one of its "
+                           f"variables ({', '.join(sorted(names))}): give it a value, or use only those")
+    if {s.name for s in fn.expr.free_symbols} != {s.name for s in fn.expr.free_symbols & set(variables)}:
+        raise NetworkError(f"{label}: its variables must be the Lambda's own symbols "
+                           f"({', '.join(sorted(names))}), not others of the same name")
+    # An undefined function f(z) is left to ``derivative``, which says it has no closed form.
+    unknown = sorted({type(f).__name__ for f in fn.expr.atoms(sp.Function)
+                      if not isinstance(f, COMPUTABLE + (sp.core.function.AppliedUndef,))})
+    if unknown:
+        raise NetworkError(f"{label} calls {', '.join(unknown)}, which derivax cannot compute; it knows "
+                           f"{', '.join(sorted(FUNCTIONS))}")
+    for value in _numbers(fn.expr):
+        if value.is_extended_real is False:
+            raise NetworkError(f"{label} is not real-valued: it contains the complex number {value}")
+    import itertools
+    for combo in itertools.product(*(points[v] for v in variables)):
+        at = dict(zip(variables, combo))
+        v = fn.expr.xreplace(at).evalf(15)
+        if v.is_number and v.has(sp.I) or v.is_extended_real is False and v.is_finite:
+            where = ", ".join(f"{k} = {val}" for k, val in at.items())
+            raise NetworkError(f"{label} is not real-valued for real inputs: at {where} it is {v}")
+    return fn
+
+
+def _numbers(expr):
+    """The constant subexpressions of ``expr`` (numbers, I, sqrt(-2), ...), largest first."""
+    if expr.is_number:
+        return [expr]
+    return [n for a in expr.args for n in _numbers(a)]

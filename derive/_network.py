@@ -87,7 +87,7 @@ def _activation(spec):
         text = spec.strip()
         if text == "softmax" or text in F.ACTIVATIONS:
             return text, F.ACTIVATIONS.get(text)
-        if text.isidentifier():
+        if text.isidentifier() and text != "z":
             F.activation(text)  # raises: unknown activation, with the valid names
         from ._formula import parse_activation
         if text.startswith("(") and text.endswith(")"):
@@ -100,12 +100,33 @@ def _activation(spec):
 def _loss(spec):
     if isinstance(spec, str):
         text = spec.strip()
-        if text in F.LOSSES or text.isidentifier():
+        if text in F.LOSSES or text.isidentifier() and text not in ("yhat", "y"):
             return text, F.loss(text)
         from ._formula import parse_loss
         return text, parse_loss(text)
     fn = F.loss(spec)
     return str(fn.expr), fn
+
+
+def _decay(l2):
+    """The L2 weight decay as a float (None for none), or a NetworkError naming the value."""
+    if l2 is None:
+        return None
+    import math
+    try:
+        ok = not isinstance(l2, (bool, str)) and math.isfinite(float(l2)) and float(l2) >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise NetworkError(f"l2 (the weight decay λ) must be a finite number >= 0, not {l2!r}")
+    return float(l2) or None
+
+
+def _positive_int(value, what):
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise NetworkError(f"{what} must be a positive integer, not {value!r}")
+    return int(value)
 
 
 class Builder:
@@ -114,8 +135,7 @@ class Builder:
     def __init__(self, n_inputs: int, convention: str = "rows"):
         if convention not in CONVENTIONS:
             raise NetworkError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
-        if not isinstance(n_inputs, int) or n_inputs < 1:
-            raise NetworkError(f"the input size must be a positive integer, not {n_inputs!r}")
+        n_inputs = _positive_int(n_inputs, "the input size")
         self.convention = convention
         self.rows = convention == "rows"
         self.X = leaf("X", (m, n_inputs) if self.rows else (n_inputs, m), "input")
@@ -133,8 +153,7 @@ class Builder:
     def dense(self, inp: Node, units: int, act="identity", dropout=None, add=()) -> Node:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
-        if not isinstance(units, int) or units < 1:
-            raise NetworkError(f"layer {l}: the number of units must be a positive integer, not {units!r}")
+        units = _positive_int(units, f"layer {l}: the number of units")
         n_in = self._units(inp)
         name, fn = _activation(act)
         if fn is not None:
@@ -157,10 +176,14 @@ class Builder:
         expr = sp.Add(*[placeholder(i) for i in range(len(terms))])
         Z = Node("ew", terms, lin.shape, (("expr", expr),), name=f"Z{l}", role="pre")
         mask = keep = None
+        if name == "softmax" and dropout:
+            raise NetworkError(f"layer {l}: dropout on a softmax layer would break its outputs' sum of 1; "
+                               "put the dropout on the layer before")
         if name == "softmax":
             A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=f"A{l}", role="act")
-        elif dropout:
-            if not 0 < dropout < 1:
+        elif dropout is not None and dropout is not False and dropout != 0:
+            import numbers
+            if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 < dropout < 1:
                 raise NetworkError(f"layer {l}: dropout probability must be in (0, 1), not {dropout!r}")
             # Inverted dropout: the mask holds 0 or 1/(1-p), so the expected activation is unchanged.
             mask, keep = leaf(f"D{l}", Z.shape, "mask"), 1 - dropout
@@ -191,9 +214,8 @@ class Builder:
         total = Node("sum", (entries,), (1, 1), (("axis", None),))
         terms, args = [c * placeholder(0) / m], [total]
         constants = {}
+        l2 = _decay(l2)
         if l2:
-            if l2 < 0:
-                raise NetworkError(f"L2 weight decay must be >= 0, not {l2!r}")
             constants[lam] = l2
             for layer in self.layers:
                 sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),

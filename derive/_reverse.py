@@ -16,6 +16,9 @@ import sympy as sp
 
 from . import _graph as G
 from ._graph import Node, constant_factor, ew, matmul, named, placeholder, reduce_sum, transpose
+from ._limits import time_limit
+
+TIDY_SECONDS = 5.0  # per simplification; past it the expression stays as reverse mode formed it
 
 ph = placeholder
 
@@ -192,8 +195,13 @@ def tidy(node: Node, steps: list, rule: str) -> Node:
         return node
     expr = node.attrs["expr"]
     best = expr
-    for candidate in (sp.cancel(expr), sp.factor(expr)):
-        if sp.count_ops(candidate) < sp.count_ops(best):
+    for simplify in (sp.cancel, sp.factor):
+        # cancel and factor expand products of sums: on a long formula that can take minutes, and
+        # the unsimplified expression is as correct, only longer.
+        candidate = None
+        with time_limit(TIDY_SECONDS):
+            candidate = simplify(expr)
+        if candidate is not None and sp.count_ops(candidate) < sp.count_ops(best):
             best = candidate
     if best == expr:
         return node

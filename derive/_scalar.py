@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from ._graph import Node, placeholder, topo_order
+from ._limits import time_limit
 from ._network import m as m_sym
 
 MAX_WEIGHTS = 80
 MAX_WIDTH = 9
 CHECK_M = 2
+# Time for the exact check of one network, and of one weight: past them, the check of what is left
+# falls back to 50-digit central differences (see ``check``).
+CHECK_SECONDS = 60.0
+ENTRY_SECONDS = 10.0
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -172,19 +178,69 @@ def _frozen_zero(d, rng, trials=2) -> bool:
 
 
 def _numeric_zero(d, symbols, rng, digits=40, trials=3) -> tuple[bool, float]:
+    """d at random points, every symbol a 50-digit Float: SymPy then evaluates each function
+    application as it builds it, so nothing symbolic is left to simplify (or to hang on)."""
     worst = 0.0
     for _ in range(trials):
-        point = {s: sp.Rational(rng.randint(-90, 90), 100) for s in symbols}
+        point = {s: sp.Float(sp.Rational(rng.randint(-90, 90), 100), 50) for s in symbols}
         v = abs(complex(d.xreplace(point).evalf(digits)))
         worst = max(worst, v)
     return worst < 1e-25, worst
+
+
+def _numeric_leaves(model, ex, rng, targets):
+    """50-digit values for every leaf but the parameters: inputs, targets, masks."""
+    vals = {}
+    for node in [model.X, model.Y] + list(model.masks):
+        if node is model.Y and targets is not None:
+            vals[node] = targets
+            continue
+        M = ex.symbols(node)
+        lo, hi = (10, 90) if node is model.Y else (-90, 90)  # targets in (0, 1): bce stays finite
+        vals[node] = M.applyfunc(lambda _: sp.Float(sp.Rational(rng.randint(lo, hi), 100), 50))
+    return vals
+
+
+def _difference_check(d, p, m_value, rng, targets, constants):
+    """(ok, worst, counterexample) for parameter ``p`` without any symbolic expansion: the loss is
+    evaluated with 50-digit numbers in every leaf, and its central difference (step 1e-20, error
+    about 1e-40 of the third derivative) is compared with the matrix-form gradient at the point."""
+    model = d.model
+    subs = {m_sym: sp.Integer(m_value), **{k: sp.Float(v, 50) for k, v in constants.items()}}
+
+    def run(node, params):
+        ex = Expander(model, m_value, False, targets)
+        ex.subs = subs
+        ex.memo.update(leaves)
+        ex.memo.update(params)
+        return ex(node)
+
+    probe = Expander(model, m_value, False, targets)
+    leaves = _numeric_leaves(model, probe, rng, targets)
+    params = {q: probe.symbols(q).applyfunc(lambda _: sp.Float(sp.Rational(rng.randint(-90, 90), 100), 50))
+              for q in model.params}
+    G = run(d.grads[p.name], params)
+    h = sp.Float("1e-20", 50)
+    worst, W = 0.0, probe.symbols(p)
+    for k in range(len(W)):
+        hi, lo = params[p].copy(), params[p].copy()
+        hi[k] += h
+        lo[k] -= h
+        fd = (run(model.J, {**params, p: hi})[0, 0] - run(model.J, {**params, p: lo})[0, 0]) / (2 * h)
+        err = abs(complex(sp.N(fd - G[k], 30))) / max(1.0, abs(complex(sp.N(G[k], 30))))
+        worst = max(worst, err)
+        if err > 1e-15:
+            return False, worst, f"{W[k]}: a 50-digit central difference of the loss and the matrix form " \
+                                 f"differ by {err:.3g}"
+    return True, worst, ""
 
 
 @dataclass
 class ParamCheck:
     name: str
     ok: bool
-    method: str           # "exact" (rational arithmetic, functions frozen) or "numeric" (40 digits)
+    method: str           # "exact" (rational arithmetic, functions frozen), "numeric" (40 digits at
+                          # random points) or "difference" (50-digit central differences, past the time limit)
     weights: int
     worst: float = 0.0
     counterexample: str = ""
@@ -220,36 +276,61 @@ def size_check(model) -> int:
     return n
 
 
-def check(d, m_value: int = CHECK_M, seed: int = 0) -> list:
-    """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss."""
+def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECONDS) -> list:
+    """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss.
+
+    Each entry is decided exactly (``_frozen_zero``), else to 40 digits at random points. SymPy can
+    take minutes on some expansions: each entry has ``ENTRY_SECONDS`` and the whole check ``seconds``;
+    what runs out of time is checked instead by 50-digit central differences of the loss
+    (``_difference_check``), which builds no symbolic expression and so always finishes."""
     model = d.model
     size_check(model)
     targets = one_hot_targets(model, m_value)
-    ex = Expander(model, m_value, False, targets, exp=expo)
-    J = ex(model.J)[0, 0]
     rng = random.Random(seed)
-    free = sorted(J.free_symbols, key=str)
+    start = time.monotonic()
+
+    def left():
+        return max(seconds - (time.monotonic() - start), 0.001)
+
+    with time_limit(left()) as limit:
+        ex = Expander(model, m_value, False, targets, exp=expo)
+        J = ex(model.J)[0, 0]
+        free = sorted(J.free_symbols, key=str)
     out = []
     for p in model.params:
-        W = ex.symbols(p)
+        timed_out = False
+        ok, method, worst, counter, n = True, "exact", 0.0, "", int(sp.prod(p.shape).subs(m_sym, m_value))
+        if not limit.expired:
+            ok, method, worst, counter, timed_out = _exact_param(d, ex, J, free, p, rng, left)
+        if limit.expired or timed_out:
+            ok, worst, counter = _difference_check(d, p, m_value, rng, targets, model.constants)
+            method = "difference"
+        out.append(ParamCheck(p.name, ok, method, n, worst, counter))
+    return out
+
+
+def _exact_param(d, ex, J, free, p, rng, left):
+    """(ok, method, worst, counterexample, timed out) for the entries of ``p``, symbolically."""
+    W = ex.symbols(p)
+    ok, method, worst, counter = True, "exact", 0.0, ""
+    with time_limit(left()) as whole:
         G = ex(d.grads[p.name])
-        ok, method, worst, counter = True, "exact", 0.0, ""
         for i in range(W.rows):
             for j in range(W.cols):
-                diff = sp.diff(J, W[i, j]) - G[i, j]
-                if _frozen_zero(diff, rng):
-                    continue
-                same, err = _numeric_zero(diff, free, rng)
+                diff = None
+                with time_limit(min(ENTRY_SECONDS, left())) as entry:
+                    diff = sp.diff(J, W[i, j]) - G[i, j]
+                    if _frozen_zero(diff, rng):
+                        continue
+                    same, err = _numeric_zero(diff, free, rng)
+                if entry.expired:
+                    return ok, method, worst, counter, True
                 worst = max(worst, err)
                 if same:
                     method = "numeric"
                     continue
-                ok, counter = False, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}"
-                break
-            if not ok:
-                break
-        out.append(ParamCheck(p.name, ok, method, W.rows * W.cols, worst, counter))
-    return out
+                return False, method, worst, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}", False
+    return ok, method, worst, counter, whole.expired
 
 
 def scalar_view(d) -> ScalarView:

@@ -54,7 +54,9 @@ def rows(view, style):
 def verdict_lines(view):
     lines = []
     for c in view.checks:
-        how = "exactly (rational arithmetic)" if c.method == "exact" else "to 40 digits at random points"
+        how = {"exact": "exactly (rational arithmetic)", "numeric": "to 40 digits at random points",
+               "difference": "by 50-digit central differences of the loss (SymPy's exact expansion ran "
+                             "past its time limit)"}[c.method]
         if c.ok:
             lines.append(f"{c.name}: {c.weights} weight{'' if c.weights == 1 else 's'}, matrix form = sympy.diff of the expanded loss, {how}")
         else:

@@ -130,10 +130,12 @@ def test_codegen_command_writes_a_module(tmp_path, capsys):
     assert "LR = 0.01" in capsys.readouterr().out  # the example's own learning rate
 
 
-def test_codegen_refuses_a_bad_learning_rate(capsys):
+@pytest.mark.parametrize("lr", ["0", "-1", "inf", "1e400", "-1e400", "nan", "abc"])
+def test_codegen_refuses_a_bad_learning_rate(capsys, lr):
     from compile.cli import main
-    assert main(["codegen", "xor", "--lr", "0"]) == 2
-    assert "learning rate must be > 0" in capsys.readouterr().err
+    assert main(["codegen", "xor", "--lr", lr]) == 2
+    err = capsys.readouterr().err
+    assert "argument --lr: must be a" in err and err.count("\n") == 1
 
 
 def test_a_network_name_cannot_inject_code_into_the_module():

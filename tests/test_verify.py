@@ -99,13 +99,17 @@ def networks(draw):
     return Network(widths[0], layers + [out], loss=loss), draw(st.sampled_from(["rows", "columns"]))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify(case, seed):
-    """The derivation, evaluated by NumPy, against finite differences and (up to 12 weights) sympy.diff."""
+    """The derivation, evaluated by NumPy, against finite differences and (up to 12 weights) sympy.diff.
+
+    Stacked cubics can overflow float64 at the random point: verify then says so and compares nothing,
+    which is the right answer there; every other draw must agree with every reference."""
     net, convention = case
     report = verify(net, convention, seed=seed, scalar_limit=12, scalar_seconds=2, engine="numpy")
-    assert report.ok, (net, convention, report.to_json())
+    assert report.ok or report.problem.startswith("the values overflow float64"), \
+        (net, convention, report.to_json())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -124,6 +128,39 @@ def test_a_slow_sympy_expansion_is_cut_off_and_reported():
     assert all("sympy" not in p.comparisons for p in report.params.values())
 
 
-def test_cli_bad_batch_size(capsys):
-    assert main(["verify", "xor", "--batch-size", "0"]) == 2
-    assert "--batch-size must be at least 1, not 0" in capsys.readouterr().err
+@pytest.mark.parametrize("flag, value, says", [
+    ("--batch-size", "0", "argument --batch-size: must be from 1 to 10000, not 0"),
+    ("--batch-size", "1000000", "argument --batch-size: must be from 1 to 10000, not 1000000"),
+    ("--seed", "-1", "argument --seed: a seed must be from 0 to 4294967295, not -1"),
+    ("--seed", str(2**64 + 1), "a seed must be from 0 to 4294967295, not 18446744073709551617"),
+    ("--seed", "1e3", "a seed must be an integer, not '1e3'")])
+def test_cli_bad_numbers_are_one_line(capsys, flag, value, says):
+    assert main(["verify", "xor", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_values_that_overflow_are_reported_as_such(capsys):
+    """exp(1000) is beyond float64: verify says the values overflow (exit 2), not that the derivation is wrong."""
+    assert main(["verify", "2-1:(z*exp(1000))", "--json"]) == 2
+    out = capsys.readouterr().out
+    assert "NOT CHECKED: the values overflow float64" in out and "DIFFERENT" not in out
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert doc["ok"] is False and doc["problem"].startswith("the values overflow")
+
+
+def test_a_network_too_large_for_memory_is_refused_with_both_sizes(capsys):
+    assert main(["verify", "100000-100000"]) == 2
+    err = capsys.readouterr().err
+    assert "10,000,100,000 weights" in err and "available" in err and err.count("\n") == 1
+
+
+def test_finite_differences_bound_their_own_truncation_error():
+    """A sharply curving loss (a sine of stacked cubics): the right gradient passes, 1% off fails."""
+    net = Network(3, [Dense(6, sp.Lambda(z, z**3 / 3 + sp.tanh(z))), Dense(1, sp.Lambda(z, z**3 / 6 + sp.tanh(z))),
+                      Dense(1, sp.Lambda(z, z**3 / 6 + sp.tanh(z))), Dense(1, sp.Lambda(z, sp.sin(z)))], loss="mse")
+    assert verify(net, seed=0, scalar_limit=0, engine="numpy").ok
+    d = net.derive()
+    d.grads["W3"] = ew(placeholder(0) * sp.Rational(101, 100), [d.grads["W3"]])
+    report = verify(net, seed=0, scalar_limit=0, engine="numpy", derivation=d)
+    assert [n for n, p in report.params.items() if not p.ok] == ["W3"]

@@ -1,0 +1,145 @@
+"""Time limits for SymPy-heavy steps: a step that runs too long is cut off, and its caller falls back
+or reports, rather than hanging.
+
+SymPy's automatic evaluation can run for minutes on some expansions (``log(cosh(...))`` asks whether
+its argument is positive, which factors polynomials), and nothing about an expression tells in
+advance that it will. So every step that hands a large expression to SymPy (the scalar expansion,
+the exact check, ``cancel``/``factor`` in the simplifier, ``sympy.diff`` of an expanded loss) runs
+inside ``time_limit``::
+
+    with time_limit(5.0) as limit:
+        value = heavy()
+    if limit.expired:
+        ...  # fall back, or say what was skipped
+
+The cut-off is an exception raised inside whatever code is running: on the main thread from a
+SIGALRM handler, on any other thread by ``PyThreadState_SetAsyncExc`` from a timer thread. It derives
+from ``BaseException`` so that a library's ``except Exception`` cannot swallow it, and it re-fires
+every quarter second until the block is left (a signal that lands in a garbage-collector callback is
+reported as unraisable and lost). Limits nest: each block owns its exception, and an outer limit that
+expires inside an inner block passes through the inner one. After a cut-off SymPy's cache is
+cleared, so nothing half-built by the interrupted step is reused.
+"""
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+import time
+
+REFIRE = 0.25
+
+
+class OutOfTime(BaseException):
+    """Raised inside a block whose time limit passed; ``owner`` is that block's limit."""
+
+    def __init__(self, owner=None):
+        super().__init__("time limit reached")
+        self.owner = owner
+
+
+class TimeLimitExceeded(RuntimeError):
+    """A step that ran past its limit and has no fallback; the message says which step and the limit."""
+
+
+_local = threading.local()
+
+
+def _stack() -> list:
+    if not hasattr(_local, "limits"):
+        _local.limits = []
+    return _local.limits
+
+
+class time_limit:
+    """Cut off the block after ``seconds`` (``None`` or 0: no limit). ``.expired`` tells afterwards."""
+
+    def __init__(self, seconds, what: str = "this step"):
+        self.seconds, self.what = seconds, what
+        self.expired = False
+
+    # ---- main thread: SIGALRM ----
+    def _arm_signal(self):
+        stack = _stack()
+        deadline = min(l.deadline for l in stack)
+        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+
+    @staticmethod
+    def _on_alarm(signum, frame):
+        stack = _stack()
+        now = time.monotonic()
+        due = [l for l in stack if l.deadline <= now + 1e-3]
+        if not due:  # an outer deadline is still ahead (an inner block just left): wait for it
+            if stack:
+                signal.setitimer(signal.ITIMER_REAL, max(min(l.deadline for l in stack) - now, 1e-3))
+            return
+        signal.setitimer(signal.ITIMER_REAL, REFIRE)  # again, in case this one is swallowed
+        raise OutOfTime(due[0])  # the outermost due limit: it unwinds every inner block
+
+    # ---- other threads: an asynchronous exception from a timer thread ----
+    def _arm_thread(self):
+        ident = threading.get_ident()
+        self._stop = threading.Event()
+
+        def fire():
+            if self._stop.wait(self.seconds):
+                return
+            while True:
+                _set_async(ident, OutOfTime)
+                if self._stop.wait(REFIRE):
+                    return
+        self._timer = threading.Thread(target=fire, daemon=True, name="derivax-time-limit")
+        self._timer.start()
+
+    def __enter__(self):
+        self.active = bool(self.seconds) and self.seconds > 0
+        if not self.active:
+            return self
+        self.deadline = time.monotonic() + float(self.seconds)
+        self.main = threading.current_thread() is threading.main_thread()
+        stack = _stack()
+        if self.main:
+            if not stack:
+                self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            stack.append(self)
+            self._arm_signal()
+        else:
+            stack.append(self)
+            self._arm_thread()
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if not self.active:
+            return False
+        stack = _stack()
+        if self.main:
+            stack.remove(self)
+            if stack:
+                self._arm_signal()
+            else:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, self._previous)
+        else:
+            self._stop.set()
+            self._timer.join()
+            stack.remove(self)
+            _set_async(threading.get_ident(), None)  # one still pending is cancelled
+        if kind is OutOfTime or (kind is not None and issubclass(kind, OutOfTime)):
+            owner = getattr(exc, "owner", None)
+            mine = owner is self or (owner is None and not self.main and time.monotonic() >= self.deadline)
+            if mine:
+                self.expired = True
+                from sympy.core.cache import clear_cache
+                clear_cache()
+                return True
+        return False
+
+    def check(self):
+        """Raise TimeLimitExceeded if the block was cut off (for steps without a fallback)."""
+        if self.expired:
+            raise TimeLimitExceeded(f"{self.what} took longer than {self.seconds:g} s and was stopped")
+
+
+def _set_async(ident: int, exc) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                               ctypes.py_object(exc) if exc is not None else None)

@@ -8,8 +8,11 @@ command line can print it as it is.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
-from dataclasses import dataclass
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,39 +46,70 @@ class Dataset:
         return self.y_train.shape[1]
 
 
-def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data"):
+def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y")):
     """Validate one split and return it as (x float32 (N, n_inputs), y float32 (N, n_outputs)).
 
     For classification y may be integer labels (N,) or one-hot rows (N, classes); labels are turned
     into one-hot rows of width ``n_outputs`` (or max label + 1), or into a 0/1 column when the network
-    has a single (sigmoid) output. For regression y is (N,) or (N, outputs).
+    has a single (sigmoid) output. For regression y is (N,) or (N, outputs). Messages begin with
+    ``what`` and call the arrays ``names`` (a file's arrays by their names in the file).
     """
-    x, y = np.asarray(x), np.asarray(y)
+    xn, yn = names
+    x, y = _numeric(x, f"{what}: {xn}"), _numeric(y, f"{what}: {yn}")
+    if x.ndim == 1 and kind == "regression":
+        x = x.reshape(-1, 1)
     if x.ndim < 2:
-        x = x.reshape(-1, 1) if kind == "regression" and x.ndim == 1 else x
-    if x.ndim < 2:
-        raise DataError(f"{what}: expected x of shape (examples, features), found shape {x.shape}")
-    x = x.reshape(len(x), int(np.prod(x.shape[1:])))
+        raise DataError(f"{what}: expected {xn} of shape (examples, features), found shape {x.shape}")
+    if y.ndim > 2:
+        raise DataError(f"{what}: expected {yn} of shape (examples,) or (examples, outputs), found "
+                        f"shape {y.shape}")
+    x = x.reshape(len(x), math.prod(x.shape[1:]))
     if len(x) != len(y):
-        raise DataError(f"{what}: x and y differ in length: x has {len(x)} examples, y has {len(y)}")
+        raise DataError(f"{what}: {xn} and {yn} differ in length: {xn} has {len(x)} examples, "
+                        f"{yn} has {len(y)}")
     if len(x) == 0:
         raise DataError(f"{what}: expected at least one example, found none")
-    if not np.issubdtype(x.dtype, np.number) or not np.issubdtype(y.dtype, np.number):
-        raise DataError(f"{what}: expected numeric arrays, found x {x.dtype} and y {y.dtype}")
-    _finite(x, f"{what}: x")
-    _finite(y, f"{what}: y")
+    if y.size == 0:
+        raise DataError(f"{what}: expected at least one column in {yn}, found shape {y.shape}")
+    _finite(x, f"{what}: {xn}")
+    _finite(y, f"{what}: {yn}")
     if n_inputs is not None and x.shape[1] != n_inputs:
-        raise DataError(f"{what}: the network takes {n_inputs} inputs per example, but x has "
-                        f"{x.shape[1]} features (x shape {x.shape})")
+        raise DataError(f"{what}: the network takes {n_inputs} inputs per example, but {xn} has "
+                        f"{x.shape[1]} features ({xn} shape {x.shape})")
     if kind == "regression":
         y = y.reshape(len(y), -1)
         if n_outputs is not None and y.shape[1] != n_outputs:
-            raise DataError(f"{what}: the network has {n_outputs} outputs, but y has {y.shape[1]} "
-                            f"columns (y shape {y.shape})")
+            raise DataError(f"{what}: the network has {n_outputs} outputs, but {yn} has {y.shape[1]} "
+                            f"columns ({yn} shape {y.shape})")
         return x.astype(np.float32), y.astype(np.float32)
     if kind != "classification":
         raise DataError(f"{what}: kind must be 'classification' or 'regression', found {kind!r}")
-    return x.astype(np.float32), _one_hot(y, n_outputs, what)
+    return x.astype(np.float32), _one_hot(y, n_outputs, f"{what}: {yn}")
+
+
+def _numeric(a, what):
+    """``a`` as a real numeric NumPy array (bool as 0/1), or a DataError naming its dtype."""
+    try:
+        a = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, among others
+        raise DataError(f"{what}: expected a numeric array, found something NumPy cannot make one of: "
+                        f"{_one_line(exc)}") from None
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    if np.issubdtype(a.dtype, np.complexfloating):
+        # Casting to float would drop the imaginary part with only a warning.
+        raise DataError(f"{what}: expected real numbers, found complex numbers (dtype {a.dtype})")
+    if not np.issubdtype(a.dtype, np.number):
+        raise DataError(f"{what}: expected numbers, found dtype {a.dtype} (shape {a.shape})")
+    if a.ndim == 0:
+        raise DataError(f"{what}: expected an array with one entry per example, found a single value "
+                        f"(shape ())")
+    return a
+
+
+def _one_line(exc) -> str:
+    """An exception's message on one line, as every message of the command line is."""
+    return " ".join(str(exc).split())
 
 
 def _finite(a, what):
@@ -102,20 +136,25 @@ def _one_hot(y, n_outputs, what):
     if not np.all(labels == np.round(labels)):
         i = int(np.argmax(labels != np.round(labels)))
         raise DataError(f"{what}: expected integer class labels, found {labels[i].item()!r} at index {i}")
-    labels = labels.astype(np.int64)
     binary = n_outputs == 1
-    classes = 2 if binary else n_outputs if n_outputs is not None else int(labels.max()) + 1
-    lo, hi = int(labels.min()), int(labels.max())
+    lo, hi = labels.min().item(), labels.max().item()
+    classes = 2 if binary else n_outputs if n_outputs is not None else int(hi) + 1
     if lo < 0 or hi >= classes:
         bad = lo if lo < 0 else hi
         i = int(np.argmax(labels == bad))
         need = "0 or 1 for a network with one output" if binary else \
             f"in 0..{classes - 1} for a network with {classes} outputs"
-        raise DataError(f"{what}: labels must be {need}, found label {bad} at index {i} "
-                        f"(labels span {lo}..{hi})")
+        raise DataError(f"{what}: labels must be {need}, found label {_label(bad)} at index {i} "
+                        f"(labels span {_label(lo)}..{_label(hi)})")
+    labels = labels.astype(np.int64)
     if binary:
         return labels.reshape(-1, 1).astype(np.float32)
     return np.eye(classes, dtype=np.float32)[labels]
+
+
+def _label(v) -> str:
+    """A whole-number label as written: 7, not 7.0; 1e+30, not its 31 digits."""
+    return f"{v:.0f}" if abs(v) < 1e15 else f"{v:g}"
 
 
 def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED) -> Dataset:
@@ -126,23 +165,35 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED) ->
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed)}[name]()
     else:
         raw = _from_path(Path(name))
-    xtr, ytr, xte, yte, kind, description = raw
-    xtr, ytr = check_data(xtr, ytr, n_inputs, n_outputs, kind, "training data")
-    if xte is not None:
+    train, test, kind, description = raw
+    xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names)
+    xte = yte = None
+    if test is not None:
         # The test split must fit the same network and have as many outputs as the training split.
-        xte, yte = check_data(xte, yte, xtr.shape[1], n_outputs or ytr.shape[1], kind, "test data")
+        xte, yte = check_data(test.x, test.y, xtr.shape[1], n_outputs or ytr.shape[1], kind, test.what,
+                              test.names)
     n_classes = None if kind == "regression" else (2 if ytr.shape[1] == 1 else ytr.shape[1])
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description)
 
 
+@dataclass(frozen=True)
+class _Split:
+    """One split as read, before checking; ``what`` and ``names`` say where it came from."""
+    x: object
+    y: object
+    what: str
+    names: tuple = ("x", "y")
+
+
 def _xor():
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
-    return x, np.array([0, 1, 1, 0]), None, None, "classification", "XOR truth table, 4 points"
+    return (_Split(x, np.array([0, 1, 1, 0]), "training data"), None, "classification",
+            "XOR truth table, 4 points")
 
 
 def _linreg():
     x = np.arange(4, dtype=np.float32).reshape(4, 1)
-    return x, x.copy(), None, None, "regression", "X = y = [0, 1, 2, 3]"
+    return _Split(x, x.copy(), "training data"), None, "regression", "X = y = [0, 1, 2, 3]"
 
 
 def _digits(seed):
@@ -151,7 +202,7 @@ def _digits(seed):
     x, y = load_digits(return_X_y=True)
     xtr, xte, ytr, yte = train_test_split(x / 16.0, y, test_size=DIGITS_TEST_FRACTION, stratify=y,
                                           random_state=seed)
-    return (xtr, ytr, xte, yte, "classification",
+    return (_Split(xtr, ytr, "training data"), _Split(xte, yte, "test data"), "classification",
             f"scikit-learn 8x8 digits: {len(xtr)} train, {len(xte)} test (stratified, seed {seed})")
 
 
@@ -159,52 +210,94 @@ def _from_path(path: Path):
     if not path.exists():
         raise DataError(f"no such file or directory: {str(path)!r} (expected a built-in data set "
                         f"({', '.join(BUILTINS)}), an .npz file or a directory of IDX files)")
-    if path.is_file() and path.suffix == ".npz":
-        xtr, ytr, xte, yte = _read_npz(path)
-        desc = f"{path.name}: {len(xtr)} train" + (f", {len(xte)} test" if xte is not None else "")
+    if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
+        raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
+                        "directory of IDX files")
+    if path.is_file() and (path.suffix == ".npz" or zipfile.is_zipfile(path)):
+        arrays = _read_npz(path)
+        train = _Split(arrays["x_train"], arrays["y_train"], path.name, ("x_train", "y_train"))
+        test = _Split(arrays["x_test"], arrays["y_test"], path.name, ("x_test", "y_test")) \
+            if "x_test" in arrays else None
+        where = path.name
     else:
         files = find_idx(path)
         if files is None:
             raise DataError(f"unknown data format at {str(path)!r}: expected an .npz file with arrays "
                             f"x_train, y_train, x_test, y_test, or IDX files named {', '.join(IDX_NAMES)} "
                             "(optionally .gz)")
-        xtr, ytr = read_idx(files["train-images"]), read_idx(files["train-labels"])
-        xte = yte = None
-        if "t10k-images" in files and "t10k-labels" in files:
-            xte, yte = read_idx(files["t10k-images"]), read_idx(files["t10k-labels"])
-        desc = f"IDX files in {files['train-images'].parent}: {len(xtr)} train" + \
-            (f", {len(xte)} test" if xte is not None else "")
-    xtr = _scale_pixels(xtr, "x_train")
-    xte = None if xte is None else _scale_pixels(xte, "x_test")
-    return xtr, ytr, xte, yte, "classification", desc
+        folder = str(files["train-images"].parent)
+
+        def split(kind):
+            xf, yf = files[f"{kind}-images"], files[f"{kind}-labels"]
+            return _Split(read_idx(xf), read_idx(yf), folder, (xf.name, yf.name))
+        train = split("train")
+        test = split("t10k") if "t10k-images" in files else None
+        where = f"IDX files in {folder}"
+    # Pixels scaled before the description is written: it counts examples, which needs arrays.
+    train = replace(train, x=_scale_pixels(train.x, f"{train.what}: {train.names[0]}"))
+    test = None if test is None else replace(test, x=_scale_pixels(test.x, f"{test.what}: {test.names[0]}"))
+    where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
+    return train, test, "classification", where
 
 
-def _read_npz(path: Path):
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _read_npz(path: Path) -> dict:
+    """The arrays x_train, y_train and, when present, x_test, y_test of an .npz file, read without
+    pickle: a data file must not be able to run code."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:  # zipfile, pickle and value errors all mean the same thing to a user
-        raise DataError(f"cannot read {str(path)!r} as .npz: {exc}") from None
-    missing = [k for k in ("x_train", "y_train") if k not in arrays]
-    if missing or (("x_test" in arrays) != ("y_test" in arrays)):
-        raise DataError(f"{path.name}: expected arrays x_train, y_train (and optionally x_test, y_test), "
-                        f"found {', '.join(sorted(arrays)) or 'none'}")
-    return arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test")
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    if not head:
+        raise DataError(f"{str(path)!r} is empty: expected an .npz file (as np.savez writes) with arrays "
+                        "x_train, y_train (and optionally x_test, y_test)")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{str(path)!r} is not an .npz file: expected a zip archive of .npy arrays, as "
+                        f"np.savez writes, found a file starting with bytes {head.hex(' ')}")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:  # zipfile and format errors all mean the same thing to a user
+        raise DataError(f"cannot read {str(path)!r} as .npz: {_one_line(exc)}") from None
+    with z:
+        have = set(z.files)
+        if not {"x_train", "y_train"} <= have or ("x_test" in have) != ("y_test" in have):
+            raise DataError(f"{path.name}: expected arrays x_train, y_train (and optionally x_test, y_test), "
+                            f"found {', '.join(sorted(z.files)) or 'none'}")
+        arrays = {}
+        for k in (k for k in NPZ_ARRAYS if k in z.files):
+            try:
+                arrays[k] = z[k]
+            except ValueError as exc:
+                if "allow_pickle" not in str(exc):
+                    raise DataError(f"{path.name}: cannot read array {k}: {_one_line(exc)}") from None
+                raise DataError(f"{path.name}: array {k} holds Python objects (dtype object), which only "
+                                "pickle can read, and derivax does not unpickle data files: save numeric "
+                                "arrays instead") from None
+            except Exception as exc:  # a damaged member: CRC, zlib or .npy header errors
+                raise DataError(f"{path.name}: cannot read array {k}: {_one_line(exc)}") from None
+            if not isinstance(arrays[k], np.ndarray):  # a zip member that is not a .npy file
+                raise DataError(f"{path.name}: member {k} is not a .npy array")
+    return arrays
 
 
 def _scale_pixels(x, what):
-    """Images to (examples, pixels) in [0, 1]: 8-bit pixels are divided by 255, floats in [0, 1] kept."""
-    x = np.asarray(x)
+    """Images to (examples, pixels) in [0, 1]: 8-bit pixels are divided by 255, floats in [0, 1] kept,
+    booleans taken as 0 and 1."""
+    if np.asarray(x).dtype == bool:
+        x = np.asarray(x, np.float32)
+    x = _numeric(x, what)
     if x.ndim < 2:
         raise DataError(f"{what}: expected images of shape (examples, ...), found shape {x.shape}")
-    x = x.reshape(len(x), int(np.prod(x.shape[1:])))
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{what}: expected numeric pixels, found dtype {x.dtype}")
+    x = x.reshape(len(x), math.prod(x.shape[1:]))
     if x.size and np.isfinite(x).all() and (np.issubdtype(x.dtype, np.integer) or x.max() > 1.0):
         if x.min() < 0 or x.max() > 255:
             raise DataError(f"{what}: expected pixels in 0..255 or 0..1, found {x.min()}..{x.max()}")
         return x.astype(np.float32) / 255.0
     return x
+
 
 # IDX (LeCun's MNIST format): two zero bytes, a type code, the number of dimensions, then each
 # dimension as a big-endian uint32, then the data, big-endian.
@@ -220,18 +313,21 @@ def read_idx(path) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read IDX file {str(path)!r}: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises all three for damaged files
+        kind = "gzip-compressed IDX file" if path.suffix == ".gz" else "IDX file"
+        raise DataError(f"cannot read {kind} {str(path)!r}: {_one_line(exc)}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
         raise DataError(f"{path.name}: expected an IDX header (0x00 0x00, a type code in "
                         f"{sorted(IDX_TYPES)}, dimensions), found bytes {data[:4].hex(' ') or 'none'}")
     dtype, ndim = np.dtype(IDX_TYPES[data[2]]), data[3]
+    if ndim == 0:
+        raise DataError(f"{path.name}: expected at least 1 dimension in the IDX header, found 0")
     if len(data) < 4 + 4 * ndim:
         raise DataError(f"{path.name}: header declares {ndim} dimensions but the file ends after "
                         f"{len(data)} bytes")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     body = len(data) - 4 - 4 * ndim
-    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize  # Python integers: no overflow however large the header
     if body != need:
         raise DataError(f"{path.name}: header says shape {shape} ({need} bytes of data), found "
                         f"{body} bytes")
@@ -246,16 +342,24 @@ def find_idx(path: Path):
     if path.is_file() and "idx" not in path.name:
         return None
     found = {}
-    for f in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise DataError(f"cannot list the directory {str(folder)!r}: {exc.strerror}") from None
+    for f in entries:
         for key in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
             rank = "idx3" if key.endswith("images") else "idx1"
             if f.is_file() and f.name.startswith(key) and rank in f.name:
                 found.setdefault(key, f)
     if "train-images" not in found:
         return None
-    if "train-labels" not in found:
-        raise DataError(f"{folder}: found {found['train-images'].name} but no train-labels-idx1-ubyte"
-                        "[.gz] beside it")
+    # Half a split is refused rather than dropped: a test split that silently vanished would leave
+    # the run without the test accuracy it was expected to report.
+    for images, labels in (("train-images", "train-labels"), ("t10k-images", "t10k-labels")):
+        if (images in found) != (labels in found):
+            have, lack = (images, labels) if images in found else (labels, images)
+            raise DataError(f"{folder}: found {found[have].name} but no {lack}-{'idx1' if 'labels' in lack else 'idx3'}"
+                            "-ubyte[.gz] beside it")
     return found
 
 

@@ -21,6 +21,10 @@ CLASSIFICATION_LOSSES = ("ce", "bce")
 # of arithmetic a step), two steps an iteration measured 4-8% faster per epoch than one in interleaved
 # runs; four were no faster than two. Each unrolled copy traces the step once more.
 SCAN_UNROLL = 2
+# A run has diverged when its final training loss is more than DIVERGED_RATIO times the loss it started
+# from and above it by more than DIVERGED_MARGIN: the margin keeps a loss that started near zero and
+# moved by rounding noise from counting as divergence.
+DIVERGED_RATIO, DIVERGED_MARGIN = 10.0, 1e-3
 
 
 @dataclass
@@ -175,10 +179,22 @@ class History:
     test_accuracy: list = field(default_factory=list)   # empty without a test split
     seconds: float = 0.0
     stopped: str | None = None                          # why training stopped early, if it did
+    initial_loss: float | None = None                   # loss on all training data before the first step
 
     @property
     def epochs(self) -> int:
         return len(self.train_loss)
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the final loss ended far above where training started (see DIVERGED_RATIO).
+
+        Only for losses that start at or above zero, as the built-in ones do: a ratio to a negative
+        start says nothing."""
+        if not self.train_loss or self.initial_loss is None or not 0 <= self.initial_loss < math.inf:
+            return False
+        start, end = self.initial_loss, self.train_loss[-1]
+        return end > DIVERGED_RATIO * start and end - start > DIVERGED_MARGIN
 
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
@@ -198,6 +214,7 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     test = None if x_test is None else (jnp.asarray(x_test, trainer.dtype), jnp.asarray(y_test, trainer.dtype))
     evaluate = _evaluate_fn(trainer, classify)
     batch_size = max(1, min(int(batch_size), x.shape[0]))
+    hist.initial_loss = float(evaluate(params, x, y)[0])
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
             p, s, step_loss = trainer.epoch(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),

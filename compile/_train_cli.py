@@ -2,16 +2,23 @@
 
 JAX, the data loader and the trainer are imported inside ``main``: the command line imports this
 module at start-up for every command.
+
+Exit status: 0 when everything asked for was done; 1 when training stopped on a non-finite loss or a
+file asked for could not be written; 2 for bad input (options, paths, data), found before training.
 """
 from __future__ import annotations
 
 import json
-import math
+import os
 import sys
+from pathlib import Path
+
+from . import _args
 
 # Used where neither the command line nor the example says otherwise.
 DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0}
 MAX_SCALAR_WEIGHTS = 64   # layers with more weights print as matrices, not per-unit equations
+MAX_COUNT = 10**6         # most epochs, and most examples per batch, the command line takes
 
 
 class UsageError(ValueError):
@@ -19,18 +26,26 @@ class UsageError(ValueError):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
-    parser.add_argument("--epochs", type=int, help="passes over the training data (default: the example's)")
-    parser.add_argument("--batch-size", type=int, help="examples per step (default: the example's)")
+    parser.add_argument("model", type=_args.unmark,
+                        help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("--epochs", type=_args.count(1, MAX_COUNT, "--epochs"),
+                        help=f"passes over the training data, 1 to {MAX_COUNT} (default: the example's)")
+    parser.add_argument("--batch-size", type=_args.count(1, MAX_COUNT, "--batch-size"),
+                        help="examples per step (default: the example's); more than the training set "
+                             "takes all of it in one step")
     parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: the example's")
-    parser.add_argument("--lr", type=float, help="learning rate > 0 (default: the example's)")
-    parser.add_argument("--seed", type=int, help="seed of initialisation, shuffling and dropout "
-                        "(default: the example's, else 0)")
-    parser.add_argument("--data", help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp)")
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--lr", type=_args.positive_float("--lr"), help="learning rate > 0 (default: the example's)")
+    parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
+                        f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
+    parser.add_argument("--data", type=_args.unmark,
+                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp)")
+    parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, or a formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
-    parser.add_argument("--save", metavar="PARAMS.npz", help="write the trained parameters")
-    parser.add_argument("--plot", metavar="LOSS.png", help="plot the loss per epoch (needs matplotlib)")
+    parser.add_argument("--save", metavar="PARAMS.npz", type=_args.unmark,
+                        help="write the trained parameters to this file; its name must end in .npz")
+    parser.add_argument("--plot", metavar="LOSS.png", type=_args.unmark,
+                        help="plot the loss per epoch to this file, in the format its ending names "
+                             "(.png, .pdf, .svg, ...; needs matplotlib)")
     parser.add_argument("--show-trained", action="store_true",
                         help="print the network's equations with the learned numbers")
     parser.add_argument("--json", action="store_true", help="end the output with one JSON line of results")
@@ -42,15 +57,7 @@ def settings(args, name) -> dict:
     out = {**DEFAULTS, **(EXAMPLES[name].train if name in EXAMPLES else {})}
     for key in ("optimizer", "lr", "epochs", "batch_size", "seed"):
         if getattr(args, key, None) is not None:
-            out[key] = getattr(args, key)
-    if not (isinstance(out["lr"], (int, float)) and math.isfinite(out["lr"]) and out["lr"] > 0):
-        raise UsageError(f"--lr must be a number > 0, not {out['lr']!r}")
-    if out["epochs"] < 1:
-        raise UsageError(f"--epochs must be at least 1, not {out['epochs']}")
-    if out["batch_size"] < 1:
-        raise UsageError(f"--batch-size must be at least 1, not {out['batch_size']}")
-    if out["seed"] < 0:
-        raise UsageError(f"--seed must be >= 0, not {out['seed']}")
+            out[key] = getattr(args, key)  # already checked by the argument types in compile._args
     return out
 
 
@@ -60,23 +67,37 @@ def main(args) -> int:
     try:
         name, net = resolve(args.model, args.loss)
         cfg = settings(args, name)
-        source = args.data or (name if name in EXAMPLES else None)
+        check_lr(cfg["lr"])
+        if args.data is not None and not args.data.strip():
+            raise UsageError("--data needs a path or a built-in data set (xor, linreg, mlp), not an empty name")
+        source = args.data if args.data is not None else (name if name in EXAMPLES else None)
         if source is None:
             raise UsageError(f"{args.model} has no built-in data: pass --data PATH (MNIST as .npz or IDX files) "
                              "or a built-in data set (xor, linreg, mlp)")
-        if args.plot:
-            _need_matplotlib()
+        # Output paths are checked before the data is read and the network trained: a typo in a path
+        # should cost seconds, not the training run.
+        if args.save is not None:
+            check_save_path(args.save)
+        if args.plot is not None:
+            check_plot_path(args.plot, name)
         data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
+        from ._train import compile_trainer, fit
+        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
+        check_targets(trainer.model.loss_name, data)
     except (UsageError, DataError) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
-    from ._train import compile_trainer, fit
-    trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
     classify = data.kind == "classification"
+    n = len(data.x_train)
+    batch = min(cfg["batch_size"], n)
+    batch_text = f"batch {batch}"
+    if cfg["batch_size"] > n:  # the header says what the run does, and why it differs from what was asked
+        asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
+        batch_text += f" (all {n} training examples{asked})"
     print(f"{name}: {'-'.join(map(str, trainer.model.sizes))}, loss {trainer.model.loss_name}, "
-          f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+          f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
           f"seed {cfg['seed']}; data: {data.description}")
-    hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], cfg["batch_size"], cfg["seed"],
+    hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
                data.x_test, data.y_test, classify=classify)
     if hist.stopped:
         print(f"derivax: {hist.stopped}", file=sys.stderr)
@@ -90,16 +111,98 @@ def main(args) -> int:
     if test_acc is not None:
         line += f", test accuracy {test_acc:.2%}"
     print(line)
-    if args.save:
-        _save(args.save, hist.params)
-    if args.plot and hist.train_loss:
-        _plot(args.plot, hist, name)
+    if hist.diverged and not hist.stopped:  # a stop has said so already
+        print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
+              f"{final:.4g} after it: training diverged; try a smaller --lr than {cfg['lr']:g}", file=sys.stderr)
+    written = True  # every file asked for was written
+    if args.save is not None:
+        written &= _save(args.save, hist.params)
+    if args.plot is not None:
+        if hist.train_loss:
+            written &= _plot(args.plot, hist, name)
+        else:
+            print(f"derivax: did not write {args.plot}: no epoch finished, so there is no loss to plot",
+                  file=sys.stderr)
+            written = False
     if args.show_trained:
         print(trained_equations(trainer.model, hist.params))
     if args.json:
         print(json.dumps({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
-                          "epochs": hist.epochs, "seconds": round(hist.seconds, 3)}))
-    return 1 if hist.stopped else 0
+                          "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
+                          "initial_loss": hist.initial_loss, "diverged": hist.diverged,
+                          "stopped": hist.stopped, "batch_size": batch}))
+    return 1 if hist.stopped or not written else 0
+
+
+def check_lr(lr: float) -> None:
+    """Training runs in float32: a rate that rounds to 0 there would train nothing, one that rounds
+    to inf would end in NaN at the first step."""
+    import numpy as np
+    info = np.finfo(np.float32)
+    if not float(info.tiny) <= lr <= float(info.max):
+        raise UsageError(f"--lr {lr:g} is outside float32's range ({info.tiny:.3g} to {info.max:.3g}), "
+                         "the precision training runs in")
+
+
+def check_targets(loss_name, data) -> None:
+    """Cross-entropy losses take probabilities: regression targets outside 0..1 would train a
+    meaningless (even negative) loss."""
+    from ._data import DataError
+    if loss_name not in ("ce", "bce") or data.kind != "regression":
+        return
+    for what, y in (("training data", data.y_train), ("test data", data.y_test)):
+        if y is not None and (y.min() < 0 or y.max() > 1):
+            raise DataError(f"{what}: the loss {loss_name} takes targets in 0..1, but y spans "
+                            f"{y.min():g}..{y.max():g}: for regression targets use --loss mse")
+
+
+def check_output_path(path: str, option: str, example: str) -> Path:
+    """A file that can be written: not a directory, in a directory that exists and is writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; name a file in it, e.g. {p / example}")
+    folder = p.parent
+    if not folder.exists():
+        raise UsageError(f"{option} {path}: the directory {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the directory {folder} is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{option} {path}: the file exists and is not writable")
+    return p
+
+
+def check_save_path(path: str) -> None:
+    # np.savez appends .npz to any other name: refusing such names means the file written is always
+    # the file named.
+    p = check_output_path(path, "--save", "params.npz")
+    if p.suffix != ".npz":
+        raise UsageError(f"--save {path}: the file name must end in .npz, e.g. {p.with_suffix('.npz')}")
+
+
+def check_plot_path(path: str, name: str) -> None:
+    """A path matplotlib can write, in a format it writes here: a small figure like the real one is
+    drawn in memory, so that a missing LaTeX (for .pgf) shows before training, not after."""
+    import io
+    p = check_output_path(path, "--plot", "loss.png")
+    _need_matplotlib()
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    fmt = p.suffix[1:].lower()
+    if fmt not in formats:
+        raise UsageError(f"--plot {path}: expected a file name ending in a format matplotlib writes "
+                         f"({', '.join('.' + f for f in formats)}), found {'.' + fmt if fmt else 'no ending'}")
+    fig = _loss_figure([1.0, 0.5], name)
+    try:
+        fig.savefig(io.BytesIO(), format=fmt)
+    except Exception as exc:  # a backend's own requirement (a TeX program, a Pillow plugin)
+        raise UsageError(f"--plot {path}: matplotlib cannot write .{fmt} here: {' '.join(str(exc).split())}") from None
+    finally:
+        plt.close(fig)
 
 
 def _need_matplotlib():
@@ -109,36 +212,42 @@ def _need_matplotlib():
         raise UsageError("--plot needs matplotlib: pip install matplotlib") from None
 
 
-def _save(path, params):
+def _save(path, params) -> bool:
     import numpy as np
     try:
         np.savez(path, **{k: np.asarray(v) for k, v in params.items()})
     except OSError as exc:
-        print(f"derivax: cannot write {path}: {exc.strerror}", file=sys.stderr)
-        return
+        print(f"derivax: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
     print(f"saved {', '.join(params)} to {path}")
+    return True
 
 
-def _plot(path, hist, name):
-    import matplotlib
-    matplotlib.use("Agg")  # files only: no display needed
+def _loss_figure(losses, name):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = range(1, hist.epochs + 1)
-    ax.plot(epochs, hist.train_loss, label="training loss")
+    ax.plot(range(1, len(losses) + 1), losses, label="training loss")
     ax.set(xlabel="epoch", ylabel="loss J", title=f"derivax train {name}")
-    if min(hist.train_loss) > 0:
+    if min(losses) > 0:
         ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def _plot(path, hist, name) -> bool:
+    import matplotlib.pyplot as plt
+    fig = _loss_figure(hist.train_loss, name)
     try:
         fig.savefig(path)
-    except OSError as exc:
-        print(f"derivax: cannot write {path}: {exc.strerror}", file=sys.stderr)
-        return
+    except Exception as exc:  # OSError, or a backend's error: the run is over, say so in one line
+        print(f"derivax: cannot write {path}: {getattr(exc, 'strerror', None) or ' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return False
     finally:
         plt.close(fig)
     print(f"plotted the loss to {path}")
+    return True
 
 
 def trained_equations(model, params, digits=4) -> str:

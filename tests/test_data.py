@@ -1,6 +1,7 @@
 """Data loading: the built-in sets, MNIST files round-tripped through files written here, every error."""
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ def write_idx(path, array, gz=False):
     code = codes[array.dtype]
     head = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
     body = array.astype(array.dtype.newbyteorder(">")).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(head + body)
+    with (gzip.open if gz else open)(path, "wb") as f:  # closed here: gzip writes its trailer on close
+        f.write(head + body)
 
 
 def fake_mnist(n, seed=0, side=4):
@@ -150,7 +152,8 @@ def test_unknown_format(tmp_path):
 
 def test_unreadable_npz(tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"not a zip file")
-    with pytest.raises(DataError, match=r"cannot read .*broken\.npz.* as \.npz"):
+    with pytest.raises(DataError, match=r"broken\.npz' is not an \.npz file: expected a zip archive .* "
+                                        r"found a file starting with bytes 6e 6f 74 20 61 20 7a 69"):
         load(tmp_path / "broken.npz")
 
 
@@ -163,7 +166,7 @@ def test_npz_missing_keys(tmp_path):
 def test_npz_test_split_checked(tmp_path):
     np.savez(tmp_path / "m.npz", x_train=np.zeros((2, 4), np.uint8), y_train=np.array([0, 1]),
              x_test=np.zeros((2, 5), np.uint8), y_test=np.array([0, 1]))
-    with pytest.raises(DataError, match=r"test data: the network takes 4 inputs per example, but x has 5 features"):
+    with pytest.raises(DataError, match=r"m\.npz: the network takes 4 inputs per example, but x_test has 5 features"):
         load(tmp_path / "m.npz")
 
 
@@ -176,7 +179,7 @@ def test_idx_bad_header_and_truncated(tmp_path):
     with pytest.raises(DataError, match=r"header says shape \(3, 4\) \(12 bytes of data\), found 5 bytes"):
         read_idx(tmp_path / "t")
     (tmp_path / "z.gz").write_bytes(b"not gzip")
-    with pytest.raises(DataError, match=r"cannot read IDX file"):
+    with pytest.raises(DataError, match=r"cannot read gzip-compressed IDX file .*z\.gz'"):
         read_idx(tmp_path / "z.gz")
 
 
@@ -190,3 +193,169 @@ def test_pixels_out_of_range(tmp_path):
     np.savez(tmp_path / "m.npz", x_train=np.full((2, 4), 300.0), y_train=np.array([0, 1]))
     with pytest.raises(DataError, match=r"expected pixels in 0\.\.255 or 0\.\.1, found 300\.0\.\.300\.0"):
         load(tmp_path / "m.npz")
+
+
+# ---- malformed files: each error names the file or array, what was expected and what was found ----
+
+def idx_bytes(code, shape, body=b""):
+    """IDX header written by hand: two zero bytes, the type code, the rank, each size big-endian."""
+    return bytes([0, 0, code, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape) + body
+
+
+def test_npz_zero_d_arrays(tmp_path):
+    np.savez(tmp_path / "x.npz", x_train=np.array(5.0), y_train=np.zeros(3))
+    with pytest.raises(DataError, match=r"x\.npz: x_train: .*found a single value \(shape \(\)\)"):
+        load(tmp_path / "x.npz")
+    np.savez(tmp_path / "y.npz", x_train=np.zeros((3, 4)), y_train=np.array(1))
+    with pytest.raises(DataError, match=r"y\.npz: y_train: .*found a single value \(shape \(\)\)"):
+        load(tmp_path / "y.npz", 4, 2)
+
+
+def test_idx_with_no_dimensions(tmp_path):
+    (tmp_path / "a-idx1-ubyte").write_bytes(idx_bytes(0x08, (), b"\x07"))
+    with pytest.raises(DataError, match=r"a-idx1-ubyte: expected at least 1 dimension in the IDX header, found 0"):
+        read_idx(tmp_path / "a-idx1-ubyte")
+
+
+def test_idx_dimensions_beyond_the_file(tmp_path):
+    # Sizes whose product overflows 64 bits, and sizes that merely exceed the file: both are refused
+    # with the size the header claims, computed here with Python's unbounded integers.
+    huge = (2**32 - 1,) * 3
+    (tmp_path / "h-idx3-ubyte").write_bytes(idx_bytes(0x08, huge, bytes(5)))
+    with pytest.raises(DataError, match=rf"header says shape \({huge[0]}, {huge[0]}, {huge[0]}\) "
+                                        rf"\({(2**32 - 1) ** 3} bytes of data\), found 5 bytes"):
+        read_idx(tmp_path / "h-idx3-ubyte")
+    (tmp_path / "b-idx3-ubyte").write_bytes(idx_bytes(0x0C, (1000, 28, 28), bytes(10)))
+    with pytest.raises(DataError, match=r"b-idx3-ubyte: header says shape \(1000, 28, 28\) \(3136000 bytes of data\), found 10 bytes"):
+        read_idx(tmp_path / "b-idx3-ubyte")
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated"])
+def test_damaged_gzip_idx(tmp_path, damage):
+    xtr, ytr = fake_mnist(30)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", xtr, gz=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", ytr, gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = path.read_bytes()
+    # Past gzip's 10-byte header, inside the deflate stream; or the file cut in half.
+    path.write_bytes(raw[:20] + bytes(b ^ 0xFF for b in raw[20:60]) + raw[60:] if damage == "corrupt"
+                     else raw[:len(raw) // 2])
+    with pytest.raises(DataError, match=r"cannot read gzip-compressed IDX file .*train-images-idx3-ubyte\.gz'"):
+        load(tmp_path, 16, 10)
+
+
+def test_idx_half_a_test_split(tmp_path):
+    xtr, ytr = fake_mnist(6)
+    write_idx(tmp_path / "train-images-idx3-ubyte", xtr)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", ytr)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", xtr)
+    with pytest.raises(DataError, match=r"found t10k-images-idx3-ubyte but no t10k-labels-idx1-ubyte"):
+        load(tmp_path, 16, 10)
+
+
+def test_idx_errors_name_the_file(tmp_path):
+    xtr, _ = fake_mnist(6)
+    write_idx(tmp_path / "train-images-idx3-ubyte", xtr)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 2, 3, 4, 11], np.uint8))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte: labels must be in 0\.\.9 .* found label 11 at index 5"):
+        load(tmp_path, 16, 10)
+
+
+def test_three_dimensional_y():
+    with pytest.raises(DataError, match=r"data: expected y of shape \(examples,\) or \(examples, outputs\), found shape \(2, 1, 1\)"):
+        check_data(np.zeros((2, 2)), np.zeros((2, 1, 1)), 2, 2)
+    with pytest.raises(DataError, match=r"found shape \(2, 1, 1\)"):
+        check_data(np.zeros((2, 2)), np.zeros((2, 1, 1)), 2, 1, "regression")
+
+
+def test_complex_data_is_refused_not_cut_to_its_real_part(tmp_path):
+    with pytest.raises(DataError, match=r"data: x: expected real numbers, found complex numbers \(dtype complex128\)"):
+        check_data(np.zeros((2, 2), complex), [0, 1], 2, 2)
+    with pytest.raises(DataError, match=r"data: y: expected real numbers, found complex"):
+        check_data(np.zeros((2, 2)), np.array([1, 0j]), 2, 1, "regression")
+    np.savez(tmp_path / "c.npz", x_train=np.ones((2, 4), np.complex64), y_train=np.array([0, 1]))
+    with pytest.raises(DataError, match=r"c\.npz: x_train: expected real numbers, found complex numbers \(dtype complex64\)"):
+        load(tmp_path / "c.npz", 4, 2)
+
+
+def test_object_and_string_arrays():
+    with pytest.raises(DataError, match=r"data: x: expected numbers, found dtype object"):
+        check_data(np.array([[1, "a"], [2, "b"]], dtype=object), [0, 1], 2, 2)
+    with pytest.raises(DataError, match=r"data: y: expected numbers, found dtype <U3"):
+        check_data(np.zeros((2, 2)), ["cat", "dog"], 2, 2)
+    with pytest.raises(DataError, match=r"data: x: expected a numeric array, found something NumPy cannot make one of"):
+        check_data([[1, 2], [3]], [0, 1], 2, 2)
+
+
+def test_bool_arrays_are_zero_and_one(tmp_path):
+    x, y = check_data(np.array([[True, False], [False, True]]), np.array([True, False]), 2, 2)
+    assert x.tolist() == [[1, 0], [0, 1]] and y.tolist() == [[0, 1], [1, 0]]
+    # Boolean pixels are 0 and 1, not 8-bit values to divide by 255.
+    np.savez(tmp_path / "b.npz", x_train=np.array([[True, False], [False, False]]), y_train=np.array([1, 0]))
+    d = load(tmp_path / "b.npz", 2, 2)
+    assert d.x_train.tolist() == [[1, 0], [0, 0]]
+
+
+def test_npz_needing_pickle_is_refused(tmp_path):
+    np.savez(tmp_path / "o.npz", x_train=np.array([[1, None]], dtype=object), y_train=np.array([0]))
+    with pytest.raises(DataError, match=r"o\.npz: array x_train holds Python objects \(dtype object\), which only pickle can read"):
+        load(tmp_path / "o.npz")
+    import pickle
+    (tmp_path / "p.npz").write_bytes(pickle.dumps({"x_train": np.zeros((2, 2)), "y_train": [0, 1]}))
+    with pytest.raises(DataError, match=r"p\.npz' is not an \.npz file: expected a zip archive .* found a file starting with bytes 80 "):
+        load(tmp_path / "p.npz")
+
+
+def test_npz_member_that_is_not_an_array(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "z.npz", "w") as z:
+        z.writestr("x_train", "1,2,3")
+        z.writestr("y_train.npy", "not npy")
+    with pytest.raises(DataError, match=r"z\.npz: member x_train is not a \.npy array"):
+        load(tmp_path / "z.npz")
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as z:
+        z.writestr("x_train.npy", b"\x93NUMPY\x01\x00" + b"a broken header")  # .npy magic, then junk
+        z.writestr("y_train.npy", "not npy")
+    with pytest.raises(DataError, match=r"w\.npz: cannot read array x_train: "):
+        load(tmp_path / "w.npz")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "e.npz").write_bytes(b"")
+    with pytest.raises(DataError, match=r"e\.npz' is empty: expected an \.npz file"):
+        load(tmp_path / "e.npz")
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"")
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: expected an IDX header .* found bytes none"):
+        read_idx(tmp_path / "train-images-idx3-ubyte")
+
+
+def test_directory_without_data(tmp_path):
+    (tmp_path / "notes.txt").write_text("MNIST goes here\n")
+    with pytest.raises(DataError, match=rf"unknown data format at '{tmp_path}': expected an \.npz file .* or IDX files named train-images-idx3-ubyte"):
+        load(tmp_path)
+
+
+def test_an_npz_by_another_name_is_read(tmp_path):
+    xtr, ytr = fake_mnist(4)
+    np.savez(tmp_path / "mnist.npz", x_train=xtr, y_train=ytr)
+    (tmp_path / "mnist.npz").rename(tmp_path / "mnist.zip")
+    d = load(tmp_path / "mnist.zip", 16, 10)
+    assert np.allclose(d.x_train * 255, xtr.reshape(4, 16))
+
+
+def test_huge_labels_are_named_as_they_are():
+    with pytest.raises(DataError, match=r"found label 1e\+30 at index 1 \(labels span 0\.\.1e\+30\)"):
+        check_data(np.zeros((2, 2)), np.array([0, 1e30]), 2, 3)
+    with pytest.raises(DataError, match=r"found label 123456789 at index 0"):
+        check_data(np.zeros((1, 2)), np.array([123456789]), 2, 3)
+
+
+def test_y_without_columns():
+    with pytest.raises(DataError, match=r"expected at least one column in y, found shape \(2, 0\)"):
+        check_data(np.zeros((2, 2)), np.zeros((2, 0)), 2, 2)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+def test_a_device_is_not_data():
+    with pytest.raises(DataError, match=r"'/dev/null' is neither a file nor a directory"):
+        load("/dev/null")

@@ -75,8 +75,8 @@ def test_update_rules_print_as_equations():
 
 
 @pytest.mark.parametrize("bad, message", [(("rmsprop", 0.1), "unknown optimizer 'rmsprop'"),
-                                          (("sgd", 0.0), "learning rate must be > 0"),
-                                          (("sgd", -1), "learning rate must be > 0")])
+                                          (("sgd", 0.0), "learning rate must be (a finite number )?> 0"),
+                                          (("sgd", -1), "learning rate must be (a finite number )?> 0")])
 def test_bad_optimizers_are_refused(bad, message):
     with pytest.raises(OptimizerError, match=message):
         make(*bad)
@@ -203,10 +203,6 @@ def test_train_plots_the_loss(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["xor", "--lr", "0"], "--lr must be a number > 0, not 0.0"),
-    (["xor", "--lr", "-0.5"], "--lr must be a number > 0, not -0.5"),
-    (["xor", "--epochs", "0"], "--epochs must be at least 1"),
-    (["xor", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["2-2:tanh-1:sigmoid"], "has no built-in data: pass --data PATH"),
     (["mlp", "--data", "/nonexistent/mnist.npz"], "mnist.npz"),
     (["3-2:tanh-2:softmax", "--data", "xor"], "3 inputs"),

@@ -45,8 +45,18 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
 
 
 def _needed_deltas(d, wanted):
-    from ._graph import topo_order
-    return {n for p in wanted for n in topo_order(d.grads[p]) if n.role == "delta"}
+    """The error signals the wanted gradients use: one walk over the union of their graphs (a walk
+    per gradient would visit the shared deltas once per layer: quadratic in the depth)."""
+    seen, stack, out = set(), [d.grads[p] for p in wanted], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.role == "delta":
+            out.add(node)
+        stack.extend(node.args)
+    return out
 
 
 def step_lines(d, style, needed, wanted) -> list:

@@ -182,11 +182,9 @@ class _Context:
         return self._printer(node)
 
     def fname(self, node):
-        layer = _layer_of(node)
-        for l in self.model.layers:
-            if l.index == layer:
-                return l.activation
-        return "the function"
+        if not hasattr(self, "_activations"):  # one lookup table, not a scan of the layers per node
+            self._activations = {l.index: l.activation for l in self.model.layers}
+        return self._activations.get(_layer_of(node), "the function")
 
 
 def tidy(node: Node, steps: list, rule: str) -> Node:

@@ -26,6 +26,7 @@ CHECK_M = 2
 # falls back to 50-digit central differences (see ``check``).
 CHECK_SECONDS = 60.0
 ENTRY_SECONDS = 10.0
+VIEW_SECONDS = 60.0   # the per-neuron equations alone (one example, names kept): normally well under a second
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -333,10 +334,19 @@ def _exact_param(d, ex, J, free, p, rng, left):
     return ok, method, worst, counter, whole.expired
 
 
-def scalar_view(d) -> ScalarView:
+def scalar_view(d, seconds: float = VIEW_SECONDS) -> ScalarView:
     """Per-neuron equations for one example, per-weight gradients, and the exact check."""
     model = d.model
     size_check(model)
+    view = None
+    with time_limit(seconds, "the scalar view's per-neuron equations") as limit:
+        view = _equations(d, model)
+    limit.check()
+    view.checks = check(d)
+    return view
+
+
+def _equations(d, model) -> ScalarView:
     view = ScalarView(d)
     lay = Expander(model, 1, True, None)
     for n in model.forward:
@@ -353,5 +363,4 @@ def scalar_view(d) -> ScalarView:
     for p in model.params:
         lhs, rhs = lay.symbols(p), lay(d.grads[p.name])
         view.grads += [(p.name, lhs[k], rhs[k]) for k in range(len(lhs))]
-    view.checks = check(d)
     return view

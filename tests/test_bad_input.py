@@ -1,0 +1,271 @@
+"""Bad input of every kind gets one clear line naming the culprit (exit 2) or the right answer; steps
+that could run for minutes inside SymPy are cut off by a time limit and fall back."""
+import threading
+import time
+
+import pytest
+import sympy as sp
+
+from compile.cli import main
+from derive import Dense, Network, NetworkError
+from derive._graph import ew, placeholder
+from derive._limits import TimeLimitExceeded, time_limit
+from derive._scalar import check
+
+
+def _spin(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def _one_line(err: str) -> bool:
+    return err.startswith("derivax") and err.count("\n") == 1 and "Traceback" not in err
+
+
+# ---- time limits ----
+
+def test_a_time_limit_cuts_off_a_busy_block_and_says_so():
+    t0 = time.monotonic()
+    with time_limit(0.2) as limit:
+        _spin(30)
+    assert limit.expired and time.monotonic() - t0 < 5
+
+
+def test_a_time_limit_is_not_swallowed_by_except_exception():
+    with time_limit(0.2) as limit:
+        for _ in range(1000):
+            try:
+                _spin(30)
+            except Exception:  # noqa: BLE001 - what library code does
+                pass
+    assert limit.expired
+
+
+def test_nested_limits_each_own_their_cut_off():
+    with time_limit(30) as outer:
+        with time_limit(0.1) as inner:
+            _spin(30)
+        _spin(0.05)
+    assert inner.expired and not outer.expired
+    with time_limit(0.1) as outer:
+        with time_limit(30) as inner:
+            _spin(30)
+    assert outer.expired and not inner.expired
+
+
+def test_a_time_limit_holds_off_the_main_thread():
+    seen = []
+
+    def work():
+        with time_limit(0.2) as limit:
+            _spin(30)
+        seen.append(limit.expired)
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and seen == [True]
+
+
+def test_a_block_that_finishes_in_time_is_untouched_and_check_raises_only_after_a_cut_off():
+    with time_limit(5, "the step") as limit:
+        value = sum(range(1000))
+    assert value == 499500 and not limit.expired
+    limit.check()
+    with time_limit(0.05, "the step") as limit:
+        _spin(30)
+    with pytest.raises(TimeLimitExceeded, match="the step took longer than 0.05 s"):
+        limit.check()
+
+
+def test_the_exact_check_falls_back_to_differences_past_its_limit_and_still_catches_an_error():
+    net = Network(2, [Dense(2, "tanh"), Dense(1)], loss="log(cosh(yhat - y))")
+    d = net.derive("columns")
+    right = check(d, seconds=1e-6)
+    assert [r.method for r in right] == ["difference"] * 4 and all(r.ok for r in right)
+    d.grads["b2"] = ew(placeholder(0) * 2, [d.grads["b2"]])
+    wrong = {r.name: r for r in check(d, seconds=1e-6)}
+    assert not wrong["b2"].ok and "central difference" in wrong["b2"].counterexample
+    assert all(wrong[n].ok for n in ("W1", "b1", "W2"))
+
+
+# ---- formulas: real-valued, defined, declared ----
+
+@pytest.mark.parametrize("spec, says", [
+    ("2-1:(sqrt(-1)*z)", "not a real number: this part is I at position 6"),
+    ("2-1:(log(-1)+z)", "not a real number"),
+    ("2-1:(z*(-8)**(1/3))", "not a real number"),
+    ("2-1:(sqrt(z))", "activation sqrt(z) is not real-valued for real inputs: at z = -3"),
+    ("2-1:(log(z))", "not real-valued for real inputs"),
+])
+def test_complex_valued_activations_are_refused(capsys, spec, says):
+    assert main(["show", spec]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("loss", ["sqrt(-1)*(yhat - y)**2", "sqrt(yhat - y - 2)"])
+def test_complex_valued_losses_are_refused(capsys, loss):
+    assert main(["show", "2-1", "--loss", loss]) == 2
+    assert "real" in capsys.readouterr().err
+
+
+def test_a_loss_named_like_a_variable_is_a_formula_and_a_loss_starting_with_minus_is_a_value(capsys):
+    assert main(["show", "2-1:sigmoid", "--loss", "yhat", "--format", "json"]) == 0
+    assert main(["show", "2-2:softmax", "--loss", "-y*log(yhat)", "--format", "json"]) == 0
+    assert main(["show", "2-2:softmax", "--loss=-y*log(yhat)", "--format", "json"]) == 0
+
+
+def test_free_symbols_and_foreign_functions_are_refused_at_declaration():
+    z, a, k = sp.symbols("z a k")
+    yhat, y = sp.symbols("yhat y")
+    with pytest.raises(NetworkError, match=r"activation a\*z uses 'a', which is not one of its variables"):
+        Network(2, [Dense(2, sp.Lambda(z, a * z)), Dense(1)])
+    with pytest.raises(NetworkError, match=r"uses 'k'"):
+        Network(2, [Dense(1)], loss=sp.Lambda((yhat, y), k * (yhat - y) ** 2))
+    with pytest.raises(NetworkError, match="calls gamma, which derivax cannot compute"):
+        Network(2, [Dense(2, sp.gamma(z)), Dense(1)])
+
+
+@pytest.mark.parametrize("l2", [float("nan"), float("inf"), -0.1, "0.1", True, [0.1]])
+def test_bad_weight_decay_is_refused_at_declaration(l2):
+    with pytest.raises(NetworkError, match=r"l2 \(the weight decay λ\) must be a finite number >= 0"):
+        Network(2, [Dense(2, "tanh"), Dense(1)], loss="mse", l2=l2)
+
+
+@pytest.mark.parametrize("layer, says", [
+    (lambda: Dense(True), "must be a positive integer, not True"),
+    (lambda: Dense(2.5), "must be a positive integer, not 2.5"),
+    (lambda: Dense(2, "tanh", dropout="0.5"), "dropout probability must be in (0, 1)"),
+    (lambda: Dense(2, "tanh", dropout=float("nan")), "dropout probability must be in (0, 1)"),
+    (lambda: Dense(2, "softmax", dropout=0.5), "dropout on a softmax layer"),
+])
+def test_bad_layer_arguments_name_the_layer(layer, says):
+    with pytest.raises(NetworkError, match="layer 1") as e:
+        Network(2, [layer(), Dense(2, "softmax")])
+    assert says in str(e.value)
+
+
+# ---- check --formula: every formula gets a verdict, never a traceback ----
+
+@pytest.mark.parametrize("formula", ["1", "m", "relu_prime(m)"])
+def test_a_scalar_formula_is_a_wrong_shape(capsys, formula):
+    assert main(["check", "xor", "--param", "W2", "--formula", formula]) == 1
+    out = capsys.readouterr().out
+    assert "NOT EQUAL" in out and "wrong shape: (1, 1) instead of (2, 2)" in out
+
+
+def test_an_undefined_formula_names_the_position(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ log(0*A2)"]) == 2
+    err = capsys.readouterr().err
+    assert "undefined value" in err and "position 8" in err
+
+
+def test_a_formula_undefined_at_a_batch_size_says_so(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ (A2 - Y)/(m - 3)"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT EQUAL" in out and "undefined" in out and "m = 3" in out and "exactly: equal" not in out
+
+
+def test_a_formula_that_is_nan_at_the_points_is_not_also_called_equal(capsys):
+    # sqrt(A2 - 2) is NaN for softmax outputs, which lie in (0, 1).
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ ((A2 - Y)/m * (1 + sqrt(A2 - 2)))"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT EQUAL" in out and "exactly" not in out and "yours is undefined at the check points" in out
+
+
+def test_erf_is_evaluated_by_the_checks(capsys):
+    assert main(["check", "2-2:(erf(z))-1", "--param", "W2", "--formula", "2*A1.T @ (A2 - Y)/m"]) == 0
+    assert "EQUAL" in capsys.readouterr().out
+
+
+# ---- inline specs ----
+
+@pytest.mark.parametrize("spec, says", [
+    ("2-²", "expected a layer size (a positive integer), found '²' at position 3"),
+    ("2-①", "found '①' at position 3"),
+    ("2-" + "9" * 5000, "a layer size 9999999999... (5000 digits) is too large (at most 1000000)"),
+    ("-2-1", "expected the input size (a positive integer), found '' at position 1"),
+    ("2-0", "found '0'"),
+    ("2--3", "found '' at position 3"),
+])
+def test_bad_specs_are_one_clear_error(capsys, spec, says):
+    assert main(["show", spec]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_a_long_spec_is_echoed_once_and_cut_to_a_window(capsys):
+    spec = "2-" + "3-" * 3000 + "x"
+    assert main(["show", spec]) == 2
+    err = capsys.readouterr().err
+    assert "found 'x' at position 6003 of the spec (6003 characters)" in err
+    assert len(err) < 400
+
+
+# ---- model files, codegen and the command line ----
+
+def test_a_failing_model_file_shows_only_the_users_frames(tmp_path, capsys):
+    f = tmp_path / "model.py"
+    f.write_text("def make():\n    raise ValueError('boom')\nnet = make()\n")
+    assert main(["show", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "raised ValueError: boom" in err and "line 2, in make" in err
+    assert "derive/" not in err and "runpy" not in err and "compile/" not in err
+
+
+def test_a_model_file_that_exits_says_so(tmp_path, capsys):
+    f = tmp_path / "model.py"
+    f.write_text("import sys\nsys.exit(3)\n")
+    assert main(["show", str(f)]) == 2
+    assert "exited (sys.exit(3)) before it defined a network" in capsys.readouterr().err
+
+
+def test_codegen_refuses_to_overwrite_the_models_own_source(tmp_path, capsys):
+    f = tmp_path / "model.py"
+    source = "from derive import Dense, Network\nnet = Network(2, [Dense(2, 'tanh'), Dense(1)], loss='mse')\n"
+    f.write_text(source)
+    assert main(["codegen", str(f), "-o", str(f)]) == 2
+    assert "refusing to write the trainer over the model's own source" in capsys.readouterr().err
+    assert f.read_text() == source
+
+
+def test_a_float64_module_computes_in_float64(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "t64.py"
+    assert main(["codegen", "xor", "--dtype", "float64", "-o", str(out)]) == 0
+    probe = ("import jax, numpy as np, t64\n"
+             "p = t64.init_params(jax.random.PRNGKey(0))\n"
+             "g = t64.grads(p, np.zeros((4, 2)), np.eye(2)[[0, 1, 1, 0]])\n"
+             "print(sorted({str(v.dtype) for v in list(p.values()) + list(g.values())}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['float64']"
+
+
+def test_argument_errors_are_one_line(capsys):
+    assert main(["show", "xor", "--formatt", "x"]) == 2
+    assert _one_line(capsys.readouterr().err)
+    assert main(["verify", "xor", "--seed", "-1"]) == 2
+    assert _one_line(capsys.readouterr().err)
+
+
+def test_an_unexpected_failure_is_one_line_without_a_traceback(capsys, monkeypatch):
+    import compile.cli as cli
+
+    def broken(args):
+        raise RuntimeError("something inside broke\nsecond line")
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "examples", broken))
+    monkeypatch.delenv("DERIVAX_DEBUG", raising=False)
+    assert cli.main(["examples"]) == 2
+    err = capsys.readouterr().err
+    assert _one_line(err) and "RuntimeError: something inside broke" in err
+
+
+def _with_func(parser, command, fn):
+    for action in parser._actions:
+        if isinstance(getattr(action, "choices", None), dict) and command in action.choices:
+            action.choices[command].set_defaults(func=fn)
+    return parser

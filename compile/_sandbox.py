@@ -15,7 +15,7 @@ into that plain form (names -> float64 arrays, or a sentence saying what is wron
 so the parent never unpickles or calls anything the user defined.
 
 A callable given from Python runs in this process (``InProcess``): its exceptions, ``SystemExit`` and
-``KeyboardInterrupt`` are caught and a SIGALRM time limit applies on the main thread, but
+``KeyboardInterrupt`` are caught and a time limit applies (``derive._limits``, on any thread), but
 ``os._exit``, a crash in native code or a loop in C code cannot be stopped there.
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -475,8 +474,7 @@ def _signal_name(number: int) -> str:
 
 
 class InProcess:
-    """A callable, called in this process with a time limit: SIGALRM, so only on the main thread and
-    only when no other timer of the process is running (elsewhere the call runs without a limit)."""
+    """A callable, called in this process under ``derive._limits.time_limit`` (on any thread)."""
 
     def __init__(self, fn, timeout: float | None = DEFAULT_TIMEOUT):
         self.fn, self.timeout = fn, timeout
@@ -493,37 +491,19 @@ class InProcess:
         return None
 
     def __call__(self, params, x, y, names) -> dict:
+        from derive._limits import OutOfTime, time_limit  # the parent's side: derive is importable here
+
         def work():
-            return call(self.fn, params, x, y, names, self.user_file, let_through=_OutOfTime)
-        if not self.timeout or not _can_alarm():
+            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime)
+        if not self.timeout:
             return work()
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        try:
-            # again every 1/4 s, in case the user's code swallows one (a bare `except:`)
-            signal.setitimer(signal.ITIMER_REAL, min(self.timeout, LONGEST), 0.25)
-            try:
-                return work()
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except _OutOfTime:
+        result = None
+        with time_limit(min(self.timeout, LONGEST)) as limit:
+            result = work()
+        if limit.expired:
             return {"status": "stopped", "stopped": "timeout",
                     "message": f"ran past the time limit of {self.timeout:g} s (timeout= to change it)"}
-        finally:
-            signal.signal(signal.SIGALRM, previous)
-
-
-class _OutOfTime(BaseException):
-    """Raised in the user's code when its time is up (a BaseException: `except Exception` lets it by)."""
-
-
-def _on_alarm(signum, frame):
-    raise _OutOfTime
-
-
-def _can_alarm() -> bool:
-    """SIGALRM is ours to use: main thread, a platform with it, and no timer already running."""
-    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+        return result
 
 
 def open_function(fn, timeout: float | None = DEFAULT_TIMEOUT):

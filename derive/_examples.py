@@ -115,6 +115,10 @@ def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
 
 def resolve(model: str, loss=None) -> tuple[str, Network]:
     """(name, network) for a MODEL argument."""
+    model = model.strip() if isinstance(model, str) else model
+    if not isinstance(model, str) or not model:
+        raise ModelError("no model given: name a built-in example (" + ", ".join(EXAMPLES) + "), a .py file, "
+                         "or an inline spec such as 2-2:tanh-2:softmax")
     if model in EXAMPLES:
         net = EXAMPLES[model].net
         if loss is not None:
@@ -135,7 +139,7 @@ def resolve(model: str, loss=None) -> tuple[str, Network]:
         if loss is not None:
             net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
         return attr, net
-    if re.match(r"^[\d-]", model) or re.match(r"^[^:()]*[-:]", model) and not model.endswith(".py"):
+    if re.match(r"^\s*[\d-]", model) or model[:1].isdigit():  # isdigit: '２-3' is a spec with a bad size
         return _short(model), parse_spec(model, loss)
     raise ModelError(f"unknown model {_short(model)!r}: not a built-in example ({', '.join(EXAMPLES)}), "
                      "a .py file, or an inline spec such as 2-2:tanh-2:softmax")

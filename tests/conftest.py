@@ -1,5 +1,17 @@
-"""Shared test setup: 64-bit JAX where a test compares to 1e-9, one tolerance helper."""
+"""Shared test setup: 64-bit JAX where a test compares to 1e-9, one tolerance helper.
+
+Hypothesis keeps nothing between runs (no example database, its files in a temporary folder, not in
+the checkout): every run draws afresh from its seed, and no test can come to depend on a file left
+by an earlier one."""
+import tempfile
+
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="derivax-hypothesis-"))
+settings.register_profile("derivax", database=None)
+settings.load_profile("derivax")
 
 
 @pytest.fixture(scope="module")

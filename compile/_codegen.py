@@ -148,6 +148,9 @@ def main(args) -> int:
     except OptimizerError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
+    if args.output is not None and not args.output.strip():
+        print("derivax: -o needs a file name (leave -o out to write to standard output)", file=sys.stderr)
+        return 2
     if args.output:
         source_file = args.model.rsplit(":", 1)[0] if ".py" in args.model else None
         if source_file and Path(source_file).exists() and Path(args.output).resolve() == Path(source_file).resolve():

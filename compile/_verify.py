@@ -329,4 +329,7 @@ def main(args) -> int:
     report.render()
     if args.json:
         print(report.to_json())
-    return 2 if report.problem else 0 if report.ok else 1
+    if report.problem:
+        print(f"derivax: nothing was compared: {report.problem.split(':')[0]}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1

@@ -55,8 +55,17 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("derivax")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="derivax", description="Derive, print, compile and verify backprop.")
+    p.add_argument("--version", action="version", version=f"derivax {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("examples", help="list the built-in example networks")
     ex.set_defaults(func=cmd_examples)
@@ -96,7 +105,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         from ._args import MARK
-        message = message.replace(MARK, "")
+        message = message.replace(MARK, "").replace(repr(MARK)[1:-1], "")
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 

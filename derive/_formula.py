@@ -21,9 +21,14 @@ MAX_EXPONENT = 64
 class FormulaError(ValueError):
     """A formula that does not parse or uses something outside the grammar; names the position."""
 
-    def __init__(self, text: str, col: int, message: str):
+    def __init__(self, text: str, col: int, message: str, width: int = 70):
         self.text, self.col, self.message = text, col, message
-        super().__init__(f"{message} at position {col + 1} of {text!r}\n  {text}\n  {' ' * col}^")
+        # A long formula is echoed once, as a window of about ``width`` characters around the position.
+        start = max(0, min(col - width // 2, len(text) - width))
+        left, right = ("..." if start > 0 else ""), ("..." if start + width < len(text) else "")
+        shown = repr(text) if len(text) <= width else f"the formula ({len(text)} characters)"
+        super().__init__(f"{message} at position {col + 1} of {shown}\n  {left}{text[start:start + width]}{right}"
+                         f"\n  {' ' * (col - start + len(left))}^")
 
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -124,7 +129,7 @@ class Evaluator:
                     continue
                 kwargs[kw.arg] = self.visit(kw.value)
             args = [self.visit(a) for a in node.args]
-            return self.apply(node, self.functions[node.func.id], *args, **kwargs)
+            return self.apply(node, self.functions[node.func.id], *args, _called=node.func.id, **kwargs)
         if isinstance(node, ast.Attribute) and self.matrix and node.attr == "T":
             return self.apply(node, lambda v: v.T, self.visit(node.value))
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
@@ -145,12 +150,17 @@ class Evaluator:
                       "division by zero (or another undefined value)")
         return value
 
-    def apply(self, node, fn, *args, **kwargs):
+    def apply(self, node, fn, *args, _called=None, **kwargs):
         try:
             value = fn(*args, **kwargs)
         except FormulaError:
             raise
-        except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+        except TypeError as exc:
+            if _called and ("positional argument" in str(exc) or "keyword argument" in str(exc)):
+                self.fail(node, f"{_called}(...) does not take {len(args)} argument{'s' if len(args) != 1 else ''}"
+                                + (f" and {', '.join(kwargs)}" if kwargs else ""))
+            self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except (ValueError, AttributeError, ArithmeticError) as exc:
             self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
         if isinstance(expr, sp.Basic) and expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):

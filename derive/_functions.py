@@ -30,6 +30,21 @@ class step(sp.Function):
         return None
 
 
+class Abs(sp.Function):
+    """|z| for real z, with derivative sign(z) (sign(0) = 0). SymPy's own Abs takes its argument to be
+    complex and differentiates through re and im, which is no closed form for a network. The class
+    keeps the name Abs: printers and lowerings key on it."""
+
+    def fdiff(self, argindex=1):
+        return sp.sign(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return sp.Abs(x)
+        return None
+
+
 class sigmoid(sp.Function):
     """Logistic function 1 / (1 + exp(-z))."""
 
@@ -115,7 +130,7 @@ LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
 # Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
 FUNCTIONS = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
-    "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos, "atan": sp.atan, "erf": sp.erf, "abs": sp.Abs,
+    "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos, "atan": sp.atan, "erf": sp.erf, "abs": Abs,
     "sigmoid": sigmoid, "relu": relu, "leaky_relu": leaky_relu, "softplus": softplus, "step": step,
 }
 
@@ -123,7 +138,7 @@ FUNCTIONS = {
 # The SymPy function classes that the lowering to JAX and the NumPy evaluator compute, with the
 # functions their derivatives bring in (sign from abs).
 COMPUTABLE = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.atan, sp.erf, sp.Abs, sp.sign,
-              sigmoid, relu, leaky_relu, softplus, step)
+              Abs, sigmoid, relu, leaky_relu, softplus, step)
 
 
 class NetworkError(ValueError):
@@ -187,9 +202,9 @@ def loss(spec) -> sp.Lambda:
 # Where a declared function must be real: an activation at any real z (these points, 0 excluded for
 # a kink's sake); a loss at predictions in (0, 1) (inside every output activation's range) and
 # targets in [0, 1].
-ACTIVATION_POINTS = (-3, -1, sp.Rational(-1, 2), sp.Rational(1, 2), 1, 3)
-LOSS_PREDICTIONS = (sp.Rational(1, 10), sp.Rational(1, 2), sp.Rational(9, 10))
-LOSS_TARGETS = (0, sp.Rational(3, 10), 1)
+ACTIVATION_POINTS = tuple(map(sp.Rational, ("-3", "-1", "-1/2", "1/2", "1", "3")))
+LOSS_PREDICTIONS = tuple(map(sp.Rational, ("1/10", "1/2", "9/10")))
+LOSS_TARGETS = tuple(map(sp.Rational, ("0", "3/10", "1")))
 
 
 def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
@@ -215,7 +230,7 @@ def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
     import itertools
     for combo in itertools.product(*(points[v] for v in variables)):
         at = dict(zip(variables, combo))
-        v = fn.expr.xreplace(at).evalf(15)
+        v = sp.sympify(fn.expr.xreplace(at)).evalf(15)
         if v.is_number and v.has(sp.I) or v.is_extended_real is False and v.is_finite:
             where = ", ".join(f"{k} = {val}" for k, val in at.items())
             raise NetworkError(f"{label} is not real-valued for real inputs: at {where} it is {v}")

@@ -1,5 +1,6 @@
 """Bad input of every kind gets one clear line naming the culprit (exit 2) or the right answer; steps
 that could run for minutes inside SymPy are cut off by a time limit and fall back."""
+import json
 import threading
 import time
 
@@ -269,3 +270,35 @@ def _with_func(parser, command, fn):
         if isinstance(getattr(action, "choices", None), dict) and command in action.choices:
             action.choices[command].set_defaults(func=fn)
     return parser
+
+
+# ---- found by trying many bad inputs ----
+
+@pytest.mark.parametrize("spec", ["2-3:(z)-1", "2-3:((z))-1", "2-3:(abs(z))-1", "2-1:(log(abs(z) + 1))"])
+def test_plain_and_absolute_value_activations_derive_and_verify(capsys, spec):
+    """abs is |z| of a real z (derivative sign(z)), not SymPy's complex Abs; z alone is the identity."""
+    assert main(["verify", spec, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["ok"] and all("sympy" in p for p in doc["params"].values())
+
+
+def test_a_loss_that_is_one_variable_derives(capsys):
+    assert main(["show", "2-1:sigmoid", "--loss", "y", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gradients"]["W1"] == "0"
+
+
+def test_a_wrong_number_of_arguments_names_the_function(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "relu_prime(Z1, Z2)"]) == 2
+    assert "relu_prime(...) does not take 2 arguments at position 1" in capsys.readouterr().err
+
+
+def test_a_long_formula_is_echoed_once_in_a_window(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ delta2 /m " * 60]) == 2
+    err = capsys.readouterr().err
+    assert "syntax error" in err and "of the formula (1020 characters)" in err and len(err) < 400
+
+
+def test_version_and_empty_output_name(capsys):
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("derivax ")
+    assert main(["codegen", "xor", "-o", ""]) == 2
+    assert "-o needs a file name" in capsys.readouterr().err

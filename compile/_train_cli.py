@@ -80,6 +80,9 @@ def main(args) -> int:
             check_save_path(args.save)
         if args.plot is not None:
             check_plot_path(args.plot, name)
+        from ._points import fits
+        # float32 parameters, gradients and up to two optimizer states, and the batch's activations
+        fits(net.build(args.convention), min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
         data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
         from ._train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)

@@ -197,12 +197,12 @@ def parse_scalar(text: str, variables: dict, what: str = "formula") -> sp.Expr:
 
 def parse_activation(text: str) -> sp.Lambda:
     """An activation written as a formula in z, e.g. ``z*sigmoid(z)``."""
-    return activation(sp.Lambda(z, parse_scalar(text, {"z": z}, "activation")))
+    return activation(sp.Lambda(z, parse_scalar(text, {"z": z, "pi": sp.pi}, "activation")))
 
 
 def parse_loss(text: str) -> sp.Lambda:
     """A per-entry loss written as a formula in yhat and y, e.g. ``log(cosh(yhat - y))``."""
-    return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y}, "loss")))
+    return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y, "pi": sp.pi}, "loss")))
 
 
 def parse_matrix(text: str, derivation):

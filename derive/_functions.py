@@ -141,6 +141,10 @@ COMPUTABLE = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.atan
               Abs, sigmoid, relu, leaky_relu, softplus, step)
 
 
+# The algebra around those calls: what an expression may hold besides them.
+ALGEBRA = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.NumberSymbol, sp.core.numbers.ImaginaryUnit)
+
+
 class NetworkError(ValueError):
     """A network declaration that cannot be built; the message names the layer and the shapes."""
 
@@ -174,7 +178,7 @@ def activation(spec) -> sp.Lambda:
             raise NetworkError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
         fn = spec
     elif isinstance(spec, sp.Expr):
-        fn = sp.Lambda(z, spec)
+        fn = sp.Lambda(_variable(spec, "z", z), spec)
     else:
         raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
     return _checked(fn, f"activation {fn.expr}", {fn.variables[0]: ACTIVATION_POINTS})
@@ -192,7 +196,7 @@ def loss(spec) -> sp.Lambda:
             raise NetworkError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
         fn = spec
     elif isinstance(spec, sp.Expr):
-        fn = sp.Lambda((yhat, y), spec)
+        fn = sp.Lambda((_variable(spec, "yhat", yhat), _variable(spec, "y", y)), spec)
     else:
         raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
     p, t = fn.variables
@@ -207,6 +211,13 @@ LOSS_PREDICTIONS = tuple(map(sp.Rational, ("1/10", "1/2", "9/10")))
 LOSS_TARGETS = tuple(map(sp.Rational, ("0", "3/10", "1")))
 
 
+def _variable(expr, name: str, default: sp.Symbol) -> sp.Symbol:
+    """The symbol called ``name`` in ``expr`` whatever its assumptions (Symbol('z', real=True) is a
+    different symbol from Symbol('z') to SymPy, but the same variable to the user), else ``default``."""
+    found = [s for s in expr.free_symbols if s.name == name]
+    return found[0] if len(found) == 1 else default
+
+
 def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
     """``fn`` if it is a real function of its own variables made of functions derivax can compute."""
     variables = list(fn.variables)
@@ -219,8 +230,8 @@ def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
         raise NetworkError(f"{label}: its variables must be the Lambda's own symbols "
                            f"({', '.join(sorted(names))}), not others of the same name")
     # An undefined function f(z) is left to ``derivative``, which says it has no closed form.
-    unknown = sorted({type(f).__name__ for f in fn.expr.atoms(sp.Function)
-                      if not isinstance(f, COMPUTABLE + (sp.core.function.AppliedUndef,))})
+    unknown = sorted({type(f).__name__ for f in sp.preorder_traversal(fn.expr)
+                      if not isinstance(f, COMPUTABLE + ALGEBRA + (sp.core.function.AppliedUndef,))})
     if unknown:
         raise NetworkError(f"{label} calls {', '.join(unknown)}, which derivax cannot compute; it knows "
                            f"{', '.join(sorted(FUNCTIONS))}")

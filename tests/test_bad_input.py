@@ -302,3 +302,21 @@ def test_version_and_empty_output_name(capsys):
     assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("derivax ")
     assert main(["codegen", "xor", "-o", ""]) == 2
     assert "-o needs a file name" in capsys.readouterr().err
+
+
+def test_sympy_constructs_derivax_cannot_compute_are_refused_and_assumptions_on_z_are_kept():
+    z = sp.Symbol("z")
+    for expr, name in [(sp.Max(z, 0), "Max"), (sp.Piecewise((z, z > 0), (0, True)), "Piecewise"),
+                       (z * sp.Heaviside(z), "Heaviside")]:
+        with pytest.raises(NetworkError, match=f"calls {name}, which derivax cannot compute"):
+            Network(2, [Dense(2, expr), Dense(1)])
+    real_z = sp.Symbol("z", real=True)
+    net = Network(2, [Dense(2, sp.tanh(real_z) + real_z / 2), Dense(1)], loss="mse")
+    from compile._verify import verify
+    assert verify(net, engine="numpy").ok
+
+
+def test_training_a_network_too_large_for_memory_is_refused_before_it_starts(capsys):
+    assert main(["train", "2-100000-100000-2:softmax", "--data", "xor"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("derivax: training of this network needs about") and "available" in err

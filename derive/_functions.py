@@ -230,8 +230,7 @@ def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
         raise NetworkError(f"{label}: its variables must be the Lambda's own symbols "
                            f"({', '.join(sorted(names))}), not others of the same name")
     # An undefined function f(z) is left to ``derivative``, which says it has no closed form.
-    unknown = sorted({type(f).__name__ for f in sp.preorder_traversal(fn.expr)
-                      if not isinstance(f, COMPUTABLE + ALGEBRA + (sp.core.function.AppliedUndef,))})
+    unknown = sorted({type(f).__name__ for f in _foreign(fn.expr)})
     if unknown:
         raise NetworkError(f"{label} calls {', '.join(unknown)}, which derivax cannot compute; it knows "
                            f"{', '.join(sorted(FUNCTIONS))}")
@@ -246,6 +245,13 @@ def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
             where = ", ".join(f"{k} = {val}" for k, val in at.items())
             raise NetworkError(f"{label} is not real-valued for real inputs: at {where} it is {v}")
     return fn
+
+
+def _foreign(expr) -> list:
+    """The outermost subexpressions that are neither algebra nor a function derivax computes."""
+    if isinstance(expr, COMPUTABLE + ALGEBRA + (sp.core.function.AppliedUndef,)):
+        return [f for a in expr.args for f in _foreign(a)]
+    return [expr]
 
 
 def _numbers(expr):

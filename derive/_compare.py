@@ -16,6 +16,7 @@ import sympy as sp
 from . import _functions as F
 from ._graph import Node, placeholder, topo_order
 from ._limits import time_limit
+from ._printing import ScalarPrinter
 from ._scalar import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
 
 EXACT_SECONDS = 30.0    # the exact comparison of two formulas; the numeric one decides past it
@@ -144,7 +145,6 @@ def _which(kind, f, exclude):
 
 
 def _show(expr, kind, l):
-    from ._printing import ScalarPrinter
     var = sp.Symbol("a") if kind == "A" else F.z
     target = sp.Symbol(f"{kind}{l}")
     return ScalarPrinter("text", {}).doprint(expr.xreplace({var: target}))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._formula import FormulaError
 from ._functions import ACTIVATION_NAMES
-from ._network import Dense, Network, NetworkError
+from ._network import Dense, Network, NetworkError, _activation
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,6 @@ def parse_spec(spec: str, loss=None) -> Network:
     dense = []
     for apos, units, act in layers:
         try:
-            from ._network import _activation
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None

@@ -11,7 +11,9 @@ import operator
 
 import sympy as sp
 
-from ._functions import FUNCTIONS, activation, loss, yhat, y, z
+from ._functions import FUNCTIONS, _numbers, activation, loss, yhat, y, z
+from ._graph import Node, ew
+from ._matrix_names import matrix_functions, matrix_names
 
 MAX_LENGTH = 2000
 MAX_CONSTANT = 10**6
@@ -178,7 +180,6 @@ def _complex_constant(value):
     expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
     if not isinstance(expr, sp.Basic):
         return None
-    from ._functions import _numbers
     for c in _numbers(expr):
         if c.is_extended_real is False:
             return c
@@ -214,8 +215,6 @@ def parse_matrix(text: str, derivation):
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
     (``keepdims`` is accepted and always true) and ``max(a, b)``. Shape errors name the position.
     """
-    from ._graph import Node, ew
-    from ._matrix_names import matrix_functions, matrix_names
     value = Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,
                       keywords=("axis", "keepdims")).run()
     if not isinstance(value, Node):  # a number or an expression in m alone: a 1 x 1 constant

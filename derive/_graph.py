@@ -19,6 +19,8 @@ Every shape is a pair of SymPy expressions (an Integer, or the batch-size symbol
 """
 from __future__ import annotations
 
+import weakref
+
 import sympy as sp
 
 ONE = sp.Integer(1)
@@ -44,7 +46,9 @@ class Node:
     """One operation of the graph. Do not construct directly: use the functions below."""
 
     __slots__ = ("op", "args", "shape", "attrs", "name", "role", "_key", "__weakref__")
-    _table: dict = {}
+    # Weak values: a node nobody holds any more leaves the table. Its key names its arguments by id,
+    # which is safe: a node holds its arguments, so an entry dies before the ids in its key can be reused.
+    _table = weakref.WeakValueDictionary()
 
     def __new__(cls, op, args, shape, attrs=(), name=None, role=None):
         shape = (sp.sympify(shape[0]), sp.sympify(shape[1]))
@@ -122,8 +126,8 @@ def named(node: Node, name: str, role: str) -> Node:
 def matmul(a: Node, b: Node) -> Node:
     if a.shape[1] != b.shape[0]:
         raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}")
-    ca, ia = _split_const(a)
-    cb, ib = _split_const(b)
+    ca, ia = constant_factor(a, factor=False)
+    cb, ib = constant_factor(b, factor=False)
     if ca * cb != 1:  # linearity: scalar factors move out of the product
         return ew(ca * cb * placeholder(0), [matmul(ia, ib)])
     return Node("matmul", (a, b), (a.shape[0], b.shape[1]))
@@ -132,7 +136,7 @@ def matmul(a: Node, b: Node) -> Node:
 def transpose(a: Node) -> Node:
     if a.op == "T":
         return a.args[0]
-    c, inner = _split_const(a)
+    c, inner = constant_factor(a, factor=False)
     if c != 1:
         return ew(c * placeholder(0), [transpose(inner)])
     return Node("T", (a,), (a.shape[1], a.shape[0]))
@@ -140,7 +144,7 @@ def transpose(a: Node) -> Node:
 
 def reduce_sum(a: Node, axis) -> Node:
     shape = {0: (1, a.shape[1]), 1: (a.shape[0], 1), None: (1, 1)}[axis]
-    c, inner = _split_const(a)
+    c, inner = constant_factor(a, factor=False)
     if c != 1:
         return ew(c * placeholder(0), [reduce_sum(inner, axis)])
     if a.op == "ew" and not a.args:  # sum of a constant matrix
@@ -166,17 +170,6 @@ _RECORDERS: list = []
 def _record(rule, fact: dict):
     if _RECORDERS:
         _RECORDERS[-1].append((rule, fact))
-
-
-def _split_const(a: Node):
-    """``a`` as ``c * inner`` where c is free of the graph's matrices (1 if there is no such factor)."""
-    if a.op != "ew" or a.name is not None or not a.args:
-        return ONE, a
-    expr = a.attrs["expr"]
-    c, rest = expr.as_independent(*[placeholder(i) for i in range(len(a.args))], as_Add=False)
-    if c == 1:
-        return ONE, a
-    return c, ew(rest, a.args, shape=a.shape)
 
 
 def _broadcastable(arg_shape, shape) -> bool:
@@ -227,15 +220,19 @@ def ew(expr, args, shape=None) -> Node:
     return Node("ew", tuple(used), shape, (("expr", expr),))
 
 
-def constant_factor(node: Node):
-    """Split an anonymous ``ew`` node into (c, rest) with c free of its operands."""
-    if node.op != "ew" or node.name is not None:
+def constant_factor(node: Node, factor: bool = True):
+    """``node`` as ``(c, rest)`` with c free of its operands (1 where there is none).
+
+    Only an anonymous ``ew`` node has a factor to give; a named one (Z1, delta1) stays whole. With
+    ``factor``, the expression is first put in factored form (``factor_terms``), so that a common
+    factor of a sum, (1/m)(A - Y), is found too; without it only an explicit product's factor is, as
+    the graph's own rewrites need (cheap, and called on every product and transpose)."""
+    if node.op != "ew" or node.name is not None or not node.args:
         return ONE, node
     expr = node.attrs["expr"]
-    if not node.args:
-        return ONE, node
-    c, rest = sp.factor_terms(expr).as_independent(*[placeholder(i) for i in range(len(node.args))],
-                                                   as_Add=False)
+    if factor:
+        expr = sp.factor_terms(expr)
+    c, rest = expr.as_independent(*[placeholder(i) for i in range(len(node.args))], as_Add=False)
     if c == 1:
         return ONE, node
     return c, ew(rest, node.args, shape=node.shape)

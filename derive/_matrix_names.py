@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._functions import ACTIVATIONS, FUNCTIONS
+from ._functions import ACTIVATIONS, FUNCTIONS, derivative
 from ._graph import Node, ew, placeholder, reduce_sum, softmax
-from ._network import lam, m
+from ._symbols import lam, m
 
 
 def matrix_names(derivation) -> dict:
@@ -75,7 +75,6 @@ FUNCTIONS_M = {k: _elementwise(f, k) for k, f in FUNCTIONS.items()}
 
 def _prime(fn, name):
     """The derivative of a table activation as a function: tanh_prime(Z1) is 1 - tanh(Z1)**2."""
-    from ._functions import derivative
     d = derivative(fn, 0)
     return _elementwise(lambda v: d.xreplace({fn.variables[0]: v}), f"{name}_prime")
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import _functions as F
+from ._formula import parse_activation, parse_loss
 from ._functions import NetworkError
 from ._graph import Node, fmt_shape, leaf, matmul, placeholder
-
-m = sp.Symbol("m", positive=True, integer=True)
-lam = sp.Symbol("lambda", positive=True)
+from ._reverse import derive as _derive
+from ._symbols import lam, m
 CONVENTIONS = ("rows", "columns")
 
 
@@ -89,7 +89,6 @@ def _activation(spec):
             return text, F.ACTIVATIONS.get(text)
         if text.isidentifier() and text != "z":
             F.activation(text)  # raises: unknown activation, with the valid names
-        from ._formula import parse_activation
         if text.startswith("(") and text.endswith(")"):
             text = text[1:-1]
         return text, parse_activation(text)
@@ -102,7 +101,6 @@ def _loss(spec):
         text = spec.strip()
         if text in F.LOSSES or text.isidentifier() and text not in ("yhat", "y"):
             return text, F.loss(text)
-        from ._formula import parse_loss
         return text, parse_loss(text)
     fn = F.loss(spec)
     return str(fn.expr), fn
@@ -253,8 +251,7 @@ class Network:
         return g.output(outputs[-1], self.loss, self.l2)
 
     def derive(self, convention: str = "rows"):
-        from ._reverse import derive
-        return derive(self.build(convention))
+        return _derive(self.build(convention))
 
     def __repr__(self):
         body = ", ".join(f"Dense({l.units}, {l.activation!r})" for l in self.layers)

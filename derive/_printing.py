@@ -17,6 +17,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from ._graph import Node, is_placeholder, placeholder
+from ._symbols import m as m_sym
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -222,7 +223,6 @@ def _show(node: Node, style: str, top: bool):
 
 
 def _show_sum(node, style):
-    from ._network import m as m_sym
     (a,) = node.args
     axis = node.attrs["axis"]
     s, p = _show(a, style, False)

@@ -16,7 +16,10 @@ import sympy as sp
 
 from . import _graph as G
 from ._graph import Node, constant_factor, ew, matmul, named, placeholder, reduce_sum, transpose
+from ._functions import LOSS_TITLES
 from ._limits import time_limit
+from ._printing import show
+from ._render import print_rich, sections, to_json, to_latex, to_markdown, to_text
 
 TIDY_SECONDS = 5.0  # per simplification; past it the expression stays as reverse mode formed it
 
@@ -67,28 +70,22 @@ class Derivation:
 
     def text(self, params=None, steps=False, width=100) -> str:
         """Plain text: one panel per section (forward, loss, error signals, gradients, steps)."""
-        from ._render import to_text
         return to_text(self, self._params(params), steps, width)
 
     def latex(self, params=None, steps=False) -> str:
-        from ._render import to_latex
         return to_latex(self, self._params(params), steps)
 
     def markdown(self, params=None, steps=False) -> str:
-        from ._render import to_markdown
         return to_markdown(self, self._params(params), steps)
 
     def json(self, params=None) -> str:
-        from ._render import to_json
         return to_json(self, self._params(params))
 
     def print(self, params=None, steps=False, console=None):
         """Print to the terminal with rich."""
-        from ._render import print_rich
         print_rich(self, self._params(params), steps, console)
 
     def _repr_latex_(self):
-        from ._render import sections
         rows = [f"{l} &= {r}" for _, sec in sections(self, "latex") for l, r, _n in sec]
         return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
 
@@ -155,7 +152,6 @@ def _ew_rule(node, arg, ctx):
     if node.role == "act":
         return f"chain rule through {ctx.fname(node)} (layer {_layer_of(node)})"
     if node.role == "loss_entry":
-        from ._functions import LOSS_TITLES
         return f"derivative of the loss ({LOSS_TITLES.get(ctx.model.loss_name, ctx.model.loss_name)})"
     if node.role == "pre" and arg.role == "param":
         return f"{arg.name} is added to every example: its gradient sums over the batch"
@@ -177,7 +173,6 @@ class _Context:
 
     def show(self, node):
         if self._printer is None:
-            from ._printing import show
             self._printer = show
         return self._printer(node)
 
@@ -283,7 +278,6 @@ def _name_delta(node, g, rules, ctx, result, last):
     rule = "simplify"
     if l == last and ctx.model.layers[-1].activation in ("softmax", "sigmoid") \
             and ctx.model.loss_name in ("ce", "bce"):
-        from ._functions import LOSS_TITLES
         rule = f"{ctx.model.layers[-1].activation}–{LOSS_TITLES[ctx.model.loss_name]} cancellation"
     g = tidy(g, ctx.steps, rule)
     c, rest = constant_factor(g)

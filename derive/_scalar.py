@@ -17,7 +17,8 @@ import sympy as sp
 
 from ._graph import Node, placeholder, topo_order
 from ._limits import time_limit
-from ._network import m as m_sym
+from ._scalar_render import render
+from ._symbols import m as m_sym
 
 MAX_WEIGHTS = 80
 MAX_WIDTH = 9
@@ -262,7 +263,6 @@ class ScalarView:
         return all(c.ok for c in self.checks)
 
     def render(self, fmt: str = "text") -> str:
-        from ._scalar_render import render
         return render(self, fmt)
 
 

@@ -40,7 +40,7 @@ def test_bad_formula_in_z_gives_position():
     with pytest.raises(FormulaError) as e:
         parse_activation("z*sigmoid(z")
     assert "syntax error" in str(e.value)
-    with pytest.raises(FormulaError, match=r"unknown name 'x'; known: z at position 3"):
+    with pytest.raises(FormulaError, match=r"unknown name 'x'; known: pi, z at position 3"):
         parse_activation("z*x")
     with pytest.raises(ModelError, match=r"activation formula: unknown name 'q'.* at position 8"):
         parse_spec("2-3:(z+q)-1")

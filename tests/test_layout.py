@@ -1,0 +1,78 @@
+"""The layout holds: derive/ never imports JAX, and neither package has an import cycle, counting the
+imports written inside functions (a cycle held apart only by a deferred import is still a cycle)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imports(package: str) -> dict:
+    """module -> the modules of ``package`` it imports anywhere in its source."""
+    out = {}
+    for path in sorted((ROOT / package).glob("*.py")):
+        mod = path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:
+                    if node.module:
+                        found.add(node.module.split(".")[0])
+                    else:
+                        found.update(a.name for a in node.names)
+                elif node.level == 0 and node.module and node.module.split(".")[0] == package:
+                    parts = node.module.split(".")
+                    found.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    parts = a.name.split(".")
+                    if parts[0] == package and len(parts) > 1:
+                        found.add(parts[1])
+        out[mod] = found - {mod}
+    return out
+
+
+def cycle(graph: dict):
+    """One import cycle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == "open":
+                return stack[stack.index(n):] + [n]
+            if n not in state:
+                found = visit(n)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = "done"
+        return None
+    for m in sorted(graph):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("package", ["derive", "compile"])
+def test_no_import_cycle(package):
+    graph = imports(package)
+    graph.pop("__init__", None)  # the package's front door imports everything; nothing imports it back
+    assert cycle(graph) is None, " -> ".join(cycle(graph))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_derive_never_imports_jax():
+    for path in (ROOT / "derive").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] in ("jax", "jaxlib", "compile") for n in names), path.name

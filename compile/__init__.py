@@ -10,6 +10,7 @@ _EXPORTS = {
     "generate": "_codegen",
     "load": "_data", "Dataset": "_data", "DataError": "_data",
     "sgd": "_optim", "momentum": "_optim", "adam": "_optim", "UpdateRule": "_optim",
+    "verify": "_verify", "check_formula": "_check", "check_update": "_check", "check_code": "_check_code",
 }
 __all__ = sorted(_EXPORTS)
 

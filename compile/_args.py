@@ -82,3 +82,16 @@ def nonnegative_float(what: str = "a number"):
         return v
     parse.__name__ = what
     return parse
+
+
+MODEL_HELP = "built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax"
+
+
+def model_arguments(parser, convention: bool = True) -> None:
+    """MODEL, --loss and (where the command has a choice) --convention: declared once for every command."""
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y (write --loss=-y*log(yhat) "
+                                       "or --loss '-y*log(yhat)' for one that begins with a minus)")
+    if convention:
+        parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
+                            help="rows: X is (m, n), Z = X W + b; columns: X is (n, m), Z = W A + b")

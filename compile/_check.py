@@ -225,14 +225,12 @@ def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    _args.model_arguments(parser)
     parser.add_argument("--param", required=True,
                         help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J")
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
-    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points (default 0)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
 

@@ -15,13 +15,16 @@ import re
 import sys
 from pathlib import Path
 
+from derive._scalar_functions import SCALAR_FUNCTIONS
+
 from . import _args
 from ._lower import function_sources, header
 from ._optim import OPTIMIZERS, OptimizerError, make
 
 # He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
-# activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas).
-HE_ACTIVATIONS = ("relu", "leaky_relu")
+# activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
+# function's row in derive's table says which it is.
+HE_ACTIVATIONS = tuple(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
 
 
 def _dims(shape) -> tuple:
@@ -126,13 +129,11 @@ def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", *
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    _args.model_arguments(parser)
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's, else sgd")
     parser.add_argument("--lr", type=_args.positive_float("--lr"),
                         help="learning rate, a finite number > 0 (default: the example's, else 0.1)")
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
-    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="float64 modules turn on JAX's 64-bit mode when imported")
 

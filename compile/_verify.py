@@ -309,9 +309,7 @@ class _nullcontext:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
-    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
+    _args.model_arguments(parser)
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random point (default 0)")
     parser.add_argument("--batch-size", type=_args.count(1, MAX_BATCH, "--batch-size"), default=2,
                         help=f"examples at the point (default 2, at most {MAX_BATCH})")

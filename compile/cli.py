@@ -70,13 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("examples", help="list the built-in example networks")
     ex.set_defaults(func=cmd_examples)
 
-    def model_arg(sp):
-        sp.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
-        sp.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
-        sp.add_argument("--convention", choices=["rows", "columns"], default="rows")
-
     sh = sub.add_parser("show", help="print the derivation of a network")
-    model_arg(sh)
+    from ._args import model_arguments
+    model_arguments(sh)
     sh.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
     sh.add_argument("--scalar", action="store_true", help="per-weight view and matrix-versus-scalar check")
     sh.add_argument("--steps", action="store_true", help="step-by-step chain rule")

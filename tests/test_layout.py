@@ -76,3 +76,17 @@ def test_derive_never_imports_jax():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(n.split(".")[0] in ("jax", "jaxlib", "compile") for n in names), path.name
+
+
+def test_readme_and_examples_use_only_the_public_api():
+    """What users read names only what `derive` and `compile` export, never a private module."""
+    import re
+    import compile
+    import derive
+    for path in [ROOT / "README.md", *sorted((ROOT / "examples").glob("*.py"))]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\b(derive|compile)\._", text), path.name
+        for package, names in re.findall(r"from (derive|compile) import (\([^)]*\)|[^\n#]+)", text):
+            for name in re.findall(r"\w+", names):
+                module = derive if package == "derive" else compile
+                assert name in module.__all__, f"{path.name}: {package}.{name} is not exported"

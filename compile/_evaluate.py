@@ -8,26 +8,21 @@ never text a user typed.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import sympy as sp
 
 from derive._graph import placeholder, topo_order
 from derive._network import m as m_sym
+from derive._scalar_functions import SCALAR_FUNCTIONS
 
 
 class UndefinedValue(ArithmeticError):
     """An elementwise expression whose value is undefined once the batch size is known (1/(m - 3) at m = 3)."""
 
 
-def _sigmoid(z):
-    return 0.5 * (1 + np.tanh(0.5 * z))  # no overflow for large |z|
-
-
-SCALAR_NUMPY = {"sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0), "step": lambda z: np.heaviside(z, 0),
-                "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z), "softplus": lambda z: np.logaddexp(0, z),
-                "expo": np.exp, "erf": np.vectorize(math.erf, otypes=[float])}
+# The NumPy implementation of every scalar function, by SymPy class name, from derive's table:
+# lambdify calls a function by its class name and takes these before NumPy's own.
+SCALAR_NUMPY = {c.__name__: f.numpy for f in SCALAR_FUNCTIONS for c in f.classes}
 _COMPILED: dict = {}
 
 

@@ -27,21 +27,20 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive import _functions as F
 from derive._graph import is_placeholder, placeholder, topo_order
 from derive._network import lam, m
 from derive._printing import name as display_name
 from derive._printing import show
+from derive._scalar_functions import SCALAR_FUNCTIONS
 
 DTYPES = ("float32", "float64")
 # Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
 CONSTANT_NAMES = {lam: "LAMBDA"}
-# Scalar functions of derive/ (and SymPy functions JaxPrinter lacks) and the JAX calls they lower to.
-CALLS = {"sigmoid": "jax.nn.sigmoid", "softplus": "jax.nn.softplus", "erf": "jax.lax.erf", "Abs": "jnp.abs",
-         # heaviside(z, 0) is 1 for z > 0 and 0 at z = 0: step(0) = 0, in z's own dtype.
-         "step": "jnp.heaviside({}, 0)", "relu": "jnp.maximum({}, 0)",
-         "leaky_relu": "jnp.where({0} > 0, {0}, " + str(F.LEAKY_SLOPE) + "*{0})"}
+# The JAX code of every scalar function, by SymPy class name, from derive's table ("{0}": the argument).
+CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 
 
 # Defined in every generated module that multiplies by a transposed left operand. Measured on a
@@ -97,18 +96,31 @@ class ScalarJax(JaxPrinter):
             return "1/" + self.parenthesize(sp.Pow(base, -exp), 1000)
         return super()._print_Pow(e, rational)
 
-    def _print_log(self, e):
-        stable = self.logs.get(e.args[0])
-        return stable if stable is not None else f"jnp.log({self._print(e.args[0])})"
+    def _print(self, expr, **kwargs):
+        # Every function of the table prints from its row, ahead of JaxPrinter's own rules.
+        if isinstance(expr, sp.Function) and type(expr).__name__ in CALLS:
+            return self._print_call(expr)
+        return super()._print(expr, **kwargs)
 
-    def _print_Function(self, e):
-        call = CALLS.get(type(e).__name__)
-        if call is None:
-            return super()._print_Function(e)
-        z = self._print(e.args[0])
-        return call.format(z) if "{" in call else f"{call}({z})"
+    def _print_call(self, e):
+        stable = self.logs.get(e.args[0]) if isinstance(e, sp.log) else None
+        if stable is not None:
+            return stable
+        (arg,) = e.args
+        code = self._print(arg)
+        atomic = arg not in self.compound and precedence(arg) >= PRECEDENCE["Func"]
+        return _call(CALLS[type(e).__name__], code, code if atomic else f"({code})")
 
-    _print_Abs = _print_erf = _print_Function
+
+def _call(template: str, code: str, bracketed: str) -> str:
+    """The JAX ``template`` with the argument at each ``{0}``: bare where it is a whole argument of a
+    call (``jnp.exp({0})``), bracketed where an operator applies to it (``1/100*{0}``)."""
+    parts = template.split("{0}")
+    out = parts[0]
+    for before, after in zip(parts, parts[1:]):
+        whole = before.endswith(("(", ", ")) and after.startswith((")", ","))
+        out += (code if whole else bracketed) + after
+    return out
 
 
 def _bracket(code: str, atomic: bool) -> str:

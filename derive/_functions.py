@@ -3,13 +3,18 @@
 An activation is a SymPy ``Lambda`` of one variable; a loss is a ``Lambda`` of (prediction, target)
 giving the loss of one entry. Their derivatives are never written here: reverse mode differentiates
 them with ``sympy.diff``, so a function the user writes goes through exactly the same machinery.
-The functions SymPy lacks are defined as SymPy ``Function`` classes whose ``fdiff`` is the derivative
-(that is SymPy's own rule table). Kinks follow one stated convention: the derivative at 0 is the
-left-hand one, relu'(0) = step(0) = 0 and leaky_relu'(0) = 1/100, as in JAX and PyTorch.
+The scalar functions they may call are the rows of ``derive._scalar_functions``; those SymPy lacks
+are ``Function`` classes there, whose ``fdiff`` is the derivative (SymPy's own rule table). Kinks
+follow one stated convention: the derivative at 0 is the left-hand one, relu'(0) = step(0) = 0 and
+leaky_relu'(0) = 1/100, as in JAX and PyTorch.
 """
 from __future__ import annotations
 
 import sympy as sp
+
+from ._scalar_functions import SCALAR_FUNCTIONS
+# The function classes, imported from here by the rest of derivax and by users.
+from ._scalar_functions import LEAKY_SLOPE, Abs, leaky_relu, relu, sigmoid, softplus, step  # noqa: F401
 
 z = sp.Symbol("z")
 yhat, y = sp.symbols("yhat y")
@@ -17,105 +22,10 @@ yhat, y = sp.symbols("yhat y")
 KINK_CONVENTION = "at a kink the derivative takes its value from the left: relu'(0) = step(0) = 0"
 
 
-class step(sp.Function):
-    """Unit step, step(z) = 1 if z > 0 else 0 (so step(0) = 0). The derivative of relu."""
-
-    def fdiff(self, argindex=1):
-        return sp.Integer(0)  # zero almost everywhere; the jump at 0 is not a gradient
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_number and x.is_extended_real:
-            return sp.Integer(1) if x > 0 else sp.Integer(0)
-        return None
-
-
-class Abs(sp.Function):
-    """|z| for real z, with derivative sign(z) (sign(0) = 0). SymPy's own Abs takes its argument to be
-    complex and differentiates through re and im, which is no closed form for a network. The class
-    keeps the name Abs: printers and lowerings key on it."""
-
-    def fdiff(self, argindex=1):
-        return sp.sign(self.args[0])
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_number and x.is_extended_real:
-            return sp.Abs(x)
-        return None
-
-
-class sigmoid(sp.Function):
-    """Logistic function 1 / (1 + exp(-z))."""
-
-    def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return 1 / (1 + sp.exp(-x))
-        return None
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
-
-
-class relu(sp.Function):
-    """max(0, z)."""
-
-    def fdiff(self, argindex=1):
-        return step(self.args[0])
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_number and x.is_extended_real:
-            return sp.Max(0, x)
-        return None
-
-
-LEAKY_SLOPE = sp.Rational(1, 100)
-
-
-class leaky_relu(sp.Function):
-    """z if z > 0 else z / 100."""
-
-    def fdiff(self, argindex=1):
-        return LEAKY_SLOPE + (1 - LEAKY_SLOPE) * step(self.args[0])
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_number and x.is_extended_real:
-            return x if x > 0 else LEAKY_SLOPE * x
-        return None
-
-
-class softplus(sp.Function):
-    """log(1 + exp(z))."""
-
-    def fdiff(self, argindex=1):
-        return sigmoid(self.args[0])
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return sp.log(1 + sp.exp(x))
-        return None
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sp.log(1 + sp.exp(x))
-
-
-# Elementwise activations. softmax is not elementwise: it is its own graph operation.
-ACTIVATIONS = {
-    "identity": sp.Lambda(z, z),
-    "sigmoid": sp.Lambda(z, sigmoid(z)),
-    "tanh": sp.Lambda(z, sp.tanh(z)),
-    "relu": sp.Lambda(z, relu(z)),
-    "leaky_relu": sp.Lambda(z, leaky_relu(z)),
-    "softplus": sp.Lambda(z, softplus(z)),
-}
+# Elementwise activations, the scalar functions a layer may name. softmax is not elementwise: it is its
+# own graph operation.
+ACTIVATIONS = {"identity": sp.Lambda(z, z),
+               **{f.name: sp.Lambda(z, f.sympy(z)) for f in SCALAR_FUNCTIONS if f.activation}}
 ACTIVATION_NAMES = tuple(ACTIVATIONS) + ("softmax",)
 
 # Per-entry losses L(yhat, y); the network's loss is J = (1/m) * sum over examples and outputs.
@@ -128,17 +38,10 @@ LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
                "ce": "categorical cross-entropy"}
 
 # Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
-FUNCTIONS = {
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh,
-    "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos, "atan": sp.atan, "erf": sp.erf, "abs": Abs,
-    "sigmoid": sigmoid, "relu": relu, "leaky_relu": leaky_relu, "softplus": softplus, "step": step,
-}
+FUNCTIONS = {f.name: f.sympy for f in SCALAR_FUNCTIONS}
 
-
-# The SymPy function classes that the lowering to JAX and the NumPy evaluator compute, with the
-# functions their derivatives bring in (sign from abs).
-COMPUTABLE = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.atan, sp.erf, sp.Abs, sp.sign,
-              Abs, sigmoid, relu, leaky_relu, softplus, step)
+# The SymPy function classes that the lowering to JAX and the NumPy evaluator compute (sqrt is a power).
+COMPUTABLE = tuple(c for f in SCALAR_FUNCTIONS for c in f.classes)
 
 
 # The algebra around those calls: what an expression may hold besides them.

@@ -17,14 +17,14 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from ._graph import Node, is_placeholder, placeholder
+from ._scalar_functions import SCALAR_FUNCTIONS, fill
 from ._symbols import m as m_sym
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 GREEK = {"delta": ("δ", r"\delta"), "lambda": ("λ", r"\lambda")}
-FUNC = {"text": {"sigmoid": "σ"}, "latex": {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp",
-                                            "log": r"\log", "sinh": r"\sinh", "cosh": r"\cosh",
-                                            "sin": r"\sin", "cos": r"\cos", "atan": r"\arctan"}}
+# Each scalar function prints as its row of the table says (σ(x), |x|, \tanh\left(x\right), ...).
+ROWS = {c: f for f in SCALAR_FUNCTIONS for c in f.classes}
 STYLES = ("text", "latex", "formula")
 ATOM, MATMUL = 100, 60  # precedences of a name and of a juxtaposed matrix product
 
@@ -155,16 +155,14 @@ class ScalarPrinter(Printer):
         return f"{b}**{self.paren(exp, PRECEDENCE['Pow'] + 1)}"
 
     def _print_Function(self, e):
-        fname = type(e).__name__
-        shown = FUNC.get(self.style, {}).get(fname)
         args = ", ".join(self._print(a) for a in e.args)
+        row = ROWS.get(type(e))
+        if row is not None:
+            return fill(row.printed(self.style), args)
+        fname = type(e).__name__  # a function of no row prints by its class name
         if self.style == "latex":
-            return (shown or rf"\mathrm{{{fname}}}") + r"\left(" + args + r"\right)"
-        return f"{shown or fname}({args})"
-
-    def _print_Abs(self, e):
-        inner = self._print(e.args[0])
-        return {"text": f"|{inner}|", "latex": rf"\left|{inner}\right|", "formula": f"abs({inner})"}[self.style]
+            return rf"\mathrm{{{fname}}}\left(" + args + r"\right)"
+        return f"{fname}({args})"
 
     def _print_Exp1(self, e):
         return "e"

@@ -124,8 +124,9 @@ class time_limit:
             self._timer.join()
             stack.remove(self)
             _set_async(threading.get_ident(), None)  # one still pending is cancelled
-        if kind is OutOfTime or (kind is not None and issubclass(kind, OutOfTime)):
-            owner = getattr(exc, "owner", None)
+        cut = _cut_off(exc)
+        if cut is not None:
+            owner = getattr(cut, "owner", None)
             mine = owner is self or (owner is None and not self.main and time.monotonic() >= self.deadline)
             if mine:
                 self.expired = True
@@ -138,6 +139,19 @@ class time_limit:
         """Raise TimeLimitExceeded if the block was cut off (for steps without a fallback)."""
         if self.expired:
             raise TimeLimitExceeded(f"{self.what} took longer than {self.seconds:g} s and was stopped")
+
+
+def _cut_off(exc):
+    """The OutOfTime behind ``exc``, or None. Raised inside Python code that C code called (a
+    ``__hash__`` under the C ``lru_cache``, a NumPy ufunc's callback), it can reach us wrapped in a
+    SystemError, as that error's cause or context."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OutOfTime):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _set_async(ident: int, exc) -> None:

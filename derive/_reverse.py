@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import _graph as G
-from ._graph import Node, constant_factor, ew, matmul, named, placeholder, reduce_sum, transpose
+from ._graph import Node, constant_factor, ew, named, placeholder
 from ._functions import LOSS_TITLES
 from ._limits import time_limit
 from ._printing import show
+from .ops import lookup
 from ._render import print_rich, sections, to_json, to_latex, to_markdown, to_text
 
 TIDY_SECONDS = 5.0  # per simplification; past it the expression stays as reverse mode formed it
@@ -97,56 +98,7 @@ def _layer_of(node: Node):
     return int(node.name[1:]) if node.name and node.name[1:].isdigit() else None
 
 
-# ---- the backward rules: op -> fn(node, g, ctx) -> [(arg, contribution, rule)] ----
-
-def _vjp_matmul(node, g, ctx):
-    a, b = node.args
-    return [(a, matmul(g, transpose(b)), f"chain rule through the product {ctx.show(node)}"),
-            (b, matmul(transpose(a), g), f"chain rule through the product {ctx.show(node)}")]
-
-
-def _vjp_T(node, g, ctx):
-    return [(node.args[0], transpose(g), "transpose")]
-
-
-def _vjp_sum(node, g, ctx):
-    (a,) = node.args
-    return [(a, ew(ph(0), [g], shape=a.shape), "a sum passes its adjoint to every entry")]
-
-
-def _vjp_softmax(node, g, ctx):
-    # dJ/dZ = S * (G - sum(G * S) over the class axis): the Jacobian diag(s) - s s^T applied to G.
-    axis = node.attrs["axis"]
-    r = reduce_sum(ew(ph(0) * ph(1), [g, node]), axis)
-    return [(node.args[0], ew(ph(0) * (ph(1) - ph(2)), [node, g, r]),
-             f"chain rule through softmax (layer {_layer_of(node)}): S ⊙ (G − Σₖ G ⊙ S)")]
-
-
-def _vjp_ew(node, g, ctx):
-    expr, args = node.attrs["expr"], node.args
-    out = []
-    for i, arg in enumerate(args):
-        d = sp.diff(expr, ph(i))
-        if d == 0:
-            continue
-        extra, rule = [], _ew_rule(node, arg, ctx)
-        if node.name and len(args) == 1:
-            # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2.
-            o = ph(len(args) + 1)
-            through = d.xreplace({expr: o})
-            if ph(i) in d.free_symbols and ph(i) not in through.free_symbols:
-                ctx.steps.append(Step(f"derivative of {ctx.fname(node)} written through {node.name}",
-                                      ("through", ctx.fname(node)),
-                                      (ew(d, args, shape=node.shape), ew(through.xreplace({o: ph(0)}), [node]))))
-                d, extra = through, [node]
-        contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
-                     [g, *args, *extra], shape=node.shape)
-        for axis, (da, dn) in enumerate(zip(arg.shape, node.shape)):
-            if da == 1 and dn != 1:  # a broadcast operand: its adjoint sums over the copies
-                contrib = reduce_sum(contrib, axis)
-        out.append((arg, contrib, rule))
-    return out
-
+# ---- the words for each backward rule (the rules themselves are the ops', in derive.ops) ----
 
 def _ew_rule(node, arg, ctx):
     if node.role == "act":
@@ -164,7 +116,15 @@ def _ew_rule(node, arg, ctx):
     return "chain rule"
 
 
-RULES = {"matmul": _vjp_matmul, "T": _vjp_T, "sum": _vjp_sum, "softmax": _vjp_softmax, "ew": _vjp_ew}
+RULE_WORDS = {
+    "matmul": lambda node, arg, ctx: f"chain rule through the product {ctx.show(node)}",
+    "T": lambda node, arg, ctx: "transpose",
+    "sum": lambda node, arg, ctx: "a sum passes its adjoint to every entry",
+    "softmax": lambda node, arg, ctx: f"chain rule through softmax (layer {_layer_of(node)}): S ⊙ (G − Σₖ G ⊙ S)",
+    "ew": _ew_rule,
+    "reshape": lambda node, arg, ctx: "a reshape passes its adjoint back in its operand's shape",
+    "permute": lambda node, arg, ctx: "a permutation of axes passes its adjoint back, inversely permuted",
+}
 
 
 class _Context:
@@ -175,6 +135,16 @@ class _Context:
         if self._printer is None:
             self._printer = show
         return self._printer(node)
+
+    def rule(self, kind, node, arg=None) -> str:
+        """The words for the backward rule of ``kind`` at ``node`` (for the operand ``arg``)."""
+        words = RULE_WORDS.get(kind)
+        return words(node, arg, self) if words else f"chain rule through {kind}"
+
+    def derivative_through(self, node, before, after):
+        """Record that the derivative of ``node``'s function is written through ``node`` itself."""
+        self.steps.append(Step(f"derivative of {self.fname(node)} written through {node.name}",
+                               ("through", self.fname(node)), (before, after)))
 
     def fname(self, node):
         if not hasattr(self, "_activations"):  # one lookup table, not a scan of the layers per node
@@ -242,7 +212,7 @@ def derive(model, printer=None) -> Derivation:
             if node.role == "param":
                 result.grads[node.name] = g
                 continue
-            for arg, contrib, rule in RULES[node.op](node, g, ctx):
+            for arg, contrib, rule in lookup(node.op).vjp(node, g, ctx):
                 if arg in needs:
                     adj.setdefault(arg, []).append((contrib, rule))
                     ctx.rules_seen.setdefault(arg, []).append(rule)

@@ -13,12 +13,14 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from ._graph import Node, placeholder, topo_order
 from ._limits import time_limit
 from ._scalar_render import render
 from ._symbols import m as m_sym
+from .ops import lookup
 
 MAX_WEIGHTS = 80
 MAX_WIDTH = 9
@@ -75,8 +77,10 @@ def _batch_axis(node: Node):
 
 
 class Expander:
-    """Evaluates graph nodes as explicit SymPy matrices at batch size ``m_value``.
+    """Evaluates graph nodes entry by entry, as explicit SymPy expressions, at batch size ``m_value``.
 
+    Each operation expands by its own rule (``derive.ops``: ``Op.expand``) over NumPy arrays of SymPy
+    expressions, so any rank works; a rank-2 result is handed out as a ``sympy.Matrix``.
     ``layered=True`` keeps named intermediate nodes (Z1, A1, delta2) as symbols of their entries, for
     printing per-neuron equations; ``layered=False`` expands everything down to x, y and weights."""
 
@@ -87,6 +91,9 @@ class Expander:
         self.subs = {m_sym: sp.Integer(m_value)}
 
     def concrete(self, d):
+        """A dimension (or a shape) with the batch size put in, as int (or a tuple of ints)."""
+        if isinstance(d, tuple):
+            return tuple(self.concrete(x) for x in d)
         return int(sp.sympify(d).subs(m_sym, self.m))
 
     def symbols(self, node: Node) -> sp.Matrix:
@@ -94,51 +101,41 @@ class Expander:
         axis = _batch_axis(node)
         return sp.Matrix(r, c, lambda i, j: entry_symbol(node.name, i, j, (r, c), axis, self.m))
 
-    def __call__(self, node: Node) -> sp.Matrix:
-        if node in self.memo:
-            return self.memo[node]
-        for n in topo_order(node):
-            if n not in self.memo:
-                self.memo[n] = self._eval(n, top=n is node)
-        return self.memo[node]
+    def leaf(self, node: Node):
+        if node.role == "target" and self.targets is not None:
+            return self.targets
+        return self.symbols(node)
 
-    def _eval(self, n: Node, top: bool) -> sp.Matrix:
-        if n.op == "leaf":
-            if n.role == "target" and self.targets is not None:
-                return self.targets
-            return self.symbols(n)
+    def __call__(self, node: Node):
+        if node not in self.memo:
+            for n in topo_order(node):
+                if n not in self.memo:
+                    self.memo[n] = self._eval(n, top=n is node)
+        return _handed_out(self.memo[node])
+
+    def _eval(self, n: Node, top: bool):
         if self.layered and n.name and n.role in ("pre", "act", "delta") and not top:
             return self.symbols(n)
         return self.compute(n)
 
-    def compute(self, n: Node) -> sp.Matrix:
+    def compute(self, n: Node):
         """The node's own definition, its arguments taken from the memo."""
-        args = [self.memo[a] if a in self.memo else self(a) for a in n.args]
-        if n.op == "matmul":
-            return args[0] * args[1]
-        if n.op == "T":
-            return args[0].T
-        if n.op == "sum":
-            a, axis = args[0], n.attrs["axis"]
-            if axis is None:
-                return sp.Matrix([[sum(a)]])
-            return sp.Matrix(1, a.cols, lambda i, j: sum(a[:, j])) if axis == 0 else \
-                sp.Matrix(a.rows, 1, lambda i, j: sum(a[i, :]))
-        if n.op == "softmax":
-            e = args[0].applyfunc(self.exp)
-            if n.attrs["axis"] == 1:
-                return sp.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[i, :]))
-            return sp.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[:, j]))
-        if n.op == "ew":
-            r, c = self.concrete(n.shape[0]), self.concrete(n.shape[1])
-            expr = n.attrs["expr"].xreplace(self.subs)
+        args = [_entries(self.memo[a] if a in self.memo else self(a)) for a in n.args]
+        return _handed_out(_entries(lookup(n.op).expand(n, args, self)))
 
-            def entry(i, j):
-                vals = {placeholder(k): a[i if a.rows > 1 else 0, j if a.cols > 1 else 0]
-                        for k, a in enumerate(args)}
-                return expr.xreplace(vals)
-            return sp.Matrix(r, c, entry)
-        raise ValueError(f"cannot expand operation {n.op}")
+
+def _entries(value) -> np.ndarray:
+    """A SymPy Matrix (or an array) as a NumPy array of its entries."""
+    if isinstance(value, np.ndarray):
+        return value
+    return np.array(value.tolist(), dtype=object).reshape(value.shape)
+
+
+def _handed_out(value):
+    """Rank-2 results leave as sympy.Matrix (what printers and checks index as M[i, j], M.rows)."""
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        return sp.Matrix(value.tolist()) if value.size else sp.zeros(*value.shape)
+    return value
 
 
 def one_hot_targets(model, m_value: int):

@@ -43,6 +43,23 @@ def test_a_time_limit_is_not_swallowed_by_except_exception():
     assert limit.expired
 
 
+def test_a_cut_off_inside_python_code_that_c_code_called_is_still_a_cut_off():
+    """Raised in a __hash__ under the C lru_cache, the cut-off arrives wrapped in a SystemError."""
+    import functools
+
+    class Slow:
+        def __hash__(self):
+            _spin(30)
+            return 1
+
+    @functools.lru_cache(maxsize=None)
+    def cached(x):
+        return x
+    with time_limit(0.2) as limit:
+        cached(Slow())
+    assert limit.expired
+
+
 def test_nested_limits_each_own_their_cut_off():
     with time_limit(30) as outer:
         with time_limit(0.1) as inner:

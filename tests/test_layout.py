@@ -9,27 +9,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def imports(package: str) -> dict:
-    """module -> the modules of ``package`` it imports anywhere in its source."""
+    """module -> the modules of ``package`` it imports anywhere in its source (sub-packages included,
+    named with dots: ops.matmul; a package's own ``__init__`` is named by the package: ops)."""
     out = {}
-    for path in sorted((ROOT / package).glob("*.py")):
-        mod = path.stem
+    base = ROOT / package
+    for path in sorted(base.rglob("*.py")):
+        parts = list(path.relative_to(base).with_suffix("").parts)
+        here = parts[:-1]  # the sub-package the module is in
+        mod = ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
         found = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1:
-                    if node.module:
-                        found.add(node.module.split(".")[0])
-                    else:
-                        found.update(a.name for a in node.names)
-                elif node.level == 0 and node.module and node.module.split(".")[0] == package:
-                    parts = node.module.split(".")
-                    found.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            if isinstance(node, ast.ImportFrom) and node.level:
+                anchor = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+                target = anchor + (node.module.split(".") if node.module else [])
+                if node.module:
+                    found.add(".".join(target))
+                else:
+                    found.update(".".join(target + [a.name]) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
+                rest = node.module.split(".")[1:]
+                found.update([".".join(rest)] if rest else [a.name for a in node.names])
             elif isinstance(node, ast.Import):
                 for a in node.names:
-                    parts = a.name.split(".")
-                    if parts[0] == package and len(parts) > 1:
-                        found.add(parts[1])
-        out[mod] = found - {mod}
+                    names = a.name.split(".")
+                    if names[0] == package and len(names) > 1:
+                        found.add(".".join(names[1:]))
+        out[mod] = {f for f in found if f} - {mod}
     return out
 
 

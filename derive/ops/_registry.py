@@ -1,0 +1,51 @@
+"""The op registry: everything derive/ knows about one graph operation, in one record.
+
+An ``Op`` is data, in the manner of JAX's per-primitive rule tables and tinygrad's one-table gradients:
+each module of this package defines one operation's constructor (its shape rule) and registers its
+record here. Reverse mode, the scalar expansion and the NumPy evaluator look the op up by
+``node.op`` and call its rule; none of them branches on the op itself. compile/ registers each op's
+JAX lowering in a table of its own (derive stays free of JAX), and a completeness test checks that
+every op has every entry, there and here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Op:
+    """One graph operation.
+
+    - ``vjp(node, g, ctx)``: the backward rule, ``[(arg, contribution to arg's adjoint, rule text)]``;
+      ``ctx`` words the rule (``ctx.rule(kind, node, arg)``) and records steps (reverse mode's context).
+    - ``show(node, style, p)``: ``(string, precedence)`` in a notation (text, latex, formula); ``p``
+      prints the operands (``p.arg(node)``) and brackets them (``p.wrap(s)``).
+    - ``expand(node, args, ex)``: the node entry by entry, from its operands' entries (NumPy arrays of
+      SymPy expressions); ``ex`` gives the batch size and the exp to use.
+    - ``evaluate(node, args, ev)``: the node's value from its operands' values (float NumPy arrays).
+    """
+
+    name: str
+    vjp: Callable
+    show: Callable
+    expand: Callable
+    evaluate: Callable
+    doc: str = ""
+
+
+OPS: dict = {}
+
+
+def register(op: Op) -> Op:
+    if op.name in OPS:
+        raise ValueError(f"operation {op.name!r} is registered twice")
+    OPS[op.name] = op
+    return op
+
+
+def lookup(name: str) -> Op:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise ValueError(f"unknown graph operation {name!r}; known: {', '.join(sorted(OPS))}") from None

@@ -1,0 +1,160 @@
+"""``ew``: an elementwise expression, with NumPy broadcasting of its operands.
+
+``attrs['expr']`` is a scalar SymPy expression in placeholder symbols ``_a0, _a1, ...``, one per
+operand node. Hadamard products, sums, scalar factors, activations and bias broadcasts are all ``ew``
+nodes, so SymPy's scalar algebra simplifies them. Operands broadcast as in NumPy: shapes are aligned
+on the right, and an axis of length 1 (or a missing leading axis) is repeated; reverse mode sums
+such an operand's adjoint over the copies.
+
+The backward rule differentiates the expression with ``sympy.diff``: an activation or loss nobody
+wrote a rule for derives through the same code as tanh does.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .._node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
+from ._registry import Op, register
+
+ph = placeholder
+
+
+def broadcast_shape(shapes) -> tuple:
+    """The shape operands of ``shapes`` broadcast to, or None if they do not."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(rank):
+        sizes = {s[len(s) - rank + axis] for s in shapes if len(s) - rank + axis >= 0} - {ONE}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else ONE)
+    return tuple(out)
+
+
+def broadcastable(arg_shape, shape) -> bool:
+    if len(arg_shape) > len(shape):
+        return False
+    return all(d == 1 or d == s for d, s in zip(arg_shape, shape[len(shape) - len(arg_shape):]))
+
+
+def ew(expr, args, shape=None) -> Node:
+    """Elementwise ``expr`` over ``args`` (placeholder i stands for args[i]).
+
+    Anonymous ``ew`` arguments are inlined (their expression substituted), repeated arguments merged
+    and unused ones dropped, so a chain of elementwise steps is one SymPy expression. Named nodes (Z1,
+    A1, delta1) are never inlined: they stay shared.
+    """
+    expr = sp.sympify(expr)
+    if shape is None:
+        if not args:
+            raise ShapeError("an elementwise expression with no operands needs a shape")
+        shape = broadcast_shape([a.shape for a in args])
+        if shape is None:
+            others = ", ".join(f"{b!r} {fmt_shape(b.shape)}" for b in args)
+            raise ShapeError(f"elementwise operands do not broadcast together: {others}")
+    shape = dims(shape)
+    for a in args:
+        if not broadcastable(a.shape, shape):
+            others = ", ".join(f"{b!r} {fmt_shape(b.shape)}" for b in args)
+            raise ShapeError(f"elementwise operands do not broadcast to {fmt_shape(shape)}: {others}")
+    new_args: list = []
+    subs = {}
+
+    def slot(node):
+        if node not in new_args:
+            new_args.append(node)
+        return sp.Symbol(f"_b{new_args.index(node)}")
+
+    for i, a in enumerate(args):
+        p = ph(i)
+        if p not in expr.free_symbols:
+            continue
+        if a.op == "ew" and a.name is None:
+            inner = a.attrs["expr"]
+            subs[p] = inner.xreplace({ph(j): slot(b) for j, b in enumerate(a.args)})
+        else:
+            subs[p] = slot(a)
+    expr = expr.xreplace(subs)
+    used = [n for i, n in enumerate(new_args) if sp.Symbol(f"_b{i}") in expr.free_symbols]
+    expr = expr.xreplace({sp.Symbol(f"_b{new_args.index(n)}"): ph(k) for k, n in enumerate(used)})
+    if expr == ph(0) and len(used) == 1 and used[0].shape == shape:
+        return used[0]
+    return Node("ew", tuple(used), shape, (("expr", expr),))
+
+
+def constant_factor(node: Node, factor: bool = True):
+    """``node`` as ``(c, rest)`` with c free of its operands (1 where there is none).
+
+    Only an anonymous ``ew`` node has a factor to give; a named one (Z1, delta1) stays whole. With
+    ``factor``, the expression is first put in factored form (``factor_terms``), so that a common
+    factor of a sum, (1/m)(A - Y), is found too; without it only an explicit product's factor is, as
+    the graph's own rewrites need (cheap, and called on every product and transpose)."""
+    if node.op != "ew" or node.name is not None or not node.args:
+        return ONE, node
+    expr = node.attrs["expr"]
+    if factor:
+        expr = sp.factor_terms(expr)
+    c, rest = expr.as_independent(*[ph(i) for i in range(len(node.args))], as_Add=False)
+    if c == 1:
+        return ONE, node
+    return c, ew(rest, node.args, shape=node.shape)
+
+
+def unbroadcast(contrib: Node, arg: Node) -> Node:
+    """The adjoint of a broadcast operand: the contribution summed over the axes it was repeated on."""
+    extra = len(contrib.shape) - len(arg.shape)
+    axes = list(range(extra)) + [extra + k for k, (da, dn) in enumerate(zip(arg.shape, contrib.shape[extra:]))
+                                 if da == 1 and dn != 1]
+    for axis in axes:  # one axis at a time: Σᵢ for a bias, as a textbook sums over the batch
+        contrib = BUILD["sum"](contrib, axis)
+    return contrib if not extra else BUILD["reshape"](contrib, arg.shape)
+
+
+def _vjp(node, g, ctx):
+    expr, args = node.attrs["expr"], node.args
+    out = []
+    for i, arg in enumerate(args):
+        d = sp.diff(expr, ph(i))
+        if d == 0:
+            continue
+        extra = []
+        if node.name and len(args) == 1:
+            # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2.
+            o = ph(len(args) + 1)
+            through = d.xreplace({expr: o})
+            if ph(i) in d.free_symbols and ph(i) not in through.free_symbols:
+                ctx.derivative_through(node, ew(d, args, shape=node.shape), ew(through.xreplace({o: ph(0)}), [node]))
+                d, extra = through, [node]
+        contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
+                     [g, *args, *extra], shape=node.shape)
+        out.append((arg, unbroadcast(contrib, arg), ctx.rule("ew", node, arg)))
+    return out
+
+
+def _show(node, style, p):
+    return p.elementwise(node)
+
+
+def _entry_function(expr, n):
+    slots = [ph(i) for i in range(n)]
+    return np.frompyfunc(lambda *values: expr.xreplace(dict(zip(slots, values))), n, 1) if n else None
+
+
+def _expand(node, args, ex):
+    shape = ex.concrete(node.shape)
+    expr = node.attrs["expr"].xreplace(ex.subs)
+    if not args:
+        out = np.empty(shape, dtype=object)
+        out.fill(expr)
+        return out
+    spread = [np.broadcast_to(a, shape) for a in args]
+    return np.asarray(_entry_function(expr, len(args))(*spread), dtype=object).reshape(shape)
+
+
+def _evaluate(node, args, ev):
+    return ev.elementwise(node, args)
+
+
+register(Op("ew", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="elementwise expression"))
+BUILD["ew"] = ew

@@ -1,0 +1,48 @@
+"""``permute``: the axes of a node in another order (NumPy's ``transpose(a, axes)``).
+
+A permutation of a matrix's two axes is its transpose, and is built as one. Backward: the adjoint
+permuted by the inverse permutation."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._node import BUILD, Node, ShapeError, fmt_shape
+from ._registry import Op, register
+
+
+def permute(a: Node, axes) -> Node:
+    axes = tuple(axes)
+    if sorted(axes) != list(range(a.rank)):
+        raise ShapeError(f"permute needs an order of all {a.rank} axes of {a!r} {fmt_shape(a.shape)}, not {axes}")
+    if axes == tuple(range(a.rank)):
+        return a
+    if a.rank == 2:
+        return BUILD["T"](a)
+    if a.op == "permute":  # two permutations are one
+        inner = a.attrs["axes"]
+        return permute(a.args[0], tuple(inner[k] for k in axes))
+    return Node("permute", (a,), tuple(a.shape[k] for k in axes), (("axes", axes),))
+
+
+def inverse(axes) -> tuple:
+    out = [0] * len(axes)
+    for i, k in enumerate(axes):
+        out[k] = i
+    return tuple(out)
+
+
+def _vjp(node, g, ctx):
+    return [(node.args[0], permute(g, inverse(node.attrs["axes"])), ctx.rule("permute", node))]
+
+
+def _show(node, style, p):
+    s, _ = p.arg(node.args[0])
+    axes = ", ".join(map(str, node.attrs["axes"]))
+    return {"text": f"permute({s}, ({axes}))", "latex": rf"\mathrm{{permute}}\left({s}, ({axes})\right)",
+            "formula": f"permute({s}, ({axes}))"}[style], p.ATOM
+
+
+register(Op("permute", vjp=_vjp, show=_show,
+            expand=lambda node, args, ex: np.transpose(args[0], node.attrs["axes"]),
+            evaluate=lambda node, args, ev: np.transpose(args[0], node.attrs["axes"]),
+            doc="axes in another order"))

@@ -1,0 +1,91 @@
+"""``sum``: a sum over some axes, keeping them (length 1), or over all of them.
+
+``attrs['axis']`` is an axis, a tuple of axes, or None for all. The sum of a constant is the constant
+times the count; the sum of one-hot targets along their class axis is 1 (the derivation uses it, and
+the step is recorded). Backward: the adjoint is passed to every entry summed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .._node import BUILD, ONE, Node, ShapeError, fmt_shape, placeholder, record
+from .._symbols import m as m_sym
+from ._registry import Op, register
+from .elementwise import constant_factor, ew
+
+
+def normal_axes(axis, rank: int):
+    """``axis`` as the sum stores it: None (all axes), one int, or a sorted tuple of two or more."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if not all(isinstance(k, int) and -rank <= k < rank for k in axes):
+        raise ShapeError(f"axis must be None or axes of a rank-{rank} tensor (0 to {rank - 1}), not {axis!r}")
+    axes = tuple(sorted({k % rank for k in axes}))
+    if len(axes) == rank:
+        return None
+    return axes[0] if len(axes) == 1 else axes
+
+
+def summed_axes(axis, rank: int) -> tuple:
+    """The axes a stored ``axis`` sums over."""
+    return tuple(range(rank)) if axis is None else (axis,) if isinstance(axis, int) else axis
+
+
+def _summed(shape, axis):
+    axes = summed_axes(axis, len(shape))
+    return tuple(ONE if k in axes else d for k, d in enumerate(shape))
+
+
+def reduce_sum(a: Node, axis) -> Node:
+    axis = normal_axes(axis, a.rank)
+    shape = _summed(a.shape, axis)
+    c, inner = constant_factor(a, factor=False)
+    if c != 1:
+        return ew(c * placeholder(0), [reduce_sum(inner, axis)])
+    if a.op == "ew" and not a.args:  # sum of a constant: the constant times the count
+        count = sp.Mul(*[a.shape[k] for k in summed_axes(axis, a.rank)])
+        return ew(a.attrs["expr"] * count, [], shape=shape)
+    if a.op == "leaf" and a.attrs.get("one_hot_axis", "none") == axis:
+        # The targets of a categorical loss are one-hot rows (or columns): each sums to one.
+        record("one-hot targets: each example's Y sums to 1 over the classes",
+               {"text": f"Σₖ {a.name}ₖ = 1", "latex": rf"\sum_k {a.name}_k = 1", "formula": f"sum({a.name}, {axis}) = 1"})
+        return ew(ONE, [], shape=shape)
+    return Node("sum", (a,), shape, (("axis", axis),))
+
+
+def _vjp(node, g, ctx):
+    (a,) = node.args
+    return [(a, ew(placeholder(0), [g], shape=a.shape), ctx.rule("sum", node))]
+
+
+def _show(node, style, p):
+    (a,) = node.args
+    axis = node.attrs["axis"]
+    s, prec = p.arg(a)
+    if style == "formula":
+        return (f"sum({s})" if axis is None else f"sum({s}, {axis})"), p.ATOM
+    batch = isinstance(axis, int) and a.shape[axis] == m_sym
+    inner = s if prec >= p.MUL and not batch else s if prec == p.ATOM else p.wrap(s)
+    if style == "text":
+        if batch:
+            return f"Σᵢ {inner}⁽ⁱ⁾", p.MATMUL
+        return (f"Σₖ {inner}" if axis is not None else f"Σ {inner}"), p.MATMUL
+    if batch:
+        if prec == p.ATOM and inner.endswith("]}"):
+            return rf"\sum_{{i=1}}^{{m}} {inner[:-1]}(i)}}", p.MATMUL  # delta^{[2](i)}
+        return rf"\sum_{{i=1}}^{{m}} {inner}^{{(i)}}", p.MATMUL
+    return (r"\sum_{k} " if axis is not None else r"\sum ") + inner, p.MATMUL
+
+
+def _expand(node, args, ex):
+    return np.sum(args[0], axis=node.attrs["axis"], keepdims=True)
+
+
+def _evaluate(node, args, ev):
+    return np.sum(args[0], axis=node.attrs["axis"], keepdims=True)
+
+
+register(Op("sum", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="sum over axes, keeping them"))
+BUILD["sum"] = reduce_sum

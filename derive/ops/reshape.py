@@ -1,0 +1,64 @@
+"""``reshape``: the same entries in another shape, in row-major order (NumPy's and JAX's ``reshape``).
+
+``flatten`` is the reshape a CNN ends its convolutions with: (batch, h, w, c) -> (batch, h·w·c),
+rows over height, then width, then channels, as Keras flattens. Backward: the adjoint reshaped back.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .._node import BUILD, Node, ShapeError, dims, fmt_shape
+from ._registry import Op, register
+
+
+def reshape(a: Node, shape) -> Node:
+    shape = dims(shape)
+    if sp.expand(sp.Mul(*a.shape) - sp.Mul(*shape)) != 0:
+        raise ShapeError(f"cannot reshape {a!r} {fmt_shape(a.shape)} to {fmt_shape(shape)}: "
+                         f"{sp.Mul(*a.shape)} entries against {sp.Mul(*shape)}")
+    if shape == a.shape:
+        return a
+    if a.op == "reshape":  # a reshape of a reshape is one reshape
+        return reshape(a.args[0], shape)
+    return Node("reshape", (a,), shape, (("shape", shape),))
+
+
+def flatten(a: Node) -> Node:
+    """(batch, d1, d2, ...) -> (batch, d1·d2·...): every axis after the first into one."""
+    if a.rank < 2:
+        raise ShapeError(f"flatten keeps the first (batch) axis and joins the rest: {a!r} {fmt_shape(a.shape)} "
+                         "has no axes to join")
+    return reshape(a, (a.shape[0], sp.Mul(*a.shape[1:])))
+
+
+def _vjp(node, g, ctx):
+    (a,) = node.args
+    return [(a, reshape(g, a.shape), ctx.rule("reshape", node))]
+
+
+def _is_flatten(node) -> bool:
+    a = node.args[0]
+    return node.rank == 2 and a.rank > 2 and node.shape[0] == a.shape[0]
+
+
+def _show(node, style, p):
+    s, _ = p.arg(node.args[0])
+    if _is_flatten(node):
+        return {"text": f"flatten({s})", "latex": rf"\mathrm{{flatten}}\left({s}\right)",
+                "formula": f"flatten({s})"}[style], p.ATOM
+    shape = ", ".join(p.dim(d) for d in node.shape)
+    return {"text": f"reshape({s}, ({shape}))", "latex": rf"\mathrm{{reshape}}\left({s}, ({shape})\right)",
+            "formula": f"reshape({s}, ({shape}))"}[style], p.ATOM
+
+
+def _expand(node, args, ex):
+    return np.reshape(args[0], ex.concrete(node.shape))
+
+
+def _evaluate(node, args, ev):
+    return np.reshape(args[0], ev.concrete(node.shape))
+
+
+register(Op("reshape", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="reshape, row-major"))
+BUILD["reshape"] = reshape

@@ -1,0 +1,46 @@
+"""``softmax``: exp(z) / Σ exp(z) along one axis.
+
+Backward: dJ/dZ = S ⊙ (G − Σₖ G ⊙ S), the Jacobian diag(s) − s sᵀ applied to G, with the sum along
+the softmax's axis."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._node import Node, ShapeError, fmt_shape, placeholder
+from ._registry import Op, register
+from .elementwise import ew
+from .reduce_sum import reduce_sum
+
+ph = placeholder
+
+
+def softmax(a: Node, axis: int) -> Node:
+    if not (isinstance(axis, int) and -a.rank <= axis < a.rank):
+        raise ShapeError(f"softmax axis must be an axis of {a!r} {fmt_shape(a.shape)}, not {axis!r}")
+    return Node("softmax", (a,), a.shape, (("axis", axis % a.rank),))
+
+
+def _vjp(node, g, ctx):
+    axis = node.attrs["axis"]
+    r = reduce_sum(ew(ph(0) * ph(1), [g, node]), axis)
+    return [(node.args[0], ew(ph(0) * (ph(1) - ph(2)), [node, g, r]), ctx.rule("softmax", node))]
+
+
+def _show(node, style, p):
+    s, _ = p.arg(node.args[0])
+    return {"text": f"softmax({s})", "latex": rf"\mathrm{{softmax}}\left({s}\right)",
+            "formula": f"softmax({s})"}[style], p.ATOM
+
+
+def _expand(node, args, ex):
+    e = np.frompyfunc(ex.exp, 1, 1)(args[0])
+    return e / np.sum(e, axis=node.attrs["axis"], keepdims=True)
+
+
+def _evaluate(node, args, ev):
+    axis = node.attrs["axis"]
+    e = np.exp(args[0] - np.max(args[0], axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+register(Op("softmax", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="softmax along an axis"))

@@ -42,6 +42,7 @@ FUNCTIONS = {f.name: f.sympy for f in SCALAR_FUNCTIONS}
 
 # The SymPy function classes that the lowering to JAX and the NumPy evaluator compute (sqrt is a power).
 COMPUTABLE = tuple(c for f in SCALAR_FUNCTIONS for c in f.classes)
+ALIASES = {c: f.sympy for f in SCALAR_FUNCTIONS for c in f.also}
 
 
 # The algebra around those calls: what an expression may hold besides them.
@@ -123,6 +124,10 @@ def _variable(expr, name: str, default: sp.Symbol) -> sp.Symbol:
 
 def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
     """``fn`` if it is a real function of its own variables made of functions derivax can compute."""
+    # SymPy's own Abs and sign become the table's: a network puts a plain symbol in place of a real z,
+    # and at a plain symbol SymPy's differentiate to no closed form (re, im, Derivative).
+    for alias, own in ALIASES.items():
+        fn = sp.Lambda(fn.variables, fn.expr.replace(alias, own))
     variables = list(fn.variables)
     names = {v.name for v in variables}
     extra = sorted({s.name for s in fn.expr.free_symbols} - names)

@@ -147,7 +147,7 @@ class ScalarFunction:
     latex: str | None = None
     init: str = "glorot"
     activation: bool = False       # a layer may name it: Dense(3, "relu")
-    also: tuple = ()               # other SymPy classes that compute the same (SymPy's own Abs)
+    also: tuple = ()               # SymPy classes taken for this one (SymPy's own Abs of a real z)
 
     @property
     def classes(self) -> tuple:

@@ -112,6 +112,16 @@ def test_a_compound_argument_is_bracketed_where_the_template_applies_an_operator
     assert ScalarJax({placeholder(0): "Z1"}).doprint(FUNCTIONS["relu"](placeholder(0))) == "jnp.maximum(Z1, 0)"
 
 
+def test_sympys_own_abs_and_sign_of_a_real_z_are_the_tables():
+    # At the plain symbol a network puts in place of z, SymPy's own would differentiate to re, im and
+    # Derivative, which nothing computes.
+    zr = sp.Symbol("z", real=True)
+    net = Network(2, [Dense(3, sp.Abs(zr - sp.Rational(1, 4)) + sp.sign(zr) + zr / 2), Dense(1)], loss="mse")
+    assert "sign(Z₁ − 1/4)" in net.derive().text()
+    for engine in ("numpy", "jax"):
+        assert verify(net, engine=engine).ok
+
+
 NEW_ROW = '''
 
 class gauss(sp.Function):

@@ -46,8 +46,9 @@ class Dataset:
         return self.y_train.shape[1]
 
 
-def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y")):
-    """Validate one split and return it as (x float32 (N, n_inputs), y float32 (N, n_outputs)).
+def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y"),
+               dtype=np.float32):
+    """Validate one split and return it as (x (N, n_inputs), y (N, n_outputs)) of ``dtype``.
 
     For classification y may be integer labels (N,) or one-hot rows (N, classes); labels are turned
     into one-hot rows of width ``n_outputs`` (or max label + 1), or into a 0/1 column when the network
@@ -68,7 +69,7 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         raise DataError(f"{what}: {xn} and {yn} differ in length: {xn} has {len(x)} examples, "
                         f"{yn} has {len(y)}")
     if len(x) == 0:
-        raise DataError(f"{what}: expected at least one example, found none")
+        raise DataError(f"{what}: expected at least one example, found none ({xn} shape {x.shape})")
     if y.size == 0:
         raise DataError(f"{what}: expected at least one column in {yn}, found shape {y.shape}")
     _finite(x, f"{what}: {xn}")
@@ -81,10 +82,21 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         if n_outputs is not None and y.shape[1] != n_outputs:
             raise DataError(f"{what}: the network has {n_outputs} outputs, but {yn} has {y.shape[1]} "
                             f"columns ({yn} shape {y.shape})")
-        return x.astype(np.float32), y.astype(np.float32)
+        return _cast(x, dtype, f"{what}: {xn}"), _cast(y, dtype, f"{what}: {yn}")
     if kind != "classification":
         raise DataError(f"{what}: kind must be 'classification' or 'regression', found {kind!r}")
-    return x.astype(np.float32), _one_hot(y, n_outputs, f"{what}: {yn}")
+    return _cast(x, dtype, f"{what}: {xn}"), _one_hot(y, n_outputs, f"{what}: {yn}").astype(dtype)
+
+
+def _cast(a, dtype, what):
+    """``a`` as ``dtype``; a DataError where finite values would round to inf there."""
+    with np.errstate(over="ignore"):
+        out = a.astype(dtype)
+    if not np.isfinite(out).all():
+        i = tuple(int(k) for k in np.argwhere(~np.isfinite(out))[0])
+        raise DataError(f"{what}: the value {a[i].item():g} at index {i} is too large for {np.dtype(dtype).name} "
+                        f"(largest {np.finfo(dtype).max:.3g}), the precision training runs in")
+    return out
 
 
 def _numeric(a, what):
@@ -99,7 +111,7 @@ def _numeric(a, what):
     if np.issubdtype(a.dtype, np.complexfloating):
         # Casting to float would drop the imaginary part with only a warning.
         raise DataError(f"{what}: expected real numbers, found complex numbers (dtype {a.dtype})")
-    if not np.issubdtype(a.dtype, np.number):
+    if a.dtype.kind not in "iuf":  # timedelta64 is a NumPy number too, but no quantity to train on
         raise DataError(f"{what}: expected numbers, found dtype {a.dtype} (shape {a.shape})")
     if a.ndim == 0:
         raise DataError(f"{what}: expected an array with one entry per example, found a single value "
@@ -125,7 +137,7 @@ def _one_hot(y, n_outputs, what):
         # Already one-hot (or class probabilities): the width must match and each row sum to 1.
         if n_outputs is not None and y.shape[1] != n_outputs:
             raise DataError(f"{what}: the network has {n_outputs} outputs, but the one-hot labels have "
-                            f"{y.shape[1]} columns (y shape {y.shape})")
+                            f"{y.shape[1]} columns (shape {y.shape})")
         sums = y.sum(axis=1)
         if y.min() < 0 or not np.allclose(sums, 1.0, atol=1e-6):
             row = int(np.argmax(np.abs(sums - 1.0)))
@@ -157,15 +169,21 @@ def _label(v) -> str:
     return f"{v:.0f}" if abs(v) < 1e15 else f"{v:g}"
 
 
-def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED) -> Dataset:
+def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False) -> Dataset:
     """A built-in data set ('xor', 'linreg', 'mlp') or MNIST from a path (.npz or IDX files),
-    checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None: unchecked)."""
+    checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None: unchecked).
+
+    A file's y are class labels, unless ``regression`` (a network whose loss is no cross-entropy) and
+    they cannot be labels of this network (see ``_regression_targets``): then they are targets."""
     name = str(name_or_path)
     if name in BUILTINS:  # a built-in name wins over a file of that name; ./mlp reaches the file
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed)}[name]()
     else:
         raw = _from_path(Path(name))
     train, test, kind, description = raw
+    if name not in BUILTINS and regression and _regression_targets(train.y, n_outputs):
+        kind = "regression"
+        description += " (y read as regression targets)"
     xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names)
     xte = yte = None
     if test is not None:
@@ -174,6 +192,22 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED) ->
                               test.names)
     n_classes = None if kind == "regression" else (2 if ytr.shape[1] == 1 else ytr.shape[1])
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description)
+
+
+def _regression_targets(y, n_outputs) -> bool:
+    """Whether y cannot be class labels of a network with ``n_outputs`` outputs: numbers that are not
+    whole, rows that are not one-hot, or, for one output, values other than 0 and 1."""
+    try:
+        y = np.asarray(y, np.float64)
+    except (ValueError, TypeError):
+        return False  # not numbers: check_data says so in the terms of labels
+    if y.size == 0 or not np.isfinite(y).all():
+        return False
+    if y.ndim == 2 and y.shape[1] > 1:
+        return bool(y.min() < 0 or not np.allclose(y.sum(axis=1), 1.0, atol=1e-6))
+    if n_outputs == 1:
+        return not np.isin(y, (0, 1)).all()
+    return not np.all(y == np.round(y))
 
 
 @dataclass(frozen=True)
@@ -207,6 +241,12 @@ def _digits(seed):
 
 
 def _from_path(path: Path):
+    try:
+        path.stat()  # a name too long, a folder on the way that cannot be searched: said here, once
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or _one_line(exc)}") from None
     if not path.exists():
         raise DataError(f"no such file or directory: {str(path)!r} (expected a built-in data set "
                         f"({', '.join(BUILTINS)}), an .npz file or a directory of IDX files)")
@@ -302,6 +342,7 @@ def _scale_pixels(x, what):
 # IDX (LeCun's MNIST format): two zero bytes, a type code, the number of dimensions, then each
 # dimension as a big-endian uint32, then the data, big-endian.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_DIMS = 32  # NumPy's limit before 2.0; images and labels have 1 to 3
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
 
@@ -320,8 +361,8 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path.name}: expected an IDX header (0x00 0x00, a type code in "
                         f"{sorted(IDX_TYPES)}, dimensions), found bytes {data[:4].hex(' ') or 'none'}")
     dtype, ndim = np.dtype(IDX_TYPES[data[2]]), data[3]
-    if ndim == 0:
-        raise DataError(f"{path.name}: expected at least 1 dimension in the IDX header, found 0")
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise DataError(f"{path.name}: expected 1 to {MAX_IDX_DIMS} dimensions in the IDX header, found {ndim}")
     if len(data) < 4 + 4 * ndim:
         raise DataError(f"{path.name}: header declares {ndim} dimensions but the file ends after "
                         f"{len(data)} bytes")
@@ -344,13 +385,13 @@ def find_idx(path: Path):
     found = {}
     try:
         entries = sorted(folder.iterdir())
-    except OSError as exc:
-        raise DataError(f"cannot list the directory {str(folder)!r}: {exc.strerror}") from None
-    for f in entries:
-        for key in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
-            rank = "idx3" if key.endswith("images") else "idx1"
-            if f.is_file() and f.name.startswith(key) and rank in f.name:
-                found.setdefault(key, f)
+        for f in entries:
+            for key in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
+                rank = "idx3" if key.endswith("images") else "idx1"
+                if f.name.startswith(key) and rank in f.name and f.is_file():
+                    found.setdefault(key, f)
+    except OSError as exc:  # a folder that can be listed but not searched (no x permission)
+        raise DataError(f"cannot list the directory {str(folder)!r}: {exc.strerror or _one_line(exc)}") from None
     if "train-images" not in found:
         return None
     # Half a split is refused rather than dropped: a test split that silently vanished would leave

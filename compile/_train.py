@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ._codegen import module_source
+from ._data import DataError
 from ._lower import check_dtype, run_source
 from ._optim import UpdateRule, make
 
@@ -65,6 +66,8 @@ class Trainer:
 def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="rows", **opt_kwargs) -> Trainer:
     """Derive ``net``, lower it and the optimizer's update rule to JAX, and jit the train step."""
     import jax
+    if not callable(getattr(net, "derive", None)):
+        raise TypeError(f"net must be a derive.Network, not {_a(net)}")
 
     check_dtype(dtype)
     rule = make(optimizer, lr, **opt_kwargs)
@@ -199,21 +202,35 @@ class History:
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
         params=None, progress=True, console=None) -> History:
-    """Train for ``epochs`` shuffled epochs; the same seed gives the same result."""
+    """Train for ``epochs`` shuffled epochs; the same seed gives the same result.
+
+    x is (examples, inputs); y is (examples, outputs), or class labels (examples,) for a ce loss (or a
+    bce loss with one output). Bad arrays or settings raise compile._data.DataError (a ValueError)
+    naming the argument, before anything is traced."""
     import jax
     import jax.numpy as jnp
 
     if classify is None:
         classify = trainer.model.loss_name in CLASSIFICATION_LOSSES
+    _whole(epochs, "epochs", 0)
+    _whole(batch_size, "batch_size", 1)
+    _whole(seed, "seed", 0, 2**32 - 1)
+    x, y = _arrays(trainer, x, y, "training data", ("x", "y"))
+    test = None
+    if (x_test is None) != (y_test is None):
+        raise DataError(f"test data: pass both x_test and y_test, or neither (found only "
+                        f"{'x_test' if y_test is None else 'y_test'})")
+    if x_test is not None:
+        test = _arrays(trainer, x_test, y_test, "test data", ("x_test", "y_test"))
     start = time.perf_counter()
     key = jax.random.key(seed)
     k_init, k_train = jax.random.split(key)
-    params = trainer.init_params(k_init) if params is None else params
+    params = trainer.init_params(k_init) if params is None else _params(trainer, params)
     hist = History(params, trainer.init_opt_state(params))
-    x, y = jnp.asarray(x, trainer.dtype), jnp.asarray(y, trainer.dtype)
-    test = None if x_test is None else (jnp.asarray(x_test, trainer.dtype), jnp.asarray(y_test, trainer.dtype))
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    test = None if test is None else tuple(jnp.asarray(a) for a in test)
     evaluate = _evaluate_fn(trainer, classify)
-    batch_size = max(1, min(int(batch_size), x.shape[0]))
+    batch_size = min(batch_size, x.shape[0])
     hist.initial_loss = float(evaluate(params, x, y)[0])
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
@@ -233,6 +250,56 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
             bar(e, J, acc if classify else None)
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def _a(value) -> str:
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return ("an " if name[:1] in "aeiou" else "a ") + name
+
+
+def _whole(value, name, low, high=None):
+    """An integer setting of fit in [low, high], or a DataError naming it (bools and floats refused:
+    1.5 epochs or a batch of True would be rounded silently)."""
+    import numbers
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise DataError(f"{name} must be an integer, not {value!r}" + (f" ({_a(value)})" if value is not None else ""))
+    if value < low or (high is not None and value > high):
+        raise DataError(f"{name} must be from {low}" + (f" to {high}" if high is not None else " up")
+                        + f", not {value}")
+
+
+def _arrays(trainer, x, y, what, names):
+    """(x, y) checked against the trainer's network and cast to its dtype; labels made one-hot."""
+    import numpy as np
+    from ._data import check_data
+    model = trainer.model
+    n_in, n_out = model.sizes[0], model.sizes[-1]
+    loss = model.loss_name
+    labels = loss == "ce" or (loss == "bce" and n_out == 1)
+    for value, name in zip((x, y), names):
+        if value is None:
+            raise DataError(f"{what}: {name} is None, expected an array")
+    x, y = check_data(x, y, n_in, n_out, "classification" if labels else "regression", what, names,
+                      dtype=np.dtype(trainer.dtype))
+    if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
+        raise DataError(f"{what}: the loss {loss} takes targets in 0..1, but {names[1]} spans "
+                        f"{y.min():g}..{y.max():g}")
+    return x, y
+
+
+def _params(trainer, params):
+    """Starting parameters: a dict with the network's names and shapes."""
+    import jax.numpy as jnp
+    shapes = trainer.namespace["PARAM_SHAPES"]
+    if not isinstance(params, dict) or set(params) != set(shapes):
+        found = ", ".join(map(str, params)) if isinstance(params, dict) else _a(params)
+        raise DataError(f"params: expected a dict with keys {', '.join(shapes)}, found {found or 'no keys'}")
+    for k, shape in shapes.items():
+        if tuple(jnp.shape(params[k])) != tuple(shape):
+            raise DataError(f"params[{k!r}]: expected shape {tuple(shape)}, found {tuple(jnp.shape(params[k]))}")
+    return {k: jnp.asarray(params[k], trainer.dtype) for k in shapes}
 
 
 class _progress:

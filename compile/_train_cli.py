@@ -63,7 +63,7 @@ def settings(args, name) -> dict:
 
 def main(args) -> int:
     from derive._examples import EXAMPLES, resolve
-    from ._data import DataError, load
+    from ._data import BUILTINS, DataError, load
     try:
         name, net = resolve(args.model, args.loss)
         cfg = settings(args, name)
@@ -80,10 +80,15 @@ def main(args) -> int:
             check_save_path(args.save)
         if args.plot is not None:
             check_plot_path(args.plot, name)
+        for option, path in (("--save", args.save), ("--plot", args.plot)):
+            if path is not None and args.data is not None and args.data not in BUILTINS:
+                check_data_not_overwritten(args.data, option, path)
         from ._points import fits
         # float32 parameters, gradients and up to two optimizer states, and the batch's activations
-        fits(net.build(args.convention), min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
-        data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
+        model = net.build(args.convention)
+        fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
+        data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
+                    regression=model.loss_name not in ("ce", "bce"))
         from ._train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
         check_targets(trainer.model.loss_name, data)
@@ -162,18 +167,35 @@ def check_targets(loss_name, data) -> None:
 def check_output_path(path: str, option: str, example: str) -> Path:
     """A file that can be written: not a directory, in a directory that exists and is writable."""
     p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{option} {path}: is a directory; name a file in it, e.g. {p / example}")
-    folder = p.parent
-    if not folder.exists():
-        raise UsageError(f"{option} {path}: the directory {folder} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: the directory {folder} is not writable")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise UsageError(f"{option} {path}: the file exists and is not writable")
+    try:
+        if p.is_dir():
+            raise UsageError(f"{option} {path}: is a directory; name a file in it, e.g. {p / example}")
+        folder = p.parent
+        if p.is_symlink() and not p.exists():
+            raise UsageError(f"{option} {path}: a symbolic link to {os.readlink(p)}, which does not exist")
+        if not folder.exists():
+            raise UsageError(f"{option} {path}: the directory {folder} does not exist")
+        if not folder.is_dir():
+            raise UsageError(f"{option} {path}: {folder} is not a directory")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the directory {folder} is not writable")
+        if p.exists() and not (p.is_file() and os.access(p, os.W_OK)):
+            # a pipe or a device would block or swallow the file; a read-only file would fail after training
+            raise UsageError(f"{option} {path}: the file exists and is not "
+                             + ("writable" if p.is_file() else "a regular file"))
+    except OSError as exc:  # a name too long, a folder on the way that cannot be searched
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
     return p
+
+
+def check_data_not_overwritten(data, option, path) -> None:
+    """A file written must not be the --data file: the run would destroy its own training data."""
+    try:
+        same = os.path.exists(path) and os.path.samefile(path, data)
+    except (OSError, ValueError):
+        return  # no such data file: load says so
+    if same:
+        raise UsageError(f"{option} {path}: is the --data file; writing it would destroy the training data")
 
 
 def check_save_path(path: str) -> None:
@@ -199,13 +221,15 @@ def check_plot_path(path: str, name: str) -> None:
     if fmt not in formats:
         raise UsageError(f"--plot {path}: expected a file name ending in a format matplotlib writes "
                          f"({', '.join('.' + f for f in formats)}), found {'.' + fmt if fmt else 'no ending'}")
-    fig = _loss_figure([1.0, 0.5], name)
+    fig = None
     try:
+        fig = _loss_figure([1.0, 0.5], name)
         fig.savefig(io.BytesIO(), format=fmt)
     except Exception as exc:  # a backend's own requirement (a TeX program, a Pillow plugin)
         raise UsageError(f"--plot {path}: matplotlib cannot write .{fmt} here: {' '.join(str(exc).split())}") from None
     finally:
-        plt.close(fig)
+        if fig is not None:
+            plt.close(fig)
 
 
 def _need_matplotlib():

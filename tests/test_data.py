@@ -211,9 +211,11 @@ def test_npz_zero_d_arrays(tmp_path):
         load(tmp_path / "y.npz", 4, 2)
 
 
-def test_idx_with_no_dimensions(tmp_path):
-    (tmp_path / "a-idx1-ubyte").write_bytes(idx_bytes(0x08, (), b"\x07"))
-    with pytest.raises(DataError, match=r"a-idx1-ubyte: expected at least 1 dimension in the IDX header, found 0"):
+@pytest.mark.parametrize("ndim", [0, 33, 255])
+def test_idx_with_no_dimensions_or_more_than_arrays_have(tmp_path, ndim):
+    # 255 dimensions of size 1 fit the file's one byte: only the count can refuse them.
+    (tmp_path / "a-idx1-ubyte").write_bytes(idx_bytes(0x08, (1,) * ndim, b"\x07"))
+    with pytest.raises(DataError, match=rf"a-idx1-ubyte: expected 1 to 32 dimensions in the IDX header, found {ndim}$"):
         read_idx(tmp_path / "a-idx1-ubyte")
 
 
@@ -359,3 +361,68 @@ def test_y_without_columns():
 def test_a_device_is_not_data():
     with pytest.raises(DataError, match=r"'/dev/null' is neither a file nor a directory"):
         load("/dev/null")
+
+
+def test_timedelta_is_no_number_to_train_on():
+    # NumPy counts timedelta64 as a signed integer; as data it is a unit, not a quantity.
+    with pytest.raises(DataError, match=r"^data: x: expected numbers, found dtype timedelta64\[s\] \(shape \(3, 2\)\)$"):
+        check_data(np.zeros((3, 2), "timedelta64[s]"), np.zeros(3, int))
+
+
+def test_values_beyond_float32_are_named_not_called_nan():
+    x = np.ones((3, 2))
+    x[1, 0] = 1e300
+    with pytest.raises(DataError, match=r"^data: x: the value 1e\+300 at index \(1, 0\) is too large for float32 "
+                                        r"\(largest 3\.4e\+38\)"):
+        check_data(x, np.zeros(3), kind="regression")
+    assert check_data(x, np.zeros(3), kind="regression", dtype=np.float64)[0][1, 0] == 1e300
+
+
+def test_no_examples_names_the_array(tmp_path):
+    np.savez(tmp_path / "e.npz", x_train=np.zeros((0, 4), np.uint8), y_train=np.zeros(0, int))
+    with pytest.raises(DataError, match=r"^e\.npz: expected at least one example, found none \(x_train shape \(0, 4\)\)$"):
+        load(tmp_path / "e.npz")
+
+
+def test_a_path_too_long_to_look_up(tmp_path):
+    path = tmp_path / ("a" * 300 + ".npz")
+    with pytest.raises(DataError, match=rf"^cannot read '{tmp_path}/a+\.npz': File name too long$"):
+        load(path)
+
+
+def test_an_idx_folder_that_cannot_be_searched(tmp_path, monkeypatch):
+    # A folder with read but no search (x) permission lists its names but cannot stat them; root
+    # is never refused, so the refusal is simulated.
+    images, labels = fake_mnist(5)
+    write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    real = Path.is_file
+
+    def is_file(self):
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+    monkeypatch.setattr(Path, "is_file", is_file)
+    with pytest.raises(DataError, match=rf"^cannot list the directory '{tmp_path}': Permission denied$"):
+        load(tmp_path, 16, 10)
+
+
+def test_a_file_is_read_as_regression_targets_only_where_they_cannot_be_labels(tmp_path):
+    x = np.linspace(0, 1, 24).reshape(6, 4)
+    cases = {"floats": (np.linspace(-1, 2, 6), 1, "regression"),
+             "counts": (np.array([0, 1, 2, 3, 4, 5]), 1, "regression"),  # one output: not a class index
+             "zero_one": (np.array([0, 1, 1, 0, 1, 0]), 1, "classification"),
+             "labels": (np.array([0, 1, 2, 0, 1, 2]), 3, "classification"),
+             "one_hot": (np.eye(3)[[0, 1, 2, 0, 1, 2]], 3, "classification"),
+             "rows": (np.linspace(0, 1, 18).reshape(6, 3), 3, "regression")}
+    for name, (y, outputs, kind) in cases.items():
+        np.savez(tmp_path / f"{name}.npz", x_train=x, y_train=y)
+        d = load(tmp_path / f"{name}.npz", 4, outputs, regression=True)
+        assert d.kind == kind, name
+        if kind == "regression":
+            assert np.allclose(d.y_train, np.reshape(y, (6, -1))) and d.n_classes is None
+            assert d.description.endswith("(y read as regression targets)")
+    with pytest.raises(DataError, match=r"^floats\.npz: y_train: expected integer class labels, found -0\.4 at index 1$"):
+        load(tmp_path / "floats.npz", 4, 1)  # a cross-entropy network: labels only
+    with pytest.raises(DataError, match=r"^floats\.npz: the network has 3 outputs, but y_train has 1 columns"):
+        load(tmp_path / "floats.npz", 4, 3, regression=True)

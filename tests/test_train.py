@@ -168,6 +168,64 @@ def test_fit_stops_on_a_diverging_loss_and_keeps_the_last_good_parameters():
     assert "epoch" in out.getvalue() and "loss" in out.getvalue()
 
 
+@pytest.fixture(scope="module")
+def small_trainer():
+    return compile_trainer(Network(4, [Dense(3, "tanh"), Dense(3, "softmax")], loss="ce"), "sgd", 0.1)
+
+
+def small_data(m=10):
+    rng = np.random.default_rng(0)
+    return rng.random((m, 4)), rng.integers(0, 3, m)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"x": None}, r"^training data: x is None, expected an array$"),
+    ({"x": "rows"}, r"^training data: x: expected numbers, found dtype <U4"),
+    ({"x": np.zeros((10, 5))}, r"^training data: the network takes 4 inputs per example, but x has 5 features"),
+    ({"x": np.zeros(10)}, r"^training data: expected x of shape \(examples, features\), found shape \(10,\)"),
+    ({"x": np.full((10, 4), np.nan)}, r"^training data: x: expected finite numbers, found 40 NaN"),
+    ({"x": np.full((10, 4), 1e300)}, r"^training data: x: the value 1e\+300 at index \(0, 0\) is too large for float32"),
+    ({"x": np.ones((10, 4), complex)}, r"^training data: x: expected real numbers, found complex"),
+    ({"y": np.zeros(5, int)}, r"^training data: x and y differ in length: x has 10 examples, y has 5$"),
+    ({"y": np.full(10, 3)}, r"^training data: y: labels must be in 0\.\.2 for a network with 3 outputs, found label 3"),
+    ({"y": np.eye(2)[np.zeros(10, int)]}, r"^training data: y: the network has 3 outputs, but the one-hot labels have 2"),
+    ({"x": np.zeros((0, 4)), "y": np.zeros(0, int)}, r"^training data: expected at least one example, found none"),
+    ({"epochs": -1}, r"^epochs must be from 0 up, not -1$"),
+    ({"epochs": 1.5}, r"^epochs must be an integer, not 1\.5 \(a float\)$"),
+    ({"batch_size": 0}, r"^batch_size must be from 1 up, not 0$"),
+    ({"batch_size": True}, r"^batch_size must be an integer, not True \(a bool\)$"),
+    ({"seed": -1}, r"^seed must be from 0 to 4294967295, not -1$"),
+    ({"x_test": np.zeros((2, 4))}, r"^test data: pass both x_test and y_test, or neither \(found only x_test\)$"),
+    ({"x_test": np.zeros((2, 3)), "y_test": np.zeros(2, int)},
+     r"^test data: the network takes 4 inputs per example, but x_test has 3 features"),
+    ({"params": {"W1": np.zeros((4, 3))}}, r"^params: expected a dict with keys W1, b1, W2, b2, found W1$"),
+    ({"params": {"W1": np.zeros((3, 4)), "b1": np.zeros(3), "W2": np.zeros((3, 3)), "b2": np.zeros(3)}},
+     r"^params\['W1'\]: expected shape \(4, 3\), found \(3, 4\)$"),
+])
+def test_fit_refuses_bad_arguments_naming_them(small_trainer, change, message):
+    from compile._data import DataError
+    x, y = small_data()
+    args = {"x": x, "y": y, "epochs": 1, "batch_size": 4, **change}
+    with pytest.raises(DataError, match=message):
+        fit(small_trainer, progress=False, **args)
+
+
+def test_fit_takes_class_labels_as_their_one_hot_rows(small_trainer):
+    # (10,) labels once broadcast against the (10, 3) output and trained a meaningless loss.
+    x, labels = small_data()
+    one_hot = np.eye(3)[labels]
+    a = fit(small_trainer, x, labels, 2, 4, progress=False)
+    b = fit(small_trainer, x, one_hot, 2, 4, progress=False)
+    c = fit(small_trainer, x, labels.reshape(-1, 1), 2, 4, progress=False)
+    assert a.train_loss == b.train_loss == c.train_loss
+    assert b.initial_loss == pytest.approx(-np.mean(np.log(np.full(10, 1 / 3))), rel=0.3)
+
+
+def test_compile_trainer_refuses_what_is_no_network():
+    with pytest.raises(TypeError, match=r"^net must be a derive.Network, not a str$"):
+        compile_trainer("xor")
+
+
 # ---- the command line ----
 
 def run_cli(capsys, *argv):

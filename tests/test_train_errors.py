@@ -236,3 +236,53 @@ def test_a_file_that_is_not_data(capsys, tmp_path):
     (tmp_path / "m.npz").write_text("x,y\n0,1\n")
     err = refused(capsys, "2-2:tanh-2:softmax", "--data", str(tmp_path / "m.npz"))
     assert err.startswith(f"derivax: '{tmp_path / 'm.npz'}' is not an .npz file")
+
+
+# ---- output paths that are no plain writable file, and the data file itself ----
+
+def test_save_path_too_long(capsys, tmp_path):
+    path = tmp_path / ("p" * 300 + ".npz")
+    assert refused(capsys, "xor", "--save", str(path)) == f"derivax: --save {path}: File name too long"
+
+
+def test_save_onto_a_pipe_is_refused(capsys, tmp_path):
+    # Writing a pipe nobody reads would block after training; a device would swallow the file.
+    import os
+    fifo = tmp_path / "p.npz"
+    os.mkfifo(fifo)
+    assert refused(capsys, "xor", "--save", str(fifo)) == \
+        f"derivax: --save {fifo}: the file exists and is not a regular file"
+
+
+def test_save_through_a_dangling_link_is_refused(capsys, tmp_path):
+    link = tmp_path / "p.npz"
+    link.symlink_to(tmp_path / "gone" / "p.npz")
+    assert refused(capsys, "xor", "--save", str(link)) == \
+        f"derivax: --save {link}: a symbolic link to {tmp_path / 'gone' / 'p.npz'}, which does not exist"
+
+
+def test_save_over_the_data_file_is_refused(capsys, tmp_path):
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=np.zeros((4, 2)), y_train=np.array([0, 1, 1, 0]))
+    before = data.read_bytes()
+    (tmp_path / "link.npz").symlink_to(data)
+    for target in (data, tmp_path / "link.npz"):
+        err = refused(capsys, "2-2:tanh-2:softmax", "--data", str(data), "--save", str(target))
+        assert err == f"derivax: --save {target}: is the --data file; writing it would destroy the training data"
+    assert data.read_bytes() == before
+
+
+# ---- regression targets in a data file ----
+
+def test_a_regression_network_trains_on_real_targets_from_a_file(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 2))
+    np.savez(tmp_path / "r.npz", x_train=x, y_train=x.sum(axis=1) * 10)  # targets 0..20: no labels
+    code, out, err = run_cli(capsys, "2-3:tanh-1", "--data", str(tmp_path / "r.npz"), "--epochs", "2",
+                             "--lr", "0.01", "--json")
+    assert code == 0, err
+    assert "data: r.npz: 8 train (y read as regression targets)" in out
+    assert json.loads(out.splitlines()[-1])["train_accuracy"] is None
+    # a cross-entropy network reads the same file as labels, and says why it cannot
+    err = refused(capsys, "2-3:tanh-1:sigmoid", "--loss", "bce", "--data", str(tmp_path / "r.npz"))
+    assert err.startswith("derivax: r.npz: y_train: expected integer class labels, found ")

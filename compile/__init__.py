@@ -5,7 +5,7 @@ Names are imported on first use (PEP 562), so `derivax show` never pays for impo
 from importlib import import_module
 
 _EXPORTS = {
-    "lower": "_lower", "Lowered": "_lower",
+    "lower": "_lower", "Lowered": "_lower", "lower_nodes": "_lower",
     "compile_trainer": "_train", "fit": "_train", "Trainer": "_train", "History": "_train",
     "generate": "_codegen",
     "load": "_data", "Dataset": "_data", "DataError": "_data",

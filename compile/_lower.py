@@ -31,10 +31,14 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive import _functions as F
 from derive._graph import is_placeholder, placeholder, topo_order
-from derive._network import lam, m
+from derive._symbols import lam, m
 from derive._printing import name as display_name
 from derive._printing import show
 from derive._scalar_functions import SCALAR_FUNCTIONS
+
+from derive.ops.elementwise import broadcast_shape
+
+from ._lower_ops import LOWERINGS
 
 DTYPES = ("float32", "float64")
 # Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
@@ -189,36 +193,19 @@ class FunctionWriter:
         return "".join(f", {display_name(a.name, 'text')} = 1 at inference" for a in masks)
 
     def shape(self, shape) -> str:
-        if m in shape:
+        if any(sp.sympify(d).has(m) for d in shape):
             self.uses_m = True
-        return "(" + ", ".join("m" if d == m else str(int(d)) for d in shape) + ")"
+        dims = ["m" if d == m else str(int(d)) if sp.sympify(d).is_Integer else sp.pycode(d) for d in shape]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
     def code(self, node, top=False):
         """(code, atomic) of ``node``; ``atomic`` says it needs no brackets as an operand."""
         if not top and node in self.names:
             return self.names[node], True
-        op = node.op
-        if op == "leaf":
-            self.leaves += [node] if node not in self.leaves else []
-            return node.name, True
-        if op == "matmul":
-            left, right = node.args
-            if left.op == "T" and left not in self.names:  # Aᵀ B: see TRANSPOSE_MATMUL
-                self.uses_transpose_matmul = True
-                return f"transpose_matmul({self.code(left.args[0])[0]}, {self.code(right)[0]})", True
-            a, b = (_bracket(*self.code(x)) for x in node.args)
-            return f"{a} @ {b}", False
-        if op == "T":
-            return _bracket(*self.code(node.args[0])) + ".T", True
-        if op == "sum":
-            axis = node.attrs["axis"]
-            keep = "" if axis is None else f", axis={axis}, keepdims=True"
-            return f"jnp.sum({self.code(node.args[0])[0]}{keep})", True
-        if op == "softmax":
-            return f"jax.nn.softmax({self.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
-        if op == "ew":
-            return self.elementwise(node)
-        raise ValueError(f"cannot lower operation {op!r} of node {node!r}")
+        lowering = LOWERINGS.get(node.op)
+        if lowering is None:
+            raise ValueError(f"cannot lower operation {node.op!r} of node {node!r}: compile._lower_ops has no entry")
+        return lowering(self, node)
 
     def elementwise(self, node):
         expr, args = node.attrs["expr"], node.args
@@ -244,6 +231,9 @@ class FunctionWriter:
         printer = ScalarJax(atoms, logs, compound)
         text = printer.doprint(expr)
         self.uses_m |= m in printer.used
+        used = [a.shape for i, a in enumerate(args) if placeholder(i) in expr.free_symbols]
+        if broadcast_shape(used) != tuple(node.shape):  # a node that only repeats its operand (a sum's adjoint)
+            return f"jnp.broadcast_to({text}, {self.shape(node.shape)})", True
         return text, expr in atoms and expr not in compound
 
     def prologue(self, with_y: bool) -> list:
@@ -348,6 +338,28 @@ class Lowered:
         if name in ("forward", "loss", "grads", "loss_and_grads"):
             return ns[name]
         raise AttributeError(name)
+
+
+def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
+    """Any graph nodes as one jitted JAX function of the ``leaves`` (by name), returning a dict of
+    ``outputs``: the lowering of a network's derivation, for graphs that are not a network (a custom
+    layer's gradient, the per-op tests). Returns (function, source)."""
+    from types import SimpleNamespace
+    check_dtype(dtype)
+    writer = FunctionWriter(SimpleNamespace(convention="rows", layers=[], params=[], masks=[]), "off")
+    names = {node: f"out{k}" for k, node in enumerate(outputs.values())}
+    writer.write([(names[node], node, None) for node in outputs.values() if node.op != "leaf"])
+    names.update({node: node.name for node in outputs.values() if node.op == "leaf"})  # returned as given
+    args = [leaf.name for leaf in leaves]
+    if writer.uses_m:
+        args.append("m")
+    body = [f"    {line}" for line in writer.lines]
+    ret = ", ".join(f"{key!r}: {names[node]}" for key, node in outputs.items())
+    source = ("import jax\nimport jax.numpy as jnp\n\n" + f"DTYPE = jnp.{dtype}\n\n"
+              + (TRANSPOSE_MATMUL + "\n\n" if writer.uses_transpose_matmul else "")
+              + f"def graph({', '.join(args)}):\n" + "\n".join(body) + f"\n    return {{{ret}}}\n")
+    import jax
+    return jax.jit(run_source(source, "graph")["graph"]), source
 
 
 def lower(derivation, dtype: str = "float32") -> Lowered:

@@ -5,7 +5,7 @@ from ._functions import (ACTIVATION_NAMES, KINK_CONVENTION, LOSSES, DerivativeEr
 from ._graph import Node, ShapeError
 from ._limits import TimeLimitExceeded, time_limit
 from ._network import Builder, Dense, Model, Network, NetworkError, m
-from ._reverse import Derivation, Step, derive
+from ._reverse import Derivation, Step, derive, gradients
 from ._printing import show
 from ._scalar import ScalarTooLarge, scalar_view
 from ._scalar import check as scalar_check
@@ -13,5 +13,5 @@ from ._sympy_matrix import matrix_symbols
 
 __all__ = ["ACTIVATION_NAMES", "Builder", "Dense", "Derivation", "DerivativeError", "FormulaError",
            "KINK_CONVENTION", "LOSSES", "Model", "Network", "NetworkError", "Node", "ShapeError", "Step", "TimeLimitExceeded",
-           "ScalarTooLarge", "derive", "leaky_relu", "m", "parse_activation", "parse_loss", "relu",
+           "ScalarTooLarge", "derive", "gradients", "leaky_relu", "m", "parse_activation", "parse_loss", "relu",
            "matrix_symbols", "scalar_check", "scalar_view", "show", "sigmoid", "softplus", "step", "time_limit"]

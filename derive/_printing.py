@@ -19,6 +19,7 @@ from sympy.printing.printer import Printer
 from ._graph import Node, is_placeholder, placeholder
 from ._scalar_functions import SCALAR_FUNCTIONS, fill
 from ._symbols import m as m_sym
+from .ops import lookup
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -184,56 +185,40 @@ def _wrap(s, style):
 
 
 def _show(node: Node, style: str, top: bool):
-    """(string, precedence) of ``node``."""
+    """(string, precedence) of ``node``: a name where it has one, else its operation's own printing
+    (``derive.ops``: ``Op.show``)."""
     if node.name and not top or node.op == "leaf":
         return name(node.name, style), ATOM
-    if node.op == "matmul":
-        parts = []
-        for a in node.args:
-            s, p = _show(a, style, False)
-            parts.append(s if p >= MATMUL else _wrap(s, style))
-        return (" @ " if style == "formula" else " ").join(parts), MATMUL
-    if node.op == "T":
-        s, p = _show(node.args[0], style, False)
-        if style == "formula":
-            return (s if p == ATOM else _wrap(s, style)) + ".T", ATOM
-        if style == "text":
-            return (s if p == ATOM else _wrap(s, style)) + "ᵀ", ATOM
-        if p == ATOM and s.endswith("]}"):
-            return s[:-1] + "T}", ATOM  # W^{[2]} -> W^{[2]T}, as seed texts write it
-        return (s if p == ATOM else _wrap(s, style)) + "^{T}", ATOM
-    if node.op == "softmax":
-        s, _ = _show(node.args[0], style, False)
-        return {"text": f"softmax({s})", "latex": rf"\mathrm{{softmax}}\left({s}\right)",
-                "formula": f"softmax({s})"}[style], ATOM
-    if node.op == "sum":
-        return _show_sum(node, style), ATOM if style == "formula" else MATMUL
-    if node.op == "ew":
+    return lookup(node.op).show(node, style, _Notation(style))
+
+
+class _Notation:
+    """What an op's printing rule needs from the printer: its operands printed, brackets, names,
+    dimensions and the precedences, in one notation."""
+
+    ATOM, MATMUL, MUL = ATOM, MATMUL, PRECEDENCE["Mul"]
+
+    def __init__(self, style: str):
+        self.style = style
+
+    def arg(self, node: Node):
+        return _show(node, self.style, False)
+
+    def wrap(self, s: str) -> str:
+        return _wrap(s, self.style)
+
+    def name(self, n: str) -> str:
+        return name(n, self.style)
+
+    def dim(self, d) -> str:
+        return "m" if d == m_sym else str(d)
+
+    def elementwise(self, node: Node):
         atoms, precs = {}, {}
         for i, a in enumerate(node.args):
-            atoms[placeholder(i)], precs[placeholder(i)] = _show(a, style, False)
+            atoms[placeholder(i)], precs[placeholder(i)] = self.arg(a)
         expr = node.attrs["expr"]
-        s = ScalarPrinter(style, atoms, precs).doprint(expr)
+        s = ScalarPrinter(self.style, atoms, precs).doprint(expr)
         if expr.is_Symbol and is_placeholder(expr):
             return s, precs[expr]
         return s, precedence(expr)
-    raise ValueError(f"cannot print operation {node.op}")
-
-
-def _show_sum(node, style):
-    (a,) = node.args
-    axis = node.attrs["axis"]
-    s, p = _show(a, style, False)
-    if style == "formula":
-        return f"sum({s})" if axis is None else f"sum({s}, {axis})"
-    batch = a.shape[axis] == m_sym if axis is not None else False
-    inner = s if p >= PRECEDENCE["Mul"] and not batch else s if p == ATOM else _wrap(s, style)
-    if style == "text":
-        if batch:
-            return f"Σᵢ {inner}⁽ⁱ⁾"
-        return f"Σₖ {inner}" if axis is not None else f"Σ {inner}"
-    if batch:
-        if p == ATOM and inner.endswith("]}"):
-            return rf"\sum_{{i=1}}^{{m}} {inner[:-1]}(i)}}"  # delta^{[2](i)}
-        return rf"\sum_{{i=1}}^{{m}} {inner}^{{(i)}}"
-    return (r"\sum_{k} " if axis is not None else r"\sum ") + inner

@@ -180,6 +180,42 @@ def _accumulate(contribs):
     return ew(sp.Add(*[ph(i) for i in range(len(nodes))]), nodes)
 
 
+class _Plain:
+    """Reverse mode's context where nothing is worded or recorded (``gradients``)."""
+
+    def rule(self, kind, node, arg=None):
+        return ""
+
+    def derivative_through(self, node, before, after):
+        pass
+
+
+def gradients(J: Node, wrt) -> dict:
+    """dJ/dx for each leaf x of ``wrt``: plain reverse mode over any graph whose root J has one
+    entry, through each operation's own backward rule. No names, no steps: the derivation of a
+    network (``derive``) is this, plus the naming of error signals and the record of each step."""
+    wrt = list(wrt)
+    order = G.topo_order(J)
+    needs = set(wrt)
+    for node in order:
+        if any(a in needs for a in node.args):
+            needs.add(node)
+    adj = {J: [ew(sp.Integer(1), [], shape=J.shape)]}
+    ctx, out = _Plain(), {}
+    for node in reversed(order):
+        if node not in adj or node not in needs:
+            continue
+        parts = adj.pop(node)
+        g = parts[0] if len(parts) == 1 else ew(sp.Add(*[ph(i) for i in range(len(parts))]), parts)
+        if node in wrt:
+            out[node] = g
+            continue
+        for arg, contrib, _ in lookup(node.op).vjp(node, g, ctx):
+            if arg in needs:
+                adj.setdefault(arg, []).append(contrib)
+    return {x: out.get(x, ew(sp.Integer(0), [], shape=x.shape)) for x in wrt}
+
+
 def derive(model, printer=None) -> Derivation:
     """Reverse mode from the loss J to every parameter of ``model``."""
     ctx = _Context(model, printer)

@@ -96,7 +96,15 @@ class Expander:
             return tuple(self.concrete(x) for x in d)
         return int(sp.sympify(d).subs(m_sym, self.m))
 
-    def symbols(self, node: Node) -> sp.Matrix:
+    def symbols(self, node: Node):
+        """One symbol per entry of a leaf or named node: w1_1_2 for a matrix, x_1_2_3 for rank 3."""
+        if node.rank != 2:
+            shape = self.concrete(node.shape)
+            out = np.empty(shape, dtype=object)
+            for index in np.ndindex(*shape):
+                out[index] = sp.Symbol(f"{_base(node.name)[0]}{_base(node.name)[1]}_"
+                                       + "_".join(str(i + 1) for i in index))
+            return out
         r, c = self.concrete(node.shape[0]), self.concrete(node.shape[1])
         axis = _batch_axis(node)
         return sp.Matrix(r, c, lambda i, j: entry_symbol(node.name, i, j, (r, c), axis, self.m))

@@ -18,7 +18,7 @@ import pytest
 import sympy as sp
 
 from compile._codegen import HE_ACTIVATIONS
-from compile._evaluate import SCALAR_NUMPY, _lambdified
+from derive.ops.elementwise import SCALAR_NUMPY, numpy_function as _lambdified
 from compile._lower import CALLS, ScalarJax, function_sources
 from compile._verify import verify
 from derive import Dense, Network

@@ -11,6 +11,7 @@ import json
 from ._functions import KINK_CONVENTION, LOSS_TITLES
 from ._graph import Node
 from ._printing import name, show
+from ._scalar_functions import latex_name
 
 ARROW = {"text": "∂J/∂{}", "latex": r"\frac{{\partial J}}{{\partial {}}}", "formula": "dJ/d{}"}
 
@@ -73,7 +74,7 @@ def step_lines(d, style, needed, wanted) -> list:
         if kind == "through":
             before, after = s.rhs
             z = name(before.args[0].name, style)
-            prime = {"text": f"{n}′({z})", "latex": rf"\mathrm{{{n}}}'\left({z}\right)",
+            prime = {"text": f"{n}′({z})", "latex": rf"\mathrm{{{latex_name(n)}}}'\left({z}\right)",
                      "formula": f"{n}_prime({z})"}[style]
             lines.append((prime, f"{show(before, style)} = {show(after, style)}", s.rule))
         elif kind == "fact":
@@ -123,6 +124,13 @@ def print_rich(d, params=None, steps=False, console=None):
     _print_panels(console or Console(), d, params, steps, Panel, Text)
 
 
+def _latex_text(text: str) -> str:
+    """Words for \\text{...}: LaTeX's special characters escaped (a rule naming leaky_relu)."""
+    for ch in "&%$#_":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
 def to_latex(d, params=None, steps=False) -> str:
     parts = []
     for section, rows in sections(d, "latex", params, steps):
@@ -130,7 +138,7 @@ def to_latex(d, params=None, steps=False) -> str:
         parts.append(r"\begin{align*}")
         body = []
         for left, right, note in rows:
-            tag = rf" && \text{{{note}}}" if note else ""
+            tag = rf" && \text{{{_latex_text(note)}}}" if note else ""
             body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
         parts.append(" \\\\\n".join(body))
         parts.append(r"\end{align*}")

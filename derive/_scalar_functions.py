@@ -160,8 +160,13 @@ class ScalarFunction:
         if style == "text" and self.text:
             return self.text
         if style == "latex":
-            return self.latex or rf"\mathrm{{{self.name}}}\left({{0}}\right)"
+            return self.latex or rf"\mathrm{{{latex_name(self.name)}}}\left({{0}}\right)"
         return self.name + "({0})"
+
+
+def latex_name(name: str) -> str:
+    """A name as LaTeX's \\mathrm takes it: leaky_relu's underscore would open a subscript."""
+    return name.replace("_", r"\_")
 
 
 def fill(template: str, arg: str) -> str:

@@ -126,3 +126,11 @@ def test_markdown_and_jupyter():
     md = d.markdown()
     assert "$$\n\\delta^{[2]} = A^{[2]} - Y\n$$" in md
     assert d._repr_latex_().startswith("$$\\begin{aligned}")
+
+
+def test_latex_escapes_underscores_in_names_and_rule_words():
+    """\\mathrm{leaky_relu} would open a subscript, and \\text{... leaky_relu ...} does not compile."""
+    tex = Network(2, [Dense(2, "leaky_relu"), Dense(1)], loss="mse").derive().latex(steps=True)
+    assert r"\mathrm{leaky\_relu}\left(Z^{[1]}\right)" in tex
+    assert r"\text{chain rule through leaky\_relu (layer 1)}" in tex
+    assert "leaky_relu" not in tex

@@ -115,7 +115,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     from derive._graph import topo_order
     from derive._printing import name as display
     deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
-                    key=lambda n: -int(n.name[5:]))
+                    key=lambda n: -n.name.layer)
     result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
     if user.shape != correct.shape:
         result.how.append("shapes")

@@ -23,7 +23,7 @@ from ._optim import OPTIMIZERS, OptimizerError, make
 
 # He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
 # activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
-# function's row in derive's table says which it is.
+# function's row in derive's table says which it is, and each parameter's record (Param.init) carries it.
 HE_ACTIVATIONS = tuple(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
 
 
@@ -42,19 +42,19 @@ def init_source(model) -> str:
              'activations); biases zero."""',
              "    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))",
              "    return {"]
-    for layer in model.layers:
-        shape = _dims(layer.W.shape)
-        fan_in, fan_out = (shape[0], shape[1]) if rows else (shape[1], shape[0])
-        if layer.activation in HE_ACTIVATIONS:
-            lines.append(f"        # {layer.W.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
+    for p in model.records:
+        shape, fan_in, fan_out = p.shape, p.fan_in, p.fan_out
+        if p.init == "zeros":
+            draw = f"np.zeros({shape})"
+        elif p.init == "he":
+            lines.append(f"        # {p.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
             draw = f"rng.normal(0, (2 / {fan_in}) ** 0.5, {shape})"
         else:
-            lines.append(f"        # {layer.W.name}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
+            lines.append(f"        # {p.name}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
                          f"fans {fan_in} and {fan_out}")
             lim = f"(6 / ({fan_in} + {fan_out})) ** 0.5"
             draw = f"rng.uniform(-{lim}, {lim}, {shape})"
-        lines.append(f'        "{layer.W.name}": jnp.asarray({draw}, DTYPE),')
-        lines.append(f'        "{layer.b.name}": jnp.asarray(np.zeros({_dims(layer.b.shape)}), DTYPE),')
+        lines.append(f'        "{p.name}": jnp.asarray({draw}, DTYPE),')
     lines.append("    }")
     return "\n".join(lines) + "\n"
 

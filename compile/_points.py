@@ -90,10 +90,9 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     fits(model, m, "a check")
     rng = np.random.default_rng(seed)
     params = {}
-    for p in model.params:
-        shape = tuple(int(d) for d in p.shape)
-        std = BIAS_STD if p.name.startswith("b") else WEIGHT_STD / max(1.0, np.sqrt(_fan_in(model, p) / 4))
-        params[p.name] = rng.normal(0, std, shape)
+    for p in model.records:
+        std = BIAS_STD if p.kind == "bias" else WEIGHT_STD / max(1.0, np.sqrt(p.fan_in / 4))
+        params[p.name] = rng.normal(0, std, p.shape)
     x = rng.normal(size=(m, model.sizes[0]))
     y = draw_targets(model, rng, m)
     drop = None
@@ -101,9 +100,3 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
         drop = {layer.mask.name: (rng.random((m, layer.units)) < layer.keep) / layer.keep
                 for layer in model.layers if layer.mask is not None}
     return Point(params, x, y, drop)
-
-
-def _fan_in(model, p) -> int:
-    """Inputs of the layer a weight belongs to: wide layers get smaller weights (Z stays O(1))."""
-    shape = [int(d) for d in p.shape]
-    return shape[0] if model.convention == "rows" else shape[1]

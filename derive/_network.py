@@ -24,7 +24,9 @@ from . import _functions as F
 from ._formula import parse_activation, parse_loss
 from ._functions import NetworkError
 from ._graph import Node, fmt_shape, leaf, matmul, placeholder
+from ._names import Name
 from ._reverse import derive as _derive
+from ._scalar_functions import SCALAR_FUNCTIONS
 from ._symbols import lam, m
 CONVENTIONS = ("rows", "columns")
 
@@ -55,6 +57,28 @@ class Layer:
     keep: float | None = None  # keep probability of the dropout mask
 
 
+@dataclass(frozen=True)
+class Param:
+    """A trainable parameter as every numeric stage reads it: initialisation, check points, verify,
+    check-code and code generation take shape, fans and initialisation from here, not from a layer's
+    fields or its name."""
+
+    node: Node        # the leaf
+    layer: int
+    kind: str         # "weight" or "bias"
+    fan_in: int
+    fan_out: int
+    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), or "zeros"
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(int(d) for d in self.node.shape)
+
+
 @dataclass
 class Model:
     """A built graph: what derivation, printing and lowering read."""
@@ -71,6 +95,7 @@ class Model:
     l2: float | None
     forward: list = field(default_factory=list)   # named nodes in evaluation order
     constants: dict = field(default_factory=dict)  # symbol -> value (lambda, ...)
+    records: list = field(default_factory=list)   # Param, one per node of ``params``, same order
 
     @property
     def prediction(self) -> Node:
@@ -136,7 +161,7 @@ class Builder:
         n_inputs = _positive_int(n_inputs, "the input size")
         self.convention = convention
         self.rows = convention == "rows"
-        self.X = leaf("X", (m, n_inputs) if self.rows else (n_inputs, m), "input")
+        self.X = leaf(Name("X"), (m, n_inputs) if self.rows else (n_inputs, m), "input")
         self.layers: list = []
         self.forward: list = []
         self._layer_of = {self.X: 0}
@@ -159,10 +184,10 @@ class Builder:
         if name == "softmax" and units == 1:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
         if self.rows:
-            W, b = leaf(f"W{l}", (n_in, units), "param"), leaf(f"b{l}", (1, units), "param")
+            W, b = leaf(Name("W", l), (n_in, units), "param"), leaf(Name("b", l), (1, units), "param")
             lin = matmul(inp, W)
         else:
-            W, b = leaf(f"W{l}", (units, n_in), "param"), leaf(f"b{l}", (units, 1), "param")
+            W, b = leaf(Name("W", l), (units, n_in), "param"), leaf(Name("b", l), (units, 1), "param")
             lin = matmul(W, inp)
         terms = [lin, b]
         for extra in add:
@@ -172,24 +197,24 @@ class Builder:
                     f"({self._units(extra)} units): shapes {fmt_shape(lin.shape)} and {fmt_shape(extra.shape)}")
             terms.append(extra)
         expr = sp.Add(*[placeholder(i) for i in range(len(terms))])
-        Z = Node("ew", terms, lin.shape, (("expr", expr),), name=f"Z{l}", role="pre")
+        Z = Node("ew", terms, lin.shape, (("expr", expr),), name=Name("Z", l), role="pre")
         mask = keep = None
         if name == "softmax" and dropout:
             raise NetworkError(f"layer {l}: dropout on a softmax layer would break its outputs' sum of 1; "
                                "put the dropout on the layer before")
         if name == "softmax":
-            A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=f"A{l}", role="act")
+            A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=Name("A", l), role="act")
         elif dropout is not None and dropout is not False and dropout != 0:
             import numbers
             if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 < dropout < 1:
                 raise NetworkError(f"layer {l}: dropout probability must be in (0, 1), not {dropout!r}")
             # Inverted dropout: the mask holds 0 or 1/(1-p), so the expected activation is unchanged.
-            mask, keep = leaf(f"D{l}", Z.shape, "mask"), 1 - dropout
+            mask, keep = leaf(Name("D", l), Z.shape, "mask"), 1 - dropout
             A = Node("ew", (Z, mask), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})
-                                                  * placeholder(1)),), name=f"A{l}", role="act")
+                                                  * placeholder(1)),), name=Name("A", l), role="act")
         else:
             A = Node("ew", (Z,), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),),
-                     name=f"A{l}", role="act")
+                     name=Name("A", l), role="act")
         self.layers.append(Layer(l, units, name, fn, Z, A, W, b, mask, keep))
         self.forward += [Z, A]
         self._layer_of[A] = l
@@ -203,7 +228,7 @@ class Builder:
         F.derivative(loss_fn, 0, "the loss")
         class_axis = 1 if self.rows else 0
         one_hot = class_axis if loss_name == "ce" else None
-        Y = leaf("Y", pred.shape, "target", one_hot_axis=one_hot)
+        Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
         per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
                                            loss_fn.variables[1]: placeholder(1)})
         # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
@@ -220,11 +245,22 @@ class Builder:
                                        role="decay"),), (1, 1), (("axis", None),))
                 terms.append(lam / (2 * m) * placeholder(len(args)))
                 args.append(sq)
-        J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name="J", role="loss")
+        J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name=Name("J"), role="loss")
         params = [p for layer in self.layers for p in (layer.W, layer.b)]
         masks = [layer.mask for layer in self.layers if layer.mask is not None]
         return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
-                     l2, self.forward + [J], constants)
+                     l2, self.forward + [J], constants, self._records())
+
+    def _records(self) -> list:
+        he = {f.name for f in SCALAR_FUNCTIONS if f.init == "he"}
+        out = []
+        for layer in self.layers:
+            shape = [int(d) for d in layer.W.shape]
+            fan_in, fan_out = (shape[0], shape[1]) if self.rows else (shape[1], shape[0])
+            init = "he" if layer.activation in he else "glorot"
+            out.append(Param(layer.W, layer.index, "weight", fan_in, fan_out, init))
+            out.append(Param(layer.b, layer.index, "bias", fan_in, fan_out, "zeros"))
+        return out
 
 
 class Network:

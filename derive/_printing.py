@@ -17,6 +17,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from ._graph import Node, is_placeholder, placeholder
+from ._names import Name
 from ._scalar_functions import SCALAR_FUNCTIONS, fill
 from ._symbols import m as m_sym
 from .ops import lookup
@@ -31,13 +32,17 @@ ATOM, MATMUL = 100, 60  # precedences of a name and of a juxtaposed matrix produ
 
 
 def name(n: str, style: str) -> str:
-    """W1 -> W₁ (text), W^{[1]} (latex), W1 (formula)."""
-    match = re.fullmatch(r"([A-Za-z_]+?)(\d*)", n)
-    if match is None:  # already a display name (the scalar view's w¹₁₂)
-        return n
-    base, digits = match.groups()
+    """W1 -> W₁ (text), W^{[1]} (latex), W1 (formula). A structured name (``derive._names.Name``) is
+    read by its parts; plain text (a formula's names) by its letters and digits."""
     if style == "formula":
-        return "lam" if n == "lambda" else n  # lambda is a Python keyword: formulas say lam
+        return "lam" if n == "lambda" else str(n)  # lambda is a Python keyword: formulas say lam
+    if isinstance(n, Name):
+        base, digits = n.base, "" if n.layer is None else str(n.layer)
+    else:
+        match = re.fullmatch(r"([A-Za-z_]+?)(\d*)", n)
+        if match is None:  # already a display name (the scalar view's w¹₁₂)
+            return n
+        base, digits = match.groups()
     sym = GREEK.get(base, (base, base))[0 if style == "text" else 1]
     if not digits:
         return sym

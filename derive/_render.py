@@ -68,7 +68,7 @@ def step_lines(d, style, needed, wanted) -> list:
         kind, n = s.lhs
         if kind in ("grad", "def"):
             # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
-            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or n.startswith(("A", "Z")))
+            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or getattr(n, "base", None) in ("A", "Z"))
         if not keep:
             continue
         if kind == "through":

@@ -18,6 +18,7 @@ from . import _graph as G
 from ._graph import Node, constant_factor, ew, named, placeholder
 from ._functions import LOSS_TITLES
 from ._limits import time_limit
+from ._names import Name, layer_of
 from ._printing import show
 from .ops import lookup
 from ._render import print_rich, sections, to_json, to_latex, to_markdown, to_text
@@ -95,7 +96,7 @@ class Derivation:
 
 
 def _layer_of(node: Node):
-    return int(node.name[1:]) if node.name and node.name[1:].isdigit() else None
+    return layer_of(node.name)
 
 
 # ---- the words for each backward rule (the rules themselves are the ops', in derive.ops) ----
@@ -287,7 +288,7 @@ def _name_delta(node, g, rules, ctx, result, last):
         rule = f"{ctx.model.layers[-1].activation}–{LOSS_TITLES[ctx.model.loss_name]} cancellation"
     g = tidy(g, ctx.steps, rule)
     c, rest = constant_factor(g)
-    delta = named(rest, f"delta{l}", "delta")
+    delta = named(rest, Name("delta", l), "delta")
     ctx.steps.append(Step(f"name the error signal δ{l} (dJ/dZ{l} without the constant factor)",
                           ("def", delta.name), rest))
     result.deltas[l] = delta

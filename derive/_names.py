@@ -1,0 +1,33 @@
+"""Structured names: a node's name is text (``W1``, ``delta2``) that also carries its parts.
+
+``Name`` is a ``str``, so names stay what dictionaries are keyed by and what users type (``W1``);
+its parts (``base``, ``layer``, ``step``) are what printers and rule texts read, never parsed back out
+of the text. ``step`` is a time step (an RNN's h_t), None elsewhere.
+"""
+from __future__ import annotations
+
+
+class Name(str):
+    """``Name("W", 1)`` is the text ``W1`` with ``.base == "W"`` and ``.layer == 1``."""
+
+    base: str
+    layer: int | None
+    step: int | None
+
+    def __new__(cls, base: str, layer: int | None = None, step: int | None = None):
+        text = base + ("" if layer is None else str(layer)) + ("" if step is None else f"_t{step}")
+        self = super().__new__(cls, text)
+        self.base, self.layer, self.step = base, layer, step
+        return self
+
+    def __reduce__(self):
+        return Name, (self.base, self.layer, self.step)
+
+
+def layer_of(name) -> int | None:
+    """The layer a name belongs to (None for X, Y, J and plain text)."""
+    return getattr(name, "layer", None)
+
+
+def base_of(name) -> str | None:
+    return getattr(name, "base", None)

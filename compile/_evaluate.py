@@ -10,6 +10,7 @@ import numpy as np
 import sympy as sp
 
 from derive._graph import topo_order
+from derive._stable import stable
 from derive._symbols import m as m_sym
 from derive.ops import lookup
 from derive.ops.elementwise import SCALAR_NUMPY, UndefinedValue  # noqa: F401 - re-exported for the checks
@@ -33,16 +34,28 @@ def evaluate(nodes, values: dict, m_value: int, constants: dict | None = None) -
 
     Each node is computed by its operation's own NumPy rule (``derive.ops``: ``Op.evaluate``)."""
     ev = _Evaluation(dict(values), m_value, constants)
-    for root in nodes:
+    roots = _stable(tuple(nodes))  # log(A) of a softmax or sigmoid from its Z: derive._stable
+    for root in roots:
         for n in topo_order(root):
             if n not in ev.values:
                 ev.values[n] = lookup(n.op).evaluate(n, [ev.values[a] for a in n.args], ev)
-    return [ev.values[n] for n in nodes]
+    return [ev.values[n] for n in roots]
+
+
+_STABLE: dict = {}
+
+
+def _stable(nodes: tuple) -> list:
+    """derive._stable's rewrite of ``nodes``, once per graph: a check evaluates one loss many times."""
+    if nodes not in _STABLE:
+        if len(_STABLE) > 512:
+            _STABLE.clear()
+        _STABLE[nodes] = stable(list(nodes))[0]
+    return _STABLE[nodes]
 
 
 class _Evaluation:
-    """What an op's NumPy rule may need beyond its operands: the batch size, the constants (λ), the
-    values computed so far (the stable logs read a softmax's Z)."""
+    """What an op's NumPy rule may need beyond its operands: the batch size and the constants (λ)."""
 
     def __init__(self, values, m_value, constants):
         self.values, self.m_value = values, m_value

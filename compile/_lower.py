@@ -29,12 +29,12 @@ import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-from derive import _functions as F
 from derive._graph import is_placeholder, placeholder, topo_order
 from derive._symbols import lam, m
 from derive._printing import name as display_name
 from derive._printing import show
 from derive._scalar_functions import SCALAR_FUNCTIONS
+from derive._stable import stable
 
 from derive.ops.elementwise import broadcast_shape
 
@@ -67,13 +67,12 @@ class ScalarJax(JaxPrinter):
     """Prints an elementwise SymPy expression as jnp code.
 
     ``atoms`` maps placeholder symbols to the code of their operands, ``compound`` holds those whose
-    code is a product ``A @ B`` rather than a name or a call; ``logs`` maps an operand (or 1 - operand)
-    to the code of its stable log.
+    code is a product ``A @ B`` rather than a name or a call.
     """
 
-    def __init__(self, atoms: dict, logs: dict | None = None, compound=(), order=None):
+    def __init__(self, atoms: dict, compound=(), order=None):
         super().__init__({"fully_qualified_modules": True, "strict": True, "order": order})
-        self.atoms, self.logs, self.compound, self.used = atoms, logs or {}, set(compound), set()
+        self.atoms, self.compound, self.used = atoms, set(compound), set()
 
     def parenthesize(self, item, level, strict=False):
         # ``A @ B`` binds like a product in Python. SymPy brackets a sum's terms without calling this
@@ -107,9 +106,6 @@ class ScalarJax(JaxPrinter):
         return super()._print(expr, **kwargs)
 
     def _print_call(self, e):
-        stable = self.logs.get(e.args[0]) if isinstance(e, sp.log) else None
-        if stable is not None:
-            return stable
         (arg,) = e.args
         code = self._print(arg)
         atomic = arg not in self.compound and precedence(arg) >= PRECEDENCE["Func"]
@@ -127,10 +123,6 @@ def _call(template: str, code: str, bracketed: str) -> str:
     return out
 
 
-def _bracket(code: str, atomic: bool) -> str:
-    return code if atomic else f"({code})"
-
-
 class FunctionWriter:
     """Writes the body of one generated function computing ``roots`` from the model's leaves."""
 
@@ -143,18 +135,7 @@ class FunctionWriter:
         self.leaves: list = []     # leaves used, in order of first use
         self.uses_m = False
         self.uses_transpose_matmul = False
-        self.logs_for = self._stable_logs()
-
-    def _stable_logs(self) -> dict:
-        """For each activation node with a stable log form: {node: (log(A), log(1 - A)) code makers}."""
-        out = {}
-        for layer in self.model.layers:
-            A, Z = layer.A, layer.Z
-            if A.op == "softmax":
-                out[A] = (f"jax.nn.log_softmax({{}}, axis={A.attrs['axis']})", None)
-            elif A.op == "ew" and A.args == (Z,) and A.attrs["expr"] == F.sigmoid(placeholder(0)):
-                out[A] = ("jax.nn.log_sigmoid({})", "jax.nn.log_sigmoid(-{})")
-        return out
+        self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive._stable)
 
     def write(self, roots: list) -> None:
         """roots: [(variable name or None, node, comment lhs)]."""
@@ -181,7 +162,7 @@ class FunctionWriter:
             elif var is None:
                 continue
             if lhs is not None:
-                self.lines.append(f"# {lhs} = {show(node, 'text')}{self.note(node)}")
+                self.lines.append(f"# {lhs} = {show(self.origin.get(node, node), 'text')}{self.note(node)}")
             self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
             self.names[node] = var
             self.lines += [f"{other} = {var}" for other, _ in wanted.get(node, [])[1:]]
@@ -214,7 +195,7 @@ class FunctionWriter:
         if not args or not any(is_placeholder(s) for s in expr.free_symbols):
             value = ScalarJax({}).doprint(expr)
             return f"jnp.full({self.shape(node.shape)}, {value}, dtype=DTYPE)", True
-        atoms, logs, compound = {}, {}, []
+        atoms, compound = {}, []
         for i, a in enumerate(args):
             p = placeholder(i)
             if p not in expr.free_symbols:
@@ -222,13 +203,7 @@ class FunctionWriter:
             atoms[p], atomic = self.code(a)
             if not atomic:
                 compound.append(p)
-            if a in self.logs_for:
-                z = self.code(a.args[0])[0]
-                log_a, log_1ma = self.logs_for[a]
-                logs[p] = log_a.format(z)
-                if log_1ma:
-                    logs[1 - p] = log_1ma.format(_bracket(z, z.isidentifier()))
-        printer = ScalarJax(atoms, logs, compound)
+        printer = ScalarJax(atoms, compound)
         text = printer.doprint(expr)
         self.uses_m |= m in printer.used
         used = [a.shape for i, a in enumerate(args) if placeholder(i) in expr.free_symbols]
@@ -271,7 +246,8 @@ def function_sources(derivation) -> str:
     parts, helper = [], False
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
-        w.write(roots)
+        nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive._stable
+        w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
         helper |= w.uses_transpose_matmul
         body = [f'"""{doc}"""', *w.prologue(with_y=name != "forward"), *w.lines, f"return {returns}"]
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
@@ -347,6 +323,8 @@ def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
     from types import SimpleNamespace
     check_dtype(dtype)
     writer = FunctionWriter(SimpleNamespace(convention="rows", layers=[], params=[], masks=[]), "off")
+    rewritten, writer.origin = stable(list(outputs.values()))  # log(A) from Z: derive._stable
+    outputs = dict(zip(outputs, rewritten))
     names = {node: f"out{k}" for k, node in enumerate(outputs.values())}
     writer.write([(names[node], node, None) for node in outputs.values() if node.op != "leaf"])
     names.update({node: node.name for node in outputs.values() if node.op == "leaf"})  # returned as given

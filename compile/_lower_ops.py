@@ -39,6 +39,10 @@ def _softmax(w, node):
     return f"jax.nn.softmax({w.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
 
 
+def _log_softmax(w, node):
+    return f"jax.nn.log_softmax({w.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
+
+
 def _reshape(w, node):
     return f"jnp.reshape({w.code(node.args[0])[0]}, {w.shape(node.shape)})", True
 
@@ -47,5 +51,5 @@ def _permute(w, node):
     return f"jnp.transpose({w.code(node.args[0])[0]}, {tuple(node.attrs['axes'])})", True
 
 
-LOWERINGS = {"leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax,
+LOWERINGS = {"leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
              "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}

@@ -129,6 +129,23 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
+class log_sigmoid(sp.Function):
+    """log σ(z) = −softplus(−z), computed without forming σ(z) (which saturates to 0 or 1). The
+    stable-log rewrite (derive._stable) puts it where a loss takes the log of a sigmoid output."""
+
+    def fdiff(self, argindex=1):
+        return sigmoid(-self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return -sp.log(1 + sp.exp(-x))
+        return None
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return -sp.log(1 + sp.exp(-x))
+
+
 @dataclass(frozen=True)
 class ScalarFunction:
     """One scalar function of one variable.
@@ -194,6 +211,8 @@ SCALAR_FUNCTIONS = (
                    lambda z: np.where(z > 0, z, float(LEAKY_SLOPE) * z), init="he", activation=True),
     ScalarFunction("softplus", softplus, "jax.nn.softplus({0})", lambda z: np.logaddexp(0, z),
                    activation=True),
+    ScalarFunction("log_sigmoid", log_sigmoid, "jax.nn.log_sigmoid({0})", lambda z: -np.logaddexp(0, -z),
+                   latex=_latex(r"\log\sigma")),
     # heaviside(z, 0) is 1 for z > 0 and 0 at z = 0: step(0) = 0, in z's own dtype.
     ScalarFunction("step", step, "jnp.heaviside({0}, 0)", lambda z: np.heaviside(z, 0)),
     ScalarFunction("exp", sp.exp, "jnp.exp({0})", np.exp, latex=_latex(r"\exp")),

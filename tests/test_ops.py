@@ -22,6 +22,7 @@ from compile._lower_ops import LOWERINGS
 from derive import gradients
 from derive._graph import (OPS, ew, flatten, leaf, matmul, permute, placeholder, reduce_sum, reshape, softmax,
                            transpose)
+from derive.ops import log_softmax
 from derive._scalar import Expander
 from derive._scalar_functions import sigmoid
 
@@ -39,6 +40,8 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     "softmax-1": ("softmax", [(3, 4)], lambda a: softmax(a, 1)),
     "softmax-0": ("softmax", [(3, 4)], lambda a: softmax(a, 0)),
     "softmax-rank-3": ("softmax", [(2, 3, 4)], lambda a: softmax(a, 2)),
+    "log_softmax-1": ("log_softmax", [(3, 4)], lambda a: log_softmax(a, 1)),
+    "log_softmax-rank-3": ("log_softmax", [(2, 3, 4)], lambda a: log_softmax(a, 0)),
     "ew-tanh": ("ew", [(3, 4)], lambda a: ew(sp.tanh(ph(0)), [a])),
     "ew-bias-broadcast": ("ew", [(3, 4), (1, 4)], lambda a, b: ew(ph(0) * sigmoid(ph(1)), [a, b])),
     "ew-rank-3-vector": ("ew", [(2, 3, 4), (4,)], lambda a, b: ew(ph(0) * ph(1) + ph(1) ** 2, [a, b])),
@@ -153,3 +156,49 @@ def test_shape_errors_name_the_operands():
         matmul(a, a)
     with pytest.raises(ShapeError, match=r"axis must be None or axes of a rank-3 tensor"):
         reduce_sum(a, 3)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_the_stable_log_rewrite_keeps_the_value_and_survives_saturation(output):
+    """log(A) of a softmax or sigmoid output becomes log_softmax(Z) / log_sigmoid(±Z): the same number
+    where A is moderate, and finite where A has saturated to 0 or 1 (where log(A) is -inf)."""
+    from derive._stable import stable
+    from derive._scalar_functions import sigmoid
+    Z = leaf("Z", (2, 3), "pre")
+    Y = leaf("Y", (2, 3), "target")
+    if output == "softmax":  # categorical cross-entropy
+        L = reduce_sum(ew(-ph(1) * sp.log(ph(0)), [softmax(Z, 1), Y]), None)
+    else:  # binary cross-entropy
+        A = ew(sigmoid(ph(0)), [Z])
+        L = reduce_sum(ew(-(ph(1) * sp.log(ph(0)) + (1 - ph(1)) * sp.log(1 - ph(0))), [A, Y]), None)
+    (rewritten,), origin = stable([L])
+    assert rewritten is not L and origin[rewritten] is L
+    y = np.array([[1.0, 0, 0], [0, 1, 0]])
+    moderate = {Z: np.array([[0.3, -0.2, 0.1], [1.0, 0.5, -0.7]]), Y: y}
+    plain = _unstable_value(L, moderate)
+    assert abs(evaluate([L], moderate, 1)[0].item() - plain) <= 1e-12 * abs(plain)
+    saturated = {Z: np.array([[800.0, -800, 0], [-900, 900, 0]]), Y: y}
+    assert np.isfinite(evaluate([L], saturated, 1)[0]).all()
+    import jax
+    with jax.enable_x64(True):
+        fn, source = lower_nodes({"L": L}, [Z, Y])
+        assert np.isfinite(float(fn(saturated[Z], y)["L"]))
+        assert ("log_softmax" if output == "softmax" else "log_sigmoid") in source
+
+
+def _unstable_value(L, values):
+    """L computed op by op with no rewrite: log of the formed activation."""
+    from derive._graph import topo_order
+    from derive.ops import lookup
+
+    class Ev:
+        subs = {}
+
+        @staticmethod
+        def concrete(shape):
+            return tuple(int(d) for d in shape)
+    memo = dict(values)
+    for n in topo_order(L):
+        if n not in memo:
+            memo[n] = lookup(n.op).evaluate(n, [memo[a] for a in n.args], Ev)
+    return float(np.sum(memo[L]))

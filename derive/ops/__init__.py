@@ -8,8 +8,9 @@ from .matmul import matmul
 from .transpose import transpose
 from .reduce_sum import reduce_sum
 from .softmax import softmax
+from .log_softmax import log_softmax
 from .reshape import flatten, reshape
 from .permute import permute
 
-__all__ = ["OPS", "Op", "broadcastable", "constant_factor", "ew", "flatten", "leaf", "lookup", "matmul", "permute",
+__all__ = ["OPS", "Op", "broadcastable", "constant_factor", "ew", "flatten", "leaf", "log_softmax", "lookup", "matmul", "permute",
            "reduce_sum", "register", "reshape", "softmax", "transpose", "unbroadcast"]

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .._node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
-from .._scalar_functions import SCALAR_FUNCTIONS, sigmoid
+from .._scalar_functions import SCALAR_FUNCTIONS
 from ._registry import Op, register
 
 ph = placeholder
@@ -174,37 +174,12 @@ def numpy_function(expr, n_args):
     return _COMPILED[key]
 
 
-def stable_logs(node, expr, args, values):
-    """log(A) and log(1 - A) of a sigmoid or softmax operand A, computed from its Z without forming A:
-    a saturated output would give log(0). Returns (expr, args) with those logs as extra operands;
-    ``values`` holds the value of every node evaluated so far."""
-    args = list(args)
-    for i, a in enumerate(node.args):
-        p = ph(i)
-        if a.op == "softmax" and expr.has(sp.log(p)):
-            zv = values[a.args[0]]
-            axis = a.attrs["axis"]
-            shifted = zv - np.max(zv, axis=axis, keepdims=True)
-            logs = {sp.log(p): shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))}
-        elif a.op == "ew" and len(a.args) == 1 and a.attrs["expr"] == sigmoid(ph(0)) \
-                and (expr.has(sp.log(p)) or expr.has(sp.log(1 - p))):
-            zv = values[a.args[0]]
-            logs = {sp.log(p): -np.logaddexp(0, -zv), sp.log(1 - p): -np.logaddexp(0, zv)}
-        else:
-            continue
-        for term, value in logs.items():
-            expr = expr.xreplace({term: ph(len(args))})
-            args.append(value)
-    return expr, args
-
-
 def _evaluate(node, args, ev):
     expr = node.attrs["expr"].xreplace(ev.subs)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         at = ", ".join(f"{k} = {v}" for k, v in ev.subs.items())
         raise UndefinedValue(f"{sp.sstr(node.attrs['expr'])} is undefined (a division by zero or a log "
                              f"of 0) at {at}")
-    expr, args = stable_logs(node, expr, args, ev.values)
     out = numpy_function(expr, len(args))(*args)
     dtype = np.result_type(*args, np.float64) if args else np.float64
     return np.broadcast_to(np.asarray(out, dtype), ev.concrete(node.shape)).copy()

@@ -1,0 +1,52 @@
+"""``log_softmax``: log(softmax(z)) = z − log Σ exp(z) along one axis, computed without forming the
+softmax (a saturated softmax would give log(0)). It enters a graph through the stable-log rewrite
+(``derive._stable``), never through a declaration: the printed derivation keeps log(A).
+
+Backward: G − softmax(z) ⊙ Σₖ G."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .._node import Node, ShapeError, fmt_shape, placeholder
+from ._registry import Op, register
+from .elementwise import ew
+from .reduce_sum import reduce_sum
+from .softmax import softmax
+
+ph = placeholder
+
+
+def log_softmax(a: Node, axis: int) -> Node:
+    if not (isinstance(axis, int) and -a.rank <= axis < a.rank):
+        raise ShapeError(f"log_softmax axis must be an axis of {a!r} {fmt_shape(a.shape)}, not {axis!r}")
+    return Node("log_softmax", (a,), a.shape, (("axis", axis % a.rank),))
+
+
+def _vjp(node, g, ctx):
+    axis = node.attrs["axis"]
+    a = node.args[0]
+    return [(a, ew(ph(0) - ph(1) * ph(2), [g, softmax(a, axis), reduce_sum(g, axis)]),
+             ctx.rule("log_softmax", node))]
+
+
+def _show(node, style, p):
+    s, _ = p.arg(node.args[0])
+    return {"text": f"log softmax({s})", "latex": rf"\log \mathrm{{softmax}}\left({s}\right)",
+            "formula": f"log(softmax({s}))"}[style], p.ATOM
+
+
+def _expand(node, args, ex):
+    e = np.frompyfunc(ex.exp, 1, 1)(args[0])
+    total = np.sum(e, axis=node.attrs["axis"], keepdims=True)
+    return np.frompyfunc(sp.log, 1, 1)(e / total)
+
+
+def _evaluate(node, args, ev):
+    axis = node.attrs["axis"]
+    shifted = args[0] - np.max(args[0], axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+register(Op("log_softmax", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate,
+            doc="log of a softmax, stable"))

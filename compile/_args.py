@@ -56,29 +56,25 @@ def count(low: int = 1, high: int = SIZE_MAX, what: str = "a count"):
 
 def positive_float(what: str = "a number"):
     """A finite number > 0 (a learning rate, a tolerance)."""
-    def parse(text: str) -> float:
-        raw = unmark(text).strip()
-        try:
-            v = float(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number > 0, not {raw[:40]}")
-        return v
-    parse.__name__ = what
-    return parse
+    return _finite(what, strict=True)
 
 
 def nonnegative_float(what: str = "a number"):
     """A finite number >= 0 (a weight decay)."""
+    return _finite(what, strict=False)
+
+
+def _finite(what: str, strict: bool):
+    bound = "> 0" if strict else ">= 0"
+
     def parse(text: str) -> float:
         raw = unmark(text).strip()
         try:
             v = float(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number >= 0, not {raw[:40]}")
+        if not math.isfinite(v) or v < 0 or strict and v == 0:
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number {bound}, not {raw[:40]}")
         return v
     parse.__name__ = what
     return parse

@@ -141,11 +141,24 @@ def _points(model, seed, count, data, data_label):
         p = random_point(model, seed + k, BATCH + k, masks=False)
         out.append((f"seed {seed + k} (m={BATCH + k})", p.params, p.x, p.y))
     if data is not None:
-        x, y = (data.x_train, data.y_train) if hasattr(data, "x_train") else data
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        x, y = _data_arrays(model, data)
         params = random_point(model, seed, BATCH, masks=False).params
         out.append((f"{data_label} (m={len(x)})", params, x, y))
     return out
+
+
+def _data_arrays(model, data):
+    """``data`` (a Dataset or an (x, y) pair) checked against the network, as float64; a
+    compile._data.DataError (a ValueError) names what does not fit."""
+    from ._data import DataError, check_data
+    if hasattr(data, "x_train"):
+        data = (data.x_train, data.y_train)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise DataError(f"data: expected an (x, y) pair or a compile._data.Dataset, found {type(data).__name__}")
+    n_out = model.sizes[-1]
+    labels = model.loss_name == "ce" or (model.loss_name == "bce" and n_out == 1)
+    return check_data(*data, model.sizes[0], n_out, "classification" if labels else "regression", "data",
+                      dtype=np.float64)
 
 
 def _shape_problem(arr, ref, is_bias, m):
@@ -187,8 +200,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
 
     ``fn`` is a callable, called in this process, or "file.py[:name]", loaded and called in a child
     process; ``timeout`` is the limit in seconds for each call (and for loading the file). A file that
-    does not load, or does not define the function, raises compile._sandbox.LoadError."""
+    does not load, or does not define the function, raises compile._sandbox.LoadError; bad
+    arguments raise ValueError or TypeError naming them."""
     import jax
+    _check_arguments(fn, seed, points, timeout)
     with open_function(fn, timeout) as run, jax.enable_x64(True):
         low = _lowered(net)  # meanwhile a child loads the file
         run.wait_loaded()
@@ -226,6 +241,27 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
                       stopped=stopped)
+
+
+def _check_arguments(fn, seed, points, timeout) -> None:
+    """Refuse what would check nothing (no points), never end (a NaN time limit) or fail deep inside."""
+    import math
+    import numbers
+
+    def whole(value, name, low):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an integer, not {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be {low} or more, not {value}")
+    whole(points, "points", 1)
+    whole(seed, "seed", 0)
+    if timeout is not None:
+        if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
+            raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+        if math.isnan(timeout) or timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds (or None for no limit), not {timeout!r}")
+    if not callable(fn) and not isinstance(fn, (str, Path)):
+        raise TypeError(f"fn must be a callable or 'file.py[:name]', not {fn!r}")
 
 
 def _compare(s, name, reply, ref, is_bias, m, label):

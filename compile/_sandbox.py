@@ -20,6 +20,7 @@ A callable given from Python runs in this process (``InProcess``): its exception
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import select
@@ -143,7 +144,11 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
 # ---- what the function did, as plain data (run in the child, or in process for a callable) ----
 
 def one_line(text, limit: int = MAX_TEXT) -> str:
-    text = " ".join(str(text).split())
+    try:
+        text = str(text)
+    except Exception as exc:  # noqa: BLE001 - a user's exception whose __str__ raises
+        text = f"<its str() raised {type(exc).__name__}>"
+    text = " ".join(text.split())
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -228,6 +233,9 @@ def plain_result(out, names, stage: list) -> dict:
     an exception raised by the value's own methods can be told."""
     if not isinstance(out, dict):
         shown = "None" if out is None else _a(type(out).__name__)
+        if inspect.iscoroutine(out):
+            out.close()  # never awaited: closed here, so that Python does not warn about it
+            shown += " (an async def function: it must return the dict itself)"
         expected = ", ".join(repr(n) + ": ..." for n in names)
         return {"status": "stopped", "stopped": "result",
                 "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
@@ -292,11 +300,14 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     import numpy  # noqa: F401 - the frames need it, and a call's time should not pay for it
     _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
     signal.alarm(orphan_limit)
+    me = os.getpid()
     try:
         namespace = runpy.run_path(path)
     except BaseException as exc:  # noqa: BLE001 - a file that does not load is the report
+        _only_the_child(me)
         _reply(replies, stopped_by(exc, path))
         return
+    _only_the_child(me)
     if name not in namespace:
         found = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_")
                        and getattr(v, "__module__", None) == namespace.get("__name__"))
@@ -313,10 +324,19 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
         try:
             req = read_frame(requests)
-        except EOFError:
+        except (EOFError, ProtocolError):  # the parent is gone, or wrote what it never writes
             return
         signal.alarm(orphan_limit)
-        _reply(replies, call(fn, req["params"], req["x"], req["y"], req["names"], path))
+        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path)
+        _only_the_child(me)
+        _reply(replies, reply)
+
+
+def _only_the_child(pid: int) -> None:
+    """A process the user's code forked ends here: one process answers, so that replies do not
+    interleave on the channel, and no copy lingers to read the parent's next request."""
+    if os.getpid() != pid:
+        os._exit(0)
 
 
 def _reply(fd: int, doc) -> None:

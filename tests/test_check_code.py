@@ -606,3 +606,69 @@ def test_python_api_runs_a_file_in_a_child(tmp_path, xor):
     with pytest.raises(LoadError, match="status 5") as err:
         check_code(net, str(path))
     assert err.value.stopped == "exit"
+
+
+# ---- what a user's code can do to the check itself ----
+
+def test_an_exception_whose_str_raises_is_still_named(tmp_path, capfd):
+    src = ("class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no text')\n\n\n"
+           "def backward(params, x, y):\n    raise Odd()\n")
+    path = tmp_path / "user_backward.py"
+    path.write_text(src)
+    rc = cli.main(["check-code", SPEC, str(path), "--json"])
+    out, err = capfd.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert_stopped(rc, out, doc, "exception", "raised Odd: <its str() raised RuntimeError>",
+                   f"line {line_of(src, 'raise Odd()')} of user_backward.py")
+    assert "Traceback" not in err
+    report = check_code(resolve("xor")[1], load(src))  # in this process too
+    assert report.stopped == "exception" and "raised Odd: <its str() raised RuntimeError>" in report.error
+
+
+def test_a_function_that_forks_is_answered_by_one_process(tmp_path, capfd):
+    # The forked copy returns too: once it wrote a second reply into the channel and read the next
+    # request, and the check ended in a broken channel with the child's traceback.
+    src = FULL.replace("def backward(params, x, y):\n", "def backward(params, x, y):\n    os.fork()\n")
+    path = tmp_path / "user_backward.py"
+    path.write_text("import os\n" + src)
+    rc = cli.main(["check-code", "xor", str(path), "--json"])
+    out, err = capfd.readouterr()
+    assert rc == 0 and json.loads(out.strip().splitlines()[-1])["ok"], out
+    assert "Traceback" not in err
+
+
+def test_an_async_function_is_named_without_a_warning(tmp_path, capfd):
+    path = tmp_path / "user_backward.py"
+    path.write_text("async def backward(params, x, y):\n    return {}\n")
+    rc = cli.main(["check-code", SPEC, str(path), "--json"])
+    out, err = capfd.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert_stopped(rc, out, doc, "result", "returned a coroutine (an async def function: it must return "
+                                           "the dict itself), not a dict")
+    assert "never awaited" not in err
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"points": 0}, ValueError, r"^points must be 1 or more, not 0$"),   # once: "all right" at no point
+    ({"points": 2.0}, TypeError, r"^points must be an integer, not 2\.0$"),
+    ({"seed": -1}, ValueError, r"^seed must be 0 or more, not -1$"),
+    ({"timeout": float("nan")}, ValueError, r"^timeout must be > 0 seconds \(or None for no limit\), not nan$"),
+    ({"timeout": -1}, ValueError, r"^timeout must be > 0 seconds"),
+    ({"timeout": "5"}, TypeError, r"^timeout must be a number of seconds or None, not '5'$"),
+    ({"data": (np.zeros((3, 5)), np.eye(2)[[0, 1, 0]])}, ValueError,
+     r"^data: the network takes 2 inputs per example, but x has 5 features"),
+    ({"data": (np.zeros((3, 2)), np.eye(2)[[0, 1]])}, ValueError, r"^data: x and y differ in length: x has 3"),
+    ({"data": (np.full((3, 2), np.nan), np.eye(2)[[0, 1, 0]])}, ValueError, r"^data: x: expected finite numbers"),
+    ({"data": "xor"}, ValueError, r"^data: expected an \(x, y\) pair or a compile._data.Dataset, found str$"),
+])
+def test_python_api_refuses_bad_arguments_naming_them(xor, kwargs, error, message):
+    net, fn = xor
+    with pytest.raises(error, match=message):
+        check_code(net, fn, **kwargs)
+
+
+def test_python_api_takes_class_labels_as_data(xor):
+    net, fn = xor
+    x = np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]])
+    report = check_code(net, fn, points=1, data=(x, np.array([0, 1, 1, 0])))
+    assert report.ok and report.points[-1] == "data (m=4)"

@@ -59,10 +59,13 @@ class time_limit:
         self.expired = False
 
     # ---- main thread: SIGALRM ----
-    def _arm_signal(self):
+    @staticmethod
+    def _arm_signal():
+        """Time the alarm for the nearest deadline of the limits still open. One already past has its
+        cut-off on the way up the stack (or swallowed): the re-fire interval is soon enough."""
         stack = _stack()
-        deadline = min(l.deadline for l in stack)
-        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+        left = min(l.deadline for l in stack) - time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, left if left > 0 else REFIRE)
 
     @staticmethod
     def _on_alarm(signum, frame):
@@ -99,10 +102,11 @@ class time_limit:
         self.main = threading.current_thread() is threading.main_thread()
         stack = _stack()
         if self.main:
-            if not stack:
-                self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
-            stack.append(self)
-            self._arm_signal()
+            with _alarm_blocked():  # no alarm may land between the handler, the stack and the timer
+                if not stack:
+                    self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+                stack.append(self)
+                self._arm_signal()
         else:
             stack.append(self)
             self._arm_thread()
@@ -113,12 +117,14 @@ class time_limit:
             return False
         stack = _stack()
         if self.main:
-            stack.remove(self)
-            if stack:
-                self._arm_signal()
-            else:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, self._previous)
+            with _alarm_blocked() as pending:
+                stack.remove(self)
+                if stack:
+                    self._arm_signal()
+                else:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    pending.discard()  # an alarm already due is ours: it must not reach the old handler
+                    signal.signal(signal.SIGALRM, self._previous)
         else:
             self._stop.set()
             self._timer.join()
@@ -139,6 +145,27 @@ class time_limit:
         """Raise TimeLimitExceeded if the block was cut off (for steps without a fallback)."""
         if self.expired:
             raise TimeLimitExceeded(f"{self.what} took longer than {self.seconds:g} s and was stopped")
+
+
+class _alarm_blocked:
+    """SIGALRM held back for the block (it stays pending and arrives after it), so that the limits'
+    own bookkeeping is never cut in half. ``discard()`` drops one that is pending. Where the platform
+    cannot mask signals, the block runs unprotected."""
+
+    def __enter__(self):
+        self.masked = hasattr(signal, "pthread_sigmask")
+        if self.masked:
+            self.before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        return self
+
+    def discard(self):
+        if self.masked and signal.SIGALRM in signal.sigpending():
+            signal.sigwait({signal.SIGALRM})
+
+    def __exit__(self, *exc):
+        if self.masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.before)
+        return False
 
 
 def _cut_off(exc):

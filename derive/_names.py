@@ -31,3 +31,20 @@ def layer_of(name) -> int | None:
 
 def base_of(name) -> str | None:
     return getattr(name, "base", None)
+
+
+# The one table of how names are written: digits as subscripts and superscripts (W₁, w¹₁₂, Z²), and
+# the Greek letters that names spell out (delta2 is δ₂ in text and \delta^{[2]} in LaTeX: LaTeX's
+# command for each letter is its spelled-out name). Every printer and the scalar view read these.
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")  # the minus: a negative power, Z⁻²
+GREEK = {"delta": "δ", "lambda": "λ"}
+SPELLED = {letter: spelled for spelled, letter in GREEK.items()}  # δ -> delta
+
+
+def subscript(digits) -> str:
+    return str(digits).translate(SUBSCRIPT)
+
+
+def superscript(digits) -> str:
+    return str(digits).translate(SUPERSCRIPT)

@@ -9,39 +9,26 @@ import io
 import json
 
 from ._functions import KINK_CONVENTION, LOSS_TITLES
-from ._graph import Node
-from ._printing import name, show
-from ._scalar_functions import latex_name
-
-ARROW = {"text": "∂J/∂{}", "latex": r"\frac{{\partial J}}{{\partial {}}}", "formula": "dJ/d{}"}
-
-
-def lhs(kind: str, n: str, style: str) -> str:
-    if kind == "grad":
-        return ARROW[style].format(name(n, style))
-    return name(n, style)
-
-
-def _equation(left: str, node: Node, style: str) -> tuple:
-    return left, show(node, style)
+from ._printing import printer_for, show
 
 
 def sections(d, style: str, params=None, steps: bool = False) -> list:
-    """[(title, [(lhs, rhs, note)])] for derivation ``d``; ``params`` limits the gradients shown."""
+    """[(title, [(lhs, rhs, note)])] for derivation ``d`` in notation ``style`` (text, latex, formula);
+    ``params`` limits the gradients shown."""
+    p = printer_for(style)
     model = d.model
     wanted = list(params) if params else list(d.grads)
     needed = _needed_deltas(d, wanted)
-    fwd = [(name(n.name, style), show(n, style), "") for n in model.forward if n is not model.J]
+    fwd = [(p.name(n.name), p.show(n), "") for n in model.forward if n is not model.J]
     loss_title = LOSS_TITLES.get(model.loss_name, model.loss_name)
     out = [("Forward pass", fwd),
-           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})",
-            [(name("J", style), show(model.J, style), "")])]
-    deltas = [(name(dn.name, style), show(dn, style), "") for l, dn in sorted(d.deltas.items(), reverse=True)
+           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})", [(p.name("J"), p.show(model.J), "")])]
+    deltas = [(p.name(dn.name), p.show(dn), "") for l, dn in sorted(d.deltas.items(), reverse=True)
               if dn in needed]
     out.append(("Error signals", deltas))
-    out.append(("Gradients", [(lhs("grad", p, style), show(d.grads[p], style), "") for p in wanted]))
+    out.append(("Gradients", [(p.gradient_name(p.name(n)), p.show(d.grads[n]), "") for n in wanted]))
     if steps:
-        out.append(("Steps", step_lines(d, style, needed, wanted)))
+        out.append(("Steps", step_lines(d, p, needed, wanted)))
     return out
 
 
@@ -60,8 +47,8 @@ def _needed_deltas(d, wanted):
     return out
 
 
-def step_lines(d, style, needed, wanted) -> list:
-    """The provenance record, one (lhs, rhs, rule) per line."""
+def step_lines(d, p, needed, wanted) -> list:
+    """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``."""
     lines, keep = [], True
     names = {n.name for n in needed} | set(wanted)
     for s in d.steps:
@@ -71,18 +58,18 @@ def step_lines(d, style, needed, wanted) -> list:
             keep = kind == "def" and n in names or kind == "grad" and (n in wanted or getattr(n, "base", None) in ("A", "Z"))
         if not keep:
             continue
-        if kind == "through":
+        if kind == "through":  # n is the function's name, the line says f'(Z) = (its form) = (through A)
             before, after = s.rhs
-            z = name(before.args[0].name, style)
-            prime = {"text": f"{n}′({z})", "latex": rf"\mathrm{{{latex_name(n)}}}'\left({z}\right)",
-                     "formula": f"{n}_prime({z})"}[style]
-            lines.append((prime, f"{show(before, style)} = {show(after, style)}", s.rule))
-        elif kind == "fact":
-            lines.append(("", s.rhs[style], s.rule))
+            prime = p.derivative_call(n, p.name(before.args[0].name))
+            lines.append((prime, f"{p.show(before)} = {p.show(after)}", s.rule))
+        elif kind == "fact":  # a fact prints itself with the printer (reduce_sum's ClassesSumToOne)
+            lines.append(("", s.rhs.printed(p), s.rule))
         elif kind == "same":
-            lines.append(("", show(s.rhs, style), s.rule))
+            lines.append(("", p.show(s.rhs), s.rule))
+        elif kind == "grad":
+            lines.append((p.gradient_name(p.name(n)), p.show(s.rhs), s.rule))
         else:
-            lines.append((lhs(kind, n, style), show(s.rhs, style), s.rule))
+            lines.append((p.name(n), p.show(s.rhs), s.rule))
     return lines
 
 

@@ -30,8 +30,6 @@ CHECK_M = 2
 CHECK_SECONDS = 60.0
 ENTRY_SECONDS = 10.0
 VIEW_SECONDS = 60.0   # the per-neuron equations alone (one example, names kept): normally well under a second
-SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 class expo(sp.Function):

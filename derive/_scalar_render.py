@@ -2,53 +2,21 @@
 from __future__ import annotations
 
 import json
-import re
 
 import sympy as sp
 
-from ._printing import ScalarPrinter
-
-SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def display(sym: sp.Symbol, style: str) -> str:
-    """w1_1_2 -> w¹₁₂ (text), w^{[1]}_{12} (latex); x_1 -> x₁; δ2_1 -> δ²₁."""
-    m = re.fullmatch(r"(\D+?)(\d*)_([\d_]+)", sym.name)
-    if not m:
-        return {"latex": r"\lambda"}.get(style, "λ") if sym.name == "lambda" else sym.name
-    base, layer, idx = m.groups()
-    parts = idx.split("_")
-    sep = "" if all(len(p) == 1 for p in parts) else ","
-    if style == "latex":
-        b = r"\delta" if base == "δ" else base
-        return b + (f"^{{[{layer}]}}" if layer else "") + "_{" + sep.join(parts) + "}"
-    if style == "formula":
-        return sym.name
-    return base + layer.translate(SUP) + sep.join(p.translate(SUB) for p in parts)
-
-
-def _fmt(expr, style):
-    if style == "latex":
-        names = {s: display(s, "latex") for s in expr.free_symbols}
-        return sp.latex(expr, symbol_names=names)
-    if style == "formula":
-        return sp.sstr(expr)
-    renamed = expr.xreplace({s: sp.Symbol(display(s, "text")) for s in expr.free_symbols})
-    return ScalarPrinter("text", {}).doprint(renamed)
+from ._printing import printer_for
 
 
 def rows(view, style):
-    out = [("Per-neuron forward pass (one example)",
-            [(display(l, style) if style != "latex" else display(l, style), _fmt(r, style))
-             for l, r in view.forward]),
-           ("Loss (one example)", [("J", _fmt(view.loss[1], style))]),
-           ("Per-neuron error signals", [(display(l, style), _fmt(r, style)) for l, r in view.deltas]),
-           ("Per-weight gradients (one example)",
-            [((f"∂J/∂{display(s, style)}" if style == "text" else
-               rf"\frac{{\partial J}}{{\partial {display(s, style)}}}" if style == "latex" else f"dJ/d{s}"),
-              _fmt(r, style)) for _, s, r in view.grads])]
-    return out
+    """[(title, [(lhs, rhs)])] of the scalar view in notation ``style`` (text, latex, formula)."""
+    p = printer_for(style)
+    return [("Per-neuron forward pass (one example)",
+             [(p.entry_name(l), p.entry_expression(r)) for l, r in view.forward]),
+            ("Loss (one example)", [("J", p.entry_expression(view.loss[1]))]),
+            ("Per-neuron error signals", [(p.entry_name(l), p.entry_expression(r)) for l, r in view.deltas]),
+            ("Per-weight gradients (one example)",
+             [(p.gradient_name(p.entry_name(s)), p.entry_expression(r)) for _, s, r in view.grads])]
 
 
 def verdict_lines(view):
@@ -67,33 +35,42 @@ def verdict_lines(view):
     return lines
 
 
-def render(view, fmt):
-    if fmt == "json":
-        return json.dumps({
-            "forward": [f"{l} = {r}" for l, r in rows(view, "formula")[0][1]],
-            "gradients": {str(s): sp.sstr(r) for _, s, r in view.grads},
-            "check": {c.name: {"ok": c.ok, "method": c.method, "weights": c.weights} for c in view.checks},
-            "ok": view.ok}) + "\n"
-    style = {"text": "text", "latex": "latex", "markdown": "latex"}[fmt]
+def _text(view) -> str:
     out = []
-    for title, eqs in rows(view, style):
-        if fmt == "text":
-            out.append(f"── {title} " + "─" * max(0, 60 - len(title)))
-            out += [f"{l} = {r}" for l, r in eqs]
-        elif fmt == "latex":
-            out.append(f"% {title}\n\\begin{{align*}}")
-            out.append(" \\\\\n".join(f"{l} &= {r}" for l, r in eqs))
-            out.append("\\end{align*}")
-        else:
-            out.append(f"### {title}\n")
-            out += [f"$$\n{l} = {r}\n$$\n" for l, r in eqs]
-    check = verdict_lines(view)
-    if fmt == "text":
-        out.append("── Check " + "─" * 55)
-        out += check
-    elif fmt == "latex":
-        out += ["% " + c for c in check]
-    else:
-        out.append("### Check\n")
-        out += [f"- {c}" for c in check]
-    return "\n".join(out) + "\n"
+    for title, eqs in rows(view, "text"):
+        out.append(f"── {title} " + "─" * max(0, 60 - len(title)))
+        out += [f"{l} = {r}" for l, r in eqs]
+    return "\n".join(out + ["── Check " + "─" * 55] + verdict_lines(view)) + "\n"
+
+
+def _latex(view) -> str:
+    out = []
+    for title, eqs in rows(view, "latex"):
+        out.append(f"% {title}\n\\begin{{align*}}")
+        out.append(" \\\\\n".join(f"{l} &= {r}" for l, r in eqs))
+        out.append("\\end{align*}")
+    return "\n".join(out + ["% " + c for c in verdict_lines(view)]) + "\n"
+
+
+def _markdown(view) -> str:
+    out = []
+    for title, eqs in rows(view, "latex"):
+        out.append(f"### {title}\n")
+        out += [f"$$\n{l} = {r}\n$$\n" for l, r in eqs]
+    return "\n".join(out + ["### Check\n"] + [f"- {c}" for c in verdict_lines(view)]) + "\n"
+
+
+def _json(view) -> str:
+    return json.dumps({
+        "forward": [f"{l} = {r}" for l, r in rows(view, "formula")[0][1]],
+        "gradients": {str(s): sp.sstr(r) for _, s, r in view.grads},
+        "check": {c.name: {"ok": c.ok, "method": c.method, "weights": c.weights} for c in view.checks},
+        "ok": view.ok}) + "\n"
+
+
+# The document formats, each over the rows in one notation (Markdown's equations are LaTeX).
+DOCUMENTS = {"text": _text, "latex": _latex, "markdown": _markdown, "json": _json}
+
+
+def render(view, fmt: str) -> str:
+    return DOCUMENTS[fmt](view)

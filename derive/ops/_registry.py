@@ -19,8 +19,10 @@ class Op:
 
     - ``vjp(node, g, ctx)``: the backward rule, ``[(arg, contribution to arg's adjoint, rule text)]``;
       ``ctx`` words the rule (``ctx.rule(kind, node, arg)``) and records steps (reverse mode's context).
-    - ``show(node, style, p)``: ``(string, precedence)`` in a notation (text, latex, formula); ``p``
-      prints the operands (``p.arg(node)``) and brackets them (``p.wrap(s)``).
+    - ``show(node, p)``: ``(string, precedence)``; ``p`` is the printer of a notation (text, latex,
+      formula: ``derive._printer.NotationPrinter``), which prints the operands (``p.arg(node)``) and
+      writes the notation's pieces (``p.wrap(s)``, ``p.call(name, args)``, ``p.transpose``, ``p.sum``).
+      The rule itself is the same in every notation.
     - ``expand(node, args, ex)``: the node entry by entry, from its operands' entries (NumPy arrays of
       SymPy expressions); ``ex`` gives the batch size and the exp to use.
     - ``evaluate(node, args, ev)``: the node's value from its operands' values (float NumPy arrays).

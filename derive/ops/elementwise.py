@@ -133,7 +133,7 @@ def _vjp(node, g, ctx):
     return out
 
 
-def _show(node, style, p):
+def _show(node, p):
     return p.elementwise(node)
 
 

@@ -14,7 +14,7 @@ def leaf(name: str, shape, role: str, one_hot_axis=None) -> Node:
     return Node("leaf", (), shape, attrs, name=name, role=role)
 
 
-def _show(node, style, p):
+def _show(node, p):
     return p.name(node.name), p.ATOM
 
 

@@ -30,10 +30,9 @@ def _vjp(node, g, ctx):
              ctx.rule("log_softmax", node))]
 
 
-def _show(node, style, p):
+def _show(node, p):
     s, _ = p.arg(node.args[0])
-    return {"text": f"log softmax({s})", "latex": rf"\log \mathrm{{softmax}}\left({s}\right)",
-            "formula": f"log(softmax({s}))"}[style], p.ATOM
+    return p.log_call(p.call("softmax", s)), p.ATOM  # log softmax(Z), as the derivation reads it
 
 
 def _expand(node, args, ex):

@@ -30,12 +30,12 @@ def _vjp(node, g, ctx):
     return [(a, matmul(g, BUILD["T"](b)), rule), (b, matmul(BUILD["T"](a), g), rule)]
 
 
-def _show(node, style, p):
+def _show(node, p):
     parts = []
     for a in node.args:
         s, prec = p.arg(a)
         parts.append(s if prec >= p.MATMUL else p.wrap(s))
-    return (" @ " if style == "formula" else " ").join(parts), p.MATMUL
+    return p.matrix_product(parts), p.MATMUL
 
 
 def _expand(node, args, ex):

@@ -35,11 +35,10 @@ def _vjp(node, g, ctx):
     return [(node.args[0], permute(g, inverse(node.attrs["axes"])), ctx.rule("permute", node))]
 
 
-def _show(node, style, p):
+def _show(node, p):
     s, _ = p.arg(node.args[0])
     axes = ", ".join(map(str, node.attrs["axes"]))
-    return {"text": f"permute({s}, ({axes}))", "latex": rf"\mathrm{{permute}}\left({s}, ({axes})\right)",
-            "formula": f"permute({s}, ({axes}))"}[style], p.ATOM
+    return p.call("permute", f"{s}, ({axes})"), p.ATOM
 
 
 register(Op("permute", vjp=_vjp, show=_show,

@@ -6,6 +6,8 @@ the step is recorded). Backward: the adjoint is passed to every entry summed.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import sympy as sp
 
@@ -38,6 +40,17 @@ def _summed(shape, axis):
     return tuple(ONE if k in axes else d for k, d in enumerate(shape))
 
 
+@dataclass(frozen=True)
+class ClassesSumToOne:
+    """The fact that one-hot targets sum to 1 over the classes (Σₖ Yₖ = 1), as a step records it."""
+
+    target: str
+    axis: int
+
+    def printed(self, p) -> str:
+        return f"{p.sum_over_classes(self.target, self.axis)} = 1"
+
+
 def reduce_sum(a: Node, axis) -> Node:
     axis = normal_axes(axis, a.rank)
     shape = _summed(a.shape, axis)
@@ -49,8 +62,7 @@ def reduce_sum(a: Node, axis) -> Node:
         return ew(a.attrs["expr"] * count, [], shape=shape)
     if a.op == "leaf" and a.attrs.get("one_hot_axis", "none") == axis:
         # The targets of a categorical loss are one-hot rows (or columns): each sums to one.
-        record("one-hot targets: each example's Y sums to 1 over the classes",
-               {"text": f"Σₖ {a.name}ₖ = 1", "latex": rf"\sum_k {a.name}_k = 1", "formula": f"sum({a.name}, {axis}) = 1"})
+        record("one-hot targets: each example's Y sums to 1 over the classes", ClassesSumToOne(a.name, axis))
         return ew(ONE, [], shape=shape)
     return Node("sum", (a,), shape, (("axis", axis),))
 
@@ -60,23 +72,12 @@ def _vjp(node, g, ctx):
     return [(a, ew(placeholder(0), [g], shape=a.shape), ctx.rule("sum", node))]
 
 
-def _show(node, style, p):
+def _show(node, p):
     (a,) = node.args
     axis = node.attrs["axis"]
-    s, prec = p.arg(a)
-    if style == "formula":
-        return (f"sum({s})" if axis is None else f"sum({s}, {axis})"), p.ATOM
-    batch = isinstance(axis, int) and a.shape[axis] == m_sym
-    inner = s if prec >= p.MUL and not batch else s if prec == p.ATOM else p.wrap(s)
-    if style == "text":
-        if batch:
-            return f"Σᵢ {inner}⁽ⁱ⁾", p.MATMUL
-        return (f"Σₖ {inner}" if axis is not None else f"Σ {inner}"), p.MATMUL
-    if batch:
-        if prec == p.ATOM and inner.endswith("]}"):
-            return rf"\sum_{{i=1}}^{{m}} {inner[:-1]}(i)}}", p.MATMUL  # delta^{[2](i)}
-        return rf"\sum_{{i=1}}^{{m}} {inner}^{{(i)}}", p.MATMUL
-    return (r"\sum_{k} " if axis is not None else r"\sum ") + inner, p.MATMUL
+    # A sum over the batch axis is over the examples: textbooks write it with the example index i.
+    over_batch = isinstance(axis, int) and a.shape[axis] == m_sym
+    return p.sum(*p.arg(a), axis, over_batch)
 
 
 def _expand(node, args, ex):

@@ -42,14 +42,12 @@ def _is_flatten(node) -> bool:
     return node.rank == 2 and a.rank > 2 and node.shape[0] == a.shape[0]
 
 
-def _show(node, style, p):
+def _show(node, p):
     s, _ = p.arg(node.args[0])
     if _is_flatten(node):
-        return {"text": f"flatten({s})", "latex": rf"\mathrm{{flatten}}\left({s}\right)",
-                "formula": f"flatten({s})"}[style], p.ATOM
+        return p.call("flatten", s), p.ATOM
     shape = ", ".join(p.dim(d) for d in node.shape)
-    return {"text": f"reshape({s}, ({shape}))", "latex": rf"\mathrm{{reshape}}\left({s}, ({shape})\right)",
-            "formula": f"reshape({s}, ({shape}))"}[style], p.ATOM
+    return p.call("reshape", f"{s}, ({shape})"), p.ATOM
 
 
 def _expand(node, args, ex):

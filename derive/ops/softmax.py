@@ -26,10 +26,9 @@ def _vjp(node, g, ctx):
     return [(node.args[0], ew(ph(0) * (ph(1) - ph(2)), [node, g, r]), ctx.rule("softmax", node))]
 
 
-def _show(node, style, p):
+def _show(node, p):
     s, _ = p.arg(node.args[0])
-    return {"text": f"softmax({s})", "latex": rf"\mathrm{{softmax}}\left({s}\right)",
-            "formula": f"softmax({s})"}[style], p.ATOM
+    return p.call("softmax", s), p.ATOM
 
 
 def _expand(node, args, ex):

@@ -23,16 +23,8 @@ def _vjp(node, g, ctx):
     return [(node.args[0], transpose(g), ctx.rule("T", node))]
 
 
-def _show(node, style, p):
-    s, prec = p.arg(node.args[0])
-    atom = prec == p.ATOM
-    if style == "formula":
-        return (s if atom else p.wrap(s)) + ".T", p.ATOM
-    if style == "text":
-        return (s if atom else p.wrap(s)) + "ᵀ", p.ATOM
-    if atom and s.endswith("]}"):
-        return s[:-1] + "T}", p.ATOM  # W^{[2]} -> W^{[2]T}, as seed texts write it
-    return (s if atom else p.wrap(s)) + "^{T}", p.ATOM
+def _show(node, p):
+    return p.transpose(*p.arg(node.args[0])), p.ATOM
 
 
 register(Op("T", vjp=_vjp, show=_show, expand=lambda node, args, ex: args[0].T,

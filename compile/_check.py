@@ -217,11 +217,13 @@ def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
             subs[lhs] = expr.xreplace(subs)
     names = {s.name: s for eq in rule.equations for s in eq[1].free_symbols | {eq[0]}}
     user = sp.sympify(Evaluator(formula, names, {"sqrt": sp.sqrt}).run())
-    from derive._limits import time_limit
-    with time_limit(30, "simplifying the update rule") as limit:
-        same = sp.simplify(user - printed) == 0 or sp.simplify(user - expanded) == 0
-    limit.check()
-    return same
+    from derive._worker import run
+    return run(_same_update, user, printed, expanded, seconds=30, what="simplifying the update rule")
+
+
+def _same_update(user, printed, expanded) -> bool:
+    import sympy as sp
+    return sp.simplify(user - printed) == 0 or sp.simplify(user - expanded) == 0
 
 
 def add_arguments(parser) -> None:

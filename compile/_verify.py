@@ -153,18 +153,25 @@ def _directional(loss, params, name, rng, eps):
     return dirs, np.array(fds), rounding + 2 * spread
 
 
+def size_check_scalar(derivation, limit=None) -> int:
+    """The number of weights, or ScalarTooLarge when the scalar reference would take too long."""
+    from derive._scalar import ScalarTooLarge, size_check
+    n = size_check(derivation.model)
+    limit = SCALAR_WEIGHTS if limit is None else limit
+    if n > limit:
+        raise ScalarTooLarge(f"{n} weights: verify differentiates the full expansion with sympy.diff up to "
+                             f"{limit} weights (derivax show --scalar checks up to 80 exactly)")
+    return n
+
+
 def scalar_gradients(derivation, point, params, limit=None):
     """sympy.diff of the expanded loss with respect to every weight, evaluated at ``point``.
 
     Returns {name: array} or raises derive._scalar.ScalarTooLarge."""
     import sympy as sp
-    from derive._scalar import Expander, ScalarTooLarge, size_check
+    from derive._scalar import Expander
     model = derivation.model
-    n = size_check(model)
-    limit = SCALAR_WEIGHTS if limit is None else limit
-    if n > limit:
-        raise ScalarTooLarge(f"{n} weights: verify differentiates the full expansion with sympy.diff up to "
-                             f"{limit} weights (derivax show --scalar checks up to 80 exactly)")
+    size_check_scalar(derivation, limit)
     m = point.x.shape[0]
     ex = Expander(model, m, False, None)
     J = ex(model.J)[0, 0]
@@ -207,8 +214,9 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
     NumPy (``compile._evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
     derivation alone, with no compilation, for sweeps over many architectures."""
-    from derive._limits import time_limit
+    from derive._limits import TimeLimitExceeded
     from derive._scalar import ScalarTooLarge
+    from derive._worker import run
 
     d = derivation if derivation is not None else net.derive(convention)
     model = d.model
@@ -234,12 +242,15 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
         results[p.name] = r
     exact = None
     try:
-        with time_limit(scalar_seconds) as limit:
-            exact = scalar_gradients(d, point, point.params, scalar_limit)
-        scalar = "used" if not limit.expired else \
-            f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
+        size_check_scalar(d, scalar_limit)
+        # In a child process (derive._worker): a SymPy step cut off from inside could leave SymPy
+        # broken for the rest of this process.
+        exact = run(scalar_gradients, d, point, point.params, scalar_limit, seconds=scalar_seconds)
+        scalar = "used"
     except ScalarTooLarge as exc:
         exact, scalar = None, str(exc).split(";")[0]
+    except TimeLimitExceeded:
+        scalar = f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
     if exact is not None:
         for pname, r in results.items():
             r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])

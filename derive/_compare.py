@@ -15,9 +15,10 @@ import sympy as sp
 
 from . import _functions as F
 from ._graph import Node, placeholder, topo_order
-from ._limits import time_limit
+from ._limits import TimeLimitExceeded
 from ._printing import ScalarPrinter
 from ._scalar import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
+from ._worker import run
 
 EXACT_SECONDS = 30.0    # the exact comparison of two formulas; the numeric one decides past it
 SIMPLIFY_SECONDS = 2.0  # telling one activation's derivative from another's
@@ -31,12 +32,10 @@ def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0
         size_check(model)
     except ScalarTooLarge as exc:
         return None, str(exc).split(";")[0]
-    verdict = None
-    with time_limit(seconds) as limit:
-        verdict = _entries_equal(model, a, b, m_value, seed)
-    if limit.expired:
+    try:
+        return run(_entries_equal, model, a, b, m_value, seed, seconds=seconds)
+    except TimeLimitExceeded:
         return None, f"SymPy took longer than {seconds:g} s to expand and compare the formulas"
-    return verdict
 
 
 def _entries_equal(model, a, b, m_value, seed):
@@ -68,10 +67,16 @@ def _forms(fn):
 def _same(e1, e2) -> bool:
     if e1 is None or e2 is None:
         return False
-    same = False
-    with time_limit(SIMPLIFY_SECONDS):
-        same = sp.simplify(e1 - e2) == 0
-    return same
+    if e1 == e2:
+        return True
+    try:
+        return run(_simplifies_to_zero, e1 - e2, seconds=SIMPLIFY_SECONDS)
+    except TimeLimitExceeded:
+        return False
+
+
+def _simplifies_to_zero(e) -> bool:
+    return sp.simplify(e) == 0
 
 
 def derivative_factors(node: Node, model):

@@ -17,13 +17,15 @@ import sympy as sp
 from . import _graph as G
 from ._graph import Node, constant_factor, ew, named, placeholder
 from ._functions import LOSS_TITLES
-from ._limits import time_limit
+from ._limits import TimeLimitExceeded
 from ._names import Name, layer_of
 from ._printing import show
 from .ops import lookup
 from ._render import print_rich, sections, to_json, to_latex, to_markdown, to_text
+from ._worker import run
 
-TIDY_SECONDS = 5.0  # per simplification; past it the expression stays as reverse mode formed it
+TIDY_SECONDS = 5.0     # per simplification; past it the expression stays as reverse mode formed it
+TIDY_INLINE_OPS = 60   # expressions up to this many operations are simplified without a child process
 
 ph = placeholder
 
@@ -159,19 +161,31 @@ def tidy(node: Node, steps: list, rule: str) -> Node:
         return node
     expr = node.attrs["expr"]
     best = expr
-    for simplify in (sp.cancel, sp.factor):
-        # cancel and factor expand products of sums: on a long formula that can take minutes, and
-        # the unsimplified expression is as correct, only longer.
-        candidate = None
-        with time_limit(TIDY_SECONDS):
-            candidate = simplify(expr)
-        if candidate is not None and sp.count_ops(candidate) < sp.count_ops(best):
+    for candidate in _simplified(expr):
+        if sp.count_ops(candidate) < sp.count_ops(best):
             best = candidate
     if best == expr:
         return node
     after = ew(best, node.args, shape=node.shape)
     steps.append(Step(rule, ("same", None), after))
     return after
+
+
+def _simplified(expr) -> list:
+    """cancel(expr) and factor(expr). Both expand products of sums: on a long formula that can take
+    minutes, so a long one is simplified in a child process (``derive._worker``) with a time limit,
+    and past it stays as reverse mode formed it (as correct, only longer). A short one, every
+    expression of a textbook network, is simplified here: a fork would cost more than the work."""
+    if sp.count_ops(expr) <= TIDY_INLINE_OPS:
+        return [sp.cancel(expr), sp.factor(expr)]
+    try:
+        return run(_cancel_and_factor, expr, seconds=TIDY_SECONDS, what="simplifying")
+    except TimeLimitExceeded:
+        return []
+
+
+def _cancel_and_factor(expr) -> list:
+    return [sp.cancel(expr), sp.factor(expr)]
 
 
 def _accumulate(contribs):

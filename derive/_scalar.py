@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import sympy as sp
 
 from ._graph import Node, placeholder, topo_order
-from ._limits import time_limit
+from ._worker import run, stream
 from ._scalar_render import render
 from ._symbols import m as m_sym
 from .ops import lookup
@@ -25,10 +25,9 @@ from .ops import lookup
 MAX_WEIGHTS = 80
 MAX_WIDTH = 9
 CHECK_M = 2
-# Time for the exact check of one network, and of one weight: past them, the check of what is left
-# falls back to 50-digit central differences (see ``check``).
+# Time for the exact check of one network: past it, the parameters left are checked by 50-digit
+# central differences (see ``check``).
 CHECK_SECONDS = 60.0
-ENTRY_SECONDS = 10.0
 VIEW_SECONDS = 60.0   # the per-neuron equations alone (one example, names kept): normally well under a second
 
 
@@ -283,74 +282,74 @@ def size_check(model) -> int:
 def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECONDS) -> list:
     """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss.
 
-    Each entry is decided exactly (``_frozen_zero``), else to 40 digits at random points. SymPy can
-    take minutes on some expansions: each entry has ``ENTRY_SECONDS`` and the whole check ``seconds``;
-    what runs out of time is checked instead by 50-digit central differences of the loss
-    (``_difference_check``), which builds no symbolic expression and so always finishes."""
+    Each entry is decided exactly (``_frozen_zero``), else to 40 digits at random points, parameter
+    after parameter in a child process (``derive._worker``). SymPy can take minutes on some
+    expansions: the parameters not decided within ``seconds`` are checked instead by 50-digit central
+    differences of the loss (``_difference_check``), which builds no symbolic expression and so
+    always finishes."""
     model = d.model
     size_check(model)
     targets = one_hot_targets(model, m_value)
-    rng = random.Random(seed)
-    start = time.monotonic()
-
-    def left():
-        return max(seconds - (time.monotonic() - start), 0.001)
-
-    with time_limit(left()) as limit:
-        ex = Expander(model, m_value, False, targets, exp=expo)
-        J = ex(model.J)[0, 0]
-        free = sorted(J.free_symbols, key=str)
+    decided, _ = stream(_exact_verdicts, d, m_value, seed, targets, seconds=seconds)
+    verdicts = dict(decided)
+    rng = random.Random(seed + 1)
     out = []
     for p in model.params:
-        timed_out = False
-        ok, method, worst, counter, n = True, "exact", 0.0, "", int(sp.prod(p.shape).subs(m_sym, m_value))
-        if not limit.expired:
-            ok, method, worst, counter, timed_out = _exact_param(d, ex, J, free, p, rng, left)
-        if limit.expired or timed_out:
+        n = int(sp.prod(p.shape).subs(m_sym, m_value))
+        if p.name in verdicts:
+            ok, method, worst, counter = verdicts[p.name]
+        else:
             ok, worst, counter = _difference_check(d, p, m_value, rng, targets, model.constants)
             method = "difference"
         out.append(ParamCheck(p.name, ok, method, n, worst, counter))
     return out
 
 
-def _exact_param(d, ex, J, free, p, rng, left):
-    """(ok, method, worst, counterexample, timed out) for the entries of ``p``, symbolically."""
+def _exact_verdicts(d, m_value, seed, targets):
+    """Yields (parameter name, (ok, method, worst, counterexample)), parameter by parameter."""
+    model = d.model
+    rng = random.Random(seed)
+    ex = Expander(model, m_value, False, targets, exp=expo)
+    J = ex(model.J)[0, 0]
+    free = sorted(J.free_symbols, key=str)
+    for p in model.params:
+        yield str(p.name), _exact_param(d, ex, J, free, p, rng)
+
+
+def _exact_param(d, ex, J, free, p, rng):
+    """(ok, method, worst, counterexample) for the entries of ``p``, symbolically."""
     W = ex.symbols(p)
-    ok, method, worst, counter = True, "exact", 0.0, ""
-    with time_limit(left()) as whole:
-        G = ex(d.grads[p.name])
-        for i in range(W.rows):
-            for j in range(W.cols):
-                diff = None
-                with time_limit(min(ENTRY_SECONDS, left())) as entry:
-                    diff = sp.diff(J, W[i, j]) - G[i, j]
-                    if _frozen_zero(diff, rng):
-                        continue
-                    same, err = _numeric_zero(diff, free, rng)
-                if entry.expired:
-                    return ok, method, worst, counter, True
-                worst = max(worst, err)
-                if same:
-                    method = "numeric"
-                    continue
-                return False, method, worst, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}", False
-    return ok, method, worst, counter, whole.expired
+    method, worst = "exact", 0.0
+    G = ex(d.grads[p.name])
+    for i in range(W.rows):
+        for j in range(W.cols):
+            diff = sp.diff(J, W[i, j]) - G[i, j]
+            if _frozen_zero(diff, rng):
+                continue
+            same, err = _numeric_zero(diff, free, rng)
+            worst = max(worst, err)
+            if same:
+                method = "numeric"
+                continue
+            return False, method, worst, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}"
+    return True, method, worst, ""
 
 
 def scalar_view(d, seconds: float = VIEW_SECONDS) -> ScalarView:
-    """Per-neuron equations for one example, per-weight gradients, and the exact check."""
+    """Per-neuron equations for one example, per-weight gradients, and the exact check. The equations
+    are built in a child process (``derive._worker``): TimeLimitExceeded past ``seconds``."""
     model = d.model
     size_check(model)
-    view = None
-    with time_limit(seconds, "the scalar view's per-neuron equations") as limit:
-        view = _equations(d, model)
-    limit.check()
+    view = ScalarView(d)
+    view.forward, view.loss, view.deltas, view.grads = run(
+        _equations, d, model, seconds=seconds, what="the scalar view's per-neuron equations")
     view.checks = check(d)
     return view
 
 
-def _equations(d, model) -> ScalarView:
-    view = ScalarView(d)
+def _equations(d, model) -> tuple:
+    """(forward, loss, deltas, grads) equations of one example, as the scalar view lists them."""
+    view = SimpleNamespace(forward=[], loss=(), deltas=[], grads=[])
     lay = Expander(model, 1, True, None)
     for n in model.forward:
         if n is model.J:
@@ -366,4 +365,4 @@ def _equations(d, model) -> ScalarView:
     for p in model.params:
         lhs, rhs = lay.symbols(p), lay(d.grads[p.name])
         view.grads += [(p.name, lhs[k], rhs[k]) for k in range(len(lhs))]
-    return view
+    return view.forward, view.loss, view.deltas, [(str(n), s_, e) for n, s_, e in view.grads]

@@ -96,6 +96,30 @@ def test_a_block_that_finishes_in_time_is_untouched_and_check_raises_only_after_
         limit.check()
 
 
+def test_a_sympy_step_in_a_child_is_cut_off_and_leaves_this_process_whole():
+    from derive._worker import run, stream
+    x = sp.Symbol("x")
+    t0 = time.monotonic()
+    with pytest.raises(TimeLimitExceeded, match="expanding took longer than 0.3 s"):
+        run(lambda: sp.expand((x + 1) ** 4000 * (x - 2) ** 4000), seconds=0.3, what="expanding")
+    assert time.monotonic() - t0 < 10
+    assert sp.expand((x + 2) ** 2) == x**2 + 4 * x + 4  # SymPy here is untouched
+
+    def slow():
+        yield 1
+        yield 2
+        time.sleep(60)
+        yield 3
+    assert stream(slow, seconds=0.5) == ([1, 2], False)
+    with pytest.raises(ZeroDivisionError):
+        run(lambda: 1 / 0, seconds=5)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(run(lambda: sp.factor(x**2 - 1), seconds=10)))
+    t.start()
+    t.join(30)
+    assert seen == [(x - 1) * (x + 1)]
+
+
 def test_the_exact_check_falls_back_to_differences_past_its_limit_and_still_catches_an_error():
     net = Network(2, [Dense(2, "tanh"), Dense(1)], loss="log(cosh(yhat - y))")
     d = net.derive("columns")

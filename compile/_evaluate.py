@@ -17,15 +17,18 @@ from derive.ops.elementwise import SCALAR_NUMPY, UndefinedValue  # noqa: F401 - 
 
 
 def leaf_values(model, point) -> dict:
-    """Leaf node -> array in the derivation's layout, from a batch-first ``compile._points.Point``."""
+    """Leaf node -> array in the derivation's layout, from a batch-first ``compile._points.Point``:
+    the parameters by their records (``Param``), the dropout masks by name (all ones where the
+    point has none)."""
     rows = model.convention == "rows"
     flip = (lambda a: a) if rows else (lambda a: np.asarray(a).T)
     values = {model.X: flip(point.x), model.Y: flip(point.y)}
-    for layer in model.layers:
-        values[layer.W], values[layer.b] = point.params[layer.W.name], point.params[layer.b.name]
-        if layer.mask is not None:
-            mask = point.masks[layer.mask.name] if point.masks else np.ones((point.x.shape[0], layer.units))
-            values[layer.mask] = flip(mask)
+    for r in model.records:
+        values[r.node] = point.params[r.name]
+    m = point.x.shape[0]
+    for mask in model.masks:
+        units = int(mask.shape[1] if rows else mask.shape[0])
+        values[mask] = flip(point.masks[mask.name] if point.masks else np.ones((m, units)))
     return values
 
 

@@ -11,6 +11,10 @@ and the general graph form, where any node may feed any later one::
     a2 = g.dense(a1, 3, "tanh", add=[a1])        # skip connection into Z2
     model = g.output(g.dense(a2, 1, "sigmoid"), loss="bce")
 
+A layer is anything with ``build(builder, input, adds) -> output``: it adds its nodes to the graph
+and registers its parameters with ``builder.param(...)`` (a ``Param`` record: shape, fans,
+initialisation). ``Dense`` is the first such layer; a name registered twice is one shared parameter.
+
 Conventions: ``rows`` puts examples in rows (X is (m, n), Z = X W + b, W is (in, out)); ``columns``
 puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declaration builds either.
 """
@@ -23,10 +27,12 @@ import sympy as sp
 from . import _functions as F
 from ._formula import parse_activation, parse_loss
 from ._functions import NetworkError
-from ._graph import Node, fmt_shape, leaf, matmul, placeholder
+from ._graph import Node, fmt_shape, leaf, matmul, named, placeholder
 from ._names import Name
 from ._reverse import derive as _derive
 from ._scalar_functions import SCALAR_FUNCTIONS
+
+HE_ACTIVATIONS = frozenset(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
 from ._symbols import lam, m
 CONVENTIONS = ("rows", "columns")
 
@@ -41,6 +47,10 @@ class Dense:
     activation: object = "identity"
     dropout: float | None = None
     skip_from: tuple = ()
+
+    def build(self, g: "Builder", inp: Node, adds=()) -> Node:
+        """The layer protocol: add this layer's nodes and parameters to ``g``; return its output."""
+        return g.dense(inp, self.units, self.activation, self.dropout, adds)
 
 
 @dataclass
@@ -164,7 +174,37 @@ class Builder:
         self.X = leaf(Name("X"), (m, n_inputs) if self.rows else (n_inputs, m), "input")
         self.layers: list = []
         self.forward: list = []
+        self.records: list = []   # Param, in the order the parameters were made (W1, b1, W2, ...)
         self._layer_of = {self.X: 0}
+
+    def param(self, name: Name, shape, layer: int, kind: str, fans: tuple, init: str) -> Node:
+        """The leaf of a trainable parameter, registered with its record (``Param``). A name given
+        again is the same parameter: that is how weights are shared (every time step of an RNN)."""
+        for r in self.records:
+            if r.name == name:
+                if r.node.shape != tuple(sp.sympify(d) for d in shape):
+                    raise NetworkError(f"parameter {name} is shared with shape {fmt_shape(r.node.shape)}, "
+                                       f"and asked for again with shape {fmt_shape(shape)}")
+                return r.node
+        node = leaf(name, shape, "param")
+        self.records.append(Param(node, layer, kind, fans[0], fans[1], init))
+        return node
+
+    @property
+    def next_layer(self) -> int:
+        """The index the next layer will have."""
+        return len(self.layers) + 1
+
+    def add_layer(self, pre: Node, act, activation: str = "custom", W=None, b=None) -> Node:
+        """Record a layer a custom layer built: ``pre`` is named Z_l, ``act(Z_l)`` A_l, both join the
+        forward pass, and the layer is listed like a Dense one. Returns A_l."""
+        l = self.next_layer
+        Z = named(pre, Name("Z", l), "pre")
+        A = named(act(Z), Name("A", l), "act")
+        self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b))
+        self.forward += [Z, A]
+        self._layer_of[A] = l
+        return A
 
     def _units(self, node: Node):
         return node.shape[1] if self.rows else node.shape[0]
@@ -183,11 +223,15 @@ class Builder:
             F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
         if name == "softmax" and units == 1:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
+        init = "he" if name in HE_ACTIVATIONS else "glorot"
+        fans = (int(n_in), units)
         if self.rows:
-            W, b = leaf(Name("W", l), (n_in, units), "param"), leaf(Name("b", l), (1, units), "param")
+            W = self.param(Name("W", l), (n_in, units), l, "weight", fans, init)
+            b = self.param(Name("b", l), (1, units), l, "bias", fans, "zeros")
             lin = matmul(inp, W)
         else:
-            W, b = leaf(Name("W", l), (units, n_in), "param"), leaf(Name("b", l), (units, 1), "param")
+            W = self.param(Name("W", l), (units, n_in), l, "weight", fans, init)
+            b = self.param(Name("b", l), (units, 1), l, "bias", fans, "zeros")
             lin = matmul(W, inp)
         terms = [lin, b]
         for extra in add:
@@ -246,25 +290,15 @@ class Builder:
                 terms.append(lam / (2 * m) * placeholder(len(args)))
                 args.append(sq)
         J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name=Name("J"), role="loss")
-        params = [p for layer in self.layers for p in (layer.W, layer.b)]
+        params = [r.node for r in self.records]
         masks = [layer.mask for layer in self.layers if layer.mask is not None]
         return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
-                     l2, self.forward + [J], constants, self._records())
-
-    def _records(self) -> list:
-        he = {f.name for f in SCALAR_FUNCTIONS if f.init == "he"}
-        out = []
-        for layer in self.layers:
-            shape = [int(d) for d in layer.W.shape]
-            fan_in, fan_out = (shape[0], shape[1]) if self.rows else (shape[1], shape[0])
-            init = "he" if layer.activation in he else "glorot"
-            out.append(Param(layer.W, layer.index, "weight", fan_in, fan_out, init))
-            out.append(Param(layer.b, layer.index, "bias", fan_in, fan_out, "zeros"))
-        return out
+                     l2, self.forward + [J], constants, list(self.records))
 
 
 class Network:
-    """A sequential network: input size, a list of Dense layers, a loss and optional L2 decay."""
+    """A sequential network: input size, a list of layers (``Dense``, or any object with a
+    ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
 
     def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net"):
         if not layers:
@@ -276,14 +310,15 @@ class Network:
         g = Builder(self.n_inputs, convention)
         outputs = [g.X]
         for i, layer in enumerate(self.layers, 1):
-            if not isinstance(layer, Dense):
-                raise NetworkError(f"layer {i} is {layer!r}, not a Dense layer")
+            if not callable(getattr(layer, "build", None)):
+                raise NetworkError(f"layer {i} is {layer!r}, not a layer (Dense, or an object with a "
+                                   "build(builder, input, adds) method)")
             adds = []
-            for k in layer.skip_from:
+            for k in getattr(layer, "skip_from", ()):
                 if not isinstance(k, int) or not 0 <= k < i:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
                 adds.append(outputs[k])
-            outputs.append(g.dense(outputs[-1], layer.units, layer.activation, layer.dropout, adds))
+            outputs.append(layer.build(g, outputs[-1], adds))
         return g.output(outputs[-1], self.loss, self.l2)
 
     def derive(self, convention: str = "rows"):

@@ -202,3 +202,26 @@ def _unstable_value(L, values):
         if n not in memo:
             memo[n] = lookup(n.op).evaluate(n, [memo[a] for a in n.args], Ev)
     return float(np.sum(memo[L]))
+
+
+def test_a_layer_is_anything_that_builds_and_shared_weights_get_one_gradient():
+    """The layer protocol: a custom layer (a tied dense layer using W1ᵀ of an earlier layer, an
+    autoencoder's decoder) builds its nodes; the shared weight is one parameter, and its derived
+    gradient sums both uses (checked against finite differences and jax.grad by verify)."""
+    import sympy as sp
+    from compile import verify
+    from derive import Dense, Network
+    from derive._names import Name
+
+    class TiedDecoder:
+        def build(self, g, inp, adds=()):
+            l = g.next_layer
+            W1 = g.param(Name("W", 1), (3, 2), l, "weight", (3, 2), "glorot")  # the encoder's, again
+            b = g.param(Name("b", l), (1, 3), l, "bias", (2, 3), "zeros")
+            return g.add_layer(inp @ W1.T + b, lambda Z: ew(sp.tanh(ph(0)), [Z]), "tanh")
+
+    net = Network(3, [Dense(2, "tanh"), TiedDecoder()], loss="mse")
+    model = net.build()
+    assert [str(p) for p in model.params] == ["W1", "b1", "b2"]
+    report = verify(net, engine="numpy", scalar_limit=20)
+    assert report.ok and report.scalar == "used", report.to_json()

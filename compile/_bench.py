@@ -14,7 +14,6 @@ JAX is imported inside functions: the command line imports this module at start-
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -23,6 +22,7 @@ import time
 DEFAULT_MODEL = "784-256:tanh-128:tanh-10:softmax"
 SMALL_MODEL = "64-64:tanh-10:softmax"
 LR = 0.1
+MAX_REPEATS = 1000
 
 
 class BenchError(ValueError):
@@ -264,6 +264,22 @@ def scan_vs_loop(net, name, batch, steps, repeats, key):
             "scan_speedup": _median_ratio(t_l, t_s)}
 
 
+def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:
+    """Both networks are ones the peer can compare, and their data fit in memory, before anything is
+    timed: a refusal after minutes of timing the first comparison would waste them."""
+    from ._points import fits
+    peer_spec(net)
+    # two sets of parameters and gradients; a batch's activations (the 8 batches of data are smaller)
+    fits(net.build("rows"), batch_size, "the benchmark", itemsize=4, copies=6)
+    if small is not None:
+        try:
+            peer_spec(small)
+        except BenchError as exc:
+            raise BenchError(f"--small: {exc}") from None
+        fits(small.build("rows"), small_batch_size * small_steps, "the benchmark's scan epoch",
+             itemsize=4, copies=6)
+
+
 def render(r) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -282,33 +298,36 @@ def render(r) -> None:
     Console(file=sys.stdout).print(tab)
 
 
-def _positive(text):
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text}")
-    return n
-
-
 def add_arguments(p) -> None:
-    p.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+    from ._args import SIZE_MAX, count, unmark
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, type=unmark,
                    help=f"network to time (default {DEFAULT_MODEL}, the 784-256-128-10 tanh/softmax MLP)")
-    p.add_argument("--batch-size", type=_positive, default=256, help="examples per step (default 256)")
-    p.add_argument("--repeats", type=_positive, default=7, help="interleaved repeats (default 7)")
-    p.add_argument("--steps", type=_positive, default=100, help="steps timed per repeat (default 100)")
-    p.add_argument("--first-repeats", type=_positive, default=3,
-                   help="repeats of the time-to-first-step comparison (default 3)")
-    p.add_argument("--small", default=SMALL_MODEL, metavar="MODEL",
+    p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=256,
+                   help=f"examples per step, 1 to {SIZE_MAX} (default 256)")
+    p.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=7,
+                   help=f"interleaved repeats, 1 to {MAX_REPEATS} (default 7)")
+    p.add_argument("--steps", type=count(1, SIZE_MAX, "--steps"), default=100,
+                   help=f"steps timed per repeat, 1 to {SIZE_MAX} (default 100)")
+    p.add_argument("--first-repeats", type=count(1, MAX_REPEATS, "--first-repeats"), default=3,
+                   help=f"repeats of the time-to-first-step comparison, 1 to {MAX_REPEATS} (default 3)")
+    p.add_argument("--small", default=SMALL_MODEL, metavar="MODEL", type=unmark,
                    help=f"network of the scan-versus-loop comparison (default {SMALL_MODEL}); 'none' skips it")
-    p.add_argument("--small-batch-size", type=_positive, default=64, help="its batch size (default 64)")
-    p.add_argument("--small-steps", type=_positive, default=200, help="steps in its epoch (default 200)")
+    p.add_argument("--small-batch-size", type=count(1, SIZE_MAX, "--small-batch-size"), default=64,
+                   help="its batch size (default 64)")
+    p.add_argument("--small-steps", type=count(1, SIZE_MAX, "--small-steps"), default=200,
+                   help="steps in its epoch (default 200)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
 def main(args) -> int:
-    from derive._examples import resolve
+    from derive._examples import ModelError, resolve
     _, net = resolve(args.model)
-    small = None if args.small == "none" else resolve(args.small)[1]
     try:
+        try:
+            small = None if args.small == "none" else resolve(args.small)[1]
+        except ModelError as exc:
+            raise BenchError(f"--small {args.small}: {exc}") from None
+        check_sizes(net, args.batch_size, small, args.small_batch_size, args.small_steps)
         result = run(net, args.model, args.batch_size, args.repeats, args.steps, args.first_repeats,
                      small, args.small, args.small_batch_size, args.small_steps)
     except BenchError as exc:

@@ -117,3 +117,38 @@ def test_bench_names_an_unsupported_model(capsys):
         pytest.skip("compile/_train.py not written yet")
     assert main(["bench", "2-3:leaky_relu-2:softmax", "--small", "none"]) == 2
     assert "leaky_relu" in capsys.readouterr().err
+
+
+def _refused(capsys, monkeypatch, *argv):
+    """The one line of a bench refused before anything is timed (a timing would fail the test)."""
+    from compile.cli import main
+
+    def timed(*a, **k):
+        raise AssertionError("timed before the arguments were checked")
+    monkeypatch.setattr(_bench, "first_step_in_child", timed)
+    rc = main(["bench", *argv])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
+    return err.strip()
+
+
+@pytest.mark.parametrize("argv, message", [
+    # once found only after the first comparison had been timed, or not at all
+    (["--small", "2-3:leaky_relu-2:softmax"], "derivax: --small: layer 1: the hand-written peer knows the "
+                                              "activations identity, tanh, sigmoid, relu, softplus, softmax, "
+                                              "found 'leaky_relu'"),
+    (["--small", "nope"], "derivax: --small nope: unknown model 'nope'"),
+    (["--batch-size", "10000000000"], "derivax bench: argument --batch-size: must be from 1 to 1000000, "
+                                      "not 10000000000"),
+    (["--repeats", "x"], "derivax bench: argument --repeats: must be an integer, not 'x'"),
+    (["--small-steps", "0"], "derivax bench: argument --small-steps: must be from 1 to 1000000, not 0"),
+])
+def test_bench_arguments_are_checked_before_timing(capsys, monkeypatch, argv, message):
+    assert _refused(capsys, monkeypatch, "6-5:tanh-3:softmax", *argv).startswith(message)
+
+
+def test_bench_of_a_network_too_large_for_memory_is_refused(capsys, monkeypatch):
+    from compile import _points
+    monkeypatch.setattr(_points, "available_bytes", lambda: 2**30)
+    err = _refused(capsys, monkeypatch, "6000-6000:tanh-10:softmax", "--small", "none")
+    assert err.startswith("derivax: the benchmark of this network needs about ") and "36,066,010 weights" in err

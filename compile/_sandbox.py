@@ -38,6 +38,22 @@ MAX_TEXT = 300            # characters of an exception message kept
 STARTUP_LIMIT = 60.0      # seconds for the child's Python and NumPy to start, before any user code
 LONGEST = 10**8           # seconds: a longer --timeout is this one (timers take no larger values)
 _FRAME_LEN = 8
+# The status of a child whose channel broke under it (the user's code closed its pipes, or replaced
+# what it answers with): the parent says so instead of blaming an exit. A user's os._exit(125) reads
+# the same, as any status could.
+CHANNEL_BROKEN = 125
+# The channel's own references, taken when this module is imported, before any user code runs: a
+# file that sets os.write = None, json.dumps = None or sys.modules["numpy"] = None cannot break them.
+_write, _read, _dumps, _loads, _exit = os.write, os.read, json.dumps, json.loads, os._exit
+_np = None
+
+
+def _numpy():
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np
 
 
 def memory_limit() -> int:
@@ -64,7 +80,7 @@ class ProtocolError(Exception):
 # ---- frames: length, JSON header, float64 bytes ----
 
 def encode(doc) -> bytes:
-    import numpy as np
+    np = _numpy()
     blobs, offset = [], 0
 
     def plain(v):
@@ -80,16 +96,16 @@ def encode(doc) -> bytes:
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         return v
-    head = json.dumps(plain(doc)).encode()
+    head = _dumps(plain(doc)).encode()
     body = len(head).to_bytes(_FRAME_LEN, "little") + head + b"".join(blobs)
     return len(body).to_bytes(_FRAME_LEN, "little") + body
 
 
 def decode(body: bytes):
-    import numpy as np
+    np = _numpy()
     try:
         n = int.from_bytes(body[:_FRAME_LEN], "little")
-        head = json.loads(body[_FRAME_LEN:_FRAME_LEN + n])
+        head = _loads(body[_FRAME_LEN:_FRAME_LEN + n])
         data = memoryview(body)[_FRAME_LEN + n:]
 
         def arrays(v):
@@ -113,7 +129,7 @@ def decode(body: bytes):
 def write_frame(fd: int, doc) -> None:
     view = memoryview(encode(doc))
     while view:
-        view = view[os.write(fd, view):]
+        view = view[_write(fd, view):]
 
 
 def read_frame(fd: int, deadline: float | None = None):
@@ -133,7 +149,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
                 raise TimeoutError
             if not select.select([fd], [], [], min(left, 3600))[0]:
                 continue  # waits longer than an hour go round again: select takes no huge timeouts
-        chunk = os.read(fd, min(n, 1 << 20))
+        chunk = _read(fd, min(n, 1 << 20))
         if not chunk:
             raise EOFError
         chunks.append(chunk)
@@ -199,7 +215,7 @@ def stopped_by(exc: BaseException, user_file: str | None, doing: str = "", nowhe
 
 def _plain_array(value):
     """(float64 array, narrow) or (None, sentence): one returned gradient as plain data."""
-    import numpy as np
+    np = _numpy()
     if value is None or isinstance(value, (str, bytes)):
         return None, f"{'None' if value is None else _a(type(value).__name__)}, not an array of numbers"
     try:
@@ -297,7 +313,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     sys.argv = [path]
     import runpy
 
-    import numpy  # noqa: F401 - the frames need it, and a call's time should not pay for it
+    _numpy()  # the frames need it, and a call's time should not pay for it
     _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
     signal.alarm(orphan_limit)
     me = os.getpid()
@@ -336,7 +352,7 @@ def _only_the_child(pid: int) -> None:
     """A process the user's code forked ends here: one process answers, so that replies do not
     interleave on the channel, and no copy lingers to read the parent's next request."""
     if os.getpid() != pid:
-        os._exit(0)
+        _exit(0)
 
 
 def _reply(fd: int, doc) -> None:
@@ -447,6 +463,9 @@ class InChild:
             return "crash", "closed the check's channel"
         if code < 0:
             return "signal", f"was killed by signal {_signal_name(-code)}"
+        if code == CHANNEL_BROKEN:
+            return "crash", ("broke the check's channel: the child could not answer (its code closed the "
+                             "channel's pipes, or replaced what the child answers with)")
         return "exit", (f"exited with status {code} without returning or raising "
                         "(os._exit, or a crash below Python)")
 
@@ -467,7 +486,7 @@ class InChild:
 
 def _well_formed(reply) -> bool:
     """A reply as the child writes it: the parent reads nothing else (a user's code can reach the pipe)."""
-    import numpy as np
+    np = _numpy()
 
     def texts(v):
         return isinstance(v, list) and all(isinstance(t, str) for t in v)
@@ -547,5 +566,5 @@ def parse_spec(spec: str) -> tuple:
 if __name__ == "__main__":
     try:
         _child_main(*sys.argv[1:3], *map(int, sys.argv[3:6]), float(sys.argv[6]))
-    except OSError:  # the parent is gone: nobody is left to tell
-        sys.exit(1)
+    except BaseException:  # noqa: BLE001 - the parent is gone, or the user's code broke the channel
+        _exit(CHANNEL_BROKEN)  # no traceback of this module: the parent's report says what happened

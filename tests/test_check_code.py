@@ -672,3 +672,35 @@ def test_python_api_takes_class_labels_as_data(xor):
     x = np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]])
     report = check_code(net, fn, points=1, data=(x, np.array([0, 1, 1, 0])))
     assert report.ok and report.points[-1] == "data (m=4)"
+
+
+def test_a_file_that_replaces_what_the_channel_uses_is_still_checked(tmp_path, capfd):
+    # os.write, json.dumps, numpy in sys.modules, replaced at load: the child's traceback and
+    # "exited with status 1" once followed; the channel keeps its own references now.
+    path = tmp_path / "user_backward.py"
+    path.write_text(FULL + "\nimport json, os\nos.write = os.read = json.dumps = json.loads = None\n")
+    rc = cli.main(["check-code", "xor", str(path), "--json"])
+    out, err = capfd.readouterr()
+    assert rc == 0 and json.loads(out.strip().splitlines()[-1])["ok"], out
+    # no numpy for anyone after loading: the function returns lists, and the check still reads them
+    path.write_text("import sys\nsys.modules['numpy'] = None\n\n\ndef backward(params, x, y):\n"
+                    "    return {'W1': [[0.0, 0.0]] * 2, 'b1': [0.0, 0.0], 'W2': [[0.0, 0.0]] * 2, 'b2': [0.0, 0.0]}\n")
+    rc = cli.main(["check-code", "xor", str(path), "--json"])
+    out, err2 = capfd.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert rc == 1 and doc["error"] is None and all(p["message"] == "all zeros" for p in doc["params"].values())
+    assert "Traceback" not in err + err2
+
+
+@pytest.mark.parametrize("where", ["load", "call"])
+def test_a_function_that_closes_the_channel_is_named_for_it(tmp_path, capfd, where):
+    close = "os.closerange(3, 1024)"
+    src = (f"import os\n{close}\n\ndef backward(params, x, y):\n    return {{}}\n" if where == "load"
+           else f"import os\n\ndef backward(params, x, y):\n    {close}\n    return {{}}\n")
+    path = tmp_path / "user_backward.py"
+    path.write_text(src)
+    rc = cli.main(["check-code", SPEC, str(path), "--json"])
+    out, err = capfd.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert rc == 2 and doc["stopped"] == "crash" and "Traceback" not in err
+    assert "broke the check's channel: the child could not answer (its code closed the channel's pipes" in doc["error"]

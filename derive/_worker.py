@@ -50,8 +50,12 @@ def stream(gen, *args, seconds: float) -> tuple:
     if not available():
         return list(gen(*args)), True
     read, write = os.pipe()
-    with warnings.catch_warnings():  # JAX warns at every fork; the child never touches JAX
+    with warnings.catch_warnings():
+        # JAX (RuntimeWarning) and Python 3.12+ (DeprecationWarning) warn at a fork of a process with
+        # threads: a child could deadlock on a lock another thread held. This child takes none of
+        # those locks: it runs SymPy on objects it already has, writes to a pipe and exits.
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # the child: compute, send, and leave without running this process's exit handlers
         os.close(read)

@@ -2,57 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 
+from . import _show
+
 EXIT_USAGE = 2
-
-
-def _network(args):
-    from derive._examples import resolve
-    return resolve(args.model, getattr(args, "loss", None))
-
-
-def cmd_examples(args) -> int:
-    from derive._examples import EXAMPLES
-    for name, ex in EXAMPLES.items():
-        print(f"{name:8s} {ex.summary}")
-    return 0
-
-
-def cmd_show(args) -> int:
-    from derive._scalar import ScalarTooLarge, scalar_view
-    name, net = _network(args)
-    d = net.derive(args.convention)
-    params = args.param or None
-    fmt = args.format
-    view = None
-    if args.scalar:
-        try:
-            view = scalar_view(d)
-        except ScalarTooLarge as exc:
-            print(f"derivax: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    if fmt == "text":
-        if sys.stdout.isatty():
-            d.print(params, args.steps)
-        else:
-            sys.stdout.write(d.text(params, args.steps))
-    elif fmt == "latex":
-        sys.stdout.write(d.latex(params, args.steps))
-    elif fmt == "markdown":
-        sys.stdout.write(d.markdown(params, args.steps))
-    else:
-        doc = json.loads(d.json(params))
-        if view is not None:
-            doc["scalar"] = json.loads(view.render("json"))
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    if view is not None:
-        if fmt != "json":
-            sys.stdout.write(view.render(fmt))
-        return 0 if view.ok else 1
-    return 0
 
 
 def _version() -> str:
@@ -68,19 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"derivax {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("examples", help="list the built-in example networks")
-    ex.set_defaults(func=cmd_examples)
-
-    sh = sub.add_parser("show", help="print the derivation of a network")
-    from ._args import model_arguments
-    model_arguments(sh)
-    sh.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
-    sh.add_argument("--scalar", action="store_true", help="per-weight view and matrix-versus-scalar check")
-    sh.add_argument("--steps", action="store_true", help="step-by-step chain rule")
-    sh.add_argument("--param", action="append", help="show only this parameter's gradient (repeatable)")
-    sh.set_defaults(func=cmd_show)
-
+    ex.set_defaults(func=_show.examples)
     import importlib
-    for name, module, helptext in [
+    for name, module, helptext in [  # one module per command, each with add_arguments and main
+            ("show", "compile._show", "print the derivation of a network"),
             ("train", "compile._train_cli", "train a network with its derived gradients"),
             ("codegen", "compile._codegen", "write a standalone trainer module"),
             ("bench", "compile._bench", "benchmark the derived trainer against jax.grad"),

@@ -245,8 +245,8 @@ def _from_path(path: Path):
         path.stat()  # a name too long, a folder on the way that cannot be searched: said here, once
     except FileNotFoundError:
         pass
-    except OSError as exc:
-        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or _one_line(exc)}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character in the name
+        raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
     if not path.exists():
         raise DataError(f"no such file or directory: {str(path)!r} (expected a built-in data set "
                         f"({', '.join(BUILTINS)}), an .npz file or a directory of IDX files)")

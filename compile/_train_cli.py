@@ -185,6 +185,8 @@ def check_output_path(path: str, option: str, example: str) -> Path:
                              + ("writable" if p.is_file() else "a regular file"))
     except OSError as exc:  # a name too long, a folder on the way that cannot be searched
         raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    if "\0" in path:  # Path's checks read such a name as missing; the write would fail after training
+        raise UsageError(f"{option} {path!r}: a file name cannot hold a NUL character")
     return p
 
 

@@ -286,3 +286,11 @@ def test_a_regression_network_trains_on_real_targets_from_a_file(capsys, tmp_pat
     # a cross-entropy network reads the same file as labels, and says why it cannot
     err = refused(capsys, "2-3:tanh-1:sigmoid", "--loss", "bce", "--data", str(tmp_path / "r.npz"))
     assert err.startswith("derivax: r.npz: y_train: expected integer class labels, found ")
+
+
+@pytest.mark.parametrize("option, name", [("--save", "p\0.npz"), ("--plot", "l\0.png"), ("--data", "d\0.npz")])
+def test_a_nul_in_a_file_name_is_refused_before_training(capsys, tmp_path, option, name):
+    path = str(tmp_path / name)
+    err = refused(capsys, "xor", option, path)
+    assert err == (f"derivax: {option} {path!r}: a file name cannot hold a NUL character" if option != "--data"
+                   else f"derivax: cannot read {path!r}: embedded null byte")

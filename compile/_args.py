@@ -30,7 +30,9 @@ def _int(text: str, what: str) -> int:
         raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text[:20]}... "
                                          f"({len(text)} characters)")
     try:
-        return int(text, 10) if text.lstrip("+-").isascii() else int("x")
+        if "_" in text or not text.lstrip("+-").isascii():  # int() reads 1_0 as 10: nobody means that
+            raise ValueError
+        return int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text!r}") from None
 
@@ -70,6 +72,8 @@ def _finite(what: str, strict: bool):
     def parse(text: str) -> float:
         raw = unmark(text).strip()
         try:
+            if "_" in raw:  # float() reads 1_0 as 10.0: nobody means that
+                raise ValueError
             v = float(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None

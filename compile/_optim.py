@@ -30,6 +30,7 @@ v, mu, nu, mu_hat, nu_hat = sp.symbols("v mu nu mu_hat nu_hat")
 TEXT = {"theta": "θ", "alpha": "α", "beta": "β", "beta1": "β₁", "beta2": "β₂", "epsilon": "ε",
         "mu": "μ", "nu": "ν", "mu_hat": "μ̂", "nu_hat": "ν̂"}
 LATEX = {mu_hat: r"\hat{\mu}", nu_hat: r"\hat{\nu}", beta1: r"\beta_1", beta2: r"\beta_2"}
+_BETA = beta  # the symbol, under a name momentum's own argument does not hide
 CODE_NAMES = {alpha: "LR", beta: "BETA", beta1: "BETA1", beta2: "BETA2", epsilon: "EPSILON"}
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -143,9 +144,9 @@ def sgd(lr: float) -> UpdateRule:
     return UpdateRule("SGD", {alpha: lr}, (), False, ((theta, _add(theta, -_mul(alpha, g))),))
 
 
-def momentum(lr: float, beta_: float = 0.9) -> UpdateRule:
-    return UpdateRule("momentum", {alpha: lr, beta: beta_}, (v,), False,
-                      ((v, _add(_mul(beta, v), g)), (theta, _add(theta, -_mul(alpha, v)))))
+def momentum(lr: float, beta: float = 0.9) -> UpdateRule:
+    return UpdateRule("momentum", {alpha: lr, _BETA: beta}, (v,), False,
+                      ((v, _add(_mul(_BETA, v), g)), (theta, _add(theta, -_mul(alpha, v)))))
 
 
 def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> UpdateRule:
@@ -157,6 +158,9 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Up
         (theta, _add(theta, -_mul(alpha, mu_hat, 1 / _add(sp.sqrt(nu_hat), epsilon))))))
 
 
+# Where each hyperparameter makes sense: decay rates in [0, 1) (1 never forgets, above it diverges),
+# Adam's epsilon > 0 (it keeps the step finite where the second moment is 0).
+RANGES = {"beta": (0, 1, False), "b1": (0, 1, False), "b2": (0, 1, False), "eps": (0, 1, True)}
 _MAKERS = {"sgd": (sgd, ()), "momentum": (momentum, ("beta",)), "adam": (adam, ("b1", "b2", "eps"))}
 
 
@@ -188,4 +192,8 @@ def make(optimizer, lr: float | None = None, **kwargs):
     for key, value in kwargs.items():  # a module holding `BETA1 = nan` would train on NaN
         if not _finite_number(value):
             raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
+        low, high, closed = RANGES[key]
+        if not (low <= value < high if not closed else low < value <= high):
+            interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
+            raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
     return fn(lr, **kwargs)

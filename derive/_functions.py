@@ -104,6 +104,9 @@ def loss(spec) -> sp.Lambda:
     else:
         raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
     p, t = fn.variables
+    if p not in fn.expr.free_symbols:  # its gradient is 0: nothing would train, nothing to derive
+        raise NetworkError(f"loss {fn.expr} does not depend on the prediction {p}: its gradient is 0 "
+                           "everywhere (a loss compares yhat with y, e.g. (yhat - y)**2)")
     return _checked(fn, f"loss {fn.expr}", {p: LOSS_PREDICTIONS, t: LOSS_TARGETS})
 
 

@@ -1,6 +1,7 @@
 """Bad input of every kind gets one clear line naming the culprit (exit 2) or the right answer; steps
 that could run for minutes inside SymPy are cut off by a time limit and fall back."""
 import json
+import re
 import threading
 import time
 
@@ -323,9 +324,28 @@ def test_plain_and_absolute_value_activations_derive_and_verify(capsys, spec):
     assert doc["ok"] and all("sympy" in p for p in doc["params"].values())
 
 
-def test_a_loss_that_is_one_variable_derives(capsys):
-    assert main(["show", "2-1:sigmoid", "--loss", "y", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["gradients"]["W1"] == "0"
+def test_a_loss_without_the_prediction_is_refused_and_one_of_yhat_alone_derives(capsys):
+    assert main(["show", "2-1:sigmoid", "--loss", "y"]) == 2
+    assert "does not depend on the prediction yhat" in capsys.readouterr().err
+    assert main(["show", "2-1:sigmoid", "--loss", "-log(yhat)", "--format", "json"]) == 0
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "xor", "--epochs", "1_0"], "argument --epochs: must be an integer, not '1_0'"),
+    (["verify", "xor", "--seed", "1_0"], "a seed must be an integer, not '1_0'"),
+    (["codegen", "xor", "--lr", "1_0"], "argument --lr: must be a number, not '1_0'")])
+def test_numbers_with_underscores_are_refused(capsys, argv, says):
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_optimizer_hyperparameters_are_named_and_bounded():
+    from compile._optim import OptimizerError, make
+    assert make("momentum", 0.1, beta=0.5).hyper  # the name the error message offers is the one taken
+    for kwargs, says in [({"b1": 2}, "b1 must be in [0, 1)"), ({"b1": -1}, "b1 must be in [0, 1)"),
+                         ({"eps": 0}, "eps must be in (0, 1]")]:
+        with pytest.raises(OptimizerError, match=re.escape(says)):
+            make("adam", 0.1, **kwargs)
 
 
 def test_a_wrong_number_of_arguments_names_the_function(capsys):

@@ -1,24 +1,20 @@
-"""Time limits for SymPy-heavy steps: a step that runs too long is cut off, and its caller falls back
-or reports, rather than hanging.
-
-SymPy's automatic evaluation can run for minutes on some expansions (``log(cosh(...))`` asks whether
-its argument is positive, which factors polynomials), and nothing about an expression tells in
-advance that it will. So every step that hands a large expression to SymPy (the scalar expansion,
-the exact check, ``cancel``/``factor`` in the simplifier, ``sympy.diff`` of an expanded loss) runs
-inside ``time_limit``::
+"""An in-process time limit, for code that must run in this process: a user's backward function
+given to ``check_code`` as a callable. A block that runs too long is cut off and says so::
 
     with time_limit(5.0) as limit:
-        value = heavy()
+        value = work()
     if limit.expired:
-        ...  # fall back, or say what was skipped
+        ...  # report it
 
 The cut-off is an exception raised inside whatever code is running: on the main thread from a
-SIGALRM handler, on any other thread by ``PyThreadState_SetAsyncExc`` from a timer thread. It derives
-from ``BaseException`` so that a library's ``except Exception`` cannot swallow it, and it re-fires
-every quarter second until the block is left (a signal that lands in a garbage-collector callback is
-reported as unraisable and lost). Limits nest: each block owns its exception, and an outer limit that
-expires inside an inner block passes through the inner one. After a cut-off SymPy's cache is
-cleared, so nothing half-built by the interrupted step is reused.
+SIGALRM handler, on any other thread by ``PyThreadState_SetAsyncExc`` from a timer thread. That can
+land half-way through a library's own bookkeeping, so derivax's SymPy-heavy steps do not use it:
+they run in a child process (``derive._worker``), which can be killed without harm. The exception
+derives from ``BaseException`` so that a library's ``except Exception`` cannot swallow it, and it
+re-fires every quarter second until the block is left (a signal that lands in a garbage-collector
+callback is reported as unraisable and lost). Limits nest: each block owns its exception, and an
+outer limit that expires inside an inner block passes through the inner one. ``TimeLimitExceeded``
+is what a step with no fallback raises, here and in ``derive._worker``.
 """
 from __future__ import annotations
 

@@ -209,7 +209,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         run.wait_loaded()
         model = low.derivation.model
         names = [p.name for p in model.params]
-        biases = {layer.b.name for layer in model.layers}
+        biases = {r.name for r in model.records if r.kind == "bias"}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
         labels, extra, error, stopped = [], set(), None, None
         for label, params, x, y in _points(model, seed, points, data, data_label):

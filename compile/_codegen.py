@@ -20,6 +20,7 @@ from derive._scalar_functions import SCALAR_FUNCTIONS
 from . import _args
 from ._lower import function_sources, header
 from ._optim import OPTIMIZERS, OptimizerError, make
+from ._points import mask_units
 
 # He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
 # activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
@@ -66,9 +67,9 @@ def masks_source(model) -> str:
              'else 0."""',
              f"    keys = jax.random.split(key, {len(model.masks)})",
              "    return {"]
-    for i, layer in enumerate(l for l in model.layers if l.mask is not None):
-        keep = float(layer.keep)
-        lines.append(f'        "{layer.mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {layer.units}))'
+    for i, mask in enumerate(model.masks):
+        keep = float(mask.attrs["keep"])
+        lines.append(f'        "{mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {mask_units(model, mask)}))'
                      f".astype(DTYPE) / {keep!r},")
     lines.append("    }")
     return "\n".join(lines) + "\n"

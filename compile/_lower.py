@@ -233,7 +233,7 @@ def function_sources(derivation) -> str:
     model = derivation.model
     grads = [(f"d{p}", g, f"∂J/∂{display_name(p, 'text')}") for p, g in derivation.grads.items()]
     back = "{" + ", ".join(f'"{p}": d{p}' for p in derivation.grads) + "}"
-    pred = f"A{model.layers[-1].index}" + ("" if model.convention == "rows" else ".T")
+    pred = str(model.prediction.name) + ("" if model.convention == "rows" else ".T")
     loss_J = (None, model.J, "J")
     xy = "params, x, y" + (", masks=None" if model.masks else "")
     table = [  # name, signature, docstring, masks, roots, returns

@@ -97,6 +97,13 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     y = draw_targets(model, rng, m)
     drop = None
     if masks and model.masks:
-        drop = {layer.mask.name: (rng.random((m, layer.units)) < layer.keep) / layer.keep
-                for layer in model.layers if layer.mask is not None}
+        drop = {}
+        for mask in model.masks:  # batch-first, as x: (m, units) in either convention
+            keep, units = mask.attrs["keep"], mask_units(model, mask)
+            drop[mask.name] = (rng.random((m, units)) < keep) / keep
     return Point(params, x, y, drop)
+
+
+def mask_units(model, mask) -> int:
+    """The units a dropout mask covers (its axis that is not the batch)."""
+    return int(mask.shape[1] if model.convention == "rows" else mask.shape[0])

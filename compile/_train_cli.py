@@ -294,6 +294,11 @@ def trained_equations(model, params, digits=4) -> str:
     lines = []
     for layer in model.layers:
         l = layer.index
+        if layer.W is None or layer.b is None:  # a custom layer: its equations as derived, no per-unit view
+            lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "
+                         f"{display(layer.A.name, 'text')} = {show(layer.A, 'text')}  (a custom layer)")
+            outputs[l] = None
+            continue
         W = num[layer.W.name] if rows else num[layer.W.name].T     # (in, out) either way
         b = num[layer.b.name].reshape(-1)
         lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _args
-from ._points import random_point
+from ._points import mask_units, random_point
 
 # Agreement thresholds on the relative error, in float64. jax.grad and sympy.diff compute the same
 # number by other roundings (1e-9 leaves room for long sums); a central difference is good to about
@@ -178,9 +178,8 @@ def scalar_gradients(derivation, point, params, limit=None):
     rows = model.convention == "rows"
     values = {}
     leaves = {model.X: point.x, model.Y: point.y}
-    for layer in model.layers:
-        if layer.mask is not None:
-            leaves[layer.mask] = point.masks[layer.mask.name] if point.masks else np.ones((m, layer.units))
+    for mask in model.masks:
+        leaves[mask] = point.masks[mask.name] if point.masks else np.ones((m, mask_units(model, mask)))
     for node, v in leaves.items():
         v = v if rows else v.T
         values.update(zip(ex.symbols(node), np.asarray(v, float).ravel()))

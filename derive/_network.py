@@ -253,7 +253,8 @@ class Builder:
             if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 < dropout < 1:
                 raise NetworkError(f"layer {l}: dropout probability must be in (0, 1), not {dropout!r}")
             # Inverted dropout: the mask holds 0 or 1/(1-p), so the expected activation is unchanged.
-            mask, keep = leaf(Name("D", l), Z.shape, "mask"), 1 - dropout
+            keep = 1 - dropout
+            mask = leaf(Name("D", l), Z.shape, "mask", keep=keep)
             A = Node("ew", (Z, mask), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})
                                                   * placeholder(1)),), name=Name("A", l), role="act")
         else:

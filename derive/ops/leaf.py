@@ -8,9 +8,11 @@ from .._node import Node
 from ._registry import Op, register
 
 
-def leaf(name: str, shape, role: str, one_hot_axis=None) -> Node:
-    """A named input. ``one_hot_axis``: the axis along which a target's entries sum to one."""
+def leaf(name: str, shape, role: str, one_hot_axis=None, keep=None) -> Node:
+    """A named input. ``one_hot_axis``: the axis along which a target's entries sum to one; ``keep``:
+    a dropout mask's keep probability (its entries are 0 or 1/keep)."""
     attrs = (("one_hot_axis", one_hot_axis),) if one_hot_axis is not None else ()
+    attrs += (("keep", keep),) if keep is not None else ()
     return Node("leaf", (), shape, attrs, name=name, role=role)
 
 

@@ -61,11 +61,6 @@ def positive_float(what: str = "a number"):
     return _finite(what, strict=True)
 
 
-def nonnegative_float(what: str = "a number"):
-    """A finite number >= 0 (a weight decay)."""
-    return _finite(what, strict=False)
-
-
 def _finite(what: str, strict: bool):
     bound = "> 0" if strict else ">= 0"
 

@@ -7,9 +7,8 @@ elementwise SymPy expression over broadcast operands), ``sum`` (over any axes, k
 any rank; a dense network's are pairs.
 """
 from ._node import (BUILD, ONE, RECORDERS as _RECORDERS, Node, ShapeError, dims, fmt_shape, is_placeholder,
-                    named, placeholder, record as _record, topo_order)
-from .ops import (OPS, broadcastable as _broadcastable, constant_factor, ew, flatten, leaf, matmul, permute,
-                  reduce_sum, reshape, softmax, transpose)
+                    named, placeholder, topo_order)
+from .ops import OPS, constant_factor, ew, flatten, leaf, matmul, permute, reduce_sum, reshape, softmax, transpose
 
 __all__ = ["BUILD", "ONE", "OPS", "Node", "ShapeError", "constant_factor", "dims", "ew", "flatten", "fmt_shape",
            "is_placeholder", "leaf", "matmul", "named", "permute", "placeholder", "reduce_sum", "reshape",

@@ -29,9 +29,6 @@ def layer_of(name) -> int | None:
     return getattr(name, "layer", None)
 
 
-def base_of(name) -> str | None:
-    return getattr(name, "base", None)
-
 
 # The one table of how names are written: digits as subscripts and superscripts (W₁, w¹₁₂, Z²), and
 # the Greek letters that names spell out (delta2 is δ₂ in text and \delta^{[2]} in LaTeX: LaTeX's

@@ -172,14 +172,6 @@ class ScalarFunction:
         own = (self.sympy,) if isinstance(self.sympy, type) and issubclass(self.sympy, sp.Function) else ()
         return own + self.also
 
-    def printed(self, style: str) -> str:
-        """The template of this function in a printing style: text, latex or formula."""
-        if style == "text" and self.text:
-            return self.text
-        if style == "latex":
-            return self.latex or rf"\mathrm{{{latex_name(self.name)}}}\left({{0}}\right)"
-        return self.name + "({0})"
-
 
 def latex_name(name: str) -> str:
     """A name as LaTeX's \\mathrm takes it: leaky_relu's underscore would open a subscript."""

@@ -32,7 +32,6 @@ TEXT = {"theta": "θ", "alpha": "α", "beta": "β", "beta1": "β₁", "beta2": "
 LATEX = {mu_hat: r"\hat{\mu}", nu_hat: r"\hat{\nu}", beta1: r"\beta_1", beta2: r"\beta_2"}
 _BETA = beta  # the symbol, under a name momentum's own argument does not hide
 CODE_NAMES = {alpha: "LR", beta: "BETA", beta1: "BETA1", beta2: "BETA2", epsilon: "EPSILON"}
-OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 class OptimizerError(ValueError):
@@ -162,6 +161,7 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Up
 # Adam's epsilon > 0 (it keeps the step finite where the second moment is 0).
 RANGES = {"beta": (0, 1, False), "b1": (0, 1, False), "b2": (0, 1, False), "eps": (0, 1, True)}
 _MAKERS = {"sgd": (sgd, ()), "momentum": (momentum, ("beta",)), "adam": (adam, ("b1", "b2", "eps"))}
+OPTIMIZERS = tuple(_MAKERS)  # the names the command line offers: a new maker is a new choice
 
 
 def is_transformation(obj) -> bool:

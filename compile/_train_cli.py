@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import _args
+from ._optim import OPTIMIZERS
 
 # Used where neither the command line nor the example says otherwise.
 DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0}
@@ -33,7 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=_args.count(1, MAX_COUNT, "--batch-size"),
                         help="examples per step (default: the example's); more than the training set "
                              "takes all of it in one step")
-    parser.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: the example's")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's")
     parser.add_argument("--lr", type=_args.positive_float("--lr"), help="learning rate > 0 (default: the example's)")
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")

@@ -99,7 +99,7 @@ def networks(draw):
     return Network(widths[0], layers + [out], loss=loss), draw(st.sampled_from(["rows", "columns"]))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify(case, seed):
     """The derivation, evaluated by NumPy, against finite differences and (up to 12 weights) sympy.diff.

@@ -13,7 +13,7 @@ from derive._graph import topo_order
 from derive._stable import stable
 from derive._symbols import m as m_sym
 from derive.ops import lookup
-from derive.ops.elementwise import SCALAR_NUMPY, UndefinedValue  # noqa: F401 - re-exported for the checks
+from derive.ops.elementwise import UndefinedValue  # noqa: F401 - the checks catch it from here
 
 
 def leaf_values(model, point) -> dict:

@@ -225,3 +225,12 @@ def test_a_layer_is_anything_that_builds_and_shared_weights_get_one_gradient():
     assert [str(p) for p in model.params] == ["W1", "b1", "b2"]
     report = verify(net, engine="numpy", scalar_limit=20)
     assert report.ok and report.scalar == "used", report.to_json()
+
+
+def test_softmax_axes_are_checked_by_name():
+    from derive import ShapeError
+    a = leaf("A", (2, 3), "act")
+    for build, what in [(softmax, "softmax"), (log_softmax, "log_softmax")]:
+        with pytest.raises(ShapeError, match=f"{what} axis must be an axis of A"):
+            build(a, 2)
+        assert build(a, -1).attrs["axis"] == 1

@@ -8,19 +8,17 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .._node import Node, ShapeError, fmt_shape, placeholder
+from .._node import Node, placeholder
 from ._registry import Op, register
 from .elementwise import ew
 from .reduce_sum import reduce_sum
-from .softmax import softmax
+from .softmax import one_axis, softmax
 
 ph = placeholder
 
 
 def log_softmax(a: Node, axis: int) -> Node:
-    if not (isinstance(axis, int) and -a.rank <= axis < a.rank):
-        raise ShapeError(f"log_softmax axis must be an axis of {a!r} {fmt_shape(a.shape)}, not {axis!r}")
-    return Node("log_softmax", (a,), a.shape, (("axis", axis % a.rank),))
+    return Node("log_softmax", (a,), a.shape, (("axis", one_axis(a, axis, "log_softmax")),))
 
 
 def _vjp(node, g, ctx):

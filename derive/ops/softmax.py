@@ -14,10 +14,15 @@ from .reduce_sum import reduce_sum
 ph = placeholder
 
 
-def softmax(a: Node, axis: int) -> Node:
+def one_axis(a: Node, axis, what: str) -> int:
+    """``axis`` as an axis of ``a`` (a negative one counted from the end), or a ShapeError."""
     if not (isinstance(axis, int) and -a.rank <= axis < a.rank):
-        raise ShapeError(f"softmax axis must be an axis of {a!r} {fmt_shape(a.shape)}, not {axis!r}")
-    return Node("softmax", (a,), a.shape, (("axis", axis % a.rank),))
+        raise ShapeError(f"{what} axis must be an axis of {a!r} {fmt_shape(a.shape)}, not {axis!r}")
+    return axis % a.rank
+
+
+def softmax(a: Node, axis: int) -> Node:
+    return Node("softmax", (a,), a.shape, (("axis", one_axis(a, axis, "softmax")),))
 
 
 def _vjp(node, g, ctx):

@@ -5,12 +5,12 @@ Names are imported on first use (PEP 562), so `derivax show` never pays for impo
 from importlib import import_module
 
 _EXPORTS = {
-    "lower": "_lower", "Lowered": "_lower", "lower_nodes": "_lower",
-    "compile_trainer": "_train", "fit": "_train", "Trainer": "_train", "History": "_train",
-    "generate": "_codegen",
-    "load": "_data", "Dataset": "_data", "DataError": "_data",
-    "sgd": "_optim", "momentum": "_optim", "adam": "_optim", "UpdateRule": "_optim",
-    "verify": "_verify", "check_formula": "_check", "check_update": "_check", "check_code": "_check_code",
+    "lower": "lower.lower", "Lowered": "lower.lower", "lower_nodes": "lower.lower",
+    "compile_trainer": "train.train", "fit": "train.train", "Trainer": "train.train", "History": "train.train",
+    "generate": "lower.codegen",
+    "load": "train.data", "Dataset": "train.data", "DataError": "train.data",
+    "sgd": "train.optim", "momentum": "train.optim", "adam": "train.optim", "UpdateRule": "train.optim",
+    "verify": "checks.verify", "check_formula": "checks.formula", "check_update": "checks.formula", "check_code": "checks.code",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,15 +1,15 @@
 """derivax's symbolic side: declare a network, derive its backprop, print the derivation."""
-from ._formula import FormulaError, parse_activation, parse_loss
-from ._functions import (ACTIVATION_NAMES, KINK_CONVENTION, LOSSES, DerivativeError, leaky_relu, relu,
+from derive.formula.parse import FormulaError, parse_activation, parse_loss
+from derive.network.functions import (ACTIVATION_NAMES, KINK_CONVENTION, LOSSES, DerivativeError, leaky_relu, relu,
                          sigmoid, softplus, step)
-from ._graph import Node, ShapeError
-from ._limits import TimeLimitExceeded, time_limit
-from ._network import Builder, Dense, Model, Network, NetworkError, m
-from ._reverse import Derivation, Step, derive, gradients
-from ._printing import show
-from ._scalar import ScalarTooLarge, scalar_view
-from ._scalar import check as scalar_check
-from ._sympy_matrix import matrix_symbols
+from derive.graph.build import Node, ShapeError
+from derive.run.limits import TimeLimitExceeded, time_limit
+from derive.network.network import Builder, Dense, Model, Network, NetworkError, m
+from derive.reverse.derivation import Derivation, Step, derive, gradients
+from derive.printing.show import show
+from derive.scalar.expand import ScalarTooLarge, scalar_view
+from derive.scalar.expand import check as scalar_check
+from derive.formula.sympy_matrix import matrix_symbols
 
 __all__ = ["ACTIVATION_NAMES", "Builder", "Dense", "Derivation", "DerivativeError", "FormulaError",
            "KINK_CONVENTION", "LOSSES", "Model", "Network", "NetworkError", "Node", "ShapeError", "Step", "TimeLimitExceeded",

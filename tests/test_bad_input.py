@@ -8,11 +8,11 @@ import time
 import pytest
 import sympy as sp
 
-from compile.cli import main
+from compile.cli.main import main
 from derive import Dense, Network, NetworkError
-from derive._graph import ew, placeholder
-from derive._limits import TimeLimitExceeded, time_limit
-from derive._scalar import check
+from derive.graph.build import ew, placeholder
+from derive.run.limits import TimeLimitExceeded, time_limit
+from derive.scalar.expand import check
 
 
 def _spin(seconds):
@@ -98,7 +98,7 @@ def test_a_block_that_finishes_in_time_is_untouched_and_check_raises_only_after_
 
 
 def test_a_sympy_step_in_a_child_is_cut_off_and_leaves_this_process_whole():
-    from derive._worker import run, stream
+    from derive.run.worker import run, stream
     x = sp.Symbol("x")
     t0 = time.monotonic()
     with pytest.raises(TimeLimitExceeded, match="expanding took longer than 0.3 s"):
@@ -295,7 +295,7 @@ def test_argument_errors_are_one_line(capsys):
 
 
 def test_an_unexpected_failure_is_one_line_without_a_traceback(capsys, monkeypatch):
-    import compile.cli as cli
+    import compile.cli.main as cli
 
     def broken(args):
         raise RuntimeError("something inside broke\nsecond line")
@@ -340,7 +340,7 @@ def test_numbers_with_underscores_are_refused(capsys, argv, says):
 
 
 def test_optimizer_hyperparameters_are_named_and_bounded():
-    from compile._optim import OptimizerError, make
+    from compile.train.optim import OptimizerError, make
     assert make("momentum", 0.1, beta=0.5).hyper  # the name the error message offers is the one taken
     for kwargs, says in [({"b1": 2}, "b1 must be in [0, 1)"), ({"b1": -1}, "b1 must be in [0, 1)"),
                          ({"eps": 0}, "eps must be in (0, 1]")]:
@@ -373,7 +373,7 @@ def test_sympy_constructs_derivax_cannot_compute_are_refused_and_assumptions_on_
             Network(2, [Dense(2, expr), Dense(1)])
     real_z = sp.Symbol("z", real=True)
     net = Network(2, [Dense(2, sp.tanh(real_z) + real_z / 2), Dense(1)], loss="mse")
-    from compile._verify import verify
+    from compile.checks.verify import verify
     assert verify(net, engine="numpy").ok
 
 

@@ -1,17 +1,14 @@
 """The benchmark harness: its hand-written peer computes the right loss, and a tiny run reports every figure.
 No timing is asserted: timings belong to `derivax bench`, not to the test suite."""
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-from compile import _bench
+from compile.cli import bench as _bench
 from derive import Dense, Network
-from derive._examples import parse_spec
+from derive.network.examples import parse_spec
 
-HAS_TRAINER = (pathlib.Path(_bench.__file__).parent / "_train.py").exists()
-needs_trainer = pytest.mark.skipif(not HAS_TRAINER, reason="compile/_train.py not written yet")
 
 
 def numpy_loss(params, x, y, acts, loss, l2=0.0):
@@ -82,9 +79,8 @@ def test_interleaved_alternates_order():
     assert order == ["a", "b", "b", "a", "a", "b"]
 
 
-@needs_trainer
 def test_tiny_bench_reports_every_figure(capsys, monkeypatch):
-    from compile.cli import main
+    from compile.cli.main import main
     # A new process per first step costs seconds of imports; here the same function runs in this one.
     monkeypatch.setattr(_bench, "first_step_in_child", _bench.first_step)
     rc = main(["bench", "6-5:tanh-3:softmax", "--batch-size", "4", "--repeats", "2", "--steps", "3",
@@ -112,16 +108,14 @@ def test_first_step_child_failure_is_reported():
 
 
 def test_bench_names_an_unsupported_model(capsys):
-    from compile.cli import main
-    if not HAS_TRAINER:
-        pytest.skip("compile/_train.py not written yet")
+    from compile.cli.main import main
     assert main(["bench", "2-3:leaky_relu-2:softmax", "--small", "none"]) == 2
     assert "leaky_relu" in capsys.readouterr().err
 
 
 def _refused(capsys, monkeypatch, *argv):
     """The one line of a bench refused before anything is timed (a timing would fail the test)."""
-    from compile.cli import main
+    from compile.cli.main import main
 
     def timed(*a, **k):
         raise AssertionError("timed before the arguments were checked")
@@ -148,7 +142,7 @@ def test_bench_arguments_are_checked_before_timing(capsys, monkeypatch, argv, me
 
 
 def test_bench_of_a_network_too_large_for_memory_is_refused(capsys, monkeypatch):
-    from compile import _points
+    from compile.checks import points as _points
     monkeypatch.setattr(_points, "available_bytes", lambda: 2**30)
     err = _refused(capsys, monkeypatch, "6000-6000:tanh-10:softmax", "--small", "none")
     assert err.startswith("derivax: the benchmark of this network needs about ") and "36,066,010 weights" in err

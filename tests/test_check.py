@@ -8,10 +8,10 @@ import json
 import pytest
 import sympy as sp
 
-from compile._check import check_formula, check_update
-from compile.cli import main
+from compile.checks.formula import check_formula, check_update
+from compile.cli.main import main
 from derive import Dense, FormulaError, Network
-from derive._sympy_matrix import matrix_symbols
+from derive.formula.sympy_matrix import matrix_symbols
 
 XOR = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce")
 SIG = Network(4, [Dense(3, "sigmoid"), Dense(3, "sigmoid"), Dense(2, "softmax")], loss="ce")  # seed 002

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from compile import cli
-from compile._check_code import check_code
-from compile._sandbox import LoadError
-from derive._examples import resolve
+from compile.cli import main as cli
+from compile.checks.code import check_code
+from compile.checks.sandbox import LoadError
+from derive.network.examples import resolve
 
 FORWARD = '''import numpy as np
 
@@ -416,7 +416,7 @@ def test_base_exceptions_from_the_function_are_verdicts(tmp_path, capsys, exc, s
 def test_memory_blow_up_is_a_memory_error_under_the_childs_limit(tmp_path, capsys, monkeypatch):
     """2 GiB would be allocated without the limit on any machine that runs these tests; with a limit of
     1 GiB the allocation itself fails, before any page is touched."""
-    from compile import _sandbox
+    from compile.checks import sandbox as _sandbox
     monkeypatch.setattr(_sandbox, "memory_limit", lambda: 2**30)
     src = "import numpy as np\n\ndef backward(params, x, y):\n    big = np.ones(2**28)\n    return {}\n"
     rc, out, _, doc = run_file(tmp_path, capsys, src)
@@ -659,7 +659,7 @@ def test_an_async_function_is_named_without_a_warning(tmp_path, capfd):
      r"^data: the network takes 2 inputs per example, but x has 5 features"),
     ({"data": (np.zeros((3, 2)), np.eye(2)[[0, 1]])}, ValueError, r"^data: x and y differ in length: x has 3"),
     ({"data": (np.full((3, 2), np.nan), np.eye(2)[[0, 1, 0]])}, ValueError, r"^data: x: expected finite numbers"),
-    ({"data": "xor"}, ValueError, r"^data: expected an \(x, y\) pair or a compile._data.Dataset, found str$"),
+    ({"data": "xor"}, ValueError, r"^data: expected an \(x, y\) pair or a compile.train.data.Dataset, found str$"),
 ])
 def test_python_api_refuses_bad_arguments_naming_them(xor, kwargs, error, message):
     net, fn = xor

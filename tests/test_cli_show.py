@@ -1,7 +1,7 @@
 """`derivax show` and `derivax examples` end to end."""
 import json
 
-from compile.cli import main
+from compile.cli.main import main
 
 
 def test_show_xor_prints_all_four_gradients(capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from compile._codegen import generate
+from compile.lower.codegen import generate
 from conftest import tree_allclose
 from derive import Dense, Network
 
@@ -121,7 +121,7 @@ def test_a_dropout_network_trains_with_masks_from_a_key(modules):
 
 
 def test_codegen_command_writes_a_module(tmp_path, capsys):
-    from compile.cli import main
+    from compile.cli.main import main
     out = tmp_path / "xor_trainer.py"
     assert main(["codegen", "xor", "-o", str(out), "--optimizer", "momentum", "--lr", "0.2"]) == 0
     mod = load_module(out, "xor_trainer")
@@ -132,7 +132,7 @@ def test_codegen_command_writes_a_module(tmp_path, capsys):
 
 @pytest.mark.parametrize("lr", ["0", "-1", "inf", "1e400", "-1e400", "nan", "abc"])
 def test_codegen_refuses_a_bad_learning_rate(capsys, lr):
-    from compile.cli import main
+    from compile.cli.main import main
     assert main(["codegen", "xor", "--lr", lr]) == 2
     err = capsys.readouterr().err
     assert "argument --lr: must be a" in err and err.count("\n") == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compile._data import DataError, check_data, load, read_idx
+from compile.train.data import DataError, check_data, load, read_idx
 
 
 def write_idx(path, array, gz=False):

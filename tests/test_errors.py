@@ -2,9 +2,9 @@
 import sympy as sp
 import pytest
 
-from compile.cli import main
+from compile.cli.main import main
 from derive import Dense, DerivativeError, FormulaError, Network, NetworkError, parse_activation
-from derive._examples import ModelError, parse_spec
+from derive.network.examples import ModelError, parse_spec
 
 
 def test_mismatched_skip_names_both_layers_and_shapes():

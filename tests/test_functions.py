@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compile._codegen import HE_ACTIVATIONS
+from compile.lower.codegen import HE_ACTIVATIONS
 from derive.ops.elementwise import SCALAR_NUMPY, numpy_function as _lambdified
-from compile._lower import CALLS, ScalarJax, function_sources
-from compile._verify import verify
+from compile.lower.lower import CALLS, ScalarJax, function_sources
+from compile.checks.verify import verify
 from derive import Dense, Network
-from derive._formula import parse_scalar
-from derive._functions import ACTIVATIONS, COMPUTABLE, FUNCTIONS, derivative
-from derive._graph import placeholder
-from derive._printing import ScalarPrinter
-from derive._scalar_functions import SCALAR_FUNCTIONS
+from derive.formula.parse import parse_scalar
+from derive.network.functions import ACTIVATIONS, COMPUTABLE, FUNCTIONS, derivative
+from derive.graph.build import placeholder
+from derive.printing.show import ScalarPrinter
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -141,11 +141,11 @@ SCALAR_FUNCTIONS += (ScalarFunction("gauss", gauss, "jnp.exp(-{0}**2)", lambda z
 
 NEW_ROW_CHECK = '''
 import derive
-from compile._codegen import init_source
-from compile._lower import function_sources
-from compile._verify import verify
+from compile.lower.codegen import init_source
+from compile.lower.lower import function_sources
+from compile.checks.verify import verify
 from derive import Dense, Network
-from derive._formula import parse_activation
+from derive.formula.parse import parse_activation
 
 assert derive.__file__.startswith(__import__("os").getcwd()), derive.__file__
 net = Network(2, [Dense(3, "gauss"), Dense(2, "gauss(2*z - 1) + z"), Dense(1)], loss="mse")
@@ -166,7 +166,7 @@ def test_a_row_added_to_the_table_is_all_a_new_activation_needs(tmp_path):
     root = Path(__file__).resolve().parent.parent
     for package in ("derive", "compile"):
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(tmp_path / "derive" / "_scalar_functions.py", "a") as table:
+    with open(tmp_path / "derive" / "network" / "scalar_functions.py", "a") as table:
         table.write(NEW_ROW)
     run = subprocess.run([sys.executable, "-c", NEW_ROW_CHECK], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)

@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from derive._names import Name
-from derive._notations import PRINTERS, TextPrinter
-from derive._printer import NotationPrinter
+from derive.graph.names import Name
+from derive.printing.notations import PRINTERS, TextPrinter
+from derive.printing.printer import NotationPrinter
 from derive.ops import leaf, matmul, transpose
 
 ROOT = Path(__file__).resolve().parents[1] / "derive"
-PRINTING = [ROOT / "_printer.py", ROOT / "_notations.py", ROOT / "_printing.py", ROOT / "_render.py",
-            ROOT / "_scalar_render.py", *sorted((ROOT / "ops").glob("*.py"))]
+PRINTING = [*sorted((ROOT / "printing").glob("*.py")), ROOT / "scalar" / "render.py",
+            *sorted((ROOT / "ops").glob("*.py"))]
 # What the notation-specific pieces used to be: branches and per-notation dicts keyed by its name.
 ASKS_THE_NOTATION = re.compile(r"style\s*[!=]=|\[(self\.)?style\]|get\((self\.)?style|\"formula\":")
 
 
-@pytest.mark.parametrize("path", PRINTING, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PRINTING, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_printing_code_branches_on_the_notation(path):
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if ASKS_THE_NOTATION.search(line)]
     # the table of printers and printer_for's pick from it are the one place a notation's name is read
@@ -26,7 +26,7 @@ def test_no_printing_code_branches_on_the_notation(path):
 
 def test_digits_are_translated_by_one_table():
     holders = [p.name for p in ROOT.rglob("*.py") if "maketrans" in p.read_text(encoding="utf-8")]
-    assert holders == ["_names.py"]
+    assert holders == ["names.py"]
 
 
 @pytest.mark.parametrize("style", list(PRINTERS))

@@ -6,7 +6,7 @@ scalar J = Σ out ⊙ C weighs its output by a fixed random tensor C, so that ev
 adjoint differs. The op's backward rule (through ``derive.gradients``) is then checked against:
 
 - central finite differences of J, both evaluated by the NumPy evaluator (each op's ``evaluate``);
-- ``jax.grad`` of J lowered to JAX (each op's entry in ``compile._lower_ops``), and the lowered
+- ``jax.grad`` of J lowered to JAX (each op's entry in ``compile.lower.ops``), and the lowered
   values against the NumPy ones;
 - ``sympy.diff`` of J expanded entry by entry (each op's ``expand``), at the same point.
 
@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compile._evaluate import evaluate
-from compile._lower import lower_nodes
-from compile._lower_ops import LOWERINGS
+from compile.lower.evaluate import evaluate
+from compile.lower.lower import lower_nodes
+from compile.lower.ops import LOWERINGS
 from derive import gradients
-from derive._graph import (OPS, ew, flatten, leaf, matmul, permute, placeholder, reduce_sum, reshape, softmax,
+from derive.graph.build import (OPS, ew, flatten, leaf, matmul, permute, placeholder, reduce_sum, reshape, softmax,
                            transpose)
 from derive.ops import log_softmax
-from derive._scalar import Expander
-from derive._scalar_functions import sigmoid
+from derive.scalar.expand import Expander
+from derive.network.scalar_functions import sigmoid
 
 ph = placeholder
 
@@ -162,8 +162,8 @@ def test_shape_errors_name_the_operands():
 def test_the_stable_log_rewrite_keeps_the_value_and_survives_saturation(output):
     """log(A) of a softmax or sigmoid output becomes log_softmax(Z) / log_sigmoid(±Z): the same number
     where A is moderate, and finite where A has saturated to 0 or 1 (where log(A) is -inf)."""
-    from derive._stable import stable
-    from derive._scalar_functions import sigmoid
+    from derive.graph.stable import stable
+    from derive.network.scalar_functions import sigmoid
     Z = leaf("Z", (2, 3), "pre")
     Y = leaf("Y", (2, 3), "target")
     if output == "softmax":  # categorical cross-entropy
@@ -188,7 +188,7 @@ def test_the_stable_log_rewrite_keeps_the_value_and_survives_saturation(output):
 
 def _unstable_value(L, values):
     """L computed op by op with no rewrite: log of the formed activation."""
-    from derive._graph import topo_order
+    from derive.graph.build import topo_order
     from derive.ops import lookup
 
     class Ev:
@@ -211,7 +211,7 @@ def test_a_layer_is_anything_that_builds_and_shared_weights_get_one_gradient():
     import sympy as sp
     from compile import verify
     from derive import Dense, Network
-    from derive._names import Name
+    from derive.graph.names import Name
 
     class TiedDecoder:
         def build(self, g, inp, adds=()):

@@ -134,3 +134,12 @@ def test_latex_escapes_underscores_in_names_and_rule_words():
     assert r"\mathrm{leaky\_relu}\left(Z^{[1]}\right)" in tex
     assert r"\text{chain rule through leaky\_relu (layer 1)}" in tex
     assert "leaky_relu" not in tex
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_latex_steps_are_ascii_with_math_in_dollars(net):
+    """A step's rule is words in \\text{...}: names, products and identities in it are LaTeX math in
+    $...$ (unicode such as δ2 or ⊙ does not compile under pdflatex)."""
+    tex = net.derive().latex(steps=True)
+    assert tex.isascii(), sorted({c for c in tex if not c.isascii()})
+    assert r"\text{name the error signal $\delta^{[1]}$ ($\partial J / \partial Z^{[1]}$ without the constant factor)}" in tex

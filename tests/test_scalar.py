@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import Dense, Network
-from derive._graph import ew, placeholder
-from derive._scalar import Expander, ScalarTooLarge, check, one_hot_targets, scalar_view
+from derive.graph.build import ew, placeholder
+from derive.scalar.expand import Expander, ScalarTooLarge, check, one_hot_targets, scalar_view
 
 
 def finite_difference_check(d, seed=0, h=1e-6):

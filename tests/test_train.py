@@ -10,8 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from compile._optim import OptimizerError, adam, make, momentum, sgd
-from compile._train import compile_trainer, fit
+from compile.train.optim import OptimizerError, adam, make, momentum, sgd
+from compile.train.train import compile_trainer, fit
 from conftest import tree_allclose
 from derive import Dense, Network
 
@@ -203,7 +203,7 @@ def small_data(m=10):
      r"^params\['W1'\]: expected shape \(4, 3\), found \(3, 4\)$"),
 ])
 def test_fit_refuses_bad_arguments_naming_them(small_trainer, change, message):
-    from compile._data import DataError
+    from compile.train.data import DataError
     x, y = small_data()
     args = {"x": x, "y": y, "epochs": 1, "batch_size": 4, **change}
     with pytest.raises(DataError, match=message):
@@ -229,7 +229,7 @@ def test_compile_trainer_refuses_what_is_no_network():
 # ---- the command line ----
 
 def run_cli(capsys, *argv):
-    from compile.cli import main
+    from compile.cli.main import main
     code = main(["train", *argv])
     out, err = capsys.readouterr()
     return code, out, err

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from compile._train import DIVERGED_MARGIN, DIVERGED_RATIO, History
+from compile.train.train import DIVERGED_MARGIN, DIVERGED_RATIO, History
 
 
 def run_cli(capsys, *argv):
     """(exit status, stdout, stderr) of ``derivax train ARGV``; argparse's own exit is a status too."""
-    from compile.cli import main
+    from compile.cli.main import main
     try:
         code = main(["train", *argv])
     except SystemExit as exc:
@@ -127,7 +127,7 @@ def test_files_that_cannot_be_written_after_training_exit_1(capsys, tmp_path, mo
     (["--lr", "fast"], "must be a number, not 'fast'"),
 ])
 def test_bad_option_values(capsys, argv, message):
-    # argparse prints the line (compile.cli shapes its prefix): it names the option, the limit, the value.
+    # argparse prints the line (compile.cli.main shapes its prefix): it names the option, the limit, the value.
     code, out, err = run_cli(capsys, "xor", *argv)
     line = err.strip().splitlines()[-1]
     assert code == 2 and out == "" and f"argument {argv[0]}: " in line and message in line

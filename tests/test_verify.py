@@ -7,11 +7,11 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compile._verify import verify
-from compile.cli import main
+from compile.checks.verify import verify
+from compile.cli.main import main
 from derive import Dense, Network
-from derive._examples import EXAMPLES
-from derive._graph import ew, placeholder
+from derive.network.examples import EXAMPLES
+from derive.graph.build import ew, placeholder
 
 NETS = {
     "swish-atan-skip-logcosh": Network(2, [Dense(2, "z*sigmoid(z)"), Dense(2, "atan(z)", skip_from=(1,)), Dense(1)],

@@ -20,7 +20,7 @@ class Op:
     - ``vjp(node, g, ctx)``: the backward rule, ``[(arg, contribution to arg's adjoint, rule text)]``;
       ``ctx`` words the rule (``ctx.rule(kind, node, arg)``) and records steps (reverse mode's context).
     - ``show(node, p)``: ``(string, precedence)``; ``p`` is the printer of a notation (text, latex,
-      formula: ``derive._printer.NotationPrinter``), which prints the operands (``p.arg(node)``) and
+      formula: ``derive.printing.printer.NotationPrinter``), which prints the operands (``p.arg(node)``) and
       writes the notation's pieces (``p.wrap(s)``, ``p.call(name, args)``, ``p.transpose``, ``p.sum``).
       The rule itself is the same in every notation.
     - ``expand(node, args, ex)``: the node entry by entry, from its operands' entries (NumPy arrays of

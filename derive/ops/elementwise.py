@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .._node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
-from .._scalar_functions import SCALAR_FUNCTIONS
-from ._registry import Op, register
+from derive.graph.node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
+from derive.ops._registry import Op, register
 
 ph = placeholder
 

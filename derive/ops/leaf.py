@@ -4,8 +4,8 @@ Leaves have no operands: reverse mode stops at them, and every evaluator takes t
 outside (symbols in the scalar expansion, arrays in the NumPy evaluator, arguments in JAX)."""
 from __future__ import annotations
 
-from .._node import Node
-from ._registry import Op, register
+from derive.graph.node import Node
+from derive.ops._registry import Op, register
 
 
 def leaf(name: str, shape, role: str, one_hot_axis=None, keep=None) -> Node:

@@ -1,6 +1,6 @@
 """``log_softmax``: log(softmax(z)) = z − log Σ exp(z) along one axis, computed without forming the
 softmax (a saturated softmax would give log(0)). It enters a graph through the stable-log rewrite
-(``derive._stable``), never through a declaration: the printed derivation keeps log(A).
+(``derive.graph.stable``), never through a declaration: the printed derivation keeps log(A).
 
 Backward: G − softmax(z) ⊙ Σₖ G."""
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .._node import Node, placeholder
-from ._registry import Op, register
-from .elementwise import ew
-from .reduce_sum import reduce_sum
-from .softmax import one_axis, softmax
+from derive.graph.node import Node, placeholder
+from derive.ops._registry import Op, register
+from derive.ops.elementwise import ew
+from derive.ops.reduce_sum import reduce_sum
+from derive.ops.softmax import one_axis, softmax
 
 ph = placeholder
 

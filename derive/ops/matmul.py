@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._node import BUILD, Node, ShapeError, fmt_shape, placeholder
-from ._registry import Op, register
-from .elementwise import constant_factor, ew
+from derive.graph.node import BUILD, Node, ShapeError, fmt_shape, placeholder
+from derive.ops._registry import Op, register
+from derive.ops.elementwise import constant_factor, ew
 
 
 def matmul(a: Node, b: Node) -> Node:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._node import BUILD, Node, ShapeError, fmt_shape
-from ._registry import Op, register
+from derive.graph.node import BUILD, Node, ShapeError, fmt_shape
+from derive.ops._registry import Op, register
 
 
 def permute(a: Node, axes) -> Node:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .._node import BUILD, ONE, Node, ShapeError, fmt_shape, placeholder, record
-from .._symbols import m as m_sym
-from ._registry import Op, register
-from .elementwise import constant_factor, ew
+from derive.graph.node import BUILD, ONE, Node, ShapeError, fmt_shape, placeholder, record
+from derive.graph.rules import rule
+from derive.graph.symbols import m as m_sym
+from derive.ops._registry import Op, register
+from derive.ops.elementwise import constant_factor, ew
 
 
 def normal_axes(axis, rank: int):
@@ -62,7 +63,7 @@ def reduce_sum(a: Node, axis) -> Node:
         return ew(a.attrs["expr"] * count, [], shape=shape)
     if a.op == "leaf" and a.attrs.get("one_hot_axis", "none") == axis:
         # The targets of a categorical loss are one-hot rows (or columns): each sums to one.
-        record("one-hot targets: each example's Y sums to 1 over the classes", ClassesSumToOne(a.name, axis))
+        record(rule("one_hot", target=a.name), ClassesSumToOne(a.name, axis))
         return ew(ONE, [], shape=shape)
     return Node("sum", (a,), shape, (("axis", axis),))
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .._node import BUILD, Node, ShapeError, dims, fmt_shape
-from ._registry import Op, register
+from derive.graph.node import BUILD, Node, ShapeError, dims, fmt_shape
+from derive.ops._registry import Op, register
 
 
 def reshape(a: Node, shape) -> Node:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._node import Node, ShapeError, fmt_shape, placeholder
-from ._registry import Op, register
-from .elementwise import ew
-from .reduce_sum import reduce_sum
+from derive.graph.node import Node, ShapeError, fmt_shape, placeholder
+from derive.ops._registry import Op, register
+from derive.ops.elementwise import ew
+from derive.ops.reduce_sum import reduce_sum
 
 ph = placeholder
 

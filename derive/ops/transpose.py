@@ -3,9 +3,9 @@
 A transpose of a transpose is the node itself, and scalar factors move out. Backward: Gᵀ."""
 from __future__ import annotations
 
-from .._node import BUILD, Node, ShapeError, fmt_shape, placeholder
-from ._registry import Op, register
-from .elementwise import constant_factor, ew
+from derive.graph.node import BUILD, Node, ShapeError, fmt_shape, placeholder
+from derive.ops._registry import Op, register
+from derive.ops.elementwise import constant_factor, ew
 
 
 def transpose(a: Node) -> Node:

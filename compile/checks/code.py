@@ -1,0 +1,280 @@
+"""`derivax check-code MODEL file.py:function`: a backward function you wrote, against the derivation.
+
+The function takes ``(params, x, y)`` in the rows convention: params maps W1, b1, W2, ... to float64
+arrays, W of shape (in, out) and b of shape (out,); x is (batch, in), y is (batch, out), one-hot for
+categorical cross-entropy. It returns a dict of the gradients of J, the loss averaged over the batch,
+under the same names. It runs at random points (each with its own batch size, so that a factor of m
+can be told from a constant) and, for a built-in example, at the example's data; each gradient it
+returns is compared with the derived gradient lowered to JAX in float64 (dropout off).
+
+Per parameter the error is max |user - ref| / max(max |ref|, 1e-12), worst over the points.
+JAX is imported inside functions: the command line imports this module at start-up.
+
+A function in a file is loaded and called in a child process, one for all points of a check, under a
+time limit per call (``compile.checks.sandbox``); a callable given from Python is called in this process.
+Either way every way the function can end (an exception, an exit, a signal, a time-out, a value that
+is no dict of arrays) becomes the report's ``error`` and ``stopped``, never a crash of the check.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compile.checks.factor import close, factor, transposed
+from compile.checks.results import Comparison, ParamResult
+from compile.checks.points import random_point
+from compile.checks.sandbox import DEFAULT_TIMEOUT, InChild, open_function
+
+# ok iff max |user - ref| <= RTOL * max |ref| + ATOL at every point. float64 code that computes the
+# same formula in another order agrees to ~1e-13; 1e-6 leaves room for a 1e-8 epsilon in a log or a
+# clip, and is far below what a real mistake gives (a missing 1/m, a wrong derivative: O(0.1) and up).
+# A result in float32 (or narrower) carries ~1e-7 rounding per operation and longer sums lose more:
+# it is held to 1e-4.
+TOLERANCES = {"float64": (1e-6, 1e-12), "float32": (1e-4, 1e-7)}
+BATCH = 5            # examples at the first random point; point k has BATCH + k
+_LOWERED: dict = {}  # lowered derivations, by network declaration: lowering costs about a second
+
+
+@dataclass
+class CodeReport:
+    model: str
+    function: str
+    params: dict                    # name -> ParamResult, in the derivation's order
+    points: list                    # labels of the points the function ran at
+    extra: list = field(default_factory=list)  # keys returned that are no parameter
+    error: str | None = None        # what stopped the function as a whole, as a sentence
+    notes: list = field(default_factory=list)
+    # what kind of thing stopped it: "exception", "exit", "signal", "timeout", "KeyboardInterrupt",
+    # "MemoryError", "result" (no dict returned), "crash" (the channel to the child broke); for a file
+    # that did not load also "argument" (no such function); None when it ran at every point
+    stopped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(p.ok for p in self.params.values())
+
+    def summary(self) -> str:
+        wrong = [n for n, p in self.params.items() if not p.ok]
+        if self.error:
+            return f"the function could not be checked: {self.error}"
+        where = f"at {len(self.points)} point(s): {', '.join(self.points)}"
+        if not wrong:
+            return f"all {len(self.params)} gradients right {where}"
+        return f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}"
+
+    def render(self, console=None) -> None:
+        from rich.console import Console
+        from rich.table import Table
+        console = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+        tab = Table(title=f"check-code: {self.function} against the derived gradients of {self.model}")
+        for col in ("parameter", "verdict", "max rel err", "worst at", "note"):
+            tab.add_column(col, justify="right" if col == "max rel err" else "left")
+        for name, p in self.params.items():
+            err = "-" if p.max_rel_err is None else f"{p.max_rel_err:.2e}"
+            verdict = ("[green]right[/green]" if p.ok else "[bold red]not checked[/bold red]" if self.error
+                       else "[bold red]wrong[/bold red]")
+            note = "the function failed (below)" if self.error else p.message  # not once per row
+            tab.add_row(name, verdict, err, p.worst_point or "-", note)
+        console.print(tab)
+        for line in self.notes + [tolerance_text()]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if self.extra:
+            console.print(f"note: extra keys returned, not parameters: {', '.join(self.extra)}",
+                          markup=False, highlight=False, soft_wrap=True)
+        verdict = "OK: " if self.ok else "ERROR: " if self.error else "WRONG: "
+        console.print(verdict + self.summary(), markup=False, highlight=False, soft_wrap=True)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "params": {n: {"ok": p.ok, "max_rel_err": p.max_rel_err, "message": p.message,
+                                               "worst_point": p.worst_point} for n, p in self.params.items()},
+                           "extra": self.extra, "error": self.error, "stopped": self.stopped,
+                           "points": self.points,
+                           "tolerance": tolerance_text(), "model": self.model, "function": self.function})
+
+
+def tolerance_text() -> str:
+    (r64, a64), (r32, a32) = TOLERANCES["float64"], TOLERANCES["float32"]
+    return (f"tolerance: right iff max|user - ref| <= {r64:g}·max|ref| + {a64:g} at every point "
+            f"({r32:g}·max|ref| + {a32:g} for results in float32 or narrower)")
+
+
+def _tolerance(narrow: bool) -> tuple:
+    return TOLERANCES["float32" if narrow else "float64"]
+
+
+def _lowered(net):
+    """The derivation of ``net`` in rows, lowered to float64 (call inside jax.enable_x64)."""
+    from compile.lower.lower import lower
+    try:
+        key = (net.n_inputs, tuple(net.layers), net.loss, net.l2)
+        hash(key)
+    except TypeError:  # an unhashable activation or loss: lower again
+        key = None
+    if key is None or key not in _LOWERED:
+        low = lower(net.derive("rows"), "float64")
+        if key is None:
+            return low
+        _LOWERED[key] = low
+    return _LOWERED[key]
+
+
+def _points(model, seed, count, data, data_label):
+    """(label, params in the derivation's shapes, x, y), float64."""
+    out = []
+    for k in range(count):
+        p = random_point(model, seed + k, BATCH + k, masks=False)
+        out.append((f"seed {seed + k} (m={BATCH + k})", p.params, p.x, p.y))
+    if data is not None:
+        x, y = _data_arrays(model, data)
+        params = random_point(model, seed, BATCH, masks=False).params
+        out.append((f"{data_label} (m={len(x)})", params, x, y))
+    return out
+
+
+def _data_arrays(model, data):
+    """``data`` (a Dataset or an (x, y) pair) checked against the network, as float64; a
+    compile.train.data.DataError (a ValueError) names what does not fit."""
+    from compile.train.data import DataError, check_data
+    if hasattr(data, "x_train"):
+        data = (data.x_train, data.y_train)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise DataError(f"data: expected an (x, y) pair or a compile.train.data.Dataset, found {type(data).__name__}")
+    n_out = model.sizes[-1]
+    labels = model.loss_name == "ce" or (model.loss_name == "bce" and n_out == 1)
+    return check_data(*data, model.sizes[0], n_out, "classification" if labels else "regression", "data",
+                      dtype=np.float64)
+
+
+def _shape_problem(arr, ref, is_bias, m):
+    """The user's array reshaped to the reference shape, or (None, message)."""
+    want = ref.shape
+    if arr.shape == want or (is_bias and arr.shape == want[1:]):
+        return arr.reshape(want), None
+    shown = want[1:] if is_bias else want
+    msg = f"wrong shape: expected {shown}" + (f" or {want}" if is_bias else "") + f", found {arr.shape}"
+    if arr.ndim == 2 and arr.shape == want[::-1]:
+        msg += " (transposed?)"
+    elif is_bias and arr.shape == (m, want[1]):
+        msg += " (not summed over the batch?)"
+    return None, msg
+
+
+def _diagnose(pairs) -> str:
+    """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
+    if all(not u.any() for u, *_ in pairs):
+        return "all zeros"
+    if transposed(pairs):
+        return "transposed (its transpose is right)"
+    found = factor(pairs)
+    if found is None:
+        return ""
+    kind = found[0]
+    if kind == "c":
+        c, m0 = found[1], found[2]
+        hint = " (= the batch size m: missing 1/m?)" if abs(c / m0 - 1) <= 1e-6 else ""
+        return f"off by a constant factor: user = {c:.6g} · ref{hint}"
+    return {"m": "missing 1/m (user = m · ref)", "1/m": "divided by m twice (user = ref / m)",
+            "-m": "wrong sign and missing 1/m (user = -m · ref)", "-1": "wrong sign (user = -ref)"}[kind]
+
+
+def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
+               timeout=DEFAULT_TIMEOUT) -> CodeReport:
+    """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
+    compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
+
+    ``fn`` is a callable, called in this process, or "file.py[:name]", loaded and called in a child
+    process; ``timeout`` is the limit in seconds for each call (and for loading the file). A file that
+    does not load, or does not define the function, raises compile.checks.sandbox.LoadError; bad
+    arguments raise ValueError or TypeError naming them."""
+    import jax
+    _check_arguments(fn, seed, points, timeout)
+    with open_function(fn, timeout) as run, jax.enable_x64(True):
+        low = _lowered(net)  # meanwhile a child loads the file
+        run.wait_loaded()
+        model = low.derivation.model
+        names = [p.name for p in model.params]
+        biases = {r.name for r in model.records if r.kind == "bias"}
+        state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
+        labels, extra, error, stopped = [], set(), None, None
+        for label, params, x, y in _points(model, seed, points, data, data_label):
+            args = (params, x, y) + ((None,) if model.masks else ())
+            ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
+            given = {k: (v.reshape(-1) if k in biases else v).copy() for k, v in params.items()}
+            labels.append(label)
+            reply = run(given, x.copy(), y.copy(), names)
+            if reply["status"] == "stopped":
+                error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
+                if stopped == "MemoryError" and isinstance(run, InChild):
+                    error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
+                break
+            extra |= set(reply["extra"])
+            for n in names:
+                _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
+    results = {}
+    for n in names:
+        s = state[n]
+        if error is not None:
+            results[n] = ParamResult(n, message=f"the function {error}")
+        elif s["msg"] is not None:
+            results[n] = ParamResult(n, message=s["msg"], worst_point=s["worst"])
+        elif s["bad"]:
+            why = _diagnose(s["pairs"])
+            results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], False)},
+                                     message=why or "differs from the derived gradient", worst_point=s["worst"])
+        else:
+            results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
+                                     worst_point=s["worst"])
+    fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
+    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
+                      stopped=stopped)
+
+
+def _check_arguments(fn, seed, points, timeout) -> None:
+    """Refuse what would check nothing (no points), never end (a NaN time limit) or fail deep inside."""
+    import math
+    import numbers
+
+    def whole(value, name, low):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an integer, not {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be {low} or more, not {value}")
+    whole(points, "points", 1)
+    whole(seed, "seed", 0)
+    if timeout is not None:
+        if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
+            raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+        if math.isnan(timeout) or timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds (or None for no limit), not {timeout!r}")
+    if not callable(fn) and not isinstance(fn, (str, Path)):
+        raise TypeError(f"fn must be a callable or 'file.py[:name]', not {fn!r}")
+
+
+def _compare(s, name, reply, ref, is_bias, m, label):
+    """Fold one point's comparison for one parameter into its running state ``s``."""
+    if s["msg"] is not None:
+        return
+    problem = reply["problems"].get(name)
+    if problem is None and name not in reply["values"]:
+        others = reply["extra"]
+        problem = "missing: not returned" + (f" (keys returned that are no parameter: {', '.join(others)})"
+                                             if others else "")
+    if problem is None:
+        arr = reply["values"][name]
+        arr_shaped, problem = _shape_problem(arr, ref, is_bias, m)
+    if problem is None and not np.isfinite(arr_shaped).all():
+        problem = f"{int((~np.isfinite(arr_shaped)).sum())} non-finite value(s) (nan or inf)"
+    if problem is not None:
+        s["msg"], s["worst"] = problem, label
+        return
+    rtol, atol = _tolerance(name in reply["narrow"])
+    u = arr_shaped  # float64 already: the value was converted where the function ran
+    rel = float(np.max(np.abs(u - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
+    if s["err"] is None or rel > s["err"]:
+        s["err"], s["worst"] = rel, label
+    s["bad"] |= not close(u, ref, rtol, atol)
+    s["pairs"].append((u, ref, m, rtol, atol))

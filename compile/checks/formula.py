@@ -1,0 +1,224 @@
+"""`derivax check`: is a formula you wrote the derived one? If not, what differs and where.
+
+The formula (a string parsed by derive's whitelisted grammar, a graph node, or a SymPy matrix
+expression) is compared with the derivation's node for the same target:
+
+- ``W1``, ``b1``, ...: the gradient dJ/dW1; ``dZ1``, ``dA1``: dJ/dZ1, dJ/dA1; ``delta1``: the error
+  signal; ``Z1``, ``A1``, ``J``: the forward definitions and the loss.
+
+Verdict: shapes first; then exactly at explicit small sizes (``derive.formula.compare.symbolic_equal``, for
+networks the scalar tier can expand) and numerically in float64 at random points with two batch sizes
+(``compile.lower.evaluate``, for every network). When they differ: the derived formula beside the user's,
+a concrete counterexample, and what can be told of the difference (a missing 1/m, a wrong sign, a
+constant factor, a missing transpose, a wrong or missing activation derivative).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compile.lower.evaluate import evaluate, leaf_values
+from compile.checks.factor import factor, transposed
+from compile.checks.points import random_point
+
+BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
+RTOL, ATOL = 1e-9, 1e-12
+
+
+class CheckError(ValueError):
+    """A target the derivation has no formula for."""
+
+
+@dataclass
+class FormulaCheck:
+    target: str
+    label: str                 # ∂J/∂W₁, δ₁, Z₁, ...
+    formula: str               # as the user wrote it
+    yours: str                 # the user's formula as derivax reads it (text style)
+    correct: str               # the derived formula (text style)
+    correct_formula: str       # the derived formula in the syntax check accepts
+    ok: bool
+    how: list = field(default_factory=list)         # how equality was decided
+    counterexample: str = ""
+    diagnosis: list = field(default_factory=list)
+    where: list = field(default_factory=list)       # the error signals the derived formula uses
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
+                           "correct": self.correct_formula, "how": self.how,
+                           "counterexample": self.counterexample or None, "diagnosis": self.diagnosis},
+                          ensure_ascii=False)
+
+    def render(self) -> str:
+        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}: {self.label}",
+                 f"  yours:   {self.label} = {self.yours}",
+                 f"  derived: {self.label} = {self.correct}"]
+        lines += [f"    where  {w}" for w in self.where]
+        lines += [f"  checked: {h}" for h in self.how]
+        if self.counterexample:
+            lines.append(f"  counterexample: {self.counterexample}")
+        lines += [f"  what differs: {d}" for d in self.diagnosis]
+        if not self.ok:
+            lines.append(f"  as a formula: {self.correct_formula}")
+        return "\n".join(lines) + "\n"
+
+
+def target_node(derivation, target: str):
+    """(node, printed label) of a target name."""
+    from derive.printing.show import name as display
+    model = derivation.model
+    if target in derivation.grads:
+        return derivation.grads[target], f"∂J/∂{display(target, 'text')}"
+    named = {n.name: n for n in model.forward if n.name}
+    if target.startswith("d") and target[1:] in named and target[1:] != "J":
+        node = named[target[1:]]
+        if node not in derivation.adjoints:
+            raise CheckError(f"{target[1:]} does not lead to any parameter: it has no gradient")
+        return derivation.adjoints[node], f"∂J/∂{display(target[1:], 'text')}"
+    deltas = {d.name: d for d in derivation.deltas.values()}
+    if target in deltas:
+        return deltas[target], display(target, "text")
+    if target in named:
+        return named[target], display(target, "text")
+    known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named)
+    raise CheckError(f"no formula named {target!r}; the targets are {', '.join(known)}")
+
+
+def to_node(formula, derivation):
+    """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr."""
+    from derive.graph.build import Node
+    if isinstance(formula, Node):
+        return formula
+    if isinstance(formula, str):
+        from derive.formula.parse import parse_matrix
+        return parse_matrix(formula, derivation)
+    from derive.formula.sympy_matrix import from_sympy
+    return from_sympy(formula, derivation)
+
+
+def check_formula(net, target: str, formula, convention="rows", seed=0, derivation=None) -> FormulaCheck:
+    """Compare ``formula`` with the derived formula for ``target`` (see the module docstring)."""
+    from derive.formula.compare import diagnose_derivatives, symbolic_equal
+    from derive.graph.build import fmt_shape
+    from derive.printing.show import show
+
+    d = derivation if derivation is not None else net.derive(convention)
+    correct, label = target_node(d, target)
+    user = to_node(formula, d)
+    text = formula if isinstance(formula, str) else show(user, "formula")
+    result = FormulaCheck(target, label, text, show(user, "text"), show(correct, "text"),
+                          show(correct, "formula"), ok=False)
+    from derive.graph.build import topo_order
+    from derive.printing.show import name as display
+    deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
+                    key=lambda n: -n.name.layer)
+    result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
+    if user.shape != correct.shape:
+        result.how.append("shapes")
+        result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
+                                f"{fmt_shape(correct.shape)}"
+        if user.shape == correct.shape[::-1]:
+            result.diagnosis.append("wrong shape: yours is the shape of its transpose (a transpose missing "
+                                    "or misplaced, or the product in the wrong order)")
+        else:
+            result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}")
+        return result
+    numeric = _numeric(d, user, correct, seed)
+    if numeric["undefined"]:
+        # Yours has no value at the check points: no verdict of equality can stand beside that.
+        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
+        result.counterexample = numeric["undefined"]
+        result.diagnosis.append("yours is undefined at the check points (a log or square root of a "
+                                "negative number, or a division by zero), where the derived formula is finite")
+        return result
+    exact, detail = symbolic_equal(d, user, correct, seed=seed)
+    result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
+    result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
+                      f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
+    result.ok = bool(numeric["ok"] and exact is not False)
+    if result.ok:
+        return result
+    result.counterexample = numeric["counterexample"] or detail
+    result.diagnosis = _constant_factor(numeric["points"]) + _transpose(numeric["points"]) \
+        + diagnose_derivatives(user, correct, d.model)
+    if exact is True:
+        result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
+                                "yours depends on the batch size m in another way")
+    return result
+
+
+def _numeric(d, user, correct, seed):
+    from compile.lower.evaluate import UndefinedValue
+    model = d.model
+    points, bad = [], ""
+    for k, m in enumerate(BATCHES):
+        point = random_point(model, seed + k, m)
+        try:
+            with np.errstate(all="ignore"):  # a NaN is reported below, as the user's formula's
+                u, = evaluate([user], leaf_values(model, point), m, model.constants)
+        except UndefinedValue as exc:
+            return {"ok": False, "points": points, "counterexample": f"yours: {exc}", "undefined": f"yours: {exc}"}
+        c, = evaluate([correct], leaf_values(model, point), m, model.constants)
+        if not np.isfinite(u).all() and np.isfinite(c).all():
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(u))[0])
+            where = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): yours is "
+                     f"{u[i, j]}, derived {c[i, j]:.6g}")
+            return {"ok": False, "points": points, "counterexample": where, "undefined": where}
+        points.append((m, u, c))
+        close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
+        if not bad and not close.all():
+            i, j = (int(v) for v in np.argwhere(~close)[0])
+            bad = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): "
+                   f"yours {u[i, j]:.6g}, derived {c[i, j]:.6g}")
+    return {"ok": not bad, "points": points, "counterexample": bad, "undefined": ""}
+
+
+def _constant_factor(points) -> list:
+    """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that)."""
+    found = factor([(u, c, m, 1e-7, 1e-12 * max(1.0, float(np.max(np.abs(c))))) for m, u, c in points])
+    if found is None:
+        return []
+    if found[0] == "c":
+        c = found[1]
+        if abs(c) < 1e-12:
+            return ["yours is zero where the derived formula is not"]
+        return [f"off by a constant factor: yours is {c:.6g} times the derived formula"]
+    return [{"m": "missing 1/m: yours is m times the derived formula",
+             "1/m": "an extra 1/m: yours is the derived formula divided by m",
+             "-m": "wrong sign and missing 1/m: yours is -m times the derived formula",
+             "-1": "wrong sign: yours is minus the derived formula"}[found[0]]]
+
+
+def _transpose(points) -> list:
+    if transposed([(u, c, m, 1e-7, 1e-12) for m, u, c in points]):
+        return ["missing transpose: yours equals the transpose of the derived formula"]
+    return []
+
+
+def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
+    """Is ``formula`` the optimizer's update of θ, as derivax lowers it into its trainers?
+
+    Names: theta, g, alpha and the rule's hyperparameters and state (v; mu, nu, mu_hat, nu_hat, t).
+    Accepted in either reading: the last line of the printed rule (θ ← θ − α v, v being the updated
+    velocity), or written out in the state before the step (θ − α (β v + g)). Compared exactly."""
+    import sympy as sp
+    from derive.formula.parse import Evaluator
+    from compile.train.optim import make, theta
+    rule = make(optimizer, lr, **hyper)
+    subs, printed, expanded = {}, None, None
+    for lhs, expr in rule.equations:
+        if lhs == theta:
+            printed, expanded = expr, expr.xreplace(subs)
+        else:
+            subs[lhs] = expr.xreplace(subs)
+    names = {s.name: s for eq in rule.equations for s in eq[1].free_symbols | {eq[0]}}
+    user = sp.sympify(Evaluator(formula, names, {"sqrt": sp.sqrt}).run())
+    from derive.run.worker import run
+    return run(_same_update, user, printed, expanded, seconds=30, what="simplifying the update rule")
+
+
+def _same_update(user, printed, expanded) -> bool:
+    import sympy as sp
+    return sp.simplify(user - printed) == 0 or sp.simplify(user - expanded) == 0

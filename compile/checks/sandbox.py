@@ -1,0 +1,570 @@
+"""Running a user's backward function so that nothing it does can stop or fool the check.
+
+A function in a file runs in a child Python process (POSIX), started as ``python -P _sandbox.py``:
+it imports NumPy, never JAX or derivax, and serves every call of one check. Once it has started,
+loading the file and each call run under a time limit; whatever happens (an exception,
+``sys.exit``, ``os._exit``, a signal, a hang, a memory blow-up) becomes a reply, or the parent sees
+the child end or time out and says so. The child's stdin is empty and its stdout goes to stderr, so
+a print, however large, can neither block on a pipe nobody reads nor mix with the report. The data
+it may allocate is limited (``RLIMIT_DATA``: it counts what is allocated, not the address space
+that NumPy, OpenBLAS or a GPU runtime only reserve, which ``RLIMIT_AS`` would count and fail on).
+
+Requests and replies travel on two pipes of their own: a frame is its length, a JSON header, then
+the raw float64 bytes of the arrays the header points to. The child turns what the function returned
+into that plain form (names -> float64 arrays, or a sentence saying what is wrong with the value),
+so the parent never unpickles or calls anything the user defined.
+
+A callable given from Python runs in this process (``InProcess``): its exceptions, ``SystemExit`` and
+``KeyboardInterrupt`` are caught and a time limit applies (``derive.run.limits``, on any thread), but
+``os._exit``, a crash in native code or a loop in C code cannot be stopped there.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+DEFAULT_TIMEOUT = 10.0    # seconds per call (and for loading the file)
+MAX_VALUES = 10**6        # a returned array larger than this is not sent back: no gradient here is
+MAX_FRAME = 2**30         # bytes in one reply: more is a broken child, not a gradient
+MAX_TEXT = 300            # characters of an exception message kept
+STARTUP_LIMIT = 60.0      # seconds for the child's Python and NumPy to start, before any user code
+LONGEST = 10**8           # seconds: a longer --timeout is this one (timers take no larger values)
+_FRAME_LEN = 8
+# The status of a child whose channel broke under it (the user's code closed its pipes, or replaced
+# what it answers with): the parent says so instead of blaming an exit. A user's os._exit(125) reads
+# the same, as any status could.
+CHANNEL_BROKEN = 125
+# The channel's own references, taken when this module is imported, before any user code runs: a
+# file that sets os.write = None, json.dumps = None or sys.modules["numpy"] = None cannot break them.
+_write, _read, _dumps, _loads, _exit = os.write, os.read, json.dumps, json.loads, os._exit
+_np = None
+
+
+def _numpy():
+    global _np
+    if _np is None:
+        import numpy
+        _np = numpy
+    return _np
+
+
+def memory_limit() -> int:
+    """Bytes of data the child may allocate: half of this machine's memory, at most 8 GiB."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return min(total // 2, 8 * 2**30)
+
+
+class LoadError(ValueError):
+    """The file did not load, or does not define the function; ``stopped`` says what stopped it."""
+
+    def __init__(self, message: str, stopped: str):
+        super().__init__(message)
+        self.stopped = stopped
+
+
+class ProtocolError(Exception):
+    """A frame that is not what the other side sends."""
+
+
+# ---- frames: length, JSON header, float64 bytes ----
+
+def encode(doc) -> bytes:
+    np = _numpy()
+    blobs, offset = [], 0
+
+    def plain(v):
+        nonlocal offset
+        if isinstance(v, np.ndarray):
+            a = np.ascontiguousarray(v, dtype="<f8")
+            blobs.append(a.tobytes())
+            ref = {"__array__": offset, "shape": list(a.shape)}
+            offset += a.nbytes
+            return ref
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+    head = _dumps(plain(doc)).encode()
+    body = len(head).to_bytes(_FRAME_LEN, "little") + head + b"".join(blobs)
+    return len(body).to_bytes(_FRAME_LEN, "little") + body
+
+
+def decode(body: bytes):
+    np = _numpy()
+    try:
+        n = int.from_bytes(body[:_FRAME_LEN], "little")
+        head = _loads(body[_FRAME_LEN:_FRAME_LEN + n])
+        data = memoryview(body)[_FRAME_LEN + n:]
+
+        def arrays(v):
+            if isinstance(v, dict) and "__array__" in v:
+                shape = tuple(int(d) for d in v["shape"])
+                count = int(np.prod(shape, dtype=np.int64))
+                start = int(v["__array__"])
+                if min(shape, default=0) < 0 or start < 0 or start + 8 * count > len(data):
+                    raise ProtocolError("an array outside the frame")
+                return np.frombuffer(data, "<f8", count, start).reshape(shape).copy()
+            if isinstance(v, dict):
+                return {k: arrays(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [arrays(x) for x in v]
+            return v
+        return arrays(head)
+    except (ValueError, TypeError, KeyError, RecursionError, ProtocolError) as exc:
+        raise ProtocolError(f"a malformed frame ({type(exc).__name__})") from None
+
+
+def write_frame(fd: int, doc) -> None:
+    view = memoryview(encode(doc))
+    while view:
+        view = view[_write(fd, view):]
+
+
+def read_frame(fd: int, deadline: float | None = None):
+    """The next frame from ``fd``; TimeoutError after ``deadline`` (time.monotonic), EOFError at end."""
+    size = int.from_bytes(_read_exact(fd, _FRAME_LEN, deadline), "little")
+    if size > MAX_FRAME:
+        raise ProtocolError(f"a frame of {size} bytes")
+    return decode(_read_exact(fd, size, deadline))
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks = []
+    while n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if not select.select([fd], [], [], min(left, 3600))[0]:
+                continue  # waits longer than an hour go round again: select takes no huge timeouts
+        chunk = _read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---- what the function did, as plain data (run in the child, or in process for a callable) ----
+
+def one_line(text, limit: int = MAX_TEXT) -> str:
+    try:
+        text = str(text)
+    except Exception as exc:  # noqa: BLE001 - a user's exception whose __str__ raises
+        text = f"<its str() raised {type(exc).__name__}>"
+    text = " ".join(text.split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _a(type_name: str) -> str:
+    return ("an " if type_name[:1].lower() in "aeiou" else "a ") + type_name
+
+
+def _where(exc: BaseException, user_file: str | None) -> str:
+    """' (line N of file.py: source)' for the last frame of the user's file in exc's traceback."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        return f" (line {exc.lineno} of {Path(exc.filename or '?').name}{text})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    if user_file is None and frames:
+        user_file = frames[0].filename  # the function's own file: the first frame past this module's
+    mine = [f for f in frames if user_file and _same_file(f.filename, user_file)]
+    if not mine:
+        return ""
+    f = mine[-1]
+    line = f.line.strip() if f.line else ""
+    return f" (line {f.lineno} of {Path(f.filename).name}" + (f": {one_line(line, 160)})" if line else ")")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return a == b or Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def stopped_by(exc: BaseException, user_file: str | None, doing: str = "", nowhere: str = "") -> dict:
+    """The reply for an exception that ended the function: what stopped it, and a sentence (ending in
+    ``nowhere`` when no line of the user's file is in the traceback)."""
+    where = _where(exc, user_file) or nowhere
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        status = (f"status {code}" if isinstance(code, int) else "status 0" if code is None
+                  else f"status 1 and the message {one_line(code, 80)!r}")
+        return {"status": "stopped", "stopped": "exit",
+                "message": f"{doing}exited with {status} through sys.exit{where}"}
+    kind = ("KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt)
+            else "MemoryError" if isinstance(exc, MemoryError) else "exception")
+    message = one_line(exc.msg if isinstance(exc, SyntaxError) else exc)  # its place is in `where`
+    text = f"{doing}raised {type(exc).__name__}" + (f": {message}" if message else "") + where
+    return {"status": "stopped", "stopped": kind, "message": text}
+
+
+def _plain_array(value):
+    """(float64 array, narrow) or (None, sentence): one returned gradient as plain data."""
+    np = _numpy()
+    if value is None or isinstance(value, (str, bytes)):
+        return None, f"{'None' if value is None else _a(type(value).__name__)}, not an array of numbers"
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - whatever is not array-like is the user's value
+        return None, f"not an array ({type(exc).__name__}: {one_line(exc, 120)})"
+    if arr.dtype.kind == "c":
+        return None, f"complex values (dtype {arr.dtype}): the gradient of a real loss is real"
+    if arr.dtype.kind == "O" and arr.ndim == 0:
+        return None, f"{_a(type(value).__name__)}, not an array of numbers"
+    if arr.dtype.kind not in "fiub":
+        return None, f"not an array of real numbers (dtype {arr.dtype})"
+    if arr.size > MAX_VALUES:
+        return None, f"wrong shape: found {arr.shape}, {arr.size} values"
+    narrow = arr.dtype.kind == "f" and arr.dtype.itemsize < 8
+    return np.array(arr, dtype=np.float64), narrow
+
+
+def _key_text(key) -> str:
+    if isinstance(key, str):
+        return one_line(key, 60)
+    try:
+        shown = one_line(repr(key), 60)
+    except Exception:  # noqa: BLE001 - a key whose repr fails is still a key that is no parameter
+        shown = "?"
+    return f"{shown} ({_a(type(key).__name__)}, not a str)"
+
+
+def plain_result(out, names, stage: list) -> dict:
+    """The reply for a value the function returned; ``stage[0]`` says which step is running, so that
+    an exception raised by the value's own methods can be told."""
+    if not isinstance(out, dict):
+        shown = "None" if out is None else _a(type(out).__name__)
+        if inspect.iscoroutine(out):
+            out.close()  # never awaited: closed here, so that Python does not warn about it
+            shown += " (an async def function: it must return the dict itself)"
+        expected = ", ".join(repr(n) + ": ..." for n in names)
+        return {"status": "stopped", "stopped": "result",
+                "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
+    values, narrow, problems = {}, [], {}
+    for name in names:
+        stage[0] = f"{name!r} in result"
+        if name not in out:
+            continue
+        stage[0] = f"result[{name!r}]"
+        value = out[name]
+        stage[0] = f"result[{name!r}] as an array"
+        arr, flag = _plain_array(value)
+        if arr is None:
+            problems[name] = flag
+        else:
+            values[name] = arr
+            if flag:
+                narrow.append(name)
+    stage[0] = "result.keys()"
+    extra = []
+    for key in out.keys():
+        if not (isinstance(key, str) and key in names):
+            extra.append(_key_text(key))
+            if len(extra) >= 20:
+                break
+    return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra}
+
+
+def call(fn, params, x, y, names, user_file, let_through=()) -> dict:
+    """Call fn(params, x, y) and turn the outcome into a reply; only ``let_through`` escapes."""
+    stage = [None]
+    try:
+        out = fn(params, x, y)
+        stage[0] = "result"
+        return plain_result(out, names, stage)
+    except let_through:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
+        if stage[0] is None:
+            return stopped_by(exc, user_file, nowhere=" (when called as fn(params, x, y))")
+        return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
+
+
+# ---- the child ----
+
+def _child_main(path: str, name: str, requests: int, replies: int, memory: int, timeout: float) -> None:
+    import resource
+    for limit, value in ((resource.RLIMIT_DATA, memory), (resource.RLIMIT_CORE, 0)):
+        try:
+            hard = resource.getrlimit(limit)[1]
+            resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+        except (ValueError, OSError):
+            pass  # a platform without it: run as it is
+    # A child whose parent was killed is not waited for: SIGALRM (default action: end the process)
+    # ends it well after the parent would have.
+    orphan_limit = int(min(timeout, LONGEST)) + 60
+    path = os.path.abspath(path)
+    sys.path.insert(0, os.path.dirname(path))  # as `python file.py` would: its neighbours import
+    sys.argv = [path]
+    import runpy
+
+    _numpy()  # the frames need it, and a call's time should not pay for it
+    _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
+    signal.alarm(orphan_limit)
+    me = os.getpid()
+    try:
+        namespace = runpy.run_path(path)
+    except BaseException as exc:  # noqa: BLE001 - a file that does not load is the report
+        _only_the_child(me)
+        _reply(replies, stopped_by(exc, path))
+        return
+    _only_the_child(me)
+    if name not in namespace:
+        found = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_")
+                       and getattr(v, "__module__", None) == namespace.get("__name__"))
+        _reply(replies, {"status": "stopped", "stopped": "argument", "message": f"defines no {name!r}"
+                         + (f"; functions there: {', '.join(found)}" if found else "")})
+        return
+    fn = namespace[name]
+    if not callable(fn):
+        _reply(replies, {"status": "stopped", "stopped": "argument",
+                         "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
+        return
+    _reply(replies, {"status": "loaded"})
+    while True:
+        signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
+        try:
+            req = read_frame(requests)
+        except (EOFError, ProtocolError):  # the parent is gone, or wrote what it never writes
+            return
+        signal.alarm(orphan_limit)
+        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path)
+        _only_the_child(me)
+        _reply(replies, reply)
+
+
+def _only_the_child(pid: int) -> None:
+    """A process the user's code forked ends here: one process answers, so that replies do not
+    interleave on the channel, and no copy lingers to read the parent's next request."""
+    if os.getpid() != pid:
+        _exit(0)
+
+
+def _reply(fd: int, doc) -> None:
+    for stream in (sys.stdout, sys.stderr):  # the user's prints come before the verdict
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a stream the user replaced or closed
+            pass
+    write_frame(fd, doc)
+
+
+# ---- the parent ----
+
+class InChild:
+    """A function in ``path`` named ``name``, loaded and called in a child process.
+
+    Use as a context manager: the child starts at once (its loading overlaps the caller's work),
+    ``wait_loaded`` raises LoadError if it did not load, and leaving the block kills the child and
+    anything it started. After the child stopped, every call returns the reply that said so."""
+
+    def __init__(self, path, name: str, timeout: float = DEFAULT_TIMEOUT, memory: int | None = None):
+        self.path, self.name, self.timeout = str(path), name, timeout
+        self.memory = memory_limit() if memory is None else memory
+        self.ended = None
+        req_r, self._requests = os.pipe()
+        self._replies, rep_w = os.pipe()
+        try:
+            # -P: the child's imports do not see this package's folder; stdout=2: prints go to stderr;
+            # a session of its own: a Ctrl-C reaches the parent only, and the child's group can be killed
+            argv = [self.path, name, str(req_r), str(rep_w), str(self.memory), str(timeout)]
+            self.proc = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__), *argv],
+                                         stdin=subprocess.DEVNULL, stdout=2, pass_fds=(req_r, rep_w),
+                                         start_new_session=True)
+        except BaseException:
+            self._close_pipes()
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        if self.proc.returncode is None:
+            try:  # before reaping the child, so that its group id cannot have been reused
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the child and whatever it started
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for fd in (self._requests, self._replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._requests = self._replies = -1
+
+    def wait_loaded(self) -> None:
+        """Return once the function is loaded, or raise LoadError. The time limit counts from when the
+        child is ready to run the file: Python's own start-up is not the user's code."""
+        reply = self._receive(time.monotonic() + STARTUP_LIMIT, STARTUP_LIMIT)
+        if reply["status"] == "started":
+            reply = self._receive(time.monotonic() + self.timeout)
+        if reply["status"] != "loaded":
+            raise LoadError(reply["message"], reply["stopped"])
+
+    def __call__(self, params, x, y, names) -> dict:
+        if self.ended is not None:
+            return self.ended
+        try:
+            write_frame(self._requests, {"params": params, "x": x, "y": y, "names": list(names)})
+        except OSError:  # the child is gone (BrokenPipeError): its exit status says how
+            return self._stop(*self._how_it_ended())
+        return self._receive(time.monotonic() + self.timeout)
+
+    def _receive(self, deadline: float, limit: float | None = None) -> dict:
+        try:
+            reply = read_frame(self._replies, deadline)
+            if not _well_formed(reply):
+                raise ProtocolError("a reply of no known form")
+            return reply
+        except TimeoutError:
+            if limit is not None:
+                return self._stop("timeout", f"did not start within {limit:g} s")
+            return self._stop("timeout", f"ran past the time limit of {self.timeout:g} s "
+                                         "(--timeout to change it)")
+        except (EOFError, OSError):
+            return self._stop(*self._how_it_ended())
+        except ProtocolError as exc:
+            return self._stop("crash", f"broke the check's channel: it sent {exc}")
+
+    def _stop(self, stopped: str, message: str) -> dict:
+        self.close()
+        self.ended = {"status": "stopped", "stopped": stopped, "message": message}
+        return self.ended
+
+    def _how_it_ended(self) -> tuple:
+        """(stopped, sentence) for a child that closed its end of the channel."""
+        code = self._exit_status()
+        if code is None:
+            return "crash", "closed the check's channel"
+        if code < 0:
+            return "signal", f"was killed by signal {_signal_name(-code)}"
+        if code == CHANNEL_BROKEN:
+            return "crash", ("broke the check's channel: the child could not answer (its code closed the "
+                             "channel's pipes, or replaced what the child answers with)")
+        return "exit", (f"exited with status {code} without returning or raising "
+                        "(os._exit, or a crash below Python)")
+
+    def _exit_status(self) -> int | None:
+        """The child's exit status (-N: killed by signal N), or None if it still runs after 2 s."""
+        if not hasattr(os, "waitid"):  # kill first: a child that has ended keeps its status
+            self.close()
+            return self.proc.returncode
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            # WNOWAIT: look without reaping, so that close() can still kill the child's group
+            ended = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if ended is not None and ended.si_pid:
+                return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+            time.sleep(0.005)
+        return None
+
+
+def _well_formed(reply) -> bool:
+    """A reply as the child writes it: the parent reads nothing else (a user's code can reach the pipe)."""
+    np = _numpy()
+
+    def texts(v):
+        return isinstance(v, list) and all(isinstance(t, str) for t in v)
+    if not isinstance(reply, dict):
+        return False
+    status = reply.get("status")
+    if status == "returned":
+        values, problems = reply.get("values"), reply.get("problems")
+        return (isinstance(values, dict) and all(isinstance(v, np.ndarray) for v in values.values())
+                and isinstance(problems, dict) and texts(list(problems.values()))
+                and texts(reply.get("narrow")) and texts(reply.get("extra")))
+    if status == "stopped":
+        return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
+    return status in ("started", "loaded")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return str(number)
+    desc = signal.strsignal(number) if hasattr(signal, "strsignal") else None
+    return f"{name} ({desc})" if desc else name
+
+
+class InProcess:
+    """A callable, called in this process under ``derive.run.limits.time_limit`` (on any thread)."""
+
+    def __init__(self, fn, timeout: float | None = DEFAULT_TIMEOUT):
+        self.fn, self.timeout = fn, timeout
+        code = getattr(fn, "__code__", None)
+        self.user_file = code.co_filename if code else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def wait_loaded(self) -> None:
+        return None
+
+    def __call__(self, params, x, y, names) -> dict:
+        from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here
+
+        def work():
+            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime)
+        if not self.timeout:
+            return work()
+        result = None
+        with time_limit(min(self.timeout, LONGEST)) as limit:
+            result = work()
+        if limit.expired:
+            return {"status": "stopped", "stopped": "timeout",
+                    "message": f"ran past the time limit of {self.timeout:g} s (timeout= to change it)"}
+        return result
+
+
+def open_function(fn, timeout: float | None = DEFAULT_TIMEOUT):
+    """InChild for "file.py[:name]" (a str or a path), InProcess for a callable."""
+    if callable(fn):
+        return InProcess(fn, timeout)
+    path, name = parse_spec(str(fn))
+    return InChild(path, name, timeout or DEFAULT_TIMEOUT)
+
+
+def parse_spec(spec: str) -> tuple:
+    """(path, name) from file.py[:name] (default name: backward); ValueError if there is no such file."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not name.isidentifier():  # no name given (or a drive letter's colon)
+        path, name = spec, "backward"
+    if not Path(path).is_file():
+        raise ValueError(f"no such file: {path}")
+    return path, name
+
+
+if __name__ == "__main__":
+    try:
+        _child_main(*sys.argv[1:3], *map(int, sys.argv[3:6]), float(sys.argv[6]))
+    except BaseException:  # noqa: BLE001 - the parent is gone, or the user's code broke the channel
+        _exit(CHANNEL_BROKEN)  # no traceback of this module: the parent's report says what happened

@@ -1,0 +1,293 @@
+"""`derivax verify`: every derived gradient against three references at one random float64 point.
+
+For each parameter P the lowered symbolic gradient (``grads`` of the lowered derivation) is compared with
+
+1. ``jax.grad`` of the lowered loss (JAX's autodiff of the forward formulas, not of the backward ones);
+2. central finite differences of the lowered loss along random unit directions u: the derived side is
+   the inner product <dJ/dP, u>, the numeric side (J(P + h u) - J(P - h u)) / 2h, with h the cube root
+   of the dtype's machine epsilon (the step that balances truncation and rounding error);
+3. for networks small enough for the scalar tier, ``sympy.diff`` of the loss expanded one weight at a
+   time (``derive.scalar.expand``), evaluated at the same point: exact differentiation, sharing with the
+   derived side only the forward graph.
+
+Errors: ``abs`` is the largest absolute difference; ``rel`` divides it by the size of the reference
+(its largest entry, or the gradient's norm for directional derivatives, which |<g, u>| cannot exceed),
+so a gradient of zero does not turn rounding noise into a huge relative error.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from compile.checks.results import Comparison, ParamResult
+from compile.checks.points import mask_units, random_point
+
+# Agreement thresholds on the relative error, in float64. jax.grad and sympy.diff compute the same
+# number by other roundings (1e-9 leaves room for long sums); a central difference is good to about
+# eps^(2/3) ~ 4e-11 relative to the third derivative, so 1e-6 flags any real error but not that.
+TOLERANCE = {"jax_grad": 1e-9, "finite_diff": 1e-6, "sympy": 1e-9}
+REFERENCES = {"jax_grad": "jax.grad", "finite_diff": "finite differences", "sympy": "sympy.diff (scalar)"}
+DIRECTIONS = 4
+# sympy.diff of the expanded loss costs about half a second a weight at 40 weights: above this
+# many, the scalar reference is left out of verify.
+SCALAR_WEIGHTS = 30
+SCALAR_SECONDS = 60.0
+DIGITS = 20  # working precision of the scalar tier's evaluation
+MAX_BATCH = 10_000  # a check needs a few examples; more only costs time
+
+
+@dataclass
+class Report:
+    model: str
+    convention: str
+    m: int
+    seed: int
+    params: dict                      # name -> ParamResult
+    scalar: str                       # "used", or why the scalar tier was skipped
+    problem: str = ""                 # why nothing could be compared (values that overflow), or ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and all(p.ok for p in self.params.values())
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "model": self.model, "convention": self.convention,
+                           "problem": self.problem or None,
+                           "scalar_tier": self.scalar, "params": {
+                               n: {"ok": p.ok, **{k: c.as_dict() for k, c in p.comparisons.items()}}
+                               for n, p in self.params.items()}})
+
+    def render(self, console=None) -> None:
+        from rich.console import Console
+        from rich.table import Table
+        console = console or Console(width=None if sys.stdout.isatty() else 100)
+        if self.problem:
+            console.print(f"NOT CHECKED: {self.problem}", soft_wrap=True, markup=False, highlight=False)
+            return
+        tab = Table(title=f"derivax verify {self.model} ({self.convention}, float64, batch {self.m}, "
+                          f"seed {self.seed})")
+        for col in ("parameter", "derived vs", "max abs err", "max rel err", "rel tol", "verdict"):
+            tab.add_column(col, justify="right" if "err" in col or "tol" in col else "left", no_wrap=True)
+        for p in self.params.values():
+            first = True
+            for key, c in p.comparisons.items():
+                tab.add_row(f"{p.name} {'×'.join(map(str, p.shape))}" if first else "", REFERENCES[key],
+                            f"{c.max_abs_err:.1e}", f"{c.max_rel_err:.1e}", f"{TOLERANCE[key]:g}",
+                            "agree" if c.ok else "DIFFERENT", style=None if c.ok else "bold red",
+                            end_section=key == list(p.comparisons)[-1])
+                first = False
+        console.print(tab)
+        if self.scalar != "used":
+            console.print(f"sympy.diff skipped: {self.scalar}", soft_wrap=True)
+        bad = [n for n, p in self.params.items() if not p.ok]
+        console.print("PASS: every derived gradient agrees with every reference" if not bad else
+                      f"FAIL: {', '.join(bad)} disagree")
+
+
+def _compare(key, derived, reference, scale=None, floor=1e-13) -> Comparison:
+    derived, reference = np.asarray(derived, float), np.asarray(reference, float)
+    if derived.shape != reference.shape or not np.all(np.isfinite(derived)):
+        return Comparison(key, float("inf"), float("inf"), False)
+    err = float(np.max(np.abs(derived - reference))) if derived.size else 0.0
+    size = scale if scale is not None else float(np.max(np.abs(reference))) if reference.size else 0.0
+    rel = err / max(size, 1e-12)
+    # An absolute floor: below it a difference is rounding (gradients of size 1e-13 are zero to
+    # float64 precision; a finite difference carries a rounding error of about eps |J| / h).
+    return Comparison(key, err, rel, rel <= TOLERANCE[key] or err <= floor)
+
+
+def _directional(loss, params, name, rng, eps):
+    """(directions, derivatives of loss along each, their error bound) for ``name``.
+
+    Each derivative is a central difference at steps h and h/2 combined by Richardson extrapolation
+    (error O(h^4) where a plain central difference has O(h^2)); the two estimates' disagreement
+    bounds what is left of the truncation error. A loss that curves sharply (a sine of a cubic of
+    a cubic) thus widens its own bound rather than failing a right gradient, while a wrong gradient
+    still stands far outside it. h is the cube root of the dtype's machine epsilon, scaled by the
+    parameter's size: the step that balances truncation and rounding error."""
+    h = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(params[name]))))
+    J = abs(float(loss(params)))
+    dirs, fds, spread = [], [], 0.0
+
+    def central(u, step):
+        hi = {**params, name: params[name] + step * u}
+        lo = {**params, name: params[name] - step * u}
+        return float(loss(hi) - loss(lo)) / (2 * step)
+    for _ in range(DIRECTIONS):
+        u = rng.normal(size=params[name].shape)
+        u /= np.linalg.norm(u) or 1.0
+        coarse, fine = central(u, h), central(u, h / 2)
+        best = (4 * fine - coarse) / 3
+        spread = max(spread, abs(best - fine))
+        fds.append(best)
+        dirs.append(u)
+    rounding = 50 * eps * max(J, 1.0) / h
+    return dirs, np.array(fds), rounding + 2 * spread
+
+
+def size_check_scalar(derivation, limit=None) -> int:
+    """The number of weights, or ScalarTooLarge when the scalar reference would take too long."""
+    from derive.scalar.expand import ScalarTooLarge, size_check
+    n = size_check(derivation.model)
+    limit = SCALAR_WEIGHTS if limit is None else limit
+    if n > limit:
+        raise ScalarTooLarge(f"{n} weights: verify differentiates the full expansion with sympy.diff up to "
+                             f"{limit} weights (derivax show --scalar checks up to 80 exactly)")
+    return n
+
+
+def scalar_gradients(derivation, point, params, limit=None):
+    """sympy.diff of the expanded loss with respect to every weight, evaluated at ``point``.
+
+    Returns {name: array} or raises derive.scalar.expand.ScalarTooLarge."""
+    import sympy as sp
+    from derive.scalar.expand import Expander
+    model = derivation.model
+    size_check_scalar(derivation, limit)
+    m = point.x.shape[0]
+    ex = Expander(model, m, False, None)
+    J = ex(model.J)[0, 0]
+    rows = model.convention == "rows"
+    values = {}
+    leaves = {model.X: point.x, model.Y: point.y}
+    for mask in model.masks:
+        leaves[mask] = point.masks[mask.name] if point.masks else np.ones((m, mask_units(model, mask)))
+    for node, v in leaves.items():
+        v = v if rows else v.T
+        values.update(zip(ex.symbols(node), np.asarray(v, float).ravel()))
+    for p in model.params:
+        values.update(zip(ex.symbols(p), np.asarray(params[p.name], float).ravel()))
+    for sym, v in model.constants.items():
+        values[sym] = float(v)
+    out = {}
+    exact = {s: sp.Float(v, DIGITS) for s, v in values.items()}
+    weights = {w for p in model.params for w in ex.symbols(p)}
+    # The data (x, y, masks, constants) first, once: what is left is a function of the weights alone.
+    J = J.xreplace({s: v for s, v in exact.items() if s not in weights})
+    for p in model.params:
+        W = ex.symbols(p)
+        grad = np.zeros(W.shape)
+        for k, w in enumerate(W):
+            # Every other weight takes its value too: J becomes an expression in w alone, whose
+            # sympy.diff is cheap; the derivative is still exact, and only then evaluated at w's value.
+            Jw = J.xreplace({s: exact[s] for s in weights if s != w})
+            grad.flat[k] = float(sp.diff(Jw, w).xreplace({w: exact[w]}).evalf(DIGITS))
+        out[p.name] = grad
+    return out
+
+
+def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation=None,
+           scalar_limit=None, scalar_seconds=SCALAR_SECONDS, engine="jax") -> Report:
+    """Compare every derived gradient of ``net`` with jax.grad, finite differences and sympy.diff.
+
+    ``jit=False`` runs the lowered functions op by op: for the small arrays of a check that is faster
+    than compiling them, and the formulas are the same. ``derivation`` replaces ``net.derive()``
+    (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
+    NumPy (``compile.lower.evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
+    derivation alone, with no compilation, for sweeps over many architectures."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.scalar.expand import ScalarTooLarge
+    from derive.run.worker import run
+
+    d = derivation if derivation is not None else net.derive(convention)
+    model = d.model
+    point = random_point(model, seed, m)
+    with np.errstate(all="ignore"):  # overflow is reported below, in words
+        derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
+        problem = _overflow(derived, loss(point.params))
+    if problem:
+        return Report(name or getattr(net, "name", "network"), model.convention, m, seed, {}, "not used",
+                      problem)
+    rng = np.random.default_rng(seed + 1)
+    eps = float(np.finfo(np.float64).eps)
+    results = {}
+    for p in model.params:
+        r = ParamResult(p.name, tuple(int(s) for s in p.shape))
+        g = derived[p.name]
+        if auto is not None:
+            r.comparisons["jax_grad"] = _compare("jax_grad", g, auto[p.name])
+        dirs, fds, rounding = _directional(loss, point.params, p.name, rng, eps)
+        along = np.array([float(np.sum(g * u)) for u in dirs])
+        r.comparisons["finite_diff"] = _compare("finite_diff", along, fds, scale=float(np.linalg.norm(g)),
+                                                floor=rounding)
+        results[p.name] = r
+    exact = None
+    try:
+        size_check_scalar(d, scalar_limit)
+        # In a child process (derive.run.worker): a SymPy step cut off from inside could leave SymPy
+        # broken for the rest of this process.
+        exact = run(scalar_gradients, d, point, point.params, scalar_limit, seconds=scalar_seconds)
+        scalar = "used"
+    except ScalarTooLarge as exc:
+        exact, scalar = None, str(exc).split(";")[0]
+    except TimeLimitExceeded:
+        scalar = f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
+    if exact is not None:
+        for pname, r in results.items():
+            r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])
+    return Report(name or getattr(net, "name", "network"), model.convention, m, seed, results, scalar)
+
+
+def _overflow(derived, J) -> str:
+    """Why the point cannot be checked in float64 (values that overflow or are undefined), or ''."""
+    bad = [n for n, g in derived.items() if not np.all(np.isfinite(np.asarray(g, float)))]
+    if np.isfinite(float(J)) and not bad:
+        return ""
+    what = f"the loss is {float(J)}" if not np.isfinite(float(J)) else "the loss is finite"
+    if bad:
+        what += f" and the gradients of {', '.join(bad)} have non-finite entries"
+    return (f"the values overflow float64 at the check point ({what}): somewhere they exceed float64's "
+            "largest number, 1.8e308 (a constant such as exp(1000), or layers that compound a power). "
+            "Nothing could be compared there, so this says nothing about whether the derivation is right")
+
+
+def _jax_side(d, point, jit):
+    """(derived gradients, jax.grad gradients, loss function) from the JAX lowering, in float64."""
+    import jax
+    from compile.lower.lower import lower
+    model = d.model
+    extra = (point.masks,) if model.masks else ()
+    with jax.enable_x64(True):
+        low = lower(d, "float64")
+
+        def run(f, *args):
+            with jax.enable_x64(True), (_nullcontext() if jit else jax.disable_jit()):
+                return f(*args)
+
+        def loss(p):
+            return float(run(low.loss, p, point.x, point.y, *extra))
+
+        derived = {k: np.asarray(v) for k, v in run(low.grads, point.params, point.x, point.y, *extra).items()}
+        auto = run(jax.grad(lambda p: low.loss(p, point.x, point.y, *extra)),
+                   {k: jax.numpy.asarray(v) for k, v in point.params.items()})
+    return derived, {k: np.asarray(v) for k, v in auto.items()}, loss
+
+
+def _numpy_side(d, point, jit):
+    """(derived gradients, None, loss function) from the NumPy evaluator of the derived graph."""
+    from compile.lower.evaluate import evaluate, leaf_values
+    model = d.model
+    m = point.x.shape[0]
+    names = list(d.grads)
+    values = evaluate([d.grads[n] for n in names], leaf_values(model, point), m, model.constants)
+
+    def loss(p):
+        # In extended precision: the printed loss has no stable forms (log(1 - A) of a saturated
+        # sigmoid cancels), and a finite difference would see that rounding, not the gradient.
+        from compile.checks.points import Point
+        wide = {k: np.asarray(v, np.longdouble) for k, v in p.items()}
+        leaves = leaf_values(model, Point(wide, np.asarray(point.x, np.longdouble),
+                                          np.asarray(point.y, np.longdouble), point.masks))
+        return evaluate([model.J], leaves, m, model.constants)[0][0, 0]
+    return dict(zip(names, values)), None, loss
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,92 @@
+"""Argument types shared by every command: each refuses a bad value with one line that names the
+limit and the value asked for (argparse prints it as ``derivax CMD: argument --seed: ...``, exit 2).
+
+Values that begin with ``-`` but are no option (``--loss '-y*log(yhat)'``, a spec ``-2-1``) reach
+the parser marked with ``MARK`` (see ``compile.cli.main``) so that argparse does not take them for flags;
+the types here and ``unmark`` take the mark off again.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+MARK = "\x00"
+SEED_MAX = 2**32 - 1       # NumPy and JAX both take seeds below 2^32 without wrapping
+SIZE_MAX = 10**6           # examples per batch, points, repeats: far beyond any check on one machine
+
+
+def _subject(what: str) -> str:
+    """The subject of a message: argparse already names the option (``argument --lr: ...``)."""
+    return "" if what.startswith("-") else what + " "
+
+
+def unmark(text: str) -> str:
+    return text[len(MARK):] if isinstance(text, str) and text.startswith(MARK) else text
+
+
+def _int(text: str, what: str) -> int:
+    text = unmark(text).strip()
+    if len(text) > 40:
+        raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text[:20]}... "
+                                         f"({len(text)} characters)")
+    try:
+        if "_" in text or not text.lstrip("+-").isascii():  # int() reads 1_0 as 10: nobody means that
+            raise ValueError
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{_subject(what)}must be an integer, not {text!r}") from None
+
+
+def seed(text: str) -> int:
+    """A seed: an integer from 0 to 2^32 - 1."""
+    v = _int(text, "a seed")
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed must be from 0 to {SEED_MAX}, not {v}")
+    return v
+
+
+def count(low: int = 1, high: int = SIZE_MAX, what: str = "a count"):
+    """An integer in [low, high]."""
+    def parse(text: str) -> int:
+        v = _int(text, what)
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be from {low} to {high}, not {v}")
+        return v
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
+def positive_float(what: str = "a number"):
+    """A finite number > 0 (a learning rate, a tolerance)."""
+    return _finite(what, strict=True)
+
+
+def _finite(what: str, strict: bool):
+    bound = "> 0" if strict else ">= 0"
+
+    def parse(text: str) -> float:
+        raw = unmark(text).strip()
+        try:
+            if "_" in raw:  # float() reads 1_0 as 10.0: nobody means that
+                raise ValueError
+            v = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a number, not {raw[:40]!r}") from None
+        if not math.isfinite(v) or v < 0 or strict and v == 0:
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be a finite number {bound}, not {raw[:40]}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+MODEL_HELP = "built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax"
+
+
+def model_arguments(parser, convention: bool = True) -> None:
+    """MODEL, --loss and (where the command has a choice) --convention: declared once for every command."""
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y (write --loss=-y*log(yhat) "
+                                       "or --loss '-y*log(yhat)' for one that begins with a minus)")
+    if convention:
+        parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
+                            help="rows: X is (m, n), Z = X W + b; columns: X is (n, m), Z = W A + b")

@@ -1,0 +1,339 @@
+"""`derivax bench`: the derived trainer against a hand-written JAX step that uses `jax.grad`.
+
+Three comparisons, each run as interleaved repeats (A then B, then B then A, ...) so that drift in the
+machine's speed falls on both sides alike; each reports the median of the per-repeat ratios:
+
+1. steady state: steps per second of the derived ``train_step`` against the hand-written step (SGD,
+   float32, same network, same batches);
+2. time to first step: derive + lower + jit + first call, against ``jax.jit`` of the hand-written step,
+   its tracing and compiling included;
+3. on a small network: one epoch as one ``lax.scan`` (``Trainer.epoch``) against a Python loop of the
+   same jitted ``train_step`` over the same batches.
+
+JAX is imported inside functions: the command line imports this module at start-up.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+DEFAULT_MODEL = "784-256:tanh-128:tanh-10:softmax"
+SMALL_MODEL = "64-64:tanh-10:softmax"
+LR = 0.1
+MAX_REPEATS = 1000
+
+
+class BenchError(ValueError):
+    """A network the benchmark cannot compare (an activation or loss the hand-written peer lacks)."""
+
+
+# ---- the hand-written peer: written from the textbook definitions, sharing nothing with derive/ ----
+
+def peer_spec(net):
+    """(layer sizes, activation names, loss name, l2) of a sequential network, or BenchError."""
+    known = ("identity", "tanh", "sigmoid", "relu", "softplus", "softmax")
+    acts = []
+    for i, layer in enumerate(net.layers, 1):
+        act = layer.activation
+        if not isinstance(act, str) or act not in known:
+            raise BenchError(f"layer {i}: the hand-written peer knows the activations {', '.join(known)}, "
+                             f"found {act!r}")
+        if layer.dropout or layer.skip_from:
+            raise BenchError(f"layer {i}: the benchmark compares plain dense layers, found "
+                             f"{'dropout' if layer.dropout else 'a skip connection'}")
+        acts.append(act)
+    if not isinstance(net.loss, str) or net.loss not in ("ce", "bce", "mse"):
+        raise BenchError(f"the hand-written peer knows the losses ce, bce, mse, found {net.loss!r}")
+    if "softmax" in acts[:-1] or (net.loss == "ce") != (acts[-1] == "softmax"):
+        raise BenchError("the hand-written peer pairs softmax (last layer only) with the ce loss, found "
+                         f"activations {acts} with loss {net.loss!r}")
+    return [net.n_inputs] + [layer.units for layer in net.layers], acts, net.loss, net.l2 or 0.0
+
+
+def peer_init(key, sizes, dtype="float32"):
+    """[(W, b)] with W (fan_in, fan_out) uniform Glorot and b zeros (1, fan_out)."""
+    import jax
+    import jax.numpy as jnp
+    params = []
+    for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes, sizes[1:])):
+        limit = (6.0 / (n_in + n_out)) ** 0.5
+        params.append((jax.random.uniform(k, (n_in, n_out), dtype, -limit, limit),
+                       jnp.zeros((1, n_out), dtype)))
+    return params
+
+
+def peer_loss(params, x, y, acts, loss, l2=0.0):
+    """Mean over the batch of the loss summed over outputs (+ l2/(2m) sum ||W||^2), from logits."""
+    import jax
+    import jax.numpy as jnp
+    fns = {"identity": lambda z: z, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
+           "relu": jax.nn.relu, "softplus": jax.nn.softplus}
+    a = x
+    for (W, b), act in zip(params[:-1], acts[:-1]):
+        a = fns[act](a @ W + b)
+    W, b = params[-1]
+    z = a @ W + b
+    m = x.shape[0]
+    if loss == "ce":        # -sum y log softmax(z), through log-softmax so it cannot overflow
+        total = -jnp.sum(y * jax.nn.log_softmax(z, axis=1))
+    elif loss == "bce" and acts[-1] == "sigmoid":   # -[y log s + (1-y) log(1-s)] = softplus(z) - y z
+        total = jnp.sum(jax.nn.softplus(z) - y * z)
+    else:
+        yhat = fns[acts[-1]](z)
+        total = jnp.sum((yhat - y) ** 2) if loss == "mse" else \
+            -jnp.sum(y * jnp.log(yhat) + (1 - y) * jnp.log(1 - yhat))
+    if l2:
+        total = total + l2 / 2 * sum(jnp.sum(W * W) for W, _ in params)
+    return total / m
+
+
+def peer_step(acts, loss, l2=0.0, lr=LR):
+    """A jitted SGD step (params, x, y) -> (params, loss) whose gradient is `jax.grad`'s."""
+    import jax
+    value_and_grad = jax.value_and_grad(peer_loss)
+
+    def step(params, x, y):
+        value, grads = value_and_grad(params, x, y, acts, loss, l2)
+        return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads), value
+    return jax.jit(step)
+
+
+# ---- timing ----
+
+def _block(tree):
+    import jax
+    return jax.block_until_ready(tree)
+
+
+def interleaved(a, b, repeats):
+    """Seconds of a() and b(), alternating which goes first: lists (times_a, times_b)."""
+    ta, tb = [], []
+    for r in range(repeats):
+        for which in ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta)):
+            t0 = time.perf_counter()
+            which[0]()
+            which[1].append(time.perf_counter() - t0)
+    return ta, tb
+
+
+def _median_ratio(num, den):
+    return statistics.median(n / d for n, d in zip(num, den))
+
+
+def batches(seed, n, batch, n_in, n_out, classification=True):
+    """n device batches (n, batch, n_in), (n, batch, n_out) of normal inputs and one-hot (or 0/1, or
+    real) targets, float32. NumPy draws them: jax.random would compile a kernel per shape first."""
+    import jax
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, batch, n_in), np.float32)
+    if classification and n_out > 1:
+        y = np.eye(n_out, dtype=np.float32)[rng.integers(0, n_out, (n, batch))]
+    elif classification:
+        y = rng.integers(0, 2, (n, batch, 1)).astype(np.float32)
+    else:
+        y = rng.standard_normal((n, batch, n_out), np.float32)
+    return _block(jax.device_put((x, y)))
+
+
+def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=None, small_name=None,
+        small_batch_size=64, small_steps=200, seed=0):
+    """All figures as one dict (seconds, steps per second, ratios); see the module docstring."""
+    import jax
+    from compile.train.train import compile_trainer
+    sizes, acts, loss, l2 = peer_spec(net)
+    key = jax.random.PRNGKey(seed)
+    nb = 8  # a few distinct batches cycled through, so no step sees only cached data
+    xs, ys = batches(seed, nb, batch_size, sizes[0], sizes[-1], loss != "mse")
+    xs, ys = list(xs), list(ys)
+
+    # Time to first step, each in a fresh process: in this one SymPy's and JAX's caches are warm.
+    first_d, first_p = [], []
+    for r in range(first_repeats):
+        for side in ("derived", "peer") if r % 2 == 0 else ("peer", "derived"):
+            (first_d if side == "derived" else first_p).append(first_step_in_child(side, name, batch_size))
+
+    trainer = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
+    params = trainer.init_params(key)
+    state = {"d": (params, trainer.init_opt_state(params)), "p": peer_init(key, sizes)}
+    step = peer_step(acts, loss, l2)
+
+    def run_derived():
+        p, o = state["d"]
+        for i in range(steps):
+            p, o, _ = trainer.train_step(p, o, xs[i % nb], ys[i % nb])
+        state["d"] = _block((p, o))
+
+    def run_peer():
+        p = state["p"]
+        for i in range(steps):
+            p, _ = step(p, xs[i % nb], ys[i % nb])
+        state["p"] = _block(p)
+
+    run_derived(), run_peer()  # compile and warm both before any timing
+    t_d, t_p = interleaved(run_derived, run_peer, repeats)
+    result = {
+        "model": name, "batch_size": batch_size, "repeats": repeats, "steps_per_repeat": steps,
+        "derived_steps_per_s": steps / statistics.median(t_d),
+        "jax_grad_steps_per_s": steps / statistics.median(t_p),
+        # > 1: the derived step is faster (peer's time over derived time, per repeat).
+        "step_speedup": _median_ratio(t_p, t_d),
+        "derived_first_step_s": statistics.median(first_d),
+        "jax_grad_first_step_s": statistics.median(first_p),
+        # < 1.5 is the target: derived time over the peer's, per repeat.
+        "first_step_ratio": _median_ratio(first_d, first_p),
+    }
+    if small is not None:
+        result.update(scan_vs_loop(small, small_name, small_batch_size, small_steps, repeats, key))
+    result["device"] = f"{jax.default_backend()} x{jax.device_count()}"
+    return result
+
+
+def first_step(side, model, batch_size, seed=0):
+    """Seconds from the network to the first finished train_step: derive + lower + jit + call for the
+    derived trainer, trace + compile + call of `jax.jit` of the hand-written step for the peer.
+    Imports come before the clock on both sides, and a trivial jit warms JAX's backend, so the
+    figure is the model's own cost."""
+    import jax
+    from derive.network.examples import resolve
+    if side == "derived":
+        from compile.train.train import compile_trainer
+    jax.block_until_ready(jax.jit(lambda v: v + 1)(1.0))
+    _, net = resolve(model)
+    sizes, acts, loss, l2 = peer_spec(net)
+    key = jax.random.PRNGKey(seed)
+    xs, ys = batches(seed, 1, batch_size, sizes[0], sizes[-1], loss != "mse")
+    x, y = xs[0], ys[0]
+    # Initialising parameters is left off the clock on both sides: jax.random compiles its own kernels
+    # the first time, which is neither side's step.
+    if side == "derived":
+        t0 = time.perf_counter()
+        t = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
+        built = time.perf_counter() - t0
+        params = _block(t.init_params(key))
+        state = _block(t.init_opt_state(params))
+        t0 = time.perf_counter()
+        _block(t.train_step(params, state, x, y))
+    else:
+        params = _block(peer_init(key, sizes))
+        t0, built = time.perf_counter(), 0.0
+        _block(peer_step(acts, loss, l2)(params, x, y))
+    return built + time.perf_counter() - t0
+
+
+def first_step_in_child(side, model, batch_size) -> float:
+    """first_step run in a new Python process; its last output line is the seconds."""
+    import subprocess
+    code = f"from compile.cli.bench import first_step; print(first_step({side!r}, {model!r}, {batch_size}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]  # the exception, not the traceback
+        raise BenchError(f"the time-to-first-step child ({side}) failed: {last}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def scan_vs_loop(net, name, batch, steps, repeats, key):
+    """Steps per second of one scanned epoch against a Python loop of the jitted train_step."""
+    from compile.train.train import compile_trainer
+    t = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
+    sizes = [net.n_inputs, net.layers[-1].units]
+    xs, ys = batches(1, steps, batch, *sizes, net.loss != "mse")
+    x, y = xs.reshape(steps * batch, -1), ys.reshape(steps * batch, -1)
+    loop_x, loop_y = list(xs), list(ys)
+    # Separate parameter buffers for the two sides, in case train_step donates its arguments.
+    state = {side: (lambda p: (p, t.init_opt_state(p)))(t.init_params(key)) for side in "sl"}
+
+    def scanned():
+        p, o = state["s"]
+        out = t.epoch(p, o, x, y, batch_size=batch, key=key)
+        state["s"] = _block(out[:2])
+
+    def looped():
+        p, o = state["l"]
+        for xb, yb in zip(loop_x, loop_y):
+            p, o, _ = t.train_step(p, o, xb, yb)
+        state["l"] = _block((p, o))
+
+    scanned(), looped()
+    t_s, t_l = interleaved(scanned, looped, repeats)
+    return {"small_model": name, "small_batch_size": batch, "small_steps": steps,
+            "scan_steps_per_s": steps / statistics.median(t_s),
+            "loop_steps_per_s": steps / statistics.median(t_l),
+            "scan_speedup": _median_ratio(t_l, t_s)}
+
+
+def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:
+    """Both networks are ones the peer can compare, and their data fit in memory, before anything is
+    timed: a refusal after minutes of timing the first comparison would waste them."""
+    from compile.checks.points import fits
+    peer_spec(net)
+    # two sets of parameters and gradients; a batch's activations (the 8 batches of data are smaller)
+    fits(net.build("rows"), batch_size, "the benchmark", itemsize=4, copies=6)
+    if small is not None:
+        try:
+            peer_spec(small)
+        except BenchError as exc:
+            raise BenchError(f"--small: {exc}") from None
+        fits(small.build("rows"), small_batch_size * small_steps, "the benchmark's scan epoch",
+             itemsize=4, copies=6)
+
+
+def render(r) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, float32 SGD, {r['device']}",
+                caption="ratios are medians of interleaved repeats")
+    for col in ("comparison", "derived", "jax.grad / loop", "ratio", "target"):
+        tab.add_column(col, justify="left" if col == "comparison" else "right")
+    tab.add_row("train_step, steps/s", f"{r['derived_steps_per_s']:,.0f}", f"{r['jax_grad_steps_per_s']:,.0f}",
+                f"{r['step_speedup']:.2f}x faster", ">= 1")
+    tab.add_row("first step, s", f"{r['derived_first_step_s']:.2f}", f"{r['jax_grad_first_step_s']:.2f}",
+                f"{r['first_step_ratio']:.2f}x time", "<= 1.5")
+    if "scan_speedup" in r:
+        tab.add_row(f"scan epoch vs loop, steps/s\n{r['small_model']}, batch {r['small_batch_size']}",
+                    f"{r['scan_steps_per_s']:,.0f}", f"{r['loop_steps_per_s']:,.0f}",
+                    f"{r['scan_speedup']:.2f}x faster", ">= 2")
+    Console(file=sys.stdout).print(tab)
+
+
+def add_arguments(p) -> None:
+    from compile.cli.args import SIZE_MAX, count, unmark
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, type=unmark,
+                   help=f"network to time (default {DEFAULT_MODEL}, the 784-256-128-10 tanh/softmax MLP)")
+    p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=256,
+                   help=f"examples per step, 1 to {SIZE_MAX} (default 256)")
+    p.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=7,
+                   help=f"interleaved repeats, 1 to {MAX_REPEATS} (default 7)")
+    p.add_argument("--steps", type=count(1, SIZE_MAX, "--steps"), default=100,
+                   help=f"steps timed per repeat, 1 to {SIZE_MAX} (default 100)")
+    p.add_argument("--first-repeats", type=count(1, MAX_REPEATS, "--first-repeats"), default=3,
+                   help=f"repeats of the time-to-first-step comparison, 1 to {MAX_REPEATS} (default 3)")
+    p.add_argument("--small", default=SMALL_MODEL, metavar="MODEL", type=unmark,
+                   help=f"network of the scan-versus-loop comparison (default {SMALL_MODEL}); 'none' skips it")
+    p.add_argument("--small-batch-size", type=count(1, SIZE_MAX, "--small-batch-size"), default=64,
+                   help="its batch size (default 64)")
+    p.add_argument("--small-steps", type=count(1, SIZE_MAX, "--small-steps"), default=200,
+                   help="steps in its epoch (default 200)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+
+
+def main(args) -> int:
+    from derive.network.examples import ModelError, resolve
+    _, net = resolve(args.model)
+    try:
+        try:
+            small = None if args.small == "none" else resolve(args.small)[1]
+        except ModelError as exc:
+            raise BenchError(f"--small {args.small}: {exc}") from None
+        check_sizes(net, args.batch_size, small, args.small_batch_size, args.small_steps)
+        result = run(net, args.model, args.batch_size, args.repeats, args.steps, args.first_repeats,
+                     small, args.small, args.small_batch_size, args.small_steps)
+    except BenchError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    render(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,32 @@
+"""`derivax check MODEL --param P --formula F`: a gradient formula a user wrote, against the derivation."""
+from __future__ import annotations
+
+import sys
+
+from compile.cli import args as _args
+from compile.checks.formula import CheckError, check_formula
+
+
+def add_arguments(parser) -> None:
+    _args.model_arguments(parser)
+    parser.add_argument("--param", required=True,
+                        help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J")
+    parser.add_argument("--formula", required=True,
+                        help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
+                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points (default 0)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
+
+
+def main(args) -> int:
+    from derive.network.examples import resolve
+    _, net = resolve(args.model, args.loss)
+    try:
+        result = check_formula(net, args.param, args.formula, args.convention, args.seed)
+    except CheckError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(result.render())
+    if args.json:
+        print(result.to_json())
+    return 0 if result.ok else 1

@@ -1,0 +1,66 @@
+"""`derivax check-code MODEL file.py[:name]`: a backward function a user wrote, run in a sandbox."""
+from __future__ import annotations
+
+import sys
+
+from compile.checks.sandbox import DEFAULT_TIMEOUT, LoadError, parse_spec
+from compile.cli import args as _args
+from pathlib import Path
+from compile.checks.code import CodeReport, check_code
+
+
+def add_arguments(parser) -> None:
+    parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows "
+                          "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
+                          "out)) and returns a dict of the gradients of the mean-over-batch loss. It runs "
+                          "in a child process, each call under a time limit. Exit status: 0 all gradients "
+                          "right, 1 some wrong, 2 the function could not be checked or a bad argument.")
+    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward); "
+                                         "rows convention only")
+    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the first random point (default 0)")
+    parser.add_argument("--points", type=_args.count(1, 100, "--points"), default=3,
+                        help="random points (default 3)")
+    parser.add_argument("--timeout", type=_args.positive_float("--timeout"), default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS", help="time limit for loading the file and for each call "
+                                                f"(default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+
+
+def main(args) -> int:
+    from derive.network.examples import EXAMPLES, resolve
+
+    from compile.train.data import BUILTINS, DataError, load
+    try:
+        path, fname = parse_spec(args.function)
+    except ValueError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    label = f"{Path(path).name}:{fname}"
+    name, net = resolve(args.model, args.loss)
+    data, notes = None, []
+    if args.model in EXAMPLES and args.model in BUILTINS:
+        try:
+            data = load(args.model, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
+        except (DataError, ImportError) as exc:
+            notes.append(f"note: the {args.model} data was skipped: {exc}")
+    try:
+        report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
+                            data_label=f"{name} data", timeout=args.timeout)
+    except LoadError as exc:
+        why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
+        report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)
+        print(f"derivax: {report.error}", file=sys.stderr)
+        if args.json:
+            print(report.to_json())
+        return 2
+    except KeyboardInterrupt:  # the child is already stopped (check_code's with block)
+        print("derivax: interrupted", file=sys.stderr)
+        return 130
+    report.function = label
+    report.notes += notes
+    report.render()
+    if args.json:
+        print(report.to_json())
+    return 2 if report.error else 0 if report.ok else 1

@@ -1,0 +1,51 @@
+"""`derivax codegen MODEL`: write a standalone trainer module."""
+from __future__ import annotations
+
+import sys
+
+from compile.cli import args as _args
+from compile.train.optim import OPTIMIZERS, OptimizerError
+from pathlib import Path
+from compile.lower.codegen import generate
+
+
+def add_arguments(parser) -> None:
+    _args.model_arguments(parser)
+    parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's, else sgd")
+    parser.add_argument("--lr", type=_args.positive_float("--lr"),
+                        help="learning rate, a finite number > 0 (default: the example's, else 0.1)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="float64 modules turn on JAX's 64-bit mode when imported")
+
+
+def main(args) -> int:
+    from derive.network.examples import EXAMPLES, resolve
+    name, net = resolve(args.model, args.loss)
+    defaults = EXAMPLES[name].train if name in EXAMPLES else {}
+    optimizer = args.optimizer or defaults.get("optimizer", "sgd")
+    lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)
+    try:
+        source = generate(net, optimizer, lr, args.convention, args.dtype)
+    except OptimizerError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None and not args.output.strip():
+        print("derivax: -o needs a file name (leave -o out to write to standard output)", file=sys.stderr)
+        return 2
+    if args.output:
+        source_file = args.model.rsplit(":", 1)[0] if ".py" in args.model else None
+        if source_file and Path(source_file).exists() and Path(args.output).resolve() == Path(source_file).resolve():
+            print(f"derivax: refusing to write the trainer over the model's own source {source_file}; "
+                  "choose another -o file", file=sys.stderr)
+            return 2
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(source)
+        except OSError as exc:
+            print(f"derivax: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}: {name} trainer ({optimizer}, lr {lr:g}, {args.convention})", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return 0

@@ -1,0 +1,132 @@
+"""The `derivax` command line."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from compile.cli import show as _show
+
+EXIT_USAGE = 2
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("derivax")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="derivax", description="Derive, print, compile and verify backprop.")
+    p.add_argument("--version", action="version", version=f"derivax {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("examples", help="list the built-in example networks")
+    ex.set_defaults(func=_show.examples)
+    import importlib
+    for name, module, helptext in [  # one module per command, each with add_arguments and main
+            ("show", "compile.cli.show", "print the derivation of a network"),
+            ("train", "compile.cli.train", "train a network with its derived gradients"),
+            ("codegen", "compile.cli.codegen", "write a standalone trainer module"),
+            ("bench", "compile.cli.bench", "benchmark the derived trainer against jax.grad"),
+            ("verify", "compile.cli.verify", "check derived gradients against jax.grad, finite differences "
+                                          "and sympy.diff"),
+            ("check", "compile.cli.check", "check a gradient formula you wrote against the derivation"),
+            ("check-code", "compile.cli.check_code", "check a backward function you wrote")]:
+        c = sub.add_parser(name, help=helptext)
+        mod = importlib.import_module(module)  # these modules import JAX only inside functions
+        mod.add_arguments(c)
+        c.set_defaults(func=mod.main)
+    return p
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line: ``derivax show: argument --seed: ...`` and a pointer to
+    --help, instead of the whole usage block."""
+
+    def error(self, message):
+        from compile.cli.args import MARK
+        message = message.replace(MARK, "").replace(repr(MARK)[1:-1], "")
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _mark_values(argv: list, parser) -> list:
+    """Mark arguments that begin with '-' but are no option (a loss ``-y*log(yhat)``, a spec ``-2-1``),
+    so that argparse reads them as values; ``compile.cli.args.unmark`` takes the mark off."""
+    from compile.cli.args import MARK
+    options = set()
+    for action in parser._actions:
+        options.update(action.option_strings)
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict):
+                for a in action.choices[sub]._actions:
+                    options.update(a.option_strings)
+    out = []
+    for tok in argv:
+        opt = tok.split("=", 1)[0]
+        negative_number = re.fullmatch(r"-\d+|-\d*\.\d+", tok)  # argparse takes these as values itself
+        if tok.startswith("-") and tok not in ("-", "--") and not negative_number and opt not in options \
+                and not any(o.startswith(opt) and opt.startswith("--") and len(opt) > 2 for o in options):
+            tok = MARK + tok
+        out.append(tok)
+    return out
+
+
+def _unmark(args) -> None:
+    from compile.cli.args import unmark
+    for key, value in vars(args).items():
+        if isinstance(value, str):
+            setattr(args, key, unmark(value))
+        elif isinstance(value, list):
+            setattr(args, key, [unmark(v) for v in value])
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(_mark_values(argv, parser))
+    except SystemExit as exc:  # --help, or a bad argument already reported in one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    _unmark(args)
+    from derive import DerivativeError, FormulaError, NetworkError, ShapeError
+    from derive.network.examples import ModelError
+    from derive.run.limits import TimeLimitExceeded
+
+    from compile.checks.points import TooLarge
+    try:
+        return args.func(args) or 0
+    except (ModelError, NetworkError, FormulaError, DerivativeError, ShapeError, TimeLimitExceeded) as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyError as exc:  # a name asked for that does not exist (--param W9): the message says which
+        print(f"derivax: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TooLarge as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        print(f"derivax: out of memory ({exc or 'the arrays asked for do not fit'}); use smaller layers "
+              "or a smaller batch", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("derivax: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (derivax show | head): nothing more to say
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback from inside SymPy or JAX
+        import os
+        if os.environ.get("DERIVAX_DEBUG"):
+            raise
+        where = f"derivax {args.command}"
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"derivax: {where} failed: {type(exc).__name__}{': ' + text[:300] if text else ''} "
+              "(set DERIVAX_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

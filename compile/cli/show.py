@@ -1,0 +1,59 @@
+"""`derivax show MODEL` and `derivax examples`: print a derivation, list the built-in networks.
+
+Nothing numeric happens here (no JAX): the commands only format what derive/ derives."""
+from __future__ import annotations
+
+import json
+import sys
+
+from compile.cli import args as _args
+
+
+def add_arguments(parser) -> None:
+    _args.model_arguments(parser)
+    parser.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    parser.add_argument("--scalar", action="store_true", help="per-weight view and matrix-versus-scalar check")
+    parser.add_argument("--steps", action="store_true", help="step-by-step chain rule")
+    parser.add_argument("--param", action="append", help="show only this parameter's gradient (repeatable)")
+
+
+def main(args) -> int:
+    from derive.network.examples import resolve
+    from derive.scalar.expand import ScalarTooLarge, scalar_view
+    _, net = resolve(args.model, args.loss)
+    d = net.derive(args.convention)
+    params = args.param or None
+    fmt = args.format
+    view = None
+    if args.scalar:
+        try:
+            view = scalar_view(d)
+        except ScalarTooLarge as exc:
+            print(f"derivax: {exc}", file=sys.stderr)
+            return 2
+    if fmt == "text":
+        if sys.stdout.isatty():
+            d.print(params, args.steps)
+        else:
+            sys.stdout.write(d.text(params, args.steps))
+    elif fmt == "latex":
+        sys.stdout.write(d.latex(params, args.steps))
+    elif fmt == "markdown":
+        sys.stdout.write(d.markdown(params, args.steps))
+    else:
+        doc = json.loads(d.json(params))
+        if view is not None:
+            doc["scalar"] = json.loads(view.render("json"))
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    if view is not None:
+        if fmt != "json":
+            sys.stdout.write(view.render(fmt))
+        return 0 if view.ok else 1
+    return 0
+
+
+def examples(args) -> int:
+    from derive.network.examples import EXAMPLES
+    for name, ex in EXAMPLES.items():
+        print(f"{name:8s} {ex.summary}")
+    return 0

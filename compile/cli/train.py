@@ -1,0 +1,341 @@
+"""`derivax train`: train a network with its derived gradients, report, save, plot, show the result.
+
+JAX, the data loader and the trainer are imported inside ``main``: the command line imports this
+module at start-up for every command.
+
+Exit status: 0 when everything asked for was done; 1 when training stopped on a non-finite loss or a
+file asked for could not be written; 2 for bad input (options, paths, data), found before training.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from compile.cli import args as _args
+from compile.train.optim import OPTIMIZERS
+
+# Used where neither the command line nor the example says otherwise.
+DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0}
+MAX_SCALAR_WEIGHTS = 64   # layers with more weights print as matrices, not per-unit equations
+MAX_COUNT = 10**6         # most epochs, and most examples per batch, the command line takes
+
+
+class UsageError(ValueError):
+    """A bad option value; printed as one line, exit status 2."""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", type=_args.unmark,
+                        help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("--epochs", type=_args.count(1, MAX_COUNT, "--epochs"),
+                        help=f"passes over the training data, 1 to {MAX_COUNT} (default: the example's)")
+    parser.add_argument("--batch-size", type=_args.count(1, MAX_COUNT, "--batch-size"),
+                        help="examples per step (default: the example's); more than the training set "
+                             "takes all of it in one step")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's")
+    parser.add_argument("--lr", type=_args.positive_float("--lr"), help="learning rate > 0 (default: the example's)")
+    parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
+                        f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
+    parser.add_argument("--data", type=_args.unmark,
+                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp)")
+    parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
+    parser.add_argument("--save", metavar="PARAMS.npz", type=_args.unmark,
+                        help="write the trained parameters to this file; its name must end in .npz")
+    parser.add_argument("--plot", metavar="LOSS.png", type=_args.unmark,
+                        help="plot the loss per epoch to this file, in the format its ending names "
+                             "(.png, .pdf, .svg, ...; needs matplotlib)")
+    parser.add_argument("--show-trained", action="store_true",
+                        help="print the network's equations with the learned numbers")
+    parser.add_argument("--json", action="store_true", help="end the output with one JSON line of results")
+
+
+def settings(args, name) -> dict:
+    """The run's settings: command line first, then the example's defaults, then DEFAULTS."""
+    from derive.network.examples import EXAMPLES
+    out = {**DEFAULTS, **(EXAMPLES[name].train if name in EXAMPLES else {})}
+    for key in ("optimizer", "lr", "epochs", "batch_size", "seed"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)  # already checked by the argument types in compile.cli.args
+    return out
+
+
+def main(args) -> int:
+    from derive.network.examples import EXAMPLES, resolve
+    from compile.train.data import BUILTINS, DataError, load
+    try:
+        name, net = resolve(args.model, args.loss)
+        cfg = settings(args, name)
+        check_lr(cfg["lr"])
+        if args.data is not None and not args.data.strip():
+            raise UsageError("--data needs a path or a built-in data set (xor, linreg, mlp), not an empty name")
+        source = args.data if args.data is not None else (name if name in EXAMPLES else None)
+        if source is None:
+            raise UsageError(f"{args.model} has no built-in data: pass --data PATH (MNIST as .npz or IDX files) "
+                             "or a built-in data set (xor, linreg, mlp)")
+        # Output paths are checked before the data is read and the network trained: a typo in a path
+        # should cost seconds, not the training run.
+        if args.save is not None:
+            check_save_path(args.save)
+        if args.plot is not None:
+            check_plot_path(args.plot, name)
+        for option, path in (("--save", args.save), ("--plot", args.plot)):
+            if path is not None and args.data is not None and args.data not in BUILTINS:
+                check_data_not_overwritten(args.data, option, path)
+        from compile.checks.points import fits
+        # float32 parameters, gradients and up to two optimizer states, and the batch's activations
+        model = net.build(args.convention)
+        fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
+        data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
+                    regression=model.loss_name not in ("ce", "bce"))
+        from compile.train.train import compile_trainer, fit
+        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
+        check_targets(trainer.model.loss_name, data)
+    except (UsageError, DataError) as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    classify = data.kind == "classification"
+    n = len(data.x_train)
+    batch = min(cfg["batch_size"], n)
+    batch_text = f"batch {batch}"
+    if cfg["batch_size"] > n:  # the header says what the run does, and why it differs from what was asked
+        asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
+        batch_text += f" (all {n} training examples{asked})"
+    print(f"{name}: {'-'.join(map(str, trainer.model.sizes))}, loss {trainer.model.loss_name}, "
+          f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
+          f"seed {cfg['seed']}; data: {data.description}")
+    hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
+               data.x_test, data.y_test, classify=classify)
+    if hist.stopped:
+        print(f"derivax: {hist.stopped}", file=sys.stderr)
+    final = hist.train_loss[-1] if hist.train_loss else None
+    train_acc = hist.train_accuracy[-1] if hist.train_accuracy else None
+    test_acc = hist.test_accuracy[-1] if hist.test_accuracy else None
+    line = f"trained {hist.epochs} epochs in {hist.seconds:.1f} s: loss {final:.6g}" if final is not None \
+        else "no epoch finished"
+    if train_acc is not None:
+        line += f", train accuracy {train_acc:.2%}"
+    if test_acc is not None:
+        line += f", test accuracy {test_acc:.2%}"
+    print(line)
+    if hist.diverged and not hist.stopped:  # a stop has said so already
+        print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
+              f"{final:.4g} after it: training diverged; try a smaller --lr than {cfg['lr']:g}", file=sys.stderr)
+    written = True  # every file asked for was written
+    if args.save is not None:
+        written &= _save(args.save, hist.params)
+    if args.plot is not None:
+        if hist.train_loss:
+            written &= _plot(args.plot, hist, name)
+        else:
+            print(f"derivax: did not write {args.plot}: no epoch finished, so there is no loss to plot",
+                  file=sys.stderr)
+            written = False
+    if args.show_trained:
+        print(trained_equations(trainer.model, hist.params))
+    if args.json:
+        print(json.dumps({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
+                          "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
+                          "initial_loss": hist.initial_loss, "diverged": hist.diverged,
+                          "stopped": hist.stopped, "batch_size": batch}))
+    return 1 if hist.stopped or not written else 0
+
+
+def check_lr(lr: float) -> None:
+    """Training runs in float32: a rate that rounds to 0 there would train nothing, one that rounds
+    to inf would end in NaN at the first step."""
+    import numpy as np
+    info = np.finfo(np.float32)
+    if not float(info.tiny) <= lr <= float(info.max):
+        raise UsageError(f"--lr {lr:g} is outside float32's range ({info.tiny:.3g} to {info.max:.3g}), "
+                         "the precision training runs in")
+
+
+def check_targets(loss_name, data) -> None:
+    """Cross-entropy losses take probabilities: regression targets outside 0..1 would train a
+    meaningless (even negative) loss."""
+    from compile.train.data import DataError
+    if loss_name not in ("ce", "bce") or data.kind != "regression":
+        return
+    for what, y in (("training data", data.y_train), ("test data", data.y_test)):
+        if y is not None and (y.min() < 0 or y.max() > 1):
+            raise DataError(f"{what}: the loss {loss_name} takes targets in 0..1, but y spans "
+                            f"{y.min():g}..{y.max():g}: for regression targets use --loss mse")
+
+
+def check_output_path(path: str, option: str, example: str) -> Path:
+    """A file that can be written: not a directory, in a directory that exists and is writable."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise UsageError(f"{option} {path}: is a directory; name a file in it, e.g. {p / example}")
+        folder = p.parent
+        if p.is_symlink() and not p.exists():
+            raise UsageError(f"{option} {path}: a symbolic link to {os.readlink(p)}, which does not exist")
+        if not folder.exists():
+            raise UsageError(f"{option} {path}: the directory {folder} does not exist")
+        if not folder.is_dir():
+            raise UsageError(f"{option} {path}: {folder} is not a directory")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the directory {folder} is not writable")
+        if p.exists() and not (p.is_file() and os.access(p, os.W_OK)):
+            # a pipe or a device would block or swallow the file; a read-only file would fail after training
+            raise UsageError(f"{option} {path}: the file exists and is not "
+                             + ("writable" if p.is_file() else "a regular file"))
+    except OSError as exc:  # a name too long, a folder on the way that cannot be searched
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    if "\0" in path:  # Path's checks read such a name as missing; the write would fail after training
+        raise UsageError(f"{option} {path!r}: a file name cannot hold a NUL character")
+    return p
+
+
+def check_data_not_overwritten(data, option, path) -> None:
+    """A file written must not be the --data file: the run would destroy its own training data."""
+    try:
+        same = os.path.exists(path) and os.path.samefile(path, data)
+    except (OSError, ValueError):
+        return  # no such data file: load says so
+    if same:
+        raise UsageError(f"{option} {path}: is the --data file; writing it would destroy the training data")
+
+
+def check_save_path(path: str) -> None:
+    # np.savez appends .npz to any other name: refusing such names means the file written is always
+    # the file named.
+    p = check_output_path(path, "--save", "params.npz")
+    if p.suffix != ".npz":
+        raise UsageError(f"--save {path}: the file name must end in .npz, e.g. {p.with_suffix('.npz')}")
+
+
+def check_plot_path(path: str, name: str) -> None:
+    """A path matplotlib can write, in a format it writes here: a small figure like the real one is
+    drawn in memory, so that a missing LaTeX (for .pgf) shows before training, not after."""
+    import io
+    p = check_output_path(path, "--plot", "loss.png")
+    _need_matplotlib()
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    fmt = p.suffix[1:].lower()
+    if fmt not in formats:
+        raise UsageError(f"--plot {path}: expected a file name ending in a format matplotlib writes "
+                         f"({', '.join('.' + f for f in formats)}), found {'.' + fmt if fmt else 'no ending'}")
+    fig = None
+    try:
+        fig = _loss_figure([1.0, 0.5], name)
+        fig.savefig(io.BytesIO(), format=fmt)
+    except Exception as exc:  # a backend's own requirement (a TeX program, a Pillow plugin)
+        raise UsageError(f"--plot {path}: matplotlib cannot write .{fmt} here: {' '.join(str(exc).split())}") from None
+    finally:
+        if fig is not None:
+            plt.close(fig)
+
+
+def _need_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install matplotlib") from None
+
+
+def _save(path, params) -> bool:
+    import numpy as np
+    try:
+        np.savez(path, **{k: np.asarray(v) for k, v in params.items()})
+    except OSError as exc:
+        print(f"derivax: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    print(f"saved {', '.join(params)} to {path}")
+    return True
+
+
+def _loss_figure(losses, name):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(1, len(losses) + 1), losses, label="training loss")
+    ax.set(xlabel="epoch", ylabel="loss J", title=f"derivax train {name}")
+    if min(losses) > 0:
+        ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _plot(path, hist, name) -> bool:
+    import matplotlib.pyplot as plt
+    fig = _loss_figure(hist.train_loss, name)
+    try:
+        fig.savefig(path)
+    except Exception as exc:  # OSError, or a backend's error: the run is over, say so in one line
+        print(f"derivax: cannot write {path}: {getattr(exc, 'strerror', None) or ' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return False
+    finally:
+        plt.close(fig)
+    print(f"plotted the loss to {path}")
+    return True
+
+
+def trained_equations(model, params, digits=4) -> str:
+    """The forward equations with the learned numbers: per unit for small layers, else as matrices.
+
+    The round trip of the derivation: learned values go back into SymPy expressions and print."""
+    import numpy as np
+    import sympy as sp
+    from derive.graph.names import subscript, superscript
+    from derive.printing.show import name as display, show
+
+    rows = model.convention == "rows"
+    num = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    inputs = [sp.Symbol(f"x{subscript(i + 1)}") for i in range(model.sizes[0])]
+    outputs = {0: inputs}
+    lines = []
+    for layer in model.layers:
+        l = layer.index
+        if layer.W is None or layer.b is None:  # a custom layer: its equations as derived, no per-unit view
+            lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "
+                         f"{display(layer.A.name, 'text')} = {show(layer.A, 'text')}  (a custom layer)")
+            outputs[l] = None
+            continue
+        W = num[layer.W.name] if rows else num[layer.W.name].T     # (in, out) either way
+        b = num[layer.b.name].reshape(-1)
+        lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "
+                     f"{display(layer.A.name, 'text')} = {show(layer.A, 'text')}")
+        if W.size > MAX_SCALAR_WEIGHTS:
+            for p, v in ((layer.W.name, W if rows else W.T), (layer.b.name, b)):
+                lines.append(f"  {display(p, 'text')} {'×'.join(map(str, np.shape(v)))}: mean {v.mean():.{digits}g}, "
+                             f"std {v.std():.{digits}g}, min {v.min():.{digits}g}, max {v.max():.{digits}g}")
+            outputs[l] = None
+            continue
+        prev = outputs.get(l - 1)
+        if prev is None:
+            lines.append("  (its inputs are too wide to print per unit)")
+            outputs[l] = None
+            continue
+        zs = [sum((sp.Float(W[i, j], digits) * a for i, a in enumerate(prev)), sp.Float(b[j], digits))
+              + _skips(model, layer, outputs, j) for j in range(layer.units)]
+        names = [sp.Symbol(f"a{superscript(l)}{subscript(j + 1)}") for j in range(layer.units)]
+        if layer.fn is None:  # softmax
+            zn = [sp.Symbol(f"z{superscript(l)}{subscript(j + 1)}") for j in range(layer.units)]
+            lines += [f"  {zn[j]} = {sp.sstr(zs[j])}" for j in range(layer.units)]
+            lines += [f"  {names[j]} = exp({zn[j]}) / ({' + '.join(f'exp({z})' for z in zn)})"
+                      for j in range(layer.units)]
+        else:
+            var = layer.fn.variables[0]
+            lines += [f"  {names[j]} = {sp.sstr(layer.fn.expr.xreplace({var: zs[j]}))}" for j in range(layer.units)]
+        outputs[l] = names
+    return "\n".join(lines)
+
+
+def _skips(model, layer, outputs, j):
+    """Skip connections add the j-th output of earlier layers to unit j."""
+    total = 0
+    for extra in layer.Z.args[2:]:
+        k = 0 if extra is model.X else next(l.index for l in model.layers if l.A is extra)
+        if outputs.get(k):
+            total += outputs[k][j]
+    return total

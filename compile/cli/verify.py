@@ -1,0 +1,32 @@
+"""`derivax verify MODEL`: the derived gradients against jax.grad, finite differences and sympy.diff."""
+from __future__ import annotations
+
+import sys
+
+from compile.cli import args as _args
+from compile.checks.verify import MAX_BATCH, verify
+
+
+def add_arguments(parser) -> None:
+    _args.model_arguments(parser)
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random point (default 0)")
+    parser.add_argument("--batch-size", type=_args.count(1, MAX_BATCH, "--batch-size"), default=2,
+                        help=f"examples at the point (default 2, at most {MAX_BATCH})")
+    parser.add_argument("--jit", action="store_true", help="check the jit-compiled functions (slower to start)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+
+
+def main(args) -> int:
+    from derive.network.examples import resolve
+    name, net = resolve(args.model, args.loss)
+    if args.batch_size < 1:
+        print(f"derivax: --batch-size must be at least 1, not {args.batch_size}", file=sys.stderr)
+        return 2
+    report = verify(net, args.convention, args.seed, args.batch_size, name, args.jit)
+    report.render()
+    if args.json:
+        print(report.to_json())
+    if report.problem:
+        print(f"derivax: nothing was compared: {report.problem.split(':')[0]}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1

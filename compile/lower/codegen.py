@@ -1,0 +1,126 @@
+"""`derivax codegen`: a standalone, readable trainer module that imports only jax and numpy.
+
+The module is the lowered derivation (``compile.lower.lower``) plus parameter shapes, initialisation,
+dropout masks and the optimizer's update rule (``compile.train.optim``). The compiled trainer of
+``compile.train.train`` executes this very source, so what the file says is what trains.
+
+Interface of the module, batch-first (x: (batch, inputs), y: (batch, outputs), one-hot for
+classification), parameters named as printed: PARAM_SHAPES, init_params(key), forward(params, x),
+loss(params, x, y), grads(params, x, y), init_opt_state(params), train_step(params, opt_state, x, y)
+-> (params, opt_state, loss).
+"""
+from __future__ import annotations
+
+import re
+
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
+
+from compile.lower.lower import function_sources, header
+from compile.train.optim import OptimizerError, make
+from compile.checks.points import mask_units
+
+# He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
+# activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
+# function's row in derive's table says which it is, and each parameter's record (Param.init) carries it.
+HE_ACTIVATIONS = tuple(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
+
+
+def _dims(shape) -> tuple:
+    return tuple(int(d) for d in shape)
+
+
+def init_source(model) -> str:
+    """init_params(key): Glorot uniform or He normal weights by activation, zero biases."""
+    rows = model.convention == "rows"
+    # NumPy draws the numbers, seeded by the key's bits: the same key gives the same parameters, and
+    # nothing is compiled (jax.random and jnp.zeros here compile per shape: seconds before the first
+    # step on a small machine).
+    lines = ["def init_params(key):",
+             '    """Weights drawn from ``key`` (Glorot uniform, or He normal before relu-like '
+             'activations); biases zero."""',
+             "    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))",
+             "    return {"]
+    for p in model.records:
+        shape, fan_in, fan_out = p.shape, p.fan_in, p.fan_out
+        if p.init == "zeros":
+            draw = f"np.zeros({shape})"
+        elif p.init == "he":
+            lines.append(f"        # {p.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
+            draw = f"rng.normal(0, (2 / {fan_in}) ** 0.5, {shape})"
+        else:
+            lines.append(f"        # {p.name}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
+                         f"fans {fan_in} and {fan_out}")
+            lim = f"(6 / ({fan_in} + {fan_out})) ** 0.5"
+            draw = f"rng.uniform(-{lim}, {lim}, {shape})"
+        lines.append(f'        "{p.name}": jnp.asarray({draw}, DTYPE),')
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def masks_source(model) -> str:
+    """dropout_masks(key, m): inverted dropout, entries 0 or 1/keep, batch-first like x."""
+    lines = ["def dropout_masks(key, m):",
+             '    """Inverted dropout masks for a batch of m: each entry is 1/keep with probability keep, '
+             'else 0."""',
+             f"    keys = jax.random.split(key, {len(model.masks)})",
+             "    return {"]
+    for i, mask in enumerate(model.masks):
+        keep = float(mask.attrs["keep"])
+        lines.append(f'        "{mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {mask_units(model, mask)}))'
+                     f".astype(DTYPE) / {keep!r},")
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def step_source(model, rule) -> str:
+    lines = []
+    if model.masks:
+        lines.append("masks = None if key is None else dropout_masks(key, x.shape[0])")
+    lines.append("J, g = loss_and_grads(params, x, y" + (", masks)" if model.masks else ")"))
+    lines += rule.step_lines()
+    lines.append("return new_params, new_state, J")
+    key = ", key=None" if model.masks else ""
+    doc = (f'"""One {rule.name} step on the batch (x, y): (new params, new state, loss J before the step).'
+           + (" With a key, dropout is on." if model.masks else "") + '"""')
+    return (f"@jax.jit\ndef train_step(params, opt_state, x, y{key}):\n    {doc}\n"
+            + "".join(f"    {line}\n" for line in lines))
+
+
+def _docstring_safe(text) -> str:
+    """User-chosen text (a network's name, a loss formula) as it may stand inside the module's
+    docstring: one line, no quote or backslash, so it cannot end the string and become code."""
+    return re.sub(r"[\"\\\x00-\x1f\x7f]", "?", " ".join(str(text).split()))
+
+
+def module_source(derivation, rule=None, dtype="float32", title="network", standalone=False) -> str:
+    """The whole standalone module; without ``rule`` (an optax transformation trains) no optimizer part."""
+    model = derivation.model
+    sizes = "-".join(map(str, model.sizes))
+    title, loss = _docstring_safe(title), _docstring_safe(model.loss_name)
+    doc = [f'"""Trainer for {title} ({sizes}, loss {loss}, convention {model.convention}), '
+           "written by `derivax codegen`.", "",
+           "Every line of forward, loss and grads is a derived formula, named as `derivax show` prints it;",
+           "grads uses no automatic differentiation. x is (batch, inputs), y is (batch, outputs)."]
+    if rule is not None:
+        doc += ["", f"Optimizer ({rule.name}):"] + ["    " + line for line in rule.text().splitlines()]
+    parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype, standalone)
+             + "".join(line + "\n" for line in (rule.constants() if rule is not None else []))]
+    shapes = ", ".join(f'"{p.name}": {_dims(p.shape)}' for p in model.params)
+    parts[0] += f"\nPARAM_SHAPES = {{{shapes}}}\n"
+    parts.append(init_source(model))
+    if model.masks:
+        parts.append(masks_source(model))
+    parts.append(function_sources(derivation))
+    if rule is not None:
+        parts.append(rule.init_source())
+        parts.append(step_source(model, rule))
+    return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:
+    """Source of a standalone trainer module for ``net``."""
+    rule = make(optimizer, lr, **opt_kwargs)
+    if not hasattr(rule, "step_lines"):
+        raise OptimizerError("a standalone module needs a named optimizer (sgd, momentum, adam), "
+                             "not an optax transformation")
+    return module_source(net.derive(convention), rule, dtype, getattr(net, "name", "network"), standalone=True)

@@ -1,0 +1,347 @@
+"""Lowering a derivation to JAX source: a printer of the expression graph, then ``jax.jit``.
+
+The derived graph is printed as Python, one assignment per named node (Z1, A1, delta2, ...) and per
+anonymous node used more than once, so each is computed once and the backward pass reuses the forward
+activations. Each assignment is preceded by the formula it computes. The gradient function is the
+derived formulas themselves; no JAX autodiff is involved.
+
+Interface of the generated functions, whatever the convention: x is (batch, inputs), y is (batch,
+outputs), masks maps D1, ... to (batch, units) arrays (None: no dropout); in the ``columns`` convention
+the functions transpose inside. Parameters keep the shapes the derivation prints (W1 is (in, out) in
+``rows``, (out, in) in ``columns``).
+
+Where the printed loss is unstable the lowering uses an equal, stable form: log(softmax(Z)) is
+``log_softmax(Z)``, log(sigmoid(Z)) is ``log_sigmoid(Z)`` and log(1 - sigmoid(Z)) is ``log_sigmoid(-Z)``,
+so saturated outputs give a large finite loss rather than ``0 * log(0) = nan``.
+
+A product whose left operand is a transpose, Aᵀ B (every weight gradient of the ``rows`` convention,
+a sum over the batch), is printed ``transpose_matmul(A, B)``: on XLA's CPU backend a stored copy of
+Aᵀ then a plain product is up to twice as fast as XLA's product with a transposed operand, below a
+size where the latter wins (see ``TRANSPOSE_MATMUL``).
+"""
+from __future__ import annotations
+
+import linecache
+import math
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.printing.numpy import JaxPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
+
+from derive.graph.build import is_placeholder, placeholder, topo_order
+from derive.graph.symbols import lam, m
+from derive.printing.show import name as display_name
+from derive.printing.show import show
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
+from derive.graph.stable import stable
+
+from derive.ops.elementwise import broadcast_shape
+
+from compile.lower.ops import LOWERINGS
+
+DTYPES = ("float32", "float64")
+# Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
+CONSTANT_NAMES = {lam: "LAMBDA"}
+# The JAX code of every scalar function, by SymPy class name, from derive's table ("{0}": the argument).
+CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
+
+
+# Defined in every generated module that multiplies by a transposed left operand. Measured on a
+# 2-core x86 CPU (float32, one product per call, interleaved): Aᵀ B with a batch of 64 or 256 ran up
+# to 2.5x faster through a copy of Aᵀ below about 2^25 multiply-adds (the 256x128 and 128x10 weight
+# gradients at batch 256: 1.7x and 1.25x; small products alike within noise), and 0.85x at
+# 784x256 with batch 256, where XLA's transposed-operand product is the faster. Each copy is one more
+# kernel to compile, about 50 ms on that machine.
+TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
+    """aᵀ b. On CPU, below 2^25 multiply-adds, through a stored copy of aᵀ: XLA multiplies a
+    transposed left operand more slowly than a plain one, and the optimization barrier keeps it
+    from folding the copy back into the product. Same numbers either way."""
+    if jax.default_backend() == "cpu" and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25:
+        return jax.lax.optimization_barrier(a.T) @ b
+    return a.T @ b
+'''
+
+
+class ScalarJax(JaxPrinter):
+    """Prints an elementwise SymPy expression as jnp code.
+
+    ``atoms`` maps placeholder symbols to the code of their operands, ``compound`` holds those whose
+    code is a product ``A @ B`` rather than a name or a call.
+    """
+
+    def __init__(self, atoms: dict, compound=(), order=None):
+        super().__init__({"fully_qualified_modules": True, "strict": True, "order": order})
+        self.atoms, self.compound, self.used = atoms, set(compound), set()
+
+    def parenthesize(self, item, level, strict=False):
+        # ``A @ B`` binds like a product in Python. SymPy brackets a sum's terms without calling this
+        # method, so every call here is a factor or a power: bracket it always (and Z1 = X @ W1 + b1
+        # stays as the formula reads).
+        if item in self.compound:
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
+    def _module_format(self, fqn, register=True):
+        return "jnp." + fqn[len("jax.numpy."):] if fqn.startswith("jax.numpy.") else fqn
+
+    def _print_Symbol(self, s):
+        if s in self.atoms:
+            return self.atoms[s]
+        self.used.add(s)
+        if s in CONSTANT_NAMES or s == m:
+            return CONSTANT_NAMES.get(s, "m")
+        raise ValueError(f"cannot lower the free symbol {s} (only operands, m and lambda are known)")
+
+    def _print_Pow(self, e, rational=False):
+        base, exp = e.args
+        if exp.is_Integer and exp < 0:  # 1/x**2 rather than x**(-2.0)
+            return "1/" + self.parenthesize(sp.Pow(base, -exp), 1000)
+        return super()._print_Pow(e, rational)
+
+    def _print(self, expr, **kwargs):
+        # Every function of the table prints from its row, ahead of JaxPrinter's own rules.
+        if isinstance(expr, sp.Function) and type(expr).__name__ in CALLS:
+            return self._print_call(expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_call(self, e):
+        (arg,) = e.args
+        code = self._print(arg)
+        atomic = arg not in self.compound and precedence(arg) >= PRECEDENCE["Func"]
+        return _call(CALLS[type(e).__name__], code, code if atomic else f"({code})")
+
+
+def _call(template: str, code: str, bracketed: str) -> str:
+    """The JAX ``template`` with the argument at each ``{0}``: bare where it is a whole argument of a
+    call (``jnp.exp({0})``), bracketed where an operator applies to it (``1/100*{0}``)."""
+    parts = template.split("{0}")
+    out = parts[0]
+    for before, after in zip(parts, parts[1:]):
+        whole = before.endswith(("(", ", ")) and after.startswith((")", ","))
+        out += (code if whole else bracketed) + after
+    return out
+
+
+class FunctionWriter:
+    """Writes the body of one generated function computing ``roots`` from the model's leaves."""
+
+    def __init__(self, model, masks: str):
+        # masks: "optional" (argument, None means no dropout) or "off" (inference: masks are 1).
+        self.model, self.masks = model, masks
+        self.rows = model.convention == "rows"
+        self.lines: list = []
+        self.names: dict = {}      # node -> variable name
+        self.leaves: list = []     # leaves used, in order of first use
+        self.uses_m = False
+        self.uses_transpose_matmul = False
+        self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive.graph.stable)
+
+    def write(self, roots: list) -> None:
+        """roots: [(variable name or None, node, comment lhs)]."""
+        order, count, seen = [], {}, set()
+        for _, root, _ in roots:
+            for node in topo_order(root):
+                if node in seen:
+                    continue
+                seen.add(node)
+                order.append(node)
+                for a in node.args:  # each edge counted once: shared nodes are the ones used twice
+                    count[a] = count.get(a, 0) + 1
+        wanted: dict = {}  # hash-consing makes equal gradients (two zero ones, say) one node
+        for var, root, lhs in roots:
+            wanted.setdefault(root, []).append((var, lhs))
+        for node in order:
+            if node.op == "leaf" or (node.op == "ew" and not node.args and node not in wanted):
+                continue
+            var, lhs = wanted[node][0] if node in wanted else (None, None)
+            if node.name:
+                var, lhs = var or node.name, lhs or display_name(node.name, "text")
+            elif var is None and count.get(node, 0) > 1:
+                var = f"t{len(self.names) + 1}"
+            elif var is None:
+                continue
+            if lhs is not None:
+                self.lines.append(f"# {lhs} = {show(self.origin.get(node, node), 'text')}{self.note(node)}")
+            self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
+            self.names[node] = var
+            self.lines += [f"{other} = {var}" for other, _ in wanted.get(node, [])[1:]]
+
+    def note(self, node) -> str:
+        if self.masks != "off" or node.op != "ew":
+            return ""
+        masks = [a for a in node.args if a.role == "mask"]
+        return "".join(f", {display_name(a.name, 'text')} = 1 at inference" for a in masks)
+
+    def shape(self, shape) -> str:
+        if any(sp.sympify(d).has(m) for d in shape):
+            self.uses_m = True
+        dims = ["m" if d == m else str(int(d)) if sp.sympify(d).is_Integer else sp.pycode(d) for d in shape]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+    def code(self, node, top=False):
+        """(code, atomic) of ``node``; ``atomic`` says it needs no brackets as an operand."""
+        if not top and node in self.names:
+            return self.names[node], True
+        lowering = LOWERINGS.get(node.op)
+        if lowering is None:
+            raise ValueError(f"cannot lower operation {node.op!r} of node {node!r}: compile.lower.ops has no entry")
+        return lowering(self, node)
+
+    def elementwise(self, node):
+        expr, args = node.attrs["expr"], node.args
+        if self.masks == "off":  # inference: every dropout mask is the constant 1
+            expr = expr.xreplace({placeholder(i): sp.Integer(1) for i, a in enumerate(args) if a.role == "mask"})
+        if not args or not any(is_placeholder(s) for s in expr.free_symbols):
+            value = ScalarJax({}).doprint(expr)
+            return f"jnp.full({self.shape(node.shape)}, {value}, dtype=DTYPE)", True
+        atoms, compound = {}, []
+        for i, a in enumerate(args):
+            p = placeholder(i)
+            if p not in expr.free_symbols:
+                continue
+            atoms[p], atomic = self.code(a)
+            if not atomic:
+                compound.append(p)
+        printer = ScalarJax(atoms, compound)
+        text = printer.doprint(expr)
+        self.uses_m |= m in printer.used
+        used = [a.shape for i, a in enumerate(args) if placeholder(i) in expr.free_symbols]
+        if broadcast_shape(used) != tuple(node.shape):  # a node that only repeats its operand (a sum's adjoint)
+            return f"jnp.broadcast_to({text}, {self.shape(node.shape)})", True
+        return text, expr in atoms and expr not in compound
+
+    def prologue(self, with_y: bool) -> list:
+        """Bind the leaves this body used: parameters, X, Y, masks and the batch size m."""
+        out = ["X = jnp.asarray(x, DTYPE)" + ("" if self.rows else ".T")]
+        if with_y:
+            out.append("Y = jnp.asarray(y, DTYPE)" + ("" if self.rows else ".T"))
+        params = [p.name for p in self.model.params if p in self.leaves]
+        if params:
+            out.append(", ".join(params) + " = " + ", ".join(f'params["{p}"]' for p in params))
+        for mask in self.model.masks:
+            if mask in self.leaves:
+                t = "" if self.rows else ".T"
+                out.append(f'{mask.name} = 1.0 if masks is None else masks["{mask.name}"]{t}')
+        if self.uses_m:
+            out.append(f"m = X.shape[{0 if self.rows else 1}]  # batch size")
+        return out
+
+
+def function_sources(derivation) -> str:
+    """Source of forward, loss, grads and loss_and_grads (needs DTYPE, jax, jnp and the constants)."""
+    model = derivation.model
+    grads = [(f"d{p}", g, f"∂J/∂{display_name(p, 'text')}") for p, g in derivation.grads.items()]
+    back = "{" + ", ".join(f'"{p}": d{p}' for p in derivation.grads) + "}"
+    pred = str(model.prediction.name) + ("" if model.convention == "rows" else ".T")
+    loss_J = (None, model.J, "J")
+    xy = "params, x, y" + (", masks=None" if model.masks else "")
+    table = [  # name, signature, docstring, masks, roots, returns
+        ("forward", "params, x", "Prediction for x (batch, inputs): (batch, outputs); no dropout.", "off",
+         [(None, model.prediction, None)], pred),
+        ("loss", xy, "The loss J, a scalar (mean over the batch).", "optional", [loss_J], "J"),
+        ("grads", xy, "dJ/dparam for every parameter, from the derived formulas.", "optional", grads, back),
+        ("loss_and_grads", xy, "(J, grads), sharing the forward pass.", "optional", [loss_J] + grads,
+         f"J, {back}")]
+    parts, helper = [], False
+    for name, signature, doc, masks, roots, returns in table:
+        w = FunctionWriter(model, masks)
+        nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable
+        w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
+        helper |= w.uses_transpose_matmul
+        body = [f'"""{doc}"""', *w.prologue(with_y=name != "forward"), *w.lines, f"return {returns}"]
+        parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
+    return "\n\n".join(([TRANSPOSE_MATMUL] if helper else []) + parts)
+
+
+def header(derivation, dtype: str, standalone: bool = False) -> str:
+    """Imports, DTYPE and the model's constants (the L2 weight).
+
+    A standalone float64 module turns on JAX's 64-bit mode as it is imported: without it every array
+    would silently be float32. Inside derivax the caller sets the mode (``jax.enable_x64``)."""
+    _known(dtype)
+    lines = ["import jax", "import jax.numpy as jnp", "import numpy as np", ""]
+    if dtype == "float64" and standalone:
+        lines += ["# float64 needs JAX's 64-bit mode; without it jnp would silently compute in float32.",
+                  'jax.config.update("jax_enable_x64", True)', ""]
+    lines.append(f"DTYPE = jnp.{dtype}")
+    for sym, value in derivation.model.constants.items():
+        if not math.isfinite(float(value)):  # `LAM = inf` would not even import
+            raise ValueError(f"the constant {sym} = {value} is not a finite number")
+        lines.append(f"{CONSTANT_NAMES.get(sym, sym.name)} = {float(value)!r}  # {sym}")
+    return "\n".join(lines) + "\n"
+
+
+def _known(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+
+
+def run_source(source: str, label: str) -> dict:
+    """Execute generated source in a fresh namespace (its own imports bring jax and jnp).
+
+    The source is ours: every name in it comes from the network (W1, Z2, ...), never from user text.
+    It is registered with linecache so that tracebacks and ``inspect`` show the generated lines.
+    """
+    filename = f"<derivax {label}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": f"derivax_{label}"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+def check_dtype(dtype: str) -> None:
+    """A dtype JAX can compute in now (float64 only in 64-bit mode)."""
+    _known(dtype)
+    import jax
+    import numpy as np
+    if dtype == "float64" and jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
+        raise ValueError("float64 needs JAX's 64-bit mode: jax.config.update('jax_enable_x64', True) "
+                         "or `with jax.enable_x64(True):`")
+
+
+@dataclass
+class Lowered:
+    """The jitted functions of a derivation (forward, loss, grads, loss_and_grads) and their source."""
+
+    derivation: object
+    dtype: str
+    source: str
+    namespace: dict = field(repr=False)
+
+    def __getattr__(self, name):
+        ns = self.__dict__.get("namespace", {})
+        if name in ("forward", "loss", "grads", "loss_and_grads"):
+            return ns[name]
+        raise AttributeError(name)
+
+
+def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
+    """Any graph nodes as one jitted JAX function of the ``leaves`` (by name), returning a dict of
+    ``outputs``: the lowering of a network's derivation, for graphs that are not a network (a custom
+    layer's gradient, the per-op tests). Returns (function, source)."""
+    from types import SimpleNamespace
+    check_dtype(dtype)
+    writer = FunctionWriter(SimpleNamespace(convention="rows", layers=[], params=[], masks=[]), "off")
+    rewritten, writer.origin = stable(list(outputs.values()))  # log(A) from Z: derive.graph.stable
+    outputs = dict(zip(outputs, rewritten))
+    names = {node: f"out{k}" for k, node in enumerate(outputs.values())}
+    writer.write([(names[node], node, None) for node in outputs.values() if node.op != "leaf"])
+    names.update({node: node.name for node in outputs.values() if node.op == "leaf"})  # returned as given
+    args = [leaf.name for leaf in leaves]
+    if writer.uses_m:
+        args.append("m")
+    body = [f"    {line}" for line in writer.lines]
+    ret = ", ".join(f"{key!r}: {names[node]}" for key, node in outputs.items())
+    source = ("import jax\nimport jax.numpy as jnp\n\n" + f"DTYPE = jnp.{dtype}\n\n"
+              + (TRANSPOSE_MATMUL + "\n\n" if writer.uses_transpose_matmul else "")
+              + f"def graph({', '.join(args)}):\n" + "\n".join(body) + f"\n    return {{{ret}}}\n")
+    import jax
+    return jax.jit(run_source(source, "graph")["graph"]), source
+
+
+def lower(derivation, dtype: str = "float32") -> Lowered:
+    """Print ``derivation`` as JAX source, execute it and return the jitted functions."""
+    check_dtype(dtype)
+    source = header(derivation, dtype) + "\n\n" + function_sources(derivation) + "\n"
+    return Lowered(derivation, dtype, source, run_source(source, f"lowered {derivation.model.convention}"))

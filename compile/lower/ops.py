@@ -1,0 +1,55 @@
+"""The JAX lowering of each graph operation: one entry per op of ``derive.ops``.
+
+Each entry takes the function writer (``compile.lower.lower.FunctionWriter``) and a node, and returns
+``(code, atomic)``: the JAX expression computing the node from its operands' code, and whether it
+needs no brackets as an operand. A completeness test checks that every registered op has an entry.
+"""
+from __future__ import annotations
+
+
+def _bracket(code: str, atomic: bool) -> str:
+    return code if atomic else f"({code})"
+
+
+def _leaf(w, node):
+    w.leaves += [node] if node not in w.leaves else []
+    return node.name, True
+
+
+def _matmul(w, node):
+    left, right = node.args
+    if left.op == "T" and left not in w.names:  # Aᵀ B: see compile.lower.lower.TRANSPOSE_MATMUL
+        w.uses_transpose_matmul = True
+        return f"transpose_matmul({w.code(left.args[0])[0]}, {w.code(right)[0]})", True
+    a, b = (_bracket(*w.code(x)) for x in node.args)
+    return f"{a} @ {b}", False
+
+
+def _transpose(w, node):
+    return _bracket(*w.code(node.args[0])) + ".T", True
+
+
+def _sum(w, node):
+    axis = node.attrs["axis"]
+    keep = "" if axis is None else f", axis={axis}, keepdims=True"
+    return f"jnp.sum({w.code(node.args[0])[0]}{keep})", True
+
+
+def _softmax(w, node):
+    return f"jax.nn.softmax({w.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
+
+
+def _log_softmax(w, node):
+    return f"jax.nn.log_softmax({w.code(node.args[0])[0]}, axis={node.attrs['axis']})", True
+
+
+def _reshape(w, node):
+    return f"jnp.reshape({w.code(node.args[0])[0]}, {w.shape(node.shape)})", True
+
+
+def _permute(w, node):
+    return f"jnp.transpose({w.code(node.args[0])[0]}, {tuple(node.attrs['axes'])})", True
+
+
+LOWERINGS = {"leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
+             "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}

@@ -1,0 +1,1 @@
+"""Training: compiled trainers and ``fit``, the optimizers, and loading data."""

@@ -1,0 +1,199 @@
+"""Optimizers as symbolic update rules: printed like the derivation, lowered into the train step.
+
+A rule is a list of assignments in SymPy over one parameter θ, its gradient g, per-parameter state
+(zero at the start) and the step count t, applied in order. The same equations print as text or LaTeX
+and are printed as the jnp lines of ``train_step``; no optimizer library runs them. The three rules
+follow optax's definitions so that a step can be checked against optax:
+
+- SGD: θ ← θ − α g.
+- Momentum: v ← β v + g, θ ← θ − α v (optax.sgd(momentum=β), i.e. optax.trace: the velocity sums raw
+  gradients and α scales the step, rather than v ← β v + (1 − β) g).
+- Adam (Kingma & Ba): μ ← β₁ μ + (1 − β₁) g, ν ← β₂ ν + (1 − β₂) g², μ̂ = μ / (1 − β₁ᵗ),
+  ν̂ = ν / (1 − β₂ᵗ), θ ← θ − α μ̂ / (√ν̂ + ε), with t counted from 1 at the first step.
+
+Any optax ``GradientTransformation`` (an object with ``init`` and ``update``) is accepted as well;
+the trainer then applies it to the derived gradients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from compile.lower.lower import ScalarJax
+
+theta, g, t = sp.symbols("theta g t")
+alpha, beta, beta1, beta2, epsilon = sp.symbols("alpha beta beta1 beta2 epsilon", positive=True)
+v, mu, nu, mu_hat, nu_hat = sp.symbols("v mu nu mu_hat nu_hat")
+
+TEXT = {"theta": "θ", "alpha": "α", "beta": "β", "beta1": "β₁", "beta2": "β₂", "epsilon": "ε",
+        "mu": "μ", "nu": "ν", "mu_hat": "μ̂", "nu_hat": "ν̂"}
+LATEX = {mu_hat: r"\hat{\mu}", nu_hat: r"\hat{\nu}", beta1: r"\beta_1", beta2: r"\beta_2"}
+_BETA = beta  # the symbol, under a name momentum's own argument does not hide
+CODE_NAMES = {alpha: "LR", beta: "BETA", beta1: "BETA1", beta2: "BETA2", epsilon: "EPSILON"}
+
+
+class OptimizerError(ValueError):
+    """A bad optimizer name or hyperparameter; the message names the valid choices."""
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """One optimizer: hyperparameter values, per-parameter state and the update equations."""
+
+    name: str
+    hyper: dict            # Symbol -> value
+    state: tuple           # per-parameter state Symbols, zero-initialised
+    counts: bool           # keeps the step count t
+    equations: tuple       # (target Symbol, SymPy expression), applied in order; the last is θ
+
+    def _arrow(self, lhs, update: str, define: str) -> str:
+        """θ and the state are updated (←); the bias-corrected moments are defined (=)."""
+        return update if lhs in self.state or lhs == theta else define
+
+    def text(self) -> str:
+        """One assignment a line, e.g. ``θ ← θ − α·g``."""
+        p = _Text()
+        lines = [f"{p.doprint(lhs)} {self._arrow(lhs, '←', '=')} {p.doprint(rhs)}" for lhs, rhs in self.equations]
+        if self.counts:
+            lines.insert(0, "t ← t + 1")
+        values = ", ".join(f"{p.doprint(s)} = {v:g}" for s, v in self.hyper.items())
+        return "\n".join(lines) + f"\n({values})"
+
+    def latex(self) -> str:
+        arrow = r"\leftarrow"
+        rows = [f"{sp.latex(lhs, symbol_names=LATEX)} &{self._arrow(lhs, arrow, '=')} "
+                f"{sp.latex(rhs, symbol_names=LATEX, order='none')}" for lhs, rhs in self.equations]
+        if self.counts:
+            rows.insert(0, r"t &\leftarrow t + 1")
+        return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+    def constants(self) -> list:
+        """Module-level constant lines of the generated trainer."""
+        return [f"{CODE_NAMES[s]} = {float(v)!r}  # {TEXT.get(s.name, s.name)}" for s, v in self.hyper.items()]
+
+    def init_source(self) -> str:
+        # Zeros from NumPy: jnp.zeros_like would compile once per parameter shape.
+        zeros = "{k: jnp.asarray(np.zeros(p.shape, p.dtype)) for k, p in params.items()}"
+        state = [f'"{s.name}": {zeros}' for s in self.state]
+        if self.counts:
+            state.insert(0, '"t": jnp.asarray(np.int32(0))')
+        names = ", ".join(["t"] * self.counts + [s.name for s in self.state])
+        body = "{" + "".join(f"\n        {item}," for item in state) + ("\n    }" if state else "}")
+        doc = f"{self.name} state: {names}, zeros at the start." if state else f"{self.name} keeps no state."
+        return f'def init_opt_state(params):\n    """{doc}"""\n    return {body}\n'
+
+    def step_lines(self) -> list:
+        """Lines of train_step after ``J, g = ...``: the update of every parameter, in dict form."""
+        lines, fresh = [], set()
+        if self.counts:
+            lines += ["# t ← t + 1", 't = opt_state["t"] + 1']
+        text = _Text()
+        for lhs, rhs in self.equations:
+            atoms = {theta: "params[k]", g: "g[k]"}
+            for s in self.state:
+                atoms[s] = f"{s.name}[k]" if s in fresh else f'opt_state["{s.name}"][k]'
+            atoms.update({s: f"{s.name}[k]" for s in (mu_hat, nu_hat)})
+            atoms.update({s: CODE_NAMES[s] for s in self.hyper})
+            atoms[t] = "t.astype(DTYPE)"  # an int32 power would be float64 in JAX's 64-bit mode
+            target = "new_params" if lhs == theta else lhs.name
+            lines.append(f"# {text.doprint(lhs)} {self._arrow(lhs, '←', '=')} {text.doprint(rhs)}")
+            lines.append(f"{target} = {{k: {ScalarJax(atoms, order='none').doprint(rhs)} for k in params}}")
+            fresh.add(lhs)
+        state = ([('"t"', "t")] if self.counts else []) + [(f'"{s.name}"', s.name) for s in self.state]
+        lines.append("new_state = {" + ", ".join(f"{k}: {v}" for k, v in state) + "}")
+        return lines
+
+
+class _Text(StrPrinter):
+    """Unicode one-line printing: θ − α·g."""
+
+    def __init__(self):
+        super().__init__({"order": "none"})
+
+    def _print_Add(self, e, order=None):
+        return super()._print_Add(e).replace(" - ", " − ")
+
+    def _print_Symbol(self, s):
+        return TEXT.get(s.name, s.name)
+
+    def _print_Mul(self, e):
+        return super()._print_Mul(e).replace("*", "·")
+
+    def _print_Pow(self, e, rational=False):
+        if e.exp == sp.Rational(1, 2):
+            return "√" + self.parenthesize(e.base, 999)
+        if e.exp == 2:
+            return self.parenthesize(e.base, 999) + "²"
+        return super()._print_Pow(e, rational).replace("**", "^")
+
+
+# The equations are built unevaluated so that they print in the textbook's order (θ − α g, not
+# −α g + θ); the printers below keep the order given.
+def _add(*terms):
+    return sp.Add(*terms, evaluate=False)
+
+
+def _mul(*factors):
+    return sp.Mul(*factors, evaluate=False)
+
+
+def sgd(lr: float) -> UpdateRule:
+    return UpdateRule("SGD", {alpha: lr}, (), False, ((theta, _add(theta, -_mul(alpha, g))),))
+
+
+def momentum(lr: float, beta: float = 0.9) -> UpdateRule:
+    return UpdateRule("momentum", {alpha: lr, _BETA: beta}, (v,), False,
+                      ((v, _add(_mul(_BETA, v), g)), (theta, _add(theta, -_mul(alpha, v)))))
+
+
+def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> UpdateRule:
+    return UpdateRule("Adam", {alpha: lr, beta1: b1, beta2: b2, epsilon: eps}, (mu, nu), True, (
+        (mu, _add(_mul(beta1, mu), _mul(_add(1, -beta1), g))),
+        (nu, _add(_mul(beta2, nu), _mul(_add(1, -beta2), g**2))),
+        (mu_hat, mu / _add(1, -beta1**t)),
+        (nu_hat, nu / _add(1, -beta2**t)),
+        (theta, _add(theta, -_mul(alpha, mu_hat, 1 / _add(sp.sqrt(nu_hat), epsilon))))))
+
+
+# Where each hyperparameter makes sense: decay rates in [0, 1) (1 never forgets, above it diverges),
+# Adam's epsilon > 0 (it keeps the step finite where the second moment is 0).
+RANGES = {"beta": (0, 1, False), "b1": (0, 1, False), "b2": (0, 1, False), "eps": (0, 1, True)}
+_MAKERS = {"sgd": (sgd, ()), "momentum": (momentum, ("beta",)), "adam": (adam, ("b1", "b2", "eps"))}
+OPTIMIZERS = tuple(_MAKERS)  # the names the command line offers: a new maker is a new choice
+
+
+def is_transformation(obj) -> bool:
+    """An optax-style GradientTransformation: init(params) -> state, update(g, state, params)."""
+    return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
+
+
+def _finite_number(x) -> bool:
+    import math
+    import numbers
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def make(optimizer, lr: float | None = None, **kwargs):
+    """An UpdateRule from a name (``sgd``, ``momentum``, ``adam``), or the rule/transformation given."""
+    if isinstance(optimizer, UpdateRule) or is_transformation(optimizer):
+        return optimizer
+    if optimizer not in _MAKERS:
+        raise OptimizerError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}, "
+                             "or an optax GradientTransformation")
+    if not _finite_number(lr) or not lr > 0:
+        raise OptimizerError(f"the learning rate must be a finite number > 0, not {lr!r}")
+    fn, allowed = _MAKERS[optimizer]
+    extra = set(kwargs) - set(allowed)
+    if extra:
+        raise OptimizerError(f"{optimizer} takes {', '.join(allowed) or 'no options'} besides lr, "
+                             f"not {', '.join(sorted(extra))}")
+    for key, value in kwargs.items():  # a module holding `BETA1 = nan` would train on NaN
+        if not _finite_number(value):
+            raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
+        low, high, closed = RANGES[key]
+        if not (low <= value < high if not closed else low < value <= high):
+            interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
+            raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
+    return fn(lr, **kwargs)

@@ -1,0 +1,155 @@
+"""Comparing a formula with the derivation: exactly at small sizes, and what differs when they don't.
+
+``symbolic_equal`` expands two graph nodes at the network's sizes with a batch of ``m_value`` examples
+(one-hot targets where the loss assumes them) and decides entry by entry whether they are the same
+function of the inputs, weights and targets (``derive.scalar.expand``'s exact test, with a 40-digit numeric
+fallback). ``derivative_factors`` reads, from a formula's graph, the elementwise factors that act on one
+layer's A or Z alone (1 − A₁², A₁ ⊙ (1 − A₁), step(Z₁)): where a formula is wrong, comparing them with
+each activation's derivative tells which derivative it used.
+"""
+from __future__ import annotations
+
+import random
+
+import sympy as sp
+
+from derive.network import functions as F
+from derive.graph.build import Node, placeholder, topo_order
+from derive.run.limits import TimeLimitExceeded
+from derive.printing.show import ScalarPrinter
+from derive.scalar.expand import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
+from derive.run.worker import run
+
+EXACT_SECONDS = 30.0    # the exact comparison of two formulas; the numeric one decides past it
+SIMPLIFY_SECONDS = 2.0  # telling one activation's derivative from another's
+
+
+def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0, seconds: float = EXACT_SECONDS):
+    """(True | False | None, detail): None when the network is too large to expand, or when SymPy
+    took longer than ``seconds`` (the numeric check at random points still decides then)."""
+    model = derivation.model
+    try:
+        size_check(model)
+    except ScalarTooLarge as exc:
+        return None, str(exc).split(";")[0]
+    try:
+        return run(_entries_equal, model, a, b, m_value, seed, seconds=seconds)
+    except TimeLimitExceeded:
+        return None, f"SymPy took longer than {seconds:g} s to expand and compare the formulas"
+
+
+def _entries_equal(model, a, b, m_value, seed):
+    ex = Expander(model, m_value, False, one_hot_targets(model, m_value), exp=expo)
+    A, B = ex(a), ex(b)
+    rng = random.Random(seed)
+    for i in range(A.rows):
+        for j in range(A.cols):
+            diff = A[i, j] - B[i, j]
+            if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+                return None, f"entry ({i + 1}, {j + 1}) is undefined (a division by zero or a log of 0)"
+            if _frozen_zero(diff, rng):
+                continue
+            same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
+            if not same:
+                return False, f"not equal: entry ({i + 1}, {j + 1}) differs at m = {m_value}"
+    return True, f"equal as functions of every input, weight and target at m = {m_value}"
+
+
+def _forms(fn):
+    """(derivative in z, derivative through a = fn(z) or None) of an activation Lambda."""
+    z = fn.variables[0]
+    d = F.derivative(fn, 0)
+    a = sp.Symbol("a")
+    through = d.xreplace({fn.expr: a})
+    return d, (through if z not in through.free_symbols else None)
+
+
+def _same(e1, e2) -> bool:
+    if e1 is None or e2 is None:
+        return False
+    if e1 == e2:
+        return True
+    try:
+        return run(_simplifies_to_zero, e1 - e2, seconds=SIMPLIFY_SECONDS)
+    except TimeLimitExceeded:
+        return False
+
+
+def _simplifies_to_zero(e) -> bool:
+    return sp.simplify(e) == 0
+
+
+def derivative_factors(node: Node, model):
+    """[(layer, 'A' | 'Z', factor in the Symbol z or a)] of the formula ``node``.
+
+    Only elementwise nodes outside the forward pass count (A1 = tanh(Z1) itself is not a factor)."""
+    kinds = {}
+    for layer in model.layers:
+        kinds[layer.A], kinds[layer.Z] = (layer.index, "A"), (layer.index, "Z")
+    out = []
+    for n in topo_order(node):
+        if n.op != "ew" or n.role in ("act", "pre", "loss_entry", "loss", "decay"):
+            continue
+        expr = n.attrs["expr"]
+        for i, arg in enumerate(n.args):
+            if arg not in kinds:
+                continue
+            factors = [f for f in sp.Mul.make_args(sp.factor_terms(expr)) if f.free_symbols == {placeholder(i)}]
+            if factors:
+                l, kind = kinds[arg]
+                var = sp.Symbol("a") if kind == "A" else F.z
+                out.append((l, kind, sp.Mul(*factors).xreplace({placeholder(i): var})))
+    return out
+
+
+def diagnose_derivatives(user: Node, correct: Node, model) -> list:
+    """Sentences about activation derivatives the user's formula gets wrong or leaves out."""
+    layers = {layer.index: layer for layer in model.layers}
+    notes = []
+    user_f, correct_f = derivative_factors(user, model), derivative_factors(correct, model)
+    for l, kind, f in user_f:
+        layer = layers[l]
+        if layer.fn is None:
+            continue
+        d, through = _forms(layer.fn)
+        if _matches(kind, f, d, through, layer.fn):
+            continue
+        shown = _show(f, kind, l)
+        other = _which(kind, f, exclude=layer.activation)
+        right = _show(through if through is not None else d, "A" if through is not None else "Z", l)
+        if other:
+            notes.append(f"wrong activation derivative at layer {l}: {shown} is the derivative of {other}, "
+                         f"but layer {l}'s activation is {layer.activation}, whose derivative is {right}")
+        else:
+            notes.append(f"at layer {l}, the factor {shown} is not the derivative of {layer.activation} ({right})")
+    have = {l for l, _, _ in user_f}
+    for l in sorted({l for l, _, _ in correct_f} - have):
+        layer = layers[l]
+        if layer.fn is None:
+            continue
+        d, through = _forms(layer.fn)
+        right = _show(through if through is not None else d, "A" if through is not None else "Z", l)
+        notes.append(f"missing the derivative of {layer.activation} at layer {l}: a factor {right}")
+    return notes
+
+
+def _matches(kind, f, d, through, fn) -> bool:
+    if kind == "A":
+        return _same(f, through) or _same(f.xreplace({sp.Symbol("a"): fn.expr}), d)
+    return _same(f, d)
+
+
+def _which(kind, f, exclude):
+    for name, fn in F.ACTIVATIONS.items():
+        if name in (exclude, "identity"):
+            continue
+        d, through = _forms(fn)
+        if kind == "A" and _same(f, through) or kind == "Z" and _same(f, d):
+            return name
+    return None
+
+
+def _show(expr, kind, l):
+    var = sp.Symbol("a") if kind == "A" else F.z
+    target = sp.Symbol(f"{kind}{l}")
+    return ScalarPrinter("text", {}).doprint(expr.xreplace({var: target}))

@@ -1,0 +1,61 @@
+"""Structured names: a node's name is text (``W1``, ``delta2``) that also carries its parts.
+
+``Name`` is a ``str``, so names stay what dictionaries are keyed by and what users type (``W1``);
+its parts (``base``, ``layer``, ``step``) are what printers and rule texts read, never parsed back out
+of the text. ``step`` is a time step (an RNN's h_t), None elsewhere.
+"""
+from __future__ import annotations
+
+import re
+
+_PLAIN = re.compile(r"([A-Za-z_]+?)(\d*)")  # a typed name: W1, delta2
+
+
+class Name(str):
+    """``Name("W", 1)`` is the text ``W1`` with ``.base == "W"`` and ``.layer == 1``."""
+
+    base: str
+    layer: int | None
+    step: int | None
+
+    def __new__(cls, base: str, layer: int | None = None, step: int | None = None):
+        text = base + ("" if layer is None else str(layer)) + ("" if step is None else f"_t{step}")
+        self = super().__new__(cls, text)
+        self.base, self.layer, self.step = base, layer, step
+        return self
+
+    def __reduce__(self):
+        return Name, (self.base, self.layer, self.step)
+
+
+def parts(name) -> tuple:
+    """(base, layer digits) of a name: a ``Name`` by its parts; plain text a user typed (a formula's
+    ``A1``, a custom layer's ``W3``) by its letters and digits; anything else (None, a display name
+    already made) gives None."""
+    if isinstance(name, Name):
+        return name.base, "" if name.layer is None else str(name.layer)
+    match = _PLAIN.fullmatch(name) if isinstance(name, str) else None
+    return match.groups() if match else None
+
+
+def layer_of(name) -> int | None:
+    """The layer a name belongs to (None for X, Y, J and plain text)."""
+    return getattr(name, "layer", None)
+
+
+
+# The one table of how names are written: digits as subscripts and superscripts (W₁, w¹₁₂, Z²), and
+# the Greek letters that names spell out (delta2 is δ₂ in text and \delta^{[2]} in LaTeX: LaTeX's
+# command for each letter is its spelled-out name). Every printer and the scalar view read these.
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")  # the minus: a negative power, Z⁻²
+GREEK = {"delta": "δ", "lambda": "λ"}
+SPELLED = {letter: spelled for spelled, letter in GREEK.items()}  # δ -> delta
+
+
+def subscript(digits) -> str:
+    return str(digits).translate(SUBSCRIPT)
+
+
+def superscript(digits) -> str:
+    return str(digits).translate(SUPERSCRIPT)

@@ -1,0 +1,151 @@
+"""The graph's core: nodes, shapes, placeholders, the walk in topological order.
+
+A node is immutable and hash-consed: building the same expression twice gives the same object, so
+common subexpressions are shared for free and reverse mode can key its adjoints by node. What each
+operation means (its shape rule, backward rule, printing, scalar expansion and NumPy evaluation) is
+not here but in its own module of ``derive.ops``; this module knows operations only by name.
+
+A shape is a tuple of SymPy dimensions (an Integer, or the batch-size symbol ``m``), of any rank; a
+dense network's matrices are the rank-2 case.
+"""
+from __future__ import annotations
+
+import weakref
+
+import sympy as sp
+
+ONE = sp.Integer(1)
+
+
+class ShapeError(ValueError):
+    """Two operands whose shapes do not fit together."""
+
+
+def placeholder(i: int) -> sp.Symbol:
+    return sp.Symbol(f"_a{i}")
+
+
+def is_placeholder(s) -> bool:
+    return isinstance(s, sp.Symbol) and s.name.startswith("_a")
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def dims(shape) -> tuple:
+    """A shape as a tuple of SymPy dimensions."""
+    return tuple(sp.sympify(d) for d in shape)
+
+
+# The constructors Python's operators build with (a + b, a @ b, a.T): the op modules register them
+# here, so that this module needs none of them imported.
+BUILD: dict = {}
+
+
+class Node:
+    """One operation of the graph. Build nodes with the constructors of ``derive.ops`` (re-exported
+    by ``derive.graph.build``); ``Node(...)`` itself checks nothing."""
+
+    __slots__ = ("op", "args", "shape", "attrs", "name", "role", "_key", "__weakref__")
+    # Weak values: a node nobody holds any more leaves the table. Its key names its arguments by id,
+    # which is safe: a node holds its arguments, so an entry dies before the ids in its key can be reused.
+    _table = weakref.WeakValueDictionary()
+
+    def __new__(cls, op, args, shape, attrs=(), name=None, role=None):
+        shape = dims(shape)
+        key = (op, tuple(id(a) for a in args), shape, attrs, name, role)
+        hit = cls._table.get(key)
+        if hit is not None:
+            return hit
+        self = object.__new__(cls)
+        self.op, self.args, self.shape, self.name, self.role = op, tuple(args), shape, name, role
+        self.attrs = dict(attrs)
+        self._key = key
+        cls._table[key] = self
+        return self
+
+    def __repr__(self):
+        if self.name:
+            return self.name
+        return f"{self.op}({', '.join(map(repr, self.args))})"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    # Python operators, for the graph form of declaring networks and for user formulas.
+    def __matmul__(self, other):
+        return BUILD["matmul"](self, other)
+
+    def __add__(self, other):
+        return _binary(placeholder(0) + placeholder(1), self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _binary(placeholder(0) - placeholder(1), self, other)
+
+    def __rsub__(self, other):
+        return _binary(placeholder(1) - placeholder(0), self, other)
+
+    def __mul__(self, other):
+        return _binary(placeholder(0) * placeholder(1), self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return _binary(placeholder(0) / placeholder(1), self, other)
+
+    def __rtruediv__(self, other):
+        return _binary(placeholder(1) / placeholder(0), self, other)
+
+    def __neg__(self):
+        return BUILD["ew"](-placeholder(0), [self])
+
+    def __pow__(self, k):
+        return BUILD["ew"](placeholder(0) ** sp.sympify(k), [self])
+
+    @property
+    def T(self):
+        return BUILD["T"](self)
+
+
+def _binary(expr, a: Node, b) -> Node:
+    """``expr`` over a node and a node or a scalar; a scalar is a constant of one entry per axis."""
+    if not isinstance(b, Node):
+        b = BUILD["ew"](sp.sympify(b), [], shape=(1,) * a.rank)
+    return BUILD["ew"](expr, [a, b])
+
+
+def named(node: Node, name: str, role: str) -> Node:
+    """The same operation as ``node``, carrying a name (Z1, A1, delta2, ...) for printing and reuse."""
+    return Node(node.op, node.args, node.shape, tuple(sorted(node.attrs.items(), key=str)), name, role)
+
+
+# Provenance: the simplifier and the graph's own rewrites append (rule, fact) here while a recorder
+# is active (see derive.reverse.derivation).
+RECORDERS: list = []
+
+
+def record(rule, fact: dict):
+    if RECORDERS:
+        RECORDERS[-1].append((rule, fact))
+
+
+def topo_order(root: Node) -> list:
+    """Nodes reachable from ``root``, each after its arguments (iterative: graphs can be deep)."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for a in reversed(node.args):
+            if a not in seen:
+                stack.append((a, False))
+    return order

@@ -1,0 +1,2 @@
+"""Declaring a network: layers, parameters and the builder (``network``), the activation and loss
+tables (``functions``, ``scalar_functions``) and the built-in examples."""

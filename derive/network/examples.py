@@ -1,0 +1,180 @@
+"""Built-in example networks (from the seed articles) and resolving a MODEL argument.
+
+MODEL is a built-in name, a Python file defining ``net`` (or ``file.py:name``), or an inline spec
+``2-2:tanh-2:softmax`` where an activation may be a formula in z in parentheses:
+``2-3:(z*sigmoid(z))-1:sigmoid``.
+"""
+from __future__ import annotations
+
+import re
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from derive.formula.parse import FormulaError
+from derive.network.functions import ACTIVATION_NAMES
+from derive.network.network import Dense, Network, NetworkError, _activation
+
+
+@dataclass(frozen=True)
+class Example:
+    net: Network
+    summary: str
+    source: str
+    # Training defaults from the seed: optimizer, learning rate, epochs, batch size.
+    train: dict = field(default_factory=dict)
+
+
+EXAMPLES = {
+    "xor": Example(
+        Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
+        "XOR: 2 inputs, 2 tanh hidden units, 2 softmax outputs, cross-entropy (seed 000)",
+        "000", {"optimizer": "sgd", "lr": 0.1, "epochs": 1000, "batch_size": 4, "seed": 3}),
+    "linreg": Example(
+        Network(1, [Dense(1, "identity"), Dense(1, "identity")], loss="mse", name="linreg"),
+        "linear regression: Input(1) -> Dense(1) -> Dense(1), MSE, on X = y = [0, 1, 2, 3] (seed 004)",
+        "004", {"optimizer": "sgd", "lr": 0.01, "epochs": 1000, "batch_size": 4}),
+    "mlp": Example(
+        Network(64, [Dense(128, "relu", dropout=0.2), Dense(10, "softmax")], loss="ce", name="mlp"),
+        "digits MLP: Dense 128 relu, Dropout 0.2, Dense 10 softmax, Adam (seeds 001, 002)",
+        "001, 002", {"optimizer": "adam", "lr": 0.001, "epochs": 30, "batch_size": 32}),
+}
+
+
+class ModelError(ValueError):
+    """A MODEL argument that names nothing usable."""
+
+
+MAX_SIZE = 10**6  # units of one layer: a million-wide layer is already far past one machine
+
+def parse_spec(spec: str, loss=None) -> Network:
+    """An inline spec: sizes separated by '-', each layer ``units[:activation]``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(spec):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ModelError(_at(spec, i, "unbalanced ')'"))
+        elif ch == "-" and depth == 0:
+            parts.append((start, spec[start:i]))
+            start = i + 1
+    if depth:
+        raise ModelError(_at(spec, len(spec) - 1, "unbalanced '('"))
+    parts.append((start, spec[start:]))
+    if len(parts) < 2:
+        raise ModelError(_at(spec, 0, "a spec needs an input size and at least one layer, e.g. 2-2:tanh-1:sigmoid"))
+    pos, first = parts[0]
+    first = _size(spec, pos, first, "the input size")
+    layers = []
+    for pos, part in parts[1:]:
+        units, _, act = part.partition(":")
+        n = _size(spec, pos, units, "a layer size")
+        act = act or "identity"
+        if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
+            raise ModelError(_at(spec, pos + len(units) + 1, f"unknown activation {act!r}; valid: "
+                                 f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
+        layers.append((pos + len(units) + 1, n, act))
+    if loss is None:
+        last = layers[-1][2]
+        loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
+    dense = []
+    for apos, units, act in layers:
+        try:
+            _activation(act)
+        except FormulaError as exc:
+            raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        dense.append(Dense(units, act))
+    return Network(first, dense, loss=loss, name=spec)
+
+
+def _size(spec: str, pos: int, text: str, what: str) -> int:
+    """A size in a spec: ASCII digits only (str.isdigit also takes '²' and '①'), 1 to MAX_SIZE."""
+    if not re.fullmatch(r"[0-9]+", text):
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise ModelError(_at(spec, pos, f"expected {what} (a positive integer), found {shown!r}"))
+    if len(text) > len(str(MAX_SIZE)) or int(text) > MAX_SIZE:
+        shown = text if len(text) <= 20 else f"{text[:10]}... ({len(text)} digits)"
+        raise ModelError(_at(spec, pos, f"{what} {shown} is too large (at most {MAX_SIZE})"))
+    if int(text) < 1:
+        raise ModelError(_at(spec, pos, f"expected {what} (a positive integer), found {text!r}"))
+    return int(text)
+
+
+def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
+    """``message at position N``, then the spec with a caret under N: a long spec is cut to a window
+    of about ``width`` characters around N, so it is echoed once, readably."""
+    start = max(0, min(pos - width // 2, len(spec) - width))
+    window = spec[start:start + width]
+    left, right = ("..." if start > 0 else ""), ("..." if start + width < len(spec) else "")
+    shown = repr(spec) if len(spec) <= width else f"the spec ({len(spec)} characters)"
+    return f"{message} at position {pos + 1} of {shown}\n  {left}{window}{right}\n  {' ' * (pos - start + len(left))}^"
+
+
+def resolve(model: str, loss=None) -> tuple[str, Network]:
+    """(name, network) for a MODEL argument."""
+    model = model.strip() if isinstance(model, str) else model
+    if not isinstance(model, str) or not model:
+        raise ModelError("no model given: name a built-in example (" + ", ".join(EXAMPLES) + "), a .py file, "
+                         "or an inline spec such as 2-2:tanh-2:softmax")
+    if model in EXAMPLES:
+        net = EXAMPLES[model].net
+        if loss is not None:
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
+        return model, net
+    path, _, attr = model.partition(":") if model.count(":") == 1 and model.split(":")[0].endswith(".py") \
+        else (model, "", "")
+    if path.endswith(".py"):
+        if not Path(path).is_file():
+            raise ModelError(f"no such file: {path}")
+        namespace = run_model_file(path)
+        attr = attr or "net"
+        if attr not in namespace:
+            raise ModelError(f"{path} defines no {attr!r}; define `{attr} = Network(...)`")
+        net = namespace[attr]
+        if not isinstance(net, Network):
+            raise ModelError(f"{path}:{attr} is a {type(net).__name__}, not a derive.Network")
+        if loss is not None:
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
+        return attr, net
+    if re.match(r"^\s*[\d-]", model) or model[:1].isdigit():  # isdigit: '２-3' is a spec with a bad size
+        return _short(model), parse_spec(model, loss)
+    raise ModelError(f"unknown model {_short(model)!r}: not a built-in example ({', '.join(EXAMPLES)}), "
+                     "a .py file, or an inline spec such as 2-2:tanh-2:softmax")
+
+
+def run_model_file(path: str) -> dict:
+    """Run the user's model file as ``python file.py`` would and return its namespace. What it raises
+    becomes a ModelError showing the user's own frames only (derivax's frames are no help there)."""
+    try:
+        return runpy.run_path(path)
+    except SystemExit as exc:
+        raise ModelError(f"{path} exited (sys.exit({exc.code!r})) before it defined a network") from None
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's program failed: say where, in their file
+        if isinstance(exc, (ModelError, NetworkError, FormulaError)):
+            detail = str(exc)
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SyntaxError):
+            return _raise(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}")
+        import traceback
+        mine = Path(path).resolve()
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if Path(f.filename).resolve() == mine]
+        shown = "".join(traceback.format_list(frames)).rstrip()
+        raise ModelError(f"{path} raised {detail}" + (f"\nTraceback (your file):\n{shown}" if shown else "")) \
+            from None
+
+
+def _raise(message):
+    raise ModelError(message)
+
+
+def _short(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else f"{text[:width - 20]}...{text[-12:]}"
+
+
+__all__ = ["EXAMPLES", "Example", "ModelError", "NetworkError", "parse_spec", "resolve"]

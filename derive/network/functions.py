@@ -1,0 +1,172 @@
+"""The activation and loss tables.
+
+An activation is a SymPy ``Lambda`` of one variable; a loss is a ``Lambda`` of (prediction, target)
+giving the loss of one entry. Their derivatives are never written here: reverse mode differentiates
+them with ``sympy.diff``, so a function the user writes goes through exactly the same machinery.
+The scalar functions they may call are the rows of ``derive.network.scalar_functions``; those SymPy lacks
+are ``Function`` classes there, whose ``fdiff`` is the derivative (SymPy's own rule table). Kinks
+follow one stated convention: the derivative at 0 is the left-hand one, relu'(0) = step(0) = 0 and
+leaky_relu'(0) = 1/100, as in JAX and PyTorch.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
+# The function classes, imported from here by the rest of derivax and by users.
+from derive.network.scalar_functions import LEAKY_SLOPE, Abs, leaky_relu, relu, sigmoid, softplus, step  # noqa: F401
+
+z = sp.Symbol("z")
+yhat, y = sp.symbols("yhat y")
+
+KINK_CONVENTION = "at a kink the derivative takes its value from the left: relu'(0) = step(0) = 0"
+
+
+# Elementwise activations, the scalar functions a layer may name. softmax is not elementwise: it is its
+# own graph operation.
+ACTIVATIONS = {"identity": sp.Lambda(z, z),
+               **{f.name: sp.Lambda(z, f.sympy(z)) for f in SCALAR_FUNCTIONS if f.activation}}
+ACTIVATION_NAMES = tuple(ACTIVATIONS) + ("softmax",)
+
+# Per-entry losses L(yhat, y); the network's loss is J = (1/m) * sum over examples and outputs.
+LOSSES = {
+    "mse": sp.Lambda((yhat, y), (yhat - y) ** 2),
+    "bce": sp.Lambda((yhat, y), -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))),
+    "ce": sp.Lambda((yhat, y), -y * sp.log(yhat)),
+}
+LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
+               "ce": "categorical cross-entropy"}
+
+# Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
+FUNCTIONS = {f.name: f.sympy for f in SCALAR_FUNCTIONS}
+
+# The SymPy function classes that the lowering to JAX and the NumPy evaluator compute (sqrt is a power).
+COMPUTABLE = tuple(c for f in SCALAR_FUNCTIONS for c in f.classes)
+ALIASES = {c: f.sympy for f in SCALAR_FUNCTIONS for c in f.also}
+
+
+# The algebra around those calls: what an expression may hold besides them.
+ALGEBRA = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.NumberSymbol, sp.core.numbers.ImaginaryUnit)
+
+
+class NetworkError(ValueError):
+    """A network declaration that cannot be built; the message names the layer and the shapes."""
+
+
+class DerivativeError(NetworkError):
+    """A user function whose derivative SymPy cannot give in closed form."""
+
+
+def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp.Expr:
+    """d fn / d (its var_index-th variable), refusing results that are not closed form."""
+    var = fn.variables[var_index]
+    try:
+        d = sp.diff(fn.expr, var)
+    except Exception as exc:  # SymPy raises assorted types here
+        raise DerivativeError(f"cannot differentiate {label} {fn.expr}: {exc}") from None
+    if d.has(sp.Derivative, sp.Subs):
+        raise DerivativeError(f"SymPy cannot differentiate {label} {fn.expr} in closed form "
+                              f"(it leaves {d})")
+    return d
+
+
+def activation(spec) -> sp.Lambda:
+    """An activation from a table name, a SymPy Lambda of one variable, or an expression in z."""
+    if isinstance(spec, str):
+        if spec not in ACTIVATIONS:
+            raise NetworkError(f"unknown activation {spec!r}; valid: {', '.join(ACTIVATION_NAMES)}, "
+                             "or a formula in z")
+        return ACTIVATIONS[spec]
+    if isinstance(spec, sp.Lambda):
+        if len(spec.variables) != 1:
+            raise NetworkError(f"an activation takes one variable; {spec} takes {len(spec.variables)}")
+        fn = spec
+    elif isinstance(spec, sp.Expr):
+        fn = sp.Lambda(_variable(spec, "z", z), spec)
+    else:
+        raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
+    return _checked(fn, f"activation {fn.expr}", {fn.variables[0]: ACTIVATION_POINTS})
+
+
+def loss(spec) -> sp.Lambda:
+    """A per-entry loss from a table name, a Lambda of (yhat, y) or an expression in yhat and y."""
+    if isinstance(spec, str):
+        if spec not in LOSSES:
+            raise NetworkError(f"unknown loss {spec!r}; valid: {', '.join(LOSSES)}, "
+                             "or a formula in yhat and y")
+        return LOSSES[spec]
+    if isinstance(spec, sp.Lambda):
+        if len(spec.variables) != 2:
+            raise NetworkError(f"a loss takes (yhat, y); {spec} takes {len(spec.variables)} variables")
+        fn = spec
+    elif isinstance(spec, sp.Expr):
+        fn = sp.Lambda((_variable(spec, "yhat", yhat), _variable(spec, "y", y)), spec)
+    else:
+        raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
+    p, t = fn.variables
+    if p not in fn.expr.free_symbols:  # its gradient is 0: nothing would train, nothing to derive
+        raise NetworkError(f"loss {fn.expr} does not depend on the prediction {p}: its gradient is 0 "
+                           "everywhere (a loss compares yhat with y, e.g. (yhat - y)**2)")
+    return _checked(fn, f"loss {fn.expr}", {p: LOSS_PREDICTIONS, t: LOSS_TARGETS})
+
+
+# Where a declared function must be real: an activation at any real z (these points, 0 excluded for
+# a kink's sake); a loss at predictions in (0, 1) (inside every output activation's range) and
+# targets in [0, 1].
+ACTIVATION_POINTS = tuple(map(sp.Rational, ("-3", "-1", "-1/2", "1/2", "1", "3")))
+LOSS_PREDICTIONS = tuple(map(sp.Rational, ("1/10", "1/2", "9/10")))
+LOSS_TARGETS = tuple(map(sp.Rational, ("0", "3/10", "1")))
+
+
+def _variable(expr, name: str, default: sp.Symbol) -> sp.Symbol:
+    """The symbol called ``name`` in ``expr`` whatever its assumptions (Symbol('z', real=True) is a
+    different symbol from Symbol('z') to SymPy, but the same variable to the user), else ``default``."""
+    found = [s for s in expr.free_symbols if s.name == name]
+    return found[0] if len(found) == 1 else default
+
+
+def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
+    """``fn`` if it is a real function of its own variables made of functions derivax can compute."""
+    # SymPy's own Abs and sign become the table's: a network puts a plain symbol in place of a real z,
+    # and at a plain symbol SymPy's differentiate to no closed form (re, im, Derivative).
+    for alias, own in ALIASES.items():
+        fn = sp.Lambda(fn.variables, fn.expr.replace(alias, own))
+    variables = list(fn.variables)
+    names = {v.name for v in variables}
+    extra = sorted({s.name for s in fn.expr.free_symbols} - names)
+    if extra:
+        raise NetworkError(f"{label} uses {', '.join(map(repr, extra))}, which is not one of its "
+                           f"variables ({', '.join(sorted(names))}): give it a value, or use only those")
+    if {s.name for s in fn.expr.free_symbols} != {s.name for s in fn.expr.free_symbols & set(variables)}:
+        raise NetworkError(f"{label}: its variables must be the Lambda's own symbols "
+                           f"({', '.join(sorted(names))}), not others of the same name")
+    # An undefined function f(z) is left to ``derivative``, which says it has no closed form.
+    unknown = sorted({type(f).__name__ for f in _foreign(fn.expr)})
+    if unknown:
+        raise NetworkError(f"{label} calls {', '.join(unknown)}, which derivax cannot compute; it knows "
+                           f"{', '.join(sorted(FUNCTIONS))}")
+    for value in _numbers(fn.expr):
+        if value.is_extended_real is False:
+            raise NetworkError(f"{label} is not real-valued: it contains the complex number {value}")
+    import itertools
+    for combo in itertools.product(*(points[v] for v in variables)):
+        at = dict(zip(variables, combo))
+        v = sp.sympify(fn.expr.xreplace(at)).evalf(15)
+        if v.is_number and v.has(sp.I) or v.is_extended_real is False and v.is_finite:
+            where = ", ".join(f"{k} = {val}" for k, val in at.items())
+            raise NetworkError(f"{label} is not real-valued for real inputs: at {where} it is {v}")
+    return fn
+
+
+def _foreign(expr) -> list:
+    """The outermost subexpressions that are neither algebra nor a function derivax computes."""
+    if isinstance(expr, COMPUTABLE + ALGEBRA + (sp.core.function.AppliedUndef,)):
+        return [f for a in expr.args for f in _foreign(a)]
+    return [expr]
+
+
+def _numbers(expr):
+    """The constant subexpressions of ``expr`` (numbers, I, sqrt(-2), ...), largest first."""
+    if expr.is_number:
+        return [expr]
+    return [n for a in expr.args for n in _numbers(a)]

@@ -1,0 +1,330 @@
+"""Declaring a network: layers are sugar that build one expression graph of matrix operations.
+
+Two forms share one builder. The sequential shorthand::
+
+    net = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce")
+
+and the general graph form, where any node may feed any later one::
+
+    g = Builder(2)
+    a1 = g.dense(g.X, 3, "tanh")
+    a2 = g.dense(a1, 3, "tanh", add=[a1])        # skip connection into Z2
+    model = g.output(g.dense(a2, 1, "sigmoid"), loss="bce")
+
+A layer is anything with ``build(builder, input, adds) -> output``: it adds its nodes to the graph
+and registers its parameters with ``builder.param(...)`` (a ``Param`` record: shape, fans,
+initialisation). ``Dense`` is the first such layer; a name registered twice is one shared parameter.
+
+Conventions: ``rows`` puts examples in rows (X is (m, n), Z = X W + b, W is (in, out)); ``columns``
+puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declaration builds either.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from derive.network import functions as F
+from derive.formula.parse import parse_activation, parse_loss
+from derive.network.functions import NetworkError
+from derive.graph.build import Node, fmt_shape, leaf, matmul, named, placeholder
+from derive.graph.names import Name
+from derive.reverse.derivation import derive as _derive
+from derive.network.scalar_functions import SCALAR_FUNCTIONS
+
+HE_ACTIVATIONS = frozenset(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
+from derive.graph.symbols import lam, m
+CONVENTIONS = ("rows", "columns")
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A dense layer: ``units`` outputs, an activation (table name, SymPy Lambda, expression in z, or
+    a formula string in z), optional dropout probability, and optional skip connections: the outputs
+    of earlier layers (0 = the input X) added to this layer's Z."""
+
+    units: int
+    activation: object = "identity"
+    dropout: float | None = None
+    skip_from: tuple = ()
+
+    def build(self, g: "Builder", inp: Node, adds=()) -> Node:
+        """The layer protocol: add this layer's nodes and parameters to ``g``; return its output."""
+        return g.dense(inp, self.units, self.activation, self.dropout, adds)
+
+
+@dataclass
+class Layer:
+    index: int
+    units: int
+    activation: str            # the name printed
+    fn: object                 # SymPy Lambda, or None for softmax
+    Z: Node
+    A: Node
+    W: Node
+    b: Node
+    mask: Node | None = None
+    keep: float | None = None  # keep probability of the dropout mask
+
+
+@dataclass(frozen=True)
+class Param:
+    """A trainable parameter as every numeric stage reads it: initialisation, check points, verify,
+    check-code and code generation take shape, fans and initialisation from here, not from a layer's
+    fields or its name."""
+
+    node: Node        # the leaf
+    layer: int
+    kind: str         # "weight" or "bias"
+    fan_in: int
+    fan_out: int
+    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), or "zeros"
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(int(d) for d in self.node.shape)
+
+
+@dataclass
+class Model:
+    """A built graph: what derivation, printing and lowering read."""
+
+    convention: str
+    X: Node
+    Y: Node
+    J: Node
+    loss_name: str
+    loss_fn: sp.Lambda
+    layers: list
+    params: list               # leaves, in printing order W1, b1, W2, b2, ...
+    masks: list
+    l2: float | None
+    forward: list = field(default_factory=list)   # named nodes in evaluation order
+    constants: dict = field(default_factory=dict)  # symbol -> value (lambda, ...)
+    records: list = field(default_factory=list)   # Param, one per node of ``params``, same order
+
+    @property
+    def prediction(self) -> Node:
+        return self.layers[-1].A
+
+    @property
+    def sizes(self) -> list:
+        return [int(self.X.shape[1 if self.convention == "rows" else 0])] + [l.units for l in self.layers]
+
+
+def _activation(spec):
+    """(printed name, SymPy Lambda or None for softmax) from a name, a formula string or SymPy."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text == "softmax" or text in F.ACTIVATIONS:
+            return text, F.ACTIVATIONS.get(text)
+        if text.isidentifier() and text != "z":
+            F.activation(text)  # raises: unknown activation, with the valid names
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1]
+        return text, parse_activation(text)
+    fn = F.activation(spec)
+    return str(fn.expr), fn
+
+
+def _loss(spec):
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text in F.LOSSES or text.isidentifier() and text not in ("yhat", "y"):
+            return text, F.loss(text)
+        return text, parse_loss(text)
+    fn = F.loss(spec)
+    return str(fn.expr), fn
+
+
+def _decay(l2):
+    """The L2 weight decay as a float (None for none), or a NetworkError naming the value."""
+    if l2 is None:
+        return None
+    import math
+    try:
+        ok = not isinstance(l2, (bool, str)) and math.isfinite(float(l2)) and float(l2) >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise NetworkError(f"l2 (the weight decay λ) must be a finite number >= 0, not {l2!r}")
+    return float(l2) or None
+
+
+def _positive_int(value, what):
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise NetworkError(f"{what} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+class Builder:
+    """Builds a Model node by node (the general graph form)."""
+
+    def __init__(self, n_inputs: int, convention: str = "rows"):
+        if convention not in CONVENTIONS:
+            raise NetworkError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
+        n_inputs = _positive_int(n_inputs, "the input size")
+        self.convention = convention
+        self.rows = convention == "rows"
+        self.X = leaf(Name("X"), (m, n_inputs) if self.rows else (n_inputs, m), "input")
+        self.layers: list = []
+        self.forward: list = []
+        self.records: list = []   # Param, in the order the parameters were made (W1, b1, W2, ...)
+        self._layer_of = {self.X: 0}
+
+    def param(self, name: Name, shape, layer: int, kind: str, fans: tuple, init: str) -> Node:
+        """The leaf of a trainable parameter, registered with its record (``Param``). A name given
+        again is the same parameter: that is how weights are shared (every time step of an RNN)."""
+        for r in self.records:
+            if r.name == name:
+                if r.node.shape != tuple(sp.sympify(d) for d in shape):
+                    raise NetworkError(f"parameter {name} is shared with shape {fmt_shape(r.node.shape)}, "
+                                       f"and asked for again with shape {fmt_shape(shape)}")
+                return r.node
+        node = leaf(name, shape, "param")
+        self.records.append(Param(node, layer, kind, fans[0], fans[1], init))
+        return node
+
+    @property
+    def next_layer(self) -> int:
+        """The index the next layer will have."""
+        return len(self.layers) + 1
+
+    def add_layer(self, pre: Node, act, activation: str = "custom", W=None, b=None) -> Node:
+        """Record a layer a custom layer built: ``pre`` is named Z_l, ``act(Z_l)`` A_l, both join the
+        forward pass, and the layer is listed like a Dense one. Returns A_l."""
+        l = self.next_layer
+        Z = named(pre, Name("Z", l), "pre")
+        A = named(act(Z), Name("A", l), "act")
+        self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b))
+        self.forward += [Z, A]
+        self._layer_of[A] = l
+        return A
+
+    def _units(self, node: Node):
+        return node.shape[1] if self.rows else node.shape[0]
+
+    def _label(self, node: Node) -> str:
+        k = self._layer_of.get(node)
+        return "the input X" if k == 0 else f"layer {k}" if k else repr(node)
+
+    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=()) -> Node:
+        """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
+        l = len(self.layers) + 1
+        units = _positive_int(units, f"layer {l}: the number of units")
+        n_in = self._units(inp)
+        name, fn = _activation(act)
+        if fn is not None:
+            F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
+        if name == "softmax" and units == 1:
+            raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
+        init = "he" if name in HE_ACTIVATIONS else "glorot"
+        fans = (int(n_in), units)
+        if self.rows:
+            W = self.param(Name("W", l), (n_in, units), l, "weight", fans, init)
+            b = self.param(Name("b", l), (1, units), l, "bias", fans, "zeros")
+            lin = matmul(inp, W)
+        else:
+            W = self.param(Name("W", l), (units, n_in), l, "weight", fans, init)
+            b = self.param(Name("b", l), (units, 1), l, "bias", fans, "zeros")
+            lin = matmul(W, inp)
+        terms = [lin, b]
+        for extra in add:
+            if extra.shape != lin.shape:
+                raise NetworkError(
+                    f"layer {l} ({units} units) cannot add the output of {self._label(extra)} "
+                    f"({self._units(extra)} units): shapes {fmt_shape(lin.shape)} and {fmt_shape(extra.shape)}")
+            terms.append(extra)
+        expr = sp.Add(*[placeholder(i) for i in range(len(terms))])
+        Z = Node("ew", terms, lin.shape, (("expr", expr),), name=Name("Z", l), role="pre")
+        mask = keep = None
+        if name == "softmax" and dropout:
+            raise NetworkError(f"layer {l}: dropout on a softmax layer would break its outputs' sum of 1; "
+                               "put the dropout on the layer before")
+        if name == "softmax":
+            A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=Name("A", l), role="act")
+        elif dropout is not None and dropout is not False and dropout != 0:
+            import numbers
+            if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 < dropout < 1:
+                raise NetworkError(f"layer {l}: dropout probability must be in (0, 1), not {dropout!r}")
+            # Inverted dropout: the mask holds 0 or 1/(1-p), so the expected activation is unchanged.
+            keep = 1 - dropout
+            mask = leaf(Name("D", l), Z.shape, "mask", keep=keep)
+            A = Node("ew", (Z, mask), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})
+                                                  * placeholder(1)),), name=Name("A", l), role="act")
+        else:
+            A = Node("ew", (Z,), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),),
+                     name=Name("A", l), role="act")
+        self.layers.append(Layer(l, units, name, fn, Z, A, W, b, mask, keep))
+        self.forward += [Z, A]
+        self._layer_of[A] = l
+        return A
+
+    def output(self, pred: Node, loss="ce", l2=None) -> Model:
+        """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
+        if not self.layers or pred is not self.layers[-1].A:
+            raise NetworkError("the prediction must be the output of the last layer declared")
+        loss_name, loss_fn = _loss(loss)
+        F.derivative(loss_fn, 0, "the loss")
+        class_axis = 1 if self.rows else 0
+        one_hot = class_axis if loss_name == "ce" else None
+        Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
+        per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
+                                           loss_fn.variables[1]: placeholder(1)})
+        # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
+        c, per_entry = sp.factor_terms(per_entry).as_independent(placeholder(0), placeholder(1), as_Add=False)
+        entries = Node("ew", (pred, Y), pred.shape, (("expr", per_entry),), role="loss_entry")
+        total = Node("sum", (entries,), (1, 1), (("axis", None),))
+        terms, args = [c * placeholder(0) / m], [total]
+        constants = {}
+        l2 = _decay(l2)
+        if l2:
+            constants[lam] = l2
+            for layer in self.layers:
+                sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),
+                                       role="decay"),), (1, 1), (("axis", None),))
+                terms.append(lam / (2 * m) * placeholder(len(args)))
+                args.append(sq)
+        J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name=Name("J"), role="loss")
+        params = [r.node for r in self.records]
+        masks = [layer.mask for layer in self.layers if layer.mask is not None]
+        return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
+                     l2, self.forward + [J], constants, list(self.records))
+
+
+class Network:
+    """A sequential network: input size, a list of layers (``Dense``, or any object with a
+    ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
+
+    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net"):
+        if not layers:
+            raise NetworkError("a network needs at least one layer")
+        self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
+        self.build("rows")  # fail early on a bad declaration
+
+    def build(self, convention: str = "rows") -> Model:
+        g = Builder(self.n_inputs, convention)
+        outputs = [g.X]
+        for i, layer in enumerate(self.layers, 1):
+            if not callable(getattr(layer, "build", None)):
+                raise NetworkError(f"layer {i} is {layer!r}, not a layer (Dense, or an object with a "
+                                   "build(builder, input, adds) method)")
+            adds = []
+            for k in getattr(layer, "skip_from", ()):
+                if not isinstance(k, int) or not 0 <= k < i:
+                    raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
+                adds.append(outputs[k])
+            outputs.append(layer.build(g, outputs[-1], adds))
+        return g.output(outputs[-1], self.loss, self.l2)
+
+    def derive(self, convention: str = "rows"):
+        return _derive(self.build(convention))
+
+    def __repr__(self):
+        body = ", ".join(f"Dense({l.units}, {l.activation!r})" for l in self.layers)
+        return f"Network({self.n_inputs}, [{body}], loss={self.loss!r})"

@@ -1,0 +1,151 @@
+"""A derivation as a document: sections of equations, in text, LaTeX, Markdown or JSON.
+
+Every format reads the same list of sections built here from the derived graph, so the four
+formats cannot disagree about what was derived.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
+from derive.printing.show import printer_for, show
+
+
+def sections(d, style: str, params=None, steps: bool = False) -> list:
+    """[(title, [(lhs, rhs, note)])] for derivation ``d`` in notation ``style`` (text, latex, formula);
+    ``params`` limits the gradients shown."""
+    p = printer_for(style)
+    model = d.model
+    wanted = list(params) if params else list(d.grads)
+    needed = _needed_deltas(d, wanted)
+    fwd = [(p.name(n.name), p.show(n), "") for n in model.forward if n is not model.J]
+    loss_title = LOSS_TITLES.get(model.loss_name, model.loss_name)
+    out = [("Forward pass", fwd),
+           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})", [(p.name("J"), p.show(model.J), "")])]
+    deltas = [(p.name(dn.name), p.show(dn), "") for l, dn in sorted(d.deltas.items(), reverse=True)
+              if dn in needed]
+    out.append(("Error signals", deltas))
+    out.append(("Gradients", [(p.gradient_name(p.name(n)), p.show(d.grads[n]), "") for n in wanted]))
+    if steps:
+        out.append(("Steps", step_lines(d, p, needed, wanted)))
+    return out
+
+
+def _needed_deltas(d, wanted):
+    """The error signals the wanted gradients use: one walk over the union of their graphs (a walk
+    per gradient would visit the shared deltas once per layer: quadratic in the depth)."""
+    seen, stack, out = set(), [d.grads[p] for p in wanted], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.role == "delta":
+            out.add(node)
+        stack.extend(node.args)
+    return out
+
+
+def step_lines(d, p, needed, wanted) -> list:
+    """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``."""
+    lines, keep = [], True
+    names = {n.name for n in needed} | set(wanted)
+    for s in d.steps:
+        kind, n = s.lhs
+        if kind in ("grad", "def"):
+            # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
+            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or getattr(n, "base", None) in ("A", "Z"))
+        if not keep:
+            continue
+        if kind == "through":  # n is the function's name, the line says f'(Z) = (its form) = (through A)
+            before, after = s.rhs
+            prime = p.derivative_call(n, p.name(before.args[0].name))
+            lines.append((prime, f"{p.show(before)} = {p.show(after)}", p.rules(s.rule)))
+        elif kind == "fact":  # a fact prints itself with the printer (reduce_sum's ClassesSumToOne)
+            lines.append(("", s.rhs.printed(p), p.rules(s.rule)))
+        elif kind == "same":
+            lines.append(("", p.show(s.rhs), p.rules(s.rule)))
+        elif kind == "grad":
+            lines.append((p.gradient_name(p.name(n)), p.show(s.rhs), p.rules(s.rule)))
+        else:
+            lines.append((p.name(n), p.show(s.rhs), p.rules(s.rule)))
+    return lines
+
+
+def to_text(d, params=None, steps=False, width=100) -> str:
+    """Rich panels, one per section, rendered to plain text (no colour codes)."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
+    _print_panels(console, d, params, steps, Panel, Text)
+    return buf.getvalue()
+
+
+def _print_panels(console, d, params, steps, Panel, Text):
+    for section, rows in sections(d, "text", params, steps):
+        body = Text()
+        for i, (left, right, note) in enumerate(rows):
+            line = f"{left} = {right}" if left else f"  = {right}" if right else ""
+            body.append(line)
+            if note:
+                body.append(f"    [{note}]", style="dim")
+            if i < len(rows) - 1:
+                body.append("\n")
+        if not rows:
+            body.append("(none)")
+        console.print(Panel(body, title=section, title_align="left", expand=True))
+    if any(l.activation in ("relu", "leaky_relu") or "relu" in l.activation or "step" in l.activation
+           for l in d.model.layers):
+        console.print(f"Kinks: {KINK_CONVENTION}.")
+
+
+def print_rich(d, params=None, steps=False, console=None):
+    """Print to a terminal with colour."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+    _print_panels(console or Console(), d, params, steps, Panel, Text)
+
+
+def to_latex(d, params=None, steps=False) -> str:
+    parts = []
+    for section, rows in sections(d, "latex", params, steps):
+        parts.append(f"% {section}")
+        parts.append(r"\begin{align*}")
+        body = []
+        for left, right, note in rows:
+            tag = rf" && \text{{{note}}}" if note else ""  # the printer escaped the words
+            body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
+        parts.append(" \\\\\n".join(body))
+        parts.append(r"\end{align*}")
+    return "\n".join(parts) + "\n"
+
+
+def to_markdown(d, params=None, steps=False) -> str:
+    parts = [f"**Convention:** `{d.model.convention}` "
+             f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]
+    for section, rows in sections(d, "latex", params, steps):
+        parts.append(f"### {section}")
+        parts.append("")
+        for left, right, note in rows:
+            eq = f"{left} = {right}" if left else f"= {right}"
+            parts.append(f"$$\n{eq}\n$$")
+            if note:
+                parts.append(f"*{note}*")
+            parts.append("")
+    return "\n".join(parts)
+
+
+def to_json(d, params=None) -> str:
+    secs = dict((title.split(" (")[0], rows) for title, rows in sections(d, "formula", params))
+    return json.dumps({
+        "convention": d.model.convention,
+        "forward": [f"{l} = {r}" for l, r, _ in secs["Forward pass"]],
+        "loss": secs["Loss"][0][1],
+        "deltas": {l: r for l, r, _ in secs["Error signals"]},
+        "gradients": {p: show(d.grads[p], "formula") for p in (params or d.grads)},
+    }, ensure_ascii=False)

@@ -1,0 +1,189 @@
+"""The three notations a derivation prints in, one printer class each.
+
+- ``TextPrinter``: unicode for the terminal, ``Z₁ = X W₁ + b₁``, ``δ₁ = (δ₂ W₂ᵀ) ⊙ (1 − A₁²)``.
+- ``LatexPrinter``: ``Z^{[1]} = X W^{[1]} + b^{[1]}``, as the seed texts write layers.
+- ``FormulaPrinter``: the NumPy-like syntax that ``derivax check`` parses back (``@`` matrix product,
+  ``*`` elementwise, ``.T``, ``sum(x, axis)``), so every printed gradient can be fed back in.
+
+Each class only sets and overrides the notation's pieces of ``derive.printing.printer.NotationPrinter``; a new
+notation is a new class here and a row of ``PRINTERS``.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.graph.names import GREEK, SPELLED, subscript, superscript
+from derive.printing.printer import NotationPrinter
+from derive.network.scalar_functions import latex_name
+
+
+class TextPrinter(NotationPrinter):
+    minus, hadamard, hadamard_divide, scalar_times = "−", " ⊙ ", " ⊘ ", " "
+    matmul_sign, transpose_mark, pi = " ", "ᵀ", "π"
+    sum_all, sum_over_axis = "Σ ", "Σₖ "
+
+    def letter(self, base: str) -> str:
+        return GREEK.get(base, base)
+
+    def layer_index(self, digits: str) -> str:
+        return subscript(digits)
+
+    def entry(self, base, layer, parts, sep) -> str:
+        return base + superscript(layer) + sep.join(subscript(p) for p in parts)
+
+    def entry_expression(self, expr) -> str:
+        return self.doprint(expr.xreplace({s: sp.Symbol(self.entry_name(s)) for s in expr.free_symbols}))
+
+    def power(self, b, exp):
+        return b + superscript(exp) if exp.is_Integer else super().power(b, exp)
+
+    def sqrt(self, s):
+        return f"√({s})"
+
+    def function_template(self, row):
+        return row.text or super().function_template(row)
+
+    def sum_over_batch(self, inner: str, atom: bool) -> str:
+        return f"Σᵢ {inner}⁽ⁱ⁾"
+
+    def sum_over_classes(self, target: str, axis: int) -> str:
+        return f"Σₖ {target}ₖ"
+
+    def log_call(self, call: str) -> str:
+        return "log " + call
+
+    def gradient_name(self, shown: str) -> str:
+        return f"∂J/∂{shown}"
+
+    def derivative_call(self, fname: str, arg: str) -> str:
+        return f"{fname}′({arg})"
+
+
+class LatexPrinter(NotationPrinter):
+    hadamard, hadamard_divide, scalar_times = r" \odot ", r" \oslash ", " "
+    matmul_sign, transpose_mark, pi = " ", "^{T}", r"\pi"
+    sum_all, sum_over_axis = r"\sum ", r"\sum_{k} "
+
+    def letter(self, base: str) -> str:
+        return "\\" + base if base in GREEK else base  # LaTeX names each letter as it is spelled
+
+    def layer_index(self, digits: str) -> str:
+        return f"^{{[{digits}]}}"
+
+    # A rule's words go inside \text{...}: LaTeX's special characters escaped (a rule naming
+    # leaky_relu), the dash as LaTeX writes it, and math in $...$.
+    def words(self, text: str) -> str:
+        for ch in "&%$#_":
+            text = text.replace(ch, "\\" + ch)
+        return text.replace("–", "--")
+
+    def inline_math(self, text: str) -> str:
+        return f"${text}$"
+
+    def math(self, m) -> str:
+        return m.latex
+
+    def name_in_words(self, n) -> str:
+        return self.inline_math(self.name(n))
+
+    def gradient_in_words(self, n) -> str:
+        return self.inline_math(rf"\partial J / \partial {self.name(n)}")
+
+    def entry(self, base, layer, parts, sep) -> str:
+        base = "\\" + SPELLED[base] if base in SPELLED else base
+        return base + (f"^{{[{layer}]}}" if layer else "") + "_{" + sep.join(parts) + "}"
+
+    def entry_expression(self, expr) -> str:
+        return sp.latex(expr, symbol_names={s: self.entry_name(s) for s in expr.free_symbols})
+
+    def wrap(self, s):
+        return r"\left(" + s + r"\right)"
+
+    def call(self, fname, args):
+        return rf"\mathrm{{{fname}}}\left(" + args + r"\right)"
+
+    def transpose(self, s, prec):
+        if prec == self.ATOM and s.endswith("]}"):
+            return s[:-1] + "T}"  # W^{[2]} -> W^{[2]T}, as seed texts write it
+        return super().transpose(s, prec)
+
+    def sum_over_batch(self, inner, atom):
+        if atom and inner.endswith("]}"):
+            return rf"\sum_{{i=1}}^{{m}} {inner[:-1]}(i)}}"  # delta^{[2](i)}
+        return rf"\sum_{{i=1}}^{{m}} {inner}^{{(i)}}"
+
+    def sum_over_classes(self, target, axis):
+        return rf"\sum_k {target}_k"
+
+    def log_call(self, call):
+        return r"\log " + call
+
+    def gradient_name(self, shown):
+        return rf"\frac{{\partial J}}{{\partial {shown}}}"
+
+    def derivative_call(self, fname, arg):
+        return rf"\mathrm{{{latex_name(fname)}}}'\left({arg}\right)"
+
+    def quotient(self, num, den):
+        return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+
+    def coefficient(self, c):
+        num, den = sp.fraction(c)
+        return self._print(c) if den == 1 else self.quotient(num, den)
+
+    def _print_Rational(self, e):
+        return ("- " if e.p < 0 else "") + rf"\frac{{{abs(e.p)}}}{{{e.q}}}"
+
+    def power(self, b, exp):
+        return f"{b}^{{{self._print(exp)}}}"
+
+    def bracket_power_base(self, b):
+        return "^" in b and not b.startswith(r"\left(")  # W^{[1]}^{2} is no LaTeX: (W^{[1]})^{2}
+
+    def sqrt(self, s):
+        return r"\sqrt{" + s + "}"
+
+    def function_template(self, row):
+        return row.latex or self.call(latex_name(row.name), "{0}")
+
+
+class FormulaPrinter(NotationPrinter):
+    """The base printer's settings are this notation's: Python's operators."""
+
+    bracket_lone_products = True
+    KEYWORDS = {"lambda": "lam"}  # a Python keyword cannot be a formula's name
+
+    def name(self, n):
+        return self.KEYWORDS.get(n, str(n))
+
+    def entry_name(self, sym):
+        return sym.name  # w1_1_2, as SymPy's own printer writes it in the expressions
+
+    def entry_expression(self, expr):
+        return sp.sstr(expr)
+
+    def sum(self, s, prec, axis, over_batch):
+        return (f"sum({s})" if axis is None else f"sum({s}, {axis})"), self.ATOM
+
+    def sum_over_classes(self, target, axis):
+        return f"sum({target}, {axis})"
+
+    def log_call(self, call):
+        return f"log({call})"
+
+    def gradient_name(self, shown):
+        return f"dJ/d{shown}"
+
+    def derivative_call(self, fname, arg):
+        return f"{fname}_prime({arg})"
+
+
+PRINTERS = {"text": TextPrinter, "latex": LatexPrinter, "formula": FormulaPrinter}
+
+
+def printer_for(style: str, atoms: dict | None = None, precs: dict | None = None) -> NotationPrinter:
+    """The printer of a notation: ``text``, ``latex`` or ``formula``."""
+    try:
+        return PRINTERS[style](atoms, precs)
+    except KeyError:
+        raise ValueError(f"unknown notation {style!r}; known: {', '.join(PRINTERS)}") from None

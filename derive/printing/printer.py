@@ -1,0 +1,312 @@
+"""What every notation's printer shares: graph nodes printed through their ops, elementwise expressions
+through SymPy's ``_print_<Class>`` dispatch.
+
+Nothing here asks which notation it is printing. What differs between notations (signs, brackets,
+names, fractions, powers, sums, transposes, function calls) is a setting or a method of
+``NotationPrinter`` that each notation's class in ``derive.printing.notations`` sets or overrides, as SymPy's
+printers do. An op prints itself (``Op.show(node, p)`` in its module of ``derive.ops``) by calling
+those methods, so adding a notation is adding a class, and adding an op is adding a module.
+
+The elementwise part knows which symbols stand for matrices (``atoms``: placeholder -> the operand
+printed; ``precs``: its precedence), so it writes ⊙ between matrices and keeps scalar factors such as
+1/m in front, as a textbook does.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.core.function import _coeff_isneg
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.printer import Printer
+
+from derive.graph.build import Node, is_placeholder, placeholder
+from derive.graph.names import GREEK, Name, parts
+from derive.graph.rules import Gradient, Math
+from derive.printing.rules import FALLBACK, RULE_WORDS
+from derive.network.scalar_functions import SCALAR_FUNCTIONS, fill
+from derive.graph.symbols import m as m_sym
+from derive.ops import lookup
+
+# Each scalar function prints as its row of the table says (σ(x), |x|, \tanh\left(x\right), ...).
+ROWS = {c: f for f in SCALAR_FUNCTIONS for c in f.classes}
+ATOM, MATMUL, MUL, POW = 100, 60, PRECEDENCE["Mul"], PRECEDENCE["Pow"]  # a name; a juxtaposed product
+ENTRY_NAME = re.compile(r"(\D+?)(\d*)_([\d_]+)")   # a scalar-view symbol: w1_1_2 (layer 1, entry 1, 2)
+
+
+class NotationPrinter(Printer):
+    """Prints graph nodes (``show``) and elementwise SymPy expressions (``doprint``) in one notation."""
+
+    _default_settings = {"order": None}
+    ATOM, MATMUL, MUL = ATOM, MATMUL, MUL
+
+    # Settings each notation gives: the signs it writes.
+    minus = "-"
+    hadamard = "*"            # between matrices, entry by entry
+    hadamard_divide = "/"
+    scalar_times = "*"        # between scalar factors, and after a scalar coefficient
+    matmul_sign = " @ "
+    transpose_mark = ".T"
+    pi = "pi"
+    # A matrix product bracketed as a factor even when it stands alone (1/m)*(A @ B): in a Python
+    # formula @ and * bind equally tightly, so the brackets say which product comes first.
+    bracket_lone_products = False
+
+    def __init__(self, atoms: dict | None = None, precs: dict | None = None):
+        super().__init__()
+        self.atoms, self.precs = atoms or {}, precs or {}
+
+    # ---- a step's reasons, in words (derive.graph.rules; the words are derive.printing.rules) --------
+
+    def rules(self, rules) -> str:
+        return "; ".join(self.rule(r) for r in rules)
+
+    def rule(self, r) -> str:
+        values = {key: self.rule_value(v) for key, v in r.values}
+        values.setdefault("kind", self.words(r.kind))
+        return self.words(RULE_WORDS.get(r.kind, FALLBACK)).format(**values)
+
+    def rule_value(self, v) -> str:
+        if isinstance(v, Node):
+            return self.inline_math(self.show(v))
+        if isinstance(v, Math):
+            return self.inline_math(self.math(v))
+        if isinstance(v, Name):
+            return self.name_in_words(v)
+        if isinstance(v, Gradient):
+            return self.gradient_in_words(v.name)
+        return self.words(str(v))
+
+    # How a notation writes words and math inside them; text writes both as they are.
+    def words(self, text: str) -> str:
+        return text
+
+    def inline_math(self, text: str) -> str:
+        return text
+
+    def math(self, m: Math) -> str:
+        return m.text
+
+    def name_in_words(self, n: Name) -> str:
+        """A name inside words: its letter and plain digits (δ2, dJ/dZ2), as one types it."""
+        base, digits = parts(n)
+        return GREEK.get(base, base) + digits
+
+    def gradient_in_words(self, n: Name) -> str:
+        return "dJ/d" + self.name_in_words(n)
+
+    # ---- graph nodes -------------------------------------------------------------------------------
+
+    def show(self, node: Node, top: bool = True) -> str:
+        return self.node(node, top)[0]
+
+    def node(self, node: Node, top: bool = False):
+        """(string, precedence) of ``node``: its name where it has one (unless it is the line's top),
+        else its op's printing; a notation may print an op its own way with ``_print_op_<op>``."""
+        if node.name and not top or node.op == "leaf":
+            return self.name(node.name), ATOM
+        own = getattr(self, "_print_op_" + node.op, None)
+        return own(node) if own else lookup(node.op).show(node, self)
+
+    def arg(self, node: Node):
+        return self.node(node)
+
+    def elementwise(self, node: Node):
+        atoms, precs = {}, {}
+        for i, a in enumerate(node.args):
+            atoms[placeholder(i)], precs[placeholder(i)] = self.arg(a)
+        expr = node.attrs["expr"]
+        s = type(self)(atoms, precs).doprint(expr)
+        if expr.is_Symbol and is_placeholder(expr):
+            return s, precs[expr]
+        return s, precedence(expr)
+
+    def dim(self, d) -> str:
+        return "m" if d == m_sym else str(d)
+
+    def wrap(self, s: str) -> str:
+        return "(" + s + ")"
+
+    def call(self, fname: str, args: str) -> str:
+        return f"{fname}({args})"
+
+    def matrix_product(self, parts: list) -> str:
+        return self.matmul_sign.join(parts)
+
+    def transpose(self, s: str, prec) -> str:
+        return (s if prec == ATOM else self.wrap(s)) + self.transpose_mark
+
+    def sum(self, s: str, prec, axis, over_batch: bool):
+        """(string, precedence) of a sum of ``s``: over the batch (an example index i), over one axis
+        (an index k), or over everything (axis None)."""
+        inner = s if prec == ATOM or prec >= MUL and not over_batch else self.wrap(s)
+        if over_batch:
+            return self.sum_over_batch(inner, prec == ATOM), MATMUL
+        return (self.sum_over_axis if axis is not None else self.sum_all) + inner, MATMUL
+
+    # ---- names -------------------------------------------------------------------------------------
+
+    def name(self, n) -> str:
+        """A structured name (``derive.graph.names.Name``) by its parts; plain text (a formula's names) by
+        its letters and digits; a display name already made (the scalar view's w¹₁₂) as it is."""
+        found = parts(n)
+        if found is None:
+            return n
+        base, digits = found
+        return self.letter(base) + (self.layer_index(digits) if digits else "")
+
+    def entry_name(self, sym: sp.Symbol) -> str:
+        """A scalar-view symbol: w1_1_2 -> base w, layer 1, entry indices 1 and 2."""
+        match = ENTRY_NAME.fullmatch(sym.name)
+        if not match:
+            return self.letter(sym.name)
+        base, layer, idx = match.groups()
+        parts = idx.split("_")
+        sep = "" if all(len(p) == 1 for p in parts) else ","
+        return self.entry(base, layer, parts, sep)
+
+    # ---- what each notation writes its own way (no default fits every notation) --------------------
+
+    def letter(self, base: str) -> str:
+        """A name's base: delta -> δ, \\delta."""
+        raise NotImplementedError
+
+    def layer_index(self, digits: str) -> str:
+        """A name's layer: ₁, ^{[1]}."""
+        raise NotImplementedError
+
+    def entry(self, base: str, layer: str, parts: list, sep: str) -> str:
+        """A scalar-view symbol from its parts: w¹₁₂, w^{[1]}_{12}."""
+        raise NotImplementedError
+
+    def entry_expression(self, expr) -> str:
+        """A scalar-view expression, its symbols written by ``entry_name``."""
+        raise NotImplementedError
+
+    def sum_over_batch(self, inner: str, atom: bool) -> str:
+        """Σᵢ δ₁⁽ⁱ⁾; ``inner`` is already bracketed where needed, ``atom`` when it is a name."""
+        raise NotImplementedError
+
+    def sum_over_classes(self, target: str, axis: int) -> str:
+        """The sum of a target's entries over the classes, Σₖ Yₖ, for the one-hot fact."""
+        raise NotImplementedError
+
+    def log_call(self, call: str) -> str:
+        """log of a function call written as an operator: log softmax(Z₂)."""
+        raise NotImplementedError
+
+    def gradient_name(self, shown: str) -> str:
+        """∂J/∂W₁ from the name W₁ as this notation prints it."""
+        raise NotImplementedError
+
+    def derivative_call(self, fname: str, arg: str) -> str:
+        """The derivative of the named function at ``arg``: tanh′(Z₁)."""
+        raise NotImplementedError
+
+    # ---- elementwise expressions (SymPy's _print_<Class> dispatch) ---------------------------------
+
+    def is_matrix(self, e) -> bool:
+        return any(s in self.atoms for s in e.free_symbols)
+
+    def paren(self, e, level):
+        s = self._print(e)
+        return self.wrap(s) if precedence(e) < level else s
+
+    def mfactor(self, f, crowded: bool) -> str:
+        """A matrix factor of a product: a juxtaposed product is bracketed when beside others."""
+        if f in self.precs and self.precs[f] < ATOM and (crowded or self.bracket_lone_products):
+            return self.wrap(self.atoms[f])
+        return self.paren(f, MUL)
+
+    def quotient(self, num, den) -> str:
+        return f"{self.paren(num, MUL)}/{self.paren(den, POW)}"
+
+    def coefficient(self, c) -> str:
+        """A scalar factor in front of matrices: (1/m) in text and formulas."""
+        num, den = sp.fraction(c)
+        return self.paren(num, MUL) if den == 1 else f"({self.quotient(num, den)})"
+
+    def _print_Symbol(self, s):
+        return self.atoms[s] if s in self.atoms else self.name(s.name)
+
+    def _print_Integer(self, e):
+        return str(e.p)
+
+    def _print_Rational(self, e):
+        return f"{e.p}/{e.q}"
+
+    def _print_Float(self, e):
+        return sp.Float(e, 6).__str__().rstrip("0").rstrip(".")
+
+    def _print_Add(self, e):
+        terms = self._as_ordered_terms(e)
+        out = self._print(terms[0])
+        for t in terms[1:]:
+            if _coeff_isneg(t):
+                out += f" {self.minus} " + self.paren(-t, MUL)
+            else:
+                out += " + " + self.paren(t, PRECEDENCE["Add"] + 1)
+        return out
+
+    def _print_Mul(self, e):
+        if _coeff_isneg(e):
+            return self.minus + self.paren(-e, MUL)
+        if not self.is_matrix(e):  # a scalar such as lambda/m or a per-neuron expression
+            num, den = sp.fraction(e)
+            top = self.scalar_times.join(self.paren(f, MUL) for f in sp.Mul.make_args(num))
+            return top if den == 1 else self.quotient(num, den)
+        factors = e.as_ordered_factors()
+        const = sp.Mul(*[f for f in factors if not self.is_matrix(f)])
+        mat = sp.Mul(*[f for f in factors if self.is_matrix(f)])
+        num, den = sp.fraction(mat)
+        fs = [f for f in sp.Mul.make_args(num) if f != 1]
+        crowded = len(fs) > 1 or den != 1
+        s = self.hadamard.join(self.mfactor(f, crowded) for f in fs) if fs else "1"
+        if den != 1:
+            s += self.hadamard_divide + (self.mfactor(den, True) if den in self.precs else self.paren(den, MUL + 1))
+        if const != 1:
+            s = self.coefficient(const) + self.scalar_times + (self.paren(mat, MUL + 1)
+                                                               if isinstance(mat, sp.Add) else s)
+        return s
+
+    def _print_Pow(self, e):
+        base, exp = e.args
+        if exp == -1:
+            if not self.is_matrix(base):
+                return self._print_Mul(sp.Mul(1, e, evaluate=False))
+            return "1" + self.hadamard_divide + self.paren(base, POW + 1)
+        if exp == sp.Rational(1, 2):
+            return self.sqrt(self._print(base))
+        b = self.paren(base, POW + 1)
+        if base in self.precs and self.precs[base] < ATOM or self.bracket_power_base(b):
+            b = self.wrap(self._print(base))
+        return self.power(b, exp)
+
+    def power(self, b: str, exp) -> str:
+        return f"{b}**{self.paren(exp, POW + 1)}"
+
+    def bracket_power_base(self, b: str) -> bool:
+        return False
+
+    def sqrt(self, s: str) -> str:
+        return self.call("sqrt", s)
+
+    def _print_Function(self, e):
+        args = ", ".join(self._print(a) for a in e.args)
+        row = ROWS.get(type(e))
+        if row is not None:
+            return fill(self.function_template(row), args)
+        return self.call(type(e).__name__, args)  # a function of no row prints by its class name
+
+    def function_template(self, row) -> str:
+        """How this notation writes a function of the table, with ``{0}`` for its argument."""
+        return self.call(row.name, "{0}")
+
+    def _print_Exp1(self, e):
+        return "e"
+
+    def _print_Pi(self, e):
+        return self.pi
+
+    def emptyPrinter(self, e):
+        return str(e)

@@ -1,0 +1,29 @@
+"""The words of every rule a derivation step names, one table for all notations.
+
+A template's ``{value}`` is filled by the notation's printer (``NotationPrinter.rule``): a node is
+printed as an equation prints it, a name as the notation writes names in words (δ2 in text, δ^{[2]} in
+LaTeX), ``Math`` in the notation's own form, words as they are (escaped for LaTeX). A rule kind with no
+row here (an op added without words) reads "chain rule through <kind>".
+"""
+RULE_WORDS = {
+    "chain": "chain rule",
+    "start": "",
+    "product": "chain rule through the product {product}",
+    "transpose": "transpose",
+    "sum": "a sum passes its adjoint to every entry",
+    "softmax": "chain rule through softmax (layer {layer}): {identity}",
+    "reshape": "a reshape passes its adjoint back in its operand's shape",
+    "permute": "a permutation of axes passes its adjoint back, inversely permuted",
+    "activation": "chain rule through {function} (layer {layer})",
+    "loss_derivative": "derivative of the loss ({loss})",
+    "bias_sum": "{param} is added to every example: its gradient sums over the batch",
+    "through": "chain rule through {name}",
+    "decay": "derivative of the weight decay {decay}",
+    "dJ": "derivative of J",
+    "written_through": "derivative of {function} written through {name}",
+    "simplify": "simplify",
+    "cancellation": "{activation}–{loss} cancellation",
+    "name_delta": "name the error signal {delta} ({gradient} without the constant factor)",
+    "one_hot": "one-hot targets: each example's {target} sums to 1 over the classes",
+}
+FALLBACK = "chain rule through {kind}"

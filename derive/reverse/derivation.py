@@ -1,0 +1,315 @@
+"""Reverse mode over the expression graph, with one backward rule per operation.
+
+Each rule maps (node, adjoint of node) to the adjoints of its arguments; the loop visits nodes in
+reverse topological order once, so the cost grows with the number of nodes (the depth), not with
+the number of weights. The ``ew`` rule differentiates its SymPy expression with ``sympy.diff``: an
+activation or loss nobody wrote a rule for derives through the same code as tanh does.
+
+As it goes, the pass keeps a provenance record (``Step``): each adjoint it forms, each rewrite the
+simplifier makes, and the rule that made it. The step-by-step view replays that record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from derive.graph import build as G
+from derive.graph.build import Node, constant_factor, ew, named, placeholder
+from derive.network.functions import LOSS_TITLES
+from derive.run.limits import TimeLimitExceeded
+from derive.graph.names import Name, layer_of
+from derive.graph.rules import CHAIN, START, Gradient, Math, Rule, rule
+from derive.printing.show import show
+from derive.ops import lookup
+from derive.printing.document import print_rich, sections, to_json, to_latex, to_markdown, to_text
+from derive.run.worker import run
+
+TIDY_SECONDS = 5.0     # per simplification; past it the expression stays as reverse mode formed it
+TIDY_INLINE_OPS = 60   # expressions up to this many operations are simplified without a child process
+
+ph = placeholder
+
+
+@dataclass
+class Step:
+    """One line of the derivation: ``lhs = rhs`` because of ``rule``.
+
+    ``lhs`` is ("grad", name) for dJ/d<name>, ("def", name) for a definition, or ("same", None) for a
+    rewrite of the line above. ``rhs`` is a graph node, or a short text for a fact."""
+
+    rule: tuple   # the Rule records (derive.graph.rules) that made the line, worded by the printers
+    lhs: tuple
+    rhs: object
+
+
+@dataclass
+class Derivation:
+    """Everything derived for one model: forward equations, loss, error signals, gradients, steps."""
+
+    model: object
+    deltas: dict = field(default_factory=dict)     # layer index -> named delta node
+    grads: dict = field(default_factory=dict)      # param name -> gradient node
+    steps: list = field(default_factory=list)
+    adjoints: dict = field(default_factory=dict)   # named node -> its dJ/d node
+
+    @property
+    def forward(self):
+        return self.model.forward
+
+    @property
+    def convention(self):
+        return self.model.convention
+
+    def __getitem__(self, name):
+        return self.grads[name]
+
+    def _params(self, params):
+        if params is None:
+            return None
+        params = [params] if isinstance(params, str) else list(params)
+        for p in params:
+            if p not in self.grads:
+                raise KeyError(f"no parameter {p!r}; the parameters are {', '.join(self.grads)}")
+        return params
+
+    def text(self, params=None, steps=False, width=100) -> str:
+        """Plain text: one panel per section (forward, loss, error signals, gradients, steps)."""
+        return to_text(self, self._params(params), steps, width)
+
+    def latex(self, params=None, steps=False) -> str:
+        return to_latex(self, self._params(params), steps)
+
+    def markdown(self, params=None, steps=False) -> str:
+        return to_markdown(self, self._params(params), steps)
+
+    def json(self, params=None) -> str:
+        return to_json(self, self._params(params))
+
+    def print(self, params=None, steps=False, console=None):
+        """Print to the terminal with rich."""
+        print_rich(self, self._params(params), steps, console)
+
+    def _repr_latex_(self):
+        rows = [f"{l} &= {r}" for _, sec in sections(self, "latex") for l, r, _n in sec]
+        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+
+    def __str__(self):
+        return self.text()
+
+
+def _layer_of(node: Node):
+    return layer_of(node.name)
+
+
+# ---- the record of each backward rule (the rules themselves are the ops', in derive.ops; their words
+# are the printers', in derive.printing.rules) ----
+
+def _ew_rule(node, arg, ctx):
+    if node.role == "act":
+        return rule("activation", function=ctx.fname(node), layer=_layer_of(node))
+    if node.role == "loss_entry":
+        return rule("loss_derivative", loss=LOSS_TITLES.get(ctx.model.loss_name, ctx.model.loss_name))
+    if node.role == "pre" and arg.role == "param":
+        return rule("bias_sum", param=arg.name)
+    if node.role == "pre":
+        return rule("through", name=node.name)
+    if node.role == "decay":
+        return rule("decay", decay=Math("(λ/2m) Σ W²", r"\frac{\lambda}{2m} \sum W^2"))
+    if node.role == "loss":
+        return rule("dJ")
+    return CHAIN
+
+
+SOFTMAX_IDENTITY = Math("S ⊙ (G − Σₖ G ⊙ S)", r"S \odot (G - \sum_k G \odot S)")
+RULE_RECORDS = {
+    "matmul": lambda node, arg, ctx: rule("product", product=node),
+    "T": lambda node, arg, ctx: rule("transpose"),
+    "sum": lambda node, arg, ctx: rule("sum"),
+    "softmax": lambda node, arg, ctx: rule("softmax", layer=_layer_of(node), identity=SOFTMAX_IDENTITY),
+    "ew": _ew_rule,
+    "reshape": lambda node, arg, ctx: rule("reshape"),
+    "permute": lambda node, arg, ctx: rule("permute"),
+}
+
+
+class _Context:
+    def __init__(self, model, printer):
+        self.model, self.steps, self._printer, self.rules_seen = model, [], printer, {}
+
+    def show(self, node):
+        if self._printer is None:
+            self._printer = show
+        return self._printer(node)
+
+    def rule(self, kind, node, arg=None) -> Rule:
+        """The record of the backward rule of ``kind`` at ``node`` (for the operand ``arg``)."""
+        make = RULE_RECORDS.get(kind)
+        return make(node, arg, self) if make else Rule(kind)
+
+    def derivative_through(self, node, before, after):
+        """Record that the derivative of ``node``'s function is written through ``node`` itself."""
+        self.steps.append(Step((rule("written_through", function=self.fname(node), name=node.name),),
+                               ("through", self.fname(node)), (before, after)))
+
+    def fname(self, node):
+        if not hasattr(self, "_activations"):  # one lookup table, not a scan of the layers per node
+            self._activations = {l.index: l.activation for l in self.model.layers}
+        return self._activations.get(_layer_of(node), "the function")
+
+
+def tidy(node: Node, steps: list, why: Rule) -> Node:
+    """Simplify an anonymous ``ew`` node's expression: the shortest of it, cancel() and factor()."""
+    if node.op != "ew" or node.name is not None or not node.args:
+        return node
+    expr = node.attrs["expr"]
+    best = expr
+    for candidate in _simplified(expr):
+        if sp.count_ops(candidate) < sp.count_ops(best):
+            best = candidate
+    if best == expr:
+        return node
+    after = ew(best, node.args, shape=node.shape)
+    steps.append(Step((why,), ("same", None), after))
+    return after
+
+
+def _simplified(expr) -> list:
+    """cancel(expr) and factor(expr). Both expand products of sums: on a long formula that can take
+    minutes, so a long one is simplified in a child process (``derive.run.worker``) with a time limit,
+    and past it stays as reverse mode formed it (as correct, only longer). A short one, every
+    expression of a textbook network, is simplified here: a fork would cost more than the work."""
+    if sp.count_ops(expr) <= TIDY_INLINE_OPS:
+        return [sp.cancel(expr), sp.factor(expr)]
+    try:
+        return run(_cancel_and_factor, expr, seconds=TIDY_SECONDS, what="simplifying")
+    except TimeLimitExceeded:
+        return []
+
+
+def _cancel_and_factor(expr) -> list:
+    return [sp.cancel(expr), sp.factor(expr)]
+
+
+def _accumulate(contribs):
+    nodes = [c for c, _ in contribs]
+    if len(nodes) == 1:
+        return nodes[0]
+    return ew(sp.Add(*[ph(i) for i in range(len(nodes))]), nodes)
+
+
+class _Plain:
+    """Reverse mode's context where nothing is worded or recorded (``gradients``)."""
+
+    def rule(self, kind, node, arg=None):
+        return CHAIN
+
+    def derivative_through(self, node, before, after):
+        pass
+
+
+def gradients(J: Node, wrt) -> dict:
+    """dJ/dx for each leaf x of ``wrt``: plain reverse mode over any graph whose root J has one
+    entry, through each operation's own backward rule. No names, no steps: the derivation of a
+    network (``derive``) is this, plus the naming of error signals and the record of each step."""
+    wrt = list(wrt)
+    order = G.topo_order(J)
+    needs = set(wrt)
+    for node in order:
+        if any(a in needs for a in node.args):
+            needs.add(node)
+    adj = {J: [ew(sp.Integer(1), [], shape=J.shape)]}
+    ctx, out = _Plain(), {}
+    for node in reversed(order):
+        if node not in adj or node not in needs:
+            continue
+        parts = adj.pop(node)
+        g = parts[0] if len(parts) == 1 else ew(sp.Add(*[ph(i) for i in range(len(parts))]), parts)
+        if node in wrt:
+            out[node] = g
+            continue
+        for arg, contrib, _ in lookup(node.op).vjp(node, g, ctx):
+            if arg in needs:
+                adj.setdefault(arg, []).append(contrib)
+    return {x: out.get(x, ew(sp.Integer(0), [], shape=x.shape)) for x in wrt}
+
+
+def derive(model, printer=None) -> Derivation:
+    """Reverse mode from the loss J to every parameter of ``model``."""
+    ctx = _Context(model, printer)
+    order = G.topo_order(model.J)
+    params = set(model.params)
+    needs = set(params)
+    for node in order:  # the nodes on a path to some parameter: the only adjoints worth forming
+        if any(a in needs for a in node.args):
+            needs.add(node)
+    adj = {model.J: [(ew(sp.Integer(1), [], shape=(1, 1)), START)]}
+    result = Derivation(model)
+    last = model.layers[-1].index
+    G._RECORDERS.append([])
+    try:
+        for node in reversed(order):
+            if node not in adj or node not in needs:
+                continue
+            g = _accumulate(adj.pop(node))
+            rules = ()
+            if node.name and node is not model.J:
+                rules = _rules_for(node, ctx)
+            if node.role == "pre":
+                g = _name_delta(node, g, rules, ctx, result, last)
+            elif node.name and node is not model.J:
+                _flush_records(ctx)
+                ctx.steps.append(Step(rules, ("grad", node.name), g))
+                if node.role == "param":
+                    g = tidy(g, ctx.steps, rule("simplify"))
+                result.adjoints[node] = g
+            if node.role == "param":
+                result.grads[node.name] = g
+                continue
+            for arg, contrib, why in lookup(node.op).vjp(node, g, ctx):
+                if arg in needs:
+                    adj.setdefault(arg, []).append((contrib, why))
+                    ctx.rules_seen.setdefault(arg, []).append(why)
+    finally:
+        _flush_records(ctx)
+        G._RECORDERS.pop()
+    result.steps = ctx.steps
+    result.grads = {p.name: result.grads[p.name] for p in model.params if p.name in result.grads}
+    missing = [p.name for p in model.params if p.name not in result.grads]
+    for name in missing:  # a parameter J does not depend on: its gradient is zero
+        p = next(q for q in model.params if q.name == name)
+        result.grads[name] = ew(sp.Integer(0), [], shape=p.shape)
+    return result
+
+
+def _rules_for(node, ctx):
+    seen = ctx.rules_seen.get(node, [])
+    rules = tuple(r for r in dict.fromkeys(seen) if r not in (CHAIN, START))
+    return rules or (CHAIN,)
+
+
+def _flush_records(ctx):
+    for why, fact in G._RECORDERS[-1]:
+        ctx.steps.append(Step((why,), ("fact", None), fact))
+    G._RECORDERS[-1].clear()
+
+
+def _name_delta(node, g, rules, ctx, result, last):
+    """Name the error signal delta_l = dJ/dZ_l without its constant factor (the 1/m of the mean)."""
+    l = _layer_of(node)
+    _flush_records(ctx)
+    ctx.steps.append(Step(rules, ("grad", node.name), g))
+    why = rule("simplify")
+    if l == last and ctx.model.layers[-1].activation in ("softmax", "sigmoid") \
+            and ctx.model.loss_name in ("ce", "bce"):
+        why = rule("cancellation", activation=ctx.model.layers[-1].activation,
+                   loss=LOSS_TITLES[ctx.model.loss_name])
+    g = tidy(g, ctx.steps, why)
+    c, rest = constant_factor(g)
+    delta = named(rest, Name("delta", l), "delta")
+    ctx.steps.append(Step((rule("name_delta", delta=delta.name, gradient=Gradient(node.name)),),
+                          ("def", delta.name), rest))
+    result.deltas[l] = delta
+    adj = ew(c * ph(0), [delta])
+    result.adjoints[node] = adj
+    return adj

@@ -1,0 +1,129 @@
+"""SymPy-heavy steps in a child process, under a time limit that can never leave this process broken.
+
+SymPy's automatic evaluation can run for minutes on some expressions (``log(cosh(...))`` asks whether
+its argument is positive, which factors polynomials), and nothing about an expression tells in
+advance that it will. Cutting such a step off from inside (an alarm signal, an asynchronous
+exception) raises in whatever library code happens to be running, half-way through a cache update or
+a class's construction, and can leave SymPy unusable for the rest of the process. So a step that
+hands a large expression to SymPy runs in a forked child: the child inherits every object it needs
+(nothing is pickled on the way in), sends its results back through a pipe, and is killed when its
+time is up, while this process waits, untouched, on any thread.
+
+``stream(gen, *args, seconds=...)`` runs a generator in the child and returns the items it produced
+before the limit (and whether it finished); ``run(fn, *args, seconds=...)`` runs one function and
+raises ``TimeLimitExceeded`` at the limit. An exception in the child is raised again here. Where
+there is no ``fork`` (Windows), the step runs in this process without a limit.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import time
+import warnings
+
+from derive.run.limits import TimeLimitExceeded
+
+HEADER = struct.Struct("!Q")
+
+
+def available() -> bool:
+    return hasattr(os, "fork")
+
+
+def run(fn, *args, seconds: float, what: str = "this step"):
+    """``fn(*args)`` in a child process; TimeLimitExceeded after ``seconds``."""
+    items, finished = stream(_once, fn, *args, seconds=seconds)
+    if not finished:
+        raise TimeLimitExceeded(f"{what} took longer than {seconds:g} s and was stopped")
+    return items[0]
+
+
+def _once(fn, *args):
+    yield fn(*args)
+
+
+def stream(gen, *args, seconds: float) -> tuple:
+    """(items ``gen(*args)`` yielded within ``seconds``, whether it finished)."""
+    if not available():
+        return list(gen(*args)), True
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # JAX (RuntimeWarning) and Python 3.12+ (DeprecationWarning) warn at a fork of a process with
+        # threads: a child could deadlock on a lock another thread held. This child takes none of
+        # those locks: it runs SymPy on objects it already has, writes to a pipe and exits.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: compute, send, and leave without running this process's exit handlers
+        os.close(read)
+        code = 0
+        try:
+            for item in gen(*args):
+                _send(write, ("item", item))
+            _send(write, ("done", None))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, raised there
+            try:
+                _send(write, ("error", exc))
+            except BaseException:  # noqa: BLE001 - an exception that cannot be pickled
+                _send(write, ("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    try:
+        return _collect(read, pid, seconds)
+    finally:
+        os.close(read)
+
+
+def _send(fd: int, message) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _collect(fd: int, pid: int, seconds: float) -> tuple:
+    deadline = time.monotonic() + seconds
+    buffer, items = b"", []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return items, False
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return items, False
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:  # the child ended without saying done: it crashed
+                raise RuntimeError("the child process computing a SymPy step ended without a result")
+            buffer += chunk
+            while len(buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(buffer)
+                if len(buffer) < HEADER.size + size:
+                    break
+                kind, value = pickle.loads(buffer[HEADER.size:HEADER.size + size])
+                buffer = buffer[HEADER.size + size:]
+                if kind == "item":
+                    items.append(value)
+                elif kind == "done":
+                    return items, True
+                else:
+                    raise value
+    finally:
+        _end(pid)
+
+
+def _end(pid: int) -> None:
+    """Kill the child if it is still running, and reap it."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

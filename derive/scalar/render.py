@@ -1,0 +1,76 @@
+"""Printing the scalar view: per-neuron equations, per-weight gradients and the check's verdict."""
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from derive.printing.show import printer_for
+
+
+def rows(view, style):
+    """[(title, [(lhs, rhs)])] of the scalar view in notation ``style`` (text, latex, formula)."""
+    p = printer_for(style)
+    return [("Per-neuron forward pass (one example)",
+             [(p.entry_name(l), p.entry_expression(r)) for l, r in view.forward]),
+            ("Loss (one example)", [("J", p.entry_expression(view.loss[1]))]),
+            ("Per-neuron error signals", [(p.entry_name(l), p.entry_expression(r)) for l, r in view.deltas]),
+            ("Per-weight gradients (one example)",
+             [(p.gradient_name(p.entry_name(s)), p.entry_expression(r)) for _, s, r in view.grads])]
+
+
+def verdict_lines(view):
+    lines = []
+    for c in view.checks:
+        how = {"exact": "exactly (rational arithmetic)", "numeric": "to 40 digits at random points",
+               "difference": "by 50-digit central differences of the loss (SymPy's exact expansion ran "
+                             "past its time limit)"}[c.method]
+        if c.ok:
+            lines.append(f"{c.name}: {c.weights} weight{'' if c.weights == 1 else 's'}, matrix form = sympy.diff of the expanded loss, {how}")
+        else:
+            lines.append(f"{c.name}: MISMATCH — {c.counterexample}")
+    status = "PASS" if view.ok else "FAIL"
+    lines.append(f"{status}: matrix-form gradients expanded at m = {view.m_check} "
+                 f"{'equal' if view.ok else 'do not all equal'} the scalar derivatives")
+    return lines
+
+
+def _text(view) -> str:
+    out = []
+    for title, eqs in rows(view, "text"):
+        out.append(f"── {title} " + "─" * max(0, 60 - len(title)))
+        out += [f"{l} = {r}" for l, r in eqs]
+    return "\n".join(out + ["── Check " + "─" * 55] + verdict_lines(view)) + "\n"
+
+
+def _latex(view) -> str:
+    out = []
+    for title, eqs in rows(view, "latex"):
+        out.append(f"% {title}\n\\begin{{align*}}")
+        out.append(" \\\\\n".join(f"{l} &= {r}" for l, r in eqs))
+        out.append("\\end{align*}")
+    return "\n".join(out + ["% " + c for c in verdict_lines(view)]) + "\n"
+
+
+def _markdown(view) -> str:
+    out = []
+    for title, eqs in rows(view, "latex"):
+        out.append(f"### {title}\n")
+        out += [f"$$\n{l} = {r}\n$$\n" for l, r in eqs]
+    return "\n".join(out + ["### Check\n"] + [f"- {c}" for c in verdict_lines(view)]) + "\n"
+
+
+def _json(view) -> str:
+    return json.dumps({
+        "forward": [f"{l} = {r}" for l, r in rows(view, "formula")[0][1]],
+        "gradients": {str(s): sp.sstr(r) for _, s, r in view.grads},
+        "check": {c.name: {"ok": c.ok, "method": c.method, "weights": c.weights} for c in view.checks},
+        "ok": view.ok}) + "\n"
+
+
+# The document formats, each over the rows in one notation (Markdown's equations are LaTeX).
+DOCUMENTS = {"text": _text, "latex": _latex, "markdown": _markdown, "json": _json}
+
+
+def render(view, fmt: str) -> str:
+    return DOCUMENTS[fmt](view)

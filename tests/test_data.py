@@ -138,7 +138,7 @@ def test_regression_width_and_empty():
 
 
 def test_missing_file_and_unknown_name(tmp_path):
-    with pytest.raises(DataError, match=r"no such file or directory: 'nope\.npz' \(expected a built-in data set \(xor, linreg, mlp\)"):
+    with pytest.raises(DataError, match=r"no such file or directory: 'nope\.npz' \(expected a built-in data set \(xor, linreg, mlp, cnn, cnn1d\)"):
         load("nope.npz")
 
 
@@ -426,3 +426,215 @@ def test_a_file_is_read_as_regression_targets_only_where_they_cannot_be_labels(t
         load(tmp_path / "floats.npz", 4, 1)  # a cross-entropy network: labels only
     with pytest.raises(DataError, match=r"^floats\.npz: the network has 3 outputs, but y_train has 1 columns"):
         load(tmp_path / "floats.npz", 4, 3, regression=True)
+
+
+# ---- input shapes: (examples, *shape) for convolutional networks ----
+
+def test_images_gain_a_channel_axis(tmp_path):
+    (xtr, ytr), (xte, yte) = fake_mnist(6), fake_mnist(3, seed=1)
+    np.savez(tmp_path / "m.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    d = load(tmp_path / "m.npz", (4, 4, 1), 10)
+    assert d.x_train.shape == (6, 4, 4, 1) and d.x_test.shape == (3, 4, 4, 1)
+    assert d.x_train.dtype == np.float32 and d.input_shape == (4, 4, 1) and d.n_inputs == 16
+    assert np.allclose(d.x_train[..., 0] * 255, xtr) and np.allclose(d.x_test[..., 0] * 255, xte)
+    assert d.y_train.argmax(1).tolist() == ytr.tolist()
+
+
+def test_images_with_a_channel_axis_are_kept(tmp_path):
+    xtr, ytr = fake_mnist(5)
+    np.savez(tmp_path / "m.npz", x_train=xtr[..., None], y_train=ytr)
+    d = load(tmp_path / "m.npz", (4, 4, 1), 10)
+    assert d.x_train.shape == (5, 4, 4, 1) and np.allclose(d.x_train * 255, xtr[..., None])
+    # A list is an input shape too, and channels first with one channel is the same row-major order.
+    np.savez(tmp_path / "c.npz", x_train=xtr[:, None], y_train=ytr)
+    assert np.array_equal(load(tmp_path / "c.npz", [4, 4, 1], 10).x_train, d.x_train)
+
+
+def test_idx_images_take_a_shape(tmp_path):
+    xtr, ytr = fake_mnist(7)
+    write_idx(tmp_path / "train-images-idx3-ubyte", xtr)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", ytr)
+    d = load(tmp_path, (4, 4, 1), 10)
+    assert d.x_train.shape == (7, 4, 4, 1) and np.allclose(d.x_train[..., 0] * 255, xtr)
+
+
+def test_flat_data_is_reshaped_row_major(tmp_path):
+    flat = np.random.default_rng(0).integers(0, 256, (5, 24), dtype=np.uint8)
+    np.savez(tmp_path / "f.npz", x_train=flat, y_train=np.arange(5) % 2)
+    d = load(tmp_path / "f.npz", (2, 4, 3), 2)
+    assert d.x_train.shape == (5, 2, 4, 3)
+    # Row-major: the last axis (channels) varies fastest, then width, then height.
+    for h in range(2):
+        for w in range(4):
+            for c in range(3):
+                assert np.allclose(d.x_train[:, h, w, c] * 255, flat[:, 12 * h + 3 * w + c])
+
+
+def test_int_n_inputs_still_flattens(tmp_path):
+    xtr, ytr = fake_mnist(4)
+    np.savez(tmp_path / "m.npz", x_train=xtr, y_train=ytr)
+    for n_inputs in (16, None):
+        d = load(tmp_path / "m.npz", n_inputs, 10)
+        assert d.x_train.shape == (4, 16) and d.input_shape == (16,) and d.n_inputs == 16
+        assert np.allclose(d.x_train * 255, xtr.reshape(4, 16))
+    with pytest.raises(DataError, match=r"^m\.npz: the network takes 9 inputs per example, but x_train has 16 "
+                                        r"features \(x_train shape \(4, 16\)\)$"):
+        load(tmp_path / "m.npz", 9, 10)
+
+
+def test_a_shape_of_another_size_names_both(tmp_path):
+    images = np.zeros((3, 28, 28), np.uint8)
+    np.savez(tmp_path / "data.npz", x_train=images, y_train=np.array([0, 1, 2]))
+    with pytest.raises(DataError, match=r"^data\.npz: x_train holds 28x28 images \(784 values each\); "
+                                        r"the network takes 8x8x1 \(64 values\)$"):
+        load(tmp_path / "data.npz", (8, 8, 1), 10)
+    np.savez(tmp_path / "flat.npz", x_train=np.zeros((3, 64), np.uint8), y_train=np.array([0, 1, 2]))
+    with pytest.raises(DataError, match=r"^flat\.npz: x_train holds 64 values per example; "
+                                        r"the network takes 28x28x1 \(784 values\)$"):
+        load(tmp_path / "flat.npz", (28, 28, 1), 10)
+    np.savez(tmp_path / "t.npz", x_train=np.zeros((2, 4, 4), np.uint8), y_train=np.array([0, 1]),
+             x_test=np.zeros((2, 5, 5), np.uint8), y_test=np.array([0, 1]))
+    with pytest.raises(DataError, match=r"^t\.npz: x_test holds 5x5 images \(25 values each\); "
+                                        r"the network takes 4x4x1 \(16 values\)$"):
+        load(tmp_path / "t.npz", (4, 4, 1), 2)
+
+
+def test_as_many_values_in_another_layout_are_refused(tmp_path):
+    # Channels first read as channels last would scramble every image: refused, not reshaped.
+    np.savez(tmp_path / "cf.npz", x_train=np.zeros((2, 3, 4, 4), np.uint8), y_train=np.array([0, 1]))
+    with pytest.raises(DataError, match=r"^cf\.npz: x_train holds 3x4x4 images \(48 values each\); the network "
+                                        r"takes 4x4x3 \(48 values\): as many values, arranged differently"):
+        load(tmp_path / "cf.npz", (4, 4, 3), 2)
+
+
+def test_check_data_takes_a_shape():
+    x, y = check_data(np.arange(12).reshape(2, 6), [0, 1], (2, 3, 1), 2)
+    assert x.shape == (2, 2, 3, 1) and x[1, 1, 2, 0] == 11 and y.shape == (2, 2)
+    for bad in [(8, 0, 1), (), (8.0, 8), (True, 8)]:
+        with pytest.raises(DataError, match=r"expected the network's input shape as positive whole numbers"):
+            check_data(np.zeros((2, 6)), [0, 1], bad, 2)
+
+
+# ---- the convolutional built-ins ----
+
+def test_cnn_digits_are_the_mlp_digits_as_images():
+    from sklearn.datasets import load_digits
+    cnn, mlp = load("cnn", (8, 8, 1), 10), load("mlp", 64, 10)
+    assert cnn.x_train.shape == (1437, 8, 8, 1) and cnn.x_test.shape == (360, 8, 8, 1)
+    assert cnn.input_shape == (8, 8, 1) and cnn.n_inputs == 64 and cnn.n_classes == 10
+    assert np.array_equal(cnn.y_train, mlp.y_train) and np.array_equal(cnn.y_test, mlp.y_test)
+    assert 0.0 <= cnn.x_train.min() and cnn.x_train.max() == 1.0
+    # Pixel (row i, column j) of an image is feature 8 i + j of the flat digits.
+    for i in range(8):
+        for j in range(8):
+            assert np.array_equal(cnn.x_train[:, i, j, 0], mlp.x_train[:, 8 * i + j])
+            assert np.array_equal(cnn.x_test[:, i, j, 0], mlp.x_test[:, 8 * i + j])
+    # Each image is one of scikit-learn's own 8x8 images, upright (not transposed).
+    images = {(im / 16).astype(np.float32).tobytes() for im in load_digits().images}
+    assert all(im[..., 0].tobytes() in images for im in cnn.x_train[:50])
+    assert not all(im[..., 0].T.tobytes() in images for im in cnn.x_train[:50])
+    # Unasked, the images come in their own shape; asked for 64 inputs, they are the mlp digits.
+    assert load("cnn").x_train.shape == (1437, 8, 8, 1)
+    assert np.array_equal(load("cnn", 64, 10).x_train, mlp.x_train)
+
+
+@pytest.fixture(scope="module")
+def mnist1d(tmp_path_factory):
+    """MNIST-1D generated once for the module, cached in a folder of its own; the global random
+    streams as they were before and after."""
+    cache = tmp_path_factory.mktemp("cache")
+    import random
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        np.random.seed(123)
+        random.seed(123)
+        before = (np.random.get_state()[1].copy(), random.getstate())
+        d = load("cnn1d", (40, 1), 10)
+        after = (np.random.get_state()[1].copy(), random.getstate())
+    return d, cache, before, after
+
+
+def test_cnn1d_shapes_and_classes(mnist1d):
+    d = mnist1d[0]
+    assert d.x_train.shape == (4000, 40, 1) and d.x_test.shape == (1000, 40, 1)
+    assert d.y_train.shape == (4000, 10) and d.y_test.shape == (1000, 10)
+    assert d.input_shape == (40, 1) and d.n_inputs == 40 and d.n_classes == 10 and d.kind == "classification"
+    assert np.all(d.y_train.sum(1) == 1) and np.all(np.bincount(d.y_train.argmax(1), minlength=10) > 300)
+    assert abs(d.x_train.mean()) < 0.05 and 0.9 < d.x_train.std() < 1.1  # as mnist1d scales it
+    assert d.x_train.dtype == np.float32 and d.description.startswith("MNIST-1D (mnist1d ")
+
+
+def test_cnn1d_leaves_the_global_random_streams_alone(mnist1d):
+    _, _, before, after = mnist1d
+    assert np.array_equal(before[0], after[0]) and before[1] == after[1]
+
+
+def test_cnn1d_is_read_from_the_cache(mnist1d, monkeypatch):
+    import importlib.metadata
+    import sys
+    d, cache = mnist1d[:2]
+    path = cache / "derivax" / f"mnist1d-{importlib.metadata.version('mnist1d')}.npz"
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    with np.load(path) as z:
+        assert np.array_equal(z["x"].astype(np.float32), d.x_train[..., 0])
+        assert np.array_equal(z["y_test"], d.y_test.argmax(1))
+    # With mnist1d unimportable, only the cache can give the data.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    again = load("cnn1d", (40, 1), 10)
+    for a, b in ((again.x_train, d.x_train), (again.y_train, d.y_train), (again.x_test, d.x_test),
+                 (again.y_test, d.y_test)):
+        assert np.array_equal(a, b)
+    flat = load("cnn1d", 40, 10)
+    assert flat.x_train.shape == (4000, 40) and np.array_equal(flat.x_train, d.x_train[..., 0])
+    assert load("cnn1d").x_train.shape == (4000, 40, 1)
+
+
+def fake_mnist1d(calls):
+    def generate():
+        calls.append(1)
+        rng = np.random.default_rng(len(calls))
+        return {"x": rng.normal(size=(6, 40)), "y": np.arange(6) % 3, "x_test": rng.normal(size=(2, 40)),
+                "y_test": np.array([0, 2])}
+    return generate
+
+
+def test_an_unreadable_cache_is_generated_again(tmp_path, monkeypatch):
+    import importlib.metadata
+    import compile.train.data as data
+    calls = []
+    monkeypatch.setattr(data, "_generate_mnist1d", fake_mnist1d(calls))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "derivax" / f"mnist1d-{importlib.metadata.version('mnist1d')}.npz"
+    path.parent.mkdir()
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((3, 40)), y=np.zeros(2), x_test=np.zeros((2, 40)),
+             y_test=np.zeros(2))  # x and y disagree in length
+    np.savez(tmp_path / "part.npz", x=np.zeros((3, 40)), y=np.zeros(3))  # no test split
+    damaged = [b"not a zip file", b"", (tmp_path / "wrong.npz").read_bytes(), (tmp_path / "part.npz").read_bytes()]
+    for n, damage in enumerate(damaged):
+        path.write_bytes(damage)
+        d = load("cnn1d", (40, 1), 3)
+        assert len(calls) == n + 1 and d.x_train.shape == (6, 40, 1)
+        # Rewritten: the next load reads it instead of generating.
+        assert np.array_equal(load("cnn1d", (40, 1), 3).x_train, d.x_train) and len(calls) == n + 1
+
+
+def test_a_cache_folder_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    import compile.train.data as data
+    calls = []
+    monkeypatch.setattr(data, "_generate_mnist1d", fake_mnist1d(calls))
+    (tmp_path / "file").write_text("a file where the cache folder would go\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    assert load("cnn1d", 40, 3).x_train.shape == (6, 40)
+    assert load("cnn1d", 40, 3).x_test.shape == (2, 40) and len(calls) == 2
+
+
+def test_cnn1d_without_mnist1d_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(DataError, match=r"^the cnn1d data set \(MNIST-1D\) is generated by the mnist1d package: "
+                                        r"pip install mnist1d"):
+        load("cnn1d", (40, 1), 10)

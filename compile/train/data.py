@@ -1,15 +1,22 @@
 """Training data: the built-in examples' data sets and MNIST files a user has, checked against a network.
 
 ``load(name_or_path, n_inputs, n_outputs)`` returns a :class:`Dataset` of batch-first float arrays:
-x is (examples, features), y is (examples, outputs), one-hot for classification. Every problem with the
-data raises :class:`DataError` with a message that names what was expected and what was found, so the
-command line can print it as it is.
+x is (examples, features) for a whole number ``n_inputs``, or (examples, *n_inputs) for an input shape
+such as (28, 28, 1) or (40, 1) (channels last, as Keras lays them out); y is (examples, outputs),
+one-hot for classification. Every problem with the data raises :class:`DataError` with a message that
+names what was expected and what was found, so the command line can print it as it is.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import math
+import numbers
+import os
+import random
 import struct
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -17,7 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-BUILTINS = ("xor", "linreg", "mlp")
+BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d")
+# The shapes the convolutional built-ins are served in when load is not given n_inputs: the 8x8
+# digits as one-channel images, MNIST-1D as one-channel signals of 40 samples.
+BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1)}
 # The digits split does not follow the training seed: a test set that moved with the seed would make
 # test accuracies of two runs incomparable.
 DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
@@ -38,8 +48,15 @@ class Dataset:
     description: str
 
     @property
+    def input_shape(self) -> tuple:
+        """One example's shape: (features,) for flat data, e.g. (8, 8, 1) for images."""
+        return self.x_train.shape[1:]
+
+    @property
     def n_inputs(self) -> int:
-        return self.x_train.shape[1]
+        """Values per example: the number of features of flat data, the product of
+        ``input_shape`` for shaped data (64 for (8, 8, 1))."""
+        return math.prod(self.x_train.shape[1:])
 
     @property
     def n_outputs(self) -> int:
@@ -47,8 +64,14 @@ class Dataset:
 
 
 def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y"),
-               dtype=np.float32):
+               dtype=np.float32, item="images"):
     """Validate one split and return it as (x (N, n_inputs), y (N, n_outputs)) of ``dtype``.
+
+    ``n_inputs`` is a whole number (x flattened to (N, n_inputs), as it always was), an input shape
+    without the batch axis (a tuple such as (28, 28, 1): x comes back as (N, 28, 28, 1)), or None
+    (unchecked, x flattened). An input shape takes x of that shape, flat x of as many values (reshaped
+    row-major), or x that differs from it only in axes of size 1 ((N, 28, 28) gains its channel
+    axis); ``item`` is what a message calls examples with more than one axis.
 
     For classification y may be integer labels (N,) or one-hot rows (N, classes); labels are turned
     into one-hot rows of width ``n_outputs`` (or max label + 1), or into a 0/1 column when the network
@@ -56,6 +79,7 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
     ``what`` and call the arrays ``names`` (a file's arrays by their names in the file).
     """
     xn, yn = names
+    shape = _input_shape(n_inputs, what)
     x, y = _numeric(x, f"{what}: {xn}"), _numeric(y, f"{what}: {yn}")
     if x.ndim == 1 and kind == "regression":
         x = x.reshape(-1, 1)
@@ -64,6 +88,7 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
     if y.ndim > 2:
         raise DataError(f"{what}: expected {yn} of shape (examples,) or (examples, outputs), found "
                         f"shape {y.shape}")
+    stored = x.shape[1:]
     x = x.reshape(len(x), math.prod(x.shape[1:]))
     if len(x) != len(y):
         raise DataError(f"{what}: {xn} and {yn} differ in length: {xn} has {len(x)} examples, "
@@ -74,7 +99,10 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         raise DataError(f"{what}: expected at least one column in {yn}, found shape {y.shape}")
     _finite(x, f"{what}: {xn}")
     _finite(y, f"{what}: {yn}")
-    if n_inputs is not None and x.shape[1] != n_inputs:
+    if shape is not None:
+        _check_layout(stored, shape, f"{what}: {xn}", item)
+        x = x.reshape(len(x), *shape)
+    elif n_inputs is not None and x.shape[1] != n_inputs:
         raise DataError(f"{what}: the network takes {n_inputs} inputs per example, but {xn} has "
                         f"{x.shape[1]} features ({xn} shape {x.shape})")
     if kind == "regression":
@@ -86,6 +114,38 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
     if kind != "classification":
         raise DataError(f"{what}: kind must be 'classification' or 'regression', found {kind!r}")
     return _cast(x, dtype, f"{what}: {xn}"), _one_hot(y, n_outputs, f"{what}: {yn}").astype(dtype)
+
+
+def _input_shape(n_inputs, what):
+    """An input shape given as a tuple (or list) as a tuple of ints; None for a whole number or None."""
+    if not isinstance(n_inputs, (tuple, list)):
+        return None
+    if not n_inputs or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
+                               for d in n_inputs):
+        raise DataError(f"{what}: expected the network's input shape as positive whole numbers, such as "
+                        f"(28, 28, 1), found {tuple(n_inputs)!r}")
+    return tuple(int(d) for d in n_inputs)
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _check_layout(stored, shape, what, item):
+    """Refuse examples of shape ``stored`` that cannot be read as ``shape``: a different number of
+    values, or as many values in another arrangement of axes (say channels first), which a reshape
+    would silently scramble. Flat examples, and shapes that differ only in axes of size 1, fit."""
+    n, m = math.prod(stored), math.prod(shape)
+    holds = f"{stored[0]} values per example" if len(stored) == 1 else \
+        f"{_dims(stored)} {item} ({n} values each)"
+    takes = f"{m} values per example" if len(shape) == 1 else f"{_dims(shape)} ({m} values)"
+    if n != m:
+        raise DataError(f"{what} holds {holds}; the network takes {takes}")
+    squeezed = [tuple(d for d in s if d != 1) for s in (stored, shape)]
+    if len(squeezed[0]) > 1 and len(squeezed[1]) > 1 and squeezed[0] != squeezed[1]:
+        raise DataError(f"{what} holds {holds}; the network takes {takes}: as many values, arranged "
+                        f"differently; store the examples as {_dims(shape)} (channels last) or flat, "
+                        "one row-major row each")
 
 
 def _cast(a, dtype, what):
@@ -170,26 +230,38 @@ def _label(v) -> str:
 
 
 def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False) -> Dataset:
-    """A built-in data set ('xor', 'linreg', 'mlp') or MNIST from a path (.npz or IDX files),
-    checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None: unchecked).
+    """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d') or MNIST from a path (.npz or IDX
+    files), checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None:
+    unchecked).
+
+    ``n_inputs`` is a whole number (x comes back flat, (examples, n_inputs)) or the network's input
+    shape without the batch axis, e.g. (28, 28, 1) or (40, 1): x comes back as (examples, *n_inputs)
+    (see :func:`check_data` for the layouts that fit). Without it, x is flat, except for 'cnn' (8x8
+    digits, (8, 8, 1)) and 'cnn1d' (MNIST-1D, (40, 1)), served in the shape they are made for.
 
     A file's y are class labels, unless ``regression`` (a network whose loss is no cross-entropy) and
     they cannot be labels of this network (see ``_regression_targets``): then they are targets."""
     name = str(name_or_path)
-    if name in BUILTINS:  # a built-in name wins over a file of that name; ./mlp reaches the file
-        raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed)}[name]()
+    builtin = name in BUILTINS  # a built-in name wins over a file of that name; ./mlp reaches the file
+    if builtin:
+        raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
+               "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d}[name]()
+        if n_inputs is None:
+            n_inputs = BUILTIN_SHAPES.get(name)
     else:
         raw = _from_path(Path(name))
     train, test, kind, description = raw
-    if name not in BUILTINS and regression and _regression_targets(train.y, n_outputs):
+    if not builtin and regression and _regression_targets(train.y, n_outputs):
         kind = "regression"
         description += " (y read as regression targets)"
-    xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names)
+    xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names,
+                          item=train.item)
     xte = yte = None
     if test is not None:
         # The test split must fit the same network and have as many outputs as the training split.
-        xte, yte = check_data(test.x, test.y, xtr.shape[1], n_outputs or ytr.shape[1], kind, test.what,
-                              test.names)
+        fit = xtr.shape[1:] if isinstance(n_inputs, (tuple, list)) else xtr.shape[1]
+        xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[1], kind, test.what,
+                              test.names, item=test.item)
     n_classes = None if kind == "regression" else (2 if ytr.shape[1] == 1 else ytr.shape[1])
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description)
 
@@ -217,6 +289,7 @@ class _Split:
     y: object
     what: str
     names: tuple = ("x", "y")
+    item: str = "images"  # what a message calls one example with more than one axis
 
 
 def _xor():
@@ -230,14 +303,117 @@ def _linreg():
     return _Split(x, x.copy(), "training data"), None, "regression", "X = y = [0, 1, 2, 3]"
 
 
-def _digits(seed):
+def _digits(seed, images=False):
+    """The 8x8 digits, pixels scaled to [0, 1]: flat rows of 64 for 'mlp', 8x8 images for 'cnn' (the
+    same rows, which scikit-learn flattens row-major), in the same split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     x, y = load_digits(return_X_y=True)
     xtr, xte, ytr, yte = train_test_split(x / 16.0, y, test_size=DIGITS_TEST_FRACTION, stratify=y,
                                           random_state=seed)
+    if images:
+        xtr, xte = xtr.reshape(-1, 8, 8), xte.reshape(-1, 8, 8)
     return (_Split(xtr, ytr, "training data"), _Split(xte, yte, "test data"), "classification",
             f"scikit-learn 8x8 digits: {len(xtr)} train, {len(xte)} test (stratified, seed {seed})")
+
+
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
+NEED_MNIST1D = "the cnn1d data set (MNIST-1D) is generated by the mnist1d package: pip install mnist1d"
+
+
+def _mnist1d():
+    """MNIST-1D as the mnist1d package generates it with its default arguments (4000 train, 1000
+    test signals of 40 samples, 10 classes), generated here rather than downloaded, and cached."""
+    arrays, version = _mnist1d_arrays()
+    train = _Split(arrays["x"], arrays["y"], "training data", item="signals")
+    test = _Split(arrays["x_test"], arrays["y_test"], "test data", item="signals")
+    made = f"mnist1d {version}" if version else "mnist1d"
+    return (train, test, "classification",
+            f"MNIST-1D ({made}, default arguments): {len(train.x)} train, {len(test.x)} test")
+
+
+def _mnist1d_arrays():
+    """The arrays x, y, x_test, y_test of MNIST-1D and the mnist1d version that made them: read from
+    the cache, or generated (some seconds) and cached for the next run."""
+    import importlib.metadata
+    try:
+        version = importlib.metadata.version("mnist1d")
+    except importlib.metadata.PackageNotFoundError:
+        version = None  # generation says whether the package is there at all; nothing is cached
+    path = None
+    if version is not None and (folder := cache_dir()) is not None:
+        path = folder / f"mnist1d-{version.replace(os.sep, '_')}.npz"
+        arrays = _read_mnist1d_cache(path)
+        if arrays is not None:
+            return arrays, version
+    arrays = _generate_mnist1d()
+    if path is not None:
+        _write_cache(path, arrays)
+    return arrays, version
+
+
+def cache_dir() -> Path | None:
+    """derivax's folder in the user cache directory: $XDG_CACHE_HOME/derivax, or ~/.cache/derivax;
+    None where there is no home directory to put it in."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG specification says to ignore it
+        try:
+            base = Path.home() / ".cache"
+        except (RuntimeError, KeyError):
+            return None
+    return Path(base) / "derivax"
+
+
+def _generate_mnist1d() -> dict:
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:
+        raise DataError(f"{NEED_MNIST1D} (importing it failed: {_one_line(exc)})") from None
+    # make_dataset seeds NumPy's and Python's global generators: the caller's streams are put back.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return {k: np.asarray(data[k]) for k in MNIST1D_ARRAYS}
+
+
+def _read_mnist1d_cache(path: Path):
+    """The cached arrays, or None where there is no cache or it cannot be read or makes no sense
+    (then the data is generated again and the cache rewritten)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in MNIST1D_ARRAYS}
+    except Exception:  # missing, damaged, not an .npz, an array missing: all mean generate again
+        return None
+    x, y, xt, yt = (arrays[k] for k in MNIST1D_ARRAYS)
+    if not (x.ndim == xt.ndim == 2 and y.ndim == yt.ndim == 1 and len(x) == len(y) > 0
+            and len(xt) == len(yt) > 0 and x.shape[1] == xt.shape[1]
+            and all(a.dtype.kind in "iuf" for a in (x, y, xt, yt))):
+        return None
+    return arrays
+
+
+def _write_cache(path: Path, arrays: dict):
+    """``arrays`` saved to ``path`` whole or not at all (a temporary file renamed into place), so a
+    run reading the cache meanwhile never sees half a file; a folder that cannot be written to only
+    means the data is generated again next time."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def _from_path(path: Path):
@@ -324,14 +500,13 @@ def _read_npz(path: Path) -> dict:
 
 
 def _scale_pixels(x, what):
-    """Images to (examples, pixels) in [0, 1]: 8-bit pixels are divided by 255, floats in [0, 1] kept,
-    booleans taken as 0 and 1."""
+    """Images in [0, 1], in the shape they have (check_data flattens or shapes them for the network):
+    8-bit pixels are divided by 255, floats in [0, 1] kept, booleans taken as 0 and 1."""
     if np.asarray(x).dtype == bool:
         x = np.asarray(x, np.float32)
     x = _numeric(x, what)
     if x.ndim < 2:
         raise DataError(f"{what}: expected images of shape (examples, ...), found shape {x.shape}")
-    x = x.reshape(len(x), math.prod(x.shape[1:]))
     if x.size and np.isfinite(x).all() and (np.issubdtype(x.dtype, np.integer) or x.max() > 1.0):
         if x.min() < 0 or x.max() > 255:
             raise DataError(f"{what}: expected pixels in 0..255 or 0..1, found {x.min()}..{x.max()}")

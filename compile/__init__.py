@@ -5,9 +5,9 @@ Names are imported on first use (PEP 562), so `derivax show` never pays for impo
 from importlib import import_module
 
 _EXPORTS = {
-    "lower": "lower.lower", "Lowered": "lower.lower", "lower_nodes": "lower.lower",
+    "lower": "lowering.lower", "Lowered": "lowering.lower", "lower_nodes": "lowering.lower",
     "compile_trainer": "train.train", "fit": "train.train", "Trainer": "train.train", "History": "train.train",
-    "generate": "lower.codegen",
+    "generate": "lowering.codegen",
     "load": "train.data", "Dataset": "train.data", "DataError": "train.data",
     "sgd": "train.optim", "momentum": "train.optim", "adam": "train.optim", "UpdateRule": "train.optim",
     "verify": "checks.verify", "check_formula": "checks.formula", "check_update": "checks.formula", "check_code": "checks.code",

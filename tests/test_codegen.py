@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from compile.lower.codegen import generate
+from compile.lowering.codegen import generate
 from conftest import tree_allclose
 from derive import Dense, Network
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compile.lower.codegen import HE_ACTIVATIONS
+from compile.lowering.codegen import HE_ACTIVATIONS
 from derive.ops.elementwise import SCALAR_NUMPY, numpy_function as _lambdified
-from compile.lower.lower import CALLS, ScalarJax, function_sources
+from compile.lowering.lower import CALLS, ScalarJax, function_sources
 from compile.checks.verify import verify
 from derive import Dense, Network
 from derive.formula.parse import parse_scalar
@@ -141,8 +141,8 @@ SCALAR_FUNCTIONS += (ScalarFunction("gauss", gauss, "jnp.exp(-{0}**2)", lambda z
 
 NEW_ROW_CHECK = '''
 import derive
-from compile.lower.codegen import init_source
-from compile.lower.lower import function_sources
+from compile.lowering.codegen import init_source
+from compile.lowering.lower import function_sources
 from compile.checks.verify import verify
 from derive import Dense, Network
 from derive.formula.parse import parse_activation

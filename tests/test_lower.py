@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from compile.lower.lower import lower
+from compile.lowering.lower import lower
 from conftest import tree_allclose
 from derive import Dense, Network
 
@@ -144,7 +144,7 @@ def test_source_is_the_derived_formulas_with_comments(lowered):
 
 @pytest.mark.parametrize("shape", [(7, 3, 4), (256, 784, 256)])  # through a copy of aᵀ, then past the limit
 def test_transpose_matmul_is_the_transposed_product(shape):
-    from compile.lower.lower import TRANSPOSE_MATMUL, run_source
+    from compile.lowering.lower import TRANSPOSE_MATMUL, run_source
     ns = run_source("import jax\n" + TRANSPOSE_MATMUL, "transpose_matmul")
     k, n, c = shape
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ scalar J = Σ out ⊙ C weighs its output by a fixed random tensor C, so that ev
 adjoint differs. The op's backward rule (through ``derive.gradients``) is then checked against:
 
 - central finite differences of J, both evaluated by the NumPy evaluator (each op's ``evaluate``);
-- ``jax.grad`` of J lowered to JAX (each op's entry in ``compile.lower.ops``), and the lowered
+- ``jax.grad`` of J lowered to JAX (each op's entry in ``compile.lowering.ops``), and the lowered
   values against the NumPy ones;
 - ``sympy.diff`` of J expanded entry by entry (each op's ``expand``), at the same point.
 
@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compile.lower.evaluate import evaluate
-from compile.lower.lower import lower_nodes
-from compile.lower.ops import LOWERINGS
+from compile.lowering.evaluate import evaluate
+from compile.lowering.lower import lower_nodes
+from compile.lowering.ops import LOWERINGS
 from derive import gradients
 from derive.graph.build import (OPS, ew, flatten, leaf, matmul, permute, placeholder, reduce_sum, reshape, softmax,
                            transpose)
-from derive.ops import log_softmax
+from derive.ops import (avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, log_softmax, max_pool,
+                        max_pool_grad, max_pool_pick)
 from derive.scalar.expand import Expander
 from derive.network.scalar_functions import sigmoid
 
@@ -49,6 +50,22 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     "reshape": ("reshape", [(2, 3, 4)], lambda a: reshape(a, (4, 6))),
     "flatten": ("reshape", [(2, 3, 2)], flatten),
     "permute": ("permute", [(2, 3, 4)], lambda a: permute(a, (2, 0, 1))),
+    "conv-2d-same": ("conv", [(2, 4, 4, 2), (3, 3, 2, 2)], lambda x, w: conv(x, w, 1, "same")),
+    "conv-2d-stride-2": ("conv", [(1, 5, 5, 1), (2, 2, 1, 2)], lambda x, w: conv(x, w, 2, "valid")),
+    "conv-1d-stride-2-pad-1": ("conv", [(2, 7, 2), (3, 2, 3)], lambda x, w: conv(x, w, 2, 1)),
+    "conv_input_grad": ("conv_input_grad", [(1, 3, 3, 2), (2, 2, 1, 2)],
+                        lambda g, w: conv_input_grad(g, w, (2, 2), ((0, 1), (0, 1)), (5, 5))),
+    "conv_weight_grad": ("conv_weight_grad", [(1, 5, 5, 1), (1, 3, 3, 2)],
+                         lambda x, g: conv_weight_grad(x, g, (2, 2), ((0, 1), (0, 1)), (2, 2))),
+    "max_pool-2d": ("max_pool", [(1, 4, 4, 2)], lambda a: max_pool(a, 2)),
+    "max_pool-1d-overlap": ("max_pool", [(2, 7, 1)], lambda a: max_pool(a, 3, 2)),
+    "max_pool_grad": ("max_pool_grad", [(1, 4, 4, 1), (1, 2, 2, 1)],
+                      lambda a, g: max_pool_grad(a, g, (2, 2), (2, 2))),
+    "max_pool_pick": ("max_pool_pick", [(1, 4, 4, 1), (1, 4, 4, 1)],
+                      lambda a, h: max_pool_pick(a, h, (2, 2), (2, 2))),
+    "avg_pool-2d": ("avg_pool", [(1, 4, 4, 2)], lambda a: avg_pool(a, 2)),
+    "avg_pool-1d-overlap": ("avg_pool", [(2, 7, 1)], lambda a: avg_pool(a, 3, 2)),
+    "avg_pool_grad": ("avg_pool_grad", [(1, 2, 2, 1)], lambda g: avg_pool_grad(g, (2, 2), (2, 2), (4, 4))),
 }
 
 

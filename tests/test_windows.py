@@ -1,4 +1,4 @@
-"""Convolution and pooling kernels: NumPy (derive.ops.windows) and JAX (compile.lower.windows).
+"""Convolution and pooling kernels: NumPy (derive.ops.windows) and JAX (compile.lowering.windows).
 
 Each is checked against something independent: the NumPy forward maps against direct loops over every
 index written here, the NumPy adjoints against central differences of the NumPy forward and the adjoint
@@ -228,7 +228,7 @@ def test_bad_shapes_are_refused():
 
 import jax  # noqa: E402 - the NumPy tests above need no JAX
 
-from compile.lower import windows as J  # noqa: E402
+from compile.lowering import windows as J  # noqa: E402
 
 
 def _conv_all(x, w, g, stride, padding, spatial, k):

@@ -108,7 +108,7 @@ def _tolerance(narrow: bool) -> tuple:
 
 def _lowered(net):
     """The derivation of ``net`` in rows, lowered to float64 (call inside jax.enable_x64)."""
-    from compile.lower.lower import lower
+    from compile.lowering.lower import lower
     try:
         key = (net.n_inputs, tuple(net.layers), net.loss, net.l2)
         hash(key)

@@ -8,7 +8,7 @@ expression) is compared with the derivation's node for the same target:
 
 Verdict: shapes first; then exactly at explicit small sizes (``derive.formula.compare.symbolic_equal``, for
 networks the scalar tier can expand) and numerically in float64 at random points with two batch sizes
-(``compile.lower.evaluate``, for every network). When they differ: the derived formula beside the user's,
+(``compile.lowering.evaluate``, for every network). When they differ: the derived formula beside the user's,
 a concrete counterexample, and what can be told of the difference (a missing 1/m, a wrong sign, a
 constant factor, a missing transpose, a wrong or missing activation derivative).
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compile.lower.evaluate import evaluate, leaf_values
+from compile.lowering.evaluate import evaluate, leaf_values
 from compile.checks.factor import factor, transposed
 from compile.checks.points import random_point
 
@@ -150,7 +150,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
 
 
 def _numeric(d, user, correct, seed):
-    from compile.lower.evaluate import UndefinedValue
+    from compile.lowering.evaluate import UndefinedValue
     model = d.model
     points, bad = [], ""
     for k, m in enumerate(BATCHES):

@@ -72,13 +72,22 @@ def fits(model, m: int, what: str, itemsize: int = 8, copies: int = 6) -> None:
     the parameters (the point, gradients, references, perturbed copies) and the activations of m
     examples."""
     weights = sum(int(np.prod([int(d) for d in p.shape])) for p in model.params)
-    units = sum(model.sizes)
+    units = per_example_entries(model)
     need = itemsize * (copies * weights + 4 * m * units)
     have = available_bytes()
     if need > have // 2:
         raise TooLarge(f"{what} of this network needs about {_gb(need)} ({weights:,} weights, layer widths "
-                       f"{'-'.join(map(str, model.sizes))}, batch {m}); this machine has {_gb(have)} "
+                       f"{model.size_text}, batch {m}); this machine has {_gb(have)} "
                        f"available, and {what} takes at most half of it. Use smaller layers")
+
+
+def per_example_entries(model) -> int:
+    """The entries one example adds across the input and every named activation of the forward pass."""
+    from derive.graph.symbols import m as m_sym
+    total = 0
+    for node in [model.X] + list(model.forward):
+        total += int(np.prod([int(d) for d in node.shape if d != m_sym]))
+    return total
 
 
 def _gb(n: int) -> str:
@@ -93,7 +102,7 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     for p in model.records:
         std = BIAS_STD if p.kind == "bias" else WEIGHT_STD / max(1.0, np.sqrt(p.fan_in / 4))
         params[p.name] = rng.normal(0, std, p.shape)
-    x = rng.normal(size=(m, model.sizes[0]))
+    x = rng.normal(size=(m, *model.input_shape))
     y = draw_targets(model, rng, m)
     drop = None
     if masks and model.masks:

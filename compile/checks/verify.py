@@ -186,7 +186,7 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     ``jit=False`` runs the lowered functions op by op: for the small arrays of a check that is faster
     than compiling them, and the formulas are the same. ``derivation`` replaces ``net.derive()``
     (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
-    NumPy (``compile.lower.evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
+    NumPy (``compile.lowering.evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
     derivation alone, with no compilation, for sweeps over many architectures."""
     from derive.run.limits import TimeLimitExceeded
     from derive.scalar.expand import ScalarTooLarge
@@ -247,7 +247,7 @@ def _overflow(derived, J) -> str:
 def _jax_side(d, point, jit):
     """(derived gradients, jax.grad gradients, loss function) from the JAX lowering, in float64."""
     import jax
-    from compile.lower.lower import lower
+    from compile.lowering.lower import lower
     model = d.model
     extra = (point.masks,) if model.masks else ()
     with jax.enable_x64(True):
@@ -268,7 +268,7 @@ def _jax_side(d, point, jit):
 
 def _numpy_side(d, point, jit):
     """(derived gradients, None, loss function) from the NumPy evaluator of the derived graph."""
-    from compile.lower.evaluate import evaluate, leaf_values
+    from compile.lowering.evaluate import evaluate, leaf_values
     model = d.model
     m = point.x.shape[0]
     names = list(d.grads)

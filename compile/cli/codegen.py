@@ -6,7 +6,7 @@ import sys
 from compile.cli import args as _args
 from compile.train.optim import OPTIMIZERS, OptimizerError
 from pathlib import Path
-from compile.lower.codegen import generate
+from compile.lowering.codegen import generate
 
 
 def add_arguments(parser) -> None:

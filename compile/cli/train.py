@@ -103,7 +103,7 @@ def main(args) -> int:
     if cfg["batch_size"] > n:  # the header says what the run does, and why it differs from what was asked
         asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
         batch_text += f" (all {n} training examples{asked})"
-    print(f"{name}: {'-'.join(map(str, trainer.model.sizes))}, loss {trainer.model.loss_name}, "
+    print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
           f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
           f"seed {cfg['seed']}; data: {data.description}")
     hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],

@@ -1,6 +1,6 @@
 """`derivax codegen`: a standalone, readable trainer module that imports only jax and numpy.
 
-The module is the lowered derivation (``compile.lower.lower``) plus parameter shapes, initialisation,
+The module is the lowered derivation (``compile.lowering.lower``) plus parameter shapes, initialisation,
 dropout masks and the optimizer's update rule (``compile.train.optim``). The compiled trainer of
 ``compile.train.train`` executes this very source, so what the file says is what trains.
 
@@ -15,7 +15,7 @@ import re
 
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
 
-from compile.lower.lower import function_sources, header
+from compile.lowering.lower import function_sources, header
 from compile.train.optim import OptimizerError, make
 from compile.checks.points import mask_units
 
@@ -86,6 +86,19 @@ def step_source(model, rule) -> str:
             + "".join(f"    {line}\n" for line in lines))
 
 
+def layout_text(model) -> str:
+    """The arrays' layout, as a generated module's docstring states it."""
+    shape = model.input_shape
+    if len(shape) == 1:
+        return "x is (batch, inputs), y is (batch, outputs)."
+    conv = "(k, c_in, c_out)" if len(shape) == 2 else "(kh, kw, c_in, c_out)"
+    x = "(batch, length, channels)" if len(shape) == 2 else "(batch, height, width, channels)"
+    one = " or (batch, length) for one channel" if len(shape) == 2 and shape[1] == 1 else ""
+    return (f"Layout as in Keras: x is {x}{one}, y is (batch, outputs); convolution kernels are "
+            f"{conv}, biases (c_out,); convolution is cross-correlation (no kernel flip); flatten is "
+            "row-major over the positions, then the channels.")
+
+
 def _docstring_safe(text) -> str:
     """User-chosen text (a network's name, a loss formula) as it may stand inside the module's
     docstring: one line, no quote or backslash, so it cannot end the string and become code."""
@@ -95,12 +108,12 @@ def _docstring_safe(text) -> str:
 def module_source(derivation, rule=None, dtype="float32", title="network", standalone=False) -> str:
     """The whole standalone module; without ``rule`` (an optax transformation trains) no optimizer part."""
     model = derivation.model
-    sizes = "-".join(map(str, model.sizes))
+    sizes = model.size_text
     title, loss = _docstring_safe(title), _docstring_safe(model.loss_name)
     doc = [f'"""Trainer for {title} ({sizes}, loss {loss}, convention {model.convention}), '
            "written by `derivax codegen`.", "",
            "Every line of forward, loss and grads is a derived formula, named as `derivax show` prints it;",
-           "grads uses no automatic differentiation. x is (batch, inputs), y is (batch, outputs)."]
+           "grads uses no automatic differentiation. " + layout_text(model)]
     if rule is not None:
         doc += ["", f"Optimizer ({rule.name}):"] + ["    " + line for line in rule.text().splitlines()]
     parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype, standalone)

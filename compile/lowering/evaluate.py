@@ -1,6 +1,6 @@
 """Evaluating graph nodes in float64 NumPy, node by node, for the checks.
 
-This evaluator is deliberately separate from the JAX lowering (``compile.lower.lower``): a user's formula
+This evaluator is deliberately separate from the JAX lowering (``compile.lowering.lower``): a user's formula
 and the derived one are both computed here from the graph's definitions, each operation by its own
 NumPy rule in ``derive.ops``, so a check of a formula does not depend on the lowering being right.
 """

@@ -38,7 +38,7 @@ from derive.graph.stable import stable
 
 from derive.ops.elementwise import broadcast_shape
 
-from compile.lower.ops import LOWERINGS
+from compile.lowering.ops import LOWERINGS
 
 DTYPES = ("float32", "float64")
 # Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
@@ -135,6 +135,7 @@ class FunctionWriter:
         self.leaves: list = []     # leaves used, in order of first use
         self.uses_m = False
         self.uses_transpose_matmul = False
+        self.uses_windows = False  # convolution or pooling: the module carries compile.lowering.windows
         self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive.graph.stable)
 
     def write(self, roots: list) -> None:
@@ -185,7 +186,7 @@ class FunctionWriter:
             return self.names[node], True
         lowering = LOWERINGS.get(node.op)
         if lowering is None:
-            raise ValueError(f"cannot lower operation {node.op!r} of node {node!r}: compile.lower.ops has no entry")
+            raise ValueError(f"cannot lower operation {node.op!r} of node {node!r}: compile.lowering.ops has no entry")
         return lowering(self, node)
 
     def elementwise(self, node):
@@ -214,6 +215,9 @@ class FunctionWriter:
     def prologue(self, with_y: bool) -> list:
         """Bind the leaves this body used: parameters, X, Y, masks and the batch size m."""
         out = ["X = jnp.asarray(x, DTYPE)" + ("" if self.rows else ".T")]
+        shape = getattr(self.model, "input_shape", ())
+        if len(shape) == 2 and shape[1] == 1:  # a 1-D input of one channel may come as (batch, length)
+            out.append(f"X = X.reshape(X.shape[0], {shape[0]}, 1) if X.ndim == 2 else X")
         if with_y:
             out.append("Y = jnp.asarray(y, DTYPE)" + ("" if self.rows else ".T"))
         params = [p.name for p in self.model.params if p in self.leaves]
@@ -243,15 +247,33 @@ def function_sources(derivation) -> str:
         ("grads", xy, "dJ/dparam for every parameter, from the derived formulas.", "optional", grads, back),
         ("loss_and_grads", xy, "(J, grads), sharing the forward pass.", "optional", [loss_J] + grads,
          f"J, {back}")]
-    parts, helper = [], False
+    parts, helper, windows = [], False, False
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
         nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable
         w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
         helper |= w.uses_transpose_matmul
+        windows |= w.uses_windows
         body = [f'"""{doc}"""', *w.prologue(with_y=name != "forward"), *w.lines, f"return {returns}"]
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
-    return "\n\n".join(([TRANSPOSE_MATMUL] if helper else []) + parts)
+    return "\n\n".join(([windows_source()] if windows else []) + ([TRANSPOSE_MATMUL] if helper else []) + parts)
+
+
+def windows_source() -> str:
+    """The source of compile.lowering.windows without its docstring: convolution, pooling and their
+    adjoints, for a generated module (which must not import derivax)."""
+    import ast
+    import inspect
+
+    from compile.lowering import windows
+    source = inspect.getsource(windows)
+    tree = ast.parse(source)
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    lines = source.splitlines()
+    kept = [n for n in body if not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
+    start = kept[0].lineno - 1 - len(getattr(kept[0], "decorator_list", []))
+    return "# Convolution and pooling, forward and adjoint (from derivax's compile.lowering.windows)\n" + \
+        "\n".join(lines[start:]).rstrip() + "\n"
 
 
 def header(derivation, dtype: str, standalone: bool = False) -> str:
@@ -335,6 +357,7 @@ def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
     ret = ", ".join(f"{key!r}: {names[node]}" for key, node in outputs.items())
     source = ("import jax\nimport jax.numpy as jnp\n\n" + f"DTYPE = jnp.{dtype}\n\n"
               + (TRANSPOSE_MATMUL + "\n\n" if writer.uses_transpose_matmul else "")
+              + (windows_source() + "\n\n" if writer.uses_windows else "")
               + f"def graph({', '.join(args)}):\n" + "\n".join(body) + f"\n    return {{{ret}}}\n")
     import jax
     return jax.jit(run_source(source, "graph")["graph"]), source

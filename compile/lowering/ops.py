@@ -1,6 +1,6 @@
 """The JAX lowering of each graph operation: one entry per op of ``derive.ops``.
 
-Each entry takes the function writer (``compile.lower.lower.FunctionWriter``) and a node, and returns
+Each entry takes the function writer (``compile.lowering.lower.FunctionWriter``) and a node, and returns
 ``(code, atomic)``: the JAX expression computing the node from its operands' code, and whether it
 needs no brackets as an operand. A completeness test checks that every registered op has an entry.
 """
@@ -18,7 +18,7 @@ def _leaf(w, node):
 
 def _matmul(w, node):
     left, right = node.args
-    if left.op == "T" and left not in w.names:  # Aᵀ B: see compile.lower.lower.TRANSPOSE_MATMUL
+    if left.op == "T" and left not in w.names:  # Aᵀ B: see compile.lowering.lower.TRANSPOSE_MATMUL
         w.uses_transpose_matmul = True
         return f"transpose_matmul({w.code(left.args[0])[0]}, {w.code(right)[0]})", True
     a, b = (_bracket(*w.code(x)) for x in node.args)
@@ -51,5 +51,29 @@ def _permute(w, node):
     return f"jnp.transpose({w.code(node.args[0])[0]}, {tuple(node.attrs['axes'])})", True
 
 
-LOWERINGS = {"leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
+# Convolution and pooling call the functions of compile.lowering.windows (forward maps and their adjoints
+# written out); a generated module that uses them carries that module's source (see
+# compile.lowering.lower.WINDOWS), so a standalone trainer needs nothing from derivax.
+
+def _window_call(fname, keys):
+    def lower(w, node):
+        w.uses_windows = True
+        args = ", ".join(w.code(a)[0] for a in node.args)
+        geometry = ", ".join(repr(tuple(node.attrs[k])) for k in keys)
+        return f"{fname}({args}, {geometry})", True
+    return lower
+
+
+WINDOW_LOWERINGS = {
+    "conv": _window_call("conv", ("stride", "padding")),
+    "conv_input_grad": _window_call("conv_input_grad", ("stride", "padding", "in_spatial")),
+    "conv_weight_grad": _window_call("conv_weight_grad", ("stride", "padding", "kernel")),
+    "max_pool": _window_call("max_pool", ("window", "stride")),
+    "max_pool_grad": _window_call("max_pool_grad", ("window", "stride")),
+    "max_pool_pick": _window_call("max_pool_pick", ("window", "stride")),
+    "avg_pool": _window_call("avg_pool", ("window", "stride")),
+    "avg_pool_grad": _window_call("avg_pool_grad", ("window", "stride", "in_spatial")),
+}
+
+LOWERINGS = {**WINDOW_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
              "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}

@@ -145,6 +145,22 @@ def max_pool_grad(x, g, window, stride):
     return dx
 
 
+def max_pool_pick(x, h, window, stride):
+    """Of each window of ``x``, the entry of ``h`` (the shape of ``x``) at the window's first maximum:
+    (m, *out, c). The transpose of max_pool_grad in its adjoint (the same tie convention)."""
+    _nd(x, "x")
+    out = _dims(x.shape[1:-1], window, stride)
+    best = max_pool(x, window, stride)
+    taken = jnp.zeros(best.shape, dtype=bool)
+    picked = jnp.zeros(best.shape, dtype=jnp.result_type(x, h))
+    zero = jnp.zeros((), picked.dtype)
+    for off in itertools.product(*(range(k) for k in window)):
+        hit = (_take(x, off, stride, out) == best) & ~taken
+        picked = picked + jnp.where(hit, _take(h, off, stride, out).astype(picked.dtype), zero)
+        taken = taken | hit
+    return picked
+
+
 def avg_pool(x, window, stride):
     """The mean of each window (valid pooling, no padding): (m, *out, c)."""
     _nd(x, "x")

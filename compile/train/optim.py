@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from compile.lower.lower import ScalarJax
+from compile.lowering.lower import ScalarJax
 
 theta, g, t = sp.symbols("theta g t")
 alpha, beta, beta1, beta2, epsilon = sp.symbols("alpha beta beta1 beta2 epsilon", positive=True)

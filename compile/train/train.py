@@ -1,7 +1,7 @@
 """Compiled trainers: the generated trainer module executed and jitted; epochs in one ``lax.scan``.
 
 ``compile_trainer`` derives the network, writes the same standalone module ``derivax codegen`` writes
-(``compile.lower.codegen.module_source``), executes it and wraps its functions. ``Trainer.epoch`` runs a
+(``compile.lowering.codegen.module_source``), executes it and wraps its functions. ``Trainer.epoch`` runs a
 whole shuffled epoch as one ``lax.scan`` over mini-batches, so there is one Python dispatch per epoch,
 not per step. ``fit`` loops over epochs with a progress bar, and stops on a non-finite loss keeping the
 last good parameters. Randomness (initialisation, shuffling, dropout) comes from one seed.
@@ -12,9 +12,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from compile.lower.codegen import module_source
+from compile.lowering.codegen import module_source
 from compile.train.data import DataError
-from compile.lower.lower import check_dtype, run_source
+from compile.lowering.lower import check_dtype, run_source
 from compile.train.optim import UpdateRule, make
 
 CLASSIFICATION_LOSSES = ("ce", "bce")

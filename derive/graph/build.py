@@ -8,8 +8,9 @@ any rank; a dense network's are pairs.
 """
 from derive.graph.node import (BUILD, ONE, RECORDERS as _RECORDERS, Node, ShapeError, dims, fmt_shape, is_placeholder,
                     named, placeholder, topo_order)
-from derive.ops import OPS, constant_factor, ew, flatten, leaf, matmul, permute, reduce_sum, reshape, softmax, transpose
+from derive.ops import (OPS, avg_pool, constant_factor, conv, ew, flatten, leaf, matmul, max_pool, permute, reduce_sum,
+                        reshape, softmax, transpose)
 
-__all__ = ["BUILD", "ONE", "OPS", "Node", "ShapeError", "constant_factor", "dims", "ew", "flatten", "fmt_shape",
+__all__ = ["BUILD", "ONE", "OPS", "Node", "ShapeError", "avg_pool", "constant_factor", "conv", "max_pool", "dims", "ew", "flatten", "fmt_shape",
            "is_placeholder", "leaf", "matmul", "named", "permute", "placeholder", "reduce_sum", "reshape",
            "softmax", "topo_order", "transpose"]

@@ -66,9 +66,12 @@ def parse_spec(spec: str, loss=None) -> Network:
     if len(parts) < 2:
         raise ModelError(_at(spec, 0, "a spec needs an input size and at least one layer, e.g. 2-2:tanh-1:sigmoid"))
     pos, first = parts[0]
-    first = _size(spec, pos, first, "the input size")
+    first = _input(spec, pos, first)
     layers = []
     for pos, part in parts[1:]:
+        if not part[:1].isdigit():
+            layers.append(_window_layer(spec, pos, part))
+            continue
         units, _, act = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
         act = act or "identity"
@@ -77,16 +80,89 @@ def parse_spec(spec: str, loss=None) -> Network:
                                  f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
         layers.append((pos + len(units) + 1, n, act))
     if loss is None:
-        last = layers[-1][2]
+        last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
         loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
-    dense = []
-    for apos, units, act in layers:
+    built = []
+    for layer in layers:
+        if isinstance(layer, _Deferred):
+            nd = len(first) - 1 if isinstance(first, tuple) else 0
+            if nd not in (1, 2):
+                raise ModelError(_at(spec, layer.pos, f"{layer.what} needs an input with a shape: length x channels "
+                                                      f"(40x1) or height x width x channels (28x28x1)"))
+            built.append(layer.make(nd))
+            continue
+        apos, units, act = layer
         try:
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
-        dense.append(Dense(units, act))
-    return Network(first, dense, loss=loss, name=spec)
+        built.append(Dense(units, act))
+    try:
+        return Network(first, built, loss=loss, name=spec)
+    except NetworkError as exc:
+        raise ModelError(f"{exc} (in the spec {_short(spec)!r})") from None
+
+
+# conv32k3, conv25k5s2p1:relu, conv8k3psame; pool2, maxpool3s2, avgpool2; flatten
+WINDOW_LAYER = re.compile(r"(?:(conv)(\d+)k(\d+)(?:s(\d+))?(?:p(\d+|same|valid))?"
+                          r"|(pool|maxpool|avgpool)(\d+)(?:s(\d+))?|(flatten))(?::(.*))?$", re.S)
+
+
+def _window_layer(spec: str, pos: int, part: str):
+    """A convolution, pooling or flatten layer of a spec; its dimension (1-D or 2-D) follows the input."""
+    from derive.network.layers import AvgPool1D, AvgPool2D, Conv1D, Conv2D, Flatten, MaxPool1D, MaxPool2D
+    match = WINDOW_LAYER.match(part)
+    if not match:
+        raise ModelError(_at(spec, pos, f"expected a layer: units[:activation] (128:relu), convFkK[sS][pP][:act] "
+                                        f"(conv32k3:relu, conv25k5s2p1), pool2 / maxpool3s2 / avgpool2, or flatten; "
+                                        f"found {part[:20]!r}"))
+    conv, filters, kernel, stride, pad, pool, size, pstride, flat, act = match.groups()
+    if flat:
+        if act is not None:
+            raise ModelError(_at(spec, pos + len("flatten"), "flatten takes no activation"))
+        return _Deferred(pos, "flatten", lambda nd: Flatten())
+    if pool:
+        if act is not None:
+            raise ModelError(_at(spec, pos + match.end(8 if pstride else 7), f"{pool} takes no activation"))
+        size_ = _size(spec, pos + match.start(7), size, "a pool size")
+        stride_ = _size(spec, pos + match.start(8), pstride, "a pool stride") if pstride else None
+        kind = AvgPool2D if pool == "avgpool" else MaxPool2D
+        one = AvgPool1D if pool == "avgpool" else MaxPool1D
+        return _Deferred(pos, pool, lambda nd: (one if nd == 1 else kind)(size_, stride_))
+    act = act if act is not None else "identity"
+    if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
+        raise ModelError(_at(spec, pos + match.start(10), f"unknown activation {act!r}; valid: "
+                             f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
+    filters_ = _size(spec, pos + match.start(2), filters, "a number of filters")
+    kernel_ = _size(spec, pos + match.start(3), kernel, "a kernel size")
+    stride_ = _size(spec, pos + match.start(4), stride, "a stride") if stride else 1
+    pad_ = "valid" if pad is None else pad if pad in ("same", "valid") else int(pad)
+    try:
+        _activation(act)
+    except FormulaError as exc:
+        raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
+    return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act))
+
+
+class _Deferred:
+    """A spec's window layer, made 1-D or 2-D once the input's rank is known (see ``_input``)."""
+
+    def __init__(self, pos, what, make):
+        self.pos, self.what, self.make = pos, what, make
+
+
+def _input(spec: str, pos: int, text: str):
+    """The input of a spec: a size (64) or a shape, sizes joined by 'x' (40x1, 28x28x1)."""
+    if "x" not in text:
+        return _size(spec, pos, text, "the input size")
+    sizes, at = [], pos
+    for piece in text.split("x"):
+        sizes.append(_size(spec, at, piece, "an input size"))
+        at += len(piece) + 1
+    if len(sizes) > 3:
+        raise ModelError(_at(spec, pos, f"an input shape has 2 sizes (length x channels) or 3 (height x width x "
+                                        f"channels), not {len(sizes)}"))
+    return tuple(sizes)
 
 
 def _size(spec: str, pos: int, text: str, what: str) -> int:

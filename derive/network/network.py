@@ -27,7 +27,8 @@ import sympy as sp
 from derive.network import functions as F
 from derive.formula.parse import parse_activation, parse_loss
 from derive.network.functions import NetworkError
-from derive.graph.build import Node, fmt_shape, leaf, matmul, named, placeholder
+from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
+from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flatten_op, max_pool as max_pool_op
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -65,6 +66,12 @@ class Layer:
     b: Node
     mask: Node | None = None
     keep: float | None = None  # keep probability of the dropout mask
+    kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten" or "custom"
+    geometry: tuple = ()       # (key, value) pairs a printout's header states: kernel, stride, padding, window
+
+    @property
+    def trainable(self) -> bool:
+        return self.W is not None
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,25 @@ class Model:
         return self.layers[-1].A
 
     @property
+    def input_shape(self) -> tuple:
+        """One example's input shape: (features,), or (length, channels), (height, width, channels)."""
+        return tuple(int(d) for d in (self.X.shape[1:] if self.convention == "rows" else self.X.shape[:1]))
+
+    @property
     def sizes(self) -> list:
-        return [int(self.X.shape[1 if self.convention == "rows" else 0])] + [l.units for l in self.layers]
+        """The input size (its shape where it has several axes), then each layer's units or channels."""
+        shape = self.input_shape
+        return [shape[0] if len(shape) == 1 else shape] + [l.units for l in self.layers]
+
+    @property
+    def size_text(self) -> str:
+        """The sizes as a spec writes them: 64-128-10, or 8x8x1-32-32-... for a shaped input."""
+        return "-".join(_x(s) if isinstance(s, tuple) else str(s) for s in self.sizes)
+
+    @property
+    def is_dense(self) -> bool:
+        """Every layer a Dense (or custom) one on flat inputs: the matrix form of the checks applies."""
+        return len(self.input_shape) == 1 and all(l.kind in ("dense", "custom") for l in self.layers)
 
 
 def _activation(spec):
@@ -141,6 +165,14 @@ def _loss(spec):
     return str(fn.expr), fn
 
 
+def _tuple(value, nd: int, what: str) -> tuple:
+    vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(vals, (tuple, list)) and len(vals) == nd
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals)):
+        raise NetworkError(f"the {what} must be a positive integer or {nd} of them, not {value!r}")
+    return tuple(int(v) for v in vals)
+
+
 def _decay(l2):
     """The L2 weight decay as a float (None for none), or a NetworkError naming the value."""
     if l2 is None:
@@ -155,6 +187,20 @@ def _decay(l2):
     return float(l2) or None
 
 
+def input_shape(n_inputs) -> tuple:
+    """An input size (an int) or shape ((length, channels) or (height, width, channels)) as a tuple."""
+    if isinstance(n_inputs, (tuple, list)):
+        if not 1 <= len(n_inputs) <= 3:
+            raise NetworkError(f"the input shape must be (features,), (length, channels) or (height, width, "
+                               f"channels), not {tuple(n_inputs)!r}")
+        return tuple(_positive_int(d, "each size of the input shape") for d in n_inputs)
+    return (_positive_int(n_inputs, "the input size"),)
+
+
+def _x(shape) -> str:
+    return "x".join(map(str, shape))
+
+
 def _positive_int(value, what):
     import numbers
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -165,13 +211,16 @@ def _positive_int(value, what):
 class Builder:
     """Builds a Model node by node (the general graph form)."""
 
-    def __init__(self, n_inputs: int, convention: str = "rows"):
+    def __init__(self, n_inputs, convention: str = "rows"):
         if convention not in CONVENTIONS:
             raise NetworkError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
-        n_inputs = _positive_int(n_inputs, "the input size")
+        shape = input_shape(n_inputs)
+        if len(shape) > 1 and convention != "rows":
+            raise NetworkError(f"an input of shape {_x(shape)} is laid out as Keras lays it out, examples first "
+                               "and channels last: build it in the rows convention")
         self.convention = convention
         self.rows = convention == "rows"
-        self.X = leaf(Name("X"), (m, n_inputs) if self.rows else (n_inputs, m), "input")
+        self.X = leaf(Name("X"), (m, *shape) if self.rows else (shape[0], m), "input")
         self.layers: list = []
         self.forward: list = []
         self.records: list = []   # Param, in the order the parameters were made (W1, b1, W2, ...)
@@ -213,10 +262,22 @@ class Builder:
         k = self._layer_of.get(node)
         return "the input X" if k == 0 else f"layer {k}" if k else repr(node)
 
+    def _takes(self, inp: Node, rank: int, what: str, l: int):
+        """Refuse an input of the wrong rank, naming the layer, the input and the fix."""
+        if inp.rank == rank:
+            return
+        layout = {2: "(batch, features)", 3: "(batch, length, channels)", 4: "(batch, height, width, channels)"}
+        fix = ("put a Flatten() before it" if rank == 2 and inp.rank > 2 else
+               "declare the input with its shape, e.g. Network((8, 8, 1), ...) or the spec 8x8x1-..."
+               if inp is self.X else "use the layer that matches the data's rank")
+        raise NetworkError(f"layer {l} ({what}) takes {layout.get(rank, f'rank {rank}')} inputs; its input, "
+                           f"{self._label(inp)}, is {fmt_shape(inp.shape)}: {fix}")
+
     def dense(self, inp: Node, units: int, act="identity", dropout=None, add=()) -> Node:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
         units = _positive_int(units, f"layer {l}: the number of units")
+        self._takes(inp, 2, f"Dense {units}", l)
         n_in = self._units(inp)
         name, fn = _activation(act)
         if fn is not None:
@@ -265,6 +326,82 @@ class Builder:
         self._layer_of[A] = l
         return A
 
+    def conv(self, inp: Node, filters: int, kernel, stride=1, padding="valid", act="identity", nd: int = 2,
+             add=()) -> Node:
+        """Append a convolution layer l: Z_l = inp ∗ W_l + b_l (cross-correlation, channels last),
+        A_l = act(Z_l). W_l is (*kernel, c_in, filters), b_l is (filters,)."""
+        l = len(self.layers) + 1
+        what = f"Conv{nd}D {filters}"
+        filters = _positive_int(filters, f"layer {l} ({what}): the number of filters")
+        if not self.rows:
+            raise NetworkError(f"layer {l} ({what}): convolutions are built in the rows convention "
+                               "(examples first, channels last)")
+        self._takes(inp, nd + 2, what, l)
+        try:
+            kernel = _tuple(kernel, nd, "kernel size")
+            name, fn = _activation(act)
+            if fn is None:
+                raise NetworkError("softmax belongs on the output Dense layer, not on a convolution")
+            F.derivative(fn, 0, f"layer {l} activation")
+            c_in = int(inp.shape[-1])
+            size = 1
+            for k in kernel:
+                size *= k
+            fans = (size * c_in, size * filters)
+            init = "he" if name in HE_ACTIVATIONS else "glorot"
+            W = self.param(Name("W", l), (*kernel, c_in, filters), l, "weight", fans, init)
+            b = self.param(Name("b", l), (filters,), l, "bias", fans, "zeros")
+            lin = conv_op(inp, W, stride, padding)
+        except (ShapeError, NetworkError) as exc:
+            raise NetworkError(f"layer {l} ({what}): {exc}") from None
+        terms = [lin, b]
+        for extra in add:
+            if extra.shape != lin.shape:
+                raise NetworkError(f"layer {l} ({what}) cannot add the output of {self._label(extra)}: shapes "
+                                   f"{fmt_shape(lin.shape)} and {fmt_shape(extra.shape)}")
+            terms.append(extra)
+        expr = sp.Add(*[placeholder(i) for i in range(len(terms))])
+        Z = Node("ew", terms, lin.shape, (("expr", expr),), name=Name("Z", l), role="pre")
+        A = Node("ew", (Z,), Z.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),),
+                 name=Name("A", l), role="act")
+        geometry = (("kernel", kernel), ("stride", lin.attrs["stride"] if lin.op == "conv" else stride),
+                    ("padding", lin.attrs["padding"] if lin.op == "conv" else padding), ("padding_spec", padding))
+        self.layers.append(Layer(l, filters, name, fn, Z, A, W, b, kind="conv", geometry=geometry))
+        self.forward += [Z, A]
+        self._layer_of[A] = l
+        return A
+
+    def pool(self, inp: Node, kind: str = "max", size=2, stride=None, nd: int = 2) -> Node:
+        """Append a pooling layer l: A_l = maxpool(inp) or avgpool(inp), windows of ``size`` every
+        ``stride`` entries (default: the size), no padding."""
+        l = len(self.layers) + 1
+        what = f"{'Max' if kind == 'max' else 'Avg'}Pool{nd}D {size}"
+        self._takes(inp, nd + 2, what, l)
+        try:
+            out = (max_pool_op if kind == "max" else avg_pool_op)(inp, size, stride)
+        except ShapeError as exc:
+            raise NetworkError(f"layer {l} ({what}): {exc}") from None
+        A = named(out, Name("A", l), "pool")
+        geometry = (("window", out.attrs["window"]), ("stride", out.attrs["stride"]))
+        self.layers.append(Layer(l, int(inp.shape[-1]), f"{kind}pool", None, None, A, None, None,
+                                 kind=f"{kind}_pool", geometry=geometry))
+        self.forward.append(A)
+        self._layer_of[A] = l
+        return A
+
+    def flatten(self, inp: Node) -> Node:
+        """Append a flatten layer l: A_l = flatten(inp), (batch, h, w, c) -> (batch, h·w·c), row-major
+        over height, width and channels as Keras flattens."""
+        l = len(self.layers) + 1
+        if inp.rank < 3:
+            raise NetworkError(f"layer {l} (Flatten): its input, {self._label(inp)}, is {fmt_shape(inp.shape)}, "
+                               "already flat")
+        A = named(flatten_op(inp), Name("A", l), "flatten")
+        self.layers.append(Layer(l, int(A.shape[1]), "flatten", None, None, A, None, None, kind="flatten"))
+        self.forward.append(A)
+        self._layer_of[A] = l
+        return A
+
     def output(self, pred: Node, loss="ce", l2=None) -> Model:
         """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
         if not self.layers or pred is not self.layers[-1].A:
@@ -285,7 +422,7 @@ class Builder:
         l2 = _decay(l2)
         if l2:
             constants[lam] = l2
-            for layer in self.layers:
+            for layer in (layer for layer in self.layers if layer.W is not None):
                 sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),
                                        role="decay"),), (1, 1), (("axis", None),))
                 terms.append(lam / (2 * m) * placeholder(len(args)))
@@ -325,6 +462,11 @@ class Network:
     def derive(self, convention: str = "rows"):
         return _derive(self.build(convention))
 
+    @property
+    def input_shape(self) -> tuple:
+        return input_shape(self.n_inputs)
+
     def __repr__(self):
-        body = ", ".join(f"Dense({l.units}, {l.activation!r})" for l in self.layers)
+        body = ", ".join(f"Dense({l.units}, {l.activation!r})" if isinstance(l, Dense) else repr(l)
+                         for l in self.layers)
         return f"Network({self.n_inputs}, [{body}], loss={self.loss!r})"

@@ -4,8 +4,8 @@ A row holds everything about one function: the name a formula calls it by, the S
 builds it (whose ``fdiff`` is its derivative), its JAX code, its NumPy implementation, how it prints
 where that differs from ``name(x)``, and the weight initialisation that suits it as an activation.
 The formula grammar (``derive.network.functions.FUNCTIONS``), the printers (``derive.printing.show``), the JAX
-lowering (``compile.lower.lower.CALLS``), the NumPy evaluator (``compile.lower.evaluate.SCALAR_NUMPY``) and the
-trainer's initialisation (``compile.lower.codegen.HE_ACTIVATIONS``) are all read from ``SCALAR_FUNCTIONS``;
+lowering (``compile.lowering.lower.CALLS``), the NumPy evaluator (``compile.lowering.evaluate.SCALAR_NUMPY``) and the
+trainer's initialisation (``compile.lowering.codegen.HE_ACTIVATIONS``) are all read from ``SCALAR_FUNCTIONS``;
 a new activation is one row here (and its SymPy class, if SymPy lacks it), and
 ``tests/test_functions.py`` checks every row under every evaluator.
 

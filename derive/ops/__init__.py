@@ -1,6 +1,6 @@
 """Graph operations, one module each: constructor (shape rule), backward rule, printing, scalar
 expansion and NumPy evaluation. ``OPS`` is the registry; adding an op is adding a module here (and
-its lowering to ``compile.lower.ops``)."""
+its lowering to ``compile.lowering.ops``)."""
 from derive.ops._registry import OPS, Op, lookup, register
 from derive.ops.leaf import leaf
 from derive.ops.elementwise import broadcastable, constant_factor, ew, unbroadcast
@@ -11,6 +11,9 @@ from derive.ops.softmax import softmax
 from derive.ops.log_softmax import log_softmax
 from derive.ops.reshape import flatten, reshape
 from derive.ops.permute import permute
+from derive.ops.conv import conv, conv_input_grad, conv_weight_grad
+from derive.ops.pool import avg_pool, avg_pool_grad, max_pool, max_pool_grad, max_pool_pick
 
-__all__ = ["OPS", "Op", "broadcastable", "constant_factor", "ew", "flatten", "leaf", "log_softmax", "lookup", "matmul", "permute",
+__all__ = ["OPS", "Op", "avg_pool", "avg_pool_grad", "broadcastable", "conv", "conv_input_grad", "conv_weight_grad",
+           "max_pool", "max_pool_grad", "max_pool_pick", "constant_factor", "ew", "flatten", "leaf", "log_softmax", "lookup", "matmul", "permute",
            "reduce_sum", "register", "reshape", "softmax", "transpose", "unbroadcast"]

@@ -107,9 +107,13 @@ def unbroadcast(contrib: Node, arg: Node) -> Node:
     extra = len(contrib.shape) - len(arg.shape)
     axes = list(range(extra)) + [extra + k for k, (da, dn) in enumerate(zip(arg.shape, contrib.shape[extra:]))
                                  if da == 1 and dn != 1]
-    for axis in axes:  # one axis at a time: Σᵢ for a bias, as a textbook sums over the batch
-        contrib = BUILD["sum"](contrib, axis)
-    return contrib if not extra else BUILD["reshape"](contrib, arg.shape)
+    if not extra:
+        for axis in axes:  # one axis at a time: Σᵢ for a bias, as a textbook sums over the batch
+            contrib = BUILD["sum"](contrib, axis)
+        return contrib
+    # a lower-rank operand (a conv bias (c,) added to (m, h, w, c)): one sum over the batch and every
+    # position, then the operand's own shape
+    return BUILD["reshape"](BUILD["sum"](contrib, tuple(axes)), arg.shape)
 
 
 def _vjp(node, g, ctx):

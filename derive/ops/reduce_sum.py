@@ -77,7 +77,7 @@ def _show(node, p):
     (a,) = node.args
     axis = node.attrs["axis"]
     # A sum over the batch axis is over the examples: textbooks write it with the example index i.
-    over_batch = isinstance(axis, int) and a.shape[axis] == m_sym
+    over_batch = axis is not None and any(a.shape[k] == m_sym for k in summed_axes(axis, a.rank))
     return p.sum(*p.arg(a), axis, over_batch)
 
 

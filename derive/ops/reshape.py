@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derive.graph.node import BUILD, Node, ShapeError, dims, fmt_shape
+from derive.graph.node import BUILD, Node, ShapeError, dims, fmt_shape, placeholder
 from derive.ops._registry import Op, register
+from derive.ops.elementwise import constant_factor, ew
 
 
 def reshape(a: Node, shape) -> Node:
@@ -19,6 +20,9 @@ def reshape(a: Node, shape) -> Node:
                          f"{sp.Mul(*a.shape)} entries against {sp.Mul(*shape)}")
     if shape == a.shape:
         return a
+    c, inner = constant_factor(a, factor=False)
+    if c != 1:  # a scalar factor stays in front, where a textbook writes it
+        return ew(c * placeholder(0), [reshape(inner, shape)])
     if a.op == "reshape":  # a reshape of a reshape is one reshape
         return reshape(a.args[0], shape)
     return Node("reshape", (a,), shape, (("shape", shape),))
@@ -42,7 +46,14 @@ def _is_flatten(node) -> bool:
     return node.rank == 2 and a.rank > 2 and node.shape[0] == a.shape[0]
 
 
+def _squeezes(node) -> bool:
+    """A reshape that only drops or adds axes of length 1 (a summed conv bias back to (c,))."""
+    return [d for d in node.shape if d != 1] == [d for d in node.args[0].shape if d != 1]
+
+
 def _show(node, p):
+    if _squeezes(node):  # the same entries in the same order: printed as its operand
+        return p.arg(node.args[0])
     s, _ = p.arg(node.args[0])
     if _is_flatten(node):
         return p.call("flatten", s), p.ATOM

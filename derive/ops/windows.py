@@ -1,6 +1,6 @@
 """Numeric kernels of convolution and pooling in NumPy: the forward maps and their adjoints, written out.
 
-These are the float64 reference of the checks (``compile.lower.windows`` holds the same functions in
+These are the float64 reference of the checks (``compile.lowering.windows`` holds the same functions in
 JAX for the trainers, with the same names, signatures and semantics). Nothing here imports JAX.
 
 Layout is channels last, as Keras/TensorFlow: an input ``x`` is ``(batch, *spatial, channels)`` with one
@@ -176,6 +176,23 @@ def max_pool_grad(x, g, window, stride):
         dx[idx] += np.where(hit, g, 0)
         taken |= hit
     return dx
+
+
+def max_pool_pick(x, h, window, stride):
+    """Of each window of ``x``, the entry of ``h`` (the shape of ``x``) at the window's first maximum:
+    (m, *out, c). The transpose of max_pool_grad in its adjoint (the same tie convention)."""
+    x, h = np.asarray(x), np.asarray(h)
+    _spatial(x, "x")
+    window, stride, out = _pool_dims(x.shape[1:-1], window, stride)
+    best = max_pool(x, window, stride)
+    picked = np.zeros(best.shape, dtype=np.result_type(x, h))
+    taken = np.zeros(best.shape, dtype=bool)
+    for off in itertools.product(*(range(k) for k in window)):
+        idx = _window(off, stride, out)
+        hit = (x[idx] == best) & ~taken
+        picked = picked + np.where(hit, h[idx], 0)
+        taken |= hit
+    return picked
 
 
 def avg_pool(x, window, stride):

@@ -46,6 +46,17 @@ class TextPrinter(NotationPrinter):
     def sum_over_batch(self, inner: str, atom: bool) -> str:
         return f"Σᵢ {inner}⁽ⁱ⁾"
 
+    def sum_over_batch_and_positions(self, inner: str) -> str:
+        return f"Σᵢ,ₚ {inner}"
+
+    conv_sign, correlation_sign = " ∗ ", " ⋆ "
+
+    def sub(self, label: str) -> str:
+        return subscript(label)
+
+    def fraction(self, value) -> str:
+        return self.wrap(str(value))
+
     def sum_over_classes(self, target: str, axis: int) -> str:
         return f"Σₖ {target}ₖ"
 
@@ -115,6 +126,20 @@ class LatexPrinter(NotationPrinter):
     def sum_over_classes(self, target, axis):
         return rf"\sum_k {target}_k"
 
+    def sum_over_batch_and_positions(self, inner):
+        return rf"\sum_{{i,p}} {inner}"
+
+    conv_sign, correlation_sign = r" \ast ", r" \star "
+
+    def sub(self, label):
+        return f"_{{{label}}}"
+
+    def operator_name(self, name):
+        return rf"\mathrm{{{name}}}"
+
+    def fraction(self, value):
+        return sp.latex(value)
+
     def log_call(self, call):
         return r"\log " + call
 
@@ -171,11 +196,34 @@ class FormulaPrinter(NotationPrinter):
     def log_call(self, call):
         return f"log({call})"
 
+    # convolution and pooling as calls, with the geometry the math notations leave to the header
+    def convolution(self, x, w, stride):
+        return f"conv({x}, {w}{_geometry(stride)})"
+
+    def conv_input_grad(self, g, w, stride):
+        return f"conv_input_grad({g}, {w}{_geometry(stride)})"
+
+    def conv_weight_grad(self, x, g, stride):
+        return f"conv_weight_grad({x}, {g}{_geometry(stride)})"
+
+    def window_call(self, kind, window, stride, args):
+        return f"{kind}({', '.join(args)}, window={window}" + ("" if stride == window else f", stride={stride}") + ")"
+
+    def routed(self, a, g, window):
+        return self.window_call("route", window, window, [a, g])
+
+    def spread(self, g, window, factor):
+        return self.window_call("spread", window, window, [g])
+
     def gradient_name(self, shown):
         return f"dJ/d{shown}"
 
     def derivative_call(self, fname, arg):
         return f"{fname}_prime({arg})"
+
+
+def _geometry(stride) -> str:
+    return "" if set(stride) == {1} else f", stride={tuple(stride)}"
 
 
 PRINTERS = {"text": TextPrinter, "latex": LatexPrinter, "formula": FormulaPrinter}

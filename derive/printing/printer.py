@@ -34,6 +34,11 @@ ATOM, MATMUL, MUL, POW = 100, 60, PRECEDENCE["Mul"], PRECEDENCE["Pow"]  # a name
 ENTRY_NAME = re.compile(r"(\D+?)(\d*)_([\d_]+)")   # a scalar-view symbol: w1_1_2 (layer 1, entry 1, 2)
 
 
+def _label(sizes: tuple) -> str:
+    """A stride or window as an operator's subscript: 2 for (2, 2), 2,3 for (2, 3)."""
+    return str(sizes[0]) if len(set(sizes)) == 1 else ",".join(map(str, sizes))
+
+
 class NotationPrinter(Printer):
     """Prints graph nodes (``show``) and elementwise SymPy expressions (``doprint``) in one notation."""
 
@@ -140,9 +145,61 @@ class NotationPrinter(Printer):
         """(string, precedence) of a sum of ``s``: over the batch (an example index i), over one axis
         (an index k), or over everything (axis None)."""
         inner = s if prec == ATOM or prec >= MUL and not over_batch else self.wrap(s)
+        if over_batch and isinstance(axis, tuple):
+            return self.sum_over_batch_and_positions(inner), MATMUL
         if over_batch:
             return self.sum_over_batch(inner, prec == ATOM), MATMUL
         return (self.sum_over_axis if axis is not None else self.sum_all) + inner, MATMUL
+
+    def sum_over_batch_and_positions(self, inner: str) -> str:
+        """A sum over the examples and every position of a channels-last tensor (a conv bias)."""
+        return self.sum_all + inner
+
+    # ---- convolution and pooling (derive.ops.conv, derive.ops.pool): the math notations' forms;
+    # the formula notation writes calls instead ------------------------------------------------------
+
+    conv_sign, correlation_sign = " * ", " (*) "
+
+    def sub(self, label: str) -> str:
+        """An operator's subscript (a stride, a pool size)."""
+        return f"_{label}"
+
+    def operator_name(self, name: str) -> str:
+        return name
+
+    def call_op(self, name: str, label: str, args: str) -> str:
+        return self.operator_name(name) + (self.sub(label) if label else "") + self.wrap(args)
+
+    def fraction(self, value) -> str:
+        return self.wrap(sp.sstr(value))
+
+    def convolution(self, x: str, w: str, stride: tuple) -> str:
+        return f"{x}{self.conv_sign.rstrip()}{self._stride(stride)} {w}"
+
+    def conv_input_grad(self, g: str, w: str, stride: tuple) -> str:
+        """δ ∗ rot180(W): the full correlation with the kernel turned by 180° (g dilated by a stride)."""
+        return f"{self._dilated(g, stride)}{self.conv_sign}{self.call_op('rot180', '', w)}"
+
+    def conv_weight_grad(self, x: str, g: str, stride: tuple) -> str:
+        return f"{x}{self.correlation_sign}{self._dilated(g, stride)}"
+
+    def window_call(self, kind: str, window: tuple, stride: tuple, args: list) -> str:
+        label = _label(window) if window == stride else f"{_label(window)}/{_label(stride)}"
+        return self.call_op(kind, label, ", ".join(args))
+
+    def routed(self, a: str, g: str, window: tuple) -> str:
+        """max-pooling's adjoint where windows tile the input: the mask of each window's first maximum
+        times the adjoint repeated over its window."""
+        return f"{self.call_op('mask', _label(window), a)}{self.hadamard}{self.call_op('up', _label(window), g)}"
+
+    def spread(self, g: str, window: tuple, factor) -> str:
+        return f"{self.fraction(factor)}{self.scalar_times}{self.call_op('up', _label(window), g)}"
+
+    def _stride(self, stride: tuple) -> str:
+        return "" if set(stride) == {1} else self.sub(_label(stride))
+
+    def _dilated(self, g: str, stride: tuple) -> str:
+        return g if set(stride) == {1} else self.call_op("dilate", _label(stride), g)
 
     # ---- names -------------------------------------------------------------------------------------
 

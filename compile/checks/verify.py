@@ -155,22 +155,25 @@ def scalar_gradients(derivation, point, params, limit=None):
     leaves = {model.X: point.x, model.Y: point.y}
     for mask in model.masks:
         leaves[mask] = point.masks[mask.name] if point.masks else np.ones((m, mask_units(model, mask)))
+    def entries(node):  # a node's entry symbols in row-major order (a Matrix, or an array of any rank)
+        syms = ex.symbols(node)
+        return list(syms) if isinstance(syms, sp.MatrixBase) else list(np.asarray(syms, dtype=object).ravel())
+
     for node, v in leaves.items():
         v = v if rows else v.T
-        values.update(zip(ex.symbols(node), np.asarray(v, float).ravel()))
+        values.update(zip(entries(node), np.asarray(v, float).ravel()))
     for p in model.params:
-        values.update(zip(ex.symbols(p), np.asarray(params[p.name], float).ravel()))
+        values.update(zip(entries(p), np.asarray(params[p.name], float).ravel()))
     for sym, v in model.constants.items():
         values[sym] = float(v)
     out = {}
     exact = {s: sp.Float(v, DIGITS) for s, v in values.items()}
-    weights = {w for p in model.params for w in ex.symbols(p)}
+    weights = {w for p in model.params for w in entries(p)}
     # The data (x, y, masks, constants) first, once: what is left is a function of the weights alone.
     J = J.xreplace({s: v for s, v in exact.items() if s not in weights})
     for p in model.params:
-        W = ex.symbols(p)
-        grad = np.zeros(W.shape)
-        for k, w in enumerate(W):
+        grad = np.zeros(tuple(int(d) for d in p.shape))
+        for k, w in enumerate(entries(p)):
             # Every other weight takes its value too: J becomes an expression in w alone, whose
             # sympy.diff is cheap; the derivative is still exact, and only then evaluated at w's value.
             Jw = J.xreplace({s: exact[s] for s in weights if s != w})

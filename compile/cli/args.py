@@ -7,6 +7,8 @@ the types here and ``unmark`` take the mark off again.
 """
 from __future__ import annotations
 
+import re
+
 import argparse
 import math
 
@@ -82,11 +84,24 @@ def _finite(what: str, strict: bool):
 MODEL_HELP = "built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax"
 
 
+def input_shape(text: str) -> tuple:
+    """An input shape as a spec writes it: 28x28x1, 40x1."""
+    import argparse
+    text = unmark(text)
+    parts = text.split("x")
+    if not 2 <= len(parts) <= 3 or not all(re.fullmatch(r"[0-9]{1,5}", p) and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"an input shape is 2 or 3 positive sizes joined by 'x' (28x28x1, 40x1), "
+                                         f"not {text!r}")
+    return tuple(int(p) for p in parts)
+
+
 def model_arguments(parser, convention: bool = True) -> None:
     """MODEL, --loss and (where the command has a choice) --convention: declared once for every command."""
     parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y (write --loss=-y*log(yhat) "
                                        "or --loss '-y*log(yhat)' for one that begins with a minus)")
+    parser.add_argument("--input", type=input_shape, metavar="HxWxC",
+                        help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
     if convention:
         parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                             help="rows: X is (m, n), Z = X W + b; columns: X is (n, m), Z = W A + b")

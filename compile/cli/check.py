@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from derive.network.examples import resolve
-    _, net = resolve(args.model, args.loss)
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None))
     try:
         result = check_formula(net, args.param, args.formula, args.convention, args.seed)
     except CheckError as exc:

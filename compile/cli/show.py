@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from derive.network.examples import resolve
     from derive.scalar.expand import ScalarTooLarge, scalar_view
-    _, net = resolve(args.model, args.loss)
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None))
     d = net.derive(args.convention)
     params = args.param or None
     fmt = args.format

@@ -23,6 +23,31 @@ class Example:
     source: str
     # Training defaults from the seed: optimizer, learning rate, epochs, batch size.
     train: dict = field(default_factory=dict)
+    # For an example whose layers follow its input (a CNN): the network for another input shape.
+    for_input: object = None
+
+    def network(self, shape=None) -> Network:
+        if shape is None or self.for_input is None or tuple(shape) == self.net.input_shape:
+            return self.net
+        return self.for_input(tuple(shape))
+
+
+def _seed_cnn(shape) -> Network:
+    """Seeds 000 and 003's Keras CNN. On the 8x8 digits the 3x3 convolutions pad ('same') so that
+    two 2x2 poolings still fit; at MNIST's 28x28 it is the seed's network exactly ('valid')."""
+    from derive.network.layers import Conv2D, Flatten, MaxPool2D
+    pad = "same" if shape[0] < 16 else "valid"
+    return Network(shape, [Conv2D(32, 3, padding=pad, activation="relu"), MaxPool2D(2),
+                           Conv2D(64, 3, padding=pad, activation="relu"), MaxPool2D(2), Flatten(),
+                           Dense(128, "relu"), Dense(10, "softmax")], loss="ce", name="cnn")
+
+
+def _mnist1d_cnn() -> Network:
+    """The CNN of the MNIST-1D paper: three Conv1D of 25 channels (k5 s2 p1, then k3 s2 p1 twice),
+    relu, flatten, a linear layer to the 10 classes."""
+    from derive.network.layers import Conv1D, Flatten
+    return Network((40, 1), [Conv1D(25, 5, 2, 1, "relu"), Conv1D(25, 3, 2, 1, "relu"), Conv1D(25, 3, 2, 1, "relu"),
+                             Flatten(), Dense(10, "softmax")], loss="ce", name="cnn1d")
 
 
 EXAMPLES = {
@@ -38,6 +63,17 @@ EXAMPLES = {
         Network(64, [Dense(128, "relu", dropout=0.2), Dense(10, "softmax")], loss="ce", name="mlp"),
         "digits MLP: Dense 128 relu, Dropout 0.2, Dense 10 softmax, Adam (seeds 001, 002)",
         "001, 002", {"optimizer": "adam", "lr": 0.001, "epochs": 30, "batch_size": 32}),
+    "cnn": Example(
+        _seed_cnn((8, 8, 1)),
+        "digits CNN: Conv 32 3x3 relu, MaxPool 2, Conv 64 3x3 relu, MaxPool 2, Flatten, Dense 128 relu, "
+        "Dense 10 softmax, Adam (seeds 000, 003); on the 8x8 digits the convolutions pad 'same' so the "
+        "seed's layers fit; --input 28x28x1 (or MNIST data) gives the seed's 'valid' network",
+        "000, 003", {"optimizer": "adam", "lr": 0.001, "epochs": 30, "batch_size": 32}, for_input=_seed_cnn),
+    "cnn1d": Example(
+        _mnist1d_cnn(),
+        "MNIST-1D CNN (the MNIST-1D paper): Conv1D 25 k5 s2 p1, Conv1D 25 k3 s2 p1 twice, relu, Flatten, "
+        "Dense 10; Adam lr 1e-2, batch 100, 8000 steps, on MNIST-1D generated locally",
+        "MNIST-1D", {"optimizer": "adam", "lr": 0.01, "epochs": 200, "batch_size": 100}),
 }
 
 
@@ -69,7 +105,7 @@ def parse_spec(spec: str, loss=None) -> Network:
     first = _input(spec, pos, first)
     layers = []
     for pos, part in parts[1:]:
-        if not part[:1].isdigit():
+        if re.match(r"(conv|pool|maxpool|avgpool|flatten)", part):
             layers.append(_window_layer(spec, pos, part))
             continue
         units, _, act = part.partition(":")
@@ -188,14 +224,19 @@ def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
     return f"{message} at position {pos + 1} of {shown}\n  {left}{window}{right}\n  {' ' * (pos - start + len(left))}^"
 
 
-def resolve(model: str, loss=None) -> tuple[str, Network]:
-    """(name, network) for a MODEL argument."""
+def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
+    """(name, network) for a MODEL argument; ``input_shape`` picks a built-in CNN's variant for
+    that input (the seed CNN at 28x28x1)."""
     model = model.strip() if isinstance(model, str) else model
     if not isinstance(model, str) or not model:
         raise ModelError("no model given: name a built-in example (" + ", ".join(EXAMPLES) + "), a .py file, "
                          "or an inline spec such as 2-2:tanh-2:softmax")
+    if input_shape is not None and not (model in EXAMPLES and EXAMPLES[model].for_input is not None):
+        adaptive = ", ".join(k for k, e in EXAMPLES.items() if e.for_input is not None)
+        raise ModelError(f"--input applies to the built-in examples whose layers follow their input ({adaptive}); "
+                         "a spec declares its own input shape (28x28x1-conv32k3:relu-...)")
     if model in EXAMPLES:
-        net = EXAMPLES[model].net
+        net = EXAMPLES[model].network(input_shape)
         if loss is not None:
             net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
         return model, net

@@ -52,11 +52,11 @@ def _squeezes(node) -> bool:
 
 
 def _show(node, p):
-    if _squeezes(node):  # the same entries in the same order: printed as its operand
-        return p.arg(node.args[0])
     s, _ = p.arg(node.args[0])
     if _is_flatten(node):
         return p.call("flatten", s), p.ATOM
+    if _squeezes(node):  # the same entries in the same order: printed as its operand
+        return p.arg(node.args[0])
     shape = ", ".join(p.dim(d) for d in node.shape)
     return p.call("reshape", f"{s}, ({shape})"), p.ATOM
 

@@ -32,6 +32,60 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
     return out
 
 
+def layout_lines(d, style: str = "text") -> list:
+    """For a network with convolution or pooling: its layout and layers, and what the window signs
+    mean. None for a dense network (whose printout is the matrix form alone)."""
+    model = d.model
+    if getattr(model, "is_dense", True):
+        return []
+    p = printer_for(style)
+    shape = model.input_shape
+    lines = ["Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
+             + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "
+             "(c_out,); flatten is row-major over the positions, then the channels."]
+    for layer in model.layers:
+        g = dict(layer.geometry)
+        if layer.kind == "conv":
+            pads = ", ".join(f"({lo}, {hi})" for lo, hi in g["padding"])
+            spec = g["padding_spec"] if isinstance(g["padding_spec"], str) else "explicit"
+            lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filters of "
+                         f"{'x'.join(map(str, g['kernel']))}, stride {'x'.join(map(str, g['stride']))}, "
+                         f"padding {spec} {pads}; {p.name(layer.W.name)} {_shape(layer.W)}, "
+                         f"{p.name(layer.b.name)} {_shape(layer.b)}, {p.name(layer.A.name)} {_shape(layer.A)}")
+        elif layer.kind in ("max_pool", "avg_pool"):
+            lines.append(f"layer {layer.index}: {'max' if layer.kind == 'max_pool' else 'average'}-pooling over "
+                         f"{'x'.join(map(str, g['window']))} windows, stride {'x'.join(map(str, g['stride']))}; "
+                         f"{p.name(layer.A.name)} {_shape(layer.A)}")
+        elif layer.kind == "flatten":
+            lines.append(f"layer {layer.index}: flatten; {p.name(layer.A.name)} {_shape(layer.A)}")
+    ops = {n.op for n in _walk([*model.forward, *d.grads.values()])}
+    if "conv" in ops:
+        lines.append("∗ is cross-correlation, as frameworks compute it (the kernel is not flipped; a subscript "
+                     "is the stride). In a backward line, δ ∗ rot180(W) correlates δ, dilated by the stride "
+                     "(dilate) and padded by k − 1 − p, with the kernel turned by 180°; A ⋆ δ correlates the "
+                     "padded input with δ (dilated by the stride), summed over the batch. Σᵢ,ₚ sums over the "
+                     "batch and every position.")
+    if ops & {"max_pool_grad", "avg_pool_grad"}:
+        lines.append("up repeats each entry over its pooling window; mask marks each window's maximum (where "
+                     "a window holds its maximum twice, the first in row-major order takes the gradient); "
+                     "route and spread do the same for windows that overlap.")
+    return lines
+
+
+def _shape(node) -> str:
+    return "(" + ", ".join(str(d) for d in node.shape) + ("," if len(node.shape) == 1 else "") + ")"
+
+
+def _walk(roots):
+    seen, stack = set(), list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.args)
+    return seen
+
+
 def _needed_deltas(d, wanted):
     """The error signals the wanted gradients use: one walk over the union of their graphs (a walk
     per gradient would visit the shared deltas once per layer: quadratic in the depth)."""
@@ -86,6 +140,8 @@ def to_text(d, params=None, steps=False, width=100) -> str:
 
 
 def _print_panels(console, d, params, steps, Panel, Text):
+    for line in layout_lines(d):
+        console.print(line, soft_wrap=False)
     for section, rows in sections(d, "text", params, steps):
         body = Text()
         for i, (left, right, note) in enumerate(rows):
@@ -112,7 +168,7 @@ def print_rich(d, params=None, steps=False, console=None):
 
 
 def to_latex(d, params=None, steps=False) -> str:
-    parts = []
+    parts = [f"% {line}" for line in layout_lines(d, "latex")]
     for section, rows in sections(d, "latex", params, steps):
         parts.append(f"% {section}")
         parts.append(r"\begin{align*}")
@@ -128,6 +184,7 @@ def to_latex(d, params=None, steps=False) -> str:
 def to_markdown(d, params=None, steps=False) -> str:
     parts = [f"**Convention:** `{d.model.convention}` "
              f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]
+    parts += [line + "\n" for line in layout_lines(d)]
     for section, rows in sections(d, "latex", params, steps):
         parts.append(f"### {section}")
         parts.append("")

@@ -111,7 +111,7 @@ def _ew_rule(node, arg, ctx):
     if node.role == "loss_entry":
         return rule("loss_derivative", loss=LOSS_TITLES.get(ctx.model.loss_name, ctx.model.loss_name))
     if node.role == "pre" and arg.role == "param":
-        return rule("bias_sum", param=arg.name)
+        return rule("bias_sum_positions" if node.rank > 2 else "bias_sum", param=arg.name)
     if node.role == "pre":
         return rule("through", name=node.name)
     if node.role == "decay":
@@ -130,6 +130,9 @@ RULE_RECORDS = {
     "ew": _ew_rule,
     "reshape": lambda node, arg, ctx: rule("reshape"),
     "permute": lambda node, arg, ctx: rule("permute"),
+    "conv": lambda node, arg, ctx: rule("convolution", conv=node),
+    "max_pool": lambda node, arg, ctx: rule("max_pool"),
+    "avg_pool": lambda node, arg, ctx: rule("avg_pool"),
 }
 
 

@@ -270,11 +270,13 @@ class ScalarView:
 
 def size_check(model) -> int:
     n = sum(int(sp.prod(p.shape)) for p in model.params)
-    widths = model.sizes
+    # a layer's width: the entries of one example's activation (h·w·c for a convolution's)
+    widths = [int(sp.prod(model.input_shape))] + [int(sp.prod([d for d in l.A.shape if d != m_sym]))
+                                                   for l in model.layers]
     if n > MAX_WEIGHTS or max(widths) > MAX_WIDTH:
         raise ScalarTooLarge(
             f"the scalar view expands every weight one by one: this network has {n} weights and layer "
-            f"widths {'-'.join(map(str, widths))} (limits: {MAX_WEIGHTS} weights, width {MAX_WIDTH}); "
+            f"widths {model.size_text} (limits: {MAX_WEIGHTS} weights, width {MAX_WIDTH} entries); "
             "use the matrix view (derivax show MODEL without --scalar)")
     return n
 

@@ -27,6 +27,11 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
               if dn in needed]
     out.append(("Error signals", deltas))
     out.append(("Gradients", [(p.gradient_name(p.name(n)), p.show(d.grads[n]), "") for n in wanted]))
+    if style != "formula" and not getattr(model, "is_dense", True):
+        from derive.printing.index import index_lines
+        rows = index_lines(d, style)
+        if rows:
+            out.append(("Index form (i: example; y, x or t: position; c: channel; u, v: kernel offset)", rows))
     if steps:
         out.append(("Steps", step_lines(d, p, needed, wanted)))
     return out
@@ -48,7 +53,7 @@ def layout_lines(d, style: str = "text") -> list:
         if layer.kind == "conv":
             pads = ", ".join(f"({lo}, {hi})" for lo, hi in g["padding"])
             spec = g["padding_spec"] if isinstance(g["padding_spec"], str) else "explicit"
-            lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filters of "
+            lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filter{'s' if layer.units > 1 else ''} of "
                          f"{'x'.join(map(str, g['kernel']))}, stride {'x'.join(map(str, g['stride']))}, "
                          f"padding {spec} {pads}; {p.name(layer.W.name)} {_shape(layer.W)}, "
                          f"{p.name(layer.b.name)} {_shape(layer.b)}, {p.name(layer.A.name)} {_shape(layer.A)}")
@@ -140,8 +145,9 @@ def to_text(d, params=None, steps=False, width=100) -> str:
 
 
 def _print_panels(console, d, params, steps, Panel, Text):
-    for line in layout_lines(d):
-        console.print(line, soft_wrap=False)
+    layout = layout_lines(d)
+    if layout:
+        console.print(Panel(Text("\n".join(layout)), title="Layout", title_align="left", expand=True))
     for section, rows in sections(d, "text", params, steps):
         body = Text()
         for i, (left, right, note) in enumerate(rows):

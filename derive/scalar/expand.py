@@ -98,9 +98,11 @@ class Expander:
         if node.rank != 2:
             shape = self.concrete(node.shape)
             out = np.empty(shape, dtype=object)
+            one = self.m == 1 and node.shape and node.shape[0] == m_sym  # one example: no example index
             for index in np.ndindex(*shape):
+                shown = index[1:] if one else index
                 out[index] = sp.Symbol(f"{_base(node.name)[0]}{_base(node.name)[1]}_"
-                                       + "_".join(str(i + 1) for i in index))
+                                       + "_".join(str(i + 1) for i in shown))
             return out
         r, c = self.concrete(node.shape[0]), self.concrete(node.shape[1])
         axis = _batch_axis(node)
@@ -134,6 +136,19 @@ def _entries(value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     return np.array(value.tolist(), dtype=object).reshape(value.shape)
+
+
+def flat(value) -> list:
+    """The entries of a Matrix or an array of any rank, in row-major order."""
+    return list(_entries(value).ravel())
+
+
+def _filled(value, draw) -> np.ndarray:
+    """An array of the shape of ``value`` (a Matrix or an array) with ``draw()`` in every entry."""
+    out = np.empty(_entries(value).shape, dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = draw()
+    return out
 
 
 def _handed_out(value):
@@ -201,7 +216,7 @@ def _numeric_leaves(model, ex, rng, targets):
             continue
         M = ex.symbols(node)
         lo, hi = (10, 90) if node is model.Y else (-90, 90)  # targets in (0, 1): bce stays finite
-        vals[node] = M.applyfunc(lambda _: sp.Float(sp.Rational(rng.randint(lo, hi), 100), 50))
+        vals[node] = _filled(M, lambda: sp.Float(sp.Rational(rng.randint(lo, hi), 100), 50))
     return vals
 
 
@@ -221,15 +236,15 @@ def _difference_check(d, p, m_value, rng, targets, constants):
 
     probe = Expander(model, m_value, False, targets)
     leaves = _numeric_leaves(model, probe, rng, targets)
-    params = {q: probe.symbols(q).applyfunc(lambda _: sp.Float(sp.Rational(rng.randint(-90, 90), 100), 50))
+    params = {q: _filled(probe.symbols(q), lambda: sp.Float(sp.Rational(rng.randint(-90, 90), 100), 50))
               for q in model.params}
-    G = run(d.grads[p.name], params)
+    G = flat(run(d.grads[p.name], params))
     h = sp.Float("1e-20", 50)
-    worst, W = 0.0, probe.symbols(p)
+    worst, W = 0.0, flat(probe.symbols(p))
     for k in range(len(W)):
         hi, lo = params[p].copy(), params[p].copy()
-        hi[k] += h
-        lo[k] -= h
+        hi.flat[k] += h
+        lo.flat[k] -= h
         fd = (run(model.J, {**params, p: hi})[0, 0] - run(model.J, {**params, p: lo})[0, 0]) / (2 * h)
         err = abs(complex(sp.N(fd - G[k], 30))) / max(1.0, abs(complex(sp.N(G[k], 30))))
         worst = max(worst, err)
@@ -320,20 +335,17 @@ def _exact_verdicts(d, m_value, seed, targets):
 
 def _exact_param(d, ex, J, free, p, rng):
     """(ok, method, worst, counterexample) for the entries of ``p``, symbolically."""
-    W = ex.symbols(p)
     method, worst = "exact", 0.0
-    G = ex(d.grads[p.name])
-    for i in range(W.rows):
-        for j in range(W.cols):
-            diff = sp.diff(J, W[i, j]) - G[i, j]
-            if _frozen_zero(diff, rng):
-                continue
-            same, err = _numeric_zero(diff, free, rng)
-            worst = max(worst, err)
-            if same:
-                method = "numeric"
-                continue
-            return False, method, worst, f"{W[i, j]}: sympy.diff and the matrix form differ by {err:.3g}"
+    for w, g in zip(flat(ex.symbols(p)), flat(ex(d.grads[p.name]))):
+        diff = sp.diff(J, w) - g
+        if _frozen_zero(diff, rng):
+            continue
+        same, err = _numeric_zero(diff, free, rng)
+        worst = max(worst, err)
+        if same:
+            method = "numeric"
+            continue
+        return False, method, worst, f"{w}: sympy.diff and the matrix form differ by {err:.3g}"
     return True, method, worst, ""
 
 
@@ -358,13 +370,13 @@ def _equations(d, model) -> tuple:
             continue
         lhs, rhs = lay.symbols(n), lay.compute(n) if n.op != "leaf" else None
         lay.memo[n] = lhs
-        view.forward += [(lhs[k], rhs[k]) for k in range(len(lhs))]
+        view.forward += list(zip(flat(lhs), flat(rhs)))
     view.loss = (sp.Symbol("J"), lay.compute(model.J)[0, 0])
     for l, delta in sorted(d.deltas.items(), reverse=True):
         lhs, rhs = lay.symbols(delta), lay.compute(delta)
         lay.memo[delta] = lhs
-        view.deltas += [(lhs[k], rhs[k]) for k in range(len(lhs))]
+        view.deltas += list(zip(flat(lhs), flat(rhs)))
     for p in model.params:
         lhs, rhs = lay.symbols(p), lay(d.grads[p.name])
-        view.grads += [(p.name, lhs[k], rhs[k]) for k in range(len(lhs))]
+        view.grads += [(p.name, a, b) for a, b in zip(flat(lhs), flat(rhs))]
     return view.forward, view.loss, view.deltas, [(str(n), s_, e) for n, s_, e in view.grads]

@@ -183,3 +183,34 @@ def test_codegen_writes_a_standalone_cnn_trainer():
         ref = jax.grad(lambda p: ns["loss"](p, x[..., None], y))(params)
         for k in params:
             np.testing.assert_allclose(np.asarray(grads[k]), np.asarray(ref[k]), rtol=1e-10, atol=1e-12)
+
+
+# ---- check-code on a student's naive-loop conv backward pass (parameters in the printed layout) ----
+
+CONV_SPEC = "6x6x1-conv2k3:tanh-conv2k2s2:tanh-flatten-3:softmax"
+CONV_BACKWARD = 'import numpy as np\n\n\ndef conv_forward(x, w, b, s):\n    m, H, W, C = x.shape\n    k, _, _, F = w.shape\n    Ho, Wo = (H - k) // s + 1, (W - k) // s + 1\n    out = np.zeros((m, Ho, Wo, F))\n    for i in range(m):\n        for y in range(Ho):\n            for x_ in range(Wo):\n                patch = x[i, y * s:y * s + k, x_ * s:x_ * s + k, :]\n                for f in range(F):\n                    out[i, y, x_, f] = np.sum(patch * w[:, :, :, f]) + b[f]\n    return out\n\n\ndef conv_backward(dout, x, w, s):\n    m, H, W, C = x.shape\n    k, _, _, F = w.shape\n    _, Ho, Wo, _ = dout.shape\n    dx, dw = np.zeros_like(x), np.zeros_like(w)\n    db = np.sum(dout, axis=(0, 1, 2))\n    for i in range(m):\n        for y in range(Ho):\n            for x_ in range(Wo):\n                for f in range(F):\n                    dw[:, :, :, f] += x[i, y * s:y * s + k, x_ * s:x_ * s + k, :] * dout[i, y, x_, f]\n                    dx[i, y * s:y * s + k, x_ * s:x_ * s + k, :] += w[:, :, :, f] * dout[i, y, x_, f]\n    return dx, dw, db\n\n\ndef backward(params, x, y):\n    """X (6x6x1) -> conv 2 filters 3x3 tanh -> conv 2 filters 2x2 stride 2 tanh -> flatten -> dense 3 softmax."""\n    m = x.shape[0]\n    z1 = conv_forward(x, params["W1"], params["b1"], 1)\n    a1 = np.tanh(z1)\n    z2 = conv_forward(a1, params["W2"], params["b2"], 2)\n    a2 = np.tanh(z2)\n    a3 = a2.reshape(m, -1)\n    z4 = a3 @ params["W4"] + params["b4"]\n    e = np.exp(z4 - z4.max(axis=1, keepdims=True))\n    p = e / e.sum(axis=1, keepdims=True)\n    dz4 = (p - y) / m\n    grads = {"W4": a3.T @ dz4, "b4": dz4.sum(axis=0)}\n    da2 = (dz4 @ params["W4"].T).reshape(a2.shape)\n    dz2 = da2 * (1 - a2 ** 2)\n    da1, grads["W2"], grads["b2"] = conv_backward(dz2, a1, params["W2"], 2)\n    dz1 = da1 * (1 - a1 ** 2)\n    _, grads["W1"], grads["b1"] = conv_backward(dz1, x, params["W1"], 1)\n    return grads\n'
+
+
+@pytest.mark.parametrize("bug, wrong, words", [
+    (None, set(), ""),
+    # the input's gradient with the kernel turned by 180° (a convolution where it is a correlation's
+    # transpose): only what lies below the second layer is wrong
+    (("dx[i, y * s:y * s + k, x_ * s:x_ * s + k, :] += w[:, :, :, f]",
+      "dx[i, y * s:y * s + k, x_ * s:x_ * s + k, :] += w[::-1, ::-1, :, f]"), {"W1", "b1"}, ""),
+    # the kernel's gradient without the stride: only the strided layer's kernel is wrong
+    (("dw[:, :, :, f] += x[i, y * s:y * s + k, x_ * s:x_ * s + k, :]",
+      "dw[:, :, :, f] += x[i, y:y + k, x_:x_ + k, :]"), {"W2"}, ""),
+    # the bias summed over the batch only
+    (("db = np.sum(dout, axis=(0, 1, 2))", "db = np.sum(dout, axis=0)"), {"b1", "b2"},
+     "not summed over the batch and every position?"),
+], ids=["right", "wrong-flip", "missing-stride", "bias-not-summed-over-positions"])
+def test_check_code_names_exactly_the_wrong_conv_parameters(tmp_path, bug, wrong, words):
+    from compile import check_code
+    source = CONV_BACKWARD if bug is None else CONV_BACKWARD.replace(*bug)
+    assert bug is None or source != CONV_BACKWARD
+    path = tmp_path / "student.py"
+    path.write_text(source)
+    report = check_code(parse_spec(CONV_SPEC), f"{path}:backward")
+    assert report.error is None, report.error
+    assert {n for n, p in report.params.items() if not p.ok} == wrong
+    assert all(words in report.params[n].message for n in wrong)

@@ -150,16 +150,21 @@ def _data_arrays(model, data):
 
 
 def _shape_problem(arr, ref, is_bias, m):
-    """The user's array reshaped to the reference shape, or (None, message)."""
+    """The user's array reshaped to the reference shape, or (None, message). A dense layer's bias,
+    printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out)."""
     want = ref.shape
-    if arr.shape == want or (is_bias and arr.shape == want[1:]):
+    other = (want[1:] if len(want) == 2 else (1,) + want) if is_bias else None
+    if arr.shape == want or arr.shape == other:
         return arr.reshape(want), None
-    shown = want[1:] if is_bias else want
-    msg = f"wrong shape: expected {shown}" + (f" or {want}" if is_bias else "") + f", found {arr.shape}"
+    shown = (other if len(want) == 2 else want) if is_bias else want
+    msg = f"wrong shape: expected {shown}" + (f" or {other if len(want) == 1 else want}" if is_bias else "") \
+        + f", found {arr.shape}"
     if arr.ndim == 2 and arr.shape == want[::-1]:
         msg += " (transposed?)"
-    elif is_bias and arr.shape == (m, want[1]):
+    elif is_bias and len(want) == 2 and arr.shape == (m, want[1]):
         msg += " (not summed over the batch?)"
+    elif is_bias and len(want) == 1 and arr.ndim >= 2 and arr.shape[-1] == want[0]:
+        msg += " (not summed over the batch and every position?)"
     return None, msg
 
 

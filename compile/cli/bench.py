@@ -299,7 +299,7 @@ def render(r) -> None:
 
 
 def add_arguments(p) -> None:
-    from compile.cli.args import SIZE_MAX, count, unmark
+    from compile.cli.args import SIZE_MAX, count, input_shape, unmark
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL, type=unmark,
                    help=f"network to time (default {DEFAULT_MODEL}, the 784-256-128-10 tanh/softmax MLP)")
     p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=256,
@@ -316,12 +316,25 @@ def add_arguments(p) -> None:
                    help="its batch size (default 64)")
     p.add_argument("--small-steps", type=count(1, SIZE_MAX, "--small-steps"), default=200,
                    help="steps in its epoch (default 200)")
+    p.add_argument("--input", type=input_shape, metavar="HxWxC",
+                   help="the input shape of a built-in CNN (cnn): 28x28x1 times the seed's MNIST network")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
-    _, net = resolve(args.model)
+    _, net = resolve(args.model, None, args.input)
+    if not net.build().is_dense:  # convolution or pooling: the convolutional peers
+        from compile.cli import bench_cnn
+        try:
+            result = bench_cnn.run(net, args.model, args.batch_size, args.repeats, min(args.steps, 50))
+        except bench_cnn.CnnBenchError as exc:
+            print(f"derivax: {exc}", file=sys.stderr)
+            return 2
+        bench_cnn.render(result)
+        if args.json:
+            print(json.dumps(result))
+        return 0
     try:
         try:
             small = None if args.small == "none" else resolve(args.small)[1]

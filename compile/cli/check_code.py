@@ -14,7 +14,9 @@ def add_arguments(parser) -> None:
                           "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
                           "out)) and returns a dict of the gradients of the mean-over-batch loss. It runs "
                           "in a child process, each call under a time limit. Exit status: 0 all gradients "
-                          "right, 1 some wrong, 2 the function could not be checked or a bad argument.")
+                          "right, 1 some wrong, 2 the function could not be checked or a bad argument. A convolutional "
+                          "network takes its parameters as derivax show prints them: kernels (kh, kw, c_in, "
+                          "c_out), biases (c_out,), x (batch, height, width, channels).")
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward); "
                                          "rows convention only")

@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
-                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp)")
+                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d)")
     parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, or a formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
     parser.add_argument("--save", metavar="PARAMS.npz", type=_args.unmark,
@@ -70,11 +70,11 @@ def main(args) -> int:
         cfg = settings(args, name)
         check_lr(cfg["lr"])
         if args.data is not None and not args.data.strip():
-            raise UsageError("--data needs a path or a built-in data set (xor, linreg, mlp), not an empty name")
+            raise UsageError(f"--data needs a path or a built-in data set ({', '.join(BUILTINS)}), not an empty name")
         source = args.data if args.data is not None else (name if name in EXAMPLES else None)
         if source is None:
             raise UsageError(f"{args.model} has no built-in data: pass --data PATH (MNIST as .npz or IDX files) "
-                             "or a built-in data set (xor, linreg, mlp)")
+                             f"or a built-in data set ({', '.join(BUILTINS)})")
         # Output paths are checked before the data is read and the network trained: a typo in a path
         # should cost seconds, not the training run.
         if args.save is not None:
@@ -84,6 +84,9 @@ def main(args) -> int:
         for option, path in (("--save", args.save), ("--plot", args.plot)):
             if path is not None and args.data is not None and args.data not in BUILTINS:
                 check_data_not_overwritten(args.data, option, path)
+        if (args.data is not None and args.data not in BUILTINS and getattr(args, "input", None) is None
+                and name in EXAMPLES and EXAMPLES[name].for_input is not None):
+            net = _net_for_images(EXAMPLES[name], net, args.data)
         from compile.checks.points import fits
         # float32 parameters, gradients and up to two optimizer states, and the batch's activations
         model = net.build(args.convention)
@@ -141,6 +144,19 @@ def main(args) -> int:
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
                           "stopped": hist.stopped, "batch_size": batch}))
     return 1 if hist.stopped or not written else 0
+
+
+def _net_for_images(example, net, source):
+    """A built-in CNN made for the images of ``source`` (square, one channel: MNIST's 28x28 gives the
+    seed's network); ``net`` where they are already its input."""
+    import math
+    from compile.train.data import load
+    flat = load(source).x_train
+    n = int(math.prod(flat.shape[1:]))
+    side = math.isqrt(n)
+    if n == math.prod(net.input_shape) or side * side != n:
+        return net  # load says what does not fit
+    return example.network((side, side, 1))
 
 
 def check_lr(lr: float) -> None:

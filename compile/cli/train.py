@@ -8,6 +8,7 @@ file asked for could not be written; 2 for bad input (options, paths, data), fou
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from compile.cli import args as _args
 from compile.train.optim import OPTIMIZERS
 
 # Used where neither the command line nor the example says otherwise.
-DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0}
+DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0, "shuffle": True}
 MAX_SCALAR_WEIGHTS = 64   # layers with more weights print as matrices, not per-unit equations
 MAX_COUNT = 10**6         # most epochs, and most examples per batch, the command line takes
 
@@ -40,7 +41,12 @@ def add_arguments(parser) -> None:
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
                         help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d)")
+    parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
+                        help="shuffle the training set every epoch (default: the example's, else yes); "
+                             "--no-shuffle takes the batches in the data's order, as some papers train")
     parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--input", type=_args.input_shape, metavar="HxWxC",
+                        help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
     parser.add_argument("--save", metavar="PARAMS.npz", type=_args.unmark,
                         help="write the trained parameters to this file; its name must end in .npz")
@@ -56,7 +62,7 @@ def settings(args, name) -> dict:
     """The run's settings: command line first, then the example's defaults, then DEFAULTS."""
     from derive.network.examples import EXAMPLES
     out = {**DEFAULTS, **(EXAMPLES[name].train if name in EXAMPLES else {})}
-    for key in ("optimizer", "lr", "epochs", "batch_size", "seed"):
+    for key in ("optimizer", "lr", "epochs", "batch_size", "seed", "shuffle"):
         if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)  # already checked by the argument types in compile.cli.args
     return out
@@ -108,9 +114,9 @@ def main(args) -> int:
         batch_text += f" (all {n} training examples{asked})"
     print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
           f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
-          f"seed {cfg['seed']}; data: {data.description}")
+          f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
     hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
-               data.x_test, data.y_test, classify=classify)
+               data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"])
     if hist.stopped:
         print(f"derivax: {hist.stopped}", file=sys.stderr)
     final = hist.train_loss[-1] if hist.train_loss else None

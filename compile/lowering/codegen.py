@@ -35,15 +35,20 @@ def init_source(model) -> str:
     # NumPy draws the numbers, seeded by the key's bits: the same key gives the same parameters, and
     # nothing is compiled (jax.random and jnp.zeros here compile per shape: seconds before the first
     # step on a small machine).
-    lines = ["def init_params(key):",
-             '    """Weights drawn from ``key`` (Glorot uniform, or He normal before relu-like '
-             'activations); biases zero."""',
+    doc = ('    """Weights drawn from ``key`` (Glorot uniform, or He normal before relu-like activations); '
+           'biases zero."""')
+    if any(p.init == "pytorch" for p in model.records):
+        doc = '    """Parameters drawn from ``key``, each as the comment above it says."""'
+    lines = ["def init_params(key):", doc,
              "    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))",
              "    return {"]
     for p in model.records:
         shape, fan_in, fan_out = p.shape, p.fan_in, p.fan_out
         if p.init == "zeros":
             draw = f"np.zeros({shape})"
+        elif p.init == "pytorch":
+            lines.append(f"        # {p.name}: uniform on ±1/√fan_in, fan_in = {fan_in} (PyTorch's default)")
+            draw = f"rng.uniform(-1 / {fan_in} ** 0.5, 1 / {fan_in} ** 0.5, {shape})"
         elif p.init == "he":
             lines.append(f"        # {p.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
             draw = f"rng.normal(0, (2 / {fan_in}) ** 0.5, {shape})"

@@ -21,10 +21,12 @@ class Conv2D:
     padding: object = "valid"
     activation: object = "identity"
     skip_from: tuple = ()
+    init: str | None = None   # None: He or Glorot by activation, zero biases; "pytorch": PyTorch's default
     nd = 2
 
     def build(self, g, inp, adds=()):
-        return g.conv(inp, self.filters, self.kernel, self.stride, self.padding, self.activation, self.nd, adds)
+        return g.conv(inp, self.filters, self.kernel, self.stride, self.padding, self.activation, self.nd, adds,
+                      init=self.init)
 
 
 @dataclass(frozen=True)

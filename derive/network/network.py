@@ -48,10 +48,11 @@ class Dense:
     activation: object = "identity"
     dropout: float | None = None
     skip_from: tuple = ()
+    init: str | None = None   # None: He or Glorot by activation, zero biases; "pytorch": PyTorch's default
 
     def build(self, g: "Builder", inp: Node, adds=()) -> Node:
         """The layer protocol: add this layer's nodes and parameters to ``g``; return its output."""
-        return g.dense(inp, self.units, self.activation, self.dropout, adds)
+        return g.dense(inp, self.units, self.activation, self.dropout, adds, init=self.init)
 
 
 @dataclass
@@ -85,7 +86,8 @@ class Param:
     kind: str         # "weight" or "bias"
     fan_in: int
     fan_out: int
-    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), or "zeros"
+    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), "zeros", or "pytorch"
+                      # (uniform on ±1/sqrt(fan_in), weights and biases: PyTorch's Linear and Conv default)
 
     @property
     def name(self) -> str:
@@ -163,6 +165,19 @@ def _loss(spec):
         return text, parse_loss(text)
     fn = F.loss(spec)
     return str(fn.expr), fn
+
+
+INITS = (None, "pytorch")
+
+
+def _inits(init, activation: str, where: str) -> tuple:
+    """(weight init, bias init): He normal before relu-like activations, else Glorot uniform, zero
+    biases; or ``"pytorch"``: both uniform on ±1/sqrt(fan_in), as PyTorch's Linear and Conv layers."""
+    if init not in INITS:
+        raise NetworkError(f"{where}: init must be None (He or Glorot by activation) or 'pytorch', not {init!r}")
+    if init == "pytorch":
+        return "pytorch", "pytorch"
+    return ("he" if activation in HE_ACTIVATIONS else "glorot"), "zeros"
 
 
 def _tuple(value, nd: int, what: str) -> tuple:
@@ -273,7 +288,7 @@ class Builder:
         raise NetworkError(f"layer {l} ({what}) takes {layout.get(rank, f'rank {rank}')} inputs; its input, "
                            f"{self._label(inp)}, is {fmt_shape(inp.shape)}: {fix}")
 
-    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=()) -> Node:
+    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=(), init=None) -> Node:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
         units = _positive_int(units, f"layer {l}: the number of units")
@@ -284,15 +299,15 @@ class Builder:
             F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
         if name == "softmax" and units == 1:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
-        init = "he" if name in HE_ACTIVATIONS else "glorot"
+        w_init, b_init = _inits(init, name, f"layer {l}")
         fans = (int(n_in), units)
         if self.rows:
-            W = self.param(Name("W", l), (n_in, units), l, "weight", fans, init)
-            b = self.param(Name("b", l), (1, units), l, "bias", fans, "zeros")
+            W = self.param(Name("W", l), (n_in, units), l, "weight", fans, w_init)
+            b = self.param(Name("b", l), (1, units), l, "bias", fans, b_init)
             lin = matmul(inp, W)
         else:
-            W = self.param(Name("W", l), (units, n_in), l, "weight", fans, init)
-            b = self.param(Name("b", l), (units, 1), l, "bias", fans, "zeros")
+            W = self.param(Name("W", l), (units, n_in), l, "weight", fans, w_init)
+            b = self.param(Name("b", l), (units, 1), l, "bias", fans, b_init)
             lin = matmul(W, inp)
         terms = [lin, b]
         for extra in add:
@@ -327,7 +342,7 @@ class Builder:
         return A
 
     def conv(self, inp: Node, filters: int, kernel, stride=1, padding="valid", act="identity", nd: int = 2,
-             add=()) -> Node:
+             add=(), init=None) -> Node:
         """Append a convolution layer l: Z_l = inp ∗ W_l + b_l (cross-correlation, channels last),
         A_l = act(Z_l). W_l is (*kernel, c_in, filters), b_l is (filters,)."""
         l = len(self.layers) + 1
@@ -348,9 +363,9 @@ class Builder:
             for k in kernel:
                 size *= k
             fans = (size * c_in, size * filters)
-            init = "he" if name in HE_ACTIVATIONS else "glorot"
-            W = self.param(Name("W", l), (*kernel, c_in, filters), l, "weight", fans, init)
-            b = self.param(Name("b", l), (filters,), l, "bias", fans, "zeros")
+            w_init, b_init = _inits(init, name, f"layer {l}")
+            W = self.param(Name("W", l), (*kernel, c_in, filters), l, "weight", fans, w_init)
+            b = self.param(Name("b", l), (filters,), l, "bias", fans, b_init)
             lin = conv_op(inp, W, stride, padding)
         except (ShapeError, NetworkError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None

@@ -29,6 +29,7 @@ from derive.formula.parse import parse_activation, parse_loss
 from derive.network.functions import NetworkError
 from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
 from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flatten_op, max_pool as max_pool_op
+from derive.ops.conv import positive_ints
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -178,14 +179,6 @@ def _inits(init, activation: str, where: str) -> tuple:
     if init == "pytorch":
         return "pytorch", "pytorch"
     return ("he" if activation in HE_ACTIVATIONS else "glorot"), "zeros"
-
-
-def _tuple(value, nd: int, what: str) -> tuple:
-    vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
-    if not (isinstance(vals, (tuple, list)) and len(vals) == nd
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals)):
-        raise NetworkError(f"the {what} must be a positive integer or {nd} of them, not {value!r}")
-    return tuple(int(v) for v in vals)
 
 
 def _decay(l2):
@@ -353,7 +346,7 @@ class Builder:
                                "(examples first, channels last)")
         self._takes(inp, nd + 2, what, l)
         try:
-            kernel = _tuple(kernel, nd, "kernel size")
+            kernel = positive_ints(kernel, nd, "the kernel size")
             name, fn = _activation(act)
             if fn is None:
                 raise NetworkError("softmax belongs on the output Dense layer, not on a convolution")

@@ -28,7 +28,7 @@ from derive.ops.elementwise import constant_factor, ew
 import derive.ops.windows as windows
 
 
-def _ints(value, nd: int, what: str) -> tuple:
+def positive_ints(value, nd: int, what: str) -> tuple:
     """An int or a tuple of ``nd`` ints, each at least 1, as a tuple."""
     vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
     if not (isinstance(vals, (tuple, list)) and len(vals) == nd
@@ -102,7 +102,7 @@ def conv(x: Node, w: Node, stride=1, padding="valid") -> Node:
                          f"{x!r} {fmt_shape(x.shape)} has {x.shape[-1]}")
     sizes = spatial(x, "a convolution")
     kernel = tuple(int(d) for d in w.shape[:nd])
-    stride = _ints(stride, nd, "the stride")
+    stride = positive_ints(stride, nd, "the stride")
     pads = resolve_padding(padding, sizes, kernel, stride)
     out = []
     for n, k, s, (lo, hi) in zip(sizes, kernel, stride, pads):

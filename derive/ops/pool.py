@@ -21,7 +21,7 @@ from derive.graph.node import Node, ShapeError, fmt_shape, placeholder
 from derive.graph.rules import rule
 import derive.ops.windows as windows
 from derive.ops._registry import Op, register
-from derive.ops.conv import _ints, spatial
+from derive.ops.conv import positive_ints, spatial
 from derive.ops.elementwise import constant_factor, ew
 
 
@@ -30,8 +30,8 @@ def _pool(op: str, x: Node, window, stride) -> Node:
     if nd not in (1, 2):
         raise ShapeError(f"pooling takes a (batch, length, channels) or (batch, height, width, channels) input, "
                          f"not {x!r} {fmt_shape(x.shape)}")
-    window = _ints(window, nd, "the pool size")
-    stride = window if stride is None else _ints(stride, nd, "the pool stride")
+    window = positive_ints(window, nd, "the pool size")
+    stride = window if stride is None else positive_ints(stride, nd, "the pool stride")
     sizes = spatial(x, "pooling")
     if any(k > n for k, n in zip(window, sizes)):
         raise ShapeError(f"a pool window of {'x'.join(map(str, window))} does not fit in {x!r} {fmt_shape(x.shape)}")

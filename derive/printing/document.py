@@ -27,7 +27,7 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
               if dn in needed]
     out.append(("Error signals", deltas))
     out.append(("Gradients", [(p.gradient_name(p.name(n)), p.show(d.grads[n]), "") for n in wanted]))
-    if style != "formula" and not getattr(model, "is_dense", True):
+    if not getattr(model, "is_dense", True):
         from derive.printing.index import index_lines
         rows = index_lines(d, style)
         if rows:

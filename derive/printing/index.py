@@ -25,10 +25,10 @@ CIN = "c'"  # an input channel
 def index_lines(d, style: str = "text") -> list:
     """[(lhs, rhs, note)] for each convolution layer: its pre-activation, its kernel's and bias's
     gradients, and the gradient of its input where the derivation formed one."""
-    if style not in ("text", "latex"):
-        return []
     model = d.model
     p = printer_for(style)
+    if not p.writes_indices:
+        return []
     w = _Writer(p)
     out = []
     for layer in model.layers:
@@ -58,14 +58,10 @@ class _Writer:
         self.p = p
 
     def indexed(self, s: str, idx) -> str:
-        if self.p.__class__.__name__.startswith("Latex"):
-            return f"{s}_{{{','.join(idx)}}}"
-        return f"{s}[{', '.join(idx)}]"
+        return self.p.indexed(s, idx)
 
     def sigma(self, names) -> str:
-        if self.p.__class__.__name__.startswith("Latex"):
-            return rf"\sum_{{{','.join(names)}}} "
-        return f"Σ_{{{','.join(names)}}} "
+        return self.p.sum_over(names)
 
     def minus(self) -> str:
         return self.p.minus

@@ -129,6 +129,12 @@ class LatexPrinter(NotationPrinter):
     def sum_over_batch_and_positions(self, inner):
         return rf"\sum_{{i,p}} {inner}"
 
+    def indexed(self, s, idx):
+        return f"{s}_{{{','.join(idx)}}}"
+
+    def sum_over(self, names):
+        return rf"\sum_{{{','.join(names)}}} "
+
     conv_sign, correlation_sign = r" \ast ", r" \star "
 
     def sub(self, label):
@@ -176,6 +182,7 @@ class FormulaPrinter(NotationPrinter):
     """The base printer's settings are this notation's: Python's operators."""
 
     bracket_lone_products = True
+    writes_indices = False
     KEYWORDS = {"lambda": "lam"}  # a Python keyword cannot be a formula's name
 
     def name(self, n):

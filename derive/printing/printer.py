@@ -151,6 +151,16 @@ class NotationPrinter(Printer):
             return self.sum_over_batch(inner, prec == ATOM), MATMUL
         return (self.sum_over_axis if axis is not None else self.sum_all) + inner, MATMUL
 
+    # ---- index form (derive.printing.index): an entry of a tensor, a sum over named indices ----------
+
+    writes_indices = True   # the formula notation has no index form
+
+    def indexed(self, s: str, idx) -> str:
+        return f"{s}[{', '.join(idx)}]"
+
+    def sum_over(self, names) -> str:
+        return f"{self.sum_all.strip()}_{{{','.join(names)}}} "
+
     def sum_over_batch_and_positions(self, inner: str) -> str:
         """A sum over the examples and every position of a channels-last tensor (a conv bias)."""
         return self.sum_all + inner

@@ -83,6 +83,12 @@ def test_spec_errors_name_the_position(spec, where, words):
     ([Conv2D(4, 3, padding="full")], "padding must be 'valid', 'same'"),
     ([MaxPool2D(3), Flatten(), Dense(2)], None),
     ([Flatten(), Flatten()], "layer 2 (Flatten): its input, layer 1, is (m, 64), already flat"),
+    ([Flatten(), Conv2D(2, 3)], "convolutions and pooling come before the Flatten"),
+    ([Conv1D(2, 3)], "this 1-D layer needs a 1-D input, and this one is 2-D"),
+    ([Conv2D(2, 3)], "the prediction must be (batch, outputs); the last layer's output is (m, 6, 6, 2)"),
+    ([Conv2D(2, 3, init="he"), Flatten(), Dense(2)], "layer 1 (Conv2D 2): init must be None"),
+    ([Conv2D(2, 3, stride=0), Flatten(), Dense(2)], "the stride must be a positive integer or 2 of them, not 0"),
+    ([Conv2D(2, 3, activation="softmax"), Flatten(), Dense(2)], "softmax belongs on the output Dense layer"),
 ])
 def test_layer_errors_name_the_layer_and_the_shapes(layers, words):
     if words is None:

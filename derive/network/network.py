@@ -175,7 +175,8 @@ def _inits(init, activation: str, where: str) -> tuple:
     """(weight init, bias init): He normal before relu-like activations, else Glorot uniform, zero
     biases; or ``"pytorch"``: both uniform on ±1/sqrt(fan_in), as PyTorch's Linear and Conv layers."""
     if init not in INITS:
-        raise NetworkError(f"{where}: init must be None (He or Glorot by activation) or 'pytorch', not {init!r}")
+        raise NetworkError((f"{where}: " if where else "")
+                           + f"init must be None (He or Glorot by activation) or 'pytorch', not {init!r}")
     if init == "pytorch":
         return "pytorch", "pytorch"
     return ("he" if activation in HE_ACTIVATIONS else "glorot"), "zeros"
@@ -277,7 +278,9 @@ class Builder:
         layout = {2: "(batch, features)", 3: "(batch, length, channels)", 4: "(batch, height, width, channels)"}
         fix = ("put a Flatten() before it" if rank == 2 and inp.rank > 2 else
                "declare the input with its shape, e.g. Network((8, 8, 1), ...) or the spec 8x8x1-..."
-               if inp is self.X else "use the layer that matches the data's rank")
+               if inp is self.X and inp.rank == 2 else "convolutions and pooling come before the Flatten"
+               if inp.rank == 2 else f"this {rank - 2}-D layer needs a {rank - 2}-D input, and this one is "
+                                     f"{inp.rank - 2}-D (use the {inp.rank - 2}-D layer)")
         raise NetworkError(f"layer {l} ({what}) takes {layout.get(rank, f'rank {rank}')} inputs; its input, "
                            f"{self._label(inp)}, is {fmt_shape(inp.shape)}: {fix}")
 
@@ -356,7 +359,7 @@ class Builder:
             for k in kernel:
                 size *= k
             fans = (size * c_in, size * filters)
-            w_init, b_init = _inits(init, name, f"layer {l}")
+            w_init, b_init = _inits(init, name, None)
             W = self.param(Name("W", l), (*kernel, c_in, filters), l, "weight", fans, w_init)
             b = self.param(Name("b", l), (filters,), l, "bias", fans, b_init)
             lin = conv_op(inp, W, stride, padding)
@@ -414,6 +417,9 @@ class Builder:
         """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
         if not self.layers or pred is not self.layers[-1].A:
             raise NetworkError("the prediction must be the output of the last layer declared")
+        if pred.rank != 2:
+            raise NetworkError(f"the prediction must be (batch, outputs); the last layer's output is "
+                               f"{fmt_shape(pred.shape)}: end the network with Flatten() and a Dense layer")
         loss_name, loss_fn = _loss(loss)
         F.derivative(loss_fn, 0, "the loss")
         class_axis = 1 if self.rows else 0

@@ -313,14 +313,24 @@ def trained_equations(model, params, digits=4) -> str:
 
     rows = model.convention == "rows"
     num = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-    inputs = [sp.Symbol(f"x{subscript(i + 1)}") for i in range(model.sizes[0])]
+    flat_input = len(model.input_shape) == 1
+    inputs = [sp.Symbol(f"x{subscript(i + 1)}") for i in range(model.input_shape[0])] if flat_input else None
     outputs = {0: inputs}
     lines = []
     for layer in model.layers:
         l = layer.index
-        if layer.W is None or layer.b is None:  # a custom layer: its equations as derived, no per-unit view
-            lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "
-                         f"{display(layer.A.name, 'text')} = {show(layer.A, 'text')}  (a custom layer)")
+        if layer.kind != "dense" or layer.W is None or layer.b is None:
+            # convolution, pooling, flatten or a custom layer: its equations as derived, and for a
+            # convolution its kernel's and bias's statistics; no per-unit view
+            eqs = [n for n in (layer.Z, layer.A) if n is not None]
+            lines.append(";  ".join(f"{display(n.name, 'text')} = {show(n, 'text')}" for n in eqs)
+                         + ("  (a custom layer)" if layer.kind == "custom" else ""))
+            for q in (layer.W, layer.b):
+                if q is not None and layer.kind == "conv":
+                    v = num[q.name]
+                    lines.append(f"  {display(q.name, 'text')} {'×'.join(map(str, np.shape(v)))}: mean "
+                                 f"{v.mean():.{digits}g}, std {v.std():.{digits}g}, min {v.min():.{digits}g}, "
+                                 f"max {v.max():.{digits}g}")
             outputs[l] = None
             continue
         W = num[layer.W.name] if rows else num[layer.W.name].T     # (in, out) either way

@@ -85,7 +85,9 @@ def derivative_factors(node: Node, model):
     Only elementwise nodes outside the forward pass count (A1 = tanh(Z1) itself is not a factor)."""
     kinds = {}
     for layer in model.layers:
-        kinds[layer.A], kinds[layer.Z] = (layer.index, "A"), (layer.index, "Z")
+        kinds[layer.A] = (layer.index, "A")
+        if layer.Z is not None:  # pooling and flatten layers have no pre-activation
+            kinds[layer.Z] = (layer.index, "Z")
     out = []
     for n in topo_order(node):
         if n.op != "ew" or n.role in ("act", "pre", "loss_entry", "loss", "decay"):

@@ -21,7 +21,8 @@ def matrix_names(derivation) -> dict:
         if n.name and n.name != "J":
             names[n.name] = n
     for layer in model.layers:
-        names[layer.W.name], names[layer.b.name] = layer.W, layer.b
+        if layer.W is not None:  # pooling and flatten layers have no parameters
+            names[layer.W.name], names[layer.b.name] = layer.W, layer.b
         if layer.mask is not None:
             names[layer.mask.name] = layer.mask
     for delta in derivation.deltas.values():

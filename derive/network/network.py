@@ -259,7 +259,7 @@ class Builder:
         l = self.next_layer
         Z = named(pre, Name("Z", l), "pre")
         A = named(act(Z), Name("A", l), "act")
-        self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b))
+        self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b, kind="custom"))
         self.forward += [Z, A]
         self._layer_of[A] = l
         return A

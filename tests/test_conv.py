@@ -220,3 +220,25 @@ def test_check_code_names_exactly_the_wrong_conv_parameters(tmp_path, bug, wrong
     assert report.error is None, report.error
     assert {n for n, p in report.params.items() if not p.ok} == wrong
     assert all(words in report.params[n].message for n in wrong)
+
+
+@pytest.mark.parametrize("target, formula, ok, words", [
+    ("W1", "conv_weight_grad(X, delta1) / m", True, ""),
+    ("W1", "conv_weight_grad(X, delta1)", False, "missing 1/m"),
+    ("b1", "sum(delta1, (0, 1, 2)) / m", True, ""),
+    ("delta1", "route(A1, reshape(delta4 @ W4.T, (m, 2, 2, 2))) * step(Z1)", True, ""),
+    ("delta1", "route(A1, reshape(delta4 @ W4.T, (m, 2, 2, 2)))", False, "step(Z₁)"),
+])
+def test_check_takes_conv_formulas_in_the_printed_formula_syntax(target, formula, ok, words):
+    from compile import check_formula
+    result = check_formula(TINY, target, formula)
+    assert result.ok is ok and words in " ".join(result.diagnosis), (result.diagnosis, result.counterexample)
+
+
+def test_the_json_formulas_of_a_conv_net_check_as_right():
+    """What --format json prints for each gradient is a formula check takes back, and finds right."""
+    import json
+    from compile import check_formula
+    printed = json.loads(TINY.derive().json())
+    for target, formula in [*printed["gradients"].items(), *printed["deltas"].items()]:
+        assert check_formula(TINY, target, formula).ok, (target, formula)

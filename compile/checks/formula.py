@@ -115,6 +115,11 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
                     key=lambda n: -n.name.layer)
     result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
+    if user.shape != correct.shape and [n for n in user.shape if n != 1] == [n for n in correct.shape if n != 1]:
+        # the same entries, with axes of length 1 kept or dropped (a conv bias's sum, kept (1, 1, 1, c)
+        # or dropped (c,)): compared entry by entry
+        from derive.graph.build import reshape
+        user = reshape(user, correct.shape)
     if user.shape != correct.shape:
         result.how.append("shapes")
         result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
@@ -162,17 +167,22 @@ def _numeric(d, user, correct, seed):
             return {"ok": False, "points": points, "counterexample": f"yours: {exc}", "undefined": f"yours: {exc}"}
         c, = evaluate([correct], leaf_values(model, point), m, model.constants)
         if not np.isfinite(u).all() and np.isfinite(c).all():
-            i, j = (int(v) for v in np.argwhere(~np.isfinite(u))[0])
-            where = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): yours is "
-                     f"{u[i, j]}, derived {c[i, j]:.6g}")
+            at = tuple(int(v) for v in np.argwhere(~np.isfinite(u))[0])
+            where = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: yours is "
+                     f"{u[at]}, derived {c[at]:.6g}")
             return {"ok": False, "points": points, "counterexample": where, "undefined": where}
         points.append((m, u, c))
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
         if not bad and not close.all():
-            i, j = (int(v) for v in np.argwhere(~close)[0])
-            bad = (f"at a random point (seed {seed + k}, batch of {m}), entry ({i + 1}, {j + 1}): "
-                   f"yours {u[i, j]:.6g}, derived {c[i, j]:.6g}")
+            at = tuple(int(v) for v in np.argwhere(~close)[0])
+            bad = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: "
+                   f"yours {u[at]:.6g}, derived {c[at]:.6g}")
     return {"ok": not bad, "points": points, "counterexample": bad, "undefined": ""}
+
+
+def _entry(at) -> str:
+    """An entry's position, counted from 1: (2, 3), or (1, 2, 2, 1) for a rank-4 tensor."""
+    return "(" + ", ".join(str(i + 1) for i in at) + ")"
 
 
 def _constant_factor(points) -> list:

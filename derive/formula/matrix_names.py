@@ -9,7 +9,8 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.network.functions import ACTIVATIONS, FUNCTIONS, derivative
-from derive.graph.build import Node, ew, placeholder, reduce_sum, softmax
+from derive.graph.build import Node, ew, flatten, placeholder, reduce_sum, reshape, softmax
+from derive.ops import avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, max_pool, max_pool_grad
 from derive.graph.symbols import lam, m
 
 
@@ -54,7 +55,9 @@ def _max(a, b):
 def _axis(axis):
     if axis is None or axis in (0, 1):
         return None if axis is None else int(axis)
-    raise ValueError(f"axis must be 0, 1 or None, not {axis}")
+    if isinstance(axis, tuple) and all(getattr(a, "is_Integer", False) for a in axis):
+        return tuple(int(a) for a in axis)  # axes of a tensor: reduce_sum checks them against its rank
+    raise ValueError(f"axis must be 0, 1, a tuple of axes or None, not {axis}")
 
 
 def _sum(x, axis=None, keepdims=True):
@@ -83,5 +86,98 @@ def _prime(fn, name):
 PRIMES = {f"{name}_prime": _prime(fn, name) for name, fn in ACTIVATIONS.items()}
 
 
-def matrix_functions() -> dict:
-    return {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax}
+def matrix_functions(model=None) -> dict:
+    """The functions a matrix formula may call; with a ``model`` that has convolution or pooling
+    layers, also those (their geometry is the network's: see ``window_functions``)."""
+    out = {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
+           "reshape": _reshape}
+    if model is not None:
+        out.update(window_functions(model))
+    return out
+
+
+def _flatten(x):
+    if not isinstance(x, Node):
+        raise ValueError("flatten(...) takes a tensor")
+    return flatten(x)
+
+
+def _reshape(x, shape):
+    if not isinstance(x, Node) or not isinstance(shape, tuple):
+        raise ValueError("reshape(x, shape) takes a tensor and a shape such as (m, 2, 2, 64)")
+    return reshape(x, shape)
+
+
+def window_functions(model) -> dict:
+    """conv, conv_input_grad, conv_weight_grad, maxpool, avgpool, route and spread, as the formula
+    notation prints them. Each takes the stride, padding and window of the network's layer whose
+    shapes its operands have: conv(A2, W3) is layer 3's convolution; conv_weight_grad(A2, delta3)
+    correlates layer 3's input with an adjoint of its output; route(A1, G) is the max-pooling layer
+    on A1 routing G."""
+    convs = [(l, [a for a in l.Z.args if a.op == "conv"][0]) for l in model.layers
+             if l.kind == "conv" and any(a.op == "conv" for a in l.Z.args)]
+    pools = [l for l in model.layers if l.kind in ("max_pool", "avg_pool")]
+
+    def need(value, what):
+        if not isinstance(value, Node):
+            raise ValueError(f"{what} takes tensors, not {value!r}")
+
+    def conv_of(what, test):
+        for layer, node in convs:
+            if test(layer, node):
+                return layer, node
+        raise ValueError(f"{what}: no convolution layer of this network has operands of these shapes")
+
+    def conv_(a, w):
+        need(a, "conv"), need(w, "conv")
+        _, node = conv_of("conv", lambda l, n: n.args[1].shape == w.shape and n.args[0].shape[1:] == a.shape[1:])
+        return conv(a, w, node.attrs["stride"], node.attrs["padding"])
+
+    def conv_input_grad_(g, w):
+        need(g, "conv_input_grad"), need(w, "conv_input_grad")
+        _, node = conv_of("conv_input_grad", lambda l, n: n.args[1].shape == w.shape and n.shape[1:] == g.shape[1:])
+        x = node.args[0]
+        return conv_input_grad(g, w, node.attrs["stride"], node.attrs["padding"],
+                               tuple(int(d) for d in x.shape[1:-1]))
+
+    def conv_weight_grad_(a, g):
+        need(a, "conv_weight_grad"), need(g, "conv_weight_grad")
+        _, node = conv_of("conv_weight_grad", lambda l, n: n.args[0].shape[1:] == a.shape[1:]
+                          and n.shape[1:] == g.shape[1:])
+        kernel = tuple(int(d) for d in node.args[1].shape[:-2])
+        return conv_weight_grad(a, g, node.attrs["stride"], node.attrs["padding"], kernel)
+
+    def pool_of(what, kind, test):
+        for layer in pools:
+            if layer.kind == kind and test(layer):
+                return layer.A
+        raise ValueError(f"{what}: no {kind.replace('_', '-')}ing layer of this network fits these shapes")
+
+    def geometry(node):
+        return node.attrs["window"], node.attrs["stride"]
+
+    def maxpool_(a):
+        need(a, "maxpool")
+        node = pool_of("maxpool", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:])
+        return max_pool(a, *geometry(node))
+
+    def avgpool_(a):
+        need(a, "avgpool")
+        node = pool_of("avgpool", "avg_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:])
+        return avg_pool(a, *geometry(node))
+
+    def route_(a, g):
+        need(a, "route"), need(g, "route")
+        node = pool_of("route", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:]
+                       and l.A.shape[1:] == g.shape[1:])
+        return max_pool_grad(a, g, *geometry(node))
+
+    def spread_(g):
+        need(g, "spread")
+        node = pool_of("spread", "avg_pool", lambda l: l.A.shape[1:] == g.shape[1:])
+        return avg_pool_grad(g, *geometry(node), tuple(int(d) for d in node.args[0].shape[1:-1]))
+
+    if not convs and not pools:
+        return {}
+    return {"conv": conv_, "conv_input_grad": conv_input_grad_, "conv_weight_grad": conv_weight_grad_,
+            "maxpool": maxpool_, "avgpool": avgpool_, "route": route_, "spread": spread_}

@@ -54,6 +54,19 @@ class Evaluator:
     ``keywords`` lists the keyword arguments a call may take (e.g. ``axis`` for ``sum``).
     """
 
+    def shape(self, node):
+        """A shape (``reshape``'s second argument) or axes (``sum``'s): whole numbers and the batch size m."""
+        dims = []
+        for e in node.elts:
+            if isinstance(e, ast.Constant) and isinstance(e.value, int) and not isinstance(e.value, bool) \
+                    and 0 <= e.value <= MAX_CONSTANT:
+                dims.append(sp.Integer(e.value))
+            elif isinstance(e, ast.Name) and e.id == "m" and "m" in self.names:
+                dims.append(self.names["m"])
+            else:
+                self.fail(e, "a shape holds whole numbers > 0 and m")
+        return tuple(dims)
+
     def __init__(self, text, names, functions, matrix=False, keywords=()):
         self.text, self.names, self.functions = text, names, functions
         self.matrix, self.keywords = matrix, set(keywords)
@@ -130,7 +143,8 @@ class Evaluator:
                         self.fail(kw.value, "keepdims may only be True (sums keep their dimensions)")
                     continue
                 kwargs[kw.arg] = self.visit(kw.value)
-            args = [self.visit(a) for a in node.args]
+            args = [self.shape(a) if isinstance(a, ast.Tuple) and node.func.id in ("reshape", "sum") else
+                    self.visit(a) for a in node.args]
             return self.apply(node, self.functions[node.func.id], *args, _called=node.func.id, **kwargs)
         if isinstance(node, ast.Attribute) and self.matrix and node.attr == "T":
             return self.apply(node, lambda v: v.T, self.visit(node.value))
@@ -213,9 +227,11 @@ def parse_matrix(text: str, derivation):
     (delta1, ...) and ``lam`` for the weight-decay constant. Operators ``@ * + - / **``, ``.T``;
     calls of the elementwise functions and of the table activations' derivatives as the steps view
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
-    (``keepdims`` is accepted and always true) and ``max(a, b)``. Shape errors name the position.
+    (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``
+    and ``sum(x, (0, 1, 2))``; and in a network with convolution or pooling the window functions
+    (``derive.formula.matrix_names.window_functions``). Shape errors name the position.
     """
-    value = Evaluator(text, matrix_names(derivation), matrix_functions(), matrix=True,
+    value = Evaluator(text, matrix_names(derivation), matrix_functions(derivation.model), matrix=True,
                       keywords=("axis", "keepdims")).run()
     if not isinstance(value, Node):  # a number or an expression in m alone: a 1 x 1 constant
         value = ew(sp.sympify(value), [], shape=(1, 1))

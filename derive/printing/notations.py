@@ -203,34 +203,31 @@ class FormulaPrinter(NotationPrinter):
     def log_call(self, call):
         return f"log({call})"
 
-    # convolution and pooling as calls, with the geometry the math notations leave to the header
+    # convolution and pooling as calls; their stride, padding and window are the network's layer's
+    # (``derive.formula.matrix_names.window_functions`` reads them back), as the header states them
     def convolution(self, x, w, stride):
-        return f"conv({x}, {w}{_geometry(stride)})"
+        return f"conv({x}, {w})"
 
     def conv_input_grad(self, g, w, stride):
-        return f"conv_input_grad({g}, {w}{_geometry(stride)})"
+        return f"conv_input_grad({g}, {w})"
 
     def conv_weight_grad(self, x, g, stride):
-        return f"conv_weight_grad({x}, {g}{_geometry(stride)})"
+        return f"conv_weight_grad({x}, {g})"
 
     def window_call(self, kind, window, stride, args):
-        return f"{kind}({', '.join(args)}, window={window}" + ("" if stride == window else f", stride={stride}") + ")"
+        return f"{kind}({', '.join(args)})"
 
     def routed(self, a, g, window):
-        return self.window_call("route", window, window, [a, g])
+        return f"route({a}, {g})"
 
     def spread(self, g, window, factor):
-        return self.window_call("spread", window, window, [g])
+        return f"spread({g})"
 
     def gradient_name(self, shown):
         return f"dJ/d{shown}"
 
     def derivative_call(self, fname, arg):
         return f"{fname}_prime({arg})"
-
-
-def _geometry(stride) -> str:
-    return "" if set(stride) == {1} else f", stride={tuple(stride)}"
 
 
 PRINTERS = {"text": TextPrinter, "latex": LatexPrinter, "formula": FormulaPrinter}

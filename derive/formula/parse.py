@@ -64,7 +64,7 @@ class Evaluator:
             elif isinstance(e, ast.Name) and e.id == "m" and "m" in self.names:
                 dims.append(self.names["m"])
             else:
-                self.fail(e, "a shape holds whole numbers > 0 and m")
+                self.fail(e, "a shape holds whole numbers > 0 and m; a tuple of axes, whole numbers")
         return tuple(dims)
 
     def __init__(self, text, names, functions, matrix=False, keywords=()):

@@ -173,3 +173,32 @@ def test_every_printed_gradient_reads_back_as_a_formula(net):
     d = net.derive()
     for param, formula in json.loads(d.json())["gradients"].items():
         assert check_formula(net, param, formula, derivation=d).ok, (param, formula)
+
+
+RELU_NET = Network(2, [Dense(3, "relu"), Dense(2, "softmax")])
+
+
+@pytest.mark.parametrize("net, target, formula, ok", [
+    (XOR, "W2", "np.dot(A1.T, A2 - Y) / m", True),
+    (XOR, "b2", "np.sum(A2 - Y, axis=0, keepdims=True) / m", True),
+    (XOR, "W1", "np.dot(X.T, np.multiply(np.dot(A2 - Y, W2.T), 1 - np.power(A1, 2))) / m", True),
+    (XOR, "W1", "np.dot(X.T, np.multiply(np.dot(A2 - Y, W2.T), 1 - A1)) / m", False),
+    (RELU_NET, "W1", "np.dot(X.T, np.dot(A2 - Y, W2.T) * (A1 > 0)) / m", True),   # CS231n's ReLU mask
+    (RELU_NET, "W1", "np.dot(X.T, np.dot(A2 - Y, W2.T) * (Z1 > 0)) / m", True),
+    (RELU_NET, "W1", "np.dot(X.T, np.dot(A2 - Y, W2.T) * (Z1 < 0)) / m", False),  # the mask inverted
+    (RELU_NET, "W1", "np.dot(X.T, np.dot(A2 - Y, W2.T)) / m", False),             # the mask forgotten
+])
+def test_numpy_spellings_and_comparison_masks(net, target, formula, ok):
+    assert check_formula(net, target, formula).ok is ok
+
+
+@pytest.mark.parametrize("formula, where, words", [
+    ("np.foo(A1)", 3, "np.foo is not one of the NumPy functions"),
+    ("np.sum(A1, axis=0, keepdims=False)", 28, "keepdims may only be True"),
+    ("0 < A1 < 1", 0, "only one comparison"),
+    ("A1 == 0", 0, "only one comparison <, <=, > or >="),
+])
+def test_numpy_spelling_errors_point_at_the_culprit(formula, where, words):
+    with pytest.raises(FormulaError) as e:
+        check_formula(XOR, "W2", formula)
+    assert words in str(e.value) and e.value.col == where, (str(e.value), e.value.col)

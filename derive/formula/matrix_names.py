@@ -96,6 +96,44 @@ def matrix_functions(model=None) -> dict:
     return out
 
 
+def indicator(op: str, left, right):
+    """A comparison as the indicator a course's code writes, (A1 > 0): 1 where it holds, 0 elsewhere.
+    Written with step, whose kink convention is derivax's: step(0) = 0, so (z > 0) is step(z) and
+    (z >= 0) is 1 - step(-z)."""
+    step = FUNCTIONS_M["step"]
+    diff = left - right
+    return {">": lambda: step(diff), "<": lambda: step(-diff), ">=": lambda: 1 - step(-diff),
+            "<=": lambda: 1 - step(diff)}[op]()
+
+
+def _np_sum(x, axis=None, keepdims=True):
+    return _sum(x, axis)
+
+
+def _np_maximum(a, b):
+    return _max(a, b)
+
+
+def _transpose(x):
+    if not isinstance(x, Node):
+        raise ValueError("transpose(...) takes a matrix")
+    return x.T
+
+
+def numpy_functions() -> dict:
+    """NumPy's spellings of what a matrix formula can say (np.dot(A1.T, delta2), np.sum(x, axis=0,
+    keepdims=True), np.multiply, np.power, np.tanh, ...), for ``np.``, ``numpy.`` and ``jnp.``."""
+    import operator
+    out = {k: f for k, f in FUNCTIONS_M.items() if k in ("exp", "log", "tanh", "sqrt", "abs", "sin", "cos",
+                                                          "sinh", "cosh", "sign")}
+    out.update({"dot": operator.matmul, "matmul": operator.matmul, "multiply": operator.mul,
+                "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
+                "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "maximum": _np_maximum,
+                "transpose": _transpose, "heaviside": None})
+    del out["heaviside"]
+    return out
+
+
 def _flatten(x):
     if not isinstance(x, Node):
         raise ValueError("flatten(...) takes a tensor")

@@ -13,7 +13,7 @@ import sympy as sp
 
 from derive.network.functions import FUNCTIONS, _numbers, activation, loss, yhat, y, z
 from derive.graph.build import Node, ew
-from derive.formula.matrix_names import matrix_functions, matrix_names
+from derive.formula.matrix_names import indicator, matrix_functions, matrix_names, numpy_functions
 
 MAX_LENGTH = 2000
 MAX_CONSTANT = 10**6
@@ -33,6 +33,7 @@ class FormulaError(ValueError):
                          f"\n  {' ' * (col - start + len(left))}^")
 
 
+_COMPARE = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow}
 _KIND = {ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
@@ -127,6 +128,31 @@ class Evaluator:
             if node.id in self.functions:
                 self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
             self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
+        if isinstance(node, ast.Compare) and self.matrix:
+            if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
+                self.fail(node, "only one comparison <, <=, > or >= at a time (an indicator such as (A1 > 0))")
+            op = _COMPARE[type(node.ops[0])]
+            return self.apply(node, lambda a, b: indicator(op, a, b), self.visit(node.left),
+                              self.visit(node.comparators[0]))
+        if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in ("np", "numpy", "jnp"):
+            table = numpy_functions()
+            if node.func.attr not in table:
+                self.fail(node.func, f"{node.func.value.id}.{node.func.attr} is not one of the NumPy functions a "
+                                     f"formula may call: {', '.join(sorted(table))}")
+            kwargs = {}
+            for kw in node.keywords:
+                if node.func.attr != "sum" or kw.arg not in ("axis", "keepdims"):
+                    self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed here")
+                if kw.arg == "keepdims":
+                    if not (isinstance(kw.value, ast.Constant) and kw.value.value is True):
+                        self.fail(kw.value, "keepdims may only be True (sums keep their dimensions)")
+                    continue
+                kwargs[kw.arg] = self.shape(kw.value) if isinstance(kw.value, ast.Tuple) else self.visit(kw.value)
+            args = [self.shape(a) if isinstance(a, ast.Tuple) and node.func.attr == "sum" else self.visit(a)
+                    for a in node.args]
+            return self.apply(node, table[node.func.attr], *args, _called=f"{node.func.value.id}.{node.func.attr}",
+                              **kwargs)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
                 if not isinstance(node.func, ast.Name):

@@ -165,3 +165,21 @@ def test_finite_differences_bound_their_own_truncation_error():
     d.grads["W3"] = ew(placeholder(0) * sp.Rational(101, 100), [d.grads["W3"]])
     report = verify(net, seed=0, scalar_limit=0, engine="numpy", derivation=d)
     assert [n for n, p in report.params.items() if not p.ok] == ["W3"]
+
+
+@pytest.mark.parametrize("spec", ["2-3:tanh:nobias-2:softmax", "3-2:nobias-1", "5x1-conv2k2:tanh:nobias-flatten-1:sigmoid"])
+def test_layers_without_a_bias_derive_print_and_verify(spec):
+    from derive.network.examples import parse_spec
+    net = parse_spec(spec)
+    d = net.derive()
+    assert "b1" not in d.grads and "W1" in d.grads
+    first = d.text(width=200).split("Z₁ = ")[1].split("│")[0].strip()
+    assert first in ("X W₁", "X ∗ W₁"), first   # no bias term printed
+    report = verify(net, m=2)
+    assert report.ok and report.scalar == "used", report.to_json()
+
+
+def test_use_bias_must_be_a_bool():
+    from derive import NetworkError
+    with pytest.raises(NetworkError, match="use_bias must be True or False, not 'no'"):
+        Network(2, [Dense(2, use_bias="no")])

@@ -40,9 +40,9 @@ def peer_spec(net):
         if not isinstance(act, str) or act not in known:
             raise BenchError(f"layer {i}: the hand-written peer knows the activations {', '.join(known)}, "
                              f"found {act!r}")
-        if layer.dropout or layer.skip_from:
-            raise BenchError(f"layer {i}: the benchmark compares plain dense layers, found "
-                             f"{'dropout' if layer.dropout else 'a skip connection'}")
+        if layer.dropout or layer.skip_from or not getattr(layer, "use_bias", True):
+            found = "dropout" if layer.dropout else "a skip connection" if layer.skip_from else "no bias"
+            raise BenchError(f"layer {i}: the benchmark compares plain dense layers, found {found}")
         acts.append(act)
     if not isinstance(net.loss, str) or net.loss not in ("ce", "bce", "mse"):
         raise BenchError(f"the hand-written peer knows the losses ce, bce, mse, found {net.loss!r}")

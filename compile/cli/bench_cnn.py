@@ -30,6 +30,8 @@ def program(net) -> list:
     out = []
     for i, layer in enumerate(net.layers, 1):
         act = getattr(layer, "activation", "identity")
+        if not getattr(layer, "use_bias", True):
+            raise CnnBenchError(f"layer {i}: the peers' layers have biases, found a layer without one")
         if not isinstance(act, str) or act not in acts:
             raise CnnBenchError(f"layer {i}: the hand-written peers know the activations {', '.join(acts)}, "
                                 f"found {act!r}")

@@ -319,7 +319,7 @@ def trained_equations(model, params, digits=4) -> str:
     lines = []
     for layer in model.layers:
         l = layer.index
-        if layer.kind != "dense" or layer.W is None or layer.b is None:
+        if layer.kind != "dense" or layer.W is None:
             # convolution, pooling, flatten or a custom layer: its equations as derived, and for a
             # convolution its kernel's and bias's statistics; no per-unit view
             eqs = [n for n in (layer.Z, layer.A) if n is not None]
@@ -334,11 +334,11 @@ def trained_equations(model, params, digits=4) -> str:
             outputs[l] = None
             continue
         W = num[layer.W.name] if rows else num[layer.W.name].T     # (in, out) either way
-        b = num[layer.b.name].reshape(-1)
+        b = num[layer.b.name].reshape(-1) if layer.b is not None else np.zeros(layer.units)
         lines.append(f"{display(layer.Z.name, 'text')} = {show(layer.Z, 'text')};  "
                      f"{display(layer.A.name, 'text')} = {show(layer.A, 'text')}")
         if W.size > MAX_SCALAR_WEIGHTS:
-            for p, v in ((layer.W.name, W if rows else W.T), (layer.b.name, b)):
+            for p, v in ((layer.W.name, W if rows else W.T),) + (((layer.b.name, b),) if layer.b is not None else ()):
                 lines.append(f"  {display(p, 'text')} {'×'.join(map(str, np.shape(v)))}: mean {v.mean():.{digits}g}, "
                              f"std {v.std():.{digits}g}, min {v.min():.{digits}g}, max {v.max():.{digits}g}")
             outputs[l] = None

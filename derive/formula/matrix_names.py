@@ -22,8 +22,9 @@ def matrix_names(derivation) -> dict:
         if n.name and n.name != "J":
             names[n.name] = n
     for layer in model.layers:
-        if layer.W is not None:  # pooling and flatten layers have no parameters
-            names[layer.W.name], names[layer.b.name] = layer.W, layer.b
+        for q in (layer.W, layer.b):  # pooling and flatten layers have no parameters, some layers no bias
+            if q is not None:
+                names[q.name] = q
         if layer.mask is not None:
             names[layer.mask.name] = layer.mask
     for delta in derivation.deltas.values():

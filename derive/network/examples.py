@@ -113,11 +113,12 @@ def parse_spec(spec: str, loss=None) -> Network:
             continue
         units, _, act = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
+        act, bias = _bias(act)
         act = act or "identity"
         if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
             raise ModelError(_at(spec, pos + len(units) + 1, f"unknown activation {act!r}; valid: "
                                  f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
-        layers.append((pos + len(units) + 1, n, act))
+        layers.append((pos + len(units) + 1, n, act, bias))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
         loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
@@ -130,12 +131,12 @@ def parse_spec(spec: str, loss=None) -> Network:
                                                       f"(40x1) or height x width x channels (28x28x1)"))
             built.append(layer.make(nd))
             continue
-        apos, units, act = layer
+        apos, units, act, bias = layer
         try:
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
-        built.append(Dense(units, act))
+        built.append(Dense(units, act, use_bias=bias))
     try:
         return Network(first, built, loss=loss, name=spec)
     except NetworkError as exc:
@@ -168,7 +169,8 @@ def _window_layer(spec: str, pos: int, part: str):
         kind = AvgPool2D if pool == "avgpool" else MaxPool2D
         one = AvgPool1D if pool == "avgpool" else MaxPool1D
         return _Deferred(pos, pool, lambda nd: (one if nd == 1 else kind)(size_, stride_))
-    act = act if act is not None else "identity"
+    act, bias = _bias(act or "")
+    act = act or "identity"
     if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
         raise ModelError(_at(spec, pos + match.start(10), f"unknown activation {act!r}; valid: "
                              f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
@@ -180,7 +182,17 @@ def _window_layer(spec: str, pos: int, part: str):
         _activation(act)
     except FormulaError as exc:
         raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
-    return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act))
+    return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
+                                                                              use_bias=bias))
+
+
+def _bias(act: str) -> tuple:
+    """(activation, use_bias) of a layer's text after its size: 'relu:nobias' or 'nobias' drop the bias."""
+    if act == "nobias":
+        return "", False
+    if act.endswith(":nobias"):
+        return act[:-len(":nobias")], False
+    return act, True
 
 
 class _Deferred:

@@ -22,11 +22,12 @@ class Conv2D:
     activation: object = "identity"
     skip_from: tuple = ()
     init: str | None = None   # None: He or Glorot by activation, zero biases; "pytorch": PyTorch's default
+    use_bias: bool = True     # False: Z = A ∗ W, no b
     nd = 2
 
     def build(self, g, inp, adds=()):
         return g.conv(inp, self.filters, self.kernel, self.stride, self.padding, self.activation, self.nd, adds,
-                      init=self.init)
+                      init=self.init, bias=self.use_bias)
 
 
 @dataclass(frozen=True)

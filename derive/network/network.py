@@ -50,10 +50,11 @@ class Dense:
     dropout: float | None = None
     skip_from: tuple = ()
     init: str | None = None   # None: He or Glorot by activation, zero biases; "pytorch": PyTorch's default
+    use_bias: bool = True     # False: Z = A W, no b (as d2l's and some papers' layers)
 
     def build(self, g: "Builder", inp: Node, adds=()) -> Node:
         """The layer protocol: add this layer's nodes and parameters to ``g``; return its output."""
-        return g.dense(inp, self.units, self.activation, self.dropout, adds, init=self.init)
+        return g.dense(inp, self.units, self.activation, self.dropout, adds, init=self.init, bias=self.use_bias)
 
 
 @dataclass
@@ -171,6 +172,11 @@ def _loss(spec):
 INITS = (None, "pytorch")
 
 
+def _flag(value, what: str) -> None:
+    if not isinstance(value, bool):
+        raise NetworkError(f"{what} must be True or False, not {value!r}")
+
+
 def _inits(init, activation: str, where: str) -> tuple:
     """(weight init, bias init): He normal before relu-like activations, else Glorot uniform, zero
     biases; or ``"pytorch"``: both uniform on ±1/sqrt(fan_in), as PyTorch's Linear and Conv layers."""
@@ -284,7 +290,7 @@ class Builder:
         raise NetworkError(f"layer {l} ({what}) takes {layout.get(rank, f'rank {rank}')} inputs; its input, "
                            f"{self._label(inp)}, is {fmt_shape(inp.shape)}: {fix}")
 
-    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=(), init=None) -> Node:
+    def dense(self, inp: Node, units: int, act="identity", dropout=None, add=(), init=None, bias=True) -> Node:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
         units = _positive_int(units, f"layer {l}: the number of units")
@@ -297,15 +303,19 @@ class Builder:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
         w_init, b_init = _inits(init, name, f"layer {l}")
         fans = (int(n_in), units)
+        _flag(bias, f"layer {l}: use_bias")
+        b = None
         if self.rows:
             W = self.param(Name("W", l), (n_in, units), l, "weight", fans, w_init)
-            b = self.param(Name("b", l), (1, units), l, "bias", fans, b_init)
+            if bias:
+                b = self.param(Name("b", l), (1, units), l, "bias", fans, b_init)
             lin = matmul(inp, W)
         else:
             W = self.param(Name("W", l), (units, n_in), l, "weight", fans, w_init)
-            b = self.param(Name("b", l), (units, 1), l, "bias", fans, b_init)
+            if bias:
+                b = self.param(Name("b", l), (units, 1), l, "bias", fans, b_init)
             lin = matmul(W, inp)
-        terms = [lin, b]
+        terms = [lin] + ([b] if b is not None else [])
         for extra in add:
             if extra.shape != lin.shape:
                 raise NetworkError(
@@ -338,7 +348,7 @@ class Builder:
         return A
 
     def conv(self, inp: Node, filters: int, kernel, stride=1, padding="valid", act="identity", nd: int = 2,
-             add=(), init=None) -> Node:
+             add=(), init=None, bias=True) -> Node:
         """Append a convolution layer l: Z_l = inp ∗ W_l + b_l (cross-correlation, channels last),
         A_l = act(Z_l). W_l is (*kernel, c_in, filters), b_l is (filters,)."""
         l = len(self.layers) + 1
@@ -360,12 +370,13 @@ class Builder:
                 size *= k
             fans = (size * c_in, size * filters)
             w_init, b_init = _inits(init, name, None)
+            _flag(bias, "use_bias")
             W = self.param(Name("W", l), (*kernel, c_in, filters), l, "weight", fans, w_init)
-            b = self.param(Name("b", l), (filters,), l, "bias", fans, b_init)
+            b = self.param(Name("b", l), (filters,), l, "bias", fans, b_init) if bias else None
             lin = conv_op(inp, W, stride, padding)
         except (ShapeError, NetworkError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None
-        terms = [lin, b]
+        terms = [lin] + ([b] if b is not None else [])
         for extra in add:
             if extra.shape != lin.shape:
                 raise NetworkError(f"layer {l} ({what}) cannot add the output of {self._label(extra)}: shapes "

@@ -56,7 +56,8 @@ def layout_lines(d, style: str = "text") -> list:
             lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filter{'s' if layer.units > 1 else ''} of "
                          f"{'x'.join(map(str, g['kernel']))}, stride {'x'.join(map(str, g['stride']))}, "
                          f"padding {spec} {pads}; {p.name(layer.W.name)} {_shape(layer.W)}, "
-                         f"{p.name(layer.b.name)} {_shape(layer.b)}, {p.name(layer.A.name)} {_shape(layer.A)}")
+                         + (f"{p.name(layer.b.name)} {_shape(layer.b)}, " if layer.b is not None else "no bias, ")
+                         + f"{p.name(layer.A.name)} {_shape(layer.A)}")
         elif layer.kind in ("max_pool", "avg_pool"):
             lines.append(f"layer {layer.index}: {'max' if layer.kind == 'max_pool' else 'average'}-pooling over "
                          f"{'x'.join(map(str, g['window']))} windows, stride {'x'.join(map(str, g['stride']))}; "

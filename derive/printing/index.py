@@ -42,7 +42,7 @@ def index_lines(d, style: str = "text") -> list:
         if layer.W.name in d.grads:
             wi = [*ker, "c'", "c"]
             out.append((p.gradient_name(w.indexed(p.name(layer.W.name), wi)), w.top(d.grads[layer.W.name], wi), ""))
-        if layer.b.name in d.grads:
+        if layer.b is not None and layer.b.name in d.grads:
             out.append((p.gradient_name(w.indexed(p.name(layer.b.name), ["c"])), w.top(d.grads[layer.b.name], ["c"]), ""))
         conv = next((a for a in layer.Z.args if a.op == "conv"), None)
         source = conv.args[0] if conv is not None else None

@@ -13,7 +13,7 @@ import pytest
 from compile.cli import main as cli
 from compile.checks.code import check_code
 from compile.checks.sandbox import LoadError
-from derive.network.examples import resolve
+from derive.network.examples import parse_spec, resolve
 
 FORWARD = '''import numpy as np
 
@@ -704,3 +704,34 @@ def test_a_function_that_closes_the_channel_is_named_for_it(tmp_path, capfd, whe
     doc = json.loads(out.strip().splitlines()[-1])
     assert rc == 2 and doc["stopped"] == "crash" and "Traceback" not in err
     assert "broke the check's channel: the child could not answer (its code closed the channel's pipes" in doc["error"]
+
+
+# ---- the courses' conventions: columns, grads["dW1"] ----
+
+DLAI_BACKWARD = 'import numpy as np\n\ndef backward(parameters, X, Y):\n    """deeplearning.ai course 1 week 3 style: X (n_x, m), Y (n_y, m), W1 (n_h, n_x), b1 (n_h, 1); sigmoid output, cross-entropy."""\n    m = X.shape[1]\n    W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]\n    Z1 = np.dot(W1, X) + b1\n    A1 = np.tanh(Z1)\n    Z2 = np.dot(W2, A1) + b2\n    A2 = 1 / (1 + np.exp(-Z2))\n    dZ2 = A2 - Y\n    dW2 = (1 / m) * np.dot(dZ2, A1.T)\n    db2 = (1 / m) * np.sum(dZ2, axis=1, keepdims=True)\n    dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))\n    dW1 = (1 / m) * np.dot(dZ1, X.T)\n    db1 = (1 / m) * np.sum(dZ1, axis=1, keepdims=True)\n    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}\n'
+
+
+@pytest.mark.parametrize("bug, wrong", [
+    (None, set()),
+    (("(1 - np.power(A1, 2))", "(1 - A1)"), {"W1", "b1"}),                 # the wrong tanh derivative
+    (("np.sum(dZ2, axis=1, keepdims=True)", "np.sum(dZ2, axis=0, keepdims=True)"), {"b2"}),  # summed over units
+    (("(1 / m) * np.dot(dZ2, A1.T)", "np.dot(dZ2, A1.T)"), {"W2"}),          # 1/m forgotten
+])
+def test_check_code_reads_the_columns_convention_and_the_courses_keys(tmp_path, bug, wrong):
+    """A deeplearning.ai-style backward pass: X (n_x, m), W1 (n_h, n_x), b1 (n_h, 1), grads["dW1"]."""
+    source = DLAI_BACKWARD if bug is None else DLAI_BACKWARD.replace(*bug)
+    assert bug is None or source != DLAI_BACKWARD
+    path = tmp_path / "dlai.py"
+    path.write_text(source)
+    report = check_code(parse_spec("2-4:tanh-1:sigmoid"), f"{path}:backward", convention="columns")
+    assert report.error is None, report.error
+    assert {n for n, p in report.params.items() if not p.ok} == wrong
+    assert any("keys read in the courses' spelling: dW1, dW2, db1, db2" in n for n in report.notes)
+    assert any("the columns convention" in n for n in report.notes)
+
+
+def test_the_columns_code_is_wrong_in_the_rows_convention(tmp_path):
+    path = tmp_path / "dlai.py"
+    path.write_text(DLAI_BACKWARD)
+    report = check_code(parse_spec("2-4:tanh-1:sigmoid"), f"{path}:backward")
+    assert not report.ok

@@ -106,16 +106,16 @@ def _tolerance(narrow: bool) -> tuple:
     return TOLERANCES["float32" if narrow else "float64"]
 
 
-def _lowered(net):
-    """The derivation of ``net`` in rows, lowered to float64 (call inside jax.enable_x64)."""
+def _lowered(net, convention="rows"):
+    """The derivation of ``net`` in ``convention``, lowered to float64 (call inside jax.enable_x64)."""
     from compile.lowering.lower import lower
     try:
-        key = (net.n_inputs, tuple(net.layers), net.loss, net.l2)
+        key = (net.n_inputs, tuple(net.layers), net.loss, net.l2, convention)
         hash(key)
     except TypeError:  # an unhashable activation or loss: lower again
         key = None
     if key is None or key not in _LOWERED:
-        low = lower(net.derive("rows"), "float64")
+        low = lower(net.derive(convention), "float64")
         if key is None:
             return low
         _LOWERED[key] = low
@@ -154,6 +154,11 @@ def _shape_problem(arr, ref, is_bias, m):
     printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out)."""
     want = ref.shape
     other = (want[1:] if len(want) == 2 else (1,) + want) if is_bias else None
+    vector = [d for d in want if d != 1]
+    if is_bias and len(vector) == 1 and len(want) == 2:  # (n,), (1, n) and (n, 1): the same n entries
+        if arr.shape in ((vector[0],), (1, vector[0]), (vector[0], 1)):
+            return arr.reshape(want), None
+        other = (vector[0],)
     if arr.shape == want or arr.shape == other:
         return arr.reshape(want), None
     shown = (other if len(want) == 2 else want) if is_bias else want
@@ -187,9 +192,14 @@ def _diagnose(pairs) -> str:
 
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
-               timeout=DEFAULT_TIMEOUT) -> CodeReport:
+               timeout=DEFAULT_TIMEOUT, convention="rows") -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
+
+    ``convention="columns"`` hands the function what the deeplearning.ai notebooks and Nielsen's book
+    use: W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch). Gradients may be keyed W1 or,
+    as the courses write them, dW1; biases may come as (n,), (1, n) or (n, 1). The report's notes say
+    which reading was used.
 
     ``fn`` is a callable, called in this process, or "file.py[:name]", loaded and called in a child
     process; ``timeout`` is the limit in seconds for each call (and for loading the file). A file that
@@ -197,26 +207,32 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     arguments raise ValueError or TypeError naming them."""
     import jax
     _check_arguments(fn, seed, points, timeout)
+    if convention not in ("rows", "columns"):
+        raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
+    columns = convention == "columns"
     with open_function(fn, timeout) as run, jax.enable_x64(True):
-        low = _lowered(net)  # meanwhile a child loads the file
+        low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
         model = low.derivation.model
         names = [p.name for p in model.params]
         biases = {r.name for r in model.records if r.kind == "bias"}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
-        labels, extra, error, stopped = [], set(), None, None
+        labels, extra, error, stopped, spelled = [], set(), None, None, set()
         for label, params, x, y in _points(model, seed, points, data, data_label):
             args = (params, x, y) + ((None,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
-            given = {k: (v.reshape(-1) if k in biases else v).copy() for k, v in params.items()}
+            # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
+            # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
+            given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
             labels.append(label)
-            reply = run(given, x.copy(), y.copy(), names)
+            reply = run(given, (x.T if columns else x).copy(), (y.T if columns else y).copy(), names)
             if reply["status"] == "stopped":
                 error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
                 if stopped == "MemoryError" and isinstance(run, InChild):
                     error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
             extra |= set(reply["extra"])
+            spelled |= set(reply.get("spelled", []))
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
     results = {}
@@ -234,8 +250,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
                                      worst_point=s["worst"])
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
+    notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
+             "batch)" if columns else "W (in, out), b (out,), x (batch, inputs), y (batch, outputs)") + f"), loss "
+             f"{low.derivation.model.loss_name}, gradients of the mean over the batch"]
+    if spelled:
+        notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
+                     f"{', '.join(k[1:] for k in sorted(spelled))}")
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
-                      stopped=stopped)
+                      stopped=stopped, notes=notes)
 
 
 def _check_arguments(fn, seed, points, timeout) -> None:

@@ -255,13 +255,18 @@ def plain_result(out, names, stage: list) -> dict:
         expected = ", ".join(repr(n) + ": ..." for n in names)
         return {"status": "stopped", "stopped": "result",
                 "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
-    values, narrow, problems = {}, [], {}
+    values, narrow, problems, spelled = {}, [], {}, []
     for name in names:
         stage[0] = f"{name!r} in result"
+        key = name
         if name not in out:
-            continue
-        stage[0] = f"result[{name!r}]"
-        value = out[name]
+            stage[0] = f"{'d' + name!r} in result"
+            if "d" + name not in out:  # the courses' spelling: grads["dW1"]
+                continue
+            key = "d" + name
+            spelled.append(key)
+        stage[0] = f"result[{key!r}]"
+        value = out[key]
         stage[0] = f"result[{name!r}] as an array"
         arr, flag = _plain_array(value)
         if arr is None:
@@ -273,11 +278,12 @@ def plain_result(out, names, stage: list) -> dict:
     stage[0] = "result.keys()"
     extra = []
     for key in out.keys():
-        if not (isinstance(key, str) and key in names):
+        if not (isinstance(key, str) and (key in names or key in spelled)):
             extra.append(_key_text(key))
             if len(extra) >= 20:
                 break
-    return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra}
+    return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra,
+            "spelled": spelled}
 
 
 def call(fn, params, x, y, names, user_file, let_through=()) -> dict:
@@ -497,7 +503,7 @@ def _well_formed(reply) -> bool:
         values, problems = reply.get("values"), reply.get("problems")
         return (isinstance(values, dict) and all(isinstance(v, np.ndarray) for v in values.values())
                 and isinstance(problems, dict) and texts(list(problems.values()))
-                and texts(reply.get("narrow")) and texts(reply.get("extra")))
+                and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", [])))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
     return status in ("started", "loaded")

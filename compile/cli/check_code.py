@@ -10,7 +10,7 @@ from compile.checks.code import CodeReport, check_code
 
 
 def add_arguments(parser) -> None:
-    parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows "
+    parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows (or --convention) "
                           "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
                           "out)) and returns a dict of the gradients of the mean-over-batch loss. It runs "
                           "in a child process, each call under a time limit. Exit status: 0 all gradients "
@@ -21,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward); "
                                          "rows convention only")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
+                        help="rows: W (in, out), b (out,), x (batch, in); columns (the deeplearning.ai "
+                             "notebooks, Nielsen): W (out, in), b (out, 1), x (in, batch), y (out, batch)")
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the first random point (default 0)")
     parser.add_argument("--points", type=_args.count(1, 100, "--points"), default=3,
                         help="random points (default 3)")
@@ -49,7 +52,7 @@ def main(args) -> int:
             notes.append(f"note: the {args.model} data was skipped: {exc}")
     try:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
-                            data_label=f"{name} data", timeout=args.timeout)
+                            data_label=f"{name} data", timeout=args.timeout, convention=args.convention)
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

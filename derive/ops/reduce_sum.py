@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from derive.graph.node import BUILD, ONE, Node, ShapeError, fmt_shape, placeholder, record
+from derive.graph.node import BUILD, ONE, Node, ShapeError, placeholder, record
 from derive.graph.rules import rule
 from derive.graph.symbols import m as m_sym
 from derive.ops._registry import Op, register

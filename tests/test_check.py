@@ -203,3 +203,14 @@ def test_numpy_spelling_errors_point_at_the_culprit(formula, where, words):
     with pytest.raises(FormulaError) as e:
         check_formula(XOR, "W2", formula)
     assert words in str(e.value) and e.value.col == where, (str(e.value), e.value.col)
+
+
+def test_the_report_names_the_loss_and_convention_it_read_against():
+    """A spec ending in sigmoid means binary cross-entropy: the report says so, with J as derived."""
+    from derive.network.examples import parse_spec
+    r = check_formula(parse_spec("2-3:tanh-1:sigmoid"), "W2", "A1.T @ (A2 - Y) / m")
+    assert r.ok
+    assert r.reading == ("2-3-1, loss binary cross-entropy (J = −(1/m) Σ (Y ⊙ log(A₂) + (1 − Y) ⊙ log(1 − A₂))), "
+                         "rows convention")
+    assert "  read against: 2-3-1, loss binary cross-entropy" in r.render()
+    assert json.loads(r.to_json())["reading"] == r.reading

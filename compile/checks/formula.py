@@ -44,11 +44,13 @@ class FormulaCheck:
     counterexample: str = ""
     diagnosis: list = field(default_factory=list)
     where: list = field(default_factory=list)       # the error signals the derived formula uses
+    reading: str = ""          # the network, its loss and convention the formula was read against
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
                            "correct": self.correct_formula, "how": self.how,
-                           "counterexample": self.counterexample or None, "diagnosis": self.diagnosis},
+                           "counterexample": self.counterexample or None, "diagnosis": self.diagnosis,
+                           "reading": self.reading or None},
                           ensure_ascii=False)
 
     def render(self) -> str:
@@ -62,6 +64,8 @@ class FormulaCheck:
         lines += [f"  what differs: {d}" for d in self.diagnosis]
         if not self.ok:
             lines.append(f"  as a formula: {self.correct_formula}")
+        if self.reading:
+            lines.append(f"  read against: {self.reading}")
         return "\n".join(lines) + "\n"
 
 
@@ -109,7 +113,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     user = to_node(formula, d)
     text = formula if isinstance(formula, str) else show(user, "formula")
     result = FormulaCheck(target, label, text, show(user, "text"), show(correct, "text"),
-                          show(correct, "formula"), ok=False)
+                          show(correct, "formula"), ok=False, reading=_reading(d))
     from derive.graph.build import topo_order
     from derive.printing.show import name as display
     deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
@@ -152,6 +156,17 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+def _reading(d) -> str:
+    """The network, loss and convention a formula is read against: a spec ending in sigmoid means
+    binary cross-entropy, and the report says so."""
+    from derive.network.functions import LOSS_TITLES
+    from derive.printing.show import show
+    model = d.model
+    title = LOSS_TITLES.get(model.loss_name, model.loss_name)
+    return (f"{model.size_text}, loss {title} (J = {show(model.J, 'text')}), {model.convention} convention"
+            + (f", λ = {model.l2:g}" if model.l2 else ""))
 
 
 def _numeric(d, user, correct, seed):

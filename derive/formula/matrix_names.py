@@ -130,8 +130,7 @@ def numpy_functions() -> dict:
     out.update({"dot": operator.matmul, "matmul": operator.matmul, "multiply": operator.mul,
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
                 "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "maximum": _np_maximum,
-                "transpose": _transpose, "heaviside": None})
-    del out["heaviside"]
+                "transpose": _transpose})
     return out
 
 

@@ -72,10 +72,6 @@ class Layer:
     kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten" or "custom"
     geometry: tuple = ()       # (key, value) pairs a printout's header states: kernel, stride, padding, window
 
-    @property
-    def trainable(self) -> bool:
-        return self.W is not None
-
 
 @dataclass(frozen=True)
 class Param:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 
+from derive.graph.node import fmt_shape
 from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
 from derive.printing.show import printer_for, show
 
@@ -55,15 +56,15 @@ def layout_lines(d, style: str = "text") -> list:
             spec = g["padding_spec"] if isinstance(g["padding_spec"], str) else "explicit"
             lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filter{'s' if layer.units > 1 else ''} of "
                          f"{'x'.join(map(str, g['kernel']))}, stride {'x'.join(map(str, g['stride']))}, "
-                         f"padding {spec} {pads}; {p.name(layer.W.name)} {_shape(layer.W)}, "
-                         + (f"{p.name(layer.b.name)} {_shape(layer.b)}, " if layer.b is not None else "no bias, ")
-                         + f"{p.name(layer.A.name)} {_shape(layer.A)}")
+                         f"padding {spec} {pads}; {p.name(layer.W.name)} {fmt_shape(layer.W.shape)}, "
+                         + (f"{p.name(layer.b.name)} {fmt_shape(layer.b.shape)}, " if layer.b is not None else "no bias, ")
+                         + f"{p.name(layer.A.name)} {fmt_shape(layer.A.shape)}")
         elif layer.kind in ("max_pool", "avg_pool"):
             lines.append(f"layer {layer.index}: {'max' if layer.kind == 'max_pool' else 'average'}-pooling over "
                          f"{'x'.join(map(str, g['window']))} windows, stride {'x'.join(map(str, g['stride']))}; "
-                         f"{p.name(layer.A.name)} {_shape(layer.A)}")
+                         f"{p.name(layer.A.name)} {fmt_shape(layer.A.shape)}")
         elif layer.kind == "flatten":
-            lines.append(f"layer {layer.index}: flatten; {p.name(layer.A.name)} {_shape(layer.A)}")
+            lines.append(f"layer {layer.index}: flatten; {p.name(layer.A.name)} {fmt_shape(layer.A.shape)}")
     ops = {n.op for n in _walk([*model.forward, *d.grads.values()])}
     if "conv" in ops:
         lines.append("∗ is cross-correlation, as frameworks compute it (the kernel is not flipped; a subscript "
@@ -76,10 +77,6 @@ def layout_lines(d, style: str = "text") -> list:
                      "a window holds its maximum twice, the first in row-major order takes the gradient); "
                      "route and spread do the same for windows that overlap.")
     return lines
-
-
-def _shape(node) -> str:
-    return "(" + ", ".join(str(d) for d in node.shape) + ("," if len(node.shape) == 1 else "") + ")"
 
 
 def _walk(roots):

@@ -35,8 +35,7 @@ def index_lines(d, style: str = "text") -> list:
         if layer.kind != "conv":
             continue
         nd = len(dict(layer.geometry)["kernel"])
-        pos = ("t",) if nd == 1 else ("y", "x")
-        ker = ("u",) if nd == 1 else ("u", "v")
+        pos, ker = _positions(nd), _offsets(nd)
         zi = ["i", *pos, "c"]
         out.append((w.indexed(p.name(layer.Z.name), zi), w.top(layer.Z, zi), ""))
         if layer.W.name in d.grads:
@@ -94,40 +93,40 @@ class _Writer:
         s, prec = self.entry(node, idx)
         return s if prec >= self.p.MUL else self.p.wrap(s)
 
+    def _product_sum(self, summed, a, a_idx, b, b_idx):
+        """Σ over ``summed`` of a[a_idx] b[b_idx]: what each convolution op is, entry by entry."""
+        return self.sigma(summed) + f"{self._operand(a, a_idx)} {self._operand(b, b_idx)}", self.p.MATMUL
+
+    @staticmethod
+    def _geometry(node):
+        stride, pads = node.attrs["stride"], node.attrs["padding"]
+        return stride, [lo for lo, _ in pads], _offsets(len(stride))
+
     def _conv(self, node, idx):
         x, w = node.args
-        stride, pads = node.attrs["stride"], node.attrs["padding"]
-        nd = len(stride)
-        ker = ["u"] if nd == 1 else ["u", "v"]
-        where = [self._at(s, y, u, lo) for s, y, u, (lo, _) in zip(stride, idx[1:-1], ker, pads)]
-        body = f"{self._operand(x, [idx[0], *where, CIN])} {self._operand(w, [*ker, CIN, idx[-1]])}"
-        return self.sigma([*ker, CIN]) + body, self.p.MATMUL
+        stride, los, ker = self._geometry(node)
+        where = [self._at(s, y, u, lo) for s, y, u, lo in zip(stride, idx[1:-1], ker, los)]
+        return self._product_sum([*ker, CIN], x, [idx[0], *where, CIN], w, [*ker, CIN, idx[-1]])
 
     def _conv_weight_grad(self, node, idx):
         x, g = node.args
-        stride, pads = node.attrs["stride"], node.attrs["padding"]
-        nd = len(stride)
-        pos = ["t"] if nd == 1 else ["y", "x"]
-        where = [self._at(s, y, u, lo) for s, y, u, (lo, _) in zip(stride, pos, idx[:nd], pads)]
-        body = f"{self._operand(x, ['i', *where, idx[nd]])} {self._operand(g, ['i', *pos, idx[nd + 1]])}"
-        return self.sigma(["i", *pos]) + body, self.p.MATMUL
+        stride, los, _ = self._geometry(node)
+        nd, pos = len(stride), _positions(len(stride))
+        where = [self._at(s, y, u, lo) for s, y, u, lo in zip(stride, pos, idx[:nd], los)]
+        return self._product_sum(["i", *pos], x, ["i", *where, idx[nd]], g, ["i", *pos, idx[nd + 1]])
 
     def _conv_input_grad(self, node, idx):
         g, w = node.args
-        stride, pads = node.attrs["stride"], node.attrs["padding"]
-        nd = len(stride)
-        ker = ["u"] if nd == 1 else ["u", "v"]
-        where = [self._back(s, y, u, lo) for s, y, u, (lo, _) in zip(stride, idx[1:-1], ker, pads)]
-        body = f"{self._operand(g, [idx[0], *where, 'c'])} {self._operand(w, [*ker, idx[-1], 'c'])}"
-        return self.sigma([*ker, "c"]) + body, self.p.MATMUL
+        stride, los, ker = self._geometry(node)
+        where = [self._back(s, y, u, lo) for s, y, u, lo in zip(stride, idx[1:-1], ker, los)]
+        return self._product_sum([*ker, "c"], g, [idx[0], *where, "c"], w, [*ker, idx[-1], "c"])
 
     def _sum(self, node, idx):
         (a,) = node.args
         axis = node.attrs["axis"]
         axes = range(a.rank) if axis is None else (axis,) if isinstance(axis, int) else axis
         names = {0: "i"} if a.shape[0] == m_sym else {}
-        spatial = ["t"] if a.rank == 3 else ["y", "x"] if a.rank == 4 else []
-        for k, n in enumerate(spatial, 1):
+        for k, n in enumerate(_positions(a.rank - 2) if a.rank in (3, 4) else [], 1):
             names[k] = n
         inner = list(idx)
         summed = []
@@ -147,7 +146,7 @@ class _Writer:
     def _max_pool(self, node, idx):
         (a,) = node.args
         window, stride = node.attrs["window"], node.attrs["stride"]
-        ker = ["u"] if len(window) == 1 else ["u", "v"]
+        ker = _offsets(len(window))
         where = [self._at(s, y, u, 0) for s, y, u in zip(stride, idx[1:-1], ker)]
         s, _ = self.entry(a, [idx[0], *where, idx[-1]])
         return f"max_{{{','.join(ker)}}} {s}", self.p.MATMUL
@@ -161,6 +160,16 @@ class _Writer:
         """The output position an input position ``y`` reaches through offset ``u``: (y + lo − u)/s."""
         inner = y + (f"+{lo}" if lo else "") + f"{self.minus()}{u}"
         return inner if s == 1 else f"({inner})/{s}"
+
+
+def _positions(nd: int) -> list:
+    """The position indices of a 1-D or 2-D tensor: t, or y and x."""
+    return ["t"] if nd == 1 else ["y", "x"]
+
+
+def _offsets(nd: int) -> list:
+    """The kernel (or window) offsets: u, or u and v."""
+    return ["u"] if nd == 1 else ["u", "v"]
 
 
 def _broadcast(idx, arg, node):

@@ -242,3 +242,54 @@ def test_the_json_formulas_of_a_conv_net_check_as_right():
     printed = json.loads(TINY.derive().json())
     for target, formula in [*printed["gradients"].items(), *printed["deltas"].items()]:
         assert check_formula(TINY, target, formula).ok, (target, formula)
+
+
+# ---- bad input on the paths convolution added: one line naming the culprit, exit status 2 ----
+
+@pytest.mark.parametrize("argv, words", [
+    (["show", "cnn", "--input", "0x28x1"], "argument --input: an input shape is 2 or 3 positive sizes"),
+    (["show", "cnn", "--input", "28x28x1x1"], "argument --input: an input shape is 2 or 3 positive sizes"),
+    (["show", "xor", "--input", "28x28x1"], "--input applies to the built-in examples whose layers follow"),
+    (["show", "cnn", "--convention", "columns"], "build it in the rows convention"),
+    (["check", CONV_SPEC, "--param", "W1", "--formula", "conv(X, W4)"],
+     "conv: no convolution layer of this network has operands of these shapes"),
+    (["check", CONV_SPEC, "--param", "W1", "--formula", "route(A1, delta2)"],
+     "route: no max-pooling layer of this network fits these shapes"),
+    (["check", CONV_SPEC, "--param", "W1", "--formula", "reshape(delta1, (m, -4))"],
+     "a shape holds whole numbers > 0 and m"),
+])
+def test_bad_conv_input_is_one_line_and_exit_2(argv, words, capsys):
+    from compile.cli.main import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err, err
+
+
+def test_check_code_on_a_conv_net_in_columns_says_why(tmp_path):
+    from compile import check_code
+    path = tmp_path / "student.py"
+    path.write_text(CONV_BACKWARD)
+    with pytest.raises(NetworkError, match="build it in the rows convention"):
+        check_code(parse_spec(CONV_SPEC), f"{path}:backward", convention="columns")
+    with pytest.raises(ValueError, match="convention must be 'rows' or 'columns', not 'cols'"):
+        check_code(parse_spec(CONV_SPEC), f"{path}:backward", convention="cols")
+
+
+def test_the_bench_peer_is_an_independent_model_of_the_same_network():
+    """The hand-written JAX peer of `derivax bench` (lax.conv_general_dilated, reduce_window, jax.grad)
+    computes the same loss and gradients as the derived trainer: the benchmark times equal work."""
+    import jax
+    from compile import compile_trainer
+    from compile.cli.bench_cnn import jax_loss, program
+    net = parse_spec("6x6x2-conv3k3s2p1:tanh-pool2s1-conv2k2psame:relu-avgpool2-flatten-3:softmax")
+    with jax.enable_x64(True):
+        trainer = compile_trainer(net, "sgd", 0.1, dtype="float64")
+        params = trainer.init_params(jax.random.key(0))
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(4, 6, 6, 2)), np.eye(3)[[0, 2, 1, 1]]
+        prog = program(net)
+        np.testing.assert_allclose(float(jax_loss(params, x, y, prog)), float(trainer.loss(params, x, y)), rtol=1e-12)
+        peer = jax.grad(jax_loss)(params, x, y, prog)
+        derived = trainer.grads(params, x, y)
+        for k in params:
+            np.testing.assert_allclose(np.asarray(derived[k]), np.asarray(peer[k]), rtol=1e-9, atol=1e-12)

@@ -2,7 +2,9 @@
 
 ``Name`` is a ``str``, so names stay what dictionaries are keyed by and what users type (``W1``);
 its parts (``base``, ``layer``, ``step``) are what printers and rule texts read, never parsed back out
-of the text. ``step`` is a time step (an RNN's h_t), None elsewhere.
+of the text. ``step`` is a time step of a recurrence: an offset from t (0 for h⟨t⟩, -1 for h⟨t−1⟩, 1 for
+δ⟨t+1⟩), None elsewhere; ``at`` says the step is a fixed one (h⟨3⟩ in an unrolled view), not an offset.
+A name stays a Python identifier (h1_tm1, delta1_tp1, h1_at3): generated code uses it as a variable.
 """
 from __future__ import annotations
 
@@ -17,15 +19,37 @@ class Name(str):
     base: str
     layer: int | None
     step: int | None
+    at: bool
 
-    def __new__(cls, base: str, layer: int | None = None, step: int | None = None):
-        text = base + ("" if layer is None else str(layer)) + ("" if step is None else f"_t{step}")
+    def __new__(cls, base: str, layer: int | None = None, step: int | None = None, at: bool = False):
+        text = base + ("" if layer is None else str(layer)) + ("" if step is None else "_" + _step_key(step, at))
         self = super().__new__(cls, text)
-        self.base, self.layer, self.step = base, layer, step
+        self.base, self.layer, self.step, self.at = base, layer, step, at
         return self
 
     def __reduce__(self):
-        return Name, (self.base, self.layer, self.step)
+        return Name, (self.base, self.layer, self.step, self.at)
+
+    def shifted(self, by: int) -> "Name":
+        """The same name ``by`` steps later (h⟨t−1⟩ shifted by 1 is h⟨t⟩); a name without a step as it is."""
+        return self if self.step is None else Name(self.base, self.layer, self.step + by, self.at)
+
+    def at_step(self, t: int) -> "Name":
+        """The name at the fixed step t + its offset (h⟨t−1⟩ at t = 3 is h⟨2⟩): the unrolled view's names."""
+        return self if self.step is None else Name(self.base, self.layer, t + self.step, True)
+
+
+def _step_key(step: int, at: bool) -> str:
+    if at:
+        return f"at{step}"
+    return "t" if step == 0 else f"t{'p' if step > 0 else 'm'}{abs(step)}"
+
+
+def step_text(step: int, at: bool, minus: str = "−") -> str:
+    """t, t−1, t+1, or the fixed step 3."""
+    if at:
+        return str(step)
+    return "t" if step == 0 else f"t{'+' if step > 0 else minus}{abs(step)}"
 
 
 def parts(name) -> tuple:

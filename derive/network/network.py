@@ -30,6 +30,8 @@ from derive.network.functions import NetworkError
 from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
 from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flatten_op, max_pool as max_pool_op
 from derive.ops.conv import positive_ints
+from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
+from derive.network.recurrent import Step, _own
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -69,8 +71,9 @@ class Layer:
     b: Node
     mask: Node | None = None
     keep: float | None = None  # keep probability of the dropout mask
-    kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten" or "custom"
+    kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten", "recurrent", "concat" or "custom"
     geometry: tuple = ()       # (key, value) pairs a printout's header states: kernel, stride, padding, window
+    cell: object = None        # a recurrent layer's step (derive.ops.scan.Cell)
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,62 @@ class Builder:
                                "already flat")
         A = named(flatten_op(inp), Name("A", l), "flatten")
         self.layers.append(Layer(l, int(A.shape[1]), "flatten", None, None, A, None, None, kind="flatten"))
+        self.forward.append(A)
+        self._layer_of[A] = l
+        return A
+
+    def activation(self, spec, l: int):
+        """(printed name, SymPy Lambda) of an activation inside layer l's cell, checked as a Dense one's."""
+        name, fn = _activation(spec)
+        if fn is None:
+            raise NetworkError(f"layer {l}: softmax belongs on the output Dense layer, not inside a recurrent cell")
+        F.derivative(fn, 0, f"layer {l} activation")
+        return name, fn
+
+    def recurrent(self, inp: Node, units: int, step, kind: str = "Recurrent", activation: str = "custom",
+                  sequences: bool = False, reverse: bool = False, init=None) -> Node:
+        """Append a recurrent layer l: H_l = (h_l⟨1⟩, …, h_l⟨T⟩) with h_l⟨t⟩ = step(h_l⟨t−1⟩, x⟨t⟩),
+        h_l⟨0⟩ = 0; the layer gives H_l (``sequences``) or its last state A_l."""
+        l = self.next_layer
+        what = f"{kind} {units}"
+        units = _positive_int(units, f"layer {l} ({kind}): the number of units")
+        self._takes(inp, 3, what, l)
+        _flag(sequences, f"layer {l} ({what}): sequences")
+        _flag(reverse, f"layer {l} ({what}): reverse")
+        if init not in INITS:
+            raise NetworkError(f"layer {l} ({what}): init must be None (Glorot weights, zero biases) or 'pytorch', "
+                               f"not {init!r}")
+        x_name = Name("x", None, 0) if inp is self.X else Name("x", l, 0)
+        s = Step(self, l, units, int(inp.shape[2]), init, x_name, kind)
+        try:
+            new = step(s)
+            if not isinstance(new, Node):
+                raise NetworkError(f"the step function returned {new!r}, not a graph node (h⟨t⟩)")
+            new = named(_own(new), Name("h", l, 0), "state")
+            cell = make_cell(kind, l, s.h, s.x, new, reverse)
+            H = named(scan_op(inp, cell), Name("H", l), "states")
+        except (ShapeError, ValueError) as exc:
+            raise NetworkError(f"layer {l} ({what}): {exc}") from None
+        out = H
+        if not sequences:  # the last state: t = T, or t = 1 for a layer that runs backward
+            T = int(inp.shape[1])
+            k = 0 if reverse else T - 1
+            out = named(reshape_op(slice_op(H, 1, k, k + 1), (H.shape[0], units)), Name("A", l), "last")
+        geometry = (("steps", int(inp.shape[1])), ("reverse", reverse), ("sequences", sequences))
+        self.layers.append(Layer(l, units, activation, None, None, out, None, None, kind="recurrent",
+                                 geometry=geometry, cell=cell))
+        self.forward += [H] + ([out] if out is not H else [])
+        self._layer_of[out] = l
+        return out
+
+    def concat(self, parts) -> Node:
+        """Append a layer l: A_l = the outputs ``parts`` side by side along their last axis (units)."""
+        l = self.next_layer
+        try:
+            A = named(concat_op(list(parts), -1), Name("A", l), "concat")
+        except ShapeError as exc:
+            raise NetworkError(f"layer {l} (concatenation): {exc}") from None
+        self.layers.append(Layer(l, int(A.shape[-1]), "concat", None, None, A, None, None, kind="concat"))
         self.forward.append(A)
         self._layer_of[A] = l
         return A

@@ -26,6 +26,7 @@ class Op:
     - ``expand(node, args, ex)``: the node entry by entry, from its operands' entries (NumPy arrays of
       SymPy expressions); ``ex`` gives the batch size and the exp to use.
     - ``evaluate(node, args, ev)``: the node's value from its operands' values (float NumPy arrays).
+    - ``differentiable``: False for the nodes of a recurrence's backward pass (no second derivatives).
     """
 
     name: str
@@ -34,6 +35,7 @@ class Op:
     expand: Callable
     evaluate: Callable
     doc: str = ""
+    differentiable: bool = True   # False: a backward pass's own node, whose vjp says it has none
 
 
 OPS: dict = {}

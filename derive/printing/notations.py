@@ -23,6 +23,8 @@ class TextPrinter(NotationPrinter):
     sum_all, sum_over_axis = "Σ ", "Σₖ "
 
     def letter(self, base: str) -> str:
+        if base.startswith("delta") and base[5:].isalpha():  # a gate's error signal: deltar is δr
+            return "δ" + base[5:]
         return GREEK.get(base, base)
 
     def layer_index(self, digits: str) -> str:
@@ -76,7 +78,29 @@ class LatexPrinter(NotationPrinter):
     sum_all, sum_over_axis = r"\sum ", r"\sum_{k} "
 
     def letter(self, base: str) -> str:
-        return "\\" + base if base in GREEK else base  # LaTeX names each letter as it is spelled
+        if base in GREEK:
+            return "\\" + base  # LaTeX names each letter as it is spelled
+        if base.startswith("delta") and base[5:].isalpha():  # a gate's error signal: \delta_{r}
+            return rf"\delta_{{{base[5:]}}}"
+        if len(base) > 1 and base[0] in "WUVb" and base[1:].isalpha() and base[1:].islower():
+            return rf"{base[0]}_{{{base[1:]}}}"  # a recurrent layer's Wxh: W_{xh}
+        return base
+
+    ellipsis, sum_over_t = r"\dots", r"\sum_{t} "
+
+    def over_time(self, s):
+        return r"\left[" + s + r"\right]_{t}"
+
+    def slice(self, s, axis, start, stop, rank):
+        index = [":"] * (axis + 1)
+        index[axis] = str(start) if stop == start + 1 else f"{start}:{stop}"
+        return f"{{{s}}}_{{[{', '.join(index)}]}}"
+
+    def side_by_side(self, parts):
+        return r"\left[" + ", ".join(parts) + r"\right]"
+
+    def stepped(self, letter, digits, step):
+        return letter + "^{" + (f"[{digits}]" if digits else "") + rf"\langle {step}\rangle}}"
 
     def layer_index(self, digits: str) -> str:
         return f"^{{[{digits}]}}"
@@ -186,6 +210,9 @@ class FormulaPrinter(NotationPrinter):
     KEYWORDS = {"lambda": "lam"}  # a Python keyword cannot be a formula's name
 
     def name(self, n):
+        step = getattr(n, "step", None)
+        if step is not None and self.time_shift:
+            n = n.shifted(self.time_shift)
         return self.KEYWORDS.get(n, str(n))
 
     def entry_name(self, sym):
@@ -225,6 +252,18 @@ class FormulaPrinter(NotationPrinter):
 
     def gradient_name(self, shown):
         return f"dJ/d{shown}"
+
+    def sequence(self, first, last):
+        return f"stack({first}, ..., {last})"
+
+    def sum_over_time(self, s, prec):
+        return f"sum_t({s})"
+
+    def over_time(self, s):
+        return f"stack_t({s})"
+
+    def side_by_side(self, parts):
+        return f"concat({', '.join(parts)})"
 
     def derivative_call(self, fname, arg):
         return f"{fname}_prime({arg})"

@@ -21,7 +21,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from derive.graph.build import Node, is_placeholder, placeholder
-from derive.graph.names import GREEK, Name, parts
+from derive.graph.names import GREEK, Name, parts, step_text
 from derive.graph.rules import Gradient, Math
 from derive.printing.rules import FALLBACK, RULE_WORDS
 from derive.network.scalar_functions import SCALAR_FUNCTIONS, fill
@@ -108,6 +108,8 @@ class NotationPrinter(Printer):
     def node(self, node: Node, top: bool = False):
         """(string, precedence) of ``node``: its name where it has one (unless it is the line's top),
         else its op's printing; a notation may print an op its own way with ``_print_op_<op>``."""
+        if node.op == "leaf" and node.role == "adjoint":  # σ⟨t⟩ of a recurrence's step: ∂J/∂h₁⟨t⟩
+            return self.gradient_name(self.name(node.attrs["of"])), ATOM
         if node.name and not top or node.op == "leaf":
             return self.name(node.name), ATOM
         own = getattr(self, "_print_op_" + node.op, None)
@@ -211,6 +213,31 @@ class NotationPrinter(Printer):
     def _dilated(self, g: str, stride: tuple) -> str:
         return g if set(stride) == {1} else self.call_op("dilate", _label(stride), g)
 
+    # ---- recurrences (derive.ops.scan) and parts of tensors (derive.ops.slicing) ----------------------
+
+    ellipsis = "…"
+    sum_over_t = "Σₜ "
+
+    def sequence(self, first: str, last: str) -> str:
+        """Every state of a recurrence: (h₁⟨1⟩, …, h₁⟨T⟩)."""
+        return self.wrap(f"{first}, {self.ellipsis}, {last}")
+
+    def sum_over_time(self, s: str, prec) -> str:
+        return self.sum_over_t + (s if prec >= MUL else self.wrap(s))
+
+    def over_time(self, s: str) -> str:
+        """What each step gives, stacked over t."""
+        return f"[{s}]ₜ"
+
+    def slice(self, s: str, axis: int, start: int, stop: int, rank: int) -> str:
+        """Part of a tensor along one axis, as NumPy indexes it (from 0)."""
+        index = [":"] * (axis + 1)
+        index[axis] = str(start) if stop == start + 1 else f"{start}:{stop}"
+        return f"{s}[{', '.join(index)}]"
+
+    def side_by_side(self, parts: list) -> str:
+        return "[" + ", ".join(parts) + "]"
+
     # ---- names -------------------------------------------------------------------------------------
 
     def name(self, n) -> str:
@@ -220,7 +247,18 @@ class NotationPrinter(Printer):
         if found is None:
             return n
         base, digits = found
+        step = getattr(n, "step", None)
+        if step is not None:
+            return self.stepped(self.letter(base), digits, step_text(step + self.time_shift, n.at, self.minus))
         return self.letter(base) + (self.layer_index(digits) if digits else "")
+
+    # A recurrence's lines print the step's names relative to t; a line about step t + 1 (what it sends
+    # back to step t) prints them shifted: the printer's ``time_shift``.
+    time_shift = 0
+
+    def stepped(self, letter: str, digits: str, step: str) -> str:
+        """A name at a time step: h₁⟨t−1⟩ (as Ng's course writes a^{[l]<t>})."""
+        return f"{letter}{self.layer_index(digits) if digits else ''}⟨{step}⟩"
 
     def entry_name(self, sym: sp.Symbol) -> str:
         """A scalar-view symbol: w1_1_2 -> base w, layer 1, entry indices 1 and 2."""

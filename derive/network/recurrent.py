@@ -1,0 +1,165 @@
+"""Recurrent layers: a cell is declared by its step's equations, built from graph operations; its
+backward pass is derived (``derive.reverse.recurrence``), never written.
+
+A step function takes a ``Step`` (h⟨t−1⟩ as ``s.h``, x⟨t⟩ as ``s.x``, and helpers that make the layer's
+parameters) and returns h⟨t⟩. ``SimpleRNN`` and ``GRU`` are such declarations; a user's cell is one
+more, e.g. a minimal gated unit::
+
+    def mgu(s):
+        f = s.gate("f", "sigmoid")                  # f⟨t⟩ = σ(x⟨t⟩ Wxf + h⟨t−1⟩ Whf + bf)
+        n = s.gate("n", "tanh", h=f * s.h)          # n⟨t⟩ = tanh(x⟨t⟩ Wxn + (f⟨t⟩ ⊙ h⟨t−1⟩) Whn + bn)
+        return (1 - f) * s.h + f * n
+
+    Network((40, 1), [Recurrent(8, mgu, name="MGU"), Dense(10, "softmax")])
+
+Layout: inputs (batch, time, features); a layer gives its last state (batch, units) or, with
+``sequences=True``, every state (batch, time, units), as Keras's ``return_sequences``. h⟨0⟩ = 0.
+Parameters are named as in Karpathy's char-rnn, one per input and gate: Wxh (features, units), Whh
+(units, units), bh (1, units), with the layer's number (Wxh1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from derive.graph.names import Name
+from derive.graph.node import Node, named, placeholder
+from derive.graph.symbols import m
+from derive.ops import leaf, matmul
+
+
+class Step:
+    """What a step function builds with: ``h`` = h⟨t−1⟩, ``x`` = x⟨t⟩ (leaves), the layer's parameters
+    (``weight``, ``bias``, ``linear``), named gates (``gate``) and activations (``act``)."""
+
+    def __init__(self, builder, layer: int, units: int, features: int, init, x_name: Name, kind: str):
+        self._g, self.layer, self.units, self.features, self._init, self.kind = builder, layer, units, features, init, kind
+        self.h = leaf(Name("h", layer, -1), (m, units), "carry")
+        self.x = leaf(x_name, (m, features), "step_input")
+
+    def weight(self, name: str, rows: int) -> Node:
+        """A (rows, units) weight, ``name`` with the layer's number (Wxh → Wxh1)."""
+        fans = (self.units, self.units) if self._init == "pytorch" else (rows, self.units)
+        return self._g.param(Name(name, self.layer), (rows, self.units), self.layer, "weight", fans,
+                             "pytorch" if self._init == "pytorch" else "glorot")
+
+    def bias(self, name: str) -> Node:
+        return self._g.param(Name(name, self.layer), (1, self.units), self.layer, "bias", (self.units, self.units),
+                             "pytorch" if self._init == "pytorch" else "zeros")
+
+    def linear(self, gate: str, x=None, h=None, bias: bool = True) -> Node:
+        """x Wx<gate> + h Wh<gate> + b<gate>, with x⟨t⟩ and h⟨t−1⟩ unless given (None: those; False: none)."""
+        x = self.x if x is None else x
+        h = self.h if h is None else h
+        terms = []
+        if x is not False:
+            terms.append(matmul(x, self.weight("Wx" + gate, int(x.shape[1]))))
+        if h is not False:
+            terms.append(matmul(h, self.weight("Wh" + gate, int(h.shape[1]))))
+        if bias:
+            terms.append(self.bias("b" + gate))
+        out = terms[0]
+        for t in terms[1:]:
+            out = out + t
+        return out
+
+    def pre(self, base: str, node: Node) -> Node:
+        """Name a pre-activation (z⟨t⟩, a gate's input): its adjoint is printed as an error signal δ."""
+        return named(_own(node), Name(base, self.layer, 0), "pre")
+
+    def act(self, activation, node: Node, name: str | None = None) -> Node:
+        """``activation`` (a name, formula or SymPy function, as a Dense layer's) applied to ``node``."""
+        label, fn = self._g.activation(activation, self.layer)
+        out = Node("ew", (node,), node.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),))
+        return named(out, Name(name, self.layer, 0), "gate") if name else out
+
+    def gate(self, name: str, activation, x=None, h=None, bias: bool = True) -> Node:
+        """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""
+        return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name)
+
+
+def _own(node: Node) -> Node:
+    if node.op == "leaf" or node.name is not None:
+        return Node("ew", (node,), node.shape, (("expr", placeholder(0)),))
+    return node
+
+
+def simple_rnn_step(activation):
+    def step(s: Step) -> Node:
+        """h⟨t⟩ = act(x⟨t⟩ Wxh + h⟨t−1⟩ Whh + bh)."""
+        return s.act(activation, s.pre("z", s.linear("h")))
+    return step
+
+
+def gru_step(s: Step) -> Node:
+    """PyTorch's and Keras's (reset_after) GRU:
+    r⟨t⟩ = σ(x Wxr + h Whr + br), u⟨t⟩ = σ(x Wxu + h Whu + bu),
+    n⟨t⟩ = tanh(x Wxn + bxn + r ⊙ (h Whn + bhn)), h⟨t⟩ = (1 − u) ⊙ n + u ⊙ h⟨t−1⟩."""
+    r = s.gate("r", "sigmoid")
+    u = s.gate("u", "sigmoid")
+    inner = matmul(s.h, s.weight("Whn", s.units)) + s.bias("bhn")
+    n = s.act("tanh", s.pre("an", matmul(s.x, s.weight("Wxn", s.features)) + s.bias("bxn") + r * inner), "n")
+    return (1 - u) * n + u * s.h
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """A recurrent layer of ``units`` whose step is ``step(s) -> h⟨t⟩`` (see ``Step``); ``sequences``:
+    every state rather than the last; ``reverse``: run t = T, ..., 1."""
+
+    units: int
+    step: object
+    name: str = "Recurrent"
+    sequences: bool = False
+    reverse: bool = False
+    init: str | None = None   # None: Glorot weights, zero biases; "pytorch": all uniform on ±1/sqrt(units)
+    activation: str = "custom"
+
+    def build(self, g, inp, adds=()):
+        return g.recurrent(inp, self.units, self.step, self.name, self.activation, self.sequences, self.reverse,
+                           self.init)
+
+
+@dataclass(frozen=True)
+class SimpleRNN:
+    """h⟨t⟩ = activation(x⟨t⟩ Wxh + h⟨t−1⟩ Whh + bh) (Keras's SimpleRNN, Elman's network)."""
+
+    units: int
+    activation: object = "tanh"
+    sequences: bool = False
+    reverse: bool = False
+    init: str | None = None
+
+    def build(self, g, inp, adds=()):
+        label = g.activation(self.activation, g.next_layer)[0]
+        return g.recurrent(inp, self.units, simple_rnn_step(self.activation), "SimpleRNN", label, self.sequences,
+                           self.reverse, self.init)
+
+
+@dataclass(frozen=True)
+class GRU:
+    """A gated recurrent unit, as PyTorch's ``nn.GRU`` and Keras's GRU (reset_after) compute it."""
+
+    units: int
+    sequences: bool = False
+    reverse: bool = False
+    init: str | None = None
+
+    def build(self, g, inp, adds=()):
+        return g.recurrent(inp, self.units, gru_step, "GRU", "gru", self.sequences, self.reverse, self.init)
+
+
+@dataclass(frozen=True)
+class Bidirectional:
+    """A recurrent layer run both ways: layer l forward (t = 1..T), layer l+1 backward (t = T..1), their
+    outputs side by side (layer l+2), as Keras's ``Bidirectional`` (merge_mode="concat")."""
+
+    layer: object
+
+    def build(self, g, inp, adds=()):
+        import dataclasses
+        fwd = self.layer.build(g, inp)
+        bwd = dataclasses.replace(self.layer, reverse=not self.layer.reverse).build(g, inp)
+        return g.concat([fwd, bwd])
+
+
+__all__ = ["GRU", "Bidirectional", "Recurrent", "SimpleRNN", "Step", "gru_step", "simple_rnn_step"]

@@ -1,0 +1,277 @@
+"""``scan``: a recurrence over time, and the three nodes of its backward pass (``bptt``, ``time_sum``,
+``time_map``).
+
+A recurrent layer's step is a graph of its own, a ``Cell``: from the state h⟨t−1⟩ (a leaf, (batch,
+units)), the input x⟨t⟩ (a leaf, (batch, features)) and parameters shared by every step, the new state
+h⟨t⟩. ``scan(xs, cell)`` runs it over an input sequence (batch, time, features) from h⟨0⟩ = 0 and gives
+every state, (batch, time, units). A ``reverse`` cell runs t = T, ..., 1 (the second half of a
+bidirectional layer).
+
+The backward rule is the step's own reverse mode, formed once per cell by ``derive.reverse.recurrence``
+(``cell_backward``): with σ⟨t⟩ = ∂J/∂h⟨t⟩, the step sends σ⟨t⟩ back to h⟨t−1⟩, to x⟨t⟩ and to each
+parameter. Over the sequence:
+
+- ``bptt(G, xs, H)``: σ⟨t⟩ = G⟨t⟩ + (what step t+1 sends back to h⟨t⟩), from σ⟨T+1⟩ = 0 down to t = 1,
+  where G = ∂J/∂H is what the layers above send to every state: backprop through time;
+- ``time_sum``: a parameter's gradient, the sum over t of what each step sends it;
+- ``time_map``: ∂J/∂xs, what each step sends its input (a stacked layer below needs it).
+
+Nothing here is particular to one cell: a GRU's or a user's cell derives as a simple RNN's does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from derive.graph.node import BUILD, Node, ShapeError, fmt_shape, topo_order
+from derive.graph.names import Name
+from derive.ops._registry import Op, lookup, register
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One step of a recurrence as a graph: ``new`` = h⟨t⟩ from ``prev`` = h⟨t−1⟩, ``x`` = x⟨t⟩ and
+    ``params``. ``forward`` lists the step's named nodes in evaluation order (gates, z⟨t⟩, h⟨t⟩)."""
+
+    kind: str           # "SimpleRNN", "GRU", "LSTM", or the name of a user's cell
+    layer: int
+    prev: Node
+    x: Node
+    new: Node
+    params: tuple
+    reverse: bool = False
+    forward: tuple = field(default=(), compare=False)
+
+    @property
+    def units(self) -> int:
+        return int(self.new.shape[1])
+
+
+def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bool = False) -> Cell:
+    """A ``Cell``, checked: the new state has the state's shape, and the step reads only h⟨t−1⟩, x⟨t⟩
+    and parameters."""
+    if new.shape != prev.shape:
+        raise ShapeError(f"the {kind} step gives a state of shape {fmt_shape(new.shape)}, and its state "
+                         f"h⟨t−1⟩ is {fmt_shape(prev.shape)}: they must be the same")
+    order = topo_order(new)
+    params, forward = [], []
+    for n in order:
+        if n.op == "leaf" and n not in (prev, x):
+            if n.role != "param":
+                raise ShapeError(f"the {kind} step reads {n.name} ({n.role}); a step reads only h⟨t−1⟩, "
+                                 "x⟨t⟩ and parameters")
+            params.append(n)
+        elif n.op != "leaf" and n.name is not None:
+            forward.append(n)
+    return Cell(kind, layer, prev, x, new, tuple(params), reverse, tuple(forward))
+
+
+def _steps(T: int, reverse: bool):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _prev_index(t: int, T: int, reverse: bool):
+    """The index of h⟨t−1⟩ in the states (the step before in the cell's direction), None at the start."""
+    k = t + 1 if reverse else t - 1
+    return k if 0 <= k < T else None
+
+
+def cell_backward(cell: Cell):
+    """The step's backward graphs (``derive.reverse.recurrence.CellBackward``), formed once per cell."""
+    make = BUILD.get("cell_backward")
+    if make is None:
+        raise RuntimeError("derive.reverse.recurrence is not loaded: import derive first")
+    return make(cell)
+
+
+def scan(xs: Node, cell: Cell) -> Node:
+    """Every state of ``cell`` run over ``xs`` (batch, time, features): (batch, time, units)."""
+    if xs.rank != 3:
+        raise ShapeError(f"a recurrence runs over (batch, time, features) inputs; {xs!r} is {fmt_shape(xs.shape)}")
+    m, T, F = xs.shape
+    if cell.x.shape != (m, F):
+        raise ShapeError(f"the {cell.kind} step takes inputs x⟨t⟩ of shape {fmt_shape(cell.x.shape)}, and the "
+                         f"sequence gives {fmt_shape((m, F))} at each step")
+    return Node("scan", (xs, *cell.params), (m, T, cell.new.shape[1]), (("cell", cell),))
+
+
+# ---- the step's graph, run at one time step by any evaluator ----
+
+def _run(roots, values: dict, compute) -> list:
+    vals = dict(values)
+    for root in roots:
+        for n in topo_order(root):
+            if n not in vals:
+                vals[n] = compute(n, [vals[a] for a in n.args])
+    return [vals[r] for r in roots]
+
+
+def _numpy(ev):
+    return lambda n, args: lookup(n.op).evaluate(n, args, ev)
+
+
+def _symbolic(ex):
+    def compute(n, args):
+        value = lookup(n.op).expand(n, args, ex)
+        if isinstance(value, sp.MatrixBase):
+            value = np.array(value.tolist(), dtype=object)
+        return np.asarray(value, dtype=object)
+    return compute
+
+
+def _forward(cell, xs, params, zeros, compute):
+    T = xs.shape[1]
+    states = [None] * T
+    h = zeros
+    for t in _steps(T, cell.reverse):
+        values = {cell.prev: h, cell.x: xs[:, t], **dict(zip(cell.params, params))}
+        (h,) = _run([cell.new], values, compute)
+        states[t] = h
+    return np.stack(states, axis=1)
+
+
+def _step_values(cell, back, t, sigma, xs, states, params, zeros):
+    k = _prev_index(t, xs.shape[1], cell.reverse)
+    return {back.adj: sigma, cell.prev: zeros if k is None else states[:, k], cell.x: xs[:, t],
+            cell.new: states[:, t], **dict(zip(cell.params, params))}
+
+
+def _bptt(cell, G, xs, states, params, zeros, compute):
+    back = cell_backward(cell)
+    T = xs.shape[1]
+    sigmas = [None] * T
+    carry = zeros
+    for t in _steps(T, not cell.reverse):
+        sigma = G[:, t] + carry
+        sigmas[t] = sigma
+        (carry,) = _run([back.d_prev], _step_values(cell, back, t, sigma, xs, states, params, zeros), compute)
+    return np.stack(sigmas, axis=1)
+
+
+def _per_step(cell, root, sigmas, xs, states, params, zeros, compute) -> list:
+    back = cell_backward(cell)
+    return [_run([root], _step_values(cell, back, t, sigmas[:, t], xs, states, params, zeros), compute)[0]
+            for t in range(xs.shape[1])]
+
+
+def _split(node):
+    """(cell, sigmas or G, xs, states, params) of a backward node's operands."""
+    return node.attrs["cell"], node.args[0], node.args[1], node.args[2], node.args[3:]
+
+
+# ---- scan ----
+
+def _scan_vjp(node, g, ctx):
+    cell = node.attrs["cell"]
+    xs, params = node.args[0], node.args[1:]
+    rule = ctx.rule("scan", node)
+    sigma = Node("bptt", (g, xs, node, *params), node.shape, (("cell", cell),))
+    out = [(xs, Node("time_map", (sigma, xs, node, *params), xs.shape, (("cell", cell),)), rule)]
+    for k, p in enumerate(params):
+        out.append((p, Node("time_sum", (sigma, xs, node, *params), p.shape, (("cell", cell), ("wrt", k))), rule))
+    return out
+
+
+def _scan_show(node, p):
+    cell = node.attrs["cell"]
+    T = int(node.shape[1])
+    first, last = (p.name(cell.new.name.at_step(t)) for t in (1, T))
+    return p.sequence(first, last), p.ATOM
+
+
+def _scan_expand(node, args, ex):
+    cell = node.attrs["cell"]
+    zeros = np.full(ex.concrete(cell.prev.shape), sp.Integer(0), dtype=object)
+    return _forward(cell, args[0], args[1:], zeros, _symbolic(ex))
+
+
+def _scan_evaluate(node, args, ev):
+    cell = node.attrs["cell"]
+    return _forward(cell, args[0], args[1:], np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev))
+
+
+def _no_second_order(node, g, ctx):
+    raise NotImplementedError(f"{node.op} is part of a recurrence's backward pass; derivax does not derive "
+                              "second derivatives through a recurrence")
+
+
+# ---- bptt: σ⟨t⟩ for every t ----
+
+def _bptt_show(node, p):
+    cell = node.attrs["cell"]
+    T = int(node.shape[1])
+    first, last = (p.gradient_name(p.name(cell.new.name.at_step(t))) for t in (1, T))
+    return p.sequence(first, last), p.ATOM
+
+
+def _bptt_expand(node, args, ex):
+    cell = node.attrs["cell"]
+    zeros = np.full(ex.concrete(cell.prev.shape), sp.Integer(0), dtype=object)
+    return _bptt(cell, args[0], args[1], args[2], args[3:], zeros, _symbolic(ex))
+
+
+def _bptt_evaluate(node, args, ev):
+    cell = node.attrs["cell"]
+    return _bptt(cell, args[0], args[1], args[2], args[3:], np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev))
+
+
+# ---- time_sum: a parameter's gradient, summed over t ----
+
+def _time_sum_root(node):
+    cell = node.attrs["cell"]
+    return cell_backward(cell).d_params[node.attrs["wrt"]]
+
+
+def _time_sum_show(node, p):
+    return p.sum_over_time(*p.arg(_time_sum_root(node))), p.MATMUL
+
+
+def _time_sum_expand(node, args, ex):
+    cell = node.attrs["cell"]
+    zeros = np.full(ex.concrete(cell.prev.shape), sp.Integer(0), dtype=object)
+    parts = _per_step(cell, _time_sum_root(node), args[0], args[1], args[2], args[3:], zeros, _symbolic(ex))
+    return sum(parts[1:], parts[0])
+
+
+def _time_sum_evaluate(node, args, ev):
+    cell = node.attrs["cell"]
+    parts = _per_step(cell, _time_sum_root(node), args[0], args[1], args[2], args[3:],
+                      np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev))
+    return np.sum(parts, axis=0)
+
+
+# ---- time_map: ∂J/∂xs, step by step ----
+
+def _time_map_root(node):
+    return cell_backward(node.attrs["cell"]).d_x
+
+
+def _time_map_show(node, p):
+    return p.over_time(p.show(_time_map_root(node), top=False)), p.ATOM
+
+
+def _time_map_expand(node, args, ex):
+    cell = node.attrs["cell"]
+    zeros = np.full(ex.concrete(cell.prev.shape), sp.Integer(0), dtype=object)
+    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], args[3:], zeros,
+                              _symbolic(ex)), axis=1)
+
+
+def _time_map_evaluate(node, args, ev):
+    cell = node.attrs["cell"]
+    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], args[3:],
+                              np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev)), axis=1)
+
+
+register(Op("scan", vjp=_scan_vjp, show=_scan_show, expand=_scan_expand, evaluate=_scan_evaluate,
+            doc="a recurrence: every state of a cell run over a sequence"))
+register(Op("bptt", vjp=_no_second_order, show=_bptt_show, expand=_bptt_expand, evaluate=_bptt_evaluate,
+            doc="backprop through time: ∂J/∂h⟨t⟩ for every t, from t = T down", differentiable=False))
+register(Op("time_sum", vjp=_no_second_order, show=_time_sum_show, expand=_time_sum_expand,
+            evaluate=_time_sum_evaluate, doc="a recurrence's parameter gradient, summed over t",
+            differentiable=False))
+register(Op("time_map", vjp=_no_second_order, show=_time_map_show, expand=_time_map_expand,
+            evaluate=_time_map_evaluate, doc="a recurrence's input gradient, step by step", differentiable=False))
+

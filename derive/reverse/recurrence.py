@@ -1,0 +1,94 @@
+"""A recurrence's step, differentiated by the same reverse mode as any layer: backprop through time
+is this step's backward graphs, run from t = T down to 1 (``derive.ops.scan``).
+
+With σ⟨t⟩ = ∂J/∂h⟨t⟩ (a leaf of the step's backward graphs, printed ∂J/∂h₁⟨t⟩), the step's reverse
+mode starts from Σ σ⟨t⟩ ⊙ h⟨t⟩ and reaches h⟨t−1⟩, x⟨t⟩ and every parameter through each op's own
+backward rule. On the way it names the adjoint of each of the step's pre-activations (z⟨t⟩, a GRU's
+gate inputs) an error signal, δ⟨t⟩ = ∂J/∂z⟨t⟩, as the dense layers' are named, so that the printed
+recurrence reads as a textbook's: δ₁⟨t⟩ = ∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²), and what step t+1 sends back to
+h⟨t⟩ is δ₁⟨t+1⟩ Whh₁ᵀ.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.graph.names import Name
+from derive.graph.node import BUILD, Node, named, placeholder, topo_order
+from derive.graph.rules import rule
+from derive.ops import ew, lookup, reduce_sum
+from derive.ops.scan import Cell
+from derive.reverse.derivation import _Plain, tidy
+
+ph = placeholder
+
+
+@dataclass(frozen=True, eq=False)
+class CellBackward:
+    """A step's backward graphs, over the leaves σ⟨t⟩ (``adj``), h⟨t−1⟩, x⟨t⟩ and the parameters."""
+
+    cell: Cell
+    adj: Node           # σ⟨t⟩ = ∂J/∂h⟨t⟩
+    d_prev: Node        # what step t sends back to h⟨t−1⟩
+    d_x: Node           # ∂J/∂x⟨t⟩
+    d_params: tuple     # what step t sends to each parameter, in the order of cell.params
+    deltas: tuple       # (pre-activation, its named error signal), from the step's output down
+
+
+_CACHE: "weakref.WeakKeyDictionary[Cell, CellBackward]" = weakref.WeakKeyDictionary()
+
+
+def delta_name(pre: Name) -> Name:
+    """z⟨t⟩'s error signal is δ⟨t⟩; a gate input ar⟨t⟩'s is δr⟨t⟩."""
+    return Name("delta" + pre.base[1:], pre.layer, pre.step, pre.at)
+
+
+def _own(g: Node) -> Node:
+    """A node that may carry a new name: a leaf or an already named node is wrapped first."""
+    if g.op == "leaf" or g.name is not None:
+        return Node("ew", (g,), g.shape, (("expr", ph(0)),))
+    return g
+
+
+def backward(cell: Cell) -> CellBackward:
+    if cell in _CACHE:
+        return _CACHE[cell]
+    h = cell.new.name
+    adj = Node("leaf", (), cell.new.shape, (("of", h),), name=Name("dJd" + h.base, h.layer, h.step), role="adjoint")
+    root = reduce_sum(ew(ph(0) * ph(1), [adj, cell.new]), None)
+    wrt = [cell.prev, cell.x, *cell.params]
+    order = topo_order(root)
+    needs = set(wrt)
+    for node in order:
+        if any(a in needs for a in node.args):
+            needs.add(node)
+    adjs = {root: [ew(sp.Integer(1), [], shape=root.shape)]}
+    ctx, out, deltas = _Plain(), {}, []
+    for node in reversed(order):
+        if node not in adjs or node not in needs:
+            continue
+        parts = adjs.pop(node)
+        g = parts[0] if len(parts) == 1 else ew(sp.Add(*[ph(i) for i in range(len(parts))]), parts)
+        if node.role == "pre" and isinstance(node.name, Name):
+            g = named(_own(tidy(g, [], rule("simplify"))), delta_name(node.name), "delta")
+            deltas.append((node, g))
+        if node in wrt:
+            out[node] = g
+            continue
+        for arg, contrib, _ in lookup(node.op).vjp(node, g, ctx):
+            if arg in needs:
+                adjs.setdefault(arg, []).append(contrib)
+
+    def grad(x):
+        g = out.get(x)
+        return ew(sp.Integer(0), [], shape=x.shape) if g is None else tidy(g, [], rule("simplify"))
+
+    result = CellBackward(cell, adj, grad(cell.prev), grad(cell.x), tuple(grad(p) for p in cell.params),
+                          tuple(deltas))
+    _CACHE[cell] = result
+    return result
+
+
+BUILD["cell_backward"] = backward

@@ -137,6 +137,26 @@ class FunctionWriter:
         self.uses_transpose_matmul = False
         self.uses_windows = False  # convolution or pooling: the module carries compile.lowering.windows
         self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive.graph.stable)
+        self.cache: dict = {}      # lines written once and shared (a recurrence's shifted states, its per-step grads)
+        self._counter = [0]        # fresh names, shared with the writers of nested functions
+
+    def fresh(self, prefix: str) -> str:
+        self._counter[0] += 1
+        return f"_{prefix}{self._counter[0]}"
+
+    def sub(self, bound: dict) -> "FunctionWriter":
+        """A writer for a nested function (a recurrence's step) whose arguments are ``bound``: node ->
+        name. It reads the parameters and m of the function around it."""
+        inner = FunctionWriter(self.model, self.masks)
+        inner.names, inner._counter = dict(bound), self._counter
+        return inner
+
+    def adopt(self, inner: "FunctionWriter") -> None:
+        """What a nested function used becomes this function's to bind (parameters, m, helpers)."""
+        self.leaves += [x for x in inner.leaves if x not in self.leaves]
+        self.uses_m |= inner.uses_m
+        self.uses_transpose_matmul |= inner.uses_transpose_matmul
+        self.uses_windows |= inner.uses_windows
 
     def write(self, roots: list) -> None:
         """roots: [(variable name or None, node, comment lhs)]."""
@@ -153,7 +173,7 @@ class FunctionWriter:
         for var, root, lhs in roots:
             wanted.setdefault(root, []).append((var, lhs))
         for node in order:
-            if node.op == "leaf" or (node.op == "ew" and not node.args and node not in wanted):
+            if node.op == "leaf" or node in self.names or (node.op == "ew" and not node.args and node not in wanted):
                 continue
             var, lhs = wanted[node][0] if node in wanted else (None, None)
             if node.name:

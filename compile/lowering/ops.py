@@ -6,6 +6,8 @@ needs no brackets as an operand. A completeness test checks that every registere
 """
 from __future__ import annotations
 
+from compile.lowering.recurrence import RECURRENCE_LOWERINGS
+
 
 def _bracket(code: str, atomic: bool) -> str:
     return code if atomic else f"({code})"
@@ -75,5 +77,5 @@ WINDOW_LOWERINGS = {
     "avg_pool_grad": _window_call("avg_pool_grad", ("window", "stride", "in_spatial")),
 }
 
-LOWERINGS = {**WINDOW_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
+LOWERINGS = {**WINDOW_LOWERINGS, **RECURRENCE_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
              "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}

@@ -40,7 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
-                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d)")
+                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru)")
     parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
                         help="shuffle the training set every epoch (default: the example's, else yes); "
                              "--no-shuffle takes the batches in the data's order, as some papers train")

@@ -162,7 +162,7 @@ class FunctionWriter:
         """roots: [(variable name or None, node, comment lhs)]."""
         order, count, seen = [], {}, set()
         for _, root, _ in roots:
-            for node in topo_order(root):
+            for node in topo_order(root, stop=self.names):
                 if node in seen:
                     continue
                 seen.add(node)

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d")
-# The shapes the convolutional built-ins are served in when load is not given n_inputs: the 8x8
-# digits as one-channel images, MNIST-1D as one-channel signals of 40 samples.
-BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1)}
+BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru")
+# The shapes the convolutional and recurrent built-ins are served in when load is not given n_inputs:
+# the 8x8 digits as one-channel images, MNIST-1D as one-channel signals of 40 samples (40 time steps
+# of one feature for the recurrent networks).
+BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1), "rnn": (40, 1), "gru": (40, 1)}
 # The digits split does not follow the training seed: a test set that moved with the seed would make
 # test accuracies of two runs incomparable.
 DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
@@ -230,7 +231,7 @@ def _label(v) -> str:
 
 
 def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False) -> Dataset:
-    """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d') or MNIST from a path (.npz or IDX
+    """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d', 'rnn', 'gru') or MNIST from a path (.npz or IDX
     files), checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None:
     unchecked).
 
@@ -245,7 +246,8 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     builtin = name in BUILTINS  # a built-in name wins over a file of that name; ./mlp reaches the file
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
-               "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d}[name]()
+               "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d, "rnn": _mnist1d,
+               "gru": _mnist1d}[name]()
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
     else:

@@ -133,8 +133,9 @@ def record(rule, fact: dict):
         RECORDERS[-1].append((rule, fact))
 
 
-def topo_order(root: Node) -> list:
-    """Nodes reachable from ``root``, each after its arguments (iterative: graphs can be deep)."""
+def topo_order(root: Node, stop=()) -> list:
+    """Nodes reachable from ``root``, each after its arguments (iterative: graphs can be deep); the
+    arguments of a node in ``stop`` (a value already known) are not visited."""
     order, seen, stack = [], set(), [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -145,6 +146,8 @@ def topo_order(root: Node) -> list:
             continue
         seen.add(node)
         stack.append((node, True))
+        if node in stop:
+            continue
         for a in reversed(node.args):
             if a not in seen:
                 stack.append((a, False))

@@ -52,6 +52,22 @@ def _mnist1d_cnn() -> Network:
                    loss="ce", name="cnn1d")
 
 
+def _mnist1d_rnn() -> Network:
+    """A simple RNN over MNIST-1D read as 40 time steps of one feature: 64 tanh units, the last state
+    into a dense softmax layer."""
+    from derive.network.recurrent import SimpleRNN
+    return Network((40, 1), [SimpleRNN(64, "tanh"), Dense(10, "softmax")], loss="ce", name="rnn")
+
+
+def _mnist1d_gru() -> Network:
+    """The GRU of the MNIST-1D paper: bidirectional, 6 units each way, all 40 states of both directions
+    flattened into a linear layer to the 10 classes; initialised as PyTorch's nn.GRU and nn.Linear are."""
+    from derive.network.layers import Flatten
+    from derive.network.recurrent import GRU, Bidirectional
+    return Network((40, 1), [Bidirectional(GRU(6, sequences=True, init="pytorch")), Flatten(),
+                             Dense(10, "softmax", init="pytorch")], loss="ce", name="gru")
+
+
 EXAMPLES = {
     "xor": Example(
         Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
@@ -76,6 +92,17 @@ EXAMPLES = {
         "MNIST-1D CNN (the MNIST-1D paper): Conv1D 25 k5 s2 p1, Conv1D 25 k3 s2 p1 twice, relu, Flatten, "
         "Dense 10, PyTorch's initialisation; Adam lr 1e-2, batch 100, 8000 steps through the training set in "
         "order, as the paper trains it; on MNIST-1D generated locally",
+        "MNIST-1D", {"optimizer": "adam", "lr": 0.01, "epochs": 200, "batch_size": 100, "shuffle": False}),
+    "rnn": Example(
+        _mnist1d_rnn(),
+        "MNIST-1D simple RNN (seed 003's recurrent network): 40 steps of one feature, SimpleRNN 64 tanh, its last "
+        "state into Dense 10 softmax; Adam lr 1e-3, batch 100; on MNIST-1D generated locally",
+        "003, MNIST-1D", {"optimizer": "adam", "lr": 0.001, "epochs": 100, "batch_size": 100}),
+    "gru": Example(
+        _mnist1d_gru(),
+        "MNIST-1D GRU (the MNIST-1D paper): bidirectional GRU of 6 units, all 40 states of both directions "
+        "flattened into Dense 10; PyTorch's initialisation; Adam lr 1e-2, batch 100, 8000 steps through the "
+        "training set in order, as the paper trains it; on MNIST-1D generated locally",
         "MNIST-1D", {"optimizer": "adam", "lr": 0.01, "epochs": 200, "batch_size": 100, "shuffle": False}),
 }
 
@@ -108,6 +135,9 @@ def parse_spec(spec: str, loss=None) -> Network:
     first = _input(spec, pos, first)
     layers = []
     for pos, part in parts[1:]:
+        if re.match(r"(bi)?(rnn|gru)\d", part):
+            layers.append(_recurrent_layer(spec, pos, part))
+            continue
         if re.match(r"(conv|pool|maxpool|avgpool|flatten)", part):
             layers.append(_window_layer(spec, pos, part))
             continue
@@ -130,6 +160,9 @@ def parse_spec(spec: str, loss=None) -> Network:
                 raise ModelError(_at(spec, layer.pos, f"{layer.what} needs an input with a shape: length x channels "
                                                       f"(40x1) or height x width x channels (28x28x1)"))
             built.append(layer.make(nd))
+            continue
+        if not isinstance(layer, tuple):  # a recurrent layer, already made
+            built.append(layer)
             continue
         apos, units, act, bias = layer
         try:
@@ -184,6 +217,39 @@ def _window_layer(spec: str, pos: int, part: str):
         raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
     return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
                                                                               use_bias=bias))
+
+
+# rnn32, rnn32:relu, rnn32:seq, gru6:seq, bigru6:seq: a recurrent layer, its last state unless :seq
+RECURRENT_LAYER = re.compile(r"(bi)?(rnn|gru)(\d+)((?::[^:]*)*)$", re.S)
+
+
+def _recurrent_layer(spec: str, pos: int, part: str):
+    from derive.network.recurrent import GRU, Bidirectional, SimpleRNN
+    match = RECURRENT_LAYER.match(part)
+    if not match:
+        raise ModelError(_at(spec, pos, f"expected a recurrent layer: rnnN[:activation][:seq], gruN[:seq], with bi "
+                                        f"before for both directions (bigru6:seq); found {part[:20]!r}"))
+    bi, kind, units, rest = match.groups()
+    n = _size(spec, pos + match.start(3), units, "a number of units")
+    options, at, act, seq = rest.split(":")[1:], pos + match.end(3), None, False
+    for option in options:
+        at += 1
+        if option == "seq":
+            seq = True
+        elif kind == "rnn" and act is None and option and (option in ACTIVATION_NAMES or
+                                                           option.startswith("(") and option.endswith(")")):
+            try:
+                _activation(option)
+            except FormulaError as exc:
+                raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+            act = option
+        else:
+            what = ("seq (every state) or an activation" if kind == "rnn" else
+                    "seq (every state); a GRU's gates have their own activations")
+            raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {kind}{units}: expected {what}"))
+        at += len(option)
+    layer = SimpleRNN(n, act or "tanh", sequences=seq) if kind == "rnn" else GRU(n, sequences=seq)
+    return Bidirectional(layer) if bi else layer
 
 
 def _bias(act: str) -> tuple:

@@ -39,6 +39,7 @@ from derive.network.scalar_functions import SCALAR_FUNCTIONS
 HE_ACTIVATIONS = frozenset(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
 from derive.graph.symbols import lam, m
 CONVENTIONS = ("rows", "columns")
+RECURRENT_KINDS = ("SimpleRNN", "GRU", "LSTM")
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,12 @@ class Builder:
         if inp.rank == rank:
             return
         layout = {2: "(batch, features)", 3: "(batch, length, channels)", 4: "(batch, height, width, channels)"}
+        if what.split()[0] in RECURRENT_KINDS or what.startswith("Recurrent"):
+            layout[3] = "(batch, time, features)"
+            if inp is self.X and inp.rank == 2:
+                raise NetworkError(f"layer {l} ({what}) takes (batch, time, features) inputs; the input X is "
+                                   f"{fmt_shape(inp.shape)}: declare the input with its shape, e.g. Network((40, 1), "
+                                   "...) or the spec 40x1-... (40 steps of one feature)")
         fix = ("put a Flatten() before it" if rank == 2 and inp.rank > 2 else
                "declare the input with its shape, e.g. Network((8, 8, 1), ...) or the spec 8x8x1-..."
                if inp is self.X and inp.rank == 2 else "convolutions and pooling come before the Flatten"
@@ -437,6 +444,8 @@ class Builder:
         h_l⟨0⟩ = 0; the layer gives H_l (``sequences``) or its last state A_l."""
         l = self.next_layer
         what = f"{kind} {units}"
+        if kind not in RECURRENT_KINDS:
+            what = f"Recurrent {kind} {units}"
         units = _positive_int(units, f"layer {l} ({kind}): the number of units")
         self._takes(inp, 3, what, l)
         _flag(sequences, f"layer {l} ({what}): sequences")

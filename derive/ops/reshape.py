@@ -53,6 +53,8 @@ def _squeezes(node) -> bool:
 
 def _show(node, p):
     s, _ = p.arg(node.args[0])
+    if node.args[0].op == "slice" and _squeezes(node):  # one state of a recurrence, h₁⟨T⟩
+        return p.arg(node.args[0])
     if _is_flatten(node):
         return p.call("flatten", s), p.ATOM
     if _squeezes(node):  # the same entries in the same order: printed as its operand

@@ -66,7 +66,10 @@ def _slice_vjp(node, g, ctx):
 
 
 def _slice_show(node, p):
-    s, _ = p.arg(node.args[0])
+    a = node.args[0]
+    if a.op == "scan" and node.attrs["axis"] == 1 and node.attrs["stop"] == node.attrs["start"] + 1:
+        return p.name(a.attrs["cell"].new.name.at_step(node.attrs["start"] + 1)), p.ATOM  # one state: h₁⟨T⟩
+    s, _ = p.arg(a)
     return p.slice(s, node.attrs["axis"], node.attrs["start"], node.attrs["stop"], node.rank), p.ATOM
 
 

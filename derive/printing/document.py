@@ -20,12 +20,23 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
     model = d.model
     wanted = list(params) if params else list(d.grads)
     needed = _needed_deltas(d, wanted)
-    fwd = [(p.name(n.name), p.show(n), "") for n in model.forward if n is not model.J]
+    fwd = []
+    for n in model.forward:
+        if n is model.J:
+            continue
+        if n.op == "scan":  # a recurrent layer: its step's equations, then the sequence of its states
+            fwd += recurrence_forward(n.attrs["cell"], p, int(n.shape[1]))
+        fwd.append((p.name(n.name), p.show(n), ""))
     loss_title = LOSS_TITLES.get(model.loss_name, model.loss_name)
     out = [("Forward pass", fwd),
            (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})", [(p.name("J"), p.show(model.J), "")])]
-    deltas = [(p.name(dn.name), p.show(dn), "") for l, dn in sorted(d.deltas.items(), reverse=True)
-              if dn in needed]
+    deltas = []
+    for layer in reversed(model.layers):
+        dn = d.deltas.get(layer.index)
+        if dn is not None and dn in needed:
+            deltas.append((p.name(dn.name), p.show(dn), ""))
+        if layer.kind == "recurrent":
+            deltas += recurrence_backward(d, layer, p)
     out.append(("Error signals", deltas))
     out.append(("Gradients", [(p.gradient_name(p.name(n)), p.show(d.grads[n]), "") for n in wanted]))
     if not getattr(model, "is_dense", True):
@@ -38,6 +49,57 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
     return out
 
 
+def _steps_note(cell, T: int, p) -> str:
+    """The steps a cell runs, and its first state: t = 1, …, T; h₁⟨0⟩ = 0."""
+    h = cell.new.name
+    start = h.at_step(T + 1 if cell.reverse else 0)
+    steps = f"t = {T}, {p.ellipsis}, 1" if cell.reverse else f"t = 1, {p.ellipsis}, {T}"
+    return p.inline_math(steps) + p.words("; ") + p.inline_math(f"{p.name(start)} = 0")
+
+
+def recurrence_forward(cell, p, T: int) -> list:
+    """A recurrent layer's step, one line per named node of the cell (z⟨t⟩, gates, h⟨t⟩)."""
+    rows = [(p.name(n.name), p.show(n), "") for n in cell.forward]
+    lhs, rhs, _ = rows[-1]
+    rows[-1] = (lhs, rhs, _steps_note(cell, T, p))
+    return rows
+
+
+def recurrence_backward(d, layer, p) -> list:
+    """Backprop through time for a recurrent layer: ∂J/∂h⟨t⟩ from what the layers above send and what
+    step t+1 sends back, then each error signal of the step."""
+    from derive.ops.scan import cell_backward
+    cell = layer.cell
+    back = cell_backward(cell)
+    H = next(n for n in d.model.forward if n.op == "scan" and n.attrs["cell"] is cell)
+    T = int(H.shape[1])
+    h = cell.new.name
+    ahead = -1 if cell.reverse else 1   # the step that runs after step t
+    p.time_shift = ahead
+    try:
+        sent = p.show(back.d_prev, top=False)
+    finally:
+        p.time_shift = 0
+    grad_h = p.gradient_name(p.name(h))
+    last = h.at_step(1 if cell.reverse else T)
+    rows = []
+    out = layer.A
+    if out is not H and out in d.adjoints:  # only the last state goes on: it alone receives from above
+        rows.append((p.gradient_name(p.name(last)), p.gradient_name(p.name(out.name)), ""))
+        rows.append((grad_h, sent, p.inline_math("t > 1" if cell.reverse else f"t < {T}")
+                     + p.words(f": what step t{'−' if cell.reverse else '+'}1 sends back")))
+    else:
+        G = d.adjoints.get(H)
+        if G is not None:
+            rows.append((p.gradient_name(p.name(H.name)), p.show(G), ""))
+        here = p.gradient_name(p.name(H.name))
+        order = f"t = 1, {p.ellipsis}, {T}" if cell.reverse else f"t = {T}, {p.ellipsis}, 1"
+        rows.append((grad_h, f"{p.at_time(here, h)} + {sent}",
+                     p.inline_math(order) + p.words(f"; step {0 if cell.reverse else T + 1} sends nothing back")))
+    rows += [(p.name(delta.name), p.show(delta, top=True), "") for _, delta in back.deltas]
+    return rows
+
+
 def layout_lines(d, style: str = "text") -> list:
     """For a network with convolution or pooling: its layout and layers, and what the window signs
     mean. None for a dense network (whose printout is the matrix form alone)."""
@@ -46,6 +108,8 @@ def layout_lines(d, style: str = "text") -> list:
         return []
     p = printer_for(style)
     shape = model.input_shape
+    if any(layer.kind == "recurrent" for layer in model.layers):
+        return _recurrent_layout(model, p)
     lines = ["Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
              + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "
              "(c_out,); flatten is row-major over the positions, then the channels."]
@@ -76,6 +140,30 @@ def layout_lines(d, style: str = "text") -> list:
         lines.append("up repeats each entry over its pooling window; mask marks each window's maximum (where "
                      "a window holds its maximum twice, the first in row-major order takes the gradient); "
                      "route and spread do the same for windows that overlap.")
+    return lines
+
+
+def _recurrent_layout(model, p) -> list:
+    T, F = model.input_shape[:2]
+    lines = [f"Layout as in Keras: inputs (batch, time, features), here (m, {T}, {F}); x⟨t⟩ is the input at step "
+             "t, (batch, features); a recurrent layer's states H are (batch, time, units), h⟨t⟩ one step of them."]
+    for layer in model.layers:
+        if layer.kind == "recurrent":
+            cell, g = layer.cell, dict(layer.geometry)
+            params = ", ".join(f"{p.name(q.name)} {fmt_shape(q.shape)}" for q in cell.params)
+            gives = "every state" if g["sequences"] else "its last state"
+            lines.append(f"layer {layer.index}: {cell.kind}, {layer.units} unit{'s' if layer.units > 1 else ''}"
+                         + (f", {layer.activation}" if cell.kind == "SimpleRNN" else "")
+                         + f", runs {_steps_note(cell, g['steps'], printer_for('text'))}; {params}; gives {gives}, "
+                         f"{p.name(layer.A.name)} {fmt_shape(layer.A.shape)}")
+        elif layer.kind == "concat":
+            lines.append(f"layer {layer.index}: the two directions side by side; {p.name(layer.A.name)} "
+                         f"{fmt_shape(layer.A.shape)}")
+        elif layer.kind == "flatten":
+            lines.append(f"layer {layer.index}: flatten, row-major over time then units; {p.name(layer.A.name)} "
+                         f"{fmt_shape(layer.A.shape)}")
+    lines.append("Backprop through time: ∂J/∂h⟨t⟩ gathers what the layers above send to step t and what step "
+                 "t+1 sends back; each parameter's gradient is the sum over t of what each step sends it.")
     return lines
 
 

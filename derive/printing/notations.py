@@ -138,12 +138,12 @@ class LatexPrinter(NotationPrinter):
         return rf"\mathrm{{{fname}}}\left(" + args + r"\right)"
 
     def transpose(self, s, prec):
-        if prec == self.ATOM and s.endswith("]}"):
-            return s[:-1] + "T}"  # W^{[2]} -> W^{[2]T}, as seed texts write it
+        if prec == self.ATOM and (s.endswith("]}") or s.endswith(r"\rangle}")):
+            return s[:-1] + (" T}" if s.endswith(r"\rangle}") else "T}")  # W^{[2]T}, as seed texts write it
         return super().transpose(s, prec)
 
     def sum_over_batch(self, inner, atom):
-        if atom and inner.endswith("]}"):
+        if atom and (inner.endswith("]}") or inner.endswith(r"\rangle}")):
             return rf"\sum_{{i=1}}^{{m}} {inner[:-1]}(i)}}"  # delta^{[2](i)}
         return rf"\sum_{{i=1}}^{{m}} {inner}^{{(i)}}"
 

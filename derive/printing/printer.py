@@ -229,6 +229,10 @@ class NotationPrinter(Printer):
         """What each step gives, stacked over t."""
         return f"[{s}]ₜ"
 
+    def at_time(self, s: str, h) -> str:
+        """A sequence's entry at step t (``h`` names the step): (∂J/∂H₁)⟨t⟩."""
+        return self.stepped(self.wrap(s), "", "t")
+
     def slice(self, s: str, axis: int, start: int, stop: int, rank: int) -> str:
         """Part of a tensor along one axis, as NumPy indexes it (from 0)."""
         index = [":"] * (axis + 1)

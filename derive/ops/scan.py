@@ -163,15 +163,37 @@ def _split(node):
 
 # ---- scan ----
 
+def _check_states(states: Node, what: str) -> tuple:
+    if states.op != "scan":
+        raise ShapeError(f"{what} takes the states of a recurrence (a scan node), not {states!r}")
+    return states.attrs["cell"], states.args[0], states.args[1:]
+
+
+def bptt(g: Node, states: Node) -> Node:
+    """σ⟨t⟩ = ∂J/∂h⟨t⟩ for every t, from G = ∂J/∂H (what the layers above send to each state)."""
+    cell, xs, params = _check_states(states, "bptt")
+    if g.shape != states.shape:
+        raise ShapeError(f"∂J/∂H must have the states' shape {fmt_shape(states.shape)}, not {fmt_shape(g.shape)}")
+    return Node("bptt", (g, xs, states, *params), states.shape, (("cell", cell),))
+
+
+def time_sum(sigmas: Node, states: Node, k: int) -> Node:
+    """The gradient of the cell's k-th parameter: the sum over t of what step t sends it."""
+    cell, xs, params = _check_states(states, "time_sum")
+    return Node("time_sum", (sigmas, xs, states, *params), params[k].shape, (("cell", cell), ("wrt", k)))
+
+
+def time_map(sigmas: Node, states: Node) -> Node:
+    """∂J/∂xs: what each step sends its input x⟨t⟩."""
+    cell, xs, params = _check_states(states, "time_map")
+    return Node("time_map", (sigmas, xs, states, *params), xs.shape, (("cell", cell),))
+
+
 def _scan_vjp(node, g, ctx):
-    cell = node.attrs["cell"]
     xs, params = node.args[0], node.args[1:]
     rule = ctx.rule("scan", node)
-    sigma = Node("bptt", (g, xs, node, *params), node.shape, (("cell", cell),))
-    out = [(xs, Node("time_map", (sigma, xs, node, *params), xs.shape, (("cell", cell),)), rule)]
-    for k, p in enumerate(params):
-        out.append((p, Node("time_sum", (sigma, xs, node, *params), p.shape, (("cell", cell), ("wrt", k))), rule))
-    return out
+    sigmas = bptt(g, node)
+    return [(xs, time_map(sigmas, node), rule)] + [(p, time_sum(sigmas, node, k), rule) for k, p in enumerate(params)]
 
 
 def _scan_show(node, p):

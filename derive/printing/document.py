@@ -85,7 +85,8 @@ def recurrence_backward(d, layer, p) -> list:
     rows = []
     out = layer.A
     if out is not H and out in d.adjoints:  # only the last state goes on: it alone receives from above
-        rows.append((p.gradient_name(p.name(last)), p.gradient_name(p.name(out.name)), ""))
+        rows.append((p.gradient_name(p.name(last)), p.show(d.adjoints[out]),
+                     p.words("what the layers above send: ") + p.inline_math(p.gradient_name(p.name(out.name)))))
         rows.append((grad_h, sent, p.inline_math("t > 1" if cell.reverse else f"t < {T}")
                      + p.words(f": what step t{'−' if cell.reverse else '+'}1 sends back")))
     else:

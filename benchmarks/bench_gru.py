@@ -1,0 +1,93 @@
+"""Training time and accuracy of the MNIST-1D GRU: derivax's derived trainer (``gru``) against the
+paper's PyTorch model, on the same machine and the same locally generated MNIST-1D data.
+
+The PyTorch side is the MNIST-1D paper's GRU and training loop: ``nn.GRU(1, 6, batch_first=True,
+bidirectional=True)`` over the 40 samples as time steps, all 40 outputs of both directions flattened
+into ``nn.Linear(480, 10)``; Adam lr 1e-2, batch 100, the training set in order. derivax trains
+``gru`` with the same settings and PyTorch's initialisation scheme. Seeds differ in meaning (JAX
+keys, torch.manual_seed): compare the spread over seeds. PyTorch is optional and never a dependency:
+``pip install torch==2.13.0`` (the CPU build).
+
+    python benchmarks/bench_gru.py [--seeds 0 1 2 3] [--steps 8000] [--json]
+"""
+import argparse
+import json
+import statistics
+import time
+
+
+def derivax_run(data, seed, steps, batch=100):
+    from compile import compile_trainer, fit
+    from derive.network.examples import EXAMPLES
+    trainer = compile_trainer(EXAMPLES["gru"].net, "adam", 1e-2)
+    t0 = time.perf_counter()
+    hist = fit(trainer, data.x_train, data.y_train, steps * batch // len(data.x_train), batch, seed, data.x_test,
+               data.y_test, progress=False, shuffle=False)
+    return time.perf_counter() - t0, hist.test_accuracy[-1]
+
+
+def torch_run(data, seed, steps, batch=100):
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(seed)
+
+    class GRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(1, 6, batch_first=True, bidirectional=True)
+            self.linear = nn.Linear(2 * 6 * 40, 10)
+
+        def forward(self, x):
+            out, _ = self.rnn(x.view(*x.shape[:2], 1))
+            return self.linear(out.reshape(out.shape[0], -1))
+
+    model = GRU()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = torch.tensor(data.x_train.reshape(len(data.x_train), -1))
+    y = torch.tensor(data.y_train.argmax(1))
+    xt = torch.tensor(data.x_test.reshape(len(data.x_test), -1))
+    yt = torch.tensor(data.y_test.argmax(1))
+    t0 = time.perf_counter()
+    for step in range(steps):
+        i = (step * batch) % len(x)
+        loss = nn.functional.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        acc = (model(xt).argmax(1) == yt).float().mean().item()
+    return seconds, acc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--only", choices=["derivax", "pytorch"])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    from compile.train.data import load
+    data = load("gru", n_inputs=(40, 1), n_outputs=10)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        torch = None
+    sides = [("derivax", derivax_run)] + ([("pytorch", torch_run)] if torch else [])
+    if args.only:
+        sides = [s for s in sides if s[0] == args.only]
+    rows = {name: [] for name, _ in sides}
+    for seed in args.seeds:  # interleaved: one of each per seed, alternating which goes first
+        for name, fn in (sides if seed % 2 == 0 else sides[::-1]):
+            rows[name].append(fn(data, seed, args.steps))
+            print(f"{name} seed {seed}: {rows[name][-1][0]:.1f} s, test accuracy {rows[name][-1][1]:.2%}", flush=True)
+    out = {name: {"median_s": statistics.median(r[0] for r in rs), "accuracies": [round(r[1], 4) for r in rs],
+                  "median_accuracy": statistics.median(r[1] for r in rs)} for name, rs in rows.items() if rs}
+    if rows.get("pytorch") and rows.get("derivax"):
+        out["time_ratio_pytorch_over_derivax"] = statistics.median(
+            p[0] / d[0] for p, d in zip(rows["pytorch"], rows["derivax"]))
+    print(json.dumps(out) if args.json else out)
+
+
+if __name__ == "__main__":
+    main()

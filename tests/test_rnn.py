@@ -1,0 +1,186 @@
+"""Recurrent networks: backprop through time derived from the step's own graph, printed as a
+recurrence, lowered to jax.lax.scan, and checked against independent references (finite differences
+of the NumPy evaluator, jax.grad of the lowered loss, sympy.diff of the unrolled expansion)."""
+import json
+import re
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compile.checks.verify import verify
+from compile.cli.main import main
+from derive import GRU, Bidirectional, Dense, Flatten, Network, NetworkError, Recurrent, SimpleRNN
+from derive.printing.document import sections
+
+
+def mgu(s):
+    """A minimal gated unit, declared by its equations."""
+    f = s.gate("f", "sigmoid")
+    n = s.gate("n", "tanh", h=f * s.h)
+    return (1 - f) * s.h + f * n
+
+
+def rows(net, style="text"):
+    return {title.split(" (")[0]: rows for title, rows in sections(net.derive(), style)}
+
+
+def test_a_tiny_rnn_prints_its_recurrence():
+    s = rows(Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]))
+    assert s["Forward pass"][:4] == [
+        ("z₁⟨t⟩", "x⟨t⟩ Wxh₁ + h₁⟨t−1⟩ Whh₁ + bh₁", ""),
+        ("h₁⟨t⟩", "tanh(z₁⟨t⟩)", "t = 1, …, 3; h₁⟨0⟩ = 0"),
+        ("H₁", "(h₁⟨1⟩, …, h₁⟨3⟩)", ""),
+        ("A₁", "h₁⟨3⟩", "")]
+    assert s["Error signals"] == [
+        ("δ₂", "A₂ − Y", ""),
+        ("∂J/∂h₁⟨3⟩", "(1/m) δ₂ W₂ᵀ", "what the layers above send: ∂J/∂A₁"),
+        ("∂J/∂h₁⟨t⟩", "δ₁⟨t+1⟩ Whh₁ᵀ", "t < 3: what step t+1 sends back"),
+        ("δ₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)", "")]
+    assert s["Gradients"][:3] == [("∂J/∂Wxh₁", "Σₜ x⟨t⟩ᵀ δ₁⟨t⟩", ""), ("∂J/∂Whh₁", "Σₜ h₁⟨t−1⟩ᵀ δ₁⟨t⟩", ""),
+                                  ("∂J/∂bh₁", "Σₜ Σᵢ δ₁⟨t⟩⁽ⁱ⁾", "")]
+
+
+def test_every_state_into_a_dense_layer_and_a_reverse_layer_print_their_boundaries():
+    s = rows(Network((4, 1), [SimpleRNN(2, "relu", sequences=True, reverse=True), Flatten(), Dense(2, "softmax")]))
+    assert s["Forward pass"][1] == ("h₁⟨t⟩", "relu(z₁⟨t⟩)", "t = 4, …, 1; h₁⟨5⟩ = 0")
+    assert s["Error signals"][1:3] == [
+        ("∂J/∂H₁", "(1/m) reshape(δ₃ W₃ᵀ, (m, 4, 2))", ""),
+        ("∂J/∂h₁⟨t⟩", "(∂J/∂H₁)⟨t⟩ + δ₁⟨t−1⟩ Whh₁ᵀ", "t = 1, …, 4; step 0 sends nothing back")]
+    assert s["Error signals"][3] == ("δ₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ step(z₁⟨t⟩)", "")
+
+
+def test_the_gru_derives_its_gate_adjoints():
+    s = rows(Network((2, 1), [GRU(2), Dense(2, "softmax")]))
+    fwd = dict((l, r) for l, r, _ in s["Forward pass"])
+    assert fwd["h₁⟨t⟩"] == "u₁⟨t⟩ ⊙ h₁⟨t−1⟩ + n₁⟨t⟩ ⊙ (1 − u₁⟨t⟩)"
+    assert fwd["an₁⟨t⟩"] == "x⟨t⟩ Wxn₁ + bxn₁ + r₁⟨t⟩ ⊙ (h₁⟨t−1⟩ Whn₁ + bhn₁)"
+    err = dict((l, r) for l, r, _ in s["Error signals"])
+    assert err["δn₁⟨t⟩"] == "∂J/∂h₁⟨t⟩ ⊙ (1 − u₁⟨t⟩) ⊙ (1 − n₁⟨t⟩²)"
+    assert err["δu₁⟨t⟩"] == "∂J/∂h₁⟨t⟩ ⊙ u₁⟨t⟩ ⊙ (1 − u₁⟨t⟩) ⊙ (−n₁⟨t⟩ + h₁⟨t−1⟩)"
+    assert err["∂J/∂h₁⟨t⟩"] == ("∂J/∂h₁⟨t+1⟩ ⊙ u₁⟨t+1⟩ + (δn₁⟨t+1⟩ ⊙ r₁⟨t+1⟩) Whn₁ᵀ + δr₁⟨t+1⟩ Whr₁ᵀ "
+                                "+ δu₁⟨t+1⟩ Whu₁ᵀ")
+    grads = dict((l, r) for l, r, _ in s["Gradients"])
+    assert grads["∂J/∂Whn₁"] == "Σₜ h₁⟨t−1⟩ᵀ (δn₁⟨t⟩ ⊙ r₁⟨t⟩)"
+
+
+def test_latex_of_a_recurrence_is_one_superscript_per_name():
+    latex = Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]).derive().latex()
+    assert r"\frac{\partial J}{\partial W_{hh}^{[1]}} &= \sum_{t} h^{[1]\langle t-1\rangle T} \delta^{[1]\langle t\rangle}" \
+        in latex
+    assert r"\sum_{i=1}^{m} \delta^{[1]\langle t\rangle(i)}" in latex
+    assert not re.search(r"(\\rangle|\])\}\^", latex)  # no superscript right after a superscript
+
+
+NETS = {
+    "rnn": lambda: Network((3, 1), [SimpleRNN(2), Dense(2, "softmax")]),
+    "gru-every-state": lambda: Network((2, 1), [GRU(1, sequences=True), Flatten(), Dense(2, "softmax")]),
+    "bidirectional": lambda: Network((2, 1), [Bidirectional(SimpleRNN(1, sequences=True)), Flatten(),
+                                              Dense(1, "sigmoid")]),
+    "stacked": lambda: Network((3, 1), [SimpleRNN(1, sequences=True), SimpleRNN(1, "softplus"), Dense(1)],
+                               loss="mse"),
+    "user-cell": lambda: Network((2, 1), [Recurrent(1, mgu, name="MGU"), Dense(1, "identity")], loss="mse"),
+}
+
+
+@pytest.mark.parametrize("key", list(NETS))
+def test_three_way_agreement_on_tiny_recurrent_nets(key):
+    """Derived BPTT, evaluated in NumPy, against finite differences and sympy.diff of the loss expanded
+    over the unrolled steps; then the lowered lax.scan code against jax.grad."""
+    report = verify(NETS[key](), engine="numpy", scalar_limit=40, scalar_seconds=60)
+    assert report.ok and report.scalar == "used", report.to_json()
+    lowered = verify(NETS[key](), scalar_limit=0)
+    assert lowered.ok, lowered.to_json()
+
+
+def test_the_lowered_step_is_a_scan_and_its_gradient_the_derived_recurrence():
+    from compile.lowering.lower import lower
+    source = lower(Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]).derive()).source
+    assert "jax.lax.scan(_step" in source and "reverse=True" in source and "jax.vmap(" in source
+    assert "jax.grad" not in source and "jax.vjp" not in source
+    assert "delta1_t = sigma*(1 - h_t**2)" in source
+
+
+ACTS = ["tanh", "sigmoid", "relu", "softplus", "(atan(z) + z/2)"]
+
+
+@st.composite
+def recurrent_nets(draw):
+    T, F = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    units = draw(st.integers(1, 3))
+    seq, reverse = draw(st.booleans()), draw(st.booleans())
+    kind = draw(st.sampled_from(["rnn", "gru", "mgu"]))
+    layer = (SimpleRNN(units, draw(st.sampled_from(ACTS)), seq, reverse) if kind == "rnn" else
+             GRU(units, seq, reverse) if kind == "gru" else Recurrent(units, mgu, "MGU", seq, reverse))
+    layers = [Bidirectional(layer) if draw(st.booleans()) else layer]
+    if seq:
+        layers.append(Flatten())
+    out = draw(st.sampled_from(["softmax", "sigmoid", "identity"]))
+    loss = {"softmax": "ce", "sigmoid": "bce", "identity": "mse"}[out]
+    return Network((T, F), layers + [Dense(2 if out == "softmax" else draw(st.integers(1, 2)), out)], loss=loss)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recurrent_nets(), st.integers(0, 2**16))
+def test_random_recurrent_nets_against_finite_differences(net, seed):
+    report = verify(net, seed=seed, scalar_limit=0, engine="numpy")
+    assert report.ok, (net, report.to_json())
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recurrent_nets(), st.integers(0, 2**16))
+def test_random_recurrent_nets_lowered_against_jax_grad(net, seed):
+    report = verify(net, seed=seed, scalar_limit=0)
+    assert report.ok, (net, report.to_json())
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("4-rnn3-2:softmax", "layer 1 (SimpleRNN 3) takes (batch, time, features) inputs; the input X is (m, 4)"),
+    ("4x1-rnn3:foo-2:softmax", "unknown option 'foo' of rnn3: expected seq (every state) or an activation at "
+                               "position 10"),
+    ("4x1-gru3:tanh-2:softmax", "unknown option 'tanh' of gru3: expected seq (every state); a GRU's gates have"),
+    ("4x1-rnn0-2:softmax", "expected a number of units (a positive integer), found '0' at position 8"),
+    ("4x1-rnn3:seq-2:softmax", "layer 2 (Dense 2) takes (batch, features) inputs; its input, layer 1, is "
+                               "(m, 4, 3): put a Flatten() before it"),
+    ("4x1-rnn3:(z**)-2:softmax", "activation formula"),
+])
+def test_bad_recurrent_specs_are_one_line_and_exit_2(spec, says, capsys):
+    assert main(["show", spec]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_a_bad_cell_is_named():
+    def not_a_node(s):
+        return 3
+    with pytest.raises(NetworkError, match=r"layer 1 \(Recurrent MGU 2\): the step function returned 3, not a graph "
+                                           r"node"):
+        Network((3, 1), [Recurrent(2, not_a_node, "MGU"), Dense(1)], loss="mse")
+
+    def wrong_width(s):
+        return s.linear("h", h=False) @ s.weight("Wo", 2)[:0] if False else s.x @ s.weight("Wq", 1)
+
+    with pytest.raises(NetworkError, match=r"the MGU step gives a state of shape \(m, 3\), and its state h⟨t−1⟩ is "
+                                           r"\(m, 2\)"):
+        Network((3, 1), [Recurrent(2, lambda s: s.linear("h", h=False) @ s.weight("Wo", 2)[:0]
+                                   if False else _wide(s), "MGU"), Dense(1)], loss="mse")
+    with pytest.raises(NetworkError, match="softmax belongs on the output Dense layer"):
+        Network((3, 1), [SimpleRNN(2, "softmax"), Dense(1)], loss="mse")
+
+
+def _wide(s):
+    from derive.graph.names import Name
+    W = s._g.param(Name("Wq", s.layer), (1, 3), s.layer, "weight", (1, 3), "glorot")
+    return s.x @ W
+
+
+def test_json_and_markdown_carry_the_recurrence(capsys):
+    assert main(["show", "3x1-rnn2-2:softmax", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["forward"][:2] == ["z1_t = x_t @ Wxh1 + h1_tm1 @ Whh1 + bh1", "h1_t = tanh(z1_t)"]
+    assert doc["gradients"]["Whh1"] == "sum_t(h1_tm1.T @ delta1_t)"
+    assert main(["show", "3x1-bigru2:seq-flatten-2:softmax", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert r"\delta_{n}^{[2]\langle t\rangle}" in md and "runs t = 3, …, 1" in md

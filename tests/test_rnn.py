@@ -184,3 +184,35 @@ def test_json_and_markdown_carry_the_recurrence(capsys):
     assert main(["show", "3x1-bigru2:seq-flatten-2:softmax", "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert r"\delta_{n}^{[2]\langle t\rangle}" in md and "runs t = 3, …, 1" in md
+
+
+@pytest.mark.parametrize("spec", ["5x2-rnn3-3:softmax", "4x1-bigru2:seq-flatten-3:softmax", "4x1-gru2-3:softmax"])
+def test_the_bench_peers_compute_the_derived_loss_and_gradients(spec):
+    """The hand-written lax.scan peer of `derivax bench` (and the PyTorch one, where torch is installed)
+    give the loss the derivation evaluates, and jax.grad of the peer the derived gradients."""
+    import jax
+    from compile.cli import bench_rnn
+    from compile.lowering.evaluate import evaluate
+    from derive.network.examples import parse_spec
+    net = parse_spec(spec)
+    d = net.derive()
+    model = d.model
+    rng = np.random.default_rng(3)
+    params = {r.name: rng.normal(size=r.shape) * 0.5 for r in model.records}
+    x = rng.normal(size=(4, *model.input_shape))
+    y = np.eye(3)[[0, 2, 1, 2]]
+    values = {model.X: x, model.Y: y, **{r.node: params[r.name] for r in model.records}}
+    J, *grads = evaluate([model.J] + [d.grads[r.name] for r in model.records], values, 4)
+    prog = bench_rnn.program(net)
+    with jax.enable_x64(True):
+        assert float(bench_rnn.jax_loss(params, x, y, prog)) == pytest.approx(float(np.sum(J)), rel=1e-12)
+        auto = jax.grad(bench_rnn.jax_loss)(params, x, y, prog)
+    for r, g in zip(model.records, grads):
+        np.testing.assert_allclose(np.asarray(auto[r.name]), g, rtol=1e-9, atol=1e-12)
+    try:
+        import torch
+    except ImportError:
+        return
+    step, _ = bench_rnn.torch_step(prog, params, lr=0.0)
+    loss = step(torch.tensor(x, dtype=torch.float32), torch.tensor(y.argmax(1)))
+    assert float(loss.detach()) == pytest.approx(float(np.sum(J)), rel=1e-4)

@@ -324,10 +324,12 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
     _, net = resolve(args.model, None, args.input)
-    if not net.build().is_dense:  # convolution or pooling: the convolutional peers
-        from compile.cli import bench_cnn
+    if not net.build().is_dense:  # convolution, pooling or recurrence: peers written for those layers
+        from compile.cli import bench_cnn, bench_rnn
+        recurrent = any(layer.kind == "recurrent" for layer in net.build().layers)
         try:
-            result = bench_cnn.run(net, args.model, args.batch_size, args.repeats, min(args.steps, 50))
+            result = bench_cnn.run(net, args.model, args.batch_size, args.repeats, min(args.steps, 50),
+                                   peers=bench_rnn if recurrent else None)
         except bench_cnn.CnnBenchError as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2

@@ -151,11 +151,22 @@ def torch_step(prog, params, lr=LR):
     return step, torch
 
 
-def run(net, name, batch_size=256, repeats=7, steps=50, seed=0) -> dict:
+def torch_input(x):
+    import numpy as np
+    import torch
+    return torch.tensor(np.moveaxis(x, -1, 1).copy())  # channels first
+
+
+def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> dict:
+    """Interleaved timings of the derived train step and the peers; ``peers`` is the module that writes
+    them (this one for convolutional networks, ``compile.cli.bench_rnn`` for recurrent ones)."""
+    import sys
+
     import jax
     import numpy as np
     from compile.train.train import compile_trainer
-    prog = program(net)
+    kit = peers or sys.modules[__name__]
+    prog = kit.program(net)
     trainer = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
     params = trainer.init_params(jax.random.PRNGKey(seed))
     model = trainer.model
@@ -168,7 +179,7 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0) -> dict:
     ys = np.eye(classes, dtype=np.float32)[labels]
     jx, jy = jax.device_put(list(xs)), jax.device_put(list(ys))
     state = {"d": (params, trainer.init_opt_state(params)), "p": dict(params)}
-    peer = jax_step(prog)
+    peer = kit.jax_step(prog)
 
     def run_derived():
         p, o = state["d"]
@@ -183,9 +194,9 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0) -> dict:
         state["p"] = jax.block_until_ready(p)
 
     sides = [("derived", run_derived), ("jax.grad", run_peer)]
-    tstep, torch = torch_step(prog, params)
+    tstep, torch = kit.torch_step(prog, params)
     if tstep is not None:
-        tx = [torch.tensor(np.moveaxis(x, -1, 1).copy()) for x in xs]  # channels first, once
+        tx = [kit.torch_input(x) for x in xs]  # in the layout PyTorch takes, once
         tl = [torch.tensor(l) for l in labels]
 
         def run_torch():

@@ -50,8 +50,8 @@ def _cell(kind, act, p, l):
         return lambda h, x: f(x @ p[f"Wxh{l}"] + h @ p[f"Whh{l}"] + p[f"bh{l}"])
 
     def gru(h, x):
-        r = jax.nn.sigmoid(x @ p[f"Wxr{l}"] + h @ p[f"Whr{l}"] + p[f"br{l}"])
-        u = jax.nn.sigmoid(x @ p[f"Wxu{l}"] + h @ p[f"Whu{l}"] + p[f"bu{l}"])
+        r = jax.nn.sigmoid(x @ p[f"Wxr{l}"] + p[f"bxr{l}"] + h @ p[f"Whr{l}"] + p[f"bhr{l}"])
+        u = jax.nn.sigmoid(x @ p[f"Wxu{l}"] + p[f"bxu{l}"] + h @ p[f"Whu{l}"] + p[f"bhu{l}"])
         n = jnp.tanh(x @ p[f"Wxn{l}"] + p[f"bxn{l}"] + r * (h @ p[f"Whn{l}"] + p[f"bhn{l}"]))
         return (1 - u) * n + u * h
     return gru
@@ -129,8 +129,8 @@ def torch_step(prog, params, lr=LR):
                     else:
                         wi = np.concatenate([p[f"Wxr{l}"], p[f"Wxu{l}"], p[f"Wxn{l}"]], 1).T
                         wh = np.concatenate([p[f"Whr{l}"], p[f"Whu{l}"], p[f"Whn{l}"]], 1).T
-                        bi = np.concatenate([p[f"br{l}"], p[f"bu{l}"], p[f"bxn{l}"]], 1).ravel()
-                        bh = np.concatenate([0 * p[f"br{l}"], 0 * p[f"bu{l}"], p[f"bhn{l}"]], 1).ravel()
+                        bi = np.concatenate([p[f"bxr{l}"], p[f"bxu{l}"], p[f"bxn{l}"]], 1).ravel()
+                        bh = np.concatenate([p[f"bhr{l}"], p[f"bhu{l}"], p[f"bhn{l}"]], 1).ravel()
                     for name, v in [("weight_ih_l0", wi), ("weight_hh_l0", wh), ("bias_ih_l0", bi),
                                     ("bias_hh_l0", bh)]:
                         getattr(mod, name + suffix).copy_(t(v))

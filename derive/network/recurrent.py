@@ -46,16 +46,22 @@ class Step:
         return self._g.param(Name(name, self.layer), (1, self.units), self.layer, "bias", (self.units, self.units),
                              "pytorch" if self._init == "pytorch" else "zeros")
 
-    def linear(self, gate: str, x=None, h=None, bias: bool = True) -> Node:
-        """x Wx<gate> + h Wh<gate> + b<gate>, with x⟨t⟩ and h⟨t−1⟩ unless given (None: those; False: none)."""
+    def linear(self, gate: str, x=None, h=None, bias=True) -> Node:
+        """x Wx<gate> + h Wh<gate> + b<gate>, with x⟨t⟩ and h⟨t−1⟩ unless given (None: those; False: none).
+        ``bias="both"``: a bias on each side, x Wx<gate> + bx<gate> + h Wh<gate> + bh<gate>, as PyTorch's and
+        Keras's recurrent layers have them."""
         x = self.x if x is None else x
         h = self.h if h is None else h
         terms = []
         if x is not False:
             terms.append(matmul(x, self.weight("Wx" + gate, int(x.shape[1]))))
+            if bias == "both":
+                terms.append(self.bias("bx" + gate))
         if h is not False:
             terms.append(matmul(h, self.weight("Wh" + gate, int(h.shape[1]))))
-        if bias:
+            if bias == "both":
+                terms.append(self.bias("bh" + gate))
+        if bias is True:
             terms.append(self.bias("b" + gate))
         out = terms[0]
         for t in terms[1:]:
@@ -72,7 +78,7 @@ class Step:
         out = Node("ew", (node,), node.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),))
         return named(out, Name(name, self.layer, 0), "gate") if name else out
 
-    def gate(self, name: str, activation, x=None, h=None, bias: bool = True) -> Node:
+    def gate(self, name: str, activation, x=None, h=None, bias=True) -> Node:
         """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""
         return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name)
 
@@ -91,11 +97,12 @@ def simple_rnn_step(activation):
 
 
 def gru_step(s: Step) -> Node:
-    """PyTorch's and Keras's (reset_after) GRU:
-    r⟨t⟩ = σ(x Wxr + h Whr + br), u⟨t⟩ = σ(x Wxu + h Whu + bu),
-    n⟨t⟩ = tanh(x Wxn + bxn + r ⊙ (h Whn + bhn)), h⟨t⟩ = (1 − u) ⊙ n + u ⊙ h⟨t−1⟩."""
-    r = s.gate("r", "sigmoid")
-    u = s.gate("u", "sigmoid")
+    """PyTorch's nn.GRU and Keras's GRU (reset_after), biases on both sides as they have them:
+    r⟨t⟩ = σ(x Wxr + bxr + h Whr + bhr), u⟨t⟩ = σ(x Wxu + bxu + h Whu + bhu),
+    n⟨t⟩ = tanh(x Wxn + bxn + r ⊙ (h Whn + bhn)), h⟨t⟩ = (1 − u) ⊙ n + u ⊙ h⟨t−1⟩
+    (u is PyTorch's z, the update gate)."""
+    r = s.gate("r", "sigmoid", bias="both")
+    u = s.gate("u", "sigmoid", bias="both")
     inner = matmul(s.h, s.weight("Whn", s.units)) + s.bias("bhn")
     n = s.act("tanh", s.pre("an", matmul(s.x, s.weight("Wxn", s.features)) + s.bias("bxn") + r * inner), "n")
     return (1 - u) * n + u * s.h

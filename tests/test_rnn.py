@@ -238,3 +238,43 @@ def test_codegen_writes_a_standalone_recurrent_trainer(tmp_path, capsys):
     got = ns["grads"](params, x, y)
     for k in want:
         np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-10, atol=1e-12)
+
+
+def _bptt_numpy(params, x, y, bug=None):
+    """A student's NumPy backprop through time (CS231n's rnn_forward/rnn_backward in the rows layout) for
+    x (N, T, D) -> SimpleRNN tanh (last state) -> Dense softmax, loss the mean cross-entropy."""
+    Wx, Wh, b = params["Wxh1"], params["Whh1"], params["bh1"].reshape(-1)
+    W2, b2 = params["W2"], params["b2"].reshape(-1)
+    N, T, _ = x.shape
+    hs = [np.zeros((N, Wh.shape[0]))]
+    for t in range(T):
+        hs.append(np.tanh(x[:, t] @ Wx + hs[-1] @ Wh + b))
+    z = hs[-1] @ W2 + b2
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = (p - y) / N
+    grads = {"W2": hs[-1].T @ dz, "b2": dz.sum(0), "Wxh1": np.zeros_like(Wx), "Whh1": np.zeros_like(Wh),
+             "bh1": np.zeros_like(b)}
+    dh = dz @ W2.T
+    for t in reversed(range(T)):
+        h = hs[t + 1]
+        da = dh * (1 - h) if bug == "derivative" else dh * (1 - h ** 2)
+        grads["Wxh1"] += x[:, t].T @ da
+        if bug == "not summed" and t < T - 1:
+            pass
+        else:
+            grads["Whh1"] += hs[t].T @ da
+        grads["bh1"] += da.sum(0)
+        dh = np.zeros_like(dh) if bug == "no carry" else da @ Wh.T
+    return grads
+
+
+@pytest.mark.parametrize("bug, wrong", [(None, set()), ("not summed", {"Whh1"}),
+                                        ("no carry", {"Wxh1", "Whh1", "bh1"}),
+                                        ("derivative", {"Wxh1", "Whh1", "bh1"})])
+def test_check_code_names_the_wrong_parameters_of_handwritten_bptt(bug, wrong):
+    from compile.checks.code import check_code
+    net = Network((5, 2), [SimpleRNN(3), Dense(3, "softmax")])
+    report = check_code(net, lambda p, x, y: _bptt_numpy(p, x, y, bug), points=2)
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()

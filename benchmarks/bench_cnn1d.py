@@ -46,23 +46,8 @@ def torch_run(data, seed, steps=8000, batch=100):
             h = self.conv3(self.conv2(self.conv1(x).relu()).relu()).relu()
             return self.linear(h.view(h.shape[0], -1))
 
-    model = ConvBase()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    x = torch.tensor(data.x_train.reshape(len(data.x_train), -1))
-    y = torch.tensor(data.y_train.argmax(1))
-    xt = torch.tensor(data.x_test.reshape(len(data.x_test), -1))
-    yt = torch.tensor(data.y_test.argmax(1))
-    t0 = time.perf_counter()
-    for step in range(steps):
-        i = (step * batch) % len(x)
-        loss = nn.functional.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        acc = (model(xt).argmax(1) == yt).float().mean().item()
-    return seconds, acc
+    from mnist1d_torch import train
+    return train(ConvBase(), data, steps, batch)
 
 
 def main():

@@ -89,9 +89,10 @@ def jax_loss(params, x, y, prog):
     return -jnp.sum(y * jax.nn.log_softmax(z, axis=1)) / x.shape[0]
 
 
-def jax_step(prog, lr=LR):
+def jax_step(prog, lr=LR, loss=None):
+    """A jitted SGD step on ``loss`` (this module's ``jax_loss`` unless given), differentiated by jax.grad."""
     import jax
-    grad = jax.value_and_grad(jax_loss)
+    grad = jax.value_and_grad(loss or jax_loss)
 
     def step(params, x, y):
         value, g = grad(params, x, y, prog)

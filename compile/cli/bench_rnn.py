@@ -10,6 +10,7 @@ The timing loop is ``compile.cli.bench_cnn.run``'s (interleaved repeats, medians
 """
 from __future__ import annotations
 
+from compile.cli import bench_cnn
 from compile.cli.bench_cnn import LR, CnnBenchError
 
 
@@ -83,13 +84,7 @@ def jax_loss(params, x, y, prog):
 
 
 def jax_step(prog, lr=LR):
-    import jax
-    grad = jax.value_and_grad(jax_loss)
-
-    def step(params, x, y):
-        value, g = grad(params, x, y, prog)
-        return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g), value
-    return jax.jit(step)
+    return bench_cnn.jax_step(prog, lr, jax_loss)
 
 
 def torch_input(x):

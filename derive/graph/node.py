@@ -118,6 +118,14 @@ def _binary(expr, a: Node, b) -> Node:
     return BUILD["ew"](expr, [a, b])
 
 
+def renamable(node: Node) -> Node:
+    """A node that may take a name of its own: a leaf or an already named node is wrapped in an
+    identity first (naming it directly would rename the leaf, or the other name's node)."""
+    if node.op == "leaf" or node.name is not None:
+        return Node("ew", (node,), node.shape, (("expr", placeholder(0)),))
+    return node
+
+
 def named(node: Node, name: str, role: str) -> Node:
     """The same operation as ``node``, carrying a name (Z1, A1, delta2, ...) for printing and reuse."""
     return Node(node.op, node.args, node.shape, tuple(sorted(node.attrs.items(), key=str)), name, role)

@@ -28,10 +28,11 @@ from derive.network import functions as F
 from derive.formula.parse import parse_activation, parse_loss
 from derive.network.functions import NetworkError
 from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
+from derive.graph.node import renamable
 from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flatten_op, max_pool as max_pool_op
 from derive.ops.conv import positive_ints
 from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
-from derive.network.recurrent import Step, _own
+from derive.network.recurrent import Step
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -459,7 +460,7 @@ class Builder:
             new = step(s)
             if not isinstance(new, Node):
                 raise NetworkError(f"the step function returned {new!r}, not a graph node (h⟨t⟩)")
-            new = named(_own(new), Name("h", l, 0), "state")
+            new = named(renamable(new), Name("h", l, 0), "state")
             cell = make_cell(kind, l, s.h, s.x, new, reverse)
             H = named(scan_op(inp, cell), Name("H", l), "states")
         except (ShapeError, ValueError) as exc:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from derive.graph.names import Name
-from derive.graph.node import Node, named, placeholder
+from derive.graph.node import Node, named, placeholder, renamable
 from derive.graph.symbols import m
 from derive.ops import leaf, matmul
 
@@ -70,7 +70,7 @@ class Step:
 
     def pre(self, base: str, node: Node) -> Node:
         """Name a pre-activation (z⟨t⟩, a gate's input): its adjoint is printed as an error signal δ."""
-        return named(_own(node), Name(base, self.layer, 0), "pre")
+        return named(renamable(node), Name(base, self.layer, 0), "pre")
 
     def act(self, activation, node: Node, name: str | None = None) -> Node:
         """``activation`` (a name, formula or SymPy function, as a Dense layer's) applied to ``node``."""
@@ -82,11 +82,6 @@ class Step:
         """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""
         return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name)
 
-
-def _own(node: Node) -> Node:
-    if node.op == "leaf" or node.name is not None:
-        return Node("ew", (node,), node.shape, (("expr", placeholder(0)),))
-    return node
 
 
 def simple_rnn_step(activation):

@@ -29,5 +29,10 @@ RULE_WORDS = {
     "cancellation": "{activation}–{loss} cancellation",
     "name_delta": "name the error signal {delta} ({gradient} without the constant factor)",
     "one_hot": "one-hot targets: each example's {target} sums to 1 over the classes",
+    "scan": "backprop through time (layer {layer}): each step's share, summed over t; the error signals are "
+            "the recurrence above",
+    "slice": "a part passes its adjoint back in place, zeros elsewhere",
+    "pad": "padding passes back the adjoint of the entries it kept",
+    "concat": "each part of a concatenation takes its part of the adjoint",
 }
 FALLBACK = "chain rule through {kind}"

@@ -133,6 +133,10 @@ RULE_RECORDS = {
     "conv": lambda node, arg, ctx: rule("convolution", conv=node),
     "max_pool": lambda node, arg, ctx: rule("max_pool"),
     "avg_pool": lambda node, arg, ctx: rule("avg_pool"),
+    "scan": lambda node, arg, ctx: rule("scan", layer=node.attrs["cell"].layer),
+    "slice": lambda node, arg, ctx: rule("slice"),
+    "pad": lambda node, arg, ctx: rule("pad"),
+    "concat": lambda node, arg, ctx: rule("concat"),
 }
 
 
@@ -211,10 +215,12 @@ class _Plain:
         pass
 
 
-def gradients(J: Node, wrt) -> dict:
+def gradients(J: Node, wrt, adjoint=None) -> dict:
     """dJ/dx for each leaf x of ``wrt``: plain reverse mode over any graph whose root J has one
     entry, through each operation's own backward rule. No names, no steps: the derivation of a
-    network (``derive``) is this, plus the naming of error signals and the record of each step."""
+    network (``derive``) is this, plus the naming of error signals and the record of each step.
+    ``adjoint(node, g)``, if given, sees each node's adjoint once formed and returns the one to use
+    (a recurrence's step names its error signals there)."""
     wrt = list(wrt)
     order = G.topo_order(J)
     needs = set(wrt)
@@ -228,6 +234,8 @@ def gradients(J: Node, wrt) -> dict:
             continue
         parts = adj.pop(node)
         g = parts[0] if len(parts) == 1 else ew(sp.Add(*[ph(i) for i in range(len(parts))]), parts)
+        if adjoint is not None:
+            g = adjoint(node, g)
         if node in wrt:
             out[node] = g
             continue

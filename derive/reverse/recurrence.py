@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.graph.names import Name
-from derive.graph.node import BUILD, Node, named, placeholder, topo_order
+from derive.graph.node import BUILD, Node, named, placeholder, renamable
 from derive.graph.rules import rule
-from derive.ops import ew, lookup, reduce_sum
+from derive.ops import ew, reduce_sum
 from derive.ops.scan import Cell
-from derive.reverse.derivation import _Plain, tidy
+from derive.reverse.derivation import gradients, tidy
 
 ph = placeholder
 
@@ -45,12 +45,6 @@ def delta_name(pre: Name) -> Name:
     return Name("delta" + pre.base[1:], pre.layer, pre.step, pre.at)
 
 
-def _own(g: Node) -> Node:
-    """A node that may carry a new name: a leaf or an already named node is wrapped first."""
-    if g.op == "leaf" or g.name is not None:
-        return Node("ew", (g,), g.shape, (("expr", ph(0)),))
-    return g
-
 
 def backward(cell: Cell) -> CellBackward:
     if cell in _CACHE:
@@ -58,32 +52,19 @@ def backward(cell: Cell) -> CellBackward:
     h = cell.new.name
     adj = Node("leaf", (), cell.new.shape, (("of", h),), name=Name("dJd" + h.base, h.layer, h.step), role="adjoint")
     root = reduce_sum(ew(ph(0) * ph(1), [adj, cell.new]), None)
-    wrt = [cell.prev, cell.x, *cell.params]
-    order = topo_order(root)
-    needs = set(wrt)
-    for node in order:
-        if any(a in needs for a in node.args):
-            needs.add(node)
-    adjs = {root: [ew(sp.Integer(1), [], shape=root.shape)]}
-    ctx, out, deltas = _Plain(), {}, []
-    for node in reversed(order):
-        if node not in adjs or node not in needs:
-            continue
-        parts = adjs.pop(node)
-        g = parts[0] if len(parts) == 1 else ew(sp.Add(*[ph(i) for i in range(len(parts))]), parts)
+    deltas = []
+
+    def name_signal(node, g):
         if node.role == "pre" and isinstance(node.name, Name):
-            g = named(_own(tidy(g, [], rule("simplify"))), delta_name(node.name), "delta")
+            g = named(renamable(tidy(g, [], rule("simplify"))), delta_name(node.name), "delta")
             deltas.append((node, g))
-        if node in wrt:
-            out[node] = g
-            continue
-        for arg, contrib, _ in lookup(node.op).vjp(node, g, ctx):
-            if arg in needs:
-                adjs.setdefault(arg, []).append(contrib)
+        return g
+
+    wrt = [cell.prev, cell.x, *cell.params]
+    out = gradients(root, wrt, name_signal)
 
     def grad(x):
-        g = out.get(x)
-        return ew(sp.Integer(0), [], shape=x.shape) if g is None else tidy(g, [], rule("simplify"))
+        return tidy(out[x], [], rule("simplify"))
 
     result = CellBackward(cell, adj, grad(cell.prev), grad(cell.x), tuple(grad(p) for p in cell.params),
                           tuple(deltas))

@@ -278,3 +278,14 @@ def test_check_code_names_the_wrong_parameters_of_handwritten_bptt(bug, wrong):
     report = check_code(net, lambda p, x, y: _bptt_numpy(p, x, y, bug), points=2)
     assert report.error is None, report.error
     assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+
+
+def test_steps_show_where_each_term_of_the_recurrence_comes_from():
+    d = Network((3, 1), [SimpleRNN(2), Dense(2, "softmax")]).derive()
+    rows = dict((title, rows) for title, rows in sections(d, "text", steps=True))["Steps inside layer 1's step (the same at every t)"]
+    assert rows == [
+        ("tanh′(z₁⟨t⟩)", "1 − tanh(z₁⟨t⟩)² = 1 − h₁⟨t⟩²", "derivative of tanh written through h1⟨t⟩"),
+        ("∂J/∂z₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)", "chain rule through h1⟨t⟩"),
+        ("δ₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)", "name the error signal δ1⟨t⟩ = dJ/dz1⟨t⟩"),
+        ("∂J/∂h₁⟨t−1⟩", "δ₁⟨t⟩ Whh₁ᵀ", "chain rule through the product h₁⟨t−1⟩ Whh₁"),
+        ("∂J/∂x⟨t⟩", "δ₁⟨t⟩ Wxh₁ᵀ", "chain rule through the product x⟨t⟩ Wxh₁")]

@@ -46,7 +46,21 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
             out.append(("Index form (i: example; y, x or t: position; c: channel; u, v: kernel offset)", rows))
     if steps:
         out.append(("Steps", step_lines(d, p, needed, wanted)))
+        for layer in model.layers:
+            if layer.kind == "recurrent":
+                out.append((f"Steps inside layer {layer.index}'s step (the same at every t)",
+                            cell_step_lines(layer.cell, p)))
     return out
+
+
+def cell_step_lines(cell, p) -> list:
+    """A recurrent layer's step differentiated: where each term of ∂J/∂h⟨t−1⟩ and of each δ⟨t⟩ comes from."""
+    from derive.ops.scan import cell_backward
+    from types import SimpleNamespace
+    back = cell_backward(cell)
+    record = SimpleNamespace(steps=list(back.steps))
+    names = {s.lhs[1] for s in back.steps if s.lhs[0] in ("grad", "def")}
+    return step_lines(record, p, (), names, keep_all=True)
 
 
 def _steps_note(cell, T: int, p) -> str:
@@ -193,13 +207,13 @@ def _needed_deltas(d, wanted):
     return out
 
 
-def step_lines(d, p, needed, wanted) -> list:
+def step_lines(d, p, needed, wanted, keep_all=False) -> list:
     """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``."""
     lines, keep = [], True
     names = {n.name for n in needed} | set(wanted)
     for s in d.steps:
         kind, n = s.lhs
-        if kind in ("grad", "def"):
+        if kind in ("grad", "def") and not keep_all:
             # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
             keep = kind == "def" and n in names or kind == "grad" and (n in wanted or getattr(n, "base", None) in ("A", "Z"))
         if not keep:

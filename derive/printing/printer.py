@@ -95,7 +95,9 @@ class NotationPrinter(Printer):
     def name_in_words(self, n: Name) -> str:
         """A name inside words: its letter and plain digits (δ2, dJ/dZ2), as one types it."""
         base, digits = parts(n)
-        return GREEK.get(base, base) + digits
+        word = GREEK.get(base) or ("δ" + base[5:] if base.startswith("delta") and base[5:].isalpha() else base)
+        step = getattr(n, "step", None)
+        return word + digits + ("" if step is None else f"⟨{step_text(step + self.time_shift, n.at)}⟩")
 
     def gradient_in_words(self, n: Name) -> str:
         return "dJ/d" + self.name_in_words(n)

@@ -28,6 +28,7 @@ RULE_WORDS = {
     "simplify": "simplify",
     "cancellation": "{activation}–{loss} cancellation",
     "name_delta": "name the error signal {delta} ({gradient} without the constant factor)",
+    "name_step_delta": "name the error signal {delta} = {gradient}",
     "one_hot": "one-hot targets: each example's {target} sums to 1 over the classes",
     "scan": "backprop through time (layer {layer}): each step's share, summed over t; the error signals are "
             "the recurrence above",

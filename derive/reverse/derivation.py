@@ -215,12 +215,13 @@ class _Plain:
         pass
 
 
-def gradients(J: Node, wrt, adjoint=None) -> dict:
+def gradients(J: Node, wrt, adjoint=None, ctx=None) -> dict:
     """dJ/dx for each leaf x of ``wrt``: plain reverse mode over any graph whose root J has one
     entry, through each operation's own backward rule. No names, no steps: the derivation of a
     network (``derive``) is this, plus the naming of error signals and the record of each step.
     ``adjoint(node, g)``, if given, sees each node's adjoint once formed and returns the one to use
-    (a recurrence's step names its error signals there)."""
+    (a recurrence's step names its error signals there). ``ctx`` words the rules (default: none);
+    one with a ``seen`` dict collects, per node, the rules of the contributions to its adjoint."""
     wrt = list(wrt)
     order = G.topo_order(J)
     needs = set(wrt)
@@ -228,7 +229,8 @@ def gradients(J: Node, wrt, adjoint=None) -> dict:
         if any(a in needs for a in node.args):
             needs.add(node)
     adj = {J: [ew(sp.Integer(1), [], shape=J.shape)]}
-    ctx, out = _Plain(), {}
+    ctx, out = ctx or _Plain(), {}
+    seen = getattr(ctx, "seen", None)
     for node in reversed(order):
         if node not in adj or node not in needs:
             continue
@@ -239,9 +241,11 @@ def gradients(J: Node, wrt, adjoint=None) -> dict:
         if node in wrt:
             out[node] = g
             continue
-        for arg, contrib, _ in lookup(node.op).vjp(node, g, ctx):
+        for arg, contrib, why in lookup(node.op).vjp(node, g, ctx):
             if arg in needs:
                 adj.setdefault(arg, []).append(contrib)
+                if seen is not None:
+                    seen.setdefault(arg, []).append(why)
     return {x: out.get(x, ew(sp.Integer(0), [], shape=x.shape)) for x in wrt}
 
 

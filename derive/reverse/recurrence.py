@@ -17,10 +17,10 @@ import sympy as sp
 
 from derive.graph.names import Name
 from derive.graph.node import BUILD, Node, named, placeholder, renamable
-from derive.graph.rules import rule
+from derive.graph.rules import CHAIN, Gradient, Rule, rule
 from derive.ops import ew, reduce_sum
 from derive.ops.scan import Cell
-from derive.reverse.derivation import gradients, tidy
+from derive.reverse.derivation import RULE_RECORDS, Step, gradients, tidy
 
 ph = placeholder
 
@@ -35,6 +35,7 @@ class CellBackward:
     d_x: Node           # ∂J/∂x⟨t⟩
     d_params: tuple     # what step t sends to each parameter, in the order of cell.params
     deltas: tuple       # (pre-activation, its named error signal), from the step's output down
+    steps: tuple = ()   # the step's own derivation (derive.reverse.derivation.Step), for --steps
 
 
 _CACHE: "weakref.WeakKeyDictionary[Cell, CellBackward]" = weakref.WeakKeyDictionary()
@@ -52,24 +53,51 @@ def backward(cell: Cell) -> CellBackward:
     h = cell.new.name
     adj = Node("leaf", (), cell.new.shape, (("of", h),), name=Name("dJd" + h.base, h.layer, h.step), role="adjoint")
     root = reduce_sum(ew(ph(0) * ph(1), [adj, cell.new]), None)
-    deltas = []
+    deltas, ctx = [], _StepContext()
 
     def name_signal(node, g):
+        if isinstance(node.name, Name) and node is not cell.new and node.role != "param":
+            why = tuple(dict.fromkeys(r for r in ctx.seen.get(node, ()) if r != CHAIN)) or (CHAIN,)
+            ctx.steps.append(Step(why, ("grad", node.name), g))
         if node.role == "pre" and isinstance(node.name, Name):
-            g = named(renamable(tidy(g, [], rule("simplify"))), delta_name(node.name), "delta")
+            tidied = tidy(g, ctx.steps, rule("simplify"))
+            g = named(renamable(tidied), delta_name(node.name), "delta")
+            ctx.steps.append(Step((rule("name_step_delta", delta=g.name, gradient=Gradient(node.name)),),
+                                  ("def", g.name), tidied))
             deltas.append((node, g))
         return g
 
     wrt = [cell.prev, cell.x, *cell.params]
-    out = gradients(root, wrt, name_signal)
+    out = gradients(root, wrt, name_signal, ctx)
 
     def grad(x):
         return tidy(out[x], [], rule("simplify"))
 
     result = CellBackward(cell, adj, grad(cell.prev), grad(cell.x), tuple(grad(p) for p in cell.params),
-                          tuple(deltas))
+                          tuple(deltas), tuple(ctx.steps))
     _CACHE[cell] = result
     return result
+
+
+class _StepContext:
+    """Reverse mode's context inside a step: each rule worded as a layer's are, steps recorded."""
+
+    def __init__(self):
+        self.seen, self.steps = {}, []
+
+    def rule(self, kind, node, arg=None):
+        if kind == "ew":
+            if node.role == "pre" and arg is not None and arg.role == "param":
+                return rule("bias_sum", param=arg.name)
+            return rule("through", name=node.name) if isinstance(node.name, Name) else CHAIN
+        make = RULE_RECORDS.get(kind)
+        return make(node, arg, self) if make else Rule(kind)
+
+    def derivative_through(self, node, before, after):
+        expr = node.attrs["expr"]
+        fname = expr.func.__name__ if isinstance(expr, sp.Function) and expr.args == (ph(0),) else "the activation"
+        self.steps.append(Step((rule("written_through", function=fname, name=node.name),),
+                               ("through", fname), (before, after)))
 
 
 BUILD["cell_backward"] = backward

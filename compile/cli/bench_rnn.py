@@ -1,10 +1,10 @@
 """`derivax bench` for recurrent networks: the derived BPTT train step against peers written here
-from the layers as declared (SimpleRNN, GRU, Bidirectional, Flatten, Dense), sharing nothing with
+from the layers as declared (SimpleRNN, GRU, LSTM, Bidirectional, Flatten, Dense), sharing nothing with
 derive/ but the starting parameters:
 
 - a hand-written JAX model, the step under ``jax.lax.scan``, differentiated by ``jax.grad``, jitted;
-- PyTorch eager (``nn.functional`` and ``torch._VF`` through ``nn.RNN`` / ``nn.GRU`` modules loaded with
-  the same parameters), where torch is installed (never a dependency).
+- PyTorch eager (``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` modules loaded with the same parameters), where
+  torch is installed (never a dependency).
 
 The timing loop is ``compile.cli.bench_cnn.run``'s (interleaved repeats, medians of ratios).
 """
@@ -15,17 +15,18 @@ from compile.cli.bench_cnn import LR, CnnBenchError
 
 
 def program(net) -> list:
-    from derive import GRU, Bidirectional, Dense, Flatten, SimpleRNN
+    from derive import GRU, LSTM, Bidirectional, Dense, Flatten, SimpleRNN
     out, index = [], 1
     for layer in net.layers:
         bi = isinstance(layer, Bidirectional)
         inner = layer.layer if bi else layer
-        if isinstance(inner, (SimpleRNN, GRU)):
+        if isinstance(inner, (SimpleRNN, GRU, LSTM)):
             act = getattr(inner, "activation", "tanh")
             if isinstance(inner, SimpleRNN) and act not in ("tanh", "relu"):
                 raise CnnBenchError(f"layer {index}: the peers run SimpleRNN with tanh or relu, found {act!r}")
             dirs = [(index, inner.reverse)] + ([(index + 1, not inner.reverse)] if bi else [])
-            out.append(("rnn", {"kind": "gru" if isinstance(inner, GRU) else "rnn", "act": act, "dirs": dirs,
+            kind = "gru" if isinstance(inner, GRU) else "lstm" if isinstance(inner, LSTM) else "rnn"
+            out.append(("rnn", {"kind": kind, "act": act, "dirs": dirs,
                                 "sequences": inner.sequences, "units": inner.units}))
             index += 3 if bi else 1
         elif isinstance(layer, Flatten):
@@ -36,7 +37,7 @@ def program(net) -> list:
             out.append(("dense", {"act": layer.activation, "name": f"W{index}", "bias": f"b{index}"}))
             index += 1
         else:
-            raise CnnBenchError(f"layer {index}: the recurrent peers run SimpleRNN, GRU, Bidirectional, Flatten "
+            raise CnnBenchError(f"layer {index}: the recurrent peers run SimpleRNN, GRU, LSTM, Bidirectional, Flatten "
                                 f"and plain Dense layers, found {layer!r}")
     if net.loss != "ce" or out[-1][1].get("act") != "softmax":
         raise CnnBenchError("the recurrent benchmark compares softmax outputs with the ce loss")
@@ -49,6 +50,15 @@ def _cell(kind, act, p, l):
     f = jnp.tanh if act == "tanh" else jax.nn.relu
     if kind == "rnn":
         return lambda h, x: f(x @ p[f"Wxh{l}"] + h @ p[f"Whh{l}"] + p[f"bh{l}"])
+
+    if kind == "lstm":  # the state is (h, c) side by side, as derivax carries it
+        def lstm(s, x):
+            H = s.shape[1] // 2
+            h, c = s[:, :H], s[:, H:]
+            gate = {k: x @ p[f"Wx{k}{l}"] + p[f"bx{k}{l}"] + h @ p[f"Wh{k}{l}"] + p[f"bh{k}{l}"] for k in "ifgo"}
+            c = jax.nn.sigmoid(gate["f"]) * c + jax.nn.sigmoid(gate["i"]) * jnp.tanh(gate["g"])
+            return jnp.concatenate([jax.nn.sigmoid(gate["o"]) * jnp.tanh(c), c], axis=1)
+        return lstm
 
     def gru(h, x):
         r = jax.nn.sigmoid(x @ p[f"Wxr{l}"] + p[f"bxr{l}"] + h @ p[f"Whr{l}"] + p[f"bhr{l}"])
@@ -67,10 +77,11 @@ def jax_loss(params, x, y, prog):
             outs = []
             for l, reverse in s["dirs"]:
                 step = _cell(s["kind"], s["act"], params, l)
-                h0 = jnp.zeros((a.shape[0], s["units"]), a.dtype)
+                width = s["units"] * (2 if s["kind"] == "lstm" else 1)
+                h0 = jnp.zeros((a.shape[0], width), a.dtype)
                 _, hs = jax.lax.scan(lambda h, xt, step=step: (step(h, xt), step(h, xt)), h0,
                                      jnp.swapaxes(a, 0, 1), reverse=reverse)
-                hs = jnp.swapaxes(hs, 0, 1)
+                hs = jnp.swapaxes(hs, 0, 1)[:, :, :s["units"]]
                 outs.append(hs if s["sequences"] else hs[:, 0 if reverse else -1])
             a = jnp.concatenate(outs, axis=-1)
         elif kind == "flatten":
@@ -112,15 +123,20 @@ def torch_step(prog, params, lr=LR):
             if reverse0:
                 raise CnnBenchError("the PyTorch peer runs a backward-only layer through nn.RNN's reverse "
                                     "direction only inside Bidirectional")
-            F = int(np.asarray(params[f"Wx{'h' if s['kind'] == 'rnn' else 'r'}{first}"]).shape[0])
-            mod = (nn.GRU if s["kind"] == "gru" else nn.RNN)(
+            F = int(np.asarray(params[f"Wx{dict(rnn='h', gru='r', lstm='i')[s['kind']]}{first}"]).shape[0])
+            mod = dict(gru=nn.GRU, lstm=nn.LSTM, rnn=nn.RNN)[s["kind"]](
                 F, s["units"], batch_first=True, bidirectional=len(s["dirs"]) == 2,
-                **({} if s["kind"] == "gru" else {"nonlinearity": s["act"]}))
+                **({"nonlinearity": s["act"]} if s["kind"] == "rnn" else {}))
             with torch.no_grad():
                 for (l, _), suffix in zip(s["dirs"], ["", "_reverse"]):
                     p = {k: np.asarray(v) for k, v in params.items() if k.endswith(str(l))}
                     if s["kind"] == "rnn":
                         wi, wh, bi, bh = p[f"Wxh{l}"].T, p[f"Whh{l}"].T, p[f"bh{l}"].ravel(), 0 * p[f"bh{l}"].ravel()
+                    elif s["kind"] == "lstm":  # PyTorch stacks the gates i, f, g, o
+                        wi = np.concatenate([p[f"Wx{k}{l}"] for k in "ifgo"], 1).T
+                        wh = np.concatenate([p[f"Wh{k}{l}"] for k in "ifgo"], 1).T
+                        bi = np.concatenate([p[f"bx{k}{l}"] for k in "ifgo"], 1).ravel()
+                        bh = np.concatenate([p[f"bh{k}{l}"] for k in "ifgo"], 1).ravel()
                     else:
                         wi = np.concatenate([p[f"Wxr{l}"], p[f"Wxu{l}"], p[f"Wxn{l}"]], 1).T
                         wh = np.concatenate([p[f"Whr{l}"], p[f"Whu{l}"], p[f"Whn{l}"]], 1).T

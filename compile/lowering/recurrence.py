@@ -29,6 +29,13 @@ def _function(w, name: str, args: list, sub, returns: str) -> None:
     w.lines += [f"def {name}({', '.join(args)}):", *(f"    {line}" for line in sub.lines), f"    return {returns}"]
 
 
+def _adjoints(back) -> dict:
+    """σ⟨t⟩ bound to the step's adjoint leaves: the whole of it, or each part of a state of several."""
+    if len(back.adj_parts) == 1:
+        return {back.adj_parts[0][0]: "sigma"}
+    return {leaf: f"sigma[:, {a}:{b}]" for leaf, a, b in back.adj_parts}
+
+
 def _previous(w, cell, states: str) -> str:
     """h⟨t−1⟩ for every t: the states shifted one step in the cell's direction, zeros at its start."""
     key = ("previous", states, cell.reverse)
@@ -59,7 +66,7 @@ def lower_bptt(w, node):
     g, xs, states = (w.code(a)[0] for a in node.args[:3])
     previous = _previous(w, cell, w.code(node.args[2])[0])
     name = w.fresh("bptt")
-    sub = w.sub({back.adj: "sigma", cell.prev: "h_prev", cell.x: "x_t", cell.new: "h_t"})
+    sub = w.sub({**_adjoints(back), cell.prev: "h_prev", cell.x: "x_t", cell.new: "h_t"})
     sub.lines.append("sigma = g_t + sent  # ∂J/∂h⟨t⟩: what the layers above send, and what step t+1 sends back")
     _emit(sub, [("send", back.d_prev)])
     sub.lines.insert(0, "g_t, h_prev, h_t, x_t = inputs")
@@ -78,7 +85,7 @@ def _per_step(w, node) -> str:
         sigma, xs, states = (w.code(a)[0] for a in node.args[:3])
         previous = _previous(w, cell, states)
         name = w.fresh("step_grads")
-        sub = w.sub({back.adj: "sigma", cell.prev: "h_prev", cell.x: "x_t", cell.new: "h_t"})
+        sub = w.sub({**_adjoints(back), cell.prev: "h_prev", cell.x: "x_t", cell.new: "h_t"})
         roots = [*back.d_params, back.d_x]
         names = [f"d{k}" for k in range(len(roots))]
         _emit(sub, list(zip(names, roots)))

@@ -135,7 +135,7 @@ def parse_spec(spec: str, loss=None) -> Network:
     first = _input(spec, pos, first)
     layers = []
     for pos, part in parts[1:]:
-        if re.match(r"(bi)?(rnn|gru)\d", part):
+        if re.match(r"(bi)?(rnn|gru|lstm)\d", part):
             layers.append(_recurrent_layer(spec, pos, part))
             continue
         if re.match(r"(conv|pool|maxpool|avgpool|flatten)", part):
@@ -219,15 +219,16 @@ def _window_layer(spec: str, pos: int, part: str):
                                                                               use_bias=bias))
 
 
-# rnn32, rnn32:relu, rnn32:seq, gru6:seq, bigru6:seq: a recurrent layer, its last state unless :seq
-RECURRENT_LAYER = re.compile(r"(bi)?(rnn|gru)(\d+)((?::[^:]*)*)$", re.S)
+# rnn32, rnn32:relu, rnn32:seq, gru6:seq, bigru6:seq, lstm8: a recurrent layer, its last state unless :seq
+RECURRENT_LAYER = re.compile(r"(bi)?(rnn|gru|lstm)(\d+)((?::[^:]*)*)$", re.S)
 
 
 def _recurrent_layer(spec: str, pos: int, part: str):
-    from derive.network.recurrent import GRU, Bidirectional, SimpleRNN
+    from derive.network.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
     match = RECURRENT_LAYER.match(part)
     if not match:
-        raise ModelError(_at(spec, pos, f"expected a recurrent layer: rnnN[:activation][:seq], gruN[:seq], with bi "
+        raise ModelError(_at(spec, pos, f"expected a recurrent layer: rnnN[:activation][:seq], gruN[:seq], lstmN[:seq], "
+                                        f"with bi "
                                         f"before for both directions (bigru6:seq); found {part[:20]!r}"))
     bi, kind, units, rest = match.groups()
     n = _size(spec, pos + match.start(3), units, "a number of units")
@@ -245,10 +246,11 @@ def _recurrent_layer(spec: str, pos: int, part: str):
             act = option
         else:
             what = ("seq (every state) or an activation" if kind == "rnn" else
-                    "seq (every state); a GRU's gates have their own activations")
+                    f"seq (every state); a{'n LSTM' if kind == 'lstm' else ' GRU'}'s gates have their own activations")
             raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {kind}{units}: expected {what}"))
         at += len(option)
-    layer = SimpleRNN(n, act or "tanh", sequences=seq) if kind == "rnn" else GRU(n, sequences=seq)
+    layer = (SimpleRNN(n, act or "tanh", sequences=seq) if kind == "rnn" else GRU(n, sequences=seq) if kind == "gru"
+             else LSTM(n, sequences=seq))
     return Bidirectional(layer) if bi else layer
 
 

@@ -440,7 +440,7 @@ class Builder:
         return name, fn
 
     def recurrent(self, inp: Node, units: int, step, kind: str = "Recurrent", activation: str = "custom",
-                  sequences: bool = False, reverse: bool = False, init=None) -> Node:
+                  sequences: bool = False, reverse: bool = False, init=None, state=("h",)) -> Node:
         """Append a recurrent layer l: H_l = (h_l⟨1⟩, …, h_l⟨T⟩) with h_l⟨t⟩ = step(h_l⟨t−1⟩, x⟨t⟩),
         h_l⟨0⟩ = 0; the layer gives H_l (``sequences``) or its last state A_l."""
         l = self.next_layer
@@ -455,25 +455,41 @@ class Builder:
             raise NetworkError(f"layer {l} ({what}): init must be None (Glorot weights, zero biases) or 'pytorch', "
                                f"not {init!r}")
         x_name = Name("x", None, 0) if inp is self.X else Name("x", l, 0)
-        s = Step(self, l, units, int(inp.shape[2]), init, x_name, kind)
+        state = tuple(state)
+        if not state or not all(isinstance(p, str) and p.isidentifier() and p.isalpha() for p in state) \
+                or len(set(state)) < len(state) or (len(state) > 1 and "s" in state):
+            raise NetworkError(f"layer {l} ({what}): state must name the parts of the state with distinct letters "
+                               f"(('h',) or ('h', 'c')), not {state!r}")
+        s = Step(self, l, units, int(inp.shape[2]), init, x_name, kind, state)
         try:
             new = step(s)
-            if not isinstance(new, Node):
+            if len(state) > 1:
+                if not isinstance(new, (tuple, list)) or len(new) != len(state) or \
+                        not all(isinstance(q, Node) for q in new):
+                    raise NetworkError(f"the step function returned {new!r}; a state of parts {state} needs one "
+                                       f"graph node per part, ({', '.join(p + '⟨t⟩' for p in state)})")
+                new = named(concat_op([q if q.name == Name(p, l, 0) else named(renamable(q), Name(p, l, 0), "state_part")
+                                       for p, q in zip(state, new)], 1), Name("s", l, 0), "state")
+            elif not isinstance(new, Node):
                 raise NetworkError(f"the step function returned {new!r}, not a graph node (h⟨t⟩)")
-            new = named(renamable(new), Name("h", l, 0), "state")
-            cell = make_cell(kind, l, s.h, s.x, new, reverse, s.declared)
-            H = named(scan_op(inp, cell), Name("H", l), "states")
+            else:
+                new = named(renamable(new), Name(state[0], l, 0), "state")
+            cell = make_cell(kind, l, s.carry, s.x, new, reverse, s.declared, state if len(state) > 1 else ())
+            H = named(scan_op(inp, cell), Name("H" if len(state) == 1 else "S", l), "states")
         except (ShapeError, ValueError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None
         out = H
+        if len(state) > 1:  # the layer gives the first part of the state (an LSTM's h), at every step
+            out = named(slice_op(H, 2, 0, units), Name("H", l), "states_part")
         if not sequences:  # the last state: t = T, or t = 1 for a layer that runs backward
             T = int(inp.shape[1])
             k = 0 if reverse else T - 1
-            out = named(reshape_op(slice_op(H, 1, k, k + 1), (H.shape[0], units)), Name("A", l), "last")
+            out = named(reshape_op(slice_op(out, 1, k, k + 1), (H.shape[0], units)), Name("A", l), "last")
         geometry = (("steps", int(inp.shape[1])), ("reverse", reverse), ("sequences", sequences))
         self.layers.append(Layer(l, units, activation, None, None, out, None, None, kind="recurrent",
                                  geometry=geometry, cell=cell))
-        self.forward += [H] + ([out] if out is not H else [])
+        self.forward += [H] + [n for n in (out.args[0].args[0] if not sequences and len(state) > 1 else None, out)
+                               if n is not None and n is not H]
         self._layer_of[out] = l
         return out
 

@@ -24,18 +24,27 @@ from dataclasses import dataclass
 from derive.graph.names import Name
 from derive.graph.node import Node, named, placeholder, renamable
 from derive.graph.symbols import m
-from derive.ops import leaf, matmul
+from derive.ops import leaf, matmul, slice_
 
 
 class Step:
     """What a step function builds with: ``h`` = h⟨t−1⟩, ``x`` = x⟨t⟩ (leaves), the layer's parameters
     (``weight``, ``bias``, ``linear``), named gates (``gate``) and activations (``act``)."""
 
-    def __init__(self, builder, layer: int, units: int, features: int, init, x_name: Name, kind: str):
+    def __init__(self, builder, layer: int, units: int, features: int, init, x_name: Name, kind: str,
+                 parts=("h",)):
         self._g, self.layer, self.units, self.features, self._init, self.kind = builder, layer, units, features, init, kind
         self.declared: list = []   # the named nodes in the order the step made them, for printing
-        self.h = leaf(Name("h", layer, -1), (m, units), "carry")
         self.x = leaf(x_name, (m, features), "step_input")
+        if len(parts) == 1:
+            self.carry = self.h = leaf(Name(parts[0], layer, -1), (m, units), "carry")
+            return
+        # A state of several parts (an LSTM's h and c) is one carry s⟨t−1⟩ with the parts side by side;
+        # the step reads each part by its name (s.h, s.c).
+        self.carry = leaf(Name("s", layer, -1), (m, units * len(parts)), "carry")
+        for k, part in enumerate(parts):
+            piece = slice_(self.carry, 1, k * units, (k + 1) * units)
+            setattr(self, part, named(piece, Name(part, layer, -1), "carry_part"))
 
     def weight(self, name: str, rows: int) -> Node:
         """A (rows, units) weight, ``name`` with the layer's number (Wxh → Wxh1)."""
@@ -84,6 +93,12 @@ class Step:
             self.declared.append(out)
         return out
 
+    def name(self, base: str, node: Node) -> Node:
+        """Name a node of the step (c⟨t⟩ for ``base`` "c"), so that it prints as one line of its own."""
+        out = named(renamable(node), Name(base, self.layer, 0), "state_part")
+        self.declared.append(out)
+        return out
+
     def gate(self, name: str, activation, x=None, h=None, bias=True) -> Node:
         """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""
         return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name)
@@ -109,6 +124,18 @@ def gru_step(s: Step) -> Node:
     return (1 - u) * n + u * s.h
 
 
+def lstm_step(s: Step):
+    """PyTorch's nn.LSTM and Keras's LSTM, biases on both sides as they have them:
+    i⟨t⟩, f⟨t⟩, o⟨t⟩ = σ(x Wx· + bx· + h⟨t−1⟩ Wh· + bh·), g⟨t⟩ = tanh(x Wxg + bxg + h⟨t−1⟩ Whg + bhg),
+    c⟨t⟩ = f ⊙ c⟨t−1⟩ + i ⊙ g, h⟨t⟩ = o ⊙ tanh(c⟨t⟩). The state is (h, c)."""
+    i = s.gate("i", "sigmoid", bias="both")
+    f = s.gate("f", "sigmoid", bias="both")
+    g = s.gate("g", "tanh", bias="both")
+    o = s.gate("o", "sigmoid", bias="both")
+    c = s.name("c", f * s.c + i * g)
+    return o * s.act("tanh", c), c
+
+
 @dataclass(frozen=True)
 class Recurrent:
     """A recurrent layer of ``units`` whose step is ``step(s) -> h⟨t⟩`` (see ``Step``); ``sequences``:
@@ -121,10 +148,11 @@ class Recurrent:
     reverse: bool = False
     init: str | None = None   # None: Glorot weights, zero biases; "pytorch": all uniform on ±1/sqrt(units)
     activation: str = "custom"
+    state: tuple = ("h",)     # the parts of the state, e.g. ("h", "c"): the step reads s.h, s.c, returns both
 
     def build(self, g, inp, adds=()):
         return g.recurrent(inp, self.units, self.step, self.name, self.activation, self.sequences, self.reverse,
-                           self.init)
+                           self.init, self.state)
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,21 @@ class GRU:
 
 
 @dataclass(frozen=True)
+class LSTM:
+    """A long short-term memory layer, as PyTorch's ``nn.LSTM`` and Keras's LSTM compute it; its state
+    is (h, c), and it gives h."""
+
+    units: int
+    sequences: bool = False
+    reverse: bool = False
+    init: str | None = None
+
+    def build(self, g, inp, adds=()):
+        return g.recurrent(inp, self.units, lstm_step, "LSTM", "lstm", self.sequences, self.reverse, self.init,
+                           ("h", "c"))
+
+
+@dataclass(frozen=True)
 class Bidirectional:
     """A recurrent layer run both ways: layer l forward (t = 1..T), layer l+1 backward (t = T..1), their
     outputs side by side (layer l+2), as Keras's ``Bidirectional`` (merge_mode="concat")."""
@@ -170,4 +213,5 @@ class Bidirectional:
         return g.concat([fwd, bwd])
 
 
-__all__ = ["GRU", "Bidirectional", "Recurrent", "SimpleRNN", "Step", "gru_step", "simple_rnn_step"]
+__all__ = ["GRU", "LSTM", "Bidirectional", "Recurrent", "SimpleRNN", "Step", "gru_step", "lstm_step",
+           "simple_rnn_step"]

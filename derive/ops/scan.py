@@ -43,13 +43,19 @@ class Cell:
     params: tuple
     reverse: bool = False
     forward: tuple = field(default=(), compare=False)
+    parts: tuple = ()   # a state of several parts (an LSTM's h and c): their names, side by side in the state
+
+    @property
+    def part_units(self) -> int:
+        return int(self.new.shape[1]) // max(1, len(self.parts))
 
     @property
     def units(self) -> int:
         return int(self.new.shape[1])
 
 
-def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bool = False, declared=()) -> Cell:
+def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bool = False, declared=(),
+              parts=()) -> Cell:
     """A ``Cell``, checked: the new state has the state's shape, and the step reads only h⟨t−1⟩, x⟨t⟩
     and parameters. ``declared``: named nodes in the order the step's equations made them (the order
     its forward lines print in; any other named node follows in the graph's order)."""
@@ -64,11 +70,11 @@ def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bo
                 raise ShapeError(f"the {kind} step reads {n.name} ({n.role}); a step reads only h⟨t−1⟩, "
                                  "x⟨t⟩ and parameters")
             params.append(n)
-        elif n.op != "leaf" and n.name is not None:
+        elif n.op != "leaf" and n.name is not None and n.role != "carry_part":
             forward.append(n)
     first = {n: k for k, n in enumerate(declared)}
     forward.sort(key=lambda n: first.get(n, len(first)))  # stable: the rest keep the graph's order
-    return Cell(kind, layer, prev, x, new, tuple(params), reverse, tuple(forward))
+    return Cell(kind, layer, prev, x, new, tuple(params), reverse, tuple(forward), tuple(parts))
 
 
 def _steps(T: int, reverse: bool):
@@ -137,8 +143,8 @@ def _forward(cell, xs, params, zeros, compute):
 
 def _step_values(cell, back, t, sigma, xs, states, params, zeros):
     k = _prev_index(t, xs.shape[1], cell.reverse)
-    return {back.adj: sigma, cell.prev: zeros if k is None else states[:, k], cell.x: xs[:, t],
-            cell.new: states[:, t], **dict(zip(cell.params, params))}
+    return {**{leaf: sigma[:, a:b] for leaf, a, b in back.adj_parts}, cell.prev: zeros if k is None else states[:, k],
+            cell.x: xs[:, t], cell.new: states[:, t], **dict(zip(cell.params, params))}
 
 
 def _bptt(cell, G, xs, states, params, zeros, compute):

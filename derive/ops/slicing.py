@@ -65,10 +65,29 @@ def _slice_vjp(node, g, ctx):
     return [(a, pad(g, axis, start, int(a.shape[axis]) - stop), ctx.rule("slice", node))]
 
 
+def state_part(node):
+    """(cell, name at t) where ``node`` is every step of a recurrence's state, or of one part of it (an
+    LSTM's h: a slice of the states over the units); None otherwise."""
+    if node.op == "scan":
+        cell = node.attrs["cell"]
+        return cell, cell.new.name
+    if node.op == "slice" and node.args[0].op == "scan" and node.attrs["axis"] == 2:
+        cell = node.args[0].attrs["cell"]
+        k, rest = divmod(node.attrs["start"], cell.part_units or 1)
+        if cell.parts and not rest and node.attrs["stop"] - node.attrs["start"] == cell.part_units:
+            return cell, cell.new.args[k].name
+    return None
+
+
 def _slice_show(node, p):
     a = node.args[0]
-    if a.op == "scan" and node.attrs["axis"] == 1 and node.attrs["stop"] == node.attrs["start"] + 1:
-        return p.name(a.attrs["cell"].new.name.at_step(node.attrs["start"] + 1)), p.ATOM  # one state: h₁⟨T⟩
+    found = state_part(a)
+    if found and node.attrs["axis"] == 1 and node.attrs["stop"] == node.attrs["start"] + 1:
+        return p.name(found[1].at_step(node.attrs["start"] + 1)), p.ATOM  # one state: h₁⟨T⟩
+    found = state_part(node)
+    if found:  # one part of every state: (h₁⟨1⟩, …, h₁⟨T⟩)
+        T = int(node.shape[1])
+        return p.sequence(p.name(found[1].at_step(1)), p.name(found[1].at_step(T))), p.ATOM
     s, _ = p.arg(a)
     return p.slice(s, node.attrs["axis"], node.attrs["start"], node.attrs["stop"], node.rank), p.ATOM
 

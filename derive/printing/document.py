@@ -81,36 +81,43 @@ def recurrence_forward(cell, p, T: int) -> list:
 
 def recurrence_backward(d, layer, p) -> list:
     """Backprop through time for a recurrent layer: ∂J/∂h⟨t⟩ from what the layers above send and what
-    step t+1 sends back, then each error signal of the step."""
+    step t+1 sends back (for each part of a state of several: an LSTM's h and c), then each error
+    signal of the step."""
     from derive.ops.scan import cell_backward
     cell = layer.cell
     back = cell_backward(cell)
-    H = next(n for n in d.model.forward if n.op == "scan" and n.attrs["cell"] is cell)
-    T = int(H.shape[1])
-    h = cell.new.name
+    T = dict(layer.geometry)["steps"]
     ahead = -1 if cell.reverse else 1   # the step that runs after step t
+    parts = list(zip(cell.new.args, back.d_prev.args)) if cell.parts else [(cell.new, back.d_prev)]
     p.time_shift = ahead
     try:
-        sent = p.show(back.d_prev, top=False)
+        sent = [p.show(g, top=False) for _, g in parts]
     finally:
         p.time_shift = 0
-    grad_h = p.gradient_name(p.name(h))
-    last = h.at_step(1 if cell.reverse else T)
-    rows = []
-    out = layer.A
-    if out is not H and out in d.adjoints:  # only the last state goes on: it alone receives from above
-        rows.append((p.gradient_name(p.name(last)), p.show(d.adjoints[out]),
-                     p.words("what the layers above send: ") + p.inline_math(p.gradient_name(p.name(out.name)))))
-        rows.append((grad_h, sent, p.inline_math("t > 1" if cell.reverse else f"t < {T}")
-                     + p.words(f": what step t{'−' if cell.reverse else '+'}1 sends back")))
-    else:
-        G = d.adjoints.get(H)
-        if G is not None:
-            rows.append((p.gradient_name(p.name(H.name)), p.show(G), ""))
-        here = p.gradient_name(p.name(H.name))
+    rows, out = [], layer.A
+    G = d.adjoints.get(out)
+    last_step = dict(layer.geometry)["sequences"] is False
+    for k, (part, _) in enumerate(parts):
+        h = part.name
+        grad_h = p.gradient_name(p.name(h))
+        if last_step:  # only the last state goes on: it alone receives from above
+            end = h.at_step(1 if cell.reverse else T)
+            if k == 0 and G is not None:
+                rows.append((p.gradient_name(p.name(end)), p.show(G),
+                             p.words("what the layers above send: ") + p.inline_math(p.gradient_name(p.name(out.name)))))
+            elif k > 0:
+                rows.append((p.gradient_name(p.name(end)), "0", ""))
+            rows.append((grad_h, sent[k], p.inline_math("t > 1" if cell.reverse else f"t < {T}")
+                         + p.words(f": what step t{'−' if cell.reverse else '+'}1 sends back")))
+            continue
         order = f"t = 1, {p.ellipsis}, {T}" if cell.reverse else f"t = {T}, {p.ellipsis}, 1"
-        rows.append((grad_h, f"{p.at_time(here, h)} + {sent}",
-                     p.inline_math(order) + p.words(f"; step {0 if cell.reverse else T + 1} sends nothing back")))
+        note = p.inline_math(order) + p.words(f"; step {0 if cell.reverse else T + 1} sends nothing back")
+        if k == 0 and G is not None:
+            here = p.gradient_name(p.name(out.name))
+            rows.append((here, p.show(G), ""))
+            rows.append((grad_h, f"{p.at_time(here, h)} + {sent[k]}", note))
+        else:
+            rows.append((grad_h, sent[k], note))
     rows += [(p.name(delta.name), p.show(delta, top=True), "") for _, delta in back.deltas]
     return rows
 
@@ -166,7 +173,8 @@ def _recurrent_layout(model, p) -> list:
         if layer.kind == "recurrent":
             cell, g = layer.cell, dict(layer.geometry)
             params = ", ".join(f"{p.name(q.name)} {fmt_shape(q.shape)}" for q in cell.params)
-            gives = "every state" if g["sequences"] else "its last state"
+            what = "state" if not cell.parts else cell.parts[0]
+            gives = f"every {what}" if g["sequences"] else f"its last {what}"
             lines.append(f"layer {layer.index}: {cell.kind}, {layer.units} unit{'s' if layer.units > 1 else ''}"
                          + (f", {layer.activation}" if cell.kind == "SimpleRNN" else "")
                          + f", runs {_steps_note(cell, g['steps'], printer_for('text'))}; {params}; gives {gives}, "

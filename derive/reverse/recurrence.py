@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.graph.names import Name
-from derive.graph.node import BUILD, Node, named, placeholder, renamable
+from derive.graph.node import BUILD, Node, named, placeholder, renamable, topo_order
 from derive.graph.rules import CHAIN, Gradient, Rule, rule
-from derive.ops import ew, reduce_sum
+from derive.ops import concat, ew, reduce_sum
 from derive.ops.scan import Cell
 from derive.reverse.derivation import RULE_RECORDS, Step, gradients, tidy
 
@@ -30,7 +30,7 @@ class CellBackward:
     """A step's backward graphs, over the leaves σ⟨t⟩ (``adj``), h⟨t−1⟩, x⟨t⟩ and the parameters."""
 
     cell: Cell
-    adj: Node           # σ⟨t⟩ = ∂J/∂h⟨t⟩
+    adj_parts: tuple    # σ⟨t⟩ = ∂J/∂h⟨t⟩ as leaves: ((leaf, start, stop),), one per part of the state
     d_prev: Node        # what step t sends back to h⟨t−1⟩
     d_x: Node           # ∂J/∂x⟨t⟩
     d_params: tuple     # what step t sends to each parameter, in the order of cell.params
@@ -50,9 +50,19 @@ def delta_name(pre: Name) -> Name:
 def backward(cell: Cell) -> CellBackward:
     if cell in _CACHE:
         return _CACHE[cell]
-    h = cell.new.name
-    adj = Node("leaf", (), cell.new.shape, (("of", h),), name=Name("dJd" + h.base, h.layer, h.step), role="adjoint")
-    root = reduce_sum(ew(ph(0) * ph(1), [adj, cell.new]), None)
+    if cell.parts:  # an LSTM's (h, c): one adjoint leaf per part, ∂J/∂h⟨t⟩ and ∂J/∂c⟨t⟩
+        news, olds = list(cell.new.args), _carry_parts(cell)
+    else:
+        news, olds = [cell.new], [cell.prev]
+    adj_parts, start, terms = [], 0, []
+    for new in news:
+        h = new.name
+        adj = Node("leaf", (), new.shape, (("of", h),), name=Name("dJd" + h.base, h.layer, h.step), role="adjoint")
+        stop = start + int(new.shape[1])
+        adj_parts.append((adj, start, stop))
+        terms.append(reduce_sum(ew(ph(0) * ph(1), [adj, new]), None))
+        start = stop
+    root = terms[0] if len(terms) == 1 else ew(sp.Add(*[ph(i) for i in range(len(terms))]), terms)
     deltas, ctx = [], _StepContext()
 
     def name_signal(node, g):
@@ -67,16 +77,29 @@ def backward(cell: Cell) -> CellBackward:
             deltas.append((node, g))
         return g
 
-    wrt = [cell.prev, cell.x, *cell.params]
+    wrt = [q for q in olds if q is not None] + [cell.x, *cell.params]
     out = gradients(root, wrt, name_signal, ctx)
 
     def grad(x):
+        if x is None:  # a part of the state the step never reads
+            return ew(sp.Integer(0), [], shape=(cell.new.shape[0], cell.part_units))
         return tidy(out[x], [], rule("simplify"))
 
-    result = CellBackward(cell, adj, grad(cell.prev), grad(cell.x), tuple(grad(p) for p in cell.params),
+    d_prev = grad(olds[0]) if not cell.parts else concat([grad(q) for q in olds], 1)
+    result = CellBackward(cell, tuple(adj_parts), d_prev, grad(cell.x), tuple(grad(p) for p in cell.params),
                           tuple(deltas), tuple(ctx.steps))
     _CACHE[cell] = result
     return result
+
+
+def _carry_parts(cell) -> list:
+    """The named parts of a state of several (h⟨t−1⟩, c⟨t−1⟩), which must be the only readers of it."""
+    readers = {n for n in topo_order(cell.new) if cell.prev in n.args}
+    if any(n.role != "carry_part" for n in readers):
+        raise ValueError(f"the {cell.kind} step reads its whole state; a state of parts ({', '.join(cell.parts)}) "
+                         "is read through them (s.h, s.c)")
+    by_name = {n.name.base: n for n in readers}
+    return [by_name.get(part) for part in cell.parts]   # None: a part the step never reads
 
 
 class _StepContext:

@@ -39,13 +39,21 @@ def target_kind(model) -> str:
 
 
 def draw_targets(model, rng, m) -> np.ndarray:
-    outputs = model.sizes[-1]
+    """Targets for m examples: (m, outputs), or (m, steps, outputs) for an output at every step."""
+    shape = target_shape(model)
+    outputs = shape[-1]
     kind = target_kind(model)
     if kind == "one-hot":
-        return np.eye(outputs)[rng.integers(0, outputs, m)]
+        return np.eye(outputs)[rng.integers(0, outputs, (m, *shape[:-1]))]
     if kind == "probability":
-        return rng.uniform(0.1, 0.9, (m, outputs))
-    return rng.normal(size=(m, outputs))
+        return rng.uniform(0.1, 0.9, (m, *shape))
+    return rng.normal(size=(m, *shape))
+
+
+def target_shape(model) -> tuple:
+    """One example's target shape: (outputs,), or (steps, outputs) for an output at every step."""
+    shape = model.Y.shape[1:] if model.convention == "rows" else model.Y.shape[:1]
+    return tuple(int(d) for d in shape)
 
 
 class TooLarge(MemoryError):

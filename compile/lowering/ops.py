@@ -27,6 +27,11 @@ def _matmul(w, node):
     return f"{a} @ {b}", False
 
 
+def _step_sum(w, node):
+    a, g = (w.code(x)[0] for x in node.args)
+    return f"jnp.einsum('itk,itn->kn', {a}, {g})", True
+
+
 def _transpose(w, node):
     return _bracket(*w.code(node.args[0])) + ".T", True
 
@@ -46,6 +51,9 @@ def _log_softmax(w, node):
 
 
 def _reshape(w, node):
+    a = node.args[0]
+    if a.op == "sum" and a.attrs["axis"] is None:  # a total (a loss summed over every step) stays a scalar
+        return w.code(a)
     return f"jnp.reshape({w.code(node.args[0])[0]}, {w.shape(node.shape)})", True
 
 
@@ -77,5 +85,5 @@ WINDOW_LOWERINGS = {
     "avg_pool_grad": _window_call("avg_pool_grad", ("window", "stride", "in_spatial")),
 }
 
-LOWERINGS = {**WINDOW_LOWERINGS, **RECURRENCE_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
+LOWERINGS = {**WINDOW_LOWERINGS, **RECURRENCE_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "step_sum": _step_sum, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
              "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}

@@ -241,6 +241,7 @@ class Builder:
         self.forward: list = []
         self.records: list = []   # Param, in the order the parameters were made (W1, b1, W2, ...)
         self._layer_of = {self.X: 0}
+        self._sequences: set = set()   # outputs with a time axis (batch, time, units): every state of a recurrence
 
     def param(self, name: Name, shape, layer: int, kind: str, fans: tuple, init: str) -> Node:
         """The leaf of a trainable parameter, registered with its record (``Param``). A name given
@@ -272,7 +273,7 @@ class Builder:
         return A
 
     def _units(self, node: Node):
-        return node.shape[1] if self.rows else node.shape[0]
+        return node.shape[-1] if self.rows else node.shape[0]
 
     def _label(self, node: Node) -> str:
         k = self._layer_of.get(node)
@@ -301,7 +302,8 @@ class Builder:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
         units = _positive_int(units, f"layer {l}: the number of units")
-        self._takes(inp, 2, f"Dense {units}", l)
+        if not (inp.rank == 3 and inp in self._sequences):  # a sequence: the layer applies at every step
+            self._takes(inp, 2, f"Dense {units}", l)
         n_in = self._units(inp)
         name, fn = _activation(act)
         if fn is not None:
@@ -336,7 +338,8 @@ class Builder:
             raise NetworkError(f"layer {l}: dropout on a softmax layer would break its outputs' sum of 1; "
                                "put the dropout on the layer before")
         if name == "softmax":
-            A = Node("softmax", (Z,), Z.shape, (("axis", 1 if self.rows else 0),), name=Name("A", l), role="act")
+            A = Node("softmax", (Z,), Z.shape, (("axis", Z.rank - 1 if self.rows else 0),), name=Name("A", l),
+                     role="act")
         elif dropout is not None and dropout is not False and dropout != 0:
             import numbers
             if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 < dropout < 1:
@@ -352,6 +355,8 @@ class Builder:
         self.layers.append(Layer(l, units, name, fn, Z, A, W, b, mask, keep))
         self.forward += [Z, A]
         self._layer_of[A] = l
+        if inp in self._sequences:
+            self._sequences.add(A)
         return A
 
     def conv(self, inp: Node, filters: int, kernel, stride=1, padding="valid", act="identity", nd: int = 2,
@@ -491,6 +496,8 @@ class Builder:
         self.forward += [H] + [n for n in (out.args[0].args[0] if not sequences and len(state) > 1 else None, out)
                                if n is not None and n is not H]
         self._layer_of[out] = l
+        if sequences:
+            self._sequences.add(out)
         return out
 
     def concat(self, parts) -> Node:
@@ -503,18 +510,20 @@ class Builder:
         self.layers.append(Layer(l, int(A.shape[-1]), "concat", None, None, A, None, None, kind="concat"))
         self.forward.append(A)
         self._layer_of[A] = l
+        if all(q in self._sequences for q in parts):
+            self._sequences.add(A)
         return A
 
     def output(self, pred: Node, loss="ce", l2=None) -> Model:
         """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
         if not self.layers or pred is not self.layers[-1].A:
             raise NetworkError("the prediction must be the output of the last layer declared")
-        if pred.rank != 2:
+        if pred.rank != 2 and not (pred.rank == 3 and pred in self._sequences):
             raise NetworkError(f"the prediction must be (batch, outputs); the last layer's output is "
                                f"{fmt_shape(pred.shape)}: end the network with Flatten() and a Dense layer")
         loss_name, loss_fn = _loss(loss)
         F.derivative(loss_fn, 0, "the loss")
-        class_axis = 1 if self.rows else 0
+        class_axis = pred.rank - 1 if self.rows else 0   # an output at every step: (batch, time, classes)
         one_hot = class_axis if loss_name == "ce" else None
         Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
         per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
@@ -522,7 +531,9 @@ class Builder:
         # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
         c, per_entry = sp.factor_terms(per_entry).as_independent(placeholder(0), placeholder(1), as_Add=False)
         entries = Node("ew", (pred, Y), pred.shape, (("expr", per_entry),), role="loss_entry")
-        total = Node("sum", (entries,), (1, 1), (("axis", None),))
+        total = Node("sum", (entries,), (1,) * pred.rank, (("axis", None),))
+        if pred.rank > 2:  # a loss at every step: summed over the steps too, J stays (1, 1)
+            total = reshape_op(total, (1, 1))
         terms, args = [c * placeholder(0) / m], [total]
         constants = {}
         l2 = _decay(l2)

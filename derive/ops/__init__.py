@@ -4,7 +4,7 @@ its lowering to ``compile.lowering.ops``)."""
 from derive.ops._registry import OPS, Op, lookup, register
 from derive.ops.leaf import leaf
 from derive.ops.elementwise import broadcastable, constant_factor, ew, unbroadcast
-from derive.ops.matmul import matmul
+from derive.ops.matmul import matmul, step_sum
 from derive.ops.transpose import transpose
 from derive.ops.reduce_sum import reduce_sum
 from derive.ops.softmax import softmax
@@ -16,6 +16,6 @@ from derive.ops.pool import avg_pool, avg_pool_grad, max_pool, max_pool_grad, ma
 from derive.ops.slicing import concat, pad, slice_
 from derive.ops.scan import Cell, bptt, make_cell, scan, time_map, time_sum
 
-__all__ = ["Cell", "OPS", "Op", "bptt", "concat", "make_cell", "pad", "scan", "slice_", "time_map", "time_sum", "avg_pool", "avg_pool_grad", "broadcastable", "conv", "conv_input_grad", "conv_weight_grad",
+__all__ = ["Cell", "OPS", "Op", "bptt", "concat", "make_cell", "pad", "scan", "slice_", "step_sum", "time_map", "time_sum", "avg_pool", "avg_pool_grad", "broadcastable", "conv", "conv_input_grad", "conv_weight_grad",
            "max_pool", "max_pool_grad", "max_pool_pick", "constant_factor", "ew", "flatten", "leaf", "log_softmax", "lookup", "matmul", "permute",
            "reduce_sum", "register", "reshape", "softmax", "transpose", "unbroadcast"]

@@ -1,7 +1,9 @@
-"""``matmul``: the matrix product ``a @ b`` of two rank-2 nodes.
+"""``matmul``: the matrix product ``a @ b`` of two rank-2 nodes, or of a sequence (batch, time, k) by a
+matrix (k, n), step by step (a dense layer applied at every step of a recurrence's output).
 
 Scalar factors move out of the product (linearity), so (1/m) stays in front where a textbook writes
-it. Backward: dJ/da = G bᵀ, dJ/db = aᵀ G."""
+it. Backward: dJ/da = G bᵀ, dJ/db = aᵀ G; for a sequence, dJ/db = Σₜ a⟨t⟩ᵀ G⟨t⟩, the op ``step_sum``
+(a product summed over the examples and the steps)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,22 +14,51 @@ from derive.ops.elementwise import constant_factor, ew
 
 
 def matmul(a: Node, b: Node) -> Node:
-    if a.rank != 2 or b.rank != 2:
-        raise ShapeError(f"a matrix product takes two matrices: {a!r} {fmt_shape(a.shape)} @ {b!r} "
-                         f"{fmt_shape(b.shape)}")
-    if a.shape[1] != b.shape[0]:
+    if a.rank not in (2, 3) or b.rank != 2:
+        raise ShapeError(f"a matrix product takes two matrices (or a sequence and a matrix): {a!r} "
+                         f"{fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
+    if a.shape[-1] != b.shape[0]:
         raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}")
     ca, ia = constant_factor(a, factor=False)
     cb, ib = constant_factor(b, factor=False)
     if ca * cb != 1:  # linearity: scalar factors move out of the product
         return ew(ca * cb * placeholder(0), [matmul(ia, ib)])
-    return Node("matmul", (a, b), (a.shape[0], b.shape[1]))
+    return Node("matmul", (a, b), (*a.shape[:-1], b.shape[1]))
+
+
+def step_sum(a: Node, g: Node) -> Node:
+    """Σ over the examples and steps of a⟨t⟩ᵀ g⟨t⟩: a (batch, time, k), g (batch, time, n) -> (k, n)."""
+    if a.rank != 3 or g.rank != 3 or a.shape[:2] != g.shape[:2]:
+        raise ShapeError(f"a product summed over the steps takes two sequences of the same batch and length: "
+                         f"{a!r} {fmt_shape(a.shape)}, {g!r} {fmt_shape(g.shape)}")
+    ca, ia = constant_factor(a, factor=False)
+    cg, ig = constant_factor(g, factor=False)
+    if ca * cg != 1:
+        return ew(ca * cg * placeholder(0), [step_sum(ia, ig)])
+    return Node("step_sum", (a, g), (a.shape[2], g.shape[2]))
 
 
 def _vjp(node, g, ctx):
     a, b = node.args
     rule = ctx.rule("matmul", node)
+    if a.rank == 3:
+        return [(a, matmul(g, BUILD["T"](b)), rule), (b, step_sum(a, g), rule)]
     return [(a, matmul(g, BUILD["T"](b)), rule), (b, matmul(BUILD["T"](a), g), rule)]
+
+
+def _step_sum_vjp(node, g, ctx):
+    a, b = node.args
+    rule = ctx.rule("matmul", node)
+    return [(a, matmul(b, BUILD["T"](g)), rule), (b, matmul(a, g), rule)]
+
+
+def _step_sum_show(node, p):
+    a, b = (p.at_step(*p.arg(x), x) for x in node.args)
+    return p.sum_over_time(p.matrix_product([p.transpose(a, p.ATOM), b]), p.MATMUL), p.MATMUL
+
+
+def _step_sum_value(node, args, _):
+    return np.tensordot(args[0], args[1], axes=([0, 1], [0, 1]))
 
 
 def _show(node, p):
@@ -47,4 +78,6 @@ def _evaluate(node, args, ev):
 
 
 register(Op("matmul", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="matrix product"))
+register(Op("step_sum", vjp=_step_sum_vjp, show=_step_sum_show, expand=_step_sum_value, evaluate=_step_sum_value,
+            doc="a product summed over the examples and the steps of two sequences"))
 BUILD["matmul"] = matmul

@@ -20,6 +20,8 @@ def reshape(a: Node, shape) -> Node:
                          f"{sp.Mul(*a.shape)} entries against {sp.Mul(*shape)}")
     if shape == a.shape:
         return a
+    if a.op == "ew" and not a.args and a.name is None:  # a constant is the same constant in any shape
+        return ew(a.attrs["expr"], [], shape=shape)
     c, inner = constant_factor(a, factor=False)
     if c != 1:  # a scalar factor stays in front, where a textbook writes it
         return ew(c * placeholder(0), [reshape(inner, shape)])
@@ -53,8 +55,8 @@ def _squeezes(node) -> bool:
 
 def _show(node, p):
     s, _ = p.arg(node.args[0])
-    if node.args[0].op == "slice" and _squeezes(node):  # one state of a recurrence, h₁⟨T⟩
-        return p.arg(node.args[0])
+    if _squeezes(node) and (node.args[0].op == "slice" or node.shape[0] == 1):
+        return p.arg(node.args[0])  # one state of a recurrence (h₁⟨T⟩), a summed bias, a sum back to (1, 1)
     if _is_flatten(node):
         return p.call("flatten", s), p.ATOM
     if _squeezes(node):  # the same entries in the same order: printed as its operand

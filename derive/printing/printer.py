@@ -235,6 +235,13 @@ class NotationPrinter(Printer):
         """A sequence's entry at step t (``h`` names the step): (∂J/∂H₁)⟨t⟩."""
         return self.stepped(self.wrap(s), "", "t")
 
+    def at_step(self, s: str, prec, node) -> str:
+        """An operand at step t: a named sequence by its name (H₁⟨t⟩), anything else bracketed, (…)⟨t⟩."""
+        name = getattr(node, "name", None)
+        if isinstance(name, Name) and name.step is None and prec == ATOM:
+            return self.name(Name(name.base, name.layer, 0))
+        return self.stepped(s if prec == ATOM else self.wrap(s), "", "t")
+
     def slice(self, s: str, axis: int, start: int, stop: int, rank: int) -> str:
         """Part of a tensor along one axis, as NumPy indexes it (from 0)."""
         index = [":"] * (axis + 1)

@@ -117,7 +117,7 @@ def recurrent_nets(draw):
              GRU(units, seq, reverse) if kind == "gru" else LSTM(units, seq, reverse) if kind == "lstm" else
              Recurrent(units, mgu, "MGU", seq, reverse))
     layers = [Bidirectional(layer) if draw(st.booleans()) else layer]
-    if seq:
+    if seq and draw(st.booleans()):  # every state into one dense layer; else an output at every step
         layers.append(Flatten())
     out = draw(st.sampled_from(["softmax", "sigmoid", "identity"]))
     loss = {"softmax": "ce", "sigmoid": "bce", "identity": "mse"}[out]
@@ -315,3 +315,57 @@ def test_a_cell_with_a_state_of_parts_must_return_each_part():
         Network((3, 1), [Recurrent(2, lambda s: s.h, "Half", state=("h", "c")), Dense(1)], loss="mse")
     with pytest.raises(NetworkError, match="state must name the parts of the state with distinct letters"):
         Network((3, 1), [Recurrent(2, lambda s: s.h, "Bad", state=("h", "h")), Dense(1)], loss="mse")
+
+
+def _char_rnn_numpy(params, x, y, bug=None):
+    """A student's character-level RNN backward pass (char-rnn's, in the rows layout): softmax over the
+    characters at every step, cross-entropy summed over the steps and averaged over the batch."""
+    Wxh, Whh, bh = params["Wxh1"], params["Whh1"], params["bh1"].reshape(-1)
+    Why, by = params["W2"], params["b2"].reshape(-1)
+    N, T, _ = x.shape
+    hs, ps = [np.zeros((N, Whh.shape[0]))], []
+    for t in range(T):
+        hs.append(np.tanh(x[:, t] @ Wxh + hs[-1] @ Whh + bh))
+        z = hs[-1] @ Why + by
+        e = np.exp(z - z.max(1, keepdims=True))
+        ps.append(e / e.sum(1, keepdims=True))
+    g = {"Wxh1": np.zeros_like(Wxh), "Whh1": np.zeros_like(Whh), "bh1": np.zeros_like(bh),
+         "W2": np.zeros_like(Why), "b2": np.zeros_like(by)}
+    dh_next = np.zeros_like(hs[0])
+    for t in reversed(range(T)):
+        dz = (ps[t] - y[:, t]) / N
+        if bug != "not summed" or t == T - 1:
+            g["W2"] += hs[t + 1].T @ dz
+        g["b2"] += dz.sum(0)
+        dh = dz @ Why.T + (0 if bug == "no carry" else dh_next)
+        da = dh * (1 - hs[t + 1]) if bug == "derivative" else dh * (1 - hs[t + 1] ** 2)
+        g["Wxh1"] += x[:, t].T @ da
+        g["Whh1"] += hs[t].T @ da
+        g["bh1"] += da.sum(0)
+        dh_next = da @ Whh.T
+    return g
+
+
+@pytest.mark.parametrize("bug, wrong", [(None, set()), ("not summed", {"W2"}),
+                                        ("no carry", {"Wxh1", "Whh1", "bh1"}),
+                                        ("derivative", {"Wxh1", "Whh1", "bh1"})])
+def test_check_code_on_a_character_level_rnn_with_a_loss_at_every_step(bug, wrong):
+    from compile.checks.code import check_code
+    net = Network((4, 5), [SimpleRNN(3, sequences=True), Dense(5, "softmax")])
+    report = check_code(net, lambda p, x, y: _char_rnn_numpy(p, x, y, bug), points=2)
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+
+
+def test_a_loss_at_every_step_prints_and_verifies():
+    s = rows(Network((3, 4), [SimpleRNN(2, sequences=True), Dense(4, "softmax")]))
+    assert s["Forward pass"][3:5] == [("Z₂", "H₁ W₂ + b₂", ""), ("A₂", "softmax(Z₂)", "")]
+    assert s["Loss"] == [("J", "−(1/m) Σ Y ⊙ log(A₂)", "")]
+    assert s["Error signals"][:3] == [("δ₂", "A₂ − Y", ""), ("∂J/∂H₁", "(1/m) δ₂ W₂ᵀ", ""),
+                                      ("∂J/∂h₁⟨t⟩", "(∂J/∂H₁)⟨t⟩ + δ₁⟨t+1⟩ Whh₁ᵀ",
+                                       "t = 3, …, 1; step 4 sends nothing back")]
+    assert dict((l, r) for l, r, _ in s["Gradients"])["∂J/∂W₂"] == "(1/m) Σₜ H₁⟨t⟩ᵀ δ₂⟨t⟩"
+    report = verify(Network((3, 2), [GRU(1, sequences=True), Dense(3, "softmax")]), engine="numpy",
+                    scalar_limit=40, scalar_seconds=60)
+    assert report.ok and report.scalar == "used", report.to_json()
+    assert verify(Network((3, 2), [LSTM(2, sequences=True), Dense(2, "sigmoid")], loss="bce")).ok

@@ -40,7 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
-                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru)")
+                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm)")
     parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
                         help="shuffle the training set every epoch (default: the example's, else yes); "
                              "--no-shuffle takes the batches in the data's order, as some papers train")
@@ -97,8 +97,9 @@ def main(args) -> int:
         # float32 parameters, gradients and up to two optimizer states, and the batch's activations
         model = net.build(args.convention)
         fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
+        steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
         data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
-                    regression=model.loss_name not in ("ce", "bce"))
+                    regression=model.loss_name not in ("ce", "bce"), steps=steps)
         from compile.train.train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
         check_targets(trainer.model.loss_name, data)

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru")
+BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm")
 # The shapes the convolutional and recurrent built-ins are served in when load is not given n_inputs:
 # the 8x8 digits as one-channel images, MNIST-1D as one-channel signals of 40 samples (40 time steps
 # of one feature for the recurrent networks).
 BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1), "rnn": (40, 1), "gru": (40, 1)}
+
 # The digits split does not follow the training seed: a test set that moved with the seed would make
 # test accuracies of two runs incomparable.
 DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
@@ -61,11 +62,11 @@ class Dataset:
 
     @property
     def n_outputs(self) -> int:
-        return self.y_train.shape[1]
+        return self.y_train.shape[-1]
 
 
 def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y"),
-               dtype=np.float32, item="images"):
+               dtype=np.float32, item="images", steps=None):
     """Validate one split and return it as (x (N, n_inputs), y (N, n_outputs)) of ``dtype``.
 
     ``n_inputs`` is a whole number (x flattened to (N, n_inputs), as it always was), an input shape
@@ -78,10 +79,31 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
     into one-hot rows of width ``n_outputs`` (or max label + 1), or into a 0/1 column when the network
     has a single (sigmoid) output. For regression y is (N,) or (N, outputs). Messages begin with
     ``what`` and call the arrays ``names`` (a file's arrays by their names in the file).
+
+    ``steps``: a network with an output at every step (a character-level language model) takes y of
+    (N, steps) labels or (N, steps, classes) one-hot rows, and regression targets (N, steps, outputs).
     """
     xn, yn = names
     shape = _input_shape(n_inputs, what)
     x, y = _numeric(x, f"{what}: {xn}"), _numeric(y, f"{what}: {yn}")
+    if steps is not None:
+        if y.ndim < 2 or y.shape[1] != steps or y.ndim > 3:
+            raise DataError(f"{what}: the network has an output at each of {steps} steps: expected {yn} of shape "
+                            f"(examples, {steps}) labels or (examples, {steps}, outputs), found shape {y.shape}")
+        flat = y.reshape(len(y) * steps, *y.shape[2:])
+        if kind == "regression":
+            flat = flat.reshape(len(flat), -1)
+            if n_outputs is not None and flat.shape[1] != n_outputs:
+                raise DataError(f"{what}: the network has {n_outputs} outputs at each step, but {yn} has "
+                                f"{flat.shape[1]} (shape {y.shape})")
+            targets = flat
+        else:
+            targets = _one_hot(flat, n_outputs, f"{what}: {yn}")
+        x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, names, dtype, item)
+        if len(x) != len(y):
+            raise DataError(f"{what}: {xn} and {yn} differ in length: {xn} has {len(x)} examples, "
+                            f"{yn} has {len(y)}")
+        return x, _cast(targets.reshape(len(y), steps, -1), dtype, f"{what}: {yn}")
     if x.ndim == 1 and kind == "regression":
         x = x.reshape(-1, 1)
     if x.ndim < 2:
@@ -230,7 +252,8 @@ def _label(v) -> str:
     return f"{v:.0f}" if abs(v) < 1e15 else f"{v:g}"
 
 
-def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False) -> Dataset:
+def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False,
+         steps=None) -> Dataset:
     """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d', 'rnn', 'gru') or MNIST from a path (.npz or IDX
     files), checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None:
     unchecked).
@@ -247,7 +270,7 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
                "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d, "rnn": _mnist1d,
-               "gru": _mnist1d}[name]()
+               "gru": _mnist1d, "charlm": _characters}[name]()
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
     else:
@@ -257,14 +280,14 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         kind = "regression"
         description += " (y read as regression targets)"
     xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names,
-                          item=train.item)
+                          item=train.item, steps=steps)
     xte = yte = None
     if test is not None:
         # The test split must fit the same network and have as many outputs as the training split.
         fit = xtr.shape[1:] if isinstance(n_inputs, (tuple, list)) else xtr.shape[1]
-        xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[1], kind, test.what,
-                              test.names, item=test.item)
-    n_classes = None if kind == "regression" else (2 if ytr.shape[1] == 1 else ytr.shape[1])
+        xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[-1], kind, test.what,
+                              test.names, item=test.item, steps=steps)
+    n_classes = None if kind == "regression" else (2 if ytr.shape[-1] == 1 else ytr.shape[-1])
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description)
 
 
@@ -292,6 +315,22 @@ class _Split:
     what: str
     names: tuple = ("x", "y")
     item: str = "images"  # what a message calls one example with more than one axis
+
+
+def _characters():
+    """Next-character prediction on the Zen of Python: every window of CHAR_STEPS characters, one-hot,
+    against the same window shifted by one; the last fifth of the text is the test split."""
+    from derive.network.examples import CHAR_STEPS, char_vocabulary, zen_text
+    text = zen_text()
+    vocab = char_vocabulary(text)
+    index = np.array([vocab.index(c) for c in text])
+    starts = np.arange(len(text) - CHAR_STEPS)
+    x = np.eye(len(vocab))[index[starts[:, None] + np.arange(CHAR_STEPS)]]
+    y = index[starts[:, None] + np.arange(1, CHAR_STEPS + 1)]
+    cut = int(len(starts) * 0.8) - CHAR_STEPS   # no test window overlaps a training one
+    return (_Split(x[:cut], y[:cut], "training windows", item="windows"),
+            _Split(x[cut + CHAR_STEPS:], y[cut + CHAR_STEPS:], "test windows", item="windows"), "classification",
+            f"the Zen of Python ({len(text)} characters, {len(vocab)} distinct), windows of {CHAR_STEPS}")
 
 
 def _xor():

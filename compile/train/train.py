@@ -205,10 +205,10 @@ def _make_evaluate(trainer, classify: bool):
         if not classify:
             return J, jnp.nan
         pred = trainer.namespace["forward"](params, x)
-        if pred.shape[1] == 1:
-            hit = (pred[:, 0] > 0.5) == (y[:, 0] > 0.5)
+        if pred.shape[-1] == 1:   # last axis: the classes, also at every step of a sequence's outputs
+            hit = (pred[..., 0] > 0.5) == (y[..., 0] > 0.5)
         else:
-            hit = jnp.argmax(pred, axis=1) == jnp.argmax(y, axis=1)
+            hit = jnp.argmax(pred, axis=-1) == jnp.argmax(y, axis=-1)
         return J, jnp.mean(hit.astype(jnp.float32))
     return jax.jit(evaluate)
 
@@ -323,8 +323,9 @@ def _arrays(trainer, x, y, what, names):
     for value, name in zip((x, y), names):
         if value is None:
             raise DataError(f"{what}: {name} is None, expected an array")
+    steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
     x, y = check_data(x, y, n_in, n_out, "classification" if labels else "regression", what, names,
-                      dtype=np.dtype(trainer.dtype))
+                      dtype=np.dtype(trainer.dtype), steps=steps)
     if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
         raise DataError(f"{what}: the loss {loss} takes targets in 0..1, but {names[1]} spans "
                         f"{y.min():g}..{y.max():g}")

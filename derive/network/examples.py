@@ -68,6 +68,34 @@ def _mnist1d_gru() -> Network:
                              Dense(10, "softmax", init="pytorch")], loss="ce", name="gru")
 
 
+CHAR_STEPS = 25   # the character-level language model reads windows of this many characters
+
+
+def zen_text() -> str:
+    """The Zen of Python, from the standard library's ``this`` module (which prints it when first
+    imported: that output is swallowed here)."""
+    import codecs
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        import this
+    return codecs.decode(this.s, "rot13")
+
+
+def char_vocabulary(text: str) -> list:
+    return sorted(set(text))
+
+
+def _char_lm() -> Network:
+    """A character-level language model in the manner of char-rnn: one-hot characters in, a simple
+    RNN of 64 tanh units, a softmax over the characters at every step; the loss is summed over the
+    steps. Sized to the Zen of Python's characters."""
+    from derive.network.recurrent import SimpleRNN
+    vocab = len(char_vocabulary(zen_text()))
+    return Network((CHAR_STEPS, vocab), [SimpleRNN(64, sequences=True), Dense(vocab, "softmax")], loss="ce",
+                   name="charlm")
+
+
 EXAMPLES = {
     "xor": Example(
         Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
@@ -98,6 +126,12 @@ EXAMPLES = {
         "MNIST-1D simple RNN (seed 003's recurrent network): 40 steps of one feature, SimpleRNN 64 tanh, its last "
         "state into Dense 10 softmax; Adam lr 1e-3, batch 100; on MNIST-1D generated locally",
         "003, MNIST-1D", {"optimizer": "adam", "lr": 0.001, "epochs": 100, "batch_size": 100}),
+    "charlm": Example(
+        _char_lm(),
+        "character-level language model (char-rnn's network): windows of 25 one-hot characters of the Zen of "
+        "Python, SimpleRNN 64 tanh, a softmax over the characters at every step, the loss summed over the steps; "
+        "Adam lr 1e-2, batch 32",
+        "003", {"optimizer": "adam", "lr": 0.01, "epochs": 60, "batch_size": 32}),
     "gru": Example(
         _mnist1d_gru(),
         "MNIST-1D GRU (the MNIST-1D paper): bidirectional GRU of 6 units, all 40 states of both directions "

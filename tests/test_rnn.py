@@ -369,3 +369,26 @@ def test_a_loss_at_every_step_prints_and_verifies():
                     scalar_limit=40, scalar_seconds=60)
     assert report.ok and report.scalar == "used", report.to_json()
     assert verify(Network((3, 2), [LSTM(2, sequences=True), Dense(2, "sigmoid")], loss="bce")).ok
+
+
+def test_targets_at_every_step_are_labels_or_one_hot_and_bad_ones_are_named():
+    from compile.train.data import DataError, check_data, load
+    x = np.zeros((3, 4, 2))
+    _, y = check_data(x, np.array([[0, 1, 2, 1]] * 3), (4, 2), 3, steps=4)
+    assert y.shape == (3, 4, 3) and y[0, 2].tolist() == [0, 0, 1]
+    _, same = check_data(x, y, (4, 2), 3, steps=4)
+    assert np.array_equal(same, y)
+    with pytest.raises(DataError, match=r"an output at each of 4 steps: expected y of shape \(examples, 4\) labels"):
+        check_data(x, np.zeros((3, 5)), (4, 2), 3, steps=4)
+    with pytest.raises(DataError, match=r"labels must be in 0..2 for a network with 3 outputs, found label 7"):
+        check_data(x, np.array([[0, 1, 7, 1]] * 3), (4, 2), 3, steps=4)
+    data = load("charlm", (25, 45), 45, steps=25)
+    assert data.x_train.shape[1:] == (25, 45) and data.y_train.shape[1:] == (25, 45)
+    # the target at step t is the input at step t+1: next-character prediction
+    assert np.array_equal(data.y_train[:, :-1], data.x_train[:, 1:])
+
+
+def test_charlm_trains_with_a_loss_at_every_step(capsys):
+    assert main(["train", "charlm", "--epochs", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["final_loss"] < doc["initial_loss"] and 0 <= doc["test_accuracy"] <= 1

@@ -24,7 +24,7 @@ from derive.graph.build import (OPS, ew, flatten, leaf, matmul, permute, placeho
                            transpose)
 from derive.ops import (avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, log_softmax, max_pool,
                         max_pool_grad, max_pool_pick)
-from derive.ops import bptt, concat, make_cell, pad, scan, slice_, time_map, time_sum
+from derive.ops import bptt, concat, make_cell, pad, scan, slice_, step_sum, time_map, time_sum
 from derive.graph.names import Name
 from derive.graph.node import named
 from derive.scalar.expand import Expander
@@ -87,6 +87,8 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     "avg_pool-2d": ("avg_pool", [(1, 4, 4, 2)], lambda a: avg_pool(a, 2)),
     "avg_pool-1d-overlap": ("avg_pool", [(2, 7, 1)], lambda a: avg_pool(a, 3, 2)),
     "avg_pool_grad": ("avg_pool_grad", [(1, 2, 2, 1)], lambda g: avg_pool_grad(g, (2, 2), (2, 2), (4, 4))),
+    "matmul-sequence": ("matmul", [(2, 3, 4), (4, 2)], lambda a, b: matmul(a, b)),
+    "step_sum": ("step_sum", [(2, 3, 4), (2, 3, 2)], lambda a, g: step_sum(a, g)),
     "slice": ("slice", [(2, 4, 3)], lambda a: slice_(a, 1, 1, 3)),
     "pad": ("pad", [(2, 2, 3)], lambda a: pad(a, 1, 1, 2)),
     "concat": ("concat", [(2, 3, 2), (2, 3, 1)], lambda a, b: concat([a, b], -1)),

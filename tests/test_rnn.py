@@ -144,8 +144,9 @@ def test_random_recurrent_nets_lowered_against_jax_grad(net, seed):
                                "position 10"),
     ("4x1-gru3:tanh-2:softmax", "unknown option 'tanh' of gru3: expected seq (every state); a GRU's gates have"),
     ("4x1-rnn0-2:softmax", "expected a number of units (a positive integer), found '0' at position 8"),
-    ("4x1-rnn3:seq-2:softmax", "layer 2 (Dense 2) takes (batch, features) inputs; its input, layer 1, is "
-                               "(m, 4, 3): put a Flatten() before it"),
+    ("4x1-rnn3-flatten-2:softmax", "layer 2 (Flatten): its input, layer 1, is (m, 3), already flat"),
+    ("4x1-rnn3-gru2-2:softmax", "layer 2 (GRU 2) takes (batch, time, features) inputs; its input, layer 1, "
+                                "is (m, 3)"),
     ("4x1-rnn3:(z**)-2:softmax", "activation formula"),
 ])
 def test_bad_recurrent_specs_are_one_line_and_exit_2(spec, says, capsys):
@@ -365,7 +366,7 @@ def test_a_loss_at_every_step_prints_and_verifies():
                                       ("∂J/∂h₁⟨t⟩", "(∂J/∂H₁)⟨t⟩ + δ₁⟨t+1⟩ Whh₁ᵀ",
                                        "t = 3, …, 1; step 4 sends nothing back")]
     assert dict((l, r) for l, r, _ in s["Gradients"])["∂J/∂W₂"] == "(1/m) Σₜ H₁⟨t⟩ᵀ δ₂⟨t⟩"
-    report = verify(Network((3, 2), [GRU(1, sequences=True), Dense(3, "softmax")]), engine="numpy",
+    report = verify(Network((3, 2), [SimpleRNN(1, sequences=True), Dense(3, "softmax")]), engine="numpy",
                     scalar_limit=40, scalar_seconds=60)
     assert report.ok and report.scalar == "used", report.to_json()
     assert verify(Network((3, 2), [LSTM(2, sequences=True), Dense(2, "sigmoid")], loss="bce")).ok
@@ -392,3 +393,21 @@ def test_charlm_trains_with_a_loss_at_every_step(capsys):
     assert main(["train", "charlm", "--epochs", "2", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert doc["final_loss"] < doc["initial_loss"] and 0 <= doc["test_accuracy"] <= 1
+
+
+def test_a_cell_that_reads_what_a_step_cannot_is_named():
+    from derive import Builder
+    g = Builder((3, 1))
+    with pytest.raises(NetworkError, match=r"layer 1 \(Recurrent Peek 2\): the Peek step reads X \(input\); a step "
+                                           r"reads only h⟨t−1⟩, x⟨t⟩ and parameters"):
+        g.recurrent(g.X, 2, lambda s: s.linear("h") + _peek(g, s), "Peek")
+    with pytest.raises(NetworkError, match=r"the Whole step reads its whole state; a state of parts \(h, c\) is read "
+                                           r"through them"):
+        Network((3, 1), [Recurrent(2, lambda s: (s.carry @ s.weight("Wq", 4), s.c), "Whole", state=("h", "c")),
+                         Dense(1)], loss="mse")
+
+
+def _peek(g, s):
+    """A step that reads the whole input sequence X: not a step's to read."""
+    from derive.ops import reshape, slice_
+    return reshape(slice_(g.X, 1, 0, 1), (g.X.shape[0], 1)) @ s.weight("Wp", 1)

@@ -261,9 +261,8 @@ def _recurrent_layer(spec: str, pos: int, part: str):
     from derive.network.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
     match = RECURRENT_LAYER.match(part)
     if not match:
-        raise ModelError(_at(spec, pos, f"expected a recurrent layer: rnnN[:activation][:seq], gruN[:seq], lstmN[:seq], "
-                                        f"with bi "
-                                        f"before for both directions (bigru6:seq); found {part[:20]!r}"))
+        raise ModelError(_at(spec, pos, "expected a recurrent layer: rnnN[:activation][:seq], gruN[:seq], lstmN[:seq], "
+                                        f"with bi before for both directions (bigru6:seq); found {part[:20]!r}"))
     bi, kind, units, rest = match.groups()
     n = _size(spec, pos + match.start(3), units, "a number of units")
     options, at, act, seq = rest.split(":")[1:], pos + match.end(3), None, False

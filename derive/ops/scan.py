@@ -72,6 +72,9 @@ def make_cell(kind: str, layer: int, prev: Node, x: Node, new: Node, reverse: bo
             params.append(n)
         elif n.op != "leaf" and n.name is not None and n.role != "carry_part":
             forward.append(n)
+    if parts and any(n.role != "carry_part" for n in order if prev in n.args):
+        raise ShapeError(f"the {kind} step reads its whole state; a state of parts ({', '.join(parts)}) is read "
+                         "through them (s.h, s.c)")
     first = {n: k for k, n in enumerate(declared)}
     forward.sort(key=lambda n: first.get(n, len(first)))  # stable: the rest keep the graph's order
     return Cell(kind, layer, prev, x, new, tuple(params), reverse, tuple(forward), tuple(parts))

@@ -411,3 +411,17 @@ def _peek(g, s):
     """A step that reads the whole input sequence X: not a step's to read."""
     from derive.ops import reshape, slice_
     return reshape(slice_(g.X, 1, 0, 1), (g.X.shape[0], 1)) @ s.weight("Wp", 1)
+
+
+def test_check_code_reads_gradients_under_char_rnn_names():
+    """dWxh, dWhh and dbh name Wxh1, Whh1 and bh1 where no other parameter has those letters; the note
+    says which keys were read so."""
+    from compile.checks.code import check_code
+    net = Network((4, 5), [SimpleRNN(3, sequences=True), Dense(5, "softmax")])
+
+    def renamed(p, x, y):
+        g = _char_rnn_numpy(p, x, y)
+        return {"dWxh": g["Wxh1"], "dWhh": g["Whh1"], "dbh": g["bh1"], "W2": g["W2"], "b2": g["b2"]}
+    report = check_code(net, renamed, points=1)
+    assert report.ok, report.summary()
+    assert "keys read in the courses' spelling: dWhh, dWxh, dbh for Whh1, Wxh1, bh1" in report.notes

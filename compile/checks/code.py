@@ -250,12 +250,19 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
                                      worst_point=s["worst"])
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
+    model = low.derivation.model
+    x_axes = {1: "inputs", 2: "time, features" if any(l.kind == "recurrent" for l in model.layers) else
+              "length, channels", 3: "height, width, channels"}[len(model.input_shape)]
+    per_step = model.Y.rank == 3   # a loss at every step: summed over the steps
     notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
-             "batch)" if columns else "W (in, out), b (out,), x (batch, inputs), y (batch, outputs)") + f"), loss "
-             f"{low.derivation.model.loss_name}, gradients of the mean over the batch"]
+             "batch)" if columns else f"W (in, out), b (out,), x (batch, {x_axes}), y (batch, "
+             f"{'time, ' if per_step else ''}outputs)") + f"), loss {model.loss_name}"
+             + (" summed over the steps" if per_step else "") + ", gradients of the mean over the batch"]
     if spelled:
+        from compile.checks.sandbox import key_spellings
+        meant = {k: n for n in names for k in key_spellings(n, names)}
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
-                     f"{', '.join(k[1:] for k in sorted(spelled))}")
+                     f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
                       stopped=stopped, notes=notes)
 

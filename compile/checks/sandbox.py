@@ -260,10 +260,12 @@ def plain_result(out, names, stage: list) -> dict:
         stage[0] = f"{name!r} in result"
         key = name
         if name not in out:
-            stage[0] = f"{'d' + name!r} in result"
-            if "d" + name not in out:  # the courses' spelling: grads["dW1"]
+            for key in key_spellings(name, names):
+                stage[0] = f"{key!r} in result"
+                if key in out:
+                    break
+            else:
                 continue
-            key = "d" + name
             spelled.append(key)
         stage[0] = f"result[{key!r}]"
         value = out[key]
@@ -284,6 +286,17 @@ def plain_result(out, names, stage: list) -> dict:
                 break
     return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra,
             "spelled": spelled}
+
+
+def key_spellings(name: str, names) -> list:
+    """Other keys a gradient may come under: the courses' dW1 for W1, and, for a name whose letters no
+    other parameter shares, those letters alone as char-rnn writes them (Wxh or dWxh for Wxh1)."""
+    import re
+    out = ["d" + name]
+    match = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    if match and sum(1 for n in names if re.fullmatch(re.escape(match.group(1)) + r"\d+", n)) == 1:
+        out += [match.group(1), "d" + match.group(1)]
+    return out
 
 
 def call(fn, params, x, y, names, user_file, let_through=()) -> dict:

@@ -425,3 +425,31 @@ def test_check_code_reads_gradients_under_char_rnn_names():
     report = check_code(net, renamed, points=1)
     assert report.ok, report.summary()
     assert "keys read in the courses' spelling: dWhh, dWxh, dbh for Whh1, Wxh1, bh1" in report.notes
+
+
+def test_the_unrolled_view_writes_every_step():
+    d = Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]).derive()
+    rows = dict(sections(d, "text", unroll=True))["Layer 1 unrolled over its 3 steps"]
+    assert [f"{l} = {r}" for l, r, _ in rows] == [
+        "z₁⟨1⟩ = x⟨1⟩ Wxh₁ + h₁⟨0⟩ Whh₁ + bh₁", "h₁⟨1⟩ = tanh(z₁⟨1⟩)",
+        "z₁⟨2⟩ = x⟨2⟩ Wxh₁ + h₁⟨1⟩ Whh₁ + bh₁", "h₁⟨2⟩ = tanh(z₁⟨2⟩)",
+        "z₁⟨3⟩ = x⟨3⟩ Wxh₁ + h₁⟨2⟩ Whh₁ + bh₁", "h₁⟨3⟩ = tanh(z₁⟨3⟩)",
+        "∂J/∂h₁⟨3⟩ = (1/m) δ₂ W₂ᵀ", "δ₁⟨3⟩ = ∂J/∂h₁⟨3⟩ ⊙ (1 − h₁⟨3⟩²)",
+        "∂J/∂h₁⟨2⟩ = δ₁⟨3⟩ Whh₁ᵀ", "δ₁⟨2⟩ = ∂J/∂h₁⟨2⟩ ⊙ (1 − h₁⟨2⟩²)",
+        "∂J/∂h₁⟨1⟩ = δ₁⟨2⟩ Whh₁ᵀ", "δ₁⟨1⟩ = ∂J/∂h₁⟨1⟩ ⊙ (1 − h₁⟨1⟩²)",
+        "∂J/∂Wxh₁ = x⟨1⟩ᵀ δ₁⟨1⟩ + x⟨2⟩ᵀ δ₁⟨2⟩ + x⟨3⟩ᵀ δ₁⟨3⟩",
+        "∂J/∂Whh₁ = h₁⟨0⟩ᵀ δ₁⟨1⟩ + h₁⟨1⟩ᵀ δ₁⟨2⟩ + h₁⟨2⟩ᵀ δ₁⟨3⟩",
+        "∂J/∂bh₁ = Σᵢ δ₁⟨1⟩⁽ⁱ⁾ + Σᵢ δ₁⟨2⟩⁽ⁱ⁾ + Σᵢ δ₁⟨3⟩⁽ⁱ⁾"]
+    latex = d.latex(unroll=True)
+    assert r"\delta^{[1]\langle 3\rangle} &= \frac{\partial J}{\partial h^{[1]\langle 3\rangle}}" in latex
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["show", "2-3:tanh-1:sigmoid", "--unroll"], "--unroll writes out a recurrent layer step by step; this network "
+                                                 "has none"),
+    (["show", "40x1-rnn2-2:softmax", "--unroll"], "40 steps is too many (at most 8)"),
+    (["show", "3x1-rnn2-2:softmax", "--unroll", "--format", "json"], "--unroll is for text, latex and markdown"),
+])
+def test_unroll_refuses_what_it_cannot_write(argv, says, capsys):
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err

@@ -15,6 +15,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scalar", action="store_true", help="per-weight view and matrix-versus-scalar check")
     parser.add_argument("--steps", action="store_true", help="step-by-step chain rule")
     parser.add_argument("--param", action="append", help="show only this parameter's gradient (repeatable)")
+    parser.add_argument("--unroll", action="store_true",
+                        help=f"write each recurrent layer out at every step (at most {MAX_UNROLL} steps)")
+
+
+MAX_UNROLL = 8   # steps: the unrolled view prints every line once per step
 
 
 def main(args) -> int:
@@ -24,6 +29,20 @@ def main(args) -> int:
     d = net.derive(args.convention)
     params = args.param or None
     fmt = args.format
+    unroll = bool(getattr(args, "unroll", False))
+    if unroll:
+        recurrent = [l for l in d.model.layers if l.kind == "recurrent"]
+        if not recurrent:
+            print("derivax: --unroll writes out a recurrent layer step by step; this network has none", file=sys.stderr)
+            return 2
+        long = max(dict(l.geometry)["steps"] for l in recurrent)
+        if long > MAX_UNROLL:
+            print(f"derivax: --unroll prints every line once per step: {long} steps is too many (at most {MAX_UNROLL}); "
+                  f"declare the network with a shorter input, e.g. 3x1-...", file=sys.stderr)
+            return 2
+        if fmt == "json":
+            print("derivax: --unroll is for text, latex and markdown", file=sys.stderr)
+            return 2
     view = None
     if args.scalar:
         try:
@@ -33,13 +52,13 @@ def main(args) -> int:
             return 2
     if fmt == "text":
         if sys.stdout.isatty():
-            d.print(params, args.steps)
+            d.print(params, args.steps, unroll=unroll)
         else:
-            sys.stdout.write(d.text(params, args.steps))
+            sys.stdout.write(d.text(params, args.steps, unroll=unroll))
     elif fmt == "latex":
-        sys.stdout.write(d.latex(params, args.steps))
+        sys.stdout.write(d.latex(params, args.steps, unroll))
     elif fmt == "markdown":
-        sys.stdout.write(d.markdown(params, args.steps))
+        sys.stdout.write(d.markdown(params, args.steps, unroll))
     else:
         doc = json.loads(d.json(params))
         if view is not None:

@@ -13,9 +13,9 @@ from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
 from derive.printing.show import printer_for, show
 
 
-def sections(d, style: str, params=None, steps: bool = False) -> list:
+def sections(d, style: str, params=None, steps: bool = False, unroll: bool = False) -> list:
     """[(title, [(lhs, rhs, note)])] for derivation ``d`` in notation ``style`` (text, latex, formula);
-    ``params`` limits the gradients shown."""
+    ``params`` limits the gradients shown; ``unroll`` adds each recurrent layer written out step by step."""
     p = printer_for(style)
     model = d.model
     wanted = list(params) if params else list(d.grads)
@@ -44,6 +44,11 @@ def sections(d, style: str, params=None, steps: bool = False) -> list:
         rows = index_lines(d, style)
         if rows:
             out.append(("Index form (i: example; y, x or t: position; c: channel; u, v: kernel offset)", rows))
+    if unroll:
+        for layer in model.layers:
+            if layer.kind == "recurrent":
+                out.append((f"Layer {layer.index} unrolled over its {dict(layer.geometry)['steps']} steps",
+                            unrolled_lines(d, layer, p)))
     if steps:
         out.append(("Steps", step_lines(d, p, needed, wanted)))
         for layer in model.layers:
@@ -119,6 +124,46 @@ def recurrence_backward(d, layer, p) -> list:
         else:
             rows.append((grad_h, sent[k], note))
     rows += [(p.name(delta.name), p.show(delta, top=True), "") for _, delta in back.deltas]
+    return rows
+
+
+def unrolled_lines(d, layer, p) -> list:
+    """A recurrent layer written out at every step: its forward pass t = 1, …, T, backprop through time
+    t = T, …, 1 (each ∂J/∂h⟨t⟩ with what step t+1 sends back, each δ⟨t⟩), and each parameter's gradient
+    as the sum of its T terms."""
+    from derive.ops.scan import cell_backward
+    cell, back = layer.cell, cell_backward(layer.cell)
+    geometry = dict(layer.geometry)
+    T = geometry["steps"]
+    order = list(range(T, 0, -1)) if cell.reverse else list(range(1, T + 1))
+    ahead = -1 if cell.reverse else 1
+    parts = list(zip(cell.new.args, back.d_prev.args)) if cell.parts else [(cell.new, back.d_prev)]
+    out, G = layer.A, d.adjoints.get(layer.A)
+
+    def at(t, show):
+        p.time_at = t
+        try:
+            return show()
+        finally:
+            p.time_at = None
+
+    rows = [(at(t, lambda n=n: p.name(n.name)), at(t, lambda n=n: p.show(n)), "") for t in order for n in cell.forward]
+    rows[-1] = rows[-1][:2] + (_steps_note(cell, T, p),)
+    for t in reversed(order):
+        for k, (part, sent) in enumerate(parts):
+            terms = []
+            if k == 0 and G is not None and geometry["sequences"]:
+                terms.append(p.at_time(p.gradient_name(p.name(out.name)), part.name, t))
+            elif k == 0 and G is not None and t == order[-1]:
+                terms.append(p.show(G))
+            if 1 <= t + ahead <= T:
+                terms.append(at(t + ahead, lambda sent=sent: p.show(sent, top=False)))
+            rows.append((at(t, lambda part=part: p.gradient_name(p.name(part.name))), " + ".join(terms) or "0", ""))
+        rows += [(at(t, lambda dn=dn: p.name(dn.name)), at(t, lambda dn=dn: p.show(dn, top=True)), "")
+                 for _, dn in back.deltas]
+    for q, g in zip(cell.params, back.d_params):
+        rows.append((p.gradient_name(p.name(q.name)), " + ".join(at(t, lambda g=g: p.show(g, top=False))
+                                                                for t in order), ""))
     return rows
 
 
@@ -241,7 +286,7 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
     return lines
 
 
-def to_text(d, params=None, steps=False, width=100) -> str:
+def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
     """Rich panels, one per section, rendered to plain text (no colour codes)."""
     from rich.console import Console
     from rich.panel import Panel
@@ -249,15 +294,15 @@ def to_text(d, params=None, steps=False, width=100) -> str:
 
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
-    _print_panels(console, d, params, steps, Panel, Text)
+    _print_panels(console, d, params, steps, Panel, Text, unroll)
     return buf.getvalue()
 
 
-def _print_panels(console, d, params, steps, Panel, Text):
+def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
     layout = layout_lines(d)
     if layout:
         console.print(Panel(Text("\n".join(layout)), title="Layout", title_align="left", expand=True))
-    for section, rows in sections(d, "text", params, steps):
+    for section, rows in sections(d, "text", params, steps, unroll):
         body = Text()
         for i, (left, right, note) in enumerate(rows):
             line = f"{left} = {right}" if left else f"  = {right}" if right else ""
@@ -274,17 +319,17 @@ def _print_panels(console, d, params, steps, Panel, Text):
         console.print(f"Kinks: {KINK_CONVENTION}.")
 
 
-def print_rich(d, params=None, steps=False, console=None):
+def print_rich(d, params=None, steps=False, console=None, unroll=False):
     """Print to a terminal with colour."""
     from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
-    _print_panels(console or Console(), d, params, steps, Panel, Text)
+    _print_panels(console or Console(), d, params, steps, Panel, Text, unroll)
 
 
-def to_latex(d, params=None, steps=False) -> str:
+def to_latex(d, params=None, steps=False, unroll=False) -> str:
     parts = [f"% {line}" for line in layout_lines(d, "latex")]
-    for section, rows in sections(d, "latex", params, steps):
+    for section, rows in sections(d, "latex", params, steps, unroll):
         parts.append(f"% {section}")
         parts.append(r"\begin{align*}")
         body = []
@@ -296,11 +341,11 @@ def to_latex(d, params=None, steps=False) -> str:
     return "\n".join(parts) + "\n"
 
 
-def to_markdown(d, params=None, steps=False) -> str:
+def to_markdown(d, params=None, steps=False, unroll=False) -> str:
     parts = [f"**Convention:** `{d.model.convention}` "
              f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]
     parts += [line + "\n" for line in layout_lines(d)]
-    for section, rows in sections(d, "latex", params, steps):
+    for section, rows in sections(d, "latex", params, steps, unroll):
         parts.append(f"### {section}")
         parts.append("")
         for left, right, note in rows:

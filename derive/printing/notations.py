@@ -211,7 +211,9 @@ class FormulaPrinter(NotationPrinter):
 
     def name(self, n):
         step = getattr(n, "step", None)
-        if step is not None and self.time_shift:
+        if step is not None and self.time_at is not None and not n.at:
+            n = n.at_step(self.time_at)
+        elif step is not None and self.time_shift:
             n = n.shifted(self.time_shift)
         return self.KEYWORDS.get(n, str(n))
 

@@ -231,9 +231,9 @@ class NotationPrinter(Printer):
         """What each step gives, stacked over t."""
         return f"[{s}]ₜ"
 
-    def at_time(self, s: str, h) -> str:
-        """A sequence's entry at step t (``h`` names the step): (∂J/∂H₁)⟨t⟩."""
-        return self.stepped(self.wrap(s), "", "t")
+    def at_time(self, s: str, h, t=None) -> str:
+        """A sequence's entry at step t, or at the fixed step ``t``: (∂J/∂H₁)⟨t⟩, (∂J/∂H₁)⟨3⟩."""
+        return self.stepped(self.wrap(s), "", "t" if t is None else str(t))
 
     def at_step(self, s: str, prec, node) -> str:
         """An operand at step t: a named sequence by its name (H₁⟨t⟩), anything else bracketed, (…)⟨t⟩."""
@@ -261,13 +261,17 @@ class NotationPrinter(Printer):
             return n
         base, digits = found
         step = getattr(n, "step", None)
+        if step is not None and self.time_at is not None and not n.at:  # the unrolled view: h₁⟨3⟩
+            return self.stepped(self.letter(base), digits, step_text(step + self.time_at, True))
         if step is not None:
             return self.stepped(self.letter(base), digits, step_text(step + self.time_shift, n.at, self.minus))
         return self.letter(base) + (self.layer_index(digits) if digits else "")
 
     # A recurrence's lines print the step's names relative to t; a line about step t + 1 (what it sends
-    # back to step t) prints them shifted: the printer's ``time_shift``.
+    # back to step t) prints them shifted: the printer's ``time_shift``. The unrolled view prints them at
+    # one fixed step: ``time_at``.
     time_shift = 0
+    time_at = None
 
     def stepped(self, letter: str, digits: str, step: str) -> str:
         """A name at a time step: h₁⟨t−1⟩ (as Ng's course writes a^{[l]<t>})."""

@@ -73,22 +73,23 @@ class Derivation:
                 raise KeyError(f"no parameter {p!r}; the parameters are {', '.join(self.grads)}")
         return params
 
-    def text(self, params=None, steps=False, width=100) -> str:
-        """Plain text: one panel per section (forward, loss, error signals, gradients, steps)."""
-        return to_text(self, self._params(params), steps, width)
+    def text(self, params=None, steps=False, width=100, unroll=False) -> str:
+        """Plain text: one panel per section (forward, loss, error signals, gradients, steps);
+        ``unroll`` adds each recurrent layer written out at every step."""
+        return to_text(self, self._params(params), steps, width, unroll)
 
-    def latex(self, params=None, steps=False) -> str:
-        return to_latex(self, self._params(params), steps)
+    def latex(self, params=None, steps=False, unroll=False) -> str:
+        return to_latex(self, self._params(params), steps, unroll)
 
-    def markdown(self, params=None, steps=False) -> str:
-        return to_markdown(self, self._params(params), steps)
+    def markdown(self, params=None, steps=False, unroll=False) -> str:
+        return to_markdown(self, self._params(params), steps, unroll)
 
     def json(self, params=None) -> str:
         return to_json(self, self._params(params))
 
-    def print(self, params=None, steps=False, console=None):
+    def print(self, params=None, steps=False, console=None, unroll=False):
         """Print to the terminal with rich."""
-        print_rich(self, self._params(params), steps, console)
+        print_rich(self, self._params(params), steps, console, unroll)
 
     def _repr_latex_(self):
         rows = [f"{l} &= {r}" for _, sec in sections(self, "latex") for l, r, _n in sec]

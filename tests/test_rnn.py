@@ -453,3 +453,25 @@ def test_the_unrolled_view_writes_every_step():
 def test_unroll_refuses_what_it_cannot_write(argv, says, capsys):
     assert main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("formula, equal", [
+    ("sum_t(h1_tm1.T @ delta1_t)", True),
+    ("sum_t(h1_tm1.T @ (dh1_t * (1 - h1_t**2)))", True),
+    ("sum_t(h1_t.T @ delta1_t)", False),                    # h⟨t⟩ for h⟨t−1⟩
+    ("sum_t(h1_tm1.T @ (dh1_t * (1 - h1_t)))", False),      # tanh′ written as 1 − h
+    ("h1_tm1.T @ delta1_t", None),                           # no sum over t: refused
+])
+def test_check_reads_bptt_formulas_with_a_sum_over_t(formula, equal):
+    from compile.checks.formula import check_formula
+    from derive.formula.parse import FormulaError
+    net = Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")])
+    if equal is None:
+        with pytest.raises(FormulaError, match=r"h1_tm1 is a recurrent layer's name at step t: use it inside sum_t"):
+            check_formula(net, "Whh1", formula)
+        return
+    result = check_formula(net, "Whh1", formula)
+    assert result.ok is equal, result.render()
+    assert "δ₁⟨t⟩ = ∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)" in result.where[0]
+    if not equal:
+        assert result.correct_formula == "sum_t(h1_tm1.T @ delta1_t)" and result.counterexample

@@ -119,6 +119,10 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
                     key=lambda n: -n.name.layer)
     result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
+    if correct.op == "time_sum":  # a recurrent layer's gradient: its step's error signals, at step t
+        from derive.ops.scan import cell_backward
+        result.where = [f"{display(dn.name, 'text')} = {show(dn, 'text')}"
+                        for _, dn in cell_backward(correct.attrs["cell"]).deltas] + result.where
     if user.shape != correct.shape and [n for n in user.shape if n != 1] == [n for n in correct.shape if n != 1]:
         # the same entries, with axes of length 1 kept or dropped (a conv bias's sum, kept (1, 1, 1, c)
         # or dropped (c,)): compared entry by entry

@@ -77,8 +77,10 @@ def lower_bptt(w, node):
 
 
 def _per_step(w, node) -> str:
-    """The variable holding, for every t, what step t sends to each parameter and to its input."""
-    key = ("per_step", node.args[:3])
+    """The variable holding, for every t, what step t sends to each parameter and to its input (or,
+    for a time_sum of another expression of the step, that expression)."""
+    own = node.attrs.get("root")
+    key = ("per_step", node.args[:3], own)
     if key not in w.cache:
         cell = node.attrs["cell"]
         back = cell_backward(cell)
@@ -86,7 +88,7 @@ def _per_step(w, node) -> str:
         previous = _previous(w, cell, states)
         name = w.fresh("step_grads")
         sub = w.sub({**_adjoints(back), cell.prev: "h_prev", cell.x: "x_t", cell.new: "h_t"})
-        roots = [*back.d_params, back.d_x]
+        roots = [own] if own is not None else [*back.d_params, back.d_x]
         names = [f"d{k}" for k in range(len(roots))]
         _emit(sub, list(zip(names, roots)))
         _function(w, name, ["sigma", "h_prev", "h_t", "x_t"], sub, "(" + ", ".join(names) + ",)")
@@ -97,7 +99,7 @@ def _per_step(w, node) -> str:
 
 
 def lower_time_sum(w, node):
-    return f"jnp.sum({_per_step(w, node)}[{node.attrs['wrt']}], axis=0)", True
+    return f"jnp.sum({_per_step(w, node)}[{node.attrs.get('wrt', 0)}], axis=0)", True
 
 
 def lower_time_map(w, node):

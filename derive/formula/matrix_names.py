@@ -31,7 +31,65 @@ def matrix_names(derivation) -> dict:
         names[delta.name] = delta
     if model.l2:
         names["lam"] = lam
+    names.update(step_names(derivation))
     return names
+
+
+def step_names(derivation) -> dict:
+    """A recurrent layer's names at step t, as the formula notation prints them: x_t, h1_tm1, z1_t,
+    h1_t, a gate's r1_t, the error signals delta1_t, and ∂J/∂h1_t written dh1_t. They are only
+    meaningful inside ``sum_t(...)``."""
+    from derive.ops.scan import cell_backward
+    from derive.graph.build import topo_order
+    out = {}
+    for layer in derivation.model.layers:
+        if layer.kind != "recurrent":
+            continue
+        cell = layer.cell
+        back = cell_backward(cell)
+        for n in topo_order(cell.new):
+            if n.name is not None and n.role != "param":
+                out[str(n.name)] = n
+        for _, delta in back.deltas:
+            out[str(delta.name)] = delta
+        for leaf, _, _ in back.adj_parts:
+            of = leaf.attrs["of"]
+            out["d" + str(of)] = leaf
+    return out
+
+
+def _sum_t(derivation):
+    """``sum_t(expr)``: the sum over t of an expression of one recurrent layer's names at step t."""
+    from derive.graph.build import topo_order
+    cells = {}
+    for layer in derivation.model.layers:
+        if layer.kind == "recurrent":
+            cells[layer.cell] = next(g for g in derivation.grads.values() if g.op == "time_sum"
+                                     and g.attrs["cell"] is layer.cell)
+    steps = {id(n): cell for cell in cells for n in step_names_of(derivation, cell)}
+
+    def sum_t(x):
+        if not isinstance(x, Node):
+            raise ValueError("sum_t takes an expression of a recurrent layer's names at step t, such as "
+                             "h1_tm1.T @ delta1_t")
+        found = {steps[id(n)] for n in topo_order(x) if id(n) in steps}
+        if len(found) != 1:
+            raise ValueError("sum_t takes an expression of one recurrent layer's names at step t (h1_tm1, "
+                             "delta1_t, x_t, ...), " + ("and this one has none" if not found else
+                                                        "and this one mixes layers"))
+        (cell,) = found
+        from derive.ops.scan import time_sum
+        ref = cells[cell]
+        return time_sum(ref.args[0], ref.args[2], root=x)
+    return sum_t
+
+
+def step_names_of(derivation, cell) -> list:
+    from derive.ops.scan import cell_backward
+    from derive.graph.build import topo_order
+    back = cell_backward(cell)
+    nodes = [n for n in topo_order(cell.new) if n.name is not None and n.role != "param"]
+    return nodes + [d for _, d in back.deltas] + [leaf for leaf, _, _ in back.adj_parts]
 
 
 def _elementwise(fn, name):

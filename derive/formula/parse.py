@@ -257,8 +257,19 @@ def parse_matrix(text: str, derivation):
     and ``sum(x, (0, 1, 2))``; and in a network with convolution or pooling the window functions
     (``derive.formula.matrix_names.window_functions``). Shape errors name the position.
     """
-    value = Evaluator(text, matrix_names(derivation), matrix_functions(derivation.model), matrix=True,
-                      keywords=("axis", "keepdims")).run()
+    functions = matrix_functions(derivation.model)
+    if any(layer.kind == "recurrent" for layer in derivation.model.layers):
+        from derive.formula.matrix_names import _sum_t
+        functions["sum_t"] = _sum_t(derivation)
+    value = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims")).run()
+    if isinstance(value, Node):
+        from derive.graph.build import topo_order
+        stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None
+                      or n.role in ("carry", "step_input", "adjoint")), None)
+        if stray is not None:  # a name at step t outside a sum over t has no one value
+            name = str(stray.name) if stray.role != "adjoint" else "d" + str(stray.attrs["of"])
+            raise FormulaError(text, max(0, text.find(name)), f"{name} is a recurrent layer's name at step t: "
+                               "use it inside sum_t(...), e.g. sum_t(h1_tm1.T @ delta1_t)")
     if not isinstance(value, Node):  # a number or an expression in m alone: a 1 x 1 constant
         value = ew(sp.sympify(value), [], shape=(1, 1))
     return value

@@ -189,9 +189,12 @@ def bptt(g: Node, states: Node) -> Node:
     return Node("bptt", (g, xs, states, *params), states.shape, (("cell", cell),))
 
 
-def time_sum(sigmas: Node, states: Node, k: int) -> Node:
-    """The gradient of the cell's k-th parameter: the sum over t of what step t sends it."""
+def time_sum(sigmas: Node, states: Node, k: int | None = None, root: Node | None = None) -> Node:
+    """The gradient of the cell's k-th parameter: the sum over t of what step t sends it; or, with
+    ``root``, the sum over t of any expression of the step's nodes (a formula ``check`` reads)."""
     cell, xs, params = _check_states(states, "time_sum")
+    if root is not None:
+        return Node("time_sum", (sigmas, xs, states, *params), root.shape, (("cell", cell), ("root", root)))
     return Node("time_sum", (sigmas, xs, states, *params), params[k].shape, (("cell", cell), ("wrt", k)))
 
 
@@ -254,8 +257,9 @@ def _bptt_evaluate(node, args, ev):
 # ---- time_sum: a parameter's gradient, summed over t ----
 
 def _time_sum_root(node):
-    cell = node.attrs["cell"]
-    return cell_backward(cell).d_params[node.attrs["wrt"]]
+    if "root" in node.attrs:
+        return node.attrs["root"]
+    return cell_backward(node.attrs["cell"]).d_params[node.attrs["wrt"]]
 
 
 def _time_sum_show(node, p):

@@ -255,6 +255,9 @@ class FormulaPrinter(NotationPrinter):
     def gradient_name(self, shown):
         return f"dJ/d{shown}"
 
+    def adjoint_name(self, shown):
+        return f"d{shown}"
+
     def sequence(self, first, last):
         return f"stack({first}, ..., {last})"
 

@@ -99,6 +99,10 @@ class NotationPrinter(Printer):
         step = getattr(n, "step", None)
         return word + digits + ("" if step is None else f"⟨{step_text(step + self.time_shift, n.at)}⟩")
 
+    def adjoint_name(self, shown: str) -> str:
+        """∂J/∂h₁⟨t⟩ inside a formula (the formula notation writes dh1_t, a name it can read back)."""
+        return self.gradient_name(shown)
+
     def gradient_in_words(self, n: Name) -> str:
         return "dJ/d" + self.name_in_words(n)
 
@@ -111,7 +115,7 @@ class NotationPrinter(Printer):
         """(string, precedence) of ``node``: its name where it has one (unless it is the line's top),
         else its op's printing; a notation may print an op its own way with ``_print_op_<op>``."""
         if node.op == "leaf" and node.role == "adjoint":  # σ⟨t⟩ of a recurrence's step: ∂J/∂h₁⟨t⟩
-            return self.gradient_name(self.name(node.attrs["of"])), ATOM
+            return self.adjoint_name(self.name(node.attrs["of"])), ATOM
         if node.name and not top or node.op == "leaf":
             return self.name(node.name), ATOM
         own = getattr(self, "_print_op_" + node.op, None)

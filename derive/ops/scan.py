@@ -26,7 +26,6 @@ import numpy as np
 import sympy as sp
 
 from derive.graph.node import BUILD, Node, ShapeError, fmt_shape, topo_order
-from derive.graph.names import Name
 from derive.ops._registry import Op, lookup, register
 
 
@@ -166,11 +165,6 @@ def _per_step(cell, root, sigmas, xs, states, params, zeros, compute) -> list:
     back = cell_backward(cell)
     return [_run([root], _step_values(cell, back, t, sigmas[:, t], xs, states, params, zeros), compute)[0]
             for t in range(xs.shape[1])]
-
-
-def _split(node):
-    """(cell, sigmas or G, xs, states, params) of a backward node's operands."""
-    return node.attrs["cell"], node.args[0], node.args[1], node.args[2], node.args[3:]
 
 
 # ---- scan ----

@@ -475,3 +475,19 @@ def test_check_reads_bptt_formulas_with_a_sum_over_t(formula, equal):
     assert "δ₁⟨t⟩ = ∂J/∂h₁⟨t⟩ ⊙ (1 − h₁⟨t⟩²)" in result.where[0]
     if not equal:
         assert result.correct_formula == "sum_t(h1_tm1.T @ delta1_t)" and result.counterexample
+
+
+@pytest.mark.parametrize("net, target, formula, equal", [
+    (lambda: Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]), "delta1_t", "dh1_t * (1 - h1_t**2)", True),
+    (lambda: Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]), "delta1_t", "dh1_t * (1 - h1_t)", False),
+    (lambda: Network((3, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
+     "dh1_t * (h1_tm1 - n1_t) * u1_t * (1 - u1_t)", True),
+    (lambda: Network((3, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
+     "dh1_t * (n1_t - h1_tm1) * u1_t * (1 - u1_t)", False),   # the update gate's sign turned over
+])
+def test_check_reads_a_formula_of_one_step_against_every_step(net, target, formula, equal):
+    """δ⟨t⟩ as a student writes it, compared at every step of the sequence, exactly and numerically."""
+    from compile.checks.formula import check_formula
+    result = check_formula(net(), target, formula)
+    assert result.ok is equal, result.render()
+    assert any(h.startswith("exactly: equal" if equal else "exactly: not equal") for h in result.how), result.how

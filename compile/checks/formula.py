@@ -86,17 +86,38 @@ def target_node(derivation, target: str):
         return deltas[target], display(target, "text")
     if target in named:
         return named[target], display(target, "text")
-    known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named)
+    from derive.formula.matrix_names import step_names
+    steps = step_names(derivation)
+    if target in steps and steps[target].op != "leaf":   # a recurrent layer's node at step t: δ₁⟨t⟩
+        from derive.formula.matrix_names import over_steps
+        from derive.ops.scan import time_map
+        node = steps[target]
+        label = show_step(node)
+        return time_map(*over_steps(derivation, node), root=node), label
+    known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named) \
+        + [k for k, n in steps.items() if n.op != "leaf"]
     raise CheckError(f"no formula named {target!r}; the targets are {', '.join(known)}")
 
 
-def to_node(formula, derivation):
-    """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr."""
+def show_step(node) -> str:
+    from derive.printing.show import printer_for
+    return printer_for("text").name(node.name)
+
+
+def to_node(formula, derivation, at_step=None):
+    """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr.
+    ``at_step``: the target is a recurrent layer's node at step t (a time_map node); the formula is one
+    step's expression, read with the step's names and stacked over t as the target is."""
     from derive.graph.build import Node
     if isinstance(formula, Node):
         return formula
     if isinstance(formula, str):
         from derive.formula.parse import parse_matrix
+        if at_step is not None:
+            from derive.formula.matrix_names import over_steps
+            from derive.ops.scan import time_map
+            step = parse_matrix(formula, derivation, at_step=True)
+            return time_map(*over_steps(derivation, step, "a formula of a step"), root=step)
         return parse_matrix(formula, derivation)
     from derive.formula.sympy_matrix import from_sympy
     return from_sympy(formula, derivation)
@@ -110,10 +131,14 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
 
     d = derivation if derivation is not None else net.derive(convention)
     correct, label = target_node(d, target)
-    user = to_node(formula, d)
+    per_step = correct.op == "time_map" and "root" in correct.attrs
+    user = to_node(formula, d, at_step=correct if per_step else None)
     text = formula if isinstance(formula, str) else show(user, "formula")
-    result = FormulaCheck(target, label, text, show(user, "text"), show(correct, "text"),
-                          show(correct, "formula"), ok=False, reading=_reading(d))
+
+    def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
+        return show(node.attrs["root"], style) if per_step else show(node, style)
+    result = FormulaCheck(target, label, text, shown(user, "text"), shown(correct, "text"),
+                          shown(correct, "formula"), ok=False, reading=_reading(d))
     from derive.graph.build import topo_order
     from derive.printing.show import name as display
     deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),

@@ -80,7 +80,7 @@ def _per_step(w, node) -> str:
     """The variable holding, for every t, what step t sends to each parameter and to its input (or,
     for a time_sum of another expression of the step, that expression)."""
     own = node.attrs.get("root")
-    key = ("per_step", node.args[:3], own)
+    key = ("per_step", node.args[:3], own, node.op if own is not None else None)
     if key not in w.cache:
         cell = node.attrs["cell"]
         back = cell_backward(cell)
@@ -103,7 +103,7 @@ def lower_time_sum(w, node):
 
 
 def lower_time_map(w, node):
-    return _swap(f"{_per_step(w, node)}[-1]"), True
+    return _swap(f"{_per_step(w, node)}[{0 if 'root' in node.attrs else -1}]"), True
 
 
 def lower_slice(w, node):

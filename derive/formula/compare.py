@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import sympy as sp
 
 from derive.network import functions as F
@@ -40,18 +41,18 @@ def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0
 
 def _entries_equal(model, a, b, m_value, seed):
     ex = Expander(model, m_value, False, one_hot_targets(model, m_value), exp=expo)
-    A, B = ex(a), ex(b)
+    A, B = (np.asarray(v.tolist() if isinstance(v, sp.MatrixBase) else v, dtype=object) for v in (ex(a), ex(b)))
     rng = random.Random(seed)
-    for i in range(A.rows):
-        for j in range(A.cols):
-            diff = A[i, j] - B[i, j]
-            if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-                return None, f"entry ({i + 1}, {j + 1}) is undefined (a division by zero or a log of 0)"
-            if _frozen_zero(diff, rng):
-                continue
-            same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
-            if not same:
-                return False, f"not equal: entry ({i + 1}, {j + 1}) differs at m = {m_value}"
+    for index in np.ndindex(*A.shape):   # any rank: a recurrent layer's δ⟨t⟩ at every t is (m, T, units)
+        at = ", ".join(str(k + 1) for k in index)
+        diff = sp.sympify(A[index] - B[index])
+        if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return None, f"entry ({at}) is undefined (a division by zero or a log of 0)"
+        if _frozen_zero(diff, rng):
+            continue
+        same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
+        if not same:
+            return False, f"not equal: entry ({at}) differs at m = {m_value}"
     return True, f"equal as functions of every input, weight and target at m = {m_value}"
 
 

@@ -58,8 +58,9 @@ def step_names(derivation) -> dict:
     return out
 
 
-def _sum_t(derivation):
-    """``sum_t(expr)``: the sum over t of an expression of one recurrent layer's names at step t."""
+def over_steps(derivation, x, what="sum_t"):
+    """(bptt node, states node) of the one recurrent layer whose names at step t ``x`` is written in:
+    what an expression of a step needs to be evaluated at every t."""
     from derive.graph.build import topo_order
     cells = {}
     for layer in derivation.model.layers:
@@ -67,20 +68,24 @@ def _sum_t(derivation):
             cells[layer.cell] = next(g for g in derivation.grads.values() if g.op == "time_sum"
                                      and g.attrs["cell"] is layer.cell)
     steps = {id(n): cell for cell in cells for n in step_names_of(derivation, cell)}
+    if not isinstance(x, Node):
+        raise ValueError(f"{what} takes an expression of a recurrent layer's names at step t, such as "
+                         "h1_tm1.T @ delta1_t")
+    found = {steps[id(n)] for n in topo_order(x) if id(n) in steps}
+    if len(found) != 1:
+        raise ValueError(f"{what} takes an expression of one recurrent layer's names at step t (h1_tm1, "
+                         "delta1_t, x_t, ...), " + ("and this one has none" if not found else "and this one "
+                                                                                             "mixes layers"))
+    ref = cells[found.pop()]
+    return ref.args[0], ref.args[2]
 
+
+def _sum_t(derivation):
+    """``sum_t(expr)``: the sum over t of an expression of one recurrent layer's names at step t."""
     def sum_t(x):
-        if not isinstance(x, Node):
-            raise ValueError("sum_t takes an expression of a recurrent layer's names at step t, such as "
-                             "h1_tm1.T @ delta1_t")
-        found = {steps[id(n)] for n in topo_order(x) if id(n) in steps}
-        if len(found) != 1:
-            raise ValueError("sum_t takes an expression of one recurrent layer's names at step t (h1_tm1, "
-                             "delta1_t, x_t, ...), " + ("and this one has none" if not found else
-                                                        "and this one mixes layers"))
-        (cell,) = found
         from derive.ops.scan import time_sum
-        ref = cells[cell]
-        return time_sum(ref.args[0], ref.args[2], root=x)
+        sigmas, states = over_steps(derivation, x)
+        return time_sum(sigmas, states, root=x)
     return sum_t
 
 

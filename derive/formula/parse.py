@@ -246,7 +246,7 @@ def parse_loss(text: str) -> sp.Lambda:
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y, "pi": sp.pi}, "loss")))
 
 
-def parse_matrix(text: str, derivation):
+def parse_matrix(text: str, derivation, at_step: bool = False):
     """A matrix formula over the names the derivation prints, as a graph node.
 
     Names: X, Y, m, the parameters (W1, b1, ...), the forward nodes (Z1, A1, ...), the error signals
@@ -262,7 +262,7 @@ def parse_matrix(text: str, derivation):
         from derive.formula.matrix_names import _sum_t
         functions["sum_t"] = _sum_t(derivation)
     value = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims")).run()
-    if isinstance(value, Node):
+    if isinstance(value, Node) and not at_step:  # at_step: a formula of one step, checked at every t
         from derive.graph.build import topo_order
         stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None
                       or n.role in ("carry", "step_input", "adjoint")), None)

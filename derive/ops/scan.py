@@ -192,9 +192,13 @@ def time_sum(sigmas: Node, states: Node, k: int | None = None, root: Node | None
     return Node("time_sum", (sigmas, xs, states, *params), params[k].shape, (("cell", cell), ("wrt", k)))
 
 
-def time_map(sigmas: Node, states: Node) -> Node:
-    """∂J/∂xs: what each step sends its input x⟨t⟩."""
+def time_map(sigmas: Node, states: Node, root: Node | None = None) -> Node:
+    """∂J/∂xs: what each step sends its input x⟨t⟩; or, with ``root``, any expression of the step's
+    nodes at every t, stacked on the time axis (a per-step formula ``check`` reads, δ₁⟨t⟩ for all t)."""
     cell, xs, params = _check_states(states, "time_map")
+    if root is not None:
+        shape = (root.shape[0], xs.shape[1], *root.shape[1:])
+        return Node("time_map", (sigmas, xs, states, *params), shape, (("cell", cell), ("root", root)))
     return Node("time_map", (sigmas, xs, states, *params), xs.shape, (("cell", cell),))
 
 
@@ -277,6 +281,8 @@ def _time_sum_evaluate(node, args, ev):
 # ---- time_map: ∂J/∂xs, step by step ----
 
 def _time_map_root(node):
+    if "root" in node.attrs:
+        return node.attrs["root"]
     return cell_backward(node.attrs["cell"]).d_x
 
 

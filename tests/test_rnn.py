@@ -491,3 +491,18 @@ def test_check_reads_a_formula_of_one_step_against_every_step(net, target, formu
     result = check_formula(net(), target, formula)
     assert result.ok is equal, result.render()
     assert any(h.startswith("exactly: equal" if equal else "exactly: not equal") for h in result.how), result.how
+
+
+def test_a_loss_at_every_step_may_be_the_mean_over_the_steps():
+    """steps="mean" is Keras's and PyTorch's reduction of a sequence loss: J is the summed loss over T."""
+    from compile.lowering.evaluate import evaluate
+    from compile.checks.points import random_point
+    layers = [SimpleRNN(2, sequences=True), Dense(3, "softmax")]
+    summed, mean = (Network((4, 2), layers, steps=k).derive() for k in ("sum", "mean"))
+    point = random_point(summed.model, 0, 3)
+    values = lambda d: {d.model.X: point.x, d.model.Y: point.y, **{r.node: point.params[r.name] for r in d.model.records}}
+    (Js,), (Jm,) = evaluate([summed.model.J], values(summed), 3), evaluate([mean.model.J], values(mean), 3)
+    assert float(np.sum(Jm)) == pytest.approx(float(np.sum(Js)) / 4, rel=1e-12)
+    assert verify(Network((4, 2), layers, steps="mean"), engine="numpy", scalar_limit=0).ok
+    with pytest.raises(NetworkError, match="steps must be 'sum'"):
+        Network((4, 2), layers, steps="average")

@@ -354,7 +354,7 @@ def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
     if model in EXAMPLES:
         net = EXAMPLES[model].network(input_shape)
         if loss is not None:
-            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps)
         return model, net
     path, _, attr = model.partition(":") if model.count(":") == 1 and model.split(":")[0].endswith(".py") \
         else (model, "", "")
@@ -369,7 +369,7 @@ def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
         if not isinstance(net, Network):
             raise ModelError(f"{path}:{attr} is a {type(net).__name__}, not a derive.Network")
         if loss is not None:
-            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name)
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps)
         return attr, net
     if re.match(r"^\s*[\d-]", model) or model[:1].isdigit():  # isdigit: '２-3' is a spec with a bad size
         return _short(model), parse_spec(model, loss)

@@ -514,8 +514,12 @@ class Builder:
             self._sequences.add(A)
         return A
 
-    def output(self, pred: Node, loss="ce", l2=None) -> Model:
-        """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]."""
+    def output(self, pred: Node, loss="ce", l2=None, steps="sum") -> Model:
+        """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]. With an output at every
+        step, the sum runs over the steps too (``steps="sum"``, as char-rnn), or J is the mean over the
+        steps as well as the batch (``steps="mean"``, as Keras and PyTorch average a sequence's loss)."""
+        if steps not in ("sum", "mean"):
+            raise NetworkError(f"steps must be 'sum' (the loss summed over the steps) or 'mean', not {steps!r}")
         if not self.layers or pred is not self.layers[-1].A:
             raise NetworkError("the prediction must be the output of the last layer declared")
         if pred.rank != 2 and not (pred.rank == 3 and pred in self._sequences):
@@ -534,7 +538,8 @@ class Builder:
         total = Node("sum", (entries,), (1,) * pred.rank, (("axis", None),))
         if pred.rank > 2:  # a loss at every step: summed over the steps too, J stays (1, 1)
             total = reshape_op(total, (1, 1))
-        terms, args = [c * placeholder(0) / m], [total]
+        per = m * (pred.shape[1] if pred.rank == 3 and steps == "mean" else 1)
+        terms, args = [c * placeholder(0) / per], [total]
         constants = {}
         l2 = _decay(l2)
         if l2:
@@ -555,10 +560,11 @@ class Network:
     """A sequential network: input size, a list of layers (``Dense``, or any object with a
     ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
 
-    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net"):
+    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum"):
         if not layers:
             raise NetworkError("a network needs at least one layer")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
+        self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.build("rows")  # fail early on a bad declaration
 
     def build(self, convention: str = "rows") -> Model:
@@ -574,7 +580,7 @@ class Network:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
                 adds.append(outputs[k])
             outputs.append(layer.build(g, outputs[-1], adds))
-        return g.output(outputs[-1], self.loss, self.l2)
+        return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"))
 
     def derive(self, convention: str = "rows"):
         return _derive(self.build(convention))

@@ -483,18 +483,18 @@ class Builder:
             H = named(scan_op(inp, cell), Name("H" if len(state) == 1 else "S", l), "states")
         except (ShapeError, ValueError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None
-        out = H
-        if len(state) > 1:  # the layer gives the first part of the state (an LSTM's h), at every step
-            out = named(slice_op(H, 2, 0, units), Name("H", l), "states_part")
+        every = H   # what the layer gives at every step
+        if len(state) > 1:  # the first part of the state (an LSTM's h)
+            every = named(slice_op(H, 2, 0, units), Name("H", l), "states_part")
+        out = every
         if not sequences:  # the last state: t = T, or t = 1 for a layer that runs backward
             T = int(inp.shape[1])
             k = 0 if reverse else T - 1
-            out = named(reshape_op(slice_op(out, 1, k, k + 1), (H.shape[0], units)), Name("A", l), "last")
+            out = named(reshape_op(slice_op(every, 1, k, k + 1), (H.shape[0], units)), Name("A", l), "last")
         geometry = (("steps", int(inp.shape[1])), ("reverse", reverse), ("sequences", sequences))
         self.layers.append(Layer(l, units, activation, None, None, out, None, None, kind="recurrent",
                                  geometry=geometry, cell=cell))
-        self.forward += [H] + [n for n in (out.args[0].args[0] if not sequences and len(state) > 1 else None, out)
-                               if n is not None and n is not H]
+        self.forward += list(dict.fromkeys([H, every, out]))   # each named node once, in order
         self._layer_of[out] = l
         if sequences:
             self._sequences.add(out)

@@ -503,3 +503,26 @@ def test_a_loss_at_every_step_may_be_the_mean_over_the_steps():
     assert verify(Network((4, 2), layers, steps="mean"), engine="numpy", scalar_limit=0).ok
     with pytest.raises(NetworkError, match="steps must be 'sum'"):
         Network((4, 2), layers, steps="average")
+
+
+@pytest.mark.parametrize("edit, wrong", [
+    (None, set()),
+    (("dh = Why.T @ dy + dhnext", "dh = Why.T @ dy"), {"Wxh1", "Whh1", "bh1"}),            # no δ⟨t+1⟩ term
+    (("dhraw = (1 - hs[t] * hs[t]) * dh", "dhraw = (1 - hs[t]) * dh"), {"Wxh1", "Whh1", "bh1"}),
+    (("dWhy += dy @ hs[t].T", "dWhy = dy @ hs[t].T"), {"W2"}),                              # not summed over t
+])
+def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
+    """The example's loss function, in min-char-rnn's conventions, run in check-code's child process."""
+    import runpy
+    from pathlib import Path
+    from compile.checks.code import check_code
+    source = (Path(__file__).resolve().parents[1] / "examples" / "min_char_rnn.py").read_text()
+    if edit:
+        assert edit[0] in source
+        source = source.replace(edit[0], edit[1])
+    path = tmp_path / "student.py"
+    path.write_text(source)
+    net = runpy.run_path(str(path))["net"]
+    report = check_code(net, f"{path}:backward", points=2)
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()

@@ -148,6 +148,8 @@ def test_random_recurrent_nets_lowered_against_jax_grad(net, seed):
     ("4x1-rnn3-gru2-2:softmax", "layer 2 (GRU 2) takes (batch, time, features) inputs; its input, layer 1, "
                                 "is (m, 3)"),
     ("4x1-rnn3:(z**)-2:softmax", "activation formula"),
+    ("4x1-rnn3:seq:seq-2:softmax", "seq is given twice in rnn3 at position 14"),
+    ("4x1-lstm2:tanh-2:softmax", "unknown option 'tanh' of lstm2: expected seq (every state); an LSTM's gates"),
 ])
 def test_bad_recurrent_specs_are_one_line_and_exit_2(spec, says, capsys):
     assert main(["show", spec]) == 2

@@ -268,6 +268,8 @@ def _recurrent_layer(spec: str, pos: int, part: str):
     options, at, act, seq = rest.split(":")[1:], pos + match.end(3), None, False
     for option in options:
         at += 1
+        if option == "seq" and seq:
+            raise ModelError(_at(spec, at, f"seq is given twice in {kind}{units}"))
         if option == "seq":
             seq = True
         elif kind == "rnn" and act is None and option and (option in ACTIVATION_NAMES or

@@ -528,3 +528,19 @@ def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
     report = check_code(net, f"{path}:backward", points=2)
     assert report.error is None, report.error
     assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+
+
+@pytest.mark.parametrize("layers, says", [
+    (lambda: [Recurrent(2, None), Dense(2, "softmax")], r"layer 1 \(Recurrent 2\): step must be a function of a Step"),
+    (lambda: [Recurrent(2, lambda s: 1 / 0), Dense(2, "softmax")],
+     r"layer 1 \(Recurrent 2\): the step function raised ZeroDivisionError: division by zero"),
+    (lambda: [Recurrent(2, lambda s: s.h, state="hc"), Dense(2, "softmax")], r"state must be a tuple of the state's parts"),
+    (lambda: [SimpleRNN(2, init="xavier"), Dense(2, "softmax")], r"init must be None \(Glorot weights, zero biases\)"),
+    (lambda: [SimpleRNN(2), SimpleRNN(2), Dense(2, "softmax")],
+     r"layer 2 \(SimpleRNN 2\) takes \(batch, time, features\) inputs; its input, layer 1, is \(m, 2\), one vector "
+     r"per example: a recurrent layer below it must give every state"),
+    (lambda: [SimpleRNN(2.5), Dense(2, "softmax")], r"the number of units must be a positive integer, not 2.5"),
+])
+def test_bad_recurrent_declarations_are_named(layers, says):
+    with pytest.raises(NetworkError, match=says):
+        Network((4, 1), layers())

@@ -290,6 +290,10 @@ class Builder:
                 raise NetworkError(f"layer {l} ({what}) takes (batch, time, features) inputs; the input X is "
                                    f"{fmt_shape(inp.shape)}: declare the input with its shape, e.g. Network((40, 1), "
                                    "...) or the spec 40x1-... (40 steps of one feature)")
+            if inp.rank == 2:
+                raise NetworkError(f"layer {l} ({what}) takes (batch, time, features) inputs; its input, "
+                                   f"{self._label(inp)}, is {fmt_shape(inp.shape)}, one vector per example: a "
+                                   "recurrent layer below it must give every state (sequences=True, :seq in a spec)")
         fix = ("put a Flatten() before it" if rank == 2 and inp.rank > 2 else
                "declare the input with its shape, e.g. Network((8, 8, 1), ...) or the spec 8x8x1-..."
                if inp is self.X and inp.rank == 2 else "convolutions and pooling come before the Flatten"
@@ -450,7 +454,7 @@ class Builder:
         h_l⟨0⟩ = 0; the layer gives H_l (``sequences``) or its last state A_l."""
         l = self.next_layer
         what = f"{kind} {units}"
-        if kind not in RECURRENT_KINDS:
+        if kind not in RECURRENT_KINDS and kind != "Recurrent":
             what = f"Recurrent {kind} {units}"
         units = _positive_int(units, f"layer {l} ({kind}): the number of units")
         self._takes(inp, 3, what, l)
@@ -460,6 +464,12 @@ class Builder:
             raise NetworkError(f"layer {l} ({what}): init must be None (Glorot weights, zero biases) or 'pytorch', "
                                f"not {init!r}")
         x_name = Name("x", None, 0) if inp is self.X else Name("x", l, 0)
+        if isinstance(state, str) or not isinstance(state, (tuple, list)):
+            raise NetworkError(f"layer {l} ({what}): state must be a tuple of the state's parts, ('h',) or "
+                               f"('h', 'c'), not {state!r}")
+        if not callable(step):
+            raise NetworkError(f"layer {l} ({what}): step must be a function of a Step (s.h is h⟨t−1⟩, s.x is "
+                               f"x⟨t⟩) that returns h⟨t⟩, not {step!r}")
         state = tuple(state)
         if not state or not all(isinstance(p, str) and p.isidentifier() and p.isalpha() for p in state) \
                 or len(set(state)) < len(state) or (len(state) > 1 and "s" in state):
@@ -481,8 +491,12 @@ class Builder:
                 new = named(renamable(new), Name(state[0], l, 0), "state")
             cell = make_cell(kind, l, s.carry, s.x, new, reverse, s.declared, state if len(state) > 1 else ())
             H = named(scan_op(inp, cell), Name("H" if len(state) == 1 else "S", l), "states")
+        except NetworkError as exc:
+            raise NetworkError(f"layer {l} ({what}): {exc}") from None
         except (ShapeError, ValueError) as exc:
             raise NetworkError(f"layer {l} ({what}): {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's step function failed: say so, keep its traceback
+            raise NetworkError(f"layer {l} ({what}): the step function raised {type(exc).__name__}: {exc}") from exc
         every = H   # what the layer gives at every step
         if len(state) > 1:  # the first part of the state (an LSTM's h)
             every = named(slice_op(H, 2, 0, units), Name("H", l), "states_part")

@@ -544,3 +544,16 @@ def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
 def test_bad_recurrent_declarations_are_named(layers, says):
     with pytest.raises(NetworkError, match=says):
         Network((4, 1), layers())
+
+
+@pytest.mark.parametrize("formula, says", [
+    ("sum_t(h1_tm1.T @ delta2)", "sum_t takes an expression of one step: a recurrent layer's names at step t "
+                                 "(h1_tm1, delta1_t, x_t, ...), its parameters and numbers; delta2 is none of those"),
+    ("sum_t(sum_t(h1_tm1.T @ delta1_t))", "and this one has none"),
+    ("sum_t(W2)", "and this one has none"),
+    ("sum_t(h1_tm1.T @ delta1_t, 0)", "sum_t(...) does not take 2 arguments"),
+])
+def test_bad_sums_over_t_are_refused_by_position(formula, says, capsys):
+    assert main(["check", "3x2-rnn2-2:softmax", "--param", "Whh1", "--formula", formula]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err

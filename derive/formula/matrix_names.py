@@ -71,7 +71,14 @@ def over_steps(derivation, x, what="sum_t"):
     if not isinstance(x, Node):
         raise ValueError(f"{what} takes an expression of a recurrent layer's names at step t, such as "
                          "h1_tm1.T @ delta1_t")
-    found = {steps[id(n)] for n in topo_order(x) if id(n) in steps}
+    order = topo_order(x)
+    outside = next((n for n in reversed(order) if n.op != "leaf" and n.name is not None
+                    and getattr(n.name, "step", None) is None), None) or \
+        next((n for n in order if n.op == "leaf" and n.role in ("input", "target", "mask")), None)
+    if outside is not None:
+        raise ValueError(f"{what} takes an expression of one step: a recurrent layer's names at step t (h1_tm1, "
+                         f"delta1_t, x_t, ...), its parameters and numbers; {outside.name} is none of those")
+    found = {steps[id(n)] for n in order if id(n) in steps}
     if len(found) != 1:
         raise ValueError(f"{what} takes an expression of one recurrent layer's names at step t (h1_tm1, "
                          "delta1_t, x_t, ...), " + ("and this one has none" if not found else "and this one "

@@ -549,7 +549,7 @@ def test_bad_recurrent_declarations_are_named(layers, says):
 @pytest.mark.parametrize("formula, says", [
     ("sum_t(h1_tm1.T @ delta2)", "sum_t takes an expression of one step: a recurrent layer's names at step t "
                                  "(h1_tm1, delta1_t, x_t, ...), its parameters and numbers; delta2 is none of those"),
-    ("sum_t(sum_t(h1_tm1.T @ delta1_t))", "and this one has none"),
+    ("sum_t(sum_t(h1_tm1.T @ delta1_t))", "sum_t takes an expression of one step, and this one holds a sum over t"),
     ("sum_t(W2)", "and this one has none"),
     ("sum_t(h1_tm1.T @ delta1_t, 0)", "sum_t(...) does not take 2 arguments"),
 ])

@@ -72,6 +72,8 @@ def over_steps(derivation, x, what="sum_t"):
         raise ValueError(f"{what} takes an expression of a recurrent layer's names at step t, such as "
                          "h1_tm1.T @ delta1_t")
     order = topo_order(x)
+    if any(n.op in ("time_sum", "time_map") for n in order):
+        raise ValueError(f"{what} takes an expression of one step, and this one holds a sum over t already")
     outside = next((n for n in reversed(order) if n.op != "leaf" and n.name is not None
                     and getattr(n.name, "step", None) is None), None) or \
         next((n for n in order if n.op == "leaf" and n.role in ("input", "target", "mask")), None)

@@ -364,7 +364,8 @@ def test_a_loss_at_every_step_prints_and_verifies():
     assert s["Error signals"][:3] == [("δ₂", "A₂ − Y", ""), ("∂J/∂H₁", "(1/m) δ₂ W₂ᵀ", ""),
                                       ("∂J/∂h₁⟨t⟩", "(∂J/∂H₁)⟨t⟩ + δ₁⟨t+1⟩ Whh₁ᵀ",
                                        "t = 3, …, 1; step 4 sends nothing back")]
-    assert dict((l, r) for l, r, _ in s["Gradients"])["∂J/∂W₂"] == "(1/m) Σₜ H₁⟨t⟩ᵀ δ₂⟨t⟩"
+    grads = dict((l, r) for l, r, _ in s["Gradients"])
+    assert grads["∂J/∂W₂"] == "(1/m) Σₜ H₁⟨t⟩ᵀ δ₂⟨t⟩" and grads["∂J/∂b₂"] == "(1/m) Σᵢ,ₜ δ₂"
     report = verify(Network((3, 2), [SimpleRNN(1, sequences=True), Dense(3, "softmax")]), engine="numpy",
                     scalar_limit=40, scalar_seconds=60)
     assert report.ok and report.scalar == "used", report.to_json()

@@ -78,7 +78,15 @@ def _show(node, p):
     axis = node.attrs["axis"]
     # A sum over the batch axis is over the examples: textbooks write it with the example index i.
     over_batch = axis is not None and any(a.shape[k] == m_sym for k in summed_axes(axis, a.rank))
+    if over_batch and p.writes_indices and axis == (0, 1) and a.rank == 3 and _over_time(a):
+        return p.sum_over_batch_and_steps(*p.arg(a)), p.MATMUL   # a bias at every step: Σᵢ,ₜ
     return p.sum(*p.arg(a), axis, over_batch)
+
+
+def _over_time(node) -> bool:
+    """Whether a (batch, ·, ·) node's middle axis is time: it comes from a recurrence's states."""
+    from derive.graph.node import topo_order
+    return any(n.op == "scan" for n in topo_order(node))
 
 
 def _expand(node, args, ex):

@@ -99,6 +99,8 @@ class LatexPrinter(NotationPrinter):
     def side_by_side(self, parts):
         return r"\left[" + ", ".join(parts) + r"\right]"
 
+    positions_to_steps = (r"\sum_{i,p}", r"\sum_{i,t}")
+
     def stepped(self, letter, digits, step):
         return letter + "^{" + (f"[{digits}]" if digits else "") + rf"\langle {step}\rangle}}"
 

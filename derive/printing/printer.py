@@ -169,6 +169,13 @@ class NotationPrinter(Printer):
     def sum_over(self, names) -> str:
         return f"{self.sum_all.strip()}_{{{','.join(names)}}} "
 
+    def sum_over_batch_and_steps(self, s: str, prec) -> str:
+        """A sum over the examples and the steps of a sequence (a bias applied at every step): Σᵢ,ₜ."""
+        return self.sum_over_batch_and_positions(s if prec >= MUL else self.wrap(s)).replace(
+            *self.positions_to_steps)
+
+    positions_to_steps = ("Σᵢ,ₚ", "Σᵢ,ₜ")
+
     def sum_over_batch_and_positions(self, inner: str) -> str:
         """A sum over the examples and every position of a channels-last tensor (a conv bias)."""
         return self.sum_all + inner

@@ -102,6 +102,11 @@ def model_arguments(parser, convention: bool = True) -> None:
                                        "or --loss '-y*log(yhat)' for one that begins with a minus)")
     parser.add_argument("--input", type=input_shape, metavar="HxWxC",
                         help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
+    parser.add_argument("--l2", type=float, metavar="LAMBDA",
+                        help="weight decay λ added to the loss (biases are not decayed)")
+    parser.add_argument("--l2-form", choices=["lambda/(2m)", "lambda/2", "lambda"],
+                        help="how the decay is written: λ/(2m) ΣW² (default, Ng's course), (λ/2) ΣW² (d2l), "
+                             "λ ΣW² (CS231n's reg)")
     if convention:
         parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                             help="rows: X is (m, n), Z = X W + b; columns: X is (n, m), Z = W A + b")

@@ -323,7 +323,7 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
-    _, net = resolve(args.model, None, args.input)
+    _, net = resolve(args.model, None, args.input, getattr(args, "l2", None), getattr(args, "l2_form", None))
     if not net.build().is_dense:  # convolution, pooling or recurrence: peers written for those layers
         from compile.cli import bench_cnn, bench_rnn
         recurrent = any(layer.kind == "recurrent" for layer in net.build().layers)

@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from derive.network.examples import resolve
-    _, net = resolve(args.model, args.loss, getattr(args, "input", None))
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     try:
         result = check_formula(net, args.param, args.formula, args.convention, args.seed)
     except CheckError as exc:

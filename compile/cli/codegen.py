@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from derive.network.examples import EXAMPLES, resolve
-    name, net = resolve(args.model, args.loss, getattr(args, "input", None))
+    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     defaults = EXAMPLES[name].train if name in EXAMPLES else {}
     optimizer = args.optimizer or defaults.get("optimizer", "sgd")
     lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)

@@ -25,7 +25,7 @@ MAX_UNROLL = 8   # steps: the unrolled view prints every line once per step
 def main(args) -> int:
     from derive.network.examples import resolve
     from derive.scalar.expand import ScalarTooLarge, scalar_view
-    _, net = resolve(args.model, args.loss, getattr(args, "input", None))
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     d = net.derive(args.convention)
     params = args.param or None
     fmt = args.format

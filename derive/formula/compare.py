@@ -42,10 +42,13 @@ def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0
 def _entries_equal(model, a, b, m_value, seed):
     ex = Expander(model, m_value, False, one_hot_targets(model, m_value), exp=expo)
     A, B = (np.asarray(v.tolist() if isinstance(v, sp.MatrixBase) else v, dtype=object) for v in (ex(a), ex(b)))
+    # The model's constants take their declared values, as the decimals they were written as (λ = 0.7 is
+    # 7/10): a formula may name λ or type its value.
+    known = {sym: sp.Rational(repr(float(v))) for sym, v in (getattr(model, "constants", None) or {}).items()}
     rng = random.Random(seed)
     for index in np.ndindex(*A.shape):   # any rank: a recurrent layer's δ⟨t⟩ at every t is (m, T, units)
         at = ", ".join(str(k + 1) for k in index)
-        diff = sp.sympify(A[index] - B[index])
+        diff = sp.sympify(A[index] - B[index]).xreplace(known)
         if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return None, f"entry ({at}) is undefined (a division by zero or a log of 0)"
         if _frozen_zero(diff, rng):

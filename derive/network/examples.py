@@ -342,9 +342,19 @@ def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
     return f"{message} at position {pos + 1} of {shown}\n  {left}{window}{right}\n  {' ' * (pos - start + len(left))}^"
 
 
-def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
+def resolve(model: str, loss=None, input_shape=None, l2=None, l2_form=None) -> tuple[str, Network]:
     """(name, network) for a MODEL argument; ``input_shape`` picks a built-in CNN's variant for
-    that input (the seed CNN at 28x28x1)."""
+    that input (the seed CNN at 28x28x1); ``l2`` and ``l2_form`` add (or replace) its weight decay."""
+    name, net = _resolve(model, loss, input_shape)
+    if l2 is None and l2_form is None:
+        return name, net
+    if l2 is None and not net.l2:
+        raise ModelError("--l2-form says how the weight decay is written; give its λ with --l2 (e.g. --l2 0.01)")
+    return name, Network(net.n_inputs, net.layers, loss=net.loss, l2=net.l2 if l2 is None else l2, name=net.name,
+                         steps=net.steps, l2_form=l2_form or net.l2_form)
+
+
+def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
     model = model.strip() if isinstance(model, str) else model
     if not isinstance(model, str) or not model:
         raise ModelError("no model given: name a built-in example (" + ", ".join(EXAMPLES) + "), a .py file, "
@@ -356,7 +366,7 @@ def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
     if model in EXAMPLES:
         net = EXAMPLES[model].network(input_shape)
         if loss is not None:
-            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps)
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps, l2_form=net.l2_form)
         return model, net
     path, _, attr = model.partition(":") if model.count(":") == 1 and model.split(":")[0].endswith(".py") \
         else (model, "", "")
@@ -371,7 +381,7 @@ def resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
         if not isinstance(net, Network):
             raise ModelError(f"{path}:{attr} is a {type(net).__name__}, not a derive.Network")
         if loss is not None:
-            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps)
+            net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps, l2_form=net.l2_form)
         return attr, net
     if re.match(r"^\s*[\d-]", model) or model[:1].isdigit():  # isdigit: '２-3' is a spec with a bad size
         return _short(model), parse_spec(model, loss)

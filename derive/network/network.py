@@ -40,6 +40,8 @@ from derive.network.scalar_functions import SCALAR_FUNCTIONS
 HE_ACTIVATIONS = frozenset(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
 from derive.graph.symbols import lam, m
 CONVENTIONS = ("rows", "columns")
+# The weight decay's forms, each its coefficient of ΣW² in J (biases are not decayed).
+L2_FORMS = {"lambda/(2m)": lam / (2 * m), "lambda/2": lam / 2, "lambda": lam}
 RECURRENT_KINDS = ("SimpleRNN", "GRU", "LSTM")
 
 
@@ -118,6 +120,7 @@ class Model:
     forward: list = field(default_factory=list)   # named nodes in evaluation order
     constants: dict = field(default_factory=dict)  # symbol -> value (lambda, ...)
     records: list = field(default_factory=list)   # Param, one per node of ``params``, same order
+    l2_form: str = "lambda/(2m)"                  # the weight decay's form (L2_FORMS)
 
     @property
     def prediction(self) -> Node:
@@ -528,12 +531,15 @@ class Builder:
             self._sequences.add(A)
         return A
 
-    def output(self, pred: Node, loss="ce", l2=None, steps="sum") -> Model:
+    def output(self, pred: Node, loss="ce", l2=None, steps="sum", l2_form="lambda/(2m)") -> Model:
         """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]. With an output at every
         step, the sum runs over the steps too (``steps="sum"``, as char-rnn), or J is the mean over the
         steps as well as the batch (``steps="mean"``, as Keras and PyTorch average a sequence's loss)."""
         if steps not in ("sum", "mean"):
             raise NetworkError(f"steps must be 'sum' (the loss summed over the steps) or 'mean', not {steps!r}")
+        if l2_form not in L2_FORMS:
+            raise NetworkError(f"l2_form must be one of {', '.join(map(repr, L2_FORMS))} (the weight decay added to "
+                               f"J: λ/(2m) ΣW² as Ng's course, (λ/2) ΣW² as d2l, λ ΣW² as CS231n), not {l2_form!r}")
         if not self.layers or pred is not self.layers[-1].A:
             raise NetworkError("the prediction must be the output of the last layer declared")
         if pred.rank != 2 and not (pred.rank == 3 and pred in self._sequences):
@@ -561,24 +567,25 @@ class Builder:
             for layer in (layer for layer in self.layers if layer.W is not None):
                 sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),
                                        role="decay"),), (1, 1), (("axis", None),))
-                terms.append(lam / (2 * m) * placeholder(len(args)))
+                terms.append(L2_FORMS[l2_form] * placeholder(len(args)))
                 args.append(sq)
         J = Node("ew", tuple(args), (1, 1), (("expr", sp.Add(*terms)),), name=Name("J"), role="loss")
         params = [r.node for r in self.records]
         masks = [layer.mask for layer in self.layers if layer.mask is not None]
         return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
-                     l2, self.forward + [J], constants, list(self.records))
+                     l2, self.forward + [J], constants, list(self.records), l2_form)
 
 
 class Network:
     """A sequential network: input size, a list of layers (``Dense``, or any object with a
     ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
 
-    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum"):
+    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum", l2_form="lambda/(2m)"):
         if not layers:
             raise NetworkError("a network needs at least one layer")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
+        self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²
         self.build("rows")  # fail early on a bad declaration
 
     def build(self, convention: str = "rows") -> Model:
@@ -594,7 +601,8 @@ class Network:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
                 adds.append(outputs[k])
             outputs.append(layer.build(g, outputs[-1], adds))
-        return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"))
+        return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"),
+                        getattr(self, "l2_form", "lambda/(2m)"))
 
     def derive(self, convention: str = "rows"):
         return _derive(self.build(convention))

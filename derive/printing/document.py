@@ -28,8 +28,9 @@ def sections(d, style: str, params=None, steps: bool = False, unroll: bool = Fal
             fwd += recurrence_forward(n.attrs["cell"], p, int(n.shape[1]))
         fwd.append((p.name(n.name), p.show(n), ""))
     loss_title = LOSS_TITLES.get(model.loss_name, model.loss_name)
+    decay_note = p.inline_math(f"{p.name('lambda')} = {model.l2:g}") if model.l2 else ""
     out = [("Forward pass", fwd),
-           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})", [(p.name("J"), p.show(model.J), "")])]
+           (f"Loss ({loss_title}{', L2 decay' if model.l2 else ''})", [(p.name("J"), p.show(model.J), decay_note)])]
     deltas = []
     for layer in reversed(model.layers):
         dn = d.deltas.get(layer.index)

@@ -116,12 +116,15 @@ def _ew_rule(node, arg, ctx):
     if node.role == "pre":
         return rule("through", name=node.name)
     if node.role == "decay":
-        return rule("decay", decay=Math("(λ/2m) Σ W²", r"\frac{\lambda}{2m} \sum W^2"))
+        return rule("decay", decay=DECAY_MATH[getattr(ctx.model, "l2_form", "lambda/(2m)")])
     if node.role == "loss":
         return rule("dJ")
     return CHAIN
 
 
+DECAY_MATH = {"lambda/(2m)": Math("(λ/2m) Σ W²", r"\frac{\lambda}{2m} \sum W^2"),
+              "lambda/2": Math("(λ/2) Σ W²", r"\frac{\lambda}{2} \sum W^2"),
+              "lambda": Math("λ Σ W²", r"\lambda \sum W^2")}
 SOFTMAX_IDENTITY = Math("S ⊙ (G − Σₖ G ⊙ S)", r"S \odot (G - \sum_k G \odot S)")
 RULE_RECORDS = {
     "matmul": lambda node, arg, ctx: rule("product", product=node),

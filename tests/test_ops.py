@@ -50,6 +50,18 @@ def _cell(W, U, b, gated=False, reverse=False):
 
 RNN = [(2, 3, 2), (2, 3), (3, 3), (1, 3)]   # xs (batch 2, time 3, features 2), W, U, b
 
+
+def _of_a_step(over, s, xs, W, U, b):
+    """An expression of one step's nodes and its adjoint σ⟨t⟩ = ∂J/∂h⟨t⟩, over every t:
+    Σₜ h⟨t−1⟩ᵀ (σ⟨t⟩ ⊙ h⟨t⟩), or (σ⟨t⟩ ⊙ h⟨t⟩²) stacked over t."""
+    from derive.ops.scan import cell_backward
+    states = scan(xs, _cell(W, U, b))
+    cell = states.attrs["cell"]
+    sigma = cell_backward(cell).adj_parts[0][0]
+    if over is time_sum:
+        return time_sum(s, states, root=matmul(transpose(cell.prev), ew(ph(0) * ph(1), [sigma, cell.new])))
+    return time_map(s, states, root=ew(ph(0) * ph(1) ** 2, [sigma, cell.new]))
+
 CASES = {  # id: (op, leaf shapes, graph of the leaves)
     "leaf": ("leaf", [(3, 2)], lambda a: a),
     "matmul": ("matmul", [(3, 2), (2, 4)], lambda a, b: matmul(a, b)),
@@ -100,6 +112,9 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     "time_sum": ("time_sum", [(2, 3, 3)] + RNN, lambda s, xs, W, U, b: time_sum(s, scan(xs, _cell(W, U, b)), 1)),
     "time_map": ("time_map", [(2, 3, 3)] + RNN,
                  lambda s, xs, W, U, b: time_map(s, scan(xs, _cell(W, U, b, gated=True)))),
+    # an expression of one step summed over t, or stacked over t (a formula `check` reads: sum_t(...))
+    "time_sum-of-a-formula": ("time_sum", [(2, 3, 3)] + RNN, lambda s, xs, W, U, b: _of_a_step(time_sum, s, xs, W, U, b)),
+    "time_map-of-a-formula": ("time_map", [(2, 3, 3)] + RNN, lambda s, xs, W, U, b: _of_a_step(time_map, s, xs, W, U, b)),
 }
 
 

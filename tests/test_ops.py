@@ -24,7 +24,7 @@ from derive.graph.build import (OPS, ew, flatten, leaf, matmul, permute, placeho
                            transpose)
 from derive.ops import (avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, log_softmax, max_pool,
                         max_pool_grad, max_pool_pick)
-from derive.ops import bptt, concat, make_cell, pad, scan, slice_, step_sum, time_map, time_sum
+from derive.ops import bptt, concat, make_cell, pad, scan, scatter_add, slice_, step_sum, take, time_map, time_sum
 from derive.graph.names import Name
 from derive.graph.node import named
 from derive.scalar.expand import Expander
@@ -115,7 +115,27 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     # an expression of one step summed over t, or stacked over t (a formula `check` reads: sum_t(...))
     "time_sum-of-a-formula": ("time_sum", [(2, 3, 3)] + RNN, lambda s, xs, W, U, b: _of_a_step(time_sum, s, xs, W, U, b)),
     "time_map-of-a-formula": ("time_map", [(2, 3, 3)] + RNN, lambda s, xs, W, U, b: _of_a_step(time_map, s, xs, W, U, b)),
+    # an embedding lookup and its adjoint; the indices repeat (rows 1 and 3 twice, row 0 never)
+    "take": ("take", [(4, 3)], lambda C: take(C, _index((2, 3), [[1, 3, 1], [2, 3, 3]]))),
+    "scatter_add": ("scatter_add", [(2, 3, 2)], lambda g: scatter_add(g, _index((2, 3), [[1, 3, 1], [2, 3, 3]]), 5)),
+    # a sum that linearity splits: the factor constant along the axis comes out (Σᵢ c ⊙ a = c ⊙ Σᵢ a)
+    "sum-linear": ("sum", [(3, 4), (1, 4)], lambda a, c: reduce_sum(ew(ph(0) * ph(1) + ph(1) ** 2, [a, c]), 0)),
 }
+
+INDEX_VALUES = {}
+
+
+def _index(shape, values):
+    """A leaf of integer indices (data: no gradient reaches it), with its fixed values."""
+    node = leaf("I", shape, "input")
+    INDEX_VALUES[node] = np.array(values, float)
+    return node
+
+
+def _inputs(leaves, C, out):
+    """Every input of a case's graph: its leaves, the weights C, and any index leaf."""
+    from derive.graph.node import topo_order
+    return leaves + [C] + [n for n in topo_order(out) if n in INDEX_VALUES]
 
 
 def _case(key, seed=0):
@@ -126,6 +146,7 @@ def _case(key, seed=0):
     J = reduce_sum(ew(ph(0) * ph(1), [out, C]), None)
     rng = np.random.default_rng(seed)
     values = {n: rng.normal(size=tuple(int(d) for d in n.shape)) for n in leaves + [C]}
+    values.update({n: INDEX_VALUES[n] for n in _inputs([], C, out)[1:]})
     if not OPS[op].differentiable:  # a recurrence's backward nodes: no second derivatives
         with pytest.raises(NotImplementedError, match="does not derive second derivatives through a recurrence"):
             gradients(J, leaves)
@@ -170,8 +191,9 @@ def test_lowering_against_numpy_and_jax_grad(key):
     import jax
     with jax.enable_x64(True):
         leaves, C, out, J, grads, values = _case(key)
-        fn, _ = lower_nodes({"J": J, "out": out, **{x.name: grads[x] for x in leaves if grads}}, leaves + [C])
-        args = [values[x] for x in leaves + [C]]
+        inputs = _inputs(leaves, C, out)
+        fn, _ = lower_nodes({"J": J, "out": out, **{x.name: grads[x] for x in leaves if grads}}, inputs)
+        args = [values[x] for x in inputs]
         got = fn(*args)
         want_out, want_J = evaluate([out, J], values, 1)
         np.testing.assert_allclose(np.asarray(got["out"]), want_out, rtol=1e-12, atol=1e-12)
@@ -188,6 +210,8 @@ def test_scalar_expansion_against_numpy_and_sympy_diff(key):
     leaves, C, out, J, grads, values = _case(key)
     ex = Expander(None, 1, False)
     point = {}
+    for x in _inputs(leaves, C, out)[len(leaves) + 1:]:   # indices select entries: they stay integers
+        ex.memo[x] = values[x].astype(int).astype(object)
     for x in leaves + [C]:
         syms = np.asarray(ex.symbols(x).tolist() if x.rank == 2 else ex.symbols(x), dtype=object)
         ex.memo[x] = ex.symbols(x)

@@ -109,8 +109,11 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     params = {}
     for p in model.records:
         std = BIAS_STD if p.kind == "bias" else WEIGHT_STD / max(1.0, np.sqrt(p.fan_in / 4))
-        params[p.name] = rng.normal(0, std, p.shape)
+        params[p.name] = rng.normal(0, std, p.shape) + (1.0 if p.init == "ones" else 0.0)
     x = rng.normal(size=(m, *model.input_shape))
+    if getattr(model, "vocab", None):   # token indices, a few of them repeated (their gradients accumulate)
+        x = rng.integers(0, min(model.vocab, max(2, m * int(np.prod(model.input_shape)) // 2)),
+                         size=(m, *model.input_shape)).astype(float)
     y = draw_targets(model, rng, m)
     drop = None
     if masks and model.masks:

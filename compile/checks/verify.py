@@ -149,6 +149,8 @@ def scalar_gradients(derivation, point, params, limit=None):
     size_check_scalar(derivation, limit)
     m = point.x.shape[0]
     ex = Expander(model, m, False, None)
+    if getattr(model, "vocab", None):
+        ex.indices = point.x
     J = ex(model.J)[0, 0]
     rows = model.convention == "rows"
     values = {}
@@ -160,6 +162,8 @@ def scalar_gradients(derivation, point, params, limit=None):
         return list(syms) if isinstance(syms, sp.MatrixBase) else list(np.asarray(syms, dtype=object).ravel())
 
     for node, v in leaves.items():
+        if node is model.X and getattr(model, "vocab", None):
+            continue   # indices: already in the expansion
         v = v if rows else v.T
         values.update(zip(entries(node), np.asarray(v, float).ravel()))
     for p in model.params:

@@ -46,6 +46,11 @@ def init_source(model) -> str:
         shape, fan_in, fan_out = p.shape, p.fan_in, p.fan_out
         if p.init == "zeros":
             draw = f"np.zeros({shape})"
+        elif p.init == "ones":   # a normalization's scale γ
+            draw = f"np.ones({shape})"
+        elif p.init == "normal":   # an embedding table, as PyTorch's nn.Embedding
+            lines.append(f"        # {p.name}: standard normal (PyTorch's nn.Embedding)")
+            draw = f"rng.normal(0, 1, {shape})"
         elif p.init == "pytorch":
             lines.append(f"        # {p.name}: uniform on ±1/√fan_in, fan_in = {fan_in} (PyTorch's default)")
             draw = f"rng.uniform(-1 / {fan_in} ** 0.5, 1 / {fan_in} ** 0.5, {shape})"

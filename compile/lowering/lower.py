@@ -30,7 +30,7 @@ from sympy.printing.numpy import JaxPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive.graph.build import is_placeholder, placeholder, topo_order
-from derive.graph.symbols import lam, m
+from derive.graph.symbols import eps, lam, m
 from derive.printing.show import name as display_name
 from derive.printing.show import show
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -42,7 +42,7 @@ from compile.lowering.ops import LOWERINGS
 
 DTYPES = ("float32", "float64")
 # Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
-CONSTANT_NAMES = {lam: "LAMBDA"}
+CONSTANT_NAMES = {lam: "LAMBDA", eps: "EPSILON"}
 # The JAX code of every scalar function, by SymPy class name, from derive's table ("{0}": the argument).
 CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 
@@ -91,7 +91,7 @@ class ScalarJax(JaxPrinter):
         self.used.add(s)
         if s in CONSTANT_NAMES or s == m:
             return CONSTANT_NAMES.get(s, "m")
-        raise ValueError(f"cannot lower the free symbol {s} (only operands, m and lambda are known)")
+        raise ValueError(f"cannot lower the free symbol {s} (only operands, m, lambda and epsilon are known)")
 
     def _print_Pow(self, e, rational=False):
         base, exp = e.args

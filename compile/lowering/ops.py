@@ -61,6 +61,18 @@ def _permute(w, node):
     return f"jnp.transpose({w.code(node.args[0])[0]}, {tuple(node.attrs['axes'])})", True
 
 
+def _take(w, node):
+    table, idx = (w.code(a)[0] for a in node.args)
+    return f"jnp.take({table}, jnp.asarray({idx}).astype(jnp.int32), axis=0)", True
+
+
+def _scatter_add(w, node):
+    g, idx = (w.code(a)[0] for a in node.args)
+    rows, cols = (int(d) for d in node.shape)
+    return (f"jnp.zeros(({rows}, {cols}), DTYPE).at[jnp.asarray({idx}).astype(jnp.int32).reshape(-1)]"
+            f".add(jnp.reshape({g}, (-1, {cols})))"), True
+
+
 # Convolution and pooling call the functions of compile.lowering.windows (forward maps and their adjoints
 # written out); a generated module that uses them carries that module's source (see
 # compile.lowering.lower.WINDOWS), so a standalone trainer needs nothing from derivax.
@@ -86,4 +98,5 @@ WINDOW_LOWERINGS = {
 }
 
 LOWERINGS = {**WINDOW_LOWERINGS, **RECURRENCE_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "step_sum": _step_sum, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
-             "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute}
+             "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute,
+             "take": _take, "scatter_add": _scatter_add}

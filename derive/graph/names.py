@@ -73,8 +73,10 @@ def layer_of(name) -> int | None:
 # command for each letter is its spelled-out name). Every printer and the scalar view read these.
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")  # the minus: a negative power, Z⁻²
-GREEK = {"delta": "δ", "lambda": "λ"}
+GREEK = {"delta": "δ", "lambda": "λ", "gamma": "γ", "beta": "β", "mu": "μ", "sigma": "σ", "epsilon": "ε"}
 SPELLED = {letter: spelled for spelled, letter in GREEK.items()}  # δ -> delta
+# Names of a normalization layer that are not one letter: the variance σ² and the normalized X̂.
+MARKED = {"var": ("σ²", r"{\sigma^2}"), "xhat": ("X̂", r"\hat{X}"), "xc": ("X̄", r"\bar{X}")}
 
 
 def subscript(digits) -> str:

@@ -6,3 +6,4 @@ import sympy as sp
 
 m = sp.Symbol("m", positive=True, integer=True)
 lam = sp.Symbol("lambda", positive=True)
+eps = sp.Symbol("epsilon", positive=True)   # added to a normalization's variance

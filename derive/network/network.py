@@ -91,7 +91,7 @@ class Param:
     kind: str         # "weight" or "bias"
     fan_in: int
     fan_out: int
-    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), "zeros", or "pytorch"
+    init: str         # "he" (normal, std sqrt(2/fan_in)), "glorot" (uniform), "zeros", "ones" (γ), or "pytorch"
                       # (uniform on ±1/sqrt(fan_in), weights and biases: PyTorch's Linear and Conv default)
 
     @property
@@ -121,6 +121,7 @@ class Model:
     constants: dict = field(default_factory=dict)  # symbol -> value (lambda, ...)
     records: list = field(default_factory=list)   # Param, one per node of ``params``, same order
     l2_form: str = "lambda/(2m)"                  # the weight decay's form (L2_FORMS)
+    vocab: int | None = None                      # the input holds indices into an embedding of this many rows
 
     @property
     def prediction(self) -> Node:
@@ -245,6 +246,8 @@ class Builder:
         self.records: list = []   # Param, in the order the parameters were made (W1, b1, W2, ...)
         self._layer_of = {self.X: 0}
         self._sequences: set = set()   # outputs with a time axis (batch, time, units): every state of a recurrence
+        self.constants: dict = {}      # symbol -> value: a normalization's ε
+        self.vocab: int | None = None  # the input holds indices into an embedding of this many rows
 
     def param(self, name: Name, shape, layer: int, kind: str, fans: tuple, init: str) -> Node:
         """The leaf of a trainable parameter, registered with its record (``Param``). A name given
@@ -517,6 +520,18 @@ class Builder:
             self._sequences.add(out)
         return out
 
+    def norm(self, inp: Node, kind: str = "batch", act="identity", eps: float = 1e-5, variance: str = "biased",
+             momentum: float = 0.1) -> Node:
+        """Append a normalization layer l (``kind`` "batch" or "layer"): μ_l, σ²_l over the batch or the
+        features, X̂_l = (inp − μ_l) ⊘ √(σ²_l + ε), Z_l = γ_l ⊙ X̂_l + β_l, A_l = act(Z_l)."""
+        from derive.network.norm import build_norm
+        return build_norm(self, inp, kind, act, eps, variance, momentum)
+
+    def embedding(self, inp: Node, vocab: int, dim: int) -> Node:
+        """Append an embedding layer l: A_l = C_l[X], the rows of C_l (vocab, dim) the input's indices select."""
+        from derive.network.embedding import build_embedding
+        return build_embedding(self, inp, vocab, dim)
+
     def concat(self, parts) -> Node:
         """Append a layer l: A_l = the outputs ``parts`` side by side along their last axis (units)."""
         l = self.next_layer
@@ -560,7 +575,7 @@ class Builder:
             total = reshape_op(total, (1, 1))
         per = m * (pred.shape[1] if pred.rank == 3 and steps == "mean" else 1)
         terms, args = [c * placeholder(0) / per], [total]
-        constants = {}
+        constants = dict(self.constants)
         l2 = _decay(l2)
         if l2:
             constants[lam] = l2
@@ -573,7 +588,7 @@ class Builder:
         params = [r.node for r in self.records]
         masks = [layer.mask for layer in self.layers if layer.mask is not None]
         return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
-                     l2, self.forward + [J], constants, list(self.records), l2_form)
+                     l2, self.forward + [J], constants, list(self.records), l2_form, self.vocab)
 
 
 class Network:

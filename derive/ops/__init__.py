@@ -15,7 +15,8 @@ from derive.ops.conv import conv, conv_input_grad, conv_weight_grad
 from derive.ops.pool import avg_pool, avg_pool_grad, max_pool, max_pool_grad, max_pool_pick
 from derive.ops.slicing import concat, pad, slice_
 from derive.ops.scan import Cell, bptt, make_cell, scan, time_map, time_sum
+from derive.ops.gather import scatter_add, take
 
 __all__ = ["Cell", "OPS", "Op", "bptt", "concat", "make_cell", "pad", "scan", "slice_", "step_sum", "time_map", "time_sum", "avg_pool", "avg_pool_grad", "broadcastable", "conv", "conv_input_grad", "conv_weight_grad",
            "max_pool", "max_pool_grad", "max_pool_pick", "constant_factor", "ew", "flatten", "leaf", "log_softmax", "lookup", "matmul", "permute",
-           "reduce_sum", "register", "reshape", "softmax", "transpose", "unbroadcast"]
+           "reduce_sum", "register", "reshape", "scatter_add", "softmax", "take", "transpose", "unbroadcast"]

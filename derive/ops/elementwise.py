@@ -116,6 +116,10 @@ def unbroadcast(contrib: Node, arg: Node) -> Node:
     return BUILD["reshape"](BUILD["sum"](contrib, tuple(axes)), arg.shape)
 
 
+# Named nodes of several operands whose derivatives are written through the node itself (X̂ = X̄ ⊘ σ).
+WRITTEN_THROUGH = frozenset({"normalized"})
+
+
 def _vjp(node, g, ctx):
     expr, args = node.attrs["expr"], node.args
     out = []
@@ -124,12 +128,20 @@ def _vjp(node, g, ctx):
         if d == 0:
             continue
         extra = []
-        if node.name and len(args) == 1:
-            # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2.
+        if node.name and (len(args) == 1 or node.role in WRITTEN_THROUGH):
+            # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2; and
+            # a normalization's quotient through itself: ∂(X̄ ⊘ σ)/∂σ = −X̄ ⊘ σ² = −X̂ ⊘ σ.
             o = ph(len(args) + 1)
             through = d.xreplace({expr: o})
-            if ph(i) in d.free_symbols and ph(i) not in through.free_symbols:
-                ctx.derivative_through(node, ew(d, args, shape=node.shape), ew(through.xreplace({o: ph(0)}), [node]))
+            if through == d:   # a power of the expression: 1/(2√(v + ε)) is 1/(2σ)
+                through = d.subs(expr, o)
+            gone = d.free_symbols - through.free_symbols - {o}
+            if o in through.free_symbols and (ph(i) in gone if len(args) == 1 else gone):
+                after = ew(through.xreplace({o: ph(len(args))}), [*args, node], shape=node.shape)
+                if node.role == "act":
+                    ctx.derivative_through(node, ew(d, args, shape=node.shape), after)
+                else:   # a stage of a layer (σ = √(σ² + ε), X̂ = X̄ ⊘ σ): its partial derivative
+                    ctx.partial_through(node, arg, ew(d, args, shape=node.shape), after)
                 d, extra = through, [node]
         contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
                      [g, *args, *extra], shape=node.shape)

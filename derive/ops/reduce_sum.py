@@ -17,6 +17,8 @@ from derive.graph.symbols import m as m_sym
 from derive.ops._registry import Op, register
 from derive.ops.elementwise import constant_factor, ew
 
+ph = placeholder
+
 
 def normal_axes(axis, rank: int):
     """``axis`` as the sum stores it: None (all axes), one int, or a sorted tuple of two or more."""
@@ -61,11 +63,74 @@ def reduce_sum(a: Node, axis) -> Node:
     if a.op == "ew" and not a.args:  # sum of a constant: the constant times the count
         count = sp.Mul(*[a.shape[k] for k in summed_axes(axis, a.rank)])
         return ew(a.attrs["expr"] * count, [], shape=shape)
+    zero = _centred(a, axis, shape)
+    if zero is not None:
+        return zero
+    split = _linear(a, axis, shape)
+    if split is not None:
+        return split
     if a.op == "leaf" and a.attrs.get("one_hot_axis", "none") == axis:
         # The targets of a categorical loss are one-hot rows (or columns): each sums to one.
         record(rule("one_hot", target=a.name), ClassesSumToOne(a.name, axis))
         return ew(ONE, [], shape=shape)
     return Node("sum", (a,), shape, (("axis", axis),))
+
+
+@dataclass(frozen=True)
+class CentredSumsToZero:
+    """The fact that a centred node sums to 0 over the axes it was centred on (Σᵢ X̂ = 0)."""
+
+    name: str
+    axis: object
+
+    def printed(self, p) -> str:
+        return f"{p.sum(p.name(self.name), p.ATOM, self.axis, self.axis == 0 or self.axis == (0, 1, 2))[0]} = 0"
+
+
+def _centred(a: Node, axis, shape):
+    """0 for a sum of a centred node (X − μ, or (X − μ)/σ) over every axis it was centred on."""
+    over = a.attrs.get("centred") if a.name is not None else None
+    if over is None or not set(over) <= set(summed_axes(axis, a.rank)):
+        return None
+    record(rule("centred", name=a.name), CentredSumsToZero(a.name, axis))
+    return ew(sp.Integer(0), [], shape=shape)
+
+
+def _linear(a: Node, axis, shape):
+    """A sum of an anonymous elementwise expression, split by linearity where that simplifies it: a
+    factor constant along the summed axes (an operand of length 1 there: γ, 1/σ, another sum) comes
+    out of the sum, Σᵢ (c ⊙ f) = c ⊙ Σᵢ f, and a term that sums to zero (Σᵢ X̂) goes. None where no
+    term has such a factor (the sum stays one node, as Σᵢ δ does)."""
+    if a.op != "ew" or a.name is not None or not a.args:
+        return None
+    axes = summed_axes(axis, a.rank)
+    if all(a.shape[j] == ONE for j in axes):   # a sum over nothing: left as it is
+        return None
+    outer = {ph(k) for k, arg in enumerate(a.args)
+             if all(j < a.rank - arg.rank or arg.shape[j - a.rank + arg.rank] == ONE for j in axes)}
+    if not outer:
+        return None
+    terms, pulled = [], False
+    for term in sp.Add.make_args(a.attrs["expr"]):
+        c, f = term.as_independent(*[ph(k) for k in range(len(a.args)) if ph(k) not in outer], as_Add=False)
+        if not c.free_symbols & outer:
+            c, f = ONE, term
+        pulled = pulled or c != ONE
+        terms.append((c, f))
+    if not pulled:
+        return None
+    groups: dict = {}
+    for c, f in terms:   # terms with the same outer factor share one sum
+        groups[c] = groups.get(c, 0) + f
+    outer_args = [a.args[int(str(q)[2:])] for q in sorted(outer, key=str)]
+    renumber = {q: ph(i) for i, q in enumerate(sorted(outer, key=str))}
+    out, args = [], list(outer_args)
+    for c, f in groups.items():
+        inner = reduce_sum(ew(f, a.args, shape=a.shape), axis) if f.free_symbols else \
+            ew(f * sp.Mul(*[a.shape[j] for j in axes]), [], shape=shape)
+        args.append(inner)
+        out.append(c.xreplace(renumber) * ph(len(args) - 1))
+    return ew(sp.Add(*out), args, shape=shape)
 
 
 def _vjp(node, g, ctx):

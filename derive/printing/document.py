@@ -36,6 +36,8 @@ def sections(d, style: str, params=None, steps: bool = False, unroll: bool = Fal
         dn = d.deltas.get(layer.index)
         if dn is not None and dn in needed:
             deltas.append((p.name(dn.name), p.show(dn), ""))
+        for n in _named_adjoints(d, layer):   # a normalization's ∂J/∂X̂, before the δ it makes
+            deltas.append((p.gradient_name(p.name(n.attrs["of"])), p.show(n, top=True), ""))
         if layer.kind == "recurrent":
             deltas += recurrence_backward(d, layer, p)
     out.append(("Error signals", deltas))
@@ -57,6 +59,11 @@ def sections(d, style: str, params=None, steps: bool = False, unroll: bool = Fal
                 out.append((f"Steps inside layer {layer.index}'s step (the same at every t)",
                             cell_step_lines(layer.cell, p)))
     return out
+
+
+def _named_adjoints(d, layer) -> list:
+    return [g for n, g in d.adjoints.items() if g.role == "adjoint" and g.op != "leaf"
+            and getattr(n.name, "layer", None) == layer.index]
 
 
 def cell_step_lines(cell, p) -> list:
@@ -261,6 +268,11 @@ def _needed_deltas(d, wanted):
     return out
 
 
+# The steps shown are those of the nodes a derivation is read by: each layer's A and Z, and inside a
+# normalization layer each stage (μ, X̄, σ², σ, X̂).
+STEP_BASES = frozenset({"A", "Z", "mu", "xc", "var", "sigma", "xhat"})
+
+
 def step_lines(d, p, needed, wanted, keep_all=False) -> list:
     """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``."""
     lines, keep = [], True
@@ -269,13 +281,18 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
         kind, n = s.lhs
         if kind in ("grad", "def") and not keep_all:
             # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
-            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or getattr(n, "base", None) in ("A", "Z"))
+            base = getattr(n, "base", None)
+            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or base in STEP_BASES)
         if not keep:
             continue
         if kind == "through":  # n is the function's name, the line says f'(Z) = (its form) = (through A)
             before, after = s.rhs
             prime = p.derivative_call(n, p.name(before.args[0].name))
             lines.append((prime, f"{p.show(before)} = {p.show(after)}", p.rules(s.rule)))
+        elif kind == "partial":  # ∂X̂₂/∂σ₂ = (its form) = (through X̂₂)
+            before, after = s.rhs
+            lines.append((p.partial_name(p.name(n[0]), p.name(n[1])), f"{p.show(before)} = {p.show(after)}",
+                          p.rules(s.rule)))
         elif kind == "fact":  # a fact prints itself with the printer (reduce_sum's ClassesSumToOne)
             lines.append(("", s.rhs.printed(p), p.rules(s.rule)))
         elif kind == "same":

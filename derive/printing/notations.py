@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.graph.names import GREEK, SPELLED, subscript, superscript
+from derive.graph.names import GREEK, MARKED, SPELLED, subscript, superscript
 from derive.printing.printer import NotationPrinter
 from derive.network.scalar_functions import latex_name
 
@@ -25,6 +25,8 @@ class TextPrinter(NotationPrinter):
     def letter(self, base: str) -> str:
         if base.startswith("delta") and base[5:].isalpha():  # a gate's error signal: deltar is δr
             return "δ" + base[5:]
+        if base in MARKED:
+            return MARKED[base][0]
         return GREEK.get(base, base)
 
     def layer_index(self, digits: str) -> str:
@@ -68,6 +70,9 @@ class TextPrinter(NotationPrinter):
     def gradient_name(self, shown: str) -> str:
         return f"∂J/∂{shown}"
 
+    def partial_name(self, top: str, bottom: str) -> str:
+        return f"∂{top}/∂{bottom}"
+
     def derivative_call(self, fname: str, arg: str) -> str:
         return f"{fname}′({arg})"
 
@@ -80,6 +85,8 @@ class LatexPrinter(NotationPrinter):
     def letter(self, base: str) -> str:
         if base in GREEK:
             return "\\" + base  # LaTeX names each letter as it is spelled
+        if base in MARKED:
+            return MARKED[base][1]
         if base.startswith("delta") and base[5:].isalpha():  # a gate's error signal: \delta_{r}
             return rf"\delta_{{{base[5:]}}}"
         if len(base) > 1 and base[0] in "WUVb" and base[1:].isalpha() and base[1:].islower():
@@ -178,6 +185,9 @@ class LatexPrinter(NotationPrinter):
     def gradient_name(self, shown):
         return rf"\frac{{\partial J}}{{\partial {shown}}}"
 
+    def partial_name(self, top, bottom):
+        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+
     def derivative_call(self, fname, arg):
         return rf"\mathrm{{{latex_name(fname)}}}'\left({arg}\right)"
 
@@ -234,6 +244,9 @@ class FormulaPrinter(NotationPrinter):
     def log_call(self, call):
         return f"log({call})"
 
+    def scattered(self, g, idx, rows):
+        return f"scatter_add({g[0]}, {idx}, {rows})"
+
     # convolution and pooling as calls; their stride, padding and window are the network's layer's
     # (``derive.formula.matrix_names.window_functions`` reads them back), as the header states them
     def convolution(self, x, w, stride):
@@ -256,6 +269,9 @@ class FormulaPrinter(NotationPrinter):
 
     def gradient_name(self, shown):
         return f"dJ/d{shown}"
+
+    def partial_name(self, top, bottom):
+        return f"d{top}/d{bottom}"
 
     def adjoint_name(self, shown):
         return f"d{shown}"

@@ -21,7 +21,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from derive.graph.build import Node, is_placeholder, placeholder
-from derive.graph.names import GREEK, Name, parts, step_text
+from derive.graph.names import GREEK, MARKED, Name, parts, step_text
 from derive.graph.rules import Gradient, Math
 from derive.printing.rules import FALLBACK, RULE_WORDS
 from derive.network.scalar_functions import SCALAR_FUNCTIONS, fill
@@ -95,7 +95,8 @@ class NotationPrinter(Printer):
     def name_in_words(self, n: Name) -> str:
         """A name inside words: its letter and plain digits (δ2, dJ/dZ2), as one types it."""
         base, digits = parts(n)
-        word = GREEK.get(base) or ("δ" + base[5:] if base.startswith("delta") and base[5:].isalpha() else base)
+        word = GREEK.get(base) or MARKED.get(base, ("",))[0] or \
+            ("δ" + base[5:] if base.startswith("delta") and base[5:].isalpha() else base)
         step = getattr(n, "step", None)
         return word + digits + ("" if step is None else f"⟨{step_text(step + self.time_shift, n.at)}⟩")
 
@@ -114,7 +115,7 @@ class NotationPrinter(Printer):
     def node(self, node: Node, top: bool = False):
         """(string, precedence) of ``node``: its name where it has one (unless it is the line's top),
         else its op's printing; a notation may print an op its own way with ``_print_op_<op>``."""
-        if node.op == "leaf" and node.role == "adjoint":  # σ⟨t⟩ of a recurrence's step: ∂J/∂h₁⟨t⟩
+        if node.role == "adjoint" and (node.op == "leaf" or not top):  # ∂J/∂h₁⟨t⟩, ∂J/∂X̂₂
             return self.adjoint_name(self.name(node.attrs["of"])), ATOM
         if node.name and not top or node.op == "leaf":
             return self.name(node.name), ATOM
@@ -179,6 +180,17 @@ class NotationPrinter(Printer):
     def sum_over_batch_and_positions(self, inner: str) -> str:
         """A sum over the examples and every position of a channels-last tensor (a conv bias)."""
         return self.sum_all + inner
+
+    # ---- an embedding (derive.ops.gather): its lookup C[X], and its adjoint onehot(X)ᵀ G, the
+    # product the lookup is without the one-hot matrix -------------------------------------------------
+
+    def lookup(self, table: str, idx: str) -> str:
+        return f"{table}[{idx}]"
+
+    def scattered(self, g, idx: str, rows: str) -> str:
+        s, prec = g
+        return f"{self.transpose(self.call_op('onehot', '', idx), ATOM)}{self.matmul_sign}" \
+               f"{s if prec >= MATMUL else self.wrap(s)}"
 
     # ---- convolution and pooling (derive.ops.conv, derive.ops.pool): the math notations' forms;
     # the formula notation writes calls instead ------------------------------------------------------
@@ -330,6 +342,10 @@ class NotationPrinter(Printer):
 
     def gradient_name(self, shown: str) -> str:
         """∂J/∂W₁ from the name W₁ as this notation prints it."""
+        raise NotImplementedError
+
+    def partial_name(self, top: str, bottom: str) -> str:
+        """∂X̂₂/∂σ₂ from two names as this notation prints them."""
         raise NotImplementedError
 
     def derivative_call(self, fname: str, arg: str) -> str:

@@ -29,11 +29,18 @@ RULE_WORDS = {
     "cancellation": "{activation}–{loss} cancellation",
     "name_delta": "name the error signal {delta} ({gradient} without the constant factor)",
     "name_step_delta": "name the error signal {delta} = {gradient}",
+    "centred": "{name} is centred: it sums to 0 over the axes its mean was taken over",
+    "written_as": "write {definition} as {name}",
+    "scale_sum": "{param} scales every example: its gradient sums over the batch",
+    "partial_through": "written through {name}",
     "one_hot": "one-hot targets: each example's {target} sums to 1 over the classes",
     "scan": "backprop through time (layer {layer}): each step's share, summed over t; the error signals are "
             "the recurrence above",
     "slice": "a part passes its adjoint back in place, zeros elsewhere",
     "pad": "padding passes back the adjoint of the entries it kept",
     "concat": "each part of a concatenation takes its part of the adjoint",
+    "take": "a lookup's adjoint adds each row back into the table row it was read from (repeated indices "
+            "accumulate)",
+    "scatter_add": "the adjoint of adding rows into a table is reading them back",
 }
 FALLBACK = "chain rule through {kind}"

@@ -19,6 +19,7 @@ from derive.graph.build import Node, constant_factor, ew, named, placeholder
 from derive.network.functions import LOSS_TITLES
 from derive.run.limits import TimeLimitExceeded
 from derive.graph.names import Name, layer_of
+from derive.graph.node import renamable
 from derive.graph.rules import CHAIN, START, Gradient, Math, Rule, rule
 from derive.printing.show import show
 from derive.ops import lookup
@@ -112,6 +113,8 @@ def _ew_rule(node, arg, ctx):
     if node.role == "loss_entry":
         return rule("loss_derivative", loss=LOSS_TITLES.get(ctx.model.loss_name, ctx.model.loss_name))
     if node.role == "pre" and arg.role == "param":
+        if sp.diff(node.attrs["expr"], ph(node.args.index(arg))) != 1:   # γ of γ ⊙ X̂ + β
+            return rule("scale_sum", param=arg.name)
         return rule("bias_sum_positions" if node.rank > 2 else "bias_sum", param=arg.name)
     if node.role == "pre":
         return rule("through", name=node.name)
@@ -141,6 +144,8 @@ RULE_RECORDS = {
     "slice": lambda node, arg, ctx: rule("slice"),
     "pad": lambda node, arg, ctx: rule("pad"),
     "concat": lambda node, arg, ctx: rule("concat"),
+    "take": lambda node, arg, ctx: rule("take"),
+    "scatter_add": lambda node, arg, ctx: rule("scatter_add"),
 }
 
 
@@ -163,6 +168,11 @@ class _Context:
         self.steps.append(Step((rule("written_through", function=self.fname(node), name=node.name),),
                                ("through", self.fname(node)), (before, after)))
 
+    def partial_through(self, node, arg, before, after):
+        """Record that ∂node/∂arg is written through ``node`` itself (∂X̂₂/∂σ₂ = −X̂₂ ⊘ σ₂)."""
+        self.steps.append(Step((rule("partial_through", name=node.name),), ("partial", (node.name, arg.name)),
+                               (before, after)))
+
     def fname(self, node):
         if not hasattr(self, "_activations"):  # one lookup table, not a scan of the layers per node
             self._activations = {l.index: l.activation for l in self.model.layers}
@@ -183,6 +193,40 @@ def tidy(node: Node, steps: list, why: Rule) -> Node:
     after = ew(best, node.args, shape=node.shape)
     steps.append(Step((why,), ("same", None), after))
     return after
+
+
+def through_candidates(model) -> list:
+    """The named forward nodes that are a product of powers of two or more operands (X̂ = X̄ ⊘ σ): an
+    adjoint that holds the same product is written through the node (X̄ ⊘ σ² as X̂ ⊘ σ)."""
+    out = []
+    for n in model.forward:
+        if n.op == "ew" and n.name and len(n.args) >= 2:
+            expr = n.attrs["expr"]
+            factors = sp.Mul.make_args(expr)
+            if all(f.is_Symbol or (f.is_Pow and f.base.is_Symbol and f.exp.is_Integer) for f in factors):
+                out.append(n)
+    return out
+
+
+def write_through(node: Node, candidates, steps: list) -> Node:
+    """``node`` (an anonymous elementwise adjoint) with each candidate's product written as its name."""
+    if node.op != "ew" or node.name is not None or not node.args:
+        return node
+    for n in candidates:
+        if not set(n.args) <= set(node.args):
+            continue
+        expr = node.attrs["expr"]
+        pattern = n.attrs["expr"].xreplace({ph(i): ph(node.args.index(a)) for i, a in enumerate(n.args)})
+        slot = ph(len(node.args))
+        new = expr.subs(pattern, slot)
+        if slot not in new.free_symbols or sp.count_ops(new) > sp.count_ops(expr):
+            continue
+        before = node
+        node = ew(new, [*node.args, n], shape=node.shape)
+        steps.append(Step((rule("written_as", name=n.name, definition=ew(n.attrs["expr"], n.args,
+                                                                           shape=n.shape)),), ("same", None), node))
+        del before
+    return node
 
 
 def _simplified(expr) -> list:
@@ -216,6 +260,9 @@ class _Plain:
         return CHAIN
 
     def derivative_through(self, node, before, after):
+        pass
+
+    def partial_through(self, node, arg, before, after):
         pass
 
 
@@ -265,6 +312,7 @@ def derive(model, printer=None) -> Derivation:
     adj = {model.J: [(ew(sp.Integer(1), [], shape=(1, 1)), START)]}
     result = Derivation(model)
     last = model.layers[-1].index
+    through = through_candidates(model)
     G._RECORDERS.append([])
     try:
         for node in reversed(order):
@@ -275,12 +323,15 @@ def derive(model, printer=None) -> Derivation:
             if node.name and node is not model.J:
                 rules = _rules_for(node, ctx)
             if node.role == "pre":
-                g = _name_delta(node, g, rules, ctx, result, last)
+                g = _name_delta(node, g, rules, ctx, result, last, through)
             elif node.name and node is not model.J:
                 _flush_records(ctx)
                 ctx.steps.append(Step(rules, ("grad", node.name), g))
-                if node.role == "param":
+                g = write_through(g, through, ctx.steps)
+                if node.role in TIDIED:
                     g = tidy(g, ctx.steps, rule("simplify"))
+                if node.role in NAMED_ADJOINTS:
+                    g = _name_adjoint(node, g, ctx)
                 result.adjoints[node] = g
             if node.role == "param":
                 result.grads[node.name] = g
@@ -313,7 +364,22 @@ def _flush_records(ctx):
     G._RECORDERS[-1].clear()
 
 
-def _name_delta(node, g, rules, ctx, result, last):
+# Adjoints simplified once formed (a parameter's gradient; a centred node's, so that the sum over the
+# batch its mean sends back finds Σᵢ X̂ = 0), and adjoints given a name of their own (∂J/∂X̂, as courses
+# write dx̂ = γ ⊙ dy and reuse it).
+TIDIED = frozenset({"param", "centred"})
+NAMED_ADJOINTS = frozenset({"normalized"})
+
+
+def _name_adjoint(node, g, ctx):
+    """∂J/∂``node`` as a node of its own, printed ∂J/∂X̂₂ and evaluated once."""
+    _flush_records(ctx)
+    inner = renamable(g)
+    attrs = tuple(sorted({**inner.attrs, "of": node.name}.items(), key=str))
+    return Node(inner.op, inner.args, inner.shape, attrs, Name("d" + node.name.base, node.name.layer), "adjoint")
+
+
+def _name_delta(node, g, rules, ctx, result, last, through=()):
     """Name the error signal delta_l = dJ/dZ_l without its constant factor (the 1/m of the mean)."""
     l = _layer_of(node)
     _flush_records(ctx)
@@ -323,7 +389,7 @@ def _name_delta(node, g, rules, ctx, result, last):
             and ctx.model.loss_name in ("ce", "bce"):
         why = rule("cancellation", activation=ctx.model.layers[-1].activation,
                    loss=LOSS_TITLES[ctx.model.loss_name])
-    g = tidy(g, ctx.steps, why)
+    g = tidy(write_through(g, through, ctx.steps), ctx.steps, why)
     c, rest = constant_factor(g)
     delta = named(rest, Name("delta", l), "delta")
     ctx.steps.append(Step((rule("name_delta", delta=delta.name, gradient=Gradient(node.name)),),

@@ -116,6 +116,9 @@ class _StepContext:
         make = RULE_RECORDS.get(kind)
         return make(node, arg, self) if make else Rule(kind)
 
+    def partial_through(self, node, arg, before, after):
+        pass
+
     def derivative_through(self, node, before, after):
         expr = node.attrs["expr"]
         fname = expr.func.__name__ if isinstance(expr, sp.Function) and expr.args == (ph(0),) else "the activation"

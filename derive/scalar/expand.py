@@ -108,10 +108,22 @@ class Expander:
         axis = _batch_axis(node)
         return sp.Matrix(r, c, lambda i, j: entry_symbol(node.name, i, j, (r, c), axis, self.m))
 
+    indices = None   # the token indices of an embedding's input, as integers (they select, they are not summed)
+
     def leaf(self, node: Node):
         if node.role == "target" and self.targets is not None:
             return self.targets
+        if node is self.model.X and getattr(self.model, "vocab", None):
+            return self.index_values()
         return self.symbols(node)
+
+    def index_values(self) -> np.ndarray:
+        """The input's indices: those given (``indices``), or a fixed pattern that repeats an index."""
+        shape = self.concrete(self.model.X.shape)
+        if self.indices is not None:
+            return np.asarray(self.indices).astype(int).reshape(shape).astype(object)
+        flat = [(k * 2) % (self.model.vocab if self.model.vocab < 3 else 3) for k in range(int(np.prod(shape)))]
+        return np.array(flat, dtype=object).reshape(shape)
 
     def __call__(self, node: Node):
         if node not in self.memo:
@@ -213,6 +225,9 @@ def _numeric_leaves(model, ex, rng, targets):
     for node in [model.X, model.Y] + list(model.masks):
         if node is model.Y and targets is not None:
             vals[node] = targets
+            continue
+        if node is model.X and getattr(model, "vocab", None):
+            vals[node] = ex.index_values()
             continue
         M = ex.symbols(node)
         lo, hi = (10, 90) if node is model.Y else (-90, 90)  # targets in (0, 1): bce stays finite

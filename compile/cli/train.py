@@ -127,8 +127,11 @@ def main(args) -> int:
         else "no epoch finished"
     if train_acc is not None:
         line += f", train accuracy {train_acc:.2%}"
+    test_loss = hist.test_loss[-1] if hist.test_loss else None
     if test_acc is not None:
         line += f", test accuracy {test_acc:.2%}"
+    if data.baselines and test_loss is not None:   # a language model: its loss on held-out text, and what to beat
+        line += f", test loss {test_loss:.4g} (" + ", ".join(f"{k} baseline {v:.4g}" for k, v in data.baselines.items()) + ")"
     print(line)
     if hist.diverged and not hist.stopped:  # a stop has said so already
         print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
@@ -147,6 +150,7 @@ def main(args) -> int:
         print(trained_equations(trainer.model, hist.params))
     if args.json:
         print(json.dumps({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
+                          "test_loss": test_loss, "baselines": data.baselines or None,
                           "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
                           "stopped": hist.stopped, "batch_size": batch}))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from derive.network.norm import running_stats
+
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
 
 from compile.lowering.lower import function_sources, header
@@ -82,12 +84,29 @@ def masks_source(model) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stats_source(model) -> str:
+    """init_stats() and update_stats(stats, batch): the running averages of each batch norm's μ and σ²."""
+    stats = running_stats(model)
+    start = ", ".join(f'"{r.mu.name}": jnp.zeros({_dims(r.mu.shape)}, DTYPE), '
+                      f'"{r.var.name}": jnp.ones({_dims(r.var.shape)}, DTYPE)' for r in stats)
+    rates = ", ".join(f'"{n.name}": {r.momentum!r}' for r in stats for n in (r.mu, r.var))
+    return (f"MOMENTUM = {{{rates}}}\n\n\n"
+            "def init_stats():\n"
+            '    """Running averages of each batch norm\'s μ and σ² before any step: μ = 0, σ² = 1."""\n'
+            f"    return {{{start}}}\n\n\n"
+            "def update_stats(stats, batch):\n"
+            '    """r ← (1 − momentum) r + momentum · (the batch\'s value), for every statistic."""\n'
+            "    return {k: (1 - MOMENTUM[k]) * stats[k] + MOMENTUM[k] * batch[k] for k in stats}\n")
+
+
 def step_source(model, rule) -> str:
     lines = []
     if model.masks:
         lines.append("masks = None if key is None else dropout_masks(key, x.shape[0])")
     lines.append("J, g = loss_and_grads(params, x, y" + (", masks)" if model.masks else ")"))
     lines += rule.step_lines()
+    if running_stats(model):
+        lines.append('new_state["stats"] = update_stats(opt_state["stats"], batch_stats(params, x))')
     lines.append("return new_params, new_state, J")
     key = ", key=None" if model.masks else ""
     doc = (f'"""One {rule.name} step on the batch (x, y): (new params, new state, loss J before the step).'
@@ -134,8 +153,16 @@ def module_source(derivation, rule=None, dtype="float32", title="network", stand
     if model.masks:
         parts.append(masks_source(model))
     parts.append(function_sources(derivation))
+    if running_stats(model):
+        parts.append(stats_source(model))
     if rule is not None:
-        parts.append(rule.init_source())
+        init = rule.init_source()
+        if running_stats(model):   # the optimizer's state, and the running averages beside it
+            init = init.replace("def init_opt_state(params):", "def _init_optimizer(params):") + (
+                "\n\ndef init_opt_state(params):\n"
+                '    """The optimizer\'s state, and under "stats" the running averages of the batch norms."""\n'
+                '    return {**_init_optimizer(params), "stats": init_stats()}\n')
+        parts.append(init)
         parts.append(step_source(model, rule))
     return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 

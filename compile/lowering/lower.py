@@ -31,6 +31,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive.graph.build import is_placeholder, placeholder, topo_order
 from derive.graph.symbols import eps, lam, m
+from derive.network.norm import running_stats
 from derive.printing.show import name as display_name
 from derive.printing.show import show
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -129,6 +130,7 @@ class FunctionWriter:
     def __init__(self, model, masks: str):
         # masks: "optional" (argument, None means no dropout) or "off" (inference: masks are 1).
         self.model, self.masks = model, masks
+        self.given: set = set()    # nodes a ``stats`` argument may give (batch norm's μ and σ² in evaluation)
         self.rows = model.convention == "rows"
         self.lines: list = []
         self.names: dict = {}      # node -> variable name
@@ -184,7 +186,10 @@ class FunctionWriter:
                 continue
             if lhs is not None:
                 self.lines.append(f"# {lhs} = {show(self.origin.get(node, node), 'text')}{self.note(node)}")
-            self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
+            if node in self.given:   # a batch-norm statistic: the running average where one is given
+                self.lines.append(f'{var} = {self.code(node, top=True)[0]} if stats is None else stats["{node.name}"]')
+            else:
+                self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
             self.names[node] = var
             self.lines += [f"{other} = {var}" for other, _ in wanted.get(node, [])[1:]]
 
@@ -260,21 +265,38 @@ def function_sources(derivation) -> str:
     pred = str(model.prediction.name) + ("" if model.convention == "rows" else ".T")
     loss_J = (None, model.J, "J")
     xy = "params, x, y" + (", masks=None" if model.masks else "")
+    stats = running_stats(model)
+    given = ", stats=None" if stats else ""
+    note = (" With ``stats`` (running averages of each batch norm's μ and σ²), the layers normalize with "
+            "them, as in evaluation; without, with the batch's own." if stats else "")
     table = [  # name, signature, docstring, masks, roots, returns
-        ("forward", "params, x", "Prediction for x (batch, inputs): (batch, outputs); no dropout.", "off",
-         [(None, model.prediction, None)], pred),
-        ("loss", xy, "The loss J, a scalar (mean over the batch).", "optional", [loss_J], "J"),
+        ("forward", "params, x" + given, "Prediction for x (batch, inputs): (batch, outputs); no dropout." + note,
+         "off", [(None, model.prediction, None)], pred),
+        ("loss", xy + given, "The loss J, a scalar (mean over the batch)." + note, "optional", [loss_J], "J"),
         ("grads", xy, "dJ/dparam for every parameter, from the derived formulas.", "optional", grads, back),
         ("loss_and_grads", xy, "(J, grads), sharing the forward pass.", "optional", [loss_J] + grads,
          f"J, {back}")]
+    if stats:
+        table.append(("batch_stats", "params, x",
+                      "Each batch norm's μ and σ² on the batch x, as running averages take them: σ² unbiased "
+                      "(N/(N − 1) times the biased one, N the count it averages over), as PyTorch keeps it.",
+                      "off", [(None, r.var, None) for r in stats] + [(None, r.centred, None) for r in stats],
+                      "{" + ", ".join(f'"{r.mu.name}": {r.mu.name}, "{r.var.name}": '
+                                      + (r.var.name if r.variance == "unbiased" else
+                                         f"{r.var.name} * ({r.centred.name}.size / {r.var.name}.size) / "
+                                         f"({r.centred.name}.size / {r.var.name}.size - 1)")
+                                      for r in stats) + "}"))
     parts, helper, windows = [], False, False
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
+        if name in ("forward", "loss"):
+            w.given = {n for r in stats for n in (r.mu, r.var)}
         nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable
         w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
         helper |= w.uses_transpose_matmul
         windows |= w.uses_windows
-        body = [f'"""{doc}"""', *w.prologue(with_y=name != "forward"), *w.lines, f"return {returns}"]
+        body = [f'"""{doc}"""', *w.prologue(with_y=name not in ("forward", "batch_stats")), *w.lines,
+                f"return {returns}"]
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
     return "\n\n".join(([windows_source()] if windows else []) + ([TRANSPOSE_MATMUL] if helper else []) + parts)
 

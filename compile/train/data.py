@@ -19,12 +19,12 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm")
+BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm", "makemore")
 # The shapes the convolutional and recurrent built-ins are served in when load is not given n_inputs:
 # the 8x8 digits as one-channel images, MNIST-1D as one-channel signals of 40 samples (40 time steps
 # of one feature for the recurrent networks).
@@ -48,6 +48,7 @@ class Dataset:
     kind: str                   # "classification" or "regression"
     n_classes: int | None       # None for regression
     description: str
+    baselines: dict = field(default_factory=dict)   # name -> loss on the test split of a model with no training
 
     @property
     def input_shape(self) -> tuple:
@@ -270,12 +271,13 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
                "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d, "rnn": _mnist1d,
-               "gru": _mnist1d, "charlm": _characters}[name]()
+               "gru": _mnist1d, "charlm": _characters, "makemore": _names}[name]()
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
     else:
         raw = _from_path(Path(name))
-    train, test, kind, description = raw
+    train, test, kind, description = raw[:4]
+    baselines = raw[4] if len(raw) > 4 else {}
     if not builtin and regression and _regression_targets(train.y, n_outputs):
         kind = "regression"
         description += " (y read as regression targets)"
@@ -288,7 +290,7 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[-1], kind, test.what,
                               test.names, item=test.item, steps=steps)
     n_classes = None if kind == "regression" else (2 if ytr.shape[-1] == 1 else ytr.shape[-1])
-    return Dataset(xtr, ytr, xte, yte, kind, n_classes, description)
+    return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines)
 
 
 def _regression_targets(y, n_outputs) -> bool:
@@ -331,6 +333,41 @@ def _characters():
     return (_Split(x[:cut], y[:cut], "training windows", item="windows"),
             _Split(x[cut + CHAR_STEPS:], y[cut + CHAR_STEPS:], "test windows", item="windows"), "classification",
             f"the Zen of Python ({len(text)} characters, {len(vocab)} distinct), windows of {CHAR_STEPS}")
+
+
+def _names():
+    """Next-character prediction on first names (Bengio et al. 2003's task, as makemore sets it): the
+    5,000-odd distinct first names of the US census lists the ``names`` package ships, lower case, each
+    ended by '.', every character predicted from the MAKEMORE_CONTEXT before it ('.' before the start).
+    The names are shuffled with a fixed seed and split 80/10/10 as makemore splits them; the test split
+    here is the 10% validation split. Baselines on it: the uniform guess and the bigram counts of the
+    training split (add-one smoothed), the models to beat."""
+    from derive.network.examples import MAKEMORE_CONTEXT, name_list
+    words = name_list()
+    chars = ["."] + sorted(set("".join(words)))
+    index = {c: i for i, c in enumerate(chars)}
+    order = np.random.default_rng(42).permutation(len(words))
+    words = [words[i] for i in order]
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+
+    def windows(part):
+        xs, ys = [], []
+        for w in part:
+            context = [0] * MAKEMORE_CONTEXT
+            for c in w + ".":
+                xs.append(context)
+                ys.append(index[c])
+                context = context[1:] + [index[c]]
+        return np.array(xs, np.float64), np.array(ys)
+    (xtr, ytr), (xva, yva) = windows(words[:n1]), windows(words[n1:n2])
+    counts = np.ones((len(chars), len(chars)))
+    np.add.at(counts, (xtr[:, -1].astype(int), ytr), 1)
+    probs = counts / counts.sum(1, keepdims=True)
+    bigram = float(-np.mean(np.log(probs[xva[:, -1].astype(int), yva])))
+    return (_Split(xtr, ytr, "training names", item="contexts"), _Split(xva, yva, "validation names", item="contexts"),
+            "classification", f"{len(words)} first names from the US census lists of the `names` package, "
+            f"{len(chars)} characters, contexts of {MAKEMORE_CONTEXT}; split 80/10/10 (validation: the test here)",
+            {"uniform": float(np.log(len(chars))), "bigram": bigram})
 
 
 def _xor():

@@ -60,7 +60,14 @@ class Trainer:
     def init_opt_state(self, params):
         if isinstance(self.optimizer, UpdateRule):
             return self.namespace["init_opt_state"](params)
+        if "init_stats" in self.namespace:   # batch norm: the running averages beside optax's state
+            return {"optax": self.optimizer.init(params), "stats": self.namespace["init_stats"]()}
         return self.optimizer.init(params)
+
+    def stats(self, opt_state):
+        """The running averages of the batch norms in a training state (None without batch norm):
+        what ``forward`` and ``loss`` take as ``stats`` to evaluate as a trained network is used."""
+        return opt_state["stats"] if "init_stats" in self.namespace else None
 
 
 def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="rows", **opt_kwargs) -> Trainer:
@@ -88,20 +95,29 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     # Convolutions run several times slower inside a lax.scan body on XLA's CPU backend (measured on
     # 2 cores: an MNIST-1D epoch of 40 steps took 145 ms scanned, 30 ms as 40 jitted steps), so an
     # epoch of a network with convolution or pooling is a loop of jitted steps.
-    dense = getattr(derivation.model, "is_dense", True)
-    trainer.epoch = _epoch_fn(step, masks) if dense else _loop_epoch_fn(step, masks)
+    looped = any(l.kind in LOOPED_KINDS for l in derivation.model.layers)
+    trainer.epoch = _loop_epoch_fn(step, masks) if looped else _epoch_fn(step, masks)
     return trainer
 
 
+# Layers whose networks train as a loop of jitted steps, not one lax.scan per epoch (see above).
+LOOPED_KINDS = frozenset({"conv", "max_pool", "avg_pool", "recurrent"})
+
+
 def _optax_step(tx, ns, masks):
-    """A train step applying an optax transformation to the derived gradients."""
+    """A train step applying an optax transformation to the derived gradients (and, with batch norm,
+    updating the running averages of its statistics)."""
+    norm = "init_stats" in ns
+
     def train_step(params, opt_state, x, y, key=None):
         import jax
         m = None if key is None or not masks else ns["dropout_masks"](key, x.shape[0])
         J, g = ns["loss_and_grads"](params, x, y, m) if masks else ns["loss_and_grads"](params, x, y)
-        updates, opt_state = tx.update(g, opt_state, params)
-        params = jax.tree.map(lambda p, u: p + u.astype(p.dtype), params, updates)
-        return params, opt_state, J
+        updates, inner = tx.update(g, opt_state["optax"] if norm else opt_state, params)
+        new = jax.tree.map(lambda p, u: p + u.astype(p.dtype), params, updates)
+        if norm:
+            inner = {"optax": inner, "stats": ns["update_stats"](opt_state["stats"], ns["batch_stats"](params, x))}
+        return new, inner, J
     return train_step
 
 
@@ -199,12 +215,16 @@ def _make_evaluate(trainer, classify: bool):
     import jax
     import jax.numpy as jnp
 
-    def evaluate(params, x, y):
-        """(loss without dropout, accuracy or nan) on the whole of (x, y)."""
-        J = trainer.namespace["loss"](params, x, y)
+    norm = "init_stats" in trainer.namespace
+
+    def evaluate(params, x, y, stats=None):
+        """(loss without dropout, accuracy or nan) on the whole of (x, y); with batch norm, normalized by
+        the running averages ``stats``."""
+        extra = {"stats": stats} if norm else {}
+        J = trainer.namespace["loss"](params, x, y, **extra)
         if not classify:
             return J, jnp.nan
-        pred = trainer.namespace["forward"](params, x)
+        pred = trainer.namespace["forward"](params, x, **extra)
         if pred.shape[-1] == 1:   # last axis: the classes, also at every step of a sequence's outputs
             hit = (pred[..., 0] > 0.5) == (y[..., 0] > 0.5)
         else:
@@ -221,6 +241,7 @@ class History:
     train_loss: list = field(default_factory=list)      # loss on all training data after each epoch
     train_accuracy: list = field(default_factory=list)  # None entries for regression
     test_accuracy: list = field(default_factory=list)   # empty without a test split
+    test_loss: list = field(default_factory=list)       # loss on the test split after each epoch
     seconds: float = 0.0
     stopped: str | None = None                          # why training stopped early, if it did
     initial_loss: float | None = None                   # loss on all training data before the first step
@@ -273,12 +294,12 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     test = None if test is None else tuple(jnp.asarray(a) for a in test)
     evaluate = _evaluate_fn(trainer, classify)
     batch_size = min(batch_size, x.shape[0])
-    hist.initial_loss = float(evaluate(params, x, y)[0])
+    hist.initial_loss = float(evaluate(params, x, y, trainer.stats(hist.opt_state))[0])
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
             p, s, step_loss = trainer.epoch(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
                                             batch_size=batch_size, shuffle=bool(shuffle))
-            J, acc = (float(v) for v in evaluate(p, x, y))
+            J, acc = (float(v) for v in evaluate(p, x, y, trainer.stats(s)))
             if not (math.isfinite(J) and math.isfinite(float(step_loss))):
                 hist.stopped = (f"the loss became {J if not math.isfinite(J) else float(step_loss)} in epoch {e}: "
                                 f"stopped, keeping the parameters from epoch {e - 1} (try a smaller learning rate)")
@@ -287,8 +308,11 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
             hist.step_loss.append(float(step_loss))
             hist.train_loss.append(J)
             hist.train_accuracy.append(acc if classify else None)
-            if test is not None and classify:
-                hist.test_accuracy.append(float(evaluate(p, *test)[1]))
+            if test is not None:
+                test_J, test_acc = (float(v) for v in evaluate(p, *test, trainer.stats(s)))
+                hist.test_loss.append(test_J)
+                if classify:
+                    hist.test_accuracy.append(test_acc)
             bar(e, J, acc if classify else None)
     hist.seconds = time.perf_counter() - start
     return hist

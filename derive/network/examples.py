@@ -96,6 +96,31 @@ def _char_lm() -> Network:
                    name="charlm")
 
 
+MAKEMORE_CONTEXT = 3   # characters the makemore MLP reads to predict the next
+
+
+def name_list() -> list:
+    """The distinct first names of the US census lists that the ``names`` package ships (female and male),
+    lower case, sorted: the package's data files, read locally."""
+    from importlib import resources
+    out = set()
+    for part in ("dist.female.first", "dist.male.first"):
+        text = resources.files("names").joinpath(part).read_text()
+        out.update(line.split()[0].lower() for line in text.splitlines() if line.strip())
+    return sorted(w for w in out if w.isalpha() and w.isascii())
+
+
+def _makemore() -> Network:
+    """makemore's MLP (Bengio et al. 2003, as Karpathy's course builds it): an embedding of each of the
+    previous 3 characters (27 of them, 10 numbers each), concatenated, a linear layer of 200 units (no
+    bias: batch norm's β takes its place), batch norm, tanh, and a softmax over the 27 characters."""
+    from derive.network.embedding import Embedding
+    from derive.network.layers import Flatten
+    from derive.network.norm import BatchNorm
+    return Network(MAKEMORE_CONTEXT, [Embedding(27, 10), Flatten(), Dense(200, use_bias=False), BatchNorm("tanh"),
+                                      Dense(27, "softmax")], loss="ce", name="makemore")
+
+
 EXAMPLES = {
     "xor": Example(
         Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
@@ -132,6 +157,12 @@ EXAMPLES = {
         "Python, SimpleRNN 64 tanh, a softmax over the characters at every step, the loss summed over the steps; "
         "Adam lr 1e-2, batch 32",
         "003", {"optimizer": "adam", "lr": 0.01, "epochs": 60, "batch_size": 32}),
+    "makemore": Example(
+        _makemore(),
+        "makemore MLP (Bengio et al. 2003): the previous 3 characters of a name, each embedded in 10 numbers, "
+        "Dense 200 without bias, BatchNorm, tanh, softmax over the 27 characters; Adam lr 1e-2, batch 32; on the "
+        "first names the `names` package ships, validation loss against the bigram baseline",
+        "makemore", {"optimizer": "adam", "lr": 0.01, "epochs": 10, "batch_size": 32}),
     "gru": Example(
         _mnist1d_gru(),
         "MNIST-1D GRU (the MNIST-1D paper): bidirectional GRU of 6 units, all 40 states of both directions "
@@ -175,6 +206,9 @@ def parse_spec(spec: str, loss=None) -> Network:
         if re.match(r"(conv|pool|maxpool|avgpool|flatten)", part):
             layers.append(_window_layer(spec, pos, part))
             continue
+        if re.match(r"(bn|ln)(:|$)|emb", part):
+            layers.append(_norm_or_embedding(spec, pos, part))
+            continue
         units, _, act = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
         act, bias = _bias(act)
@@ -190,6 +224,9 @@ def parse_spec(spec: str, loss=None) -> Network:
     for layer in layers:
         if isinstance(layer, _Deferred):
             nd = len(first) - 1 if isinstance(first, tuple) else 0
+            if layer.what == "flatten" and any(type(b).__name__ == "Embedding" for b in built):
+                built.append(layer.make(nd))   # an embedding's positions, side by side
+                continue
             if nd not in (1, 2):
                 raise ModelError(_at(spec, layer.pos, f"{layer.what} needs an input with a shape: length x channels "
                                                       f"(40x1) or height x width x channels (28x28x1)"))
@@ -251,6 +288,43 @@ def _window_layer(spec: str, pos: int, part: str):
         raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
     return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
                                                                               use_bias=bias))
+
+
+# bn, bn:tanh, bn:tanh:unbiased, ln:relu: batch or layer norm, then an activation; emb27x10: an embedding
+NORM_LAYER = re.compile(r"(bn|ln)((?::[^:]*)*)$", re.S)
+EMBEDDING_LAYER = re.compile(r"emb(\d+)x(\d+)$")
+
+
+def _norm_or_embedding(spec: str, pos: int, part: str):
+    from derive.network.embedding import Embedding
+    from derive.network.norm import BatchNorm, LayerNorm
+    if part.startswith("emb"):
+        match = EMBEDDING_LAYER.match(part)
+        if not match:
+            raise ModelError(_at(spec, pos, f"expected an embedding: embVxD (emb27x10: 27 rows of 10); found {part[:20]!r}"))
+        return Embedding(_size(spec, pos + match.start(1), match.group(1), "a vocabulary size"),
+                         _size(spec, pos + match.start(2), match.group(2), "an embedding size"))
+    match = NORM_LAYER.match(part)
+    if not match:
+        raise ModelError(_at(spec, pos, f"expected bn[:activation][:unbiased] or ln[:activation]; found {part[:20]!r}"))
+    kind, rest = match.groups()
+    act, unbiased, at = None, False, pos + len(kind)
+    for option in rest.split(":")[1:]:
+        at += 1
+        if option == "unbiased" and kind == "bn" and not unbiased:
+            unbiased = True
+        elif act is None and option and (option in ACTIVATION_NAMES or option.startswith("(") and option.endswith(")")):
+            try:
+                _activation(option)
+            except FormulaError as exc:
+                raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+            act = option
+        else:
+            raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {kind}: expected an activation"
+                                           + (" or unbiased (the variance with 1/(m − 1))" if kind == "bn" else "")))
+        at += len(option)
+    layer = BatchNorm if kind == "bn" else LayerNorm
+    return layer(act or "identity", variance="unbiased" if unbiased else "biased")
 
 
 # rnn32, rnn32:relu, rnn32:seq, gru6:seq, bigru6:seq, lstm8: a recurrent layer, its last state unless :seq

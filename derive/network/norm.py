@@ -125,3 +125,29 @@ def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum
     if inp in g._sequences:
         g._sequences.add(A)
     return A
+
+
+@dataclass(frozen=True)
+class RunningStat:
+    """A batch-norm layer's statistics as a trainer keeps their running averages: the nodes of μ and σ²,
+    the centred node (its size over σ²'s gives the count N of a batch), the momentum, the variance's form."""
+
+    layer: int
+    mu: Node
+    var: Node
+    centred: Node
+    momentum: float
+    variance: str
+
+
+def running_stats(model) -> list:
+    """One RunningStat per batch-norm layer of ``model``, in order (layer norm keeps none)."""
+    by_name = {n.name: n for n in model.forward if n.name is not None}
+    out = []
+    for layer in model.layers:
+        if layer.kind == "batch_norm":
+            geometry = dict(layer.geometry)
+            l = layer.index
+            out.append(RunningStat(l, by_name[Name("mu", l)], by_name[Name("var", l)], by_name[Name("xc", l)],
+                                   geometry["momentum"], geometry["variance"]))
+    return out

@@ -175,6 +175,10 @@ def unrolled_lines(d, layer, p) -> list:
     return rows
 
 
+def _param(model, base, layer):
+    return next(p.name for p in model.records if p.name.base == base and p.layer == layer)
+
+
 def layout_lines(d, style: str = "text") -> list:
     """For a network with convolution or pooling: its layout and layers, and what the window signs
     mean. None for a dense network (whose printout is the matrix form alone)."""
@@ -185,12 +189,27 @@ def layout_lines(d, style: str = "text") -> list:
     shape = model.input_shape
     if any(layer.kind == "recurrent" for layer in model.layers):
         return _recurrent_layout(model, p)
-    lines = ["Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
-             + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "
-             "(c_out,); flatten is row-major over the positions, then the channels."]
+    lines = []
+    if len(shape) > 1:
+        lines.append("Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
+                     + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "
+                     "(c_out,); flatten is row-major over the positions, then the channels.")
     for layer in model.layers:
         g = dict(layer.geometry)
-        if layer.kind == "conv":
+        if layer.kind == "embedding":
+            lines.append(f"layer {layer.index}: embedding; X holds {g['positions']} integer indices per example, each "
+                         f"selecting a row of {p.name(_param(model, 'C', layer.index))} ({g['vocab']} rows of "
+                         f"{layer.units}); {p.name(layer.A.name)} {fmt_shape(layer.A.shape)}; onehot(X)ᵀ G adds each "
+                         "row of G into the row it was read from, so a repeated index accumulates")
+        elif layer.kind in ("batch_norm", "layer_norm"):
+            over = "the batch" + (" and every position" if len(g["over"]) > 1 else "") \
+                if layer.kind == "batch_norm" else "the features of each example"
+            var = "biased, 1/N" if g["variance"] == "biased" else "Bessel-corrected, 1/(N − 1)"
+            evaluation = (f"; evaluation normalizes with running averages of μ and σ² (momentum {g['momentum']:g})"
+                          if layer.kind == "batch_norm" else "")
+            lines.append(f"layer {layer.index}: {'batch' if layer.kind == 'batch_norm' else 'layer'} norm over {over}; "
+                         f"variance {var}; ε = {g['eps']:g}{evaluation}")
+        elif layer.kind == "conv":
             pads = ", ".join(f"({lo}, {hi})" for lo, hi in g["padding"])
             spec = g["padding_spec"] if isinstance(g["padding_spec"], str) else "explicit"
             lines.append(f"layer {layer.index}: Conv{len(g['kernel'])}D, {layer.units} filter{'s' if layer.units > 1 else ''} of "

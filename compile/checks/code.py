@@ -52,23 +52,35 @@ class CodeReport:
     # "MemoryError", "result" (no dict returned), "crash" (the channel to the child broke); for a file
     # that did not load also "argument" (no such function); None when it ran at every point
     stopped: str | None = None
+    intermediates: dict = field(default_factory=dict)   # key -> ParamResult, in backward order
+    first_wrong: object = None                          # the first wrong intermediate's ParamResult
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(p.ok for p in self.params.values())
+        return self.error is None and all(p.ok for p in [*self.params.values(), *self.intermediates.values()])
 
     def summary(self) -> str:
         wrong = [n for n, p in self.params.items() if not p.ok]
         if self.error:
             return f"the function could not be checked: {self.error}"
         where = f"at {len(self.points)} point(s): {', '.join(self.points)}"
+        inner = f" and {len(self.intermediates)} intermediates" if self.intermediates else ""
+        first = ""
+        if self.first_wrong is not None:
+            f = self.first_wrong
+            from derive.printing.show import name as shown
+            first = (f"; the first wrong intermediate in backward order is {f.name} (∂J/∂{shown(f.node, 'text')}): "
+                     f"{f.message or 'differs from the derived adjoint'}")
+        if not wrong and self.first_wrong is None:
+            return f"all {len(self.params)} gradients{inner} right {where}"
         if not wrong:
-            return f"all {len(self.params)} gradients right {where}"
-        return f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}"
+            return f"all {len(self.params)} gradients right, but not every intermediate{first} ({where})"
+        return f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}{first}"
 
     def render(self, console=None) -> None:
         from rich.console import Console
         from rich.table import Table
+        from derive.printing.show import name as shown
         console = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
         tab = Table(title=f"check-code: {self.function} against the derived gradients of {self.model}")
         for col in ("parameter", "verdict", "max rel err", "worst at", "note"):
@@ -79,6 +91,12 @@ class CodeReport:
                        else "[bold red]wrong[/bold red]")
             note = "the function failed (below)" if self.error else p.message  # not once per row
             tab.add_row(name, verdict, err, p.worst_point or "-", note)
+        for name, p in self.intermediates.items():
+            err = "-" if p.max_rel_err is None else f"{p.max_rel_err:.2e}"
+            verdict = "[green]right[/green]" if p.ok else "[bold red]wrong[/bold red]"
+            mark = " (first wrong)" if p is self.first_wrong else ""
+            tab.add_row(f"{name} = ∂J/∂{shown(p.node, 'text')}", verdict + mark, err, p.worst_point or "-",
+                        "" if self.error else p.message)
         console.print(tab)
         for line in self.notes + [tolerance_text()]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -91,6 +109,10 @@ class CodeReport:
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "params": {n: {"ok": p.ok, "max_rel_err": p.max_rel_err, "message": p.message,
                                                "worst_point": p.worst_point} for n, p in self.params.items()},
+                           "intermediates": {n: {"node": p.node, "ok": p.ok, "max_rel_err": p.max_rel_err,
+                                                 "message": p.message, "worst_point": p.worst_point}
+                                             for n, p in self.intermediates.items()},
+                           "first_wrong": None if self.first_wrong is None else self.first_wrong.name,
                            "extra": self.extra, "error": self.error, "stopped": self.stopped,
                            "points": self.points,
                            "tolerance": tolerance_text(), "model": self.model, "function": self.function})
@@ -192,7 +214,7 @@ def _diagnose(pairs) -> str:
 
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
-               timeout=DEFAULT_TIMEOUT, convention="rows") -> CodeReport:
+               timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot") -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -204,28 +226,58 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     ``fn`` is a callable, called in this process, or "file.py[:name]", loaded and called in a child
     process; ``timeout`` is the limit in seconds for each call (and for loading the file). A file that
     does not load, or does not define the function, raises compile.checks.sandbox.LoadError; bad
-    arguments raise ValueError or TypeError naming them."""
+    arguments raise ValueError or TypeError naming them.
+
+    The function may also return adjoints of named intermediate nodes (``dZ5``, ``dxhat4``, or a name
+    ``names`` maps to one, ``{"dlogits": "Z5"}``, or the makemore exercise's spelling for a network of
+    its shape): each is checked, and the report names the first wrong one in the order the backward
+    pass forms them, with the mistake that explains it (``compile.checks.intermediates``).
+    ``labels="integer"`` hands y as class indices (batch,) instead of one-hot rows; an embedding's
+    input x comes as integers."""
     import jax
+    from compile.checks import intermediates as I
     _check_arguments(fn, seed, points, timeout)
+    if labels not in ("onehot", "integer"):
+        raise ValueError(f"labels must be 'onehot' or 'integer', not {labels!r}")
     if convention not in ("rows", "columns"):
         raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
     columns = convention == "columns"
     with open_function(fn, timeout) as run, jax.enable_x64(True):
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
-        model = low.derivation.model
+        d = low.derivation
+        model = d.model
+        mapping = names
         names = [p.name for p in model.params]
+        inter, aliases = I.resolve(d, mapping)
+        order = I.backward_order(d, set(inter.values()))
+        key_of = {}
+        for key, node in inter.items():
+            key_of.setdefault(node, []).append(key)
         biases = {r.name for r in model.records if r.kind == "bias"}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
-        labels, extra, error, stopped, spelled = [], set(), None, None, set()
+        inner = {}   # node -> its state, for the intermediates the function returned
+        point_labels, extra, error, stopped, spelled = [], set(), None, None, set()
         for label, params, x, y in _points(model, seed, points, data, data_label):
             args = (params, x, y) + ((None,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
             given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
-            labels.append(label)
-            reply = run(given, (x.T if columns else x).copy(), (y.T if columns else y).copy(), names)
+            point_labels.append(label)
+            xs = (x.T if columns else x).copy()
+            if getattr(model, "vocab", None):   # token indices
+                xs = xs.astype(np.int64)
+            ys = (y.T if columns else y).copy()
+            if labels == "integer":
+                ys = np.argmax(ys, axis=0 if columns else -1)
+            reply = run(given, xs, ys, names, list(inter) + list(aliases))
+            for key, pname in aliases.items():   # dC for C1, as the exercise writes it
+                if pname not in reply.get("values", {}) and key in reply.get("values", {}):
+                    reply["values"][pname] = reply["values"].pop(key)
+                    spelled.add(key)
+                    if key in reply["narrow"]:
+                        reply["narrow"].append(pname)
             if reply["status"] == "stopped":
                 error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
                 if stopped == "MemoryError" and isinstance(run, InChild):
@@ -233,8 +285,23 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 break
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
+            values = {model.X: x, model.Y: y, **{p: params[p.name] for p in model.params}}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
+                s = state[n]
+                if len(s.setdefault("points", [])) < len(s["pairs"]):
+                    s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+            returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
+                                                      for k in key_of[node])]
+            if returned:
+                refs = I.references(d, returned, values, len(x))
+                for node in returned:
+                    key = next(k for k in key_of[node] if k in reply["values"] or k in reply["problems"])
+                    s = inner.setdefault(node, {"key": key, "err": None, "msg": None, "worst": None, "bad": False,
+                                                "pairs": [], "points": []})
+                    _compare(s, key, reply, refs[node], True, len(x), label)
+                    if s["pairs"] and len(s["points"]) < len(s["pairs"]):
+                        s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
     results = {}
     for n in names:
         s = state[n]
@@ -243,12 +310,33 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["msg"] is not None:
             results[n] = ParamResult(n, message=s["msg"], worst_point=s["worst"])
         elif s["bad"]:
-            why = _diagnose(s["pairs"])
+            node = next(p for p in model.params if p.name == n)
+            why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"])
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], False)},
                                      message=why or "differs from the derived gradient", worst_point=s["worst"])
         else:
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
                                      worst_point=s["worst"])
+    first, inner_results = None, {}
+    for node in order:   # the intermediates in the order the backward pass forms them
+        if node not in inner:
+            continue
+        s = inner[node]
+        if error is not None:
+            r = ParamResult(s["key"], message=f"the function {error}")
+        elif s["msg"] is not None:
+            r = ParamResult(s["key"], message=s["msg"], worst_point=s["worst"])
+        elif s["bad"]:
+            why = I.diagnose(d, node, s["points"]) or _diagnose(s["pairs"])
+            r = ParamResult(s["key"], comparisons={"derived": Comparison("derived", None, s["err"], False)},
+                            message=why or "differs from the derived adjoint", worst_point=s["worst"])
+        else:
+            r = ParamResult(s["key"], comparisons={"derived": Comparison("derived", None, s["err"], True)},
+                            worst_point=s["worst"])
+        r.node = str(node.name)
+        inner_results[s["key"]] = r
+        if first is None and not r.ok and error is None:
+            first = r
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
     x_axes = {1: "inputs", 2: "time, features" if any(l.kind == "recurrent" for l in model.layers) else
@@ -260,11 +348,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
              + (" summed over the steps" if per_step else "") + ", gradients of the mean over the batch"]
     if spelled:
         from compile.checks.sandbox import key_spellings
-        meant = {k: n for n in names for k in key_spellings(n, names)}
+        meant = {**{k: n for n in names for k in key_spellings(n, names)}, **aliases}
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
-    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, labels, sorted(extra), error,
-                      stopped=stopped, notes=notes)
+    if labels == "integer":
+        notes.append("y handed as class indices (batch,), not one-hot rows")
+    if inner_results:
+        notes.append("intermediates, in the order the backward pass forms them: "
+                     + ", ".join(f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
+    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
+                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first)
 
 
 def _check_arguments(fn, seed, points, timeout) -> None:

@@ -32,6 +32,7 @@ class ParamResult:
     comparisons: dict = field(default_factory=dict)  # reference key -> Comparison
     message: str = ""                 # why it differs or could not be compared; a note where it agrees
     worst_point: str | None = None    # the evaluation point of the largest error, where several were used
+    node: str | None = None           # for an intermediate adjoint a check compared: the node's name
 
     @property
     def ok(self) -> bool:

@@ -77,7 +77,7 @@ class ProtocolError(Exception):
     """A frame that is not what the other side sends."""
 
 
-# ---- frames: length, JSON header, float64 bytes ----
+# ---- frames: length, JSON header, float64 (or int64) bytes ----
 
 def encode(doc) -> bytes:
     np = _numpy()
@@ -86,9 +86,12 @@ def encode(doc) -> bytes:
     def plain(v):
         nonlocal offset
         if isinstance(v, np.ndarray):
-            a = np.ascontiguousarray(v, dtype="<f8")
+            whole = v.dtype.kind in "iu"   # integers (an embedding's indices, class labels) stay integers
+            a = np.ascontiguousarray(v, dtype="<i8" if whole else "<f8")
             blobs.append(a.tobytes())
             ref = {"__array__": offset, "shape": list(a.shape)}
+            if whole:
+                ref["dtype"] = "i8"
             offset += a.nbytes
             return ref
         if isinstance(v, dict):
@@ -115,7 +118,8 @@ def decode(body: bytes):
                 start = int(v["__array__"])
                 if min(shape, default=0) < 0 or start < 0 or start + 8 * count > len(data):
                     raise ProtocolError("an array outside the frame")
-                return np.frombuffer(data, "<f8", count, start).reshape(shape).copy()
+                kind = "<i8" if v.get("dtype") == "i8" else "<f8"
+                return np.frombuffer(data, kind, count, start).reshape(shape).copy()
             if isinstance(v, dict):
                 return {k: arrays(x) for k, x in v.items()}
             if isinstance(v, list):
@@ -244,7 +248,7 @@ def _key_text(key) -> str:
     return f"{shown} ({_a(type(key).__name__)}, not a str)"
 
 
-def plain_result(out, names, stage: list) -> dict:
+def plain_result(out, names, stage: list, optional=()) -> dict:
     """The reply for a value the function returned; ``stage[0]`` says which step is running, so that
     an exception raised by the value's own methods can be told."""
     if not isinstance(out, dict):
@@ -267,25 +271,35 @@ def plain_result(out, names, stage: list) -> dict:
             else:
                 continue
             spelled.append(key)
-        stage[0] = f"result[{key!r}]"
-        value = out[key]
-        stage[0] = f"result[{name!r}] as an array"
-        arr, flag = _plain_array(value)
-        if arr is None:
-            problems[name] = flag
-        else:
-            values[name] = arr
-            if flag:
-                narrow.append(name)
+        values, narrow, problems = _take(out, name, key, stage, values, narrow, problems)
+    for name in optional:   # intermediate adjoints (dZ2, dxhat2, ...): checked when returned
+        stage[0] = f"{name!r} in result"
+        if name in out:
+            values, narrow, problems = _take(out, name, name, stage, values, narrow, problems)
     stage[0] = "result.keys()"
     extra = []
     for key in out.keys():
-        if not (isinstance(key, str) and (key in names or key in spelled)):
+        if not (isinstance(key, str) and (key in names or key in spelled or key in optional)):
             extra.append(_key_text(key))
             if len(extra) >= 20:
                 break
     return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra,
             "spelled": spelled}
+
+
+def _take(out, name, key, stage, values, narrow, problems):
+    """result[key] as a float64 array under ``name``, or the problem with it."""
+    stage[0] = f"result[{key!r}]"
+    value = out[key]
+    stage[0] = f"result[{name!r}] as an array"
+    arr, flag = _plain_array(value)
+    if arr is None:
+        problems[name] = flag
+    else:
+        values[name] = arr
+        if flag:
+            narrow.append(name)
+    return values, narrow, problems
 
 
 def key_spellings(name: str, names) -> list:
@@ -299,13 +313,13 @@ def key_spellings(name: str, names) -> list:
     return out
 
 
-def call(fn, params, x, y, names, user_file, let_through=()) -> dict:
+def call(fn, params, x, y, names, user_file, let_through=(), optional=()) -> dict:
     """Call fn(params, x, y) and turn the outcome into a reply; only ``let_through`` escapes."""
     stage = [None]
     try:
         out = fn(params, x, y)
         stage[0] = "result"
-        return plain_result(out, names, stage)
+        return plain_result(out, names, stage, optional)
     except let_through:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
@@ -362,7 +376,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         except (EOFError, ProtocolError):  # the parent is gone, or wrote what it never writes
             return
         signal.alarm(orphan_limit)
-        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path)
+        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path, optional=req.get("optional", ()))
         _only_the_child(me)
         _reply(replies, reply)
 
@@ -445,11 +459,12 @@ class InChild:
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
 
-    def __call__(self, params, x, y, names) -> dict:
+    def __call__(self, params, x, y, names, optional=()) -> dict:
         if self.ended is not None:
             return self.ended
         try:
-            write_frame(self._requests, {"params": params, "x": x, "y": y, "names": list(names)})
+            write_frame(self._requests, {"params": params, "x": x, "y": y, "names": list(names),
+                                         "optional": list(optional)})
         except OSError:  # the child is gone (BrokenPipeError): its exit status says how
             return self._stop(*self._how_it_ended())
         return self._receive(time.monotonic() + self.timeout)
@@ -548,11 +563,11 @@ class InProcess:
     def wait_loaded(self) -> None:
         return None
 
-    def __call__(self, params, x, y, names) -> dict:
+    def __call__(self, params, x, y, names, optional=()) -> dict:
         from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here
 
         def work():
-            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime)
+            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime, optional=optional)
         if not self.timeout:
             return work()
         result = None

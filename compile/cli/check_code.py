@@ -30,7 +30,27 @@ def add_arguments(parser) -> None:
     parser.add_argument("--timeout", type=_args.positive_float("--timeout"), default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="time limit for loading the file and for each call "
                                                 f"(default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--labels", choices=["onehot", "integer"], default="onehot",
+                        help="how y is handed: one-hot rows (default), or class indices (batch,) as "
+                             "cross_entropy(logits, y) takes them")
+    parser.add_argument("--names", type=_names, default=None, metavar="KEY=NODE,...",
+                        help="the keys your function returns for intermediate adjoints, mapped to the nodes "
+                             "derivax show prints (dlogits=Z5,dbnraw=xhat4); d<name> keys (dZ5) and the makemore "
+                             "exercise's names need no mapping")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+
+
+def _names(text: str) -> dict:
+    """KEY=NODE pairs, comma-separated, into a dict; argparse reports a ValueError as a usage error."""
+    import argparse
+    out = {}
+    for k, part in enumerate(text.split(",")):
+        key, eq, node = (t.strip() for t in part.partition("="))
+        if not eq or not key.isidentifier() or not node.isidentifier():
+            raise argparse.ArgumentTypeError(f"expected KEY=NODE pairs like dlogits=Z5,dbnraw=xhat4; pair {k + 1} "
+                                             f"is {part!r}")
+        out[key] = node
+    return out
 
 
 def main(args) -> int:
@@ -52,7 +72,11 @@ def main(args) -> int:
             notes.append(f"note: the {args.model} data was skipped: {exc}")
     try:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
-                            data_label=f"{name} data", timeout=args.timeout, convention=args.convention)
+                            data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
+                            names=args.names, labels=args.labels)
+    except ValueError as exc:   # a --names entry the network does not have
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

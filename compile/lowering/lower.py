@@ -179,7 +179,9 @@ class FunctionWriter:
                 continue
             var, lhs = wanted[node][0] if node in wanted else (None, None)
             if node.name:
-                var, lhs = var or node.name, lhs or display_name(node.name, "text")
+                shown = display_name(node.name, "text") if "of" not in node.attrs else \
+                    "∂J/∂" + display_name(node.attrs["of"], "text")   # a named adjoint: ∂J/∂X̂₄
+                var, lhs = var or node.name, lhs or shown
             elif var is None and count.get(node, 0) > 1:
                 var = f"t{len(self.names) + 1}"
             elif var is None:

@@ -27,6 +27,10 @@ class Op:
       SymPy expressions); ``ex`` gives the batch size and the exp to use.
     - ``evaluate(node, args, ev)``: the node's value from its operands' values (float NumPy arrays).
     - ``differentiable``: False for the nodes of a recurrence's backward pass (no second derivatives).
+    - ``mistakes(node, arg, args, g)``: the wrong backward rules people write for this op, as
+      ``[(words, value)]``: the value a mistaken rule gives for operand ``arg`` (an index), from the
+      operands' values ``args`` and the adjoint's value ``g`` (NumPy arrays). A check of someone's code
+      names the mistake whose value theirs matches.
     """
 
     name: str
@@ -36,6 +40,7 @@ class Op:
     evaluate: Callable
     doc: str = ""
     differentiable: bool = True   # False: a backward pass's own node, whose vjp says it has none
+    mistakes: Callable | None = None
 
 
 OPS: dict = {}

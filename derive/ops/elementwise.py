@@ -118,6 +118,8 @@ def unbroadcast(contrib: Node, arg: Node) -> Node:
 
 # Named nodes of several operands whose derivatives are written through the node itself (X̂ = X̄ ⊘ σ).
 WRITTEN_THROUGH = frozenset({"normalized"})
+# Named nodes that are a stage of a layer, not its activation: their derivative is a partial one, ∂σ/∂σ².
+STAGES = frozenset({"normalized", "std"})
 
 
 def _vjp(node, g, ctx):
@@ -138,10 +140,10 @@ def _vjp(node, g, ctx):
             gone = d.free_symbols - through.free_symbols - {o}
             if o in through.free_symbols and (ph(i) in gone if len(args) == 1 else gone):
                 after = ew(through.xreplace({o: ph(len(args))}), [*args, node], shape=node.shape)
-                if node.role == "act":
-                    ctx.derivative_through(node, ew(d, args, shape=node.shape), after)
-                else:   # a stage of a layer (σ = √(σ² + ε), X̂ = X̄ ⊘ σ): its partial derivative
+                if node.role in STAGES:   # a stage of a layer (σ = √(σ² + ε), X̂ = X̄ ⊘ σ): its partial derivative
                     ctx.partial_through(node, arg, ew(d, args, shape=node.shape), after)
+                else:   # an activation: g′(Z) written through A
+                    ctx.derivative_through(node, ew(d, args, shape=node.shape), after)
                 d, extra = through, [node]
         contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
                      [g, *args, *extra], shape=node.shape)

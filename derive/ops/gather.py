@@ -89,7 +89,18 @@ def _scatter_evaluate(node, args, ev):
     return _scatter(args[0], args[1], ev.concrete(node.shape), np.result_type(args[0], np.float64))
 
 
+def _take_mistakes(node, arg, args, g):
+    """Each row of G assigned to its row of the table (C[X] = G): a repeated index keeps one row, not
+    the sum."""
+    if arg != 0:
+        return []
+    table, idx = args
+    out = np.zeros(np.shape(table))
+    out[_indices(idx).ravel()] = np.asarray(g).reshape(-1, np.shape(table)[-1])
+    return [("the rows assigned instead of accumulated (a repeated index must add its rows)", out)]
+
+
 register(Op("take", vjp=_take_vjp, show=_take_show, expand=_take_expand, evaluate=_take_evaluate,
-            doc="rows of a table at integer indices (an embedding lookup)"))
+            doc="rows of a table at integer indices (an embedding lookup)", mistakes=_take_mistakes))
 register(Op("scatter_add", vjp=_scatter_vjp, show=_scatter_show, expand=_scatter_expand,
             evaluate=_scatter_evaluate, doc="rows added into a table at integer indices"))

@@ -47,4 +47,13 @@ def _evaluate(node, args, ev):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-register(Op("softmax", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="softmax along an axis"))
+def _mistakes(node, arg, args, g):
+    """The Jacobian diag(s) − s sᵀ reduced to its diagonal: S ⊙ (1 − S) ⊙ G, as if each output
+    depended on its own input alone."""
+    s = _evaluate(node, args, None)
+    return [("softmax's Jacobian reduced to its diagonal (S ⊙ (1 − S) ⊙ G, the sum over the row left out)",
+             s * (1 - s) * g)]
+
+
+register(Op("softmax", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="softmax along an axis",
+            mistakes=_mistakes))

@@ -44,6 +44,17 @@ class Step:
     rhs: object
 
 
+@dataclass(frozen=True)
+class Path:
+    """One term of a node's adjoint: what its use by ``consumer`` sends back (``contribution``), from the
+    consumer's own adjoint ``g``. A node used twice (X̄ by σ² and by X̂) sums two; a check of code that
+    forgot one can name the path it left out."""
+
+    consumer: Node
+    g: Node
+    contribution: Node
+
+
 @dataclass
 class Derivation:
     """Everything derived for one model: forward equations, loss, error signals, gradients, steps."""
@@ -53,6 +64,7 @@ class Derivation:
     grads: dict = field(default_factory=dict)      # param name -> gradient node
     steps: list = field(default_factory=list)
     adjoints: dict = field(default_factory=dict)   # named node -> its dJ/d node
+    paths: dict = field(default_factory=dict)      # node -> [Path]: the terms its adjoint sums, one per use
 
     @property
     def forward(self):
@@ -340,6 +352,7 @@ def derive(model, printer=None) -> Derivation:
                 if arg in needs:
                     adj.setdefault(arg, []).append((contrib, why))
                     ctx.rules_seen.setdefault(arg, []).append(why)
+                    result.paths.setdefault(arg, []).append(Path(node, g, contrib))
     finally:
         _flush_records(ctx)
         G._RECORDERS.pop()

@@ -1,0 +1,158 @@
+"""Checking a backward pass tensor by tensor: the adjoints of named intermediate nodes, and why one is wrong.
+
+A backward function may return, beside the parameter gradients, ∂J/∂N for named nodes N of the forward
+pass: under ``d`` + the printed name (``dZ5``, ``dA4``, ``dxhat4``, ``dvar4``), under a name the user maps
+to one (``{"dlogits": "Z5"}``), or in a course's own spelling (``course_names``: the makemore exercise's
+dlogits, dprobs, dbnraw, dhpreact, dembcat, ...). Each returned one is compared with the derived adjoint,
+and the report names the first that departs, in the order the backward pass computes them: the ones
+before it are right, so its mistake is its own.
+
+Why it departs is read off the derivation (``Derivation.paths``): a node's adjoint sums one term per use
+of the node, so code that matches the sum with one term left out forgot that path (the mean path of batch
+norm, a node used twice); one whose term through an op matches a mistake people make with that op (a
+softmax Jacobian reduced to its diagonal, an embedding's rows assigned instead of accumulated: each op's
+``mistakes`` entry) made that mistake; a term off by N/(N − 1) mixed the variance's two forms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from compile.checks.factor import close
+
+
+def intermediate_nodes(d) -> dict:
+    """{key: node} for every named forward node whose adjoint the derivation forms, keyed d<name>."""
+    model = d.model
+    out = {}
+    for node in model.forward:
+        if node.name is None or node is model.J or node not in d.adjoints:
+            continue
+        out["d" + str(node.name)] = node
+    return out
+
+
+def course_names(model) -> dict:
+    """The makemore backprop exercise's names, {key: node name}, for a network of its shape: an
+    embedding, a flatten, a dense layer, batch norm, and a dense softmax output. Empty for any other."""
+    kinds = [layer.kind for layer in model.layers]
+    if kinds != ["embedding", "flatten", "dense", "batch_norm", "dense"]:
+        return {}
+    emb, cat, lin, bn, out = model.layers
+    l = bn.index
+    names = {"demb": emb.A.name, "dembcat": cat.A.name, "dhprebn": lin.A.name, "dbnmeani": f"mu{l}",
+             "dbndiff": f"xc{l}", "dbnvar": f"var{l}", "dbnraw": f"xhat{l}", "dhpreact": bn.Z.name, "dh": bn.A.name,
+             "dlogits": out.Z.name, "dprobs": out.A.name,
+             "dC": f"C{emb.index}", "dW1": lin.W.name, "dW2": out.W.name, "dbngain": f"gamma{l}", "dbnbias": f"beta{l}"}
+    if lin.b is not None:
+        names["db1"] = lin.b.name
+    if out.b is not None:
+        names["db2"] = out.b.name
+    return names
+
+
+def resolve(d, mapping=None) -> tuple:
+    """(intermediates {key: node}, parameter aliases {key: parameter name}): the d<name> keys, the course
+    spellings of this network's shape, then ``mapping`` ({key: node or parameter name}, with or without
+    the d), which wins. Raises ValueError naming a mapped name the network does not have."""
+    nodes = intermediate_nodes(d)
+    by_name = {str(n.name): n for n in nodes.values()}
+    params = {str(p.name) for p in d.model.params}
+    inter, aliases = dict(nodes), {}
+    for source in (course_names(d.model), mapping or {}):
+        for key, target in source.items():
+            if not isinstance(key, str) or not isinstance(target, str):
+                raise ValueError(f"names: map keys to node names (text), not {key!r}: {target!r}")
+            name = target[1:] if target.startswith("d") and target[1:] in by_name.keys() | params else target
+            if name in params:
+                aliases[key] = name
+            elif name in by_name:
+                inter[key] = by_name[name]
+            elif source is mapping:
+                known = ", ".join(sorted(by_name) + sorted(params))
+                raise ValueError(f"names: {key!r} maps to {target!r}, which this network does not have; its nodes "
+                                 f"with adjoints and its parameters: {known}")
+    return inter, aliases
+
+
+def backward_order(d, nodes) -> list:
+    """``nodes`` in the order the backward pass forms their adjoints: the last forward node first."""
+    from derive.graph.node import topo_order
+    rank = {n: k for k, n in enumerate(topo_order(d.model.J))}
+    return sorted(nodes, key=lambda n: -rank.get(n, -1))
+
+
+def references(d, nodes, values, m) -> dict:
+    """node -> the value of its derived adjoint at ``values`` (NumPy, float64)."""
+    from compile.lowering.evaluate import evaluate
+    nodes = list(nodes)
+    got = evaluate([d.adjoints[n] for n in nodes], values, m, d.model.constants)
+    return dict(zip(nodes, got))
+
+
+def mistake_variants(d, node, values, m) -> list:
+    """[(words, value)]: the adjoint of ``node`` as code with one known mistake computes it (one path
+    of several left out, one path's term off by N/(N − 1), one op's backward rule mistaken)."""
+    from compile.lowering.evaluate import evaluate
+    from derive.ops import lookup
+    paths = d.paths.get(node, [])
+    if not paths:
+        return []
+    consts = d.model.constants
+    bessel = any(layer.kind == "batch_norm" for layer in d.model.layers)   # N = m: the batch's count
+    terms = [_shaped(t, node, m) for t in evaluate([p.contribution for p in paths], values, m, consts)]
+    total = sum(terms)
+    out = []
+    for k, p in enumerate(paths):
+        via = path_name(d, p.consumer)
+        rest = total - terms[k]
+        if len(paths) > 1:
+            out.append((f"the path through {via} is missing (the adjoint sums one term per use of the node)", rest))
+        for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():
+            out.append((f"the term through {via} is off by {words}: the variance's 1/N and 1/(N − 1) mixed up",
+                        rest + factor * terms[k]))
+        mistakes = lookup(p.consumer.op).mistakes
+        if mistakes is not None:
+            args = evaluate(list(p.consumer.args), values, m, consts)
+            g = evaluate([p.g], values, m, consts)[0]
+            for words, wrong in mistakes(p.consumer, p.consumer.args.index(node), args, g):
+                out.append((words, rest + _shaped(wrong, node, m)))
+    return out
+
+
+def _shaped(value, node, m):
+    shape = tuple(m if str(d) == "m" else int(d) for d in node.shape)
+    return np.broadcast_to(np.asarray(value, float), shape) if np.size(value) != np.prod(shape) else \
+        np.asarray(value, float).reshape(shape)
+
+
+def path_name(d, consumer) -> str:
+    """The consumer of a path as a reader knows it: its name, or the first named node it feeds."""
+    from derive.graph.node import topo_order
+    from derive.printing.show import name
+    if consumer.name is not None:
+        return name(consumer.name, "text")
+    users = {}
+    for n in topo_order(d.model.J):
+        for a in n.args:
+            users.setdefault(a, []).append(n)
+    frontier, seen = [consumer], set()
+    while frontier:
+        n = frontier.pop(0)
+        for u in users.get(n, []):
+            if u.name is not None:
+                return name(u.name, "text")
+            if u not in seen:
+                seen.add(u)
+                frontier.append(u)
+    return "the loss"
+
+
+def diagnose(d, node, pairs) -> str:
+    """The mistake that explains the user's values at every point, or "". pairs: [(user, values, m, rtol, atol)]."""
+    found = None
+    for user, values, m, rtol, atol in pairs:
+        here = [w for w, v in mistake_variants(d, node, values, m) if v.shape == user.shape and close(user, v, rtol, atol)]
+        found = here if found is None else [w for w in found if w in here]
+        if not found:
+            return ""
+    return found[0] if found else ""

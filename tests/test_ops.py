@@ -24,7 +24,8 @@ from derive.graph.build import (OPS, ew, flatten, leaf, matmul, permute, placeho
                            transpose)
 from derive.ops import (avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, log_softmax, max_pool,
                         max_pool_grad, max_pool_pick)
-from derive.ops import bptt, concat, make_cell, pad, scan, scatter_add, slice_, step_sum, take, time_map, time_sum
+from derive.ops import (bptt, causal, concat, make_cell, pad, scan, scatter_add, slice_, step_sum, swap_last, take,
+                        time_map, time_sum)
 from derive.graph.names import Name
 from derive.graph.node import named
 from derive.scalar.expand import Expander
@@ -118,6 +119,11 @@ CASES = {  # id: (op, leaf shapes, graph of the leaves)
     # an embedding lookup and its adjoint; the indices repeat (rows 1 and 3 twice, row 0 never)
     "take": ("take", [(4, 3)], lambda C: take(C, _index((2, 3), [[1, 3, 1], [2, 3, 3]]))),
     "scatter_add": ("scatter_add", [(2, 3, 2)], lambda g: scatter_add(g, _index((2, 3), [[1, 3, 1], [2, 3, 3]]), 5)),
+    # attention's pieces: a product per (batch, head), a causal mask before a softmax over the keys
+    "bmm": ("bmm", [(2, 3, 4), (2, 4, 3)], lambda a, b: matmul(a, b)),
+    "bmm-heads-transposed": ("bmm", [(2, 2, 3, 4), (2, 2, 3, 4)], lambda a, b: matmul(a, swap_last(b))),
+    "causal-softmax": ("causal", [(2, 3, 3)], lambda a: softmax(causal(a), -1)),
+    "causal-zero": ("causal", [(2, 3, 3)], lambda a: causal(a, "0")),
     # a sum that linearity splits: the factor constant along the axis comes out (Σᵢ c ⊙ a = c ⊙ Σᵢ a)
     "sum-linear": ("sum", [(3, 4), (1, 4)], lambda a, c: reduce_sum(ew(ph(0) * ph(1) + ph(1) ** 2, [a, c]), 0)),
 }

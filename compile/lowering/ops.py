@@ -61,6 +61,18 @@ def _permute(w, node):
     return f"jnp.transpose({w.code(node.args[0])[0]}, {tuple(node.attrs['axes'])})", True
 
 
+def _bmm(w, node):
+    a, b = (w.code(x)[0] for x in node.args)
+    return f"jnp.matmul({a}, {b})", True
+
+
+def _causal(w, node):
+    a = w.code(node.args[0])[0]
+    n = int(node.shape[-1])
+    fill = "-jnp.inf" if node.attrs["fill"] == "-inf" else "0.0"
+    return f"jnp.where(jnp.tril(jnp.ones(({n}, {n}), bool)), {a}, {fill})", True
+
+
 def _take(w, node):
     table, idx = (w.code(a)[0] for a in node.args)
     return f"jnp.take({table}, jnp.asarray({idx}).astype(jnp.int32), axis=0)", True
@@ -99,4 +111,4 @@ WINDOW_LOWERINGS = {
 
 LOWERINGS = {**WINDOW_LOWERINGS, **RECURRENCE_LOWERINGS, "leaf": _leaf, "matmul": _matmul, "step_sum": _step_sum, "T": _transpose, "sum": _sum, "softmax": _softmax, "log_softmax": _log_softmax,
              "ew": lambda w, node: w.elementwise(node), "reshape": _reshape, "permute": _permute,
-             "take": _take, "scatter_add": _scatter_add}
+             "take": _take, "scatter_add": _scatter_add, "bmm": _bmm, "causal": _causal}

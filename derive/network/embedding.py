@@ -23,12 +23,13 @@ class Embedding:
 
     vocab: int
     dim: int
+    positions: bool = False   # also a learned row per position, added (GPT's position embedding)
 
     def build(self, g, inp, adds=()):
-        return g.embedding(inp, self.vocab, self.dim)
+        return g.embedding(inp, self.vocab, self.dim, self.positions)
 
 
-def build_embedding(g, inp, vocab: int, dim: int):
+def build_embedding(g, inp, vocab: int, dim: int, positions: bool = False):
     from derive.network import network as N
     l = g.next_layer
     where = f"layer {l} (Embedding)"
@@ -44,8 +45,14 @@ def build_embedding(g, inp, vocab: int, dim: int):
     if g.vocab is not None and g.vocab != vocab:
         raise NetworkError(f"{where}: the input's indices are already read by an embedding of {g.vocab} rows")
     g.vocab = vocab
+    N._flag(positions, f"{where}: positions")
     C = g.param(Name("C", l), (vocab, dim), l, "embedding", (vocab, dim), "normal")
-    A = named(take(C, inp), Name("A", l), "embedding")
+    lookup = take(C, inp)
+    if positions:   # A = C[X] + Cpos: row t of Cpos added at position t of every example
+        T = int(inp.shape[1])
+        Cpos = g.param(Name("Cpos", l), (T, dim), l, "embedding", (T, dim), "normal")
+        lookup = lookup + Cpos
+    A = named(lookup, Name("A", l), "embedding")
     g.layers.append(N.Layer(l, dim, "embedding", None, None, A, None, None, kind="embedding",
                             geometry=(("vocab", vocab), ("positions", int(inp.shape[1])))))
     g.forward.append(A)

@@ -206,7 +206,7 @@ def parse_spec(spec: str, loss=None) -> Network:
         if re.match(r"(conv|pool|maxpool|avgpool|flatten)", part):
             layers.append(_window_layer(spec, pos, part))
             continue
-        if re.match(r"(bn|ln)(:|$)|emb", part):
+        if re.match(r"(bn|ln)(:|$)|emb|att\d|block\d", part):
             layers.append(_norm_or_embedding(spec, pos, part))
             continue
         units, _, act = part.partition(":")
@@ -291,19 +291,35 @@ def _window_layer(spec: str, pos: int, part: str):
 
 
 # bn, bn:tanh, bn:tanh:unbiased, ln:relu: batch or layer norm, then an activation; emb27x10: an embedding
+# emb27x10:pos (with a row per position); att2 (two heads, causal), att2:full (every key); block2, block2x64
+# (a pre-norm transformer block of two heads, its MLP 64 wide)
 NORM_LAYER = re.compile(r"(bn|ln)((?::[^:]*)*)$", re.S)
-EMBEDDING_LAYER = re.compile(r"emb(\d+)x(\d+)$")
+EMBEDDING_LAYER = re.compile(r"emb(\d+)x(\d+)(:pos)?$")
+ATTENTION_LAYER = re.compile(r"(att|block)(\d+)(?:x(\d+))?(:full)?$")
 
 
 def _norm_or_embedding(spec: str, pos: int, part: str):
+    from derive.network.attention import Attention, TransformerBlock
     from derive.network.embedding import Embedding
     from derive.network.norm import BatchNorm, LayerNorm
     if part.startswith("emb"):
         match = EMBEDDING_LAYER.match(part)
         if not match:
-            raise ModelError(_at(spec, pos, f"expected an embedding: embVxD (emb27x10: 27 rows of 10); found {part[:20]!r}"))
+            raise ModelError(_at(spec, pos, "expected an embedding: embVxD[:pos] (emb27x10: 27 rows of 10; :pos adds "
+                                            f"a row per position); found {part[:20]!r}"))
         return Embedding(_size(spec, pos + match.start(1), match.group(1), "a vocabulary size"),
-                         _size(spec, pos + match.start(2), match.group(2), "an embedding size"))
+                         _size(spec, pos + match.start(2), match.group(2), "an embedding size"), bool(match.group(3)))
+    if part.startswith(("att", "block")):
+        match = ATTENTION_LAYER.match(part)
+        if not match or (match.group(1) == "att" and match.group(3)):
+            raise ModelError(_at(spec, pos, "expected attention: attH[:full] (att2: two causal heads) or a transformer "
+                                            f"block blockH[xHIDDEN][:full]; found {part[:20]!r}"))
+        kind, heads, hidden, full = match.groups()
+        h = _size(spec, pos + match.start(2), heads, "a number of heads")
+        if kind == "att":
+            return Attention(h, causal=not full)
+        return TransformerBlock(h, _size(spec, pos + match.start(3), hidden, "an MLP width") if hidden else None,
+                                causal=not full)
     match = NORM_LAYER.match(part)
     if not match:
         raise ModelError(_at(spec, pos, f"expected bn[:activation][:unbiased] or ln[:activation]; found {part[:20]!r}"))

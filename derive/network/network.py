@@ -527,10 +527,17 @@ class Builder:
         from derive.network.norm import build_norm
         return build_norm(self, inp, kind, act, eps, variance, momentum)
 
-    def embedding(self, inp: Node, vocab: int, dim: int) -> Node:
-        """Append an embedding layer l: A_l = C_l[X], the rows of C_l (vocab, dim) the input's indices select."""
+    def attention(self, inp: Node, heads: int = 1, causal: bool = True, key_size=None, add=()) -> Node:
+        """Append an attention layer l over a sequence: Q, K, V, S = (1/√dₖ) Q Kᵀ, P = softmax(causal(S)),
+        H = P V, Z_l = H Wo (+ ``add``), A_l = Z_l."""
+        from derive.network.attention import build_attention
+        return build_attention(self, inp, heads, causal, key_size, add)
+
+    def embedding(self, inp: Node, vocab: int, dim: int, positions: bool = False) -> Node:
+        """Append an embedding layer l: A_l = C_l[X], the rows of C_l (vocab, dim) the input's indices
+        select (plus a learned row per position with ``positions``)."""
         from derive.network.embedding import build_embedding
-        return build_embedding(self, inp, vocab, dim)
+        return build_embedding(self, inp, vocab, dim, positions)
 
     def concat(self, parts) -> Node:
         """Append a layer l: A_l = the outputs ``parts`` side by side along their last axis (units)."""

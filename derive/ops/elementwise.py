@@ -163,6 +163,8 @@ def _entry_function(expr, n):
 def _expand(node, args, ex):
     shape = ex.concrete(node.shape)
     expr = node.attrs["expr"].xreplace(ex.subs)
+    if getattr(ex, "digits", None):   # numbers throughout: an exact constant (1/√2) as a Float of those digits
+        expr = expr.evalf(ex.digits)
     if not args:
         out = np.empty(shape, dtype=object)
         out.fill(expr)

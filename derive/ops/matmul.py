@@ -14,6 +14,8 @@ from derive.ops.elementwise import constant_factor, ew
 
 
 def matmul(a: Node, b: Node) -> Node:
+    if a.rank >= 3 and b.rank == a.rank:
+        return batched(a, b)
     if a.rank not in (2, 3) or b.rank != 2:
         raise ShapeError(f"a matrix product takes two matrices (or a sequence and a matrix): {a!r} "
                          f"{fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
@@ -24,6 +26,30 @@ def matmul(a: Node, b: Node) -> Node:
     if ca * cb != 1:  # linearity: scalar factors move out of the product
         return ew(ca * cb * placeholder(0), [matmul(ia, ib)])
     return Node("matmul", (a, b), (*a.shape[:-1], b.shape[1]))
+
+
+def batched(a: Node, b: Node) -> Node:
+    """A matrix product for every index of the leading axes: a (..., i, k) @ b (..., k, j) -> (..., i, j),
+    the leading axes (batch, heads) the same on both sides (attention's Q Kᵀ and P V)."""
+    if a.rank != b.rank or a.rank < 3 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"a batched matrix product takes (..., i, k) @ (..., k, j) with the same leading axes: "
+                         f"{a!r} {fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
+    ca, ia = constant_factor(a, factor=False)
+    cb, ib = constant_factor(b, factor=False)
+    if ca * cb != 1:
+        return ew(ca * cb * placeholder(0), [batched(ia, ib)])
+    return Node("bmm", (a, b), (*a.shape[:-1], b.shape[-1]))
+
+
+def swap_last(a: Node) -> Node:
+    """a with its last two axes swapped: the transpose of each matrix of a batch."""
+    return BUILD["permute"](a, (*range(a.rank - 2), a.rank - 1, a.rank - 2))
+
+
+def _bmm_vjp(node, g, ctx):
+    a, b = node.args
+    rule = ctx.rule("matmul", node)
+    return [(a, batched(g, swap_last(b)), rule), (b, batched(swap_last(a), g), rule)]
 
 
 def step_sum(a: Node, g: Node) -> Node:
@@ -78,6 +104,9 @@ def _evaluate(node, args, ev):
 
 
 register(Op("matmul", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="matrix product"))
+register(Op("bmm", vjp=_bmm_vjp, show=_show, expand=lambda node, args, ex: np.matmul(args[0], args[1]),
+            evaluate=lambda node, args, ev: np.matmul(args[0], args[1]),
+            doc="a matrix product for every index of the leading axes"))
 register(Op("step_sum", vjp=_step_sum_vjp, show=_step_sum_show, expand=_step_sum_value, evaluate=_step_sum_value,
             doc="a product summed over the examples and the steps of two sequences"))
 BUILD["matmul"] = matmul

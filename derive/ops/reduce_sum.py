@@ -151,7 +151,7 @@ def _show(node, p):
 def _over_time(node) -> bool:
     """Whether a (batch, ·, ·) node's middle axis is time: it comes from a recurrence's states."""
     from derive.graph.node import topo_order
-    return any(n.op == "scan" for n in topo_order(node))
+    return any(n.op in ("scan", "take") for n in topo_order(node))   # a recurrence's states, a token sequence
 
 
 def _expand(node, args, ex):

@@ -25,7 +25,7 @@ def reshape(a: Node, shape) -> Node:
     c, inner = constant_factor(a, factor=False)
     if c != 1:  # a scalar factor stays in front, where a textbook writes it
         return ew(c * placeholder(0), [reshape(inner, shape)])
-    if a.op == "reshape":  # a reshape of a reshape is one reshape
+    if a.op == "reshape" and a.name is None:  # a reshape of a reshape is one reshape (a named one stays)
         return reshape(a.args[0], shape)
     return Node("reshape", (a,), shape, (("shape", shape),))
 
@@ -61,6 +61,10 @@ def _show(node, p):
         return p.call("flatten", s), p.ATOM
     if _squeezes(node):  # the same entries in the same order: printed as its operand
         return p.arg(node.args[0])
+    a = node.args[0]
+    if node.rank == 3 and a.op == "permute" and a.attrs["axes"] == (0, 2, 1, 3) and a.args[0].rank == 4:
+        # attention's heads (batch, head, time, dₖ) joined back into (batch, time, h·dₖ)
+        return p.call("merge", p.arg(a.args[0])[0]), p.ATOM
     shape = ", ".join(p.dim(d) for d in node.shape)
     return p.call("reshape", f"{s}, ({shape})"), p.ATOM
 

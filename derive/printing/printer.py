@@ -261,7 +261,7 @@ class NotationPrinter(Printer):
     def at_step(self, s: str, prec, node) -> str:
         """An operand at step t: a named sequence by its name (H₁⟨t⟩), anything else bracketed, (…)⟨t⟩."""
         name = getattr(node, "name", None)
-        if isinstance(name, Name) and name.step is None and prec == ATOM:
+        if isinstance(name, Name) and name.step is None and prec == ATOM and node.role != "adjoint":
             return self.name(Name(name.base, name.layer, 0))
         return self.stepped(s if prec == ATOM else self.wrap(s), "", "t")
 

@@ -42,5 +42,7 @@ RULE_WORDS = {
     "take": "a lookup's adjoint adds each row back into the table row it was read from (repeated indices "
             "accumulate)",
     "scatter_add": "the adjoint of adding rows into a table is reading them back",
+    "masked_weights": "the weights are 0 wherever the mask would put 0",
+    "causal": "a causal mask passes back the adjoint of the scores it kept (a later key gets 0)",
 }
 FALLBACK = "chain rule through {kind}"

@@ -157,6 +157,8 @@ RULE_RECORDS = {
     "pad": lambda node, arg, ctx: rule("pad"),
     "concat": lambda node, arg, ctx: rule("concat"),
     "take": lambda node, arg, ctx: rule("take"),
+    "bmm": lambda node, arg, ctx: rule("product", product=node),
+    "causal": lambda node, arg, ctx: rule("causal"),
     "scatter_add": lambda node, arg, ctx: rule("scatter_add"),
 }
 
@@ -381,7 +383,7 @@ def _flush_records(ctx):
 # batch its mean sends back finds Σᵢ X̂ = 0), and adjoints given a name of their own (∂J/∂X̂, as courses
 # write dx̂ = γ ⊙ dy and reuse it).
 TIDIED = frozenset({"param", "centred"})
-NAMED_ADJOINTS = frozenset({"normalized"})
+NAMED_ADJOINTS = frozenset({"normalized", "weights", "scores", "query", "key", "value"})
 
 
 def _name_adjoint(node, g, ctx):

@@ -261,6 +261,8 @@ def test_shape_errors_name_the_operands():
     with pytest.raises(ShapeError, match="permute needs an order of all 3 axes"):
         permute(a, (0, 1))
     with pytest.raises(ShapeError, match="a matrix product takes two matrices"):
+        matmul(a, leaf("v", (4,), "act"))
+    with pytest.raises(ShapeError, match=r"a batched matrix product takes \(\.\.\., i, k\) @ \(\.\.\., k, j\)"):
         matmul(a, a)
     with pytest.raises(ShapeError, match=r"axis must be None or axes of a rank-3 tensor"):
         reduce_sum(a, 3)

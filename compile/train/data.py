@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import io
 import math
+import sys
 import numbers
 import os
 import random
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm", "makemore")
+BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm", "makemore", "gpt")
 # The shapes the convolutional and recurrent built-ins are served in when load is not given n_inputs:
 # the 8x8 digits as one-channel images, MNIST-1D as one-channel signals of 40 samples (40 time steps
 # of one feature for the recurrent networks).
@@ -271,7 +272,7 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
                "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d, "rnn": _mnist1d,
-               "gru": _mnist1d, "charlm": _characters, "makemore": _names}[name]()
+               "gru": _mnist1d, "charlm": _characters, "makemore": _names, "gpt": _pydoc}[name]()
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
     else:
@@ -368,6 +369,33 @@ def _names():
             "classification", f"{len(words)} first names from the US census lists of the `names` package, "
             f"{len(chars)} characters, contexts of {MAKEMORE_CONTEXT}; split 80/10/10 (validation: the test here)",
             {"uniform": float(np.log(len(chars))), "bigram": bigram})
+
+
+def _pydoc():
+    """Next-character prediction on the pydoc topics that ship with Python: the first 90% of the text
+    cut into windows of GPT_CONTEXT characters (each against the same window shifted by one), the last
+    10% likewise as the validation split. Baselines on it: the uniform guess, and the bigram counts of
+    the training split (add-one smoothed)."""
+    from derive.network.examples import GPT_CONTEXT, char_vocabulary, pydoc_text
+    text = pydoc_text()
+    vocab = char_vocabulary(text)
+    index = {c: i for i, c in enumerate(vocab)}
+    ids = np.array([index[c] for c in text])
+    cut = int(0.9 * len(ids))
+
+    def windows(part):
+        starts = np.arange(0, len(part) - GPT_CONTEXT - 1, GPT_CONTEXT)
+        return (part[starts[:, None] + np.arange(GPT_CONTEXT)].astype(np.float64),
+                part[starts[:, None] + np.arange(1, GPT_CONTEXT + 1)])
+    (xtr, ytr), (xva, yva) = windows(ids[:cut]), windows(ids[cut:])
+    counts = np.ones((len(vocab), len(vocab)))
+    np.add.at(counts, (ids[:cut - 1], ids[1:cut]), 1)
+    probs = counts / counts.sum(1, keepdims=True)
+    bigram = float(-np.mean(np.log(probs[xva.astype(int), yva])))
+    return (_Split(xtr, ytr, "training windows", item="windows"), _Split(xva, yva, "validation windows", item="windows"),
+            "classification", f"the pydoc topics of Python {sys.version_info.major}.{sys.version_info.minor} "
+            f"({len(text)} characters, {len(vocab)} distinct), windows of {GPT_CONTEXT}; the last 10% is the "
+            "validation split (the test here)", {"uniform": float(np.log(len(vocab))), "bigram": bigram})
 
 
 def _xor():

@@ -155,7 +155,7 @@ def _epoch_fn(step, masks, unroll=SCAN_UNROLL):
         ys = y.at[order].get(mode="promise_in_bounds", unique_indices=True)
         if full:
             used = full * batch_size
-            batches = (xs[:used].reshape(full, batch_size, *x.shape[1:]), ys[:used].reshape(full, batch_size, -1))
+            batches = (xs[:used].reshape(full, batch_size, *x.shape[1:]), ys[:used].reshape(full, batch_size, *y.shape[1:]))
             (params, opt_state), losses = jax.lax.scan(body, (params, opt_state),
                                                        (*batches, drop[:full]) if masks else batches,
                                                        unroll=unroll)

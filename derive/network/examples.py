@@ -121,6 +121,28 @@ def _makemore() -> Network:
                                       Dense(27, "softmax")], loss="ce", name="makemore")
 
 
+GPT_CONTEXT = 32   # characters the gpt example reads at a time, predicting each one's successor
+
+
+def pydoc_text() -> str:
+    """The standard library's pydoc topics (``pydoc_data.topics``), joined in key order: text that ships
+    with Python itself (about 465,000 characters; the exact text differs between Python versions)."""
+    from pydoc_data.topics import topics
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+def _gpt() -> Network:
+    """A one-block character-level GPT: token and position embeddings of 48, a pre-norm transformer block
+    of 3 causal heads (MLP 192 wide, relu), a final layer norm and a softmax over the characters at every
+    step; the loss is the mean over the batch and the steps, as GPT's is."""
+    from derive.network.attention import TransformerBlock
+    from derive.network.embedding import Embedding
+    from derive.network.norm import LayerNorm
+    vocab = len(char_vocabulary(pydoc_text()))
+    return Network(GPT_CONTEXT, [Embedding(vocab, 48, positions=True), TransformerBlock(3), LayerNorm(),
+                                 Dense(vocab, "softmax")], loss="ce", name="gpt", steps="mean")
+
+
 EXAMPLES = {
     "xor": Example(
         Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], loss="ce", name="xor"),
@@ -163,6 +185,12 @@ EXAMPLES = {
         "Dense 200 without bias, BatchNorm, tanh, softmax over the 27 characters; Adam lr 1e-2, batch 32; on the "
         "first names the `names` package ships, validation loss against the bigram baseline",
         "makemore", {"optimizer": "adam", "lr": 0.01, "epochs": 10, "batch_size": 32}),
+    "gpt": Example(
+        _gpt(),
+        "character-level GPT: windows of 32 characters of the pydoc topics that ship with Python, token and position "
+        "embeddings of 48, one pre-norm transformer block (3 causal heads, MLP 192 relu), layer norm, softmax at "
+        "every step; Adam lr 3e-3, batch 32; validation loss against the bigram baseline",
+        "gpt", {"optimizer": "adam", "lr": 0.003, "epochs": 4, "batch_size": 32}),
     "gru": Example(
         _mnist1d_gru(),
         "MNIST-1D GRU (the MNIST-1D paper): bidirectional GRU of 6 units, all 40 states of both directions "

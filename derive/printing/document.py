@@ -288,8 +288,8 @@ def _needed_deltas(d, wanted):
 
 
 # The steps shown are those of the nodes a derivation is read by: each layer's A and Z, and inside a
-# normalization layer each stage (μ, X̄, σ², σ, X̂).
-STEP_BASES = frozenset({"A", "Z", "mu", "xc", "var", "sigma", "xhat"})
+# normalization layer each stage (μ, X̄, σ², σ, X̂), and inside attention Q, K, V, S, P, H.
+STEP_BASES = frozenset({"A", "Z", "mu", "xc", "var", "sigma", "xhat", "Q", "K", "V", "S", "P", "H"})
 
 
 def step_lines(d, p, needed, wanted, keep_all=False) -> list:

@@ -148,7 +148,7 @@ def test_the_largest_seed_trains(capsys):
 
 def test_empty_data_name(capsys):
     assert refused(capsys, "xor", "--data", "") == \
-        "derivax: --data needs a path or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore), not an empty name"
+        "derivax: --data needs a path or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt), not an empty name"
 
 
 # ---- the header tells the truth about the batch ----

@@ -285,7 +285,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 break
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
-            values = {model.X: x, model.Y: y, **{p: params[p.name] for p in model.params}}
+            values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
+                      **{p: params[p.name] for p in model.params}}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
                 s = state[n]

@@ -325,11 +325,13 @@ def main(args) -> int:
     from derive.network.examples import ModelError, resolve
     _, net = resolve(args.model, None, args.input, getattr(args, "l2", None), getattr(args, "l2_form", None))
     if not net.build().is_dense:  # convolution, pooling or recurrence: peers written for those layers
-        from compile.cli import bench_cnn, bench_rnn
-        recurrent = any(layer.kind == "recurrent" for layer in net.build().layers)
+        from compile.cli import bench_cnn, bench_lm, bench_rnn
+        kinds = {layer.kind for layer in net.build().layers}
+        peers = bench_rnn if "recurrent" in kinds else bench_lm if kinds & {"embedding", "batch_norm", "layer_norm",
+                                                                             "attention"} else None
         try:
             result = bench_cnn.run(net, args.model, args.batch_size, args.repeats, min(args.steps, 50),
-                                   peers=bench_rnn if recurrent else None)
+                                   peers=peers)
         except bench_cnn.CnnBenchError as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2

@@ -175,11 +175,15 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
     nb = 4
     shape = model.input_shape
     classes = model.sizes[-1]
-    xs = rng.standard_normal((nb, batch_size, *shape), np.float32)
-    labels = rng.integers(0, classes, (nb, batch_size))
-    ys = np.eye(classes, dtype=np.float32)[labels]
+    if hasattr(kit, "batch_data"):   # token indices, a label per position (bench_lm)
+        xs, labels, ys = kit.batch_data(model, rng, nb, batch_size)
+    else:
+        xs = rng.standard_normal((nb, batch_size, *shape), np.float32)
+        labels = rng.integers(0, classes, (nb, batch_size))
+        ys = np.eye(classes, dtype=np.float32)[labels]
     jx, jy = jax.device_put(list(xs)), jax.device_put(list(ys))
-    state = {"d": (params, trainer.init_opt_state(params)), "p": dict(params)}
+    state = {"d": (params, trainer.init_opt_state(params)),
+             "p": kit.peer_state(prog, params) if hasattr(kit, "peer_state") else dict(params)}
     peer = kit.jax_step(prog)
 
     def run_derived():

@@ -74,15 +74,15 @@ def main(args) -> int:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
                             data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
                             names=args.names, labels=args.labels)
-    except ValueError as exc:   # a --names entry the network does not have
-        print(f"derivax: {exc}", file=sys.stderr)
-        return 2
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)
         print(f"derivax: {report.error}", file=sys.stderr)
         if args.json:
             print(report.to_json())
+        return 2
+    except ValueError as exc:   # a --names entry the network does not have
+        print(f"derivax: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the child is already stopped (check_code's with block)
         print("derivax: interrupted", file=sys.stderr)

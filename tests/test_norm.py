@@ -186,3 +186,19 @@ def test_an_embedding_on_a_shaped_input_is_refused():
     g = Builder((3, 2))
     with pytest.raises(NetworkError, match=r"\(batch, positions\) of integer indices"):
         g.embedding(g.X, 5, 2)
+
+
+# ---- check: formulas with the layers' names, and the same diagnosis as check-code ------------------------
+
+@pytest.mark.parametrize("target, formula, ok, why", [
+    ("delta1", "(m*dxhat2 - sum(dxhat2, 0) - xhat2*sum(dxhat2*xhat2, 0))/sigma2", True, ""),
+    ("dxhat2", "delta2*gamma2/m", True, ""),
+    ("dA1", "dxc2 - sum(dxc2, 0)/m", True, ""),
+    ("dA1", "dxc2", False, "the path through μ₂ is missing"),
+    ("gamma2", "sum(delta2*xhat2, 0)", False, "missing 1/m"),
+])
+def test_check_reads_batch_norm_formulas_and_names_the_mistake(target, formula, ok, why):
+    from compile.checks.formula import check_formula
+    r = check_formula(_bn_net(), target, formula)
+    assert r.ok == ok, (r.counterexample, r.diagnosis)
+    assert not why or any(why in line for line in r.diagnosis), r.diagnosis

@@ -180,11 +180,27 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         return result
     result.counterexample = numeric["counterexample"] or detail
     result.diagnosis = _constant_factor(numeric["points"]) + _transpose(numeric["points"]) \
-        + diagnose_derivatives(user, correct, d.model)
+        + diagnose_derivatives(user, correct, d.model) + _known_mistake(d, target, numeric)
     if exact is True:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+def _known_mistake(d, target, numeric) -> list:
+    """The mistake that explains yours, for a gradient or an adjoint: a path left out, a Bessel factor
+    mixed up, an op's known wrong rule (the engine check-code uses, ``compile.checks.intermediates``)."""
+    from compile.checks import intermediates as I
+    model = d.model
+    node = next((p for p in model.params if p.name == target), None)
+    if node is None and target.startswith("d"):
+        node = next((n for n in model.forward if n.name == target[1:]), None)
+    if node is None or not d.paths.get(node):
+        return []
+    scale = max(1.0, max(float(np.max(np.abs(c))) for _, _, c in numeric["points"]))
+    found = I.diagnose(d, node, [(u, v, m, RTOL, ATOL * scale) for (m, u, c), v in zip(numeric["points"],
+                                                                                       numeric["values"])])
+    return [found] if found else []
 
 
 def _reading(d) -> str:
@@ -201,7 +217,7 @@ def _reading(d) -> str:
 def _numeric(d, user, correct, seed):
     from compile.lowering.evaluate import UndefinedValue
     model = d.model
-    points, bad = [], ""
+    points, bad, values = [], "", []
     for k, m in enumerate(BATCHES):
         point = random_point(model, seed + k, m)
         try:
@@ -216,12 +232,13 @@ def _numeric(d, user, correct, seed):
                      f"{u[at]}, derived {c[at]:.6g}")
             return {"ok": False, "points": points, "counterexample": where, "undefined": where}
         points.append((m, u, c))
+        values.append(leaf_values(model, point))
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
         if not bad and not close.all():
             at = tuple(int(v) for v in np.argwhere(~close)[0])
             bad = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: "
                    f"yours {u[at]:.6g}, derived {c[at]:.6g}")
-    return {"ok": not bad, "points": points, "counterexample": bad, "undefined": ""}
+    return {"ok": not bad, "points": points, "counterexample": bad, "undefined": "", "values": values}
 
 
 def _entry(at) -> str:

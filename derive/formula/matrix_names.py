@@ -11,7 +11,7 @@ import sympy as sp
 from derive.network.functions import ACTIVATIONS, FUNCTIONS, derivative
 from derive.graph.build import Node, ew, flatten, placeholder, reduce_sum, reshape, softmax
 from derive.ops import avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, max_pool, max_pool_grad
-from derive.graph.symbols import lam, m
+from derive.graph.symbols import eps, lam, m
 
 
 def matrix_names(derivation) -> dict:
@@ -27,10 +27,18 @@ def matrix_names(derivation) -> dict:
                 names[q.name] = q
         if layer.mask is not None:
             names[layer.mask.name] = layer.mask
+    for p in model.params:   # every parameter: an embedding's C1, a norm's gamma2 and beta2, attention's Wq2
+        names[p.name] = p
     for delta in derivation.deltas.values():
         names[delta.name] = delta
+    forward = set(model.forward)
+    for node, g in derivation.adjoints.items():   # ∂J/∂N of a named node N as dN: dA1, dxc2, dxhat2, dS3
+        if node in forward and node.name and node is not model.J:
+            names.setdefault("d" + str(node.name), g)
     if model.l2:
         names["lam"] = lam
+    if eps in model.constants:
+        names["epsilon"] = eps
     names.update(step_names(derivation))
     return names
 
@@ -126,11 +134,11 @@ def _max(a, b):
 
 
 def _axis(axis):
-    if axis is None or axis in (0, 1):
-        return None if axis is None else int(axis)
+    if axis is None or getattr(axis, "is_Integer", False) or isinstance(axis, int) and not isinstance(axis, bool):
+        return None if axis is None else int(axis)   # reduce_sum checks it against the tensor's rank (-1: the last)
     if isinstance(axis, tuple) and all(getattr(a, "is_Integer", False) for a in axis):
         return tuple(int(a) for a in axis)  # axes of a tensor: reduce_sum checks them against its rank
-    raise ValueError(f"axis must be 0, 1, a tuple of axes or None, not {axis}")
+    raise ValueError(f"axis must be an axis (0, 1, ..., or -1), a tuple of axes or None, not {axis}")
 
 
 def _sum(x, axis=None, keepdims=True):

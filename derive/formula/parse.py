@@ -249,8 +249,9 @@ def parse_loss(text: str) -> sp.Lambda:
 def parse_matrix(text: str, derivation, at_step: bool = False):
     """A matrix formula over the names the derivation prints, as a graph node.
 
-    Names: X, Y, m, the parameters (W1, b1, ...), the forward nodes (Z1, A1, ...), the error signals
-    (delta1, ...) and ``lam`` for the weight-decay constant. Operators ``@ * + - / **``, ``.T``;
+    Names: X, Y, m, the parameters (W1, b1, gamma2, C1, ...), the forward nodes (Z1, A1, xhat2, ...), the
+    error signals (delta1, ...), the named adjoints (dxhat2, dS3), ``lam`` for the weight-decay constant
+    and ``epsilon`` for a normalization's. Operators ``@ * + - / **``, ``.T``;
     calls of the elementwise functions and of the table activations' derivatives as the steps view
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
     (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``
@@ -265,7 +266,7 @@ def parse_matrix(text: str, derivation, at_step: bool = False):
     if isinstance(value, Node) and not at_step:  # at_step: a formula of one step, checked at every t
         from derive.graph.build import topo_order
         stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None
-                      or n.role in ("carry", "step_input", "adjoint")), None)
+                      or n.role in ("carry", "step_input") or n.role == "adjoint" and n.op == "leaf"), None)
         if stray is not None:  # a name at step t outside a sum over t has no one value
             name = str(stray.name) if stray.role != "adjoint" else "d" + str(stray.attrs["of"])
             raise FormulaError(text, max(0, text.find(name)), f"{name} is a recurrent layer's name at step t: "

@@ -144,3 +144,49 @@ def test_bad_attention_layers_are_named(layers, words):
     with pytest.raises(NetworkError) as err:
         Network(3, layers + [Dense(2, "softmax")])
     assert words in str(err.value) and "layer" in str(err.value)
+
+
+def _attention_backward(diagonal=False):
+    """A hand-written backward pass of Embedding(5, 2) -> Attention(1) -> Dense(5, softmax) at every
+    step, returning the attention adjoints under d<name> keys; ``diagonal`` reduces the softmax
+    Jacobian to its diagonal, as students do."""
+    def backward(params, x, y):
+        C, Wq, Wk, Wv, Wo, W3, b3 = (params[k] for k in ("C1", "Wq2", "Wk2", "Wv2", "Wo2", "W3", "b3"))
+        m, T = x.shape
+        a = C[x]
+        q, k, v = a @ Wq, a @ Wk, a @ Wv
+        s = np.where(np.tril(np.ones((T, T), bool)), q @ k.transpose(0, 2, 1) / np.sqrt(2), -np.inf)
+        p = _softmax(s)
+        h = p @ v
+        a2 = h @ Wo
+        probs = _softmax(a2 @ W3 + b3)
+        dz3 = (probs - y) / m
+        dW3, db3 = np.einsum("mti,mtj->ij", a2, dz3), dz3.sum((0, 1))
+        dz2 = dz3 @ W3.T
+        dWo = np.einsum("mti,mtj->ij", h, dz2)
+        dh = dz2 @ Wo.T
+        dP = dh @ v.transpose(0, 2, 1)
+        dV = p.transpose(0, 2, 1) @ dh
+        dS = p * (1 - p) * dP if diagonal else p * (dP - (dP * p).sum(-1, keepdims=True))
+        dQ, dK = dS @ k / np.sqrt(2), dS.transpose(0, 2, 1) @ q / np.sqrt(2)
+        da = dQ @ Wq.T + dK @ Wk.T + dV @ Wv.T
+        dC = np.zeros_like(C)
+        np.add.at(dC, x, da)
+        return {"dP2": dP, "dS2": dS, "dQ2": dQ, "dK2": dK, "dV2": dV, "C1": dC, "Wq2": np.einsum("mti,mtj->ij", a, dQ),
+                "Wk2": np.einsum("mti,mtj->ij", a, dK), "Wv2": np.einsum("mti,mtj->ij", a, dV), "Wo2": dWo,
+                "W3": dW3, "b3": db3}
+    return backward
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_check_code_names_a_diagonal_softmax_jacobian_in_attention(diagonal):
+    from compile.checks.code import check_code
+    net = Network(3, [Embedding(5, 2), Attention(1), Dense(5, "softmax")])
+    r = check_code(net, _attention_backward(diagonal), timeout=None, points=2)
+    if not diagonal:
+        assert r.ok, r.summary()
+        assert list(r.intermediates) == ["dV2", "dP2", "dS2", "dK2", "dQ2"]
+        return
+    assert r.first_wrong is not None and r.first_wrong.name == "dS2", r.summary()
+    assert "softmax's Jacobian reduced to its diagonal" in r.first_wrong.message
+    assert r.intermediates["dP2"].ok and r.intermediates["dV2"].ok

@@ -110,12 +110,37 @@ def mistake_variants(d, node, values, m) -> list:
         for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():
             out.append((f"the term through {via} is off by {words}: the variance's 1/N and 1/(N − 1) mixed up",
                         rest + factor * terms[k]))
-        mistakes = lookup(p.consumer.op).mistakes
-        if mistakes is not None:
-            args = evaluate(list(p.consumer.args), values, m, consts)
-            g = evaluate([p.g], values, m, consts)[0]
-            for words, wrong in mistakes(p.consumer, p.consumer.args.index(node), args, g):
-                out.append((words, rest + _shaped(wrong, node, m)))
+        for words, wrong in _op_mistakes(d, p.consumer, node, p.g, values, m):
+            out.append((words, rest + _shaped(wrong, node, m)))
+    return out
+
+
+def _op_mistakes(d, consumer, node, g, values, m, depth=1) -> list:
+    """[(words, wrong term)] for the term ``consumer`` sends ``node``: the consumer op's own known mistakes,
+    or, through an unnamed op without any (a causal mask before a softmax), those of what consumes it,
+    carried back through its backward rule."""
+    from compile.lowering.evaluate import evaluate
+    from derive.graph.node import Node
+    from derive.ops import lookup
+    from derive.reverse.derivation import _Plain
+    consts = d.model.constants
+    mistakes = lookup(consumer.op).mistakes
+    if mistakes is not None:
+        args = evaluate(list(consumer.args), values, m, consts)
+        gv = evaluate([g], values, m, consts)[0]
+        return mistakes(consumer, consumer.args.index(node), args, gv)
+    if depth == 0 or consumer.name is not None:
+        return []
+    out = []
+    paths = d.paths.get(consumer, [])
+    terms_g = evaluate([q.contribution for q in paths], values, m, consts)
+    for k, q in enumerate(paths):
+        for words, wrong in _op_mistakes(d, q.consumer, consumer, q.g, values, m, depth - 1):
+            wrong_g = sum(terms_g) - terms_g[k] + wrong   # the consumer's adjoint with that one term mistaken
+            G = Node("leaf", (), consumer.shape, name="_wrong_adjoint", role="input")
+            terms = [c for a, c, _ in lookup(consumer.op).vjp(consumer, G, _Plain()) if a is node]
+            if terms:
+                out.append((words, sum(evaluate(terms, {**values, G: wrong_g}, m, consts))))
     return out
 
 

@@ -190,3 +190,30 @@ def test_check_code_names_a_diagonal_softmax_jacobian_in_attention(diagonal):
     assert r.first_wrong is not None and r.first_wrong.name == "dS2", r.summary()
     assert "softmax's Jacobian reduced to its diagonal" in r.first_wrong.message
     assert r.intermediates["dP2"].ok and r.intermediates["dV2"].ok
+
+
+@pytest.mark.parametrize("spec, kinds", [
+    ("3-emb5x4:pos-att2-5:softmax", ["embedding", "attention", "dense"]),
+    ("3-emb5x4-att1:full-5:softmax", ["embedding", "attention", "dense"]),
+    ("4-emb6x4:pos-block2x8-ln-6:softmax", ["embedding", "layer_norm", "attention", "layer_norm", "dense", "dense",
+                                          "layer_norm", "dense"]),
+    ("3-emb5x2-flatten-4:nobias-bn:tanh:unbiased-5:softmax", ["embedding", "flatten", "dense", "batch_norm", "dense"]),
+])
+def test_spec_tokens_declare_the_layers(spec, kinds):
+    from derive.network.examples import parse_spec
+    model = parse_spec(spec).build()
+    assert [layer.kind for layer in model.layers] == kinds
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("3-emb5-5:softmax", "expected an embedding: embVxD[:pos]"),
+    ("3-emb5x4-att2x3-5:softmax", "expected attention: attH[:full]"),
+    ("3-emb5x4-att0-5:softmax", "expected a number of heads (a positive integer), found '0'"),
+    ("2-bn:sideways-1", "unknown option 'sideways' of bn"),
+    ("2-ln:unbiased-1", "unknown option 'unbiased' of ln"),
+])
+def test_bad_spec_tokens_name_their_position(spec, words):
+    from derive.network.examples import ModelError, parse_spec
+    with pytest.raises(ModelError) as err:
+        parse_spec(spec)
+    assert words in str(err.value) and "position" in str(err.value)

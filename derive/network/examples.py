@@ -357,11 +357,7 @@ def _norm_or_embedding(spec: str, pos: int, part: str):
         at += 1
         if option == "unbiased" and kind == "bn" and not unbiased:
             unbiased = True
-        elif act is None and option and (option in ACTIVATION_NAMES or option.startswith("(") and option.endswith(")")):
-            try:
-                _activation(option)
-            except FormulaError as exc:
-                raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        elif act is None and _activation_option(spec, at, option):
             act = option
         else:
             raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {kind}: expected an activation"
@@ -369,6 +365,18 @@ def _norm_or_embedding(spec: str, pos: int, part: str):
         at += len(option)
     layer = BatchNorm if kind == "bn" else LayerNorm
     return layer(act or "identity", variance="unbiased" if unbiased else "biased")
+
+
+def _activation_option(spec: str, at: int, option: str) -> bool:
+    """Whether a layer's option (at position ``at`` of the spec) is an activation: a table name, or a
+    formula in z in parentheses, which must parse (a ModelError names the position where it does not)."""
+    if not option or not (option in ACTIVATION_NAMES or option.startswith("(") and option.endswith(")")):
+        return False
+    try:
+        _activation(option)
+    except FormulaError as exc:
+        raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+    return True
 
 
 # rnn32, rnn32:relu, rnn32:seq, gru6:seq, bigru6:seq, lstm8: a recurrent layer, its last state unless :seq
@@ -390,12 +398,7 @@ def _recurrent_layer(spec: str, pos: int, part: str):
             raise ModelError(_at(spec, at, f"seq is given twice in {kind}{units}"))
         if option == "seq":
             seq = True
-        elif kind == "rnn" and act is None and option and (option in ACTIVATION_NAMES or
-                                                           option.startswith("(") and option.endswith(")")):
-            try:
-                _activation(option)
-            except FormulaError as exc:
-                raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        elif kind == "rnn" and act is None and _activation_option(spec, at, option):
             act = option
         else:
             what = ("seq (every state) or an activation" if kind == "rnn" else

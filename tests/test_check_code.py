@@ -167,8 +167,8 @@ def test_sigmoid_derivative_in_a_tanh_layer(tmp_path, capsys):
     assert src != FULL
     rc, _, doc = run_cli(tmp_path, capsys, src, "xor")
     assert rc == 1 and wrong(doc) == {"W1", "b1"}
-    for name in ("W1", "b1"):  # not a constant factor: no diagnosis is claimed
-        assert doc["params"][name]["message"] == "differs from the derived gradient"
+    for name in ("W1", "b1"):  # the wrong derivative is found behind Z1 = X W1 + b1
+        assert doc["params"][name]["message"] == "sigmoid's derivative A ⊙ (1 − A) used at layer 1"
 
 
 def test_transposed_dw1_on_a_non_square_layer(tmp_path, capsys):
@@ -199,7 +199,7 @@ def test_three_layer_relu_mse_with_one_wrong_parameter(tmp_path, capsys):
     assert src != RELU_MSE
     rc, _, doc = run_cli(tmp_path, capsys, src, "4-5:relu-3:relu-2")
     assert rc == 1 and wrong(doc) == {"b2"}
-    assert doc["params"]["b2"]["message"] == "differs from the derived gradient"
+    assert doc["params"]["b2"]["message"] == "the activation's derivative left out at layer 2 (G passed through as if A = Z)"
 
 
 def test_json_is_exactly_one_last_line(tmp_path, capsys):
@@ -735,3 +735,16 @@ def test_the_columns_code_is_wrong_in_the_rows_convention(tmp_path):
     path.write_text(DLAI_BACKWARD)
     report = check_code(parse_spec("2-4:tanh-1:sigmoid"), f"{path}:backward")
     assert not report.ok
+
+
+def test_a_forgotten_weight_decay_term_is_named():
+    from derive import Dense, Network
+    net = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")], l2=0.5)
+    good = load(FULL)
+
+    def backward(p, x, y):   # the decay's gradient added to W1's, forgotten in W2's
+        g = good(p, x, y)
+        return {**g, "W1": g["W1"] + 0.5 / len(x) * p["W1"]}
+    report = check_code(net, backward)
+    assert verdicts(report)[0] == {"W2"}
+    assert report.params["W2"].message == "the weight decay's term is missing (its gradient adds to the data term)"

@@ -89,6 +89,11 @@ def references(d, nodes, values, m) -> dict:
     return dict(zip(nodes, got))
 
 
+# How many ops back a known mistake is looked for: from a weight W1 through X W1, Z1 = X W1 + b1 and
+# A1 = f(Z1), where a wrong derivative of f sits.
+DEPTH = 4
+
+
 def mistake_variants(d, node, values, m) -> list:
     """[(words, value)]: the adjoint of ``node`` as code with one known mistake computes it (one path
     of several left out, one path's term off by N/(N − 1), one op's backward rule mistaken)."""
@@ -105,7 +110,9 @@ def mistake_variants(d, node, values, m) -> list:
     for k, p in enumerate(paths):
         via = path_name(d, p.consumer)
         rest = total - terms[k]
-        if len(paths) > 1:
+        if len(paths) > 1 and p.consumer.role == "decay":
+            out.append(("the weight decay's term is missing (its gradient adds to the data term)", rest))
+        elif len(paths) > 1:
             out.append((f"the path through {via} is missing (the adjoint sums one term per use of the node)", rest))
         for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():
             out.append((f"the term through {via} is off by {words}: the variance's 1/N and 1/(N − 1) mixed up",
@@ -115,23 +122,23 @@ def mistake_variants(d, node, values, m) -> list:
     return out
 
 
-def _op_mistakes(d, consumer, node, g, values, m, depth=1) -> list:
+def _op_mistakes(d, consumer, node, g, values, m, depth=DEPTH) -> list:
     """[(words, wrong term)] for the term ``consumer`` sends ``node``: the consumer op's own known mistakes,
-    or, through an unnamed op without any (a causal mask before a softmax), those of what consumes it,
-    carried back through its backward rule."""
+    and those of what consumes it (a softmax behind a causal mask, an activation behind Z1 = X W1 + b1),
+    carried back through each backward rule on the way, up to ``depth`` ops."""
     from compile.lowering.evaluate import evaluate
     from derive.graph.node import Node
     from derive.ops import lookup
     from derive.reverse.derivation import _Plain
     consts = d.model.constants
     mistakes = lookup(consumer.op).mistakes
+    out = []
     if mistakes is not None:
         args = evaluate(list(consumer.args), values, m, consts)
         gv = evaluate([g], values, m, consts)[0]
-        return mistakes(consumer, consumer.args.index(node), args, gv)
-    if depth == 0 or consumer.name is not None:
-        return []
-    out = []
+        out += mistakes(consumer, consumer.args.index(node), args, gv)
+    if depth == 0 or consumer is d.model.J:
+        return out
     paths = d.paths.get(consumer, [])
     terms_g = evaluate([q.contribution for q in paths], values, m, consts)
     for k, q in enumerate(paths):

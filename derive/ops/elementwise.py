@@ -205,5 +205,52 @@ def _evaluate(node, args, ev):
     return np.broadcast_to(np.asarray(out, dtype), ev.concrete(node.shape)).copy()
 
 
-register(Op("ew", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="elementwise expression"))
+# The derivatives people write for a table activation, as courses write them through A.
+WRITTEN = {"tanh": "1 − A²", "sigmoid": "A ⊙ (1 − A)", "relu": "step(A)"}
+THROUGH_A = {"tanh": lambda a: 1 - a ** 2, "sigmoid": lambda a: a * (1 - a), "relu": lambda a: (a > 0) * 1.0}
+
+
+def _mistakes(node, arg, args, g):
+    """Wrong backward rules of an activation A_l = f(Z_l) (⊙ a dropout mask D_l): its derivative left out,
+    another activation's used, f' taken at A instead of Z, the dropout mask left out."""
+    from derive.network.functions import ACTIVATIONS
+    if node.role != "act" or node.name is None or not isinstance(node.name, str):
+        return []
+    expr, n = node.attrs["expr"], len(node.args)
+    masks = [k for k, a in enumerate(node.args) if a.role == "mask"]
+    slots = [k for k in range(n) if k not in masks]
+    if arg in masks or slots != [arg]:
+        return []
+    layer = getattr(node.name, "layer", None)
+    where = f" at layer {layer}" if layer is not None else ""
+    mask = np.prod([args[k] for k in masks], axis=0) if masks else 1.0
+    f = expr.xreplace({ph(k): sp.Integer(1) for k in masks})
+    fprime = sp.diff(f, ph(arg))
+    z = args[arg]
+
+    def at(e, v):
+        return np.broadcast_to(np.asarray(numpy_function(e, n)(*[v if k == arg else args[k] for k in range(n)]),
+                                          float), np.shape(z))
+    right = at(fprime, z)
+    out = [(f"the activation's derivative left out{where} (G passed through as if A = Z)", g * mask)]
+    if masks:
+        out.append((f"the dropout mask left out of the backward pass{where}", g * right))
+    a = at(f, z)
+    for name, through in THROUGH_A.items():   # another activation's derivative as courses write it, at this A
+        value = through(a)
+        if not np.allclose(value, right):
+            out.append((f"{name}'s derivative {WRITTEN[name]} used{where}", g * value * mask))
+    for name, fn in ACTIVATIONS.items():   # another activation's derivative at Z
+        other = sp.diff(fn.expr, fn.variables[0]).xreplace({fn.variables[0]: ph(arg)})
+        value = at(other, z)
+        if name != "identity" and not np.allclose(value, right):
+            out.append((f"{name}'s derivative {name}′(Z) used{where}", g * value * mask))
+    wrong_point = at(fprime, a)
+    if not np.allclose(wrong_point, right):
+        out.append((f"the derivative taken at A instead of Z{where} (f′(A) for f′(Z))", g * wrong_point * mask))
+    return out
+
+
+register(Op("ew", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="elementwise expression",
+            mistakes=_mistakes))
 BUILD["ew"] = ew

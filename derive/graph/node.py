@@ -70,6 +70,14 @@ class Node:
             return self.name
         return f"{self.op}({', '.join(map(repr, self.args))})"
 
+    def _repr_latex_(self):   # Jupyter: the node's formula, as derivax prints it
+        from derive.printing.show import show
+        return "$" + show(self, "latex") + "$"
+
+    def _repr_pretty_(self, p, cycle):   # IPython: the formula in text, not the op tree
+        from derive.printing.show import show
+        p.text(show(self, "text"))
+
     @property
     def rank(self) -> int:
         return len(self.shape)

@@ -330,7 +330,9 @@ def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
     from rich.text import Text
 
     buf = io.StringIO()
-    console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
+    # force_jupyter=False: inside Jupyter rich would display the panels and leave the buffer empty
+    console = Console(file=buf, width=width, force_terminal=False, force_jupyter=False, color_system=None,
+                      highlight=False)
     _print_panels(console, d, params, steps, Panel, Text, unroll)
     return buf.getvalue()
 
@@ -389,9 +391,18 @@ def to_markdown(d, params=None, steps=False, unroll=False) -> str:
             eq = f"{left} = {right}" if left else f"= {right}"
             parts.append(f"$$\n{eq}\n$$")
             if note:
-                parts.append(f"*{note}*")
+                parts.append(f"*{_markdown_text(note)}*")
             parts.append("")
     return "\n".join(parts)
+
+
+def _markdown_text(note: str) -> str:
+    """A note's words with Markdown's emphasis and code marks escaped outside its $...$ math: a rule
+    naming z*sigmoid(z) stays literal, not italics."""
+    parts = note.split("$")
+    for k in range(0, len(parts), 2):   # outside math
+        parts[k] = "".join("\\" + ch if ch in "*`[]<>" else ch for ch in parts[k])
+    return "$".join(parts)
 
 
 def to_json(d, params=None) -> str:

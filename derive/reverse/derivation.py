@@ -105,8 +105,23 @@ class Derivation:
         print_rich(self, self._params(params), steps, console, unroll)
 
     def _repr_latex_(self):
-        rows = [f"{l} &= {r}" for _, sec in sections(self, "latex") for l, r, _n in sec]
+        rows = []
+        for title, sec in sections(self, "latex"):   # each section under its heading, as the text view
+            rows.append(r"&\textbf{" + title.replace("&", r"\&").replace("%", r"\%") + "}")
+            rows += [f"{l} &= {r}" if l else f"&= {r}" for l, r, _n in sec]
         return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+
+    def _repr_markdown_(self):
+        return self.markdown()
+
+    def _repr_pretty_(self, p, cycle):   # IPython's plain display: the text view, not a dump of the record
+        p.text(repr(self) if cycle else self.text())
+
+    def __repr__(self):
+        m = self.model
+        deltas = ", ".join(str(d.name) for _, d in sorted(self.deltas.items(), reverse=True))
+        return (f"<Derivation of {m.size_text} ({m.convention}, loss {m.loss_name}): gradients "
+                f"{', '.join(self.grads)}" + (f"; error signals {deltas}" if deltas else "") + ">")
 
     def __str__(self):
         return self.text()

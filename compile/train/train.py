@@ -313,7 +313,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                 hist.test_loss.append(test_J)
                 if classify:
                     hist.test_accuracy.append(test_acc)
-            bar(e, J, acc if classify else None)
+            bar(e, J, acc if classify else None, hist.test_loss[-1] if hist.test_loss else None,
+                hist.test_accuracy[-1] if hist.test_accuracy else None)
     hist.seconds = time.perf_counter() - start
     return hist
 
@@ -369,8 +370,21 @@ def _params(trainer, params):
     return {k: jnp.asarray(params[k], trainer.dtype) for k in shapes}
 
 
+PLAIN_LINES = 20   # at most about this many epoch lines when the output is no terminal
+
+
+def _metrics(loss, acc, test_loss=None, test_acc=None) -> str:
+    """loss 0.1234, accuracy 95.0%, test loss 0.2, test accuracy 93.1%: what an epoch reports."""
+    out = f"loss {loss:.4g}" + ("" if acc is None else f", accuracy {acc:.1%}")
+    if test_loss is not None:
+        out += f", test loss {test_loss:.4g}" + ("" if test_acc is None else f", test accuracy {test_acc:.1%}")
+    return out
+
+
 class _progress:
-    """A rich progress bar with the live loss, on stderr; a no-op when ``enabled`` is false."""
+    """The training's feedback on stderr: a rich progress bar with the live metrics on a terminal, one plain
+    line per epoch elsewhere (a file, a pipe, CI's log), as Keras prints; a no-op when ``enabled`` is false.
+    The first epoch also compiles the step: the bar says so until it ends."""
 
     def __init__(self, enabled, console, total):
         self.enabled, self.console, self.total = enabled, console, total
@@ -378,20 +392,35 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda *a: None
+        import sys
+        import time
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[acc]}"),
-                            TimeElapsedColumn(), console=self.console or Console(stderr=True))
-        self.bar.__enter__()
-        task = self.bar.add_task("train", total=self.total, loss="-", acc="")
+        console = self.console or Console(stderr=True)
+        self.bar = None
+        if not console.is_terminal:
+            start, out = [time.perf_counter(), 0], console.file or sys.stderr
+            every = max(1, self.total // PLAIN_LINES)   # a thousand epochs print every 50th
 
-        def update(epoch, loss, acc):
-            self.bar.update(task, completed=epoch, loss=f"{loss:.4g}",
-                            acc="" if acc is None else f"accuracy {acc:.1%}")
+            def line(epoch, loss, acc, test_loss=None, test_acc=None):
+                if epoch not in (1, self.total) and epoch % every:
+                    return
+                now = time.perf_counter()
+                span = f"{now - start[0]:.1f} s for {epoch - start[1]} epoch{'s' if epoch - start[1] > 1 else ''}"
+                print(f"epoch {epoch}/{self.total}: {_metrics(loss, acc, test_loss, test_acc)} "
+                      f"({span}{', compiling included' if start[1] == 0 else ''})", file=out, flush=True)
+                start[:] = [now, epoch]
+            return line
+        self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                            TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), console=console)
+        self.bar.__enter__()
+        task = self.bar.add_task("train", total=self.total, metrics="compiling the train step (JAX)…")
+
+        def update(epoch, loss, acc, test_loss=None, test_acc=None):
+            self.bar.update(task, completed=epoch, metrics=_metrics(loss, acc, test_loss, test_acc))
         return update
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.enabled and self.bar is not None:
             self.bar.__exit__(*exc)
         return False

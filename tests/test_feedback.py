@@ -1,0 +1,21 @@
+"""Training feedback where the output is no terminal: a plain line per epoch (at most about 20), with the
+test metrics and the first epoch's compiling said."""
+import io
+
+import numpy as np
+
+
+def test_plain_epoch_lines_when_the_output_is_no_terminal():
+    from rich.console import Console
+    from compile import compile_trainer, fit
+    from derive import Dense, Network
+    trainer = compile_trainer(Network(2, [Dense(3, "tanh"), Dense(2, "softmax")]), "sgd", 0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    y = (x[:, 0] > 0).astype(int)
+    buf = io.StringIO()
+    fit(trainer, x[:30], y[:30], 60, 10, x_test=x[30:], y_test=y[30:], console=Console(file=buf, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("epoch 1/60: loss ") and "compiling included" in lines[0]
+    assert all("test loss" in line and "test accuracy" in line for line in lines)
+    assert [line.split(":")[0] for line in lines] == [f"epoch {e}/60" for e in [1] + list(range(3, 61, 3))]

@@ -19,3 +19,15 @@ def test_plain_epoch_lines_when_the_output_is_no_terminal():
     assert lines[0].startswith("epoch 1/60: loss ") and "compiling included" in lines[0]
     assert all("test loss" in line and "test accuracy" in line for line in lines)
     assert [line.split(":")[0] for line in lines] == [f"epoch {e}/60" for e in [1] + list(range(3, 61, 3))]
+
+
+def test_the_plot_shows_test_loss_and_accuracies():
+    import matplotlib
+    matplotlib.use("Agg")
+    from compile.cli.train import _loss_figure
+    fig = _loss_figure([1.0, 0.5, 0.3], "net", [1.1, 0.7, 0.5], [0.5, 0.7, 0.9], [0.4, 0.6, 0.8])
+    loss_ax, acc_ax = fig.axes
+    assert [l.get_label() for l in loss_ax.get_lines()] == ["training loss", "test loss"]
+    assert [l.get_label() for l in acc_ax.get_lines()] == ["training accuracy", "test accuracy"]
+    regression = _loss_figure([1.0, 0.5], "net", [1.2, 0.6], [None, None], [])
+    assert len(regression.axes) == 1

@@ -280,21 +280,34 @@ def _save(path, params) -> bool:
     return True
 
 
-def _loss_figure(losses, name):
+def _loss_figure(losses, name, test_losses=None, train_acc=None, test_acc=None):
+    """The loss per epoch (training, and test where there is a test split); beside it the accuracies of a
+    classifier."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(1, len(losses) + 1), losses, label="training loss")
+    accuracy = bool(train_acc) and any(a is not None for a in train_acc)
+    fig, axes = plt.subplots(1, 2 if accuracy else 1, figsize=(11 if accuracy else 6, 4))
+    ax = axes[0] if accuracy else axes
+    epochs = range(1, len(losses) + 1)
+    ax.plot(epochs, losses, label="training loss")
+    if test_losses:
+        ax.plot(range(1, len(test_losses) + 1), test_losses, label="test loss")
     ax.set(xlabel="epoch", ylabel="loss J", title=f"derivax train {name}")
-    if min(losses) > 0:
+    if min(losses + list(test_losses or [])) > 0:
         ax.set_yscale("log")
     ax.legend()
+    if accuracy:
+        axes[1].plot(epochs, train_acc, label="training accuracy")
+        if test_acc:
+            axes[1].plot(range(1, len(test_acc) + 1), test_acc, label="test accuracy")
+        axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+        axes[1].legend()
     fig.tight_layout()
     return fig
 
 
 def _plot(path, hist, name) -> bool:
     import matplotlib.pyplot as plt
-    fig = _loss_figure(hist.train_loss, name)
+    fig = _loss_figure(hist.train_loss, name, hist.test_loss, hist.train_accuracy, hist.test_accuracy)
     try:
         fig.savefig(path)
     except Exception as exc:  # OSError, or a backend's error: the run is over, say so in one line

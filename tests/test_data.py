@@ -143,8 +143,11 @@ def test_missing_file_and_unknown_name(tmp_path):
 
 
 def test_unknown_format(tmp_path):
-    (tmp_path / "data.csv").write_text("1,2,3\n")
-    with pytest.raises(DataError, match=r"unknown data format at .*data\.csv.*expected an \.npz file with arrays x_train"):
+    (tmp_path / "data.txt").write_text("1,2,3\n")
+    with pytest.raises(DataError, match=r"unknown data format at .*data\.txt.*expected an \.npz file with arrays x_train"):
+        load(tmp_path / "data.txt")
+    (tmp_path / "data.csv").write_text("1,2,3\n")   # a .csv without a header row
+    with pytest.raises(DataError, match=r"data\.csv: expected a header row of column names"):
         load(tmp_path / "data.csv")
     with pytest.raises(DataError, match=r"unknown data format"):
         load(tmp_path)
@@ -159,7 +162,7 @@ def test_unreadable_npz(tmp_path):
 
 def test_npz_missing_keys(tmp_path):
     np.savez(tmp_path / "m.npz", images=np.zeros((2, 4)), labels=np.zeros(2))
-    with pytest.raises(DataError, match=r"expected arrays x_train, y_train .* found images, labels"):
+    with pytest.raises(DataError, match=r"expected arrays x, y .* or x_train, y_train .* found images, labels"):
         load(tmp_path / "m.npz")
 
 

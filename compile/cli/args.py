@@ -58,6 +58,19 @@ def count(low: int = 1, high: int = SIZE_MAX, what: str = "a count"):
     return parse
 
 
+def fraction(what: str = "a fraction"):
+    """A number from 0 up to (not including) 1: a share of the examples."""
+    inner = _finite(what, strict=False)
+
+    def parse(text: str) -> float:
+        v = inner(text)
+        if v >= 1:
+            raise argparse.ArgumentTypeError(f"{_subject(what)}must be from 0 up to 1 (not included), not {v:g}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
 def positive_float(what: str = "a number"):
     """A finite number > 0 (a learning rate, a tolerance)."""
     return _finite(what, strict=True)

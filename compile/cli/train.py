@@ -40,7 +40,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
-                        help="MNIST as .npz or IDX files, or a built-in data set (xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm)")
+                        help="your data: an .npz with arrays x, y (and optionally x_test, y_test), a folder of x.npy "
+                             "and y.npy, or a .csv with a header row (--target names the target column, default the "
+                             "last); without a test split 20%% is held out (--test-fraction). MNIST as .npz "
+                             "(x_train, y_train, x_test, y_test) or IDX files. Or a built-in data set "
+                             "(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt)")
+    parser.add_argument("--target", type=_args.unmark, default=None,
+                        help="the target column of a .csv --data file (default: the last column)")
+    parser.add_argument("--test-fraction", type=_args.fraction("--test-fraction"), default=None,
+                        help="the share of your data held out for testing when it has no test split "
+                             "(default 0.2; 0 for none)")
     parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
                         help="shuffle the training set every epoch (default: the example's, else yes); "
                              "--no-shuffle takes the batches in the data's order, as some papers train")
@@ -98,8 +107,10 @@ def main(args) -> int:
         model = net.build(args.convention)
         fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
         steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
+        from compile.train.data import TEST_FRACTION
         data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
-                    regression=model.loss_name not in ("ce", "bce"), steps=steps)
+                    regression=model.loss_name not in ("ce", "bce"), steps=steps, target=args.target,
+                    test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction)
         from compile.train.train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
         check_targets(trainer.model.loss_name, data)

@@ -34,6 +34,7 @@ BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1), "rnn": (40, 1), "gru": (40
 # The digits split does not follow the training seed: a test set that moved with the seed would make
 # test accuracies of two runs incomparable.
 DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
+TEST_FRACTION = 0.2   # held out of a user's own data that has no test split
 
 
 class DataError(ValueError):
@@ -255,7 +256,7 @@ def _label(v) -> str:
 
 
 def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False,
-         steps=None) -> Dataset:
+         steps=None, target=None, test_fraction=TEST_FRACTION) -> Dataset:
     """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d', 'rnn', 'gru') or MNIST from a path (.npz or IDX
     files), checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None:
     unchecked).
@@ -276,7 +277,7 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
     else:
-        raw = _from_path(Path(name))
+        raw = _from_path(Path(name), target, test_fraction)
     train, test, kind, description = raw[:4]
     baselines = raw[4] if len(raw) > 4 else {}
     if not builtin and regression and _regression_targets(train.y, n_outputs):
@@ -522,7 +523,7 @@ def _write_cache(path: Path, arrays: dict):
                 os.unlink(tmp)
 
 
-def _from_path(path: Path):
+def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
     try:
         path.stat()  # a name too long, a folder on the way that cannot be searched: said here, once
     except FileNotFoundError:
@@ -535,8 +536,25 @@ def _from_path(path: Path):
     if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
         raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
                         "directory of IDX files")
+    if path.is_file() and path.suffix.lower() == ".csv":
+        x, y = _read_csv(path, target)
+        return _features(x, y, None, None, path.name, ("the feature columns", target or "the last column"),
+                         test_fraction)
+    if target is not None:
+        raise DataError(f"--target names a column of a .csv file; {str(path)!r} is no .csv file")
+    if path.is_dir() and (path / "x.npy").exists():
+        arrays = {k: _read_npy(path / f"{k}.npy") for k in ("x", "y", "x_test", "y_test")
+                  if (path / f"{k}.npy").exists()}
+        if "y" not in arrays or ("x_test" in arrays) != ("y_test" in arrays):
+            raise DataError(f"{path}: expected x.npy and y.npy (and optionally x_test.npy, y_test.npy), found "
+                            f"{', '.join(sorted(f.name for f in path.glob('*.npy')))}")
+        return _features(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), str(path),
+                         ("x.npy", "y.npy"), test_fraction)
     if path.is_file() and (path.suffix == ".npz" or zipfile.is_zipfile(path)):
         arrays = _read_npz(path)
+        if "x" in arrays:   # features as they are (standardised, any range), for classification or regression
+            return _features(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), path.name,
+                             ("x", "y"), test_fraction)
         train = _Split(arrays["x_train"], arrays["y_train"], path.name, ("x_train", "y_train"))
         test = _Split(arrays["x_test"], arrays["y_test"], path.name, ("x_test", "y_test")) \
             if "x_test" in arrays else None
@@ -545,7 +563,8 @@ def _from_path(path: Path):
         files = find_idx(path)
         if files is None:
             raise DataError(f"unknown data format at {str(path)!r}: expected an .npz file with arrays "
-                            f"x_train, y_train, x_test, y_test, or IDX files named {', '.join(IDX_NAMES)} "
+                            f"x_train, y_train, x_test, y_test (MNIST) or x, y (your features), a folder of x.npy "
+                            f"and y.npy, a .csv with a header row, or IDX files named {', '.join(IDX_NAMES)} "
                             "(optionally .gz)")
         folder = str(files["train-images"].parent)
 
@@ -585,11 +604,12 @@ def _read_npz(path: Path) -> dict:
         raise DataError(f"cannot read {str(path)!r} as .npz: {_one_line(exc)}") from None
     with z:
         have = set(z.files)
-        if not {"x_train", "y_train"} <= have or ("x_test" in have) != ("y_test" in have):
-            raise DataError(f"{path.name}: expected arrays x_train, y_train (and optionally x_test, y_test), "
-                            f"found {', '.join(sorted(z.files)) or 'none'}")
+        plain = {"x", "y"} <= have and not {"x_train", "y_train"} & have
+        if not (plain or {"x_train", "y_train"} <= have) or ("x_test" in have) != ("y_test" in have):
+            raise DataError(f"{path.name}: expected arrays x, y (features as they are) or x_train, y_train (MNIST's "
+                            f"pixels), and optionally x_test, y_test; found {', '.join(sorted(z.files)) or 'none'}")
         arrays = {}
-        for k in (k for k in NPZ_ARRAYS if k in z.files):
+        for k in (k for k in (("x", "y", "x_test", "y_test") if plain else NPZ_ARRAYS) if k in z.files):
             try:
                 arrays[k] = z[k]
             except ValueError as exc:
@@ -603,6 +623,74 @@ def _read_npz(path: Path) -> dict:
             if not isinstance(arrays[k], np.ndarray):  # a zip member that is not a .npy file
                 raise DataError(f"{path.name}: member {k} is not a .npy array")
     return arrays
+
+
+def _features(x, y, x_test, y_test, where, names, test_fraction):
+    """A user's own features and targets, taken as they are: a test split when the data has one, else
+    ``test_fraction`` of the examples held out (shuffled with a fixed seed), and the description says so.
+    The kind (classification or regression) is decided by ``load`` from the network's loss."""
+    x = _numeric(x, f"{where}: {names[0]}")
+    y = _numeric(y, f"{where}: {names[1]}")
+    if len(x) != len(y):
+        raise DataError(f"{where}: {len(x)} examples in {names[0]} but {len(y)} in {names[1]}")
+    what = f"{where}: {len(x)} examples"
+    if x_test is None and test_fraction:
+        if not 0 < test_fraction < 1:
+            raise DataError(f"the test fraction must be in (0, 1) (or 0 for none), not {test_fraction!r}")
+        order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
+        cut = len(x) - max(1, int(round(test_fraction * len(x))))
+        if cut < 1:
+            raise DataError(f"{where}: {len(x)} example(s) are too few to hold {test_fraction:.0%} out for testing")
+        x, y, x_test, y_test = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+        what += f", {len(x_test)} ({test_fraction:.0%}) held out for testing"
+    test = None if x_test is None else _Split(x_test, y_test, where, ("x_test", "y_test"), item="examples")
+    return _Split(x, y, where, names, item="examples"), test, "classification", what
+
+
+def _read_npy(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path.name} holds Python objects (dtype object), which only pickle can read, and "
+                            "derivax does not unpickle data files: save numeric arrays instead") from None
+        raise DataError(f"cannot read {str(path)!r} as .npy: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or _one_line(exc)}") from None
+
+
+def _read_csv(path: Path, target):
+    """(x, y) of a .csv file with a header row: y is the column named ``target`` (default: the last), x the
+    others. Every value must be a number; the first that is not is named by row and column."""
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
+    header = [h.strip() for h in rows[0]]
+    if target is None:
+        k = len(header) - 1
+    elif target in header:
+        k = header.index(target)
+    else:
+        raise DataError(f"{path.name}: no column named {target!r}; the columns are {', '.join(header)}")
+    if len(header) < 2:
+        raise DataError(f"{path.name}: one column only: a target and at least one feature are needed")
+    values = np.empty((len(rows) - 1, len(header)))
+    for i, row in enumerate(rows[1:], 2):
+        if len(row) != len(header):
+            raise DataError(f"{path.name}: row {i} has {len(row)} values, the header {len(header)} columns")
+        for j, cell in enumerate(row):
+            try:
+                values[i - 2, j] = float(cell)
+            except ValueError:
+                raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
+                                "number") from None
+    return np.delete(values, k, axis=1), values[:, k]
 
 
 def _scale_pixels(x, what):

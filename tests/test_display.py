@@ -50,3 +50,29 @@ def test_markdown_notes_keep_formulas_literal():
     d = Network(2, [Dense(2, "(z*sigmoid(z))"), Dense(1, "sigmoid")], loss="bce").derive()
     md = d.markdown(steps=True)
     assert "z\\*sigmoid(z)" in md and "*chain rule through z*sigmoid" not in md
+
+
+@pytest.mark.parametrize("model", ["xor", "makemore", "3-emb5x4-att1-5:softmax", "2x1-rnn1-1:sigmoid"])
+def test_the_standalone_latex_document_is_ascii_and_compiles_where_a_tex_engine_is(model, tmp_path):
+    import shutil
+    import subprocess
+    from derive.network.examples import resolve
+    from derive.printing.document import to_latex_document
+    d = resolve(model)[1].derive()
+    doc = to_latex_document(d, steps=True, title=f"derivax: {model}")
+    assert doc.startswith("\\documentclass") and doc.rstrip().endswith("\\end{document}")
+    assert doc.isascii(), [line for line in doc.splitlines() if not line.isascii()][:3]
+    assert "\\subsection*{Steps}" in doc
+    engine = shutil.which("pdflatex")
+    if engine is None:
+        pytest.skip("no pdflatex on this machine: the document is checked to be ASCII only")
+    (tmp_path / "d.tex").write_text(doc)
+    done = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "d.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_latex_text_escapes_and_maps_unicode():
+    from derive.printing.document import latex_text
+    assert latex_text("50% of x_1 & δ₂ ⊙ Σᵢ") == "50\\% of x\\_1 \\& $\\delta$$_2$ $\\odot$ $\\Sigma$$_i$"
+    assert latex_text("ℵ") == "?"

@@ -11,7 +11,11 @@ from compile.cli import args as _args
 
 def add_arguments(parser) -> None:
     _args.model_arguments(parser)
-    parser.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    parser.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text",
+                        help="text (the terminal's panels), latex (align* blocks), markdown ($$ blocks, for notebooks "
+                             "and GitHub), json (the formulas in derivax's formula syntax)")
+    parser.add_argument("--standalone", action="store_true",
+                        help="with --format latex: a whole document that pdflatex compiles, a section per part")
     parser.add_argument("--scalar", action="store_true", help="per-weight view and matrix-versus-scalar check")
     parser.add_argument("--steps", action="store_true", help="step-by-step chain rule")
     parser.add_argument("--param", action="append", help="show only this parameter's gradient (repeatable)")
@@ -55,6 +59,9 @@ def main(args) -> int:
             d.print(params, args.steps, unroll=unroll)
         else:
             sys.stdout.write(d.text(params, args.steps, unroll=unroll))
+    elif fmt == "latex" and getattr(args, "standalone", False):
+        from derive.printing.document import to_latex_document
+        sys.stdout.write(to_latex_document(d, d._params(params), args.steps, unroll, title=f"derivax: {args.model}"))
     elif fmt == "latex":
         sys.stdout.write(d.latex(params, args.steps, unroll))
     elif fmt == "markdown":

@@ -40,7 +40,8 @@ class MaskedWeights:
 
     def printed(self, p) -> str:
         w = p.show(self.weights, top=False)
-        return f"{p.call('causal₀' if p.writes_indices else 'causal0', w + ' ⊙ G')} = {w} ⊙ G"
+        product = f"{w}{p.hadamard}G"
+        return f"{p.call('causal' + p.sub('0'), product)} = {product}"
 
 
 def _masked_weights(a: Node):
@@ -67,7 +68,7 @@ def _vjp(node, g, ctx):
 
 def _show(node, p):
     s, _ = p.arg(node.args[0])
-    return p.call("causal" if node.attrs["fill"] == "-inf" else "causal₀" if p.writes_indices else "causal0", s), p.ATOM
+    return p.call("causal" if node.attrs["fill"] == "-inf" else "causal" + p.sub("0"), s), p.ATOM
 
 
 def _expand(node, args, ex):

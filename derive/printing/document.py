@@ -380,6 +380,52 @@ def to_latex(d, params=None, steps=False, unroll=False) -> str:
     return "\n".join(parts) + "\n"
 
 
+# Characters the text parts of a standalone document may hold (layout lines, the title), as pdflatex
+# takes them: everything else non-ASCII becomes a question mark rather than a failed compilation.
+LATEX_TEXT = {"∗": r"$\ast$", "⋆": r"$\star$", "Σ": r"$\Sigma$", "ᵢ": r"$_i$", "ₚ": r"$_p$", "ₜ": r"$_t$",
+              "⊙": r"$\odot$", "⊘": r"$\oslash$", "δ": r"$\delta$", "σ": r"$\sigma$", "μ": r"$\mu$",
+              "γ": r"$\gamma$", "β": r"$\beta$", "ε": r"$\varepsilon$", "λ": r"$\lambda$", "∂": r"$\partial$",
+              "−": "-", "–": "--", "—": "---", "′": "'", "ᵀ": r"$^T$", "⟨": r"$\langle$", "⟩": r"$\rangle$",
+              "√": r"$\surd$", "°": r"$^\circ$", "…": r"\dots{}", "×": r"$\times$", "→": r"$\to$",
+              "‘": "`", "’": "'", "“": "``", "”": "''", "²": r"$^2$", "̂": "", "̄": ""}
+
+
+def latex_text(text: str) -> str:
+    """Plain text as LaTeX source that pdflatex compiles: special characters escaped, the Unicode a
+    printout holds in words (⊙, δ, Σᵢ, subscripts) as math, and any other non-ASCII character as '?'."""
+    out = []
+    for ch in text:
+        if ch in "&%$#_{}":
+            out.append("\\" + ch)
+        elif ch in "~^\\":
+            out.append({"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        elif ch in LATEX_TEXT:
+            out.append(LATEX_TEXT[ch])
+        elif "₀" <= ch <= "₉":
+            out.append(f"$_{ord(ch) - ord('₀')}$")
+        elif ch in "⁰¹²³⁴⁵⁶⁷⁸⁹":
+            out.append(f"$^{'⁰¹²³⁴⁵⁶⁷⁸⁹'.index(ch)}$")
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax derivation") -> str:
+    """A standalone LaTeX document (article, amsmath, amssymb) that pdflatex compiles: a section per part
+    of the derivation, the layout as text, the steps with their reasons."""
+    body = to_latex(d, params, steps, unroll)
+    parts = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{amsmath,amssymb}",
+             r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{{latex_text(title)}}}"]
+    parts += [latex_text(line) + r"\par" for line in layout_lines(d, "text")]   # the layout, as words
+    lines = body.splitlines()[len(layout_lines(d, "latex")):]
+    for line in lines:
+        parts.append(rf"\subsection*{{{latex_text(line[2:])}}}" if line.startswith("% ") else line)
+    parts.append(r"\end{document}")
+    return "\n".join(parts) + "\n"
+
+
 def to_markdown(d, params=None, steps=False, unroll=False) -> str:
     parts = [f"**Convention:** `{d.model.convention}` "
              f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from compile.cli import args as _args
-from compile.train.optim import OPTIMIZERS
+from compile.train.optim import OPTAX_OPTIMIZERS, OPTIMIZERS, OptimizerError
 
 # Used where neither the command line nor the example says otherwise.
 DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0, "shuffle": True}
@@ -35,7 +35,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=_args.count(1, MAX_COUNT, "--batch-size"),
                         help="examples per step (default: the example's); more than the training set "
                              "takes all of it in one step")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS + OPTAX_OPTIMIZERS,
+                        help="default: the example's; sgd, momentum and adam are derivax's own update rules, printed "
+                             "in the generated step; the others come from optax (pip install optax)")
+    parser.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", type=_hyper,
+                        help="a hyper-parameter of the optimizer (repeatable): --opt b2=0.99, "
+                             "--opt weight_decay=1e-4 for adamw")
     parser.add_argument("--lr", type=_args.positive_float("--lr"), help="learning rate > 0 (default: the example's)")
     parser.add_argument("--seed", type=_args.seed, help="seed of initialisation, shuffling and dropout, "
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
@@ -112,9 +117,10 @@ def main(args) -> int:
                     regression=model.loss_name not in ("ce", "bce"), steps=steps, target=args.target,
                     test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction)
         from compile.train.train import compile_trainer, fit
-        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention)
+        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
+                                  **dict(getattr(args, "opt", None) or []))
         check_targets(trainer.model.loss_name, data)
-    except (UsageError, DataError) as exc:
+    except (UsageError, DataError, OptimizerError) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     classify = data.kind == "classification"
@@ -125,7 +131,7 @@ def main(args) -> int:
         asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
         batch_text += f" (all {n} training examples{asked})"
     print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
-          f"{trainer.optimizer.name} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
+          f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
           f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
     hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
                data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"])
@@ -166,6 +172,18 @@ def main(args) -> int:
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
                           "stopped": hist.stopped, "batch_size": batch}))
     return 1 if hist.stopped or not written else 0
+
+
+def _hyper(text: str) -> tuple:
+    """--opt KEY=VALUE: a hyper-parameter's name and its number."""
+    import argparse
+    key, eq, value = (t.strip() for t in _args.unmark(text).partition("="))
+    if not eq or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, such as b2=0.99 or weight_decay=1e-4, not {text!r}")
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: expected a number, not {value!r}") from None
 
 
 def _net_for_images(example, net, source):

@@ -175,12 +175,23 @@ def _finite_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
 
 
-def make(optimizer, lr: float | None = None, **kwargs):
-    """An UpdateRule from a name (``sgd``, ``momentum``, ``adam``), or the rule/transformation given."""
+# optax optimizers the command line and ``make`` take by name, with their hyper-parameters as keywords.
+OPTAX_OPTIMIZERS = ("adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "lamb", "lion", "lars", "novograd",
+                    "radam", "sm3", "yogi", "amsgrad", "adabelief", "fromage", "noisy_sgd")
+# Our symbolic rules take a constant learning rate: with a schedule, the same rule comes from optax.
+_OPTAX_SAME = {"sgd": ("sgd", {}), "momentum": ("sgd", {"beta": "momentum"}), "adam": ("adam", {})}
+
+
+def make(optimizer, lr=None, **kwargs):
+    """An UpdateRule from a name (``sgd``, ``momentum``, ``adam``), an optax optimizer by name (``adamw``,
+    ``rmsprop``, ...; needs optax), or the rule/transformation given. ``lr`` is a number, or an optax
+    schedule (a function of the step): then the rule comes from optax, which applies it."""
     if isinstance(optimizer, UpdateRule) or is_transformation(optimizer):
         return optimizer
+    if optimizer in OPTAX_OPTIMIZERS or (optimizer in _OPTAX_SAME and callable(lr)):
+        return _optax(optimizer, lr, kwargs)
     if optimizer not in _MAKERS:
-        raise OptimizerError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}, "
+        raise OptimizerError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS + OPTAX_OPTIMIZERS)}, "
                              "or an optax GradientTransformation")
     if not _finite_number(lr) or not lr > 0:
         raise OptimizerError(f"the learning rate must be a finite number > 0, not {lr!r}")
@@ -197,3 +208,30 @@ def make(optimizer, lr: float | None = None, **kwargs):
             interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
             raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
     return fn(lr, **kwargs)
+
+
+def _optax(name, lr, kwargs):
+    """optax's optimizer ``name`` with learning rate (or schedule) ``lr`` and keyword hyper-parameters."""
+    import inspect
+    try:
+        import optax
+    except ImportError:
+        raise OptimizerError(f"{name} comes from optax, which is not installed: pip install optax (or pip install "
+                             "'derivax[optax]')") from None
+    if not (callable(lr) or _finite_number(lr) and lr > 0):
+        raise OptimizerError(f"the learning rate must be a finite number > 0 or an optax schedule, not {lr!r}")
+    target, renamed = _OPTAX_SAME.get(name, (name, {}))
+    kwargs = {renamed.get(k, k): v for k, v in kwargs.items()}
+    fn = getattr(optax, target)
+    accepted = set(inspect.signature(fn).parameters) - {"learning_rate"}
+    extra = set(kwargs) - accepted
+    if extra:
+        raise OptimizerError(f"{name} takes {', '.join(sorted(accepted)) or 'no options'} besides the learning rate, "
+                             f"not {', '.join(sorted(extra))}")
+    for key, value in kwargs.items():
+        if not _finite_number(value):
+            raise OptimizerError(f"{name}: {key} must be a finite number, not {value!r}")
+    try:
+        return fn(learning_rate=lr, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise OptimizerError(f"{name}: {exc}") from None

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, helptext in [  # one module per command, each with add_arguments and main
             ("show", "compile.cli.show", "print the derivation of a network"),
             ("train", "compile.cli.train", "train a network with its derived gradients"),
+            ("evaluate", "compile.cli.evaluate", "a trained network's loss and accuracy (and predictions) from a "
+                                              "checkpoint"),
             ("codegen", "compile.cli.codegen", "write a standalone trainer module"),
             ("bench", "compile.cli.bench", "benchmark the derived trainer against jax.grad"),
             ("verify", "compile.cli.verify", "check derived gradients against jax.grad, finite differences "

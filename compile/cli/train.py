@@ -62,8 +62,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input", type=_args.input_shape, metavar="HxWxC",
                         help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
-    parser.add_argument("--save", metavar="PARAMS.npz", type=_args.unmark,
-                        help="write the trained parameters to this file; its name must end in .npz")
+    parser.add_argument("--save", metavar="CHECKPOINT.npz", type=_args.unmark,
+                        help="write the trained parameters and the optimizer's state to this file (.npz; the "
+                             "parameters under their names, as np.load reads them)")
+    parser.add_argument("--load", metavar="CHECKPOINT.npz", type=_args.unmark,
+                        help="start from a checkpoint --save wrote (or an .npz of parameters by name): training "
+                             "resumes with its optimizer state where the optimizer is the same")
     parser.add_argument("--plot", metavar="LOSS.png", type=_args.unmark,
                         help="plot the loss per epoch to this file, in the format its ending names "
                              "(.png, .pdf, .svg, ...; needs matplotlib)")
@@ -133,8 +137,17 @@ def main(args) -> int:
     print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
           f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
           f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
+    start = state = None
+    if getattr(args, "load", None) is not None:
+        from compile.train.checkpoint import load_checkpoint
+        try:
+            start, state, facts = load_checkpoint(args.load, trainer)
+        except DataError as exc:
+            print(f"derivax: {exc}", file=sys.stderr)
+            return 2
+        print(f"loaded {args.load}: {facts['state']}")
     hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
-               data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"])
+               data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"], params=start, opt_state=state)
     if hist.stopped:
         print(f"derivax: {hist.stopped}", file=sys.stderr)
     final = hist.train_loss[-1] if hist.train_loss else None
@@ -155,7 +168,7 @@ def main(args) -> int:
               f"{final:.4g} after it: training diverged; try a smaller --lr than {cfg['lr']:g}", file=sys.stderr)
     written = True  # every file asked for was written
     if args.save is not None:
-        written &= _save(args.save, hist.params)
+        written &= _save(args.save, trainer, hist)
     if args.plot is not None:
         if hist.train_loss:
             written &= _plot(args.plot, hist, name)
@@ -298,14 +311,14 @@ def _need_matplotlib():
         raise UsageError("--plot needs matplotlib: pip install matplotlib") from None
 
 
-def _save(path, params) -> bool:
-    import numpy as np
+def _save(path, trainer, hist) -> bool:
+    from compile.train.checkpoint import save_checkpoint
     try:
-        np.savez(path, **{k: np.asarray(v) for k, v in params.items()})
+        save_checkpoint(path, trainer, hist.params, hist.opt_state, hist.epochs)
     except OSError as exc:
         print(f"derivax: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return False
-    print(f"saved {', '.join(params)} to {path}")
+    print(f"saved {', '.join(hist.params)} and the optimizer's state to {path}")
     return True
 
 

@@ -263,7 +263,7 @@ class History:
 
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
-        params=None, progress=True, console=None, shuffle=True) -> History:
+        params=None, progress=True, console=None, shuffle=True, opt_state=None) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
 
@@ -289,7 +289,7 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     key = jax.random.key(seed)
     k_init, k_train = jax.random.split(key)
     params = trainer.init_params(k_init) if params is None else _params(trainer, params)
-    hist = History(params, trainer.init_opt_state(params))
+    hist = History(params, trainer.init_opt_state(params) if opt_state is None else opt_state)   # resumed
     x, y = jnp.asarray(x), jnp.asarray(y)
     test = None if test is None else tuple(jnp.asarray(a) for a in test)
     evaluate = _evaluate_fn(trainer, classify)

@@ -1,0 +1,75 @@
+"""`derivax evaluate MODEL --load CHECKPOINT.npz`: a trained network's loss and accuracy on data, and
+`derivax predict`: its predictions, as evaluation computes them (no dropout; batch norm with the running
+averages the checkpoint holds)."""
+from __future__ import annotations
+
+import json
+import sys
+
+from compile.cli import args as _args
+
+
+def add_arguments(parser) -> None:
+    parser.description = ("Evaluate a trained network: its loss and accuracy on the training and test splits of "
+                          "--data (default: the example's data), from a checkpoint train --save wrote. Example: "
+                          "derivax train mlp --save mlp.npz && derivax evaluate mlp --load mlp.npz")
+    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("--load", required=True, metavar="CHECKPOINT.npz", type=_args.unmark,
+                        help="the checkpoint (or an .npz of parameters by name)")
+    parser.add_argument("--data", type=_args.unmark, help="as train's --data (default: the example's)")
+    parser.add_argument("--target", type=_args.unmark, help="the target column of a .csv --data file")
+    parser.add_argument("--output", "-o", metavar="PREDICTIONS.npy", type=_args.unmark,
+                        help="also write the predictions on the test split (else the training split) to this .npy")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+
+
+def main(args) -> int:
+    import numpy as np
+    from compile.train.checkpoint import load_checkpoint
+    from compile.train.data import BUILTINS, DataError, load
+    from compile.train.train import compile_trainer
+    from derive.network.examples import resolve
+    name, net = resolve(args.model)
+    source = args.data or (args.model if args.model in BUILTINS else None)
+    if source is None:
+        print("derivax: --data is needed: the model is no built-in example with data of its own", file=sys.stderr)
+        return 2
+    if args.output is not None and not str(args.output).endswith(".npy"):
+        print(f"derivax: --output {args.output}: the file name must end in .npy", file=sys.stderr)
+        return 2
+    model = net.build()
+    try:
+        data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1], target=args.target,
+                    regression=model.loss_name not in ("ce", "bce"),
+                    steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
+        trainer = compile_trainer(net, "sgd", 0.1)
+        params, _, facts = load_checkpoint(args.load, trainer)
+    except DataError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    stats = facts.get("stats") or None
+    extra = {"stats": stats} if "init_stats" in trainer.namespace else {}
+    if extra and stats is None:
+        print("derivax: note: the checkpoint holds no running averages of the batch norms: each batch normalizes "
+              "with its own statistics", file=sys.stderr)
+    out = {"model": name, "checkpoint": str(args.load)}
+    classify = data.kind == "classification"
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        if x is None:
+            continue
+        J = float(trainer.namespace["loss"](params, x, y, **extra))
+        out[f"{split}_loss"] = J
+        line = f"{split}: loss {J:.6g}"
+        if classify:
+            pred = np.asarray(trainer.namespace["forward"](params, x, **extra))
+            hit = (pred[..., 0] > 0.5) == (y[..., 0] > 0.5) if pred.shape[-1] == 1 else pred.argmax(-1) == y.argmax(-1)
+            out[f"{split}_accuracy"] = float(np.mean(hit))
+            line += f", accuracy {out[f'{split}_accuracy']:.2%}"
+        print(line)
+    if args.output is not None:
+        x = data.x_test if data.x_test is not None else data.x_train
+        np.save(args.output, np.asarray(trainer.namespace["forward"](params, x, **extra)))
+        print(f"wrote the predictions for {len(x)} examples to {args.output}")
+    if args.json:
+        print(json.dumps(out))
+    return 0

@@ -1,0 +1,52 @@
+"""Checkpoints: parameters and optimizer state saved, read back to resume and to evaluate; batch norm's
+running averages carried; files of another network refused by name."""
+import json
+
+import numpy as np
+import pytest
+
+from compile.cli.main import main
+
+
+def _json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_save_resume_and_evaluate_reproduce_the_training(tmp_path, capsys):
+    path = tmp_path / "mk.npz"
+    assert main(["train", "makemore", "--epochs", "1", "--save", str(path), "--json"]) == 0
+    trained = _json(capsys.readouterr().out)
+    z = np.load(path)
+    assert {"C1", "W3", "gamma4", "stats/mu4", "stats/var4", "__derivax__"} <= set(z.files)
+    assert main(["evaluate", "makemore", "--load", str(path), "--json"]) == 0
+    figures = _json(capsys.readouterr().out)
+    assert figures["train_loss"] == pytest.approx(trained["final_loss"], rel=1e-5)   # running averages, as fit
+    assert figures["test_accuracy"] == pytest.approx(trained["test_accuracy"], rel=1e-6)
+    assert main(["train", "makemore", "--epochs", "1", "--load", str(path), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "optimizer state restored" in out and _json(out)["initial_loss"] == pytest.approx(trained["final_loss"], rel=1e-5)
+
+
+def test_the_optimizer_state_round_trips(tmp_path):
+    import jax
+    from compile import compile_trainer, fit
+    from compile.train.checkpoint import load_checkpoint, save_checkpoint
+    from derive import Dense, Network
+    trainer = compile_trainer(Network(2, [Dense(3, "tanh"), Dense(2, "softmax")]), "adam", 0.05)
+    x = np.random.default_rng(0).normal(size=(16, 2))
+    hist = fit(trainer, x, (x[:, 0] > 0).astype(int), 3, 8, progress=False)
+    save_checkpoint(tmp_path / "c.npz", trainer, hist.params, hist.opt_state, hist.epochs)
+    params, state, facts = load_checkpoint(tmp_path / "c.npz", trainer)
+    assert facts["state"] == "optimizer state restored" and facts["epochs"] == 3
+    for a, b in zip(jax.tree_util.tree_leaves((hist.params, hist.opt_state)), jax.tree_util.tree_leaves((params, state))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.savez(tmp_path / "p.npz", **{k: np.asarray(v) for k, v in hist.params.items()})   # parameters only
+    assert load_checkpoint(tmp_path / "p.npz", trainer)[1] is None
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
+    path = tmp_path / "x.npz"
+    assert main(["train", "xor", "--epochs", "1", "--save", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "mlp", "--load", str(path)]) == 2
+    assert "W1 has shape (2, 2), this network's W1 (64, 128)" in capsys.readouterr().err

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("train", "compile.cli.train", "train a network with its derived gradients"),
             ("evaluate", "compile.cli.evaluate", "a trained network's loss and accuracy (and predictions) from a "
                                               "checkpoint"),
+            ("report", "compile.cli.report", "write an HTML (or Markdown) report: picture, derivation, steps, "
+                                          "verification, training curves"),
             ("codegen", "compile.cli.codegen", "write a standalone trainer module"),
             ("bench", "compile.cli.bench", "benchmark the derived trainer against jax.grad"),
             ("verify", "compile.cli.verify", "check derived gradients against jax.grad, finite differences "

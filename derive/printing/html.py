@@ -1,0 +1,102 @@
+"""A derivation as one self-contained HTML page: its sections as MathML (rendered by the browser itself, no
+script and no CDN), the steps with their reasons, the network drawn as an SVG picture of its layers.
+
+The page is the same record the other views print (``derive.printing.document.sections``), so it cannot
+disagree with them. ``compile.cli.report`` adds what needs numbers: the verification table and the
+training curves.
+"""
+from __future__ import annotations
+
+import html
+
+from derive.printing.document import layout_lines, sections
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
+table.eq { border-collapse: collapse; width: 100%; } table.eq td { padding: .25rem .5rem; vertical-align: middle; }
+td.lhs { text-align: right; white-space: nowrap; } td.note { color: #666; font-size: .85rem; }
+math { font-size: 1.1rem; } .layout { color: #444; font-size: .9rem; }
+table.num { border-collapse: collapse; } table.num td, table.num th { border: 1px solid #ccc; padding: .2rem .6rem; }
+.ok { color: #17702b; font-weight: 600; } .bad { color: #b00020; font-weight: 600; }
+"""
+
+
+def mathml(latex: str) -> str:
+    """LaTeX math as MathML (``latex2mathml``)."""
+    from latex2mathml.converter import convert
+    return convert(latex)
+
+
+def _note(note: str) -> str:
+    """A step's reason, as the LaTeX printer words it (math between $...$), as HTML with MathML."""
+    parts = note.split("$")
+    out = []
+    for k, part in enumerate(parts):
+        if k % 2:
+            out.append(mathml(part))
+        else:   # LaTeX's escapes back to plain characters
+            text = part.replace("\\_", "_").replace("\\&", "&").replace("\\%", "%").replace("\\#", "#").replace("--", "–")
+            out.append(html.escape(text))
+    return "".join(out)
+
+
+def derivation_html(d, params=None, steps=False, unroll=False) -> str:
+    """The derivation's sections as HTML: one heading and one table of equations per section."""
+    out = []
+    layout = layout_lines(d, "text")
+    if layout:
+        out.append("<h2>Layout</h2>" + "".join(f'<p class="layout">{html.escape(line)}</p>' for line in layout))
+    for title, rows in sections(d, "latex", params, steps, unroll):
+        out.append(f"<h2>{html.escape(title)}</h2><table class=\"eq\">")
+        for left, right, note in rows:
+            lhs = mathml(left) if left else ""
+            out.append(f'<tr><td class="lhs">{lhs}</td><td>{mathml("= " + right)}</td>'
+                       f'<td class="note">{_note(note) if note else ""}</td></tr>')
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def network_svg(model) -> str:
+    """The network as a picture: the input, each layer as a box (its kind, size and activation), the
+    loss; an arc on the right for each residual connection (an earlier layer's output added to Z)."""
+    boxes = [("X", f"input {model.size_text.split('-')[0]}")]
+    index = {model.X: 0}
+    for layer in model.layers:
+        what = {"dense": "Dense", "conv": "Conv", "max_pool": "MaxPool", "avg_pool": "AvgPool", "flatten": "Flatten",
+                "recurrent": "Recurrent", "concat": "Concat", "batch_norm": "BatchNorm", "layer_norm": "LayerNorm",
+                "embedding": "Embedding", "attention": "Attention", "custom": "Layer"}.get(layer.kind, layer.kind)
+        act = "" if layer.activation in ("identity", "custom", layer.kind, "flatten", "concat", "embedding") \
+            or layer.kind.endswith("pool") else f" {layer.activation}"
+        boxes.append((f"layer {layer.index}", f"{what} {layer.units}{act}"))
+        index[layer.A] = layer.index
+    boxes.append(("J", f"loss {model.loss_name}"))
+    width, h, gap = 360, 34, 16
+    height = len(boxes) * (h + gap) + gap
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 80}" height="{height}" '
+             f'viewBox="0 0 {width + 80} {height}" font-family="system-ui, sans-serif" font-size="13">']
+    for k, (label, text) in enumerate(boxes):
+        y = gap + k * (h + gap)
+        parts.append(f'<rect x="20" y="{y}" width="{width}" height="{h}" rx="6" fill="#eef3fb" stroke="#5b7db1"/>')
+        parts.append(f'<text x="30" y="{y + 21}" fill="#555">{html.escape(label)}</text>')
+        parts.append(f'<text x="120" y="{y + 21}">{html.escape(text)}</text>')
+        if k:
+            parts.append(f'<line x1="{20 + width / 2}" y1="{y - gap}" x2="{20 + width / 2}" y2="{y}" stroke="#5b7db1" '
+                         'marker-end="url(#arrow)"/>')
+    for layer in model.layers:   # residual connections: what Z adds besides its own product
+        for a in (layer.Z.args[1:] if layer.Z is not None else ()):
+            if a in index and index[a] != layer.index - 1:
+                y0 = gap + index[a] * (h + gap) + h / 2
+                y1 = gap + layer.index * (h + gap) + h / 2
+                parts.append(f'<path d="M {20 + width} {y0} C {width + 70} {y0}, {width + 70} {y1}, {20 + width} {y1}" '
+                             'fill="none" stroke="#c0762b" marker-end="url(#arrow)"/>')
+    parts.insert(1, '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
+                    '<path d="M0,0 L8,4 L0,8 z" fill="#5b7db1"/></marker></defs>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML document around ``body``: no script, no external resource."""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")

@@ -31,3 +31,17 @@ def test_the_plot_shows_test_loss_and_accuracies():
     assert [l.get_label() for l in acc_ax.get_lines()] == ["training accuracy", "test accuracy"]
     regression = _loss_figure([1.0, 0.5], "net", [1.2, 0.6], [None, None], [])
     assert len(regression.axes) == 1
+
+
+def test_every_commands_help_ends_with_examples_that_parse():
+    import shlex
+    from compile.cli.main import EXAMPLES, build_parser
+    parser = build_parser()
+    commands = [a for a in parser._subparsers._group_actions[0].choices if a != "examples"]
+    assert set(commands) == set(EXAMPLES)
+    for name, lines in EXAMPLES.items():
+        assert "examples:" in parser._subparsers._group_actions[0].choices[name].format_help()
+        for line in lines:
+            argv = shlex.split(line)
+            assert argv[0] == "derivax" and argv[1] == name
+            parser.parse_args(argv[1:])   # SystemExit on any argument the command does not take

@@ -18,6 +18,24 @@ def _version() -> str:
         return "(not installed)"
 
 
+# What each command's --help ends with: commands to copy.
+EXAMPLES = {
+    "show": ["derivax show xor", "derivax show 2-3:tanh-1:sigmoid --steps", "derivax show makemore --format latex --standalone",
+             "derivax show 2-2:tanh-1:sigmoid --scalar"],
+    "train": ["derivax train xor", "derivax train mlp --epochs 10 --plot loss.png --save mlp.npz",
+              "derivax train 4-8:tanh-3:softmax --data my.csv --target label"],
+    "evaluate": ["derivax evaluate mlp --load mlp.npz", "derivax evaluate 4-8:tanh-1 --load ck.npz --data my.npz -o pred.npy"],
+    "report": ["derivax report xor -o xor.html", "derivax report makemore --epochs 3 -o makemore.html"],
+    "codegen": ["derivax codegen xor -o trainer.py", "derivax codegen mlp --optimizer adam --lr 1e-3 -o mlp_trainer.py"],
+    "bench": ["derivax bench", "derivax bench gpt --batch-size 32"],
+    "verify": ["derivax verify xor", "derivax verify 3-4:relu-2:softmax --json"],
+    "check": ['derivax check xor --param W2 --formula "A1.T @ (A2 - Y) / m"',
+              'derivax check makemore --param dA3 --formula "dxc4 - sum(dxc4, 0)/m"'],
+    "check-code": ["derivax check-code xor my_backward.py:backward",
+                   "derivax check-code examples/makemore_backprop.py examples/makemore_backprop.py:backward --labels integer"],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="derivax", description="Derive, print, compile and verify backprop.")
     p.add_argument("--version", action="version", version=f"derivax {_version()}")
@@ -38,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "and sympy.diff"),
             ("check", "compile.cli.check", "check a gradient formula you wrote against the derivation"),
             ("check-code", "compile.cli.check_code", "check a backward function you wrote")]:
-        c = sub.add_parser(name, help=helptext)
+        c = sub.add_parser(name, help=helptext, epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name]),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod = importlib.import_module(module)  # these modules import JAX only inside functions
         mod.add_arguments(c)
         c.set_defaults(func=mod.main)

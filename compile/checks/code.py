@@ -214,7 +214,8 @@ def _diagnose(pairs) -> str:
 
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
-               timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot") -> CodeReport:
+               timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
+               per_example=False) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -233,7 +234,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     its shape): each is checked, and the report names the first wrong one in the order the backward
     pass forms them, with the mistake that explains it (``compile.checks.intermediates``).
     ``labels="integer"`` hands y as class indices (batch,) instead of one-hot rows; an embedding's
-    input x comes as integers."""
+    input x comes as integers. ``per_example=True`` calls the function once per example, as Nielsen's
+    ``backprop(x, y)`` runs, and averages what it returns; a result ``(nabla_b, nabla_w)``, lists of one
+    array per layer, is read as b1, b2, ... and W1, W2, ...."""
     import jax
     from compile.checks import intermediates as I
     _check_arguments(fn, seed, points, timeout)
@@ -271,7 +274,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             ys = (y.T if columns else y).copy()
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
-            reply = run(given, xs, ys, names, list(inter) + list(aliases))
+            reply = run(given, xs, ys, names, list(inter) + list(aliases),
+                        per_example=convention if per_example else None)
             for key, pname in aliases.items():   # dC for C1, as the exercise writes it
                 if pname not in reply.get("values", {}) and key in reply.get("values", {}):
                     reply["values"][pname] = reply["values"].pop(key)
@@ -354,6 +358,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
         notes.append("y handed as class indices (batch,), not one-hot rows")
+    if per_example:
+        notes.append("called once per example (x one " + ("column (inputs, 1)" if columns else "vector (inputs,)")
+                     + "), its results averaged over the batch")
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
                      + ", ".join(f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))

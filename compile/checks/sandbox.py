@@ -313,19 +313,52 @@ def key_spellings(name: str, names) -> list:
     return out
 
 
-def call(fn, params, x, y, names, user_file, let_through=(), optional=()) -> dict:
-    """Call fn(params, x, y) and turn the outcome into a reply; only ``let_through`` escapes."""
+def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_example=None) -> dict:
+    """Call fn(params, x, y) and turn the outcome into a reply; only ``let_through`` escapes. With
+    ``per_example`` ("rows" or "columns"), fn is called once per example (x as a vector (n,), or a column
+    (n, 1) in the columns convention) and what it returns is averaged over the examples."""
     stage = [None]
     try:
-        out = fn(params, x, y)
+        if per_example is None:
+            out = fn(params, x, y)
+        else:
+            out = _averaged(fn, params, x, y, names, per_example, stage)
         stage[0] = "result"
-        return plain_result(out, names, stage, optional)
+        return plain_result(_named(out, names), names, stage, optional)
     except let_through:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
         if stage[0] is None:
             return stopped_by(exc, user_file, nowhere=" (when called as fn(params, x, y))")
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
+
+
+def _named(out, names):
+    """Nielsen's (nabla_b, nabla_w), lists of one array per layer, as a dict keyed b1, ..., W1, ...;
+    anything else as it is."""
+    if isinstance(out, tuple) and len(out) == 2 and all(isinstance(part, list) for part in out):
+        weights = [n for n in names if n.startswith("W")]
+        biases = [n for n in names if n.startswith("b")]
+        if len(out[0]) == len(biases) and len(out[1]) == len(weights):
+            return {**dict(zip(biases, out[0])), **dict(zip(weights, out[1]))}
+    return out
+
+
+def _averaged(fn, params, x, y, names, layout, stage):
+    """The mean over the examples of fn(params, x_i, y_i): one example at a time, as Nielsen's backprop."""
+    np = _numpy()
+    m = x.shape[1] if layout == "columns" else x.shape[0]
+    total = None
+    for i in range(m):
+        xi = x[:, i:i + 1] if layout == "columns" else x[i]
+        yi = y[:, i:i + 1] if layout == "columns" else y[i]
+        out = _named(fn(params, xi, yi), names)
+        stage[0] = f"the result for example {i + 1}"
+        if not isinstance(out, dict):
+            return out   # plain_result says what is wrong with it
+        arrays = {k: np.asarray(v, dtype=float) for k, v in out.items()}
+        total = arrays if total is None else {k: total[k] + v for k, v in arrays.items() if k in total}
+    return {k: v / m for k, v in total.items()}
 
 
 # ---- the child ----
@@ -376,7 +409,8 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         except (EOFError, ProtocolError):  # the parent is gone, or wrote what it never writes
             return
         signal.alarm(orphan_limit)
-        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path, optional=req.get("optional", ()))
+        reply = call(fn, req["params"], req["x"], req["y"], req["names"], path, optional=req.get("optional", ()),
+                     per_example=req.get("per_example"))
         _only_the_child(me)
         _reply(replies, reply)
 
@@ -459,12 +493,12 @@ class InChild:
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
 
-    def __call__(self, params, x, y, names, optional=()) -> dict:
+    def __call__(self, params, x, y, names, optional=(), per_example=None) -> dict:
         if self.ended is not None:
             return self.ended
         try:
             write_frame(self._requests, {"params": params, "x": x, "y": y, "names": list(names),
-                                         "optional": list(optional)})
+                                         "optional": list(optional), "per_example": per_example})
         except OSError:  # the child is gone (BrokenPipeError): its exit status says how
             return self._stop(*self._how_it_ended())
         return self._receive(time.monotonic() + self.timeout)
@@ -563,11 +597,12 @@ class InProcess:
     def wait_loaded(self) -> None:
         return None
 
-    def __call__(self, params, x, y, names, optional=()) -> dict:
+    def __call__(self, params, x, y, names, optional=(), per_example=None) -> dict:
         from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here
 
         def work():
-            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime, optional=optional)
+            return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime, optional=optional,
+                        per_example=per_example)
         if not self.timeout:
             return work()
         result = None

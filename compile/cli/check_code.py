@@ -37,6 +37,9 @@ def add_arguments(parser) -> None:
                         help="the keys your function returns for intermediate adjoints, mapped to the nodes "
                              "derivax show prints (dlogits=Z5,dbnraw=xhat4); d<name> keys (dZ5) and the makemore "
                              "exercise's names need no mapping")
+    parser.add_argument("--per-example", action="store_true",
+                        help="call the function once per example (x one vector, or one column with --convention "
+                             "columns, as Nielsen's backprop(x, y)) and average what it returns")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
@@ -73,7 +76,7 @@ def main(args) -> int:
     try:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
                             data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
-                            names=args.names, labels=args.labels)
+                            names=args.names, labels=args.labels, per_example=args.per_example)
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

@@ -748,3 +748,18 @@ def test_a_forgotten_weight_decay_term_is_named():
     report = check_code(net, backward)
     assert verdicts(report)[0] == {"W2"}
     assert report.params["W2"].message == "the weight decay's term is missing (its gradient adds to the data term)"
+
+
+def test_the_courses_dz_is_recognised_as_delta_and_checked_as_such():
+    from derive import Dense, Network
+    net = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")])
+    good = load(FULL)
+
+    def backward(p, x, y):   # deeplearning.ai's dZ2 = A2 − Y, without the 1/m
+        z2 = np.tanh(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+        e = np.exp(z2 - z2.max(1, keepdims=True))
+        return {**good(p, x, y), "dZ2": e / e.sum(1, keepdims=True) - y}
+    r = check_code(net, backward)
+    assert not r.intermediates["dZ2"].ok and "yours is δ2" in r.intermediates["dZ2"].message
+    r = check_code(net, backward, dz="delta")
+    assert r.ok and "dZ2 = δ2" in r.notes[-1]

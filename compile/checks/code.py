@@ -215,7 +215,7 @@ def _diagnose(pairs) -> str:
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False) -> CodeReport:
+               per_example=False, dz="adjoint") -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -242,6 +242,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     _check_arguments(fn, seed, points, timeout)
     if labels not in ("onehot", "integer"):
         raise ValueError(f"labels must be 'onehot' or 'integer', not {labels!r}")
+    if dz not in ("adjoint", "delta"):
+        raise ValueError(f"dz must be 'adjoint' (dZ2 is ∂J/∂Z2) or 'delta' (dZ2 is δ2, as courses write it), not {dz!r}")
     if convention not in ("rows", "columns"):
         raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
     columns = convention == "columns"
@@ -299,7 +301,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
                                                       for k in key_of[node])]
             if returned:
-                refs = I.references(d, returned, values, len(x))
+                refs = I.references(d, returned, values, len(x), dz_delta=dz == "delta")
                 for node in returned:
                     key = next(k for k in key_of[node] if k in reply["values"] or k in reply["problems"])
                     s = inner.setdefault(node, {"key": key, "err": None, "msg": None, "worst": None, "bad": False,
@@ -358,12 +360,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
         notes.append("y handed as class indices (batch,), not one-hot rows")
+    if dz == "delta":
+        notes.append("dZ keys read as the error signals δ (∂J/∂Z without its 1/m), as courses write dZ")
     if per_example:
         notes.append("called once per example (x one " + ("column (inputs, 1)" if columns else "vector (inputs,)")
                      + "), its results averaged over the batch")
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
-                     + ", ".join(f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
+                     + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
+                                 else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first)
 

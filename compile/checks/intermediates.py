@@ -81,12 +81,21 @@ def backward_order(d, nodes) -> list:
     return sorted(nodes, key=lambda n: -rank.get(n, -1))
 
 
-def references(d, nodes, values, m) -> dict:
-    """node -> the value of its derived adjoint at ``values`` (NumPy, float64)."""
+def references(d, nodes, values, m, dz_delta=False) -> dict:
+    """node -> the value of its derived adjoint at ``values`` (NumPy, float64); with ``dz_delta`` a layer's
+    Z takes its error signal δ instead (∂J/∂Z without its constant factor: the courses' dZ)."""
     from compile.lowering.evaluate import evaluate
     nodes = list(nodes)
-    got = evaluate([d.adjoints[n] for n in nodes], values, m, d.model.constants)
+    got = evaluate([_delta_of(d, n) if dz_delta and _delta_of(d, n) is not None else d.adjoints[n] for n in nodes],
+                   values, m, d.model.constants)
     return dict(zip(nodes, got))
+
+
+def _delta_of(d, node):
+    """The error signal δ_l named for Z_l, or None."""
+    if node.role != "pre":
+        return None
+    return d.deltas.get(getattr(node.name, "layer", None))
 
 
 # How many ops back a known mistake is looked for: from a weight W1 through X W1, Z1 = X W1 + b1 and
@@ -100,13 +109,18 @@ def mistake_variants(d, node, values, m) -> list:
     from compile.lowering.evaluate import evaluate
     from derive.ops import lookup
     paths = d.paths.get(node, [])
+    out = []
+    delta = _delta_of(d, node)
+    if delta is not None:   # the courses' dZ is δ: ∂J/∂Z without the 1/m of the mean
+        value = evaluate([delta], values, m, d.model.constants)[0]
+        out.append((f"yours is δ{getattr(node.name, 'layer', '')} (∂J/∂Z without its constant factor), which courses call "
+                    "dZ: check with --dz delta (dz='delta') to compare it as such", value))
     if not paths:
-        return []
+        return out
     consts = d.model.constants
     bessel = any(layer.kind == "batch_norm" for layer in d.model.layers)   # N = m: the batch's count
     terms = [_shaped(t, node, m) for t in evaluate([p.contribution for p in paths], values, m, consts)]
     total = sum(terms)
-    out = []
     for k, p in enumerate(paths):
         via = path_name(d, p.consumer)
         rest = total - terms[k]

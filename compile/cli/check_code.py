@@ -37,6 +37,9 @@ def add_arguments(parser) -> None:
                         help="the keys your function returns for intermediate adjoints, mapped to the nodes "
                              "derivax show prints (dlogits=Z5,dbnraw=xhat4); d<name> keys (dZ5) and the makemore "
                              "exercise's names need no mapping")
+    parser.add_argument("--dz", choices=["adjoint", "delta"], default="adjoint",
+                        help="what a returned dZ2 is: ∂J/∂Z2 (default), or δ2 = A2 − Y without the 1/m, as the "
+                             "deeplearning.ai notebooks write dZ")
     parser.add_argument("--per-example", action="store_true",
                         help="call the function once per example (x one vector, or one column with --convention "
                              "columns, as Nielsen's backprop(x, y)) and average what it returns")
@@ -76,7 +79,8 @@ def main(args) -> int:
     try:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
                             data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
-                            names=args.names, labels=args.labels, per_example=args.per_example)
+                            names=args.names, labels=args.labels, per_example=args.per_example,
+                            dz=args.dz)
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

@@ -41,6 +41,8 @@ def dims(shape) -> tuple:
 # The constructors Python's operators build with (a + b, a @ b, a.T): the op modules register them
 # here, so that this module needs none of them imported.
 BUILD: dict = {}
+# How a node displays in Jupyter and IPython, by notation: derive.printing.show registers its printers here.
+SHOW: dict = {}
 
 
 class Node:
@@ -71,12 +73,10 @@ class Node:
         return f"{self.op}({', '.join(map(repr, self.args))})"
 
     def _repr_latex_(self):   # Jupyter: the node's formula, as derivax prints it
-        from derive.printing.show import show
-        return "$" + show(self, "latex") + "$"
+        return "$" + SHOW["latex"](self) + "$"
 
     def _repr_pretty_(self, p, cycle):   # IPython: the formula in text, not the op tree
-        from derive.printing.show import show
-        p.text(show(self, "text"))
+        p.text(SHOW["text"](self))
 
     @property
     def rank(self) -> int:

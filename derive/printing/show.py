@@ -6,6 +6,7 @@ The printers are one class per notation (``derive.printing.notations``) over one
 from __future__ import annotations
 
 from derive.graph.build import Node
+from derive.graph.node import SHOW
 from derive.printing.notations import PRINTERS, FormulaPrinter, LatexPrinter, TextPrinter, printer_for
 from derive.printing.printer import NotationPrinter
 
@@ -19,6 +20,10 @@ def show(node: Node, style: str = "text", top: bool = True) -> str:
     """The formula of ``node``: named nodes print as their names, the rest structurally (``top``
     prints a named node's own definition)."""
     return printer_for(style).show(node, top)
+
+
+SHOW["latex"] = lambda node: show(node, "latex")
+SHOW["text"] = lambda node: show(node, "text")
 
 
 def name(n: str, style: str) -> str:

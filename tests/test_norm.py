@@ -202,3 +202,12 @@ def test_check_reads_batch_norm_formulas_and_names_the_mistake(target, formula, 
     r = check_formula(_bn_net(), target, formula)
     assert r.ok == ok, (r.counterexample, r.diagnosis)
     assert not why or any(why in line for line in r.diagnosis), r.diagnosis
+
+
+def test_a_last_batch_of_one_example_is_left_out_where_batch_norm_cannot_normalize_it():
+    from compile import compile_trainer, fit
+    net = Network(3, [Dense(4, use_bias=False), BatchNorm("tanh", variance="unbiased"), Dense(2, "softmax")])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, 3))
+    hist = fit(compile_trainer(net, "sgd", 0.1), x, (x[:, 0] > 0).astype(int), 3, 8, progress=False)
+    assert hist.stopped is None and np.isfinite(hist.step_loss).all()   # 9 = 8 + 1: the one is not a batch

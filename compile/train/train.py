@@ -96,7 +96,10 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     # 2 cores: an MNIST-1D epoch of 40 steps took 145 ms scanned, 30 ms as 40 jitted steps), so an
     # epoch of a network with convolution or pooling is a loop of jitted steps.
     looped = any(l.kind in LOOPED_KINDS for l in derivation.model.layers)
-    trainer.epoch = _loop_epoch_fn(step, masks) if looped else _epoch_fn(step, masks)
+    # Batch norm has no statistics over a batch of one example (its unbiased variance divides by 0): a
+    # last batch of one is left out of that epoch (the next shuffle puts the example elsewhere).
+    single = not any(l.kind == "batch_norm" for l in derivation.model.layers)
+    trainer.epoch = _loop_epoch_fn(step, masks, single) if looped else _epoch_fn(step, masks, single=single)
     return trainer
 
 
@@ -134,7 +137,7 @@ def shuffle_order(key, n: int):
     return np.random.default_rng(bits).permutation(n).astype(np.int32)
 
 
-def _epoch_fn(step, masks, unroll=SCAN_UNROLL):
+def _epoch_fn(step, masks, unroll=SCAN_UNROLL, single=True):
     import jax
 
     def run(params, opt_state, x, y, order, key, batch_size):
@@ -160,11 +163,11 @@ def _epoch_fn(step, masks, unroll=SCAN_UNROLL):
                                                        (*batches, drop[:full]) if masks else batches,
                                                        unroll=unroll)
             total = losses.sum() * batch_size
-        if rest:  # the last, smaller batch: every example is seen once per epoch
+        if rest and not (rest == 1 and not single):  # the last, smaller batch: every example is seen once per epoch
             params, opt_state, J = step(params, opt_state, xs[full * batch_size:], ys[full * batch_size:],
                                         drop[full] if masks else None)
             total = total + J * rest
-        return params, opt_state, total / n
+        return params, opt_state, total / (n if rest != 1 or single else n - 1)
 
     run = jax.jit(run, static_argnames=("batch_size",))
 
@@ -180,7 +183,7 @@ def _order(key, n: int, shuffle: bool):
     return shuffle_order(key, n) if shuffle else np.arange(n, dtype=np.int32)
 
 
-def _loop_epoch_fn(step, masks):
+def _loop_epoch_fn(step, masks, single=True):
     """One shuffled pass as a Python loop of jitted steps: (params, opt_state, mean step loss). The
     same batches, in the same order and with the same dropout keys, as the scanned epoch."""
     import jax
@@ -193,12 +196,12 @@ def _loop_epoch_fn(step, masks):
         full, rest = divmod(n, batch_size)
         drop = jax.random.split(key, full + 1) if masks else None
         total = jnp.zeros((), x.dtype)
-        for b in range(full + (1 if rest else 0)):
+        for b in range(full + (1 if rest and (rest > 1 or single) else 0)):
             idx = order[b * batch_size:(b + 1) * batch_size]
             params, opt_state, J = step(params, opt_state, gather(x, idx), gather(y, idx),
                                         drop[b] if masks else None)
             total = total + J * len(idx)
-        return params, opt_state, total / n
+        return params, opt_state, total / (n if rest != 1 or single else n - 1)
     return epoch
 
 

@@ -22,7 +22,9 @@ NETS = {
 }
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+# gpt's check (15 s here) is left to tests/test_attention.py, which compares a transformer block with
+# jax.grad of a hand-written model in a third of the time
+@pytest.mark.parametrize("name", [n for n in EXAMPLES if n != "gpt"])
 def test_every_built_in_example_verifies(name):
     report = verify(EXAMPLES[name].net, name=name)
     assert report.ok, report.to_json()

@@ -21,11 +21,15 @@ def matmul(a: Node, b: Node) -> Node:
                          f"{fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
     if a.shape[-1] != b.shape[0]:
         raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}")
+    moved = _factored(matmul, a, b)   # linearity: scalar factors move out of the product
+    return moved if moved is not None else Node("matmul", (a, b), (*a.shape[:-1], b.shape[1]))
+
+
+def _factored(make, a: Node, b: Node):
+    """``make(a, b)`` with the operands' scalar factors in front, (1/m) A B; None where they have none."""
     ca, ia = constant_factor(a, factor=False)
     cb, ib = constant_factor(b, factor=False)
-    if ca * cb != 1:  # linearity: scalar factors move out of the product
-        return ew(ca * cb * placeholder(0), [matmul(ia, ib)])
-    return Node("matmul", (a, b), (*a.shape[:-1], b.shape[1]))
+    return ew(ca * cb * placeholder(0), [make(ia, ib)]) if ca * cb != 1 else None
 
 
 def batched(a: Node, b: Node) -> Node:
@@ -34,11 +38,8 @@ def batched(a: Node, b: Node) -> Node:
     if a.rank != b.rank or a.rank < 3 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"a batched matrix product takes (..., i, k) @ (..., k, j) with the same leading axes: "
                          f"{a!r} {fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
-    ca, ia = constant_factor(a, factor=False)
-    cb, ib = constant_factor(b, factor=False)
-    if ca * cb != 1:
-        return ew(ca * cb * placeholder(0), [batched(ia, ib)])
-    return Node("bmm", (a, b), (*a.shape[:-1], b.shape[-1]))
+    moved = _factored(batched, a, b)
+    return moved if moved is not None else Node("bmm", (a, b), (*a.shape[:-1], b.shape[-1]))
 
 
 def swap_last(a: Node) -> Node:
@@ -57,11 +58,8 @@ def step_sum(a: Node, g: Node) -> Node:
     if a.rank != 3 or g.rank != 3 or a.shape[:2] != g.shape[:2]:
         raise ShapeError(f"a product summed over the steps takes two sequences of the same batch and length: "
                          f"{a!r} {fmt_shape(a.shape)}, {g!r} {fmt_shape(g.shape)}")
-    ca, ia = constant_factor(a, factor=False)
-    cg, ig = constant_factor(g, factor=False)
-    if ca * cg != 1:
-        return ew(ca * cg * placeholder(0), [step_sum(ia, ig)])
-    return Node("step_sum", (a, g), (a.shape[2], g.shape[2]))
+    moved = _factored(step_sum, a, g)
+    return moved if moved is not None else Node("step_sum", (a, g), (a.shape[2], g.shape[2]))
 
 
 def _vjp(node, g, ctx):

@@ -38,10 +38,9 @@ def evaluate(nodes, values: dict, m_value: int, constants: dict | None = None) -
     Each node is computed by its operation's own NumPy rule (``derive.ops``: ``Op.evaluate``)."""
     ev = _Evaluation(dict(values), m_value, constants)
     roots = _stable(tuple(nodes))  # log(A) of a softmax or sigmoid from its Z: derive.graph.stable
-    for root in roots:
-        for n in topo_order(root):
-            if n not in ev.values:
-                ev.values[n] = lookup(n.op).evaluate(n, [ev.values[a] for a in n.args], ev)
+    for n in topo_order(roots[0], stop=ev.values, more=roots[1:]) if roots else ():   # the union, walked once
+        if n not in ev.values:
+            ev.values[n] = lookup(n.op).evaluate(n, [ev.values[a] for a in n.args], ev)
     return [ev.values[n] for n in roots]
 
 

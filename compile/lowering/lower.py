@@ -162,15 +162,12 @@ class FunctionWriter:
 
     def write(self, roots: list) -> None:
         """roots: [(variable name or None, node, comment lhs)]."""
-        order, count, seen = [], {}, set()
-        for _, root, _ in roots:
-            for node in topo_order(root, stop=self.names):
-                if node in seen:
-                    continue
-                seen.add(node)
-                order.append(node)
-                for a in node.args:  # each edge counted once: shared nodes are the ones used twice
-                    count[a] = count.get(a, 0) + 1
+        order, count = [], {}
+        if roots:   # one walk over every root's graph: the union once, not each root's graph again
+            order = topo_order(roots[0][1], stop=self.names, more=[r for _, r, _ in roots[1:]])
+        for node in order:
+            for a in node.args:  # each edge counted once: shared nodes are the ones used twice
+                count[a] = count.get(a, 0) + 1
         wanted: dict = {}  # hash-consing makes equal gradients (two zero ones, say) one node
         for var, root, lhs in roots:
             wanted.setdefault(root, []).append((var, lhs))

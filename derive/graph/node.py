@@ -149,10 +149,11 @@ def record(rule, fact: dict):
         RECORDERS[-1].append((rule, fact))
 
 
-def topo_order(root: Node, stop=()) -> list:
-    """Nodes reachable from ``root``, each after its arguments (iterative: graphs can be deep); the
-    arguments of a node in ``stop`` (a value already known) are not visited."""
-    order, seen, stack = [], set(), [(root, False)]
+def topo_order(root: Node, stop=(), more=()) -> list:
+    """Nodes reachable from ``root`` (and from the roots ``more``), each after its arguments (iterative:
+    graphs can be deep), each once; the arguments of a node in ``stop`` (a value already known) are not
+    visited. One walk over several roots costs their union, not one walk each."""
+    order, seen, stack = [], set(), [(r, False) for r in reversed([root, *more])]
     while stack:
         node, done = stack.pop()
         if done:

@@ -25,20 +25,19 @@ ph = placeholder
 def stable(roots) -> tuple:
     """(rewritten roots, {rewritten node: the node it replaces}) for a list of root nodes."""
     memo, origin = {}, {}
-    for root in roots:
-        for node in topo_order(root):
-            if node in memo:
-                continue
-            args = [memo[a] for a in node.args]
-            new = _rewrite(node, args)
-            if new is None and all(a is b for a, b in zip(args, node.args)):
-                memo[node] = node
-                continue
-            if new is None:
-                new = Node(node.op, tuple(args), node.shape, tuple(sorted(node.attrs.items(), key=str)),
-                           node.name, node.role)
-            memo[node] = new
-            origin[new] = node
+    roots = list(roots)
+    order = topo_order(roots[0], more=roots[1:]) if roots else []   # one walk over the union of the graphs
+    for node in order:
+        args = [memo[a] for a in node.args]
+        new = _rewrite(node, args)
+        if new is None and all(a is b for a, b in zip(args, node.args)):
+            memo[node] = node
+            continue
+        if new is None:
+            new = Node(node.op, tuple(args), node.shape, tuple(sorted(node.attrs.items(), key=str)),
+                       node.name, node.role)
+        memo[node] = new
+        origin[new] = node
     return [memo[r] for r in roots], origin
 
 

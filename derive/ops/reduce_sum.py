@@ -84,7 +84,8 @@ class CentredSumsToZero:
     axis: object
 
     def printed(self, p) -> str:
-        return f"{p.sum(p.name(self.name), p.ATOM, self.axis, self.axis == 0 or self.axis == (0, 1, 2))[0]} = 0"
+        over_batch = self.axis == 0 or isinstance(self.axis, tuple) and 0 in self.axis   # batch norm's, not layer norm's
+        return f"{p.sum(p.name(self.name), p.ATOM, self.axis, over_batch)[0]} = 0"
 
 
 def _centred(a: Node, axis, shape):

@@ -50,3 +50,30 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "mlp", "--load", str(path)]) == 2
     assert "W1 has shape (2, 2), this network's W1 (64, 128)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["evaluate", "2-2:softmax", "--load", "x.npz"], "--data is needed: the model is no built-in example"),
+    (["evaluate", "xor", "--load", "{tmp}/none.npz"], "cannot read the checkpoint"),
+    (["evaluate", "xor", "--load", "x.npz", "-o", "p.csv"], "must end in .npy"),
+    (["report", "2-2:softmax", "--epochs", "2", "-o", "{tmp}/r.html"], "--epochs needs --data"),
+    (["train", "xor", "--test-fraction", "1"], "must be from 0 up to 1 (not included), not 1"),
+    (["check-code", "xor", "x.py", "--dz", "sideways"], "invalid choice: 'sideways'"),
+])
+def test_bad_arguments_of_the_new_commands_are_named(tmp_path, capsys, argv, words):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:   # argparse's own usage errors
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and words in err, err
+
+
+def test_check_code_refuses_a_reading_it_does_not_know():
+    from compile.checks.code import check_code
+    from derive import Dense, Network
+    with pytest.raises(ValueError, match="dz must be 'adjoint'"):
+        check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, dz="sideways")
+    with pytest.raises(ValueError, match="labels must be 'onehot' or 'integer'"):
+        check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, labels="words")

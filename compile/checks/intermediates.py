@@ -107,7 +107,6 @@ def mistake_variants(d, node, values, m) -> list:
     """[(words, value)]: the adjoint of ``node`` as code with one known mistake computes it (one path
     of several left out, one path's term off by N/(N − 1), one op's backward rule mistaken)."""
     from compile.lowering.evaluate import evaluate
-    from derive.ops import lookup
     paths = d.paths.get(node, [])
     out = []
     delta = _delta_of(d, node)

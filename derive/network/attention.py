@@ -23,6 +23,8 @@ import sympy as sp
 
 from derive.graph.names import Name
 from derive.graph.node import Node, fmt_shape, named, placeholder as ph
+from derive.network import functions as F
+from derive.network import parts
 from derive.network.functions import NetworkError
 from derive.ops import batched, causal as causal_op, permute, reshape, softmax, swap_last
 
@@ -65,11 +67,10 @@ class TransformerBlock:
 
 
 def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
-    from derive.network import network as N
     l = g.next_layer
     where = f"layer {l} (Attention)"
-    heads = N._positive_int(heads, f"{where}: the number of heads")
-    N._flag(causal, f"{where}: causal")
+    heads = parts._positive_int(heads, f"{where}: the number of heads")
+    parts._flag(causal, f"{where}: causal")
     if inp.rank != 3 or inp not in g._sequences:
         raise NetworkError(f"{where}: attention takes a sequence (batch, time, features); its input, "
                            f"{g._label(inp)}, is {fmt_shape(inp.shape)}" + (
@@ -80,7 +81,7 @@ def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
         if d % heads:
             raise NetworkError(f"{where}: {d} features do not split into {heads} heads; give key_size")
         key_size = d // heads
-    dk = N._positive_int(key_size, f"{where}: key_size")
+    dk = parts._positive_int(key_size, f"{where}: key_size")
     inner = heads * dk
     fans = (d, inner)
     Wq, Wk, Wv = (g.param(Name(w, l), (d, inner), l, "weight", fans, "glorot") for w in ("Wq", "Wk", "Wv"))
@@ -111,7 +112,7 @@ def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
              role="pre")
     A = Node("ew", (Z,), Z.shape, (("expr", ph(0)),), name=Name("A", l), role="act")
     geometry = (("heads", heads), ("key_size", dk), ("causal", causal), ("steps", T))
-    g.layers.append(N.Layer(l, d, "identity", N.F.ACTIVATIONS.get("identity"), Z, A, None, None, kind="attention",
+    g.layers.append(parts.Layer(l, d, "identity", F.ACTIVATIONS.get("identity"), Z, A, None, None, kind="attention",
                             geometry=geometry))
     g.forward += [Q, K, V, S, P, H, Z, A]
     g._layer_of[A] = l

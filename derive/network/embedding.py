@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from derive.graph.names import Name
 from derive.graph.node import fmt_shape, named
+from derive.network import parts
 from derive.network.functions import NetworkError
 from derive.ops import take
 
@@ -30,11 +31,10 @@ class Embedding:
 
 
 def build_embedding(g, inp, vocab: int, dim: int, positions: bool = False):
-    from derive.network import network as N
     l = g.next_layer
     where = f"layer {l} (Embedding)"
-    vocab = N._positive_int(vocab, f"{where}: the vocabulary size")
-    dim = N._positive_int(dim, f"{where}: the embedding size")
+    vocab = parts._positive_int(vocab, f"{where}: the vocabulary size")
+    dim = parts._positive_int(dim, f"{where}: the embedding size")
     if inp is not g.X:
         raise NetworkError(f"{where}: an embedding looks up the input's indices; its input is {g._label(inp)}, "
                            "not the input X: put the Embedding first")
@@ -45,7 +45,7 @@ def build_embedding(g, inp, vocab: int, dim: int, positions: bool = False):
     if g.vocab is not None and g.vocab != vocab:
         raise NetworkError(f"{where}: the input's indices are already read by an embedding of {g.vocab} rows")
     g.vocab = vocab
-    N._flag(positions, f"{where}: positions")
+    parts._flag(positions, f"{where}: positions")
     C = g.param(Name("C", l), (vocab, dim), l, "embedding", (vocab, dim), "normal")
     lookup = take(C, inp)
     if positions:   # A = C[X] + Cpos: row t of Cpos added at position t of every example
@@ -53,7 +53,7 @@ def build_embedding(g, inp, vocab: int, dim: int, positions: bool = False):
         Cpos = g.param(Name("Cpos", l), (T, dim), l, "embedding", (T, dim), "normal")
         lookup = lookup + Cpos
     A = named(lookup, Name("A", l), "embedding")
-    g.layers.append(N.Layer(l, dim, "embedding", None, None, A, None, None, kind="embedding",
+    g.layers.append(parts.Layer(l, dim, "embedding", None, None, A, None, None, kind="embedding",
                             geometry=(("vocab", vocab), ("positions", int(inp.shape[1])))))
     g.forward.append(A)
     g._layer_of[A] = l

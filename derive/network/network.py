@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive.network import functions as F
-from derive.formula.parse import parse_activation, parse_loss
+from derive.formula.parse import parse_loss
 from derive.network.functions import NetworkError
 from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
 from derive.graph.node import renamable
@@ -33,6 +33,7 @@ from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flat
 from derive.ops.conv import positive_ints
 from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
 from derive.network.recurrent import Step
+from derive.network.parts import Layer, _activation, _flag, _positive_int  # noqa: F401 - re-exported
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -61,23 +62,6 @@ class Dense:
     def build(self, g: "Builder", inp: Node, adds=()) -> Node:
         """The layer protocol: add this layer's nodes and parameters to ``g``; return its output."""
         return g.dense(inp, self.units, self.activation, self.dropout, adds, init=self.init, bias=self.use_bias)
-
-
-@dataclass
-class Layer:
-    index: int
-    units: int
-    activation: str            # the name printed
-    fn: object                 # SymPy Lambda, or None for softmax
-    Z: Node
-    A: Node
-    W: Node
-    b: Node
-    mask: Node | None = None
-    keep: float | None = None  # keep probability of the dropout mask
-    kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten", "recurrent", "concat" or "custom"
-    geometry: tuple = ()       # (key, value) pairs a printout's header states: kernel, stride, padding, window
-    cell: object = None        # a recurrent layer's step (derive.ops.scan.Cell)
 
 
 @dataclass(frozen=True)
@@ -149,21 +133,6 @@ class Model:
         return len(self.input_shape) == 1 and all(l.kind in ("dense", "custom") for l in self.layers)
 
 
-def _activation(spec):
-    """(printed name, SymPy Lambda or None for softmax) from a name, a formula string or SymPy."""
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text == "softmax" or text in F.ACTIVATIONS:
-            return text, F.ACTIVATIONS.get(text)
-        if text.isidentifier() and text != "z":
-            F.activation(text)  # raises: unknown activation, with the valid names
-        if text.startswith("(") and text.endswith(")"):
-            text = text[1:-1]
-        return text, parse_activation(text)
-    fn = F.activation(spec)
-    return str(fn.expr), fn
-
-
 def _loss(spec):
     if isinstance(spec, str):
         text = spec.strip()
@@ -175,11 +144,6 @@ def _loss(spec):
 
 
 INITS = (None, "pytorch")
-
-
-def _flag(value, what: str) -> None:
-    if not isinstance(value, bool):
-        raise NetworkError(f"{what} must be True or False, not {value!r}")
 
 
 def _inits(init, activation: str, where: str) -> tuple:
@@ -219,13 +183,6 @@ def input_shape(n_inputs) -> tuple:
 
 def _x(shape) -> str:
     return "x".join(map(str, shape))
-
-
-def _positive_int(value, what):
-    import numbers
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise NetworkError(f"{what} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 class Builder:

@@ -26,7 +26,9 @@ import sympy as sp
 
 from derive.graph.names import Name
 from derive.graph.node import ONE, Node, fmt_shape, named, placeholder as ph
-from derive.graph.symbols import eps as eps_sym, m as m_sym
+from derive.graph.symbols import eps as eps_sym
+from derive.network import functions as F
+from derive.network import parts
 from derive.network.functions import NetworkError
 from derive.ops import reduce_sum
 
@@ -69,7 +71,6 @@ def _number(value, what, low, high, where):
 
 def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum: float):
     """Append a normalization layer l to builder ``g``; returns A_l."""
-    from derive.network import network as N
     l = g.next_layer
     what = f"{'BatchNorm' if kind == 'batch' else 'LayerNorm'}"
     where = f"layer {l} ({what})"
@@ -82,10 +83,10 @@ def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum
         raise NetworkError(f"{where}: variance must be 'biased' (1/m, as frameworks normalize) or 'unbiased' "
                            f"(1/(m − 1), Bessel's correction), not {variance!r}")
     momentum = _number(momentum, "momentum", 0, 1, where) if kind == "batch" else None
-    name, fn = N._activation(act)
+    name, fn = parts._activation(act)
     if fn is None:
         raise NetworkError(f"{where}: softmax belongs on the output Dense layer, not on a normalization layer")
-    N.F.derivative(fn, 0, f"layer {l} activation")
+    F.derivative(fn, 0, f"layer {l} activation")
     known = g.constants.get(eps_sym)
     if known is not None and known != eps:
         raise NetworkError(f"{where}: eps = {eps:g}, but an earlier layer uses eps = {known:g}; ε is one "
@@ -119,7 +120,7 @@ def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum
              role="act")
     geometry = (("over", over), ("variance", variance), ("eps", eps)) + \
         ((("momentum", momentum),) if kind == "batch" else ())
-    g.layers.append(N.Layer(l, n, name, fn, Z, A, None, None, kind=f"{kind}_norm", geometry=geometry))
+    g.layers.append(parts.Layer(l, n, name, fn, Z, A, None, None, kind=f"{kind}_norm", geometry=geometry))
     g.forward += [mu, centred, var, sigma, xhat, Z, A]
     g._layer_of[A] = l
     if inp in g._sequences:

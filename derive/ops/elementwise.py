@@ -116,6 +116,9 @@ def unbroadcast(contrib: Node, arg: Node) -> Node:
     return BUILD["reshape"](BUILD["sum"](contrib, tuple(axes)), arg.shape)
 
 
+# SymPy's algebraic ``subs`` is tried on derivatives up to this many operations (a user's long activation
+# formula keeps its derivative as it is rather than risk a slow substitution).
+SUBS_OPS = 60
 # Named nodes of several operands whose derivatives are written through the node itself (X̂ = X̄ ⊘ σ).
 WRITTEN_THROUGH = frozenset({"normalized"})
 # Named nodes that are a stage of a layer, not its activation: their derivative is a partial one, ∂σ/∂σ².
@@ -135,7 +138,7 @@ def _vjp(node, g, ctx):
             # a normalization's quotient through itself: ∂(X̄ ⊘ σ)/∂σ = −X̄ ⊘ σ² = −X̂ ⊘ σ.
             o = ph(len(args) + 1)
             through = d.xreplace({expr: o})
-            if through == d:   # a power of the expression: 1/(2√(v + ε)) is 1/(2σ)
+            if through == d and sp.count_ops(d) <= SUBS_OPS:   # a power of the expression: 1/(2√(v + ε)) is 1/(2σ)
                 through = d.subs(expr, o)
             gone = d.free_symbols - through.free_symbols - {o}
             if o in through.free_symbols and (ph(i) in gone if len(args) == 1 else gone):

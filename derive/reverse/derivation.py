@@ -238,8 +238,12 @@ def through_candidates(model) -> list:
 
 
 def write_through(node: Node, candidates, steps: list) -> Node:
-    """``node`` (an anonymous elementwise adjoint) with each candidate's product written as its name."""
-    if node.op != "ew" or node.name is not None or not node.args:
+    """``node`` (an anonymous elementwise adjoint) with each candidate's product written as its name.
+    ``subs`` is algebraic and can be slow on a long expression: one longer than the simplifier takes
+    inline (TIDY_INLINE_OPS) is left as it is, as tidy leaves it past its time limit."""
+    if node.op != "ew" or node.name is not None or not node.args or not candidates:
+        return node
+    if sp.count_ops(node.attrs["expr"]) > TIDY_INLINE_OPS:
         return node
     for n in candidates:
         if not set(n.args) <= set(node.args):

@@ -1,0 +1,57 @@
+"""What the layer modules share with the builder: a layer's record, and reading a layer's settings.
+
+Layers of every kind (``network``, ``norm``, ``embedding``, ``attention``) import these from here, below
+them all, so that none of them imports another to read an activation or to record a layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from derive.formula.parse import parse_activation
+from derive.graph.node import Node
+from derive.network import functions as F
+from derive.network.functions import NetworkError
+
+
+@dataclass
+class Layer:
+    index: int
+    units: int
+    activation: str            # the name printed
+    fn: object                 # SymPy Lambda, or None for softmax
+    Z: Node
+    A: Node
+    W: Node
+    b: Node
+    mask: Node | None = None
+    keep: float | None = None  # keep probability of the dropout mask
+    kind: str = "dense"        # "dense", "conv", "max_pool", "avg_pool", "flatten", "recurrent", "concat" or "custom"
+    geometry: tuple = ()       # (key, value) pairs a printout's header states: kernel, stride, padding, window
+    cell: object = None        # a recurrent layer's step (derive.ops.scan.Cell)
+
+
+def _activation(spec):
+    """(printed name, SymPy Lambda or None for softmax) from a name, a formula string or SymPy."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text == "softmax" or text in F.ACTIVATIONS:
+            return text, F.ACTIVATIONS.get(text)
+        if text.isidentifier() and text != "z":
+            F.activation(text)  # raises: unknown activation, with the valid names
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1]
+        return text, parse_activation(text)
+    fn = F.activation(spec)
+    return str(fn.expr), fn
+
+
+def _flag(value, what: str) -> None:
+    if not isinstance(value, bool):
+        raise NetworkError(f"{what} must be True or False, not {value!r}")
+
+
+def _positive_int(value, what):
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise NetworkError(f"{what} must be a positive integer, not {value!r}")
+    return int(value)

@@ -77,3 +77,57 @@ def test_check_code_refuses_a_reading_it_does_not_know():
         check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, dz="sideways")
     with pytest.raises(ValueError, match="labels must be 'onehot' or 'integer'"):
         check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, labels="words")
+
+
+def test_predict_writes_the_networks_outputs_on_inputs_without_targets(tmp_path, capsys):
+    """The table and the arrays predict writes equal the network's forward pass computed here in NumPy from
+    the checkpoint's own arrays; a .csv of inputs may carry a column to drop."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] - x[:, 1] > 0).astype(int) + (x[:, 2] > 1)
+    lines = ["a,b,c,label"] + [f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(x, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    ck = tmp_path / "ck.npz"
+    assert main(["train", "3-5:tanh-3:softmax", "--data", str(tmp_path / "d.csv"), "--target", "label",
+                 "--epochs", "3", "--save", str(ck)]) == 0
+    capsys.readouterr()
+    z = np.load(ck)
+    h = np.tanh(x @ z["W1"] + z["b1"].reshape(1, -1))
+    s = h @ z["W2"] + z["b2"].reshape(1, -1)
+    p = np.exp(s - s.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert main(["predict", "3-5:tanh-3:softmax", "--load", str(ck), "--input", str(tmp_path / "d.csv"),
+                 "--drop", "label"]) == 0
+    out = capsys.readouterr()
+    rows = out.out.strip().splitlines()
+    assert rows[0] == "p0,p1,p2,class" and len(rows) == 61 and "predicting on d.csv: 60 examples" in out.err
+    table = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
+    np.testing.assert_allclose(table[:, :3], p, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(table[:, 3], p.argmax(1))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["predict", "3-5:tanh-3:softmax", "--load", str(ck), "--input", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "p.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), p, rtol=1e-4, atol=1e-6)
+    assert main(["predict", "3-5:tanh-3:softmax", "--load", str(ck), "--input", str(tmp_path / "x.npy"),
+                 "--classes", "-o", str(tmp_path / "c.csv")]) == 0
+    assert (tmp_path / "c.csv").read_text().split() == ["class", *map(str, p.argmax(1))]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["predict", "2-2:softmax", "--load", "x.npz"], "--input is needed"),
+    (["predict", "xor", "--load", "x.npz", "-o", "p.txt"], "must end in .csv or .npy"),
+    (["predict", "xor", "--load", "x.npz", "--input", "{tmp}/none.npy"], "no such file or directory"),
+    (["predict", "xor", "--load", "x.npz", "--input", "{tmp}/wide.npy"], "the network takes 2 inputs per example, but x has 3"),
+    (["predict", "xor", "--load", "x.npz", "--input", "{tmp}/t.csv", "--drop", "z"], "no column named 'z'; the columns are a, b"),
+    (["predict", "xor", "--load", "x.npz", "--input", "{tmp}/wide.npy", "--drop", "z"], "--drop names columns of a .csv"),
+    (["predict", "xor", "--load", "x.npz", "--input", "{tmp}/t.csv"], "cannot read the checkpoint"),
+])
+def test_bad_arguments_of_predict_are_named(tmp_path, capsys, monkeypatch, argv, words):
+    np.save(tmp_path / "wide.npy", np.zeros((4, 3)))
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and words in err, err
+

@@ -37,7 +37,7 @@ def test_every_commands_help_ends_with_examples_that_parse():
     import shlex
     from compile.cli.main import EXAMPLES, build_parser
     parser = build_parser()
-    commands = [a for a in parser._subparsers._group_actions[0].choices if a != "examples"]
+    commands = list(parser._subparsers._group_actions[0].choices)
     assert set(commands) == set(EXAMPLES)
     for name, lines in EXAMPLES.items():
         assert "examples:" in parser._subparsers._group_actions[0].choices[name].format_help()
@@ -45,3 +45,43 @@ def test_every_commands_help_ends_with_examples_that_parse():
             argv = shlex.split(line)
             assert argv[0] == "derivax" and argv[1] == name
             parser.parse_args(argv[1:])   # SystemExit on any argument the command does not take
+
+
+def test_plain_lines_say_the_time_left_at_the_pace_after_compiling(monkeypatch):
+    """Epoch 1 takes 10 s (compiling), then 2 s each: after epoch 3 of 10, 7 epochs at 2 s are left."""
+    import time
+    from rich.console import Console
+    from compile.train.train import _duration, _progress
+    clock = iter([0.0, 10.0, 12.0, 14.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    buf = io.StringIO()
+    with _progress(True, Console(file=buf, force_terminal=False), 10) as line:
+        for epoch in (1, 2, 3):
+            line(epoch, 1.0, None)
+    lines = buf.getvalue().splitlines()
+    assert lines == ["epoch 1/10: loss 1 (10.0 s for 1 epoch, compiling included)",
+                     "epoch 2/10: loss 1 (2.0 s for 1 epoch, about 16 s left)",
+                     "epoch 3/10: loss 1 (2.0 s for 1 epoch, about 14 s left)"]
+    assert [_duration(s) for s in (5, 60, 125, 3600, 7260)] == ["5 s", "1 min", "2 min 5 s", "1 h 0 min", "2 h 1 min"]
+
+
+def test_the_parameter_summary_of_a_tiny_network_and_its_count():
+    """The table is pinned for a tiny network; the total is the number of values of the initial
+    parameters the trainer makes, for networks with shared, scale and recurrent parameters."""
+    import math
+    from compile import compile_trainer
+    from derive import Dense, Network
+    from derive.network.examples import resolve
+    net = Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")])
+    assert net.build().summary_text() == (
+        "layer              output  parameters      count\n"
+        "1 dense (tanh)     3       W1 2x3, b1 1x3      9\n"
+        "2 dense (sigmoid)  1       W2 3x1, b2 1x1      4\n"
+        "13 parameters")
+    for name in ("makemore", "gru", "cnn"):
+        net = resolve(name)[1]
+        model = net.build()
+        params = compile_trainer(net, "sgd", 0.1).init_params(0)
+        total = sum(math.prod(v.shape) for v in params.values())
+        assert model.summary_text().endswith(f"\n{total:,} parameters")
+        assert sum(r[3] for r in model.summary()) == total

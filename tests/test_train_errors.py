@@ -105,7 +105,7 @@ def test_files_that_cannot_be_written_after_training_exit_1(capsys, tmp_path, mo
     monkeypatch.setattr(np, "savez", savez)
     save, plot = tmp_path / "p.npz", tmp_path / "loss.png"
     code, out, err = run_cli(capsys, "xor", "--epochs", "1", "--save", str(save), "--plot", str(plot))
-    assert code == 1 and "trained 1 epochs" in out and "saved" not in out and "plotted" not in out
+    assert code == 1 and "trained 1 epoch" in out and "saved" not in out and "plotted" not in out
     assert f"derivax: cannot write {save}: Permission denied" in err.splitlines()
     assert f"derivax: cannot write {plot}: No space left on device" in err.splitlines()
 

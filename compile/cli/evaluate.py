@@ -1,6 +1,5 @@
-"""`derivax evaluate MODEL --load CHECKPOINT.npz`: a trained network's loss and accuracy on data, and
-`derivax predict`: its predictions, as evaluation computes them (no dropout; batch norm with the running
-averages the checkpoint holds)."""
+"""`derivax evaluate MODEL --load CHECKPOINT.npz`: a trained network's loss and accuracy on data, as
+evaluation computes them (no dropout; batch norm with the running averages the checkpoint holds)."""
 from __future__ import annotations
 
 import json
@@ -23,11 +22,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
+def restore(net, path):
+    """(trainer, params, extra keyword arguments of forward and loss) of the checkpoint at ``path``: the
+    running averages of batch norms where the network has them. Raises DataError."""
+    from compile.train.checkpoint import load_checkpoint
+    from compile.train.train import compile_trainer
+    trainer = compile_trainer(net, "sgd", 0.1)
+    params, _, facts = load_checkpoint(path, trainer)
+    stats = facts.get("stats") or None
+    extra = {"stats": stats} if "init_stats" in trainer.namespace else {}
+    if extra and stats is None:
+        print("derivax: note: the checkpoint holds no running averages of the batch norms: each batch normalizes "
+              "with its own statistics", file=sys.stderr)
+    return trainer, params, extra
+
+
 def main(args) -> int:
     import numpy as np
-    from compile.train.checkpoint import load_checkpoint
     from compile.train.data import BUILTINS, DataError, load
-    from compile.train.train import compile_trainer
     from derive.network.examples import resolve
     name, net = resolve(args.model)
     source = args.data or (args.model if args.model in BUILTINS else None)
@@ -42,16 +54,10 @@ def main(args) -> int:
         data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1], target=args.target,
                     regression=model.loss_name not in ("ce", "bce"),
                     steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
-        trainer = compile_trainer(net, "sgd", 0.1)
-        params, _, facts = load_checkpoint(args.load, trainer)
+        trainer, params, extra = restore(net, args.load)
     except DataError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
-    stats = facts.get("stats") or None
-    extra = {"stats": stats} if "init_stats" in trainer.namespace else {}
-    if extra and stats is None:
-        print("derivax: note: the checkpoint holds no running averages of the batch norms: each batch normalizes "
-              "with its own statistics", file=sys.stderr)
     out = {"model": name, "checkpoint": str(args.load)}
     classify = data.kind == "classification"
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):

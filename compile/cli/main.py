@@ -25,6 +25,9 @@ EXAMPLES = {
     "train": ["derivax train xor", "derivax train mlp --epochs 10 --plot loss.png --save mlp.npz",
               "derivax train 4-8:tanh-3:softmax --data my.csv --target label"],
     "evaluate": ["derivax evaluate mlp --load mlp.npz", "derivax evaluate 4-8:tanh-1 --load ck.npz --data my.npz -o pred.npy"],
+    "predict": ["derivax predict mlp --load mlp.npz --classes", "derivax predict 4-8:tanh-3:softmax --load ck.npz --input new.csv -o pred.csv",
+                "derivax predict 4-8:tanh-1 --load ck.npz --input x.npy -o y.npy"],
+    "examples": ["derivax examples"],
     "report": ["derivax report xor -o xor.html", "derivax report makemore --epochs 3 -o makemore.html"],
     "codegen": ["derivax codegen xor -o trainer.py", "derivax codegen mlp --optimizer adam --lr 1e-3 -o mlp_trainer.py"],
     "bench": ["derivax bench", "derivax bench gpt --batch-size 32"],
@@ -40,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="derivax", description="Derive, print, compile and verify backprop.")
     p.add_argument("--version", action="version", version=f"derivax {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("examples", help="list the built-in example networks")
+    ex = sub.add_parser("examples", help="list the built-in example networks",
+                        description="The built-in example networks: each is a MODEL for every command, with data of "
+                                    "its own that needs no download.",
+                        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES["examples"]),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ex.set_defaults(func=_show.examples)
     import importlib
     for name, module, helptext in [  # one module per command, each with add_arguments and main
@@ -48,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("train", "compile.cli.train", "train a network with its derived gradients"),
             ("evaluate", "compile.cli.evaluate", "a trained network's loss and accuracy (and predictions) from a "
                                               "checkpoint"),
+            ("predict", "compile.cli.predict", "a trained network's predictions on new examples, from a checkpoint"),
             ("report", "compile.cli.report", "write an HTML (or Markdown) report: picture, derivation, steps, "
                                           "verification, training curves"),
             ("codegen", "compile.cli.codegen", "write a standalone trainer module"),

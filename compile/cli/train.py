@@ -135,8 +135,9 @@ def main(args) -> int:
         asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
         batch_text += f" (all {n} training examples{asked})"
     print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
-          f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epochs, {batch_text}, "
+          f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}, {batch_text}, "
           f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
+    print(trainer.model.summary_text())
     start = state = None
     if getattr(args, "load", None) is not None:
         from compile.train.checkpoint import load_checkpoint
@@ -153,7 +154,7 @@ def main(args) -> int:
     final = hist.train_loss[-1] if hist.train_loss else None
     train_acc = hist.train_accuracy[-1] if hist.train_accuracy else None
     test_acc = hist.test_accuracy[-1] if hist.test_accuracy else None
-    line = f"trained {hist.epochs} epochs in {hist.seconds:.1f} s: loss {final:.6g}" if final is not None \
+    line = f"trained {hist.epochs} epoch{'s' if hist.epochs != 1 else ''} in {hist.seconds:.1f} s: loss {final:.6g}" if final is not None \
         else "no epoch finished"
     if train_acc is not None:
         line += f", train accuracy {train_acc:.2%}"

@@ -295,6 +295,71 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines)
 
 
+def read_inputs(name_or_path, n_inputs=None, drop=()) -> tuple:
+    """(x, description): examples to predict on, without targets, checked against a network's input
+    (``n_inputs`` as in :func:`load`). A built-in data set gives its test split (else its training split);
+    an .npy file is the examples themselves; an .npz file its array x (else x_test, else x_train, MNIST's
+    pixels scaled as training scales them); a folder its x.npy; a .csv file with a header row every column
+    but those named in ``drop`` (a target column, an id)."""
+    name = str(name_or_path)
+    if name in BUILTINS:
+        data = load(name, n_inputs)
+        x = data.x_test if data.x_test is not None else data.x_train
+        return x, f"{name}: the {'test' if data.x_test is not None else 'training'} split, {len(x)} examples"
+    path = Path(name)
+    if drop and path.suffix.lower() != ".csv":
+        raise DataError(f"--drop names columns of a .csv file; {name!r} is no .csv file")
+    try:
+        kind = "file" if path.is_file() else "folder" if path.is_dir() else None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {name!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
+    if kind is None:
+        raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
+                        f"({', '.join(BUILTINS)}), an .npy, .npz or .csv file, or a folder holding x.npy)")
+    what, xname = path.name, "x"
+    if kind == "folder":
+        if not (path / "x.npy").is_file():
+            raise DataError(f"{name}: a folder of inputs must hold x.npy")
+        x, what = _read_npy(path / "x.npy"), f"{path.name}/x.npy"
+    elif path.suffix.lower() == ".csv":
+        x, header = _read_table(path)
+        unknown = [c for c in drop if c not in header]
+        if unknown:
+            raise DataError(f"{path.name}: no column named {unknown[0]!r}; the columns are {', '.join(header)}")
+        keep = [j for j, h in enumerate(header) if h not in drop]
+        if not keep:
+            raise DataError(f"{path.name}: --drop leaves no column to read")
+        x = x[:, keep]
+    elif path.suffix.lower() == ".npy":
+        x = _read_npy(path)
+    elif path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
+        x, xname = _npz_inputs(path)
+        if xname != "x":
+            x = _scale_pixels(x, f"{path.name}: {xname}")
+    else:
+        raise DataError(f"{name}: expected an .npy, .npz or .csv file of inputs (or a folder holding x.npy)")
+    x = _numeric(x, f"{what}: {xname}")
+    x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, (xname, "y"), item="examples")
+    return x, f"{what}: {len(x)} examples"
+
+
+def _npz_inputs(path: Path):
+    """(array, its name): x, else x_test, else x_train of an .npz file, read without pickle."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:  # zipfile and format errors all mean the same thing to a user
+        raise DataError(f"cannot read {str(path)!r} as .npz: {_one_line(exc)}") from None
+    with z:
+        for k in ("x", "x_test", "x_train"):
+            if k in z.files:
+                try:
+                    return z[k], k
+                except ValueError as exc:
+                    raise DataError(f"{path.name}: cannot read array {k} without pickle: {_one_line(exc)}") from None
+        raise DataError(f"{path.name}: expected an array named x (or x_test, x_train) of inputs; found "
+                        f"{', '.join(sorted(z.files)) or 'none'}")
+
+
 def _regression_targets(y, n_outputs) -> bool:
     """Whether y cannot be class labels of a network with ``n_outputs`` outputs: numbers that are not
     whole, rows that are not one-hot, or, for one output, values other than 0 and 1."""
@@ -661,17 +726,8 @@ def _read_npy(path: Path):
 
 def _read_csv(path: Path, target):
     """(x, y) of a .csv file with a header row: y is the column named ``target`` (default: the last), x the
-    others. Every value must be a number; the first that is not is named by row and column."""
-    import csv
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
-    header = [h.strip() for h in rows[0]]
+    others."""
+    values, header = _read_table(path)
     if target is None:
         k = len(header) - 1
     elif target in header:
@@ -680,6 +736,24 @@ def _read_csv(path: Path, target):
         raise DataError(f"{path.name}: no column named {target!r}; the columns are {', '.join(header)}")
     if len(header) < 2:
         raise DataError(f"{path.name}: one column only: a target and at least one feature are needed")
+    return np.delete(values, k, axis=1), values[:, k]
+
+
+def _read_table(path: Path):
+    """(values (rows, columns), header) of a .csv file with a header row. Every value must be a number;
+    the first that is not is named by row and column."""
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
+    except csv.Error as exc:  # a NUL byte, a field past the size limit
+        raise DataError(f"{path.name}: not a readable .csv file: {_one_line(exc)}") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
+    header = [h.strip() for h in rows[0]]
     values = np.empty((len(rows) - 1, len(header)))
     for i, row in enumerate(rows[1:], 2):
         if len(row) != len(header):
@@ -690,7 +764,7 @@ def _read_csv(path: Path, target):
             except ValueError:
                 raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
                                 "number") from None
-    return np.delete(values, k, axis=1), values[:, k]
+    return values, header
 
 
 def _scale_pixels(x, what):

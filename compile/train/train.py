@@ -384,6 +384,16 @@ def _metrics(loss, acc, test_loss=None, test_acc=None) -> str:
     return out
 
 
+def _duration(seconds) -> str:
+    """12 s, 3 min 20 s, 1 h 5 min: a time to go, as a person says it."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 class _progress:
     """The training's feedback on stderr: a rich progress bar with the live metrics on a terminal, one plain
     line per epoch elsewhere (a file, a pipe, CI's log), as Keras prints; a no-op when ``enabled`` is false.
@@ -398,24 +408,33 @@ class _progress:
         import sys
         import time
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
         console = self.console or Console(stderr=True)
         self.bar = None
         if not console.is_terminal:
             start, out = [time.perf_counter(), 0], console.file or sys.stderr
             every = max(1, self.total // PLAIN_LINES)   # a thousand epochs print every 50th
+            first = []   # when the first epoch (compiling included) ended: the pace is measured from there
 
             def line(epoch, loss, acc, test_loss=None, test_acc=None):
+                now = time.perf_counter()
+                if epoch == 1:
+                    first[:] = [now]
                 if epoch not in (1, self.total) and epoch % every:
                     return
-                now = time.perf_counter()
                 span = f"{now - start[0]:.1f} s for {epoch - start[1]} epoch{'s' if epoch - start[1] > 1 else ''}"
+                left = ""
+                togo = (now - first[0]) / (epoch - 1) * (self.total - epoch) if 1 < epoch < self.total else 0
+                if togo >= 1:   # the time still to go, at the pace of the epochs after compiling
+                    left = f", about {_duration(togo)} left"
                 print(f"epoch {epoch}/{self.total}: {_metrics(loss, acc, test_loss, test_acc)} "
-                      f"({span}{', compiling included' if start[1] == 0 else ''})", file=out, flush=True)
+                      f"({span}{', compiling included' if start[1] == 0 else ''}{left})", file=out, flush=True)
                 start[:] = [now, epoch]
             return line
         self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                            TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), console=console)
+                            TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("left"),
+                            TimeRemainingColumn(), console=console)
         self.bar.__enter__()
         task = self.bar.add_task("train", total=self.total, metrics="compiling the train step (JAX)…")
 

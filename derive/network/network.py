@@ -20,6 +20,7 @@ puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declar
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -126,6 +127,34 @@ class Model:
     def size_text(self) -> str:
         """The sizes as a spec writes them: 64-128-10, or 8x8x1-32-32-... for a shaped input."""
         return "-".join(_x(s) if isinstance(s, tuple) else str(s) for s in self.sizes)
+
+    def summary(self) -> list:
+        """One row per layer, as Keras's model summary: (layer, output shape of one example, its parameters
+        with their shapes, how many numbers they hold). Shared weights count where they first appear."""
+        rows, seen = [], set()
+        for layer in self.layers:
+            shape = tuple(int(d) for d in (layer.A.shape[1:] if self.convention == "rows" else layer.A.shape[:-1]))
+            own = [r for r in self.records if r.layer == layer.index and r.name not in seen]
+            seen.update(r.name for r in own)
+            what = layer.kind.replace("_", " ")
+            if layer.activation not in (layer.kind, "identity", "maxpool", "embedding", "flatten", "concat", None):
+                what += f" ({layer.activation})"
+            names = [f"{r.name} {_x(r.shape)}" for r in own]
+            text = ", ".join(names)
+            if len(text) > 40:  # a recurrent cell's dozen arrays: the first and how many more
+                text = ", ".join(names[:2]) + f", +{len(names) - 2} more"
+            rows.append((f"{layer.index} {what}", shape, text, sum(math.prod(r.shape) for r in own)))
+        return rows
+
+    def summary_text(self) -> str:
+        """The summary as a plain table, ending with the total number of parameters."""
+        rows = [("layer", "output", "parameters", "count")] + [
+            (a, _x(b) if b else "1", c or "-", f"{d:,}") for a, b, c, d in self.summary()]
+        width = [max(len(r[k]) for r in rows) for k in range(4)]
+        lines = ["  ".join(r[k].ljust(width[k]) if k < 3 else r[k].rjust(width[k]) for k in range(4)).rstrip()
+                 for r in rows]
+        total = sum(math.prod(r.shape) for r in self.records)
+        return "\n".join(lines + [f"{total:,} parameters"])
 
     @property
     def is_dense(self) -> bool:

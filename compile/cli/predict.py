@@ -1,0 +1,85 @@
+"""`derivax predict MODEL --load CHECKPOINT.npz --input INPUTS`: a trained network's outputs on new examples
+(no targets needed), as evaluation computes them: no dropout, batch norm with the checkpoint's running
+averages. A table on standard output (CSV), or a file: .csv or .npy."""
+from __future__ import annotations
+
+import sys
+
+from compile.cli import args as _args
+
+FORMATS = (".csv", ".npy")
+
+
+def add_arguments(parser) -> None:
+    parser.description = ("Predict with a trained network: its outputs on examples without targets, from a checkpoint "
+                          "train --save wrote. A classifier's table has a column per class (its probability) and the "
+                          "predicted class; a regression's a column per output. The table goes to standard output "
+                          "as CSV unless --output names a .csv or .npy file; what was read goes to standard error.")
+    parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
+    parser.add_argument("--load", required=True, metavar="CHECKPOINT.npz", type=_args.unmark,
+                        help="the checkpoint (or an .npz of parameters by name)")
+    parser.add_argument("--input", "-i", metavar="INPUTS", type=_args.unmark,
+                        help="the examples: an .npy array, an .npz with x (or x_test, x_train), a .csv with a header "
+                             "row, a folder holding x.npy, or a built-in data set (its test split); default: the "
+                             "example's own data")
+    parser.add_argument("--drop", action="append", default=[], metavar="COLUMN", type=_args.unmark,
+                        help="a .csv column that is no input (a target, an id); repeat for several")
+    parser.add_argument("--output", "-o", metavar="FILE", type=_args.unmark,
+                        help="write the predictions to FILE.csv (the table) or FILE.npy (the outputs as an array)")
+    parser.add_argument("--classes", action="store_true",
+                        help="a classifier's predicted classes only, without the probabilities")
+
+
+def main(args) -> int:
+    import numpy as np
+    from compile.cli.evaluate import restore
+    from compile.train.data import BUILTINS, DataError, read_inputs
+    from derive.network.examples import resolve
+    name, net = resolve(args.model)
+    source = args.input or (args.model if args.model in BUILTINS else None)
+    if source is None:
+        print("derivax: --input is needed: the model is no built-in example with data of its own", file=sys.stderr)
+        return 2
+    suffix = None if args.output is None else next((f for f in FORMATS if str(args.output).lower().endswith(f)), "")
+    if suffix == "":
+        print(f"derivax: --output {args.output}: the file name must end in .csv or .npy", file=sys.stderr)
+        return 2
+    model = net.build()
+    try:
+        x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop))
+        trainer, params, extra = restore(net, args.load)
+    except DataError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    out = np.asarray(trainer.namespace["forward"](params, x, **extra), dtype=np.float64)
+    classify = model.loss_name in ("ce", "bce")
+    classes = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+    print(f"derivax: {name}: predicting on {what}", file=sys.stderr)
+    if suffix == ".npy":
+        np.save(args.output, classes if (classify and args.classes) else out)
+        print(f"wrote the {'classes' if classify and args.classes else 'outputs'} of shape "
+              f"{(classes if classify and args.classes else out).shape} to {args.output}", file=sys.stderr)
+        return 0
+    if out.ndim != 2:
+        print(f"derivax: the network has an output at every step (outputs of shape {out.shape}), which a table cannot "
+              "hold: write them with --output FILE.npy", file=sys.stderr)
+        return 2
+    if classify:
+        k = out.shape[1]
+        header = ["class"] if args.classes else (["p", "class"] if k == 1 else [f"p{j}" for j in range(k)] + ["class"])
+        rows = [[str(c)] if args.classes else [f"{v:.6g}" for v in row] + [str(c)] for row, c in zip(out, classes)]
+    else:
+        header = [f"y{j}" for j in range(out.shape[1])] if out.shape[1] > 1 else ["y"]
+        rows = [[f"{v:.8g}" for v in row] for row in out]
+    text = "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w") as f:
+            f.write(text)
+    except OSError as exc:
+        print(f"derivax: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
+    return 0

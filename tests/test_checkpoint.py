@@ -42,6 +42,15 @@ def test_the_optimizer_state_round_trips(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.savez(tmp_path / "p.npz", **{k: np.asarray(v) for k, v in hist.params.items()})   # parameters only
     assert load_checkpoint(tmp_path / "p.npz", trainer)[1] is None
+    # Biases written as (n,), as PyTorch and NumPy users keep them, are the same numbers.
+    np.savez(tmp_path / "flat.npz", **{k: np.asarray(v).reshape(-1) if k[0] == "b" else np.asarray(v)
+                                       for k, v in hist.params.items()})
+    flat = load_checkpoint(tmp_path / "flat.npz", trainer)[0]
+    assert flat["b1"].shape == hist.params["b1"].shape
+    np.testing.assert_array_equal(np.asarray(flat["b2"]), np.asarray(hist.params["b2"]))
+    np.savez(tmp_path / "bad.npz", **{**{k: np.asarray(v) for k, v in hist.params.items()}, "b1": np.zeros(4)})
+    with pytest.raises(ValueError, match=r"b1 has shape \(4,\), this network's b1 \(1, 3\)"):
+        load_checkpoint(tmp_path / "bad.npz", trainer)
 
 
 def test_a_checkpoint_of_another_network_is_refused(tmp_path, capsys):

@@ -54,9 +54,13 @@ def load_checkpoint(path, trainer) -> tuple:
                             f"(it holds {', '.join(sorted(f for f in files if '/' not in f and f != META))})")
         params = {}
         for k, shape in shapes.items():
-            if tuple(z[k].shape) != tuple(shape):
-                raise DataError(f"{path}: {k} has shape {tuple(z[k].shape)}, this network's {k} {tuple(shape)}")
-            params[k] = jnp.asarray(z[k], trainer.dtype)
+            a = z[k]
+            if tuple(a.shape) != tuple(shape):
+                # A bias as (n,) or (1, n): the same numbers, whichever axes of size 1 the writer kept.
+                if [d for d in a.shape if d != 1] != [d for d in shape if d != 1]:
+                    raise DataError(f"{path}: {k} has shape {tuple(a.shape)}, this network's {k} {tuple(shape)}")
+                a = a.reshape(shape)
+            params[k] = jnp.asarray(a, trainer.dtype)
         facts = json.loads(str(z[META])) if META in files else {}
         facts["stats"] = {f[len(STATS):]: jnp.asarray(z[f], trainer.dtype) for f in files if f.startswith(STATS)}
         leaves = [z[f"{STATE}{i}"] for i in range(facts.get("state_arrays", 0)) if f"{STATE}{i}" in files]

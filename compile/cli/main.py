@@ -28,6 +28,7 @@ EXAMPLES = {
     "predict": ["derivax predict mlp --load mlp.npz --classes", "derivax predict 4-8:tanh-3:softmax --load ck.npz --input new.csv -o pred.csv",
                 "derivax predict 4-8:tanh-1 --load ck.npz --input x.npy -o y.npy"],
     "examples": ["derivax examples"],
+    "explore": ["derivax explore xor", "derivax explore 2-3:tanh-1:sigmoid --port 0 --no-browser"],
     "report": ["derivax report xor -o xor.html", "derivax report makemore --epochs 3 -o makemore.html"],
     "codegen": ["derivax codegen xor -o trainer.py", "derivax codegen mlp --optimizer adam --lr 1e-3 -o mlp_trainer.py"],
     "bench": ["derivax bench", "derivax bench gpt --batch-size 32"],
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("evaluate", "compile.cli.evaluate", "a trained network's loss and accuracy (and predictions) from a "
                                               "checkpoint"),
             ("predict", "compile.cli.predict", "a trained network's predictions on new examples, from a checkpoint"),
+            ("explore", "compile.cli.explore", "a local web page to click through, edit, check, verify and train "
+                                             "a derivation"),
             ("report", "compile.cli.report", "write an HTML (or Markdown) report: picture, derivation, steps, "
                                           "verification, training curves"),
             ("codegen", "compile.cli.codegen", "write a standalone trainer module"),

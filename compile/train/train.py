@@ -266,13 +266,15 @@ class History:
 
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
-        params=None, progress=True, console=None, shuffle=True, opt_state=None) -> History:
+        params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
 
     x is (examples, inputs); y is (examples, outputs), or class labels (examples,) for a ce loss (or a
     bce loss with one output). Bad arrays or settings raise compile.train.data.DataError (a ValueError)
-    naming the argument, before anything is traced."""
+    naming the argument, before anything is traced. ``on_epoch``, when given, is called after every epoch
+    with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
+    none), as the explorer page draws them."""
     import jax
     import jax.numpy as jnp
 
@@ -316,8 +318,11 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                 hist.test_loss.append(test_J)
                 if classify:
                     hist.test_accuracy.append(test_acc)
-            bar(e, J, acc if classify else None, hist.test_loss[-1] if hist.test_loss else None,
-                hist.test_accuracy[-1] if hist.test_accuracy else None)
+            figures = (J, acc if classify else None, hist.test_loss[-1] if hist.test_loss else None,
+                       hist.test_accuracy[-1] if hist.test_accuracy else None)
+            bar(e, *figures)
+            if on_epoch is not None:
+                on_epoch(dict(zip(("loss", "accuracy", "test_loss", "test_accuracy"), figures), epoch=e, epochs=epochs))
     hist.seconds = time.perf_counter() - start
     return hist
 

@@ -1,0 +1,230 @@
+"""The explorer's JSON API as plain functions: each takes the request's JSON (already checked for types by
+``compile.explore.server``) and returns what the page shows, as JSON-able values. They run in a worker
+process (``compile.explore.jobs``), never in the server's: a slow SymPy step or a training run is killed
+there without harm, and the server keeps answering.
+
+A request names its network by *model fields*: ``model`` (a built-in example, an inline spec, or the model
+file the server was started with), ``loss`` (a name or a formula in yhat and y, or None), ``edits`` (an
+ordered list of changes: a layer's activation, a dense layer inserted or removed) and ``convention``
+(rows or columns). Text a user typed is only ever parsed by derivax's own whitelisted parser.
+
+A request that cannot be answered raises :class:`ApiError`, whose ``field`` says which input is at fault
+(model, loss, edit:N, param, formula) and ``position`` where in that input's text.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+MAX_EDITS = 50
+MAX_UNITS = 4096
+MAX_EPOCHS = 10_000
+
+
+class ApiError(ValueError):
+    """A request the page can correct: ``field`` names the input, ``position`` the 0-based character."""
+
+    def __init__(self, message: str, field: str | None = None, position: int | None = None, status: int = 400):
+        super().__init__(message)
+        self.message, self.field, self.position, self.status = message, field, position, status
+
+    def to_json(self) -> dict:
+        return {"message": self.message, "field": self.field, "position": self.position}
+
+
+def _user_error(exc, field):
+    """An ApiError for ``exc`` raised while reading ``field``: a formula's position where it names one."""
+    from derive.formula.parse import FormulaError
+    if isinstance(exc, FormulaError):
+        return ApiError(" ".join(exc.message.split()), field, exc.col)
+    return ApiError(" ".join(str(exc).split()), field)
+
+
+USER_ERRORS = ()   # filled on first use: the exception classes a bad declaration raises
+
+
+def _user_errors() -> tuple:
+    global USER_ERRORS
+    if not USER_ERRORS:
+        from derive import DerivativeError, FormulaError, NetworkError, ShapeError
+        from derive.network.examples import ModelError
+        USER_ERRORS = (ModelError, NetworkError, FormulaError, DerivativeError, ShapeError, ValueError, TypeError)
+    return USER_ERRORS
+
+
+def network(fields: dict, files=()) -> tuple:
+    """(name, Network, convention) for the model fields, with each edit applied in order. ``files`` are the
+    model files that may be opened (the one the server was started with): a request naming any other
+    .py file is refused, since opening one runs it."""
+    from derive.network.examples import EXAMPLES, resolve
+    from derive.network.network import Dense, Network
+    model = fields.get("model") or ""
+    if ".py" in model and model.split(":")[0] not in files and model not in files:
+        raise ApiError("a model file is opened from the command line (derivax explore FILE.py), not from the "
+                       "page: name a built-in example or type an inline spec such as 2-3:tanh-1:sigmoid", "model")
+    try:
+        name, net = resolve(model)
+    except _user_errors() as exc:
+        raise _user_error(exc, "model") from None
+    layers = list(net.layers)
+    edits = fields.get("edits") or []
+    if len(edits) > MAX_EDITS:
+        raise ApiError(f"at most {MAX_EDITS} edits", "edits")
+    if edits and len(net.build().layers) != len(layers):
+        raise ApiError(f"{name}'s declared layers expand into several (a transformer block): edit its layers in "
+                       "a model file", "edit:0")
+    for k, edit in enumerate(edits):
+        field = f"edit:{k}"
+        op = edit.get("op")
+        try:
+            if op == "activation":
+                i = _layer(edit.get("layer"), layers, field)
+                layer = layers[i]
+                if "activation" not in {f.name for f in dataclasses.fields(layer)}:
+                    raise ApiError(f"layer {i + 1} ({type(layer).__name__}) has no activation to change", field)
+                layers[i] = dataclasses.replace(layer, activation=_text(edit.get("value"), "the activation", field))
+            elif op == "insert":
+                after = edit.get("after")
+                if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= len(layers):
+                    raise ApiError(f"insert after layer 0 (the input) to {len(layers)}, not {after!r}", field)
+                units = edit.get("units")
+                if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= MAX_UNITS:
+                    raise ApiError(f"a dense layer's units must be a whole number from 1 to {MAX_UNITS}, not {units!r}",
+                                   field)
+                layers.insert(after, Dense(units, _text(edit.get("activation") or "identity", "the activation", field)))
+            elif op == "remove":
+                i = _layer(edit.get("layer"), layers, field)
+                if len(layers) == 1:
+                    raise ApiError("the network's only layer cannot be removed", field)
+                del layers[i]
+            else:
+                raise ApiError(f"unknown edit {op!r}: activation, insert or remove", field)
+            net = Network(net.n_inputs, layers, loss=net.loss, l2=net.l2, name=net.name, steps=net.steps,
+                          l2_form=net.l2_form)
+        except ApiError:
+            raise
+        except _user_errors() as exc:
+            raise _user_error(exc, field) from None
+    loss = fields.get("loss")
+    if loss not in (None, ""):
+        try:
+            net = Network(net.n_inputs, layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps,
+                          l2_form=net.l2_form)
+        except _user_errors() as exc:
+            raise _user_error(exc, "loss") from None
+    convention = fields.get("convention") or "rows"
+    if convention not in ("rows", "columns"):
+        raise ApiError(f"the convention is rows or columns, not {convention!r}", "convention")
+    return (name if not edits and loss in (None, "") or name not in EXAMPLES else f"{name} (edited)"), net, convention
+
+
+def _layer(value, layers, field) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= len(layers):
+        raise ApiError(f"no layer {value!r}: the layers are 1 to {len(layers)}", field)
+    return value - 1
+
+
+def _text(value, what, field) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(f"{what} is empty: type a name (tanh, relu, ...) or a formula in z", field)
+    return value.strip()
+
+
+def derive_page(fields: dict, files=()) -> dict:
+    """POST /api/derive: the derivation's record (``derive.printing.page``) and the fields as applied."""
+    from derive.printing.page import record
+    name, net, convention = network(fields, files)
+    try:
+        d = net.derive(convention)
+        rec = record(d, name)
+    except _user_errors() as exc:
+        raise _user_error(exc, "model") from None
+    rec["network_layers"] = [repr(l) for l in net.layers]
+    return {"record": rec, "network": {k: fields.get(k) for k in ("model", "loss", "edits", "convention")}}
+
+
+def check(fields: dict, files=()) -> dict:
+    """POST /api/check: ``check``'s verdict on a formula the user typed for ``param``."""
+    from compile.checks.formula import CheckError, check_formula
+    _, net, convention = network(fields, files)
+    param, formula = fields.get("param"), fields.get("formula")
+    if not isinstance(param, str) or not param.strip():
+        raise ApiError("name what the formula computes: W1, b1, delta2, dZ1, ...", "param")
+    if not isinstance(formula, str) or not formula.strip():
+        raise ApiError("type a formula, e.g. A1.T @ (A2 - Y) / m", "formula")
+    try:
+        result = check_formula(net, param.strip(), formula, convention)
+    except CheckError as exc:
+        raise ApiError(" ".join(str(exc).split()), "param") from None
+    except KeyError as exc:
+        raise ApiError(str(exc.args[0] if exc.args else exc), "param") from None
+    except _user_errors() as exc:
+        raise _user_error(exc, "formula") from None
+    return {"ok": bool(result.ok), "text": result.render()}
+
+
+def verify(fields: dict, files=(), emit=None) -> dict:
+    """A verify job: every derived gradient against jax.grad, finite differences and, for a small network,
+    sympy.diff of the per-weight expansion."""
+    from compile.checks.verify import verify as run_verify
+    name, net, convention = network(fields, files)
+    if emit:
+        emit({"note": "comparing every gradient with jax.grad, finite differences and sympy.diff"})
+    report = run_verify(net, convention, name=name)
+    rows = [{"param": p, "reference": key, "max_rel_err": float(c.max_rel_err), "ok": bool(c.ok)}
+            for p, r in report.params.items() for key, c in r.comparisons.items()]
+    return {"ok": bool(report.ok), "rows": rows, "note": f"sympy.diff: {report.scalar}"}
+
+
+def train(fields: dict, files=(), emit=None) -> dict:
+    """A train job: ``epochs`` epochs on ``data`` (default: the example's own, else the built-in data set
+    whose inputs fit), each epoch's figures emitted as it ends."""
+    from compile.train.data import BUILTINS, DataError, load
+    from compile.train.train import compile_trainer, fit
+    from derive.network.examples import EXAMPLES
+    name, net, convention = network(fields, files)
+    epochs = fields.get("epochs", 5)
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
+        raise ApiError(f"epochs: a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}", "epochs")
+    model = net.build(convention)
+    source = fields.get("data") or (fields.get("model") if fields.get("model") in BUILTINS else None)
+    if source is None:
+        source = next((b for b in ("xor", "mlp", "cnn", "cnn1d") if _fits(b, net, model)), None)
+        if source is None:
+            raise ApiError(f"no built-in data set fits {model.size_text}: training from the page uses a built-in "
+                           f"data set ({', '.join(BUILTINS)})", "data")
+    if source not in BUILTINS:
+        raise ApiError(f"the page trains on a built-in data set ({', '.join(BUILTINS)}), not {source!r}", "data")
+    try:
+        data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1],
+                    regression=model.loss_name not in ("ce", "bce"),
+                    steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
+    except DataError as exc:
+        raise ApiError(" ".join(str(exc).split()), "data") from None
+    base = fields.get("model")
+    cfg = {"optimizer": "adam", "lr": 0.01, "batch_size": 32, **(EXAMPLES[base].train if base in EXAMPLES else {})}
+    if emit:
+        emit({"note": f"compiling the train step; data: {data.description}"})
+    trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=convention)
+    hist = fit(trainer, data.x_train, data.y_train, epochs, min(cfg["batch_size"], len(data.x_train)),
+               x_test=data.x_test, y_test=data.y_test, progress=False, classify=data.kind == "classification",
+               on_epoch=emit)
+    return {"epochs": hist.epochs, "seconds": round(hist.seconds, 3), "data": data.description,
+            "final_loss": hist.train_loss[-1] if hist.train_loss else None,
+            "test_accuracy": hist.test_accuracy[-1] if hist.test_accuracy else None, "stopped": hist.stopped}
+
+
+def _fits(builtin, net, model) -> bool:
+    from compile.train.data import BUILTIN_SHAPES
+    shape = {"xor": (2,), "mlp": (64,)}.get(builtin) or BUILTIN_SHAPES.get(builtin)
+    outputs = {"xor": 2, "mlp": 10, "cnn": 10, "cnn1d": 10}[builtin]
+    return tuple(model.input_shape) == tuple(shape) and model.sizes[-1] in (outputs, 1 if builtin == "xor" else -1)
+
+
+def examples() -> dict:
+    """GET /api/examples."""
+    from derive.network.examples import EXAMPLES
+    return {"examples": [{"name": k, "summary": e.summary} for k, e in EXAMPLES.items()]}
+
+
+CALLS = {"derive": derive_page, "check": check, "verify": verify, "train": train}
+STREAMING = {"verify", "train"}   # these take ``emit``

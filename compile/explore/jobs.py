@@ -1,0 +1,173 @@
+"""The explorer's work, each request in a worker process of its own: a derivation, a check, a verification,
+a training run. The server never runs SymPy or JAX itself, so a slow step cannot stall it, and a time limit
+or a Stop is a kill of the worker, which cannot leave anything half-done in the server (an alarm signal
+would work only on the main thread, and an exception raised into library code can break it).
+
+Workers start from a fork server (``multiprocessing``'s forkserver, spawn where there is none) that has
+imported derivax's symbolic side once, so a worker starts in milliseconds with nothing of the server's
+threads or sockets. A worker gets the request's JSON, calls ``compile.explore.api``, and sends back events
+(a training run's epochs) and then its result or its error, through a pipe a thread of the server reads.
+"""
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+import time
+
+LIMITS = {"derive": 60.0, "check": 90.0, "verify": 180.0, "train": 600.0}   # seconds
+MAX_RUNNING = 4     # workers at once; more requests wait for one to end
+KEEP = 64           # finished jobs remembered for their pages to read
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["compile.explore.api", "derive", "derive.printing.page"])
+    return ctx
+
+
+def _worker(kind, fields, files, conn):
+    """The worker process: run one API call, send its events, then ("done", result) or ("error", ...)."""
+    from compile.explore import api
+
+    def emit(event):
+        conn.send(("event", event))
+    try:
+        fn = api.CALLS[kind]
+        result = fn(fields, files, emit) if kind in api.STREAMING else fn(fields, files)
+        conn.send(("done", result))
+    except api.ApiError as exc:
+        conn.send(("error", {**exc.to_json(), "status": exc.status}))
+    except BaseException as exc:  # noqa: BLE001 - reported on the page as one line, never a traceback
+        from derive.run.limits import TimeLimitExceeded
+        status = 408 if isinstance(exc, TimeLimitExceeded) else 500
+        text = " ".join(str(exc).split())[:500]
+        conn.send(("error", {"message": f"{type(exc).__name__}: {text}" if status == 500 else text,
+                             "field": None, "position": None, "status": status}))
+    finally:
+        conn.close()
+
+
+class Job:
+    """One request's work: its state (queued, running, done, error, cancelled), events, result or error."""
+
+    def __init__(self, jid, kind, fields, limit):
+        self.id, self.kind, self.fields, self.limit = jid, kind, fields, limit
+        self.state, self.events, self.result, self.error = "queued", [], None, None
+        self.process = None
+        self.started = self.ended = None
+        self.finished = threading.Event()
+        self.cancel_asked = False
+
+    def view(self, since=0) -> dict:
+        since = max(0, min(int(since), len(self.events)))
+        return {"id": self.id, "kind": self.kind, "state": self.state, "events": self.events[since:],
+                "next": len(self.events), "result": self.result if self.state == "done" else None,
+                "error": self.error, "seconds": round((self.ended or time.monotonic()) - self.started, 3)
+                if self.started else 0.0}
+
+
+class Jobs:
+    """The server's jobs: started, watched, cancelled and forgotten here."""
+
+    def __init__(self, files=(), limits=None, max_running=MAX_RUNNING):
+        self.files = tuple(files)
+        self.limits = {**LIMITS, **(limits or {})}
+        self.ctx = _context()
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self.slots = threading.Semaphore(max_running)
+        self.ids = itertools.count(1)
+
+    def start(self, kind: str, fields: dict) -> Job:
+        with self.lock:
+            job = Job(f"{kind}-{next(self.ids)}", kind, fields, self.limits[kind])
+            self.jobs[job.id] = job
+            done = [j for j in self.jobs.values() if j.finished.is_set()]
+            for old in done[:max(0, len(done) - KEEP)]:
+                del self.jobs[old.id]
+        threading.Thread(target=self._run, args=(job,), daemon=True, name=f"derivax {job.id}").start()
+        return job
+
+    def get(self, jid: str):
+        return self.jobs.get(jid)
+
+    def cancel(self, jid: str):
+        job = self.jobs.get(jid)
+        if job is None:
+            return None
+        job.cancel_asked = True
+        if job.process is not None and job.process.is_alive():
+            job.process.kill()
+        return job
+
+    def close(self):
+        """Kill every worker still running (the server is stopping)."""
+        for job in list(self.jobs.values()):
+            if not job.finished.is_set():
+                self.cancel(job.id)
+
+    def _run(self, job: Job):
+        try:
+            self._work(job)
+        finally:   # said only once the worker is gone
+            if job.state in ("queued", "running"):
+                self._end(job, "error", {"message": "the job ended without a result", "status": 500})
+            job.finished.set()
+
+    def _work(self, job: Job):
+        with self.slots:
+            if job.cancel_asked:
+                return self._end(job, "cancelled")
+            read, write = self.ctx.Pipe(duplex=False)
+            job.process = self.ctx.Process(target=_worker, args=(job.kind, job.fields, self.files, write),
+                                           daemon=True, name=f"derivax {job.id}")
+            job.started = time.monotonic()
+            job.state = "running"
+            try:
+                job.process.start()
+            except Exception as exc:  # noqa: BLE001 - no process could be started: say so
+                return self._end(job, "error", {"message": f"cannot start a worker: {exc}", "status": 500})
+            finally:
+                write.close()
+            deadline = job.started + job.limit
+            try:
+                while True:
+                    if job.cancel_asked:
+                        return self._end(job, "cancelled")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        job.process.kill()
+                        return self._end(job, "error", {
+                            "message": f"{job.kind} took longer than {job.limit:g} s and was stopped", "status": 408})
+                    if not read.poll(min(0.1, left)):
+                        continue
+                    try:
+                        kind, value = read.recv()
+                    except (EOFError, OSError):
+                        if job.cancel_asked:
+                            return self._end(job, "cancelled")
+                        return self._end(job, "error", {"message": "the worker ended without a result (out of "
+                                                        "memory, or killed)", "status": 500})
+                    if kind == "event":
+                        job.events.append(value)
+                    elif kind == "done":
+                        job.result = value
+                        return self._end(job, "done")
+                    else:
+                        return self._end(job, "error", value)
+            finally:
+                read.close()
+                if job.process.is_alive():
+                    job.process.kill()
+                job.process.join(5)
+
+    @staticmethod
+    def _end(job: Job, state: str, error=None):
+        job.state, job.ended = state, time.monotonic()
+        if error is not None:
+            job.error = {"field": None, "position": None, **error}
+        if job.started is None:
+            job.started = job.ended

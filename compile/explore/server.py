@@ -1,0 +1,234 @@
+"""The explorer's web server: a Starlette application, served by uvicorn on 127.0.0.1.
+
+Routes (JSON in and out; what each returns is in ``compile.explore.api``):
+
+- ``GET /``: the page, with the network to open embedded; ``GET /static/...``: its script and style.
+- ``GET /api/examples``: the built-in examples.
+- ``POST /api/derive``: model fields -> the derivation's record. ``POST /api/check``: model fields, param,
+  formula -> check's verdict. Both wait for their worker (a derivation is cached by its fields).
+- ``POST /api/jobs``: model fields and ``kind`` (verify or train; train takes epochs and data) -> 202 and
+  the job's id; ``GET /api/jobs/{id}?since=N``: its state, the events from N on, its result or error;
+  ``DELETE /api/jobs/{id}``: cancel it.
+
+Every request is checked before any work: its size (at most ``MAX_BODY`` bytes), that it is JSON, that each
+field has its type and a bounded length. Errors come back as ``{"error": {"message", "field", "position"}}``
+with a 4xx status; nothing a request holds is run as code.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from importlib import resources
+
+MAX_BODY = 64 * 1024
+MAX_TEXT = 2000          # characters in any one text field
+CACHE = 32               # derivations remembered by their fields
+FIELDS = {"model": str, "loss": (str, type(None)), "edits": list, "convention": str, "param": str,
+          "formula": str, "kind": str, "epochs": int, "data": (str, type(None))}
+
+
+def static_text(name: str) -> str:
+    return resources.files("compile.explore").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def boot_page(boot: dict, inline: bool = False) -> str:
+    """index.html with ``boot`` embedded (JSON, with "<" escaped so no text in it can end the script);
+    ``inline`` puts the style and script into the page itself (the frozen report: one file)."""
+    page = static_text("index.html")
+    data = json.dumps(boot, ensure_ascii=False).replace("<", "\\u003c").replace("\u2028", "\\u2028") \
+        .replace("\u2029", "\\u2029")
+    page = page.replace("__DERIVAX_BOOT__", data, 1)
+    if inline:
+        css = static_text("explore.css").replace("</style", "<\\/style")
+        js = static_text("explore.js").replace("</script", "<\\/script")
+        page = page.replace('<link rel="stylesheet" href="/static/explore.css">', f"<style>{css}</style>", 1)
+        page = page.replace('<script src="/static/explore.js"></script>', f"<script>{js}</script>", 1)
+    return page
+
+
+class BadRequest(Exception):
+    def __init__(self, message, field=None, status=400):
+        super().__init__(message)
+        self.message, self.field, self.status = message, field, status
+
+
+def _error(message, field=None, position=None, status=400):
+    from starlette.responses import JSONResponse
+    return JSONResponse({"error": {"message": message, "field": field, "position": position}}, status_code=status)
+
+
+async def _body(request) -> dict:
+    """The request's JSON object, its fields checked for type and length; BadRequest otherwise."""
+    size = request.headers.get("content-length")
+    if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+        raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KiB", status=413)
+    if "json" not in request.headers.get("content-type", ""):
+        raise BadRequest("send JSON (Content-Type: application/json)", status=415)
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KiB", status=413)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadRequest(f"the request is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request must be a JSON object of fields")
+    for key, value in body.items():
+        want = FIELDS.get(key)
+        if want is None:
+            raise BadRequest(f"unknown field {key[:40]!r}; the fields are {', '.join(FIELDS)}", key[:40])
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise BadRequest(f"{key} has the wrong type ({type(value).__name__})", key)
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise BadRequest(f"{key} is {len(value)} characters long; at most {MAX_TEXT}", key)
+    for k, edit in enumerate(body.get("edits") or []):
+        if not isinstance(edit, dict) or not all(isinstance(v, (str, int, type(None))) and not isinstance(v, bool)
+                                                 for v in edit.values()):
+            raise BadRequest("each edit is an object of texts and whole numbers", f"edit:{k}")
+        if any(isinstance(v, str) and len(v) > MAX_TEXT for v in edit.values()):
+            raise BadRequest(f"edit {k} holds a text longer than {MAX_TEXT} characters", f"edit:{k}")
+    if not isinstance(body.get("model"), str) or not body["model"].strip():
+        raise BadRequest("name a model: a built-in example (xor, mlp, cnn, ...) or an inline spec such as "
+                         "2-3:tanh-1:sigmoid", "model")
+    return body
+
+
+def create_app(network: dict, files=(), jobs=None):
+    """The application for a page that opens on ``network`` (model fields); ``files``: the model files
+    requests may name (the one given on the command line)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    from compile.explore import api
+    from compile.explore.jobs import Jobs
+    jobs = jobs or Jobs(files)
+    cache: OrderedDict = OrderedDict()
+
+    async def index(request):
+        return HTMLResponse(boot_page({"mode": "live", "network": network}),
+                            headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                                                "img-src 'self' data:"})
+
+    async def static(request):
+        name = request.path_params["name"]
+        kinds = {"explore.js": "text/javascript", "explore.css": "text/css"}
+        if name not in kinds:
+            return _error(f"no such file: {name[:60]}", status=404)
+        return Response(static_text(name), media_type=kinds[name])
+
+    async def examples(request):
+        return JSONResponse(api.examples())
+
+    async def wait(kind, body):
+        job = jobs.start(kind, body)
+        while not job.finished.is_set():
+            await asyncio.sleep(0.02)
+        if job.state == "done":
+            return job.result, None
+        error = job.error or {"message": f"{kind} was cancelled", "status": 499}
+        return None, _error(error.get("message"), error.get("field"), error.get("position"), error.get("status", 400))
+
+    async def derive(request):
+        try:
+            body = await _body(request)
+        except BadRequest as exc:
+            return _error(exc.message, exc.field, status=exc.status)
+        fields = {k: body.get(k) for k in ("model", "loss", "edits", "convention")}
+        key = json.dumps(fields, sort_keys=True)
+        if key in cache:
+            cache.move_to_end(key)
+            return JSONResponse(cache[key])
+        result, error = await wait("derive", fields)
+        if error is not None:
+            return error
+        cache[key] = result
+        while len(cache) > CACHE:
+            cache.popitem(last=False)
+        return JSONResponse(result)
+
+    async def check(request):
+        try:
+            body = await _body(request)
+        except BadRequest as exc:
+            return _error(exc.message, exc.field, status=exc.status)
+        result, error = await wait("check", body)
+        return error if error is not None else JSONResponse(result)
+
+    async def start_job(request):
+        try:
+            body = await _body(request)
+        except BadRequest as exc:
+            return _error(exc.message, exc.field, status=exc.status)
+        kind = body.pop("kind", None)
+        if kind not in ("verify", "train"):
+            return _error(f"kind is verify or train, not {str(kind)[:40]!r}", "kind")
+        job = jobs.start(kind, body)
+        return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
+
+    async def job_view(request):
+        job = jobs.get(request.path_params["jid"])
+        if job is None:
+            return _error("no such job (it ended long ago, or the server restarted)", status=404)
+        since = request.query_params.get("since", "0")
+        return JSONResponse(job.view(int(since) if since.isdigit() else 0))
+
+    async def job_cancel(request):
+        job = jobs.cancel(request.path_params["jid"])
+        if job is None:
+            return _error("no such job", status=404)
+        job.finished.wait(5)
+        return JSONResponse(job.view(len(job.events)))
+
+    routes = [Route("/", index), Route("/static/{name}", static), Route("/api/examples", examples),
+              Route("/api/derive", derive, methods=["POST"]), Route("/api/check", check, methods=["POST"]),
+              Route("/api/jobs", start_job, methods=["POST"]),
+              Route("/api/jobs/{jid}", job_view, methods=["GET"]),
+              Route("/api/jobs/{jid}", job_cancel, methods=["DELETE"])]
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        jobs.close()   # the server is stopping: no worker outlives it
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.jobs = jobs
+    return app
+
+
+def bind(host: str, port: int):
+    """(a listening socket on host:port, the page's address); port 0 takes a free one. OSError when the
+    port is taken or the host is not this machine's."""
+    import socket
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    port = sock.getsockname()[1]
+    return sock, f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+
+def serve(network: dict, host="127.0.0.1", port=8765, files=(), open_browser=True, announce=print):
+    """Serve the page until Ctrl-C. ``port=0`` takes a free port. Says where, and opens the browser."""
+    import uvicorn
+    sock, url = bind(host, port)
+    app = create_app(network, files)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    announce(url)
+    if open_browser:
+        import threading
+        import webbrowser
+        threading.Timer(0.5, lambda: webbrowser.open(url)).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        app.state.jobs.close()
+    return url

@@ -10,6 +10,7 @@ _EXPORTS = {
     "generate": "lowering.codegen",
     "load": "train.data", "Dataset": "train.data", "DataError": "train.data",
     "sgd": "train.optim", "momentum": "train.optim", "adam": "train.optim", "UpdateRule": "train.optim",
+    "explore": "explore.launch",
     "verify": "checks.verify", "check_formula": "checks.formula", "check_update": "checks.formula", "check_code": "checks.code",
 }
 __all__ = sorted(_EXPORTS)

@@ -16,7 +16,7 @@ pytest.importorskip("uvicorn")
 
 @pytest.fixture(scope="module")
 def server():
-    from compile.explore import start
+    from compile.explore.launch import start
     url, stop = start("xor", port=0)
     yield url.rstrip("/")
     stop()

@@ -33,7 +33,7 @@ def main(args) -> int:
         print("derivax: explore needs its extra: pip install 'derivax[explore]' (starlette and uvicorn)", file=sys.stderr)
         return 2
     from derive.network.examples import resolve
-    from compile.explore import _files, _network
+    from compile.explore.launch import _files, _network
     from compile.explore.server import serve
     resolve(args.model, args.loss)   # a model that cannot be built is said here, before any server starts
     if args.host not in LOCAL:

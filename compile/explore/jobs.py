@@ -30,7 +30,7 @@ def _context():
 
 def _worker(kind, fields, files, conn):
     """The worker process: run one API call, send its events, then ("done", result) or ("error", ...)."""
-    from compile.explore import api
+    import compile.explore.api as api
 
     def emit(event):
         conn.send(("event", event))

@@ -104,7 +104,7 @@ def create_app(network: dict, files=(), jobs=None):
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    from compile.explore import api
+    import compile.explore.api as api
     from compile.explore.jobs import Jobs
     jobs = jobs or Jobs(files)
     cache: OrderedDict = OrderedDict()

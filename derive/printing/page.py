@@ -39,9 +39,8 @@ def note_html(note: str) -> str:
 
 def _line(lhs, rhs, note, formula=None) -> dict:
     """One equation: LaTeX, MathML, the reason (HTML) and, where there is one, its formula syntax."""
-    return {"lhs": lhs, "rhs": rhs, "note": note,
-            "lhs_ml": mathml(lhs) if lhs else "", "rhs_ml": mathml(("= " if lhs else "") + rhs),
-            "note_html": note_html(note) if note else "", "formula": formula}
+    return dict(lhs=lhs, rhs=rhs, note=note, lhs_ml=mathml(lhs) if lhs else "",
+                rhs_ml=mathml(("= " if lhs else "") + rhs), note_html=note_html(note) if note else "", formula=formula)
 
 
 def graph(model) -> dict:

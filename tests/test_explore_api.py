@@ -170,6 +170,17 @@ def test_verify_and_train_jobs_report_and_stop(server):
     assert later["events"] == [] and later["state"] == "cancelled"
 
 
+def test_the_scalar_view_job_expands_and_checks_a_small_network(server):
+    status, out = call(server, "/api/jobs", {"model": "2-2:tanh-1:sigmoid", "kind": "scalar"})
+    view = finish(server, out["id"])
+    assert view["state"] == "done" and view["result"]["ok"] and view["result"]["verdict"][-1].startswith("PASS")
+    grads = view["result"]["sections"][3]["lines"]
+    assert len(grads) == 9 and all("<math" in line["rhs_ml"] for line in grads)   # 2·2 + 2 + 2 + 1 weights
+    status, out = call(server, "/api/jobs", {"model": "mlp", "kind": "scalar"})
+    view = finish(server, out["id"])
+    assert view["state"] == "error" and view["error"]["field"] == "model" and "weights" in view["error"]["message"]
+
+
 def test_a_step_past_its_time_limit_is_stopped_and_the_server_goes_on():
     from compile.explore.jobs import Jobs
     jobs = Jobs(limits={"derive": 0.01})

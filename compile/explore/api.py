@@ -213,6 +213,27 @@ def train(fields: dict, files=(), emit=None) -> dict:
             "test_accuracy": hist.test_accuracy[-1] if hist.test_accuracy else None, "stopped": hist.stopped}
 
 
+def scalar(fields: dict, files=(), emit=None) -> dict:
+    """A scalar job: the per-neuron equations of one example, the per-weight gradients and the exact check
+    (matrix form expanded against sympy.diff), for a network small enough to expand weight by weight."""
+    from derive.printing.page import equation
+    from derive.scalar.expand import ScalarTooLarge, scalar_view
+    from derive.scalar.render import rows, verdict_lines
+    _, net, convention = network(fields, files)
+    if emit:
+        emit({"note": "expanding every weight and checking against sympy.diff"})
+    try:
+        view = scalar_view(net.derive(convention))
+    except ScalarTooLarge as exc:
+        raise ApiError(" ".join(str(exc).split()), "model") from None
+    sections = []
+    for (title, eqs), (_, feqs) in zip(rows(view, "latex"), rows(view, "formula")):
+        sections.append({"title": title, "lines": [
+            {**equation(l, r, "", f"{fl} = {fr}"), "id": f"scalar-{len(sections)}-{k}", "click": None}
+            for k, ((l, r), (fl, fr)) in enumerate(zip(eqs, feqs))]})
+    return {"ok": bool(view.ok), "sections": sections, "verdict": verdict_lines(view)}
+
+
 def _fits(builtin, net, model) -> bool:
     from compile.train.data import BUILTIN_SHAPES
     shape = {"xor": (2,), "mlp": (64,)}.get(builtin) or BUILTIN_SHAPES.get(builtin)
@@ -226,5 +247,5 @@ def examples() -> dict:
     return {"examples": [{"name": k, "summary": e.summary} for k, e in EXAMPLES.items()]}
 
 
-CALLS = {"derive": derive_page, "check": check, "verify": verify, "train": train}
-STREAMING = {"verify", "train"}   # these take ``emit``
+CALLS = {"derive": derive_page, "check": check, "verify": verify, "train": train, "scalar": scalar}
+STREAMING = {"verify", "train", "scalar"}   # these take ``emit``

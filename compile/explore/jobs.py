@@ -15,7 +15,7 @@ import multiprocessing
 import threading
 import time
 
-LIMITS = {"derive": 60.0, "check": 90.0, "verify": 180.0, "train": 600.0}   # seconds
+LIMITS = {"derive": 60.0, "check": 90.0, "verify": 180.0, "train": 600.0, "scalar": 150.0}   # seconds
 MAX_RUNNING = 4     # workers at once; more requests wait for one to end
 KEEP = 64           # finished jobs remembered for their pages to read
 

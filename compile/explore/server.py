@@ -6,7 +6,7 @@ Routes (JSON in and out; what each returns is in ``compile.explore.api``):
 - ``GET /api/examples``: the built-in examples.
 - ``POST /api/derive``: model fields -> the derivation's record. ``POST /api/check``: model fields, param,
   formula -> check's verdict. Both wait for their worker (a derivation is cached by its fields).
-- ``POST /api/jobs``: model fields and ``kind`` (verify or train; train takes epochs and data) -> 202 and
+- ``POST /api/jobs``: model fields and ``kind`` (verify, train or scalar; train takes epochs and data) -> 202 and
   the job's id; ``GET /api/jobs/{id}?since=N``: its state, the events from N on, its result or error;
   ``DELETE /api/jobs/{id}``: cancel it.
 
@@ -165,8 +165,8 @@ def create_app(network: dict, files=(), jobs=None):
         except BadRequest as exc:
             return _error(exc.message, exc.field, status=exc.status)
         kind = body.pop("kind", None)
-        if kind not in ("verify", "train"):
-            return _error(f"kind is verify or train, not {str(kind)[:40]!r}", "kind")
+        if kind not in ("verify", "train", "scalar"):
+            return _error(f"kind is verify, train or scalar, not {str(kind)[:40]!r}", "kind")
         job = jobs.start(kind, body)
         return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
 

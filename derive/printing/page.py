@@ -37,7 +37,7 @@ def note_html(note: str) -> str:
     return "".join(out)
 
 
-def _line(lhs, rhs, note, formula=None) -> dict:
+def equation(lhs, rhs, note="", formula=None) -> dict:
     """One equation: LaTeX, MathML, the reason (HTML) and, where there is one, its formula syntax."""
     return dict(lhs=lhs, rhs=rhs, note=note, lhs_ml=mathml(lhs) if lhs else "",
                 rhs_ml=mathml(("= " if lhs else "") + rhs), note_html=note_html(note) if note else "", formula=formula)
@@ -58,7 +58,8 @@ def graph(model) -> dict:
             or layer.kind.endswith("pool") else f" {layer.activation}"
         nodes.append({"id": lid, "kind": "layer", "label": f"layer {layer.index}", "layer": layer.index,
                       "text": f"{layer.kind.replace('_', ' ')} {layer.units}{act}", "shape": _shape(model, layer.A),
-                      "output": str(layer.A.name)})
+                      "output": str(layer.A.name), "steps": dict(layer.geometry).get("steps")
+                      if layer.kind == "recurrent" else None})
         first = True
         for src in _inputs(layer, outputs):
             edges.append({"from": src, "to": lid, "kind": "forward" if first else "residual"})
@@ -128,7 +129,7 @@ def record(d, name: str = "", steps: bool = True) -> dict:
     for (title, rows), (_, frows) in zip(secs_l, secs_f):
         lines = []
         for k, ((lhs, rhs, note), (flhs, frhs, _)) in enumerate(zip(rows, frows)):
-            line = _line(lhs, rhs, note, f"{flhs} = {frhs}" if flhs else frhs)
+            line = equation(lhs, rhs, note, f"{flhs} = {frhs}" if flhs else frhs)
             line["id"] = f"{title.split(' (')[0].lower().replace(' ', '-')}-{k}"
             line["click"] = clicks.get(flhs.strip()) if flhs else None
             if flhs:
@@ -191,18 +192,18 @@ def _forward_lines(model, layer, lx, fx) -> list:
         name = getattr(n, "name", None)
         if n is model.J or not name or getattr(name, "layer", None) != layer.index:
             continue
-        out.append(_line(lx.name(name), lx.show(n), "", f"{fx.name(name)} = {fx.show(n)}"))
+        out.append(equation(lx.name(name), lx.show(n), "", f"{fx.name(name)} = {fx.show(n)}"))
     return out
 
 
 def _adjoint_line(d, layer, lx, fx):
     delta = d.deltas.get(layer.index)
     if delta is not None:
-        return _line(lx.name(delta.name), lx.show(delta), "", f"{fx.name(delta.name)} = {fx.show(delta)}")
+        return equation(lx.name(delta.name), lx.show(delta), "", f"{fx.name(delta.name)} = {fx.show(delta)}")
     g = d.adjoints.get(layer.A)
     if g is None:
         return None
-    return _line(lx.gradient_name(lx.name(layer.A.name)), lx.show(g), "",
+    return equation(lx.gradient_name(lx.name(layer.A.name)), lx.show(g), "",
                  f"{fx.gradient_name(fx.name(layer.A.name))} = {fx.show(g)}")
 
 
@@ -232,7 +233,7 @@ def _blocks(d, lx, fx) -> list:
             formula = f"{fx.gradient_name(fx.name(n))} = {fx.show(s.rhs)}"
         else:
             lhs, rhs, formula = lx.name(n), lx.show(s.rhs), f"{fx.name(n)} = {fx.show(s.rhs)}"
-        line = _line(lhs, rhs, note, formula)
+        line = equation(lhs, rhs, note, formula)
         line["rules"] = [r.kind for r in s.rule]
         blocks[-1]["lines"].append(line)
     return blocks

@@ -1,6 +1,7 @@
-"""derivax report: one self-contained page (no script, no external resource) with the network's picture,
-the derivation as MathML, the steps, the verification table and the training curves; a Markdown twin;
-checked in a headless browser where one is installed."""
+"""derivax report: one self-contained page with the network's picture, the derivation as MathML, the steps,
+the verification table and the training curves: the explorer's page frozen (its script inlined, nothing
+fetched), with the script-free page inside; `--static` writes that one alone; a Markdown twin; checked in
+a headless browser where one is installed."""
 import re
 import shutil
 import subprocess
@@ -13,6 +14,13 @@ from compile.cli.main import main
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "xor.html"
+    assert main(["report", "xor", "--epochs", "20", "--static", "-o", str(path)]) == 0
+    return path, path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "xor.html"
     assert main(["report", "xor", "--epochs", "20", "-o", str(path)]) == 0
     return path, path.read_text(encoding="utf-8")
 
@@ -21,6 +29,20 @@ def test_the_page_is_self_contained(page):
     _, text = page
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text
     assert not re.search(r"""(src|href)=["']?https?:""", text)   # nothing fetched: no CDN
+
+
+def test_the_default_report_is_the_explorer_page_frozen(frozen):
+    import json
+    from derive.network.examples import resolve
+    from derive.printing.page import record
+    _, text = frozen
+    assert not re.search(r"""(src|href)=["']?(https?:|/static)""", text)   # script and style inlined
+    boot = json.loads(text.split('id="derivax-boot" type="application/json">')[1].split("</script>")[0])
+    assert boot["mode"] == "frozen" and boot["record"]["sections"] == record(resolve("xor")[1].derive(), "xor")["sections"]
+    assert len(boot["verify"]["rows"]) == 12 and boot["verify"]["ok"]
+    assert len(boot["curves"]["train_loss"]) == 20
+    noscript = text.split("<noscript>")[1].split("</noscript>")[0]
+    assert "<h2>Gradients" in noscript and noscript.count("<math ") > 20
 
 
 def test_the_page_has_every_section(page):

@@ -1,6 +1,9 @@
 """`derivax report MODEL -o report.html`: one self-contained page with the network drawn, its derivation
-(MathML, rendered by the browser with no script and no CDN), the steps with their reasons, the verification
-table, and, with --epochs, the training curves. A Markdown report (-o report.md) has the same sections."""
+(MathML, rendered by the browser with no CDN), the steps with their reasons, the verification table, and,
+with --epochs, the training curves. By default the page is the explorer's (``derivax explore``), frozen:
+its script inlined and the records embedded, a gradient clicked through as in the live page; the
+script-free page (``--static``) is inside it for readers without JavaScript. A Markdown report (-o
+report.md) has the same sections."""
 from __future__ import annotations
 
 import html
@@ -21,6 +24,11 @@ def add_arguments(parser) -> None:
                              "(default 0: no training)")
     parser.add_argument("--data", type=_args.unmark, help="as train's --data")
     parser.add_argument("--no-steps", action="store_true", help="leave the step-by-step section out")
+    parser.add_argument("--static", action="store_true",
+                        help="an HTML page with no script at all (the derivation, steps, table and curves as they "
+                             "print); by default the page is the explorer's (derivax explore), frozen: click a "
+                             "gradient for its steps and path, with the script-free page inside for readers "
+                             "without JavaScript")
 
 
 def curves_svg(series: dict, ylabel: str, width=520, height=240) -> str:
@@ -110,6 +118,17 @@ def main(args) -> int:
                 body.append(curves_svg({"training accuracy": hist.train_accuracy, "test accuracy": hist.test_accuracy},
                                        "accuracy"))
         text = page(title, "\n".join(body))
+        if not args.static:
+            from compile.explore.pages import frozen_page
+            from derive.printing.page import record
+            verdict = {"ok": bool(report.ok), "note": f"sympy.diff: {report.scalar}",
+                       "rows": [{"param": p, "reference": k, "max_rel_err": float(e), "ok": bool(ok)}
+                                for p, k, e, ok in rows]}
+            curves = None if hist is None else {
+                "train_loss": hist.train_loss, "test_loss": hist.test_loss,
+                "train_accuracy": [a for a in hist.train_accuracy if a is not None], "test_accuracy": hist.test_accuracy}
+            fallback = text.split("<body>", 1)[1].rsplit("</body>", 1)[0]
+            text = frozen_page(record(d, name, steps=not args.no_steps), verdict, curves, fallback)
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -20,32 +20,14 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from importlib import resources
+
+from compile.explore.pages import boot_page, static_text
 
 MAX_BODY = 64 * 1024
 MAX_TEXT = 2000          # characters in any one text field
 CACHE = 32               # derivations remembered by their fields
 FIELDS = {"model": str, "loss": (str, type(None)), "edits": list, "convention": str, "param": str,
           "formula": str, "kind": str, "epochs": int, "data": (str, type(None))}
-
-
-def static_text(name: str) -> str:
-    return resources.files("compile.explore").joinpath("static", name).read_text(encoding="utf-8")
-
-
-def boot_page(boot: dict, inline: bool = False) -> str:
-    """index.html with ``boot`` embedded (JSON, with "<" escaped so no text in it can end the script);
-    ``inline`` puts the style and script into the page itself (the frozen report: one file)."""
-    page = static_text("index.html")
-    data = json.dumps(boot, ensure_ascii=False).replace("<", "\\u003c").replace("\u2028", "\\u2028") \
-        .replace("\u2029", "\\u2029")
-    page = page.replace("__DERIVAX_BOOT__", data, 1)
-    if inline:
-        css = static_text("explore.css").replace("</style", "<\\/style")
-        js = static_text("explore.js").replace("</script", "<\\/script")
-        page = page.replace('<link rel="stylesheet" href="/static/explore.css">', f"<style>{css}</style>", 1)
-        page = page.replace('<script src="/static/explore.js"></script>', f"<script>{js}</script>", 1)
-    return page
 
 
 class BadRequest(Exception):

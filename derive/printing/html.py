@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from derive.printing.document import layout_lines, sections
+from derive.printing.page import mathml, note_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -20,25 +21,6 @@ math { font-size: 1.1rem; } .layout { color: #444; font-size: .9rem; }
 table.num { border-collapse: collapse; } table.num td, table.num th { border: 1px solid #ccc; padding: .2rem .6rem; }
 .ok { color: #17702b; font-weight: 600; } .bad { color: #b00020; font-weight: 600; }
 """
-
-
-def mathml(latex: str) -> str:
-    """LaTeX math as MathML (``latex2mathml``)."""
-    from latex2mathml.converter import convert
-    return convert(latex)
-
-
-def _note(note: str) -> str:
-    """A step's reason, as the LaTeX printer words it (math between $...$), as HTML with MathML."""
-    parts = note.split("$")
-    out = []
-    for k, part in enumerate(parts):
-        if k % 2:
-            out.append(mathml(part))
-        else:   # LaTeX's escapes back to plain characters
-            text = part.replace("\\_", "_").replace("\\&", "&").replace("\\%", "%").replace("\\#", "#").replace("--", "–")
-            out.append(html.escape(text))
-    return "".join(out)
 
 
 def derivation_html(d, params=None, steps=False, unroll=False) -> str:
@@ -52,7 +34,7 @@ def derivation_html(d, params=None, steps=False, unroll=False) -> str:
         for left, right, note in rows:
             lhs = mathml(left) if left else ""
             out.append(f'<tr><td class="lhs">{lhs}</td><td>{mathml("= " + right)}</td>'
-                       f'<td class="note">{_note(note) if note else ""}</td></tr>')
+                       f'<td class="note">{note_html(note) if note else ""}</td></tr>')
         out.append("</table>")
     return "\n".join(out)
 

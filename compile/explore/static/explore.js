@@ -362,7 +362,9 @@
     note.textContent = r.graph ? "" : r.graph_note || "the network is too large to draw";
     box.style.display = r.graph ? "" : "none";
     if (!r.graph) return;
-    const { nodes, edges } = r.graph;
+    const { edges } = r.graph;
+    // a recurrent layer says how many steps it runs
+    const nodes = r.graph.nodes.map((n) => (n.steps ? Object.assign({}, n, { text: `${n.text} × ${n.steps} steps` }) : n));
     const column = nodes.filter((n) => n.kind !== "param").sort((a, b) => a.layer - b.layer);
     const order = new Map(column.map((n, i) => [n.id, i]));
     const params = new Map();

@@ -362,9 +362,7 @@
     note.textContent = r.graph ? "" : r.graph_note || "the network is too large to draw";
     box.style.display = r.graph ? "" : "none";
     if (!r.graph) return;
-    const { edges } = r.graph;
-    // a recurrent layer says how many steps it runs
-    const nodes = r.graph.nodes.map((n) => (n.steps ? Object.assign({}, n, { text: `${n.text} × ${n.steps} steps` }) : n));
+    const { nodes, edges } = r.graph;
     const column = nodes.filter((n) => n.kind !== "param").sort((a, b) => a.layer - b.layer);
     const order = new Map(column.map((n, i) => [n.id, i]));
     const params = new Map();
@@ -376,7 +374,7 @@
     const span = (e) => Math.abs(order.get(e.to) - order.get(e.from));
     const bulge = (e) => Math.min(64, 16 + 10 * (span(e) - 1) + 7 * (arcs.indexOf(e) % 3));
     const charW = 6.6, perRow = 3;
-    const NW = Math.max(118, Math.max(...column.map((n) => Math.max(n.label.length, (n.text || "").length))) * charW + 22);
+    const NW = Math.max(118, Math.max(...column.map((n) => Math.max(n.label.length, (n.text || "").length + (n.steps ? 4 : 0)))) * charW + 22);
     const NH = 40, PH = 20, GAP = 26;
     const PW = Math.max(34, Math.max(0, ...nodes.filter((n) => n.kind === "param").map((n) => n.label.length)) * charW + 14);
     const x0 = arcs.length ? Math.max(...arcs.map(bulge)) + 8 : 8;
@@ -437,13 +435,15 @@
   function drawNode(n, p) {
     const g = svg("g", { class: `node ${n.kind}`, "data-node": n.id, tabindex: 0, role: "button",
                          "aria-label": `${n.label}: ${n.text || ""}` });
-    g.append(svg("title", { text: [n.text, n.shape && typeof n.shape === "string" ? `output ${n.shape}` : ""].filter(Boolean).join(", ") }));
+    const steps = n.steps ? `runs ${n.steps} steps` : "";   // a recurrent layer
+    g.append(svg("title", { text: [n.text, typeof n.shape === "string" ? `output ${n.shape}` : "", steps].filter(Boolean).join(", ") }));
     g.append(svg("rect", { x: p.x, y: p.y, width: p.w, height: p.h, rx: n.kind === "param" ? 4 : 8 }));
     if (n.kind === "param") {
       g.append(svg("text", { x: p.x + p.w / 2, y: p.y + p.h / 2 + 4, "text-anchor": "middle", class: "plabel", text: n.label }));
     } else {
       g.append(svg("text", { x: p.x + p.w / 2, y: p.y + 16, "text-anchor": "middle", class: "label", text: n.label }));
-      g.append(svg("text", { x: p.x + p.w / 2, y: p.y + 31, "text-anchor": "middle", class: "sub", text: n.text || "" }));
+      g.append(svg("text", { x: p.x + p.w / 2, y: p.y + 31, "text-anchor": "middle", class: "sub",
+                             text: (n.text || "") + (n.steps ? ` ×${n.steps}` : "") }));
     }
     return g;
   }

@@ -251,6 +251,7 @@ def test_the_json_formulas_of_a_conv_net_check_as_right():
     (["show", "cnn", "--input", "28x28x1x1"], "argument --input: an input shape is 2 or 3 positive sizes"),
     (["show", "xor", "--input", "28x28x1"], "--input applies to the built-in examples whose layers follow"),
     (["show", "cnn", "--convention", "columns"], "build it in the rows convention"),
+    (["show", "makemore", "--convention", "columns"], "layer 1 (Embedding): embeddings are built in the rows"),
     (["check", CONV_SPEC, "--param", "W1", "--formula", "conv(X, W4)"],
      "conv: no convolution layer of this network has operands of these shapes"),
     (["check", CONV_SPEC, "--param", "W1", "--formula", "route(A1, delta2)"],

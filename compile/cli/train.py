@@ -73,7 +73,21 @@ def add_arguments(parser) -> None:
                              "(.png, .pdf, .svg, ...; needs matplotlib)")
     parser.add_argument("--show-trained", action="store_true",
                         help="print the network's equations with the learned numbers")
+    parser.add_argument("--devices", type=_devices, default=None, metavar="N",
+                        help="train data parallel over N devices (or 'all'): each batch split over them, the "
+                             "gradients summed by XLA; the batch size must be a multiple of N. On a CPU, "
+                             "XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices")
     parser.add_argument("--json", action="store_true", help="end the output with one JSON line of results")
+
+
+def _devices(text: str):
+    import argparse
+    text = _args.unmark(text).strip()
+    if text == "all":
+        return "all"
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of devices (1 or more) or 'all', not {text!r}")
+    return int(text)
 
 
 def settings(args, name) -> dict:
@@ -147,8 +161,19 @@ def main(args) -> int:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2
         print(f"loaded {args.load}: {facts['state']}")
-    hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
-               data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"], params=start, opt_state=state)
+    devices = getattr(args, "devices", None)
+    try:
+        hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
+                   data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"], params=start,
+                   opt_state=state, devices=devices)
+    except DataError as exc:   # --devices: more than there are, or a batch that does not split over them
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    if devices not in (None, 1):
+        import jax
+        n = len(jax.devices()) if devices == "all" else devices
+        print(f"data parallel over {n} {jax.devices()[0].platform} devices: each batch of {batch} split into {n} "
+              f"of {batch // n}")
     if hist.stopped:
         print(f"derivax: {hist.stopped}", file=sys.stderr)
     final = hist.train_loss[-1] if hist.train_loss else None

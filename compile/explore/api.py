@@ -34,8 +34,11 @@ class ApiError(ValueError):
 def _user_error(exc, field):
     """An ApiError for ``exc`` raised while reading ``field``: a formula's position where it names one."""
     from derive.formula.parse import FormulaError
+    from derive.network.examples import ModelError
     if isinstance(exc, FormulaError):
         return ApiError(" ".join(exc.message.split()), field, exc.col)
+    if isinstance(exc, ModelError) and exc.position is not None:
+        return ApiError(" ".join(exc.message.split()), field, exc.position)
     return ApiError(" ".join(str(exc).split()), field)
 
 

@@ -100,7 +100,39 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     # last batch of one is left out of that epoch (the next shuffle puts the example elsewhere).
     single = not any(l.kind == "batch_norm" for l in derivation.model.layers)
     trainer.epoch = _loop_epoch_fn(step, masks, single) if looped else _epoch_fn(step, masks, single=single)
+    trainer._epoch_parts = (looped, step, masks, single)
     return trainer
+
+
+def _mesh(devices):
+    """A one-axis device mesh ("batch") over the first ``devices`` devices (an int, or "all"); None for
+    one device. A DataError names what was asked and what there is."""
+    import jax
+    import numpy as np
+    if devices is None:
+        return None
+    there = jax.devices()
+    if devices == "all":
+        devices = len(there)
+    _whole(devices, "devices", 1)
+    if devices > len(there):
+        raise DataError(f"devices: {devices} asked for, {len(there)} {there[0].platform} device"
+                        f"{'s' if len(there) > 1 else ''} here (on a CPU, XLA_FLAGS="
+                        f"--xla_force_host_platform_device_count={devices} makes {devices}, set before JAX starts)")
+    return None if devices == 1 else jax.sharding.Mesh(np.array(there[:devices]), ("batch",))
+
+
+def _sharded_epoch(trainer, mesh):
+    """The trainer's epoch with every full batch split over ``mesh``'s devices (data parallel: parameters
+    and optimizer state replicated, XLA's partitioner sums the gradients across devices), made once per
+    mesh."""
+    cache = trainer.__dict__.setdefault("_sharded", {})
+    key = tuple(d.id for d in mesh.devices.flat)
+    if key not in cache:
+        looped, step, masks, single = trainer._epoch_parts
+        cache[key] = _loop_epoch_fn(step, masks, single, mesh) if looped else _epoch_fn(step, masks, single=single,
+                                                                                         mesh=mesh)
+    return cache[key]
 
 
 # Layers whose networks train as a loop of jitted steps, not one lax.scan per epoch (see above).
@@ -137,8 +169,12 @@ def shuffle_order(key, n: int):
     return np.random.default_rng(bits).permutation(n).astype(np.int32)
 
 
-def _epoch_fn(step, masks, unroll=SCAN_UNROLL, single=True):
+def _epoch_fn(step, masks, unroll=SCAN_UNROLL, single=True, mesh=None):
     import jax
+    split = None
+    if mesh is not None:   # each batch's examples split over the devices: (batches, batch, ...) on axis 1
+        from jax.sharding import NamedSharding, PartitionSpec
+        split = NamedSharding(mesh, PartitionSpec(None, "batch"))
 
     def run(params, opt_state, x, y, order, key, batch_size):
         n = x.shape[0]
@@ -159,6 +195,8 @@ def _epoch_fn(step, masks, unroll=SCAN_UNROLL, single=True):
         if full:
             used = full * batch_size
             batches = (xs[:used].reshape(full, batch_size, *x.shape[1:]), ys[:used].reshape(full, batch_size, *y.shape[1:]))
+            if split is not None:
+                batches = tuple(jax.lax.with_sharding_constraint(b, split) for b in batches)
             (params, opt_state), losses = jax.lax.scan(body, (params, opt_state),
                                                        (*batches, drop[:full]) if masks else batches,
                                                        unroll=unroll)
@@ -183,12 +221,21 @@ def _order(key, n: int, shuffle: bool):
     return shuffle_order(key, n) if shuffle else np.arange(n, dtype=np.int32)
 
 
-def _loop_epoch_fn(step, masks, single=True):
+def _loop_epoch_fn(step, masks, single=True, mesh=None):
     """One shuffled pass as a Python loop of jitted steps: (params, opt_state, mean step loss). The
-    same batches, in the same order and with the same dropout keys, as the scanned epoch."""
+    same batches, in the same order and with the same dropout keys, as the scanned epoch; with a
+    ``mesh``, each full batch split over its devices."""
     import jax
     import jax.numpy as jnp
-    gather = jax.jit(lambda a, idx: a.at[idx].get(mode="promise_in_bounds", unique_indices=True))
+    take = jax.jit(lambda a, idx: a.at[idx].get(mode="promise_in_bounds", unique_indices=True))
+    gather = take
+    if mesh is not None:
+        from jax.sharding import NamedSharding, PartitionSpec
+        split, n_dev = NamedSharding(mesh, PartitionSpec("batch")), mesh.devices.size
+
+        def gather(a, idx):
+            out = take(a, idx)
+            return jax.device_put(out, split) if len(idx) % n_dev == 0 else out
 
     def epoch(params, opt_state, x, y, key, batch_size, shuffle=True):
         n = x.shape[0]
@@ -266,7 +313,8 @@ class History:
 
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
-        params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None) -> History:
+        params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None,
+        devices=None) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
 
@@ -274,7 +322,11 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     bce loss with one output). Bad arrays or settings raise compile.train.data.DataError (a ValueError)
     naming the argument, before anything is traced. ``on_epoch``, when given, is called after every epoch
     with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
-    none), as the explorer page draws them."""
+    none), as the explorer page draws them.
+
+    ``devices`` (a number, or "all") trains data parallel over that many devices: each batch split over
+    them, parameters and optimizer state replicated, the gradients summed across devices by XLA. The
+    result equals one device's to float rounding; the batch size must be a multiple of the devices."""
     import jax
     import jax.numpy as jnp
 
@@ -290,6 +342,13 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                         f"{'x_test' if y_test is None else 'y_test'})")
     if x_test is not None:
         test = _arrays(trainer, x_test, y_test, "test data", ("x_test", "y_test"))
+    mesh = _mesh(devices)
+    epoch_fn = trainer.epoch
+    if mesh is not None:
+        if min(batch_size, len(x)) % mesh.devices.size:
+            raise DataError(f"batch_size: {min(batch_size, len(x))} examples do not split evenly over "
+                            f"{mesh.devices.size} devices: use a multiple of {mesh.devices.size}")
+        epoch_fn = _sharded_epoch(trainer, mesh)
     start = time.perf_counter()
     key = jax.random.key(seed)
     k_init, k_train = jax.random.split(key)
@@ -297,12 +356,18 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     hist = History(params, trainer.init_opt_state(params) if opt_state is None else opt_state)   # resumed
     x, y = jnp.asarray(x), jnp.asarray(y)
     test = None if test is None else tuple(jnp.asarray(a) for a in test)
+    if mesh is not None:   # parameters, state and data on every device; each batch is split in the epoch
+        from jax.sharding import NamedSharding, PartitionSpec
+        every = NamedSharding(mesh, PartitionSpec())
+        hist.params, hist.opt_state, x, y = jax.device_put((hist.params, hist.opt_state, x, y), every)
+        params = hist.params
+        test = None if test is None else jax.device_put(test, every)
     evaluate = _evaluate_fn(trainer, classify)
     batch_size = min(batch_size, x.shape[0])
     hist.initial_loss = float(evaluate(params, x, y, trainer.stats(hist.opt_state))[0])
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
-            p, s, step_loss = trainer.epoch(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
+            p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
                                             batch_size=batch_size, shuffle=bool(shuffle))
             J, acc = (float(v) for v in evaluate(p, x, y, trainer.stats(s)))
             if not (math.isfinite(J) and math.isfinite(float(step_loss))):

@@ -71,6 +71,8 @@ def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
     where = f"layer {l} (Attention)"
     heads = parts._positive_int(heads, f"{where}: the number of heads")
     parts._flag(causal, f"{where}: causal")
+    if not g.rows:
+        raise NetworkError(f"{where}: attention is built in the rows convention (examples first, then time)")
     if inp.rank != 3 or inp not in g._sequences:
         raise NetworkError(f"{where}: attention takes a sequence (batch, time, features); its input, "
                            f"{g._label(inp)}, is {fmt_shape(inp.shape)}" + (

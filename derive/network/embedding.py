@@ -35,6 +35,9 @@ def build_embedding(g, inp, vocab: int, dim: int, positions: bool = False):
     where = f"layer {l} (Embedding)"
     vocab = parts._positive_int(vocab, f"{where}: the vocabulary size")
     dim = parts._positive_int(dim, f"{where}: the embedding size")
+    if not g.rows:
+        raise NetworkError(f"{where}: embeddings are built in the rows convention (examples first, then "
+                           "positions)")
     if inp is not g.X:
         raise NetworkError(f"{where}: an embedding looks up the input's indices; its input is {g._label(inp)}, "
                            "not the input X: put the Embedding first")

@@ -201,7 +201,22 @@ EXAMPLES = {
 
 
 class ModelError(ValueError):
-    """A MODEL argument that names nothing usable."""
+    """A MODEL argument that names nothing usable. ``position`` (0-based) is where in the spec, when the
+    message points at one; ``message`` is the message without the echoed spec."""
+
+    def __init__(self, text, *args):
+        super().__init__(text, *args)
+        self.position = getattr(text, "pos", None)
+        self.message = getattr(text, "message", str(text))
+
+
+class _Located(str):
+    """A message that points at a position of the spec (``_at``), carrying the position and the bare message."""
+
+    def __new__(cls, text, pos, message):
+        self = super().__new__(cls, text)
+        self.pos, self.message = pos, message
+        return self
 
 
 MAX_SIZE = 10**6  # units of one layer: a million-wide layer is already far past one machine
@@ -460,7 +475,8 @@ def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
     window = spec[start:start + width]
     left, right = ("..." if start > 0 else ""), ("..." if start + width < len(spec) else "")
     shown = repr(spec) if len(spec) <= width else f"the spec ({len(spec)} characters)"
-    return f"{message} at position {pos + 1} of {shown}\n  {left}{window}{right}\n  {' ' * (pos - start + len(left))}^"
+    return _Located(f"{message} at position {pos + 1} of {shown}\n  {left}{window}{right}\n  "
+                    f"{' ' * (pos - start + len(left))}^", pos, message)
 
 
 def resolve(model: str, loss=None, input_shape=None, l2=None, l2_form=None) -> tuple[str, Network]:

@@ -1,0 +1,71 @@
+"""Data-parallel training: fit(devices=4) on four CPU devices (XLA's host platform split in four, in a
+child process, since the device count is fixed when JAX starts) gives the parameters one device gives, to
+float rounding, for a scanned epoch (mlp) and a looped one (cnn1d); each batch is really split (the
+compiled step all-reduces, on a quarter of the batch per device); bad device counts are named."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import json
+import numpy as np, jax
+from compile import compile_trainer, fit
+from compile.train.data import load
+from compile.train.train import _mesh, _sharded_epoch
+from derive.network.examples import resolve
+out = {"devices": len(jax.devices())}
+for ex, n in (("mlp", 448), ("cnn1d", 256)):
+    net = resolve(ex)[1]
+    data = load(ex, n_inputs=net.n_inputs)
+    tr = compile_trainer(net, "adam", 0.01)
+    one = fit(tr, data.x_train[:n], data.y_train[:n], 2, 32, progress=False)
+    four = fit(tr, data.x_train[:n], data.y_train[:n], 2, 32, progress=False, devices=4)
+    out[ex] = {"diff": max(float(np.abs(np.asarray(one.params[k]) - np.asarray(four.params[k])).max()) for k in one.params),
+               "scale": max(float(np.abs(np.asarray(one.params[k])).max()) for k in one.params),
+               "replicated": all(v.sharding.is_fully_replicated for v in four.params.values()),
+               "loss": [one.train_loss[-1], four.train_loss[-1]]}
+tr = compile_trainer(resolve("mlp")[1], "adam", 0.01)
+mesh = _mesh(4)
+run = [c.cell_contents for c in _sharded_epoch(tr, mesh).__closure__ if hasattr(c.cell_contents, "lower")][0]
+p = tr.init_params(0)
+s = tr.init_opt_state(p)
+hlo = run.lower(p, s, np.zeros((64, 64), np.float32), np.zeros((64, 10), np.float32), np.arange(64, dtype=np.int32),
+                jax.random.key(0), batch_size=32).compile().as_text()
+out["all_reduce"] = "all-reduce" in hlo
+out["quarter_batch"] = "f32[8,64]" in hlo
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def four_devices():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_four_devices_give_one_devices_parameters(four_devices):
+    assert four_devices["devices"] == 4
+    for ex in ("mlp", "cnn1d"):
+        r = four_devices[ex]
+        assert r["replicated"] and r["diff"] <= 1e-5 * max(1.0, r["scale"]), (ex, r)
+        assert abs(r["loss"][0] - r["loss"][1]) <= 1e-5 * abs(r["loss"][0])
+
+
+def test_each_batch_is_split_and_the_gradients_summed(four_devices):
+    assert four_devices["all_reduce"] and four_devices["quarter_batch"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "xor", "--devices", "64"], "devices: 64 asked for, "),
+    (["train", "xor", "--devices", "0"], "expected a number of devices (1 or more) or 'all'"),
+    (["train", "xor", "--devices", "lots"], "expected a number of devices"),
+])
+def test_bad_device_counts_are_named(capsys, argv, words):
+    from compile.cli.main import main
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err

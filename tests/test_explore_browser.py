@@ -217,6 +217,15 @@ def test_verify(page):
     assert page.locator("#verify-result tbody tr").count() >= 8
 
 
+def test_the_weight_by_weight_view(page):
+    _derive_model(page, "2-2:tanh-1:sigmoid")
+    page.click("#scalar-run")
+    page.wait_for_selector("#scalar-result table", timeout=120_000)
+    text = page.inner_text("#scalar-result")
+    assert "Per-weight gradients" in text and "PASS" in text
+    assert page.locator("#scalar-result tr[data-line]").count() >= 9 + 6   # 9 weights, 6 neuron equations
+
+
 def test_train_and_stop(page):
     page.fill("#train-epochs", "300")
     page.click("#train-run")
@@ -229,28 +238,10 @@ def test_train_and_stop(page):
 
 
 def _frozen_page(tmp_path) -> Path:
-    """The report's page as `derivax report` writes it: boot JSON in place of the placeholder, style and
-    script inlined in place of their tags."""
-    from derive.network.examples import resolve
-    from derive.printing.page import record
-    name, net = resolve("xor")
-    boot = {"mode": "frozen", "record": record(net.derive(), name), "verify": None,
-            "curves": {"train_loss": [0.7, 0.5, 0.31, 0.2], "test_loss": [0.72, 0.55, 0.4, 0.33],
-                       "train_accuracy": [0.5, 0.75, 1.0, 1.0], "test_accuracy": [0.5, 0.5, 0.75, 1.0]}}
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
-    data = json.dumps(boot, ensure_ascii=False).replace("<", "\\u003c")
-    placeholder = '<script id="derivax-boot" type="application/json">__DERIVAX_BOOT__</script>'
-    assert placeholder in page
-    page = page.replace("__DERIVAX_BOOT__", data, 1)
-    css = (STATIC / "explore.css").read_text(encoding="utf-8")
-    js = (STATIC / "explore.js").read_text(encoding="utf-8")
-    assert "</style" not in css and "</script" not in js
-    for tag, inline in (('<link rel="stylesheet" href="/static/explore.css">', f"<style>{css}</style>"),
-                        ('<script src="/static/explore.js"></script>', f"<script>{js}</script>")):
-        assert tag in page
-        page = page.replace(tag, inline, 1)
+    """The page `derivax report` writes: the explorer frozen, with verification and 4 epochs of curves."""
+    from compile.cli.main import main
     out = tmp_path / "xor.html"
-    out.write_text(page, encoding="utf-8")
+    assert main(["report", "xor", "--epochs", "4", "-o", str(out)]) == 0
     return out
 
 
@@ -274,6 +265,8 @@ def test_frozen_page(browser, tmp_path):
             assert pg.is_disabled(sel), sel
         assert "derivax explore" in pg.inner_text("#frozen-note")
         assert pg.locator("#curves polyline").count() >= 2      # loss and accuracy, train and test
+        assert "every gradient agrees" in pg.inner_text("#verify-result")
+        assert pg.is_disabled("#scalar-run")
         assert not requests, requests
         assert not errors, errors
     finally:

@@ -30,7 +30,6 @@ def frozen_page(record: dict, verify=None, curves=None, fallback: str = "") -> s
     """The explorer page as one file that needs no server: ``record`` (derive.printing.page), the verify
     job's result and the training curves embedded; ``fallback`` (HTML) is shown where scripts do not run."""
     page = boot_page({"mode": "frozen", "record": record, "verify": verify, "curves": curves}, inline=True)
-    if fallback:
-        tag = '<script id="derivax-boot"'
-        page = page.replace(tag, f"<noscript>{fallback}</noscript>\n{tag}", 1)
+    if fallback:   # first in the body: a reader without JavaScript sees it before the page's empty frame
+        page = page.replace("<body>", f"<body>\n<noscript>{fallback}</noscript>", 1)
     return page

@@ -20,7 +20,7 @@
     reqId: 0,
     abort: null,
     checkId: 0,
-    jobs: { verify: null, train: null },
+    jobs: { verify: null, train: null, scalar: null },
     curves: null,
   };
 
@@ -210,6 +210,10 @@
 
   function render(record) {
     const keep = { y: window.scrollY, left: $(".left").scrollTop, panel: $("#panel").scrollTop };
+    if (state.record && state.record !== record) {   // results of the network shown before are no longer this one's
+      if (!state.jobs.scalar) { $("#scalar-result").replaceChildren(); $("#scalar-status").textContent = ""; }
+      if (!state.jobs.verify) { $("#verify-result").replaceChildren(); $("#verify-status").textContent = ""; }
+    }
     state.record = record;
     renderTitle(record);
     renderLayers(record);
@@ -626,6 +630,39 @@
     });
   }
 
+  /** The scalar view of a small network: its sections below the derivation, and the exact check's verdict. */
+  function runScalar() {
+    if (state.mode !== "live" || state.jobs.scalar) return;
+    const status = $("#scalar-status"), button = $("#scalar-run"), box = $("#scalar-result");
+    button.disabled = true;
+    status.textContent = "expanding…";
+    box.replaceChildren();
+    const finish = () => { button.disabled = false; state.jobs.scalar = null; };
+    state.jobs.scalar = startJob("scalar", {}, {
+      events: (evs) => { const n = evs.filter((e) => e.note).pop(); if (n) status.textContent = n.note; },
+      end: (data) => {
+        finish();
+        if (data.state !== "done" || !data.result) {
+          status.textContent = data.state === "cancelled" ? "stopped" : "error";
+          if (data.state !== "cancelled") showJobError(box, data.error);
+          return;
+        }
+        const res = data.result;
+        status.textContent = res.ok ? "done: the matrix form equals the scalar derivatives" : "done: MISMATCH";
+        const verdict = el("ul", { class: "layout-lines" }, ...(res.verdict || []).map((t) => el("li", { text: t })));
+        box.replaceChildren(el("h2", { class: "scalar-title", text: "Weight by weight (one example)" }),
+          el("p", { class: `verdict ${res.ok ? "ok" : "bad"}`, text: (res.verdict || []).slice(-1)[0] || "" }),
+          ...res.sections.map((sec) => {
+            const table = el("table", { class: "eqs" });
+            table.append(...sec.lines.map((line) => lineRow(line)));
+            return el("section", { class: "section" }, el("h2", { text: sec.title }), table);
+          }), verdict);
+        box.scrollIntoView({ behavior: "smooth", block: "start" });
+      },
+      fail: (e) => { finish(); status.textContent = "error"; showJobError(box, e); },
+    });
+  }
+
   function showJobError(box, e) {
     const div = el("div", { class: "error" });
     showError(div, e || { message: "the job failed" });
@@ -803,6 +840,7 @@
     $("#check-run").addEventListener("click", runCheck);
     $("#check-formula").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); runCheck(); } });
     $("#verify-run").addEventListener("click", runVerify);
+    $("#scalar-run").addEventListener("click", runScalar);
     $("#train-run").addEventListener("click", runTrain);
     $("#train-stop").addEventListener("click", stopTrain);
     $("#panel-close").addEventListener("click", closePanel);
@@ -842,13 +880,14 @@
     $("#loss").value = r.loss || "";
     $("#convention").value = r.convention === "columns" ? "columns" : "rows";
     render(r);
-    const areas = ["#model-form", "#layers", ".add", "#check-heading", "#verify-heading", "#train-heading"];
+    const areas = ["#model-form", "#layers", ".add", "#check-heading", "#verify-heading", "#scalar-heading",
+                   "#train-heading"];
     for (const sel of areas) {
       const area = sel.endsWith("-heading") ? $(sel).parentElement : $(sel);
       $$("input, select, button", area).forEach((c) => { c.disabled = true; });
     }
     $("#reset-edits").hidden = true;
-    for (const id of ["#layers-heading", "#check-heading", "#train-heading"])
+    for (const id of ["#layers-heading", "#check-heading", "#scalar-heading", "#train-heading"])
       $(id).parentElement.append(note());
     if (boot.verify) drawVerify(boot.verify);
     else $("#verify-heading").parentElement.append(note());

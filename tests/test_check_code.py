@@ -759,7 +759,9 @@ def test_the_courses_dz_is_recognised_as_delta_and_checked_as_such():
         z2 = np.tanh(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
         e = np.exp(z2 - z2.max(1, keepdims=True))
         return {**good(p, x, y), "dZ2": e / e.sum(1, keepdims=True) - y}
-    r = check_code(net, backward)
+    r = check_code(net, backward, dz="adjoint")
     assert not r.intermediates["dZ2"].ok and "yours is δ2" in r.intermediates["dZ2"].message
     r = check_code(net, backward, dz="delta")
     assert r.ok and "dZ2 = δ2" in r.notes[-1]
+    r = check_code(net, backward)   # auto: the courses' reading, since only it agrees, and said
+    assert r.ok and "dZ2 = δ2" in r.notes[-1] and any("read as the courses write them" in n for n in r.notes)

@@ -82,7 +82,7 @@ def test_bad_arguments_of_the_new_commands_are_named(tmp_path, capsys, argv, wor
 def test_check_code_refuses_a_reading_it_does_not_know():
     from compile.checks.code import check_code
     from derive import Dense, Network
-    with pytest.raises(ValueError, match="dz must be 'adjoint'"):
+    with pytest.raises(ValueError, match="dz must be 'auto', 'adjoint'"):
         check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, dz="sideways")
     with pytest.raises(ValueError, match="labels must be 'onehot' or 'integer'"):
         check_code(Network(2, [Dense(2, "softmax")]), lambda p, x, y: {}, labels="words")

@@ -215,7 +215,7 @@ def _diagnose(pairs) -> str:
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False, dz="adjoint") -> CodeReport:
+               per_example=False, dz="auto") -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -233,6 +233,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     ``names`` maps to one, ``{"dlogits": "Z5"}``, or the makemore exercise's spelling for a network of
     its shape): each is checked, and the report names the first wrong one in the order the backward
     pass forms them, with the mistake that explains it (``compile.checks.intermediates``).
+    ``dz`` reads the returned dZ and dA: "adjoint" as ∂J/∂Z, "delta" as the courses compute them (without the
+    loss's 1/m: dZ2 = δ2, dA1 = W2ᵀ dZ2), "auto" (default) the second where only it makes every returned
+    intermediate agree; the report says which. The function's parameters are read by name (``sandbox.ROLES``):
+    deeplearning.ai's ``backward_propagation(parameters, cache, X, Y)`` gets the forward pass's values as
+    ``cache``, CS231n's ``loss(X, y, reg)`` (a method: "file.py:TwoLayerNet") the weight decay's λ.
     ``labels="integer"`` hands y as class indices (batch,) instead of one-hot rows; an embedding's
     input x comes as integers. ``per_example=True`` calls the function once per example, as Nielsen's
     ``backprop(x, y)`` runs, and averages what it returns; a result ``(nabla_b, nabla_w)``, lists of one
@@ -242,8 +247,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     _check_arguments(fn, seed, points, timeout)
     if labels not in ("onehot", "integer"):
         raise ValueError(f"labels must be 'onehot' or 'integer', not {labels!r}")
-    if dz not in ("adjoint", "delta"):
-        raise ValueError(f"dz must be 'adjoint' (dZ2 is ∂J/∂Z2) or 'delta' (dZ2 is δ2, as courses write it), not {dz!r}")
+    if dz not in ("auto", "adjoint", "delta"):
+        raise ValueError(f"dz must be 'auto', 'adjoint' (dZ2 is ∂J/∂Z2) or 'delta' (dZ2 is δ2, as courses write "
+                         f"it), not {dz!r}")
     if convention not in ("rows", "columns"):
         raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
     columns = convention == "columns"
@@ -261,8 +267,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             key_of.setdefault(node, []).append(key)
         biases = {r.name for r in model.records if r.kind == "bias"}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
-        inner = {}   # node -> its state, for the intermediates the function returned
-        point_labels, extra, error, stopped, spelled = [], set(), None, None, set()
+        # node -> its state, for the intermediates the function returned, in each reading of dZ asked for
+        inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
+        point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         for label, params, x, y in _points(model, seed, points, data, data_label):
             args = (params, x, y) + ((None,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
@@ -277,7 +284,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
             reply = run(given, xs, ys, names, list(inter) + list(aliases),
-                        per_example=convention if per_example else None)
+                        per_example=convention if per_example else None,
+                        context=_context(d, params, x, y, given, columns))
+            if reply.get("calling"):
+                callings.add(reply["calling"])
             for key, pname in aliases.items():   # dC for C1, as the exercise writes it
                 if pname not in reply.get("values", {}) and key in reply.get("values", {}):
                     reply["values"][pname] = reply["values"].pop(key)
@@ -301,14 +311,20 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
                                                       for k in key_of[node])]
             if returned:
-                refs = I.references(d, returned, values, len(x), dz_delta=dz == "delta")
-                for node in returned:
-                    key = next(k for k in key_of[node] if k in reply["values"] or k in reply["problems"])
-                    s = inner.setdefault(node, {"key": key, "err": None, "msg": None, "worst": None, "bad": False,
-                                                "pairs": [], "points": []})
-                    _compare(s, key, reply, refs[node], True, len(x), label)
-                    if s["pairs"] and len(s["points"]) < len(s["pairs"]):
-                        s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+                for reading, states in inner_by.items():
+                    refs = I.references(d, returned, values, len(x), dz_delta=reading == "delta")
+                    for node in returned:
+                        key = next(k for k in key_of[node] if k in reply["values"] or k in reply["problems"])
+                        s = states.setdefault(node, {"key": key, "err": None, "msg": None, "worst": None,
+                                                     "bad": False, "pairs": [], "points": []})
+                        _compare(s, key, reply, refs[node], True, len(x), label)
+                        if s["pairs"] and len(s["points"]) < len(s["pairs"]):
+                            s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+    # dz="auto": the courses' reading of dZ and dA where only it makes every returned intermediate agree
+    right = {r: all(st["msg"] is None and not st["bad"] for st in states.values()) for r, states in inner_by.items()}
+    if dz == "auto":
+        dz = "delta" if inner_by["delta"] and right["delta"] and not right["adjoint"] else "adjoint"
+    inner = inner_by[dz]
     results = {}
     for n in names:
         s = state[n]
@@ -360,17 +376,47 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
         notes.append("y handed as class indices (batch,), not one-hot rows")
-    if dz == "delta":
-        notes.append("dZ keys read as the error signals δ (∂J/∂Z without its 1/m), as courses write dZ")
+    for how in sorted(callings):
+        notes.append(f"{how} (read from its parameters' names)")
+    if dz == "delta" and inner_results:
+        notes.append("dZ and dA keys read as the courses write them: without the loss's constant factor (dZ = δ, the "
+                     "error signal; dA = Wᵀ dZ), the reading in which every intermediate returned agrees")
     if per_example:
         notes.append("called once per example (x one " + ("column (inputs, 1)" if columns else "vector (inputs,)")
                      + "), its results averaged over the batch")
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
+                                 else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first)
+
+
+def _context(d, params, x, y, given, columns) -> dict:
+    """What a function may ask for besides (params, x, y), by its parameters' names: the forward pass's
+    named values at this point (a ``cache``, in the function's layout), the weight decay's λ (``reg``,
+    ``lambd``), and the layer sizes (Nielsen's ``self.sizes``)."""
+    from compile.lowering.evaluate import evaluate
+    model = d.model
+    named = [n for n in model.forward if n.name and n is not model.J and n.rank == 2]
+    values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
+              **{p: params[p.name] for p in model.params}}
+    try:
+        got = evaluate(named, values, len(x), model.constants)
+    except Exception:  # noqa: BLE001 - a network the NumPy evaluator cannot run: no cache to hand
+        got = None
+    forward = None
+    order = []
+    if got is not None:
+        forward = {str(n.name): np.array(v) for n, v in zip(named, got)}   # in the model's layout: the user's
+        forward.update(given)
+        for layer in model.layers:   # the deeplearning.ai order: Z1, A1, W1, b1, Z2, ...
+            for node in (layer.Z, layer.A, layer.W, layer.b):
+                if node is not None and str(node.name) in forward and str(node.name) not in order:
+                    order.append(str(node.name))
+    sizes = [int(model.input_shape[0])] + [int(l.units) for l in model.layers] if len(model.input_shape) == 1 else None
+    return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes}
 
 
 def _check_arguments(fn, seed, points, timeout) -> None:

@@ -123,13 +123,56 @@ def to_node(formula, derivation, at_step=None):
     return from_sympy(formula, derivation)
 
 
-def check_formula(net, target: str, formula, convention="rows", seed=0, derivation=None) -> FormulaCheck:
-    """Compare ``formula`` with the derived formula for ``target`` (see the module docstring)."""
+COURSE_NOTE = ("d-names (dZ2, dA1) read as the courses write them: without the constant factor {c} (dZ2 = δ2), as "
+               "the deeplearning.ai notebooks compute dZ and dA")
+
+
+def check_formula(net, target: str, formula, convention="rows", seed=0, derivation=None, dz="auto") -> FormulaCheck:
+    """Compare ``formula`` with the derived formula for ``target`` (see the module docstring).
+
+    ``dz`` says how d-names (dZ2, dA1, as a target or inside the formula) are read: "adjoint" as ∂J/∂N,
+    "delta" as the courses write them (dZ2 = δ2, without the 1/m; ``course_reading``), "auto" as ∂J/∂N
+    and, where that differs and the courses' reading agrees, as the courses' (the report says so)."""
+    if dz not in ("auto", "adjoint", "delta"):
+        raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
+    from compile.checks.intermediates import course_reading
+    d = derivation if derivation is not None else net.derive(convention)
+    course, c = course_reading(d) if dz != "adjoint" else (None, None)
+    if dz == "delta" and course is None:
+        raise CheckError("this network's error signals carry no constant factor: dZ is δ already (use dz adjoint)")
+    if dz == "delta":
+        return _note_course(_check(course, target, formula, seed), c)
+    first = _check(d, target, formula, seed)
+    if first.ok or course is None or not _names_an_adjoint(d, target, formula):
+        return first
+    try:
+        second = _check(course, target, formula, seed)
+    except Exception:   # noqa: BLE001 - the first reading's verdict stands
+        return first
+    return _note_course(second, c) if second.ok else first
+
+
+def _note_course(result, c):
+    import sympy as sp
+    result.reading = (result.reading + "; " if result.reading else "") + COURSE_NOTE.format(c=sp.sstr(c))
+    if result.target.startswith("d") and result.label.startswith("∂J/∂"):
+        result.label = f"{result.target} as the courses write it ({result.label} without its {sp.sstr(c)})"
+    return result
+
+
+def _names_an_adjoint(d, target, formula) -> bool:
+    """Whether the target or the formula names a d-adjoint of a forward node (dZ2, dA1)."""
+    import re
+    names = {"d" + str(n.name) for n in d.adjoints if n.name}
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula if isinstance(formula, str) else ""))
+    return target in names or bool(words & names)
+
+
+def _check(d, target: str, formula, seed) -> FormulaCheck:
     from derive.formula.compare import diagnose_derivatives, symbolic_equal
     from derive.graph.build import fmt_shape
     from derive.printing.show import show
 
-    d = derivation if derivation is not None else net.derive(convention)
     correct, label = target_node(d, target)
     per_step = correct.op == "time_map" and "root" in correct.attrs
     user = to_node(formula, d, at_step=correct if per_step else None)

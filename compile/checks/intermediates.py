@@ -82,13 +82,43 @@ def backward_order(d, nodes) -> list:
 
 
 def references(d, nodes, values, m, dz_delta=False) -> dict:
-    """node -> the value of its derived adjoint at ``values`` (NumPy, float64); with ``dz_delta`` a layer's
-    Z takes its error signal δ instead (∂J/∂Z without its constant factor: the courses' dZ)."""
+    """node -> the value of its derived adjoint at ``values`` (NumPy, float64); with ``dz_delta`` each as the
+    courses write it: a layer's Z takes its error signal δ (∂J/∂Z without its constant factor: the courses'
+    dZ), and every other named node's adjoint loses that factor too (dA1 = W2ᵀ dZ2)."""
     from compile.lowering.evaluate import evaluate
     nodes = list(nodes)
-    got = evaluate([_delta_of(d, n) if dz_delta and _delta_of(d, n) is not None else d.adjoints[n] for n in nodes],
-                   values, m, d.model.constants)
+    if dz_delta:   # every d-name as the courses compute it: dZ2 = δ2, dA1 = W2ᵀ dZ2 (no 1/m)
+        course = course_reading(d)[0]
+        adjoints = course.adjoints if course is not None else d.adjoints
+    else:
+        adjoints = d.adjoints
+    got = evaluate([adjoints[n] for n in nodes], values, m, d.model.constants)
     return dict(zip(nodes, got))
+
+
+def course_reading(d):
+    """``d`` with the adjoint of each named forward node as the courses write it: dZ_l is δ_l, and every
+    other dN is ∂J/∂N without the constant factor the last layer's δ was named without (the 1/m of the
+    mean), so that dA1 = W2ᵀ dZ2 as the notebooks compute it. None where there is no such factor."""
+    import dataclasses
+
+    import sympy as sp
+
+    from derive.graph.build import ew, placeholder
+    model = d.model
+    last = model.layers[-1]
+    delta = d.deltas.get(last.index)
+    adj = d.adjoints.get(last.Z) if last.Z is not None else None
+    if delta is None or adj is None or adj.op != "ew" or adj.args != (delta,):
+        return None, None
+    c = sp.simplify(adj.attrs["expr"] / placeholder(0))
+    if c == 1 or c.has(placeholder(0)):
+        return None, None
+    course = {}
+    for node, g in d.adjoints.items():
+        own = d.deltas.get(getattr(node.name, "layer", None)) if node.role == "pre" else None
+        course[node] = own if own is not None else ew(placeholder(0) / c, [g])
+    return dataclasses.replace(d, adjoints=course), c
 
 
 def _delta_of(d, node):
@@ -125,6 +155,10 @@ def mistake_variants(d, node, values, m) -> list:
         rest = total - terms[k]
         if len(paths) > 1 and p.consumer.role == "decay":
             out.append(("the weight decay's term is missing (its gradient adds to the data term)", rest))
+            for factor, words in ((0.5, "half"), (2.0, "twice")):   # λ/(2m)·W for λ/m·W; reg·W for 2·reg·W
+                out.append((f"the weight decay's term is {words} the derived one (the derivative of λΣW² is 2λW, "
+                            "of (λ/2)ΣW² λW)", rest + factor * terms[k]))
+            out.append(("the data term is missing its 1/m (the weight decay's term is right)", m * rest + terms[k]))
         elif len(paths) > 1:
             out.append((f"the path through {via} is missing (the adjoint sums one term per use of the node)", rest))
         for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():

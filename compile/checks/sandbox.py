@@ -313,24 +313,151 @@ def key_spellings(name: str, names) -> list:
     return out
 
 
-def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_example=None) -> dict:
-    """Call fn(params, x, y) and turn the outcome into a reply; only ``let_through`` escapes. With
+# What a parameter of the user's function is, by its name (lower case): the names the courses and textbooks
+# give them. Anything else makes the call positional, fn(params, x, y), as before.
+ROLES = {
+    "params": {"params", "parameters", "param", "model", "theta", "p", "net", "weights_dict", "nn_params"},
+    "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train"},
+    "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
+    "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength"},
+    "cache": {"cache", "caches", "forward", "activations", "acts", "fwd"},
+}
+
+
+class Cache(dict):
+    """The forward pass's values handed to a backward(parameters, cache, X, Y): by name (cache["A1"], as the
+    deeplearning.ai planar notebook reads it) and, unpacked as a tuple, in that course's order (Z1, A1, W1,
+    b1, Z2, A2, W2, b2, ...), as its regularization notebook reads it."""
+
+    def __init__(self, values, order):
+        super().__init__(values)
+        self.order = list(order)
+
+    def __iter__(self):
+        return iter([self[k] for k in self.order])
+
+    def __len__(self):
+        return len(self.order)
+
+
+class Method:
+    """``Class.method`` of the user's file, called on an instance made for each call: its attributes are
+    the parameters as the courses keep them (``self.params``, a dict, as CS231n's nets; ``self.weights``
+    and ``self.biases``, lists, as Nielsen's Network; ``self.reg``, ``self.num_layers``, ``self.sizes``)."""
+
+    def __init__(self, cls, name):
+        self.cls, self.name = cls, name
+        self.__name__ = f"{cls.__name__}.{name}"
+
+    def bound(self, params, names, context):
+        obj = self.cls.__new__(self.cls)
+        weights = [params[n] for n in names if n.startswith("W")]
+        biases = [params[n] for n in names if n.startswith("b")]
+        facts = {"params": dict(params), "weights": weights, "biases": biases, "num_layers": len(weights) + 1,
+                 "reg": (context or {}).get("reg") or 0.0}
+        if (context or {}).get("sizes"):
+            facts["sizes"] = list(context["sizes"])
+        for key, value in facts.items():
+            try:
+                setattr(obj, key, value)
+            except Exception:  # noqa: BLE001 - a property or __slots__: the method does without it
+                pass
+        return getattr(obj, self.name)
+
+
+def arguments(fn, params, x, y, context=None):
+    """(args, how, passed): what to call ``fn`` with, read from its parameters' names (``ROLES``; a parameter
+    named as one of the network's, W1 or W for the only W, is that array), the call as a sentence for the
+    report, and the parameters handed one by one (their gradients may come back in that order). (params,
+    x, y) when a name is not known, as every function was called."""
+    context = context or {}
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return (params, x, y), "", []
+    values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0}
+    if context.get("forward") is not None:
+        values["cache"] = Cache(context["forward"], context.get("order", ()))
+    args, shown, roles, passed = [], [], set(), []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        role = next((r for r, spelled in ROLES.items() if p.name.lower() in spelled), None)
+        own = _own_parameter(p.name, params) if role is None else None
+        if own is not None:
+            args.append(params[own])
+            passed.append(own)
+            shown.append(f"{p.name}={own}")
+            continue
+        if role is None or role not in values:
+            if p.default is not p.empty:
+                break   # an optional parameter derivax has nothing for: left to its default
+            return (params, x, y), "", []
+        args.append(values[role])
+        roles.add(role)
+        shown.append(f"{p.name}={'λ' if role == 'reg' else 'the forward values' if role == 'cache' else role}")
+    if "x" not in roles:   # no recognised input: the old positional call
+        return (params, x, y), "", []
+    name = getattr(fn, "__qualname__", getattr(fn, "__name__", "fn"))
+    how = f"called as {name}({', '.join(shown)})"
+    if "reg" in roles:
+        how += f" with λ = {values['reg']:g}"
+    return tuple(args), how, passed
+
+
+def _own_parameter(arg, params):
+    """The network's parameter a function's argument is named after: W1 itself, or W for the only W."""
+    if arg in params:
+        return arg
+    same = [n for n in params if n.rstrip("0123456789") == arg and n != arg]
+    return same[0] if len(same) == 1 else None
+
+
+def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_example=None, context=None) -> dict:
+    """Call the user's function with the arguments its parameters' names ask for (``arguments``: params, x,
+    y, λ, the forward pass's values) and turn the outcome into a reply; only ``let_through`` escapes. With
     ``per_example`` ("rows" or "columns"), fn is called once per example (x as a vector (n,), or a column
     (n, 1) in the columns convention) and what it returns is averaged over the examples."""
     stage = [None]
+    how = ""
     try:
+        target = fn.bound(params, names, context) if isinstance(fn, Method) else fn
         if per_example is None:
-            out = fn(params, x, y)
+            args, how, passed = arguments(target, params, x, y, context)
+            out = _unwrapped(target(*args), passed)
         else:
-            out = _averaged(fn, params, x, y, names, per_example, stage)
+            out = _averaged(target, params, x, y, names, per_example, stage, context)
         stage[0] = "result"
-        return plain_result(_named(out, names), names, stage, optional)
+        reply = plain_result(_named(out, names), names, stage, optional)
+        if how and reply.get("status") == "returned":
+            reply["calling"] = how
+        return reply
     except let_through:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
         if stage[0] is None:
-            return stopped_by(exc, user_file, nowhere=" (when called as fn(params, x, y))")
+            return stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
+
+
+def _unwrapped(out, passed=()):
+    """The gradients of what a function returned: CS231n's loss() returns (loss, grads); a function handed
+    W (and b) one by one returns (loss, dW[, db]) or dW alone, in the order it took them."""
+    if isinstance(out, tuple) and len(out) == 2 and sum(isinstance(v, dict) for v in out) == 1 \
+            and not any(isinstance(v, list) for v in out):
+        return next(v for v in out if isinstance(v, dict))
+    if passed and not isinstance(out, (dict, list)):
+        parts = list(out) if isinstance(out, tuple) else [out]
+        if len(parts) == len(passed) + 1 and _is_number(parts[0]):
+            parts = parts[1:]
+        if len(parts) == len(passed):
+            return dict(zip(passed, parts))
+    return out
+
+
+def _is_number(v) -> bool:
+    np = _numpy()
+    return isinstance(v, (int, float)) or (isinstance(v, np.ndarray) and v.ndim == 0) or isinstance(v, np.generic)
 
 
 def _named(out, names):
@@ -344,7 +471,7 @@ def _named(out, names):
     return out
 
 
-def _averaged(fn, params, x, y, names, layout, stage):
+def _averaged(fn, params, x, y, names, layout, stage, context=None):
     """The mean over the examples of fn(params, x_i, y_i): one example at a time, as Nielsen's backprop."""
     np = _numpy()
     m = x.shape[1] if layout == "columns" else x.shape[0]
@@ -352,7 +479,8 @@ def _averaged(fn, params, x, y, names, layout, stage):
     for i in range(m):
         xi = x[:, i:i + 1] if layout == "columns" else x[i]
         yi = y[:, i:i + 1] if layout == "columns" else y[i]
-        out = _named(fn(params, xi, yi), names)
+        args, _, passed = arguments(fn, params, xi, yi, {**(context or {}), "forward": None})
+        out = _named(_unwrapped(fn(*args), passed), names)
         stage[0] = f"the result for example {i + 1}"
         if not isinstance(out, dict):
             return out   # plain_result says what is wrong with it
@@ -390,14 +518,27 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         _reply(replies, stopped_by(exc, path))
         return
     _only_the_child(me)
-    if name not in namespace:
+    first, _, method = name.partition(".")
+    if first not in namespace:
         found = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_")
                        and getattr(v, "__module__", None) == namespace.get("__name__"))
-        _reply(replies, {"status": "stopped", "stopped": "argument", "message": f"defines no {name!r}"
+        _reply(replies, {"status": "stopped", "stopped": "argument", "message": f"defines no {first!r}"
                          + (f"; functions there: {', '.join(found)}" if found else "")})
         return
-    fn = namespace[name]
-    if not callable(fn):
+    fn = namespace[first]
+    if not method and isinstance(fn, type):   # a class named alone: its backward method, as the courses name it
+        method = next((m for m in CLASS_METHODS if callable(getattr(fn, m, None))), "")
+        if not method:
+            _reply(replies, {"status": "stopped", "stopped": "argument", "message":
+                             f"{first} is a class with none of the methods {', '.join(CLASS_METHODS)}: name one, "
+                             f"as {first}.method"})
+            return
+    if method:
+        fn = _method(fn, first, method)
+        if isinstance(fn, str):
+            _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
+            return
+    if not callable(fn) and not isinstance(fn, Method):
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
@@ -410,9 +551,26 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
             return
         signal.alarm(orphan_limit)
         reply = call(fn, req["params"], req["x"], req["y"], req["names"], path, optional=req.get("optional", ()),
-                     per_example=req.get("per_example"))
+                     per_example=req.get("per_example"), context=req.get("context"))
         _only_the_child(me)
         _reply(replies, reply)
+
+
+# The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
+CLASS_METHODS = ("loss", "backward", "backprop", "gradients", "grads", "gradient")
+
+
+def _method(cls, cls_name, method):
+    """A Method for ``cls.method``, or the sentence saying why there is none."""
+    if not isinstance(cls, type):
+        return f"{cls_name} is {_a(type(cls).__name__)}, not a class: name a function, or Class.method"
+    raw = inspect.getattr_static(cls, method, None)
+    if raw is None:
+        found = sorted(k for k, v in vars(cls).items() if callable(v) and not k.startswith("_"))
+        return f"{cls_name} has no method {method!r}" + (f"; its methods: {', '.join(found)}" if found else "")
+    if isinstance(raw, (staticmethod, classmethod)):
+        return getattr(cls, method)
+    return Method(cls, method)
 
 
 def _only_the_child(pid: int) -> None:
@@ -493,12 +651,13 @@ class InChild:
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
 
-    def __call__(self, params, x, y, names, optional=(), per_example=None) -> dict:
+    def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         if self.ended is not None:
             return self.ended
         try:
             write_frame(self._requests, {"params": params, "x": x, "y": y, "names": list(names),
-                                         "optional": list(optional), "per_example": per_example})
+                                         "optional": list(optional), "per_example": per_example,
+                                         "context": context})
         except OSError:  # the child is gone (BrokenPipeError): its exit status says how
             return self._stop(*self._how_it_ended())
         return self._receive(time.monotonic() + self.timeout)
@@ -565,7 +724,8 @@ def _well_formed(reply) -> bool:
         values, problems = reply.get("values"), reply.get("problems")
         return (isinstance(values, dict) and all(isinstance(v, np.ndarray) for v in values.values())
                 and isinstance(problems, dict) and texts(list(problems.values()))
-                and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", [])))
+                and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", []))
+                and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
     return status in ("started", "loaded")
@@ -597,12 +757,12 @@ class InProcess:
     def wait_loaded(self) -> None:
         return None
 
-    def __call__(self, params, x, y, names, optional=(), per_example=None) -> dict:
+    def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here
 
         def work():
             return call(self.fn, params, x, y, names, self.user_file, let_through=OutOfTime, optional=optional,
-                        per_example=per_example)
+                        per_example=per_example, context=context)
         if not self.timeout:
             return work()
         result = None
@@ -623,9 +783,11 @@ def open_function(fn, timeout: float | None = DEFAULT_TIMEOUT):
 
 
 def parse_spec(spec: str) -> tuple:
-    """(path, name) from file.py[:name] (default name: backward); ValueError if there is no such file."""
+    """(path, name) from file.py[:name] (default name: backward; a name may be Class.method); ValueError if
+    there is no such file."""
     path, sep, name = spec.rpartition(":")
-    if not sep or not name.isidentifier():  # no name given (or a drive letter's colon)
+    if not sep or not all(part.isidentifier() for part in name.split(".")) or name.count(".") > 1:
+        # no name given (or a drive letter's colon); a name is a function or Class.method
         path, name = spec, "backward"
     if not Path(path).is_file():
         raise ValueError(f"no such file: {path}")

@@ -108,6 +108,15 @@ def input_shape(text: str) -> tuple:
     return tuple(int(p) for p in parts)
 
 
+def decay_arguments(parser) -> None:
+    """--l2 and --l2-form: weight decay added to a model's loss, in the form a course writes it."""
+    parser.add_argument("--l2", type=float, metavar="LAMBDA",
+                        help="weight decay λ added to the loss (biases are not decayed)")
+    parser.add_argument("--l2-form", choices=["lambda/(2m)", "lambda/2", "lambda"],
+                        help="how the decay is written: λ/(2m) ΣW² (default, Ng's course), (λ/2) ΣW² (d2l), "
+                             "λ ΣW² (CS231n's reg)")
+
+
 def model_arguments(parser, convention: bool = True) -> None:
     """MODEL, --loss and (where the command has a choice) --convention: declared once for every command."""
     parser.add_argument("model", help=MODEL_HELP)
@@ -115,11 +124,7 @@ def model_arguments(parser, convention: bool = True) -> None:
                                        "or --loss '-y*log(yhat)' for one that begins with a minus)")
     parser.add_argument("--input", type=input_shape, metavar="HxWxC",
                         help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
-    parser.add_argument("--l2", type=float, metavar="LAMBDA",
-                        help="weight decay λ added to the loss (biases are not decayed)")
-    parser.add_argument("--l2-form", choices=["lambda/(2m)", "lambda/2", "lambda"],
-                        help="how the decay is written: λ/(2m) ΣW² (default, Ng's course), (λ/2) ΣW² (d2l), "
-                             "λ ΣW² (CS231n's reg)")
+    decay_arguments(parser)
     if convention:
         parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                             help="rows: X is (m, n), Z = X W + b; columns: X is (n, m), Z = W A + b")

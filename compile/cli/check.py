@@ -14,6 +14,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
+    parser.add_argument("--dz", choices=["auto", "adjoint", "delta"], default="auto",
+                        help="how d-names (dZ2, dA1) are read: adjoint (∂J/∂Z2), delta (as the deeplearning.ai "
+                             "notebooks write them: dZ2 = δ2 = A2 − Y without the 1/m, dA1 = W2ᵀ dZ2), or auto "
+                             "(default: adjoint, and delta where only that reading agrees; the report says which)")
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points (default 0)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
 
@@ -22,7 +26,7 @@ def main(args) -> int:
     from derive.network.examples import resolve
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     try:
-        result = check_formula(net, args.param, args.formula, args.convention, args.seed)
+        result = check_formula(net, args.param, args.formula, args.convention, args.seed, dz=args.dz)
     except CheckError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2

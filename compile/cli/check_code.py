@@ -12,15 +12,18 @@ from compile.checks.code import CodeReport, check_code
 def add_arguments(parser) -> None:
     parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows (or --convention) "
                           "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
-                          "out)) and returns a dict of the gradients of the mean-over-batch loss. It runs "
+                          "out)), or what its parameters' names ask for (parameters, cache, X, Y, reg, lambd, ...), "
+                          "and returns a dict of the gradients of the mean-over-batch loss (or (loss, grads)). It runs "
                           "in a child process, each call under a time limit. Exit status: 0 all gradients "
                           "right, 1 some wrong, 2 the function could not be checked or a bad argument. A convolutional "
                           "network takes its parameters as derivax show prints them: kernels (kh, kw, c_in, "
                           "c_out), biases (c_out,), x (batch, height, width, channels).")
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
-    parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward); "
-                                         "rows convention only")
+    parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward), "
+                                         "or file.py:Class.method (called on an instance whose self.params is the "
+                                         "parameters' dict, self.weights and self.biases their lists)")
     parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    _args.decay_arguments(parser)
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                         help="rows: W (in, out), b (out,), x (batch, in); columns (the deeplearning.ai "
                              "notebooks, Nielsen): W (out, in), b (out, 1), x (in, batch), y (out, batch)")
@@ -37,9 +40,10 @@ def add_arguments(parser) -> None:
                         help="the keys your function returns for intermediate adjoints, mapped to the nodes "
                              "derivax show prints (dlogits=Z5,dbnraw=xhat4); d<name> keys (dZ5) and the makemore "
                              "exercise's names need no mapping")
-    parser.add_argument("--dz", choices=["adjoint", "delta"], default="adjoint",
-                        help="what a returned dZ2 is: ∂J/∂Z2 (default), or δ2 = A2 − Y without the 1/m, as the "
-                             "deeplearning.ai notebooks write dZ")
+    parser.add_argument("--dz", choices=["auto", "adjoint", "delta"], default="auto",
+                        help="what a returned dZ2 (dA1) is: ∂J/∂Z2 (adjoint), or δ2 = A2 − Y without the 1/m, as "
+                             "the deeplearning.ai notebooks write dZ (delta); auto (default): adjoint, or delta "
+                             "where only that reading makes every returned intermediate agree (the report says which)")
     parser.add_argument("--per-example", action="store_true",
                         help="call the function once per example (x one vector, or one column with --convention "
                              "columns, as Nielsen's backprop(x, y)) and average what it returns")

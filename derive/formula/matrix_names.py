@@ -35,8 +35,9 @@ def matrix_names(derivation) -> dict:
     for node, g in derivation.adjoints.items():   # ∂J/∂N of a named node N as dN: dA1, dxc2, dxhat2, dS3
         if node in forward and node.name and node is not model.J:
             names.setdefault("d" + str(node.name), g)
-    if model.l2:
-        names["lam"] = lam
+    if model.l2:   # the weight decay's λ, under the names the courses give it (CS231n's reg, Ng's lambd)
+        for alias in ("lam", "reg", "lambd", "lmbda", "lambda_"):
+            names.setdefault(alias, lam)
     if eps in model.constants:
         names["epsilon"] = eps
     names.update(step_names(derivation))

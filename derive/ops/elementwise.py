@@ -248,6 +248,10 @@ def _mistakes(node, arg, args, g):
         value = at(other, z)
         if name != "identity" and not np.allclose(value, right):
             out.append((f"{name}'s derivative {name}′(Z) used{where}", g * value * mask))
+    for label, value in (("A", a), ("1 − A", 1 - a), ("A²", a ** 2), ("1 − Z²", 1 - z ** 2)):   # slips of the pen
+        value = np.broadcast_to(np.asarray(value, float), np.shape(z))
+        if not np.allclose(value, right):
+            out.append((f"the activation's derivative written as {label}{where}", g * value * mask))
     wrong_point = at(fprime, a)
     if not np.allclose(wrong_point, right):
         out.append((f"the derivative taken at A instead of Z{where} (f′(A) for f′(Z))", g * wrong_point * mask))

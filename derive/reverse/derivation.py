@@ -413,6 +413,26 @@ def _name_adjoint(node, g, ctx):
     return Node(inner.op, inner.args, inner.shape, attrs, Name("d" + node.name.base, node.name.layer), "adjoint")
 
 
+def _negated(node: Node):
+    """−node with the sign taken into one of its factors (A − 1 becomes 1 − A) or its sum, so that the
+    error signal keeps the sign of ∂J/∂Z; None where −1 has nowhere natural to go."""
+    if node.op != "ew" or node.name is not None:
+        return None
+    expr = node.attrs["expr"]
+    if expr.is_Add:
+        return ew(-expr, node.args, shape=node.shape)
+    if expr.is_Mul:
+        factors = list(expr.args)
+        # the factor that reads better negated: one with a negative constant (A − 1 → 1 − A), else one SymPy
+        # itself would write with a leading minus
+        for test in (lambda f: f.as_coeff_Add()[0].is_negative, lambda f: f.could_extract_minus_sign()):
+            for k, f in enumerate(factors):
+                if f.is_Add and test(f):
+                    factors[k] = -f
+                    return ew(sp.Mul(*factors), node.args, shape=node.shape)
+    return None
+
+
 def _name_delta(node, g, rules, ctx, result, last, through=()):
     """Name the error signal delta_l = dJ/dZ_l without its constant factor (the 1/m of the mean)."""
     l = _layer_of(node)
@@ -425,6 +445,10 @@ def _name_delta(node, g, rules, ctx, result, last, through=()):
                    loss=LOSS_TITLES[ctx.model.loss_name])
     g = tidy(write_through(g, through, ctx.steps), ctx.steps, why)
     c, rest = constant_factor(g)
+    if c.could_extract_minus_sign():   # δ as textbooks write it: (A − Y) ⊙ A ⊙ (1 − A), not −A ⊙ (A − 1) ⊙ (A − Y)
+        flipped = _negated(rest)
+        if flipped is not None:
+            c, rest = -c, flipped
     delta = named(rest, Name("delta", l), "delta")
     ctx.steps.append(Step((rule("name_delta", delta=delta.name, gradient=Gradient(node.name)),),
                           ("def", delta.name), rest))

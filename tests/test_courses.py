@@ -1,0 +1,86 @@
+"""Backward code and formulas in the courses' own conventions, checked as they are written (no adapter): CS231n's
+class with loss(X, y, reg) on self.params and integer labels, its softmax_loss_vectorized(W, X, y, reg) returning
+(loss, dW); deeplearning.ai's backward_propagation(parameters, cache, X, Y) in columns with dZ = A − Y, and its
+regularization notebook's (X, Y, cache, lambd) with the cache a tuple and dA, dZ returned; Nielsen's
+Network.backprop(x, y) one example at a time. Each correct version passes, and each usual slip is named.
+The files are in tests/courses/; the reference is derivax's own derivation, independent of that code."""
+from pathlib import Path
+
+import pytest
+
+from compile import check_code, check_formula
+from derive import Dense, Network
+
+HERE = Path(__file__).parent / "courses"
+
+
+def run(net, fn, **kw):
+    return check_code(net, f"{HERE / fn}", points=2, **kw)
+
+
+def test_cs231n_two_layer_net_as_a_class_with_reg():
+    net = Network(4, [Dense(5, "relu"), Dense(3, "softmax")], l2=0.05, l2_form="lambda")
+    report = run(net, "cs231n_net.py:TwoLayerNet", labels="integer")
+    assert report.ok, report.render() if hasattr(report, "render") else report
+    assert any("TwoLayerNet.loss(X=x, y=y, reg=λ) with λ = 0.05" in n for n in report.notes), report.notes
+
+
+def test_cs231n_softmax_returns_loss_and_dw():
+    net = Network(4, [Dense(3, "softmax", use_bias=False)], l2=0.1, l2_form="lambda")
+    assert run(net, "cs231n_net.py:softmax_loss_vectorized", labels="integer").ok
+    bad = run(net, "cs231n_net.py:softmax_loss_half_reg", labels="integer")
+    assert not bad.ok and "weight decay's term is half" in bad.params["W1"].message
+
+
+def test_deeplearning_ai_planar_backward_with_cache():
+    net = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce")
+    report = run(net, "dlai_planar.py:backward_propagation", convention="columns")
+    assert report.ok and any("cache=the forward values" in n for n in report.notes)
+    bad = run(net, "dlai_planar.py:backward_tanh_as_a", convention="columns")
+    assert not bad.ok and "derivative written as A at layer 1" in bad.params["W1"].message
+
+
+def test_deeplearning_ai_regularization_notebook_reads_its_dz_as_the_course_does():
+    net = Network(3, [Dense(4, "relu"), Dense(3, "relu"), Dense(1, "sigmoid")], loss="bce", l2=0.7)
+    report = run(net, "dlai_planar.py:backward_propagation_with_regularization", convention="columns")
+    assert report.ok, [(k, r.message) for k, r in {**report.params, **report.intermediates}.items() if not r.ok]
+    assert len(report.intermediates) == 5 and any("dZ and dA keys read as the courses write them" in n
+                                                   for n in report.notes)
+    strict = run(net, "dlai_planar.py:backward_propagation_with_regularization", convention="columns", dz="adjoint")
+    assert strict.params["W1"].ok and not strict.ok      # the same code read as ∂J/∂Z: its dZ3 carries no 1/m
+    bad = run(net, "dlai_planar.py:backward_half_decay", convention="columns")
+    assert not bad.params["W1"].ok and "weight decay's term is half" in bad.params["W1"].message
+    assert bad.first_wrong is None                       # its intermediates are right: no false alarm on dA2
+
+
+def test_nielsen_network_backprop_one_example_at_a_time():
+    net = Network(3, [Dense(4, "sigmoid"), Dense(2, "sigmoid")], loss="(yhat - y)**2/2")
+    assert run(net, "nielsen_network.py:Network", convention="columns", per_example=True).ok
+
+
+@pytest.mark.parametrize("target, formula, ok, words", [
+    ("W2", "1/m * np.dot(dZ2, A1.T)", True, "read as the courses write them"),     # the notebook's line, verbatim
+    ("dZ2", "A2 - Y", True, "dZ2 as the courses write it"),
+    ("dZ2", "(A2 - Y) / m", True, ""),                                               # ∂J/∂Z2 itself
+    ("W2", "np.dot(dZ2, A1.T)", True, ""),                                          # dZ2 as ∂J/∂Z2: its 1/m inside
+    ("W2", "2/m * np.dot(dZ2, A1.T)", False, ""),                                   # wrong in both readings
+])
+def test_the_courses_dz_in_formulas(target, formula, ok, words):
+    net = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce")
+    result = check_formula(net, target, formula, convention="columns")
+    assert result.ok == ok and words in result.render()
+    assert not check_formula(net, "dZ2", "A2 - Y", convention="columns", dz="adjoint").ok
+
+
+def test_nielsens_delta_keeps_the_sign_of_the_textbook():
+    net = Network(3, [Dense(4, "sigmoid"), Dense(2, "sigmoid")], loss="(yhat - y)**2/2")
+    assert check_formula(net, "delta2", "(A2 - Y) * sigmoid_prime(Z2)", convention="columns").ok
+    d = net.derive("columns")
+    assert d.text().count("δ₂ = A₂ ⊙ (1 − A₂) ⊙ (A₂ − Y)") == 1
+
+
+def test_the_decay_constant_under_the_courses_names():
+    net = Network(4, [Dense(5, "relu"), Dense(3, "softmax")], l2=0.05, l2_form="lambda")
+    assert check_formula(net, "W1", "X.T @ dZ1 + 2 * reg * W1").ok
+    half = check_formula(net, "W1", "X.T @ dZ1 + reg * W1")
+    assert not half.ok and any("weight decay's term is half" in d for d in half.diagnosis)

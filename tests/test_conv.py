@@ -142,7 +142,7 @@ def conv_nets(draw):
     return Network(shape, layers + [Flatten(), Dense(out[2], out[1])], loss=out[0])
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_nets(), st.integers(0, 2**16))
 def test_random_conv_and_avg_pool_nets_agree_with_finite_differences(net, seed):
     """Smooth activations and average pooling: the loss is smooth, so finite differences decide."""

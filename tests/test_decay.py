@@ -26,7 +26,7 @@ def numpy_loss(params, x, y, lam, form):
 def test_each_form_derives_evaluates_and_verifies(form):
     from compile.checks.points import random_point
     from compile.lowering.evaluate import evaluate, leaf_values
-    net = Network(3, [Dense(4, "tanh"), Dense(2, "softmax")], loss="ce", l2=0.3, l2_form=form)
+    net = Network(2, [Dense(3, "tanh"), Dense(2, "softmax")], loss="ce", l2=0.3, l2_form=form)
     d = net.derive()
     point = random_point(d.model, 1, 4)
     (J,) = evaluate([d.model.J], leaf_values(d.model, point), 4, d.model.constants)

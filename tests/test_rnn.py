@@ -124,7 +124,7 @@ def recurrent_nets(draw):
     return Network((T, F), layers + [Dense(2 if out == "softmax" else draw(st.integers(1, 2)), out)], loss=loss)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recurrent_nets(), st.integers(0, 2**16))
 def test_random_recurrent_nets_against_finite_differences(net, seed):
     report = verify(net, seed=seed, scalar_limit=0, engine="numpy")

@@ -203,3 +203,25 @@ def test_concurrent_requests_are_all_answered(server):
     for t in threads:
         t.join(120)
     assert results == [200] * 5
+
+
+def test_a_network_object_from_a_script_without_a_main_guard(tmp_path):
+    """start(net) from a plain script: the server runs in a process of its own, so its workers never run
+    the script again, and the Network object is what the page derives."""
+    import subprocess
+    import sys
+    script = tmp_path / "mine.py"
+    script.write_text(
+        "import json, urllib.request\n"
+        "from compile.explore.launch import start\n"
+        "from derive import Dense, Network\n"
+        "print('script ran', flush=True)\n"
+        "net = Network(2, [Dense(3, 'z*sigmoid(z)'), Dense(1, 'sigmoid')], name='swish')\n"
+        "url, stop = start(net)\n"
+        "req = urllib.request.Request(url + 'api/derive', data=json.dumps({'model': 'swish'}).encode(),\n"
+        "                             headers={'Content-Type': 'application/json'})\n"
+        "print(json.loads(urllib.request.urlopen(req, timeout=120).read())['record']['sections'][0]['lines'][1]['formula'])\n"
+        "stop()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["script ran", "A1 = Z1*sigmoid(Z1)"]

@@ -190,6 +190,10 @@ def _shape_problem(arr, ref, is_bias, m):
         msg += " (transposed?)"
     elif is_bias and len(want) == 2 and arr.shape == (m, want[1]):
         msg += " (not summed over the batch?)"
+    elif is_bias and len(want) == 2 and want[1] == 1 and arr.shape == (want[0], m):   # columns: (n, m)
+        msg += " (not summed over the batch: sum over axis 1, keepdims=True)"
+    elif is_bias and len(want) == 2 and want[1] == 1 and arr.shape == (1, m):
+        msg += " (summed over axis 0, the units, instead of axis 1, the batch)"
     elif is_bias and len(want) == 1 and arr.ndim >= 2 and arr.shape[-1] == want[0]:
         msg += " (not summed over the batch and every position?)"
     return None, msg
@@ -322,8 +326,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                             s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
     # dz="auto": the courses' reading of dZ and dA where only it makes every returned intermediate agree
     right = {r: all(st["msg"] is None and not st["bad"] for st in states.values()) for r, states in inner_by.items()}
-    if dz == "auto":
-        dz = "delta" if inner_by["delta"] and right["delta"] and not right["adjoint"] else "adjoint"
+    if dz == "auto":   # only keys in the notebooks' spelling (dZ3, dA2): makemore's dlogits carries its 1/n
+        import re
+        notebook = all(re.fullmatch(r"d[ZA]\d+", st["key"]) for st in inner_by["adjoint"].values())
+        dz = "delta" if notebook and inner_by["delta"] and right["delta"] and not right["adjoint"] else "adjoint"
     inner = inner_by[dz]
     results = {}
     for n in names:

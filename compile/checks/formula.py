@@ -133,6 +133,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     ``dz`` says how d-names (dZ2, dA1, as a target or inside the formula) are read: "adjoint" as ∂J/∂N,
     "delta" as the courses write them (dZ2 = δ2, without the 1/m; ``course_reading``), "auto" as ∂J/∂N
     and, where that differs and the courses' reading agrees, as the courses' (the report says so)."""
+    import sympy as sp
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
     from compile.checks.intermediates import course_reading
@@ -143,13 +144,20 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     if dz == "delta":
         return _note_course(_check(course, target, formula, seed), c)
     first = _check(d, target, formula, seed)
-    if first.ok or course is None or not _names_an_adjoint(d, target, formula):
+    if course is None or not _names_an_adjoint(d, target, formula):
         return first
     try:
         second = _check(course, target, formula, seed)
     except Exception:   # noqa: BLE001 - the first reading's verdict stands
         return first
-    return _note_course(second, c) if second.ok else first
+    if first.ok and not second.ok:   # the verdict hangs on what dZ means: say so
+        first.reading += (f"; d-names read as ∂J/∂N (with the factor {sp.sstr(c)}); if yours are the courses' "
+                          f"(dZ2 = A2 − Y, without it), this formula is wrong: {'; '.join(second.diagnosis[:1]) or 'NOT EQUAL'}"
+                          " (--dz delta)")
+        return first
+    if second.ok or (second.diagnosis and not first.diagnosis):
+        return _note_course(second, c)
+    return first
 
 
 def _note_course(result, c):
@@ -203,6 +211,8 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         if user.shape == correct.shape[::-1]:
             result.diagnosis.append("wrong shape: yours is the shape of its transpose (a transpose missing "
                                     "or misplaced, or the product in the wrong order)")
+        elif _unsummed(user.shape, correct.shape):
+            result.diagnosis.append(_unsummed(user.shape, correct.shape))
         else:
             result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}")
         return result
@@ -230,6 +240,22 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+def _unsummed(user, correct) -> str:
+    """What a shape with the batch m where the derived one has 1 says: the sum over the batch missing, or
+    taken over another axis. '' when the shapes say nothing of the kind."""
+    from derive.graph.symbols import m
+    if len(user) != len(correct):
+        return ""
+    batch = [k for k, (u, c) in enumerate(zip(user, correct)) if u == m and c == 1]
+    if not batch:
+        return ""
+    other = [k for k, (u, c) in enumerate(zip(user, correct)) if u == 1 and c != 1]
+    if other:
+        return (f"wrong shape: summed over axis {other[0]} instead of axis {batch[0]}, the batch (sum(..., "
+                f"{batch[0]}))")
+    return f"wrong shape: the sum over the batch is missing (sum over axis {batch[0]}, the batch's)"
 
 
 def _known_mistake(d, target, numeric) -> list:

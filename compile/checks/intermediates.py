@@ -142,8 +142,9 @@ def mistake_variants(d, node, values, m) -> list:
     delta = _delta_of(d, node)
     if delta is not None:   # the courses' dZ is δ: ∂J/∂Z without the 1/m of the mean
         value = evaluate([delta], values, m, d.model.constants)[0]
-        out.append((f"yours is δ{getattr(node.name, 'layer', '')} (∂J/∂Z without its constant factor), which courses call "
-                    "dZ: check with --dz delta (dz='delta') to compare it as such", value))
+        out.append((f"missing the loss's constant factor (1/m of the mean): yours is δ{getattr(node.name, 'layer', '')}, "
+                    "∂J/∂Z without it, which is what the deeplearning.ai notebooks call dZ (--dz delta reads dZ so)",
+                    value))
     if not paths:
         return out
     consts = d.model.constants

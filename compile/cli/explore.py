@@ -1,6 +1,7 @@
 """`derivax explore MODEL`: the explorer page on a local server (``compile.explore``)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from compile.cli import args as _args
@@ -23,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--loss", type=_args.unmark, default=None, help="a loss name or formula in yhat and y")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                         help="rows (X is examples x features, as frameworks) or columns (as Ng's courses)")
+    # compile.explore.launch hands a Network object over as a pickle it wrote itself, served as MODEL
+    parser.add_argument("--network", metavar="PICKLE", type=_args.unmark, help=argparse.SUPPRESS)
 
 
 def main(args) -> int:
@@ -35,12 +38,19 @@ def main(args) -> int:
     from derive.network.examples import resolve
     from compile.explore.launch import _files, _network
     from compile.explore.server import serve
-    resolve(args.model, args.loss)   # a model that cannot be built is said here, before any server starts
+    if args.network is not None:   # written by compile.explore.launch.start in a private folder
+        import pickle
+        with open(args.network, "rb") as f:
+            given = pickle.load(f)
+        files = {args.model: given}
+    else:
+        resolve(args.model, args.loss)   # a model that cannot be built is said here, before any server starts
+        files = _files(args.model)
     if args.host not in LOCAL:
         print(f"derivax: note: listening on {args.host}, not on this machine only: anyone who can reach it can "
               "use the page (it runs no code they send, but derives, verifies and trains)", file=sys.stderr)
     try:
-        serve(_network(args.model, args.loss, args.convention), args.host, args.port, files=_files(args.model),
+        serve(_network(args.model, args.loss, args.convention), args.host, args.port, files=files,
               open_browser=not args.no_browser,
               announce=lambda url: print(f"derivax explore: {url} (Ctrl-C stops it)", flush=True))
     except OSError as exc:

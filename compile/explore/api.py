@@ -56,18 +56,23 @@ def _user_errors() -> tuple:
 
 def network(fields: dict, files=()) -> tuple:
     """(name, Network, convention) for the model fields, with each edit applied in order. ``files`` are the
-    model files that may be opened (the one the server was started with): a request naming any other
-    .py file is refused, since opening one runs it."""
+    model files that may be opened (the one the server was started with), or a dict of networks by name
+    (handed to ``explore`` from Python): a request naming any other .py file is refused, since opening one
+    runs it."""
     from derive.network.examples import EXAMPLES, resolve
     from derive.network.network import Dense, Network
     model = fields.get("model") or ""
-    if ".py" in model and model.split(":")[0] not in files and model not in files:
-        raise ApiError("a model file is opened from the command line (derivax explore FILE.py), not from the "
-                       "page: name a built-in example or type an inline spec such as 2-3:tanh-1:sigmoid", "model")
-    try:
-        name, net = resolve(model)
-    except _user_errors() as exc:
-        raise _user_error(exc, "model") from None
+    given = files if isinstance(files, dict) else {}   # networks handed to explore() from Python, by name
+    if model in given:
+        name, net = model, given[model]
+    else:
+        if ".py" in model and model.split(":")[0] not in files and model not in files:
+            raise ApiError("a model file is opened from the command line (derivax explore FILE.py), not from the "
+                           "page: name a built-in example or type an inline spec such as 2-3:tanh-1:sigmoid", "model")
+        try:
+            name, net = resolve(model)
+        except _user_errors() as exc:
+            raise _user_error(exc, "model") from None
     layers = list(net.layers)
     edits = fields.get("edits") or []
     if len(edits) > MAX_EDITS:

@@ -73,7 +73,7 @@ class Jobs:
     """The server's jobs: started, watched, cancelled and forgotten here."""
 
     def __init__(self, files=(), limits=None, max_running=MAX_RUNNING):
-        self.files = tuple(files)
+        self.files = dict(files) if isinstance(files, dict) else tuple(files)
         self.limits = {**LIMITS, **(limits or {})}
         self.ctx = _context()
         self.jobs: dict[str, Job] = {}

@@ -89,6 +89,10 @@ def test_edits_change_the_derivation_as_a_declaration_would(server):
     assert out["record"]["size_text"] == "2-3-1"
     status, out = call(server, "/api/derive", {"model": "xor", "convention": "columns"})
     assert out["record"]["convention"] == "columns"
+    status, out = call(server, "/api/derive", {"model": "4x1-rnn3-2:softmax"})   # short enough to unroll
+    titles = [sec["title"] for sec in out["record"]["sections"]]
+    assert "Layer 1 unrolled over its 4 steps" in titles
+    assert next(n for n in out["record"]["graph"]["nodes"] if n["id"] == "L1")["steps"] == 4
 
 
 @pytest.mark.parametrize("body, status, field, words", [

@@ -16,6 +16,7 @@ from derive.printing.document import layout_lines, sections
 from derive.printing.show import printer_for
 
 MAX_DRAWN = 80   # graph nodes: a larger network's picture says it is too large to draw
+MAX_UNROLLED = 8  # steps: a recurrent layer this short is also shown unrolled, step by step
 
 
 def mathml(latex: str) -> str:
@@ -121,8 +122,11 @@ def record(d, name: str = "", steps: bool = True) -> dict:
     """The whole page's record for derivation ``d`` (see the module's text)."""
     model = d.model
     lx, fx = printer_for("latex"), printer_for("formula")
-    secs_l = sections(d, "latex", None, False)
-    secs_f = sections(d, "formula", None, False)
+    # a recurrent layer short enough is also written out at every step, as the page's unrolled view
+    unroll = any(l.kind == "recurrent" for l in model.layers) and all(
+        dict(l.geometry).get("steps", 0) <= MAX_UNROLLED for l in model.layers if l.kind == "recurrent")
+    secs_l = sections(d, "latex", None, False, unroll)
+    secs_f = sections(d, "formula", None, False, unroll)
     clicks = _clicks(d, fx)
     out_sections = []
     ids = {}

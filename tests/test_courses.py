@@ -56,6 +56,16 @@ def test_deeplearning_ai_regularization_notebook_reads_its_dz_as_the_course_does
 def test_nielsen_network_backprop_one_example_at_a_time():
     net = Network(3, [Dense(4, "sigmoid"), Dense(2, "sigmoid")], loss="(yhat - y)**2/2")
     assert run(net, "nielsen_network.py:Network", convention="columns", per_example=True).ok
+    at_a = run(net, "nielsen_network.py:NetworkPrimeOfA", convention="columns", per_example=True)
+    assert not at_a.ok and not at_a.params["W2"].ok
+    no_prime = run(net, "nielsen_network.py:NetworkNoPrimeAtOutput", convention="columns", per_example=True)
+    assert not no_prime.ok and not no_prime.params["W2"].ok and not no_prime.params["W1"].ok
+
+
+def test_cs231n_forgotten_relu_mask_is_named():
+    net = Network(4, [Dense(5, "relu"), Dense(3, "softmax")], l2=0.05, l2_form="lambda")
+    bad = run(net, "cs231n_net.py:TwoLayerNetNoMask", labels="integer")
+    assert not bad.ok and bad.params["W2"].ok and "derivative left out at layer 1" in bad.params["W1"].message
 
 
 @pytest.mark.parametrize("target, formula, ok, words", [

@@ -49,3 +49,20 @@ def softmax_loss_half_reg(W, X, y, reg):
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(N), y] -= 1
     return 0.0, X.T.dot(p) / N + reg * W
+
+
+class TwoLayerNetNoMask(TwoLayerNet):
+    """The usual slip: the ReLU's mask (dhidden[hidden <= 0] = 0) forgotten."""
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        N = X.shape[0]
+        hidden = np.maximum(0, X.dot(W1) + b1)
+        scores = hidden.dot(W2) + b2
+        p = np.exp(scores - scores.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(N), y] -= 1
+        p /= N
+        dhidden = p.dot(W2.T)
+        return 0.0, {"W2": hidden.T.dot(p) + 2 * reg * W2, "b2": p.sum(axis=0),
+                     "W1": X.T.dot(dhidden) + 2 * reg * W1, "b1": dhidden.sum(axis=0)}

@@ -41,3 +41,36 @@ def sigmoid(z):
 
 def sigmoid_prime(z):
     return sigmoid(z) * (1 - sigmoid(z))
+
+
+class NetworkPrimeOfA(Network):
+    """The usual slip: σ′ taken at the activation a instead of z in the output layer."""
+
+    def backprop(self, x, y):
+        activations, zs = [x], []
+        for b, w in zip(self.biases, self.weights):
+            zs.append(np.dot(w, activations[-1]) + b)
+            activations.append(sigmoid(zs[-1]))
+        delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(activations[-1])
+        nabla_b, nabla_w = [None] * len(self.weights), [None] * len(self.weights)
+        nabla_b[-1], nabla_w[-1] = delta, np.dot(delta, activations[-2].T)
+        delta = np.dot(self.weights[-1].T, delta) * sigmoid_prime(zs[-2])
+        nabla_b[-2], nabla_w[-2] = delta, np.dot(delta, activations[-3].T)
+        return (nabla_b, nabla_w)
+
+
+class NetworkNoPrimeAtOutput(Network):
+    """The usual slip: the output δ taken as a − y under the quadratic cost (σ′(z) left out), as if the
+    cost were cross-entropy."""
+
+    def backprop(self, x, y):
+        activations, zs = [x], []
+        for b, w in zip(self.biases, self.weights):
+            zs.append(np.dot(w, activations[-1]) + b)
+            activations.append(sigmoid(zs[-1]))
+        delta = self.cost_derivative(activations[-1], y)
+        nabla_b, nabla_w = [None] * len(self.weights), [None] * len(self.weights)
+        nabla_b[-1], nabla_w[-1] = delta, np.dot(delta, activations[-2].T)
+        delta = np.dot(self.weights[-1].T, delta) * sigmoid_prime(zs[-2])
+        nabla_b[-2], nabla_w[-2] = delta, np.dot(delta, activations[-3].T)
+        return (nabla_b, nabla_w)

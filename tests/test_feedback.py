@@ -3,6 +3,7 @@ test metrics and the first epoch's compiling said."""
 import io
 
 import numpy as np
+import pytest
 
 
 def test_plain_epoch_lines_when_the_output_is_no_terminal():
@@ -85,3 +86,22 @@ def test_the_parameter_summary_of_a_tiny_network_and_its_count():
         total = sum(math.prod(v.shape) for v in params.values())
         assert model.summary_text().endswith(f"\n{total:,} parameters")
         assert sum(r[3] for r in model.summary()) == total
+
+
+def test_training_metrics_of_a_large_set_come_from_a_fixed_sample():
+    """Above train_sample examples, the per-epoch training loss is the loss on a fixed random sample of that
+    many (the same each epoch), computed here from the definitions in NumPy; below it, on all of them."""
+    from compile import compile_trainer, fit
+    from derive import Dense, Network
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    trainer = compile_trainer(Network(3, [Dense(2, "softmax")]), "sgd", 0.1)
+    hist = fit(trainer, x, y, 2, 50, progress=False, train_sample=64, seed=5)
+    pick = np.sort(np.random.default_rng(5).permutation(300)[:64])
+    p = {k: np.asarray(v, np.float64) for k, v in hist.params.items()}
+    z = x[pick] @ p["W1"] + p["b1"]
+    logp = z - z.max(1, keepdims=True) - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+    assert hist.train_sample == 64
+    assert hist.train_loss[-1] == pytest.approx(-logp[np.arange(64), y[pick]].mean(), rel=1e-5)
+    assert fit(trainer, x, y, 1, 50, progress=False, train_sample=None).train_sample is None

@@ -183,6 +183,8 @@ def main(args) -> int:
         else "no epoch finished"
     if train_acc is not None:
         line += f", train accuracy {train_acc:.2%}"
+    if hist.train_sample:
+        line += f" (training figures on a fixed sample of {hist.train_sample:,} of {n:,} examples)"
     test_loss = hist.test_loss[-1] if hist.test_loss else None
     if test_acc is not None:
         line += f", test accuracy {test_acc:.2%}"
@@ -209,7 +211,7 @@ def main(args) -> int:
                           "test_loss": test_loss, "baselines": data.baselines or None,
                           "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
-                          "stopped": hist.stopped, "batch_size": batch}))
+                          "stopped": hist.stopped, "batch_size": batch, "train_sample": hist.train_sample}))
     return 1 if hist.stopped or not written else 0
 
 

@@ -26,6 +26,7 @@ SCAN_UNROLL = 2
 # from and above it by more than DIVERGED_MARGIN: the margin keeps a loss that started near zero and
 # moved by rounding noise from counting as divergence.
 DIVERGED_RATIO, DIVERGED_MARGIN = 10.0, 1e-3
+TRAIN_SAMPLE = 10_000   # training examples the per-epoch training metrics are measured on (at most)
 
 
 @dataclass
@@ -288,13 +289,14 @@ class History:
     params: dict
     opt_state: object
     step_loss: list = field(default_factory=list)       # mean loss of the steps, per epoch
-    train_loss: list = field(default_factory=list)      # loss on all training data after each epoch
+    train_loss: list = field(default_factory=list)      # loss on the training data (or its sample) after each epoch
     train_accuracy: list = field(default_factory=list)  # None entries for regression
     test_accuracy: list = field(default_factory=list)   # empty without a test split
     test_loss: list = field(default_factory=list)       # loss on the test split after each epoch
     seconds: float = 0.0
     stopped: str | None = None                          # why training stopped early, if it did
-    initial_loss: float | None = None                   # loss on all training data before the first step
+    initial_loss: float | None = None                   # training loss before the first step
+    train_sample: int | None = None                     # the training metrics' sample size; None: all of x
 
     @property
     def epochs(self) -> int:
@@ -314,7 +316,7 @@ class History:
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
         params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None,
-        devices=None) -> History:
+        devices=None, train_sample=TRAIN_SAMPLE) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
 
@@ -323,6 +325,11 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     naming the argument, before anything is traced. ``on_epoch``, when given, is called after every epoch
     with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
     none), as the explorer page draws them.
+
+    The training loss and accuracy after each epoch are measured on all of x, or, for more than
+    ``train_sample`` examples (default ``TRAIN_SAMPLE``; None or 0: always all), on a fixed random sample of
+    that many (``History.train_sample`` says so): a whole pass over a large training set each epoch would
+    cost a third of the epoch again. The test split is always evaluated whole.
 
     ``devices`` (a number, or "all") trains data parallel over that many devices: each batch split over
     them, parameters and optimizer state replicated, the gradients summed across devices by XLA. The
@@ -354,8 +361,9 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     k_init, k_train = jax.random.split(key)
     params = trainer.init_params(k_init) if params is None else _params(trainer, params)
     hist = History(params, trainer.init_opt_state(params) if opt_state is None else opt_state)   # resumed
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    test = None if test is None else tuple(jnp.asarray(a) for a in test)
+    # the checked arrays are fresh copies of the user's, aligned: on a CPU the device takes them without a copy
+    x, y = jax.device_put(x), jax.device_put(y)
+    test = None if test is None else tuple(jax.device_put(a) for a in test)
     if mesh is not None:   # parameters, state and data on every device; each batch is split in the epoch
         from jax.sharding import NamedSharding, PartitionSpec
         every = NamedSharding(mesh, PartitionSpec())
@@ -364,12 +372,18 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
         test = None if test is None else jax.device_put(test, every)
     evaluate = _evaluate_fn(trainer, classify)
     batch_size = min(batch_size, x.shape[0])
-    hist.initial_loss = float(evaluate(params, x, y, trainer.stats(hist.opt_state))[0])
+    xe, ye = x, y   # what the training metrics are measured on: all of x, or a fixed sample of a large x
+    if train_sample and x.shape[0] > train_sample:
+        import numpy as np
+        pick = np.sort(np.random.default_rng(seed).permutation(x.shape[0])[:train_sample])
+        xe, ye = x[pick], y[pick]
+        hist.train_sample = int(train_sample)
+    hist.initial_loss = float(evaluate(params, xe, ye, trainer.stats(hist.opt_state))[0])
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
             p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
                                             batch_size=batch_size, shuffle=bool(shuffle))
-            J, acc = (float(v) for v in evaluate(p, x, y, trainer.stats(s)))
+            J, acc = (float(v) for v in evaluate(p, xe, ye, trainer.stats(s)))
             if not (math.isfinite(J) and math.isfinite(float(step_loss))):
                 hist.stopped = (f"the loss became {J if not math.isfinite(J) else float(step_loss)} in epoch {e}: "
                                 f"stopped, keeping the parameters from epoch {e - 1} (try a smaller learning rate)")

@@ -105,3 +105,15 @@ def test_training_metrics_of_a_large_set_come_from_a_fixed_sample():
     assert hist.train_sample == 64
     assert hist.train_loss[-1] == pytest.approx(-logp[np.arange(64), y[pick]].mean(), rel=1e-5)
     assert fit(trainer, x, y, 1, 50, progress=False, train_sample=None).train_sample is None
+
+
+def test_help_and_argument_parsing_import_neither_sympy_nor_jax():
+    """`derivax --help` answers in a fifth of a second: building the parser imports no SymPy, no JAX."""
+    import subprocess
+    import sys
+    code = ("import sys; from compile.cli.main import build_parser; p = build_parser(); "
+            "p.parse_args(['train', 'mlp', '--optimizer', 'adamw']); p.parse_args(['verify', 'xor']); "
+            "print(sorted(m for m in ('sympy', 'jax', 'derive') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compile.checks.results import Comparison, ParamResult
-from compile.checks.points import mask_units, random_point
+from compile.checks.points import MAX_BATCH, mask_units, random_point
 
 # Agreement thresholds on the relative error, in float64. jax.grad and sympy.diff compute the same
 # number by other roundings (1e-9 leaves room for long sums); a central difference is good to about
@@ -36,7 +36,6 @@ DIRECTIONS = 4
 SCALAR_WEIGHTS = 30
 SCALAR_SECONDS = 60.0
 DIGITS = 20  # working precision of the scalar tier's evaluation
-MAX_BATCH = 10_000  # a check needs a few examples; more only costs time
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 from compile.cli import args as _args
-from compile.checks.formula import CheckError, check_formula
 
 
 def add_arguments(parser) -> None:
@@ -23,6 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from compile.checks.formula import CheckError, check_formula
     from derive.network.examples import resolve
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     try:

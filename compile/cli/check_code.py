@@ -6,7 +6,6 @@ import sys
 from compile.checks.sandbox import DEFAULT_TIMEOUT, LoadError, parse_spec
 from compile.cli import args as _args
 from pathlib import Path
-from compile.checks.code import CodeReport, check_code
 
 
 def add_arguments(parser) -> None:
@@ -64,6 +63,7 @@ def _names(text: str) -> dict:
 
 
 def main(args) -> int:
+    from compile.checks.code import CodeReport, check_code
     from derive.network.examples import EXAMPLES, resolve
 
     from compile.train.data import BUILTINS, DataError, load

@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 from compile.cli import args as _args
-from compile.train.optim import OPTIMIZERS, OptimizerError
 from pathlib import Path
-from compile.lowering.codegen import generate
+
+from compile.train.optimizer_names import OPTIMIZERS
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from compile.lowering.codegen import generate
+    from compile.train.optim import OptimizerError
     from derive.network.examples import EXAMPLES, resolve
     name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     defaults = EXAMPLES[name].train if name in EXAMPLES else {}

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from compile.cli import args as _args
-from compile.train.optim import OPTAX_OPTIMIZERS, OPTIMIZERS, OptimizerError
+from compile.train.optimizer_names import OPTAX_OPTIMIZERS, OPTIMIZERS
 
 # Used where neither the command line nor the example says otherwise.
 DEFAULTS = {"optimizer": "sgd", "lr": 0.1, "epochs": 100, "batch_size": 32, "seed": 0, "shuffle": True}
@@ -90,6 +90,11 @@ def _devices(text: str):
     return int(text)
 
 
+def _optimizer_error():
+    from compile.train.optim import OptimizerError
+    return OptimizerError
+
+
 def settings(args, name) -> dict:
     """The run's settings: command line first, then the example's defaults, then DEFAULTS."""
     from derive.network.examples import EXAMPLES
@@ -138,7 +143,7 @@ def main(args) -> int:
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
                                   **dict(getattr(args, "opt", None) or []))
         check_targets(trainer.model.loss_name, data)
-    except (UsageError, DataError, OptimizerError) as exc:
+    except (UsageError, DataError, _optimizer_error()) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     classify = data.kind == "classification"

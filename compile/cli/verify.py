@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from compile.cli import args as _args
-from compile.checks.verify import MAX_BATCH, verify
+from compile.checks.points import MAX_BATCH
 
 
 def add_arguments(parser) -> None:
@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from compile.checks.verify import verify
     from derive.network.examples import resolve
     name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
     if args.batch_size < 1:

@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from compile.lowering.lower import ScalarJax
+from compile.train.optimizer_names import OPTAX_OPTIMIZERS, OPTIMIZERS as NAMES
 
 theta, g, t = sp.symbols("theta g t")
 alpha, beta, beta1, beta2, epsilon = sp.symbols("alpha beta beta1 beta2 epsilon", positive=True)
@@ -162,6 +163,7 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Up
 RANGES = {"beta": (0, 1, False), "b1": (0, 1, False), "b2": (0, 1, False), "eps": (0, 1, True)}
 _MAKERS = {"sgd": (sgd, ()), "momentum": (momentum, ("beta",)), "adam": (adam, ("b1", "b2", "eps"))}
 OPTIMIZERS = tuple(_MAKERS)  # the names the command line offers: a new maker is a new choice
+assert OPTIMIZERS == NAMES, "compile.train.optimizer_names lists the makers, in this order"
 
 
 def is_transformation(obj) -> bool:
@@ -175,9 +177,7 @@ def _finite_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
 
 
-# optax optimizers the command line and ``make`` take by name, with their hyper-parameters as keywords.
-OPTAX_OPTIMIZERS = ("adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "lamb", "lion", "lars", "novograd",
-                    "radam", "sm3", "yogi", "amsgrad", "adabelief", "fromage", "noisy_sgd")
+# optax optimizers the command line and ``make`` take by name (listed in compile.train.optimizer_names).
 # Our symbolic rules take a constant learning rate: with a schedule, the same rule comes from optax.
 _OPTAX_SAME = {"sgd": ("sgd", {}), "momentum": ("sgd", {"beta": "momentum"}), "adam": ("adam", {})}
 

@@ -31,9 +31,11 @@ from compile.checks.points import MAX_BATCH, mask_units, random_point
 TOLERANCE = {"jax_grad": 1e-9, "finite_diff": 1e-6, "sympy": 1e-9}
 REFERENCES = {"jax_grad": "jax.grad", "finite_diff": "finite differences", "sympy": "sympy.diff (scalar)"}
 DIRECTIONS = 4
+DEEP_DIRECTIONS = 2   # directions per parameter from FD_JIT_LAYERS layers on
 # sympy.diff of the expanded loss costs about half a second a weight at 40 weights: above this
 # many, the scalar reference is left out of verify.
 SCALAR_WEIGHTS = 30
+FD_JIT_LAYERS = 8   # layers from which the finite differences' loss is compiled once, not run op by op
 SCALAR_SECONDS = 60.0
 DIGITS = 20  # working precision of the scalar tier's evaluation
 
@@ -98,7 +100,7 @@ def _compare(key, derived, reference, scale=None, floor=1e-13) -> Comparison:
     return Comparison(key, err, rel, rel <= TOLERANCE[key] or err <= floor)
 
 
-def _directional(loss, params, name, rng, eps):
+def _directional(loss, params, name, rng, eps, J=None, directions=DIRECTIONS):
     """(directions, derivatives of loss along each, their error bound) for ``name``.
 
     Each derivative is a central difference at steps h and h/2 combined by Richardson extrapolation
@@ -108,14 +110,14 @@ def _directional(loss, params, name, rng, eps):
     still stands far outside it. h is the cube root of the dtype's machine epsilon, scaled by the
     parameter's size: the step that balances truncation and rounding error."""
     h = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(params[name]))))
-    J = abs(float(loss(params)))
+    J = abs(float(loss(params)) if J is None else J)
     dirs, fds, spread = [], [], 0.0
 
     def central(u, step):
         hi = {**params, name: params[name] + step * u}
         lo = {**params, name: params[name] - step * u}
         return float(loss(hi) - loss(lo)) / (2 * step)
-    for _ in range(DIRECTIONS):
+    for _ in range(directions):
         u = rng.normal(size=params[name].shape)
         u /= np.linalg.norm(u) or 1.0
         coarse, fine = central(u, h), central(u, h / 2)
@@ -210,12 +212,16 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     rng = np.random.default_rng(seed + 1)
     eps = float(np.finfo(np.float64).eps)
     results = {}
+    J = float(loss(point.params))
+    # A deep network has many parameters and a costly loss: two random directions each (a wrong gradient
+    # is off along almost every direction), so that the whole check stays near linear in the depth.
+    directions = DIRECTIONS if len(model.layers) < FD_JIT_LAYERS else DEEP_DIRECTIONS
     for p in model.params:
         r = ParamResult(p.name, tuple(int(s) for s in p.shape))
         g = derived[p.name]
         if auto is not None:
             r.comparisons["jax_grad"] = _compare("jax_grad", g, auto[p.name])
-        dirs, fds, rounding = _directional(loss, point.params, p.name, rng, eps)
+        dirs, fds, rounding = _directional(loss, point.params, p.name, rng, eps, J, directions)
         along = np.array([float(np.sum(g * u)) for u in dirs])
         r.comparisons["finite_diff"] = _compare("finite_diff", along, fds, scale=float(np.linalg.norm(g)),
                                                 floor=rounding)
@@ -266,8 +272,22 @@ def _jax_side(d, point, jit):
             with jax.enable_x64(True), (_nullcontext() if jit else jax.disable_jit()):
                 return f(*args)
 
-        def loss(p):
-            return float(run(low.loss, p, point.x, point.y, *extra))
+        if jit or len(model.layers) >= FD_JIT_LAYERS:
+            # The finite differences evaluate the loss a few dozen times per parameter, and a deep network
+            # has many parameters and many ops per evaluation: op by op that is quadratic in the depth
+            # (67 s at 50 layers of 512), compiled once it is linear.
+            with jax.enable_x64(True):
+                compiled = jax.jit(lambda p: low.loss(p, point.x, point.y, *extra))
+                # On the device once: a difference moves one parameter, and copying all the others at every
+                # call (100 MB at 50 layers of 512) would cost more than the loss itself.
+                placed = {k: jax.device_put(v) for k, v in point.params.items()}
+
+            def loss(p):
+                with jax.enable_x64(True):
+                    return float(compiled({k: placed[k] if v is point.params[k] else v for k, v in p.items()}))
+        else:
+            def loss(p):
+                return float(run(low.loss, p, point.x, point.y, *extra))
 
         derived = {k: np.asarray(v) for k, v in run(low.grads, point.params, point.x, point.y, *extra).items()}
         auto = run(jax.grad(lambda p: low.loss(p, point.x, point.y, *extra)),

@@ -146,3 +146,20 @@ def test_bench_of_a_network_too_large_for_memory_is_refused(capsys, monkeypatch)
     monkeypatch.setattr(_points, "available_bytes", lambda: 2**30)
     err = _refused(capsys, monkeypatch, "6000-6000:tanh-10:softmax", "--small", "none")
     assert err.startswith("derivax: the benchmark of this network needs about ") and "36,066,010 weights" in err
+
+
+def test_the_suite_table_and_the_fit_benchmark_run():
+    """The suite's Markdown table for given figures, pinned; the fit benchmark on a tiny set returns its
+    figures for both sides (its ratio is the peer's time over fit's)."""
+    from compile.cli.bench import suite_markdown
+    from compile.cli.bench_fit import measure
+    table = suite_markdown({"machine": "m", "rows": [
+        {"row": "64-64-10 tanh", "batch": 64, "peer": "jax.grad step", "derived_steps_per_s": 27700.4,
+         "peer_steps_per_s": 26798, "ratio": 1.0337, "first_step_ratio": 1.1},
+        {"row": "fit", "batch": 128, "peer": "PyTorch eager loop", "derived_steps_per_s": None,
+         "peer_steps_per_s": None, "ratio": 0.75, "first_step_ratio": None}]})
+    assert table.splitlines()[-2:] == ["| 64-64-10 tanh | 64 | jax.grad step | 27,700 | 26,798 | 1.03x | 1.10x |",
+                                       "| fit | 128 | PyTorch eager loop |  |  | 0.75x | |"]
+    out = measure(examples=600, sizes=(8, 6, 3), batch=50, epochs=1, repeats=1)
+    assert set(out["seconds"]) == {"derivax fit", "jax.grad loop"} and out["train_examples"] == 500
+    assert out["fit_vs_jax_loop"] == out["seconds"]["jax.grad loop"] / out["seconds"]["derivax fit"]

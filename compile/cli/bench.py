@@ -318,11 +318,76 @@ def add_arguments(p) -> None:
                    help="steps in its epoch (default 200)")
     p.add_argument("--input", type=input_shape, metavar="HxWxC",
                    help="the input shape of a built-in CNN (cnn): 28x28x1 times the seed's MNIST network")
+    p.add_argument("--suite", action="store_true",
+                   help="the whole benchmark suite (dense networks, fit against hand-written loops, the CNN and "
+                        "RNN examples) as one Markdown table; PyTorch joins where it is installed (minutes)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+
+
+# The suite's dense rows: (what, spec, batch size); each against the hand-written jax.grad step.
+SUITE = [("784-256-128-10 tanh", DEFAULT_MODEL, 256), ("64-64-10 tanh", SMALL_MODEL, 64),
+         ("64-64-1 sigmoid + bce", "64-64:sigmoid-1:sigmoid", 64),
+         ("784-2048-10 relu", "784-2048:relu-10:softmax", 512),
+         ("20 tanh layers of 256", "256" + "-256:tanh" * 20 + "-10:softmax", 128)]
+SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", "gru", 100)]
+
+
+def suite(repeats=5, steps=50) -> dict:
+    """Every row of the suite: step and first-step ratios of the dense networks, fit against a loop of
+    jax.grad steps (and PyTorch's, where installed), and the CNN and RNN examples' steps."""
+    import importlib.util
+    import platform
+    import os
+    from derive.network.examples import resolve
+    from compile.cli import bench_cnn, bench_fit, bench_rnn
+    rows = []
+    for what, spec, batch in SUITE:
+        r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=1)
+        rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
+                     "peer_steps_per_s": r["jax_grad_steps_per_s"], "ratio": r["step_speedup"],
+                     "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step"})
+    has_torch = importlib.util.find_spec("torch") is not None
+    f = bench_fit.measure(epochs=3, repeats=max(2, repeats // 2), torch=has_torch)
+    rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})", "batch": f["batch"],
+                 "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"],
+                 "first_step_ratio": None, "peer": "loop of jitted jax.grad steps"})
+    if has_torch:
+        rows.append({**rows[-1], "ratio": f["fit_vs_torch_loop"], "peer": "PyTorch eager loop"})
+    for what, name, batch in SUITE_EXAMPLES:
+        net = resolve(name)[1]
+        r = bench_cnn.run(net, name, batch, repeats, min(steps, 30), peers=bench_rnn if name == "gru" else None)
+        rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
+                     "peer_steps_per_s": r["jax.grad_steps_per_s"], "ratio": r["speedup_vs_jax.grad"],
+                     "first_step_ratio": None, "peer": "jax.grad step"})
+        if "speedup_vs_pytorch" in r:
+            rows.append({**rows[-1], "peer_steps_per_s": r["pytorch_steps_per_s"], "ratio": r["speedup_vs_pytorch"],
+                         "peer": "PyTorch eager step"})
+    import jax
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.default_backend()} x{jax.device_count()}, "
+                       f"Python {platform.python_version()}, JAX {jax.__version__}", "rows": rows}
+
+
+def suite_markdown(result) -> str:
+    lines = [f"Measured by `derivax bench --suite` on {result['machine']}: float32 SGD, interleaved repeats, "
+             "medians; a ratio above 1 means derivax is faster.", "",
+             "| network | batch | against | derivax steps/s | peer steps/s | speed ratio | first step, time ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        num = (lambda v: f"{v:,.0f}" if v is not None else "")
+        lines.append(f"| {r['row']} | {r['batch']} | {r['peer']} | {num(r['derived_steps_per_s'])} | "
+                     f"{num(r['peer_steps_per_s'])} | {r['ratio']:.2f}x | "
+                     + (f"{r['first_step_ratio']:.2f}x |" if r["first_step_ratio"] is not None else " |"))
+    return "\n".join(lines) + "\n"
 
 
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
+    if getattr(args, "suite", False):
+        result = suite(min(args.repeats, 5), min(args.steps, 50))
+        sys.stdout.write(suite_markdown(result))
+        if args.json:
+            print(json.dumps(result))
+        return 0
     _, net = resolve(args.model, None, args.input, getattr(args, "l2", None), getattr(args, "l2_form", None))
     if not net.build().is_dense:  # convolution, pooling or recurrence: peers written for those layers
         from compile.cli import bench_cnn, bench_lm, bench_rnn

@@ -187,8 +187,13 @@ def aligned_empty(shape, dtype):
 
 
 def _cast(a, dtype, what):
-    """``a`` as a fresh ``dtype`` array, aligned so that moving it to the device costs no copy; a DataError
-    where finite values would round to inf there."""
+    """``a`` as a ``dtype`` array: itself when it already is one (C-ordered), else a copy aligned so that
+    moving it to the device costs no second copy; a DataError where finite values would round to inf."""
+    if a.dtype == np.dtype(dtype) and a.flags.c_contiguous:
+        if not np.isfinite(a).all():
+            i = tuple(int(k) for k in np.argwhere(~np.isfinite(a))[0])
+            raise DataError(f"{what}: expected finite numbers, found {a[i].item()} at index {i}")
+        return a
     out = aligned_empty(a.shape, dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         np.copyto(out, a, casting="unsafe")

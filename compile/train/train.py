@@ -26,7 +26,7 @@ SCAN_UNROLL = 2
 # from and above it by more than DIVERGED_MARGIN: the margin keeps a loss that started near zero and
 # moved by rounding noise from counting as divergence.
 DIVERGED_RATIO, DIVERGED_MARGIN = 10.0, 1e-3
-TRAIN_SAMPLE = 10_000   # training examples the per-epoch training metrics are measured on (at most)
+TRAIN_SAMPLE = 5_000   # training examples the per-epoch training metrics are measured on (at most)
 
 
 @dataclass

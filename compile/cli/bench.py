@@ -376,7 +376,7 @@ def suite_markdown(result) -> str:
         num = (lambda v: f"{v:,.0f}" if v is not None else "")
         lines.append(f"| {r['row']} | {r['batch']} | {r['peer']} | {num(r['derived_steps_per_s'])} | "
                      f"{num(r['peer_steps_per_s'])} | {r['ratio']:.2f}x | "
-                     + (f"{r['first_step_ratio']:.2f}x |" if r["first_step_ratio"] is not None else " |"))
+                     + (f"{r['first_step_ratio']:.2f}x |" if r["first_step_ratio"] is not None else "|"))
     return "\n".join(lines) + "\n"
 
 

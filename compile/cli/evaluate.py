@@ -22,6 +22,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
+def data_source(model, given, option):
+    """The data a command reads: ``given``, else the built-in example's own; None, said on stderr, when
+    there is neither."""
+    from compile.train.data import BUILTINS
+    source = given or (model if model in BUILTINS else None)
+    if source is None:
+        print(f"derivax: {option} is needed: the model is no built-in example with data of its own", file=sys.stderr)
+    return source
+
+
 def restore(net, path):
     """(trainer, params, extra keyword arguments of forward and loss) of the checkpoint at ``path``: the
     running averages of batch norms where the network has them. Raises DataError."""
@@ -39,12 +49,11 @@ def restore(net, path):
 
 def main(args) -> int:
     import numpy as np
-    from compile.train.data import BUILTINS, DataError, load
+    from compile.train.data import DataError, load
     from derive.network.examples import resolve
     name, net = resolve(args.model)
-    source = args.data or (args.model if args.model in BUILTINS else None)
+    source = data_source(args.model, args.data, "--data")
     if source is None:
-        print("derivax: --data is needed: the model is no built-in example with data of its own", file=sys.stderr)
         return 2
     if args.output is not None and not str(args.output).endswith(".npy"):
         print(f"derivax: --output {args.output}: the file name must end in .npy", file=sys.stderr)

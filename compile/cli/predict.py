@@ -32,13 +32,12 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     import numpy as np
-    from compile.cli.evaluate import restore
-    from compile.train.data import BUILTINS, DataError, read_inputs
+    from compile.cli.evaluate import data_source, restore
+    from compile.train.data import DataError, read_inputs
     from derive.network.examples import resolve
     name, net = resolve(args.model)
-    source = args.input or (args.model if args.model in BUILTINS else None)
+    source = data_source(args.model, args.input, "--input")
     if source is None:
-        print("derivax: --input is needed: the model is no built-in example with data of its own", file=sys.stderr)
         return 2
     suffix = None if args.output is None else next((f for f in FORMATS if str(args.output).lower().endswith(f)), "")
     if suffix == "":

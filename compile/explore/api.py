@@ -59,7 +59,7 @@ def network(fields: dict, files=()) -> tuple:
     model files that may be opened (the one the server was started with), or a dict of networks by name
     (handed to ``explore`` from Python): a request naming any other .py file is refused, since opening one
     runs it."""
-    from derive.network.examples import EXAMPLES, resolve
+    from derive.network.examples import resolve
     from derive.network.network import Dense, Network
     model = fields.get("model") or ""
     given = files if isinstance(files, dict) else {}   # networks handed to explore() from Python, by name
@@ -122,7 +122,8 @@ def network(fields: dict, files=()) -> tuple:
     convention = fields.get("convention") or "rows"
     if convention not in ("rows", "columns"):
         raise ApiError(f"the convention is rows or columns, not {convention!r}", "convention")
-    return (name if not edits and loss in (None, "") or name not in EXAMPLES else f"{name} (edited)"), net, convention
+    edited = bool(edits) or loss not in (None, "")
+    return (f"{name} (edited)" if edited else name), net, convention
 
 
 def _layer(value, layers, field) -> int:

@@ -54,6 +54,16 @@ class CodeReport:
     stopped: str | None = None
     intermediates: dict = field(default_factory=dict)   # key -> ParamResult, in backward order
     first_wrong: object = None                          # the first wrong intermediate's ParamResult
+    dz: str = "adjoint"   # how the intermediates were read: as ∂J/∂N, or as the courses write them ("delta")
+
+    def meaning(self, p) -> str:
+        """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
+        without the loss's constant factor."""
+        from derive.printing.show import name as shown
+        node = str(p.node)
+        if self.dz == "delta" and node[:1] == "Z" and node[1:].isdigit():
+            return shown(f"delta{node[1:]}", "text")
+        return f"∂J/∂{shown(node, 'text')}" + (" without the 1/m" if self.dz == "delta" else "")
 
     @property
     def ok(self) -> bool:
@@ -68,8 +78,7 @@ class CodeReport:
         first = ""
         if self.first_wrong is not None:
             f = self.first_wrong
-            from derive.printing.show import name as shown
-            first = (f"; the first wrong intermediate in backward order is {f.name} (∂J/∂{shown(f.node, 'text')}): "
+            first = (f"; the first wrong intermediate in backward order is {f.name} ({self.meaning(f)}): "
                      f"{f.message or 'differs from the derived adjoint'}")
         if not wrong and self.first_wrong is None:
             return f"all {len(self.params)} gradients{inner} right {where}"
@@ -80,7 +89,6 @@ class CodeReport:
     def render(self, console=None) -> None:
         from rich.console import Console
         from rich.table import Table
-        from derive.printing.show import name as shown
         console = console or Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
         tab = Table(title=f"check-code: {self.function} against the derived gradients of {self.model}")
         for col in ("parameter", "verdict", "max rel err", "worst at", "note"):
@@ -95,7 +103,7 @@ class CodeReport:
             err = "-" if p.max_rel_err is None else f"{p.max_rel_err:.2e}"
             verdict = "[green]right[/green]" if p.ok else "[bold red]wrong[/bold red]"
             mark = " (first wrong)" if p is self.first_wrong else ""
-            tab.add_row(f"{name} = ∂J/∂{shown(p.node, 'text')}", verdict + mark, err, p.worst_point or "-",
+            tab.add_row(f"{name} = {self.meaning(p)}", verdict + mark, err, p.worst_point or "-",
                         "" if self.error else p.message)
         console.print(tab)
         for line in self.notes + [tolerance_text()]:
@@ -396,7 +404,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
-                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first)
+                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz)
 
 
 def _context(d, params, x, y, given, columns) -> dict:

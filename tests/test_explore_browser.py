@@ -86,7 +86,10 @@ def _stop(proc):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        except Exception as exc:   # noqa: BLE001 - a stub that is no browser (a snap wrapper) counts as none
+            pytest.skip(f"{CHROMIUM} does not start as a browser: {str(exc).splitlines()[0][:200]}")
         yield b
         b.close()
 

@@ -129,6 +129,7 @@ class Jobs:
             try:
                 job.process.start()
             except Exception as exc:  # noqa: BLE001 - no process could be started: say so
+                read.close()
                 return self._end(job, "error", {"message": f"cannot start a worker: {exc}", "status": 500})
             finally:
                 write.close()

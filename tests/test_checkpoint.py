@@ -143,3 +143,30 @@ def test_bad_arguments_of_predict_are_named(tmp_path, capsys, monkeypatch, argv,
     err = capsys.readouterr().err
     assert rc == 2 and words in err, err
 
+
+
+def test_predict_a_regression_and_a_single_sigmoid_output(tmp_path, capsys):
+    """A regression's table is its outputs (y, or y0, y1, ...); a single sigmoid output's is p and the class
+    p > 0.5; both equal the forward pass computed here from the checkpoint's arrays."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 2))
+    np.savez(tmp_path / "reg.npz", x=x, y=x @ [[1.0, -1.0], [0.5, 2.0]])
+    np.savez(tmp_path / "bin.npz", x=x, y=(x[:, 0] > 0).astype(int))
+    np.save(tmp_path / "x.npy", x)
+    for name, spec, data in (("reg", "2-3:tanh-2", "reg.npz"), ("bin", "2-3:tanh-1:sigmoid", "bin.npz")):
+        ck = tmp_path / f"{name}.npz.ck.npz"
+        assert main(["train", spec, "--data", str(tmp_path / data), "--epochs", "2", "--save", str(ck)]) == 0
+        capsys.readouterr()
+        z = np.load(ck)
+        out = np.tanh(x @ z["W1"] + z["b1"].reshape(1, -1)) @ z["W2"] + z["b2"].reshape(1, -1)
+        assert main(["predict", spec, "--load", str(ck), "--input", str(tmp_path / "x.npy")]) == 0
+        rows = capsys.readouterr().out.strip().splitlines()
+        table = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
+        if name == "reg":
+            assert rows[0] == "y0,y1"
+            np.testing.assert_allclose(table, out, rtol=1e-4, atol=1e-5)
+        else:
+            p = 1 / (1 + np.exp(-out[:, 0]))
+            assert rows[0] == "p,class"
+            np.testing.assert_allclose(table[:, 0], p, rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(table[:, 1], (p > 0.5).astype(int))

@@ -94,3 +94,28 @@ def test_the_decay_constant_under_the_courses_names():
     assert check_formula(net, "W1", "X.T @ dZ1 + 2 * reg * W1").ok
     half = check_formula(net, "W1", "X.T @ dZ1 + reg * W1")
     assert not half.ok and any("weight decay's term is half" in d for d in half.diagnosis)
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("cs231n_net.py:_softmax_grad.nothing", "_softmax_grad is a function, not a class"),
+    ("cs231n_net.py:TwoLayerNet.fly", "TwoLayerNet has no method 'fly'; its methods: loss"),
+    ("cs231n_net.py:Missing", "defines no 'Missing'"),
+])
+def test_a_class_or_method_that_is_not_there_is_named(spec, words):
+    from compile.checks.sandbox import LoadError
+    net = Network(4, [Dense(5, "relu"), Dense(3, "softmax")])
+    with pytest.raises(LoadError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        run(net, spec, labels="integer")
+
+
+def test_a_class_with_no_backward_method_is_named(tmp_path):
+    from compile.checks.sandbox import LoadError
+    (tmp_path / "net.py").write_text("class Net:\n    def forward(self, x):\n        return x\n")
+    with pytest.raises(LoadError, match="Net is a class with none of the methods loss, backward, backprop"):
+        check_code(Network(2, [Dense(2, "softmax")]), f"{tmp_path / 'net.py'}:Net", points=1)
+
+
+def test_an_unknown_dz_reading_is_named():
+    net = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce")
+    with pytest.raises(ValueError, match="dz must be 'auto', 'adjoint' or 'delta', not 'sideways'"):
+        check_formula(net, "W2", "A1.T @ delta2 / m", dz="sideways")

@@ -136,7 +136,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     import sympy as sp
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
-    from compile.checks.intermediates import course_reading
+    from derive.formula.matrix_names import course_reading
     d = derivation if derivation is not None else net.derive(convention)
     course, c = course_reading(d) if dz != "adjoint" else (None, None)
     if dz == "delta" and course is None:

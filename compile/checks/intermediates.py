@@ -88,37 +88,13 @@ def references(d, nodes, values, m, dz_delta=False) -> dict:
     from compile.lowering.evaluate import evaluate
     nodes = list(nodes)
     if dz_delta:   # every d-name as the courses compute it: dZ2 = δ2, dA1 = W2ᵀ dZ2 (no 1/m)
+        from derive.formula.matrix_names import course_reading
         course = course_reading(d)[0]
         adjoints = course.adjoints if course is not None else d.adjoints
     else:
         adjoints = d.adjoints
     got = evaluate([adjoints[n] for n in nodes], values, m, d.model.constants)
     return dict(zip(nodes, got))
-
-
-def course_reading(d):
-    """``d`` with the adjoint of each named forward node as the courses write it: dZ_l is δ_l, and every
-    other dN is ∂J/∂N without the constant factor the last layer's δ was named without (the 1/m of the
-    mean), so that dA1 = W2ᵀ dZ2 as the notebooks compute it. None where there is no such factor."""
-    import dataclasses
-
-    import sympy as sp
-
-    from derive.graph.build import ew, placeholder
-    model = d.model
-    last = model.layers[-1]
-    delta = d.deltas.get(last.index)
-    adj = d.adjoints.get(last.Z) if last.Z is not None else None
-    if delta is None or adj is None or adj.op != "ew" or adj.args != (delta,):
-        return None, None
-    c = sp.simplify(adj.attrs["expr"] / placeholder(0))
-    if c == 1 or c.has(placeholder(0)):
-        return None, None
-    course = {}
-    for node, g in d.adjoints.items():
-        own = d.deltas.get(getattr(node.name, "layer", None)) if node.role == "pre" else None
-        course[node] = own if own is not None else ew(placeholder(0) / c, [g])
-    return dataclasses.replace(d, adjoints=course), c
 
 
 def _delta_of(d, node):

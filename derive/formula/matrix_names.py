@@ -44,6 +44,27 @@ def matrix_names(derivation) -> dict:
     return names
 
 
+def course_reading(d):
+    """``d`` with the adjoint of each named forward node as the courses write it: dZ_l is δ_l, and every
+    other dN is ∂J/∂N without the constant factor the last layer's δ was named without (the 1/m of the
+    mean), so that dA1 = W2ᵀ dZ2 as the notebooks compute it. None where there is no such factor."""
+    import dataclasses
+    model = d.model
+    last = model.layers[-1]
+    delta = d.deltas.get(last.index)
+    adj = d.adjoints.get(last.Z) if last.Z is not None else None
+    if delta is None or adj is None or adj.op != "ew" or adj.args != (delta,):
+        return None, None
+    c = sp.cancel(adj.attrs["expr"] / placeholder(0))   # c·ph0 / ph0: a cancellation, not a search
+    if c == 1 or c.has(placeholder(0)):
+        return None, None
+    course = {}
+    for node, g in d.adjoints.items():
+        own = d.deltas.get(getattr(node.name, "layer", None)) if node.role == "pre" else None
+        course[node] = own if own is not None else ew(placeholder(0) / c, [g])
+    return dataclasses.replace(d, adjoints=course), c
+
+
 def step_names(derivation) -> dict:
     """A recurrent layer's names at step t, as the formula notation prints them: x_t, h1_tm1, z1_t,
     h1_t, a gate's r1_t, the error signals delta1_t, and ∂J/∂h1_t written dh1_t. They are only

@@ -119,3 +119,117 @@ def test_an_unknown_dz_reading_is_named():
     net = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce")
     with pytest.raises(ValueError, match="dz must be 'auto', 'adjoint' or 'delta', not 'sideways'"):
         check_formula(net, "W2", "A1.T @ delta2 / m", dz="sideways")
+
+
+# ---- code in the interfaces of the best-known from-scratch repositories, run as written ----
+
+def _edited(tmp_path, name, old, new):
+    """A copy of tests/courses/<name> with one slip written in."""
+    text = (HERE / name).read_text()
+    assert old in text, old
+    path = tmp_path / name
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def _char_rnn():
+    from derive import SimpleRNN
+    return Network((4, 5), [SimpleRNN(4, sequences=True), Dense(5, "softmax")], name="char-rnn")
+
+
+def test_a_char_rnn_loss_with_its_weights_in_module_globals_and_index_lists():
+    report = run(_char_rnn(), "char_rnn_globals.py:seq_loss", labels="integer", per_example=True)
+    assert report.ok, [(k, r.message) for k, r in report.params.items()]
+    said = " | ".join(report.notes)
+    assert "the module's globals Wxh, Whh, Why, bh, by" in said and "as columns" in said
+    assert "x read as indices" in said and "Why as W2, bh as bh1, by as b2" in said
+    assert "h⟨0⟩ zeros of shape (4, 1)" in said
+
+
+@pytest.mark.parametrize("old, new, wrong", [
+    ("gWhh += draw @ h[t - 1].T", "gWhh += draw @ h[t].T", {"Whh1"}),          # the state at t, not t - 1
+    ("dh = Why.T @ dscores + carry", "dh = Why.T @ dscores", {"Wxh1", "Whh1", "bh1"}),   # step t + 1 forgotten
+    ("draw = (1.0 - h[t] ** 2) * dh", "draw = (1.0 - h[t]) * dh", {"Wxh1", "Whh1", "bh1"}),
+])
+def test_the_char_rnn_slips_name_exactly_the_wrong_weights(tmp_path, old, new, wrong):
+    path = _edited(tmp_path, "char_rnn_globals.py", old, new)
+    report = check_code(_char_rnn(), f"{path}:seq_loss", points=2, labels="integer", per_example=True)
+    assert report.error is None and {n for n, r in report.params.items() if not r.ok} == wrong
+
+
+def test_a_scalar_autograd_mlp_is_built_set_and_differentiated_by_its_own_engine():
+    net = Network(3, [Dense(4, "tanh"), Dense(1, "tanh")], loss="mse")
+    report = run(net, "scalar_autograd.py:MLP")
+    assert report.ok, [(k, r.message) for k, r in report.params.items()]
+    assert any("MLP(3, [4, 1]) built" in n for n in report.notes)
+    import importlib.util   # the class itself, handed from Python
+    spec = importlib.util.spec_from_file_location("scalar_autograd_fixture", HERE / "scalar_autograd.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert check_code(net, module.MLP, points=1).ok
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("            self.grad += other.data * out.grad\n            other.grad += self.data * out.grad",
+     "            self.grad = other.data * out.grad\n            other.grad = self.data * out.grad",
+     "assigned (=), not accumulated (+=)"),
+    ("self.grad += (1 - t ** 2) * out.grad", "self.grad += (1 - t) * out.grad", "multiplies by 1 − t, not 1 − t²"),
+])
+def test_a_wrong_backward_rule_of_the_value_class_is_named(tmp_path, old, new, words):
+    path = _edited(tmp_path, "scalar_autograd.py", old, new)
+    net = Network(3, [Dense(4, "tanh"), Dense(1, "tanh")], loss="mse")
+    report = check_code(net, f"{path}:MLP", points=2)
+    assert not report.ok and words in report.params["W1"].message
+    assert any("each tested on its own" in n and words in n for n in report.notes)
+
+
+def test_a_value_model_whose_layers_are_not_the_networks_is_refused():
+    net = Network(3, [Dense(4, "relu"), Dense(1, "tanh")], loss="mse")     # the file's neurons are tanh
+    report = run(net, "scalar_autograd.py:MLP")
+    assert report.error and "its layers or activations are not the network's" in report.error
+
+
+def _makemore():
+    from derive import BatchNorm, Embedding, Flatten
+    return Network(3, [Embedding(7, 2), Flatten(), Dense(5), BatchNorm("tanh", variance="unbiased"),
+                       Dense(7, "softmax")], name="makemore")
+
+
+def test_parameters_are_read_under_the_codes_own_names():
+    report = run(_makemore(), "makemore_names.py", labels="integer")
+    assert report.ok, [(k, r.message) for k, r in {**report.params, **report.intermediates}.items() if not r.ok]
+    assert any("C as C1, W1 as W3, b1 as b3, bngain as gamma4, bnbias as beta4, W2 as W5, b2 as b5" in n
+               for n in report.notes), report.notes
+
+
+def test_a_dropped_bessel_factor_inside_a_one_line_batch_norm_backward_is_named(tmp_path):
+    path = _edited(tmp_path, "makemore_names.py", "- n / (n - 1) * raw", "- raw")
+    report = check_code(_makemore(), f"{path}", points=2, labels="integer")
+    assert report.first_wrong is not None and report.first_wrong.name == "dhprebn"
+    assert "off by (N − 1)/N: the variance's 1/N and 1/(N − 1) mixed up" in report.first_wrong.message
+
+
+def test_the_aliases_of_a_networks_parameters():
+    from compile.checks.intermediates import param_aliases
+    aliases = param_aliases(_makemore().derive().model)
+    assert {k: aliases[k] for k in ("C", "W1", "W2", "b1", "b2", "bngain", "bnbias")} == {
+        "C": "C1", "W1": "W3", "W2": "W5", "b1": "b3", "b2": "b5", "bngain": "gamma4", "bnbias": "beta4"}
+    rnn = param_aliases(_char_rnn().derive().model)
+    assert {k: rnn[k] for k in ("Wxh", "Whh", "bh", "Why", "by")} == {
+        "Wxh": "Wxh1", "Whh": "Whh1", "bh": "bh1", "Why": "W2", "by": "b2"}
+    assert param_aliases(Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce").derive().model) == {}
+
+
+def test_pytorch_code_gets_tensors(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "torch_backward.py").write_text(
+        "import torch\n\n"
+        "def backward(params, x, y):\n"
+        "    h = torch.tanh(x @ params['W1'] + params['b1'])\n"
+        "    p = torch.softmax(h @ params['W2'] + params['b2'], dim=1)\n"
+        "    d2 = (p - y) / x.shape[0]\n"
+        "    d1 = (d2 @ params['W2'].T) * (1 - h ** 2)\n"
+        "    return {'W1': x.T @ d1, 'b1': d1.sum(0), 'W2': h.T @ d2, 'b2': d2.sum(0)}\n")
+    net = Network(3, [Dense(4, "tanh"), Dense(2, "softmax")])
+    report = check_code(net, f"{tmp_path / 'torch_backward.py'}", points=2)
+    assert report.ok and any("torch tensors" in n for n in report.notes)

@@ -152,12 +152,12 @@ def _lowered(net, convention="rows"):
     return _LOWERED[key]
 
 
-def _points(model, seed, count, data, data_label):
-    """(label, params in the derivation's shapes, x, y), float64."""
+def _points(model, seed, count, data, data_label, scale=1.0):
+    """(label, params in the derivation's shapes, x, y), float64; ``scale`` multiplies the parameters."""
     out = []
     for k in range(count):
         p = random_point(model, seed + k, BATCH + k, masks=False)
-        out.append((f"seed {seed + k} (m={BATCH + k})", p.params, p.x, p.y))
+        out.append((f"seed {seed + k} (m={BATCH + k})", {n: v * scale for n, v in p.params.items()}, p.x, p.y))
     if data is not None:
         x, y = _data_arrays(model, data)
         params = random_point(model, seed, BATCH, masks=False).params
@@ -227,7 +227,7 @@ def _diagnose(pairs) -> str:
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False, dz="auto") -> CodeReport:
+               per_example=False, dz="auto", inputs="auto", _scale=1.0) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -253,7 +253,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     ``labels="integer"`` hands y as class indices (batch,) instead of one-hot rows; an embedding's
     input x comes as integers. ``per_example=True`` calls the function once per example, as Nielsen's
     ``backprop(x, y)`` runs, and averages what it returns; a result ``(nabla_b, nabla_w)``, lists of one
-    array per layer, is read as b1, b2, ... and W1, W2, ...."""
+    array per layer, is read as b1, b2, ... and W1, W2, ....
+
+    ``inputs="indices"`` draws one-hot inputs and hands each as its index (a character's, as min-char-rnn
+    takes them); "auto" (default) hands real values, and the indices where the code fails indexing with
+    those. Code from the courses is read as written (``compile.checks.readings``): parameters under its
+    own names (``params["W1"]`` for the first weight, ``bngain`` for a batch norm's scale), weights kept in
+    module globals (min-char-rnn's ``lossFun(inputs, targets, hprev)``), PyTorch code (handed tensors),
+    and a model of scalar values such as micrograd's ``MLP`` ("file.py:MLP"), whose Value class's own
+    backward rules are each tested too; the report says which reading was used."""
     import jax
     from compile.checks import intermediates as I
     _check_arguments(fn, seed, points, timeout)
@@ -264,6 +272,24 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                          f"it), not {dz!r}")
     if convention not in ("rows", "columns"):
         raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
+    if inputs not in ("auto", "values", "indices"):
+        raise ValueError(f"inputs must be 'auto', 'values' or 'indices' (one-hot inputs handed as their index), "
+                         f"not {inputs!r}")
+    if inputs == "auto":
+        report = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels,
+                            per_example, dz, "values")
+        if report.stopped == "exception" and _indexing_error(report.error) and data is None:
+            retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
+                               labels, per_example, dz, "indices")
+            if retry.stopped is None:
+                retry.notes.append(f"x read as indices: with real-valued inputs the code stopped ({report.error})")
+                return retry
+            if not per_example or labels != "integer":
+                report.notes.append("hint: the code indexes with its inputs or targets. Code that takes one example "
+                                    "or one sequence at a time (as a character-level RNN's loss function) needs "
+                                    "--per-example; class indices as targets, --labels integer; inputs as indices, "
+                                    "--inputs indices")
+        return report
     columns = convention == "columns"
     with open_function(fn, timeout) as run, jax.enable_x64(True):
         low = _lowered(net, convention)  # meanwhile a child loads the file
@@ -282,7 +308,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # node -> its state, for the intermediates the function returned, in each reading of dZ asked for
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
-        for label, params, x, y in _points(model, seed, points, data, data_label):
+        findings, said, readings = [], [], []
+        clipped = None
+        for label, params, x, y in _points(model, seed, points, data, data_label, _scale):
+            if inputs == "indices":
+                x = _one_hot_like(x, seed + len(point_labels))
             args = (params, x, y) + ((None,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
@@ -292,6 +322,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             xs = (x.T if columns else x).copy()
             if getattr(model, "vocab", None):   # token indices
                 xs = xs.astype(np.int64)
+            if inputs == "indices":   # each one-hot input as its index
+                xs = np.argmax(x, axis=-1).astype(np.int64)
+                xs = xs.T.copy() if columns else xs
             ys = (y.T if columns else y).copy()
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
@@ -300,6 +333,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         context=_context(d, params, x, y, given, columns))
             if reply.get("calling"):
                 callings.add(reply["calling"])
+            clipped = reply.get("clipped") or clipped
+            for text in reply.get("readings", []):
+                if text not in readings:
+                    readings.append(text)
+            for short, text in zip(reply.get("findings", []), reply.get("findings_said", [])):
+                if short not in findings:
+                    findings.append(short)
+                    said.append(text)
             for key, pname in aliases.items():   # dC for C1, as the exercise writes it
                 if pname not in reply.get("values", {}) and key in reply.get("values", {}):
                     reply["values"][pname] = reply["values"].pop(key)
@@ -349,6 +390,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["bad"]:
             node = next(p for p in model.params if p.name == n)
             why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"])
+            if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
+                why = f"{why}; " if why else ""
+                why += "wrong backward rule" + ("s" if len(findings) > 1 else "") + ": " + "; ".join(findings)
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], False)},
                                      message=why or "differs from the derived gradient", worst_point=s["worst"])
         else:
@@ -374,6 +418,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_results[s["key"]] = r
         if first is None and not r.ok and error is None:
             first = r
+    if clipped and _scale > 1e-3 and not all(p.ok for p in results.values()):
+        # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked where nothing reaches the clip
+        retry = check_code(net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels,
+                           per_example, dz, inputs, _scale * 0.1)
+        if retry.error is None:
+            retry.notes.append(f"its gradients stop at ±{clipped:g} (clipped, as np.clip does): checked again with the "
+                               f"parameters scaled by {_scale * 0.1:g}, where no entry reaches the clip")
+            return retry
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
     x_axes = {1: "inputs", 2: "time, features" if any(l.kind == "recurrent" for l in model.layers) else
@@ -389,14 +441,22 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
-        notes.append("y handed as class indices (batch,), not one-hot rows")
+        notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch'}), not one-hot rows")
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
+    notes += readings
+    if inputs == "indices":
+        notes.append("x handed as indices: one-hot inputs, each as the index of its 1")
+    if said:
+        notes.append("the Value class's backward rules, each tested on its own against the exact derivative: "
+                     + "; ".join(said))
     if dz == "delta" and inner_results:
         notes.append("dZ and dA keys read as the courses write them: without the loss's constant factor (dZ = δ, the "
                      "error signal; dA = Wᵀ dZ), the reading in which every intermediate returned agrees")
     if per_example:
-        notes.append("called once per example (x one " + ("column (inputs, 1)" if columns else "vector (inputs,)")
+        one = ("one sequence (time,) of indices" if inputs == "indices" else "one sequence (time, features)") \
+            if x_axes.startswith("time") else "one column (inputs, 1)" if columns else "one vector (inputs,)"
+        notes.append(f"called once per example (x {one}"
                      + "), its results averaged over the batch")
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
@@ -405,6 +465,20 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz)
+
+
+def _indexing_error(error) -> bool:
+    """Whether the code stopped indexing with its input: what real-valued x gives code that takes indices."""
+    import re
+    return bool(error) and bool(re.search(r"raised (IndexError|KeyError|TypeError).*(ind|integer|slices|key)",
+                                          error or ""))
+
+
+def _one_hot_like(x, seed):
+    """x of the same shape, each row along its last axis one-hot at a random place."""
+    rng = np.random.default_rng(10_000 + seed)
+    hot = rng.integers(0, x.shape[-1], size=x.shape[:-1])
+    return np.eye(x.shape[-1])[hot]
 
 
 def _context(d, params, x, y, given, columns) -> dict:
@@ -430,7 +504,14 @@ def _context(d, params, x, y, given, columns) -> dict:
                 if node is not None and str(node.name) in forward and str(node.name) not in order:
                     order.append(str(node.name))
     sizes = [int(model.input_shape[0])] + [int(l.units) for l in model.layers] if len(model.input_shape) == 1 else None
-    return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes}
+    from compile.checks.intermediates import param_aliases
+    recurrent = [l for l in model.layers if l.kind == "recurrent"]
+    last = model.layers[-1].A if model.layers else None
+    return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
+            "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
+            "output": None if forward is None or last is None or str(last.name) not in forward
+            else forward[str(last.name)],
+            "state": int(recurrent[0].units) if recurrent else None}
 
 
 def _check_arguments(fn, seed, points, timeout) -> None:

@@ -50,6 +50,47 @@ def course_names(model) -> dict:
     return names
 
 
+# Names code gives a layer's parameters besides derivax's own: a batch norm's scale and shift as the
+# makemore exercise and PyTorch call them, an embedding's table.
+SYNONYMS = {"gamma": ("bngain", "gain", "scale"), "beta": ("bnbias", "shift"), "C": ("emb", "E")}
+
+
+def param_aliases(model) -> dict:
+    """{spelling: parameter name}: the names code reads the network's parameters under, besides derivax's.
+
+    - letters alone, for a name no other parameter shares the letters of (Wxh for Wxh1, C for C1, gamma for
+      gamma4), and their synonyms (bngain for gamma4);
+    - counted among their kind (W1 for the first weight matrix, W3 after an embedding and a flatten; W2 for
+      the second), where derivax has no parameter of that name;
+    - a recurrent network's output layer as char-rnn names it (Why, by).
+    Spellings that would name two parameters are left out."""
+    import re
+    names = [str(p.name) for p in model.params]
+    groups = {}
+    for n in names:
+        match = re.fullmatch(r"([A-Za-z_]+?)(\d+)", n)
+        if match:
+            groups.setdefault(match.group(1), []).append(n)
+    found = {}
+
+    def add(key, name):
+        if key not in names:
+            found.setdefault(key, set()).add(name)
+    for letters, members in groups.items():
+        for spelling in (letters,) + SYNONYMS.get(letters, ()):
+            if len(members) == 1:
+                add(spelling, members[0])
+            for k, n in enumerate(members, 1):
+                add(f"{spelling}{k}", n)
+    layers = list(model.layers)
+    for before, layer in zip(layers, layers[1:]):
+        if before.kind == "recurrent" and layer.kind == "dense" and layer is layers[-1]:
+            for key, node in (("Why", layer.W), ("Wy", layer.W), ("by", layer.b)):
+                if node is not None:
+                    add(key, str(node.name))
+    return {k: next(iter(v)) for k, v in found.items() if len(v) == 1}
+
+
 def resolve(d, mapping=None) -> tuple:
     """(intermediates {key: node}, parameter aliases {key: parameter name}): the d<name> keys, the course
     spellings of this network's shape, then ``mapping`` ({key: node or parameter name}, with or without
@@ -58,6 +99,10 @@ def resolve(d, mapping=None) -> tuple:
     by_name = {str(n.name): n for n in nodes.values()}
     params = {str(p.name) for p in d.model.params}
     inter, aliases = dict(nodes), {}
+    for key, name in param_aliases(d.model).items():   # grads["dW1"] or grads["W1"] for the first W
+        for spelled in ("d" + key, key):
+            if spelled not in inter and spelled not in params:
+                aliases[spelled] = name
     for source in (course_names(d.model), mapping or {}):
         for key, target in source.items():
             if not isinstance(key, str) or not isinstance(target, str):
@@ -143,6 +188,35 @@ def mistake_variants(d, node, values, m) -> list:
                         rest + factor * terms[k]))
         for words, wrong in _op_mistakes(d, p.consumer, node, p.g, values, m):
             out.append((words, rest + _shaped(wrong, node, m)))
+        if bessel:   # the variance's factor one node further on, as a one-line batch-norm backward writes it
+            for words, wrong in _factor_one_further(d, p.consumer, node, values, m):
+                out.append((words, rest + _shaped(wrong, node, m)))
+    return out
+
+
+def _factor_one_further(d, consumer, node, values, m) -> list:
+    """[(words, wrong term)]: what ``consumer`` sends ``node`` when one term of the consumer's own adjoint is
+    off by N/(N − 1) or (N − 1)/N (the variance's 1/(N − 1) dropped inside a one-line batch-norm backward)."""
+    from compile.lowering.evaluate import evaluate
+    from derive.graph.node import Node
+    from derive.ops import lookup
+    from derive.reverse.derivation import _Plain
+    consts = d.model.constants
+    paths = d.paths.get(consumer, [])
+    if consumer is d.model.J or not paths:
+        return []
+    G = Node("leaf", (), consumer.shape, name="_wrong_adjoint", role="input")
+    sent = [c for a, c, _ in lookup(consumer.op).vjp(consumer, G, _Plain()) if a is node]
+    if not sent:
+        return []
+    terms = evaluate([q.contribution for q in paths], values, m, consts)
+    total = sum(terms)
+    out = []
+    for k, q in enumerate(paths):
+        for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")):
+            wrong = total - terms[k] + factor * terms[k]
+            out.append((f"the term through {path_name(d, q.consumer)} is off by {words}: the variance's 1/N and "
+                        "1/(N − 1) mixed up", sum(evaluate(sent, {**values, G: wrong}, m, consts))))
     return out
 
 

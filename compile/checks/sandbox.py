@@ -48,6 +48,19 @@ _write, _read, _dumps, _loads, _exit = os.write, os.read, json.dumps, json.loads
 _np = None
 
 
+def _readings():
+    """compile/checks/readings.py, loaded from its path: the child imports nothing of the package by name."""
+    module = sys.modules.get("_derivax_readings")
+    if module is None:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "_derivax_readings", os.path.join(os.path.dirname(os.path.abspath(__file__)), "readings.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_derivax_readings"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 def _numpy():
     global _np
     if _np is None:
@@ -223,7 +236,7 @@ def _plain_array(value):
     if value is None or isinstance(value, (str, bytes)):
         return None, f"{'None' if value is None else _a(type(value).__name__)}, not an array of numbers"
     try:
-        arr = np.asarray(value)
+        arr = np.asarray(_readings().plain(value))
     except Exception as exc:  # noqa: BLE001 - whatever is not array-like is the user's value
         return None, f"not an array ({type(exc).__name__}: {one_line(exc, 120)})"
     if arr.dtype.kind == "c":
@@ -302,6 +315,20 @@ def _take(out, name, key, stage, values, narrow, problems):
     return values, narrow, problems
 
 
+def clip_level(arr):
+    """c when the largest |entry| of a gradient is a round number c that two entries or more reach exactly
+    (code that clips its gradients, as a char-rnn's np.clip(dparam, -5, 5)); None otherwise."""
+    import math
+    try:
+        flat = [abs(float(v)) for v in _numpy().asarray(arr, dtype=float).reshape(-1).tolist()]
+    except Exception:  # noqa: BLE001 - what cannot be read so is no clipped gradient
+        return None
+    if len(flat) < 2 or not all(math.isfinite(v) for v in flat):
+        return None
+    c = max(flat)
+    return c if c >= 0.01 and c == round(c, 2) and flat.count(c) >= 2 else None
+
+
 def key_spellings(name: str, names) -> list:
     """Other keys a gradient may come under: the courses' dW1 for W1, and, for a name whose letters no
     other parameter shares, those letters alone as char-rnn writes them (Wxh or dWxh for Wxh1)."""
@@ -321,6 +348,7 @@ ROLES = {
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength"},
     "cache": {"cache", "caches", "forward", "activations", "acts", "fwd"},
+    "state": {"hprev", "h_prev", "h0", "hidden", "state", "initial_state", "init_state", "h_init", "hinit"},
 }
 
 
@@ -366,18 +394,21 @@ class Method:
 
 
 def arguments(fn, params, x, y, context=None):
-    """(args, how, passed): what to call ``fn`` with, read from its parameters' names (``ROLES``; a parameter
-    named as one of the network's, W1 or W for the only W, is that array), the call as a sentence for the
-    report, and the parameters handed one by one (their gradients may come back in that order). (params,
-    x, y) when a name is not known, as every function was called."""
+    """(args, how, passed, handed): what to call ``fn`` with, read from its parameters' names (``ROLES``; a
+    parameter named as one of the network's, W1 or W for the only W, is that array), the call as a sentence
+    for the report, the parameters handed one by one (their gradients may come back in that order), and
+    whether the parameters were handed at all. (params, x, y) when a name is not known, as every function
+    was called."""
     context = context or {}
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return (params, x, y), "", []
+        return (params, x, y), "", [], True
     values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0}
     if context.get("forward") is not None:
         values["cache"] = Cache(context["forward"], context.get("order", ()))
+    if context.get("state"):
+        values["state"] = _state(context, x)
     args, shown, roles, passed = [], [], set(), []
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -392,17 +423,35 @@ def arguments(fn, params, x, y, context=None):
         if role is None or role not in values:
             if p.default is not p.empty:
                 break   # an optional parameter derivax has nothing for: left to its default
-            return (params, x, y), "", []
+            return (params, x, y), "", [], True
         args.append(values[role])
         roles.add(role)
-        shown.append(f"{p.name}={'λ' if role == 'reg' else 'the forward values' if role == 'cache' else role}")
+        shown.append(f"{p.name}={_ROLE_WORDS.get(role, role)}")
     if "x" not in roles:   # no recognised input: the old positional call
-        return (params, x, y), "", []
+        return (params, x, y), "", [], True
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", "fn"))
     how = f"called as {name}({', '.join(shown)})"
     if "reg" in roles:
         how += f" with λ = {values['reg']:g}"
-    return tuple(args), how, passed
+    if "state" in roles:
+        how += f", the state h⟨0⟩ zeros of shape {tuple(values['state'].shape)}"
+    return tuple(args), how, passed, "params" in roles or bool(passed)
+
+
+_ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩"}
+
+
+def _state(context, x):
+    """Zeros for a recurrent layer's initial state: (units, 1) for one example in columns, (units, batch)
+    for a batch in columns, (units,) for one example in rows, (batch, units) for a batch in rows."""
+    np = _numpy()
+    units, columns, one = int(context["state"]), context.get("layout") == "columns", context.get("one_example")
+    if columns:
+        shape = (units, 1) if one else (units, int(np.shape(x)[-1]))
+    else:
+        shape = (units,) if one else (int(np.shape(x)[0]), units)
+    zeros = np.zeros(shape)
+    return _readings().torch_of(zeros) if context.get("torch") else zeros
 
 
 def _own_parameter(arg, params):
@@ -415,26 +464,67 @@ def _own_parameter(arg, params):
 
 def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_example=None, context=None) -> dict:
     """Call the user's function with the arguments its parameters' names ask for (``arguments``: params, x,
-    y, λ, the forward pass's values) and turn the outcome into a reply; only ``let_through`` escapes. With
-    ``per_example`` ("rows" or "columns"), fn is called once per example (x as a vector (n,), or a column
-    (n, 1) in the columns convention) and what it returns is averaged over the examples."""
+    y, λ, the forward pass's values, a recurrent state) and turn the outcome into a reply; only
+    ``let_through`` escapes. With ``per_example`` ("rows" or "columns"), fn is called once per example (x as
+    a vector (n,), or a column (n, 1) in the columns convention) and what it returns is averaged over the
+    examples. The readings of ``compile.checks.readings`` apply: parameters under the code's own names,
+    weights kept in module globals, PyTorch code, models of scalar values."""
     stage = [None]
     how = ""
+    R = _readings()
+    context = dict(context or {})
+    told = []
     try:
-        target = fn.bound(params, names, context) if isinstance(fn, Method) else fn
+        if isinstance(fn, type):   # a class handed from Python: as a class named in a file
+            fn = class_target(fn)
+            if isinstance(fn, str):
+                return {"status": "stopped", "stopped": "argument", "message": fn}
+        params = R.Params(params, context.get("aliases"))
+        if R.uses_torch(fn):
+            params, x, y = R.torch_of(params), R.torch_of(x), R.torch_of(y)
+            if context.get("forward") is not None:
+                context["forward"] = R.torch_of(context["forward"])
+            context["torch"] = True
+            told.append("handed as torch tensors (float64; integer inputs as int64), since its module imports torch")
+        target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel)) else fn
+        if isinstance(fn, R.ValueModel):
+            told.append(fn.sentence(context))
+        elif not isinstance(fn, Method):
+            handed = arguments(target, params, x, y, context)[3]
+            found = None if handed else R.GlobalsReading.of(target, params, context.get("aliases"))
+            if isinstance(found, str):
+                return {"status": "stopped", "stopped": "argument", "message": found}
+            if found is not None:
+                target = found.bound_to(params)
+                context["layout"] = found.layout
+                told.append(found.sentence())
         if per_example is None:
-            args, how, passed = arguments(target, params, x, y, context)
+            args, how, passed, _ = arguments(target, params, x, y, context)
             out = _unwrapped(target(*args), passed)
         else:
             out = _averaged(target, params, x, y, names, per_example, stage, context)
+            how = context.get("_how", "")
         stage[0] = "result"
         reply = plain_result(_named(out, names), names, stage, optional)
-        if how and reply.get("status") == "returned":
-            reply["calling"] = how
+        if reply.get("status") == "returned":
+            levels = context.get("_clipped") or [clip_level(v) for v in reply["values"].values()]
+            if any(levels):
+                reply["clipped"] = max(c for c in levels if c)
+            if how and not isinstance(fn, R.ValueModel):
+                reply["calling"] = how
+            if params.used:
+                told.append("the parameters read under the code's names: " + ", ".join(
+                    f"{k} as {v}" for k, v in params.used.items()))
+            reply["readings"] = told
+            if isinstance(fn, R.ValueModel):
+                found = R.value_findings(target.value_class)
+                reply["findings"], reply["findings_said"] = [f[0] for f in found], [f[1] for f in found]
         return reply
     except let_through:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
+        if isinstance(exc, R.ValueMismatch):
+            return {"status": "stopped", "stopped": "argument", "message": one_line(exc, 400)}
         if stage[0] is None:
             return stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
@@ -479,12 +569,16 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
     for i in range(m):
         xi = x[:, i:i + 1] if layout == "columns" else x[i]
         yi = y[:, i:i + 1] if layout == "columns" else y[i]
-        args, _, passed = arguments(fn, params, xi, yi, {**(context or {}), "forward": None})
+        args, how, passed, _ = arguments(fn, params, xi, yi, {**(context or {}), "forward": None, "one_example": True})
+        if context is not None and how:
+            context.setdefault("_how", how)
         out = _named(_unwrapped(fn(*args), passed), names)
         stage[0] = f"the result for example {i + 1}"
         if not isinstance(out, dict):
             return out   # plain_result says what is wrong with it
-        arrays = {k: np.asarray(v, dtype=float) for k, v in out.items()}
+        arrays = {k: np.asarray(_readings().plain(v), dtype=float) for k, v in out.items()}
+        if context is not None:
+            context.setdefault("_clipped", []).extend(clip_level(v) for v in arrays.values())
         total = arrays if total is None else {k: total[k] + v for k, v in arrays.items() if k in total}
     return {k: v / m for k, v in total.items()}
 
@@ -508,6 +602,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     import runpy
 
     _numpy()  # the frames need it, and a call's time should not pay for it
+    _readings()  # and the readings: loaded before the user's code can replace what they import
     _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
     signal.alarm(orphan_limit)
     me = os.getpid()
@@ -526,19 +621,14 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
                          + (f"; functions there: {', '.join(found)}" if found else "")})
         return
     fn = namespace[first]
-    if not method and isinstance(fn, type):   # a class named alone: its backward method, as the courses name it
-        method = next((m for m in CLASS_METHODS if callable(getattr(fn, m, None))), "")
-        if not method:
-            _reply(replies, {"status": "stopped", "stopped": "argument", "message":
-                             f"{first} is a class with none of the methods {', '.join(CLASS_METHODS)}: name one, "
-                             f"as {first}.method"})
-            return
-    if method:
+    if not method and isinstance(fn, type):   # a class named alone
+        fn = class_target(fn, first)
+    elif method:
         fn = _method(fn, first, method)
-        if isinstance(fn, str):
-            _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
-            return
-    if not callable(fn) and not isinstance(fn, Method):
+    if isinstance(fn, str):
+        _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
+        return
+    if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel)):
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
@@ -558,6 +648,20 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
 
 # The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
 CLASS_METHODS = ("loss", "backward", "backprop", "gradients", "grads", "gradient")
+
+
+def class_target(cls, cls_name=None):
+    """What a class named alone is checked by: its backward method, as the courses name it (a Method), or,
+    for a model of scalar values with parameters() (micrograd's MLP), a ValueModel; else the sentence
+    saying why neither."""
+    cls_name = cls_name or cls.__name__
+    method = next((m for m in CLASS_METHODS if callable(getattr(cls, m, None))), "")
+    if method:
+        return _method(cls, cls_name, method)
+    if _readings().ValueModel.fits(cls):
+        return _readings().ValueModel(cls)
+    return (f"{cls_name} is a class with none of the methods {', '.join(CLASS_METHODS)}, and no model of scalar "
+            f"values (parameters() and __call__): name one, as {cls_name}.method")
 
 
 def _method(cls, cls_name, method):
@@ -725,6 +829,9 @@ def _well_formed(reply) -> bool:
         return (isinstance(values, dict) and all(isinstance(v, np.ndarray) for v in values.values())
                 and isinstance(problems, dict) and texts(list(problems.values()))
                 and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", []))
+                and texts(reply.get("readings", [])) and texts(reply.get("findings", []))
+                and texts(reply.get("findings_said", []))
+                and isinstance(reply.get("clipped", 0.0), (int, float))
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)

@@ -46,6 +46,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--per-example", action="store_true",
                         help="call the function once per example (x one vector, or one column with --convention "
                              "columns, as Nielsen's backprop(x, y)) and average what it returns")
+    parser.add_argument("--inputs", choices=["auto", "values", "indices"], default="auto",
+                        help="how x is handed: real values, or one-hot inputs as the index of their 1 (indices, as "
+                             "min-char-rnn's lossFun takes characters); auto (default): values, and indices where "
+                             "the code fails indexing with values (the report says so)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
@@ -84,7 +88,7 @@ def main(args) -> int:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
                             data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
                             names=args.names, labels=args.labels, per_example=args.per_example,
-                            dz=args.dz)
+                            dz=args.dz, inputs=args.inputs)
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

@@ -1,0 +1,440 @@
+"""How a user's backward code is handed the network when it does not take ``(params, x, y)`` as derivax
+writes them: the readings that let code from the courses run as it was written.
+
+- ``Params``: the parameters under the names the code reads (``params["W1"]`` for the network's first
+  weight W3, ``params["bngain"]`` for gamma4, ``params["C"]`` for C1), each spelling it used recorded.
+- ``GlobalsReading``: a function that reads its weights from module globals (min-char-rnn's ``lossFun``
+  reads ``Wxh, Whh, Why, bh, by``): they are set before each call, in the layout the file gives them
+  (its own arrays' shapes say rows or columns), and a returned tuple of gradients is read in the order
+  the file defines them.
+- ``torch_of``: code written with PyTorch gets torch tensors (float64; integer inputs as long).
+- ``ValueModel``: a model of scalar autograd values (micrograd's ``MLP``): built, its values set from the
+  network's W and b, the loss built from its own operations and ``backward()`` run; ``value_findings``
+  tests each operation's backward rule of its Value class on its own, so that a wrong rule is named.
+
+This module runs in the check's child process: it imports only the standard library and NumPy.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+
+class Params(dict):
+    """The parameters by derivax's names, also readable under ``aliases`` ({spelling: name}); the spellings
+    read are kept in ``used`` (the report says how the code's names were read)."""
+
+    def __init__(self, values, aliases=None):
+        super().__init__(values)
+        self.aliases = dict(aliases or {})
+        self.used = {}
+
+    def __missing__(self, key):
+        name = self.aliases.get(key) if isinstance(key, str) else None
+        if name is None or not dict.__contains__(self, name):
+            raise KeyError(key)
+        self.used[key] = name
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or (isinstance(key, str) and key in self.aliases
+                                                and dict.__contains__(self, self.aliases[key]))
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+# ---- PyTorch code ----
+
+def _module_space(fn) -> dict:
+    """The globals of the module ``fn`` (a function, a bound method, a class or what wraps one) was defined in."""
+    for obj in (fn, getattr(fn, "__func__", None), getattr(fn, "fn", None)):
+        space = getattr(obj, "__globals__", None)
+        if isinstance(space, dict):
+            return space
+    cls = getattr(fn, "cls", None) or (fn if isinstance(fn, type) else None)
+    for value in vars(cls).values() if cls is not None else ():
+        value = getattr(value, "__func__", value)
+        space = getattr(value, "__globals__", None)
+        if isinstance(space, dict):
+            return space
+    return {}
+
+
+def uses_torch(fn) -> bool:
+    """Whether ``fn``'s module imported torch (``import torch``, ``import torch.nn.functional as F``)."""
+    return any(inspect.ismodule(v) and (v.__name__ == "torch" or v.__name__.startswith("torch."))
+               for v in list(_module_space(fn).values()))
+
+
+def torch_of(value):
+    """``value`` with its arrays as torch tensors (float64; integers as long), containers kept."""
+    import torch
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iu":
+            return torch.from_numpy(value.astype(np.int64))
+        return torch.from_numpy(np.array(value, dtype=np.float64))
+    if isinstance(value, Params):
+        out = Params({k: torch_of(v) for k, v in dict.items(value)}, value.aliases)
+        out.used = value.used
+        return out
+    if isinstance(value, dict):
+        return type(value)({k: torch_of(v) for k, v in value.items()}) if type(value) is dict else \
+            _same_kind(value, {k: torch_of(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(torch_of(v) for v in value)
+    return value
+
+
+def _same_kind(value, items):
+    try:
+        out = type(value).__new__(type(value))
+        dict.__init__(out, items)
+        out.__dict__.update(getattr(value, "__dict__", {}))
+        return out
+    except Exception:  # noqa: BLE001 - a mapping that cannot be rebuilt: a plain dict of the same values
+        return dict(items)
+
+
+def plain(value):
+    """A returned torch tensor as a NumPy array (detached, on the CPU); anything else as it is."""
+    kind = type(value).__module__ or ""
+    if kind.startswith("torch") and hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+# ---- weights kept in module globals ----
+
+def _names_read(code) -> set:
+    """The global names a function's code (and the functions defined inside it) reads."""
+    out = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            out |= _names_read(const)
+    return out
+
+
+class GlobalsReading:
+    """``fn`` reading the network's parameters from module globals named as they are (or as ``aliases``
+    spell them). Each call sets them from the parameters it is handed, in the file's own layout, and
+    restores them after; the result is returned keyed by derivax's names, in derivax's layout.
+
+    ``layout`` is "rows" or "columns": read off the file's own arrays (a global whose shape is the
+    transpose of the parameter's); a square weight takes the layout of the others."""
+
+    def __init__(self, fn, found, layout):
+        self.fn, self.found, self.layout = fn, found, layout   # found: [(global name, parameter name)]
+        try:
+            self.__signature__ = inspect.signature(fn)
+        except (TypeError, ValueError):
+            pass
+        self.__name__ = getattr(fn, "__name__", "fn")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+
+    @classmethod
+    def of(cls, fn, params, aliases):
+        """The reading for ``fn``, None when it reads no parameter from its globals, or a sentence when
+        its globals cannot take the network's parameters (a shape that fits no layout)."""
+        space, code = getattr(fn, "__globals__", None), getattr(fn, "__code__", None)
+        if space is None or code is None:
+            return None
+        read = _names_read(code)
+        found, votes, problems = [], set(), []
+        for key, value in list(space.items()):   # in the order the file defines them
+            if key not in read or not hasattr(value, "shape"):
+                continue
+            name = key if key in params else (aliases or {}).get(key)
+            if name is None or name not in params:
+                continue
+            want, have = tuple(np.shape(params[name])), tuple(value.shape)
+            if len(want) == 2 and len(have) == 2 and want[0] != want[1] and min(want) > 1:
+                if have == want:
+                    votes.add("rows")
+                elif have == want[::-1]:
+                    votes.add("columns")
+                else:
+                    problems.append(f"{key} {have} for {name} {want}")
+            elif int(np.prod(have)) != int(np.prod(want)):
+                problems.append(f"{key} {have} for {name} {want}")
+            found.append((key, name))
+        if not found:
+            return None
+        if problems or len(votes) > 1:
+            return ("its module's globals do not fit the network's parameters in one layout: "
+                    + ", ".join(problems or [f"{k} {tuple(space[k].shape)}" for k, _ in found]))
+        return cls(fn, found, votes.pop() if votes else "rows")
+
+    def _shape_of(self, key):
+        return tuple(self.fn.__globals__[key].shape)
+
+    def __call__(self, *args, **kwargs):
+        space = self.fn.__globals__
+        params = getattr(self, "params", {})
+        saved = {key: space[key] for key, _ in self.found}
+        shapes = {key: tuple(space[key].shape) for key, _ in self.found}
+        try:
+            for key, name in self.found:
+                space[key] = self._to_file(np.asarray(params[name]), shapes[key], saved[key])
+            out = self.fn(*args, **kwargs)
+        finally:
+            space.update(saved)
+        return self._read(out, shapes)
+
+    def _to_file(self, value, shape, like):
+        if value.ndim == 2 and len(shape) == 2 and value.shape != shape and value.shape[::-1] == shape:
+            value = value.T
+        elif value.ndim == 2 and len(shape) == 2 and self.layout == "columns" and value.shape[0] == value.shape[1]:
+            value = value.T
+        value = np.array(value.reshape(shape))
+        if type(like).__module__.startswith("torch"):
+            return torch_of(value)
+        return value.astype(getattr(like, "dtype", value.dtype), copy=False) if isinstance(like, np.ndarray) \
+            and like.dtype.kind == "f" else value
+
+    def _from_file(self, value, name):
+        value = plain(value)
+        arr = np.asarray(value) if hasattr(value, "shape") else None
+        if arr is None or arr.ndim != 2:
+            return value
+        want = tuple(np.shape(self.params[name]))
+        if arr.shape != want and arr.shape[::-1] == want:
+            return arr.T
+        if arr.shape == want and self.layout == "columns" and want[0] == want[1] and len(want) == 2:
+            return arr.T
+        return arr
+
+    def _read(self, out, shapes):
+        """The gradients keyed by derivax's names: a dict keyed as the globals (or dW-spelled), or a
+        tuple (loss, dWxh, dWhh, ...[, something else]) in the order the file defines the globals."""
+        names = dict(self.found)
+        if isinstance(out, dict):
+            got = {}
+            for key, value in out.items():
+                base = key[1:] if isinstance(key, str) and key.startswith("d") and key[1:] in names else key
+                got[names.get(base, key)] = self._from_file(value, names[base]) if base in names else value
+            return got
+        if not isinstance(out, (tuple, list)):
+            return out
+        parts = list(out)
+        if parts and _is_scalar(parts[0]) and len(parts) > len(self.found):
+            parts = parts[1:]
+        n = len(self.found)
+        if len(parts) in (n, n + 1) and all(hasattr(parts[k], "shape") and
+                                            int(np.prod(np.shape(plain(parts[k])))) == int(np.prod(shapes[key]))
+                                            for k, (key, _) in enumerate(self.found)):
+            return {name: self._from_file(parts[k], name) for k, (_, name) in enumerate(self.found)}
+        return out
+
+    def bound_to(self, params):
+        self.params = params
+        return self
+
+    def sentence(self) -> str:
+        keys = ", ".join(k for k, _ in self.found)
+        how = "transposed, as columns: W (out, in)" if self.layout == "columns" else "as rows: W (in, out)"
+        return (f"the parameters set as the module's globals {keys} before each call ({how}, read off the "
+                f"shapes of the file's own arrays), gradients read back in the order the file defines them")
+
+
+def _is_scalar(v) -> bool:
+    v = plain(v)
+    return isinstance(v, (int, float)) or (hasattr(v, "ndim") and getattr(v, "ndim") == 0) \
+        or isinstance(v, np.generic)
+
+
+# ---- models of scalar autograd values (micrograd) ----
+
+class ValueMismatch(ValueError):
+    """A Value model whose forward pass is not the network's: its gradients would say nothing."""
+
+
+class ValueModel:
+    """A class such as micrograd's ``MLP(nin, nouts)``: a model of scalar values with ``parameters()``,
+    called on one example's inputs. Built at the network's sizes, its values are set from W and b (each
+    neuron's weights, then its bias, as ``parameters()`` lists them), the network's loss is built from the
+    values' own + and *, and ``backward()`` leaves the gradients in ``.grad``."""
+
+    def __init__(self, cls):
+        self.cls = cls
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__name__
+
+    @staticmethod
+    def fits(cls) -> bool:
+        """A class whose instances are called on an example: defines __call__ itself."""
+        return isinstance(cls, type) and any("__call__" in vars(k) for k in cls.__mro__ if k is not object)
+
+    def bound(self, params, names, context):
+        context = context or {}
+        sizes = context.get("sizes")
+        if context.get("layout") == "columns":
+            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked in the rows convention")
+        if not sizes:
+            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked on a dense network only")
+        if context.get("loss") != "mse":
+            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked under the mse loss, built from "
+                             f"its values' + and *; this network's loss is {context.get('loss')} (--loss mse)")
+        model = self.cls(sizes[0], list(sizes[1:]))
+        values = _values_of(model)
+        if not values:
+            raise ValueError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}) holds no values with .data and "
+                             ".grad (no parameters(), and none among its attributes)")
+        want = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        if len(values) != want:
+            raise ValueError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}).parameters() lists {len(values)} "
+                             f"values; the network has {want} weights and biases")
+        for v in values[:1]:
+            if not (hasattr(v, "data") and hasattr(v, "grad")):
+                raise ValueError(f"{self.cls.__name__}.parameters() lists {type(v).__name__} objects, with no "
+                                 ".data and .grad")
+        layers = [(n, "b" + n[1:]) for n in names if n.startswith("W")]
+        output = context.get("output")
+
+        def run(params, x, y):
+            slots = []
+            k = 0
+            for (w, b), n_in, n_out in zip(layers, sizes, sizes[1:]):
+                for j in range(n_out):
+                    for i in range(n_in):
+                        slots.append((w, (i, j)))
+                    slots.append((b, (j,)))
+            for value, (name, at) in zip(values, slots):
+                arr = np.asarray(params[name])
+                value.data = float(arr.reshape(-1)[at[-1]] if arr.ndim == 1 or name.startswith("b") else arr[at])
+                value.grad = 0.0
+            m = len(x)
+            total = None
+            for i in range(m):
+                out = model([float(v) for v in np.asarray(x[i]).reshape(-1)])
+                outs = list(out) if isinstance(out, (list, tuple)) else [out]
+                got = [float(o.data) for o in outs]
+                if output is not None:
+                    ref = np.asarray(output)[i].reshape(-1)
+                    if len(got) != len(ref) or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
+                        raise ValueMismatch(
+                            f"{self.cls.__name__}'s output on example {i + 1} is {np.round(got, 6).tolist()}, the "
+                            f"network's is {np.round(ref, 6).tolist()}: its layers or activations are not the "
+                            f"network's")
+                for o, target in zip(outs, np.asarray(y[i]).reshape(-1)):
+                    diff = o + (-float(target))
+                    term = diff * diff
+                    total = term if total is None else total + term
+            loss = total * (1.0 / m)
+            loss.backward()
+            grads = {}
+            for name in names:
+                grads[name] = np.zeros(np.shape(params[name]))
+            for value, (name, at) in zip(values, slots):
+                arr = grads[name]
+                if arr.ndim == 1 or name.startswith("b"):
+                    arr.reshape(-1)[at[-1]] = float(value.grad)
+                else:
+                    arr[at] = float(value.grad)
+            return grads
+        run.__qualname__ = run.__name__ = f"{self.cls.__name__}"
+        run.value_class = type(values[0])
+        return run
+
+    def sentence(self, context) -> str:
+        sizes = (context or {}).get("sizes") or []
+        return (f"{self.cls.__name__}({sizes[0] if sizes else '?'}, {list(sizes[1:])}) built, its values set from "
+                "the network's W and b (each neuron's weights, then its bias), the mean squared error built from "
+                "its values' + and *, then loss.backward(); gradients read from .grad")
+
+
+def _is_value(v) -> bool:
+    return hasattr(v, "data") and hasattr(v, "grad") and callable(getattr(v, "backward", None)) \
+        and not isinstance(v, np.ndarray)
+
+
+def _values_of(model) -> list:
+    """The model's scalar values in order: its parameters(), or, without one, those its attributes hold
+    (layers, then neurons, then each neuron's weights and bias), as parameters() would list them."""
+    if callable(getattr(model, "parameters", None)):
+        return list(model.parameters())
+    out, seen = [], set()
+
+    def walk(obj, depth):
+        if id(obj) in seen or depth > 6:
+            return
+        seen.add(id(obj))
+        if _is_value(obj):
+            out.append(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                walk(item, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            for item in vars(obj).values():
+                walk(item, depth + 1)
+    walk(model, 0)
+    return out
+
+
+def value_findings(V) -> list:
+    """Each of the Value class ``V``'s operations, differentiated by its own backward rule on a tiny
+    expression and compared with the exact derivative: [(short, sentence)] for each rule that is wrong."""
+    a0, b0 = 0.7, -1.3
+    probes = [
+        ("a + b", lambda a, b: a + b, (1.0, 1.0), None),
+        ("a * b", lambda a, b: a * b, (b0, a0), None),
+        ("a + a, one value used twice", lambda a, b: a + a, (2.0, None),
+         "the gradient is assigned (=), not accumulated (+=), in __add__'s backward"),
+        ("a * a, one value used twice", lambda a, b: a * a, (2 * a0, None),
+         "the gradient is assigned (=), not accumulated (+=), in __mul__'s backward"),
+        ("a * b + a, one value used by two operations", lambda a, b: a * b + a, (b0 + 1.0, a0), None),
+        ("-a", lambda a, b: -a, (-1.0, None), None),
+        ("a - b", lambda a, b: a - b, (1.0, -1.0), None),
+        ("a ** 3", lambda a, b: a ** 3, (3 * a0 ** 2, None), None),
+        ("a / b", lambda a, b: a / b, (1 / b0, -a0 / b0 ** 2), None),
+        ("tanh(a)", lambda a, b: a.tanh(), (1 - math.tanh(a0) ** 2, None), None),
+        ("exp(a)", lambda a, b: a.exp(), (math.exp(a0), None), None),
+        ("relu(a)", lambda a, b: a.relu(), (1.0, None), None),
+        ("relu(b)", lambda a, b: b.relu(), (None, 0.0), None),
+    ]
+    out = []
+    for what, build, (da, db), reason in probes:
+        try:
+            a, b = V(a0), V(b0)
+            result = build(a, b)
+            if not hasattr(result, "backward"):
+                continue
+            result.backward()
+        except (AttributeError, TypeError, NotImplementedError):
+            continue   # an operation this Value class does not have
+        except Exception:  # noqa: BLE001 - the class's own failure on a tiny expression is no finding
+            continue
+        wrong = []
+        for label, value, want in (("a", a, da), ("b", b, db)):
+            if want is None:
+                continue
+            try:
+                got = float(value.grad)
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
+                wrong.append((label, got, want))
+        if not wrong:
+            continue
+        label, got, want = wrong[0]
+        why = reason if reason and "twice" in what and math.isclose(got, want / 2, rel_tol=1e-6) else None
+        if what == "tanh(a)":
+            t = math.tanh(a0)
+            for guess, text in ((1 - t, "1 − t"), (t, "t"), (1 - t ** 2, None), (1 + t ** 2, "1 + t²"),
+                                (1 - a0 ** 2, "1 − a²")):
+                if text and math.isclose(got, guess, rel_tol=1e-6):
+                    why = f"its backward multiplies by {text}, not 1 − t² (t = tanh(a))"
+        if what == "exp(a)" and math.isclose(got, a0, rel_tol=1e-6):
+            why = "its backward multiplies by a, not exp(a)"
+        if "two operations" in what and label == "a" and any(math.isclose(got, part, rel_tol=1e-6)
+                                                               for part in (b0, 1.0)):
+            why = "the gradient from one use overwrites the other's: assigned (=), not accumulated (+=)"
+        out.append((f"{V.__name__}'s backward for {what}" + (f": {why}" if why else " is wrong"),
+                    f"{V.__name__}'s backward rule for {what}: at a = {a0:g}, b = {b0:g} it gives {label}.grad = "
+                    f"{got:.6g}, the exact derivative is {want:.6g}" + (f" ({why})" if why else "")))
+    return out

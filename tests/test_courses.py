@@ -233,3 +233,11 @@ def test_pytorch_code_gets_tensors(tmp_path):
     net = Network(3, [Dense(4, "tanh"), Dense(2, "softmax")])
     report = check_code(net, f"{tmp_path / 'torch_backward.py'}", points=2)
     assert report.ok and any("torch tensors" in n for n in report.notes)
+
+
+def test_a_clip_is_told_from_a_gradient_by_its_round_bound():
+    import numpy as np
+    from compile.checks.sandbox import clip_level
+    assert clip_level(np.array([[5.0, 1.25], [-5.0, 0.3]])) == (5.0, 2)
+    assert clip_level(np.array([0.123456789, -0.05])) is None      # a gradient's largest entry is not round
+    assert clip_level(np.zeros(3)) is None

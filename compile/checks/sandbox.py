@@ -316,8 +316,8 @@ def _take(out, name, key, stage, values, narrow, problems):
 
 
 def clip_level(arr):
-    """c when the largest |entry| of a gradient is a round number c that two entries or more reach exactly
-    (code that clips its gradients, as a char-rnn's np.clip(dparam, -5, 5)); None otherwise."""
+    """(c, how many entries reach it) when the largest |entry| of a gradient is a round number c (code that
+    clips its gradients, as a char-rnn's np.clip(dparam, -5, 5)); None otherwise."""
     import math
     try:
         flat = [abs(float(v)) for v in _numpy().asarray(arr, dtype=float).reshape(-1).tolist()]
@@ -326,7 +326,7 @@ def clip_level(arr):
     if len(flat) < 2 or not all(math.isfinite(v) for v in flat):
         return None
     c = max(flat)
-    return c if c >= 0.01 and c == round(c, 2) and flat.count(c) >= 2 else None
+    return (c, flat.count(c)) if c >= 0.01 and c == round(c, 2) else None
 
 
 def key_spellings(name: str, names) -> list:
@@ -508,8 +508,14 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         reply = plain_result(_named(out, names), names, stage, optional)
         if reply.get("status") == "returned":
             levels = context.get("_clipped") or [clip_level(v) for v in reply["values"].values()]
-            if any(levels):
-                reply["clipped"] = max(c for c in levels if c)
+            hits = {}
+            for level in filter(None, levels):
+                hits[level[0]] = hits.get(level[0], 0) + level[1]
+            # a whole number is what np.clip's bounds are: one entry at it is a clip; a value rounded to two
+            # places could be chance once, not twice
+            clipped = [c for c, n in hits.items() if n >= 2 or (c >= 1 and c == int(c))]
+            if clipped:
+                reply["clipped"] = max(clipped)
             if how and not isinstance(fn, R.ValueModel):
                 reply["calling"] = how
             if params.used:

@@ -513,9 +513,11 @@ def test_a_loss_at_every_step_may_be_the_mean_over_the_steps():
     (("dh = Why.T @ dy + dhnext", "dh = Why.T @ dy"), {"Wxh1", "Whh1", "bh1"}),            # no δ⟨t+1⟩ term
     (("dhraw = (1 - hs[t] * hs[t]) * dh", "dhraw = (1 - hs[t]) * dh"), {"Wxh1", "Whh1", "bh1"}),
     (("dWhy += dy @ hs[t].T", "dWhy = dy @ hs[t].T"), {"W2"}),                              # not summed over t
+    (("dWhh += dhraw @ hs[t - 1].T", "dWhh += dhraw @ hs[t].T"), {"Whh1"}),                 # h⟨t⟩ for h⟨t−1⟩
 ])
 def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
-    """The example's loss function, in min-char-rnn's conventions, run in check-code's child process."""
+    """The example's loss function, in min-char-rnn's conventions (weights in module globals, one sequence of
+    indices at a time, gradients clipped), run as it is written in check-code's child process."""
     import runpy
     from pathlib import Path
     from compile.checks.code import check_code
@@ -526,7 +528,7 @@ def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
     path = tmp_path / "student.py"
     path.write_text(source)
     net = runpy.run_path(str(path))["net"]
-    report = check_code(net, f"{path}:backward", points=2)
+    report = check_code(net, f"{path}:loss_fun", points=2, per_example=True, labels="integer")
     assert report.error is None, report.error
     assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
 

@@ -146,15 +146,18 @@ def test_a_char_rnn_loss_with_its_weights_in_module_globals_and_index_lists():
     assert "h⟨0⟩ zeros of shape (4, 1)" in said
 
 
-@pytest.mark.parametrize("old, new, wrong", [
-    ("gWhh += draw @ h[t - 1].T", "gWhh += draw @ h[t].T", {"Whh1"}),          # the state at t, not t - 1
-    ("dh = Why.T @ dscores + carry", "dh = Why.T @ dscores", {"Wxh1", "Whh1", "bh1"}),   # step t + 1 forgotten
-    ("draw = (1.0 - h[t] ** 2) * dh", "draw = (1.0 - h[t]) * dh", {"Wxh1", "Whh1", "bh1"}),
+@pytest.mark.parametrize("old, new, wrong, words", [
+    ("gWhh += draw @ h[t - 1].T", "gWhh += draw @ h[t].T", {"Whh1"}, "h⟨t⟩ where the step's gradient has h⟨t−1⟩"),
+    ("dh = Why.T @ dscores + carry", "dh = Why.T @ dscores", {"Wxh1", "Whh1", "bh1"},
+     "missing the term step t+1 sends back"),
+    ("gWxh += draw @ x[t].T", "gWxh = draw @ x[t].T", {"Wxh1"}, "not summed over t: only step 1's term"),
+    ("draw = (1.0 - h[t] ** 2) * dh", "draw = (1.0 - h[t]) * dh", {"Wxh1", "Whh1", "bh1"}, ""),
 ])
-def test_the_char_rnn_slips_name_exactly_the_wrong_weights(tmp_path, old, new, wrong):
+def test_the_char_rnn_slips_name_exactly_the_wrong_weights(tmp_path, old, new, wrong, words):
     path = _edited(tmp_path, "char_rnn_globals.py", old, new)
     report = check_code(_char_rnn(), f"{path}:seq_loss", points=2, labels="integer", per_example=True)
     assert report.error is None and {n for n, r in report.params.items() if not r.ok} == wrong
+    assert all(words in report.params[n].message for n in wrong), [report.params[n].message for n in wrong]
 
 
 def test_a_scalar_autograd_mlp_is_built_set_and_differentiated_by_its_own_engine():

@@ -232,9 +232,12 @@ def _op_mistakes(d, consumer, node, g, values, m, depth=DEPTH) -> list:
     mistakes = lookup(consumer.op).mistakes
     out = []
     if mistakes is not None:
+        import inspect
+        from compile.lowering.evaluate import _Evaluation
         args = evaluate(list(consumer.args), values, m, consts)
         gv = evaluate([g], values, m, consts)[0]
-        out += mistakes(consumer, consumer.args.index(node), args, gv)
+        more = {"ev": _Evaluation({}, m, consts)} if "ev" in inspect.signature(mistakes).parameters else {}
+        out += mistakes(consumer, consumer.args.index(node), args, gv, **more)
     if depth == 0 or consumer is d.model.J:
         return out
     paths = d.paths.get(consumer, [])

@@ -30,7 +30,8 @@ class Op:
     - ``mistakes(node, arg, args, g)``: the wrong backward rules people write for this op, as
       ``[(words, value)]``: the value a mistaken rule gives for operand ``arg`` (an index), from the
       operands' values ``args`` and the adjoint's value ``g`` (NumPy arrays). A check of someone's code
-      names the mistake whose value theirs matches.
+      names the mistake whose value theirs matches. A rule that runs a graph of its own (a recurrence's
+      step) takes ``ev`` too, the evaluation's concrete shapes.
     """
 
     name: str

@@ -303,8 +303,40 @@ def _time_map_evaluate(node, args, ev):
                               np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev)), axis=1)
 
 
+def _scan_mistakes(node, arg, args, g, ev=None):
+    """What hand-written BPTT gets wrong about a parameter of the step (``arg`` > 0): the state at t taken for
+    the one before it in the weight's gradient, the term step t+1 sends back left out of ∂J/∂h⟨t⟩, and the
+    steps' terms not summed (the one written last kept). ``ev`` gives the batch's concrete shapes."""
+    if ev is None or arg == 0:
+        return []
+    cell = node.attrs["cell"]
+    xs, params, G = args[0], list(args[1:]), np.asarray(g)
+    zeros, compute = np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev)
+    states = _forward(cell, xs, params, zeros, compute)
+    back = cell_backward(cell)
+    root = back.d_params[arg - 1]
+    T = xs.shape[1]
+
+    def terms(sigmas, shifted=False):
+        out = []
+        for t in range(T):
+            values = _step_values(cell, back, t, sigmas[:, t], xs, states, params, zeros)
+            if shifted:
+                values[cell.prev] = states[:, t]
+            out.append(_run([root], values, compute)[0])
+        return out
+    sigmas = _bptt(cell, G, xs, states, params, zeros, compute)
+    each = terms(sigmas)
+    last = list(_steps(T, not cell.reverse))[-1]   # the step a backward loop reaches last
+    return [("the state at t is taken for the state before it: h⟨t⟩ where the step's gradient has h⟨t−1⟩",
+             sum(terms(sigmas, shifted=True))),
+            ("∂J/∂h⟨t⟩ is missing the term step t+1 sends back (backprop through time's carry)", sum(terms(G))),
+            (f"not summed over t: only step {last + 1}'s term, the one a backward loop writes last (= for +=?)",
+             each[last])]
+
+
 register(Op("scan", vjp=_scan_vjp, show=_scan_show, expand=_scan_expand, evaluate=_scan_evaluate,
-            doc="a recurrence: every state of a cell run over a sequence"))
+            doc="a recurrence: every state of a cell run over a sequence", mistakes=_scan_mistakes))
 register(Op("bptt", vjp=_no_second_order, show=_bptt_show, expand=_bptt_expand, evaluate=_bptt_evaluate,
             doc="backprop through time: ∂J/∂h⟨t⟩ for every t, from t = T down", differentiable=False))
 register(Op("time_sum", vjp=_no_second_order, show=_time_sum_show, expand=_time_sum_expand,

@@ -441,7 +441,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
-        notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch'}), not one-hot rows")
+        notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch,'}), not one-hot rows")
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings

@@ -456,7 +456,7 @@ def _state(context, x):
 
 def _own_parameter(arg, params):
     """The network's parameter a function's argument is named after: W1 itself, or W for the only W."""
-    if arg in params:
+    if arg in dict.keys(params):
         return arg
     same = [n for n in params if n.rstrip("0123456789") == arg and n != arg]
     return same[0] if len(same) == 1 else None

@@ -1,0 +1,47 @@
+"""The paired MNIST-1D benchmarks start the paper's PyTorch models from derivax's own initial parameters: the
+PyTorch loss at those parameters must be derivax's loss (an independent forward pass: PyTorch's modules),
+else the comparison would not be paired. Skipped where torch is not installed (it is never a dependency)."""
+import importlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _module(name, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))   # the scripts import their shared training loop by name
+    spec = importlib.util.spec_from_file_location(f"paired_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("example, script", [("cnn1d", "bench_cnn1d"), ("gru", "bench_gru")])
+def test_the_pytorch_model_starts_where_derivax_starts(example, script, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import jax.numpy as jnp
+    from compile import compile_trainer
+    from compile.train.data import load
+    from derive.network.examples import EXAMPLES
+    bench = _module(script, monkeypatch)
+    data = load(example, n_inputs=(40, 1), n_outputs=10)
+    params = bench.derivax_initial(3)
+    x, y = data.x_train[:50].astype(np.float32), data.y_train[:50].astype(np.float32)
+    derived = float(compile_trainer(EXAMPLES[example].net, "adam", 1e-2).loss(
+        {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x), jnp.asarray(y)))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def first_loss(model, data, steps, batch):
+        seen["loss"] = torch.nn.functional.cross_entropy(model(torch.tensor(x.reshape(50, -1))),
+                                                         torch.tensor(y.argmax(1))).item()
+        raise Stop
+    monkeypatch.setattr(importlib.import_module("mnist1d_torch"), "train", first_loss)
+    with pytest.raises(Stop):
+        bench.torch_run(data, 3, 1, paired=True)
+    assert seen["loss"] == pytest.approx(derived, rel=1e-5)

@@ -3,13 +3,17 @@
 Hypothesis keeps nothing between runs (no example database, its files in a temporary folder, not in
 the checkout): every run draws afresh from its seed, and no test can come to depend on a file left
 by an earlier one."""
+import atexit
+import shutil
 import tempfile
 
 import pytest
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="derivax-hypothesis-"))
+_HOME = tempfile.mkdtemp(prefix="derivax-hypothesis-")
+atexit.register(shutil.rmtree, _HOME, True)   # removed when the run ends: nothing is left behind
+set_hypothesis_home_dir(_HOME)
 settings.register_profile("derivax", database=None)
 settings.load_profile("derivax")
 

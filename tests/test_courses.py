@@ -4,6 +4,7 @@ class with loss(X, y, reg) on self.params and integer labels, its softmax_loss_v
 regularization notebook's (X, Y, cache, lambd) with the cache a tuple and dA, dZ returned; Nielsen's
 Network.backprop(x, y) one example at a time. Each correct version passes, and each usual slip is named.
 The files are in tests/courses/; the reference is derivax's own derivation, independent of that code."""
+import re
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,25 @@ def test_a_clip_is_told_from_a_gradient_by_its_round_bound():
     assert clip_level(np.array([[5.0, 1.25], [-5.0, 0.3]])) == (5.0, 2)
     assert clip_level(np.array([0.123456789, -0.05])) is None      # a gradient's largest entry is not round
     assert clip_level(np.zeros(3)) is None
+
+
+@pytest.mark.parametrize("source, spec, loss, says", [
+    ("class MLP:\n    def __init__(self):\n        pass\n\n    def __call__(self, x):\n        return x\n",
+     "3-4:tanh-1:tanh", "mse", r"MLP\(3, \[4, 1\]\) could not be built .*built as MLP\(nin, nouts\)"),
+    ("class MLP:\n    def __init__(self, nin, nouts):\n        self.sizes = [nin] + nouts\n\n"
+     "    def __call__(self, x):\n        return x\n", "3-4:tanh-1:tanh", "mse", r"holds no values with \.data and \.grad"),
+    (None, "3-4:relu-2:softmax", "ce", r"checked under the mse loss.*this network's loss is ce"),
+    ("import numpy as np\nWxh = np.zeros((3, 3))\n\ndef seq_loss(inputs, targets, hprev):\n    return 0.0, Wxh\n",
+     "rnn", None, r"globals do not fit the network's parameters in one layout: Wxh \(3, 3\) for Wxh1 \(5, 4\)"),
+])
+def test_code_no_reading_can_call_is_named(tmp_path, source, spec, loss, says):
+    path = HERE / "scalar_autograd.py" if source is None else tmp_path / "user.py"
+    if source is not None:
+        path.write_text(source)
+    fn = "seq_loss" if spec == "rnn" else "MLP"
+    net = _char_rnn() if spec == "rnn" else Network(3, [Dense(4, spec.split("-")[1].split(":")[1]),
+                                                        Dense(int(spec.split("-")[2].split(":")[0]),
+                                                              spec.split(":")[-1])], loss=loss)
+    report = check_code(net, f"{path}:{fn}", points=1, labels="integer" if spec == "rnn" else "onehot",
+                        per_example=spec == "rnn")
+    assert report.stopped == "argument" and re.search(says, report.error), report.error

@@ -149,8 +149,8 @@ class GlobalsReading:
         for key, value in list(space.items()):   # in the order the file defines them
             if key not in read or not hasattr(value, "shape"):
                 continue
-            name = key if key in params else (aliases or {}).get(key)
-            if name is None or name not in params:
+            name = key if key in dict.keys(params) else (aliases or {}).get(key)
+            if name is None or name not in dict.keys(params):
                 continue
             want, have = tuple(np.shape(params[name])), tuple(value.shape)
             if len(want) == 2 and len(have) == 2 and want[0] != want[1] and min(want) > 1:
@@ -238,8 +238,10 @@ class GlobalsReading:
     def sentence(self) -> str:
         keys = ", ".join(k for k, _ in self.found)
         how = "transposed, as columns: W (out, in)" if self.layout == "columns" else "as rows: W (in, out)"
+        named = ", ".join(f"{k} as {n}" for k, n in self.found if k != n)
         return (f"the parameters set as the module's globals {keys} before each call ({how}, read off the "
-                f"shapes of the file's own arrays), gradients read back in the order the file defines them")
+                f"shapes of the file's own arrays), gradients read back in the order the file defines them"
+                + (f"; the code's names read: {named}" if named else ""))
 
 
 def _is_scalar(v) -> bool:
@@ -250,7 +252,11 @@ def _is_scalar(v) -> bool:
 
 # ---- models of scalar autograd values (micrograd) ----
 
-class ValueMismatch(ValueError):
+class ReadingError(ValueError):
+    """Code that none of the readings can call as the network needs: the sentence says why."""
+
+
+class ValueMismatch(ReadingError):
     """A Value model whose forward pass is not the network's: its gradients would say nothing."""
 
 
@@ -274,24 +280,28 @@ class ValueModel:
         context = context or {}
         sizes = context.get("sizes")
         if context.get("layout") == "columns":
-            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked in the rows convention")
+            raise ReadingError(f"{self.cls.__name__}: a model of scalar values is checked in the rows convention")
         if not sizes:
-            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked on a dense network only")
+            raise ReadingError(f"{self.cls.__name__}: a model of scalar values is checked on a dense network only")
         if context.get("loss") != "mse":
-            raise ValueError(f"{self.cls.__name__}: a model of scalar values is checked under the mse loss, built from "
+            raise ReadingError(f"{self.cls.__name__}: a model of scalar values is checked under the mse loss, built from "
                              f"its values' + and *; this network's loss is {context.get('loss')} (--loss mse)")
-        model = self.cls(sizes[0], list(sizes[1:]))
+        try:
+            model = self.cls(sizes[0], list(sizes[1:]))
+        except TypeError as exc:
+            raise ReadingError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}) could not be built ({exc}): a model "
+                               "of scalar values is built as MLP(nin, nouts), micrograd's signature") from None
         values = _values_of(model)
         if not values:
-            raise ValueError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}) holds no values with .data and "
+            raise ReadingError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}) holds no values with .data and "
                              ".grad (no parameters(), and none among its attributes)")
         want = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
         if len(values) != want:
-            raise ValueError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}).parameters() lists {len(values)} "
+            raise ReadingError(f"{self.cls.__name__}({sizes[0]}, {list(sizes[1:])}).parameters() lists {len(values)} "
                              f"values; the network has {want} weights and biases")
         for v in values[:1]:
             if not (hasattr(v, "data") and hasattr(v, "grad")):
-                raise ValueError(f"{self.cls.__name__}.parameters() lists {type(v).__name__} objects, with no "
+                raise ReadingError(f"{self.cls.__name__}.parameters() lists {type(v).__name__} objects, with no "
                                  ".data and .grad")
         layers = [(n, "b" + n[1:]) for n in names if n.startswith("W")]
         output = context.get("output")

@@ -529,7 +529,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
     except let_through:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
-        if isinstance(exc, R.ValueMismatch):
+        if isinstance(exc, R.ReadingError):
             return {"status": "stopped", "stopped": "argument", "message": one_line(exc, 400)}
         if stage[0] is None:
             return stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")

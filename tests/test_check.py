@@ -157,7 +157,7 @@ def test_injection_payloads_are_refused_with_the_position(payload, message, caps
 def test_a_shape_error_names_the_operands_and_position():
     with pytest.raises(FormulaError) as e:
         check(XOR, "W1", "X @ delta1 / m")
-    assert "cannot multiply X (m, 2) by delta1 (m, 2) at position 1" in str(e.value)
+    assert "cannot multiply X (m, 2) by delta1 (m, 2) (Xᵀ (2, m) would fit: transposed?) at position 1" in str(e.value)
 
 
 def test_division_by_zero_is_refused_at_the_divisor():

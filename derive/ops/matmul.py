@@ -20,7 +20,12 @@ def matmul(a: Node, b: Node) -> Node:
         raise ShapeError(f"a matrix product takes two matrices (or a sequence and a matrix): {a!r} "
                          f"{fmt_shape(a.shape)} @ {b!r} {fmt_shape(b.shape)}")
     if a.shape[-1] != b.shape[0]:
-        raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}")
+        hint = ""
+        if a.rank == 2 and a.shape[0] == b.shape[0]:
+            hint = f" ({a!r}ᵀ {fmt_shape(a.shape[::-1])} would fit: transposed?)"
+        elif a.rank == 2 and a.shape[1] == b.shape[1]:
+            hint = f" ({b!r}ᵀ {fmt_shape(b.shape[::-1])} would fit: transposed?)"
+        raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}{hint}")
     moved = _factored(matmul, a, b)   # linearity: scalar factors move out of the product
     return moved if moved is not None else Node("matmul", (a, b), (*a.shape[:-1], b.shape[1]))
 

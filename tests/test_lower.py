@@ -139,10 +139,13 @@ def test_source_is_the_derived_formulas_with_comments(lowered):
     assert "    # ∂J/∂W₁ = (1/m) Xᵀ δ₁\n    dW1 = transpose_matmul(X, delta1)/m\n" in body
     # Each named node is computed once: one tanh per hidden layer, the backward pass reuses A1.
     assert body.count("jnp.tanh(") == 1
-    assert "jax.nn.log_softmax(Z2, axis=1)" in body
+    # the loss's log-softmax, stable (M x parameters: far below the size where the rows of Y are summed apart)
+    assert "    J = -y_log_softmax_sum(Y, Z2, 1, m*31)/m\n" in body
+    assert "jax.nn.log_softmax(z, axis=axis)" in src
 
 
-@pytest.mark.parametrize("shape", [(7, 3, 4), (256, 784, 256)])  # through a copy of aᵀ, then past the limit
+# through a copy of aᵀ, then past the multiply-adds, then past the copy's size (8 MiB of float64, 10.5M products)
+@pytest.mark.parametrize("shape", [(7, 3, 4), (256, 784, 256), (512, 2048, 10)])
 def test_transpose_matmul_is_the_transposed_product(shape):
     from compile.lowering.lower import TRANSPOSE_MATMUL, run_source
     ns = run_source("import jax\n" + TRANSPOSE_MATMUL, "transpose_matmul")
@@ -152,7 +155,47 @@ def test_transpose_matmul_is_the_transposed_product(shape):
     got = jax.jit(ns["transpose_matmul"])(a, b)
     np.testing.assert_allclose(np.asarray(got), a.T @ b, rtol=1e-12, atol=1e-12)
     hlo = jax.jit(ns["transpose_matmul"]).lower(a, b).as_text()
-    assert ("optimization_barrier" in hlo) == (k * n * c <= 2**25 and jax.default_backend() == "cpu")
+    assert ("optimization_barrier" in hlo) == (k * n * c <= 2**25 and k * n * 8 <= 2**20
+                                               and jax.default_backend() == "cpu")
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_y_log_softmax_sum_is_the_sum_either_way(axis):
+    """Both forms of the helper give NumPy's Σ y ⊙ log_softmax(z), for targets whose rows do not sum to 1
+    and logits large enough to overflow a plain softmax; the large form is the one taken from 2^27 work."""
+    from compile.lowering.lower import LOG_SOFTMAX_SUM, run_source
+    f = run_source("import jax\nimport jax.numpy as jnp\n" + LOG_SOFTMAX_SUM, "y_log_softmax_sum")["y_log_softmax_sum"]
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 300, (6, 4))
+    y = rng.random((6, 4))
+    shifted = z - z.max(axis=axis, keepdims=True)
+    want = np.sum(y * (shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))))
+    small, large = (jax.jit(f, static_argnums=(2, 3))(y, z, axis, work) for work in (0, 2**27))
+    np.testing.assert_allclose([float(small), float(large)], [want, want], rtol=1e-12)
+    forms = {work: str(jax.make_jaxpr(f, static_argnums=(2, 3))(y, z, axis, work)) for work in (0, 2**27 - 1, 2**27)}
+    assert forms[0] == forms[2**27 - 1]
+    assert (forms[0] != forms[2**27]) == (jax.default_backend() == "cpu")
+
+
+def test_a_large_step_sums_the_rows_of_y_apart_with_the_same_loss_and_grads():
+    """A network whose batch times parameters passes 2^27 takes the row-sum form of its loss; the
+    loss and gradients still equal jax.grad of a hand-written model."""
+    n_in, hidden, out, m = 300, 512, 10, 1024   # 159,242 parameters x 1024 examples
+    net = Network(n_in, [Dense(hidden, "tanh"), Dense(out, "softmax")], loss="ce")
+    lw = lower(net.derive(), "float64")
+    rng = np.random.default_rng(6)
+    params = {"W1": rng.normal(0, 0.05, (n_in, hidden)), "b1": rng.normal(0, 0.1, (1, hidden)),
+              "W2": rng.normal(0, 0.05, (hidden, out)), "b2": rng.normal(0, 0.1, (1, out))}
+    x, y = rng.normal(size=(m, n_in)), np.eye(out)[rng.integers(0, out, m)]
+    assert f"m*{n_in * hidden + hidden + hidden * out + out})" in lw.source and m * 159242 >= 2**27
+
+    def ref(p):
+        a = jnp.tanh(x @ p["W1"] + p["b1"])
+        z = a @ p["W2"] + p["b2"]
+        return -jnp.sum(y * jax.nn.log_softmax(z, axis=1)) / m
+    J, g = lw.loss_and_grads(params, x, y)
+    np.testing.assert_allclose(float(J), float(ref(params)), rtol=1e-12)
+    assert tree_allclose(g, jax.grad(ref)(params))
 
 
 def test_float64_needs_x64_mode():

@@ -18,6 +18,10 @@ A product whose left operand is a transpose, Aᵀ B (every weight gradient of th
 a sum over the batch), is printed ``transpose_matmul(A, B)``: on XLA's CPU backend a stored copy of
 Aᵀ then a plain product is up to twice as fast as XLA's product with a transposed operand, below a
 size where the latter wins (see ``TRANSPOSE_MATMUL``).
+
+A cross-entropy Σ Y ⊙ log_softmax(Z) is printed ``y_log_softmax_sum(Y, Z, axis, work)``: on a CPU, for a
+step of many multiply-adds, it sums the rows of Y apart, which lets XLA run the forward pass on its
+worker pool rather than on the thread that dispatched the step (see ``LOG_SOFTMAX_SUM``).
 """
 from __future__ import annotations
 
@@ -52,15 +56,40 @@ CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 # 2-core x86 CPU (float32, one product per call, interleaved): Aᵀ B with a batch of 64 or 256 ran up
 # to 2.5x faster through a copy of Aᵀ below about 2^25 multiply-adds (the 256x128 and 128x10 weight
 # gradients at batch 256: 1.7x and 1.25x; small products alike within noise), and 0.85x at
-# 784x256 with batch 256, where XLA's transposed-operand product is the faster. Each copy is one more
+# 784x256 with batch 256, where XLA's transposed-operand product is the faster. A copy of more than
+# 1 MiB costs more than it saves (A₁ of 784-2048-10 at batch 512, 4 MiB for a product with 10 columns:
+# the step at 0.98-1.0x jax.grad's speed with the copy, 1.01-1.02x without). Each copy is one more
 # kernel to compile, about 50 ms on that machine.
 TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
-    """aᵀ b. On CPU, below 2^25 multiply-adds, through a stored copy of aᵀ: XLA multiplies a
-    transposed left operand more slowly than a plain one, and the optimization barrier keeps it
-    from folding the copy back into the product. Same numbers either way."""
-    if jax.default_backend() == "cpu" and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25:
+    """aᵀ b. On CPU, below 2^25 multiply-adds and for an a of at most 1 MiB, through a stored copy of
+    aᵀ: XLA multiplies a transposed left operand more slowly than a plain one, and the optimization
+    barrier keeps it from folding the copy back into the product. Same numbers either way."""
+    if (jax.default_backend() == "cpu" and a.size * a.dtype.itemsize <= 2**20
+            and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25):
         return jax.lax.optimization_barrier(a.T) @ b
     return a.T @ b
+'''
+
+
+# Defined in every generated module whose loss sums Y ⊙ log_softmax(Z). XLA's CPU executor runs a
+# program whose operations all wait on one first operation (X W₁, when nothing else depends on the
+# inputs alone) on the thread that dispatched it, and hands work to its worker pool only where two
+# operations are ready at once. Parallel products run from that thread share the cores with one
+# thread too many: on a 2-core x86 CPU, X W₁ of 784-2048-10 at batch 512 took 9.7 ms there against
+# 7.8 ms on a worker, and the step ran at 0.82-0.85x the speed of jax.grad's, whose gradient of the
+# loss starts from the rows of Y. Written Σ Y ⊙ Z − Σᵢ (Σₖ Yᵢₖ) lse(Zᵢ) (the same number: log_softmax(Z)
+# = Z − lse(Z) row by row, for any Y), the row sums of Y depend on the batch alone, the step starts
+# from two operations and runs at parity (0.997-1.0x, interleaved). In a small step the handover to
+# the worker costs more than it saves (64-64-10 at batch 64: 0.96x against 1.08x), hence the size:
+# ``work`` is the batch size times the parameter count, about the forward pass's multiply-adds.
+LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
+    """Σ y ⊙ log_softmax(z) along ``axis``. On CPU, from 2^27 multiply-adds a step (``work``), as
+    Σ y ⊙ z − Σ (Σ y along axis) lse(z): the sums of y hang on the batch alone, and XLA then runs the
+    forward pass on its worker pool, not on the dispatching thread. Same number either way."""
+    if jax.default_backend() == "cpu" and work >= 2**27:
+        lse = jax.nn.logsumexp(z, axis=axis, keepdims=True)
+        return jnp.sum(y * z) - jnp.sum(jnp.sum(y, axis=axis, keepdims=True) * lse)
+    return jnp.sum(y * jax.nn.log_softmax(z, axis=axis))
 '''
 
 
@@ -137,6 +166,7 @@ class FunctionWriter:
         self.leaves: list = []     # leaves used, in order of first use
         self.uses_m = False
         self.uses_transpose_matmul = False
+        self.uses_log_softmax_sum = False
         self.uses_windows = False  # convolution or pooling: the module carries compile.lowering.windows
         self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive.graph.stable)
         self.cache: dict = {}      # lines written once and shared (a recurrence's shifted states, its per-step grads)
@@ -158,6 +188,7 @@ class FunctionWriter:
         self.leaves += [x for x in inner.leaves if x not in self.leaves]
         self.uses_m |= inner.uses_m
         self.uses_transpose_matmul |= inner.uses_transpose_matmul
+        self.uses_log_softmax_sum |= inner.uses_log_softmax_sum
         self.uses_windows |= inner.uses_windows
 
     def write(self, roots: list) -> None:
@@ -191,6 +222,10 @@ class FunctionWriter:
                 self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
             self.names[node] = var
             self.lines += [f"{other} = {var}" for other, _ in wanted.get(node, [])[1:]]
+
+    def param_count(self) -> int:
+        """The number of the model's parameters (weights and biases)."""
+        return sum(math.prod(int(d) for d in p.shape) for p in self.model.params)
 
     def note(self, node) -> str:
         if self.masks != "off" or node.op != "ew":
@@ -285,7 +320,7 @@ def function_sources(derivation) -> str:
                                          f"{r.var.name} * ({r.centred.name}.size / {r.var.name}.size) / "
                                          f"({r.centred.name}.size / {r.var.name}.size - 1)")
                                       for r in stats) + "}"))
-    parts, helper, windows = [], False, False
+    parts, helper, windows, lsm = [], False, False, False
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
         if name in ("forward", "loss"):
@@ -293,11 +328,13 @@ def function_sources(derivation) -> str:
         nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable
         w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
         helper |= w.uses_transpose_matmul
+        lsm |= w.uses_log_softmax_sum
         windows |= w.uses_windows
         body = [f'"""{doc}"""', *w.prologue(with_y=name not in ("forward", "batch_stats")), *w.lines,
                 f"return {returns}"]
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
-    return "\n\n".join(([windows_source()] if windows else []) + ([TRANSPOSE_MATMUL] if helper else []) + parts)
+    return "\n\n".join(([windows_source()] if windows else []) + ([TRANSPOSE_MATMUL] if helper else [])
+                       + ([LOG_SOFTMAX_SUM] if lsm else []) + parts)
 
 
 def windows_source() -> str:
@@ -398,6 +435,7 @@ def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
     ret = ", ".join(f"{key!r}: {names[node]}" for key, node in outputs.items())
     source = ("import jax\nimport jax.numpy as jnp\n\n" + f"DTYPE = jnp.{dtype}\n\n"
               + (TRANSPOSE_MATMUL + "\n\n" if writer.uses_transpose_matmul else "")
+              + (LOG_SOFTMAX_SUM + "\n\n" if writer.uses_log_softmax_sum else "")
               + (windows_source() + "\n\n" if writer.uses_windows else "")
               + f"def graph({', '.join(args)}):\n" + "\n".join(body) + f"\n    return {{{ret}}}\n")
     import jax

@@ -38,8 +38,31 @@ def _transpose(w, node):
 
 def _sum(w, node):
     axis = node.attrs["axis"]
+    pair = _y_log_softmax(w, node.args[0]) if axis is None else None
+    if pair is not None:  # Σ Y ⊙ log_softmax(Z): see compile.lowering.lower.LOG_SOFTMAX_SUM
+        (y, z), lsm = pair
+        w.uses_log_softmax_sum = True
+        count = w.param_count()   # none in a graph that is not a network's: the plain form
+        w.uses_m |= bool(count)
+        work = f"m*{count}" if count else "0"
+        return f"y_log_softmax_sum({w.code(y)[0]}, {w.code(z)[0]}, {lsm.attrs['axis']}, {work})", True
     keep = "" if axis is None else f", axis={axis}, keepdims=True"
     return f"jnp.sum({w.code(node.args[0])[0]}{keep})", True
+
+
+def _y_log_softmax(w, node):
+    """((Y, Z), the log_softmax node) when ``node`` is the product Y ⊙ log_softmax(Z) of two matrices
+    written nowhere else, else None."""
+    from derive.graph.build import placeholder
+    if node.op != "ew" or node in w.names or len(node.args) != 2 or len(node.shape) != 2:
+        return None
+    if node.attrs["expr"] != placeholder(0) * placeholder(1):
+        return None
+    for i, lsm in enumerate(node.args):
+        other = node.args[1 - i]
+        if lsm.op == "log_softmax" and lsm not in w.names and tuple(other.shape) == tuple(lsm.shape):
+            return (other, lsm.args[0]), lsm
+    return None
 
 
 def _softmax(w, node):

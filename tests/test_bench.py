@@ -15,6 +15,7 @@ def numpy_loss(params, x, y, acts, loss, l2=0.0):
     """The mean-over-batch loss in float64 NumPy, straight from the definitions."""
     fns = {"identity": lambda z: z, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
            "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "softplus": lambda z: np.log1p(np.exp(z)),
+           "swish": lambda z: z / (1 + np.exp(-z)),
            "softmax": lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)}
     a = np.asarray(x, np.float64)
     for (W, b), act in zip(params, acts):
@@ -26,7 +27,8 @@ def numpy_loss(params, x, y, acts, loss, l2=0.0):
 
 
 @pytest.mark.parametrize("spec, l2", [("5-4:tanh-3:softmax", 0.0), ("5-4:relu-3:sigmoid-1:sigmoid", 0.0),
-                                      ("5-6:softplus-2:identity", 0.1), ("5-4:sigmoid-2:tanh", 0.0)])
+                                      ("5-6:softplus-2:identity", 0.1), ("5-4:sigmoid-2:tanh", 0.0),
+                                      ("5-4:(z*sigmoid(z))-3:softmax", 0.0)])
 def test_peer_loss_matches_numpy(spec, l2):
     import jax
     net = parse_spec(spec)
@@ -37,6 +39,35 @@ def test_peer_loss_matches_numpy(spec, l2):
     x, y = np.asarray(x[0]), np.asarray(y[0])
     want = numpy_loss(params, x, y, acts, loss, l2)
     assert float(_bench.peer_loss(params, x, y, acts, loss, l2)) == pytest.approx(want, rel=1e-5)
+
+
+def test_peer_takes_swish_written_as_a_formula():
+    for act in ("z*sigmoid(z)", "(z * sigmoid(z))", "sigmoid(z)*z"):
+        assert _bench.peer_spec(Network(2, [Dense(3, act), Dense(2, "softmax")], loss="ce"))[1] == ["swish", "softmax"]
+    with pytest.raises(_bench.BenchError, match=r"found '\(z\*tanh\(z\)\)'"):
+        _bench.peer_spec(Network(2, [Dense(3, "(z*tanh(z))"), Dense(2, "softmax")], loss="ce"))
+
+
+def test_float64_batches_and_peer_compute_in_float64():
+    """With JAX's 64-bit mode on, the batches are float64 and the peer's loss is NumPy's to float64 rounding."""
+    import jax
+    net = parse_spec("5-4:tanh-3:softmax")
+    sizes, acts, loss, l2 = _bench.peer_spec(net)
+    with jax.enable_x64(True):
+        params = _bench.peer_init(jax.random.PRNGKey(1), sizes, "float64")
+        x, y = _bench.batches(2, 1, 7, sizes[0], sizes[-1], dtype="float64")
+        assert x.dtype == y.dtype == params[0][0].dtype == np.float64
+        got = _bench.peer_loss(params, x[0], y[0], acts, loss)
+        assert got.dtype == np.float64
+        want = numpy_loss(params, np.asarray(x[0]), np.asarray(y[0]), acts, loss)
+        assert float(got) == pytest.approx(want, rel=1e-13)
+
+
+def test_a_float64_row_runs_in_a_process_of_its_own():
+    import jax
+    r = _bench.run_in_child("6-5:tanh-3:softmax", 4, 1, 2, "float64")
+    assert r["dtype"] == "float64" and r["derived_steps_per_s"] > 0 and r["first_step_ratio"] > 0
+    assert jax.dtypes.canonicalize_dtype(np.float64) == np.float32   # not turned on here
 
 
 def test_peer_step_is_sgd_on_the_loss():
@@ -129,7 +160,7 @@ def _refused(capsys, monkeypatch, *argv):
 @pytest.mark.parametrize("argv, message", [
     # once found only after the first comparison had been timed, or not at all
     (["--small", "2-3:leaky_relu-2:softmax"], "derivax: --small: layer 1: the hand-written peer knows the "
-                                              "activations identity, tanh, sigmoid, relu, softplus, softmax, "
+                                              "activations identity, tanh, sigmoid, relu, softplus, swish, softmax, "
                                               "found 'leaky_relu'"),
     (["--small", "nope"], "derivax: --small nope: unknown model 'nope'"),
     (["--batch-size", "10000000000"], "derivax bench: argument --batch-size: must be from 1 to 1000000, "

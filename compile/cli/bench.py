@@ -31,12 +31,25 @@ class BenchError(ValueError):
 
 # ---- the hand-written peer: written from the textbook definitions, sharing nothing with derive/ ----
 
+# Activations written as formulas in z that the peer knows by name (spaces and outer brackets dropped).
+FORMULAS = {"z*sigmoid(z)": "swish", "sigmoid(z)*z": "swish"}
+
+
+def _formula_name(act):
+    if not isinstance(act, str):
+        return act
+    bare = act.replace(" ", "")
+    while bare.startswith("(") and bare.endswith(")"):
+        bare = bare[1:-1]
+    return FORMULAS.get(bare, act)
+
+
 def peer_spec(net):
     """(layer sizes, activation names, loss name, l2) of a sequential network, or BenchError."""
-    known = ("identity", "tanh", "sigmoid", "relu", "softplus", "softmax")
+    known = ("identity", "tanh", "sigmoid", "relu", "softplus", "swish", "softmax")
     acts = []
     for i, layer in enumerate(net.layers, 1):
-        act = layer.activation
+        act = _formula_name(layer.activation)
         if not isinstance(act, str) or act not in known:
             raise BenchError(f"layer {i}: the hand-written peer knows the activations {', '.join(known)}, "
                              f"found {act!r}")
@@ -69,7 +82,7 @@ def peer_loss(params, x, y, acts, loss, l2=0.0):
     import jax
     import jax.numpy as jnp
     fns = {"identity": lambda z: z, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
-           "relu": jax.nn.relu, "softplus": jax.nn.softplus}
+           "relu": jax.nn.relu, "softplus": jax.nn.softplus, "swish": lambda z: z * jax.nn.sigmoid(z)}
     a = x
     for (W, b), act in zip(params[:-1], acts[:-1]):
         a = fns[act](a @ W + b)
@@ -122,9 +135,10 @@ def _median_ratio(num, den):
     return statistics.median(n / d for n, d in zip(num, den))
 
 
-def batches(seed, n, batch, n_in, n_out, classification=True):
+def batches(seed, n, batch, n_in, n_out, classification=True, dtype="float32"):
     """n device batches (n, batch, n_in), (n, batch, n_out) of normal inputs and one-hot (or 0/1, or
-    real) targets, float32. NumPy draws them: jax.random would compile a kernel per shape first."""
+    real) targets, in ``dtype`` (the same numbers, rounded, in float32 and float64). NumPy draws them:
+    jax.random would compile a kernel per shape first."""
     import jax
     import numpy as np
     rng = np.random.default_rng(seed)
@@ -135,29 +149,30 @@ def batches(seed, n, batch, n_in, n_out, classification=True):
         y = rng.integers(0, 2, (n, batch, 1)).astype(np.float32)
     else:
         y = rng.standard_normal((n, batch, n_out), np.float32)
-    return _block(jax.device_put((x, y)))
+    return _block(jax.device_put((x.astype(dtype), y.astype(dtype))))
 
 
 def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=None, small_name=None,
-        small_batch_size=64, small_steps=200, seed=0):
-    """All figures as one dict (seconds, steps per second, ratios); see the module docstring."""
+        small_batch_size=64, small_steps=200, seed=0, dtype="float32"):
+    """All figures as one dict (seconds, steps per second, ratios); see the module docstring. float64
+    needs JAX's 64-bit mode on in this process (``run_in_child`` turns it on in a process of its own)."""
     import jax
     from compile.train.train import compile_trainer
     sizes, acts, loss, l2 = peer_spec(net)
     key = jax.random.PRNGKey(seed)
     nb = 8  # a few distinct batches cycled through, so no step sees only cached data
-    xs, ys = batches(seed, nb, batch_size, sizes[0], sizes[-1], loss != "mse")
+    xs, ys = batches(seed, nb, batch_size, sizes[0], sizes[-1], loss != "mse", dtype)
     xs, ys = list(xs), list(ys)
 
     # Time to first step, each in a fresh process: in this one SymPy's and JAX's caches are warm.
     first_d, first_p = [], []
     for r in range(first_repeats):
         for side in ("derived", "peer") if r % 2 == 0 else ("peer", "derived"):
-            (first_d if side == "derived" else first_p).append(first_step_in_child(side, name, batch_size))
+            (first_d if side == "derived" else first_p).append(first_step_in_child(side, name, batch_size, dtype=dtype))
 
-    trainer = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
+    trainer = compile_trainer(net, optimizer="sgd", lr=LR, dtype=dtype)
     params = trainer.init_params(key)
-    state = {"d": (params, trainer.init_opt_state(params)), "p": peer_init(key, sizes)}
+    state = {"d": (params, trainer.init_opt_state(params)), "p": peer_init(key, sizes, dtype)}
     step = peer_step(acts, loss, l2)
 
     def run_derived():
@@ -175,7 +190,7 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
     run_derived(), run_peer()  # compile and warm both before any timing
     t_d, t_p = interleaved(run_derived, run_peer, repeats)
     result = {
-        "model": name, "batch_size": batch_size, "repeats": repeats, "steps_per_repeat": steps,
+        "model": name, "batch_size": batch_size, "dtype": dtype, "repeats": repeats, "steps_per_repeat": steps,
         "derived_steps_per_s": steps / statistics.median(t_d),
         "jax_grad_steps_per_s": steps / statistics.median(t_p),
         # > 1: the derived step is faster (peer's time over derived time, per repeat).
@@ -191,47 +206,67 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
     return result
 
 
-def first_step(side, model, batch_size, seed=0):
+def first_step(side, model, batch_size, seed=0, dtype="float32"):
     """Seconds from the network to the first finished train_step: derive + lower + jit + call for the
     derived trainer, trace + compile + call of `jax.jit` of the hand-written step for the peer.
     Imports come before the clock on both sides, and a trivial jit warms JAX's backend, so the
-    figure is the model's own cost."""
+    figure is the model's own cost. float64 turns on JAX's 64-bit mode (meant for a process of its own)."""
     import jax
     from derive.network.examples import resolve
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
     if side == "derived":
         from compile.train.train import compile_trainer
     jax.block_until_ready(jax.jit(lambda v: v + 1)(1.0))
     _, net = resolve(model)
     sizes, acts, loss, l2 = peer_spec(net)
     key = jax.random.PRNGKey(seed)
-    xs, ys = batches(seed, 1, batch_size, sizes[0], sizes[-1], loss != "mse")
+    xs, ys = batches(seed, 1, batch_size, sizes[0], sizes[-1], loss != "mse", dtype)
     x, y = xs[0], ys[0]
     # Initialising parameters is left off the clock on both sides: jax.random compiles its own kernels
     # the first time, which is neither side's step.
     if side == "derived":
         t0 = time.perf_counter()
-        t = compile_trainer(net, optimizer="sgd", lr=LR, dtype="float32")
+        t = compile_trainer(net, optimizer="sgd", lr=LR, dtype=dtype)
         built = time.perf_counter() - t0
         params = _block(t.init_params(key))
         state = _block(t.init_opt_state(params))
         t0 = time.perf_counter()
         _block(t.train_step(params, state, x, y))
     else:
-        params = _block(peer_init(key, sizes))
+        params = _block(peer_init(key, sizes, dtype))
         t0, built = time.perf_counter(), 0.0
         _block(peer_step(acts, loss, l2)(params, x, y))
     return built + time.perf_counter() - t0
 
 
-def first_step_in_child(side, model, batch_size) -> float:
+def first_step_in_child(side, model, batch_size, dtype="float32") -> float:
     """first_step run in a new Python process; its last output line is the seconds."""
+    code = (f"from compile.cli.bench import first_step; "
+            f"print(first_step({side!r}, {model!r}, {batch_size}, dtype={dtype!r}))")
+    return float(_child(code, f"the time-to-first-step child ({side})"))
+
+
+def run_in_child(model, batch_size, repeats, steps, dtype) -> dict:
+    """``run`` (no scan comparison, one first-step repeat) in a new Python process, JAX's 64-bit mode
+    on there for float64: the mode is process-wide, and the float32 rows must not run under it."""
+    code = ("import json, jax\n"
+            f"jax.config.update('jax_enable_x64', {dtype == 'float64'})\n"
+            "from compile.cli.bench import run\n"
+            "from derive.network.examples import resolve\n"
+            f"print(json.dumps(run(resolve({model!r})[1], {model!r}, {batch_size}, {repeats}, {steps}, "
+            f"first_repeats=1, dtype={dtype!r})))")
+    return json.loads(_child(code, f"the {dtype} benchmark child"))
+
+
+def _child(code, what) -> str:
+    """The last line ``code`` prints in a new Python process, or BenchError with its exception."""
     import subprocess
-    code = f"from compile.cli.bench import first_step; print(first_step({side!r}, {model!r}, {batch_size}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]  # the exception, not the traceback
-        raise BenchError(f"the time-to-first-step child ({side}) failed: {last}")
-    return float(done.stdout.strip().splitlines()[-1])
+        raise BenchError(f"{what} failed: {last}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def scan_vs_loop(net, name, batch, steps, repeats, key):
@@ -283,7 +318,7 @@ def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:
 def render(r) -> None:
     from rich.console import Console
     from rich.table import Table
-    tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, float32 SGD, {r['device']}",
+    tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, {r.get('dtype', 'float32')} SGD, {r['device']}",
                 caption="ratios are medians of interleaved repeats")
     for col in ("comparison", "derived", "jax.grad / loop", "ratio", "target"):
         tab.add_column(col, justify="left" if col == "comparison" else "right")
@@ -324,11 +359,14 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
-# The suite's dense rows: (what, spec, batch size); each against the hand-written jax.grad step.
-SUITE = [("784-256-128-10 tanh", DEFAULT_MODEL, 256), ("64-64-10 tanh", SMALL_MODEL, 64),
-         ("64-64-1 sigmoid + bce", "64-64:sigmoid-1:sigmoid", 64),
-         ("784-2048-10 relu", "784-2048:relu-10:softmax", 512),
-         ("20 tanh layers of 256", "256" + "-256:tanh" * 20 + "-10:softmax", 128)]
+# The suite's dense rows: (what, spec, batch size, dtype); each against the hand-written jax.grad step.
+# A float64 row runs in a process of its own (JAX's 64-bit mode is process-wide).
+SUITE = [("784-256-128-10 tanh", DEFAULT_MODEL, 256, "float32"), ("64-64-10 tanh", SMALL_MODEL, 64, "float32"),
+         ("64-64-1 sigmoid + bce", "64-64:sigmoid-1:sigmoid", 64, "float32"),
+         ("64-64-10 swish", "64-64:(z*sigmoid(z))-10:softmax", 64, "float32"),
+         ("784-2048-10 relu", "784-2048:relu-10:softmax", 512, "float32"),
+         ("20 tanh layers of 256", "256" + "-256:tanh" * 20 + "-10:softmax", 128, "float32"),
+         ("784-256-128-10 tanh, float64", DEFAULT_MODEL, 256, "float64")]
 SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", "gru", 100)]
 
 
@@ -341,8 +379,11 @@ def suite(repeats=5, steps=50) -> dict:
     from derive.network.examples import resolve
     from compile.cli import bench_cnn, bench_fit, bench_rnn
     rows = []
-    for what, spec, batch in SUITE:
-        r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=1)
+    for what, spec, batch, dtype in SUITE:
+        if dtype == "float32":
+            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=1)
+        else:
+            r = run_in_child(spec, batch, repeats, steps, dtype)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax_grad_steps_per_s"], "ratio": r["step_speedup"],
                      "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step"})
@@ -368,7 +409,8 @@ def suite(repeats=5, steps=50) -> dict:
 
 
 def suite_markdown(result) -> str:
-    lines = [f"Measured by `derivax bench --suite` on {result['machine']}: float32 SGD, interleaved repeats, "
+    lines = [f"Measured by `derivax bench --suite` on {result['machine']}: SGD in float32 (float64 where "
+             "a row says so), interleaved repeats, "
              "medians; a ratio above 1 means derivax is faster.", "",
              "| network | batch | against | derivax steps/s | peer steps/s | speed ratio | first step, time ratio |",
              "|---|---|---|---|---|---|---|"]

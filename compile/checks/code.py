@@ -303,7 +303,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         key_of = {}
         for key, node in inter.items():
             key_of.setdefault(node, []).append(key)
-        biases = {r.name for r in model.records if r.kind == "bias"}
+        # vectors of a layer: biases, and a batch norm's scale and shift (CS231n's gamma, beta of shape (D,))
+        biases = {r.name for r in model.records if r.kind in ("bias", "scale", "shift")}
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
         # node -> its state, for the intermediates the function returned, in each reading of dZ asked for
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}

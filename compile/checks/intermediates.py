@@ -242,13 +242,19 @@ def _op_mistakes(d, consumer, node, g, values, m, depth=DEPTH) -> list:
         return out
     paths = d.paths.get(consumer, [])
     terms_g = evaluate([q.contribution for q in paths], values, m, consts)
+    G = Node("leaf", (), consumer.shape, name="_wrong_adjoint", role="input")
+    terms = [c for a, c, _ in lookup(consumer.op).vjp(consumer, G, _Plain()) if a is node]
+    if not terms:
+        return out
     for k, q in enumerate(paths):
-        for words, wrong in _op_mistakes(d, q.consumer, consumer, q.g, values, m, depth - 1):
-            wrong_g = sum(terms_g) - terms_g[k] + wrong   # the consumer's adjoint with that one term mistaken
-            G = Node("leaf", (), consumer.shape, name="_wrong_adjoint", role="input")
-            terms = [c for a, c, _ in lookup(consumer.op).vjp(consumer, G, _Plain()) if a is node]
-            if terms:
-                out.append((words, sum(evaluate(terms, {**values, G: wrong_g}, m, consts))))
+        wrongs = [(words, sum(terms_g) - terms_g[k] + wrong)   # the consumer's adjoint with that one term mistaken
+                  for words, wrong in _op_mistakes(d, q.consumer, consumer, q.g, values, m, depth - 1)]
+        if len(paths) > 1 and q.consumer.role != "decay":   # or that one term left out, further on
+            wrongs.append((f"the path through {path_name(d, q.consumer)} is missing from ∂J/∂"
+                           f"{path_name(d, consumer)} (an adjoint sums one term per use of its node)",
+                           sum(terms_g) - terms_g[k]))
+        for words, wrong_g in wrongs:
+            out.append((words, sum(evaluate(terms, {**values, G: wrong_g}, m, consts))))
     return out
 
 

@@ -267,3 +267,12 @@ def test_code_no_reading_can_call_is_named(tmp_path, source, spec, loss, says):
     report = check_code(net, f"{path}:{fn}", points=1, labels="integer" if spec == "rnn" else "onehot",
                         per_example=spec == "rnn")
     assert report.stopped == "argument" and re.search(says, report.error), report.error
+
+
+def test_the_loss_a_function_returns_is_compared_with_the_networks():
+    right = Network(4, [Dense(3, "softmax", use_bias=False)], l2=0.1, l2_form="lambda")
+    report = run(right, "cs231n_net.py:softmax_loss_vectorized", labels="integer")
+    assert report.ok and "the loss the function returned equals the network's J at every point" in report.notes
+    other = Network(4, [Dense(3, "softmax", use_bias=False)], loss="mse", l2=0.1, l2_form="lambda")   # not its loss
+    report = run(other, "cs231n_net.py:softmax_loss_vectorized", labels="integer")
+    assert not report.ok and any(n.startswith("the loss the function returned is not the network's J") for n in report.notes)

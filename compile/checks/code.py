@@ -310,7 +310,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
-        clipped = None
+        clipped, loss_off, loss_seen = None, None, False
         for label, params, x, y in _points(model, seed, points, data, data_label, _scale):
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
@@ -335,6 +335,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
+            if reply.get("loss") is not None and loss_off is None:   # the loss it returned, against J
+                J = float(np.sum(np.asarray(low.loss(*args))))
+                theirs = float(reply["loss"])
+                if not abs(theirs - J) <= 1e-4 * max(abs(J), 1e-8) + 1e-7:
+                    loss_off = (label, theirs, J)
+                else:
+                    loss_seen = True
             for text in reply.get("readings", []):
                 if text not in readings:
                     readings.append(text)
@@ -391,6 +398,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["bad"]:
             node = next(p for p in model.params if p.name == n)
             why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"])
+            if not why and loss_off is not None:
+                why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
                 why = f"{why}; " if why else ""
                 why += "wrong backward rule" + ("s" if len(findings) > 1 else "") + ": " + "; ".join(findings)
@@ -446,6 +455,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings
+    if loss_off is not None:
+        at, theirs, J = loss_off
+        ratio = f" ({theirs / J:.6g} times it)" if J else ""
+        notes.append(f"the loss the function returned is not the network's J: {theirs:.8g} against J = {J:.8g} at {at}"
+                     f"{ratio}; gradients of a different loss differ too: declare the loss it computes (--loss, "
+                     "--l2, --l2-form) or check that its loss is right")
+    elif loss_seen:
+        notes.append("the loss the function returned equals the network's J at every point")
     if inputs == "indices":
         notes.append("x handed as indices: one-hot inputs, each as the index of its 1")
     if said:

@@ -223,6 +223,12 @@ class GlobalsReading:
             return out
         parts = list(out)
         if parts and _is_scalar(parts[0]) and len(parts) > len(self.found):
+            seen = getattr(self, "seen", None)
+            if seen is not None:
+                try:
+                    seen.setdefault("losses", []).append(float(plain(parts[0])))
+                except (TypeError, ValueError):
+                    pass
             parts = parts[1:]
         n = len(self.found)
         if len(parts) in (n, n + 1) and all(hasattr(parts[k], "shape") and

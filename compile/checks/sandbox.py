@@ -473,7 +473,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
     how = ""
     R = _readings()
     context = dict(context or {})
-    told = []
+    told, seen = [], {}
+    context["_seen"] = seen
     try:
         if isinstance(fn, type):   # a class handed from Python: as a class named in a file
             fn = class_target(fn)
@@ -498,9 +499,11 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 target = found.bound_to(params)
                 context["layout"] = found.layout
                 told.append(found.sentence())
+        if isinstance(target, R.GlobalsReading):
+            target.seen = seen
         if per_example is None:
             args, how, passed, _ = arguments(target, params, x, y, context)
-            out = _unwrapped(target(*args), passed)
+            out = _unwrapped(target(*args), passed, seen)
         else:
             out = _averaged(target, params, x, y, names, per_example, stage, context)
             how = context.get("_how", "")
@@ -522,6 +525,9 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 told.append("the parameters read under the code's names: " + ", ".join(
                     f"{k} as {v}" for k, v in params.used.items()))
             reply["readings"] = told
+            losses = seen.get("losses", [])
+            if losses and all(v == v for v in losses):   # the loss returned: the mean over the calls
+                reply["loss"] = sum(losses) / len(losses)
             if isinstance(fn, R.ValueModel):
                 found = R.value_findings(target.value_class)
                 reply["findings"], reply["findings_said"] = [f[0] for f in found], [f[1] for f in found]
@@ -536,19 +542,34 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
 
 
-def _unwrapped(out, passed=()):
+def _unwrapped(out, passed=(), seen=None):
     """The gradients of what a function returned: CS231n's loss() returns (loss, grads); a function handed
-    W (and b) one by one returns (loss, dW[, db]) or dW alone, in the order it took them."""
+    W (and b) one by one returns (loss, dW[, db]) or dW alone, in the order it took them. The loss it
+    returned beside them goes to ``seen["loss"]`` (the check compares it with the network's J)."""
     if isinstance(out, tuple) and len(out) == 2 and sum(isinstance(v, dict) for v in out) == 1 \
             and not any(isinstance(v, list) for v in out):
+        _seen_loss(seen, next(v for v in out if not isinstance(v, dict)))
         return next(v for v in out if isinstance(v, dict))
     if passed and not isinstance(out, (dict, list)):
         parts = list(out) if isinstance(out, tuple) else [out]
         if len(parts) == len(passed) + 1 and _is_number(parts[0]):
+            _seen_loss(seen, parts[0])
             parts = parts[1:]
         if len(parts) == len(passed):
             return dict(zip(passed, parts))
     return out
+
+
+def _seen_loss(seen, value) -> None:
+    """A returned loss, kept as a float where it is one number (a torch or NumPy scalar too)."""
+    if seen is None:
+        return
+    try:
+        value = _readings().plain(value)
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return
+    seen.setdefault("losses", []).append(number)
 
 
 def _is_number(v) -> bool:
@@ -578,7 +599,7 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
         args, how, passed, _ = arguments(fn, params, xi, yi, {**(context or {}), "forward": None, "one_example": True})
         if context is not None and how:
             context.setdefault("_how", how)
-        out = _named(_unwrapped(fn(*args), passed), names)
+        out = _named(_unwrapped(fn(*args), passed, (context or {}).get("_seen")), names)
         stage[0] = f"the result for example {i + 1}"
         if not isinstance(out, dict):
             return out   # plain_result says what is wrong with it
@@ -837,7 +858,7 @@ def _well_formed(reply) -> bool:
                 and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", []))
                 and texts(reply.get("readings", [])) and texts(reply.get("findings", []))
                 and texts(reply.get("findings_said", []))
-                and isinstance(reply.get("clipped", 0.0), (int, float))
+                and isinstance(reply.get("clipped", 0.0), (int, float)) and isinstance(reply.get("loss", 0.0), float)
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)

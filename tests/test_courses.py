@@ -276,3 +276,19 @@ def test_the_loss_a_function_returns_is_compared_with_the_networks():
     other = Network(4, [Dense(3, "softmax", use_bias=False)], loss="mse", l2=0.1, l2_form="lambda")   # not its loss
     report = run(other, "cs231n_net.py:softmax_loss_vectorized", labels="integer")
     assert not report.ok and any(n.startswith("the loss the function returned is not the network's J") for n in report.notes)
+
+
+def test_a_class_is_built_by_its_own_constructor():
+    net = Network(4, [Dense(5, "relu"), Dense(5, "relu"), Dense(3, "softmax")], l2=0.3, l2_form="lambda/2")
+    report = run(net, "fc_net_class.py:DeepNet", labels="integer")
+    assert report.ok, [(k, r.message) for k, r in report.params.items()]
+    assert any("DeepNet(hidden_dims=[5, 5], input_dim=4, num_classes=3, reg=0.3, dtype=float64) built" in n
+               for n in report.notes), report.notes
+    assert "the loss the function returned equals the network's J at every point" in report.notes
+
+
+def test_a_slip_in_the_constructed_class_is_named(tmp_path):
+    path = _edited(tmp_path, "fc_net_class.py", "dz = dz * (z > 0)", "dz = dz * (z > 0) * z")
+    net = Network(4, [Dense(5, "relu"), Dense(5, "relu"), Dense(3, "softmax")], l2=0.3, l2_form="lambda/2")
+    report = check_code(net, f"{path}:DeepNet", points=2, labels="integer")
+    assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1", "W2", "b2"}

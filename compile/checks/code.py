@@ -526,6 +526,7 @@ def _context(d, params, x, y, given, columns) -> dict:
     recurrent = [l for l in model.layers if l.kind == "recurrent"]
     last = model.layers[-1].A if model.layers else None
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
+            "batch_norm": any(l.kind == "batch_norm" for l in model.layers),
             "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward
             else forward[str(last.name)],

@@ -346,7 +346,8 @@ ROLES = {
     "params": {"params", "parameters", "param", "model", "theta", "p", "net", "weights_dict", "nn_params"},
     "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train"},
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
-    "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength"},
+    "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
+            "lamda", "lambda_reg", "reg_lambda", "regularization"},
     "cache": {"cache", "caches", "forward", "activations", "acts", "fwd"},
     "state": {"hprev", "h_prev", "h0", "hidden", "state", "initial_state", "init_state", "h_init", "hinit"},
 }
@@ -378,19 +379,81 @@ class Method:
         self.__name__ = f"{cls.__name__}.{name}"
 
     def bound(self, params, names, context):
-        obj = self.cls.__new__(self.cls)
         weights = [params[n] for n in names if n.startswith("W")]
         biases = [params[n] for n in names if n.startswith("b")]
-        facts = {"params": dict(params), "weights": weights, "biases": biases, "num_layers": len(weights) + 1,
-                 "reg": (context or {}).get("reg") or 0.0}
-        if (context or {}).get("sizes"):
-            facts["sizes"] = list(context["sizes"])
+        obj = _constructed(self.cls, context or {})
+        facts = {"params": params, "weights": weights, "biases": biases, "reg": (context or {}).get("reg") or 0.0}
+        if obj is None:   # built without its constructor: what the courses' methods read, set here
+            obj = self.cls.__new__(self.cls)
+            facts["num_layers"] = len(weights) + 1
+            if (context or {}).get("sizes"):
+                facts["sizes"] = list(context["sizes"])
+        elif getattr(obj, "dtype", None) is not None:   # CS231n casts to self.dtype: the check runs in float64
+            facts["dtype"] = _numpy().float64
         for key, value in facts.items():
             try:
                 setattr(obj, key, value)
             except Exception:  # noqa: BLE001 - a property or __slots__: the method does without it
                 pass
         return getattr(obj, self.name)
+
+
+# A constructor's parameters derivax can give, by name: the layer sizes as the courses pass them.
+def _constructor_value(name, context):
+    np = _numpy()
+    sizes = context.get("sizes")
+    name = name.lower()
+    if sizes:
+        if name in ("sizes", "layer_sizes", "layers_dims", "layer_dims", "dims"):
+            return list(sizes)
+        if name in ("hidden_dims", "hidden_sizes", "hidden_layers"):
+            return list(sizes[1:-1])
+        if name in ("hidden_dim", "hidden_size", "n_hidden", "num_hidden") and len(sizes) == 3:
+            return sizes[1]
+        if name in ("input_dim", "input_size", "n_input", "n_inputs", "nin", "in_features", "num_inputs"):
+            return sizes[0]
+        if name in ("num_classes", "output_size", "output_dim", "n_output", "n_outputs", "nout", "n_classes",
+                    "num_outputs", "out_features"):
+            return sizes[-1]
+    if name in ROLES["reg"]:
+        return context.get("reg") or 0.0
+    if name == "dtype":
+        return np.float64
+    if name in ("normalization", "norm"):
+        return "batchnorm" if context.get("batch_norm") else None
+    if name == "use_batchnorm":
+        return bool(context.get("batch_norm"))
+    return _MISSING
+
+
+_MISSING = object()
+
+
+def _constructed(cls, context):
+    """An instance of ``cls`` built by its own constructor, with the sizes (and λ, dtype, normalization)
+    its parameters' names ask for and the defaults of the rest; None where a required one is unknown or
+    the constructor fails (the instance is then made without it)."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
+    kwargs = {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        value = _constructor_value(p.name, context)
+        if value is _MISSING:
+            if p.default is p.empty:
+                return None
+            continue
+        kwargs[p.name] = value
+    try:
+        obj = cls(**kwargs)
+    except Exception:  # noqa: BLE001 - a constructor that needs more than derivax knows: built without it
+        return None
+    shown = ", ".join(f"{k}={getattr(v, '__name__', v)!s}" for k, v in kwargs.items())
+    context["_built"] = f"{cls.__name__}({shown}) built by its own constructor, its parameters then set"
+    return obj
 
 
 def arguments(fn, params, x, y, context=None):
@@ -490,6 +553,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel)) else fn
         if isinstance(fn, R.ValueModel):
             told.append(fn.sentence(context))
+        if context.get("_built"):
+            told.append(context["_built"])
         elif not isinstance(fn, Method):
             handed = arguments(target, params, x, y, context)[3]
             found = None if handed else R.GlobalsReading.of(target, params, context.get("aliases"))

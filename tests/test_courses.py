@@ -292,3 +292,19 @@ def test_a_slip_in_the_constructed_class_is_named(tmp_path):
     net = Network(4, [Dense(5, "relu"), Dense(5, "relu"), Dense(3, "softmax")], l2=0.3, l2_form="lambda/2")
     report = check_code(net, f"{path}:DeepNet", points=2, labels="integer")
     assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1", "W2", "b2"}
+
+
+def test_module_globals_read_by_the_functions_it_calls(tmp_path):
+    (tmp_path / "softmax_globals.py").write_text(
+        "import numpy as np\n\nW = np.zeros((4, 3))\nb = np.zeros(3)\n\n"
+        "def net(X):\n    z = X @ W + b\n    e = np.exp(z - z.max(1, keepdims=True))\n    return e / e.sum(1, keepdims=True)\n\n"
+        "def grads(X, y):\n    p = net(X)\n    p[np.arange(len(y)), y] -= 1\n"
+        "    return X.T @ p / len(y), p.sum(AXIS) / len(y)\n")
+    net = Network(4, [Dense(3, "softmax")])
+    source = (tmp_path / "softmax_globals.py").read_text()
+    (tmp_path / "softmax_globals.py").write_text(source.replace("AXIS", "0"))
+    report = check_code(net, f"{tmp_path / 'softmax_globals.py'}:grads", points=2, labels="integer")
+    assert report.ok and any("module's globals W, b" in n for n in report.notes), report.notes
+    (tmp_path / "softmax_globals.py").write_text(source.replace("AXIS", "1"))
+    bad = check_code(net, f"{tmp_path / 'softmax_globals.py'}:grads", points=2, labels="integer")
+    assert bad.params["W1"].ok and "summed over axis 1, the units, instead of axis 0, the batch" in bad.params["b1"].message

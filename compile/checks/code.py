@@ -202,6 +202,8 @@ def _shape_problem(arr, ref, is_bias, m):
         msg += " (not summed over the batch: sum over axis 1, keepdims=True)"
     elif is_bias and len(want) == 2 and want[1] == 1 and arr.shape == (1, m):
         msg += " (summed over axis 0, the units, instead of axis 1, the batch)"
+    elif is_bias and len(want) == 2 and want[0] == 1 and arr.shape in ((m,), (m, 1)):   # rows: (m,) for (n,)
+        msg += " (summed over axis 1, the units, instead of axis 0, the batch)"
     elif is_bias and len(want) == 1 and arr.ndim >= 2 and arr.shape[-1] == want[0]:
         msg += " (not summed over the batch and every position?)"
     return None, msg

@@ -111,12 +111,21 @@ def plain(value):
 
 # ---- weights kept in module globals ----
 
-def _names_read(code) -> set:
-    """The global names a function's code (and the functions defined inside it) reads."""
+def _names_read(code, space=None, seen=None) -> set:
+    """The global names a function's code reads: its own, those of the functions defined inside it, and
+    those of the module's functions it calls (d2l's grads() calls net(), which reads b)."""
+    seen = set() if seen is None else seen
+    if id(code) in seen:
+        return set()
+    seen.add(id(code))
     out = set(code.co_names)
     for const in code.co_consts:
         if inspect.iscode(const):
-            out |= _names_read(const)
+            out |= _names_read(const, space, seen)
+    for name in list(out):
+        called = (space or {}).get(name)
+        if inspect.isfunction(called) and called.__globals__ is space:
+            out |= _names_read(called.__code__, space, seen)
     return out
 
 
@@ -144,7 +153,7 @@ class GlobalsReading:
         space, code = getattr(fn, "__globals__", None), getattr(fn, "__code__", None)
         if space is None or code is None:
             return None
-        read = _names_read(code)
+        read = _names_read(code, space)
         found, votes, problems = [], set(), []
         for key, value in list(space.items()):   # in the order the file defines them
             if key not in read or not hasattr(value, "shape"):
@@ -231,9 +240,11 @@ class GlobalsReading:
                     pass
             parts = parts[1:]
         n = len(self.found)
-        if len(parts) in (n, n + 1) and all(hasattr(parts[k], "shape") and
-                                            int(np.prod(np.shape(plain(parts[k])))) == int(np.prod(shapes[key]))
-                                            for k, (key, _) in enumerate(self.found)):
+        fits = all(hasattr(parts[k], "shape") and int(np.prod(np.shape(plain(parts[k])))) == int(np.prod(shapes[key]))
+                   for k, (key, _) in enumerate(self.found[:len(parts)]))
+        # one gradient per global, in order (a wrong shape is then named at its parameter); one more at the
+        # end (min-char-rnn's last state) only where every gradient has its global's size
+        if len(parts) == n or (len(parts) == n + 1 and fits):
             return {name: self._from_file(parts[k], name) for k, (_, name) in enumerate(self.found)}
         return out
 

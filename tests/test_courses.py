@@ -308,3 +308,13 @@ def test_module_globals_read_by_the_functions_it_calls(tmp_path):
     (tmp_path / "softmax_globals.py").write_text(source.replace("AXIS", "1"))
     bad = check_code(net, f"{tmp_path / 'softmax_globals.py'}:grads", points=2, labels="integer")
     assert bad.params["W1"].ok and "summed over axis 1, the units, instead of axis 0, the batch" in bad.params["b1"].message
+
+
+def test_the_deep_network_notebooks_backward_from_its_caches(tmp_path):
+    net = Network(4, [Dense(5, "relu"), Dense(3, "relu"), Dense(1, "sigmoid")], loss="bce")
+    report = run(net, "dlai_deep.py:L_model_backward", convention="columns")
+    assert report.ok, [(k, r.message) for k, r in {**report.params, **report.intermediates}.items() if not r.ok]
+    assert any("caches=each layer's ((A_prev, W, b), Z)" in n for n in report.notes)
+    path = _edited(tmp_path, "dlai_deep.py", "return dA * s * (1 - s)", "return dA * (1 - s)")
+    bad = check_code(net, f"{path}:L_model_backward", points=2, convention="columns")
+    assert not bad.ok and "derivative written as 1 − A at layer 3" in bad.params["W3"].message

@@ -515,7 +515,7 @@ def _context(d, params, x, y, given, columns) -> dict:
     except Exception:  # noqa: BLE001 - a network the NumPy evaluator cannot run: no cache to hand
         got = None
     forward = None
-    order = []
+    order, layers_chain = [], None
     if got is not None:
         forward = {str(n.name): np.array(v) for n, v in zip(named, got)}   # in the model's layout: the user's
         forward.update(given)
@@ -523,12 +523,24 @@ def _context(d, params, x, y, given, columns) -> dict:
             for node in (layer.Z, layer.A, layer.W, layer.b):
                 if node is not None and str(node.name) in forward and str(node.name) not in order:
                     order.append(str(node.name))
+        # the deeplearning.ai deep network's caches: per dense layer ((A_prev, W, b), Z), A_prev = X first
+        before, chain = "X", []
+        forward.setdefault("X", np.array(x.T if columns else x))
+        for layer in model.layers:
+            names = [str(n.name) if n is not None else None for n in (layer.W, layer.b, layer.Z, layer.A)]
+            if layer.kind != "dense" or not all(n in forward for n in names if n) or names[0] is None:
+                chain = None
+                break
+            chain.append([before, *names[:3]])
+            before = names[3]
+        layers_chain = chain
     sizes = [int(model.input_shape[0])] + [int(l.units) for l in model.layers] if len(model.input_shape) == 1 else None
     from compile.checks.intermediates import param_aliases
     recurrent = [l for l in model.layers if l.kind == "recurrent"]
     last = model.layers[-1].A if model.layers else None
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
-            "batch_norm": any(l.kind == "batch_norm" for l in model.layers),
+            "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
+            "last": None if last is None else str(last.name),
             "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward
             else forward[str(last.name)],

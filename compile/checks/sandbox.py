@@ -348,7 +348,9 @@ ROLES = {
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
             "lamda", "lambda_reg", "reg_lambda", "regularization"},
-    "cache": {"cache", "caches", "forward", "activations", "acts", "fwd"},
+    "cache": {"cache", "forward", "activations", "acts", "fwd"},
+    "caches": {"caches"},
+    "output": {"al", "a_l", "a_last", "yhat", "y_hat"},
     "state": {"hprev", "h_prev", "h0", "hidden", "state", "initial_state", "init_state", "h_init", "hinit"},
 }
 
@@ -468,8 +470,14 @@ def arguments(fn, params, x, y, context=None):
     except (TypeError, ValueError):
         return (params, x, y), "", [], True
     values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0}
-    if context.get("forward") is not None:
-        values["cache"] = Cache(context["forward"], context.get("order", ()))
+    forward = context.get("forward")
+    if forward is not None:
+        values["cache"] = Cache(forward, context.get("order", ()))
+        if context.get("chain"):   # deeplearning.ai's L_model_backward(AL, Y, caches): ((A_prev, W, b), Z) per layer
+            values["caches"] = [((forward[a], forward[w], forward[b] if b else None), forward[z])
+                                for a, w, b, z in context["chain"]]
+        if context.get("last") in forward:
+            values["output"] = forward[context["last"]]
     if context.get("state"):
         values["state"] = _state(context, x)
     args, shown, roles, passed = [], [], set(), []
@@ -490,7 +498,7 @@ def arguments(fn, params, x, y, context=None):
         args.append(values[role])
         roles.add(role)
         shown.append(f"{p.name}={_ROLE_WORDS.get(role, role)}")
-    if "x" not in roles:   # no recognised input: the old positional call
+    if not roles & {"x", "output", "caches"}:   # no recognised input: the old positional call
         return (params, x, y), "", [], True
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", "fn"))
     how = f"called as {name}({', '.join(shown)})"
@@ -501,7 +509,8 @@ def arguments(fn, params, x, y, context=None):
     return tuple(args), how, passed, "params" in roles or bool(passed)
 
 
-_ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩"}
+_ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩",
+               "caches": "each layer's ((A_prev, W, b), Z)", "output": "the network's output"}
 
 
 def _state(context, x):

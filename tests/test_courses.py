@@ -318,3 +318,21 @@ def test_the_deep_network_notebooks_backward_from_its_caches(tmp_path):
     path = _edited(tmp_path, "dlai_deep.py", "return dA * s * (1 - s)", "return dA * (1 - s)")
     bad = check_code(net, f"{path}:L_model_backward", points=2, convention="columns")
     assert not bad.ok and "derivative written as 1 − A at layer 3" in bad.params["W3"].message
+
+
+def _dropout_net():
+    return Network(4, [Dense(5, "relu", dropout=0.2), Dense(3, "relu", dropout=0.2), Dense(1, "sigmoid")], loss="bce")
+
+
+def test_dropout_backward_gets_the_masks_and_the_keep_probability():
+    report = run(_dropout_net(), "dlai_dropout.py:backward_propagation_with_dropout", convention="columns")
+    assert report.ok, [(k, r.message) for k, r in {**report.params, **report.intermediates}.items() if not r.ok]
+    assert any(n.startswith("dropout on: masks drawn at each point and handed in the cache as D1, D2") for n in report.notes)
+
+
+def test_a_forgotten_inverted_dropout_scale_is_found_where_it_was_left_out(tmp_path):
+    path = _edited(tmp_path, "dlai_dropout.py", "dA1 = dA1 * D1 / keep_prob", "dA1 = dA1 * D1")
+    report = check_code(_dropout_net(), f"{path}:backward_propagation_with_dropout", points=2, convention="columns")
+    assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1"}
+    assert "the dropout's 1/keep_prob left out" in report.params["W1"].message
+    assert report.first_wrong is not None and report.first_wrong.name == "dA1"

@@ -152,16 +152,18 @@ def _lowered(net, convention="rows"):
     return _LOWERED[key]
 
 
-def _points(model, seed, count, data, data_label, scale=1.0):
-    """(label, params in the derivation's shapes, x, y), float64; ``scale`` multiplies the parameters."""
+def _points(model, seed, count, data, data_label, scale=1.0, masks=False):
+    """(label, params in the derivation's shapes, x, y, dropout masks or None), float64; ``scale`` multiplies
+    the parameters; ``masks`` draws the dropout masks (batch-first, scaled by 1/keep, as training does)."""
     out = []
     for k in range(count):
-        p = random_point(model, seed + k, BATCH + k, masks=False)
-        out.append((f"seed {seed + k} (m={BATCH + k})", {n: v * scale for n, v in p.params.items()}, p.x, p.y))
+        p = random_point(model, seed + k, BATCH + k, masks=masks)
+        out.append((f"seed {seed + k} (m={BATCH + k})", {n: v * scale for n, v in p.params.items()}, p.x, p.y,
+                    p.masks if masks else None))
     if data is not None:
         x, y = _data_arrays(model, data)
         params = random_point(model, seed, BATCH, masks=False).params
-        out.append((f"{data_label} (m={len(x)})", params, x, y))
+        out.append((f"{data_label} (m={len(x)})", params, x, y, None))
     return out
 
 
@@ -209,7 +211,7 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _diagnose(pairs) -> str:
+def _diagnose(pairs, keep=None) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
@@ -222,6 +224,10 @@ def _diagnose(pairs) -> str:
     if kind == "c":
         c, m0 = found[1], found[2]
         hint = " (= the batch size m: missing 1/m?)" if abs(c / m0 - 1) <= 1e-6 else ""
+        if keep and abs(c - keep) <= 1e-6 * keep:
+            hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
+        elif keep and abs(c * keep - 1) <= 1e-6:
+            hint = " (= 1/keep probability: the dropout's 1/keep_prob applied twice?)"
         return f"off by a constant factor: user = {c:.6g} · ref{hint}"
     return {"m": "missing 1/m (user = m · ref)", "1/m": "divided by m twice (user = ref / m)",
             "-m": "wrong sign and missing 1/m (user = -m · ref)", "-1": "wrong sign (user = -ref)"}[kind]
@@ -313,10 +319,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
         clipped, loss_off, loss_seen = None, None, False
-        for label, params, x, y in _points(model, seed, points, data, data_label, _scale):
+        # dropout on where the function takes its keep probability (the regularization notebook's
+        # backward_propagation_with_dropout(X, Y, cache, keep_prob)): masks drawn, handed in the cache
+        from compile.checks.sandbox import ROLES
+        dropout = bool(model.masks) and any(t.lower() in ROLES["keep"] for t in getattr(run, "takes", []))
+        for label, params, x, y, drop in _points(model, seed, points, data, data_label, _scale, dropout):
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
-            args = (params, x, y) + ((None,) if model.masks else ())
+            args = (params, x, y) + ((drop,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
@@ -333,7 +343,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 ys = np.argmax(ys, axis=0 if columns else -1)
             reply = run(given, xs, ys, names, list(inter) + list(aliases),
                         per_example=convention if per_example else None,
-                        context=_context(d, params, x, y, given, columns))
+                        context=_context(d, params, x, y, given, columns, drop))
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
@@ -365,7 +375,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
-                      **{p: params[p.name] for p in model.params}}
+                      **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
                 s = state[n]
@@ -388,7 +398,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if dz == "auto":   # only keys in the notebooks' spelling (dZ3, dA2): makemore's dlogits carries its 1/n
         import re
         notebook = all(re.fullmatch(r"d[ZA]\d+", st["key"]) for st in inner_by["adjoint"].values())
-        dz = "delta" if notebook and inner_by["delta"] and right["delta"] and not right["adjoint"] else "adjoint"
+        agree = {r: sum(st["msg"] is None and not st["bad"] for st in states.values()) for r, states in inner_by.items()}
+        # the courses' reading where it makes every intermediate agree, or, code with a slip, more of them
+        dz = "delta" if notebook and inner_by["delta"] and not right["adjoint"] and (
+            right["delta"] or agree["delta"] > agree["adjoint"]) else "adjoint"
     inner = inner_by[dz]
     results = {}
     for n in names:
@@ -399,7 +412,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             results[n] = ParamResult(n, message=s["msg"], worst_point=s["worst"])
         elif s["bad"]:
             node = next(p for p in model.params if p.name == n)
-            why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"])
+            keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
+            why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"], keep)
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
@@ -420,7 +434,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["msg"] is not None:
             r = ParamResult(s["key"], message=s["msg"], worst_point=s["worst"])
         elif s["bad"]:
-            why = I.diagnose(d, node, s["points"]) or _diagnose(s["pairs"])
+            why = I.diagnose(d, node, s["points"]) or _diagnose(
+                s["pairs"], float(model.masks[0].attrs["keep"]) if model.masks and dropout else None)
             r = ParamResult(s["key"], comparisons={"derived": Comparison("derived", None, s["err"], False)},
                             message=why or "differs from the derived adjoint", worst_point=s["worst"])
         else:
@@ -467,12 +482,18 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append("the loss the function returned equals the network's J at every point")
     if inputs == "indices":
         notes.append("x handed as indices: one-hot inputs, each as the index of its 1")
+    if model.masks:
+        names_d = ", ".join(str(mk.name) for mk in model.masks)
+        notes.append(f"dropout on: masks drawn at each point and handed in the cache as {names_d} (0 or 1), with the keep "
+                     "probability; gradients of the masked network" if dropout else
+                     f"dropout off (every mask {names_d} is 1): the function takes no keep probability")
     if said:
         notes.append("the Value class's backward rules, each tested on its own against the exact derivative: "
                      + "; ".join(said))
     if dz == "delta" and inner_results:
         notes.append("dZ and dA keys read as the courses write them: without the loss's constant factor (dZ = δ, the "
-                     "error signal; dA = Wᵀ dZ), the reading in which every intermediate returned agrees")
+                     "error signal; dA = Wᵀ dZ), the reading in which every intermediate returned agrees (or, where one is "
+                     "wrong, more of them)")
     if per_example:
         one = ("one sequence (time,) of indices" if inputs == "indices" else "one sequence (time, features)") \
             if x_axes.startswith("time") else "one column (inputs, 1)" if columns else "one vector (inputs,)"
@@ -501,7 +522,17 @@ def _one_hot_like(x, seed):
     return np.eye(x.shape[-1])[hot]
 
 
-def _context(d, params, x, y, given, columns) -> dict:
+def _mask_values(model, drop, columns, m) -> dict:
+    """The dropout masks as the derivation's leaves take them: those drawn, or ones where dropout is off."""
+    from compile.checks.points import mask_units
+    out = {}
+    for mask in model.masks:
+        value = drop[mask.name] if drop is not None else np.ones((m, mask_units(model, mask)))
+        out[mask] = value.T if columns else value
+    return out
+
+
+def _context(d, params, x, y, given, columns, drop=None) -> dict:
     """What a function may ask for besides (params, x, y), by its parameters' names: the forward pass's
     named values at this point (a ``cache``, in the function's layout), the weight decay's λ (``reg``,
     ``lambd``), and the layer sizes (Nielsen's ``self.sizes``)."""
@@ -510,17 +541,24 @@ def _context(d, params, x, y, given, columns) -> dict:
     named = [n for n in model.forward if n.name and n is not model.J and n.rank == 2]
     values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
               **{p: params[p.name] for p in model.params}}
+    values.update(_mask_values(model, drop, columns, len(x)))   # dropout on: the masks drawn; off: ones
     try:
         got = evaluate(named, values, len(x), model.constants)
     except Exception:  # noqa: BLE001 - a network the NumPy evaluator cannot run: no cache to hand
         got = None
     forward = None
-    order, layers_chain = [], None
+    order, layers_chain, keeps = [], None, {}
     if got is not None:
         forward = {str(n.name): np.array(v) for n, v in zip(named, got)}   # in the model's layout: the user's
         forward.update(given)
-        for layer in model.layers:   # the deeplearning.ai order: Z1, A1, W1, b1, Z2, ...
-            for node in (layer.Z, layer.A, layer.W, layer.b):
+        keeps = {}
+        for mask in model.masks if drop is not None else ():   # the notebook's D1: 0/1, the 1/keep_prob apart
+            keep = float(mask.attrs["keep"])
+            keeps[str(mask.name)] = keep
+            forward[str(mask.name)] = np.array(values[mask] * keep)
+        for layer in model.layers:   # the deeplearning.ai order: Z1, (D1,) A1, W1, b1, Z2, ...
+            mask = getattr(layer, "mask", None)
+            for node in (layer.Z, mask if drop is not None else None, layer.A, layer.W, layer.b):
                 if node is not None and str(node.name) in forward and str(node.name) not in order:
                     order.append(str(node.name))
         # the deeplearning.ai deep network's caches: per dense layer ((A_prev, W, b), Z), A_prev = X first
@@ -540,6 +578,7 @@ def _context(d, params, x, y, given, columns) -> dict:
     last = model.layers[-1].A if model.layers else None
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
+            "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
             "last": None if last is None else str(last.name),
             "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward

@@ -139,6 +139,9 @@ def references(d, nodes, values, m, dz_delta=False) -> dict:
     else:
         adjoints = d.adjoints
     got = evaluate([adjoints[n] for n in nodes], values, m, d.model.constants)
+    if dz_delta:   # the notebook's dA of a layer with dropout is taken after its mask: dA ⊙ D / keep_prob
+        masked = {layer.A: layer.mask for layer in d.model.layers if getattr(layer, "mask", None) is not None}
+        got = [g * values[masked[n]] if n in masked and masked[n] in values else g for n, g in zip(nodes, got)]
     return dict(zip(nodes, got))
 
 

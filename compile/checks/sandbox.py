@@ -350,6 +350,7 @@ ROLES = {
             "lamda", "lambda_reg", "reg_lambda", "regularization"},
     "cache": {"cache", "forward", "activations", "acts", "fwd"},
     "caches": {"caches"},
+    "keep": {"keep_prob", "keep", "p_keep", "keep_probability", "keepprob"},
     "output": {"al", "a_l", "a_last", "yhat", "y_hat"},
     "state": {"hprev", "h_prev", "h0", "hidden", "state", "initial_state", "init_state", "h_init", "hinit"},
 }
@@ -470,6 +471,8 @@ def arguments(fn, params, x, y, context=None):
     except (TypeError, ValueError):
         return (params, x, y), "", [], True
     values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0}
+    if context.get("keep") is not None:
+        values["keep"] = context["keep"]
     forward = context.get("forward")
     if forward is not None:
         values["cache"] = Cache(forward, context.get("order", ()))
@@ -510,7 +513,8 @@ def arguments(fn, params, x, y, context=None):
 
 
 _ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩",
-               "caches": "each layer's ((A_prev, W, b), Z)", "output": "the network's output"}
+               "caches": "each layer's ((A_prev, W, b), Z)", "output": "the network's output",
+               "keep": "the dropout's keep probability"}
 
 
 def _state(context, x):
@@ -733,7 +737,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
-    _reply(replies, {"status": "loaded"})
+    _reply(replies, {"status": "loaded", "takes": takes(fn)})
     while True:
         signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
         try:
@@ -749,6 +753,21 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
 
 # The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
 CLASS_METHODS = ("loss", "backward", "backprop", "gradients", "grads", "gradient")
+
+
+def takes(fn) -> list:
+    """The names of the parameters ``fn`` (a function, a Class.method, a class named alone) takes."""
+    target = fn
+    if isinstance(fn, type):
+        target = class_target(fn)
+        if isinstance(target, str):
+            return []
+    if isinstance(target, Method):
+        target = getattr(target.cls, target.name, None)
+    try:
+        return [p.name for p in inspect.signature(target).parameters.values() if p.name != "self"]
+    except (TypeError, ValueError):
+        return []
 
 
 def class_target(cls, cls_name=None):
@@ -855,6 +874,7 @@ class InChild:
             reply = self._receive(time.monotonic() + self.timeout)
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
+        self.takes = [t for t in reply.get("takes", []) if isinstance(t, str)]
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         if self.ended is not None:
@@ -936,7 +956,7 @@ def _well_formed(reply) -> bool:
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
-    return status in ("started", "loaded")
+    return status in ("started", "loaded") and texts(reply.get("takes", []))
 
 
 def _signal_name(number: int) -> str:
@@ -963,7 +983,7 @@ class InProcess:
         return False
 
     def wait_loaded(self) -> None:
-        return None
+        self.takes = takes(self.fn)
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here

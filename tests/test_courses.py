@@ -336,3 +336,11 @@ def test_a_forgotten_inverted_dropout_scale_is_found_where_it_was_left_out(tmp_p
     assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1"}
     assert "the dropout's 1/keep_prob left out" in report.params["W1"].message
     assert report.first_wrong is not None and report.first_wrong.name == "dA1"
+
+
+def test_dropout_in_an_inline_spec():
+    from derive.network.examples import ModelError, resolve
+    net = resolve("4-5:relu:drop0.2-3:tanh:nobias:drop0.5-1:sigmoid")[1]
+    assert [(l.dropout, l.use_bias) for l in net.layers] == [(0.2, True), (0.5, False), (None, True)]
+    with pytest.raises(ModelError, match=r"dropout takes a rate between 0 and 1, as drop0.2; found 'drop1.5' at position 10"):
+        resolve("4-5:relu:drop1.5-1:sigmoid")

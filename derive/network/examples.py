@@ -254,12 +254,13 @@ def parse_spec(spec: str, loss=None) -> Network:
             continue
         units, _, act = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
+        act, drop = _dropout(spec, pos + len(units) + 1, act)
         act, bias = _bias(act)
         act = act or "identity"
         if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
             raise ModelError(_at(spec, pos + len(units) + 1, f"unknown activation {act!r}; valid: "
                                  f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
-        layers.append((pos + len(units) + 1, n, act, bias))
+        layers.append((pos + len(units) + 1, n, act, bias, drop))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
         loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
@@ -278,12 +279,12 @@ def parse_spec(spec: str, loss=None) -> Network:
         if not isinstance(layer, tuple):  # a recurrent layer, already made
             built.append(layer)
             continue
-        apos, units, act, bias = layer
+        apos, units, act, bias, drop = layer
         try:
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
-        built.append(Dense(units, act, use_bias=bias))
+        built.append(Dense(units, act, use_bias=bias, dropout=drop) if drop else Dense(units, act, use_bias=bias))
     try:
         return Network(first, built, loss=loss, name=spec)
     except NetworkError as exc:
@@ -423,6 +424,20 @@ def _recurrent_layer(spec: str, pos: int, part: str):
     layer = (SimpleRNN(n, act or "tanh", sequences=seq) if kind == "rnn" else GRU(n, sequences=seq) if kind == "gru"
              else LSTM(n, sequences=seq))
     return Bidirectional(layer) if bi else layer
+
+
+def _dropout(spec: str, pos: int, act: str) -> tuple:
+    """(the rest, dropout rate or None) of a layer's text after its size: '128:relu:drop0.2' drops 20% of the
+    layer's outputs while training (inverted dropout: the kept ones scaled by 1/0.8)."""
+    head, sep, last = act.rpartition(":")
+    option = last if sep else act
+    if not option.startswith("drop"):
+        return act, None
+    at = pos + (len(head) + 1 if sep else 0)
+    rate = option[len("dropout"):] if option.startswith("dropout") else option[len("drop"):]
+    if not re.fullmatch(r"0?\.[0-9]+", rate) or not 0 < float(rate) < 1:
+        raise ModelError(_at(spec, at, f"dropout takes a rate between 0 and 1, as drop0.2; found {option[:20]!r}"))
+    return (head if sep else ""), float(rate)
 
 
 def _bias(act: str) -> tuple:

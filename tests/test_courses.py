@@ -344,3 +344,42 @@ def test_dropout_in_an_inline_spec():
     assert [(l.dropout, l.use_bias) for l in net.layers] == [(0.2, True), (0.5, False), (None, True)]
     with pytest.raises(ModelError, match=r"dropout takes a rate between 0 and 1, as drop0.2; found 'drop1.5' at position 10"):
         resolve("4-5:relu:drop1.5-1:sigmoid")
+
+
+LOGREG = '''import numpy as np
+
+
+def cost_function_reg(theta, X, y, lambda_):
+    m = y.size
+    h = 1 / (1 + np.exp(-X @ theta))
+    rest = theta.copy()
+    rest[0] = 0
+    J = -(y @ np.log(h) + (1 - y) @ np.log(1 - h)) / m + lambda_ / (2 * m) * np.sum(rest ** 2)
+    grad = (h - y) @ X / m + lambda_ / m * DECAYED
+    return J, grad
+'''
+
+
+@pytest.mark.parametrize("decayed, ok", [("rest", True), ("theta", False)])
+def test_one_vector_theta_with_the_intercept_first(tmp_path, decayed, ok):
+    (tmp_path / "logreg.py").write_text(LOGREG.replace("DECAYED", decayed))
+    net = Network(2, [Dense(1, "sigmoid")], loss="bce", l2=1.5)
+    report = check_code(net, f"{tmp_path / 'logreg.py'}:cost_function_reg", points=2)
+    assert report.ok is ok and report.params["W1"].ok
+    assert any("theta=[b1, W1], X=x, y=y, lambda_=λ) with λ = 1.5, X with a first column of ones" in n
+               for n in report.notes), report.notes
+    if not ok:
+        assert "the weight decay applied to it as to a weight (biases are not decayed)" in report.params["b1"].message
+
+
+@pytest.mark.parametrize("spec, loss, target, formula, words", [
+    ("4-5:sigmoid-3:sigmoid", "bce", "delta2", "(A2 - Y) * sigmoid_prime(Z2)",
+     "an extra factor f′(Z) at layer 2: the activation's derivative applied twice"),
+    ("2-1:sigmoid", "bce", "b1", "(1/m)*sum(A1 - Y, 0) + (lam/m)*b1",
+     "the weight decay applied to it as to a weight (biases are not decayed)"),
+])
+def test_formula_slips_from_the_textbooks_are_named(spec, loss, target, formula, words):
+    from derive.network.examples import resolve
+    net = resolve(spec, loss, None, 1.5 if target == "b1" else None)[1]
+    result = check_formula(net, target, formula, convention="columns" if target == "delta2" else "rows")
+    assert not result.ok and any(words in d for d in result.diagnosis), result.diagnosis

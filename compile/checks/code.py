@@ -508,6 +508,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz)
 
 
+def _theta(model, columns):
+    """(W, b or None) of a network that is one dense layer of one unit (logistic or linear regression): what
+    Ng's course keeps as one vector theta, the intercept first. None for any other network."""
+    layers = [l for l in model.layers]
+    if columns or len(layers) != 1 or layers[0].kind != "dense" or int(layers[0].units) != 1:
+        return None
+    return str(layers[0].W.name), (str(layers[0].b.name) if layers[0].b is not None else None)
+
+
 def _indexing_error(error) -> bool:
     """Whether the code stopped indexing with its input: what real-valued x gives code that takes indices."""
     import re
@@ -579,6 +588,7 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
+            "theta": _theta(model, columns),
             "last": None if last is None else str(last.name),
             "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward

@@ -266,11 +266,26 @@ def _known_mistake(d, target, numeric) -> list:
     node = next((p for p in model.params if p.name == target), None)
     if node is None and target.startswith("d"):
         node = next((n for n in model.forward if n.name == target[1:]), None)
+    delta = None
+    if node is None:   # an error signal δ_l: the adjoint of Z_l without the loss's constant
+        delta = next((layer for layer, dl in d.deltas.items() if str(dl.name) == target), None)
+        node = next((n for n in model.forward if n.role == "pre" and getattr(n.name, "layer", None) == delta), None) \
+            if delta is not None else None
     if node is None or not d.paths.get(node):
         return []
+    from compile.lowering.evaluate import evaluate as run
     scale = max(1.0, max(float(np.max(np.abs(c))) for _, _, c in numeric["points"]))
-    found = I.diagnose(d, node, [(u, v, m, RTOL, ATOL * scale) for (m, u, c), v in zip(numeric["points"],
-                                                                                       numeric["values"])])
+    pairs = []
+    for (m, u, c), v in zip(numeric["points"], numeric["values"]):
+        k = 1.0
+        if delta is not None:   # yours at the adjoint's scale: δ times the constant the adjoint carries
+            adj = np.asarray(run([d.adjoints[node]], v, m, model.constants)[0], float)
+            big = np.abs(c) > 1e-9 * max(1.0, float(np.max(np.abs(c))))
+            if not big.any():
+                return []
+            k = float(np.median(adj[big] / np.asarray(c, float)[big]))
+        pairs.append((u * k, v, m, RTOL, ATOL * scale * abs(k)))
+    found = I.diagnose(d, node, pairs)
     return [found] if found else []
 
 

@@ -173,6 +173,12 @@ def mistake_variants(d, node, values, m) -> list:
         return out
     consts = d.model.constants
     bessel = any(layer.kind == "batch_norm" for layer in d.model.layers)   # N = m: the batch's count
+    if node.role == "param" and not any(p.consumer.role == "decay" for p in paths):
+        decayed = _decay_factor(d, values, m)   # a parameter the decay leaves alone, decayed as a weight is
+        if decayed is not None:
+            total = sum(_shaped(t, node, m) for t in evaluate([p.contribution for p in paths], values, m, consts))
+            out.append(("the weight decay applied to it as to a weight (biases are not decayed)",
+                        total + decayed * np.asarray(values[node], float).reshape(total.shape)))
     terms = [_shaped(t, node, m) for t in evaluate([p.contribution for p in paths], values, m, consts)]
     total = sum(terms)
     for k, p in enumerate(paths):
@@ -195,6 +201,19 @@ def mistake_variants(d, node, values, m) -> list:
             for words, wrong in _factor_one_further(d, p.consumer, node, values, m):
                 out.append((words, rest + _shaped(wrong, node, m)))
     return out
+
+
+def _decay_factor(d, values, m):
+    """c where the weight decay adds c·W to a weight's gradient (λ/m, λ or 2λ by its form), or None."""
+    from compile.lowering.evaluate import evaluate
+    for p in d.model.params:
+        for path in d.paths.get(p, []):
+            if path.consumer.role == "decay":
+                term = np.asarray(evaluate([path.contribution], values, m, d.model.constants)[0], float)
+                w = np.asarray(values[p], float).reshape(term.shape)
+                big = np.abs(w) > 1e-12
+                return float(np.median(term[big] / w[big])) if big.any() else None
+    return None
 
 
 def _factor_one_further(d, consumer, node, values, m) -> list:

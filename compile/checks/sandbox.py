@@ -343,7 +343,8 @@ def key_spellings(name: str, names) -> list:
 # What a parameter of the user's function is, by its name (lower case): the names the courses and textbooks
 # give them. Anything else makes the call positional, fn(params, x, y), as before.
 ROLES = {
-    "params": {"params", "parameters", "param", "model", "theta", "p", "net", "weights_dict", "nn_params"},
+    "params": {"params", "parameters", "param", "model", "p", "net", "weights_dict", "nn_params"},
+    "theta": {"theta", "thetas", "nn_theta"},
     "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train"},
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
@@ -483,11 +484,28 @@ def arguments(fn, params, x, y, context=None):
             values["output"] = forward[context["last"]]
     if context.get("state"):
         values["state"] = _state(context, x)
+    theta = context.get("theta")
+    if theta and any(p.name.lower() in ROLES["theta"] for p in sig.parameters.values()):
+        # Ng's course: one vector theta, the intercept first, X with a column of ones before it, y a vector
+        np = _numpy()
+        w, b = theta
+        values["theta"] = np.concatenate(([np.asarray(params[b]).reshape(-1)] if b else [])
+                                         + [np.asarray(params[w]).reshape(-1)])
+        values["x"] = np.hstack([np.ones((len(x), 1)), x]) if b else x
+        values["y"] = np.asarray(y).reshape(-1)
+    elif "theta" in values:
+        del values["theta"]
     args, shown, roles, passed = [], [], set(), []
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         role = next((r for r, spelled in ROLES.items() if p.name.lower() in spelled), None)
+        if role == "theta" and "theta" in values:
+            args.append(values["theta"])
+            passed.append(THETA)
+            shown.append(f"{p.name}=[{theta[1]}, {theta[0]}]" if theta[1] else f"{p.name}={theta[0]}")
+            roles.add("params")
+            continue
         own = _own_parameter(p.name, params) if role is None else None
         if own is not None:
             args.append(params[own])
@@ -509,8 +527,12 @@ def arguments(fn, params, x, y, context=None):
         how += f" with λ = {values['reg']:g}"
     if "state" in roles:
         how += f", the state h⟨0⟩ zeros of shape {tuple(values['state'].shape)}"
+    if THETA in passed and theta[1]:
+        how += ", X with a first column of ones for the intercept, y a vector"
     return tuple(args), how, passed, "params" in roles or bool(passed)
 
+
+THETA = "__theta__"   # what a theta-taking function's gradient vector is keyed under until it is split
 
 _ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩",
                "caches": "each layer's ((A_prev, W, b), Z)", "output": "the network's output",
@@ -582,6 +604,14 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         if per_example is None:
             args, how, passed, _ = arguments(target, params, x, y, context)
             out = _unwrapped(target(*args), passed, seen)
+            if THETA in passed and isinstance(out, dict) and THETA in out:   # the intercept first, then W
+                vector = _numpy().asarray(_readings().plain(out.pop(THETA)), dtype=float).reshape(-1)
+                w, b = context["theta"]
+                size = int(_numpy().size(params[w]))
+                if vector.size == size + (1 if b else 0):
+                    out.update({**({b: vector[:1]} if b else {}), w: vector[-size:].reshape(_numpy().shape(params[w]))})
+                else:
+                    out[w] = vector
         else:
             out = _averaged(target, params, x, y, names, per_example, stage, context)
             how = context.get("_how", "")

@@ -252,6 +252,9 @@ def _mistakes(node, arg, args, g):
         value = np.broadcast_to(np.asarray(value, float), np.shape(z))
         if not np.allclose(value, right):
             out.append((f"the activation's derivative written as {label}{where}", g * value * mask))
+    out.append((f"an extra factor f′(Z){where}: the activation's derivative applied twice (the quadratic cost's "
+                "δ = (A − Y) ⊙ σ′(Z) kept under cross-entropy, whose δ is A − Y: the σ′ cancels)",
+                g * right * right * mask))
     wrong_point = at(fprime, a)
     if not np.allclose(wrong_point, right):
         out.append((f"the derivative taken at A instead of Z{where} (f′(A) for f′(Z))", g * wrong_point * mask))

@@ -383,3 +383,42 @@ def test_formula_slips_from_the_textbooks_are_named(spec, loss, target, formula,
     net = resolve(spec, loss, None, 1.5 if target == "b1" else None)[1]
     result = check_formula(net, target, formula, convention="columns" if target == "delta2" else "rows")
     assert not result.ok and any(words in d for d in result.diagnosis), result.diagnosis
+
+
+@pytest.mark.parametrize("spec, fn, edit, wrong", [
+    ("4-3", "affine_backward", None, set()),
+    ("4-3", "affine_backward", ("dw = x.reshape(len(x), -1).T @ dout", "dw = dout.T @ x.reshape(len(x), -1)"), {"W1"}),
+    ("4-4:relu", "relu_backward", None, set()),
+    ("4-4:relu", "relu_backward", ("return dout * (cache > 0)", "return dout"), {"dx"}),
+    ("4-bn", "batchnorm_backward", None, set()),
+    ("4-bn", "batchnorm_backward", ("- dxhat.sum(axis=0) ", ""), {"dx"}),       # the path through the mean dropped
+])
+def test_a_layers_backward_through_its_forward(tmp_path, spec, fn, edit, wrong):
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve(spec)[1], f"{path}:{fn}", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert "dx" in report.params and any("then " + fn + "(dout, cache) with dout = Y/m" in n for n in report.notes)
+
+
+def test_a_layer_declared_otherwise_than_its_forward_computes_is_named():
+    from derive.network.examples import resolve
+    report = check_code(resolve("4-3:relu")[1], f"{HERE / 'layer_functions.py'}:affine_backward", points=1)
+    assert report.stopped == "argument" and "affine_forward's output is not the declared network's" in report.error
+
+
+def test_an_error_signal_that_is_a_leaf_is_lowered():
+    """δ₁ = Y under the loss yhat·y on an identity layer: the named δ is Y itself, and the lowered gradients
+    are Xᵀ Y / m and the batch sum of Y / m (written out here in NumPy)."""
+    import jax
+    import numpy as np
+    from compile.checks.code import _lowered
+    from compile.checks.points import random_point
+    net = Network(4, [Dense(3)], loss="yhat * y")
+    with jax.enable_x64(True):
+        low = _lowered(net)
+        p = random_point(low.derivation.model, 0, 5, masks=False)
+        g = low.grads(p.params, p.x, p.y)
+    np.testing.assert_allclose(np.asarray(g["W1"]), p.x.T @ p.y / 5, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(g["b1"]).ravel(), p.y.sum(0) / 5, rtol=1e-12)

@@ -302,10 +302,23 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     with open_function(fn, timeout) as run, jax.enable_x64(True):
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
+        layer_check = getattr(run, "layer", False)
+        if layer_check:   # a layer's backward through its forward: the check's linear loss J = (1/m) Σ out ⊙ Y
+            import copy
+            net = copy.copy(net)
+            net.loss = "yhat * y"
+            low = _lowered(net, convention)
         d = low.derivation
         model = d.model
         mapping = names
-        names = [p.name for p in model.params]
+        names = [p.name for p in model.params] + (["dx"] if layer_check else [])
+        identity = layer_check == "none"   # relu_forward(x): a square layer whose W is I and b is 0, dx alone
+        if identity:
+            dense = [l for l in model.layers if l.kind == "dense"]
+            if len(model.layers) != 1 or not dense or tuple(dense[0].W.shape) != (dense[0].W.shape[1],) * 2:
+                raise ValueError("a layer function without parameters (as relu_forward(x)) is checked on one square "
+                                 "layer with its activation, as 4-4:relu: derivax sets its W to the identity")
+            names = ["dx"]
         inter, aliases = I.resolve(d, mapping)
         order = I.backward_order(d, set(inter.values()))
         key_of = {}
@@ -326,8 +339,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         for label, params, x, y, drop in _points(model, seed, points, data, data_label, _scale, dropout):
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
+            if identity:
+                w = str(model.layers[0].W.name)
+                params = {**params, w: np.eye(params[w].shape[0]),
+                          **({str(model.layers[0].b.name): np.zeros_like(params[str(model.layers[0].b.name)])}
+                             if model.layers[0].b is not None else {})}
             args = (params, x, y) + ((drop,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
+            if layer_check:   # dx: jax.grad of the lowered forward pass, an independent reference
+                ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y).sum())(x))
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
             given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
@@ -411,9 +431,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["msg"] is not None:
             results[n] = ParamResult(n, message=s["msg"], worst_point=s["worst"])
         elif s["bad"]:
-            node = next(p for p in model.params if p.name == n)
+            node = next((p for p in model.params if p.name == n), None)
             keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
-            why = I.diagnose(d, node, s.get("points", [])) or _diagnose(s["pairs"], keep)
+            why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or _diagnose(s["pairs"], keep)
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches

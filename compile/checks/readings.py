@@ -465,3 +465,92 @@ def value_findings(V) -> list:
                     f"{V.__name__}'s backward rule for {what}: at a = {a0:g}, b = {b0:g} it gives {label}.grad = "
                     f"{got:.6g}, the exact derivative is {want:.6g}" + (f" ({why})" if why else "")))
     return out
+
+
+# ---- a layer's backward function, checked through its forward partner (CS231n's layers.py) ----
+
+UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g"}
+
+
+class LayerPair:
+    """``stem_backward(dout, cache)`` with its partner ``stem_forward(x, w, b)`` (or ``(x, gamma, beta,
+    bn_param)``): the forward runs at the point for its cache, its output must be the network's (the layer
+    as declared: 4-3 for an affine layer, 4-3:relu, 4-bn), and the backward gets dout = Y/m, the gradient of
+    J = (1/m) Σ out ⊙ Y (the check's linear loss). Its result (dx, dw, db) is read in that order: dx, then
+    the forward's parameters in the order it takes them."""
+
+    def __init__(self, backward, forward, stem):
+        self.backward, self.forward, self.stem = backward, forward, stem
+        self.__name__ = self.__qualname__ = getattr(backward, "__name__", stem + "_backward")
+
+    @staticmethod
+    def of(fn, namespace, name):
+        """The pair for ``fn`` named ``name``, or None where it takes no (dout, cache) or has no partner."""
+        try:
+            taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
+        except (TypeError, ValueError):
+            return None
+        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] != "cache" or not name.endswith("_backward"):
+            return None
+        stem = name[:-len("_backward")]
+        forward = namespace.get(stem + "_forward")
+        return LayerPair(fn, forward, stem) if callable(forward) else None
+
+    def takes_parameters(self) -> bool:
+        """Whether the forward takes any of a layer's parameters (w, b, gamma, beta): relu_forward(x) takes
+        none, and is checked on a square layer whose weights are the identity."""
+        try:
+            taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        except (TypeError, ValueError):
+            return True
+        return any(t in ("w", "b", "gamma", "beta") for t in taken)
+
+    def _arguments(self, params, names, x):
+        weights = [n for n in names if n.startswith("W")]
+        biases = [n for n in names if n.startswith("b") and not n.startswith("beta")]
+        scales = [n for n in names if n.startswith("gamma")]
+        shifts = [n for n in names if n.startswith("beta")]
+        args, order = [], []
+        for p in inspect.signature(self.forward).parameters.values():
+            key = p.name.lower()
+            pick = {"w": weights, "b": biases, "gamma": scales, "beta": shifts}.get(key)
+            if key in ("x", "a", "a_prev", "inputs", "input"):
+                args.append(x)
+            elif pick:
+                args.append(np.asarray(params[pick[0]]).reshape(-1) if key != "w" else np.asarray(params[pick[0]]))
+                order.append(pick[0])
+            elif key in ("bn_param", "bn_params", "ln_param", "ln_params", "norm_param"):
+                args.append({"mode": "train", "eps": 1e-5})
+            elif p.default is not p.empty:
+                break
+            else:
+                raise ReadingError(f"{self.stem}_forward takes {p.name!r}, which the network declared has no "
+                                   "counterpart for (its parameters: " + ", ".join(names) + ")")
+        return args, order
+
+    def bound(self, params, names, context):
+        output = context.get("output")
+
+        def run(params, x, y):
+            m = len(x)
+            args, order = self._arguments(params, [n for n in names if n != "dx"], x)
+            result = self.forward(*args)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise ReadingError(f"{self.stem}_forward returned {type(result).__name__}, not (out, cache)")
+            out, cache = result
+            if output is not None:
+                got, ref = np.asarray(plain(out), float), np.asarray(output, float)
+                if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
+                    raise ValueMismatch(f"{self.stem}_forward's output is not the declared network's: declare the layer "
+                                        "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
+                                        "for batch norm)")
+            back = self.backward(np.asarray(y, float) / m, cache)
+            parts = list(back) if isinstance(back, (tuple, list)) else [back]
+            return dict(zip(["dx"] + order, parts))
+        run.__name__ = run.__qualname__ = self.__name__
+        return run
+
+    def sentence(self) -> str:
+        return (f"{self.stem}_forward run at each point for its cache, then {self.stem}_backward(dout, cache) with "
+                "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
+                "compared with the derived gradients, dx with jax.grad of the lowered forward pass")

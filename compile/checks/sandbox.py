@@ -585,12 +585,14 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 context["forward"] = R.torch_of(context["forward"])
             context["torch"] = True
             told.append("handed as torch tensors (float64; integer inputs as int64), since its module imports torch")
-        target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel)) else fn
+        target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel, R.LayerPair)) else fn
         if isinstance(fn, R.ValueModel):
             told.append(fn.sentence(context))
+        if isinstance(fn, R.LayerPair):
+            told.append(fn.sentence())
         if context.get("_built"):
             told.append(context["_built"])
-        elif not isinstance(fn, Method):
+        elif not isinstance(fn, (Method, R.LayerPair)):
             handed = arguments(target, params, x, y, context)[3]
             found = None if handed else R.GlobalsReading.of(target, params, context.get("aliases"))
             if isinstance(found, str):
@@ -627,7 +629,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             clipped = [c for c, n in hits.items() if n >= 2 or (c >= 1 and c == int(c))]
             if clipped:
                 reply["clipped"] = max(clipped)
-            if how and not isinstance(fn, R.ValueModel):
+            if how and not isinstance(fn, (R.ValueModel, R.LayerPair)):
                 reply["calling"] = how
             if params.used:
                 told.append("the parameters read under the code's names: " + ", ".join(
@@ -760,14 +762,18 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         fn = class_target(fn, first)
     elif method:
         fn = _method(fn, first, method)
+    elif callable(fn):   # CS231n's layer_backward(dout, cache), checked through its layer_forward
+        fn = _readings().LayerPair.of(fn, namespace, first) or fn
     if isinstance(fn, str):
         _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
         return
-    if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel)):
+    if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel, _readings().LayerPair)):
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
-    _reply(replies, {"status": "loaded", "takes": takes(fn)})
+    pair = isinstance(fn, _readings().LayerPair)
+    _reply(replies, {"status": "loaded", "takes": takes(fn),
+                     "layer": ("parameters" if fn.takes_parameters() else "none") if pair else ""})
     while True:
         signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
         try:
@@ -794,6 +800,8 @@ def takes(fn) -> list:
             return []
     if isinstance(target, Method):
         target = getattr(target.cls, target.name, None)
+    if isinstance(target, _readings().LayerPair):
+        target = target.backward
     try:
         return [p.name for p in inspect.signature(target).parameters.values() if p.name != "self"]
     except (TypeError, ValueError):
@@ -905,6 +913,7 @@ class InChild:
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
         self.takes = [t for t in reply.get("takes", []) if isinstance(t, str)]
+        self.layer = reply.get("layer") if reply.get("layer") in ("parameters", "none") else ""
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         if self.ended is not None:
@@ -986,7 +995,7 @@ def _well_formed(reply) -> bool:
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
-    return status in ("started", "loaded") and texts(reply.get("takes", []))
+    return status in ("started", "loaded") and texts(reply.get("takes", [])) and texts([reply.get("layer", "")])
 
 
 def _signal_name(number: int) -> str:
@@ -1013,7 +1022,7 @@ class InProcess:
         return False
 
     def wait_loaded(self) -> None:
-        self.takes = takes(self.fn)
+        self.takes, self.layer = takes(self.fn), ""
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         from derive.run.limits import OutOfTime, time_limit  # the parent's side: derive is importable here

@@ -135,7 +135,11 @@ def renamable(node: Node) -> Node:
 
 
 def named(node: Node, name: str, role: str) -> Node:
-    """The same operation as ``node``, carrying a name (Z1, A1, delta2, ...) for printing and reuse."""
+    """The same operation as ``node``, carrying a name (Z1, A1, delta2, ...) for printing and reuse. A leaf
+    (δ₁ = Y under the loss yhat·y) is named through the identity on it: a named copy of a leaf would be a
+    new leaf, with no value."""
+    if node.op == "leaf":
+        return Node("ew", (node,), node.shape, (("expr", placeholder(0)),), name, role)
     return Node(node.op, node.args, node.shape, tuple(sorted(node.attrs.items(), key=str)), name, role)
 
 

@@ -1,0 +1,42 @@
+"""Layer functions in the interface of CS231n's second assignment (layers.py): each layer_forward returns
+(out, cache) and each layer_backward(dout, cache) returns dx and then the gradients of the parameters the
+forward took, in its order. Written for the tests; the bugs are edits of this text (see tests/test_courses.py)."""
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    return x.reshape(len(x), -1) @ w + b, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(len(x), -1).T @ dout
+    db = dout.sum(axis=0)
+    return dx, dw, db
+
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps = bn_param.get("eps", 1e-5)
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    return gamma * xhat + beta, (xhat, gamma, var, eps)
+
+
+def batchnorm_backward(dout, cache):
+    xhat, gamma, var, eps = cache
+    n = dout.shape[0]
+    dgamma = (dout * xhat).sum(axis=0)
+    dbeta = dout.sum(axis=0)
+    dxhat = dout * gamma
+    dx = (n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)) / (n * np.sqrt(var + eps))
+    return dx, dgamma, dbeta

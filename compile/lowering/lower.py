@@ -56,15 +56,18 @@ CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 # 2-core x86 CPU (float32, one product per call, interleaved): Aᵀ B with a batch of 64 or 256 ran up
 # to 2.5x faster through a copy of Aᵀ below about 2^25 multiply-adds (the 256x128 and 128x10 weight
 # gradients at batch 256: 1.7x and 1.25x; small products alike within noise), and 0.85x at
-# 784x256 with batch 256, where XLA's transposed-operand product is the faster. A copy of more than
-# 1 MiB costs more than it saves (A₁ of 784-2048-10 at batch 512, 4 MiB for a product with 10 columns:
-# the step at 0.98-1.0x jax.grad's speed with the copy, 1.01-1.02x without). Each copy is one more
-# kernel to compile, about 50 ms on that machine.
+# 784x256 with batch 256, where XLA's transposed-operand product is the faster. The gain is in
+# products of at most 128 columns: in whole train steps, 20 tanh layers of 256 at batch 128 (products
+# of 256 columns) ran at 0.91-1.0x jax.grad's speed with a copy per layer, 0.97-1.0x without, while
+# 784-256-128-10 at batch 256 ran at 1.13-1.15x with its copies (128 and 10 columns), 1.0x without.
+# A copy of more than 1 MiB costs more than it saves (A₁ of 784-2048-10 at batch 512, 4 MiB: the step
+# at 0.98-1.0x with the copy, 1.01-1.02x without). Each copy is one more kernel to compile.
 TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
-    """aᵀ b. On CPU, below 2^25 multiply-adds and for an a of at most 1 MiB, through a stored copy of
-    aᵀ: XLA multiplies a transposed left operand more slowly than a plain one, and the optimization
-    barrier keeps it from folding the copy back into the product. Same numbers either way."""
-    if (jax.default_backend() == "cpu" and a.size * a.dtype.itemsize <= 2**20
+    """aᵀ b. On CPU, for a b of at most 128 columns, an a of at most 1 MiB and below 2^25
+    multiply-adds, through a stored copy of aᵀ: XLA multiplies a transposed left operand more slowly
+    than a plain one there, and the optimization barrier keeps it from folding the copy back into the
+    product. Same numbers either way."""
+    if (jax.default_backend() == "cpu" and b.shape[1] <= 128 and a.size * a.dtype.itemsize <= 2**20
             and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25):
         return jax.lax.optimization_barrier(a.T) @ b
     return a.T @ b
@@ -170,6 +173,9 @@ class FunctionWriter:
         self.uses_windows = False  # convolution or pooling: the module carries compile.lowering.windows
         self.origin: dict = {}     # node -> the node of the derivation it stands for (after derive.graph.stable)
         self.cache: dict = {}      # lines written once and shared (a recurrence's shifted states, its per-step grads)
+        # SymPy's printing of a formula and of a node's comment, shared by the writers of one module: the
+        # module's functions (forward, loss, grads, loss_and_grads) print the same nodes again
+        self.printed: dict = {}
         self._counter = [0]        # fresh names, shared with the writers of nested functions
 
     def fresh(self, prefix: str) -> str:
@@ -180,7 +186,7 @@ class FunctionWriter:
         """A writer for a nested function (a recurrence's step) whose arguments are ``bound``: node ->
         name. It reads the parameters and m of the function around it."""
         inner = FunctionWriter(self.model, self.masks)
-        inner.names, inner._counter = dict(bound), self._counter
+        inner.names, inner._counter, inner.printed = dict(bound), self._counter, self.printed
         return inner
 
     def adopt(self, inner: "FunctionWriter") -> None:
@@ -215,7 +221,10 @@ class FunctionWriter:
             elif var is None:
                 continue
             if lhs is not None:
-                self.lines.append(f"# {lhs} = {show(self.origin.get(node, node), 'text')}{self.note(node)}")
+                shown = self.origin.get(node, node)
+                if ("show", shown) not in self.printed:
+                    self.printed["show", shown] = show(shown, "text")
+                self.lines.append(f"# {lhs} = {self.printed['show', shown]}{self.note(node)}")
             if node in self.given:   # a batch-norm statistic: the running average where one is given
                 self.lines.append(f'{var} = {self.code(node, top=True)[0]} if stats is None else stats["{node.name}"]')
             else:
@@ -263,9 +272,12 @@ class FunctionWriter:
             atoms[p], atomic = self.code(a)
             if not atomic:
                 compound.append(p)
-        printer = ScalarJax(atoms, compound)
-        text = printer.doprint(expr)
-        self.uses_m |= m in printer.used
+        key = ("ew", expr, tuple(atoms.items()), tuple(compound))
+        if key not in self.printed:
+            printer = ScalarJax(atoms, compound)
+            self.printed[key] = printer.doprint(expr), m in printer.used
+        text, with_m = self.printed[key]
+        self.uses_m |= with_m
         used = [a.shape for i, a in enumerate(args) if placeholder(i) in expr.free_symbols]
         if broadcast_shape(used) != tuple(node.shape):  # a node that only repeats its operand (a sum's adjoint)
             return f"jnp.broadcast_to({text}, {self.shape(node.shape)})", True
@@ -321,8 +333,10 @@ def function_sources(derivation) -> str:
                                          f"({r.centred.name}.size / {r.var.name}.size - 1)")
                                       for r in stats) + "}"))
     parts, helper, windows, lsm = [], False, False, False
+    printed: dict = {}
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
+        w.printed = printed
         if name in ("forward", "loss"):
             w.given = {n for r in stats for n in (r.mu, r.var)}
         nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable

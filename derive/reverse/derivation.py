@@ -262,17 +262,31 @@ def write_through(node: Node, candidates, steps: list) -> Node:
     return node
 
 
+_SIMPLIFIED: dict = {}   # expression -> its simplified forms: the layers of a deep network repeat theirs
+_SIMPLIFIED_MAX = 4096
+
+
 def _simplified(expr) -> list:
     """cancel(expr) and factor(expr). Both expand products of sums: on a long formula that can take
     minutes, so a long one is simplified in a child process (``derive.run.worker``) with a time limit,
     and past it stays as reverse mode formed it (as correct, only longer). A short one, every
-    expression of a textbook network, is simplified here: a fork would cost more than the work."""
+    expression of a textbook network, is simplified here: a fork would cost more than the work.
+
+    The forms are kept per expression (operands are placeholders, so every tanh layer's δ has the same
+    one): 20 layers of one width simplify one formula, not 20 (a time limit's empty answer is not kept)."""
+    if expr in _SIMPLIFIED:
+        return list(_SIMPLIFIED[expr])
     if sp.count_ops(expr) <= TIDY_INLINE_OPS:
-        return [sp.cancel(expr), sp.factor(expr)]
-    try:
-        return run(_cancel_and_factor, expr, seconds=TIDY_SECONDS, what="simplifying")
-    except TimeLimitExceeded:
-        return []
+        forms = [sp.cancel(expr), sp.factor(expr)]
+    else:
+        try:
+            forms = run(_cancel_and_factor, expr, seconds=TIDY_SECONDS, what="simplifying")
+        except TimeLimitExceeded:
+            return []
+    if len(_SIMPLIFIED) >= _SIMPLIFIED_MAX:
+        _SIMPLIFIED.clear()
+    _SIMPLIFIED[expr] = tuple(forms)
+    return list(forms)
 
 
 def _cancel_and_factor(expr) -> list:

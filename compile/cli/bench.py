@@ -210,7 +210,11 @@ def first_step(side, model, batch_size, seed=0, dtype="float32"):
     """Seconds from the network to the first finished train_step: derive + lower + jit + call for the
     derived trainer, trace + compile + call of `jax.jit` of the hand-written step for the peer.
     Imports come before the clock on both sides, and a trivial jit warms JAX's backend, so the
-    figure is the model's own cost. float64 turns on JAX's 64-bit mode (meant for a process of its own)."""
+    figure is the model's own cost; so is the garbage collector's debt from the imports: a full
+    collection of the ~150,000 objects SymPy's and JAX's imports leave (40-100 ms on a 2-core CPU)
+    otherwise falls inside whichever side first allocates enough to set it off, on the derived side
+    after its own imports, so both sides settle it before the clock. float64 turns on JAX's 64-bit mode
+    (meant for a process of its own)."""
     import jax
     from derive.network.examples import resolve
     if dtype == "float64":
@@ -225,6 +229,8 @@ def first_step(side, model, batch_size, seed=0, dtype="float32"):
     x, y = xs[0], ys[0]
     # Initialising parameters is left off the clock on both sides: jax.random compiles its own kernels
     # the first time, which is neither side's step.
+    import gc
+    gc.collect()
     if side == "derived":
         t0 = time.perf_counter()
         t = compile_trainer(net, optimizer="sgd", lr=LR, dtype=dtype)

@@ -422,3 +422,25 @@ def test_an_error_signal_that_is_a_leaf_is_lowered():
         g = low.grads(p.params, p.x, p.y)
     np.testing.assert_allclose(np.asarray(g["W1"]), p.x.T @ p.y / 5, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(g["b1"]).ravel(), p.y.sum(0) / 5, rtol=1e-12)
+
+
+def test_the_multiclass_svm_loss_derives_and_checks_three_ways():
+    from compile import verify
+    net = Network(4, [Dense(3, use_bias=False)], loss="svm")
+    d = net.derive()
+    from derive.printing.show import show
+    assert show(d.model.J, "text") == "(1/m) Σ (1 − Y) ⊙ relu(A₁ − Σₖ A₁ ⊙ Y + 1)"
+    assert show(d.deltas[1], "text") == ("−Y ⊙ (Σₖ (1 − Y) ⊙ step(A₁ − Σₖ A₁ ⊙ Y + 1)) + (1 − Y) ⊙ "
+                                         "step(A₁ − Σₖ A₁ ⊙ Y + 1)")
+    assert verify(net).ok
+
+
+@pytest.mark.parametrize("edit, ok", [(None, True), (("dW = X.T @ counts / n + 2 * reg * W", "dW = X.T @ counts / n"),
+                                                     False)])
+def test_cs231n_svm_code_against_the_svm_loss(tmp_path, edit, ok):
+    net = Network(4, [Dense(3, use_bias=False)], loss="svm", l2=0.1, l2_form="lambda")
+    path = HERE / "cs231n_net.py" if edit is None else _edited(tmp_path, "cs231n_net.py", *edit)
+    report = check_code(net, f"{path}:svm_loss_vectorized", points=2, labels="integer")
+    assert report.ok is ok and "the loss the function returned equals the network's J at every point" in report.notes
+    if not ok:
+        assert "the weight decay's term is missing" in report.params["W1"].message

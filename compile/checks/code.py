@@ -176,7 +176,7 @@ def _data_arrays(model, data):
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError(f"data: expected an (x, y) pair or a compile.train.data.Dataset, found {type(data).__name__}")
     n_out = model.sizes[-1]
-    labels = model.loss_name == "ce" or (model.loss_name == "bce" and n_out == 1)
+    labels = model.loss_name in ("ce", "svm") or (model.loss_name == "bce" and n_out == 1)
     return check_data(*data, model.sizes[0], n_out, "classification" if labels else "regression", "data",
                       dtype=np.float64)
 

@@ -120,7 +120,7 @@ def decay_arguments(parser) -> None:
 def model_arguments(parser, convention: bool = True) -> None:
     """MODEL, --loss and (where the command has a choice) --convention: declared once for every command."""
     parser.add_argument("model", help=MODEL_HELP)
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y (write --loss=-y*log(yhat) "
+    parser.add_argument("--loss", help="ce, bce, mse, svm (the multiclass hinge), or a formula in yhat and y (write --loss=-y*log(yhat) "
                                        "or --loss '-y*log(yhat)' for one that begins with a minus)")
     parser.add_argument("--input", type=input_shape, metavar="HxWxC",
                         help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")

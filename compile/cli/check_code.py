@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward), "
                                          "or file.py:Class.method (called on an instance whose self.params is the "
                                          "parameters' dict, self.weights and self.biases their lists)")
-    parser.add_argument("--loss", help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--loss", help="ce, bce, mse, svm (the multiclass hinge), or a formula in yhat and y")
     _args.decay_arguments(parser)
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
                         help="rows: W (in, out), b (out,), x (batch, in); columns (the deeplearning.ai "

@@ -61,7 +61,7 @@ def main(args) -> int:
     model = net.build()
     try:
         data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1], target=args.target,
-                    regression=model.loss_name not in ("ce", "bce"),
+                    regression=model.loss_name not in ("ce", "bce", "svm"),
                     steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
         trainer, params, extra = restore(net, args.load)
     except DataError as exc:

@@ -89,7 +89,7 @@ def main(args) -> int:
                                                                      if args.model in EXAMPLES else {})}
         try:
             data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1],
-                        regression=model.loss_name not in ("ce", "bce"),
+                        regression=model.loss_name not in ("ce", "bce", "svm"),
                         steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
         except DataError as exc:
             print(f"derivax: {exc}", file=sys.stderr)

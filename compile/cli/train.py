@@ -58,7 +58,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
                         help="shuffle the training set every epoch (default: the example's, else yes); "
                              "--no-shuffle takes the batches in the data's order, as some papers train")
-    parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, or a formula in yhat and y")
+    parser.add_argument("--loss", type=_args.unmark, help="ce, bce, mse, svm (the multiclass hinge), or a formula in yhat and y")
     parser.add_argument("--input", type=_args.input_shape, metavar="HxWxC",
                         help="the input shape of a built-in CNN (cnn): 28x28x1 gives the seed's MNIST network")
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
@@ -137,7 +137,7 @@ def main(args) -> int:
         steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
         from compile.train.data import TEST_FRACTION
         data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
-                    regression=model.loss_name not in ("ce", "bce"), steps=steps, target=args.target,
+                    regression=model.loss_name not in ("ce", "bce", "svm"), steps=steps, target=args.target,
                     test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction)
         from compile.train.train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
@@ -259,7 +259,7 @@ def check_targets(loss_name, data) -> None:
     """Cross-entropy losses take probabilities: regression targets outside 0..1 would train a
     meaningless (even negative) loss."""
     from compile.train.data import DataError
-    if loss_name not in ("ce", "bce") or data.kind != "regression":
+    if loss_name not in ("ce", "bce", "svm") or data.kind != "regression":
         return
     for what, y in (("training data", data.y_train), ("test data", data.y_test)):
         if y is not None and (y.min() < 0 or y.max() > 1):

@@ -205,7 +205,7 @@ def train(fields: dict, files=(), emit=None) -> dict:
         raise ApiError(f"the page trains on a built-in data set ({', '.join(BUILTINS)}), not {source!r}", "data")
     try:
         data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1],
-                    regression=model.loss_name not in ("ce", "bce"),
+                    regression=model.loss_name not in ("ce", "bce", "svm"),
                     steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
     except DataError as exc:
         raise ApiError(" ".join(str(exc).split()), "data") from None

@@ -17,7 +17,7 @@ from compile.train.data import DataError
 from compile.lowering.lower import check_dtype, run_source
 from compile.train.optim import UpdateRule, make
 
-CLASSIFICATION_LOSSES = ("ce", "bce")
+CLASSIFICATION_LOSSES = ("ce", "bce", "svm")   # scored by accuracy; svm: the class of the largest score
 # Steps per iteration of the epoch's scan loop. On a 2-core CPU, 64-64-10 with batch 64 (about 31 us
 # of arithmetic a step), two steps an iteration measured 4-8% faster per epoch than one in interleaved
 # runs; four were no faster than two. Each unrolled copy traces the step once more.

@@ -35,7 +35,7 @@ LOSSES = {
     "ce": sp.Lambda((yhat, y), -y * sp.log(yhat)),
 }
 LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
-               "ce": "categorical cross-entropy"}
+               "ce": "categorical cross-entropy", "svm": "multiclass hinge (SVM)"}
 
 # Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
 FUNCTIONS = {f.name: f.sympy for f in SCALAR_FUNCTIONS}
@@ -170,3 +170,9 @@ def _numbers(expr):
     if expr.is_number:
         return [expr]
     return [n for a in expr.args for n in _numbers(a)]
+
+
+# The multiclass SVM's loss (CS231n's, Weston and Watkins'): Σ_{j ≠ y} max(0, s_j − s_y + 1) for each
+# example, with s_y the correct class's score. Not entry by entry (s_y is the row's), so the network builds
+# it from its scores and Y; this Lambda of (s_j, s_y) is its per-entry term, for what reads a loss's formula.
+SVM_ENTRY = sp.Lambda((yhat, y), FUNCTIONS["relu"](yhat - y + 1))

@@ -553,16 +553,26 @@ class Builder:
         if pred.rank != 2 and not (pred.rank == 3 and pred in self._sequences):
             raise NetworkError(f"the prediction must be (batch, outputs); the last layer's output is "
                                f"{fmt_shape(pred.shape)}: end the network with Flatten() and a Dense layer")
-        loss_name, loss_fn = _loss(loss)
-        F.derivative(loss_fn, 0, "the loss")
         class_axis = pred.rank - 1 if self.rows else 0   # an output at every step: (batch, time, classes)
-        one_hot = class_axis if loss_name == "ce" else None
-        Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
-        per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
-                                           loss_fn.variables[1]: placeholder(1)})
-        # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
-        c, per_entry = sp.factor_terms(per_entry).as_independent(placeholder(0), placeholder(1), as_Add=False)
-        entries = Node("ew", (pred, Y), pred.shape, (("expr", per_entry),), role="loss_entry")
+        if isinstance(loss, str) and loss.strip() == "svm":   # not entry by entry: each row's correct score
+            loss_name, loss_fn = "svm", F.SVM_ENTRY
+            Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=class_axis)
+            from derive.ops import reduce_sum
+            correct = reduce_sum(Node("ew", (pred, Y), pred.shape, (("expr", placeholder(0) * placeholder(1)),)),
+                                 class_axis)
+            hinge = F.FUNCTIONS["relu"](placeholder(0) - placeholder(1) + 1) * (1 - placeholder(2))
+            c, entries = sp.Integer(1), Node("ew", (pred, correct, Y), pred.shape, (("expr", hinge),),
+                                             role="loss_entry")
+        else:
+            loss_name, loss_fn = _loss(loss)
+            F.derivative(loss_fn, 0, "the loss")
+            one_hot = class_axis if loss_name == "ce" else None
+            Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
+            per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
+                                               loss_fn.variables[1]: placeholder(1)})
+            # A constant factor of the per-entry loss (the minus of cross-entropy) is printed outside the sum.
+            c, per_entry = sp.factor_terms(per_entry).as_independent(placeholder(0), placeholder(1), as_Add=False)
+            entries = Node("ew", (pred, Y), pred.shape, (("expr", per_entry),), role="loss_entry")
         total = Node("sum", (entries,), (1,) * pred.rank, (("axis", None),))
         if pred.rank > 2:  # a loss at every step: summed over the steps too, J stays (1, 1)
             total = reshape_op(total, (1, 1))

@@ -53,3 +53,17 @@ def softmax_loss_half_reg(W, X, y, reg):
     """The usual slip: the decay's gradient written reg * W, not 2 * reg * W."""
     data_loss, dscores = _softmax_grad(X @ W, y)
     return data_loss + reg * np.sum(W * W), X.T @ dscores + reg * W
+
+
+def svm_loss_vectorized(W, X, y, reg):
+    """The multiclass SVM's loss and gradient, CS231n's interface: margins max(0, s_j − s_y + 1) over j ≠ y."""
+    n = X.shape[0]
+    scores = X @ W
+    correct = scores[np.arange(n), y][:, None]
+    margins = np.maximum(0, scores - correct + 1)
+    margins[np.arange(n), y] = 0
+    loss = margins.sum() / n + reg * np.sum(W * W)
+    counts = (margins > 0).astype(float)
+    counts[np.arange(n), y] = -counts.sum(axis=1)
+    dW = X.T @ counts / n + 2 * reg * W
+    return loss, dW

@@ -444,3 +444,18 @@ def test_cs231n_svm_code_against_the_svm_loss(tmp_path, edit, ok):
     assert report.ok is ok and "the loss the function returned equals the network's J at every point" in report.notes
     if not ok:
         assert "the weight decay's term is missing" in report.params["W1"].message
+
+
+def test_a_loss_summed_over_the_batch_as_bishop_writes_the_error():
+    from derive.network.functions import NetworkError
+    from derive.printing.show import show
+    net = Network(4, [Dense(5, "tanh"), Dense(2)], loss="(yhat - y)**2/2", reduction="sum")
+    d = net.derive()
+    assert show(d.model.J, "text") == "(1/2) Σ (A₂ − Y)²"
+    bishop = check_formula(net, "W1", "X.T @ (((A2 - Y) @ W2.T) * (1 - A1**2))")
+    assert bishop.ok
+    mean = Network(4, [Dense(5, "tanh"), Dense(2)], loss="(yhat - y)**2/2")
+    assert any("missing 1/m" in w or "m ·" in w or "= m" in w for w in check_formula(
+        mean, "W1", "X.T @ (((A2 - Y) @ W2.T) * (1 - A1**2))").diagnosis)
+    with pytest.raises(NetworkError, match="reduction must be 'mean'"):
+        Network(4, [Dense(2)], reduction="total")

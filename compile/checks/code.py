@@ -481,7 +481,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
              "batch)" if columns else f"W (in, out), b (out,), x (batch, {x_axes}), y (batch, "
              f"{'time, ' if per_step else ''}outputs)") + f"), loss {model.loss_name}"
-             + (" summed over the steps" if per_step else "") + ", gradients of the mean over the batch"]
+             + (" summed over the steps" if per_step else "") + (", gradients of the sum over the batch (--reduction sum)"
+                                                         if getattr(model, "reduction", "mean") == "sum"
+                                                         else ", gradients of the mean over the batch")]
     if spelled:
         from compile.checks.sandbox import key_spellings
         meant = {**{k: n for n in names for k in key_spellings(n, names)}, **aliases}
@@ -518,7 +520,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         one = ("one sequence (time,) of indices" if inputs == "indices" else "one sequence (time, features)") \
             if x_axes.startswith("time") else "one column (inputs, 1)" if columns else "one vector (inputs,)"
         notes.append(f"called once per example (x {one}"
-                     + "), its results averaged over the batch")
+                     + ("), its results summed over the batch" if getattr(model, "reduction", "mean") == "sum"
+                        else "), its results averaged over the batch"))
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
@@ -610,7 +613,7 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
             "theta": _theta(model, columns),
             "last": None if last is None else str(last.name),
-            "aliases": param_aliases(model), "loss": model.loss_name, "layout": "columns" if columns else "rows",
+            "aliases": param_aliases(model), "loss": model.loss_name, "reduction": getattr(model, "reduction", "mean"), "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward
             else forward[str(last.name)],
             "state": int(recurrent[0].units) if recurrent else None}

@@ -717,6 +717,8 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
         if context is not None:
             context.setdefault("_clipped", []).extend(clip_level(v) for v in arrays.values())
         total = arrays if total is None else {k: total[k] + v for k, v in arrays.items() if k in total}
+    if (context or {}).get("reduction") == "sum":   # J = Σ over the batch: the examples' results summed
+        return total
     return {k: v / m for k, v in total.items()}
 
 

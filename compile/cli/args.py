@@ -115,6 +115,9 @@ def decay_arguments(parser) -> None:
     parser.add_argument("--l2-form", choices=["lambda/(2m)", "lambda/2", "lambda"],
                         help="how the decay is written: λ/(2m) ΣW² (default, Ng's course), (λ/2) ΣW² (d2l), "
                              "λ ΣW² (CS231n's reg)")
+    parser.add_argument("--reduction", choices=["mean", "sum"],
+                        help="J over the batch: the mean (default, J = (1/m) Σ) or the sum (J = Σ, as Bishop's E "
+                             "and CS229 write it)")
 
 
 def model_arguments(parser, convention: bool = True) -> None:

@@ -24,7 +24,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from compile.checks.formula import CheckError, check_formula
     from derive.network.examples import resolve
-    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
     try:
         result = check_formula(net, args.param, args.formula, args.convention, args.seed, dz=args.dz)
     except CheckError as exc:

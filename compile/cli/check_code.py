@@ -77,7 +77,8 @@ def main(args) -> int:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     label = f"{Path(path).name}:{fname}"
-    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
     data, notes = None, []
     if args.model in EXAMPLES and args.model in BUILTINS:
         try:

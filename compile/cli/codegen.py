@@ -23,7 +23,8 @@ def main(args) -> int:
     from compile.lowering.codegen import generate
     from compile.train.optim import OptimizerError
     from derive.network.examples import EXAMPLES, resolve
-    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
     defaults = EXAMPLES[name].train if name in EXAMPLES else {}
     optimizer = args.optimizer or defaults.get("optimizer", "sgd")
     lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)

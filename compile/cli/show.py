@@ -29,7 +29,8 @@ MAX_UNROLL = 8   # steps: the unrolled view prints every line once per step
 def main(args) -> int:
     from derive.network.examples import resolve
     from derive.scalar.expand import ScalarTooLarge, scalar_view
-    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+    _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
     d = net.derive(args.convention)
     params = args.param or None
     fmt = args.format

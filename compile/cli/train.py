@@ -109,7 +109,8 @@ def main(args) -> int:
     from derive.network.examples import EXAMPLES, resolve
     from compile.train.data import BUILTINS, DataError, load
     try:
-        name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+        name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
         cfg = settings(args, name)
         check_lr(cfg["lr"])
         if args.data is not None and not args.data.strip():

@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from compile.checks.verify import verify
     from derive.network.examples import resolve
-    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None))
+    name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
+                     getattr(args, "reduction", None))
     if args.batch_size < 1:
         print(f"derivax: --batch-size must be at least 1, not {args.batch_size}", file=sys.stderr)
         return 2

@@ -494,16 +494,20 @@ def _at(spec: str, pos: int, message: str, width: int = 70) -> str:
                     f"{' ' * (pos - start + len(left))}^", pos, message)
 
 
-def resolve(model: str, loss=None, input_shape=None, l2=None, l2_form=None) -> tuple[str, Network]:
+def resolve(model: str, loss=None, input_shape=None, l2=None, l2_form=None, reduction=None) -> tuple[str, Network]:
     """(name, network) for a MODEL argument; ``input_shape`` picks a built-in CNN's variant for
-    that input (the seed CNN at 28x28x1); ``l2`` and ``l2_form`` add (or replace) its weight decay."""
+    that input (the seed CNN at 28x28x1); ``l2`` and ``l2_form`` add (or replace) its weight decay;
+    ``reduction="sum"`` makes J the sum over the batch, not the mean."""
     name, net = _resolve(model, loss, input_shape)
+    if reduction is not None and reduction != getattr(net, "reduction", "mean"):
+        net = Network(net.n_inputs, net.layers, loss=net.loss, l2=net.l2, name=net.name, steps=net.steps,
+                      l2_form=net.l2_form, reduction=reduction)
     if l2 is None and l2_form is None:
         return name, net
     if l2 is None and not net.l2:
         raise ModelError("--l2-form says how the weight decay is written; give its λ with --l2 (e.g. --l2 0.01)")
     return name, Network(net.n_inputs, net.layers, loss=net.loss, l2=net.l2 if l2 is None else l2, name=net.name,
-                         steps=net.steps, l2_form=l2_form or net.l2_form)
+                         steps=net.steps, l2_form=l2_form or net.l2_form, reduction=getattr(net, "reduction", "mean"))
 
 
 def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:

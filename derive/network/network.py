@@ -107,6 +107,7 @@ class Model:
     records: list = field(default_factory=list)   # Param, one per node of ``params``, same order
     l2_form: str = "lambda/(2m)"                  # the weight decay's form (L2_FORMS)
     vocab: int | None = None                      # the input holds indices into an embedding of this many rows
+    reduction: str = "mean"                       # J averages over the batch ("mean"), or sums ("sum")
 
     @property
     def prediction(self) -> Node:
@@ -539,10 +540,13 @@ class Builder:
             self._sequences.add(A)
         return A
 
-    def output(self, pred: Node, loss="ce", l2=None, steps="sum", l2_form="lambda/(2m)") -> Model:
+    def output(self, pred: Node, loss="ce", l2=None, steps="sum", l2_form="lambda/(2m)", reduction="mean") -> Model:
         """Close the graph: J = (1/m) sum L(pred, Y) [+ lambda/(2m) sum ||W_l||^2]. With an output at every
         step, the sum runs over the steps too (``steps="sum"``, as char-rnn), or J is the mean over the
         steps as well as the batch (``steps="mean"``, as Keras and PyTorch average a sequence's loss)."""
+        if reduction not in ("mean", "sum"):
+            raise NetworkError(f"reduction must be 'mean' (J = (1/m) Σ over the batch) or 'sum' (J = Σ, as Bishop "
+                               f"and CS229 write the error), not {reduction!r}")
         if steps not in ("sum", "mean"):
             raise NetworkError(f"steps must be 'sum' (the loss summed over the steps) or 'mean', not {steps!r}")
         if l2_form not in L2_FORMS:
@@ -576,7 +580,7 @@ class Builder:
         total = Node("sum", (entries,), (1,) * pred.rank, (("axis", None),))
         if pred.rank > 2:  # a loss at every step: summed over the steps too, J stays (1, 1)
             total = reshape_op(total, (1, 1))
-        per = m * (pred.shape[1] if pred.rank == 3 and steps == "mean" else 1)
+        per = (m if reduction == "mean" else 1) * (pred.shape[1] if pred.rank == 3 and steps == "mean" else 1)
         terms, args = [c * placeholder(0) / per], [total]
         constants = dict(self.constants)
         l2 = _decay(l2)
@@ -591,19 +595,21 @@ class Builder:
         params = [r.node for r in self.records]
         masks = [layer.mask for layer in self.layers if layer.mask is not None]
         return Model(self.convention, self.X, Y, J, loss_name, loss_fn, self.layers, params, masks,
-                     l2, self.forward + [J], constants, list(self.records), l2_form, self.vocab)
+                     l2, self.forward + [J], constants, list(self.records), l2_form, self.vocab, reduction)
 
 
 class Network:
     """A sequential network: input size, a list of layers (``Dense``, or any object with a
     ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
 
-    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum", l2_form="lambda/(2m)"):
+    def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum", l2_form="lambda/(2m)",
+                 reduction="mean"):
         if not layers:
             raise NetworkError("a network needs at least one layer")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²
+        self.reduction = reduction   # J = (1/m) Σ over the batch ("mean", the courses'), or Σ ("sum", Bishop's E)
         self.build("rows")  # fail early on a bad declaration
 
     def build(self, convention: str = "rows") -> Model:
@@ -620,7 +626,7 @@ class Network:
                 adds.append(outputs[k])
             outputs.append(layer.build(g, outputs[-1], adds))
         return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"),
-                        getattr(self, "l2_form", "lambda/(2m)"))
+                        getattr(self, "l2_form", "lambda/(2m)"), getattr(self, "reduction", "mean"))
 
     def derive(self, convention: str = "rows"):
         return _derive(self.build(convention))

@@ -459,3 +459,42 @@ def test_a_loss_summed_over_the_batch_as_bishop_writes_the_error():
         mean, "W1", "X.T @ (((A2 - Y) @ W2.T) * (1 - A1**2))").diagnosis)
     with pytest.raises(NetworkError, match="reduction must be 'mean'"):
         Network(4, [Dense(2)], reduction="total")
+
+
+@pytest.mark.parametrize("edit, wrong", [(None, set()), (("return loss, dx / n", "return loss, dx"), {"dx"})])
+def test_a_loss_layer_on_the_scores(tmp_path, edit, wrong):
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve("4-4:softmax")[1], f"{path}:softmax_loss", points=2, labels="integer")
+    assert report.error is None and {n for n, r in report.params.items() if not r.ok} == wrong
+    assert "the loss the function returned equals the network's J at every point" in report.notes
+    if wrong:
+        assert "missing 1/m" in report.params["dx"].message
+
+
+UFLDL = '''import numpy as np
+
+
+def softmax_cost(theta, num_classes, input_size, lambda_, data, labels):
+    theta = theta.reshape(num_classes, input_size)
+    m = data.shape[1]
+    truth = np.zeros((num_classes, m))
+    truth[labels, np.arange(m)] = 1
+    scores = theta @ data
+    e = np.exp(scores - scores.max(axis=0))
+    p = e / e.sum(axis=0)
+    cost = -np.sum(truth * np.log(p)) / m + lambda_ / 2 * np.sum(theta ** 2)
+    grad = (p - truth) @ data.T / m + DECAY
+    return cost, grad.ravel()
+'''
+
+
+@pytest.mark.parametrize("decay, ok", [("lambda_ * theta", True), ("0", False)])
+def test_a_flattened_theta_with_the_sizes_as_arguments(tmp_path, decay, ok):
+    (tmp_path / "softmax_cost.py").write_text(UFLDL.replace("DECAY", decay))
+    net = Network(4, [Dense(3, "softmax", use_bias=False)], l2=0.2, l2_form="lambda/2")
+    report = check_code(net, f"{tmp_path / 'softmax_cost.py'}:softmax_cost", points=2, convention="columns",
+                        labels="integer")
+    assert report.ok is ok
+    assert any("softmax_cost(theta=W1, num_classes=3, input_size=4, lambda_=λ, data=x, labels=y)" in n
+               for n in report.notes), report.notes

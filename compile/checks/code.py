@@ -303,7 +303,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
         layer_check = getattr(run, "layer", False)
-        if layer_check:   # a layer's backward through its forward: the check's linear loss J = (1/m) Σ out ⊙ Y
+        loss_layer = layer_check and "_loss" in str(fn).rpartition(":")[2] and run.takes == ["x", "y"]
+        if layer_check and not loss_layer:   # a layer's backward through its forward: the linear loss Σ out ⊙ Y / m
             import copy
             net = copy.copy(net)
             net.loss = "yhat * y"
@@ -316,8 +317,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         if identity:
             dense = [l for l in model.layers if l.kind == "dense"]
             if len(model.layers) != 1 or not dense or tuple(dense[0].W.shape) != (dense[0].W.shape[1],) * 2:
-                raise ValueError("a layer function without parameters (as relu_forward(x)) is checked on one square "
-                                 "layer with its activation, as 4-4:relu: derivax sets its W to the identity")
+                raise ValueError("a layer function without parameters (as relu_forward(x), or softmax_loss(x, y)) is "
+                                 "checked on one square layer with its activation, as 4-4:relu or 10-10:softmax: "
+                                 "derivax sets its W to the identity")
             names = ["dx"]
         inter, aliases = I.resolve(d, mapping)
         order = I.backward_order(d, set(inter.values()))
@@ -532,12 +534,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
 
 
 def _theta(model, columns):
-    """(W, b or None) of a network that is one dense layer of one unit (logistic or linear regression): what
-    Ng's course keeps as one vector theta, the intercept first. None for any other network."""
+    """(W, b or None) of a one-layer network whose parameters code keeps as one vector theta: one unit with
+    its intercept first (Ng's logistic and linear regression), or, without a bias, W flattened in the layout
+    of the convention (UFLDL's softmax regression: (classes, inputs) in columns). None for any other."""
     layers = [l for l in model.layers]
-    if columns or len(layers) != 1 or layers[0].kind != "dense" or int(layers[0].units) != 1:
+    if len(layers) != 1 or layers[0].kind != "dense":
         return None
-    return str(layers[0].W.name), (str(layers[0].b.name) if layers[0].b is not None else None)
+    b = str(layers[0].b.name) if layers[0].b is not None else None
+    if b is not None and (columns or int(layers[0].units) != 1):
+        return None
+    return str(layers[0].W.name), b
 
 
 def _indexing_error(error) -> bool:

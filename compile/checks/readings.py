@@ -554,3 +554,45 @@ class LayerPair:
         return (f"{self.stem}_forward run at each point for its cache, then {self.stem}_backward(dout, cache) with "
                 "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
+
+
+class LossLayer:
+    """``name_loss(x, y)`` returning ``(loss, dx)`` (CS231n's softmax_loss and svm_loss): x is the scores, the
+    pre-activation of a square output layer whose weights the check sets to the identity (declare it as
+    10-10:softmax, with --loss svm for svm_loss), so that ∂J/∂x is the network's ∂J/∂Z and the loss is J."""
+
+    def __init__(self, fn, name):
+        self.fn, self.name = fn, name
+        self.__name__ = self.__qualname__ = name
+
+    @staticmethod
+    def of(fn, name):
+        try:
+            taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
+        except (TypeError, ValueError):
+            return None
+        return LossLayer(fn, name) if name.endswith("_loss") and taken == ["x", "y"] else None
+
+    @staticmethod
+    def takes_parameters() -> bool:
+        return False
+
+    def bound(self, params, names, context):
+        seen = context.get("_seen")
+
+        def run(params, x, y):
+            out = self.fn(x, y)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ReadingError(f"{self.name} returned {type(out).__name__}, not (loss, dx)")
+            if seen is not None:
+                try:
+                    seen.setdefault("losses", []).append(float(plain(out[0])))
+                except (TypeError, ValueError):
+                    pass
+            return {"dx": out[1]}
+        run.__name__ = run.__qualname__ = self.name
+        return run
+
+    def sentence(self) -> str:
+        return (f"{self.name}(x, y) called with x the scores, the output layer's Z (its W set to the identity), "
+                "its (loss, dx) compared with J and with ∂J/∂Z by jax.grad")

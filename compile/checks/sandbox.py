@@ -500,6 +500,11 @@ def arguments(fn, params, x, y, context=None):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         role = next((r for r, spelled in ROLES.items() if p.name.lower() in spelled), None)
+        size = _size_argument(p.name, context) if role is None else None
+        if size is not None:   # UFLDL's softmax_cost(theta, num_classes, input_size, ...): the layer sizes
+            args.append(size)
+            shown.append(f"{p.name}={size}")
+            continue
         if role == "theta" and "theta" in values:
             args.append(values["theta"])
             passed.append(THETA)
@@ -530,6 +535,21 @@ def arguments(fn, params, x, y, context=None):
     if THETA in passed and theta[1]:
         how += ", X with a first column of ones for the intercept, y a vector"
     return tuple(args), how, passed, "params" in roles or bool(passed)
+
+
+def _size_argument(name, context):
+    """A layer size a function takes by name (num_classes, input_size, hidden_size, ...), or None."""
+    sizes = context.get("sizes")
+    if not sizes:
+        return None
+    name = name.lower()
+    if name in ("num_classes", "n_classes", "numclasses", "output_size", "num_labels", "n_outputs", "k"):
+        return sizes[-1]
+    if name in ("input_size", "input_layer_size", "visible_size", "inputsize", "n_inputs", "num_inputs"):
+        return sizes[0]
+    if name in ("hidden_size", "hidden_layer_size", "n_hidden") and len(sizes) == 3:
+        return sizes[1]
+    return None
 
 
 THETA = "__theta__"   # what a theta-taking function's gradient vector is keyed under until it is split
@@ -585,14 +605,15 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 context["forward"] = R.torch_of(context["forward"])
             context["torch"] = True
             told.append("handed as torch tensors (float64; integer inputs as int64), since its module imports torch")
-        target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel, R.LayerPair)) else fn
+        target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel, R.LayerPair, R.LossLayer)) \
+            else fn
         if isinstance(fn, R.ValueModel):
             told.append(fn.sentence(context))
-        if isinstance(fn, R.LayerPair):
+        if isinstance(fn, (R.LayerPair, R.LossLayer)):
             told.append(fn.sentence())
         if context.get("_built"):
             told.append(context["_built"])
-        elif not isinstance(fn, (Method, R.LayerPair)):
+        elif not isinstance(fn, (Method, R.LayerPair, R.LossLayer)):
             handed = arguments(target, params, x, y, context)[3]
             found = None if handed else R.GlobalsReading.of(target, params, context.get("aliases"))
             if isinstance(found, str):
@@ -629,7 +650,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             clipped = [c for c, n in hits.items() if n >= 2 or (c >= 1 and c == int(c))]
             if clipped:
                 reply["clipped"] = max(clipped)
-            if how and not isinstance(fn, (R.ValueModel, R.LayerPair)):
+            if how and not isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)):
                 reply["calling"] = how
             if params.used:
                 told.append("the parameters read under the code's names: " + ", ".join(
@@ -765,15 +786,16 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     elif method:
         fn = _method(fn, first, method)
     elif callable(fn):   # CS231n's layer_backward(dout, cache), checked through its layer_forward
-        fn = _readings().LayerPair.of(fn, namespace, first) or fn
+        fn = _readings().LayerPair.of(fn, namespace, first) or _readings().LossLayer.of(fn, first) or fn
     if isinstance(fn, str):
         _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
         return
-    if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel, _readings().LayerPair)):
+    if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel, _readings().LayerPair,
+                                                _readings().LossLayer)):
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
-    pair = isinstance(fn, _readings().LayerPair)
+    pair = isinstance(fn, (_readings().LayerPair, _readings().LossLayer))
     _reply(replies, {"status": "loaded", "takes": takes(fn),
                      "layer": ("parameters" if fn.takes_parameters() else "none") if pair else ""})
     while True:
@@ -804,6 +826,8 @@ def takes(fn) -> list:
         target = getattr(target.cls, target.name, None)
     if isinstance(target, _readings().LayerPair):
         target = target.backward
+    if isinstance(target, _readings().LossLayer):
+        target = target.fn
     try:
         return [p.name for p in inspect.signature(target).parameters.values() if p.name != "self"]
     except (TypeError, ValueError):

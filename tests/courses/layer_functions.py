@@ -40,3 +40,14 @@ def batchnorm_backward(dout, cache):
     dxhat = dout * gamma
     dx = (n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)) / (n * np.sqrt(var + eps))
     return dx, dgamma, dbeta
+
+
+def softmax_loss(x, y):
+    """The mean cross-entropy of the softmax of the scores x for the labels y, and its gradient in x."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = -np.log(p[np.arange(n), y]).mean()
+    dx = p.copy()
+    dx[np.arange(n), y] -= 1
+    return loss, dx / n

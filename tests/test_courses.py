@@ -400,6 +400,8 @@ def test_a_layers_backward_through_its_forward(tmp_path, spec, fn, edit, wrong):
     assert report.error is None, report.error
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert "dx" in report.params and any("then " + fn + "(dout, cache) with dout = Y/m" in n for n in report.notes)
+    if fn == "relu_backward" and wrong:
+        assert "the activation's derivative left out: dx is dout passed straight through" in report.params["dx"].message
 
 
 def test_a_layer_declared_otherwise_than_its_forward_computes_is_named():

@@ -400,6 +400,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                       **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
+                if n == "dx" and not loss_layer and (identity or model.layers[0].W is not None):
+                    # what dx would be with the layer's own derivative left out
+                    state[n].setdefault("douts", []).append(
+                        y / len(x) if identity else (y / len(x)) @ np.asarray(params[str(model.layers[0].W.name)]).T)
                 s = state[n]
                 if len(s.setdefault("points", [])) < len(s["pairs"]):
                     s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
@@ -436,6 +440,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             node = next((p for p in model.params if p.name == n), None)
             keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
             why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or _diagnose(s["pairs"], keep)
+            if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
+                    u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
+                why = ("the activation's derivative left out: dx is dout passed straight through" if identity else
+                       "the activation's (or normalization's) derivative left out: dx is dout Wᵀ alone")
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches

@@ -232,7 +232,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     if result.ok:
         return result
     result.counterexample = numeric["counterexample"] or detail
-    result.diagnosis = _constant_factor(numeric["points"]) + _transpose(numeric["points"]) \
+    result.diagnosis = _constant_factor(numeric["points"], d.model.loss_name) + _transpose(numeric["points"]) \
         + diagnose_derivatives(user, correct, d.model)
     if not result.diagnosis:   # what the formula's symbols do not show, its numbers may (a path left out)
         result.diagnosis = _known_mistake(d, target, numeric)
@@ -332,8 +332,9 @@ def _entry(at) -> str:
     return "(" + ", ".join(str(i + 1) for i in at) + ")"
 
 
-def _constant_factor(points) -> list:
-    """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that)."""
+def _constant_factor(points, loss_name=None) -> list:
+    """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that). Under a
+    cross-entropy, minus the gradient is the log-likelihood's, as CS229 climbs it: said so."""
     found = factor([(u, c, m, 1e-7, 1e-12 * max(1.0, float(np.max(np.abs(c))))) for m, u, c in points])
     if found is None:
         return []
@@ -345,7 +346,10 @@ def _constant_factor(points) -> list:
     return [{"m": "missing 1/m: yours is m times the derived formula",
              "1/m": "an extra 1/m: yours is the derived formula divided by m",
              "-m": "wrong sign and missing 1/m: yours is -m times the derived formula",
-             "-1": "wrong sign: yours is minus the derived formula"}[found[0]]]
+             "-1": "wrong sign: yours is minus the derived formula"}[found[0]]
+            + (" (the gradient of the log-likelihood ℓ = −J, which gradient ascent climbs, as CS229 writes it; "
+               "derivax's J is the loss, minimized)" if found[0] in ("-1", "-m") and loss_name in ("ce", "bce")
+               else "")]
 
 
 def _transpose(points) -> list:

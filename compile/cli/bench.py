@@ -4,7 +4,7 @@ Three comparisons, each run as interleaved repeats (A then B, then B then A, ...
 machine's speed falls on both sides alike; each reports the median of the per-repeat ratios:
 
 1. steady state: steps per second of the derived ``train_step`` against the hand-written step (SGD,
-   float32, same network, same batches);
+   float32, or float64 in a process of its own; same network, same batches);
 2. time to first step: derive + lower + jit + first call, against ``jax.jit`` of the hand-written step,
    its tracing and compiling included;
 3. on a small network: one epoch as one ``lax.scan`` (``Trainer.epoch``) against a Python loop of the
@@ -253,15 +253,15 @@ def first_step_in_child(side, model, batch_size, dtype="float32") -> float:
     return float(_child(code, f"the time-to-first-step child ({side})"))
 
 
-def run_in_child(model, batch_size, repeats, steps, dtype) -> dict:
-    """``run`` (no scan comparison, one first-step repeat) in a new Python process, JAX's 64-bit mode
+def run_in_child(model, batch_size, repeats, steps, dtype, first_repeats=None) -> dict:
+    """``run`` (no scan comparison; the suite's first-step repeats unless given) in a new Python process, JAX's 64-bit mode
     on there for float64: the mode is process-wide, and the float32 rows must not run under it."""
     code = ("import json, jax\n"
             f"jax.config.update('jax_enable_x64', {dtype == 'float64'})\n"
             "from compile.cli.bench import run\n"
             "from derive.network.examples import resolve\n"
             f"print(json.dumps(run(resolve({model!r})[1], {model!r}, {batch_size}, {repeats}, {steps}, "
-            f"first_repeats=1, dtype={dtype!r})))")
+            f"first_repeats={first_repeats or SUITE_FIRST_REPEATS}, dtype={dtype!r})))")
     return json.loads(_child(code, f"the {dtype} benchmark child"))
 
 
@@ -373,6 +373,9 @@ SUITE = [("784-256-128-10 tanh", DEFAULT_MODEL, 256, "float32"), ("64-64-10 tanh
          ("784-2048-10 relu", "784-2048:relu-10:softmax", 512, "float32"),
          ("20 tanh layers of 256", "256" + "-256:tanh" * 20 + "-10:softmax", 128, "float32"),
          ("784-256-128-10 tanh, float64", DEFAULT_MODEL, 256, "float64")]
+# Fresh processes per side and row for the time to first step: a median of three, where one pair alone
+# moved by 0.3 from run to run on a shared 2-core machine.
+SUITE_FIRST_REPEATS = 3
 SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", "gru", 100)]
 
 
@@ -387,7 +390,7 @@ def suite(repeats=5, steps=50) -> dict:
     rows = []
     for what, spec, batch, dtype in SUITE:
         if dtype == "float32":
-            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=1)
+            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=SUITE_FIRST_REPEATS)
         else:
             r = run_in_child(spec, batch, repeats, steps, dtype)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],

@@ -435,6 +435,9 @@ def test_the_multiclass_svm_loss_derives_and_checks_three_ways():
     assert show(d.deltas[1], "text") == ("−Y ⊙ (Σₖ (1 − Y) ⊙ step(A₁ − Σₖ A₁ ⊙ Y + 1)) + (1 − Y) ⊙ "
                                          "step(A₁ − Σₖ A₁ ⊙ Y + 1)")
     assert verify(net).ok
+    from derive.network.functions import NetworkError
+    with pytest.raises(NetworkError, match="needs 2 outputs or more, and the last layer has 1"):
+        Network(4, [Dense(1)], loss="svm")
 
 
 @pytest.mark.parametrize("edit, ok", [(None, True), (("dW = X.T @ counts / n + 2 * reg * W", "dW = X.T @ counts / n"),

@@ -559,6 +559,9 @@ class Builder:
                                f"{fmt_shape(pred.shape)}: end the network with Flatten() and a Dense layer")
         class_axis = pred.rank - 1 if self.rows else 0   # an output at every step: (batch, time, classes)
         if isinstance(loss, str) and loss.strip() == "svm":   # not entry by entry: each row's correct score
+            if pred.shape[class_axis] == 1:
+                raise NetworkError("the multiclass SVM loss compares each class's score with the correct one's: it "
+                                   "needs 2 outputs or more, and the last layer has 1 (write 2 for two classes)")
             loss_name, loss_fn = "svm", F.SVM_ENTRY
             Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=class_axis)
             from derive.ops import reduce_sum

@@ -560,3 +560,20 @@ def test_bad_sums_over_t_are_refused_by_position(formula, says, capsys):
     assert main(["check", "3x2-rnn2-2:softmax", "--param", "Whh1", "--formula", formula]) == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("spec, target, formula, ok", [
+    ("3x1-rnn2:seq-2:softmax", "dh1_t", "dH1_t + delta1_tp1 @ Whh1.T", True),     # the recurrence as printed
+    ("3x1-rnn2:seq-2:softmax", "dh1_t", "dH1_t + delta1_t @ Whh1.T", False),      # both time directions mixed
+    ("3x1-rnn2:seq-2:softmax", "dh1_t", "dH1_t", False),                          # step t+1's term forgotten
+    ("3x1-rnn2-2:softmax", "dh1_t", "delta1_tp1 @ Whh1.T", False),                # the output's term at T forgotten
+    ("3x1-birnn2:seq-2:softmax", "dh2_t", "dH2_t + delta2_tm1 @ Whh2.T", True),   # the reverse direction: t−1
+])
+def test_the_bptt_recurrence_itself_is_a_check_target(spec, target, formula, ok):
+    """∂J/∂h⟨t⟩ at every t, against backprop through time's own values (exactly at m = 2, and numerically)."""
+    from compile import check_formula
+    from derive.network.examples import resolve
+    result = check_formula(resolve(spec)[1], target, formula)
+    assert result.ok is ok
+    if ok and "birnn" not in spec:   # a bidirectional net is past the exact check's width limit
+        assert any(h.startswith("exactly: equal") for h in result.how), result.how

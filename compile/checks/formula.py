@@ -88,6 +88,14 @@ def target_node(derivation, target: str):
         return named[target], display(target, "text")
     from derive.formula.matrix_names import step_names
     steps = step_names(derivation)
+    if target in steps and steps[target].role == "adjoint" and str(steps[target].name).startswith("dJd"):
+        # ∂J/∂h₁⟨t⟩ at every t: backprop through time itself
+        from derive.formula.matrix_names import over_steps
+        from derive.printing.show import printer_for
+        node = steps[target]
+        sigmas, _ = over_steps(derivation, node)
+        if tuple(sigmas.shape[2:]) == tuple(node.shape[1:]):   # one state; an LSTM's (h, c) stack theirs
+            return sigmas, printer_for("text").show(node)
     if target in steps and steps[target].op != "leaf":   # a recurrent layer's node at step t: δ₁⟨t⟩
         from derive.formula.matrix_names import over_steps
         from derive.ops.scan import time_map
@@ -95,7 +103,7 @@ def target_node(derivation, target: str):
         label = show_step(node)
         return time_map(*over_steps(derivation, node), root=node), label
     known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named) \
-        + [k for k, n in steps.items() if n.op != "leaf"]
+        + [k for k, n in steps.items() if n.op != "leaf" or (n.role == "adjoint" and str(n.name).startswith("dJd"))]
     raise CheckError(f"no formula named {target!r}; the targets are {', '.join(known)}")
 
 
@@ -182,12 +190,14 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     from derive.printing.show import show
 
     correct, label = target_node(d, target)
-    per_step = correct.op == "time_map" and "root" in correct.attrs
+    per_step = (correct.op == "time_map" and "root" in correct.attrs) or correct.op == "bptt"
     user = to_node(formula, d, at_step=correct if per_step else None)
     text = formula if isinstance(formula, str) else show(user, "formula")
 
     def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
-        return show(node.attrs["root"], style) if per_step else show(node, style)
+        if node.op == "bptt":   # ∂J/∂h⟨t⟩: the recurrence as the derivation prints it
+            return _recurrence(d, node, style)
+        return show(node.attrs["root"], style) if per_step and "root" in node.attrs else show(node, style)
     result = FormulaCheck(target, label, text, shown(user, "text"), shown(correct, "text"),
                           shown(correct, "formula"), ok=False, reading=_reading(d))
     from derive.graph.build import topo_order
@@ -240,6 +250,30 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+def _recurrence(d, sigmas, style) -> str:
+    """∂J/∂h⟨t⟩'s recurrence for a simple cell, in the step's names: (∂J/∂H)⟨t⟩ + what step t+1 sends back
+    (δ⟨t+1⟩ Whhᵀ); for a cell whose step t+1 sends back more than its error signals (a GRU's gates at t+1),
+    its stack over t."""
+    from derive.graph.build import topo_order
+    from derive.ops.scan import cell_backward, step_extras
+    from derive.ops.elementwise import ew
+    from derive.graph.node import placeholder
+    from derive.printing.show import show
+    cell = sigmas.attrs["cell"]
+    back, extras = cell_backward(cell), step_extras(cell)
+    from derive.graph.node import Node
+    swap = dict(extras.following)
+    inside = [n for n in topo_order(back.d_prev, stop=swap) if n not in swap]
+    if extras.upstream is None or any(n.op == "leaf" and n.role != "param" for n in inside):
+        return show(sigmas, style)
+    memo = dict(swap)
+    for n in inside:   # step t+1's graph with its error signals read as δ⟨t+1⟩
+        args = tuple(memo.get(a, a) for a in n.args)
+        memo[n] = n if all(a is b for a, b in zip(args, n.args)) else \
+            Node(n.op, args, n.shape, tuple(sorted(n.attrs.items(), key=str)), n.name, n.role)
+    return show(ew(placeholder(0) + placeholder(1), [extras.upstream, memo.get(back.d_prev, back.d_prev)]), style)
 
 
 def _unsummed(user, correct) -> str:

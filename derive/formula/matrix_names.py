@@ -85,6 +85,10 @@ def step_names(derivation) -> dict:
         for leaf, _, _ in back.adj_parts:
             of = leaf.attrs["of"]
             out["d" + str(of)] = leaf
+        from derive.ops.scan import step_extras
+        extras = step_extras(cell)   # δ⟨t+1⟩ (delta1_tp1) and (∂J/∂H)⟨t⟩ (dH1_t): the recurrence's two terms
+        for leaf in [*extras.following.values(), *([extras.upstream] if extras.upstream is not None else [])]:
+            out[str(leaf.name)] = leaf
     return out
 
 
@@ -133,7 +137,10 @@ def step_names_of(derivation, cell) -> list:
     from derive.graph.build import topo_order
     back = cell_backward(cell)
     nodes = [n for n in topo_order(cell.new) if n.name is not None and n.role != "param"]
-    return nodes + [d for _, d in back.deltas] + [leaf for leaf, _, _ in back.adj_parts]
+    from derive.ops.scan import step_extras
+    extras = step_extras(cell)
+    return nodes + [d for _, d in back.deltas] + [leaf for leaf, _, _ in back.adj_parts] \
+        + list(extras.following.values()) + ([extras.upstream] if extras.upstream is not None else [])
 
 
 def _elementwise(fn, name):

@@ -20,6 +20,7 @@ Nothing here is particular to one cell: a GRU's or a user's cell derives as a si
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,10 +162,57 @@ def _bptt(cell, G, xs, states, params, zeros, compute):
     return np.stack(sigmas, axis=1)
 
 
-def _per_step(cell, root, sigmas, xs, states, params, zeros, compute) -> list:
+def _per_step(cell, root, sigmas, xs, states, params, zeros, compute, upstream=None) -> list:
     back = cell_backward(cell)
-    return [_run([root], _step_values(cell, back, t, sigmas[:, t], xs, states, params, zeros), compute)[0]
-            for t in range(xs.shape[1])]
+    extras = _EXTRAS.get(cell)
+    read = set(topo_order(root)) if extras is not None else set()
+    out = []
+    T = xs.shape[1]
+    for t in range(T):
+        values = _step_values(cell, back, t, sigmas[:, t], xs, states, params, zeros)
+        if extras is not None:
+            following = t - 1 if cell.reverse else t + 1   # the step after t in the cell's own direction
+            for delta, leaf in extras.following.items():
+                if leaf in read:
+                    if 0 <= following < T:
+                        later = _step_values(cell, back, following, sigmas[:, following], xs, states, params, zeros)
+                        values[leaf] = _run([delta], later, compute)[0]
+                    else:   # past the last step: nothing is sent back
+                        values[leaf] = _run([delta], values, compute)[0] * 0
+            if extras.upstream in read and upstream is not None:
+                values[extras.upstream] = upstream[:, t]
+        out.append(_run([root], values, compute)[0])
+    return out
+
+
+@dataclass
+class StepExtras:
+    """Leaves a formula of one step may read besides the step's own nodes: each error signal at the step
+    after t (δ⟨t+1⟩, zero past the last step) and what the layers above send the state at t, (∂J/∂H)⟨t⟩:
+    the two terms of backprop through time's recurrence for ∂J/∂h⟨t⟩."""
+    following: dict
+    upstream: Node | None
+
+
+_EXTRAS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def step_extras(cell) -> StepExtras:
+    """The cell's StepExtras, made once (a formula names them delta1_tp1, or delta2_tm1 for a reverse cell,
+    and dH1_t)."""
+    if cell not in _EXTRAS:
+        from derive.graph.names import Name
+        back = cell_backward(cell)
+        shift = -1 if cell.reverse else 1   # a reverse cell's next step is t−1, printed δ⟨t−1⟩
+        following = {delta: Node("leaf", (), delta.shape, name=delta.name.shifted(shift), role="following")
+                     for _, delta in back.deltas}
+        upstream = None
+        if len(back.adj_parts) == 1:   # one state (not an LSTM's (h, c)): the layers above send it G⟨t⟩
+            leaf = back.adj_parts[0][0]
+            upstream = Node("leaf", (), leaf.shape, (("of", Name("H", cell.layer, 0)),), name=Name("dH", cell.layer, 0),
+                            role="adjoint")   # printed ∂J/∂H₁⟨t⟩, written dH1_t
+        _EXTRAS[cell] = StepExtras(following, upstream)
+    return _EXTRAS[cell]
 
 
 # ---- scan ----
@@ -194,10 +242,15 @@ def time_sum(sigmas: Node, states: Node, k: int | None = None, root: Node | None
 
 def time_map(sigmas: Node, states: Node, root: Node | None = None) -> Node:
     """∂J/∂xs: what each step sends its input x⟨t⟩; or, with ``root``, any expression of the step's
-    nodes at every t, stacked on the time axis (a per-step formula ``check`` reads, δ₁⟨t⟩ for all t)."""
+    nodes at every t, stacked on the time axis (a per-step formula ``check`` reads, δ₁⟨t⟩ for all t).
+    A root that reads (∂J/∂H)⟨t⟩ takes G, the bptt node's own operand, as one more operand."""
     cell, xs, params = _check_states(states, "time_map")
     if root is not None:
         shape = (root.shape[0], xs.shape[1], *root.shape[1:])
+        extras = _EXTRAS.get(cell)
+        if extras is not None and extras.upstream is not None and extras.upstream in set(topo_order(root)):
+            return Node("time_map", (sigmas, xs, states, *params, sigmas.args[0]), shape,
+                        (("cell", cell), ("root", root), ("upstream", True)))
         return Node("time_map", (sigmas, xs, states, *params), shape, (("cell", cell), ("root", root)))
     return Node("time_map", (sigmas, xs, states, *params), xs.shape, (("cell", cell),))
 
@@ -290,17 +343,26 @@ def _time_map_show(node, p):
     return p.over_time(p.show(_time_map_root(node), top=False)), p.ATOM
 
 
+def _operands(node, args):
+    """(params, upstream) of a time_map's operands: G is the last one where its root reads (∂J/∂H)⟨t⟩."""
+    if node.attrs.get("upstream"):
+        return args[3:-1], args[-1]
+    return args[3:], None
+
+
 def _time_map_expand(node, args, ex):
     cell = node.attrs["cell"]
     zeros = np.full(ex.concrete(cell.prev.shape), sp.Integer(0), dtype=object)
-    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], args[3:], zeros,
-                              _symbolic(ex)), axis=1)
+    params, upstream = _operands(node, args)
+    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], params, zeros,
+                              _symbolic(ex), upstream), axis=1)
 
 
 def _time_map_evaluate(node, args, ev):
     cell = node.attrs["cell"]
-    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], args[3:],
-                              np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev)), axis=1)
+    params, upstream = _operands(node, args)
+    return np.stack(_per_step(cell, _time_map_root(node), args[0], args[1], args[2], params,
+                              np.zeros(ev.concrete(cell.prev.shape)), _numpy(ev), upstream), axis=1)
 
 
 def _scan_mistakes(node, arg, args, g, ev=None):

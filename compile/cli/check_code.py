@@ -16,7 +16,13 @@ def add_arguments(parser) -> None:
                           "in a child process, each call under a time limit. Exit status: 0 all gradients "
                           "right, 1 some wrong, 2 the function could not be checked or a bad argument. A convolutional "
                           "network takes its parameters as derivax show prints them: kernels (kh, kw, c_in, "
-                          "c_out), biases (c_out,), x (batch, height, width, channels).")
+                          "c_out), biases (c_out,), x (batch, height, width, channels). Code from the courses runs "
+                          "as written, each reading named in the report: a class (file.py:TwoLayerNet, built by its "
+                          "constructor), parameters under the code's names (params['W1'], bngain), weights in module "
+                          "globals (min-char-rnn's lossFun), PyTorch code, a micrograd MLP (file.py:MLP), a layer's "
+                          "backward(dout, cache) with its forward (file.py:affine_backward with MODEL 4-3), "
+                          "softmax_loss(x, y) (MODEL 4-4:softmax), theta vectors, dropout masks (a keep_prob "
+                          "argument); the loss a function returns is compared with J.")
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward), "
                                          "or file.py:Class.method (called on an instance whose self.params is the "

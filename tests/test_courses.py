@@ -503,3 +503,33 @@ def test_a_flattened_theta_with_the_sizes_as_arguments(tmp_path, decay, ok):
     assert report.ok is ok
     assert any("softmax_cost(theta=W1, num_classes=3, input_size=4, lambda_=λ, data=x, labels=y)" in n
                for n in report.notes), report.notes
+
+
+def test_jax_code_takes_the_parameters_as_a_pytree(tmp_path):
+    (tmp_path / "jax_backward.py").write_text(
+        "import jax\nimport jax.numpy as jnp\n\n"
+        "def loss(params, x, y):\n"
+        "    h = jnp.tanh(x @ params['W1'] + params['b1'])\n"
+        "    return jnp.mean(jnp.sum((h @ params['W2'] + params['b2'] - y) ** 2, axis=1)) * SCALE\n\n"
+        "def backward(params, x, y):\n"
+        "    return jax.grad(loss)(params, x, y)\n")
+    net = Network(3, [Dense(4, "tanh"), Dense(2)], loss="mse")
+    source = (tmp_path / "jax_backward.py").read_text()
+    (tmp_path / "jax_backward.py").write_text(source.replace("SCALE", "1.0"))
+    assert check_code(net, f"{tmp_path / 'jax_backward.py'}", points=2).ok
+    (tmp_path / "jax_backward.py").write_text(source.replace("SCALE", "0.5"))
+    half = check_code(net, f"{tmp_path / 'jax_backward.py'}", points=2)
+    assert not half.ok and "the ½ of a squared error" in half.params["W1"].message
+
+
+def test_sigmoid_prime_missing_its_factor_is_named_as_the_slip_it_is(tmp_path):
+    (tmp_path / "sig.py").write_text(
+        "import numpy as np\n\n"
+        "def backward(params, x, y):\n"
+        "    a1 = 1 / (1 + np.exp(-(x @ params['W1'] + params['b1'])))\n"
+        "    p = np.exp(a1 @ params['W2'] + params['b2']); p /= p.sum(1, keepdims=True)\n"
+        "    d2 = (p - y) / len(x)\n"
+        "    d1 = (d2 @ params['W2'].T) * a1\n"
+        "    return {'W1': x.T @ d1, 'b1': d1.sum(0), 'W2': a1.T @ d2, 'b2': d2.sum(0)}\n")
+    report = check_code(Network(3, [Dense(4, "sigmoid"), Dense(2, "softmax")]), f"{tmp_path / 'sig.py'}", points=2)
+    assert "the activation's derivative written as A at layer 1" in report.params["W1"].message

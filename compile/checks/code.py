@@ -211,7 +211,7 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _diagnose(pairs, keep=None) -> str:
+def _diagnose(pairs, keep=None, squared=False) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
@@ -224,6 +224,9 @@ def _diagnose(pairs, keep=None) -> str:
     if kind == "c":
         c, m0 = found[1], found[2]
         hint = " (= the batch size m: missing 1/m?)" if abs(c / m0 - 1) <= 1e-6 else ""
+        if squared and (abs(c - 0.5) <= 1e-5 or abs(c - 2) <= 4e-5):
+            hint = (" (the ½ of a squared error: is your loss (yhat − y)²/2, or (yhat − y)²? declare it with "
+                    "--loss)")
         if keep and abs(c - keep) <= 1e-6 * keep:
             hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
         elif keep and abs(c * keep - 1) <= 1e-6:
@@ -439,7 +442,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         elif s["bad"]:
             node = next((p for p in model.params if p.name == n), None)
             keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
-            why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or _diagnose(s["pairs"], keep)
+            squared = model.loss_name == "mse" or "**2" in str(model.loss_name).replace(" ", "")
+            why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or \
+                _diagnose(s["pairs"], keep, squared)
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the activation's derivative left out: dx is dout passed straight through" if identity else

@@ -72,6 +72,36 @@ def uses_torch(fn) -> bool:
                for v in list(_module_space(fn).values()))
 
 
+def uses_jax(fn) -> bool:
+    """Whether ``fn``'s module imported JAX (``import jax``, ``import jax.numpy as jnp``)."""
+    return any(inspect.ismodule(v) and (v.__name__ == "jax" or v.__name__.startswith("jax."))
+               for v in list(_module_space(fn).values()))
+
+
+_PYTREE = []
+
+
+def jax_ready() -> None:
+    """Params as a JAX pytree (a dict of its arrays, by derivax's names), so that jax.grad and
+    jax.tree_util take it as they take a dict: registered once, where the user's code imports JAX."""
+    if _PYTREE:
+        return
+    import sys
+    tree_util = getattr(sys.modules.get("jax"), "tree_util", None)
+    if tree_util is None:
+        return
+
+    def flatten(p):
+        keys = sorted(dict.keys(p))
+        return [dict.__getitem__(p, k) for k in keys], (tuple(keys), tuple(sorted(p.aliases.items())))
+
+    def unflatten(aux, children):
+        keys, aliases = aux
+        return Params(dict(zip(keys, children)), dict(aliases))
+    tree_util.register_pytree_node(Params, flatten, unflatten)
+    _PYTREE.append(True)
+
+
 def torch_of(value):
     """``value`` with its arrays as torch tensors (float64; integers as long), containers kept."""
     import torch

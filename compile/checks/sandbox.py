@@ -599,6 +599,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             if isinstance(fn, str):
                 return {"status": "stopped", "stopped": "argument", "message": fn}
         params = R.Params(params, context.get("aliases"))
+        if R.uses_jax(fn):   # JAX code: Params a pytree as a dict is
+            R.jax_ready()
         if R.uses_torch(fn):
             params, x, y = R.torch_of(params), R.torch_of(x), R.torch_of(y)
             if context.get("forward") is not None:

@@ -243,15 +243,17 @@ def _mistakes(node, arg, args, g):
         value = through(a)
         if not np.allclose(value, right):
             out.append((f"{name}'s derivative {WRITTEN[name]} used{where}", g * value * mask))
+    # slips of the pen before another activation's derivative: sigmoid′ written as A is softplus′(Z) too,
+    # and the slip is what a student made
+    for label, value in (("A", a), ("1 − A", 1 - a), ("A²", a ** 2), ("1 − Z²", 1 - z ** 2)):
+        value = np.broadcast_to(np.asarray(value, float), np.shape(z))
+        if not np.allclose(value, right):
+            out.append((f"the activation's derivative written as {label}{where}", g * value * mask))
     for name, fn in ACTIVATIONS.items():   # another activation's derivative at Z
         other = sp.diff(fn.expr, fn.variables[0]).xreplace({fn.variables[0]: ph(arg)})
         value = at(other, z)
         if name != "identity" and not np.allclose(value, right):
             out.append((f"{name}'s derivative {name}′(Z) used{where}", g * value * mask))
-    for label, value in (("A", a), ("1 − A", 1 - a), ("A²", a ** 2), ("1 − Z²", 1 - z ** 2)):   # slips of the pen
-        value = np.broadcast_to(np.asarray(value, float), np.shape(z))
-        if not np.allclose(value, right):
-            out.append((f"the activation's derivative written as {label}{where}", g * value * mask))
     out.append((f"an extra factor f′(Z){where}: the activation's derivative applied twice (the quadratic cost's "
                 "δ = (A − Y) ⊙ σ′(Z) kept under cross-entropy, whose δ is A − Y: the σ′ cancels)",
                 g * right * right * mask))

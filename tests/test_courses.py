@@ -533,3 +533,35 @@ def test_sigmoid_prime_missing_its_factor_is_named_as_the_slip_it_is(tmp_path):
         "    return {'W1': x.T @ d1, 'b1': d1.sum(0), 'W2': a1.T @ d2, 'b2': d2.sum(0)}\n")
     report = check_code(Network(3, [Dense(4, "sigmoid"), Dense(2, "softmax")]), f"{tmp_path / 'sig.py'}", points=2)
     assert "the activation's derivative written as A at layer 1" in report.params["W1"].message
+
+
+MLP_LIST = '''import numpy as np
+
+
+def forward_backward(parameters, Xb, Yb):
+    C, W1, b1, W2, b2 = parameters
+    n = len(Xb)
+    cat = C[Xb].reshape(n, -1)
+    h = np.tanh(cat @ W1 + b1)
+    logits = h @ W2 + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    loss = -np.log(p[np.arange(n), Yb]).mean()
+    dlogits = p.copy()
+    dlogits[np.arange(n), Yb] -= 1
+    dlogits /= n
+    dpre = (1 - h ** TANH) * (dlogits @ W2.T)
+    dC = np.zeros_like(C)
+    np.add.at(dC, Xb, (dpre @ W1.T).reshape(n, -1, C.shape[1]))
+    return loss, [dC, cat.T @ dpre, dpre.sum(0), h.T @ dlogits, dlogits.sum(0)]
+'''
+
+
+@pytest.mark.parametrize("power, wrong", [("2", set()), ("1", {"C1", "W3", "b3"})])
+def test_parameters_unpacked_from_a_list_in_the_networks_order(tmp_path, power, wrong):
+    from derive.network.examples import resolve
+    (tmp_path / "mlp.py").write_text(MLP_LIST.replace("TANH", power))
+    report = check_code(resolve("3-emb7x2-flatten-5:tanh-7:softmax")[1], f"{tmp_path / 'mlp.py'}:forward_backward",
+                        points=2, labels="integer")
+    assert {n for n, r in report.params.items() if not r.ok} == wrong, report.error
+    assert any("parameters=[C1, W3, b3, W4, b4]" in n for n in report.notes), report.notes

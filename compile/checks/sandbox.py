@@ -521,6 +521,13 @@ def arguments(fn, params, x, y, context=None):
             if p.default is not p.empty:
                 break   # an optional parameter derivax has nothing for: left to its default
             return (params, x, y), "", [], True
+        if role == "params" and _unpacks(fn, p.name) == len(dict.keys(params)):
+            # makemore's C, W1, b1, W2, b2 = parameters: the arrays as a list, in the network's order
+            args.append([dict.__getitem__(params, k) for k in dict.keys(params)])
+            passed.extend(dict.keys(params))
+            roles.add(role)
+            shown.append(f"{p.name}=[{', '.join(dict.keys(params))}]")
+            continue
         args.append(values[role])
         roles.add(role)
         shown.append(f"{p.name}={_ROLE_WORDS.get(role, role)}")
@@ -535,6 +542,22 @@ def arguments(fn, params, x, y, context=None):
     if THETA in passed and theta[1]:
         how += ", X with a first column of ones for the intercept, y a vector"
     return tuple(args), how, passed, "params" in roles or bool(passed)
+
+
+def _unpacks(fn, name):
+    """n where ``fn``'s code unpacks its argument ``name`` into n names (a, b, c = name), else None."""
+    import dis
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__func__", None), "__code__", None)
+    if code is None:
+        return None
+    try:
+        instructions = list(dis.get_instructions(code))
+    except Exception:  # noqa: BLE001 - code dis cannot read: no unpacking found
+        return None
+    for first, second in zip(instructions, instructions[1:]):
+        if first.opname.startswith("LOAD_FAST") and first.argval == name and second.opname == "UNPACK_SEQUENCE":
+            return second.arg
+    return None
 
 
 def _size_argument(name, context):
@@ -683,6 +706,10 @@ def _unwrapped(out, passed=(), seen=None):
             and not any(isinstance(v, list) for v in out):
         _seen_loss(seen, next(v for v in out if not isinstance(v, dict)))
         return next(v for v in out if isinstance(v, dict))
+    if passed and isinstance(out, tuple) and len(out) == 2 and _is_number(_readings().plain(out[0])) \
+            and isinstance(out[1], (list, tuple)) and len(out[1]) == len(passed) and len(passed) > 1:
+        _seen_loss(seen, out[0])   # makemore's (loss, [dC, dW1, ...]) in the order the parameters came
+        return dict(zip(passed, out[1]))
     if passed and not isinstance(out, (dict, list)):
         parts = list(out) if isinstance(out, tuple) else [out]
         if len(parts) == len(passed) + 1 and _is_number(parts[0]):

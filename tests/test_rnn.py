@@ -480,9 +480,10 @@ def test_check_reads_bptt_formulas_with_a_sum_over_t(formula, equal):
 @pytest.mark.parametrize("net, target, formula, equal", [
     (lambda: Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]), "delta1_t", "dh1_t * (1 - h1_t**2)", True),
     (lambda: Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")]), "delta1_t", "dh1_t * (1 - h1_t)", False),
-    (lambda: Network((3, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
+    # two steps: the exact check of a GRU over three steps takes 15 s of SymPy, near its 30 s limit on a busy machine
+    (lambda: Network((2, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
      "dh1_t * (h1_tm1 - n1_t) * u1_t * (1 - u1_t)", True),
-    (lambda: Network((3, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
+    (lambda: Network((2, 1), [GRU(2), Dense(2, "softmax")]), "deltau1_t",
      "dh1_t * (n1_t - h1_tm1) * u1_t * (1 - u1_t)", False),   # the update gate's sign turned over
 ])
 def test_check_reads_a_formula_of_one_step_against_every_step(net, target, formula, equal):

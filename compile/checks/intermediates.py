@@ -83,6 +83,12 @@ def param_aliases(model) -> dict:
             for k, n in enumerate(members, 1):
                 add(f"{spelling}{k}", n)
     layers = list(model.layers)
+    for layer in layers:   # CS231n's rnn_forward(x, h0, Wx, Wh, b): a simple recurrent layer's weights
+        if layer.kind == "recurrent" and getattr(layer, "cell", None) is not None and layer.cell.kind == "SimpleRNN":
+            for key, stem in (("Wx", "Wxh"), ("Wh", "Whh"), ("b", "bh")):
+                mine = [n for n in names if n == f"{stem}{layer.index}"]
+                if mine:
+                    add(key, mine[0])
     for before, layer in zip(layers, layers[1:]):
         if before.kind == "recurrent" and layer.kind == "dense" and layer is layers[-1]:
             for key, node in (("Why", layer.W), ("Wy", layer.W), ("by", layer.b)):

@@ -535,17 +535,25 @@ class LayerPair:
             return True
         return any(t in ("w", "b", "gamma", "beta") for t in taken)
 
-    def _arguments(self, params, names, x):
+    def _arguments(self, params, names, x, state=None):
         weights = [n for n in names if n.startswith("W")]
         biases = [n for n in names if n.startswith("b") and not n.startswith("beta")]
         scales = [n for n in names if n.startswith("gamma")]
         shifts = [n for n in names if n.startswith("beta")]
+        aliases = getattr(params, "aliases", {})
         args, order = [], []
         for p in inspect.signature(self.forward).parameters.values():
             key = p.name.lower()
             pick = {"w": weights, "b": biases, "gamma": scales, "beta": shifts}.get(key)
+            named = p.name if p.name in names else aliases.get(p.name)
             if key in ("x", "a", "a_prev", "inputs", "input"):
                 args.append(x)
+            elif key in ("h0", "prev_h", "h_prev", "hprev", "h_init") and state:
+                args.append(np.zeros((len(x), state)))   # the recurrence starts from h⟨0⟩ = 0
+                order.append("dh0")                      # its gradient comes back in this place: not checked
+            elif named in names and not pick:
+                args.append(np.asarray(params[named]).reshape(-1) if named.startswith("b") else np.asarray(params[named]))
+                order.append(named)
             elif pick:
                 args.append(np.asarray(params[pick[0]]).reshape(-1) if key != "w" else np.asarray(params[pick[0]]))
                 order.append(pick[0])
@@ -563,7 +571,7 @@ class LayerPair:
 
         def run(params, x, y):
             m = len(x)
-            args, order = self._arguments(params, [n for n in names if n != "dx"], x)
+            args, order = self._arguments(params, [n for n in names if n != "dx"], x, context.get("state"))
             result = self.forward(*args)
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise ReadingError(f"{self.stem}_forward returned {type(result).__name__}, not (out, cache)")
@@ -576,7 +584,9 @@ class LayerPair:
                                         "for batch norm)")
             back = self.backward(np.asarray(y, float) / m, cache)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
-            return dict(zip(["dx"] + order, parts))
+            got = dict(zip(["dx"] + order, parts))
+            got.pop("dh0", None)
+            return got
         run.__name__ = run.__qualname__ = self.__name__
         return run
 

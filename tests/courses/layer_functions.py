@@ -51,3 +51,27 @@ def softmax_loss(x, y):
     dx = p.copy()
     dx[np.arange(n), y] -= 1
     return loss, dx / n
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """A simple tanh RNN over x (N, T, D) from h0 (N, H): every state (N, T, H), and the cache."""
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+        states.append(h)
+    return np.stack(states, axis=1), (x, h0, Wx, Wh, states)
+
+
+def rnn_backward(dh, cache):
+    x, h0, Wx, Wh, states = cache
+    dx, dWx, dWh, db = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wx.shape[1])
+    carry = np.zeros_like(h0)
+    for t in reversed(range(x.shape[1])):
+        draw = (dh[:, t] + carry) * (1 - states[t] ** 2)
+        before = states[t - 1] if t > 0 else h0
+        dx[:, t] = draw @ Wx.T
+        dWx += x[:, t].T @ draw
+        dWh += before.T @ draw
+        db += draw.sum(axis=0)
+        carry = draw @ Wh.T
+    return dx, carry, dWx, dWh, db

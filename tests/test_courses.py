@@ -568,3 +568,12 @@ def test_parameters_unpacked_from_a_list_in_the_networks_order(tmp_path, power, 
                         points=2, labels="integer")
     assert {n for n, r in report.params.items() if not r.ok} == wrong, report.error
     assert any("parameters=[C1, W3, b3, W4, b4]" in n for n in report.notes), report.notes
+
+
+def test_a_framework_module_is_no_model_of_scalar_values(tmp_path):
+    pytest.importorskip("torch")
+    from compile.checks.sandbox import LoadError
+    (tmp_path / "net.py").write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n"
+                                     "    def forward(self, x):\n        return x\n")
+    with pytest.raises(LoadError, match="Net is a class with none of the methods"):
+        check_code(Network(3, [Dense(2, "softmax")]), f"{tmp_path / 'net.py'}:Net", points=1)

@@ -320,8 +320,12 @@ class ValueModel:
 
     @staticmethod
     def fits(cls) -> bool:
-        """A class whose instances are called on an example: defines __call__ itself."""
-        return isinstance(cls, type) and any("__call__" in vars(k) for k in cls.__mro__ if k is not object)
+        """A class whose instances are called on an example: defines __call__ itself (a framework's module,
+        torch's nn.Module, is no model of scalar values)."""
+        return isinstance(cls, type) and any("__call__" in vars(k) for k in cls.__mro__ if k is not object) \
+            and not any((getattr(k, "__module__", "") or "").split(".")[0] in ("torch", "jax", "flax", "keras",
+                                                                                 "tensorflow", "equinox")
+                        for k in cls.__mro__)
 
     def bound(self, params, names, context):
         context = context or {}

@@ -577,3 +577,16 @@ def test_a_framework_module_is_no_model_of_scalar_values(tmp_path):
                                      "    def forward(self, x):\n        return x\n")
     with pytest.raises(LoadError, match="Net is a class with none of the methods"):
         check_code(Network(3, [Dense(2, "softmax")]), f"{tmp_path / 'net.py'}:Net", points=1)
+
+
+@pytest.mark.parametrize("edit, wrong", [
+    (None, set()),
+    (("db = dZ.sum(axis=(0, 1, 2))", "db = dZ.sum(axis=(1, 2))"), {"b1"}),      # not summed over the batch
+    (("dpadded[:, i * s:i * s + f, j * s:j * s + f, :] +=", "dpadded[:, i:i + f, j:j + f, :] +="), {"dx"}),
+])
+def test_the_cnn_notebooks_conv_backward_through_its_forward(tmp_path, edit, wrong):
+    from derive.network.examples import resolve
+    path = HERE / "dlai_conv.py" if edit is None else _edited(tmp_path, "dlai_conv.py", *edit)
+    report = check_code(resolve("5x5x2-conv3k3s2p1-flatten")[1], f"{path}:conv_backward", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong

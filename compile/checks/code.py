@@ -185,6 +185,8 @@ def _shape_problem(arr, ref, is_bias, m):
     """The user's array reshaped to the reference shape, or (None, message). A dense layer's bias,
     printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out)."""
     want = ref.shape
+    if is_bias and arr.size == ref.size and [d for d in arr.shape if d != 1] == [d for d in want if d != 1]:
+        return arr.reshape(want), None   # the same entries, axes of length 1 kept or dropped: (1, 1, 1, c)
     other = (want[1:] if len(want) == 2 else (1,) + want) if is_bias else None
     vector = [d for d in want if d != 1]
     if is_bias and len(vector) == 1 and len(want) == 2:  # (n,), (1, n) and (n, 1): the same n entries
@@ -403,7 +405,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                       **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
-                if n == "dx" and not loss_layer and (identity or model.layers[0].W is not None):
+                if n == "dx" and not loss_layer and (identity or (model.layers[0].kind == "dense"
+                                                                  and model.layers[0].W is not None)):
                     # what dx would be with the layer's own derivative left out
                     state[n].setdefault("douts", []).append(
                         y / len(x) if identity else (y / len(x)) @ np.asarray(params[str(model.layers[0].W.name)]).T)
@@ -546,6 +549,20 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz)
 
 
+def _conv_geometry(model):
+    """{"stride", "pad"} of a network's first layer where it is a convolution with one stride and one pad
+    for every side (what deeplearning.ai's hparameters hold), else None."""
+    layer = model.layers[0] if model.layers else None
+    geometry = dict(getattr(layer, "geometry", None) or ())
+    if getattr(layer, "kind", None) != "conv" or not geometry:
+        return None
+    strides = set(geometry.get("stride", ()))
+    pads = {p for side in geometry.get("padding", ()) for p in side}
+    if len(strides) != 1 or len(pads) != 1:
+        return None
+    return {"stride": strides.pop(), "pad": pads.pop()}
+
+
 def _theta(model, columns):
     """(W, b or None) of a one-layer network whose parameters code keeps as one vector theta: one unit with
     its intercept first (Ng's logistic and linear regression), or, without a bias, W flattened in the layout
@@ -631,6 +648,7 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
             "theta": _theta(model, columns),
+            "conv": _conv_geometry(model),
             "last": None if last is None else str(last.name),
             "aliases": param_aliases(model), "loss": model.loss_name, "reduction": getattr(model, "reduction", "mean"), "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward

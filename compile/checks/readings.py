@@ -558,11 +558,18 @@ class LayerPair:
             elif named in names and not pick:
                 args.append(np.asarray(params[named]).reshape(-1) if named.startswith("b") else np.asarray(params[named]))
                 order.append(named)
+            elif key == "b" and pick and self.geometry and np.ndim(x) == 4:
+                # a 2-D convolution's bias as deeplearning.ai keeps it, (1, 1, 1, channels)
+                args.append(np.asarray(params[pick[0]]).reshape(1, 1, 1, -1))
+                order.append(pick[0])
             elif pick:
                 args.append(np.asarray(params[pick[0]]).reshape(-1) if key != "w" else np.asarray(params[pick[0]]))
                 order.append(pick[0])
             elif key in ("bn_param", "bn_params", "ln_param", "ln_params", "norm_param"):
                 args.append({"mode": "train", "eps": 1e-5})
+            elif key in ("hparameters", "hparams", "conv_param", "conv_params") and self.geometry:
+                # deeplearning.ai's conv_forward(A_prev, W, b, hparameters): the declared layer's stride and pad
+                args.append({"stride": self.geometry["stride"], "pad": self.geometry["pad"]})
             elif p.default is not p.empty:
                 break
             else:
@@ -570,8 +577,11 @@ class LayerPair:
                                    "counterpart for (its parameters: " + ", ".join(names) + ")")
         return args, order
 
+    geometry = None
+
     def bound(self, params, names, context):
         output = context.get("output")
+        self.geometry = context.get("conv")
 
         def run(params, x, y):
             m = len(x)
@@ -582,11 +592,17 @@ class LayerPair:
             out, cache = result
             if output is not None:
                 got, ref = np.asarray(plain(out), float), np.asarray(output, float)
+                if got.shape != ref.shape and got.size == ref.size:   # a conv's maps, the network flattened
+                    got = got.reshape(ref.shape)
                 if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
                     raise ValueMismatch(f"{self.stem}_forward's output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
                                         "for batch norm)")
-            back = self.backward(np.asarray(y, float) / m, cache)
+            dout = np.asarray(y, float) / m
+            shape = np.shape(plain(out))
+            if dout.shape != shape and dout.size == int(np.prod(shape)):   # back in the layer's own shape
+                dout = dout.reshape(shape)
+            back = self.backward(dout, cache)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
             got = dict(zip(["dx"] + order, parts))
             got.pop("dh0", None)

@@ -590,3 +590,19 @@ def test_the_cnn_notebooks_conv_backward_through_its_forward(tmp_path, edit, wro
     report = check_code(resolve("5x5x2-conv3k3s2p1-flatten")[1], f"{path}:conv_backward", points=2)
     assert report.error is None, report.error
     assert {n for n, r in report.params.items() if not r.ok} == wrong
+
+
+@pytest.mark.parametrize("spec, fn, edit, wrong", [
+    ("5x5x2-conv3k3s2p1-flatten", "conv_backward_naive", None, set()),
+    ("5x5x2-conv3k3s2p1-flatten", "conv_backward_naive",
+     ("window = xp[:, :, i * s:i * s + HH, j * s:j * s + WW]", "window = xp[:, :, i:i + HH, j:j + WW]"), {"W1"}),
+    ("4x4x2-pool2-flatten", "max_pool_backward_naive", None, set()),
+    ("4x4x2-pool2-flatten", "max_pool_backward_naive", ("] += dout[n, c, i, j]", "] += 1.0"), {"dx"}),
+])
+def test_channels_first_layer_functions_through_their_forward(tmp_path, spec, fn, edit, wrong):
+    """CS231n's naive convolution and max-pooling, (N, C, H, W): read in their layout, compared in derivax's."""
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve(spec)[1], f"{path}:{fn}", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong

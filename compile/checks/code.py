@@ -318,7 +318,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         model = d.model
         mapping = names
         names = [p.name for p in model.params] + (["dx"] if layer_check else [])
-        identity = layer_check == "none"   # relu_forward(x): a square layer whose W is I and b is 0, dx alone
+        pooling = layer_check == "none" and model.layers and model.layers[0].kind in ("max_pool", "avg_pool")
+        identity = layer_check == "none" and not pooling   # relu_forward(x): a square layer, W = I, b = 0
+        if pooling:   # max_pool_forward_naive(x, pool_param): no parameters, dx alone
+            names = ["dx"]
         if identity:
             dense = [l for l in model.layers if l.kind == "dense"]
             if len(model.layers) != 1 or not dense or tuple(dense[0].W.shape) != (dense[0].W.shape[1],) * 2:
@@ -551,9 +554,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
 
 def _conv_geometry(model):
     """{"stride", "pad"} of a network's first layer where it is a convolution with one stride and one pad
-    for every side (what deeplearning.ai's hparameters hold), else None."""
+    for every side (what deeplearning.ai's hparameters hold); {"window", "stride"} for a pooling layer with
+    square windows; else None."""
     layer = model.layers[0] if model.layers else None
     geometry = dict(getattr(layer, "geometry", None) or ())
+    if getattr(layer, "kind", None) in ("max_pool", "avg_pool") and geometry:
+        windows, strides = set(geometry.get("window", ())), set(geometry.get("stride", ()))
+        return {"window": windows.pop(), "stride": strides.pop()} if len(windows) == len(strides) == 1 else None
     if getattr(layer, "kind", None) != "conv" or not geometry:
         return None
     strides = set(geometry.get("stride", ()))

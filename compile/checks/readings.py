@@ -524,11 +524,15 @@ class LayerPair:
             taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
             return None
-        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] != "cache" or not name.endswith("_backward"):
+        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] != "cache" or "backward" not in name:
             return None
-        stem = name[:-len("_backward")]
-        forward = namespace.get(stem + "_forward")
-        return LayerPair(fn, forward, stem) if callable(forward) else None
+        partner = name.replace("backward", "forward")   # conv_backward_naive: conv_forward_naive
+        forward = namespace.get(partner)
+        stem = partner.replace("_forward", "", 1) if partner.count("_forward") else partner
+        pair = LayerPair(fn, forward, stem) if callable(forward) else None
+        if pair is not None:
+            pair.forward_name, pair.backward_name = partner, name
+        return pair
 
     def takes_parameters(self) -> bool:
         """Whether the forward takes any of a layer's parameters (w, b, gamma, beta): relu_forward(x) takes
@@ -558,7 +562,10 @@ class LayerPair:
             elif named in names and not pick:
                 args.append(np.asarray(params[named]).reshape(-1) if named.startswith("b") else np.asarray(params[named]))
                 order.append(named)
-            elif key == "b" and pick and self.geometry and np.ndim(x) == 4:
+            elif key == "w" and pick and self.first and np.ndim(params[pick[0]]) == 4:   # (F, C, HH, WW)
+                args.append(np.asarray(params[pick[0]]).transpose(3, 2, 0, 1))
+                order.append(pick[0])
+            elif key == "b" and pick and self.geometry and np.ndim(x) == 4 and not self.first:
                 # a 2-D convolution's bias as deeplearning.ai keeps it, (1, 1, 1, channels)
                 args.append(np.asarray(params[pick[0]]).reshape(1, 1, 1, -1))
                 order.append(pick[0])
@@ -567,51 +574,77 @@ class LayerPair:
                 order.append(pick[0])
             elif key in ("bn_param", "bn_params", "ln_param", "ln_params", "norm_param"):
                 args.append({"mode": "train", "eps": 1e-5})
-            elif key in ("hparameters", "hparams", "conv_param", "conv_params") and self.geometry:
-                # deeplearning.ai's conv_forward(A_prev, W, b, hparameters): the declared layer's stride and pad
+            elif key in ("hparameters", "hparams", "conv_param", "conv_params") and self.geometry \
+                    and "pad" in self.geometry:
+                # conv_forward(A_prev, W, b, hparameters), conv_forward_naive(x, w, b, conv_param): the declared
+                # layer's stride and pad
                 args.append({"stride": self.geometry["stride"], "pad": self.geometry["pad"]})
+            elif key in ("pool_param", "pool_params", "hparameters", "hparams") and self.geometry \
+                    and "window" in self.geometry:
+                size = self.geometry["window"]
+                args.append({"pool_height": size, "pool_width": size, "stride": self.geometry["stride"],
+                             "f": size})
             elif p.default is not p.empty:
                 break
             else:
-                raise ReadingError(f"{self.stem}_forward takes {p.name!r}, which the network declared has no "
+                raise ReadingError(f"{self.forward_name} takes {p.name!r}, which the network declared has no "
                                    "counterpart for (its parameters: " + ", ".join(names) + ")")
         return args, order
 
     geometry = None
+    forward_name = backward_name = ""
+    first = False   # CS231n's layout, channels first: x (N, C, H, W), w (F, C, HH, WW)
 
     def bound(self, params, names, context):
         output = context.get("output")
         self.geometry = context.get("conv")
+        try:
+            taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        except (TypeError, ValueError):
+            taken = []
+        self.first = bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)
 
         def run(params, x, y):
             m = len(x)
+            if self.first and np.ndim(x) == 4:
+                x = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
             args, order = self._arguments(params, [n for n in names if n != "dx"], x, context.get("state"))
             result = self.forward(*args)
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise ReadingError(f"{self.stem}_forward returned {type(result).__name__}, not (out, cache)")
+                raise ReadingError(f"{self.forward_name} returned {type(result).__name__}, not (out, cache)")
             out, cache = result
             if output is not None:
                 got, ref = np.asarray(plain(out), float), np.asarray(output, float)
+                if self.first and got.ndim == 4:   # back to channels last, as the network computes
+                    got = got.transpose(0, 2, 3, 1)
                 if got.shape != ref.shape and got.size == ref.size:   # a conv's maps, the network flattened
                     got = got.reshape(ref.shape)
                 if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
-                    raise ValueMismatch(f"{self.stem}_forward's output is not the declared network's: declare the layer "
+                    raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
                                         "for batch norm)")
             dout = np.asarray(y, float) / m
             shape = np.shape(plain(out))
-            if dout.shape != shape and dout.size == int(np.prod(shape)):   # back in the layer's own shape
+            if self.first and len(shape) == 4:   # the layer's channels-first maps
+                dout = np.ascontiguousarray(dout.reshape(shape[0], shape[2], shape[3], shape[1]).transpose(0, 3, 1, 2))
+            elif dout.shape != shape and dout.size == int(np.prod(shape)):   # back in the layer's own shape
                 dout = dout.reshape(shape)
             back = self.backward(dout, cache)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
             got = dict(zip(["dx"] + order, parts))
             got.pop("dh0", None)
+            if self.first:   # dx (N, C, H, W) and dw (F, C, HH, WW) back to derivax's layout
+                if np.ndim(plain(got.get("dx"))) == 4:
+                    got["dx"] = np.asarray(plain(got["dx"])).transpose(0, 2, 3, 1)
+                for k in order:
+                    if k.startswith("W") and np.ndim(plain(got.get(k))) == 4:
+                        got[k] = np.asarray(plain(got[k])).transpose(2, 3, 1, 0)
             return got
         run.__name__ = run.__qualname__ = self.__name__
         return run
 
     def sentence(self) -> str:
-        return (f"{self.stem}_forward run at each point for its cache, then {self.stem}_backward(dout, cache) with "
+        return (f"{self.forward_name} run at each point for its cache, then {self.backward_name}(dout, cache) with "
                 "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 

@@ -75,3 +75,55 @@ def rnn_backward(dh, cache):
         db += draw.sum(axis=0)
         carry = draw @ Wh.T
     return dx, carry, dWx, dWh, db
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    """Channels first, as the assignment's layers: x (N, C, H, W), w (F, C, HH, WW), b (F,)."""
+    s, p = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    out = np.zeros((N, F, (H + 2 * p - HH) // s + 1, (W + 2 * p - WW) // s + 1))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = np.tensordot(xp[:, :, i * s:i * s + HH, j * s:j * s + WW], w,
+                                           axes=([1, 2, 3], [1, 2, 3])) + b
+    return out, (x, w, b, conv_param)
+
+
+def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    F, _, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            window = xp[:, :, i * s:i * s + HH, j * s:j * s + WW]
+            dw += np.tensordot(dout[:, :, i, j], window, axes=([0], [0]))
+            dxp[:, :, i * s:i * s + HH, j * s:j * s + WW] += np.tensordot(dout[:, :, i, j], w, axes=([1], [0]))
+    return dxp[:, :, p:dxp.shape[2] - p, p:dxp.shape[3] - p], dw, dout.sum(axis=(0, 2, 3))
+
+
+def max_pool_forward_naive(x, pool_param):
+    h, w, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, (H - h) // s + 1, (W - w) // s + 1))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, i * s:i * s + h, j * s:j * s + w].max(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    h, w, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    window = x[n, c, i * s:i * s + h, j * s:j * s + w]
+                    a, k = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * s + a, j * s + k] += dout[n, c, i, j]
+    return dx

@@ -606,3 +606,12 @@ def test_channels_first_layer_functions_through_their_forward(tmp_path, spec, fn
     report = check_code(resolve(spec)[1], f"{path}:{fn}", points=2)
     assert report.error is None, report.error
     assert {n for n, r in report.params.items() if not r.ok} == wrong
+
+
+def test_the_new_readings_bad_arguments_are_named():
+    from derive.network.examples import resolve
+    net = Network(3, [Dense(2, "softmax")])
+    with pytest.raises(ValueError, match="inputs must be 'auto', 'values' or 'indices'"):
+        check_code(net, f"{HERE / 'layer_functions.py'}:relu_backward", points=1, inputs="onehot")
+    with pytest.raises(ValueError, match="checked on one square layer with its activation, as 4-4:relu"):
+        check_code(resolve("4-3:relu")[1], f"{HERE / 'layer_functions.py'}:relu_backward", points=1)

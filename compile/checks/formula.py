@@ -253,27 +253,12 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
 
 
 def _recurrence(d, sigmas, style) -> str:
-    """∂J/∂h⟨t⟩'s recurrence for a simple cell, in the step's names: (∂J/∂H)⟨t⟩ + what step t+1 sends back
-    (δ⟨t+1⟩ Whhᵀ); for a cell whose step t+1 sends back more than its error signals (a GRU's gates at t+1),
-    its stack over t."""
-    from derive.graph.build import topo_order
-    from derive.ops.scan import cell_backward, step_extras
-    from derive.ops.elementwise import ew
-    from derive.graph.node import placeholder
+    """∂J/∂h⟨t⟩'s recurrence as the derivation states it (``derive.ops.scan.recurrence``), or, for a cell
+    whose step t+1 sends back more than its error signals, its stack over t."""
+    from derive.ops.scan import recurrence
     from derive.printing.show import show
-    cell = sigmas.attrs["cell"]
-    back, extras = cell_backward(cell), step_extras(cell)
-    from derive.graph.node import Node
-    swap = dict(extras.following)
-    inside = [n for n in topo_order(back.d_prev, stop=swap) if n not in swap]
-    if extras.upstream is None or any(n.op == "leaf" and n.role != "param" for n in inside):
-        return show(sigmas, style)
-    memo = dict(swap)
-    for n in inside:   # step t+1's graph with its error signals read as δ⟨t+1⟩
-        args = tuple(memo.get(a, a) for a in n.args)
-        memo[n] = n if all(a is b for a, b in zip(args, n.args)) else \
-            Node(n.op, args, n.shape, tuple(sorted(n.attrs.items(), key=str)), n.name, n.role)
-    return show(ew(placeholder(0) + placeholder(1), [extras.upstream, memo.get(back.d_prev, back.d_prev)]), style)
+    step = recurrence(sigmas.attrs["cell"])
+    return show(step if step is not None else sigmas, style)
 
 
 def _unsummed(user, correct) -> str:

@@ -215,6 +215,26 @@ def step_extras(cell) -> StepExtras:
     return _EXTRAS[cell]
 
 
+def recurrence(cell):
+    """∂J/∂h⟨t⟩ as one step's expression, (∂J/∂H)⟨t⟩ + what step t+1 sends back with its error signals read
+    as δ⟨t+1⟩ (δ₁⟨t+1⟩ Whh₁ᵀ): backprop through time's recurrence in the names a formula writes. None for a
+    cell whose step t+1 sends back through more than its error signals (a GRU's gates at t+1), or whose
+    state has several parts."""
+    from derive.ops.elementwise import ew
+    from derive.graph.node import placeholder
+    back, extras = cell_backward(cell), step_extras(cell)
+    swap = dict(extras.following)
+    inside = [n for n in topo_order(back.d_prev, stop=swap) if n not in swap]
+    if extras.upstream is None or any(n.op == "leaf" and n.role != "param" for n in inside):
+        return None
+    memo = dict(swap)
+    for n in inside:   # step t+1's graph with its error signals read as δ⟨t+1⟩
+        args = tuple(memo.get(a, a) for a in n.args)
+        memo[n] = n if all(a is b for a, b in zip(args, n.args)) else \
+            Node(n.op, args, n.shape, tuple(sorted(n.attrs.items(), key=str)), n.name, n.role)
+    return ew(placeholder(0) + placeholder(1), [extras.upstream, memo.get(back.d_prev, back.d_prev)])
+
+
 # ---- scan ----
 
 def _check_states(states: Node, what: str) -> tuple:

@@ -196,3 +196,43 @@ def test_use_bias_must_be_a_bool():
     from derive import NetworkError
     with pytest.raises(NetworkError, match="use_bias must be True or False, not 'no'"):
         Network(2, [Dense(2, use_bias="no")])
+
+
+# Finite differences of deep networks and recurrences rerun only what a moved parameter reaches
+# (compile.checks.incremental): the moved losses must be the whole loss's, and a wrong gradient must still fail.
+DEEP = Network(3, [Dense(4, "tanh")] * 9 + [Dense(2, "softmax")])
+
+
+@pytest.mark.parametrize("net", [DEEP, NETS["swish-atan-skip-logcosh"],
+                                 Network((6, 1), [GRU(2), Dense(2, "softmax")], loss="ce"),
+                                 Network((6, 6, 1), [Conv2D(2, 3, stride=2, activation="relu"), MaxPool2D(2), Flatten(),
+                                                     Dense(2, "softmax")], loss="ce")],
+                         ids=["deep", "skip", "gru", "conv"])
+def test_moved_losses_rerun_incrementally_equal_the_whole_loss(net):
+    import jax
+    import numpy as np
+    from compile.checks.incremental import IncrementalLoss
+    from compile.checks.points import random_point
+    from compile.lowering.lower import lower
+    d = net.derive()
+    point = random_point(d.model, 0, 3)
+    rng = np.random.default_rng(1)
+    with jax.enable_x64(True):
+        low = lower(d, "float64")
+        whole = jax.jit(lambda p: low.loss(p, point.x, point.y))
+        inc = IncrementalLoss(low.loss, point.params, (point.x, point.y))
+        assert abs(float(inc.base) - float(whole(point.params))) <= 1e-12 * max(1.0, abs(float(inc.base)))
+        for name, value in point.params.items():
+            moves = rng.normal(size=(3,) + value.shape) * 1e-2
+            got = inc.along(name, moves)
+            want = [float(whole({**point.params, name: value + mv})) for mv in moves]
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_a_wrong_gradient_deep_in_a_deep_network_is_caught_by_finite_differences():
+    from compile.checks.verify import FD_JIT_LAYERS
+    assert len(DEEP.layers) >= FD_JIT_LAYERS            # the incremental path
+    d = DEEP.derive()
+    d.grads["W5"] = ew(placeholder(0) * 1.01, [d.grads["W5"]])
+    report = verify(DEEP, derivation=d)
+    assert {n for n, p in report.params.items() if not p.comparisons["finite_diff"].ok} == {"W5"}

@@ -87,7 +87,7 @@ def fits(model, m: int, what: str, itemsize: int = 8, copies: int = 6) -> None:
     have = available_bytes()
     if need > have // 2:
         raise TooLarge(f"{what} of this network needs about {_gb(need)} ({weights:,} weights, layer widths "
-                       f"{model.size_text}, batch {m}); this machine has {_gb(have)} "
+                       f"{model.short_size_text}, batch {m}); this machine has {_gb(have)} "
                        f"available, and {what} takes at most half of it. Use smaller layers")
 
 

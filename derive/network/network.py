@@ -129,6 +129,19 @@ class Model:
         """The sizes as a spec writes them: 64-128-10, or 8x8x1-32-32-... for a shaped input."""
         return "-".join(_x(s) if isinstance(s, tuple) else str(s) for s in self.sizes)
 
+    @property
+    def short_size_text(self) -> str:
+        """``size_text`` with a run of four or more equal sizes written once with its count, for messages:
+        512 (x101)-10 for an input of 512, a hundred layers of 512 and one of 10."""
+        sizes = [_x(s) if isinstance(s, tuple) else str(s) for s in self.sizes]
+        runs = []
+        for s in sizes:
+            if runs and runs[-1][0] == s:
+                runs[-1][1] += 1
+            else:
+                runs.append([s, 1])
+        return "-".join(f"{s} (x{n})" if n >= 4 else "-".join([s] * n) for s, n in runs)
+
     def summary(self) -> list:
         """One row per layer, as Keras's model summary: (layer, output shape of one example, its parameters
         with their shapes, how many numbers they hold). Shared weights count where they first appear."""

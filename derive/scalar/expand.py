@@ -314,7 +314,7 @@ def size_check(model) -> int:
     if n > MAX_WEIGHTS or max(widths) > MAX_WIDTH:
         raise ScalarTooLarge(
             f"the scalar view expands every weight one by one: this network has {n} weights and layer "
-            f"widths {model.size_text} (limits: {MAX_WEIGHTS} weights, width {MAX_WIDTH} entries); "
+            f"widths {model.short_size_text} (limits: {MAX_WEIGHTS} weights, width {MAX_WIDTH} entries); "
             "use the matrix view (derivax show MODEL without --scalar)")
     return n
 

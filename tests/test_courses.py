@@ -615,3 +615,30 @@ def test_the_new_readings_bad_arguments_are_named():
         check_code(net, f"{HERE / 'layer_functions.py'}:relu_backward", points=1, inputs="onehot")
     with pytest.raises(ValueError, match="checked on one square layer with its activation, as 4-4:relu"):
         check_code(resolve("4-3:relu")[1], f"{HERE / 'layer_functions.py'}:relu_backward", points=1)
+
+
+@pytest.mark.parametrize("edit, wrong", [
+    (None, set()),
+    (("dprev_h = dpre @ Wh.T", "dprev_h = dnext_h @ Wh.T"), {"Wxh1", "Whh1", "bh1", "dx"}),   # tanh′ left off the carry
+    (("dWh = prev_h.T @ dpre", "dWh = next_h.T @ dpre"), {"Whh1"}),          # the state after the step for the one before
+    (("dpre = dnext_h * (1 - next_h ** 2)", "dpre = dnext_h * (1 - next_h)"), {"Wxh1", "Whh1", "bh1", "dx"}),
+])
+def test_one_step_of_a_recurrence_is_driven_over_the_sequence(tmp_path, edit, wrong):
+    """CS231n's rnn_step_forward/rnn_step_backward: derivax runs the steps over the declared sequence (h⟨0⟩ = 0,
+    dnext_h = dout⟨t⟩ + the next step's dprev_h, gradients summed over t) and names what the step gets wrong."""
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve("3x2-rnn4:seq")[1], f"{path}:rnn_step_backward", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert any("rnn_step_forward run over the sequence from h⟨0⟩ = 0" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("3x2-rnn4", "rnn_step_forward gives every state, 3 steps of 4: declare the recurrent layer with every state out"),
+    ("4-3", "rnn_step_forward is one step of a recurrence: declare the recurrent layer it is a step of"),
+])
+def test_a_step_function_on_a_network_it_is_not_a_step_of_is_told_what_to_declare(spec, says):
+    from derive.network.examples import resolve
+    report = check_code(resolve(spec)[1], f"{HERE / 'layer_functions.py'}:rnn_step_backward", points=1)
+    assert report.error and says in report.error, report.error

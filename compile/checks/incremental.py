@@ -50,14 +50,18 @@ class IncrementalLoss:
         self._out = self._inline(closed.jaxpr, closed.consts, self._inputs)
         if len(self._out) != 1:
             raise ValueError("the loss must return one value")
-        self._kernels = {}
+        self._kernels = {}      # (primitive, its parameters, literals, axes) -> kernel
+        self._by_eqn = {}       # (id(eqn), axes) -> kernel: the lookup above, once per primitive in the program
         self._values = dict(self._consts)
         self._values.update(zip(self._inputs, inputs))
         for eqn, operands, outs in self._eqns:
             args = [self._values[r] for r in operands if not isinstance(r, _Lit)]
             self._values.update(zip(outs, self._kernel(eqn, operands, (None,) * len(args))(*args)))
         self.base = self._read(self._out[0], self._values)
-        # The first primitive each slot feeds: a move of an input starts there.
+        # Each primitive with the slots of its non-literal operands, and the first primitive each slot
+        # feeds: a move of an input starts there.
+        self._program = [(eqn, operands, [r for r in operands if not isinstance(r, _Lit)], outs)
+                         for eqn, operands, outs in self._eqns]
         self._first = {}
         for i, (_, operands, _) in enumerate(self._eqns):
             for r in operands:
@@ -96,6 +100,12 @@ class IncrementalLoss:
     def _kernel(self, eqn, operands, axes):
         """A jit-compiled function running ``eqn``'s primitive on its non-literal operands, vmapped over
         the leading axis of those whose ``axes`` entry is 0."""
+        fn = self._by_eqn.get((id(eqn), axes))
+        if fn is None:
+            fn = self._by_eqn[id(eqn), axes] = self._shared_kernel(eqn, operands, axes)
+        return fn
+
+    def _shared_kernel(self, eqn, operands, axes):
         lits = tuple((i, r.val) for i, r in enumerate(operands) if isinstance(r, _Lit))
         try:
             key = (eqn.primitive, tuple(sorted(eqn.params.items())), lits, axes)
@@ -123,17 +133,13 @@ class IncrementalLoss:
         slot = self._inputs[self.names.index(name)]
         moved = {slot: self._values[slot][None] + self._jax.numpy.asarray(deltas)}
         start = self._first.get(slot, len(self._eqns))
-        for eqn, operands, outs in self._eqns[start:]:
-            if not any(not isinstance(r, _Lit) and r in moved for r in operands):
+        values = self._values
+        for eqn, operands, slots, outs in self._program[start:]:
+            axes = tuple(0 if r in moved else None for r in slots)
+            if 0 not in axes:
                 continue
-            args, axes = [], []
-            for r in operands:
-                if isinstance(r, _Lit):
-                    continue
-                hit = r in moved
-                args.append(moved[r] if hit else self._values[r])
-                axes.append(0 if hit else None)
-            moved.update(zip(outs, self._kernel(eqn, operands, tuple(axes))(*args)))
+            args = [moved[r] if a == 0 else values[r] for r, a in zip(slots, axes)]
+            moved.update(zip(outs, self._kernel(eqn, operands, axes)(*args)))
         out = self._out[0]
         if isinstance(out, _Lit) or out not in moved:         # the loss does not depend on this parameter
             return np.full(len(deltas), float(self.base))

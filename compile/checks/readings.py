@@ -503,7 +503,7 @@ def value_findings(V) -> list:
 
 # ---- a layer's backward function, checked through its forward partner (CS231n's layers.py) ----
 
-UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g"}
+UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g", "dnext_h", "dh_next", "dnext"}
 
 
 class LayerPair:
@@ -529,8 +529,9 @@ class LayerPair:
         partner = name.replace("backward", "forward")   # conv_backward_naive: conv_forward_naive
         forward = namespace.get(partner)
         stem = partner.replace("_forward", "", 1) if partner.count("_forward") else partner
-        pair = LayerPair(fn, forward, stem) if callable(forward) else None
-        if pair is not None:
+        pair = None
+        if callable(forward):
+            pair = StepPair(fn, forward, stem) if StepPair.fits(forward) else LayerPair(fn, forward, stem)
             pair.forward_name, pair.backward_name = partner, name
         return pair
 
@@ -554,9 +555,9 @@ class LayerPair:
             key = p.name.lower()
             pick = {"w": weights, "b": biases, "gamma": scales, "beta": shifts}.get(key)
             named = p.name if p.name in names else aliases.get(p.name)
-            if key in ("x", "a", "a_prev", "inputs", "input"):
+            if key in ("x", "xt", "x_t", "a", "a_prev", "inputs", "input"):
                 args.append(x)
-            elif key in ("h0", "prev_h", "h_prev", "hprev", "h_init") and state:
+            elif key in ("h0", "h_init") + STEP_STATES and state:
                 args.append(np.zeros((len(x), state)))   # the recurrence starts from h⟨0⟩ = 0
                 order.append("dh0")                      # its gradient comes back in this place: not checked
             elif named in names and not pick:
@@ -619,6 +620,9 @@ class LayerPair:
                     got = got.transpose(0, 2, 3, 1)
                 if got.shape != ref.shape and got.size == ref.size:   # a conv's maps, the network flattened
                     got = got.reshape(ref.shape)
+                if context.get("state") and got.ndim == 3 and ref.ndim == 2:
+                    raise ValueMismatch(f"{self.forward_name} gives every state, {got.shape[1]} steps of {got.shape[2]}: "
+                                        "declare the recurrent layer with every state out, as 3x2-rnn4:seq")
                 if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
                     raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
@@ -645,6 +649,85 @@ class LayerPair:
 
     def sentence(self) -> str:
         return (f"{self.forward_name} run at each point for its cache, then {self.backward_name}(dout, cache) with "
+                "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
+                "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
+
+
+# A step function's previous state, as CS231n's rnn_step_forward(x, prev_h, Wx, Wh, b) names it.
+STEP_STATES = ("prev_h", "h_prev", "hprev", "prev_state", "h_tm1")
+
+
+class StepPair(LayerPair):
+    """One step of a recurrence, ``stem_step_forward(x, prev_h, Wx, Wh, b)`` -> (next_h, cache) and
+    ``stem_step_backward(dnext_h, cache)`` -> (dx, dprev_h, dWx, dWh, db), driven over the declared
+    sequence as CS231n's rnn_forward and rnn_backward drive it: forward from h⟨0⟩ = 0 over t = 1..T,
+    keeping each step's cache; backward from t = T down, each step given its own dout plus the dprev_h
+    the step after it returned, the parameters' gradients summed over t. The whole is then checked as
+    the layer pair of the sequence (every state out, the declared layer with :seq)."""
+
+    @staticmethod
+    def fits(forward) -> bool:
+        try:
+            taken = [p.name.lower() for p in inspect.signature(forward).parameters.values()]
+        except (TypeError, ValueError):
+            return False
+        return any(t in STEP_STATES for t in taken) and any(t in ("x", "xt", "x_t", "input", "inputs") for t in taken)
+
+    def __init__(self, backward, forward, stem):
+        super().__init__(backward, forward, stem)
+        self.step_forward, self.step_backward = forward, backward
+        signature = inspect.signature(forward)
+        taken = [p.name.lower() for p in signature.parameters.values()]
+        ix = next(i for i, t in enumerate(taken) if t in ("x", "xt", "x_t", "input", "inputs"))
+        ih = next(i for i, t in enumerate(taken) if t in STEP_STATES)
+
+        def sequence_forward(*args):
+            x, h = np.asarray(args[ix]), args[ih]
+            states, caches = [], []
+            for t in range(x.shape[1]):
+                step = list(args)
+                step[ix], step[ih] = x[:, t], h
+                out = forward(*step)
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise ReadingError(f"{self.forward_name} returned {type(out).__name__}, not (next_h, cache)")
+                h, cache = out
+                states.append(np.asarray(plain(h), float))
+                caches.append(cache)
+            return np.stack(states, axis=1), caches
+
+        def sequence_backward(dh, caches):
+            carry, dxs, sums = 0.0, [], None
+            for t in reversed(range(len(caches))):
+                back = backward(dh[:, t] + carry, caches[t])
+                parts = [np.asarray(plain(v), float) for v in (back if isinstance(back, (tuple, list)) else [back])]
+                # (dx, then one gradient per argument after x in the forward's order, dprev_h among them)
+                rest = parts[1:]
+                state_at = ih - 1 if ih > ix else ih
+                if len(rest) <= state_at:
+                    raise ReadingError(f"{self.backward_name} returned {len(parts)} values: expected dx, then dprev_h and "
+                                       "the parameters' gradients in the order the forward takes them")
+                carry = rest[state_at]
+                dxs.append(parts[0])
+                grads = [g for i, g in enumerate(rest) if i != state_at]
+                sums = grads if sums is None else [a + g for a, g in zip(sums, grads)]
+            dxs.reverse()
+            grads = list(sums or [])
+            grads.insert(ih - 1 if ih > ix else ih, carry)
+            return (np.stack(dxs, axis=1), *grads)
+        sequence_forward.__signature__ = signature
+        self.forward, self.backward = sequence_forward, sequence_backward
+
+    def bound(self, params, names, context):
+        if not context.get("state"):
+            raise ReadingError(f"{self.forward_name} is one step of a recurrence: declare the recurrent layer it is a "
+                               "step of, every state out (3x2-rnn4:seq for a sequence of 3 steps of 2 features into "
+                               "4 tanh units), and it is run over that sequence")
+        return super().bound(params, names, context)
+
+    def sentence(self) -> str:
+        return (f"{self.forward_name} run over the sequence from h⟨0⟩ = 0, each step's cache kept, then "
+                f"{self.backward_name}(dnext_h, cache) from the last step down with dnext_h = dout⟨t⟩ + the dprev_h of "
+                "step t+1 and the parameters' gradients summed over t (as CS231n's rnn_backward drives it), with "
                 "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 

@@ -268,7 +268,9 @@ def _jax_side(d, point, jit):
     extra = (point.masks,) if model.masks else ()
     # A recurrence runs jitted: without jit, lax.scan steps through its body op by op, in Python, for
     # every step of every evaluation (a minute for the MNIST-1D GRU, against five seconds jitted).
-    jit = jit or any(n.op == "scan" for n in model.forward)
+    # A deep network too: op by op, its gradients and jax.grad's dispatch thousands of primitives one by one
+    # (5 s at 100 layers of 512), where compiling each whole function takes well under a second.
+    jit = jit or any(n.op == "scan" for n in model.forward) or len(model.layers) >= FD_JIT_LAYERS
     with jax.enable_x64(True):
         low = lower(d, "float64")
 
@@ -276,7 +278,7 @@ def _jax_side(d, point, jit):
             with jax.enable_x64(True), (_nullcontext() if jit else jax.disable_jit()):
                 return f(*args)
 
-        if jit or len(model.layers) >= FD_JIT_LAYERS:
+        if jit:
             # The finite differences evaluate the loss a few dozen times per parameter, and a deep network
             # has many parameters and many ops per evaluation: op by op that is quadratic in the depth
             # (67 s at 50 layers of 512), compiled once it is linear.
@@ -292,19 +294,28 @@ def _jax_side(d, point, jit):
             try:
                 with jax.enable_x64(True):
                     incremental = IncrementalLoss(low.loss, placed, (point.x, point.y, *extra))
+            except Exception:   # a primitive it cannot rerun on its own: every move evaluates the whole loss
+                incremental = None
+            if incremental is not None:
+                whole = loss
+
+                def loss(p):
+                    # J at the point is the incremental evaluator's base pass: no whole-loss compile for it
+                    if all(v is point.params[k] for k, v in p.items()):
+                        return float(incremental.base)
+                    return whole(p)
 
                 def along(name, moves):
                     with jax.enable_x64(True):
                         return incremental.along(name, moves)
                 loss.along = along
-            except Exception:   # a primitive it cannot rerun on its own: every move evaluates the whole loss
-                pass
         else:
             def loss(p):
                 return float(run(low.loss, p, point.x, point.y, *extra))
 
         derived = {k: np.asarray(v) for k, v in run(low.grads, point.params, point.x, point.y, *extra).items()}
-        auto = run(jax.grad(lambda p: low.loss(p, point.x, point.y, *extra)),
+        reference = jax.grad(lambda p: low.loss(p, point.x, point.y, *extra))
+        auto = run(jax.jit(reference) if jit else reference,
                    {k: jax.numpy.asarray(v) for k, v in point.params.items()})
     return derived, {k: np.asarray(v) for k, v in auto.items()}, loss
 

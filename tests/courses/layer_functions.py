@@ -127,3 +127,20 @@ def max_pool_backward_naive(dout, cache):
                     a, k = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, i * s + a, j * s + k] += dout[n, c, i, j]
     return dx
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """One tanh step: x (N, D), prev_h (N, H) -> next_h (N, H), and what the backward step needs."""
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    dpre = dnext_h * (1 - next_h ** 2)
+    dx = dpre @ Wx.T
+    dprev_h = dpre @ Wh.T
+    dWx = x.T @ dpre
+    dWh = prev_h.T @ dpre
+    db = dpre.sum(axis=0)
+    return dx, dprev_h, dWx, dWh, db

@@ -11,7 +11,10 @@ wrote a rule for derives through the same code as tanh does.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
 import sympy as sp
 
 from derive.graph.node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
@@ -125,21 +128,33 @@ WRITTEN_THROUGH = frozenset({"normalized"})
 STAGES = frozenset({"normalized", "std"})
 
 
+@functools.lru_cache(maxsize=4096)
+def _partial(expr, i: int, n: int, through: bool):
+    """(∂expr/∂(operand i), that derivative written through the expression's own value as the placeholder
+    n + 1, or None). Cached: a deep network's identical layers differentiate one activation once."""
+    d = sp.diff(expr, ph(i))
+    if d == 0 or not through:
+        return d, None
+    o = ph(n + 1)
+    written = d.xreplace({expr: o})
+    if written == d and sp.count_ops(d) <= SUBS_OPS:   # a power of the expression: 1/(2√(v + ε)) is 1/(2σ)
+        written = d.subs(expr, o)
+    return d, written
+
+
 def _vjp(node, g, ctx):
     expr, args = node.attrs["expr"], node.args
     out = []
     for i, arg in enumerate(args):
-        d = sp.diff(expr, ph(i))
+        named = bool(node.name and (len(args) == 1 or node.role in WRITTEN_THROUGH))
+        d, through = _partial(expr, i, len(args), named)
         if d == 0:
             continue
         extra = []
-        if node.name and (len(args) == 1 or node.role in WRITTEN_THROUGH):
+        if named:
             # Write g'(Z) through the forward activation where that removes Z: tanh' = 1 - A^2; and
             # a normalization's quotient through itself: ∂(X̄ ⊘ σ)/∂σ = −X̄ ⊘ σ² = −X̂ ⊘ σ.
             o = ph(len(args) + 1)
-            through = d.xreplace({expr: o})
-            if through == d and sp.count_ops(d) <= SUBS_OPS:   # a power of the expression: 1/(2√(v + ε)) is 1/(2σ)
-                through = d.subs(expr, o)
             gone = d.free_symbols - through.free_symbols - {o}
             if o in through.free_symbols and (ph(i) in gone if len(args) == 1 else gone):
                 after = ew(through.xreplace({o: ph(len(args))}), [*args, node], shape=node.shape)

@@ -617,13 +617,17 @@ def test_the_new_readings_bad_arguments_are_named():
         check_code(resolve("4-3:relu")[1], f"{HERE / 'layer_functions.py'}:relu_backward", points=1)
 
 
-@pytest.mark.parametrize("edit, wrong", [
-    (None, set()),
-    (("dprev_h = dpre @ Wh.T", "dprev_h = dnext_h @ Wh.T"), {"Wxh1", "Whh1", "bh1", "dx"}),   # tanh′ left off the carry
-    (("dWh = prev_h.T @ dpre", "dWh = next_h.T @ dpre"), {"Whh1"}),          # the state after the step for the one before
-    (("dpre = dnext_h * (1 - next_h ** 2)", "dpre = dnext_h * (1 - next_h)"), {"Wxh1", "Whh1", "bh1", "dx"}),
+@pytest.mark.parametrize("edit, wrong, says", [
+    (None, set(), None),
+    (("dprev_h = dpre @ Wh.T", "dprev_h = dnext_h @ Wh.T"), {"Wxh1", "Whh1", "bh1", "dx"}, None),   # tanh′ off the carry
+    (("dWh = prev_h.T @ dpre", "dWh = next_h.T @ dpre"), {"Whh1"},
+     "the state at t is taken for the state before it"),
+    (("dpre = dnext_h * (1 - next_h ** 2)", "dpre = dnext_h * (1 - next_h)"), {"Wxh1", "Whh1", "bh1", "dx"},
+     "in the step's backward, the derivative of h₁⟨t⟩ = tanh(…) written as 1 − h₁⟨t⟩ (it is 1 − h₁⟨t⟩²)"),
+    (("dpre = dnext_h * (1 - next_h ** 2)", "dpre = dnext_h"), {"Wxh1", "Whh1", "bh1", "dx"},
+     "the derivative of h₁⟨t⟩ = tanh(…) left out"),
 ])
-def test_one_step_of_a_recurrence_is_driven_over_the_sequence(tmp_path, edit, wrong):
+def test_one_step_of_a_recurrence_is_driven_over_the_sequence(tmp_path, edit, wrong, says):
     """CS231n's rnn_step_forward/rnn_step_backward: derivax runs the steps over the declared sequence (h⟨0⟩ = 0,
     dnext_h = dout⟨t⟩ + the next step's dprev_h, gradients summed over t) and names what the step gets wrong."""
     from derive.network.examples import resolve
@@ -632,6 +636,8 @@ def test_one_step_of_a_recurrence_is_driven_over_the_sequence(tmp_path, edit, wr
     assert report.error is None, report.error
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("rnn_step_forward run over the sequence from h⟨0⟩ = 0" in n for n in report.notes)
+    if says:
+        assert says in report.params["Whh1"].message, report.params["Whh1"].message
 
 
 @pytest.mark.parametrize("spec, says", [

@@ -578,3 +578,14 @@ def test_the_bptt_recurrence_itself_is_a_check_target(spec, target, formula, ok)
     assert result.ok is ok
     if ok and "birnn" not in spec:   # a bidirectional net is past the exact check's width limit
         assert any(h.startswith("exactly: equal") for h in result.how), result.how
+
+
+def test_a_slipped_activation_derivative_in_a_recurrent_formula_is_named():
+    """tanh′ written 1 − h inside Σₜ: what differs names the slip, and the reading names the recurrent layer."""
+    from compile.checks.formula import check_formula
+    net = Network((3, 2), [SimpleRNN(2), Dense(2, "softmax")])
+    result = check_formula(net, "Whh1", "sum_t(h1_tm1.T @ (dh1_t * (1 - h1_t)))")
+    assert not result.ok
+    assert any("the derivative of h₁⟨t⟩ = tanh(…) written as 1 − h₁⟨t⟩ (it is 1 − h₁⟨t⟩²)" in d
+               for d in result.diagnosis), result.diagnosis
+    assert "read against: 3x2-2-2 (layer 1 recurrent)" in result.render()

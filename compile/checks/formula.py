@@ -315,7 +315,10 @@ def _reading(d) -> str:
     from derive.printing.show import show
     model = d.model
     title = LOSS_TITLES.get(model.loss_name, model.loss_name)
-    return (f"{model.size_text}, loss {title} (J = {show(model.J, 'text')}), {model.convention} convention"
+    kinds = [f"layer {i} {layer.kind.replace('_', ' ')}" for i, layer in enumerate(model.layers, 1)
+             if layer.kind != "dense"]
+    sizes = model.size_text + (f" ({', '.join(kinds)})" if kinds else "")
+    return (f"{sizes}, loss {title} (J = {show(model.J, 'text')}), {model.convention} convention"
             + (f", λ = {model.l2:g}" if model.l2 else ""))
 
 

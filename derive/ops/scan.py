@@ -410,11 +410,53 @@ def _scan_mistakes(node, arg, args, g, ev=None):
     sigmas = _bptt(cell, G, xs, states, params, zeros, compute)
     each = terms(sigmas)
     last = list(_steps(T, not cell.reverse))[-1]   # the step a backward loop reaches last
-    return [("the state at t is taken for the state before it: h⟨t⟩ where the step's gradient has h⟨t−1⟩",
-             sum(terms(sigmas, shifted=True))),
-            ("∂J/∂h⟨t⟩ is missing the term step t+1 sends back (backprop through time's carry)", sum(terms(G))),
-            (f"not summed over t: only step {last + 1}'s term, the one a backward loop writes last (= for +=?)",
-             each[last])]
+    out = [("the state at t is taken for the state before it: h⟨t⟩ where the step's gradient has h⟨t−1⟩",
+            sum(terms(sigmas, shifted=True))),
+           ("∂J/∂h⟨t⟩ is missing the term step t+1 sends back (backprop through time's carry)", sum(terms(G))),
+           (f"not summed over t: only step {last + 1}'s term, the one a backward loop writes last (= for +=?)",
+            each[last])]
+    for words, slipped in _activation_slips(cell, back, root):
+        def wrong(n, args, _slipped=slipped):
+            return args[0] * _slipped[n](args[1]) if n in _slipped else compute(n, args)
+        sig = _bptt(cell, G, xs, states, params, zeros, wrong)
+        for adjoints in (sig, sigmas):   # BPTT run with the slip (code), or the slip in one step's formula alone
+            out.append((words, sum(_run([root], _step_values(cell, back, t, adjoints[:, t], xs, states, params, zeros),
+                                        wrong)[0] for t in range(T))))
+    return out
+
+
+def _activation_slips(cell, back, root) -> list:
+    """[(words, {backward node: slipped derivative of A})]: for each activation A = f(Z) of the step whose
+    derivative the backward writes through A (tanh′ = 1 − A², σ′ = A ⊙ (1 − A)), the derivative as people
+    mistype it: left out, another activation's, A, 1 − A, A²."""
+    from derive.graph.node import placeholder as ph
+    from derive.ops.elementwise import THROUGH_A, WRITTEN
+    from derive.printing.show import name as shown
+    nodes = set(topo_order(back.d_prev)) | set(topo_order(root))
+    out = []
+    for a in cell.forward:
+        if a.op != "ew" or len(a.args) != 1:
+            continue
+        targets = [n for n in nodes if n.op == "ew" and len(n.args) == 2 and n.args[1] is a
+                   and sp.diff(n.attrs["expr"], ph(0), 2) == 0 and not n.attrs["expr"].has(ph(2))]
+        if not targets:
+            continue
+        probe = np.linspace(0.05, 0.95, 7)
+        through = {t: sp.lambdify(ph(1), sp.diff(t.attrs["expr"], ph(0)), "numpy") for t in targets}
+        right = {t: np.broadcast_to(through[t](probe), probe.shape) for t in targets}
+        kind = next((k for k, f in THROUGH_A.items() if all(np.allclose(f(probe), r) for r in right.values())), None)
+        if kind is None:
+            continue
+        label = shown(a.name, "text") if a.name is not None else "A"
+        slips = [("left out", lambda v: np.ones_like(v))]
+        slips += [(f"written as {other}'s {WRITTEN[other]}", f) for other, f in THROUGH_A.items() if other != kind]
+        slips += [("written as A", lambda v: v), ("written as 1 − A", lambda v: 1 - v), ("written as A²", lambda v: v ** 2)]
+        for what, f in slips:
+            if np.allclose(f(probe), THROUGH_A[kind](probe)):
+                continue
+            out.append((f"in the step's backward, the derivative of {label} = {kind}(…) {what.replace('A', label)} "
+                        f"(it is {WRITTEN[kind].replace('A', label)})", {t: f for t in targets}))
+    return out
 
 
 register(Op("scan", vjp=_scan_vjp, show=_scan_show, expand=_scan_expand, evaluate=_scan_evaluate,

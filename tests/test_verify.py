@@ -203,11 +203,11 @@ def test_use_bias_must_be_a_bool():
 DEEP = Network(3, [Dense(4, "tanh")] * 9 + [Dense(2, "softmax")])
 
 
-@pytest.mark.parametrize("net", [DEEP, NETS["swish-atan-skip-logcosh"],
+@pytest.mark.parametrize("net", [DEEP, NETS["swish-atan-skip-logcosh"], NETS["dropout-relu-ce"],
                                  Network((6, 1), [GRU(2), Dense(2, "softmax")], loss="ce"),
                                  Network((6, 6, 1), [Conv2D(2, 3, stride=2, activation="relu"), MaxPool2D(2), Flatten(),
                                                      Dense(2, "softmax")], loss="ce")],
-                         ids=["deep", "skip", "gru", "conv"])
+                         ids=["deep", "skip", "dropout", "gru", "conv"])
 def test_moved_losses_rerun_incrementally_equal_the_whole_loss(net):
     import jax
     import numpy as np
@@ -219,8 +219,9 @@ def test_moved_losses_rerun_incrementally_equal_the_whole_loss(net):
     rng = np.random.default_rng(1)
     with jax.enable_x64(True):
         low = lower(d, "float64")
-        whole = jax.jit(lambda p: low.loss(p, point.x, point.y))
-        inc = IncrementalLoss(low.loss, point.params, (point.x, point.y))
+        extra = (point.masks,) if d.model.masks else ()
+        whole = jax.jit(lambda p: low.loss(p, point.x, point.y, *extra))
+        inc = IncrementalLoss(low.loss, point.params, (point.x, point.y, *extra))
         assert abs(float(inc.base) - float(whole(point.params))) <= 1e-12 * max(1.0, abs(float(inc.base)))
         for name, value in point.params.items():
             moves = rng.normal(size=(3,) + value.shape) * 1e-2

@@ -40,9 +40,15 @@ class IncrementalLoss:
         self._jax = jax
         self._Literal = Literal
         self.names = list(params)
-        inputs = [params[n] for n in self.names] + list(extra)
-        closed = jax.make_jaxpr(lambda *a: fn(dict(zip(self.names, a[:len(self.names)])), *a[len(self.names):]))(
-            *inputs)
+        # One slot per array: the extra arguments may be pytrees (a dict of dropout masks).
+        inputs, tree = jax.tree_util.tree_flatten(([params[n] for n in self.names], tuple(extra)))
+        if len(inputs) < len(self.names) + len(jax.tree_util.tree_leaves(tuple(extra))):
+            raise ValueError("every parameter must be one array")
+
+        def flat(*leaves):
+            ps, rest = jax.tree_util.tree_unflatten(tree, leaves)
+            return fn(dict(zip(self.names, ps)), *rest)
+        closed = jax.make_jaxpr(flat)(*inputs)
         self._slots = 0
         self._consts = {}
         self._eqns = []                                       # (eqn, operands, output slots)

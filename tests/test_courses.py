@@ -648,3 +648,32 @@ def test_a_step_function_on_a_network_it_is_not_a_step_of_is_told_what_to_declar
     from derive.network.examples import resolve
     report = check_code(resolve(spec)[1], f"{HERE / 'layer_functions.py'}:rnn_step_backward", points=1)
     assert report.error and says in report.error, report.error
+
+
+@pytest.mark.parametrize("fn, edit, wrong, says", [
+    ("rnn_cell_backward", None, set(), None),
+    ("rnn_backward", None, set(), None),
+    ("rnn_cell_backward", ('"dWaa": dz @ a_prev.T', '"dWaa": dz @ a_next.T'), {"Whh1"},
+     "the state at t is taken for the state before it"),
+    ("rnn_cell_backward", ("dz = da_next * (1 - a_next ** 2)", "dz = da_next * (1 - a_next)"),
+     {"Wxh1", "Whh1", "bh1", "dx"}, "the derivative of h₁⟨t⟩ = tanh(…) written as 1 − h₁⟨t⟩"),
+    ("rnn_backward", ("da[:, :, t] + da_prevt", "da[:, :, t]"), {"Wxh1", "Whh1", "bh1", "dx"},
+     "∂J/∂h⟨t⟩ is missing the term step t+1 sends back"),
+])
+def test_deeplearning_ai_recurrent_layer_functions_in_their_columns_layout(tmp_path, fn, edit, wrong, says):
+    """rnn_cell_forward/backward (driven over the sequence) and rnn_forward/backward, with a parameters dict of
+    Wax, Waa, ba and gradients in a dict, checked against the declared 3x2-rnn4:seq."""
+    from derive.network.examples import resolve
+    path = HERE / "dlai_rnn.py" if edit is None else _edited(tmp_path, "dlai_rnn.py", *edit)
+    report = check_code(resolve("3x2-rnn4:seq")[1], f"{path}:{fn}", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert any("deeplearning.ai's columns layout" in n for n in report.notes), report.notes
+    if says:
+        assert says in report.params["Whh1"].message, report.params["Whh1"].message
+
+
+def test_deeplearning_ai_recurrent_functions_on_a_network_without_a_recurrent_layer_are_told_what_to_declare():
+    from derive.network.examples import resolve
+    report = check_code(resolve("4-3")[1], f"{HERE / 'dlai_rnn.py'}:rnn_cell_backward", points=1)
+    assert report.error and "rnn_cell_forward is a recurrent layer's: declare the recurrent layer" in report.error

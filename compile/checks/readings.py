@@ -503,7 +503,8 @@ def value_findings(V) -> list:
 
 # ---- a layer's backward function, checked through its forward partner (CS231n's layers.py) ----
 
-UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g", "dnext_h", "dh_next", "dnext"}
+UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g", "dnext_h", "dh_next", "dnext",
+            "da_next"}
 
 
 class LayerPair:
@@ -524,14 +525,15 @@ class LayerPair:
             taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
             return None
-        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] != "cache" or "backward" not in name:
+        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] not in ("cache", "caches") or "backward" not in name:
             return None
         partner = name.replace("backward", "forward")   # conv_backward_naive: conv_forward_naive
         forward = namespace.get(partner)
         stem = partner.replace("_forward", "", 1) if partner.count("_forward") else partner
         pair = None
         if callable(forward):
-            pair = StepPair(fn, forward, stem) if StepPair.fits(forward) else LayerPair(fn, forward, stem)
+            kind = DlaiRecurrent if DlaiRecurrent.fits(forward) else StepPair if StepPair.fits(forward) else LayerPair
+            pair = kind(fn, forward, stem)
             pair.forward_name, pair.backward_name = partner, name
         return pair
 
@@ -730,6 +732,111 @@ class StepPair(LayerPair):
                 "step t+1 and the parameters' gradients summed over t (as CS231n's rnn_backward drives it), with "
                 "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
+
+
+class DlaiRecurrent(LayerPair):
+    """deeplearning.ai's recurrent layer functions, in its columns layout with a ``parameters`` dict:
+    ``rnn_cell_forward(xt, a_prev, parameters)`` -> (a_next, yt_pred, cache) with
+    ``rnn_cell_backward(da_next, cache)`` -> {dxt, da_prev, dWax, dWaa, dba}, driven over the declared sequence
+    (as its rnn_backward drives it: da_next = da⟨t⟩ + the next step's da_prev, gradients summed over t); and
+    ``rnn_forward(x, a0, parameters)`` -> (a, y_pred, caches) with ``rnn_backward(da, caches)`` -> {dx, da0, dWax,
+    dWaa, dba}, x (n_x, m, T_x). Wax (n_a, n_x) and Waa are the declared layer's Wxh and Whh turned, ba (n_a, 1);
+    Wya and by, which the forward computes ŷ with and the backward does not use, are a following dense layer's
+    where the network has one, zeros otherwise."""
+
+    @staticmethod
+    def fits(forward) -> bool:
+        try:
+            taken = [p.name.lower() for p in inspect.signature(forward).parameters.values()]
+        except (TypeError, ValueError):
+            return False
+        return ("parameters" in taken and any(t in ("xt", "x") for t in taken)
+                and any(t in ("a_prev", "a0") for t in taken))
+
+    def takes_parameters(self) -> bool:
+        return True
+
+    def bound(self, params, names, context):
+        units = context.get("state")
+        if not units:
+            raise ReadingError(f"{self.forward_name} is a recurrent layer's: declare the recurrent layer, every state out "
+                               "(3x2-rnn4:seq for a sequence of 3 steps of 2 features into 4 tanh units)")
+        taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        cell = "a_prev" in taken
+        output = context.get("output")
+
+        def pick(prefix):
+            found = [n for n in names if n.startswith(prefix)]
+            if not found:
+                raise ReadingError(f"{self.forward_name} takes a simple recurrent layer's weights (Wax, Waa, ba); the "
+                                   "network declared has no " + prefix + " (declare it as 3x2-rnn4:seq)")
+            return found[0]
+
+        def run(params, x, y):
+            x = np.asarray(x, float)
+            m, T = x.shape[0], x.shape[1]
+            wx, wh, bh = pick("Wxh"), pick("Whh"), pick("bh")
+            dense = [n for n in names if n.startswith("W") and n not in (wx, wh)]
+            following = [n for n in names if n.startswith("b") and n != bh]
+            wya = np.asarray(params[dense[0]]).T if dense else np.zeros((1, units))
+            by = np.asarray(params[following[0]]).reshape(-1, 1) if dense and following else np.zeros((len(wya), 1))
+            parameters = {"Wax": np.asarray(params[wx]).T.copy(), "Waa": np.asarray(params[wh]).T.copy(),
+                          "ba": np.asarray(params[bh]).reshape(-1, 1).copy(), "Wya": wya.copy(), "by": by.copy()}
+            dout = np.asarray(y, float).reshape(m, T, units) / m          # (m, T, n_a): the check's linear loss
+            a0 = np.zeros((units, m))
+
+            def call(fn, *args):
+                out = fn(*args)
+                if not (isinstance(out, tuple) and len(out) == 3):
+                    raise ReadingError(f"{self.forward_name} returned {type(out).__name__}, not (a, y_pred, cache)")
+                return out
+
+            def grads(back, *keys):
+                if not isinstance(back, dict):
+                    raise ReadingError(f"{self.backward_name} returned {type(back).__name__}, not a dict of gradients "
+                                       "(dxt, da_prev, dWax, dWaa, dba)")
+                got = {k.lower(): v for k, v in back.items()}
+                missing = [k for k in keys if k.lower() not in got]
+                if missing:
+                    raise ReadingError(f"{self.backward_name}'s gradients have no {', '.join(missing)}")
+                return [np.asarray(plain(got[k.lower()]), float) for k in keys]
+            if cell:
+                a, states, caches = a0, [], []
+                for t in range(T):
+                    a, _, cache = call(self.forward, x[:, t].T.copy(), a, parameters)
+                    states.append(np.asarray(plain(a), float).T)
+                    caches.append(cache)
+                hs = np.stack(states, axis=1)
+                dx, carry = np.zeros_like(x), np.zeros((units, m))
+                dWax, dWaa, dba = 0.0, 0.0, 0.0
+                for t in reversed(range(T)):
+                    dxt, carry, gx, gh, gb = grads(self.backward(dout[:, t].T + carry, caches[t]),
+                                                   "dxt", "da_prev", "dWax", "dWaa", "dba")
+                    dx[:, t] = dxt.T
+                    dWax, dWaa, dba = dWax + gx, dWaa + gh, dba + gb
+            else:
+                a, _, caches = call(self.forward, x.transpose(2, 0, 1).copy(), a0, parameters)
+                hs = np.asarray(plain(a), float).transpose(1, 2, 0)
+                dxc, dWax, dWaa, dba = grads(self.backward(dout.transpose(2, 0, 1).copy(), caches),
+                                             "dx", "dWax", "dWaa", "dba")
+                dx = dxc.transpose(1, 2, 0)
+            if output is not None and (hs.shape != np.shape(output) or not np.allclose(hs, output, rtol=1e-6, atol=1e-9)):
+                raise ValueMismatch(f"{self.forward_name}'s states are not the declared network's: declare the recurrent "
+                                    "layer with every state out, tanh, as 3x2-rnn4:seq")
+            return {"dx": dx, wx: np.asarray(dWax).T, wh: np.asarray(dWaa).T,
+                    bh: np.asarray(dba).reshape(np.shape(params[bh]))}
+        run.__name__ = run.__qualname__ = self.__name__
+        return run
+
+    def sentence(self) -> str:
+        taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        how = (f"run step by step over the sequence from a⟨0⟩ = 0, then {self.backward_name}(da_next, cache) from the last "
+               "step down with da_next = da⟨t⟩ + the da_prev of step t+1, the gradients summed over t (as its "
+               "rnn_backward drives it)" if "a_prev" in taken else
+               f"run on x (n_x, m, T_x) from a0 = 0, then {self.backward_name}(da, caches)")
+        return (f"deeplearning.ai's columns layout: {self.forward_name} {how}, with parameters Wax = Wxhᵀ, Waa = Whhᵀ, "
+                "ba = bhᵀ and da = the gradient of the check's linear loss J = (1/m) Σ a ⊙ Y; its dx and dWax, dWaa, dba "
+                "(turned back) compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
 class LossLayer:

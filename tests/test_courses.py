@@ -392,6 +392,9 @@ def test_formula_slips_from_the_textbooks_are_named(spec, loss, target, formula,
     ("4-4:relu", "relu_backward", ("return dout * (cache > 0)", "return dout"), {"dx"}),
     ("4-bn", "batchnorm_backward", None, set()),
     ("4-bn", "batchnorm_backward", ("- dxhat.sum(axis=0) ", ""), {"dx"}),       # the path through the mean dropped
+    ("3x4-td5", "temporal_affine_backward", None, set()),                        # an affine map at every step
+    ("3x4-td5", "temporal_affine_backward", ("db = dout.sum(axis=(0, 1))", "db = dout.sum(axis=0).mean(axis=0)"),
+     {"b1"}),                                                                    # the steps averaged, not summed
     ("3x2-rnn4:seq", "rnn_backward", None, set()),                               # CS231n's Wx, Wh, b and h0
     ("3x2-rnn4:seq", "rnn_backward", ("draw = (dh[:, t] + carry)", "draw = (dh[:, t])"),
      {"Wxh1", "Whh1", "bh1", "dx"}),                                             # step t+1's term forgotten

@@ -1,5 +1,6 @@
 """Printed derivations, pinned as exact strings, and LaTeX checked by rendering it."""
 import json
+import re
 
 import pytest
 
@@ -143,3 +144,62 @@ def test_latex_steps_are_ascii_with_math_in_dollars(net):
     tex = net.derive().latex(steps=True)
     assert tex.isascii(), sorted({c for c in tex if not c.isascii()})
     assert r"\text{name the error signal $\delta^{[1]}$ ($\partial J / \partial Z^{[1]}$ without the constant factor)}" in tex
+
+
+# A dense layer at every step of an input sequence (Keras's TimeDistributed, CS231n's temporal affine layer)
+TD_TEXT = """\
+╭─ Layout ─────────────────────────────────────────────────────────────╮
+│ Layout as in Keras: inputs (batch, time, features), here (m, 2, 2);  │
+│ x⟨t⟩ is the input at step t. A dense layer on a sequence applies at  │
+│ every step with the same W and b, as Keras's TimeDistributed(Dense): │
+│ its gradients sum over the steps t and, in Σᵢ,ₚ, over the batch and  │
+│ every step.                                                          │
+╰──────────────────────────────────────────────────────────────────────╯
+╭─ Forward pass ───────────────────────────────────────────────────────╮
+│ Z₁ = X W₁ + b₁                                                       │
+│ A₁ = tanh(Z₁)                                                        │
+│ Z₂ = A₁ W₂ + b₂                                                      │
+│ A₂ = Z₂                                                              │
+╰──────────────────────────────────────────────────────────────────────╯
+╭─ Loss (mean squared error) ──────────────────────────────────────────╮
+│ J = (1/m) Σ (A₂ − Y)²                                                │
+╰──────────────────────────────────────────────────────────────────────╯
+╭─ Error signals ──────────────────────────────────────────────────────╮
+│ δ₂ = A₂ − Y                                                          │
+│ δ₁ = (δ₂ W₂ᵀ) ⊙ (1 − A₁²)                                            │
+╰──────────────────────────────────────────────────────────────────────╯
+╭─ Gradients ──────────────────────────────────────────────────────────╮
+│ ∂J/∂W₁ = (2/m) Σₜ X⟨t⟩ᵀ δ₁⟨t⟩                                        │
+│ ∂J/∂b₁ = (2/m) Σᵢ,ₚ δ₁                                               │
+│ ∂J/∂W₂ = (2/m) Σₜ A₁⟨t⟩ᵀ δ₂⟨t⟩                                       │
+│ ∂J/∂b₂ = (2/m) Σᵢ,ₚ δ₂                                               │
+╰──────────────────────────────────────────────────────────────────────╯
+
+"""
+
+
+def test_a_dense_layer_at_every_step_of_an_input_sequence_prints_and_checks_three_ways():
+    from compile.checks.verify import verify
+    from derive import TimeDistributed
+    from derive.network.examples import resolve
+    net = resolve("2x2-td2:tanh-td1")[1]
+    assert isinstance(net.layers[0], TimeDistributed)
+    assert net.derive().text(width=72) + "\n" == TD_TEXT
+    report = verify(net)
+    assert report.ok and report.scalar == "used", report.to_json()
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("4-td3", "layer 1 (TimeDistributed Dense 3) takes (batch, time, features) inputs; its input is (m, 4)"),
+    ("3x4-tdx", "expected a layer size"),
+])
+def test_a_dense_layer_at_every_step_refuses_what_is_not_a_sequence(spec, says):
+    from derive.network.examples import ModelError, resolve
+    with pytest.raises(ModelError, match=re.escape(says)):
+        resolve(spec)
+
+
+def test_time_distributed_wraps_a_dense_layer_only():
+    from derive import Conv1D, NetworkError, TimeDistributed
+    with pytest.raises(NetworkError, match="TimeDistributed wraps a Dense layer, not Conv1D"):
+        TimeDistributed(Conv1D(2))

@@ -496,8 +496,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             return retry
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
-    x_axes = {1: "inputs", 2: "time, features" if any(l.kind == "recurrent" for l in model.layers) else
-              "length, channels", 3: "height, width, channels"}[len(model.input_shape)]
+    sequence = not any(l.kind in ("conv", "max_pool", "avg_pool") for l in model.layers)   # recurrent, TimeDistributed
+    x_axes = {1: "inputs", 2: "time, features" if sequence else "length, channels",
+              3: "height, width, channels"}[len(model.input_shape)]
     per_step = model.Y.rank == 3   # a loss at every step: summed over the steps
     notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
              "batch)" if columns else f"W (in, out), b (out,), x (batch, {x_axes}), y (batch, "

@@ -120,6 +120,11 @@ def layout_text(model) -> str:
     shape = model.input_shape
     if len(shape) == 1:
         return "x is (batch, inputs), y is (batch, outputs)."
+    if len(shape) == 2 and not any(l.kind in ("conv", "max_pool", "avg_pool") for l in model.layers):
+        steps = "every step's outputs (batch, time, outputs)" if model.Y.rank == 3 else "(batch, outputs)"
+        each = any(l.kind == "dense" and l.A.rank == 3 for l in model.layers)
+        return (f"Layout as in Keras: x is (batch, time, features), y is {steps}"
+                + ("; a dense layer on a sequence applies at every step with the same W and b." if each else "."))
     conv = "(k, c_in, c_out)" if len(shape) == 2 else "(kh, kw, c_in, c_out)"
     x = "(batch, length, channels)" if len(shape) == 2 else "(batch, height, width, channels)"
     one = " or (batch, length) for one channel" if len(shape) == 2 and shape[1] == 1 else ""

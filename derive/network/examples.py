@@ -13,7 +13,7 @@ from pathlib import Path
 
 from derive.formula.parse import FormulaError
 from derive.network.functions import ACTIVATION_NAMES
-from derive.network.network import Dense, Network, NetworkError, _activation
+from derive.network.network import Dense, Network, NetworkError, TimeDistributed, _activation
 
 
 @dataclass(frozen=True)
@@ -252,6 +252,9 @@ def parse_spec(spec: str, loss=None) -> Network:
         if re.match(r"(bn|ln)(:|$)|emb|att\d|block\d", part):
             layers.append(_norm_or_embedding(spec, pos, part))
             continue
+        each = part.startswith("td") and part[2:3].isdigit()   # td5:tanh, a dense layer at every step of a sequence
+        if each:
+            pos, part = pos + 2, part[2:]
         units, _, act = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
         act, drop = _dropout(spec, pos + len(units) + 1, act)
@@ -260,7 +263,7 @@ def parse_spec(spec: str, loss=None) -> Network:
         if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
             raise ModelError(_at(spec, pos + len(units) + 1, f"unknown activation {act!r}; valid: "
                                  f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
-        layers.append((pos + len(units) + 1, n, act, bias, drop))
+        layers.append((pos + len(units) + 1, n, act, bias, drop, each))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
         loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
@@ -279,12 +282,13 @@ def parse_spec(spec: str, loss=None) -> Network:
         if not isinstance(layer, tuple):  # a recurrent layer, already made
             built.append(layer)
             continue
-        apos, units, act, bias, drop = layer
+        apos, units, act, bias, drop, each = layer
         try:
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
-        built.append(Dense(units, act, use_bias=bias, dropout=drop) if drop else Dense(units, act, use_bias=bias))
+        dense = Dense(units, act, use_bias=bias, dropout=drop) if drop else Dense(units, act, use_bias=bias)
+        built.append(TimeDistributed(dense) if each else dense)
     try:
         return Network(first, built, loss=loss, name=spec)
     except NetworkError as exc:

@@ -66,6 +66,31 @@ class Dense:
 
 
 @dataclass(frozen=True)
+class TimeDistributed:
+    """A dense layer applied at every step of a (batch, time, features) input with the same W and b, as Keras's
+    ``TimeDistributed(Dense(...))`` and CS231n's temporal affine layer: Z⟨t⟩ = X⟨t⟩ W + b. A dense layer after a
+    recurrent layer that gives every state already applies at every step; this declares it on the input."""
+
+    layer: Dense
+
+    def __post_init__(self):
+        if not isinstance(self.layer, Dense):
+            raise NetworkError(f"TimeDistributed wraps a Dense layer, not {type(self.layer).__name__}")
+
+    def __getattr__(self, name):   # units, activation, dropout, ...: the wrapped layer's
+        if name == "layer":
+            raise AttributeError(name)
+        return getattr(self.layer, name)
+
+    def build(self, g: "Builder", inp: Node, adds=()) -> Node:
+        if inp.rank != 3:
+            raise NetworkError(f"layer {len(g.layers) + 1} (TimeDistributed Dense {self.layer.units}) takes "
+                               f"(batch, time, features) inputs; its input is {fmt_shape(inp.shape)}")
+        g._sequences.add(inp)
+        return self.layer.build(g, inp, adds)
+
+
+@dataclass(frozen=True)
 class Param:
     """A trainable parameter as every numeric stage reads it: initialisation, check points, verify,
     check-code and code generation take shape, fans and initialisation from here, not from a layer's

@@ -190,7 +190,13 @@ def layout_lines(d, style: str = "text") -> list:
     if any(layer.kind == "recurrent" for layer in model.layers):
         return _recurrent_layout(model, p)
     lines = []
-    if len(shape) > 1:
+    windows = any(layer.kind in ("conv", "max_pool", "avg_pool") for layer in model.layers)
+    if len(shape) == 2 and not windows:   # a sequence read by dense layers at every step (TimeDistributed)
+        T, F = shape
+        lines.append(f"Layout as in Keras: inputs (batch, time, features), here (m, {T}, {F}); x⟨t⟩ is the input at "
+                     "step t. A dense layer on a sequence applies at every step with the same W and b, as Keras's "
+                     "TimeDistributed(Dense): its gradients sum over the steps t and, in Σᵢ,ₚ, over the batch and every step.")
+    elif len(shape) > 1:
         lines.append("Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
                      + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "
                      "(c_out,); flatten is row-major over the positions, then the channels.")

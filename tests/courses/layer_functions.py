@@ -144,3 +144,20 @@ def rnn_step_backward(dnext_h, cache):
     dWh = prev_h.T @ dpre
     db = dpre.sum(axis=0)
     return dx, dprev_h, dWx, dWh, db
+
+
+def temporal_affine_forward(x, w, b):
+    """The same affine map at every step: x (N, T, D), w (D, M), b (M,) -> (N, T, M)."""
+    N, T, D = x.shape
+    out = (x.reshape(N * T, D) @ w).reshape(N, T, -1) + b
+    return out, (x, w, b)
+
+
+def temporal_affine_backward(dout, cache):
+    x, w, b = cache
+    N, T, D = x.shape
+    flat = dout.reshape(N * T, -1)
+    dx = (flat @ w.T).reshape(N, T, D)
+    dw = x.reshape(N * T, D).T @ flat
+    db = dout.sum(axis=(0, 1))
+    return dx, dw, db

@@ -680,3 +680,24 @@ def test_deeplearning_ai_recurrent_functions_on_a_network_without_a_recurrent_la
     from derive.network.examples import resolve
     report = check_code(resolve("4-3")[1], f"{HERE / 'dlai_rnn.py'}:rnn_cell_backward", points=1)
     assert report.error and "rnn_cell_forward is a recurrent layer's: declare the recurrent layer" in report.error
+
+
+LSTM_PARAMS = {f"{w}{g}1" for g in "ifgo" for w in ("Wx", "Wh", "bx", "bh")}
+
+
+@pytest.mark.parametrize("fn, edit, wrong", [
+    ("lstm_cell_backward", None, set()),
+    ("lstm_backward", None, set()),
+    # the forget gate's gradient read at c⟨t⟩ for c⟨t−1⟩: through the carries, every gradient of the sequence moves
+    ("lstm_cell_backward", ("dft = dc * c_prev * ft", "dft = dc * c_next * ft"), LSTM_PARAMS | {"dx"}),
+])
+def test_deeplearning_ai_lstm_functions_with_gates_on_the_stacked_state_and_input(tmp_path, fn, edit, wrong):
+    """lstm_cell_forward(xt, a_prev, c_prev, parameters) with Wf (n_a, n_a + n_x) on [a_prev; xt] and one bias per
+    gate, against the declared PyTorch-style LSTM (separate Wx, Wh and two biases per gate)."""
+    from derive.network.examples import resolve
+    path = HERE / "dlai_rnn.py" if edit is None else _edited(tmp_path, "dlai_rnn.py", *edit)
+    report = check_code(resolve("3x2-lstm4:seq")[1], f"{path}:{fn}", points=1)
+    assert report.error is None, report.error
+    assert set(report.params) == LSTM_PARAMS | {"dx"}
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert any("[Whᵀ | Wxᵀ]" in n for n in report.notes), report.notes

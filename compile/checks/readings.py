@@ -525,7 +525,9 @@ class LayerPair:
             taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
             return None
-        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[1] not in ("cache", "caches") or "backward" not in name:
+        # (dout, cache); an LSTM cell's (da_next, dc_next, cache)
+        if len(taken) < 2 or taken[0] not in UPSTREAM or taken[-1] not in ("cache", "caches") or "backward" not in name \
+                or len(taken) > 3 or (len(taken) == 3 and taken[1] not in ("dc_next", "dnext_c", "dc")):
             return None
         partner = name.replace("backward", "forward")   # conv_backward_naive: conv_forward_naive
         forward = namespace.get(partner)
@@ -735,7 +737,8 @@ class StepPair(LayerPair):
 
 
 class DlaiRecurrent(LayerPair):
-    """deeplearning.ai's recurrent layer functions, in its columns layout with a ``parameters`` dict:
+    """deeplearning.ai's recurrent layer functions (simple RNN and LSTM), in its columns layout with a
+    ``parameters`` dict:
     ``rnn_cell_forward(xt, a_prev, parameters)`` -> (a_next, yt_pred, cache) with
     ``rnn_cell_backward(da_next, cache)`` -> {dxt, da_prev, dWax, dWaa, dba}, driven over the declared sequence
     (as its rnn_backward drives it: da_next = da⟨t⟩ + the next step's da_prev, gradients summed over t); and
@@ -751,7 +754,7 @@ class DlaiRecurrent(LayerPair):
         except (TypeError, ValueError):
             return False
         return ("parameters" in taken and any(t in ("xt", "x") for t in taken)
-                and any(t in ("a_prev", "a0") for t in taken))
+                and any(t in ("a_prev", "a0") for t in taken))   # lstm_cell_forward takes c_prev too
 
     def takes_parameters(self) -> bool:
         return True
@@ -765,66 +768,94 @@ class DlaiRecurrent(LayerPair):
         cell = "a_prev" in taken
         output = context.get("output")
 
+        lstm = any(n.startswith("Wxf") for n in names)
+        gates = (("f", "f"), ("i", "i"), ("c", "g"), ("o", "o"))   # deeplearning.ai's gate letter, derivax's
+
         def pick(prefix):
             found = [n for n in names if n.startswith(prefix)]
             if not found:
-                raise ReadingError(f"{self.forward_name} takes a simple recurrent layer's weights (Wax, Waa, ba); the "
-                                   "network declared has no " + prefix + " (declare it as 3x2-rnn4:seq)")
+                raise ReadingError(f"{self.forward_name} takes a recurrent layer's weights; the network declared has "
+                                   f"no {prefix}… (declare it as 3x2-rnn4:seq or 3x2-lstm4:seq)")
             return found[0]
+
+        def call(fn, size, *args):
+            out = fn(*args)
+            if not (isinstance(out, tuple) and len(out) == size):
+                what = "(a, c, y_pred, cache)" if lstm else "(a, y_pred, cache)"
+                raise ReadingError(f"{self.forward_name} returned {type(out).__name__}, not {what}")
+            return out
+
+        def grads(back, *keys):
+            if not isinstance(back, dict):
+                raise ReadingError(f"{self.backward_name} returned {type(back).__name__}, not a dict of gradients")
+            got = {k.lower(): v for k, v in back.items()}
+            missing = [k for k in keys if k.lower() not in got]
+            if missing:
+                raise ReadingError(f"{self.backward_name}'s gradients have no {', '.join(missing)}")
+            return [np.asarray(plain(got[k.lower()]), float) for k in keys]
 
         def run(params, x, y):
             x = np.asarray(x, float)
             m, T = x.shape[0], x.shape[1]
-            wx, wh, bh = pick("Wxh"), pick("Whh"), pick("bh")
-            dense = [n for n in names if n.startswith("W") and n not in (wx, wh)]
-            following = [n for n in names if n.startswith("b") and n != bh]
-            wya = np.asarray(params[dense[0]]).T if dense else np.zeros((1, units))
-            by = np.asarray(params[following[0]]).reshape(-1, 1) if dense and following else np.zeros((len(wya), 1))
-            parameters = {"Wax": np.asarray(params[wx]).T.copy(), "Waa": np.asarray(params[wh]).T.copy(),
-                          "ba": np.asarray(params[bh]).reshape(-1, 1).copy(), "Wya": wya.copy(), "by": by.copy()}
+            P = {k: np.asarray(params[k], float) for k in names if k != "dx"}
+            if lstm:
+                owned = {f"{side}{g}": pick(f"{side}{g}") for _, g in gates for side in ("Wx", "Wh", "bx", "bh")}
+                parameters = {}
+                for d, g in gates:
+                    parameters["W" + d] = np.concatenate([P[owned["Wh" + g]].T, P[owned["Wx" + g]].T], axis=1)
+                    parameters["b" + d] = (P[owned["bx" + g]] + P[owned["bh" + g]]).reshape(-1, 1)
+                keys = [f"d{w}{d}" for d, _ in gates for w in ("W", "b")]
+            else:
+                owned = {"Wx": pick("Wxh"), "Wh": pick("Whh"), "b": pick("bh")}
+                parameters = {"Wax": P[owned["Wx"]].T.copy(), "Waa": P[owned["Wh"]].T.copy(),
+                              "ba": P[owned["b"]].reshape(-1, 1).copy()}
+                keys = ["dWax", "dWaa", "dba"]
+            recurrent = set(owned.values())
+            dense = [n for n in names if n.startswith("W") and n not in recurrent]
+            following = [n for n in names if n.startswith("b") and n not in recurrent]
+            wy = P[dense[0]].T.copy() if dense else np.zeros((1, units))
+            by = P[following[0]].reshape(-1, 1).copy() if dense and following else np.zeros((len(wy), 1))
+            parameters.update({"Wya": wy, "Wy": wy, "by": by})   # ŷ's weights, as each notebook names them
             dout = np.asarray(y, float).reshape(m, T, units) / m          # (m, T, n_a): the check's linear loss
-            a0 = np.zeros((units, m))
-
-            def call(fn, *args):
-                out = fn(*args)
-                if not (isinstance(out, tuple) and len(out) == 3):
-                    raise ReadingError(f"{self.forward_name} returned {type(out).__name__}, not (a, y_pred, cache)")
-                return out
-
-            def grads(back, *keys):
-                if not isinstance(back, dict):
-                    raise ReadingError(f"{self.backward_name} returned {type(back).__name__}, not a dict of gradients "
-                                       "(dxt, da_prev, dWax, dWaa, dba)")
-                got = {k.lower(): v for k, v in back.items()}
-                missing = [k for k in keys if k.lower() not in got]
-                if missing:
-                    raise ReadingError(f"{self.backward_name}'s gradients have no {', '.join(missing)}")
-                return [np.asarray(plain(got[k.lower()]), float) for k in keys]
+            zeros = np.zeros((units, m))
             if cell:
-                a, states, caches = a0, [], []
+                a, c, states, caches = zeros, zeros, [], []
                 for t in range(T):
-                    a, _, cache = call(self.forward, x[:, t].T.copy(), a, parameters)
+                    if lstm:
+                        a, c, _, cache = call(self.forward, 4, x[:, t].T.copy(), a, c, parameters)
+                    else:
+                        a, _, cache = call(self.forward, 3, x[:, t].T.copy(), a, parameters)
                     states.append(np.asarray(plain(a), float).T)
                     caches.append(cache)
                 hs = np.stack(states, axis=1)
-                dx, carry = np.zeros_like(x), np.zeros((units, m))
-                dWax, dWaa, dba = 0.0, 0.0, 0.0
+                dx, carry, carry_c, sums = np.zeros_like(x), zeros, zeros, None
                 for t in reversed(range(T)):
-                    dxt, carry, gx, gh, gb = grads(self.backward(dout[:, t].T + carry, caches[t]),
-                                                   "dxt", "da_prev", "dWax", "dWaa", "dba")
+                    if lstm:
+                        dxt, carry, carry_c, *g = grads(self.backward(dout[:, t].T + carry, carry_c, caches[t]),
+                                                        "dxt", "da_prev", "dc_prev", *keys)
+                    else:
+                        dxt, carry, *g = grads(self.backward(dout[:, t].T + carry, caches[t]), "dxt", "da_prev", *keys)
                     dx[:, t] = dxt.T
-                    dWax, dWaa, dba = dWax + gx, dWaa + gh, dba + gb
+                    sums = g if sums is None else [u + v for u, v in zip(sums, g)]
             else:
-                a, _, caches = call(self.forward, x.transpose(2, 0, 1).copy(), a0, parameters)
-                hs = np.asarray(plain(a), float).transpose(1, 2, 0)
-                dxc, dWax, dWaa, dba = grads(self.backward(dout.transpose(2, 0, 1).copy(), caches),
-                                             "dx", "dWax", "dWaa", "dba")
+                out = call(self.forward, 4 if lstm else 3, x.transpose(2, 0, 1).copy(), zeros, parameters)
+                hs = np.asarray(plain(out[0]), float).transpose(1, 2, 0)
+                dxc, *sums = grads(self.backward(dout.transpose(2, 0, 1).copy(), out[-1]), "dx", *keys)
                 dx = dxc.transpose(1, 2, 0)
             if output is not None and (hs.shape != np.shape(output) or not np.allclose(hs, output, rtol=1e-6, atol=1e-9)):
                 raise ValueMismatch(f"{self.forward_name}'s states are not the declared network's: declare the recurrent "
-                                    "layer with every state out, tanh, as 3x2-rnn4:seq")
-            return {"dx": dx, wx: np.asarray(dWax).T, wh: np.asarray(dWaa).T,
-                    bh: np.asarray(dba).reshape(np.shape(params[bh]))}
+                                    "layer with every state out, as 3x2-rnn4:seq (tanh) or 3x2-lstm4:seq")
+            got = dict(zip(keys, sums))
+            result = {"dx": dx}
+            if lstm:
+                for d, g in gates:
+                    dW, db = got[f"dW{d}"], got[f"db{d}"]
+                    result[owned["Wh" + g]], result[owned["Wx" + g]] = dW[:, :units].T, dW[:, units:].T
+                    result[owned["bx" + g]] = result[owned["bh" + g]] = db.reshape(P[owned["bx" + g]].shape)
+            else:
+                result.update({owned["Wx"]: got["dWax"].T, owned["Wh"]: got["dWaa"].T,
+                               owned["b"]: got["dba"].reshape(P[owned["b"]].shape)})
+            return result
         run.__name__ = run.__qualname__ = self.__name__
         return run
 
@@ -834,9 +865,12 @@ class DlaiRecurrent(LayerPair):
                "step down with da_next = da⟨t⟩ + the da_prev of step t+1, the gradients summed over t (as its "
                "rnn_backward drives it)" if "a_prev" in taken else
                f"run on x (n_x, m, T_x) from a0 = 0, then {self.backward_name}(da, caches)")
-        return (f"deeplearning.ai's columns layout: {self.forward_name} {how}, with parameters Wax = Wxhᵀ, Waa = Whhᵀ, "
-                "ba = bhᵀ and da = the gradient of the check's linear loss J = (1/m) Σ a ⊙ Y; its dx and dWax, dWaa, dba "
-                "(turned back) compared with the derived gradients, dx with jax.grad of the lowered forward pass")
+        lstm = "c_prev" in taken or self.forward_name.startswith("lstm")
+        weights = ("each gate's W (Wf, Wi, Wc, Wo) = [Whᵀ | Wxᵀ] of derivax's gate (f, i, g, o) on [a_prev; xt] and its "
+                   "b = (bx + bh)ᵀ" if lstm else "Wax = Wxhᵀ, Waa = Whhᵀ, ba = bhᵀ")
+        return (f"deeplearning.ai's columns layout: {self.forward_name} {how}, with parameters {weights}, and da = the "
+                "gradient of the check's linear loss J = (1/m) Σ a ⊙ Y; its dx and weight gradients (turned back) "
+                "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
 class LossLayer:

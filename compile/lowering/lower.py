@@ -25,6 +25,8 @@ worker pool rather than on the thread that dispatched the step (see ``LOG_SOFTMA
 """
 from __future__ import annotations
 
+import re
+
 import linecache
 import math
 from dataclasses import dataclass, field
@@ -94,6 +96,12 @@ LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
         return jnp.sum(y * z) - jnp.sum(jnp.sum(y, axis=axis, keepdims=True) * lse)
     return jnp.sum(y * jax.nn.log_softmax(z, axis=axis))
 '''
+
+
+# Printed elementwise expressions, keyed by (expression, its operands' placeholders, the compound ones), with
+# a token \x00name\x00 where each operand's code goes.
+_TEMPLATES: dict = {}
+_TOKEN = re.compile("\x00([^\x00]+)\x00")
 
 
 class ScalarJax(JaxPrinter):
@@ -272,11 +280,13 @@ class FunctionWriter:
             atoms[p], atomic = self.code(a)
             if not atomic:
                 compound.append(p)
-        key = ("ew", expr, tuple(atoms.items()), tuple(compound))
-        if key not in self.printed:
-            printer = ScalarJax(atoms, compound)
-            self.printed[key] = printer.doprint(expr), m in printer.used
-        text, with_m = self.printed[key]
+        key = (expr, tuple(atoms), tuple(compound))
+        if key not in _TEMPLATES:   # printed once with a token per operand: identical layers share the printing
+            printer = ScalarJax({p: f"\x00{p.name}\x00" for p in atoms}, compound)
+            _TEMPLATES[key] = printer.doprint(expr), m in printer.used
+        template, with_m = _TEMPLATES[key]
+        names = {p.name: code for p, code in atoms.items()}
+        text = _TOKEN.sub(lambda t: names[t.group(1)], template)
         self.uses_m |= with_m
         used = [a.shape for i, a in enumerate(args) if placeholder(i) in expr.free_symbols]
         if broadcast_shape(used) != tuple(node.shape):  # a node that only repeats its operand (a sum's adjoint)

@@ -213,10 +213,14 @@ def tidy(node: Node, steps: list, why: Rule) -> Node:
     if node.op != "ew" or node.name is not None or not node.args:
         return node
     expr = node.attrs["expr"]
-    best = expr
-    for candidate in _simplified(expr):
-        if sp.count_ops(candidate) < sp.count_ops(best):
-            best = candidate
+    best = _SHORTEST.get(expr)
+    if best is None:
+        best = expr
+        for candidate in _simplified(expr):
+            if sp.count_ops(candidate) < sp.count_ops(best):
+                best = candidate
+        if expr in _SIMPLIFIED:   # kept only where the simplified forms were (not past a time limit)
+            _SHORTEST[expr] = best
     if best == expr:
         return node
     after = ew(best, node.args, shape=node.shape)
@@ -263,6 +267,7 @@ def write_through(node: Node, candidates, steps: list) -> Node:
 
 
 _SIMPLIFIED: dict = {}   # expression -> its simplified forms: the layers of a deep network repeat theirs
+_SHORTEST: dict = {}     # expression -> the shortest of it and its simplified forms
 _SIMPLIFIED_MAX = 4096
 
 
@@ -285,6 +290,7 @@ def _simplified(expr) -> list:
             return []
     if len(_SIMPLIFIED) >= _SIMPLIFIED_MAX:
         _SIMPLIFIED.clear()
+        _SHORTEST.clear()
     _SIMPLIFIED[expr] = tuple(forms)
     return list(forms)
 

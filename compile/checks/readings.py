@@ -503,6 +503,14 @@ def value_findings(V) -> list:
 
 # ---- a layer's backward function, checked through its forward partner (CS231n's layers.py) ----
 
+def arg_names(fn) -> list | None:
+    """The names ``fn`` takes, lower-cased; None where Python cannot tell (a builtin)."""
+    try:
+        return [p.name.lower() for p in inspect.signature(fn).parameters.values()]
+    except (TypeError, ValueError):
+        return None
+
+
 UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g", "dnext_h", "dh_next", "dnext",
             "da_next"}
 
@@ -521,9 +529,8 @@ class LayerPair:
     @staticmethod
     def of(fn, namespace, name):
         """The pair for ``fn`` named ``name``, or None where it takes no (dout, cache) or has no partner."""
-        try:
-            taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
-        except (TypeError, ValueError):
+        taken = arg_names(fn)
+        if taken is None:
             return None
         # (dout, cache); an LSTM cell's (da_next, dc_next, cache)
         if len(taken) < 2 or taken[0] not in UPSTREAM or taken[-1] not in ("cache", "caches") or "backward" not in name \
@@ -542,9 +549,8 @@ class LayerPair:
     def takes_parameters(self) -> bool:
         """Whether the forward takes any of a layer's parameters (w, b, gamma, beta): relu_forward(x) takes
         none, and is checked on a square layer whose weights are the identity."""
-        try:
-            taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
-        except (TypeError, ValueError):
+        taken = arg_names(self.forward)
+        if taken is None:
             return True
         return any(t in ("w", "b", "gamma", "beta") for t in taken)
 
@@ -603,10 +609,7 @@ class LayerPair:
     def bound(self, params, names, context):
         output = context.get("output")
         self.geometry = context.get("conv")
-        try:
-            taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
-        except (TypeError, ValueError):
-            taken = []
+        taken = arg_names(self.forward) or []
         self.first = bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)
 
         def run(params, x, y):
@@ -671,9 +674,8 @@ class StepPair(LayerPair):
 
     @staticmethod
     def fits(forward) -> bool:
-        try:
-            taken = [p.name.lower() for p in inspect.signature(forward).parameters.values()]
-        except (TypeError, ValueError):
+        taken = arg_names(forward)
+        if taken is None:
             return False
         return any(t in STEP_STATES for t in taken) and any(t in ("x", "xt", "x_t", "input", "inputs") for t in taken)
 
@@ -749,9 +751,8 @@ class DlaiRecurrent(LayerPair):
 
     @staticmethod
     def fits(forward) -> bool:
-        try:
-            taken = [p.name.lower() for p in inspect.signature(forward).parameters.values()]
-        except (TypeError, ValueError):
+        taken = arg_names(forward)
+        if taken is None:
             return False
         return ("parameters" in taken and any(t in ("xt", "x") for t in taken)
                 and any(t in ("a_prev", "a0") for t in taken))   # lstm_cell_forward takes c_prev too
@@ -764,7 +765,7 @@ class DlaiRecurrent(LayerPair):
         if not units:
             raise ReadingError(f"{self.forward_name} is a recurrent layer's: declare the recurrent layer, every state out "
                                "(3x2-rnn4:seq for a sequence of 3 steps of 2 features into 4 tanh units)")
-        taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        taken = arg_names(self.forward) or []
         cell = "a_prev" in taken
         output = context.get("output")
 
@@ -860,7 +861,7 @@ class DlaiRecurrent(LayerPair):
         return run
 
     def sentence(self) -> str:
-        taken = [p.name.lower() for p in inspect.signature(self.forward).parameters.values()]
+        taken = arg_names(self.forward) or []
         how = (f"run step by step over the sequence from a⟨0⟩ = 0, then {self.backward_name}(da_next, cache) from the last "
                "step down with da_next = da⟨t⟩ + the da_prev of step t+1, the gradients summed over t (as its "
                "rnn_backward drives it)" if "a_prev" in taken else
@@ -884,9 +885,8 @@ class LossLayer:
 
     @staticmethod
     def of(fn, name):
-        try:
-            taken = [p.name.lower() for p in inspect.signature(fn).parameters.values()]
-        except (TypeError, ValueError):
+        taken = arg_names(fn)
+        if taken is None:
             return None
         return LossLayer(fn, name) if name.endswith("_loss") and taken == ["x", "y"] else None
 

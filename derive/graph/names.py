@@ -85,3 +85,14 @@ def subscript(digits) -> str:
 
 def superscript(digits) -> str:
     return str(digits).translate(SUPERSCRIPT)
+
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def text_label(name) -> str:
+    """A name as plain text prints it where no printer is at hand (a rule's words): h₁⟨t⟩ for h1_t."""
+    if not isinstance(name, Name):
+        return str(name)
+    layer = "" if name.layer is None else str(name.layer).translate(_SUBSCRIPTS)
+    return name.base + layer + ("" if name.step is None else f"⟨{step_text(name.step, name.at)}⟩")

@@ -431,7 +431,7 @@ def _activation_slips(cell, back, root) -> list:
     mistype it: left out, another activation's, A, 1 − A, A²."""
     from derive.graph.node import placeholder as ph
     from derive.ops.elementwise import THROUGH_A, WRITTEN
-    from derive.printing.show import name as shown
+    from derive.graph.names import text_label
     nodes = set(topo_order(back.d_prev)) | set(topo_order(root))
     out = []
     for a in cell.forward:
@@ -447,7 +447,7 @@ def _activation_slips(cell, back, root) -> list:
         kind = next((k for k, f in THROUGH_A.items() if all(np.allclose(f(probe), r) for r in right.values())), None)
         if kind is None:
             continue
-        label = shown(a.name, "text") if a.name is not None else "A"
+        label = text_label(a.name) if a.name is not None else "A"
         slips = [("left out", lambda v: np.ones_like(v))]
         slips += [(f"written as {other}'s {WRITTEN[other]}", f) for other, f in THROUGH_A.items() if other != kind]
         slips += [("written as A", lambda v: v), ("written as 1 − A", lambda v: 1 - v), ("written as A²", lambda v: v ** 2)]

@@ -701,3 +701,27 @@ def test_deeplearning_ai_lstm_functions_with_gates_on_the_stacked_state_and_inpu
     assert set(report.params) == LSTM_PARAMS | {"dx"}
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("[Whᵀ | Wxᵀ]" in n for n in report.notes), report.notes
+
+
+@pytest.mark.parametrize("fn, edit, wrong", [
+    ("lstm_step_backward", None, set()),
+    ("lstm_backward", None, set()),
+    # the cell state's gradient without the path through h = o ⊙ tanh(c): every gradient of the sequence moves
+    ("lstm_step_backward", ("dc = dnext_c + dnext_h * o * (1 - tc ** 2)", "dc = dnext_c"), LSTM_PARAMS | {"dx"}),
+])
+def test_cs231n_lstm_functions_with_the_gates_side_by_side(tmp_path, fn, edit, wrong):
+    """lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b) with Wx (D, 4H) holding the gates i, f, o, g side by side,
+    driven over the declared LSTM's sequence; lstm_forward/lstm_backward on the whole sequence."""
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve("3x2-lstm4:seq")[1], f"{path}:{fn}", points=1)
+    assert report.error is None, report.error
+    assert set(report.params) == LSTM_PARAMS | {"dx"}
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert any("side by side in the order i, f, o, g" in n for n in report.notes), report.notes
+
+
+def test_an_lstm_function_on_a_simple_rnn_is_told_to_declare_an_lstm():
+    from derive.network.examples import resolve
+    report = check_code(resolve("3x2-rnn4:seq")[1], f"{HERE / 'layer_functions.py'}:lstm_step_backward", points=1)
+    assert report.error and "lstm_step_forward is an LSTM layer's: declare the LSTM" in report.error, report.error

@@ -541,7 +541,8 @@ class LayerPair:
         stem = partner.replace("_forward", "", 1) if partner.count("_forward") else partner
         pair = None
         if callable(forward):
-            kind = DlaiRecurrent if DlaiRecurrent.fits(forward) else StepPair if StepPair.fits(forward) else LayerPair
+            kind = (DlaiRecurrent if DlaiRecurrent.fits(forward) else StackedLstm if StackedLstm.fits(forward, partner)
+                    else StepPair if StepPair.fits(forward) else LayerPair)
             pair = kind(fn, forward, stem)
             pair.forward_name, pair.backward_name = partner, name
         return pair
@@ -872,6 +873,92 @@ class DlaiRecurrent(LayerPair):
         return (f"deeplearning.ai's columns layout: {self.forward_name} {how}, with parameters {weights}, and da = the "
                 "gradient of the check's linear loss J = (1/m) Σ a ⊙ Y; its dx and weight gradients (turned back) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
+
+
+class StackedLstm(LayerPair):
+    """CS231n's LSTM layer functions, the four gates' weights side by side in the order i, f, o, g:
+    ``lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)`` -> (next_h, next_c, cache) with
+    ``lstm_step_backward(dnext_h, dnext_c, cache)`` -> (dx, dprev_h, dprev_c, dWx, dWh, db), driven over the
+    declared sequence (dnext_h = dout⟨t⟩ + the next step's dprev_h, dnext_c the next step's dprev_c, gradients
+    summed over t); and ``lstm_forward(x, h0, Wx, Wh, b)`` -> (h, cache) with ``lstm_backward(dh, cache)`` ->
+    (dx, dh0, dWx, dWh, db). Wx (D, 4H) is the declared LSTM's Wxi, Wxf, Wxo, Wxg side by side, Wh likewise, and
+    b (4H,) each gate's two biases added; the gradients are split back the same way (a gate's db is the gradient
+    of both its biases)."""
+
+    GATES = "ifog"
+
+    @staticmethod
+    def fits(forward, name="") -> bool:
+        taken = arg_names(forward)
+        return bool(taken) and "lstm" in name.lower() and {"wx", "wh", "b"} <= set(taken)
+
+    def bound(self, params, names, context):
+        units = context.get("state")
+        owned = {f"{side}{g}": next((n for n in names if n.startswith(f"{side}{g}")), None)
+                 for g in self.GATES for side in ("Wx", "Wh", "bx", "bh")}
+        if not units or None in owned.values():
+            raise ReadingError(f"{self.forward_name} is an LSTM layer's: declare the LSTM, every state out "
+                               "(3x2-lstm4:seq for a sequence of 3 steps of 2 features into 4 units)")
+        taken = arg_names(self.forward) or []
+        step = "prev_c" in taken
+        output = context.get("output")
+
+        def run(params, x, y):
+            x = np.asarray(x, float)
+            m, T = x.shape[0], x.shape[1]
+            P = {k: np.asarray(params[k], float) for k in owned.values()}
+            Wx = np.concatenate([P[owned["Wx" + g]] for g in self.GATES], axis=1)
+            Wh = np.concatenate([P[owned["Wh" + g]] for g in self.GATES], axis=1)
+            b = np.concatenate([(P[owned["bx" + g]] + P[owned["bh" + g]]).reshape(-1) for g in self.GATES])
+            dout = np.asarray(y, float).reshape(m, T, units) / m
+            zeros = np.zeros((m, units))
+
+            def unpack(out, size, what):
+                if not (isinstance(out, (tuple, list)) and len(out) == size):
+                    raise ReadingError(f"{what} returned {type(out).__name__}, not {size} values")
+                return [np.asarray(plain(v), float) if i < size - 1 or what == self.backward_name else v
+                        for i, v in enumerate(out)]
+            if step:
+                h, c, states, caches = zeros, zeros, [], []
+                for t in range(T):
+                    h, c, cache = unpack(self.forward(x[:, t], h, c, Wx, Wh, b), 3, self.forward_name)
+                    states.append(h)
+                    caches.append(cache)
+                hs = np.stack(states, axis=1)
+                dx, carry_h, carry_c, sums = np.zeros_like(x), zeros, zeros, None
+                for t in reversed(range(T)):
+                    dxt, carry_h, carry_c, *g = unpack(self.backward(dout[:, t] + carry_h, carry_c, caches[t]), 6,
+                                                       self.backward_name)
+                    dx[:, t] = dxt
+                    sums = g if sums is None else [u + v for u, v in zip(sums, g)]
+                dWx, dWh, db = sums
+            else:
+                hs, cache = unpack(self.forward(x, zeros, Wx, Wh, b), 2, self.forward_name)
+                dx, _, dWx, dWh, db = unpack(self.backward(dout, cache), 5, self.backward_name)
+            if output is not None and (np.shape(hs) != np.shape(output)
+                                       or not np.allclose(hs, output, rtol=1e-6, atol=1e-9)):
+                raise ValueMismatch(f"{self.forward_name}'s states are not the declared network's: declare the LSTM "
+                                    "with every state out, as 3x2-lstm4:seq")
+            result = {"dx": dx}
+            db = np.asarray(db).reshape(-1)
+            for k, g in enumerate(self.GATES):
+                cols = slice(k * units, (k + 1) * units)
+                result[owned["Wx" + g]], result[owned["Wh" + g]] = np.asarray(dWx)[:, cols], np.asarray(dWh)[:, cols]
+                result[owned["bx" + g]] = result[owned["bh" + g]] = db[cols].reshape(P[owned["bx" + g]].shape)
+            return result
+        run.__name__ = run.__qualname__ = self.__name__
+        return run
+
+    def sentence(self) -> str:
+        taken = arg_names(self.forward) or []
+        how = (f"run over the sequence from h⟨0⟩ = c⟨0⟩ = 0, then {self.backward_name}(dnext_h, dnext_c, cache) from the "
+               "last step down with dnext_h = dout⟨t⟩ + the dprev_h of step t+1 and dnext_c its dprev_c, the gradients "
+               "summed over t" if "prev_c" in taken else
+               f"run on x (N, T, D) from h0 = 0, then {self.backward_name}(dh, cache)")
+        return (f"{self.forward_name} {how}; Wx and Wh are the declared LSTM's gate weights side by side in the order i, "
+                "f, o, g and b each gate's two biases added, dout = Y/m, the gradient of the check's linear loss "
+                "J = (1/m) Σ h ⊙ Y; the gradients split back the same way (a gate's db for both its biases) and "
+                "compared with the derived ones, dx with jax.grad of the lowered forward pass")
 
 
 class LossLayer:

@@ -161,3 +161,46 @@ def temporal_affine_backward(dout, cache):
     dw = x.reshape(N * T, D).T @ flat
     db = dout.sum(axis=(0, 1))
     return dx, dw, db
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """The four gates from one product: a = x Wx + prev_h Wh + b (N, 4H), split in the order i, f, o, g."""
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b
+    i, f, o, g = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    next_h = o * np.tanh(next_c)
+    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
+    tc = np.tanh(next_c)
+    dc = dnext_c + dnext_h * o * (1 - tc ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f), dnext_h * tc * o * (1 - o),
+                         dc * i * (1 - g ** 2)], axis=1)
+    return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    h, c, states, caches = h0, np.zeros_like(h0), [], []
+    for t in range(x.shape[1]):
+        h, c, cache = lstm_step_forward(x[:, t], h, c, Wx, Wh, b)
+        states.append(h)
+        caches.append(cache)
+    return np.stack(states, axis=1), caches
+
+
+def lstm_backward(dh, cache):
+    N, T, H = dh.shape
+    x = np.stack([c[0] for c in cache], axis=1)
+    dx, dWx, dWh, db = np.zeros_like(x), 0, 0, 0
+    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dprev_c, dwx, dwh, dbt = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
+        dWx, dWh, db = dWx + dwx, dWh + dwh, db + dbt
+    return dx, dprev_h, dWx, dWh, db

@@ -152,8 +152,8 @@ TD_TEXT = """\
 │ Layout as in Keras: inputs (batch, time, features), here (m, 2, 2);  │
 │ x⟨t⟩ is the input at step t. A dense layer on a sequence applies at  │
 │ every step with the same W and b, as Keras's TimeDistributed(Dense): │
-│ its gradients sum over the steps t and, in Σᵢ,ₚ, over the batch and  │
-│ every step.                                                          │
+│ its gradients sum over the steps t (Σᵢ,ₜ: over the batch and every   │
+│ step).                                                               │
 ╰──────────────────────────────────────────────────────────────────────╯
 ╭─ Forward pass ───────────────────────────────────────────────────────╮
 │ Z₁ = X W₁ + b₁                                                       │
@@ -170,9 +170,9 @@ TD_TEXT = """\
 ╰──────────────────────────────────────────────────────────────────────╯
 ╭─ Gradients ──────────────────────────────────────────────────────────╮
 │ ∂J/∂W₁ = (2/m) Σₜ X⟨t⟩ᵀ δ₁⟨t⟩                                        │
-│ ∂J/∂b₁ = (2/m) Σᵢ,ₚ δ₁                                               │
+│ ∂J/∂b₁ = (2/m) Σᵢ,ₜ δ₁                                               │
 │ ∂J/∂W₂ = (2/m) Σₜ A₁⟨t⟩ᵀ δ₂⟨t⟩                                       │
-│ ∂J/∂b₂ = (2/m) Σᵢ,ₚ δ₂                                               │
+│ ∂J/∂b₂ = (2/m) Σᵢ,ₜ δ₂                                               │
 ╰──────────────────────────────────────────────────────────────────────╯
 
 """

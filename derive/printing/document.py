@@ -195,7 +195,7 @@ def layout_lines(d, style: str = "text") -> list:
         T, F = shape
         lines.append(f"Layout as in Keras: inputs (batch, time, features), here (m, {T}, {F}); x⟨t⟩ is the input at "
                      "step t. A dense layer on a sequence applies at every step with the same W and b, as Keras's "
-                     "TimeDistributed(Dense): its gradients sum over the steps t and, in Σᵢ,ₚ, over the batch and every step.")
+                     "TimeDistributed(Dense): its gradients sum over the steps t (Σᵢ,ₜ: over the batch and every step).")
     elif len(shape) > 1:
         lines.append("Layout as in Keras: inputs (batch, " + ("length" if len(shape) == 2 else "height, width")
                      + ", channels), kernels (" + ("k" if len(shape) == 2 else "kh, kw") + ", c_in, c_out), biases "

@@ -112,7 +112,9 @@ class IncrementalLoss:
         return fn
 
     def _shared_kernel(self, eqn, operands, axes):
-        lits = tuple((i, r.val) for i, r in enumerate(operands) if isinstance(r, _Lit))
+        # A literal's type belongs to the key: 1 (int32) and 1.0 (float64) compare equal and hash alike.
+        lits = tuple((i, type(r.val).__name__, str(getattr(r.val, "dtype", "")), r.val)
+                     for i, r in enumerate(operands) if isinstance(r, _Lit))
         try:
             key = (eqn.primitive, tuple(sorted(eqn.params.items())), lits, axes)
             hash(key)
@@ -123,7 +125,7 @@ class IncrementalLoss:
             prim = eqn.primitive
             bound = prim.get_bind_params(eqn.params)
             subfuns, params = bound if isinstance(bound, tuple) else ((), bound)   # older JAX: (subfuns, params)
-            fixed = dict(lits)
+            fixed = {i: r.val for i, r in enumerate(operands) if isinstance(r, _Lit)}
             n = len(operands)
 
             def run(*args):

@@ -307,7 +307,10 @@ def _jax_side(d, point, jit):
 
                 def along(name, moves):
                     with jax.enable_x64(True):
-                        return incremental.along(name, moves)
+                        try:
+                            return incremental.along(name, moves)
+                        except Exception:   # noqa: BLE001 - a primitive that cannot rerun batched: the whole loss
+                            return np.array([whole({**point.params, name: point.params[name] + mv}) for mv in moves])
                 loss.along = along
         else:
             def loss(p):

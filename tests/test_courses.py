@@ -725,3 +725,23 @@ def test_an_lstm_function_on_a_simple_rnn_is_told_to_declare_an_lstm():
     from derive.network.examples import resolve
     report = check_code(resolve("3x2-rnn4:seq")[1], f"{HERE / 'layer_functions.py'}:lstm_step_backward", points=1)
     assert report.error and "lstm_step_forward is an LSTM layer's: declare the LSTM" in report.error, report.error
+
+
+@pytest.mark.parametrize("spec, fn, edit, wrong, says", [
+    ("3-emb6x4", "word_embedding_backward", None, set(), None),
+    ("3-emb6x4", "word_embedding_backward", ("np.add.at(dW, x, dout)", "dW[x] = dout"), {"C1"},
+     "the rows assigned instead of accumulated"),
+    ("3x5-td5:softmax", "temporal_softmax_loss", None, set(), None),
+    ("3x5-td5:softmax", "temporal_softmax_loss", ("dx /= N\n", "dx /= N * T\n"), {"dx"}, "off by a constant factor"),
+])
+def test_cs231n_word_embedding_and_temporal_softmax_loss(tmp_path, spec, fn, edit, wrong, says):
+    """word_embedding_backward returns dW alone (its inputs are indices: no dx), checked against the embedding's
+    table; temporal_softmax_loss(x, y, mask) with every step counted, on a softmax at every step."""
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    labels = "integer" if "softmax" in spec else "onehot"
+    report = check_code(resolve(spec)[1], f"{path}:{fn}", points=2, labels=labels)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    if says:
+        assert says in next(iter(report.params[n] for n in wrong)).message

@@ -308,7 +308,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
         layer_check = getattr(run, "layer", False)
-        loss_layer = layer_check and "_loss" in str(fn).rpartition(":")[2] and run.takes == ["x", "y"]
+        loss_layer = layer_check and "_loss" in str(fn).rpartition(":")[2] and run.takes[:2] == ["x", "y"] \
+            and run.takes[2:3] in ([], ["mask"])
         if layer_check and not loss_layer:   # a layer's backward through its forward: the linear loss Σ out ⊙ Y / m
             import copy
             net = copy.copy(net)
@@ -317,7 +318,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         d = low.derivation
         model = d.model
         mapping = names
-        names = [p.name for p in model.params] + (["dx"] if layer_check else [])
+        # no dx for a layer on integer inputs (an embedding's indices: word_embedding_backward returns dW alone)
+        indices = bool(model.layers) and model.layers[0].kind == "embedding"
+        names = [p.name for p in model.params] + (["dx"] if layer_check and not indices else [])
         pooling = layer_check == "none" and model.layers and model.layers[0].kind in ("max_pool", "avg_pool")
         identity = layer_check == "none" and not pooling   # relu_forward(x): a square layer, W = I, b = 0
         if pooling:   # max_pool_forward_naive(x, pool_param): no parameters, dx alone
@@ -499,6 +502,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     sequence = not any(l.kind in ("conv", "max_pool", "avg_pool") for l in model.layers)   # recurrent, TimeDistributed
     x_axes = {1: "inputs", 2: "time, features" if sequence else "length, channels",
               3: "height, width, channels"}[len(model.input_shape)]
+    if model.layers and model.layers[0].kind == "embedding":
+        x_axes = "positions) of integer indices (the embedding's rows"
     per_step = model.Y.rank == 3   # a loss at every step: summed over the steps
     notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
              "batch)" if columns else f"W (in, out), b (out,), x (batch, {x_axes}), y (batch, "

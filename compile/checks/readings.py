@@ -556,7 +556,8 @@ class LayerPair:
         return any(t in ("w", "b", "gamma", "beta") for t in taken)
 
     def _arguments(self, params, names, x, state=None):
-        weights = [n for n in names if n.startswith("W")]
+        # an embedding's table C is the W of CS231n's word_embedding_forward(x, W)
+        weights = [n for n in names if n.startswith("W")] or [n for n in names if n.startswith("C")]
         biases = [n for n in names if n.startswith("b") and not n.startswith("beta")]
         scales = [n for n in names if n.startswith("gamma")]
         shifts = [n for n in names if n.startswith("beta")]
@@ -643,7 +644,8 @@ class LayerPair:
                 dout = dout.reshape(shape)
             back = self.backward(dout, cache)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
-            got = dict(zip(["dx"] + order, parts))
+            # one value per parameter and no dx: a layer on integer inputs (word_embedding_backward returns dW)
+            got = dict(zip(order if len(parts) == len(order) and "dx" not in names else ["dx"] + order, parts))
             got.pop("dh0", None)
             if self.first:   # dx (N, C, H, W) and dw (F, C, HH, WW) back to derivax's layout
                 if np.ndim(plain(got.get("dx"))) == 4:
@@ -975,7 +977,9 @@ class LossLayer:
         taken = arg_names(fn)
         if taken is None:
             return None
-        return LossLayer(fn, name) if name.endswith("_loss") and taken == ["x", "y"] else None
+        # CS231n's temporal_softmax_loss(x, y, mask) too: every step counted (mask of ones)
+        return LossLayer(fn, name) if name.endswith("_loss") and taken[:2] == ["x", "y"] and \
+            taken[2:3] in ([], ["mask"]) else None
 
     @staticmethod
     def takes_parameters() -> bool:
@@ -984,8 +988,10 @@ class LossLayer:
     def bound(self, params, names, context):
         seen = context.get("_seen")
 
+        masked = (arg_names(self.fn) or [])[2:3] == ["mask"]
+
         def run(params, x, y):
-            out = self.fn(x, y)
+            out = self.fn(x, y, np.ones(np.shape(y)[:2], dtype=bool)) if masked else self.fn(x, y)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise ReadingError(f"{self.name} returned {type(out).__name__}, not (loss, dx)")
             if seen is not None:
@@ -998,5 +1004,7 @@ class LossLayer:
         return run
 
     def sentence(self) -> str:
-        return (f"{self.name}(x, y) called with x the scores, the output layer's Z (its W set to the identity), "
-                "its (loss, dx) compared with J and with ∂J/∂Z by jax.grad")
+        masked = (arg_names(self.fn) or [])[2:3] == ["mask"]
+        return (f"{self.name}(x, y{', mask' if masked else ''}) called with x the scores, the output layer's Z (its W "
+                "set to the identity)" + (", the mask all ones (every step counted)" if masked else "")
+                + ", its (loss, dx) compared with J and with ∂J/∂Z by jax.grad")

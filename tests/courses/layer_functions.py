@@ -204,3 +204,30 @@ def lstm_backward(dh, cache):
         dx[:, t], dprev_h, dprev_c, dwx, dwh, dbt = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
         dWx, dWh, db = dWx + dwx, dWh + dwh, db + dbt
     return dx, dprev_h, dWx, dWh, db
+
+
+def word_embedding_forward(x, W):
+    """Rows of W (V, D) at integer indices x (N, T): (N, T, D)."""
+    return W[x], (x, W)
+
+
+def word_embedding_backward(dout, cache):
+    x, W = cache
+    dW = np.zeros_like(W)
+    np.add.at(dW, x, dout)
+    return dW
+
+
+def temporal_softmax_loss(x, y, mask, verbose=False):
+    """Softmax cross-entropy at every step of scores x (N, T, V) with labels y (N, T), summed over the steps
+    where mask is set and averaged over the batch."""
+    N, T, V = x.shape
+    flat, labels, keep = x.reshape(N * T, V), y.reshape(N * T), mask.reshape(N * T)
+    probs = np.exp(flat - flat.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    loss = -np.sum(keep * np.log(probs[np.arange(N * T), labels])) / N
+    dx = probs.copy()
+    dx[np.arange(N * T), labels] -= 1
+    dx /= N
+    dx *= keep[:, None]
+    return loss, dx.reshape(N, T, V)

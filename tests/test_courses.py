@@ -392,6 +392,11 @@ def test_formula_slips_from_the_textbooks_are_named(spec, loss, target, formula,
     ("4-4:relu", "relu_backward", ("return dout * (cache > 0)", "return dout"), {"dx"}),
     ("4-bn", "batchnorm_backward", None, set()),
     ("4-bn", "batchnorm_backward", ("- dxhat.sum(axis=0) ", ""), {"dx"}),       # the path through the mean dropped
+    ("4-bn", "batchnorm_backward_alt", None, set()),                             # its forward: batchnorm_forward
+    ("4-bn", "batchnorm_backward_alt", ("dxhat - dxhat.mean(axis=0) - ", "dxhat - "), {"dx"}),
+    ("4-ln", "layernorm_backward", None, set()),
+    ("4-ln", "layernorm_backward", ("(dxhat * xhat).mean(axis=1, keepdims=True)", "(dxhat * xhat).mean(axis=0)"),
+     {"dx"}),                                                                    # the batch's mean for the example's
     ("3x4-td5", "temporal_affine_backward", None, set()),                        # an affine map at every step
     ("3x4-td5", "temporal_affine_backward", ("db = dout.sum(axis=(0, 1))", "db = dout.sum(axis=0).mean(axis=0)"),
      {"b1"}),                                                                    # the steps averaged, not summed

@@ -538,6 +538,10 @@ class LayerPair:
             return None
         partner = name.replace("backward", "forward")   # conv_backward_naive: conv_forward_naive
         forward = namespace.get(partner)
+        while not callable(forward) and "_" in partner.partition("forward")[2]:
+            # a variant of the backward alone (batchnorm_backward_alt): the forward without its suffix
+            partner = partner.rsplit("_", 1)[0]
+            forward = namespace.get(partner)
         stem = partner.replace("_forward", "", 1) if partner.count("_forward") else partner
         pair = None
         if callable(forward):

@@ -42,6 +42,30 @@ def batchnorm_backward(dout, cache):
     return dx, dgamma, dbeta
 
 
+def batchnorm_backward_alt(dout, cache):
+    """The same gradient in the fewest operations, as the assignment's second version: its forward is
+    batchnorm_forward."""
+    xhat, gamma, var, eps = cache
+    dxhat = dout * gamma
+    dx = (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0)) / np.sqrt(var + eps)
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    """Each example normalized over its own features."""
+    eps = ln_param.get("eps", 1e-5)
+    xhat = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + eps)
+    return gamma * xhat + beta, (xhat, gamma, x.var(axis=1, keepdims=True), eps)
+
+
+def layernorm_backward(dout, cache):
+    xhat, gamma, var, eps = cache
+    dxhat = dout * gamma
+    dx = (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True)) \
+        / np.sqrt(var + eps)
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
 def softmax_loss(x, y):
     """The mean cross-entropy of the softmax of the scores x for the labels y, and its gradient in x."""
     shifted = x - x.max(axis=1, keepdims=True)

@@ -713,6 +713,8 @@ def test_deeplearning_ai_lstm_functions_with_gates_on_the_stacked_state_and_inpu
     ("lstm_backward", None, set()),
     # the cell state's gradient without the path through h = o ⊙ tanh(c): every gradient of the sequence moves
     ("lstm_step_backward", ("dc = dnext_c + dnext_h * o * (1 - tc ** 2)", "dc = dnext_c"), LSTM_PARAMS | {"dx"}),
+    # the cell state's carry not sent back (dprev_c zero): named
+    ("lstm_step_backward", ("dc * f, x.T @ da", "0 * dc, x.T @ da"), LSTM_PARAMS - {"Who1"} | {"dx"}),
 ])
 def test_cs231n_lstm_functions_with_the_gates_side_by_side(tmp_path, fn, edit, wrong):
     """lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b) with Wx (D, 4H) holding the gates i, f, o, g side by side,
@@ -724,6 +726,8 @@ def test_cs231n_lstm_functions_with_the_gates_side_by_side(tmp_path, fn, edit, w
     assert set(report.params) == LSTM_PARAMS | {"dx"}
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("side by side in the order i, f, o, g" in n for n in report.notes), report.notes
+    if edit and edit[1].startswith("0 * dc"):
+        assert "∂J/∂c₁⟨t⟩ is missing the term step t+1 sends back through c₁⟨t⟩" in report.params["Wxi1"].message
 
 
 def test_an_lstm_function_on_a_simple_rnn_is_told_to_declare_an_lstm():

@@ -150,7 +150,9 @@ def _step_values(cell, back, t, sigma, xs, states, params, zeros):
             cell.x: xs[:, t], cell.new: states[:, t], **dict(zip(cell.params, params))}
 
 
-def _bptt(cell, G, xs, states, params, zeros, compute):
+def _bptt(cell, G, xs, states, params, zeros, compute, drop=None):
+    """Every step's ∂J/∂h⟨t⟩ from the layers above (G) and the step after; ``drop``, a column slice of the
+    state, leaves that part's carry out (a mistake: an LSTM's c⟨t⟩ not sent back)."""
     back = cell_backward(cell)
     T = xs.shape[1]
     sigmas = [None] * T
@@ -159,6 +161,9 @@ def _bptt(cell, G, xs, states, params, zeros, compute):
         sigma = G[:, t] + carry
         sigmas[t] = sigma
         (carry,) = _run([back.d_prev], _step_values(cell, back, t, sigma, xs, states, params, zeros), compute)
+        if drop is not None:
+            carry = np.array(carry, copy=True)
+            carry[:, drop] = 0
     return np.stack(sigmas, axis=1)
 
 
@@ -389,6 +394,7 @@ def _scan_mistakes(node, arg, args, g, ev=None):
     """What hand-written BPTT gets wrong about a parameter of the step (``arg`` > 0): the state at t taken for
     the one before it in the weight's gradient, the term step t+1 sends back left out of ∂J/∂h⟨t⟩, and the
     steps' terms not summed (the one written last kept). ``ev`` gives the batch's concrete shapes."""
+    from derive.graph.names import Name, text_label
     if ev is None or arg == 0:
         return []
     cell = node.attrs["cell"]
@@ -415,6 +421,12 @@ def _scan_mistakes(node, arg, args, g, ev=None):
            ("∂J/∂h⟨t⟩ is missing the term step t+1 sends back (backprop through time's carry)", sum(terms(G))),
            (f"not summed over t: only step {last + 1}'s term, the one a backward loop writes last (= for +=?)",
             each[last])]
+    for k, part in enumerate(cell.parts if len(cell.parts) > 1 else ()):   # one part's carry left out (LSTM's c)
+        w = cell.part_units
+        dropped = _bptt(cell, G, xs, states, params, zeros, compute, drop=slice(k * w, (k + 1) * w))
+        label = text_label(Name(part, cell.layer, 0))
+        out.append((f"∂J/∂{label} is missing the term step t+1 sends back through {label} (its carry)",
+                    sum(terms(dropped))))
     for words, slipped in _activation_slips(cell, back, root):
         def wrong(n, args, _slipped=slipped):
             return args[0] * _slipped[n](args[1]) if n in _slipped else compute(n, args)

@@ -21,8 +21,14 @@ class ShapeError(ValueError):
     """Two operands whose shapes do not fit together."""
 
 
+_PLACEHOLDERS: list = []
+
+
 def placeholder(i: int) -> sp.Symbol:
-    return sp.Symbol(f"_a{i}")
+    """The i-th operand of an elementwise expression, _a{i} (made once: graphs ask for them thousands of times)."""
+    while len(_PLACEHOLDERS) <= i:
+        _PLACEHOLDERS.append(sp.Symbol(f"_a{len(_PLACEHOLDERS)}"))
+    return _PLACEHOLDERS[i]
 
 
 def is_placeholder(s) -> bool:

@@ -96,13 +96,18 @@ def constant_factor(node: Node, factor: bool = True):
     the graph's own rewrites need (cheap, and called on every product and transpose)."""
     if node.op != "ew" or node.name is not None or not node.args:
         return ONE, node
-    expr = node.attrs["expr"]
-    if factor:
-        expr = sp.factor_terms(expr)
-    c, rest = expr.as_independent(*[ph(i) for i in range(len(node.args))], as_Add=False)
+    c, rest = _split_factor(node.attrs["expr"], len(node.args), factor)
     if c == 1:
         return ONE, node
     return c, ew(rest, node.args, shape=node.shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_factor(expr, n: int, factor: bool):
+    """(c, rest) with expr = c·rest and c free of the n operands; cached per expression."""
+    if factor:
+        expr = sp.factor_terms(expr)
+    return expr.as_independent(*[ph(i) for i in range(n)], as_Add=False)
 
 
 def unbroadcast(contrib: Node, arg: Node) -> Node:

@@ -69,3 +69,49 @@ def test_bad_device_counts_are_named(capsys, argv, words):
     from compile.cli.main import main
     assert main(argv) == 2
     assert words in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_to_one_process_s_parameters(tmp_path):
+    """derivax train over two processes (jax.distributed on localhost, two CPU devices each, gloo between
+    them) saves, from process 0 alone, the parameters one process with four devices saves: the same batches,
+    split over the same number of devices, the gradients summed across the processes."""
+    import numpy as np
+    port = _free_port()
+    base = [sys.executable, "-m", "compile.cli.main", "train", "mlp", "--epochs", "1", "--seed", "3"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen(base + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                                      "--process-id", str(i), "--save", str(tmp_path / f"p{i}.npz")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:   # one process stuck waiting for the other is not left behind
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert "on 2 processes (this is process 1)" in outs[1][0]
+    assert not (tmp_path / "p1.npz").exists()          # process 0 writes the files
+    one = subprocess.run(base + ["--devices", "4", "--save", str(tmp_path / "one.npz")], capture_output=True, text=True,
+                         env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    a, b = np.load(tmp_path / "p0.npz"), np.load(tmp_path / "one.npz")
+    for k in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--coordinator", "127.0.0.1:1"], "needs --coordinator, --num-processes and --process-id together"),
+    (["--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "expected HOST:PORT"),
+    (["--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "2"], "must be from 0 to 1"),
+])
+def test_a_run_over_several_processes_names_what_is_missing(capsys, argv, says):
+    from compile.cli.main import main
+    assert main(["train", "xor", *argv]) == 2
+    assert says in capsys.readouterr().err

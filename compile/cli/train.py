@@ -77,7 +77,31 @@ def add_arguments(parser) -> None:
                         help="train data parallel over N devices (or 'all'): each batch split over them, the "
                              "gradients summed by XLA; the batch size must be a multiple of N. On a CPU, "
                              "XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices")
+    parser.add_argument("--coordinator", metavar="HOST:PORT", type=_args.unmark,
+                        help="train across several processes (hosts) with jax.distributed: the address of process "
+                             "0, the same on every host, with --num-processes and --process-id; the batches are "
+                             "split over every host's devices (--devices all) and only process 0 writes files")
+    parser.add_argument("--num-processes", type=_positive, metavar="N", help="processes in the run (with --coordinator)")
+    parser.add_argument("--process-id", type=_index, metavar="I", help="this process's index, 0 to N-1 (with --coordinator)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="join a cluster JAX finds by itself (SLURM, Open MPI, Cloud TPU), as --coordinator does")
     parser.add_argument("--json", action="store_true", help="end the output with one JSON line of results")
+
+
+def _positive(text: str) -> int:
+    import argparse
+    text = _args.unmark(text).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, not {text!r}")
+    return int(text)
+
+
+def _index(text: str) -> int:
+    import argparse
+    text = _args.unmark(text).strip()
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return int(text)
 
 
 def _devices(text: str):
@@ -108,6 +132,16 @@ def settings(args, name) -> dict:
 def main(args) -> int:
     from derive.network.examples import EXAMPLES, resolve
     from compile.train.data import BUILTINS, DataError, load
+    from compile.train.distributed import start
+    try:   # before anything starts JAX's backend
+        rank = start(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
+                     getattr(args, "process_id", None), getattr(args, "distributed", False))
+    except DataError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
+    several = rank != 0 or getattr(args, "coordinator", None) is not None or getattr(args, "distributed", False)
+    if several and getattr(args, "devices", None) is None:
+        args.devices = "all"   # a run over several hosts splits its batches over all their devices
     try:
         name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
@@ -178,8 +212,9 @@ def main(args) -> int:
     if devices not in (None, 1):
         import jax
         n = len(jax.devices()) if devices == "all" else devices
-        print(f"data parallel over {n} {jax.devices()[0].platform} devices: each batch of {batch} split into {n} "
-              f"of {batch // n}")
+        print(f"data parallel over {n} {jax.devices()[0].platform} devices"
+              + (f" on {jax.process_count()} processes (this is process {rank})" if jax.process_count() > 1 else "")
+              + f": each batch of {batch} split into {n} of {batch // n}")
     if hist.stopped:
         print(f"derivax: {hist.stopped}", file=sys.stderr)
     final = hist.train_loss[-1] if hist.train_loss else None
@@ -201,6 +236,8 @@ def main(args) -> int:
         print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
               f"{final:.4g} after it: training diverged; try a smaller --lr than {cfg['lr']:g}", file=sys.stderr)
     written = True  # every file asked for was written
+    if rank != 0:   # the other processes hold the same replicated parameters: process 0 writes the files
+        args.save = args.plot = None
     if args.save is not None:
         written &= _save(args.save, trainer, hist)
     if args.plot is not None:

@@ -169,7 +169,31 @@ def module_source(derivation, rule=None, dtype="float32", title="network", stand
                 '    return {**_init_optimizer(params), "stats": init_stats()}\n')
         parts.append(init)
         parts.append(step_source(model, rule))
+        parts.append(DATA_PARALLEL)
     return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+# Every trainer module can run its step data parallel: jit partitions train_step by its inputs' shardings.
+DATA_PARALLEL = '''def data_parallel(params, opt_state, devices=None):
+    """params and opt_state replicated over a one-axis mesh of ``devices`` (every device by default, every
+    host's after jax.distributed.initialize), and a function splitting a batch (x, y) over it along the
+    batch axis: train_step then runs on every device on its share of the batch, XLA summing the gradients.
+    The batch size must be a multiple of the number of devices.
+
+        params, opt_state, split = data_parallel(params, opt_state)
+        params, opt_state, J = train_step(params, opt_state, *split(x, y))
+    """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+    mesh = Mesh(np.array(jax.devices() if devices is None else list(devices)), ("batch",))
+    whole, rows = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("batch"))
+
+    def put(tree, sharding):
+        return jax.tree_util.tree_map(lambda a: jax.device_put(a, sharding), tree)
+
+    def split(x, y):
+        return jax.device_put(jnp.asarray(x, DTYPE), rows), jax.device_put(jnp.asarray(y, DTYPE), rows)
+    return put(params, whole), put(opt_state, whole), split
+'''
 
 
 def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:

@@ -712,6 +712,9 @@ class StepPair(LayerPair):
             carry, dxs, sums = 0.0, [], None
             for t in reversed(range(len(caches))):
                 back = backward(dh[:, t] + carry, caches[t])
+                if back is None:
+                    raise ReadingError(f"{self.backward_name} returned None: expected dx, then dprev_h and the "
+                                       "parameters' gradients in the order the forward takes them")
                 parts = [np.asarray(plain(v), float) for v in (back if isinstance(back, (tuple, list)) else [back])]
                 # (dx, then one gradient per argument after x in the forward's order, dprev_h among them)
                 rest = parts[1:]

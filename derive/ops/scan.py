@@ -392,8 +392,10 @@ def _time_map_evaluate(node, args, ev):
 
 def _scan_mistakes(node, arg, args, g, ev=None):
     """What hand-written BPTT gets wrong about a parameter of the step (``arg`` > 0): the state at t taken for
-    the one before it in the weight's gradient, the term step t+1 sends back left out of ∂J/∂h⟨t⟩, and the
-    steps' terms not summed (the one written last kept). ``ev`` gives the batch's concrete shapes."""
+    the one before it in the weight's gradient, the term step t+1 sends back left out of ∂J/∂h⟨t⟩ (or of one
+    part of a state of parts, an LSTM's c⟨t⟩), the steps' terms not summed (the one written last kept), and an
+    activation's derivative left out or mistyped in the step's backward (run through BPTT, as code does, or in
+    one step's formula alone). ``ev`` gives the batch's concrete shapes."""
     from derive.graph.names import Name, text_label
     if ev is None or arg == 0:
         return []

@@ -754,3 +754,28 @@ def test_cs231n_word_embedding_and_temporal_softmax_loss(tmp_path, spec, fn, edi
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     if says:
         assert says in next(iter(report.params[n] for n in wrong)).message
+
+
+@pytest.mark.parametrize("edit, wrong, says", [
+    (None, set(), None),
+    (("return dout * mask if", "return dout if"), {"dx"}, "the dropout mask left out of the backward pass"),
+])
+def test_cs231n_dropout_through_the_mask_its_forward_draws_from_the_seed(tmp_path, edit, wrong, says):
+    """dropout_forward(x, dropout_param) draws its mask from dropout_param's seed: derivax hands the seed and
+    draws the same mask for its own gradients, so dropout_backward is checked on the masked layer."""
+    from derive.network.examples import resolve
+    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
+    report = check_code(resolve("4-4:drop0.5")[1], f"{path}:dropout_backward", points=2)
+    assert report.error is None, report.error
+    assert {n for n, r in report.params.items() if not r.ok} == wrong
+    assert any("dropout_param {'p': 0.5, 'mode': 'train', 'seed': s}" in n for n in report.notes), report.notes
+    if says:
+        assert says in report.params["dx"].message
+
+
+def test_a_dropout_forward_that_reads_p_as_the_drop_probability_is_told(tmp_path):
+    from derive.network.examples import resolve
+    path = _edited(tmp_path, "layer_functions.py", "(np.random.rand(*x.shape) < p) / p",
+                   "(np.random.rand(*x.shape) >= p) / (1 - p)")
+    report = check_code(resolve("4-4:drop0.3")[1], f"{path}:dropout_backward", points=1)
+    assert report.error and "p the probability of keeping a unit (as CS231n defines it)" in report.error

@@ -349,7 +349,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # backward_propagation_with_dropout(X, Y, cache, keep_prob)): masks drawn, handed in the cache
         from compile.checks.sandbox import ROLES
         dropout = bool(model.masks) and any(t.lower() in ROLES["keep"] for t in getattr(run, "takes", []))
-        for label, params, x, y, drop in _points(model, seed, points, data, data_label, _scale, dropout):
+        # CS231n's dropout_forward(x, dropout_param): the mask its forward draws from the seed handed to it
+        seeded = bool(model.masks) and layer_check and any(t.lower() in ("dropout_param", "dropout_params")
+                                                             for t in getattr(run, "forward_takes", []))
+        for k_point, (label, params, x, y, drop) in enumerate(_points(model, seed, points, data, data_label, _scale,
+                                                                       dropout)):
+            if seeded:
+                drop, seeded_param = _seeded_masks(model, seed + k_point, len(x))
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
             if identity:
@@ -360,7 +366,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             args = (params, x, y) + ((drop,) if model.masks else ())
             ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
             if layer_check:   # dx: jax.grad of the lowered forward pass, an independent reference
-                ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y).sum())(x))
+                masked = (drop,) if model.masks and drop is not None else ()
+                ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y, *masked).sum())(x))
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
             given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
@@ -374,9 +381,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             ys = (y.T if columns else y).copy()
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
+            context = _context(d, params, x, y, given, columns, drop)
+            if seeded:
+                context["dropout"] = seeded_param
             reply = run(given, xs, ys, names, list(inter) + list(aliases),
-                        per_example=convention if per_example else None,
-                        context=_context(d, params, x, y, given, columns, drop))
+                        per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
@@ -456,7 +465,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 _diagnose(s["pairs"], keep, squared)
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
-                why = ("the activation's derivative left out: dx is dout passed straight through" if identity else
+                why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"
+                       if identity and seeded else
+                       "the activation's derivative left out: dx is dout passed straight through" if identity else
                        "the activation's (or normalization's) derivative left out: dx is dout Wᵀ alone")
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
@@ -533,8 +544,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append("x handed as indices: one-hot inputs, each as the index of its 1")
     if model.masks:
         names_d = ", ".join(str(mk.name) for mk in model.masks)
+        keep = float(model.masks[0].attrs["keep"])
         notes.append(f"dropout on: masks drawn at each point and handed in the cache as {names_d} (0 or 1), with the keep "
                      "probability; gradients of the masked network" if dropout else
+                     f"dropout on: dropout_param {{'p': {keep:g}, 'mode': 'train', 'seed': s}} handed at each point, p "
+                     "the keep probability, and the mask derivax's gradients use drawn as the forward draws it, "
+                     f"np.random.seed(s); np.random.rand(*x.shape) < p, scaled by 1/p" if seeded else
                      f"dropout off (every mask {names_d} is 1): the function takes no keep probability")
     if said:
         notes.append("the Value class's backward rules, each tested on its own against the exact derivative: "
@@ -601,6 +616,18 @@ def _one_hot_like(x, seed):
     rng = np.random.default_rng(10_000 + seed)
     hot = rng.integers(0, x.shape[-1], size=x.shape[:-1])
     return np.eye(x.shape[-1])[hot]
+
+
+def _seeded_masks(model, point_seed: int, m: int):
+    """(masks, dropout_param) for CS231n's dropout_forward at one point: the mask drawn as its forward draws
+    it from dropout_param's seed (np.random.seed(seed); np.random.rand(*x.shape) < p, scaled by 1/p, p the
+    keep probability), so the reference's mask is the one the user's code makes."""
+    from compile.checks.points import mask_units
+    mask = model.masks[0]
+    keep = float(mask.attrs["keep"])
+    s = 1000 + point_seed
+    drawn = (np.random.RandomState(s).rand(m, mask_units(model, mask)) < keep) / keep
+    return {mask.name: drawn}, {"p": keep, "mode": "train", "seed": s}
 
 
 def _mask_values(model, drop, columns, m) -> dict:

@@ -591,6 +591,8 @@ class LayerPair:
                 order.append(pick[0])
             elif key in ("bn_param", "bn_params", "ln_param", "ln_params", "norm_param"):
                 args.append({"mode": "train", "eps": 1e-5})
+            elif key in ("dropout_param", "dropout_params") and self.dropout:
+                args.append(dict(self.dropout))   # p (the keep probability), mode "train", the point's seed
             elif key in ("hparameters", "hparams", "conv_param", "conv_params") and self.geometry \
                     and "pad" in self.geometry:
                 # conv_forward(A_prev, W, b, hparameters), conv_forward_naive(x, w, b, conv_param): the declared
@@ -609,12 +611,14 @@ class LayerPair:
         return args, order
 
     geometry = None
+    dropout = None   # CS231n's dropout_param at this point: {"p": keep, "mode": "train", "seed": s}
     forward_name = backward_name = ""
     first = False   # CS231n's layout, channels first: x (N, C, H, W), w (F, C, HH, WW)
 
     def bound(self, params, names, context):
         output = context.get("output")
         self.geometry = context.get("conv")
+        self.dropout = context.get("dropout")
         taken = arg_names(self.forward) or []
         self.first = bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)
 
@@ -637,6 +641,12 @@ class LayerPair:
                     raise ValueMismatch(f"{self.forward_name} gives every state, {got.shape[1]} steps of {got.shape[2]}: "
                                         "declare the recurrent layer with every state out, as 3x2-rnn4:seq")
                 if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
+                    if self.dropout:
+                        raise ValueMismatch(
+                            f"{self.forward_name}'s output is not the declared network's: it was handed dropout_param "
+                            f"{self.dropout}, p the probability of keeping a unit (as CS231n defines it), and derivax "
+                            "drew the mask as np.random.seed(seed); np.random.rand(*x.shape) < p, scaled by 1/p: a "
+                            "forward that draws otherwise, or reads p as the probability of dropping, gives other masks")
                     raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
                                         "for batch norm)")

@@ -825,7 +825,9 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
     pair = isinstance(fn, (_readings().LayerPair, _readings().LossLayer))
-    _reply(replies, {"status": "loaded", "takes": takes(fn),
+    forward = getattr(fn, "forward", None) if pair else None
+    _reply(replies, {"status": "loaded", "takes": takes(fn), "forward": _readings().arg_names(forward) or [] if forward
+                     else [],
                      "layer": ("parameters" if fn.takes_parameters() else "none") if pair else ""})
     while True:
         signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
@@ -968,6 +970,7 @@ class InChild:
         if reply["status"] != "loaded":
             raise LoadError(reply["message"], reply["stopped"])
         self.takes = [t for t in reply.get("takes", []) if isinstance(t, str)]
+        self.forward_takes = [t for t in reply.get("forward", []) if isinstance(t, str)]   # a layer pair's forward
         self.layer = reply.get("layer") if reply.get("layer") in ("parameters", "none") else ""
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:

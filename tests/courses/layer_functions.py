@@ -255,3 +255,17 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     dx /= N
     dx *= keep[:, None]
     return loss, dx.reshape(N, T, V)
+
+
+def dropout_forward(x, dropout_param):
+    """Inverted dropout: each unit kept with probability p (the keep probability), scaled by 1/p."""
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    mask = (np.random.rand(*x.shape) < p) / p if mode == "train" else None
+    return (x * mask if mode == "train" else x), (dropout_param, mask)
+
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout * mask if dropout_param["mode"] == "train" else dout

@@ -133,6 +133,16 @@ def _edited(tmp_path, name, old, new):
     return path
 
 
+def _checked(tmp_path, name, spec, fn, edit, points=2, **kw):
+    """check-code of ``fn`` in tests/courses/<name> (with ``edit``, an (old, new) slip, written in) against
+    ``spec``; the report, which must have run."""
+    from derive.network.examples import resolve
+    path = HERE / name if edit is None else _edited(tmp_path, name, *edit)
+    report = check_code(resolve(spec)[1], f"{path}:{fn}", points=points, **kw)
+    assert report.error is None, report.error
+    return report
+
+
 def _char_rnn():
     from derive import SimpleRNN
     return Network((4, 5), [SimpleRNN(4, sequences=True), Dense(5, "softmax")], name="char-rnn")
@@ -638,10 +648,7 @@ def test_the_new_readings_bad_arguments_are_named():
 def test_one_step_of_a_recurrence_is_driven_over_the_sequence(tmp_path, edit, wrong, says):
     """CS231n's rnn_step_forward/rnn_step_backward: derivax runs the steps over the declared sequence (h⟨0⟩ = 0,
     dnext_h = dout⟨t⟩ + the next step's dprev_h, gradients summed over t) and names what the step gets wrong."""
-    from derive.network.examples import resolve
-    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
-    report = check_code(resolve("3x2-rnn4:seq")[1], f"{path}:rnn_step_backward", points=2)
-    assert report.error is None, report.error
+    report = _checked(tmp_path, "layer_functions.py", "3x2-rnn4:seq", "rnn_step_backward", edit, points=2)
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("rnn_step_forward run over the sequence from h⟨0⟩ = 0" in n for n in report.notes)
     if says:
@@ -671,10 +678,7 @@ def test_a_step_function_on_a_network_it_is_not_a_step_of_is_told_what_to_declar
 def test_deeplearning_ai_recurrent_layer_functions_in_their_columns_layout(tmp_path, fn, edit, wrong, says):
     """rnn_cell_forward/backward (driven over the sequence) and rnn_forward/backward, with a parameters dict of
     Wax, Waa, ba and gradients in a dict, checked against the declared 3x2-rnn4:seq."""
-    from derive.network.examples import resolve
-    path = HERE / "dlai_rnn.py" if edit is None else _edited(tmp_path, "dlai_rnn.py", *edit)
-    report = check_code(resolve("3x2-rnn4:seq")[1], f"{path}:{fn}", points=2)
-    assert report.error is None, report.error
+    report = _checked(tmp_path, "dlai_rnn.py", "3x2-rnn4:seq", fn, edit, points=2)
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("deeplearning.ai's columns layout" in n for n in report.notes), report.notes
     if says:
@@ -699,10 +703,7 @@ LSTM_PARAMS = {f"{w}{g}1" for g in "ifgo" for w in ("Wx", "Wh", "bx", "bh")}
 def test_deeplearning_ai_lstm_functions_with_gates_on_the_stacked_state_and_input(tmp_path, fn, edit, wrong):
     """lstm_cell_forward(xt, a_prev, c_prev, parameters) with Wf (n_a, n_a + n_x) on [a_prev; xt] and one bias per
     gate, against the declared PyTorch-style LSTM (separate Wx, Wh and two biases per gate)."""
-    from derive.network.examples import resolve
-    path = HERE / "dlai_rnn.py" if edit is None else _edited(tmp_path, "dlai_rnn.py", *edit)
-    report = check_code(resolve("3x2-lstm4:seq")[1], f"{path}:{fn}", points=1)
-    assert report.error is None, report.error
+    report = _checked(tmp_path, "dlai_rnn.py", "3x2-lstm4:seq", fn, edit, points=1)
     assert set(report.params) == LSTM_PARAMS | {"dx"}
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("[Whᵀ | Wxᵀ]" in n for n in report.notes), report.notes
@@ -719,10 +720,7 @@ def test_deeplearning_ai_lstm_functions_with_gates_on_the_stacked_state_and_inpu
 def test_cs231n_lstm_functions_with_the_gates_side_by_side(tmp_path, fn, edit, wrong):
     """lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b) with Wx (D, 4H) holding the gates i, f, o, g side by side,
     driven over the declared LSTM's sequence; lstm_forward/lstm_backward on the whole sequence."""
-    from derive.network.examples import resolve
-    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
-    report = check_code(resolve("3x2-lstm4:seq")[1], f"{path}:{fn}", points=1)
-    assert report.error is None, report.error
+    report = _checked(tmp_path, "layer_functions.py", "3x2-lstm4:seq", fn, edit, points=1)
     assert set(report.params) == LSTM_PARAMS | {"dx"}
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("side by side in the order i, f, o, g" in n for n in report.notes), report.notes
@@ -763,10 +761,7 @@ def test_cs231n_word_embedding_and_temporal_softmax_loss(tmp_path, spec, fn, edi
 def test_cs231n_dropout_through_the_mask_its_forward_draws_from_the_seed(tmp_path, edit, wrong, says):
     """dropout_forward(x, dropout_param) draws its mask from dropout_param's seed: derivax hands the seed and
     draws the same mask for its own gradients, so dropout_backward is checked on the masked layer."""
-    from derive.network.examples import resolve
-    path = HERE / "layer_functions.py" if edit is None else _edited(tmp_path, "layer_functions.py", *edit)
-    report = check_code(resolve("4-4:drop0.5")[1], f"{path}:dropout_backward", points=2)
-    assert report.error is None, report.error
+    report = _checked(tmp_path, "layer_functions.py", "4-4:drop0.5", "dropout_backward", edit, points=2)
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("dropout_param {'p': 0.5, 'mode': 'train', 'seed': s}" in n for n in report.notes), report.notes
     if says:

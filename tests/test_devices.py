@@ -152,3 +152,15 @@ def test_a_generated_module_trains_data_parallel_with_its_own_helper(tmp_path):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["devices"] == 4 and out["all_reduce"] and out["quarter"]
     assert out["diff"] <= 1e-6, out
+
+
+def test_distributed_outside_a_cluster_says_what_to_give_instead():
+    """--distributed where JAX finds no cluster (no SLURM, MPI or TPU here): exit 2, one line naming the flags
+    to give. In a child process: joining a cluster sets process-wide JAX state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM", "OMPI", "PMI"))}
+    done = subprocess.run([sys.executable, "-m", "compile.cli.main", "train", "xor", "--distributed"],
+                          capture_output=True, text=True, env={**env, "JAX_PLATFORMS": "cpu"}, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "joining the cluster failed" in done.stderr and "give --coordinator, --num-processes and --process-id" \
+        in done.stderr
+    assert "Traceback" not in done.stderr

@@ -237,3 +237,13 @@ def test_a_wrong_gradient_deep_in_a_deep_network_is_caught_by_finite_differences
     d.grads["W5"] = ew(placeholder(0) * 1.01, [d.grads["W5"]])
     report = verify(DEEP, derivation=d)
     assert {n for n, p in report.params.items() if not p.comparisons["finite_diff"].ok} == {"W5"}
+
+
+def test_a_refusal_writes_a_deep_network_s_widths_with_their_counts():
+    """The scalar tier's refusal of 100 layers of 512 names the widths as 512 (x101)-10, not 102 numbers."""
+    from derive.scalar.expand import ScalarTooLarge, size_check
+    model = Network(512, [Dense(512, "tanh")] * 100 + [Dense(10, "softmax")]).build()
+    assert model.short_size_text == "512 (x101)-10"
+    assert Network(4, [Dense(3)] * 3).build().short_size_text == "4-3-3-3"
+    with pytest.raises(ScalarTooLarge, match=r"layer widths 512 \(x101\)-10 "):
+        size_check(model)

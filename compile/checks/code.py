@@ -510,8 +510,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             return retry
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
-    sequence = not any(l.kind in ("conv", "max_pool", "avg_pool") for l in model.layers)   # recurrent, TimeDistributed
-    x_axes = {1: "inputs", 2: "time, features" if sequence else "length, channels",
+    x_axes = {1: "inputs", 2: "time, features" if model.reads_sequence else "length, channels",
               3: "height, width, channels"}[len(model.input_shape)]
     if model.layers and model.layers[0].kind == "embedding":
         x_axes = "positions) of integer indices (the embedding's rows"

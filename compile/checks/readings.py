@@ -677,6 +677,27 @@ class LayerPair:
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
+def steps_forward(T: int, step, start):
+    """A step function run over T steps as the courses' sequence functions run it: ``step(t, carry)`` ->
+    (state, carry, cache), from ``start``: (the states stacked on axis 1, every step's cache)."""
+    carry, states, caches = start, [], []
+    for t in range(T):
+        state, carry, cache = step(t, carry)
+        states.append(state)
+        caches.append(cache)
+    return np.stack(states, axis=1), caches
+
+
+def steps_backward(T: int, step, start):
+    """Its backward pass, from the last step down: ``step(t, carry)`` -> (dx⟨t⟩, carry for step t−1, the
+    parameters' gradients at t), from ``start``: (dx⟨t⟩ in time order, the last carry, gradients summed over t)."""
+    carry, dxs, sums = start, [None] * T, None
+    for t in reversed(range(T)):
+        dxs[t], carry, grads = step(t, carry)
+        sums = list(grads) if sums is None else [a + g for a, g in zip(sums, grads)]
+    return dxs, carry, sums or []
+
+
 # A step function's previous state, as CS231n's rnn_step_forward(x, prev_h, Wx, Wh, b) names it.
 STEP_STATES = ("prev_h", "h_prev", "hprev", "prev_state", "h_tm1")
 
@@ -704,41 +725,34 @@ class StepPair(LayerPair):
         ix = next(i for i, t in enumerate(taken) if t in ("x", "xt", "x_t", "input", "inputs"))
         ih = next(i for i, t in enumerate(taken) if t in STEP_STATES)
 
+        state_at = ih - 1 if ih > ix else ih   # dprev_h's place after dx: the forward's order, x left out
+
         def sequence_forward(*args):
-            x, h = np.asarray(args[ix]), args[ih]
-            states, caches = [], []
-            for t in range(x.shape[1]):
-                step = list(args)
-                step[ix], step[ih] = x[:, t], h
-                out = forward(*step)
+            x = np.asarray(args[ix])
+
+            def step(t, h):
+                call = list(args)
+                call[ix], call[ih] = x[:, t], h
+                out = forward(*call)
                 if not (isinstance(out, tuple) and len(out) == 2):
                     raise ReadingError(f"{self.forward_name} returned {type(out).__name__}, not (next_h, cache)")
-                h, cache = out
-                states.append(np.asarray(plain(h), float))
-                caches.append(cache)
-            return np.stack(states, axis=1), caches
+                return np.asarray(plain(out[0]), float), out[0], out[1]
+            return steps_forward(x.shape[1], step, args[ih])
 
         def sequence_backward(dh, caches):
-            carry, dxs, sums = 0.0, [], None
-            for t in reversed(range(len(caches))):
+            def step(t, carry):
                 back = backward(dh[:, t] + carry, caches[t])
                 if back is None:
                     raise ReadingError(f"{self.backward_name} returned None: expected dx, then dprev_h and the "
                                        "parameters' gradients in the order the forward takes them")
                 parts = [np.asarray(plain(v), float) for v in (back if isinstance(back, (tuple, list)) else [back])]
-                # (dx, then one gradient per argument after x in the forward's order, dprev_h among them)
-                rest = parts[1:]
-                state_at = ih - 1 if ih > ix else ih
+                rest = parts[1:]   # one gradient per argument after x in the forward's order, dprev_h among them
                 if len(rest) <= state_at:
                     raise ReadingError(f"{self.backward_name} returned {len(parts)} values: expected dx, then dprev_h and "
                                        "the parameters' gradients in the order the forward takes them")
-                carry = rest[state_at]
-                dxs.append(parts[0])
-                grads = [g for i, g in enumerate(rest) if i != state_at]
-                sums = grads if sums is None else [a + g for a, g in zip(sums, grads)]
-            dxs.reverse()
-            grads = list(sums or [])
-            grads.insert(ih - 1 if ih > ix else ih, carry)
+                return parts[0], rest[state_at], [g for i, g in enumerate(rest) if i != state_at]
+            dxs, carry, grads = steps_backward(len(caches), step, 0.0)
+            grads.insert(state_at, carry)
             return (np.stack(dxs, axis=1), *grads)
         sequence_forward.__signature__ = signature
         self.forward, self.backward = sequence_forward, sequence_backward
@@ -840,24 +854,25 @@ class DlaiRecurrent(LayerPair):
             dout = np.asarray(y, float).reshape(m, T, units) / m          # (m, T, n_a): the check's linear loss
             zeros = np.zeros((units, m))
             if cell:
-                a, c, states, caches = zeros, zeros, [], []
-                for t in range(T):
+                def forward_step(t, carry):
+                    a, c = carry
                     if lstm:
                         a, c, _, cache = call(self.forward, 4, x[:, t].T.copy(), a, c, parameters)
                     else:
                         a, _, cache = call(self.forward, 3, x[:, t].T.copy(), a, parameters)
-                    states.append(np.asarray(plain(a), float).T)
-                    caches.append(cache)
-                hs = np.stack(states, axis=1)
-                dx, carry, carry_c, sums = np.zeros_like(x), zeros, zeros, None
-                for t in reversed(range(T)):
+                    return np.asarray(plain(a), float).T, (a, c), cache
+                hs, caches = steps_forward(T, forward_step, (zeros, zeros))
+
+                def backward_step(t, carry):
+                    da, dc = carry
                     if lstm:
-                        dxt, carry, carry_c, *g = grads(self.backward(dout[:, t].T + carry, carry_c, caches[t]),
-                                                        "dxt", "da_prev", "dc_prev", *keys)
+                        dxt, da, dc, *g = grads(self.backward(dout[:, t].T + da, dc, caches[t]),
+                                                "dxt", "da_prev", "dc_prev", *keys)
                     else:
-                        dxt, carry, *g = grads(self.backward(dout[:, t].T + carry, caches[t]), "dxt", "da_prev", *keys)
-                    dx[:, t] = dxt.T
-                    sums = g if sums is None else [u + v for u, v in zip(sums, g)]
+                        dxt, da, *g = grads(self.backward(dout[:, t].T + da, caches[t]), "dxt", "da_prev", *keys)
+                    return dxt.T, (da, dc), g
+                dxs, _, sums = steps_backward(T, backward_step, (zeros, zeros))
+                dx = np.stack(dxs, axis=1)
             else:
                 out = call(self.forward, 4 if lstm else 3, x.transpose(2, 0, 1).copy(), zeros, parameters)
                 hs = np.asarray(plain(out[0]), float).transpose(1, 2, 0)
@@ -938,19 +953,17 @@ class StackedLstm(LayerPair):
                 return [np.asarray(plain(v), float) if i < size - 1 or what == self.backward_name else v
                         for i, v in enumerate(out)]
             if step:
-                h, c, states, caches = zeros, zeros, [], []
-                for t in range(T):
-                    h, c, cache = unpack(self.forward(x[:, t], h, c, Wx, Wh, b), 3, self.forward_name)
-                    states.append(h)
-                    caches.append(cache)
-                hs = np.stack(states, axis=1)
-                dx, carry_h, carry_c, sums = np.zeros_like(x), zeros, zeros, None
-                for t in reversed(range(T)):
-                    dxt, carry_h, carry_c, *g = unpack(self.backward(dout[:, t] + carry_h, carry_c, caches[t]), 6,
-                                                       self.backward_name)
-                    dx[:, t] = dxt
-                    sums = g if sums is None else [u + v for u, v in zip(sums, g)]
-                dWx, dWh, db = sums
+                def forward_step(t, carry):
+                    h, c, cache = unpack(self.forward(x[:, t], *carry, Wx, Wh, b), 3, self.forward_name)
+                    return h, (h, c), cache
+                hs, caches = steps_forward(T, forward_step, (zeros, zeros))
+
+                def backward_step(t, carry):
+                    dh, dc = carry
+                    dxt, dh, dc, *g = unpack(self.backward(dout[:, t] + dh, dc, caches[t]), 6, self.backward_name)
+                    return dxt, (dh, dc), g
+                dxs, _, (dWx, dWh, db) = steps_backward(T, backward_step, (zeros, zeros))
+                dx = np.stack(dxs, axis=1)
             else:
                 hs, cache = unpack(self.forward(x, zeros, Wx, Wh, b), 2, self.forward_name)
                 dx, _, dWx, dWh, db = unpack(self.backward(dout, cache), 5, self.backward_name)

@@ -120,7 +120,7 @@ def layout_text(model) -> str:
     shape = model.input_shape
     if len(shape) == 1:
         return "x is (batch, inputs), y is (batch, outputs)."
-    if len(shape) == 2 and not any(l.kind in ("conv", "max_pool", "avg_pool") for l in model.layers):
+    if model.reads_sequence:
         steps = "every step's outputs (batch, time, outputs)" if model.Y.rank == 3 else "(batch, outputs)"
         each = any(l.kind == "dense" and l.A.rank == 3 for l in model.layers)
         return (f"Layout as in Keras: x is (batch, time, features), y is {steps}"

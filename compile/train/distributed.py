@@ -44,5 +44,8 @@ def start(coordinator=None, num_processes=None, process_id=None, auto=False) -> 
         else:
             jax.distributed.initialize()
     except (RuntimeError, ValueError) as exc:
-        raise DataError(f"joining the cluster failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = ("" if all(given) else "; --distributed finds a cluster only under SLURM, Open MPI or Cloud TPU: "
+                "elsewhere give --coordinator, --num-processes and --process-id")
+        raise DataError(f"joining the cluster failed: {why}{hint}") from None
     return jax.process_index()

@@ -196,6 +196,12 @@ class Model:
         return "\n".join(lines + [f"{total:,} parameters"])
 
     @property
+    def reads_sequence(self) -> bool:
+        """A (batch, time, features) input that no convolution or pooling reads: a recurrent layer's, or dense
+        layers' at every step (TimeDistributed); a 1-D convolution's (batch, length, channels) is not."""
+        return len(self.input_shape) == 2 and not any(l.kind in ("conv", "max_pool", "avg_pool") for l in self.layers)
+
+    @property
     def is_dense(self) -> bool:
         """Every layer a Dense (or custom) one on flat inputs: the matrix form of the checks applies."""
         return len(self.input_shape) == 1 and all(l.kind in ("dense", "custom") for l in self.layers)

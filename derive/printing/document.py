@@ -190,8 +190,7 @@ def layout_lines(d, style: str = "text") -> list:
     if any(layer.kind == "recurrent" for layer in model.layers):
         return _recurrent_layout(model, p)
     lines = []
-    windows = any(layer.kind in ("conv", "max_pool", "avg_pool") for layer in model.layers)
-    if len(shape) == 2 and not windows:   # a sequence read by dense layers at every step (TimeDistributed)
+    if model.reads_sequence:   # a sequence read by dense layers at every step (TimeDistributed)
         T, F = shape
         lines.append(f"Layout as in Keras: inputs (batch, time, features), here (m, {T}, {F}); x⟨t⟩ is the input at "
                      "step t. A dense layer on a sequence applies at every step with the same W and b, as Keras's "

@@ -141,7 +141,25 @@ def test_source_is_the_derived_formulas_with_comments(lowered):
     assert body.count("jnp.tanh(") == 1
     # the loss's log-softmax, stable (M x parameters: far below the size where the rows of Y are summed apart)
     assert "    J = -y_log_softmax_sum(Y, Z2, 1, m*31)/m\n" in body
-    assert "jax.nn.log_softmax(z, axis=axis)" in src
+    assert "jnp.log(jnp.sum(jnp.exp(z - top), axis=axis, keepdims=True))" in src
+
+
+def test_a_step_with_softmax_and_its_loss_exponentiates_once(lowered):
+    """The compiled loss_and_grads of a softmax + cross-entropy network computes exp(Z − max Z) once, for
+    the loss and for the softmax in δ."""
+    params, x, y, _ = sample("tanh-softmax-ce")
+    hlo = lowered("tanh-softmax-ce").loss_and_grads.lower(params, x, y).compile().as_text()
+    assert hlo.count(" exponential(") == 1
+
+
+@pytest.mark.parametrize("work", [0, 2**27])
+def test_y_log_softmax_sum_shares_softmaxs_exponentials(work):
+    """Both forms of the loss, beside jax.nn.softmax of the same logits: one exponential once compiled."""
+    from compile.lowering.lower import LOG_SOFTMAX_SUM, run_source
+    f = run_source("import jax\nimport jax.numpy as jnp\n" + LOG_SOFTMAX_SUM, "y_log_softmax_sum")["y_log_softmax_sum"]
+    z, y = np.ones((5, 3)), np.eye(3)[[0, 1, 2, 0, 1]]
+    both = jax.jit(lambda y, z: (f(y, z, 1, work), jax.nn.softmax(z, axis=1)))
+    assert both.lower(y, z).compile().as_text().count(" exponential(") == 1
 
 
 # (shape of a as (k, n), columns c of b, stored copies on a CPU): through a copy of aᵀ (a small), as

@@ -95,11 +95,13 @@ TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
 LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
     """Σ y ⊙ log_softmax(z) along ``axis``. On CPU, from 2^27 multiply-adds a step (``work``), as
     Σ y ⊙ z − Σ (Σ y along axis) lse(z): the sums of y hang on the batch alone, and XLA then runs the
-    forward pass on its worker pool, not on the dispatching thread. Same number either way."""
+    forward pass on its worker pool, not on the dispatching thread. Same number either way. lse(z) is
+    written as jax.nn.softmax computes its exponentials, so a step holding both computes them once."""
+    top = jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
+    lse = top + jnp.log(jnp.sum(jnp.exp(z - top), axis=axis, keepdims=True))
     if jax.default_backend() == "cpu" and work >= 2**27:
-        lse = jax.nn.logsumexp(z, axis=axis, keepdims=True)
         return jnp.sum(y * z) - jnp.sum(jnp.sum(y, axis=axis, keepdims=True) * lse)
-    return jnp.sum(y * jax.nn.log_softmax(z, axis=axis))
+    return jnp.sum(y * (z - lse))
 '''
 
 

@@ -351,12 +351,13 @@ def function_sources(derivation) -> str:
                                       for r in stats) + "}"))
     parts, helper, windows, lsm = [], False, False, False
     printed: dict = {}
+    rewritten: tuple = ({}, {})   # the stable rewrite of the nodes the functions share, made once
     for name, signature, doc, masks, roots, returns in table:
         w = FunctionWriter(model, masks)
         w.printed = printed
         if name in ("forward", "loss"):
             w.given = {n for r in stats for n in (r.mu, r.var)}
-        nodes, w.origin = stable([node for _, node, _ in roots])  # log(A) from Z: derive.graph.stable
+        nodes, w.origin = stable([node for _, node, _ in roots], rewritten)  # log(A) from Z: derive.graph.stable
         w.write([(var, node, lhs) for (var, _, lhs), node in zip(roots, nodes)])
         helper |= w.uses_transpose_matmul
         lsm |= w.uses_log_softmax_sum

@@ -22,12 +22,16 @@ from derive.ops import log_softmax
 ph = placeholder
 
 
-def stable(roots) -> tuple:
-    """(rewritten roots, {rewritten node: the node it replaces}) for a list of root nodes."""
-    memo, origin = {}, {}
+def stable(roots, shared: tuple | None = None) -> tuple:
+    """(rewritten roots, {rewritten node: the node it replaces}) for a list of root nodes. ``shared``,
+    a pair of dicts (memo, origin) passed to several calls, rewrites a node the calls share once: a
+    module's functions (forward, loss, grads) hold the same nodes."""
+    memo, origin = shared if shared is not None else ({}, {})
     roots = list(roots)
-    order = topo_order(roots[0], more=roots[1:]) if roots else []   # one walk over the union of the graphs
+    order = topo_order(roots[0], more=roots[1:], stop=memo) if roots else []   # one walk over the union
     for node in order:
+        if node in memo:
+            continue
         args = [memo[a] for a in node.args]
         new = _rewrite(node, args)
         if new is None and all(a is b for a, b in zip(args, node.args)):

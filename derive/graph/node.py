@@ -146,7 +146,7 @@ def named(node: Node, name: str, role: str) -> Node:
     new leaf, with no value."""
     if node.op == "leaf":
         return Node("ew", (node,), node.shape, (("expr", placeholder(0)),), name, role)
-    return Node(node.op, node.args, node.shape, tuple(sorted(node.attrs.items(), key=str)), name, role)
+    return Node(node.op, node.args, node.shape, attr_items(node.attrs), name, role)
 
 
 # Provenance: the simplifier and the graph's own rewrites append (rule, fact) here while a recorder
@@ -179,3 +179,13 @@ def topo_order(root: Node, stop=(), more=()) -> list:
             if a not in seen:
                 stack.append((a, False))
     return order
+
+
+def attr_items(attrs: dict) -> tuple:
+    """A node's attributes as the tuple ``Node`` takes, in the order of their names (the order equal
+    nodes are built with, so that they are one node)."""
+    return tuple(sorted(attrs.items(), key=_first))
+
+
+def _first(item):
+    return item[0]

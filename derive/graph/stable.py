@@ -16,6 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.graph.build import Node, ew, placeholder, topo_order
+from derive.graph.node import attr_items
 from derive.network.scalar_functions import log_sigmoid, sigmoid
 from derive.ops import log_softmax
 
@@ -38,7 +39,7 @@ def stable(roots, shared: tuple | None = None) -> tuple:
             memo[node] = node
             continue
         if new is None:
-            new = Node(node.op, tuple(args), node.shape, tuple(sorted(node.attrs.items(), key=str)),
+            new = Node(node.op, tuple(args), node.shape, attr_items(node.attrs),
                        node.name, node.role)
         memo[node] = new
         origin[new] = node
@@ -70,7 +71,7 @@ def _rewrite(node: Node, args: list):
     built = ew(expr, list(args) + extra, shape=node.shape)
     if node.name is None:
         return built
-    return Node(built.op, built.args, built.shape, tuple(sorted(built.attrs.items(), key=str)), node.name, node.role)
+    return Node(built.op, built.args, built.shape, attr_items(built.attrs), node.name, node.role)
 
 
 def _inline_sigmoid_logs(expr):

@@ -57,8 +57,14 @@ class DerivativeError(NetworkError):
     """A user function whose derivative SymPy cannot give in closed form."""
 
 
+_DERIVATIVES: dict = {}   # (fn, var_index) -> its derivative: the layers of a deep network share one
+
+
 def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp.Expr:
     """d fn / d (its var_index-th variable), refusing results that are not closed form."""
+    known = _DERIVATIVES.get((fn, var_index))
+    if known is not None:
+        return known
     var = fn.variables[var_index]
     try:
         d = sp.diff(fn.expr, var)
@@ -67,6 +73,9 @@ def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp
     if d.has(sp.Derivative, sp.Subs):
         raise DerivativeError(f"SymPy cannot differentiate {label} {fn.expr} in closed form "
                               f"(it leaves {d})")
+    if len(_DERIVATIVES) >= 4096:
+        _DERIVATIVES.clear()
+    _DERIVATIVES[fn, var_index] = d
     return d
 
 

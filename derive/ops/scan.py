@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from derive.graph.node import BUILD, Node, ShapeError, fmt_shape, topo_order
+from derive.graph.node import BUILD, Node, ShapeError, attr_items, fmt_shape, topo_order
 from derive.ops._registry import Op, lookup, register
 
 
@@ -236,7 +236,7 @@ def recurrence(cell):
     for n in inside:   # step t+1's graph with its error signals read as δ⟨t+1⟩
         args = tuple(memo.get(a, a) for a in n.args)
         memo[n] = n if all(a is b for a, b in zip(args, n.args)) else \
-            Node(n.op, args, n.shape, tuple(sorted(n.attrs.items(), key=str)), n.name, n.role)
+            Node(n.op, args, n.shape, attr_items(n.attrs), n.name, n.role)
     return ew(placeholder(0) + placeholder(1), [extras.upstream, memo.get(back.d_prev, back.d_prev)])
 
 

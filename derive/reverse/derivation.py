@@ -19,7 +19,7 @@ from derive.graph.build import Node, constant_factor, ew, named, placeholder
 from derive.network.functions import LOSS_TITLES
 from derive.run.limits import TimeLimitExceeded
 from derive.graph.names import Name, layer_of
-from derive.graph.node import renamable
+from derive.graph.node import attr_items, renamable
 from derive.graph.rules import CHAIN, START, Gradient, Math, Rule, rule
 from derive.printing.show import show
 from derive.ops import lookup
@@ -429,7 +429,7 @@ def _name_adjoint(node, g, ctx):
     """∂J/∂``node`` as a node of its own, printed ∂J/∂X̂₂ and evaluated once."""
     _flush_records(ctx)
     inner = renamable(g)
-    attrs = tuple(sorted({**inner.attrs, "of": node.name}.items(), key=str))
+    attrs = attr_items({**inner.attrs, "of": node.name})
     return Node(inner.op, inner.args, inner.shape, attrs, Name("d" + node.name.base, node.name.layer), "adjoint")
 
 

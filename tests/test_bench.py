@@ -122,10 +122,49 @@ def test_tiny_bench_reports_every_figure(capsys, monkeypatch):
     figures = json.loads(out.strip().splitlines()[-1])
     keys = {"model", "batch_size", "derived_steps_per_s", "jax_grad_steps_per_s", "step_speedup",
             "derived_first_step_s", "jax_grad_first_step_s", "first_step_ratio", "small_model",
-            "scan_steps_per_s", "loop_steps_per_s", "scan_speedup", "device"}
+            "scan_steps_per_s", "loop_steps_per_s", "scan_speedup", "device", "limit_s", "derived_of_limit",
+            "jax_grad_of_limit"}
     assert keys <= set(figures)
     assert all(figures[k] > 0 for k in keys - {"model", "small_model", "device", "batch_size"})
-    assert "first step, s" in out and "scan epoch vs loop" in out
+    assert "first step, s" in out and "scan epoch vs loop" in out and "of the machine's limit" in out
+
+
+def test_the_limits_products_are_the_derived_steps_products():
+    """products() lists the matrix products the derived step computes (every dot of its jaxpr, by the
+    sizes of its output and of its sum, whichever way transpose_matmul turns it)."""
+    import jax
+    from compile.train.train import compile_trainer
+    from collections import Counter
+    net = parse_spec("7-6:tanh-5:tanh-4:tanh-3:softmax")
+    t = compile_trainer(net)
+    params = t.init_params(0)
+    x, y = _bench.batches(0, 1, 40, 7, 3)
+    jaxpr = jax.make_jaxpr(t.loss_and_grads)(params, x[0], y[0])
+
+    def dots(jx):
+        for e in jx.eqns:
+            if e.primitive.name == "dot_general":
+                (ca, _), _ = e.params["dimension_numbers"]
+                yield frozenset(e.outvars[0].aval.shape), e.invars[0].aval.shape[ca[0]]
+            for v in e.params.values():   # the nested jit calls
+                if hasattr(v, "jaxpr") and hasattr(v.jaxpr, "eqns"):
+                    yield from dots(v.jaxpr)
+    want = Counter()
+    for _, form, (m, n_a), (r, c) in _bench.products([7, 6, 5, 4, 3], 40):
+        out, inner = {"ab": ((m, c), n_a), "abT": ((m, r), n_a), "aTb": ((n_a, c), m)}[form]
+        want[frozenset(out), inner] += 1
+    assert Counter(dots(jaxpr.jaxpr)) == want and sum(want.values()) == 4 + 3 + 4
+
+
+def test_the_machine_limit_sums_each_products_fastest_form_once_per_shape(monkeypatch):
+    forms = {"ab": ["ab"], "abT": ["abT"], "aTb": ["plain", "copy", "narrow"]}
+    seconds = {"ab": 1.0, "abT": 2.0, "plain": 5.0, "copy": 3.0, "narrow": 4.0}
+    calls = []
+    monkeypatch.setattr(_bench, "_product_forms", lambda form: forms[form])
+    monkeypatch.setattr(_bench, "_seconds_per_call", lambda f, args: calls.append(f) or seconds[f])
+    # 3-4-4-4-2: layers 2 and 3 have the same shapes, timed once and counted twice
+    assert _bench.machine_limit([3, 4, 4, 4, 2], 5) == 4 * 1.0 + 3 * 2.0 + 4 * 3.0
+    assert len(calls) == 3 + 2 + 3 * 3
 
 
 def test_first_step_in_a_child_process():
@@ -186,11 +225,12 @@ def test_the_suite_table_and_the_fit_benchmark_run():
     from compile.cli.bench_fit import measure
     table = suite_markdown({"machine": "m", "rows": [
         {"row": "64-64-10 tanh", "batch": 64, "peer": "jax.grad step", "derived_steps_per_s": 27700.4,
-         "peer_steps_per_s": 26798, "ratio": 1.0337, "first_step_ratio": 1.1},
+         "peer_steps_per_s": 26798, "ratio": 1.0337, "first_step_ratio": 1.1, "of_limit": (0.934, 0.876)},
         {"row": "fit", "batch": 128, "peer": "PyTorch eager loop", "derived_steps_per_s": None,
          "peer_steps_per_s": None, "ratio": 0.75, "first_step_ratio": None}]})
-    assert table.splitlines()[-2:] == ["| 64-64-10 tanh | 64 | jax.grad step | 27,700 | 26,798 | 1.03x | 1.10x |",
-                                       "| fit | 128 | PyTorch eager loop |  |  | 0.75x | |"]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[-2:] == ["| 64-64-10 tanh | 64 | jax.grad step | 27,700 | 26,798 | 1.03x | 1.10x | 93% / 88% |",
+                         "| fit | 128 | PyTorch eager loop |  |  | 0.75x | | |"]
     out = measure(examples=600, sizes=(8, 6, 3), batch=50, epochs=1, repeats=1)
     assert set(out["seconds"]) == {"derivax fit", "jax.grad loop"} and out["train_examples"] == 500
     assert out["fit_vs_jax_loop"] == out["seconds"]["jax.grad loop"] / out["seconds"]["derivax fit"]

@@ -55,6 +55,21 @@ def test_train_step_is_the_optax_update(trainers64, name):
     assert tree_allclose(params, ref)
 
 
+def test_train_step_runs_alone_and_inside_a_jit_a_scan_and_a_grad(trainers64):
+    """The trainer's step, compiled with CPU compiler options where it is called with arrays, also runs
+    traced inside another function, where JAX takes no compiler options: the same numbers each way."""
+    t = trainers64["sgd"]
+    p = t.init_params(0)
+    x, y = batch(7)
+    alone = t.train_step(p, {}, x, y)[0]
+    jitted = jax.jit(lambda p, x, y: t.train_step(p, {}, x, y)[0])(p, x, y)
+    scanned = jax.lax.scan(lambda p, _: (t.train_step(p, {}, x, y)[0], None), p, None, length=1)[0]
+    assert tree_allclose(alone, jitted) and tree_allclose(alone, scanned)
+    # only the parameters traced (x and y are arrays): the sum of the new W1 moves with W1 as SGD says
+    g = jax.grad(lambda p: jnp.sum(t.train_step(p, {}, x, y)[0]["W1"]))(p)
+    assert np.allclose(g["W1"], 1 - 0.05 * np.asarray(jax.grad(lambda q: jnp.sum(jax.grad(reference_loss)(q, x, y)["W1"]))(p)["W1"]))
+
+
 def test_an_optax_transformation_trains_the_derived_gradients(trainers64):
     t = compile_trainer(NET, optax.adam(0.05), dtype="float64")
     ours = trainers64["adam"]

@@ -122,6 +122,17 @@ class ScalarJax(JaxPrinter):
         super().__init__({"fully_qualified_modules": True, "strict": True, "order": order})
         self.atoms, self.compound, self.used = atoms, set(compound), set()
 
+    def doprint(self, expr, assign_to=None):
+        # CodePrinter.doprint's work for a bare expression, without its import of sympy.codegen (a few
+        # ms the first time, of 20-40 for a whole module); anything unusual goes through it.
+        if assign_to is not None or not isinstance(expr, sp.Basic):
+            return super().doprint(expr, assign_to)
+        self._not_supported, self._number_symbols = set(), set()
+        lines = self._print(expr).splitlines()
+        if self._not_supported or self._number_symbols:
+            return super().doprint(expr, assign_to)
+        return "\n".join(self._format_code(lines))
+
     def parenthesize(self, item, level, strict=False):
         # ``A @ B`` binds like a product in Python. SymPy brackets a sum's terms without calling this
         # method, so every call here is a factor or a power: bracket it always (and Z1 = X @ W1 + b1

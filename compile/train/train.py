@@ -32,8 +32,10 @@ TRAIN_SAMPLE = 5_000   # training examples the per-epoch training metrics are me
 # does not compile. At LLVM's -O1 those kernels compile faster and run as fast: 784-256-128-10 tanh at
 # batch 256 compiled in 200 ms against 215 ms at the default -O3, 20 tanh layers of 256 in 214 against
 # 238 ms (medians of 8, interleaved), and the steps ran at the same speed (interleaved, within ±2%:
-# 1.14x jax.grad's at -O1, 1.145x at -O3; 784-2048-10 relu 1.083x, 1.086x). -O0 compiled in 131 ms
-# and ran 30% slower. Only on a CPU: a GPU's kernels are others.
+# 1.14x jax.grad's at -O1, 1.145x at -O3; 784-2048-10 relu 1.083x, 1.086x; the digits CNN 1.38x,
+# 1.12x). -O0 compiled in 131 ms and ran 30% slower. Not for a recurrence, whose step loop runs many
+# small kernels: the MNIST-1D GRU stepped at 0.92x jax.grad's speed at -O1 and 1.15x at -O3, the
+# built-in RNN at 1,274 steps/s and 1,441. Only on a CPU: a GPU's kernels are others.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
@@ -99,7 +101,7 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
                 return _step(params, opt_state, x, y)
     else:
         inner = _optax_step(rule, ns, masks)
-    step = _top_level(inner)
+    step = _top_level(inner, derivation.model)
     trainer.train_step = step
     # Convolutions run several times slower inside a lax.scan body on XLA's CPU backend (measured on
     # 2 cores: an MNIST-1D epoch of 40 steps took 145 ms scanned, 30 ms as 40 jitted steps), so an
@@ -148,21 +150,22 @@ def _sharded_epoch(trainer, mesh):
 LOOPED_KINDS = frozenset({"conv", "max_pool", "avg_pool", "recurrent"})
 
 
-def jit(fn, **kwargs):
-    """``jax.jit``, with CPU_COMPILER_OPTIONS on a CPU."""
+def jit(fn, model=None, **kwargs):
+    """``jax.jit``, with CPU_COMPILER_OPTIONS on a CPU unless ``model`` has a recurrent layer."""
     import jax
-    if jax.default_backend() == "cpu":
+    recurrent = model is not None and any(layer.kind == "recurrent" for layer in model.layers)
+    if jax.default_backend() == "cpu" and not recurrent:
         kwargs.setdefault("compiler_options", CPU_COMPILER_OPTIONS)
     return jax.jit(fn, **kwargs)
 
 
-def _top_level(step):
+def _top_level(step, model):
     """``step`` jitted with CPU_COMPILER_OPTIONS where it is called with concrete arrays, and as
     ``jax.jit(step)`` where it is traced inside another function (an epoch's scan, a user's jit or
     grad): JAX takes compiler options on an outermost jit only."""
     import jax
     from jax.core import Tracer
-    top, nested = jit(step), jax.jit(step)
+    top, nested = jit(step, model), jax.jit(step)
 
     def train_step(params, opt_state, x, y, key=None):
         first = next(iter(params.values()), None) if isinstance(params, dict) else None
@@ -313,7 +316,7 @@ def _make_evaluate(trainer, classify: bool):
         else:
             hit = jnp.argmax(pred, axis=-1) == jnp.argmax(y, axis=-1)
         return J, jnp.mean(hit.astype(jnp.float32))
-    return jit(evaluate)
+    return jit(evaluate, trainer.model)
 
 
 @dataclass

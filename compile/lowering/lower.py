@@ -15,9 +15,9 @@ Where the printed loss is unstable the lowering uses an equal, stable form: log(
 so saturated outputs give a large finite loss rather than ``0 * log(0) = nan``.
 
 A product whose left operand is a transpose, Aᵀ B (every weight gradient of the ``rows`` convention,
-a sum over the batch), is printed ``transpose_matmul(A, B)``: on XLA's CPU backend a plain product
-through stored copies is faster than XLA's product with a transposed operand, (Bᵀ A)ᵀ for a narrow B
-by 3-20x, a copy of Aᵀ for a small A by up to 2.5x (see ``TRANSPOSE_MATMUL``).
+a sum over the batch), is printed ``transpose_matmul(A, B)``: on XLA's CPU backend the product turned
+or through a stored copy is faster than XLA's plain product with a transposed operand, (Bᵀ A)ᵀ for a
+narrow B by 2-20x, a copy of Aᵀ for a small A by up to 2.5x (see ``TRANSPOSE_MATMUL``).
 
 A cross-entropy Σ Y ⊙ log_softmax(Z) is printed ``y_log_softmax_sum(Y, Z, axis, work)``: on a CPU, for a
 step of many multiply-adds, it sums the rows of Y apart, which lets XLA run the forward pass on its
@@ -57,9 +57,12 @@ CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 # Defined in every generated module that multiplies by a transposed left operand. Measured on a
 # 2-core x86 CPU (one product and its SGD update per call, interleaved, medians):
 # - Aᵀ B with a B of at most 32 columns (a weight gradient of a narrow layer: 10 classes, one output)
-#   runs 3-20x faster as (Bᵀ A)ᵀ through stored copies of Bᵀ and of the product, in float32 and
-#   float64, from an A of 2^13 numbers (A₁ᵀ δ₂ of 784-2048-10 at batch 512: 1.86 ms plain, 0.18 ms so;
-#   of 256x256 at batch 256 and 10 columns: 117 us, 27 us). Below that, all three ways are alike.
+#   runs 2-20x faster as (Bᵀ A)ᵀ, the product stored before it is turned, in float32 and float64, from
+#   an A of 2^13 numbers (A₁ᵀ δ₂ of 784-2048-10 at batch 512: 1.93 ms plain, 0.20 ms so; of 128x256 at
+#   batch 256 and 10 columns: 53 us, 11 us). XLA then multiplies Bᵀ A with a transposed left operand
+#   too, but into a wide product, which it does fast. A stored copy of Bᵀ as well made some of these
+#   products faster alone (up to 2x), none faster in whole steps, and is one more kernel to compile
+#   (10-20 ms of a first step). Below 2^13 numbers all the ways are alike.
 # - With a batch of 64 or 256, Aᵀ B ran up to 2.5x faster through a copy of Aᵀ below about 2^25
 #   multiply-adds and at most 128 columns (the 256x128 weight gradient at batch 256: 1.7x), and 0.85x
 #   at 784x256 with batch 256, where XLA's transposed-operand product is the faster. 20 tanh layers of
@@ -67,14 +70,14 @@ CALLS = {c.__name__: f.jax for f in SCALAR_FUNCTIONS for c in f.classes}
 #   layer, 0.97-1.0x without. A copy of more than 1 MiB costs more than it saves (A₁ of 784-2048-10 at
 #   batch 512, 4 MiB). Each copy is one more kernel to compile.
 TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
-    """aᵀ b. On CPU, XLA multiplies a transposed left operand more slowly than a plain one. For a b of
-    at most 32 columns and an a of 2^13 numbers or more, as (bᵀ a)ᵀ through stored copies of bᵀ and of
-    the product; for a b of at most 128 columns, an a of at most 1 MiB and below 2^25 multiply-adds,
-    through a stored copy of aᵀ. The optimization barriers keep XLA from folding the copies back into
-    the product. The same product either way, summed in another order."""
+    """aᵀ b. On CPU, XLA multiplies a transposed left operand into a tall product slowly. For a b of at
+    most 32 columns and an a of 2^13 numbers or more, as (bᵀ a)ᵀ, the wide product bᵀ a stored before
+    it is turned; for a b of at most 128 columns, an a of at most 1 MiB and below 2^25 multiply-adds,
+    through a stored copy of aᵀ. The optimization barriers keep XLA from folding the transposes back
+    into the product. The same product either way, summed in another order."""
     if jax.default_backend() == "cpu":
         if b.shape[1] <= 32 and a.size >= 2**13:
-            return jax.lax.optimization_barrier(jax.lax.optimization_barrier(b.T) @ a).T
+            return jax.lax.optimization_barrier(b.T @ a).T
         if b.shape[1] <= 128 and a.size * a.dtype.itemsize <= 2**20 and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25:
             return jax.lax.optimization_barrier(a.T) @ b
     return a.T @ b

@@ -18,6 +18,19 @@ settings.register_profile("derivax", database=None)
 settings.load_profile("derivax")
 
 
+@pytest.fixture(autouse=True)
+def _x64_left_as_found():
+    """A generated float64 module, imported in this process, turns JAX's 64-bit mode on for the whole
+    process (as a standalone module must). Each test leaves the mode as it found it, so that no test
+    depends on the ones a worker happened to run before it."""
+    import jax
+    from jax._src import config
+    before = config.enable_x64.get_global()
+    yield
+    if config.enable_x64.get_global() != before:
+        jax.config.update("jax_enable_x64", before)
+
+
 @pytest.fixture(scope="module")
 def x64():
     """JAX in 64-bit mode for the tests of one module (exact comparisons need float64)."""

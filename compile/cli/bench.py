@@ -15,6 +15,7 @@ JAX is imported inside functions: the command line imports this module at start-
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -23,6 +24,8 @@ DEFAULT_MODEL = "784-256:tanh-128:tanh-10:softmax"
 SMALL_MODEL = "64-64:tanh-10:softmax"
 LR = 0.1
 MAX_REPEATS = 1000
+MIN_REPEAT_SECONDS = 0.1   # the least time one timed repeat of the steady-state comparison takes
+MAX_TIMED_STEPS = 100_000
 
 
 class BenchError(ValueError):
@@ -238,19 +241,27 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
     state = {"d": (params, trainer.init_opt_state(params)), "p": peer_init(key, sizes, dtype)}
     step = peer_step(acts, loss, l2)
 
+    count = {"steps": steps}
+
     def run_derived():
         p, o = state["d"]
-        for i in range(steps):
+        for i in range(count["steps"]):
             p, o, _ = trainer.train_step(p, o, xs[i % nb], ys[i % nb])
         state["d"] = _block((p, o))
 
     def run_peer():
         p = state["p"]
-        for i in range(steps):
+        for i in range(count["steps"]):
             p, _ = step(p, xs[i % nb], ys[i % nb])
         state["p"] = _block(p)
 
     run_derived(), run_peer()  # compile and warm both before any timing
+    # Each repeat runs at least MIN_REPEAT_SECONDS: 50 steps of a 64-wide network take 2 ms, short
+    # enough for the machine's hiccups to move their ratio by 0.2.
+    t0 = time.perf_counter()
+    run_peer()
+    per_step = (time.perf_counter() - t0) / steps
+    steps = count["steps"] = max(steps, min(MAX_TIMED_STEPS, math.ceil(MIN_REPEAT_SECONDS / per_step)))
     t_d, t_p = interleaved(run_derived, run_peer, repeats)
     result = {
         "model": name, "batch_size": batch_size, "dtype": dtype, "repeats": repeats, "steps_per_repeat": steps,

@@ -479,7 +479,7 @@ def suite(repeats=5, steps=50) -> dict:
                      "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step",
                      "of_limit": (r["derived_of_limit"], r["jax_grad_of_limit"])})
     has_torch = importlib.util.find_spec("torch") is not None
-    f = bench_fit.measure(epochs=3, repeats=max(2, repeats // 2), torch=has_torch)
+    f = bench_fit.measure(epochs=3, repeats=max(3, repeats), torch=has_torch)
     rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})", "batch": f["batch"],
                  "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"],
                  "first_step_ratio": None, "peer": "loop of jitted jax.grad steps"})

@@ -78,7 +78,8 @@ TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
     if jax.default_backend() == "cpu":
         if b.shape[1] <= 32 and a.size >= 2**13:
             return jax.lax.optimization_barrier(b.T @ a).T
-        if b.shape[1] <= 128 and a.size * a.dtype.itemsize <= 2**20 and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25:
+        if (b.shape[1] <= 128 and a.size * a.dtype.itemsize <= 2**20
+                and a.shape[0] * a.shape[1] * b.shape[1] <= 2**25):
             return jax.lax.optimization_barrier(a.T) @ b
     return a.T @ b
 '''

@@ -110,7 +110,7 @@ def _scatter_add(w, node):
 
 # Convolution and pooling call the functions of compile.lowering.windows (forward maps and their adjoints
 # written out); a generated module that uses them carries that module's source (see
-# compile.lowering.lower.WINDOWS), so a standalone trainer needs nothing from derivax.
+# compile.lowering.lower.windows_source), so a standalone trainer needs nothing from derivax.
 
 def _window_call(fname, keys):
     def lower(w, node):

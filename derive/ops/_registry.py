@@ -32,6 +32,8 @@ class Op:
       operands' values ``args`` and the adjoint's value ``g`` (NumPy arrays). A check of someone's code
       names the mistake whose value theirs matches. A rule that runs a graph of its own (a recurrence's
       step) takes ``ev`` too, the evaluation's concrete shapes.
+    - ``windowed``: a window slides over the middle axes of its operand (a convolution, a pooling, their
+      adjoints): those axes are positions, not time steps, and a sum over them is printed Σₚ.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Op:
     doc: str = ""
     differentiable: bool = True   # False: a backward pass's own node, whose vjp says it has none
     mistakes: Callable | None = None
+    windowed: bool = False
 
 
 OPS: dict = {}

@@ -149,20 +149,18 @@ def _show(node, p):
     return p.sum(*p.arg(a), axis, over_batch)
 
 
-WINDOWS = frozenset({"conv", "conv_input_grad", "conv_weight_grad", "max_pool", "max_pool_grad", "max_pool_pick",
-                     "avg_pool", "avg_pool_grad"})
-
-
 def _over_time(node) -> bool:
     """Whether a (batch, ·, ·) node's middle axis is time: it comes from a recurrence's states or a token
     sequence, or from a (batch, time, features) input that no convolution or pooling reads (dense layers at
     every step, TimeDistributed); a 1-D convolution's (batch, length, channels) is positions."""
     from derive.graph.node import topo_order
+    from derive.ops._registry import lookup
     nodes = topo_order(node)
     ops = {n.op for n in nodes}
     if ops & {"scan", "take"}:
         return True
-    return not ops & WINDOWS and any(n.op == "leaf" and n.role == "input" and n.rank == 3 for n in nodes)
+    windowed = any(lookup(op).windowed for op in ops)
+    return not windowed and any(n.op == "leaf" and n.role == "input" and n.rank == 3 for n in nodes)
 
 
 def _expand(node, args, ex):

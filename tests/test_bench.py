@@ -167,6 +167,18 @@ def test_the_machine_limit_sums_each_products_fastest_form_once_per_shape(monkey
     assert len(calls) == 3 + 2 + 3 * 3
 
 
+def test_every_form_the_limit_times_is_the_product():
+    import jax
+    rng = np.random.default_rng(3)
+    a, b, w = rng.standard_normal((6, 5)), rng.standard_normal((6, 4)), rng.standard_normal((5, 4))
+    want = {"ab": (a, w, a @ w), "abT": (b, w, b @ w.T), "aTb": (a, b, a.T @ b)}
+    for form, (x, y, product) in want.items():
+        forms = _bench._product_forms(form)
+        assert len(forms) == (4 if form == "aTb" else 1)
+        for f in forms:
+            np.testing.assert_allclose(np.asarray(jax.jit(f)(x, y)), product, rtol=1e-5, atol=1e-5)
+
+
 def test_first_step_in_a_child_process():
     seconds = _bench.first_step_in_child("peer", "3-2:tanh-2:softmax", 4)
     assert 0 < seconds < 600

@@ -171,15 +171,17 @@ def products(sizes, batch) -> list:
 
 
 def _product_forms(form):
-    """The ways XLA can be asked for one product: a plain one, and for Aᵀ δ the two through stored copies
-    that compile.lowering.lower.TRANSPOSE_MATMUL chooses between (the limit takes the fastest)."""
+    """The ways XLA can be asked for one product (the limit takes the fastest): a plain one, and for Aᵀ δ
+    also through a stored copy of Aᵀ, turned as (δᵀ A)ᵀ (the ways compile.lowering.lower.TRANSPOSE_MATMUL
+    chooses between), and turned through a stored copy of δᵀ."""
     import jax
     bar = jax.lax.optimization_barrier
     if form == "ab":
         return [lambda a, b: a @ b]
     if form == "abT":
         return [lambda a, b: a @ b.T]
-    return [lambda a, b: a.T @ b, lambda a, b: bar(a.T) @ b, lambda a, b: bar(bar(b.T) @ a).T]
+    return [lambda a, b: a.T @ b, lambda a, b: bar(a.T) @ b, lambda a, b: bar(b.T @ a).T,
+            lambda a, b: bar(bar(b.T) @ a).T]
 
 
 def _seconds_per_call(f, args, budget=0.02, repeats=5) -> float:

@@ -33,7 +33,7 @@ def phases(side: str, model: str, batch_size: int) -> dict:
     from compile.lowering.codegen import module_source
     from compile.lowering.lower import run_source
     from compile.train.optim import make
-    from compile.train.train import _top_level
+    from compile.train.train import _top_level, module_step
     from derive.network.examples import resolve
     jax.block_until_ready(jax.jit(lambda v: v + 1)(1.0))
     _, net = resolve(model)
@@ -54,11 +54,7 @@ def phases(side: str, model: str, batch_size: int) -> dict:
         ns = run_source(source, "bench")
         out["exec"] = clock() - t
         params = _block(ns["init_params"](key))
-        inner = ns["train_step"]
-        if not derivation.model.masks:   # the trainer's signature, as compile_trainer wraps it
-
-            def inner(params, opt_state, x, y, key=None, _step=ns["train_step"]):
-                return _step(params, opt_state, x, y)
+        inner = module_step(ns, bool(derivation.model.masks))   # the step compile_trainer compiles
         step, args = _top_level(inner, derivation.model).top, (params, {}, x, y, None)
     else:
         params = _block(peer_init(key, sizes))
@@ -87,11 +83,22 @@ def in_child(side: str, model: str, batch_size: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def positive(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", nargs="?", default="784-256:tanh-128:tanh-10:softmax")
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=positive, default=256)
+    ap.add_argument("--repeats", type=positive, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     runs = {"derived": [], "peer": []}

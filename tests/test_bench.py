@@ -179,6 +179,26 @@ def test_every_form_the_limit_times_is_the_product():
             np.testing.assert_allclose(np.asarray(jax.jit(f)(x, y)), product, rtol=1e-5, atol=1e-5)
 
 
+def test_the_first_step_phases_script_times_each_side_and_refuses_bad_counts():
+    """benchmarks/bench_first_step.py: each side's phases, each a positive time; a batch size of 0 is
+    refused by name, without a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from bench_first_step import PHASES, phases
+    finally:
+        sys.path.remove(str(bench))
+    for side in ("derived", "peer"):
+        out = phases(side, "3-2:tanh-2:softmax", 4)
+        assert set(out) == set(PHASES[side]) and all(v > 0 for v in out.values())
+    done = subprocess.run([sys.executable, str(bench / "bench_first_step.py"), "--batch-size", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--batch-size: 0 is below 1" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_first_step_in_a_child_process():
     seconds = _bench.first_step_in_child("peer", "3-2:tanh-2:softmax", 4)
     assert 0 < seconds < 600

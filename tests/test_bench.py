@@ -124,6 +124,8 @@ def test_tiny_bench_reports_every_figure(capsys, monkeypatch):
             "derived_first_step_s", "jax_grad_first_step_s", "first_step_ratio", "small_model",
             "scan_steps_per_s", "loop_steps_per_s", "scan_speedup", "device", "limit_s", "derived_of_limit",
             "jax_grad_of_limit"}
+    assert figures["step_speedup_quartiles"][0] <= figures["step_speedup_quartiles"][1]
+    assert len(figures["scan_speedup_quartiles"]) == 2
     assert keys <= set(figures)
     assert all(figures[k] > 0 for k in keys - {"model", "small_model", "device", "batch_size"})
     assert "first step, s" in out and "scan epoch vs loop" in out and "of the machine's limit" in out
@@ -257,12 +259,28 @@ def test_the_suite_table_and_the_fit_benchmark_run():
     from compile.cli.bench_fit import measure
     table = suite_markdown({"machine": "m", "rows": [
         {"row": "64-64-10 tanh", "batch": 64, "peer": "jax.grad step", "derived_steps_per_s": 27700.4,
-         "peer_steps_per_s": 26798, "ratio": 1.0337, "first_step_ratio": 1.1, "of_limit": (0.934, 0.876)},
+         "peer_steps_per_s": 26798, "ratio": 1.0337, "quartiles": (0.981, 1.052), "first_step_ratio": 1.1,
+         "of_limit": (0.934, 0.876)},
         {"row": "fit", "batch": 128, "peer": "PyTorch eager loop", "derived_steps_per_s": None,
-         "peer_steps_per_s": None, "ratio": 0.75, "first_step_ratio": None}]})
+         "peer_steps_per_s": None, "ratio": 0.75, "quartiles": (0.7, 0.8), "first_step_ratio": None}]})
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    assert rows[-2:] == ["| 64-64-10 tanh | 64 | jax.grad step | 27,700 | 26,798 | 1.03x | 1.10x | 93% / 88% |",
-                         "| fit | 128 | PyTorch eager loop |  |  | 0.75x | | |"]
+    assert rows[-2:] == ["| 64-64-10 tanh | 64 | jax.grad step | 27,700 | 26,798 | 1.03x (0.98-1.05) | 1.10x "
+                         "| 93% / 88% |",
+                         "| fit | 128 | PyTorch eager loop |  |  | 0.75x (0.70-0.80) | | |"]
     out = measure(examples=600, sizes=(8, 6, 3), batch=50, epochs=1, repeats=1)
     assert set(out["seconds"]) == {"derivax fit", "jax.grad loop"} and out["train_examples"] == 500
     assert out["fit_vs_jax_loop"] == out["seconds"]["jax.grad loop"] / out["seconds"]["derivax fit"]
+    # One repeat: its one ratio is both quartiles.
+    assert out["fit_vs_jax_loop_quartiles"] == (out["fit_vs_jax_loop"],) * 2
+
+
+@pytest.mark.parametrize("repeats", [2, 3, 5, 7, 11])
+def test_ratio_quartiles_are_numpys_of_the_per_repeat_ratios(repeats):
+    """The spread shown beside a ratio is the first and third quartile of the per-repeat ratios, as
+    NumPy's percentile computes them (linear between the sorted ratios)."""
+    import numpy as np
+    rng = np.random.default_rng(repeats)
+    num, den = rng.uniform(1, 2, repeats), rng.uniform(1, 2, repeats)
+    q1, q3 = _bench.ratio_quartiles(list(num), list(den))
+    assert np.allclose([q1, q3], np.percentile(num / den, [25, 75]))
+    assert _bench.spread(1.0337, (q1, q3)) == f"1.03x ({q1:.2f}-{q3:.2f})"

@@ -138,6 +138,22 @@ def _median_ratio(num, den):
     return statistics.median(n / d for n, d in zip(num, den))
 
 
+def ratio_quartiles(num, den) -> tuple:
+    """(first quartile, third quartile) of the per-repeat ratios num/den: the middle half of the repeats
+    lies between them. A ratio whose quartiles straddle 1 is parity on this machine, whichever side
+    of 1 its median falls (two jits of one jax.grad step read 0.97-1.03x against each other here)."""
+    ratios = sorted(n / d for n, d in zip(num, den))
+    if len(ratios) < 2:
+        return (ratios[0], ratios[0]) if ratios else (float("nan"), float("nan"))
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return q1, q3
+
+
+def spread(ratio, quartiles, sep=" ") -> str:
+    """A ratio with the middle half of its repeats: '0.98x (0.95-1.01)'."""
+    return f"{ratio:.2f}x{sep}({quartiles[0]:.2f}-{quartiles[1]:.2f})"
+
+
 def batches(seed, n, batch, n_in, n_out, classification=True, dtype="float32"):
     """n device batches (n, batch, n_in), (n, batch, n_out) of normal inputs and one-hot (or 0/1, or
     real) targets, in ``dtype`` (the same numbers, rounded, in float32 and float64). NumPy draws them:
@@ -271,6 +287,7 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
         "jax_grad_steps_per_s": steps / statistics.median(t_p),
         # > 1: the derived step is faster (peer's time over derived time, per repeat).
         "step_speedup": _median_ratio(t_p, t_d),
+        "step_speedup_quartiles": ratio_quartiles(t_p, t_d),
         "derived_first_step_s": statistics.median(first_d),
         "jax_grad_first_step_s": statistics.median(first_p),
         # <= 1.2 is the target: derived time over the peer's, per repeat.
@@ -382,7 +399,7 @@ def scan_vs_loop(net, name, batch, steps, repeats, key):
     return {"small_model": name, "small_batch_size": batch, "small_steps": steps,
             "scan_steps_per_s": steps / statistics.median(t_s),
             "loop_steps_per_s": steps / statistics.median(t_l),
-            "scan_speedup": _median_ratio(t_l, t_s)}
+            "scan_speedup": _median_ratio(t_l, t_s), "scan_speedup_quartiles": ratio_quartiles(t_l, t_s)}
 
 
 def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:
@@ -405,11 +422,12 @@ def render(r) -> None:
     from rich.console import Console
     from rich.table import Table
     tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, {r.get('dtype', 'float32')} SGD, {r['device']}",
-                caption="ratios are medians of interleaved repeats")
+                caption="ratios are medians of interleaved repeats, the middle half of them in brackets; "
+                        "a speed ratio above 1: derivax is faster")
     for col in ("comparison", "derived", "jax.grad / loop", "ratio", "target"):
         tab.add_column(col, justify="left" if col == "comparison" else "right")
     tab.add_row("train_step, steps/s", f"{r['derived_steps_per_s']:,.0f}", f"{r['jax_grad_steps_per_s']:,.0f}",
-                f"{r['step_speedup']:.2f}x faster", ">= 1")
+                spread(r["step_speedup"], r["step_speedup_quartiles"], "\n"), ">= 1")
     tab.add_row("first step, s", f"{r['derived_first_step_s']:.2f}", f"{r['jax_grad_first_step_s']:.2f}",
                 f"{r['first_step_ratio']:.2f}x time", "<= 1.2")
     if "limit_s" in r:
@@ -418,7 +436,7 @@ def render(r) -> None:
     if "scan_speedup" in r:
         tab.add_row(f"scan epoch vs loop, steps/s\n{r['small_model']}, batch {r['small_batch_size']}",
                     f"{r['scan_steps_per_s']:,.0f}", f"{r['loop_steps_per_s']:,.0f}",
-                    f"{r['scan_speedup']:.2f}x faster", ">= 2")
+                    spread(r["scan_speedup"], r["scan_speedup_quartiles"], "\n"), ">= 2")
     Console(file=sys.stdout).print(tab)
 
 
@@ -478,23 +496,27 @@ def suite(repeats=5, steps=50) -> dict:
             r = run_in_child(spec, batch, repeats, steps, dtype)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax_grad_steps_per_s"], "ratio": r["step_speedup"],
+                     "quartiles": r["step_speedup_quartiles"],
                      "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step",
                      "of_limit": (r["derived_of_limit"], r["jax_grad_of_limit"])})
     has_torch = importlib.util.find_spec("torch") is not None
     f = bench_fit.measure(epochs=3, repeats=max(3, repeats), torch=has_torch)
     rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})", "batch": f["batch"],
-                 "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"],
+                 "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"], "quartiles": f["fit_vs_jax_loop_quartiles"],
                  "first_step_ratio": None, "peer": "loop of jitted jax.grad steps"})
     if has_torch:
-        rows.append({**rows[-1], "ratio": f["fit_vs_torch_loop"], "peer": "PyTorch eager loop"})
+        rows.append({**rows[-1], "ratio": f["fit_vs_torch_loop"], "quartiles": f["fit_vs_torch_loop_quartiles"],
+                     "peer": "PyTorch eager loop"})
     for what, name, batch in SUITE_EXAMPLES:
         net = resolve(name)[1]
         r = bench_cnn.run(net, name, batch, repeats, min(steps, 30), peers=bench_rnn if name == "gru" else None)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax.grad_steps_per_s"], "ratio": r["speedup_vs_jax.grad"],
+                     "quartiles": r["speedup_vs_jax.grad_quartiles"],
                      "first_step_ratio": None, "peer": "jax.grad step"})
         if "speedup_vs_pytorch" in r:
             rows.append({**rows[-1], "peer_steps_per_s": r["pytorch_steps_per_s"], "ratio": r["speedup_vs_pytorch"],
+                         "quartiles": r["speedup_vs_pytorch_quartiles"],
                          "peer": "PyTorch eager step"})
     import jax
     return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.default_backend()} x{jax.device_count()}, "
@@ -504,7 +526,8 @@ def suite(repeats=5, steps=50) -> dict:
 def suite_markdown(result) -> str:
     lines = [f"Measured by `derivax bench --suite` on {result['machine']}: SGD in float32 (float64 where "
              "a row says so), interleaved repeats, "
-             "medians; a ratio above 1 means derivax is faster.", "",
+             "medians; a ratio above 1 means derivax is faster, and in brackets the middle half of the "
+             "repeats' ratios (quartiles straddling 1 are parity on this machine).", "",
              "| network | batch | against | derivax steps/s | peer steps/s | speed ratio | first step, time ratio "
              "| of the machine's limit, derivax / peer |",
              "|---|---|---|---|---|---|---|---|"]
@@ -512,7 +535,7 @@ def suite_markdown(result) -> str:
         num = (lambda v: f"{v:,.0f}" if v is not None else "")
         share = r.get("of_limit")
         lines.append(f"| {r['row']} | {r['batch']} | {r['peer']} | {num(r['derived_steps_per_s'])} | "
-                     f"{num(r['peer_steps_per_s'])} | {r['ratio']:.2f}x | "
+                     f"{num(r['peer_steps_per_s'])} | {spread(r['ratio'], r['quartiles'])} | "
                      + (f"{r['first_step_ratio']:.2f}x |" if r["first_step_ratio"] is not None else "|")
                      + (f" {share[0]:.0%} / {share[1]:.0%} |" if share else " |"))
     lines += ["", "The machine's limit: the step's unavoidable matrix products (each layer's A W, δ Wᵀ and "

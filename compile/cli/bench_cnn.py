@@ -16,6 +16,8 @@ import math
 import statistics
 import time
 
+from compile.cli.bench import ratio_quartiles, spread
+
 LR = 0.1
 
 
@@ -223,6 +225,7 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
         out[f"{label}_steps_per_s"] = steps / statistics.median(ts)
         if label != "derived":
             out[f"speedup_vs_{label}"] = statistics.median(p / d for p, d in zip(ts, times["derived"]))
+            out[f"speedup_vs_{label}_quartiles"] = ratio_quartiles(ts, times["derived"])
     if tstep is not None:
         out["torch_threads"] = torch.get_num_threads()
     return out
@@ -233,13 +236,14 @@ def render(r) -> None:
     from rich.console import Console
     from rich.table import Table
     tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, float32 SGD, {r['device']}",
-                caption="ratios are medians of interleaved repeats; > 1: the derived step is faster")
+                caption="ratios are medians of interleaved repeats (the middle half of the repeats in brackets); "
+                        "> 1: the derived step is faster")
     for col in ("train step", "steps/s", "derived is"):
         tab.add_column(col, justify="left" if col == "train step" else "right")
     tab.add_row("derived (derivax)", f"{r['derived_steps_per_s']:,.1f}", "")
     tab.add_row("hand-written JAX, jax.grad", f"{r['jax.grad_steps_per_s']:,.1f}",
-                f"{r['speedup_vs_jax.grad']:.2f}x faster")
+                spread(r["speedup_vs_jax.grad"], r["speedup_vs_jax.grad_quartiles"], " "))
     if "pytorch_steps_per_s" in r:
         tab.add_row(f"PyTorch eager ({r['torch_threads']} threads)", f"{r['pytorch_steps_per_s']:,.1f}",
-                    f"{r['speedup_vs_pytorch']:.2f}x faster")
+                    spread(r["speedup_vs_pytorch"], r["speedup_vs_pytorch_quartiles"], " "))
     Console(file=sys.stdout).print(tab)

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from compile.cli.bench import ratio_quartiles
+
 LR = 0.05
 
 
@@ -135,9 +137,11 @@ def measure(examples=60000, sizes=(784, 256, 128, 10), batch=128, epochs=2, repe
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
            "net": "-".join(map(str, sizes)), "train_examples": len(x), "batch": batch, "epochs": epochs,
-           "seconds": med, "fit_vs_jax_loop": med["jax.grad loop"] / med["derivax fit"]}
+           "seconds": med, "fit_vs_jax_loop": med["jax.grad loop"] / med["derivax fit"],
+           "fit_vs_jax_loop_quartiles": ratio_quartiles(times["jax.grad loop"], times["derivax fit"])}
     if "torch loop" in med:
         out["fit_vs_torch_loop"] = med["torch loop"] / med["derivax fit"]
+        out["fit_vs_torch_loop_quartiles"] = ratio_quartiles(times["torch loop"], times["derivax fit"])
     return out
 
 

@@ -238,7 +238,7 @@ def render(r) -> None:
     tab = Table(title=f"derivax bench: {r['model']}, batch {r['batch_size']}, float32 SGD, {r['device']}",
                 caption="ratios are medians of interleaved repeats (the middle half of the repeats in brackets); "
                         "> 1: the derived step is faster")
-    for col in ("train step", "steps/s", "derived is"):
+    for col in ("train step", "steps/s", "speed ratio"):
         tab.add_column(col, justify="left" if col == "train step" else "right")
     tab.add_row("derived (derivax)", f"{r['derived_steps_per_s']:,.1f}", "")
     tab.add_row("hand-written JAX, jax.grad", f"{r['jax.grad_steps_per_s']:,.1f}",

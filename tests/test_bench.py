@@ -201,6 +201,30 @@ def test_the_first_step_phases_script_times_each_side_and_refuses_bad_counts():
     assert done.returncode == 2 and "--batch-size: 0 is below 1" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_noise_script_times_two_copies_of_one_step_and_refuses_bad_input():
+    """benchmarks/bench_noise.py: the jax.grad step against a second compile of itself gives a median
+    within its own quartiles, over the repeats asked for; a count of 0 and a network the peer cannot
+    write are refused by name, exit 2, without a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from bench_noise import null_ratio
+    finally:
+        sys.path.remove(str(bench))
+    r = null_ratio("3-2:tanh-2:softmax", 4, 3)
+    assert r["repeats"] == 3 and r["steps_per_repeat"] >= 100 and r["step_ms"] > 0
+    assert r["quartiles"][0] <= r["ratio"] <= r["quartiles"][1]
+    for argv, message in ((["--repeats", "0"], "--repeats: must be from 1 to 1000, not 0"),
+                          (["3-2:softmax-2:softmax"], "the hand-written peer"),
+                          (["3-x2"], "3-x2")):
+        done = subprocess.run([sys.executable, str(bench / "bench_noise.py"), *argv],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_first_step_in_a_child_process():
     seconds = _bench.first_step_in_child("peer", "3-2:tanh-2:softmax", 4)
     assert 0 < seconds < 600

@@ -1,0 +1,92 @@
+"""How far a speed ratio moves when nothing differs: the hand-written jax.grad step against a second,
+separately compiled copy of itself, timed exactly as ``derivax bench`` times the derived step against it
+(interleaved repeats of at least MIN_REPEAT_SECONDS, the order turned every other repeat, medians of the
+per-repeat ratios).
+
+On a shared machine the two copies' ratio is not 1.00: what it reads here, and the middle half of its
+repeats, is how far from 1 a suite row must be before its difference is the code's and not the
+machine's.
+Usage: python benchmarks/bench_noise.py [MODEL ...] [--batch-size 128] [--repeats 11] [--json]
+(default: the suite's float32 dense rows, each at its own batch size)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+
+
+def null_ratio(model: str, batch_size: int, repeats: int) -> dict:
+    """The jax.grad step of ``model`` against a second jit of itself: median ratio, quartiles, step time."""
+    import time
+
+    import jax
+    from compile.cli.bench import (MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, batches, interleaved,
+                                   peer_init, peer_spec, peer_step, ratio_quartiles)
+    from derive.network.examples import resolve
+    _, net = resolve(model)
+    sizes, acts, loss, l2 = peer_spec(net)
+    nb = 8
+    xs, ys = batches(0, nb, batch_size, sizes[0], sizes[-1], loss != "mse")
+    xs, ys = list(xs), list(ys)
+    key = jax.random.PRNGKey(0)
+    # Two jits of one function: two compilations, two executables, the same HLO.
+    steps = {"a": peer_step(acts, loss, l2), "b": peer_step(acts, loss, l2)}
+    state = {k: peer_init(key, sizes) for k in steps}
+    count = {"n": 100}
+
+    def runner(k):
+        def run():
+            p = state[k]
+            for i in range(count["n"]):
+                p, _ = steps[k](p, xs[i % nb], ys[i % nb])
+            state[k] = _block(p)
+        return run
+
+    a, b = runner("a"), runner("b")
+    a(), b()
+    t0 = time.perf_counter()
+    a()
+    per_step = (time.perf_counter() - t0) / count["n"]
+    count["n"] = max(100, min(MAX_TIMED_STEPS, math.ceil(MIN_REPEAT_SECONDS / per_step)))
+    ta, tb = interleaved(a, b, repeats)
+    q1, q3 = ratio_quartiles(tb, ta)
+    return {"model": model, "batch_size": batch_size, "repeats": repeats, "steps_per_repeat": count["n"],
+            "step_ms": statistics.median(ta + tb) / count["n"] * 1e3,
+            "ratio": statistics.median(b_ / a_ for a_, b_ in zip(ta, tb)), "quartiles": [q1, q3]}
+
+
+def main(argv=None) -> int:
+    from compile.cli.args import SIZE_MAX, count
+    from compile.cli.bench import MAX_REPEATS, SUITE, BenchError
+    from derive.network.examples import ModelError
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*", metavar="MODEL", help="dense networks (default: the suite's float32 rows)")
+    ap.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=128,
+                    help="examples per step for MODELs given (default 128)")
+    ap.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=11,
+                    help="interleaved repeats (default 11)")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    args = ap.parse_args(argv)
+    rows = [(m, args.batch_size) for m in args.models] or [(spec, batch) for _, spec, batch, dtype in SUITE
+                                                           if dtype == "float32"]
+    out = []
+    for model, batch in rows:
+        try:
+            r = null_ratio(model, batch, args.repeats)
+        except (ModelError, BenchError) as exc:
+            print(f"bench_noise: {model}: {exc}", file=sys.stderr)
+            return 2
+        out.append(r)
+        name = model if len(model) <= 40 else model[:37] + "..."
+        print(f"{name:40s} batch {batch:4d}  {r['step_ms']:8.3f} ms/step  jax.grad / jax.grad: "
+              f"{r['ratio']:.2f}x ({r['quartiles'][0]:.2f}-{r['quartiles'][1]:.2f})", flush=True)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

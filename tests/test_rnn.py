@@ -516,13 +516,19 @@ def test_a_loss_at_every_step_may_be_the_mean_over_the_steps():
     (("dWhy += dy @ hs[t].T", "dWhy = dy @ hs[t].T"), {"W2"}),                              # not summed over t
     (("dWhh += dhraw @ hs[t - 1].T", "dWhh += dhraw @ hs[t].T"), {"Whh1"}),                 # h⟨t⟩ for h⟨t−1⟩
 ])
-def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, tmp_path):
+@pytest.mark.parametrize("square", [False, True])
+def test_check_code_on_min_char_rnn_style_code_in_a_file(edit, wrong, square, tmp_path):
     """The example's loss function, in min-char-rnn's conventions (weights in module globals, one sequence of
-    indices at a time, gradients clipped), run as it is written in check-code's child process."""
+    indices at a time, gradients clipped), run as it is written in check-code's child process. Square:
+    as many hidden units as characters, every weight square, so only the biases' (n, 1) tell the columns
+    layout (and the state's shape) from the rows."""
     import runpy
     from pathlib import Path
     from compile.checks.code import check_code
     source = (Path(__file__).resolve().parents[1] / "examples" / "min_char_rnn.py").read_text()
+    if square:
+        assert "STEPS, VOCAB, HIDDEN = 5, 7, 6" in source
+        source = source.replace("STEPS, VOCAB, HIDDEN = 5, 7, 6", "STEPS, VOCAB, HIDDEN = 5, 6, 6")
     if edit:
         assert edit[0] in source
         source = source.replace(edit[0], edit[1])

@@ -184,7 +184,7 @@ class GlobalsReading:
         if space is None or code is None:
             return None
         read = _names_read(code, space)
-        found, votes, problems = [], set(), []
+        found, votes, problems, bias_votes = [], set(), [], set()
         for key, value in list(space.items()):   # in the order the file defines them
             if key not in read or not hasattr(value, "shape"):
                 continue
@@ -199,6 +199,11 @@ class GlobalsReading:
                     votes.add("columns")
                 else:
                     problems.append(f"{key} {have} for {name} {want}")
+            elif len(have) == 2 and 1 in have and max(have) > 1 and int(np.prod(have)) == int(np.prod(want)):
+                # a vector kept as a column (n, 1) or a row (1, n), a bias mostly: all a network of square
+                # weights (min-char-rnn's with as many units as characters) has to tell its layout by
+                row = have == want if len(want) == 2 else have[0] == 1
+                bias_votes.add("rows" if row else "columns")
             elif int(np.prod(have)) != int(np.prod(want)):
                 problems.append(f"{key} {have} for {name} {want}")
             found.append((key, name))
@@ -207,7 +212,7 @@ class GlobalsReading:
         if problems or len(votes) > 1:
             return ("its module's globals do not fit the network's parameters in one layout: "
                     + ", ".join(problems or [f"{k} {tuple(space[k].shape)}" for k, _ in found]))
-        return cls(fn, found, votes.pop() if votes else "rows")
+        return cls(fn, found, votes.pop() if votes else bias_votes.pop() if len(bias_votes) == 1 else "rows")
 
     def _shape_of(self, key):
         return tuple(self.fn.__globals__[key].shape)

@@ -4,6 +4,7 @@ class with loss(X, y, reg) on self.params and integer labels, its softmax_loss_v
 regularization notebook's (X, Y, cache, lambd) with the cache a tuple and dA, dZ returned; Nielsen's
 Network.backprop(x, y) one example at a time. Each correct version passes, and each usual slip is named.
 The files are in tests/courses/; the reference is derivax's own derivation, independent of that code."""
+import json
 import re
 from pathlib import Path
 
@@ -286,6 +287,66 @@ def test_the_loss_a_function_returns_is_compared_with_the_networks():
     other = Network(4, [Dense(3, "softmax", use_bias=False)], loss="mse", l2=0.1, l2_form="lambda")   # not its loss
     report = run(other, "cs231n_net.py:softmax_loss_vectorized", labels="integer")
     assert not report.ok and any(n.startswith("the loss the function returned is not the network's J") for n in report.notes)
+
+
+LOSSES = """
+import numpy as np
+
+def _probs(W, X):
+    scores = X @ W
+    scores = scores - scores.max(axis=1, keepdims=True)
+    return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+
+def aliased(W, X, y, reg):
+    # CS231n's slip: dscores is probs itself, so the loss reads the probabilities after they are changed
+    N = X.shape[0]
+    probs = _probs(W, X)
+    dscores = probs
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    loss = -np.log(np.abs(probs[np.arange(N), y])).mean() + reg * np.sum(W * W)
+    return loss, X.T @ dscores + 2 * reg * W
+
+def shifted(W, X, y, reg):
+    # J plus a constant: the same gradients
+    N = X.shape[0]
+    probs = _probs(W, X)
+    loss = -np.log(probs[np.arange(N), y]).mean() + reg * np.sum(W * W) + 3.0
+    probs[np.arange(N), y] -= 1
+    return loss, X.T @ probs / N + 2 * reg * W
+
+def one_example(W, x, y):
+    # one example at a time, for J summed over the batch
+    probs = _probs(W, x[None, :])[0]
+    loss = -np.log(probs[y])
+    probs[y] -= 1
+    return loss, np.outer(x, probs)
+"""
+
+
+@pytest.mark.parametrize("fn, ok, says", [
+    ("aliased", False, "the loss it returned is wrong: "),
+    ("shifted", True, "the loss the function returned is not the network's J: "),
+])
+def test_a_wrong_loss_beside_right_gradients_is_wrong(fn, ok, says, tmp_path):
+    """Gradients that are J's beside a returned loss that is not J: the loss is wrong (exit 1), unless it is J
+    plus one constant at every point (it has J's gradients: noted). The reference: J's own value."""
+    path = tmp_path / "losses.py"
+    path.write_text(LOSSES)
+    net = Network(4, [Dense(3, "softmax", use_bias=False)], l2=0.1, l2_form="lambda")
+    report = check_code(net, f"{path}:{fn}", points=3, labels="integer")
+    assert all(p.ok for p in report.params.values()) and report.ok is ok
+    assert says in (report.summary() if not ok else " ".join(report.notes)), (report.summary(), report.notes)
+    assert json.loads(report.to_json())["loss_wrong"] == (None if ok else report.loss_wrong)
+
+
+def test_a_loss_returned_one_example_at_a_time_is_summed_for_a_summed_j(tmp_path):
+    path = tmp_path / "losses.py"
+    path.write_text(LOSSES)
+    net = Network(4, [Dense(3, "softmax", use_bias=False)], reduction="sum")
+    report = check_code(net, f"{path}:one_example", points=2, labels="integer", per_example=True)
+    assert report.ok, (report.summary(), report.notes)
+    assert "the loss the function returned equals the network's J at every point" in report.notes
 
 
 def test_a_class_is_built_by_its_own_constructor():

@@ -55,6 +55,7 @@ class CodeReport:
     intermediates: dict = field(default_factory=dict)   # key -> ParamResult, in backward order
     first_wrong: object = None                          # the first wrong intermediate's ParamResult
     dz: str = "adjoint"   # how the intermediates were read: as ∂J/∂N, or as the courses write them ("delta")
+    loss_wrong: str | None = None   # the returned loss is not J while the gradients are J's, as a sentence
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -67,7 +68,8 @@ class CodeReport:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(p.ok for p in [*self.params.values(), *self.intermediates.values()])
+        return self.error is None and self.loss_wrong is None and all(
+            p.ok for p in [*self.params.values(), *self.intermediates.values()])
 
     def summary(self) -> str:
         wrong = [n for n, p in self.params.items() if not p.ok]
@@ -80,6 +82,8 @@ class CodeReport:
             f = self.first_wrong
             first = (f"; the first wrong intermediate in backward order is {f.name} ({self.meaning(f)}): "
                      f"{f.message or 'differs from the derived adjoint'}")
+        if not wrong and self.first_wrong is None and self.loss_wrong:
+            return f"all {len(self.params)} gradients{inner} right {where}, but {self.loss_wrong}"
         if not wrong and self.first_wrong is None:
             return f"all {len(self.params)} gradients{inner} right {where}"
         if not wrong:
@@ -105,6 +109,8 @@ class CodeReport:
             mark = " (first wrong)" if p is self.first_wrong else ""
             tab.add_row(f"{name} = {self.meaning(p)}", verdict + mark, err, p.worst_point or "-",
                         "" if self.error else p.message)
+        if self.loss_wrong:
+            tab.add_row("the loss returned", "[bold red]wrong[/bold red]", "-", "-", "not the network's J (below)")
         console.print(tab)
         for line in self.notes + [tolerance_text()]:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -122,6 +128,7 @@ class CodeReport:
                                              for n, p in self.intermediates.items()},
                            "first_wrong": None if self.first_wrong is None else self.first_wrong.name,
                            "extra": self.extra, "error": self.error, "stopped": self.stopped,
+                           "loss_wrong": self.loss_wrong,
                            "points": self.points,
                            "tolerance": tolerance_text(), "model": self.model, "function": self.function})
 
@@ -344,7 +351,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
-        clipped, loss_off, loss_seen = None, None, False
+        clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
         # dropout on where the function takes its keep probability (the regularization notebook's
         # backward_propagation_with_dropout(X, Y, cache, keep_prob)): masks drawn, handed in the cache
         from compile.checks.sandbox import ROLES
@@ -389,13 +396,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
-            if reply.get("loss") is not None and loss_off is None:   # the loss it returned, against J
-                J = float(np.sum(np.asarray(low.loss(*args))))
-                theirs = float(reply["loss"])
-                if not abs(theirs - J) <= 1e-4 * max(abs(J), 1e-8) + 1e-7:
-                    loss_off = (label, theirs, J)
-                else:
-                    loss_seen = True
+            if reply.get("loss") is not None:   # the loss it returned, against J
+                losses.append((label, float(reply["loss"]), float(np.sum(np.asarray(low.loss(*args))))))
             for text in reply.get("readings", []):
                 if text not in readings:
                     readings.append(text)
@@ -450,6 +452,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         dz = "delta" if notebook and inner_by["delta"] and not right["adjoint"] and (
             right["delta"] or agree["delta"] > agree["adjoint"]) else "adjoint"
     inner = inner_by[dz]
+    loss_off, loss_wrong = _loss_verdict(losses, error is None and all(
+        st["msg"] is None and not st["bad"] for st in state.values()))
     results = {}
     for n in names:
         s = state[n]
@@ -531,13 +535,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings
-    if loss_off is not None:
+    if loss_off is not None and loss_wrong is None:
         at, theirs, J = loss_off
         ratio = f" ({theirs / J:.6g} times it)" if J else ""
         notes.append(f"the loss the function returned is not the network's J: {theirs:.8g} against J = {J:.8g} at {at}"
                      f"{ratio}; gradients of a different loss differ too: declare the loss it computes (--loss, "
                      "--l2, --l2-form) or check that its loss is right")
-    elif loss_seen:
+    elif losses and loss_off is None:
         notes.append("the loss the function returned equals the network's J at every point")
     if inputs == "indices":
         notes.append("x handed as indices: one-hot inputs, each as the index of its 1")
@@ -569,7 +573,36 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
-                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz)
+                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
+                      loss_wrong=loss_wrong)
+
+
+# A returned loss equals J where |theirs - J| <= LOSS_RTOL·|J| + LOSS_ATOL: loose enough for a loss summed in
+# float32.
+LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-7
+
+
+def _loss_verdict(losses, gradients_right: bool) -> tuple:
+    """(the first point whose returned loss is not J, or None; a sentence calling the loss wrong, or None).
+
+    The loss is wrong when every gradient is the derived one, so the function differentiates the network's J,
+    and yet the loss it returns is not J at some point, by more than one constant: a loss that differs
+    from J by the same amount everywhere (a constant term dropped or added) has J's gradients and is only
+    noted. With a wrong gradient the mismatch is noted, as a sign of a different loss."""
+    off = [(at, theirs, J) for at, theirs, J in losses
+           if not abs(theirs - J) <= LOSS_RTOL * max(abs(J), 1e-8) + LOSS_ATOL]
+    if not off:
+        return None, None
+    if not gradients_right:
+        return off[0], None
+    gaps = [theirs - J for _, theirs, J in losses]
+    scale = max(abs(J) for _, _, J in losses)
+    if len(losses) > 1 and max(gaps) - min(gaps) <= LOSS_RTOL * max(scale, 1e-8) + LOSS_ATOL:
+        return off[0], None   # J plus a constant
+    at, theirs, J = off[0]
+    return off[0], (f"the loss it returned is wrong: {theirs:.8g} against J = {J:.8g} at {at}, while every gradient "
+                    "it returned is J's, so the loss is computed differently from the gradients (an array "
+                    "changed in place after the loss read it, a term left out or counted twice, a wrong mean)")
 
 
 def _conv_geometry(model):

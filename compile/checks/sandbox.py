@@ -683,7 +683,9 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             reply["readings"] = told
             losses = seen.get("losses", [])
             if losses and all(v == v for v in losses):   # the loss returned: the mean over the calls
-                reply["loss"] = sum(losses) / len(losses)
+                # (one example a call, J the sum over the batch: the sum)
+                summed = per_example is not None and context.get("reduction") == "sum"
+                reply["loss"] = sum(losses) / (1 if summed else len(losses))
             if isinstance(fn, R.ValueModel):
                 found = R.value_findings(target.value_class)
                 reply["findings"], reply["findings_said"] = [f[0] for f in found], [f[1] for f in found]

@@ -504,13 +504,13 @@ def test_a_bad_value_is_a_verdict_on_its_parameter(tmp_path, capsys, change, par
 
 
 def test_wrong_keys_and_keys_that_are_no_strings(tmp_path, capsys):
-    src = RIGHT.replace("grads.update(CHANGE)", 'grads["w1"] = grads.pop("W1"); grads[2] = grads.pop("b2")')
+    src = RIGHT.replace("grads.update(CHANGE)", 'grads["w"] = grads.pop("W1"); grads[2] = grads.pop("b2")')
     rc, _, _, doc = run_file(tmp_path, capsys, src)
     assert rc == 1 and wrong(doc) == {"W1", "b2"}
     for name in ("W1", "b2"):
         assert doc["params"][name]["message"] == ("missing: not returned (keys returned that are no parameter: "
-                                                  "w1, 2 (an int, not a str))")
-    assert doc["extra"] == ["2 (an int, not a str)", "w1"]
+                                                  "w, 2 (an int, not a str))")
+    assert doc["extra"] == ["2 (an int, not a str)", "w"]
 
 
 def test_prints_and_garbage_on_stdout_do_not_reach_the_report(tmp_path, capfd):
@@ -765,3 +765,62 @@ def test_the_courses_dz_is_recognised_as_delta_and_checked_as_such():
     assert r.ok and "dZ2 = δ2" in r.notes[-1]
     r = check_code(net, backward)   # auto: the courses' reading, since only it agrees, and said
     assert r.ok and "dZ2 = δ2" in r.notes[-1] and any("read as the courses write them" in n for n in r.notes)
+
+
+SPELLINGS = """
+import numpy as np
+
+def _grads(W1, b1, W2, b2, X, y):
+    m = X.shape[0]
+    a1 = np.tanh(X @ W1 + b1)
+    z2 = a1 @ W2 + b2
+    e = np.exp(z2 - z2.max(1, keepdims=True))
+    dz2 = (e / e.sum(1, keepdims=True) - y) / m
+    dz1 = dz2 @ W2.T * (1 - a1 ** 2)
+    return X.T @ dz1, dz1.sum(0), a1.T @ dz2, dz2.sum(0)
+
+def lower(params, X, y):
+    g = _grads(params["w1"], params["b1"], params["w2"], params["b2"], X, y)
+    return dict(zip(["w1", "b1", "w2", "b2"], g))
+
+def underscored(params, X, y):
+    g = _grads(params["W_1"], params["b_1"], params["W_2"], params["b_2"], X, y)
+    return dict(zip(["dW_1", "db_1", "dW_2", "db_2"], g))
+
+def own_names(params, X, y):
+    g = _grads(params["Wa"], params["ba"], params["Wb"], params["bb"], X, y)
+    return dict(zip(["Wa", "ba", "Wb", "bb"], g))
+
+def as_a_list(params, X, y):
+    W1, b1, W2, b2 = params
+    return list(_grads(W1, b1, W2, b2, X, y))
+
+def as_a_list_slipped(params, X, y):
+    W1, b1, W2, b2 = params
+    dW1, db1, dW2, db2 = _grads(W1, b1, W2, b2, X, y)
+    return [dW1, db1, dW2 * 2, db2]
+"""
+
+
+@pytest.mark.parametrize("fn, extra, wrong, said", [
+    ("lower", (), set(), "keys read in the courses' spelling: w1, w2 for W1, W2"),
+    ("underscored", (), set(), "keys read in the courses' spelling: dW_1, dW_2, db_1, db_2 for W1, W2, b1, b2"),
+    ("own_names", ("--names", "Wa=W1,ba=b1,Wb=W2,bb=b2"), set(), "the parameters read under the code's names: Wa as W1"),
+    ("as_a_list", (), set(), None),
+    ("as_a_list_slipped", (), {"W2"}, None),
+])
+def test_parameters_read_and_returned_under_the_codes_own_spellings(tmp_path, capsys, fn, extra, wrong, said):
+    """Keys that spell a parameter in another case or with underscores (w1, W_1, dW_1) are read as it, in
+    the parameters handed and in the gradients returned; --names maps the code's own names for both; a
+    list of arrays returned for parameters unpacked from a list is read in their order."""
+    rc, out, doc = run_cli(tmp_path, capsys, SPELLINGS, SPEC, fn, extra)
+    assert doc["error"] is None, doc["error"]
+    assert {n for n, p in doc["params"].items() if not p["ok"]} == wrong and rc == (1 if wrong else 0)
+    assert said is None or said in out, out
+
+
+def test_a_parameter_key_the_network_lacks_names_the_ones_it_has(tmp_path, capsys):
+    rc, out, doc = run_cli(tmp_path, capsys, SPELLINGS, SPEC, "own_names")
+    assert rc == 2 and doc["stopped"] == "exception"
+    assert ("raised KeyError: 'Wa': the parameters are W1, b1, W2, b2 (--names Wa=NAME reads it as one of them) "
+            "(line ") in doc["error"], doc["error"]

@@ -351,6 +351,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
+        spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
         # dropout on where the function takes its keep probability (the regularization notebook's
         # backward_propagation_with_dropout(X, Y, cache, keep_prob)): masks drawn, handed in the cache
@@ -389,6 +390,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
             context = _context(d, params, x, y, given, columns, drop)
+            context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
             if seeded:
                 context["dropout"] = seeded_param
             reply = run(given, xs, ys, names, list(inter) + list(aliases),
@@ -418,6 +420,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 break
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
+            spelled_for.update(reply.get("spelled_for", {}))
             values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
                       **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
@@ -527,7 +530,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                                          else ", gradients of the mean over the batch")]
     if spelled:
         from compile.checks.sandbox import key_spellings
-        meant = {**{k: n for n in names for k in key_spellings(n, names)}, **aliases}
+        meant = {**{k: n for n in names for k in key_spellings(n, names)}, **aliases, **spelled_for}
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":

@@ -31,16 +31,46 @@ class Params(dict):
         self.aliases = dict(aliases or {})
         self.used = {}
 
+    def _name(self, key):
+        """derivax's name for ``key``: an alias, or a spelling that differs from one only in case and
+        underscores (w1, W_1 for W1; wxh for Wxh1's Wxh) where it fits one parameter alone; else None."""
+        if not isinstance(key, str):
+            return None
+        name = self.aliases.get(key)
+        if name is not None and dict.__contains__(self, name):
+            return name
+        plain = key.replace("_", "").lower()
+        fits = {n for n in [*dict.keys(self), *self.aliases] if isinstance(n, str)
+                and n.replace("_", "").lower() == plain}
+        names = {n if dict.__contains__(self, n) else self.aliases[n] for n in fits}
+        names = {n for n in names if dict.__contains__(self, n)}
+        return names.pop() if len(names) == 1 else None
+
     def __missing__(self, key):
-        name = self.aliases.get(key) if isinstance(key, str) else None
-        if name is None or not dict.__contains__(self, name):
-            raise KeyError(key)
+        name = self._name(key)
+        if name is None:
+            raise UnknownParameter(key, list(dict.keys(self)))
         self.used[key] = name
         return dict.__getitem__(self, name)
 
     def __contains__(self, key):
-        return dict.__contains__(self, key) or (isinstance(key, str) and key in self.aliases
-                                                and dict.__contains__(self, self.aliases[key]))
+        return dict.__contains__(self, key) or self._name(key) is not None
+
+
+class UnknownParameter(KeyError):
+    """A key the parameters are read under that names none of them: says which names there are, and how
+    to map the code's own spelling. Still a KeyError, for code that catches one."""
+    shown_as = "KeyError"
+
+    def __init__(self, key, names):
+        super().__init__(key)
+        self.key, self.names = key, names
+
+    def __str__(self):
+        key = repr(self.key)
+        spelled = f" (--names {self.key}=NAME reads it as one of them)" if isinstance(self.key, str) and \
+            self.key.isidentifier() else ""
+        return f"{key}: the parameters are {', '.join(self.names)}{spelled}"
 
     def get(self, key, default=None):
         try:

@@ -226,7 +226,7 @@ def stopped_by(exc: BaseException, user_file: str | None, doing: str = "", nowhe
     kind = ("KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt)
             else "MemoryError" if isinstance(exc, MemoryError) else "exception")
     message = one_line(exc.msg if isinstance(exc, SyntaxError) else exc)  # its place is in `where`
-    text = f"{doing}raised {type(exc).__name__}" + (f": {message}" if message else "") + where
+    text = f"{doing}raised {getattr(exc, 'shown_as', type(exc).__name__)}" + (f": {message}" if message else "") + where
     return {"status": "stopped", "stopped": kind, "message": text}
 
 
@@ -272,7 +272,8 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
         expected = ", ".join(repr(n) + ": ..." for n in names)
         return {"status": "stopped", "stopped": "result",
                 "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
-    values, narrow, problems, spelled = {}, [], {}, []
+    values, narrow, problems, spelled, spelled_for = {}, [], {}, [], {}
+    loose = None
     for name in names:
         stage[0] = f"{name!r} in result"
         key = name
@@ -282,8 +283,14 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
                 if key in out:
                     break
             else:
-                continue
+                if loose is None:
+                    stage[0] = "result.keys()"
+                    loose = _loose_keys(list(out.keys()), names)
+                if name not in loose:
+                    continue
+                key = loose[name]
             spelled.append(key)
+            spelled_for[key] = name
         values, narrow, problems = _take(out, name, key, stage, values, narrow, problems)
     for name in optional:   # intermediate adjoints (dZ2, dxhat2, ...): checked when returned
         stage[0] = f"{name!r} in result"
@@ -297,7 +304,24 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
             if len(extra) >= 20:
                 break
     return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra,
-            "spelled": spelled}
+            "spelled": spelled, "spelled_for": spelled_for}
+
+
+def _plain_key(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def _loose_keys(keys, names) -> dict:
+    """{parameter name: the returned key} for keys that spell a name, or d + a name, differently only in
+    case and underscores (w1, dw_1, dW_1 for W1), where the key fits that one name and the name that one key."""
+    claims = {}
+    for key in keys:
+        if not isinstance(key, str):
+            continue
+        fits = [n for n in names if _plain_key(key) in (_plain_key(n), "d" + _plain_key(n))]
+        if len(fits) == 1:
+            claims.setdefault(fits[0], []).append(key)
+    return {n: ks[0] for n, ks in claims.items() if len(ks) == 1}
 
 
 def _take(out, name, key, stage, values, narrow, problems):
@@ -712,8 +736,10 @@ def _unwrapped(out, passed=(), seen=None):
             and isinstance(out[1], (list, tuple)) and len(out[1]) == len(passed) and len(passed) > 1:
         _seen_loss(seen, out[0])   # makemore's (loss, [dC, dW1, ...]) in the order the parameters came
         return dict(zip(passed, out[1]))
-    if passed and not isinstance(out, (dict, list)):
-        parts = list(out) if isinstance(out, tuple) else [out]
+    flat_list = isinstance(out, list) and not any(isinstance(v, (list, tuple, dict)) for v in out)
+    # a list of arrays (d2l's [dW1, db1, ...]) read as a tuple is
+    if passed and (flat_list or not isinstance(out, (dict, list))):
+        parts = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(parts) == len(passed) + 1 and _is_number(parts[0]):
             _seen_loss(seen, parts[0])
             parts = parts[1:]

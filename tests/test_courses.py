@@ -835,3 +835,32 @@ def test_a_dropout_forward_that_reads_p_as_the_drop_probability_is_told(tmp_path
                    "(np.random.rand(*x.shape) >= p) / (1 - p)")
     report = check_code(resolve("4-4:drop0.3")[1], f"{path}:dropout_backward", points=1)
     assert report.error and "p the probability of keeping a unit (as CS231n defines it)" in report.error
+
+
+@pytest.mark.parametrize("spec, fn, convention, edit, wrong", [
+    ("4-3", "linear_backward", "columns", None, set()),
+    ("4-3:relu", "linear_activation_backward", "columns", None, set()),
+    ("4-3:sigmoid", "linear_activation_backward", "columns", None, set()),
+    ("4-3:relu", "linear_activation_backward", "columns",
+     ("dW = 1. / m * np.dot(dZ, A_prev.T)", "dW = np.dot(dZ, A_prev.T)"), {"W1"}),        # the 1/m left out
+    ("4-3:relu", "linear_activation_backward", "columns",
+     ("dZ[Z <= 0] = 0", "dZ[Z < -1] = 0"), {"W1", "b1", "dx"}),                            # relu's mask wrong
+    ("4-3", "linear_backward", "columns",
+     ("return np.dot(W.T, dZ), dW, db", "return np.dot(W.T, dZ) / m, dW, db"), {"dx"}),     # dA_prev with a 1/m
+    ("4-4:leaky_relu", "leaky_relu_backward", "rows", None, set()),
+    ("4-4:leaky_relu", "leaky_relu_backward", "rows", ("1.0, alpha)", "1.0, 0.0)"), {"dx"}),
+])
+def test_deeplearning_ai_layer_functions_in_columns(spec, fn, convention, edit, wrong, tmp_path):
+    """The course's linear_backward(dZ, cache) and linear_activation_backward(dA, cache, activation), run with
+    their forward partners as written (b (n, 1), dA without the 1/m); a layer whose backward takes a defaulted
+    alpha. The reference: derivax's derivation of the layer."""
+    source = (HERE / "dlai_layers.py").read_text()
+    if edit:
+        assert edit[0] in source
+        source = source.replace(*edit)
+    path = tmp_path / "layers.py"
+    path.write_text(source)
+    _, net = __import__("derive.network.examples", fromlist=["resolve"]).resolve(spec)
+    report = check_code(net, f"{path}:{fn}", points=2, convention=convention)
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()

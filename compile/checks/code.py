@@ -428,8 +428,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if n == "dx" and not loss_layer and (identity or (model.layers[0].kind == "dense"
                                                                   and model.layers[0].W is not None)):
                     # what dx would be with the layer's own derivative left out
+                    W = np.asarray(params[str(model.layers[0].W.name)])
+                    # (rows, as dx is compared; a columns W is (out, in))
                     state[n].setdefault("douts", []).append(
-                        y / len(x) if identity else (y / len(x)) @ np.asarray(params[str(model.layers[0].W.name)]).T)
+                        y / len(x) if identity else (y / len(x)) @ (W if columns else W.T))
                 s = state[n]
                 if len(s.setdefault("points", [])) < len(s["pairs"]):
                     s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
@@ -728,7 +730,9 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             "aliases": param_aliases(model), "loss": model.loss_name, "reduction": getattr(model, "reduction", "mean"), "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward
             else forward[str(last.name)],
-            "state": int(recurrent[0].units) if recurrent else None}
+            "state": int(recurrent[0].units) if recurrent else None,
+            "activation": model.layers[0].activation if len(model.layers) == 1
+            and isinstance(getattr(model.layers[0], "activation", None), str) else None}
 
 
 def _check_arguments(fn, seed, points, timeout) -> None:

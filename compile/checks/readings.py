@@ -24,7 +24,8 @@ import numpy as np
 
 class Params(dict):
     """The parameters by derivax's names, also readable under ``aliases`` ({spelling: name}); the spellings
-    read are kept in ``used`` (the report says how the code's names were read)."""
+    read are kept in ``used`` (the report says how the code's names were read). Named dict to the code it
+    is handed to, as its messages should name it ('dict' and 'float', not a class of derivax's)."""
 
     def __init__(self, values, aliases=None):
         super().__init__(values)
@@ -56,6 +57,20 @@ class Params(dict):
     def __contains__(self, key):
         return dict.__contains__(self, key) or self._name(key) is not None
 
+    def __reduce__(self):   # pickled (or sent to another process) as the plain dict it stands for
+        return dict, (dict(self),)
+
+    def __copy__(self):
+        out = Params(self, self.aliases)
+        out.used = self.used
+        return out
+
+    def __deepcopy__(self, memo):
+        import copy
+        out = Params({k: copy.deepcopy(v, memo) for k, v in dict.items(self)}, self.aliases)
+        out.used = self.used   # the spellings read through a copy are the code's too
+        return out
+
 
 class UnknownParameter(KeyError):
     """A key the parameters are read under that names none of them: says which names there are, and how
@@ -77,6 +92,9 @@ class UnknownParameter(KeyError):
             return self[key]
         except KeyError:
             return default
+
+
+Params.__name__ = Params.__qualname__ = "dict"
 
 
 # ---- PyTorch code ----
@@ -546,6 +564,16 @@ def arg_names(fn) -> list | None:
         return None
 
 
+def required_names(fn) -> list | None:
+    """The names ``fn`` takes that have no default, lower-cased (leaky_relu_backward(dout, cache, alpha=0.01)
+    takes dout and cache, its alpha its own); None where Python cannot tell."""
+    try:
+        return [p.name.lower() for p in inspect.signature(fn).parameters.values() if p.default is p.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+
+
 UPSTREAM = {"dout", "dy", "dupstream", "grad_output", "upstream", "dz", "da", "dh", "g", "dnext_h", "dh_next", "dnext",
             "da_next"}
 
@@ -564,10 +592,14 @@ class LayerPair:
     @staticmethod
     def of(fn, namespace, name):
         """The pair for ``fn`` named ``name``, or None where it takes no (dout, cache) or has no partner."""
-        taken = arg_names(fn)
+        taken = required_names(fn)
         if taken is None:
             return None
-        # (dout, cache); an LSTM cell's (da_next, dc_next, cache)
+        # (dout, cache); an LSTM cell's (da_next, dc_next, cache);
+        # deeplearning.ai's linear_activation_backward(dA, cache, activation): the activation named last
+        named_activation = len(taken) == 3 and taken[1] in ("cache", "caches") and taken[2] == "activation"
+        if named_activation:
+            taken = taken[:2]
         if len(taken) < 2 or taken[0] not in UPSTREAM or taken[-1] not in ("cache", "caches") or "backward" not in name \
                 or len(taken) > 3 or (len(taken) == 3 and taken[1] not in ("dc_next", "dnext_c", "dc")):
             return None
@@ -612,7 +644,8 @@ class LayerPair:
                 args.append(np.zeros((len(x), state)))   # the recurrence starts from h⟨0⟩ = 0
                 order.append("dh0")                      # its gradient comes back in this place: not checked
             elif named in names and not pick:
-                args.append(np.asarray(params[named]).reshape(-1) if named.startswith("b") else np.asarray(params[named]))
+                args.append(np.asarray(params[named]).reshape(-1) if named.startswith("b") and not self.columns
+                            else np.asarray(params[named]))
                 order.append(named)
             elif key == "w" and pick and self.first and np.ndim(params[pick[0]]) == 4:   # (F, C, HH, WW)
                 args.append(np.asarray(params[pick[0]]).transpose(3, 2, 0, 1))
@@ -621,9 +654,12 @@ class LayerPair:
                 # a 2-D convolution's bias as deeplearning.ai keeps it, (1, 1, 1, channels)
                 args.append(np.asarray(params[pick[0]]).reshape(1, 1, 1, -1))
                 order.append(pick[0])
-            elif pick:
-                args.append(np.asarray(params[pick[0]]).reshape(-1) if key != "w" else np.asarray(params[pick[0]]))
+            elif pick:   # in the columns convention a bias stays a column (n, 1), as deeplearning.ai keeps it
+                args.append(np.asarray(params[pick[0]]).reshape(-1) if key != "w" and not self.columns
+                            else np.asarray(params[pick[0]]))
                 order.append(pick[0])
+            elif key == "activation" and self.activation:
+                args.append(self.activation)
             elif key in ("bn_param", "bn_params", "ln_param", "ln_params", "norm_param"):
                 args.append({"mode": "train", "eps": 1e-5})
             elif key in ("dropout_param", "dropout_params") and self.dropout:
@@ -647,6 +683,10 @@ class LayerPair:
 
     geometry = None
     dropout = None   # CS231n's dropout_param at this point: {"p": keep, "mode": "train", "seed": s}
+    # the columns convention: deeplearning.ai's layer functions, x (inputs, batch), b (n, 1), dA without the 1/m
+    columns = False
+    activation = None   # the declared layer's activation, for a function that takes it by name
+    by_name = False
     forward_name = backward_name = ""
     first = False   # CS231n's layout, channels first: x (N, C, H, W), w (F, C, HH, WW)
 
@@ -656,9 +696,12 @@ class LayerPair:
         self.dropout = context.get("dropout")
         taken = arg_names(self.forward) or []
         self.first = bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)
+        self.columns = context.get("layout") == "columns"
+        self.activation = context.get("activation")
+        by_name = self.by_name = (required_names(self.backward) or [])[-1:] == ["activation"]
 
         def run(params, x, y):
-            m = len(x)
+            m = np.shape(x)[1] if self.columns else len(x)
             if self.first and np.ndim(x) == 4:
                 x = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
             args, order = self._arguments(params, [n for n in names if n != "dx"], x, context.get("state"))
@@ -685,16 +728,23 @@ class LayerPair:
                     raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
                                         "for batch norm)")
-            dout = np.asarray(y, float) / m
+            # deeplearning.ai's dA carries no 1/m (its linear_backward applies it): dA = Y, and its dA_prev
+            # is m ∂J/∂A_prev
+            dout = np.asarray(y, float) if self.columns else np.asarray(y, float) / m
             shape = np.shape(plain(out))
             if self.first and len(shape) == 4:   # the layer's channels-first maps
                 dout = np.ascontiguousarray(dout.reshape(shape[0], shape[2], shape[3], shape[1]).transpose(0, 3, 1, 2))
             elif dout.shape != shape and dout.size == int(np.prod(shape)):   # back in the layer's own shape
                 dout = dout.reshape(shape)
-            back = self.backward(dout, cache)
+            if by_name and not self.activation:
+                raise ReadingError(f"{self.backward_name} takes the activation by name, and the layer declared has "
+                                   "none: declare it with one (4-3:relu, 4-3:sigmoid)")
+            back = self.backward(dout, cache, self.activation) if by_name else self.backward(dout, cache)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
             # one value per parameter and no dx: a layer on integer inputs (word_embedding_backward returns dW)
             got = dict(zip(order if len(parts) == len(order) and "dx" not in names else ["dx"] + order, parts))
+            if self.columns and got.get("dx") is not None and np.ndim(plain(got["dx"])) == 2:
+                got["dx"] = np.asarray(plain(got["dx"]), float).T / m   # compared in the rows layout
             got.pop("dh0", None)
             if self.first:   # dx (N, C, H, W) and dw (F, C, HH, WW) back to derivax's layout
                 if np.ndim(plain(got.get("dx"))) == 4:
@@ -707,6 +757,12 @@ class LayerPair:
         return run
 
     def sentence(self) -> str:
+        if self.columns:
+            return (f"{self.forward_name} run at each point for its cache (x (inputs, batch), b (n, 1)), then "
+                    f"{self.backward_name}(dA, cache{', activation' if self.by_name else ''}) with dA = Y, "
+                    "deeplearning.ai's dA of the check's linear loss J = (1/m) Σ out ⊙ Y, without the 1/m its "
+                    "linear_backward applies; its dW, db compared with the derived gradients, its dA_prev divided "
+                    "by m with jax.grad of the lowered forward pass")
         return (f"{self.forward_name} run at each point for its cache, then {self.backward_name}(dout, cache) with "
                 "dout = Y/m, the gradient of the check's linear loss J = (1/m) Σ out ⊙ Y; its (dx, d-parameters) "
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")

@@ -824,3 +824,25 @@ def test_a_parameter_key_the_network_lacks_names_the_ones_it_has(tmp_path, capsy
     assert rc == 2 and doc["stopped"] == "exception"
     assert ("raised KeyError: 'Wa': the parameters are W1, b1, W2, b2 (--names Wa=NAME reads it as one of them) "
             "(line ") in doc["error"], doc["error"]
+
+
+@pytest.mark.parametrize("divide, says", [
+    (lambda yhat: yhat.size, "(= 1/3: your loss averages over the 3 outputs, as np.mean of every entry or "
+                             "PyTorch's MSELoss do"),
+    (lambda yhat: 2 * yhat.size, "(= 1/3 / 2: your loss averages over the 3 outputs and halved"),
+])
+def test_a_squared_error_averaged_over_the_outputs_too_is_named(divide, says):
+    """np.mean((yhat - y) ** 2) over every entry: its gradient is derivax's mse's over the number of
+    outputs (derivax's mse sums over the outputs); the factor is the test's own count of them."""
+    from derive import Dense, Network
+    net = Network(3, [Dense(4, "tanh"), Dense(3)], loss="mse")
+
+    def backward(p, x, y):
+        a1 = np.tanh(x @ p["W1"] + p["b1"])
+        yhat = a1 @ p["W2"] + p["b2"]
+        dz2 = 2 * (yhat - y) / divide(yhat)
+        dz1 = dz2 @ p["W2"].T * (1 - a1 ** 2)
+        return {"W1": x.T @ dz1, "b1": dz1.sum(0), "W2": a1.T @ dz2, "b2": dz2.sum(0)}
+    report = check_code(net, backward)
+    assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1", "W2", "b2"}
+    assert says in report.params["W2"].message, report.params["W2"].message

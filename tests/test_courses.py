@@ -864,3 +864,50 @@ def test_deeplearning_ai_layer_functions_in_columns(spec, fn, convention, edit, 
     report = check_code(net, f"{path}:{fn}", points=2, convention=convention)
     assert report.error is None, report.error
     assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+
+
+NIELSEN_FUNCTIONS = """
+import numpy as np
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+def sigmoid_prime(z):
+    return sigmoid(z) * (1 - sigmoid(z))
+
+def backprop(weights, biases, X, Y):
+    m = X.shape[1]
+    activation, activations, zs = X, [X], []
+    for b, w in zip(biases, weights):
+        z = w @ activation + b
+        zs.append(z)
+        activation = sigmoid(z)
+        activations.append(activation)
+    delta = 2 * (activations[-1] - Y) * sigmoid_prime(zs[-1]) / m
+    nabla_w, nabla_b = [None] * len(weights), [None] * len(biases)
+    nabla_w[-1], nabla_b[-1] = delta @ activations[-2].T, delta.sum(1, keepdims=True)
+    for l in range(2, len(weights) + 1):
+        delta = (weights[-l + 1].T @ delta) * sigmoid_prime(zs[-l])
+        nabla_w[-l], nabla_b[-l] = delta @ activations[-l - 1].T, delta.sum(1, keepdims=True)
+    return ORDER
+"""
+
+
+@pytest.mark.parametrize("order, edit, wrong", [
+    ("nabla_w, nabla_b", None, set()),
+    ("nabla_b, nabla_w", None, set()),
+    ("nabla_w, nabla_b", ("* sigmoid_prime(zs[-l])", "* zs[-l]"), {"W1", "b1"}),
+])
+def test_a_function_of_nielsens_weight_and_bias_lists(order, edit, wrong, tmp_path):
+    """backprop(weights, biases, X, Y) on Nielsen's lists (columns), returning the two lists of gradients in
+    either order (the list of matrices told from the list of vectors by their shapes)."""
+    source = NIELSEN_FUNCTIONS.replace("ORDER", order)
+    if edit:
+        source = source.replace(*edit)
+    path = tmp_path / "nielsen.py"
+    path.write_text(source)
+    net = Network(3, [Dense(4, "sigmoid"), Dense(2, "sigmoid")], loss="mse")
+    report = check_code(net, f"{path}:backprop", points=2, convention="columns")
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+    assert any("backprop(weights=[W1, W2, ...], biases=[b1, b2, ...], X=x, Y=y)" in n for n in report.notes)

@@ -220,7 +220,7 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _diagnose(pairs, keep=None, squared=False) -> str:
+def _diagnose(pairs, keep=None, squared=False, outputs=None) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
@@ -236,6 +236,11 @@ def _diagnose(pairs, keep=None, squared=False) -> str:
         if squared and (abs(c - 0.5) <= 1e-5 or abs(c - 2) <= 4e-5):
             hint = (" (the ½ of a squared error: is your loss (yhat − y)²/2, or (yhat − y)²? declare it with "
                     "--loss)")
+        elif squared and outputs and outputs > 1 and any(abs(c * outputs * k - 1) <= 1e-5 for k in (1, 2)):
+            half = " and halved" if abs(c * outputs * 2 - 1) <= 1e-5 else ""
+            hint = (f" (= 1/{outputs}{' / 2' if half else ''}: your loss averages over the {outputs} outputs"
+                    f"{half}, as np.mean of every entry or PyTorch's MSELoss do; derivax's mse sums over the "
+                    "outputs and averages over the batch: J = (1/m) Σ (A − Y)²)")
         if keep and abs(c - keep) <= 1e-6 * keep:
             hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
         elif keep and abs(c * keep - 1) <= 1e-6:
@@ -471,7 +476,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
             squared = model.loss_name == "mse" or "**2" in str(model.loss_name).replace(" ", "")
             why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or \
-                _diagnose(s["pairs"], keep, squared)
+                _diagnose(s["pairs"], keep, squared, getattr(model.layers[-1], "units", None) if model.layers else None)
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"

@@ -378,6 +378,9 @@ ROLES = {
     "keep": {"keep_prob", "keep", "p_keep", "keep_probability", "keepprob"},
     "output": {"al", "a_l", "a_last", "yhat", "y_hat"},
     "state": {"hprev", "h_prev", "h0", "hidden", "state", "initial_state", "init_state", "h_init", "hinit"},
+    # Nielsen's network.py keeps them as lists, one array a layer: a function of its own may take them so
+    "weights": {"weights", "ws", "weight_list"},
+    "biases": {"biases", "bs", "bias_list"},
 }
 
 
@@ -495,7 +498,9 @@ def arguments(fn, params, x, y, context=None):
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return (params, x, y), "", [], True
-    values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0}
+    values = {"params": params, "x": x, "y": y, "reg": context.get("reg") or 0.0,
+              "weights": [dict.__getitem__(params, k) for k in dict.keys(params) if k.startswith("W")],
+              "biases": [dict.__getitem__(params, k) for k in dict.keys(params) if k.startswith("b")]}
     if context.get("keep") is not None:
         values["keep"] = context["keep"]
     forward = context.get("forward")
@@ -557,6 +562,8 @@ def arguments(fn, params, x, y, context=None):
         shown.append(f"{p.name}={_ROLE_WORDS.get(role, role)}")
     if not roles & {"x", "output", "caches"}:   # no recognised input: the old positional call
         return (params, x, y), "", [], True
+    if roles & {"weights", "biases"}:
+        roles.add("params")
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", "fn"))
     how = f"called as {name}({', '.join(shown)})"
     if "reg" in roles:
@@ -603,7 +610,7 @@ THETA = "__theta__"   # what a theta-taking function's gradient vector is keyed 
 
 _ROLE_WORDS = {"reg": "λ", "cache": "the forward values", "state": "h⟨0⟩",
                "caches": "each layer's ((A_prev, W, b), Z)", "output": "the network's output",
-               "keep": "the dropout's keep probability"}
+               "keep": "the dropout's keep probability", "weights": "[W1, W2, ...]", "biases": "[b1, b2, ...]"}
 
 
 def _state(context, x):
@@ -772,6 +779,12 @@ def _named(out, names):
         weights = [n for n in names if n.startswith("W")]
         biases = [n for n in names if n.startswith("b")]
         if len(out[0]) == len(biases) and len(out[1]) == len(weights):
+            # (nabla_b, nabla_w) as Nielsen returns them, or (weights', biases') where the first list holds
+            # the matrices (a bias is a vector: one of its axes is 1)
+            first_matrices = sum(min(_numpy().shape(a) or (1,)) > 1 for a in out[0]) > \
+                sum(min(_numpy().shape(a) or (1,)) > 1 for a in out[1])
+            if first_matrices and len(weights) == len(biases):
+                return {**dict(zip(weights, out[0])), **dict(zip(biases, out[1]))}
             return {**dict(zip(biases, out[0])), **dict(zip(weights, out[1]))}
     return out
 

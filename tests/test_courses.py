@@ -74,7 +74,7 @@ def test_cs231n_forgotten_relu_mask_is_named():
     ("W2", "1/m * np.dot(dZ2, A1.T)", True, "read as the courses write them"),     # the notebook's line, verbatim
     ("dZ2", "A2 - Y", True, "dZ2 as the courses write it"),
     ("dZ2", "(A2 - Y) / m", True, ""),                                               # ∂J/∂Z2 itself
-    ("W2", "np.dot(dZ2, A1.T)", True, ""),                                          # dZ2 as ∂J/∂Z2: its 1/m inside
+    ("W2", "np.dot(dZ2, A1.T)", False, "missing 1/m"),                              # Ng's dW without the 1/m
     ("W2", "2/m * np.dot(dZ2, A1.T)", False, ""),                                   # wrong in both readings
 ])
 def test_the_courses_dz_in_formulas(target, formula, ok, words):
@@ -911,3 +911,26 @@ def test_a_function_of_nielsens_weight_and_bias_lists(order, edit, wrong, tmp_pa
     assert report.error is None, report.error
     assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
     assert any("backprop(weights=[W1, W2, ...], biases=[b1, b2, ...], X=x, Y=y)" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("spec, target, wrong", [
+    ("4-3", "Layer_Dense", set()),
+    ("4-3", "Layer_Dense.backward", set()),
+    ("4-4:relu", "Activation_ReLU", set()),
+    ("4-4:relu", "Activation_ReLU_bad", {"dx"}),          # the mask of the inputs left out
+    ("4-3", "Layer_Dense_bad", {"b1"}),                   # dbiases summed over the units
+])
+def test_nnfs_layer_classes_keep_their_results_on_the_object(spec, target, wrong):
+    _, net = __import__("derive.network.examples", fromlist=["resolve"]).resolve(spec)
+    report = check_code(net, f"{HERE / 'nnfs_layers.py'}:{target}", points=2)
+    assert report.error is None, report.error
+    assert {k for k, r in report.params.items() if not r.ok} == wrong, report.summary()
+    assert any(n.startswith(target.split(".")[0] + " built, its weights and biases set to the point's")
+               for n in report.notes), report.notes
+
+
+def test_an_nnfs_layer_declared_as_another_layer_is_told_what_to_declare():
+    _, net = __import__("derive.network.examples", fromlist=["resolve"]).resolve("4-3:relu")
+    report = check_code(net, f"{HERE / 'nnfs_layers.py'}:Layer_Dense", points=1)
+    assert report.error.endswith("Layer_Dense.forward's output is not the declared network's: declare the layer as it "
+                                 "computes (4-3 for Layer_Dense, 4-4:relu for Activation_ReLU)"), report.error

@@ -768,6 +768,78 @@ class LayerPair:
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
+class ObjectLayer(LayerPair):
+    """A layer as a class whose methods keep their results on the object, as Neural Networks from Scratch
+    (nnfs) writes them: ``forward(inputs)`` sets ``self.output``; ``backward(dvalues)`` sets
+    ``self.dinputs`` and, for a layer with parameters, ``self.dweights`` and ``self.dbiases`` from
+    ``self.weights`` (inputs, units) and ``self.biases`` (1, units). Built by its own constructor where the
+    layer sizes its parameters name can be given (Layer_Dense(n_inputs, n_neurons)), its parameters then
+    set to the point's; checked as a layer pair is, with dvalues = Y/m."""
+
+    OUTPUT, DINPUTS = "output", "dinputs"
+    GRADS = {"weights": "dweights", "biases": "dbiases"}
+
+    @staticmethod
+    def fits(cls) -> bool:
+        if not isinstance(cls, type):
+            return False
+        forward, backward = getattr(cls, "forward", None), getattr(cls, "backward", None)
+        if not (callable(forward) and callable(backward)):
+            return False
+        f, b = required_names(forward), required_names(backward)
+        return f is not None and b is not None and len(f) == 2 and len(b) == 2 and f[0] == b[0] == "self"
+
+    def __init__(self, cls, name):
+        super().__init__(cls.backward, cls.forward, name)
+        self.cls = cls
+        self.forward_name, self.backward_name = f"{name}.forward", f"{name}.backward"
+
+    def takes_parameters(self) -> bool:
+        import dis
+        code = getattr(self.cls.backward, "__code__", None)
+        wrote = {i.argval for i in dis.get_instructions(code)} if code is not None else set()
+        return bool(wrote & set(self.GRADS.values()))
+
+    def bound(self, params, names, context):
+        from compile.checks.sandbox import _constructed
+        output = context.get("output")
+        weights = [n for n in names if n.startswith("W")]
+        biases = [n for n in names if n.startswith("b")]
+
+        def run(params, x, y):
+            m = len(x)
+            obj = _constructed(self.cls, context) or self.cls.__new__(self.cls)
+            if weights:
+                obj.weights = np.array(params[weights[0]], dtype=float)
+            if biases:
+                obj.biases = np.array(params[biases[0]], dtype=float).reshape(1, -1)
+            obj.forward(np.array(x, dtype=float))
+            if not hasattr(obj, self.OUTPUT):
+                raise ReadingError(f"{self.forward_name}(inputs) set no self.{self.OUTPUT}")
+            got = np.asarray(plain(obj.output), float)
+            if output is not None and (got.shape != np.shape(output) or not np.allclose(got, output, rtol=1e-6,
+                                                                                         atol=1e-9)):
+                raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
+                                    "as it computes (4-3 for Layer_Dense, 4-4:relu for Activation_ReLU)")
+            obj.backward(np.asarray(y, float) / m)
+            out = {"dx": getattr(obj, self.DINPUTS, None)}
+            for attr, grad in self.GRADS.items():
+                pick = weights if attr == "weights" else biases
+                if pick and hasattr(obj, grad):
+                    out[pick[0]] = getattr(obj, grad)
+            if out["dx"] is None:
+                raise ReadingError(f"{self.backward_name}(dvalues) set no self.{self.DINPUTS}")
+            return out
+        run.__name__ = run.__qualname__ = self.__name__
+        return run
+
+    def sentence(self) -> str:
+        return (f"{self.cls.__name__} built, its weights and biases set to the point's, {self.forward_name}(inputs) "
+                f"run, then {self.backward_name}(dvalues) with dvalues = Y/m, the gradient of the check's linear loss "
+                "J = (1/m) Σ output ⊙ Y; its dweights, dbiases compared with the derived gradients, its dinputs "
+                "with jax.grad of the lowered forward pass")
+
+
 def steps_forward(T: int, step, start):
     """A step function run over T steps as the courses' sequence functions run it: ``step(t, carry)`` ->
     (state, carry, cache), from ``start``: (the states stacked on axis 1, every step's cache)."""

@@ -443,6 +443,8 @@ def _constructor_value(name, context):
             return sizes[1]
         if name in ("input_dim", "input_size", "n_input", "n_inputs", "nin", "in_features", "num_inputs"):
             return sizes[0]
+        if name in ("n_neurons", "neurons", "units", "n_units") and len(sizes) == 2:   # nnfs's Layer_Dense
+            return sizes[1]
         if name in ("num_classes", "output_size", "output_dim", "n_output", "n_outputs", "nout", "n_classes",
                     "num_outputs", "out_features"):
             return sizes[-1]
@@ -851,7 +853,9 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
                          + (f"; functions there: {', '.join(found)}" if found else "")})
         return
     fn = namespace[first]
-    if not method and isinstance(fn, type):   # a class named alone
+    if _readings().ObjectLayer.fits(fn) and method in ("", "backward"):   # nnfs's Layer_Dense, Activation_ReLU
+        fn = _readings().ObjectLayer(fn, first)
+    elif not method and isinstance(fn, type):   # a class named alone
         fn = class_target(fn, first)
     elif method:
         fn = _method(fn, first, method)

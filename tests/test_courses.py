@@ -934,3 +934,20 @@ def test_an_nnfs_layer_declared_as_another_layer_is_told_what_to_declare():
     report = check_code(net, f"{HERE / 'nnfs_layers.py'}:Layer_Dense", points=1)
     assert report.error.endswith("Layer_Dense.forward's output is not the declared network's: declare the layer as it "
                                  "computes (4-3 for Layer_Dense, 4-4:relu for Activation_ReLU)"), report.error
+
+
+def test_a_class_made_without_its_constructor_says_why_when_an_attribute_is_missing(tmp_path):
+    """A constructor taking what derivax cannot give (WildML's RNNNumpy(word_dim, ...)): the method's
+    AttributeError on what __init__ would have set says the constructor was not run, and why."""
+    path = tmp_path / "rnn_numpy.py"
+    path.write_text("import numpy as np\n\n\nclass RNNNumpy:\n"
+                    "    def __init__(self, word_dim, hidden_dim=100):\n"
+                    "        self.word_dim, self.hidden_dim = word_dim, hidden_dim\n\n"
+                    "    def backward(self, x, y):\n"
+                    "        return {'W1': np.zeros((self.hidden_dim, 1))}\n")
+    net = Network(4, [Dense(3, "softmax")])
+    report = check_code(net, f"{path}:RNNNumpy.backward", points=1)
+    assert report.error.endswith("RNNNumpy was made without its constructor, whose 'word_dim' is nothing derivax "
+                                 "can give (it gives the layer sizes, λ and dtype by their usual names): what "
+                                 "__init__ sets is not there"), report.error
+    assert "raised AttributeError: 'RNNNumpy' object has no attribute 'hidden_dim'" in report.error

@@ -477,12 +477,18 @@ def _constructed(cls, context):
         value = _constructor_value(p.name, context)
         if value is _MISSING:
             if p.default is p.empty:
+                context["_unbuilt"] = (f"{cls.__name__} was made without its constructor, whose {p.name!r} is "
+                                       "nothing derivax can give (it gives the layer sizes, λ and dtype by their "
+                                       "usual names): what __init__ sets is not there")
                 return None
             continue
         kwargs[p.name] = value
     try:
         obj = cls(**kwargs)
-    except Exception:  # noqa: BLE001 - a constructor that needs more than derivax knows: built without it
+    except Exception as exc:  # noqa: BLE001 - a constructor that needs more than derivax knows: built without it
+        context["_unbuilt"] = (f"{cls.__name__} was made without its constructor, which raised "
+                               f"{type(exc).__name__} when called as {cls.__name__}({', '.join(kwargs)}): what "
+                               "__init__ sets is not there")
         return None
     shown = ", ".join(f"{k}={getattr(v, '__name__', v)!s}" for k, v in kwargs.items())
     context["_built"] = f"{cls.__name__}({shown}) built by its own constructor, its parameters then set"
@@ -728,6 +734,10 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
     except BaseException as exc:  # noqa: BLE001 - every way the user's code ends is the report
         if isinstance(exc, R.ReadingError):
             return {"status": "stopped", "stopped": "argument", "message": one_line(exc, 400)}
+        if isinstance(exc, AttributeError) and context.get("_unbuilt"):   # self.hidden_dim, never set
+            reply = stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
+            reply["message"] += f"; {context['_unbuilt']}"
+            return reply
         if stage[0] is None:
             return stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")

@@ -25,6 +25,8 @@ from compile.checks.points import random_point
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
 RTOL, ATOL = 1e-9, 1e-12
+EXACT_SECONDS = 30.0          # the exact comparison where the numbers agree (it confirms the verdict)
+EXACT_WHEN_DIFFERENT = 5.0    # and where they differ already (it adds only detail)
 
 
 class CheckError(ValueError):
@@ -45,17 +47,19 @@ class FormulaCheck:
     diagnosis: list = field(default_factory=list)
     where: list = field(default_factory=list)       # the error signals the derived formula uses
     reading: str = ""          # the network, its loss and convention the formula was read against
+    verdict: str = ""          # the reading of the formula's d-names the verdict rests on
+    yours_note: str = ""       # what the d-names of "yours" were read as
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
                            "correct": self.correct_formula, "how": self.how,
                            "counterexample": self.counterexample or None, "diagnosis": self.diagnosis,
-                           "reading": self.reading or None},
+                           "reading": self.reading or None, "d_names": self.verdict or None},
                           ensure_ascii=False)
 
     def render(self) -> str:
-        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}: {self.label}",
-                 f"  yours:   {self.label} = {self.yours}",
+        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}{', ' + self.verdict if self.verdict else ''}: {self.label}",
+                 f"  yours:   {self.label} = {self.yours}" + (f"   ({self.yours_note})" if self.yours_note else ""),
                  f"  derived: {self.label} = {self.correct}"]
         lines += [f"    where  {w}" for w in self.where]
         lines += [f"  checked: {h}" for h in self.how]
@@ -76,6 +80,9 @@ def target_node(derivation, target: str):
     if target in derivation.grads:
         return derivation.grads[target], f"∂J/∂{display(target, 'text')}"
     named = {n.name: n for n in model.forward if n.name}
+    if target.startswith("d") and target[1:] in derivation.grads and target not in named:
+        # dW2, db2: the gradient of a parameter as the courses name it (check-code reads these keys too)
+        return derivation.grads[target[1:]], f"∂J/∂{display(target[1:], 'text')}"
     if target.startswith("d") and target[1:] in named and target[1:] != "J":
         node = named[target[1:]]
         if node not in derivation.adjoints:
@@ -112,7 +119,7 @@ def show_step(node) -> str:
     return printer_for("text").name(node.name)
 
 
-def to_node(formula, derivation, at_step=None):
+def to_node(formula, derivation, at_step=None, notes=None):
     """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr.
     ``at_step``: the target is a recurrent layer's node at step t (a time_map node); the formula is one
     step's expression, read with the step's names and stacked over t as the target is."""
@@ -124,9 +131,9 @@ def to_node(formula, derivation, at_step=None):
         if at_step is not None:
             from derive.formula.matrix_names import over_steps
             from derive.ops.scan import time_map
-            step = parse_matrix(formula, derivation, at_step=True)
+            step = parse_matrix(formula, derivation, at_step=True, notes=notes)
             return time_map(*over_steps(derivation, step, "a formula of a step"), root=step)
-        return parse_matrix(formula, derivation)
+        return parse_matrix(formula, derivation, notes=notes)
     from derive.formula.sympy_matrix import from_sympy
     return from_sympy(formula, derivation)
 
@@ -139,8 +146,11 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     """Compare ``formula`` with the derived formula for ``target`` (see the module docstring).
 
     ``dz`` says how d-names (dZ2, dA1, as a target or inside the formula) are read: "adjoint" as ∂J/∂N,
-    "delta" as the courses write them (dZ2 = δ2, without the 1/m; ``course_reading``), "auto" as ∂J/∂N
-    and, where that differs and the courses' reading agrees, as the courses' (the report says so)."""
+    "delta" as the courses write them (dZ2 = δ2, without the 1/m; ``course_reading``), "auto" by the
+    convention: in columns (Ng's course, where dZ2 = A2 − Y) a d-name in the formula is the course's; in
+    rows (where CS231n's dscores carries the 1/N and Ng's does not) as ∂J/∂N and, where only that
+    agrees, as the courses'; the verdict line says which reading made it pass. A target named dZ2 with
+    no d-name in the formula is accepted in either reading (the report says which)."""
     import sympy as sp
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
@@ -149,10 +159,15 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     course, c = course_reading(d) if dz != "adjoint" else (None, None)
     if dz == "delta" and course is None:
         raise CheckError("this network's error signals carry no constant factor: dZ is δ already (use dz adjoint)")
-    if dz == "delta":
-        return _note_course(_check(course, target, formula, seed), c)
+    used = _adjoint_names_in(d, formula)
+    if dz == "delta" or course is not None and used and d.model.convention == "columns":
+        result = _note_course(_check(course, target, formula, seed), c)
+        if used:
+            _say_reading(result, course, used, c, "delta", "" if dz == "delta" else
+                         ", as Ng's course defines dZ in the columns convention (--dz adjoint reads them as ∂J/∂N)")
+        return result
     first = _check(d, target, formula, seed)
-    if course is None or not _names_an_adjoint(d, target, formula):
+    if course is None or not (used or _names_an_adjoint(d, target, formula)):
         return first
     try:
         second = _check(course, target, formula, seed)
@@ -162,10 +177,48 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         first.reading += (f"; d-names read as ∂J/∂N (with the factor {sp.sstr(c)}); if yours are the courses' "
                           f"(dZ2 = A2 − Y, without it), this formula is wrong: {'; '.join(second.diagnosis[:1]) or 'NOT EQUAL'}"
                           " (--dz delta)")
+        if used:
+            _say_reading(first, d, used, c, "adjoint")
         return first
     if second.ok or (second.diagnosis and not first.diagnosis):
+        if used:
+            _say_reading(second, course, used, c, "delta", ", the only reading that agrees")
         return _note_course(second, c)
+    if used:
+        _say_reading(first, d, used, c, "adjoint")
     return first
+
+
+def _adjoint_names_in(d, formula) -> list:
+    """The d-names of forward nodes (dZ2, dA1) a formula string reads, in the order first written."""
+    import re
+    if not isinstance(formula, str):
+        return []
+    forward = set(d.model.forward)
+    names = {"d" + str(n.name) for n in d.adjoints if n.name and n in forward}
+    return list(dict.fromkeys(w for w in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula) if w in names))
+
+
+def _say_reading(result, d, used, c, how, why=""):
+    """The reading of the d-names a verdict rests on, in the verdict line and beside "yours"."""
+    import sympy as sp
+    from derive.formula.matrix_names import matrix_names
+    from derive.printing.show import name as display, show
+    names = matrix_names(d)
+    words = ", ".join(used)
+    factor = sp.sstr(c)
+    plural = len(used) > 1
+    if how == "adjoint":
+        what = ", ".join(f"∂J/∂{u[1:]}" for u in used)
+        result.verdict = f"reading {words} as {what}, which carr{'y' if plural else 'ies'} the {factor}"
+    else:
+        what = ", ".join(f"the courses' {u}" for u in used)
+        result.verdict = f"reading {words} as {what}, without the {factor}{why}"
+
+    def shown(node):
+        return display(node.name, "text") if node.name is not None and node.role == "delta" else show(node, "text")
+    result.yours_note = "; ".join(f"{u} read as {shown(names[u])}" for u in used if u in names) \
+        + (f": the {factor} shown comes from this reading" if how == "adjoint" else "")
 
 
 def _note_course(result, c):
@@ -179,19 +232,22 @@ def _note_course(result, c):
 def _names_an_adjoint(d, target, formula) -> bool:
     """Whether the target or the formula names a d-adjoint of a forward node (dZ2, dA1)."""
     import re
-    names = {"d" + str(n.name) for n in d.adjoints if n.name}
+    forward = set(d.model.forward)
+    names = {"d" + str(n.name) for n in d.adjoints if n.name and n in forward}
     words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula if isinstance(formula, str) else ""))
     return target in names or bool(words & names)
 
 
 def _check(d, target: str, formula, seed) -> FormulaCheck:
-    from derive.formula.compare import diagnose_derivatives, symbolic_equal
+    from derive.formula.compare import DIAGNOSIS_SECONDS, diagnose_in_time, symbolic_equal
     from derive.graph.build import fmt_shape
     from derive.printing.show import show
 
     correct, label = target_node(d, target)
     per_step = (correct.op == "time_map" and "root" in correct.attrs) or correct.op == "bptt"
-    user = to_node(formula, d, at_step=correct if per_step else None)
+    _refuse_own_target(d, target, correct, formula, label)
+    notes = []
+    user = to_node(formula, d, at_step=correct if per_step else None, notes=notes)
     text = formula if isinstance(formula, str) else show(user, "formula")
 
     def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
@@ -209,22 +265,20 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         from derive.ops.scan import cell_backward
         result.where = [f"{display(dn.name, 'text')} = {show(dn, 'text')}"
                         for _, dn in cell_backward(correct.attrs["cell"]).deltas] + result.where
-    if user.shape != correct.shape and [n for n in user.shape if n != 1] == [n for n in correct.shape if n != 1]:
-        # the same entries, with axes of length 1 kept or dropped (a conv bias's sum, kept (1, 1, 1, c)
-        # or dropped (c,)): compared entry by entry
+    if user.shape != correct.shape and _same_array(user.shape, correct.shape):
+        # the same array under NumPy's broadcasting: leading axes of length 1 kept or dropped (a bias's
+        # (n,) for (1, n) in rows; a conv bias's (1, 1, 1, c) for (c,)): compared entry by entry
         from derive.graph.build import reshape
         user = reshape(user, correct.shape)
     if user.shape != correct.shape:
         result.how.append("shapes")
         result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
                                 f"{fmt_shape(correct.shape)}"
-        if user.shape == correct.shape[::-1]:
-            result.diagnosis.append("wrong shape: yours is the shape of its transpose (a transpose missing "
-                                    "or misplaced, or the product in the wrong order)")
-        elif _unsummed(user.shape, correct.shape):
-            result.diagnosis.append(_unsummed(user.shape, correct.shape))
-        else:
-            result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}")
+        if result.yours == result.correct:   # printed alike: say what the print hides
+            result.yours_note = _hidden_difference(user, correct)
+        result.diagnosis.extend(notes)   # a column broadcast against a row explains the shape itself
+        result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}"
+                                if notes else _shape_note(user.shape, correct.shape, label, d.model.convention))
         return result
     numeric = _numeric(d, user, correct, seed)
     if numeric["undefined"]:
@@ -234,7 +288,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis.append("yours is undefined at the check points (a log or square root of a "
                                 "negative number, or a division by zero), where the derived formula is finite")
         return result
-    exact, detail = symbolic_equal(d, user, correct, seed=seed)
+    # Where the numbers already differ, the exact comparison only adds detail: a short limit.
+    exact, detail = symbolic_equal(d, user, correct, seed=seed,
+                                   seconds=EXACT_SECONDS if numeric["ok"] else EXACT_WHEN_DIFFERENT)
     result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
     result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
                       f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
@@ -242,14 +298,64 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     if result.ok:
         return result
     result.counterexample = numeric["counterexample"] or detail
-    result.diagnosis = _constant_factor(numeric["points"], d.model.loss_name) + _transpose(numeric["points"]) \
-        + diagnose_derivatives(user, correct, d.model)
+    if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
+        result.yours_note = _hidden_difference(user, correct)
+    whole = target in d.grads and not any(layer.kind == "recurrent" for layer in d.model.layers)
+    result.diagnosis = notes + _constant_factor(numeric["points"], d.model.loss_name if whole else None) \
+        + _transpose(numeric["points"])
+    derivatives = diagnose_in_time(user, correct, d.model)
+    if derivatives is None:
+        result.how.append(f"the diagnosis of activation derivatives was skipped: it took longer than "
+                          f"{DIAGNOSIS_SECONDS:g} s")
+    result.diagnosis += derivatives or []
     if not result.diagnosis:   # what the formula's symbols do not show, its numbers may (a path left out)
         result.diagnosis = _known_mistake(d, target, numeric)
     if exact is True:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+def _hidden_difference(user, correct) -> str:
+    """What tells two formulas apart that print alike: the axes their sums run over."""
+    from derive.graph.build import fmt_shape, topo_order
+    from derive.ops.reduce_sum import summed_axes
+
+    def sums(node):
+        return [(n.args[0], summed_axes(n.attrs["axis"], n.args[0].rank)) for n in topo_order(node)
+                if n.op == "sum"]
+    mine, theirs = sums(user), sums(correct)
+    if [a for _, a in mine] == [a for _, a in theirs]:
+        return "printed alike, but not the same formula"
+    def said(found):
+        return "; ".join(f"axes {', '.join(map(str, a))} of {fmt_shape(x.shape)}" for x, a in found) or "nothing"
+    return f"printed alike, but yours sums over {said(mine)}, the derived over {said(theirs)}"
+
+
+def _refuse_own_target(d, target, correct, formula, label):
+    """A formula that reads the very quantity it is checked against (delta1 for delta1, or dZ1, its other
+    name) is equal to it whatever it says: such a check cannot fail, so the formula is refused."""
+    import re
+    from derive.formula.matrix_names import matrix_names
+    from derive.formula.parse import FormulaError
+    if not isinstance(formula, str):
+        return
+    group = {id(correct)}
+    if "root" in correct.attrs:
+        group.add(id(correct.attrs["root"]))
+    for layer in d.model.layers:   # δ_l and ∂J/∂Z_l are one quantity under two names (up to the 1/m)
+        pair = [d.deltas.get(layer.index), d.adjoints.get(layer.Z) if layer.Z is not None else None]
+        if any(p is not None and id(p) in group for p in pair):
+            group.update(id(p) for p in pair if p is not None)
+    names = matrix_names(d)
+    text = formula.strip()
+    for found in re.finditer(r"[A-Za-z_][A-Za-z_0-9]*", text):
+        word = found.group()
+        if word in names and id(names[word]) in group:
+            other = "" if word == target else f" ({word} is {target} under another name)"
+            raise FormulaError(text, found.start(), f"the formula reads {word}, the very quantity it is checked "
+                               f"against ({label}){other}: such a check cannot fail; write it from other "
+                               "quantities")
 
 
 def _recurrence(d, sigmas, style) -> str:
@@ -259,6 +365,33 @@ def _recurrence(d, sigmas, style) -> str:
     from derive.printing.show import show
     step = recurrence(sigmas.attrs["cell"])
     return show(step if step is not None else sigmas, style)
+
+
+def _same_array(user, correct) -> bool:
+    """Whether two shapes hold the same entries in the same places under NumPy's broadcasting: equal once
+    the leading axes of length 1 are dropped ((n,) and (1, n); (c,) and (1, 1, 1, c)). (n,) and (n, 1)
+    are not: a vector broadcasts as a row."""
+    def core(shape):
+        shape = list(shape)
+        while shape and shape[0] == 1:
+            shape.pop(0)
+        return shape
+    return core(user) == core(correct)
+
+
+def _shape_note(user, correct, label, convention) -> str:
+    """What a wrong shape says: a transpose, a sum that dropped its axis, a sum missing or over another
+    axis."""
+    from derive.graph.build import fmt_shape
+    u, c = fmt_shape(user), fmt_shape(correct)
+    if tuple(user) == tuple(correct)[::-1] or [n for n in user if n != 1] == [n for n in correct if n != 1] \
+            and len(user) == len(correct) == 2:
+        return (f"wrong shape: yours is {u}, the shape of its transpose ({label} is {c}): transposed? (a "
+                f"transpose missing or misplaced, or the product in the wrong order)")
+    if len(user) < len(correct) and [n for n in user if n != 1] == [n for n in correct if n != 1]:
+        return (f"wrong shape: yours is {u} where {label} is {c} ({convention} convention): the sum dropped "
+                f"its axis (keepdims=True missing?)")
+    return _unsummed(user, correct) or f"wrong shape: {u} instead of {c}"
 
 
 def _unsummed(user, correct) -> str:

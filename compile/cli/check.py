@@ -22,6 +22,27 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    try:
+        return _main(args)
+    except Exception as exc:   # refused: the error goes to stderr (derivax's main), and with --json a line too
+        if args.json:
+            import json
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            if isinstance(exc, RecursionError):
+                message = RECURSION
+            print(json.dumps({"ok": False, "error": str(message).splitlines()[0] if str(message) else
+                              type(exc).__name__, "target": args.param, "formula": args.formula},
+                             ensure_ascii=False))
+        if isinstance(exc, RecursionError):
+            from derive.formula.parse import FormulaError
+            raise FormulaError(args.formula, 0, RECURSION) from None
+        raise
+
+
+RECURSION = "the formula is nested too deeply to be compared (Python's recursion limit was reached)"
+
+
+def _main(args) -> int:
     from compile.checks.formula import CheckError, check_formula
     from derive.network.examples import resolve
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
@@ -30,6 +51,10 @@ def main(args) -> int:
         result = check_formula(net, args.param, args.formula, args.convention, args.seed, dz=args.dz)
     except CheckError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
+        if args.json:
+            import json
+            print(json.dumps({"ok": False, "error": str(exc), "target": args.param, "formula": args.formula},
+                             ensure_ascii=False))
         return 2
     sys.stdout.write(result.render())
     if args.json:

@@ -23,6 +23,18 @@ from derive.run.worker import run
 
 EXACT_SECONDS = 30.0    # the exact comparison of two formulas; the numeric one decides past it
 SIMPLIFY_SECONDS = 2.0  # telling one activation's derivative from another's
+DIAGNOSIS_SECONDS = 10.0  # the whole diagnosis of activation derivatives; past it, the verdict stands alone
+
+
+def diagnose_in_time(user: Node, correct: Node, model, seconds: float = None):
+    """``diagnose_derivatives`` in a child process under one overall limit; None when it ran out of time
+    (the verdict is given without it)."""
+    seconds = DIAGNOSIS_SECONDS if seconds is None else seconds
+    try:
+        return run(diagnose_derivatives, user, correct, model, seconds=seconds,
+                   what="the diagnosis of activation derivatives")
+    except TimeLimitExceeded:
+        return None
 
 
 def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0, seconds: float = EXACT_SECONDS):
@@ -113,12 +125,16 @@ def diagnose_derivatives(user: Node, correct: Node, model) -> list:
     layers = {layer.index: layer for layer in model.layers}
     notes = []
     user_f, correct_f = derivative_factors(user, model), derivative_factors(correct, model)
+    wanted = {l for l, _, _ in correct_f}
+    misplaced = {}   # a layer whose derivative appears with another layer's A or Z
     for l, kind, f in user_f:
         layer = layers[l]
-        if layer.fn is None:
-            continue
+        if layer.fn is None or _constant_derivative(layer.fn):
+            continue   # an identity layer has no derivative factor: what acts on its Z is something else
         d, through = _forms(layer.fn)
         if _matches(kind, f, d, through, layer.fn):
+            if l not in wanted:
+                misplaced[l] = (kind, f)
             continue
         shown = _show(f, kind, l)
         other = _which(kind, f, exclude=layer.activation)
@@ -129,14 +145,26 @@ def diagnose_derivatives(user: Node, correct: Node, model) -> list:
         else:
             notes.append(f"at layer {l}, the factor {shown} is not the derivative of {layer.activation} ({right})")
     have = {l for l, _, _ in user_f}
-    for l in sorted({l for l, _, _ in correct_f} - have):
+    for l in sorted(wanted - have):
         layer = layers[l]
-        if layer.fn is None:
+        if layer.fn is None or _constant_derivative(layer.fn):
             continue
         d, through = _forms(layer.fn)
         right = _show(through if through is not None else d, "A" if through is not None else "Z", l)
+        swapped = next((k for k, (kind, f) in misplaced.items()
+                        if _matches(kind, f, d, through, layer.fn)), None)
+        if swapped is not None:
+            kind, f = misplaced.pop(swapped)
+            notes.append(f"wrong layer: the factor {_show(f, kind, swapped)} takes layer {swapped}'s {kind}{swapped} "
+                         f"where layer {l}'s derivative belongs, {right} ({kind}{swapped} written for {kind}{l}?)")
+            continue
         notes.append(f"missing the derivative of {layer.activation} at layer {l}: a factor {right}")
     return notes
+
+
+def _constant_derivative(fn) -> bool:
+    d = F.derivative(fn, 0)
+    return fn.variables[0] not in getattr(d, "free_symbols", set())
 
 
 def _matches(kind, f, d, through, fn) -> bool:
@@ -158,4 +186,6 @@ def _which(kind, f, exclude):
 def _show(expr, kind, l):
     var = sp.Symbol("a") if kind == "A" else F.z
     target = sp.Symbol(f"{kind}{l}")
-    return ScalarPrinter("text", {}).doprint(expr.xreplace({var: target}))
+    with sp.evaluate(False):   # a renaming: nothing to evaluate
+        renamed = expr.xreplace({var: target})
+    return ScalarPrinter("text", {}).doprint(renamed)

@@ -149,8 +149,11 @@ def _elementwise(fn, name):
             return fn(*args)
         nodes = [a for a in args if isinstance(a, Node)]
         slots = {id(a): placeholder(nodes.index(a)) for a in nodes}
-        expr = fn(*[slots[id(a)] if isinstance(a, Node) else sp.sympify(a) for a in args])
-        return ew(expr, nodes)
+        # Unevaluated: SymPy's own simplification of f(g(x)) (tanh of a tanh asks whether its argument is
+        # real, through gcds) costs seconds a level and says nothing the comparison needs.
+        with sp.evaluate(False):
+            expr = fn(*[slots[id(a)] if isinstance(a, Node) else sp.sympify(a) for a in args])
+            return ew(expr, nodes)
     call.__name__ = name
     return call
 
@@ -216,31 +219,97 @@ def indicator(op: str, left, right):
             "<=": lambda: 1 - step(diff)}[op]()
 
 
-def _np_sum(x, axis=None, keepdims=True):
-    return _sum(x, axis)
+def _kept(x, s, axis, keepdims):
+    """A reduction ``s`` of ``x`` over ``axis`` as NumPy returns it: the reduced axes dropped unless
+    ``keepdims``; over every axis, a 1 x 1 value."""
+    if keepdims or axis is None:
+        return s
+    from derive.ops.reduce_sum import normal_axes, summed_axes
+    gone = set(summed_axes(normal_axes(_axis(axis), x.rank), x.rank))
+    if len(gone) == x.rank:
+        return s
+    return reshape(s, tuple(d for k, d in enumerate(x.shape) if k not in gone))
+
+
+def _np_sum(x, axis=None, keepdims=False):
+    """np.sum as NumPy computes it: without keepdims=True the summed axis is gone ((3, m) -> (3,))."""
+    return _kept(x, _sum(x, axis), axis, keepdims)
+
+
+def _np_mean(x, axis=None, keepdims=False):
+    if not isinstance(x, Node):
+        raise ValueError("mean(...) takes a matrix")
+    from derive.ops.reduce_sum import normal_axes, summed_axes
+    axes = summed_axes(normal_axes(None if axis is None else _axis(axis), x.rank), x.rank)
+    count = sp.Mul(*(x.shape[k] for k in axes))
+    return _kept(x, _sum(x, axis) / count, axis, keepdims)
+
+
+MAX_REDUCED = 32   # the entries np.max compares along its axis, one by one
+
+
+def _np_max(x, axis=None, keepdims=False):
+    """np.max along an axis of a known size (the classes of a row, as a stable softmax subtracts it):
+    the entrywise max of the axis's slices."""
+    from derive.ops.slicing import slice_
+    if not isinstance(x, Node):
+        raise ValueError("max(...) takes a matrix")
+    if axis is None or isinstance(_axis(axis), tuple) and len(_axis(axis)) != 1:
+        raise ValueError("np.max takes one axis here, as in np.max(Z2, axis=1, keepdims=True)")
+    k = _axis(axis)
+    k = k[0] if isinstance(k, tuple) else k
+    if not -x.rank <= k < x.rank:
+        raise ValueError(f"axis {k} is not an axis of a rank-{x.rank} array")
+    k %= x.rank
+    n = x.shape[k]
+    if not n.is_Integer:
+        raise ValueError(f"np.max along axis {k} ({n}, the batch) has no fixed number of entries to compare: "
+                         "take it along a layer's units")
+    if int(n) > MAX_REDUCED:
+        raise ValueError(f"np.max along axis {k} compares {n} entries (at most {MAX_REDUCED} here)")
+    out = slice_(x, k, 0, 1)
+    for i in range(1, int(n)):
+        out = _max(out, slice_(x, k, i, i + 1))
+    return _kept(x, out, k, keepdims)
 
 
 def _np_maximum(a, b):
     return _max(a, b)
 
 
+def _heaviside(x, h0):
+    """np.heaviside(x, h0): 1 where x > 0, 0 where x < 0, h0 at 0."""
+    step = FUNCTIONS_M["step"]
+    return step(x) + h0 * (1 - step(x) - step(-x))
+
+
 def _transpose(x):
     if not isinstance(x, Node):
         raise ValueError("transpose(...) takes a matrix")
-    return x.T
+    return x if x.rank == 1 else x.T
 
 
 def numpy_functions() -> dict:
     """NumPy's spellings of what a matrix formula can say (np.dot(A1.T, delta2), np.sum(x, axis=0,
-    keepdims=True), np.multiply, np.power, np.tanh, ...), for ``np.``, ``numpy.`` and ``jnp.``."""
+    keepdims=True), np.multiply, np.power, np.tanh, ...), for ``np.``, ``numpy.`` and ``jnp.``. The
+    reductions (sum, mean, max) drop the reduced axis unless keepdims=True, as NumPy does."""
     import operator
     out = {k: f for k, f in FUNCTIONS_M.items() if k in ("exp", "log", "tanh", "sqrt", "abs", "sin", "cos",
                                                           "sinh", "cosh", "sign")}
     out.update({"dot": operator.matmul, "matmul": operator.matmul, "multiply": operator.mul,
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
-                "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "maximum": _np_maximum,
-                "transpose": _transpose})
+                "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "mean": _np_mean,
+                "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "transpose": _transpose,
+                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T})
     return out
+
+
+def array_methods() -> dict:
+    """The methods of an array a formula may call (x.sum(0), x.mean(axis=1, keepdims=True), x.max(...),
+    x.transpose(), x.reshape(...), x.astype(float), x.dot(y)); the parser reads the method's name from
+    the parsed node and calls only these."""
+    return {"sum": _np_sum, "mean": _np_mean, "max": _np_max, "transpose": _transpose, "reshape": _reshape,
+            "astype": None, "dot": None}
 
 
 def _flatten(x):
@@ -252,7 +321,31 @@ def _flatten(x):
 def _reshape(x, shape):
     if not isinstance(x, Node) or not isinstance(shape, tuple):
         raise ValueError("reshape(x, shape) takes a tensor and a shape such as (m, 2, 2, 64)")
+    if sum(1 for d in shape if d == -1) > 1:
+        raise ValueError("a shape infers at most one dimension (-1)")
+    if any(d == -1 for d in shape):   # the one dimension left to infer, as NumPy does
+        total, known = sp.Mul(*x.shape), sp.Mul(*(d for d in shape if d != -1))
+        inferred = sp.cancel(total / known)
+        if not (inferred.is_Integer and inferred > 0 or inferred.is_Symbol or inferred.is_Mul
+                and sp.fraction(inferred)[1] == 1):
+            from derive.graph.build import fmt_shape
+            raise ValueError(f"cannot reshape {x!r} {fmt_shape(x.shape)} to {fmt_shape(shape)}: "
+                             f"{total} entries do not divide into rows of {known}")
+        shape = tuple(inferred if d == -1 else d for d in shape)
     return reshape(x, shape)
+
+
+def _shapes_said(given, layers) -> str:
+    """': yours are (m, 4, 4, 2) and (m, 2, 2, 2); layer 1 takes (m, 6, 6, 1) and (m, 4, 4, 2), ...'"""
+    from derive.graph.build import fmt_shape
+    if not given:
+        return ""
+    def both(nodes):
+        return " and ".join(fmt_shape(n.shape) for n in nodes)
+    out = f": yours {'are' if len(given) > 1 else 'is'} {both(given)}"
+    if layers:
+        out += "; " + ", ".join(f"layer {i} takes {both(nodes)}" for i, nodes in layers)
+    return out
 
 
 def window_functions(model) -> dict:
@@ -269,20 +362,24 @@ def window_functions(model) -> dict:
         if not isinstance(value, Node):
             raise ValueError(f"{what} takes tensors, not {value!r}")
 
-    def conv_of(what, test):
+    def conv_of(what, test, given=(), expected=None):
         for layer, node in convs:
             if test(layer, node):
                 return layer, node
-        raise ValueError(f"{what}: no convolution layer of this network has operands of these shapes")
+        raise ValueError(f"{what}: no convolution layer of this network has operands of these shapes"
+                         + _shapes_said(given, [(layer.index, expected(node)) for layer, node in convs]
+                                        if expected else []))
 
     def conv_(a, w):
         need(a, "conv"), need(w, "conv")
-        _, node = conv_of("conv", lambda l, n: n.args[1].shape == w.shape and n.args[0].shape[1:] == a.shape[1:])
+        _, node = conv_of("conv", lambda l, n: n.args[1].shape == w.shape and n.args[0].shape[1:] == a.shape[1:],
+                          (a, w), lambda n: (n.args[0], n.args[1]))
         return conv(a, w, node.attrs["stride"], node.attrs["padding"])
 
     def conv_input_grad_(g, w):
         need(g, "conv_input_grad"), need(w, "conv_input_grad")
-        _, node = conv_of("conv_input_grad", lambda l, n: n.args[1].shape == w.shape and n.shape[1:] == g.shape[1:])
+        _, node = conv_of("conv_input_grad", lambda l, n: n.args[1].shape == w.shape and n.shape[1:] == g.shape[1:],
+                          (g, w), lambda n: (n, n.args[1]))
         x = node.args[0]
         return conv_input_grad(g, w, node.attrs["stride"], node.attrs["padding"],
                                tuple(int(d) for d in x.shape[1:-1]))
@@ -290,38 +387,42 @@ def window_functions(model) -> dict:
     def conv_weight_grad_(a, g):
         need(a, "conv_weight_grad"), need(g, "conv_weight_grad")
         _, node = conv_of("conv_weight_grad", lambda l, n: n.args[0].shape[1:] == a.shape[1:]
-                          and n.shape[1:] == g.shape[1:])
+                          and n.shape[1:] == g.shape[1:], (a, g), lambda n: (n.args[0], n))
         kernel = tuple(int(d) for d in node.args[1].shape[:-2])
         return conv_weight_grad(a, g, node.attrs["stride"], node.attrs["padding"], kernel)
 
-    def pool_of(what, kind, test):
+    def pool_of(what, kind, test, given=(), expected=None):
         for layer in pools:
             if layer.kind == kind and test(layer):
                 return layer.A
-        raise ValueError(f"{what}: no {kind.replace('_', '-')}ing layer of this network fits these shapes")
+        raise ValueError(f"{what}: no {kind.replace('_', '-')}ing layer of this network fits these shapes"
+                         + _shapes_said(given, [(layer.index, expected(layer)) for layer in pools
+                                                if layer.kind == kind] if expected else []))
 
     def geometry(node):
         return node.attrs["window"], node.attrs["stride"]
 
     def maxpool_(a):
         need(a, "maxpool")
-        node = pool_of("maxpool", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:])
+        node = pool_of("maxpool", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:], (a,),
+                       lambda l: (l.A.args[0],))
         return max_pool(a, *geometry(node))
 
     def avgpool_(a):
         need(a, "avgpool")
-        node = pool_of("avgpool", "avg_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:])
+        node = pool_of("avgpool", "avg_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:], (a,),
+                       lambda l: (l.A.args[0],))
         return avg_pool(a, *geometry(node))
 
     def route_(a, g):
         need(a, "route"), need(g, "route")
         node = pool_of("route", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:]
-                       and l.A.shape[1:] == g.shape[1:])
+                       and l.A.shape[1:] == g.shape[1:], (a, g), lambda l: (l.A.args[0], l.A))
         return max_pool_grad(a, g, *geometry(node))
 
     def spread_(g):
         need(g, "spread")
-        node = pool_of("spread", "avg_pool", lambda l: l.A.shape[1:] == g.shape[1:])
+        node = pool_of("spread", "avg_pool", lambda l: l.A.shape[1:] == g.shape[1:], (g,), lambda l: (l.A,))
         return avg_pool_grad(g, *geometry(node), tuple(int(d) for d in node.args[0].shape[1:-1]))
 
     if not convs and not pools:

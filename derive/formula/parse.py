@@ -13,18 +13,32 @@ import sympy as sp
 
 from derive.network.functions import FUNCTIONS, _numbers, activation, loss, yhat, y, z
 from derive.graph.build import Node, ew
-from derive.formula.matrix_names import indicator, matrix_functions, matrix_names, numpy_functions
+from derive.formula.matrix_names import array_methods, indicator, matrix_functions, matrix_names, numpy_functions
 
 MAX_LENGTH = 2000
 MAX_CONSTANT = 10**6
 MAX_EXPONENT = 64
+MAX_DEPTH = 40       # operations nested in one another (calls, operators, attributes)
+MAX_DIMENSION = 10**6
 
 
 class FormulaError(ValueError):
-    """A formula that does not parse or uses something outside the grammar; names the position."""
+    """A formula that does not parse or uses something outside the grammar; names the position.
+
+    ``col`` is the offset in ``text``; a formula of several lines is located by line and column."""
 
     def __init__(self, text: str, col: int, message: str, width: int = 70):
         self.text, self.col, self.message = text, col, message
+        if "\n" in text:
+            start_of_line = text.rfind("\n", 0, col) + 1
+            end = text.find("\n", col)
+            line_text = text[start_of_line:end if end >= 0 else len(text)]
+            line, column = text.count("\n", 0, col) + 1, col - start_of_line
+            self.line, self.column = line, column + 1
+            where = f"line {line}, column {column + 1} of the formula ({text.count(chr(10)) + 1} lines)"
+            super().__init__(f"{message} at {where}\n  {line_text[:200]}\n  {' ' * column}^")
+            return
+        self.line, self.column = 1, col + 1
         # A long formula is echoed once, as a window of about ``width`` characters around the position.
         start = max(0, min(col - width // 2, len(text) - width))
         left, right = ("..." if start > 0 else ""), ("..." if start + width < len(text) else "")
@@ -34,49 +48,97 @@ class FormulaError(ValueError):
 
 
 _COMPARE = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}
+_UNSUPPORTED_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+                        ast.NotIn: "not in"}
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow}
+_OPERATOR_TEXT = {ast.BitXor: "^", ast.BitAnd: "&", ast.BitOr: "|", ast.FloorDiv: "//", ast.Mod: "%",
+                  ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~", ast.Not: "not", ast.MatMult: "@"}
+_OPERATOR_HINT = {ast.BitXor: ": write ** for a power (A1**2)", ast.BitAnd: ": write * to combine masks",
+                  ast.FloorDiv: ": write / for a division"}
+_OPERATION = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply elementwise", ast.Div: "divide",
+              ast.Pow: "raise"}
 _KIND = {ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
          ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.Subscript: "a subscript",
          ast.Attribute: "attribute access", ast.Compare: "a comparison", ast.BoolOp: "a boolean operator",
          ast.IfExp: "a conditional", ast.NamedExpr: "an assignment", ast.Starred: "unpacking",
          ast.JoinedStr: "an f-string", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
          ast.Set: "a set", ast.Await: "await", ast.Yield: "yield", ast.Slice: "a slice"}
+_NUMPY_MODULES = ("np", "numpy", "jnp")
+# NumPy's calls whose keyword arguments are read here (others take none)
+_REDUCTIONS = ("sum", "mean", "max", "amax")
+# methods of an array a formula may call, on the parsed node (never looked up on the value by name)
+METHODS = ("sum", "mean", "max", "transpose", "reshape", "astype", "dot")
+_CASTS = ("int64", "int32", "int8", "float64", "float32", "float16", "float_", "double")
 
 
 def _kind(node) -> str:
     return _KIND.get(type(node), type(node).__name__)
 
 
+def nesting_depth(tree):
+    """(depth, node at that depth) of the deepest chain of operations in ``tree``, counted without
+    recursion (so a formula nested past Python's own limit is measured too)."""
+    deepest, at = 0, tree
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest, at = depth, node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)):
+                continue
+            stack.append((child, depth + (1 if isinstance(child, ast.expr) else 0)))
+    return deepest, at
+
+
 class Evaluator:
     """Walks a parsed formula. ``names``: variables; ``functions``: callables by name.
 
-    ``matrix=True`` also allows ``@`` and the attribute ``.T`` (and nothing else after a dot);
-    ``keywords`` lists the keyword arguments a call may take (e.g. ``axis`` for ``sum``).
+    ``matrix=True`` also allows ``@``, the attribute ``.T``, NumPy's spellings (``np.sum``, ...) and the
+    array methods of ``METHODS``; ``keywords`` lists the keyword arguments a call may take (e.g.
+    ``axis`` for ``sum``). ``notes`` collects what a formula does that is legal but likely a slip (a row
+    broadcast against a column), for the diagnosis of a formula found wrong.
     """
 
-    def shape(self, node):
-        """A shape (``reshape``'s second argument) or axes (``sum``'s): whole numbers and the batch size m."""
-        dims = []
-        for e in node.elts:
-            if isinstance(e, ast.Constant) and isinstance(e.value, int) and not isinstance(e.value, bool) \
-                    and 0 <= e.value <= MAX_CONSTANT:
-                dims.append(sp.Integer(e.value))
-            elif isinstance(e, ast.Name) and e.id == "m" and "m" in self.names:
-                dims.append(self.names["m"])
-            else:
-                self.fail(e, "a shape holds whole numbers > 0 and m; a tuple of axes, whole numbers")
-        return tuple(dims)
-
-    def __init__(self, text, names, functions, matrix=False, keywords=()):
+    def __init__(self, text, names, functions, matrix=False, keywords=(), numpy=None, methods=None):
         self.text, self.names, self.functions = text, names, functions
         self.matrix, self.keywords = matrix, set(keywords)
+        self.numpy, self.methods = numpy or {}, methods or {}
+        self.src = text.strip() if isinstance(text, str) else ""
+        self.notes = []
+
+    # ---- positions and messages ----
+    def offset(self, node) -> int:
+        """The offset in the formula of ``node``'s first character (line and column as ``ast`` gives them)."""
+        line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+        lines = self.src.split("\n")
+        before = sum(len(l) + 1 for l in lines[:max(line - 1, 0)])
+        here = lines[line - 1] if 0 < line <= len(lines) else ""
+        col = len(here.encode("utf-8")[:col].decode("utf-8", "ignore"))  # ast counts bytes
+        return before + col
 
     def fail(self, node, message):
-        col = getattr(node, "col_offset", 0)
+        col = self.offset(node)
         if isinstance(node, ast.Attribute) and getattr(node, "end_col_offset", None):
-            col = node.end_col_offset - len(node.attr)  # point at the attribute, not the object
-        raise FormulaError(self.text.strip(), col, message)
+            end = self.offset(type("P", (), {"lineno": node.end_lineno, "col_offset": node.end_col_offset})())
+            col = end - len(node.attr)  # point at the attribute, not the object
+        raise FormulaError(self.src, col, message)
+
+    def source(self, node) -> str:
+        """The formula's own text of a sub-expression (what a message quotes)."""
+        text = ast.get_source_segment(self.src, node) if hasattr(node, "lineno") else None
+        return " ".join(text.split()) if text else ast.unparse(node)
+
+    def shown(self, node, value) -> str:
+        """A sub-expression as the user wrote it, with its shape."""
+        from derive.graph.build import fmt_shape
+        text = self.source(node)
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+            text = f"({text})"
+        if isinstance(value, Node):
+            return f"{text} {fmt_shape(value.shape)}"
+        return f"{text} (a number)"
 
     def run(self):
         text = self.text
@@ -85,36 +147,75 @@ class Evaluator:
         if len(text) > MAX_LENGTH:
             raise FormulaError(text[:60] + "...", 0, f"formula longer than {MAX_LENGTH} characters")
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            tree = ast.parse(self.src, mode="eval")
         except SyntaxError as exc:
-            raise FormulaError(text, max((exc.offset or 1) - 1, 0), f"syntax error ({exc.msg})") from None
+            line = exc.lineno or 1
+            probe = type("P", (), {"lineno": line, "col_offset": max((exc.offset or 1) - 1, 0)})()
+            msg = exc.msg
+            if "parenthes" in msg and "nested" in msg:
+                msg = "parentheses nested too deeply"
+            raise FormulaError(self.src, min(self.offset(probe), len(self.src)), f"syntax error ({msg})") from None
         except (RecursionError, MemoryError, ValueError):
-            raise FormulaError(text, 0, "formula nested too deeply") from None
+            raise FormulaError(self.src, 0, "formula nested too deeply") from None
+        depth, deepest = nesting_depth(tree.body)
+        if depth > MAX_DEPTH:
+            raise FormulaError(self.src, self.offset(deepest), f"formula nested too deeply: {depth} operations "
+                               f"inside one another (at most {MAX_DEPTH}); the deepest is here")
         try:
             return self.visit(tree.body)
         except RecursionError:
-            raise FormulaError(text, 0, "formula nested too deeply") from None
+            raise FormulaError(self.src, 0, f"formula nested too deeply (at most {MAX_DEPTH} levels)") from None
 
+    # ---- shapes and axes ----
+    def shape(self, node, what="shape"):
+        """A shape (``reshape``'s) or axes (``sum``'s): whole numbers, -1 (one dimension inferred) and m."""
+        dims = []
+        elts = node.elts if isinstance(node, ast.Tuple) else [node]
+        for e in elts:
+            v = e.operand.value if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) \
+                and isinstance(e.operand, ast.Constant) and isinstance(e.operand.value, int) else None
+            v = -v if v is not None else (e.value if isinstance(e, ast.Constant) else None)
+            if isinstance(v, int) and not isinstance(v, bool):
+                if v > MAX_DIMENSION:
+                    self.fail(e, f"{'dimension' if what == 'shape' else 'axis'} {v} is too large "
+                                 f"(at most {MAX_DIMENSION})")
+                if what == "shape" and (v == 0 or v < -1):
+                    self.fail(e, f"dimension {v} is not a size: a shape holds whole numbers > 0, -1 (the one "
+                                 "dimension inferred) and m")
+                if what == "axes" and v < -MAX_DIMENSION:
+                    self.fail(e, f"axis {v} is too large (at most {MAX_DIMENSION})")
+                dims.append(sp.Integer(v))
+            elif isinstance(e, ast.Name) and e.id == "m" and "m" in self.names and what == "shape":
+                dims.append(self.names["m"])
+            else:
+                self.fail(e, "a shape holds whole numbers > 0, -1 and m" if what == "shape"
+                          else "axes are whole numbers (0, 1, -1) or a tuple of them")
+        return tuple(dims)
+
+    # ---- the walk ----
     def visit(self, node):
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.MatMult) and self.matrix:
-                return self.apply(node, operator.matmul, self.visit(node.left), self.visit(node.right))
+                return self.matmul(node, node.left, node.right)
             op = _BINOPS.get(type(node.op))
             if op is None:
-                self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+                sign = _OPERATOR_TEXT.get(type(node.op), type(node.op).__name__)
+                self.fail(node, f"operator {sign} is not allowed{_OPERATOR_HINT.get(type(node.op), '')}")
             left, right = self.visit(node.left), self.visit(node.right)
             if op is operator.pow and not (isinstance(right, (int, sp.Integer, sp.Rational))
                                            or isinstance(right, sp.Expr) and right.is_number):
                 self.fail(node.right, "an exponent must be a number")
             if op is operator.pow and abs(sp.sympify(right)) > MAX_EXPONENT:
                 self.fail(node.right, f"exponent {right} is too large (at most {MAX_EXPONENT})")
-            return self._bounded(node, self.apply(node, op, left, right))
+            self.outer(node, [(node.left, left), (node.right, right)])
+            return self._bounded(node, self.apply(node, op, left, right, _operands=(node.left, node.right)))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return self.apply(node, operator.neg, self.visit(node.operand))
+                return self.apply(node, operator.neg, self.visit(node.operand), _operands=(node.operand,))
             if isinstance(node.op, ast.UAdd):
                 return self.visit(node.operand)
-            self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+            sign = _OPERATOR_TEXT.get(type(node.op), type(node.op).__name__)
+            self.fail(node, f"operator {sign} is not allowed")
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -129,30 +230,22 @@ class Evaluator:
                 self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
             self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
         if isinstance(node, ast.Compare) and self.matrix:
-            if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
+            unsupported = next((o for o in node.ops if type(o) in _UNSUPPORTED_COMPARE), None)
+            if unsupported is not None:
+                self.fail(node, f"the comparison {_UNSUPPORTED_COMPARE[type(unsupported)]} is not supported in a formula: a mask "
+                                "is a comparison <, <=, > or >= such as (A1 > 0)")
+            if len(node.ops) != 1:
                 self.fail(node, "only one comparison <, <=, > or >= at a time (an indicator such as (A1 > 0))")
             op = _COMPARE[type(node.ops[0])]
             return self.apply(node, lambda a, b: indicator(op, a, b), self.visit(node.left),
-                              self.visit(node.comparators[0]))
+                              self.visit(node.comparators[0]), _operands=(node.left, node.comparators[0]))
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
-                and isinstance(node.func.value, ast.Name) and node.func.value.id in ("np", "numpy", "jnp"):
-            table = numpy_functions()
-            if node.func.attr not in table:
-                self.fail(node.func, f"{node.func.value.id}.{node.func.attr} is not one of the NumPy functions a "
-                                     f"formula may call: {', '.join(sorted(table))}")
-            kwargs = {}
-            for kw in node.keywords:
-                if node.func.attr != "sum" or kw.arg not in ("axis", "keepdims"):
-                    self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed here")
-                if kw.arg == "keepdims":
-                    if not (isinstance(kw.value, ast.Constant) and kw.value.value is True):
-                        self.fail(kw.value, "keepdims may only be True (sums keep their dimensions)")
-                    continue
-                kwargs[kw.arg] = self.shape(kw.value) if isinstance(kw.value, ast.Tuple) else self.visit(kw.value)
-            args = [self.shape(a) if isinstance(a, ast.Tuple) and node.func.attr == "sum" else self.visit(a)
-                    for a in node.args]
-            return self.apply(node, table[node.func.attr], *args, _called=f"{node.func.value.id}.{node.func.attr}",
-                              **kwargs)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in _NUMPY_MODULES \
+                and node.func.value.id not in self.names:
+            return self.numpy_call(node)
+        if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in self.methods:
+            return self.method_call(node)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
                 if not isinstance(node.func, ast.Name):
@@ -169,18 +262,161 @@ class Evaluator:
                         self.fail(kw.value, "keepdims may only be True (sums keep their dimensions)")
                     continue
                 kwargs[kw.arg] = self.visit(kw.value)
-            args = [self.shape(a) if isinstance(a, ast.Tuple) and node.func.id in ("reshape", "sum") else
+            args = [self.shape(a, "shape" if node.func.id == "reshape" else "axes")
+                    if isinstance(a, ast.Tuple) and node.func.id in ("reshape", "sum") else
                     self.visit(a) for a in node.args]
-            return self.apply(node, self.functions[node.func.id], *args, _called=node.func.id, **kwargs)
+            return self.apply(node, self.functions[node.func.id], *args, _called=node.func.id,
+                              _operands=tuple(node.args), **kwargs)
         if isinstance(node, ast.Attribute) and self.matrix and node.attr == "T":
-            return self.apply(node, lambda v: v.T, self.visit(node.value))
+            value = self.visit(node.value)
+            if not isinstance(value, Node):
+                self.fail(node, f".T transposes a matrix, and {self.source(node.value)} is a number")
+            return self.apply(node, _dot_t, value, _operands=(node.value,))
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
                 and node.value.id in ("np", "jnp", "numpy", "torch", "math") and node.attr in self.functions:
             self.fail(node, f"attribute access {node.value.id}.{node.attr} is not allowed: write {node.attr}(...)")
         if isinstance(node, ast.Attribute):
-            self.fail(node, f"attribute access .{node.attr} is not allowed (only .T)"
+            self.fail(node, f"attribute access .{node.attr} is not allowed (only .T and the methods "
+                            f"{', '.join('.' + m + '()' for m in self.methods)})"
                       if self.matrix else f"attribute access .{node.attr} is not allowed")
         self.fail(node, f"{_kind(node)} is not allowed")
+
+    def matmul(self, node, left_node, right_node, called="@"):
+        left, right = self.visit(left_node), self.visit(right_node)
+        for part, value in ((left_node, left), (right_node, right)):
+            if not isinstance(value, Node):
+                self.fail(part, f"{called} multiplies matrices, and {self.source(part)} is a number: "
+                                "write * to scale")
+        return self.apply(node, operator.matmul, left, right, _operands=(left_node, right_node))
+
+    def outer(self, node, operands):
+        """Note an elementwise operation that broadcasts a row against a column into a matrix neither
+        operand has the shape of: (m, 1) - (1, m) is (m, m)."""
+        nodes = [(n, v) for n, v in operands if isinstance(v, Node)]
+        if len(nodes) != 2 or nodes[0][1].rank != 2 or nodes[1][1].rank != 2:
+            return
+        (ln, l), (rn, r) = nodes
+        one = sp.Integer(1)
+        from_left = any(a != one and b == one for a, b in zip(l.shape, r.shape))
+        from_right = any(a == one and b != one for a, b in zip(l.shape, r.shape))
+        if from_left and from_right:
+            from derive.graph.build import fmt_shape
+            shape = tuple(b if a == one else a for a, b in zip(l.shape, r.shape))
+            self.notes.append(f"{self.source(node)} broadcasts {self.shown(ln, l)} against {self.shown(rn, r)} "
+                              f"into {fmt_shape(shape)}: a column against a row (a transpose too many or "
+                              "missing?)")
+
+    def keywords_of(self, node, allowed, name):
+        out = {}
+        for kw in node.keywords:
+            if kw.arg not in allowed:
+                self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed here")
+            if kw.arg == "keepdims":
+                if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool)):
+                    self.fail(kw.value, "keepdims is True or False")
+                out["keepdims"] = kw.value.value
+            elif kw.arg == "axis":
+                out["axis"] = self.axes(kw.value)
+            else:
+                out[kw.arg] = self.visit(kw.value)
+        return out
+
+    def axes(self, node):
+        """An axis argument: None, one axis, or a tuple of axes."""
+        if isinstance(node, ast.Constant) and node.value is None:
+            return None
+        found = self.shape(node, "axes")
+        return found if isinstance(node, ast.Tuple) else found[0]
+
+    def reduction_args(self, node, args, name):
+        """(x, kwargs) of sum/mean/max called with an array first: axis positional or by keyword."""
+        kwargs = self.keywords_of(node, ("axis", "keepdims"), name)
+        if len(args) > 2:
+            self.fail(node, f"{name}(...) takes an array, an axis and keepdims")
+        if len(args) == 2:
+            kwargs["axis"] = self.axes(args[1])
+        return kwargs
+
+    def numpy_call(self, node):
+        module, name = node.func.value.id, node.func.attr
+        called = f"{module}.{name}"
+        table = self.numpy
+        if name not in table and name not in _CASTS and name not in ("where", "reshape"):
+            self.fail(node.func, f"{called} is not one of the NumPy functions a formula may call: "
+                                 f"{', '.join(sorted([*table, 'where', 'reshape', 'int64', 'float64']))}")
+        if name in _CASTS:
+            return self.cast(node, node.args[0] if len(node.args) == 1 and not node.keywords else None, called)
+        if name == "where":
+            if len(node.args) != 3 or node.keywords:
+                self.fail(node, f"{called}(condition, a, b) takes three arguments")
+            if not isinstance(node.args[0], ast.Compare):
+                self.fail(node.args[0], f"{called}'s condition must be a comparison such as Z1 > 0")
+            cond, a, b = (self.visit(x) for x in node.args)
+            return self.apply(node, lambda c, p, q: c * p + (1 - c) * q, cond, a, b, _operands=tuple(node.args))
+        if name == "reshape":
+            if len(node.args) < 2 or node.keywords:
+                self.fail(node, f"{called}(x, shape) takes an array and a shape")
+            x = self.visit(node.args[0])
+            return self.reshape(node, x, node.args[1:], node.args[0])
+        if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
+            return self.matmul(node, node.args[0], node.args[1], called)
+        if name in _REDUCTIONS:
+            if not node.args:
+                self.fail(node, f"{called}(...) takes an array")
+            kwargs = self.reduction_args(node, node.args, called)
+            return self.apply(node, table[name], self.visit(node.args[0]), _called=called,
+                              _operands=(node.args[0],), **kwargs)
+        if node.keywords:
+            self.fail(node.keywords[0].value, f"keyword argument {node.keywords[0].arg!r} is not allowed here")
+        args = [self.visit(a) for a in node.args]
+        return self.apply(node, table[name], *args, _called=called, _operands=tuple(node.args))
+
+    def cast(self, node, arg, called):
+        """np.int64(A1 > 0), np.float64(x), (A1 > 0).astype(float): a mask's 0/1 as numbers."""
+        if arg is None:
+            self.fail(node, f"{called}(...) takes one argument")
+        if isinstance(arg, ast.Compare) or "float" in called or "double" in called:
+            return self.visit(arg)
+        self.fail(node, f"{called} truncates to whole numbers: only a mask such as (A1 > 0) may be cast")
+
+    def reshape(self, node, x, shape_nodes, receiver):
+        if not isinstance(x, Node):
+            self.fail(receiver, f"reshape takes an array, and {self.source(receiver)} is a number")
+        if len(shape_nodes) == 1 and isinstance(shape_nodes[0], ast.Tuple):
+            shape = self.shape(shape_nodes[0])
+        else:
+            shape = tuple(d for a in shape_nodes for d in self.shape(a))
+        return self.apply(node, self.functions["reshape"], x, shape, _called="reshape", _operands=(receiver,))
+
+    def method_call(self, node):
+        name, receiver = node.func.attr, node.func.value
+        called = f"{self.source(receiver)}.{name}"
+        if name == "astype":
+            if len(node.args) != 1 or node.keywords:
+                self.fail(node, f"{called}(...) takes one type")
+            t = node.args[0]
+            kind = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else \
+                t.value if isinstance(t, ast.Constant) and isinstance(t.value, str) else ""
+            if kind not in ("float", "int", *_CASTS):
+                self.fail(t, "astype takes a number type (float, int, np.float64)")
+            return self.cast(node, receiver, kind if kind != "int" else "int")
+        x = self.visit(receiver)
+        if not isinstance(x, Node):
+            self.fail(node.func, f".{name}() is a method of an array, and {self.source(receiver)} is a number")
+        if name == "transpose":
+            if node.args or node.keywords:
+                self.fail(node, f"{called}() takes no axes here (a matrix's transpose)")
+            return self.apply(node, _dot_t, x, _operands=(receiver,))
+        if name == "reshape":
+            if not node.args or node.keywords:
+                self.fail(node, f"{called}(shape) takes a shape")
+            return self.reshape(node, x, node.args, receiver)
+        if name == "dot":
+            if len(node.args) != 1 or node.keywords:
+                self.fail(node, f"{called}(other) takes one array")
+            return self.matmul(node, receiver, node.args[0], called)
+        kwargs = self.reduction_args(node, [receiver, *node.args], called)
+        return self.apply(node, self.methods[name], x, _called=called, _operands=(receiver,), **kwargs)
 
     def _bounded(self, node, value):
         """A number folded from constants (10**10) obeys the same bound as a constant typed."""
@@ -192,18 +428,41 @@ class Evaluator:
                       "division by zero (or another undefined value)")
         return value
 
-    def apply(self, node, fn, *args, _called=None, **kwargs):
+    def reworded(self, node, message, operands, args):
+        """A message from an operation, with the graph's internal names of its operands (ew(A2, Y),
+        T(W1)) replaced by the formula's own text of them; a shape mismatch of an elementwise operator
+        says what was being done, to what."""
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATION and "broadcast" in message \
+                and all(isinstance(v, Node) for v in args[:2]):
+            return (f"cannot {_OPERATION[type(node.op)]} {self.shown(node.left, args[0])} and "
+                    f"{self.shown(node.right, args[1])}: their shapes do not broadcast together")
+        pairs = sorted(((repr(v), self.shown(n, v).rsplit(" (", 1)[0]) for n, v in zip(operands, args)
+                        if isinstance(v, Node)),
+                       key=lambda p: -len(p[0]))
+        for internal, text in pairs:
+            if internal != text:
+                message = message.replace(internal, text)
+        return message
+
+    def apply(self, node, fn, *args, _called=None, _operands=(), **kwargs):
         try:
             value = fn(*args, **kwargs)
         except FormulaError:
+            raise
+        except RecursionError:
             raise
         except TypeError as exc:
             if _called and ("positional argument" in str(exc) or "keyword argument" in str(exc)):
                 self.fail(node, f"{_called}(...) does not take {len(args)} argument{'s' if len(args) != 1 else ''}"
                                 + (f" and {', '.join(kwargs)}" if kwargs else ""))
-            self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            if "unsupported operand" in str(exc):
+                self.fail(node, f"{self.source(node)} combines operands that do not go together: "
+                                + ", ".join(self.shown(n, v) for n, v in zip(_operands, args)))
+            self.fail(node, self.reworded(node, str(exc).splitlines()[0], _operands, args) if str(exc)
+                      else type(exc).__name__)
         except (ValueError, AttributeError, ArithmeticError) as exc:
-            self.fail(node, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.fail(node, self.reworded(node, str(exc).splitlines()[0], _operands, args) if str(exc)
+                      else type(exc).__name__)
         expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
         if isinstance(expr, sp.Basic) and expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             if isinstance(node, ast.BinOp):  # point at the divisor
@@ -213,6 +472,11 @@ class Evaluator:
         if complex_part is not None:
             self.fail(node, f"not a real number: this part is {complex_part}")
         return value
+
+
+def _dot_t(v):
+    """``.T`` as NumPy reads it: a matrix transposed, a vector (rank 1) unchanged."""
+    return v if isinstance(v, Node) and v.rank == 1 else v.T
 
 
 def _complex_constant(value):
@@ -246,7 +510,7 @@ def parse_loss(text: str) -> sp.Lambda:
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y, "pi": sp.pi}, "loss")))
 
 
-def parse_matrix(text: str, derivation, at_step: bool = False):
+def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
     """A matrix formula over the names the derivation prints, as a graph node.
 
     Names: X, Y, m, the parameters (W1, b1, gamma2, C1, ...), the forward nodes (Z1, A1, xhat2, ...), the
@@ -262,7 +526,11 @@ def parse_matrix(text: str, derivation, at_step: bool = False):
     if any(layer.kind == "recurrent" for layer in derivation.model.layers):
         from derive.formula.matrix_names import _sum_t
         functions["sum_t"] = _sum_t(derivation)
-    value = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims")).run()
+    evaluator = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims"),
+                          numpy=numpy_functions(), methods=array_methods())
+    value = evaluator.run()
+    if notes is not None:
+        notes.extend(evaluator.notes)
     if isinstance(value, Node) and not at_step:  # at_step: a formula of one step, checked at every t
         from derive.graph.build import topo_order
         stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None

@@ -201,7 +201,7 @@ def test_a_scalar_formula_is_a_wrong_shape(capsys, formula):
 def test_an_undefined_formula_names_the_position(capsys):
     assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ log(0*A2)"]) == 2
     err = capsys.readouterr().err
-    assert "undefined value" in err and "position 8" in err
+    assert "not a real number: this part is log(0)" in err and "position 8" in err
 
 
 def test_a_formula_undefined_at_a_batch_size_says_so(capsys):
@@ -269,7 +269,8 @@ def test_codegen_refuses_to_overwrite_the_models_own_source(tmp_path, capsys):
     source = "from derive import Dense, Network\nnet = Network(2, [Dense(2, 'tanh'), Dense(1)], loss='mse')\n"
     f.write_text(source)
     assert main(["codegen", str(f), "-o", str(f)]) == 2
-    assert "refusing to write the trainer over the model's own source" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"derivax: -o {f}: is the model's own source; writing it would destroy it " \
+                                      "(choose another file name)\n"
     assert f.read_text() == source
 
 
@@ -356,7 +357,8 @@ def test_a_wrong_number_of_arguments_names_the_function(capsys):
 def test_a_long_formula_is_echoed_once_in_a_window(capsys):
     assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ delta2 /m " * 60]) == 2
     err = capsys.readouterr().err
-    assert "syntax error" in err and "of the formula (1020 characters)" in err and len(err) < 400
+    # the formula as read: its trailing space dropped
+    assert "syntax error" in err and "of the formula (1019 characters)" in err and len(err) < 400
 
 
 def test_version_and_empty_output_name(capsys):
@@ -381,3 +383,84 @@ def test_training_a_network_too_large_for_memory_is_refused_before_it_starts(cap
     assert main(["train", "2-100000-100000-2:softmax", "--data", "xor"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("derivax: training of this network needs about") and "available" in err
+
+
+# ---- a model file runs with its prints on stderr, under a time limit ----
+
+PRINTER = ("print('hello from the model file')\n"
+           "from derive import Dense, Network\n"
+           "net = Network(2, [Dense(2, 'tanh'), Dense(2, 'softmax')])\n")
+
+
+def test_what_a_model_file_prints_goes_to_stderr(tmp_path, capfd):
+    """show --format json and predict's table keep standard output to themselves: a print at the top of a
+    model file (Python's or a child process's) lands on standard error."""
+    import json as _json
+    f = tmp_path / "printer.py"
+    f.write_text(PRINTER + "import os\nos.system('echo from a child process')\n")
+    assert main(["show", str(f), "--format", "json"]) == 0
+    out, err = capfd.readouterr()
+    assert _json.loads(out)["forward"][0] == "Z1 = X @ W1 + b1"
+    assert "hello from the model file" in err and "from a child process" in err
+    import numpy as np
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    assert main(["train", str(f), "--data", "xor", "--epochs", "1", "--save", str(tmp_path / "c.npz")]) == 0
+    capfd.readouterr()
+    assert main(["predict", str(f), "--load", str(tmp_path / "c.npz"), "--input", str(tmp_path / "x.npy")]) == 0
+    out, err = capfd.readouterr()
+    assert out.splitlines()[0] == "p0,p1,class" and len(out.splitlines()) == 4 and "hello" in err
+
+
+@pytest.mark.parametrize("body", ["while True:\n    pass\n",
+                                  "import time\ntime.sleep(600)\n",
+                                  "while True:\n    try:\n        time.sleep(600)\n    except Exception:\n        pass\n"],
+                         ids=["loop", "sleep", "catches"])
+def test_a_model_file_that_never_finishes_is_stopped_at_its_time_limit(tmp_path, capsys, monkeypatch, body):
+    import derive.network.examples as examples
+    monkeypatch.setattr(examples, "MODEL_FILE_SECONDS", 0.5)
+    f = tmp_path / "slow.py"
+    f.write_text("import time\n" + body)
+    t0 = time.monotonic()
+    assert main(["show", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - t0 < 5 and _one_line(err), err
+    assert err == (f"derivax: {f}: running the model file took longer than 0.5 s, the limit for loading a model "
+                   "file, and was stopped: a model file should only declare `net` (is there a loop that never ends, "
+                   "or training or a download at its top level?)\n")
+
+
+@pytest.mark.parametrize("body", ["x = sum(range(10**15))\n",
+                                  "while True:\n    try:\n        while True:\n            pass\n"
+                                  "    except BaseException:\n        continue\n"],
+                         ids=["blocks-in-c", "catches-everything"])
+def test_a_model_file_the_time_limit_cannot_interrupt_is_stopped_by_its_watchdog(tmp_path, body):
+    """sum over a range runs in C and never returns to the interpreter, where the cut-off is raised; a loop
+    can catch the cut-off every time. The watchdog process stops the run a moment past the limit, and says
+    why, naming the file and the limit."""
+    import subprocess
+    import sys
+    f = tmp_path / "stuck.py"
+    f.write_text(body)
+    probe = ("import sys\nimport derive.network.examples as e\ne.MODEL_FILE_SECONDS = e.MODEL_FILE_GRACE = 0.5\n"
+             "from compile.cli.main import main\nsys.exit(main(['show', sys.argv[1]]))\n")
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", probe, str(f)], capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - t0 < 60 and done.returncode != 0 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"derivax: {f}: running the model file took longer than 0.5 s, the limit for loading a model file, and "
+        "could not be interrupted (a call that never returns to Python, or a loop that catches every exception): "
+        "derivax stopped")
+
+
+def test_verify_calls_a_nan_loss_nan_and_an_overflow_an_overflow(capsys):
+    """log(yhat) of a linear output is undefined where yhat < 0: NaN, not an overflow; exp(1000) is beyond
+    float64: an overflow. Both compare nothing and exit 2."""
+    import json as _json
+    assert main(["verify", "2-3:tanh-1", "--loss=-y*log(yhat)", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert "NOT CHECKED: the values are NaN (undefined) at the check point (the loss is nan)" in out
+    assert "overflow" not in out and "nothing was compared: the values are NaN" in err
+    assert _json.loads(out.strip().splitlines()[-1])["problem"].startswith("the values are NaN")
+    assert main(["verify", "2-3:(exp(1000)*z)-1", "--json"]) == 2
+    out = capsys.readouterr().out
+    assert "NOT CHECKED: the values overflow float64" in out

@@ -170,3 +170,174 @@ def test_predict_a_regression_and_a_single_sigmoid_output(tmp_path, capsys):
             assert rows[0] == "p,class"
             np.testing.assert_allclose(table[:, 0], p, rtol=1e-4, atol=1e-6)
             np.testing.assert_array_equal(table[:, 1], (p > 0.5).astype(int))
+
+
+# ---- the layout a checkpoint was trained in: recorded, and turned on reading ----
+
+def _columns_loss(z, x, y):
+    """Cross-entropy of a tanh-softmax network from a checkpoint's arrays in the columns layout, computed
+    here in NumPy (Z = W A + b, examples as columns): nothing of derivax's reading or lowering."""
+    h = np.tanh(z["W1"] @ x.T + z["b1"].reshape(-1, 1))
+    s = z["W2"] @ h + z["b2"].reshape(-1, 1)
+    p = np.exp(s - s.max(0, keepdims=True))
+    p /= p.sum(0, keepdims=True)
+    return float(-np.mean(np.log(p[y, np.arange(len(y))])))
+
+
+@pytest.mark.parametrize("spec, classes", [("4-4:tanh-4:softmax", 4), ("4-8:tanh-3:softmax", 3)],
+                         ids=["square", "oblong"])
+def test_a_columns_checkpoint_evaluates_to_its_training_run(tmp_path, capsys, spec, classes):
+    """Trained in the columns convention, evaluated (rows) and resumed in rows: the same loss the training run
+    reported, which NumPy computes from the file's arrays in the columns layout. A square W1 has the same
+    shape either way, so only the file's record can tell evaluate to turn it."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 4)), rng.integers(0, classes, 40)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x, y=y, x_test=x[:8], y_test=y[:8])   # a test split of its own: the training split is all of x
+    ck = tmp_path / "c.npz"
+    assert main(["train", spec, "--data", str(data), "--epochs", "3", "--optimizer", "adam", "--lr", "0.05",
+                 "--convention", "columns", "--save", str(ck), "--json"]) == 0
+    trained = _json(capsys.readouterr().out)
+    z = np.load(ck)
+    assert json.loads(str(z["__derivax__"]))["convention"] == "columns" and z["W1"].shape == (int(spec[2]), 4)
+    exact = _columns_loss(z, x, y)
+    assert trained["final_loss"] == pytest.approx(exact, rel=1e-5)
+    assert main(["evaluate", spec, "--data", str(data), "--load", str(ck), "--json"]) == 0
+    assert _json(capsys.readouterr().out)["train_loss"] == pytest.approx(exact, rel=1e-5)
+    assert main(["train", spec, "--data", str(data), "--epochs", "1", "--optimizer", "adam", "--lr", "0.05",
+                 "--load", str(ck), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "optimizer state restored (the file's columns layout turned into rows)" in out
+    assert _json(out)["initial_loss"] == pytest.approx(exact, rel=1e-5)
+
+
+def test_a_rows_checkpoint_resumes_in_columns_and_the_moments_turn_with_their_parameters(tmp_path):
+    """A step taken in columns from a rows checkpoint equals, turned, the step taken in rows from it: the
+    parameters and Adam's moments are read in the layout the file records and turned into the trainer's."""
+    from compile import compile_trainer, fit
+    from compile.train.checkpoint import load_checkpoint, save_checkpoint
+    from derive import Dense, Network
+    net = Network(3, [Dense(5, "tanh"), Dense(2, "softmax")])
+    rows, columns = (compile_trainer(net, "adam", 0.05, convention=c) for c in ("rows", "columns"))
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(16, 3)), rng.integers(0, 2, 16)
+    hist = fit(rows, x, y, 2, 8, progress=False)
+    save_checkpoint(tmp_path / "r.npz", rows, hist.params, hist.opt_state, hist.epochs)
+    p_rows, s_rows, _ = load_checkpoint(tmp_path / "r.npz", rows)
+    p_cols, s_cols, facts = load_checkpoint(tmp_path / "r.npz", columns)
+    assert facts["state"] == "optimizer state restored (the file's rows layout turned into columns)"
+    for k in ("W1", "W2", "b1", "b2"):
+        np.testing.assert_array_equal(np.asarray(p_cols[k]), np.asarray(p_rows[k]).T)
+    onehot = np.eye(2, dtype=np.float32)[y]
+    after_rows = rows.train_step(p_rows, s_rows, x.astype(np.float32), onehot)[0]
+    after_cols = columns.train_step(p_cols, s_cols, x.astype(np.float32), onehot)[0]   # batch-first either way
+    for k in after_rows:
+        np.testing.assert_allclose(np.asarray(after_cols[k]), np.asarray(after_rows[k]).T, rtol=1e-5, atol=1e-6)
+    # A file without derivax's record (parameters a user saved) is read as rows.
+    np.savez(tmp_path / "plain.npz", **{k: np.asarray(v) for k, v in hist.params.items()})
+    plain = load_checkpoint(tmp_path / "plain.npz", columns)[0]
+    np.testing.assert_array_equal(np.asarray(plain["W1"]), np.asarray(hist.params["W1"]).T)
+
+
+# ---- checkpoints that are damaged, of another kind, or hold no real finite numbers ----
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small checkpoint with Adam's state, and the data it was trained on."""
+    from compile.cli.main import main as cli
+    d = tmp_path_factory.mktemp("ck")
+    rng = np.random.default_rng(7)
+    np.savez(d / "d.npz", x=rng.normal(size=(30, 2)), y=rng.integers(0, 2, 30))
+    assert cli(["train", "2-3:tanh-2:softmax", "--data", str(d / "d.npz"), "--epochs", "2", "--optimizer", "adam",
+                "--save", str(d / "ck.npz")]) == 0
+    return d, dict(np.load(d / "ck.npz"))
+
+
+def _edited(arrays, **changes):
+    out = dict(arrays)
+    for k, f in changes.items():
+        out[k] = f(np.array(out[k]))
+    return out
+
+
+def _with(a, index, value):
+    a = a.astype(np.result_type(a, value))
+    a.flat[index] = value
+    return a
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda a: _edited(a, W1=lambda w: _with(w, 0, np.nan)), "W1 has 1 NaN entry of 6"),
+    (lambda a: _edited(a, b2=lambda b: np.full_like(b, np.inf)), "b2 has 2 infinite entries of 2"),
+    (lambda a: _edited(a, W2=lambda w: w + 1j), "W2 holds complex numbers (dtype complex"),
+    (lambda a: _edited(a, W1=lambda w: _with(w.astype(np.float64), 3, 1e300)),
+     "W1 has 1 entry beyond float32's range (largest 3.4e+38)"),
+    (lambda a: _edited(a, **{"opt_state/1": lambda s: _with(s, 0, np.nan)}), "opt_state/1 has 1 NaN entry"),
+    (lambda a: _edited(a, __derivax__=lambda m: np.array("{not json")), "metadata (__derivax__) is unreadable: not valid JSON"),
+    (lambda a: _edited(a, __derivax__=lambda m: np.array("[1, 2]")), "metadata (__derivax__) is unreadable: a JSON list"),
+    (lambda a: _edited(a, __derivax__=lambda m: np.array('{"state_arrays": "five"}')), "state_arrays is 'five', not a count"),
+    (lambda a: _edited(a, __derivax__=lambda m: np.array('{"convention": "diagonal"}')), "convention is 'diagonal'"),
+    (lambda a: _edited(a, __derivax__=lambda m: np.zeros(3)), "metadata (__derivax__) is unreadable: a float64 array"),
+], ids=["nan", "inf", "complex", "too-large", "nan-state", "not-json", "json-list", "bad-count", "bad-convention",
+        "meta-array"])
+def test_a_checkpoint_that_holds_no_real_finite_numbers_is_refused_by_name(saved, tmp_path, capsys, make, words):
+    d, arrays = saved
+    np.savez(tmp_path / "bad.npz", **make(arrays))
+    for argv in (["evaluate", "--data", str(d / "d.npz")], ["train", "--data", str(d / "d.npz"), "--epochs", "1",
+                                                              "--optimizer", "adam", "--json"]):
+        with _no_warning():
+            rc = main([argv[0], "2-3:tanh-2:softmax", *argv[1:], "--load", str(tmp_path / "bad.npz")])
+        out, err = capsys.readouterr()
+        assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, (rc, out, err)
+        assert err.startswith(f"derivax: {tmp_path / 'bad.npz'}: ") and words in err, err
+
+
+class _no_warning:
+    """No warning (NumPy's ComplexWarning, a RuntimeWarning) escapes the block."""
+
+    def __enter__(self):
+        import warnings
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+        return False
+
+
+@pytest.mark.parametrize("write, words", [
+    (lambda p, good: p.write_bytes(good[:len(good) // 2]),
+     "is truncated or damaged: it starts as an .npz (zip) archive, but its directory at the end is missing"),
+    (lambda p, good: p.write_bytes(b""), "is empty: expected an .npz file"),
+    (lambda p, good: np.save(open(p, "wb"), np.zeros(3)), "is not an .npz file but an .npy file (a single array"),
+    (lambda p, good: p.write_text("W1,b1\n1,2\n"), "is not an .npz file: expected a zip archive of .npy arrays, as "
+                                                   "np.savez writes, found a file starting with bytes 57 31 2c 62 31 0a 31 2c (text)"),
+], ids=["truncated", "empty", "npy", "csv"])
+def test_a_checkpoint_file_of_the_wrong_kind_says_what_it_is(saved, tmp_path, capsys, write, words):
+    d, _ = saved
+    path = tmp_path / "bad.npz"
+    write(path, (d / "ck.npz").read_bytes())
+    rc = main(["evaluate", "2-3:tanh-2:softmax", "--data", str(d / "d.npz"), "--load", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith(f"derivax: the checkpoint '{path}' ") and words in err, err
+
+
+def test_json_lines_are_standard_json_when_a_figure_is_not_a_number(tmp_path, capsys):
+    """Inputs at float32's edge overflow a linear softmax layer: evaluate's loss is NaN. Its JSON line says
+    null (JSON has no NaN), the run says why on stderr and exits 1, not 0."""
+    from compile import compile_trainer
+    from compile.train.checkpoint import save_checkpoint
+    from derive import Dense, Network
+    trainer = compile_trainer(Network(2, [Dense(2, "softmax")]), "sgd", 0.1)
+    params = trainer.init_params(0)
+    save_checkpoint(tmp_path / "c.npz", trainer, params, trainer.init_opt_state(params))
+    x = np.full((6, 2), 3e38, np.float32) * np.array([1, -1], np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1] * 3), x_test=x[:2], y_test=np.array([0, 1]))
+    rc = main(["evaluate", "2-2:softmax", "--data", str(tmp_path / "d.npz"), "--load", str(tmp_path / "c.npz"), "--json"])
+    out, err = capsys.readouterr()
+
+    def refuse(token):
+        raise AssertionError(f"{token} in a JSON line")
+    line = json.loads(out.strip().splitlines()[-1], parse_constant=refuse)
+    assert rc == 1 and line["train_loss"] is None and "NaN" in err

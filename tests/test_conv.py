@@ -81,7 +81,7 @@ def test_spec_errors_name_the_position(spec, where, words):
     ([Conv2D(4, 9)], "layer 1 (Conv2D 4): a kernel of 9x9 does not fit"),
     ([Conv1D(4, 3)], "layer 1 (Conv1D 4) takes (batch, length, channels) inputs"),
     ([Conv2D(4, 3, padding="full")], "padding must be 'valid', 'same'"),
-    ([MaxPool2D(3), Flatten(), Dense(2)], None),
+    ([MaxPool2D(3), Flatten(), Dense(2, "softmax")], None),
     ([Flatten(), Flatten()], "layer 2 (Flatten): its input, layer 1, is (m, 64), already flat"),
     ([Flatten(), Conv2D(2, 3)], "convolutions and pooling come before the Flatten"),
     ([Conv1D(2, 3)], "this 1-D layer needs a 1-D input, and this one is 2-D"),
@@ -257,7 +257,7 @@ def test_the_json_formulas_of_a_conv_net_check_as_right():
     (["check", CONV_SPEC, "--param", "W1", "--formula", "route(A1, delta2)"],
      "route: no max-pooling layer of this network fits these shapes"),
     (["check", CONV_SPEC, "--param", "W1", "--formula", "reshape(delta1, (m, -4))"],
-     "a shape holds whole numbers > 0 and m"),
+     "a shape holds whole numbers > 0, -1 (the one dimension inferred) and m"),
 ])
 def test_bad_conv_input_is_one_line_and_exit_2(argv, words, capsys):
     from compile.cli.main import main

@@ -24,7 +24,7 @@ def test_unknown_activation_lists_valid_names():
 
 
 def test_unknown_loss_lists_valid_names():
-    with pytest.raises(NetworkError, match=r"unknown loss 'hinge'; valid: mse, bce, ce"):
+    with pytest.raises(NetworkError, match=r"unknown loss 'hinge'; valid: mse, bce, ce, svm, or a formula"):
         Network(2, [Dense(1, "sigmoid")], loss="hinge")
 
 
@@ -83,3 +83,54 @@ def test_cli_errors_are_one_line_without_traceback(capsys):
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(["show", "missing.py"]) == 2
     assert "no such file: missing.py" in capsys.readouterr().err
+
+
+# ---- a log loss needs probabilities ----
+
+@pytest.mark.parametrize("layers, loss, words", [
+    ([Dense(3, "tanh"), Dense(1)], "ce", "layer 2 (dense, the output layer) has no activation (identity), whose "
+                                         "values are not all in (0, 1): at z = -3 it gives -3"),
+    ([Dense(3, "tanh"), Dense(2, "tanh")], "ce", "the activation tanh, whose values are not all in (0, 1): at z = -3 "
+                                                 "it gives -0.995"),
+    ([Dense(3, "tanh"), Dense(1, "relu")], "bce", "the activation relu, whose values are not all in (0, 1): at z = -3 "
+                                                  "it gives 0"),
+    ([Dense(3, "tanh"), Dense(2, "softplus")], "ce", "softplus, whose values are not all in (0, 1): at z = 1 it "
+                                                     "gives 1.31"),
+    ([Dense(3, "tanh"), Dense(2, "z*sigmoid(z)")], "ce", "z*sigmoid(z), whose values are not all in (0, 1): at "
+                                                         "z = -3 it gives -0.142"),
+    ([Dense(3, "tanh"), Dense(1, "exp(-z**2)")], "bce", "at z = 0 it gives 1"),   # log(1 - 1)
+])
+def test_a_log_loss_on_an_output_that_is_no_probability_is_refused(layers, loss, words):
+    with pytest.raises(NetworkError) as err:
+        Network(2, layers, loss=loss)
+    assert words in str(err.value) and f"the loss {loss} takes the log of the network's output" in str(err.value)
+    assert "Use softmax (with ce) or sigmoid (with bce) on the output layer, or the loss mse" in str(err.value)
+
+
+def test_outputs_a_log_loss_can_take_still_build():
+    """softmax and sigmoid; a formula whose values at the points tried are all probabilities (its range is
+    not decided: let through); ce on exp(-z²), whose largest value 1 is log's 0; the hinge on scores of any
+    range; mse on anything; a sigmoid's probabilities passed on by pooling and flatten."""
+    from derive.network.layers import Conv2D, Flatten, MaxPool2D
+    Network(2, [Dense(3, "tanh"), Dense(2, "softmax")], loss="ce")
+    Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce")
+    Network(2, [Dense(3, "tanh"), Dense(1, "1/(1 + exp(-z))")], loss="bce")
+    Network(2, [Dense(3, "tanh"), Dense(2, "exp(-z**2)")], loss="ce")
+    Network(2, [Dense(3, "tanh"), Dense(3)], loss="svm")
+    Network(2, [Dense(3, "tanh"), Dense(1)], loss="mse")
+    Network((4, 4, 1), [Conv2D(1, 2, activation="sigmoid"), MaxPool2D(3), Flatten()], loss="bce")
+    with pytest.raises(NetworkError, match=r"layer 1 \(conv, whose values the output passes on\) has no activation"):
+        Network((4, 4, 1), [Conv2D(1, 2), MaxPool2D(3), Flatten()], loss="bce")
+
+
+def test_the_command_line_refuses_a_log_loss_on_an_unbounded_output(capsys, tmp_path):
+    """As a spec with --loss and as a model file whose default loss is ce: one line, exit 2, no run."""
+    assert main(["show", "2-3:tanh-1", "--loss", "ce"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("derivax: the loss ce takes the log of the network's output") and err.count("\n") == 1
+    f = tmp_path / "m.py"
+    f.write_text("from derive import Dense, Network\nnet = Network(2, [Dense(3, 'tanh'), Dense(1)])\n")
+    for argv in (["verify", str(f)], ["train", str(f), "--data", "xor"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "the loss ce takes the log of the network's output" in err and "Traceback (most recent" not in err

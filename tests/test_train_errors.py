@@ -3,6 +3,7 @@ that cannot be written after training, and losses that diverge, are reported and
 success."""
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -28,6 +29,10 @@ def refused(capsys, *argv):
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, (code, out, err)
     assert err.startswith("derivax: ")
     return err.strip()
+
+
+def _no_constant(token):
+    raise AssertionError(f"{token} in a JSON line: JSON has no such number")
 
 
 # ---- output paths are checked before training ----
@@ -199,7 +204,7 @@ def test_a_non_finite_loss_stops_and_exits_1(capsys, tmp_path):
     plot = tmp_path / "loss.png"
     # y = x with a step of 1e12: the first epoch overflows float32.
     code, out, err = run_cli(capsys, "linreg", "--lr", "1e12", "--epochs", "3", "--plot", str(plot), "--json")
-    result = json.loads(out.strip().splitlines()[-1])
+    result = json.loads(out.strip().splitlines()[-1], parse_constant=_no_constant)   # standard JSON: no NaN token
     assert code == 1 and result["epochs"] == 0 and "became inf in epoch 1: stopped" in result["stopped"]
     assert f"derivax: did not write {plot}: no epoch finished, so there is no loss to plot" in err.splitlines()
     assert not plot.exists()
@@ -294,3 +299,127 @@ def test_a_nul_in_a_file_name_is_refused_before_training(capsys, tmp_path, optio
     err = refused(capsys, "xor", option, path)
     assert err == (f"derivax: {option} {path!r}: a file name cannot hold a NUL character" if option != "--data"
                    else f"derivax: cannot read {path!r}: embedded null byte")
+
+
+# ---- the network's output size comes from its graph, whatever its last layer ----
+
+def test_a_network_ending_in_a_flatten_trains_to_the_loss_numpy_computes(capsys, tmp_path):
+    """3x3x1-conv2k3-flatten ends in a Flatten, which has no units of its own: the output size comes from the
+    built graph (2). The trained parameters give, in NumPy, the loss the run reports."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3, 3, 1)), rng.normal(size=(20, 2))
+    np.savez(tmp_path / "img.npz", x=x, y=y)
+    code, out, err = run_cli(capsys, "3x3x1-conv2k3-flatten", "--data", str(tmp_path / "img.npz"), "--epochs", "2",
+                             "--test-fraction", "0", "--save", str(tmp_path / "c.npz"), "--json")
+    assert code == 0, err
+    z = np.load(tmp_path / "c.npz")
+    pred = np.einsum("nhwc,hwcf->nf", x, z["W1"]) + z["b1"].reshape(1, -1)   # a 3x3 kernel over a 3x3 image
+    assert json.loads(out.splitlines()[-1])["final_loss"] == pytest.approx(np.mean(np.sum((pred - y) ** 2, 1)), rel=1e-5)
+
+
+def test_networks_ending_in_a_normalization_train(capsys, tmp_path):
+    """4-ln ends in a layer norm (no activation): trained with mse on one-hot labels, its loss is NumPy's
+    layer norm of x with the learned scale and shift; 4-bn trains too."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(24, 4)), rng.integers(0, 4, 24)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    code, out, err = run_cli(capsys, "4-ln", "--data", str(tmp_path / "d.npz"), "--epochs", "2", "--test-fraction",
+                             "0", "--save", str(tmp_path / "ln.npz"), "--json")
+    assert code == 0, err
+    z = np.load(tmp_path / "ln.npz")
+    xhat = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+    a = xhat * z["gamma1"].reshape(1, -1) + z["beta1"].reshape(1, -1)
+    assert json.loads(out.splitlines()[-1])["final_loss"] == pytest.approx(np.mean(np.sum((a - np.eye(4)[y]) ** 2, 1)),
+                                                                          rel=1e-4)
+    code, out, err = run_cli(capsys, "4-bn", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--json")
+    assert code == 0 and math.isfinite(json.loads(out.splitlines()[-1])["final_loss"]), err
+
+
+# ---- a network with nothing to train or verify ----
+
+@pytest.mark.parametrize("argv, what", [
+    (["train", "3x3x1-flatten", "--data", "{tmp}/img.npz"], "train"),
+    (["verify", "3x3x1-flatten"], "verify"),
+    (["report", "3x3x1-flatten", "-o", "{tmp}/r.html"], "verify"),
+    (["codegen", "4x4x1-pool2-flatten", "-o", "{tmp}/t.py"], "train"),
+])
+def test_a_network_without_parameters_is_refused_by_name(capsys, tmp_path, argv, what):
+    from compile.cli.main import main
+    np.savez(tmp_path / "img.npz", x=np.zeros((4, 3, 3, 1)), y=np.zeros((4, 9)))
+    rc = main([a.format(tmp=tmp_path) for a in argv])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1, (rc, out, err)
+    assert "has no parameters (its layers: " in err and f"there is nothing to {what}" in err, err
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "t.py").exists()
+
+
+# ---- output files that would destroy an input ----
+
+def test_an_output_that_is_one_of_the_commands_inputs_is_refused(capsys, tmp_path):
+    """predict -o over its --input (the file, a link to it, a folder's x.npy) or the checkpoint, evaluate -o
+    over a file of its --data folder, codegen -o over the model's source: refused, every file left as it was."""
+    from compile.cli.main import main
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(20, 2)), y=rng.integers(0, 2, 20))
+    assert main(["train", "2-3:tanh-2:softmax", "--data", str(tmp_path / "d.npz"), "--epochs", "1",
+                 "--save", str(tmp_path / "ck.npz")]) == 0
+    np.save(tmp_path / "in.npy", rng.normal(size=(5, 2)))
+    (tmp_path / "link.npy").symlink_to(tmp_path / "in.npy")
+    (tmp_path / "folder").mkdir()
+    np.save(tmp_path / "folder" / "x.npy", rng.normal(size=(5, 2)))
+    np.save(tmp_path / "d.npy", rng.normal(size=(5, 2)))
+    model = tmp_path / "m.py"
+    model.write_text("from derive import Dense, Network\nnet = Network(2, [Dense(3, 'tanh'), Dense(2, 'softmax')])\n")
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    net, ck = "2-3:tanh-2:softmax", str(tmp_path / "ck.npz")
+    for argv, out, what in [
+            (["predict", net, "--load", ck, "--input", "{t}/in.npy", "-o", "{t}/in.npy"], "{t}/in.npy", "the --input file"),
+            (["predict", net, "--load", ck, "--input", "{t}/in.npy", "-o", "{t}/link.npy"], "{t}/link.npy",
+             "the --input file"),
+            (["predict", net, "--load", ck, "--input", "{t}/folder", "-o", "{t}/folder/x.npy"], "{t}/folder/x.npy",
+             "the --input file"),
+            (["predict", net, "--load", "{t}/d.npy", "--input", "{t}/in.npy", "-o", "{t}/d.npy"], "{t}/d.npy",
+             "the --load checkpoint"),
+            (["evaluate", net, "--load", ck, "--data", "{t}/folder", "-o", "{t}/folder/x.npy"], "{t}/folder/x.npy",
+             "the --data file"),
+            (["codegen", str(model), "-o", str(model)], str(model), "the model's own source")]:
+        rc = main([a.format(t=tmp_path) for a in argv])
+        err = capsys.readouterr().err
+        assert rc == 2 and err == f"derivax: {'-o' if argv[0] == 'codegen' else '--output'} {out.format(t=tmp_path)}: " \
+            f"is {what}; writing it would destroy it (choose another file name)\n", err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_codegen_writes_python_source_only_to_a_py_file(capsys, tmp_path):
+    from compile.cli.main import main
+    np.savez(tmp_path / "g.npz", x=np.zeros(3))
+    before = (tmp_path / "g.npz").read_bytes()
+    assert main(["codegen", "xor", "-o", str(tmp_path / "g.npz")]) == 2
+    assert capsys.readouterr().err == f"derivax: -o {tmp_path / 'g.npz'}: the file name must end in .py, e.g. " \
+                                      f"{tmp_path / 'g.py'}\n"
+    assert (tmp_path / "g.npz").read_bytes() == before and not (tmp_path / "g.py").exists()
+
+
+# ---- options that would be ignored, and limits said as limits ----
+
+def test_report_refuses_data_it_would_not_use(capsys, tmp_path):
+    from compile.cli.main import main
+    assert main(["report", "xor", "-o", str(tmp_path / "r.html"), "--data", "xor"]) == 2
+    assert "--data is what --epochs trains on; give --epochs N" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("shape, words", [
+    ("100000x100000x3", "each size of an input shape must be at most 99999; 100000 is too large"),
+    ("28x0x1", "an input shape is 2 or 3 positive sizes joined by 'x' (28x28x1, 40x1), not '28x0x1'"),
+    ("28x28", None),
+])
+def test_an_input_shape_too_large_names_the_limit(shape, words):
+    import argparse
+    from compile.cli.args import input_shape
+    if words is None:
+        assert input_shape(shape) == (28, 28)
+        return
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(words)):
+        input_shape(shape)

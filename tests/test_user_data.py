@@ -74,3 +74,118 @@ def test_the_command_line_trains_on_a_csv(files, capsys):
                "--json"])
     out = capsys.readouterr().out
     assert rc == 0 and "d.csv: 50 examples, 10 (20%) held out for testing" in out and '"test_accuracy"' in out
+
+
+# ---- a .csv without a header row ----
+
+def test_a_csv_whose_first_row_is_numbers_has_no_header_and_numbered_columns(tmp_path):
+    """np.savetxt writes no header: every row is an example (none taken for column names), the columns are
+    numbered from 0, --target takes a number; a header of 0..n-1 (pandas' for unnamed columns) is a header."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(12, 3)), rng.integers(0, 2, 12)
+    np.savetxt(tmp_path / "last.csv", np.column_stack([x, y]), delimiter=",")
+    np.savetxt(tmp_path / "first.csv", np.column_stack([y, x]), delimiter=",")
+    data = load(tmp_path / "last.csv", n_inputs=3, n_outputs=2, test_fraction=0)
+    assert np.allclose(data.x_train, x, atol=1e-6) and np.array_equal(data.y_train.argmax(1), y)
+    assert "12 examples (no header row: the columns are numbered 0 to 3, the target is column 3)" in data.description
+    first = load(tmp_path / "first.csv", n_inputs=3, n_outputs=2, target="0", test_fraction=0)
+    assert np.allclose(first.x_train, x, atol=1e-6) and np.array_equal(first.y_train.argmax(1), y)
+    with pytest.raises(DataError, match=r"first\.csv: the file has no header row \(its first row is numbers\), so "
+                                        r"--target is a column's number, 0 to 3, not 'label'"):
+        load(tmp_path / "first.csv", n_inputs=3, n_outputs=2, target="label")
+    (tmp_path / "pandas.csv").write_text("0,1,2,3\n" + (tmp_path / "last.csv").read_text())
+    named = load(tmp_path / "pandas.csv", n_inputs=3, n_outputs=2, test_fraction=0)
+    assert len(named.x_train) == 12 and "no header row" not in named.description
+    from compile.train.data import read_inputs
+    inputs, what = read_inputs(tmp_path / "first.csv", 3, drop=("0",))
+    assert np.allclose(inputs, x, atol=1e-6) and "no header row" in what
+
+
+# ---- .npy files that are no arrays ----
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "is empty: expected an .npy file"),
+    (b"hello, world", "is not an .npy file: expected an array as np.save writes it, found a file starting with "
+                      "bytes 68 65 6c 6c 6f 2c 20 77 (text)"),
+    (b"PK\x03\x04rest", "is not an .npy file: expected an array as np.save writes it, found a file starting with "
+                        "bytes 50 4b 03 04 72 65 73 74 (an .npz archive of several arrays)"),
+    ("truncated", "is truncated: its header promises more data than the file holds"),
+], ids=["empty", "text", "npz", "truncated"])
+def test_an_npy_file_that_is_no_array_says_what_it_is(tmp_path, capsys, content, words):
+    """In a --data folder and as predict's --input, an .npy file of the wrong kind is named by what it is,
+    not called an array of Python objects, and not an EOFError."""
+    from compile.cli.main import main
+    if content == "truncated":
+        np.save(tmp_path / "full.npy", np.arange(50.0))
+        content = (tmp_path / "full.npy").read_bytes()[:150]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.npy").write_bytes(content)
+    np.save(tmp_path / "data" / "y.npy", np.zeros(4))
+    (tmp_path / "in.npy").write_bytes(content)
+    for argv in (["train", "2-2:tanh-2:softmax", "--data", str(tmp_path / "data")],
+                 ["predict", "2-2:tanh-2:softmax", "--load", "none.npz", "--input", str(tmp_path / "in.npy")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Python objects" not in err, err
+
+
+# ---- an embedding's inputs are token indices ----
+
+TOKENS = "2-emb2x1-att1-2:softmax"   # a vocabulary of 2, two positions, an output at each
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory):
+    """A checkpoint of TOKENS trained on good tokens, and the folder it lives in."""
+    from compile.cli.main import main
+    d = tmp_path_factory.mktemp("tokens")
+    rng = np.random.default_rng(2)
+    np.savez(d / "ok.npz", x=rng.integers(0, 2, (20, 2)), y=rng.integers(0, 2, (20, 2)))
+    assert main(["train", TOKENS, "--data", str(d / "ok.npz"), "--epochs", "1", "--save", str(d / "ck.npz")]) == 0
+    return d
+
+
+@pytest.mark.parametrize("x, words", [
+    ([[0, 1], [1, 5]], "found 5 at index (1, 1) (out of range, 5 such values in all)"),
+    ([[0, -1], [1, 0]], "found -1 at index (0, 1) (out of range"),
+    ([[0, 1.7], [1, 0]], "found 1.7 at index (0, 1) (not a whole number"),
+    ([[0, 1], [np.nan, 0]], "found nan at index (1, 0) (not a number"),
+], ids=["too-large", "negative", "fraction", "nan"])
+def test_token_indices_outside_the_vocabulary_are_refused_wherever_they_enter(tokens, tmp_path, capsys, x, words):
+    """predict (.npy, .npz, .csv, folder), evaluate and train all refuse them, naming the file, the first bad
+    position and value and the vocabulary's range; none of them runs on them."""
+    from compile.cli.main import main
+    x = np.array(x, dtype=float if np.isnan(np.sum(x)) or np.any(np.array(x) % 1) else int)
+    x = np.concatenate([x] * 5)
+    y = np.zeros((len(x), 2), int)
+    np.save(tmp_path / "in.npy", x)
+    np.savez(tmp_path / "in.npz", x=x, y=y)
+    (tmp_path / "in.csv").write_text("a,b\n" + "\n".join(f"{u},{v}" for u, v in x) + "\n")
+    (tmp_path / "folder").mkdir()
+    np.save(tmp_path / "folder" / "x.npy", x)
+    np.save(tmp_path / "folder" / "y.npy", y)
+    ck = str(tokens / "ck.npz")
+    runs = [(["predict", TOKENS, "--load", ck, "--input", str(tmp_path / f)], f)
+            for f in ("in.npy", "in.npz", "in.csv", "folder")]
+    runs += [(["evaluate", TOKENS, "--load", ck, "--data", str(tmp_path / "in.npz")], "in.npz"),
+             (["train", TOKENS, "--data", str(tmp_path / "folder"), "--epochs", "1"], "folder")]
+    for argv, culprit in runs:
+        rc = main(argv)
+        out, err = capsys.readouterr()
+        assert rc == 2 and out == "" and err.count("\n") == 1, (argv, out, err)
+        assert culprit in err and "whole numbers in 0..1 (a vocabulary of 2)" in err and words in err, err
+
+
+def test_good_token_indices_stored_as_floats_predict_as_integers_do(tokens, tmp_path, capsys):
+    from compile.cli.main import main
+    x = np.array([[0, 1], [1, 1], [1, 0]])
+    np.save(tmp_path / "i.npy", x)
+    np.save(tmp_path / "f.npy", x.astype(float))
+    tables = []
+    for f in ("i.npy", "f.npy"):
+        assert main(["predict", TOKENS, "--load", str(tokens / "ck.npz"), "--input", str(tmp_path / f),
+                     "-o", str(tmp_path / f"p{f}")]) == 0
+        tables.append(np.load(tmp_path / f"p{f}"))
+    capsys.readouterr()
+    np.testing.assert_array_equal(tables[0], tables[1])
+    assert np.isfinite(tables[0]).all() and np.allclose(tables[0].sum(-1), 1, atol=1e-5)

@@ -244,6 +244,6 @@ def test_a_refusal_writes_a_deep_network_s_widths_with_their_counts():
     from derive.scalar.expand import ScalarTooLarge, size_check
     model = Network(512, [Dense(512, "tanh")] * 100 + [Dense(10, "softmax")]).build()
     assert model.short_size_text == "512 (x101)-10"
-    assert Network(4, [Dense(3)] * 3).build().short_size_text == "4-3-3-3"
+    assert Network(4, [Dense(3)] * 3, loss="mse").build().short_size_text == "4-3-3-3"
     with pytest.raises(ScalarTooLarge, match=r"layer widths 512 \(x101\)-10 "):
         size_check(model)

@@ -97,15 +97,70 @@ def _finite(what: str, strict: bool):
 MODEL_HELP = "built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax"
 
 
+INPUT_SIZE_MAX = 99_999    # each size of --input: an image side, a length, channels
+
+
 def input_shape(text: str) -> tuple:
     """An input shape as a spec writes it: 28x28x1, 40x1."""
-    import argparse
     text = unmark(text)
     parts = text.split("x")
-    if not 2 <= len(parts) <= 3 or not all(re.fullmatch(r"[0-9]{1,5}", p) and int(p) > 0 for p in parts):
+    if not 2 <= len(parts) <= 3 or not all(re.fullmatch(r"[0-9]+", p) and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(f"an input shape is 2 or 3 positive sizes joined by 'x' (28x28x1, 40x1), "
-                                         f"not {text!r}")
+                                         f"not {text[:40]!r}")
+    for p in parts:
+        if len(p) > len(str(INPUT_SIZE_MAX)) or int(p) > INPUT_SIZE_MAX:
+            shown = p if len(p) <= 12 else f"{p[:6]}... ({len(p)} digits)"
+            raise argparse.ArgumentTypeError(f"each size of an input shape must be at most {INPUT_SIZE_MAX}; "
+                                             f"{shown} is too large (in {text[:40]!r})")
     return tuple(int(p) for p in parts)
+
+
+def json_line(record) -> str:
+    """``record`` as one line of standard JSON: a number that is not finite (a NaN loss, an infinite
+    error) is written null, as JSON has no NaN or Infinity and json.dumps would write tokens that strict
+    parsers refuse."""
+    import json
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(record), allow_nan=False)
+
+
+def model_file(model: str):
+    """The .py file a MODEL argument names (``file.py`` or ``file.py:name``), or None."""
+    path = model.rsplit(":", 1)[0] if model.count(":") == 1 and model.split(":")[0].endswith(".py") else model
+    return path if isinstance(path, str) and path.endswith(".py") else None
+
+
+def written_over_input(option: str, out, inputs) -> str | None:
+    """Why writing ``out`` would destroy a file the command reads, or None. ``inputs`` are (what, path)
+    pairs: the --data file (or the files of a --data folder), the checkpoint, the model's own source.
+    Paths are compared as files (os.path.samefile), so a link or another spelling of the path is caught."""
+    import os
+    try:
+        if out is None or not os.path.exists(out):
+            return None
+        for what, path in inputs:
+            if path is not None and os.path.exists(path) and os.path.samefile(out, path):
+                return f"{option} {out}: is {what}; writing it would destroy it (choose another file name)"
+    except (OSError, ValueError):
+        return None   # a path that cannot be looked up: writing or reading it says so
+    return None
+
+
+def no_parameters(model, name: str, what: str) -> str | None:
+    """Why a network cannot be ``what`` (verified, trained): it has no parameters. None when it has some."""
+    if model.params:
+        return None
+    kinds = ", ".join(layer.kind.replace("_", " ") for layer in model.layers)
+    return (f"{name} has no parameters (its layers: {kinds}): there is nothing to {what}; add a layer with weights, "
+            "such as a Dense or a convolution")
 
 
 def decay_arguments(parser) -> None:

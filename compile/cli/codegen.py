@@ -11,7 +11,8 @@ from compile.train.optimizer_names import OPTIMIZERS
 
 def add_arguments(parser) -> None:
     _args.model_arguments(parser)
-    parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+    parser.add_argument("-o", "--output", type=_args.unmark, metavar="TRAINER.py",
+                        help="the Python file to write, ending in .py (default: standard output)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the example's, else sgd")
     parser.add_argument("--lr", type=_args.positive_float("--lr"),
                         help="learning rate, a finite number > 0 (default: the example's, else 0.1)")
@@ -23,8 +24,25 @@ def main(args) -> int:
     from compile.lowering.codegen import generate
     from compile.train.optim import OptimizerError
     from derive.network.examples import EXAMPLES, resolve
+    if args.output is not None and not args.output.strip():
+        print("derivax: -o needs a file name (leave -o out to write to standard output)", file=sys.stderr)
+        return 2
+    if args.output is not None and not args.output.endswith(".py"):
+        # The module is Python source: any other ending is a slip (-o data.npz) that would write source
+        # over a file of another kind, or a module that cannot be imported.
+        print(f"derivax: -o {args.output}: the file name must end in .py, e.g. "
+              f"{Path(args.output).with_suffix('.py')}", file=sys.stderr)
+        return 2
+    problem = _args.written_over_input("-o", args.output, [("the model's own source", _args.model_file(args.model))])
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
+    empty = _args.no_parameters(net.build(args.convention), name, "train")
+    if empty:
+        print(f"derivax: {empty}", file=sys.stderr)
+        return 2
     defaults = EXAMPLES[name].train if name in EXAMPLES else {}
     optimizer = args.optimizer or defaults.get("optimizer", "sgd")
     lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)
@@ -33,15 +51,7 @@ def main(args) -> int:
     except OptimizerError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
-    if args.output is not None and not args.output.strip():
-        print("derivax: -o needs a file name (leave -o out to write to standard output)", file=sys.stderr)
-        return 2
     if args.output:
-        source_file = args.model.rsplit(":", 1)[0] if ".py" in args.model else None
-        if source_file and Path(source_file).exists() and Path(args.output).resolve() == Path(source_file).resolve():
-            print(f"derivax: refusing to write the trainer over the model's own source {source_file}; "
-                  "choose another -o file", file=sys.stderr)
-            return 2
         try:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(source)

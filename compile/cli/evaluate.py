@@ -2,7 +2,6 @@
 evaluation computes them (no dropout; batch norm with the running averages the checkpoint holds)."""
 from __future__ import annotations
 
-import json
 import sys
 
 from compile.cli import args as _args
@@ -16,7 +15,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--load", required=True, metavar="CHECKPOINT.npz", type=_args.unmark,
                         help="the checkpoint (or an .npz of parameters by name)")
     parser.add_argument("--data", type=_args.unmark, help="as train's --data (default: the example's)")
-    parser.add_argument("--target", type=_args.unmark, help="the target column of a .csv --data file")
+    parser.add_argument("--target", type=_args.unmark,
+                        help="the target column of a .csv --data file, as train's --target (default: the last)")
     parser.add_argument("--output", "-o", metavar="PREDICTIONS.npy", type=_args.unmark,
                         help="also write the predictions on the test split (else the training split) to this .npy")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
@@ -47,8 +47,16 @@ def restore(net, path):
     return trainer, params, extra
 
 
+def inputs_of(args, source) -> list:
+    """(what, path) of every file a command reads: its data's files, the checkpoint, the model's source."""
+    from compile.train.data import files_read
+    files = [(f"the {'--data' if getattr(args, 'data', None) else '--input'} file", f) for f in files_read(source)]
+    return files + [("the --load checkpoint", args.load), ("the model's own source", _args.model_file(args.model))]
+
+
 def main(args) -> int:
     import numpy as np
+    from compile.cli.train import output_size
     from compile.train.data import DataError, load
     from derive.network.examples import resolve
     name, net = resolve(args.model)
@@ -58,11 +66,15 @@ def main(args) -> int:
     if args.output is not None and not str(args.output).endswith(".npy"):
         print(f"derivax: --output {args.output}: the file name must end in .npy", file=sys.stderr)
         return 2
+    problem = _args.written_over_input("--output", args.output, inputs_of(args, source))
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     model = net.build()
     try:
-        data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1], target=args.target,
+        data = load(source, n_inputs=net.n_inputs, n_outputs=output_size(model), target=args.target,
                     regression=model.loss_name not in ("ce", "bce", "svm"),
-                    steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
+                    steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None, vocab=model.vocab)
         trainer, params, extra = restore(net, args.load)
     except DataError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
@@ -86,5 +98,10 @@ def main(args) -> int:
         np.save(args.output, np.asarray(trainer.namespace["forward"](params, x, **extra)))
         print(f"wrote the predictions for {len(x)} examples to {args.output}")
     if args.json:
-        print(json.dumps(out))
+        print(_args.json_line(out))
+    undefined = [k for k, v in out.items() if isinstance(v, float) and v != v]
+    if undefined:   # valid inputs, yet no number: said, and not passed off as a result
+        print(f"derivax: {', '.join(undefined)} NaN: the network's outputs are undefined on this data (an overflow "
+              "inside the network, or a loss outside its domain)", file=sys.stderr)
+        return 1
     return 0

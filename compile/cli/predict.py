@@ -19,11 +19,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--load", required=True, metavar="CHECKPOINT.npz", type=_args.unmark,
                         help="the checkpoint (or an .npz of parameters by name)")
     parser.add_argument("--input", "-i", metavar="INPUTS", type=_args.unmark,
-                        help="the examples: an .npy array, an .npz with x (or x_test, x_train), a .csv with a header "
-                             "row, a folder holding x.npy, or a built-in data set (its test split); default: the "
-                             "example's own data")
+                        help="the examples: an .npy array, an .npz with x (or x_test, x_train), a .csv (with a header "
+                             "row, or without one: a first row of numbers is data, its columns numbered from 0), a "
+                             "folder holding x.npy, or a built-in data set (its test split); default: the example's "
+                             "own data")
     parser.add_argument("--drop", action="append", default=[], metavar="COLUMN", type=_args.unmark,
-                        help="a .csv column that is no input (a target, an id); repeat for several")
+                        help="a .csv column that is no input (a target, an id), by name, or by number from 0 in a "
+                             "file without a header row; repeat for several")
     parser.add_argument("--output", "-o", metavar="FILE", type=_args.unmark,
                         help="write the predictions to FILE.csv (the table) or FILE.npy (the outputs as an array)")
     parser.add_argument("--classes", action="store_true",
@@ -32,7 +34,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     import numpy as np
-    from compile.cli.evaluate import data_source, restore
+    from compile.cli.evaluate import data_source, inputs_of, restore
     from compile.train.data import DataError, read_inputs
     from derive.network.examples import resolve
     name, net = resolve(args.model)
@@ -43,14 +45,23 @@ def main(args) -> int:
     if suffix == "":
         print(f"derivax: --output {args.output}: the file name must end in .csv or .npy", file=sys.stderr)
         return 2
+    problem = _args.written_over_input("--output", args.output, inputs_of(args, source))
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     model = net.build()
     try:
-        x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop))
+        x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop), vocab=model.vocab)
         trainer, params, extra = restore(net, args.load)
     except DataError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     out = np.asarray(trainer.namespace["forward"](params, x, **extra), dtype=np.float64)
+    if np.isnan(out).any():   # valid inputs and parameters, yet no number: not written as predictions
+        row = int(np.argwhere(np.isnan(out))[0][0])
+        print(f"derivax: the network's outputs are NaN for {int(np.isnan(out).any(axis=tuple(range(1, out.ndim))).sum())} "
+              f"of {len(out)} examples, the first at row {row}: an overflow inside the network", file=sys.stderr)
+        return 1
     classify = model.loss_name in ("ce", "bce")
     classes = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
     print(f"derivax: {name}: predicting on {what}", file=sys.stderr)

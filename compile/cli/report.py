@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--epochs", type=_args.count(0, 10**6, "--epochs"), default=0,
                         help="train this many epochs on the example's data (or --data) and draw the curves "
                              "(default 0: no training)")
-    parser.add_argument("--data", type=_args.unmark, help="as train's --data")
+    parser.add_argument("--data", type=_args.unmark, help="as train's --data: what --epochs trains on (needs --epochs)")
     parser.add_argument("--no-steps", action="store_true", help="leave the step-by-step section out")
     parser.add_argument("--static", action="store_true",
                         help="an HTML page with no script at all (the derivation, steps, table and curves as they "
@@ -69,9 +69,17 @@ def main(args) -> int:
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         print(f"derivax: -o {args.output}: the report's name must end in .html or .md", file=sys.stderr)
         return 2
+    if args.data is not None and not args.epochs:
+        print("derivax: --data is what --epochs trains on; give --epochs N to train on it and draw the curves",
+              file=sys.stderr)
+        return 2
     name, net = resolve(args.model)
     d = net.derive()
     model = d.model
+    empty = _args.no_parameters(model, name, "verify")
+    if empty:
+        print(f"derivax: {empty}", file=sys.stderr)
+        return 2
     report = verify(net, name=name, derivation=d, scalar_limit=None)
     rows = []
     for pname, r in report.params.items():
@@ -87,10 +95,11 @@ def main(args) -> int:
             return 2
         cfg = {"optimizer": "adam", "lr": 0.001, "batch_size": 32, **(EXAMPLES[args.model].train
                                                                      if args.model in EXAMPLES else {})}
+        from compile.cli.train import output_size
         try:
-            data = load(source, n_inputs=net.n_inputs, n_outputs=model.sizes[-1],
+            data = load(source, n_inputs=net.n_inputs, n_outputs=output_size(model),
                         regression=model.loss_name not in ("ce", "bce", "svm"),
-                        steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
+                        steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None, vocab=model.vocab)
         except DataError as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2

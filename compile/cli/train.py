@@ -9,7 +9,6 @@ file asked for could not be written; 2 for bad input (options, paths, data), fou
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -46,12 +45,14 @@ def add_arguments(parser) -> None:
                         f"0 to {_args.SEED_MAX} (default: the example's, else 0)")
     parser.add_argument("--data", type=_args.unmark,
                         help="your data: an .npz with arrays x, y (and optionally x_test, y_test), a folder of x.npy "
-                             "and y.npy, or a .csv with a header row (--target names the target column, default the "
-                             "last); without a test split 20%% is held out (--test-fraction). MNIST as .npz "
+                             "and y.npy, or a .csv (--target names the target column, default the last; a file "
+                             "whose first row is all numbers has no header, and its columns are numbered from 0, "
+                             "so --target 3 is the fourth); without a test split 20%% is held out (--test-fraction). MNIST as .npz "
                              "(x_train, y_train, x_test, y_test) or IDX files. Or a built-in data set "
                              "(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt)")
     parser.add_argument("--target", type=_args.unmark, default=None,
-                        help="the target column of a .csv --data file (default: the last column)")
+                        help="the target column of a .csv --data file, by its name in the header row, or by its "
+                             "number from 0 in a file without one (default: the last column)")
     parser.add_argument("--test-fraction", type=_args.fraction("--test-fraction"), default=None,
                         help="the share of your data held out for testing when it has no test split "
                              "(default 0.2; 0 for none)")
@@ -64,7 +65,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--convention", choices=["rows", "columns"], default="rows")
     parser.add_argument("--save", metavar="CHECKPOINT.npz", type=_args.unmark,
                         help="write the trained parameters and the optimizer's state to this file (.npz; the "
-                             "parameters under their names, as np.load reads them)")
+                             "parameters under their names, as np.load reads them, in the layout of --convention, "
+                             "which the file records); it may be the --load file, to resume and save in place")
     parser.add_argument("--load", metavar="CHECKPOINT.npz", type=_args.unmark,
                         help="start from a checkpoint --save wrote (or an .npz of parameters by name): training "
                              "resumes with its optimizer state where the optimizer is the same")
@@ -162,22 +164,35 @@ def main(args) -> int:
         for option, path in (("--save", args.save), ("--plot", args.plot)):
             if path is not None and args.data is not None and args.data not in BUILTINS:
                 check_data_not_overwritten(args.data, option, path)
+        # --save may name the --load file: resuming a run and saving it in place is what a checkpoint is for
+        # (the file is read whole before training starts). A plot over it would destroy it.
+        problem = _args.written_over_input("--plot", args.plot, [("the --load checkpoint", getattr(args, "load", None))])
+        if problem:
+            raise UsageError(problem)
         if (args.data is not None and args.data not in BUILTINS and getattr(args, "input", None) is None
                 and name in EXAMPLES and EXAMPLES[name].for_input is not None):
             net = _net_for_images(EXAMPLES[name], net, args.data)
         from compile.checks.points import fits
         # float32 parameters, gradients and up to two optimizer states, and the batch's activations
         model = net.build(args.convention)
+        empty = _args.no_parameters(model, name, "train")
+        if empty:
+            raise UsageError(empty)
         fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
         steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
         from compile.train.data import TEST_FRACTION
-        data = load(source, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units,
+        data = load(source, n_inputs=net.n_inputs, n_outputs=output_size(model),
                     regression=model.loss_name not in ("ce", "bce", "svm"), steps=steps, target=args.target,
-                    test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction)
+                    test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction,
+                    vocab=model.vocab)
         from compile.train.train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
                                   **dict(getattr(args, "opt", None) or []))
         check_targets(trainer.model.loss_name, data)
+        start = state = None
+        if getattr(args, "load", None) is not None:   # read before anything is printed: a bad file is one line
+            from compile.train.checkpoint import load_checkpoint
+            start, state, facts = load_checkpoint(args.load, trainer)
     except (UsageError, DataError, _optimizer_error()) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
@@ -192,14 +207,7 @@ def main(args) -> int:
           f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}, {batch_text}, "
           f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
     print(trainer.model.summary_text())
-    start = state = None
     if getattr(args, "load", None) is not None:
-        from compile.train.checkpoint import load_checkpoint
-        try:
-            start, state, facts = load_checkpoint(args.load, trainer)
-        except DataError as exc:
-            print(f"derivax: {exc}", file=sys.stderr)
-            return 2
         print(f"loaded {args.load}: {facts['state']}")
     devices = getattr(args, "devices", None)
     try:
@@ -250,7 +258,7 @@ def main(args) -> int:
     if args.show_trained:
         print(trained_equations(trainer.model, hist.params))
     if args.json:
-        print(json.dumps({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
+        print(_args.json_line({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
                           "test_loss": test_loss, "baselines": data.baselines or None,
                           "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
@@ -331,14 +339,24 @@ def check_output_path(path: str, option: str, example: str) -> Path:
     return p
 
 
+def output_size(model) -> int:
+    """The network's outputs per example (per step, for an output at every step), from its built graph: the
+    last layer may be any layer (a Flatten, a batch norm), not only a Dense with units."""
+    return int(model.Y.shape[-1] if model.convention == "rows" else model.Y.shape[0])
+
+
 def check_data_not_overwritten(data, option, path) -> None:
-    """A file written must not be the --data file: the run would destroy its own training data."""
-    try:
-        same = os.path.exists(path) and os.path.samefile(path, data)
-    except (OSError, ValueError):
-        return  # no such data file: load says so
-    if same:
-        raise UsageError(f"{option} {path}: is the --data file; writing it would destroy the training data")
+    """A file written must not be the --data file, nor a file of a --data folder: the run would destroy its
+    own training data."""
+    from compile.train.data import files_read
+    for f in files_read(data) or [data]:
+        try:
+            same = os.path.exists(path) and os.path.samefile(path, f)
+        except (OSError, ValueError):
+            continue  # no such data file: load says so
+        if same:
+            where = "the --data file" if Path(f) == Path(data) else f"{Path(f).name} of the --data folder"
+            raise UsageError(f"{option} {path}: is {where}; writing it would destroy the training data")
 
 
 def check_save_path(path: str) -> None:

@@ -1,6 +1,8 @@
 """`derivax verify MODEL`: the derived gradients against jax.grad, finite differences and sympy.diff."""
 from __future__ import annotations
 
+import json
+import re
 import sys
 
 from compile.cli import args as _args
@@ -24,11 +26,30 @@ def main(args) -> int:
     if args.batch_size < 1:
         print(f"derivax: --batch-size must be at least 1, not {args.batch_size}", file=sys.stderr)
         return 2
+    empty = _args.no_parameters(net.build(args.convention), name, "verify")
+    if empty:
+        print(f"derivax: {empty}", file=sys.stderr)
+        return 2
     report = verify(net, args.convention, args.seed, args.batch_size, name, args.jit)
+    report.problem = nan_wording(report.problem)
     report.render()
     if args.json:
-        print(report.to_json())
+        print(_args.json_line(json.loads(report.to_json())))
     if report.problem:
         print(f"derivax: nothing was compared: {report.problem.split(':')[0]}", file=sys.stderr)
         return 2
     return 0 if report.ok else 1
+
+
+OVERFLOW = re.compile(r"the values overflow float64 at the check point \((?P<what>the loss is nan[^)]*)\): .*", re.S)
+
+
+def nan_wording(problem: str) -> str:
+    """The check's reason for comparing nothing, with a NaN loss called NaN: a value that is undefined (the
+    log of a negative number, 0/0) is no overflow, and the advice for one misleads about the other."""
+    match = OVERFLOW.fullmatch(problem or "")
+    if not match:
+        return problem
+    return (f"the values are NaN (undefined) at the check point ({match['what']}): an operation outside its "
+            "domain, such as the log or square root of a negative number, 0/0 or inf - inf. Nothing could be "
+            "compared there, so this says nothing about whether the derivation is right")

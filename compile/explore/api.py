@@ -106,8 +106,10 @@ def network(fields: dict, files=()) -> tuple:
                 del layers[i]
             else:
                 raise ApiError(f"unknown edit {op!r}: activation, insert or remove", field)
-            net = Network(net.n_inputs, layers, loss=net.loss, l2=net.l2, name=net.name, steps=net.steps,
-                          l2_form=net.l2_form)
+            # With a loss asked for, the edited layers are checked under mse, which takes any output: whether the
+            # output suits a log loss (ce, bce) is the asked loss's question, checked below with its field.
+            net = Network(net.n_inputs, layers, loss=net.loss if fields.get("loss") in (None, "") else "mse", l2=net.l2,
+                          name=net.name, steps=net.steps, l2_form=net.l2_form)
         except ApiError:
             raise
         except _user_errors() as exc:

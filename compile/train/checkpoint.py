@@ -4,18 +4,29 @@ The parameters are stored under their own names (W1, b1, ...: the same file ``--
 NumPy reads as it is), the optimizer state's arrays under ``opt_state/0``, ``opt_state/1``, ... in the order
 JAX flattens the state (batch norm's running averages are part of it), and a JSON line of facts under
 ``__derivax__``; batch norm's running averages also under ``stats/mu2``, ``stats/var2``. Nothing is pickled: a checkpoint cannot run code when it is read.
+
+The parameters are stored in the layout of the convention they were trained in (W1 is (in, out) in rows,
+(out, in) in columns), and the facts record it (``"convention"``); a reader in the other convention turns
+each matrix, and its optimizer state with it. A file without that record (parameters a user saved) is read
+as rows, the layout the rest of derivax prints first. A square W has the same shape either way, so only
+the record can tell the two apart.
+
+Every array is checked as it is read: real numbers, all finite, within the trainer's precision. A NaN in a
+checkpoint would otherwise come out as a loss of NaN, or a resumed run that "diverges" at its first step.
 """
 from __future__ import annotations
 
 import json
+import numbers
 
 import numpy as np
 
-from compile.train.data import DataError
+from compile.train.data import DataError, npz_array, open_npz
 
 META = "__derivax__"
 STATE = "opt_state/"
 STATS = "stats/"
+CONVENTIONS = ("rows", "columns")
 
 
 def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None) -> None:
@@ -23,7 +34,7 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
     import jax
     leaves = jax.tree_util.tree_leaves(opt_state)
     meta = {"network": trainer.model.size_text, "optimizer": getattr(trainer.optimizer, "name", "optax"),
-            "epochs": epochs, "state_arrays": len(leaves)}
+            "epochs": epochs, "state_arrays": len(leaves), "convention": trainer.model.convention}
     arrays = {k: np.asarray(v) for k, v in params.items()}
     arrays.update({f"{STATE}{i}": np.asarray(v) for i, v in enumerate(leaves)})
     stats = trainer.stats(opt_state)   # batch norm's running averages, also by name: evaluation reads them
@@ -36,43 +47,120 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
 def load_checkpoint(path, trainer) -> tuple:
     """(params, opt_state or None, facts) from a checkpoint (or a parameters-only .npz) for ``trainer``.
 
-    The parameters must be the network's, by name and shape; the optimizer state is used where it has the
-    shape of this trainer's optimizer's, and is None otherwise (a file of parameters only, another
-    optimizer): the facts say why. Raises DataError naming what does not fit."""
+    The parameters must be the network's, by name and shape, in the layout the file records (turned
+    into the trainer's convention where it differs); the optimizer state is used where it has the shape of
+    this trainer's optimizer's, and is None otherwise (a file of parameters only, another optimizer): the
+    facts say why. Raises DataError naming the file and what does not fit."""
     import jax
     import jax.numpy as jnp
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read the checkpoint {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    with z:
+    dtype = np.dtype(trainer.dtype)
+    with open_npz(path, "the parameters by name, as derivax train --save writes", "the checkpoint ") as z:
         files = set(z.files)
+        facts = _facts(z, path) if META in files else {}
+        layout = facts.get("convention", "rows")
+        turn = layout != trainer.model.convention
         shapes = trainer.namespace["PARAM_SHAPES"]
         missing = [k for k in shapes if k not in files]
         if missing:
             raise DataError(f"{path}: no array for {', '.join(missing)}: the checkpoint is not of this network "
-                            f"(it holds {', '.join(sorted(f for f in files if '/' not in f and f != META))})")
+                            f"(it holds {', '.join(sorted(f for f in files if '/' not in f and f != META)) or 'no parameters'})")
         params = {}
         for k, shape in shapes.items():
-            a = z[k]
+            stored = _values(npz_array(z, k, path), path, k, dtype)
+            a = stored.T if turn and stored.ndim == 2 else stored
             if tuple(a.shape) != tuple(shape):
                 # A bias as (n,) or (1, n): the same numbers, whichever axes of size 1 the writer kept.
                 if [d for d in a.shape if d != 1] != [d for d in shape if d != 1]:
-                    raise DataError(f"{path}: {k} has shape {tuple(a.shape)}, this network's {k} {tuple(shape)}")
+                    # Said in the file's own layout, where the user can compare it with the file.
+                    mine = tuple(reversed(shape)) if turn and len(shape) == 2 else tuple(shape)
+                    where = "" if not turn else (f" in the {layout} layout the file records" if META in files else
+                                                 " in the rows layout a file without derivax's record is read in")
+                    raise DataError(f"{path}: {k} has shape {tuple(stored.shape)}, this network's {k} {mine}{where}")
                 a = a.reshape(shape)
-            params[k] = jnp.asarray(a, trainer.dtype)
-        facts = json.loads(str(z[META])) if META in files else {}
-        facts["stats"] = {f[len(STATS):]: jnp.asarray(z[f], trainer.dtype) for f in files if f.startswith(STATS)}
-        leaves = [z[f"{STATE}{i}"] for i in range(facts.get("state_arrays", 0)) if f"{STATE}{i}" in files]
+            params[k] = jnp.asarray(a, dtype)
+        facts["stats"] = {f[len(STATS):]: jnp.asarray(_values(npz_array(z, f, path), path, f, dtype), dtype)
+                          for f in sorted(files) if f.startswith(STATS)}
+        leaves = [_values(npz_array(z, f"{STATE}{i}", path), path, f"{STATE}{i}", None)
+                  for i in range(facts.get("state_arrays", 0)) if f"{STATE}{i}" in files]
     fresh = trainer.init_opt_state(params)
     want, tree = jax.tree_util.tree_flatten(fresh)
+    turned = f" (the file's {layout} layout turned into {trainer.model.convention})" if turn else ""
     if not leaves:
-        facts["state"] = "no optimizer state in the file: the optimizer starts afresh"
+        facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned
         return params, None, facts
+    if turn:
+        leaves = _turned_state(leaves, fresh, shapes)
     if len(leaves) != len(want) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, want)):
         facts["state"] = (f"the file's optimizer state ({facts.get('optimizer')}) does not fit this trainer's "
-                          f"({getattr(trainer.optimizer, 'name', 'optax')}): the optimizer starts afresh")
+                          f"({getattr(trainer.optimizer, 'name', 'optax')}): the optimizer starts afresh{turned}")
         return params, None, facts
+    for i, (a, b) in enumerate(zip(leaves, want)):
+        _values(a, path, f"{STATE}{i}", getattr(b, "dtype", None))
     state = jax.tree_util.tree_unflatten(tree, [jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
-    facts["state"] = "optimizer state restored"
+    facts["state"] = "optimizer state restored" + turned
     return params, state, facts
+
+
+def _facts(z, path) -> dict:
+    """The JSON record under META, checked: an object whose entries have the types the reader relies on."""
+    try:
+        raw = npz_array(z, META, path)
+        if raw.shape != () or raw.dtype.kind not in "US":
+            raise ValueError(f"a {raw.dtype} array of shape {raw.shape}, not one string")
+        try:
+            facts = json.loads(str(raw))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(facts, dict):
+            raise ValueError(f"a JSON {type(facts).__name__}, not an object")
+    except (ValueError, DataError) as exc:   # json.JSONDecodeError is a ValueError
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: {' '.join(str(exc).split())[:120]}"
+                        ) from None
+    count = facts.get("state_arrays", 0)
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: state_arrays is {count!r}, "
+                        "not a count")
+    if facts.get("convention", "rows") not in CONVENTIONS:
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: convention is "
+                        f"{facts['convention']!r}, not rows or columns")
+    return facts
+
+
+def _values(a, path, key, dtype):
+    """``a`` if it holds real, finite numbers that ``dtype`` (the trainer's precision; None: the array's
+    own) can hold; else a DataError naming the file, the array and how many entries are wrong."""
+    if a.dtype.kind == "c":
+        raise DataError(f"{path}: {key} holds complex numbers (dtype {a.dtype}); a checkpoint's arrays are real")
+    if a.dtype.kind == "b":
+        return a
+    if a.dtype.kind not in "iuf":
+        raise DataError(f"{path}: {key} holds {a.dtype} values, not numbers")
+    if a.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad:
+            nan = int(np.count_nonzero(np.isnan(a)))
+            what = "NaN" if nan == bad else "infinite" if nan == 0 else "NaN or infinite"
+            raise DataError(f"{path}: {key} has {bad} {what} entr{'y' if bad == 1 else 'ies'} of {a.size}: the "
+                            "checkpoint is damaged, or was saved after training diverged")
+        if dtype is not None and np.dtype(dtype).kind == "f" and a.size:
+            top = float(np.finfo(dtype).max)
+            big = int(np.count_nonzero(np.abs(a) > top))
+            if big:
+                raise DataError(f"{path}: {key} has {big} entr{'y' if big == 1 else 'ies'} beyond {np.dtype(dtype).name}'s "
+                                f"range (largest {top:.3g}), the precision the network runs in")
+    return a
+
+
+def _turned_state(leaves, fresh, shapes) -> list:
+    """The file's optimizer-state arrays with each parameter's moments turned as the parameter is: a leaf
+    is a parameter's when its path in the state holds the parameter's name (``m["W1"]``, optax's
+    ``mu["W1"]``); counters and the like are left as they are."""
+    import jax
+    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
+    if len(paths) != len(leaves):
+        return leaves   # another optimizer's state: refused by shape below
+    out = []
+    for path, a in zip(paths, leaves):
+        keys = {getattr(k, "key", getattr(k, "name", None)) for k in path}
+        out.append(a.T if a.ndim == 2 and keys & set(shapes) else a)
+    return out

@@ -275,7 +275,7 @@ def _label(v) -> str:
 
 
 def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, regression=False,
-         steps=None, target=None, test_fraction=TEST_FRACTION) -> Dataset:
+         steps=None, target=None, test_fraction=TEST_FRACTION, vocab=None) -> Dataset:
     """A built-in data set ('xor', 'linreg', 'mlp', 'cnn', 'cnn1d', 'rnn', 'gru') or MNIST from a path (.npz or IDX
     files), checked against a network with ``n_inputs`` inputs and ``n_outputs`` outputs (None:
     unchecked).
@@ -286,7 +286,10 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     digits, (8, 8, 1)) and 'cnn1d' (MNIST-1D, (40, 1)), served in the shape they are made for.
 
     A file's y are class labels, unless ``regression`` (a network whose loss is no cross-entropy) and
-    they cannot be labels of this network (see ``_regression_targets``): then they are targets."""
+    they cannot be labels of this network (see ``_regression_targets``): then they are targets.
+
+    ``vocab``: the network starts with an embedding of that many rows, so x must hold token indices,
+    whole numbers in 0..vocab-1 (see :func:`check_tokens`)."""
     name = str(name_or_path)
     builtin = name in BUILTINS  # a built-in name wins over a file of that name; ./mlp reaches the file
     if builtin:
@@ -295,8 +298,12 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
                "gru": _mnist1d, "charlm": _characters, "makemore": _names, "gpt": _pydoc}[name]()
         if n_inputs is None:
             n_inputs = BUILTIN_SHAPES.get(name)
+        if vocab is not None:
+            for part in raw[:2]:
+                if part is not None:
+                    check_tokens(part.x, vocab, f"{name}: {part.what}")
     else:
-        raw = _from_path(Path(name), target, test_fraction)
+        raw = _from_path(Path(name), target, test_fraction, vocab)
     train, test, kind, description = raw[:4]
     baselines = raw[4] if len(raw) > 4 else {}
     if not builtin and regression and _regression_targets(train.y, n_outputs):
@@ -314,15 +321,16 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines)
 
 
-def read_inputs(name_or_path, n_inputs=None, drop=()) -> tuple:
+def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
     """(x, description): examples to predict on, without targets, checked against a network's input
-    (``n_inputs`` as in :func:`load`). A built-in data set gives its test split (else its training split);
-    an .npy file is the examples themselves; an .npz file its array x (else x_test, else x_train, MNIST's
-    pixels scaled as training scales them); a folder its x.npy; a .csv file with a header row every column
-    but those named in ``drop`` (a target column, an id)."""
+    (``n_inputs`` as in :func:`load`; ``vocab``: the input is token indices into an embedding of that many
+    rows). A built-in data set gives its test split (else its training split); an .npy file is the examples
+    themselves; an .npz file its array x (else x_test, else x_train, MNIST's pixels scaled as training
+    scales them); a folder its x.npy; a .csv file every column but those named in ``drop`` (a target
+    column, an id)."""
     name = str(name_or_path)
     if name in BUILTINS:
-        data = load(name, n_inputs)
+        data = load(name, n_inputs, vocab=vocab)
         x = data.x_test if data.x_test is not None else data.x_train
         return x, f"{name}: the {'test' if data.x_test is not None else 'training'} split, {len(x)} examples"
     path = Path(name)
@@ -335,48 +343,95 @@ def read_inputs(name_or_path, n_inputs=None, drop=()) -> tuple:
     if kind is None:
         raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
                         f"({', '.join(BUILTINS)}), an .npy, .npz or .csv file, or a folder holding x.npy)")
-    what, xname = path.name, "x"
+    what, xname, pixels = path.name, "x", False
     if kind == "folder":
         if not (path / "x.npy").is_file():
             raise DataError(f"{name}: a folder of inputs must hold x.npy")
-        x, what = _read_npy(path / "x.npy"), f"{path.name}/x.npy"
+        x, what = read_npy(path / "x.npy"), f"{path.name}/x.npy"
     elif path.suffix.lower() == ".csv":
-        x, header = _read_table(path)
+        x, header, given = _read_table(path)
         unknown = [c for c in drop if c not in header]
+        if unknown and not given:
+            raise DataError(f"{path.name}: the file has no header row (its first row is numbers), so --drop names a "
+                            f"column by its number, 0 to {len(header) - 1}, not {unknown[0]!r}")
         if unknown:
             raise DataError(f"{path.name}: no column named {unknown[0]!r}; the columns are {', '.join(header)}")
+        if not given:
+            what += " (no header row: its columns numbered from 0)"
         keep = [j for j, h in enumerate(header) if h not in drop]
         if not keep:
             raise DataError(f"{path.name}: --drop leaves no column to read")
         x = x[:, keep]
     elif path.suffix.lower() == ".npy":
-        x = _read_npy(path)
+        x = read_npy(path)
     elif path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
         x, xname = _npz_inputs(path)
-        if xname != "x":
-            x = _scale_pixels(x, f"{path.name}: {xname}")
+        pixels = xname != "x"
     else:
         raise DataError(f"{name}: expected an .npy, .npz or .csv file of inputs (or a folder holding x.npy)")
     x = _numeric(x, f"{what}: {xname}")
+    if vocab is not None:
+        check_tokens(x, vocab, f"{what}: {xname}")
+    elif pixels:
+        x = _scale_pixels(x, f"{path.name}: {xname}")
     x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, (xname, "y"), item="examples")
     return x, f"{what}: {len(x)} examples"
 
 
 def _npz_inputs(path: Path):
     """(array, its name): x, else x_test, else x_train of an .npz file, read without pickle."""
-    try:
-        z = np.load(path, allow_pickle=False)
-    except Exception as exc:  # zipfile and format errors all mean the same thing to a user
-        raise DataError(f"cannot read {str(path)!r} as .npz: {_one_line(exc)}") from None
-    with z:
+    with open_npz(path, "inputs x (or x_test, x_train)") as z:
         for k in ("x", "x_test", "x_train"):
             if k in z.files:
-                try:
-                    return z[k], k
-                except ValueError as exc:
-                    raise DataError(f"{path.name}: cannot read array {k} without pickle: {_one_line(exc)}") from None
+                return npz_array(z, k, path), k
         raise DataError(f"{path.name}: expected an array named x (or x_test, x_train) of inputs; found "
                         f"{', '.join(sorted(z.files)) or 'none'}")
+
+
+def check_tokens(x, vocab: int, what: str) -> None:
+    """Inputs of a network that starts with an embedding are row indices into its table: whole numbers
+    from 0 to ``vocab`` - 1, stored as integers or as floats that are whole. Anything else would be read
+    wrong without a word (JAX's gather clamps an index out of range, a float is cut to an integer, a
+    negative index counts from the end), so the first that is not is named, with its position."""
+    a = np.asarray(x)
+    if a.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = (a < 0) | (a >= vocab)
+        if a.dtype.kind == "f":
+            bad |= ~np.isfinite(a) | (a != np.round(a))
+    if not bad.any():
+        return
+    i = tuple(int(k) for k in np.argwhere(bad)[0])
+    v = a[i].item()
+    why = "not a whole number" if isinstance(v, float) and np.isfinite(v) and v != round(v) else \
+        "not a number" if isinstance(v, float) and not np.isfinite(v) else "out of range"
+    shown = _label(v) if isinstance(v, int) or (np.isfinite(v) and v == round(v)) else f"{v:g}"
+    raise DataError(f"{what}: the network's embedding reads token indices, whole numbers in 0..{vocab - 1} (a "
+                    f"vocabulary of {vocab}); found {shown} at index {i if len(i) > 1 else i[0]} ({why}, "
+                    f"{int(bad.sum())} such value{'s' if bad.sum() != 1 else ''} in all)")
+
+
+def files_read(name_or_path) -> list:
+    """The files that :func:`load` or :func:`read_inputs` would read for ``name_or_path``: the file itself,
+    or a folder's x.npy, y.npy, x_test.npy, y_test.npy and IDX files; none for a built-in data set. A
+    command checks its output paths against them, so that it never writes over what it reads."""
+    name = str(name_or_path)
+    if name in BUILTINS:
+        return []
+    path = Path(name)
+    try:
+        if path.is_dir():
+            found = [path / f"{k}.npy" for k in ("x", "y", "x_test", "y_test") if (path / f"{k}.npy").is_file()]
+        elif path.is_file():
+            found = [path]
+        else:
+            return []
+        if not path.is_file() or "idx" in path.name:
+            found += list((find_idx(path) or {}).values())
+    except (OSError, ValueError, DataError):   # an unreadable path: reading it says so
+        return []
+    return found
 
 
 def _regression_targets(y, n_outputs) -> bool:
@@ -607,7 +662,7 @@ def _write_cache(path: Path, arrays: dict):
                 os.unlink(tmp)
 
 
-def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
+def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None):
     try:
         path.stat()  # a name too long, a folder on the way that cannot be searched: said here, once
     except FileNotFoundError:
@@ -621,11 +676,19 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
         raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
                         "directory of IDX files")
     if path.is_file() and path.suffix.lower() == ".csv":
-        x, y = _read_csv(path, target)
-        return _features(x, y, None, None, path.name, ("the feature columns", target or "the last column"),
-                         test_fraction)
+        x, y, header = _read_csv(path, target)
+        train, test, kind, what = _features(x, y, None, None, path.name, ("the feature columns",
+                                            target or "the last column"), test_fraction, vocab)
+        if header is None:   # said where the run says what it read: the first row was taken as data
+            what += (f" (no header row: the columns are numbered 0 to {x.shape[1]}, the target is column "
+                     f"{target or x.shape[1]})")
+        return train, test, kind, what
     if target is not None:
         raise DataError(f"--target names a column of a .csv file; {str(path)!r} is no .csv file")
+    if path.is_file() and path.suffix.lower() == ".npy":
+        read_npy(path)   # says what the file is, if it is no .npy file at all
+        raise DataError(f"{str(path)!r} is an .npy file, a single array: the data needs inputs and targets, as an "
+                        f".npz file with arrays x, y (np.savez) or a folder holding x.npy and y.npy")
     if path.is_dir() and (path / "x.npy").exists():
         arrays = {k: _read_npy(path / f"{k}.npy") for k in ("x", "y", "x_test", "y_test")
                   if (path / f"{k}.npy").exists()}
@@ -633,12 +696,12 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
             raise DataError(f"{path}: expected x.npy and y.npy (and optionally x_test.npy, y_test.npy), found "
                             f"{', '.join(sorted(f.name for f in path.glob('*.npy')))}")
         return _features(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), str(path),
-                         ("x.npy", "y.npy"), test_fraction)
+                         ("x.npy", "y.npy"), test_fraction, vocab)
     if path.is_file() and (path.suffix == ".npz" or zipfile.is_zipfile(path)):
         arrays = _read_npz(path)
         if "x" in arrays:   # features as they are (standardised, any range), for classification or regression
             return _features(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), path.name,
-                             ("x", "y"), test_fraction)
+                             ("x", "y"), test_fraction, vocab)
         train = _Split(arrays["x_train"], arrays["y_train"], path.name, ("x_train", "y_train"))
         test = _Split(arrays["x_test"], arrays["y_test"], path.name, ("x_test", "y_test")) \
             if "x_test" in arrays else None
@@ -648,7 +711,7 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
         if files is None:
             raise DataError(f"unknown data format at {str(path)!r}: expected an .npz file with arrays "
                             f"x_train, y_train, x_test, y_test (MNIST) or x, y (your features), a folder of x.npy "
-                            f"and y.npy, a .csv with a header row, or IDX files named {', '.join(IDX_NAMES)} "
+                            f"and y.npy, a .csv file, or IDX files named {', '.join(IDX_NAMES)} "
                             "(optionally .gz)")
         folder = str(files["train-images"].parent)
 
@@ -658,6 +721,12 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
         train = split("train")
         test = split("t10k") if "t10k-images" in files else None
         where = f"IDX files in {folder}"
+    if vocab is not None:   # token indices, not pixels: checked as they are, never scaled
+        for part in (train, test):
+            if part is not None:
+                check_tokens(_numeric(part.x, f"{part.what}: {part.names[0]}"), vocab, f"{part.what}: {part.names[0]}")
+        where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
+        return train, test, "classification", where
     # Pixels scaled before the description is written: it counts examples, which needs arrays.
     train = replace(train, x=_scale_pixels(train.x, f"{train.what}: {train.names[0]}"))
     test = None if test is None else replace(test, x=_scale_pixels(test.x, f"{test.what}: {test.names[0]}"))
@@ -668,53 +737,146 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION):
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _read_npz(path: Path) -> dict:
+def _read_npz(path: Path, vocab=None) -> dict:
     """The arrays x_train, y_train and, when present, x_test, y_test of an .npz file, read without
     pickle: a data file must not be able to run code."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as exc:
-        raise DataError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    if not head:
-        raise DataError(f"{str(path)!r} is empty: expected an .npz file (as np.savez writes) with arrays "
-                        "x_train, y_train (and optionally x_test, y_test)")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{str(path)!r} is not an .npz file: expected a zip archive of .npy arrays, as "
-                        f"np.savez writes, found a file starting with bytes {head.hex(' ')}")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except Exception as exc:  # zipfile and format errors all mean the same thing to a user
-        raise DataError(f"cannot read {str(path)!r} as .npz: {_one_line(exc)}") from None
-    with z:
+    with open_npz(path, "arrays x_train, y_train (and optionally x_test, y_test)") as z:
         have = set(z.files)
         plain = {"x", "y"} <= have and not {"x_train", "y_train"} & have
         if not (plain or {"x_train", "y_train"} <= have) or ("x_test" in have) != ("y_test" in have):
             raise DataError(f"{path.name}: expected arrays x, y (features as they are) or x_train, y_train (MNIST's "
                             f"pixels), and optionally x_test, y_test; found {', '.join(sorted(z.files)) or 'none'}")
-        arrays = {}
-        for k in (k for k in (("x", "y", "x_test", "y_test") if plain else NPZ_ARRAYS) if k in z.files):
-            try:
-                arrays[k] = z[k]
-            except ValueError as exc:
-                if "allow_pickle" not in str(exc):
-                    raise DataError(f"{path.name}: cannot read array {k}: {_one_line(exc)}") from None
-                raise DataError(f"{path.name}: array {k} holds Python objects (dtype object), which only "
-                                "pickle can read, and derivax does not unpickle data files: save numeric "
-                                "arrays instead") from None
-            except Exception as exc:  # a damaged member: CRC, zlib or .npy header errors
-                raise DataError(f"{path.name}: cannot read array {k}: {_one_line(exc)}") from None
-            if not isinstance(arrays[k], np.ndarray):  # a zip member that is not a .npy file
-                raise DataError(f"{path.name}: member {k} is not a .npy array")
-    return arrays
+        return {k: npz_array(z, k, path) for k in (("x", "y", "x_test", "y_test") if plain else NPZ_ARRAYS)
+                if k in z.files}
 
 
-def _features(x, y, x_test, y_test, where, names, test_fraction):
+# ---- .npy and .npz files: one reader for data, inputs and checkpoints ----
+#
+# np.load reports a damaged file in its own terms (BadZipFile, EOFError, "pickled data", a TypeError when an
+# .npy stands where an .npz was expected). A user needs to know what the file is instead: empty, an .npy
+# file, a truncated archive, text. The first bytes tell: an .npy file starts with NPY_MAGIC, a zip archive
+# (which is what an .npz is) with ZIP_MAGIC.
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")   # a local file header; the end record of an empty archive
+
+
+def _head(path: Path, expected: str, role: str = "") -> bytes:
+    """The first bytes of a file to read, or a DataError: missing, unreadable, a folder, empty. ``role``
+    names the file in messages ("the checkpoint ")."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except IsADirectoryError:
+        raise DataError(f"{role}{str(path)!r} is a directory: expected {expected}") from None
+    except FileNotFoundError:
+        raise DataError(f"cannot read {role}{str(path)!r}: no such file") from None
+    except (OSError, ValueError) as exc:   # ValueError: a NUL character in the name
+        raise DataError(f"cannot read {role}{str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") \
+            from None
+    if not head:
+        raise DataError(f"{role}{str(path)!r} is empty: expected {expected}")
+    return head
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file that is not the expected kind seems to be, from its first bytes, for a message."""
+    if head.startswith(NPY_MAGIC):
+        return "an .npy file (a single array)"
+    if head.startswith(ZIP_MAGIC):
+        return "a zip archive"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    return "text" if text.isprintable() or set(text) <= set(text.strip() + " \t\r\n") else ""
+
+
+def open_npz(path, holds: str = "named arrays", role: str = ""):
+    """``np.load`` of an .npz archive, without pickle, as a context manager; a DataError that says what
+    the file is instead: empty, an .npy file, a truncated archive, text or other bytes. ``role`` names the
+    file in messages ("the checkpoint ")."""
+    path = Path(path)
+    expected = f"an .npz file (as np.savez writes) with {holds}"
+    head = _head(path, expected, role)
+    named = f"{role}{str(path)!r}"
+    if head.startswith(NPY_MAGIC):
+        raise DataError(f"{named} is not an .npz file but an .npy file (a single array, as np.save writes): "
+                        f"expected an .npz archive (as np.savez writes) with {holds}")
+    if not zipfile.is_zipfile(path):
+        if head.startswith(ZIP_MAGIC):
+            raise DataError(f"{named} is truncated or damaged: it starts as an .npz (zip) archive, but its "
+                            "directory at the end is missing; write the file again")
+        kind = _looks_like(head)
+        raise DataError(f"{named} is not an .npz file: expected a zip archive of .npy arrays, as "
+                        f"np.savez writes, found a file starting with bytes {head[:8].hex(' ')}"
+                        + (f" ({kind})" if kind else ""))
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - zipfile and format errors: the archive is damaged
+        raise DataError(f"{named} is a damaged .npz archive: {_one_line(exc)}") from None
+
+
+def npz_array(z, key: str, path) -> np.ndarray:
+    """The array ``key`` of an open .npz archive, or a DataError naming the file and the array: one that
+    needs pickle (Python objects), a damaged or truncated member, a member that is not an .npy array."""
+    name = Path(path).name
+    try:
+        a = z[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{name}: array {key} holds Python objects (dtype object), which only pickle can "
+                            "read, and derivax does not unpickle files: save numeric arrays instead") from None
+        raise DataError(f"{name}: cannot read array {key}: {_one_line(exc)}") from None
+    except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{name}: array {key} is truncated or damaged ({_one_line(exc) or type(exc).__name__})") \
+            from None
+    except Exception as exc:  # noqa: BLE001 - a damaged member: CRC or .npy header errors
+        raise DataError(f"{name}: cannot read array {key}: {_one_line(exc)}") from None
+    if not isinstance(a, np.ndarray):  # a zip member that is not a .npy file: np.load hands its bytes
+        raise DataError(f"{name}: member {key} is not a .npy array")
+    return a
+
+
+def read_npy(path) -> np.ndarray:
+    """One array from an .npy file, without pickle, or a DataError saying what the file is instead:
+    empty, an .npz archive, text or other bytes, truncated, or an array of Python objects."""
+    path = Path(path)
+    head = _head(path, "an .npy file (as np.save writes)")
+    if not head.startswith(NPY_MAGIC):
+        kind = _looks_like(head)
+        also = " (an .npz archive of several arrays)" if kind == "a zip archive" else f" ({kind})" if kind else ""
+        raise DataError(f"{str(path)!r} is not an .npy file: expected an array as np.save writes it, found a file "
+                        f"starting with bytes {head[:8].hex(' ')}{also}")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{path.name} holds Python objects (dtype object), which only pickle can read, and "
+                            "derivax does not unpickle files: save numeric arrays instead") from None
+        if any(w in str(exc) for w in ("Failed to read all data", "EOF", "cannot reshape")):
+            raise DataError(f"{str(path)!r} is truncated: its header promises more data than the file holds") from None
+        raise DataError(f"cannot read {str(path)!r} as .npy: {_one_line(exc)}") from None
+    except EOFError:
+        raise DataError(f"{str(path)!r} is truncated: its header promises more data than the file holds") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or _one_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged header
+        raise DataError(f"cannot read {str(path)!r} as .npy: {_one_line(exc)}") from None
+    return a
+
+
+def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None):
     """A user's own features and targets, taken as they are: a test split when the data has one, else
     ``test_fraction`` of the examples held out (shuffled with a fixed seed), and the description says so.
-    The kind (classification or regression) is decided by ``load`` from the network's loss."""
+    The kind (classification or regression) is decided by ``load`` from the network's loss. ``vocab``:
+    x holds token indices, checked here, where a position is still the file's own."""
     x = _numeric(x, f"{where}: {names[0]}")
     y = _numeric(y, f"{where}: {names[1]}")
+    if vocab is not None:
+        check_tokens(x, vocab, f"{where}: {names[0]}")
+        if x_test is not None:
+            check_tokens(_numeric(x_test, f"{where}: x_test"), vocab, f"{where}: x_test")
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} examples in {names[0]} but {len(y)} in {names[1]}")
     what = f"{where}: {len(x)} examples"
@@ -732,35 +894,35 @@ def _features(x, y, x_test, y_test, where, names, test_fraction):
 
 
 def _read_npy(path: Path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise DataError(f"{path.name} holds Python objects (dtype object), which only pickle can read, and "
-                            "derivax does not unpickle data files: save numeric arrays instead") from None
-        raise DataError(f"cannot read {str(path)!r} as .npy: {_one_line(exc)}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or _one_line(exc)}") from None
+    return read_npy(path)
 
 
 def _read_csv(path: Path, target):
-    """(x, y) of a .csv file with a header row: y is the column named ``target`` (default: the last), x the
-    others."""
-    values, header = _read_table(path)
+    """(x, y, header or None) of a .csv file: y is the column named ``target`` (default: the last), x the
+    others. A file without a header row has its columns numbered from 0 (see ``_read_table``), and
+    ``target`` is then a column's number."""
+    values, header, given = _read_table(path)
     if target is None:
         k = len(header) - 1
     elif target in header:
         k = header.index(target)
+    elif not given:
+        raise DataError(f"{path.name}: the file has no header row (its first row is numbers), so --target is a "
+                        f"column's number, 0 to {len(header) - 1}, not {target!r}")
     else:
         raise DataError(f"{path.name}: no column named {target!r}; the columns are {', '.join(header)}")
     if len(header) < 2:
         raise DataError(f"{path.name}: one column only: a target and at least one feature are needed")
-    return np.delete(values, k, axis=1), values[:, k]
+    return np.delete(values, k, axis=1), values[:, k], header if given else None
 
 
 def _read_table(path: Path):
-    """(values (rows, columns), header) of a .csv file with a header row. Every value must be a number;
-    the first that is not is named by row and column."""
+    """(values (rows, columns), header, whether the file has a header row) of a .csv file. Every value
+    must be a number; the first that is not is named by row and column (as the file numbers its lines).
+
+    A first row of numbers alone is data, not a header (np.savetxt writes no header): the columns are then
+    numbered 0, 1, ..., as a header of numbers would name them. The one exception is a first row that is
+    exactly 0, 1, ..., n-1, the header pandas writes for unnamed columns (``to_csv(index=False)``)."""
     import csv
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -773,17 +935,31 @@ def _read_table(path: Path):
     if len(rows) < 2:
         raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
     header = [h.strip() for h in rows[0]]
-    values = np.empty((len(rows) - 1, len(header)))
-    for i, row in enumerate(rows[1:], 2):
+    numbered = [str(j) for j in range(len(header))]
+    given = header == numbered or not all(_is_number(h) for h in header)
+    if not given:
+        header = numbered
+    body, first = (rows[1:], 2) if given else (rows, 1)
+    values = np.empty((len(body), len(header)))
+    for i, row in enumerate(body, first):
         if len(row) != len(header):
-            raise DataError(f"{path.name}: row {i} has {len(row)} values, the header {len(header)} columns")
+            raise DataError(f"{path.name}: row {i} has {len(row)} values, "
+                            + (f"the header {len(header)} columns" if given else f"row 1 {len(header)}"))
         for j, cell in enumerate(row):
             try:
-                values[i - 2, j] = float(cell)
+                values[i - first, j] = float(cell)
             except ValueError:
                 raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
                                 "number") from None
-    return values, header
+    return values, header, given
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "_" not in text   # float() reads 1_0 as 10: a column name, not a number
 
 
 def _scale_pixels(x, what):
@@ -866,4 +1042,5 @@ def find_idx(path: Path):
     return found
 
 
-__all__ = ["BUILTINS", "DataError", "Dataset", "check_data", "load", "read_idx"]
+__all__ = ["BUILTINS", "DataError", "Dataset", "check_data", "check_tokens", "load", "open_npz", "npz_array",
+           "read_idx", "read_inputs", "read_npy"]

@@ -549,16 +549,48 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
                      "a .py file, or an inline spec such as 2-2:tanh-2:softmax")
 
 
-def run_model_file(path: str) -> dict:
+MODEL_FILE_SECONDS = 30.0   # a model file declares a network: work past this is a loop, a download, a mistake
+MODEL_FILE_GRACE = 2.0      # how long past the limit the file may take to unwind before it is stopped outright
+
+
+def run_model_file(path: str, seconds: float | None = None) -> dict:
     """Run the user's model file as ``python file.py`` would and return its namespace. What it raises
-    becomes a ModelError showing the user's own frames only (derivax's frames are no help there)."""
+    becomes a ModelError showing the user's own frames only (derivax's frames are no help there).
+
+    What the file prints goes to standard error: standard output belongs to the command (``show --format
+    json``, ``predict``'s table), and a stray line there corrupts it. The file runs under a time limit
+    (``seconds``, default MODEL_FILE_SECONDS): Python code past it is cut off by ``derive.run.limits``
+    and reported as a ModelError; code that cannot be cut off from inside (a C call that never returns to
+    the interpreter, a loop that catches even the cut-off) is ended with the process by a watchdog
+    process MODEL_FILE_GRACE seconds later, which says why first."""
+    import signal
+    import threading
+    from derive.run.limits import time_limit
+    seconds = MODEL_FILE_SECONDS if seconds is None else seconds
+    # The cut-off comes from SIGALRM on the main thread: where there is none (Windows), no limit.
+    timed = hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+    with _stdout_to_stderr(), _watchdog(path, seconds):
+        with time_limit(seconds if timed else None) as limit:
+            namespace = _run(path)
+    if limit.expired:
+        raise ModelError(f"{path}: running the model file took longer than {seconds:g} s, the limit for loading a "
+                         "model file, and was stopped: a model file should only declare `net` (is there a loop that "
+                         "never ends, or training or a download at its top level?)")
+    return namespace
+
+
+def _run(path: str) -> dict:
+    from derive.run.limits import OutOfTime
     try:
         return runpy.run_path(path)
     except SystemExit as exc:
         raise ModelError(f"{path} exited (sys.exit({exc.code!r})) before it defined a network") from None
-    except (KeyboardInterrupt, MemoryError):
+    except (KeyboardInterrupt, MemoryError, OutOfTime):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's program failed: say where, in their file
+        from derive.run.limits import _cut_off
+        if _cut_off(exc) is not None:   # the time limit's cut-off, wrapped by code it went through
+            raise
         if isinstance(exc, (ModelError, NetworkError, FormulaError)):
             detail = str(exc)
         else:
@@ -572,6 +604,94 @@ def run_model_file(path: str) -> dict:
         shown = "".join(traceback.format_list(frames)).rstrip()
         raise ModelError(f"{path} raised {detail}" + (f"\nTraceback (your file):\n{shown}" if shown else "")) \
             from None
+
+
+class _stdout_to_stderr:
+    """Standard output sent to standard error for the block: Python's ``print`` (sys.stdout) and what C
+    code or a child process writes to file descriptor 1."""
+
+    def __enter__(self):
+        import contextlib
+        import os
+        import sys
+        self._redirect = contextlib.redirect_stdout(sys.stderr)
+        self._saved = None
+        try:
+            sys.stdout.flush()
+            sys.__stdout__.flush()
+            self._saved = os.dup(1)
+            os.dup2(2, 1)
+        except (OSError, ValueError, AttributeError):   # no descriptor 1 (a closed stdout): Python's alone
+            self._saved = None
+        self._redirect.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        import os
+        import sys
+        self._redirect.__exit__(*exc)
+        if self._saved is not None:
+            try:
+                sys.stderr.flush()
+                if sys.__stdout__ is not None:
+                    sys.__stdout__.flush()
+                os.dup2(self._saved, 1)
+            finally:
+                os.close(self._saved)
+        return False
+
+
+class _watchdog:
+    """A child process that ends this one if the block outlives ``seconds`` + MODEL_FILE_GRACE: the last
+    resort for code ``time_limit`` cannot reach (it raises between bytecodes, and a C call that never
+    returns, or an ``except BaseException`` in a loop, never lets it finish). The child says why on
+    standard error, then kills this process (exit status 137 in a shell). Leaving the block in time closes
+    a pipe the child waits on, and it leaves quietly. Where there is no fork, the block runs without it."""
+
+    def __init__(self, path, seconds):
+        self.path, self.seconds = path, seconds
+
+    def __enter__(self):
+        import os
+        import select
+        import signal
+        import warnings
+        self.pid = None
+        if not hasattr(os, "fork") or not self.seconds or self.seconds <= 0:
+            return self
+        message = (f"derivax: {self.path}: running the model file took longer than {self.seconds:g} s, the limit "
+                   "for loading a model file, and could not be interrupted (a call that never returns to Python, "
+                   "or a loop that catches every exception): derivax stopped\n").encode("utf-8", "replace")
+        read, write = os.pipe()
+        parent = os.getpid()
+        with warnings.catch_warnings():
+            # A fork of a process with threads (JAX's) warns that the child could deadlock on a lock another
+            # thread held; this child takes none: it waits on a pipe, writes a line, sends a signal, exits.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:   # the watchdog
+            try:
+                os.close(write)
+                ready, _, _ = select.select([read], [], [], self.seconds + MODEL_FILE_GRACE)
+                if not ready:
+                    os.write(2, message)
+                    os.kill(parent, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.close(read)
+        self.pid, self.write = pid, write
+        return self
+
+    def __exit__(self, *exc):
+        import os
+        if self.pid is not None:
+            os.close(self.write)   # the watchdog reads the end of the pipe and leaves
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+        return False
 
 
 def _raise(message):

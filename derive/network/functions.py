@@ -101,7 +101,7 @@ def loss(spec) -> sp.Lambda:
     """A per-entry loss from a table name, a Lambda of (yhat, y) or an expression in yhat and y."""
     if isinstance(spec, str):
         if spec not in LOSSES:
-            raise NetworkError(f"unknown loss {spec!r}; valid: {', '.join(LOSSES)}, "
+            raise NetworkError(f"unknown loss {spec!r}; valid: {', '.join(LOSS_TITLES)}, "
                              "or a formula in yhat and y")
         return LOSSES[spec]
     if isinstance(spec, sp.Lambda):

@@ -219,6 +219,43 @@ def _loss(spec):
 
 INITS = (None, "pytorch")
 
+# Where an output activation is tried before ce or bce takes its log: a value there outside (0, 1) proves
+# the loss can be undefined (the log of 0 or of a negative number) or meaningless (ce of an output above 1).
+RANGE_POINTS = tuple(map(sp.Rational, ("-3", "-1", "-1/2", "0", "1/2", "1", "3")))
+
+
+def _log_loss_output(layers, loss_name) -> None:
+    """Refuse ce or bce on an output that is no probability: they take log(ŷ) (bce log(1 − ŷ) too), so the
+    last layer must give values in (0, 1) (softmax, sigmoid). The layer that decides is the last one with an
+    activation; flatten and pooling pass its range on unchanged. An activation is refused only on evidence:
+    a value outside (0, 1) at one of RANGE_POINTS (tanh(−1) < 0, relu(−1) = 0, softplus(1) > 1); a formula
+    whose range this cannot decide is let through, and so is a layer of another kind (a custom or
+    recurrent layer)."""
+    if loss_name not in ("ce", "bce"):
+        return
+    last = next((l for l in reversed(layers) if l.kind not in ("flatten", "max_pool", "avg_pool")), None)
+    if last is None or last.kind not in ("dense", "conv", "batch_norm", "layer_norm", "attention") or last.Z is None:
+        return
+    if last.fn is None:   # softmax
+        return
+    var = last.fn.variables[0]
+    for point in RANGE_POINTS:
+        try:
+            v = sp.sympify(last.fn.expr.xreplace({var: point})).evalf(15)
+            if not (v.is_real and v.is_finite):
+                continue
+            outside = v <= 0 or v > 1 or (loss_name == "bce" and v >= 1)
+        except (TypeError, ValueError, ArithmeticError):   # a value SymPy cannot compare: undecided
+            continue
+        if outside:
+            what = "no activation (identity)" if last.activation == "identity" else f"the activation {last.activation}"
+            role = "the output layer" if last is layers[-1] else "whose values the output passes on"
+            raise NetworkError(
+                f"the loss {loss_name} takes the log of the network's output" + (" and of 1 minus it" if loss_name ==
+                "bce" else "") + f", which must be a probability, but layer {last.index} ({last.kind.replace('_', ' ')}, "
+                f"{role}) has {what}, whose values are not all in (0, 1): at z = {point} it gives {float(v):.3g}. Use "
+                "softmax (with ce) or sigmoid (with bce) on the output layer, or the loss mse for outputs of any range")
+
 
 def _inits(init, activation: str, where: str) -> tuple:
     """(weight init, bias init): He normal before relu-like activations, else Glorot uniform, zero
@@ -617,6 +654,7 @@ class Builder:
         else:
             loss_name, loss_fn = _loss(loss)
             F.derivative(loss_fn, 0, "the loss")
+            _log_loss_output(self.layers, loss_name)
             one_hot = class_axis if loss_name == "ce" else None
             Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
             per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),

@@ -254,6 +254,10 @@ def _overflow(derived, J) -> str:
     what = f"the loss is {float(J)}" if not np.isfinite(float(J)) else "the loss is finite"
     if bad:
         what += f" and the gradients of {', '.join(bad)} have non-finite entries"
+    if np.isnan(float(J)):   # undefined, not too large: the log of a negative number, 0/0, inf - inf
+        return (f"the values are NaN (undefined) at the check point ({what}): an operation outside its domain, "
+                "such as the log or square root of a negative number, 0/0 or inf - inf. Nothing could be "
+                "compared there, so this says nothing about whether the derivation is right")
     return (f"the values overflow float64 at the check point ({what}): somewhere they exceed float64's "
             "largest number, 1.8e308 (a constant such as exp(1000), or layers that compound a power). "
             "Nothing could be compared there, so this says nothing about whether the derivation is right")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 from compile.cli import args as _args
@@ -31,7 +30,6 @@ def main(args) -> int:
         print(f"derivax: {empty}", file=sys.stderr)
         return 2
     report = verify(net, args.convention, args.seed, args.batch_size, name, args.jit)
-    report.problem = nan_wording(report.problem)
     report.render()
     if args.json:
         print(_args.json_line(json.loads(report.to_json())))
@@ -40,16 +38,3 @@ def main(args) -> int:
         return 2
     return 0 if report.ok else 1
 
-
-OVERFLOW = re.compile(r"the values overflow float64 at the check point \((?P<what>the loss is nan[^)]*)\): .*", re.S)
-
-
-def nan_wording(problem: str) -> str:
-    """The check's reason for comparing nothing, with a NaN loss called NaN: a value that is undefined (the
-    log of a negative number, 0/0) is no overflow, and the advice for one misleads about the other."""
-    match = OVERFLOW.fullmatch(problem or "")
-    if not match:
-        return problem
-    return (f"the values are NaN (undefined) at the check point ({match['what']}): an operation outside its "
-            "domain, such as the log or square root of a negative number, 0/0 or inf - inf. Nothing could be "
-            "compared there, so this says nothing about whether the derivation is right")

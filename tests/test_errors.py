@@ -1,4 +1,5 @@
 """Every bad input gets one clear message naming the culprit."""
+import re
 import sympy as sp
 import pytest
 
@@ -134,3 +135,16 @@ def test_the_command_line_refuses_a_log_loss_on_an_unbounded_output(capsys, tmp_
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "the loss ce takes the log of the network's output" in err and "Traceback (most recent" not in err
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda z, yh, y: dict(layers=[Dense(3, sp.nan * z), Dense(1)], loss="mse"), "activation nan holds the constant nan"),
+    (lambda z, yh, y: dict(layers=[Dense(3, sp.oo * z), Dense(1)], loss="mse"), "activation oo*z holds the constant oo"),
+    (lambda z, yh, y: dict(layers=[Dense(3, "tanh"), Dense(1)], loss=sp.oo * (yh - y) ** 2), "holds the constant oo"),
+    (lambda z, yh, y: dict(layers=[Dense(3, "tanh"), Dense(1)], loss=(yh - y) ** 2 + sp.nan), "loss nan holds the constant nan"),
+])
+def test_a_formula_holding_an_infinite_or_undefined_constant_is_refused(make, says):
+    """SymPy's nan, oo and zoo are no numbers: nan*z would differentiate to 0 and print as a gradient."""
+    z, yh, y = sp.symbols("z yhat y")
+    with pytest.raises(NetworkError, match=re.escape(says)):
+        Network(2, **make(z, yh, y))

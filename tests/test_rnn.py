@@ -595,3 +595,30 @@ def test_a_slipped_activation_derivative_in_a_recurrent_formula_is_named():
     assert any("the derivative of h₁⟨t⟩ = tanh(…) written as 1 − h₁⟨t⟩ (it is 1 − h₁⟨t⟩²)" in d
                for d in result.diagnosis), result.diagnosis
     assert "read against: 3x2-2-2 (layer 1 recurrent)" in result.render()
+
+
+@pytest.mark.parametrize("spec", ["3x2-rnn2-2:softmax", "3-emb5x4:pos-att2-flatten-3:softmax"])
+def test_weight_decay_reaches_every_weight_matrix(spec):
+    """l2 decays a recurrent layer's and attention's weight matrices as it does a dense layer's, and not
+    the biases or embedding tables: with λ, J grows by λ/(2m) Σ W² over exactly those matrices and each of
+    their gradients by (λ/m) W (the test's own sums, in NumPy, from the parameters)."""
+    import jax
+    from compile.train.train import compile_trainer
+    from derive.network.examples import resolve
+    lam, m = 0.3, 4
+    with jax.enable_x64(True):
+        plain, decayed = (compile_trainer(resolve(spec, l2=v)[1], dtype="float64") for v in (None, lam))
+        params = plain.init_params(0)
+        rng = np.random.default_rng(0)
+        shape = plain.model.input_shape
+        x = rng.integers(0, 5, (m, *shape)) if plain.model.layers[0].kind == "embedding" else rng.normal(size=(m, *shape))
+        y = np.eye(int(plain.model.Y.shape[-1]))[rng.integers(0, int(plain.model.Y.shape[-1]), m)]
+        J0, g0 = plain.loss_and_grads(params, x, y)
+        J1, g1 = decayed.loss_and_grads(params, x, y)
+    weights = {r.name for r in plain.model.records if r.kind == "weight"}
+    assert weights >= ({"Wxh1", "Whh1", "W2"} if "rnn" in spec else {"Wq2", "Wk2", "Wv2", "Wo2", "W4"})
+    expected = lam / (2 * m) * sum(float(np.sum(np.asarray(params[n]) ** 2)) for n in weights)
+    assert float(J1) - float(J0) == pytest.approx(expected, rel=1e-10)
+    for n in params:
+        want = lam / m * np.asarray(params[n]) if n in weights else 0.0
+        assert np.allclose(np.asarray(g1[n]) - np.asarray(g0[n]), want, rtol=1e-9, atol=1e-12), n

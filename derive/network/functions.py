@@ -113,6 +113,7 @@ def loss(spec) -> sp.Lambda:
     else:
         raise NetworkError(f"a loss is a name, a SymPy Lambda or an expression in yhat and y, not {spec!r}")
     p, t = fn.variables
+    _finite(fn.expr, f"loss {fn.expr}")
     if p not in fn.expr.free_symbols:  # its gradient is 0: nothing would train, nothing to derive
         raise NetworkError(f"loss {fn.expr} does not depend on the prediction {p}: its gradient is 0 "
                            "everywhere (a loss compares yhat with y, e.g. (yhat - y)**2)")
@@ -134,8 +135,21 @@ def _variable(expr, name: str, default: sp.Symbol) -> sp.Symbol:
     return found[0] if len(found) == 1 else default
 
 
+NON_FINITE = (sp.nan, sp.oo, -sp.oo, sp.zoo)
+
+
+def _finite(expr, label: str) -> None:
+    """Refuse a formula holding an infinite or undefined constant (SymPy's oo, zoo, nan): its derivative
+    would print as a number (nan*z differentiates to 0) that is none."""
+    found = [c for c in NON_FINITE if expr.has(c)]
+    if found:
+        raise NetworkError(f"{label} holds the constant {found[0]}, which is no finite number: write a "
+                           "finite constant (a large one, 1e6, if you mean a very large value)")
+
+
 def _checked(fn: sp.Lambda, label: str, points: dict) -> sp.Lambda:
     """``fn`` if it is a real function of its own variables made of functions derivax can compute."""
+    _finite(fn.expr, label)
     # SymPy's own Abs and sign become the table's: a network puts a plain symbol in place of a real z,
     # and at a plain symbol SymPy's differentiate to no closed form (re, im, Derivative).
     for alias, own in ALIASES.items():

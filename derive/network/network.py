@@ -671,8 +671,10 @@ class Builder:
         l2 = _decay(l2)
         if l2:
             constants[lam] = l2
-            for layer in (layer for layer in self.layers if layer.W is not None):
-                sq = Node("sum", (Node("ew", (layer.W,), layer.W.shape, (("expr", placeholder(0) ** 2),),
+            # every weight matrix: dense and convolution layers' W, a recurrent layer's and attention's; not
+            # the biases, embedding tables or a normalization's scale and shift
+            for W in (r.node for r in self.records if r.kind == "weight"):
+                sq = Node("sum", (Node("ew", (W,), W.shape, (("expr", placeholder(0) ** 2),),
                                        role="decay"),), (1, 1), (("axis", None),))
                 terms.append(L2_FORMS[l2_form] * placeholder(len(args)))
                 args.append(sq)

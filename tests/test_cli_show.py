@@ -1,6 +1,8 @@
 """`derivax show` and `derivax examples` end to end."""
 import json
 
+import pytest
+
 from compile.cli.main import main
 
 
@@ -45,3 +47,14 @@ def test_examples_lists_builtins(capsys):
     assert main(["examples"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("xor ") and "linreg" in out and "mlp" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--standalone"], "--standalone is for --format latex"),
+    (["--standalone", "--format", "markdown"], "--standalone is for --format latex"),
+    (["--steps", "--format", "json"], "--steps is for text, latex and markdown"),
+])
+def test_an_option_the_format_does_not_take_is_refused_not_ignored(argv, says, capsys):
+    assert main(["show", "xor", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and says in err

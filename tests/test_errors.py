@@ -148,3 +148,31 @@ def test_a_formula_holding_an_infinite_or_undefined_constant_is_refused(make, sa
     z, yh, y = sp.symbols("z yhat y")
     with pytest.raises(NetworkError, match=re.escape(says)):
         Network(2, **make(z, yh, y))
+
+
+@pytest.mark.parametrize("spec, loss, says", [
+    ("2-3:tanh-1", "-y*log(yhat)-(1-y)*log(1-yhat)", "takes log(yhat), which must be positive, but layer 2 (dense) "
+                                                     "has no activation (identity): at z = -3 the output is -3"),
+    ("2-3:tanh-1:relu", "-y*log(yhat)", "has the activation relu: at z = -3 the output is 0"),
+    ("2-3:tanh-1:softplus", "-y*log(1-yhat)", "takes log(1 - yhat), which must be positive"),
+])
+def test_a_loss_formula_taking_the_log_of_an_output_that_can_leave_its_domain_is_refused(spec, loss, says):
+    with pytest.raises(ModelError, match=re.escape(says)):
+        parse_spec(spec, loss)
+
+
+@pytest.mark.parametrize("spec, loss", [("2-3:tanh-1:sigmoid", "-y*log(yhat)-(1-y)*log(1-yhat)"),
+                                        ("2-3:tanh-1:softplus", "yhat - y*log(yhat)"),   # Poisson: positive outputs
+                                        ("2-3:tanh-2:softmax", "-y*log(yhat)")])
+def test_a_loss_formula_whose_logs_the_output_keeps_defined_builds(spec, loss):
+    assert parse_spec(spec, loss).build().loss_name == loss
+
+
+@pytest.mark.parametrize("layers, says", [
+    (lambda: Dense(1), "layers is a list of layers: write [Dense(...)] for a network of one layer"),
+    (lambda: [Dense, Dense(1)], "layer 1 is the class Dense, not a layer: write Dense(...) with its size"),
+    (lambda: [Dense(2, "tanh"), 3], "layer 2 is int 3, not a layer"),
+])
+def test_layers_that_are_not_layers_are_named(layers, says):
+    with pytest.raises(NetworkError, match=re.escape(says)):
+        Network(2, layers())

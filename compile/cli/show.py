@@ -29,6 +29,12 @@ MAX_UNROLL = 8   # steps: the unrolled view prints every line once per step
 def main(args) -> int:
     from derive.network.examples import resolve
     from derive.scalar.expand import ScalarTooLarge, scalar_view
+    if getattr(args, "standalone", False) and args.format != "latex":
+        print("derivax: --standalone is for --format latex (a whole document that pdflatex compiles)", file=sys.stderr)
+        return 2
+    if args.steps and args.format == "json":
+        print("derivax: --steps is for text, latex and markdown (json gives the formulas alone)", file=sys.stderr)
+        return 2
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
     d = net.derive(args.convention)

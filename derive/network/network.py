@@ -224,15 +224,26 @@ INITS = (None, "pytorch")
 RANGE_POINTS = tuple(map(sp.Rational, ("-3", "-1", "-1/2", "0", "1/2", "1", "3")))
 
 
-def _log_loss_output(layers, loss_name) -> None:
+def _nonpositive(value) -> bool:
+    v = sp.sympify(value).evalf(15)
+    return bool(v.is_real and v <= 0)
+
+
+def _log_loss_output(layers, loss_name, loss_fn=None) -> None:
     """Refuse ce or bce on an output that is no probability: they take log(ŷ) (bce log(1 − ŷ) too), so the
     last layer must give values in (0, 1) (softmax, sigmoid). The layer that decides is the last one with an
     activation; flatten and pooling pass its range on unchanged. An activation is refused only on evidence:
     a value outside (0, 1) at one of RANGE_POINTS (tanh(−1) < 0, relu(−1) = 0, softplus(1) > 1); a formula
     whose range this cannot decide is let through, and so is a layer of another kind (a custom or
     recurrent layer)."""
+    logs = []   # a loss written as a formula: the arguments of its logs that hold the prediction
     if loss_name not in ("ce", "bce"):
-        return
+        if loss_fn is None:
+            return
+        p = loss_fn.variables[0]
+        logs = [f.args[0] for f in loss_fn.expr.atoms(sp.log) if p in f.args[0].free_symbols]
+        if not logs:
+            return
     last = next((l for l in reversed(layers) if l.kind not in ("flatten", "max_pool", "avg_pool")), None)
     if last is None or last.kind not in ("dense", "conv", "batch_norm", "layer_norm", "attention") or last.Z is None:
         return
@@ -244,9 +255,18 @@ def _log_loss_output(layers, loss_name) -> None:
             v = sp.sympify(last.fn.expr.xreplace({var: point})).evalf(15)
             if not (v.is_real and v.is_finite):
                 continue
-            outside = v <= 0 or v > 1 or (loss_name == "bce" and v >= 1)
+            bad = next((arg for arg in logs for t in (0, 1)
+                        if _nonpositive(arg.xreplace({loss_fn.variables[0]: v, loss_fn.variables[1]: t}))), None)
+            outside = bad is not None if logs else v <= 0 or v > 1 or (loss_name == "bce" and v >= 1)
         except (TypeError, ValueError, ArithmeticError):   # a value SymPy cannot compare: undecided
             continue
+        if outside and logs:
+            what = "no activation (identity)" if last.activation == "identity" else f"the activation {last.activation}"
+            raise NetworkError(
+                f"the loss {loss_fn.expr} takes log({bad}), which must be positive, but layer {last.index} "
+                f"({last.kind.replace('_', ' ')}) has {what}: at z = {point} the output is {float(v):.3g}, "
+                f"where log({bad}) is undefined. Use an output activation with values in (0, 1) (sigmoid, "
+                "softmax), or a loss without the log")
         if outside:
             what = "no activation (identity)" if last.activation == "identity" else f"the activation {last.activation}"
             role = "the output layer" if last is layers[-1] else "whose values the output passes on"
@@ -654,7 +674,7 @@ class Builder:
         else:
             loss_name, loss_fn = _loss(loss)
             F.derivative(loss_fn, 0, "the loss")
-            _log_loss_output(self.layers, loss_name)
+            _log_loss_output(self.layers, loss_name, loss_fn)
             one_hot = class_axis if loss_name == "ce" else None
             Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
             per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
@@ -691,8 +711,19 @@ class Network:
 
     def __init__(self, n_inputs: int, layers, loss="ce", l2=None, name="net", steps="sum", l2_form="lambda/(2m)",
                  reduction="mean"):
+        if not isinstance(layers, (list, tuple)):
+            one = callable(getattr(layers, "build", None))
+            raise NetworkError("layers is a list of layers" + (f": write [{type(layers).__name__}(...)] for a network "
+                               "of one layer" if one else f", not {type(layers).__name__}"))
         if not layers:
             raise NetworkError("a network needs at least one layer")
+        for k, layer in enumerate(layers, 1):
+            if isinstance(layer, type):
+                raise NetworkError(f"layer {k} is the class {layer.__name__}, not a layer: write {layer.__name__}(...) "
+                                   "with its size (Dense(3, 'tanh'))")
+            if not callable(getattr(layer, "build", None)):
+                raise NetworkError(f"layer {k} is {type(layer).__name__} {layer!r:.40}, not a layer (Dense, Conv2D, "
+                                   "SimpleRNN, ... or an object with a build(builder, input, adds) method)")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²

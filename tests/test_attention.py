@@ -135,7 +135,7 @@ def test_a_tiny_attention_layer_passes_the_exact_scalar_check():
 
 @pytest.mark.parametrize("layers, words", [
     ([Dense(3), Attention(1)], "attention takes a sequence (batch, time, features)"),
-    ([Embedding(5, 3), Attention(2)], "3 features do not split into 2 heads; give key_size"),
+    ([Embedding(5, 3), Attention(2)], "3 features do not split into 2 heads: take a number of heads that divides 3, or give key_size"),
     ([Embedding(5, 4), Attention(0)], "the number of heads must be a positive integer, not 0"),
     ([Embedding(5, 4), Attention(1, causal="yes")], "causal must be True or False"),
     ([Dense(4), TransformerBlock(1)], "not a sequence (batch, time, features)"),

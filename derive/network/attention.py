@@ -81,7 +81,8 @@ def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
     d, T = int(inp.shape[-1]), int(inp.shape[1])
     if key_size is None:
         if d % heads:
-            raise NetworkError(f"{where}: {d} features do not split into {heads} heads; give key_size")
+            raise NetworkError(f"{where}: {d} features do not split into {heads} heads: take a number of heads "
+                               f"that divides {d}, or give key_size (Attention(heads, key_size=...) in Python)")
         key_size = d // heads
     dk = parts._positive_int(key_size, f"{where}: key_size")
     inner = heads * dk

@@ -75,6 +75,8 @@ class Derivation:
         return self.model.convention
 
     def __getitem__(self, name):
+        if name not in self.grads:
+            raise KeyError(f"no parameter {name!r}; the parameters are {', '.join(map(str, self.grads))}")
         return self.grads[name]
 
     def _params(self, params):

@@ -211,3 +211,10 @@ def test_a_last_batch_of_one_example_is_left_out_where_batch_norm_cannot_normali
     x = rng.normal(size=(9, 3))
     hist = fit(compile_trainer(net, "sgd", 0.1), x, (x[:, 0] > 0).astype(int), 3, 8, progress=False)
     assert hist.stopped is None and np.isfinite(hist.step_loss).all()   # 9 = 8 + 1: the one is not a batch
+
+
+def test_verify_refuses_a_batch_of_one_for_an_unbiased_batch_norm(capsys):
+    from compile.cli.main import main
+    assert main(["verify", "2-2:nobias-bn:unbiased:tanh-1:sigmoid", "--batch-size", "1"]) == 2
+    assert ("layer 2 (batch norm, unbiased variance) divides by m − 1 over the batch: --batch-size must be at least 2"
+            in capsys.readouterr().err)

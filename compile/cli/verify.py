@@ -25,10 +25,18 @@ def main(args) -> int:
     if args.batch_size < 1:
         print(f"derivax: --batch-size must be at least 1, not {args.batch_size}", file=sys.stderr)
         return 2
-    empty = _args.no_parameters(net.build(args.convention), name, "verify")
+    model = net.build(args.convention)
+    empty = _args.no_parameters(model, name, "verify")
     if empty:
         print(f"derivax: {empty}", file=sys.stderr)
         return 2
+    for layer in model.layers:   # Bessel's m − 1 over a batch of one divides by 0
+        geometry = dict(layer.geometry or ())
+        if layer.kind == "batch_norm" and geometry.get("variance") == "unbiased" and args.batch_size < 2 \
+                and geometry.get("over") == (0,):
+            print(f"derivax: layer {layer.index} (batch norm, unbiased variance) divides by m − 1 over the batch: "
+                  f"--batch-size must be at least 2, not {args.batch_size}", file=sys.stderr)
+            return 2
     report = verify(net, args.convention, args.seed, args.batch_size, name, args.jit)
     report.render()
     if args.json:

@@ -456,7 +456,6 @@ def test_verify_calls_a_nan_loss_nan_and_an_overflow_an_overflow(capsys):
     """A NaN loss at the check point is undefined (the log of a negative number, 0/0), not an overflow; exp(1000)
     is beyond float64: an overflow. Both compare nothing and exit 2. (A log of an output that can go negative
     is refused where it is declared, so the NaN reading is asked of the check's own words here.)"""
-    import json as _json
     import numpy as _np
     from compile.checks.verify import _overflow
     nan = _overflow({"W1": _np.ones((2, 2))}, float("nan"))

@@ -176,3 +176,14 @@ def test_a_loss_formula_whose_logs_the_output_keeps_defined_builds(spec, loss):
 def test_layers_that_are_not_layers_are_named(layers, says):
     with pytest.raises(NetworkError, match=re.escape(says)):
         Network(2, layers())
+
+
+@pytest.mark.parametrize("spec, says, col", [
+    ("2-3:tanh-3:(sqrt(z))-3:tanh-1", "layer 2: activation sqrt(z) is not real-valued for real inputs", 13),
+    ("4x4x1-conv2k3:(log(z))-flatten-2:softmax", "activation log(z) is not real-valued for real inputs", 16),
+])
+def test_an_activation_formula_that_is_not_real_names_its_place_in_the_spec(spec, says, col):
+    with pytest.raises(ModelError) as info:
+        parse_spec(spec)
+    text = str(info.value)
+    assert says in text and f"at position {col} of" in text, text

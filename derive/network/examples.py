@@ -287,6 +287,8 @@ def parse_spec(spec: str, loss=None) -> Network:
             _activation(act)
         except FormulaError as exc:
             raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        except NetworkError as exc:   # a formula that parses but is no real function derivax computes
+            raise ModelError(_at(spec, apos + 1, f"layer {len(built) + 1}: {exc}")) from None
         dense = Dense(units, act, use_bias=bias, dropout=drop) if drop else Dense(units, act, use_bias=bias)
         built.append(TimeDistributed(dense) if each else dense)
     try:
@@ -334,6 +336,8 @@ def _window_layer(spec: str, pos: int, part: str):
         _activation(act)
     except FormulaError as exc:
         raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
+    except NetworkError as exc:
+        raise ModelError(_at(spec, pos + match.start(10) + 1, str(exc))) from None
     return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
                                                                               use_bias=bias))
 

@@ -58,3 +58,30 @@ def test_an_option_the_format_does_not_take_is_refused_not_ignored(argv, says, c
     assert main(["show", "xor", *argv]) == 2
     out, err = capsys.readouterr()
     assert out == "" and says in err
+
+
+def test_the_scalar_json_defines_every_name_its_gradients_use(capsys):
+    """--scalar --format json: the per-neuron forward pass, the loss, the error signals and the per-weight
+    gradients, each in ASCII names the rows above define; substituted into each other, every gradient is
+    sympy.diff of the expanded one-example loss (the test's own differentiation)."""
+    import sympy as sp
+    assert main(["show", "xor", "--format", "json", "--scalar"]) == 0
+    doc = json.loads(capsys.readouterr().out)["scalar"]
+    defs = {}
+    for line in doc["forward"] + doc["deltas"]:
+        name, _, rhs = line.partition(" = ")
+        defs[sp.Symbol(name)] = sp.sympify(rhs)
+    assert all(ord(c) < 128 for c in json.dumps(doc["deltas"]) + json.dumps(doc["gradients"]))
+
+    def expand(e):
+        for _ in range(10):
+            e = e.subs(defs)
+        return e
+    loss = expand(sp.sympify(doc["loss"]))
+    assert doc["gradients"] and all(str(s) not in loss.free_symbols for s in defs if str(s).startswith("delta"))
+    point = {s: sp.Rational(k % 5 + 1, 7) * (-1) ** k for k, s in enumerate(sorted(loss.free_symbols, key=str))}
+    point.update({sp.Symbol("y_1"): 0, sp.Symbol("y_2"): 1})   # one-hot: what δ = a − y of softmax with ce takes
+    for weight, formula in doc["gradients"].items():
+        got = expand(sp.sympify(formula)).subs(point)
+        want = sp.diff(loss, sp.Symbol(weight)).subs(point)
+        assert abs(float(got - want)) < 1e-12, weight

@@ -61,9 +61,16 @@ def _markdown(view) -> str:
 
 
 def _json(view) -> str:
+    (_, forward), (_, loss), (_, deltas), (_, grads) = rows(view, "formula")
+
+    def ascii(text):   # the error signals as the matrix form's JSON names them: delta1_1, not δ1_1
+        return text.replace("δ", "delta")
     return json.dumps({
-        "forward": [f"{l} = {r}" for l, r in rows(view, "formula")[0][1]],
-        "gradients": {str(s): sp.sstr(r) for _, s, r in view.grads},
+        "forward": [f"{l} = {r}" for l, r in forward],
+        "loss": loss[0][1],
+        "deltas": [ascii(f"{l} = {r}") for l, r in deltas],
+        # keyed by the weight's own name; each written in the names of the rows above
+        "gradients": {str(s): ascii(r) for (_, s, _), (_, r) in zip(view.grads, grads)},
         "check": {c.name: {"ok": c.ok, "method": c.method, "weights": c.weights} for c in view.checks},
         "ok": view.ok}) + "\n"
 

@@ -270,3 +270,14 @@ def test_a_sum_over_other_axes_that_prints_alike_says_so():
     assert not r.ok and r.yours == r.correct
     assert r.yours_note == ("printed alike, but yours sums over axes 0, 1 of (m, 2, 2, 2), the derived over "
                             "axes 0, 1, 2 of (m, 2, 2, 2)")
+
+
+def test_ngs_dropout_backward_with_the_masked_activation_is_equal(capsys):
+    """deeplearning.ai's dropout notebook: dZ2 = dA2 ⊙ D2 ⊙ (A2 > 0) with A2 the masked activation. That is δ2
+    because a mask's entries are 0 or 1/keep (never negative): the exact check takes masks of such values.
+    Without the mask the formula is wrong, and says so."""
+    spec = ["3-4:relu:drop0.2-3:relu:drop0.5-1:sigmoid", "--convention", "columns", "--loss", "bce"]
+    right = "1/m * np.multiply(W3.T @ (A3 - Y) * D2, np.int64(A2 > 0)) @ A1.T"
+    assert main(["check", *spec, "--param", "W2", "--formula", right]) == 0
+    assert "the dropout masks at 3 patterns of 0 and 1/keep" in capsys.readouterr().out
+    assert main(["check", *spec, "--param", "W2", "--formula", right.replace(" * D2", "")]) == 1

@@ -58,17 +58,37 @@ def _entries_equal(model, a, b, m_value, seed):
     # 7/10): a formula may name λ or type its value.
     known = {sym: sp.Rational(repr(float(v))) for sym, v in (getattr(model, "constants", None) or {}).items()}
     rng = random.Random(seed)
+    # A dropout mask's entries are 0 or 1/keep, not any number: a formula may rest on that (Ng's dA2 ⊙ D2 ⊙
+    # step(A2), A2 the masked activation, is δ2 only for masks that are ≥ 0). Its entries take such values,
+    # in MASK_DRAWS random patterns.
+    masks = []
+    for node in getattr(model, "masks", None) or []:
+        scale = 1 / sp.Rational(repr(float(node.attrs["keep"])))
+        masks += [(sym, scale) for sym in np.asarray(ex.symbols(node).tolist() if isinstance(
+            ex.symbols(node), sp.MatrixBase) else ex.symbols(node), dtype=object).flat]
+    draws = [{sym: (scale if rng.random() < 0.5 else sp.Integer(0)) for sym, scale in masks}
+             for _ in range(MASK_DRAWS)] if masks else [{}]
+    if masks:   # one pattern keeps every unit: nothing multiplied by 0 hides a difference there
+        draws[0] = {sym: scale for sym, scale in masks}
     for index in np.ndindex(*A.shape):   # any rank: a recurrent layer's δ⟨t⟩ at every t is (m, T, units)
         at = ", ".join(str(k + 1) for k in index)
-        diff = sp.sympify(A[index] - B[index]).xreplace(known)
-        if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            return None, f"entry ({at}) is undefined (a division by zero or a log of 0)"
-        if _frozen_zero(diff, rng):
-            continue
-        same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
-        if not same:
-            return False, f"not equal: entry ({at}) differs at m = {m_value}"
+        whole = sp.sympify(A[index] - B[index]).xreplace(known)
+        for draw in draws:
+            diff = whole.xreplace(draw) if draw else whole
+            if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+                return None, f"entry ({at}) is undefined (a division by zero or a log of 0)"
+            if _frozen_zero(diff, rng):
+                continue
+            same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
+            if not same:
+                return False, f"not equal: entry ({at}) differs at m = {m_value}"
+    if masks:
+        return True, (f"equal as functions of every input, weight and target at m = {m_value}, the dropout masks "
+                      f"at {MASK_DRAWS} patterns of 0 and 1/keep")
     return True, f"equal as functions of every input, weight and target at m = {m_value}"
+
+
+MASK_DRAWS = 3   # patterns of a dropout mask's entries (each 0 or 1/keep) the exact comparison takes
 
 
 def _forms(fn):

@@ -281,3 +281,12 @@ def test_ngs_dropout_backward_with_the_masked_activation_is_equal(capsys):
     assert main(["check", *spec, "--param", "W2", "--formula", right]) == 0
     assert "the dropout masks at 3 patterns of 0 and 1/keep" in capsys.readouterr().out
     assert main(["check", *spec, "--param", "W2", "--formula", right.replace(" * D2", "")]) == 1
+
+
+def test_a_formula_both_readings_of_dz_agree_with_says_so(capsys):
+    """dA1 = dZ2 W2ᵀ holds whether dZ2 and dA1 both carry the 1/m or both leave it out: the verdict says
+    the first reading and that the other agrees too, not that one reading alone agrees."""
+    assert main(["check", "xor", "--param", "dA1", "--formula", "dZ2 @ W2.T"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == ("EQUAL, reading dZ2 as ∂J/∂Z2, which carries the 1/m, and the courses' reading, without it, "
+                     "agrees too: ∂J/∂A₁"), first

@@ -180,6 +180,10 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         if used:
             _say_reading(first, d, used, c, "adjoint")
         return first
+    if first.ok:   # both readings agree (dA1 = dZ2 W2ᵀ holds with or without the factor on both sides)
+        if used:
+            _say_reading(first, d, used, c, "adjoint", ", and the courses' reading, without it, agrees too")
+        return first
     if second.ok or (second.diagnosis and not first.diagnosis):
         if used:
             _say_reading(second, course, used, c, "delta", ", the only reading that agrees")
@@ -210,7 +214,7 @@ def _say_reading(result, d, used, c, how, why=""):
     plural = len(used) > 1
     if how == "adjoint":
         what = ", ".join(f"∂J/∂{u[1:]}" for u in used)
-        result.verdict = f"reading {words} as {what}, which carr{'y' if plural else 'ies'} the {factor}"
+        result.verdict = f"reading {words} as {what}, which carr{'y' if plural else 'ies'} the {factor}{why}"
     else:
         what = ", ".join(f"the courses' {u}" for u in used)
         result.verdict = f"reading {words} as {what}, without the {factor}{why}"

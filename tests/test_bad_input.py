@@ -465,3 +465,16 @@ def test_verify_calls_a_nan_loss_nan_and_an_overflow_an_overflow(capsys):
     assert main(["verify", "2-3:(exp(1000)*z)-1", "--json"]) == 2
     out = capsys.readouterr().out
     assert "NOT CHECKED: the values overflow float64" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["check", "xor", "--param", "W2", "--json"], "the following arguments are required: --formula"),
+    (["check", "xor", "--param", "W2", "--formula", "A1", "--seed", "-1", "--json"], "a seed must be from 0"),
+    (["verify", "xor", "--bogus", "--json"], "unrecognized arguments: --bogus"),
+])
+def test_json_asked_for_ends_with_a_json_line_even_when_the_arguments_are_refused(argv, says, capsys):
+    import json as _json
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    doc = _json.loads(out.strip().splitlines()[-1])
+    assert doc["ok"] is False and says in doc["error"] and says in err

@@ -117,12 +117,23 @@ def _unmark(args) -> None:
 
 
 def main(argv=None) -> int:
+    import contextlib
+    import io
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    said = io.StringIO()
     try:
-        args = parser.parse_args(_mark_values(argv, parser))
+        with contextlib.redirect_stderr(said):
+            args = parser.parse_args(_mark_values(argv, parser))
     except SystemExit as exc:  # --help, or a bad argument already reported in one line
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        sys.stderr.write(said.getvalue())
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if code == EXIT_USAGE and "--json" in argv:   # a script reading the last line still gets one
+            import json
+            lines = [line for line in said.getvalue().splitlines() if line.strip()]
+            print(json.dumps({"ok": False, "error": lines[-1] if lines else "bad arguments"}, ensure_ascii=False))
+        return code
+    sys.stderr.write(said.getvalue())
     _unmark(args)
     from derive import DerivativeError, FormulaError, NetworkError, ShapeError
     from derive.network.examples import ModelError

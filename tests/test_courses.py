@@ -951,3 +951,22 @@ def test_a_class_made_without_its_constructor_says_why_when_an_attribute_is_miss
                                  "can give (it gives the layer sizes, λ and dtype by their usual names): what "
                                  "__init__ sets is not there"), report.error
     assert "raised AttributeError: 'RNNNumpy' object has no attribute 'hidden_dim'" in report.error
+
+
+def test_a_wrong_rule_the_networks_gradients_do_not_reach_still_fails_the_check(tmp_path):
+    """A Value class whose ** rule is wrong (micrograd's classic slip, other * data ** other) in a network of
+    + * tanh alone: every gradient is right, but the engine is wrong for the next loss that squares; each rule
+    is tested on its own against the exact derivative, and the check fails naming it."""
+    rule = ("    def __pow__(self, k):\n"
+            "        out = Value(self.data ** k, (self,))\n\n"
+            "        def back():\n"
+            "            self.grad += (k * self.data ** k) * out.grad\n"
+            "        out._back = back\n"
+            "        return out\n\n"
+            "    def __mul__(self, other):")
+    path = _edited(tmp_path, "scalar_autograd.py", "    def __mul__(self, other):", rule)
+    net = Network(3, [Dense(4, "tanh"), Dense(1, "tanh")], loss="mse")
+    report = check_code(net, f"{path}:MLP", points=1)
+    assert all(r.ok for r in report.params.values()) and not report.ok
+    assert report.rules_wrong and "backward for a ** 3 is wrong" in report.rules_wrong, report.rules_wrong
+    assert "all 4 gradients right" in report.summary() and "wrong backward rule" in report.summary()

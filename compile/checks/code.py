@@ -56,6 +56,7 @@ class CodeReport:
     first_wrong: object = None                          # the first wrong intermediate's ParamResult
     dz: str = "adjoint"   # how the intermediates were read: as ∂J/∂N, or as the courses write them ("delta")
     loss_wrong: str | None = None   # the returned loss is not J while the gradients are J's, as a sentence
+    rules_wrong: str | None = None  # a Value class's backward rules found wrong, tested each on its own
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -68,7 +69,7 @@ class CodeReport:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.loss_wrong is None and all(
+        return self.error is None and self.loss_wrong is None and self.rules_wrong is None and all(
             p.ok for p in [*self.params.values(), *self.intermediates.values()])
 
     def summary(self) -> str:
@@ -82,8 +83,9 @@ class CodeReport:
             f = self.first_wrong
             first = (f"; the first wrong intermediate in backward order is {f.name} ({self.meaning(f)}): "
                      f"{f.message or 'differs from the derived adjoint'}")
-        if not wrong and self.first_wrong is None and self.loss_wrong:
-            return f"all {len(self.params)} gradients{inner} right {where}, but {self.loss_wrong}"
+        if not wrong and self.first_wrong is None and (self.loss_wrong or self.rules_wrong):
+            return f"all {len(self.params)} gradients{inner} right {where}, but " + "; and ".join(
+                filter(None, (self.loss_wrong, self.rules_wrong)))
         if not wrong and self.first_wrong is None:
             return f"all {len(self.params)} gradients{inner} right {where}"
         if not wrong:
@@ -128,7 +130,7 @@ class CodeReport:
                                              for n, p in self.intermediates.items()},
                            "first_wrong": None if self.first_wrong is None else self.first_wrong.name,
                            "extra": self.extra, "error": self.error, "stopped": self.stopped,
-                           "loss_wrong": self.loss_wrong,
+                           "loss_wrong": self.loss_wrong, "rules_wrong": self.rules_wrong,
                            "points": self.points,
                            "tolerance": tolerance_text(), "model": self.model, "function": self.function})
 
@@ -464,6 +466,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     inner = inner_by[dz]
     loss_off, loss_wrong = _loss_verdict(losses, error is None and all(
         st["msg"] is None and not st["bad"] for st in state.values()))
+    rules_wrong = None
+    if findings and error is None:
+        # a Value class's backward rule that is wrong, where this network's gradients may not go through it
+        # (micrograd's __pow__ in a network of + * relu): the engine is wrong all the same, for the next loss
+        rules_wrong = ("its Value class has " + ("wrong backward rules" if len(findings) > 1 else
+                                                 "a wrong backward rule") + ": " + "; ".join(findings))
     results = {}
     for n in names:
         s = state[n]
@@ -584,7 +592,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
-                      loss_wrong=loss_wrong)
+                      loss_wrong=loss_wrong, rules_wrong=rules_wrong)
 
 
 # A returned loss equals J where |theirs - J| <= LOSS_RTOL·|J| + LOSS_ATOL: loose enough for a loss summed in

@@ -970,3 +970,28 @@ def test_a_wrong_rule_the_networks_gradients_do_not_reach_still_fails_the_check(
     assert all(r.ok for r in report.params.values()) and not report.ok
     assert report.rules_wrong and "backward for a ** 3 is wrong" in report.rules_wrong, report.rules_wrong
     assert "all 4 gradients right" in report.summary() and "wrong backward rule" in report.summary()
+
+
+@pytest.mark.parametrize("form, ok", [("lambda", True), ("lambda/2", False)])
+def test_an_nnfs_layer_takes_its_regularizer_from_its_constructor(form, ok):
+    """Layer_Dense(n_inputs, n_neurons, weight_regularizer_l2=λ) is built with the declared λ: its λ ΣW² is
+    --l2-form lambda, and against (λ/2) ΣW² its decay term is twice the derived one, said so; the layer without
+    that argument has the decay named missing."""
+    net = Network(4, [Dense(3)], loss="mse", l2=0.1, l2_form=form)
+    report = check_code(net, f"{HERE / 'nnfs_layers.py'}:Layer_Dense_L2", points=2)
+    assert report.error is None and report.ok is ok, report.summary()
+    assert any("weight_regularizer_l2=0.1" in n for n in report.notes), report.notes
+    if not ok:
+        assert report.params["W1"].message.startswith("the weight decay's term is twice the derived one")
+    plain = check_code(net, f"{HERE / 'nnfs_layers.py'}:Layer_Dense", points=1)
+    assert plain.params["W1"].message == "the weight decay's term is missing (its gradient adds to the data term)"
+
+
+def test_a_network_differing_only_in_its_decays_form_is_lowered_again():
+    """Two networks alike but for the decay's form, checked one after the other in one process: the second is
+    checked against its own derivation, not the first one's (the lowering is remembered by the declaration)."""
+    verdicts = []
+    for form in ("lambda", "lambda/2", "lambda"):
+        net = Network(4, [Dense(3)], loss="mse", l2=0.1, l2_form=form)
+        verdicts.append(check_code(net, f"{HERE / 'nnfs_layers.py'}:Layer_Dense_L2", points=1).ok)
+    assert verdicts == [True, False, True]

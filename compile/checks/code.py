@@ -149,7 +149,10 @@ def _lowered(net, convention="rows"):
     """The derivation of ``net`` in ``convention``, lowered to float64 (call inside jax.enable_x64)."""
     from compile.lowering.lower import lower
     try:
-        key = (net.n_inputs, tuple(net.layers), net.loss, net.l2, convention)
+        # everything the derivation hangs on: a key without the decay's form or the reduction handed a
+        # (λ/2) ΣW² network the lowering of a λ ΣW² one
+        key = (net.n_inputs, tuple(net.layers), net.loss, net.l2, getattr(net, "l2_form", None),
+               getattr(net, "reduction", None), getattr(net, "steps", None), convention)
         hash(key)
     except TypeError:  # an unhashable activation or loss: lower again
         key = None

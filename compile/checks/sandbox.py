@@ -372,6 +372,7 @@ ROLES = {
     "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train"},
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
+            "weight_regularizer_l2",   # nnfs's Layer_Dense: λ ΣW² (--l2-form lambda)
             "lamda", "lambda_reg", "reg_lambda", "regularization"},
     "cache": {"cache", "forward", "activations", "acts", "fwd"},
     "caches": {"caches"},
@@ -703,6 +704,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             out = _averaged(target, params, x, y, names, per_example, stage, context)
             how = context.get("_how", "")
         stage[0] = "result"
+        if context.get("_built") and context["_built"] not in told:   # built inside the call (a layer class)
+            told.append(context["_built"])
         reply = plain_result(_named(out, names), names, stage, optional)
         if reply.get("status") == "returned":
             levels = context.get("_clipped") or [clip_level(v) for v in reply["values"].values()]

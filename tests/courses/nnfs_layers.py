@@ -30,3 +30,16 @@ class Layer_Dense_bad(Layer_Dense):
         self.dweights = np.dot(self.inputs.T, dvalues)
         self.dbiases = np.sum(dvalues, axis=1, keepdims=True)
         self.dinputs = np.dot(dvalues, self.weights.T)
+
+
+class Layer_Dense_L2(Layer_Dense):
+    """The book's later Layer_Dense: an L2 regularizer λ ΣW² of its own, its gradient 2λW added in backward."""
+
+    def __init__(self, n_inputs, n_neurons, weight_regularizer_l1=0, weight_regularizer_l2=0):
+        super().__init__(n_inputs, n_neurons)
+        self.weight_regularizer_l1, self.weight_regularizer_l2 = weight_regularizer_l1, weight_regularizer_l2
+
+    def backward(self, dvalues):
+        super().backward(dvalues)
+        if self.weight_regularizer_l2 > 0:
+            self.dweights += 2 * self.weight_regularizer_l2 * self.weights

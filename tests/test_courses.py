@@ -735,11 +735,15 @@ def test_a_step_function_on_a_network_it_is_not_a_step_of_is_told_what_to_declar
      {"Wxh1", "Whh1", "bh1", "dx"}, "the derivative of h₁⟨t⟩ = tanh(…) written as 1 − h₁⟨t⟩"),
     ("rnn_backward", ("da[:, :, t] + da_prevt", "da[:, :, t]"), {"Wxh1", "Whh1", "bh1", "dx"},
      "∂J/∂h⟨t⟩ is missing the term step t+1 sends back"),
+    # the bias summed over the units, not the batch: a wrong shape, named as such (not a failure of the check)
+    ("rnn_cell_backward", ('"dba": dz.sum(axis=1, keepdims=True)', '"dba": dz.sum(axis=0, keepdims=True)'),
+     {"bh1"}, None),
 ])
 def test_deeplearning_ai_recurrent_layer_functions_in_their_columns_layout(tmp_path, fn, edit, wrong, says):
     """rnn_cell_forward/backward (driven over the sequence) and rnn_forward/backward, with a parameters dict of
     Wax, Waa, ba and gradients in a dict, checked against the declared 3x2-rnn4:seq."""
     report = _checked(tmp_path, "dlai_rnn.py", "3x2-rnn4:seq", fn, edit, points=2)
+    assert report.error is None, report.error
     assert {n for n, r in report.params.items() if not r.ok} == wrong
     assert any("deeplearning.ai's columns layout" in n for n in report.notes), report.notes
     if says:

@@ -935,6 +935,13 @@ class StepPair(LayerPair):
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
+def _as_bias(value, shape):
+    """A column bias gradient (n, 1) in derivax's shape; one of another size as it came, turned to the rows
+    layout, for the check to say its shape is wrong (np.sum over the wrong axis gives (1, m))."""
+    arr = np.asarray(value, float)
+    return arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr.T
+
+
 class DlaiRecurrent(LayerPair):
     """deeplearning.ai's recurrent layer functions (simple RNN and LSTM), in its columns layout with a
     ``parameters`` dict:
@@ -1050,10 +1057,10 @@ class DlaiRecurrent(LayerPair):
                 for d, g in gates:
                     dW, db = got[f"dW{d}"], got[f"db{d}"]
                     result[owned["Wh" + g]], result[owned["Wx" + g]] = dW[:, :units].T, dW[:, units:].T
-                    result[owned["bx" + g]] = result[owned["bh" + g]] = db.reshape(P[owned["bx" + g]].shape)
+                    result[owned["bx" + g]] = result[owned["bh" + g]] = _as_bias(db, P[owned["bx" + g]].shape)
             else:
                 result.update({owned["Wx"]: got["dWax"].T, owned["Wh"]: got["dWaa"].T,
-                               owned["b"]: got["dba"].reshape(P[owned["b"]].shape)})
+                               owned["b"]: _as_bias(got["dba"], P[owned["b"]].shape)})
             return result
         run.__name__ = run.__qualname__ = self.__name__
         return run

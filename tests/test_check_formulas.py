@@ -290,3 +290,10 @@ def test_a_formula_both_readings_of_dz_agree_with_says_so(capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first == ("EQUAL, reading dZ2 as ∂J/∂Z2, which carries the 1/m, and the courses' reading, without it, "
                      "agrees too: ∂J/∂A₁"), first
+
+
+def test_a_factor_a_hair_from_one_is_said_as_such_not_as_one(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ (A2 - Y) / m * (1 + 1e-12)"]) == 1
+    out = capsys.readouterr().out
+    assert "a relative difference of 1.0e-12 (a tiny constant written into it?)" in out
+    assert "yours is 1 times" not in out

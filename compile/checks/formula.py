@@ -501,6 +501,9 @@ def _constant_factor(points, loss_name=None) -> list:
         c = found[1]
         if abs(c) < 1e-12:
             return ["yours is zero where the derived formula is not"]
+        if abs(c - 1) < 1e-6:   # shown to 6 digits it would read "1 times": say how small the difference is
+            return [f"yours is {c:.15g} times the derived formula, a relative difference of {abs(c - 1):.1e} "
+                    "(a tiny constant written into it?)"]
         return [f"off by a constant factor: yours is {c:.6g} times the derived formula"]
     return [{"m": "missing 1/m: yours is m times the derived formula",
              "1/m": "an extra 1/m: yours is the derived formula divided by m",

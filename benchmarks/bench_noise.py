@@ -24,7 +24,8 @@ def null_ratio(model: str, batch_size: int, repeats: int) -> dict:
 
     import jax
     from compile.cli.bench import (MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, batches, interleaved,
-                                   peer_init, peer_spec, peer_step, ratio_quartiles)
+                                   peer_init, peer_spec, peer_step)
+    from compile.cli.ratios import median_ratio, ratio_quartiles
     from derive.network.examples import resolve
     _, net = resolve(model)
     sizes, acts, loss, l2 = peer_spec(net)
@@ -55,7 +56,7 @@ def null_ratio(model: str, batch_size: int, repeats: int) -> dict:
     q1, q3 = ratio_quartiles(tb, ta)
     return {"model": model, "batch_size": batch_size, "repeats": repeats, "steps_per_repeat": count["n"],
             "step_ms": statistics.median(ta + tb) / count["n"] * 1e3,
-            "ratio": statistics.median(b_ / a_ for a_, b_ in zip(ta, tb)), "quartiles": [q1, q3]}
+            "ratio": median_ratio(tb, ta), "quartiles": [q1, q3]}
 
 
 def main(argv=None) -> int:

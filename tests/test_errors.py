@@ -187,3 +187,10 @@ def test_an_activation_formula_that_is_not_real_names_its_place_in_the_spec(spec
         parse_spec(spec)
     text = str(info.value)
     assert says in text and f"at position {col} of" in text, text
+
+
+def test_a_derivation_asked_for_a_parameter_it_lacks_names_the_ones_it_has():
+    d = parse_spec("2-3:tanh-2:softmax").derive()
+    with pytest.raises(KeyError, match=re.escape("no parameter 'W9'; the parameters are W1, b1, W2, b2")):
+        d["W9"]
+    assert d["W2"] is d.grads["W2"]

@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+from compile.cli.ratios import median_ratio, ratio_quartiles, spread
+
 DEFAULT_MODEL = "784-256:tanh-128:tanh-10:softmax"
 SMALL_MODEL = "64-64:tanh-10:softmax"
 LR = 0.1
@@ -132,26 +134,6 @@ def interleaved(a, b, repeats):
             which[0]()
             which[1].append(time.perf_counter() - t0)
     return ta, tb
-
-
-def _median_ratio(num, den):
-    return statistics.median(n / d for n, d in zip(num, den))
-
-
-def ratio_quartiles(num, den) -> tuple:
-    """(first quartile, third quartile) of the per-repeat ratios num/den: the middle half of the repeats
-    lies between them. A ratio whose quartiles straddle 1 is parity on this machine, whichever side
-    of 1 its median falls (two jits of one jax.grad step read 0.97-1.03x against each other here)."""
-    ratios = sorted(n / d for n, d in zip(num, den))
-    if len(ratios) < 2:
-        return (ratios[0], ratios[0]) if ratios else (float("nan"), float("nan"))
-    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return q1, q3
-
-
-def spread(ratio, quartiles, sep=" ") -> str:
-    """A ratio with the middle half of its repeats: '0.98x (0.95-1.01)'."""
-    return f"{ratio:.2f}x{sep}({quartiles[0]:.2f}-{quartiles[1]:.2f})"
 
 
 def batches(seed, n, batch, n_in, n_out, classification=True, dtype="float32"):
@@ -286,12 +268,12 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
         "derived_steps_per_s": steps / statistics.median(t_d),
         "jax_grad_steps_per_s": steps / statistics.median(t_p),
         # > 1: the derived step is faster (peer's time over derived time, per repeat).
-        "step_speedup": _median_ratio(t_p, t_d),
+        "step_speedup": median_ratio(t_p, t_d),
         "step_speedup_quartiles": ratio_quartiles(t_p, t_d),
         "derived_first_step_s": statistics.median(first_d),
         "jax_grad_first_step_s": statistics.median(first_p),
         # <= 1.2 is the target: derived time over the peer's, per repeat.
-        "first_step_ratio": _median_ratio(first_d, first_p),
+        "first_step_ratio": median_ratio(first_d, first_p),
     }
     # The machine's limit and each side's share of it: 1.0 is a step that does nothing but its products.
     limit = machine_limit(sizes, batch_size, dtype)
@@ -399,7 +381,7 @@ def scan_vs_loop(net, name, batch, steps, repeats, key):
     return {"small_model": name, "small_batch_size": batch, "small_steps": steps,
             "scan_steps_per_s": steps / statistics.median(t_s),
             "loop_steps_per_s": steps / statistics.median(t_l),
-            "scan_speedup": _median_ratio(t_l, t_s), "scan_speedup_quartiles": ratio_quartiles(t_l, t_s)}
+            "scan_speedup": median_ratio(t_l, t_s), "scan_speedup_quartiles": ratio_quartiles(t_l, t_s)}
 
 
 def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:

@@ -16,7 +16,7 @@ import math
 import statistics
 import time
 
-from compile.cli.bench import ratio_quartiles, spread
+from compile.cli.ratios import median_ratio, ratio_quartiles, spread
 
 LR = 0.1
 
@@ -224,7 +224,7 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
     for label, ts in times.items():
         out[f"{label}_steps_per_s"] = steps / statistics.median(ts)
         if label != "derived":
-            out[f"speedup_vs_{label}"] = statistics.median(p / d for p, d in zip(ts, times["derived"]))
+            out[f"speedup_vs_{label}"] = median_ratio(ts, times["derived"])
             out[f"speedup_vs_{label}_quartiles"] = ratio_quartiles(ts, times["derived"])
     if tstep is not None:
         out["torch_threads"] = torch.get_num_threads()

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from compile.cli.bench import ratio_quartiles
+from compile.cli.ratios import ratio_quartiles
 
 LR = 0.05
 

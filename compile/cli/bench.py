@@ -281,7 +281,7 @@ def run(net, name, batch_size=256, repeats=7, steps=100, first_repeats=3, small=
                    "jax_grad_of_limit": limit * result["jax_grad_steps_per_s"]})
     if small is not None:
         result.update(scan_vs_loop(small, small_name, small_batch_size, small_steps, repeats, key))
-    result["device"] = f"{jax.default_backend()} x{jax.device_count()}"
+    result["device"] = device_name()
     return result
 
 
@@ -445,6 +445,8 @@ def add_arguments(p) -> None:
     p.add_argument("--suite", action="store_true",
                    help="the whole benchmark suite (dense networks, fit against hand-written loops, the CNN and "
                         "RNN examples) as one Markdown table; PyTorch joins where it is installed (minutes)")
+    p.add_argument("--no-torch", action="store_true",
+                   help="leave PyTorch's peer out even where torch is installed")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
 
 
@@ -468,36 +470,44 @@ SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", 
 SUITE_REPEATS = 9
 
 
-def suite(repeats=SUITE_REPEATS, steps=50) -> dict:
+def suite(repeats=SUITE_REPEATS, steps=50, first_repeats=SUITE_FIRST_REPEATS, torch=True) -> dict:
     """Every row of the suite: step and first-step ratios of the dense networks, fit against a loop of
-    jax.grad steps (and PyTorch's, where installed), and the CNN and RNN examples' steps."""
+    jax.grad steps (and PyTorch's, where installed and ``torch``), and the CNN and RNN examples' steps.
+    On a GPU, PyTorch's peer runs there too (``compile.cli.torch_peer``)."""
     import importlib.util
     import platform
     import os
     from derive.network.examples import resolve
     from compile.cli import bench_cnn, bench_fit, bench_rnn
-    rows = []
+
+    class Rows(list):  # each row said on stderr as it is measured: the suite takes minutes
+        def append(self, row):
+            super().append(row)
+            print(f"derivax bench --suite: {row['row']} against {row['peer']}: "
+                  f"{spread(row['ratio'], row['quartiles'])}", file=sys.stderr, flush=True)
+    rows = Rows()
     for what, spec, batch, dtype in SUITE:
         if dtype == "float32":
-            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=SUITE_FIRST_REPEATS)
+            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=first_repeats)
         else:
-            r = run_in_child(spec, batch, repeats, steps, dtype)
+            r = run_in_child(spec, batch, repeats, steps, dtype, first_repeats)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax_grad_steps_per_s"], "ratio": r["step_speedup"],
                      "quartiles": r["step_speedup_quartiles"],
                      "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step",
                      "of_limit": (r["derived_of_limit"], r["jax_grad_of_limit"])})
-    has_torch = importlib.util.find_spec("torch") is not None
+    has_torch = torch and importlib.util.find_spec("torch") is not None
     f = bench_fit.measure(epochs=3, repeats=max(3, repeats), torch=has_torch)
     rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})", "batch": f["batch"],
                  "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"], "quartiles": f["fit_vs_jax_loop_quartiles"],
                  "first_step_ratio": None, "peer": "loop of jitted jax.grad steps"})
     if has_torch:
         rows.append({**rows[-1], "ratio": f["fit_vs_torch_loop"], "quartiles": f["fit_vs_torch_loop_quartiles"],
-                     "peer": "PyTorch eager loop"})
+                     "peer": f"PyTorch eager loop ({f['torch_on']})"})
     for what, name, batch in SUITE_EXAMPLES:
         net = resolve(name)[1]
-        r = bench_cnn.run(net, name, batch, repeats, min(steps, 30), peers=bench_rnn if name == "gru" else None)
+        r = bench_cnn.run(net, name, batch, repeats, min(steps, 30), peers=bench_rnn if name == "gru" else None,
+                          torch=has_torch)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax.grad_steps_per_s"], "ratio": r["speedup_vs_jax.grad"],
                      "quartiles": r["speedup_vs_jax.grad_quartiles"],
@@ -505,10 +515,17 @@ def suite(repeats=SUITE_REPEATS, steps=50) -> dict:
         if "speedup_vs_pytorch" in r:
             rows.append({**rows[-1], "peer_steps_per_s": r["pytorch_steps_per_s"], "ratio": r["speedup_vs_pytorch"],
                          "quartiles": r["speedup_vs_pytorch_quartiles"],
-                         "peer": "PyTorch eager step"})
+                         "peer": f"PyTorch eager step ({r['torch_on']})"})
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name()}, "
+                       f"Python {platform.python_version()}, JAX {__import__('jax').__version__}", "rows": list(rows)}
+
+
+def device_name() -> str:
+    """JAX's backend and its devices: 'cpu x1', 'gpu x1 (NVIDIA H200)'."""
     import jax
-    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.default_backend()} x{jax.device_count()}, "
-                       f"Python {platform.python_version()}, JAX {jax.__version__}", "rows": rows}
+    devices = jax.devices()
+    kind = devices[0].device_kind if jax.default_backend() != "cpu" else ""
+    return f"{jax.default_backend()} x{len(devices)}" + (f" ({kind})" if kind else "")
 
 
 def suite_markdown(result) -> str:
@@ -537,7 +554,8 @@ def main(args) -> int:
     if getattr(args, "suite", False) is False and args.repeats is None:
         args.repeats = 7
     if getattr(args, "suite", False):
-        result = suite(args.repeats or SUITE_REPEATS, min(args.steps, 50))
+        result = suite(args.repeats or SUITE_REPEATS, min(args.steps, 50), args.first_repeats or SUITE_FIRST_REPEATS,
+                       torch=not args.no_torch)
         sys.stdout.write(suite_markdown(result))
         if args.json:
             print(json.dumps(result))

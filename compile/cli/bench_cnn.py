@@ -110,6 +110,8 @@ def torch_step(prog, params, lr=LR):
     except ImportError:
         return None, None
     import numpy as np
+    from compile.cli.torch_peer import place
+    place(torch)
     acts = {"identity": lambda z: z, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
             "softplus": tf.softplus}
     tp = {}
@@ -160,9 +162,10 @@ def torch_input(x):
     return torch.tensor(np.moveaxis(x, -1, 1).copy())  # channels first
 
 
-def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> dict:
+def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None, torch=True) -> dict:
     """Interleaved timings of the derived train step and the peers; ``peers`` is the module that writes
-    them (this one for convolutional networks, ``compile.cli.bench_rnn`` for recurrent ones)."""
+    them (this one for convolutional networks, ``compile.cli.bench_rnn`` for recurrent ones). PyTorch's
+    peer joins where torch is installed, unless ``torch`` is false."""
     import sys
 
     import jax
@@ -201,7 +204,8 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
         state["p"] = jax.block_until_ready(p)
 
     sides = [("derived", run_derived), ("jax.grad", run_peer)]
-    tstep, torch = kit.torch_step(prog, params)
+    tstep, torch = kit.torch_step(prog, params) if torch else (None, None)
+    from compile.cli.torch_peer import describe, sync
     if tstep is not None:
         tx = [kit.torch_input(x) for x in xs]  # in the layout PyTorch takes, once
         tl = [torch.tensor(l) for l in labels]
@@ -209,6 +213,7 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
         def run_torch():
             for i in range(steps):
                 tstep(tx[i % nb], tl[i % nb])
+            sync(torch)
         sides.append(("pytorch", run_torch))
     for _, fn in sides:  # compile and warm every side before any timing
         fn()
@@ -228,6 +233,7 @@ def run(net, name, batch_size=256, repeats=7, steps=50, seed=0, peers=None) -> d
             out[f"speedup_vs_{label}_quartiles"] = ratio_quartiles(ts, times["derived"])
     if tstep is not None:
         out["torch_threads"] = torch.get_num_threads()
+        out["torch_on"] = describe(torch)
     return out
 
 
@@ -244,6 +250,6 @@ def render(r) -> None:
     tab.add_row("hand-written JAX, jax.grad", f"{r['jax.grad_steps_per_s']:,.1f}",
                 spread(r["speedup_vs_jax.grad"], r["speedup_vs_jax.grad_quartiles"], " "))
     if "pytorch_steps_per_s" in r:
-        tab.add_row(f"PyTorch eager ({r['torch_threads']} threads)", f"{r['pytorch_steps_per_s']:,.1f}",
+        tab.add_row(f"PyTorch eager ({r.get('torch_on', str(r['torch_threads']) + ' threads')})", f"{r['pytorch_steps_per_s']:,.1f}",
                     spread(r["speedup_vs_pytorch"], r["speedup_vs_pytorch_quartiles"], " "))
     Console(file=sys.stdout).print(tab)

@@ -89,18 +89,20 @@ def jax_loop(sizes, batch, epochs, x, y, xt, yt):
 
 def torch_loop(sizes, batch, epochs, x, y, xt, yt):
     import torch
+    from compile.cli.torch_peer import place
+    dev = place(torch)
     torch.manual_seed(0)
     layers = []
     for i, o in zip(sizes[:-2], sizes[1:-1]):
         layers += [torch.nn.Linear(i, o), torch.nn.Tanh()]
     model = torch.nn.Sequential(*layers, torch.nn.Linear(sizes[-2], sizes[-1]))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    xd, yd = torch.from_numpy(x), torch.from_numpy(y.argmax(1))
-    xtd, ytd = torch.from_numpy(xt), torch.from_numpy(yt.argmax(1))
+    xd, yd = torch.from_numpy(x).to(dev), torch.from_numpy(y.argmax(1)).to(dev)
+    xtd, ytd = torch.from_numpy(xt).to(dev), torch.from_numpy(yt.argmax(1)).to(dev)
 
     def go():
         for e in range(epochs):
-            order = torch.from_numpy(np.random.default_rng(e).permutation(len(x)))
+            order = torch.from_numpy(np.random.default_rng(e).permutation(len(x))).to(dev)
             for s in range(len(x) // batch):
                 idx = order[s * batch:(s + 1) * batch]
                 opt.zero_grad()
@@ -142,6 +144,8 @@ def measure(examples=60000, sizes=(784, 256, 128, 10), batch=128, epochs=2, repe
     if "torch loop" in med:
         out["fit_vs_torch_loop"] = med["torch loop"] / med["derivax fit"]
         out["fit_vs_torch_loop_quartiles"] = ratio_quartiles(times["torch loop"], times["derivax fit"])
+        from compile.cli.torch_peer import describe
+        out["torch_on"] = describe(_torch)
     return out
 
 

@@ -132,6 +132,8 @@ def torch_step(prog, params, lr=LR):
     except ImportError:
         return None, None
     import numpy as np
+    from compile.cli.torch_peer import place
+    place(torch)
     tp = {k: torch.tensor(np.asarray(v, np.float32).reshape(np.shape(v)), requires_grad=True) for k, v in params.items()}
     running = {}
     for kind, s in prog:

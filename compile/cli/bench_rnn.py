@@ -112,6 +112,8 @@ def torch_step(prog, params, lr=LR):
     except ImportError:
         return None, None
     import numpy as np
+    from compile.cli.torch_peer import place
+    place(torch)
 
     def t(a):
         return torch.tensor(np.asarray(a, np.float32))

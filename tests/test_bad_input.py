@@ -121,6 +121,37 @@ def test_a_sympy_step_in_a_child_is_cut_off_and_leaves_this_process_whole():
     assert seen == [(x - 1) * (x + 1)]
 
 
+def test_a_child_never_frees_what_it_inherited():
+    """Objects the parent left as garbage (cycles not yet collected) are not freed in a forked child, even
+    when the child collects: on a GPU such an object can be a JAX array, and freeing it in a child calls
+    into a CUDA context the child does not have. A finaliser that writes its process id shows where it ran."""
+    import gc
+    import os
+    from derive.run.worker import run
+    read, write = os.pipe()
+
+    class Held:
+        def __del__(self):
+            os.write(write, f"{os.getpid()}\n".encode())
+
+    gc.disable()   # the cycle stays uncollected here until after the fork
+    try:
+        a = Held()
+        a.cycle = a
+        del a
+
+        def collect_in_child():
+            return gc.collect(), os.getpid()
+        _, child = run(collect_in_child, seconds=30)
+    finally:
+        gc.enable()
+    gc.collect()   # now it is freed, here
+    os.close(write)
+    with os.fdopen(read) as f:
+        pids = [int(line) for line in f.read().split()]
+    assert pids == [os.getpid()] and child != os.getpid()
+
+
 def test_the_exact_check_falls_back_to_differences_past_its_limit_and_still_catches_an_error():
     net = Network(2, [Dense(2, "tanh"), Dense(1)], loss="log(cosh(yhat - y))")
     d = net.derive("columns")

@@ -659,21 +659,16 @@ class _watchdog:
         import os
         import select
         import signal
-        import warnings
         self.pid = None
         if not hasattr(os, "fork") or not self.seconds or self.seconds <= 0:
             return self
         message = (f"derivax: {self.path}: running the model file took longer than {self.seconds:g} s, the limit "
                    "for loading a model file, and could not be interrupted (a call that never returns to Python, "
                    "or a loop that catches every exception): derivax stopped\n").encode("utf-8", "replace")
+        from derive.run.worker import fork
         read, write = os.pipe()
         parent = os.getpid()
-        with warnings.catch_warnings():
-            # A fork of a process with threads (JAX's) warns that the child could deadlock on a lock another
-            # thread held; this child takes none: it waits on a pipe, writes a line, sends a signal, exits.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = fork()   # the child waits on a pipe, writes a line, sends a signal, exits
         if pid == 0:   # the watchdog
             try:
                 os.close(write)

@@ -1,6 +1,7 @@
 """The benchmark harness: its hand-written peer computes the right loss, and a tiny run reports every figure.
 No timing is asserted: timings belong to `derivax bench`, not to the test suite."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -15,7 +16,11 @@ def numpy_loss(params, x, y, acts, loss, l2=0.0):
     """The mean-over-batch loss in float64 NumPy, straight from the definitions."""
     fns = {"identity": lambda z: z, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
            "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "softplus": lambda z: np.log1p(np.exp(z)),
-           "swish": lambda z: z / (1 + np.exp(-z)),
+           "swish": lambda z: z / (1 + np.exp(-z)), "silu": lambda z: z / (1 + np.exp(-z)),
+           "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+           "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * (np.exp(np.minimum(z, 0)) - 1)),
+           "gelu": lambda z: z * (1 + np.vectorize(math.erf)(z / np.sqrt(2))) / 2,
+           "gelu_tanh": lambda z: z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))) / 2,
            "softmax": lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)}
     a = np.asarray(x, np.float64)
     for (W, b), act in zip(params, acts):
@@ -28,7 +33,8 @@ def numpy_loss(params, x, y, acts, loss, l2=0.0):
 
 @pytest.mark.parametrize("spec, l2", [("5-4:tanh-3:softmax", 0.0), ("5-4:relu-3:sigmoid-1:sigmoid", 0.0),
                                       ("5-6:softplus-2:identity", 0.1), ("5-4:sigmoid-2:tanh", 0.0),
-                                      ("5-4:(z*sigmoid(z))-3:softmax", 0.0)])
+                                      ("5-4:(z*sigmoid(z))-3:softmax", 0.0), ("5-4:elu-3:selu-2:identity", 0.0),
+                                      ("5-4:gelu-3:gelu_tanh-4:silu-3:softmax", 0.0)])
 def test_peer_loss_matches_numpy(spec, l2):
     import jax
     net = parse_spec(spec)
@@ -257,7 +263,7 @@ def _refused(capsys, monkeypatch, *argv):
 @pytest.mark.parametrize("argv, message", [
     # once found only after the first comparison had been timed, or not at all
     (["--small", "2-3:leaky_relu-2:softmax"], "derivax: --small: layer 1: the hand-written peer knows the "
-                                              "activations identity, tanh, sigmoid, relu, softplus, swish, softmax, "
+                                              "activations identity, tanh, sigmoid, relu, softplus, swish, elu, selu, silu, gelu, gelu_tanh, softmax, "
                                               "found 'leaky_relu'"),
     (["--small", "nope"], "derivax: --small nope: unknown model 'nope'"),
     (["--batch-size", "10000000000"], "derivax bench: argument --batch-size: must be from 1 to 1000000, "

@@ -51,7 +51,7 @@ def _formula_name(act):
 
 def peer_spec(net):
     """(layer sizes, activation names, loss name, l2) of a sequential network, or BenchError."""
-    known = ("identity", "tanh", "sigmoid", "relu", "softplus", "swish", "softmax")
+    known = ("identity", "tanh", "sigmoid", "relu", "softplus", "swish", *PEER_EXTRA, "softmax")
     acts = []
     for i, layer in enumerate(net.layers, 1):
         act = _formula_name(layer.activation)
@@ -82,12 +82,18 @@ def peer_init(key, sizes, dtype="float32"):
     return params
 
 
+# Named activations the peer computes with jax.nn's own functions.
+PEER_EXTRA = ("elu", "selu", "silu", "gelu", "gelu_tanh")
+
+
 def peer_loss(params, x, y, acts, loss, l2=0.0):
     """Mean over the batch of the loss summed over outputs (+ l2/(2m) sum ||W||^2), from logits."""
     import jax
     import jax.numpy as jnp
     fns = {"identity": lambda z: z, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
-           "relu": jax.nn.relu, "softplus": jax.nn.softplus, "swish": lambda z: z * jax.nn.sigmoid(z)}
+           "relu": jax.nn.relu, "softplus": jax.nn.softplus, "swish": lambda z: z * jax.nn.sigmoid(z),
+           "elu": jax.nn.elu, "selu": jax.nn.selu, "silu": jax.nn.silu,
+           "gelu": lambda z: jax.nn.gelu(z, approximate=False), "gelu_tanh": jax.nn.gelu}
     a = x
     for (W, b), act in zip(params[:-1], acts[:-1]):
         a = fns[act](a @ W + b)

@@ -15,7 +15,7 @@ import re
 
 from derive.network.norm import running_stats
 
-from derive.network.scalar_functions import SCALAR_FUNCTIONS
+from derive.network.functions import HE_ACTIVATIONS as _HE
 
 from compile.lowering.lower import function_sources, header
 from compile.train.optim import OptimizerError, make
@@ -23,8 +23,9 @@ from compile.checks.points import mask_units
 
 # He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
 # activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
-# function's row in derive's table says which it is, and each parameter's record (Param.init) carries it.
-HE_ACTIVATIONS = tuple(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
+# function's row in derive's table says which it is (the named formulas, swish, gelu, mish, are relu-like),
+# and each parameter's record (Param.init) carries it.
+HE_ACTIVATIONS = tuple(sorted(_HE))
 
 
 def _dims(shape) -> tuple:

@@ -22,11 +22,28 @@ yhat, y = sp.symbols("yhat y")
 KINK_CONVENTION = "at a kink the derivative takes its value from the left: relu'(0) = step(0) = 0"
 
 
+# Named activations that are formulas of the scalar functions: they print as what they are (swish's
+# A = Z ⊙ σ(Z)), and their derivatives are sympy.diff's, as a formula's. gelu is the exact one (Keras's and
+# PyTorch's default; jax.nn.gelu's default is gelu_tanh, the tanh approximation). Each with the weight
+# initialisation of relu-like layers.
+COMPOSITE_ACTIVATIONS = {
+    "swish": z * sigmoid(z),
+    "silu": z * sigmoid(z),
+    "gelu": z * (1 + sp.erf(z / sp.sqrt(2))) / 2,
+    "gelu_tanh": z * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (z + sp.Float("0.044715") * z**3))) / 2,
+    "mish": z * sp.tanh(softplus(z)),
+}
+COMPOSITE_INIT = "he"
+
 # Elementwise activations, the scalar functions a layer may name. softmax is not elementwise: it is its
 # own graph operation.
 ACTIVATIONS = {"identity": sp.Lambda(z, z),
-               **{f.name: sp.Lambda(z, f.sympy(z)) for f in SCALAR_FUNCTIONS if f.activation}}
+               **{f.name: sp.Lambda(z, f.sympy(z)) for f in SCALAR_FUNCTIONS if f.activation},
+               **{name: sp.Lambda(z, expr) for name, expr in COMPOSITE_ACTIVATIONS.items()}}
 ACTIVATION_NAMES = tuple(ACTIVATIONS) + ("softmax",)
+# Activations initialised as relu's (He): the rows marked so, and the formulas above.
+HE_ACTIVATIONS = frozenset([f.name for f in SCALAR_FUNCTIONS if f.init == "he"]
+                           + ([*COMPOSITE_ACTIVATIONS] if COMPOSITE_INIT == "he" else []))
 
 # Per-entry losses L(yhat, y); the network's loss is J = (1/m) * sum over examples and outputs.
 LOSSES = {
@@ -37,8 +54,10 @@ LOSSES = {
 LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
                "ce": "categorical cross-entropy", "svm": "multiclass hinge (SVM)"}
 
-# Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y.
+# Functions a formula may call: the names printed, and the ones a user may write in z or yhat, y (the
+# named formulas too: gelu(z) in a formula is its expression).
 FUNCTIONS = {f.name: f.sympy for f in SCALAR_FUNCTIONS}
+FUNCTIONS.update({name: sp.Lambda(z, expr) for name, expr in COMPOSITE_ACTIVATIONS.items()})
 
 # The SymPy function classes that the lowering to JAX and the NumPy evaluator compute (sqrt is a power).
 COMPUTABLE = tuple(c for f in SCALAR_FUNCTIONS for c in f.classes)

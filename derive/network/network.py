@@ -37,9 +37,7 @@ from derive.network.recurrent import Step
 from derive.network.parts import Layer, _activation, _flag, _positive_int  # noqa: F401 - re-exported
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
-from derive.network.scalar_functions import SCALAR_FUNCTIONS
-
-HE_ACTIVATIONS = frozenset(f.name for f in SCALAR_FUNCTIONS if f.init == "he")
+from derive.network.functions import HE_ACTIVATIONS
 from derive.graph.symbols import lam, m
 CONVENTIONS = ("rows", "columns")
 # The weight decay's forms, each its coefficient of ΣW² in J (biases are not decayed).

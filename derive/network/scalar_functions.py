@@ -129,6 +129,42 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
+class elu(sp.Function):
+    """z if z > 0 else exp(z) − 1 (α = 1, as Keras's and PyTorch's default). Its derivative is written
+    through elu itself, 1 for z > 0 and elu(z) + 1 = exp(z) elsewhere, so that no exp(z) of a large z
+    is ever formed (0 · exp(z) would be 0 · inf = nan)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return step(x) + (1 - step(x)) * (elu(x) + 1)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return x if x > 0 else sp.exp(x) - 1
+        return None
+
+
+# SELU's constants (Klambauer et al. 2017), to the digits JAX and PyTorch use.
+SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 32)
+SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 32)
+
+
+class selu(sp.Function):
+    """λ z if z > 0 else λ α (exp(z) − 1), with SELU's λ ≈ 1.0507 and α ≈ 1.6733. The derivative, as
+    elu's, through selu itself: λ for z > 0, selu(z) + λ α elsewhere."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return SELU_SCALE * step(x) + (1 - step(x)) * (selu(x) + SELU_SCALE * SELU_ALPHA)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return SELU_SCALE * (x if x > 0 else SELU_ALPHA * (sp.exp(x) - 1))
+        return None
+
+
 class log_sigmoid(sp.Function):
     """log σ(z) = −softplus(−z), computed without forming σ(z) (which saturates to 0 or 1). The
     stable-log rewrite (derive.graph.stable) puts it where a loss takes the log of a sigmoid output."""
@@ -202,6 +238,11 @@ SCALAR_FUNCTIONS = (
     ScalarFunction("leaky_relu", leaky_relu, "jnp.where({0} > 0, {0}, " + str(LEAKY_SLOPE) + "*{0})",
                    lambda z: np.where(z > 0, z, float(LEAKY_SLOPE) * z), init="he", activation=True),
     ScalarFunction("softplus", softplus, "jax.nn.softplus({0})", lambda z: np.logaddexp(0, z),
+                   activation=True),
+    ScalarFunction("elu", elu, "jax.nn.elu({0})", lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+                   init="he", activation=True),
+    ScalarFunction("selu", selu, "jax.nn.selu({0})",
+                   lambda z: float(SELU_SCALE) * np.where(z > 0, z, float(SELU_ALPHA) * np.expm1(np.minimum(z, 0))),
                    activation=True),
     ScalarFunction("log_sigmoid", log_sigmoid, "jax.nn.log_sigmoid({0})", lambda z: -np.logaddexp(0, -z),
                    latex=_latex(r"\log\sigma")),

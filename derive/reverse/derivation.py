@@ -183,6 +183,7 @@ RULE_RECORDS = {
 class _Context:
     def __init__(self, model, printer):
         self.model, self.steps, self._printer, self.rules_seen = model, [], printer, {}
+        self.delta_factor = None   # the constant left out of the first error signal named (the output's)
 
     def show(self, node):
         if self._printer is None:
@@ -455,6 +456,13 @@ def _negated(node: Node):
     return None
 
 
+def _scaled(node, k):
+    """k ⊙ ``node``, the constant taken into an anonymous elementwise node's own expression."""
+    if node.op == "ew" and node.name is None:
+        return ew(k * node.attrs["expr"], node.args, shape=node.shape)
+    return ew(k * ph(0), [node], shape=node.shape)
+
+
 def _name_delta(node, g, rules, ctx, result, last, through=()):
     """Name the error signal delta_l = dJ/dZ_l without its constant factor (the 1/m of the mean)."""
     l = _layer_of(node)
@@ -467,10 +475,21 @@ def _name_delta(node, g, rules, ctx, result, last, through=()):
                    loss=LOSS_TITLES[ctx.model.loss_name])
     g = tidy(write_through(g, through, ctx.steps), ctx.steps, why)
     c, rest = constant_factor(g)
-    if c.could_extract_minus_sign():   # δ as textbooks write it: (A − Y) ⊙ A ⊙ (1 − A), not −A ⊙ (A − 1) ⊙ (A − Y)
-        flipped = _negated(rest)
-        if flipped is not None:
-            c, rest = -c, flipped
+    if ctx.delta_factor is None:
+        if c.could_extract_minus_sign():   # δ as textbooks write it: (A − Y) ⊙ A ⊙ (1 − A), not −A ⊙ (A − 1) ⊙ (A − Y)
+            flipped = _negated(rest)
+            if flipped is not None:
+                c, rest = -c, flipped
+        ctx.delta_factor = c
+    else:
+        # Every error signal leaves out the same constant as the output's (the 1/m of the mean, a loss's
+        # own factor), so that δ₁ = (δ₂ W₂ᵀ) ⊙ f′(Z₁) holds as printed: a constant of an activation's
+        # derivative (2 tanh(z), gelu's 1/2, LeCun's 1.7159 tanh(2z/3)) stays inside δ, where a student's
+        # δ has it, not in the gradients.
+        k = sp.simplify(c / ctx.delta_factor)
+        if k != 1 and k.is_number and k.is_finite:
+            rest = _scaled(rest, k)
+            c = ctx.delta_factor
     delta = named(rest, Name("delta", l), "delta")
     ctx.steps.append(Step((rule("name_delta", delta=delta.name, gradient=Gradient(node.name)),),
                           ("def", delta.name), rest))

@@ -26,6 +26,7 @@ from compile.checks.points import random_point
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
 RTOL, ATOL = 1e-9, 1e-12
 EXACT_SECONDS = 30.0          # the exact comparison where the numbers agree (it confirms the verdict)
+SWAP_SECONDS = 5.0           # the search for one slipped name (W1 for W2, c1_t for c1_tm1) where yours differs
 EXACT_WHEN_DIFFERENT = 5.0    # and where they differ already (it adds only detail)
 
 
@@ -283,6 +284,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis.extend(notes)   # a column broadcast against a row explains the shape itself
         result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}"
                                 if notes else _shape_note(user.shape, correct.shape, label, d.model.convention))
+        result.diagnosis = _swapped_name(d, formula, correct, per_step, seed) + result.diagnosis
         return result
     numeric = _numeric(d, user, correct, seed)
     if numeric["undefined"]:
@@ -304,10 +306,15 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     result.counterexample = numeric["counterexample"] or detail
     if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
         result.yours_note = _hidden_difference(user, correct)
+    derivatives = diagnose_in_time(user, correct, d.model)
+    if not any(line.startswith("wrong layer") for line in derivatives or []):
+        swapped = _swapped_name(d, formula, correct, per_step, seed)
+        if swapped:   # one name put right makes it right: said alone, before any reading of factors
+            result.diagnosis = notes + swapped
+            return result
     whole = target in d.grads and not any(layer.kind == "recurrent" for layer in d.model.layers)
     result.diagnosis = notes + _constant_factor(numeric["points"], d.model.loss_name if whole else None) \
         + _transpose(numeric["points"])
-    derivatives = diagnose_in_time(user, correct, d.model)
     if derivatives is None:
         result.how.append(f"the diagnosis of activation derivatives was skipped: it took longer than "
                           f"{DIAGNOSIS_SECONDS:g} s")
@@ -412,6 +419,76 @@ def _unsummed(user, correct) -> str:
         return (f"wrong shape: summed over axis {other[0]} instead of axis {batch[0]}, the batch (sum(..., "
                 f"{batch[0]}))")
     return f"wrong shape: the sum over the batch is missing (sum over axis {batch[0]}, the batch's)"
+
+
+def _near(a: str, b: str) -> bool:
+    """Two names one slip apart: one character changed, added or dropped (W1 and W2, A1 and Z1, deltaf1_t
+    and deltai1_t), two in names longer than three (c1_t and c1_tm1), or X and an activation A_k."""
+    if {a[:1], b[:1]} == {"X", "A"} and len(a) + len(b) <= 4:
+        return True
+    n, k = len(a), len(b)
+    if abs(n - k) > 2:
+        return False
+    row = list(range(k + 1))
+    for i in range(1, n + 1):   # Levenshtein distance, row by row
+        prev, row[0] = row[0], i
+        for j in range(1, k + 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+    return row[k] <= (2 if min(n, k) > 3 else 1)
+
+
+def _swapped_name(d, formula, correct, per_step, seed) -> list:
+    """The slip of one name: yours with one name (each place it stands, or one of them) replaced by a near
+    one of the derivation's (``_near``) that makes it agree with the derived formula numerically: a layer's
+    index (W1 for W2, with shapes that fit), A for Z inside a derivative, a step (c1_t for c1_tm1) or a gate
+    (deltaf1_t for deltai1_t). [] where no single name explains it, or past SWAP_SECONDS: the search runs in
+    a child process (``derive.run.worker``), as a variant's graph can be SymPy work of any length."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.run.worker import run
+    if not isinstance(formula, str) or not formula.isascii() or "\n" in formula.strip():
+        return []
+    try:
+        return run(_swap_search, d, formula, correct, per_step, seed, seconds=SWAP_SECONDS,
+                   what="the search for a slipped name")
+    except (TimeLimitExceeded, Exception):   # noqa: BLE001 - a diagnosis never stands in the verdict's way
+        return []
+
+
+def _swap_search(d, formula, correct, per_step, seed) -> list:
+    import ast
+    import time
+    from derive.formula.matrix_names import matrix_names
+    text = formula.strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    known = set(matrix_names(d))
+    found = [(n.id, n.col_offset, n.end_col_offset) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in known]
+    deadline = time.monotonic() + SWAP_SECONDS
+    tried = {text}
+    for name in dict.fromkeys(f[0] for f in sorted(found, key=lambda f: f[1])):   # in the order written
+        spans = sorted(f for f in found if f[0] == name)
+        for alt in sorted(k for k in known if k != name and _near(name, k)):
+            for chosen in [spans] + ([[one] for one in spans] if len(spans) > 1 else []):
+                new = text
+                for _, start, end in sorted(chosen, key=lambda f: -f[1]):
+                    new = new[:start] + alt + new[end:]
+                if new in tried:
+                    continue
+                tried.add(new)
+                if time.monotonic() > deadline:
+                    return []
+                try:
+                    user = to_node(new, d, at_step=correct if per_step else None)
+                    if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
+                        continue
+                except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+                    continue
+                where = "" if len(chosen) == len(spans) else f" at position {chosen[0][1] + 1}"
+                return [f"yours has {name} where the derived formula has {alt}{where}: with {alt} there, yours "
+                        f"agrees"]
+    return []
 
 
 def _known_mistake(d, target, numeric) -> list:

@@ -1,0 +1,57 @@
+"""check names the one slipped name that makes a wrong formula right: a layer's index with shapes that fit,
+A for Z inside a derivative, X for A1, a step of a recurrence (c1_t for c1_tm1), a gate of an LSTM. The
+verdict itself is the derivation's; the diagnosis must say exactly which name, and nothing where no single
+name explains the difference."""
+import pytest
+
+from compile.checks.formula import _near, check_formula
+from derive.network.examples import resolve
+
+CASES = [
+    # (model, target, formula, the name written, the name meant)
+    ("2-3:tanh-3:tanh-2:softmax", "W2", "(1/m)*(A1.T @ delta3)", "delta3", "delta2"),    # shapes fit
+    ("2-3:tanh-3:tanh-2:softmax", "W1", "(1/m)*(A1.T @ delta1)", "A1", "X"),
+    ("2-3:tanh-3:tanh-3:softmax", "delta2", "(delta3 @ W2.T) * (1 - A2**2)", "W2", "W3"),
+    ("2-3:tanh-3:tanh-2:softmax", "delta1", "(delta2 @ W2.T) * (1 - A2**2)", "A2", "A1"),
+    ("3x2-lstm3-2:softmax", "Wxi1", "sum_t(x_t.T @ deltaf1_t)", "deltaf1_t", "deltai1_t"),
+    ("3x2-lstm3-2:softmax", "deltaf1_t", "c1_t*f1_t*(1 - f1_t)*(dc1_t + dh1_t*o1_t*(1 - tanh(c1_t)**2))",
+     "c1_t", "c1_tm1"),
+    ("3x2-rnn3-2:softmax", "Whh1", "sum_t(h1_t.T @ delta1_t)", "h1_t", "h1_tm1"),
+]
+
+
+@pytest.mark.parametrize("model, target, formula, wrote, meant", CASES)
+def test_the_slipped_name_is_named(model, target, formula, wrote, meant):
+    net = resolve(model)[1]
+    r = check_formula(net, target, formula)
+    assert not r.ok
+    says = [line for line in r.diagnosis if line.startswith("yours has")]
+    assert says and says[0].startswith(f"yours has {wrote} where the derived formula has {meant}"), r.diagnosis
+    # and the formula with that name put right is right (the diagnosis's own claim, checked afresh)
+    assert check_formula(net, target, formula.replace(wrote, meant, 1) if formula.count(wrote) == 1
+                         else _fix_first(formula, wrote, meant)).ok
+
+
+def _fix_first(formula, wrote, meant):
+    import re
+    return re.sub(rf"\b{wrote}\b", meant, formula, count=1)
+
+
+def test_one_place_of_several_is_named_by_its_position():
+    net = resolve("3x2-lstm3-2:softmax")[1]
+    formula = "c1_t*f1_t*(1 - f1_t)*(dc1_t + dh1_t*o1_t*(1 - tanh(c1_t)**2))"
+    r = check_formula(net, "deltaf1_t", formula)
+    assert f"yours has c1_t where the derived formula has c1_tm1 at position 1:" in r.diagnosis[0]
+
+
+@pytest.mark.parametrize("formula", ["(1/m)*(X.T @ delta1) + 1", "(1/m)*(X.T @ delta1) * 2"])
+def test_nothing_is_named_where_no_single_name_explains_it(formula):
+    r = check_formula(resolve("2-3:tanh-2:softmax")[1], "W1", formula)
+    assert not r.ok and not any(line.startswith("yours has") for line in r.diagnosis)
+
+
+@pytest.mark.parametrize("a, b, near", [("W1", "W2", True), ("A1", "Z1", True), ("X", "A1", True),
+                                        ("c1_t", "c1_tm1", True), ("deltaf1_t", "deltai1_t", True),
+                                        ("W1", "b2", False), ("m", "b1", False), ("h1_t", "Whh1", False)])
+def test_which_names_are_one_slip_apart(a, b, near):
+    assert _near(a, b) is near and _near(b, a) is near

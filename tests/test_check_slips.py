@@ -55,3 +55,9 @@ def test_nothing_is_named_where_no_single_name_explains_it(formula):
                                         ("W1", "b2", False), ("m", "b1", False), ("h1_t", "Whh1", False)])
 def test_which_names_are_one_slip_apart(a, b, near):
     assert _near(a, b) is near and _near(b, a) is near
+
+
+@pytest.mark.parametrize("target", ["dJ/dW1", "∂J/∂W1", "dW1", "W1"])
+def test_a_target_spelled_as_shows_json_names_an_adjoint(target):
+    r = check_formula(resolve("2-3:tanh-2:softmax")[1], target, "X.T @ delta1 / m")
+    assert r.ok and r.label == "∂J/∂W₁"

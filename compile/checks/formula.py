@@ -78,6 +78,9 @@ def target_node(derivation, target: str):
     """(node, printed label) of a target name."""
     from derive.printing.show import name as display
     model = derivation.model
+    for spelled in ("dJ/d", "∂J/∂"):   # show's JSON names an adjoint dJ/dh1_t: the target dh1_t
+        if target.startswith(spelled) and len(target) > len(spelled):
+            target = "d" + target[len(spelled):]
     if target in derivation.grads:
         return derivation.grads[target], f"∂J/∂{display(target, 'text')}"
     named = {n.name: n for n in model.forward if n.name}

@@ -61,3 +61,54 @@ def test_which_names_are_one_slip_apart(a, b, near):
 def test_a_target_spelled_as_shows_json_names_an_adjoint(target):
     r = check_formula(resolve("2-3:tanh-2:softmax")[1], target, "X.T @ delta1 / m")
     assert r.ok and r.label == "∂J/∂W₁"
+
+
+# ---- decimals, constants and the JSON round trip ----
+
+def test_a_constant_typed_to_a_floats_digits_is_equal_and_prints_as_typed():
+    net = resolve("2-3:selu-2:softmax")[1]
+    r = check_formula(net, "A1", "1.0507009873554805 * np.where(Z1 > 0, Z1, 1.6732632423543772 * (np.exp(Z1) - 1))")
+    assert r.ok and "a decimal constant ends where the other side's goes on" in r.how[0]
+    assert r.yours.startswith("1.0507009873554805 Z₁")   # as typed, not 2101401974710961/2000000000000000
+
+
+def test_a_rounded_constant_is_not_equal_and_is_said_to_be_near():
+    r = check_formula(resolve("2-3:selu-2:softmax")[1], "A1", "1.0507 * np.where(Z1 > 0, Z1, 1.6733 * (np.exp(Z1) - 1))")
+    assert not r.ok
+    assert r.diagnosis[0].startswith("yours is within ") and "a constant rounded" in r.diagnosis[0]
+    yours, derived = r.counterexample.split("yours ")[1].split(", derived ")
+    assert yours != derived   # printed with the digits that tell them apart
+
+
+@pytest.mark.parametrize("model", ["2-3:gelu-1:sigmoid", "2-3:gelu_tanh-1:sigmoid", "2-3:selu-2:softmax",
+                                   "2-3:mish-2:softmax", "2-3:(1.7159*tanh(2*z/3))-2:softmax"])
+def test_every_formula_shows_json_prints_reads_back_as_equal(model):
+    import json
+    net = resolve(model)[1]
+    doc = json.loads(net.derive("rows").json())
+    for target, formula in [*doc["deltas"].items(), *doc["gradients"].items()]:
+        assert check_formula(net, target, formula).ok, (target, formula)
+
+
+@pytest.mark.parametrize("formula", ["0.5*Z1*(1 + np.tanh(np.sqrt(2/np.pi)*(Z1 + 0.044715*Z1**3)))",
+                                     "0.5*Z1*(1 + tanh(sqrt(2/pi)*(Z1 + 0.044715*Z1**3)))",
+                                     "Z1*(1 + np.tanh(math.sqrt(2/math.pi)*(Z1 + 0.044715*Z1**3)))/2"])
+def test_pi_is_a_constant_of_formulas(formula):
+    assert check_formula(resolve("2-3:gelu_tanh-1:sigmoid")[1], "A1", formula).ok
+
+
+def test_a_transposed_square_weight_is_named():
+    net = resolve("3-3:tanh-3:softmax")[1]
+    r = check_formula(net, "delta1", "(delta2 @ W2) * (1 - A1**2)")
+    assert r.diagnosis == ["yours has W2 where the derived formula has its transpose W2.T: with W2.T there, "
+                           "yours agrees"]
+
+
+def test_a_forward_formula_gets_no_reading_of_derivatives():
+    r = check_formula(resolve("2-3:gelu_tanh-1:sigmoid")[1], "A1", "0.5*Z1*(1 + np.tanh(0.79*(Z1 + 0.044715*Z1**3)))")
+    assert not r.ok and not any("derivative" in line for line in r.diagnosis)
+
+
+def test_an_activations_constant_does_not_make_its_derivative_wrong():
+    r = check_formula(resolve("2-3:gelu-1:sigmoid")[1], "W1", "X.T @ ((A2 - Y) @ W2.T * gelu_prime(Z1))")
+    assert r.diagnosis == ["missing 1/m: yours is m times the derived formula"]

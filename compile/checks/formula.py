@@ -309,8 +309,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     result.counterexample = numeric["counterexample"] or detail
     if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
         result.yours_note = _hidden_difference(user, correct)
-    derivatives = diagnose_in_time(user, correct, d.model)
-    if not any(line.startswith("wrong layer") for line in derivatives or []):
+    # a forward node's formula (A1 = gelu(Z1) written out) holds no derivative to diagnose
+    derivatives = diagnose_in_time(user, correct, d.model) if correct.role not in ("act", "pre") else []
+    if not numeric["ok"] and not any(line.startswith("wrong layer") for line in derivatives or []):
         swapped = _swapped_name(d, formula, correct, per_step, seed)
         if swapped:   # one name put right makes it right: said alone, before any reading of factors
             result.diagnosis = notes + swapped
@@ -324,6 +325,8 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     result.diagnosis += derivatives or []
     if not result.diagnosis:   # what the formula's symbols do not show, its numbers may (a path left out)
         result.diagnosis = _known_mistake(d, target, numeric)
+    if not result.diagnosis:
+        result.diagnosis = _nearly(numeric["points"])
     if exact is True:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
@@ -467,30 +470,50 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
     except (SyntaxError, ValueError, RecursionError):
         return []
     known = set(matrix_names(d))
-    found = [(n.id, n.col_offset, n.end_col_offset) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in known]
+    params = {p.name for p in d.model.params if len(p.shape) == 2 and p.shape[0] == p.shape[1]}
+    transposed = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "T"
+                  and isinstance(n.value, ast.Name)}
+    spans = {id(n.value): (n.col_offset, n.end_col_offset) for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute) and n.attr == "T" and isinstance(n.value, ast.Name)}
+    found = sorted(((n.id, n.col_offset, n.end_col_offset, id(n)) for n in ast.walk(tree)
+                    if isinstance(n, ast.Name) and n.id in known), key=lambda f: f[1])
+    candidates = []   # (the name, [(start, end, replacement)], what is said)
+    for name in dict.fromkeys(f[0] for f in found):   # in the order written
+        places = [f for f in found if f[0] == name]
+        for alt in sorted(k for k in known if k != name and _near(name, k)):
+            for chosen in [places] + ([[one] for one in places] if len(places) > 1 else []):
+                where = "" if len(chosen) == len(places) else f" at position {chosen[0][1] + 1}"
+                candidates.append(([(start, end, alt) for _, start, end, _ in chosen],
+                                   f"yours has {name} where the derived formula has {alt}{where}: with {alt} "
+                                   "there, yours agrees"))
+        if name in params:   # a square weight: its transpose fits the shapes as well as it does
+            for _, start, end, key in places:
+                where = f" at position {start + 1}" if len(places) > 1 else ""
+                if key in transposed:
+                    lo, hi = spans[key]
+                    candidates.append(([(lo, hi, name)], f"yours transposes {name}{where} where the derived "
+                                       f"formula does not: with {name} there, yours agrees"))
+                else:
+                    candidates.append(([(start, end, name + ".T")], f"yours has {name}{where} where the derived "
+                                       f"formula has its transpose {name}.T: with {name}.T there, yours agrees"))
     deadline = time.monotonic() + SWAP_SECONDS
     tried = {text}
-    for name in dict.fromkeys(f[0] for f in sorted(found, key=lambda f: f[1])):   # in the order written
-        spans = sorted(f for f in found if f[0] == name)
-        for alt in sorted(k for k in known if k != name and _near(name, k)):
-            for chosen in [spans] + ([[one] for one in spans] if len(spans) > 1 else []):
-                new = text
-                for _, start, end in sorted(chosen, key=lambda f: -f[1]):
-                    new = new[:start] + alt + new[end:]
-                if new in tried:
-                    continue
-                tried.add(new)
-                if time.monotonic() > deadline:
-                    return []
-                try:
-                    user = to_node(new, d, at_step=correct if per_step else None)
-                    if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
-                        continue
-                except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
-                    continue
-                where = "" if len(chosen) == len(spans) else f" at position {chosen[0][1] + 1}"
-                return [f"yours has {name} where the derived formula has {alt}{where}: with {alt} there, yours "
-                        f"agrees"]
+    for edits, said in candidates:
+        new = text
+        for start, end, put in sorted(edits, key=lambda e: -e[0]):
+            new = new[:start] + put + new[end:]
+        if new in tried:
+            continue
+        tried.add(new)
+        if time.monotonic() > deadline:
+            return []
+        try:
+            user = to_node(new, d, at_step=correct if per_step else None)
+            if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
+                continue
+        except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+            continue
+        return [said]
     return []
 
 
@@ -561,8 +584,9 @@ def _numeric(d, user, correct, seed):
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
         if not bad and not close.all():
             at = tuple(int(v) for v in np.argwhere(~close)[0])
+            digits = next(g for g in (6, 10, 14, 17) if f"{u[at]:.{g}g}" != f"{c[at]:.{g}g}" or g == 17)
             bad = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: "
-                   f"yours {u[at]:.6g}, derived {c[at]:.6g}")
+                   f"yours {u[at]:.{digits}g}, derived {c[at]:.{digits}g}")
     return {"ok": not bad, "points": points, "counterexample": bad, "undefined": "", "values": values}
 
 
@@ -592,6 +616,18 @@ def _constant_factor(points, loss_name=None) -> list:
             + (" (the gradient of the log-likelihood ℓ = −J, which gradient ascent climbs, as CS229 writes it; "
                "derivax's J is the loss, minimized)" if found[0] in ("-1", "-m") and loss_name in ("ce", "bce")
                else "")]
+
+
+def _nearly(points) -> list:
+    """Yours within a thousandth of the derived formula everywhere: a constant rounded, or a digit off."""
+    worst = 0.0
+    for _, u, c in points:
+        scale = max(float(np.max(np.abs(c))), 1e-300)
+        worst = max(worst, float(np.max(np.abs(np.asarray(u, float) - np.asarray(c, float)))) / scale)
+    if 0 < worst < 1e-3:
+        return [f"yours is within {worst:.1e} of the derived formula (relative to its largest entry), not equal: "
+                "a constant rounded or a digit off?"]
+    return []
 
 
 def _transpose(points) -> list:

@@ -8,6 +8,12 @@ the child end or time out and says so. The child's stdin is empty and its stdout
 a print, however large, can neither block on a pipe nobody reads nor mix with the report. The data
 it may allocate is limited (``RLIMIT_DATA``: it counts what is allocated, not the address space
 that NumPy, OpenBLAS or a GPU runtime only reserve, which ``RLIMIT_AS`` would count and fail on).
+The child leads a session of its own, and the code may signal only the processes of that session:
+os.kill or os.killpg aimed at another process or group (derivax, whose pid is os.getppid() there)
+raises PermissionError with a sentence the report shows, as does looking up libc's kill through
+ctypes; on Linux a seccomp filter, inherited by whatever the code starts, also makes the kernel
+refuse (EPERM) a signal to derivax's process or group, or to every process, however it is sent (a
+``kill`` command run through os.system, a raw system call).
 
 Requests and replies travel on two pipes of their own: a frame is its length, a JSON header, then
 the raw float64 bytes of the arrays the header points to. The child turns what the function returned
@@ -20,11 +26,13 @@ A callable given from Python runs in this process (``InProcess``): its exception
 """
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import os
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +53,8 @@ CHANNEL_BROKEN = 125
 # The channel's own references, taken when this module is imported, before any user code runs: a
 # file that sets os.write = None, json.dumps = None or sys.modules["numpy"] = None cannot break them.
 _write, _read, _dumps, _loads, _exit = os.write, os.read, json.dumps, json.loads, os._exit
+# and those the guard on signals asks (``refusal``): a file that replaces os.getsid cannot fool it
+_getpid, _getpgid, _getsid, _Signals = os.getpid, os.getpgid, os.getsid, signal.Signals
 _np = None
 
 
@@ -828,6 +838,154 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
     return {k: v / m for k, v in total.items()}
 
 
+# ---- signals: the checked code may signal its own processes, never derivax ----
+
+# C functions that signal a process named by its number, as ctypes looks them up (libc.kill): refused
+# by name, as os.kill is when aimed at a process not the code's own. What reaches the kernel another
+# way (a `kill` command the code runs, a raw system call) meets the seccomp filter (``signal_filter``).
+SIGNALLING_C = frozenset({"kill", "killpg", "sigqueue", "tkill", "tgkill", "pidfd_open", "pidfd_send_signal"})
+_AUDITED = frozenset({"os.kill", "os.killpg", "ctypes.dlsym", "ctypes.dlsym/handle"})
+
+
+def _signal_text(number) -> str:
+    try:
+        return _Signals(number).name
+    except (ValueError, TypeError):
+        return f"signal {number}"
+
+
+def refusal(event: str, args: tuple, session: int, parent: int) -> str | None:
+    """The sentence that refuses the audited call ``event(*args)`` of the checked code, or None where it
+    may go on. The code's own processes are those of ``session``, the one the child leads (what the code
+    starts stays in it, unless it starts a session of its own); ``parent`` is derivax's pid. A signal to
+    a process or a process group of another session, or to every process (os.kill(-1, ...)), is refused;
+    signal 0, which only asks whether a process exists, is not."""
+    if event in ("ctypes.dlsym", "ctypes.dlsym/handle"):
+        name = args[1] if len(args) > 1 else None
+        if isinstance(name, bytes):
+            name = name.decode("ascii", "replace")
+        if name in SIGNALLING_C:
+            return (f"the code looked up the C function {name} through ctypes, which can signal processes "
+                    "not its own (derivax among them): check-code refuses that; os.kill signals the code's "
+                    "own processes")
+        return None
+    if event not in ("os.kill", "os.killpg") or len(args) != 2 or args[1] == 0:
+        return None
+    target, number = args
+    killpg = event == "os.killpg"
+    sends = f"{event}({target}, {_signal_text(number)}) would send {_signal_text(number)} to"
+    if target == -1 and not killpg:
+        return f"{sends} every process it may signal, derivax among them: check-code refuses that"
+    if target == 0 or (killpg and target < 0):
+        return None   # the caller's own group, in the code's session; killpg of a negative number fails
+    group, pid = killpg or target < 0, abs(target)
+    if pid == (_getpgid(0) if group else _getpid()):
+        return None
+    try:
+        if _getsid(pid) == session:
+            return None
+    except ProcessLookupError:   # no such process: os.kill says so; a group whose leader has ended
+        if not group:            # may be anyone's
+            return None
+    except OSError:
+        pass
+    try:
+        derivax = pid == (_getpgid(parent) if group else parent)
+    except OSError:
+        derivax = False
+    if group:
+        whose = "process group {}, derivax's own," if derivax else "process group {},"
+        return f"{sends} {whose.format(pid)} not a group of the checked code: check-code refuses that"
+    whose = "process {}, derivax itself (it runs the check)," if derivax else "process {},"
+    return f"{sends} {whose.format(pid)} not a process of the checked code: check-code refuses that"
+
+
+# The system calls that signal a process named by its first argument, kill's first (its argument may also
+# be -1, every process, or -group): kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, and
+# pidfd_open, which opens the process for pidfd_send_signal; by machine, then by the audit architecture
+# of the call (an x86_64 machine also runs i386 code).
+SIGNAL_CALLS = {
+    "x86_64": {0xC000003E: (62, 200, 234, 129, 297, 434), 0x40000003: (37, 238, 270, 178, 335, 434)},
+    "aarch64": {0xC00000B7: (129, 130, 131, 138, 240, 434)},
+}
+
+
+def signal_filter(calls: dict, parent: int, group: int) -> bytes:
+    """A seccomp program (classic BPF) under which the system calls ``calls`` ({audit architecture:
+    numbers, kill's first}) fail with EPERM when aimed at ``parent``, and kill also when aimed at the
+    process group ``group`` or at every process, unless it sends signal 0 (which only asks whether they
+    exist, as ``refusal`` lets it); every other call goes on."""
+    ld, jeq, and_, ret = 0x20, 0x15, 0x54, 0x06     # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_ALU|AND|K, BPF_RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
+    # offsets in struct seccomp_data; of an argument, its low 32 bits (a pid_t, an int)
+    arch, nr, arg0, arg1 = 4, 0, 16, 24
+    lines = []   # (code, label jumped to if equal, label if not, k), None the next; a str marks a place
+    for n, (audit_arch, (kill, *others)) in enumerate(calls.items()):
+        lines += [(ld, None, None, arch), (jeq, None, f"arch{n + 1}", audit_arch),
+                  (ld, None, None, nr), (and_, None, None, 0xBFFFFFFF),   # an x32 call as its x86_64 one
+                  (jeq, f"kill{n}", None, kill), *[(jeq, f"pid{n}", None, c) for c in others],
+                  (ret, None, None, allow),
+                  f"kill{n}", (ld, None, None, arg1), (jeq, "allow", None, 0), (ld, None, None, arg0),
+                  (jeq, "deny", None, 0xFFFFFFFF), (jeq, "deny", None, -group & 0xFFFFFFFF),
+                  f"pid{n}", (ld, None, None, arg0), (jeq, "deny", None, parent & 0xFFFFFFFF),
+                  (ret, None, None, allow), f"arch{n + 1}"]
+    lines += ["allow", (ret, None, None, allow), "deny", (ret, None, None, deny)]
+    at, k = {}, 0
+    for line in lines:
+        if isinstance(line, str):
+            at[line] = k
+        else:
+            k += 1
+    program = []
+    for code, if_equal, if_not, value in (line for line in lines if not isinstance(line, str)):
+        here = len(program) + 1   # a jump counts from the next instruction
+        program.append(struct.pack("=HBBI", code, at[if_equal] - here if if_equal else 0,
+                                   at[if_not] - here if if_not else 0, value))
+    return b"".join(program)
+
+
+def _filter_signals(parent: int, group: int) -> bool:
+    """Install ``signal_filter`` in this process, and so in whatever it starts; False where there is none
+    (not Linux, another processor, a kernel without seccomp)."""
+    calls = SIGNAL_CALLS.get(os.uname().machine) if sys.platform.startswith("linux") else None
+    if not calls:
+        return False
+    try:
+        import ctypes
+        program = signal_filter(calls, parent, group)
+
+        class Program(ctypes.Structure):   # struct sock_fprog
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+        fprog = Program(len(program) // 8, program)
+        libc, word = ctypes.CDLL(None, use_errno=True), ctypes.c_ulong
+        # PR_SET_NO_NEW_PRIVS (38), which a filter set without privileges requires, then PR_SET_SECCOMP (22)
+        # with SECCOMP_MODE_FILTER (2)
+        return (libc.prctl(38, word(1), word(0), word(0), word(0)) == 0
+                and libc.prctl(22, word(2), word(ctypes.addressof(fprog)), word(0), word(0)) == 0)
+    except (OSError, AttributeError, ImportError):
+        return False
+
+
+def _guard_signals() -> None:
+    """Before the user's code runs in the child: the kernel's filter, then the audit hook that raises
+    PermissionError (``refusal``'s sentence) for a signal the code may not send. InChild starts the child
+    leading a session of its own, which is what the code's own processes are read from."""
+    parent = os.getppid()
+    try:
+        group = os.getpgid(parent)
+    except OSError:
+        group = parent
+    _filter_signals(parent, group)
+    session = _getsid(0)
+
+    def hook(event, args):
+        if event in _AUDITED:
+            why = refusal(event, args, session, parent)
+            if why is not None:
+                raise PermissionError(why)
+    sys.addaudithook(hook)
+
+
 # ---- the child ----
 
 def _child_main(path: str, name: str, requests: int, replies: int, memory: int, timeout: float) -> None:
@@ -848,6 +1006,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
 
     _numpy()  # the frames need it, and a call's time should not pay for it
     _readings()  # and the readings: loaded before the user's code can replace what they import
+    _guard_signals()  # derivax's process is out of the code's reach
     _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
     signal.alarm(orphan_limit)
     me = os.getpid()

@@ -40,6 +40,7 @@ def matrix_names(derivation) -> dict:
             names.setdefault(alias, lam)
     if eps in model.constants:
         names["epsilon"] = eps
+    names.setdefault("pi", sp.pi)   # gelu's √(2/π), as show prints it
     names.update(step_names(derivation))
     return names
 

@@ -19,6 +19,9 @@ MAX_LENGTH = 2000
 MAX_CONSTANT = 10**6
 MAX_EXPONENT = 64
 MAX_DEPTH = 40       # operations nested in one another (calls, operators, attributes)
+# Function calls nested in one another: SymPy evaluates tanh(tanh(...(z))) times a matrix in time that grows
+# with each level's assumptions of the next (8 levels: 1.8 s, 10: a minute, on a 2-core x86 CPU).
+MAX_CALL_DEPTH = 8
 MAX_DIMENSION = 10**6
 
 
@@ -64,7 +67,9 @@ _KIND = {ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.GeneratorE
          ast.IfExp: "a conditional", ast.NamedExpr: "an assignment", ast.Starred: "unpacking",
          ast.JoinedStr: "an f-string", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
          ast.Set: "a set", ast.Await: "await", ast.Yield: "yield", ast.Slice: "a slice"}
-_NUMPY_MODULES = ("np", "numpy", "jnp")
+# The constants a formula may name, as pi or as np.pi / math.pi (gelu's derivative holds √(2/π)).
+CONSTANTS = {"pi": sp.pi, "e": sp.E}
+_NUMPY_MODULES = ("np", "numpy", "jnp", "math")
 # NumPy's calls whose keyword arguments are read here (others take none)
 _REDUCTIONS = ("sum", "mean", "max", "amax")
 # methods of an array a formula may call, on the parsed node (never looked up on the value by name)
@@ -76,11 +81,12 @@ def _kind(node) -> str:
     return _KIND.get(type(node), type(node).__name__)
 
 
-def nesting_depth(tree):
-    """(depth, node at that depth) of the deepest chain of operations in ``tree``, counted without
-    recursion (so a formula nested past Python's own limit is measured too)."""
+def nesting_depth(tree, counted=ast.expr):
+    """(depth, node at that depth) of the deepest chain of operations in ``tree`` (of the nodes of type
+    ``counted``: every operation, or ast.Call for calls alone), counted without recursion (so a formula
+    nested past Python's own limit is measured too)."""
     deepest, at = 0, tree
-    stack = [(tree, 1)]
+    stack = [(tree, 1 if isinstance(tree, counted) else 0)]
     while stack:
         node, depth = stack.pop()
         if depth > deepest:
@@ -88,7 +94,7 @@ def nesting_depth(tree):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)):
                 continue
-            stack.append((child, depth + (1 if isinstance(child, ast.expr) else 0)))
+            stack.append((child, depth + (1 if isinstance(child, counted) else 0)))
     return deepest, at
 
 
@@ -161,6 +167,10 @@ class Evaluator:
         if depth > MAX_DEPTH:
             raise FormulaError(self.src, self.offset(deepest), f"formula nested too deeply: {depth} operations "
                                f"inside one another (at most {MAX_DEPTH}); the deepest is here")
+        depth, deepest = nesting_depth(tree.body, ast.Call)
+        if depth > MAX_CALL_DEPTH:
+            raise FormulaError(self.src, self.offset(deepest), f"functions called inside one another {depth} deep "
+                               f"(at most {MAX_CALL_DEPTH}); the deepest call is here")
         try:
             return self.visit(tree.body)
         except RecursionError:
@@ -272,6 +282,9 @@ class Evaluator:
             if not isinstance(value, Node):
                 self.fail(node, f".T transposes a matrix, and {self.source(node.value)} is a number")
             return self.apply(node, _dot_t, value, _operands=(node.value,))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in CONSTANTS \
+                and node.value.id in ("np", "jnp", "numpy", "torch", "math") and node.value.id not in self.names:
+            return CONSTANTS[node.attr]   # np.pi, math.e
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
                 and node.value.id in ("np", "jnp", "numpy", "torch", "math") and node.attr in self.functions:
             self.fail(node, f"attribute access {node.value.id}.{node.attr} is not allowed: write {node.attr}(...)")

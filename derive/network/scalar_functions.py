@@ -151,12 +151,13 @@ SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 32)
 
 
 class selu(sp.Function):
-    """λ z if z > 0 else λ α (exp(z) − 1), with SELU's λ ≈ 1.0507 and α ≈ 1.6733. The derivative, as
-    elu's, through selu itself: λ for z > 0, selu(z) + λ α elsewhere."""
+    """λ z if z > 0 else λ α (exp(z) − 1), with SELU's λ ≈ 1.0507 and α ≈ 1.6733. The derivative through
+    elu: λ for z > 0, λ α (elu(z) + 1) = λ α exp(z) elsewhere; never negative in float32, where
+    selu(z) + λ α, two roundings of −λ α apart for a very negative z, gave a gradient of the wrong sign."""
 
     def fdiff(self, argindex=1):
         x = self.args[0]
-        return SELU_SCALE * step(x) + (1 - step(x)) * (selu(x) + SELU_SCALE * SELU_ALPHA)
+        return SELU_SCALE * (step(x) + SELU_ALPHA * (1 - step(x)) * (elu(x) + 1))
 
     @classmethod
     def eval(cls, x):

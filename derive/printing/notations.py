@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.graph.names import GREEK, MARKED, SPELLED, subscript, superscript
-from derive.printing.printer import NotationPrinter
+from derive.printing.printer import NotationPrinter, decimal
 from derive.network.scalar_functions import latex_name
 
 
@@ -196,9 +196,12 @@ class LatexPrinter(NotationPrinter):
 
     def coefficient(self, c):
         num, den = sp.fraction(c)
-        return self._print(c) if den == 1 else self.quotient(num, den)
+        return self._print(c) if den == 1 or decimal(c) is not None else self.quotient(num, den)
 
     def _print_Rational(self, e):
+        shown = decimal(e)
+        if shown is not None:
+            return shown
         return ("- " if e.p < 0 else "") + rf"\frac{{{abs(e.p)}}}{{{e.q}}}"
 
     def power(self, b, exp):
@@ -231,6 +234,9 @@ class FormulaPrinter(NotationPrinter):
 
     def entry_name(self, sym):
         return sym.name  # w1_1_2, as SymPy's own printer writes it in the expressions
+
+    def _print_Float(self, e):
+        return repr(float(e))   # every digit a float64 holds: the formula reads back as the same number
 
     def entry_expression(self, expr):
         return sp.sstr(expr)

@@ -39,6 +39,27 @@ def _label(sizes: tuple) -> str:
     return str(sizes[0]) if len(set(sizes)) == 1 else ",".join(map(str, sizes))
 
 
+def decimal(c) -> str | None:
+    """A rational that was typed as a decimal, 1.0507009873554805 or 0.044715, as that decimal: one whose
+    denominator has no prime factors but 2 and 5 and is over 100 (1/2, 3/4 and 1/100 stay fractions), written
+    in at most 17 significant digits. None for any other number."""
+    if not isinstance(c, sp.Rational) or c.is_Integer or c.q <= 100:
+        return None
+    q = int(c.q)
+    twos, fives = (q & -q).bit_length() - 1, 0
+    rest = q >> twos
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1:
+        return None
+    places = max(twos, fives)
+    digits = str(abs(int(c.p)) * 10**places // q)
+    if len(digits.lstrip("0")) > 17:
+        return None
+    whole, frac = digits[:-places] or "0", digits[-places:].rjust(places, "0")
+    return ("-" if c.p < 0 else "") + f"{whole}.{frac}".rstrip("0").rstrip(".")
+
+
 class NotationPrinter(Printer):
     """Prints graph nodes (``show``) and elementwise SymPy expressions (``doprint``) in one notation."""
 
@@ -371,7 +392,9 @@ class NotationPrinter(Printer):
         return f"{self.paren(num, MUL)}/{self.paren(den, POW)}"
 
     def coefficient(self, c) -> str:
-        """A scalar factor in front of matrices: (1/m) in text and formulas."""
+        """A scalar factor in front of matrices: (1/m) in text and formulas; a typed decimal as one."""
+        if decimal(c) is not None:
+            return self._print(c)
         num, den = sp.fraction(c)
         return self.paren(num, MUL) if den == 1 else f"({self.quotient(num, den)})"
 
@@ -382,7 +405,8 @@ class NotationPrinter(Printer):
         return str(e.p)
 
     def _print_Rational(self, e):
-        return f"{e.p}/{e.q}"
+        shown = decimal(e)
+        return shown if shown is not None else f"{e.p}/{e.q}"
 
     def _print_Float(self, e):
         return sp.Float(e, 6).__str__().rstrip("0").rstrip(".")

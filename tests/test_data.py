@@ -138,7 +138,7 @@ def test_regression_width_and_empty():
 
 
 def test_missing_file_and_unknown_name(tmp_path):
-    with pytest.raises(DataError, match=r"no such file or directory: 'nope\.npz' \(expected a built-in data set \(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt\)"):
+    with pytest.raises(DataError, match=r"no such file or directory: 'nope\.npz' \(expected a built-in data set \(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt; digits is mlp's data, mnist1d cnn1d's\)"):
         load("nope.npz")
 
 

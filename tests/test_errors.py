@@ -20,7 +20,7 @@ def test_skip_from_a_later_layer():
 
 
 def test_unknown_activation_lists_valid_names():
-    with pytest.raises(NetworkError, match=r"unknown activation 'tanhh'; valid: identity, sigmoid, tanh"):
+    with pytest.raises(NetworkError, match=r"unknown activation 'tanhh' \(did you mean 'tanh'\?\); valid: identity, sigmoid, tanh"):
         Network(2, [Dense(2, "tanhh")])
 
 

@@ -98,3 +98,31 @@ def test_an_error_signal_keeps_its_activations_constant(act, prime, loss, out):
     assert not check_formula(net, "delta1", "(delta2 @ W2.T) * (1 - tanh(Z1)**2)", derivation=d).ok
     grad = json.loads(d.json())["gradients"]["W1"]
     assert grad == ("(1/m)*(X.T @ delta1)" if loss == "bce" else "(2/m)*(X.T @ delta1)")
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("GELU", "unknown activation 'GELU' (did you mean 'gelu'"),
+    ("LeakyReLU", "unknown activation 'LeakyReLU' (did you mean 'leaky_relu'?)"),
+    ("elu(0.5)", "elu takes no parameter here (elu's is fixed: α = 1); with 0.5, write the formula "
+                 "(relu(z) + 0.5*(exp(-relu(-z)) - 1))"),
+    ("leaky_relu:alpha=0.2", "with 0.2, write the formula (relu(z) - 0.2*relu(-z))"),
+    ("(elu(1.0))", "activation 1 does not depend on its variable z"),
+])
+def test_an_activation_that_is_not_one_says_what_was_meant(spec, says):
+    from derive.network.examples import ModelError, parse_spec
+    with pytest.raises((ModelError, NetworkError), match=None) as info:
+        parse_spec(f"2-3:{spec}-1:sigmoid")
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_the_suggested_elu_formula_is_elu_with_that_alpha(alpha):
+    """The formula the refusal of elu(α) offers, against jax.nn.elu with that α, values and gradients."""
+    net = Network(3, [Dense(4, f"(relu(z) + {alpha}*(exp(-relu(-z)) - 1))")], loss="mse")
+    with jax.enable_x64(True):
+        low = lower(net.derive("rows"), "float64")
+        rng = np.random.default_rng(0)
+        params = {"W1": rng.normal(size=(3, 4)), "b1": rng.normal(size=(1, 4))}
+        x = 30 * rng.normal(size=(6, 3))
+        want = jax.nn.elu(x @ params["W1"] + params["b1"], alpha)
+        np.testing.assert_allclose(np.asarray(low.forward(params, x)), np.asarray(want), rtol=1e-12, atol=1e-12)

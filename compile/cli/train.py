@@ -49,7 +49,7 @@ def add_arguments(parser) -> None:
                              "whose first row is all numbers has no header, and its columns are numbered from 0, "
                              "so --target 3 is the fourth); without a test split 20%% is held out (--test-fraction). MNIST as .npz "
                              "(x_train, y_train, x_test, y_test) or IDX files. Or a built-in data set "
-                             "(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt)")
+                             "(xor, linreg, mlp, cnn, cnn1d, rnn, gru, charlm, makemore, gpt; digits is mlp's, mnist1d cnn1d's)")
     parser.add_argument("--target", type=_args.unmark, default=None,
                         help="the target column of a .csv --data file, by its name in the header row, or by its "
                              "number from 0 in a file without one (default: the last column)")

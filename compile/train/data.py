@@ -26,6 +26,10 @@ from pathlib import Path
 import numpy as np
 
 BUILTINS = ("xor", "linreg", "mlp", "cnn", "cnn1d", "rnn", "gru", "charlm", "makemore", "gpt")
+# Names of the data sets themselves, for the built-in of the example they serve: the digits (flat, as mlp
+# takes them) and MNIST-1D (as cnn1d takes it).
+ALIASES = {"digits": "mlp", "mnist1d": "cnn1d"}
+BUILTIN_TEXT = ", ".join(BUILTINS) + "; digits is mlp's data, mnist1d cnn1d's"
 # The shapes the convolutional and recurrent built-ins are served in when load is not given n_inputs:
 # the 8x8 digits as one-channel images, MNIST-1D as one-channel signals of 40 samples (40 time steps
 # of one feature for the recurrent networks).
@@ -291,6 +295,7 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     ``vocab``: the network starts with an embedding of that many rows, so x must hold token indices,
     whole numbers in 0..vocab-1 (see :func:`check_tokens`)."""
     name = str(name_or_path)
+    name = ALIASES.get(name, name)
     builtin = name in BUILTINS  # a built-in name wins over a file of that name; ./mlp reaches the file
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
@@ -342,7 +347,7 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
         raise DataError(f"cannot read {name!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
     if kind is None:
         raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
-                        f"({', '.join(BUILTINS)}), an .npy, .npz or .csv file, or a folder holding x.npy)")
+                        f"({BUILTIN_TEXT}), an .npy, .npz or .csv file, or a folder holding x.npy)")
     what, xname, pixels = path.name, "x", False
     if kind == "folder":
         if not (path / "x.npy").is_file():
@@ -671,7 +676,7 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
         raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
     if not path.exists():
         raise DataError(f"no such file or directory: {str(path)!r} (expected a built-in data set "
-                        f"({', '.join(BUILTINS)}), an .npz file or a directory of IDX files)")
+                        f"({BUILTIN_TEXT}), an .npz file or a directory of IDX files)")
     if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
         raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
                         "directory of IDX files")

@@ -278,6 +278,13 @@ def _np_maximum(a, b):
     return _max(a, b)
 
 
+def _np_minimum(a, b):
+    # min(a, b) = (a + b − |a − b|) / 2 entrywise
+    if isinstance(a, Node) or isinstance(b, Node):
+        return (a + b - FUNCTIONS_M["abs"](a - b)) / 2
+    return sp.Min(a, b)
+
+
 def _heaviside(x, h0):
     """np.heaviside(x, h0): 1 where x > 0, 0 where x < 0, h0 at 0."""
     step = FUNCTIONS_M["step"]
@@ -300,7 +307,7 @@ def numpy_functions() -> dict:
     out.update({"dot": operator.matmul, "matmul": operator.matmul, "multiply": operator.mul,
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
                 "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "mean": _np_mean,
-                "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "transpose": _transpose,
+                "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "minimum": _np_minimum, "transpose": _transpose,
                 "heaviside": _heaviside, "outer": lambda a, b: a @ b.T})
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from derive.formula.parse import FormulaError
-from derive.network.functions import ACTIVATION_NAMES
+from derive.network.functions import ACTIVATION_NAMES, unknown_activation
 from derive.network.network import Dense, Network, NetworkError, TimeDistributed, _activation
 
 
@@ -261,8 +261,7 @@ def parse_spec(spec: str, loss=None) -> Network:
         act, bias = _bias(act)
         act = act or "identity"
         if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
-            raise ModelError(_at(spec, pos + len(units) + 1, f"unknown activation {act!r}; valid: "
-                                 f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
+            raise ModelError(_at(spec, pos + len(units) + 1, unknown_activation(act, "or a formula in z in parentheses")))
         layers.append((pos + len(units) + 1, n, act, bias, drop, each))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
@@ -326,8 +325,7 @@ def _window_layer(spec: str, pos: int, part: str):
     act, bias = _bias(act or "")
     act = act or "identity"
     if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
-        raise ModelError(_at(spec, pos + match.start(10), f"unknown activation {act!r}; valid: "
-                             f"{', '.join(ACTIVATION_NAMES)}, or a formula in z in parentheses"))
+        raise ModelError(_at(spec, pos + match.start(10), unknown_activation(act, "or a formula in z in parentheses")))
     filters_ = _size(spec, pos + match.start(2), filters, "a number of filters")
     kernel_ = _size(spec, pos + match.start(3), kernel, "a kernel size")
     stride_ = _size(spec, pos + match.start(4), stride, "a stride") if stride else 1

@@ -10,6 +10,8 @@ leaky_relu'(0) = 1/100, as in JAX and PyTorch.
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
@@ -98,12 +100,38 @@ def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp
     return d
 
 
+# Activations with a parameter, written as formulas of the table's functions (exp of −relu(−z) = exp(min(z, 0))
+# never overflows): what a spec such as elu(0.5) or leaky_relu:alpha=0.2 asks for.
+PARAMETRIC = {"elu": "(relu(z) + {0}*(exp(-relu(-z)) - 1))", "leaky_relu": "(relu(z) - {0}*relu(-z))"}
+_PARAMETER = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\(|:)\s*(?:(?:alpha|negative_slope|slope)\s*=\s*)?"
+                        r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)?\s*$")
+
+
+def unknown_activation(text: str, formulas: str = "or a formula in z") -> str:
+    """Why ``text`` names no activation: the names near it (GELU for gelu, LeakyReLU for leaky_relu),
+    and for a parameter written after a name (elu(0.5), leaky_relu:alpha=0.2) the formula that has it."""
+    import difflib
+    found = _PARAMETER.match(text)
+    if found:
+        name, value = found.group(1).lower(), found.group(2)
+        if name in PARAMETRIC:
+            return (f"activation {text!r}: {name} takes no parameter here ({name}'s is fixed: "
+                    f"{'α = 1' if name == 'elu' else 'slope 0.01'}); with {value}, write the formula "
+                    f"{PARAMETRIC[name].format(value)}")
+        if name in ACTIVATION_NAMES:
+            return f"activation {text!r}: {name} takes no parameter"
+    plain = re.sub(r"[^a-z0-9]", "", text.lower())
+    near = [n for n in ACTIVATION_NAMES if n.replace("_", "") == plain]
+    near += [n for n in difflib.get_close_matches(text.lower(), ACTIVATION_NAMES, n=2, cutoff=0.75) if n not in near]
+    hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+    return f"unknown activation {text!r}{hint}; valid: {', '.join(ACTIVATION_NAMES)}, {formulas}"
+
+
 def activation(spec) -> sp.Lambda:
     """An activation from a table name, a SymPy Lambda of one variable, or an expression in z."""
     if isinstance(spec, str):
         if spec not in ACTIVATIONS:
-            raise NetworkError(f"unknown activation {spec!r}; valid: {', '.join(ACTIVATION_NAMES)}, "
-                             "or a formula in z")
+            raise NetworkError(unknown_activation(spec))
         return ACTIVATIONS[spec]
     if isinstance(spec, sp.Lambda):
         if len(spec.variables) != 1:
@@ -113,7 +141,11 @@ def activation(spec) -> sp.Lambda:
         fn = sp.Lambda(_variable(spec, "z", z), spec)
     else:
         raise NetworkError(f"an activation is a name, a SymPy Lambda or an expression in z, not {spec!r}")
-    return _checked(fn, f"activation {fn.expr}", {fn.variables[0]: ACTIVATION_POINTS})
+    fn = _checked(fn, f"activation {fn.expr}", {fn.variables[0]: ACTIVATION_POINTS})
+    if fn.variables[0] not in fn.expr.free_symbols:
+        raise NetworkError(f"activation {fn.expr} does not depend on its variable {fn.variables[0]}: every unit "
+                           "would output that one number")
+    return fn
 
 
 def loss(spec) -> sp.Lambda:

@@ -112,3 +112,26 @@ def test_a_forward_formula_gets_no_reading_of_derivatives():
 def test_an_activations_constant_does_not_make_its_derivative_wrong():
     r = check_formula(resolve("2-3:gelu-1:sigmoid")[1], "W1", "X.T @ ((A2 - Y) @ W2.T * gelu_prime(Z1))")
     assert r.diagnosis == ["missing 1/m: yours is m times the derived formula"]
+
+
+# ---- the courses' dZ with a loss of its own factor (a squared error's 2) ----
+
+MSE = "2-3:(2*tanh(z))-1:identity"
+
+
+@pytest.mark.parametrize("target, formula, ok", [
+    ("dZ2", "2*(A2 - Y)", True), ("dZ2", "A2 - Y", False),
+    ("dW2", "np.dot(dZ2, A1.T)/m", True), ("dW2", "np.dot(A2 - Y, A1.T)/m", False),
+    ("dZ1", "np.dot(W2.T, dZ2) * 2*(1-np.tanh(Z1)**2)", True), ("dW1", "np.dot(dZ1, X.T)/m", True)])
+def test_the_courses_dz_is_m_times_the_adjoint_so_their_dw_follows(target, formula, ok):
+    """dZ = m ∂J/∂Z (the courses' reading): with J = (1/m) Σ (ŷ − y)², dZ2 = 2 (A2 − Y), and then dW2 = dZ2 A1ᵀ / m
+    is the gradient; the chain read so agrees with itself (once dZ2 = A2 − Y passed and that dW2 failed)."""
+    from derive.network.examples import parse_spec
+    from derive import Network
+    base = parse_spec(MSE)
+    net = Network(base.n_inputs, base.layers, loss="mse")
+    r = check_formula(net, target, formula, convention="columns")
+    assert r.ok is ok, r.render()
+    if not ok and target == "dZ2":
+        assert r.diagnosis == ["yours is δ2, ∂J/∂Z without its constant factor, where the courses' dZ2 (m ∂J/∂Z) is "
+                               "2 δ2: the loss's own factor 2 is missing"]

@@ -170,11 +170,20 @@ def mistake_variants(d, node, values, m) -> list:
     paths = d.paths.get(node, [])
     out = []
     delta = _delta_of(d, node)
-    if delta is not None:   # the courses' dZ is δ: ∂J/∂Z without the 1/m of the mean
+    if delta is not None:   # the courses' dZ is m ∂J/∂Z: δ, times a loss's own factor (a squared error's 2)
+        from derive.formula.matrix_names import course_reading
         value = evaluate([delta], values, m, d.model.constants)[0]
-        out.append((f"missing the loss's constant factor (1/m of the mean): yours is δ{getattr(node.name, 'layer', '')}, "
-                    "∂J/∂Z without it, which is what the deeplearning.ai notebooks call dZ (--dz delta reads dZ so)",
-                    value))
+        course = course_reading(d)[0]
+        own = course.adjoints.get(node) if course is not None else None
+        from derive.graph.build import placeholder
+        k = own.attrs["expr"] / placeholder(0) if own is not None and own is not delta and own.op == "ew" else 1
+        layer = getattr(node.name, 'layer', '')
+        if k == 1:
+            out.append((f"missing the loss's constant factor (1/m of the mean): yours is δ{layer}, ∂J/∂Z without "
+                        "it, which is what the deeplearning.ai notebooks call dZ (--dz delta reads dZ so)", value))
+        else:
+            out.append((f"yours is δ{layer}, ∂J/∂Z without its constant factor, where the courses' dZ{layer} "
+                        f"(m ∂J/∂Z) is {k} δ{layer}: the loss's own factor {k} is missing", value))
     if not paths:
         return out
     consts = d.model.constants

@@ -59,10 +59,19 @@ def course_reading(d):
     c = sp.cancel(adj.attrs["expr"] / placeholder(0))   # c·ph0 / ph0: a cancellation, not a search
     if c == 1 or c.has(placeholder(0)):
         return None, None
+    # The courses' dN is m ∂J/∂N: the 1/m of the mean left out, a loss's own factor kept (the 2 of a squared
+    # error (ŷ − y)², so that dW2 = dZ2 A1ᵀ / m follows from dZ2 = 2 (A2 − Y)).
+    k, per = c.as_independent(m, as_Add=False)
+    c = per if per != 1 and per.has(m) else c
     course = {}
     for node, g in d.adjoints.items():
         own = d.deltas.get(getattr(node.name, "layer", None)) if node.role == "pre" else None
-        course[node] = own if own is not None else ew(placeholder(0) / c, [g])
+        if own is not None and c != per:
+            course[node] = own
+        elif own is not None:
+            course[node] = own if k == 1 else ew(k * placeholder(0), [own])
+        else:
+            course[node] = ew(placeholder(0) / c, [g])
     return dataclasses.replace(d, adjoints=course), c
 
 

@@ -341,3 +341,33 @@ def test_json_lines_are_standard_json_when_a_figure_is_not_a_number(tmp_path, ca
         raise AssertionError(f"{token} in a JSON line")
     line = json.loads(out.strip().splitlines()[-1], parse_constant=refuse)
     assert rc == 1 and line["train_loss"] is None and "NaN" in err
+
+
+@pytest.mark.parametrize("other, says", [
+    ("2-4:relu-1:sigmoid", "layer 1: dense, elu(z) there, layer 1: dense, relu(z) here"),
+    ("2-4:elu-1:tanh", "layer 2: dense, sigmoid(z) there, layer 2: dense, tanh(z) here"),
+])
+def test_a_checkpoint_is_refused_by_a_network_of_the_same_shapes_that_computes_otherwise(tmp_path, other, says):
+    """Parameters of an elu network fit a relu network's shapes; evaluated there they gave other numbers,
+    silently. The checkpoint records what each layer computes, and the same network still loads."""
+    from compile.train.checkpoint import load_checkpoint, save_checkpoint
+    from compile.train.data import DataError
+    from compile.train.train import compile_trainer
+    from derive.network.examples import resolve
+    trainer = compile_trainer(resolve("2-4:elu-1:sigmoid")[1])
+    params = trainer.init_params(0)
+    save_checkpoint(tmp_path / "c.npz", trainer, params, trainer.init_opt_state(params))
+    again, _, _ = load_checkpoint(tmp_path / "c.npz", compile_trainer(resolve("2-4:elu-1:sigmoid")[1]))
+    assert all(np.array_equal(np.asarray(again[k]), np.asarray(params[k])) for k in params)
+    with pytest.raises(DataError, match="the checkpoint was trained as another network: " + says.replace("(", r"\(").replace(")", r"\)")):
+        load_checkpoint(tmp_path / "c.npz", compile_trainer(resolve(other)[1]))
+
+
+def test_no_checkpoint_is_written_when_no_epoch_finished(tmp_path, capsys):
+    """A run stopped by an infinite loss in its first epoch has trained nothing: --save writes no file of the
+    starting parameters under a checkpoint's name, says so, and the exit status is 1."""
+    path = tmp_path / "x.npz"
+    assert main(["train", "1-3:(exp(z))-1:identity", "--loss", "mse", "--data", "linreg", "--lr", "1e10",
+                 "--epochs", "2", "--save", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no epoch finished, so there are no trained parameters to save" in err and not path.exists()

@@ -138,6 +138,27 @@ def model_file(model: str):
     return path if isinstance(path, str) and path.endswith(".py") else None
 
 
+def unwritable(option: str, out, suffix: str = "") -> str | None:
+    """Why ``out`` cannot be written, found before any work is done (a run of minutes would otherwise end
+    at its last step on a missing folder): a name with nothing before its extension, an existing folder, a
+    folder that does not exist or cannot be written in. None where it can (or there is none)."""
+    import os
+    if out is None:
+        return None
+    path = str(out)
+    base = os.path.basename(path)
+    if not base or base in (".", "..") or (suffix and base.lower() == suffix):
+        return f"{option} {path}: needs a file name (such as out{suffix})"
+    if os.path.isdir(path):
+        return f"{option} {path}: is a folder; give a file name in it"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"{option} {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"{option} {path}: cannot write in the folder {folder} (permission denied)"
+    return None
+
+
 def written_over_input(option: str, out, inputs) -> str | None:
     """Why writing ``out`` would destroy a file the command reads, or None. ``inputs`` are (what, path)
     pairs: the --data file (or the files of a --data folder), the checkpoint, the model's own source.

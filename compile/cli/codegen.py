@@ -27,6 +27,12 @@ def main(args) -> int:
     if args.output is not None and not args.output.strip():
         print("derivax: -o needs a file name (leave -o out to write to standard output)", file=sys.stderr)
         return 2
+    if args.output == "-":   # the usual spelling of standard output
+        args.output = None
+    problem = _args.unwritable("-o", args.output, ".py")
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     if args.output is not None and not args.output.endswith(".py"):
         # The module is Python source: any other ending is a slip (-o data.npz) that would write source
         # over a file of another kind, or a module that cannot be imported.

@@ -66,7 +66,8 @@ def main(args) -> int:
     if args.output is not None and not str(args.output).endswith(".npy"):
         print(f"derivax: --output {args.output}: the file name must end in .npy", file=sys.stderr)
         return 2
-    problem = _args.written_over_input("--output", args.output, inputs_of(args, source))
+    problem = _args.unwritable("--output", args.output, ".npy") or \
+        _args.written_over_input("--output", args.output, inputs_of(args, source))
     if problem:
         print(f"derivax: {problem}", file=sys.stderr)
         return 2

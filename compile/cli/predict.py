@@ -45,7 +45,8 @@ def main(args) -> int:
     if suffix == "":
         print(f"derivax: --output {args.output}: the file name must end in .csv or .npy", file=sys.stderr)
         return 2
-    problem = _args.written_over_input("--output", args.output, inputs_of(args, source))
+    problem = _args.unwritable("--output", args.output, "") or \
+        _args.written_over_input("--output", args.output, inputs_of(args, source))
     if problem:
         print(f"derivax: {problem}", file=sys.stderr)
         return 2

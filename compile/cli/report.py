@@ -66,6 +66,10 @@ def main(args) -> int:
     from derive.network.examples import EXAMPLES, resolve
     from derive.printing.html import derivation_html, network_svg, page
     out = Path(args.output)
+    problem = _args.unwritable("-o", args.output, ".html")
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         print(f"derivax: -o {args.output}: the report's name must end in .html or .md", file=sys.stderr)
         return 2

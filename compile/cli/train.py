@@ -246,7 +246,11 @@ def main(args) -> int:
     written = True  # every file asked for was written
     if rank != 0:   # the other processes hold the same replicated parameters: process 0 writes the files
         args.save = args.plot = None
-    if args.save is not None:
+    if args.save is not None and not hist.train_loss:   # nothing trained: the file would hold the start
+        print(f"derivax: did not write {args.save}: no epoch finished, so there are no trained parameters to save",
+              file=sys.stderr)
+        written = False
+    elif args.save is not None:
         written &= _save(args.save, trainer, hist)
     if args.plot is not None:
         if hist.train_loss:

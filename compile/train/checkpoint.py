@@ -34,7 +34,8 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
     import jax
     leaves = jax.tree_util.tree_leaves(opt_state)
     meta = {"network": trainer.model.size_text, "optimizer": getattr(trainer.optimizer, "name", "optax"),
-            "epochs": epochs, "state_arrays": len(leaves), "convention": trainer.model.convention}
+            "epochs": epochs, "state_arrays": len(leaves), "convention": trainer.model.convention,
+            "layers": signature(trainer)}
     arrays = {k: np.asarray(v) for k, v in params.items()}
     arrays.update({f"{STATE}{i}": np.asarray(v) for i, v in enumerate(leaves)})
     stats = trainer.stats(opt_state)   # batch norm's running averages, also by name: evaluation reads them
@@ -42,6 +43,34 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
         arrays.update({f"{STATS}{k}": np.asarray(v) for k, v in stats.items()})
     arrays[META] = np.array(json.dumps(meta))
     np.savez(path, **arrays)
+
+
+def signature(trainer) -> list:
+    """What a network computes, layer by layer, as text a checkpoint records: each layer's kind, its
+    activation as the function it is (z*sigmoid(z) for swish written either way) and its geometry, then the
+    loss. Parameters fit another network of the same shapes (elu's into a relu network): this tells them apart."""
+    out = []
+    for layer in trainer.model.layers:
+        fn = getattr(layer, "fn", None)
+        act = str(fn.expr) if fn is not None else str(layer.activation)
+        geometry = ", ".join(f"{k} {v}" for k, v in layer.geometry if k != "padding_spec")
+        out.append(f"layer {layer.index}: {layer.kind}, {act}" + (f", {geometry}" if geometry else ""))
+    out.append(f"loss: {trainer.net.loss}")
+    return out
+
+
+def _same_network(facts, trainer, path) -> None:
+    """DataError where the checkpoint records another network than ``trainer``'s (its first difference)."""
+    theirs = facts.get("layers")
+    if not isinstance(theirs, list):
+        return   # written before the record, or parameters a user saved: shapes are all there is to check
+    mine = signature(trainer)
+    for k in range(max(len(theirs), len(mine))):
+        there = theirs[k] if k < len(theirs) else "(none)"
+        here = mine[k] if k < len(mine) else "(none)"
+        if there != here:
+            raise DataError(f"{path}: the checkpoint was trained as another network: {there} there, {here} here "
+                            f"(its parameters fit this network's shapes, but would compute something else)")
 
 
 def load_checkpoint(path, trainer) -> tuple:
@@ -78,6 +107,7 @@ def load_checkpoint(path, trainer) -> tuple:
                     raise DataError(f"{path}: {k} has shape {tuple(stored.shape)}, this network's {k} {mine}{where}")
                 a = a.reshape(shape)
             params[k] = jnp.asarray(a, dtype)
+        _same_network(facts, trainer, path)   # shapes that fit, of a network that computes otherwise
         facts["stats"] = {f[len(STATS):]: jnp.asarray(_values(npz_array(z, f, path), path, f, dtype), dtype)
                           for f in sorted(files) if f.startswith(STATS)}
         leaves = [_values(npz_array(z, f"{STATE}{i}", path), path, f"{STATE}{i}", None)

@@ -13,6 +13,9 @@ import re
 _PLAIN = re.compile(r"([A-Za-z_]+?)(\d*)")  # a typed name: W1, delta2
 
 
+_BASE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
 class Name(str):
     """``Name("W", 1)`` is the text ``W1`` with ``.base == "W"`` and ``.layer == 1``."""
 
@@ -22,6 +25,11 @@ class Name(str):
     at: bool
 
     def __new__(cls, base: str, layer: int | None = None, step: int | None = None, at: bool = False):
+        if not isinstance(base, str) or not _BASE.match(base):
+            # every name is printed into generated Python (lowered modules, codegen): a quote, a space or a
+            # newline there would end a string or a statement
+            raise ValueError(f"{base!r} cannot name a node: a name is ASCII letters, digits and _, starting with "
+                             "a letter (it becomes a Python name in the generated code)")
         text = base + ("" if layer is None else str(layer)) + ("" if step is None else "_" + _step_key(step, at))
         self = super().__new__(cls, text)
         self.base, self.layer, self.step, self.at = base, layer, step, at

@@ -120,6 +120,8 @@ def unknown_activation(text: str, formulas: str = "or a formula in z") -> str:
                     f"{PARAMETRIC[name].format(value)}")
         if name in ACTIVATION_NAMES:
             return f"activation {text!r}: {name} takes no parameter"
+    if text in FUNCTIONS and text not in ACTIVATIONS:
+        return f"{text} is a function of formulas, not a named activation: write the formula ({text}(z)) for it"
     plain = re.sub(r"[^a-z0-9]", "", text.lower())
     near = [n for n in ACTIVATION_NAMES if n.replace("_", "") == plain]
     near += [n for n in difflib.get_close_matches(text.lower(), ACTIVATION_NAMES, n=2, cutoff=0.75) if n not in near]

@@ -107,6 +107,13 @@ _PARAMETER = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\(|:)\s*(?:(?:alpha|negative_s
                         r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)?\s*$")
 
 
+def parametrized(text: str) -> bool:
+    """Whether ``text`` is an activation's name with a parameter after it (elu(0.5), leaky_relu:alpha=0.2),
+    which derivax's names do not take: not a formula of the function at that number."""
+    found = _PARAMETER.match(text)
+    return bool(found) and found.group(1).lower() in ACTIVATION_NAMES
+
+
 def unknown_activation(text: str, formulas: str = "or a formula in z") -> str:
     """Why ``text`` names no activation: the names near it (GELU for gelu, LeakyReLU for leaky_relu),
     and for a parameter written after a name (elu(0.5), leaky_relu:alpha=0.2) the formula that has it."""

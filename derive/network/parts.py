@@ -38,7 +38,7 @@ def _activation(spec):
             return text, F.ACTIVATIONS.get(text)
         if text.isidentifier() and text != "z":
             F.activation(text)  # raises: unknown activation, with the valid names
-        if F._PARAMETER.match(text) and F._PARAMETER.match(text).group(1).lower() in F.ACTIVATION_NAMES:
+        if F.parametrized(text):
             raise F.NetworkError(F.unknown_activation(text))   # elu(0.5): a parameter, not elu of 0.5
         if text.startswith("(") and text.endswith(")"):
             text = text[1:-1]

@@ -486,7 +486,7 @@ def _name_delta(node, g, rules, ctx, result, last, through=()):
         # own factor), so that δ₁ = (δ₂ W₂ᵀ) ⊙ f′(Z₁) holds as printed: a constant of an activation's
         # derivative (2 tanh(z), gelu's 1/2, LeCun's 1.7159 tanh(2z/3)) stays inside δ, where a student's
         # δ has it, not in the gradients.
-        k = sp.simplify(c / ctx.delta_factor)
+        k = sp.cancel(c / ctx.delta_factor)   # two constants: a cancellation, no search
         if k != 1 and k.is_number and k.is_finite:
             rest = _scaled(rest, k)
             c = ctx.delta_factor

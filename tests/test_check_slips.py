@@ -135,3 +135,12 @@ def test_the_courses_dz_is_m_times_the_adjoint_so_their_dw_follows(target, formu
     if not ok and target == "dZ2":
         assert r.diagnosis == ["yours is δ2, ∂J/∂Z without its constant factor, where the courses' dZ2 (m ∂J/∂Z) is "
                                "2 δ2: the loss's own factor 2 is missing"]
+
+
+def test_functions_nested_past_the_limit_are_refused_with_their_place():
+    from derive.formula.parse import MAX_CALL_DEPTH, FormulaError
+    deep = "tanh(" * (MAX_CALL_DEPTH + 1) + "Z1" + ")" * (MAX_CALL_DEPTH + 1)
+    with pytest.raises(FormulaError, match=f"functions called inside one another {MAX_CALL_DEPTH + 1} deep "
+                                           f"\\(at most {MAX_CALL_DEPTH}\\); the deepest call is here") as info:
+        check_formula(resolve("xor")[1], "A1", deep)
+    assert f"position {deep.index('tanh(Z1)') + 1}" in str(info.value)

@@ -126,3 +126,17 @@ def test_the_suggested_elu_formula_is_elu_with_that_alpha(alpha):
         x = 30 * rng.normal(size=(6, 3))
         want = jax.nn.elu(x @ params["W1"] + params["b1"], alpha)
         np.testing.assert_allclose(np.asarray(low.forward(params, x)), np.asarray(want), rtol=1e-12, atol=1e-12)
+
+
+def test_a_function_named_as_an_activation_says_to_write_it_as_a_formula():
+    from derive.network.examples import ModelError, parse_spec
+    with pytest.raises(ModelError, match=r"exp is a function of formulas, not a named activation: write the "
+                                         r"formula \(exp\(z\)\)"):
+        parse_spec("2-3:exp-1:sigmoid")
+
+
+def test_the_data_sets_own_names_are_the_built_ins_they_serve():
+    from compile.train.data import load
+    for alias, name in (("digits", "mlp"), ("mnist1d", "cnn1d")):
+        a, b = load(alias), load(name)
+        assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)

@@ -449,14 +449,13 @@ def _swapped_name(d, formula, correct, per_step, seed) -> list:
     index (W1 for W2, with shapes that fit), A for Z inside a derivative, a step (c1_t for c1_tm1) or a gate
     (deltaf1_t for deltai1_t). [] where no single name explains it, or past SWAP_SECONDS: the search runs in
     a child process (``derive.run.worker``), as a variant's graph can be SymPy work of any length."""
-    from derive.run.limits import TimeLimitExceeded
     from derive.run.worker import run
     if not isinstance(formula, str) or not formula.isascii() or "\n" in formula.strip():
         return []
     try:
         return run(_swap_search, d, formula, correct, per_step, seed, seconds=SWAP_SECONDS,
                    what="the search for a slipped name")
-    except (TimeLimitExceeded, Exception):   # noqa: BLE001 - a diagnosis never stands in the verdict's way
+    except Exception:   # noqa: BLE001 - TimeLimitExceeded among them: a diagnosis never stands in the verdict's way
         return []
 
 
@@ -471,10 +470,9 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
         return []
     known = set(matrix_names(d))
     params = {p.name for p in d.model.params if len(p.shape) == 2 and p.shape[0] == p.shape[1]}
-    transposed = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "T"
-                  and isinstance(n.value, ast.Name)}
-    spans = {id(n.value): (n.col_offset, n.end_col_offset) for n in ast.walk(tree)
-             if isinstance(n, ast.Attribute) and n.attr == "T" and isinstance(n.value, ast.Name)}
+    # a name written transposed (W2.T): the span of the whole attribute, by the name's node
+    transposed = {id(n.value): (n.col_offset, n.end_col_offset) for n in ast.walk(tree)
+                  if isinstance(n, ast.Attribute) and n.attr == "T" and isinstance(n.value, ast.Name)}
     found = sorted(((n.id, n.col_offset, n.end_col_offset, id(n)) for n in ast.walk(tree)
                     if isinstance(n, ast.Name) and n.id in known), key=lambda f: f[1])
     candidates = []   # (the name, [(start, end, replacement)], what is said)
@@ -490,7 +488,7 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
             for _, start, end, key in places:
                 where = f" at position {start + 1}" if len(places) > 1 else ""
                 if key in transposed:
-                    lo, hi = spans[key]
+                    lo, hi = transposed[key]
                     candidates.append(([(lo, hi, name)], f"yours transposes {name}{where} where the derived "
                                        f"formula does not: with {name} there, yours agrees"))
                 else:

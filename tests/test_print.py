@@ -99,6 +99,22 @@ def test_steps_replay_the_chain_rule():
     assert "tanh′(Z₁) = 1 − tanh(Z₁)² = 1 − A₁²" in text
 
 
+@pytest.mark.parametrize("act, line", [
+    ("relu", "relu′(Z₁) = step(Z₁)    [derivative of relu]"),
+    ("softplus", "softplus′(Z₁) = σ(Z₁)    [derivative of softplus]"),
+    ("leaky_relu", "leaky_relu′(Z₁) = (99/100) step(Z₁) + 1/100    [derivative of leaky_relu]"),
+    ("swish", "swish′(Z₁) = Z₁ ⊙ (1 − σ(Z₁)) ⊙ σ(Z₁) + σ(Z₁)    [derivative of swish]")])
+def test_an_activation_not_written_through_its_output_has_its_derivative_line(act, line):
+    """relu′, softplus′ = σ, leaky relu's 1/100 below 0: the textbook's lines, each before the chain rule
+    through the function; a formula in z has no name to prime and no such line."""
+    text = Network(2, [Dense(3, act), Dense(1, "sigmoid")], loss="bce").derive().text(steps=True, width=200)
+    lines = text.splitlines()
+    at = next(i for i, l in enumerate(lines) if line in l)
+    assert f"[chain rule through {act} (layer 1)]" in lines[at + 1]
+    formula = Network(2, [Dense(3, "z*sigmoid(z)"), Dense(1, "sigmoid")], loss="bce").derive()
+    assert "′(Z₁)" not in formula.text(steps=True, width=200)
+
+
 def test_relu_states_its_kink_convention():
     assert "relu'(0) = step(0) = 0" in Network(2, [Dense(2, "relu"), Dense(1)], loss="mse").derive().text()
 

@@ -376,6 +376,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 drop, seeded_param = _seeded_masks(model, seed + k_point, len(x))
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
+            step_mask = None
+            if loss_layer and run.takes[2:3] == ["mask"] and model.Y.rank == 3 and model.loss_name == "ce":
+                # temporal_softmax_loss(x, y, mask): a real mask, each sequence cut after a length of its own (the
+                # padding as captioning data has it), the padded steps' labels 0 (the NULL token's index) and
+                # their one-hot rows zero, so that J and its jax.grad leave them out as the mask does
+                step_mask = _step_mask(len(x), y.shape[1], seed + k_point)
+                y = y * step_mask[:, :, None]
             if identity:
                 w = str(model.layers[0].W.name)
                 params = {**params, w: np.eye(params[w].shape[0]),
@@ -403,6 +410,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
             if seeded:
                 context["dropout"] = seeded_param
+            if step_mask is not None:
+                context["mask"] = step_mask
             reply = run(given, xs, ys, names, list(inter) + list(aliases),
                         per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
@@ -443,6 +452,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     state[n].setdefault("douts", []).append(
                         y / len(x) if identity else (y / len(x)) @ (W if columns else W.T))
                 s = state[n]
+                if n == "dx" and step_mask is not None:
+                    s.setdefault("step_masks", []).append(step_mask)
                 if len(s.setdefault("points", [])) < len(s["pairs"]):
                     s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
             returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
@@ -494,6 +505,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                        if identity and seeded else
                        "the activation's derivative left out: dx is dout passed straight through" if identity else
                        "the activation's (or normalization's) derivative left out: dx is dout Wᵀ alone")
+            masks = s.get("step_masks") or []
+            if not why and masks and len(masks) == len(s["pairs"]) and all(
+                    u.shape == g.shape and close(u * mk[:, :, None], g, rtol, atol)
+                    for (u, g, _, rtol, atol), mk in zip(s["pairs"], masks)):
+                why = ("the mask left out of dx: right at the steps the mask counts, not zero at the steps it leaves "
+                       "out (multiply dx by the mask, as the loss is)")
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
@@ -644,6 +661,18 @@ def _conv_geometry(model):
     return {"stride": strides.pop(), "pad": pads.pop()}
 
 
+def _pool_geometry(model):
+    """{"window", "stride"} of the first pooling layer after a first convolution (CS231n's conv_relu_pool_forward
+    takes both conv_param and pool_param), square windows and one stride; else None."""
+    layers = list(model.layers)
+    if not layers or layers[0].kind != "conv":
+        return None
+    layer = next((l for l in layers[1:] if l.kind in ("max_pool", "avg_pool")), None)
+    geometry = dict(getattr(layer, "geometry", None) or ())
+    windows, strides = set(geometry.get("window", ())), set(geometry.get("stride", ()))
+    return {"window": windows.pop(), "stride": strides.pop()} if len(windows) == len(strides) == 1 else None
+
+
 def _theta(model, columns):
     """(W, b or None) of a one-layer network whose parameters code keeps as one vector theta: one unit with
     its intercept first (Ng's logistic and linear regression), or, without a bias, W flattened in the layout
@@ -681,6 +710,17 @@ def _seeded_masks(model, point_seed: int, m: int):
     s = 1000 + point_seed
     drawn = (np.random.RandomState(s).rand(m, mask_units(model, mask)) < keep) / keep
     return {mask.name: drawn}, {"p": keep, "mode": "train", "seed": s}
+
+
+def _step_mask(m: int, steps: int, point_seed: int):
+    """A 0/1 mask (m, steps) over the steps of each sequence: sequence i counted for its first L_i steps, L_i from
+    1 to steps, and at least one sequence shorter than the rest, so that a mask left out of a loss's gradient (or
+    applied twice, or to the wrong steps) shows."""
+    rng = np.random.default_rng(20_000 + point_seed)
+    lengths = rng.integers(1, steps + 1, size=m)
+    if steps > 1 and lengths.min() == steps:
+        lengths[0] = steps - 1
+    return (np.arange(steps)[None, :] < lengths[:, None]).astype(float)
 
 
 def _mask_values(model, drop, columns, m) -> dict:
@@ -733,15 +773,20 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             chain.append([before, *names[:3]])
             before = names[3]
         layers_chain = chain
-    sizes = [int(model.input_shape[0])] + [int(l.units) for l in model.layers] if len(model.input_shape) == 1 else None
+    # the layer sizes as a constructor takes them (hidden_dims): a normalization is no layer of its own there
+    sizes = [int(model.input_shape[0])] + [int(l.units) for l in model.layers if l.kind not in ("batch_norm", "layer_norm")] \
+        if len(model.input_shape) == 1 else None
     from compile.checks.intermediates import param_aliases
     recurrent = [l for l in model.layers if l.kind == "recurrent"]
     last = model.layers[-1].A if model.layers else None
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
+            "layer_norm": any(l.kind == "layer_norm" for l in model.layers),
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
             "theta": _theta(model, columns),
-            "conv": _conv_geometry(model),
+            "conv": _conv_geometry(model), "pool": _pool_geometry(model),
+            # a first normalization on (batch, height, width, channels): CS231n's spatial_batchnorm_forward's maps
+            "maps": bool(model.layers) and len(model.input_shape) == 3 and model.layers[0].kind == "batch_norm",
             "last": None if last is None else str(last.name),
             "aliases": param_aliases(model), "loss": model.loss_name, "reduction": getattr(model, "reduction", "mean"), "layout": "columns" if columns else "rows",
             "output": None if forward is None or last is None or str(last.name) not in forward

@@ -670,18 +670,24 @@ class LayerPair:
                 # layer's stride and pad
                 args.append({"stride": self.geometry["stride"], "pad": self.geometry["pad"]})
             elif key in ("pool_param", "pool_params", "hparameters", "hparams") and self.geometry \
-                    and "window" in self.geometry:
-                size = self.geometry["window"]
-                args.append({"pool_height": size, "pool_width": size, "stride": self.geometry["stride"],
-                             "f": size})
+                    and ("window" in self.geometry or (self.pool and key.startswith("pool"))):
+                # a pooling layer's own, or the pooling after the convolution (conv_relu_pool_forward)
+                pool = self.geometry if "window" in self.geometry else self.pool
+                size = pool["window"]
+                args.append({"pool_height": size, "pool_width": size, "stride": pool["stride"], "f": size})
             elif p.default is not p.empty:
                 break
+            elif key in ("g", "groups", "num_groups", "gn_param", "gn_params"):
+                raise ReadingError(f"{self.forward_name} takes {p.name!r}: it normalizes over groups of channels (group "
+                                   "norm), a layer derivax does not declare, so its backward cannot be checked against "
+                                   "a derivation (batch norm, bn, and layer norm, ln, can be)")
             else:
                 raise ReadingError(f"{self.forward_name} takes {p.name!r}, which the network declared has no "
                                    "counterpart for (its parameters: " + ", ".join(names) + ")")
         return args, order
 
     geometry = None
+    pool = None   # the pooling layer after a first convolution: {"window", "stride"}
     dropout = None   # CS231n's dropout_param at this point: {"p": keep, "mode": "train", "seed": s}
     # the columns convention: deeplearning.ai's layer functions, x (inputs, batch), b (n, 1), dA without the 1/m
     columns = False
@@ -693,9 +699,12 @@ class LayerPair:
     def bound(self, params, names, context):
         output = context.get("output")
         self.geometry = context.get("conv")
+        self.pool = context.get("pool")
         self.dropout = context.get("dropout")
         taken = arg_names(self.forward) or []
-        self.first = bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)
+        # CS231n's spatial_batchnorm_forward(x, gamma, beta, bn_param) on a convolution's maps: channels first too
+        spatial = self.forward_name.startswith("spatial_") and context.get("maps")
+        self.first = (bool(self.geometry) and any(t in ("conv_param", "pool_param") for t in taken)) or bool(spatial)
         self.columns = context.get("layout") == "columns"
         self.activation = context.get("activation")
         by_name = self.by_name = (required_names(self.backward) or [])[-1:] == ["activation"]
@@ -1189,9 +1198,12 @@ class LossLayer:
         seen = context.get("_seen")
 
         masked = (arg_names(self.fn) or [])[2:3] == ["mask"]
+        given = context.get("mask")
+        self.real_mask = given is not None
 
         def run(params, x, y):
-            out = self.fn(x, y, np.ones(np.shape(y)[:2], dtype=bool)) if masked else self.fn(x, y)
+            mask = np.asarray(given, dtype=bool) if given is not None else np.ones(np.shape(y)[:2], dtype=bool)
+            out = self.fn(x, y, mask) if masked else self.fn(x, y)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise ReadingError(f"{self.name} returned {type(out).__name__}, not (loss, dx)")
             if seen is not None:
@@ -1203,8 +1215,13 @@ class LossLayer:
         run.__name__ = run.__qualname__ = self.name
         return run
 
+    real_mask = False
+
     def sentence(self) -> str:
         masked = (arg_names(self.fn) or [])[2:3] == ["mask"]
         return (f"{self.name}(x, y{', mask' if masked else ''}) called with x the scores, the output layer's Z (its W "
-                "set to the identity)" + (", the mask all ones (every step counted)" if masked else "")
+                "set to the identity)" + ((", the mask a real one (each sequence counted for its first steps alone, "
+                                          "the labels of the rest 0), and J the loss over the counted steps"
+                                          if self.real_mask else ", the mask all ones (every step counted)")
+                                         if masked else "")
                 + ", its (loss, dx) compared with J and with ∂J/∂Z by jax.grad")

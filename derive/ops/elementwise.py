@@ -168,6 +168,8 @@ def _vjp(node, g, ctx):
                 else:   # an activation: g′(Z) written through A
                     ctx.derivative_through(node, ew(d, args, shape=node.shape), after)
                 d, extra = through, [node]
+            elif node.role == "act" and len(args) == 1 and d.free_symbols and hasattr(ctx, "derivative_of"):
+                ctx.derivative_of(node, ew(d, args, shape=node.shape))   # g′(Z), in Z alone (relu′, gelu′)
         contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
                      [g, *args, *extra], shape=node.shape)
         out.append((arg, unbroadcast(contrib, arg), ctx.rule("ew", node, arg)))

@@ -312,7 +312,8 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
         if kind == "through":  # n is the function's name, the line says f'(Z) = (its form) = (through A)
             before, after = s.rhs
             prime = p.derivative_call(n, p.name(before.args[0].name))
-            lines.append((prime, f"{p.show(before)} = {p.show(after)}", p.rules(s.rule)))
+            form = p.show(before) if after is None else f"{p.show(before)} = {p.show(after)}"
+            lines.append((prime, form, p.rules(s.rule)))
         elif kind == "partial":  # ∂X̂₂/∂σ₂ = (its form) = (through X̂₂)
             before, after = s.rhs
             lines.append((p.partial_name(p.name(n[0]), p.name(n[1])), f"{p.show(before)} = {p.show(after)}",

@@ -223,7 +223,8 @@ def _blocks(d, lx, fx) -> list:
         if kind == "through":
             before, after = s.rhs
             lhs = lx.derivative_call(n, lx.name(before.args[0].name))
-            rhs, formula = f"{lx.show(before)} = {lx.show(after)}", None
+            rhs = lx.show(before) if after is None else f"{lx.show(before)} = {lx.show(after)}"
+            formula = None
         elif kind == "partial":
             before, after = s.rhs
             lhs = lx.partial_name(lx.name(n[0]), lx.name(n[1]))

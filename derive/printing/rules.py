@@ -25,6 +25,7 @@ RULE_WORDS = {
     "decay": "derivative of the weight decay {decay}",
     "dJ": "derivative of J",
     "written_through": "derivative of {function} written through {name}",
+    "derivative_of": "derivative of {function}",
     "simplify": "simplify",
     "cancellation": "{activation}–{loss} cancellation",
     "name_delta": "name the error signal {delta} ({gradient} without the constant factor)",

@@ -200,6 +200,14 @@ class _Context:
         self.steps.append(Step((rule("written_through", function=self.fname(node), name=node.name),),
                                ("through", self.fname(node)), (before, after)))
 
+    def derivative_of(self, node, derivative):
+        """Record the derivative of ``node``'s function, in its argument alone (relu′(Z) = step(Z)); a function
+        written as a formula in z has no name to prime, and its derivative shows in the chain rule's line."""
+        if not str(self.fname(node)).isidentifier():
+            return
+        self.steps.append(Step((rule("derivative_of", function=self.fname(node)),), ("through", self.fname(node)),
+                               (derivative, None)))
+
     def partial_through(self, node, arg, before, after):
         """Record that ∂node/∂arg is written through ``node`` itself (∂X̂₂/∂σ₂ = −X̂₂ ⊘ σ₂)."""
         self.steps.append(Step((rule("partial_through", name=node.name),), ("partial", (node.name, arg.name)),

@@ -81,3 +81,25 @@ def test_the_page_renders_in_a_headless_browser(page, tmp_path):
     done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "<math" in done.stdout and "Verification" in done.stdout
+
+
+def test_a_targets_steps_are_numbers_of_shared_lines_and_the_record_grows_linearly_with_depth():
+    """Each clickable target lists its steps by number in one shared list: the record of 2L layers is about
+    twice that of L layers (with a copy of the lines per target it grew 4x: a 60-layer page was 60 MB)."""
+    import json
+    from derive import Dense, Network
+    from derive.printing.page import record
+
+    def rec(depth):
+        net = Network(4, [Dense(4, "tanh") for _ in range(depth)] + [Dense(2, "softmax")], loss="ce")
+        return record(net.derive(), "deep")
+
+    small, large = rec(8), rec(16)
+    lines = large["step_lines"]
+    w1 = large["targets"]["P:W1"]["steps"]
+    assert w1 == sorted(set(w1)) and all(0 <= k < len(lines) for k in w1)
+    # W1's steps run from the loss's derivative down to its own gradient, ∂J/∂W₁ last
+    assert lines[w1[0]]["formula"] == "dJ/dA17 = -(1/m)*Y/A17"
+    assert lines[w1[-1]]["formula"] == "dJ/dW1 = (1/m)*(X.T @ delta1)"
+    growth = len(json.dumps(large)) / len(json.dumps(small))
+    assert 1.6 < growth < 2.6, growth

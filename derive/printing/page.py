@@ -145,6 +145,13 @@ def record(d, name: str = "", steps: bool = True) -> dict:
     targets = {}
     params = set(d.grads)
     blocks = _blocks(d, lx, fx)
+    # Every step line once; a target lists the numbers of its lines (a deep network's targets share most
+    # of them: copies made a 60-layer page 60 MB, quadratic in the depth).
+    step_lines, first = [], []
+    for b in blocks:
+        first.append(len(step_lines))
+        step_lines.extend(b["lines"])
+    numbers = {id(b): range(at, at + len(b["lines"])) for b, at in zip(blocks, first)}
     for layer in model.layers:   # what a click on a layer shows: its forward equation and its error signal
         targets[f"L{layer.index}"] = {"kind": "layer", "title": f"layer {layer.index}",
                                       "forward": _forward_lines(model, layer, lx, fx),
@@ -156,7 +163,7 @@ def record(d, name: str = "", steps: bool = True) -> dict:
         chosen = [b for b in blocks if b["head"] not in params and b["layer"] in layers]
         targets[f"D:{index}"] = {"kind": "delta", "title": f"δ{index}", "layer": index,
                                  "line": ids.get(fx.name(delta.name)),
-                                 "steps": [line for b in chosen for line in b["lines"]] if steps else [],
+                                 "steps": [k for b in chosen for k in numbers[id(b)]] if steps else [],
                                  "path": path}
     for pname in d.grads:
         r = next(r for r in model.records if r.name == pname)
@@ -165,7 +172,7 @@ def record(d, name: str = "", steps: bool = True) -> dict:
         chosen = [b for b in blocks if b["head"] == pname or (b["head"] not in params and b["layer"] in layers)]
         targets[f"P:{pname}"] = {"kind": "gradient", "title": f"∂J/∂{pname}", "param": pname,
                                  "line": ids.get(fx.gradient_name(fx.name(pname))),
-                                 "steps": [line for b in chosen for line in b["lines"]] if steps else [],
+                                 "steps": [k for b in chosen for k in numbers[id(b)]] if steps else [],
                                  "path": path, "layer": r.layer}
     return {"name": name, "size_text": model.size_text, "loss": model.loss_name, "convention": model.convention,
             "layout": layout_lines(d, "text"), "sections": out_sections, "summary": [
@@ -173,7 +180,7 @@ def record(d, name: str = "", steps: bool = True) -> dict:
                 for a, b, c, n in model.summary()],
             "graph": None if too_large else g, "graph_note": (f"{len(g['nodes'])} nodes: too many to draw; the "
                                                               "derivation is shown without the picture")
-            if too_large else "", "targets": targets, "lines": ids,
+            if too_large else "", "targets": targets, "step_lines": step_lines if steps else [], "lines": ids,
             "params": list(d.grads), "layers": _layers(model)}
 
 

@@ -501,9 +501,11 @@
       body.append(relatedButtons(key));
     } else {
       if (t.line) body.append(el("p", {}, jumpButton(t.line)));
-      body.append(el("h3", { text: `Steps (${t.steps.length})` }));
-      if (!t.steps.length) body.append(el("p", { class: "muted", text: "no steps recorded" }));
-      t.steps.forEach((s, i) => {
+      // a target lists the numbers of its lines in the record's step_lines (shared by every target)
+      const lines = (t.steps || []).map((k) => state.record.step_lines[k]);
+      body.append(el("h3", { text: `Steps (${lines.length})` }));
+      if (!lines.length) body.append(el("p", { class: "muted", text: "no steps recorded" }));
+      lines.forEach((s, i) => {
         const b = stepBlock(s, "step");
         b.dataset.index = i + 1;
         body.append(b);

@@ -43,6 +43,15 @@ def test_save_into_a_missing_directory(capsys, tmp_path):
     assert err == f"derivax: --save {path}: the directory {path.parent} does not exist"
 
 
+@pytest.mark.parametrize("option, name", [("--save", "p.npz/"), ("--plot", "loss.png/")])
+def test_an_output_named_with_a_trailing_slash_is_refused_before_training(capsys, tmp_path, option, name):
+    """pathlib drops the slash: the name passed every check and the write failed after training."""
+    path = f"{tmp_path}/{name}"
+    err = refused(capsys, "xor", option, path)
+    assert err == f"derivax: {option} {path}: names a folder (it ends in /); name a file, e.g. {path[:-1]}"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_to_a_directory(capsys, tmp_path):
     err = refused(capsys, "xor", "--save", str(tmp_path))
     assert err == f"derivax: --save {tmp_path}: is a directory; name a file in it, e.g. {tmp_path / 'params.npz'}"

@@ -320,6 +320,11 @@ def check_targets(loss_name, data) -> None:
 def check_output_path(path: str, option: str, example: str) -> Path:
     """A file that can be written: not a directory, in a directory that exists and is writable."""
     p = Path(path)
+    if path.endswith(("/", os.sep)) and path.rstrip("/" + os.sep) and not os.path.isdir(path):   # Path drops it
+        raise UsageError(f"{option} {path}: names a folder (it ends in /); name a file, e.g. "
+                         f"{path.rstrip('/' + os.sep)}")
+    if os.path.basename(path) in ("", ".", ".."):
+        raise UsageError(f"{option} {path}: needs a file name, e.g. {Path(path) / example}")
     try:
         if p.is_dir():
             raise UsageError(f"{option} {path}: is a directory; name a file in it, e.g. {p / example}")

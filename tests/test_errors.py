@@ -25,8 +25,29 @@ def test_unknown_activation_lists_valid_names():
 
 
 def test_unknown_loss_lists_valid_names():
-    with pytest.raises(NetworkError, match=r"unknown loss 'hinge'; valid: mse, bce, ce, svm, or a formula"):
-        Network(2, [Dense(1, "sigmoid")], loss="hinge")
+    with pytest.raises(NetworkError, match=r"unknown loss 'hingee'; valid: mse, bce, ce, svm, or a formula"):
+        Network(2, [Dense(1, "sigmoid")], loss="hingee")
+
+
+@pytest.mark.parametrize("written, meant", [("MSE", "mse"), ("mes", "mse"), ("categorical_crossentropy", "ce"),
+                                            ("CrossEntropy", "ce"), ("binary_crossentropy", "bce"), ("hinge", "svm")])
+def test_a_loss_written_in_capitals_or_as_another_library_names_it_gets_the_table_name(written, meant):
+    with pytest.raises(NetworkError, match=rf"unknown loss '{written}' \(did you mean '{meant}'\?\)"):
+        Network(2, [Dense(2, "softmax")], loss=written)
+
+
+def test_cross_entropy_on_one_output_is_refused_for_bce():
+    """−Σ y log ŷ over one sigmoid output: an example with y = 0 adds nothing, so the loss cannot learn."""
+    with pytest.raises(NetworkError, match=r"the cross-entropy loss \(ce\) .* the last layer has 1 output, so examples "
+                                           r"with y = 0 add nothing to it: for two classes write loss='bce'"):
+        Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="ce")
+    assert Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce").derive()
+
+
+def test_skip_from_one_number_says_to_write_a_tuple():
+    with pytest.raises(NetworkError, match=r"layer 2: skip_from is a tuple of earlier layers' numbers \(0 = the "
+                                           r"input X\), not 1: write skip_from=\(1,\) for one"):
+        Network(2, [Dense(2, "tanh"), Dense(2, "softmax", skip_from=1)])
 
 
 def test_spec_error_gives_position():

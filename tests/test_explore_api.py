@@ -220,7 +220,7 @@ def test_a_network_object_from_a_script_without_a_main_guard(tmp_path):
         "from compile.explore.launch import start\n"
         "from derive import Dense, Network\n"
         "print('script ran', flush=True)\n"
-        "net = Network(2, [Dense(3, 'z*sigmoid(z)'), Dense(1, 'sigmoid')], name='swish')\n"
+        "net = Network(2, [Dense(3, 'z*sigmoid(z)'), Dense(1, 'sigmoid')], loss='bce', name='swish')\n"
         "url, stop = start(net)\n"
         "req = urllib.request.Request(url + 'api/derive', data=json.dumps({'model': 'swish'}).encode(),\n"
         "                             headers={'Content-Type': 'application/json'})\n"

@@ -73,7 +73,7 @@ def test_the_parameter_summary_of_a_tiny_network_and_its_count():
     from compile import compile_trainer
     from derive import Dense, Network
     from derive.network.examples import resolve
-    net = Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")])
+    net = Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce")
     assert net.build().summary_text() == (
         "layer              output  parameters      count\n"
         "1 dense (tanh)     3       W1 2x3, b1 1x3      9\n"

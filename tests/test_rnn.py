@@ -78,7 +78,7 @@ NETS = {
     "rnn": lambda: Network((3, 1), [SimpleRNN(2), Dense(2, "softmax")]),
     "gru-every-state": lambda: Network((2, 1), [GRU(1, sequences=True), Flatten(), Dense(2, "softmax")]),
     "bidirectional": lambda: Network((2, 1), [Bidirectional(SimpleRNN(1, sequences=True)), Flatten(),
-                                              Dense(1, "sigmoid")]),
+                                              Dense(1, "sigmoid")], loss="bce"),
     "stacked": lambda: Network((3, 1), [SimpleRNN(1, sequences=True), SimpleRNN(1, "softplus"), Dense(1)],
                                loss="mse"),
     "user-cell": lambda: Network((2, 1), [Recurrent(1, mgu, name="MGU"), Dense(1, "identity")], loss="mse"),

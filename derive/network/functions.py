@@ -53,6 +53,11 @@ LOSSES = {
     "bce": sp.Lambda((yhat, y), -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))),
     "ce": sp.Lambda((yhat, y), -y * sp.log(yhat)),
 }
+# Other libraries' names of the table's losses, suggested when one is written (Keras's, PyTorch's).
+LOSS_ALIASES = {"categorical_crossentropy": "ce", "crossentropy": "ce", "cross_entropy": "ce", "nll": "ce",
+                "sparse_categorical_crossentropy": "ce", "binary_crossentropy": "bce", "bcewithlogits": "bce",
+                "mean_squared_error": "mse", "l2": "mse", "squared_error": "mse", "hinge": "svm",
+                "multi_margin": "svm"}
 LOSS_TITLES = {"mse": "mean squared error", "bce": "binary cross-entropy",
                "ce": "categorical cross-entropy", "svm": "multiclass hinge (SVM)"}
 
@@ -161,7 +166,13 @@ def loss(spec) -> sp.Lambda:
     """A per-entry loss from a table name, a Lambda of (yhat, y) or an expression in yhat and y."""
     if isinstance(spec, str):
         if spec not in LOSSES:
-            raise NetworkError(f"unknown loss {spec!r}; valid: {', '.join(LOSS_TITLES)}, "
+            import difflib
+            near = difflib.get_close_matches(spec.lower(), [*LOSS_TITLES, *LOSSES], n=1, cutoff=0.6)
+            near = [spec.lower()] if spec.lower() in LOSSES else near
+            alias = LOSS_ALIASES.get(spec.lower().replace("-", "_").replace(" ", "_"))
+            near = [alias] if alias else near
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise NetworkError(f"unknown loss {spec!r}{hint}; valid: {', '.join(LOSS_TITLES)}, "
                              "or a formula in yhat and y")
         return LOSSES[spec]
     if isinstance(spec, sp.Lambda):

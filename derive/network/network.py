@@ -673,6 +673,11 @@ class Builder:
             loss_name, loss_fn = _loss(loss)
             F.derivative(loss_fn, 0, "the loss")
             _log_loss_output(self.layers, loss_name, loss_fn)
+            if loss_name == "ce" and pred.shape[class_axis] == 1:
+                # −Σ y log ŷ over one output: an example of class 0 (y = 0) adds nothing, and ŷ → 1 minimizes J
+                raise NetworkError("the cross-entropy loss (ce) −Σ y log ŷ sums over the classes, and the last layer "
+                                   "has 1 output, so examples with y = 0 add nothing to it: for two classes write "
+                                   "loss='bce' on one sigmoid output, or 2 softmax outputs with ce")
             one_hot = class_axis if loss_name == "ce" else None
             Y = leaf(Name("Y"), pred.shape, "target", one_hot_axis=one_hot)
             per_entry = loss_fn.expr.xreplace({loss_fn.variables[0]: placeholder(0),
@@ -736,7 +741,12 @@ class Network:
                 raise NetworkError(f"layer {i} is {layer!r}, not a layer (Dense, or an object with a "
                                    "build(builder, input, adds) method)")
             adds = []
-            for k in getattr(layer, "skip_from", ()):
+            skips = getattr(layer, "skip_from", ())
+            if not isinstance(skips, (tuple, list)):
+                hint = f": write skip_from=({skips},) for one" if isinstance(skips, int) else ""
+                raise NetworkError(f"layer {i}: skip_from is a tuple of earlier layers' numbers (0 = the input X), "
+                                   f"not {skips!r}{hint}")
+            for k in skips:
                 if not isinstance(k, int) or not 0 <= k < i:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
                 adds.append(outputs[k])

@@ -622,3 +622,21 @@ def test_weight_decay_reaches_every_weight_matrix(spec):
     for n in params:
         want = lam / m * np.asarray(params[n]) if n in weights else 0.0
         assert np.allclose(np.asarray(g1[n]) - np.asarray(g0[n]), want, rtol=1e-9, atol=1e-12), n
+
+
+@pytest.mark.parametrize("names, says", [
+    (("z", "h"), "a gate cannot be named 'h', the name of the state (h1⟨t⟩)"),
+    (("z", "z"), "a gate cannot be named 'z', the name of another node of the step (z1⟨t⟩)"),
+    (("x", "n"), "a gate cannot be named 'x', the name of the step's input (x⟨t⟩)")])
+def test_a_step_node_named_as_the_state_the_input_or_another_node_is_refused(names, says):
+    """A candidate state named h printed as h1⟨t⟩ = tanh(ah1⟨t⟩) beside the state's own h1⟨t⟩, and check
+    compared a right gate formula with the state."""
+    def cell(s):
+        z = s.gate(names[0], "sigmoid")
+        cand = s.gate(names[1], "tanh")
+        return (1 - z) * s.h + z * cand
+
+    with pytest.raises(NetworkError, match=re.escape(says)):
+        Network((3, 1), [Recurrent(2, cell), Dense(1)], loss="mse").build()
+    Network((3, 1), [Recurrent(2, lambda s: (1 - s.gate("z", "sigmoid")) * s.h + s.gate("n", "tanh")),
+                     Dense(1)], loss="mse").build()   # other names are taken

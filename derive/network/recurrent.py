@@ -35,6 +35,9 @@ class Step:
                  parts=("h",)):
         self._g, self.layer, self.units, self.features, self._init, self.kind = builder, layer, units, features, init, kind
         self.declared: list = []   # the named nodes in the order the step made them, for printing
+        # names a node of the step cannot take: the state's parts, the carry's and the input's, and (as they are
+        # declared) each named node's own, so that no two lines of the step print the same name
+        self._reserved, self._parts = {*parts, "s", x_name.base}, set(parts)
         self.x = leaf(x_name, (m, features), "step_input")
         if len(parts) == 1:
             self.carry = self.h = leaf(Name(parts[0], layer, -1), (m, units), "carry")
@@ -78,30 +81,49 @@ class Step:
             out = out + t
         return out
 
+    def _claim(self, base: str, what: str) -> None:
+        """Refuse a name the step's state, input or another of its nodes already has (a gate named h would
+        print as the state h⟨t⟩ and be checked as it)."""
+        if not isinstance(base, str) or not base.isidentifier():
+            raise ValueError(f"the {self.kind} step: a {what}'s name is letters, digits and _, not {base!r}")
+        if base in self._reserved:
+            owner = ("another node of the step" if base in {n.name.base for n in self.declared} else
+                     "the state" if base in self._parts or base == "s" else "the step's input")
+            shown = f"{base}⟨t⟩" if owner == "the step's input" else f"{base}{self.layer}⟨t⟩"
+            raise ValueError(f"the {self.kind} step: a {what} cannot be named {base!r}, the name of {owner} "
+                             f"({shown}); give it another name")
+        self._reserved.add(base)
+
     def pre(self, base: str, node: Node) -> Node:
         """Name a pre-activation (z⟨t⟩, a gate's input): its adjoint is printed as an error signal δ."""
+        self._claim(base, "pre-activation")
         out = named(renamable(node), Name(base, self.layer, 0), "pre")
         self.declared.append(out)
         return out
 
-    def act(self, activation, node: Node, name: str | None = None) -> Node:
+    def act(self, activation, node: Node, name: str | None = None, claimed: bool = False) -> Node:
         """``activation`` (a name, formula or SymPy function, as a Dense layer's) applied to ``node``."""
         label, fn = self._g.activation(activation, self.layer)
         out = Node("ew", (node,), node.shape, (("expr", fn.expr.xreplace({fn.variables[0]: placeholder(0)})),))
         if name:
+            if not claimed:
+                self._claim(name, "gate")
             out = named(out, Name(name, self.layer, 0), "gate")
             self.declared.append(out)
         return out
 
     def name(self, base: str, node: Node) -> Node:
         """Name a node of the step (c⟨t⟩ for ``base`` "c"), so that it prints as one line of its own."""
+        if base not in self._parts:   # a part of the state (an LSTM's c) is named as the step makes it
+            self._claim(base, "node")
         out = named(renamable(node), Name(base, self.layer, 0), "state_part")
         self.declared.append(out)
         return out
 
     def gate(self, name: str, activation, x=None, h=None, bias=True) -> Node:
         """name⟨t⟩ = activation(x Wx<name> + h Wh<name> + b<name>), its input named a<name>⟨t⟩."""
-        return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name)
+        self._claim(name, "gate")   # before its input's name a<name>: a gate named twice is named as such
+        return self.act(activation, self.pre("a" + name, self.linear(name, x, h, bias)), name, claimed=True)
 
 
 

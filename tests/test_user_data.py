@@ -173,6 +173,9 @@ def test_token_indices_outside_the_vocabulary_are_refused_wherever_they_enter(to
         rc = main(argv)
         out, err = capsys.readouterr()
         assert rc == 2 and out == "" and err.count("\n") == 1, (argv, out, err)
+        if culprit == "in.csv" and "nan" in words:   # a .csv names a value that is no number at its line
+            assert err == "derivax: in.csv: row 3, column 'a': 'nan' is not a finite number\n"
+            continue
         assert culprit in err and "whole numbers in 0..1 (a vocabulary of 2)" in err and words in err, err
 
 
@@ -189,3 +192,31 @@ def test_good_token_indices_stored_as_floats_predict_as_integers_do(tokens, tmp_
     capsys.readouterr()
     np.testing.assert_array_equal(tables[0], tables[1])
     assert np.isfinite(tables[0]).all() and np.allclose(tables[0].sum(-1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("content, words", [
+    ("a,b,c\n1,2,0\n\n\n3,4,1\n1,zz,0\n", "row 6, column 'b': 'zz' is not a number"),   # blank lines counted
+    ("a,b,c\n1,2,0\n3,4,1\n5,inf,0\n", "row 4, column 'b': 'inf' is not a finite number"),
+    ("a,b,c\n1,2,0\n3,nan,1\n", "row 3, column 'b': 'nan' is not a finite number")])
+def test_a_csv_value_is_named_at_the_files_own_line(tmp_path, content, words):
+    """Blank lines were dropped before the rows were numbered, and an inf was found after the shuffle, at a
+    position of the shuffled copy or in the held-out part."""
+    (tmp_path / "t.csv").write_text(content)
+    with pytest.raises(DataError, match=f"^t.csv: {words}$"):
+        load(tmp_path / "t.csv", n_inputs=2, n_outputs=2)
+
+
+def test_a_nan_in_npz_features_is_named_at_its_place_in_the_file(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    x[1, 3] = np.nan
+    np.savez(tmp_path / "n.npz", x=x, y=np.arange(20) % 3)
+    with pytest.raises(DataError, match=r"^n.npz: x: expected finite numbers, found 1 NaN or inf value\(s\), the "
+                                        r"first at index \(1, 3\)$"):
+        load(tmp_path / "n.npz", n_inputs=4, n_outputs=3)
+
+
+def test_an_npz_with_features_and_mnist_arrays_both_is_refused(tmp_path):
+    x = np.random.default_rng(0).normal(size=(10, 4))
+    np.savez(tmp_path / "b.npz", x=x, y=np.arange(10) % 3, x_train=np.zeros((10, 4)), y_train=np.arange(10) % 3)
+    with pytest.raises(DataError, match=r"holds both x, y \(features\) and x_train, y_train .*keep one pair"):
+        load(tmp_path / "b.npz", n_inputs=4, n_outputs=3)

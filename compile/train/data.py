@@ -748,6 +748,9 @@ def _read_npz(path: Path, vocab=None) -> dict:
     with open_npz(path, "arrays x_train, y_train (and optionally x_test, y_test)") as z:
         have = set(z.files)
         plain = {"x", "y"} <= have and not {"x_train", "y_train"} & have
+        if {"x", "y"} <= have and {"x_train", "y_train"} & have:
+            raise DataError(f"{path.name}: holds both x, y (features) and {', '.join(sorted({'x_train', 'y_train'} & have))}"
+                            " (MNIST's pixels): which to train on is unclear; keep one pair in the file")
         if not (plain or {"x_train", "y_train"} <= have) or ("x_test" in have) != ("y_test" in have):
             raise DataError(f"{path.name}: expected arrays x, y (features as they are) or x_train, y_train (MNIST's "
                             f"pixels), and optionally x_test, y_test; found {', '.join(sorted(z.files)) or 'none'}")
@@ -884,6 +887,9 @@ def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None):
             check_tokens(_numeric(x_test, f"{where}: x_test"), vocab, f"{where}: x_test")
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} examples in {names[0]} but {len(y)} in {names[1]}")
+    for a, name in ((x, names[0]), (y, names[1])):   # before the split shuffles: a position is the file's own
+        if np.issubdtype(a.dtype, np.floating):
+            _finite(a, f"{where}: {name}")
     what = f"{where}: {len(x)} examples"
     if x_test is None and test_fraction:
         if not 0 < test_fraction < 1:
@@ -931,12 +937,17 @@ def _read_table(path: Path):
     import csv
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader, kept, numbers = csv.reader(f), [], []
+            for r in reader:   # each row with the file's line number (blank lines left out below)
+                kept.append(r)
+                numbers.append(reader.line_num)
+            rows = kept
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
     except csv.Error as exc:  # a NUL byte, a field past the size limit
         raise DataError(f"{path.name}: not a readable .csv file: {_one_line(exc)}") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
+    lines = [n for n, r in zip(numbers, kept) if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
     header = [h.strip() for h in rows[0]]
@@ -944,18 +955,21 @@ def _read_table(path: Path):
     given = header == numbered or not all(_is_number(h) for h in header)
     if not given:
         header = numbered
-    body, first = (rows[1:], 2) if given else (rows, 1)
+    body, at = (rows[1:], lines[1:]) if given else (rows, lines)
     values = np.empty((len(body), len(header)))
-    for i, row in enumerate(body, first):
+    for k, (i, row) in enumerate(zip(at, body)):   # i: the row's line in the file
         if len(row) != len(header):
             raise DataError(f"{path.name}: row {i} has {len(row)} values, "
-                            + (f"the header {len(header)} columns" if given else f"row 1 {len(header)}"))
+                            + (f"the header {len(header)} columns" if given else f"row {lines[0]} {len(header)}"))
         for j, cell in enumerate(row):
             try:
-                values[i - first, j] = float(cell)
+                values[k, j] = float(cell)
             except ValueError:
                 raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
                                 "number") from None
+            if not math.isfinite(values[k, j]):
+                raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
+                                "finite number") from None
     return values, header, given
 
 

@@ -219,3 +219,12 @@ def test_time_distributed_wraps_a_dense_layer_only():
     from derive import Conv1D, NetworkError, TimeDistributed
     with pytest.raises(NetworkError, match="TimeDistributed wraps a Dense layer, not Conv1D"):
         TimeDistributed(Conv1D(2))
+
+
+@pytest.mark.parametrize("formula, shown", [("W2 @ W2**-1", "W₂ (1 ⊘ W₂)"), ("(1/W2) @ W2", "(1 ⊘ W₂) W₂"),
+                                            ("A1.T @ delta2 @ W2**-1 / m", "(1/m) A₁ᵀ δ₂ (1 ⊘ W₂)")])
+def test_an_elementwise_reciprocal_beside_a_matrix_product_is_bracketed(capsys, formula, shown):
+    """1 ⊘ W₂ is a quotient: written beside a product without brackets it read as (W₂ 1) ⊘ W₂."""
+    from compile.cli.main import main
+    assert main(["check", "xor", "--param", "W2", "--formula", formula]) == 1
+    assert f"  yours:   ∂J/∂W₂ = {shown}\n" in capsys.readouterr().out

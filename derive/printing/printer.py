@@ -154,6 +154,8 @@ class NotationPrinter(Printer):
         s = type(self)(atoms, precs).doprint(expr)
         if expr.is_Symbol and is_placeholder(expr):
             return s, precs[expr]
+        if expr.is_Pow and expr.exp.is_negative:   # printed as a quotient, 1 ⊘ W: bracketed beside a product
+            return s, PRECEDENCE["Mul"]
         return s, precedence(expr)
 
     def dim(self, d) -> str:

@@ -295,6 +295,54 @@ def test_a_model_file_that_exits_says_so(tmp_path, capsys):
     assert "exited (sys.exit(3)) before it defined a network" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, says", [
+    ("import os\nos._exit(0)\n", "called os._exit(0) before it defined a network"),
+    ("x = 1\0\n", "is not Python source: source code string cannot contain null bytes"),
+    (None, "is a folder, not a model file: name the .py file that declares the network")],
+    ids=["os-exit", "binary", "folder"])
+def test_a_model_file_that_ends_derivax_is_binary_or_a_folder_says_so(tmp_path, capsys, content, says):
+    """os._exit in the file ended derivax at once with status 0 and no output; a file with a NUL byte had "a
+    syntax error at line None"; a folder named like a file was "no such file"."""
+    f = tmp_path / "model.py"
+    f.mkdir() if content is None else f.write_text(content)
+    assert main(["show", str(f)]) == 2
+    assert capsys.readouterr().err == f"derivax: {f} {says}\n"
+
+
+def test_a_model_file_variable_that_is_no_python_name_is_refused(tmp_path, capsys):
+    f = tmp_path / "model.py"
+    f.write_text("raise SystemExit('never run')\n")
+    assert main(["show", f"{f}:my-net"]) == 2
+    assert capsys.readouterr().err == (f"derivax: {f}:my-net: 'my-net' is not a Python name; name the variable that "
+                                       "holds the network (file.py:net)\n")
+
+
+def test_a_thread_a_model_file_leaves_running_does_not_keep_derivax_alive(tmp_path):
+    """The command's work was done, printed, and the process then waited for the file's thread forever."""
+    import subprocess
+    import sys
+    f = tmp_path / "model.py"
+    f.write_text("import threading, time\nfrom derive import Dense, Network\n"
+                 "threading.Thread(target=lambda: time.sleep(1000), name='poller').start()\n"
+                 "net = Network(2, [Dense(2, 'tanh'), Dense(2, 'softmax')])\n")
+    probe = "import sys\nfrom compile.cli.main import console\nsys.argv[1:] = ['show', sys.argv[1]]\nconsole()\n"
+    done = subprocess.run([sys.executable, "-c", probe, str(f)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Z₁ = X W₁ + b₁" in done.stdout
+    assert done.stderr == (f"derivax: {f} started a thread (poller) that is still running; it was stopped with "
+                           "derivax\n")
+
+
+def test_a_crash_in_native_code_in_a_model_file_names_the_files_line(tmp_path):
+    import subprocess
+    import sys
+    f = tmp_path / "model.py"
+    f.write_text("import ctypes\nctypes.string_at(0)\n")
+    probe = "import sys\nfrom compile.cli.main import console\nsys.argv[1:] = ['show', sys.argv[1]]\nconsole()\n"
+    done = subprocess.run([sys.executable, "-c", probe, str(f)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and done.stdout == ""
+    assert "Segmentation fault" in done.stderr and f'File "{f}", line 2 in <module>' in done.stderr
+
+
 def test_codegen_refuses_to_overwrite_the_models_own_source(tmp_path, capsys):
     f = tmp_path / "model.py"
     source = "from derive import Dense, Network\nnet = Network(2, [Dense(2, 'tanh'), Dense(1)], loss='mse')\n"

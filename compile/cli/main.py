@@ -175,3 +175,23 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def console() -> None:
+    """The ``derivax`` command: ``main``, then the process ends with its status, even where a model file left
+    a thread of its own running (Python would wait for it after the command is done: a hang)."""
+    code = main()
+    from derive.network.examples import STRAY_THREADS
+    running = [(path, t) for path, t in STRAY_THREADS if t.is_alive()]
+    if running:
+        import os
+        path, t = running[0]
+        print(f"derivax: {path} started a thread ({t.name}) that is still running; it was stopped with derivax",
+              file=sys.stderr)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)

@@ -533,10 +533,15 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
     path, _, attr = model.partition(":") if model.count(":") == 1 and model.split(":")[0].endswith(".py") \
         else (model, "", "")
     if path.endswith(".py"):
+        if Path(path).is_dir():
+            raise ModelError(f"{path} is a folder, not a model file: name the .py file that declares the network")
         if not Path(path).is_file():
             raise ModelError(f"no such file: {path}")
-        namespace = run_model_file(path)
         attr = attr or "net"
+        if not attr.isidentifier():
+            raise ModelError(f"{path}:{attr}: {attr!r} is not a Python name; name the variable that holds the "
+                             "network (file.py:net)")
+        namespace = run_model_file(path)
         if attr not in namespace:
             raise ModelError(f"{path} defines no {attr!r}; define `{attr} = Network(...)`")
         net = namespace[attr]
@@ -551,6 +556,7 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
                      "a .py file, or an inline spec such as 2-2:tanh-2:softmax")
 
 
+STRAY_THREADS: list = []   # (model file, thread): threads a model file started and left running
 MODEL_FILE_SECONDS = 30.0   # a model file declares a network: work past this is a loop, a download, a mistake
 MODEL_FILE_GRACE = 2.0      # how long past the limit the file may take to unwind before it is stopped outright
 
@@ -571,9 +577,13 @@ def run_model_file(path: str, seconds: float | None = None) -> dict:
     seconds = MODEL_FILE_SECONDS if seconds is None else seconds
     # The cut-off comes from SIGALRM on the main thread: where there is none (Windows), no limit.
     timed = hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+    before = set(threading.enumerate())
     with _stdout_to_stderr(), _watchdog(path, seconds):
         with time_limit(seconds if timed else None) as limit:
             namespace = _run(path)
+    # A thread the file started and left running would keep the process alive after the command is done: the
+    # command line ends the process once its work is over (compile.cli.main.console).
+    STRAY_THREADS.extend((path, t) for t in threading.enumerate() if t not in before and not t.daemon)
     if limit.expired:
         raise ModelError(f"{path}: running the model file took longer than {seconds:g} s, the limit for loading a "
                          "model file, and was stopped: a model file should only declare `net` (is there a loop that "
@@ -581,10 +591,29 @@ def run_model_file(path: str, seconds: float | None = None) -> dict:
     return namespace
 
 
+class _Exited(BaseException):
+    """os._exit called by a model file: it would end derivax on the spot, with its status and without a word."""
+
+
 def _run(path: str) -> dict:
+    import faulthandler
+    import os
+    import sys
     from derive.run.limits import OutOfTime
+
+    def refuse_exit(status):
+        raise _Exited(status)
+    real_exit, handled = os._exit, faulthandler.is_enabled()
+    os._exit = refuse_exit
+    if not handled:   # a crash in native code (ctypes, an extension) prints the file's line before the process ends
+        try:
+            faulthandler.enable(file=sys.__stderr__ or sys.stderr)
+        except (AttributeError, ValueError, OSError):   # no stderr with a descriptor
+            handled = True
     try:
         return runpy.run_path(path)
+    except _Exited as exc:
+        raise ModelError(f"{path} called os._exit({exc.args[0]!r}) before it defined a network") from None
     except SystemExit as exc:
         raise ModelError(f"{path} exited (sys.exit({exc.code!r})) before it defined a network") from None
     except (KeyboardInterrupt, MemoryError, OutOfTime):
@@ -597,6 +626,8 @@ def _run(path: str) -> dict:
             detail = str(exc)
         else:
             detail = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SyntaxError) and exc.lineno is None or isinstance(exc, ValueError) and "null bytes" in str(exc):
+            return _raise(f"{path} is not Python source: {getattr(exc, 'msg', None) or exc}")
         if isinstance(exc, SyntaxError):
             return _raise(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}")
         import traceback
@@ -606,6 +637,10 @@ def _run(path: str) -> dict:
         shown = "".join(traceback.format_list(frames)).rstrip()
         raise ModelError(f"{path} raised {detail}" + (f"\nTraceback (your file):\n{shown}" if shown else "")) \
             from None
+    finally:
+        os._exit = real_exit
+        if not handled:
+            faulthandler.disable()
 
 
 class _stdout_to_stderr:

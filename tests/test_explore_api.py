@@ -241,3 +241,12 @@ def test_a_port_already_taken_is_named(capsys):
         assert main(["explore", "xor", "--no-browser", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port 0" in err
+
+
+@pytest.mark.parametrize("host", ["", " ", "local host"])
+def test_an_empty_host_is_refused_before_any_server_starts(capsys, host):
+    """An empty host bound every interface and printed http://:8765/."""
+    from compile.cli.main import main
+    assert main(["explore", "xor", "--no-browser", "--host", host]) == 2
+    assert capsys.readouterr().err == (f"derivax: --host {host!r}: not a host name; 127.0.0.1 (this machine only, "
+                                       "the default) or 0.0.0.0 (every interface)\n")

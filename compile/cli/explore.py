@@ -29,6 +29,10 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    if not args.host.strip() or any(c.isspace() for c in args.host):
+        print(f"derivax: --host {args.host!r}: not a host name; 127.0.0.1 (this machine only, the default) or "
+              "0.0.0.0 (every interface)", file=sys.stderr)
+        return 2
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401

@@ -225,7 +225,7 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _diagnose(pairs, keep=None, squared=False, outputs=None) -> str:
+def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
@@ -246,6 +246,10 @@ def _diagnose(pairs, keep=None, squared=False, outputs=None) -> str:
             hint = (f" (= 1/{outputs}{' / 2' if half else ''}: your loss averages over the {outputs} outputs"
                     f"{half}, as np.mean of every entry or PyTorch's MSELoss do; derivax's mse sums over the "
                     "outputs and averages over the batch: J = (1/m) Σ (A − Y)²)")
+        elif bce and outputs and outputs > 1 and abs(c * outputs - 1) <= 1e-5:
+            hint = (f" (= 1/{outputs}: your loss averages over the {outputs} outputs, as np.mean of every entry does; "
+                    "derivax's bce sums over the outputs and averages over the batch: declare yours with --loss "
+                    f"\"-(y*log(yhat) + (1 - y)*log(1 - yhat))/{outputs}\")")
         if keep and abs(c - keep) <= 1e-6 * keep:
             hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
         elif keep and abs(c * keep - 1) <= 1e-6:
@@ -325,8 +329,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
         layer_check = getattr(run, "layer", False)
-        loss_layer = layer_check and "_loss" in str(fn).rpartition(":")[2] and run.takes[:2] == ["x", "y"] \
-            and run.takes[2:3] in ([], ["mask"])
+        # a loss's function or class: dx is ∂J/∂Z of the scores ("loss"), or ∂J/∂A of a loss alone ("prediction")
+        loss_layer = layer_check in ("loss", "prediction") or (
+            layer_check and "_loss" in str(fn).rpartition(":")[2] and run.takes[:2] == ["x", "y"]
+            and run.takes[2:3] in ([], ["mask"]))
         if layer_check and not loss_layer:   # a layer's backward through its forward: the linear loss Σ out ⊙ Y / m
             import copy
             net = copy.copy(net)
@@ -339,15 +345,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         indices = bool(model.layers) and model.layers[0].kind == "embedding"
         names = [p.name for p in model.params] + (["dx"] if layer_check and not indices else [])
         pooling = layer_check == "none" and model.layers and model.layers[0].kind in ("max_pool", "avg_pool")
-        identity = layer_check == "none" and not pooling   # relu_forward(x): a square layer, W = I, b = 0
+        identity = layer_check in ("none", "loss", "prediction") and not pooling   # relu_forward(x): W = I, b = 0
         if pooling:   # max_pool_forward_naive(x, pool_param): no parameters, dx alone
             names = ["dx"]
         if identity:
             dense = [l for l in model.layers if l.kind == "dense"]
             if len(model.layers) != 1 or not dense or tuple(dense[0].W.shape) != (dense[0].W.shape[1],) * 2:
-                raise ValueError("a layer function without parameters (as relu_forward(x), or softmax_loss(x, y)) is "
-                                 "checked on one square layer with its activation, as 4-4:relu or 10-10:softmax: "
-                                 "derivax sets its W to the identity")
+                raise ValueError("a layer function without parameters (as relu_forward(x), or softmax_loss(x, y)) or "
+                                 "a loss class (as nnfs's Loss_BinaryCrossentropy) is checked on one square layer with "
+                                 "its activation, as 4-4:relu, 10-10:softmax or 1-1:sigmoid --loss bce: derivax sets "
+                                 "its W to the identity")
             names = ["dx"]
         inter, aliases = I.resolve(d, mapping)
         order = I.backward_order(d, set(inter.values()))
@@ -359,6 +366,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
         # node -> its state, for the intermediates the function returned, in each reading of dZ asked for
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
+        # the makemore exercise's steps that are no node of the derivation (dlogprobs, dcounts_sum_inv, dbnvar_inv, ...)
+        exercise, step_states = I.course_names(model), {}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
@@ -370,6 +379,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # CS231n's dropout_forward(x, dropout_param): the mask its forward draws from the seed handed to it
         seeded = bool(model.masks) and layer_check and any(t.lower() in ("dropout_param", "dropout_params")
                                                              for t in getattr(run, "forward_takes", []))
+        # CS231n's FullyConnectedNet(..., dropout_keep_ratio, seed): its dropout_param {"p", "seed"} handed to every
+        # dropout_forward, each drawing its mask after np.random.seed(seed); one keep probability for every layer
+        seeded_class = bool(model.masks) and not layer_check and "dropout_keep_ratio" in getattr(
+            run, "init_takes", []) and len({float(mk.attrs["keep"]) for mk in model.masks}) == 1
+        seeded = seeded or seeded_class
         for k_point, (label, params, x, y, drop) in enumerate(_points(model, seed, points, data, data_label, _scale,
                                                                        dropout)):
             if seeded:
@@ -393,6 +407,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if layer_check:   # dx: jax.grad of the lowered forward pass, an independent reference
                 masked = (drop,) if model.masks and drop is not None else ()
                 ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y, *masked).sum())(x))
+            if layer_check == "prediction":   # a loss alone: its dinputs is ∂J/∂A of the output layer (W = I)
+                out_node = model.layers[-1].A
+                at = {model.X: x, model.Y: y, **{p: params[p.name] for p in model.params}}
+                ref["dx"] = np.asarray(I.references(d, [out_node], at, len(x))[out_node], float).reshape(x.shape)
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
             given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
@@ -412,7 +430,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 context["dropout"] = seeded_param
             if step_mask is not None:
                 context["mask"] = step_mask
-            reply = run(given, xs, ys, names, list(inter) + list(aliases),
+            reply = run(given, xs, ys, names, list(inter) + list(aliases) + (list(EXERCISE_STEPS) if exercise else []),
                         per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
@@ -456,6 +474,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     s.setdefault("step_masks", []).append(step_mask)
                 if len(s.setdefault("points", [])) < len(s["pairs"]):
                     s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+            asked = [k for k in EXERCISE_STEPS if k in reply["values"] or k in reply["problems"]]
+            if exercise and asked:
+                steps = _exercise_steps(d, exercise, values, len(x))
+                for key in asked:
+                    st = step_states.setdefault(key, {"key": key, "err": None, "msg": None, "worst": None,
+                                                      "bad": False, "pairs": [], "points": []})
+                    _compare(st, key, reply, steps[key], True, len(x), label)
+                extra -= set(asked)
             returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
                                                       for k in key_of[node])]
             if returned:
@@ -497,8 +523,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             node = next((p for p in model.params if p.name == n), None)
             keep = float(model.masks[0].attrs["keep"]) if model.masks and dropout else None
             squared = model.loss_name == "mse" or "**2" in str(model.loss_name).replace(" ", "")
+            # a layer function or class on a square layer whose W is the identity: its dx is ∂J/∂Z of that layer
+            # (∂J/∂A for a loss alone), where a mistyped derivative is named as for a parameter (after the
+            # explanations of dx's own below)
+            late = (model.layers[0].A if layer_check == "prediction" else model.layers[0].Z) \
+                if node is None and n == "dx" and identity and model.layers and not pooling else None
             why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or \
-                _diagnose(s["pairs"], keep, squared, getattr(model.layers[-1], "units", None) if model.layers else None)
+                _diagnose(s["pairs"], keep, squared, getattr(model.layers[-1], "units", None) if model.layers else None,
+                          bce=model.loss_name == "bce")
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"
@@ -511,6 +543,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     for (u, g, _, rtol, atol), mk in zip(s["pairs"], masks)):
                 why = ("the mask left out of dx: right at the steps the mask counts, not zero at the steps it leaves "
                        "out (multiply dx by the mask, as the loss is)")
+            if not why and late is not None:
+                why = I.diagnose(d, late, s.get("points", []))
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
@@ -542,6 +576,30 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_results[s["key"]] = r
         if first is None and not r.ok and error is None:
             first = r
+    if step_states:   # the exercise's own steps, each in its place in the backward order, the first wrong among all
+        ranked = EXERCISE_ORDER
+        made = {}
+        for key, st in step_states.items():
+            if error is not None:
+                r = ParamResult(key, message=f"the function {error}")
+            elif st["msg"] is not None:
+                r = ParamResult(key, message=st["msg"], worst_point=st["worst"])
+            else:
+                r = ParamResult(key, comparisons={"derived": Comparison("derived", None, st["err"], not st["bad"])},
+                                message=(_diagnose(st["pairs"]) or "differs from the exercise's step, formed from the "
+                                         "derived adjoints") if st["bad"] else "", worst_point=st["worst"])
+            r.node = EXERCISE_STEPS[key]
+            made[key] = r
+        merged, pending = {}, [k for k in ranked if k in made]
+        for key, r in inner_results.items():
+            while pending and key in ranked and ranked.index(pending[0]) < ranked.index(key):
+                step = pending.pop(0)
+                merged[step] = made[step]
+            merged[key] = r
+        for key in pending:
+            merged[key] = made[key]
+        inner_results = merged
+        first = next((r for r in inner_results.values() if not r.ok), None) if error is None else None
     if clipped and _scale > 1e-3 and not all(p.ok for p in results.values()):
         # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked where nothing reaches the clip
         retry = check_code(net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels,
@@ -588,6 +646,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         keep = float(model.masks[0].attrs["keep"])
         notes.append(f"dropout on: masks drawn at each point and handed in the cache as {names_d} (0 or 1), with the keep "
                      "probability; gradients of the masked network" if dropout else
+                     f"dropout on: dropout_keep_ratio={keep:g} and seed=s handed to its constructor at each point, and "
+                     "the masks derivax's gradients use drawn as its dropout_forward draws them, np.random.seed(s); "
+                     "np.random.rand(*x.shape) < p for each layer, scaled by 1/p" if seeded and not layer_check else
                      f"dropout on: dropout_param {{'p': {keep:g}, 'mode': 'train', 'seed': s}} handed at each point, p "
                      "the keep probability, and the mask derivax's gradients use drawn as the forward draws it, "
                      f"np.random.seed(s); np.random.rand(*x.shape) < p, scaled by 1/p" if seeded else
@@ -651,7 +712,9 @@ def _conv_geometry(model):
     geometry = dict(getattr(layer, "geometry", None) or ())
     if getattr(layer, "kind", None) in ("max_pool", "avg_pool") and geometry:
         windows, strides = set(geometry.get("window", ())), set(geometry.get("stride", ()))
-        return {"window": windows.pop(), "stride": strides.pop()} if len(windows) == len(strides) == 1 else None
+        return {"window": windows.pop(), "stride": strides.pop(),
+                # deeplearning.ai's pool_forward(A_prev, hparameters, mode="max"): "average" for an average pooling
+                "mode": "average" if layer.kind == "avg_pool" else "max"} if len(windows) == len(strides) == 1 else None
     if getattr(layer, "kind", None) != "conv" or not geometry:
         return None
     strides = set(geometry.get("stride", ()))
@@ -671,6 +734,26 @@ def _pool_geometry(model):
     geometry = dict(getattr(layer, "geometry", None) or ())
     windows, strides = set(geometry.get("window", ())), set(geometry.get("stride", ()))
     return {"window": windows.pop(), "stride": strides.pop()} if len(windows) == len(strides) == 1 else None
+
+
+def _cnn_sizes(model):
+    """What a convolutional net's constructor takes, CS231n's ThreeLayerConvNet(input_dim=(C, H, W), num_filters,
+    filter_size, hidden_dim, num_classes), and where its flatten is (the maps' (H, W, C) before it, and the weight
+    after it, whose rows a channels-first flatten orders (C, H, W)); None for a network without a first convolution
+    and one flatten."""
+    layers = list(model.layers)
+    if len(model.input_shape) != 3 or not layers or layers[0].kind != "conv" or layers[0].W is None:
+        return None
+    flat = [k for k, l in enumerate(layers) if l.kind == "flatten"]
+    if len(flat) != 1 or flat[0] == 0 or flat[0] + 1 >= len(layers) or layers[flat[0] + 1].kind != "dense":
+        return None
+    before = tuple(int(n) for n in layers[flat[0] - 1].A.shape[1:])
+    dense = [l for l in layers if l.kind == "dense"]
+    h, w, c = (int(n) for n in model.input_shape)
+    kh, _, _, filters = (int(n) for n in layers[0].W.shape)
+    return {"input_dim": (c, h, w), "num_filters": filters, "filter_size": kh, "num_classes": int(layers[-1].units),
+            "hidden_dim": int(dense[0].units) if len(dense) == 2 else None, "maps": before,
+            "flat_weight": str(layers[flat[0] + 1].W.name), "input": (h, w, c)}
 
 
 def _theta(model, columns):
@@ -705,11 +788,50 @@ def _seeded_masks(model, point_seed: int, m: int):
     it from dropout_param's seed (np.random.seed(seed); np.random.rand(*x.shape) < p, scaled by 1/p, p the
     keep probability), so the reference's mask is the one the user's code makes."""
     from compile.checks.points import mask_units
-    mask = model.masks[0]
-    keep = float(mask.attrs["keep"])
+    keep = round(float(model.masks[0].attrs["keep"]), 12)   # 1 − 0.7 handed as 0.3, and drawn with the same p
     s = 1000 + point_seed
-    drawn = (np.random.RandomState(s).rand(m, mask_units(model, mask)) < keep) / keep
-    return {mask.name: drawn}, {"p": keep, "mode": "train", "seed": s}
+    # every layer's mask drawn as a forward seeded anew draws it (CS231n's FullyConnectedNet hands every dropout_forward
+    # the same dropout_param)
+    drawn = {mask.name: (np.random.RandomState(s).rand(m, mask_units(model, mask)) < keep) / keep
+             for mask in model.masks}
+    return drawn, {"p": keep, "mode": "train", "seed": s}
+
+
+# The makemore backprop exercise's steps that are no node of derivax's derivation, in the order its backward pass forms
+# them (between the nodes: dlogprobs before dprobs, dcounts_sum_inv ... dlogit_maxes before dlogits, dbnvar_inv before
+# dbnvar, dbndiff2 before dbndiff), and what each is the adjoint of.
+EXERCISE_ORDER = ["dlogprobs", "dprobs", "dcounts_sum_inv", "dcounts_sum", "dcounts", "dnorm_logits", "dlogit_maxes",
+                  "dlogits", "dh", "dhpreact", "dbnraw", "dbnvar_inv", "dbnvar", "dbndiff2", "dbndiff", "dbnmeani",
+                  "dhprebn", "dembcat", "demb"]
+EXERCISE_STEPS = {"dlogprobs": "logprobs", "dcounts_sum_inv": "counts_sum_inv", "dcounts_sum": "counts_sum",
+                  "dcounts": "counts", "dnorm_logits": "norm_logits", "dlogit_maxes": "logit_maxes",
+                  "dbnvar_inv": "bnvar_inv", "dbndiff2": "bndiff²"}
+
+
+def _exercise_steps(d, names, values, m) -> dict:
+    """{key: reference} for the exercise's steps at a point, formed from the derivation's values: its softmax split
+    as the exercise writes it (logit_maxes = max of each row of the logits, norm_logits, counts = exp(norm_logits),
+    counts_sum, counts_sum_inv, probs = counts · counts_sum_inv, logprobs = log probs) from ∂J/∂probs, and batch
+    norm's bnvar_inv = (bnvar + ε)^(−1/2), bndiff2 = bndiff² from ∂J/∂bnraw and ∂J/∂bnvar."""
+    from compile.checks import intermediates as I
+    from compile.lowering.evaluate import evaluate
+    nodes = {str(n.name): n for n in I.intermediate_nodes(d).values()}
+    logits, probs, xc, var, xhat = (nodes[names[k]] for k in ("dlogits", "dprobs", "dbndiff", "dbnvar", "dbnraw"))
+    L, XC, VAR = (np.asarray(v, float) for v in evaluate([logits, xc, var], values, m, d.model.constants))
+    adj = I.references(d, [probs, xhat, var], values, m)
+    dP, dxhat, dvar = (np.asarray(adj[n], float) for n in (probs, xhat, var))
+    counts = np.exp(L - L.max(axis=1, keepdims=True))
+    total = counts.sum(axis=1, keepdims=True)
+    d_inv = (counts * dP).sum(axis=1, keepdims=True)
+    d_total = -d_inv / total ** 2
+    d_counts = dP / total + d_total
+    d_norm = counts * d_counts
+    VAR = VAR.reshape(1, -1)
+    return {"dlogprobs": dP * counts / total, "dcounts_sum_inv": d_inv, "dcounts_sum": d_total, "dcounts": d_counts,
+            "dnorm_logits": d_norm, "dlogit_maxes": -d_norm.sum(axis=1, keepdims=True),
+            "dbnvar_inv": (XC * dxhat).sum(axis=0, keepdims=True),
+            # ∂σ²/∂(bndiff²): 1/(n − 1) with Bessel's correction, 1/n without, read off the variance itself
+            "dbndiff2": np.ones_like(XC) * (VAR / (XC ** 2).sum(axis=0, keepdims=True)) * dvar.reshape(1, -1)}
 
 
 def _step_mask(m: int, steps: int, point_seed: int):
@@ -780,6 +902,7 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
     recurrent = [l for l in model.layers if l.kind == "recurrent"]
     last = model.layers[-1].A if model.layers else None
     return {"forward": forward, "order": order, "reg": float(model.l2) if model.l2 else 0.0, "sizes": sizes,
+            "cnn": _cnn_sizes(model),
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
             "layer_norm": any(l.kind == "layer_norm" for l in model.layers),
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,

@@ -675,6 +675,8 @@ class LayerPair:
                 pool = self.geometry if "window" in self.geometry else self.pool
                 size = pool["window"]
                 args.append({"pool_height": size, "pool_width": size, "stride": pool["stride"], "f": size})
+            elif key == "mode" and self.geometry and "mode" in self.geometry:
+                args.append(self.geometry["mode"])   # pool_forward(A_prev, hparameters, mode): the declared pooling's
             elif p.default is not p.empty:
                 break
             elif key in ("g", "groups", "num_groups", "gn_param", "gn_params"):
@@ -736,7 +738,9 @@ class LayerPair:
                             "forward that draws otherwise, or reads p as the probability of dropping, gives other masks")
                     raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                         "as it computes (4-3 for an affine layer, 4-3:relu for affine then relu, 4-bn "
-                                        "for batch norm)")
+                                        "for batch norm" + (", 4x4x2-pool2-flatten for max pooling, "
+                                                            "4x4x2-avgpool2-flatten for average pooling"
+                                                            if self.geometry and "window" in self.geometry else "") + ")")
             # deeplearning.ai's dA carries no 1/m (its linear_backward applies it): dA = Y, and its dA_prev
             # is m ∂J/∂A_prev
             dout = np.asarray(y, float) if self.columns else np.asarray(y, float) / m
@@ -748,7 +752,9 @@ class LayerPair:
             if by_name and not self.activation:
                 raise ReadingError(f"{self.backward_name} takes the activation by name, and the layer declared has "
                                    "none: declare it with one (4-3:relu, 4-3:sigmoid)")
-            back = self.backward(dout, cache, self.activation) if by_name else self.backward(dout, cache)
+            mode = {"mode": self.geometry["mode"]} if self.geometry and "mode" in self.geometry and "mode" in (
+                arg_names(self.backward) or []) else {}   # pool_backward(dA, cache, mode): the same pooling
+            back = self.backward(dout, cache, self.activation) if by_name else self.backward(dout, cache, **mode)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
             # one value per parameter and no dx: a layer on integer inputs (word_embedding_backward returns dW)
             got = dict(zip(order if len(parts) == len(order) and "dx" not in names else ["dx"] + order, parts))
@@ -1190,6 +1196,8 @@ class LossLayer:
         return LossLayer(fn, name) if name.endswith("_loss") and taken[:2] == ["x", "y"] and \
             taken[2:3] in ([], ["mask"]) else None
 
+    kind = "loss"
+
     @staticmethod
     def takes_parameters() -> bool:
         return False
@@ -1225,3 +1233,87 @@ class LossLayer:
                                           if self.real_mask else ", the mask all ones (every step counted)")
                                          if masked else "")
                 + ", its (loss, dx) compared with J and with ∂J/∂Z by jax.grad")
+
+
+class ObjectLoss(LossLayer):
+    """A loss as a class, as Neural Networks from Scratch (nnfs) writes them: ``backward(dvalues, y_true)`` sets
+    ``self.dinputs``, with y_true integer labels or one-hot rows. Two kinds:
+
+    - the softmax and its cross-entropy in one (Activation_Softmax_Loss_CategoricalCrossentropy), with or without
+      ``forward(inputs, y_true)``: dvalues is the softmax's output, and dinputs is ∂J/∂Z of the scores Z, the
+      pre-activation of a square softmax output layer whose W the check sets to the identity (declare 4-4:softmax);
+    - a loss alone (Loss_CategoricalCrossentropy, Loss_BinaryCrossentropy, Loss_MeanSquaredError), whose
+      ``forward(y_pred, y_true)`` gives each example's loss: dvalues is the prediction, the square output layer's
+      A (W the identity again: declare 4-4:softmax, 4-4:sigmoid --loss bce, 4-4 --loss mse), and dinputs is ∂J/∂A.
+
+    The loss, where forward gives it, is the mean of what forward returns, as nnfs's Loss.calculate takes it."""
+
+    PREDICTIONS = ("y_pred", "ypred", "yhat", "y_hat", "output", "outputs", "predictions", "prediction", "pred", "preds")
+    LABELS = ("y_true", "y", "ytrue", "targets", "target", "labels", "label", "y_train")
+
+    def __init__(self, cls, name):
+        self.cls, self.name = cls, name
+        self.fn = cls.backward
+        self.__name__ = self.__qualname__ = name
+        forward = getattr(cls, "forward", None)
+        taken = required_names(forward) if callable(forward) else None
+        self.has_forward = taken is not None and len(taken) == 3
+        self.combined = not (self.has_forward and taken[1] in self.PREDICTIONS)
+        self.kind = "loss" if self.combined else "prediction"
+
+    @classmethod
+    def fits(cls, target) -> bool:
+        if not isinstance(target, type) or not callable(getattr(target, "backward", None)):
+            return False
+        back = required_names(target.backward)
+        # backward(self, dvalues, y_true): what flows back first (a network's own backward(self, X, y) is no loss's)
+        if back is None or len(back) != 3 or back[0] != "self" or back[2] not in cls.LABELS or \
+                back[1] not in UPSTREAM | {"dvalues", "dvalue", "doutput", "dinputs", "d_out", "grad"}:
+            return False
+        forward = getattr(target, "forward", None)
+        taken = required_names(forward) if callable(forward) else None
+        if taken is not None and len(taken) == 3 and taken[2] in cls.LABELS:
+            return True
+        lowered = target.__name__.lower()   # a combined class without forward (nnfs's later chapters)
+        return taken is None and "softmax" in lowered and ("loss" in lowered or "crossentropy" in lowered)
+
+    @staticmethod
+    def takes_parameters() -> bool:
+        return False
+
+    def bound(self, params, names, context):
+        from compile.checks.sandbox import _constructed
+        output, seen = context.get("output"), context.get("_seen")
+
+        def run(params, x, y):
+            obj = _constructed(self.cls, context) or self.cls.__new__(self.cls)
+            prediction = np.array(output, dtype=float)   # the layer's A: softmax (sigmoid, ...) of the scores x
+            value = None
+            if self.has_forward:
+                value = obj.forward(np.array(x, dtype=float) if self.combined else prediction, y)
+                if self.combined and hasattr(obj, "output"):
+                    got = np.asarray(plain(obj.output), float)
+                    if got.shape != prediction.shape or not np.allclose(got, prediction, rtol=1e-6, atol=1e-9):
+                        raise ValueMismatch(f"{self.name}.forward's output is not the declared network's: declare "
+                                            "the softmax output layer it computes, square (4-4:softmax)")
+                    prediction = got
+            if value is not None and seen is not None:
+                try:
+                    seen.setdefault("losses", []).append(float(np.mean(np.asarray(plain(value), float))))
+                except (TypeError, ValueError):
+                    pass
+            obj.backward(prediction.copy(), y)
+            if getattr(obj, "dinputs", None) is None:
+                raise ReadingError(f"{self.name}.backward(dvalues, y_true) set no self.dinputs")
+            return {"dx": obj.dinputs}
+        run.__name__ = run.__qualname__ = self.name
+        return run
+
+    def sentence(self) -> str:
+        what = "the softmax output" if self.combined else "the prediction, the output layer's A"
+        return (f"{self.name} built" + (f", {self.name}.forward({'inputs' if self.combined else 'y_pred'}, y_true) run"
+                                       if self.has_forward else "")
+                + f", then {self.name}.backward(dvalues, y_true) with dvalues {what} (its W set to the identity, x the "
+                "scores); its dinputs compared with " + ("∂J/∂Z, by jax.grad" if self.combined else
+                                                         "∂J/∂A, the derived adjoint of the network's output")
+                + (", and the mean of what forward returns with J" if self.has_forward else ""))

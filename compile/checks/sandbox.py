@@ -27,6 +27,7 @@ A callable given from Python runs in this process (``InProcess``): its exception
 from __future__ import annotations
 
 import errno
+import functools
 import inspect
 import json
 import os
@@ -432,12 +433,108 @@ class Method:
                 facts["sizes"] = list(context["sizes"])
         elif getattr(obj, "dtype", None) is not None:   # CS231n casts to self.dtype: the check runs in float64
             facts["dtype"] = _numpy().float64
+        rename, first = _own_keys(obj, params, context or {})
+        cnn = (context or {}).get("cnn") or {}
+        if rename:   # self.params under the keys its constructor made (gamma1, W2 for derivax's gamma2, W3)
+            facts["params"] = {theirs: _channels_first(params[ours], ours, cnn) if first else params[ours]
+                               for theirs, ours in rename.items()}
         for key, value in facts.items():
             try:
                 setattr(obj, key, value)
             except Exception:  # noqa: BLE001 - a property or __slots__: the method does without it
                 pass
-        return getattr(obj, self.name)
+        method = getattr(obj, self.name)
+        if not rename:
+            return method
+
+        def images(v):   # x (batch, height, width, channels) as a channels-first net takes it, (N, C, H, W)
+            np = _numpy()
+            if first and isinstance(v, np.ndarray) and v.ndim == 4 and v.shape[1:] == tuple(cnn["input"]):
+                return np.ascontiguousarray(v.transpose(0, 3, 1, 2))
+            return v
+
+        @functools.wraps(method)
+        def renamed(*args, **kwargs):   # its gradients back under derivax's names (and layout)
+            out = method(*[images(a) for a in args], **{k: images(v) for k, v in kwargs.items()})
+            return _renamed(out, rename, cnn if first else None)
+        return renamed
+
+
+def _channels_first(value, name, cnn):
+    """derivax's parameter ``name`` in CS231n's channels-first layout: a kernel (kh, kw, c_in, c_out) as
+    (F, C, HH, WW); the weight after the flatten with its rows in (C, H, W) order, not (H, W, C)."""
+    np = _numpy()
+    value = np.asarray(value)
+    if value.ndim == 4:
+        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
+    if name == cnn.get("flat_weight") and value.ndim == 2:
+        h, w, c = cnn["maps"]
+        return np.ascontiguousarray(value.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1))
+    return value
+
+
+def _channels_last(value, name, cnn):
+    """The inverse of _channels_first, for a gradient that came back in CS231n's layout."""
+    np = _numpy()
+    given = value
+    try:
+        value = np.asarray(_readings().plain(value))
+    except Exception:  # noqa: BLE001 - what is no array is named at its parameter as it is
+        return given
+    if value.dtype.kind not in "biuf":   # None, a string, complex: named at its parameter as it came
+        return given
+    if value.ndim == 4:
+        return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
+    if name == cnn.get("flat_weight") and value.ndim == 2:
+        h, w, c = cnn["maps"]
+        if value.shape[0] == h * w * c:
+            return np.ascontiguousarray(value.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1))
+    return given
+
+
+def _own_keys(obj, params, context) -> tuple:
+    """{the constructed self.params' key: derivax's name} where the constructor made a dict of parameters under
+    other names than derivax's, as many, of the same shapes in the same order (CS231n's FullyConnectedNet with
+    batch norm: W1, b1, gamma1, beta1, W2, b2 for derivax's W1, b1, gamma2, beta2, W3, b3); else {}. The reading
+    is said in the report."""
+    np = _numpy()
+    own = getattr(obj, "params", None) if obj is not None else None
+    ours = [k for k in dict.keys(params) if isinstance(k, str)]
+    if not isinstance(own, dict) or len(own) != len(ours):
+        return {}, False
+    theirs = list(own)
+    if not all(isinstance(t, str) for t in theirs):
+        return {}, False
+    shapes = [(np.shape(own[t]), np.shape(params[o])) for t, o in zip(theirs, ours)]
+    # channels first (CS231n's ThreeLayerConvNet): its kernels (F, C, HH, WW) where derivax's are (kh, kw, C, F)
+    first = bool(context.get("cnn")) and any(len(b) == 4 and a != b and a == (b[3], b[2], b[0], b[1])
+                                             for a, b in shapes)
+    if not first and set(own) == set(ours):
+        return {}, False
+    if any(a != b and not (first and len(b) == 4 and a == (b[3], b[2], b[0], b[1])) for a, b in shapes):
+        return {}, False
+    rename = dict(zip(theirs, ours))
+    differ = [f"{t} for {o}" for t, o in rename.items() if t != o]
+    if context.get("_built") and differ:
+        context["_built"] += "; self.params read under the keys its constructor made, in order: " + ", ".join(differ)
+    if context.get("_built") and first:
+        context["_built"] += ("; channels first, as its constructor made them: x handed (N, C, H, W), kernels "
+                              "(F, C, HH, WW), and the rows of the weight after the flatten in (C, H, W) order; its "
+                              "gradients read back in derivax's layout")
+    return rename, first
+
+
+def _renamed(out, rename, cnn=None):
+    """A method's result with the dicts in it (grads, or (loss, grads)) keyed by derivax's names (and, from a
+    channels-first net, in derivax's layout)."""
+    if isinstance(out, dict):
+        keyed = {rename.get(k, k) if isinstance(k, str) else k: v for k, v in out.items()}
+        return {k: _channels_last(v, k, cnn) for k, v in keyed.items()} if cnn else keyed
+    if isinstance(out, tuple):
+        return tuple(_renamed(v, rename, cnn) if isinstance(v, dict) else v for v in out)
+    if isinstance(out, list):
+        return [_renamed(v, rename, cnn) if isinstance(v, dict) else v for v in out]
+    return out
 
 
 # A constructor's parameters derivax can give, by name: the layer sizes as the courses pass them.
@@ -445,6 +542,10 @@ def _constructor_value(name, context):
     np = _numpy()
     sizes = context.get("sizes")
     name = name.lower()
+    cnn = context.get("cnn")
+    if cnn and name in ("input_dim", "num_filters", "filter_size", "num_classes", "hidden_dim") \
+            and cnn.get(name) is not None:   # CS231n's ThreeLayerConvNet: input_dim (C, H, W), as it takes images
+        return tuple(cnn[name]) if name == "input_dim" else cnn[name]
     if sizes:
         if name in ("sizes", "layer_sizes", "layers_dims", "layer_dims", "dims"):
             return list(sizes)
@@ -464,9 +565,14 @@ def _constructor_value(name, context):
     if name == "dtype":
         return np.float64
     if name in ("normalization", "norm"):
-        return "batchnorm" if context.get("batch_norm") else None
+        return "batchnorm" if context.get("batch_norm") else "layernorm" if context.get("layer_norm") else None
     if name == "use_batchnorm":
         return bool(context.get("batch_norm"))
+    drop = context.get("dropout")
+    if name == "dropout_keep_ratio":   # CS231n's FullyConnectedNet: the keep probability, and the seed it hands
+        return drop["p"] if drop else 1   # dropout_forward (derivax draws its own masks from the same seed)
+    if name == "seed" and drop:
+        return drop["seed"]
     return _MISSING
 
 
@@ -501,7 +607,9 @@ def _constructed(cls, context):
                                f"{type(exc).__name__} when called as {cls.__name__}({', '.join(kwargs)}): what "
                                "__init__ sets is not there")
         return None
-    shown = ", ".join(f"{k}={getattr(v, '__name__', v)!s}" for k, v in kwargs.items())
+    # the seed differs from point to point: said once, as s
+    shown = ", ".join(f"{k}={'s' if k == 'seed' and context.get('dropout') else getattr(v, '__name__', v)!s}"
+                      for k, v in kwargs.items())
     context["_built"] = f"{cls.__name__}({shown}) built by its own constructor, its parameters then set"
     return obj
 
@@ -564,6 +672,13 @@ def arguments(fn, params, x, y, context=None):
             args.append(params[own])
             passed.append(own)
             shown.append(f"{p.name}={own}")
+            continue
+        column = _weight_column(p.name, params, context) if role is None else None
+        if column is not None:   # deeplearning.ai's propagate(w, b, X, Y): one unit's weights as a column (n_x, 1)
+            args.append(_numpy().asarray(params[column]).T)
+            passed.append(column)
+            shown.append(f"{p.name}={column}ᵀ (a column)")
+            context["_column"] = column
             continue
         if role is None or role not in values:
             if p.default is not p.empty:
@@ -653,6 +768,32 @@ def _own_parameter(arg, params):
     return same[0] if len(same) == 1 else None
 
 
+def _weight_column(arg, params, context):
+    """The network's only weight matrix where ``arg`` is a lower-case w and, in the columns convention, that matrix is
+    one unit's (1, n_x): deeplearning.ai's logistic regression keeps it as the column w (n_x, 1), Wᵀ. Else None."""
+    if arg != "w" or context.get("layout") != "columns":
+        return None
+    weights = [n for n in dict.keys(params) if n.rstrip("0123456789") == "W"]
+    if len(weights) != 1 or len(_numpy().shape(params[weights[0]])) != 2 or _numpy().shape(params[weights[0]])[0] != 1:
+        return None
+    return weights[0]
+
+
+def _column_back(out, name, shape):
+    """A result's dw, the gradient of the column (n_x, 1) a function was handed its weights as, back in the network's
+    (1, n_x) under the weights' name."""
+    np = _numpy()
+    if isinstance(out, dict):
+        key = next((k for k in ("dw", "grad_w") if k in out and name not in out), None)
+        value = _readings().plain(out[key]) if key else None
+        if key and np.shape(value) == (shape[1], shape[0]):
+            out = {**{k: v for k, v in out.items() if k != key}, name: np.asarray(value).T}
+        return out
+    if isinstance(out, tuple):
+        return tuple(_column_back(v, name, shape) if isinstance(v, dict) else v for v in out)
+    return out
+
+
 def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_example=None, context=None) -> dict:
     """Call the user's function with the arguments its parameters' names ask for (``arguments``: params, x,
     y, λ, the forward pass's values, a recurrent state) and turn the outcome into a reply; only
@@ -702,6 +843,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         if per_example is None:
             args, how, passed, _ = arguments(target, params, x, y, context)
             out = _unwrapped(target(*args), passed, seen)
+            if context.get("_column"):   # the weights handed as a column: their gradient read back as the row
+                out = _column_back(out, context["_column"], _numpy().shape(params[context["_column"]]))
             if THETA in passed and isinstance(out, dict) and THETA in out:   # the intercept first, then W
                 vector = _numpy().asarray(_readings().plain(out.pop(THETA)), dtype=float).reshape(-1)
                 w, b = context["theta"]
@@ -718,7 +861,9 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             told.append(context["_built"])
         reply = plain_result(_named(out, names), names, stage, optional)
         if reply.get("status") == "returned":
-            levels = context.get("_clipped") or [clip_level(v) for v in reply["values"].values()]
+            # the parameters' gradients alone: an intermediate may be round by itself (the makemore exercise's
+            # dlogprobs, −1/n at every target)
+            levels = context.get("_clipped") or [clip_level(v) for k, v in reply["values"].items() if k in names]
             hits = {}
             for level in filter(None, levels):
                 hits[level[0]] = hits.get(level[0], 0) + level[1]
@@ -1010,8 +1155,13 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     _reply(replies, {"status": "started"})  # the user's code runs from here: its time limit starts
     signal.alarm(orphan_limit)
     me = os.getpid()
+    package = _package_of(path)
     try:
-        namespace = runpy.run_path(path)
+        if package is None:
+            namespace = runpy.run_path(path)
+        else:   # a module of a package that imports its neighbours relatively (CS231n's layer_utils.py, fc_net.py)
+            sys.path.insert(0, package[0])
+            namespace = runpy.run_module(package[1])
     except BaseException as exc:  # noqa: BLE001 - a file that does not load is the report
         _only_the_child(me)
         _reply(replies, stopped_by(exc, path))
@@ -1027,6 +1177,8 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     fn = namespace[first]
     if _readings().ObjectLayer.fits(fn) and method in ("", "backward"):   # nnfs's Layer_Dense, Activation_ReLU
         fn = _readings().ObjectLayer(fn, first)
+    elif _readings().ObjectLoss.fits(fn) and method in ("", "backward"):   # nnfs's loss classes
+        fn = _readings().ObjectLoss(fn, first)
     elif not method and isinstance(fn, type):   # a class named alone
         fn = class_target(fn, first)
     elif method:
@@ -1037,15 +1189,19 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
         _reply(replies, {"status": "stopped", "stopped": "argument", "message": fn})
         return
     if not callable(fn) and not isinstance(fn, (Method, _readings().ValueModel, _readings().LayerPair,
-                                                _readings().LossLayer)):
+                                                _readings().LossLayer, _readings().ObjectLoss)):
         _reply(replies, {"status": "stopped", "stopped": "argument",
                          "message": f"{name} is {_a(type(fn).__name__)}, not a function"})
         return
-    pair = isinstance(fn, (_readings().LayerPair, _readings().LossLayer))
+    pair = isinstance(fn, (_readings().LayerPair, _readings().LossLayer, _readings().ObjectLoss))
     forward = getattr(fn, "forward", None) if pair else None
     _reply(replies, {"status": "loaded", "takes": takes(fn), "forward": _readings().arg_names(forward) or [] if forward
                      else [],
-                     "layer": ("parameters" if fn.takes_parameters() else "none") if pair else ""})
+                     # a class's constructor's parameters (FullyConnectedNet's dropout_keep_ratio, seed)
+                     "init": _readings().arg_names(fn.cls) or [] if isinstance(fn, Method) else [],
+                     # a loss's: "loss" (its dx is ∂J/∂Z), "prediction" (a loss alone: ∂J/∂A)
+                     "layer": (getattr(fn, "kind", None) or ("parameters" if fn.takes_parameters() else "none"))
+                     if pair else ""})
     while True:
         signal.alarm(0)  # waiting for the parent costs nothing; its end closes the pipe
         try:
@@ -1057,6 +1213,34 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
                      per_example=req.get("per_example"), context=req.get("context"))
         _only_the_child(me)
         _reply(replies, reply)
+
+
+def _package_of(path: str):
+    """(the folder that holds the top package, the file's dotted module name) for a file in a package (its folder
+    has an __init__.py) that imports relatively (``from .layers import *``, ``from ..layer_utils import *``, as
+    CS231n's assignments do), so that it loads as a module of its package; None for any other file, which runs as
+    ``python file.py`` would."""
+    import re
+    folder, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    if ext != ".py" or not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return None
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    if not re.search(r"^[ \t]*from[ \t]+\.", text, re.MULTILINE):
+        return None
+    parts = [stem]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        if not package:
+            break
+        parts.insert(0, package)
+    if not all(p.isidentifier() for p in parts) or len(parts) < 2:
+        return None
+    return folder, ".".join(parts)
 
 
 # The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
@@ -1188,7 +1372,8 @@ class InChild:
             raise LoadError(reply["message"], reply["stopped"])
         self.takes = [t for t in reply.get("takes", []) if isinstance(t, str)]
         self.forward_takes = [t for t in reply.get("forward", []) if isinstance(t, str)]   # a layer pair's forward
-        self.layer = reply.get("layer") if reply.get("layer") in ("parameters", "none") else ""
+        self.init_takes = [t for t in reply.get("init", []) if isinstance(t, str)]   # a class's constructor
+        self.layer = reply.get("layer") if reply.get("layer") in ("parameters", "none", "loss", "prediction") else ""
 
     def __call__(self, params, x, y, names, optional=(), per_example=None, context=None) -> dict:
         if self.ended is not None:

@@ -11,12 +11,13 @@ from derive.reverse import recurrence as _recurrence  # noqa: F401 - a recurrenc
 from derive.network.recurrent import GRU, LSTM, Bidirectional, Recurrent, SimpleRNN
 from derive.network.norm import BatchNorm, LayerNorm
 from derive.network.embedding import Embedding
+from derive.network.attention import Attention, TransformerBlock
 from derive.printing.show import show
 from derive.scalar.expand import ScalarTooLarge, scalar_view
 from derive.scalar.expand import check as scalar_check
 from derive.formula.sympy_matrix import matrix_symbols
 
-__all__ = ["ACTIVATION_NAMES", "AvgPool1D", "AvgPool2D", "BatchNorm", "Bidirectional", "Embedding", "LayerNorm", "Builder", "GRU", "LSTM", "Recurrent", "SimpleRNN", "Conv1D", "Conv2D", "Flatten", "MaxPool1D", "MaxPool2D", "Dense", "TimeDistributed", "Derivation", "DerivativeError", "FormulaError",
+__all__ = ["ACTIVATION_NAMES", "Attention", "TransformerBlock", "AvgPool1D", "AvgPool2D", "BatchNorm", "Bidirectional", "Embedding", "LayerNorm", "Builder", "GRU", "LSTM", "Recurrent", "SimpleRNN", "Conv1D", "Conv2D", "Flatten", "MaxPool1D", "MaxPool2D", "Dense", "TimeDistributed", "Derivation", "DerivativeError", "FormulaError",
            "KINK_CONVENTION", "LOSSES", "Model", "Network", "NetworkError", "Node", "ShapeError", "Step", "TimeLimitExceeded",
            "ScalarTooLarge", "derive", "gradients", "leaky_relu", "m", "parse_activation", "parse_loss", "relu",
            "matrix_symbols", "scalar_check", "scalar_view", "show", "sigmoid", "softplus", "step", "time_limit"]

@@ -215,3 +215,23 @@ def test_a_derivation_asked_for_a_parameter_it_lacks_names_the_ones_it_has():
     with pytest.raises(KeyError, match=re.escape("no parameter 'W9'; the parameters are W1, b1, W2, b2")):
         d["W9"]
     assert d["W2"] is d.grads["W2"]
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: __import__("derive").Bidirectional(None), "Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM, "
+                                                       "Recurrent), not nothing"),
+    (lambda: __import__("derive").Bidirectional(Dense(2)), "Bidirectional wraps a recurrent layer (SimpleRNN, GRU, "
+                                                           "LSTM, Recurrent), not Dense"),
+    (lambda: Network((4,), [__import__("derive").Embedding(10, 6), __import__("derive").TransformerBlock(4),
+                            __import__("derive").Flatten(), Dense(2, "softmax")]).build(),
+     "layer 2 (TransformerBlock): its 6 features do not split into 4 heads")])
+def test_a_wrapper_or_block_names_itself_and_the_layer_the_user_declared(make, says):
+    """Bidirectional(None) failed later with an AttributeError, Bidirectional(Dense) asked for a Flatten, and a
+    block's heads were refused as 'layer 3 (Attention)', a layer inside the block the user declared as layer 2."""
+    with pytest.raises(NetworkError, match=re.escape(says)):
+        make()
+
+
+def test_attention_and_the_transformer_block_are_exported_as_the_readme_writes_them():
+    from derive import Attention, TransformerBlock
+    assert Attention(2).heads == 2 and TransformerBlock(2).heads == 2

@@ -59,6 +59,9 @@ class TransformerBlock:
             raise NetworkError(f"layer {g.next_layer} (TransformerBlock): its input, {g._label(inp)}, is "
                                f"{fmt_shape(inp.shape)}, not a sequence (batch, time, features)")
         d = int(inp.shape[-1])
+        if not isinstance(self.heads, int) or isinstance(self.heads, bool) or self.heads < 1 or d % self.heads:
+            raise NetworkError(f"layer {g.next_layer} (TransformerBlock): its {d} features do not split into "
+                               f"{self.heads!r} heads: take a whole number of heads that divides {d}")
         ln1 = build_norm(g, inp, "layer", "identity", 1e-5, "biased", 0.1)
         att = g.attention(ln1, self.heads, self.causal, None, [inp])
         ln2 = build_norm(g, att, "layer", "identity", 1e-5, "biased", 0.1)

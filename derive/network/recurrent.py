@@ -228,6 +228,15 @@ class Bidirectional:
 
     layer: object
 
+    def __post_init__(self):
+        import dataclasses
+        if not (dataclasses.is_dataclass(self.layer) and hasattr(self.layer, "reverse")
+                and callable(getattr(self.layer, "build", None))):
+            what = "nothing" if self.layer is None else type(self.layer).__name__
+            from derive.network.network import NetworkError
+            raise NetworkError(f"Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM, Recurrent), "
+                               f"not {what}: write Bidirectional(GRU(8)), say")
+
     def build(self, g, inp, adds=()):
         import dataclasses
         fwd = self.layer.build(g, inp)

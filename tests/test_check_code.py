@@ -660,6 +660,9 @@ def test_an_async_function_is_named_without_a_warning(tmp_path, capfd):
     ({"data": (np.zeros((3, 2)), np.eye(2)[[0, 1]])}, ValueError, r"^data: x and y differ in length: x has 3"),
     ({"data": (np.full((3, 2), np.nan), np.eye(2)[[0, 1, 0]])}, ValueError, r"^data: x: expected finite numbers"),
     ({"data": "xor"}, ValueError, r"^data: expected an \(x, y\) pair or a compile.train.data.Dataset, found str$"),
+    ({"points": 10**9}, ValueError, r"^points must be at most 100 \(each point is a call of your code\), not 10+$"),
+    ({"names": "dlogits=Z9"}, TypeError, r"^names maps your gradients' keys to derivax's node names, a dict such as "
+                                         r"\{'dlogits': 'Z5'\}, not str 'dlogits=Z9'$"),
 ])
 def test_python_api_refuses_bad_arguments_naming_them(xor, kwargs, error, message):
     net, fn = xor
@@ -846,3 +849,13 @@ def test_a_squared_error_averaged_over_the_outputs_too_is_named(divide, says):
     report = check_code(net, backward)
     assert {n for n, r in report.params.items() if not r.ok} == {"W1", "b1", "W2", "b2"}
     assert says in report.params["W2"].message, report.params["W2"].message
+
+
+
+def test_token_indices_handed_as_data_are_checked_against_the_embedding():
+    """Index 7 of a vocabulary of 5 ran to a verdict: JAX's gather clamps it to the last row."""
+    from derive import Dense, Embedding, Flatten, Network
+    net = Network(3, [Embedding(5, 2), Flatten(), Dense(2, "softmax")])
+    with pytest.raises(ValueError, match=r"^data: x: the network's embedding reads token indices, whole numbers in "
+                                         r"0\.\.4 \(a vocabulary of 5\); found 7 at index \(0, 2\)"):
+        check_code(net, lambda p, x, y: {}, data=(np.array([[0, 1, 7]] * 4), np.eye(2)[[0, 1, 0, 1]]))

@@ -182,11 +182,16 @@ def _points(model, seed, count, data, data_label, scale=1.0, masks=False):
 def _data_arrays(model, data):
     """``data`` (a Dataset or an (x, y) pair) checked against the network, as float64; a
     compile.train.data.DataError (a ValueError) names what does not fit."""
-    from compile.train.data import DataError, check_data
+    from compile.train.data import DataError, check_data, check_tokens
     if hasattr(data, "x_train"):
         data = (data.x_train, data.y_train)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError(f"data: expected an (x, y) pair or a compile.train.data.Dataset, found {type(data).__name__}")
+    if getattr(model, "vocab", None):   # indices into an embedding: out of range they would be read wrong silently
+        try:
+            check_tokens(np.asarray(data[0]), model.vocab, "data: x")
+        except TypeError:
+            pass   # not numbers: check_data names it
     n_out = model.sizes[-1]
     labels = model.loss_name in ("ce", "svm") or (model.loss_name == "bce" and n_out == 1)
     return check_data(*data, model.sizes[0], n_out, "classification" if labels else "regression", "data",
@@ -299,6 +304,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     import jax
     from compile.checks import intermediates as I
     _check_arguments(fn, seed, points, timeout)
+    if names is not None and not isinstance(names, dict):
+        raise TypeError(f"names maps your gradients' keys to derivax's node names, a dict such as "
+                        f"{{'dlogits': 'Z5'}}, not {type(names).__name__} {names!r}"[:300])
     if labels not in ("onehot", "integer"):
         raise ValueError(f"labels must be 'onehot' or 'integer', not {labels!r}")
     if dz not in ("auto", "adjoint", "delta"):
@@ -919,17 +927,22 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             and isinstance(getattr(model.layers[0], "activation", None), str) else None}
 
 
+MAX_POINTS = 100   # as the command line's --points
+
+
 def _check_arguments(fn, seed, points, timeout) -> None:
     """Refuse what would check nothing (no points), never end (a NaN time limit) or fail deep inside."""
     import math
     import numbers
 
-    def whole(value, name, low):
+    def whole(value, name, low, high=None):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise TypeError(f"{name} must be an integer, not {value!r}")
         if value < low:
             raise ValueError(f"{name} must be {low} or more, not {value}")
-    whole(points, "points", 1)
+        if high is not None and value > high:
+            raise ValueError(f"{name} must be at most {high} (each point is a call of your code), not {value}")
+    whole(points, "points", 1, MAX_POINTS)
     whole(seed, "seed", 0)
     if timeout is not None:
         if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):

@@ -154,12 +154,83 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     convention: in columns (Ng's course, where dZ2 = A2 − Y) a d-name in the formula is the course's; in
     rows (where CS231n's dscores carries the 1/N and Ng's does not) as ∂J/∂N and, where only that
     agrees, as the courses'; the verdict line says which reading made it pass. A target named dZ2 with
-    no d-name in the formula is accepted in either reading (the report says which)."""
-    import sympy as sp
+    no d-name in the formula is accepted in either reading (the report says which).
+
+    A string is read as the books and courses write formulas too (``derive.formula.spelling``: δ₂ A₁ᵀ, LaTeX,
+    Octave's A1', a notebook's lines of definitions), and a target as they name it (∂J/∂W₂, dW₂, δ₂)."""
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
-    from derive.formula.matrix_names import course_reading
     d = derivation if derivation is not None else net.derive(convention)
+    target = _target_spelled(d, target)
+    if not isinstance(formula, str):
+        return _check_formula(d, target, formula, seed, dz)
+    # a formula as the books print it (δ₂ A₁ᵀ, \frac{1}{m}, dW2 = ...;) is read in the grammar's spelling; an
+    # error points back into the text as typed
+    from derive.formula.matrix_names import matrix_names
+    from derive.formula.parse import FormulaError
+    from derive.formula.spelling import map_error, respell, shown
+    respelled, offsets = respell(formula, matrix_names(d))
+    if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
+            _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
+        dz = "adjoint"
+    try:
+        result = _check_formula(d, target, respelled, seed, dz)
+    except FormulaError as exc:
+        raise map_error(exc, formula, respelled, offsets) from None
+    if respelled != formula.strip():
+        result.formula = formula
+        result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", result.yours_note]))
+    return result
+
+
+def _explicit_adjoints(formula) -> set:
+    """The d-names a formula writes out as derivatives (∂J/∂Z₂, dJ/dZ2): {"dZ2"}."""
+    import re
+    from derive.formula.spelling import respell
+    found = set()
+    for hit in re.finditer(r"(?:∂J\s*/\s*∂|dJ\s*/\s*d)([A-Za-z_δ][A-Za-z_0-9₀-₉]*)", formula):
+        try:
+            found.add("d" + "".join(respell(hit.group(1))[0].split()))
+        except ValueError:
+            continue
+    return found
+
+
+def _target_spelled(d, target):
+    """A target as the books and courses name it, read as derivax's name where exactly one fits: ∂J/∂W₂,
+    dW₂, δ₂, W^{[2]}, delta_2, dw2 (a book's lower case), Nielsen's nabla_w2; the target as given otherwise
+    (and an unknown one is refused by ``target_node`` with the list of targets)."""
+    import re
+    if not isinstance(target, str):
+        return target
+    try:
+        target_node(d, target)
+        return target
+    except (CheckError, ValueError, KeyError):
+        pass
+    from derive.formula.spelling import respell
+    try:
+        spelled = "".join(respell(target)[0].split())
+    except ValueError:
+        return target
+    for spelled_as in ("∂J/∂", "dJ/d"):
+        if spelled.startswith(spelled_as):
+            spelled = "d" + spelled[len(spelled_as):]
+    spelled = re.sub(r"^(nabla|grad|grads)_?", "", spelled, flags=re.I)
+    spelled = re.sub(r"_(?=\d)", "", spelled)
+    model = d.model
+    named = [str(n.name) for n in model.forward if n.name]
+    known = list(d.grads) + [f"d{n}" for n in named if n != "J"] + [f"d{g}" for g in d.grads] \
+        + [str(x.name) for x in d.deltas.values()] + named
+    if spelled in known:
+        return spelled
+    fits = {k for k in known if k.lower() == spelled.lower()}
+    return fits.pop() if len(fits) == 1 else target
+
+
+def _check_formula(d, target, formula, seed, dz):
+    import sympy as sp
+    from derive.formula.matrix_names import course_reading
     course, c = course_reading(d) if dz != "adjoint" else (None, None)
     if dz == "delta" and course is None:
         raise CheckError("this network's error signals carry no constant factor: dZ is δ already (use dz adjoint)")
@@ -169,6 +240,16 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         if used:
             _say_reading(result, course, used, c, "delta", "" if dz == "delta" else
                          ", as Ng's course defines dZ in the columns convention (--dz adjoint reads them as ∂J/∂N)")
+        if not result.ok and used and dz == "auto":   # the other reading: ∂J/∂Z itself, as Goodfellow's g
+            try:
+                other = _check(d, target, formula, seed)
+            except Exception:   # noqa: BLE001 - the course reading's verdict stands
+                other = None
+            if other is not None and other.ok:
+                result.diagnosis.append(
+                    f"with {', '.join(used)} read as {', '.join('∂J/∂' + u[1:] for u in used)} (carrying the "
+                    f"{sp.sstr(c)}, as Goodfellow's g and d2l's ∂J/∂o are) yours agrees: --dz adjoint reads "
+                    f"{'them' if len(used) > 1 else 'it'} so")
         return result
     first = _check(d, target, formula, seed)
     if course is None or not (used or _names_an_adjoint(d, target, formula)):
@@ -199,12 +280,23 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
 
 def _adjoint_names_in(d, formula) -> list:
     """The d-names of forward nodes (dZ2, dA1) a formula string reads, in the order first written."""
-    import re
     if not isinstance(formula, str):
         return []
     forward = set(d.model.forward)
     names = {"d" + str(n.name) for n in d.adjoints if n.name and n in forward}
-    return list(dict.fromkeys(w for w in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula) if w in names))
+    return list(dict.fromkeys(w for w, _ in _words(formula) if w in names))
+
+
+def _words(formula) -> list:
+    """[(name, offset)] of the names a formula string reads from the derivation, in the order written: its
+    lines' own definitions (dZ2 = A2 - Y; ...) left out where a line reads them after defining them."""
+    import re
+    from derive.formula.parse import free_names
+    found = free_names(formula)
+    if found is not None:
+        return found
+    text = formula.strip()
+    return [(w.group(), w.start()) for w in re.finditer(r"[A-Za-z_][A-Za-z_0-9]*", text)]
 
 
 def _say_reading(result, d, used, c, how, why=""):
@@ -239,15 +331,15 @@ def _note_course(result, c):
 
 def _names_an_adjoint(d, target, formula) -> bool:
     """Whether the target or the formula names a d-adjoint of a forward node (dZ2, dA1)."""
-    import re
     forward = set(d.model.forward)
     names = {"d" + str(n.name) for n in d.adjoints if n.name and n in forward}
-    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula if isinstance(formula, str) else ""))
+    words = {w for w, _ in _words(formula)} if isinstance(formula, str) else set()
     return target in names or bool(words & names)
 
 
 def _check(d, target: str, formula, seed) -> FormulaCheck:
     from derive.formula.compare import DIAGNOSIS_SECONDS, diagnose_in_time, symbolic_equal
+    from derive.formula.parse import FormulaError
     from derive.graph.build import fmt_shape
     from derive.printing.show import show
 
@@ -255,7 +347,15 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     per_step = (correct.op == "time_map" and "root" in correct.attrs) or correct.op == "bptt"
     _refuse_own_target(d, target, correct, formula, label)
     notes = []
-    user = to_node(formula, d, at_step=correct if per_step else None, notes=notes)
+    try:
+        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes)
+    except FormulaError as exc:   # shapes that do not fit: a slipped name (W3 for W2) is said with the error
+        if not any(w in exc.message for w in ("cannot multiply", "broadcast", "cannot add", "cannot subtract")):
+            raise
+        swapped = _swapped_name(d, formula, correct, per_step, seed)
+        if not swapped:
+            raise
+        raise FormulaError(exc.text, exc.col, f"{exc.message} ({swapped[0]})") from None
     text = formula if isinstance(formula, str) else show(user, "formula")
 
     def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
@@ -349,14 +449,8 @@ def _hidden_difference(user, correct) -> str:
     return f"printed alike, but yours sums over {said(mine)}, the derived over {said(theirs)}"
 
 
-def _refuse_own_target(d, target, correct, formula, label):
-    """A formula that reads the very quantity it is checked against (delta1 for delta1, or dZ1, its other
-    name) is equal to it whatever it says: such a check cannot fail, so the formula is refused."""
-    import re
-    from derive.formula.matrix_names import matrix_names
-    from derive.formula.parse import FormulaError
-    if not isinstance(formula, str):
-        return
+def _own_group(d, correct) -> set:
+    """The ids of the nodes that are the target under another name: δ_l and ∂J/∂Z_l (up to the 1/m)."""
     group = {id(correct)}
     if "root" in correct.attrs:
         group.add(id(correct.attrs["root"]))
@@ -364,13 +458,23 @@ def _refuse_own_target(d, target, correct, formula, label):
         pair = [d.deltas.get(layer.index), d.adjoints.get(layer.Z) if layer.Z is not None else None]
         if any(p is not None and id(p) in group for p in pair):
             group.update(id(p) for p in pair if p is not None)
+    return group
+
+
+def _refuse_own_target(d, target, correct, formula, label):
+    """A formula that reads the very quantity it is checked against (delta1 for delta1, or dZ1, its other
+    name) is equal to it whatever it says: such a check cannot fail, so the formula is refused."""
+    from derive.formula.matrix_names import matrix_names
+    from derive.formula.parse import FormulaError
+    if not isinstance(formula, str):
+        return
+    group = _own_group(d, correct)
     names = matrix_names(d)
     text = formula.strip()
-    for found in re.finditer(r"[A-Za-z_][A-Za-z_0-9]*", text):
-        word = found.group()
+    for word, at in _words(text):
         if word in names and id(names[word]) in group:
             other = "" if word == target else f" ({word} is {target} under another name)"
-            raise FormulaError(text, found.start(), f"the formula reads {word}, the very quantity it is checked "
+            raise FormulaError(text, at, f"the formula reads {word}, the very quantity it is checked "
                                f"against ({label}){other}: such a check cannot fail; write it from other "
                                "quantities")
 
@@ -463,12 +567,15 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
     import ast
     import time
     from derive.formula.matrix_names import matrix_names
+    from derive.graph.build import Node
     text = formula.strip()
     try:
         tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError):
         return []
-    known = set(matrix_names(d))
+    names = matrix_names(d)
+    own = _own_group(d, correct)   # the target under its own names: putting it in proves nothing
+    known = {k for k, v in names.items() if not (isinstance(v, Node) and id(v) in own)}
     params = {p.name for p in d.model.params if len(p.shape) == 2 and p.shape[0] == p.shape[1]}
     # a name written transposed (W2.T): the span of the whole attribute, by the name's node
     transposed = {id(n.value): (n.col_offset, n.end_col_offset) for n in ast.walk(tree)
@@ -494,6 +601,7 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
                 else:
                     candidates.append(([(start, end, name + ".T")], f"yours has {name}{where} where the derived "
                                        f"formula has its transpose {name}.T: with {name}.T there, yours agrees"))
+    candidates += _axis_candidates(tree)
     deadline = time.monotonic() + SWAP_SECONDS
     tried = {text}
     for edits, said in candidates:
@@ -507,12 +615,61 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
             return []
         try:
             user = to_node(new, d, at_step=correct if per_step else None)
+            if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
+                from derive.graph.build import reshape
+                user = reshape(user, correct.shape)
             if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
                 continue
         except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
             continue
         return [said]
     return []
+
+
+_AXIS_CALLS = {"sum": "sums", "mean": "averages", "softmax": "normalizes", "max": "takes the max"}
+
+
+def _axis_candidates(tree) -> list:
+    """[(edits, words)]: each sum, mean or softmax of a formula over its other axis (0 for 1, 1 for 0 or
+    -1), and each size x.shape[k] of the other axis: the batch's axis and the units' mixed up."""
+    import ast
+    out = []
+    for size in ast.walk(tree):   # X.shape[1] for X.shape[0]: the batch's size taken from the other axis
+        if isinstance(size, ast.Subscript) and isinstance(size.value, ast.Attribute) and size.value.attr == "shape" \
+                and isinstance(size.slice, ast.Constant) and size.slice.value in (0, 1) \
+                and not isinstance(size.slice.value, bool):
+            k = size.slice.value
+            of = ast.unparse(size.value.value)
+            out.append(([(size.slice.col_offset, size.slice.end_col_offset, str(1 - k))],
+                        f"yours has {of}.shape[{k}] (position {size.col_offset + 1}) where the size the derived "
+                        f"formula has is {of}.shape[{1 - k}]: with {of}.shape[{1 - k}] there, yours agrees (the batch "
+                        "is axis 0 in the rows convention, axis 1 in the columns convention)"))
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if name not in _AXIS_CALLS:
+            continue
+        method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name)
+                                                           and func.value.id in ("np", "numpy", "jnp"))
+        axis = next((kw.value for kw in call.keywords if kw.arg == "axis"), None)
+        if axis is None:
+            positional = 0 if method else 1
+            axis = call.args[positional] if len(call.args) > positional else None
+        if isinstance(axis, ast.UnaryOp) and isinstance(axis.op, ast.USub) and isinstance(axis.operand, ast.Constant):
+            value = -axis.operand.value
+        elif isinstance(axis, ast.Constant) and isinstance(axis.value, int) and not isinstance(axis.value, bool):
+            value = axis.value
+        else:
+            continue
+        if value not in (0, 1, -1):
+            continue
+        other = 0 if value in (1, -1) else 1
+        out.append(([(axis.col_offset, axis.end_col_offset, str(other))],
+                    f"yours {_AXIS_CALLS[name]} over axis {value} (position {axis.col_offset + 1}) where the derived "
+                    f"formula {_AXIS_CALLS[name]} over axis {other}: with axis {other} there, yours agrees"))
+    return out
 
 
 def _known_mistake(d, target, numeric) -> list:
@@ -606,6 +763,11 @@ def _constant_factor(points, loss_name=None) -> list:
         if abs(c - 1) < 1e-6:   # shown to 6 digits it would read "1 times": say how small the difference is
             return [f"yours is {c:.15g} times the derived formula, a relative difference of {abs(c - 1):.1e} "
                     "(a tiny constant written into it?)"]
+        if loss_name == "mse" and abs(c - 0.5) < 1e-9:   # the 1/2 of a quadratic cost, as Nielsen writes it
+            return [f"off by a constant factor: yours is {c:.6g} times the derived formula: this network's mean "
+                    "squared error is J = (1/m) Σ (A − Y)², whose gradient carries a 2; yours is the gradient of the "
+                    "quadratic cost with a 1/2, C = (1/2m) Σ (A − Y)² (Nielsen's), which --loss '(yhat-y)**2/2' "
+                    "declares"]
         return [f"off by a constant factor: yours is {c:.6g} times the derived formula"]
     return [{"m": "missing 1/m: yours is m times the derived formula",
              "1/m": "an extra 1/m: yours is the derived formula divided by m",

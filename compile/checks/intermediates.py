@@ -201,9 +201,16 @@ def mistake_variants(d, node, values, m) -> list:
         rest = total - terms[k]
         if len(paths) > 1 and p.consumer.role == "decay":
             out.append(("the weight decay's term is missing (its gradient adds to the data term)", rest))
+            forms = _decay_forms(d.model, m)
             for factor, words in ((0.5, "half"), (2.0, "twice")):   # λ/(2m)·W for λ/m·W; reg·W for 2·reg·W
+                form = next((f for f, r in forms if abs(r - factor) < 1e-12), None)
                 out.append((f"the weight decay's term is {words} the derived one (the derivative of λΣW² is 2λW, "
-                            "of (λ/2)ΣW² λW)", rest + factor * terms[k]))
+                            "of (λ/2)ΣW² λW)" + (_form_said(d.model, form) if form else ""),
+                            rest + factor * terms[k]))
+            for form, factor in forms:   # a course's form for the one declared: λ·W for λ/m·W, and so on
+                if abs(factor - 0.5) > 1e-12 and abs(factor - 2.0) > 1e-12:
+                    out.append((f"the weight decay's term is {_times(factor, m)} the derived one"
+                                + _form_said(d.model, form), rest + factor * terms[k]))
             out.append(("the data term is missing its 1/m (the weight decay's term is right)", m * rest + terms[k]))
         elif len(paths) > 1:
             out.append((f"the path through {via} is missing (the adjoint sums one term per use of the node)", rest))
@@ -216,6 +223,35 @@ def mistake_variants(d, node, values, m) -> list:
             for words, wrong in _factor_one_further(d, p.consumer, node, values, m):
                 out.append((words, rest + _shaped(wrong, node, m)))
     return out
+
+
+# The weight decay's forms (``--l2-form``), each with its term in a weight's gradient as a multiple of λW,
+# and the course that writes it.
+_FORMS = {"lambda/(2m)": (lambda m: 1 / m, "λ/(2m) ΣW² (Ng's course), whose gradient adds (λ/m) W"),
+          "lambda/2": (lambda m: 1.0, "(λ/2) ΣW² (d2l, Goodfellow), whose gradient adds λW"),
+          "lambda": (lambda m: 2.0, "λ ΣW² (CS231n's reg), whose gradient adds 2λW")}
+
+
+def _decay_forms(model, m) -> list:
+    """[(form, factor)]: each other form of the weight decay, with its term's ratio to the declared one's."""
+    declared = getattr(model, "l2_form", "lambda/(2m)")
+    if declared not in _FORMS:
+        return []
+    own = _FORMS[declared][0](m)
+    return [(f, c(m) / own) for f, (c, _) in _FORMS.items() if f != declared]
+
+
+def _form_said(model, form) -> str:
+    declared = getattr(model, "l2_form", "lambda/(2m)")
+    return (f": yours is the term of {_FORMS[form][1]}, and this network's J adds {_FORMS[declared][1]} "
+            f"(--l2-form {form} declares yours)")
+
+
+def _times(factor, m) -> str:
+    for value, words in ((m, "m times"), (1 / m, "1/m times"), (2 * m, "2m times"), (1 / (2 * m), "1/(2m) times")):
+        if abs(factor - value) < 1e-12 * max(1.0, abs(value)):
+            return words
+    return f"{factor:g} times"
 
 
 def _decay_factor(d, values, m):

@@ -9,10 +9,14 @@ from compile.cli import args as _args
 def add_arguments(parser) -> None:
     _args.model_arguments(parser)
     parser.add_argument("--param", required=True,
-                        help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J")
+                        help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J (also as "
+                             "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2)")
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
-                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations")
+                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations, NumPy's "
+                             "spellings; also as the books print it ('(1/m) δ₂ A₁ᵀ', '\\frac{1}{m} \\delta_2 "
+                             "A_1^T', \"A1'\") and as a notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, "
+                             "A1.T)'), each line's name read by the lines after it")
     parser.add_argument("--dz", choices=["auto", "adjoint", "delta"], default="auto",
                         help="how d-names (dZ2, dA1) are read: adjoint (∂J/∂Z2), delta (as the deeplearning.ai "
                              "notebooks write them: dZ2 = δ2 = A2 − Y without the 1/m, dA1 = W2ᵀ dZ2), or auto "

@@ -214,9 +214,29 @@ def _matches(kind, f, d, through, fn) -> bool:
     derivative: up to the derivative's own constant (2 of 2 tanh(z), gelu's 1/2), which a formula may
     write anywhere in its product."""
     if kind == "A":
-        return _same(f, through) or _same(f, _core(through)) \
-            or _same(f.xreplace({sp.Symbol("a"): fn.expr}), _core(d)) or _same(f.xreplace({sp.Symbol("a"): fn.expr}), d)
-    return _same(f, d) or _same(f, _core(d))
+        in_z = f.xreplace({sp.Symbol("a"): fn.expr})
+        return _same(f, through) or _same(f, _core(through)) or _same(in_z, _core(d)) or _same(in_z, d) \
+            or _same_at_points(in_z, d) or _same_at_points(in_z, _core(d))
+    return _same(f, d) or _same(f, _core(d)) or _same_at_points(f, d) or _same_at_points(f, _core(d))
+
+
+# Where SymPy cannot simplify a derivative written through the activation (relu's step(A) is step(relu(z)),
+# elu's A + α), the two are compared as functions of z at points away from every kink (0).
+_POINTS = (-2.31, -0.73, -0.17, 0.29, 0.83, 1.47, 2.62)
+
+
+def _same_at_points(e1, e2) -> bool:
+    if e1 is None or e2 is None:
+        return False
+    try:
+        for v in _POINTS:
+            a = complex(sp.N(e1.xreplace({F.z: sp.Float(v)}), 20))
+            b = complex(sp.N(e2.xreplace({F.z: sp.Float(v)}), 20))
+            if not (abs(a.imag) < 1e-12 and abs(b.imag) < 1e-12) or abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):
+                return False
+        return True
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return False
 
 
 def _core(e):

@@ -216,7 +216,24 @@ def matrix_functions(model=None) -> dict:
            "reshape": _reshape}
     if model is not None:
         out.update(window_functions(model))
+        out["g_prime"] = _layer_prime(model)
     return out
+
+
+def _layer_prime(model):
+    """``g_prime(Z2)``: Ng's g[2]′(Z[2]), the derivative of the activation of the layer whose Z it is given."""
+    def g_prime(x):
+        layers = [l for l in model.layers if getattr(l, "Z", None) is not None]
+        layer = next((l for l in layers if l.Z is x), None) if isinstance(x, Node) else None
+        if layer is None:
+            raise ValueError("g_prime(Z) is the derivative of a layer's activation at its Z, as Ng's g[l]′(Z[l]): "
+                             "its argument is a layer's Z itself (g_prime(Z1))")
+        fn = getattr(layer, "fn", None)
+        if not isinstance(fn, sp.Lambda) or len(fn.variables) != 1:
+            raise ValueError(f"layer {layer.index}'s activation ({getattr(layer, 'activation', '?')}) has no "
+                             "entrywise derivative to write as g_prime")
+        return _prime(fn, str(getattr(layer, "activation", "g")))(x)
+    return g_prime
 
 
 def indicator(op: str, left, right):
@@ -300,6 +317,14 @@ def _heaviside(x, h0):
     return step(x) + h0 * (1 - step(x) - step(-x))
 
 
+def _squeeze(x):
+    """np.squeeze: the axes of length 1 dropped; a 1 x 1 value (a cost) stays one."""
+    if not isinstance(x, Node):
+        return x
+    kept = tuple(d for d in x.shape if d != 1)
+    return x if not kept or kept == tuple(x.shape) else reshape(x, kept)
+
+
 def _transpose(x):
     if not isinstance(x, Node):
         raise ValueError("transpose(...) takes a matrix")
@@ -317,7 +342,7 @@ def numpy_functions() -> dict:
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
                 "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "mean": _np_mean,
                 "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "minimum": _np_minimum, "transpose": _transpose,
-                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T})
+                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T, "squeeze": _squeeze})
     return out
 
 

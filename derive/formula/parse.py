@@ -74,7 +74,62 @@ _NUMPY_MODULES = ("np", "numpy", "jnp", "math")
 _REDUCTIONS = ("sum", "mean", "max", "amax")
 # methods of an array a formula may call, on the parsed node (never looked up on the value by name)
 METHODS = ("sum", "mean", "max", "transpose", "reshape", "astype", "dot")
+_DECAY_NAMES = ("lam", "reg", "lambd", "lmbda", "lambda_")
+_SIZE_CALLS = ("len", "float", "int")
 _CASTS = ("int64", "int32", "int8", "float64", "float32", "float16", "float_", "double")
+
+
+MAX_STATEMENTS = 40
+
+
+def _statement_kind(node) -> str:
+    return {ast.Import: "an import", ast.ImportFrom: "an import", ast.FunctionDef: "a function definition",
+            ast.ClassDef: "a class", ast.For: "a loop", ast.While: "a loop", ast.If: "an if", ast.With: "a with",
+            ast.Return: "a return", ast.Delete: "a del", ast.Global: "a global", ast.Try: "a try",
+            ast.AnnAssign: "an annotated assignment"}.get(type(node), type(node).__name__)
+
+
+def free_names(text):
+    """[(name, offset)] of the names a formula reads from the derivation (in a formula of several lines,
+    those a line reads before one defines them), in the order written; None where it does not parse."""
+    src = text.strip() if isinstance(text, str) else ""
+    lines = src.split("\n")
+
+    def offset(node):
+        before = sum(len(l) + 1 for l in lines[:node.lineno - 1])
+        here = lines[node.lineno - 1] if 0 < node.lineno <= len(lines) else ""
+        return before + len(here.encode("utf-8")[:node.col_offset].decode("utf-8", "ignore"))
+    try:
+        tree = ast.parse(src, mode="eval")
+        body = [tree.body]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        try:
+            body = ast.parse(src, mode="exec").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+    bound, out = set(), []
+
+    def reads(node):
+        found = sorted((n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)),
+                       key=lambda n: (n.lineno, n.col_offset))
+        out.extend((n.id, offset(n)) for n in found if n.id not in bound)
+    for line in body:
+        if isinstance(line, ast.Assign):
+            reads(line.value)
+            for t in line.targets:
+                if isinstance(t, ast.Subscript):
+                    reads(t)
+            bound.update(n.id for t in line.targets for n in ast.walk(t) if isinstance(n, ast.Name)
+                         and isinstance(n.ctx, ast.Store))
+        elif isinstance(line, ast.AugAssign):
+            reads(line.value)
+            if isinstance(line.target, ast.Name) and line.target.id not in bound:
+                out.append((line.target.id, offset(line.target)))
+            if isinstance(line.target, ast.Name):
+                bound.add(line.target.id)
+        else:
+            reads(line)
+    return out
 
 
 def _kind(node) -> str:
@@ -152,29 +207,123 @@ class Evaluator:
             raise FormulaError(str(text), 0, "empty formula")
         if len(text) > MAX_LENGTH:
             raise FormulaError(text[:60] + "...", 0, f"formula longer than {MAX_LENGTH} characters")
+        if not self.matrix:
+            return self._run()
+        # a matrix formula as the books print it (δ₂ A₁ᵀ, \frac{1}{m}, dW2 = ...;): respelled into the grammar,
+        # its errors pointed back into the text as typed
+        from derive.formula.spelling import map_error, respell
+        respelled, offsets = respell(text, self.names)
+        if respelled == self.src:
+            return self._run()
+        self.src = respelled
+        try:
+            return self._run()
+        except FormulaError as exc:
+            raise map_error(exc, text, respelled, offsets) from None
+
+    def _run(self):
         try:
             tree = ast.parse(self.src, mode="eval")
         except SyntaxError as exc:
+            lines = self._statements() if self.matrix else None
+            if lines is not None:
+                return self._run_statements(lines)
             line = exc.lineno or 1
             probe = type("P", (), {"lineno": line, "col_offset": max((exc.offset or 1) - 1, 0)})()
             msg = exc.msg
             if "parenthes" in msg and "nested" in msg:
                 msg = "parentheses nested too deeply"
+            elif msg.startswith("invalid syntax") and _side_by_side(self.src, self.offset(probe)):
+                msg += "; two operands side by side: write @ (a matrix product) or * between them"
             raise FormulaError(self.src, min(self.offset(probe), len(self.src)), f"syntax error ({msg})") from None
         except (RecursionError, MemoryError, ValueError):
             raise FormulaError(self.src, 0, "formula nested too deeply") from None
-        depth, deepest = nesting_depth(tree.body)
+        return self._expression(tree.body)
+
+    def _expression(self, body):
+        depth, deepest = nesting_depth(body)
         if depth > MAX_DEPTH:
             raise FormulaError(self.src, self.offset(deepest), f"formula nested too deeply: {depth} operations "
                                f"inside one another (at most {MAX_DEPTH}); the deepest is here")
-        depth, deepest = nesting_depth(tree.body, ast.Call)
+        depth, deepest = nesting_depth(body, ast.Call)
         if depth > MAX_CALL_DEPTH:
             raise FormulaError(self.src, self.offset(deepest), f"functions called inside one another {depth} deep "
                                f"(at most {MAX_CALL_DEPTH}); the deepest call is here")
         try:
-            return self.visit(tree.body)
+            return self.visit(body)
         except RecursionError:
             raise FormulaError(self.src, 0, f"formula nested too deeply (at most {MAX_DEPTH} levels)") from None
+
+    # ---- lines of a notebook: definitions, then the formula ----
+    def _statements(self):
+        """The statements of a formula written as lines of code (dZ2 = A2 - Y; dW2 = ...), or None where
+        the text is not several statements (its syntax error is then the expression's)."""
+        try:
+            module = ast.parse(self.src, mode="exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        if len(module.body) < 2 and not (module.body and isinstance(module.body[0], (ast.Assign, ast.AugAssign))):
+            return None
+        return module.body
+
+    def _run_statements(self, lines):
+        """Each line's definition in order (a name bound to its value, read by the lines after it), the
+        last line's value the formula's: what a notebook's lines compute, and nothing else of Python."""
+        if len(lines) > MAX_STATEMENTS:
+            self.fail(lines[MAX_STATEMENTS], f"at most {MAX_STATEMENTS} lines of definitions before the formula")
+        self.names = dict(self.names)   # definitions are the formula's own: the caller's table is left as it was
+        value = None
+        for k, line in enumerate(lines):
+            last = k == len(lines) - 1
+            if isinstance(line, ast.Expr) and last:
+                value = self._expression(line.value)
+            elif isinstance(line, ast.Assign) and len(line.targets) == 1:
+                value = self._assign(line.targets[0], line.value)
+            elif isinstance(line, ast.AugAssign) and isinstance(line.target, ast.Name) \
+                    and type(line.op) in _BINOPS:
+                old = self._bound(line.target)
+                right = self._expression(line.value)
+                value = self._bounded(line, self.apply(line, _BINOPS[type(line.op)], old, right,
+                                                       _operands=(line.target, line.value)))
+                self.names[line.target.id] = value
+            elif isinstance(line, ast.Expr):
+                self.fail(line, "syntax error (a formula's lines before the last define names, as dZ2 = A2 - Y; "
+                                "only the last may be a bare formula)")
+            else:
+                self.fail(line, f"syntax error (a formula's lines define names, as dZ2 = A2 - Y, and the last is "
+                                f"the formula: {_statement_kind(line)} is not allowed)")
+        return value
+
+    def _bound(self, target):
+        if target.id not in self.names:
+            self.fail(target, f"unknown name {target.id!r}: define it on a line before (x = ...)")
+        return self.names[target.id]
+
+    def _assign(self, target, value_node):
+        if isinstance(target, ast.Name):
+            if target.id in _NUMPY_MODULES or target.id in self.functions or target.id in CONSTANTS:
+                self.fail(target, f"{target.id} names a module, function or constant of a formula: define another "
+                                  "name")
+            value = self._expression(value_node)
+            self.names[target.id] = value
+            return value
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                and isinstance(target.slice, ast.Compare):   # CS231n's dhidden[hidden <= 0] = 0: a mask
+            old = self._bound(target.value)
+            cond = self._expression(target.slice)
+            new = self._expression(value_node)
+            value = self.apply(target, lambda c, x, v: c * v + (1 - c) * x, cond, old, new,
+                               _operands=(target.slice, target.value, value_node))
+            from derive.graph.build import fmt_shape
+            if isinstance(old, Node) and isinstance(value, Node) and value.shape != old.shape:
+                self.fail(target.slice, f"the mask {self.source(target.slice)} has shape {fmt_shape(value.shape)}, "
+                                        f"not {target.value.id}'s {fmt_shape(old.shape)}")
+            self.names[target.value.id] = value
+            return value
+        if isinstance(target, ast.Subscript):
+            self.fail(target, "an assignment into part of an array is read only with a mask, as dA1[Z1 <= 0] = 0")
+        self.fail(target, f"syntax error (a line defines one name, as dZ2 = A2 - Y: {_kind(target)} is not allowed "
+                          "on the left)")
 
     # ---- shapes and axes ----
     def shape(self, node, what="shape"):
@@ -238,6 +387,9 @@ class Evaluator:
                 return self.names[node.id]
             if node.id in self.functions:
                 self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
+            if self.matrix and node.id in _DECAY_NAMES:
+                self.fail(node, f"{node.id} is the weight decay's λ, and this network declares no weight decay "
+                                "(derivax check --l2 λ, or Network(..., l2=λ))")
             self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
         if isinstance(node, ast.Compare) and self.matrix:
             unsupported = next((o for o in node.ops if type(o) in _UNSUPPORTED_COMPARE), None)
@@ -249,6 +401,12 @@ class Evaluator:
             op = _COMPARE[type(node.ops[0])]
             return self.apply(node, lambda a, b: indicator(op, a, b), self.visit(node.left),
                               self.visit(node.comparators[0]), _operands=(node.left, node.comparators[0]))
+        if isinstance(node, ast.Subscript) and self.matrix and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "shape":
+            return self.size(node)
+        if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Name) \
+                and node.func.id in _SIZE_CALLS and node.func.id not in self.functions:
+            return self.size_call(node)
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in _NUMPY_MODULES \
                 and node.func.value.id not in self.names:
@@ -261,6 +419,10 @@ class Evaluator:
                 if not isinstance(node.func, ast.Name):
                     self.visit(node.func)  # reports what is being called (attribute access, ...)
                     self.fail(node, "only the listed functions may be called")
+                if self.matrix and node.func.id in self.names and len(node.args) == 1 and not node.keywords:
+                    self.fail(node, f"{node.func.id} is not a function, and a name before parentheses calls one: "
+                                    f"write {node.func.id} @ (...) for a matrix product, {node.func.id} * (...) for "
+                                    "an entrywise one")
                 self.fail(node, f"call of {node.func.id!r} is not allowed; functions: "
                                 f"{', '.join(sorted(self.functions))}")
             kwargs = {}
@@ -293,6 +455,40 @@ class Evaluator:
                             f"{', '.join('.' + m + '()' for m in self.methods)})"
                       if self.matrix else f"attribute access .{node.attr} is not allowed")
         self.fail(node, f"{_kind(node)} is not allowed")
+
+    # ---- sizes: m as the notebooks take it (X.shape[1], len(X)), float(m) ----
+    def size(self, node):
+        """x.shape[k]: the size of an axis of x (m for the batch's, a layer's units for another)."""
+        index = node.slice
+        k = -index.operand.value if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub) \
+            and isinstance(index.operand, ast.Constant) else index.value if isinstance(index, ast.Constant) else None
+        if not isinstance(k, int) or isinstance(k, bool):
+            self.fail(index, "x.shape[k] takes a whole number k, the axis")
+        value = self.visit(node.value.value)
+        if not isinstance(value, Node):
+            self.fail(node.value, f"{self.source(node.value.value)} is a number: it has no shape")
+        if not -value.rank <= k < value.rank:
+            from derive.graph.build import fmt_shape
+            self.fail(index, f"{self.source(node.value.value)} has shape {fmt_shape(value.shape)}: no axis {k}")
+        return value.shape[k]
+
+    def size_call(self, node):
+        """len(x) (x.shape[0]), float(x) and int(x) of a size or a number (float(m), int(X.shape[1]))."""
+        name = node.func.id
+        if len(node.args) != 1 or node.keywords:
+            self.fail(node, f"{name}(...) takes one argument")
+        value = self.visit(node.args[0])
+        if name == "len":
+            if not isinstance(value, Node):
+                self.fail(node.args[0], f"len takes an array, and {self.source(node.args[0])} is a number")
+            return value.shape[0]
+        if isinstance(value, Node):
+            if all(d == 1 for d in value.shape):   # float(J) of a 1 x 1 cost
+                return value
+            self.fail(node, f"{name}(...) takes a number, and {self.source(node.args[0])} is an array")
+        if name == "int" and not (sp.sympify(value).is_integer or sp.sympify(value) == self.names.get("m")):
+            self.fail(node, f"int(...) truncates {self.source(node.args[0])} to a whole number: write it without int")
+        return value
 
     def matmul(self, node, left_node, right_node, called="@"):
         left, right = self.visit(left_node), self.visit(right_node)
@@ -447,15 +643,23 @@ class Evaluator:
         says what was being done, to what."""
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATION and "broadcast" in message \
                 and all(isinstance(v, Node) for v in args[:2]):
+            a, b = args[:2]
+            product = isinstance(node.op, ast.Mult) and a.rank == b.rank == 2 and a.shape[1] == b.shape[0]
             return (f"cannot {_OPERATION[type(node.op)]} {self.shown(node.left, args[0])} and "
-                    f"{self.shown(node.right, args[1])}: their shapes do not broadcast together")
+                    f"{self.shown(node.right, args[1])}: their shapes do not broadcast together"
+                    + (" (a matrix product, @, would fit: * multiplies entry by entry)" if product else ""))
+        if message.startswith("cannot multiply") and "would fit" not in message and len(args) >= 2 \
+                and all(isinstance(v, Node) and v.rank == 2 for v in args[:2]) \
+                and args[1].shape[1] == args[0].shape[0] and len(operands) >= 2:
+            message += (f" ({self.source(operands[1])} @ {self.source(operands[0])} would fit: the factors in the "
+                        "wrong order?)")
         pairs = sorted(((repr(v), self.shown(n, v).rsplit(" (", 1)[0]) for n, v in zip(operands, args)
                         if isinstance(v, Node)),
                        key=lambda p: -len(p[0]))
         for internal, text in pairs:
             if internal != text:
                 message = message.replace(internal, text)
-        return message
+        return message.replace(".Tᵀ (", " (")   # W3.T transposed is W3, as the formula spells it
 
     def apply(self, node, fn, *args, _called=None, _operands=(), **kwargs):
         try:
@@ -485,6 +689,15 @@ class Evaluator:
         if complex_part is not None:
             self.fail(node, f"not a real number: this part is {complex_part}")
         return value
+
+
+def _side_by_side(src, at) -> bool:
+    """Whether offset ``at`` of a formula starts an operand right after another one, a space between
+    (1/m delta2, (A2 - Y) A1.T): a product written as the books write it."""
+    if not 0 < at < len(src) or not (src[at].isalnum() or src[at] in "_(") or not src[at - 1].isspace():
+        return False
+    before = src[:at].rstrip()
+    return bool(before) and (before[-1].isalnum() or before[-1] in "_)")
 
 
 def _dot_t(v):

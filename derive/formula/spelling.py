@@ -20,13 +20,17 @@ What it rewrites (nothing else is touched):
   command is refused with its position;
 - Octave: ``.*`` and ``./`` as ``*`` and ``/``, ``.^`` as ``**``; and, where the text does not parse as
   it is, ``A1'`` as ``A1.T`` and ``sigmoid'(Z1)`` as ``sigmoid_prime(Z1)``;
-- a product written by juxtaposition (``(1/m) δ₂ A₁ᵀ``), where the text does not parse as it is: ``*``
-  where one side is a number (or m, λ), ``@`` between two matrices, as the books mean it.
+- a product written by juxtaposition (``(1/m) δ₂ A₁ᵀ``), in a formula in the books' notation (one that
+  holds any of the above) that does not parse as it is: ``*`` where one side is a number (or m, λ), ``@``
+  between two matrices, as the books mean it. (In plain Python text two operands side by side stay a
+  syntax error, at its position.)
 
 With the derivation's ``names`` (``respell(text, names)``), a name the derivation does not know is read
 as the one it plainly means, where exactly one fits: ``delta_2`` and ``delta[2]`` as delta2, ``a1`` and
 ``dz2`` as A1 and dZ2 (a book's lower case), ``A0`` as X (the input as layer 0's activation), ``N`` as m
-(CS231n's batch size), and ``lambda`` as the weight decay's λ.
+(CS231n's batch size), ``lambda`` as the weight decay's λ, and the output layer's names as the courses give
+them (Ng's ``AL``, ``dZL``, the books' ``ŷ``, CS231n's ``probs`` and ``scores``). A name a line of the
+formula defines (``dscores = ...``) is its own, and never read as another.
 """
 from __future__ import annotations
 
@@ -38,7 +42,14 @@ from derive.formula.parse import FormulaError
 _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
-            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", **_SUBSCRIPTS}
+            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "\u0302": "hat", **_SUBSCRIPTS}
+# the books' signs a formula spells otherwise (a message says how)
+_REFUSED = {"Σ": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
+            "∑": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
+            "√": "a square root: write np.sqrt(...)", "∇": "a gradient: write the formula it stands for",
+            "∂": "a derivative: write the formula it stands for (a name such as dZ2 for ∂J/∂Z2)",
+            "⊗": "an outer or Kronecker product: write np.outer(a, b) or a @ b.T",
+            "‖": "a norm: write np.sum(x ** 2) for ‖x‖²"}
 _PRODUCT = "\x00"   # a product sign (·, ⋅, ×, \cdot, \times) until its operands say which product it is
 _PRODUCTS = ("·", "⋅", "×", "∙")
 # LaTeX commands read as a name or an operator; any other command is refused with its position
@@ -49,6 +60,7 @@ _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
           "operatorname": "", "displaystyle": ""}
 _SPACES = {",", ";", "!", " ", ":"}
+_WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "text", "operatorname"}
 # ordinary names a formula uses besides the derivation's (never respelled)
 _FUNCTION_WORDS = {"np", "numpy", "jnp", "math", "T", "axis", "keepdims", "float", "int", "sum", "softmax",
                    "max", "sum_t", "flatten", "reshape", "True", "False", "None"}
@@ -74,13 +86,21 @@ def respell(text: str, names=None):
     """(respelled text, offsets): ``offsets[k]`` is the offset in ``text`` of the respelled text's
     character k (one more entry, for the end). Returns ``text`` itself, and offsets 0..n, where
     nothing needs respelling."""
-    if not isinstance(text, str):
+    from derive.formula.parse import MAX_LENGTH
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
-    out, at = _characters(text)
-    new = out
-    if not _parses(new):
-        new, at = _octave_primes(new, at)
-        new, at = _juxtaposed(new, at)
+    try:
+        new, at = _powered_calls(*_characters(text))
+    except RecursionError:
+        raise FormulaError(text, 0, "formula nested too deeply") from None
+    typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
+    if not _parses(new):   # what Python reads otherwise: kept only where it makes the text parse
+        primed = _octave_primes(new, at)
+        tries = [primed] + ([_juxtaposed(new, at, names or {}), _juxtaposed(*primed, names or {})] if typeset else [])
+        for tried, tried_at in tries:
+            if _parses(_products(tried, tried_at)[0]):
+                new, at = tried, tried_at
+                break
     new, at = _products(new, at)
     if names is not None:
         new, at = _names(new, at, names)
@@ -91,16 +111,28 @@ def map_error(exc: FormulaError, original: str, respelled: str, offsets) -> Form
     """``exc`` (raised on the respelled text) as an error in the text the user typed."""
     if offsets is None or respelled == original or exc.text != respelled:
         return exc
-    col = offsets[min(max(exc.col, 0), len(offsets) - 1)]
-    return FormulaError(original, col, f"{exc.message} (read as {respelled!r})")
+    lead = len(original) - len(original.lstrip())
+    stripped = original.strip()
+    col = min(max(offsets[min(max(exc.col, 0), len(offsets) - 1)] - lead, 0), len(stripped))
+    said = shown(respelled)
+    note = f" (read as {said!r})" if said != " ".join(stripped.split()) and len(said) <= 160 else ""
+    return FormulaError(stripped, col, exc.message + note)
+
+
+def shown(respelled: str) -> str:
+    """A respelled formula as a message quotes it: its spaces as one."""
+    return " ".join(respelled.split())
 
 
 def _parses(text) -> bool:
-    try:
-        ast.parse(text, mode="eval")
-        return True
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+    """Whether the text is Python's expression, or lines of one (dZ2 = A2 - Y; dW2 = ...)."""
+    for mode in ("eval", "exec"):
+        try:
+            ast.parse(text, mode=mode)
+            return True
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+    return False
 
 
 def _strip_around(text):
@@ -120,6 +152,8 @@ def _strip_around(text):
         if end > start and text[end - 1] == ";":
             end, changed = end - 1, True
         lhs = re.match(r"[^=()<>!:,'\"\[\]]*?(?<![=<>!])=(?!=)", text[start:end])
+        if "\n" in text[start:end].strip() or ";" in text[start:end]:
+            lhs = None   # lines of definitions: each line's name is read (derive.formula.parse)
         if lhs and lhs.group().strip(" =") and not re.search(r"\b(axis|keepdims)\s*=$", lhs.group()):
             start, changed = start + lhs.end(), True
     return start, end
@@ -129,73 +163,78 @@ def _characters(text):
     """The always-safe respellings: characters and LaTeX commands that no Python expression holds."""
     start, end = _strip_around(text)
     out = _Out()
+    latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
+    _write(text, start, end, out, latex)
+    out.at.append(end)
+    return out.text(), out.at
+
+
+def _write(text, start, end, out, latex):
+    """text[start:end] respelled into ``out`` (offsets into the whole text, for its errors)."""
     i = start
     while i < end:
         c = text[i]
         if c == "\\":
-            word = re.match(r"\\([A-Za-z]+|.)", text[i:end])
+            word = re.compile(r"\\([A-Za-z]+|.)").match(text, i, end)
             name = word.group(1) if word else ""
             if name in _SPACES:
                 out.put(" ", i)
-                i += len(word.group())
+                i = word.end()
                 continue
             if name == "frac":
-                i = _frac(text, i, end, out)
+                i = _frac(text, i, end, out, latex)
                 continue
             if name in _LATEX:
                 put = _LATEX[name]
-                after = i + len(word.group())
-                if put in ("", "T") and name not in ("top", "intercal"):   # a wrapper: \mathbf{W} is W
-                    group = _group(text, after, end)
-                    if group is not None and name not in ("left", "right", "Big", "big", "Bigg", "bigg",
-                                                           "displaystyle"):
-                        inner = _characters(text[group[0]:group[1]])
-                        out.put(inner[0], None)
-                        out.at[len(out.at) - len(inner[0]):] = [group[0] + k for k in inner[1][:-1]]
-                        i = group[1] + 1
-                        continue
+                after = word.end()
+                group = _group(text, after, end) if put == "" and name in _WRAPPERS else None
+                if group is not None:   # a wrapper: \mathbf{W} is W
+                    _write(text, group[0], group[1], out, latex)
+                    i = group[1] + 1
+                    continue
                 if put and put[0].isalpha() and out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_"):
                     out.put(" ", i)
                 out.put(put, i)
                 i = after
-                if name in ("left", "right", "Big", "big", "Bigg", "bigg") and i < end and text[i] in "[{":
+                while i < end and text[i] == " " and put == "":
+                    i += 1
+                if put == "" and i < end and text[i] in "[{" and name not in _WRAPPERS:
                     out.put("(", i)
                     i += 1
-                elif name in ("right", "Big", "big", "Bigg", "bigg") and i < end and text[i] in "]}":
+                elif put == "" and i < end and text[i] in "]}" and name not in _WRAPPERS:
                     out.put(")", i)
                     i += 1
                 continue
-            raise FormulaError(text, i, f"the LaTeX command \\{name} is not part of a formula's grammar: write it "
+            shown = name if name and name.isprintable() else "\\"
+            raise FormulaError(text, i, f"the LaTeX command \\{shown} is not part of a formula's grammar: write it "
                                         "with NumPy's spelling (np.sum(x, axis=...), @ for a matrix product)")
         if c == "^":
-            sup = re.match(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
-                           r"|T(?![A-Za-z0-9_]))", text[i:end])
+            sup = _TRANSPOSED.match(text, i, end)
             if sup:
                 out.put(".T", i)
-                i += len(sup.group())
+                i = sup.end()
                 continue
-            layer = re.match(r"\^\s*\{?\s*\[\s*(\d+)\s*\]\s*\}?", text[i:end])   # Ng's W^{[2]}
+            layer = _LAYER.match(text, i, end)   # Ng's W^{[2]}
             if layer:
-                out.put(layer.group(1), i)
-                i += len(layer.group())
+                mark = layer.group(3)
+                out.put("_prime" if mark in ("'", "\\prime") else layer.group(2) + (".T" if mark else ""), i)
+                i = layer.end()
                 continue
             if text.startswith("^{", i):   # a power written as LaTeX groups it
                 group = _group(text, i + 1, end)
                 if group is not None:
                     out.put("**(", i)
-                    inner = _characters(text[group[0]:group[1]])
-                    out.chars.extend(inner[0])
-                    out.at.extend(group[0] + k for k in inner[1][:-1])
+                    _write(text, group[0], group[1], out, latex)
                     out.put(")", group[1])
                     i = group[1] + 1
                     continue
         if c == "_":
-            sub = re.match(r"_\s*\{\s*(\d+)\s*\}|_(\d+)(?![A-Za-z_])", text[i:end])
-            if sub and out.chars and out.chars[-1].isalpha() and _word_before(out) not in ("sum", "max"):
+            sub = _INDEX.match(text, i, end)
+            if sub and out.chars and out.chars[-1].isalpha():
                 out.put(sub.group(1) or sub.group(2), i)
-                i += len(sub.group())
+                i = sub.end()
                 continue
-        if c in "{}" and (text.count("\\", start, end) or text.count("^{", start, end) or text.count("_{", start, end)):
+        if c in "{}" and latex:
             out.put("(" if c == "{" else ")", i)   # LaTeX's grouping
             i += 1
             continue
@@ -204,6 +243,13 @@ def _characters(text):
             out.put("**" if text[i + 1] == "^" else text[i + 1], i)   # Octave's elementwise .* ./ .^
             i += 2
             continue
+        adjoint = _ADJOINT.match(text, i, end)   # ∂J/∂Z₂ and dJ/dZ2 in a formula: the name dZ2
+        if adjoint and not (i > start and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            out.put("d", i)
+            i = adjoint.end()
+            continue
+        if c in _REFUSED:
+            raise FormulaError(text, i, f"{c} is {_REFUSED[c]}")
         if c in _PRODUCTS:
             out.put(_PRODUCT, i)
             i += 1
@@ -211,22 +257,20 @@ def _characters(text):
         if c in _UNICODE:
             put = _UNICODE[c]
             if put[0].isalpha() and out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") \
-                    and c not in _SUBSCRIPTS:
+                    and c not in _SUBSCRIPTS and c != "\u0302":   # y + a combining hat is yhat
                 out.put(" ", i)
             out.put(put, i)
             i += 1
             continue
         out.put(c, i)
         i += 1
-    out.at.append(end)
-    return out.text(), out.at
 
 
-def _word_before(out) -> str:
-    k = len(out.chars)
-    while k > 0 and (out.chars[k - 1].isalnum() or out.chars[k - 1] == "_"):
-        k -= 1
-    return "".join(out.chars[k:])
+_ADJOINT = re.compile(r"(?:∂J\s*/\s*∂|dJ\s*/\s*d)(?=[A-Za-zδ])")
+_TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
+                         r"|T(?![A-Za-z0-9_]))")
+_LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+)\s*\]\s*(T|\\top|'|\\prime)?\s*(?(1)\})")
+_INDEX = re.compile(r"_\s*\{\s*(\d+)\s*\}|_(\d+)(?![A-Za-z_])")
 
 
 def _group(text, i, end):
@@ -243,23 +287,21 @@ def _group(text, i, end):
     return None
 
 
-def _frac(text, i, end, out):
-    """\\frac{a}{b} as ((a)/(b)); the offset after it."""
+def _frac(text, i, end, out, latex):
+    """\frac{a}{b} as ((a)/(b)); the offset after it."""
     first = _group(text, i + 5, end)
     second = _group(text, first[1] + 1, end) if first else None
     if second is None:
         raise FormulaError(text, i, "\\frac takes two groups in braces, as \\frac{1}{m}")
     out.put("((", i)
     for lo, hi, close in ((first[0], first[1], ")/("), (second[0], second[1], "))")):
-        inner, at = _characters(text[lo:hi])
-        out.chars.extend(inner)
-        out.at.extend(lo + k for k in at[:-1])
+        _write(text, lo, hi, out, latex)
         out.put(close, hi)
     return second[1] + 1
 
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-                    r"|(?P<str>'[^']*'|\"[^\"]*\")|(?P<op>\*\*|//|[-+*/@%<>=!]=?|[()\[\],.:'\x00^&|~]))")
+                    r"|(?P<str>'[^']*'|\"[^\"]*\")|(?P<op>\*\*|//|[-+*/@%<>=!]=?|[()\[\],.:;'\x00^&|~]))")
 
 
 def _tokens(text):
@@ -297,7 +339,37 @@ def _octave_primes(text, at):
     return out.text(), out.at
 
 
-def _juxtaposed(text, at):
+_POWERED = re.compile(r"\b([A-Za-z_][A-Za-z_0-9]*)\s*(?:\*\*|\^)\s*(\(?\d+\)?)\s*\(")
+
+
+def _powered_calls(text, at):
+    """A function's power written on its name, as the books do (tanh²(Z1), \\sigma^2(z)): tanh(Z1)**2."""
+    found = _POWERED.search(text)
+    while found:
+        depth, close = 0, None
+        for k in range(found.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            if depth == 0:
+                close = k
+                break
+        if close is None:
+            return text, at
+        out = _Out()
+        for c in range(found.start()):
+            out.put(text[c], at[c])
+        out.put(found.group(1), at[found.start()])
+        for c in range(found.end() - 1, close + 1):
+            out.put(text[c], at[c])
+        out.put("**" + found.group(2), at[found.start(2)])
+        for c in range(close + 1, len(text)):
+            out.put(text[c], at[c])
+        out.at.append(at[-1])
+        text, at = out.text(), out.at
+        found = _POWERED.search(text)
+    return text, at
+
+
+def _juxtaposed(text, at, names):
     """A product written by juxtaposition, where the text does not parse as Python: a sign put between two
     operands that stand side by side ((1/m) delta2 A1.T, 2 (A2 - Y))."""
     tokens = _tokens(text)
@@ -310,25 +382,31 @@ def _juxtaposed(text, at):
         ends = pk in ("num", "name") and pt not in _KEYWORDS or pt == ")" or (pk == "name" and pt == "T" and k > 1
                                                                              and tokens[k - 2][1] == ".")
         starts = nk in ("num", "name") and nt not in _KEYWORDS or nt == "("
-        if not (ends and starts):
+        if not (ends and starts) or "\n" in text[pe:ns]:   # a new line is a new statement, not a product
             continue
-        if nt == "(" and pk == "name":   # a call: tanh(Z1), np.dot(...), f(...)
-            continue
-        if pk == "num" and nk == "num":
+        transposed = pt == "T" and k > 1 and tokens[k - 2][1] == "."
+        if nt == "(" and pk == "name" and not transposed and not (pt in names and not callable(names[pt])):
+            continue   # a call: tanh(Z1), np.dot(...), f(...); not delta2 (A1.T) or W2.T (...), a product
+        if pk == "num" and (nk == "num" or pt.endswith(".") and pe == ns):   # 1.T is no product
             continue
         if pk == "name" and k > 1 and tokens[k - 2][1] == "." and pt != "T":   # np.dot (a, b) is a call
             continue
         if pt in callable_:
             continue
-        inserts.append((ns, _PRODUCT))
+        if pk == "num" and nk == "name" and pe == ns and k > 1 and tokens[k - 2][1] == "/":
+            # 1/2m is 1/(2m), as the books mean it: the number and the name it touches one denominator
+            inserts += [(tokens[k - 1][2], "("), (ns, f" {_PRODUCT} "), (tokens[k][3], ")")]
+            continue
+        inserts.append((ns, f" {_PRODUCT} "))
     if not inserts:
         return text, at
+    inserts.sort(key=lambda x: x[0])
     out = _Out()
     prev = 0
     for pos, sign in inserts:
         for c in range(prev, pos):
             out.put(text[c], at[c])
-        out.put(f" {sign} ", at[pos])
+        out.put(sign, at[min(pos, len(at) - 1)])
         prev = pos
     for c in range(prev, len(text)):
         out.put(text[c], at[c])
@@ -346,10 +424,7 @@ def _products(text, at):
     for k, (kind, t, s, _) in enumerate(tokens):
         if t != _PRODUCT:
             continue
-        left = _operand_left(tokens, k)
-        right = tokens[k + 1] if k + 1 < len(tokens) else None
-        scalar = _scalar(left) or (right is not None and (right[0] == "num" or right[1] in _SCALARS)
-                                   and not (k + 2 < len(tokens) and tokens[k + 2][1] in (".", "(")))
+        scalar = _scalar(_operand_left(tokens, k)) or _scalar(_operand_right(tokens, k))
         chars[s] = "*" if scalar else "@"
     return "".join(chars), at
 
@@ -372,11 +447,50 @@ def _operand_left(tokens, k):
     return tokens[max(j, 0):k]
 
 
+def _operand_right(tokens, k):
+    """The tokens of the operand that starts after token ``k``: a name or number with what it is called or
+    transposed with, or a group in parentheses."""
+    j = k + 1
+    if j >= len(tokens):
+        return []
+    if tokens[j][1] in ("-", "+"):   # a sign: -1/m
+        j += 1
+    depth = 0
+    while j < len(tokens):
+        t = tokens[j][1]
+        depth += {"(": 1, ")": -1}.get(t, 0)
+        if depth == 0 and t not in ("(", ".") and not (j + 1 < len(tokens) and tokens[j + 1][1] in (".", "(")):
+            break
+        if depth < 0:
+            return []
+        j += 1
+    return tokens[k + 1:j + 1]
+
+
 def _scalar(tokens) -> bool:
     """Whether an operand's tokens hold numbers, m and λ alone (1/m, (1/m), 2, lam)."""
     if not tokens:
         return False
-    return all(kind == "num" or t in _SCALARS or t in ("(", ")", "+", "-", "*", "/", "**") for kind, t, _, _ in tokens)
+    return all(kind == "num" or t in _SCALARS or t in ("(", ")", "+", "-", "*", "/", "**", _PRODUCT)
+               for kind, t, _, _ in tokens)
+
+
+# the output as the courses name it: Ng's AL (and dAL, dZL), the books' ŷ, CS231n's probs and scores
+_OUTPUT = {"yhat": "A", "y_hat": "A", "ŷ": "A", "probs": "A", "scores": "Z"}
+
+
+def _last_layer(t, known):
+    """The name ``t`` means with L the last layer's index (AL, dZL, W_L, delta_L, ŷ), or None."""
+    layers = [int(n[1:]) for n in known if re.fullmatch(r"A\d+", n)]
+    if not layers:
+        return None
+    last = max(layers)
+    if t in _OUTPUT:
+        name = f"{_OUTPUT[t]}{last}"
+        return name if name in known else None
+    hit = re.fullmatch(r"(d?)(A|Z|W|b|delta)_?L", t)
+    name = f"{hit.group(1)}{hit.group(2)}{last}" if hit else None
+    return name if name in known else None
 
 
 def _names(text, at, names):
@@ -385,12 +499,17 @@ def _names(text, at, names):
     if not tokens:
         return text, at
     known = set(names)
+    # names a line of the formula defines (dscores = ..., a1 = ...) are its own: never read as another
+    defined = {t for k, (kind, t, _, _) in enumerate(tokens) if kind == "name" and k + 1 < len(tokens)
+               and (tokens[k + 1][1] == "=" or tokens[k + 1][1] in ("+=", "-=", "*=", "/=")
+                    or tokens[k + 1][1] in "+-*/@" and k + 2 < len(tokens) and tokens[k + 2][1] == "=")
+               and (k == 0 or tokens[k - 1][1] in (";",) or "\n" in text[tokens[k - 1][3]:tokens[k][2]])}
     lower = {}
     for n in known:
         lower.setdefault(n.lower(), []).append(n)
     edits = []   # (start, end, replacement)
     for k, (kind, t, s, e) in enumerate(tokens):
-        if kind != "name" or t in known or t in _FUNCTION_WORDS or k > 0 and tokens[k - 1][1] == ".":
+        if kind != "name" or t in known or t in defined or t in _FUNCTION_WORDS or k > 0 and tokens[k - 1][1] == ".":
             continue
         following = tokens[k + 1][1] if k + 1 < len(tokens) else ""
         if following == "(" or following == "=":   # a call, or a keyword argument
@@ -408,13 +527,15 @@ def _names(text, at, names):
         flat = re.sub(r"_(?=\d)", "", t)
         candidates = [flat] + ([c for c in lower.get(flat.lower(), [])] if flat.lower() in lower else [])
         for c in candidates:
-            if c in known:
+            if c in known and not (c == "m" and t != "m"):   # the batch's m is N (CS231n's) alone, below
                 found = c
                 break
-        if found is None and re.fullmatch(r"[Aa]_?0|[Hh]_?0|[Aa]_?prev_?1", t) and "X" in known:
+        if found is None and re.fullmatch(r"[AaHh]_?0", t) and "X" in known:
             found = "X"
         if found is None and t == "N" and "m" in known:
             found = "m"
+        if found is None:
+            found = _last_layer(t, known)
         if found is not None and (len(lower.get(flat.lower(), [])) <= 1 or flat in known):
             edits.append((s, e, found))
     if not edits:

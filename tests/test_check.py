@@ -222,3 +222,31 @@ def test_the_report_names_the_loss_and_convention_it_read_against():
                          "rows convention")
     assert "  read against: 2-3-1, loss binary cross-entropy" in r.render()
     assert json.loads(r.to_json())["reading"] == r.reading
+
+
+def test_a_byte_that_is_not_utf8_is_named_at_its_position(capsys):
+    """A Latin-1 no-break space reached the parser as an undecodable character and was called nesting too deep."""
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ delta2\udca0/ m"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "derivax: the byte 0xa0 is not UTF-8 text (a Latin-1 no-break space or accent?): retype that character at "
+        "position 14 of 'A1.T @ delta2\ufffd/ m'", "  A1.T @ delta2\ufffd/ m", "               ^"]
+
+
+def test_a_formula_beyond_float64_is_said_to_overflow(capsys):
+    """m**4096 at m = 3 cannot be a float: the check failed with 'OverflowError: int too large'."""
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ delta2 * (m**64)**64"]) == 1
+    out = capsys.readouterr().out
+    assert "  what differs: yours overflows float64 at the check points (a power too large?), where the derived " \
+           "formula is finite\n" in out
+
+
+@pytest.mark.parametrize("args, says", [
+    (("xor", "W2", "A1.T @ delta2 / m"), r"^net must be a derive.Network, not str 'xor' \(derive.network.examples"),
+    ((None, 1, "A1"), r"^target names what the formula is for, as text \('W1', 'dZ2', 'delta1'\), not int 1$"),
+    ((None, "W2", b"A1"), r"^formula is text \('A1.T @ delta2 / m'\) or a SymPy matrix expression, not bytes b'A1'$")])
+def test_check_formula_names_an_argument_of_the_wrong_kind(args, says):
+    from compile import check_formula
+    from derive.network.examples import resolve
+    net = resolve("xor")[1]
+    with pytest.raises(TypeError, match=says):
+        check_formula(*(net if a is None else a for a in args))

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
 
 from compile.lowering.evaluate import evaluate, leaf_values
 from compile.checks.factor import factor, transposed
@@ -160,6 +161,16 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     Octave's A1', a notebook's lines of definitions), and a target as they name it (∂J/∂W₂, dW₂, δ₂)."""
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
+    if derivation is None and not callable(getattr(net, "derive", None)):
+        hint = " (derive.network.examples.resolve(name)[1] is a built-in example's network)" \
+            if isinstance(net, str) else ""
+        raise TypeError(f"net must be a derive.Network, not {type(net).__name__} {net!r}{hint}"[:300])
+    if not isinstance(target, str):
+        raise TypeError(f"target names what the formula is for, as text ('W1', 'dZ2', 'delta1'), not "
+                        f"{type(target).__name__} {target!r}"[:200])
+    if not isinstance(formula, (str, sp.Basic)):
+        raise TypeError(f"formula is text ('A1.T @ delta2 / m') or a SymPy matrix expression, not "
+                        f"{type(formula).__name__} {formula!r}"[:200])
     d = derivation if derivation is not None else net.derive(convention)
     target = _target_spelled(d, target)
     if not isinstance(formula, str):
@@ -394,8 +405,8 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         # Yours has no value at the check points: no verdict of equality can stand beside that.
         result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
         result.counterexample = numeric["undefined"]
-        result.diagnosis.append("yours is undefined at the check points (a log or square root of a "
-                                "negative number, or a division by zero), where the derived formula is finite")
+        result.diagnosis.append(numeric.get("why") or "yours is undefined at the check points (a log or square root "
+                                "of a negative number, or a division by zero), where the derived formula is finite")
         return result
     # Where the numbers already differ, the exact comparison only adds detail: a short limit.
     exact, detail = symbolic_equal(d, user, correct, seed=seed,
@@ -728,6 +739,11 @@ def _numeric(d, user, correct, seed):
                 u, = evaluate([user], leaf_values(model, point), m, model.constants)
         except UndefinedValue as exc:
             return {"ok": False, "points": points, "counterexample": f"yours: {exc}", "undefined": f"yours: {exc}"}
+        except OverflowError:   # an exact power too large for a float (m**4096 at m = 3)
+            where = f"at a random point (seed {seed + k}, batch of {m}): yours is beyond float64's range"
+            return {"ok": False, "points": points, "counterexample": where, "undefined": where,
+                    "why": "yours overflows float64 at the check points (a power too large?), where the derived "
+                           "formula is finite"}
         c, = evaluate([correct], leaf_values(model, point), m, model.constants)
         if not np.isfinite(u).all() and np.isfinite(c).all():
             at = tuple(int(v) for v in np.argwhere(~np.isfinite(u))[0])

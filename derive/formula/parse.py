@@ -25,6 +25,9 @@ MAX_CALL_DEPTH = 8
 MAX_DIMENSION = 10**6
 
 
+_UNDECODED = {c: "\ufffd" for c in range(0xDC80, 0xDD00)}
+
+
 class FormulaError(ValueError):
     """A formula that does not parse or uses something outside the grammar; names the position.
 
@@ -32,6 +35,8 @@ class FormulaError(ValueError):
 
     def __init__(self, text: str, col: int, message: str, width: int = 70):
         self.text, self.col, self.message = text, col, message
+        # a byte of no UTF-8 character (as the command line hands it on) echoed as one mark, under the caret
+        text = text.translate(_UNDECODED)
         if "\n" in text:
             start_of_line = text.rfind("\n", 0, col) + 1
             end = text.find("\n", col)
@@ -222,6 +227,10 @@ class Evaluator:
             raise map_error(exc, text, respelled, offsets) from None
 
     def _run(self):
+        for i, ch in enumerate(self.src):   # a byte of no UTF-8 character, as the command line hands it on
+            if 0xDC80 <= ord(ch) <= 0xDCFF:
+                raise FormulaError(self.src, i, f"the byte 0x{ord(ch) - 0xDC00:02x} is not UTF-8 text (a Latin-1 "
+                                                "no-break space or accent?): retype that character")
         try:
             tree = ast.parse(self.src, mode="eval")
         except SyntaxError as exc:

@@ -238,7 +238,8 @@ def test_fit_takes_class_labels_as_their_one_hot_rows(small_trainer):
 
 
 def test_compile_trainer_refuses_what_is_no_network():
-    with pytest.raises(TypeError, match=r"^net must be a derive.Network, not a str$"):
+    with pytest.raises(TypeError, match=r"^compile_trainer: net must be a derive.Network, not a str \('xor'\); a "
+                                        r"built-in example, .* derive.network.examples.resolve\('xor'\)\[1\]$"):
         compile_trainer("xor")
 
 

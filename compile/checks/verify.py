@@ -202,9 +202,25 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     from derive.run.limits import TimeLimitExceeded
     from derive.scalar.expand import ScalarTooLarge
     from derive.run.worker import run
+    from compile.lowering.codegen import check_network
 
+    if derivation is None:
+        check_network(net, "verify")
+    elif not hasattr(derivation, "grads") or not hasattr(getattr(derivation, "model", None), "params"):
+        raise TypeError(f"verify: derivation must be a derive.Derivation (what net.derive() returns), "
+                        f"not {_a(derivation)}")
+    _setting(m, "m (the examples at the check point)", 1, MAX_BATCH)
+    _setting(seed, "seed", 0, 2**32 - 1)
+    if engine not in ENGINES:
+        raise ValueError(f"verify: engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}")
+    if scalar_limit is not None:
+        _setting(scalar_limit, "scalar_limit (the most weights for sympy.diff)", 0)
+    if isinstance(scalar_seconds, bool) or not isinstance(scalar_seconds, (int, float)) \
+            or not 0 < scalar_seconds < float("inf"):
+        raise ValueError(f"verify: scalar_seconds must be a number of seconds above 0, not {scalar_seconds!r}")
     d = derivation if derivation is not None else net.derive(convention)
     model = d.model
+    _batch_norm_point(model, m)
     point = random_point(model, seed, m)
     with np.errstate(all="ignore"):  # overflow is reported below, in words
         derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
@@ -244,6 +260,35 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
         for pname, r in results.items():
             r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])
     return Report(name or getattr(net, "name", "network"), model.convention, m, seed, results, scalar)
+
+
+ENGINES = ("jax", "numpy")
+
+
+def _a(value) -> str:
+    name = type(value).__name__
+    return "None" if value is None else ("an " if name[:1] in "aeiou" else "a ") + name
+
+
+def _setting(value, name, low, high=None) -> None:
+    """A whole-number setting of verify in [low, high], or a ValueError naming it (bools and floats refused:
+    a batch of 2.5 or of True would be rounded silently)."""
+    import numbers
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(f"verify: {name} must be an integer, not {value!r} ({_a(value)})")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"verify: {name} must be from {low}" + (f" to {high}" if high is not None else " up")
+                         + f", not {value}")
+
+
+def _batch_norm_point(model, m) -> None:
+    """A ValueError where a batch norm with Bessel's correction (variance 'unbiased') would average over one
+    value per feature: it divides by m − 1 = 0, and every value at the point would be NaN."""
+    from compile.train.train import batch_norm_counts
+    for layer, variance, per_example in batch_norm_counts(model):
+        if variance == "unbiased" and m * per_example < 2:
+            raise ValueError(f"verify: layer {layer} (batch norm, unbiased variance) divides by m − 1 over the "
+                             f"batch: m must be at least 2, not {m}")
 
 
 def _overflow(derived, J) -> str:

@@ -189,6 +189,8 @@ def main(args) -> int:
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
                                   **dict(getattr(args, "opt", None) or []))
         check_targets(trainer.model.loss_name, data)
+        from compile.train.train import check_batch_norm   # before the header: a run that cannot train says so alone
+        check_batch_norm(trainer.model, cfg["batch_size"], len(data.x_train), "--batch-size")
         start = state = None
         if getattr(args, "load", None) is not None:   # read before anything is printed: a bad file is one line
             from compile.train.checkpoint import load_checkpoint

@@ -47,10 +47,10 @@ def init_source(model) -> str:
              "    return {"]
     for p in model.records:
         shape, fan_in, fan_out = p.shape, p.fan_in, p.fan_out
-        if p.init == "zeros":
-            draw = f"np.zeros({shape})"
+        if p.init == "zeros":   # made in DTYPE: no float64 array of the same size first
+            draw = f"np.zeros({shape}, DTYPE)"
         elif p.init == "ones":   # a normalization's scale γ
-            draw = f"np.ones({shape})"
+            draw = f"np.ones({shape}, DTYPE)"
         elif p.init == "normal":   # an embedding table, as PyTorch's nn.Embedding
             lines.append(f"        # {p.name}: standard normal (PyTorch's nn.Embedding)")
             draw = f"rng.normal(0, 1, {shape})"
@@ -197,8 +197,28 @@ DATA_PARALLEL = '''def data_parallel(params, opt_state, devices=None):
 '''
 
 
+def check_network(net, where: str) -> None:
+    """A TypeError saying what ``where`` was given where it takes a derive.Network: a name (a built-in example,
+    a model file, an inline spec) is made into one by derive.network.examples.resolve; a Derivation comes
+    from one."""
+    if callable(getattr(net, "derive", None)):
+        return
+    kind = type(net).__name__
+    given = "None" if net is None else ("an " if kind[:1] in "aeiou" else "a ") + kind
+    if isinstance(net, str):
+        shown = net if len(net) <= 60 else net[:57] + "..."
+        raise TypeError(f"{where}: net must be a derive.Network, not a str ({shown!r}); a built-in example, a model "
+                        f"file or an inline spec is made into one by derive.network.examples.resolve({shown!r})[1]")
+    from derive.reverse.derivation import Derivation
+    if isinstance(net, Derivation):
+        raise TypeError(f"{where}: net must be a derive.Network, not a Derivation: pass the network it was "
+                        "derived from")
+    raise TypeError(f"{where}: net must be a derive.Network (derive.Network(inputs, [layers])), not {given}")
+
+
 def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:
     """Source of a standalone trainer module for ``net``."""
+    check_network(net, "generate")
     rule = make(optimizer, lr, **opt_kwargs)
     if not hasattr(rule, "step_lines"):
         raise OptimizerError("a standalone module needs a named optimizer (sgd, momentum, adam), "

@@ -53,9 +53,15 @@ class Trainer:
     epoch: object = field(repr=False, default=None)       # (params, opt_state, x, y, key, batch_size)
 
     def __getattr__(self, name):
-        # forward, loss, grads, loss_and_grads, dropout_masks, PARAM_SHAPES: the module's own.
+        # forward, loss, grads, loss_and_grads, dropout_masks, PARAM_SHAPES: the module's own. Those that
+        # take x check its token indices first where the network starts with an embedding (JAX's gather
+        # would clamp an index out of range and cut a fraction without a word).
         ns = self.__dict__.get("namespace", {})
         if name in ns:
+            derivation = self.__dict__.get("derivation")
+            vocab = getattr(getattr(derivation, "model", None), "vocab", None)
+            if vocab and name in TOKEN_READERS:
+                return _token_checked(ns[name], vocab, name)
             return ns[name]
         raise AttributeError(name)
 
@@ -64,9 +70,16 @@ class Trainer:
         return self.derivation.model
 
     def init_params(self, key):
-        """Parameters from a JAX key or an integer seed."""
+        """Parameters from a JAX key or an integer seed (0 to 2**32 - 1). A network whose parameters
+        would not fit in memory is refused (compile.checks.points.TooLarge) before any is drawn."""
         import jax
-        return self.namespace["init_params"](jax.random.key(key) if isinstance(key, int) else key)
+        import numbers
+        if isinstance(key, numbers.Integral) or not hasattr(key, "dtype"):
+            _whole(key, "init_params: key", 0, 2**32 - 1)
+            key = jax.random.key(int(key))
+        # NumPy draws each array in float64 before it is cast: about three copies of the weights at most
+        _fits(self.model, self.dtype, 0, "drawing the parameters", copies=3)
+        return self.namespace["init_params"](key)
 
     def init_opt_state(self, params):
         if isinstance(self.optimizer, UpdateRule):
@@ -83,12 +96,14 @@ class Trainer:
 
 def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="rows", **opt_kwargs) -> Trainer:
     """Derive ``net``, lower it and the optimizer's update rule to JAX, and jit the train step."""
-    if not callable(getattr(net, "derive", None)):
-        raise TypeError(f"net must be a derive.Network, not {_a(net)}")
+    from compile.lowering.codegen import check_network
+    check_network(net, "compile_trainer")
 
     check_dtype(dtype)
     rule = make(optimizer, lr, **opt_kwargs)
     derivation = net.derive(convention)
+    # parameters, gradients and up to two optimizer states, as `derivax train` counts them
+    _fits(derivation.model, dtype, 1, "training")
     named = isinstance(rule, UpdateRule)
     source = module_source(derivation, rule if named else None, dtype, getattr(net, "name", "network"))
     ns = run_source(source, f"trainer {getattr(net, 'name', 'network')}")
@@ -361,8 +376,10 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     batches in the data's order); the same seed gives the same result.
 
     x is (examples, inputs); y is (examples, outputs), or class labels (examples,) for a ce loss (or a
-    bce loss with one output). Bad arrays or settings raise compile.train.data.DataError (a ValueError)
-    naming the argument, before anything is traced. ``on_epoch``, when given, is called after every epoch
+    bce loss with one output). Bad arrays or settings (token indices outside an embedding's vocabulary, a
+    batch norm's batch of one, starting ``params`` or ``opt_state`` that do not fit the trainer) raise
+    compile.train.data.DataError (a ValueError) naming the argument, before anything is traced; a network
+    whose arrays would not fit in memory raises compile.checks.points.TooLarge (a MemoryError). ``on_epoch``, when given, is called after every epoch
     with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
     none), as the explorer page draws them.
 
@@ -376,12 +393,22 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     result equals one device's to float rounding; the batch size must be a multiple of the devices."""
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"trainer must be a Trainer, as compile_trainer(net) makes it, not {_a(trainer)}")
+    if classify is not None and not isinstance(classify, (bool, np.bool_)):
+        raise DataError(f"classify must be True, False or None (decided by the loss), not {classify!r}")
     if classify is None:
         classify = trainer.model.loss_name in CLASSIFICATION_LOSSES
+    classify = bool(classify)
     _whole(epochs, "epochs", 0)
     _whole(batch_size, "batch_size", 1)
     _whole(seed, "seed", 0, 2**32 - 1)
+    if train_sample is not None:
+        _whole(train_sample, "train_sample", 0)
+    if on_epoch is not None and not callable(on_epoch):
+        raise DataError(f"on_epoch must be a function of one dict (or None), not {on_epoch!r} ({_a(on_epoch)})")
     x, y = _arrays(trainer, x, y, "training data", ("x", "y"))
     test = None
     if (x_test is None) != (y_test is None):
@@ -389,6 +416,11 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                         f"{'x_test' if y_test is None else 'y_test'})")
     if x_test is not None:
         test = _arrays(trainer, x_test, y_test, "test data", ("x_test", "y_test"))
+    check_batch_norm(trainer.model, batch_size, len(x))
+    given = None if params is None else _params(trainer, params)
+    if opt_state is not None:
+        _opt_state(trainer, opt_state)
+    _fits(trainer.model, trainer.dtype, min(batch_size, len(x), 100_000), "training")
     mesh = _mesh(devices)
     epoch_fn = trainer.epoch
     if mesh is not None:
@@ -399,7 +431,7 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     start = time.perf_counter()
     key = jax.random.key(seed)
     k_init, k_train = jax.random.split(key)
-    params = trainer.init_params(k_init) if params is None else _params(trainer, params)
+    params = trainer.init_params(k_init) if given is None else given
     hist = History(params, trainer.init_opt_state(params) if opt_state is None else opt_state)   # resumed
     # the checked arrays are fresh copies of the user's, aligned: on a CPU the device takes them without a copy
     x, y = jax.device_put(x), jax.device_put(y)
@@ -467,7 +499,7 @@ def _whole(value, name, low, high=None):
 def _arrays(trainer, x, y, what, names):
     """(x, y) checked against the trainer's network and cast to its dtype; labels made one-hot."""
     import numpy as np
-    from compile.train.data import check_data
+    from compile.train.data import _numeric, check_data, check_tokens
     model = trainer.model
     n_in, n_out = model.sizes[0], model.sizes[-1]
     loss = model.loss_name
@@ -476,6 +508,9 @@ def _arrays(trainer, x, y, what, names):
         if value is None:
             raise DataError(f"{what}: {name} is None, expected an array")
     steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
+    if getattr(model, "vocab", None):   # token indices, checked as the user laid them out, before any cast
+        x = _numeric(x, f"{what}: {names[0]}")
+        check_tokens(x, model.vocab, f"{what}: {names[0]}")
     x, y = check_data(x, y, n_in, n_out, "classification" if labels else "regression", what, names,
                       dtype=np.dtype(trainer.dtype), steps=steps)
     if loss in CLASSIFICATION_LOSSES and (y.min() < 0 or y.max() > 1):
@@ -485,16 +520,151 @@ def _arrays(trainer, x, y, what, names):
 
 
 def _params(trainer, params):
-    """Starting parameters: a dict with the network's names and shapes."""
+    """Starting parameters: a dict with the network's names and shapes, of finite real numbers."""
     import jax.numpy as jnp
+    import numpy as np
     shapes = trainer.namespace["PARAM_SHAPES"]
     if not isinstance(params, dict) or set(params) != set(shapes):
         found = ", ".join(map(str, params)) if isinstance(params, dict) else _a(params)
         raise DataError(f"params: expected a dict with keys {', '.join(shapes)}, found {found or 'no keys'}")
     for k, shape in shapes.items():
-        if tuple(jnp.shape(params[k])) != tuple(shape):
-            raise DataError(f"params[{k!r}]: expected shape {tuple(shape)}, found {tuple(jnp.shape(params[k]))}")
+        value = _real(params[k], f"params[{k!r}]")
+        if tuple(value.shape) != tuple(shape):
+            raise DataError(f"params[{k!r}]: expected shape {tuple(shape)}, found {tuple(value.shape)}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = value.astype(trainer.dtype)
+        bad = ~np.isfinite(cast)
+        if bad.any():   # a NaN would train into a NaN loss, and the stop would blame the learning rate
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            v = value[i].item()
+            raise DataError(f"params[{k!r}]: expected finite numbers, found {v} at index {i}"
+                            + (f" (too large for {trainer.dtype})" if np.isfinite(v) else "")
+                            + f" ({int(bad.sum())} such value{'s' if bad.sum() != 1 else ''} in all)")
     return {k: jnp.asarray(params[k], trainer.dtype) for k in shapes}
+
+
+def _real(value, what):
+    """``value`` as a NumPy array of real numbers (bool, int or float), or a DataError naming ``what``."""
+    import numpy as np
+    try:
+        a = np.asarray(value)
+    except Exception as exc:   # noqa: BLE001 - ragged lists, objects NumPy cannot take
+        raise DataError(f"{what}: expected an array of numbers, found {_a(value)} NumPy cannot read "
+                        f"({' '.join(str(exc).split())})") from None
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{what}: expected real numbers, found dtype {a.dtype} (shape {a.shape})")
+    return a
+
+
+def _opt_state(trainer, opt_state):
+    """A given optimizer state (resumed training) checked against the state the trainer's optimizer makes:
+    the same structure, each array of the same shape, real and finite."""
+    import jax
+    import numpy as np
+    spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
+            for k, s in trainer.namespace["PARAM_SHAPES"].items()}
+    want = jax.eval_shape(trainer.init_opt_state, spec)   # shapes only: nothing is computed
+    expected = jax.tree.structure(want)
+    found = jax.tree.structure(opt_state)
+    if found != expected:
+        name = getattr(trainer.optimizer, "name", None) or type(trainer.optimizer).__name__
+        where, want_part, found_part = "opt_state", want, opt_state
+        while isinstance(want_part, dict) and isinstance(found_part, dict) and set(want_part) == set(found_part):
+            # the same keys here: the difference is deeper, under the first key whose structures differ
+            key = next(k for k in want_part
+                       if jax.tree.structure(want_part[k]) != jax.tree.structure(found_part[k]))
+            where, want_part, found_part = f"{where}[{key!r}]", want_part[key], found_part[key]
+        found_text = _tree_text(found_part)
+        if isinstance(want_part, dict) and isinstance(found_part, dict):
+            missing = [repr(k) for k in want_part if k not in found_part]
+            extra = [repr(k) for k in found_part if k not in want_part]
+            found_text = "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                   + ([f"unknown {', '.join(extra)}"] if extra else []))
+        raise DataError(f"{where}: does not fit this trainer's optimizer ({name}), whose state "
+                        f"trainer.init_opt_state(params) makes: expected {_tree_text(want_part)}, "
+                        f"found {found_text}")
+    paths = jax.tree_util.tree_flatten_with_path(want)[0]
+    for (path, spec_leaf), leaf in zip(paths, jax.tree.leaves(opt_state)):
+        where = "opt_state" + jax.tree_util.keystr(path)
+        a = _real(leaf, where)
+        if tuple(a.shape) != tuple(spec_leaf.shape):
+            raise DataError(f"{where}: expected shape {tuple(spec_leaf.shape)}, found {tuple(a.shape)}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            i = tuple(int(j) for j in np.argwhere(~np.isfinite(a))[0])
+            raise DataError(f"{where}: expected finite numbers, found {a[i].item()} at index {i}")
+
+
+def _tree_text(tree, limit=160) -> str:
+    """A short account of a pytree: a dict by its keys, anything else by its type."""
+    if isinstance(tree, dict):
+        out = f"a dict with keys {', '.join(map(repr, tree))}" if tree else "an empty dict"
+    else:
+        out = _a(tree)
+    return out if len(out) <= limit else out[:limit - 1] + "…"
+
+
+def batch_norm_counts(model) -> list:
+    """(layer, variance, values per example) for each batch norm of ``model``: how many values of one example
+    each feature's mean and variance average over (1 after a Dense layer; the positions after a
+    convolution, the steps of a sequence). A batch's count is that times its examples."""
+    from derive.graph.symbols import m as m_sym
+    from derive.network.norm import running_stats
+    out = []
+    for r in running_stats(model):
+        per_example = 1
+        for whole, reduced in zip(r.centred.shape, r.var.shape):
+            if reduced == 1 and whole != 1 and whole != m_sym:
+                per_example *= int(whole)
+        out.append((r.layer, r.variance, per_example))
+    return out
+
+
+def check_batch_norm(model, batch_size, n, name="batch_size") -> None:
+    """A DataError where a batch norm would average over a single value per feature, as it does after a Dense
+    layer in a batch of one example: the running variance (and an unbiased one) divides by N − 1 = 0 and the
+    loss becomes NaN. ``batch_size`` is the size asked for (called ``name``), ``n`` the training examples."""
+    for layer, _variance, per_example in batch_norm_counts(model):
+        if min(batch_size, n) * per_example >= 2:
+            continue
+        if n < 2:
+            raise DataError(f"training data: layer {layer} (batch norm) normalizes each feature over the batch, "
+                            f"which needs at least 2 examples; the data has {n}")
+        raise DataError(f"{name}: layer {layer} (batch norm) normalizes each feature over the batch, "
+                        f"which needs at least 2 examples in a batch, not {batch_size}")
+
+
+def _fits(model, dtype, m, what, copies=5):
+    """compile.checks.points.fits for a trainer's arrays in its dtype (parameters, gradients and up to two
+    optimizer states, and m examples' activations), the largest array named where it fails."""
+    import numpy as np
+    from compile.checks.points import TooLarge, _gb, fits
+    try:
+        fits(model, m, what, itemsize=np.dtype(dtype).itemsize, copies=copies)
+    except TooLarge as exc:
+        big = max(model.records, key=lambda p: int(np.prod([int(d) for d in p.shape])))
+        dims = "×".join(str(int(d)) for d in big.shape)
+        size = int(np.prod([int(d) for d in big.shape])) * np.dtype(dtype).itemsize
+        raise TooLarge(f"{exc} (the largest array, {big.name} of layer {big.layer}, is {dims}: {_gb(size)} "
+                       f"in {dtype} alone)") from None
+
+
+# The generated module's functions that read x: with an embedding first, their token indices are checked.
+TOKEN_READERS = ("forward", "loss", "grads", "loss_and_grads")
+
+
+def _token_checked(fn, vocab, name):
+    """``fn`` checking that x holds token indices in 0..vocab-1 (compile.train.data.check_tokens) where it
+    is given concrete values; inside a trace (a user's jit or grad) there is nothing to look at."""
+    import functools
+    from compile.train.data import _numeric, check_tokens
+
+    @functools.wraps(fn)
+    def checked(params, x, *args, **kwargs):
+        from jax.core import Tracer
+        if not isinstance(x, Tracer):
+            check_tokens(_numeric(x, f"{name}: x"), vocab, f"{name}: x")
+        return fn(params, x, *args, **kwargs)
+    return checked
 
 
 PLAIN_LINES = 20   # at most about this many epoch lines when the output is no terminal

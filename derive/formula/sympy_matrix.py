@@ -23,6 +23,9 @@ class SympyFormulaError(ValueError):
 
 def matrix_symbols(derivation) -> SimpleNamespace:
     """A namespace of MatrixSymbols X, Y, W1, b1, Z1, A1, delta1, ... and the Symbol m."""
+    if not hasattr(derivation, "grads") or not hasattr(derivation, "model"):
+        hint = ": write matrix_symbols(net.derive())" if callable(getattr(derivation, "derive", None)) else ""
+        raise TypeError(f"matrix_symbols takes a derivation (net.derive()), not {type(derivation).__name__}{hint}")
     out = {}
     for name, node in matrix_names(derivation).items():
         out[name] = sp.MatrixSymbol(name, *node.shape) if isinstance(node, Node) else node

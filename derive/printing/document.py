@@ -329,8 +329,24 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
     return lines
 
 
+# Widths, in characters, a text view is laid out in: narrower panels have no room for a formula, and rich
+# lays out every line of a much wider one at that width (a width of 10**9 never ends).
+WIDTHS = (20, 1000)
+
+
+def check_width(width) -> int:
+    """``width`` as a whole number of characters in WIDTHS, or a TypeError or ValueError naming it."""
+    import numbers
+    if not isinstance(width, numbers.Integral) or isinstance(width, bool):
+        raise TypeError(f"width must be a whole number of characters, not {width!r} ({type(width).__name__})")
+    if not WIDTHS[0] <= width <= WIDTHS[1]:
+        raise ValueError(f"width must be from {WIDTHS[0]} to {WIDTHS[1]} characters, not {width}")
+    return int(width)
+
+
 def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
     """Rich panels, one per section, rendered to plain text (no colour codes)."""
+    width = check_width(width)
     from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
@@ -369,6 +385,9 @@ def print_rich(d, params=None, steps=False, console=None, unroll=False):
     from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
+    if console is not None and not isinstance(console, Console):
+        raise TypeError(f"console must be a rich.console.Console (or None: the terminal), not {console!r} "
+                        f"({type(console).__name__})")
     _print_panels(console or Console(), d, params, steps, Panel, Text, unroll)
 
 

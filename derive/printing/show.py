@@ -19,6 +19,10 @@ __all__ = ["FormulaPrinter", "LatexPrinter", "NotationPrinter", "PRINTERS", "STY
 def show(node: Node, style: str = "text", top: bool = True) -> str:
     """The formula of ``node``: named nodes print as their names, the rest structurally (``top``
     prints a named node's own definition)."""
+    if not isinstance(node, Node):
+        raise TypeError(f"show prints a node of a network's graph (derivation.grads['W1'], say), not "
+                        f"{type(node).__name__} {node!r}"[:200] + "; a whole derivation prints with its .text() or "
+                        ".print()")
     return printer_for(style).show(node, top)
 
 

@@ -82,6 +82,9 @@ class Derivation:
     def _params(self, params):
         if params is None:
             return None
+        if not isinstance(params, str) and not hasattr(params, "__iter__"):
+            raise TypeError(f"params must be a parameter's name or a list of names (of {', '.join(self.grads)}), "
+                            f"not {params!r} ({type(params).__name__})")
         params = [params] if isinstance(params, str) else list(params)
         for p in params:
             if p not in self.grads:

@@ -235,3 +235,17 @@ def test_a_wrapper_or_block_names_itself_and_the_layer_the_user_declared(make, s
 def test_attention_and_the_transformer_block_are_exported_as_the_readme_writes_them():
     from derive import Attention, TransformerBlock
     assert Attention(2).heads == 2 and TransformerBlock(2).heads == 2
+
+
+@pytest.mark.parametrize("loss, curve", [("y*log(yhat) + (1 - y)*log(1 - yhat)", "-4"), ("-(yhat - y)**2", "-2")])
+def test_a_loss_with_its_sign_flipped_is_refused(loss, curve):
+    """bce written without its minus trained to a loss of −369 and exit 0: minimizing it pushes ŷ from y."""
+    with pytest.raises(NetworkError, match=rf"curves down where the prediction equals the target \(its second "
+                                           rf"derivative in yhat is {curve} at yhat = y = 1/2\).*Is its sign flipped\?"):
+        Network(2, [Dense(1, "sigmoid")], loss=loss)
+
+
+@pytest.mark.parametrize("loss", ["log(cosh(yhat - y))", "(yhat - y)**2/2", "log(1 + (yhat - y)**2)", "abs(yhat - y)",
+                                  "-(y*log(yhat) + (1 - y)*log(1 - yhat))"])
+def test_losses_that_compare_are_taken(loss):
+    assert Network(2, [Dense(1, "sigmoid")], loss=loss).derive()

@@ -188,7 +188,31 @@ def loss(spec) -> sp.Lambda:
     if p not in fn.expr.free_symbols:  # its gradient is 0: nothing would train, nothing to derive
         raise NetworkError(f"loss {fn.expr} does not depend on the prediction {p}: its gradient is 0 "
                            "everywhere (a loss compares yhat with y, e.g. (yhat - y)**2)")
-    return _checked(fn, f"loss {fn.expr}", {p: LOSS_PREDICTIONS, t: LOSS_TARGETS})
+    fn = _checked(fn, f"loss {fn.expr}", {p: LOSS_PREDICTIONS, t: LOSS_TARGETS})
+    _not_flipped(fn)
+    return fn
+
+
+# Where a loss's curvature in the prediction is read: a prediction equal to its target, strictly inside (0, 1).
+MATCH_POINTS = tuple(map(sp.Rational, ("1/4", "1/2", "3/4")))
+
+
+def _not_flipped(fn: sp.Lambda) -> None:
+    """Refuse a loss that curves down where the prediction meets the target, at every MATCH_POINTS: minimizing
+    it drives the prediction away from the target without end (bce or mse with its sign flipped trains to a loss
+    of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, curves up there. Where a value cannot be
+    had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
+    p, t = fn.variables
+    try:
+        second = sp.diff(fn.expr, p, 2)
+        values = [sp.N(second.xreplace({p: v, t: v}), 15) for v in MATCH_POINTS]
+        if not all(v.is_real and v.is_finite and v < 0 for v in values):
+            return
+    except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+        return
+    raise NetworkError(f"loss {fn.expr} curves down where the prediction equals the target (its second derivative "
+                       f"in {p} is {float(values[1]):.3g} at {p} = {t} = 1/2): minimizing it drives the prediction "
+                       "away from the target, to a loss of −∞. Is its sign flipped?")
 
 
 # Where a declared function must be real: an activation at any real z (these points, 0 excluded for

@@ -37,7 +37,7 @@ from __future__ import annotations
 import ast
 import re
 
-from derive.formula.parse import FormulaError
+from derive.formula.errors import FormulaError
 
 _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "²": "**2", "³": "**3",
@@ -86,7 +86,7 @@ def respell(text: str, names=None):
     """(respelled text, offsets): ``offsets[k]`` is the offset in ``text`` of the respelled text's
     character k (one more entry, for the end). Returns ``text`` itself, and offsets 0..n, where
     nothing needs respelling."""
-    from derive.formula.parse import MAX_LENGTH
+    from derive.formula.errors import MAX_LENGTH
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
     try:

@@ -84,9 +84,7 @@ class Step:
     def _claim(self, base: str, what: str) -> None:
         """Refuse a name the step's state, input or another of its nodes already has (a gate named h would
         print as the state h⟨t⟩ and be checked as it)."""
-        if not isinstance(base, str) or not base.isidentifier():
-            raise ValueError(f"the {self.kind} step: a {what}'s name is letters, digits and _, not {base!r}")
-        if base in self._reserved:
+        if base in self._reserved:   # (a name that is no identifier is refused where it is made, by Name)
             owner = ("another node of the step" if base in {n.name.base for n in self.declared} else
                      "the state" if base in self._parts or base == "s" else "the step's input")
             shown = f"{base}⟨t⟩" if owner == "the step's input" else f"{base}{self.layer}⟨t⟩"
@@ -233,7 +231,7 @@ class Bidirectional:
         if not (dataclasses.is_dataclass(self.layer) and hasattr(self.layer, "reverse")
                 and callable(getattr(self.layer, "build", None))):
             what = "nothing" if self.layer is None else type(self.layer).__name__
-            from derive.network.network import NetworkError
+            from derive.network.functions import NetworkError
             raise NetworkError(f"Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM, Recurrent), "
                                f"not {what}: write Bidirectional(GRU(8)), say")
 

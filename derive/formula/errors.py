@@ -1,0 +1,34 @@
+"""The error a formula that cannot be read raises, naming its position; shared by the parser
+(``derive.formula.parse``) and the respelling of books' notation (``derive.formula.spelling``)."""
+from __future__ import annotations
+
+MAX_LENGTH = 2000   # characters of a formula: longer ones are refused before any parsing
+
+_UNDECODED = {c: "\ufffd" for c in range(0xDC80, 0xDD00)}
+
+
+class FormulaError(ValueError):
+    """A formula that does not parse or uses something outside the grammar; names the position.
+
+    ``col`` is the offset in ``text``; a formula of several lines is located by line and column."""
+
+    def __init__(self, text: str, col: int, message: str, width: int = 70):
+        self.text, self.col, self.message = text, col, message
+        # a byte of no UTF-8 character (as the command line hands it on) echoed as one mark, under the caret
+        text = text.translate(_UNDECODED)
+        if "\n" in text:
+            start_of_line = text.rfind("\n", 0, col) + 1
+            end = text.find("\n", col)
+            line_text = text[start_of_line:end if end >= 0 else len(text)]
+            line, column = text.count("\n", 0, col) + 1, col - start_of_line
+            self.line, self.column = line, column + 1
+            where = f"line {line}, column {column + 1} of the formula ({text.count(chr(10)) + 1} lines)"
+            super().__init__(f"{message} at {where}\n  {line_text[:200]}\n  {' ' * column}^")
+            return
+        self.line, self.column = 1, col + 1
+        # A long formula is echoed once, as a window of about ``width`` characters around the position.
+        start = max(0, min(col - width // 2, len(text) - width))
+        left, right = ("..." if start > 0 else ""), ("..." if start + width < len(text) else "")
+        shown = repr(text) if len(text) <= width else f"the formula ({len(text)} characters)"
+        super().__init__(f"{message} at position {col + 1} of {shown}\n  {left}{text[start:start + width]}{right}"
+                         f"\n  {' ' * (col - start + len(left))}^")

@@ -260,3 +260,10 @@ def test_a_sum_sign_says_how_to_write_the_sum():
     with pytest.raises(FormulaError) as e:
         check(NG, "b2", "1/m Σ δ₂")
     assert "Σ is a sum: write np.sum(x, axis=...)" in str(e.value) and e.value.col == 4
+
+
+def test_a_nul_character_is_refused_at_its_position_not_read_as_a_product():
+    from derive.network.examples import resolve
+    net = resolve("xor")[1]
+    with pytest.raises(FormulaError, match=r"^a NUL character is no part of a formula at position 6"):
+        check_formula(net, "W2", "A1.T \x00 delta2 / m")

@@ -89,6 +89,8 @@ def respell(text: str, names=None):
     from derive.formula.errors import MAX_LENGTH
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
+    if _PRODUCT in text:   # the placeholder of a product sign below: a NUL typed is no product
+        raise FormulaError(text, text.index(_PRODUCT), "a NUL character is no part of a formula")
     try:
         new, at = _powered_calls(*_characters(text))
     except RecursionError:

@@ -254,3 +254,9 @@ def test_deeplearning_ai_logistic_regression_takes_its_weights_as_a_column(tmp_p
     assert "the loss the function returned equals the network's J at every point" in report.notes
     if wrong:
         assert "missing 1/m" in report.params["W1"].message
+
+
+def test_deeplearning_ai_logistic_regression_in_rows_says_to_read_it_in_columns(tmp_path):
+    report = check_code(resolve("4-1:sigmoid", "bce")[1], f"{HERE / 'dlai_logistic.py'}:propagate", points=1)
+    assert report.error.endswith("(when called as fn(params, x, y)); a function of (w, b, X, Y), deeplearning.ai's "
+                                 "propagate, takes the columns layout: add --convention columns"), report.error

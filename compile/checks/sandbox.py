@@ -768,6 +768,16 @@ def _own_parameter(arg, params):
     return same[0] if len(same) == 1 else None
 
 
+def _logistic_signature(fn) -> bool:
+    """Whether ``fn`` takes (w, b, X, Y) first, as deeplearning.ai's logistic regression's propagate does."""
+    import inspect
+    try:
+        names = list(inspect.signature(fn).parameters)[:4]
+    except (TypeError, ValueError):
+        return False
+    return [n.lower() for n in names] == ["w", "b", "x", "y"] and names[0] == "w"
+
+
 def _weight_column(arg, params, context):
     """The network's only weight matrix where ``arg`` is a lower-case w and, in the columns convention, that matrix is
     one unit's (1, n_x): deeplearning.ai's logistic regression keeps it as the column w (n_x, 1), Wᵀ. Else None."""
@@ -897,7 +907,11 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             reply["message"] += f"; {context['_unbuilt']}"
             return reply
         if stage[0] is None:
-            return stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
+            reply = stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
+            if isinstance(exc, TypeError) and context.get("layout") != "columns" and _logistic_signature(fn):
+                reply["message"] += ("; a function of (w, b, X, Y), deeplearning.ai's propagate, takes the columns "
+                                     "layout: add --convention columns")
+            return reply
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
 
 

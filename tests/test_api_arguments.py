@@ -294,3 +294,22 @@ def test_the_command_line_refuses_a_batch_norms_batch_of_one_before_anything_pri
 def test_the_printing_and_symbol_helpers_name_what_they_take(call, says):
     with pytest.raises(TypeError, match=says):
         call()
+
+
+def test_an_on_epoch_that_raises_keeps_the_training_so_far_on_the_exception(small):
+    """A callback that raised lost every epoch trained before it; the exception now carries the History."""
+    x = np.random.default_rng(0).normal(size=(8, 2))
+    y = [0, 1] * 4
+
+    def stop_at_2(figures):
+        if figures["epoch"] == 2:
+            raise KeyError("enough")
+
+    with pytest.raises(KeyError) as caught:
+        fit(small, x, y, 5, 4, on_epoch=stop_at_2, progress=False)
+    hist = caught.value.history
+    assert hist.epochs == 2 and hist.stopped == "on_epoch raised KeyError after epoch 2"
+    whole = fit(small, x, y, 2, 4, progress=False)   # the same two epochs, uninterrupted
+    for k in whole.params:
+        np.testing.assert_array_equal(np.asarray(hist.params[k]), np.asarray(whole.params[k]))
+    assert any(".history" in note for note in caught.value.__notes__)

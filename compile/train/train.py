@@ -381,7 +381,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     compile.train.data.DataError (a ValueError) naming the argument, before anything is traced; a network
     whose arrays would not fit in memory raises compile.checks.points.TooLarge (a MemoryError). ``on_epoch``, when given, is called after every epoch
     with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
-    none), as the explorer page draws them.
+    none), as the explorer page draws them; an exception it raises ends the training and is raised on, with the
+    History of the epochs before it as its ``.history``.
 
     The training loss and accuracy after each epoch are measured on all of x, or, for more than
     ``train_sample`` examples (default ``TRAIN_SAMPLE``; None or 0: always all), on a fixed random sample of
@@ -473,7 +474,19 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                        hist.test_accuracy[-1] if hist.test_accuracy else None)
             bar(e, *figures)
             if on_epoch is not None:
-                on_epoch(dict(zip(("loss", "accuracy", "test_loss", "test_accuracy"), figures), epoch=e, epochs=epochs))
+                try:
+                    on_epoch(dict(zip(("loss", "accuracy", "test_loss", "test_accuracy"), figures), epoch=e,
+                                  epochs=epochs))
+                except Exception as exc:   # the caller's own: raised, with the training so far kept on it
+                    hist.seconds = time.perf_counter() - start
+                    hist.stopped = f"on_epoch raised {type(exc).__name__} after epoch {e}"
+                    try:
+                        exc.history = hist
+                    except (AttributeError, TypeError):
+                        raise
+                    exc.add_note(f"fit: on_epoch raised after epoch {e}; the training so far (its parameters "
+                                 "included) is this exception's .history")
+                    raise
     hist.seconds = time.perf_counter() - start
     return hist
 

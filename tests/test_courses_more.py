@@ -3,6 +3,7 @@ conv_relu_pool_backward, spatial_batchnorm_backward, ThreeLayerConvNet, FullyCon
 norm and seeded dropout, temporal_softmax_loss under a real mask; nnfs's loss classes; deeplearning.ai's
 pool_backward in both modes. Each correct version (tests/courses/) is right, and each usual slip is named; the
 reference is derivax's derivation and jax.grad of the declared network, independent of that code."""
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ def _check(tmp_path, name, spec, fn, edit=None, loss=None, points=1, **kw):
         assert edit[0] in text, edit[0]
         path = tmp_path / name
         path.write_text(text.replace(*edit))
+        if name != "layer_functions.py":   # the layers a course file imports, beside it
+            shutil.copy(HERE / "layer_functions.py", tmp_path)
     return check_code(resolve(spec, loss)[1], f"{path}:{fn}", points=points, **kw)
 
 

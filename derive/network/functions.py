@@ -195,6 +195,18 @@ def loss(spec) -> sp.Lambda:
 
 # Where a loss's curvature in the prediction is read: a prediction equal to its target, strictly inside (0, 1).
 MATCH_POINTS = tuple(map(sp.Rational, ("1/4", "1/2", "3/4")))
+FLIP_SECONDS = 2.0   # past this the curvature is not read, and nothing is refused
+
+
+def _match_curvature(fn: sp.Lambda):
+    """The second derivative of the loss in its prediction at each MATCH_POINTS (prediction = target), as
+    floats; None where one is no finite real number (a kink, a formula SymPy cannot evaluate)."""
+    p, t = fn.variables
+    second = sp.diff(fn.expr, p, 2)
+    values = [sp.N(second.xreplace({p: v, t: v}), 15) for v in MATCH_POINTS]
+    if not all(v.is_real and v.is_finite for v in values):
+        return None
+    return [float(v) for v in values]
 
 
 def _not_flipped(fn: sp.Lambda) -> None:
@@ -202,16 +214,18 @@ def _not_flipped(fn: sp.Lambda) -> None:
     it drives the prediction away from the target without end (bce or mse with its sign flipped trains to a loss
     of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, curves up there. Where a value cannot be
     had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.run.worker import run
     p, t = fn.variables
-    try:
-        second = sp.diff(fn.expr, p, 2)
-        values = [sp.N(second.xreplace({p: v, t: v}), 15) for v in MATCH_POINTS]
-        if not all(v.is_real and v.is_finite and v < 0 for v in values):
-            return
-    except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+    try:   # in a child process under a limit: a deeply nested formula's second derivative took 4.5 s
+        values = run(_match_curvature, fn, seconds=FLIP_SECONDS, what="the loss's curvature")
+    except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
+            RecursionError):
+        return
+    if values is None or not all(v < 0 for v in values):
         return
     raise NetworkError(f"loss {fn.expr} curves down where the prediction equals the target (its second derivative "
-                       f"in {p} is {float(values[1]):.3g} at {p} = {t} = 1/2): minimizing it drives the prediction "
+                       f"in {p} is {values[1]:.3g} at {p} = {t} = 1/2): minimizing it drives the prediction "
                        "away from the target, to a loss of −∞. Is its sign flipped?")
 
 

@@ -9,7 +9,7 @@ import pytest
 from compile.checks.points import TooLarge
 from compile.train.data import DataError
 from compile.train.train import compile_trainer, fit
-from derive import BatchNorm, Conv2D, Dense, Embedding, Flatten, Network
+from derive import BatchNorm, Conv1D, Conv2D, Dense, Embedding, Flatten, Network
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +313,71 @@ def test_an_on_epoch_that_raises_keeps_the_training_so_far_on_the_exception(smal
     for k in whole.params:
         np.testing.assert_array_equal(np.asarray(hist.params[k]), np.asarray(whole.params[k]))
     assert any(".history" in note for note in caught.value.__notes__)
+
+
+# ---- x and y of the wrong shape given to a trainer's functions (and to a generated module's) ----
+
+@pytest.fixture(scope="module")
+def one_out():
+    return compile_trainer(Network(2, [Dense(3, "tanh"), Dense(1, "sigmoid")], loss="bce"))
+
+
+X5 = np.linspace(-1, 1, 10).reshape(5, 2)
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda t, p: t.forward(p, np.zeros((5, 3))), "x has shape (5, 3); this network takes x as (batch, 2)"),
+    (lambda t, p: t.forward(p, np.zeros((5, 2, 1))), "x has shape (5, 2, 1); this network takes x as (batch, 2)"),
+    (lambda t, p: t.loss(p, X5, np.array([0, 1, 1, 0, 1])),
+     "y has shape (5,); with x of shape (5, 2) this network takes y as (5, 2): class labels? y is one-hot, one "
+     "row of 2 per example (jax.nn.one_hot(y, 2))"),
+    (lambda t, p: t.grads(p, X5, np.eye(2)[[0, 1, 1, 0]]),
+     "y has shape (4, 2); with x of shape (5, 2) this network takes y as (5, 2): x has 5 examples, y 4"),
+    (lambda t, p: t.loss_and_grads(p, X5, np.zeros((5, 3))),
+     "y has shape (5, 3); with x of shape (5, 2) this network takes y as (5, 2)"),
+    (lambda t, p: t.train_step(p, t.init_opt_state(p), np.zeros((5, 3)), np.eye(2)[[0, 1, 1, 0, 1]]),
+     "x has shape (5, 3); this network takes x as (batch, 2)"),
+])
+def test_a_wrong_shape_is_named_before_jax_sees_it(small, call, says):
+    params = small.init_params(0)
+    with pytest.raises(ValueError) as exc:
+        call(small, params)
+    assert str(exc.value) == says
+
+
+def test_labels_for_one_output_are_refused_not_broadcast(one_out):
+    """(batch, 1) against labels of shape (batch,) would broadcast to a (batch, batch) loss: a number, and wrong."""
+    params = one_out.init_params(0)
+    y = np.array([0.0, 1, 1, 0, 1])
+    with pytest.raises(ValueError, match=re.escape("takes y as (5, 1) (y.reshape(-1, 1))")):
+        one_out.loss(params, X5, y)
+    # the column it asks for gives binary cross-entropy as NumPy computes it from forward's output
+    a = np.asarray(one_out.forward(params, X5), np.float64)[:, 0]
+    want = -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
+    assert float(one_out.loss(params, X5, y.reshape(-1, 1))) == pytest.approx(want, rel=1e-5)
+
+
+def test_one_example_alone_and_a_users_jit_still_work(small):
+    import jax
+    params = small.init_params(0)
+    np.testing.assert_allclose(small.forward(params, X5[0]), small.forward(params, X5[:1]), rtol=1e-6)
+    y = np.eye(2)[[0, 1, 1, 0, 1]]
+    np.testing.assert_allclose(jax.jit(small.loss)(params, X5, y), small.loss(params, X5, y), rtol=1e-6)
+    with pytest.raises(ValueError, match=re.escape("x has shape (5, 4)")):   # shapes are known while tracing
+        jax.jit(small.loss)(params, np.zeros((5, 4)), y)
+
+
+def test_a_generated_module_checks_shapes_on_its_own(tmp_path):
+    """The standalone module (imports only jax and numpy) carries the same check."""
+    import subprocess
+    import sys
+    from compile.lowering.codegen import generate
+    path = tmp_path / "net.py"
+    path.write_text(generate(Network((8, 1), [Conv1D(2, 3), Flatten(), Dense(2, "softmax")])))
+    code = ("import numpy as np, net\n"
+            "p = net.init_params(__import__('jax').random.key(0))\n"
+            "print(net.forward(p, np.zeros((3, 8))).shape)\n"    # one channel without its axis
+            "try:\n    net.forward(p, np.zeros((3, 9, 1)))\nexcept ValueError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == ["(3, 2)", "x has shape (3, 9, 1); this network takes x as (batch, 8, 1)"], \
+        done.stderr[-2000:]

@@ -96,6 +96,45 @@ TRANSPOSE_MATMUL = '''def transpose_matmul(a, b):
 # from two operations and runs at parity (0.997-1.0x, interleaved). In a small step the handover to
 # the worker costs more than it saves (64-64-10 at batch 64: 0.96x against 1.08x), hence the size:
 # ``work`` is the batch size times the parameter count, about the forward pass's multiply-adds.
+# Defined in every generated module and called first by forward, loss and grads: a wrong shape would
+# otherwise fail deep inside JAX ("dot_general requires contracting dimensions to have the same shape"),
+# or worse, broadcast: a one-output network's (batch, 1) against labels of shape (batch,) makes a
+# (batch, batch) loss without a word. Shapes are known while JAX traces, so under jit it runs once per
+# shape and costs the step nothing.
+CHECK_SHAPES = '''def check_shapes(x, y=None):
+    """x (batch, *INPUT_SHAPE) and y (batch, *OUTPUT_SHAPE) (one-hot rows where ONE_HOT), or a ValueError
+    saying which does not fit.
+    One example of a flat input may come alone (x of INPUT_SHAPE, y of OUTPUT_SHAPE), and an input of
+    one channel without its channel axis, (batch, length)."""
+    def shape(s):
+        return "(" + ", ".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+    xs = tuple(x.shape)
+    if len(INPUT_SHAPE) == 1 and xs == INPUT_SHAPE:
+        batch = None
+    elif len(xs) >= 1 and (xs[1:] == INPUT_SHAPE or (len(INPUT_SHAPE) == 2 and INPUT_SHAPE[1] == 1
+                                                    and xs[1:] == INPUT_SHAPE[:1])):
+        batch = xs[0]
+    else:
+        raise ValueError(f"x has shape {shape(xs)}; this network takes x as (batch, "
+                         + ", ".join(str(d) for d in INPUT_SHAPE) + ")")
+    if y is None:
+        return
+    ys = tuple(y.shape)
+    rows = 1 if batch is None else batch
+    if ys == OUTPUT_SHAPE and batch is None or ys == (rows, *OUTPUT_SHAPE):
+        return
+    want = shape((rows, *OUTPUT_SHAPE))
+    says = f"y has shape {shape(ys)}; with x of shape {shape(xs)} this network takes y as {want}"
+    if ys[:1] == (batch,) and ys[1:] == OUTPUT_SHAPE[:-1] and ONE_HOT:
+        says += (f": class labels? y is one-hot, one row of {OUTPUT_SHAPE[-1]} per example "
+                 f"(jax.nn.one_hot(y, {OUTPUT_SHAPE[-1]}))")
+    elif ys[:1] == (batch,) and ys[1:] == OUTPUT_SHAPE[:-1] and OUTPUT_SHAPE[-1] == 1:
+        says += " (y.reshape(-1, 1))"
+    elif batch is not None and ys[:1] != (batch,):
+        says += f": x has {batch} examples, y {ys[0] if ys else 'none'}"
+    raise ValueError(says)'''
+
+
 LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
     """Σ y ⊙ log_softmax(z) along ``axis``. On CPU, from 2^27 multiply-adds a step (``work``), as
     Σ y ⊙ z − Σ (Σ y along axis) lse(z): the sums of y hang on the batch alone, and XLA then runs the
@@ -316,13 +355,18 @@ class FunctionWriter:
         return text, expr in atoms and expr not in compound
 
     def prologue(self, with_y: bool) -> list:
-        """Bind the leaves this body used: parameters, X, Y, masks and the batch size m."""
-        out = ["X = jnp.asarray(x, DTYPE)" + ("" if self.rows else ".T")]
+        """Bind the leaves this body used: parameters, X, Y, masks and the batch size m; x and y are
+        checked against the network's shapes first (``CHECK_SHAPES``)."""
+        out = ["X = jnp.asarray(x, DTYPE)"]
+        if with_y:
+            out += ["Y = jnp.asarray(y, DTYPE)", "check_shapes(X, Y)"]
+        else:
+            out.append("check_shapes(X)")
+        if not self.rows:
+            out.append("X, Y = X.T, Y.T" if with_y else "X = X.T")
         shape = getattr(self.model, "input_shape", ())
         if len(shape) == 2 and shape[1] == 1:  # a 1-D input of one channel may come as (batch, length)
             out.append(f"X = X.reshape(X.shape[0], {shape[0]}, 1) if X.ndim == 2 else X")
-        if with_y:
-            out.append("Y = jnp.asarray(y, DTYPE)" + ("" if self.rows else ".T"))
         params = [p.name for p in self.model.params if p in self.leaves]
         if params:
             out.append(", ".join(params) + " = " + ", ".join(f'params["{p}"]' for p in params))
@@ -380,8 +424,24 @@ def function_sources(derivation) -> str:
         body = [f'"""{doc}"""', *w.prologue(with_y=name not in ("forward", "batch_stats")), *w.lines,
                 f"return {returns}"]
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
-    return "\n\n".join(([windows_source()] if windows else []) + ([TRANSPOSE_MATMUL] if helper else [])
-                       + ([LOG_SOFTMAX_SUM] if lsm else []) + parts)
+    return "\n\n".join([shapes_source(model)] + ([windows_source()] if windows else [])
+                       + ([TRANSPOSE_MATMUL] if helper else []) + ([LOG_SOFTMAX_SUM] if lsm else []) + parts)
+
+
+def batch_first_shapes(model) -> tuple:
+    """(input shape, output shape) of one example, as the generated functions take x and y: batch-first
+    whatever the convention (the columns convention's X and Y are the transposes of x and y)."""
+    x = tuple(int(d) for d in model.input_shape)
+    y = tuple(int(d) for d in model.Y.shape if d != m)
+    return x, (y if model.convention == "rows" else y[::-1])
+
+
+def shapes_source(model) -> str:
+    """INPUT_SHAPE, OUTPUT_SHAPE and check_shapes: what every generated function checks x and y against."""
+    x, y = batch_first_shapes(model)
+    one_hot = model.Y.attrs.get("one_hot_axis") is not None
+    return (f"# x (batch, *INPUT_SHAPE), y (batch, *OUTPUT_SHAPE){', one-hot' if one_hot else ''}\n"
+            f"INPUT_SHAPE, OUTPUT_SHAPE, ONE_HOT = {x!r}, {y!r}, {one_hot!r}\n\n\n" + CHECK_SHAPES)
 
 
 def windows_source() -> str:

@@ -99,6 +99,15 @@ def test_steps_replay_the_chain_rule():
     assert "tanh′(Z₁) = 1 − tanh(Z₁)² = 1 − A₁²" in text
 
 
+def test_a_sums_common_number_joins_the_coefficient():
+    """d/dA (A − Y)² is 2A − 2Y: the step reads (2/m)(A₂ − Y), as the books write it, through the chain rule."""
+    text = Network(2, [Dense(2, "sigmoid"), Dense(1, "sigmoid")], loss="mse").derive().text(steps=True, width=200)
+    lines = [l.strip("│ ").split("    [")[0] for l in text.splitlines()]
+    assert "∂J/∂A₂ = (2/m) (A₂ − Y)" in lines
+    assert "∂J/∂Z₂ = (2/m) A₂ ⊙ (1 − A₂) ⊙ (A₂ − Y)" in lines
+    assert "δ₂ = A₂ ⊙ (1 − A₂) ⊙ (A₂ − Y)" in lines
+
+
 @pytest.mark.parametrize("act, line", [
     ("relu", "relu′(Z₁) = step(Z₁)    [derivative of relu]"),
     ("softplus", "softplus′(Z₁) = σ(Z₁)    [derivative of softplus]"),

@@ -433,6 +433,14 @@ class NotationPrinter(Printer):
         factors = e.as_ordered_factors()
         const = sp.Mul(*[f for f in factors if not self.is_matrix(f)])
         mat = sp.Mul(*[f for f in factors if self.is_matrix(f)])
+        if const != 1:   # a sum's common number joins the coefficient: (1/m)(2A − 2Y) as (2/m)(A − Y)
+            kept = []
+            for f in sp.Mul.make_args(mat):
+                content, primitive = f.as_content_primitive() if f.is_Add else (sp.S.One, f)
+                if content.is_Rational and content > 0 and content != 1:
+                    const, f = const * content, primitive
+                kept.append(f)
+            mat = sp.Mul(*kept)
         num, den = sp.fraction(mat)
         fs = [f for f in sp.Mul.make_args(num) if f != 1]
         crowded = len(fs) > 1 or den != 1

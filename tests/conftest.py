@@ -51,3 +51,18 @@ def tree_allclose(a, b, rtol=1e-9, atol=1e-12):
     if isinstance(a, dict):
         return set(a) == set(b) and all(tree_allclose(a[k], b[k], rtol, atol) for k in a)
     return np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+_DERIVED = {}   # (id of the network, convention) -> (the network, its derivation): each derived once per run
+
+
+def formula_checker(default_convention):
+    """``check(net, target, formula, convention=default_convention, **kw)``: compile.checks.formula.check_formula
+    on a derivation made once per network and convention, for the test files of ``derivax check``."""
+    def check(net, target, formula, convention=default_convention, **kw):
+        from compile.checks.formula import check_formula
+        key = (id(net), convention)
+        if key not in _DERIVED:   # the network kept beside its derivation: its id is never another's
+            _DERIVED[key] = (net, net.derive(convention))
+        return check_formula(net, target, formula, convention, derivation=_DERIVED[key][1], **kw)
+    return check

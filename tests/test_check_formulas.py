@@ -4,6 +4,7 @@ formula that names its own target, one nested too deeply), each against a hand-d
 import json
 
 import pytest
+from conftest import formula_checker
 
 from compile.checks.formula import check_formula
 from compile.cli.main import main
@@ -14,14 +15,7 @@ SOFT = Network(4, [Dense(5, "relu"), Dense(3, "softmax")])                     #
 XOR = Network(2, [Dense(2, "tanh"), Dense(2, "softmax")])
 DEEP = Network(3, [Dense(3, "tanh"), Dense(3, "tanh"), Dense(3, "softmax")])
 NIELSEN = Network(2, [Dense(3, "sigmoid"), Dense(2, "sigmoid")], loss="mse")
-_D = {}
-
-
-def check(net, target, formula, convention="rows", **kw):
-    key = (id(net), convention)
-    if key not in _D:
-        _D[key] = net.derive(convention)
-    return check_formula(net, target, formula, convention, derivation=_D[key], **kw)
+check = formula_checker("rows")   # check_formula on a derivation made once per network and convention
 
 
 # ---- 1. a transposed vector-shaped gradient is a wrong shape, not the same entries ----

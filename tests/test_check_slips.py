@@ -1,7 +1,8 @@
 """check names the one slipped name that makes a wrong formula right: a layer's index with shapes that fit,
 A for Z inside a derivative, X for A1, a step of a recurrence (c1_t for c1_tm1), a gate of an LSTM. The
 verdict itself is the derivation's; the diagnosis must say exactly which name, and nothing where no single
-name explains the difference."""
+name explains the difference. Likewise one sign: the term, or the line's definition, whose sign flipped makes it
+right."""
 import pytest
 
 from compile.checks.formula import _near, check_formula
@@ -144,3 +145,62 @@ def test_functions_nested_past_the_limit_are_refused_with_their_place():
                                            f"\\(at most {MAX_CALL_DEPTH}\\); the deepest call is here") as info:
         check_formula(resolve("xor")[1], "A1", deep)
     assert f"position {deep.index('tanh(Z1)') + 1}" in str(info.value)
+
+
+# ---- one sign slipped inside a formula: the term, or the line's definition, that has it ----
+
+SIGNED = None
+
+
+def _signed():
+    """deeplearning.ai's deep network (columns, Ng's λ/(2m) decay), derived once for the sign cases."""
+    global SIGNED
+    if SIGNED is None:
+        from derive import Dense, Network
+        net = Network(3, [Dense(4, "relu"), Dense(3, "relu"), Dense(1, "sigmoid")], loss="bce", l2=0.7)
+        SIGNED = net, net.derive("columns")
+    return SIGNED
+
+
+@pytest.mark.parametrize("target, formula, says, fixed", [
+    # one term of dAL with its sign flipped inside the outer minus
+    ("dA3", "-(np.divide(Y, AL) + np.divide(1 - Y, 1 - AL))",
+     "wrong sign of one term: yours adds np.divide(1 - Y, 1 - A3) where the derived formula subtracts it: with that "
+     "sign flipped, yours agrees", "-(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))"),
+    # the outer minus distributed over the first term only
+    ("dA3", "-np.divide(Y, AL) - np.divide(1 - Y, 1 - AL)",
+     "wrong sign of one term: yours subtracts np.divide(1 - Y, 1 - A3) where the derived formula adds it: with that "
+     "sign flipped, yours agrees", "-np.divide(Y, AL) + np.divide(1 - Y, 1 - AL)"),
+    # dAL's outer minus dropped, in a notebook's lines whose last adds the decay: one definition's sign
+    ("W3", "dAL = np.divide(Y, AL) - np.divide(1 - Y, 1 - AL)\ndZ3 = dAL * AL * (1 - AL)\n"
+           "dW3 = 1/m * np.dot(dZ3, A2.T) + lambd/m * W3",
+     "wrong sign of dAL (line 1): with dAL = -(np.divide(Y, A3) - np.divide(1 - Y, 1 - A3)), yours agrees",
+     "dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))\ndZ3 = dAL * AL * (1 - AL)\n"
+     "dW3 = 1/m * np.dot(dZ3, A2.T) + lambd/m * W3"),
+    ("W3", "dW3 = 1/m * np.dot(AL - Y, A2.T)\ndW3 -= lambd/m * W3",
+     "wrong sign of one term: yours subtracts lambd/m * W3 (line 2) where the derived formula adds it: with that sign "
+     "flipped, yours agrees", "dW3 = 1/m * np.dot(AL - Y, A2.T)\ndW3 += lambd/m * W3"),
+    ("W3", "-1/m * np.dot(AL - Y, A2.T) + lambd/m * W3",
+     "wrong sign of one term: the first, -1/m * np.dot(A3 - Y, A2.T), has the wrong sign: negated, yours agrees",
+     "1/m * np.dot(AL - Y, A2.T) + lambd/m * W3"),
+])
+def test_the_one_term_or_definition_with_the_wrong_sign_is_named(target, formula, says, fixed):
+    net, d = _signed()
+    r = check_formula(net, target, formula, "columns", derivation=d)
+    assert not r.ok and r.diagnosis == [says], r.render()
+    assert check_formula(net, target, fixed, "columns", derivation=d).ok   # the claim, checked afresh
+
+
+def test_a_term_is_named_only_where_one_sign_alone_explains_it():
+    """One term flipped is named; the whole formula flipped is the factor −1, said as such; two slips, nothing."""
+    net, d = _signed()
+
+    def said(formula):
+        r = check_formula(net, "W3", formula, "columns", derivation=d)
+        assert not r.ok, r.render()
+        return r.diagnosis
+    assert said("1/m * np.dot(AL - Y, A2.T) - lambd/m * W3") == [
+        "wrong sign of one term: yours subtracts lambd/m * W3 where the derived formula adds it: with that sign flipped, "
+        "yours agrees"]
+    assert said("-1/m * np.dot(AL - Y, A2.T) - lambd/m * W3")[0].startswith("wrong sign: yours is minus the derived")
+    assert not any(line.startswith("wrong sign") for line in said("-1/m * np.dot(AL - Y, A2.T) - lambd/m * W3 + 1"))

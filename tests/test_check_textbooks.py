@@ -3,6 +3,7 @@ notebook spellings read as the grammar's (each compared, through the derivation,
 means); the slip a formula makes named, not the target itself; a decay, a cost's 1/2 and a dZ read as the
 book that writes them does."""
 import pytest
+from conftest import formula_checker
 
 from compile.checks.formula import check_formula
 from derive import Dense, FormulaError, Network
@@ -15,14 +16,7 @@ RELU = Network(4, [Dense(5, "relu"), Dense(3, "softmax")], l2=0.1, l2_form="lamb
 NG_L2 = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce", l2=0.7)      # λ/(2m) ΣW²
 D2L_L2 = Network(2, [Dense(4, "tanh"), Dense(1, "sigmoid")], loss="bce", l2=0.7, l2_form="lambda/2")
 GOODFELLOW = Network(3, [Dense(4, "relu"), Dense(2)], loss="mse", l2=0.01, l2_form="lambda/2")
-_D = {}
-
-
-def check(net, target, formula, convention="columns", **kw):
-    key = (id(net), convention)
-    if key not in _D:
-        _D[key] = net.derive(convention)
-    return check_formula(net, target, formula, convention, derivation=_D[key], **kw)
+check = formula_checker("columns")   # check_formula on a derivation made once per network and convention
 
 
 # ---- 1. the books' spellings, each read as the ASCII formula it means ----

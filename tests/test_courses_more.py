@@ -263,3 +263,36 @@ def test_deeplearning_ai_logistic_regression_in_rows_says_to_read_it_in_columns(
     report = check_code(resolve("4-1:sigmoid", "bce")[1], f"{HERE / 'dlai_logistic.py'}:propagate", points=1)
     assert report.error.endswith("(when called as fn(params, x, y)); a function of (w, b, X, Y), deeplearning.ai's "
                                  "propagate, takes the columns layout: add --convention columns"), report.error
+
+
+@pytest.mark.parametrize("cls, wrong, says", [
+    ("Layer_Dropout", set(), None),
+    ("Layer_Dropout_unmasked", {"dx"}, "the dropout mask left out of the backward pass: dx is dout passed straight "
+                                       "through"),
+    ("Layer_Dropout_redrawn", {"dx"}, "differs from the derived gradient"),   # another mask than forward's
+])
+def test_nnfs_dropout_through_the_mask_its_own_forward_drew(cls, wrong, says):
+    """Layer_Dropout(rate) draws its mask in forward from np.random, no seed handed: the mask is read back from its
+    output (the inputs it zeroed), and dx is compared with jax.grad of the declared 4-4:drop0.3 through that mask."""
+    report = check_code(resolve("4-4:drop0.3")[1], f"{HERE / 'nnfs_dropout.py'}:{cls}", points=2)
+    assert _wrong(report) == wrong, report.params
+    assert f"{cls}(rate=0.3) built by its own constructor (the probability of dropping a unit)" in report.notes
+    assert any(n.startswith("dropout on: the mask its forward drew at each point") for n in report.notes), report.notes
+    if says:
+        assert report.params["dx"].message.startswith(says), report.params["dx"].message
+
+
+@pytest.mark.parametrize("spec, cls, says", [
+    ("4-4:drop0.3", "Layer_Dropout_unscaled",
+     "Layer_Dropout_unscaled.forward's output is not its inputs times a mask of 0 and 1/0.7: the declared dropout keeps "
+     "a unit with probability 0.7 and scales the kept ones by 1/0.7 (inverted dropout, as nnfs's Layer_Dropout(rate) "
+     "does with rate the probability of dropping); a layer that computes otherwise is declared as it computes, "
+     "without :drop"),
+    ("4-4", "Layer_Dropout",
+     "Layer_Dropout(rate) is a dropout layer: declare the dropout on a square layer, as 4-4:drop0.1 (each unit "
+     "dropped with probability 0.1); derivax builds it with the declared rate and compares its backward through the "
+     "mask its forward draws"),
+])
+def test_an_nnfs_dropout_unscaled_or_on_a_layer_without_dropout_is_told_what_to_declare(spec, cls, says):
+    report = check_code(resolve(spec)[1], f"{HERE / 'nnfs_dropout.py'}:{cls}", points=1)
+    assert report.error and report.error.endswith(says), report.error

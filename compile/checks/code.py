@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from compile.checks.factor import close, factor, transposed
+from compile.checks.readings import DRAWN_MASK
 from compile.checks.results import Comparison, ParamResult
 from compile.checks.points import random_point
 from compile.checks.sandbox import DEFAULT_TIMEOUT, InChild, open_function
@@ -392,6 +393,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         seeded_class = bool(model.masks) and not layer_check and "dropout_keep_ratio" in getattr(
             run, "init_takes", []) and len({float(mk.attrs["keep"]) for mk in model.masks}) == 1
         seeded = seeded or seeded_class
+        # nnfs's Layer_Dropout: a layer class whose forward draws its mask itself (np.random, no seed handed): the mask
+        # it drew is read back from its output (the units it zeroed), and derivax's gradients are taken through it
+        drawn = bool(model.masks) and identity and not seeded and getattr(run, "forward_takes", [])[:1] == ["self"]
         for k_point, (label, params, x, y, drop) in enumerate(_points(model, seed, points, data, data_label, _scale,
                                                                        dropout)):
             if seeded:
@@ -410,15 +414,18 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 params = {**params, w: np.eye(params[w].shape[0]),
                           **({str(model.layers[0].b.name): np.zeros_like(params[str(model.layers[0].b.name)])}
                              if model.layers[0].b is not None else {})}
-            args = (params, x, y) + ((drop,) if model.masks else ())
-            ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
-            if layer_check:   # dx: jax.grad of the lowered forward pass, an independent reference
-                masked = (drop,) if model.masks and drop is not None else ()
-                ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y, *masked).sum())(x))
-            if layer_check == "prediction":   # a loss alone: its dinputs is ∂J/∂A of the output layer (W = I)
-                out_node = model.layers[-1].A
-                at = {model.X: x, model.Y: y, **{p: params[p.name] for p in model.params}}
-                ref["dx"] = np.asarray(I.references(d, [out_node], at, len(x))[out_node], float).reshape(x.shape)
+            def references(params, x, y, drop):
+                args = (params, x, y) + ((drop,) if model.masks else ())
+                ref = {k: np.asarray(v) for k, v in low.grads(*args).items()}
+                if layer_check:   # dx: jax.grad of the lowered forward pass, an independent reference
+                    masked = (drop,) if model.masks and drop is not None else ()
+                    ref["dx"] = np.asarray(jax.grad(lambda xx: low.loss(params, xx, y, *masked).sum())(x))
+                if layer_check == "prediction":   # a loss alone: its dinputs is ∂J/∂A of the output layer (W = I)
+                    out_node = model.layers[-1].A
+                    at = {model.X: x, model.Y: y, **{p: params[p.name] for p in model.params}}
+                    ref["dx"] = np.asarray(I.references(d, [out_node], at, len(x))[out_node], float).reshape(x.shape)
+                return args, ref
+            args, ref = references(params, x, y, drop)
             # rows: biases as vectors (n,), x (batch, inputs); columns as the courses write them:
             # W (out, in), b (out, 1), x (inputs, batch), y (outputs, batch)
             given = {k: (v.reshape(-1) if k in biases and not columns else v).copy() for k, v in params.items()}
@@ -436,10 +443,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
             if seeded:
                 context["dropout"] = seeded_param
+            if drawn:   # the keep probability, and a seed for NumPy's generator: the same masks on every run
+                context["drawn"] = {"keep": float(model.masks[0].attrs["keep"]), "seed": 1000 + seed + k_point}
             if step_mask is not None:
                 context["mask"] = step_mask
-            reply = run(given, xs, ys, names, list(inter) + list(aliases) + (list(EXERCISE_STEPS) if exercise else []),
-                        per_example=convention if per_example else None, context=context)
+            reply = run(given, xs, ys, names, list(inter) + list(aliases) + (list(EXERCISE_STEPS) if exercise else [])
+                        + ([DRAWN_MASK] if drawn else []), per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
@@ -463,6 +472,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if stopped == "MemoryError" and isinstance(run, InChild):
                     error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
+            if drawn:   # the mask the code's forward drew: derivax's gradients through that mask
+                from compile.checks.points import mask_units
+                mask = model.masks[0]
+                got = reply["values"].pop(DRAWN_MASK, None)
+                if got is None or got.shape != (len(x), mask_units(model, mask)):
+                    error, stopped = (f"at {label}: its forward drew no dropout mask derivax could read back from "
+                                      "its output"), "result"
+                    break
+                drop = {mask.name: got}
+                args, ref = references(params, x, y, drop)
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             spelled_for.update(reply.get("spelled_for", {}))
@@ -542,7 +561,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"
-                       if identity and seeded else
+                       if identity and (seeded or drawn) else
                        "the activation's derivative left out: dx is dout passed straight through" if identity else
                        "the activation's (or normalization's) derivative left out: dx is dout Wᵀ alone")
             masks = s.get("step_masks") or []
@@ -652,7 +671,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if model.masks:
         names_d = ", ".join(str(mk.name) for mk in model.masks)
         keep = float(model.masks[0].attrs["keep"])
-        notes.append(f"dropout on: masks drawn at each point and handed in the cache as {names_d} (0 or 1), with the keep "
+        notes.append(f"dropout on: the mask its forward drew at each point (its own draw, NumPy's generator seeded "
+                     f"with 1000 + the point's seed) read back from its output, the inputs it zeroed, each kept one "
+                     f"scaled by 1/{keep:g}; derivax's gradients taken through that mask" if drawn else
+                     f"dropout on: masks drawn at each point and handed in the cache as {names_d} (0 or 1), with the keep "
                      "probability; gradients of the masked network" if dropout else
                      f"dropout on: dropout_keep_ratio={keep:g} and seed=s handed to its constructor at each point, and "
                      "the masks derivax's gradients use drawn as its dropout_forward draws them, np.random.seed(s); "

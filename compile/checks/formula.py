@@ -28,6 +28,8 @@ BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) sh
 RTOL, ATOL = 1e-9, 1e-12
 EXACT_SECONDS = 30.0          # the exact comparison where the numbers agree (it confirms the verdict)
 SWAP_SECONDS = 5.0           # the search for one slipped name (W1 for W2, c1_t for c1_tm1) where yours differs
+SIGN_SECONDS = 5.0           # the search for one term or definition of the wrong sign
+MAX_SIGN_VARIANTS = 40       # the variants of one flipped sign tried, at most
 EXACT_WHEN_DIFFERENT = 5.0    # and where they differ already (it adds only detail)
 
 
@@ -179,19 +181,31 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     # error points back into the text as typed
     from derive.formula.matrix_names import matrix_names
     from derive.formula.parse import FormulaError
-    from derive.formula.spelling import map_error, respell, shown
+    from derive.formula.spelling import map_error, reads_nielsen, respell, shown
     respelled, offsets = respell(formula, matrix_names(d))
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
+    columns_hint = reads_nielsen(formula) and d.model.convention == "rows"
     try:
         result = _check_formula(d, target, respelled, seed, dz)
     except FormulaError as exc:
+        if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")):
+            exc = FormulaError(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
         raise map_error(exc, formula, respelled, offsets) from None
+    if columns_hint and not result.ok:
+        result.diagnosis.append(NIELSEN_COLUMNS)
     if respelled != formula.strip():
         result.formula = formula
         result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", result.yours_note]))
+    if reads_nielsen(formula):
+        result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
     return result
+
+
+NIELSEN_COLUMNS = "Nielsen's formulas are written in the columns convention (a^l a column per example): --convention columns"
+NIELSEN_NOTE = ("superscript layers read as Nielsen numbers them, from the input as layer 1: his w^l, b^l, z^l, a^l, δ^l "
+                "are derivax's layer l − 1 (w^2 is W1, a^1 is X), L the output layer")
 
 
 def _explicit_adjoints(formula) -> set:
@@ -219,9 +233,15 @@ def _target_spelled(d, target):
         return target
     except (CheckError, ValueError, KeyError):
         pass
+    from derive.formula.matrix_names import matrix_names
+    from derive.formula.parse import FormulaError
     from derive.formula.spelling import respell
     try:
-        spelled = "".join(respell(target)[0].split())
+        spelled = "".join(respell(target, matrix_names(d))[0].split())
+    except FormulaError as exc:   # Nielsen's w^{l}: what the superscript should be
+        if re.search(r"\^|[⁰¹²³⁴⁵⁶⁷⁸⁹ᴸˡ]", target):
+            raise CheckError(f"--param {target!r}: {exc.message}") from None
+        return target
     except ValueError:
         return target
     for spelled_as in ("∂J/∂", "dJ/d"):
@@ -428,12 +448,15 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
             result.diagnosis = notes + swapped
             return result
     whole = target in d.grads and not any(layer.kind == "recurrent" for layer in d.model.layers)
-    result.diagnosis = notes + _constant_factor(numeric["points"], d.model.loss_name if whole else None) \
+    result.diagnosis = notes + _constant_factor(numeric["points"], d.model.loss_name if whole else None,
+                                                cost=correct is d.model.J and d.model.loss_name == "mse") \
         + _transpose(numeric["points"])
     if derivatives is None:
         result.how.append(f"the diagnosis of activation derivatives was skipped: it took longer than "
                           f"{DIAGNOSIS_SECONDS:g} s")
     result.diagnosis += derivatives or []
+    if not result.diagnosis and not numeric["ok"]:   # one term, or one line's definition, of the wrong sign
+        result.diagnosis = _sign_slip(d, formula, correct, per_step, seed)
     if not result.diagnosis:   # what the formula's symbols do not show, its numbers may (a path left out)
         result.diagnosis = _known_mistake(d, target, numeric)
     if not result.diagnosis:
@@ -637,6 +660,121 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
     return []
 
 
+def _sign_slip(d, formula, correct, per_step, seed) -> list:
+    """The slip of one sign: yours with one additive term negated (a + b for a − b, a term's minus dropped), or
+    one line's definition negated (dAL = Y/AL − ... for −(Y/AL − ...)), that agrees with the derived formula
+    numerically; named with the term or the line. [] where no one sign explains it, or past SIGN_SECONDS (in a
+    child process, as ``_swapped_name``'s search; at most MAX_SIGN_VARIANTS variants). A sign of the whole
+    formula is the constant factor −1, said before this is tried."""
+    from derive.run.worker import run
+    if not isinstance(formula, str):
+        return []
+    try:
+        return run(_sign_search, d, formula, correct, per_step, seed, seconds=SIGN_SECONDS,
+                   what="the search for a sign slipped")
+    except Exception:   # noqa: BLE001 - TimeLimitExceeded among them: a diagnosis never stands in the verdict's way
+        return []
+
+
+def _sign_variants(text) -> list:
+    """[(variant text, what it says)] of a formula (or lines of one) with one sign flipped: each line's definition
+    but the last, then each additive term of each line and each unary minus, in the order written."""
+    import ast
+    src = text.strip()
+    lines = src.split("\n")
+    try:
+        body = [ast.parse(src, mode="eval").body]
+        statements = None
+    except SyntaxError:
+        statements = ast.parse(src, mode="exec").body
+        body = statements
+
+    def at(lineno, col):   # an absolute offset (ast counts bytes)
+        here = lines[lineno - 1]
+        return sum(len(l) + 1 for l in lines[:lineno - 1]) + len(here.encode("utf-8")[:col].decode("utf-8", "ignore"))
+
+    def span(node):
+        return at(node.lineno, node.col_offset), at(node.end_lineno, node.end_col_offset)
+
+    def said(node):
+        return " ".join(ast.get_source_segment(src, node).split())
+
+    def where(node):
+        return f" (line {node.lineno})" if statements is not None and len(statements) > 1 else ""
+
+    def negated(node):
+        lo, hi = span(node)
+        return src[:lo] + "(-(" + src[lo:hi] + "))" + src[hi:]
+
+    out = []
+    for k, line in enumerate(body):   # a definition before the last line, negated as a whole
+        if statements is not None and k < len(body) - 1 and isinstance(line, ast.Assign) and len(line.targets) == 1 \
+                and isinstance(line.targets[0], ast.Name):
+            name = line.targets[0].id
+            out.append((negated(line.value), f"wrong sign of {name}{where(line)}: with {name} = -({said(line.value)}), "
+                                             "yours agrees"))
+    for line in body:
+        value = line.value if isinstance(line, (ast.Assign, ast.AugAssign, ast.Expr)) else line
+        if not isinstance(value, ast.AST):
+            continue
+        if isinstance(line, ast.AugAssign) and isinstance(line.op, (ast.Add, ast.Sub)):   # dW2 += 2 * reg * W2
+            verb, other = ("adds", "subtracts") if isinstance(line.op, ast.Add) else ("subtracts", "adds")
+            out.append((negated(line.value), f"wrong sign of one term: yours {verb} {said(line.value)}{where(line)} "
+                                             f"where the derived formula {other} it: with that sign flipped, yours "
+                                             "agrees"))
+        for node in ast.walk(value):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+                verb, other = ("adds", "subtracts") if isinstance(node.op, ast.Add) else ("subtracts", "adds")
+                out.append((negated(node.right), f"wrong sign of one term: yours {verb} {said(node.right)}"
+                                                  f"{where(line)} where the derived formula {other} it: with that "
+                                                  "sign flipped, yours agrees"))
+                if not (isinstance(node.left, ast.BinOp) and isinstance(node.left.op, (ast.Add, ast.Sub))):
+                    first = node.left   # the first term of a sum: its own sign
+                    if isinstance(first, ast.UnaryOp) and isinstance(first.op, ast.USub):
+                        lo, hi = span(first)
+                        inner = span(first.operand)
+                        variant = src[:lo] + "(" + src[inner[0]:inner[1]] + ")" + src[hi:]
+                        out.append((variant, f"wrong sign of one term: yours has {said(first)}{where(line)} where the "
+                                             f"derived formula has {said(first.operand)}: without that minus, yours "
+                                             "agrees"))
+                    else:
+                        out.append((negated(first), f"wrong sign of one term: the first, {said(first)}{where(line)}, "
+                                                    "has the wrong sign: negated, yours agrees"))
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and not isinstance(node.operand,
+                                                                                                   ast.Constant):
+                lo, hi = span(node)
+                inner = span(node.operand)
+                out.append((src[:lo] + "(" + src[inner[0]:inner[1]] + ")" + src[hi:],
+                            f"wrong sign: the minus of {said(node)}{where(line)} is not in the derived formula: "
+                            "without it, yours agrees"))
+    return out
+
+
+def _sign_search(d, formula, correct, per_step, seed) -> list:
+    import time
+    deadline = time.monotonic() + SIGN_SECONDS
+    tried = {formula.strip()}
+    count = 0
+    for new, words in _sign_variants(formula):
+        if new in tried:
+            continue
+        tried.add(new)
+        count += 1
+        if count > MAX_SIGN_VARIANTS or time.monotonic() > deadline:
+            return []
+        try:
+            user = to_node(new, d, at_step=correct if per_step else None)
+            if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
+                from derive.graph.build import reshape
+                user = reshape(user, correct.shape)
+            if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
+                continue
+        except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+            continue
+        return [words]
+    return []
+
+
 _AXIS_CALLS = {"sum": "sums", "mean": "averages", "softmax": "normalizes", "max": "takes the max"}
 
 
@@ -766,9 +904,10 @@ def _entry(at) -> str:
     return "(" + ", ".join(str(i + 1) for i in at) + ")"
 
 
-def _constant_factor(points, loss_name=None) -> list:
+def _constant_factor(points, loss_name=None, cost=False) -> list:
     """Yours = c times the derived at every point: say c (and if c is m, 1/m or -1, say that). Under a
-    cross-entropy, minus the gradient is the log-likelihood's, as CS229 climbs it: said so."""
+    cross-entropy, minus the gradient is the log-likelihood's, as CS229 climbs it: said so. ``cost``: the
+    formula is a mean squared error's J, where half of it is Nielsen's quadratic cost."""
     found = factor([(u, c, m, 1e-7, 1e-12 * max(1.0, float(np.max(np.abs(c))))) for m, u, c in points])
     if found is None:
         return []
@@ -779,6 +918,10 @@ def _constant_factor(points, loss_name=None) -> list:
         if abs(c - 1) < 1e-6:   # shown to 6 digits it would read "1 times": say how small the difference is
             return [f"yours is {c:.15g} times the derived formula, a relative difference of {abs(c - 1):.1e} "
                     "(a tiny constant written into it?)"]
+        if cost and abs(c - 0.5) < 1e-9:   # Nielsen's C = (1/2n) Σ ‖y − a^L‖² for a mean squared error
+            return [f"off by a constant factor: yours is {c:.6g} times the derived J: this network's mean squared "
+                    "error is J = (1/m) Σ (A − Y)²; yours is the quadratic cost with a 1/2, C = (1/2n) Σ ‖y − a^L‖² "
+                    "(Nielsen's), which --loss '(yhat-y)**2/2' declares"]
         if loss_name == "mse" and abs(c - 0.5) < 1e-9:   # the 1/2 of a quadratic cost, as Nielsen writes it
             return [f"off by a constant factor: yours is {c:.6g} times the derived formula: this network's mean "
                     "squared error is J = (1/m) Σ (A − Y)², whose gradient carries a 2; yours is the gradient of the "

@@ -783,6 +783,25 @@ class LayerPair:
                 "compared with the derived gradients, dx with jax.grad of the lowered forward pass")
 
 
+DRAWN_MASK = "dropout mask drawn"   # the key the mask a layer class's forward drew comes back under
+# a dropout layer's constructor argument: the probability of dropping a unit (nnfs's Layer_Dropout(rate)) or of keeping one
+DROP_RATES = ("rate", "dropout_rate", "drop_rate", "dropout", "p_drop", "drop_prob")
+KEEP_RATES = ("keep_prob", "keep", "p_keep", "keep_probability", "keep_ratio")
+
+
+def _dropout_built(cls, keep, context):
+    """``cls`` built with the declared dropout, where its constructor takes one rate (nnfs's Layer_Dropout(rate),
+    the probability of dropping); None where it takes anything else."""
+    taken = required_names(cls)
+    if taken is None or len(taken) != 1 or taken[0] not in DROP_RATES + KEEP_RATES:
+        return None
+    value = round(1 - keep, 12) if taken[0] in DROP_RATES else keep
+    obj = cls(value)
+    what = "the probability of dropping a unit" if taken[0] in DROP_RATES else "the probability of keeping one"
+    context["_built"] = f"{cls.__name__}({taken[0]}={value:g}) built by its own constructor ({what})"
+    return obj
+
+
 class ObjectLayer(LayerPair):
     """A layer as a class whose methods keep their results on the object, as Neural Networks from Scratch
     (nnfs) writes them: ``forward(inputs)`` sets ``self.output``; ``backward(dvalues)`` sets
@@ -815,29 +834,53 @@ class ObjectLayer(LayerPair):
         wrote = {i.argval for i in dis.get_instructions(code)} if code is not None else set()
         return bool(wrote & set(self.GRADS.values()))
 
+    drawn = None   # the declared dropout's keep probability, for a layer whose forward draws its own mask
+
     def bound(self, params, names, context):
         from compile.checks.sandbox import _constructed
         output = context.get("output")
         weights = [n for n in names if n.startswith("W")]
         biases = [n for n in names if n.startswith("b")]
+        drawn = context.get("drawn") or {}
+        keep = self.drawn = drawn.get("keep")
 
         def run(params, x, y):
             m = len(x)
-            obj = _constructed(self.cls, context) or self.cls.__new__(self.cls)
+            taken = required_names(self.cls) or []
+            if keep is None and len(taken) == 1 and taken[0] in DROP_RATES + KEEP_RATES:
+                raise ReadingError(f"{self.cls.__name__}({taken[0]}) is a dropout layer: declare the dropout on a square "
+                                   "layer, as 4-4:drop0.1 (each unit dropped with probability 0.1); derivax builds it "
+                                   "with the declared rate and compares its backward through the mask its forward draws")
+            obj = (_dropout_built(self.cls, keep, context) if keep is not None else None) \
+                or _constructed(self.cls, context) or self.cls.__new__(self.cls)
             if weights:
                 obj.weights = np.array(params[weights[0]], dtype=float)
             if biases:
                 obj.biases = np.array(params[biases[0]], dtype=float).reshape(1, -1)
-            obj.forward(np.array(x, dtype=float))
+            inputs = np.array(x, dtype=float)
+            if keep is not None:   # a mask drawn from NumPy's global generator: seeded, so that a check repeats
+                np.random.seed(drawn["seed"])
+            obj.forward(inputs.copy())
             if not hasattr(obj, self.OUTPUT):
                 raise ReadingError(f"{self.forward_name}(inputs) set no self.{self.OUTPUT}")
             got = np.asarray(plain(obj.output), float)
-            if output is not None and (got.shape != np.shape(output) or not np.allclose(got, output, rtol=1e-6,
-                                                                                         atol=1e-9)):
+            mask = None
+            if keep is not None:   # the mask it drew, read back from the inputs it zeroed
+                mask = (got != 0) / keep
+                if got.shape != inputs.shape or not np.allclose(got, inputs * mask, rtol=1e-6, atol=1e-9):
+                    raise ValueMismatch(
+                        f"{self.forward_name}'s output is not its inputs times a mask of 0 and 1/{keep:g}: the declared "
+                        f"dropout keeps a unit with probability {keep:g} and scales the kept ones by 1/{keep:g} (inverted "
+                        "dropout, as nnfs's Layer_Dropout(rate) does with rate the probability of dropping); a layer "
+                        "that computes otherwise is declared as it computes, without :drop")
+            elif output is not None and (got.shape != np.shape(output) or not np.allclose(got, output, rtol=1e-6,
+                                                                                           atol=1e-9)):
                 raise ValueMismatch(f"{self.forward_name}'s output is not the declared network's: declare the layer "
                                     "as it computes (4-3 for Layer_Dense, 4-4:relu for Activation_ReLU)")
             obj.backward(np.asarray(y, float) / m)
             out = {"dx": getattr(obj, self.DINPUTS, None)}
+            if mask is not None:
+                out[DRAWN_MASK] = mask
             for attr, grad in self.GRADS.items():
                 pick = weights if attr == "weights" else biases
                 if pick and hasattr(obj, grad):
@@ -849,6 +892,10 @@ class ObjectLayer(LayerPair):
         return run
 
     def sentence(self) -> str:
+        if self.drawn is not None:
+            return (f"{self.forward_name}(inputs) run, drawing its own dropout mask, then {self.backward_name}(dvalues) "
+                    "with dvalues = Y/m, the gradient of the check's linear loss J = (1/m) Σ output ⊙ Y; its dinputs "
+                    "compared with jax.grad of the declared layer through the mask it drew")
         return (f"{self.cls.__name__} built, its weights and biases set to the point's, {self.forward_name}(inputs) "
                 f"run, then {self.backward_name}(dvalues) with dvalues = Y/m, the gradient of the check's linear loss "
                 "J = (1/m) Σ output ⊙ Y; its dweights, dbiases compared with the derived gradients, its dinputs "

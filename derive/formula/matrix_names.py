@@ -342,7 +342,7 @@ def numpy_functions() -> dict:
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
                 "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "mean": _np_mean,
                 "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "minimum": _np_minimum, "transpose": _transpose,
-                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T, "squeeze": _squeeze})
+                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T, "squeeze": _squeeze, "copy": _copy})
     return out
 
 
@@ -352,6 +352,11 @@ def array_methods() -> dict:
     the parsed node and calls only these."""
     return {"sum": _np_sum, "mean": _np_mean, "max": _np_max, "transpose": _transpose, "reshape": _reshape,
             "astype": None, "dot": None}
+
+
+def _copy(x):
+    """np.copy(x): the same values (a line's definitions never change another's; x.copy() the parser reads so)."""
+    return x
 
 
 def _flatten(x):

@@ -100,6 +100,8 @@ def free_names(text):
                          and isinstance(n.ctx, ast.Store))
         elif isinstance(line, ast.AugAssign):
             reads(line.value)
+            if isinstance(line.target, ast.Subscript):   # dscores[range(N), y] -= 1 reads dscores and y
+                reads(line.target)
             if isinstance(line.target, ast.Name) and line.target.id not in bound:
                 out.append((line.target.id, offset(line.target)))
             if isinstance(line.target, ast.Name):
@@ -215,11 +217,51 @@ class Evaluator:
             if "parenthes" in msg and "nested" in msg:
                 msg = "parentheses nested too deeply"
             elif msg.startswith("invalid syntax") and _side_by_side(self.src, self.offset(probe)):
-                msg += "; two operands side by side: write @ (a matrix product) or * between them"
+                msg += "; two operands side by side: write @ (a matrix product) or * between them" \
+                       + self._side_by_side_fit(self.offset(probe))
             raise FormulaError(self.src, min(self.offset(probe), len(self.src)), f"syntax error ({msg})") from None
         except (RecursionError, MemoryError, ValueError):
             raise FormulaError(self.src, 0, "formula nested too deeply") from None
         return self._expression(tree.body)
+
+    def _side_by_side_fit(self, at) -> str:
+        """What two operands side by side at offset ``at`` make, by their shapes: ': here (1/m) * delta2 (a number
+        times an array)', ': here delta2 @ A1.T (their shapes (2, m) and (m, 3) fit a matrix product, not an
+        entrywise one)'; '' where the operands do not read on their own. The formula is not read so: in code two
+        operands side by side are a syntax error, and two matrices may mean either product."""
+        from derive.formula.spelling import _operand_left, _operand_right, _tokens
+        from derive.graph.build import fmt_shape
+        tokens = _tokens(self.src) or []
+        k = next((j for j, t in enumerate(tokens) if t[2] == at), None)
+        if not k or not self.matrix:
+            return ""
+        left, right = _operand_left(tokens, k), _operand_right(tokens, k - 1)
+        if not left or not right:
+            return ""
+        texts = [self.src[part[0][2]:part[-1][3]] for part in (left, right)]
+        values = []
+        for text in texts:
+            try:
+                values.append(Evaluator(text, self.names, self.functions, matrix=True, keywords=self.keywords,
+                                        numpy=self.numpy, methods=self.methods)._run())
+            except (FormulaError, RecursionError, ValueError):
+                return ""
+        (a, b), (u, v) = texts, values
+        if not (isinstance(u, Node) and isinstance(v, Node)):
+            other = "an array" if isinstance(u, Node) or isinstance(v, Node) else "a number"
+            return f": here {a} * {b} (a number times {other})"
+        if u.rank != 2 or v.rank != 2:
+            return ""
+        shapes = f"their shapes {fmt_shape(u.shape)} and {fmt_shape(v.shape)}"
+        product = u.shape[1] == v.shape[0]
+        entrywise = all(p == q or p == 1 or q == 1 for p, q in zip(u.shape, v.shape))
+        if product and not entrywise:
+            return f": here {a} @ {b} ({shapes} fit a matrix product, not an entrywise one)"
+        if entrywise and not product:
+            return f": here {a} * {b} ({shapes} multiply entry by entry, not as a matrix product)"
+        if product:
+            return f": here {a} @ {b} or {a} * {b} ({shapes} fit both)"
+        return f" ({a} and {b}: {shapes} fit neither)"
 
     def _expression(self, body):
         depth, deepest = nesting_depth(body)
@@ -260,6 +302,9 @@ class Evaluator:
                 value = self._expression(line.value)
             elif isinstance(line, ast.Assign) and len(line.targets) == 1:
                 value = self._assign(line.targets[0], line.value)
+            elif isinstance(line, ast.AugAssign) and isinstance(line.target, ast.Subscript) \
+                    and type(line.op) in _BINOPS and type(line.op) is not ast.Pow:
+                value = self._assign_labels(line.target, line.value, type(line.op))
             elif isinstance(line, ast.AugAssign) and isinstance(line.target, ast.Name) \
                     and type(line.op) in _BINOPS:
                 old = self._bound(line.target)
@@ -301,8 +346,11 @@ class Evaluator:
                                         f"not {target.value.id}'s {fmt_shape(old.shape)}")
             self.names[target.value.id] = value
             return value
+        if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Tuple):
+            return self._assign_labels(target, value_node, None)
         if isinstance(target, ast.Subscript):
-            self.fail(target, "an assignment into part of an array is read only with a mask, as dA1[Z1 <= 0] = 0")
+            self.fail(target, "an assignment into part of an array is read only with a mask, as dA1[Z1 <= 0] = 0, "
+                              "or at each example's label, as dscores[range(N), y] -= 1")
         self.fail(target, f"syntax error (a line defines one name, as dZ2 = A2 - Y: {_kind(target)} is not allowed "
                           "on the left)")
 
@@ -385,6 +433,8 @@ class Evaluator:
         if isinstance(node, ast.Subscript) and self.matrix and isinstance(node.value, ast.Attribute) \
                 and node.value.attr == "shape":
             return self.size(node)
+        if isinstance(node, ast.Subscript) and self.matrix:
+            return self.picked(node)
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Name) \
                 and node.func.id in _SIZE_CALLS and node.func.id not in self.functions:
             return self.size_call(node)
@@ -392,6 +442,9 @@ class Evaluator:
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in _NUMPY_MODULES \
                 and node.func.value.id not in self.names:
             return self.numpy_call(node)
+        if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "copy" and not node.args and not node.keywords:
+            return self.visit(node.func.value)   # probs.copy(): the same values (a line never changes another's)
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in self.methods:
             return self.method_call(node)
@@ -469,6 +522,73 @@ class Evaluator:
             self.fail(node, f"{name}(...) takes a number, and {self.source(node.args[0])} is an array")
         if name == "int" and not (sp.sympify(value).is_integer or sp.sympify(value) == self.names.get("m")):
             self.fail(node, f"int(...) truncates {self.source(node.args[0])} to a whole number: write it without int")
+        return value
+
+    # ---- CS231n's integer labels: X[range(N), y], each example's entry at its label ----
+    def labels_index(self, node):
+        """(array, class axis) of ``X[range(N), y]`` (rows) or ``X[y, range(m)]`` (columns), y the labels: the
+        entries the one-hot Y marks, one per example. Any other index is refused with what is read."""
+        from derive.graph.build import fmt_shape
+        index, what = node.slice, self.source(node)
+        parts = index.elts if isinstance(index, ast.Tuple) else [index]
+        ranges = [k for k, e in enumerate(parts) if _batch_range(e)]
+        labels = [k for k, e in enumerate(parts) if isinstance(e, ast.Name) and e.id in _LABELS]
+        Y = self.names.get("Y")
+        if len(parts) != 2 or len(ranges) != 1 or len(labels) != 1:
+            classes = 0 if isinstance(Y, Node) and Y.rank == 2 and Y.shape[1] == self.names.get("m") else 1
+            self.fail(node, f"a subscript is not allowed ({what}): an index is read only as each example's entry at its "
+                            "label, X[range(N), y] (y the labels, read as the one-hot Y), and as x.shape[k]; write the "
+                            f"rest with Y and the operators (X[range(N), y] is np.sum(X * Y, axis={classes}))")
+        x = self.visit(node.value)
+        if not isinstance(x, Node) or not isinstance(Y, Node) or x.rank != 2 or Y.rank != 2:
+            self.fail(node.value, f"{what} picks each example's entry at its label from a matrix shaped as the "
+                                  f"one-hot Y, and {self.source(node.value)} is "
+                                  + (f"{fmt_shape(x.shape)}" if isinstance(x, Node) else "a number"))
+        batch = next((k for k, d in enumerate(Y.shape) if d == self.names.get("m")), None)
+        if batch is None or tuple(x.shape) != tuple(Y.shape):
+            self.fail(node.value, f"{what}: {self.source(node.value)} has shape {fmt_shape(x.shape)}, and the labels "
+                                  f"y index the one-hot Y's {fmt_shape(Y.shape)}")
+        call = parts[ranges[0]]
+        size = self.visit(call.args[0])
+        if isinstance(size, Node) or sp.simplify(sp.sympify(size) - self.names["m"]) != 0:
+            self.fail(call.args[0], f"{self.source(call)} must run over the batch (range(N), N the examples) to pick "
+                                    f"each example's label, and {self.source(call.args[0])} is "
+                                    + ("an array" if isinstance(size, Node) else f"{size}"))
+        if ranges[0] != batch:
+            right = "X[range(N), y]" if batch == 0 else "X[y, range(m)]"
+            self.fail(index, f"{what}: the batch is axis {batch} of {fmt_shape(Y.shape)} in this convention: write "
+                             f"{right}")
+        return x, 1 - batch
+
+    def picked(self, node):
+        """X[range(N), y]: each example's entry at its label, a vector of the batch (NumPy's (N,)), the sum of
+        X ⊙ Y over the classes."""
+        from derive.formula.matrix_names import numpy_functions
+        x, classes = self.labels_index(node)
+        return self.apply(node, lambda a, b: numpy_functions()["sum"](a * b, axis=classes), x, self.names["Y"],
+                          _operands=(node.value, node.slice))
+
+    def _assign_labels(self, target, value_node, op):
+        """X[range(N), y] -= v (op the operator, None for =): X changed at each example's label, the entries the
+        one-hot Y marks; v a number or one per example (N,)."""
+        from derive.graph.build import fmt_shape, reshape
+        if not isinstance(target.value, ast.Name):
+            self.fail(target, "an assignment at each example's label names the array, as dscores[range(N), y] -= 1")
+        x, classes = self.labels_index(target)
+        Y = self.names["Y"]
+        v = self._expression(value_node)
+        if isinstance(v, Node):
+            if v.rank == 1 and v.shape[0] == self.names["m"]:
+                v = reshape(v, (v.shape[0], 1) if classes == 1 else (1, v.shape[0]))
+            elif not all(d == 1 for d in v.shape):
+                self.fail(value_node, f"{self.source(value_node)} has shape {fmt_shape(v.shape)}: a value at each "
+                                      "example's label is a number or one per example (N,)")
+        rules = {ast.Add: lambda a, y, w: a + w * y, ast.Sub: lambda a, y, w: a - w * y,
+                 ast.Mult: lambda a, y, w: a * (1 - y) + a * w * y, ast.Div: lambda a, y, w: a * (1 - y) + a / w * y,
+                 None: lambda a, y, w: a * (1 - y) + w * y}
+        value = self._bounded(target, self.apply(target, rules[op], x, Y, v,
+                                                 _operands=(target.value, target.slice, value_node)))
+        self.names[target.value.id] = value
         return value
 
     def matmul(self, node, left_node, right_node, called="@"):
@@ -670,6 +790,18 @@ class Evaluator:
         if complex_part is not None:
             self.fail(node, f"not a real number: this part is {complex_part}")
         return value
+
+
+_LABELS = ("y", "Y", "labels")   # CS231n's integer labels y, as the lines index with them
+
+
+def _batch_range(node) -> bool:
+    """Whether ``node`` is range(n) or np.arange(n): the examples' indices, as CS231n picks each one's label."""
+    if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
+        return False
+    f = node.func
+    return isinstance(f, ast.Name) and f.id == "range" or isinstance(f, ast.Attribute) and f.attr == "arange" \
+        and isinstance(f.value, ast.Name) and f.value.id in _NUMPY_MODULES
 
 
 def _side_by_side(src, at) -> bool:

@@ -20,15 +20,20 @@ What it rewrites (nothing else is touched):
   command is refused with its position;
 - Octave: ``.*`` and ``./`` as ``*`` and ``/``, ``.^`` as ``**``; and, where the text does not parse as
   it is, ``A1'`` as ``A1.T`` and ``sigmoid'(Z1)`` as ``sigmoid_prime(Z1)``;
+- Nielsen's layers as superscripts (``δ^3 (a^2)^T``, ``(w³)ᵀ δ³ ⊙ σ′(z²)``, ``δ^L``, ``a^{L-1}``): his input is
+  layer 1, so his w^l, b^l, z^l, a^l, δ^l are derivax's layer l − 1 (a^1 is X) and L the output layer; a layer
+  named by a symbol (``w^{l+1}``), one the network does not have, an upper-case name with a superscript (numbered
+  otherwise by other books) and an entry (``w^l_{jk}``) are refused with their position. His ``∇_a C`` is the
+  output's d-name, ``∂C/∂w^2`` as ``∂J/∂``, and his cost ``(1/2n) Σ_x ‖y − a^L‖²`` the squares summed (n as m);
 - a product written by juxtaposition (``(1/m) δ₂ A₁ᵀ``), in a formula in the books' notation (one that
   holds any of the above) that does not parse as it is: ``*`` where one side is a number (or m, λ), ``@``
   between two matrices, as the books mean it. (In plain Python text two operands side by side stay a
-  syntax error, at its position.)
+  syntax error, at its position, whose message names the product their shapes fit: code would not run them.)
 
 With the derivation's ``names`` (``respell(text, names)``), a name the derivation does not know is read
 as the one it plainly means, where exactly one fits: ``delta_2`` and ``delta[2]`` as delta2, ``a1`` and
-``dz2`` as A1 and dZ2 (a book's lower case), ``A0`` as X (the input as layer 0's activation), ``N`` as m
-(CS231n's batch size), ``lambda`` as the weight decay's λ, and the output layer's names as the courses give
+``dz2`` as A1 and dZ2 (a book's lower case), ``A0`` as X (the input as layer 0's activation), ``N`` and ``n``
+as m (CS231n's batch size, Nielsen's number of inputs), ``lambda`` as the weight decay's λ, and the output layer's names as the courses give
 them (Ng's ``AL``, ``dZL``, the books' ``ŷ``, CS231n's ``probs`` and ``scores``). A name a line of the
 formula defines (``dscores = ...``) is its own, and never read as another.
 """
@@ -64,15 +69,16 @@ _WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "text",
 # ordinary names a formula uses besides the derivation's (never respelled)
 _FUNCTION_WORDS = {"np", "numpy", "jnp", "math", "T", "axis", "keepdims", "float", "int", "sum", "softmax",
                    "max", "sum_t", "flatten", "reshape", "True", "False", "None"}
-_SCALARS = {"m", "lam", "reg", "lambd", "lmbda", "lambda_", "pi", "epsilon", "N"}
+_SCALARS = {"m", "lam", "reg", "lambd", "lmbda", "lambda_", "pi", "epsilon", "N", "n"}
 _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False"}
 
 
 class _Out:
     """Text being written, with the offset in the user's text of each character written."""
 
-    def __init__(self):
+    def __init__(self, last=None, names=None):
         self.chars, self.at = [], []
+        self.last, self.names = last, names   # the output layer's index and the derivation's names, where known
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -92,7 +98,7 @@ def respell(text: str, names=None):
     if _PRODUCT in text:   # the placeholder of a product sign below: a NUL typed is no product
         raise FormulaError(text, text.index(_PRODUCT), "a NUL character is no part of a formula")
     try:
-        new, at = _powered_calls(*_characters(text))
+        new, at = _powered_calls(*_characters(text, names))
     except RecursionError:
         raise FormulaError(text, 0, "formula nested too deeply") from None
     typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
@@ -161,10 +167,11 @@ def _strip_around(text):
     return start, end
 
 
-def _characters(text):
+def _characters(text, names=None):
     """The always-safe respellings: characters and LaTeX commands that no Python expression holds."""
     start, end = _strip_around(text)
-    out = _Out()
+    layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
+    out = _Out(max(layers) if layers else None, set(names) if names is not None else None)
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
     _write(text, start, end, out, latex)
     out.at.append(end)
@@ -176,6 +183,22 @@ def _write(text, start, end, out, latex):
     i = start
     while i < end:
         c = text[i]
+        gradient = _NABLA.match(text, i, end) if c in "∇\\" else None
+        if gradient:   # Nielsen's ∇_a C: ∂C/∂a^L, the output's adjoint
+            out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+            out.put("dAL" if out.last is None else f"dA{out.last}", i)
+            i = gradient.end()
+            continue
+        norm = _SUM_NORM.match(text, i, end) if c in "Σ∑\\" else None
+        if norm:   # Nielsen's Σ_x ‖y − a^L‖²: the squares summed over every entry
+            close = text.find(norm.group(1), norm.end(), end)
+            squared = _SQUARED.match(text, close + len(norm.group(1)), end) if close >= 0 else None
+            if squared:
+                out.put("np.sum((", i)
+                _write(text, norm.end(), close, out, latex)
+                out.put(")**2)", close)
+                i = squared.end()
+                continue
         if c == "\\":
             word = re.compile(r"\\([A-Za-z]+|.)").match(text, i, end)
             name = word.group(1) if word else ""
@@ -222,6 +245,11 @@ def _write(text, start, end, out, latex):
                 out.put("_prime" if mark in ("'", "\\prime") else layer.group(2) + (".T" if mark else ""), i)
                 i = layer.end()
                 continue
+            layer = _NIELSEN_SUP.match(text, i, end)
+            if layer and _LAYER_SUP.fullmatch(_sup_text(layer)) and _nielsen_name(out) is not None:
+                # Nielsen's w^2, δ^{L}, a^{l-1}
+                i = _nielsen_layer(text, i, layer.end(), _sup_text(layer), out, end)
+                continue
             if text.startswith("^{", i):   # a power written as LaTeX groups it
                 group = _group(text, i + 1, end)
                 if group is not None:
@@ -250,6 +278,11 @@ def _write(text, start, end, out, latex):
             out.put("d", i)
             i = adjoint.end()
             continue
+        typeset = _TYPESET_RUN.match(text, i, end) if c in _TYPESET_SUP else None
+        if typeset and _LAYER_SUP.fullmatch("".join(_TYPESET_SUP[ch] for ch in typeset.group())) \
+                and _nielsen_name(out) is not None:   # Nielsen's typeset w², δᴸ
+            i = _nielsen_layer(text, i, typeset.end(), "".join(_TYPESET_SUP[ch] for ch in typeset.group()), out, end)
+            continue
         if c in _REFUSED:
             raise FormulaError(text, i, f"{c} is {_REFUSED[c]}")
         if c in _PRODUCTS:
@@ -268,11 +301,110 @@ def _write(text, start, end, out, latex):
         i += 1
 
 
-_ADJOINT = re.compile(r"(?:∂J\s*/\s*∂|dJ\s*/\s*d)(?=[A-Za-zδ])")
+_ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
                          r"|T(?![A-Za-z0-9_]))")
 _LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+)\s*\]\s*(T|\\top|'|\\prime)?\s*(?(1)\})")
 _INDEX = re.compile(r"_\s*\{\s*(\d+)\s*\}|_(\d+)(?![A-Za-z_])")
+
+# Nielsen's layers written as superscripts (w^2, δ^{L}, a^{l-1}, w²): his input is layer 1, so his layer l is derivax's
+# l - 1 (w^2 is W1, a^1 is X) and L the output layer
+_NIELSEN = {"w": "W", "b": "b", "z": "Z", "a": "A", "delta": "delta"}
+_NIELSEN_SUP = re.compile(r"\^\s*(?:\{([^{}]*)\}|(\d+|[A-Za-z]))")
+_LAYER_SUP = re.compile(r"\s*(?:\d+|[A-Za-z](?:\s*[-+−]\s*\d+)?)\s*")   # 2, L, l+1, L-1: a layer, not a power
+_TYPESET_SUP = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9",
+                "⁺": "+", "⁻": "-", "ᴸ": "L", "ˡ": "l"}
+_TYPESET_RUN = re.compile(f"[{''.join(_TYPESET_SUP)}]+")
+_NABLA = re.compile(r"(?:∇|\\nabla(?![A-Za-z]))\s*(?:_\s*(?:\{\s*a\s*\}|a)|ₐ)\s*C(?![A-Za-z0-9_])")
+_SUM_NORM = re.compile(r"(?:Σ|∑|\\sum(?![A-Za-z]))\s*(?:_\s*(?:\{[^{}]*\}|[A-Za-z]))?\s*(‖|\|\||\\\|)")
+_SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
+
+
+_READS_NIELSEN = re.compile(r"(?<![A-Za-z0-9_])d?(?:w|b|z|a|δ|\\delta)\s*(?:\^\s*(?!\{?\s*\[)(?:\{\s*)?(?:\d|L)|[⁰¹²³⁴⁵⁶⁷⁸⁹ᴸ])")
+
+
+def reads_nielsen(text) -> bool:
+    """Whether a formula writes layers as Nielsen's superscripts (w^2, δ^L, a¹), read in his numbering."""
+    return isinstance(text, str) and _READS_NIELSEN.search(text) is not None
+
+
+def _sup_text(found) -> str:
+    return (found.group(1) if found.group(1) is not None else found.group(2)).strip()
+
+
+def _nielsen_name(out):
+    """(the name's start in ``out``, its letter, whether a d stands before it) where ``out`` ends in a name
+    Nielsen writes with a layer superscript (w, b, z, a, δ; dW as his ∂C/∂w), or an upper-case one (W, Z, A)
+    of no numbering of its own; None otherwise (A1², a power)."""
+    tail = re.search(r"(?<![A-Za-z0-9_.])(d?)(w|b|z|a|delta|W|B|Z|A)$", "".join(out.chars[-8:]))
+    if tail is None:
+        return None
+    word = tail.group(1) + tail.group(2)
+    if out.names is not None and word in out.names:   # a name of the derivation itself: its power
+        return None
+    return len(out.chars) - len(word), tail.group(2), bool(tail.group(1))
+
+
+def _nielsen_layer(text, i, after, sup, out, end) -> int:
+    """Nielsen's superscripted name ending ``out`` (its superscript ``sup`` at text[i:after]) as derivax's name:
+    w^2 as W1, a^1 as X, δ^L as the output layer's δ; the offset after it. A symbolic layer (w^{l+1}), a
+    layer the network does not have, an upper-case name and an entry's subscripts (w^l_{jk}) are refused."""
+    start, letter, adjoint = _nielsen_name(out)
+    shown = "δ" if letter == "delta" else letter
+    sup = " ".join(sup.replace("−", "-").split())
+    if letter in ("W", "B", "Z", "A"):
+        raise FormulaError(text, i, f"{letter}^{{{sup}}} writes a layer as a superscript on an upper-case name, which "
+                                    "books number in different ways: derivax reads it on Nielsen's lower-case names "
+                                    f"({letter.lower()}^{{{sup}}}, his input being layer 1: w^2 is derivax's W1), "
+                                    f"Ng's {letter}^{{[{sup}]}}, or derivax's own {letter}{sup}")
+    plain = sup.replace(" ", "")
+    symbol = re.search(r"[A-KM-Za-z]", plain)
+    if symbol is not None:
+        k = text.find(symbol.group(), i, after)
+        raise FormulaError(text, k if k >= 0 else i,
+                           f"{shown}^{{{sup}}} names the layer by a symbol, {symbol.group()}: write the layer's number, as "
+                           "Nielsen numbers them from the input, layer 1 (w^2 and δ^2 are the first layer's, derivax's W1 "
+                           "and δ1; a^1 is the input X), or L for the output layer (a^L, δ^L, w^{L-1})")
+    hit = re.fullmatch(r"(\d+)|L(?:-(\d+))?", plain)
+    if hit is None:
+        raise FormulaError(text, i, f"{shown}^{{{sup}}}: a layer's superscript is a number or L (the output), "
+                                    "L-1 for the one before it")
+    if hit.group(1) is not None:
+        layer = int(hit.group(1)) - 1   # Nielsen's layer l: derivax's l - 1, his input being layer 1
+    elif out.last is None:
+        layer = None
+    else:
+        layer = out.last - int(hit.group(2) or 0)
+    if layer is not None and out.last is not None and layer > out.last:
+        raise FormulaError(text, i, f"{shown}^{{{sup}}}: Nielsen's layer {plain} is past the output, layer "
+                                    f"{out.last + 1} in his numbering (his input is layer 1; derivax's layers are 1 to "
+                                    f"{out.last})")
+    if layer is not None and (layer < 0 or layer == 0 and letter != "a"):
+        raise FormulaError(text, i, f"{shown}^{{{sup}}}: in Nielsen's numbering the input is layer 1 (a^1, derivax's "
+                                    "X), which has no weights, biases, z or δ; the first layer's are w^2, b^2, z^2, δ^2 "
+                                    "(derivax's W1, b1, Z1, δ1)")
+    if layer is None:   # L without the network at hand: the output's name as the courses write it (AL)
+        name = _NIELSEN[letter] + "L"
+    elif layer == 0:
+        name = "X"
+    else:
+        name = f"{_NIELSEN[letter]}{layer}"
+    if out.names is not None and layer is not None and name not in out.names:
+        raise FormulaError(text, i, f"{shown}^{{{sup}}} is Nielsen's layer {plain}, derivax's {name}, which this "
+                                    "network does not have")
+    if adjoint:   # ∂C/∂w^2 (dW1), ∂C/∂z^2 (dZ1)
+        name = "d" + name
+    entry = re.compile(r"\s*_\s*(?:\{\s*[a-z](?:\s*,?\s*[a-z])?\s*\}|[a-z](?![A-Za-z0-9_]))").match(text, after, end)
+    if entry:
+        raise FormulaError(text, after, f"{shown}^{{{sup}}}{text[after:entry.end()].strip()} is one entry of a "
+                                        "matrix: write the whole matrix, as ∂C/∂w^l = δ^l (a^{l-1})^T, with the "
+                                        "layers' numbers")
+    at = out.at[start]
+    del out.chars[start:], out.at[start:]
+    out.put(name, at)
+    if text[after:end].lstrip().startswith("("):   # δ^l (a^{l-1})^T: no function, so a product (BP4)
+        out.put(f" {_PRODUCT}", after)
+    return after
 
 
 def _group(text, i, end):
@@ -534,7 +666,7 @@ def _names(text, at, names):
                 break
         if found is None and re.fullmatch(r"[AaHh]_?0", t) and "X" in known:
             found = "X"
-        if found is None and t == "N" and "m" in known:
+        if found is None and t in ("N", "n") and "m" in known:   # CS231n's N, Nielsen's n: the examples
             found = "m"
         if found is None:
             found = _last_layer(t, known)

@@ -647,17 +647,22 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
         tried.add(new)
         if time.monotonic() > deadline:
             return []
-        try:
-            user = to_node(new, d, at_step=correct if per_step else None)
-            if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
-                from derive.graph.build import reshape
-                user = reshape(user, correct.shape)
-            if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
-                continue
-        except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+        if not _variant_agrees(d, new, correct, per_step, seed):
             continue
         return [said]
     return []
+
+
+def _variant_agrees(d, text, correct, per_step, seed) -> bool:
+    """Whether the formula ``text`` (a variant of the user's) reads and agrees numerically with ``correct``."""
+    try:
+        user = to_node(text, d, at_step=correct if per_step else None)
+        if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
+            from derive.graph.build import reshape
+            user = reshape(user, correct.shape)
+        return user.shape == correct.shape and bool(_numeric(d, user, correct, seed)["ok"])
+    except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+        return False
 
 
 def _sign_slip(d, formula, correct, per_step, seed) -> list:
@@ -762,14 +767,7 @@ def _sign_search(d, formula, correct, per_step, seed) -> list:
         count += 1
         if count > MAX_SIGN_VARIANTS or time.monotonic() > deadline:
             return []
-        try:
-            user = to_node(new, d, at_step=correct if per_step else None)
-            if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
-                from derive.graph.build import reshape
-                user = reshape(user, correct.shape)
-            if user.shape != correct.shape or not _numeric(d, user, correct, seed)["ok"]:
-                continue
-        except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
+        if not _variant_agrees(d, new, correct, per_step, seed):
             continue
         return [words]
     return []

@@ -839,10 +839,14 @@ EXERCISE_STEPS = {"dlogprobs": "logprobs", "dcounts_sum_inv": "counts_sum_inv", 
 
 
 def _exercise_steps(d, names, values, m) -> dict:
-    """{key: reference} for the exercise's steps at a point, formed from the derivation's values: its softmax split
-    as the exercise writes it (logit_maxes = max of each row of the logits, norm_logits, counts = exp(norm_logits),
-    counts_sum, counts_sum_inv, probs = counts · counts_sum_inv, logprobs = log probs) from ∂J/∂probs, and batch
-    norm's bnvar_inv = (bnvar + ε)^(−1/2), bndiff2 = bndiff² from ∂J/∂bnraw and ∂J/∂bnvar."""
+    """{key: reference} for the exercise's steps at a point: the adjoints of its forward pass's own intermediates, as
+    it splits the softmax (logit_maxes = each row's max of the logits, norm_logits, counts = exp(norm_logits),
+    counts_sum, counts_sum_inv, probs = counts · counts_sum_inv, logprobs = log probs) and batch norm's variance
+    (bndiff2 = bndiff², bnvar from their sum, bnvar_inv = (bnvar + ε)^(−1/2)). Each is JAX's vector-Jacobian product of
+    that forward code, in float64, at the derivation's adjoint of the node downstream (∂J/∂probs, ∂J/∂bnraw,
+    ∂J/∂bnvar): no derivative of a step is written by hand."""
+    import jax
+    import jax.numpy as jnp
     from compile.checks import intermediates as I
     from compile.lowering.evaluate import evaluate
     nodes = {str(n.name): n for n in I.intermediate_nodes(d).values()}
@@ -850,18 +854,30 @@ def _exercise_steps(d, names, values, m) -> dict:
     L, XC, VAR = (np.asarray(v, float) for v in evaluate([logits, xc, var], values, m, d.model.constants))
     adj = I.references(d, [probs, xhat, var], values, m)
     dP, dxhat, dvar = (np.asarray(adj[n], float) for n in (probs, xhat, var))
-    counts = np.exp(L - L.max(axis=1, keepdims=True))
-    total = counts.sum(axis=1, keepdims=True)
-    d_inv = (counts * dP).sum(axis=1, keepdims=True)
-    d_total = -d_inv / total ** 2
-    d_counts = dP / total + d_total
-    d_norm = counts * d_counts
     VAR = VAR.reshape(1, -1)
-    return {"dlogprobs": dP * counts / total, "dcounts_sum_inv": d_inv, "dcounts_sum": d_total, "dcounts": d_counts,
-            "dnorm_logits": d_norm, "dlogit_maxes": -d_norm.sum(axis=1, keepdims=True),
-            "dbnvar_inv": (XC * dxhat).sum(axis=0, keepdims=True),
-            # ∂σ²/∂(bndiff²): 1/(n − 1) with Bessel's correction, 1/n without, read off the variance itself
-            "dbndiff2": np.ones_like(XC) * (VAR / (XC ** 2).sum(axis=0, keepdims=True)) * dvar.reshape(1, -1)}
+    with jax.enable_x64():
+        def grad(f, at, cotangent):   # the adjoint of f's input at ``at`` given the adjoint of its output
+            return np.asarray(jax.vjp(f, jnp.asarray(at))[1](jnp.asarray(cotangent))[0])
+
+        logit_maxes = L.max(axis=1, keepdims=True)
+        norm = L - logit_maxes
+        counts = np.exp(norm)
+        total = counts.sum(axis=1, keepdims=True)
+
+        def from_counts(c):   # probs, through counts_sum and counts_sum_inv as well as directly
+            return c * c.sum(axis=1, keepdims=True) ** -1
+
+        # bnvar is the sum of bndiff² over the batch times the factor the derivation's own variance shows: 1/(n − 1)
+        # with Bessel's correction, 1/n without
+        scale = VAR / (XC ** 2).sum(axis=0, keepdims=True)
+        return {"dlogprobs": grad(jnp.exp, np.log(counts / total), dP),
+                "dcounts_sum_inv": grad(lambda inv: counts * inv, 1 / total, dP),
+                "dcounts_sum": grad(lambda s: counts * s ** -1, total, dP),
+                "dcounts": grad(from_counts, counts, dP),
+                "dnorm_logits": grad(lambda z: from_counts(jnp.exp(z)), norm, dP),
+                "dlogit_maxes": grad(lambda mx: from_counts(jnp.exp(L - mx)), logit_maxes, dP),
+                "dbnvar_inv": grad(lambda inv: XC * inv, np.ones_like(VAR), dxhat),
+                "dbndiff2": grad(lambda sq: sq.sum(axis=0, keepdims=True) * scale, XC ** 2, dvar.reshape(1, -1))}
 
 
 def _step_mask(m: int, steps: int, point_seed: int):

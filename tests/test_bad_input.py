@@ -557,3 +557,18 @@ def test_json_asked_for_ends_with_a_json_line_even_when_the_arguments_are_refuse
     out, err = capsys.readouterr()
     doc = _json.loads(out.strip().splitlines()[-1])
     assert doc["ok"] is False and says in doc["error"] and says in err
+
+
+def test_a_child_forked_while_a_model_file_runs_leaves_by_the_real_os_exit(tmp_path):
+    """os._exit is refused to a model file while it runs, but a process forked meanwhile (derivax's SymPy steps under a
+    time limit run in one) must end with its status: before, the child raised the refusal instead, ran on through
+    derivax's own code and printed 'called os._exit(0) before it defined a network' beside a right answer."""
+    import subprocess
+    import sys
+    model = tmp_path / "forks.py"
+    model.write_text("import os\nfrom derive import Dense, Network\npid = os.fork()\nif pid == 0:\n    os._exit(7)\n"
+                     "_, status = os.waitpid(pid, 0)\nif os.waitstatus_to_exitcode(status) == 7:\n"
+                     "    net = Network(2, [Dense(1, 'sigmoid')], loss='bce')\n")
+    code = f"from derive.network.examples import resolve\nprint(resolve({str(model)!r})[1].layers[0].units)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-1500:]

@@ -599,11 +599,14 @@ def _run(path: str) -> dict:
     import faulthandler
     import os
     import sys
+    from derive.run import worker  # noqa: F401 - imported before os._exit is replaced: its children take the real one
     from derive.run.limits import OutOfTime
 
     def refuse_exit(status):
+        if os.getpid() != here:   # a child forked while the file runs (a SymPy step under its limit) leaves as it would
+            real_exit(status)
         raise _Exited(status)
-    real_exit, handled = os._exit, faulthandler.is_enabled()
+    real_exit, handled, here = os._exit, faulthandler.is_enabled(), os.getpid()
     os._exit = refuse_exit
     if not handled:   # a crash in native code (ctypes, an extension) prints the file's line before the process ends
         try:

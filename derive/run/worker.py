@@ -28,6 +28,9 @@ import warnings
 from derive.run.limits import TimeLimitExceeded
 
 HEADER = struct.Struct("!Q")
+# How a child leaves, taken when this module is imported: a model file's run replaces os._exit in this process for
+# its duration (derive.network.examples), and a child forked meanwhile must still end without a word.
+_exit = os._exit
 
 
 def available() -> bool:
@@ -66,7 +69,7 @@ def stream(gen, *args, seconds: float) -> tuple:
                 _send(write, ("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
             code = 1
         finally:
-            os._exit(code)
+            _exit(code)
     os.close(write)
     try:
         return _collect(read, pid, seconds)

@@ -237,3 +237,14 @@ def test_an_elementwise_reciprocal_beside_a_matrix_product_is_bracketed(capsys, 
     from compile.cli.main import main
     assert main(["check", "xor", "--param", "W2", "--formula", formula]) == 1
     assert f"  yours:   ∂J/∂W₂ = {shown}\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, shown", [(1e-30, "1e-30"), (1e40, "1e40"), (2.5e-12, "2.5e-12"), (0.5, "0.5"),
+                                          (123456.789, "123457"), (1.0507009873554805, "1.0507")])
+def test_a_float_constant_prints_with_its_whole_exponent(value, shown):
+    """Six significant digits, the mantissa's trailing zeros dropped, the exponent whole: 1e-30 had printed as
+    1.00000e-3 (the exponent's zero stripped with the mantissa's)."""
+    import sympy as sp
+    z = sp.Symbol("z")
+    text = Network(2, [Dense(1, z * value)], loss="mse").derive().text(width=200)
+    assert f"A₁ = {shown} Z₁" in text

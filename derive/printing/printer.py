@@ -411,7 +411,15 @@ class NotationPrinter(Printer):
         return shown if shown is not None else f"{e.p}/{e.q}"
 
     def _print_Float(self, e):
-        return sp.Float(e, 6).__str__().rstrip("0").rstrip(".")
+        # six significant digits, trailing zeros of the mantissa dropped; the exponent kept whole (1e-30, not 1e-3)
+        mantissa, _, exponent = sp.Float(e, 6).__str__().partition("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return self.scientific(mantissa, int(exponent)) if exponent else mantissa
+
+    def scientific(self, mantissa: str, exponent: int) -> str:
+        """A number in powers of ten: 2.5e-12 (text); LaTeX writes 2.5 \\times 10^{-12}."""
+        return f"{mantissa}e{exponent}"
 
     def _print_Add(self, e):
         terms = self._as_ordered_terms(e)

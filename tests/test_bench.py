@@ -231,6 +231,26 @@ def test_the_noise_script_times_two_copies_of_one_step_and_refuses_bad_input():
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+def test_the_in_scan_script_times_both_steps_without_dispatch_and_refuses_bad_input():
+    """benchmarks/bench_in_scan.py: both steps inside one jitted scan, each a positive time per step, the median
+    within its quartiles; a network the peer cannot write is refused by name, exit 2, without a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from bench_in_scan import in_scan
+    finally:
+        sys.path.remove(str(bench))
+    r = in_scan("3-2:tanh-2:softmax", 4, 3)
+    assert r["derived_step_us"] > 0 and r["jax_grad_step_us"] > 0
+    assert r["quartiles"][0] <= r["ratio"] <= r["quartiles"][1]
+    done = subprocess.run([sys.executable, str(bench / "bench_in_scan.py"), "3-2:softmax-2:softmax"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "the hand-written peer" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_first_step_in_a_child_process():
     seconds = _bench.first_step_in_child("peer", "3-2:tanh-2:softmax", 4)
     assert 0 < seconds < 600

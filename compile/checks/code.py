@@ -28,15 +28,17 @@ from compile.checks.factor import close, factor, transposed
 from compile.checks.readings import DRAWN_MASK
 from compile.checks.results import Comparison, ParamResult
 from compile.checks.points import random_point
-from compile.checks.sandbox import DEFAULT_TIMEOUT, InChild, open_function
+from compile.checks.sandbox import DEFAULT_TIMEOUT, MAX_TIMEOUT, InChild, open_function
 
 # ok iff max |user - ref| <= RTOL * max |ref| + ATOL at every point. float64 code that computes the
 # same formula in another order agrees to ~1e-13; 1e-6 leaves room for a 1e-8 epsilon in a log or a
 # clip, and is far below what a real mistake gives (a missing 1/m, a wrong derivative: O(0.1) and up).
 # A result in float32 (or narrower) carries ~1e-7 rounding per operation and longer sums lose more:
-# it is held to 1e-4.
-TOLERANCES = {"float64": (1e-6, 1e-12), "float32": (1e-4, 1e-7)}
+# it is held to 1e-4. float16 keeps 11 bits (one rounding alone is up to 4.9e-4 of a value): a result in it
+# is held to 1e-2, ten of its epsilons, still far below a real mistake.
+TOLERANCES = {"float64": (1e-6, 1e-12), "float32": (1e-4, 1e-7), "float16": (1e-2, 1e-5)}
 BATCH = 5            # examples at the first random point; point k has BATCH + k
+DATA_SEQUENCES = 256  # sequences of a data set at its point (a corpus of 13081 would take each call minutes)
 _LOWERED: dict = {}  # lowered derivations, by network declaration: lowering costs about a second
 
 
@@ -91,7 +93,8 @@ class CodeReport:
             return f"all {len(self.params)} gradients{inner} right {where}"
         if not wrong:
             return f"all {len(self.params)} gradients right, but not every intermediate{first} ({where})"
-        return f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}{first}"
+        return (f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}{first}"
+                + (f"; and {self.loss_wrong}" if self.loss_wrong else ""))
 
     def render(self, console=None) -> None:
         from rich.console import Console
@@ -137,13 +140,13 @@ class CodeReport:
 
 
 def tolerance_text() -> str:
-    (r64, a64), (r32, a32) = TOLERANCES["float64"], TOLERANCES["float32"]
+    (r64, a64), (r32, a32), (r16, a16) = TOLERANCES["float64"], TOLERANCES["float32"], TOLERANCES["float16"]
     return (f"tolerance: right iff max|user - ref| <= {r64:g}·max|ref| + {a64:g} at every point "
-            f"({r32:g}·max|ref| + {a32:g} for results in float32 or narrower)")
+            f"({r32:g}·max|ref| + {a32:g} for results in float32, {r16:g}·max|ref| + {a16:g} in float16)")
 
 
-def _tolerance(narrow: bool) -> tuple:
-    return TOLERANCES["float32" if narrow else "float64"]
+def _tolerance(narrow: bool, half: bool = False) -> tuple:
+    return TOLERANCES["float16" if half else "float32" if narrow else "float64"]
 
 
 def _lowered(net, convention="rows"):
@@ -176,7 +179,10 @@ def _points(model, seed, count, data, data_label, scale=1.0, masks=False):
     if data is not None:
         x, y = _data_arrays(model, data)
         params = random_point(model, seed, BATCH, masks=False).params
-        out.append((f"{data_label} (m={len(x)})", params, x, y, None))
+        cut = ""
+        if model.Y.rank == 3 and len(x) > DATA_SEQUENCES:   # a corpus of sequences: its first ones, one call
+            cut, x, y = f"first {DATA_SEQUENCES} of {len(x)} sequences, ", x[:DATA_SEQUENCES], y[:DATA_SEQUENCES]
+        out.append((f"{data_label} ({cut}m={len(x)})", params, x, y, None))
     return out
 
 
@@ -195,8 +201,9 @@ def _data_arrays(model, data):
             pass   # not numbers: check_data names it
     n_out = model.sizes[-1]
     labels = model.loss_name in ("ce", "svm") or (model.loss_name == "bce" and n_out == 1)
+    steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step: y (N, steps, outputs)
     return check_data(*data, model.sizes[0], n_out, "classification" if labels else "regression", "data",
-                      dtype=np.float64)
+                      dtype=np.float64, steps=steps)
 
 
 def _shape_problem(arr, ref, is_bias, m):
@@ -365,6 +372,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  "its activation, as 4-4:relu, 10-10:softmax or 1-1:sigmoid --loss bce: derivax sets "
                                  "its W to the identity")
             names = ["dx"]
+        if not names:   # nothing to differentiate: the function's own failure to find W1 would be all it said
+            kinds = ", ".join(layer.kind.replace("_", " ") for layer in model.layers)
+            raise ValueError(f"{model_name or getattr(net, 'name', 'the network')} has no parameters (its layers: "
+                             f"{kinds}): there is no gradient to check; add a layer with weights, such as a Dense or "
+                             "a convolution")
         inter, aliases = I.resolve(d, mapping)
         order = I.backward_order(d, set(inter.values()))
         key_of = {}
@@ -379,6 +391,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         exercise, step_states = I.course_names(model), {}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         findings, said, readings = [], [], []
+        halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
         # dropout on where the function takes its keep probability (the regularization notebook's
@@ -452,6 +465,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if reply.get("calling"):
                 callings.add(reply["calling"])
             clipped = reply.get("clipped") or clipped
+            for pname in reply.get("half", ()):
+                if pname in names and pname not in halves:
+                    halves.append(pname)
+            half_dtypes.update(t for t in reply.get("dtypes", ()) if np.dtype(t).itemsize < 4)
             if reply.get("loss") is not None:   # the loss it returned, against J
                 losses.append((label, float(reply["loss"]), float(np.sum(np.asarray(low.loss(*args))))))
             for text in reply.get("readings", []):
@@ -467,6 +484,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     spelled.add(key)
                     if key in reply["narrow"]:
                         reply["narrow"].append(pname)
+                    if key in reply.get("half", ()):
+                        reply["half"].append(pname)
             if reply["status"] == "stopped":
                 error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
                 if stopped == "MemoryError" and isinstance(run, InChild):
@@ -658,6 +677,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings
+    if halves:
+        r16, a16 = TOLERANCES["float16"]
+        notes.append(f"the gradients of {', '.join(halves)} came back in {' and '.join(sorted(half_dtypes)) or 'float16'}, "
+                     f"which keeps about 3 significant digits: compared at its precision ({r16:g}·max|ref| + {a16:g}); "
+                     "return float64 for the full check")
     if loss_off is not None and loss_wrong is None:
         at, theirs, J = loss_off
         ratio = f" ({theirs / J:.6g} times it)" if J else ""
@@ -717,7 +741,13 @@ def _loss_verdict(losses, gradients_right: bool) -> tuple:
     The loss is wrong when every gradient is the derived one, so the function differentiates the network's J,
     and yet the loss it returns is not J at some point, by more than one constant: a loss that differs
     from J by the same amount everywhere (a constant term dropped or added) has J's gradients and is only
-    noted. With a wrong gradient the mismatch is noted, as a sign of a different loss."""
+    noted. With a wrong gradient the mismatch is noted, as a sign of a different loss. A loss that is nan or
+    inf is wrong whatever the gradients are."""
+    import math
+    for at, theirs, J in losses:
+        if not math.isfinite(theirs):
+            return (at, theirs, J), (f"the loss it returned is {theirs} at {at} (J = {J:.8g}): a loss is a finite "
+                                     "number (a log of 0, an overflow in exp, a 0/0)")
     off = [(at, theirs, J) for at, theirs, J in losses
            if not abs(theirs - J) <= LOSS_RTOL * max(abs(J), 1e-8) + LOSS_ATOL]
     if not off:
@@ -987,6 +1017,9 @@ def _check_arguments(fn, seed, points, timeout) -> None:
             raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
         if math.isnan(timeout) or timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds (or None for no limit), not {timeout!r}")
+        if timeout > MAX_TIMEOUT:
+            raise ValueError(f"timeout must be at most {MAX_TIMEOUT:g} seconds (a call that needs longer is stuck), "
+                             f"not {timeout!r}")
     if not callable(fn) and not isinstance(fn, (str, Path)):
         raise TypeError(f"fn must be a callable or 'file.py[:name]', not {fn!r}")
 
@@ -1008,7 +1041,7 @@ def _compare(s, name, reply, ref, is_bias, m, label):
     if problem is not None:
         s["msg"], s["worst"] = problem, label
         return
-    rtol, atol = _tolerance(name in reply["narrow"])
+    rtol, atol = _tolerance(name in reply["narrow"], name in reply.get("half", ()))
     u = arr_shaped  # float64 already: the value was converted where the function ran
     rel = float(np.max(np.abs(u - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
     if s["err"] is None or rel > s["err"]:

@@ -41,6 +41,7 @@ import traceback
 from pathlib import Path
 
 DEFAULT_TIMEOUT = 10.0    # seconds per call (and for loading the file)
+MAX_TIMEOUT = 600.0       # the longest time limit taken: a backward pass that needs ten minutes a call is stuck
 MAX_VALUES = 10**6        # a returned array larger than this is not sent back: no gradient here is
 MAX_FRAME = 2**30         # bytes in one reply: more is a broken child, not a gradient
 MAX_TEXT = 300            # characters of an exception message kept
@@ -254,11 +255,15 @@ def _plain_array(value):
         return None, f"complex values (dtype {arr.dtype}): the gradient of a real loss is real"
     if arr.dtype.kind == "O" and arr.ndim == 0:
         return None, f"{_a(type(value).__name__)}, not an array of numbers"
-    if arr.dtype.kind not in "fiub":
+    if arr.dtype.kind == "b":
+        return None, ("booleans (dtype bool), not numbers: a comparison's True/False came back where the gradient's "
+                      "values belong")
+    if arr.dtype.kind not in "fiu":
         return None, f"not an array of real numbers (dtype {arr.dtype})"
     if arr.size > MAX_VALUES:
         return None, f"wrong shape: found {arr.shape}, {arr.size} values"
-    narrow = arr.dtype.kind == "f" and arr.dtype.itemsize < 8
+    # the float dtype a narrow result came back in (float32, float16): compared at that dtype's precision
+    narrow = str(arr.dtype) if arr.dtype.kind == "f" and arr.dtype.itemsize < 8 else ""
     return np.array(arr, dtype=np.float64), narrow
 
 
@@ -283,7 +288,7 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
         expected = ", ".join(repr(n) + ": ..." for n in names)
         return {"status": "stopped", "stopped": "result",
                 "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
-    values, narrow, problems, spelled, spelled_for = {}, [], {}, [], {}
+    values, narrow, problems, spelled, spelled_for = {}, {}, {}, [], {}
     loose = None
     for name in names:
         stage[0] = f"{name!r} in result"
@@ -314,7 +319,9 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
             extra.append(_key_text(key))
             if len(extra) >= 20:
                 break
-    return {"status": "returned", "values": values, "narrow": narrow, "problems": problems, "extra": extra,
+    half = [n for n, dtype in narrow.items() if _numpy().dtype(dtype).itemsize < 4]
+    return {"status": "returned", "values": values, "narrow": list(narrow), "half": half,
+            "dtypes": sorted(set(narrow.values())), "problems": problems, "extra": extra,
             "spelled": spelled, "spelled_for": spelled_for}
 
 
@@ -346,7 +353,7 @@ def _take(out, name, key, stage, values, narrow, problems):
     else:
         values[name] = arr
         if flag:
-            narrow.append(name)
+            narrow[name] = flag
     return values, narrow, problems
 
 
@@ -361,7 +368,12 @@ def clip_level(arr):
     if len(flat) < 2 or not all(math.isfinite(v) for v in flat):
         return None
     c = max(flat)
-    return (c, flat.count(c)) if c >= 0.01 and c == round(c, 2) else None
+    # np.clip's bounds are small round numbers (1, 5, 100); a huge float is "round" to two places by the spacing
+    # of doubles alone (1e300 · g for any g), and no clip
+    return (c, flat.count(c)) if 0.01 <= c <= CLIP_MAX and c == round(c, 2) else None
+
+
+CLIP_MAX = 1e6   # the largest bound a clip is read at
 
 
 def key_spellings(name: str, names) -> list:
@@ -889,7 +901,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                     f"{k} as {v}" for k, v in params.used.items()))
             reply["readings"] = told
             losses = seen.get("losses", [])
-            if losses and all(v == v for v in losses):   # the loss returned: the mean over the calls
+            if losses:   # the loss returned: the mean over the calls (a nan or inf among them stays, to be named)
                 # (one example a call, J the sum over the batch: the sum)
                 summed = per_example is not None and context.get("reduction") == "sum"
                 reply["loss"] = sum(losses) / (1 if summed else len(losses))
@@ -1463,6 +1475,7 @@ def _well_formed(reply) -> bool:
         return (isinstance(values, dict) and all(isinstance(v, np.ndarray) for v in values.values())
                 and isinstance(problems, dict) and texts(list(problems.values()))
                 and texts(reply.get("narrow")) and texts(reply.get("extra")) and texts(reply.get("spelled", []))
+                and texts(reply.get("half", [])) and texts(reply.get("dtypes", []))
                 and texts(reply.get("readings", [])) and texts(reply.get("findings", []))
                 and texts(reply.get("findings_said", []))
                 and isinstance(reply.get("clipped", 0.0), (int, float)) and isinstance(reply.get("loss", 0.0), float)

@@ -100,6 +100,17 @@ MODEL_HELP = "built-in example, file.py[:name], or an inline spec like 2-2:tanh-
 INPUT_SIZE_MAX = 99_999    # each size of --input: an image side, a length, channels
 
 
+def conflicting(pairs, option: str) -> str | None:
+    """Why KEY=VALUE pairs given to ``option`` cannot make one dict: a key given twice with two values
+    (the same value twice is one setting); None where they can."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen and seen[key] != value:
+            return f"{option} {key} is given twice, as {seen[key]} and {value}: give it once"
+        seen[key] = value
+    return None
+
+
 def input_shape(text: str) -> tuple:
     """An input shape as a spec writes it: 28x28x1, 40x1."""
     text = unmark(text)

@@ -430,7 +430,7 @@ def render(r) -> None:
 
 def add_arguments(p) -> None:
     from compile.cli.args import SIZE_MAX, count, input_shape, unmark
-    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, type=unmark,
+    p.add_argument("model", nargs="?", default=None, type=unmark,
                    help=f"network to time (default {DEFAULT_MODEL}, the 784-256-128-10 tanh/softmax MLP)")
     p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=256,
                    help=f"examples per step, 1 to {SIZE_MAX} (default 256)")
@@ -557,6 +557,12 @@ def suite_markdown(result) -> str:
 
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
+    if getattr(args, "suite", False) and getattr(args, "model", None) is not None:
+        print(f"derivax: --suite runs the whole benchmark suite, its own networks: give it no model (not "
+              f"{args.model!r}), or drop --suite to time {args.model}", file=sys.stderr)
+        return 2
+    if getattr(args, "model", None) is None:
+        args.model = DEFAULT_MODEL
     if getattr(args, "suite", False) is False and args.repeats is None:
         args.repeats = 7
     if getattr(args, "suite", False):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from compile.checks.sandbox import DEFAULT_TIMEOUT, LoadError, parse_spec
+from compile.checks.sandbox import DEFAULT_TIMEOUT, MAX_TIMEOUT, LoadError, parse_spec
 from compile.cli import args as _args
 from pathlib import Path
 
@@ -35,9 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the first random point (default 0)")
     parser.add_argument("--points", type=_args.count(1, 100, "--points"), default=3,
                         help="random points (default 3)")
-    parser.add_argument("--timeout", type=_args.positive_float("--timeout"), default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT,
                         metavar="SECONDS", help="time limit for loading the file and for each call "
-                                                f"(default {DEFAULT_TIMEOUT:g})")
+                                                f"(default {DEFAULT_TIMEOUT:g}, at most {MAX_TIMEOUT:g})")
     parser.add_argument("--labels", choices=["onehot", "integer"], default="onehot",
                         help="how y is handed: one-hot rows (default), or class indices (batch,) as "
                              "cross_entropy(logits, y) takes them")
@@ -59,6 +59,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
+def _timeout(text: str) -> float:
+    """--timeout: seconds > 0, at most MAX_TIMEOUT (a longer limit leaves a stuck function running for hours)."""
+    import argparse
+    v = _args.positive_float("--timeout")(text)
+    if v > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT:g} seconds (a call that needs "
+                                         f"longer is stuck), not {text.strip()[:40]}")
+    return v
+
+
 def _names(text: str) -> dict:
     """KEY=NODE pairs, comma-separated, into a dict; argparse reports a ValueError as a usage error."""
     import argparse
@@ -68,6 +78,8 @@ def _names(text: str) -> dict:
         if not eq or not key.isidentifier() or not node.isidentifier():
             raise argparse.ArgumentTypeError(f"expected KEY=NODE pairs like dlogits=Z5,dbnraw=xhat4; pair {k + 1} "
                                              f"is {part!r}")
+        if out.get(key, node) != node:
+            raise argparse.ArgumentTypeError(f"{key} is given twice, as {out[key]} and {node}: give it once")
         out[key] = node
     return out
 
@@ -88,7 +100,11 @@ def main(args) -> int:
     data, notes = None, []
     if args.model in EXAMPLES and args.model in BUILTINS:
         try:
-            data = load(args.model, n_inputs=net.n_inputs, n_outputs=net.layers[-1].units)
+            from compile.cli.train import output_size
+            model = net.build(args.convention)   # loaded as train loads it: targets at every step for a sequence
+            data = load(args.model, n_inputs=net.n_inputs, n_outputs=output_size(model),
+                        regression=model.loss_name not in ("ce", "bce", "svm"),
+                        steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None, vocab=model.vocab)
         except (DataError, ImportError) as exc:
             notes.append(f"note: the {args.model} data was skipped: {exc}")
     try:

@@ -40,6 +40,8 @@ def restore(net, path):
     trainer = compile_trainer(net, "sgd", 0.1)
     params, _, facts = load_checkpoint(path, trainer)
     stats = facts.get("stats") or None
+    for note in facts.get("notes", ()):   # a float16 file read in float32
+        print(f"derivax: note: {note}", file=sys.stderr)
     extra = {"stats": stats} if "init_stats" in trainer.namespace else {}
     if extra and stats is None:
         print("derivax: note: the checkpoint holds no running averages of the batch norms: each batch normalizes "

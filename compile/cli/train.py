@@ -135,6 +135,10 @@ def main(args) -> int:
     from derive.network.examples import EXAMPLES, resolve
     from compile.train.data import BUILTINS, DataError, load
     from compile.train.distributed import start
+    conflict = _args.conflicting(getattr(args, "opt", None) or [], "--opt")
+    if conflict:
+        print(f"derivax: {conflict}", file=sys.stderr)
+        return 2
     try:   # before anything starts JAX's backend
         rank = start(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
                      getattr(args, "process_id", None), getattr(args, "distributed", False))

@@ -550,7 +550,10 @@ def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
 
 
 def lower(derivation, dtype: str = "float32") -> Lowered:
-    """Print ``derivation`` as JAX source, execute it and return the jitted functions."""
+    """Print ``derivation`` (a Derivation, or a Network or built Model, derived first) as JAX source, execute it and
+    return the jitted functions."""
+    from derive.reverse.derivation import as_derivation
+    derivation = as_derivation(derivation, "lower")
     check_dtype(dtype)
     source = header(derivation, dtype) + "\n\n" + function_sources(derivation) + "\n"
     return Lowered(derivation, dtype, source, run_source(source, f"lowered {derivation.model.convention}"))

@@ -93,9 +93,11 @@ def load_checkpoint(path, trainer) -> tuple:
         if missing:
             raise DataError(f"{path}: no array for {', '.join(missing)}: the checkpoint is not of this network "
                             f"(it holds {', '.join(sorted(f for f in files if '/' not in f and f != META)) or 'no parameters'})")
-        params = {}
+        params, narrow = {}, {}
         for k, shape in shapes.items():
             stored = _values(npz_array(z, k, path), path, k, dtype)
+            if stored.dtype.kind == "f" and stored.dtype.itemsize < dtype.itemsize:
+                narrow.setdefault(stored.dtype.name, []).append(k)
             a = stored.T if turn and stored.ndim == 2 else stored
             if tuple(a.shape) != tuple(shape):
                 # A bias as (n,) or (1, n): the same numbers, whichever axes of size 1 the writer kept.
@@ -108,27 +110,101 @@ def load_checkpoint(path, trainer) -> tuple:
                 a = a.reshape(shape)
             params[k] = jnp.asarray(a, dtype)
         _same_network(facts, trainer, path)   # shapes that fit, of a network that computes otherwise
-        facts["stats"] = {f[len(STATS):]: jnp.asarray(_values(npz_array(z, f, path), path, f, dtype), dtype)
-                          for f in sorted(files) if f.startswith(STATS)}
+        # a narrower float (float16) widens exactly: read, and said
+        facts["notes"] = [f"{', '.join(ks)} stored in {kind}, read as {dtype.name} (exactly: every {kind} value is "
+                          f"a {dtype.name} value)" for kind, ks in narrow.items()]
+        facts["stats"] = _stats(z, files, path, trainer, dtype, turn)
         leaves = [_values(npz_array(z, f"{STATE}{i}", path), path, f"{STATE}{i}", None)
                   for i in range(facts.get("state_arrays", 0)) if f"{STATE}{i}" in files]
     fresh = trainer.init_opt_state(params)
     want, tree = jax.tree_util.tree_flatten(fresh)
     turned = f" (the file's {layout} layout turned into {trainer.model.convention})" if turn else ""
     if not leaves:
-        facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned
+        facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned + _said(facts)
         return params, None, facts
     if turn:
         leaves = _turned_state(leaves, fresh, shapes)
     if len(leaves) != len(want) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, want)):
         facts["state"] = (f"the file's optimizer state ({facts.get('optimizer')}) does not fit this trainer's "
-                          f"({getattr(trainer.optimizer, 'name', 'optax')}): the optimizer starts afresh{turned}")
+                          f"({getattr(trainer.optimizer, 'name', 'optax')}): the optimizer starts afresh{turned}"
+                          + _said(facts))
         return params, None, facts
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
     for i, (a, b) in enumerate(zip(leaves, want)):
         _values(a, path, f"{STATE}{i}", getattr(b, "dtype", None))
+        _state_entry(a, path, f"{STATE}{i}", paths[i] if len(paths) == len(leaves) else "")
     state = jax.tree_util.tree_unflatten(tree, [jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
-    facts["state"] = "optimizer state restored" + turned
+    facts["state"] = "optimizer state restored" + turned + _said(facts)
     return params, state, facts
+
+
+def _said(facts) -> str:
+    return "".join(f"; {n}" for n in facts.get("notes", ()))
+
+
+# the optimizer-state entries that are never negative, by the key they sit under: squared gradients' averages
+# (Adam's and RMSprop's nu, Adagrad's sum_of_squares, Adadelta's e_g and e_x) and batch norm's variances
+SQUARES = ("nu", "sum_of_squares", "e_g", "e_x")
+
+
+def _state_entry(a, path, key, where) -> None:
+    """DataError where one optimizer-state array holds what training never writes there: a negative step count,
+    a negative average of squares or variance (Adam would divide by the root of it: the loss becomes nan)."""
+    import re
+    names = re.findall(r"\['([^']*)'\]|\.(\w+)", where)
+    names = [n[0] or n[1] for n in names]
+    said = f"{key} (the optimizer state's {where})" if where else key
+    if a.dtype.kind in "iu":   # a count of steps taken (Adam's t, optax's count)
+        low = int(np.min(a)) if a.size else 0
+        if low < 0:
+            raise DataError(f"{path}: {said} is {low}: a count of steps taken is never negative; the checkpoint "
+                            "is damaged")
+        return
+    square = any(n in SQUARES for n in names) or (len(names) >= 2 and names[-2] == "stats"
+                                                   and names[-1].startswith("var"))
+    if square and a.dtype.kind == "f":
+        bad = int(np.count_nonzero(a < 0))
+        if bad:
+            raise DataError(f"{path}: {said} has {bad} negative entr{'y' if bad == 1 else 'ies'} of {a.size}: an "
+                            "average of squares (a variance) is never negative; the checkpoint is damaged")
+
+
+def _stats(z, files, path, trainer, dtype, turn) -> dict:
+    """Batch norm's running averages (stats/mu2, stats/var2), checked as the parameters are: this network's
+    names and shapes, finite numbers, variances not negative. {} for a file without any (parameters alone)."""
+    import jax.numpy as jnp
+    stored = sorted(f for f in files if f.startswith(STATS))
+    init = trainer.namespace.get("init_stats")
+    want = {k: tuple(np.shape(v)) for k, v in (init() if init is not None else {}).items()}
+    if not stored:
+        return {}
+    have = [f"{STATS}{k}" for k in want]
+    extra = [f for f in stored if f[len(STATS):] not in want]
+    if extra:
+        raise DataError(f"{path}: {', '.join(extra)} {'is' if len(extra) == 1 else 'are'} no running average of this "
+                        f"network (it keeps {', '.join(have) or 'none: it has no batch norm'})")
+    missing = [f for f in have if f not in files]
+    if missing:
+        raise DataError(f"{path}: no array for {', '.join(missing)}: the checkpoint's batch norm averages are "
+                        f"incomplete (it holds {', '.join(stored)})")
+    out = {}
+    for k, shape in want.items():
+        f = f"{STATS}{k}"
+        a = _values(npz_array(z, f, path), path, f, dtype)
+        a = a.T if turn and a.ndim == 2 else a
+        if tuple(a.shape) != shape:
+            if [d for d in a.shape if d != 1] != [d for d in shape if d != 1]:
+                mine = tuple(reversed(shape)) if turn and len(shape) == 2 else shape
+                raise DataError(f"{path}: {f} has shape {tuple(npz_array(z, f, path).shape)}, this network's {k} "
+                                f"{mine}")
+            a = a.reshape(shape)
+        if k.startswith("var") and a.dtype.kind == "f":
+            bad = int(np.count_nonzero(a < 0))
+            if bad:
+                raise DataError(f"{path}: {f} has {bad} negative entr{'y' if bad == 1 else 'ies'} of {a.size}: a "
+                                "variance is never negative; the checkpoint is damaged")
+        out[k] = jnp.asarray(a, dtype)
+    return out
 
 
 def _facts(z, path) -> dict:
@@ -174,7 +250,8 @@ def _values(a, path, key, dtype):
                             "checkpoint is damaged, or was saved after training diverged")
         if dtype is not None and np.dtype(dtype).kind == "f" and a.size:
             top = float(np.finfo(dtype).max)
-            big = int(np.count_nonzero(np.abs(a) > top))
+            # compared in float64: a float16 array against float32's largest would overflow in the cast
+            big = int(np.count_nonzero(np.abs(a.astype(np.float64)) > top))
             if big:
                 raise DataError(f"{path}: {key} has {big} entr{'y' if big == 1 else 'ies'} beyond {np.dtype(dtype).name}'s "
                                 f"range (largest {top:.3g}), the precision the network runs in")

@@ -16,6 +16,7 @@ import sys
 import numbers
 import os
 import random
+import re
 import struct
 import tempfile
 import zipfile
@@ -363,6 +364,8 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
             raise DataError(f"{path.name}: no column named {unknown[0]!r}; the columns are {', '.join(header)}")
         if not given:
             what += " (no header row: its columns numbered from 0)"
+        elif given == PANDAS:
+            what += f" ({PANDAS_SAID.format(len(header) - 1)})"
         keep = [j for j, h in enumerate(header) if h not in drop]
         if not keep:
             raise DataError(f"{path.name}: --drop leaves no column to read")
@@ -681,12 +684,14 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
         raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
                         "directory of IDX files")
     if path.is_file() and path.suffix.lower() == ".csv":
-        x, y, header = _read_csv(path, target)
+        x, y, header, given = _read_csv(path, target)
         train, test, kind, what = _features(x, y, None, None, path.name, ("the feature columns",
                                             target or "the last column"), test_fraction, vocab)
         if header is None:   # said where the run says what it read: the first row was taken as data
             what += (f" (no header row: the columns are numbered 0 to {x.shape[1]}, the target is column "
                      f"{target or x.shape[1]})")
+        elif given == PANDAS:   # and where it was taken as pandas' column names
+            what += f" ({PANDAS_SAID.format(x.shape[1])})"
         return train, test, kind, what
     if target is not None:
         raise DataError(f"--target names a column of a .csv file; {str(path)!r} is no .csv file")
@@ -909,7 +914,7 @@ def _read_npy(path: Path):
 
 
 def _read_csv(path: Path, target):
-    """(x, y, header or None) of a .csv file: y is the column named ``target`` (default: the last), x the
+    """(x, y, header or None, given) of a .csv file: y is the column named ``target`` (default: the last), x the
     others. A file without a header row has its columns numbered from 0 (see ``_read_table``), and
     ``target`` is then a column's number."""
     values, header, given = _read_table(path)
@@ -924,7 +929,12 @@ def _read_csv(path: Path, target):
         raise DataError(f"{path.name}: no column named {target!r}; the columns are {', '.join(header)}")
     if len(header) < 2:
         raise DataError(f"{path.name}: one column only: a target and at least one feature are needed")
-    return np.delete(values, k, axis=1), values[:, k], header if given else None
+    return np.delete(values, k, axis=1), values[:, k], header if given else None, given
+
+
+PANDAS = "pandas"   # a first row 0, 1, ..., n-1 taken as the header pandas writes
+PANDAS_SAID = "its first row, 0 to {}, read as the header pandas writes for unnamed columns"
+_WHOLE = re.compile(r"[+-]?\d+")
 
 
 def _read_table(path: Path):
@@ -933,7 +943,9 @@ def _read_table(path: Path):
 
     A first row of numbers alone is data, not a header (np.savetxt writes no header): the columns are then
     numbered 0, 1, ..., as a header of numbers would name them. The one exception is a first row that is
-    exactly 0, 1, ..., n-1, the header pandas writes for unnamed columns (``to_csv(index=False)``)."""
+    exactly 0, 1, ..., n-1, the header pandas writes for unnamed columns (``to_csv(index=False)``), above rows
+    written otherwise (1.5, 2.0e+00): over rows of whole numbers alone (0,1 then 1,0: XOR's inputs) it is data.
+    ``given`` is then PANDAS, so that the caller says the row was taken as a header."""
     import csv
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -952,7 +964,9 @@ def _read_table(path: Path):
         raise DataError(f"{path.name}: expected a header row of column names and at least one row of numbers")
     header = [h.strip() for h in rows[0]]
     numbered = [str(j) for j in range(len(header))]
-    given = header == numbered or not all(_is_number(h) for h in header)
+    given = not all(_is_number(h) for h in header)
+    if header == numbered and any(not _WHOLE.fullmatch(cell.strip()) for r in rows[1:] for cell in r):
+        given = PANDAS
     if not given:
         header = numbered
     body, at = (rows[1:], lines[1:]) if given else (rows, lines)

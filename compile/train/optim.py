@@ -49,6 +49,11 @@ class UpdateRule:
     counts: bool           # keeps the step count t
     equations: tuple       # (target Symbol, SymPy expression), applied in order; the last is θ
 
+    def __post_init__(self):
+        for s, value in self.hyper.items():   # each is written into the trainer as a Python float
+            if not _finite_number(value):
+                raise OptimizerError(f"{self.name}: {TEXT.get(str(s), s)} must be a finite number, not {value!r}")
+
     def _arrow(self, lhs, update: str, define: str) -> str:
         """θ and the state are updated (←); the bias-corrected moments are defined (=)."""
         return update if lhs in self.state or lhs == theta else define
@@ -141,21 +146,44 @@ def _mul(*factors):
 
 
 def sgd(lr: float) -> UpdateRule:
+    _check_lr(lr)
     return UpdateRule("SGD", {alpha: lr}, (), False, ((theta, _add(theta, -_mul(alpha, g))),))
 
 
 def momentum(lr: float, beta: float = 0.9) -> UpdateRule:
+    _check_lr(lr)
+    _check_hyper("momentum", beta=beta)
     return UpdateRule("momentum", {alpha: lr, _BETA: beta}, (v,), False,
                       ((v, _add(_mul(_BETA, v), g)), (theta, _add(theta, -_mul(alpha, v)))))
 
 
 def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> UpdateRule:
+    _check_lr(lr)
+    _check_hyper("adam", b1=b1, b2=b2, eps=eps)
     return UpdateRule("Adam", {alpha: lr, beta1: b1, beta2: b2, epsilon: eps}, (mu, nu), True, (
         (mu, _add(_mul(beta1, mu), _mul(_add(1, -beta1), g))),
         (nu, _add(_mul(beta2, nu), _mul(_add(1, -beta2), g**2))),
         (mu_hat, mu / _add(1, -beta1**t)),
         (nu_hat, nu / _add(1, -beta2**t)),
         (theta, _add(theta, -_mul(alpha, mu_hat, 1 / _add(sp.sqrt(nu_hat), epsilon))))))
+
+
+def _check_lr(lr) -> None:
+    """The rules' learning rate, whether the rule is made by name or directly: a finite number > 0 (a
+    negative one climbs the loss; NaN or a string cannot be written into the trainer)."""
+    if not _finite_number(lr) or not lr > 0:
+        raise OptimizerError(f"the learning rate must be a finite number > 0, not {lr!r}")
+
+
+def _check_hyper(optimizer: str, **values) -> None:
+    """Each hyperparameter a finite number within its range (``RANGES``)."""
+    for key, value in values.items():  # a module holding `BETA1 = nan` would train on NaN
+        if not _finite_number(value):
+            raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
+        low, high, closed = RANGES[key]
+        if not (low <= value < high if not closed else low < value <= high):
+            interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
+            raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
 
 
 # Where each hyperparameter makes sense: decay rates in [0, 1) (1 never forgets, above it diverges),
@@ -193,20 +221,12 @@ def make(optimizer, lr=None, **kwargs):
     if optimizer not in _MAKERS:
         raise OptimizerError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS + OPTAX_OPTIMIZERS)}, "
                              "or an optax GradientTransformation")
-    if not _finite_number(lr) or not lr > 0:
-        raise OptimizerError(f"the learning rate must be a finite number > 0, not {lr!r}")
+    _check_lr(lr)
     fn, allowed = _MAKERS[optimizer]
     extra = set(kwargs) - set(allowed)
     if extra:
         raise OptimizerError(f"{optimizer} takes {', '.join(allowed) or 'no options'} besides lr, "
                              f"not {', '.join(sorted(extra))}")
-    for key, value in kwargs.items():  # a module holding `BETA1 = nan` would train on NaN
-        if not _finite_number(value):
-            raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
-        low, high, closed = RANGES[key]
-        if not (low <= value < high if not closed else low < value <= high):
-            interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
-            raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
     return fn(lr, **kwargs)
 
 

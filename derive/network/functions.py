@@ -141,6 +141,40 @@ def unknown_activation(text: str, formulas: str = "or a formula in z") -> str:
     return f"unknown activation {text!r}{hint}; valid: {', '.join(ACTIVATION_NAMES)}, {formulas}"
 
 
+class ExpressionTooLarge(NetworkError):
+    """A SymPy expression given from Python nested or grown past what a formula string may be."""
+
+
+def size_checked(expr, label: str) -> None:
+    """Refuse a SymPy expression given from Python (a formula string is checked as it is read) past a
+    formula string's limits (``derive.formula.parse``), before any SymPy
+    work on it: functions applied inside one another more than MAX_CALL_DEPTH deep (SymPy's evaluation of
+    tanh(tanh(...(z))) grows with each level: 10 levels take a minute), more than 2·MAX_DEPTH levels of
+    operations (each operation of a string can be two of SymPy's: a − b is Add(a, Mul(−1, b))), or more
+    than MAX_LENGTH parts. Iterative and bounded, so that no printing or recursion of SymPy's is reached;
+    ``label`` (the layer's activation, the loss) names the culprit, never the expression itself."""
+    from derive.formula.parse import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH
+    stack, count = [(expr, 0, 0)], 0
+    while stack:
+        e, depth, calls = stack.pop()
+        count += 1
+        if count > MAX_LENGTH:
+            raise ExpressionTooLarge(f"{label}: the SymPy expression has more than {MAX_LENGTH} parts (at most "
+                                     f"{MAX_LENGTH}, as a formula has at most {MAX_LENGTH} characters)")
+        if isinstance(e, sp.Function):
+            calls += 1
+            if calls > MAX_CALL_DEPTH:
+                raise ExpressionTooLarge(f"{label}: the SymPy expression has functions applied inside one another "
+                                         f"more than {MAX_CALL_DEPTH} deep (at most {MAX_CALL_DEPTH})")
+        args = getattr(e, "args", ())
+        if args:
+            depth += 1
+            if depth > 2 * MAX_DEPTH:
+                raise ExpressionTooLarge(f"{label}: the SymPy expression is nested more than {2 * MAX_DEPTH} "
+                                         f"levels deep (at most {2 * MAX_DEPTH})")
+        stack.extend((a, depth, calls) for a in args)
+
+
 def activation(spec) -> sp.Lambda:
     """An activation from a table name, a SymPy Lambda of one variable, or an expression in z."""
     if isinstance(spec, str):

@@ -29,11 +29,11 @@ from derive.network import functions as F
 from derive.formula.parse import parse_loss
 from derive.network.functions import NetworkError
 from derive.graph.build import Node, ShapeError, fmt_shape, leaf, matmul, named, placeholder
-from derive.graph.node import renamable
+from derive.graph.node import renamable, topo_order
 from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flatten_op, max_pool as max_pool_op
 from derive.ops.conv import positive_ints
 from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
-from derive.network.recurrent import Step
+from derive.network.recurrent import Step, finite_constants
 from derive.network.parts import Layer, _activation, _flag, _positive_int  # noqa: F401 - re-exported
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
@@ -205,13 +205,20 @@ class Model:
         return len(self.input_shape) == 1 and all(l.kind in ("dense", "custom") for l in self.layers)
 
 
+def _sized(spec, label: str):
+    """``spec`` itself, once a SymPy expression given from Python is found within a formula's limits."""
+    if isinstance(spec, sp.Basic):
+        F.size_checked(spec, label)
+    return spec
+
+
 def _loss(spec):
     if isinstance(spec, str):
         text = spec.strip()
         if text in F.LOSSES or text.isidentifier() and text not in ("yhat", "y"):
             return text, F.loss(text)
         return text, parse_loss(text)
-    fn = F.loss(spec)
+    fn = F.loss(_sized(spec, "the loss"))
     return str(fn.expr), fn
 
 
@@ -357,6 +364,7 @@ class Builder:
         """Record a layer a custom layer built: ``pre`` is named Z_l, ``act(Z_l)`` A_l, both join the
         forward pass, and the layer is listed like a Dense one. Returns A_l."""
         l = self.next_layer
+        self._own(pre, l, activation, "pre")
         Z = named(pre, Name("Z", l), "pre")
         A = named(act(Z), Name("A", l), "act")
         self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b, kind="custom"))
@@ -366,6 +374,28 @@ class Builder:
 
     def _units(self, node: Node):
         return node.shape[-1] if self.rows else node.shape[0]
+
+    def _own(self, node, l: int, what: str, arg: str = "its input") -> Node:
+        """Refuse what is no node of this builder's graph: a list or a number, or a node another Builder
+        made (its input or its parameters are not this builder's, so the derivation would mix two graphs)."""
+        if not isinstance(node, Node):
+            raise NetworkError(f"layer {l} ({what}): {arg} must be a node of this Builder (its X, or what one of its "
+                               f"methods returned), not {node!r}")
+        mine = {r.node for r in self.records}
+        for n in topo_order(node, stop=self._layer_of):
+            if n in self._layer_of or n.op != "leaf":
+                continue
+            if (n.role == "input" and n is not self.X) or (n.role == "param" and n not in mine):
+                raise NetworkError(f"layer {l} ({what}): {arg}, {node!r}, was made by another Builder (its "
+                                   f"{'input' if n.role == 'input' else 'parameter'} {n!r} is not this one's): "
+                                   "build each network from one Builder")
+        return node
+
+    def _adds(self, add, l: int, what: str) -> list:
+        """``add``: the nodes a layer adds to its Z, each one of this builder's."""
+        if isinstance(add, Node) or not isinstance(add, (list, tuple)):
+            raise NetworkError(f"layer {l} ({what}): add must be a list of this Builder's nodes, not {add!r}")
+        return [self._own(a, l, what, f"add[{k}]") for k, a in enumerate(add)]
 
     def _label(self, node: Node) -> str:
         k = self._layer_of.get(node)
@@ -398,10 +428,12 @@ class Builder:
         """Append layer l: Z_l = inp W_l + b_l (+ each node in ``add``), A_l = act(Z_l)."""
         l = len(self.layers) + 1
         units = _positive_int(units, f"layer {l}: the number of units")
+        self._own(inp, l, f"Dense {units}")
+        add = self._adds(add, l, f"Dense {units}")
         if not (inp.rank == 3 and inp in self._sequences):  # a sequence: the layer applies at every step
             self._takes(inp, 2, f"Dense {units}", l)
         n_in = self._units(inp)
-        name, fn = _activation(act)
+        name, fn = _activation(_sized(act, f"layer {l}: activation"))
         if fn is not None:
             F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
         if name == "softmax" and units == 1:
@@ -465,10 +497,12 @@ class Builder:
         if not self.rows:
             raise NetworkError(f"layer {l} ({what}): convolutions are built in the rows convention "
                                "(examples first, channels last)")
+        self._own(inp, l, what)
+        add = self._adds(add, l, what)
         self._takes(inp, nd + 2, what, l)
         try:
             kernel = positive_ints(kernel, nd, "the kernel size")
-            name, fn = _activation(act)
+            name, fn = _activation(_sized(act, "activation"))
             if fn is None:
                 raise NetworkError("softmax belongs on the output Dense layer, not on a convolution")
             F.derivative(fn, 0, f"layer {l} activation")
@@ -506,6 +540,7 @@ class Builder:
         ``stride`` entries (default: the size), no padding."""
         l = len(self.layers) + 1
         what = f"{'Max' if kind == 'max' else 'Avg'}Pool{nd}D {size}"
+        self._own(inp, l, what)
         self._takes(inp, nd + 2, what, l)
         try:
             out = (max_pool_op if kind == "max" else avg_pool_op)(inp, size, stride)
@@ -523,6 +558,7 @@ class Builder:
         """Append a flatten layer l: A_l = flatten(inp), (batch, h, w, c) -> (batch, h·w·c), row-major
         over height, width and channels as Keras flattens."""
         l = len(self.layers) + 1
+        self._own(inp, l, "Flatten")
         if inp.rank < 3:
             raise NetworkError(f"layer {l} (Flatten): its input, {self._label(inp)}, is {fmt_shape(inp.shape)}, "
                                "already flat")
@@ -534,7 +570,7 @@ class Builder:
 
     def activation(self, spec, l: int):
         """(printed name, SymPy Lambda) of an activation inside layer l's cell, checked as a Dense one's."""
-        name, fn = _activation(spec)
+        name, fn = _activation(_sized(spec, "activation"))
         if fn is None:
             raise NetworkError(f"layer {l}: softmax belongs on the output Dense layer, not inside a recurrent cell")
         F.derivative(fn, 0, f"layer {l} activation")
@@ -549,6 +585,7 @@ class Builder:
         if kind not in RECURRENT_KINDS and kind != "Recurrent":
             what = f"Recurrent {kind} {units}"
         units = _positive_int(units, f"layer {l} ({kind}): the number of units")
+        self._own(inp, l, what)
         self._takes(inp, 3, what, l)
         _flag(sequences, f"layer {l} ({what}): sequences")
         _flag(reverse, f"layer {l} ({what}): reverse")
@@ -581,6 +618,7 @@ class Builder:
                 raise NetworkError(f"the step function returned {new!r}, not a graph node (h⟨t⟩)")
             else:
                 new = named(renamable(new), Name(state[0], l, 0), "state")
+            finite_constants([new])
             cell = make_cell(kind, l, s.carry, s.x, new, reverse, s.declared, state if len(state) > 1 else ())
             H = named(scan_op(inp, cell), Name("H" if len(state) == 1 else "S", l), "states")
         except NetworkError as exc:
@@ -611,23 +649,32 @@ class Builder:
         """Append a normalization layer l (``kind`` "batch" or "layer"): μ_l, σ²_l over the batch or the
         features, X̂_l = (inp − μ_l) ⊘ √(σ²_l + ε), Z_l = γ_l ⊙ X̂_l + β_l, A_l = act(Z_l)."""
         from derive.network.norm import build_norm
+        self._own(inp, self.next_layer, "LayerNorm" if kind == "layer" else "BatchNorm")
         return build_norm(self, inp, kind, act, eps, variance, momentum)
 
     def attention(self, inp: Node, heads: int = 1, causal: bool = True, key_size=None, add=()) -> Node:
         """Append an attention layer l over a sequence: Q, K, V, S = (1/√dₖ) Q Kᵀ, P = softmax(causal(S)),
         H = P V, Z_l = H Wo (+ ``add``), A_l = Z_l."""
         from derive.network.attention import build_attention
+        self._own(inp, self.next_layer, "Attention")
+        add = self._adds(add, self.next_layer, "Attention")
         return build_attention(self, inp, heads, causal, key_size, add)
 
     def embedding(self, inp: Node, vocab: int, dim: int, positions: bool = False) -> Node:
         """Append an embedding layer l: A_l = C_l[X], the rows of C_l (vocab, dim) the input's indices
         select (plus a learned row per position with ``positions``)."""
         from derive.network.embedding import build_embedding
+        self._own(inp, self.next_layer, "Embedding")
         return build_embedding(self, inp, vocab, dim, positions)
 
     def concat(self, parts) -> Node:
         """Append a layer l: A_l = the outputs ``parts`` side by side along their last axis (units)."""
         l = self.next_layer
+        if isinstance(parts, Node) or not isinstance(parts, (list, tuple)):
+            raise NetworkError(f"layer {l} (concatenation): parts must be a list of this Builder's nodes, not {parts!r}")
+        if not parts:
+            raise NetworkError(f"layer {l} (concatenation): parts is empty: give the outputs to put side by side")
+        parts = [self._own(q, l, "concatenation", f"part {k + 1}") for k, q in enumerate(parts)]
         try:
             A = named(concat_op(list(parts), -1), Name("A", l), "concat")
         except ShapeError as exc:

@@ -27,6 +27,22 @@ from derive.graph.symbols import m
 from derive.ops import leaf, matmul, slice_
 
 
+def finite_constants(new) -> None:
+    """Refuse a step whose equations hold a constant that is no finite number (``s.h * float('nan')``),
+    as a Dense layer's activation is refused: h⟨t⟩ would print as nan, and train as nothing."""
+    import sympy as sp
+    from derive.graph.node import topo_order
+    from derive.network.functions import NON_FINITE, NetworkError
+    for node in topo_order(new[0], more=new[1:]):
+        expr = node.attrs.get("expr") if node.op == "ew" else None
+        if isinstance(expr, sp.Basic):
+            found = [c for c in NON_FINITE if expr.has(c)]
+            if found:
+                raise NetworkError(f"the step function's equations hold the constant {found[0]}, which is no "
+                                   "finite number: write a finite constant (a large one, 1e6, if you mean a very "
+                                   "large value)")
+
+
 class Step:
     """What a step function builds with: ``h`` = h⟨t−1⟩, ``x`` = x⟨t⟩ (leaves), the layer's parameters
     (``weight``, ``bias``, ``linear``), named gates (``gate``) and activations (``act``)."""

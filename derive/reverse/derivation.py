@@ -333,14 +333,27 @@ class _Plain:
         pass
 
 
-def gradients(J: Node, wrt, adjoint=None, ctx=None) -> dict:
+def gradients(J: Node, wrt=None, adjoint=None, ctx=None) -> dict:
     """dJ/dx for each leaf x of ``wrt``: plain reverse mode over any graph whose root J has one
     entry, through each operation's own backward rule. No names, no steps: the derivation of a
     network (``derive``) is this, plus the naming of error signals and the record of each step.
     ``adjoint(node, g)``, if given, sees each node's adjoint once formed and returns the one to use
     (a recurrence's step names its error signals there). ``ctx`` words the rules (default: none);
     one with a ``seen`` dict collects, per node, the rules of the contributions to its adjoint."""
+    from derive.network.network import Model, Network, NetworkError
+    if not isinstance(J, Node):
+        if isinstance(J, (Network, Model)):
+            raise NetworkError(f"gradients: J must be the root Node of a graph (with one entry), not a "
+                               f"{type(J).__name__}; for a network's gradients use derive(net)")
+        raise NetworkError(f"gradients: J must be the root Node of a graph (with one entry), not {J!r}")
+    if any(d != 1 for d in J.shape):
+        raise NetworkError(f"gradients: J must have one entry, and {J!r} is {J.shape}")
+    if isinstance(wrt, Node) or not hasattr(wrt, "__iter__"):
+        raise NetworkError(f"gradients: wrt must be a list of the graph's Nodes, not {wrt!r}")
     wrt = list(wrt)
+    for k, x in enumerate(wrt):
+        if not isinstance(x, Node):
+            raise NetworkError(f"gradients: wrt[{k}] must be a Node of the graph, not {x!r}")
     order = G.topo_order(J)
     needs = set(wrt)
     for node in order:
@@ -367,8 +380,26 @@ def gradients(J: Node, wrt, adjoint=None, ctx=None) -> dict:
     return {x: out.get(x, ew(sp.Integer(0), [], shape=x.shape)) for x in wrt}
 
 
+def as_derivation(value, taker: str, arg: str = "its argument") -> Derivation:
+    """The Derivation a function that reads one is given: a Derivation as it is, a Network or a built Model
+    derived (a Network in the rows convention, as ``net.derive()``); anything else refused, naming the function."""
+    from derive.network.network import Model, Network, NetworkError
+    if isinstance(value, Derivation):
+        return value
+    if isinstance(value, (Network, Model)):
+        return derive(value)
+    raise NetworkError(f"{taker}: {arg} must be a Network, a built Model (net.build()) or a Derivation "
+                       f"(net.derive()), not {value!r}")
+
+
 def derive(model, printer=None) -> Derivation:
-    """Reverse mode from the loss J to every parameter of ``model``."""
+    """Reverse mode from the loss J to every parameter of ``model``: a built Model (``net.build()``), or a
+    Network (derived in the rows convention, as ``net.derive()``)."""
+    from derive.network.network import Model, Network, NetworkError
+    if isinstance(model, Network):
+        model = model.build()
+    if not isinstance(model, Model):
+        raise NetworkError(f"derive: its argument must be a Network or a built Model (net.build()), not {model!r}")
     ctx = _Context(model, printer)
     order = G.topo_order(model.J)
     params = set(model.params)

@@ -51,6 +51,14 @@ class time_limit:
     """Cut off the block after ``seconds`` (``None`` or 0: no limit). ``.expired`` tells afterwards."""
 
     def __init__(self, seconds, what: str = "this step"):
+        import math
+        import numbers
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
+                                    or not math.isfinite(seconds) or seconds < 0):
+            raise ValueError(f"time_limit: seconds must be a finite number >= 0 (0 or None: no limit), "
+                             f"not {seconds!r}")
+        if not isinstance(what, str):
+            raise ValueError(f"time_limit: what must be a string naming the step, not {what!r}")
         self.seconds, self.what = seconds, what
         self.expired = False
 

@@ -326,7 +326,9 @@ def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECON
     after parameter in a child process (``derive.run.worker``). SymPy can take minutes on some
     expansions: the parameters not decided within ``seconds`` are checked instead by 50-digit central
     differences of the loss (``_difference_check``), which builds no symbolic expression and so
-    always finishes."""
+    always finishes. ``d`` may also be a Network or a built Model, derived first."""
+    from derive.reverse.derivation import as_derivation
+    d = as_derivation(d, "scalar_check")
     model = d.model
     size_check(model)
     targets = one_hot_targets(model, m_value)
@@ -374,7 +376,10 @@ def _exact_param(d, ex, J, free, p, rng):
 
 def scalar_view(d, seconds: float = VIEW_SECONDS) -> ScalarView:
     """Per-neuron equations for one example, per-weight gradients, and the exact check. The equations
-    are built in a child process (``derive.run.worker``): TimeLimitExceeded past ``seconds``."""
+    are built in a child process (``derive.run.worker``): TimeLimitExceeded past ``seconds``. ``d`` may also be a
+    Network or a built Model, derived first."""
+    from derive.reverse.derivation import as_derivation
+    d = as_derivation(d, "scalar_view")
     model = d.model
     size_check(model)
     view = ScalarView(d)

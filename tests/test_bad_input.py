@@ -222,11 +222,12 @@ def test_bad_layer_arguments_name_the_layer(layer, says):
 
 # ---- check --formula: every formula gets a verdict, never a traceback ----
 
-@pytest.mark.parametrize("formula", ["1", "m", "relu_prime(m)"])
-def test_a_scalar_formula_is_a_wrong_shape(capsys, formula):
+@pytest.mark.parametrize("formula, value", [("1", "1"), ("m", "3"), ("relu_prime(m)", "1")])
+def test_a_bare_number_is_that_number_in_every_entry(capsys, formula, value):
+    """A formula that is one number (as a JSON line dJ/dc1_at3 = 0 is) is compared entry by entry, never a traceback."""
     assert main(["check", "xor", "--param", "W2", "--formula", formula]) == 1
     out = capsys.readouterr().out
-    assert "NOT EQUAL" in out and "wrong shape: (1, 1) instead of (2, 2)" in out
+    assert "NOT EQUAL" in out and f"(seed 0, batch of 3), entry (1, 1): yours {value}, derived" in out
 
 
 def test_an_undefined_formula_names_the_position(capsys):

@@ -101,7 +101,10 @@ def target_node(derivation, target: str):
     if target in named:
         return named[target], display(target, "text")
     from derive.formula.matrix_names import step_names
-    steps = step_names(derivation)
+    steps = {k: n for k, n in step_names(derivation).items() if "shift_of" not in n.attrs}
+    fixed = _at_fixed_step(derivation, target)
+    if fixed is not None:   # ∂J/∂h₁⟨40⟩: one step of backprop through time (show names it dJ/dh1_at40)
+        return fixed
     if target in steps and steps[target].role == "adjoint" and str(steps[target].name).startswith("dJd"):
         # ∂J/∂h₁⟨t⟩ at every t: backprop through time itself
         from derive.formula.matrix_names import over_steps
@@ -110,6 +113,11 @@ def target_node(derivation, target: str):
         sigmas, _ = over_steps(derivation, node)
         if tuple(sigmas.shape[2:]) == tuple(node.shape[1:]):   # one state; an LSTM's (h, c) stack theirs
             return sigmas, printer_for("text").show(node)
+        part = _state_part(sigmas.attrs["cell"], node)
+        if part is not None:   # one part of a state of several: its units of every σ⟨t⟩
+            from derive.ops import slice_
+            width = sigmas.attrs["cell"].part_units
+            return slice_(sigmas, 2, part * width, (part + 1) * width), printer_for("text").show(node)
     if target in steps and steps[target].op != "leaf":   # a recurrent layer's node at step t: δ₁⟨t⟩
         from derive.formula.matrix_names import over_steps
         from derive.ops.scan import time_map
@@ -119,6 +127,51 @@ def target_node(derivation, target: str):
     known = list(derivation.grads) + [f"d{n}" for n in named if n != "J"] + list(deltas) + list(named) \
         + [k for k, n in steps.items() if n.op != "leaf" or (n.role == "adjoint" and str(n.name).startswith("dJd"))]
     raise CheckError(f"no formula named {target!r}; the targets are {', '.join(known)}")
+
+
+def _state_part(cell, leaf):
+    """The index of the part of ``cell``'s state whose ∂J/∂(part)⟨t⟩ the adjoint leaf ``leaf`` is, or None."""
+    of = leaf.attrs.get("of")
+    names = [str(n.name) for n in cell.new.args] if cell.parts else []
+    return names.index(str(of)) if str(of) in names else None
+
+
+def _is_bptt(node) -> bool:
+    """∂J/∂h⟨t⟩ at every t (backprop through time's node), or one part of it (an LSTM's c)."""
+    return node.op == "bptt" or node.op == "slice" and node.args[0].op == "bptt" and node.attrs["axis"] == 2
+
+
+def _at_fixed_step(derivation, target):
+    """(node, label) of ∂J/∂h⟨k⟩ at one fixed step k, a target written dh1_at40 (or one part of a state of
+    several, dc1_at40); None for any other target."""
+    import re
+    from derive.graph.names import Name
+    found = re.fullmatch(r"d([A-Za-z]+)(\d+)_at(\d+)", target)
+    if found is None:
+        return None
+    base, layer, k = found.group(1), int(found.group(2)), int(found.group(3))
+    for model_layer in derivation.model.layers:
+        cell = getattr(model_layer, "cell", None)
+        if model_layer.kind != "recurrent" or cell is None or cell.layer != layer:
+            continue
+        parts = list(cell.parts) if cell.parts else [cell.new.name.base]
+        if base not in parts:
+            continue
+        ref = next((g for g in derivation.grads.values() if g.op == "time_sum" and g.attrs["cell"] is cell), None)
+        T = int(dict(model_layer.geometry)["steps"])
+        if ref is None or not 1 <= k <= T:
+            raise CheckError(f"no formula named {target!r}: layer {layer} runs steps 1 to {T}")
+        from derive.graph.build import reshape
+        from derive.ops import slice_
+        sigmas = ref.args[0]
+        node = reshape(slice_(sigmas, 1, k - 1, k), (sigmas.shape[0], sigmas.shape[2]))
+        if cell.parts:
+            j, width = parts.index(base), cell.part_units
+            node = slice_(node, 1, j * width, (j + 1) * width)
+        from derive.printing.show import printer_for
+        text = printer_for("text")
+        return node, text.gradient_name(text.name(Name(base, layer, k, True)))
+    return None
 
 
 def show_step(node) -> str:
@@ -137,8 +190,12 @@ def to_node(formula, derivation, at_step=None, notes=None):
         from derive.formula.parse import parse_matrix
         if at_step is not None:
             from derive.formula.matrix_names import over_steps
+            from derive.formula.steps import stack_steps, step_atoms
             from derive.ops.scan import time_map
             step = parse_matrix(formula, derivation, at_step=True, notes=notes)
+            atoms = step_atoms(derivation, step)
+            if atoms is not None:   # names at the step after t (a GRU's u1_tp1), or steps of other sequences
+                return stack_steps(step, atoms)
             return time_map(*over_steps(derivation, step, "a formula of a step"), root=step)
         return parse_matrix(formula, derivation, notes=notes)
     from derive.formula.sympy_matrix import from_sympy
@@ -375,7 +432,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     from derive.printing.show import show
 
     correct, label = target_node(d, target)
-    per_step = (correct.op == "time_map" and "root" in correct.attrs) or correct.op == "bptt"
+    per_step = (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct)
     _refuse_own_target(d, target, correct, formula, label)
     notes = []
     try:
@@ -409,6 +466,10 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         # (n,) for (1, n) in rows; a conv bias's (1, 1, 1, c) for (c,)): compared entry by entry
         from derive.graph.build import reshape
         user = reshape(user, correct.shape)
+    if user.shape != correct.shape and user.op == "ew" and not user.args:
+        # a number (show's 0 for what an LSTM's c⟨T⟩ gets from above): that number in every entry
+        from derive.graph.build import ew
+        user = ew(user.attrs["expr"], [], shape=correct.shape)
     if user.shape != correct.shape:
         result.how.append("shapes")
         result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \

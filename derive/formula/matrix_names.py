@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.network.functions import ACTIVATIONS, FUNCTIONS, derivative
-from derive.graph.build import Node, ew, flatten, placeholder, reduce_sum, reshape, softmax
+from derive.graph.build import Node, ew, flatten, fmt_shape, permute, placeholder, reduce_sum, reshape, softmax
 from derive.ops import avg_pool, avg_pool_grad, conv, conv_input_grad, conv_weight_grad, max_pool, max_pool_grad
 from derive.graph.symbols import eps, lam, m
 
@@ -42,7 +42,19 @@ def matrix_names(derivation) -> dict:
         names["epsilon"] = eps
     names.setdefault("pi", sp.pi)   # gelu's √(2/π), as show prints it
     names.update(step_names(derivation))
+    if has_steps(model):   # step t of each sequence, as show prints Σₜ A₄⟨t⟩ᵀ δ₅⟨t⟩: A4_t, delta5_t, H1_t
+        from derive.formula.steps import position
+        for key, node in list(names.items()):
+            if isinstance(node, Node) and node.rank == 3 and node.shape[0] == m and node.shape[1].is_Integer \
+                    and node.role != "position" and getattr(node.name, "step", None) is None:
+                names.setdefault(f"{key}_t", position(node))
     return names
+
+
+def has_steps(model) -> bool:
+    """Whether a network holds sequences (batch, time, ...) whose steps a formula may name: a recurrent layer's,
+    attention's, an embedding's, or an input read by dense layers at every step."""
+    return model.reads_sequence or any(layer.kind in ("recurrent", "attention", "embedding") for layer in model.layers)
 
 
 def course_reading(d):
@@ -99,6 +111,28 @@ def step_names(derivation) -> dict:
         extras = step_extras(cell)   # δ⟨t+1⟩ (delta1_tp1) and (∂J/∂H)⟨t⟩ (dH1_t): the recurrence's two terms
         for leaf in [*extras.following.values(), *([extras.upstream] if extras.upstream is not None else [])]:
             out[str(leaf.name)] = leaf
+        for key, node in shifted_names(cell).items():
+            out.setdefault(key, node)
+    return out
+
+
+def shifted_names(cell) -> dict:
+    """The step's nodes at the step after t in the cell's direction, as the recurrence ∂J/∂h⟨t⟩ reads them
+    (a GRU's u1_tp1, dh1_tp1; a reverse cell's u2_tm1): each gate, state and pre-activation of the step and
+    its ∂J/∂h⟨t⟩, zero past the last step. The error signals there are the StepExtras' own (delta1_tp1)."""
+    from derive.ops.scan import cell_backward
+    from derive.graph.build import topo_order
+    from derive.formula.steps import shifted
+    back = cell_backward(cell)
+    nodes = [n for n in topo_order(cell.new) if n.name is not None and n.op != "leaf"
+             and n.role not in ("param", "carry_part")]
+    out = {}
+    for node in nodes:
+        moved = shifted(node, cell)
+        out[str(moved.name)] = moved
+    for leaf, _, _ in back.adj_parts:
+        moved = shifted(leaf, cell)
+        out["d" + str(moved.attrs["of"])] = moved
     return out
 
 
@@ -111,7 +145,10 @@ def over_steps(derivation, x, what="sum_t"):
         if layer.kind == "recurrent":
             cells[layer.cell] = next(g for g in derivation.grads.values() if g.op == "time_sum"
                                      and g.attrs["cell"] is layer.cell)
-    steps = {id(n): cell for cell in cells for n in step_names_of(derivation, cell)}
+    owners = {}   # a bidirectional layer's two cells read one x⟨t⟩: a node may be a step name of several
+    for cell in cells:
+        for n in step_names_of(derivation, cell):
+            owners.setdefault(id(n), set()).add(cell)
     if not isinstance(x, Node):
         raise ValueError(f"{what} takes an expression of a recurrent layer's names at step t, such as "
                          "h1_tm1.T @ delta1_t")
@@ -124,22 +161,60 @@ def over_steps(derivation, x, what="sum_t"):
     if outside is not None:
         raise ValueError(f"{what} takes an expression of one step: a recurrent layer's names at step t (h1_tm1, "
                          f"delta1_t, x_t, ...), its parameters and numbers; {outside.name} is none of those")
-    found = {steps[id(n)] for n in order if id(n) in steps}
-    if len(found) != 1:
+    found = [owners[id(n)] for n in order if id(n) in owners]
+    common = set.intersection(*found) if found else set()
+    if len(common) != 1:
         raise ValueError(f"{what} takes an expression of one recurrent layer's names at step t (h1_tm1, "
                          "delta1_t, x_t, ...), " + ("and this one has none" if not found else "and this one "
-                                                                                             "mixes layers"))
-    ref = cells[found.pop()]
+                                                    "mixes layers" if not common else "and this one names only "
+                                                    "x_t, the input of several layers: name the layer's own too"))
+    ref = cells[common.pop()]
     return ref.args[0], ref.args[2]
 
 
 def _sum_t(derivation):
-    """``sum_t(expr)``: the sum over t of an expression of one recurrent layer's names at step t."""
+    """``sum_t(expr)``: the sum over t of an expression of one recurrent layer's names at step t, or of names
+    at step t of any sequence (A4_t, merge(dQ3)[:, t]; ``derive.formula.steps``)."""
     def sum_t(x):
+        from derive.formula.steps import step_atoms, sum_steps
         from derive.ops.scan import time_sum
+        atoms = step_atoms(derivation, x)
+        if atoms is not None:
+            return sum_steps(x, atoms)
+        _no_step_named(derivation, x, "sum_t")
         sigmas, states = over_steps(derivation, x)
         return time_sum(sigmas, states, root=x)
     return sum_t
+
+
+def _stack_t(derivation):
+    """``stack_t(expr)``: an expression at step t at every t, stacked on the time axis (a recurrent layer's
+    ∂J/∂X, what each step sends its input, as show prints it)."""
+    def stack_t(x):
+        from derive.formula.steps import stack_steps, step_atoms
+        from derive.ops.scan import time_map
+        atoms = step_atoms(derivation, x)
+        if atoms is not None:
+            return stack_steps(x, atoms)
+        _no_step_named(derivation, x, "stack_t")
+        return time_map(*over_steps(derivation, x, "stack_t"), root=x)
+    return stack_t
+
+
+def _no_step_named(derivation, x, what):
+    """A network without a recurrent layer: a sum over t needs a name at step t of a sequence."""
+    if any(layer.kind == "recurrent" for layer in derivation.model.layers):
+        return
+    raise ValueError(f"{what} takes an expression at step t of the network's sequences (A4_t.T @ delta5_t, "
+                     "x[:, t] for step t of any sequence x), and this one has none")
+
+
+def step_functions(derivation) -> dict:
+    """sum_t and stack_t, for a network with sequences."""
+    model = derivation.model
+    if not has_steps(model):
+        return {}
+    return {"sum_t": _sum_t(derivation), "stack_t": _stack_t(derivation)}
 
 
 def step_names_of(derivation, cell) -> list:
@@ -213,11 +288,88 @@ def matrix_functions(model=None) -> dict:
     """The functions a matrix formula may call; with a ``model`` that has convolution or pooling
     layers, also those (their geometry is the network's: see ``window_functions``)."""
     out = {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
-           "reshape": _reshape}
+           "reshape": _reshape, "permute": _permute}
     if model is not None:
         out.update(window_functions(model))
+        out.update(attention_functions(model))
+        out.update(embedding_functions(model))
         out["g_prime"] = _layer_prime(model)
     return out
+
+
+def _permute(x, axes):
+    """permute(x, (0, 2, 1, 3)): x's axes in that order, as show prints a permutation (NumPy's transpose(x, axes))."""
+    if not isinstance(x, Node) or not isinstance(axes, tuple):
+        raise ValueError("permute(x, axes) takes a tensor and an order of its axes such as (0, 2, 1, 3)")
+    return permute(x, tuple(int(k) for k in axes))
+
+
+def attention_functions(model) -> dict:
+    """heads(x) and merge(x), as show prints attention's split of the features into its heads and their join:
+    heads takes (batch, time, h·dₖ) to (batch, h, time, dₖ), merge takes it back; h and dₖ are those of the
+    network's attention layer of these sizes."""
+    layers = [dict(layer.geometry) for layer in model.layers if layer.kind == "attention"]
+    if not layers:
+        return {}
+
+    def fitting(what, x, rank, test, said):
+        if not isinstance(x, Node) or x.rank != rank:
+            shape = fmt_shape(x.shape) if isinstance(x, Node) else "a number"
+            raise ValueError(f"{what} takes {said}, not {shape}")
+        fits = {(g["heads"], g["key_size"]) for g in layers if test(g)}
+        if len(fits) != 1:
+            sizes = "; ".join(f"{g['heads']} heads of {g['key_size']} over {g['steps']} steps" for g in layers)
+            raise ValueError(f"{what}: {'no' if not fits else 'more than one'} attention layer of this network fits "
+                             f"{fmt_shape(x.shape)} (its layers: {sizes})")
+        return fits.pop()
+
+    def heads(x):
+        h, dk = fitting("heads", x, 3, lambda g: g["steps"] == x.shape[1] and g["heads"] * g["key_size"] == x.shape[2],
+                        "a sequence (batch, time, h·dₖ)")
+        return x if h == 1 else permute(reshape(x, (x.shape[0], x.shape[1], h, dk)), (0, 2, 1, 3))
+
+    def merge(x):
+        if isinstance(x, Node) and x.rank == 3:   # one head: nothing was split
+            fitting("merge", x, 3, lambda g: g["heads"] == 1 and g["steps"] == x.shape[1]
+                    and g["key_size"] == x.shape[2], "attention's heads (batch, h, time, dₖ)")
+            return x
+        h, dk = fitting("merge", x, 4, lambda g: g["heads"] == x.shape[1] and g["steps"] == x.shape[2]
+                        and g["key_size"] == x.shape[3], "attention's heads (batch, h, time, dₖ)")
+        return reshape(permute(x, (0, 2, 1, 3)), (x.shape[0], x.shape[2], h * dk))
+    return {"heads": heads, "merge": merge}
+
+
+def embedding_functions(model) -> dict:
+    """take(C, X) (C[X], the rows of a table an embedding reads at the indices X) and scatter_add(G, X, V), its
+    adjoint as show prints it: each row of G added into row X of a table of V rows, a repeated index
+    accumulating. X is the indices an embedding of the network reads."""
+    if not any(layer.kind == "embedding" for layer in model.layers):
+        return {}
+    from derive.graph.build import topo_order
+    from derive.ops import scatter_add, take
+    lookups = [n for n in topo_order(model.J) if n.op == "take"]
+    indices = {n.args[1] for n in lookups}
+
+    def index(idx, what):
+        if not isinstance(idx, Node) or idx not in indices:
+            raise ValueError(f"{what}: the indices are those an embedding reads "
+                             f"({', '.join(sorted({str(i.name) for i in indices}))})")
+
+    def take_(table, idx):
+        index(idx, "take")
+        if not isinstance(table, Node) or not any(n.args[0] is table and n.args[1] is idx for n in lookups):
+            raise ValueError("take(C, X): C is a table an embedding of this network reads at X")
+        return take(table, idx)
+
+    def scatter_add_(g, idx, rows):
+        index(idx, "scatter_add(G, X, V)")
+        if not isinstance(g, Node):
+            raise ValueError("scatter_add(G, X, V) takes an adjoint G, one row per index")
+        sizes = sorted({int(n.args[0].shape[0]) for n in lookups if n.args[1] is idx})
+        if isinstance(rows, Node) or not getattr(sp.sympify(rows), "is_Integer", False) or int(rows) not in sizes:
+            raise ValueError(f"scatter_add(G, X, V): V is the rows of the table, {' or '.join(map(str, sizes))} here")
+        return scatter_add(g, idx, sp.Integer(int(rows)))
+    return {"take": take_, "scatter_add": scatter_add_}
 
 
 def _layer_prime(model):

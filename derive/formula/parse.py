@@ -433,6 +433,12 @@ class Evaluator:
         if isinstance(node, ast.Subscript) and self.matrix and isinstance(node.value, ast.Attribute) \
                 and node.value.attr == "shape":
             return self.size(node)
+        if isinstance(node, ast.Subscript) and self.matrix and _basic_index(node.slice, self.names):
+            return self.indexed(node)
+        if isinstance(node, ast.Subscript) and self.matrix and isinstance(node.slice, ast.Name) \
+                and "take" in self.functions and node.slice.id not in _LABELS:   # C1[X]: an embedding's lookup
+            return self.apply(node, self.functions["take"], self.visit(node.value), self.visit(node.slice),
+                              _called="take", _operands=(node.value, node.slice))
         if isinstance(node, ast.Subscript) and self.matrix:
             return self.picked(node)
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Name) \
@@ -469,7 +475,7 @@ class Evaluator:
                     continue
                 kwargs[kw.arg] = self.visit(kw.value)
             args = [self.shape(a, "shape" if node.func.id == "reshape" else "axes")
-                    if isinstance(a, ast.Tuple) and node.func.id in ("reshape", "sum") else
+                    if isinstance(a, ast.Tuple) and node.func.id in ("reshape", "sum", "permute") else
                     self.visit(a) for a in node.args]
             return self.apply(node, self.functions[node.func.id], *args, _called=node.func.id,
                               _operands=tuple(node.args), **kwargs)
@@ -559,6 +565,58 @@ class Evaluator:
             self.fail(index, f"{what}: the batch is axis {batch} of {fmt_shape(Y.shape)} in this convention: write "
                              f"{right}")
         return x, 1 - batch
+
+    def indexed(self, node):
+        """NumPy's basic indexing: x[:, :, 6:12] (a part along an axis), x[:, 0] (one entry of an axis, the axis
+        dropped), and x[:, t], step t of a sequence (batch, time, ...), read inside sum_t(...)."""
+        from derive.graph.build import fmt_shape, reshape
+        from derive.ops import slice_
+        x = self.visit(node.value)
+        what = self.source(node.value)
+        if not isinstance(x, Node):
+            self.fail(node.value, f"{what} is a number: it has no entries to index")
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if len(elts) > x.rank:
+            self.fail(node.slice, f"{len(elts)} indices for {what} {fmt_shape(x.shape)}, of {x.rank} axes")
+        steps = [k for k, e in enumerate(elts) if isinstance(e, ast.Name)]
+        if steps:
+            whole = all(isinstance(e, ast.Slice) and e.lower is None and e.upper is None and e.step is None
+                        for k, e in enumerate(elts) if k != 1)
+            if steps != [1] or not whole or x.rank < 3:
+                self.fail(elts[steps[0]], "t indexes the steps of a sequence (batch, time, ...), its axis 1: write "
+                                          "x[:, t]" + ("" if x.rank >= 3 else f" ({what} is {fmt_shape(x.shape)})"))
+            from derive.formula.steps import position
+            return self.apply(node, position, x, _operands=(node.value,))
+        out, dropped = x, []
+        for k, e in enumerate(elts):
+            n = x.shape[k]
+            if isinstance(e, ast.Slice):
+                if e.step is not None:
+                    self.fail(e.step, "a slice here is start:stop, without a step")
+                if e.lower is None and e.upper is None:
+                    continue
+                bad = next((b for b in (e.lower, e.upper) if b is not None and not _is_whole(b)), None)
+                if bad is not None:
+                    self.fail(bad, "a slice's bounds are whole numbers (6:12, -1:)")
+                if not n.is_Integer:
+                    self.fail(e, f"axis {k} of {what} {fmt_shape(x.shape)} holds {n} entries (the batch): take it "
+                                 "whole, with :")
+                lo, hi = (_whole(b, d, int(n)) for b, d in ((e.lower, 0), (e.upper, int(n))))
+                if lo >= hi:
+                    self.fail(e, f"{self.source(e)} takes nothing of axis {k} of {what} {fmt_shape(x.shape)}")
+                out = slice_(out, k, lo, hi)
+            else:
+                i = _whole(e, None, None)
+                if not n.is_Integer:
+                    self.fail(e, f"axis {k} of {what} {fmt_shape(x.shape)} holds {n} entries (the batch): take it "
+                                 "whole, with :")
+                if not -int(n) <= i < int(n):
+                    self.fail(e, f"index {i} is past axis {k} of {what} {fmt_shape(x.shape)}")
+                i %= int(n)
+                out = slice_(out, k, i, i + 1)
+                dropped.append(k)
+        kept = tuple(d for k, d in enumerate(out.shape) if k not in dropped)
+        return reshape(out, kept) if dropped and kept else out
 
     def picked(self, node):
         """X[range(N), y]: each example's entry at its label, a vector of the batch (NumPy's (N,)), the sum of
@@ -795,6 +853,32 @@ class Evaluator:
 _LABELS = ("y", "Y", "labels")   # CS231n's integer labels y, as the lines index with them
 
 
+def _is_whole(e) -> bool:
+    """Whether ``e`` is a whole number typed (3, -1)."""
+    e = e.operand if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) else e
+    return isinstance(e, ast.Constant) and isinstance(e.value, int) and not isinstance(e.value, bool)
+
+
+def _whole(node, default, n):
+    """A slice's bound or an index (``_is_whole``), as Python reads it: a negative one counts from the end, a
+    bound past the end stops there (with ``n``, the axis's length); ``default`` where none is given."""
+    if node is None:
+        return default
+    v = -node.operand.value if isinstance(node, ast.UnaryOp) else node.value
+    if n is None:
+        return v
+    return max(0, min(n, v + n if v < 0 else v))
+
+
+def _basic_index(index, names) -> bool:
+    """Whether a subscript is NumPy's basic indexing of the kinds ``Evaluator.indexed`` reads: slices, whole
+    numbers and t, the step (x[:, :, 6:12], x[:, t])."""
+    elts = index.elts if isinstance(index, ast.Tuple) else [index]
+    return bool(elts) and all(isinstance(e, ast.Slice) or _is_whole(e) or isinstance(e, ast.Name) and e.id == "t"
+                              and "t" not in names for e in elts) \
+        and any(isinstance(e, (ast.Slice, ast.Name)) for e in elts)
+
+
 def _batch_range(node) -> bool:
     """Whether ``node`` is range(n) or np.arange(n): the examples' indices, as CS231n picks each one's label."""
     if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
@@ -814,7 +898,12 @@ def _side_by_side(src, at) -> bool:
 
 
 def _dot_t(v):
-    """``.T`` as NumPy reads it: a matrix transposed, a vector (rank 1) unchanged."""
+    """``.T``: a matrix transposed, a vector (rank 1) unchanged, as NumPy reads it; of a tensor of rank 3 or more
+    (attention's (batch, head, time, dₖ)), each matrix of its last two axes transposed, as show prints it (P3.T
+    for Pᵀ per example and head; NumPy's own .T would reverse every axis)."""
+    if isinstance(v, Node) and v.rank >= 3:
+        from derive.ops import swap_last
+        return swap_last(v)
     return v if isinstance(v, Node) and v.rank == 1 else v.T
 
 
@@ -857,14 +946,16 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
     and ``epsilon`` for a normalization's. Operators ``@ * + - / **``, ``.T``;
     calls of the elementwise functions and of the table activations' derivatives as the steps view
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
-    (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``
-    and ``sum(x, (0, 1, 2))``; and in a network with convolution or pooling the window functions
-    (``derive.formula.matrix_names.window_functions``). Shape errors name the position.
+    (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``,
+    ``permute(x, axes)``, ``sum(x, (0, 1, 2))`` and NumPy's slices ``x[:, :, 0:6]``; in a network with convolution
+    or pooling the window functions (``derive.formula.matrix_names.window_functions``), with attention ``heads`` and
+    ``merge``, with an embedding ``C1[X]`` and ``scatter_add(G, X, V)``; with sequences, names at step t (``A4_t``,
+    ``x[:, t]``, a recurrent step's ``h1_tm1``, ``u1_tp1``) inside ``sum_t`` and ``stack_t``
+    (``derive.formula.steps``). Shape errors name the position.
     """
+    from derive.formula.matrix_names import step_functions
     functions = matrix_functions(derivation.model)
-    if any(layer.kind == "recurrent" for layer in derivation.model.layers):
-        from derive.formula.matrix_names import _sum_t
-        functions["sum_t"] = _sum_t(derivation)
+    functions.update(step_functions(derivation))
     evaluator = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims"),
                           numpy=numpy_functions(), methods=array_methods())
     value = evaluator.run()
@@ -873,7 +964,12 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
     if isinstance(value, Node) and not at_step:  # at_step: a formula of one step, checked at every t
         from derive.graph.build import topo_order
         stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None
-                      or n.role in ("carry", "step_input") or n.role == "adjoint" and n.op == "leaf"), None)
+                      or n.role in ("carry", "step_input", "position") or n.role == "adjoint" and n.op == "leaf"),
+                     None)
+        if stray is not None and stray.role == "position":
+            name = str(stray.name) if stray.name is not None else "[:, t]"
+            raise FormulaError(text, max(0, text.find(name)), f"{name} is step t of a sequence: use it inside "
+                               "sum_t(...), e.g. sum_t(A1_t.T @ delta2_t), or stack_t(...)")
         if stray is not None:  # a name at step t outside a sum over t has no one value
             name = str(stray.name) if stray.role != "adjoint" else "d" + str(stray.attrs["of"])
             raise FormulaError(text, max(0, text.find(name)), f"{name} is a recurrent layer's name at step t: "

@@ -120,7 +120,13 @@ def recurrence_backward(d, layer, p) -> list:
                              p.words("what the layers above send: ") + p.inline_math(p.gradient_name(p.name(out.name)))))
             elif k > 0:
                 rows.append((p.gradient_name(p.name(end)), "0", ""))
-            rows.append((grad_h, sent[k], p.inline_math("t > 1" if cell.reverse else f"t < {T}")
+            sent_back = sent[k]
+            states = _states_of(d, cell, h) if k == 0 and G is not None and getattr(p, "lines_stand_alone", False) \
+                else None
+            if states is not None:
+                # without its note the line must hold at every t: what the layers above send, zero but at the end
+                sent_back = f"{p.at_time(p.gradient_name(p.name(states.name)), h)} + {sent[k]}"
+            rows.append((grad_h, sent_back, p.inline_math("t > 1" if cell.reverse else f"t < {T}")
                          + p.words(f": what step t{'−' if cell.reverse else '+'}1 sends back")))
             continue
         order = f"t = 1, {p.ellipsis}, {T}" if cell.reverse else f"t = {T}, {p.ellipsis}, 1"
@@ -133,6 +139,16 @@ def recurrence_backward(d, layer, p) -> list:
             rows.append((grad_h, sent[k], note))
     rows += [(p.name(delta.name), p.show(delta, top=True), "") for _, delta in back.deltas]
     return rows
+
+
+def _states_of(d, cell, h):
+    """The named forward node of every step's ``h`` (a cell's states, H₁; an LSTM's h part of them), or None."""
+    from derive.ops.slicing import state_part
+    for n in d.model.forward:
+        found = state_part(n) if n.op in ("scan", "slice") else None
+        if found is not None and found[0] is cell and found[1] == h and n.name is not None and n in d.adjoints:
+            return n
+    return None
 
 
 def unrolled_lines(d, layer, p) -> list:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.graph.names import GREEK, MARKED, SPELLED, subscript, superscript
+from derive.graph.names import GREEK, MARKED, SPELLED, Name, subscript, superscript
 from derive.printing.printer import NotationPrinter, decimal
 from derive.network.scalar_functions import latex_name
 
@@ -284,6 +284,25 @@ class FormulaPrinter(NotationPrinter):
 
     def sequence(self, first, last):
         return f"stack({first}, ..., {last})"
+
+    # A line of the formula notation holds without the note beside it (show's JSON has no notes): ∂J/∂h⟨t⟩ of a
+    # layer whose last state alone goes on is written with what the layers above send, dH1_t, at every t.
+    lines_stand_alone = True
+
+    def at_step(self, s, prec, node):
+        """An operand at step t as check reads it: a named sequence by its name at t (A4_t), anything else
+        indexed at its time axis, merge(dQ3)[:, t]."""
+        name = getattr(node, "name", None)
+        if isinstance(name, Name) and name.step is None and prec == self.ATOM and node.role != "adjoint":
+            return self.name(Name(name.base, name.layer, 0))
+        return f"{s if prec == self.ATOM else self.wrap(s)}[:, t]"
+
+    def at_time(self, s, h, t=None):
+        """(∂J/∂H₁)⟨t⟩ as check reads it: dH1_t (dH1[:, 2] at the fixed step 3)."""
+        shown = "d" + s[len("dJ/d"):] if s.startswith("dJ/d") else self.wrap(s)
+        if t is None:
+            return shown + "_t" if s.startswith("dJ/d") else shown + "[:, t]"
+        return f"{shown}[:, {t - 1}]"
 
     def sum_over_time(self, s, prec):
         return f"sum_t({s})"

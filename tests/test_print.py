@@ -248,3 +248,14 @@ def test_a_float_constant_prints_with_its_whole_exponent(value, shown):
     z = sp.Symbol("z")
     text = Network(2, [Dense(1, z * value)], loss="mse").derive().text(width=200)
     assert f"A₁ = {shown} Z₁" in text
+
+
+def test_an_embedding_before_a_recurrent_layer_prints_its_layout():
+    """Token indices read by an embedding, then a recurrence: the layout says so (every printout had failed on
+    unpacking a (time, features) input that is (time,))."""
+    from derive.network.examples import resolve
+    d = resolve("3-emb5x2-rnn3-1")[1].derive()
+    text = " ".join(d.text(width=200).split())
+    assert "inputs (batch, time) of token indices, here (m, 3), each looked up by the embedding" in text
+    assert "layer 1: embedding, a row of 2 features per token; A₁ (m, 3, 2)" in text
+    assert d.latex() and d.markdown() and d.text(steps=True)

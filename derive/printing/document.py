@@ -259,11 +259,19 @@ def layout_lines(d, style: str = "text") -> list:
 
 
 def _recurrent_layout(model, p) -> list:
-    T, F = model.input_shape[:2]
-    lines = [f"Layout as in Keras: inputs (batch, time, features), here (m, {T}, {F}); x⟨t⟩ is the input at step "
-             "t, (batch, features); a recurrent layer's states H are (batch, time, units), h⟨t⟩ one step of them."]
+    if len(model.input_shape) >= 2:
+        T, F = model.input_shape[:2]
+        inputs = f"inputs (batch, time, features), here (m, {T}, {F})"
+    else:   # token indices, looked up by an embedding
+        inputs = (f"inputs (batch, time) of token indices, here (m, {model.input_shape[0]}), each looked up by the "
+                  "embedding as a row of features")
+    lines = [f"Layout as in Keras: {inputs}; x⟨t⟩ is the input at step t, (batch, features); a recurrent layer's "
+             "states H are (batch, time, units), h⟨t⟩ one step of them."]
     for layer in model.layers:
-        if layer.kind == "recurrent":
+        if layer.kind == "embedding":
+            lines.append(f"layer {layer.index}: embedding, a row of {layer.units} features per token; "
+                         f"{p.name(layer.A.name)} {fmt_shape(layer.A.shape)}")
+        elif layer.kind == "recurrent":
             cell, g = layer.cell, dict(layer.geometry)
             params = ", ".join(f"{p.name(q.name)} {fmt_shape(q.shape)}" for q in cell.params)
             what = "state" if not cell.parts else cell.parts[0]

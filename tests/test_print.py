@@ -246,8 +246,11 @@ def test_a_float_constant_prints_with_its_whole_exponent(value, shown):
     1.00000e-3 (the exponent's zero stripped with the mantissa's)."""
     import sympy as sp
     z = sp.Symbol("z")
-    text = Network(2, [Dense(1, z * value)], loss="mse").derive().text(width=200)
-    assert f"A₁ = {shown} Z₁" in text
+    d = Network(2, [Dense(1, z * value)], loss="mse").derive()
+    assert f"A₁ = {shown} Z₁" in d.text(width=200)
+    mantissa, _, exponent = shown.partition("e")
+    latex = f"{mantissa} \\times 10^{{{exponent}}}" if exponent else shown
+    assert f"A^{{[1]}} &= {latex} Z^{{[1]}}" in d.latex()
 
 
 def test_an_embedding_before_a_recurrent_layer_prints_its_layout():

@@ -1022,7 +1022,12 @@ def check_update(optimizer: str, formula: str, lr=0.1, **hyper) -> bool:
     velocity), or written out in the state before the step (θ − α (β v + g)). Compared exactly."""
     import sympy as sp
     from derive.formula.parse import Evaluator
-    from compile.train.optim import make, theta
+    from compile.train.optim import OPTIMIZERS, OptimizerError, make, theta
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise OptimizerError(f"check_update: optimizer must be one of {', '.join(OPTIMIZERS)} (the update rules "
+                             f"derivax derives), not {optimizer!r}")
+    if not isinstance(formula, str):
+        raise OptimizerError(f"check_update: formula must be a string, not {formula!r}")
     rule = make(optimizer, lr, **hyper)
     subs, printed, expanded = {}, None, None
     for lhs, expr in rule.equations:

@@ -82,6 +82,9 @@ class LatexPrinter(NotationPrinter):
     matmul_sign, transpose_mark, pi = " ", "^{T}", r"\pi"
     sum_all, sum_over_axis = r"\sum ", r"\sum_{k} "
 
+    def scientific(self, mantissa: str, exponent: int) -> str:
+        return f"{mantissa} \\times 10^{{{exponent}}}"
+
     def letter(self, base: str) -> str:
         if base in GREEK:
             return "\\" + base  # LaTeX names each letter as it is spelled

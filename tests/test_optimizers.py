@@ -48,3 +48,13 @@ def test_the_command_line_takes_an_optax_optimizer_and_its_options(capsys):
     assert "rmsprop lr 0.01" in capsys.readouterr().out
     assert main(["train", "xor", "--optimizer", "adamw", "--opt", "nope=1"]) == 2
     assert "adamw takes b1, b2" in capsys.readouterr().err
+
+
+def test_noisy_sgd_takes_its_key_without_a_library_warning():
+    """optax warns when noisy_sgd is made without a key: derivax gives it key 0, as optax drew its noise by default."""
+    import warnings
+    pytest.importorskip("optax")
+    from compile.train.optim import make
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make("noisy_sgd", 0.1)

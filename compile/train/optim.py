@@ -251,6 +251,9 @@ def _optax(name, lr, kwargs):
     for key, value in kwargs.items():
         if not _finite_number(value):
             raise OptimizerError(f"{name}: {key} must be a finite number, not {value!r}")
+    if "key" in accepted and "key" not in kwargs:   # noisy_sgd's noise: drawn from key 0, as optax drew it by default
+        import jax
+        kwargs["key"] = jax.random.key(0)
     try:
         return fn(learning_rate=lr, **kwargs)
     except (TypeError, ValueError) as exc:

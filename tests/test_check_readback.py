@@ -118,3 +118,14 @@ def test_a_dense_layer_at_every_step_reads_as_the_json_writes_it_or_indexed():
     for formula in ("sum_t(A4[:, t].T @ delta5[:, t]) / 48", "sum_t(delta5_t.T @ A4_t).T / 48",
                     "sum_t(A4_t.T @ delta5_t - A4_t.T @ (delta5_t / 2)) / 24"):
         assert check("gpt", "W5", formula).ok, formula
+
+
+@pytest.mark.parametrize("name", ["xor", "makemore", "cnn"])
+def test_forward_lines_read_back_softmax_with_its_axis(name, verdict_only):
+    """The forward lines of dense, embedding, batch norm and convolutional networks read back too: softmax prints
+    its axis (softmax(Z2, 1)), as check needs it."""
+    _, _, record = example(name)
+    assert any("softmax(" in line and ", 1)" in line for line in record["forward"])
+    for line in record["forward"]:
+        target, _, formula = line.partition(" = ")
+        assert check(name, target, formula).ok, line

@@ -140,6 +140,7 @@ def over_steps(derivation, x, what="sum_t"):
     """(bptt node, states node) of the one recurrent layer whose names at step t ``x`` is written in:
     what an expression of a step needs to be evaluated at every t."""
     from derive.graph.build import topo_order
+    from derive.formula.steps import step_names_of
     cells = {}
     for layer in derivation.model.layers:
         if layer.kind == "recurrent":
@@ -215,17 +216,6 @@ def step_functions(derivation) -> dict:
     if not has_steps(model):
         return {}
     return {"sum_t": _sum_t(derivation), "stack_t": _stack_t(derivation)}
-
-
-def step_names_of(derivation, cell) -> list:
-    from derive.ops.scan import cell_backward
-    from derive.graph.build import topo_order
-    back = cell_backward(cell)
-    nodes = [n for n in topo_order(cell.new) if n.name is not None and n.role != "param"]
-    from derive.ops.scan import step_extras
-    extras = step_extras(cell)
-    return nodes + [d for _, d in back.deltas] + [leaf for leaf, _, _ in back.adj_parts] \
-        + list(extras.following.values()) + ([extras.upstream] if extras.upstream is not None else [])
 
 
 def _elementwise(fn, name):

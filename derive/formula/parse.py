@@ -15,15 +15,11 @@ from derive.network.functions import FUNCTIONS, _numbers, activation, loss, yhat
 from derive.graph.build import Node, ew
 from derive.formula.matrix_names import array_methods, indicator, matrix_functions, matrix_names, numpy_functions
 
-from derive.formula.errors import MAX_LENGTH, FormulaError  # noqa: F401 - defined there, named here too
+from derive.formula.errors import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH, FormulaError  # noqa: F401 - named here too
 
 MAX_CONSTANT = 10**6
 
 MAX_EXPONENT = 64
-MAX_DEPTH = 40       # operations nested in one another (calls, operators, attributes)
-# Function calls nested in one another: SymPy evaluates tanh(tanh(...(z))) times a matrix in time that grows
-# with each level's assumptions of the next (8 levels: 1.8 s, 10: a minute, on a 2-core x86 CPU).
-MAX_CALL_DEPTH = 8
 MAX_DIMENSION = 10**6
 
 

@@ -121,7 +121,6 @@ def _stacked(sigmas, states, node):
 
 def _cells(derivation) -> dict:
     """{cell: (bptt node, states node, the step's names as nodes)} of each recurrent layer."""
-    from derive.formula.matrix_names import step_names_of
     out = {}
     for layer in derivation.model.layers:
         if layer.kind != "recurrent":
@@ -253,3 +252,14 @@ def stack_steps(x: Node, atoms: dict) -> Node:
     except (NotLiftable, ShapeError):
         parts = _written_out(x, atoms)
         return concat([reshape(p, (p.shape[0], 1, *p.shape[1:])) for p in parts], 1)
+
+
+def step_names_of(derivation, cell) -> list:
+    from derive.ops.scan import cell_backward
+    from derive.graph.build import topo_order
+    back = cell_backward(cell)
+    nodes = [n for n in topo_order(cell.new) if n.name is not None and n.role != "param"]
+    from derive.ops.scan import step_extras
+    extras = step_extras(cell)
+    return nodes + [d for _, d in back.deltas] + [leaf for leaf, _, _ in back.adj_parts] \
+        + list(extras.following.values()) + ([extras.upstream] if extras.upstream is not None else [])

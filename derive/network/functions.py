@@ -153,7 +153,7 @@ def size_checked(expr, label: str) -> None:
     operations (each operation of a string can be two of SymPy's: a − b is Add(a, Mul(−1, b))), or more
     than MAX_LENGTH parts. Iterative and bounded, so that no printing or recursion of SymPy's is reached;
     ``label`` (the layer's activation, the loss) names the culprit, never the expression itself."""
-    from derive.formula.parse import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH
+    from derive.formula.errors import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH
     stack, count = [(expr, 0, 0)], 0
     while stack:
         e, depth, calls = stack.pop()

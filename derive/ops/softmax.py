@@ -33,7 +33,7 @@ def _vjp(node, g, ctx):
 
 def _show(node, p):
     s, _ = p.arg(node.args[0])
-    return p.call("softmax", s), p.ATOM
+    return p.softmax_call(s, node.attrs["axis"]), p.ATOM
 
 
 def _expand(node, args, ex):

@@ -238,6 +238,9 @@ class FormulaPrinter(NotationPrinter):
     def entry_name(self, sym):
         return sym.name  # w1_1_2, as SymPy's own printer writes it in the expressions
 
+    def softmax_call(self, s, axis):
+        return f"softmax({s}, {axis})"   # the axis a formula read back by check names
+
     def _print_Float(self, e):
         return repr(float(e))   # every digit a float64 holds: the formula reads back as the same number
 

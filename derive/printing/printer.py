@@ -167,6 +167,10 @@ class NotationPrinter(Printer):
     def call(self, fname: str, args: str) -> str:
         return f"{fname}({args})"
 
+    def softmax_call(self, s: str, axis: int) -> str:
+        """softmax over the classes: the books leave the axis unwritten; a formula names it (``FormulaPrinter``)."""
+        return self.call("softmax", s)
+
     def matrix_product(self, parts: list) -> str:
         return self.matmul_sign.join(parts)
 

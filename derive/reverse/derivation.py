@@ -16,7 +16,7 @@ import sympy as sp
 
 from derive.graph import build as G
 from derive.graph.build import Node, constant_factor, ew, named, placeholder
-from derive.network.functions import LOSS_TITLES
+from derive.network.functions import LOSS_TITLES, NetworkError
 from derive.run.limits import TimeLimitExceeded
 from derive.graph.names import Name, layer_of
 from derive.graph.node import attr_items, renamable
@@ -340,9 +340,8 @@ def gradients(J: Node, wrt=None, adjoint=None, ctx=None) -> dict:
     ``adjoint(node, g)``, if given, sees each node's adjoint once formed and returns the one to use
     (a recurrence's step names its error signals there). ``ctx`` words the rules (default: none);
     one with a ``seen`` dict collects, per node, the rules of the contributions to its adjoint."""
-    from derive.network.network import Model, Network, NetworkError
     if not isinstance(J, Node):
-        if isinstance(J, (Network, Model)):
+        if _is_network(J) or _is_model(J):
             raise NetworkError(f"gradients: J must be the root Node of a graph (with one entry), not a "
                                f"{type(J).__name__}; for a network's gradients use derive(net)")
         raise NetworkError(f"gradients: J must be the root Node of a graph (with one entry), not {J!r}")
@@ -380,13 +379,22 @@ def gradients(J: Node, wrt=None, adjoint=None, ctx=None) -> dict:
     return {x: out.get(x, ew(sp.Integer(0), [], shape=x.shape)) for x in wrt}
 
 
+def _is_network(value) -> bool:
+    """A declared network (derive.network.network.Network, which imports this module: known by its type's name)."""
+    return any(t.__name__ == "Network" and t.__module__ == "derive.network.network" for t in type(value).__mro__)
+
+
+def _is_model(value) -> bool:
+    """A built network (derive.network.network.Model)."""
+    return any(t.__name__ == "Model" and t.__module__ == "derive.network.network" for t in type(value).__mro__)
+
+
 def as_derivation(value, taker: str, arg: str = "its argument") -> Derivation:
     """The Derivation a function that reads one is given: a Derivation as it is, a Network or a built Model
     derived (a Network in the rows convention, as ``net.derive()``); anything else refused, naming the function."""
-    from derive.network.network import Model, Network, NetworkError
     if isinstance(value, Derivation):
         return value
-    if isinstance(value, (Network, Model)):
+    if _is_network(value) or _is_model(value):
         return derive(value)
     raise NetworkError(f"{taker}: {arg} must be a Network, a built Model (net.build()) or a Derivation "
                        f"(net.derive()), not {value!r}")
@@ -395,10 +403,9 @@ def as_derivation(value, taker: str, arg: str = "its argument") -> Derivation:
 def derive(model, printer=None) -> Derivation:
     """Reverse mode from the loss J to every parameter of ``model``: a built Model (``net.build()``), or a
     Network (derived in the rows convention, as ``net.derive()``)."""
-    from derive.network.network import Model, Network, NetworkError
-    if isinstance(model, Network):
+    if _is_network(model):
         model = model.build()
-    if not isinstance(model, Model):
+    if not _is_model(model):
         raise NetworkError(f"derive: its argument must be a Network or a built Model (net.build()), not {model!r}")
     ctx = _Context(model, printer)
     order = G.topo_order(model.J)

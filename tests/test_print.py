@@ -39,7 +39,7 @@ def test_xor_json_exact():
     doc = json.loads(XOR.derive().json())
     assert doc == {
         "convention": "rows",
-        "forward": ["Z1 = X @ W1 + b1", "A1 = tanh(Z1)", "Z2 = A1 @ W2 + b2", "A2 = softmax(Z2)"],
+        "forward": ["Z1 = X @ W1 + b1", "A1 = tanh(Z1)", "Z2 = A1 @ W2 + b2", "A2 = softmax(Z2, 1)"],
         "loss": "-(1/m)*sum(Y*log(A2))",
         "deltas": {"delta2": "A2 - Y", "delta1": "(delta2 @ W2.T)*(1 - A1**2)"},
         "gradients": {"W1": "(1/m)*(X.T @ delta1)", "b1": "(1/m)*sum(delta1, 0)",

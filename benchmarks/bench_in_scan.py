@@ -9,8 +9,6 @@ Usage: python benchmarks/bench_in_scan.py [MODEL ...] [--batch-size 64] [--repea
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 
@@ -78,34 +76,12 @@ def in_scan(model: str, batch_size: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from compile.cli.args import SIZE_MAX, count
-    from compile.cli.bench import MAX_REPEATS, SUITE, BenchError
-    from derive.network.examples import ModelError
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="*", metavar="MODEL", help="dense networks (default: the suite's float32 rows)")
-    ap.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=64,
-                    help="examples per step for MODELs given (default 64)")
-    ap.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=9,
-                    help="interleaved repeats (default 9)")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
-    args = ap.parse_args(argv)
-    rows = [(m, args.batch_size) for m in args.models] or [(spec, batch) for _, spec, batch, dtype in SUITE
-                                                           if dtype == "float32"]
-    out = []
-    for model, batch in rows:
-        try:
-            r = in_scan(model, batch, args.repeats)
-        except (ModelError, BenchError) as exc:
-            print(f"bench_in_scan: {model}: {exc}", file=sys.stderr)
-            return 2
-        out.append(r)
-        name = model if len(model) <= 40 else model[:37] + "..."
-        print(f"{name:40s} batch {batch:4d}  derived {r['derived_step_us']:9.1f} us/step, jax.grad "
-              f"{r['jax_grad_step_us']:9.1f}: {r['ratio']:.2f}x ({r['quartiles'][0]:.2f}-{r['quartiles'][1]:.2f})",
-              flush=True)
-    if args.json:
-        print(json.dumps(out))
-    return 0
+    from rows import run_rows
+    return run_rows(argv, "bench_in_scan.py", __doc__.splitlines()[0], in_scan,
+                    lambda row, r: f"{row}  derived {r['derived_step_us']:9.1f} us/step, jax.grad "
+                                   f"{r['jax_grad_step_us']:9.1f}: {r['ratio']:.2f}x "
+                                   f"({r['quartiles'][0]:.2f}-{r['quartiles'][1]:.2f})",
+                    batch_size=64, repeats=9)
 
 
 if __name__ == "__main__":

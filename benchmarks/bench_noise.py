@@ -11,8 +11,6 @@ Usage: python benchmarks/bench_noise.py [MODEL ...] [--batch-size 128] [--repeat
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
 import sys
@@ -60,33 +58,11 @@ def null_ratio(model: str, batch_size: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from compile.cli.args import SIZE_MAX, count
-    from compile.cli.bench import MAX_REPEATS, SUITE, BenchError
-    from derive.network.examples import ModelError
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="*", metavar="MODEL", help="dense networks (default: the suite's float32 rows)")
-    ap.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=128,
-                    help="examples per step for MODELs given (default 128)")
-    ap.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=11,
-                    help="interleaved repeats (default 11)")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
-    args = ap.parse_args(argv)
-    rows = [(m, args.batch_size) for m in args.models] or [(spec, batch) for _, spec, batch, dtype in SUITE
-                                                           if dtype == "float32"]
-    out = []
-    for model, batch in rows:
-        try:
-            r = null_ratio(model, batch, args.repeats)
-        except (ModelError, BenchError) as exc:
-            print(f"bench_noise: {model}: {exc}", file=sys.stderr)
-            return 2
-        out.append(r)
-        name = model if len(model) <= 40 else model[:37] + "..."
-        print(f"{name:40s} batch {batch:4d}  {r['step_ms']:8.3f} ms/step  jax.grad / jax.grad: "
-              f"{r['ratio']:.2f}x ({r['quartiles'][0]:.2f}-{r['quartiles'][1]:.2f})", flush=True)
-    if args.json:
-        print(json.dumps(out))
-    return 0
+    from rows import run_rows
+    return run_rows(argv, "bench_noise.py", __doc__.splitlines()[0], null_ratio,
+                    lambda row, r: f"{row}  {r['step_ms']:8.3f} ms/step  jax.grad / jax.grad: "
+                                   f"{r['ratio']:.2f}x ({r['quartiles'][0]:.2f}-{r['quartiles'][1]:.2f})",
+                    batch_size=128, repeats=11)
 
 
 if __name__ == "__main__":

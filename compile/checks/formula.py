@@ -648,13 +648,18 @@ def _swapped_name(d, formula, correct, per_step, seed) -> list:
     index (W1 for W2, with shapes that fit), A for Z inside a derivative, a step (c1_t for c1_tm1) or a gate
     (deltaf1_t for deltai1_t). [] where no single name explains it, or past SWAP_SECONDS: the search runs in
     a child process (``derive.run.worker``), as a variant's graph can be SymPy work of any length."""
-    from derive.run.worker import run
     if not isinstance(formula, str) or not formula.isascii() or "\n" in formula.strip():
         return []
+    return _search(_swap_search, d, formula, correct, per_step, seed, SWAP_SECONDS, "the search for a slipped name")
+
+
+def _search(search, d, formula, correct, per_step, seed, seconds, what) -> list:
+    """A slip search run in a child process under ``seconds``: its findings, or [] where it fails or runs out of
+    time (a diagnosis never stands in the verdict's way)."""
+    from derive.run.worker import run
     try:
-        return run(_swap_search, d, formula, correct, per_step, seed, seconds=SWAP_SECONDS,
-                   what="the search for a slipped name")
-    except Exception:   # noqa: BLE001 - TimeLimitExceeded among them: a diagnosis never stands in the verdict's way
+        return run(search, d, formula, correct, per_step, seed, seconds=seconds, what=what)
+    except Exception:   # noqa: BLE001 - TimeLimitExceeded among them
         return []
 
 
@@ -732,14 +737,9 @@ def _sign_slip(d, formula, correct, per_step, seed) -> list:
     numerically; named with the term or the line. [] where no one sign explains it, or past SIGN_SECONDS (in a
     child process, as ``_swapped_name``'s search; at most MAX_SIGN_VARIANTS variants). A sign of the whole
     formula is the constant factor −1, said before this is tried."""
-    from derive.run.worker import run
     if not isinstance(formula, str):
         return []
-    try:
-        return run(_sign_search, d, formula, correct, per_step, seed, seconds=SIGN_SECONDS,
-                   what="the search for a sign slipped")
-    except Exception:   # noqa: BLE001 - TimeLimitExceeded among them: a diagnosis never stands in the verdict's way
-        return []
+    return _search(_sign_search, d, formula, correct, per_step, seed, SIGN_SECONDS, "the search for a sign slipped")
 
 
 def _sign_variants(text) -> list:

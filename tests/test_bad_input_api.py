@@ -156,6 +156,16 @@ def test_an_activation_nested_past_the_formula_limit_is_refused_at_once(depth):
                                "more than 8 deep (at most 8)")
 
 
+@pytest.mark.parametrize("norm", ["BatchNorm", "LayerNorm"])
+def test_a_normalization_s_activation_nested_past_the_formula_limit_is_refused_at_once(norm):
+    """The same limits on a normalization layer's activation as on a Dense layer's: refused before SymPy
+    differentiates it."""
+    with pytest.raises(NetworkError) as info:
+        Network(2, [Dense(3), getattr(derive, norm)(activation=nested(sp.tanh, Z, 200)), Dense(1)], loss="mse")
+    assert str(info.value) == (f"layer 2 ({norm}): activation: the SymPy expression has functions applied inside "
+                               "one another more than 8 deep (at most 8)")
+
+
 def test_a_loss_nested_past_the_formula_limit_is_refused_without_a_recursion_error():
     with pytest.raises(NetworkError) as info:
         Network(2, [Dense(1)], loss=nested(sp.sin, YHAT, 200))
@@ -210,6 +220,24 @@ def test_train_refuses_an_optimizer_option_given_twice_with_two_values(capsys):
 def test_check_code_refuses_a_name_mapped_twice(capsys):
     assert cli(["check-code", "xor", "examples/my_backward.py:backward", "--names", "a=Z2,a=Z1"]) == 2
     assert "argument --names: a is given twice, as Z2 and Z1: give it once" in capsys.readouterr().err
+
+
+def test_check_code_reads_every_names_option_as_one_mapping(capsys, tmp_path):
+    """--names given twice maps both (the first is not lost); the same key to two nodes is refused."""
+    code = tmp_path / "mine.py"
+    code.write_text("import numpy as np\n"
+                    "def backward(params, X, Y):\n"
+                    "    A1 = np.tanh(X @ params['W1'] + params['b1'])\n"
+                    "    Z2 = A1 @ params['W2'] + params['b2']\n"
+                    "    E = np.exp(Z2 - Z2.max(axis=1, keepdims=True)); A2 = E / E.sum(axis=1, keepdims=True)\n"
+                    "    m = X.shape[0]; d2 = (A2 - Y) / m; d1 = d2 @ params['W2'].T * (1 - A1**2)\n"
+                    "    return {'W1': X.T @ d1, 'b1': d1.sum(0), 'W2': A1.T @ d2, 'b2': d2.sum(0),\n"
+                    "            'g2': d2, 'g1': d1}\n")
+    assert cli(["check-code", "xor", f"{code}:backward", "--names", "g2=Z2", "--names", "g1=Z1"]) == 0
+    out = capsys.readouterr().out
+    assert "∂J/∂Z₂" in out and "∂J/∂Z₁" in out, out
+    assert cli(["check-code", "xor", f"{code}:backward", "--names", "g2=Z2", "--names", "g2=Z1"]) == 2
+    assert capsys.readouterr().err.strip() == "derivax: --names g2 is given twice, as Z2 and Z1: give it once"
 
 
 def test_show_takes_every_param_given(capsys):

@@ -5,7 +5,7 @@ book that writes them does."""
 import pytest
 from conftest import formula_checker
 
-from compile.checks.formula import check_formula
+from compile.checks.formula import CheckError, check_formula
 from derive import Dense, FormulaError, Network
 
 NG = Network(2, [Dense(3, "tanh"), Dense(2, "softmax")])                             # columns: dZ2 = A2 - Y
@@ -175,6 +175,45 @@ def test_lines_of_a_notebook_read_as_the_one_formula_they_compute(net, conventio
     if not ok:   # and what differs, as the one formula written on one line says it
         reference = check(net, target, one_line, convention)
         assert not reference.ok and mine.diagnosis == reference.diagnosis, (mine.render(), reference.render())
+
+
+NG_LINES = "dZ2 = A2 - Y\ndW2 = 1/m * np.dot(dZ2, A1.T)\ndZ1 = np.dot(W2.T, dZ2) * (1 - A1**2)\ndW1 = 1/m * np.dot(dZ1, X.T)"
+
+
+@pytest.mark.parametrize("target, one_line", [("W2", "1/m * np.dot(A2 - Y, A1.T)"),
+                                              ("W1", "1/m * np.dot(np.dot(W2.T, A2 - Y) * (1 - A1**2), X.T)")])
+def test_a_notebook_of_every_gradient_is_read_up_to_the_target_s_own_line(target, one_line):
+    """A cell computing dW2 then dW1 is checked for W2 on its dW2 line, not on its last: compared with each
+    gradient's one-line formula, and one slip in the dW2 line is still found there."""
+    mine = check(NG, target, NG_LINES, "columns")
+    assert mine.ok and check(NG, target, one_line, "columns").ok, mine.render()
+    if target == "W2":
+        assert "read up to the line that defines dW2; the lines after it define dZ1, dW1" in mine.yours_note
+        slipped = check(NG, "W2", NG_LINES.replace("dW2 = 1/m * ", "dW2 = ", 1), "columns")
+        assert not slipped.ok
+
+
+@pytest.mark.parametrize("target, lines, words", [
+    # the last line is another target's: checked as W2, ∂J/∂W₁'s formula would be "wrong" for the wrong reason
+    ("W2", "dZ2 = A2 - Y\ndZ1 = np.dot(W2.T, dZ2) * (1 - A1**2)\ndW1 = 1/m * np.dot(dZ1, X.T)",
+     "its last line defines dW1, which names the gradient of W1: check it with --param W1"),
+    ("W2", "dW1 = 1/m * np.dot(dZ1, X.T)", "its left side is dW1, which names the gradient of W1"),
+    ("W2", "∂J/∂W₁ = (1/m) δ₁ Xᵀ", "its left side is ∂J/∂W₁, which names the gradient of W1"),
+    ("delta1", "dZ2 = A2 - Y", "its left side is dZ2, which names ∂J/∂Z2: check it with --param dZ2, or end the "
+                               "formula with the line that defines dZ1"),
+])
+def test_a_formula_named_for_another_target_is_refused(target, lines, words):
+    with pytest.raises(CheckError) as e:
+        check(NG, target, lines, "columns")
+    assert words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("lines", ["dW2 += 1", "dZ2 = A2 - Y\ndW2 += 1/m * np.dot(dZ2, A1.T)"])
+def test_adding_to_a_name_no_line_defines_is_an_error(lines):
+    """dW2 += ... with no dW2 before: an error at dW2, not dW2's increment read as the whole formula."""
+    with pytest.raises(FormulaError) as e:
+        check(NG, "W2", lines, "columns")
+    assert "unknown name 'dW2': define it on a line before" in str(e.value)
 
 
 @pytest.mark.parametrize("lines, col, words", [

@@ -240,6 +240,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     from derive.formula.parse import FormulaError
     from derive.formula.spelling import map_error, reads_nielsen, respell, shown
     respelled, offsets = respell(formula, matrix_names(d))
+    respelled, kept = _lines_of_target(d, target, formula, respelled)
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
@@ -257,7 +258,101 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", result.yours_note]))
     if reads_nielsen(formula):
         result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
+    if kept:
+        result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
     return result
+
+
+def _name_key(d, name):
+    """What a name written on a formula's left side stands for, as (kind, name): ("grad", "W2") for W2's
+    gradient (dW2, dw2, ∂J/∂W₂), ("adjoint", "Z2") for ∂J/∂Z₂ or δ₂ (dZ2, delta2), ("forward", "A1") for a
+    forward node; None for a name of the user's own (dscores, grad)."""
+    try:
+        name = _target_spelled(d, name)
+    except CheckError:
+        return None
+    named = {str(n.name) for n in d.model.forward if n.name}
+    z_of = {layer.index: str(layer.Z.name) for layer in d.model.layers
+            if getattr(layer, "Z", None) is not None and getattr(layer.Z, "name", None) is not None}
+    deltas = {str(delta.name): z_of[k] for k, delta in d.deltas.items()
+              if getattr(delta, "name", None) is not None and k in z_of}
+    for spelled in ("dJ/d", "∂J/∂"):
+        if name.startswith(spelled) and len(name) > len(spelled):
+            name = "d" + name[len(spelled):]
+    if name in d.grads:
+        return "grad", name
+    if name.startswith("d") and name[1:] in d.grads and name not in named:
+        return "grad", name[1:]
+    if name in deltas:
+        return "adjoint", deltas[name]
+    if name.startswith("d") and name[1:] in named:
+        return "adjoint", name[1:]
+    if name in named:
+        return "forward", name
+    return None
+
+
+def _lines_of_target(d, target, formula, respelled):
+    """(text, note): a formula whose left side (``dW1 = ...``) or last line names another target than the one
+    checked is refused (``--param W2`` on lines ending with ``dW1 = ...`` would compare ∂J/∂W₁'s formula with
+    ∂J/∂W₂); lines that define the target before others (dW2, then dW1) are read up to the target's last
+    definition, and the note says so."""
+    import ast
+    from derive.formula.spelling import _strip_around
+    want = _name_key(d, target)
+    if want is None:
+        return respelled, ""
+
+    def refuse(name, said):
+        raise CheckError(f"the formula is for {target}, but {said} {name}, which names "
+                         f"{_key_words(got)}: check it with --param {_key_target(got)}, or end the formula with "
+                         f"the line that defines {'d' + want[1] if want[0] != 'forward' else want[1]}")
+    try:
+        body = ast.parse(respelled, mode="exec").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        body = None
+    if body is not None and len(body) >= 2:
+        def assigned(line):   # the name a line defines or changes (dZ1 = ..., dZ1[Z1 <= 0] = 0, dW2 += ...)
+            target = line.targets[0] if isinstance(line, ast.Assign) and len(line.targets) == 1 else \
+                line.target if isinstance(line, ast.AugAssign) else None
+            if isinstance(target, ast.Subscript):
+                target = target.value
+            return target.id if isinstance(target, ast.Name) else None
+        names = [assigned(line) for line in body]
+        mine = [k for k, n in enumerate(names) if n is not None and _name_key(d, n) == want]
+        if mine and mine[-1] < len(body) - 1:
+            last = body[mine[-1]]
+            lines = respelled.split("\n")
+            end = sum(len(l) + 1 for l in lines[:last.end_lineno - 1]) + len(
+                lines[last.end_lineno - 1].encode("utf-8")[:last.end_col_offset].decode("utf-8", "ignore"))
+            after = list(dict.fromkeys(n for n in names[mine[-1] + 1:] if n is not None))
+            note = (f"read up to the line that defines {names[mine[-1]]}" +
+                    (f"; the lines after it define {', '.join(after)}" if after else ""))
+            return respelled[:end], note
+        if not mine and names[-1] is not None:
+            got = _name_key(d, names[-1])
+            if got is not None and got != want:
+                refuse(names[-1], "its last line defines")
+        return respelled, ""
+    if body is not None and len(body) == 1 and isinstance(body[0], (ast.Assign, ast.AugAssign)):
+        return respelled, ""
+    start, _ = _strip_around(formula)   # one line: its left side, dW1 = ..., stripped by respell
+    lhs = formula[:start].strip().rstrip("=").strip().strip("`$").strip()
+    if lhs and "\n" not in lhs:
+        got = _name_key(d, lhs)
+        if got is not None and got != want:
+            refuse(lhs, "its left side is")
+    return respelled, ""
+
+
+def _key_words(key):
+    kind, name = key
+    return {"grad": f"the gradient of {name}", "adjoint": f"∂J/∂{name}"}.get(kind, f"the forward node {name}")
+
+
+def _key_target(key):
+    kind, name = key
+    return {"grad": name, "adjoint": f"d{name}"}.get(kind, name)
 
 
 NIELSEN_COLUMNS = "Nielsen's formulas are written in the columns convention (a^l a column per example): --convention columns"

@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--labels", choices=["onehot", "integer"], default="onehot",
                         help="how y is handed: one-hot rows (default), or class indices (batch,) as "
                              "cross_entropy(logits, y) takes them")
-    parser.add_argument("--names", type=_names, default=None, metavar="KEY=NODE,...",
+    parser.add_argument("--names", type=_names, action="append", default=None, metavar="KEY=NODE,...",
                         help="the keys your function returns for intermediate adjoints, mapped to the nodes "
                              "derivax show prints (dlogits=Z5,dbnraw=xhat4); d<name> keys (dZ5) and the makemore "
                              "exercise's names need no mapping")
@@ -95,6 +95,14 @@ def main(args) -> int:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     label = f"{Path(path).name}:{fname}"
+    if args.names:   # --names given more than once: one mapping, a key with two nodes refused
+        from compile.cli.args import conflicting
+        pairs = [pair for given in args.names for pair in given.items()]
+        conflict = conflicting(pairs, "--names")
+        if conflict:
+            print(f"derivax: {conflict}", file=sys.stderr)
+            return 2
+        args.names = dict(pairs)
     name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
     data, notes = None, []

@@ -159,7 +159,7 @@ def _strip_around(text):
                 break
         if end > start and text[end - 1] == ";":
             end, changed = end - 1, True
-        lhs = re.match(r"[^=()<>!:,'\"\[\]]*?(?<![=<>!])=(?!=)", text[start:end])
+        lhs = re.match(r"[^=()<>!:,'\"\[\]]*?(?<![=<>!+\-*/@%&|^])=(?!=)", text[start:end])   # not dW2 += ...
         if "\n" in text[start:end].strip() or ";" in text[start:end]:
             lhs = None   # lines of definitions: each line's name is read (derive.formula.parse)
         if lhs and lhs.group().strip(" =") and not re.search(r"\b(axis|keepdims)\s*=$", lhs.group()):

@@ -83,6 +83,8 @@ def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum
         raise NetworkError(f"{where}: variance must be 'biased' (1/m, as frameworks normalize) or 'unbiased' "
                            f"(1/(m − 1), Bessel's correction), not {variance!r}")
     momentum = _number(momentum, "momentum", 0, 1, where) if kind == "batch" else None
+    if isinstance(act, sp.Basic):   # a SymPy expression given from Python: a formula string's limits
+        F.size_checked(act, f"{where}: activation")
     name, fn = parts._activation(act)
     if fn is None:
         raise NetworkError(f"{where}: softmax belongs on the output Dense layer, not on a normalization layer")

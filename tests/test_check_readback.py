@@ -120,12 +120,47 @@ def test_a_dense_layer_at_every_step_reads_as_the_json_writes_it_or_indexed():
         assert check("gpt", "W5", formula).ok, formula
 
 
-@pytest.mark.parametrize("name", ["xor", "makemore", "cnn"])
-def test_forward_lines_read_back_softmax_with_its_axis(name, verdict_only):
-    """The forward lines of dense, embedding, batch norm and convolutional networks read back too: softmax prints
-    its axis (softmax(Z2, 1)), as check needs it."""
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_forward_lines_read_back_equal(name, verdict_only):
+    """Every example's forward lines read back too: softmax with its axis (softmax(Z2, 1)), a recurrence's states
+    stacked (stack_t(h1_t)) and its last (h1_at40), a bidirectional layer's concat(H1, H2), attention's causal mask."""
     _, _, record = example(name)
-    assert any("softmax(" in line and ", 1)" in line for line in record["forward"])
+    assert any("softmax(" in line and ", 1)" in line for line in record["forward"]) or name in ("linreg", "gpt",
+                                                                                                  "charlm")
+    wrong = []
     for line in record["forward"]:
         target, _, formula = line.partition(" = ")
-        assert check(name, target, formula).ok, line
+        try:
+            if not check(name, target, formula).ok:
+                wrong.append(line)
+        except (FormulaError, ValueError) as exc:
+            wrong.append(f"{line}: {exc}")
+    assert not wrong, "\n".join(wrong)
+
+
+# (example, target, the JSON's forward formula, a wrong variant): the new names are read as what they mean
+FORWARD_VARIANTS = [
+    ("rnn", "H1", "stack_t(h1_t)", "stack_t(z1_t)"),                  # every step's pre-activation, not its state
+    ("rnn", "A1", "h1_at40", "h1_at39"),                               # the state one step before the last
+    ("gru", "A3", "concat(H1, H2)", "concat(H2, H1)"),                 # the directions swapped
+    ("gpt", "P3", "softmax(causal(S3), 3)", "softmax(S3, 3)"),         # the mask left out
+]
+
+
+@pytest.mark.parametrize("name, target, formula, variant", FORWARD_VARIANTS)
+def test_a_wrong_forward_line_of_the_new_kinds_is_not_equal(name, target, formula, variant, verdict_only):
+    _, _, record = example(name)
+    assert f"{target} = {formula}" in record["forward"]
+    assert check(name, target, formula).ok and not check(name, target, variant).ok
+
+
+@pytest.mark.parametrize("name, formula, says", [
+    ("rnn", "h1_at41", "h1_at41: layer 1 runs steps 1 to 40"),
+    ("gpt", "softmax(causal(X), 3)", "a causal mask takes square (queries, keys) scores"),
+    ("gru", "concat(H1)", "concat(a, b, ...) puts two or more tensors side by side"),
+])
+def test_the_new_forward_names_refuse_what_they_cannot_be(name, formula, says):
+    target = {"rnn": "A1", "gpt": "P3", "gru": "A3"}[name]
+    with pytest.raises((FormulaError, ValueError)) as exc:
+        check(name, target, formula)
+    assert says in str(exc.value), str(exc.value)

@@ -144,34 +144,21 @@ def _is_bptt(node) -> bool:
 def _at_fixed_step(derivation, target):
     """(node, label) of ∂J/∂h⟨k⟩ at one fixed step k, a target written dh1_at40 (or one part of a state of
     several, dc1_at40); None for any other target."""
-    import re
+    from derive.formula.matrix_names import fixed_step
     from derive.graph.names import Name
-    found = re.fullmatch(r"d([A-Za-z]+)(\d+)_at(\d+)", target)
+    if not target.startswith("d"):
+        return None
+    try:
+        found = fixed_step(derivation, target)
+    except ValueError as exc:
+        raise CheckError(f"no formula named {target!r}: {str(exc).split(': ', 1)[1]}") from None
     if found is None:
         return None
-    base, layer, k = found.group(1), int(found.group(2)), int(found.group(3))
-    for model_layer in derivation.model.layers:
-        cell = getattr(model_layer, "cell", None)
-        if model_layer.kind != "recurrent" or cell is None or cell.layer != layer:
-            continue
-        parts = list(cell.parts) if cell.parts else [cell.new.name.base]
-        if base not in parts:
-            continue
-        ref = next((g for g in derivation.grads.values() if g.op == "time_sum" and g.attrs["cell"] is cell), None)
-        T = int(dict(model_layer.geometry)["steps"])
-        if ref is None or not 1 <= k <= T:
-            raise CheckError(f"no formula named {target!r}: layer {layer} runs steps 1 to {T}")
-        from derive.graph.build import reshape
-        from derive.ops import slice_
-        sigmas = ref.args[0]
-        node = reshape(slice_(sigmas, 1, k - 1, k), (sigmas.shape[0], sigmas.shape[2]))
-        if cell.parts:
-            j, width = parts.index(base), cell.part_units
-            node = slice_(node, 1, j * width, (j + 1) * width)
-        from derive.printing.show import printer_for
-        text = printer_for("text")
-        return node, text.gradient_name(text.name(Name(base, layer, k, True)))
-    return None
+    import re
+    base, layer, k = re.fullmatch(r"d([A-Za-z]+)(\d+)_at(\d+)", target).groups()
+    from derive.printing.show import printer_for
+    text = printer_for("text")
+    return found[0], text.gradient_name(text.name(Name(base, int(layer), int(k), True)))
 
 
 def show_step(node) -> str:

@@ -116,6 +116,39 @@ def step_names(derivation) -> dict:
     return out
 
 
+def fixed_step(derivation, name):
+    """(node, layer's cell) of a recurrent layer's state at one fixed step k, as show's formula notation names it:
+    ``h1_at40`` (h₁⟨40⟩, the last state a layer passes on), ``dh1_at40`` (∂J/∂h₁⟨40⟩), ``c1_at3`` (one part of an
+    LSTM's state); None for any other name. ValueError for a step the layer does not run."""
+    import re
+    found = re.fullmatch(r"(d?)([A-Za-z]+)(\d+)_at(\d+)", name) if isinstance(name, str) else None
+    if found is None:
+        return None
+    adjoint, base, layer, k = found.group(1) == "d", found.group(2), int(found.group(3)), int(found.group(4))
+    for model_layer in derivation.model.layers:
+        cell = getattr(model_layer, "cell", None)
+        if model_layer.kind != "recurrent" or cell is None or cell.layer != layer:
+            continue
+        parts = list(cell.parts) if cell.parts else [cell.new.name.base]
+        if base not in parts:
+            continue
+        ref = next((g for g in derivation.grads.values() if g.op == "time_sum" and g.attrs["cell"] is cell), None)
+        T = int(dict(model_layer.geometry)["steps"])
+        if ref is None:
+            return None
+        if not 1 <= k <= T:
+            raise ValueError(f"{name}: layer {layer} runs steps 1 to {T}")
+        from derive.graph.build import reshape
+        from derive.ops import slice_
+        seq = ref.args[0] if adjoint else ref.args[2]   # σ⟨t⟩ = ∂J/∂h⟨t⟩ at every t, or the states
+        node = reshape(slice_(seq, 1, k - 1, k), (seq.shape[0], seq.shape[2]))
+        if cell.parts:
+            j, width = parts.index(base), cell.part_units
+            node = slice_(node, 1, j * width, (j + 1) * width)
+        return node, cell
+    return None
+
+
 def shifted_names(cell) -> dict:
     """The step's nodes at the step after t in the cell's direction, as the recurrence ∂J/∂h⟨t⟩ reads them
     (a GRU's u1_tp1, dh1_tp1; a reverse cell's u2_tm1): each gate, state and pre-activation of the step and
@@ -284,7 +317,30 @@ def matrix_functions(model=None) -> dict:
         out.update(attention_functions(model))
         out.update(embedding_functions(model))
         out["g_prime"] = _layer_prime(model)
+        from derive.graph.build import topo_order
+        ops = {n.op for n in topo_order(model.J)}
+        if "concat" in ops:
+            out["concat"] = _concat
+        if "causal" in ops:
+            out["causal"] = _causal
     return out
+
+
+def _concat(*parts):
+    """concat(H1, H2): the parts side by side along their last axis, as show prints a bidirectional layer's
+    two directions joined."""
+    from derive.ops import concat
+    if len(parts) < 2 or not all(isinstance(q, Node) for q in parts):
+        raise ValueError("concat(a, b, ...) puts two or more tensors side by side along their last axis")
+    return concat(parts, parts[0].rank - 1)
+
+
+def _causal(x):
+    """causal(S): attention's scores with −∞ where the key is later than the query, as show prints the mask."""
+    from derive.ops import causal
+    if not isinstance(x, Node):
+        raise ValueError("causal(S) takes attention's scores, (…, queries, keys)")
+    return causal(x)
 
 
 def _permute(x, axes):

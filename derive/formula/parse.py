@@ -143,6 +143,7 @@ class Evaluator:
         self.numpy, self.methods = numpy or {}, methods or {}
         self.src = text.strip() if isinstance(text, str) else ""
         self.notes = []
+        self.lookup = None   # a name outside ``names`` to a value, or None (a recurrent state at a fixed step)
 
     # ---- positions and messages ----
     def offset(self, node) -> int:
@@ -410,6 +411,13 @@ class Evaluator:
         if isinstance(node, ast.Name):
             if node.id in self.names:
                 return self.names[node.id]
+            if self.lookup is not None:
+                try:
+                    found = self.lookup(node.id)
+                except ValueError as exc:
+                    self.fail(node, str(exc))
+                if found is not None:
+                    return found
             if node.id in self.functions:
                 self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
             if self.matrix and node.id in _DECAY_NAMES:
@@ -954,6 +962,8 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
     functions.update(step_functions(derivation))
     evaluator = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims"),
                           numpy=numpy_functions(), methods=array_methods())
+    from derive.formula.matrix_names import fixed_step
+    evaluator.lookup = lambda name: (fixed_step(derivation, name) or (None,))[0]   # h1_at40: one step's state
     value = evaluator.run()
     if notes is not None:
         notes.extend(evaluator.notes)

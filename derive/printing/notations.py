@@ -289,6 +289,12 @@ class FormulaPrinter(NotationPrinter):
         return f"d{shown}"
 
     def sequence(self, first, last):
+        """Every step's state, as check reads it: stack_t(h1_t) (stack_t(dh1_t) for ∂J/∂h⟨t⟩ at every t)."""
+        import re
+        a, b = re.fullmatch(r"(.+)_at1", first), re.fullmatch(r"(.+)_at\d+", last)
+        if a and b and a.group(1) == b.group(1):
+            base = a.group(1)
+            return f"stack_t({'d' + base[len('dJ/d'):] if base.startswith('dJ/d') else base}_t)"
         return f"stack({first}, ..., {last})"
 
     # A line of the formula notation holds without the note beside it (show's JSON has no notes): ∂J/∂h⟨t⟩ of a

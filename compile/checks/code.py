@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from compile.checks.factor import close, factor, transposed
-from compile.checks.readings import DRAWN_MASK
+from compile.checks.readings import DRAWN_MASK, realigned
 from compile.checks.results import Comparison, ParamResult
 from compile.checks.points import random_point
 from compile.checks.sandbox import DEFAULT_TIMEOUT, MAX_TIMEOUT, InChild, open_function
@@ -60,6 +60,7 @@ class CodeReport:
     dz: str = "adjoint"   # how the intermediates were read: as ∂J/∂N, or as the courses write them ("delta")
     loss_wrong: str | None = None   # the returned loss is not J while the gradients are J's, as a sentence
     rules_wrong: str | None = None  # a Value class's backward rules found wrong, tested each on its own
+    indexes_data: bool = False      # what stopped it was an index made of the inputs or targets it was handed
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -206,10 +207,41 @@ def _data_arrays(model, data):
                       dtype=np.float64, steps=steps)
 
 
-def _shape_problem(arr, ref, is_bias, m):
+def _broadcast_problem(arr, name, handed):
+    """A message where a bias's gradient of the same entries would broadcast against the parameter as the code
+    was handed it into a bigger array (deeplearning.ai's db1 of (4,) for b1 of (4, 1): the course's own update
+    b1 - lr * db1 is (4, 4)); None where the update keeps the parameter's shape, or the shape handed is unknown."""
+    if handed is None:
+        return None
+    handed = tuple(int(d) for d in handed)
+    try:
+        grown = np.broadcast_shapes(arr.shape, handed)
+    except ValueError:
+        return None   # no update at all: named by the shapes' own check
+    if int(np.prod(grown, dtype=np.int64)) <= int(np.prod(handed, dtype=np.int64)):
+        return None
+    shown = name or "the parameter"
+    grad = f"d{name}" if name else "its gradient"
+    why = ""
+    if len(handed) == 2 and handed[1] == 1 and arr.ndim == 1:
+        why = " (summed without keepdims=True: np.sum(..., axis=1, keepdims=True) keeps the column)"
+    elif len(handed) == 1 and arr.ndim == 2 and arr.shape[1] == 1:
+        why = f" (a column where {shown} is a vector: no reshape to a column)"
+    elif len(handed) == 2 and handed[1] == 1 and arr.ndim == 2 and arr.shape[0] == 1:
+        why = f" (a row where {shown} is a column)"
+    return (f"wrong shape: found {arr.shape} where {shown} is {handed}: the update {shown} - lr * {grad} would be "
+            f"{tuple(int(d) for d in grown)}, not {handed}{why}")
+
+
+def _shape_problem(arr, ref, is_bias, m, name=None, handed=None):
     """The user's array reshaped to the reference shape, or (None, message). A dense layer's bias,
-    printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out)."""
+    printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out): as long as
+    an update with it keeps the shape the parameter was ``handed`` in (a (4,) for a (4, 1) does not)."""
     want = ref.shape
+    if is_bias and arr.size == ref.size:
+        grown = _broadcast_problem(arr, name, handed)
+        if grown is not None:
+            return None, grown
     if is_bias and arr.size == ref.size and [d for d in arr.shape if d != 1] == [d for d in want if d != 1]:
         return arr.reshape(want), None   # the same entries, axes of length 1 kept or dropped: (1, 1, 1, c)
     other = (want[1:] if len(want) == 2 else (1,) + want) if is_bias else None
@@ -238,8 +270,11 @@ def _shape_problem(arr, ref, is_bias, m):
     return None, msg
 
 
-def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False) -> str:
-    """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]."""
+def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False, reduction="mean") -> str:
+    """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]. A factor that
+    follows m is worded for the ``reduction`` J has over the batch: under the mean a gradient m times the right
+    one misses its 1/m, under the sum (no 1/m at all) one m times smaller divides by m where J does not."""
+    summed = reduction == "sum"
     if all(not u.any() for u, *_ in pairs):
         return "all zeros"
     if transposed(pairs):
@@ -250,7 +285,12 @@ def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False) -> str:
     kind = found[0]
     if kind == "c":
         c, m0 = found[1], found[2]
-        hint = " (= the batch size m: missing 1/m?)" if abs(c / m0 - 1) <= 1e-6 else ""
+        hint = (" (= the batch size m: multiplied by m? J is the sum over the batch here, --reduction sum)" if summed
+                else " (= the batch size m: missing 1/m?)") if abs(c / m0 - 1) <= 1e-6 else ""
+        if summed and abs(c * m0 - 1) <= 1e-6:
+            hint = " (= 1/m: J is the sum over the batch here (--reduction sum); is yours the mean?)"
+        over_batch = "sums over the batch" if summed else "averages over the batch"
+        j_form = "J = Σ (A − Y)²" if summed else "J = (1/m) Σ (A − Y)²"
         if squared and (abs(c - 0.5) <= 1e-5 or abs(c - 2) <= 4e-5):
             hint = (" (the ½ of a squared error: is your loss (yhat − y)²/2, or (yhat − y)²? declare it with "
                     "--loss)")
@@ -258,18 +298,45 @@ def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False) -> str:
             half = " and halved" if abs(c * outputs * 2 - 1) <= 1e-5 else ""
             hint = (f" (= 1/{outputs}{' / 2' if half else ''}: your loss averages over the {outputs} outputs"
                     f"{half}, as np.mean of every entry or PyTorch's MSELoss do; derivax's mse sums over the "
-                    "outputs and averages over the batch: J = (1/m) Σ (A − Y)²)")
+                    f"outputs and {over_batch}: {j_form})")
         elif bce and outputs and outputs > 1 and abs(c * outputs - 1) <= 1e-5:
             hint = (f" (= 1/{outputs}: your loss averages over the {outputs} outputs, as np.mean of every entry does; "
-                    "derivax's bce sums over the outputs and averages over the batch: declare yours with --loss "
+                    f"derivax's bce sums over the outputs and {over_batch}: declare yours with --loss "
                     f"\"-(y*log(yhat) + (1 - y)*log(1 - yhat))/{outputs}\")")
         if keep and abs(c - keep) <= 1e-6 * keep:
             hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
         elif keep and abs(c * keep - 1) <= 1e-6:
             hint = " (= 1/keep probability: the dropout's 1/keep_prob applied twice?)"
         return f"off by a constant factor: user = {c:.6g} · ref{hint}"
+    if summed:
+        sum_here = "J is the sum over the batch here (--reduction sum)"
+        return {"m": f"multiplied by m (user = m · ref): {sum_here}, with no 1/m to leave out",
+                "1/m": f"divided by m (user = ref / m): {sum_here}; is yours the mean?",
+                "-m": f"wrong sign and multiplied by m (user = -m · ref): {sum_here}",
+                "-1": "wrong sign (user = -ref)"}[kind]
     return {"m": "missing 1/m (user = m · ref)", "1/m": "divided by m twice (user = ref / m)",
             "-m": "wrong sign and missing 1/m (user = -m · ref)", "-1": "wrong sign (user = -ref)"}[kind]
+
+
+def _clip_likely(c, reply, ref, names, m, per_example) -> bool:
+    """Whether gradients whose largest entries are ±c (``reply["clipped"]``) were clipped there, as np.clip(d, -c, c)
+    does: not where c is 1/m (a gradient's own value, one entry's share of the mean) or a value the reference
+    takes too; and, where each call returns the whole batch's gradient, only where an entry at ±c is one the
+    reference has beyond c (the clip cut it). Called once per example, the results are sums of clipped terms
+    that the reference (of the whole batch) cannot show: there the first two tests alone decide."""
+    if not c or abs(c * m - 1) <= 1e-9:
+        return False
+    beyond = False
+    for n in names:
+        u, r = reply["values"].get(n), ref.get(n)
+        if u is None or r is None or u.size != r.size or not r.size:
+            continue
+        u, r = u.reshape(r.shape), np.abs(np.asarray(r, float))
+        if np.any(np.abs(r - c) <= 1e-9 * c):
+            return False
+        at = np.abs(np.abs(u) - c) <= 1e-12 * c
+        beyond |= bool(np.any(r[at] > c * (1 + 1e-9)))
+    return beyond or bool(per_example)
 
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
@@ -328,7 +395,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if inputs == "auto":
         report = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels,
                             per_example, dz, "values")
-        if report.stopped == "exception" and _indexing_error(report.error) and data is None:
+        if report.stopped == "exception" and report.indexes_data and data is None:
             retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
                                labels, per_example, dz, "indices")
             if retry.stopped is None:
@@ -378,6 +445,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                              f"{kinds}): there is no gradient to check; add a layer with weights, such as a Dense or "
                              "a convolution")
         inter, aliases = I.resolve(d, mapping)
+        # bK as the bias of WK's layer, where the code's names say so (the child tells): never over --names
+        aligned = {k: v for k, v in I.aligned_aliases(model).items()
+                   if k not in (mapping or {}) and "d" + k not in (mapping or {})}
+        aligned_keys = [k for k in (*aligned, *("d" + k for k in aligned)) if k not in inter and k not in aliases]
+        aligned_read = False
         order = I.backward_order(d, set(inter.values()))
         key_of = {}
         for key, node in inter.items():
@@ -390,6 +462,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # the makemore exercise's steps that are no node of the derivation (dlogprobs, dcounts_sum_inv, dbnvar_inv, ...)
         exercise, step_states = I.course_names(model), {}
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
+        indexes_data = False
         findings, said, readings = [], [], []
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
@@ -454,17 +527,19 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 ys = np.argmax(ys, axis=0 if columns else -1)
             context = _context(d, params, x, y, given, columns, drop)
             context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
+            if aligned:
+                context["aligned"] = aligned
             if seeded:
                 context["dropout"] = seeded_param
             if drawn:   # the keep probability, and a seed for NumPy's generator: the same masks on every run
                 context["drawn"] = {"keep": float(model.masks[0].attrs["keep"]), "seed": 1000 + seed + k_point}
             if step_mask is not None:
                 context["mask"] = step_mask
-            reply = run(given, xs, ys, names, list(inter) + list(aliases) + (list(EXERCISE_STEPS) if exercise else [])
+            reply = run(given, xs, ys, names, list(inter) + list(aliases) + aligned_keys
+                        + (list(EXERCISE_STEPS) if exercise else [])
                         + ([DRAWN_MASK] if drawn else []), per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
-            clipped = reply.get("clipped") or clipped
             for pname in reply.get("half", ()):
                 if pname in names and pname not in halves:
                     halves.append(pname)
@@ -478,7 +553,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if short not in findings:
                     findings.append(short)
                     said.append(text)
-            for key, pname in aliases.items():   # dC for C1, as the exercise writes it
+            if reply.get("aligned"):
+                aligned_read = True
+            elif reply.get("status") == "returned":   # the aligned spellings are no parameter's in the counting reading
+                for key in aligned_keys:
+                    if key in reply["values"] or key in reply["problems"]:
+                        reply["values"].pop(key, None)
+                        reply["problems"].pop(key, None)
+                        reply["extra"].append(key)
+            for key, pname in (realigned(aliases, aligned) if aligned_read else aliases).items():
+                # dC for C1, as the exercise writes it
                 if pname not in reply.get("values", {}) and key in reply.get("values", {}):
                     reply["values"][pname] = reply["values"].pop(key)
                     spelled.add(key)
@@ -486,8 +570,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         reply["narrow"].append(pname)
                     if key in reply.get("half", ()):
                         reply["half"].append(pname)
+                elif pname not in reply.get("values", {}) and pname not in reply.get("problems", {}) \
+                        and key in reply.get("problems", {}):   # what is wrong with it, said at its parameter
+                    reply["problems"][pname] = reply["problems"].pop(key)
+                    spelled.add(key)
             if reply["status"] == "stopped":
                 error, stopped = f"at {label}: {reply['message']}", reply["stopped"]
+                indexes_data = bool(reply.get("indexes_data"))
                 if stopped == "MemoryError" and isinstance(run, InChild):
                     error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
@@ -501,13 +590,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     break
                 drop = {mask.name: got}
                 args, ref = references(params, x, y, drop)
+            if reply.get("clipped") and _clip_likely(reply["clipped"], reply, ref, names, len(x), per_example):
+                clipped = reply["clipped"]
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             spelled_for.update(reply.get("spelled_for", {}))
             values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
                       **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
-                _compare(state[n], n, reply, ref[n], n in biases, len(x), label)
+                _compare(state[n], n, reply, ref[n], n in biases, len(x), label,
+                         (reply.get("handed") or {}).get(n))
                 if n == "dx" and not loss_layer and (identity or (model.layers[0].kind == "dense"
                                                                   and model.layers[0].W is not None)):
                     # what dx would be with the layer's own derivative left out
@@ -576,7 +668,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if node is None and n == "dx" and identity and model.layers and not pooling else None
             why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or \
                 _diagnose(s["pairs"], keep, squared, getattr(model.layers[-1], "units", None) if model.layers else None,
-                          bce=model.loss_name == "bce")
+                          bce=model.loss_name == "bce", reduction=getattr(model, "reduction", "mean"))
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"
@@ -612,7 +704,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             r = ParamResult(s["key"], message=s["msg"], worst_point=s["worst"])
         elif s["bad"]:
             why = I.diagnose(d, node, s["points"]) or _diagnose(
-                s["pairs"], float(model.masks[0].attrs["keep"]) if model.masks and dropout else None)
+                s["pairs"], float(model.masks[0].attrs["keep"]) if model.masks and dropout else None,
+                reduction=getattr(model, "reduction", "mean"))
             r = ParamResult(s["key"], comparisons={"derived": Comparison("derived", None, s["err"], False)},
                             message=why or "differs from the derived adjoint", worst_point=s["worst"])
         else:
@@ -669,7 +762,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                                          else ", gradients of the mean over the batch")]
     if spelled:
         from compile.checks.sandbox import key_spellings
-        meant = {**{k: n for n in names for k in key_spellings(n, names)}, **aliases, **spelled_for}
+        meant = {**{k: n for n in names for k in key_spellings(n, names)},
+                 **(realigned(aliases, aligned) if aligned_read else aliases), **spelled_for}
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
@@ -727,7 +821,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                       stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
-                      loss_wrong=loss_wrong, rules_wrong=rules_wrong)
+                      loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data)
 
 
 # A returned loss equals J where |theirs - J| <= LOSS_RTOL·|J| + LOSS_ATOL: loose enough for a loss summed in
@@ -827,13 +921,6 @@ def _theta(model, columns):
     if b is not None and (columns or int(layers[0].units) != 1):
         return None
     return str(layers[0].W.name), b
-
-
-def _indexing_error(error) -> bool:
-    """Whether the code stopped indexing with its input: what real-valued x gives code that takes indices."""
-    import re
-    return bool(error) and bool(re.search(r"raised (IndexError|KeyError|TypeError).*(ind|integer|slices|key)",
-                                          error or ""))
 
 
 def _one_hot_like(x, seed):
@@ -1024,7 +1111,7 @@ def _check_arguments(fn, seed, points, timeout) -> None:
         raise TypeError(f"fn must be a callable or 'file.py[:name]', not {fn!r}")
 
 
-def _compare(s, name, reply, ref, is_bias, m, label):
+def _compare(s, name, reply, ref, is_bias, m, label, handed=None):
     """Fold one point's comparison for one parameter into its running state ``s``."""
     if s["msg"] is not None:
         return
@@ -1035,7 +1122,7 @@ def _compare(s, name, reply, ref, is_bias, m, label):
                                              if others else "")
     if problem is None:
         arr = reply["values"][name]
-        arr_shaped, problem = _shape_problem(arr, ref, is_bias, m)
+        arr_shaped, problem = _shape_problem(arr, ref, is_bias, m, name, handed)
     if problem is None and not np.isfinite(arr_shaped).all():
         problem = f"{int((~np.isfinite(arr_shaped)).sum())} non-finite value(s) (nan or inf)"
     if problem is not None:

@@ -97,6 +97,29 @@ def param_aliases(model) -> dict:
     return {k: next(iter(v)) for k, v in found.items() if len(v) == 1}
 
 
+def aligned_aliases(model) -> dict:
+    """{spelling: bias name}: bK read as the bias of the layer WK names (W counted among the weight matrices, as
+    ``param_aliases`` counts them), where that differs from bK counted among the biases. Code for a network whose
+    first layer has no bias names its biases so (the makemore exercise's C, W1, W2, b2, bngain, bnbias, b2 the
+    output layer's), where counting would make b1 the output layer's. Spellings that are derivax's own names are
+    left out. Which of the two readings a function takes is told by the names it reads
+    (``compile.checks.readings.reads_biases_aligned``)."""
+    import re
+    names = [str(p.name) for p in model.params]
+    weights = [n for n in names if re.fullmatch(r"W\d+", n)]
+    biases = [n for n in names if re.fullmatch(r"b\d+", n)]
+    bias_of = {str(layer.W.name): str(layer.b.name) for layer in model.layers
+               if getattr(layer, "W", None) is not None and getattr(layer, "b", None) is not None}
+    out = {}
+    for k, w in enumerate(weights, 1):
+        key = f"b{k}"
+        counted = biases[k - 1] if k <= len(biases) else None
+        if key in names or w not in bias_of or bias_of[w] == counted:
+            continue
+        out[key] = bias_of[w]
+    return out
+
+
 def resolve(d, mapping=None) -> tuple:
     """(intermediates {key: node}, parameter aliases {key: parameter name}): the d<name> keys, the course
     spellings of this network's shape, then ``mapping`` ({key: node or parameter name}, with or without
@@ -211,7 +234,10 @@ def mistake_variants(d, node, values, m) -> list:
                 if abs(factor - 0.5) > 1e-12 and abs(factor - 2.0) > 1e-12:
                     out.append((f"the weight decay's term is {_times(factor, m)} the derived one"
                                 + _form_said(d.model, form), rest + factor * terms[k]))
-            out.append(("the data term is missing its 1/m (the weight decay's term is right)", m * rest + terms[k]))
+            out.append(("the data term is m times the derived one (the weight decay's term is right): J is the sum "
+                        "over the batch here (--reduction sum), with no 1/m" if getattr(d.model, "reduction", "mean")
+                        == "sum" else "the data term is missing its 1/m (the weight decay's term is right)",
+                        m * rest + terms[k]))
         elif len(paths) > 1:
             out.append((f"the path through {via} is missing (the adjoint sums one term per use of the node)", rest))
         for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():

@@ -22,6 +22,18 @@ import math
 import numpy as np
 
 
+class Misshapen:
+    """A returned gradient matched to its parameter by name whose shape is not the one the code was handed the
+    parameter in, the sentence saying so: reported at that parameter (never as a gradient not returned)."""
+
+    def __init__(self, value, message: str):
+        self.value, self.message = value, message
+
+
+def transposed_text(found, where, shape) -> str:
+    return f"wrong shape: found {tuple(found)} where {where} is {tuple(shape)}: transposed"
+
+
 class Params(dict):
     """The parameters by derivax's names, also readable under ``aliases`` ({spelling: name}); the spellings
     read are kept in ``used`` (the report says how the code's names were read). Named dict to the code it
@@ -207,6 +219,72 @@ def _names_read(code, space=None, seen=None) -> set:
     return out
 
 
+def _strings_in(code, space, seen) -> set:
+    """The text constants of a function's code, of the functions defined inside it and of the module's functions
+    it calls: the keys it may read its parameters under."""
+    if id(code) in seen:
+        return set()
+    seen.add(id(code))
+    out = set()
+    for const in code.co_consts:
+        if isinstance(const, str):
+            out.add(const)
+        elif isinstance(const, tuple):
+            out |= {c for c in const if isinstance(c, str)}
+        elif inspect.iscode(const):
+            out |= _strings_in(const, space, seen)
+    for name in code.co_names:
+        called = (space or {}).get(name)
+        if inspect.isfunction(called) and called.__globals__ is space:
+            out |= _strings_in(called.__code__, space, seen)
+    return out
+
+
+def strings_read(fn) -> set:
+    """The text constants ``fn`` (a function, a bound method, or a class's method as the check calls it: every
+    method of its class) and the module's functions it calls hold."""
+    space = _module_space(fn)
+    codes = [getattr(obj, "__code__", None) for obj in (fn, getattr(fn, "__func__", None), getattr(fn, "fn", None))]
+    cls = getattr(fn, "cls", None) or (fn if isinstance(fn, type) else None)
+    if isinstance(cls, type):
+        codes += [getattr(getattr(v, "__func__", v), "__code__", None) for v in vars(cls).values()]
+    out, seen = set(), set()
+    for code in codes:
+        if inspect.iscode(code):
+            out |= _strings_in(code, space, seen)
+    return out
+
+
+def reads_biases_aligned(strings, aliases, aligned) -> bool:
+    """Whether the names a function reads (``strings``) say that its bK is the bias of the layer its WK names
+    (``aligned``, from ``compile.checks.intermediates.aligned_aliases``) rather than the K-th bias counted
+    (``aliases``): every bK it reads has a bias in the first reading and not every one in the second (the
+    makemore exercise reads b2 and no b1, its first layer having none), or both readings fit and it reads
+    each WK beside its bK."""
+    import re
+    counted = {k: v for k, v in aliases.items() if re.fullmatch(r"b\d+", k)}
+    read = {k for k in set(counted) | set(aligned) if k in strings}
+    if not read or all(counted.get(k) == aligned.get(k) for k in read):
+        return False
+    if not all(k in aligned for k in read):
+        return False
+    if not all(k in counted for k in read):
+        return True
+    return all(f"W{k[1:]}" in strings for k in read)
+
+
+def realigned(aliases, aligned) -> dict:
+    """``aliases`` (spellings with and without the d of a gradient) with bK and dbK read as ``aligned`` says, and the
+    counting reading's spellings of those biases dropped."""
+    import re
+    spelled = {**aligned, **{"d" + k: v for k, v in aligned.items()}}
+    claimed = set(spelled.values())
+    out = {k: v for k, v in aliases.items()
+           if not (re.fullmatch(r"d?b\d+", k) and v in claimed and k not in spelled)}
+    out.update(spelled)
+    return out
+
+
 class GlobalsReading:
     """``fn`` reading the network's parameters from module globals named as they are (or as ``aliases``
     spell them). Each call sets them from the parameters it is handed, in the file's own layout, and
@@ -289,11 +367,14 @@ class GlobalsReading:
         return value.astype(getattr(like, "dtype", value.dtype), copy=False) if isinstance(like, np.ndarray) \
             and like.dtype.kind == "f" else value
 
-    def _from_file(self, value, name):
+    def _from_file(self, value, name, key=None, shape=None):
         value = plain(value)
         arr = np.asarray(value) if hasattr(value, "shape") else None
         if arr is None or arr.ndim != 2:
             return value
+        if shape is not None and len(shape) == 2 and min(shape) > 1 and shape[0] != shape[1] \
+                and arr.shape == tuple(shape)[::-1]:   # the global's gradient in the other layout than the global's
+            return Misshapen(arr, transposed_text(arr.shape, key, shape))
         want = tuple(np.shape(self.params[name]))
         if arr.shape != want and arr.shape[::-1] == want:
             return arr.T
@@ -309,7 +390,8 @@ class GlobalsReading:
             got = {}
             for key, value in out.items():
                 base = key[1:] if isinstance(key, str) and key.startswith("d") and key[1:] in names else key
-                got[names.get(base, key)] = self._from_file(value, names[base]) if base in names else value
+                got[names.get(base, key)] = self._from_file(value, names[base], base, shapes.get(base)) \
+                    if base in names else value
             return got
         if not isinstance(out, (tuple, list)):
             return out
@@ -328,7 +410,7 @@ class GlobalsReading:
         # one gradient per global, in order (a wrong shape is then named at its parameter); one more at the
         # end (min-char-rnn's last state) only where every gradient has its global's size
         if len(parts) == n or (len(parts) == n + 1 and fits):
-            return {name: self._from_file(parts[k], name) for k, (_, name) in enumerate(self.found)}
+            return {name: self._from_file(parts[k], name, key, shapes.get(key)) for k, (key, name) in enumerate(self.found)}
         return out
 
     def bound_to(self, params):

@@ -218,6 +218,70 @@ def _where(exc: BaseException, user_file: str | None) -> str:
     return f" (line {f.lineno} of {Path(f.filename).name}" + (f": {one_line(line, 160)})" if line else ")")
 
 
+def _index_names(line: str) -> set:
+    """The names the indices of a line's subscripts are made of (``y`` in ``d[range(N), y.astype(int)]``)."""
+    import ast
+    import re
+    try:
+        tree = ast.parse(line.strip().rstrip("\\").rstrip(":") or "pass")
+    except SyntaxError:   # part of a longer statement: the names inside its brackets
+        return {name for part in re.findall(r"\[([^\[\]]*)\]", line) for name in re.findall(r"[A-Za-z_]\w*", part)}
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            out |= {n.id for n in ast.walk(node.slice) if isinstance(n, ast.Name)}
+    return out
+
+
+def _is_data(value, data) -> bool:
+    """Whether ``value`` is one of the arrays in ``data`` (x and y as handed), a view of one, or one of them cast
+    (y.astype(int))."""
+    np = _numpy()
+    for d in data:
+        if value is d:
+            return True
+        if not isinstance(value, np.ndarray) or not isinstance(d, np.ndarray):
+            continue
+        try:
+            if np.shares_memory(value, d):
+                return True
+            if value.shape == d.shape and value.dtype != object and (
+                    np.array_equal(value, d) or np.array_equal(value, d.astype(value.dtype))):
+                return True
+        except (TypeError, ValueError, MemoryError):
+            continue
+    return False
+
+
+def indexes_data(exc: BaseException, user_file: str | None, data) -> bool:
+    """Whether an exception raised indexing (IndexError, KeyError, TypeError) came from an index made of the
+    inputs or targets the code was handed: a name in the failing line's subscripts, in the user's last frame,
+    that holds x or y (or a view or a cast of one). A mask of the wrong shape (dA1[Z2 <= 0]) or a key the code
+    spelled wrong (grads["dA" + str(L - 1)]) is no such error."""
+    if not isinstance(exc, (IndexError, KeyError, TypeError)) or isinstance(exc, _readings().UnknownParameter):
+        return False
+    tb, frame, lineno, other = exc.__traceback__, None, None, None
+    ours = {__file__, getattr(_readings(), "__file__", None)}
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if user_file is not None and _same_file(name, user_file):
+            frame, lineno = tb.tb_frame, tb.tb_lineno
+        elif name not in ours and "site-packages" not in name and not name.startswith("<"):
+            other = (tb.tb_frame, tb.tb_lineno)   # a module of the user's beside the file (a package's layers.py)
+        tb = tb.tb_next
+    if frame is None and other is not None:
+        frame, lineno = other
+    if frame is None:
+        return False
+    import linecache
+    names = _index_names(linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals))
+    for name in names:
+        value = frame.f_locals.get(name, frame.f_globals.get(name))
+        if value is not None and _is_data(value, data):
+            return True
+    return False
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return a == b or Path(a).resolve() == Path(b).resolve()
@@ -245,6 +309,8 @@ def stopped_by(exc: BaseException, user_file: str | None, doing: str = "", nowhe
 def _plain_array(value):
     """(float64 array, narrow) or (None, sentence): one returned gradient as plain data."""
     np = _numpy()
+    if isinstance(value, _readings().Misshapen):   # matched to its parameter, in a shape the code cannot update it with
+        return None, value.message
     if value is None or isinstance(value, (str, bytes)):
         return None, f"{'None' if value is None else _a(type(value).__name__)}, not an array of numbers"
     try:
@@ -807,10 +873,25 @@ def _column_back(out, name, shape):
     np = _numpy()
     if isinstance(out, dict):
         key = next((k for k in ("dw", "grad_w") if k in out and name not in out), None)
-        value = _readings().plain(out[key]) if key else None
-        if key and np.shape(value) == (shape[1], shape[0]):
-            out = {**{k: v for k, v in out.items() if k != key}, name: np.asarray(value).T}
-        return out
+        if key is None:
+            return out
+        value = _readings().plain(out[key])
+        column = (shape[1], shape[0])
+        got, grown = None, None
+        if isinstance(value, (np.ndarray, np.generic, int, float, list)):   # else: named as it is, at the weights
+            try:
+                got = tuple(np.shape(value))
+                grown = np.broadcast_shapes(got, column)
+            except (ValueError, TypeError):
+                grown = None
+        if got == column or (got is not None and grown == column and int(np.prod(got)) == int(np.prod(column))):
+            value = np.asarray(value, dtype=float).reshape(column).T   # the column's gradient, as W's row
+        elif got is not None and got != () and column[0] != column[1] and got == tuple(shape):
+            value = _readings().Misshapen(value, _readings().transposed_text(got, "w", column))
+        elif got is not None:
+            value = _readings().Misshapen(value, f"wrong shape: found {got} where w is {column}" + (
+                f": the update w - lr * {key} would be {tuple(grown)}" if grown not in (None, column) else ""))
+        return {**{k: v for k, v in out.items() if k != key}, name: value}
     if isinstance(out, tuple):
         return tuple(_column_back(v, name, shape) if isinstance(v, dict) else v for v in out)
     return out
@@ -827,13 +908,18 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
     how = ""
     R = _readings()
     context = dict(context or {})
-    told, seen = [], {}
+    told, seen, passed = [], {}, ()
     context["_seen"] = seen
     try:
         if isinstance(fn, type):   # a class handed from Python: as a class named in a file
             fn = class_target(fn)
             if isinstance(fn, str):
                 return {"status": "stopped", "stopped": "argument", "message": fn}
+        aligned = context.get("aligned") or {}
+        if aligned and R.reads_biases_aligned(R.strings_read(fn), context.get("aliases") or {}, aligned):
+            # bK the bias of WK's layer, as the code's own names say (makemore's b2 beside W2, with no b1)
+            context["aliases"] = R.realigned(context.get("aliases") or {}, aligned)
+            context["_aligned"] = True
         params = R.Params(params, context.get("aliases"))
         if R.uses_jax(fn):   # JAX code: Params a pytree as a dict is
             R.jax_ready()
@@ -894,6 +980,11 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             clipped = [c for c, n in hits.items() if n >= 2 or (c >= 1 and c == int(c))]
             if clipped:
                 reply["clipped"] = max(clipped)
+            handed = _handed_shapes(fn, target, params, names, context, passed)
+            if context.get("_aligned"):
+                reply["aligned"] = True
+            if handed:
+                reply["handed"] = handed
             if how and not isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)):
                 reply["calling"] = how
             if params.used:
@@ -923,8 +1014,37 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             if isinstance(exc, TypeError) and context.get("layout") != "columns" and _logistic_signature(fn):
                 reply["message"] += ("; a function of (w, b, X, Y), deeplearning.ai's propagate, takes the columns "
                                      "layout: add --convention columns")
+            try:
+                if indexes_data(exc, user_file, (x, y)):
+                    reply["indexes_data"] = True
+            except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
+                pass
             return reply
         return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
+
+
+def _handed_shapes(fn, target, params, names, context, passed=()) -> dict:
+    """{parameter: the shape the code was handed it in}, where the code holds it so: the arrays of a dict (or
+    of self.params, self.biases) as derivax handed them, or the module's globals of a GlobalsReading in the
+    file's own shapes. Empty for the readings that hand the parameters in shapes of their own (a layer's
+    functions, a loss, a model of scalar values, Ng's theta)."""
+    R = _readings()
+    if isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)) or THETA in passed:
+        return {}
+    np = _numpy()
+    if isinstance(target, R.GlobalsReading):
+        space = target.fn.__globals__
+        return {name: [int(d) for d in np.shape(space[key])] for key, name in target.found
+                if name in names and hasattr(space.get(key), "shape")}
+    out = {}
+    for name in names:
+        if name == context.get("_column") or not dict.__contains__(params, name):
+            continue
+        try:
+            out[name] = [int(d) for d in np.shape(dict.__getitem__(params, name))]
+        except Exception:  # noqa: BLE001 - a value without a shape: nothing to compare an update with
+            continue
+    return out
 
 
 def _unwrapped(out, passed=(), seen=None):
@@ -990,6 +1110,7 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
     np = _numpy()
     m = x.shape[1] if layout == "columns" else x.shape[0]
     total = None
+    odd = _readings().Misshapen   # a shape said wrong at its parameter: kept as it is, not summed
     for i in range(m):
         xi = x[:, i:i + 1] if layout == "columns" else x[i]
         yi = y[:, i:i + 1] if layout == "columns" else y[i]
@@ -1000,13 +1121,15 @@ def _averaged(fn, params, x, y, names, layout, stage, context=None):
         stage[0] = f"the result for example {i + 1}"
         if not isinstance(out, dict):
             return out   # plain_result says what is wrong with it
-        arrays = {k: np.asarray(_readings().plain(v), dtype=float) for k, v in out.items()}
+        arrays = {k: v if isinstance(v, odd) else np.asarray(_readings().plain(v), dtype=float) for k, v in out.items()}
         if context is not None:
-            context.setdefault("_clipped", []).extend(clip_level(v) for v in arrays.values())
-        total = arrays if total is None else {k: total[k] + v for k, v in arrays.items() if k in total}
+            context.setdefault("_clipped", []).extend(clip_level(v) for v in arrays.values() if not isinstance(v, odd))
+        total = arrays if total is None else {
+            k: total[k] if isinstance(total[k], odd) else v if isinstance(v, odd) else total[k] + v
+            for k, v in arrays.items() if k in total}
     if (context or {}).get("reduction") == "sum":   # J = Σ over the batch: the examples' results summed
         return total
-    return {k: v / m for k, v in total.items()}
+    return {k: v if isinstance(v, odd) else v / m for k, v in total.items()}
 
 
 # ---- signals: the checked code may signal its own processes, never derivax ----
@@ -1479,9 +1602,13 @@ def _well_formed(reply) -> bool:
                 and texts(reply.get("readings", [])) and texts(reply.get("findings", []))
                 and texts(reply.get("findings_said", []))
                 and isinstance(reply.get("clipped", 0.0), (int, float)) and isinstance(reply.get("loss", 0.0), float)
+                and reply.get("aligned", True) is True and isinstance(reply.get("handed", {}), dict) and all(
+                    isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) for d in v)
+                    for k, v in reply.get("handed", {}).items())
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
-        return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str)
+        return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str) \
+            and reply.get("indexes_data", True) is True
     return status in ("started", "loaded") and texts(reply.get("takes", [])) and texts([reply.get("layer", "")])
 
 

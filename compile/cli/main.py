@@ -179,7 +179,11 @@ if __name__ == "__main__":
 
 def console() -> None:
     """The ``derivax`` command: ``main``, then the process ends with its status, even where a model file left
-    a thread of its own running (Python would wait for it after the command is done: a hang)."""
+    a thread of its own running (Python would wait for it after the command is done: a hang). On a terminal whose
+    encoding lacks the text view's symbols (∂, ₂, ⊙), they are written in ASCII (derive.printing.plain)."""
+    from derive.printing.plain import install
+    for stream in (sys.stdout, sys.stderr):
+        install(stream)
     code = main()
     from derive.network.examples import STRAY_THREADS
     running = [(path, t) for path, t in STRAY_THREADS if t.is_alive()]

@@ -62,8 +62,14 @@ def main(args) -> int:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2
     if fmt == "text":
+        from derive.printing.plain import lacks_symbols
         if sys.stdout.isatty():
             d.print(params, args.steps, unroll=unroll)
+        elif lacks_symbols(sys.stdout):   # the panels measured in the ASCII they will be written in
+            from rich.console import Console
+            d.print(params, args.steps, unroll=unroll, console=Console(
+                file=sys.stdout, width=100, force_terminal=False, force_jupyter=False, color_system=None,
+                highlight=False))
         else:
             sys.stdout.write(d.text(params, args.steps, unroll=unroll))
     elif fmt == "latex" and getattr(args, "standalone", False):

@@ -384,24 +384,27 @@ def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
 
 
 def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
+    from derive.printing.plain import lacks_symbols, spell
+    # a terminal without the symbols (PYTHONIOENCODING=ascii): the lines in ASCII before the panels measure them
+    said = spell if lacks_symbols(getattr(console, "file", None)) else str
     layout = layout_lines(d)
     if layout:
-        console.print(Panel(Text("\n".join(layout)), title="Layout", title_align="left", expand=True))
+        console.print(Panel(Text(said("\n".join(layout))), title="Layout", title_align="left", expand=True))
     for section, rows in sections(d, "text", params, steps, unroll):
         body = Text()
         for i, (left, right, note) in enumerate(rows):
             line = f"{left} = {right}" if left else f"  = {right}" if right else ""
-            body.append(line)
+            body.append(said(line))
             if note:
-                body.append(f"    [{note}]", style="dim")
+                body.append(said(f"    [{note}]"), style="dim")
             if i < len(rows) - 1:
                 body.append("\n")
         if not rows:
             body.append("(none)")
-        console.print(Panel(body, title=section, title_align="left", expand=True))
+        console.print(Panel(body, title=said(section), title_align="left", expand=True))
     if any(l.activation in ("relu", "leaky_relu") or "relu" in l.activation or "step" in l.activation
            for l in d.model.layers):
-        console.print(f"Kinks: {KINK_CONVENTION}.")
+        console.print(said(f"Kinks: {KINK_CONVENTION}."))
 
 
 def print_rich(d, params=None, steps=False, console=None, unroll=False):

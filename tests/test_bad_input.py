@@ -121,6 +121,27 @@ def test_a_sympy_step_in_a_child_is_cut_off_and_leaves_this_process_whole():
     assert seen == [(x - 1) * (x + 1)]
 
 
+def test_a_step_started_in_a_child_runs_beside_this_process_and_is_read_later():
+    """start(...) forks now and result() reads later: the child's time counts from its start, an exception is raised
+    at result(), a cancelled child is stopped unread."""
+    import os
+    from derive.run.worker import start
+    t0 = time.monotonic()
+    jobs = [start(lambda: (time.sleep(1.0), os.getpid())[1], seconds=30) for _ in range(2)]
+    pids = [job.result() for job in jobs]
+    assert len(set(pids)) == 2 and os.getpid() not in pids and time.monotonic() - t0 < 1.9   # side by side
+    late = start(lambda: time.sleep(60), seconds=0.5, what="sleeping")
+    time.sleep(0.6)   # its time is spent before it is read
+    with pytest.raises(TimeLimitExceeded, match="sleeping took longer than 0.5 s"):
+        late.result()
+    with pytest.raises(ZeroDivisionError):
+        start(lambda: 1 / 0, seconds=5).result()
+    stopped = start(lambda: time.sleep(60), seconds=60)
+    stopped.cancel()
+    with pytest.raises(ChildProcessError):   # killed and reaped: no child of that pid is left
+        os.waitpid(stopped.child, 0)
+
+
 def test_a_child_never_frees_what_it_inherited():
     """Objects the parent left as garbage (cycles not yet collected) are not freed in a forked child, even
     when the child collects: on a GPU such an object can be a JAX array, and freeing it in a child calls

@@ -199,9 +199,8 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
     NumPy (``compile.lowering.evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
     derivation alone, with no compilation, for sweeps over many architectures."""
-    from derive.run.limits import TimeLimitExceeded
     from derive.scalar.expand import ScalarTooLarge
-    from derive.run.worker import run
+    from derive.run.worker import start
     from compile.lowering.codegen import check_network
 
     if derivation is None:
@@ -222,6 +221,27 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     model = d.model
     _batch_norm_point(model, m)
     point = random_point(model, seed, m)
+    # sympy.diff of the loss expanded weight by weight, started first: it runs in a child process (derive.run.worker;
+    # a SymPy step cut off from inside could leave SymPy broken for the rest of this process), beside the lowered
+    # functions' compiling and finite differences here
+    job, scalar = None, None
+    try:
+        size_check_scalar(d, scalar_limit)
+        job = start(scalar_gradients, d, point, point.params, scalar_limit, seconds=scalar_seconds)
+    except ScalarTooLarge as exc:
+        scalar = str(exc).split(";")[0]
+    try:
+        return _compared(net, name, d, point, m, seed, jit, engine, job, scalar, scalar_seconds)
+    finally:
+        if job is not None:
+            job.cancel()
+
+
+def _compared(net, name, d, point, m, seed, jit, engine, job, scalar, scalar_seconds) -> Report:
+    """verify's comparisons at ``point``, with the exact reference from the child ``job`` (or ``scalar``, why none)."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.scalar.expand import ScalarTooLarge
+    model = d.model
     with np.errstate(all="ignore"):  # overflow is reported below, in words
         derived, auto, loss = (_jax_side if engine == "jax" else _numpy_side)(d, point, jit)
         problem = _overflow(derived, loss(point.params))
@@ -246,16 +266,14 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
                                                 floor=rounding)
         results[p.name] = r
     exact = None
-    try:
-        size_check_scalar(d, scalar_limit)
-        # In a child process (derive.run.worker): a SymPy step cut off from inside could leave SymPy
-        # broken for the rest of this process.
-        exact = run(scalar_gradients, d, point, point.params, scalar_limit, seconds=scalar_seconds)
-        scalar = "used"
-    except ScalarTooLarge as exc:
-        exact, scalar = None, str(exc).split(";")[0]
-    except TimeLimitExceeded:
-        scalar = f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
+    if job is not None:
+        try:
+            exact = job.result()
+            scalar = "used"
+        except ScalarTooLarge as exc:
+            scalar = str(exc).split(";")[0]
+        except TimeLimitExceeded:
+            scalar = f"SymPy took more than {scalar_seconds:g} s to expand and differentiate the loss"
     if exact is not None:
         for pname, r in results.items():
             r.comparisons["sympy"] = _compare("sympy", derived[pname], exact[pname])

@@ -39,10 +39,51 @@ def available() -> bool:
 
 def run(fn, *args, seconds: float, what: str = "this step"):
     """``fn(*args)`` in a child process; TimeLimitExceeded after ``seconds``."""
-    items, finished = stream(_once, fn, *args, seconds=seconds)
-    if not finished:
-        raise TimeLimitExceeded(f"{what} took longer than {seconds:g} s and was stopped")
-    return items[0]
+    return start(fn, *args, seconds=seconds, what=what).result()
+
+
+class Started:
+    """A step running in a child process while this one does other work: ``result()`` waits for it (at most its
+    ``seconds``, counted from the start) and returns its value, or raises its exception or TimeLimitExceeded;
+    ``cancel()`` stops it unread. Where there is no fork the step ran when it was started."""
+
+    def __init__(self, fn, args, seconds, what):
+        self.seconds, self.what, self.deadline = seconds, what, time.monotonic() + seconds
+        self.pid = self.read = self.child = None
+        self.value = self.error = None
+        if not available():
+            try:
+                self.value = fn(*args)
+            except Exception as exc:   # noqa: BLE001 - raised again by result(), as a child's would be
+                self.error = exc
+            return
+        self.read, self.pid = _spawn(_once, fn, *args)
+        self.child = self.pid   # kept after it is read or cancelled
+
+    def result(self):
+        if self.pid is None:
+            if self.error is not None:
+                raise self.error
+            return self.value
+        try:
+            items, finished = _collect(self.read, self.pid, max(self.deadline - time.monotonic(), 0.0))
+        finally:
+            os.close(self.read)
+            self.pid = None
+        if not finished:
+            raise TimeLimitExceeded(f"{self.what} took longer than {self.seconds:g} s and was stopped")
+        return items[0]
+
+    def cancel(self) -> None:
+        if self.pid is not None:
+            _end(self.pid)
+            os.close(self.read)
+            self.pid = None
+
+
+def start(fn, *args, seconds: float, what: str = "this step") -> Started:
+    """``fn(*args)`` started in a child process now, its result read later (``Started.result``)."""
+    return Started(fn, args, seconds, what)
 
 
 def _once(fn, *args):
@@ -53,6 +94,15 @@ def stream(gen, *args, seconds: float) -> tuple:
     """(items ``gen(*args)`` yielded within ``seconds``, whether it finished)."""
     if not available():
         return list(gen(*args)), True
+    read, pid = _spawn(gen, *args)
+    try:
+        return _collect(read, pid, seconds)
+    finally:
+        os.close(read)
+
+
+def _spawn(gen, *args) -> tuple:
+    """(the read end of its pipe, its pid) of a child running ``gen(*args)`` and sending what it yields."""
     read, write = os.pipe()
     pid = fork()
     if pid == 0:  # the child: compute, send, and leave without running this process's exit handlers
@@ -71,10 +121,7 @@ def stream(gen, *args, seconds: float) -> tuple:
         finally:
             _exit(code)
     os.close(write)
-    try:
-        return _collect(read, pid, seconds)
-    finally:
-        os.close(read)
+    return read, pid
 
 
 def fork() -> int:

@@ -18,6 +18,8 @@ from derive.network import functions as F
 from derive.graph.build import Node, placeholder, topo_order
 from derive.run.limits import TimeLimitExceeded
 from derive.printing.show import ScalarPrinter
+from derive.scalar import piecewise
+from derive.scalar.piecewise import has_thresholds
 from derive.scalar.expand import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
 from derive.run.worker import run
 
@@ -44,11 +46,68 @@ def symbolic_equal(derivation, a: Node, b: Node, m_value: int = 2, seed: int = 0
     try:
         size_check(model)
     except ScalarTooLarge as exc:
-        return None, str(exc).split(";")[0]
+        skipped = str(exc).split(";")[0]
+        # Too large to expand symbol by symbol, not to evaluate: at one point with 50 digits in every leaf, a
+        # constant typed a 10^-10 off (within float64's rtol) still shows.
+        if _weights(model) > DIGITS_WEIGHTS:
+            return None, skipped
+        try:
+            found = run(_digits_differ, model, a, b, m_value, seed, seconds=min(seconds, DIGITS_SECONDS))
+        except TimeLimitExceeded:
+            return None, skipped
+        return (False, found) if found else (None, skipped)
     try:
         return run(_entries_equal, model, a, b, m_value, seed, seconds=seconds)
     except TimeLimitExceeded:
         return None, f"SymPy took longer than {seconds:g} s to expand and compare the formulas"
+
+
+DIGITS_WEIGHTS = 1000   # past the exact comparison's size, the 50-digit evaluation runs up to this many weights
+DIGITS_SECONDS = 2.0   # a check of a mid-size network waits at most this long for it
+
+
+def _weights(model) -> int:
+    return sum(int(sp.prod(p.shape)) for p in model.params)
+
+
+def _digits_differ(model, a, b, m_value, seed) -> str:
+    """Where ``a`` and ``b`` differ at one random point with 50 digits in every input, weight and target (at m =
+    ``m_value``): what differs, or '' where they agree there (within a decimal constant's digits, where one holds
+    such a constant)."""
+    from derive.scalar.expand import _filled, _numeric_leaves, flat
+    from derive.graph.symbols import m as m_sym
+    rng = random.Random(seed)
+    targets = one_hot_targets(model, m_value)
+    probe = Expander(model, m_value, False, targets)
+    leaves = _numeric_leaves(model, probe, rng, targets)
+    for node in getattr(model, "masks", None) or []:   # a dropout mask keeps every unit: entries 1/keep
+        scale = sp.Float(1 / sp.Rational(repr(float(node.attrs["keep"]))), 50)
+        leaves[node] = _filled(probe.symbols(node), lambda: scale)
+    params = {q: _filled(probe.symbols(q), lambda: sp.Float(sp.Rational(rng.randint(-90, 90), 100), 50))
+              for q in model.params}
+    ex = Expander(model, m_value, False, targets)
+    ex.subs = {m_sym: sp.Integer(m_value), **{k: sp.Float(sp.Rational(repr(float(v))), 50)
+                                               for k, v in (getattr(model, "constants", None) or {}).items()}}
+    ex.digits = 50
+    ex.memo.update(leaves)
+    ex.memo.update(params)
+    mine, theirs = flat(ex(a)), flat(ex(b))
+    shape = np.asarray(ex(b).tolist() if isinstance(ex(b), sp.MatrixBase) else ex(b), dtype=object).shape
+    decimal = any(_decimal_constants(n.attrs["expr"]) for node in (a, b) for n in topo_order(node)
+                  if n.op == "ew" and "expr" in n.attrs)
+    tol = DECIMAL_AGREEMENT if decimal else 1e-25
+    for k, (u, v) in enumerate(zip(mine, theirs)):
+        try:
+            x, y = complex(sp.N(u, 40)), complex(sp.N(v, 40))
+        except (TypeError, ValueError):
+            return ""
+        if not all(np.isfinite([x.real, x.imag, y.real, y.imag])):
+            return ""
+        if abs(x - y) > tol * max(1.0, abs(x), abs(y)):
+            at = ", ".join(str(i + 1) for i in np.unravel_index(k, shape)) if shape else "1"
+            apart = f"a relative {abs(x - y) / abs(y):.3g}" if y else f"{abs(x - y):.3g}"
+            return f"not equal: entry ({at}) differs at m = {m_value} by {apart} at a random point evaluated to 50 digits"
+    return ""
 
 
 def _entries_equal(model, a, b, m_value, seed):
@@ -71,21 +130,45 @@ def _entries_equal(model, a, b, m_value, seed):
     if masks:   # one pattern keeps every unit: nothing multiplied by 0 hides a difference there
         draws[0] = {sym: scale for sym, scale in masks}
     inexact = False
+    undecided = None   # (entry, why) of the first entry whose thresholds left it undecided
+    names = []   # built where a message first needs them
+
+    def named(q):
+        if not names:
+            names.append(_argument_names(model, ex))
+        return names[0](q)
     for index in np.ndindex(*A.shape):   # any rank: a recurrent layer's δ⟨t⟩ at every t is (m, T, units)
         at = ", ".join(str(k + 1) for k in index)
-        whole = sp.sympify(A[index] - B[index]).xreplace(known)
+        mine, theirs = (sp.sympify(side[index]).xreplace(known) for side in (A, B))
+        whole = mine - theirs
         for draw in draws:
             diff = whole.xreplace(draw) if draw else whole
             if diff.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
                 return None, f"entry ({at}) is undefined (a division by zero or a log of 0)"
             if _frozen_zero(diff, rng):
                 continue
+            if has_thresholds(diff):
+                # A step, abs, min or max (a mask such as Z1 > 0.01): random points miss a narrow band or a far
+                # region, so the pieces between its breakpoints are compared one by one.
+                verdict = piecewise.compare(mine.xreplace(draw) if draw else mine,
+                                            theirs.xreplace(draw) if draw else theirs, rng, named)
+                if verdict.same is None:
+                    undecided = undecided or (at, verdict.where)
+                    continue
+                if verdict.same or verdict.worst < DECIMAL_AGREEMENT and _decimal_constants(A[index], B[index]):
+                    inexact = inexact or verdict.same is False
+                    continue
+                return False, (f"not equal: entry ({at}) differs at m = {m_value} where {verdict.where}, by "
+                               f"{verdict.apart:.3g} (the breakpoints of a comparison, step, abs, min or max)")
             same, err = _numeric_zero(diff, sorted(diff.free_symbols, key=str), rng)
             if not same and err < DECIMAL_AGREEMENT and _decimal_constants(A[index], B[index]):
                 inexact = True   # SELU's λ typed as 1.0507009873554805: its digits end, the function's do not
                 continue
             if not same:
                 return False, f"not equal: entry ({at}) differs at m = {m_value}"
+    if undecided:
+        return None, (f"entry ({undecided[0]}) holds a comparison, step, abs, min or max that could not be decided "
+                      f"piece by piece: {undecided[1]}")
     if inexact:
         return True, (f"equal as functions of every input, weight and target at m = {m_value}, to within "
                       f"{DECIMAL_AGREEMENT:g}: a decimal constant ends where the other side's goes on")
@@ -93,6 +176,27 @@ def _entries_equal(model, a, b, m_value, seed):
         return True, (f"equal as functions of every input, weight and target at m = {m_value}, the dropout masks "
                       f"at {MASK_DRAWS} patterns of 0 and 1/keep")
     return True, f"equal as functions of every input, weight and target at m = {m_value}"
+
+
+def _argument_names(model, ex):
+    """q → its name as an entry of a forward node (Z₁[1, 2], A₂[2, 1]), for a breakpoint's message; q is an
+    argument without its constant term or factor, as ``piecewise`` groups them."""
+    from derive.printing.show import name as display
+    names = {}
+    for node in getattr(model, "forward", []):
+        if not node.name or node not in ex.memo or node.op == "leaf":
+            continue
+        value = ex.memo[node]
+        entries = np.asarray(value.tolist() if isinstance(value, sp.MatrixBase) else value, dtype=object)
+        if entries.ndim == 0:
+            continue
+        label = display(node.name, "text")
+        for index in np.ndindex(*entries.shape):
+            e = sp.sympify(entries[index])
+            if e.is_number or not e.free_symbols:
+                continue
+            names.setdefault(piecewise.argument(e), f"{label}[{', '.join(str(k + 1) for k in index)}]")
+    return names.get
 
 
 MASK_DRAWS = 3   # patterns of a dropout mask's entries (each 0 or 1/keep) the exact comparison takes

@@ -45,7 +45,7 @@ import re
 from derive.formula.errors import FormulaError
 
 _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
-_UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "²": "**2", "³": "**3",
+_UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "⊘": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
             "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "\u0302": "hat", **_SUBSCRIPTS}
 # the books' signs a formula spells otherwise (a message says how)
@@ -60,7 +60,7 @@ _PRODUCTS = ("·", "⋅", "×", "∙")
 # LaTeX commands read as a name or an operator; any other command is refused with its position
 _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log",
           "ln": "log", "epsilon": "epsilon", "varepsilon": "epsilon", "pi": "pi", "odot": "*", "circ": "*",
-          "ast": "*", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
+          "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
           "operatorname": "", "displaystyle": ""}
@@ -76,9 +76,11 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "lambda", "Non
 class _Out:
     """Text being written, with the offset in the user's text of each character written."""
 
-    def __init__(self, last=None, names=None):
+    def __init__(self, last=None, names=None, batch=0):
         self.chars, self.at = [], []
         self.last, self.names = last, names   # the output layer's index and the derivation's names, where known
+        self.batch = batch        # the examples' axis (0 in rows, 1 in columns): what \sum_{i=1}^{m} sums over
+        self.example = False      # inside such a sum, where x^{(i)} (one example's x) is read as x
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -162,20 +164,39 @@ def _strip_around(text):
         lhs = re.match(r"[^=()<>!:,'\"\[\]]*?(?<![=<>!+\-*/@%&|^])=(?!=)", text[start:end])   # not dW2 += ...
         if "\n" in text[start:end].strip() or ";" in text[start:end]:
             lhs = None   # lines of definitions: each line's name is read (derive.formula.parse)
+        if lhs and _unbalanced(lhs.group()):   # \sum_{i=1}^{m}: an index's =, inside its braces
+            lhs = None
         if lhs and lhs.group().strip(" =") and not re.search(r"\b(axis|keepdims)\s*=$", lhs.group()):
             start, changed = start + lhs.end(), True
     return start, end
+
+
+def _unbalanced(text) -> bool:
+    """Whether a brace opened in ``text`` is left open (or one closes that was not opened)."""
+    depth = 0
+    for c in text:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return True
+    return depth != 0
 
 
 def _characters(text, names=None):
     """The always-safe respellings: characters and LaTeX commands that no Python expression holds."""
     start, end = _strip_around(text)
     layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
-    out = _Out(max(layers) if layers else None, set(names) if names is not None else None)
+    out = _Out(max(layers) if layers else None, set(names) if names is not None else None, _batch_axis(names))
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
     _write(text, start, end, out, latex)
     out.at.append(end)
     return out.text(), out.at
+
+
+def _batch_axis(names) -> int:
+    """The axis of the examples: where X has m (0 in the rows convention, 1 in columns); 0 without names."""
+    x, m = (names or {}).get("X"), (names or {}).get("m")
+    shape = list(getattr(x, "shape", ()) or ())
+    return shape.index(m) if m is not None and m in shape else 0
 
 
 def _write(text, start, end, out, latex):
@@ -183,6 +204,26 @@ def _write(text, start, end, out, latex):
     i = start
     while i < end:
         c = text[i]
+        example = _EXAMPLE.match(text, i, end) if c in "^⁽" else None
+        if example:   # x^{(i)}, δ^{[2](i)}, δ₁⁽ⁱ⁾: one example's row, summed over by the \sum_{i=1}^{m} around it
+            if not out.example:
+                raise FormulaError(text, i, "(i) marks one example's row of a matrix: write it inside the sum over the "
+                                            "examples, \\sum_{i=1}^{m} x^{(i)} (Σᵢ x⁽ⁱ⁾), or write the whole matrix")
+            out.put(example.group(1) or "", i)
+            i = example.end()
+            continue
+        summed = _SUM.match(text, i, end) if c in "Σ∑\\" else None
+        stop = _term_end(text, summed.end(), end) if summed else None
+        if summed and _EXAMPLE.search(text[summed.end():stop]):
+            # \sum_{i=1}^{m} x^{(i)} (Σᵢ x⁽ⁱ⁾), as derivax prints a bias's gradient: the sum over the examples
+            out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+            out.put("sum(", i)
+            was, out.example = out.example, True
+            _write(text, len(text[:stop]) - len(text[summed.end():stop].lstrip()), stop, out, latex)
+            out.example = was
+            out.put(f", {out.batch})", stop)
+            i = stop
+            continue
         gradient = _NABLA.match(text, i, end) if c in "∇\\" else None
         if gradient:   # Nielsen's ∇_a C: ∂C/∂a^L, the output's adjoint
             out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
@@ -231,6 +272,10 @@ def _write(text, start, end, out, latex):
                     i += 1
                 continue
             shown = name if name and name.isprintable() else "\\"
+            if name == "sum":
+                raise FormulaError(text, i, "the LaTeX command \\sum is not part of a formula's grammar but as the sum over "
+                                            "the examples, \\sum_{i=1}^{m} x^{(i)} (derivax's sum(x, "
+                                            f"{out.batch})): write another sum with NumPy's spelling, np.sum(x, axis=...)")
             raise FormulaError(text, i, f"the LaTeX command \\{shown} is not part of a formula's grammar: write it "
                                         "with NumPy's spelling (np.sum(x, axis=...), @ for a matrix product)")
         if c == "^":
@@ -258,6 +303,12 @@ def _write(text, start, end, out, latex):
                     out.put(")", group[1])
                     i = group[1] + 1
                     continue
+            power = _POWER.match(text, i, end)
+            if power and (latex or re.search(r"_\{?\s*\d+\s*\}?\s*$", text[start:i])):
+                # LaTeX's A_1^2: a superscript of one character is a power (^T and ^\top were read above)
+                out.put("**" + power.group(1), i)
+                i = power.end()
+                continue
         if c == "_":
             sub = _INDEX.match(text, i, end)
             if sub and out.chars and out.chars[-1].isalpha():
@@ -317,6 +368,13 @@ _TYPESET_SUP = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": 
 _TYPESET_RUN = re.compile(f"[{''.join(_TYPESET_SUP)}]+")
 _NABLA = re.compile(r"(?:∇|\\nabla(?![A-Za-z]))\s*(?:_\s*(?:\{\s*a\s*\}|a)|ₐ)\s*C(?![A-Za-z0-9_])")
 _SUM_NORM = re.compile(r"(?:Σ|∑|\\sum(?![A-Za-z]))\s*(?:_\s*(?:\{[^{}]*\}|[A-Za-z]))?\s*(‖|\|\||\\\|)")
+_PARTIAL_TOP = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*(?:[JCL]|\\mathcal\s*\{\s*[JCL]\s*\}|\\mathcal\s*[JCL])\s*")
+_PARTIAL = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*")
+# \sum_{i=1}^{m} (Σᵢ) before a term whose examples carry (i): the sum over the examples
+_SUM = re.compile(r"(?:\\sum(?![A-Za-z])|Σ|∑)\s*(?:_\s*(?:\{\s*i\s*(?:=\s*1\s*)?\}|i(?![A-Za-z0-9]))|ᵢ)"
+                  r"(?:\s*\^\s*(?:\{\s*[mNn]\s*\}|[mNn](?![A-Za-z0-9])))?")
+_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\(\s*i\s*\)\s*\}|⁽ⁱ⁾")
+_POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
 
 
@@ -407,6 +465,27 @@ def _nielsen_layer(text, i, after, sup, out, end) -> int:
     return after
 
 
+def _term_end(text, i, end) -> int:
+    """Where the term that starts at ``i`` ends: at a + or − outside brackets (a sum runs over its term), a
+    closing bracket of one opened before it, or ``end``."""
+    depth, k, begun = 0, i, False
+    while k < end:
+        c = text[k]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth < 0:
+                return k
+        elif depth == 0 and begun and c in "+-−=,;":
+            if not re.search(r"(\^|[*/(⊙·×∘⊘]|\\(?:odot|cdot|times|circ|ast|oslash|div))\s*$", text[i:k]):   # a sign, not of an operand
+                return k
+        if not c.isspace():
+            begun = True
+        k += 1
+    return end
+
+
 def _group(text, i, end):
     """(start, end) inside the braces that open at ``i`` (spaces skipped), or None."""
     while i < end and text[i] == " ":
@@ -427,6 +506,12 @@ def _frac(text, i, end, out, latex):
     second = _group(text, first[1] + 1, end) if first else None
     if second is None:
         raise FormulaError(text, i, "\\frac takes two groups in braces, as \\frac{1}{m}")
+    top, below = _PARTIAL_TOP.fullmatch(text, first[0], first[1]), _PARTIAL.match(text, second[0], second[1])
+    if top and below:   # \frac{\partial J}{\partial W^{[1]}}: ∂J/∂W₁, the name dW1
+        out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+        out.put("d", i)
+        _write(text, below.end(), second[1], out, latex)
+        return second[1] + 1
     out.put("((", i)
     for lo, hi, close in ((first[0], first[1], ")/("), (second[0], second[1], "))")):
         _write(text, lo, hi, out, latex)

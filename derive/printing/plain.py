@@ -10,10 +10,15 @@ from __future__ import annotations
 import codecs
 import unicodedata
 
+from derive.graph.names import SUBSCRIPT, SUPERSCRIPT
+
 HANDLER = "derivax-plain"
 
-_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙₜ", "0123456789+-()ijklmnt")
-_SUPER = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ⁱⁿᵀᴸˡ", "0123456789+-()inTLl"))
+# The digits read back through the one table that writes them (derive.graph.names); the index letters beside them.
+_SUB = {**{low: chr(digit) for digit, low in SUBSCRIPT.items()},
+        **{ord(c): p for c, p in zip("₊₋₍₎ᵢⱼₖₗₘₙₜ", "+-()ijklmnt")}}
+_SUPER = {**{chr(high): chr(digit) for digit, high in SUPERSCRIPT.items()},
+          **dict(zip("⁺⁽⁾ⁱⁿᵀᴸˡ", "+()inTLl"))}
 _WORDS = {
     "∂": "d", "∇": "grad ", "⊙": "*", "⊘": "/", "∘": "*", "·": "*", "×": "x", "−": "-", "–": "-", "—": "-",
     "Σ": "sum", "∑": "sum", "Π": "prod", "√": "sqrt", "≤": "<=", "≥": ">=", "≠": "!=", "≈": "~", "→": "->",

@@ -72,6 +72,9 @@ def test_a_mask_moved_off_relus_kink_differs_in_the_narrow_band_numpy_reaches():
     r = check(RELU, "W1", "X.T @ ((A2 - Y) @ W2.T * (Z1 > 0.01)) / m")
     assert not r.ok, r.render()
     assert r.how[0].startswith("exactly: not equal: entry (") and "< Z₁[" in r.how[0] and "1/100" in r.how[0], r.how
+    # the float64 points agree: no "1 times the derived formula" story, the exact comparison's region instead
+    assert r.diagnosis == ["yours agrees with the derived formula at every float64 point it was evaluated at, and "
+                           "differs where the exact comparison above shows"], r.diagnosis
 
 
 @pytest.mark.parametrize("formula, bias, labels", [

@@ -59,7 +59,7 @@ def test_columns_reads_dz_as_the_course_so_a_missing_1_over_m_is_caught():
     r = check(BCE, "W2", "dZ2 @ A1.T", "columns")
     assert not r.ok and "missing 1/m: yours is m times the derived formula" in r.diagnosis
     assert r.render().startswith("NOT EQUAL, reading dZ2 as the courses' dZ2, without the 1/m, as Ng's course "
-                                 "defines dZ in the columns convention (--dz adjoint reads them as ∂J/∂N): ∂J/∂W₂")
+                                 "defines dZ in the columns convention (--dz adjoint reads it as ∂J/∂Z2): ∂J/∂W₂")
     assert check(BCE, "W2", "1/m * dZ2 @ A1.T", "columns").ok
     assert check(BCE, "W2", "dZ2 @ A1.T", "columns", dz="adjoint").ok   # asked for explicitly
 

@@ -409,7 +409,9 @@ def _check_formula(d, target, formula, seed, dz):
         result = _note_course(_check(course, target, formula, seed), c)
         if used:
             _say_reading(result, course, used, c, "delta", "" if dz == "delta" else
-                         ", as Ng's course defines dZ in the columns convention (--dz adjoint reads them as ∂J/∂N)")
+                         ", as Ng's course defines dZ in the columns convention (--dz adjoint reads "
+                         + (f"it as ∂J/∂{used[0][1:]})" if len(used) == 1 else
+                            f"them as {', '.join('∂J/∂' + u[1:] for u in used)})"))
         if not result.ok and used and dz == "auto":   # the other reading: ∂J/∂Z itself, as Goodfellow's g
             try:
                 other = _check(d, target, formula, seed)

@@ -19,7 +19,7 @@ from derive.graph.build import Node, placeholder, topo_order
 from derive.run.limits import TimeLimitExceeded
 from derive.printing.show import ScalarPrinter
 from derive.scalar import piecewise
-from derive.scalar.piecewise import has_thresholds
+from derive.scalar.piecewise import DECIMAL_AGREEMENT, has_thresholds
 from derive.scalar.expand import Expander, ScalarTooLarge, _frozen_zero, _numeric_zero, expo, one_hot_targets, size_check
 from derive.run.worker import run
 
@@ -200,9 +200,6 @@ def _argument_names(model, ex):
 
 
 MASK_DRAWS = 3   # patterns of a dropout mask's entries (each 0 or 1/keep) the exact comparison takes
-# Where a side holds a decimal constant (a Float, or a number typed with 10 digits or more), the two sides
-# may differ by where its digits end: within this, at the comparison's points, they are equal.
-DECIMAL_AGREEMENT = 1e-13
 
 
 def _decimal_constants(*exprs) -> bool:

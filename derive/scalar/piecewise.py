@@ -24,6 +24,10 @@ import sympy as sp
 from derive.network.scalar_functions import LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE, Abs, elu, leaky_relu, relu, selu, \
     sign, step
 
+# Where a side holds a decimal constant (a Float, or a number typed with 10 digits or more), the two sides
+# may differ by where its digits end: within this, at the comparison's points, they are equal.
+DECIMAL_AGREEMENT = 1e-13
+
 # One argument each, whose sign picks the form.
 SWITCHES = (step, Abs, sign, relu, leaky_relu, elu, selu, sp.Heaviside, sp.Abs, sp.sign)
 # Atoms with thresholds this module cannot split: the comparison is left undecided where they matter.
@@ -234,7 +238,6 @@ def _differs(d, points, bounds, verdict, named, leaf):
     if verdict.same is not False or worst > verdict.apart:
         verdict.where, verdict.apart = _describe(bounds, named), worst
     verdict.same = False
-    from derive.formula.compare import DECIMAL_AGREEMENT
     if worst >= DECIMAL_AGREEMENT:
         raise _Stop
 

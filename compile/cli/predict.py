@@ -8,6 +8,7 @@ import sys
 from compile.cli import args as _args
 
 FORMATS = (".csv", ".npy")
+CLASSIFIER_LOSSES = ("ce", "bce")   # a network whose outputs are class probabilities
 
 
 def add_arguments(parser) -> None:
@@ -51,6 +52,10 @@ def main(args) -> int:
         print(f"derivax: {problem}", file=sys.stderr)
         return 2
     model = net.build()
+    if args.classes and model.loss_name not in CLASSIFIER_LOSSES:
+        print(f"derivax: --classes is for a classifier (softmax or sigmoid outputs with a ce or bce loss); {name} "
+              f"has the loss {model.loss_name}, so its outputs are values, not class probabilities", file=sys.stderr)
+        return 2
     try:
         x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop), vocab=model.vocab)
         trainer, params, extra = restore(net, args.load)
@@ -63,7 +68,7 @@ def main(args) -> int:
         print(f"derivax: the network's outputs are NaN for {int(np.isnan(out).any(axis=tuple(range(1, out.ndim))).sum())} "
               f"of {len(out)} examples, the first at row {row}: an overflow inside the network", file=sys.stderr)
         return 1
-    classify = model.loss_name in ("ce", "bce")
+    classify = model.loss_name in CLASSIFIER_LOSSES
     classes = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
     print(f"derivax: {name}: predicting on {what}", file=sys.stderr)
     if suffix == ".npy":

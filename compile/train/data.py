@@ -74,7 +74,7 @@ class Dataset:
 
 
 def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what="data", names=("x", "y"),
-               dtype=np.float32, item="images", steps=None):
+               dtype=np.float32, item="images", steps=None, at=None):
     """Validate one split and return it as (x (N, n_inputs), y (N, n_outputs)) of ``dtype``.
 
     ``n_inputs`` is a whole number (x flattened to (N, n_inputs), as it always was), an input shape
@@ -90,8 +90,12 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
 
     ``steps``: a network with an output at every step (a character-level language model) takes y of
     (N, steps) labels or (N, steps, classes) one-hot rows, and regression targets (N, steps, outputs).
+
+    ``at``: how messages name a position in x and in y (a pair of :class:`_At`); by default an index into
+    the array as it was given, whatever shape it is checked in (a .csv names its rows and columns instead).
     """
     xn, yn = names
+    at_x, at_y = at or (_At(), _At())
     shape = _input_shape(n_inputs, what)
     x, y = _numeric(x, f"{what}: {xn}"), _numeric(y, f"{what}: {yn}")
     if steps is not None:
@@ -99,6 +103,7 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
             raise DataError(f"{what}: the network has an output at each of {steps} steps: expected {yn} of shape "
                             f"(examples, {steps}) labels or (examples, {steps}, outputs), found shape {y.shape}")
         flat = y.reshape(len(y) * steps, *y.shape[2:])
+        at_flat = _Steps(at_y, steps)
         if kind == "regression":
             flat = flat.reshape(len(flat), -1)
             if n_outputs is not None and flat.shape[1] != n_outputs:
@@ -106,12 +111,15 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
                                 f"{flat.shape[1]} (shape {y.shape})")
             targets = flat
         else:
-            targets = _one_hot(flat, n_outputs, f"{what}: {yn}")
-        x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, names, dtype, item)
+            targets = _one_hot(flat, n_outputs, f"{what}: {yn}", at_flat)
+        x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, names, dtype, item,
+                          at=(at_x, at_y))
         if len(x) != len(y):
             raise DataError(f"{what}: {xn} and {yn} differ in length: {xn} has {len(x)} examples, "
                             f"{yn} has {len(y)}")
-        return x, _cast(targets.reshape(len(y), steps, -1), dtype, f"{what}: {yn}")
+        targets = targets.reshape(len(y), steps, -1)
+        return x, _cast(targets, dtype, f"{what}: {yn}", _Reshaped(at_y, y.shape[1:], targets.shape[1:]))
+    stored_x, stored_y = x.shape[1:], y.shape[1:]
     if x.ndim == 1 and kind == "regression":
         x = x.reshape(-1, 1)
     if x.ndim < 2:
@@ -128,8 +136,8 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         raise DataError(f"{what}: expected at least one example, found none ({xn} shape {x.shape})")
     if y.size == 0:
         raise DataError(f"{what}: expected at least one column in {yn}, found shape {y.shape}")
-    _finite(x, f"{what}: {xn}")
-    _finite(y, f"{what}: {yn}")
+    _finite(x, f"{what}: {xn}", _Reshaped(at_x, stored_x, x.shape[1:]))
+    _finite(y, f"{what}: {yn}", at_y)
     if shape is not None:
         _check_layout(stored, shape, f"{what}: {xn}", item)
         x = x.reshape(len(x), *shape)
@@ -141,10 +149,12 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         if n_outputs is not None and y.shape[1] != n_outputs:
             raise DataError(f"{what}: the network has {n_outputs} outputs, but {yn} has {y.shape[1]} "
                             f"columns ({yn} shape {y.shape})")
-        return _cast(x, dtype, f"{what}: {xn}"), _cast(y, dtype, f"{what}: {yn}")
+        return (_cast(x, dtype, f"{what}: {xn}", _Reshaped(at_x, stored_x, x.shape[1:])),
+                _cast(y, dtype, f"{what}: {yn}", _Reshaped(at_y, stored_y, y.shape[1:])))
     if kind != "classification":
         raise DataError(f"{what}: kind must be 'classification' or 'regression', found {kind!r}")
-    return _cast(x, dtype, f"{what}: {xn}"), _cast(_one_hot(y, n_outputs, f"{what}: {yn}"), dtype, f"{what}: {yn}")
+    return (_cast(x, dtype, f"{what}: {xn}", _Reshaped(at_x, stored_x, x.shape[1:])),
+            _cast(_one_hot(y, n_outputs, f"{what}: {yn}", at_y), dtype, f"{what}: {yn}"))
 
 
 def _input_shape(n_inputs, what):
@@ -191,20 +201,22 @@ def aligned_empty(shape, dtype):
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
-def _cast(a, dtype, what):
+def _cast(a, dtype, what, at=None):
     """``a`` as a ``dtype`` array: itself when it already is one (C-ordered), else a copy aligned so that
-    moving it to the device costs no second copy; a DataError where finite values would round to inf."""
+    moving it to the device costs no second copy; a DataError where finite values would round to inf,
+    naming the place as ``at`` (an :class:`_At`) says."""
+    at = at or _At()
     if a.dtype == np.dtype(dtype) and a.flags.c_contiguous:
         if not np.isfinite(a).all():
             i = tuple(int(k) for k in np.argwhere(~np.isfinite(a))[0])
-            raise DataError(f"{what}: expected finite numbers, found {a[i].item()} at index {i}")
+            raise DataError(f"{what}: expected finite numbers, found {a[i].item()} at {at(i)}")
         return a
     out = aligned_empty(a.shape, dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         np.copyto(out, a, casting="unsafe")
     if not np.isfinite(out).all():
         i = tuple(int(k) for k in np.argwhere(~np.isfinite(out))[0])
-        raise DataError(f"{what}: the value {a[i].item():g} at index {i} is too large for {np.dtype(dtype).name} "
+        raise DataError(f"{what}: the value {a[i].item():g} at {at(i)} is too large for {np.dtype(dtype).name} "
                         f"(largest {np.finfo(dtype).max:.3g}), the precision training runs in")
     return out
 
@@ -234,15 +246,80 @@ def _one_line(exc) -> str:
     return " ".join(str(exc).split())
 
 
-def _finite(a, what):
+def _finite(a, what, at=None):
     bad = ~np.isfinite(a)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
+        at = at or _At()
         raise DataError(f"{what}: expected finite numbers, found {int(bad.sum())} NaN or inf "
-                        f"value(s), the first at index {first}")
+                        f"value(s), the first at {at(first, whole=True)}")
 
 
-def _one_hot(y, n_outputs, what):
+class _At:
+    """How a message names a place in an array: by its index in the array as the user's file holds it
+    ("index 5", "index (18, 1)"). Checks look at arrays reshaped (flattened, one-hot, split into steps),
+    and the wrappers below turn their indices back into the file's own before a message is written."""
+
+    def __call__(self, index, whole=False) -> str:
+        """``whole``: a full index is written as a tuple even for a 1-D array (as messages always did
+        for NaN)."""
+        index = tuple(int(k) for k in np.atleast_1d(index))
+        return f"index {index if whole or len(index) > 1 else index[0]}"
+
+    def row(self, r) -> str:
+        return f"row {int(r)}"
+
+
+class _CsvAt(_At):
+    """Places in a .csv file: its row as the file numbers its lines, its column by name. ``lines[r]`` is
+    the line of the array's row r, ``columns[c]`` the name of the array's column c (one for a 1-D array)."""
+
+    def __init__(self, lines, columns):
+        self.lines, self.columns = list(lines), list(columns)
+
+    def __call__(self, index, whole=False) -> str:
+        index = tuple(int(k) for k in np.atleast_1d(index))
+        column = self.columns[index[1] if len(index) > 1 else 0]
+        return f"row {self.lines[index[0]]}, column {column!r}"
+
+    def row(self, r) -> str:
+        return f"row {self.lines[int(r)]}"
+
+
+class _Steps(_At):
+    """Positions in y of (examples, steps, ...) read flattened to (examples * steps, ...)."""
+
+    def __init__(self, at, steps):
+        self.at, self.steps = at, steps
+
+    def __call__(self, index, whole=False) -> str:
+        index = tuple(int(k) for k in np.atleast_1d(index))
+        return self.at((index[0] // self.steps, index[0] % self.steps, *index[1:]), whole)
+
+    def row(self, r) -> str:
+        return self.at((int(r) // self.steps, int(r) % self.steps))
+
+
+class _Reshaped(_At):
+    """Positions in an array whose examples were reshaped from ``stored`` to ``shape`` (flattened, or given
+    the network's input shape): an index is written as the stored array has it."""
+
+    def __init__(self, at, stored, shape):
+        self.at, self.stored, self.shape = at, tuple(stored), tuple(shape)
+
+    def __call__(self, index, whole=False) -> str:
+        index = tuple(int(k) for k in np.atleast_1d(index))
+        if self.stored != self.shape and math.prod(self.stored) == math.prod(self.shape) and len(index) > 1:
+            flat = int(np.ravel_multi_index(index[1:], self.shape))
+            index = (index[0], *(int(k) for k in np.unravel_index(flat, self.stored)))
+        return self.at(index, whole)
+
+    def row(self, r) -> str:
+        return self.at.row(r)
+
+
+def _one_hot(y, n_outputs, what, at=None):
+    at = at or _At()
     if y.ndim == 2 and y.shape[1] > 1:
         # Already one-hot (or class probabilities): the width must match and each row sum to 1.
         if n_outputs is not None and y.shape[1] != n_outputs:
@@ -252,12 +329,12 @@ def _one_hot(y, n_outputs, what):
         if y.min() < 0 or not np.allclose(sums, 1.0, atol=1e-6):
             row = int(np.argmax(np.abs(sums - 1.0)))
             raise DataError(f"{what}: expected one-hot label rows (non-negative, summing to 1), found "
-                            f"row {row} = {y[row].tolist()}")
+                            f"{at.row(row)} = {y[row].tolist()}")
         return y.astype(np.float32)
     labels = y.reshape(-1)
     if not np.all(labels == np.round(labels)):
         i = int(np.argmax(labels != np.round(labels)))
-        raise DataError(f"{what}: expected integer class labels, found {labels[i].item()!r} at index {i}")
+        raise DataError(f"{what}: expected integer class labels, found {labels[i].item()!r} at {at((i,))}")
     binary = n_outputs == 1
     lo, hi = labels.min().item(), labels.max().item()
     classes = 2 if binary else n_outputs if n_outputs is not None else int(hi) + 1
@@ -266,7 +343,7 @@ def _one_hot(y, n_outputs, what):
         i = int(np.argmax(labels == bad))
         need = "0 or 1 for a network with one output" if binary else \
             f"in 0..{classes - 1} for a network with {classes} outputs"
-        raise DataError(f"{what}: labels must be {need}, found label {_label(bad)} at index {i} "
+        raise DataError(f"{what}: labels must be {need}, found label {_label(bad)} at {at((i,))} "
                         f"(labels span {_label(lo)}..{_label(hi)})")
     labels = labels.astype(np.int64)
     if binary:
@@ -316,8 +393,13 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         kind = "regression"
         description += " (y read as regression targets)"
     xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names,
-                          item=train.item, steps=steps)
+                          item=train.item, steps=steps, at=train.at)
     xte = yte = None
+    if train.held is not None:
+        # Checked whole above, so that a message names the file's own array and position; split only now.
+        order, cut = train.held
+        xtr, xte = _take(xtr, order[:cut]), _take(xtr, order[cut:])
+        ytr, yte = _take(ytr, order[:cut]), _take(ytr, order[cut:])
     if test is not None:
         # The test split must fit the same network and have as many outputs as the training split.
         fit = xtr.shape[1:] if isinstance(n_inputs, (tuple, list)) else xtr.shape[1]
@@ -327,13 +409,20 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines)
 
 
+def _take(a, rows):
+    """Rows ``rows`` of a checked array, as a copy aligned as ``_cast`` aligns it."""
+    out = aligned_empty((len(rows), *a.shape[1:]), a.dtype)
+    np.take(a, rows, axis=0, out=out)
+    return out
+
+
 def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
     """(x, description): examples to predict on, without targets, checked against a network's input
     (``n_inputs`` as in :func:`load`; ``vocab``: the input is token indices into an embedding of that many
     rows). A built-in data set gives its test split (else its training split); an .npy file is the examples
-    themselves; an .npz file its array x (else x_test, else x_train, MNIST's pixels scaled as training
-    scales them); a folder its x.npy; a .csv file every column but those named in ``drop`` (a target
-    column, an id)."""
+    themselves; an .npz file its array x (else x_test, else x_train; see ``_npz_inputs`` for which are
+    MNIST's pixels, scaled as training scales them); a folder its x.npy; a .csv file every column but those
+    named in ``drop`` (a target column, an id: never read, so they may hold anything)."""
     name = str(name_or_path)
     if name in BUILTINS:
         data = load(name, n_inputs, vocab=vocab)
@@ -349,13 +438,13 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
     if kind is None:
         raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
                         f"({BUILTIN_TEXT}), an .npy, .npz or .csv file, or a folder holding x.npy)")
-    what, xname, pixels = path.name, "x", False
+    what, xname, pixels, at = path.name, "x", False, None
     if kind == "folder":
         if not (path / "x.npy").is_file():
             raise DataError(f"{name}: a folder of inputs must hold x.npy")
         x, what = read_npy(path / "x.npy"), f"{path.name}/x.npy"
     elif path.suffix.lower() == ".csv":
-        x, header, given = _read_table(path)
+        x, header, given, lines = _read_table(path, skip=drop)
         unknown = [c for c in drop if c not in header]
         if unknown and not given:
             raise DataError(f"{path.name}: the file has no header row (its first row is numbers), so --drop names a "
@@ -370,33 +459,45 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
         if not keep:
             raise DataError(f"{path.name}: --drop leaves no column to read")
         x = x[:, keep]
+        at = (_CsvAt(lines, [header[j] for j in keep]), _At())
     elif path.suffix.lower() == ".npy":
         x = read_npy(path)
     elif path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
-        x, xname = _npz_inputs(path)
-        pixels = xname != "x"
+        x, xname, pixels = _npz_inputs(path, n_inputs)
+        if xname == "x_test":
+            what += f" (x_test read as {'pixels, scaled as training scales them' if pixels else 'features, as they are'})"
     else:
         raise DataError(f"{name}: expected an .npy, .npz or .csv file of inputs (or a folder holding x.npy)")
     x = _numeric(x, f"{what}: {xname}")
     if vocab is not None:
-        check_tokens(x, vocab, f"{what}: {xname}")
+        check_tokens(x, vocab, f"{what}: {xname}", at and at[0])
     elif pixels:
         x = _scale_pixels(x, f"{path.name}: {xname}")
-    x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, (xname, "y"), item="examples")
+    x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, (xname, "y"), item="examples",
+                      at=at)
     return x, f"{what}: {len(x)} examples"
 
 
-def _npz_inputs(path: Path):
-    """(array, its name): x, else x_test, else x_train of an .npz file, read without pickle."""
+def _npz_inputs(path: Path, n_inputs=None):
+    """(array, its name, whether it holds MNIST's pixels) of an .npz file, read without pickle: x, else
+    x_test, else x_train. As ``train`` reads a file: x holds features as they are, x_train MNIST's pixels
+    (scaled to [0, 1]), and x_test what its file's training array holds: pixels beside x_train, features
+    beside x. Alone, x_test holds pixels where they are stored as MNIST stores them (uint8) or the
+    network takes images (an input of height, width and channels); else features as they are, of any
+    real values."""
     with open_npz(path, "inputs x (or x_test, x_train)") as z:
         for k in ("x", "x_test", "x_train"):
             if k in z.files:
-                return npz_array(z, k, path), k
+                a = npz_array(z, k, path)
+                if k == "x_test" and "x_train" not in z.files:
+                    image = isinstance(n_inputs, (tuple, list)) and len(n_inputs) == 3
+                    return a, k, image or np.asarray(a).dtype == np.uint8
+                return a, k, k != "x"
         raise DataError(f"{path.name}: expected an array named x (or x_test, x_train) of inputs; found "
                         f"{', '.join(sorted(z.files)) or 'none'}")
 
 
-def check_tokens(x, vocab: int, what: str) -> None:
+def check_tokens(x, vocab: int, what: str, at=None) -> None:
     """Inputs of a network that starts with an embedding are row indices into its table: whole numbers
     from 0 to ``vocab`` - 1, stored as integers or as floats that are whole. Anything else would be read
     wrong without a word (JAX's gather clamps an index out of range, a float is cut to an integer, a
@@ -416,7 +517,7 @@ def check_tokens(x, vocab: int, what: str) -> None:
         "not a number" if isinstance(v, float) and not np.isfinite(v) else "out of range"
     shown = _label(v) if isinstance(v, int) or (np.isfinite(v) and v == round(v)) else f"{v:g}"
     raise DataError(f"{what}: the network's embedding reads token indices, whole numbers in 0..{vocab - 1} (a "
-                    f"vocabulary of {vocab}); found {shown} at index {i if len(i) > 1 else i[0]} ({why}, "
+                    f"vocabulary of {vocab}); found {shown} at {(at or _At())(i)} ({why}, "
                     f"{int(bad.sum())} such value{'s' if bad.sum() != 1 else ''} in all)")
 
 
@@ -466,6 +567,8 @@ class _Split:
     what: str
     names: tuple = ("x", "y")
     item: str = "images"  # what a message calls one example with more than one axis
+    at: tuple | None = None    # how messages name places in x and y (see _At); None: by index
+    held: tuple | None = None  # (order, cut): the test split is held out of these examples after checking
 
 
 def _characters():
@@ -684,9 +787,9 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
         raise DataError(f"{str(path)!r} is neither a file nor a directory: expected an .npz file or a "
                         "directory of IDX files")
     if path.is_file() and path.suffix.lower() == ".csv":
-        x, y, header, given = _read_csv(path, target)
+        x, y, header, given, at = _read_csv(path, target)
         train, test, kind, what = _features(x, y, None, None, path.name, ("the feature columns",
-                                            target or "the last column"), test_fraction, vocab)
+                                            target or "the last column"), test_fraction, vocab, at)
         if header is None:   # said where the run says what it read: the first row was taken as data
             what += (f" (no header row: the columns are numbered 0 to {x.shape[1]}, the target is column "
                      f"{target or x.shape[1]})")
@@ -879,23 +982,26 @@ def read_npy(path) -> np.ndarray:
     return a
 
 
-def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None):
+def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None, at=None):
     """A user's own features and targets, taken as they are: a test split when the data has one, else
     ``test_fraction`` of the examples held out (shuffled with a fixed seed), and the description says so.
+    The held-out split is made by ``load`` once the examples are checked whole, so that every message names
+    the file's own array and position (``at``: how, for x and y; by index when None).
     The kind (classification or regression) is decided by ``load`` from the network's loss. ``vocab``:
-    x holds token indices, checked here, where a position is still the file's own."""
+    x holds token indices, checked here."""
+    at = at or (_At(), _At())
     x = _numeric(x, f"{where}: {names[0]}")
     y = _numeric(y, f"{where}: {names[1]}")
     if vocab is not None:
-        check_tokens(x, vocab, f"{where}: {names[0]}")
+        check_tokens(x, vocab, f"{where}: {names[0]}", at[0])
         if x_test is not None:
             check_tokens(_numeric(x_test, f"{where}: x_test"), vocab, f"{where}: x_test")
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} examples in {names[0]} but {len(y)} in {names[1]}")
-    for a, name in ((x, names[0]), (y, names[1])):   # before the split shuffles: a position is the file's own
+    for a, name, place in ((x, names[0], at[0]), (y, names[1], at[1])):
         if np.issubdtype(a.dtype, np.floating):
-            _finite(a, f"{where}: {name}")
-    what = f"{where}: {len(x)} examples"
+            _finite(a, f"{where}: {name}", place)
+    what, held = f"{where}: {len(x)} examples", None
     if x_test is None and test_fraction:
         if not 0 < test_fraction < 1:
             raise DataError(f"the test fraction must be in (0, 1) (or 0 for none), not {test_fraction!r}")
@@ -903,10 +1009,10 @@ def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None):
         cut = len(x) - max(1, int(round(test_fraction * len(x))))
         if cut < 1:
             raise DataError(f"{where}: {len(x)} example(s) are too few to hold {test_fraction:.0%} out for testing")
-        x, y, x_test, y_test = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
-        what += f", {len(x_test)} ({test_fraction:.0%}) held out for testing"
+        held = (order, cut)
+        what += f", {len(x) - cut} ({test_fraction:.0%}) held out for testing"
     test = None if x_test is None else _Split(x_test, y_test, where, ("x_test", "y_test"), item="examples")
-    return _Split(x, y, where, names, item="examples"), test, "classification", what
+    return _Split(x, y, where, names, item="examples", at=at, held=held), test, "classification", what
 
 
 def _read_npy(path: Path):
@@ -914,10 +1020,11 @@ def _read_npy(path: Path):
 
 
 def _read_csv(path: Path, target):
-    """(x, y, header or None, given) of a .csv file: y is the column named ``target`` (default: the last), x the
-    others. A file without a header row has its columns numbered from 0 (see ``_read_table``), and
-    ``target`` is then a column's number."""
-    values, header, given = _read_table(path)
+    """(x, y, header or None, given, at) of a .csv file: y is the column named ``target`` (default: the last),
+    x the others; ``at`` names places in x and y by the file's rows and columns (see ``_CsvAt``). A file
+    without a header row has its columns numbered from 0 (see ``_read_table``), and ``target`` is then a
+    column's number."""
+    values, header, given, lines = _read_table(path)
     if target is None:
         k = len(header) - 1
     elif target in header:
@@ -929,7 +1036,8 @@ def _read_csv(path: Path, target):
         raise DataError(f"{path.name}: no column named {target!r}; the columns are {', '.join(header)}")
     if len(header) < 2:
         raise DataError(f"{path.name}: one column only: a target and at least one feature are needed")
-    return np.delete(values, k, axis=1), values[:, k], header if given else None, given
+    at = (_CsvAt(lines, [h for j, h in enumerate(header) if j != k]), _CsvAt(lines, [header[k]]))
+    return np.delete(values, k, axis=1), values[:, k], header if given else None, given, at
 
 
 PANDAS = "pandas"   # a first row 0, 1, ..., n-1 taken as the header pandas writes
@@ -937,9 +1045,11 @@ PANDAS_SAID = "its first row, 0 to {}, read as the header pandas writes for unna
 _WHOLE = re.compile(r"[+-]?\d+")
 
 
-def _read_table(path: Path):
-    """(values (rows, columns), header, whether the file has a header row) of a .csv file. Every value
-    must be a number; the first that is not is named by row and column (as the file numbers its lines).
+def _read_table(path: Path, skip=()):
+    """(values (rows, columns), header, whether the file has a header row, each row's line in the file) of a
+    .csv file. Every value must be a number; the first that is not is named by row and column (as the file
+    numbers its lines). Columns named in ``skip`` are left unread (NaN): a column --drop leaves out may hold
+    anything. A header that names two columns alike is refused: a name must pick one column.
 
     A first row of numbers alone is data, not a header (np.savetxt writes no header): the columns are then
     numbered 0, 1, ..., as a header of numbers would name them. The one exception is a first row that is
@@ -969,13 +1079,24 @@ def _read_table(path: Path):
         given = PANDAS
     if not given:
         header = numbered
+    else:
+        for name in header:
+            same = [j for j, h in enumerate(header) if h == name]
+            if len(same) > 1:
+                listed = ", ".join(str(j) for j in same[:-1]) + f" and {same[-1]}"
+                raise DataError(f"{path.name}: the header row gives the name {name!r} to {len(same)} columns (columns "
+                                f"{listed}, numbered from 0): each column needs a name of its own")
     body, at = (rows[1:], lines[1:]) if given else (rows, lines)
     values = np.empty((len(body), len(header)))
+    unread = [j for j, h in enumerate(header) if h in skip]
+    values[:, unread] = np.nan
     for k, (i, row) in enumerate(zip(at, body)):   # i: the row's line in the file
         if len(row) != len(header):
             raise DataError(f"{path.name}: row {i} has {len(row)} values, "
                             + (f"the header {len(header)} columns" if given else f"row {lines[0]} {len(header)}"))
         for j, cell in enumerate(row):
+            if j in unread:
+                continue
             try:
                 values[k, j] = float(cell)
             except ValueError:
@@ -984,7 +1105,7 @@ def _read_table(path: Path):
             if not math.isfinite(values[k, j]):
                 raise DataError(f"{path.name}: row {i}, column {header[j]!r}: {cell.strip()[:30]!r} is not a "
                                 "finite number") from None
-    return values, header, given
+    return values, header, given, at
 
 
 def _is_number(text: str) -> bool:

@@ -111,6 +111,61 @@ def conflicting(pairs, option: str) -> str | None:
     return None
 
 
+class GivenTwice(Exception):
+    """A single-valued option given twice with two values: which one is meant cannot be known."""
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return "x".join(map(str, value))   # an input shape, as it is written
+    if isinstance(value, (list, tuple)):
+        return " ".join(_shown(v) for v in value)
+    return str(unmark(value)) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return unmark(a) == unmark(b) if isinstance(a, str) and isinstance(b, str) else a == b
+
+
+class _Once(argparse.Action):
+    """Mixed into an option's action: a second occurrence with another value raises GivenTwice (the same
+    value twice is one setting). What was given is kept on the namespace for the parse it belongs to."""
+
+    SEEN = "_derivax_given"
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault(self.SEEN, {})
+        name = next((o for o in self.option_strings if o.startswith("--")), self.option_strings[0])
+        value = values if self.nargs != 0 else option_string   # --shuffle / --no-shuffle: the flag is the value
+        if self.dest in given and not _same(given[self.dest][1], value):
+            first_string, first = given[self.dest]
+            if self.nargs == 0:
+                raise GivenTwice(f"{first_string} and {option_string} are both given: give one")
+            raise GivenTwice(f"{name} is given twice, as {_shown(first)} and {_shown(value)}: give it once")
+        given[self.dest] = (option_string, value)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def given_once(parser) -> None:
+    """Every option of ``parser`` that holds one value (a plain store, a flag, --x/--no-x) refuses to be
+    given twice with two values: argparse would keep the last silently. Options that gather their
+    occurrences (append: --opt, --names, --param) and positionals are left as they are."""
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, _Once):
+            continue
+        kind = type(action)
+        if kind in (argparse._StoreAction, argparse._StoreConstAction, argparse._StoreTrueAction,
+                    argparse._StoreFalseAction, argparse.BooleanOptionalAction):
+            action.__class__ = type(f"Once{kind.__name__}", (_Once, kind), {})
+
+
+def given_options(args) -> None:
+    """Take the record given_once keeps off the parsed namespace."""
+    vars(args).pop(_Once.SEEN, None)
+
+
 def input_shape(text: str) -> tuple:
     """An input shape as a spec writes it: 28x28x1, 40x1."""
     text = unmark(text)
@@ -145,7 +200,8 @@ def json_line(record) -> str:
 
 def model_file(model: str):
     """The .py file a MODEL argument names (``file.py`` or ``file.py:name``), or None."""
-    path = model.rsplit(":", 1)[0] if model.count(":") == 1 and model.split(":")[0].endswith(".py") else model
+    from derive.network.examples import model_path
+    path = model_path(model)[0] if isinstance(model, str) else model
     return path if isinstance(path, str) and path.endswith(".py") else None
 
 

@@ -41,6 +41,7 @@ EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from compile.cli.args import given_once
     p = _Parser(prog="derivax", description="Derive, print, compile and verify backprop.")
     p.add_argument("--version", action="version", version=f"derivax {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(module)  # these modules import JAX only inside functions
         mod.add_arguments(c)
         c.set_defaults(func=mod.main)
+        given_once(c)
     return p
 
 
@@ -121,10 +123,15 @@ def main(argv=None) -> int:
     import io
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    from compile.cli.args import GivenTwice, given_options
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):
-            args = parser.parse_args(_mark_values(argv, parser))
+            try:
+                args = parser.parse_args(_mark_values(argv, parser))
+            except GivenTwice as exc:   # --lr 0.1 --lr 0.2: which one is meant cannot be known
+                print(f"derivax: {exc}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE) from None
     except SystemExit as exc:  # --help, or a bad argument already reported in one line
         sys.stderr.write(said.getvalue())
         code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
@@ -134,6 +141,7 @@ def main(argv=None) -> int:
             print(json.dumps({"ok": False, "error": lines[-1] if lines else "bad arguments"}, ensure_ascii=False))
         return code
     sys.stderr.write(said.getvalue())
+    given_options(args)
     _unmark(args)
     from derive import DerivativeError, FormulaError, NetworkError, ShapeError
     from derive.network.examples import ModelError
@@ -179,19 +187,29 @@ if __name__ == "__main__":
 
 def console() -> None:
     """The ``derivax`` command: ``main``, then the process ends with its status, even where a model file left
-    a thread of its own running (Python would wait for it after the command is done: a hang). On a terminal whose
-    encoding lacks the text view's symbols (∂, ₂, ⊙), they are written in ASCII (derive.printing.plain)."""
+    a thread or a child process of its own running (Python would wait for a thread, and multiprocessing for its
+    processes, after the command is done: a hang; a process started otherwise would outlive derivax): each is
+    named and stopped. On a terminal whose encoding lacks the text view's symbols (∂, ₂, ⊙), they are written in
+    ASCII (derive.printing.plain)."""
     from derive.printing.plain import install
     for stream in (sys.stdout, sys.stderr):
         install(stream)
     code = main()
-    from derive.network.examples import STRAY_THREADS
+    from derive.network.examples import STRAY_THREADS, end_stray_processes
     running = [(path, t) for path, t in STRAY_THREADS if t.is_alive()]
+    processes = end_stray_processes()
     if running:
-        import os
         path, t = running[0]
         print(f"derivax: {path} started a thread ({t.name}) that is still running; it was stopped with derivax",
               file=sys.stderr)
+    if processes:
+        path = processes[0][0]
+        ids = ", ".join(str(pid) for _, pid in processes)
+        what = f"a process (pid {ids}) that is" if len(processes) == 1 else f"processes (pids {ids}) that are"
+        print(f"derivax: {path} started {what} still running; {'it was' if len(processes) == 1 else 'they were'} "
+              "stopped with derivax", file=sys.stderr)
+    if running or processes:
+        import os
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

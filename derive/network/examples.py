@@ -255,14 +255,10 @@ def parse_spec(spec: str, loss=None) -> Network:
         each = part.startswith("td") and part[2:3].isdigit()   # td5:tanh, a dense layer at every step of a sequence
         if each:
             pos, part = pos + 2, part[2:]
-        units, _, act = part.partition(":")
+        units, _, rest = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
-        act, drop = _dropout(spec, pos + len(units) + 1, act)
-        act, bias = _bias(act)
-        act = act or "identity"
-        if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
-            raise ModelError(_at(spec, pos + len(units) + 1, unknown_activation(act, "or a formula in z in parentheses")))
-        layers.append((pos + len(units) + 1, n, act, bias, drop, each))
+        act, apos, bias, drop = _layer_options(spec, pos + len(units) + 1, rest, part, dropout=True)
+        layers.append((apos, n, act, bias, drop, each))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
         loss = "ce" if last == "softmax" else "bce" if last == "sigmoid" else "mse"
@@ -322,10 +318,10 @@ def _window_layer(spec: str, pos: int, part: str):
         kind = AvgPool2D if pool == "avgpool" else MaxPool2D
         one = AvgPool1D if pool == "avgpool" else MaxPool1D
         return _Deferred(pos, pool, lambda nd: (one if nd == 1 else kind)(size_, stride_))
-    act, bias = _bias(act or "")
-    act = act or "identity"
-    if not (act.startswith("(") and act.endswith(")")) and act not in ACTIVATION_NAMES:
-        raise ModelError(_at(spec, pos + match.start(10), unknown_activation(act, "or a formula in z in parentheses")))
+    if act is None:
+        act, apos, bias = "identity", pos + len(part), True
+    else:
+        act, apos, bias, _ = _layer_options(spec, pos + match.start(10), act, part[:match.start(10) - 1], dropout=False)
     filters_ = _size(spec, pos + match.start(2), filters, "a number of filters")
     kernel_ = _size(spec, pos + match.start(3), kernel, "a kernel size")
     stride_ = _size(spec, pos + match.start(4), stride, "a stride") if stride else 1
@@ -333,9 +329,9 @@ def _window_layer(spec: str, pos: int, part: str):
     try:
         _activation(act)
     except FormulaError as exc:
-        raise ModelError(_at(spec, pos + match.start(10) + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
     except NetworkError as exc:
-        raise ModelError(_at(spec, pos + match.start(10) + 1, str(exc))) from None
+        raise ModelError(_at(spec, apos + 1, str(exc))) from None
     return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
                                                                               use_bias=bias))
 
@@ -432,27 +428,55 @@ def _recurrent_layer(spec: str, pos: int, part: str):
     return Bidirectional(layer) if bi else layer
 
 
-def _dropout(spec: str, pos: int, act: str) -> tuple:
-    """(the rest, dropout rate or None) of a layer's text after its size: '128:relu:drop0.2' drops 20% of the
-    layer's outputs while training (inverted dropout: the kept ones scaled by 1/0.8)."""
-    head, sep, last = act.rpartition(":")
-    option = last if sep else act
-    if not option.startswith("drop"):
-        return act, None
-    at = pos + (len(head) + 1 if sep else 0)
-    rate = option[len("dropout"):] if option.startswith("dropout") else option[len("drop"):]
-    if not re.fullmatch(r"0?\.[0-9]+", rate) or not 0 < float(rate) < 1:
-        raise ModelError(_at(spec, at, f"dropout takes a rate between 0 and 1, as drop0.2; found {option[:20]!r}"))
-    return (head if sep else ""), float(rate)
+def _layer_options(spec: str, pos: int, text: str, layer: str, dropout: bool) -> tuple:
+    """(activation, its position in the spec, use_bias, dropout rate or None) of a layer's text after its size
+    (``text``, at position ``pos`` of the spec), its parts separated by ':' in any order: an activation (a name,
+    or a formula in z in parentheses), ``nobias`` (no bias), and where ``dropout`` is allowed ``drop0.2`` (drop
+    20% of the layer's outputs while training: inverted dropout, the kept ones scaled by 1/0.8). Each may be
+    given once; ``layer`` names the layer in messages."""
+    act, apos, bias, drop = None, pos, True, None
+    shown = layer if len(layer) <= 30 else layer[:27] + "..."
+    for at, option in _split_options(text, pos):
+        if option == "nobias":
+            if not bias:
+                raise ModelError(_at(spec, at, f"nobias is given twice in {shown}"))
+            bias = False
+        elif dropout and option.startswith("drop"):
+            rate = option[len("dropout"):] if option.startswith("dropout") else option[len("drop"):]
+            if not re.fullmatch(r"0?\.[0-9]+", rate) or not 0 < float(rate) < 1:
+                raise ModelError(_at(spec, at, "dropout takes a rate between 0 and 1, as drop0.2; "
+                                               f"found {option[:20]!r}"))
+            if drop is not None:
+                raise ModelError(_at(spec, at, f"dropout is given twice in {shown}"))
+            drop = float(rate)
+        elif act is None and (at == pos or option):
+            if option and not (option.startswith("(") and option.endswith(")")) and option not in ACTIVATION_NAMES:
+                raise ModelError(_at(spec, at, unknown_activation(option, "or a formula in z in parentheses")))
+            act, apos = option, at
+        elif option in ACTIVATION_NAMES or option.startswith("(") and option.endswith(")"):
+            raise ModelError(_at(spec, at, f"the activation is given twice in {shown} ({act or 'identity'} and "
+                                           f"{option[:20]}): a layer has one"))
+        else:
+            written = f"{act}:{option}"
+            said = unknown_activation(written) if act else ""
+            if said.startswith(f"activation {written!r}:"):   # leaky_relu:alpha=0.2: a parameter, which has a formula
+                raise ModelError(_at(spec, apos, said))
+            expected = "an activation, nobias or a dropout rate (drop0.2)" if dropout else "an activation or nobias"
+            found = f"unknown option {option[:20]!r}" if option else "an empty option"
+            raise ModelError(_at(spec, at, f"{found} of {shown}: expected {expected}"))
+    return act or "identity", apos, bias, drop
 
 
-def _bias(act: str) -> tuple:
-    """(activation, use_bias) of a layer's text after its size: 'relu:nobias' or 'nobias' drop the bias."""
-    if act == "nobias":
-        return "", False
-    if act.endswith(":nobias"):
-        return act[:-len(":nobias")], False
-    return act, True
+def _split_options(text: str, pos: int) -> list:
+    """(position, part) of ``text`` (at position ``pos`` of the spec) cut at each ':' outside parentheses."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ":" and depth == 0:
+            out.append((pos + start, text[start:i]))
+            start = i + 1
+    out.append((pos + start, text[start:]))
+    return out
 
 
 class _Deferred:
@@ -530,8 +554,7 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
         if loss is not None:
             net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps, l2_form=net.l2_form)
         return model, net
-    path, _, attr = model.partition(":") if model.count(":") == 1 and model.split(":")[0].endswith(".py") \
-        else (model, "", "")
+    path, attr = model_path(model)
     if path.endswith(".py"):
         if Path(path).is_dir():
             raise ModelError(f"{path} is a folder, not a model file: name the .py file that declares the network")
@@ -556,7 +579,18 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
                      "a .py file, or an inline spec such as 2-2:tanh-2:softmax")
 
 
+def model_path(model: str) -> tuple:
+    """(path, name) of a MODEL argument ``file.py`` or ``file.py:name``; (model, "") for any other. The name
+    follows the last ':' where what comes before it is a .py file that exists, or the whole argument is none,
+    so that a path with a colon of its own (``runs/a:b/net.py:net``) takes a name too."""
+    head, sep, tail = model.rpartition(":")
+    if sep and head.endswith(".py") and (Path(head).is_file() or not model.endswith(".py")):
+        return head, tail
+    return model, ""
+
+
 STRAY_THREADS: list = []   # (model file, thread): threads a model file started and left running
+STRAY_PROCESSES: list = []   # (model file, process id): child processes a model file started and left running
 MODEL_FILE_SECONDS = 30.0   # a model file declares a network: work past this is a loop, a download, a mistake
 MODEL_FILE_GRACE = 2.0      # how long past the limit the file may take to unwind before it is stopped outright
 
@@ -577,18 +611,74 @@ def run_model_file(path: str, seconds: float | None = None) -> dict:
     seconds = MODEL_FILE_SECONDS if seconds is None else seconds
     # The cut-off comes from SIGALRM on the main thread: where there is none (Windows), no limit.
     timed = hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
-    before = set(threading.enumerate())
-    with _stdout_to_stderr(), _watchdog(path, seconds):
-        with time_limit(seconds if timed else None) as limit:
-            namespace = _run(path)
-    # A thread the file started and left running would keep the process alive after the command is done: the
-    # command line ends the process once its work is over (compile.cli.main.console).
-    STRAY_THREADS.extend((path, t) for t in threading.enumerate() if t not in before and not t.daemon)
+    before, children = set(threading.enumerate()), _children()
+    try:
+        with _stdout_to_stderr(), _watchdog(path, seconds):
+            with time_limit(seconds if timed else None) as limit:
+                namespace = _run(path)
+    finally:
+        # A thread the file started and left running would keep the process alive after the command is done, and a
+        # child process would outlive it (multiprocessing waits for its own at exit): the command line ends both
+        # once its work is over (compile.cli.main.console), and says so.
+        STRAY_THREADS.extend((path, t) for t in threading.enumerate() if t not in before and not t.daemon)
+        STRAY_PROCESSES.extend((path, pid) for pid in sorted(_children() - children))
     if limit.expired:
         raise ModelError(f"{path}: running the model file took longer than {seconds:g} s, the limit for loading a "
                          "model file, and was stopped: a model file should only declare `net` (is there a loop that "
                          "never ends, or training or a download at its top level?)")
     return namespace
+
+
+def _children() -> set:
+    """The ids of this process's child processes: from /proc where Linux lists them (every child, however it was
+    started), else those multiprocessing started."""
+    import glob
+    import sys
+    found, listed = set(), False
+    for name in glob.glob("/proc/self/task/*/children"):
+        try:
+            with open(name) as f:
+                found.update(int(pid) for pid in f.read().split())
+            listed = True
+        except (OSError, ValueError):
+            pass
+    if not listed and "multiprocessing" in sys.modules:
+        found.update(p.pid for p in sys.modules["multiprocessing"].active_children() if p.pid)
+    return found
+
+
+def end_stray_processes() -> list:
+    """End the child processes that model files started and left running (SIGTERM, then SIGKILL a moment
+    later); returns (model file, process id) of those that were still running. A process already ended (and
+    collected, by multiprocessing or the file itself) is left alone: its id may belong to another by now."""
+    import os
+    import signal
+    import time
+    running = []
+    for path, pid in STRAY_PROCESSES:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                running.append((path, pid))
+        except ChildProcessError:
+            pass
+    STRAY_PROCESSES.clear()
+    for _, pid in running:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 1.0
+    for _, pid in running:
+        try:
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+        except OSError:   # collected meanwhile
+            pass
+    return running
 
 
 class _Exited(BaseException):
@@ -608,6 +698,7 @@ def _run(path: str) -> dict:
         raise _Exited(status)
     real_exit, handled, here = os._exit, faulthandler.is_enabled(), os.getpid()
     os._exit = refuse_exit
+    interrupted = _interrupts()   # a Ctrl-C while the file runs is the user's: it stays an interruption
     if not handled:   # a crash in native code (ctypes, an extension) prints the file's line before the process ends
         try:
             faulthandler.enable(file=sys.__stderr__ or sys.stderr)
@@ -619,16 +710,18 @@ def _run(path: str) -> dict:
         raise ModelError(f"{path} called os._exit({exc.args[0]!r}) before it defined a network") from None
     except SystemExit as exc:
         raise ModelError(f"{path} exited (sys.exit({exc.code!r})) before it defined a network") from None
-    except (KeyboardInterrupt, MemoryError, OutOfTime):
+    except OutOfTime:
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's program failed: say where, in their file
         from derive.run.limits import _cut_off
         if _cut_off(exc) is not None:   # the time limit's cut-off, wrapped by code it went through
             raise
+        if isinstance(exc, KeyboardInterrupt) and interrupted.seen:   # Ctrl-C, not a raise in the file
+            raise
         if isinstance(exc, (ModelError, NetworkError, FormulaError)):
             detail = str(exc)
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
+        else:   # KeyboardInterrupt and MemoryError too: the file raised them, derivax was not interrupted
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if isinstance(exc, SyntaxError) and exc.lineno is None or isinstance(exc, ValueError) and "null bytes" in str(exc):
             return _raise(f"{path} is not Python source: {getattr(exc, 'msg', None) or exc}")
         if isinstance(exc, SyntaxError):
@@ -642,8 +735,38 @@ def _run(path: str) -> dict:
             from None
     finally:
         os._exit = real_exit
+        interrupted.restore()
         if not handled:
             faulthandler.disable()
+        if os.getpid() != here:   # a child the file forked came to its end: it must not go on to run the command
+            real_exit(0)
+
+
+class _interrupts:
+    """SIGINT noted while a model file runs, then raised as KeyboardInterrupt as Python's own handler does:
+    ``seen`` tells a real Ctrl-C from a KeyboardInterrupt the file raises itself. Only where Python's handler is
+    in place (on the main thread, SIGINT not ignored); ``restore()`` puts it back unless the file set its own."""
+
+    def __init__(self):
+        import signal
+        import threading
+        self.seen, self.installed = False, False
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            try:
+                signal.signal(signal.SIGINT, self._on_interrupt)
+                self.installed = True
+            except (ValueError, OSError):
+                pass
+
+    def _on_interrupt(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def restore(self):
+        import signal
+        if self.installed and signal.getsignal(signal.SIGINT) == self._on_interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _stdout_to_stderr:
@@ -685,8 +808,8 @@ class _watchdog:
     """A child process that ends this one if the block outlives ``seconds`` + MODEL_FILE_GRACE: the last
     resort for code ``time_limit`` cannot reach (it raises between bytecodes, and a C call that never
     returns, or an ``except BaseException`` in a loop, never lets it finish). The child says why on
-    standard error, then kills this process (exit status 137 in a shell). Leaving the block in time closes
-    a pipe the child waits on, and it leaves quietly. Where there is no fork, the block runs without it."""
+    standard error, then kills this process (exit status 137 in a shell). Leaving the block in time writes
+    to a pipe the child waits on, and it leaves quietly. Where there is no fork, the block runs without it."""
 
     def __init__(self, path, seconds):
         self.path, self.seconds = path, seconds
@@ -702,6 +825,10 @@ class _watchdog:
                    "for loading a model file, and could not be interrupted (a call that never returns to Python, "
                    "or a loop that catches every exception): derivax stopped\n").encode("utf-8", "replace")
         from derive.run.worker import fork
+        global _AT_FORK
+        if not _AT_FORK and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_close_watchdog_pipes)
+            _AT_FORK = True
         read, write = os.pipe()
         parent = os.getpid()
         pid = fork()   # the child waits on a pipe, writes a line, sends a signal, exits
@@ -716,17 +843,42 @@ class _watchdog:
                 os._exit(0)
         os.close(read)
         self.pid, self.write = pid, write
+        _WATCHDOG_PIPES.add(write)
         return self
 
     def __exit__(self, *exc):
         import os
         if self.pid is not None:
-            os.close(self.write)   # the watchdog reads the end of the pipe and leaves
+            # The watchdog leaves on a byte, or on the end of the pipe: a byte, because a process the file forked
+            # may hold the pipe open (one forked by Python closes it, see _close_watchdog_pipes; one forked by C
+            # code keeps it).
+            _WATCHDOG_PIPES.discard(self.write)
+            try:
+                os.write(self.write, b".")
+            except OSError:
+                pass
+            os.close(self.write)
             try:
                 os.waitpid(self.pid, 0)
             except ChildProcessError:
                 pass
         return False
+
+
+_WATCHDOG_PIPES: set = set()   # the write ends of the pipes watchdogs wait on, open while a model file runs
+_AT_FORK = False
+
+
+def _close_watchdog_pipes():
+    """In a child forked while a model file runs (multiprocessing, os.fork in the file): close the watchdogs'
+    pipes, which belong to this process alone."""
+    import os
+    for fd in list(_WATCHDOG_PIPES):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _WATCHDOG_PIPES.clear()
 
 
 def _raise(message):

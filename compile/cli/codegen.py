@@ -52,6 +52,15 @@ def main(args) -> int:
     defaults = EXAMPLES[name].train if name in EXAMPLES else {}
     optimizer = args.optimizer or defaults.get("optimizer", "sgd")
     lr = args.lr if args.lr is not None else defaults.get("lr", 0.1)
+    # the module computes in its dtype: a number that rounds to 0 or to inf there is refused, as train refuses it
+    from compile.cli.train import UsageError, check_l2, check_lr
+    runs = f"a {args.dtype} module computes"
+    try:
+        check_lr(lr, args.dtype, runs)
+        check_l2(net, args, args.dtype, runs)
+    except UsageError as exc:
+        print(f"derivax: {exc}", file=sys.stderr)
+        return 2
     try:
         source = generate(net, optimizer, lr, args.convention, args.dtype)
     except OptimizerError as exc:

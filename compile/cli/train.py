@@ -132,7 +132,7 @@ def settings(args, name) -> dict:
 
 
 def main(args) -> int:
-    from derive.network.examples import EXAMPLES, resolve
+    from derive.network.examples import EXAMPLES
     from compile.train.data import BUILTINS, DataError, load
     from compile.train.distributed import start
     conflict = _args.conflicting(getattr(args, "opt", None) or [], "--opt")
@@ -149,10 +149,11 @@ def main(args) -> int:
     if several and getattr(args, "devices", None) is None:
         args.devices = "all"   # a run over several hosts splits its batches over all their devices
     try:
-        name, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
-                     getattr(args, "reduction", None))
+        name, net = _resolved(args)
         cfg = settings(args, name)
         check_lr(cfg["lr"])
+        check_l2(net, args)
+        opts = check_opts(dict(getattr(args, "opt", None) or []), cfg["optimizer"], cfg["lr"])
         if args.data is not None and not args.data.strip():
             raise UsageError(f"--data needs a path or a built-in data set ({', '.join(BUILTINS)}), not an empty name")
         source = args.data if args.data is not None else (name if name in EXAMPLES else None)
@@ -190,8 +191,7 @@ def main(args) -> int:
                     test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction,
                     vocab=model.vocab)
         from compile.train.train import compile_trainer, fit
-        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention,
-                                  **dict(getattr(args, "opt", None) or []))
+        trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention, **opts)
         check_targets(trainer.model.loss_name, data)
         from compile.train.train import check_batch_norm   # before the header: a run that cannot train says so alone
         check_batch_norm(trainer.model, cfg["batch_size"], len(data.x_train), "--batch-size")
@@ -288,27 +288,116 @@ def _hyper(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"{key}: expected a number, not {value!r}") from None
 
 
+def _resolved(args):
+    """(name, network) of the command line's model; a built-in CNN that --input rebuilds for images its layers do
+    not fit is refused naming --input (and the smallest size it takes), not one of its layers."""
+    from derive.network.examples import EXAMPLES, resolve
+    from derive.network.functions import NetworkError
+    shape = getattr(args, "input", None)
+    try:
+        return resolve(args.model, args.loss, shape, getattr(args, "l2", None), getattr(args, "l2_form", None),
+                       getattr(args, "reduction", None))
+    except NetworkError as exc:
+        example = EXAMPLES.get(args.model.strip()) if isinstance(args.model, str) else None
+        if shape is None or example is None or example.for_input is None:
+            raise
+        side = shape[0] if len(shape) == 3 and shape[0] == shape[1] and shape[2] == 1 else None
+        text = "x".join(map(str, shape))
+        raise UsageError(f"--input {text}: the built-in {example.net.name}'s layers do not fit {text} images "
+                         f"({exc})" + (_smallest(example, side) if side else "") + f"; {_takes(example.net)}") from None
+
+
 def _net_for_images(example, net, source):
     """A built-in CNN made for the images of ``source`` (square, one channel: MNIST's 28x28 gives the
     seed's network); ``net`` where they are already its input."""
     import math
     from compile.train.data import load
-    flat = load(source).x_train
+    from derive.network.functions import NetworkError
+    flat = load(source, test_fraction=0).x_train   # all of x, as the file holds it: its shape is said below
     n = int(math.prod(flat.shape[1:]))
     side = math.isqrt(n)
     if n == math.prod(net.input_shape) or side * side != n:
         return net  # load says what does not fit
-    return example.network((side, side, 1))
+    try:
+        return example.network((side, side, 1))
+    except NetworkError:   # images too small for its layers: said here, of the data, not of a pooling layer
+        raise UsageError(f"--data {source}: x has shape {tuple(flat.shape)}, {n} values an example, read as "
+                         f"{side}x{side}x1 images, which the built-in {net.name}'s layers do not fit"
+                         f"{_smallest(example, side)}; {_takes(net)}") from None
 
 
-def check_lr(lr: float) -> None:
+def _takes(net) -> str:
+    """What a built-in CNN takes, and how to make it take another size."""
+    import math
+    shape = "x".join(map(str, net.input_shape))
+    return (f"it takes {shape} images ({int(math.prod(net.input_shape))} values an example), and --input HxWxC "
+            "rebuilds it for another image size")
+
+
+def _smallest(example, side, most=64) -> str:
+    """', the smallest it takes being NxNx1' (square images of one channel), where one up to ``most`` is found."""
+    from derive.network.functions import NetworkError
+    for s in range(side + 1, most + 1):
+        try:
+            example.network((s, s, 1))
+        except NetworkError:
+            continue
+        return f" (the smallest square images it takes are {s}x{s}x1)"
+    return ""
+
+
+def check_lr(lr: float, dtype="float32", runs="training runs") -> None:
     """Training runs in float32: a rate that rounds to 0 there would train nothing, one that rounds
     to inf would end in NaN at the first step."""
+    check_precision(lr, "--lr", dtype, runs)
+
+
+def check_precision(value: float, what: str, dtype="float32", runs="training runs") -> None:
+    """A UsageError where a nonzero ``value`` (``what``: the option) rounds to 0 or to inf in ``dtype``."""
     import numpy as np
-    info = np.finfo(np.float32)
-    if not float(info.tiny) <= lr <= float(info.max):
-        raise UsageError(f"--lr {lr:g} is outside float32's range ({info.tiny:.3g} to {info.max:.3g}), "
-                         "the precision training runs in")
+    info = np.finfo(dtype)
+    if value and not float(info.tiny) <= abs(value) <= float(info.max):
+        raise UsageError(f"{what} {value:g} is outside {np.dtype(dtype).name}'s range ({info.tiny:.3g} to "
+                         f"{info.max:.3g}), the precision {runs} in")
+
+
+def check_l2(net, args, dtype="float32", runs="training runs") -> None:
+    """The weight decay λ (--l2, or the model's own) within the precision the loss is computed in."""
+    l2 = getattr(net, "l2", None)
+    if l2:
+        given = getattr(args, "l2", None) is not None
+        check_precision(float(l2), "--l2" if given else f"{getattr(net, 'name', 'the model')}'s l2 (its weight "
+                        "decay λ)", dtype, runs)
+
+
+def check_opts(opts: dict, optimizer: str, lr) -> dict:
+    """--opt's hyperparameters for ``optimizer``: none of them a setting with its own option (--opt lr=0.5 is
+    --lr 0.5), each one the optimizer takes and within its range (compile.train.optim.make says which)."""
+    from compile.train.optim import make, options
+    try:
+        takes = options(optimizer)
+    except ImportError:   # an optax optimizer without optax: make says so
+        takes = {}
+    own = _option_names()
+    for key, value in opts.items():
+        if key in takes:
+            continue
+        if key in ("lr", "learning_rate", "alpha"):
+            raise UsageError(f"--opt {key}={value:g}: the learning rate has its own option: --lr {value:g}")
+        if key in own:
+            raise UsageError(f"--opt {key}={value:g}: {key} is no hyperparameter of {optimizer}; it is set by "
+                             f"its own option, {own[key]}")
+    make(optimizer, lr, **opts)   # an unknown key or a value out of its range: an OptimizerError naming it
+    for key, value in opts.items():
+        check_precision(value, f"--opt {key}")
+    return opts
+
+
+def _option_names() -> dict:
+    """train's settings with an option of their own, by name: {"batch_size": "--batch-size", ...}."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings and a.dest != "opt"}
 
 
 def check_targets(loss_name, data) -> None:

@@ -34,8 +34,8 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
     import jax
     leaves = jax.tree_util.tree_leaves(opt_state)
     meta = {"network": trainer.model.size_text, "optimizer": getattr(trainer.optimizer, "name", "optax"),
-            "epochs": epochs, "state_arrays": len(leaves), "convention": trainer.model.convention,
-            "layers": signature(trainer)}
+            "epochs": epochs, "state_arrays": len(leaves), "state_tree": str(jax.tree_util.tree_structure(opt_state)),
+            "convention": trainer.model.convention, "layers": signature(trainer)}
     arrays = {k: np.asarray(v) for k, v in params.items()}
     arrays.update({f"{STATE}{i}": np.asarray(v) for i, v in enumerate(leaves)})
     stats = trainer.stats(opt_state)   # batch norm's running averages, also by name: evaluation reads them
@@ -114,28 +114,70 @@ def load_checkpoint(path, trainer) -> tuple:
         facts["notes"] = [f"{', '.join(ks)} stored in {kind}, read as {dtype.name} (exactly: every {kind} value is "
                           f"a {dtype.name} value)" for kind, ks in narrow.items()]
         facts["stats"] = _stats(z, files, path, trainer, dtype, turn)
-        leaves = [_values(npz_array(z, f"{STATE}{i}", path), path, f"{STATE}{i}", None)
-                  for i in range(facts.get("state_arrays", 0)) if f"{STATE}{i}" in files]
+        count = facts.get("state_arrays", 0)
+        stored = {i: _values(npz_array(z, f"{STATE}{i}", path), path, f"{STATE}{i}", None)
+                  for i in range(count) if f"{STATE}{i}" in files}
     fresh = trainer.init_opt_state(params)
     want, tree = jax.tree_util.tree_flatten(fresh)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
     turned = f" (the file's {layout} layout turned into {trainer.model.convention})" if turn else ""
-    if not leaves:
+    mine = getattr(trainer.optimizer, "name", "optax")
+    # The file's state is this optimizer's when the file records the same structure of state (the same
+    # optimizer, optax's included), or, in a file written before that record, the same derivax rule by name.
+    ours = (facts.get("state_tree") == str(tree) if "state_tree" in facts
+            else facts.get("optimizer") == mine and mine != "optax")
+    if not stored and not (ours and count):
         facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned + _said(facts)
         return params, None, facts
-    if turn:
-        leaves = _turned_state(leaves, fresh, shapes)
-    if len(leaves) != len(want) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, want)):
-        facts["state"] = (f"the file's optimizer state ({facts.get('optimizer')}) does not fit this trainer's "
-                          f"({getattr(trainer.optimizer, 'name', 'optax')}): the optimizer starts afresh{turned}"
-                          + _said(facts))
+    turns = _turns(fresh, shapes) if turn else [False] * len(want)
+    # the shapes this trainer's state has, in the file's layout: what the file's arrays are compared with
+    expected = [tuple(reversed(np.shape(b))) if t else tuple(np.shape(b)) for b, t in zip(want, turns)]
+    problem = _state_misfit(stored, count, expected, paths)
+    if problem and ours:   # this optimizer's own state, damaged: resuming from a part of it would be wrong
+        raise DataError(f"{path}: the checkpoint's optimizer state ({mine}, this trainer's optimizer) is damaged: "
+                        f"{problem}")
+    if problem:
+        theirs = facts.get("optimizer")
+        facts["state"] = ((f"the file's optimizer state ({theirs}) is not this trainer's optimizer's ({mine})"
+                           if theirs != mine else f"the file's optimizer state does not fit this trainer's {mine} "
+                           f"optimizer ({problem})") + ": the optimizer starts afresh" + turned + _said(facts))
         return params, None, facts
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
+    leaves = [stored[i] for i in range(count)]
+    if turn:
+        leaves = [a.T if t else a for a, t in zip(leaves, turns)]
     for i, (a, b) in enumerate(zip(leaves, want)):
         _values(a, path, f"{STATE}{i}", getattr(b, "dtype", None))
-        _state_entry(a, path, f"{STATE}{i}", paths[i] if len(paths) == len(leaves) else "")
+        _state_entry(a, path, f"{STATE}{i}", paths[i], _is_count(b))
     state = jax.tree_util.tree_unflatten(tree, [jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
     facts["state"] = "optimizer state restored" + turned + _said(facts)
     return params, state, facts
+
+
+def _state_misfit(stored, count, expected, paths) -> str:
+    """How the file's optimizer-state arrays (``stored``: index -> array, of ``count`` the file records) differ
+    from the trainer's (``expected`` shapes, in the file's layout, at ``paths``): '' where they fit."""
+    def named(i):
+        return f"{STATE}{i}" + (f" (the optimizer state's {paths[i]})" if i < len(paths) else "")
+    if count != len(expected):
+        return (f"the file records {count} state array{'s' if count != 1 else ''}, where this trainer's optimizer "
+                f"keeps {len(expected)}")
+    missing = [i for i in range(count) if i not in stored]
+    if missing:
+        return (f"{named(missing[0])} is missing from the file" + (f" ({len(missing)} of the {count} state arrays "
+                f"are: {', '.join(STATE + str(i) for i in missing)})" if len(missing) > 1 else ""))
+    for i, shape in enumerate(expected):
+        if tuple(stored[i].shape) != shape:
+            return f"{named(i)} has shape {tuple(stored[i].shape)}, where {shape} is expected"
+    return ""
+
+
+def _is_count(leaf) -> bool:
+    """Whether an optimizer-state leaf of the trainer's is a count of steps (an integer array: Adam's t, optax's
+    count)."""
+    try:
+        return np.dtype(getattr(leaf, "dtype", None)).kind in "iu"
+    except TypeError:   # a random key's dtype (noisy_sgd's), no NumPy dtype
+        return False
 
 
 def _said(facts) -> str:
@@ -147,17 +189,29 @@ def _said(facts) -> str:
 SQUARES = ("nu", "sum_of_squares", "e_g", "e_x")
 
 
-def _state_entry(a, path, key, where) -> None:
-    """DataError where one optimizer-state array holds what training never writes there: a negative step count,
-    a negative average of squares or variance (Adam would divide by the root of it: the loss becomes nan)."""
+def _state_entry(a, path, key, where, count=False) -> None:
+    """DataError where one optimizer-state array holds what training never writes there: a step count (where
+    ``count``, the trainer keeps one there, or an integer array) that is negative or no whole number, a negative
+    average of squares or variance (Adam would divide by the root of it: the loss becomes nan)."""
     import re
     names = re.findall(r"\['([^']*)'\]|\.(\w+)", where)
     names = [n[0] or n[1] for n in names]
     said = f"{key} (the optimizer state's {where})" if where else key
-    if a.dtype.kind in "iu":   # a count of steps taken (Adam's t, optax's count)
+    if count or a.dtype.kind in "iu":   # a count of steps taken (Adam's t, optax's count)
+        if a.dtype.kind not in "iuf":
+            raise DataError(f"{path}: {said} holds {a.dtype} values: a count of steps taken is a whole number; the "
+                            "checkpoint is damaged")
+        if a.dtype.kind == "f" and a.size and not np.all(a == np.round(a)):
+            v = a.flat[int(np.argmax(a != np.round(a)))].item()
+            raise DataError(f"{path}: {said} is {v:g}: a count of steps taken is a whole number; the checkpoint "
+                            "is damaged")
         low = int(np.min(a)) if a.size else 0
         if low < 0:
             raise DataError(f"{path}: {said} is {low}: a count of steps taken is never negative; the checkpoint "
+                            "is damaged")
+        high = float(np.max(a)) if a.size else 0
+        if high > np.iinfo(np.int32).max:
+            raise DataError(f"{path}: {said} is {high:.0f}: more steps than a 32-bit count holds; the checkpoint "
                             "is damaged")
         return
     square = any(n in SQUARES for n in names) or (len(names) >= 2 and names[-2] == "stats"
@@ -258,16 +312,13 @@ def _values(a, path, key, dtype):
     return a
 
 
-def _turned_state(leaves, fresh, shapes) -> list:
-    """The file's optimizer-state arrays with each parameter's moments turned as the parameter is: a leaf
-    is a parameter's when its path in the state holds the parameter's name (``m["W1"]``, optax's
-    ``mu["W1"]``); counters and the like are left as they are."""
+def _turns(fresh, shapes) -> list:
+    """For each leaf of the optimizer state ``fresh``, whether it is turned with the parameters between the two
+    layouts: a leaf is a parameter's when its path in the state holds the parameter's name (``m["W1"]``, optax's
+    ``mu["W1"]``) and it is a matrix; counters and the like are left as they are."""
     import jax
-    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
-    if len(paths) != len(leaves):
-        return leaves   # another optimizer's state: refused by shape below
     out = []
-    for path, a in zip(paths, leaves):
+    for path, b in jax.tree_util.tree_flatten_with_path(fresh)[0]:
         keys = {getattr(k, "key", getattr(k, "name", None)) for k in path}
-        out.append(a.T if a.ndim == 2 and keys & set(shapes) else a)
+        out.append(np.ndim(b) == 2 and bool(keys & set(shapes)))
     return out

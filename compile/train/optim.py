@@ -176,19 +176,51 @@ def _check_lr(lr) -> None:
 
 
 def _check_hyper(optimizer: str, **values) -> None:
-    """Each hyperparameter a finite number within its range (``RANGES``)."""
+    """Each hyperparameter a finite number within its range (``RANGES``, by its name: the same for every
+    optimizer that takes it)."""
     for key, value in values.items():  # a module holding `BETA1 = nan` would train on NaN
         if not _finite_number(value):
             raise OptimizerError(f"{optimizer}: {key} must be a finite number, not {value!r}")
-        low, high, closed = RANGES[key]
-        if not (low <= value < high if not closed else low < value <= high):
-            interval = f"({low}, {high}]" if closed else f"[{low}, {high})"
-            raise OptimizerError(f"{optimizer}: {key} must be in {interval}, not {value!r}")
+        span = _range(optimizer, key)
+        if span is not None and not _within(value, span):
+            raise OptimizerError(f"{optimizer}: {key} must be {_interval(span)}, not {value!r}")
 
 
-# Where each hyperparameter makes sense: decay rates in [0, 1) (1 never forgets, above it diverges),
-# Adam's epsilon > 0 (it keeps the step finite where the second moment is 0).
-RANGES = {"beta": (0, 1, False), "b1": (0, 1, False), "b2": (0, 1, False), "eps": (0, 1, True)}
+# Where each hyperparameter makes sense, by its name, for every optimizer that takes it (derivax's own rules
+# and optax's): (low, high, low included, high included). Decay rates of averages in [0, 1) (1 never forgets,
+# above it diverges): b1, b2, β, momentum, RMSprop's decay, Adadelta's rho; epsilon > 0 (it keeps a step
+# finite where an average of squares is 0); amounts added or decayed are >= 0.
+INF = float("inf")
+_RATE, _POSITIVE, _NONNEGATIVE = (0, 1, True, False), (0, INF, False, False), (0, INF, True, False)
+RANGES = {"beta": _RATE, "b1": _RATE, "b2": _RATE, "momentum": _RATE, "decay": _RATE, "rho": _RATE,
+          "eps": (0, 1, False, True), "eps_root": (0, 1, True, True), "weight_decay": _NONNEGATIVE,
+          "initial_accumulator_value": _NONNEGATIVE, "initial_scale": _NONNEGATIVE, "threshold": _NONNEGATIVE,
+          "trust_coefficient": _POSITIVE, "min_norm": _POSITIVE, "eta": _NONNEGATIVE, "gamma": _NONNEGATIVE}
+# Where one optimizer's own default lies outside its name's range: LARS adds no epsilon unless asked.
+_OWN_RANGES = {("lars", "eps"): (0, 1, True, True)}
+# optax keywords that are no number (masks, dtypes, a random key): an optax transformation built in Python
+# takes them; neither the command line nor ``make`` passes them on.
+NOT_NUMBERS = frozenset({"mask", "mu_dtype", "accumulator_dtype", "weight_decay_mask", "trust_ratio_mask", "key",
+                         "seed"})
+
+
+def _range(optimizer, key):
+    return _OWN_RANGES.get((optimizer, key), RANGES.get(key))
+
+
+def _within(value, span) -> bool:
+    low, high, low_in, high_in = span
+    return (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
+
+
+def _interval(span) -> str:
+    """in [0, 1), in (0, 1], >= 0, > 0: a range as the messages write it."""
+    low, high, low_in, high_in = span
+    if high == INF:
+        return f"{'>=' if low_in else '>'} {low}"
+    return f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+
+
 _MAKERS = {"sgd": (sgd, ()), "momentum": (momentum, ("beta",)), "adam": (adam, ("b1", "b2", "eps"))}
 OPTIMIZERS = tuple(_MAKERS)  # the names the command line offers: a new maker is a new choice
 assert OPTIMIZERS == NAMES, "compile.train.optimizer_names lists the makers, in this order"
@@ -230,9 +262,27 @@ def make(optimizer, lr=None, **kwargs):
     return fn(lr, **kwargs)
 
 
-def _optax(name, lr, kwargs):
-    """optax's optimizer ``name`` with learning rate (or schedule) ``lr`` and keyword hyper-parameters."""
+def options(optimizer) -> dict:
+    """The hyperparameters ``make`` passes on to the optimizer named ``optimizer``, besides the learning rate:
+    name -> "number" or "flag" (a yes/no switch, given as 0 or 1). optax's are read from its signature (needs
+    optax); {} for an unknown name."""
+    if optimizer in _MAKERS:
+        return {k: "number" for k in _MAKERS[optimizer][1]}
+    if optimizer not in OPTAX_OPTIMIZERS:
+        return {}
     import inspect
+    import optax
+    out = {}
+    for p in inspect.signature(getattr(optax, optimizer)).parameters.values():
+        if p.name == "learning_rate" or p.name in NOT_NUMBERS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[p.name] = "flag" if isinstance(p.default, bool) else "number"
+    return out
+
+
+def _optax(name, lr, kwargs):
+    """optax's optimizer ``name`` with learning rate (or schedule) ``lr`` and keyword hyper-parameters, each
+    checked as derivax's own rules check the hyperparameters of the same name (``RANGES``)."""
     try:
         import optax
     except ImportError:
@@ -241,20 +291,36 @@ def _optax(name, lr, kwargs):
     if not (callable(lr) or _finite_number(lr) and lr > 0):
         raise OptimizerError(f"the learning rate must be a finite number > 0 or an optax schedule, not {lr!r}")
     target, renamed = _OPTAX_SAME.get(name, (name, {}))
-    kwargs = {renamed.get(k, k): v for k, v in kwargs.items()}
-    fn = getattr(optax, target)
-    accepted = set(inspect.signature(fn).parameters) - {"learning_rate"}
-    extra = set(kwargs) - accepted
+    kinds = options(name) if name in OPTAX_OPTIMIZERS else {k: "number" for k in _MAKERS[name][1]}
+    extra = sorted(set(kwargs) - set(kinds))
     if extra:
-        raise OptimizerError(f"{name} takes {', '.join(sorted(accepted)) or 'no options'} besides the learning rate, "
-                             f"not {', '.join(sorted(extra))}")
+        takes = ", ".join(k + (" (0 or 1)" if kind == "flag" else "") for k, kind in kinds.items())
+        objects = [k for k in extra if k in NOT_NUMBERS]
+        why = (f"; {', '.join(objects)} {'is no number' if len(objects) == 1 else 'are no numbers'}: build the "
+               f"optax transformation in Python and pass it as the optimizer" if objects else "")
+        raise OptimizerError(f"{name} takes {takes or 'no options'} besides the learning rate, "
+                             f"not {', '.join(extra)}{why}")
+    passed = {}
     for key, value in kwargs.items():
-        if not _finite_number(value):
-            raise OptimizerError(f"{name}: {key} must be a finite number, not {value!r}")
-    if "key" in accepted and "key" not in kwargs:   # noisy_sgd's noise: drawn from key 0, as optax drew it by default
+        if kinds[key] == "flag":
+            if isinstance(value, bool) or _finite_number(value) and value in (0, 1):
+                passed[key] = bool(value)
+                continue
+            raise OptimizerError(f"{name}: {key} is a switch: 1 (on) or 0 (off), not {value!r}")
+        _check_hyper(name, **{key: value})
+        passed[key] = float(value)
+    passed = {renamed.get(k, k): v for k, v in passed.items()}
+    fn = getattr(optax, target)
+    if "key" in _keywords(fn):   # noisy_sgd's noise: drawn from key 0, as optax drew it by default
         import jax
-        kwargs["key"] = jax.random.key(0)
+        passed["key"] = jax.random.key(0)
     try:
-        return fn(learning_rate=lr, **kwargs)
+        return fn(learning_rate=lr, **passed)
     except (TypeError, ValueError) as exc:
         raise OptimizerError(f"{name}: {exc}") from None
+
+
+def _keywords(fn) -> set:
+    """The keyword names a function takes."""
+    import inspect
+    return set(inspect.signature(fn).parameters)

@@ -101,6 +101,7 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
 
     check_dtype(dtype)
     rule = make(optimizer, lr, **opt_kwargs)
+    _in_precision(rule, lr, opt_kwargs, dtype, getattr(net, "l2", None))
     derivation = net.derive(convention)
     # parameters, gradients and up to two optimizer states, as `derivax train` counts them
     _fits(derivation.model, dtype, 1, "training")
@@ -122,6 +123,35 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     trainer.epoch = _loop_epoch_fn(step, masks, single) if looped else _epoch_fn(step, masks, single=single)
     trainer._epoch_parts = (looped, step, masks, single)
     return trainer
+
+
+# The names the update rules' symbols are given by (compile.train.optim's makers' keywords).
+_HYPER_NAMES = {"alpha": "lr", "beta": "beta", "beta1": "b1", "beta2": "b2", "epsilon": "eps"}
+
+
+def _in_precision(rule, lr, opt_kwargs, dtype, l2) -> None:
+    """The learning rate, the optimizer's hyperparameters and the weight decay λ, each nonzero one within
+    ``dtype``'s range: one that rounds to 0 there (an epsilon of 1e-50 in float32) or to inf (a rate of 1e300)
+    would make the first step's parameters NaN or inf."""
+    import numbers
+    import numpy as np
+    from compile.train.optim import OptimizerError
+    info = np.finfo(dtype)
+
+    def outside(v):
+        return (isinstance(v, numbers.Real) and not isinstance(v, bool) and v != 0
+                and not float(info.tiny) <= abs(float(v)) <= float(info.max))
+    values = {"lr": lr, **opt_kwargs}
+    if isinstance(rule, UpdateRule):
+        values.update({_HYPER_NAMES.get(s.name, s.name): v for s, v in rule.hyper.items()})
+    for key, value in values.items():
+        if outside(value):
+            raise OptimizerError(f"{key} {float(value):g} is outside {dtype}'s range ({info.tiny:.3g} to "
+                                 f"{info.max:.3g}), the precision the trainer computes in")
+    if outside(l2):
+        from derive.network.functions import NetworkError
+        raise NetworkError(f"l2 (the weight decay λ) {float(l2):g} is outside {dtype}'s range ({info.tiny:.3g} to "
+                           f"{info.max:.3g}), the precision the trainer computes in")
 
 
 def _mesh(devices):
@@ -452,6 +482,9 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
         xe, ye = x[pick], y[pick]
         hist.train_sample = int(train_sample)
     hist.initial_loss = float(evaluate(params, xe, ye, trainer.stats(hist.opt_state))[0])
+    if not math.isfinite(hist.initial_loss):   # no step can mend it, and no learning rate is to blame
+        raise DataError(_not_finite_at_start(trainer, hist.initial_loss, params, xe, ye, x, y,
+                                             trainer.stats(hist.opt_state), given is not None))
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
             p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
@@ -489,6 +522,38 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                     raise
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def _not_finite_at_start(trainer, J, params, xe, ye, x, y, stats, resumed) -> str:
+    """Why the loss is not finite before the first step, as far as it can be told: the network's output already
+    overflows (x too large), the targets' squares overflow the trainer's precision (y too large), or the loss is
+    undefined for these predictions and targets. (xe, ye) is what the loss was measured on, (x, y) all the
+    training data."""
+    import numpy as np
+    start = "the starting parameters" if resumed else "the initial parameters"
+    head = (f"training data: the loss is {J} at {start}, before any step, so no learning rate would mend it: ")
+    info = np.finfo(trainer.dtype)
+    extra = {"stats": stats} if "init_stats" in trainer.namespace else {}
+    pred = np.asarray(trainer.namespace["forward"](params, xe, **extra), np.float64)
+    xs, ys = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x_top = float(np.abs(xs).max()) if xs.size else 0.0
+    y_top = float(np.abs(ys).max()) if ys.size else 0.0
+    if not np.isfinite(pred).all():
+        return head + (f"the network's output is already not finite there (x's largest magnitude is {x_top:.3g}; "
+                       "scale x down, e.g. to mean 0 and standard deviation 1)")
+    top = float(info.max)
+    if y_top ** 2 > top or float((np.asarray(ye, np.float64) ** 2).sum()) > top:   # one square, or their sum
+        return head + (f"y's largest magnitude is {y_top:.3g}, and the squares of such targets overflow "
+                       f"{trainer.dtype} (largest {top:.3g}), the precision training runs in; scale y down "
+                       f"(e.g. divide it by its standard deviation, {float(ys.std()):.3g})")
+    p_top = float(np.abs(pred).max()) if pred.size else 0.0
+    if p_top ** 2 > top:
+        return head + (f"the network's output reaches {p_top:.3g} there, and its square overflows {trainer.dtype} "
+                       f"(largest {top:.3g}), the precision training runs in (x's largest magnitude is {x_top:.3g}; "
+                       "scale x down, e.g. to mean 0 and standard deviation 1)")
+    return head + (f"the loss {trainer.model.loss_name} is undefined for the network's (finite) predictions "
+                   f"against these targets (y spans {float(ys.min()):.4g}..{float(ys.max()):.4g}, x's largest "
+                   f"magnitude is {x_top:.3g})")
 
 
 def _a(value) -> str:

@@ -128,7 +128,7 @@ def test_random_architectures_verify(case, seed):
         (net, convention, report.to_json())
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=18, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify_lowered(case, seed):
     """The JAX lowering of the same: jax.grad and finite differences of the lowered loss."""

@@ -50,6 +50,21 @@ def test_every_state_into_a_dense_layer_and_a_reverse_layer_print_their_boundari
         ("∂J/∂H₁", "(1/m) reshape(δ₃ W₃ᵀ, (m, 4, 2))", ""),
         ("∂J/∂h₁⟨t⟩", "(∂J/∂H₁)⟨t⟩ + δ₁⟨t−1⟩ Whh₁ᵀ", "t = 1, …, 4; step 0 sends nothing back")]
     assert s["Error signals"][3] == ("δ₁⟨t⟩", "∂J/∂h₁⟨t⟩ ⊙ step(z₁⟨t⟩)", "")
+    # a layer that runs t = T, …, 1 reads the state of the step before it in its own order: h⟨t+1⟩
+    assert s["Forward pass"][0] == ("z₁⟨t⟩", "x⟨t⟩ Wxh₁ + h₁⟨t+1⟩ Whh₁ + bh₁", "")
+    assert dict((l, r) for l, r, _ in s["Gradients"])["∂J/∂Whh₁"] == "Σₜ h₁⟨t+1⟩ᵀ δ₁⟨t⟩"
+
+
+def test_a_reverse_layer_s_state_names_are_its_time_steps():
+    """In a layer that runs backwards, h2_tp1 is the state a step reads and h2_tm1 the next step's: the names say
+    the time step, as the unrolled view does (z₂⟨3⟩ reads h₂⟨4⟩, the boundary)."""
+    from compile.checks.formula import check_formula
+    net = Network((3, 1), [Bidirectional(SimpleRNN(1, sequences=True)), Flatten(), Dense(2, "softmax")])
+    d = net.derive()
+    assert check_formula(net, "Whh2", "sum_t(h2_tp1.T @ delta2_t)", derivation=d).ok
+    assert not check_formula(net, "Whh2", "sum_t(h2_tm1.T @ delta2_t)", derivation=d).ok
+    unrolled = d.text(unroll=True)
+    assert "z₂⟨3⟩ = x⟨3⟩ Wxh₂ + h₂⟨4⟩ Whh₂ + bh₂" in unrolled and "z₂⟨1⟩ = x⟨1⟩ Wxh₂ + h₂⟨2⟩ Whh₂ + bh₂" in unrolled
 
 
 def test_the_gru_derives_its_gate_adjoints():

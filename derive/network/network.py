@@ -604,7 +604,7 @@ class Builder:
                 or len(set(state)) < len(state) or (len(state) > 1 and "s" in state):
             raise NetworkError(f"layer {l} ({what}): state must name the parts of the state with distinct letters "
                                f"(('h',) or ('h', 'c')), not {state!r}")
-        s = Step(self, l, units, int(inp.shape[2]), init, x_name, kind, state)
+        s = Step(self, l, units, int(inp.shape[2]), init, x_name, kind, state, reverse)
         try:
             new = step(s)
             if len(state) > 1:

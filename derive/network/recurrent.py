@@ -48,22 +48,25 @@ class Step:
     (``weight``, ``bias``, ``linear``), named gates (``gate``) and activations (``act``)."""
 
     def __init__(self, builder, layer: int, units: int, features: int, init, x_name: Name, kind: str,
-                 parts=("h",)):
+                 parts=("h",), reverse: bool = False):
         self._g, self.layer, self.units, self.features, self._init, self.kind = builder, layer, units, features, init, kind
+        # the state a step reads: h⟨t−1⟩, or h⟨t+1⟩ in a layer that runs t = T, ..., 1 (the step before it in time
+        # order is the one after it in the layer's)
+        before = 1 if reverse else -1
         self.declared: list = []   # the named nodes in the order the step made them, for printing
         # names a node of the step cannot take: the state's parts, the carry's and the input's, and (as they are
         # declared) each named node's own, so that no two lines of the step print the same name
         self._reserved, self._parts = {*parts, "s", x_name.base}, set(parts)
         self.x = leaf(x_name, (m, features), "step_input")
         if len(parts) == 1:
-            self.carry = self.h = leaf(Name(parts[0], layer, -1), (m, units), "carry")
+            self.carry = self.h = leaf(Name(parts[0], layer, before), (m, units), "carry")
             return
         # A state of several parts (an LSTM's h and c) is one carry s⟨t−1⟩ with the parts side by side;
         # the step reads each part by its name (s.h, s.c).
-        self.carry = leaf(Name("s", layer, -1), (m, units * len(parts)), "carry")
+        self.carry = leaf(Name("s", layer, before), (m, units * len(parts)), "carry")
         for k, part in enumerate(parts):
             piece = slice_(self.carry, 1, k * units, (k + 1) * units)
-            setattr(self, part, named(piece, Name(part, layer, -1), "carry_part"))
+            setattr(self, part, named(piece, Name(part, layer, before), "carry_part"))
 
     def weight(self, name: str, rows: int) -> Node:
         """A (rows, units) weight, ``name`` with the layer's number (Wxh → Wxh1)."""

@@ -286,8 +286,10 @@ def _recurrent_layout(model, p) -> list:
         elif layer.kind == "flatten":
             lines.append(f"layer {layer.index}: flatten, row-major over time then units; {p.name(layer.A.name)} "
                          f"{fmt_shape(layer.A.shape)}")
+    backwards = any(getattr(getattr(layer, "cell", None), "reverse", False) for layer in model.layers)
     lines.append("Backprop through time: ∂J/∂h⟨t⟩ gathers what the layers above send to step t and what step "
-                 "t+1 sends back; each parameter's gradient is the sum over t of what each step sends it.")
+                 + ("t+1 sends back (t−1 in a layer that runs t = T, …, 1)" if backwards else "t+1 sends back")
+                 + "; each parameter's gradient is the sum over t of what each step sends it.")
     return lines
 
 

@@ -66,19 +66,19 @@ VARIANTS = [
     ("gpt", "W6", "(1/48)*", ""),
     ("gpt", "W8", "(1/(32*m))*", "(1/m)*"),                                      # the mean over the steps dropped
     ("charlm", "W2", "H1_t.T", "(2*H1_t).T"),
-    ("charlm", "dJ/dh1_t", "delta1_tp1", "delta1_t"),                            # step t for step t+1
-    ("rnn", "dJ/dh1_t", "dH1_t + ", ""),                                         # the output's term at T forgotten
-    ("rnn", "dJ/dh1_at40", "(1/m)*", ""),
+    ("charlm", "dh1_t", "delta1_tp1", "delta1_t"),                               # step t for step t+1
+    ("rnn", "dh1_t", "dH1_t + ", ""),                                            # the output's term at T forgotten
+    ("rnn", "dh1_at40", "(1/m)*", ""),
     ("gru", "Wxr1", "deltar1_t", "deltau1_t"),                                   # another gate's error signal
     ("gru", "Whn1", "(deltan1_t*r1_t)", "deltan1_t"),                            # the reset gate dropped
     ("gru", "bxu1", "sum(deltau1_t, 0)", "sum(-deltau1_t, 0)"),
     ("gru", "deltan1_t", "(1 - u1_t)", "u1_t"),
-    ("gru", "dJ/dh1_t", "dh1_tp1*u1_tp1", "dh1_tp1*(1 - u1_tp1)"),
-    ("gru", "dJ/dh2_t", "dh2_tm1*u2_tm1 + ", ""),                                # the state's own carry left out
-    ("gru", "dJ/dH1", "[:, :, 0:6]", "[:, :, 6:12]"),                            # the other direction's half
-    ("gpt", "dJ/dV3", "P3.T @", "P3 @"),                                         # each head's Pᵀ not transposed
-    ("gpt", "dJ/dP3", "delta3 @ Wo3.T", "delta3 @ Wo3"),
-    ("gpt", "dJ/dK3", "(1/4)*", "(1/2)*"),
+    ("gru", "dh1_t", "dh1_tp1*u1_tp1", "dh1_tp1*(1 - u1_tp1)"),
+    ("gru", "dh2_t", "dh2_tm1*u2_tm1 + ", ""),                                   # the state's own carry left out
+    ("gru", "dH1", "[:, :, 0:6]", "[:, :, 6:12]"),                               # the other direction's half
+    ("gpt", "dV3", "P3.T @", "P3 @"),                                            # each head's Pᵀ not transposed
+    ("gpt", "dP3", "delta3 @ Wo3.T", "delta3 @ Wo3"),
+    ("gpt", "dK3", "(1/4)*", "(1/2)*"),
     ("gpt", "delta2", " + merge(dQ3) @ Wq3.T", ""),                              # the queries' path left out
 ]
 

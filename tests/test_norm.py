@@ -62,7 +62,7 @@ def test_the_steps_record_why_the_mean_path_vanishes():
     d = derive(_bn_net().build())
     steps = _rows(d, "text", "Steps")
     for line in ["∂X̂₂/∂σ₂ = −X̄₂ ⊘ σ₂² = −X̂₂ ⊘ σ₂", "∂J/∂σ₂ = −(Σᵢ (∂J/∂X̂₂ ⊙ X̂₂)⁽ⁱ⁾) ⊘ σ₂",
-                 " = Σᵢ X̂₂⁽ⁱ⁾ = 0", "∂J/∂μ₂ = −(Σᵢ ∂J/∂X̂₂⁽ⁱ⁾) ⊘ σ₂",
+                 " = using Σᵢ X̂₂⁽ⁱ⁾ = 0", "∂J/∂μ₂ = −(Σᵢ ∂J/∂X̂₂⁽ⁱ⁾) ⊘ σ₂",
                  " = ∂J/∂X̂₂ ⊘ σ₂ − (1/m) (Σᵢ (∂J/∂X̂₂ ⊙ X̂₂)⁽ⁱ⁾) ⊙ X̂₂ ⊘ σ₂"]:
         assert line in steps, line
     text = d.text(steps=True, width=200)

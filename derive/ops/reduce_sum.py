@@ -146,6 +146,12 @@ def _show(node, p):
     over_batch = axis is not None and any(a.shape[k] == m_sym for k in summed_axes(axis, a.rank))
     if over_batch and p.writes_indices and axis == (0, 1) and a.rank == 3 and _over_time(a):
         return p.sum_over_batch_and_steps(*p.arg(a)), p.MATMUL   # a bias at every step: Σᵢ,ₜ
+    inner = a.args[0] if a.op == "sum" and a.name is None and a.rank == 3 else None
+    if p.writes_indices and inner is not None and _over_time(a) \
+            and {*summed_axes(axis, 3), *summed_axes(a.attrs["axis"], 3)} == {0, 1} \
+            and len(summed_axes(axis, 3)) == len(summed_axes(a.attrs["axis"], 3)) == 1:
+        # a sum over the batch, then over the steps (or the other way): Σᵢ,ₜ, as one sum over both writes it
+        return p.sum_over_batch_and_steps(*p.arg(inner)), p.MATMUL
     return p.sum(*p.arg(a), axis, over_batch)
 
 

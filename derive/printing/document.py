@@ -53,9 +53,10 @@ def sections(d, style: str, params=None, steps: bool = False, unroll: bool = Fal
                 out.append((f"Layer {layer.index} unrolled over its {dict(layer.geometry)['steps']} steps",
                             unrolled_lines(d, layer, p)))
     if steps:
-        out.append(("Steps", step_lines(d, p, needed, wanted)))
+        on_path = _on_path(model, wanted) if params else None
+        out.append(("Steps", step_lines(d, p, needed, wanted, on_path=on_path)))
         for layer in model.layers:
-            if layer.kind == "recurrent":
+            if layer.kind == "recurrent" and (on_path is None or layer.A.name in on_path):
                 out.append((f"Steps inside layer {layer.index}'s step (the same at every t)",
                             cell_step_lines(layer.cell, p)))
     return out
@@ -199,12 +200,13 @@ def layout_lines(d, style: str = "text") -> list:
     """For a network with convolution or pooling: its layout and layers, and what the window signs
     mean. None for a dense network (whose printout is the matrix form alone)."""
     model = d.model
-    if getattr(model, "is_dense", True):
-        return []
     p = printer_for(style)
+    dropout = _dropout_lines(model, p)
+    if getattr(model, "is_dense", True):
+        return dropout
     shape = model.input_shape
     if any(layer.kind == "recurrent" for layer in model.layers):
-        return _recurrent_layout(model, p)
+        return _recurrent_layout(model, p) + dropout
     lines = []
     if model.reads_sequence:   # a sequence read by dense layers at every step (TimeDistributed)
         T, F = shape
@@ -255,6 +257,19 @@ def layout_lines(d, style: str = "text") -> list:
         lines.append("up repeats each entry over its pooling window; mask marks each window's maximum (where "
                      "a window holds its maximum twice, the first in row-major order takes the gradient); "
                      "route and spread do the same for windows that overlap.")
+    return lines + dropout
+
+
+def _dropout_lines(model, p) -> list:
+    """What each dropout mask is: a layer's A = D ⊙ g(Z) names D and says nothing else about it."""
+    lines = []
+    for layer in model.layers:
+        mask, keep = getattr(layer, "mask", None), getattr(layer, "keep", None)
+        if mask is None or keep is None:
+            continue
+        lines.append(f"layer {layer.index}: dropout; {p.name(mask.name)} is the mask drawn at each training step, "
+                     f"each entry 0 with probability {1 - keep:g} and 1/{keep:g} otherwise (inverted dropout: the "
+                     f"expected {p.name(layer.A.name)} is unchanged); evaluation draws no mask")
     return lines
 
 
@@ -318,13 +333,47 @@ def _needed_deltas(d, wanted):
     return out
 
 
+def _on_path(model, wanted) -> set:
+    """The names of the forward nodes that depend on a wanted parameter: only their adjoints reach the
+    wanted gradients (∂J/∂A₁ takes no part in ∂J/∂W₂)."""
+    from derive.graph.build import topo_order
+    wanted = set(wanted)
+    reached, names = set(), set(wanted)
+    for n in topo_order(model.J):
+        if n.name in wanted or any(a in reached or (a.op == "leaf" and a.name in wanted) for a in n.args):
+            reached.add(n)
+            if n.name is not None:
+                names.add(n.name)
+    return names
+
+
+# A side fact a step used (Σₖ Yₖ = 1): a row of its own, read as a fact used ("using Σₖ Yₖ = 1", the printer's
+# ``fact_used``), never chained with "=" to the equation above it. Its left side is FACT, an empty name.
+class _Fact(str):
+    pass
+
+
+FACT = _Fact("")
+
+
+def row_line(left, right) -> str:
+    """One row of a section as an equation: 'lhs = rhs', '= rhs' (a rewriting of the line above), or a fact."""
+    if left is FACT:
+        return right
+    if left:
+        return f"{left} = {right}"
+    return f"= {right}" if right else ""
+
+
 # The steps shown are those of the nodes a derivation is read by: each layer's A and Z, and inside a
 # normalization layer each stage (μ, X̄, σ², σ, X̂), and inside attention Q, K, V, S, P, H.
 STEP_BASES = frozenset({"A", "Z", "mu", "xc", "var", "sigma", "xhat", "Q", "K", "V", "S", "P", "H"})
 
 
-def step_lines(d, p, needed, wanted, keep_all=False) -> list:
-    """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``."""
+def step_lines(d, p, needed, wanted, keep_all=False, on_path=None) -> list:
+    """The provenance record, one (lhs, rhs, rule) per line, printed by ``p``; ``on_path`` (names), where
+    given, keeps only the adjoints of those names besides the wanted gradients. A fact a step used has FACT
+    for its left side."""
     lines, keep = [], True
     names = {n.name for n in needed} | set(wanted)
     for s in d.steps:
@@ -332,7 +381,8 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
         if kind in ("grad", "def") and not keep_all:
             # keep the steps that lead to what is shown (a delta's own Z, a wanted gradient)
             base = getattr(n, "base", None)
-            keep = kind == "def" and n in names or kind == "grad" and (n in wanted or base in STEP_BASES)
+            keep = kind == "def" and n in names or kind == "grad" and (
+                n in wanted or base in STEP_BASES and (on_path is None or n in on_path))
         if not keep:
             continue
         if kind == "through":  # n is the function's name, the line says f'(Z) = (its form) = (through A)
@@ -345,7 +395,7 @@ def step_lines(d, p, needed, wanted, keep_all=False) -> list:
             lines.append((p.partial_name(p.name(n[0]), p.name(n[1])), f"{p.show(before)} = {p.show(after)}",
                           p.rules(s.rule)))
         elif kind == "fact":  # a fact prints itself with the printer (reduce_sum's ClassesSumToOne)
-            lines.append(("", s.rhs.printed(p), p.rules(s.rule)))
+            lines.append((FACT, p.fact_used(s.rhs.printed(p)), p.rules(s.rule)))
         elif kind == "same":
             lines.append(("", p.show(s.rhs), p.rules(s.rule)))
         elif kind == "grad":
@@ -395,7 +445,8 @@ def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
     for section, rows in sections(d, "text", params, steps, unroll):
         body = Text()
         for i, (left, right, note) in enumerate(rows):
-            line = f"{left} = {right}" if left else f"  = {right}" if right else ""
+            line = row_line(left, right)
+            line = line if left and left is not FACT or not line else "  " + line
             body.append(said(line))
             if note:
                 body.append(said(f"    [{note}]"), style="dim")
@@ -428,7 +479,10 @@ def to_latex(d, params=None, steps=False, unroll=False) -> str:
         body = []
         for left, right, note in rows:
             tag = rf" && \text{{{note}}}" if note else ""  # the printer escaped the words
-            body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
+            if left is FACT:
+                body.append(f"&{right}{tag}")
+            else:
+                body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
         parts.append(" \\\\\n".join(body))
         parts.append(r"\end{align*}")
     return "\n".join(parts) + "\n"
@@ -488,7 +542,7 @@ def to_markdown(d, params=None, steps=False, unroll=False) -> str:
         parts.append(f"### {section}")
         parts.append("")
         for left, right, note in rows:
-            eq = f"{left} = {right}" if left else f"= {right}"
+            eq = row_line(left, right)
             parts.append(f"$$\n{eq}\n$$")
             if note:
                 parts.append(f"*{_markdown_text(note)}*")
@@ -505,12 +559,29 @@ def _markdown_text(note: str) -> str:
     return "$".join(parts)
 
 
+def _formula_name(lhs: str) -> str:
+    """An error-signal row's name as the formulas write it: ∂J/∂X̂₇ (dJ/dxhat7) is dxhat7, the name the
+    other formulas use for it (``adjoint_name``); delta2 stays delta2. ``derivax check`` reads either."""
+    from derive.printing.show import printer_for
+    f = printer_for("formula")
+    spelled = f.gradient_name("")
+    return f.adjoint_name(lhs[len(spelled):]) if lhs.startswith(spelled) else lhs
+
+
 def to_json(d, params=None) -> str:
     secs = dict((title.split(" (")[0], rows) for title, rows in sections(d, "formula", params))
     return json.dumps({
         "convention": d.model.convention,
         "forward": [f"{l} = {r}" for l, r, _ in secs["Forward pass"]],
         "loss": secs["Loss"][0][1],
-        "deltas": {l: r for l, r, _ in secs["Error signals"]},
+        "deltas": {_formula_name(l): r for l, r, _ in secs["Error signals"]},
         "gradients": {p: show(d.grads[p], "formula") for p in (params or d.grads)},
+        **_constants(d.model),
     }, ensure_ascii=False)
+
+
+def _constants(model) -> dict:
+    """{"constants": {name: value}} for the numbers the formulas name (the L2 decay's lam), else {}."""
+    if not model.l2:
+        return {}
+    return {"constants": {printer_for("formula").name("lambda"): model.l2}}

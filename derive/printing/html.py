@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from derive.printing.document import layout_lines, sections
+from derive.printing.document import FACT, layout_lines, sections
 from derive.printing.page import mathml, note_html
 
 STYLE = """
@@ -32,8 +32,9 @@ def derivation_html(d, params=None, steps=False, unroll=False) -> str:
     for title, rows in sections(d, "latex", params, steps, unroll):
         out.append(f"<h2>{html.escape(title)}</h2><table class=\"eq\">")
         for left, right, note in rows:
-            lhs = mathml(left) if left else ""
-            out.append(f'<tr><td class="lhs">{lhs}</td><td>{mathml("= " + right)}</td>'
+            lhs = mathml(left) if left and left is not FACT else ""
+            rhs = mathml(right if left is FACT else "= " + right)
+            out.append(f'<tr><td class="lhs">{lhs}</td><td>{rhs}</td>'
                        f'<td class="note">{note_html(note) if note else ""}</td></tr>')
         out.append("</table>")
     return "\n".join(out)

@@ -92,8 +92,10 @@ class LatexPrinter(NotationPrinter):
             return MARKED[base][1]
         if base.startswith("delta") and base[5:].isalpha():  # a gate's error signal: \delta_{r}
             return rf"\delta_{{{base[5:]}}}"
-        if len(base) > 1 and base[0] in "WUVb" and base[1:].isalpha() and base[1:].islower():
-            return rf"{base[0]}_{{{base[1:]}}}"  # a recurrent layer's Wxh: W_{xh}
+        if len(base) > 1 and base.isalpha():
+            # a name of several letters is one letter and a subscript, not a product: a recurrent layer's
+            # Wxh is W_{xh}, a gate's ar is a_{r}, a position table Cpos is C_{pos}
+            return rf"{base[0]}_{{{base[1:]}}}"
         return base
 
     ellipsis, sum_over_t = r"\dots", r"\sum_{t} "
@@ -184,6 +186,9 @@ class LatexPrinter(NotationPrinter):
 
     def log_call(self, call):
         return r"\log " + call
+
+    def fact_used(self, fact):
+        return rf"\text{{using }} {fact}"
 
     def gradient_name(self, shown):
         return rf"\frac{{\partial J}}{{\partial {shown}}}"

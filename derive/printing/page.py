@@ -237,7 +237,7 @@ def _blocks(d, lx, fx) -> list:
             lhs = lx.partial_name(lx.name(n[0]), lx.name(n[1]))
             rhs, formula = f"{lx.show(before)} = {lx.show(after)}", None
         elif kind == "fact":
-            lhs, rhs, formula = "", s.rhs.printed(lx), None
+            lhs, rhs, formula = "", lx.fact_used(s.rhs.printed(lx)), None
         elif kind == "same":
             lhs, rhs, formula = "", lx.show(s.rhs), fx.show(s.rhs)
         elif kind == "grad":

@@ -367,6 +367,10 @@ class NotationPrinter(Printer):
         """log of a function call written as an operator: log softmax(Z₂)."""
         raise NotImplementedError
 
+    def fact_used(self, fact: str) -> str:
+        """A side fact a step used, as a line of its own: using Σₖ Yₖ = 1."""
+        return f"using {fact}"
+
     def gradient_name(self, shown: str) -> str:
         """∂J/∂W₁ from the name W₁ as this notation prints it."""
         raise NotImplementedError

@@ -378,7 +378,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     backward rules are each tested too; the report says which reading was used."""
     import jax
     from compile.checks import intermediates as I
+    from compile.lowering.codegen import check_network
+    check_network(net, "check_code")
     _check_arguments(fn, seed, points, timeout)
+    if not isinstance(per_example, bool):
+        raise TypeError(f"check_code: per_example must be True or False, not {per_example!r}")
     if names is not None and not isinstance(names, dict):
         raise TypeError(f"names maps your gradients' keys to derivax's node names, a dict such as "
                         f"{{'dlogits': 'Z5'}}, not {type(names).__name__} {names!r}"[:300])

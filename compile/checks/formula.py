@@ -207,6 +207,16 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     Octave's A1', a notebook's lines of definitions), and a target as they name it (∂J/∂W₂, dW₂, δ₂)."""
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
+    import numbers
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"check_formula: seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}")
+    if not 0 <= seed <= 2**32 - 1:
+        raise ValueError(f"check_formula: seed must be from 0 to {2**32 - 1}, not {seed}")
+    seed = int(seed)
+    if derivation is not None and (not hasattr(derivation, "grads")
+                                   or not hasattr(getattr(derivation, "model", None), "params")):
+        raise TypeError(f"check_formula: derivation must be a derive.Derivation (what net.derive() returns), "
+                        f"not {derivation!r:.60} ({type(derivation).__name__})")
     if derivation is None and not callable(getattr(net, "derive", None)):
         hint = " (derive.network.examples.resolve(name)[1] is a built-in example's network)" \
             if isinstance(net, str) else ""

@@ -217,8 +217,14 @@ def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation
     if isinstance(scalar_seconds, bool) or not isinstance(scalar_seconds, (int, float)) \
             or not 0 < scalar_seconds < float("inf"):
         raise ValueError(f"verify: scalar_seconds must be a number of seconds above 0, not {scalar_seconds!r}")
+    if not isinstance(jit, bool):
+        raise TypeError(f"verify: jit must be True or False, not {jit!r}")
     d = derivation if derivation is not None else net.derive(convention)
     model = d.model
+    if derivation is not None:
+        _same_network(net, model)
+    from compile.lowering.codegen import check_parameters
+    check_parameters(model, name or getattr(net, "name", "the network"), "verify", "check")
     _batch_norm_point(model, m)
     point = random_point(model, seed, m)
     # sympy.diff of the loss expanded weight by weight, started first: it runs in a child process (derive.run.worker;
@@ -297,6 +303,34 @@ def _setting(value, name, low, high=None) -> None:
     if value < low or (high is not None and value > high):
         raise ValueError(f"verify: {name} must be from {low}" + (f" to {high}" if high is not None else " up")
                          + f", not {value}")
+
+
+def _signature(model) -> tuple:
+    """What makes two built models the same network: the input, each layer's kind, size and activation, each
+    parameter's name and shape, the loss and the weight decay."""
+    layers = tuple((l.index, l.kind, int(l.units), str(l.activation), tuple(l.geometry)) for l in model.layers)
+    params = tuple((r.name if hasattr(r, "name") else str(r), tuple(str(d) for d in r.shape)) for r in model.params)
+    return (model.convention, tuple(str(d) for d in model.X.shape), layers, params, model.loss_name,
+            str(model.loss_fn), model.l2, getattr(model, "l2_form", None), getattr(model, "reduction", None))
+
+
+def _same_network(net, model) -> None:
+    """A ValueError where ``derivation`` (its ``model``) is not a derivation of ``net``: verify would check the
+    other network's gradients and report them under ``net``'s name."""
+    from compile.lowering.codegen import check_network
+    check_network(net, "verify")
+    if not callable(getattr(net, "build", None)):
+        return
+    own = net.build(model.convention)
+    if _signature(own) == _signature(model):
+        return
+    def described(mod):
+        layers = ", ".join(f"{l.kind.replace('_', ' ')} {l.units} {l.activation}" for l in mod.layers)
+        params = ", ".join(f"{p.name} {'x'.join(map(str, p.shape))}" for p in mod.params) or "none"
+        return f"layers {layers}; parameters {params}; loss {mod.loss_name}"
+    raise ValueError(f"verify: derivation is not a derivation of net {getattr(net, 'name', '')!r}: the derivation's "
+                     f"network has {described(model)}, and net has {described(own)}; pass net.derive(), or a "
+                     "derivation of the same network")
 
 
 def _batch_norm_point(model, m) -> None:

@@ -216,6 +216,16 @@ def check_network(net, where: str) -> None:
     raise TypeError(f"{where}: net must be a derive.Network (derive.Network(inputs, [layers])), not {given}")
 
 
+def check_parameters(model, name: str, where: str, what: str) -> None:
+    """A ValueError where ``model`` has no parameters: there is nothing to ``what`` (check, train), and a check
+    of no gradients would pass without having compared anything."""
+    if model.params:
+        return
+    kinds = ", ".join(layer.kind.replace("_", " ") for layer in model.layers)
+    raise ValueError(f"{where}: {name} has no parameters (its layers: {kinds}): there is nothing to {what}; add a "
+                     "layer with weights, such as a Dense or a convolution")
+
+
 def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:
     """Source of a standalone trainer module for ``net``."""
     check_network(net, "generate")
@@ -223,4 +233,6 @@ def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", *
     if not hasattr(rule, "step_lines"):
         raise OptimizerError("a standalone module needs a named optimizer (sgd, momentum, adam), "
                              "not an optax transformation")
-    return module_source(net.derive(convention), rule, dtype, getattr(net, "name", "network"), standalone=True)
+    derivation = net.derive(convention)
+    check_parameters(derivation.model, getattr(net, "name", "the network"), "generate", "train")
+    return module_source(derivation, rule, dtype, getattr(net, "name", "network"), standalone=True)

@@ -135,6 +135,19 @@ CHECK_SHAPES = '''def check_shapes(x, y=None):
     raise ValueError(says)'''
 
 
+CHECK_PARAMS = '''def check_params(params):
+    """A ValueError unless params holds exactly the network's parameters, PARAM_NAMES, by name."""
+    if not hasattr(params, "keys"):
+        raise ValueError(f"params must be a dict with keys {', '.join(PARAM_NAMES)}, not {type(params).__name__}")
+    names = list(params.keys())
+    missing = [n for n in PARAM_NAMES if n not in names]
+    extra = [repr(n) for n in names if n not in PARAM_NAMES]
+    if missing or extra:
+        raise ValueError(f"params must have the keys {', '.join(PARAM_NAMES)}: "
+                         + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                     + ([f"unknown {', '.join(extra)}"] if extra else [])))'''
+
+
 LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
     """Σ y ⊙ log_softmax(z) along ``axis``. On CPU, from 2^27 multiply-adds a step (``work``), as
     Σ y ⊙ z − Σ (Σ y along axis) lse(z): the sums of y hang on the batch alone, and XLA then runs the
@@ -367,6 +380,7 @@ class FunctionWriter:
         shape = getattr(self.model, "input_shape", ())
         if len(shape) == 2 and shape[1] == 1:  # a 1-D input of one channel may come as (batch, length)
             out.append(f"X = X.reshape(X.shape[0], {shape[0]}, 1) if X.ndim == 2 else X")
+        out.append("check_params(params)")
         params = [p.name for p in self.model.params if p in self.leaves]
         if params:
             out.append(", ".join(params) + " = " + ", ".join(f'params["{p}"]' for p in params))
@@ -441,7 +455,8 @@ def shapes_source(model) -> str:
     x, y = batch_first_shapes(model)
     one_hot = model.Y.attrs.get("one_hot_axis") is not None
     return (f"# x (batch, *INPUT_SHAPE), y (batch, *OUTPUT_SHAPE){', one-hot' if one_hot else ''}\n"
-            f"INPUT_SHAPE, OUTPUT_SHAPE, ONE_HOT = {x!r}, {y!r}, {one_hot!r}\n\n\n" + CHECK_SHAPES)
+            f"INPUT_SHAPE, OUTPUT_SHAPE, ONE_HOT = {x!r}, {y!r}, {one_hot!r}\n"
+            f"PARAM_NAMES = {tuple(str(p.name) for p in model.params)!r}\n\n\n" + CHECK_SHAPES + "\n\n\n" + CHECK_PARAMS)
 
 
 def windows_source() -> str:

@@ -103,6 +103,8 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     rule = make(optimizer, lr, **opt_kwargs)
     _in_precision(rule, lr, opt_kwargs, dtype, getattr(net, "l2", None))
     derivation = net.derive(convention)
+    from compile.lowering.codegen import check_parameters
+    check_parameters(derivation.model, getattr(net, "name", "the network"), "compile_trainer", "train")
     # parameters, gradients and up to two optimizer states, as `derivax train` counts them
     _fits(derivation.model, dtype, 1, "training")
     named = isinstance(rule, UpdateRule)
@@ -111,7 +113,7 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     trainer = Trainer(net, derivation, rule, dtype, source, ns)
     masks = bool(derivation.model.masks)
     inner = module_step(ns, masks) if named else _optax_step(rule, ns, masks)
-    step = _top_level(inner, derivation.model)
+    step = _top_level(inner, derivation.model, trainer)
     trainer.train_step = step
     # Convolutions run several times slower inside a lax.scan body on XLA's CPU backend (measured on
     # 2 cores: an MNIST-1D epoch of 40 steps took 145 ms scanned, 30 ms as 40 jitted steps), so an
@@ -209,15 +211,33 @@ def module_step(ns, masks: bool):
     return train_step
 
 
-def _top_level(step, model):
+def _top_level(step, model, trainer=None):
     """``step`` jitted with CPU_COMPILER_OPTIONS where it is called with concrete arrays, and as
     ``jax.jit(step)`` where it is traced inside another function (an epoch's scan, a user's jit or
-    grad): JAX takes compiler options on an outermost jit only."""
+    grad): JAX takes compiler options on an outermost jit only. With ``trainer``, the parameters' names and the
+    optimizer state's structure are checked first (a DataError naming what differs, not JAX's error from inside)."""
     import jax
     from jax.core import Tracer
-    top, nested = jit(step, model), jax.jit(step)
+    expected = []   # the structure of the trainer's optimizer state, found on the first trace
+
+    def guarded(params, opt_state, x, y, key=None):
+        # Run while JAX traces the step: once per structure of the arguments, never on a call that reuses a
+        # compiled step, so the checks cost the step nothing.
+        if trainer is not None:
+            _step_params(trainer, params)
+            if not expected:
+                spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
+                        for k, s in trainer.namespace["PARAM_SHAPES"].items()}
+                expected.append(jax.tree.structure(jax.eval_shape(trainer.init_opt_state, spec)))
+            if jax.tree.structure(opt_state) != expected[0]:
+                _opt_state(trainer, opt_state)   # says where it differs
+        return step(params, opt_state, x, y, key)
+    top, nested = jit(guarded, model), jax.jit(guarded)
 
     def train_step(params, opt_state, x, y, key=None):
+        if trainer is not None and not (isinstance(params, dict) and isinstance(opt_state, (dict, tuple, list))):
+            _step_params(trainer, params)   # a list or a string: named before JAX reads it as a tree
+            _opt_state(trainer, opt_state)
         first = next(iter(params.values()), None) if isinstance(params, dict) else None
         traced = isinstance(x, Tracer) or isinstance(y, Tracer) or isinstance(first, Tracer)
         return (nested if traced else top)(params, opt_state, x, y, key)
@@ -234,7 +254,16 @@ def _optax_step(tx, ns, masks):
         import jax
         m = None if key is None or not masks else ns["dropout_masks"](key, x.shape[0])
         J, g = ns["loss_and_grads"](params, x, y, m) if masks else ns["loss_and_grads"](params, x, y)
-        updates, inner = tx.update(g, opt_state["optax"] if norm else opt_state, params)
+        result = tx.update(g, opt_state["optax"] if norm else opt_state, params)
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict)
+                and set(result[0]) == set(params)):
+            from compile.train.optim import OptimizerError
+            got = (f"a dict of {', '.join(map(str, result[0]))}" if isinstance(result, tuple) and len(result) == 2
+                   and isinstance(result[0], dict) else f"{type(result).__name__} {result!r:.60}")
+            raise OptimizerError(f"the optimizer {type(tx).__name__}: its update(grads, state, params) must return "
+                                 f"(updates, new state), the updates a dict of {', '.join(params)} as optax's "
+                                 f"GradientTransformation returns them; it returned {got}")
+        updates, inner = result
         new = jax.tree.map(lambda p, u: p + u.astype(p.dtype), params, updates)
         if norm:
             inner = {"optax": inner, "stats": ns["update_stats"](opt_state["stats"], ns["batch_stats"](params, x))}
@@ -438,6 +467,14 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     _whole(seed, "seed", 0, 2**32 - 1)
     if train_sample is not None:
         _whole(train_sample, "train_sample", 0)
+    for flag, value in (("progress", progress), ("shuffle", shuffle)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise DataError(f"{flag} must be True or False, not {value!r} ({_a(value)})")
+    if console is not None:
+        from rich.console import Console
+        if not isinstance(console, Console):
+            raise TypeError(f"fit: console must be a rich.console.Console (or None: the terminal's stderr), not "
+                            f"{console!r:.60} ({_a(console)})")
     if on_epoch is not None and not callable(on_epoch):
         raise DataError(f"on_epoch must be a function of one dict (or None), not {on_epoch!r} ({_a(on_epoch)})")
     x, y = _arrays(trainer, x, y, "training data", ("x", "y"))
@@ -595,6 +632,20 @@ def _arrays(trainer, x, y, what, names):
         raise DataError(f"{what}: the loss {loss} takes targets in 0..1, but {names[1]} spans "
                         f"{y.min():g}..{y.max():g}")
     return x, y
+
+
+def _step_params(trainer, params) -> None:
+    """A DataError unless ``params`` is a dict holding exactly the network's parameters (by name)."""
+    shapes = trainer.namespace["PARAM_SHAPES"]
+    if not isinstance(params, dict):
+        raise DataError(f"params: expected a dict with keys {', '.join(shapes)} (as trainer.init_params makes it), "
+                        f"found {_a(params)}")
+    if set(params) != set(shapes):
+        missing = [k for k in shapes if k not in params]
+        extra = [repr(k) for k in params if k not in shapes]
+        raise DataError(f"params: expected a dict with keys {', '.join(shapes)}; "
+                        + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                    + ([f"unknown {', '.join(extra)}"] if extra else [])))
 
 
 def _params(trainer, params):

@@ -56,6 +56,9 @@ class Node:
     by ``derive.graph.build``); ``Node(...)`` itself checks nothing."""
 
     __slots__ = ("op", "args", "shape", "attrs", "name", "role", "_key", "__weakref__")
+    # NumPy defers to the node's own operators (array * node is node.__rmul__(array), which refuses an array)
+    # rather than applying them entry by entry into an array of nodes.
+    __array_ufunc__ = None
     # Weak values: a node nobody holds any more leaves the table. Its key names its arguments by id,
     # which is safe: a node holds its arguments, so an entry dies before the ids in its key can be reused.
     _table = weakref.WeakValueDictionary()
@@ -118,7 +121,7 @@ class Node:
         return BUILD["ew"](-placeholder(0), [self])
 
     def __pow__(self, k):
-        return BUILD["ew"](placeholder(0) ** sp.sympify(k), [self])
+        return BUILD["ew"](placeholder(0) ** real_constant(k), [self])
 
     @property
     def T(self):
@@ -128,8 +131,30 @@ class Node:
 def _binary(expr, a: Node, b) -> Node:
     """``expr`` over a node and a node or a scalar; a scalar is a constant of one entry per axis."""
     if not isinstance(b, Node):
-        b = BUILD["ew"](sp.sympify(b), [], shape=(1,) * a.rank)
+        b = BUILD["ew"](real_constant(b), [], shape=(1,) * a.rank)
     return BUILD["ew"](expr, [a, b])
+
+
+def real_constant(value):
+    """``value``, a constant a node is combined with (``2 * node``), as SymPy: a real number (an int, a float, a
+    NumPy scalar) or a SymPy expression with no imaginary unit. A TypeError for anything else: a string would be
+    parsed as a formula, an array has no one value per entry here, and a complex number has no place in a loss."""
+    import numbers
+    if isinstance(value, sp.Basic):
+        if value.has(sp.I):
+            raise TypeError(f"a constant of the graph must be a real number, not {value} (a complex number)")
+        return value
+    if isinstance(value, numbers.Real):
+        return sp.sympify(value)
+    if getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "?") in ("i", "u", "f"):
+        return sp.sympify(value.item())   # a NumPy 0-d array of a real number is that number
+    if isinstance(value, numbers.Complex):
+        raise TypeError(f"a constant of the graph must be a real number, not {value!r} (a complex number)")
+    kind = type(value).__name__
+    hint = (": an array is no constant of an elementwise operation (write a number, or make the values a parameter)"
+            if hasattr(value, "shape") else ": write the number itself, not its text" if isinstance(value, str) else "")
+    raise TypeError(f"a constant of the graph must be a real number (an int, a float or a SymPy number), not "
+                    f"{value!r:.60} ({'an' if kind[:1] in 'aeiou' else 'a'} {kind}){hint}")
 
 
 def renamable(node: Node) -> Node:

@@ -61,11 +61,12 @@ class TransformerBlock:
         d = int(inp.shape[-1])
         width = 4 * d if self.hidden is None else parts._positive_int(
             self.hidden, f"layer {g.next_layer} (TransformerBlock): hidden (the MLP's width; None for 4 × {d})")
-        if not isinstance(self.heads, int) or isinstance(self.heads, bool) or self.heads < 1 or d % self.heads:
+        heads = parts._positive_int(self.heads, f"layer {g.next_layer} (TransformerBlock): the number of heads")
+        if d % heads:
             raise NetworkError(f"layer {g.next_layer} (TransformerBlock): its {d} features do not split into "
-                               f"{self.heads!r} heads: take a whole number of heads that divides {d}")
+                               f"{heads} heads: take a whole number of heads that divides {d}")
         ln1 = build_norm(g, inp, "layer", "identity", 1e-5, "biased", 0.1)
-        att = g.attention(ln1, self.heads, self.causal, None, [inp])
+        att = g.attention(ln1, heads, self.causal, None, [inp])
         ln2 = build_norm(g, att, "layer", "identity", 1e-5, "biased", 0.1)
         hidden = g.dense(ln2, width, self.activation)
         return g.dense(hidden, d, "identity", add=[att])

@@ -34,7 +34,7 @@ from derive.ops import avg_pool as avg_pool_op, conv as conv_op, flatten as flat
 from derive.ops.conv import positive_ints
 from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
 from derive.network.recurrent import Step, finite_constants
-from derive.network.parts import Layer, _activation, _flag, _positive_int  # noqa: F401 - re-exported
+from derive.network.parts import Layer, _activation, _flag, _plain_ints, _positive_int  # noqa: F401 - re-exported
 from derive.graph.names import Name
 from derive.reverse.derivation import derive as _derive
 from derive.network.functions import HE_ACTIVATIONS
@@ -43,6 +43,7 @@ CONVENTIONS = ("rows", "columns")
 # The weight decay's forms, each its coefficient of ΣW² in J (biases are not decayed).
 L2_FORMS = {"lambda/(2m)": lam / (2 * m), "lambda/2": lam / 2, "lambda": lam}
 RECURRENT_KINDS = ("SimpleRNN", "GRU", "LSTM")
+POOL_KINDS = ("max", "avg")
 
 
 @dataclass(frozen=True)
@@ -364,9 +365,25 @@ class Builder:
         """Record a layer a custom layer built: ``pre`` is named Z_l, ``act(Z_l)`` A_l, both join the
         forward pass, and the layer is listed like a Dense one. Returns A_l."""
         l = self.next_layer
+        if not isinstance(activation, str):
+            raise NetworkError(f"layer {l} (custom): activation (the name printed for it) must be a str, "
+                               f"not {activation!r}")
         self._own(pre, l, activation, "pre")
+        if not callable(act):
+            raise NetworkError(f"layer {l} ({activation}): act must be a function of the node Z_l that returns "
+                               f"A_l, not {act!r}")
         Z = named(pre, Name("Z", l), "pre")
-        A = named(act(Z), Name("A", l), "act")
+        try:
+            out = act(Z)
+        except (NetworkError, ShapeError) as exc:
+            raise NetworkError(f"layer {l} ({activation}): {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's function failed: say so, keep its traceback
+            raise NetworkError(f"layer {l} ({activation}): act raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, Node):
+            raise NetworkError(f"layer {l} ({activation}): act returned {out!r:.60}, not a graph node (A_l, built "
+                               "from Z_l)")
+        self._own(out, l, activation, "what act returned")
+        A = named(out, Name("A", l), "act")
         self.layers.append(Layer(l, int(self._units(A)), activation, None, Z, A, W, b, kind="custom"))
         self.forward += [Z, A]
         self._layer_of[A] = l
@@ -500,6 +517,7 @@ class Builder:
         self._own(inp, l, what)
         add = self._adds(add, l, what)
         self._takes(inp, nd + 2, what, l)
+        kernel, stride, padding = _plain_ints(kernel), _plain_ints(stride), _plain_ints(padding)
         try:
             kernel = positive_ints(kernel, nd, "the kernel size")
             name, fn = _activation(_sized(act, "activation"))
@@ -539,6 +557,10 @@ class Builder:
         """Append a pooling layer l: A_l = maxpool(inp) or avgpool(inp), windows of ``size`` every
         ``stride`` entries (default: the size), no padding."""
         l = len(self.layers) + 1
+        if not isinstance(kind, str) or kind not in POOL_KINDS:
+            raise NetworkError(f"layer {l} (pooling): kind must be one of {', '.join(map(repr, POOL_KINDS))} "
+                               f"(max or average pooling), not {kind!r}")
+        size, stride = _plain_ints(size), _plain_ints(stride)
         what = f"{'Max' if kind == 'max' else 'Avg'}Pool{nd}D {size}"
         self._own(inp, l, what)
         self._takes(inp, nd + 2, what, l)
@@ -648,7 +670,10 @@ class Builder:
              momentum: float = 0.1) -> Node:
         """Append a normalization layer l (``kind`` "batch" or "layer"): μ_l, σ²_l over the batch or the
         features, X̂_l = (inp − μ_l) ⊘ √(σ²_l + ε), Z_l = γ_l ⊙ X̂_l + β_l, A_l = act(Z_l)."""
-        from derive.network.norm import build_norm
+        from derive.network.norm import NORM_KINDS, build_norm
+        if not isinstance(kind, str) or kind not in NORM_KINDS:
+            raise NetworkError(f"layer {self.next_layer} (normalization): kind must be one of "
+                               f"{', '.join(map(repr, NORM_KINDS))} (batch or layer normalization), not {kind!r}")
         self._own(inp, self.next_layer, "LayerNorm" if kind == "layer" else "BatchNorm")
         return build_norm(self, inp, kind, act, eps, variance, momentum)
 
@@ -794,7 +819,8 @@ class Network:
                 raise NetworkError(f"layer {i}: skip_from is a tuple of earlier layers' numbers (0 = the input X), "
                                    f"not {skips!r}{hint}")
             for k in skips:
-                if not isinstance(k, int) or not 0 <= k < i:
+                k = _plain_ints(k)
+                if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < i:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
                 adds.append(outputs[k])
             outputs.append(layer.build(g, outputs[-1], adds))

@@ -69,9 +69,15 @@ def _number(value, what, low, high, where):
     return float(value)
 
 
+NORM_KINDS = ("batch", "layer")
+
+
 def build_norm(g, inp: Node, kind: str, act, eps: float, variance: str, momentum: float):
     """Append a normalization layer l to builder ``g``; returns A_l."""
     l = g.next_layer
+    if not isinstance(kind, str) or kind not in NORM_KINDS:
+        raise NetworkError(f"layer {l} (normalization): kind must be one of {', '.join(map(repr, NORM_KINDS))} "
+                           f"(batch or layer normalization), not {kind!r}")
     what = f"{'BatchNorm' if kind == 'batch' else 'LayerNorm'}"
     where = f"layer {l} ({what})"
     if not g.rows:

@@ -57,3 +57,15 @@ def _positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise NetworkError(f"{what} must be a positive integer, not {value!r}")
     return int(value)
+
+
+def _plain_ints(value):
+    """``value`` with every whole number in it (a NumPy integer, ...) a Python int, through tuples and lists:
+    sizes, strides and paddings are read as ints, and a NumPy integer is as good a size as an int. Anything
+    else (a bool, a float, a string) is left as it is, for the check that reads it to refuse."""
+    import numbers
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain_ints(v) for v in value)
+    return value

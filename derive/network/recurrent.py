@@ -22,9 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from derive.graph.names import Name
-from derive.graph.node import Node, named, placeholder, renamable
-from derive.graph.symbols import m
+from derive.graph.node import Node, is_placeholder, named, placeholder, renamable
+from derive.graph.symbols import eps as _eps, lam as _lam, m
 from derive.ops import leaf, matmul, slice_
+
+
+KNOWN = (m, _lam, _eps)   # the symbols every stage gives a value: the batch size, the decay λ, a norm's ε
 
 
 def finite_constants(new) -> None:
@@ -41,6 +44,13 @@ def finite_constants(new) -> None:
                 raise NetworkError(f"the step function's equations hold the constant {found[0]}, which is no "
                                    "finite number: write a finite constant (a large one, 1e6, if you mean a very "
                                    "large value)")
+            if expr.has(sp.I):
+                raise NetworkError("the step function's equations hold the imaginary unit I (a complex constant): "
+                                   "write real constants")
+            free = sorted(str(q) for q in expr.free_symbols if not is_placeholder(q) and q not in KNOWN)
+            if free:
+                raise NetworkError(f"the step function's equations hold the symbol {free[0]}, which has no value: "
+                                   "write a number, or make it a parameter (s.weight, s.bias)")
 
 
 class Step:
@@ -82,6 +92,9 @@ class Step:
         """x Wx<gate> + h Wh<gate> + b<gate>, with x⟨t⟩ and h⟨t−1⟩ unless given (None: those; False: none).
         ``bias="both"``: a bias on each side, x Wx<gate> + bx<gate> + h Wh<gate> + bh<gate>, as PyTorch's and
         Keras's recurrent layers have them."""
+        if bias not in (True, False, "both") or not isinstance(bias, (bool, str)):
+            raise ValueError(f"the {self.kind} step: bias of gate {gate!r} must be True, False or 'both' (a bias on "
+                             f"each side), not {bias!r}")
         x = self.x if x is None else x
         h = self.h if h is None else h
         terms = []

@@ -79,6 +79,23 @@ class Derivation:
             raise KeyError(f"no parameter {name!r}; the parameters are {', '.join(map(str, self.grads))}")
         return self.grads[name]
 
+    def __contains__(self, name) -> bool:
+        """Whether ``name`` is one of the parameters (what ``d[name]`` takes)."""
+        try:
+            return name in self.grads
+        except TypeError:   # an unhashable value names no parameter
+            return False
+
+    def __iter__(self):
+        """The parameters' names, in order (what ``d[name]`` takes)."""
+        return iter(list(self.grads))
+
+    @staticmethod
+    def _flags(where: str, **flags) -> None:
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise TypeError(f"{where}: {key} must be True or False, not {value!r}")
+
     def _params(self, params):
         if params is None:
             return None
@@ -94,12 +111,15 @@ class Derivation:
     def text(self, params=None, steps=False, width=100, unroll=False) -> str:
         """Plain text: one panel per section (forward, loss, error signals, gradients, steps);
         ``unroll`` adds each recurrent layer written out at every step."""
+        self._flags("Derivation.text", steps=steps, unroll=unroll)
         return to_text(self, self._params(params), steps, width, unroll)
 
     def latex(self, params=None, steps=False, unroll=False) -> str:
+        self._flags("Derivation.latex", steps=steps, unroll=unroll)
         return to_latex(self, self._params(params), steps, unroll)
 
     def markdown(self, params=None, steps=False, unroll=False) -> str:
+        self._flags("Derivation.markdown", steps=steps, unroll=unroll)
         return to_markdown(self, self._params(params), steps, unroll)
 
     def json(self, params=None) -> str:
@@ -107,6 +127,7 @@ class Derivation:
 
     def print(self, params=None, steps=False, console=None, unroll=False):
         """Print to the terminal with rich."""
+        self._flags("Derivation.print", steps=steps, unroll=unroll)
         print_rich(self, self._params(params), steps, console, unroll)
 
     def _repr_latex_(self):

@@ -319,6 +319,30 @@ def size_check(model) -> int:
     return n
 
 
+MAX_CHECK_M = 8   # the largest batch the exact check expands: every entry of every example is one expression
+
+
+def _whole(value, name: str, where: str, low: int, high: int) -> int:
+    """A whole-number setting in [low, high] (a NumPy integer too), or a TypeError/ValueError naming it."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {name} must be a whole number from {low} to {high}, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{where}: {name} must be from {low} to {high}, not {value}")
+    return int(value)
+
+
+def _seconds(value, where: str) -> float:
+    """A time limit: a finite number of seconds above 0, or a TypeError/ValueError naming it."""
+    import math
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: seconds must be a number of seconds above 0, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: seconds must be a finite number of seconds above 0, not {value!r}")
+    return float(value)
+
+
 def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECONDS) -> list:
     """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss.
 
@@ -328,6 +352,9 @@ def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECON
     differences of the loss (``_difference_check``), which builds no symbolic expression and so
     always finishes. ``d`` may also be a Network or a built Model, derived first."""
     from derive.reverse.derivation import as_derivation
+    m_value = _whole(m_value, "m_value (the batch size the loss is expanded at)", "scalar_check", 1, MAX_CHECK_M)
+    seed = _whole(seed, "seed", "scalar_check", 0, 2**32 - 1)
+    seconds = _seconds(seconds, "scalar_check")
     d = as_derivation(d, "scalar_check")
     model = d.model
     size_check(model)
@@ -379,6 +406,7 @@ def scalar_view(d, seconds: float = VIEW_SECONDS) -> ScalarView:
     are built in a child process (``derive.run.worker``): TimeLimitExceeded past ``seconds``. ``d`` may also be a
     Network or a built Model, derived first."""
     from derive.reverse.derivation import as_derivation
+    seconds = _seconds(seconds, "scalar_view")
     d = as_derivation(d, "scalar_view")
     model = d.model
     size_check(model)

@@ -150,7 +150,7 @@ def test_random_conv_and_avg_pool_nets_agree_with_finite_differences(net, seed):
     assert report.ok or report.problem, report.to_json()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=7, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([1, 2]), st.integers(2, 3), st.integers(1, 3), st.integers(0, 2**16))
 def test_random_max_pool_nets_agree_with_jax_grad(nd, window, stride, seed):
     """Max-pooling has kinks where a finite difference can straddle a switch of the maximum;

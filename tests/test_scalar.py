@@ -107,9 +107,9 @@ def networks(draw):
     return Network(widths[0], layers + [out], loss=loss), draw(st.sampled_from(["rows", "columns"]))
 
 
-# 25 draws a run (each expands a network entry by entry, seconds apiece): across runs and seeds the
+# 10 draws a run (each expands a network entry by entry, seconds apiece): across runs and seeds the
 # draws differ, and the suite stays well inside its time on two cores.
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks())
 def test_random_architectures_matrix_equals_scalar(case):
     net, convention = case

@@ -1,5 +1,4 @@
 """Bad input to check-code, checkpoints and .csv inputs: each answered by name, nothing lost or misjudged."""
-import json
 import warnings
 
 import numpy as np

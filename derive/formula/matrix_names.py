@@ -138,7 +138,6 @@ def fixed_step(derivation, name):
             return None
         if not 1 <= k <= T:
             raise ValueError(f"{name}: layer {layer} runs steps 1 to {T}")
-        from derive.graph.build import reshape
         from derive.ops import slice_
         seq = ref.args[0] if adjoint else ref.args[2]   # σ⟨t⟩ = ∂J/∂h⟨t⟩ at every t, or the states
         node = reshape(slice_(seq, 1, k - 1, k), (seq.shape[0], seq.shape[2]))

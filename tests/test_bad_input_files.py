@@ -1,7 +1,7 @@
 """Bad values in a user's data files are named where the file has them: the file's own array and index (a
 .csv's row and column), never a position in the shuffled training or held-out split, nor an array the file
 lacks. --drop leaves a .csv column unread, a header may not name two columns alike, predict reads x_test
-alone as features, and --classes is refused for a network that is no classifier."""
+alone as features (for a flat network whose checkpoint records no reading of its data), and --classes is refused for a network that is no classifier."""
 import numpy as np
 import pytest
 
@@ -153,7 +153,9 @@ def test_a_header_naming_two_columns_alike_is_refused(checkpoints, tmp_path, cap
     assert "f.csv: the header row gives the name 'a' to 2 columns (columns 0 and 1, numbered from 0)" in err, err
 
 
-def test_predict_reads_x_test_alone_as_features_and_uint8_as_pixels(checkpoints, tmp_path, capsys):
+def test_predict_reads_x_test_alone_as_features_for_a_flat_network_whatever_its_dtype(checkpoints, tmp_path, capsys):
+    """Parameters alone record no reading of the training data: a flat network's x_test is features as they are,
+    uint8 too (train reads uint8 features beside y as they are)."""
     x, _ = _good()
     x = x * 300   # real values outside any pixel range
     np.savez(tmp_path / "t.npz", x_test=x)
@@ -164,13 +166,14 @@ def test_predict_reads_x_test_alone_as_features_and_uint8_as_pixels(checkpoints,
     assert "x_test read as features, as they are" in alone.err
     assert main(["predict", CLS, "--load", ck, "-i", str(tmp_path / "x.npy")]) == 0
     assert alone.out == capsys.readouterr().out
-    pixels = np.arange(240, dtype=np.uint8).reshape(60, 4)
-    np.savez(tmp_path / "p.npz", x_test=pixels)
-    np.save(tmp_path / "p.npy", pixels / 255.0)
+    small = (np.arange(240) % 7).astype(np.uint8).reshape(60, 4)
+    np.savez(tmp_path / "p.npz", x_test=small)
+    np.save(tmp_path / "p.npy", small.astype(np.float32))
     assert main(["predict", CLS, "--load", ck, "-i", str(tmp_path / "p.npz")]) == 0
-    scaled = capsys.readouterr().out
+    unscaled = capsys.readouterr()
+    assert "x_test read as features, as they are" in unscaled.err
     assert main(["predict", CLS, "--load", ck, "-i", str(tmp_path / "p.npy")]) == 0
-    assert scaled == capsys.readouterr().out
+    assert unscaled.out == capsys.readouterr().out
 
 
 def test_predict_classes_is_refused_for_a_regression(checkpoints, tmp_path, capsys):

@@ -36,6 +36,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import numpy as np
     from compile.cli.evaluate import data_source, inputs_of, restore
+    from compile.train.checkpoint import recorded_inputs
     from compile.train.data import DataError, read_inputs
     from derive.network.examples import resolve
     name, net = resolve(args.model)
@@ -57,7 +58,9 @@ def main(args) -> int:
               f"has the loss {model.loss_name}, so its outputs are values, not class probabilities", file=sys.stderr)
         return 2
     try:
-        x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop), vocab=model.vocab)
+        # x_test alone is read as the checkpoint's training data was (pixels or features), where it says
+        x, what = read_inputs(source, net.n_inputs, drop=tuple(args.drop), vocab=model.vocab,
+                              trained_on=lambda: recorded_inputs(args.load))
         trainer, params, extra = restore(net, args.load)
     except DataError as exc:
         print(f"derivax: {exc}", file=sys.stderr)

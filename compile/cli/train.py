@@ -209,19 +209,23 @@ def main(args) -> int:
     if cfg["batch_size"] > n:  # the header says what the run does, and why it differs from what was asked
         asked = f"; --batch-size {args.batch_size} asked for more" if args.batch_size is not None else ""
         batch_text += f" (all {n} training examples{asked})"
-    print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
-          f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}, {batch_text}, "
-          f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
-    print(trainer.model.summary_text())
-    if getattr(args, "load", None) is not None:
-        print(f"loaded {args.load}: {facts['state']}")
+
+    def header():
+        """The run's settings and the layer table: printed by fit once the run is sure to train, so that a run
+        refused at the start (a loss not finite there, --devices) is one line on stderr and nothing else."""
+        print(f"{name}: {trainer.model.size_text}, loss {trainer.model.loss_name}, "
+              f"{getattr(trainer.optimizer, 'name', cfg['optimizer'])} lr {cfg['lr']:g}, {cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}, {batch_text}, "
+              f"seed {cfg['seed']}{'' if cfg['shuffle'] else ', batches in order'}; data: {data.description}")
+        print(trainer.model.summary_text())
+        if getattr(args, "load", None) is not None:
+            print(f"loaded {args.load}: {facts['state']}")
     devices = getattr(args, "devices", None)
     try:
         hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
                    data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"], params=start,
-                   opt_state=state, devices=devices)
-    except DataError as exc:   # --devices: more than there are, or a batch that does not split over them
-        print(f"derivax: {exc}", file=sys.stderr)
+                   opt_state=state, devices=devices, on_start=header)
+    except DataError as exc:   # a loss not finite at the start; --devices: more than there are, or a batch that
+        print(f"derivax: {exc}", file=sys.stderr)   # does not split over them: said before any header, alone
         return 2
     if devices not in (None, 1):
         import jax
@@ -257,7 +261,7 @@ def main(args) -> int:
               file=sys.stderr)
         written = False
     elif args.save is not None:
-        written &= _save(args.save, trainer, hist)
+        written &= _save(args.save, trainer, hist, data.inputs)
     if args.plot is not None:
         if hist.train_loss:
             written &= _plot(args.plot, hist, name)
@@ -504,10 +508,10 @@ def _need_matplotlib():
         raise UsageError("--plot needs matplotlib: pip install matplotlib") from None
 
 
-def _save(path, trainer, hist) -> bool:
+def _save(path, trainer, hist, inputs=None) -> bool:
     from compile.train.checkpoint import save_checkpoint
     try:
-        save_checkpoint(path, trainer, hist.params, hist.opt_state, hist.epochs)
+        save_checkpoint(path, trainer, hist.params, hist.opt_state, hist.epochs, inputs)
     except OSError as exc:
         print(f"derivax: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return False

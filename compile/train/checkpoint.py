@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from compile.train.data import DataError, npz_array, open_npz
+from compile.train.data import INPUT_READINGS, DataError, npz_array, open_npz
 
 META = "__derivax__"
 STATE = "opt_state/"
@@ -29,15 +29,22 @@ STATS = "stats/"
 CONVENTIONS = ("rows", "columns")
 
 
-def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None) -> None:
-    """Write ``params`` and ``opt_state`` of ``trainer`` to ``path`` (.npz)."""
+def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None, inputs: str | None = None) -> None:
+    """Write ``params`` and ``opt_state`` of ``trainer`` to ``path`` (.npz). ``inputs``: how the training data's
+    x was read (one of compile.train.data.INPUT_READINGS, as ``Dataset.inputs`` says), recorded so that
+    ``predict`` reads a file that leaves it open (x_test alone) the same way; None: not recorded."""
     import jax
+    if inputs is not None and inputs not in INPUT_READINGS:
+        raise ValueError(f"save_checkpoint: inputs must be one of {', '.join(INPUT_READINGS)} or None, not {inputs!r}")
     leaves = jax.tree_util.tree_leaves(opt_state)
     meta = {"network": trainer.model.size_text, "optimizer": getattr(trainer.optimizer, "name", "optax"),
             "epochs": epochs, "state_arrays": len(leaves), "state_tree": str(jax.tree_util.tree_structure(opt_state)),
             "convention": trainer.model.convention, "layers": signature(trainer)}
+    if inputs is not None:
+        meta["inputs"] = inputs
     arrays = {k: np.asarray(v) for k, v in params.items()}
-    arrays.update({f"{STATE}{i}": np.asarray(v) for i, v in enumerate(leaves)})
+    # a random key (noisy_sgd's) as its bits: NumPy holds no key; read back as a key of the trainer's kind
+    arrays.update({f"{STATE}{i}": np.asarray(jax.random.key_data(v) if _is_key(v) else v) for i, v in enumerate(leaves)})
     stats = trainer.stats(opt_state)   # batch norm's running averages, also by name: evaluation reads them
     if stats:
         arrays.update({f"{STATS}{k}": np.asarray(v) for k, v in stats.items()})
@@ -47,16 +54,81 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None)
 
 def signature(trainer) -> list:
     """What a network computes, layer by layer, as text a checkpoint records: each layer's kind, its
-    activation as the function it is (z*sigmoid(z) for swish written either way) and its geometry, then the
-    loss. Parameters fit another network of the same shapes (elu's into a relu network): this tells them apart."""
-    out = []
-    for layer in trainer.model.layers:
-        fn = getattr(layer, "fn", None)
-        act = str(fn.expr) if fn is not None else str(layer.activation)
-        geometry = ", ".join(f"{k} {v}" for k, v in layer.geometry if k != "padding_spec")
-        out.append(f"layer {layer.index}: {layer.kind}, {act}" + (f", {geometry}" if geometry else ""))
-    out.append(f"loss: {trainer.net.loss}")
-    return out
+    activation as the function it is (z*sigmoid(z) for swish written either way, its variable written z
+    whatever the formula called it) and its geometry, then the loss. Parameters fit another network of the
+    same shapes (elu's into a relu network): this tells them apart."""
+    return ["".join(_layer_parts(layer)) for layer in trainer.model.layers] + [f"loss: {trainer.net.loss}"]
+
+
+def _layer_parts(layer) -> tuple:
+    """(the text before the activation, the activation, the text after it) of a layer's line in ``signature``."""
+    fn = getattr(layer, "fn", None)
+    act = str(_in_z(fn)) if fn is not None else str(layer.activation)
+    geometry = ", ".join(f"{k} {v}" for k, v in layer.geometry if k != "padding_spec")
+    return f"layer {layer.index}: {layer.kind}, ", act, f", {geometry}" if geometry else ""
+
+
+def _in_z(fn):
+    """A one-variable SymPy Lambda's expression with its variable renamed to a plain z (Lambda(x, tanh(x)),
+    Lambda(z_real, tanh(z_real)) and identity's Lambda(_x, _x) all in z)."""
+    import sympy as sp
+    return fn.expr.xreplace({fn.variables[0]: sp.Symbol("z")})
+
+
+def _function(text):
+    """The SymPy expression in a plain z of an activation a checkpoint records as text: a registered name
+    (tanh, swish) as its formula, a formula as written in whatever one variable it names (tanh(x), _x). Read
+    by derivax's whitelisted formula parser, never evaluated as Python. None where the text is neither (a
+    layer without an elementwise activation: softmax, maxpool, gru) or cannot be read."""
+    import sympy as sp
+    from derive.formula.parse import free_names, parse_scalar
+    from derive.network.functions import ACTIVATIONS, FUNCTIONS
+    text = text.strip()
+    if text in ACTIVATIONS:
+        return _canonical(_in_z(ACTIVATIONS[text]))
+    constants = {"pi": sp.pi, "E": sp.E}
+    names = free_names(text)
+    variables = {n for n, _ in names or () if n not in FUNCTIONS and n not in constants}
+    if len(variables) != 1:   # no formula of one variable
+        return None
+    try:
+        return parse_scalar(text, {variables.pop(): sp.Symbol("z"), **constants}, "activation")
+    except Exception:   # a text the parser refuses, whatever the reason, is no activation it can compare
+        return None
+
+
+def _canonical(expr):
+    """``expr`` (in z) as the parser reads its printed form, so that an expression built in Python and the
+    same one read back from a checkpoint's text (its numbers, its order of terms) compare equal; ``expr``
+    itself where its printed form is no formula the parser reads."""
+    import sympy as sp
+    from derive.formula.parse import parse_scalar
+    try:
+        return parse_scalar(str(expr), {"z": sp.Symbol("z"), "pi": sp.pi, "E": sp.E}, "activation")
+    except Exception:
+        return expr
+
+
+def _same_activation(there: str, layer) -> bool:
+    """Whether the activation a checkpoint records as ``there`` is ``layer``'s: the same text, the same
+    registered activation, or the same SymPy expression of its variable up to the variable's name."""
+    fn = getattr(layer, "fn", None)
+    here = _canonical(_in_z(fn)) if fn is not None else _function(str(layer.activation))
+    if here is None:   # no elementwise function (softmax, a pooling, a recurrent cell by name): its name
+        return there.strip() == str(layer.activation).strip()
+    theirs = _function(there)
+    return theirs is not None and theirs == here
+
+
+def _same_layer(there: str, layer) -> bool:
+    """Whether a checkpoint's line for a layer (see ``signature``) is ``layer``'s: the same kind and geometry
+    as text, the same activation as a function (``_same_activation``)."""
+    before, act, after = _layer_parts(layer)
+    if there == before + act + after:
+        return True
+    if not (there.startswith(before) and there.endswith(after) and len(there) > len(before) + len(after)):
+        return False
+    return _same_activation(there[len(before):len(there) - len(after)], layer)
 
 
 def _same_network(facts, trainer, path) -> None:
@@ -65,12 +137,16 @@ def _same_network(facts, trainer, path) -> None:
     if not isinstance(theirs, list):
         return   # written before the record, or parameters a user saved: shapes are all there is to check
     mine = signature(trainer)
+    layers = trainer.model.layers
     for k in range(max(len(theirs), len(mine))):
         there = theirs[k] if k < len(theirs) else "(none)"
         here = mine[k] if k < len(mine) else "(none)"
-        if there != here:
-            raise DataError(f"{path}: the checkpoint was trained as another network: {there} there, {here} here "
-                            f"(its parameters fit this network's shapes, but would compute something else)")
+        if there == here:
+            continue
+        if k < len(layers) and isinstance(there, str) and _same_layer(there, layers[k]):
+            continue
+        raise DataError(f"{path}: the checkpoint was trained as another network: {there} there, {here} here "
+                        f"(its parameters fit this network's shapes, but would compute something else)")
 
 
 def load_checkpoint(path, trainer) -> tuple:
@@ -131,7 +207,7 @@ def load_checkpoint(path, trainer) -> tuple:
         return params, None, facts
     turns = _turns(fresh, shapes) if turn else [False] * len(want)
     # the shapes this trainer's state has, in the file's layout: what the file's arrays are compared with
-    expected = [tuple(reversed(np.shape(b))) if t else tuple(np.shape(b)) for b, t in zip(want, turns)]
+    expected = [tuple(reversed(np.shape(b))) if t else tuple(np.shape(_stored_form(b))) for b, t in zip(want, turns)]
     problem = _state_misfit(stored, count, expected, paths)
     if problem and ours:   # this optimizer's own state, damaged: resuming from a part of it would be wrong
         raise DataError(f"{path}: the checkpoint's optimizer state ({mine}, this trainer's optimizer) is damaged: "
@@ -146,9 +222,14 @@ def load_checkpoint(path, trainer) -> tuple:
     if turn:
         leaves = [a.T if t else a for a, t in zip(leaves, turns)]
     for i, (a, b) in enumerate(zip(leaves, want)):
+        if _is_key(b):
+            _key_bits(a, path, f"{STATE}{i}", paths[i])
+            continue
         _values(a, path, f"{STATE}{i}", getattr(b, "dtype", None))
         _state_entry(a, path, f"{STATE}{i}", paths[i], _is_count(b))
-    state = jax.tree_util.tree_unflatten(tree, [jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
+    state = jax.tree_util.tree_unflatten(tree, [
+        jax.random.wrap_key_data(jnp.asarray(a, np.uint32), impl=jax.random.key_impl(b)) if _is_key(b)
+        else jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
     facts["state"] = "optimizer state restored" + turned + _said(facts)
     return params, state, facts
 
@@ -169,6 +250,32 @@ def _state_misfit(stored, count, expected, paths) -> str:
         if tuple(stored[i].shape) != shape:
             return f"{named(i)} has shape {tuple(stored[i].shape)}, where {shape} is expected"
     return ""
+
+
+def _is_key(leaf) -> bool:
+    """Whether an optimizer-state leaf is a typed JAX random key (noisy_sgd's noise key)."""
+    from compile.train.train import _is_key as is_key
+    return is_key(leaf)
+
+
+def _stored_form(leaf):
+    """A state leaf as the file holds it: a random key as its bits (uint32), any other leaf as it is."""
+    import jax
+    return jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
+
+
+def _key_bits(a, path, key, where) -> None:
+    """DataError where the array that stands for a random key holds anything but its bits: whole numbers
+    in 0..2**32 - 1."""
+    said = f"{key} (the optimizer state's {where})" if where else key
+    top = int(np.iinfo(np.uint32).max)
+    if a.dtype.kind not in "iu":
+        raise DataError(f"{path}: {said} holds {a.dtype} values, where the bits of a random key (whole numbers in "
+                        f"0..{top}) are expected; the checkpoint is damaged")
+    bad = [int(v) for v in (a.min(), a.max()) if not 0 <= int(v) <= top] if a.size else []
+    if bad:
+        raise DataError(f"{path}: {said} holds {bad[0]}, where the bits of a random key are whole numbers in "
+                        f"0..{top}; the checkpoint is damaged")
 
 
 def _is_count(leaf) -> bool:
@@ -283,7 +390,21 @@ def _facts(z, path) -> dict:
     if facts.get("convention", "rows") not in CONVENTIONS:
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: convention is "
                         f"{facts['convention']!r}, not rows or columns")
+    if facts.get("inputs", INPUT_READINGS[0]) not in INPUT_READINGS:
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: inputs is {facts['inputs']!r}, "
+                        f"not {', '.join(INPUT_READINGS[:-1])} or {INPUT_READINGS[-1]}")
     return facts
+
+
+def recorded_inputs(path) -> str | None:
+    """How the training data of the checkpoint at ``path`` was read (one of INPUT_READINGS), as the file
+    records it; None for a file without that record (parameters a user saved, an older checkpoint) or one
+    that cannot be read (``load_checkpoint`` says what is wrong with it)."""
+    try:
+        with open_npz(path, "the parameters by name, as derivax train --save writes", "the checkpoint ") as z:
+            return _facts(z, path).get("inputs") if META in z.files else None
+    except DataError:
+        return None
 
 
 def _values(a, path, key, dtype):

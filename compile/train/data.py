@@ -40,6 +40,10 @@ BUILTIN_SHAPES = {"cnn": (8, 8, 1), "cnn1d": (40, 1), "rnn": (40, 1), "gru": (40
 # test accuracies of two runs incomparable.
 DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED = 0.2, 0
 TEST_FRACTION = 0.2   # held out of a user's own data that has no test split
+# How a data set's x was read, as a checkpoint records it so that predict reads new inputs alike: "pixels"
+# (MNIST's arrays x_train, x_test or IDX files: 8-bit values divided by 255), "features" (as they are: a
+# user's x, a .csv, a built-in data set's prepared values) or "tokens" (indices into an embedding).
+INPUT_READINGS = ("pixels", "features", "tokens")
 
 
 class DataError(ValueError):
@@ -56,6 +60,7 @@ class Dataset:
     n_classes: int | None       # None for regression
     description: str
     baselines: dict = field(default_factory=dict)   # name -> loss on the test split of a model with no training
+    inputs: str = "features"    # how x was read: one of INPUT_READINGS (see there)
 
     @property
     def input_shape(self) -> tuple:
@@ -406,7 +411,8 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[-1], kind, test.what,
                               test.names, item=test.item, steps=steps)
     n_classes = None if kind == "regression" else (2 if ytr.shape[-1] == 1 else ytr.shape[-1])
-    return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines)
+    inputs = "tokens" if vocab is not None else "pixels" if train.pixels else "features"
+    return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines, inputs)
 
 
 def _take(a, rows):
@@ -416,13 +422,17 @@ def _take(a, rows):
     return out
 
 
-def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
+def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None, trained_on=None) -> tuple:
     """(x, description): examples to predict on, without targets, checked against a network's input
     (``n_inputs`` as in :func:`load`; ``vocab``: the input is token indices into an embedding of that many
     rows). A built-in data set gives its test split (else its training split); an .npy file is the examples
     themselves; an .npz file its array x (else x_test, else x_train; see ``_npz_inputs`` for which are
     MNIST's pixels, scaled as training scales them); a folder its x.npy; a .csv file every column but those
-    named in ``drop`` (a target column, an id: never read, so they may hold anything)."""
+    named in ``drop`` (a target column, an id: never read, so they may hold anything).
+
+    ``trained_on``: how the network's training read its x (one of INPUT_READINGS, as a checkpoint records
+    it; None where unknown), or a function giving it, called only where a file leaves it open (an .npz
+    holding x_test alone)."""
     name = str(name_or_path)
     if name in BUILTINS:
         data = load(name, n_inputs, vocab=vocab)
@@ -463,9 +473,10 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
     elif path.suffix.lower() == ".npy":
         x = read_npy(path)
     elif path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
-        x, xname, pixels = _npz_inputs(path, n_inputs)
+        x, xname, pixels, why = _npz_inputs(path, n_inputs, trained_on)
         if xname == "x_test":
-            what += f" (x_test read as {'pixels, scaled as training scales them' if pixels else 'features, as they are'})"
+            what += (f" (x_test read as {'pixels, scaled as training scales them' if pixels else 'features, as they are'}"
+                     f"{': ' + why if why else ''})")
     else:
         raise DataError(f"{name}: expected an .npy, .npz or .csv file of inputs (or a folder holding x.npy)")
     x = _numeric(x, f"{what}: {xname}")
@@ -478,23 +489,37 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None) -> tuple:
     return x, f"{what}: {len(x)} examples"
 
 
-def _npz_inputs(path: Path, n_inputs=None):
-    """(array, its name, whether it holds MNIST's pixels) of an .npz file, read without pickle: x, else
-    x_test, else x_train. As ``train`` reads a file: x holds features as they are, x_train MNIST's pixels
-    (scaled to [0, 1]), and x_test what its file's training array holds: pixels beside x_train, features
-    beside x. Alone, x_test holds pixels where they are stored as MNIST stores them (uint8) or the
-    network takes images (an input of height, width and channels); else features as they are, of any
-    real values."""
+def _npz_inputs(path: Path, n_inputs=None, trained_on=None):
+    """(array, its name, whether it holds MNIST's pixels, why where x_test stands alone) of an .npz file,
+    read without pickle: x, else x_test, else x_train. As ``train`` reads a file: x holds features as they
+    are, x_train MNIST's pixels (scaled to [0, 1]), and x_test what its file's training array holds: pixels
+    beside x_train, features beside x. Alone, x_test is read as the network's training data was read
+    (``trained_on``, as in :func:`read_inputs`): pixels where that was MNIST's pixels, else features as they
+    are. Where that is unknown (parameters a user saved), pixels for a network that takes images (an input
+    of height, width and channels), features for any other: the array's dtype decides nothing, since
+    ``train`` reads uint8 features (an x beside y) as they are."""
     with open_npz(path, "inputs x (or x_test, x_train)") as z:
         for k in ("x", "x_test", "x_train"):
             if k in z.files:
                 a = npz_array(z, k, path)
                 if k == "x_test" and "x_train" not in z.files:
-                    image = isinstance(n_inputs, (tuple, list)) and len(n_inputs) == 3
-                    return a, k, image or np.asarray(a).dtype == np.uint8
-                return a, k, k != "x"
+                    pixels, why = _alone(n_inputs, trained_on() if callable(trained_on) else trained_on)
+                    return a, k, pixels, why
+                return a, k, k != "x", ""
         raise DataError(f"{path.name}: expected an array named x (or x_test, x_train) of inputs; found "
                         f"{', '.join(sorted(z.files)) or 'none'}")
+
+
+def _alone(n_inputs, trained_on) -> tuple:
+    """(whether x_test alone holds pixels, why) for a network with input ``n_inputs`` trained on x read as
+    ``trained_on`` (one of INPUT_READINGS, or None where unknown)."""
+    if trained_on == "pixels":
+        return True, "the checkpoint's network was trained on MNIST's pixels"
+    if trained_on in INPUT_READINGS:
+        return False, f"the checkpoint's network was trained on {trained_on} read as they are"
+    if isinstance(n_inputs, (tuple, list)) and len(n_inputs) == 3:
+        return True, "the network takes images; how its training data was read is not recorded"
+    return False, "how the network's training data was read is not recorded"
 
 
 def check_tokens(x, vocab: int, what: str, at=None) -> None:
@@ -569,6 +594,7 @@ class _Split:
     item: str = "images"  # what a message calls one example with more than one axis
     at: tuple | None = None    # how messages name places in x and y (see _At); None: by index
     held: tuple | None = None  # (order, cut): the test split is held out of these examples after checking
+    pixels: bool = False       # x was read as MNIST's pixels (scaled to [0, 1] as _scale_pixels scales them)
 
 
 def _characters():
@@ -841,8 +867,9 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
         where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
         return train, test, "classification", where
     # Pixels scaled before the description is written: it counts examples, which needs arrays.
-    train = replace(train, x=_scale_pixels(train.x, f"{train.what}: {train.names[0]}"))
-    test = None if test is None else replace(test, x=_scale_pixels(test.x, f"{test.what}: {test.names[0]}"))
+    train = replace(train, x=_scale_pixels(train.x, f"{train.what}: {train.names[0]}"), pixels=True)
+    test = None if test is None else replace(test, x=_scale_pixels(test.x, f"{test.what}: {test.names[0]}"),
+                                             pixels=True)
     where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
     return train, test, "classification", where
 

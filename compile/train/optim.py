@@ -311,7 +311,9 @@ def _optax(name, lr, kwargs):
         passed[key] = float(value)
     passed = {renamed.get(k, k): v for k, v in passed.items()}
     fn = getattr(optax, target)
-    if "key" in _keywords(fn):   # noisy_sgd's noise: drawn from key 0, as optax drew it by default
+    # noisy_sgd's noise: the transformation's own key is 0 (as optax drew it by default); fit folds the run's
+    # seed into it (Trainer.init_opt_state), and the state splits it at every step
+    if "key" in _keywords(fn):
         import jax
         passed["key"] = jax.random.key(0)
     try:

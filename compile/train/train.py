@@ -81,17 +81,52 @@ class Trainer:
         _fits(self.model, self.dtype, 0, "drawing the parameters", copies=3)
         return self.namespace["init_params"](key)
 
-    def init_opt_state(self, params):
+    def init_opt_state(self, params, seed=None):
+        """The optimizer's state before the first step. ``seed`` (a whole number, 0 to 2**32 - 1: the run's)
+        is folded into every random key the state holds (noisy_sgd's noise, any optax transformation's), so
+        that the optimizer's draws follow the run's seed; without it they come from the optimizer's own key."""
         if isinstance(self.optimizer, UpdateRule):
             return self.namespace["init_opt_state"](params)
         if "init_stats" in self.namespace:   # batch norm: the running averages beside optax's state
-            return {"optax": self.optimizer.init(params), "stats": self.namespace["init_stats"]()}
-        return self.optimizer.init(params)
+            state = {"optax": self.optimizer.init(params), "stats": self.namespace["init_stats"]()}
+        else:
+            state = self.optimizer.init(params)
+        return state if seed is None else seeded_keys(state, seed)
 
     def stats(self, opt_state):
         """The running averages of the batch norms in a training state (None without batch norm):
         what ``forward`` and ``loss`` take as ``stats`` to evaluate as a trained network is used."""
         return opt_state["stats"] if "init_stats" in self.namespace else None
+
+
+def seeded_keys(state, seed):
+    """``state`` with every random key in it (a leaf of JAX's key dtype) folded with ``seed``: key i of the
+    state becomes fold_in(key i, seed), of the same implementation and shape, so the step's jitted code
+    takes it as it took the key it replaces. Other leaves are kept as they are."""
+    import jax
+    _whole(seed, "seed", 0, 2**32 - 1)
+    leaves, tree = jax.tree_util.tree_flatten(state)
+    keys = [i for i, leaf in enumerate(leaves) if _is_key(leaf)]
+    if not keys:
+        return state
+
+    def fold(key):
+        if key.ndim == 0:
+            return jax.random.fold_in(key, int(seed))
+        return jax.vmap(fold)(key)
+    for i in keys:
+        leaves[i] = fold(leaves[i])
+    return jax.tree_util.tree_unflatten(tree, leaves)
+
+
+def _is_key(leaf) -> bool:
+    """Whether a state leaf is a typed JAX random key (optax keeps noisy_sgd's as one)."""
+    import jax
+    dtype = getattr(leaf, "dtype", None)
+    try:
+        return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    except TypeError:
+        return False
 
 
 def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="rows", **opt_kwargs) -> Trainer:
@@ -217,7 +252,6 @@ def _top_level(step, model, trainer=None):
     grad): JAX takes compiler options on an outermost jit only. With ``trainer``, the parameters' names and the
     optimizer state's structure are checked first (a DataError naming what differs, not JAX's error from inside)."""
     import jax
-    from jax.core import Tracer
     expected = []   # the structure of the trainer's optimizer state, found on the first trace
 
     def guarded(params, opt_state, x, y, key=None):
@@ -235,12 +269,24 @@ def _top_level(step, model, trainer=None):
     top, nested = jit(guarded, model), jax.jit(guarded)
 
     def train_step(params, opt_state, x, y, key=None):
-        if trainer is not None and not (isinstance(params, dict) and isinstance(opt_state, (dict, tuple, list))):
-            _step_params(trainer, params)   # a list or a string: named before JAX reads it as a tree
-            _opt_state(trainer, opt_state)
-        first = next(iter(params.values()), None) if isinstance(params, dict) else None
-        traced = isinstance(x, Tracer) or isinstance(y, Tracer) or isinstance(first, Tracer)
-        return (nested if traced else top)(params, opt_state, x, y, key)
+        # The compiled step straight away: a call costs what a jitted function's call costs, and nothing
+        # is looked at in Python first (on a 64-wide network a step is about 45 us, half of it JAX's own
+        # per-call work).
+        try:
+            return top(params, opt_state, x, y, key)
+        except ValueError as e:
+            # Traced inside another function (an epoch's scan, a user's jit or grad), where JAX refuses
+            # compiler options on an inner jit: the plain jit of the same step. Any other error is the
+            # caller's, raised as it is.
+            if isinstance(e, DataError) or "compiler_options" not in str(e):
+                raise
+        except TypeError:
+            # A list or a string where the parameters go: named, not JAX's error about pytrees or types.
+            if trainer is not None:
+                _step_params(trainer, params)
+                _opt_state(trainer, opt_state)
+            raise
+        return nested(params, opt_state, x, y, key)
     train_step.top = top   # the compiled step itself (benchmarks time its phases)
     return train_step
 
@@ -430,7 +476,7 @@ class History:
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
         params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None,
-        devices=None, train_sample=TRAIN_SAMPLE) -> History:
+        devices=None, train_sample=TRAIN_SAMPLE, on_start=None) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
 
@@ -441,7 +487,10 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     whose arrays would not fit in memory raises compile.checks.points.TooLarge (a MemoryError). ``on_epoch``, when given, is called after every epoch
     with a dict of its figures (epoch, epochs, loss, accuracy, test_loss, test_accuracy; None where there is
     none), as the explorer page draws them; an exception it raises ends the training and is raised on, with the
-    History of the epochs before it as its ``.history``.
+    History of the epochs before it as its ``.history``. ``on_start``, when given, is called with no arguments
+    once every check has passed and the loss at the starting parameters is finite, just before the first step:
+    what a caller prints about a run that trains (its settings, the layer table) belongs there, so that a run
+    refused before training (a loss not finite at the start, too many devices) shows the refusal alone.
 
     The training loss and accuracy after each epoch are measured on all of x, or, for more than
     ``train_sample`` examples (default ``TRAIN_SAMPLE``; None or 0: always all), on a fixed random sample of
@@ -477,6 +526,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                             f"{console!r:.60} ({_a(console)})")
     if on_epoch is not None and not callable(on_epoch):
         raise DataError(f"on_epoch must be a function of one dict (or None), not {on_epoch!r} ({_a(on_epoch)})")
+    if on_start is not None and not callable(on_start):
+        raise DataError(f"on_start must be a function of no arguments (or None), not {on_start!r} ({_a(on_start)})")
     x, y = _arrays(trainer, x, y, "training data", ("x", "y"))
     test = None
     if (x_test is None) != (y_test is None):
@@ -500,7 +551,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     key = jax.random.key(seed)
     k_init, k_train = jax.random.split(key)
     params = trainer.init_params(k_init) if given is None else given
-    hist = History(params, trainer.init_opt_state(params) if opt_state is None else opt_state)   # resumed
+    # a fresh state's random keys (noisy_sgd's noise) follow the seed; a resumed state keeps its own
+    hist = History(params, trainer.init_opt_state(params, seed) if opt_state is None else opt_state)
     # the checked arrays are fresh copies of the user's, aligned: on a CPU the device takes them without a copy
     x, y = jax.device_put(x), jax.device_put(y)
     test = None if test is None else tuple(jax.device_put(a) for a in test)
@@ -522,6 +574,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     if not math.isfinite(hist.initial_loss):   # no step can mend it, and no learning rate is to blame
         raise DataError(_not_finite_at_start(trainer, hist.initial_loss, params, xe, ye, x, y,
                                              trainer.stats(hist.opt_state), given is not None))
+    if on_start is not None:
+        on_start()
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
             p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
@@ -715,6 +769,12 @@ def _opt_state(trainer, opt_state):
     paths = jax.tree_util.tree_flatten_with_path(want)[0]
     for (path, spec_leaf), leaf in zip(paths, jax.tree.leaves(opt_state)):
         where = "opt_state" + jax.tree_util.keystr(path)
+        if _is_key(spec_leaf):   # a random key (noisy_sgd's noise): a key of the same kind and shape
+            if not _is_key(leaf) or leaf.dtype != spec_leaf.dtype or tuple(leaf.shape) != tuple(spec_leaf.shape):
+                found = f"dtype {leaf.dtype}, shape {tuple(leaf.shape)}" if hasattr(leaf, "dtype") else _a(leaf)
+                raise DataError(f"{where}: expected a random key of dtype {spec_leaf.dtype} and shape "
+                                f"{tuple(spec_leaf.shape)}, as jax.random.key makes it, found {found}")
+            continue
         a = _real(leaf, where)
         if tuple(a.shape) != tuple(spec_leaf.shape):
             raise DataError(f"{where}: expected shape {tuple(spec_leaf.shape)}, found {tuple(a.shape)}")

@@ -61,6 +61,11 @@ class CodeReport:
     loss_wrong: str | None = None   # the returned loss is not J while the gradients are J's, as a sentence
     rules_wrong: str | None = None  # a Value class's backward rules found wrong, tested each on its own
     indexes_data: bool = False      # what stopped it was an index made of the inputs or targets it was handed
+    peaks: dict = field(default_factory=dict, repr=False)   # parameter -> the largest |entry| of its derived gradient
+    # checked again below a clip at ±c: the gradients compared as np.clip cut them, and those whose derived or returned
+    # entries still reach ±c
+    clip_cut: list = field(default_factory=list, repr=False)
+    clip_reached: list = field(default_factory=list, repr=False)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -339,9 +344,129 @@ def _clip_likely(c, reply, ref, names, m, per_example) -> bool:
     return beyond or bool(per_example)
 
 
+def _single_references(model, low, params, x, y, drop) -> list:
+    """The derived gradients of each example's own loss at a point, one dict an example: what code called once per
+    example has before it averages (or sums) them."""
+    out = []
+    for i in range(len(x)):
+        masks = (None if drop is None else {k: v[i:i + 1] for k, v in drop.items()},) if model.masks else ()
+        out.append({k: np.asarray(v) for k, v in low.grads(params, x[i:i + 1], y[i:i + 1], *masks).items()})
+    return out
+
+
+def _clip_aware(ref, reply, names, c, singles=None, summed=False) -> tuple:
+    """(references, names compared as clipped, names the clip reaches) for code that clips its gradients at ±c: each
+    derived gradient, or, where the returned one is nearer to it, that gradient as np.clip(d, -c, c) leaves it (for code
+    called once per example, each example's gradient clipped, then averaged, or summed under --reduction sum). A
+    gradient the code does not clip is compared with the derived one, so that no clip is read into it. The clip
+    reaches a gradient whose derived entries (each example's) go past ±c, or whose returned entries sit at ±c."""
+    out, cut, reached = dict(ref), set(), set()
+    for n in names:
+        u, r = reply.get("values", {}).get(n), ref.get(n)
+        if u is None or r is None or u.size != r.size or (singles and n not in singles[0]):
+            continue
+        u = u.reshape(r.shape)
+        if singles:
+            clipped = sum(np.clip(g[n], -c, c) for g in singles)
+            clipped = clipped if summed else clipped / len(singles)
+            beyond = any(np.any(np.abs(g[n]) > c * (1 + 1e-9)) for g in singles)
+        else:
+            clipped, beyond = np.clip(r, -c, c), bool(np.any(np.abs(r) > c * (1 + 1e-9)))
+        if beyond or np.any(np.abs(np.abs(u) - c) <= 1e-12 * c):
+            reached.add(n)
+        if beyond and np.max(np.abs(u - clipped)) < np.max(np.abs(u - r)):
+            out[n] = clipped
+            cut.add(n)
+    return out, cut, reached
+
+
+def _below_clip(first, c, again):
+    """The check of code that clips its gradients at ±c (np.clip(d, -c, c)) run again with the parameters scaled
+    down, ``again(factor)``, where the clip cuts less: each gradient compared with the derived one or, where the
+    clip cuts that, with it clipped. First at 0.1 of the parameters; at 0.01 and 0.001 only while a gradient the clip
+    still reaches shrinks with the parameters (an output bias's, the output minus targets that are not scaled, does
+    not). One report with one note; ``first`` where no check again could run."""
+    best, previous, scale = None, first.peaks, None
+    for factor in (0.1, 0.01, 0.001):
+        retry = again(factor)
+        if retry.error is not None:
+            break
+        best, scale = retry, factor
+        if not any(retry.peaks.get(n, 0.0) < 0.5 * previous.get(n, 0.0) for n in retry.clip_reached):
+            break
+        previous = retry.peaks
+    if best is None:
+        return first
+    where = ("where no entry reaches the clip" if not best.clip_reached else
+             f"where the clip still cuts the derived gradient of {', '.join(best.clip_cut)}: compared with it clipped, "
+             f"as np.clip(d, -{c:g}, {c:g}) leaves it, and every other entry exactly" if best.clip_cut else
+             "where the clip cuts none of the gradients it returned: each compared exactly")
+    best.notes.append(f"its gradients stop at ±{c:g} (clipped, as np.clip does): checked again with the parameters "
+                      f"scaled by {scale:g}, {where}")
+    return best
+
+
+def _labels_hint(report, model, columns, per_step, onehot):
+    """``report`` with a hint where y handed as class indices (--labels integer) is what made the check fail: code
+    that computes with Y one-hot (a notebook's A2 − Y, Y of shape (classes, m)) and is right when ``onehot()`` checks
+    it with one-hot Y. In columns the labels (m,) broadcast against (classes, m) without an error."""
+    again = onehot()
+    if again.error is not None or not again.params or not all(p.ok for p in again.params.values()):
+        return report
+    k = int(model.sizes[-1])
+    steps = ("steps",) if per_step else ()
+    labels = (*steps, "m") if columns else ("m", *steps)
+    hot = (str(k), *steps, "m") if columns else ("m", *steps, str(k))
+
+    def shape(axes):
+        return "(" + ", ".join(axes) + ("," if len(axes) == 1 else "") + ")"
+    what = ("classes, " + "steps, " * per_step + "batch") if columns else ("batch, " + "steps, " * per_step + "classes")
+    hint = (f"hint: y was handed as class indices of shape {shape(labels)} (--labels integer), and this code takes Y "
+            f"one-hot, of shape {shape(hot)} ({what}): with one-hot Y every gradient it returns is right")
+    if columns and report.error is None:
+        hint += (f". Labels {shape(labels)} broadcast against an array of shape {shape(hot)} without an error, so its "
+                 "gradients came out wrong instead of failing")
+    make = f"Y = np.eye({k})[y]" + (".T" if columns else "")
+    hint += f". Hand it one-hot (leave out --labels integer), or make Y one-hot in the code ({make})"
+    report.notes.append(hint)
+    for p in report.params.values():
+        if p.message == "differs from the derived gradient":
+            p.message = "differs from the derived gradient: y handed as class indices where the code takes Y one-hot " \
+                        "(hint below)"
+    return report
+
+
+def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels_first=False, labels="onehot") -> str:
+    """The arrays the function was handed, as the reading line lists them: the parameters in their layout (none for a
+    layer without parameters, whose input gradient alone is checked), x and y; kernels and x channels first where the
+    code took them so (CS231n's conv_forward_naive, (N, C, H, W))."""
+    if columns:
+        return ("" if parameterless else "W (out, in), b (out, 1), ") + "x (inputs, batch), " + (
+            "y (batch,) of class indices" if labels == "integer" else "y (outputs, batch)")
+    conv = {str(n.name) for l in model.layers if l.kind == "conv" for n in (l.W, l.b) if n is not None}
+    kernel_rank = max((len(r.shape) for r in model.records if str(r.name) in conv and r.kind == "weight"), default=0)
+    parts = []
+    if not parameterless:
+        if any(r.kind in ("weight", "bias", "embedding") and str(r.name) not in conv for r in model.records):
+            parts.append("W (in, out), b (out,)")
+        if conv:
+            parts.append("kernels (F, C, HH, WW), biases (F,)" if channels_first and kernel_rank == 4 else
+                         "kernels (kh, kw, c_in, c_out), biases (c_out,)" if kernel_rank == 4 else
+                         "kernels (k, c_in, c_out), biases (c_out,)")
+        norms = [r for r in model.records if r.kind in ("scale", "shift")]
+        if norms:
+            parts.append("gamma, beta (channels,)" if len(norms[0].shape) > 2 else "gamma, beta (features,)")
+    first = channels_first and len(model.input_shape) == 3
+    parts.append("x (batch, channels, height, width)" if first else f"x (batch, {x_axes})")
+    parts.append(f"y ({'batch, time' if per_step else 'batch,'}) of class indices" if labels == "integer" else
+                 f"y (batch, {'time, ' if per_step else ''}outputs)")
+    return ", ".join(parts) + ("; channels first, as the code takes them, its gradients read back in derivax's layout"
+                               if first else "")
+
+
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False, dz="auto", inputs="auto", _scale=1.0) -> CodeReport:
+               per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -471,6 +596,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
+        channels_first = False   # the code was handed x (and kernels) channels first, as CS231n's layers take them
+        peaks = {}   # parameter -> the largest |entry| of its derived gradient over the points
+        # checked again below a clip: the gradients compared as the clip cut them, and those the clip still reaches
+        clip_cut, clip_reached = set(), set()
         # dropout on where the function takes its keep probability (the regularization notebook's
         # backward_propagation_with_dropout(X, Y, cache, keep_prob)): masks drawn, handed in the cache
         from compile.checks.sandbox import ROLES
@@ -544,6 +673,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         + ([DRAWN_MASK] if drawn else []), per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
+            channels_first |= bool(reply.get("channels_first"))
             for pname in reply.get("half", ()):
                 if pname in names and pname not in halves:
                     halves.append(pname)
@@ -596,6 +726,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 args, ref = references(params, x, y, drop)
             if reply.get("clipped") and _clip_likely(reply["clipped"], reply, ref, names, len(x), per_example):
                 clipped = reply["clipped"]
+            for n in names:   # the derived gradient's largest |entry|: whether it shrinks with the parameters
+                if n in ref:
+                    peaks[n] = max(peaks.get(n, 0.0), float(np.max(np.abs(ref[n]), initial=0.0)))
+            if _clip is not None:   # a check again below the clip: a gradient np.clip cut is compared as cut
+                singles = _single_references(model, low, params, x, y, drop) if per_example else None
+                ref, cut, reached = _clip_aware(ref, reply, names, _clip, singles,
+                                                getattr(model, "reduction", "mean") == "sum")
+                clip_cut |= cut
+                clip_reached |= reached
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             spelled_for.update(reply.get("spelled_for", {}))
@@ -743,14 +882,6 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             merged[key] = made[key]
         inner_results = merged
         first = next((r for r in inner_results.values() if not r.ok), None) if error is None else None
-    if clipped and _scale > 1e-3 and not all(p.ok for p in results.values()):
-        # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked where nothing reaches the clip
-        retry = check_code(net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels,
-                           per_example, dz, inputs, _scale * 0.1)
-        if retry.error is None:
-            retry.notes.append(f"its gradients stop at ±{clipped:g} (clipped, as np.clip does): checked again with the "
-                               f"parameters scaled by {_scale * 0.1:g}, where no entry reaches the clip")
-            return retry
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
     x_axes = {1: "inputs", 2: "time, features" if model.reads_sequence else "length, channels",
@@ -758,9 +889,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if model.layers and model.layers[0].kind == "embedding":
         x_axes = "positions) of integer indices (the embedding's rows"
     per_step = model.Y.rank == 3   # a loss at every step: summed over the steps
-    notes = [f"reading: the {convention} convention (" + ("W (out, in), b (out, 1), x (inputs, batch), y (outputs, "
-             "batch)" if columns else f"W (in, out), b (out,), x (batch, {x_axes}), y (batch, "
-             f"{'time, ' if per_step else ''}outputs)") + f"), loss {model.loss_name}"
+    notes = [f"reading: the {convention} convention ("
+             + _layout_text(model, columns, x_axes, per_step, parameterless=names == ["dx"],
+                            channels_first=channels_first, labels=labels) + f"), loss {model.loss_name}"
              + (" summed over the steps" if per_step else "") + (", gradients of the sum over the batch (--reduction sum)"
                                                          if getattr(model, "reduction", "mean") == "sum"
                                                          else ", gradients of the mean over the batch")]
@@ -771,7 +902,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
     if labels == "integer":
-        notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch,'}), not one-hot rows")
+        notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch,'}), not one-hot "
+                     + ("columns" if columns else "rows"))
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings
@@ -823,9 +955,23 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
                                  else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
-    return CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
-                      stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
-                      loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data)
+    report = CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
+                        stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
+                        loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
+                        clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached])
+    if _clip is not None:   # a check again below a clip: what comes next is the first check's to do
+        return report
+    if clipped and not all(p.ok for p in results.values()):
+        # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked again where less reaches the clip
+        report = _below_clip(report, clipped, lambda scale: check_code(
+            net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example, dz,
+            inputs, _scale * scale, clipped))
+    if labels == "integer" and not report.ok and (report.error is None or report.stopped == "exception") \
+            and not report.indexes_data and model.loss_name in ("ce", "bce", "svm"):
+        report = _labels_hint(report, model, columns, per_step, lambda: check_code(
+            net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, "onehot", per_example,
+            dz, inputs, _scale))
+    return report
 
 
 # A returned loss equals J where |theirs - J| <= LOSS_RTOL·|J| + LOSS_ATOL: loose enough for a loss summed in

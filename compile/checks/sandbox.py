@@ -343,9 +343,12 @@ def _key_text(key) -> str:
     return f"{shown} ({_a(type(key).__name__)}, not a str)"
 
 
-def plain_result(out, names, stage: list, optional=()) -> dict:
+def plain_result(out, names, stage: list, optional=(), read=None) -> dict:
     """The reply for a value the function returned; ``stage[0]`` says which step is running, so that
-    an exception raised by the value's own methods can be told."""
+    an exception raised by the value's own methods can be told. ``read`` ({key: name}) holds the keys the code
+    read the parameters under where they are not derivax's names (params["w1"] for W1): a gradient returned
+    under a key that spells its parameter only loosely is read as that parameter's where the code spelled the
+    parameter so itself, and is a wrong key otherwise (``_loose_key_problem``)."""
     if not isinstance(out, dict):
         shown = "None" if out is None else _a(type(out).__name__)
         if inspect.iscoroutine(out):
@@ -355,7 +358,7 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
         return {"status": "stopped", "stopped": "result",
                 "message": f"returned {shown}, not a dict of gradients ({{{expected}}})"}
     values, narrow, problems, spelled, spelled_for = {}, {}, {}, [], {}
-    loose = None
+    loose, misspelled = None, []
     for name in names:
         stage[0] = f"{name!r} in result"
         key = name
@@ -371,6 +374,11 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
                 if name not in loose:
                     continue
                 key = loose[name]
+                wrong = _loose_key_problem(key, name, read or {})
+                if wrong is not None:   # said at its parameter: the code's own update would not find it
+                    problems[name] = wrong
+                    misspelled.append(key)
+                    continue
             spelled.append(key)
             spelled_for[key] = name
         values, narrow, problems = _take(out, name, key, stage, values, narrow, problems)
@@ -381,7 +389,7 @@ def plain_result(out, names, stage: list, optional=()) -> dict:
     stage[0] = "result.keys()"
     extra = []
     for key in out.keys():
-        if not (isinstance(key, str) and (key in names or key in spelled or key in optional)):
+        if not (isinstance(key, str) and (key in names or key in spelled or key in misspelled or key in optional)):
             extra.append(_key_text(key))
             if len(extra) >= 20:
                 break
@@ -406,6 +414,22 @@ def _loose_keys(keys, names) -> dict:
         if len(fits) == 1:
             claims.setdefault(fits[0], []).append(key)
     return {n: ks[0] for n, ks in claims.items() if len(ks) == 1}
+
+
+def _loose_key_problem(key: str, name: str, read: dict):
+    """None where ``key``, a returned key that spells parameter ``name``'s gradient only loosely (w1, dw1, dW_1 for
+    W1), is the code's own spelling of the parameter, read as params[k] (``read``: {k: name}) and returned as k or
+    d + k; else the sentence naming the key and the one the course's update reads (params['b2'] -= lr *
+    grads['db2'] finds no 'dB2': keys are case-sensitive)."""
+    own = [k for k, n in read.items() if n == name and isinstance(k, str)]
+    if any(key in (k, "d" + k) for k in own):
+        return None
+    spelled = own[0] if len(own) == 1 else name
+    want = "d" + spelled if _plain_key(key) == "d" + _plain_key(name) else spelled
+    how = ("only in case" if key.lower() == want.lower() else "only in underscores" if key.replace("_", "") ==
+           want.replace("_", "") else "only in case and underscores")
+    return (f"wrong key: returned as {key!r}, which differs from {want!r} {how}; the update params[{spelled!r}] -= "
+            f"lr * grads[{want!r}] would not find it (a dict's keys match exactly): return it as {want!r}")
 
 
 def _take(out, name, key, stage, values, narrow, problems):
@@ -513,6 +537,8 @@ class Method:
             facts["dtype"] = _numpy().float64
         rename, first = _own_keys(obj, params, context or {})
         cnn = (context or {}).get("cnn") or {}
+        if first and context is not None:
+            context["_channels_first"] = True
         if rename:   # self.params under the keys its constructor made (gamma1, W2 for derivax's gamma2, W3)
             facts["params"] = {theirs: _channels_first(params[ours], ours, cnn) if first else params[ours]
                                for theirs, ours in rename.items()}
@@ -688,8 +714,33 @@ def _constructed(cls, context):
     # the seed differs from point to point: said once, as s
     shown = ", ".join(f"{k}={'s' if k == 'seed' and context.get('dropout') else getattr(v, '__name__', v)!s}"
                       for k, v in kwargs.items())
-    context["_built"] = f"{cls.__name__}({shown}) built by its own constructor, its parameters then set"
+    context["_built"] = f"{cls.__name__}({shown}) built by its own constructor" + (
+        "" if context.get("_parameterless") else ", its parameters then set")
     return obj
+
+
+def _layer_sentence(fn, context) -> str:
+    """How a layer's functions (CS231n's relu_forward/relu_backward) or class (nnfs's Activation_ReLU) were run, as
+    the report says it: the reading's own sentence, or, for a layer without parameters, one that speaks of its input
+    gradient alone (there are no weights to set, nor their gradients to compare)."""
+    R = _readings()
+    if not context.get("_parameterless") or type(fn) not in (R.LayerPair, R.ObjectLayer) \
+            or getattr(fn, "drawn", None) is not None:
+        return fn.sentence()
+    loss = "J = (1/m) Σ out ⊙ Y"
+    if isinstance(fn, R.ObjectLayer):
+        return (f"{fn.cls.__name__} built, {fn.forward_name}(inputs) run, then {fn.backward_name}(dvalues) with "
+                f"dvalues = Y/m, the gradient of the check's linear loss {loss.replace('out', 'output')}; a layer "
+                "without parameters: its dinputs compared with jax.grad of the lowered forward pass")
+    if getattr(fn, "columns", False):
+        return (f"{fn.forward_name} run at each point for its cache (x (inputs, batch)), then {fn.backward_name}(dA, "
+                f"cache{', activation' if getattr(fn, 'by_name', False) else ''}) with dA = Y, deeplearning.ai's dA of "
+                f"the check's linear loss {loss}, without the 1/m its linear_backward applies; a layer without "
+                "parameters: the gradient of its input it returns, divided by m, compared with jax.grad of the lowered "
+                "forward pass")
+    return (f"{fn.forward_name} run at each point for its cache, then {fn.backward_name}(dout, cache) with dout = Y/m, "
+            f"the gradient of the check's linear loss {loss}; a layer without parameters: its dx compared with "
+            "jax.grad of the lowered forward pass")
 
 
 def arguments(fn, params, x, y, context=None):
@@ -929,12 +980,14 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 context["forward"] = R.torch_of(context["forward"])
             context["torch"] = True
             told.append("handed as torch tensors (float64; integer inputs as int64), since its module imports torch")
+        if list(names) == ["dx"]:   # a layer without parameters (relu_forward(x), nnfs's Activation_ReLU): dx alone
+            context["_parameterless"] = True
         target = fn.bound(params, names, context) if isinstance(fn, (Method, R.ValueModel, R.LayerPair, R.LossLayer)) \
             else fn
         if isinstance(fn, R.ValueModel):
             told.append(fn.sentence(context))
         if isinstance(fn, (R.LayerPair, R.LossLayer)):
-            told.append(fn.sentence())
+            told.append(_layer_sentence(fn, context))
         if context.get("_built"):
             told.append(context["_built"])
         elif not isinstance(fn, (Method, R.LayerPair, R.LossLayer)):
@@ -967,7 +1020,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         stage[0] = "result"
         if context.get("_built") and context["_built"] not in told:   # built inside the call (a layer class)
             told.append(context["_built"])
-        reply = plain_result(_named(out, names), names, stage, optional)
+        reply = plain_result(_named(out, names), names, stage, optional, getattr(params, "used", None))
         if reply.get("status") == "returned":
             # the parameters' gradients alone: an intermediate may be round by itself (the makemore exercise's
             # dlogprobs, −1/n at every target)
@@ -983,6 +1036,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             handed = _handed_shapes(fn, target, params, names, context, passed)
             if context.get("_aligned"):
                 reply["aligned"] = True
+            if getattr(fn, "first", False) is True or context.get("_channels_first"):
+                reply["channels_first"] = True   # x (N, C, H, W) and kernels (F, C, HH, WW), as CS231n's code takes them
             if handed:
                 reply["handed"] = handed
             if how and not isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)):
@@ -1602,7 +1657,8 @@ def _well_formed(reply) -> bool:
                 and texts(reply.get("readings", [])) and texts(reply.get("findings", []))
                 and texts(reply.get("findings_said", []))
                 and isinstance(reply.get("clipped", 0.0), (int, float)) and isinstance(reply.get("loss", 0.0), float)
-                and reply.get("aligned", True) is True and isinstance(reply.get("handed", {}), dict) and all(
+                and reply.get("aligned", True) is True and reply.get("channels_first", True) is True
+                and isinstance(reply.get("handed", {}), dict) and all(
                     isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) for d in v)
                     for k, v in reply.get("handed", {}).items())
                 and texts([reply.get("calling", "")]))

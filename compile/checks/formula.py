@@ -166,10 +166,11 @@ def show_step(node) -> str:
     return printer_for("text").name(node.name)
 
 
-def to_node(formula, derivation, at_step=None, notes=None):
+def to_node(formula, derivation, at_step=None, notes=None, shapes=None):
     """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr.
     ``at_step``: the target is a recurrent layer's node at step t (a time_map node); the formula is one
-    step's expression, read with the step's names and stacked over t as the target is."""
+    step's expression, read with the step's names and stacked over t as the target is. ``shapes`` (a list)
+    receives the shape NumPy would give a string's value (np.sum(x) is a number, shape ())."""
     from derive.graph.build import Node
     if isinstance(formula, Node):
         return formula
@@ -184,7 +185,7 @@ def to_node(formula, derivation, at_step=None, notes=None):
             if atoms is not None:   # names at the step after t (a GRU's u1_tp1), or steps of other sequences
                 return stack_steps(step, atoms)
             return time_map(*over_steps(derivation, step, "a formula of a step"), root=step)
-        return parse_matrix(formula, derivation, notes=notes)
+        return parse_matrix(formula, derivation, notes=notes, shapes=shapes)
     from derive.formula.sympy_matrix import from_sympy
     return from_sympy(formula, derivation)
 
@@ -332,6 +333,12 @@ def _lines_of_target(d, target, formula, respelled):
                 refuse(names[-1], "its last line defines")
         return respelled, ""
     if body is not None and len(body) == 1 and isinstance(body[0], (ast.Assign, ast.AugAssign)):
+        line = body[0]   # one definition whose left side respell kept (LaTeX's A^{[2]} &= ...): its name
+        lhs = line.targets[0] if isinstance(line, ast.Assign) and len(line.targets) == 1 else \
+            line.target if isinstance(line, ast.AugAssign) else None
+        got = _name_key(d, lhs.id) if isinstance(lhs, ast.Name) else None
+        if got is not None and got != want:
+            refuse(lhs.id, "its left side is")
         return respelled, ""
     start, _ = _strip_around(formula)   # one line: its left side, dW1 = ..., stripped by respell
     lhs = formula[:start].strip().rstrip("=").strip().strip("`$").strip()
@@ -528,9 +535,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     correct, label = target_node(d, target)
     per_step = (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct)
     _refuse_own_target(d, target, correct, formula, label)
-    notes = []
+    notes, shapes = [], []
     try:
-        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes)
+        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes, shapes=shapes)
     except FormulaError as exc:   # shapes that do not fit: a slipped name (W3 for W2) is said with the error
         if not any(w in exc.message for w in ("cannot multiply", "broadcast", "cannot add", "cannot subtract")):
             raise
@@ -565,14 +572,16 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         from derive.graph.build import ew
         user = ew(user.attrs["expr"], [], shape=correct.shape)
     if user.shape != correct.shape:
+        # the shape a NumPy formula has as NumPy computes it (np.sum(x) is a number, not derivax's 1 x 1)
+        mine = shapes[0] if shapes and tuple(shapes[0]) != tuple(user.shape) else user.shape
         result.how.append("shapes")
-        result.counterexample = f"your formula has shape {fmt_shape(user.shape)}, {label} has shape " \
+        result.counterexample = f"your formula has shape {_shape_said(mine)}, {label} has shape " \
                                 f"{fmt_shape(correct.shape)}"
         if result.yours == result.correct:   # printed alike: say what the print hides
             result.yours_note = _hidden_difference(user, correct)
         result.diagnosis.extend(notes)   # a column broadcast against a row explains the shape itself
-        result.diagnosis.append(f"wrong shape: {fmt_shape(user.shape)} instead of {fmt_shape(correct.shape)}"
-                                if notes else _shape_note(user.shape, correct.shape, label, d.model.convention))
+        result.diagnosis.append(f"wrong shape: {_shape_said(mine)} instead of {fmt_shape(correct.shape)}"
+                                if notes else _shape_note(mine, correct.shape, label, d.model.convention))
         result.diagnosis = _swapped_name(d, formula, correct, per_step, seed) + result.diagnosis
         return result
     numeric = _numeric(d, user, correct, seed)
@@ -580,8 +589,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         # Yours has no value at the check points: no verdict of equality can stand beside that.
         result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
         result.counterexample = numeric["undefined"]
-        result.diagnosis.append(numeric.get("why") or "yours is undefined at the check points (a log or square root "
-                                "of a negative number, or a division by zero), where the derived formula is finite")
+        result.diagnosis.append(numeric.get("why") or "yours is inf or nan at the check points (a value beyond "
+                                "float64's range, a log or square root of a negative number, or a division by zero), "
+                                "where the derived formula is finite")
         return result
     # Where the numbers already differ, the exact comparison only adds detail: a short limit.
     exact, detail = symbolic_equal(d, user, correct, seed=seed,
@@ -689,11 +699,20 @@ def _same_array(user, correct) -> bool:
     return core(user) == core(correct)
 
 
+def _shape_said(shape) -> str:
+    """A shape as a message quotes it; NumPy's () is a number."""
+    from derive.graph.build import fmt_shape
+    return fmt_shape(shape) if len(shape) else "() (a number)"
+
+
 def _shape_note(user, correct, label, convention) -> str:
     """What a wrong shape says: a transpose, a sum that dropped its axis, a sum missing or over another
-    axis."""
+    axis. ``user`` is the shape NumPy gives the formula."""
     from derive.graph.build import fmt_shape
     u, c = fmt_shape(user), fmt_shape(correct)
+    if not len(user):   # np.sum(x) over every axis: NumPy's number
+        return (f"wrong shape: yours is a number, shape (), where {label} is {c} ({convention} convention): a sum "
+                "over every axis (np.sum(x) without its axis?)")
     if tuple(user) == tuple(correct)[::-1] or [n for n in user if n != 1] == [n for n in correct if n != 1] \
             and len(user) == len(correct) == 2:
         return (f"wrong shape: yours is {u}, the shape of its transpose ({label} is {c}): transposed? (a "
@@ -701,16 +720,20 @@ def _shape_note(user, correct, label, convention) -> str:
     if len(user) < len(correct) and [n for n in user if n != 1] == [n for n in correct if n != 1]:
         return (f"wrong shape: yours is {u} where {label} is {c} ({convention} convention): the sum dropped "
                 f"its axis (keepdims=True missing?)")
-    return _unsummed(user, correct) or f"wrong shape: {u} instead of {c}"
+    return _unsummed(user, correct, convention) or f"wrong shape: {u} instead of {c}"
 
 
-def _unsummed(user, correct) -> str:
+def _unsummed(user, correct, convention=None) -> str:
     """What a shape with the batch m where the derived one has 1 says: the sum over the batch missing, or
-    taken over another axis. '' when the shapes say nothing of the kind."""
+    taken over another axis. '' when the shapes say nothing of the kind, or (with the ``convention``) when
+    the axis of m is not the batch's (axis 0 in rows, the last in columns): an m there comes from elsewhere
+    (a vector (m,) broadcast as a row)."""
     from derive.graph.symbols import m
     if len(user) != len(correct):
         return ""
     batch = [k for k, (u, c) in enumerate(zip(user, correct)) if u == m and c == 1]
+    if convention is not None and user:
+        batch = [k for k in batch if k == (0 if convention == "rows" else len(user) - 1)]
     if not batch:
         return ""
     other = [k for k, (u, c) in enumerate(zip(user, correct)) if u == 1 and c != 1]
@@ -1040,7 +1063,8 @@ def _numeric(d, user, correct, seed):
             at = tuple(int(v) for v in np.argwhere(~np.isfinite(u))[0])
             where = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: yours is "
                      f"{u[at]}, derived {c[at]:.6g}")
-            return {"ok": False, "points": points, "counterexample": where, "undefined": where}
+            return {"ok": False, "points": points, "counterexample": where, "undefined": where,
+                    "why": _not_finite(model, user, leaf_values(model, point), m, u)}
         points.append((m, u, c))
         values.append(leaf_values(model, point))
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
@@ -1050,6 +1074,91 @@ def _numeric(d, user, correct, seed):
             bad = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: "
                    f"yours {u[at]:.{digits}g}, derived {c[at]:.{digits}g}")
     return {"ok": not bad, "points": points, "counterexample": bad, "undefined": "", "values": values}
+
+
+def _not_finite(model, user, leaves, m, value) -> str:
+    """Why yours is inf or nan at a point where the derived formula is finite, naming the smallest part of it
+    that is: a value beyond float64's range (np.exp(1000 * Z2): it overflows), a division by zero or a log of
+    0, or no number at all (a log or square root of a negative number, 0/0). NumPy's own floating-point flags
+    say which; a part that is inf without one is taken to overflow (a product of large numbers)."""
+    from derive.graph.build import topo_order
+    from derive.graph.stable import stable
+    from derive.printing.show import show
+    try:
+        root = stable([user])[0][0]
+        nodes = topo_order(root)
+        with np.errstate(all="ignore"):
+            values = evaluate(nodes, leaves, m, model.constants)
+        found = next(((n, np.asarray(v)) for n, v in zip(nodes, values)
+                      if not np.isfinite(np.asarray(v, dtype=float)).all()), None)
+        if found is None:
+            return ""
+        node, part = found
+        of = {id(n): v for n, v in zip(nodes, values)}
+        text, kind = show(node, "text"), _flag(lambda: evaluate([node], {a: of[id(a)] for a in node.args}, m,
+                                                                 model.constants))
+        if node.op == "ew":   # an elementwise formula: the smallest part of its expression that is not finite
+            sub = _smallest_not_finite(node, [of[id(a)] for a in node.args], m, model.constants)
+            if sub is not None:
+                text, part, kind = sub
+    except Exception:   # noqa: BLE001 - the verdict stands without the explanation
+        return ""
+    part = np.asarray(part, dtype=float)
+    at = tuple(int(v) for v in np.argwhere(~np.isfinite(part))[0])
+    shown_at = f" at entry {_entry(at)}" if part.ndim else ""
+    text = text if len(text) <= 80 else text[:77] + "..."
+    after = ("; what yours computes from it is then nan (inf − inf, 0 ⊙ inf, inf / inf)"
+             if np.isnan(np.asarray(value, dtype=float)).any() and not np.isnan(part).any() else "")
+    if kind == "overflow" or kind is None and np.isinf(part).any():
+        return (f"yours overflows float64 at the check points: {text} is beyond float64's range (about 1.8e308) there, "
+                f"{part[at]}{shown_at}{after}, where the derived formula is finite")
+    if kind == "divide":
+        return (f"yours is undefined at the check points: {text} divides by zero or takes the log of 0 there "
+                f"({part[at]}{shown_at}){after}, where the derived formula is finite")
+    return (f"yours is undefined at the check points: {text} is no number there (nan{shown_at}: a log or square root "
+            "of a negative number, or 0/0), where the derived formula is finite")
+
+
+def _flag(compute):
+    """The floating-point trouble NumPy flags while ``compute()`` runs: "overflow", "divide" (by zero, or a log
+    of 0), "invalid" (nan made), or None."""
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            compute()
+    except FloatingPointError as exc:
+        said = str(exc)
+        return "overflow" if "overflow" in said else "divide" if "divide" in said else "invalid"
+    except Exception:   # noqa: BLE001 - no flag to read
+        return None
+    return None
+
+
+MAX_PARTS = 400   # the parts of an elementwise expression evaluated one by one to find the one not finite
+
+
+def _smallest_not_finite(node, args, m, constants):
+    """(text, value, flag) of the smallest part of an elementwise node's expression that is inf or nan with
+    its operands' values ``args`` (exp(1000 Z₂) inside A₂ ⊙ exp(1000 Z₂) − ...), or None."""
+    from derive.graph.build import ew
+    from derive.graph.node import placeholder
+    from derive.graph.symbols import m as m_sym
+    from derive.ops.elementwise import numpy_function
+    from derive.printing.show import show
+    subs = {m_sym: sp.Integer(m), **{k: sp.Float(v) for k, v in (constants or {}).items()}}
+    expr = node.attrs["expr"]
+    slots = {placeholder(i) for i in range(len(args))}
+    for k, part in enumerate(sp.postorder_traversal(expr)):
+        if k > MAX_PARTS:   # an expression too long to take apart: the node is named whole
+            return None
+        if part.is_Atom or not (part.free_symbols & slots):
+            continue
+        f = numpy_function(part.xreplace(subs), len(args))
+        with np.errstate(all="ignore"):
+            value = np.asarray(f(*args), dtype=float)
+        if np.isfinite(value).all():
+            continue
+        return show(ew(part, list(node.args)), "text"), value, _flag(lambda: f(*args))
+    return None
 
 
 def _entry(at) -> str:

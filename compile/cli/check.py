@@ -13,10 +13,11 @@ def add_arguments(parser) -> None:
                              "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2)")
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
-                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis), the activations, NumPy's "
-                             "spellings; also as the books print it ('(1/m) δ₂ A₁ᵀ', '\\frac{1}{m} \\delta_2 "
-                             "A_1^T', \"A1'\") and as a notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, "
-                             "A1.T)'), each line's name read by the lines after it")
+                             "@ * + - / **, .T, sum(x, axis), softmax(x, axis) (softmax(x): over the classes), "
+                             "the activations, NumPy's spellings; also as the books print it ('(1/m) δ₂ A₁ᵀ', "
+                             "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", the LaTeX lines derivax show prints) and as a "
+                             "notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, A1.T)'), each line's name read "
+                             "by the lines after it")
     parser.add_argument("--dz", choices=["auto", "adjoint", "delta"], default="auto",
                         help="how d-names (dZ2, dA1) are read: adjoint (∂J/∂Z2), delta (as the deeplearning.ai "
                              "notebooks write them: dZ2 = δ2 = A2 − Y without the 1/m, dA1 = W2ᵀ dZ2), or auto "

@@ -294,6 +294,44 @@ def _softmax(x, axis=None):
     return softmax(x, _axis(axis))
 
 
+def class_axis(x, convention, what):
+    """The axis of ``x`` that holds the classes (a layer's units, the features), as the books leave it unwritten
+    in softmax(Z) and Σₖ: the one that is not the batch's in a matrix (axis 1 in the rows convention, 0 in
+    columns); in the rows convention the last axis of a tensor of examples ((m, T, units), (m, h, w, c)).
+    A ValueError that says why where no axis is plainly that one."""
+    if not isinstance(x, Node):
+        raise ValueError(f"{what} takes an array, not a number")
+    if x.rank == 2:
+        batch = [k for k, d in enumerate(x.shape) if d == m]
+        if len(batch) == 1:
+            return 1 - batch[0]
+        if not batch:
+            return 1 if convention == "rows" else 0
+    elif x.rank > 2 and convention == "rows" and x.shape[0] == m and m not in x.shape[1:]:
+        return x.rank - 1
+    raise ValueError(f"{what} of {x!r} {fmt_shape(x.shape)}: no one axis of it holds the classes (the units) beside "
+                     f"the batch's, so the index is not plain: write the axis, as np.sum(x, axis=...) or "
+                     f"softmax(x, axis)")
+
+
+def _class_softmax(convention):
+    """softmax(x, axis); without the axis over the classes (``class_axis``), as derivax prints A = softmax(Z)."""
+    def softmax_(x, axis=None):
+        if axis is None and isinstance(x, Node):
+            axis = class_axis(x, convention, "softmax(...) without its axis")
+        return _softmax(x, axis)
+    softmax_.__name__ = "softmax"
+    return softmax_
+
+
+def _class_sum(convention):
+    """sum_k(x): the sum over the class index k (``class_axis``), as derivax prints Σₖ (LaTeX's \\sum_{k}),
+    keeping the summed axis as derivax's sum does."""
+    def sum_k(x):
+        return _sum(x, class_axis(x, convention, "Σₖ (\\sum_{k}, the sum over the classes)"))
+    return sum_k
+
+
 FUNCTIONS_M = {k: _elementwise(f, k) for k, f in FUNCTIONS.items()}
 
 
@@ -312,6 +350,8 @@ def matrix_functions(model=None) -> dict:
     out = {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
            "reshape": _reshape, "permute": _permute}
     if model is not None:
+        out["softmax"] = _class_softmax(model.convention)
+        out["sum_k"] = _class_sum(model.convention)
         out.update(window_functions(model))
         out.update(attention_functions(model))
         out.update(embedding_functions(model))
@@ -514,6 +554,16 @@ def _heaviside(x, h0):
     return step(x) + h0 * (1 - step(x) - step(-x))
 
 
+def _outer(a, b):
+    """np.outer(a, b): every entry of a times every entry of b, each flattened first, as NumPy does ((n, 1) and
+    (k, 1) columns, or (n,) and (k,) vectors, make (n, k))."""
+    if not isinstance(a, Node) or not isinstance(b, Node):
+        raise ValueError("np.outer(a, b) takes two arrays")
+    column = reshape(a, (sp.Mul(*a.shape), 1))
+    row = b.T if b.rank == 2 and b.shape[1] == 1 else reshape(b, (1, sp.Mul(*b.shape)))
+    return column @ row
+
+
 def _squeeze(x):
     """np.squeeze: the axes of length 1 dropped; a 1 x 1 value (a cost) stays one."""
     if not isinstance(x, Node):
@@ -539,7 +589,7 @@ def numpy_functions() -> dict:
                 "divide": operator.truediv, "add": operator.add, "subtract": operator.sub,
                 "power": operator.pow, "square": lambda x: x ** 2, "sum": _np_sum, "mean": _np_mean,
                 "max": _np_max, "amax": _np_max, "maximum": _np_maximum, "minimum": _np_minimum, "transpose": _transpose,
-                "heaviside": _heaviside, "outer": lambda a, b: a @ b.T, "squeeze": _squeeze, "copy": _copy})
+                "heaviside": _heaviside, "outer": _outer, "squeeze": _squeeze, "copy": _copy})
     return out
 
 

@@ -144,6 +144,22 @@ class Evaluator:
         self.src = text.strip() if isinstance(text, str) else ""
         self.notes = []
         self.lookup = None   # a name outside ``names`` to a value, or None (a recurrent state at a fixed step)
+        # the values NumPy holds as a number, shape (), that a node holds as 1 x 1: np.sum(x) over every axis,
+        # and what is computed from such numbers alone (id -> node, the node kept alive with its id)
+        self.scalars = {}
+
+    def is_scalar(self, value) -> bool:
+        """Whether NumPy would hold ``value`` as a number (a constant, or np.sum(x) over every axis)."""
+        return not isinstance(value, Node) or id(value) in self.scalars
+
+    def numpy_shape(self, value) -> tuple:
+        """The shape NumPy would give ``value``: () for a number, the node's own shape otherwise."""
+        return () if self.is_scalar(value) else tuple(value.shape)
+
+    def _scalar(self, value):
+        if isinstance(value, Node) and all(d == 1 for d in value.shape):
+            self.scalars[id(value)] = value
+        return value
 
     # ---- positions and messages ----
     def offset(self, node) -> int:
@@ -173,7 +189,7 @@ class Evaluator:
         text = self.source(node)
         if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
             text = f"({text})"
-        if isinstance(value, Node):
+        if isinstance(value, Node) and not self.is_scalar(value):   # the shape NumPy gives it
             return f"{text} {fmt_shape(value.shape)}"
         return f"{text} (a number)"
 
@@ -527,8 +543,8 @@ class Evaluator:
                 self.fail(node.args[0], f"len takes an array, and {self.source(node.args[0])} is a number")
             return value.shape[0]
         if isinstance(value, Node):
-            if all(d == 1 for d in value.shape):   # float(J) of a 1 x 1 cost
-                return value
+            if all(d == 1 for d in value.shape):   # float(J) of a 1 x 1 cost: a number
+                return self._scalar(value)
             self.fail(node, f"{name}(...) takes a number, and {self.source(node.args[0])} is an array")
         if name == "int" and not (sp.sympify(value).is_integer or sp.sympify(value) == self.names.get("m")):
             self.fail(node, f"int(...) truncates {self.source(node.args[0])} to a whole number: write it without int")
@@ -656,27 +672,35 @@ class Evaluator:
     def matmul(self, node, left_node, right_node, called="@"):
         left, right = self.visit(left_node), self.visit(right_node)
         for part, value in ((left_node, left), (right_node, right)):
-            if not isinstance(value, Node):
+            if self.is_scalar(value):
                 self.fail(part, f"{called} multiplies matrices, and {self.source(part)} is a number: "
                                 "write * to scale")
+        if left.rank == 1 or right.rank == 1:   # a vector, as NumPy multiplies it (A1.T @ v, v @ W2)
+            value = self.apply(node, _numpy_matmul, left, right, _operands=(left_node, right_node))
+            return self._scalar(value) if left.rank == right.rank == 1 else value
         return self.apply(node, operator.matmul, left, right, _operands=(left_node, right_node))
 
     def outer(self, node, operands):
         """Note an elementwise operation that broadcasts a row against a column into a matrix neither
         operand has the shape of: (m, 1) - (1, m) is (m, m)."""
-        nodes = [(n, v) for n, v in operands if isinstance(v, Node)]
-        if len(nodes) != 2 or nodes[0][1].rank != 2 or nodes[1][1].rank != 2:
+        nodes = [(n, v) for n, v in operands if isinstance(v, Node) and not self.is_scalar(v)]
+        if len(nodes) != 2 or sorted((nodes[0][1].rank, nodes[1][1].rank)) not in ([2, 2], [1, 2]):
             return
         (ln, l), (rn, r) = nodes
         one = sp.Integer(1)
-        from_left = any(a != one and b == one for a, b in zip(l.shape, r.shape))
-        from_right = any(a == one and b != one for a, b in zip(l.shape, r.shape))
+        # NumPy aligns the shapes at their last axes: a vector (n,) stands as a row (1, n)
+        ls, rs = ((one,) * (2 - l.rank) + tuple(l.shape)), ((one,) * (2 - r.rank) + tuple(r.shape))
+        from_left = any(a != one and b == one for a, b in zip(ls, rs))
+        from_right = any(a == one and b != one for a, b in zip(ls, rs))
         if from_left and from_right:
             from derive.graph.build import fmt_shape
-            shape = tuple(b if a == one else a for a, b in zip(l.shape, r.shape))
+            shape = tuple(b if a == one else a for a, b in zip(ls, rs))
+            vector = next(((n, v) for n, v in nodes if v.rank == 1), None)
+            why = (f"NumPy reads the vector {self.source(vector[0])} {fmt_shape(vector[1].shape)} as a row "
+                   f"(1, {vector[1].shape[0]}), here against a column (keepdims=True missing in a sum?)"
+                   if vector is not None else "a column against a row (a transpose too many or missing?)")
             self.notes.append(f"{self.source(node)} broadcasts {self.shown(ln, l)} against {self.shown(rn, r)} "
-                              f"into {fmt_shape(shape)}: a column against a row (a transpose too many or "
-                              "missing?)")
+                              f"into {fmt_shape(shape)}: {why}")
 
     def keywords_of(self, node, allowed, name):
         out = {}
@@ -736,12 +760,14 @@ class Evaluator:
             if not node.args:
                 self.fail(node, f"{called}(...) takes an array")
             kwargs = self.reduction_args(node, node.args, called)
-            return self.apply(node, table[name], self.visit(node.args[0]), _called=called,
-                              _operands=(node.args[0],), **kwargs)
+            x = self.visit(node.args[0])
+            return self.reduced(x, kwargs, self.apply(node, table[name], x, _called=called,
+                                                      _operands=(node.args[0],), **kwargs))
         if node.keywords:
             self.fail(node.keywords[0].value, f"keyword argument {node.keywords[0].arg!r} is not allowed here")
         args = [self.visit(a) for a in node.args]
-        return self.apply(node, table[name], *args, _called=called, _operands=tuple(node.args))
+        value = self.apply(node, table[name], *args, _called=called, _operands=tuple(node.args))
+        return self._scalar(value) if name == "squeeze" else value   # np.squeeze of a 1 x 1: a number
 
     def cast(self, node, arg, called):
         """np.int64(A1 > 0), np.float64(x), (A1 > 0).astype(float): a mask's 0/1 as numbers."""
@@ -788,7 +814,20 @@ class Evaluator:
                 self.fail(node, f"{called}(other) takes one array")
             return self.matmul(node, receiver, node.args[0], called)
         kwargs = self.reduction_args(node, [receiver, *node.args], called)
-        return self.apply(node, self.methods[name], x, _called=called, _operands=(receiver,), **kwargs)
+        return self.reduced(x, kwargs, self.apply(node, self.methods[name], x, _called=called, _operands=(receiver,),
+                                                  **kwargs))
+
+    def reduced(self, x, kwargs, value):
+        """``value``, NumPy's reduction of ``x`` (np.sum, np.mean, np.max, x.sum()): over every axis and without
+        keepdims=True a number to NumPy, shape (), which the node holds as 1 x 1."""
+        from derive.formula.matrix_names import _axis
+        from derive.ops.reduce_sum import normal_axes
+        if kwargs.get("keepdims") or not isinstance(x, Node):
+            return value
+        axis = kwargs.get("axis")
+        if axis is None or normal_axes(_axis(axis), x.rank) is None or self.is_scalar(x):
+            return self._scalar(value)
+        return value
 
     def _bounded(self, node, value):
         """A number folded from constants (10**10) obeys the same bound as a constant typed."""
@@ -851,6 +890,21 @@ class Evaluator:
         complex_part = _complex_constant(value)
         if complex_part is not None:
             self.fail(node, f"not a real number: this part is {complex_part}")
+        return self._with_numbers(args, value)
+
+    def _with_numbers(self, args, value):
+        """An entrywise ``value`` of operands some of which NumPy holds as numbers (``is_scalar``): a number
+        where all are, else shaped as NumPy broadcasts the others (np.sum(x) * v is v's (n,), not (1, n))."""
+        nodes = [a for a in args if isinstance(a, Node)]
+        if not isinstance(value, Node) or value.op != "ew" or not any(id(a) in self.scalars for a in nodes):
+            return value
+        rest = [tuple(a.shape) for a in nodes if id(a) not in self.scalars]
+        if not rest:
+            return self._scalar(value)
+        shape = _broadcast(rest)
+        if shape is not None and shape != tuple(value.shape) and _same_entries(shape, value.shape):
+            from derive.graph.build import reshape
+            return reshape(value, shape)
         return value
 
 
@@ -901,6 +955,46 @@ def _side_by_side(src, at) -> bool:
     return bool(before) and (before[-1].isalnum() or before[-1] in "_)")
 
 
+def _broadcast(shapes):
+    """NumPy's broadcast of ``shapes`` (aligned at their last axes, an axis of 1 stretched), or None where they
+    do not broadcast together."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for k in range(rank):
+        dims = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
+        if len(dims) > 1:
+            return None
+        out.append(dims.pop() if dims else sp.Integer(1))
+    return tuple(out)
+
+
+def _same_entries(a, b) -> bool:
+    """Whether two shapes differ only by axes of length 1 in front ((n,) and (1, n))."""
+    def core(shape):
+        shape = list(shape)
+        while shape and shape[0] == 1:
+            shape.pop(0)
+        return shape
+    return core(a) == core(b)
+
+
+def _numpy_matmul(a, b):
+    """``a @ b`` as NumPy reads a vector (rank 1) in it: on the left as a row, on the right as a column, the
+    axis it gave dropped from the product ((3, m) @ (m,) is (3,)); two vectors make their inner product."""
+    from derive.graph.build import fmt_shape, reshape
+    if a.rank > 2 or b.rank > 2:
+        return a @ b   # a sequence's or a batch's product: the graph's own rule, and its message
+    n, k = a.shape[-1], b.shape[0]
+    if n != k:
+        raise ValueError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}: {n} against "
+                         f"{k} entries")
+    left = reshape(a, (1, n)) if a.rank == 1 else a
+    right = reshape(b, (k, 1)) if b.rank == 1 else b
+    out = left @ right
+    kept = tuple(d for j, d in enumerate(out.shape) if not (j == 0 and a.rank == 1 or j == 1 and b.rank == 1))
+    return reshape(out, kept) if kept else out
+
+
 def _dot_t(v):
     """``.T``: a matrix transposed, a vector (rank 1) unchanged, as NumPy reads it; of a tensor of rank 3 or more
     (attention's (batch, head, time, dₖ)), each matrix of its last two axes transposed, as show prints it (P3.T
@@ -942,20 +1036,22 @@ def parse_loss(text: str) -> sp.Lambda:
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y, "pi": sp.pi}, "loss")))
 
 
-def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
+def parse_matrix(text: str, derivation, at_step: bool = False, notes=None, shapes=None):
     """A matrix formula over the names the derivation prints, as a graph node.
 
     Names: X, Y, m, the parameters (W1, b1, gamma2, C1, ...), the forward nodes (Z1, A1, xhat2, ...), the
     error signals (delta1, ...), the named adjoints (dxhat2, dS3), ``lam`` for the weight-decay constant
     and ``epsilon`` for a normalization's. Operators ``@ * + - / **``, ``.T``;
     calls of the elementwise functions and of the table activations' derivatives as the steps view
-    prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)``, ``sum(x, axis)``
+    prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)`` (``softmax(x)`` over the classes, as
+    show prints it), ``sum_k(x)`` (the sum over the classes, LaTeX's \\sum_{k}), ``sum(x, axis)``
     (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``,
     ``permute(x, axes)``, ``sum(x, (0, 1, 2))`` and NumPy's slices ``x[:, :, 0:6]``; in a network with convolution
     or pooling the window functions (``derive.formula.matrix_names.window_functions``), with attention ``heads`` and
     ``merge``, with an embedding ``C1[X]`` and ``scatter_add(G, X, V)``; with sequences, names at step t (``A4_t``,
     ``x[:, t]``, a recurrent step's ``h1_tm1``, ``u1_tp1``) inside ``sum_t`` and ``stack_t``
-    (``derive.formula.steps``). Shape errors name the position.
+    (``derive.formula.steps``). Shape errors name the position. ``notes`` collects the evaluator's notes of a
+    legal but likely slip; ``shapes`` the shape NumPy would give the formula's value.
     """
     from derive.formula.matrix_names import step_functions
     functions = matrix_functions(derivation.model)
@@ -967,6 +1063,8 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None):
     value = evaluator.run()
     if notes is not None:
         notes.extend(evaluator.notes)
+    if shapes is not None:   # the shape NumPy gives the formula (np.sum(x) is a number, (), not 1 x 1)
+        shapes.append(evaluator.numpy_shape(value))
     if isinstance(value, Node) and not at_step:  # at_step: a formula of one step, checked at every t
         from derive.graph.build import topo_order
         stray = next((n for n in topo_order(value) if getattr(n.name, "step", None) is not None

@@ -16,8 +16,11 @@ What it rewrites (nothing else is touched):
   ``λ`` as lam, ``σ`` as sigmoid, ``ε`` as epsilon, ``π`` as pi;
 - LaTeX: ``\\frac{a}{b}``; ``\\delta``, ``\\lambda``, ``\\sigma``, ``\\tanh``, ...; ``\\odot``, ``\\circ``,
   ``\\cdot``, ``\\times``; ``^T``, ``^\\top``, ``^{T}``, ``^\\intercal`` as ``.T``; ``_{2}``, ``_2`` and Ng's
-  ``^{[2]}`` as a layer's index; ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands; any other
-  command is refused with its position;
+  ``^{[2]}`` as a layer's index; ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands; the sums derivax
+  prints, each over its term (to the next + or − outside brackets): ``\\sum_{i=1}^{m} x^{(i)}`` over the examples,
+  ``\\sum_{k}`` over the class index (``sum_k``: the classes' axis), a bare ``\\sum`` over every entry; a sum over
+  another index, and any other command, is refused with its position; an align's ``&=``, its ``&& \\text{...}``
+  remark and its line breaks ``\\\\`` (lines of definitions, as derivax prints the forward pass);
 - Octave: ``.*`` and ``./`` as ``*`` and ``/``, ``.^`` as ``**``; and, where the text does not parse as
   it is, ``A1'`` as ``A1.T`` and ``sigmoid'(Z1)`` as ``sigmoid_prime(Z1)``;
 - Nielsen's layers as superscripts (``δ^3 (a^2)^T``, ``(w³)ᵀ δ³ ⊙ σ′(z²)``, ``δ^L``, ``a^{L-1}``): his input is
@@ -63,12 +66,12 @@ _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh",
           "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
-          "operatorname": "", "displaystyle": ""}
+          "operatorname": "", "displaystyle": "", "quad": " ", "qquad": " "}
 _SPACES = {",", ";", "!", " ", ":"}
 _WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "text", "operatorname"}
 # ordinary names a formula uses besides the derivation's (never respelled)
 _FUNCTION_WORDS = {"np", "numpy", "jnp", "math", "T", "axis", "keepdims", "float", "int", "sum", "softmax",
-                   "max", "sum_t", "flatten", "reshape", "True", "False", "None"}
+                   "max", "sum_t", "sum_k", "flatten", "reshape", "True", "False", "None"}
 _SCALARS = {"m", "lam", "reg", "lambd", "lmbda", "lambda_", "pi", "epsilon", "N", "n"}
 _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False"}
 
@@ -81,6 +84,7 @@ class _Out:
         self.last, self.names = last, names   # the output layer's index and the derivation's names, where known
         self.batch = batch        # the examples' axis (0 in rows, 1 in columns): what \sum_{i=1}^{m} sums over
         self.example = False      # inside such a sum, where x^{(i)} (one example's x) is read as x
+        self.classes = False      # inside \sum_{k}, where x_k (x's entry at class k) is read as x
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -254,6 +258,9 @@ def _write(text, start, end, out, latex):
                 put = _LATEX[name]
                 after = word.end()
                 group = _group(text, after, end) if put == "" and name in _WRAPPERS else None
+                if group is not None and name == "text" and re.search(r"[$\s=]", text[group[0]:group[1]]):
+                    i = group[1] + 1   # \text{$\lambda = 0.1$}: a remark in words beside the equation
+                    continue
                 if group is not None:   # a wrapper: \mathbf{W} is W
                     _write(text, group[0], group[1], out, latex)
                     i = group[1] + 1
@@ -264,7 +271,9 @@ def _write(text, start, end, out, latex):
                 i = after
                 while i < end and text[i] == " " and put == "":
                     i += 1
-                if put == "" and i < end and text[i] in "[{" and name not in _WRAPPERS:
+                if name in ("left", "right") and i < end and text[i] == ".":
+                    i += 1   # \left. and \right.: no bracket (an equation broken inside one closes it so)
+                elif put == "" and i < end and text[i] in "[{" and name not in _WRAPPERS:
                     out.put("(", i)
                     i += 1
                 elif put == "" and i < end and text[i] in "]}" and name not in _WRAPPERS:
@@ -272,6 +281,40 @@ def _write(text, start, end, out, latex):
                     i += 1
                 continue
             shown = name if name and name.isprintable() else "\\"
+            if name == "\\":   # an align's line break (Z^{[1]} &= ... \\): a new line, a line of its own
+                going_on = _CONTINUED.match(text, word.end(), end)
+                if going_on:   # ... \\ &\quad + ...: the same equation, broken over lines
+                    out.put(" ", i)
+                    i = going_on.end()
+                    continue
+                out.put("\n", i)
+                i = word.end()
+                continue
+            over = _LATEX_SUM.match(text, word.end(), end) if name == "sum" else None
+            index = over.group("index") or over.group("index2") if over else None
+            if over and index in (None, "k"):
+                # \sum x over every entry; \sum_{k} x over the class index k (its classes' axis, as derivax
+                # prints a sum over the units): each over its term, to the next + or − outside brackets
+                inner = over.end()
+                stop = _term_end(text, inner, end)
+                while stop > inner and text[stop - 1].isspace():
+                    stop -= 1
+                out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+                out.put("sum(" if index is None else "sum_k(", i)
+                was, out.classes = out.classes, out.classes or index is not None
+                _write(text, inner, stop, out, latex)
+                out.classes = was
+                out.put(")", stop)
+                i = stop
+                continue
+            if name == "sum" and over:   # \sum_{j}: an index of no axis derivax can tell
+                raise FormulaError(text, i, f"the LaTeX command \\sum is not part of a formula's grammar but as the sum "
+                                            "over the examples, \\sum_{i=1}^{m} x^{(i)} (derivax's sum(x, "
+                                            f"{out.batch})), over the classes, \\sum_{{k}} (k the index of the "
+                                            "classes, a layer's units), and over every entry, \\sum x: "
+                                            f"{index} (position {text.find(index, word.end()) + 1}) is "
+                                            "none of these indices; write another sum with NumPy's spelling, "
+                                            "np.sum(x, axis=...)")
             if name == "sum":
                 raise FormulaError(text, i, "the LaTeX command \\sum is not part of a formula's grammar but as the sum over "
                                             "the examples, \\sum_{i=1}^{m} x^{(i)} (derivax's sum(x, "
@@ -315,10 +358,25 @@ def _write(text, start, end, out, latex):
                 out.put(sub.group(1) or sub.group(2), i)
                 i = sub.end()
                 continue
+        if c == "{" and latex and re.match(r"\{\s*\}", text[i:end]):
+            i = text.index("}", i) + 1   # {} (an empty group, as a broken line starts {} + ...): nothing
+            continue
         if c in "{}" and latex:
             out.put("(" if c == "{" else ")", i)   # LaTeX's grouping
             i += 1
             continue
+        if c == "&" and latex:   # an align's column: J &= ... (the = it marks), && \text{...} (a remark after it)
+            if text.startswith("&&", i):
+                i = end
+                continue
+            if re.match(r"&\s*=(?!=)", text[i:end]):
+                i += 1
+                continue
+        if c == "_" and out.classes:
+            entry = _CLASS_ENTRY.match(text, i, end)
+            if entry and out.chars and (out.chars[-1].isalnum() or out.chars[-1] in "_)"):
+                i = entry.end()   # Y_k inside \sum_{k}: Y's entry at class k, summed over
+                continue
         if c == "." and i + 1 < end and text[i + 1] in "*/^" and not (out.chars and out.chars[-1].isdigit()
                                                                      and text[i + 1] == "/"):
             out.put("**" if text[i + 1] == "^" else text[i + 1], i)   # Octave's elementwise .* ./ .^
@@ -373,6 +431,13 @@ _PARTIAL = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*")
 # \sum_{i=1}^{m} (Σᵢ) before a term whose examples carry (i): the sum over the examples
 _SUM = re.compile(r"(?:\\sum(?![A-Za-z])|Σ|∑)\s*(?:_\s*(?:\{\s*i\s*(?:=\s*1\s*)?\}|i(?![A-Za-z0-9]))|ᵢ)"
                   r"(?:\s*\^\s*(?:\{\s*[mNn]\s*\}|[mNn](?![A-Za-z0-9])))?")
+# what follows \sum: nothing (a sum over every entry) or a subscript, the index it runs over (\sum_{k}, \sum_k,
+# \sum_{k=1}^{K}); the index k is the classes' (derivax's Σₖ), any other is named in the refusal
+_LATEX_SUM = re.compile(r"(?![A-Za-z])\s*(?:_\s*(?:\{\s*(?P<index>[A-Za-z])\s*(?:=\s*\w+\s*)?\}|(?P<index2>[A-Za-z])"
+                        r"(?![A-Za-z0-9]))(?:\s*\^\s*(?:\{[^{}]*\}|\w))?|(?![\s]*[_^]))\s*")
+# an align's line that goes on with the equation before it: \\ then & not followed by = (&\quad + ...)
+_CONTINUED = re.compile(r"\s*&(?!\s*=)(?!&)")
+_CLASS_ENTRY = re.compile(r"_\s*(?:\{\s*k\s*\}|k(?![A-Za-z0-9]))")
 _EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\(\s*i\s*\)\s*\}|⁽ⁱ⁾")
 _POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
@@ -467,10 +532,16 @@ def _nielsen_layer(text, i, after, sup, out, end) -> int:
 
 def _term_end(text, i, end) -> int:
     """Where the term that starts at ``i`` ends: at a + or − outside brackets (a sum runs over its term), a
-    closing bracket of one opened before it, or ``end``."""
+    closing bracket of one opened before it, the end of its line (a new line, LaTeX's \\\\, an align's &), or
+    ``end``."""
     depth, k, begun = 0, i, False
     while k < end:
         c = text[k]
+        if depth == 0 and text.startswith("\\\\", k) and _CONTINUED.match(text, k + 2, end):
+            k = _CONTINUED.match(text, k + 2, end).end()   # the equation goes on on the next line
+            continue
+        if depth == 0 and (c in "\n&" or text.startswith("\\\\", k)):
+            return k
         if c in "([{":
             depth += 1
         elif c in ")]}":

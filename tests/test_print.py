@@ -125,7 +125,7 @@ def test_an_activation_not_written_through_its_output_has_its_derivative_line(ac
 
 
 def test_relu_states_its_kink_convention():
-    assert "relu'(0) = step(0) = 0" in Network(2, [Dense(2, "relu"), Dense(1)], loss="mse").derive().text()
+    assert "relu′(0) = step(0) = 0" in Network(2, [Dense(2, "relu"), Dense(1)], loss="mse").derive().text()
 
 
 NETS = [XOR, Network(64, [Dense(128, "relu", dropout=0.2), Dense(10, "softmax")], l2=0.01),
@@ -140,8 +140,10 @@ def test_every_latex_equation_renders_with_mathtext(net, convention):
     from matplotlib.mathtext import MathTextParser
     parser = MathTextParser("path")
     tex = net.derive(convention).latex(steps=True)
-    eqs = [l.replace("&=", "=").split(r" && \text")[0].rstrip(" \\") for l in tex.splitlines()
-           if "&=" in l]
+    # a note stands in a column of its own (&& \text) or, where the block has no room for one, after its
+    # equation (\qquad \text)
+    eqs = [l.replace("&=", "=").split(r" && \text")[0].split(r" \qquad \text")[0].rstrip(" \\")
+           for l in tex.splitlines() if "&=" in l]
     assert eqs
     for eq in eqs:
         parser.parse(f"${eq}$")  # raises ValueError on LaTeX that mathtext cannot render
@@ -262,3 +264,24 @@ def test_an_embedding_before_a_recurrent_layer_prints_its_layout():
     assert "inputs (batch, time) of token indices, here (m, 3), each looked up by the embedding" in text
     assert "layer 1: embedding, a row of 2 features per token; A₁ (m, 3, 2)" in text
     assert d.latex() and d.markdown() and d.text(steps=True)
+
+
+@pytest.mark.parametrize("formula, text, latex", [
+    ("0*A1.T @ A2", "0", "0"),
+    ("A1.T @ (0*A2)", "0", "0"),
+    ("(0*A1).T @ A2", "0", "0"),
+    ("0*A1.T @ A2 + A1.T @ A2", "A₁ᵀ A₂", r"A^{[1]T} A^{[2]}"),
+    ("A1.T @ softmax(0*A2, 1)", "A₁ᵀ softmax(0ₘₓ₂)", r"A^{[1]T} \mathrm{softmax}\left(0_{m \times 2}\right)"),
+])
+def test_a_product_with_a_zero_factor_prints_as_zero(formula, text, latex):
+    """0 A₂ is the zero matrix: printed 0, or with its shape where the shape is not the product's own."""
+    from compile.checks.formula import to_node
+    from derive.printing.show import show
+    user = to_node(formula, XOR.derive())
+    assert (show(user, "text"), show(user, "latex")) == (text, latex)
+
+
+def test_check_prints_a_zero_product_as_zero(capsys):
+    from compile.cli.main import main
+    main(["check", "xor", "--param", "W2", "--formula", "0*A1.T @ A2"])
+    assert "  yours:   ∂J/∂W₂ = 0\n" in capsys.readouterr().out

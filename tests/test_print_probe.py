@@ -34,8 +34,9 @@ def test_one_hot_fact_is_a_fact_used_in_text():
 def test_one_hot_fact_is_a_fact_used_in_latex_markdown_and_html():
     d = XOR.derive()
     tex = d.latex(steps=True)
-    assert (r"&\text{using } \sum_k Y_k = 1 && \text{one-hot targets: each example's $Y$ sums to 1 over the "
-            r"classes} \\") in tex.splitlines()
+    # XOR's steps with a column of notes are wider than the page: each note follows its equation
+    assert (r"&\text{using } \sum_k Y_k = 1 \qquad \text{one-hot targets: each example's $Y$ sums to 1 over "
+            r"the classes} \\") in tex.splitlines()
     assert r"&= \sum_k Y_k" not in tex
     md = d.markdown(steps=True)
     assert "$$\n\\text{using } \\sum_k Y_k = 1\n$$" in md and "= \\sum_k Y_k" not in md

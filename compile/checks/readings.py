@@ -853,7 +853,20 @@ class LayerPair:
         run.__name__ = run.__qualname__ = self.__name__
         return run
 
-    def sentence(self) -> str:
+    def sentence(self, parameterless=False) -> str:
+        """How the pair was run, as the report says it; ``parameterless``: a layer with no weights (relu_forward),
+        of which only the input gradient is compared."""
+        loss = "J = (1/m) Σ out ⊙ Y"
+        if parameterless and self.columns:
+            return (f"{self.forward_name} run at each point for its cache (x (inputs, batch)), then {self.backward_name}"
+                    f"(dA, cache{', activation' if self.by_name else ''}) with dA = Y, deeplearning.ai's dA of the "
+                    f"check's linear loss {loss}, without the 1/m its linear_backward applies; a layer without "
+                    "parameters: the gradient of its input it returns, divided by m, compared with jax.grad of the "
+                    "lowered forward pass")
+        if parameterless:
+            return (f"{self.forward_name} run at each point for its cache, then {self.backward_name}(dout, cache) with "
+                    f"dout = Y/m, the gradient of the check's linear loss {loss}; a layer without parameters: its dx "
+                    "compared with jax.grad of the lowered forward pass")
         if self.columns:
             return (f"{self.forward_name} run at each point for its cache (x (inputs, batch), b (n, 1)), then "
                     f"{self.backward_name}(dA, cache{', activation' if self.by_name else ''}) with dA = Y, "
@@ -973,7 +986,13 @@ class ObjectLayer(LayerPair):
         run.__name__ = run.__qualname__ = self.__name__
         return run
 
-    def sentence(self) -> str:
+    def sentence(self, parameterless=False) -> str:
+        """How the class was run, as the report says it; ``parameterless``: a layer with no weights (nnfs's
+        Activation_ReLU), of which only dinputs is compared."""
+        if parameterless and self.drawn is None:
+            return (f"{self.cls.__name__} built, {self.forward_name}(inputs) run, then {self.backward_name}(dvalues) "
+                    "with dvalues = Y/m, the gradient of the check's linear loss J = (1/m) Σ output ⊙ Y; a layer "
+                    "without parameters: its dinputs compared with jax.grad of the lowered forward pass")
         if self.drawn is not None:
             return (f"{self.forward_name}(inputs) run, drawing its own dropout mask, then {self.backward_name}(dvalues) "
                     "with dvalues = Y/m, the gradient of the check's linear loss J = (1/m) Σ output ⊙ Y; its dinputs "

@@ -719,30 +719,6 @@ def _constructed(cls, context):
     return obj
 
 
-def _layer_sentence(fn, context) -> str:
-    """How a layer's functions (CS231n's relu_forward/relu_backward) or class (nnfs's Activation_ReLU) were run, as
-    the report says it: the reading's own sentence, or, for a layer without parameters, one that speaks of its input
-    gradient alone (there are no weights to set, nor their gradients to compare)."""
-    R = _readings()
-    if not context.get("_parameterless") or type(fn) not in (R.LayerPair, R.ObjectLayer) \
-            or getattr(fn, "drawn", None) is not None:
-        return fn.sentence()
-    loss = "J = (1/m) Σ out ⊙ Y"
-    if isinstance(fn, R.ObjectLayer):
-        return (f"{fn.cls.__name__} built, {fn.forward_name}(inputs) run, then {fn.backward_name}(dvalues) with "
-                f"dvalues = Y/m, the gradient of the check's linear loss {loss.replace('out', 'output')}; a layer "
-                "without parameters: its dinputs compared with jax.grad of the lowered forward pass")
-    if getattr(fn, "columns", False):
-        return (f"{fn.forward_name} run at each point for its cache (x (inputs, batch)), then {fn.backward_name}(dA, "
-                f"cache{', activation' if getattr(fn, 'by_name', False) else ''}) with dA = Y, deeplearning.ai's dA of "
-                f"the check's linear loss {loss}, without the 1/m its linear_backward applies; a layer without "
-                "parameters: the gradient of its input it returns, divided by m, compared with jax.grad of the lowered "
-                "forward pass")
-    return (f"{fn.forward_name} run at each point for its cache, then {fn.backward_name}(dout, cache) with dout = Y/m, "
-            f"the gradient of the check's linear loss {loss}; a layer without parameters: its dx compared with "
-            "jax.grad of the lowered forward pass")
-
-
 def arguments(fn, params, x, y, context=None):
     """(args, how, passed, handed): what to call ``fn`` with, read from its parameters' names (``ROLES``; a
     parameter named as one of the network's, W1 or W for the only W, is that array), the call as a sentence
@@ -987,7 +963,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         if isinstance(fn, R.ValueModel):
             told.append(fn.sentence(context))
         if isinstance(fn, (R.LayerPair, R.LossLayer)):
-            told.append(_layer_sentence(fn, context))
+            told.append(fn.sentence(parameterless=True) if context.get("_parameterless")
+                        and type(fn) in (R.LayerPair, R.ObjectLayer) else fn.sentence())
         if context.get("_built"):
             told.append(context["_built"])
         elif not isinstance(fn, (Method, R.LayerPair, R.LossLayer)):

@@ -10,6 +10,7 @@ import json
 
 from derive.graph.node import fmt_shape
 from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
+from derive.printing.breaks import latex_rows
 from derive.printing.show import printer_for, show
 
 
@@ -442,14 +443,15 @@ def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
     layout = layout_lines(d)
     if layout:
         console.print(Panel(Text(said("\n".join(layout))), title="Layout", title_align="left", expand=True))
+    inner = max(console.width - 4, 8)   # a panel's border and padding take 2 cells on either side
     for section, rows in sections(d, "text", params, steps, unroll):
         body = Text()
         for i, (left, right, note) in enumerate(rows):
-            line = row_line(left, right)
-            line = line if left and left is not FACT or not line else "  " + line
-            body.append(said(line))
-            if note:
-                body.append(said(f"    [{note}]"), style="dim")
+            for k, segments in enumerate(text_row(left, right, note, inner, said)):
+                if k:
+                    body.append("\n")
+                for text, style in segments:
+                    body.append(text, style=style)
             if i < len(rows) - 1:
                 body.append("\n")
         if not rows:
@@ -457,7 +459,42 @@ def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
         console.print(Panel(body, title=said(section), title_align="left", expand=True))
     if any(l.activation in ("relu", "leaky_relu") or "relu" in l.activation or "step" in l.activation
            for l in d.model.layers):
-        console.print(said(f"Kinks: {KINK_CONVENTION}."))
+        console.print(said(f"Kinks: {kink_note()}."))
+
+
+def kink_note(p=None) -> str:
+    """The convention at a kink, its derivative written as the notation writes derivatives (relu′(0))."""
+    p = p or printer_for("text")
+    return KINK_CONVENTION.replace("relu'(0)", p.derivative_call("relu", "0"))
+
+
+def text_row(left, right, note, width: int, said=str) -> list:
+    """One row of a text panel as lines, each a list of (text, style), at most ``width`` cells as ``said``
+    spells it: a long equation broken before a top-level sign, its lines after the first hanging under
+    its right side; its note (dim) after the last line where it fits, else on lines of its own, indented
+    as well."""
+    from rich.cells import cell_len
+    from derive.printing.breaks import text_lines, wrap_words
+
+    def measure(s):
+        return cell_len(said(s))
+    if left is FACT:
+        lead = "  "
+    elif left:
+        lead = f"{left} = "
+    else:
+        lead = "  = " if right else ""
+    lines = text_lines(lead, right, width, measure)
+    out = [[(said(" " * indent + piece), "")] for indent, piece in lines]
+    if note:
+        tag = f"[{note}]"
+        if lines[-1][0] + measure(lines[-1][1]) + 4 + measure(tag) <= width:
+            out[-1].append((said(f"    {tag}"), "dim"))
+        else:   # under the right side, its own lines one cell further in, past the "["
+            indent = (2 if measure(lead) > width // 3 else measure(lead)) + 2
+            out += [[(said(" " * (indent + (k > 0)) + piece), "dim")]
+                    for k, piece in enumerate(wrap_words(tag, width - indent - 1, measure))]
+    return out
 
 
 def print_rich(d, params=None, steps=False, console=None, unroll=False):
@@ -476,14 +513,8 @@ def to_latex(d, params=None, steps=False, unroll=False) -> str:
     for section, rows in sections(d, "latex", params, steps, unroll):
         parts.append(f"% {section}")
         parts.append(r"\begin{align*}")
-        body = []
-        for left, right, note in rows:
-            tag = rf" && \text{{{note}}}" if note else ""  # the printer escaped the words
-            if left is FACT:
-                body.append(f"&{right}{tag}")
-            else:
-                body.append(f"{left} &= {right}{tag}" if left else f"&= {right}{tag}")
-        parts.append(" \\\\\n".join(body))
+        # a long equation on several lines, a long note below its equation: each line fits the page
+        parts.append(" \\\\\n".join(latex_rows(rows, FACT)))
         parts.append(r"\end{align*}")
     return "\n".join(parts) + "\n"
 

@@ -58,6 +58,9 @@ class TextPrinter(NotationPrinter):
     def sub(self, label: str) -> str:
         return subscript(label)
 
+    def zero_matrix(self, shape) -> str:
+        return "0" + "ₓ".join(subscript(self.dim(d)).replace("m", "ₘ") for d in shape)
+
     def fraction(self, value) -> str:
         return self.wrap(str(value))
 
@@ -177,6 +180,9 @@ class LatexPrinter(NotationPrinter):
 
     def sub(self, label):
         return f"_{{{label}}}"
+
+    def dimensions(self, shape):
+        return r" \times ".join(self.dim(d) for d in shape)
 
     def operator_name(self, name):
         return rf"\mathrm{{{name}}}"
@@ -329,6 +335,9 @@ class FormulaPrinter(NotationPrinter):
 
     def side_by_side(self, parts):
         return f"concat({', '.join(parts)})"
+
+    def zero_matrix(self, shape):
+        return "0"   # broadcast to the shape it stands in
 
     def derivative_call(self, fname, arg):
         return f"{fname}_prime({arg})"

@@ -14,6 +14,7 @@ printed; ``precs``: its precedence), so it writes ⊙ between matrices and keeps
 from __future__ import annotations
 
 import re
+import weakref
 
 import sympy as sp
 from sympy.core.function import _coeff_isneg
@@ -32,6 +33,48 @@ from derive.ops import lookup
 ROWS = {c: f for f in SCALAR_FUNCTIONS for c in f.classes}
 ATOM, MATMUL, MUL, POW = 100, 60, PRECEDENCE["Mul"], PRECEDENCE["Pow"]  # a name; a juxtaposed product
 ENTRY_NAME = re.compile(r"(\D+?)(\d*)_([\d_]+)")   # a scalar-view symbol: w1_1_2 (layer 1, entry 1, 2)
+
+
+# Ops whose value is zero where any operand is (a product), and ops of one operand, or of parts, whose
+# value is zero where all their operands are (a transpose, a sum, a part, a concatenation of zeros).
+ZERO_IF_ANY = frozenset({"matmul", "bmm", "step_sum", "conv", "conv_input_grad", "conv_weight_grad"})
+ZERO_IF_ALL = frozenset({"T", "permute", "reshape", "sum", "slice", "pad", "concat", "time_sum", "avg_pool",
+                         "avg_pool_grad", "max_pool"})
+_ZERO = weakref.WeakKeyDictionary()
+
+
+def is_zero(node) -> bool:
+    """Whether ``node`` is the zero matrix whatever its operands' values: a constant 0, a product with a
+    zero factor (0 A₁ᵀ A₂), an elementwise expression its zero operands make 0, a sum or a transpose
+    of a zero matrix. An operand with a name is what its name says: never looked into."""
+    if not isinstance(node, Node) or node.op == "leaf" or node.role == "adjoint":
+        return False
+    found = _ZERO.get(node)
+    if found is None:
+        if node.op == "ew":
+            expr = node.attrs["expr"]
+            zeros = {placeholder(i): 0 for i, a in enumerate(node.args) if not a.name and is_zero(a)}
+            found = bool((expr.xreplace(zeros) if zeros else expr) == 0)
+        elif node.op in ZERO_IF_ANY:
+            found = any(not a.name and is_zero(a) for a in node.args)
+        elif node.op in ZERO_IF_ALL:
+            found = bool(node.args) and all(not a.name and is_zero(a) for a in node.args)
+        else:
+            found = False
+        _ZERO[node] = found
+    return found
+
+
+def _broadcast(shapes) -> tuple | None:
+    """The shape NumPy broadcasts ``shapes`` to, or None where they do not fit together."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for k in range(rank):
+        sizes = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else sp.Integer(1))
+    return tuple(out)
 
 
 def _label(sizes: tuple) -> str:
@@ -140,17 +183,41 @@ class NotationPrinter(Printer):
             return self.adjoint_name(self.name(node.attrs["of"])), ATOM
         if node.name and not top or node.op == "leaf":
             return self.name(node.name), ATOM
+        if is_zero(node):   # 0 A₂ is 0: a product, a transpose or a sum of a zero matrix
+            return self.zero(), ATOM
         own = getattr(self, "_print_op_" + node.op, None)
         return own(node) if own else lookup(node.op).show(node, self)
 
     def arg(self, node: Node):
+        """An operand: a zero one where its shape matters (softmax of it, a part of a concatenation) as
+        the zero matrix of its shape."""
+        if not node.name and node.shape and is_zero(node):
+            return self.zero_matrix(node.shape), ATOM
         return self.node(node)
+
+    def zero(self) -> str:
+        return "0"
+
+    def zero_matrix(self, shape) -> str:
+        """The zero matrix of ``shape``: 0₂ₓₘ, 0_{2 \\times m}; the formula notation's 0 broadcasts to it."""
+        return self.zero() + self.sub(self.dimensions(shape))
+
+    def dimensions(self, shape) -> str:
+        return "×".join(self.dim(d) for d in shape)
 
     def elementwise(self, node: Node):
         atoms, precs = {}, {}
-        for i, a in enumerate(node.args):
-            atoms[placeholder(i)], precs[placeholder(i)] = self.arg(a)
         expr = node.attrs["expr"]
+        zeros = {placeholder(i): 0 for i, a in enumerate(node.args) if not a.name and is_zero(a)}
+        if zeros:   # a zero operand drops out of its sums and products (0 A₂ + B is B) ...
+            kept = expr.xreplace(zeros)
+            left = [a.shape for i, a in enumerate(node.args) if placeholder(i) in kept.free_symbols]
+            # ... where what is left has the shape of the whole (not 0ₘₓ₂ + b₂, b₂ a row)
+            if kept == 0 or left and _broadcast(left) == tuple(node.shape):
+                expr = kept
+        for i, a in enumerate(node.args):
+            if placeholder(i) in expr.free_symbols:
+                atoms[placeholder(i)], precs[placeholder(i)] = self.arg(a)
         s = type(self)(atoms, precs).doprint(expr)
         if expr.is_Symbol and is_placeholder(expr):
             return s, precs[expr]

@@ -32,6 +32,8 @@ class Op:
       operands' values ``args`` and the adjoint's value ``g`` (NumPy arrays). A check of someone's code
       names the mistake whose value theirs matches. A rule that runs a graph of its own (a recurrence's
       step) takes ``ev`` too, the evaluation's concrete shapes.
+    - ``zero``: "any" where the node is the zero matrix when any operand is (a product), "all" where it is
+      when all its operands are (a transpose, a sum, a part); the printers write such a node as 0.
     - ``windowed``: a window slides over the middle axes of its operand (a convolution, a pooling, their
       adjoints): those axes are positions, not time steps, and a sum over them is printed Σₚ.
     """
@@ -45,6 +47,7 @@ class Op:
     differentiable: bool = True   # False: a backward pass's own node, whose vjp says it has none
     mistakes: Callable | None = None
     windowed: bool = False
+    zero: str = ""
 
 
 OPS: dict = {}

@@ -207,9 +207,9 @@ def _weight_grad(node, args, _):
     return windows.conv_weight_grad(args[0], args[1], *_geometry(node), node.attrs["kernel"])
 
 
-register(Op("conv", vjp=_vjp_conv, show=_show_conv, expand=_conv, evaluate=_conv,
+register(Op("conv", zero="any", vjp=_vjp_conv, show=_show_conv, expand=_conv, evaluate=_conv,
             doc="convolution (cross-correlation), channels last", windowed=True))
-register(Op("conv_input_grad", vjp=_vjp_input_grad, show=_show_input_grad, expand=_input_grad,
+register(Op("conv_input_grad", zero="any", vjp=_vjp_input_grad, show=_show_input_grad, expand=_input_grad,
             evaluate=_input_grad, doc="transposed convolution: the adjoint of a convolution's input", windowed=True))
-register(Op("conv_weight_grad", vjp=_vjp_weight_grad, show=_show_weight_grad, expand=_weight_grad,
+register(Op("conv_weight_grad", zero="any", vjp=_vjp_weight_grad, show=_show_weight_grad, expand=_weight_grad,
             evaluate=_weight_grad, doc="the adjoint of a convolution's kernel", windowed=True))

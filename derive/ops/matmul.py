@@ -106,10 +106,10 @@ def _evaluate(node, args, ev):
     return args[0] @ args[1]
 
 
-register(Op("matmul", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="matrix product"))
-register(Op("bmm", vjp=_bmm_vjp, show=_show, expand=lambda node, args, ex: np.matmul(args[0], args[1]),
+register(Op("matmul", zero="any", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="matrix product"))
+register(Op("bmm", zero="any", vjp=_bmm_vjp, show=_show, expand=lambda node, args, ex: np.matmul(args[0], args[1]),
             evaluate=lambda node, args, ev: np.matmul(args[0], args[1]),
             doc="a matrix product for every index of the leading axes"))
-register(Op("step_sum", vjp=_step_sum_vjp, show=_step_sum_show, expand=_step_sum_value, evaluate=_step_sum_value,
+register(Op("step_sum", zero="any", vjp=_step_sum_vjp, show=_step_sum_show, expand=_step_sum_value, evaluate=_step_sum_value,
             doc="a product summed over the examples and the steps of two sequences"))
 BUILD["matmul"] = matmul

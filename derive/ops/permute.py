@@ -52,7 +52,7 @@ def _show(node, p):
     return p.call("permute", f"{s}, ({axes})"), p.ATOM
 
 
-register(Op("permute", vjp=_vjp, show=_show,
+register(Op("permute", zero="all", vjp=_vjp, show=_show,
             expand=lambda node, args, ex: np.transpose(args[0], node.attrs["axes"]),
             evaluate=lambda node, args, ev: np.transpose(args[0], node.attrs["axes"]),
             doc="axes in another order"))

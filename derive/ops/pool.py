@@ -209,13 +209,13 @@ def _avg_grad(node, args, _):
     return windows.avg_pool_grad(args[0], *_geometry(node), node.attrs["in_spatial"])
 
 
-register(Op("max_pool", vjp=_vjp_max, show=_show_pool, expand=_expand_max, evaluate=_max, doc="max-pooling",
+register(Op("max_pool", zero="all", vjp=_vjp_max, show=_show_pool, expand=_expand_max, evaluate=_max, doc="max-pooling",
             windowed=True))
 register(Op("max_pool_grad", vjp=_vjp_max_grad, show=_show_max_grad, expand=_expand_max_grad, evaluate=_max_grad,
             doc="max-pooling's adjoint routed to each window's first maximum", windowed=True))
 register(Op("max_pool_pick", vjp=_vjp_pick, show=_show_pick, expand=_expand_pick, evaluate=_pick,
             doc="each window's entry at the first maximum of another tensor (the transpose of routing)", windowed=True))
-register(Op("avg_pool", vjp=_vjp_avg, show=_show_pool, expand=_avg, evaluate=_avg, doc="average-pooling",
+register(Op("avg_pool", zero="all", vjp=_vjp_avg, show=_show_pool, expand=_avg, evaluate=_avg, doc="average-pooling",
             windowed=True))
-register(Op("avg_pool_grad", vjp=_vjp_avg_grad, show=_show_avg_grad, expand=_avg_grad, evaluate=_avg_grad,
+register(Op("avg_pool_grad", zero="all", vjp=_vjp_avg_grad, show=_show_avg_grad, expand=_avg_grad, evaluate=_avg_grad,
             doc="average-pooling's adjoint spread over each window", windowed=True))

@@ -177,5 +177,5 @@ def _evaluate(node, args, ev):
     return np.sum(args[0], axis=node.attrs["axis"], keepdims=True)
 
 
-register(Op("sum", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="sum over axes, keeping them"))
+register(Op("sum", zero="all", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="sum over axes, keeping them"))
 BUILD["sum"] = reduce_sum

@@ -77,5 +77,5 @@ def _evaluate(node, args, ev):
     return np.reshape(args[0], ev.concrete(node.shape))
 
 
-register(Op("reshape", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="reshape, row-major"))
+register(Op("reshape", zero="all", vjp=_vjp, show=_show, expand=_expand, evaluate=_evaluate, doc="reshape, row-major"))
 BUILD["reshape"] = reshape

@@ -477,7 +477,7 @@ register(Op("scan", vjp=_scan_vjp, show=_scan_show, expand=_scan_expand, evaluat
             doc="a recurrence: every state of a cell run over a sequence", mistakes=_scan_mistakes))
 register(Op("bptt", vjp=_no_second_order, show=_bptt_show, expand=_bptt_expand, evaluate=_bptt_evaluate,
             doc="backprop through time: ∂J/∂h⟨t⟩ for every t, from t = T down", differentiable=False))
-register(Op("time_sum", vjp=_no_second_order, show=_time_sum_show, expand=_time_sum_expand,
+register(Op("time_sum", zero="all", vjp=_no_second_order, show=_time_sum_show, expand=_time_sum_expand,
             evaluate=_time_sum_evaluate, doc="a recurrence's parameter gradient, summed over t",
             differentiable=False))
 register(Op("time_map", vjp=_no_second_order, show=_time_map_show, expand=_time_map_expand,

@@ -136,10 +136,10 @@ def _concat_value(node, args, _):
     return np.concatenate(args, axis=node.attrs["axis"])
 
 
-register(Op("slice", vjp=_slice_vjp, show=_slice_show, expand=_slice_value, evaluate=_slice_value,
+register(Op("slice", zero="all", vjp=_slice_vjp, show=_slice_show, expand=_slice_value, evaluate=_slice_value,
             doc="entries start..stop-1 along one axis"))
-register(Op("pad", vjp=_pad_vjp, show=_pad_show, expand=_pad_expand, evaluate=_pad_evaluate,
+register(Op("pad", zero="all", vjp=_pad_vjp, show=_pad_show, expand=_pad_expand, evaluate=_pad_evaluate,
             doc="zeros before and after along one axis"))
-register(Op("concat", vjp=_concat_vjp, show=_concat_show, expand=_concat_value, evaluate=_concat_value,
+register(Op("concat", zero="all", vjp=_concat_vjp, show=_concat_show, expand=_concat_value, evaluate=_concat_value,
             doc="tensors side by side along one axis"))
 BUILD["slice"], BUILD["pad"], BUILD["concat"] = slice_, pad, concat

@@ -27,6 +27,6 @@ def _show(node, p):
     return p.transpose(*p.arg(node.args[0])), p.ATOM
 
 
-register(Op("T", vjp=_vjp, show=_show, expand=lambda node, args, ex: args[0].T,
+register(Op("T", zero="all", vjp=_vjp, show=_show, expand=lambda node, args, ex: args[0].T,
             evaluate=lambda node, args, ev: args[0].T, doc="matrix transpose"))
 BUILD["T"] = transpose

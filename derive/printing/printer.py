@@ -35,11 +35,6 @@ ATOM, MATMUL, MUL, POW = 100, 60, PRECEDENCE["Mul"], PRECEDENCE["Pow"]  # a name
 ENTRY_NAME = re.compile(r"(\D+?)(\d*)_([\d_]+)")   # a scalar-view symbol: w1_1_2 (layer 1, entry 1, 2)
 
 
-# Ops whose value is zero where any operand is (a product), and ops of one operand, or of parts, whose
-# value is zero where all their operands are (a transpose, a sum, a part, a concatenation of zeros).
-ZERO_IF_ANY = frozenset({"matmul", "bmm", "step_sum", "conv", "conv_input_grad", "conv_weight_grad"})
-ZERO_IF_ALL = frozenset({"T", "permute", "reshape", "sum", "slice", "pad", "concat", "time_sum", "avg_pool",
-                         "avg_pool_grad", "max_pool"})
 _ZERO = weakref.WeakKeyDictionary()
 
 
@@ -55,12 +50,10 @@ def is_zero(node) -> bool:
             expr = node.attrs["expr"]
             zeros = {placeholder(i): 0 for i, a in enumerate(node.args) if not a.name and is_zero(a)}
             found = bool((expr.xreplace(zeros) if zeros else expr) == 0)
-        elif node.op in ZERO_IF_ANY:
-            found = any(not a.name and is_zero(a) for a in node.args)
-        elif node.op in ZERO_IF_ALL:
-            found = bool(node.args) and all(not a.name and is_zero(a) for a in node.args)
-        else:
-            found = False
+        else:   # as the op says (derive.ops._registry.Op.zero): a product of a zero, a sum of zeros
+            rule = lookup(node.op).zero
+            zeros = [not a.name and is_zero(a) for a in node.args] if rule else []
+            found = bool(zeros) and (any(zeros) if rule == "any" else all(zeros))
         _ZERO[node] = found
     return found
 

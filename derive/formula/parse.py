@@ -13,6 +13,7 @@ import sympy as sp
 
 from derive.network.functions import FUNCTIONS, _numbers, activation, loss, yhat, y, z
 from derive.graph.build import Node, ew
+from derive.ops.elementwise import broadcast_shape
 from derive.formula.matrix_names import array_methods, indicator, matrix_functions, matrix_names, numpy_functions
 
 from derive.formula.errors import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH, FormulaError  # noqa: F401 - named here too
@@ -901,7 +902,7 @@ class Evaluator:
         rest = [tuple(a.shape) for a in nodes if id(a) not in self.scalars]
         if not rest:
             return self._scalar(value)
-        shape = _broadcast(rest)
+        shape = broadcast_shape(rest)
         if shape is not None and shape != tuple(value.shape) and _same_entries(shape, value.shape):
             from derive.graph.build import reshape
             return reshape(value, shape)
@@ -953,19 +954,6 @@ def _side_by_side(src, at) -> bool:
         return False
     before = src[:at].rstrip()
     return bool(before) and (before[-1].isalnum() or before[-1] in "_)")
-
-
-def _broadcast(shapes):
-    """NumPy's broadcast of ``shapes`` (aligned at their last axes, an axis of 1 stretched), or None where they
-    do not broadcast together."""
-    rank = max(len(s) for s in shapes)
-    out = []
-    for k in range(rank):
-        dims = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
-        if len(dims) > 1:
-            return None
-        out.append(dims.pop() if dims else sp.Integer(1))
-    return tuple(out)
 
 
 def _same_entries(a, b) -> bool:

@@ -28,6 +28,7 @@ from derive.printing.rules import FALLBACK, RULE_WORDS
 from derive.network.scalar_functions import SCALAR_FUNCTIONS, fill
 from derive.graph.symbols import m as m_sym
 from derive.ops import lookup
+from derive.ops.elementwise import broadcast_shape
 
 # Each scalar function prints as its row of the table says (σ(x), |x|, \tanh\left(x\right), ...).
 ROWS = {c: f for f in SCALAR_FUNCTIONS for c in f.classes}
@@ -56,18 +57,6 @@ def is_zero(node) -> bool:
             found = bool(zeros) and (any(zeros) if rule == "any" else all(zeros))
         _ZERO[node] = found
     return found
-
-
-def _broadcast(shapes) -> tuple | None:
-    """The shape NumPy broadcasts ``shapes`` to, or None where they do not fit together."""
-    rank = max(len(s) for s in shapes)
-    out = []
-    for k in range(rank):
-        sizes = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
-        if len(sizes) > 1:
-            return None
-        out.append(sizes.pop() if sizes else sp.Integer(1))
-    return tuple(out)
 
 
 def _label(sizes: tuple) -> str:
@@ -206,7 +195,7 @@ class NotationPrinter(Printer):
             kept = expr.xreplace(zeros)
             left = [a.shape for i, a in enumerate(node.args) if placeholder(i) in kept.free_symbols]
             # ... where what is left has the shape of the whole (not 0ₘₓ₂ + b₂, b₂ a row)
-            if kept == 0 or left and _broadcast(left) == tuple(node.shape):
+            if kept == 0 or left and broadcast_shape(left) == tuple(node.shape):
                 expr = kept
         for i, a in enumerate(node.args):
             if placeholder(i) in expr.free_symbols:

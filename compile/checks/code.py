@@ -18,6 +18,7 @@ is no dict of arrays) becomes the report's ``error`` and ``stopped``, never a cr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ class CodeReport:
     # entries still reach ±c
     clip_cut: list = field(default_factory=list, repr=False)
     clip_reached: list = field(default_factory=list, repr=False)
+    takes: list = field(default_factory=list, repr=False)   # the names of the function's parameters (self left out)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -92,14 +94,15 @@ class CodeReport:
             f = self.first_wrong
             first = (f"; the first wrong intermediate in backward order is {f.name} ({self.meaning(f)}): "
                      f"{f.message or 'differs from the derived adjoint'}")
+        every = f"all {len(self.params)} gradients" if len(self.params) != 1 else f"the one gradient ({next(iter(self.params))})"
         if not wrong and self.first_wrong is None and (self.loss_wrong or self.rules_wrong):
-            return f"all {len(self.params)} gradients{inner} right {where}, but " + "; and ".join(
+            return f"{every}{inner} right {where}, but " + "; and ".join(
                 filter(None, (self.loss_wrong, self.rules_wrong)))
         if not wrong and self.first_wrong is None:
-            return f"all {len(self.params)} gradients{inner} right {where}"
+            return f"{every}{inner} right {where}"
         if not wrong:
-            return f"all {len(self.params)} gradients right, but not every intermediate{first} ({where})"
-        return (f"{len(wrong)} of {len(self.params)} gradients wrong ({', '.join(wrong)}) {where}{first}"
+            return f"{every} right, but not every intermediate{first} ({where})"
+        return (f"{len(wrong)} of {len(self.params)} gradient{'s' if len(self.params) != 1 else ''} wrong ({', '.join(wrong)}) {where}{first}"
                 + (f"; and {self.loss_wrong}" if self.loss_wrong else ""))
 
     def render(self, console=None) -> None:
@@ -296,7 +299,11 @@ def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False, reductio
             hint = " (= 1/m: J is the sum over the batch here (--reduction sum); is yours the mean?)"
         over_batch = "sums over the batch" if summed else "averages over the batch"
         j_form = "J = Σ (A − Y)²" if summed else "J = (1/m) Σ (A − Y)²"
-        if squared and (abs(c - 0.5) <= 1e-5 or abs(c - 2) <= 4e-5):
+        if squared and abs(c - 0.5) <= 1e-5 and outputs == 2:   # 1/2 is also the mean over the 2 outputs
+            hint = (f" (= 1/2, which reads two ways: your loss averages over the 2 outputs, as np.mean of every "
+                    f"entry or PyTorch's MSELoss do, or it has the ½ of a squared error, (yhat − y)²/2; derivax's mse "
+                    f"sums over the outputs and {over_batch}: {j_form}; declare yours with --loss)")
+        elif squared and (abs(c - 0.5) <= 1e-5 or abs(c - 2) <= 4e-5):
             hint = (" (the ½ of a squared error: is your loss (yhat − y)²/2, or (yhat − y)²? declare it with "
                     "--loss)")
         elif squared and outputs and outputs > 1 and any(abs(c * outputs * k - 1) <= 1e-5 for k in (1, 2)):
@@ -466,7 +473,7 @@ def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None) -> CodeReport:
+               per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None, _flip=True) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -535,6 +542,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                     "or one sequence at a time (as a character-level RNN's loss function) needs "
                                     "--per-example; class indices as targets, --labels integer; inputs as indices, "
                                     "--inputs indices")
+        if not per_example and report.stopped in (None, "exception"):
+            report = _per_example_reading(report, getattr(net, "reduction", None), lambda: check_code(
+                net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels, True, dz,
+                "auto", _flip=False))
+        if _flip and report.stopped == "exception" and _shape_error(report.error):
+            other = "rows" if convention == "columns" else "columns"
+            report = _convention_hint(report, other, per_example, lambda: check_code(
+                net, fn, seed, points, data, model_name, data_label, timeout, other, names, labels, per_example, dz,
+                "auto", _flip=False))
         return report
     columns = convention == "columns"
     with open_function(fn, timeout) as run, jax.enable_x64(True):
@@ -791,7 +807,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if findings and error is None:
         # a Value class's backward rule that is wrong, where this network's gradients may not go through it
         # (micrograd's __pow__ in a network of + * relu): the engine is wrong all the same, for the next loss
-        rules_wrong = ("its Value class has " + ("wrong backward rules" if len(findings) > 1 else
+        rules_wrong = ("its Value class's " + "; ".join(findings) if _traversal(findings) else
+                       "its Value class has " + ("wrong backward rules" if len(findings) > 1 else
                                                  "a wrong backward rule") + ": " + "; ".join(findings))
     results = {}
     for n in names:
@@ -828,9 +845,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 why = I.diagnose(d, late, s.get("points", []))
             if not why and loss_off is not None:
                 why = "its loss is not the network's J either (below): a different loss, or a wrong one"
+            if why and losses and loss_off is None:   # its own loss is J: its gradient is what disagrees
+                why = _own_loss_decay(why, getattr(model, "l2_form", None))
             if findings:   # a Value class's own rule that is wrong explains every gradient it reaches
                 why = f"{why}; " if why else ""
-                why += "wrong backward rule" + ("s" if len(findings) > 1 else "") + ": " + "; ".join(findings)
+                why += "; ".join(findings) if _traversal(findings) else \
+                    "wrong backward rule" + ("s" if len(findings) > 1 else "") + ": " + "; ".join(findings)
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], False)},
                                      message=why or "differs from the derived gradient", worst_point=s["worst"])
         else:
@@ -868,8 +888,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 r = ParamResult(key, message=st["msg"], worst_point=st["worst"])
             else:
                 r = ParamResult(key, comparisons={"derived": Comparison("derived", None, st["err"], not st["bad"])},
-                                message=(_diagnose(st["pairs"]) or "differs from the exercise's step, formed from the "
-                                         "derived adjoints") if st["bad"] else "", worst_point=st["worst"])
+                                message=(_bessel_step(st["pairs"], model) or _diagnose(st["pairs"])
+                                         or "differs from the exercise's step, formed from the derived adjoints")
+                                if st["bad"] else "", worst_point=st["worst"])
             r.node = EXERCISE_STEPS[key]
             made[key] = r
         merged, pending = {}, [k for k in ranked if k in made]
@@ -938,7 +959,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      f"np.random.seed(s); np.random.rand(*x.shape) < p, scaled by 1/p" if seeded else
                      f"dropout off (every mask {names_d} is 1): the function takes no keep probability")
     if said:
-        notes.append("the Value class's backward rules, each tested on its own against the exact derivative: "
+        notes.append(("the Value class's backward() against its own rules: " if _traversal(findings) else
+                      "the Value class's backward rules, each tested on its own against the exact derivative: ")
                      + "; ".join(said))
     if dz == "delta" and inner_results:
         notes.append("dZ and dA keys read as the courses write them: without the loss's constant factor (dZ = δ, the "
@@ -955,10 +977,21 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
                                  else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
+    # a function of a layer without a bias (CS231n's softmax_loss_vectorized(W, X, y, reg)) on a spec with one
+    bias_names = [r.name for r in model.records if r.kind == "bias" and r.name in results]
+    unreturned = [n for n in bias_names if (results[n].message or "").startswith("missing: not returned")]
+    if error is None and unreturned and len(unreturned) == len(bias_names) and any(
+            not (results[n].message or "").startswith("missing") for n in names if n not in bias_names):
+        spec = model_name or getattr(net, "name", "")
+        example = f"{spec}:nobias" if spec[:1].isdigit() and spec.count("-") == 1 else "4-3:softmax:nobias"
+        notes.append(f"hint: the function returns no bias gradient ({', '.join(unreturned)}): where its layer has no "
+                     f"bias, declare it so, nobias among the layer's options in the spec (as {example}) or "
+                     "Dense(..., use_bias=False); derivax's J with a bias differs from the code's without one")
     report = CodeReport(model_name or getattr(net, "name", "net"), fname, results, point_labels, sorted(extra), error,
                         stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
                         loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
-                        clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached])
+                        clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached],
+                        takes=list(getattr(run, "takes", []) or []))
     if _clip is not None:   # a check again below a clip: what comes next is the first check's to do
         return report
     if clipped and not all(p.ok for p in results.values()):
@@ -971,6 +1004,116 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         report = _labels_hint(report, model, columns, per_step, lambda: check_code(
             net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, "onehot", per_example,
             dz, inputs, _scale))
+    return report
+
+
+# the weight decay's term in a weight's gradient, as code writes it, by --l2-form
+DECAY_CODE = {"lambda": "2 * reg * W", "lambda/2": "reg * W", "lambda/(2m)": "(lambd / m) * W"}
+
+
+def _own_loss_decay(why, form) -> str:
+    """A weight decay's term said to be another --l2-form's, reworded where the loss the code returned is the
+    network's J at every point: the code's loss has the declared form, so its gradient disagrees with its own loss."""
+    import re
+    found = re.search(r": yours is the term of (.*?), whose gradient adds (\S+), and this network's J adds (.*?), "
+                      r"whose gradient adds (\S+) \(--l2-form \S+ declares yours\)", why)
+    if found is None:
+        return why
+    yours, theirs_grad, j_form, j_grad = found.groups()
+    code = f" ({DECAY_CODE[form]})" if form in DECAY_CODE else ""
+    return (why[:found.start()] + f": the loss the code returned is this network's J, whose weight decay is {j_form}, "
+            f"so the gradient disagrees with the code's own loss: that decay's gradient adds {j_grad}{code}, not "
+            f"{theirs_grad}" + why[found.end():])
+
+
+def _bessel_step(pairs, model) -> str:
+    """The variance's 1/N and 1/(N − 1) mixed up, where an exercise's step (makemore's dbndiff2, dbnvar) is the
+    derived one times (N − 1)/N or N/(N − 1) at every point, N the batch's count; "" otherwise."""
+    if not pairs or not any(layer.kind == "batch_norm" for layer in model.layers):
+        return ""
+    for words, ratio, how in (
+            ("(N − 1)/N", lambda m: (m - 1) / m, "the backward divides by N where the variance divides by N − 1 "
+             "(Bessel's correction, as bnvar = 1/(n−1) Σ bndiff2): 1/(n−1) in dbndiff2 too"),
+            ("N/(N − 1)", lambda m: m / (m - 1), "the backward divides by N − 1 where the variance divides by N: "
+             "1/n in dbndiff2 too")):
+        if all(m > 1 and u.shape == g.shape and g.any() and close(u, g * ratio(m), rtol, atol)
+               for u, g, m, rtol, atol in pairs):
+            return f"off by {words}: the variance's 1/N and 1/(N − 1) mixed up ({how})"
+    return ""
+
+
+def _traversal(findings) -> bool:
+    """Whether the Value class's findings are the one that says its backward() visits the nodes wrongly."""
+    from compile.checks.readings import TRAVERSAL
+    return len(findings) == 1 and TRAVERSAL in findings[0]
+
+
+def _one_example_signature(takes) -> bool:
+    """Whether a function takes (x, y) alone, as Nielsen's Network.backprop(self, x, y) does: one example, the
+    parameters its own (self.weights, self.biases) or the module's."""
+    from compile.checks.sandbox import ROLES
+    return len(takes) == 2 and takes[0].lower() in ROLES["x"] and takes[1].lower() in ROLES["y"]
+
+
+BATCH_AXIS = "(not summed over the batch"   # how _shape_problem says a bias gradient kept the batch axis
+
+
+def _per_example_reading(report, reduction, again):
+    """The report of code that takes one example at a time, run once per example (``again``), where handed the
+    whole batch it shows it: a function of (x, y) alone whose bias gradients kept the batch axis and whose weight
+    gradients are the batch's sum (m times the mean's, each example's gradient added up), or that stopped on the
+    batch, and that runs on each example with every gradient of the right shape. Where only the bias gradients
+    say so, a hint to --per-example replaces the story of a missing 1/m."""
+    if not _one_example_signature(report.takes) or report.stopped not in (None, "exception"):
+        return report
+    results = list(report.params.values())
+    axis = [p.name for p in results if BATCH_AXIS in (p.message or "")]
+    summed = all(BATCH_AXIS in (p.message or "") or (p.message or "").startswith("missing 1/m")
+                 or "missing 1/m?" in (p.message or "") for p in results)
+    if report.stopped is None and not axis:
+        return report
+    if report.stopped == "exception" or (summed and reduction in (None, "mean")):
+        retry = again()
+        if retry.error is None and not any((p.message or "").startswith("wrong shape") for p in retry.params.values()):
+            why = (f"handed the whole batch it stopped ({report.error})" if report.stopped else
+                   f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and its weight "
+                   "gradients were the batch's sum, m times the mean's")
+            retry.notes.insert(1, f"{os.path.basename(report.function)} takes one example at a time, as Nielsen's backprop(x, y) does: "
+                                  f"{why}; so it was run once per example (as --per-example asks)")
+            return retry
+        if report.stopped:
+            return report
+    for p in results:
+        if (p.message or "").startswith("missing 1/m") or "missing 1/m?" in (p.message or ""):
+            p.message += " or, as code of one example at a time, the batch's sum (hint below)"
+    report.notes.append(f"hint: {os.path.basename(report.function)} takes (x, y) alone and its bias gradients kept the batch axis "
+                        f"({', '.join(axis)}): code that takes one example at a time, as Nielsen's backprop(x, y) does, "
+                        "is checked with --per-example (a factor of m in its weight gradients is then its sum over the "
+                        "batch, not a missing 1/m)")
+    return report
+
+
+# what NumPy, PyTorch and JAX say when two arrays' shapes do not fit
+SHAPE_ERRORS = ("not aligned", "could not be broadcast", "matmul: input operand", "size mismatch",
+                "shapes cannot be multiplied", "incompatible shapes", "dot_general requires contracting dimensions")
+
+
+def _shape_error(error) -> bool:
+    return bool(error) and any(s in error.lower() for s in SHAPE_ERRORS)
+
+
+def _convention_hint(report, other, per_example, again):
+    """A hint at the other convention where the code stopped on shapes that do not fit and runs in it."""
+    retry = again()
+    if retry.error is not None:
+        return report
+    auto = any("as --per-example asks" in n for n in retry.notes)
+    flags = f"--convention {other}" + (" --per-example" if auto and not per_example else "")
+    layout = ("W (out, in), b (out, 1), x (inputs, batch)" if other == "columns"
+              else "W (in, out), b (out,), x (batch, inputs)")
+    verdict = "its gradients are then right" if retry.ok else f"then: {retry.summary()}"
+    report.notes.append(f"hint: the code stopped on shapes that do not fit; it runs in the {other} convention ({layout}"
+                        f"{', one example at a time' if auto and not per_example else ''}): add {flags} ({verdict})")
     return report
 
 

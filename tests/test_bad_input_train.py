@@ -273,7 +273,7 @@ def test_an_optax_state_is_checked_as_derivax_own(tmp_path):
     params = trainer.init_params(0)
     save_checkpoint(tmp_path / "a.npz", trainer, params, trainer.init_opt_state(params), 1)
     arrays = dict(np.load(tmp_path / "a.npz"))
-    with pytest.raises(DataError, match=r"\(optax, this trainer's optimizer\) is damaged: opt_state/3 .* is missing"):
+    with pytest.raises(DataError, match=r"\(adamw, this trainer's optimizer\) is damaged: opt_state/3 .* is missing"):
         load_checkpoint(_damaged(tmp_path, arrays, drop=("opt_state/3",)), trainer)
     assert load_checkpoint(tmp_path / "a.npz", trainer)[2]["state"] == "optimizer state restored"
 

@@ -9,6 +9,7 @@ file asked for could not be written; 2 for bad input (options, paths, data), fou
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -87,7 +88,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--process-id", type=_index, metavar="I", help="this process's index, 0 to N-1 (with --coordinator)")
     parser.add_argument("--distributed", action="store_true",
                         help="join a cluster JAX finds by itself (SLURM, Open MPI, Cloud TPU), as --coordinator does")
-    parser.add_argument("--json", action="store_true", help="end the output with one JSON line of results")
+    parser.add_argument("--json", action="store_true",
+                        help="end the output with one JSON line of results; test_loss is null without a test split, "
+                             "and the string \"inf\" (or \"-inf\", \"nan\") where the loss on it is not finite")
 
 
 def _positive(text: str) -> int:
@@ -249,6 +252,8 @@ def main(args) -> int:
         line += f", test accuracy {test_acc:.2%}"
     if data.baselines and test_loss is not None:   # a language model: its loss on held-out text, and what to beat
         line += f", test loss {test_loss:.4g} (" + ", ".join(f"{k} baseline {v:.4g}" for k, v in data.baselines.items()) + ")"
+    elif test_loss is not None and not math.isfinite(test_loss):   # no number to read, but not absent: said
+        line += f", test loss {test_loss}"
     print(line)
     if hist.diverged and not hist.stopped:  # a stop has said so already
         print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
@@ -273,11 +278,19 @@ def main(args) -> int:
         print(trained_equations(trainer.model, hist.params))
     if args.json:
         print(_args.json_line({"final_loss": final, "train_accuracy": train_acc, "test_accuracy": test_acc,
-                          "test_loss": test_loss, "baselines": data.baselines or None,
+                          "test_loss": _json_loss(test_loss), "baselines": data.baselines or None,
                           "epochs": hist.epochs, "seconds": round(hist.seconds, 3),
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
                           "stopped": hist.stopped, "batch_size": batch, "train_sample": hist.train_sample}))
     return 1 if hist.stopped or not written else 0
+
+
+def _json_loss(value):
+    """A loss for the JSON line: a number, or where it is not finite the string "inf", "-inf" or "nan" (JSON has
+    no such numbers; null stays "no test split")."""
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if value != value else "inf" if value > 0 else "-inf"
 
 
 def _hyper(text: str) -> tuple:

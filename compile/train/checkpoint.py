@@ -37,7 +37,7 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None,
     if inputs is not None and inputs not in INPUT_READINGS:
         raise ValueError(f"save_checkpoint: inputs must be one of {', '.join(INPUT_READINGS)} or None, not {inputs!r}")
     leaves = jax.tree_util.tree_leaves(opt_state)
-    meta = {"network": trainer.model.size_text, "optimizer": getattr(trainer.optimizer, "name", "optax"),
+    meta = {"network": trainer.model.size_text, "optimizer": optimizer_name(trainer),
             "epochs": epochs, "state_arrays": len(leaves), "state_tree": str(jax.tree_util.tree_structure(opt_state)),
             "convention": trainer.model.convention, "layers": signature(trainer)}
     if inputs is not None:
@@ -117,7 +117,32 @@ def _same_activation(there: str, layer) -> bool:
     if here is None:   # no elementwise function (softmax, a pooling, a recurrent cell by name): its name
         return there.strip() == str(layer.activation).strip()
     theirs = _function(there)
-    return theirs is not None and theirs == here
+    return theirs is not None and (theirs == here or _equal_values(theirs, here))
+
+
+# where two activations written differently are compared by value, and how closely they must agree there
+SAMPLE_POINTS = (-3.7, -1.3, -0.41, -0.05, 0.0, 0.07, 0.29, 0.93, 1.6, 4.2)
+SAMPLE_RTOL = 1e-12
+
+
+def _equal_values(a, b) -> bool:
+    """Whether two expressions in z take the same values, in float64 to a relative 1e-12, at every one of
+    SAMPLE_POINTS (tanh(z) and 2*sigmoid(2*z) - 1, z/(1 + exp(-z)) and swish): the same function written
+    another way. A point where either is undefined or not real makes them differ."""
+    import math
+    import sympy as sp
+    z = sp.Symbol("z")
+    try:
+        fa, fb = (sp.lambdify(z, e, modules="mpmath") for e in (a, b))
+        for p in SAMPLE_POINTS:
+            va, vb = complex(fa(p)), complex(fb(p))
+            if va.imag or vb.imag or not (math.isfinite(va.real) and math.isfinite(vb.real)):
+                return False
+            if abs(va.real - vb.real) > SAMPLE_RTOL * max(abs(va.real), abs(vb.real), 1e-300):
+                return False
+    except Exception:   # an expression that cannot be evaluated at a point: not shown equal
+        return False
+    return True
 
 
 def _same_layer(there: str, layer) -> bool:
@@ -197,11 +222,8 @@ def load_checkpoint(path, trainer) -> tuple:
     want, tree = jax.tree_util.tree_flatten(fresh)
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(fresh)[0]]
     turned = f" (the file's {layout} layout turned into {trainer.model.convention})" if turn else ""
-    mine = getattr(trainer.optimizer, "name", "optax")
-    # The file's state is this optimizer's when the file records the same structure of state (the same
-    # optimizer, optax's included), or, in a file written before that record, the same derivax rule by name.
-    ours = (facts.get("state_tree") == str(tree) if "state_tree" in facts
-            else facts.get("optimizer") == mine and mine != "optax")
+    mine = optimizer_name(trainer)
+    ours, why = _whose_state(facts, trainer, tree, mine)
     if not stored and not (ours and count):
         facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned + _said(facts)
         return params, None, facts
@@ -212,11 +234,11 @@ def load_checkpoint(path, trainer) -> tuple:
     if problem and ours:   # this optimizer's own state, damaged: resuming from a part of it would be wrong
         raise DataError(f"{path}: the checkpoint's optimizer state ({mine}, this trainer's optimizer) is damaged: "
                         f"{problem}")
-    if problem:
-        theirs = facts.get("optimizer")
-        facts["state"] = ((f"the file's optimizer state ({theirs}) is not this trainer's optimizer's ({mine})"
-                           if theirs != mine else f"the file's optimizer state does not fit this trainer's {mine} "
-                           f"optimizer ({problem})") + ": the optimizer starts afresh" + turned + _said(facts))
+    if problem or not ours:
+        # another optimizer's state is never taken for this one's, even where its arrays' shapes fit
+        facts["state"] = ((why or f"the file's optimizer state does not fit this trainer's {mine} optimizer")
+                          + (f" ({problem})" if problem else "") + ": the optimizer starts afresh" + turned
+                          + _said(facts))
         return params, None, facts
     leaves = [stored[i] for i in range(count)]
     if turn:
@@ -232,6 +254,72 @@ def load_checkpoint(path, trainer) -> tuple:
         else jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
     facts["state"] = "optimizer state restored" + turned + _said(facts)
     return params, state, facts
+
+
+def optimizer_name(trainer) -> str:
+    """The trainer's optimizer as a checkpoint records it: a derived rule's name (SGD, momentum, Adam), an optax
+    optimizer's by the name it was made from (adamw, yogi), "optax" for a transformation passed in as an object."""
+    name = trainer.__dict__.get("optimizer_name")
+    return name if isinstance(name, str) and name else getattr(trainer.optimizer, "name", "optax")
+
+
+def _named(name) -> bool:
+    """Whether a recorded optimizer name names one optimizer ("optax" stands for any optax transformation)."""
+    return isinstance(name, str) and bool(name) and name != "optax"
+
+
+def _whose_state(facts, trainer, tree, mine) -> tuple:
+    """(whether the file's optimizer state is this trainer's optimizer's, why not: '' where it is or where the
+    file does not say). Both named: the names decide (adamw's and yogi's states have the same structure, so the
+    structure cannot), then the recorded structure (the same optimizer made with other options). A file that
+    records no name (written before the record, or by a trainer given an optax object) is this optimizer's only
+    where its recorded structure is this trainer's and no other optax optimizer by name keeps that structure."""
+    theirs = facts.get("optimizer")
+    recorded = facts.get("state_tree")
+    same_tree = recorded == str(tree)
+    if _named(theirs) and _named(mine):
+        if theirs != mine:
+            return False, f"the file's optimizer state ({theirs}) is not this trainer's optimizer's ({mine})"
+        if recorded is not None and not same_tree:
+            return False, (f"the file's {theirs} state has another structure than this trainer's (the optimizer "
+                           "made with other options)")
+        return True, ""
+    if recorded is None:   # no structure recorded: only a derived rule's own name identified a state
+        return False, ""
+    if not same_tree:
+        return False, (f"the file's optimizer state ({theirs if _named(theirs) else 'of an unnamed optax optimizer'})"
+                       f" has another structure than this trainer's {mine} optimizer's")
+    if not _named(mine):   # an optax object here: its structure is all there is to compare
+        return True, ""
+    alike = [n for n in _optax_alike(trainer, recorded) if n != mine]
+    if alike:
+        return False, (f"the file records no optimizer's name, and its state's structure is that of {mine} and "
+                       f"{', '.join(alike)} alike, so it cannot tell whose it is")
+    return True, ""
+
+
+def _optax_alike(trainer, recorded) -> list:
+    """The optax optimizers by name (with their default options) whose state for this trainer's parameters has
+    the structure ``recorded``: more than one, and the structure says nothing of whose a state is."""
+    import jax
+    from compile.train.optim import make
+    from compile.train.optimizer_names import OPTAX_OPTIMIZERS
+    spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
+            for k, s in trainer.namespace["PARAM_SHAPES"].items()}
+    norm = "init_stats" in trainer.namespace
+    out = []
+    for name in OPTAX_OPTIMIZERS:
+        try:
+            tx = make(name, 0.1)
+
+            def init(p, tx=tx):
+                state = tx.init(p)
+                return {"optax": state, "stats": trainer.namespace["init_stats"]()} if norm else state
+            if str(jax.tree_util.tree_structure(jax.eval_shape(init, spec))) == recorded:
+                out.append(name)
+        except Exception:   # an optimizer that cannot be made here (optax missing, another version): not alike
+            continue
+    return out
 
 
 def _state_misfit(stored, count, expected, paths) -> str:

@@ -448,7 +448,7 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None, trained_on=Non
     if kind is None:
         raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
                         f"({BUILTIN_TEXT}), an .npy, .npz or .csv file, or a folder holding x.npy)")
-    what, xname, pixels, at = path.name, "x", False, None
+    what, xname, pixels, at, decided = path.name, "x", False, None, False
     if kind == "folder":
         if not (path / "x.npy").is_file():
             raise DataError(f"{name}: a folder of inputs must hold x.npy")
@@ -474,11 +474,19 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None, trained_on=Non
         x = read_npy(path)
     elif path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
         x, xname, pixels, why = _npz_inputs(path, n_inputs, trained_on)
-        if xname == "x_test":
+        decided = xname == "x_test" and bool(why)   # x_test alone: read as the checkpoint says, and said
+        if decided:
             what += (f" (x_test read as {'pixels, scaled as training scales them' if pixels else 'features, as they are'}"
-                     f"{': ' + why if why else ''})")
+                     f": {why})")
     else:
         raise DataError(f"{name}: expected an .npy, .npz or .csv file of inputs (or a folder holding x.npy)")
+    if vocab is None and trained_on is not None and not decided:
+        # however the file would be read alone, the inputs are read as the checkpoint's training read its x
+        recorded = trained_on() if callable(trained_on) else trained_on
+        if recorded in ("pixels", "features") and (recorded == "pixels") != pixels or recorded == "pixels":
+            pixels = recorded == "pixels"
+            what += (f" ({xname} read as {'pixels, scaled as training scales them' if pixels else 'features, as they are'}"
+                     f": {_alone(n_inputs, recorded)[1]})")
     x = _numeric(x, f"{what}: {xname}")
     if vocab is not None:
         check_tokens(x, vocab, f"{what}: {xname}", at and at[0])

@@ -51,6 +51,9 @@ class Trainer:
     namespace: dict = field(repr=False)
     train_step: object = field(repr=False, default=None)  # (params, opt_state, x, y, key=None)
     epoch: object = field(repr=False, default=None)       # (params, opt_state, x, y, key, batch_size)
+    # the optimizer by name, as a checkpoint records it: a derived rule's (SGD, momentum, Adam), optax's by the
+    # name it was asked for (adamw, yogi); "optax" for a transformation passed in, which has no name
+    optimizer_name: str = "optax"
 
     def __getattr__(self, name):
         # forward, loss, grads, loss_and_grads, dropout_masks, PARAM_SHAPES: the module's own. Those that
@@ -146,6 +149,7 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     source = module_source(derivation, rule if named else None, dtype, getattr(net, "name", "network"))
     ns = run_source(source, f"trainer {getattr(net, 'name', 'network')}")
     trainer = Trainer(net, derivation, rule, dtype, source, ns)
+    trainer.optimizer_name = rule.name if named else optimizer if isinstance(optimizer, str) else "optax"
     masks = bool(derivation.model.masks)
     inner = module_step(ns, masks) if named else _optax_step(rule, ns, masks)
     step = _top_level(inner, derivation.model, trainer)
@@ -262,9 +266,14 @@ def _top_level(step, model, trainer=None):
             if not expected:
                 spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
                         for k, s in trainer.namespace["PARAM_SHAPES"].items()}
-                expected.append(jax.tree.structure(jax.eval_shape(trainer.init_opt_state, spec)))
+                state = jax.eval_shape(trainer.init_opt_state, spec)
+                expected.extend((jax.tree.structure(state), spec, state))
             if jax.tree.structure(opt_state) != expected[0]:
                 _opt_state(trainer, opt_state)   # says where it differs
+            # each array's shape and kind of number, as the trace sees them (under vmap: one example's, the
+            # batch axis set aside), against what init_params and init_opt_state make
+            _same_leaves(params, expected[1], "params")
+            _same_leaves(opt_state, expected[2], "opt_state")
         return step(params, opt_state, x, y, key)
     top, nested = jit(guarded, model), jax.jit(guarded)
 
@@ -289,6 +298,46 @@ def _top_level(step, model, trainer=None):
         return nested(params, opt_state, x, y, key)
     train_step.top = top   # the compiled step itself (benchmarks time its phases)
     return train_step
+
+
+def _same_leaves(found, want, name) -> None:
+    """A DataError naming the first array of ``found`` (params or opt_state, of ``want``'s structure) whose shape
+    or kind of number (floating point, integer, bool, random key) differs from ``want``'s, with both shapes."""
+    import jax
+    spec = jax.tree_util.tree_flatten_with_path(want)[0]
+    made = "trainer.init_params" if name == "params" else "trainer.init_opt_state"
+    if name == "params":   # by name, whatever the values are (a nested list flattens into many leaves)
+        for k, w in want.items():
+            if not hasattr(found[k], "shape"):
+                raise DataError(f"{name}[{k!r}]: expected an array of shape {tuple(w.shape)}, as {made} makes it, "
+                                f"found {_a(found[k])}")
+        leaves = [found[path[0].key] for path, _ in spec]
+    else:
+        leaves = jax.tree.leaves(found)
+    for (path, w), leaf in zip(spec, leaves):
+        where = name + jax.tree_util.keystr(path)
+        mine, theirs = _number_kind(w.dtype), _number_kind(getattr(leaf, "dtype", None))
+        if mine != theirs:
+            raise DataError(f"{where}: holds {theirs} ({getattr(leaf, 'dtype', type(leaf).__name__)}), where "
+                            f"{made} makes {mine} ({w.dtype})")
+        shape = tuple(getattr(leaf, "shape", ()))
+        if shape != tuple(w.shape):
+            raise DataError(f"{where}: has shape {shape}, where {made} makes {tuple(w.shape)}")
+
+
+def _number_kind(dtype) -> str:
+    """The kind of number a dtype holds, as the step's checks compare them: float32 and float64 alike."""
+    import numpy as np
+    if dtype is None:
+        return "no array"
+    if _is_key(type("leaf", (), {"dtype": dtype})()):
+        return "random keys"
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        return str(dtype)
+    return {"f": "floating-point numbers", "i": "integers", "u": "integers", "b": "booleans",
+            "c": "complex numbers"}.get(kind, str(dtype))
 
 
 def _optax_step(tx, ns, masks):

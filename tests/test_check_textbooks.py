@@ -68,7 +68,7 @@ def test_a_slip_in_a_book_spelling_is_named_as_in_the_ascii_formula(typed, ascii
     ("(1/m) δ₂ A₁ᵀ @ W₉", 15, "unknown name 'W9'"),
     (r"\frac{1}{m} \sum_i \delta_2", 12, r"the LaTeX command \sum is not part of a formula's grammar"),
     ("(1/m) δ₂ A₁ᵀ + λ W₂", 15, "the weight decay's λ, and this network declares no weight decay"),
-    ("δ₂ (A₁ᵀ) / m", 0, "delta2 is not a function, and a name before parentheses calls one: write delta2 @ (...)"),
+    ("delta2(A1.T) / m", 0, "delta2 is not a function, and a name before parentheses calls one: write delta2 @ (...)"),
     ("(1/m) delta2 A1.T", 6, "two operands side by side: write @ (a matrix product) or * between them"),
     ("W2.T @ dZ2 * g'(A1)", 13, "g_prime(Z) is the derivative of a layer's activation at its Z"),
 ])

@@ -15,6 +15,7 @@ constant factor, a missing transpose, a wrong or missing activation derivative).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ import sympy as sp
 from compile.lowering.evaluate import evaluate, leaf_values
 from compile.checks.factor import factor, transposed
 from compile.checks.points import random_point
+from derive.formula.parse import same_entries
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
 RTOL, ATOL = 1e-9, 1e-12
@@ -53,12 +55,14 @@ class FormulaCheck:
     reading: str = ""          # the network, its loss and convention the formula was read against
     verdict: str = ""          # the reading of the formula's d-names the verdict rests on
     yours_note: str = ""       # what the d-names of "yours" were read as
+    warnings: list = field(default_factory=list)    # what holds beside the verdict (equal, but overflows float64)
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
                            "correct": self.correct_formula, "how": self.how,
                            "counterexample": self.counterexample or None, "diagnosis": self.diagnosis,
-                           "reading": self.reading or None, "d_names": self.verdict or None},
+                           "reading": self.reading or None, "d_names": self.verdict or None,
+                           "warnings": self.warnings},
                           ensure_ascii=False)
 
     def render(self) -> str:
@@ -70,6 +74,7 @@ class FormulaCheck:
         if self.counterexample:
             lines.append(f"  counterexample: {self.counterexample}")
         lines += [f"  what differs: {d}" for d in self.diagnosis]
+        lines += [f"  warning: {w}" for w in self.warnings]
         if not self.ok:
             lines.append(f"  as a formula: {self.correct_formula}")
         if self.reading:
@@ -562,7 +567,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         from derive.ops.scan import cell_backward
         result.where = [f"{display(dn.name, 'text')} = {show(dn, 'text')}"
                         for _, dn in cell_backward(correct.attrs["cell"]).deltas] + result.where
-    if user.shape != correct.shape and _same_array(user.shape, correct.shape):
+    if user.shape != correct.shape and same_entries(user.shape, correct.shape):
         # the same array under NumPy's broadcasting: leading axes of length 1 kept or dropped (a bias's
         # (n,) for (1, n) in rows; a conv bias's (1, 1, 1, c) for (c,)): compared entry by entry
         from derive.graph.build import reshape
@@ -588,10 +593,30 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     if numeric["undefined"]:
         # Yours has no value at the check points: no verdict of equality can stand beside that.
         result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
+        why = numeric.get("why") or ("yours is inf or nan at the check points (a value beyond float64's range, a log "
+                                     "or square root of a negative number, or a division by zero), where the derived "
+                                     "formula is finite")
+        # the numbers cannot decide; exact arithmetic still can (log(exp(1000 Z2)) is 1000 Z2 there)
+        exact, detail = symbolic_equal(d, user, correct, seed=seed, seconds=EXACT_WHEN_DIFFERENT)
+        result.how.insert(0, f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
+        overflows = why.startswith("yours overflows")
+        if exact is True and overflows:   # right as mathematics, yet float64 cannot compute it as written
+            result.ok = True
+            result.warnings.append("equal in exact arithmetic, but it overflows float64 at the check points: "
+                                   + why[len("yours overflows float64 at the check points: "):]
+                                   if why.startswith("yours overflows float64 at the check points: ") else
+                                   "equal in exact arithmetic, but it overflows float64 at the check points")
+            result.warnings[-1] += " (the counterexample shows where)"
+            result.counterexample = numeric["undefined"]
+            return result
         result.counterexample = numeric["undefined"]
-        result.diagnosis.append(numeric.get("why") or "yours is inf or nan at the check points (a value beyond "
-                                "float64's range, a log or square root of a negative number, or a division by zero), "
-                                "where the derived formula is finite")
+        if exact is True:
+            result.diagnosis.append("equal in exact arithmetic, but " + why[len("yours "):] if why.startswith("yours ")
+                                    else why)
+        elif exact is False:
+            result.diagnosis.append(why + "; and it differs from the derived formula in exact arithmetic too")
+        else:
+            result.diagnosis.append(why)
         return result
     # Where the numbers already differ, the exact comparison only adds detail: a short limit.
     exact, detail = symbolic_equal(d, user, correct, seed=seed,
@@ -601,6 +626,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
                       f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
     result.ok = bool(numeric["ok"] and exact is not False)
     if result.ok:
+        result.warnings += _kink_notes(formula, result.correct)
         return result
     result.counterexample = numeric["counterexample"] or detail
     if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
@@ -630,6 +656,22 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
                                 "yours depends on the batch size m in another way")
     return result
+
+
+_AT_KINK = re.compile(r"\(\s*([^()<>=≥≤]+?)\s*(>=|<=|≥|≤)\s*([^()<>=≥≤]+?)\s*\)")
+
+
+def _kink_notes(formula, correct) -> list:
+    """What an indicator that holds at its boundary ((Z1 >= 0)) does where the derived formula has step:
+    derivax's step(0) is 0 (relu′(0) = 0), the indicator's 1, so the two differ where its sides are equal."""
+    if not isinstance(formula, str) or "step" not in correct:
+        return []
+    notes = []
+    for found in _AT_KINK.finditer(formula):
+        left, op, right = found.group(1).strip(), found.group(2), found.group(3).strip()
+        notes.append(f"({left} {op} {right}) is 1 where {left} = {right}, and derivax's step is 0 at its kink "
+                     "(relu′(0) = step(0) = 0): the two are equal everywhere but there")
+    return notes
 
 
 def _hidden_difference(user, correct) -> str:
@@ -685,18 +727,6 @@ def _recurrence(d, sigmas, style) -> str:
     from derive.printing.show import show
     step = recurrence(sigmas.attrs["cell"])
     return show(step if step is not None else sigmas, style)
-
-
-def _same_array(user, correct) -> bool:
-    """Whether two shapes hold the same entries in the same places under NumPy's broadcasting: equal once
-    the leading axes of length 1 are dropped ((n,) and (1, n); (c,) and (1, 1, 1, c)). (n,) and (n, 1)
-    are not: a vector broadcasts as a row."""
-    def core(shape):
-        shape = list(shape)
-        while shape and shape[0] == 1:
-            shape.pop(0)
-        return shape
-    return core(user) == core(correct)
 
 
 def _shape_said(shape) -> str:
@@ -840,7 +870,7 @@ def _variant_agrees(d, text, correct, per_step, seed) -> bool:
     """Whether the formula ``text`` (a variant of the user's) reads and agrees numerically with ``correct``."""
     try:
         user = to_node(text, d, at_step=correct if per_step else None)
-        if user.shape != correct.shape and _same_array(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
+        if user.shape != correct.shape and same_entries(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
             from derive.graph.build import reshape
             user = reshape(user, correct.shape)
         return user.shape == correct.shape and bool(_numeric(d, user, correct, seed)["ok"])

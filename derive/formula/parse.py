@@ -776,6 +776,8 @@ class Evaluator:
             self.fail(node, f"{called}(...) takes one argument")
         if isinstance(arg, ast.Compare) or "float" in called or "double" in called:
             return self.visit(arg)
+        if isinstance(arg, ast.Constant) and type(arg.value) in (int, float) and float(arg.value).is_integer():
+            return self.visit(arg)   # np.int64(2): a whole number stays itself
         self.fail(node, f"{called} truncates to whole numbers: only a mask such as (A1 > 0) may be cast")
 
     def reshape(self, node, x, shape_nodes, receiver):
@@ -840,6 +842,12 @@ class Evaluator:
                       "division by zero (or another undefined value)")
         return value
 
+    def grouped(self, node) -> str:
+        """The formula's text of an operand, in parentheses where an operator binds it (A2 - Y as (A2 - Y))."""
+        text = self.source(node)
+        loose = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda))
+        return f"({text})" if loose else text
+
     def reworded(self, node, message, operands, args):
         """A message from an operation, with the graph's internal names of its operands (ew(A2, Y),
         T(W1)) replaced by the formula's own text of them; a shape mismatch of an elementwise operator
@@ -854,7 +862,7 @@ class Evaluator:
         if message.startswith("cannot multiply") and "would fit" not in message and len(args) >= 2 \
                 and all(isinstance(v, Node) and v.rank == 2 for v in args[:2]) \
                 and args[1].shape[1] == args[0].shape[0] and len(operands) >= 2:
-            message += (f" ({self.source(operands[1])} @ {self.source(operands[0])} would fit: the factors in the "
+            message += (f" ({self.grouped(operands[1])} @ {self.grouped(operands[0])} would fit: the factors in the "
                         "wrong order?)")
         pairs = sorted(((repr(v), self.shown(n, v).rsplit(" (", 1)[0]) for n, v in zip(operands, args)
                         if isinstance(v, Node)),
@@ -903,7 +911,7 @@ class Evaluator:
         if not rest:
             return self._scalar(value)
         shape = broadcast_shape(rest)
-        if shape is not None and shape != tuple(value.shape) and _same_entries(shape, value.shape):
+        if shape is not None and shape != tuple(value.shape) and same_entries(shape, value.shape):
             from derive.graph.build import reshape
             return reshape(value, shape)
         return value
@@ -956,8 +964,10 @@ def _side_by_side(src, at) -> bool:
     return bool(before) and (before[-1].isalnum() or before[-1] in "_)")
 
 
-def _same_entries(a, b) -> bool:
-    """Whether two shapes differ only by axes of length 1 in front ((n,) and (1, n))."""
+def same_entries(a, b) -> bool:
+    """Whether two shapes hold the same entries in the same places under NumPy's broadcasting: equal once the
+    leading axes of length 1 are dropped ((n,) and (1, n); (c,) and (1, 1, 1, c)). (n,) and (n, 1) are not: a
+    vector broadcasts as a row."""
     def core(shape):
         shape = list(shape)
         while shape and shape[0] == 1:

@@ -50,7 +50,7 @@ from derive.formula.errors import FormulaError
 _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "⊘": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
-            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "\u0302": "hat", **_SUBSCRIPTS}
+            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "Ŷ": "Yhat", "\u0302": "hat", **_SUBSCRIPTS}
 # the books' signs a formula spells otherwise (a message says how)
 _REFUSED = {"Σ": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
             "∑": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
@@ -85,6 +85,7 @@ class _Out:
         self.batch = batch        # the examples' axis (0 in rows, 1 in columns): what \sum_{i=1}^{m} sums over
         self.example = False      # inside such a sum, where x^{(i)} (one example's x) is read as x
         self.classes = False      # inside \sum_{k}, where x_k (x's entry at class k) is read as x
+        self.marks = []           # where in the text written a name marked (i) (one example's) ends
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -108,6 +109,9 @@ def respell(text: str, names=None):
     except RecursionError:
         raise FormulaError(text, 0, "formula nested too deeply") from None
     typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
+    if typeset:
+        new, at = _square_brackets(new, at)
+    new, at = _called_products(new, at, names or {}, typeset)
     if not _parses(new):   # what Python reads otherwise: kept only where it makes the text parse
         primed = _octave_primes(new, at)
         tries = [primed] + ([_juxtaposed(new, at, names or {}), _juxtaposed(*primed, names or {})] if typeset else [])
@@ -208,12 +212,27 @@ def _write(text, start, end, out, latex):
     i = start
     while i < end:
         c = text[i]
+        if i == start or text[i - 1] == "\n":
+            aside = _ASIDE.match(text, i, end)
+            if aside and (latex or not aside.group().lstrip().startswith("%")):
+                # a line of the block derivax prints around its formulas: % Gradients, \begin{align*}, $$,
+                # a markdown heading, a text panel's border
+                out.put("\n", i)
+                i = aside.end()
+                continue
+        if c == "│":   # a text panel's border, around a line copied from it
+            out.put(" ", i)
+            i += 1
+            continue
         example = _EXAMPLE.match(text, i, end) if c in "^⁽" else None
         if example:   # x^{(i)}, δ^{[2](i)}, δ₁⁽ⁱ⁾: one example's row, summed over by the \sum_{i=1}^{m} around it
             if not out.example:
                 raise FormulaError(text, i, "(i) marks one example's row of a matrix: write it inside the sum over the "
                                             "examples, \\sum_{i=1}^{m} x^{(i)} (Σᵢ x⁽ⁱ⁾), or write the whole matrix")
             out.put(example.group(1) or "", i)
+            out.marks.append(len(out.chars))
+            if example.group(2):   # a^{[1](i)T}: one example's a, transposed
+                out.put(".T", i)
             i = example.end()
             continue
         summed = _SUM.match(text, i, end) if c in "Σ∑\\" else None
@@ -221,11 +240,12 @@ def _write(text, start, end, out, latex):
         if summed and _EXAMPLE.search(text[summed.end():stop]):
             # \sum_{i=1}^{m} x^{(i)} (Σᵢ x⁽ⁱ⁾), as derivax prints a bias's gradient: the sum over the examples
             out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
-            out.put("sum(", i)
+            begin, marks = len(out.chars), len(out.marks)
             was, out.example = out.example, True
             _write(text, len(text[:stop]) - len(text[summed.end():stop].lstrip()), stop, out, latex)
             out.example = was
-            out.put(f", {out.batch})", stop)
+            _examples_summed(text, i, out, begin, out.marks[marks:], stop)
+            del out.marks[marks:]
             i = stop
             continue
         gradient = _NABLA.match(text, i, end) if c in "∇\\" else None
@@ -251,8 +271,19 @@ def _write(text, start, end, out, latex):
                 out.put(" ", i)
                 i = word.end()
                 continue
-            if name == "frac":
-                i = _frac(text, i, end, out, latex)
+            around = _ENVIRONMENT.match(text, i, end) if name in ("begin", "end") else None
+            if around:   # \begin{align*} ... \end{align*}: the lines inside are the formula's
+                out.put("\n", i)
+                i = around.end()
+                continue
+            hatted = _HAT.match(text, i, end) if name in ("hat", "widehat") else None
+            if hatted:   # \hat{y}: ŷ, the output as the books name it; \hat{X}: a normalization's x̂
+                out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+                out.put((hatted.group(1) or hatted.group(2)) + "hat", i)
+                i = hatted.end()
+                continue
+            if name in ("frac", "dfrac", "tfrac"):
+                i = _frac(text, i, end, out, latex, word.end())
                 continue
             if name in _LATEX:
                 put = _LATEX[name]
@@ -410,6 +441,12 @@ def _write(text, start, end, out, latex):
         i += 1
 
 
+# the lines around a block derivax prints (show --format latex, markdown, the text panels): LaTeX comments,
+# an environment's \begin and \end, markdown's $$, headings and **Convention:** line, a panel's top and bottom
+_ASIDE = re.compile(r"[ \t]*(?:%[^\n]*|\\(?:begin|end)\{(?:align|aligned|equation|gather|gathered|split)\*?\}[ \t]*"
+                    r"|\$\$[ \t]*|#{1,6}[ \t][^\n]*|\*\*[^*\n]+\*\*[^\n]*|[╭╰][^\n]*[╮╯][ \t]*)(?=\n|$)")
+_HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z])(?![A-Za-z]))")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather|gathered|split)\*?\}")
 _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
                          r"|T(?![A-Za-z0-9_]))")
@@ -438,7 +475,8 @@ _LATEX_SUM = re.compile(r"(?![A-Za-z])\s*(?:_\s*(?:\{\s*(?P<index>[A-Za-z])\s*(?
 # an align's line that goes on with the equation before it: \\ then & not followed by = (&\quad + ...)
 _CONTINUED = re.compile(r"\s*&(?!\s*=)(?!&)")
 _CLASS_ENTRY = re.compile(r"_\s*(?:\{\s*k\s*\}|k(?![A-Za-z0-9]))")
-_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\(\s*i\s*\)\s*\}|⁽ⁱ⁾")
+_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\(\s*i\s*\)\s*(T|\\top(?![A-Za-z])|\\intercal(?![A-Za-z]))?\s*\}"
+                      r"|⁽ⁱ⁾")
 _POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
 
@@ -530,6 +568,69 @@ def _nielsen_layer(text, i, after, sup, out, end) -> int:
     return after
 
 
+def _examples_summed(text, i, out, begin, marks, stop):
+    """The term written into ``out`` from ``begin`` (its names marked (i) ending at ``marks``), summed over
+    the examples as the sum at ``i`` in ``text`` says: a product of two examples' vectors as the matrix
+    product over the batch (rows: Σᵢ x⁽ⁱ⁾ᵀ y⁽ⁱ⁾ = Xᵀ Y; columns: Σᵢ x⁽ⁱ⁾ y⁽ⁱ⁾ᵀ = X Yᵀ), an elementwise term
+    as its sum over the batch's axis; any other term is refused with its position."""
+    term, term_at = "".join(out.chars[begin:]), out.at[begin:]
+    del out.chars[begin:], out.at[begin:]
+    tokens = _tokens(term) or []
+    marked = {e - begin for e in marks}
+    row = out.batch == 0   # one example's x is a row of X in the rows convention, a column in columns
+
+    def factor(k):
+        """(name, transposed, the token after it) of a marked vector at token k (x, (x), x.T, (x).T), or None."""
+        bracket = k < len(tokens) and tokens[k][1] == "("
+        j = k + 1 if bracket else k
+        if j >= len(tokens) or tokens[j][0] != "name" or tokens[j][3] not in marked:
+            return None
+        j += 1
+        if bracket:
+            if j >= len(tokens) or tokens[j][1] != ")":
+                return None
+            j += 1
+        flips = 0
+        while j + 1 < len(tokens) and tokens[j][1] == "." and tokens[j + 1][1] == "T":
+            flips, j = flips + 1, j + 2
+        return tokens[k + 1 if bracket else k][1], flips % 2 == 1, j
+
+    first = factor(0)
+    second = None
+    if first is not None and first[2] < len(tokens):
+        k = first[2] + (1 if tokens[first[2]][1] in (_PRODUCT, "@") else 0)
+        second = factor(k)
+    if second is not None and second[2] == len(tokens):
+        # x y: a column (after its transposes) before a row makes each example's outer product, and their
+        # sum is the product of the matrix whose columns are the examples' x and the one whose rows are y's
+        column_first = first[1] == row
+        row_second = second[1] != row
+        if column_first and row_second:
+            left = first[0] + (".T" if row else "")
+            right = second[0] + ("" if row else ".T")
+            out.put(f"({left} @ {right})", i)
+            return
+        raise FormulaError(text, i, f"Σᵢ of {shown(term)} with the examples' (i): one example's x is a "
+                                    f"{'row' if row else 'column'} here ({'rows' if row else 'columns'} convention), so "
+                                    "this product is no outer product of its vectors; derivax reads "
+                                    + ("Σᵢ x⁽ⁱ⁾ᵀ y⁽ⁱ⁾ as Xᵀ Y" if row else "Σᵢ x⁽ⁱ⁾ y⁽ⁱ⁾ᵀ as X Yᵀ")
+                                    + ": write that, or the whole matrices")
+    # an elementwise term: no transpose, and no matrix product (a product sign or operands side by side
+    # between two matrices)
+    joined, joined_at = _juxtaposed(term, term_at + [stop], out.names or {})
+    joined, _ = _products(joined, joined_at)
+    bad = next((t for t in (_tokens(joined) or []) if t[1] == "@" or t[1] == "T"), None)
+    if bad is not None or "'" in term and ".T" in _octave_primes(term, term_at + [stop])[0]:
+        raise FormulaError(text, i, "Σᵢ sums one example's terms over the examples: derivax reads a product of two "
+                                    "examples' vectors (" + ("Σᵢ x⁽ⁱ⁾ᵀ y⁽ⁱ⁾, Xᵀ Y" if row else "Σᵢ x⁽ⁱ⁾ y⁽ⁱ⁾ᵀ, X Yᵀ")
+                                    + f") and an elementwise term (Σᵢ δ⁽ⁱ⁾, sum(δ, {out.batch})), and "
+                                    f"{shown(term)!r} is neither: write it with the whole matrices")
+    out.put("sum(", i)
+    for c, a in zip(term, term_at):
+        out.put(c, a)
+    out.put(f", {out.batch})", stop)
+
+
 def _term_end(text, i, end) -> int:
     """Where the term that starts at ``i`` ends: at a + or − outside brackets (a sum runs over its term), a
     closing bracket of one opened before it, the end of its line (a new line, LaTeX's \\\\, an align's &), or
@@ -571,9 +672,9 @@ def _group(text, i, end):
     return None
 
 
-def _frac(text, i, end, out, latex):
-    """\frac{a}{b} as ((a)/(b)); the offset after it."""
-    first = _group(text, i + 5, end)
+def _frac(text, i, end, out, latex, after=None):
+    """\frac{a}{b} as ((a)/(b)), and dfrac and tfrac alike; the offset after it."""
+    first = _group(text, i + 5 if after is None else after, end)
     second = _group(text, first[1] + 1, end) if first else None
     if second is None:
         raise FormulaError(text, i, "\\frac takes two groups in braces, as \\frac{1}{m}")
@@ -704,6 +805,59 @@ def _juxtaposed(text, at, names):
     return out.text(), out.at
 
 
+def _square_brackets(text, at):
+    """The books' square brackets as parentheses ([A₂ − Y]ᵀ): a [ that follows no operand (no index) and the ]
+    that closes it."""
+    chars, depth, opened = list(text), [], False
+    for k, c in enumerate(text):
+        if c == "[":
+            before = text[:k].rstrip()
+            grouping = not before or not (before[-1].isalnum() or before[-1] in "_)]") or text[k - 1].isspace()
+            depth.append(grouping)
+            if grouping:
+                chars[k], opened = "(", True
+        elif c == "]" and depth:
+            if depth.pop():
+                chars[k] = ")"
+    return ("".join(chars), at) if opened else (text, at)
+
+
+def _called_products(text, at, names, typeset):
+    """Parentheses after an operand that is no function, as a product: in the books' notation after a closing
+    bracket, a transpose or a matrix's name (A₁ᵀ (A₂ − Y), (1/m) (A₂ − Y)(A₁)ᵀ, δ₂ (A₁ᵀ)); in Python's
+    spelling after a closing bracket or a transpose and a space ((A1).T (A2 - Y)), which code never calls.
+    A name's call in Python's spelling (delta2(A1.T)) is left to the parser, which refuses it."""
+    tokens = _tokens(text)
+    if not tokens or "(" not in text:
+        return text, at
+    inserts = []
+    for k in range(1, len(tokens)):
+        (pk, pt, _, pe), (_, nt, ns, _) = tokens[k - 1], tokens[k]
+        if nt != "(" or "\n" in text[pe:ns]:
+            continue
+        transposed = pt == "T" and k > 1 and tokens[k - 2][1] == "."
+        matrix = pk == "name" and not transposed and pt in names and not callable(names[pt]) \
+            and not (k > 1 and tokens[k - 2][1] == ".")
+        if transposed or pt == ")":
+            if typeset or pe < ns:
+                inserts.append(ns)
+        elif matrix and typeset:
+            inserts.append(ns)
+    if not inserts:
+        return text, at
+    out = _Out()
+    prev = 0
+    for pos in inserts:
+        for c in range(prev, pos):
+            out.put(text[c], at[c])
+        out.put(f"{_PRODUCT} " if pos and text[pos - 1].isspace() else f" {_PRODUCT} ", at[pos])
+        prev = pos
+    for c in range(prev, len(text)):
+        out.put(text[c], at[c])
+    out.at.append(at[-1])
+    return out.text(), out.at
+
+
 def _products(text, at):
     """Each product sign as the product its operands make: * where one side is a number (1/m, 2, m, λ),
     @ between two matrices."""
@@ -766,7 +920,7 @@ def _scalar(tokens) -> bool:
 
 
 # the output as the courses name it: Ng's AL (and dAL, dZL), the books' ŷ, CS231n's probs and scores
-_OUTPUT = {"yhat": "A", "y_hat": "A", "ŷ": "A", "probs": "A", "scores": "Z"}
+_OUTPUT = {"yhat": "A", "y_hat": "A", "Yhat": "A", "Y_hat": "A", "ŷ": "A", "probs": "A", "scores": "Z"}
 
 
 def _last_layer(t, known):

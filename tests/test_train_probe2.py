@@ -218,3 +218,18 @@ def test_an_infinite_test_loss_is_said_and_written_as_inf(tmp_path, capsys):
     lines = out.strip().splitlines()
     assert _json(out)["test_loss"] == "inf"
     assert "test loss inf" in lines[-2], out
+
+
+# ---- 6. loaded weights that overflow the output are named, not x ----
+
+def test_loaded_weights_that_overflow_the_output_are_named(data, tmp_path, capsys):
+    _train(capsys, data, "sgd", "--save", str(tmp_path / "ok.npz"))
+    with np.load(tmp_path / "ok.npz", allow_pickle=False) as f:
+        arrays = dict(f)
+    arrays["W2"] = np.full_like(arrays["W2"], 1e38)   # A1 W2 sums 8 such terms: past float32's 3.4e38
+    np.savez(tmp_path / "big.npz", **arrays)
+    assert np.abs(np.load(data / "d.npz")["x"]).max() < 10   # x itself is small: not the cause
+    code = main(["train", CLS, "--data", str(data / "d.npz"), "--epochs", "1", "--load", str(tmp_path / "big.npz")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "parameters loaded from the checkpoint are the cause, W2 reaching 1e+38" in err and "scale x down" not in err

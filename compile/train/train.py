@@ -678,7 +678,17 @@ def _not_finite_at_start(trainer, J, params, xe, ye, x, y, stats, resumed) -> st
     xs, ys = np.asarray(x, np.float64), np.asarray(y, np.float64)
     x_top = float(np.abs(xs).max()) if xs.size else 0.0
     y_top = float(np.abs(ys).max()) if ys.size else 0.0
+    # the parameter of the largest magnitude (or one not finite): loaded weights can be the cause as well as x
+    sizes = {k: float(np.nanmax(np.abs(np.where(np.isfinite(v), v, np.inf)))) if np.size(v) else 0.0
+             for k, v in ((k, np.asarray(v, np.float64)) for k, v in params.items())}
+    p_name = max(sizes, key=sizes.get) if sizes else None
+    w_top = sizes.get(p_name, 0.0)
     if not np.isfinite(pred).all():
+        where = "loaded from the checkpoint" if resumed else "drawn at the start"
+        if p_name is not None and (not np.isfinite(w_top) or (w_top > 1e6 and x_top <= 1e3)):
+            return head.replace("training data: ", "parameters: ", 1) + (
+                f"the network's output is already not finite there: the parameters {where} are the cause, "
+                f"{p_name} reaching {w_top:.3g} (x's largest magnitude is only {x_top:.3g})")
         return head + (f"the network's output is already not finite there (x's largest magnitude is {x_top:.3g}; "
                        "scale x down, e.g. to mean 0 and standard deviation 1)")
     top = float(info.max)

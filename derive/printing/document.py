@@ -456,16 +456,73 @@ def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
                 body.append("\n")
         if not rows:
             body.append("(none)")
-        console.print(Panel(body, title=said(section), title_align="left", expand=True))
-    if any(l.activation in ("relu", "leaky_relu") or "relu" in l.activation or "step" in l.activation
-           for l in d.model.layers):
-        console.print(said(f"Kinks: {kink_note()}."))
+        title, rest = panel_title(said(section), console.width)
+        if rest:   # the part of the title its border has no room for: the panel's first lines
+            head = Text("\n".join(rest), style="dim")
+            body = head.append("\n").append_text(body)
+        console.print(Panel(body, title=Text(title), title_align="left", expand=True))
+    note = kink_note(kinked(d.model))
+    if note:
+        console.print(said(f"Kinks: {note}."))
 
 
-def kink_note(p=None) -> str:
-    """The convention at a kink, its derivative written as the notation writes derivatives (relu′(0))."""
+# The scalar functions with a kink or a jump at 0, in the order the note names them, each with the value its
+# derivative takes there: (name, the derivative's value at 0, how that value is chosen).
+KINKS = (("relu", "step(0) = 0", "left"), ("leaky_relu", "1/100", "left"),
+         ("selu", "λα ≈ 1.7581", "left"), ("abs", "sign(0) = 0", "mean"),
+         ("step", "0", "jump"), ("sign", "0", "jump"))
+
+
+def panel_title(title: str, width: int) -> tuple:
+    """(the title a panel ``width`` cells wide shows whole on its top border, the lines of the rest of the
+    title, at most the panel's inner width each): a title too long keeps its head (Index form), its
+    parenthesis (the index legend) goes to the lines; a head too long as well is cut with an ellipsis,
+    and the lines hold the whole title."""
+    from rich.cells import cell_len
+    from derive.printing.breaks import wrap_words
+    room = width - 6   # the corners, a border cell on either side, a space on either side of the title
+    if cell_len(title) <= room:
+        return title, []
+    inner = max(width - 4, 8)
+    head, paren, rest = title.partition(" (")
+    if paren and cell_len(head) <= room:
+        return head, wrap_words("(" + rest, inner)
+    cut = ""
+    for ch in title:
+        if cell_len(cut + ch) > room - 1:
+            break
+        cut += ch
+    return cut.rstrip() + "…", wrap_words(title, inner)
+
+
+def kinked(model) -> list:
+    """The names of KINKS that the activations of ``model``'s layers call."""
+    import sympy as sp
+    from derive.network.scalar_functions import SCALAR_FUNCTIONS
+    classes = {c: f.name for f in SCALAR_FUNCTIONS for c in f.classes}
+    found = set()
+    for layer in model.layers:
+        fn = getattr(layer, "fn", None)
+        expr = getattr(fn, "expr", None)
+        if isinstance(expr, sp.Basic):
+            found |= {classes.get(type(f)) for f in expr.atoms(sp.Function)}
+        elif layer.activation in dict((k[0], k) for k in KINKS):
+            found.add(layer.activation)
+    return [name for name, _, _ in KINKS if name in found]
+
+
+def kink_note(names=("relu",), p=None) -> str:
+    """The value the derivative of each of ``names`` (the kinked functions a network calls) takes at its
+    kink, written as the notation writes derivatives (relu′(0) = step(0) = 0); empty without any."""
     p = p or printer_for("text")
-    return KINK_CONVENTION.replace("relu'(0)", p.derivative_call("relu", "0"))
+    rows = [(p.derivative_call(name, "0") + " = " + value, how) for name, value, how in KINKS if name in names]
+    parts = []
+    for how, lead in (("left", KINK_CONVENTION.split(": ")[0] + ": "), ("mean", ""),
+                      ("jump", "a jump adds no gradient: ")):
+        said = [text + (", the mean of its two sides" if how == "mean" else "") for text, h in rows if h == how]
+        if said:
+            parts.append(lead + ", ".join(said))
+    return "; ".join(parts)
 
 
 def text_row(left, right, note, width: int, said=str) -> list:
@@ -551,12 +608,19 @@ def latex_text(text: str) -> str:
     return "".join(out)
 
 
+def breakable(title: str) -> str:
+    """``title`` as ``latex_text`` writes it, free to break after each '-', ':', ',' and '*' (a network's
+    spec is one long word otherwise, and runs past the margin); the heading sets it ragged right, so that
+    a line broken there need not stretch its few spaces."""
+    return "".join(latex_text(ch) + (r"\allowbreak{}" if ch in "-:,*" else "") for ch in title)
+
+
 def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax derivation") -> str:
     """A standalone LaTeX document (article, amsmath, amssymb) that pdflatex compiles: a section per part
     of the derivation, the layout as text, the steps with their reasons."""
     body = to_latex(d, params, steps, unroll)
     parts = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{amsmath,amssymb}",
-             r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{{latex_text(title)}}}"]
+             r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{\raggedright {breakable(title)}}}"]
     parts += [latex_text(line) + r"\par" for line in layout_lines(d, "text")]   # the layout, as words
     lines = body.splitlines()[len(layout_lines(d, "latex")):]
     for line in lines:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 
+from derive.printing.breaks import EQUALS, EQUALS_WIDTH, LATEX_WIDTH, QUAD, latex_pieces, latex_width
 from derive.printing.document import FACT, layout_lines, sections
 from derive.printing.page import mathml, note_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
+div.eqs { overflow-x: auto; max-width: 100%; } div.line.more { padding-left: 1.5em; }
 table.eq { border-collapse: collapse; width: 100%; } table.eq td { padding: .25rem .5rem; vertical-align: middle; }
 td.lhs { text-align: right; white-space: nowrap; } td.note { color: #666; font-size: .85rem; }
 math { font-size: 1.1rem; } .layout { color: #444; font-size: .9rem; }
@@ -30,14 +32,33 @@ def derivation_html(d, params=None, steps=False, unroll=False) -> str:
     if layout:
         out.append("<h2>Layout</h2>" + "".join(f'<p class="layout">{html.escape(line)}</p>' for line in layout))
     for title, rows in sections(d, "latex", params, steps, unroll):
-        out.append(f"<h2>{html.escape(title)}</h2><table class=\"eq\">")
+        out.append(f"<h2>{html.escape(title)}</h2><div class=\"eqs\"><table class=\"eq\">")
+        lhs_width = max([latex_width(left) for left, _, _ in rows if left and left is not FACT] + [0.0])
         for left, right, note in rows:
             lhs = mathml(left) if left and left is not FACT else ""
-            rhs = mathml(right if left is FACT else "= " + right)
-            out.append(f'<tr><td class="lhs">{lhs}</td><td>{rhs}</td>'
+            out.append(f'<tr><td class="lhs">{lhs}</td><td>{_right_side(left, right, lhs_width)}</td>'
                        f'<td class="note">{note_html(note) if note else ""}</td></tr>')
-        out.append("</table>")
+        out.append("</table></div>")
     return "\n".join(out)
+
+
+def _right_side(left, right, lhs_width: float) -> str:
+    """An equation's right side as MathML, broken into lines where the LaTeX views break it
+    (``derive.printing.breaks``): a line after the first under the first's "=", or a step in."""
+    if not right:
+        return mathml(right if left is FACT else "= " + right)
+    lead = 0.0 if left is FACT else EQUALS_WIDTH
+    first = LATEX_WIDTH - lhs_width - lead
+    pieces = latex_pieces(right, first, first - QUAD)
+    if len(pieces) == 1:
+        return mathml(right if left is FACT else "= " + right)
+    lines = []
+    for k, (kind, piece) in enumerate(pieces):
+        if k == 0:
+            lines.append(f'<div class="line">{mathml(piece if left is FACT else "= " + piece)}</div>')
+        else:
+            lines.append(f'<div class="line{"" if kind == EQUALS else " more"}">{mathml(piece)}</div>')
+    return "".join(lines)
 
 
 def network_svg(model) -> str:

@@ -58,6 +58,11 @@ def spell(text: str) -> str:
     out, k = [], 0
     while k < len(text):
         ch = text[k]
+        run = _layer_run(text, k)
+        if run:   # w¹₂₂, the scalar view's layer above and unit below: w[1]_22, never a power w^122
+            out.append(f"[{run}]_")
+            k += len(run)
+            continue
         if ch in _SUPER and k > 0 and text[k - 1] in _SUPER:   # a superscript of several digits: one ^
             out.append(_SUPER[ch])
         elif ch in "Σ∑" and k + 1 < len(text) and text[k + 1].translate(_SUB) != text[k + 1]:
@@ -68,6 +73,20 @@ def spell(text: str) -> str:
             out.append(_one(ch))
         k += 1
     return "".join(out)
+
+
+def _layer_run(text: str, k: int) -> str:
+    """The digits of a run of superscript digits that starts at ``k`` and a subscript follows (a layer
+    written above a unit, w¹₂₂), else ""."""
+    if text[k] not in _SUPER or (k > 0 and text[k - 1] in _SUPER):
+        return ""
+    j = k
+    while j < len(text) and text[j] in _SUPER:
+        j += 1
+    digits = "".join(_SUPER[c] for c in text[k:j])
+    if not digits.isdigit() or j == len(text) or text[j].translate(_SUB) == text[j]:
+        return ""
+    return digits
 
 
 def _handler(error: UnicodeEncodeError):

@@ -122,12 +122,13 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
     return out
 
 
-def wrap_words(text: str, width: int, measure=None) -> list:
-    """Words (a step's note) as lines of at most ``width`` cells, broken at spaces."""
+def wrap_words(text, width, measure=None) -> list:
+    """Words (a step's note) as lines of at most ``width`` cells, broken at spaces; ``text`` may be the words
+    already cut (a list), ``measure`` another measure of width (LaTeX's points)."""
     from rich.cells import cell_len
     measure = measure or cell_len
     lines, line = [], ""
-    for word in text.split(" "):
+    for word in (text.split(" ") if isinstance(text, str) else text):
         if line and measure(line + " " + word) > width:
             lines.append(line)
             line = word
@@ -374,14 +375,7 @@ def note_lines(note: str, width: float) -> list:
         else:
             current += ch
     pieces.append(current)
-    lines, line = [], ""
-    for word in pieces:
-        if line and text_width(line + " " + word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return lines + [line]
+    return wrap_words(pieces, width, text_width)
 
 
 def latex_rows(rows: list, fact, width: float = LATEX_WIDTH) -> list:

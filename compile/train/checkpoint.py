@@ -123,26 +123,27 @@ def _same_activation(there: str, layer) -> bool:
 # where two activations written differently are compared by value, and how closely they must agree there
 SAMPLE_POINTS = (-3.7, -1.3, -0.41, -0.05, 0.0, 0.07, 0.29, 0.93, 1.6, 4.2)
 SAMPLE_RTOL = 1e-12
+# reading and comparing a checkpoint's activation text runs in a child process under this limit
+ACTIVATION_SECONDS = 5.0
 
 
 def _equal_values(a, b) -> bool:
-    """Whether two expressions in z take the same values, in float64 to a relative 1e-12, at every one of
-    SAMPLE_POINTS (tanh(z) and 2*sigmoid(2*z) - 1, z/(1 + exp(-z)) and swish): the same function written
-    another way. A point where either is undefined or not real makes them differ."""
-    import math
-    import sympy as sp
-    z = sp.Symbol("z")
+    """Whether two expressions in z take the same values, to a relative 1e-12, at every one of SAMPLE_POINTS
+    (tanh(z) and 2*sigmoid(2*z) - 1, z/(1 + exp(-z)) and swish): the same function written another way."""
+    from derive.formula.compare import same_at_points
+    return same_at_points(a, b, SAMPLE_POINTS, SAMPLE_RTOL, floor=1e-300)
+
+
+def _same_activation_in_time(there: str, layer) -> bool:
+    """``_same_activation`` in a child process under ACTIVATION_SECONDS (the text is the file's: SymPy reads
+    it); not shown the same where it runs out of time."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.run.worker import run
     try:
-        fa, fb = (sp.lambdify(z, e, modules="mpmath") for e in (a, b))
-        for p in SAMPLE_POINTS:
-            va, vb = complex(fa(p)), complex(fb(p))
-            if va.imag or vb.imag or not (math.isfinite(va.real) and math.isfinite(vb.real)):
-                return False
-            if abs(va.real - vb.real) > SAMPLE_RTOL * max(abs(va.real), abs(vb.real), 1e-300):
-                return False
-    except Exception:   # an expression that cannot be evaluated at a point: not shown equal
+        return bool(run(_same_activation, there, layer, seconds=ACTIVATION_SECONDS,
+                        what="comparing the checkpoint's activation"))
+    except TimeLimitExceeded:
         return False
-    return True
 
 
 def _same_layer(there: str, layer) -> bool:
@@ -153,7 +154,7 @@ def _same_layer(there: str, layer) -> bool:
         return True
     if not (there.startswith(before) and there.endswith(after) and len(there) > len(before) + len(after)):
         return False
-    return _same_activation(there[len(before):len(there) - len(after)], layer)
+    return _same_activation_in_time(there[len(before):len(there) - len(after)], layer)
 
 
 def _same_network(facts, trainer, path) -> None:

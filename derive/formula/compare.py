@@ -348,13 +348,21 @@ _POINTS = (-2.31, -0.73, -0.17, 0.29, 0.83, 1.47, 2.62)
 
 
 def _same_at_points(e1, e2) -> bool:
+    return same_at_points(e1, e2)
+
+
+def same_at_points(e1, e2, points=_POINTS, rtol: float = 1e-9, floor: float = 1.0) -> bool:
+    """Whether two expressions of z take the same real values, to 20 digits, at every one of ``points``: within
+    ``rtol`` of the larger of their magnitudes and ``floor``. A point where either is undefined or not real
+    makes them differ."""
     if e1 is None or e2 is None:
         return False
     try:
-        for v in _POINTS:
+        for v in points:
             a = complex(sp.N(e1.xreplace({F.z: sp.Float(v)}), 20))
             b = complex(sp.N(e2.xreplace({F.z: sp.Float(v)}), 20))
-            if not (abs(a.imag) < 1e-12 and abs(b.imag) < 1e-12) or abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):
+            if not (abs(a.imag) < 1e-12 and abs(b.imag) < 1e-12) or not (np.isfinite(a.real) and np.isfinite(b.real)) \
+                    or abs(a - b) > rtol * max(floor, abs(a), abs(b)):
                 return False
         return True
     except (TypeError, ValueError, ArithmeticError, AttributeError):

@@ -12,6 +12,9 @@ import tempfile
 # rounds float32 products to TensorFloat-32 (10 bits of mantissa), which the float32 comparisons against
 # NumPy here are too tight for; on a CPU this changes nothing. Set before JAX is imported.
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+# The text views are laid out at the terminal's width, or COLUMNS off a terminal: the tests pin them at the
+# default 100 whatever the shell that starts them has set.
+os.environ.pop("COLUMNS", None)
 
 import pytest
 from hypothesis import settings

@@ -120,4 +120,4 @@ def test_the_text_panels_hang_their_wrapped_lines(gpt):
     lines = text.splitlines()
     assert {cell_len(line) for line in lines if line.startswith(("│", "╭", "╰"))} == {100}
     at = next(k for k, line in enumerate(lines) if line.startswith("│ ∂J/∂C₁ = onehot(X)ᵀ"))
-    assert lines[at + 1].startswith("│            − (1/48)")
+    assert lines[at + 1].startswith("│" + " " * 22 + "− (1/48)")   # under the bracket's content

@@ -61,6 +61,7 @@ def main(args) -> int:
         except ScalarTooLarge as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2
+    width = text_width()
     if fmt == "text":
         from derive.printing.plain import lacks_symbols
         if sys.stdout.isatty():
@@ -68,10 +69,10 @@ def main(args) -> int:
         elif lacks_symbols(sys.stdout):   # the panels measured in the ASCII they will be written in
             from rich.console import Console
             d.print(params, args.steps, unroll=unroll, console=Console(
-                file=sys.stdout, width=100, force_terminal=False, force_jupyter=False, color_system=None,
+                file=sys.stdout, width=width, force_terminal=False, force_jupyter=False, color_system=None,
                 highlight=False))
         else:
-            sys.stdout.write(d.text(params, args.steps, unroll=unroll))
+            sys.stdout.write(d.text(params, args.steps, width, unroll=unroll))
     elif fmt == "latex" and getattr(args, "standalone", False):
         from derive.printing.document import to_latex_document
         sys.stdout.write(to_latex_document(d, d._params(params), args.steps, unroll, title=f"derivax: {args.model}"))
@@ -85,10 +86,29 @@ def main(args) -> int:
             doc["scalar"] = json.loads(view.render("json"))
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     if view is not None:
-        if fmt != "json":
+        if fmt == "text":   # at the width of the panels above it, measured as the terminal will spell it
+            from derive.printing.document import scalar_text
+            from derive.printing.plain import lacks_symbols, spell
+            sys.stdout.write(scalar_text(view, width, spell if lacks_symbols(sys.stdout) else str))
+        elif fmt != "json":
             sys.stdout.write(view.render(fmt))
         return 0 if view.ok else 1
     return 0
+
+
+def text_width() -> int:
+    """The width, in characters, the text views are laid out in: on a terminal its width as rich's console
+    reads it (COLUMNS where that is set), else COLUMNS where it is set to a whole number, else 100; always
+    within the widths a text view takes."""
+    import os
+    from derive.printing.document import WIDTHS
+    if sys.stdout.isatty():
+        from rich.console import Console
+        width = Console().width
+    else:
+        columns = os.environ.get("COLUMNS", "").strip()
+        width = int(columns) if columns.isdigit() else 100
+    return min(max(width, WIDTHS[0]), WIDTHS[1])
 
 
 def examples(args) -> int:

@@ -3,10 +3,12 @@ top-level ``+`` or ``−``, else before a product sign (⊙, ⊘, ∗), else bet
 shallowest bracket first.
 
 The same rule serves two notations. The text view measures in terminal cells and indents the lines that
-follow (a hanging indent, under the right-hand side). LaTeX measures an estimate of the typeset width in
+follow (a hanging indent, under the right-hand side, or under the content of the bracket a line continues
+inside, as a code formatter aligns it). LaTeX measures an estimate of the typeset width in
 points (10pt Computer Modern, display style) and closes a ``\\left(`` left open at a break with
 ``\\right.``, reopening it with ``\\left.`` on the next line, so each line is balanced: plain ``align*``
-rows that pdflatex, KaTeX and MathJax all take.
+rows that pdflatex, KaTeX and MathJax all take. The page's width is the LaTeX document's; what is read on a
+screen (Markdown, a notebook, the HTML report) is broken to a screen's column (``screen_width``).
 """
 from __future__ import annotations
 
@@ -27,12 +29,15 @@ class Break:
     depth: int
 
 
-def choose(text: str, breaks: list, width, first: float, rest: float) -> list:
+def choose(text: str, breaks: list, width, first: float, rest) -> list:
     """The breaks to take so that every line of ``text`` fits: the first in ``first``, the others in
-    ``rest`` (``width(s)`` measures a piece). Each line ends at the best place that fits, a shallow
-    ``=`` or ``+`` before a deep juxtaposition, a late place before an early one of the same kind, one
-    that leaves more than a sign and a name or two for the last line; a line with no place that fits
-    ends at the first place after it (it runs over: nothing shorter is possible)."""
+    ``rest`` (``width(s)`` measures a piece); ``rest`` may also be a function of a break and the breaks taken
+    before it, the room of the line that starts there (a line indented under a bracket has less). Each line
+    ends at the best place that fits, a shallow ``=`` or ``+`` before a deep juxtaposition, a late place
+    before an early one of the same kind, one that leaves more than a sign and a name or two for the last
+    line; a line with no place that fits ends at the first place after it (it runs over: nothing shorter
+    is possible)."""
+    room = rest if callable(rest) else (lambda b, before: rest)
     taken, start, budget = [], 0, first
     pending = list(breaks)
     while pending and width(text[start:]) > budget:
@@ -40,13 +45,13 @@ def choose(text: str, breaks: list, width, first: float, rest: float) -> list:
         if fits:
             def score(b):
                 used = width(text[start:b.at])
-                short = width(text[b.at + 1:]) <= rest / 5   # a last line of a sign and a name or two
+                short = width(text[b.at + 1:]) <= room(b, taken) / 5   # a last line of a sign and a name or two
                 return used - budget * (0.2 * b.kind + 0.5 * b.depth + 0.15 * short)
             best = max(fits, key=score)
         else:
             best = pending[0]
+        start, budget = best.at + 1, room(best, taken)
         taken.append(best)
-        start, budget = best.at + 1, rest
         pending = [b for b in pending if b.at > best.at]
     return taken
 
@@ -98,8 +103,10 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
     """``lead`` (the left side and its "= ", or an indent) and ``right`` as lines of at most ``width``
     cells where ``right`` can be broken: [(indent, text)]. The lines after the first hang under the right
     side, 2 cells further in (a line that starts with "=" puts it under the first line's "="), or 4
-    cells in where the left side takes more than a third of the width. ``measure`` gives a piece's width in cells
-    (as the terminal will spell it)."""
+    cells in where the left side takes more than a third of the width; a line that continues inside a
+    bracket hangs under that bracket's content, as a code formatter aligns it, where that leaves the line
+    at least two thirds of a hanging line's room. ``measure`` gives a piece's width in cells (as the
+    terminal will spell it)."""
     from rich.cells import cell_len
     measure = measure or cell_len
     line = lead + right
@@ -110,15 +117,49 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
         hang = 2
     equals = measure(lead[:lead.rfind("=")]) if lead.rstrip().endswith("=") else hang
     breaks = [Break(b.at + len(lead), b.kind, b.depth) for b in text_breaks(right)]
-    taken = choose(line, breaks, measure, width, width - hang - 2)
+    inside = _innermost_brackets(line, len(lead))
+    least = (width - hang - 2) * 2 / 3   # the room a line under a bracket keeps at the least
+    placed = {}   # a break taken: the indent of the line after it
+
+    def indent(b, before) -> int:
+        if b.at in placed:
+            return placed[b.at]
+        if b.kind == EQUALS:
+            return min(equals, hang)
+        bracket = inside.get(b.at)
+        if bracket is not None:
+            start, column = 0, 0   # the line that holds the bracket: where it starts, its indent
+            for k, t in enumerate(before):
+                if t.at < bracket:
+                    start, column = t.at + 1, indent(t, before[:k])
+                    placed[t.at] = column   # a break taken stays where it is: its line's indent with it
+            column += measure(line[start:bracket + 1])
+            if width - column >= least:
+                return column
+        return hang + 2
+
+    taken = choose(line, breaks, measure, width, lambda b, before: width - indent(b, before))
     out, start = [], 0
     for k, b in enumerate(taken + [None]):
         piece = line[start:b.at if b else len(line)]
-        if k == 0:
-            out.append((0, piece))
-        else:
-            out.append((min(equals, hang) if taken[k - 1].kind == EQUALS else hang + 2, piece))
+        out.append((indent(taken[k - 1], taken[:k - 1]) if k else 0, piece))
         start = b.at + 1 if b else len(line)
+    return out
+
+
+def _innermost_brackets(line: str, start: int) -> dict:
+    """For each space of ``line`` from ``start`` on that a bracket opened there encloses: the index of the
+    innermost such bracket."""
+    out, opened = {}, []
+    for k in range(start, len(line)):
+        ch = line[k]
+        if ch in TEXT_OPENS:
+            opened.append(k)
+        elif ch in TEXT_CLOSES:
+            if opened:
+                opened.pop()
+        elif ch == " " and opened:
+            out[k] = opened[-1]
     return out
 
 
@@ -142,6 +183,20 @@ def wrap_words(text, width, measure=None) -> list:
 # The text width, in points, lines are broken to: the standalone document's (10pt article, 2cm margins:
 # 483pt on A4, 500pt on US letter), less the 10% an estimate may miss.
 LATEX_WIDTH = 440.0
+# The width lines are broken to where they are read on a screen (Markdown rendered by KaTeX or MathJax, a
+# notebook): a column of about 800 px, math set at KaTeX's 1.21em of a 16 px font (MathJax sets it a little
+# smaller), so 19.36 px to the estimates' em of 10pt, less the 10% an estimate may miss.
+SCREEN_PX = 800.0
+KATEX_EM_PX = 19.36
+
+
+def screen_width(px: float = SCREEN_PX, em_px: float = KATEX_EM_PX) -> float:
+    """The width in points (as ``latex_width`` estimates them) of a column ``px`` pixels wide, where math is
+    set at ``em_px`` pixels to the em, less the 10% an estimate may miss."""
+    return 0.9 * px / em_px * 10.0
+
+
+SCREEN_WIDTH = screen_width()
 QUAD = 10.0          # \quad at 10pt: the indent of a line that continues an equation
 EQUALS_WIDTH = 13.4  # "=" and the space on either side of it
 MIN_ALIGN_SEP = 10.0  # amsmath's \minalignsep: the least space between an equation and its note
@@ -378,14 +433,16 @@ def note_lines(note: str, width: float) -> list:
     return wrap_words(pieces, width, text_width)
 
 
-def latex_rows(rows: list, fact, width: float = LATEX_WIDTH) -> list:
+def latex_rows(rows: list, fact, width: float = LATEX_WIDTH, lhs: float | None = None) -> list:
     """The rows of one ``align*`` block, [(left, right, note)] as LaTeX, each long equation cut into lines
     that fit ``width`` points (a line after the first starts under the first's ``=``: with ``=`` where
     it broke before one, else a \\quad in, its sign first). The notes stand in a column of their own
     beside the equations where the block has room for one; else each after its equation's last line,
     or where that line has no room, on lines of its own below it. ``fact`` is the left side of a row
-    that is a fact used (no "=")."""
-    lhs = max([latex_width(left) for left, _, _ in rows if left and left is not fact] + [0.0])
+    that is a fact used (no "="); ``lhs``, where given, the width of the left sides' column (rows of a
+    larger block aligned with these), else the widest of these rows' left sides."""
+    if lhs is None:
+        lhs = max([latex_width(left) for left, _, _ in rows if left and left is not fact] + [0.0])
     cut = []
     for left, right, note in rows:
         lead = 0.0 if left is fact else EQUALS_WIDTH

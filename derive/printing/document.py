@@ -10,7 +10,7 @@ import json
 
 from derive.graph.node import fmt_shape
 from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
-from derive.printing.breaks import latex_rows
+from derive.printing.breaks import SCREEN_WIDTH, latex_rows, latex_width
 from derive.printing.show import printer_for, show
 
 
@@ -436,6 +436,32 @@ def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
     return buf.getvalue()
 
 
+def scalar_text(view, width=100, said=str) -> str:
+    """The scalar view (``derive.scalar``) as text lines of at most ``width`` cells as ``said`` spells them:
+    each section under its rule, each long equation broken and hung as the panels break theirs
+    (``text_row``), the check's verdict wrapped at its spaces."""
+    from rich.cells import cell_len
+    from derive.printing.breaks import wrap_words
+    from derive.scalar.render import rows, verdict_lines
+    width = check_width(width)
+
+    def measure(s):
+        return cell_len(said(s))
+
+    def rule(title):   # ── title ─────, 64 cells where the width allows
+        lines = wrap_words(f"── {title}", width, measure)
+        lines[-1] += " " + "─" * max(0, min(64, width) - measure(lines[-1]) - 1)
+        return [said(line.rstrip()) for line in lines]
+    out = []
+    for title, eqs in rows(view, "text"):
+        out += rule(title)
+        out += ["".join(t for t, _ in line) for l, r in eqs for line in text_row(l, r, "", width, said)]
+    out += rule("Check")
+    for line in verdict_lines(view):
+        out += [said(("  " if k else "") + piece) for k, piece in enumerate(wrap_words(line, width - 2, measure))]
+    return "\n".join(out) + "\n"
+
+
 def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
     from derive.printing.plain import lacks_symbols, spell
     # a terminal without the symbols (PYTHONIOENCODING=ascii): the lines in ASCII before the panels measure them
@@ -637,12 +663,32 @@ def to_markdown(d, params=None, steps=False, unroll=False) -> str:
         parts.append(f"### {section}")
         parts.append("")
         for left, right, note in rows:
-            eq = row_line(left, right)
-            parts.append(f"$$\n{eq}\n$$")
+            parts.append(markdown_math(left, right))
             if note:
                 parts.append(f"*{_markdown_text(note)}*")
             parts.append("")
     return "\n".join(parts)
+
+
+def markdown_math(left, right, width: float = SCREEN_WIDTH) -> str:
+    """One row as a Markdown display block, ``$$ lhs = rhs $$``; a row too long for a screen's column broken
+    as the LaTeX view breaks it, its lines in an ``aligned`` environment (which KaTeX and MathJax take)."""
+    lines = latex_rows([(left, right, "")], FACT, width)
+    if len(lines) == 1:
+        return f"$$\n{row_line(left, right)}\n$$"
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
+
+
+def to_jupyter_latex(d, width: float = SCREEN_WIDTH) -> str:
+    """The derivation as a notebook shows it (a ``_repr_latex_``): one ``aligned`` block, each section under
+    its heading, each long equation broken as the LaTeX view breaks it to fit a screen's column."""
+    secs = sections(d, "latex")
+    lhs = max([latex_width(left) for _, rows in secs for left, _, _ in rows if left and left is not FACT] + [0.0])
+    lines = []
+    for title, rows in secs:
+        lines.append(r"&\textbf{" + title.replace("&", r"\&").replace("%", r"\%") + "}")
+        lines += latex_rows([(left, right, "") for left, right, _ in rows], FACT, width, lhs)
+    return "$$\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}$$"
 
 
 def _markdown_text(note: str) -> str:

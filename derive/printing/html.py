@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 
-from derive.printing.breaks import EQUALS, EQUALS_WIDTH, LATEX_WIDTH, QUAD, latex_pieces, latex_width
+from derive.printing.breaks import (EQUALS, EQUALS_WIDTH, QUAD, latex_pieces, latex_width, note_lines, screen_width,
+                                    text_width)
 from derive.printing.document import FACT, layout_lines, sections
 from derive.printing.page import mathml, note_html
 
@@ -25,6 +26,25 @@ table.num { border-collapse: collapse; } table.num td, table.num th { border: 1p
 """
 
 
+# The column a section's equations are broken to: about 800 px (the page is at most 62rem wide, and a reader's
+# window is often narrower), less the padding of the cells (.5rem on either side) and, in a section with notes,
+# the least the notes' column takes (its widest word or formula). Math is set at 1.1rem: 17.6 px to the em.
+COLUMN_PX = 800.0
+MATH_EM_PX = 17.6
+CELL_PX = 16.0
+
+
+def section_width(rows) -> float:
+    """The width in points (as ``latex_width`` estimates them) a section's left sides and equations have in
+    the page's column, its rows [(left, right, note)] in LaTeX."""
+    notes = [note for _, _, note in rows if note]
+    room = COLUMN_PX - 2 * CELL_PX
+    if notes:   # a note wraps at its spaces outside math: its column is at least its widest piece
+        widest = max(text_width(piece) for note in notes for piece in note_lines(note, 0.0))
+        room -= CELL_PX + min(widest * MATH_EM_PX / 10.0, COLUMN_PX / 3)
+    return screen_width(room, MATH_EM_PX)
+
+
 def derivation_html(d, params=None, steps=False, unroll=False) -> str:
     """The derivation's sections as HTML: one heading and one table of equations per section."""
     out = []
@@ -34,21 +54,23 @@ def derivation_html(d, params=None, steps=False, unroll=False) -> str:
     for title, rows in sections(d, "latex", params, steps, unroll):
         out.append(f"<h2>{html.escape(title)}</h2><div class=\"eqs\"><table class=\"eq\">")
         lhs_width = max([latex_width(left) for left, _, _ in rows if left and left is not FACT] + [0.0])
+        width = section_width(rows)
         for left, right, note in rows:
             lhs = mathml(left) if left and left is not FACT else ""
-            out.append(f'<tr><td class="lhs">{lhs}</td><td>{_right_side(left, right, lhs_width)}</td>'
+            out.append(f'<tr><td class="lhs">{lhs}</td><td>{_right_side(left, right, lhs_width, width)}</td>'
                        f'<td class="note">{note_html(note) if note else ""}</td></tr>')
         out.append("</table></div>")
     return "\n".join(out)
 
 
-def _right_side(left, right, lhs_width: float) -> str:
+def _right_side(left, right, lhs_width: float, width: float) -> str:
     """An equation's right side as MathML, broken into lines where the LaTeX views break it
-    (``derive.printing.breaks``): a line after the first under the first's "=", or a step in."""
+    (``derive.printing.breaks``) to fit ``width`` points with its left side: a line after the first under
+    the first's "=", or a step in."""
     if not right:
         return mathml(right if left is FACT else "= " + right)
     lead = 0.0 if left is FACT else EQUALS_WIDTH
-    first = LATEX_WIDTH - lhs_width - lead
+    first = width - lhs_width - lead
     pieces = latex_pieces(right, first, first - QUAD)
     if len(pieces) == 1:
         return mathml(right if left is FACT else "= " + right)

@@ -131,11 +131,8 @@ class Derivation:
         print_rich(self, self._params(params), steps, console, unroll)
 
     def _repr_latex_(self):
-        rows = []
-        for title, sec in sections(self, "latex"):   # each section under its heading, as the text view
-            rows.append(r"&\textbf{" + title.replace("&", r"\&").replace("%", r"\%") + "}")
-            rows += [f"{l} &= {r}" if l else f"&= {r}" for l, r, _n in sec]
-        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
+        from derive.printing.document import to_jupyter_latex   # each section under its heading, long rows broken
+        return to_jupyter_latex(self)
 
     def _repr_markdown_(self):
         return self.markdown()

@@ -68,6 +68,8 @@ class CodeReport:
     clip_cut: list = field(default_factory=list, repr=False)
     clip_reached: list = field(default_factory=list, repr=False)
     takes: list = field(default_factory=list, repr=False)   # the names of the function's parameters (self left out)
+    # what it returned at each point that ran: (the batch size m, {parameter: its gradient as returned})
+    returned: list = field(default_factory=list, repr=False)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -413,6 +415,96 @@ def _below_clip(first, c, again):
     return best
 
 
+# Gradients clipped by their global norm at c come back with that norm at c: exactly where the code scales them by
+# c / norm, and short of it by at most 1e-6 where it scales by c / (norm + 1e-6), as torch's clip_grad_norm_ does.
+NORM_ATOL = 2e-6
+
+
+def _global_norm(values, ref, names):
+    """The norm of every parameter gradient returned at a point taken together, sqrt(Σ Σ g²) over the parameters (what
+    a clip by the global norm measures); None where one is missing, of another size or not finite."""
+    total = 0.0
+    for n in names:
+        u, r = values.get(n), ref.get(n)
+        if u is None or r is None or np.size(u) != np.size(r):
+            return None
+        u = np.asarray(u, float)
+        with np.errstate(over="ignore"):   # a norm past the largest double is no clip's
+            total += float(np.sum(u * u))
+    return float(np.sqrt(total)) if np.isfinite(total) else None
+
+
+def _global_level(norms):
+    """c where the code clips its gradients by their global norm at c: the largest of their norms at the points, reached
+    at two points or more, or at one where it is a round number (5, 1, 0.25, as clip bounds are), every other point's
+    below it; None otherwise (a norm that varies from point to point is no clip's)."""
+    if not norms or any(g is None for g in norms):
+        return None
+    c = max(norms)
+    if not c > 0:
+        return None
+    at = [g for g in norms if abs(g - c) <= NORM_ATOL + 1e-9 * c]
+    from compile.checks.sandbox import CLIP_MAX
+    whole = 0.01 <= c <= CLIP_MAX and abs(c - round(c, 2)) <= NORM_ATOL + 1e-9 * c
+    if whole:
+        return round(c, 2)
+    return c if len(at) >= 2 else None
+
+
+def _common_factor(reply, ref, names):
+    """s where the gradients returned at a point are the derived ones times one factor s in (0, 1]: what a clip by the
+    global norm scales every gradient by (c / ‖g‖), read off the largest group of gradients that agree with the derived
+    ones up to the same factor (a gradient with a slip of its own agrees with none). None where no gradient agrees
+    so."""
+    found = []
+    for n in names:
+        u, r = reply["values"].get(n), ref.get(n)
+        if u is None or r is None or np.size(u) != np.size(r):
+            continue
+        r = np.asarray(r, float)
+        u = np.asarray(u, float).reshape(r.shape)
+        rr = float(np.sum(r * r))
+        if rr == 0:
+            continue
+        s = float(np.sum(u * r)) / rr
+        rtol, atol = _tolerance(n in reply["narrow"], n in reply.get("half", ()))
+        if 0 < s <= 1 + 1e-9 and close(u, s * r, rtol, atol):
+            found.append(s)
+    groups = []
+    for s in found:
+        group = next((g for g in groups if abs(g[0] - s) <= 1e-6 * s), None)
+        if group is None:
+            groups.append([s])
+        else:
+            group.append(s)
+    if not groups:
+        return None
+    best = max(groups, key=len)
+    if sum(len(g) == len(best) for g in groups) > 1:   # two groups as large: which factor is the clip's is not told
+        return None
+    return min(1.0, best[0])
+
+
+def _norm_clip_note(c, clipped, total) -> str:
+    """The one note of a check whose gradients were clipped by their global norm at ``c``: ``clipped`` [(point, the
+    common factor, or None where no gradient agreed up to one)] at the points where the clip cut, of ``total``."""
+    read = [s for _, s in clipped if s is not None]
+    unread = [at for at, s in clipped if s is None]
+    text = (f"its gradients are clipped by their global norm at {c:g} (all scaled by one factor c/‖g‖, ‖g‖ the norm of "
+            "every parameter's gradient taken together, as np.sqrt(sum(np.sum(g * g) for g in grads)) or torch's "
+            f"clip_grad_norm_ compute it) at {len(clipped)} of {total} point(s)")
+    if read:
+        lo, hi = min(read), max(read)
+        span = f"{lo:.4g}" if abs(hi - lo) <= 1e-6 * hi else f"{lo:.4g} to {hi:.4g}"
+        text += (f": there every gradient was divided by the common factor ({span}) that the gradients agreeing with "
+                 "the derived ones share, and judged unclipped (a factor common to every gradient does not show "
+                 "through such a clip)")
+    if unread:
+        text += (f"; at {', '.join(unread)} no gradient agreed with the derived one up to one factor: there they were "
+                 "compared with the derived gradients clipped the same way")
+    return text
+
+
 def _labels_hint(report, model, columns, per_step, onehot):
     """``report`` with a hint where y handed as class indices (--labels integer) is what made the check fail: code
     that computes with Y one-hot (a notebook's A2 − Y, Y of shape (classes, m)) and is right when ``onehot()`` checks
@@ -473,7 +565,8 @@ def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels
 
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
-               per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None, _flip=True) -> CodeReport:
+               per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None, _flip=True,
+               _norm=None) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -511,6 +604,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     import jax
     from compile.checks import intermediates as I
     from compile.lowering.codegen import check_network
+    from compile.lowering.evaluate import evaluate
     check_network(net, "check_code")
     _check_arguments(fn, seed, points, timeout)
     if not isinstance(per_example, bool):
@@ -523,8 +617,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' (dZ2 is ∂J/∂Z2) or 'delta' (dZ2 is δ2, as courses write "
                          f"it), not {dz!r}")
-    if convention not in ("rows", "columns"):
-        raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r}")
+    if convention not in ("rows", "columns", "auto"):
+        raise ValueError(f"convention must be 'rows' or 'columns', not {convention!r} (or 'auto': rows, or columns "
+                         "where only they fit the code)")
+    switch = convention == "auto"   # rows, read in columns where only they fit the code's shapes
+    convention = "rows" if switch else convention
     if inputs not in ("auto", "values", "indices"):
         raise ValueError(f"inputs must be 'auto', 'values' or 'indices' (one-hot inputs handed as their index), "
                          f"not {inputs!r}")
@@ -550,7 +647,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             other = "rows" if convention == "columns" else "columns"
             report = _convention_hint(report, other, per_example, lambda: check_code(
                 net, fn, seed, points, data, model_name, data_label, timeout, other, names, labels, per_example, dz,
-                "auto", _flip=False))
+                "auto", _flip=False), switch)
         return report
     columns = convention == "columns"
     with open_function(fn, timeout) as run, jax.enable_x64(True):
@@ -606,12 +703,19 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
         # the makemore exercise's steps that are no node of the derivation (dlogprobs, dcounts_sum_inv, dbnvar_inv, ...)
         exercise, step_states = I.course_names(model), {}
+        # the intermediates under the names of the tensors they are the gradients of (logits, h), and those of them
+        # whose value came back as the tensor's own (the forward pass's), not compared
+        bare, forward_keys = {k: v for k, v in I.bare_names(model).items() if k in inter}, set()
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
         indexes_data = False
         findings, said, readings = [], [], []
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
+        # the global norm of the parameters' gradients returned at each point; where a check again reads them as clipped
+        # by it (``_norm``, the bound), (point, the common factor they were scaled by, or None) at the points it cut
+        norms, norm_clipped = [], []
+        as_returned = []   # (m, {parameter: the gradient returned}) at each point
         channels_first = False   # the code was handed x (and kernels) channels first, as CS231n's layers take them
         peaks = {}   # parameter -> the largest |entry| of its derived gradient over the points
         # checked again below a clip: the gradients compared as the clip cut them, and those the clip still reaches
@@ -685,7 +789,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if step_mask is not None:
                 context["mask"] = step_mask
             reply = run(given, xs, ys, names, list(inter) + list(aliases) + aligned_keys
-                        + (list(EXERCISE_STEPS) if exercise else [])
+                        + ([*EXERCISE_STEPS, *(k[1:] for k in EXERCISE_STEPS)] if exercise else [])
                         + ([DRAWN_MASK] if drawn else []), per_example=convention if per_example else None, context=context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
@@ -751,6 +855,21 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                                 getattr(model, "reduction", "mean") == "sum")
                 clip_cut |= cut
                 clip_reached |= reached
+            if not layer_check:   # a clip by the global norm: every gradient scaled by one factor where it cuts
+                weights = [p.name for p in model.params]
+                gnorm = _global_norm(reply["values"], ref, weights)
+                norms.append(gnorm)
+                if _norm is not None and gnorm is not None and abs(gnorm - _norm) <= NORM_ATOL + 1e-9 * _norm:
+                    shrink = _common_factor(reply, ref, weights)
+                    norm_clipped.append((label, shrink))
+                    if shrink is not None:   # the code's own gradients before the clip scaled them
+                        for n in weights:
+                            reply["values"][n] = np.asarray(reply["values"][n], float) / shrink
+                    else:   # no gradient to read the factor off: the derived ones clipped the same way
+                        whole = _global_norm(ref, ref, weights)
+                        if whole and whole > _norm:
+                            ref = {k: (np.asarray(v) * (_norm / whole) if k in weights else v) for k, v in ref.items()}
+            as_returned.append((len(x), {n: np.asarray(reply["values"][n]) for n in names if n in reply["values"]}))
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             spelled_for.update(reply.get("spelled_for", {}))
@@ -771,14 +890,28 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     s.setdefault("step_masks", []).append(step_mask)
                 if len(s.setdefault("points", [])) < len(s["pairs"]):
                     s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
-            asked = [k for k in EXERCISE_STEPS if k in reply["values"] or k in reply["problems"]]
-            if exercise and asked:
+            # the exercise's steps under its d-names (dlogprobs) or the names of its tensors (logprobs)
+            asked = {next(k for k in (step, step[1:]) if k in reply["values"] or k in reply["problems"]): step
+                     for step in EXERCISE_STEPS if any(k in reply["values"] or k in reply["problems"]
+                                                       for k in (step, step[1:]))} if exercise else {}
+            if asked:
                 steps = _exercise_steps(d, exercise, values, len(x))
-                for key in asked:
-                    st = step_states.setdefault(key, {"key": key, "err": None, "msg": None, "worst": None,
-                                                      "bad": False, "pairs": [], "points": []})
-                    _compare(st, key, reply, steps[key], True, len(x), label)
-                extra -= set(asked)
+                for key, step in asked.items():
+                    if step not in steps:   # batch norm's steps, returned for a network without it
+                        continue
+                    st = step_states.setdefault(key, {"key": key, "step": step, "err": None, "msg": None,
+                                                      "worst": None, "bad": False, "pairs": [], "points": []})
+                    _compare(st, key, reply, steps[step], True, len(x), label)
+                    extra.discard(key)
+            for key in [k for k in bare if k in reply["values"] and k not in (mapping or {})]:
+                # a tensor's own name for its gradient (logits for dlogits), unless what came back is the tensor itself
+                node = inter[key]
+                got = np.asarray(reply["values"][key], float)
+                value = np.asarray(evaluate([node], values, len(x), model.constants)[0], float)
+                if got.size == value.size and close(got.reshape(value.shape), value, 1e-9, 1e-12):
+                    reply["values"].pop(key)
+                    forward_keys.add(key)
+                    extra.add(key)
             returned = [node for node in order if any(k in reply["values"] or k in reply["problems"]
                                                       for k in key_of[node])]
             if returned:
@@ -891,11 +1024,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                 message=(_bessel_step(st["pairs"], model) or _diagnose(st["pairs"])
                                          or "differs from the exercise's step, formed from the derived adjoints")
                                 if st["bad"] else "", worst_point=st["worst"])
-            r.node = EXERCISE_STEPS[key]
+            r.node = EXERCISE_STEPS[st["step"]]
             made[key] = r
-        merged, pending = {}, [k for k in ranked if k in made]
+
+        def rank(key):   # a key's place in the exercise's backward order, under its d-name or its tensor's name
+            step = step_states[key]["step"] if key in step_states else key if key in ranked else "d" + key
+            return ranked.index(step) if step in ranked else None
+        merged, pending = {}, sorted(made, key=rank)
         for key, r in inner_results.items():
-            while pending and key in ranked and ranked.index(pending[0]) < ranked.index(key):
+            while pending and rank(key) is not None and rank(pending[0]) < rank(key):
                 step = pending.pop(0)
                 merged[step] = made[step]
             merged[key] = r
@@ -972,6 +1109,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append(f"called once per example (x {one}"
                      + ("), its results summed over the batch" if getattr(model, "reduction", "mean") == "sum"
                         else "), its results averaged over the batch"))
+    if forward_keys:
+        plural = "s" if len(forward_keys) > 1 else ""
+        notes.append(f"{', '.join(sorted(forward_keys))}: the forward pass's own value{plural} came back under the "
+                     "tensor's name, not a gradient: not compared")
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
@@ -991,9 +1132,19 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
                         loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
                         clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached],
-                        takes=list(getattr(run, "takes", []) or []))
-    if _clip is not None:   # a check again below a clip: what comes next is the first check's to do
+                        takes=list(getattr(run, "takes", []) or []), returned=as_returned)
+    if norm_clipped:
+        report.notes.append(_norm_clip_note(_norm, norm_clipped, len(point_labels)))
+    if _clip is not None or _norm is not None:   # a check again: what comes next is the first check's to do
         return report
+    level = _global_level(norms) if error is None and not layer_check else None
+    if level is not None and not all(p.ok for p in results.values()):
+        # code that clips its gradients by their global norm: checked again, each point's gradients divided by the
+        # factor the clip scaled them all by
+        again = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, labels,
+                           per_example, dz, inputs, _scale, None, _flip, level)
+        if again.error is None and any("clipped by their global norm" in n for n in again.notes):
+            report, clipped = again, None
     if clipped and not all(p.ok for p in results.values()):
         # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked again where less reaches the clip
         report = _below_clip(report, clipped, lambda scale: check_code(
@@ -1061,9 +1212,11 @@ BATCH_AXIS = "(not summed over the batch"   # how _shape_problem says a bias gra
 def _per_example_reading(report, reduction, again):
     """The report of code that takes one example at a time, run once per example (``again``), where handed the
     whole batch it shows it: a function of (x, y) alone whose bias gradients kept the batch axis and whose weight
-    gradients are the batch's sum (m times the mean's, each example's gradient added up), or that stopped on the
-    batch, and that runs on each example with every gradient of the right shape. Where only the bias gradients
-    say so, a hint to --per-example replaces the story of a missing 1/m."""
+    gradients are the batch's sum (m times the mean's, each example's gradient added up), or whose every gradient is
+    the sum over the examples of what it returns for each (whatever its own mistakes), or that stopped on the batch,
+    and that runs on each example with every gradient of the right shape. Where only the bias gradients say so, a hint
+    to --per-example replaces the story of a missing 1/m; none where its results are no such sum (code of the whole
+    batch that left a bias gradient unsummed)."""
     if not _one_example_signature(report.takes) or report.stopped not in (None, "exception"):
         return report
     results = list(report.params.values())
@@ -1072,16 +1225,20 @@ def _per_example_reading(report, reduction, again):
                  or "missing 1/m?" in (p.message or "") for p in results)
     if report.stopped is None and not axis:
         return report
-    if report.stopped == "exception" or (summed and reduction in (None, "mean")):
+    if report.stopped == "exception" or (summed and reduction in (None, "mean")) or axis:
         retry = again()
-        if retry.error is None and not any((p.message or "").startswith("wrong shape") for p in retry.params.values()):
+        runs = retry.error is None and not any((p.message or "").startswith("wrong shape") for p in retry.params.values())
+        sums = _sums_of_examples(report.returned, retry.returned, reduction) if runs else None
+        if runs and (report.stopped or (summed and reduction in (None, "mean")) or sums):
             why = (f"handed the whole batch it stopped ({report.error})" if report.stopped else
                    f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and its weight "
-                   "gradients were the batch's sum, m times the mean's")
+                   "gradients were the batch's sum, m times the mean's" if summed and reduction in (None, "mean") else
+                   f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and every "
+                   "gradient it returned was the sum of those it returns for the examples one at a time")
             retry.notes.insert(1, f"{os.path.basename(report.function)} takes one example at a time, as Nielsen's backprop(x, y) does: "
                                   f"{why}; so it was run once per example (as --per-example asks)")
             return retry
-        if report.stopped:
+        if report.stopped or sums is False:   # whole-batch code: what it returns is no sum of the examples' results
             return report
     for p in results:
         if (p.message or "").startswith("missing 1/m") or "missing 1/m?" in (p.message or ""):
@@ -1093,6 +1250,27 @@ def _per_example_reading(report, reduction, again):
     return report
 
 
+def _sums_of_examples(batch, single, reduction) -> bool | None:
+    """Whether what code returned handed the whole batch (``batch``: (m, {parameter: gradient}) at each point) is, at
+    every point and for every gradient, the sum of what it returns for the examples one at a time (``single``, as a run
+    once per example reads it: their mean, or their sum under --reduction sum), a gradient that kept the batch axis
+    summed over it: code of one example at a time, whatever its gradients' own mistakes. None where the two runs
+    cannot be compared so (not the same points, or not the same gradients returned)."""
+    if not batch or len(batch) != len(single):
+        return None
+    for (m, got), (m_one, one) in zip(batch, single):
+        if m != m_one or not one or set(one) - set(got):
+            return None
+        for name, mean in one.items():
+            total = np.asarray(mean, float) * (1 if reduction == "sum" else m)
+            arr = np.asarray(got[name], float)
+            sums = [arr] if arr.size == total.size else [
+                arr.sum(axis=k) for k in range(arr.ndim) if arr.shape[k] == m and arr.size // m == total.size]
+            if not any(close(a.reshape(total.shape), total, 1e-6, 1e-12) for a in sums):
+                return False
+    return True
+
+
 # what NumPy, PyTorch and JAX say when two arrays' shapes do not fit
 SHAPE_ERRORS = ("not aligned", "could not be broadcast", "matmul: input operand", "size mismatch",
                 "shapes cannot be multiplied", "incompatible shapes", "dot_general requires contracting dimensions")
@@ -1102,8 +1280,10 @@ def _shape_error(error) -> bool:
     return bool(error) and any(s in error.lower() for s in SHAPE_ERRORS)
 
 
-def _convention_hint(report, other, per_example, again):
-    """A hint at the other convention where the code stopped on shapes that do not fit and runs in it."""
+def _convention_hint(report, other, per_example, again, switch=False):
+    """A hint at the other convention where the code stopped on shapes that do not fit and runs in it; with ``switch``
+    (no convention was asked for), that convention's report where the evidence leaves no doubt: there every gradient
+    comes back in its shape and at least one agrees with the derived one exactly (at random points no chance does)."""
     retry = again()
     if retry.error is not None:
         return report
@@ -1111,6 +1291,16 @@ def _convention_hint(report, other, per_example, again):
     flags = f"--convention {other}" + (" --per-example" if auto and not per_example else "")
     layout = ("W (out, in), b (out, 1), x (inputs, batch)" if other == "columns"
               else "W (in, out), b (out,), x (batch, inputs)")
+    agree = [n for n, p in retry.params.items() if p.ok]
+    if switch and agree and not any((p.message or "").startswith("wrong shape") for p in retry.params.values()):
+        given = "columns" if other == "rows" else "rows"
+        said = "every gradient agrees" if len(agree) == len(retry.params) else \
+            f"{', '.join(agree)} agree{'s' if len(agree) == 1 else ''}"
+        retry.notes.insert(1, f"read in the {other} convention ({layout}): in the {given} one the code stopped on "
+                              f"shapes that do not fit ({report.error}); in the {other} one every gradient comes back "
+                              f"in its shape and {said} with the derived one{'s' if len(agree) > 1 else ''} "
+                              f"({flags} asks for this reading)")
+        return retry
     verdict = "its gradients are then right" if retry.ok else f"then: {retry.summary()}"
     report.notes.append(f"hint: the code stopped on shapes that do not fit; it runs in the {other} convention ({layout}"
                         f"{', one example at a time' if auto and not per_example else ''}): add {flags} ({verdict})")
@@ -1260,7 +1450,9 @@ def _exercise_steps(d, names, values, m) -> dict:
     from compile.checks import intermediates as I
     from compile.lowering.evaluate import evaluate
     nodes = {str(n.name): n for n in I.intermediate_nodes(d).values()}
-    logits, probs, xc, var, xhat = (nodes[names[k]] for k in ("dlogits", "dprobs", "dbndiff", "dbnvar", "dbnraw"))
+    normed = "dbnraw" in names   # batch norm's steps too (the MLP before it came in has none)
+    logits, probs = (nodes[names[k]] for k in ("dlogits", "dprobs"))
+    xc, var, xhat = (nodes[names[k]] for k in ("dbndiff", "dbnvar", "dbnraw")) if normed else (logits, logits, probs)
     L, XC, VAR = (np.asarray(v, float) for v in evaluate([logits, xc, var], values, m, d.model.constants))
     adj = I.references(d, [probs, xhat, var], values, m)
     dP, dxhat, dvar = (np.asarray(adj[n], float) for n in (probs, xhat, var))
@@ -1277,17 +1469,20 @@ def _exercise_steps(d, names, values, m) -> dict:
         def from_counts(c):   # probs, through counts_sum and counts_sum_inv as well as directly
             return c * c.sum(axis=1, keepdims=True) ** -1
 
-        # bnvar is the sum of bndiff² over the batch times the factor the derivation's own variance shows: 1/(n − 1)
-        # with Bessel's correction, 1/n without
-        scale = VAR / (XC ** 2).sum(axis=0, keepdims=True)
-        return {"dlogprobs": grad(jnp.exp, np.log(counts / total), dP),
-                "dcounts_sum_inv": grad(lambda inv: counts * inv, 1 / total, dP),
-                "dcounts_sum": grad(lambda s: counts * s ** -1, total, dP),
-                "dcounts": grad(from_counts, counts, dP),
-                "dnorm_logits": grad(lambda z: from_counts(jnp.exp(z)), norm, dP),
-                "dlogit_maxes": grad(lambda mx: from_counts(jnp.exp(L - mx)), logit_maxes, dP),
-                "dbnvar_inv": grad(lambda inv: XC * inv, np.ones_like(VAR), dxhat),
-                "dbndiff2": grad(lambda sq: sq.sum(axis=0, keepdims=True) * scale, XC ** 2, dvar.reshape(1, -1))}
+        steps = {"dlogprobs": grad(jnp.exp, np.log(counts / total), dP),
+                 "dcounts_sum_inv": grad(lambda inv: counts * inv, 1 / total, dP),
+                 "dcounts_sum": grad(lambda s: counts * s ** -1, total, dP),
+                 "dcounts": grad(from_counts, counts, dP),
+                 "dnorm_logits": grad(lambda z: from_counts(jnp.exp(z)), norm, dP),
+                 "dlogit_maxes": grad(lambda mx: from_counts(jnp.exp(L - mx)), logit_maxes, dP)}
+        if normed:
+            # bnvar is the sum of bndiff² over the batch times the factor the derivation's own variance shows: 1/(n − 1)
+            # with Bessel's correction, 1/n without
+            scale = VAR / (XC ** 2).sum(axis=0, keepdims=True)
+            steps.update({"dbnvar_inv": grad(lambda inv: XC * inv, np.ones_like(VAR), dxhat),
+                          "dbndiff2": grad(lambda sq: sq.sum(axis=0, keepdims=True) * scale, XC ** 2,
+                                           dvar.reshape(1, -1))})
+        return steps
 
 
 def _step_mask(m: int, steps: int, point_seed: int):

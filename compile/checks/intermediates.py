@@ -3,7 +3,7 @@
 A backward function may return, beside the parameter gradients, ∂J/∂N for named nodes N of the forward
 pass: under ``d`` + the printed name (``dZ5``, ``dA4``, ``dxhat4``, ``dvar4``), under a name the user maps
 to one (``{"dlogits": "Z5"}``), or in a course's own spelling (``course_names``: the makemore exercise's
-dlogits, dprobs, dbnraw, dhpreact, dembcat, ...). Each returned one is compared with the derived adjoint,
+dlogits, dprobs, dbnraw, dhpreact, dembcat, ...; ``bare_names``: the same under its tensors' names, logits, h). Each returned one is compared with the derived adjoint,
 and the report names the first that departs, in the order the backward pass computes them: the ones
 before it are right, so its mistake is its own.
 
@@ -33,8 +33,18 @@ def intermediate_nodes(d) -> dict:
 
 def course_names(model) -> dict:
     """The makemore backprop exercise's names, {key: node name}, for a network of its shape: an
-    embedding, a flatten, a dense layer, batch norm, and a dense softmax output. Empty for any other."""
+    embedding, a flatten, a dense layer, batch norm, and a dense softmax output; or of its MLP before batch
+    norm came in (hpreact = embcat @ W1 + b1, h = tanh(hpreact), logits = h @ W2 + b2). Empty for any other."""
     kinds = [layer.kind for layer in model.layers]
+    if kinds == ["embedding", "flatten", "dense", "dense"] and model.layers[2].activation != "identity":
+        emb, cat, hidden, out = model.layers
+        names = {"demb": emb.A.name, "dembcat": cat.A.name, "dhpreact": hidden.Z.name, "dh": hidden.A.name,
+                 "dlogits": out.Z.name, "dprobs": out.A.name,
+                 "dC": f"C{emb.index}", "dW1": hidden.W.name, "dW2": out.W.name}
+        for key, layer in (("db1", hidden), ("db2", out)):
+            if layer.b is not None:
+                names[key] = layer.b.name
+        return names
     if kinds != ["embedding", "flatten", "dense", "batch_norm", "dense"]:
         return {}
     emb, cat, lin, bn, out = model.layers
@@ -120,10 +130,21 @@ def aligned_aliases(model) -> dict:
     return out
 
 
+def bare_names(model) -> dict:
+    """{key: node name}: the makemore exercise's intermediates under the names of its tensors (logits, h, hpreact,
+    probs, bnraw, ...), as its cmp('logits', dlogits, logits) names each gradient by the tensor it is taken of, for a
+    network of its shape. A name that also spells a parameter (emb for the embedding's table) is left out."""
+    params = {str(p.name) for p in model.params}
+    spelled = set(param_aliases(model))
+    return {key[1:]: target for key, target in course_names(model).items()
+            if str(target) not in params and key[1:] not in params and key[1:] not in spelled}
+
+
 def resolve(d, mapping=None) -> tuple:
     """(intermediates {key: node}, parameter aliases {key: parameter name}): the d<name> keys, the course
-    spellings of this network's shape, then ``mapping`` ({key: node or parameter name}, with or without
-    the d), which wins. Raises ValueError naming a mapped name the network does not have."""
+    spellings of this network's shape (with or without their d: ``bare_names``), then ``mapping`` ({key: node or
+    parameter name}, with or without the d), which wins. Raises ValueError naming a mapped name the network does
+    not have."""
     nodes = intermediate_nodes(d)
     by_name = {str(n.name): n for n in nodes.values()}
     params = {str(p.name) for p in d.model.params}
@@ -132,7 +153,7 @@ def resolve(d, mapping=None) -> tuple:
         for spelled in ("d" + key, key):
             if spelled not in inter and spelled not in params:
                 aliases[spelled] = name
-    for source in (course_names(d.model), mapping or {}):
+    for source in (course_names(d.model), bare_names(d.model), mapping or {}):
         for key, target in source.items():
             if not isinstance(key, str) or not isinstance(target, str):
                 raise ValueError(f"names: map keys to node names (text), not {key!r}: {target!r}")

@@ -31,9 +31,11 @@ def add_arguments(parser) -> None:
                                          "parameters' dict, self.weights and self.biases their lists)")
     parser.add_argument("--loss", help="ce, bce, mse, svm (the multiclass hinge), or a formula in yhat and y")
     _args.decay_arguments(parser)
-    parser.add_argument("--convention", choices=["rows", "columns"], default="rows",
+    parser.add_argument("--convention", choices=["rows", "columns"], default=None,
                         help="rows: W (in, out), b (out,), x (batch, in); columns (the deeplearning.ai "
-                             "notebooks, Nielsen): W (out, in), b (out, 1), x (in, batch), y (out, batch)")
+                             "notebooks, Nielsen): W (out, in), b (out, 1), x (in, batch), y (out, batch); default: "
+                             "rows, or columns where the code stops on the rows' shapes and in columns returns every "
+                             "gradient in its shape, one at least right (the report says so)")
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the first random point (default 0)")
     parser.add_argument("--points", type=_args.count(1, 100, "--points"), default=3,
                         help="random points (default 3)")
@@ -111,7 +113,8 @@ def main(args) -> int:
     if args.model in EXAMPLES and args.model in BUILTINS:
         try:
             from compile.cli.train import output_size
-            model = net.build(args.convention)   # loaded as train loads it: targets at every step for a sequence
+            # loaded as train loads it: targets at every step for a sequence
+            model = net.build(args.convention or "rows")
             data = load(args.model, n_inputs=net.n_inputs, n_outputs=output_size(model),
                         regression=model.loss_name not in ("ce", "bce", "svm"),
                         steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None, vocab=model.vocab)
@@ -119,7 +122,7 @@ def main(args) -> int:
             notes.append(f"note: the {args.model} data was skipped: {exc}")
     try:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
-                            data_label=f"{name} data", timeout=args.timeout, convention=args.convention,
+                            data_label=f"{name} data", timeout=args.timeout, convention=args.convention or "auto",
                             names=args.names, labels=args.labels, per_example=args.per_example,
                             dz=args.dz, inputs=args.inputs)
     except LoadError as exc:

@@ -70,7 +70,9 @@ def add_arguments(parser) -> None:
                              "which the file records); it may be the --load file, to resume and save in place")
     parser.add_argument("--load", metavar="CHECKPOINT.npz", type=_args.unmark,
                         help="start from a checkpoint --save wrote (or an .npz of parameters by name): training "
-                             "resumes with its optimizer state where the optimizer is the same")
+                             "resumes with its optimizer state where the optimizer is the same, continues its epoch "
+                             "count, and takes its settings (optimizer, --lr, --opt, --batch-size, --seed, --shuffle) "
+                             "where the command line leaves them out; one given that differs applies, and is said")
     parser.add_argument("--plot", metavar="LOSS.png", type=_args.unmark,
                         help="plot the loss per epoch to this file, in the format its ending names "
                              "(.png, .pdf, .svg, ...; needs matplotlib)")
@@ -154,9 +156,15 @@ def main(args) -> int:
     try:
         name, net = _resolved(args)
         cfg = settings(args, name)
+        opts = dict(getattr(args, "opt", None) or [])
+        recorded = {}
+        if getattr(args, "load", None) is not None:   # a resumed run continues the settings of the run it resumes
+            from compile.train.checkpoint import recorded_facts
+            recorded = recorded_facts(args.load)
+        resumed = resumed_settings(args, cfg, opts, recorded)
         check_lr(cfg["lr"])
         check_l2(net, args)
-        opts = check_opts(dict(getattr(args, "opt", None) or []), cfg["optimizer"], cfg["lr"])
+        opts = check_opts(opts, cfg["optimizer"], cfg["lr"])
         if args.data is not None and not args.data.strip():
             raise UsageError(f"--data needs a path or a built-in data set ({', '.join(BUILTINS)}), not an empty name")
         source = args.data if args.data is not None else (name if name in EXAMPLES else None)
@@ -199,9 +207,11 @@ def main(args) -> int:
         from compile.train.train import check_batch_norm   # before the header: a run that cannot train says so alone
         check_batch_norm(trainer.model, cfg["batch_size"], len(data.x_train), "--batch-size")
         start = state = None
+        facts = {}
         if getattr(args, "load", None) is not None:   # read before anything is printed: a bad file is one line
             from compile.train.checkpoint import load_checkpoint
             start, state, facts = load_checkpoint(args.load, trainer)
+            state, resumed = resumed_state(trainer, state, facts, cfg, resumed)
     except (UsageError, DataError, _optimizer_error()) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
@@ -222,11 +232,13 @@ def main(args) -> int:
         print(trainer.model.summary_text())
         if getattr(args, "load", None) is not None:
             print(f"loaded {args.load}: {facts['state']}")
+            for note in resumed:
+                print(note)
     devices = getattr(args, "devices", None)
-    try:
-        hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], batch, cfg["seed"],
+    try:   # the batch size as asked (fit takes all the examples where it is more): the checkpoint records it
+        hist = fit(trainer, data.x_train, data.y_train, cfg["epochs"], cfg["batch_size"], cfg["seed"],
                    data.x_test, data.y_test, classify=classify, shuffle=cfg["shuffle"], params=start,
-                   opt_state=state, devices=devices, on_start=header)
+                   opt_state=state, devices=devices, on_start=header, epochs_done=facts.get("epochs_done", 0))
     except DataError as exc:   # a loss not finite at the start; --devices: more than there are, or a batch that
         print(f"derivax: {exc}", file=sys.stderr)   # does not split over them: said before any header, alone
         return 2
@@ -256,8 +268,9 @@ def main(args) -> int:
         line += f", test loss {test_loss}"
     print(line)
     if hist.diverged and not hist.stopped:  # a stop has said so already
+        advice = hist.advice if hist.culprit not in (None, "lr") else f"try a smaller --lr than {cfg['lr']:g}"
         print(f"derivax: warning: the training loss rose from {hist.initial_loss:.4g} before training to "
-              f"{final:.4g} after it: training diverged; try a smaller --lr than {cfg['lr']:g}", file=sys.stderr)
+              f"{final:.4g} after it: training diverged; {advice}", file=sys.stderr)
     written = True  # every file asked for was written
     if rank != 0:   # the other processes hold the same replicated parameters: process 0 writes the files
         args.save = args.plot = None
@@ -283,6 +296,107 @@ def main(args) -> int:
                           "initial_loss": hist.initial_loss, "diverged": hist.diverged,
                           "stopped": hist.stopped, "batch_size": batch, "train_sample": hist.train_sample}))
     return 1 if hist.stopped or not written else 0
+
+
+# The settings a resumed run continues from its checkpoint where the command line leaves them out (each by its
+# key in the run's settings and on args), in the order they are said; --opt's options follow them.
+RESUMED = ("optimizer", "lr", "batch_size", "seed", "shuffle")
+
+
+def _setting(key, value) -> str:
+    """lr 0.1, batch 8, seed 1, shuffled, eta=0.5: a setting as the notes of a resumed run write it."""
+    if key == "shuffle":
+        return "shuffled" if value else "batches in order"
+    if key == "optimizer":
+        return f"optimizer {value}"
+    if key == "lr":
+        return f"lr {value:g}"
+    if key in ("batch_size", "seed"):
+        return f"{'batch' if key == 'batch_size' else key} {value}"
+    return f"--opt {key}={float(value):g}"
+
+
+def resumed_settings(args, cfg, opts, facts) -> list:
+    """A run resumed from a checkpoint continues the run that wrote it: each setting the command line leaves out
+    (the optimizer, the learning rate and --opt options where the optimizer is the same, the batch size, the seed,
+    the shuffling) is taken from the checkpoint where it records it; one the command line gives that differs from
+    the checkpoint's applies from here on. ``cfg`` and ``opts`` are updated; returns the lines that say both."""
+    from compile.train.optimizer_names import OPTAX_OPTIMIZERS, OPTIMIZERS
+    if not facts:   # no checkpoint, or a file of parameters alone: nothing to continue
+        return []
+    if "settings" not in facts:
+        return ["the checkpoint records none of its run's settings (written before derivax recorded them): this "
+                "run's are used, as given or by default"]
+    rec = dict(facts.get("settings") or {})
+    theirs = str(facts.get("optimizer", "")).lower()   # a derived rule's name (SGD, Adam) or optax's (adamw)
+    if theirs in OPTIMIZERS + OPTAX_OPTIMIZERS:
+        rec["optimizer"] = theirs
+    taken, changed = [], []
+    for key in RESUMED:
+        if key not in rec:
+            continue
+        if key == "lr" and rec.get("optimizer", cfg["optimizer"]) != cfg["optimizer"]:
+            continue   # another optimizer's learning rate is not this one's
+        if getattr(args, key, None) is None:
+            if cfg[key] != rec[key]:
+                taken.append(_setting(key, rec[key]))
+            cfg[key] = rec[key]
+        elif cfg[key] != rec[key] and key != "seed":   # a seed of its own is said below, with what it changes
+            changed.append(f"{_setting(key, cfg[key])} (the checkpoint's: {_setting(key, rec[key])})")
+    if "opts" in rec and rec.get("optimizer", cfg["optimizer"]) == cfg["optimizer"]:
+        for key, value in rec["opts"].items():
+            if key not in opts:
+                opts[key] = value
+                taken.append(_setting(key, value))
+            elif float(opts[key]) != float(value):
+                changed.append(f"{_setting(key, opts[key])} (the checkpoint's: {float(value):g})")
+        changed += [f"{_setting(k, v)} (the checkpoint's: {cfg['optimizer']}'s default)" for k, v in opts.items()
+                    if k not in rec["opts"]]
+    lines = []
+    if taken:
+        lines.append(f"continuing the checkpoint's settings (those the command line leaves out): {', '.join(taken)}")
+    if changed:
+        lines.append(f"changed from the checkpoint's settings, from here on: {', '.join(changed)}")
+    if "seed" in rec and cfg["seed"] != rec["seed"]:
+        lines.append(f"seed {cfg['seed']} is not the checkpoint's {rec['seed']}: the epochs to come shuffle and drop "
+                     f"out by seed {cfg['seed']}, so the run does not go on as the seed-{rec['seed']} run would have")
+    return lines
+
+
+def resumed_state(trainer, state, facts, cfg, lines) -> tuple:
+    """(the optimizer state a resumed run starts from, the lines that say how it resumes). The state's random keys
+    (noisy_sgd's noise) continue from the checkpoint's; under a --seed other than the checkpoint's they are folded
+    with it (``seeded_keys``), so that the seed given takes effect on the noise as on the shuffling. Also said: the
+    epoch the run resumes after (and how that count was found), a loss whose weight decay or reduction differs
+    from the checkpoint's."""
+    import jax
+    from compile.train.train import _is_key, seeded_keys
+    rec = facts.get("settings") or {}
+    lines = list(lines)
+    keys = state is not None and any(_is_key(leaf) for leaf in jax.tree_util.tree_leaves(state))
+    if keys and "seed" in rec and rec["seed"] != cfg["seed"]:
+        state = seeded_keys(state, cfg["seed"])
+        said = next(i for i, line in enumerate(lines) if line.startswith(f"seed {cfg['seed']} is not"))
+        lines[said] += f"; {trainer.optimizer_name}'s noise is drawn by seed {cfg['seed']} too"
+    elif keys and "seed" not in rec:
+        lines.append(f"{trainer.optimizer_name}'s noise continues from the checkpoint's random key, whatever --seed "
+                     "says (the checkpoint records no seed to compare it with)")
+    model = trainer.model
+    loss = (("l2", "weight decay λ", float(model.l2 or 0.0)), ("l2_form", "weight decay's form", model.l2_form),
+            ("reduction", "reduction over the batch", model.reduction))
+    for key, said, mine in loss:   # the model's own (its file, its example): applied, and said
+        if key in rec and rec[key] != mine:
+            here, there = (f"{v:g}" if isinstance(v, float) else v for v in (mine, rec[key]))
+            lines.append(f"the loss's {said} is {here} here, {there} in the checkpoint: this run's applies from "
+                         "here on")
+    done, assumed = facts.get("epochs_done", 0), list(facts.get("assumed", ()))
+    if done:
+        last = done + cfg["epochs"]
+        span = f"epoch {last}" if last == done + 1 else f"epochs {done + 1} to {last}"
+        assumed.insert(0, f"resuming after epoch {done}: this run trains {span} (the shuffling counts on from there)")
+    if assumed:
+        lines.insert(0, "; ".join(assumed))
+    return state, lines
 
 
 def _json_loss(value):
@@ -524,7 +638,7 @@ def _need_matplotlib():
 def _save(path, trainer, hist, inputs=None) -> bool:
     from compile.train.checkpoint import save_checkpoint
     try:
-        save_checkpoint(path, trainer, hist.params, hist.opt_state, hist.epochs, inputs)
+        save_checkpoint(path, trainer, hist.params, hist.opt_state, hist.epochs, inputs, history=hist)
     except OSError as exc:
         print(f"derivax: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return False

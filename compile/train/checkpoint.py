@@ -29,17 +29,30 @@ STATS = "stats/"
 CONVENTIONS = ("rows", "columns")
 
 
-def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None, inputs: str | None = None) -> None:
+def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None, inputs: str | None = None,
+                    history=None) -> None:
     """Write ``params`` and ``opt_state`` of ``trainer`` to ``path`` (.npz). ``inputs``: how the training data's
     x was read (one of compile.train.data.INPUT_READINGS, as ``Dataset.inputs`` says), recorded so that
-    ``predict`` reads a file that leaves it open (x_test alone) the same way; None: not recorded."""
+    ``predict`` reads a file that leaves it open (x_test alone) the same way; None: not recorded.
+
+    ``history``: the ``fit`` History the parameters come from. With it the file records the epochs trained in all
+    (``epochs_done``: a resumed run's included) and the run's seed, batch size and shuffling, so that a run
+    resumed from the file continues the shuffling where it stopped (``fit(..., epochs_done=...)``); the learning
+    rate, the optimizer's options and the loss's weight decay and reduction are recorded from ``trainer``. Without
+    it, ``epochs`` (this run's epochs) is taken as the epochs trained in all."""
     import jax
     if inputs is not None and inputs not in INPUT_READINGS:
         raise ValueError(f"save_checkpoint: inputs must be one of {', '.join(INPUT_READINGS)} or None, not {inputs!r}")
+    if history is not None and epochs is None:
+        epochs = history.epochs
     leaves = jax.tree_util.tree_leaves(opt_state)
     meta = {"network": trainer.model.size_text, "optimizer": optimizer_name(trainer),
             "epochs": epochs, "state_arrays": len(leaves), "state_tree": str(jax.tree_util.tree_structure(opt_state)),
-            "convention": trainer.model.convention, "layers": signature(trainer)}
+            "convention": trainer.model.convention, "layers": signature(trainer),
+            "settings": run_settings(trainer, history)}
+    done = history.epochs_total if history is not None else epochs
+    if _count(done):
+        meta["epochs_done"] = int(done)
     if inputs is not None:
         meta["inputs"] = inputs
     arrays = {k: np.asarray(v) for k, v in params.items()}
@@ -50,6 +63,37 @@ def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None,
         arrays.update({f"{STATS}{k}": np.asarray(v) for k, v in stats.items()})
     arrays[META] = np.array(json.dumps(meta))
     np.savez(path, **arrays)
+
+
+def run_settings(trainer, history=None) -> dict:
+    """The settings a checkpoint records of the run that wrote it (see SETTINGS): the learning rate and the
+    optimizer's options as ``trainer`` was made with them (a number each: a schedule is not recorded), the loss's
+    weight decay and reduction, and from ``history`` the seed, batch size and shuffling ``fit`` was given."""
+    out = {}
+    lr = getattr(trainer, "options", {}).get("lr")
+    if _number(lr):
+        out["lr"] = float(lr)
+    opts = {k: v for k, v in getattr(trainer, "options", {}).items() if k != "lr"}
+    if all(_number(v) or isinstance(v, bool) for v in opts.values()):
+        out["opts"] = {k: v if isinstance(v, bool) else float(v) for k, v in opts.items()}
+    model = trainer.model
+    out.update(l2=float(model.l2 or 0.0), l2_form=model.l2_form, reduction=model.reduction)
+    if history is not None:
+        out.update({k: history.run[k] for k in ("seed", "batch_size", "shuffle") if k in history.run})
+    return out
+
+
+# What a checkpoint's "settings" may hold, and the kind of each: read back where a run resumes.
+SETTINGS = {"lr": "number", "opts": "options", "l2": "number", "l2_form": "text", "reduction": "text",
+            "seed": "count", "batch_size": "count", "shuffle": "switch"}
+
+
+def _number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(float(v))
+
+
+def _count(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
 
 
 def signature(trainer) -> list:
@@ -181,7 +225,11 @@ def load_checkpoint(path, trainer) -> tuple:
     The parameters must be the network's, by name and shape, in the layout the file records (turned
     into the trainer's convention where it differs); the optimizer state is used where it has the shape of
     this trainer's optimizer's, and is None otherwise (a file of parameters only, another optimizer): the
-    facts say why. Raises DataError naming the file and what does not fit."""
+    facts say why. Raises DataError naming the file and what does not fit.
+
+    The facts also hold ``epochs_done`` (the epochs the parameters have trained in all: ``fit``'s epochs_done for
+    the run that resumes), ``settings`` (the run's seed, batch size, learning rate, ...: see ``run_settings``;
+    those a file records) and ``assumed`` (what was assumed of a file written before a fact was recorded)."""
     import jax
     import jax.numpy as jnp
     dtype = np.dtype(trainer.dtype)
@@ -212,6 +260,7 @@ def load_checkpoint(path, trainer) -> tuple:
                 a = a.reshape(shape)
             params[k] = jnp.asarray(a, dtype)
         _same_network(facts, trainer, path)   # shapes that fit, of a network that computes otherwise
+        recorded = META in files
         # a narrower float (float16) widens exactly: read, and said
         facts["notes"] = [f"{', '.join(ks)} stored in {kind}, read as {dtype.name} (exactly: every {kind} value is "
                           f"a {dtype.name} value)" for kind, ks in narrow.items()]
@@ -225,6 +274,7 @@ def load_checkpoint(path, trainer) -> tuple:
     turned = f" (the file's {layout} layout turned into {trainer.model.convention})" if turn else ""
     mine = optimizer_name(trainer)
     ours, why = _whose_state(facts, trainer, tree, mine)
+    _epochs_done(facts, recorded, ours)
     if not stored and not (ours and count):
         facts["state"] = "no optimizer state in the file: the optimizer starts afresh" + turned + _said(facts)
         return params, None, facts
@@ -255,6 +305,35 @@ def load_checkpoint(path, trainer) -> tuple:
         else jnp.asarray(a, getattr(b, "dtype", None)) for a, b in zip(leaves, want)])
     facts["state"] = "optimizer state restored" + turned + _said(facts)
     return params, state, facts
+
+
+def _epochs_done(facts, recorded, ours) -> None:
+    """facts["epochs_done"]: the epochs after which a run resuming from the file goes on (its shuffling continues
+    the count): the epochs its parameters have trained in all, where the file's optimizer is the trainer's (``ours``).
+    With another optimizer, whose state starts afresh, the run is a new one from the file's parameters and counts
+    from 0 (as from a file of parameters alone); facts["assumed"] says so. A file written before the count was
+    recorded holds the epochs of the run that wrote it ("epochs"): they are taken for the count, and said."""
+    facts.setdefault("assumed", [])
+    if not recorded:
+        facts["epochs_done"] = 0
+        return
+    if not ours:
+        done = facts.get("epochs_done", facts.get("epochs"))
+        facts["epochs_done"] = 0
+        if _count(done) and done:
+            were = "s were" if done != 1 else " was"
+            facts["assumed"].append(f"the checkpoint's {done} epoch{were} another optimizer's "
+                                    "(or its state does not fit): the run counts its epochs from 1, as a new run from "
+                                    "the checkpoint's parameters")
+        return
+    if "epochs_done" in facts:
+        return
+    epochs = facts.get("epochs")
+    facts["epochs_done"] = int(epochs) if _count(epochs) else 0
+    facts["assumed"].append(
+        "the checkpoint records no count of epochs across runs (written before derivax recorded it): "
+        + (f"taken to be the {epochs} epoch{'s' if epochs != 1 else ''} of the run that wrote it" if _count(epochs)
+           else "counted from 0"))
 
 
 def optimizer_name(trainer) -> str:
@@ -482,7 +561,39 @@ def _facts(z, path) -> dict:
     if facts.get("inputs", INPUT_READINGS[0]) not in INPUT_READINGS:
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: inputs is {facts['inputs']!r}, "
                         f"not {', '.join(INPUT_READINGS[:-1])} or {INPUT_READINGS[-1]}")
+    if "epochs_done" in facts and not _count(facts["epochs_done"]):
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: epochs_done is "
+                        f"{facts['epochs_done']!r}, not a count of epochs")
+    settings = facts.get("settings", {})
+    if not isinstance(settings, dict):
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: settings is {settings!r:.60}, "
+                        "not an object")
+    for key, value in settings.items():
+        kind = SETTINGS.get(key)
+        fits = {"number": _number, "count": _count, "switch": lambda v: isinstance(v, bool),
+                "text": lambda v: isinstance(v, str),
+                "options": lambda v: isinstance(v, dict) and all(
+                    isinstance(k, str) and (_number(o) or isinstance(o, bool)) for k, o in v.items()),
+                None: lambda v: True}[kind]   # a setting a later version records: left to it
+        if not fits(value):
+            raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: settings' {key} is "
+                            f"{value!r:.60}, not {_KINDS[kind]}")
     return facts
+
+
+_KINDS = {"number": "a finite number", "count": "a whole number >= 0", "switch": "true or false", "text": "a text",
+          "options": "an object of options and their numbers"}
+
+
+def recorded_facts(path) -> dict:
+    """The facts the checkpoint at ``path`` records (its optimizer, its run's settings, ...), read before a trainer
+    is made: {} for a file without them (parameters a user saved) or one that cannot be read (``load_checkpoint``
+    says what is wrong with it)."""
+    try:
+        with open_npz(path, "the parameters by name, as derivax train --save writes", "the checkpoint ") as z:
+            return _facts(z, path) if META in z.files else {}
+    except DataError:
+        return {}
 
 
 def recorded_inputs(path) -> str | None:

@@ -54,6 +54,9 @@ class Trainer:
     # the optimizer by name, as a checkpoint records it: a derived rule's (SGD, momentum, Adam), optax's by the
     # name it was asked for (adamw, yogi); "optax" for a transformation passed in, which has no name
     optimizer_name: str = "optax"
+    # the learning rate and the optimizer's options as compile_trainer was given them ({"lr": 0.1, "eta": 0.01}):
+    # what a checkpoint records, and what a loss that stops being finite is traced back to
+    options: dict = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name):
         # forward, loss, grads, loss_and_grads, dropout_masks, PARAM_SHAPES: the module's own. Those that
@@ -150,6 +153,7 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     ns = run_source(source, f"trainer {getattr(net, 'name', 'network')}")
     trainer = Trainer(net, derivation, rule, dtype, source, ns)
     trainer.optimizer_name = rule.name if named else optimizer if isinstance(optimizer, str) else "optax"
+    trainer.options = {"lr": lr, **opt_kwargs}
     masks = bool(derivation.model.masks)
     inner = module_step(ns, masks) if named else _optax_step(rule, ns, masks)
     step = _top_level(inner, derivation.model, trainer)
@@ -506,10 +510,22 @@ class History:
     stopped: str | None = None                          # why training stopped early, if it did
     initial_loss: float | None = None                   # training loss before the first step
     train_sample: int | None = None                     # the training metrics' sample size; None: all of x
+    epochs_before: int = 0                              # epochs the starting parameters had trained (fit's epochs_done)
+    run: dict = field(default_factory=dict)             # seed, batch_size, shuffle: as fit was given them
+    # where the loss stopped being finite or diverged: the option the evidence points at ("lr", "eta") and advice
+    # naming it (see ``culprit``)
+    culprit: str | None = None
+    advice: str | None = None
 
     @property
     def epochs(self) -> int:
+        """The epochs this run finished."""
         return len(self.train_loss)
+
+    @property
+    def epochs_total(self) -> int:
+        """The epochs the parameters have trained in all: those before this run (a resumed run) and this run's."""
+        return self.epochs_before + self.epochs
 
     @property
     def diverged(self) -> bool:
@@ -525,9 +541,14 @@ class History:
 
 def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, classify=None,
         params=None, progress=True, console=None, shuffle=True, opt_state=None, on_epoch=None,
-        devices=None, train_sample=TRAIN_SAMPLE, on_start=None) -> History:
+        devices=None, train_sample=TRAIN_SAMPLE, on_start=None, epochs_done=0) -> History:
     """Train for ``epochs`` epochs, shuffled unless ``shuffle`` is False (then every epoch takes the
     batches in the data's order); the same seed gives the same result.
+
+    ``epochs_done``: the epochs the starting ``params`` have trained already (a resumed run: the checkpoint's
+    ``facts["epochs_done"]``). Epoch k's shuffling and dropout are drawn from the seed and k, so a run resumed
+    after epoch k with its parameters, optimizer state, seed and epochs_done=k trains epochs k + 1, ... as the
+    uninterrupted run did: the two end with the same parameters (to float rounding).
 
     x is (examples, inputs); y is (examples, outputs), or class labels (examples,) for a ce loss (or a
     bce loss with one output). Bad arrays or settings (token indices outside an embedding's vocabulary, a
@@ -563,6 +584,7 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     _whole(epochs, "epochs", 0)
     _whole(batch_size, "batch_size", 1)
     _whole(seed, "seed", 0, 2**32 - 1)
+    _whole(epochs_done, "epochs_done", 0, 2**31 - 1)
     if train_sample is not None:
         _whole(train_sample, "train_sample", 0)
     for flag, value in (("progress", progress), ("shuffle", shuffle)):
@@ -601,7 +623,9 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     k_init, k_train = jax.random.split(key)
     params = trainer.init_params(k_init) if given is None else given
     # a fresh state's random keys (noisy_sgd's noise) follow the seed; a resumed state keeps its own
-    hist = History(params, trainer.init_opt_state(params, seed) if opt_state is None else opt_state)
+    hist = History(params, trainer.init_opt_state(params, seed) if opt_state is None else opt_state,
+                   epochs_before=int(epochs_done), run={"seed": int(seed), "batch_size": int(batch_size),
+                                                        "shuffle": bool(shuffle)})
     # the checked arrays are fresh copies of the user's, aligned: on a CPU the device takes them without a copy
     x, y = jax.device_put(x), jax.device_put(y)
     test = None if test is None else tuple(jax.device_put(a) for a in test)
@@ -625,14 +649,18 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                                              trainer.stats(hist.opt_state), given is not None))
     if on_start is not None:
         on_start()
+    first = (hist.params, hist.opt_state)   # where the run starts: what a stop or a divergence is traced back to
     with _progress(progress, console, epochs) as bar:
         for e in range(1, epochs + 1):
-            p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y, jax.random.fold_in(k_train, e),
-                                            batch_size=batch_size, shuffle=bool(shuffle))
+            # epoch k of the whole training (resumed runs included) shuffles with key k
+            p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y,
+                                       jax.random.fold_in(k_train, epochs_done + e), batch_size=batch_size,
+                                       shuffle=bool(shuffle))
             J, acc = (float(v) for v in evaluate(p, xe, ye, trainer.stats(s)))
             if not (math.isfinite(J) and math.isfinite(float(step_loss))):
+                hist.culprit, hist.advice = culprit(trainer, *first, x, y, batch_size)
                 hist.stopped = (f"the loss became {J if not math.isfinite(J) else float(step_loss)} in epoch {e}: "
-                                f"stopped, keeping the parameters from epoch {e - 1} (try a smaller learning rate)")
+                                f"stopped, keeping the parameters from epoch {e - 1} ({hist.advice})")
                 break
             hist.params, hist.opt_state = p, s
             hist.step_loss.append(float(step_loss))
@@ -660,8 +688,71 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
                     exc.add_note(f"fit: on_epoch raised after epoch {e}; the training so far (its parameters "
                                  "included) is this exception's .history")
                     raise
+    if hist.diverged and hist.culprit is None:
+        hist.culprit, hist.advice = culprit(trainer, *first, x, y, batch_size)
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+# Optimizers that add Gaussian noise to the gradient, by name: the names of the options of its variance
+# eta / (1 + t)^gamma at step t (optax.noisy_sgd's add_noise; the step is the learning rate times gradient and noise).
+NOISY = {"noisy_sgd": ("eta", "gamma")}
+
+
+def noise_step(trainer, opt_state):
+    """(the standard deviation of the noise a noisy optimizer's next step adds to each parameter, the noise scale
+    eta, the learning rate at that step). The deviation is the learning rate times √(eta / (1 + t)^gamma), t the
+    steps ``opt_state`` has counted. None for an optimizer that adds no noise (or one passed in as an object, whose
+    options are not known)."""
+    import inspect
+    import jax
+    import numpy as np
+    names = NOISY.get(trainer.optimizer_name)
+    if names is None:
+        return None
+    import optax
+    defaults = inspect.signature(getattr(optax, trainer.optimizer_name)).parameters
+    eta, gamma = (float(trainer.options.get(k, defaults[k].default)) for k in names)
+    counts = [int(np.max(np.asarray(leaf))) for leaf in jax.tree.leaves(opt_state)
+              if not _is_key(leaf) and np.asarray(leaf).dtype.kind in "iu" and np.size(leaf)]
+    t = max(counts, default=0)
+    lr = trainer.options.get("lr")
+    lr = float(lr(t)) if callable(lr) else float(lr)
+    return lr * math.sqrt(eta / (1 + t) ** gamma), eta, lr
+
+
+def culprit(trainer, params, opt_state, x, y, batch_size) -> tuple:
+    """(the option the evidence points at for a run whose loss stopped being finite or diverged, advice naming it),
+    judged at the run's start (``params``, ``opt_state``). The learning rate ("lr"), unless the optimizer adds
+    noise (noisy_sgd) and that noise moves the parameters by more than their own size (their largest magnitude,
+    or 1) in one step while the gradient's step with the noise off (lr·|g| on the first batch) does not: then the
+    noise scale ("eta")."""
+    import jax
+    import numpy as np
+    blame_lr = ("lr", "try a smaller learning rate")
+    try:
+        noise = noise_step(trainer, opt_state)
+    except Exception:   # noqa: BLE001 - no evidence against the noise: the learning rate, as ever
+        return blame_lr
+    if noise is None:
+        return blame_lr
+    sigma, eta, lr = noise
+
+    def largest(arrays):
+        return max((float(np.max(np.abs(np.asarray(v, np.float64)))) for v in arrays if np.size(v)), default=0.0)
+    scale = max(largest(params.values()), 1.0)
+    if not sigma > scale:
+        return blame_lr
+    try:
+        step = lr * largest(jax.jit(trainer.namespace["grads"])(params, x[:batch_size], y[:batch_size]).values())
+    except Exception:   # noqa: BLE001 - no gradient to compare the noise with: the learning rate
+        return blame_lr
+    if not step <= scale:   # the gradient's own step is as large (or not finite): the learning rate
+        return blame_lr
+    return "eta", (f"try a smaller noise scale eta than {eta:g}: {trainer.optimizer_name}'s noise moves the "
+                   f"parameters by about {sigma:.3g} a step (standard deviation lr·√(eta/(1+t)^gamma)), more than "
+                   f"their own size ({scale:.3g}), while the gradient's step with the noise off (lr·|g|) is at "
+                   f"most {step:.3g}")
 
 
 def _not_finite_at_start(trainer, J, params, xe, ye, x, y, stats, resumed) -> str:

@@ -93,6 +93,19 @@ def test_a_resumed_run_ends_where_the_uninterrupted_run_ends(noisy_cls, data, ha
     assert np.abs(_flat(again.params) - _flat(whole.params)).max() > 1e-3
 
 
+def test_a_resumed_runs_progress_lines_count_the_whole_trainings_epochs(noisy_cls, data, halves):
+    import io
+    from rich.console import Console
+    from compile import fit
+    from compile.train.checkpoint import load_checkpoint
+    trainer, (_, x, y) = noisy_cls, data
+    params, state, facts = load_checkpoint(halves[2], trainer)
+    out = io.StringIO()
+    fit(trainer, x, y, 2, 8, seed=3, params=params, opt_state=state, epochs_done=2,
+        console=Console(file=out, force_terminal=False))
+    assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["epoch 3/4", "epoch 4/4"]
+
+
 def test_a_checkpoint_records_the_epochs_of_every_run(noisy_cls, data, halves, tmp_path):
     from compile import fit
     from compile.train.checkpoint import load_checkpoint, save_checkpoint

@@ -650,7 +650,7 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     if on_start is not None:
         on_start()
     first = (hist.params, hist.opt_state)   # where the run starts: what a stop or a divergence is traced back to
-    with _progress(progress, console, epochs) as bar:
+    with _progress(progress, console, epochs, before=int(epochs_done)) as bar:
         for e in range(1, epochs + 1):
             # epoch k of the whole training (resumed runs included) shuffles with key k
             p, s, step_loss = epoch_fn(hist.params, hist.opt_state, x, y,
@@ -1030,10 +1030,11 @@ def _duration(seconds) -> str:
 class _progress:
     """The training's feedback on stderr: a rich progress bar with the live metrics on a terminal, one plain
     line per epoch elsewhere (a file, a pipe, CI's log), as Keras prints; a no-op when ``enabled`` is false.
-    The first epoch also compiles the step: the bar says so until it ends."""
+    The first epoch also compiles the step: the bar says so until it ends. Epochs are counted as the whole
+    training counts them: a run resumed after ``before`` epochs shows epoch before + 1 first, of before + total."""
 
-    def __init__(self, enabled, console, total):
-        self.enabled, self.console, self.total = enabled, console, total
+    def __init__(self, enabled, console, total, before=0):
+        self.enabled, self.console, self.total, self.before = enabled, console, total, before
 
     def __enter__(self):
         if not self.enabled:
@@ -1061,7 +1062,7 @@ class _progress:
                 togo = (now - first[0]) / (epoch - 1) * (self.total - epoch) if 1 < epoch < self.total else 0
                 if togo >= 1:   # the time still to go, at the pace of the epochs after compiling
                     left = f", about {_duration(togo)} left"
-                print(f"epoch {epoch}/{self.total}: {_metrics(loss, acc, test_loss, test_acc)} "
+                print(f"epoch {self.before + epoch}/{self.before + self.total}: {_metrics(loss, acc, test_loss, test_acc)} "
                       f"({span}{', compiling included' if start[1] == 0 else ''}{left})", file=out, flush=True)
                 start[:] = [now, epoch]
             return line
@@ -1069,10 +1070,11 @@ class _progress:
                             TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("left"),
                             TimeRemainingColumn(), console=console)
         self.bar.__enter__()
-        task = self.bar.add_task("train", total=self.total, metrics="compiling the train step (JAX)…")
+        task = self.bar.add_task("train", total=self.before + self.total, completed=self.before,
+                                 metrics="compiling the train step (JAX)…")
 
         def update(epoch, loss, acc, test_loss=None, test_acc=None):
-            self.bar.update(task, completed=epoch, metrics=_metrics(loss, acc, test_loss, test_acc))
+            self.bar.update(task, completed=self.before + epoch, metrics=_metrics(loss, acc, test_loss, test_acc))
         return update
 
     def __exit__(self, *exc):

@@ -66,9 +66,16 @@ class Trainer:
         if name in ns:
             derivation = self.__dict__.get("derivation")
             vocab = getattr(getattr(derivation, "model", None), "vocab", None)
+            fn = ns[name]
             if vocab and name in TOKEN_READERS:
-                return _token_checked(ns[name], vocab, name)
-            return ns[name]
+                fn = _token_checked(fn, vocab, name)
+            model = getattr(derivation, "model", None)
+            if name in TARGET_READERS and getattr(model, "Y", None) is not None \
+                    and model.Y.attrs.get("one_hot_axis") is not None:
+                fn = _targets_checked(fn, name, ns.get("check_shapes"))
+            if name in BATCH_READERS and any(layer.kind == "batch_norm" for layer in getattr(model, "layers", ())):
+                fn = _batch_checked(fn, model, name)
+            return fn
         raise AttributeError(name)
 
     @property
@@ -989,6 +996,67 @@ def _fits(model, dtype, m, what, copies=5):
 
 # The generated module's functions that read x: with an embedding first, their token indices are checked.
 TOKEN_READERS = ("forward", "loss", "grads", "loss_and_grads")
+
+
+# The functions whose gradient takes the targets of a categorical cross-entropy to be one-hot rows: the derived
+# δ = A − Y is the gradient of −Σ Y ⊙ log softmax(Z) only where each example's Y sums to 1 over the classes (the
+# derivation's own step, printed). The loss itself holds for any Y, and is not checked.
+TARGET_READERS = ("grads", "loss_and_grads")
+
+
+def _targets_checked(fn, name, shapes=None):
+    """``fn`` checking that y's rows are one-hot (or class probabilities: non-negative, summing to 1 over the
+    classes, the last axis) where it is given concrete values, after ``shapes`` (the module's check_shapes) has
+    checked x's and y's shapes; inside a trace there is nothing to look at."""
+    import functools
+    import numpy as np
+    from compile.train.data import _numeric
+
+    @functools.wraps(fn)
+    def checked(params, x, y, *args, **kwargs):
+        from jax.core import Tracer
+        if not isinstance(y, Tracer) and hasattr(y, "shape") and len(y.shape) >= 2:
+            if shapes is not None:
+                shapes(x, y)
+            t = _numeric(y, f"{name}: y").astype(np.float64)
+            sums = t.sum(axis=-1)
+            if t.size and (t.min() < 0 or not np.allclose(sums, 1.0, rtol=0, atol=1e-4)):
+                at = tuple(int(i) for i in np.unravel_index(
+                    int(np.argmax(np.abs(sums - 1.0) + (t.min(axis=-1) < 0))), sums.shape))
+                raise DataError(
+                    f"{name}: y[{', '.join(map(str, at))}] = {np.round(t[at], 6).tolist()} is not a one-hot row (non-negative, "
+                    f"summing to 1 over the classes; it sums to {sums[at]:.6g}): the derived gradient of the "
+                    f"categorical cross-entropy, δ = A − Y, takes each row of Y to sum to 1. Normalize the rows, "
+                    f"or declare the loss as the formula -y*log(yhat) for a gradient that holds for any y")
+        return fn(params, x, y, *args, **kwargs)
+    return checked
+
+
+# The functions that normalize with the batch's own statistics (forward and loss only without ``stats``).
+BATCH_READERS = ("forward", "loss", "grads", "loss_and_grads", "batch_stats")
+
+
+def _batch_checked(fn, model, name):
+    """``fn`` refusing a batch too small for a batch norm's statistics (compile.train.train.check_batch_norm's
+    rule: a single value per feature, as one example after a Dense layer gives, makes the loss NaN), where it
+    normalizes with the batch's own statistics. The check reads x's shape only, so it holds inside a trace too."""
+    import functools
+
+    @functools.wraps(fn)
+    def checked(params, x, *args, **kwargs):
+        at = 1 if name == "loss" else 0   # where stats stands among the arguments after x (forward, loss)
+        stats = kwargs.get("stats", args[at] if name in ("forward", "loss") and len(args) > at else None)
+        if stats is None:
+            n = int(x.shape[0]) if getattr(x, "shape", ()) else None
+            for layer, _variance, per_example in batch_norm_counts(model) if n is not None else ():
+                if n * per_example < 2:
+                    raise DataError(
+                        f"{name}: layer {layer} (batch norm) normalizes each feature over the batch, which needs at "
+                        f"least 2 values of it; x holds {n} example{'s' if n != 1 else ''} (shape {tuple(x.shape)})"
+                        + (" (evaluate with the running averages: stats=trainer.stats(opt_state))"
+                           if name in ("forward", "loss") else ""))
+        return fn(params, x, *args, **kwargs)
+    return checked
 
 
 def _token_checked(fn, vocab, name):

@@ -27,6 +27,9 @@ from compile.checks.points import random_point
 from derive.formula.parse import same_entries
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
+# and a third, a larger prime picked by the seed: an expression in m typed for m that equals m at the exact
+# comparison's m = 2 and at 3 and 5 (m (m − 2)(m − 3)(m − 5) + m) is not m there
+LARGER_BATCHES = (7, 11, 13)
 RTOL, ATOL = 1e-9, 1e-12
 EXACT_SECONDS = 30.0          # the exact comparison where the numbers agree (it confirms the verdict)
 SWAP_SECONDS = 5.0           # the search for one slipped name (W1 for W2, c1_t for c1_tm1) where yours differs
@@ -56,17 +59,20 @@ class FormulaCheck:
     verdict: str = ""          # the reading of the formula's d-names the verdict rests on
     yours_note: str = ""       # what the d-names of "yours" were read as
     warnings: list = field(default_factory=list)    # what holds beside the verdict (equal, but overflows float64)
+    assumes: str = ""          # what of the targets an equality rests on (each row of a one-hot Y sums to 1)
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "target": self.target, "yours": self.yours,
                            "correct": self.correct_formula, "how": self.how,
                            "counterexample": self.counterexample or None, "diagnosis": self.diagnosis,
                            "reading": self.reading or None, "d_names": self.verdict or None,
-                           "warnings": self.warnings},
+                           "warnings": self.warnings, "assumes": self.assumes or None},
                           ensure_ascii=False)
 
     def render(self) -> str:
-        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}{', ' + self.verdict if self.verdict else ''}: {self.label}",
+        condition = self.assumes.split(" (")[0].replace("equal ", "", 1) if self.assumes and self.ok else ""
+        lines = [f"{'EQUAL' if self.ok else 'NOT EQUAL'}{', ' + self.verdict if self.verdict else ''}"
+                 f"{(',' if self.verdict else '') + ' ' + condition if condition else ''}: {self.label}",
                  f"  yours:   {self.label} = {self.yours}" + (f"   ({self.yours_note})" if self.yours_note else ""),
                  f"  derived: {self.label} = {self.correct}"]
         lines += [f"    where  {w}" for w in self.where]
@@ -75,6 +81,8 @@ class FormulaCheck:
             lines.append(f"  counterexample: {self.counterexample}")
         lines += [f"  what differs: {d}" for d in self.diagnosis]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.assumes:
+            lines.append(f"  assumes: {self.assumes}")
         if not self.ok:
             lines.append(f"  as a formula: {self.correct_formula}")
         if self.reading:
@@ -171,11 +179,19 @@ def show_step(node) -> str:
     return printer_for("text").name(node.name)
 
 
-def to_node(formula, derivation, at_step=None, notes=None, shapes=None):
+def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=None):
     """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr.
     ``at_step``: the target is a recurrent layer's node at step t (a time_map node); the formula is one
     step's expression, read with the step's names and stacked over t as the target is. ``shapes`` (a list)
-    receives the shape NumPy would give a string's value (np.sum(x) is a number, shape ())."""
+    receives the shape NumPy would give a string's value (np.sum(x) is a number, shape ()); ``facts`` (a list)
+    the (rule, fact) pairs the graph's rewrites used while building it (one-hot Y's rows summed to 1)."""
+    if facts is not None:
+        from derive.graph.node import RECORDERS
+        RECORDERS.append(facts)
+        try:
+            return to_node(formula, derivation, at_step, notes, shapes)
+        finally:
+            RECORDERS.pop()
     from derive.graph.build import Node
     if isinstance(formula, Node):
         return formula
@@ -186,6 +202,10 @@ def to_node(formula, derivation, at_step=None, notes=None, shapes=None):
             from derive.formula.steps import stack_steps, step_atoms
             from derive.ops.scan import time_map
             step = parse_matrix(formula, derivation, at_step=True, notes=notes)
+            if _maxima(step):   # computed from its array at a point, not at each step
+                from derive.formula.parse import FormulaError
+                raise FormulaError(formula, max(0, formula.find("max")), "np.max without an axis is not read in a "
+                                   "formula of one step t: give its axis, as np.max(x, axis=-1, keepdims=True)")
             atoms = step_atoms(derivation, step)
             if atoms is not None:   # names at the step after t (a GRU's u1_tp1), or steps of other sequences
                 return stack_steps(step, atoms)
@@ -370,13 +390,21 @@ NIELSEN_NOTE = ("superscript layers read as Nielsen numbers them, from the input
 
 
 def _explicit_adjoints(formula) -> set:
-    """The d-names a formula writes out as derivatives (∂J/∂Z₂, dJ/dZ2): {"dZ2"}."""
+    """The d-names a formula writes out as derivatives (∂J/∂Z₂, dJ/dZ2, ∇_{Z₂} J): {"dZ2"}."""
     import re
-    from derive.formula.spelling import respell
+    from derive.formula.spelling import _nabla_of, respell
     found = set()
     for hit in re.finditer(r"(?:∂J\s*/\s*∂|dJ\s*/\s*d)([A-Za-z_δ][A-Za-z_0-9₀-₉]*)", formula):
         try:
             found.add("d" + "".join(respell(hit.group(1))[0].split()))
+        except ValueError:
+            continue
+    for hit in re.finditer(r"∇|\\nabla(?![A-Za-z])", formula):   # ∇_{Z^{[2]}} J: ∂J/∂Z₂ written as a gradient
+        of = _nabla_of(formula, hit.start(), len(formula))
+        if of is None:
+            continue
+        try:
+            found.add("d" + "".join(respell(formula[of[0]:of[1]])[0].split()))
         except ValueError:
             continue
     return found
@@ -540,9 +568,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     correct, label = target_node(d, target)
     per_step = (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct)
     _refuse_own_target(d, target, correct, formula, label)
-    notes, shapes = [], []
+    notes, shapes, facts = [], [], []
     try:
-        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes, shapes=shapes)
+        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes, shapes=shapes, facts=facts)
     except FormulaError as exc:   # shapes that do not fit: a slipped name (W3 for W2) is said with the error
         if not any(w in exc.message for w in ("cannot multiply", "broadcast", "cannot add", "cannot subtract")):
             raise
@@ -589,10 +617,17 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
                                 if notes else _shape_note(mine, correct.shape, label, d.model.convention))
         result.diagnosis = _swapped_name(d, formula, correct, per_step, seed) + result.diagnosis
         return result
+    maxima = _maxima(user)
+    if maxima:   # np.max(Z2) without an axis: what its name in "yours" stands for
+        def of(n):
+            x = n.attrs["of"]
+            return display(x.name, "text") if x.name else show(x, "text")
+        result.yours_note = "; ".join(filter(None, [result.yours_note] + [
+            f"{show(n, 'text')} = the largest entry of {of(n)} (np.max without an axis)" for n in maxima]))
     numeric = _numeric(d, user, correct, seed)
     if numeric["undefined"]:
         # Yours has no value at the check points: no verdict of equality can stand beside that.
-        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, BATCHES))})")
+        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, batches(seed)))})")
         why = numeric.get("why") or ("yours is inf or nan at the check points (a value beyond float64's range, a log "
                                      "or square root of a negative number, or a division by zero), where the derived "
                                      "formula is finite")
@@ -621,12 +656,21 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     # Where the numbers already differ, the exact comparison only adds detail: a short limit.
     exact, detail = symbolic_equal(d, user, correct, seed=seed,
                                    seconds=EXACT_SECONDS if numeric["ok"] else EXACT_WHEN_DIFFERENT)
+    if exact is False and numeric["ok"] and maxima:   # equal only at the maximum's own value: the numbers decide
+        exact, detail = None, ("the largest entry np.max takes without an axis stands free there, and the formulas "
+                               "differ for some value of it")
     result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
     result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
-                      f"{', '.join(map(str, BATCHES))}), rtol {RTOL:g}")
+                      f"{', '.join(map(str, batches(seed)))}), rtol {RTOL:g}")
     result.ok = bool(numeric["ok"] and exact is not False)
     if result.ok:
         result.warnings += _kink_notes(formula, result.correct)
+        from derive.ops.reduce_sum import ClassesSumToOne
+        summed = any(isinstance(fact, ClassesSumToOne) for _, fact in facts)
+        result.assumes = _targets_assumed(d, user, correct, seed, summed=summed)
+        if summed:   # "yours" shows the sum as the 1 it was read as
+            result.yours_note = "; ".join(filter(None, [result.yours_note, "Y summed over the classes read as 1: "
+                                                                           "each example's one-hot Y sums to 1"]))
         return result
     result.counterexample = numeric["counterexample"] or detail
     if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
@@ -653,9 +697,67 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     if not result.diagnosis:
         result.diagnosis = _nearly(numeric["points"])
     if exact is True and not result.diagnosis:   # (a factor 2/m is 1 at m = 2: said above where it is known)
-        result.diagnosis.append("the two agree at m = 2 but not at the batch sizes checked numerically: "
-                                "yours depends on the batch size m in another way")
+        result.diagnosis.append(_batch_sizes_apart(numeric["points"]))
     return result
+
+
+def _targets_assumed(d, user, correct, seed, summed=False) -> str:
+    """What of the targets an equality rests on, under a loss whose targets are one-hot (categorical
+    cross-entropy): the exact comparison and the random points both take one-hot Y (``one_hot_targets``,
+    ``draw_targets``), and the graph reads a sum of Y over the classes as 1 where it is built (``reduce_sum``;
+    ``summed``: yours holds such a sum, A2 * np.sum(Y, 1, keepdims=True) - Y), so a formula equal there may rest
+    on one-hot targets. Yours and the derived formula are compared again with targets whose rows sum to 1 but
+    are not one-hot, and with targets whose rows do not sum to 1: '' where they agree with any targets, else
+    the condition they agree under."""
+    from compile.checks.points import target_kind
+    from derive.graph.build import topo_order
+    model = d.model
+    if target_kind(model) != "one-hot" or user is correct and not summed \
+            or not any(n is model.Y for node in (user, correct) for n in topo_order(node)):
+        return ""
+    m = batches(seed)[0]
+    point = random_point(model, seed, m)
+    rng = np.random.default_rng(seed)
+    soft = rng.uniform(0.1, 1.0, point.y.shape)
+    soft /= soft.sum(axis=-1, keepdims=True)   # the classes are the last axis of a batch-first target
+    other = rng.uniform(0.1, 0.9, point.y.shape)
+
+    def agree(y):   # None where the values cannot be had: then nothing is said
+        from compile.checks.points import Point
+        at = Point(point.params, point.x, y, point.masks)
+        try:
+            with np.errstate(all="ignore"):
+                u, = evaluate([user], _leaves(model, at, m, user), m, model.constants)
+                c, = evaluate([correct], _leaves(model, at, m, correct), m, model.constants)
+        except Exception:   # noqa: BLE001 - the verdict stands without the note
+            return None
+        u, c = np.asarray(u, dtype=float), np.asarray(c, dtype=float)
+        return u.shape == c.shape and bool(np.allclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c))))))
+    if not summed and agree(other) is not False:
+        return ""
+    unit = "row" if model.convention == "rows" else "column"
+    on_soft = agree(soft)
+    if on_soft is None:
+        return ""
+    if on_soft:
+        return (f"equal when each {unit} of Y sums to 1 (one-hot labels, as this loss's targets are): where one does "
+                "not, yours and the derived formula differ")
+    return (f"equal when Y is one-hot (each {unit} a single 1, the rest 0), as this loss's targets are: with soft "
+            f"labels (each {unit} of probabilities summing to 1) yours and the derived formula differ")
+
+
+def _batch_sizes_apart(points) -> str:
+    """What an exact agreement at m = 2 beside numbers that differ says: the batch sizes where the two agree and
+    where they do not (a divisor typed for m that equals m at a few sizes only)."""
+    agree, differ = [2], []
+    for m, u, c in points:
+        close = np.allclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
+        (agree if close else differ).append(m)
+
+    def said(sizes):
+        return ", ".join(map(str, sizes[:-1])) + (" and " if len(sizes) > 1 else "") + str(sizes[-1])
+    return (f"the two agree at m = {said(agree)} but not at m = {said(differ)}: yours depends on the batch size m "
+            "in another way than the derived formula")
 
 
 _AT_KINK = re.compile(r"\(\s*([^()<>=≥≤]+?)\s*(>=|<=|≥|≤)\s*([^()<>=≥≤]+?)\s*\)")
@@ -791,11 +893,13 @@ def _near(a: str, b: str) -> bool:
 
 def _swapped_name(d, formula, correct, per_step, seed) -> list:
     """The slip of one name: yours with one name (each place it stands, or one of them) replaced by a near
-    one of the derivation's (``_near``) that makes it agree with the derived formula numerically: a layer's
-    index (W1 for W2, with shapes that fit), A for Z inside a derivative, a step (c1_t for c1_tm1) or a gate
-    (deltaf1_t for deltai1_t). [] where no single name explains it, or past SWAP_SECONDS: the search runs in
-    a child process (``derive.run.worker``), as a variant's graph can be SymPy work of any length."""
-    if not isinstance(formula, str) or not formula.isascii() or "\n" in formula.strip():
+    one of the derivation's (``_near``, or a forward node of the same layer and shape: xc4 for xhat4) that makes
+    it agree with the derived formula numerically: a layer's index (W1 for W2, with shapes that fit), A for Z
+    inside a derivative, a step (c1_t for c1_tm1) or a gate (deltaf1_t for deltai1_t); a sum, mean, max or
+    softmax over the other axis. A notebook's lines are searched too, at the names they read from the
+    derivation and the axes they take. [] where no single name explains it, or past SWAP_SECONDS: the search
+    runs in a child process (``derive.run.worker``), as a variant's graph can be SymPy work of any length."""
+    if not isinstance(formula, str) or not formula.isascii():
         return []
     return _search(_swap_search, d, formula, correct, per_step, seed, SWAP_SECONDS, "the search for a slipped name")
 
@@ -819,36 +923,43 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
     try:
         tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError):
-        return []
+        try:   # a notebook's lines (expZ = np.exp(Z2); A = expZ / np.sum(expZ, axis=0); ...)
+            tree = ast.parse(text, mode="exec")
+        except (SyntaxError, ValueError, RecursionError):
+            return []
+    at, where = _places(text, "\n" in text)
     names = matrix_names(d)
     own = _own_group(d, correct)   # the target under its own names: putting it in proves nothing
+    # a name a line defines is the formula's own: neither it nor what reads it is swapped
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     known = {k for k, v in names.items() if not (isinstance(v, Node) and id(v) in own)}
     params = {p.name for p in d.model.params if len(p.shape) == 2 and p.shape[0] == p.shape[1]}
     # a name written transposed (W2.T): the span of the whole attribute, by the name's node
-    transposed = {id(n.value): (n.col_offset, n.end_col_offset) for n in ast.walk(tree)
+    transposed = {id(n.value): at(n) for n in ast.walk(tree)
                   if isinstance(n, ast.Attribute) and n.attr == "T" and isinstance(n.value, ast.Name)}
-    found = sorted(((n.id, n.col_offset, n.end_col_offset, id(n)) for n in ast.walk(tree)
-                    if isinstance(n, ast.Name) and n.id in known), key=lambda f: f[1])
+    found = sorted(((n.id, *at(n), id(n)) for n in ast.walk(tree)
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in known
+                    and n.id not in bound), key=lambda f: f[1])
     candidates = []   # (the name, [(start, end, replacement)], what is said)
     for name in dict.fromkeys(f[0] for f in found):   # in the order written
         places = [f for f in found if f[0] == name]
-        for alt in sorted(k for k in known if k != name and _near(name, k)):
+        for alt in sorted(k for k in known if k != name and (_near(name, k) or _same_layer(names, name, k))):
             for chosen in [places] + ([[one] for one in places] if len(places) > 1 else []):
-                where = "" if len(chosen) == len(places) else f" at position {chosen[0][1] + 1}"
+                said = "" if len(chosen) == len(places) else f" at {where(chosen[0][1])}"
                 candidates.append(([(start, end, alt) for _, start, end, _ in chosen],
-                                   f"yours has {name} where the derived formula has {alt}{where}: with {alt} "
+                                   f"yours has {name} where the derived formula has {alt}{said}: with {alt} "
                                    "there, yours agrees"))
         if name in params:   # a square weight: its transpose fits the shapes as well as it does
             for _, start, end, key in places:
-                where = f" at position {start + 1}" if len(places) > 1 else ""
+                said = f" at {where(start)}" if len(places) > 1 else ""
                 if key in transposed:
                     lo, hi = transposed[key]
-                    candidates.append(([(lo, hi, name)], f"yours transposes {name}{where} where the derived "
+                    candidates.append(([(lo, hi, name)], f"yours transposes {name}{said} where the derived "
                                        f"formula does not: with {name} there, yours agrees"))
                 else:
-                    candidates.append(([(start, end, name + ".T")], f"yours has {name}{where} where the derived "
+                    candidates.append(([(start, end, name + ".T")], f"yours has {name}{said} where the derived "
                                        f"formula has its transpose {name}.T: with {name}.T there, yours agrees"))
-    candidates += _axis_candidates(tree)
+    candidates += _axis_candidates(tree, at, where, 0 if d.model.convention == "rows" else 1)
     deadline = time.monotonic() + SWAP_SECONDS
     tried = {text}
     for edits, said in candidates:
@@ -864,6 +975,36 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
             continue
         return [said]
     return []
+
+
+def _places(text, lines):
+    """(at, where) for a formula's parsed nodes: ``at(node)`` its (start, end) offsets in ``text`` (ast counts
+    bytes, by line), ``where(offset)`` how a message names a place: "position 12", or in a formula of several
+    ``lines`` "line 2"."""
+    rows = text.split("\n")
+
+    def offset(lineno, col):
+        here = rows[lineno - 1]
+        return sum(len(r) + 1 for r in rows[:lineno - 1]) + len(here.encode("utf-8")[:col].decode("utf-8", "ignore"))
+
+    def at(node):
+        return offset(node.lineno, node.col_offset), offset(node.end_lineno, node.end_col_offset)
+
+    def where(k):
+        return f"line {text.count(chr(10), 0, k) + 1}" if lines else f"position {k + 1}"
+    return at, where
+
+
+def _same_layer(names, a, b) -> bool:
+    """Whether two names are forward nodes of one layer of the same shape (a normalization's xc4 and xhat4, its
+    input centred and that divided by σ): one written for the other fits every shape."""
+    from derive.graph.build import Node
+    u, v = names.get(a), names.get(b)
+    if not (isinstance(u, Node) and isinstance(v, Node)) or u.op == "leaf" or v.op == "leaf":
+        return False
+    layer = getattr(u.name, "layer", None)
+    return layer is not None and layer == getattr(v.name, "layer", None) and u.shape == v.shape \
+        and u.role not in ("adjoint", "delta") and v.role not in ("adjoint", "delta")
 
 
 def _variant_agrees(d, text, correct, per_step, seed) -> bool:
@@ -984,10 +1125,14 @@ def _sign_search(d, formula, correct, per_step, seed) -> list:
 _AXIS_CALLS = {"sum": "sums", "mean": "averages", "softmax": "normalizes", "max": "takes the max"}
 
 
-def _axis_candidates(tree) -> list:
+def _axis_candidates(tree, at=None, where=None, batch=0) -> list:
     """[(edits, words)]: each sum, mean or softmax of a formula over its other axis (0 for 1, 1 for 0 or
-    -1), and each size x.shape[k] of the other axis: the batch's axis and the units' mixed up."""
+    -1), and each size x.shape[k] of the other axis: the batch's axis and the units' mixed up. ``at`` and
+    ``where`` place a node and name its place (``_places``; by default in a formula of one line); ``batch`` is
+    the examples' axis, which a softmax taken over is said to be over the batch."""
     import ast
+    if at is None:
+        at, where = (lambda node: (node.col_offset, node.end_col_offset)), (lambda k: f"position {k + 1}")
     out = []
     for size in ast.walk(tree):   # X.shape[1] for X.shape[0]: the batch's size taken from the other axis
         if isinstance(size, ast.Subscript) and isinstance(size.value, ast.Attribute) and size.value.attr == "shape" \
@@ -995,10 +1140,14 @@ def _axis_candidates(tree) -> list:
                 and not isinstance(size.slice.value, bool):
             k = size.slice.value
             of = ast.unparse(size.value.value)
-            out.append(([(size.slice.col_offset, size.slice.end_col_offset, str(1 - k))],
-                        f"yours has {of}.shape[{k}] (position {size.col_offset + 1}) where the size the derived "
+            out.append(([(*at(size.slice), str(1 - k))],
+                        f"yours has {of}.shape[{k}] ({where(at(size)[0])}) where the size the derived "
                         f"formula has is {of}.shape[{1 - k}]: with {of}.shape[{1 - k}] there, yours agrees (the batch "
                         "is axis 0 in the rows convention, axis 1 in the columns convention)"))
+    # names a line binds to an exponential (expZ = np.exp(Z2)): a sum of one is a softmax's denominator
+    lines = tree.body if isinstance(tree, ast.Module) else []
+    exps = {line.targets[0].id for line in lines if isinstance(line, ast.Assign) and len(line.targets) == 1
+            and isinstance(line.targets[0], ast.Name) and _is_exp(line.value)}
     for call in ast.walk(tree):
         if not isinstance(call, ast.Call):
             continue
@@ -1021,10 +1170,24 @@ def _axis_candidates(tree) -> list:
         if value not in (0, 1, -1):
             continue
         other = 0 if value in (1, -1) else 1
-        out.append(([(axis.col_offset, axis.end_col_offset, str(other))],
-                    f"yours {_AXIS_CALLS[name]} over axis {value} (position {axis.col_offset + 1}) where the derived "
-                    f"formula {_AXIS_CALLS[name]} over axis {other}: with axis {other} there, yours agrees"))
+        summed = func.value if method else call.args[0] if call.args else None
+        softmax = name == "softmax" or name == "sum" and summed is not None and (
+            _is_exp(summed) or isinstance(summed, ast.Name) and summed.id in exps)
+        why = (f" (a softmax taken over axis {value}{', the batch' if value % 2 == batch else ''}: the derived one is "
+               f"over the classes, axis {other})" if softmax else "")
+        out.append(([(*at(axis), str(other))],
+                    f"yours {_AXIS_CALLS[name]} over axis {value} ({where(at(axis)[0])}) where the derived "
+                    f"formula {_AXIS_CALLS[name]} over axis {other}: with axis {other} there, yours agrees{why}"))
     return out
+
+
+def _is_exp(node) -> bool:
+    """Whether a parsed expression is an exponential, exp(...) or np.exp(...)."""
+    import ast
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None) == "exp"
 
 
 def _known_mistake(d, target, numeric) -> list:
@@ -1072,15 +1235,21 @@ def _reading(d) -> str:
             + (f", λ = {model.l2:g}" if model.l2 else ""))
 
 
+def batches(seed) -> tuple:
+    """The batch sizes a formula is compared at numerically: 3, 5, and 7, 11 or 13 by the seed."""
+    return BATCHES + (LARGER_BATCHES[seed % len(LARGER_BATCHES)],)
+
+
 def _numeric(d, user, correct, seed):
     from compile.lowering.evaluate import UndefinedValue
     model = d.model
     points, bad, values = [], "", []
-    for k, m in enumerate(BATCHES):
+    for k, m in enumerate(batches(seed)):
         point = random_point(model, seed + k, m)
         try:
             with np.errstate(all="ignore"):  # a NaN is reported below, as the user's formula's
-                u, = evaluate([user], leaf_values(model, point), m, model.constants)
+                leaves = _leaves(model, point, m, user)
+                u, = evaluate([user], leaves, m, model.constants)
         except UndefinedValue as exc:
             return {"ok": False, "points": points, "counterexample": f"yours: {exc}", "undefined": f"yours: {exc}"}
         except OverflowError:   # an exact power too large for a float (m**4096 at m = 3)
@@ -1094,7 +1263,7 @@ def _numeric(d, user, correct, seed):
             where = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: yours is "
                      f"{u[at]}, derived {c[at]:.6g}")
             return {"ok": False, "points": points, "counterexample": where, "undefined": where,
-                    "why": _not_finite(model, user, leaf_values(model, point), m, u)}
+                    "why": _not_finite(model, user, leaves, m, u)}
         points.append((m, u, c))
         values.append(leaf_values(model, point))
         close = np.isclose(u, c, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(c)))))
@@ -1104,6 +1273,28 @@ def _numeric(d, user, correct, seed):
             bad = (f"at a random point (seed {seed + k}, batch of {m}), entry {_entry(at)}: "
                    f"yours {u[at]:.{digits}g}, derived {c[at]:.{digits}g}")
     return {"ok": not bad, "points": points, "counterexample": bad, "undefined": "", "values": values}
+
+
+def _maxima(node) -> list:
+    """The maxima over every entry a formula takes (np.max(Z2) without an axis), as ``max_of_all`` stands for them."""
+    from derive.graph.build import topo_order
+    return [n for n in topo_order(node) if n.op == "leaf" and n.role == "maximum"]
+
+
+def _leaves(model, point, m, node) -> dict:
+    """The leaves' values at a point (``leaf_values``), with those of the maxima over every entry ``node`` takes
+    (np.max(Z2) without an axis: ``derive.formula.matrix_names.max_of_all``), each computed there from its array."""
+    from derive.graph.build import topo_order
+    values = leaf_values(model, point)
+
+    def fill(root):
+        for n in topo_order(root):
+            if n.op == "leaf" and n.role == "maximum" and n not in values:
+                fill(n.attrs["of"])
+                of, = evaluate([n.attrs["of"]], values, m, model.constants)
+                values[n] = np.full((1, 1), np.max(np.asarray(of, dtype=float)))
+    fill(node)
+    return values
 
 
 def _not_finite(model, user, leaves, m, value) -> str:

@@ -10,11 +10,12 @@ def add_arguments(parser) -> None:
     _args.model_arguments(parser)
     parser.add_argument("--param", required=True,
                         help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J (also as "
-                             "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2)")
+                             "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2, \\nabla_{W^{[2]}} J)")
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis) (softmax(x): over the classes), "
-                             "the activations, NumPy's spellings; also as the books print it ('(1/m) δ₂ A₁ᵀ', "
+                             "the activations, NumPy's spellings (np.einsum('ij,jk->ik', a, b), np.max(Z2) over every "
+                             "entry); also as the books print it ('(1/m) δ₂ A₁ᵀ', "
                              "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", the LaTeX lines derivax show prints) and as a "
                              "notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, A1.T)'), each line's name read "
                              "by the lines after it")
@@ -22,7 +23,8 @@ def add_arguments(parser) -> None:
                         help="how d-names (dZ2, dA1) are read: adjoint (∂J/∂Z2), delta (as the deeplearning.ai "
                              "notebooks write them: dZ2 = δ2 = A2 − Y without the 1/m, dA1 = W2ᵀ dZ2), or auto "
                              "(default: adjoint, and delta where only that reading agrees; the report says which)")
-    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points (default 0)")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points, and of the third batch size they are drawn at (7, 11 or 13; "
+                             "default 0)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
 
 

@@ -285,12 +285,17 @@ def derivative_factors(node: Node, model):
 
 
 def diagnose_derivatives(user: Node, correct: Node, model) -> list:
-    """Sentences about activation derivatives the user's formula gets wrong or leaves out."""
+    """Sentences about activation derivatives the user's formula gets wrong or leaves out, each naming its layer
+    (and the output layer as such): a wrong derivative at a layer, one missing, one layer's written where
+    another's belongs (the hidden layer's used at the output)."""
     layers = {layer.index: layer for layer in model.layers}
+    output = max(layers) if layers else None
     notes = []
     user_f, correct_f = derivative_factors(user, model), derivative_factors(correct, model)
     wanted = {l for l, _, _ in correct_f}
-    misplaced = {}   # a layer whose derivative appears with another layer's A or Z
+    misplaced = {}   # a layer whose own derivative appears where the derived formula has none of that layer
+    foreign = {}     # a factor of a layer's A or Z that is no derivative of that layer, where none of it belongs
+    written = {}     # layer -> its own derivative's factors in yours, more than the derived formula has (surplus)
     for l, kind, f in user_f:
         layer = layers[l]
         if layer.fn is None or _constant_derivative(layer.fn):
@@ -299,16 +304,22 @@ def diagnose_derivatives(user: Node, correct: Node, model) -> list:
         if _matches(kind, f, d, through, layer.fn):
             if l not in wanted:
                 misplaced[l] = (kind, f)
+            written.setdefault(l, []).append((kind, f))
             continue
         shown = _show(f, kind, l)
         other = _which(kind, f, exclude=layer.activation)
         right = _show(through if through is not None else d, "A" if through is not None else "Z", l)
         if other:
-            notes.append(f"wrong activation derivative at layer {l}: {shown} is the derivative of {other}, "
-                         f"but layer {l}'s activation is {layer.activation}, whose derivative is {right}")
+            note = (f"wrong activation derivative at {_layer(l, output)}: {shown} is the derivative of {other}, "
+                    f"but layer {l}'s activation is {layer.activation}, whose derivative is {right}")
         else:
-            notes.append(f"at layer {l}, the factor {shown} is not the derivative of {layer.activation} ({right})")
+            note = f"at {_layer(l, output)}, the factor {shown} is not the derivative of {layer.activation} ({right})"
+        notes.append(note)
+        if l not in wanted:   # taken back below where it is another layer's derivative, written with this one's A or Z
+            foreign[l] = (kind, f, note)
     have = {l for l, _, _ in user_f}
+    counted = {k: sum(1 for j, _, _ in correct_f if j == k) for k in wanted}
+    surplus = {k: found[-1] for k, found in written.items() if k in wanted and len(found) > counted[k]}
     for l in sorted(wanted - have):
         layer = layers[l]
         if layer.fn is None or _constant_derivative(layer.fn):
@@ -317,13 +328,35 @@ def diagnose_derivatives(user: Node, correct: Node, model) -> list:
         right = _show(through if through is not None else d, "A" if through is not None else "Z", l)
         swapped = next((k for k, (kind, f) in misplaced.items()
                         if _matches(kind, f, d, through, layer.fn)), None)
+        swapped = swapped if swapped is not None else next(
+            (k for k, (kind, f, _) in foreign.items() if _matches(kind, f, d, through, layer.fn)), None)
         if swapped is not None:
-            kind, f = misplaced.pop(swapped)
+            if swapped in misplaced:
+                kind, f = misplaced.pop(swapped)
+            else:
+                kind, f, said = foreign.pop(swapped)
+                notes.remove(said)
             notes.append(f"wrong layer: the factor {_show(f, kind, swapped)} takes layer {swapped}'s {kind}{swapped} "
                          f"where layer {l}'s derivative belongs, {right} ({kind}{swapped} written for {kind}{l}?)")
             continue
-        notes.append(f"missing the derivative of {layer.activation} at layer {l}: a factor {right}")
+        # a hidden layer's own derivative (or one more of it than belongs) where this layer's belongs; the output
+        # layer's may stand in yours where the derived formula cancelled it against the loss's (BCE's through a
+        # sigmoid, δ = A − Y), so it explains nothing
+        hidden = [k for k in (*misplaced, *surplus) if k != output]
+        if hidden:
+            k = hidden[0]
+            kind, f = misplaced.pop(k) if k in misplaced else surplus.pop(k)
+            notes.append(f"wrong activation derivative at {_layer(l, output)}: yours has {_show(f, kind, k)}, "
+                         f"layer {k}'s derivative ({layers[k].activation}), where layer {l}'s belongs, the derivative "
+                         f"of {layer.activation}, {right} (layer {k}'s derivative used at layer {l}?)")
+            continue
+        notes.append(f"missing the derivative of {layer.activation} at {_layer(l, output)}: a factor {right}")
     return notes
+
+
+def _layer(l, output) -> str:
+    """layer 2, or 'layer 2 (the output layer)'."""
+    return f"layer {l} (the output layer)" if l == output else f"layer {l}"
 
 
 def _constant_derivative(fn) -> bool:

@@ -211,6 +211,7 @@ def _sum_t(derivation):
     def sum_t(x):
         from derive.formula.steps import step_atoms, sum_steps
         from derive.ops.scan import time_sum
+        _no_maximum(x, "sum_t")
         atoms = step_atoms(derivation, x)
         if atoms is not None:
             return sum_steps(x, atoms)
@@ -226,12 +227,22 @@ def _stack_t(derivation):
     def stack_t(x):
         from derive.formula.steps import stack_steps, step_atoms
         from derive.ops.scan import time_map
+        _no_maximum(x, "stack_t")
         atoms = step_atoms(derivation, x)
         if atoms is not None:
             return stack_steps(x, atoms)
         _no_step_named(derivation, x, "stack_t")
         return time_map(*over_steps(derivation, x, "stack_t"), root=x)
     return stack_t
+
+
+def _no_maximum(x, what):
+    """An expression of step t holds no np.max without an axis (``max_of_all``): its value is computed from its
+    array at a point, not at each step."""
+    from derive.graph.build import topo_order
+    if isinstance(x, Node) and any(n.op == "leaf" and n.role == "maximum" for n in topo_order(x)):
+        raise ValueError(f"np.max without an axis is not read inside {what}(...): give its axis, as np.max(x, "
+                         "axis=-1, keepdims=True), or take it outside")
 
 
 def _no_step_named(derivation, x, what):
@@ -333,6 +344,11 @@ def _class_sum(convention):
 
 
 FUNCTIONS_M = {k: _elementwise(f, k) for k, f in FUNCTIONS.items()}
+# the reciprocal hyperbolic functions the books write tanh's derivative with (sech²(z) = 1 − tanh²(z)), as the
+# reciprocals they are
+RECIPROCALS = {"sech": _elementwise(lambda v: 1 / sp.cosh(v), "sech"),
+               "csch": _elementwise(lambda v: 1 / sp.sinh(v), "csch"),
+               "coth": _elementwise(lambda v: sp.cosh(v) / sp.sinh(v), "coth")}
 
 
 def _prime(fn, name):
@@ -347,7 +363,7 @@ PRIMES = {f"{name}_prime": _prime(fn, name) for name, fn in ACTIVATIONS.items()}
 def matrix_functions(model=None) -> dict:
     """The functions a matrix formula may call; with a ``model`` that has convolution or pooling
     layers, also those (their geometry is the network's: see ``window_functions``)."""
-    out = {**FUNCTIONS_M, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
+    out = {**FUNCTIONS_M, **RECIPROCALS, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
            "reshape": _reshape, "permute": _permute}
     if model is not None:
         out["softmax"] = _class_softmax(model.convention)
@@ -535,6 +551,140 @@ def _np_max(x, axis=None, keepdims=False):
     for i in range(1, int(n)):
         out = _max(out, slice_(x, k, i, i + 1))
     return _kept(x, out, k, keepdims)
+
+
+def max_of_all(x, index: int = 0):
+    """np.max(x) without an axis, the largest of all of x's entries, as a 1 x 1 node: x itself where it has one
+    entry; otherwise a leaf of role "maximum" that stands for it, named after x (maxZ2 for np.max(Z2); maxall,
+    maxallb, ... by ``index`` for an expression), ``attrs["of"]`` the x it is taken over. The batch's size is
+    left open in a formula, so no expression of the graph computes it: the numeric checks give the leaf its
+    value from x's at each point, and the exact comparison leaves it free (a formula in which it cancels, as the
+    stabilization exp(Z2 - np.max(Z2)) of a softmax, is equal whatever its value)."""
+    from derive.graph.build import topo_order
+    from derive.graph.names import Name, parts
+    if not isinstance(x, Node):
+        raise ValueError("max(...) takes a matrix")
+    if all(d == 1 for d in x.shape):
+        return reshape(x, (1, 1)) if tuple(x.shape) != (1, 1) else x
+    stepped = next((n for n in topo_order(x) if getattr(n.name, "step", None) is not None
+                    or n.role in ("carry", "step_input", "position")), None)
+    if stepped is not None:
+        raise ValueError("np.max without an axis over a value at step t of a sequence has no one value: give its "
+                         "axis, as np.max(x, axis=-1, keepdims=True)")
+    named = parts(x.name) if x.name is not None else None
+    if named is not None and named[0]:
+        name = Name("max" + named[0], int(named[1]) if named[1] else None)
+    else:
+        name = Name("maxall" + ("" if index == 0 else chr(ord("a") + index % 26)))
+    return Node("leaf", (), (1, 1), (("of", x),), name=name, role="maximum")
+
+
+EINSUM_FORMS = ("'ij,jk->ik' (a matrix product), 'ji,jk->ik', 'ij->ji' (a transpose), 'ij->j' (a sum), "
+                "'ij,ij->ij' (an entrywise product)")
+
+
+def einsum_letters(subscripts: str):
+    """(the operands' index letters, the output's) of np.einsum's subscripts, the output as NumPy infers it
+    where no -> gives it (the letters written once, in alphabetical order). A ValueError names what is not
+    read: an ellipsis, a character other than a letter, an index repeated within one operand (a diagonal or
+    a trace) or in the output, an output index no operand has."""
+    def refuse(why):
+        raise ValueError(f"np.einsum({subscripts!r}, ...): {why}; np.einsum is read where its subscripts make a "
+                         f"matrix product, a transpose, a sum or an entrywise product of one or two arrays of at most "
+                         f"two axes: {EINSUM_FORMS}")
+    text = "".join(subscripts.split())
+    if "..." in text:
+        refuse("an ellipsis (...) is not read")
+    if text.count("->") > 1:
+        refuse("-> is written more than once")
+    left, arrow, out = text.partition("->")
+    inputs = left.split(",")
+    bad = next((ch for ch in left.replace(",", "") + out if not ("a" <= ch.lower() <= "z")), None)
+    if bad is not None:
+        refuse(f"{bad!r} is not an index (a letter)")
+    if len(inputs) > 2:
+        refuse(f"{len(inputs)} operands")
+    for part in inputs:
+        if len(set(part)) != len(part):
+            refuse(f"'{part}' repeats an index (a diagonal or a trace)")
+    if not arrow:
+        written = "".join(inputs)
+        out = "".join(sorted(ch for ch in set(written) if written.count(ch) == 1))
+    if len(set(out)) != len(out):
+        refuse(f"the output '{out}' repeats an index")
+    stray = next((ch for ch in out if ch not in "".join(inputs)), None)
+    if stray is not None:
+        refuse(f"the output's index {stray!r} is no operand's")
+    return inputs, out
+
+
+def einsum(subscripts: str, *arrays):
+    """np.einsum of one or two arrays of at most two axes, where its subscripts make a matrix product
+    ('ij,jk->ik', 'ji,jk->ik', 'ij,kj->ik'), a transpose ('ij->ji'), a sum ('ij->j', 'ij->') or an entrywise
+    product, summed or not ('ij,ij->ij', 'ij,ij->i', 'i,j->ij'), as those operations; any other is refused with
+    its subscripts (``einsum_letters``)."""
+    inputs, out = einsum_letters(subscripts)
+
+    def refuse(why):
+        raise ValueError(f"np.einsum({subscripts!r}, ...): {why}; read are subscripts that make a matrix product, "
+                         f"a transpose, a sum or an entrywise product of one or two arrays of at most two axes: "
+                         f"{EINSUM_FORMS}")
+    if len(inputs) != len(arrays):
+        refuse(f"the subscripts name {len(inputs)} operand{'s' if len(inputs) != 1 else ''}, and "
+               f"{len(arrays)} {'are' if len(arrays) != 1 else 'is'} given")
+    size = {}
+    for k, (letters, a) in enumerate(zip(inputs, arrays)):
+        if not isinstance(a, Node):
+            refuse(f"operand {k + 1} is a number, not an array")
+        if a.rank > 2:
+            refuse(f"operand {k + 1}, {a!r} {fmt_shape(a.shape)}, has {a.rank} axes")
+        if len(letters) != a.rank:
+            refuse(f"'{letters}' names {len(letters)} ax{'es' if len(letters) != 1 else 'is'} of {a!r} "
+                   f"{fmt_shape(a.shape)}, which has {a.rank}")
+        for ch, d in zip(letters, a.shape):
+            if ch in size and size[ch][0] != d:
+                first = size[ch][1]
+                raise ValueError(f"np.einsum({subscripts!r}, ...): index {ch!r} runs over {size[ch][0]} entries of "
+                                 f"{first!r} {fmt_shape(first.shape)} and over {d} of {a!r} {fmt_shape(a.shape)}")
+            size.setdefault(ch, (d, a))
+
+    def summed(a, letters, keep):   # a summed over its indices not in ``keep``, those axes dropped
+        gone = tuple(sp.Integer(k) for k, ch in enumerate(letters) if ch not in keep)
+        if not gone:
+            return a, letters
+        a = _np_sum(a, gone if len(gone) > 1 else gone[0])
+        return a, "".join(ch for ch in letters if ch in keep)
+
+    def arranged(a, letters, order):   # a with its axes in ``order``, of length 1 where it has no such index
+        if letters == order or not letters:
+            return a
+        if len(order) == 2 and letters == order[::-1]:
+            return a.T
+        if len(order) == 2 and len(letters) == 1:
+            return reshape(a, (a.shape[0], 1) if letters == order[0] else (1, a.shape[0]))
+        refuse("its indices do not line up as one of those operations")
+    if len(arrays) == 1:
+        a, letters = summed(arrays[0], inputs[0], out)
+        return arranged(a, letters, out)
+    (s, t), (a, b) = inputs, arrays
+    a, s = summed(a, s, out + t)   # an index of one operand alone, not in the output: summed over first
+    b, t = summed(b, t, out + s)
+    union = out + "".join(dict.fromkeys(ch for ch in s + t if ch not in out))
+    if len(union) <= 2:   # an entrywise product (each operand broadcast along the other's indices), summed
+        product = arranged(a, s, union) * arranged(b, t, union)
+        gone = tuple(sp.Integer(k) for k, ch in enumerate(union) if ch not in out)
+        if not gone:
+            return product
+        return _np_sum(product, gone if len(gone) > 1 else gone[0])
+    shared = [ch for ch in s if ch in t and ch not in out]
+    if len(union) == 3 and len(shared) == 1 and len(s) == len(t) == 2 and len(out) == 2:
+        c = shared[0]   # a matrix product over c: (x, c) @ (c, y)
+        x, y = s.replace(c, ""), t.replace(c, "")
+        left = a if s == x + c else a.T
+        right = b if t == c + y else b.T
+        product = left @ right
+        return product if out == x + y else product.T
+    refuse("they make no one of those operations")
 
 
 def _np_maximum(a, b):

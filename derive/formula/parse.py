@@ -148,6 +148,7 @@ class Evaluator:
         # the values NumPy holds as a number, shape (), that a node holds as 1 x 1: np.sum(x) over every axis,
         # and what is computed from such numbers alone (id -> node, the node kept alive with its id)
         self.scalars = {}
+        self.maxima = {}   # id(x) -> (x, index): the arrays np.max takes over every entry (matrix_names.max_of_all)
 
     def is_scalar(self, value) -> bool:
         """Whether NumPy would hold ``value`` as a number (a constant, or np.sum(x) over every axis)."""
@@ -738,9 +739,11 @@ class Evaluator:
         module, name = node.func.value.id, node.func.attr
         called = f"{module}.{name}"
         table = self.numpy
+        if name == "einsum":
+            return self.einsum(node, called)
         if name not in table and name not in _CASTS and name not in ("where", "reshape"):
             self.fail(node.func, f"{called} is not one of the NumPy functions a formula may call: "
-                                 f"{', '.join(sorted([*table, 'where', 'reshape', 'int64', 'float64']))}")
+                                 f"{', '.join(sorted([*table, 'where', 'reshape', 'int64', 'float64', 'einsum']))}")
         if name in _CASTS:
             return self.cast(node, node.args[0] if len(node.args) == 1 and not node.keywords else None, called)
         if name == "where":
@@ -762,6 +765,8 @@ class Evaluator:
                 self.fail(node, f"{called}(...) takes an array")
             kwargs = self.reduction_args(node, node.args, called)
             x = self.visit(node.args[0])
+            if name in ("max", "amax") and kwargs.get("axis") is None:
+                return self.max_all(node, x, kwargs)
             return self.reduced(x, kwargs, self.apply(node, table[name], x, _called=called,
                                                       _operands=(node.args[0],), **kwargs))
         if node.keywords:
@@ -769,6 +774,26 @@ class Evaluator:
         args = [self.visit(a) for a in node.args]
         value = self.apply(node, table[name], *args, _called=called, _operands=tuple(node.args))
         return self._scalar(value) if name == "squeeze" else value   # np.squeeze of a 1 x 1: a number
+
+    def einsum(self, node, called):
+        """np.einsum('ij,jk->ik', a, b): the matrix product, transpose, sum or entrywise product its subscripts
+        make (``derive.formula.matrix_names.einsum``); other subscripts are refused, named, at their position."""
+        from derive.formula.matrix_names import einsum, einsum_letters
+        if not node.args or not (isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            self.fail(node.args[0] if node.args else node, f"{called}(subscripts, a, b) takes its subscripts first, "
+                                                           "as a string such as 'ij,jk->ik'")
+        for kw in node.keywords:   # optimize= only chooses the order of the products
+            if kw.arg != "optimize":
+                self.fail(kw.value, f"keyword argument {kw.arg!r} is not allowed here")
+        subscripts = node.args[0].value
+        try:
+            _, out = einsum_letters(subscripts)
+        except ValueError as exc:
+            self.fail(node.args[0], str(exc))
+        operands = node.args[1:]
+        values = [self.visit(a) for a in operands]
+        value = self.apply(node, lambda *arrays: einsum(subscripts, *arrays), *values, _operands=tuple(operands))
+        return self._scalar(value) if not out else value
 
     def cast(self, node, arg, called):
         """np.int64(A1 > 0), np.float64(x), (A1 > 0).astype(float): a mask's 0/1 as numbers."""
@@ -817,8 +842,21 @@ class Evaluator:
                 self.fail(node, f"{called}(other) takes one array")
             return self.matmul(node, receiver, node.args[0], called)
         kwargs = self.reduction_args(node, [receiver, *node.args], called)
+        if name == "max" and kwargs.get("axis") is None:
+            return self.max_all(node, x, kwargs)
         return self.reduced(x, kwargs, self.apply(node, self.methods[name], x, _called=called, _operands=(receiver,),
                                                   **kwargs))
+
+    def max_all(self, node, x, kwargs):
+        """np.max(x) without an axis: the largest entry of x, a number (1 x 1 with keepdims=True), as
+        ``derive.formula.matrix_names.max_of_all`` stands for it; each expression's maximum named apart."""
+        from derive.formula.matrix_names import max_of_all
+        if not isinstance(x, Node):
+            return x
+        if id(x) not in self.maxima:
+            self.maxima[id(x)] = (x, len([k for k in self.maxima.values() if k[0].name is None]))
+        value = self.apply(node, max_of_all, x, self.maxima[id(x)][1])
+        return value if kwargs.get("keepdims") else self._scalar(value)
 
     def reduced(self, x, kwargs, value):
         """``value``, NumPy's reduction of ``x`` (np.sum, np.mean, np.max, x.sum()): over every axis and without

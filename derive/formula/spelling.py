@@ -62,6 +62,7 @@ _PRODUCT = "\x00"   # a product sign (·, ⋅, ×, \cdot, \times) until its oper
 _PRODUCTS = ("·", "⋅", "×", "∙")
 # LaTeX commands read as a name or an operator; any other command is refused with its position
 _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log",
+          "cosh": "cosh", "sinh": "sinh", "coth": "coth", "sech": "sech", "csch": "csch",
           "ln": "log", "epsilon": "epsilon", "varepsilon": "epsilon", "pi": "pi", "odot": "*", "circ": "*",
           "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
@@ -253,6 +254,14 @@ def _write(text, start, end, out, latex):
             out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
             out.put("dAL" if out.last is None else f"dA{out.last}", i)
             i = gradient.end()
+            continue
+        gradient = _nabla_of(text, i, end) if c in "∇\\" else None
+        if gradient:   # ∇_{W^{[2]}} J, ∇_W J: the gradient of J with respect to W₂, the name dW2
+            lo, hi, after = gradient
+            out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+            out.put("d", i)
+            _write(text, lo, hi, out, True)
+            i = after
             continue
         norm = _SUM_NORM.match(text, i, end) if c in "Σ∑\\" else None
         if norm:   # Nielsen's Σ_x ‖y − a^L‖²: the squares summed over every entry
@@ -462,6 +471,32 @@ _TYPESET_SUP = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": 
                 "⁺": "+", "⁻": "-", "ᴸ": "L", "ˡ": "l"}
 _TYPESET_RUN = re.compile(f"[{''.join(_TYPESET_SUP)}]+")
 _NABLA = re.compile(r"(?:∇|\\nabla(?![A-Za-z]))\s*(?:_\s*(?:\{\s*a\s*\}|a)|ₐ)\s*C(?![A-Za-z0-9_])")
+_NABLA_OF = re.compile(r"(?:∇|\\nabla(?![A-Za-z]))\s*_\s*")
+_NABLA_ONE = re.compile(r"[A-Za-z](?:_?\d+)?(?![A-Za-z0-9])")   # ∇_W, ∇_W2, ∇_W_2
+_COST = re.compile(r"\s*(?:[JCL]|\\mathcal\s*\{\s*[JCL]\s*\}|\\mathcal\s*[JCL])(?![A-Za-z0-9_])")
+
+
+def _nabla_of(text, i, end):
+    """(start, end, after) of the name a gradient ∇_{W^{[2]}} J (∇_W J, \\nabla_{W_2} \\mathcal{J}) takes: the
+    subscript it is with respect to, the cost after it optional; None where ``text[i:]`` is no such gradient.
+    Nielsen's ∇_a C, the output's ∂C/∂a, is read before this (``_NABLA``)."""
+    head = _NABLA_OF.match(text, i, end)
+    if not head:
+        return None
+    group = _group(text, head.end(), end)
+    if group is not None:
+        lo, hi, after = group[0], group[1], group[1] + 1
+    else:
+        one = _NABLA_ONE.match(text, head.end(), end)
+        if not one:
+            return None
+        lo, hi, after = one.start(), one.end(), one.end()
+    if not text[lo:hi].strip():
+        return None
+    cost = _COST.match(text, after, end)
+    return lo, hi, cost.end() if cost else after
+
+
 _SUM_NORM = re.compile(r"(?:Σ|∑|\\sum(?![A-Za-z]))\s*(?:_\s*(?:\{[^{}]*\}|[A-Za-z]))?\s*(‖|\|\||\\\|)")
 _PARTIAL_TOP = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*(?:[JCL]|\\mathcal\s*\{\s*[JCL]\s*\}|\\mathcal\s*[JCL])\s*")
 _PARTIAL = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*")

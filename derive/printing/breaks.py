@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import takewhile
 
 # How good a place to break is, best first: before "=", before "+" or "−", before a product sign,
 # between two juxtaposed factors.
@@ -29,23 +30,34 @@ class Break:
     depth: int
 
 
-def choose(text: str, breaks: list, width, first: float, rest) -> list:
+def choose(text: str, breaks: list, width, first: float, rest, grows: bool = False) -> list:
     """The breaks to take so that every line of ``text`` fits: the first in ``first``, the others in
     ``rest`` (``width(s)`` measures a piece); ``rest`` may also be a function of a break and the breaks taken
     before it, the room of the line that starts there (a line indented under a bracket has less). Each line
     ends at the best place that fits, a shallow ``=`` or ``+`` before a deep juxtaposition, a late place
     before an early one of the same kind, one that leaves more than a sign and a name or two for the last
     line; a line with no place that fits ends at the first place after it (it runs over: nothing shorter
-    is possible)."""
+    is possible). ``grows``: a piece never measures less for running on to a later place, so no place
+    past the first that runs over is measured (the same breaks, in time that grows with the lines' length
+    rather than the whole text's: a scalar view's equation may run to hundreds of lines)."""
     room = rest if callable(rest) else (lambda b, before: rest)
+
+    def over(start: int, places, budget: float) -> bool:   # the text from start runs over budget
+        if grows and any(width(text[start:c.at]) > budget for c in places):
+            return True
+        return width(text[start:]) > budget
     taken, start, budget = [], 0, first
     pending = list(breaks)
-    while pending and width(text[start:]) > budget:
-        fits = [b for b in pending if width(text[start:b.at]) <= budget]
+    while pending and over(start, pending, budget):
+        if grows:
+            fits = list(takewhile(lambda b: width(text[start:b.at]) <= budget, pending))
+        else:
+            fits = [b for b in pending if width(text[start:b.at]) <= budget]
         if fits:
             def score(b):
                 used = width(text[start:b.at])
-                short = width(text[b.at + 1:]) <= room(b, taken) / 5   # a last line of a sign and a name or two
+                # a last line of a sign and a name or two
+                short = not over(b.at + 1, [c for c in pending if c.at > b.at], room(b, taken) / 5)
                 return used - budget * (0.2 * b.kind + 0.5 * b.depth + 0.15 * short)
             best = max(fits, key=score)
         else:
@@ -261,7 +273,8 @@ def latex_pieces(tex: str, first: float, rest: float) -> list:
     piece balanced (``\\right.`` closes what it leaves open, ``\\left.`` opens what it closes)."""
     if latex_width(tex) <= first:
         return [(None, tex)]
-    taken = choose(tex, latex_breaks(tex), latex_width, first, rest)
+    # the estimate only ever grows as a piece runs on, but for a negative space (\!)
+    taken = choose(tex, latex_breaks(tex), latex_width, first, rest, grows="\\!" not in tex)
     out, start, depth = [], 0, 0
     for k, b in enumerate(taken + [None]):
         piece = tex[start:b.at if b else len(tex)]

@@ -5,6 +5,8 @@ import json
 
 import sympy as sp
 
+from derive.printing.breaks import LATEX_WIDTH, SCREEN_WIDTH, latex_rows
+from derive.printing.document import FACT, markdown_math
 from derive.printing.show import printer_for
 
 
@@ -43,20 +45,24 @@ def _text(view) -> str:
     return "\n".join(out + ["── Check " + "─" * 55] + verdict_lines(view)) + "\n"
 
 
-def _latex(view) -> str:
+def _latex(view, width: float = LATEX_WIDTH) -> str:
+    """Each section an ``align*`` block, each long equation cut into balanced lines that fit ``width``
+    points (the standalone document's page) as the derivation's LaTeX view cuts its own."""
     out = []
     for title, eqs in rows(view, "latex"):
         out.append(f"% {title}\n\\begin{{align*}}")
-        out.append(" \\\\\n".join(f"{l} &= {r}" for l, r in eqs))
+        out.append(" \\\\\n".join(latex_rows([(l, r, "") for l, r in eqs], FACT, width)))
         out.append("\\end{align*}")
     return "\n".join(out + ["% " + c for c in verdict_lines(view)]) + "\n"
 
 
-def _markdown(view) -> str:
+def _markdown(view, width: float = SCREEN_WIDTH) -> str:
+    """Each equation a ``$$`` block; one too long for a screen's column (``width`` points) broken as the
+    derivation's Markdown view breaks its own."""
     out = []
     for title, eqs in rows(view, "latex"):
         out.append(f"### {title}\n")
-        out += [f"$$\n{l} = {r}\n$$\n" for l, r in eqs]
+        out += [markdown_math(l, r, width) + "\n" for l, r in eqs]
     return "\n".join(out + ["### Check\n"] + [f"- {c}" for c in verdict_lines(view)]) + "\n"
 
 

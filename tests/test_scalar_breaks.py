@@ -93,3 +93,15 @@ def test_a_growing_width_gives_the_same_breaks_measuring_only_near_each_line():
     assert len(taken) == 428 and [b.at for b in taken[:2]] == [29, 57]
     # no piece measured runs far past a line, and a few dozen measures a line, not one for every place left
     assert max(len(c) for c in calls) <= 2 * 30 and len(calls) < 60 * 429
+
+
+def test_the_standalone_document_holds_the_scalar_view_before_it_ends(capsys):
+    from compile.cli.main import main
+    assert main(["show", "1-1:tanh-1", "--scalar", "--format", "latex", "--standalone"]) == 0
+    out = capsys.readouterr().out
+    body, after = out.split("\\end{document}")
+    assert after.strip() == ""
+    assert "\\subsection*{Per-weight gradients (one example)}" in body
+    assert "PASS: matrix-form gradients expanded at m = 2 equal the scalar derivatives\\par" in body
+    assert body.index("\\frac{\\partial J}{\\partial w^{[1]}_{1}} &= 2 x_{1} \\delta^{[1]}_{1}") > body.index(
+        "\\subsection*{Per-weight gradients (one example)}")

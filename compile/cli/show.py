@@ -75,7 +75,8 @@ def main(args) -> int:
             sys.stdout.write(d.text(params, args.steps, width, unroll=unroll))
     elif fmt == "latex" and getattr(args, "standalone", False):
         from derive.printing.document import to_latex_document
-        sys.stdout.write(to_latex_document(d, d._params(params), args.steps, unroll, title=f"derivax: {args.model}"))
+        sys.stdout.write(to_latex_document(d, d._params(params), args.steps, unroll, title=f"derivax: {args.model}",
+                                           more=view.render("latex") if view is not None else ""))
     elif fmt == "latex":
         sys.stdout.write(d.latex(params, args.steps, unroll))
     elif fmt == "markdown":
@@ -90,7 +91,7 @@ def main(args) -> int:
             from derive.printing.document import scalar_text
             from derive.printing.plain import lacks_symbols, spell
             sys.stdout.write(scalar_text(view, width, spell if lacks_symbols(sys.stdout) else str))
-        elif fmt != "json":
+        elif fmt != "json" and not (fmt == "latex" and getattr(args, "standalone", False)):   # inside it, above
             sys.stdout.write(view.render(fmt))
         return 0 if view.ok else 1
     return 0

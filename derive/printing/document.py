@@ -641,9 +641,11 @@ def breakable(title: str) -> str:
     return "".join(latex_text(ch) + (r"\allowbreak{}" if ch in "-:,*" else "") for ch in title)
 
 
-def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax derivation") -> str:
+def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax derivation", more="") -> str:
     """A standalone LaTeX document (article, amsmath, amssymb) that pdflatex compiles: a section per part
-    of the derivation, the layout as text, the steps with their reasons."""
+    of the derivation, the layout as text, the steps with their reasons. ``more``: LaTeX of the same kind
+    (``% title`` lines before their blocks, as the scalar view renders it) set after the derivation, its
+    other ``%`` lines (the scalar check's verdicts) as text."""
     body = to_latex(d, params, steps, unroll)
     parts = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{amsmath,amssymb}",
              r"\allowdisplaybreaks", r"\begin{document}", rf"\section*{{\raggedright {breakable(title)}}}"]
@@ -651,6 +653,14 @@ def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax 
     lines = body.splitlines()[len(layout_lines(d, "latex")):]
     for line in lines:
         parts.append(rf"\subsection*{{{latex_text(line[2:])}}}" if line.startswith("% ") else line)
+    extra = more.splitlines()
+    for k, line in enumerate(extra):
+        if not line.startswith("% "):
+            parts.append(line)
+        elif k + 1 < len(extra) and extra[k + 1].startswith("\\begin"):
+            parts.append(rf"\subsection*{{{latex_text(line[2:])}}}")
+        else:   # a verdict of the check, as a line of text
+            parts.append(latex_text(line[2:]) + r"\par")
     parts.append(r"\end{document}")
     return "\n".join(parts) + "\n"
 

@@ -129,6 +129,23 @@ def nesting_depth(tree, counted=ast.expr):
     return deepest, at
 
 
+_CHAINS = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}
+
+
+def longest_chain(tree):
+    """(length, sign) of the longest chain of additions (and subtractions) or of products (and divisions) in
+    ``tree`` written one after another, a + b - c + ..., which Python reads as operations nested on the left."""
+    best = (0, "+")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.BinOp) and type(node.op) in _CHAINS):
+            continue
+        sign, run, at = _CHAINS[type(node.op)], 0, node
+        while isinstance(at, ast.BinOp) and _CHAINS.get(type(at.op)) == sign:
+            run, at = run + 1, at.left
+        best = max(best, (run, sign))
+    return best
+
+
 class Evaluator:
     """Walks a parsed formula. ``names``: variables; ``functions``: callables by name.
 
@@ -281,8 +298,12 @@ class Evaluator:
     def _expression(self, body):
         depth, deepest = nesting_depth(body)
         if depth > MAX_DEPTH:
+            run, sign = longest_chain(body)
+            chain = (f": Python reads a chain a {sign} b {sign} c {sign} ... as ((a {sign} b) {sign} c) {sign} ..., each "
+                     f"operation inside the next, and this one is {run} long; group it in brackets, e.g. "
+                     f"(a {sign} b {sign} c) {sign} (d {sign} e {sign} f)") if run > MAX_DEPTH // 2 else "; the deepest is here"
             raise FormulaError(self.src, self.offset(deepest), f"formula nested too deeply: {depth} operations "
-                               f"inside one another (at most {MAX_DEPTH}); the deepest is here")
+                               f"inside one another (at most {MAX_DEPTH}){chain}")
         depth, deepest = nesting_depth(body, ast.Call)
         if depth > MAX_CALL_DEPTH:
             raise FormulaError(self.src, self.offset(deepest), f"functions called inside one another {depth} deep "

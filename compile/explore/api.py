@@ -3,6 +3,9 @@
 process (``compile.explore.jobs``), never in the server's: a slow SymPy step or a training run is killed
 there without harm, and the server keeps answering.
 
+Every field is checked for its type and length first (``check_fields``), by the server for a request and by
+these functions for a call from Python.
+
 A request names its network by *model fields*: ``model`` (a built-in example, an inline spec, or the model
 file the server was started with), ``loss`` (a name or a formula in yhat and y, or None), ``edits`` (an
 ordered list of changes: a layer's activation, a dense layer inserted or removed) and ``convention``
@@ -18,6 +21,11 @@ import dataclasses
 MAX_EDITS = 50
 MAX_UNITS = 4096
 MAX_EPOCHS = 10_000
+MAX_TEXT = 2000          # characters in any one text field
+# The fields a request may hold, each with its type(s).
+FIELDS = {"model": str, "loss": (str, type(None)), "edits": list, "convention": str, "param": str,
+          "formula": str, "kind": str, "epochs": int, "data": (str, type(None))}
+_TYPE_NAMES = {str: "a text", type(None): "null", list: "a list", int: "a whole number"}
 
 
 class ApiError(ValueError):
@@ -29,6 +37,37 @@ class ApiError(ValueError):
 
     def to_json(self) -> dict:
         return {"message": self.message, "field": self.field, "position": self.position}
+
+
+def check_fields(fields) -> dict:
+    """``fields`` if it is a dict of the known FIELDS, each of its type (or None, as if it were not given) and at
+    most MAX_TEXT characters, with every edit an object of texts and whole numbers and a model named; else an
+    ApiError naming the field."""
+    if not isinstance(fields, dict):
+        raise ApiError(f"the request must be an object (a dict) of fields, not {type(fields).__name__}")
+    for key, value in fields.items():
+        shown = str(key)[:40]
+        want = FIELDS.get(key)
+        if want is None:
+            raise ApiError(f"unknown field {shown!r}; the fields are {', '.join(FIELDS)}", shown)
+        if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
+            kinds = " or ".join(_TYPE_NAMES[t] for t in (want if isinstance(want, tuple) else (want,)))
+            raise ApiError(f"{key} has the wrong type ({type(value).__name__}): it must be {kinds}", key)
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise ApiError(f"{key} is {len(value)} characters long; at most {MAX_TEXT}", key)
+    for k, edit in enumerate(fields.get("edits") or []):
+        if not isinstance(edit, dict) or not all(isinstance(v, (str, int, type(None))) and not isinstance(v, bool)
+                                                 for v in edit.values()):
+            given = "one holding other values" if isinstance(edit, dict) else \
+                "None" if edit is None else f"a {type(edit).__name__}"
+            raise ApiError(f"each edit is an object of texts and whole numbers (op, layer, value, ...), not {given}",
+                           f"edit:{k}")
+        if any(isinstance(v, str) and len(v) > MAX_TEXT for v in edit.values()):
+            raise ApiError(f"edit {k} holds a text longer than {MAX_TEXT} characters", f"edit:{k}")
+    if not isinstance(fields.get("model"), str) or not fields["model"].strip():
+        raise ApiError("name a model: a built-in example (xor, mlp, cnn, ...) or an inline spec such as "
+                       "2-3:tanh-1:sigmoid", "model")
+    return fields
 
 
 def _user_error(exc, field):
@@ -61,7 +100,8 @@ def network(fields: dict, files=()) -> tuple:
     runs it."""
     from derive.network.examples import resolve
     from derive.network.network import Dense, Network
-    model = fields.get("model") or ""
+    check_fields(fields)
+    model = fields["model"]
     given = files if isinstance(files, dict) else {}   # networks handed to explore() from Python, by name
     if model in given:
         name, net = model, given[model]
@@ -77,9 +117,13 @@ def network(fields: dict, files=()) -> tuple:
     edits = fields.get("edits") or []
     if len(edits) > MAX_EDITS:
         raise ApiError(f"at most {MAX_EDITS} edits", "edits")
-    if edits and len(net.build().layers) != len(layers):
-        raise ApiError(f"{name}'s declared layers expand into several (a transformer block): edit its layers in "
-                       "a model file", "edit:0")
+    several = [(i, layer, kinds) for i, (layer, kinds) in enumerate(net.built_as() if edits else [], 1)
+               if len(kinds) != 1]
+    if several:
+        i, layer, kinds = several[0]
+        raise ApiError(f"{name}'s layer {i} ({type(layer).__name__}) is built as {len(kinds)} layers "
+                       f"({', '.join(k.replace('_', ' ') for k in kinds)}), which the page cannot edit one by one: "
+                       "edit its layers in a model file", "edit:0")
     for k, edit in enumerate(edits):
         field = f"edit:{k}"
         op = edit.get("op")
@@ -135,7 +179,9 @@ def _layer(value, layers, field) -> int:
 
 
 def _text(value, what, field) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise ApiError(f"{what} must be a text, a name (tanh, relu, ...) or a formula in z, not {value!r}", field)
+    if not value or not value.strip():
         raise ApiError(f"{what} is empty: type a name (tanh, relu, ...) or a formula in z", field)
     return value.strip()
 

@@ -24,10 +24,7 @@ from collections import OrderedDict
 from compile.explore.pages import boot_page, static_text
 
 MAX_BODY = 64 * 1024
-MAX_TEXT = 2000          # characters in any one text field
 CACHE = 32               # derivations remembered by their fields
-FIELDS = {"model": str, "loss": (str, type(None)), "edits": list, "convention": str, "param": str,
-          "formula": str, "kind": str, "epochs": int, "data": (str, type(None))}
 
 
 class BadRequest(Exception):
@@ -59,23 +56,11 @@ async def _body(request) -> dict:
         raise BadRequest(f"the request is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("the request must be a JSON object of fields")
-    for key, value in body.items():
-        want = FIELDS.get(key)
-        if want is None:
-            raise BadRequest(f"unknown field {key[:40]!r}; the fields are {', '.join(FIELDS)}", key[:40])
-        if not isinstance(value, want) or isinstance(value, bool):
-            raise BadRequest(f"{key} has the wrong type ({type(value).__name__})", key)
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise BadRequest(f"{key} is {len(value)} characters long; at most {MAX_TEXT}", key)
-    for k, edit in enumerate(body.get("edits") or []):
-        if not isinstance(edit, dict) or not all(isinstance(v, (str, int, type(None))) and not isinstance(v, bool)
-                                                 for v in edit.values()):
-            raise BadRequest("each edit is an object of texts and whole numbers", f"edit:{k}")
-        if any(isinstance(v, str) and len(v) > MAX_TEXT for v in edit.values()):
-            raise BadRequest(f"edit {k} holds a text longer than {MAX_TEXT} characters", f"edit:{k}")
-    if not isinstance(body.get("model"), str) or not body["model"].strip():
-        raise BadRequest("name a model: a built-in example (xor, mlp, cnn, ...) or an inline spec such as "
-                         "2-3:tanh-1:sigmoid", "model")
+    from compile.explore.api import ApiError, check_fields
+    try:
+        check_fields(body)
+    except ApiError as exc:
+        raise BadRequest(exc.message, exc.field) from None
     return body
 
 

@@ -200,7 +200,7 @@ DATA_PARALLEL = '''def data_parallel(params, opt_state, devices=None):
 def check_network(net, where: str) -> None:
     """A TypeError saying what ``where`` was given where it takes a derive.Network: a name (a built-in example,
     a model file, an inline spec) is made into one by derive.network.examples.resolve; a Derivation comes
-    from one."""
+    from one; a Builder's graph becomes one as a layer (``MODEL_ROUTE``)."""
     if callable(getattr(net, "derive", None)):
         return
     kind = type(net).__name__
@@ -209,6 +209,9 @@ def check_network(net, where: str) -> None:
         shown = net if len(net) <= 60 else net[:57] + "..."
         raise TypeError(f"{where}: net must be a derive.Network, not a str ({shown!r}); a built-in example, a model "
                         f"file or an inline spec is made into one by derive.network.examples.resolve({shown!r})[1]")
+    from derive.network.network import MODEL_ROUTE, Model
+    if isinstance(net, Model):
+        raise TypeError(f"{where}: net must be a derive.Network, not a Model: {MODEL_ROUTE}")
     from derive.reverse.derivation import Derivation
     if isinstance(net, Derivation):
         raise TypeError(f"{where}: net must be a derive.Network, not a Derivation: pass the network it was "

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from derive.formula.parse import FormulaError
 from derive.network.functions import ACTIVATION_NAMES, unknown_activation
-from derive.network.network import Dense, Network, NetworkError, TimeDistributed, _activation
+from derive.network.network import MODEL_ROUTE, Dense, Model, Network, NetworkError, TimeDistributed, _activation
+from derive.network.parts import bracketed
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def parse_spec(spec: str, loss=None) -> Network:
         try:
             _activation(act)
         except FormulaError as exc:
-            raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
+            raise ModelError(_at(spec, apos + bracketed(act) + exc.col, f"activation formula: {exc.message}")) from None
         except NetworkError as exc:   # a formula that parses but is no real function derivax computes
             raise ModelError(_at(spec, apos + 1, f"layer {len(built) + 1}: {exc}")) from None
         dense = Dense(units, act, use_bias=bias, dropout=drop) if drop else Dense(units, act, use_bias=bias)
@@ -329,7 +330,7 @@ def _window_layer(spec: str, pos: int, part: str):
     try:
         _activation(act)
     except FormulaError as exc:
-        raise ModelError(_at(spec, apos + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        raise ModelError(_at(spec, apos + bracketed(act) + exc.col, f"activation formula: {exc.message}")) from None
     except NetworkError as exc:
         raise ModelError(_at(spec, apos + 1, str(exc))) from None
     return _Deferred(pos, "conv", lambda nd: (Conv1D if nd == 1 else Conv2D)(filters_, kernel_, stride_, pad_, act,
@@ -393,7 +394,7 @@ def _activation_option(spec: str, at: int, option: str) -> bool:
     try:
         _activation(option)
     except FormulaError as exc:
-        raise ModelError(_at(spec, at + 1 + exc.col, f"activation formula: {exc.message}")) from None
+        raise ModelError(_at(spec, at + bracketed(option) + exc.col, f"activation formula: {exc.message}")) from None
     return True
 
 
@@ -569,7 +570,8 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
             raise ModelError(f"{path} defines no {attr!r}; define `{attr} = Network(...)`")
         net = namespace[attr]
         if not isinstance(net, Network):
-            raise ModelError(f"{path}:{attr} is a {type(net).__name__}, not a derive.Network")
+            route = f": {MODEL_ROUTE}" if isinstance(net, Model) else ""
+            raise ModelError(f"{path}:{attr} is a {type(net).__name__}, not a derive.Network{route}")
         if loss is not None:
             net = Network(net.n_inputs, net.layers, loss=loss, l2=net.l2, name=net.name, steps=net.steps, l2_form=net.l2_form)
         return attr, net

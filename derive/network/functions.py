@@ -193,7 +193,70 @@ def activation(spec) -> sp.Lambda:
     if fn.variables[0] not in fn.expr.free_symbols:
         raise NetworkError(f"activation {fn.expr} does not depend on its variable {fn.variables[0]}: every unit "
                            "would output that one number")
-    return fn
+    return _finite_slope(fn)
+
+
+SLOPE_SECONDS = 2.0   # past this the derivative is not read, and nothing is refused
+_SLOPES: dict = {}    # fn -> (fn as computed, the points where its derivative is not finite, their values)
+
+
+def _slope_gaps(expr, var) -> list:
+    """(point, value) for each SLOPE_POINTS where d expr / d var is no finite number (sqrt(z**2)'s z/sqrt(z**2)
+    is 0/0 = nan at 0); an error of SymPy's is left to the derivative's own check (``derivative``)."""
+    d = sp.diff(expr, var)
+    gaps = []
+    for point in SLOPE_POINTS:
+        v = sp.sympify(d.xreplace({var: point})).evalf(15)
+        if v.has(*NON_FINITE) or v.is_finite is False:
+            gaps.append((point, v))
+    return gaps
+
+
+def _real_slope(fn: sp.Lambda) -> tuple:
+    """(fn, the points where its derivative is not finite, with the values there). Where there are some, fn's
+    formula as SymPy writes it for a real variable (sqrt(z**2) is |z|, whose derivative sign(z) is 0 at 0)
+    replaces it when that one's derivative is finite at every point: the same function, with the derivative
+    of the kink convention."""
+    var = fn.variables[0]
+    gaps = _slope_gaps(fn.expr, var)
+    if not gaps:
+        return fn, []
+    real = sp.Dummy(var.name, real=True)
+    expr = fn.expr.xreplace({var: real}).xreplace({real: var})   # rebuilt, so evaluated for a real variable
+    for alias, own in ALIASES.items():
+        expr = expr.replace(alias, own)
+    if expr != fn.expr and not _foreign(expr) and not _slope_gaps(expr, var):
+        return sp.Lambda(fn.variables, expr), []
+    return fn, gaps
+
+
+def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
+    """``fn``, or the same function written so that its derivative is finite at every SLOPE_POINTS
+    (``_real_slope``); refuse one whose derivative is not finite at one of them (sqrt(|z|) at 0): a unit whose
+    Z is exactly there gets a NaN or infinite gradient, and the whole network's parameters with it. In a child
+    process under a limit, as any SymPy step on a formula; past the limit, or where SymPy fails, nothing is
+    refused."""
+    from derive.run.limits import TimeLimitExceeded
+    from derive.run.worker import run
+    known = _SLOPES.get(fn)
+    if known is None:
+        try:
+            known = run(_real_slope, fn, seconds=SLOPE_SECONDS, what="the activation's derivative")
+        except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
+                RecursionError):
+            known = (fn, [])
+        if len(_SLOPES) >= 4096:
+            _SLOPES.clear()
+        _SLOPES[fn] = known
+    out, gaps = known
+    if gaps:
+        var = fn.variables[0]
+        where = ", ".join(f"{var} = {p} (it is {v})" for p, v in gaps)
+        zero = " (a zero input with a zero bias, a convolution's zero padding)" if gaps[0][0] == 0 else ""
+        raise NetworkError(f"activation {fn.expr}: its derivative {derivative(fn, 0, 'activation')} is not a finite "
+                           f"number at {where}: a unit whose {var} is exactly there{zero} would get a NaN or infinite "
+                           f"gradient. Write a formula whose derivative is finite for every real {var}")
+    return out
 
 
 def loss(spec) -> sp.Lambda:
@@ -269,6 +332,9 @@ def _not_flipped(fn: sp.Lambda) -> None:
 ACTIVATION_POINTS = tuple(map(sp.Rational, ("-3", "-1", "-1/2", "1/2", "1", "3")))
 LOSS_PREDICTIONS = tuple(map(sp.Rational, ("1/10", "1/2", "9/10")))
 LOSS_TARGETS = tuple(map(sp.Rational, ("0", "3/10", "1")))
+# Where a declared activation's derivative must be finite: 0 (where a kink is, and where zero inputs, zero
+# biases and a convolution's zero padding put Z) and the points its values are read at.
+SLOPE_POINTS = (sp.Integer(0),) + ACTIVATION_POINTS
 
 
 def _variable(expr, name: str, default: sp.Symbol) -> sp.Symbol:

@@ -241,7 +241,7 @@ def _log_loss_output(layers, loss_name, loss_fn=None) -> None:
     activation; flatten and pooling pass its range on unchanged. An activation is refused only on evidence:
     a value outside (0, 1) at one of RANGE_POINTS (tanh(−1) < 0, relu(−1) = 0, softplus(1) > 1); a formula
     whose range this cannot decide is let through, and so is a layer of another kind (a custom or
-    recurrent layer)."""
+    recurrent layer). Dropout on that layer is refused: it makes an output 0, or scales it past 1."""
     logs = []   # a loss written as a formula: the arguments of its logs that hold the prediction
     if loss_name not in ("ce", "bce"):
         if loss_fn is None:
@@ -253,6 +253,21 @@ def _log_loss_output(layers, loss_name, loss_fn=None) -> None:
     last = next((l for l in reversed(layers) if l.kind not in ("flatten", "max_pool", "avg_pool")), None)
     if last is None or last.kind not in ("dense", "conv", "batch_norm", "layer_norm", "attention") or last.Z is None:
         return
+    if last.mask is not None:
+        # Inverted dropout multiplies each output by 0 or 1/keep: 0 is outside the log's domain, and an output
+        # of sigmoid scaled past 1 is outside log(1 − ŷ)'s: the loss is NaN or infinite from the first step.
+        loss_text = loss_name if loss_name in ("ce", "bce") else str(loss_fn.expr)
+        where = "the output layer" if last is layers[-1] else "the layer that gives the outputs"
+        try:   # a log of 1 − ŷ (bce's), whose argument is 0 at ŷ = 1
+            above = loss_name == "bce" or any(
+                _nonpositive(arg.xreplace({loss_fn.variables[0]: 1, loss_fn.variables[1]: 0})) for arg in logs)
+        except (TypeError, ValueError, ArithmeticError):
+            above = False
+        raise NetworkError(
+            f"layer {last.index} ({last.kind.replace('_', ' ')}, {last.activation}): no dropout on {where} with the "
+            f"loss {loss_text}: the loss takes the log of its outputs, which must stay in (0, 1), and dropout makes a "
+            f"dropped output 0 (log 0 = −∞) and scales a kept one by 1/keep = {float(1 / last.keep):.3g}"
+            + (" (past 1, where log(1 − ŷ) is undefined)" if above else "") + "; put the dropout on the layer before")
     if last.fn is None:   # softmax
         return
     var = last.fn.variables[0]
@@ -728,6 +743,12 @@ class Builder:
         if pred.rank != 2 and not (pred.rank == 3 and pred in self._sequences):
             raise NetworkError(f"the prediction must be (batch, outputs); the last layer's output is "
                                f"{fmt_shape(pred.shape)}: end the network with Flatten() and a Dense layer")
+        if steps == "mean" and pred.rank != 3:
+            last = self.layers[-1]
+            raise NetworkError(f"steps='mean' averages the loss over the steps of an output at every step, but the last "
+                               f"layer (layer {last.index}, {last.kind.replace('_', ' ')}) gives one output per example "
+                               f"{fmt_shape(pred.shape)}: there are no steps to average over. Leave steps out, or give "
+                               "the recurrent layer sequences=True for an output at every step")
         class_axis = pred.rank - 1 if self.rows else 0   # an output at every step: (batch, time, classes)
         if isinstance(loss, str) and loss.strip() == "svm":   # not entry by entry: each row's correct score
             if pred.shape[class_axis] == 1:
@@ -780,6 +801,15 @@ class Builder:
                      l2, self.forward + [J], constants, list(self.records), l2_form, self.vocab, reduction)
 
 
+# Where a derive.Network is taken (a trainer, a check, a model file) and a Model is given: the way for a graph built
+# node by node. A Model is the Builder's record of one convention, with no declaration to build again from.
+MODEL_ROUTE = ("a Model (what Builder.output returns) is derived and printed with derive.derive(model); to train, verify "
+               "or check its graph, or load it from a model file, make the graph a layer: an object whose method "
+               "build(g, inp, adds) makes its nodes on the Builder g from the node inp (g.dense(inp, 3, 'tanh'), "
+               "g.concat([a, b]), ...) and returns the output node, declared in derive.Network(inputs, [YourLayer(), "
+               "...], loss=...)")
+
+
 class Network:
     """A sequential network: input size, a list of layers (``Dense``, or any object with a
     ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
@@ -807,6 +837,13 @@ class Network:
 
     def build(self, convention: str = "rows") -> Model:
         g = Builder(self.n_inputs, convention)
+        outputs = self._build_layers(g)
+        return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"),
+                        getattr(self, "l2_form", "lambda/(2m)"), getattr(self, "reduction", "mean"))
+
+    def _build_layers(self, g: Builder, made=None) -> list:
+        """Each declared layer built on ``g``, in order: the input X and every layer's output. ``made`` (a list)
+        gets the kinds of the layers each declared layer was built as."""
         outputs = [g.X]
         for i, layer in enumerate(self.layers, 1):
             if not callable(getattr(layer, "build", None)):
@@ -818,14 +855,28 @@ class Network:
                 hint = f": write skip_from=({skips},) for one" if isinstance(skips, int) else ""
                 raise NetworkError(f"layer {i}: skip_from is a tuple of earlier layers' numbers (0 = the input X), "
                                    f"not {skips!r}{hint}")
+            seen = set()
             for k in skips:
                 k = _plain_ints(k)
                 if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < i:
                     raise NetworkError(f"layer {i}: skip_from={k!r} must name an earlier layer (0 to {i - 1})")
+                if k in seen:
+                    raise NetworkError(f"layer {i}: skip_from names layer {k} twice ({tuple(skips)!r}): its output "
+                                       "would be added twice; name each layer once")
+                seen.add(k)
                 adds.append(outputs[k])
+            before = len(g.layers)
             outputs.append(layer.build(g, outputs[-1], adds))
-        return g.output(outputs[-1], self.loss, self.l2, getattr(self, "steps", "sum"),
-                        getattr(self, "l2_form", "lambda/(2m)"), getattr(self, "reduction", "mean"))
+            if made is not None:
+                made.append([l.kind for l in g.layers[before:]])
+        return outputs
+
+    def built_as(self) -> list:
+        """(declared layer, the kinds of the layers it is built as) for each declared layer: a Dense is one dense
+        layer; a Bidirectional GRU is two recurrent layers and their concat."""
+        made: list = []
+        self._build_layers(Builder(self.n_inputs), made)
+        return list(zip(self.layers, made))
 
     def derive(self, convention: str = "rows"):
         return _derive(self.build(convention))

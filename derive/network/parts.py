@@ -40,11 +40,24 @@ def _activation(spec):
             F.activation(text)  # raises: unknown activation, with the valid names
         if F.parametrized(text):
             raise F.NetworkError(F.unknown_activation(text))   # elu(0.5): a parameter, not elu of 0.5
-        if text.startswith("(") and text.endswith(")"):
+        if bracketed(text):
             text = text[1:-1]
         return text, parse_activation(text)
     fn = F.activation(spec)
     return str(fn.expr), fn
+
+
+def bracketed(text: str) -> bool:
+    """Whether ``text`` is one pair of brackets around the whole of it, ``(z*sigmoid(z))``: its first "(" is
+    closed by its last ")". ``(z+1)*(z-1)`` starts and ends with a bracket, but not the same pair."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for ch in text[:-1]:
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:   # the first "(" is closed before the end
+            return False
+    return True
 
 
 def _flag(value, what: str) -> None:

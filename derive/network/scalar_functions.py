@@ -234,7 +234,11 @@ SCALAR_FUNCTIONS = (
     ScalarFunction("sigmoid", sigmoid, "jax.nn.sigmoid({0})", _sigmoid, text="σ({0})",
                    latex=_latex(r"\sigma"), activation=True),
     ScalarFunction("tanh", sp.tanh, "jnp.tanh({0})", np.tanh, latex=_latex(r"\tanh"), activation=True),
-    ScalarFunction("relu", relu, "jnp.maximum({0}, 0)", lambda z: np.maximum(z, 0), init="he",
+    # Each kinked function's JAX code is differentiated by jax.grad (a check of a derived gradient against
+    # the generated loss's) to the table's own derivative at the kink, the left-hand one: jax.nn.relu's is
+    # step(0) = 0 where jnp.maximum(z, 0)'s is 1/2; sign(z)·z's is sign(0) = 0 where jnp.abs's is 1; a
+    # jnp.where takes the derivative of the branch it picks, the one for z ≤ 0.
+    ScalarFunction("relu", relu, "jax.nn.relu({0})", lambda z: np.maximum(z, 0), init="he",
                    activation=True),
     ScalarFunction("leaky_relu", leaky_relu, "jnp.where({0} > 0, {0}, " + str(LEAKY_SLOPE) + "*{0})",
                    lambda z: np.where(z > 0, z, float(LEAKY_SLOPE) * z), init="he", activation=True),
@@ -259,7 +263,7 @@ SCALAR_FUNCTIONS = (
     ScalarFunction("atan", sp.atan, "jnp.arctan({0})", np.arctan, latex=_latex(r"\arctan")),
     ScalarFunction("erf", sp.erf, "jax.lax.erf({0})", np.vectorize(math.erf, otypes=[float])),
     # A SymPy expression of a real z may hold SymPy's own Abs: it computes the same.
-    ScalarFunction("abs", Abs, "jnp.abs({0})", np.abs, text="|{0}|", latex=r"\left|{0}\right|",
+    ScalarFunction("abs", Abs, "(jnp.sign({0})*{0})", np.abs, text="|{0}|", latex=r"\left|{0}\right|",
                    also=(sp.Abs,)),
     ScalarFunction("sign", sign, "jnp.sign({0})", np.sign, also=(sp.sign,)),  # the derivative of abs
 )

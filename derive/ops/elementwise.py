@@ -70,9 +70,10 @@ def ew(expr, args, shape=None) -> Node:
             new_args.append(node)
         return sp.Symbol(f"_b{new_args.index(node)}")
 
+    free = expr.free_symbols   # once: a sum over many operands (dense skip connections) is long
     for i, a in enumerate(args):
         p = ph(i)
-        if p not in expr.free_symbols:
+        if p not in free:
             continue
         if a.op == "ew" and a.name is None:
             inner = a.attrs["expr"]
@@ -80,7 +81,8 @@ def ew(expr, args, shape=None) -> Node:
         else:
             subs[p] = slot(a)
     expr = expr.xreplace(subs)
-    used = [n for i, n in enumerate(new_args) if sp.Symbol(f"_b{i}") in expr.free_symbols]
+    free = expr.free_symbols
+    used = [n for i, n in enumerate(new_args) if sp.Symbol(f"_b{i}") in free]
     expr = expr.xreplace({sp.Symbol(f"_b{new_args.index(n)}"): ph(k) for k, n in enumerate(used)})
     if expr == ph(0) and len(used) == 1 and used[0].shape == shape:
         return used[0]
@@ -137,7 +139,11 @@ STAGES = frozenset({"normalized", "std"})
 def _partial(expr, i: int, n: int, through: bool):
     """(∂expr/∂(operand i), that derivative written through the expression's own value as the placeholder
     n + 1, or None). Cached: a deep network's identical layers differentiate one activation once."""
-    d = sp.diff(expr, ph(i))
+    p = ph(i)
+    if expr.is_Add:   # the terms that hold the operand: a sum over many operands, each differentiated once
+        d = sp.Add(*[sp.diff(t, p) for t in expr.args if p in t.free_symbols])
+    else:
+        d = sp.diff(expr, p)
     if d == 0 or not through:
         return d, None
     o = ph(n + 1)
@@ -167,11 +173,15 @@ def _vjp(node, g, ctx):
                     ctx.partial_through(node, arg, ew(d, args, shape=node.shape), after)
                 else:   # an activation: g′(Z) written through A
                     ctx.derivative_through(node, ew(d, args, shape=node.shape), after)
-                d, extra = through, [node]
+                d, extra = through.xreplace({o: ph(len(args))}), [node]   # the node: operand len(args)
             elif node.role == "act" and len(args) == 1 and d.free_symbols and hasattr(ctx, "derivative_of"):
                 ctx.derivative_of(node, ew(d, args, shape=node.shape))   # g′(Z), in Z alone (relu′, gelu′)
-        contrib = ew(ph(0) * d.xreplace({ph(k): ph(k + 1) for k in range(len(args))}),
-                     [g, *args, *extra], shape=node.shape)
+        # the operands the derivative holds (none of a sum's others), each moved one place for g
+        operands = [*args, *extra]
+        free = d.free_symbols
+        used = [k for k in range(len(operands)) if ph(k) in free]
+        contrib = ew(ph(0) * d.xreplace({ph(k): ph(j + 1) for j, k in enumerate(used)}),
+                     [g, *[operands[k] for k in used]], shape=node.shape)
         out.append((arg, unbroadcast(contrib, arg), ctx.rule("ew", node, arg)))
     return out
 

@@ -143,6 +143,9 @@ def test_a_builders_model_is_refused_with_the_way_to_train_it(tmp_path):
     from compile import compile_trainer
     with pytest.raises(TypeError, match=r"not a Model: .*derive\.derive\(model\).*build\(g, inp, adds\)"):
         compile_trainer(_builder_model())
+    from compile.checks.formula import check_formula
+    with pytest.raises(TypeError, match=r"check_formula: net must be a derive\.Network, not a Model: .*build\(g, inp"):
+        check_formula(_builder_model(), "W1", "X.T @ Y")
     path = tmp_path / "graph.py"
     path.write_text("from derive import Builder\ng = Builder(2)\n"
                     "net = g.output(g.dense(g.dense(g.X, 3, 'tanh'), 1, 'sigmoid'), loss='bce')\n")

@@ -244,6 +244,9 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         raise TypeError(f"check_formula: derivation must be a derive.Derivation (what net.derive() returns), "
                         f"not {derivation!r:.60} ({type(derivation).__name__})")
     if derivation is None and not callable(getattr(net, "derive", None)):
+        from derive.network.network import MODEL_ROUTE, Model
+        if isinstance(net, Model):
+            raise TypeError(f"check_formula: net must be a derive.Network, not a Model: {MODEL_ROUTE}")
         hint = " (derive.network.examples.resolve(name)[1] is a built-in example's network)" \
             if isinstance(net, str) else ""
         raise TypeError(f"net must be a derive.Network, not {type(net).__name__} {net!r}{hint}"[:300])

@@ -236,7 +236,7 @@ def test_train_and_stop(page):
         page.wait_for_selector("#curves circle", timeout=120_000)
     except sync_api.TimeoutError:   # what the page said instead: the job's state, its error or its last note
         pytest.fail(f"no point on the curves after 120 s; the page's train status: "
-                    f"{page.inner_text('#train-status')!r}")
+                    f"{page.inner_text('#train-status')!r}, its error: {page.inner_text('#error-train')!r}")
     # checked and clicked in one step in the page: a run that ends between a check and a click disables the button,
     # and a click then waits for it in vain
     page.evaluate("() => { const b = document.querySelector('#train-stop'); if (!b.disabled) b.click(); }")

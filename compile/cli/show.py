@@ -88,7 +88,7 @@ def main(args) -> int:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     if view is not None:
         if fmt == "text":   # at the width of the panels above it, measured as the terminal will spell it
-            from derive.printing.document import scalar_text
+            from derive.scalar.render import scalar_text
             from derive.printing.plain import lacks_symbols, spell
             sys.stdout.write(scalar_text(view, width, spell if lacks_symbols(sys.stdout) else str))
         elif fmt != "json" and not (fmt == "latex" and getattr(args, "standalone", False)):   # inside it, above

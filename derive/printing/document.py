@@ -436,32 +436,6 @@ def to_text(d, params=None, steps=False, width=100, unroll=False) -> str:
     return buf.getvalue()
 
 
-def scalar_text(view, width=100, said=str) -> str:
-    """The scalar view (``derive.scalar``) as text lines of at most ``width`` cells as ``said`` spells them:
-    each section under its rule, each long equation broken and hung as the panels break theirs
-    (``text_row``), the check's verdict wrapped at its spaces."""
-    from rich.cells import cell_len
-    from derive.printing.breaks import wrap_words
-    from derive.scalar.render import rows, verdict_lines
-    width = check_width(width)
-
-    def measure(s):
-        return cell_len(said(s))
-
-    def rule(title):   # ── title ─────, 64 cells where the width allows
-        lines = wrap_words(f"── {title}", width, measure)
-        lines[-1] += " " + "─" * max(0, min(64, width) - measure(lines[-1]) - 1)
-        return [said(line.rstrip()) for line in lines]
-    out = []
-    for title, eqs in rows(view, "text"):
-        out += rule(title)
-        out += ["".join(t for t, _ in line) for l, r in eqs for line in text_row(l, r, "", width, said)]
-    out += rule("Check")
-    for line in verdict_lines(view):
-        out += [said(("  " if k else "") + piece) for k, piece in enumerate(wrap_words(line, width - 2, measure))]
-    return "\n".join(out) + "\n"
-
-
 def _print_panels(console, d, params, steps, Panel, Text, unroll=False):
     from derive.printing.plain import lacks_symbols, spell
     # a terminal without the symbols (PYTHONIOENCODING=ascii): the lines in ASCII before the panels measure them

@@ -6,7 +6,7 @@ import json
 import sympy as sp
 
 from derive.printing.breaks import LATEX_WIDTH, SCREEN_WIDTH, latex_rows
-from derive.printing.document import FACT, markdown_math
+from derive.printing.document import FACT, check_width, markdown_math, text_row
 from derive.printing.show import printer_for
 
 
@@ -87,3 +87,28 @@ DOCUMENTS = {"text": _text, "latex": _latex, "markdown": _markdown, "json": _jso
 
 def render(view, fmt: str) -> str:
     return DOCUMENTS[fmt](view)
+
+
+def scalar_text(view, width=100, said=str) -> str:
+    """The scalar view (``derive.scalar``) as text lines of at most ``width`` cells as ``said`` spells them:
+    each section under its rule, each long equation broken and hung as the panels break theirs
+    (``text_row``), the check's verdict wrapped at its spaces."""
+    from rich.cells import cell_len
+    from derive.printing.breaks import wrap_words
+    width = check_width(width)
+
+    def measure(s):
+        return cell_len(said(s))
+
+    def rule(title):   # ── title ─────, 64 cells where the width allows
+        lines = wrap_words(f"── {title}", width, measure)
+        lines[-1] += " " + "─" * max(0, min(64, width) - measure(lines[-1]) - 1)
+        return [said(line.rstrip()) for line in lines]
+    out = []
+    for title, eqs in rows(view, "text"):
+        out += rule(title)
+        out += ["".join(t for t, _ in line) for l, r in eqs for line in text_row(l, r, "", width, said)]
+    out += rule("Check")
+    for line in verdict_lines(view):
+        out += [said(("  " if k else "") + piece) for k, piece in enumerate(wrap_words(line, width - 2, measure))]
+    return "\n".join(out) + "\n"

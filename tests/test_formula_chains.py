@@ -25,3 +25,13 @@ def test_a_deep_nesting_that_is_no_chain_keeps_its_message():
     with pytest.raises(FormulaError) as exc:
         Network(2, [Dense(2, deep), Dense(1)], loss="mse").derive()
     assert "chain" not in str(exc.value)
+
+
+@pytest.mark.parametrize("act, says", [
+    ("sqrt(z)", r"layer 2 \(Dense 3\): activation sqrt\(z\) is not real-valued"),
+    ("foo(z)", r"layer 2 \(Dense 3\): activation: call of 'foo' is not allowed"),
+    ("nosuch", r"layer 2 \(Dense 3\): unknown activation 'nosuch'"),
+])
+def test_an_activation_refused_from_python_names_its_layer(act, says):
+    with pytest.raises(ValueError, match=says):
+        Network(2, [Dense(3, "tanh"), Dense(3, act), Dense(1)], loss="mse")

@@ -46,6 +46,25 @@ RECURRENT_KINDS = ("SimpleRNN", "GRU", "LSTM")
 POOL_KINDS = ("max", "avg")
 
 
+def _layer_activation(act, l: int, what: str):
+    """(printed name, Lambda or None) of layer l's activation, as ``_activation`` reads it; an activation refused
+    is refused naming the layer (l and what it is), where the message does not name it already."""
+    from derive.formula.errors import FormulaError
+    try:
+        name, fn = _activation(_sized(act, f"layer {l}: activation"))
+        if fn is not None:
+            F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
+    except FormulaError as exc:
+        if f"layer {l}" in exc.message:
+            raise
+        raise FormulaError(exc.text, exc.col, f"layer {l} ({what}): activation: {exc.message}") from None
+    except NetworkError as exc:
+        if f"layer {l}" in str(exc):
+            raise
+        raise NetworkError(f"layer {l} ({what}): {exc}") from None
+    return name, fn
+
+
 @dataclass(frozen=True)
 class Dense:
     """A dense layer: ``units`` outputs, an activation (table name, SymPy Lambda, expression in z, or
@@ -465,9 +484,7 @@ class Builder:
         if not (inp.rank == 3 and inp in self._sequences):  # a sequence: the layer applies at every step
             self._takes(inp, 2, f"Dense {units}", l)
         n_in = self._units(inp)
-        name, fn = _activation(_sized(act, f"layer {l}: activation"))
-        if fn is not None:
-            F.derivative(fn, 0, f"layer {l} activation")  # refuse what SymPy cannot differentiate
+        name, fn = _layer_activation(act, l, f"Dense {units}")
         if name == "softmax" and units == 1:
             raise NetworkError(f"layer {l}: softmax over 1 unit is the constant 1; use sigmoid")
         w_init, b_init = _inits(init, name, f"layer {l}")

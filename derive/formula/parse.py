@@ -162,6 +162,7 @@ class Evaluator:
         self.src = text.strip() if isinstance(text, str) else ""
         self.notes = []
         self.lookup = None   # a name outside ``names`` to a value, or None (a recurrent state at a fixed step)
+        self.defined = {}    # the names a formula's own lines define -> the line defining each (_run_statements)
         # the values NumPy holds as a number, shape (), that a node holds as 1 x 1: np.sum(x) over every axis,
         # and what is computed from such numbers alone (id -> node, the node kept alive with its id)
         self.scalars = {}
@@ -331,6 +332,7 @@ class Evaluator:
         if len(lines) > MAX_STATEMENTS:
             self.fail(lines[MAX_STATEMENTS], f"at most {MAX_STATEMENTS} lines of definitions before the formula")
         self.names = dict(self.names)   # definitions are the formula's own: the caller's table is left as it was
+        self.defined = {}   # name -> the line that defined it (a definition shadows a constant or function's name)
         value = None
         for k, line in enumerate(lines):
             last = k == len(lines) - 1
@@ -348,6 +350,7 @@ class Evaluator:
                 value = self._bounded(line, self.apply(line, _BINOPS[type(line.op)], old, right,
                                                        _operands=(line.target, line.value)))
                 self.names[line.target.id] = value
+                self.defined[line.target.id] = line.lineno
             elif isinstance(line, ast.Expr):
                 self.fail(line, "syntax error (a formula's lines before the last define names, as dZ2 = A2 - Y; "
                                 "only the last may be a bare formula)")
@@ -363,11 +366,12 @@ class Evaluator:
 
     def _assign(self, target, value_node):
         if isinstance(target, ast.Name):
-            if target.id in _NUMPY_MODULES or target.id in self.functions or target.id in CONSTANTS:
+            if target.id in _NUMPY_MODULES:   # e = ... and exp = ... shadow the constant and the function, as in Python
                 self.fail(target, f"{target.id} names a module, function or constant of a formula: define another "
                                   "name")
             value = self._expression(value_node)
             self.names[target.id] = value
+            self.defined[target.id] = target.lineno
             return value
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
                 and isinstance(target.slice, ast.Compare):   # CS231n's dhidden[hidden <= 0] = 0: a mask
@@ -457,6 +461,8 @@ class Evaluator:
                     self.fail(node, str(exc))
                 if found is not None:
                     return found
+            if node.id in CONSTANTS:   # e and pi, where no name of the formula shadows them
+                return CONSTANTS[node.id]
             if node.id in self.functions:
                 self.fail(node, f"{node.id} is a function: call it, as {node.id}(...)")
             if self.matrix and node.id in _DECAY_NAMES:
@@ -484,6 +490,11 @@ class Evaluator:
                               _called="take", _operands=(node.value, node.slice))
         if isinstance(node, ast.Subscript) and self.matrix:
             return self.picked(node)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.defined \
+                and (node.func.id in self.functions or node.func.id in _SIZE_CALLS):
+            name = node.func.id
+            self.fail(node, f"{name}(...) calls a value: line {self.defined[name]} defines {name} = ..., which "
+                            f"shadows the function {name}; give that value another name")
         if isinstance(node, ast.Call) and self.matrix and isinstance(node.func, ast.Name) \
                 and node.func.id in _SIZE_CALLS and node.func.id not in self.functions:
             return self.size_call(node)

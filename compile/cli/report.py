@@ -73,6 +73,13 @@ def main(args) -> int:
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         print(f"derivax: -o {args.output}: the report's name must end in .html or .md", file=sys.stderr)
         return 2
+    from compile.train.data import files_read
+    inputs = [("the model's own source", _args.model_file(args.model))]
+    inputs += [("the --data file", f) for f in (files_read(args.data) if args.data is not None else [])]
+    problem = _args.written_over_input("-o", args.output, inputs)   # a link or a hard link to an input too
+    if problem:
+        print(f"derivax: {problem}", file=sys.stderr)
+        return 2
     if args.data is not None and not args.epochs:
         print("derivax: --data is what --epochs trains on; give --epochs N to train on it and draw the curves",
               file=sys.stderr)
@@ -88,7 +95,7 @@ def main(args) -> int:
     rows = []
     for pname, r in report.params.items():
         for key, c in r.comparisons.items():
-            rows.append((pname, key, c.max_rel_err, c.ok))
+            rows.append((pname, key, c.max_rel_err, None if c.inconclusive else c.ok))   # None: cannot tell
     hist = None
     if args.epochs:
         from compile.train.data import BUILTINS, DataError, load
@@ -122,7 +129,7 @@ def main(args) -> int:
                 '<table class="num"><tr><th>parameter</th><th>reference</th><th>max rel err</th><th>verdict</th></tr>']
         for pname, key, err, ok in rows:
             body.append(f"<tr><td>{html.escape(pname)}</td><td>{html.escape(key)}</td><td>{err:.1e}</td>"
-                        f'<td class="{"ok" if ok else "bad"}">{"agree" if ok else "DIFFER"}</td></tr>')
+                        f'<td class="{_VERDICTS[ok][0]}">{_VERDICTS[ok][1]}</td></tr>')
         body.append("</table>")
         if hist is not None:
             body.append(f"<h2>Training ({hist.epochs} epochs, {hist.seconds:.1f} s)</h2>")
@@ -135,7 +142,7 @@ def main(args) -> int:
             from compile.explore.pages import frozen_page
             from derive.printing.page import record
             verdict = {"ok": bool(report.ok), "note": f"sympy.diff: {report.scalar}",
-                       "rows": [{"param": p, "reference": k, "max_rel_err": float(e), "ok": bool(ok)}
+                       "rows": [{"param": p, "reference": k, "max_rel_err": float(e), "ok": None if ok is None else bool(ok)}
                                 for p, k, e, ok in rows]}
             curves = None if hist is None else {
                 "train_loss": hist.train_loss, "test_loss": hist.test_loss,
@@ -152,10 +159,14 @@ def main(args) -> int:
     return 0 if report.ok else 1
 
 
+# A verification row's verdict, by its ok: (class, word); None where the reference cannot tell (verify's inconclusive)
+_VERDICTS = {True: ("ok", "agree"), False: ("bad", "DIFFER"), None: ("muted", "inconclusive")}
+
+
 def _markdown(d, report, rows, hist, steps, title) -> str:
     parts = [f"# {title}", "", d.markdown(steps=steps), "### Verification", "",
              "| parameter | reference | max rel err | verdict |", "|---|---|---|---|"]
-    parts += [f"| {p} | {k} | {e:.1e} | {'agree' if ok else 'DIFFER'} |" for p, k, e, ok in rows]
+    parts += [f"| {p} | {k} | {e:.1e} | {_VERDICTS[ok][1]} |" for p, k, e, ok in rows]
     if hist is not None:
         parts += ["", f"### Training ({hist.epochs} epochs)", "", "| epoch | training loss | test loss |", "|---|---|---|"]
         parts += [f"| {e} | {l:.4g} | {hist.test_loss[e - 1]:.4g} |" if hist.test_loss else f"| {e} | {l:.4g} | |"

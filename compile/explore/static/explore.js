@@ -679,7 +679,8 @@
     const rows = (result.rows || []).map((row) => el("tr", {},
       el("td", { text: row.param }), el("td", { text: row.reference }),
       el("td", { class: "num", text: fmtErr(row.max_rel_err) }),
-      el("td", { class: row.ok ? "ok" : "bad", text: row.ok ? "✓ agrees" : "✗ differs" })));
+      el("td", row.ok === null ? { class: "muted", text: "– inconclusive" }
+        : { class: row.ok ? "ok" : "bad", text: row.ok ? "✓ agrees" : "✗ differs" })));
     const table = el("table", { class: "verify" },
       el("thead", {}, el("tr", {}, ...["parameter", "reference", "max rel err", "verdict"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, ...rows));

@@ -1,0 +1,50 @@
+"""Command-line cases: report never writes over its inputs (a link or a hard link to them either); verify calls a
+finite difference that cannot tell a right gradient from a wrong one inconclusive, not a pass; a reader that goes
+away early is no finding (exit 0)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compile.cli.main import main
+
+MODEL = 'from derive import Dense, Network\nnet = Network(2, [Dense(3, "tanh"), Dense(2, "softmax")])\n'
+
+
+@pytest.mark.parametrize("link", [os.symlink, os.link])
+def test_report_refuses_an_output_that_is_its_model_file_under_another_name(tmp_path, capsys, link):
+    model = tmp_path / "m.py"
+    model.write_text(MODEL)
+    out = tmp_path / "page.html"
+    link(model, out)
+    assert main(["report", str(model), "-o", str(out)]) == 2
+    assert "is the model's own source; writing it would destroy it" in capsys.readouterr().err
+    assert model.read_text() == MODEL
+
+
+def test_a_finite_difference_drowned_in_the_losss_rounding_is_inconclusive(capsys):
+    # J ≈ 4e307: a step of h moves J by far less than J's own rounding, so the difference says nothing
+    assert main(["verify", "xor", "--l2", "1e308", "--batch-size", "3", "--json"]) == 0
+    out = capsys.readouterr().out
+    b2 = json.loads(out.strip().splitlines()[-1])["params"]["b2"]
+    assert b2["finite_diff"]["ok"] is None and "rounds by about" in b2["finite_diff"]["inconclusive"]
+    assert b2["jax_grad"]["ok"] is True and b2["finite_diff"]["max_rel_err"] > 0.5   # it could not have failed
+    assert "PASS: every derived gradient agrees with every reference that can tell" in out
+    assert "inconclusive" in out
+
+
+def test_an_ordinary_point_is_never_inconclusive(capsys):
+    assert main(["verify", "xor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert all(p["finite_diff"]["ok"] is True and "inconclusive" not in p["finite_diff"]
+               for p in report["params"].values())
+
+
+def test_verify_read_by_a_reader_that_leaves_early_exits_0():
+    proc = subprocess.Popen([sys.executable, "-m", "compile.cli.main", "verify", "xor"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()   # as `| head -1` does
+    assert proc.wait(120) == 0, proc.stderr.read().decode()[-500:]

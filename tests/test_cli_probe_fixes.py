@@ -48,3 +48,19 @@ def test_verify_read_by_a_reader_that_leaves_early_exits_0():
     proc.stdout.readline()
     proc.stdout.close()   # as `| head -1` does
     assert proc.wait(120) == 0, proc.stderr.read().decode()[-500:]
+
+
+def test_a_constant_past_the_bound_is_named_as_typed(capsys):
+    assert main(["check", "xor", "--param", "W2", "--formula", "A1.T @ (A2 - Y) / m * 1e400"]) == 2
+    assert "constant 1e400 is too large" in capsys.readouterr().err
+
+
+def test_report_refuses_static_for_markdown(tmp_path, capsys):
+    assert main(["report", "xor", "-o", str(tmp_path / "a.md"), "--static"]) == 2
+    assert "--static is for an HTML report" in capsys.readouterr().err
+    assert not (tmp_path / "a.md").exists()
+
+
+def test_a_parameter_asked_twice_is_shown_once(capsys):
+    assert main(["show", "xor", "--param", "W1", "--param", "W1"]) == 0
+    assert capsys.readouterr().out.count("∂J/∂W₁ =") == 1

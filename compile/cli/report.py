@@ -80,6 +80,10 @@ def main(args) -> int:
     if problem:
         print(f"derivax: {problem}", file=sys.stderr)
         return 2
+    if args.static and out.suffix.lower() == ".md":
+        print(f"derivax: --static is for an HTML report (a page with no script); -o {args.output} writes Markdown, "
+              "which has none", file=sys.stderr)
+        return 2
     if args.data is not None and not args.epochs:
         print("derivax: --data is what --epochs trains on; give --epochs N to train on it and draw the curves",
               file=sys.stderr)

@@ -38,7 +38,7 @@ def main(args) -> int:
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
     d = net.derive(args.convention)
-    params = args.param or None
+    params = list(dict.fromkeys(args.param)) if args.param else None   # each once, in the order asked
     fmt = args.format
     unroll = bool(getattr(args, "unroll", False))
     if unroll:

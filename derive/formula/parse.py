@@ -449,7 +449,8 @@ class Evaluator:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 self.fail(node, f"constant {v!r} is not allowed (numbers only)")
             if abs(v) > MAX_CONSTANT:
-                self.fail(node, f"constant {v!r} is too large (at most {MAX_CONSTANT})")
+                written = ast.get_source_segment(self.src, node) or repr(v)   # 1e400 as typed, not its inf
+                self.fail(node, f"constant {written} is too large (at most {MAX_CONSTANT})")
             return sp.Integer(v) if isinstance(v, int) else sp.Rational(str(v))
         if isinstance(node, ast.Name):
             if node.id in self.names:

@@ -578,9 +578,12 @@ def main(args) -> int:
         kinds = {layer.kind for layer in net.build().layers}
         peers = bench_rnn if "recurrent" in kinds else bench_lm if kinds & {"embedding", "batch_norm", "layer_norm",
                                                                              "attention"} else None
+        if args.steps > 50:
+            print(f"derivax: --steps {args.steps}: a network with {', '.join(sorted(kinds))} layers is timed over at "
+                  "most 50 steps a repeat", file=sys.stderr)
         try:
             result = bench_cnn.run(net, args.model, args.batch_size, args.repeats, min(args.steps, 50),
-                                   peers=peers)
+                                   peers=peers, torch=not args.no_torch)
         except bench_cnn.CnnBenchError as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2

@@ -64,3 +64,10 @@ def test_report_refuses_static_for_markdown(tmp_path, capsys):
 def test_a_parameter_asked_twice_is_shown_once(capsys):
     assert main(["show", "xor", "--param", "W1", "--param", "W1"]) == 0
     assert capsys.readouterr().out.count("∂J/∂W₁ =") == 1
+
+
+@pytest.mark.parametrize("model, at", [("2-2:\udcff-1", 5), ("\udcff.py", 1)])
+def test_a_model_argument_that_is_not_utf8_names_the_byte(capsys, model, at):
+    assert main(["show", model]) == 2
+    assert f"the byte 0xff is not UTF-8 text (a Latin-1 no-break space or accent?): retype that character at " \
+           f"position {at}" in capsys.readouterr().err

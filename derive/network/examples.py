@@ -529,6 +529,11 @@ def resolve(model: str, loss=None, input_shape=None, l2=None, l2_form=None, redu
     """(name, network) for a MODEL argument; ``input_shape`` picks a built-in CNN's variant for
     that input (the seed CNN at 28x28x1); ``l2`` and ``l2_form`` add (or replace) its weight decay;
     ``reduction="sum"`` makes J the sum over the batch, not the mean."""
+    for i, ch in enumerate(model if isinstance(model, str) else ""):   # a byte of no UTF-8 character, as the
+        if 0xDC80 <= ord(ch) <= 0xDCFF:                               # command line hands it on
+            shown = model.translate({c: "\ufffd" for c in range(0xDC80, 0xDD00)})
+            raise ModelError(_at(shown, i, f"the byte 0x{ord(ch) - 0xDC00:02x} is not UTF-8 text (a Latin-1 no-break "
+                                           "space or accent?): retype that character"))
     name, net = _resolve(model, loss, input_shape)
     if reduction is not None and reduction != getattr(net, "reduction", "mean"):
         net = Network(net.n_inputs, net.layers, loss=net.loss, l2=net.l2, name=net.name, steps=net.steps,

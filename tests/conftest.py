@@ -5,7 +5,9 @@ the checkout): every run draws afresh from its seed, and no test can come to dep
 by an earlier one."""
 import atexit
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 
 # Full float32 products in every test and in the processes the tests start. On an NVIDIA GPU JAX's default
@@ -69,3 +71,21 @@ def formula_checker(default_convention):
             _DERIVED[key] = (net, net.derive(convention))
         return check_formula(net, target, formula, convention, derivation=_DERIVED[key][1], **kw)
     return check
+
+
+@pytest.fixture
+def pdflatex(tmp_path):
+    """compile(tex) -> (pdflatex's log, the widths in pt of its overfull lines), after pdflatex has compiled the
+    document without an error in a folder of its own; the test is skipped where there is no pdflatex (CI)."""
+    engine = shutil.which("pdflatex")
+    if engine is None:
+        pytest.skip("no pdflatex on this machine")
+
+    def compile_(tex: str):
+        (tmp_path / "doc.tex").write_text(tex)
+        done = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:]
+        log = (tmp_path / "doc.log").read_text(errors="replace")
+        return log, [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    return compile_

@@ -23,7 +23,7 @@ from derive.graph.node import attr_items, renamable
 from derive.graph.rules import CHAIN, START, Gradient, Math, Rule, rule
 from derive.printing.show import show
 from derive.ops import lookup
-from derive.printing.document import print_rich, sections, to_json, to_latex, to_markdown, to_text
+from derive.printing.document import print_rich, to_json, to_latex, to_markdown, to_text
 from derive.run.worker import run
 
 TIDY_SECONDS = 5.0     # per simplification; past it the expression stays as reverse mode formed it

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import sympy as sp
-
 from derive.printing.breaks import LATEX_WIDTH, SCREEN_WIDTH, latex_rows
 from derive.printing.document import FACT, check_width, markdown_math, text_row
 from derive.printing.show import printer_for

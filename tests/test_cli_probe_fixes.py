@@ -71,3 +71,17 @@ def test_a_model_argument_that_is_not_utf8_names_the_byte(capsys, model, at):
     assert main(["show", model]) == 2
     assert f"the byte 0xff is not UTF-8 text (a Latin-1 no-break space or accent?): retype that character at " \
            f"position {at}" in capsys.readouterr().err
+
+
+def test_bench_of_a_convolutional_network_keeps_no_torch_and_says_its_step_cap(monkeypatch, capsys):
+    from compile.cli import bench_cnn
+    asked = {}
+
+    def run(net, name, batch, repeats, steps, peers=None, torch=True):   # records what the command asks for
+        asked.update(steps=steps, torch=torch)
+        return {}
+    monkeypatch.setattr(bench_cnn, "run", run)
+    monkeypatch.setattr(bench_cnn, "render", lambda result: None)
+    assert main(["bench", "cnn", "--repeats", "1", "--steps", "80", "--batch-size", "2", "--no-torch"]) == 0
+    assert asked == {"steps": 50, "torch": False}
+    assert "--steps 80: a network with" in capsys.readouterr().err

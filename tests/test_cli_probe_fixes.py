@@ -85,3 +85,22 @@ def test_bench_of_a_convolutional_network_keeps_no_torch_and_says_its_step_cap(m
     assert main(["bench", "cnn", "--repeats", "1", "--steps", "80", "--batch-size", "2", "--no-torch"]) == 0
     assert asked == {"steps": 50, "torch": False}
     assert "--steps 80: a network with" in capsys.readouterr().err
+
+
+def test_a_parameter_no_reference_could_tell_for_is_neither_passed_nor_said_to_disagree():
+    # the NumPy engine leaves jax.grad out and scalar_limit=0 leaves sympy.diff out: only finite differences
+    # remain, and at J ≈ 4e307 they cannot tell for b2
+    import io
+
+    from rich.console import Console
+
+    from compile.checks.verify import verify
+    from derive.network.examples import resolve
+    _, net = resolve("xor", None, None, 1e308, None, None)
+    report = verify(net, m=3, engine="numpy", scalar_limit=0)
+    assert report.params["b2"].untold and not report.params["b2"].ok and not report.ok
+    out = io.StringIO()
+    report.render(Console(file=out, width=200))
+    text = out.getvalue()
+    assert "INCONCLUSIVE: no reference could tell for" in text and "b2" in text.splitlines()[-1]
+    assert "FAIL" not in text and "PASS" not in text

@@ -47,6 +47,11 @@ class ParamResult:
         return bool(told) and all(c.ok for c in told)
 
     @property
+    def untold(self) -> bool:
+        """Compared, but by no reference that could tell: neither a pass nor a disagreement."""
+        return bool(self.comparisons) and all(c.inconclusive for c in self.comparisons.values())
+
+    @property
     def max_rel_err(self) -> float | None:
         """The largest relative error over the comparisons; None where none could be made."""
         errs = [c.max_rel_err for c in self.comparisons.values()]

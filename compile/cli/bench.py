@@ -23,7 +23,11 @@ import time
 from compile.cli.ratios import median_ratio, ratio_quartiles, spread
 
 DEFAULT_MODEL = "784-256:tanh-128:tanh-10:softmax"
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_STEPS = 100
 SMALL_MODEL = "64-64:tanh-10:softmax"
+SMALL_BATCH_SIZE = 64
+SMALL_STEPS = 200
 LR = 0.1
 MAX_REPEATS = 1000
 MIN_REPEAT_SECONDS = 0.1   # the least time one timed repeat of the steady-state comparison takes
@@ -390,13 +394,37 @@ def scan_vs_loop(net, name, batch, steps, repeats, key):
             "scan_speedup": median_ratio(t_l, t_s), "scan_speedup_quartiles": ratio_quartiles(t_l, t_s)}
 
 
+def fits_batch(model, batch_size, itemsize=4) -> None:
+    """``compile.checks.points.fits`` for a step on ``batch_size`` examples of ``model`` (two sets of parameters
+    and gradients, a batch's activations: the 8 batches of data are smaller), dense or not: the activations per
+    example are those of every named node of the forward pass, at the shapes the model knows (a convolution's
+    h·w·c). Where the batch does not fit, the TooLarge names --batch-size and the largest batch that does, by
+    the same estimate: XLA's own refusal comes only after the compile, and names no option."""
+    from compile.checks.points import TooLarge, fits
+
+    def refusal(m):
+        try:
+            fits(model, m, "the benchmark", itemsize=itemsize, copies=6)
+        except TooLarge as exc:
+            return exc
+        return None
+    refused = refusal(batch_size)
+    if refused is None:
+        return
+    low, high = 0, batch_size   # low fits (or is 0), high does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if refusal(mid) else (mid, high)
+    said = f"; --batch-size {low} is the largest batch that fits" if low else "; even --batch-size 1 does not fit"
+    raise TooLarge(f"{refused}{said}") from None
+
+
 def check_sizes(net, batch_size, small, small_batch_size, small_steps) -> None:
     """Both networks are ones the peer can compare, and their data fit in memory, before anything is
     timed: a refusal after minutes of timing the first comparison would waste them."""
     from compile.checks.points import fits
     peer_spec(net)
-    # two sets of parameters and gradients; a batch's activations (the 8 batches of data are smaller)
-    fits(net.build("rows"), batch_size, "the benchmark", itemsize=4, copies=6)
+    fits_batch(net.build("rows"), batch_size)
     if small is not None:
         try:
             peer_spec(small)
@@ -432,22 +460,26 @@ def add_arguments(p) -> None:
     from compile.cli.args import SIZE_MAX, count, input_shape, unmark
     p.add_argument("model", nargs="?", default=None, type=unmark,
                    help=f"network to time (default {DEFAULT_MODEL}, the 784-256-128-10 tanh/softmax MLP)")
-    p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=256,
-                   help=f"examples per step, 1 to {SIZE_MAX} (default 256)")
+    p.add_argument("--batch-size", type=count(1, SIZE_MAX, "--batch-size"), default=None,
+                   help=f"examples per step, 1 to {SIZE_MAX} (default 256; with --suite, every row at this batch "
+                        "in place of its own)")
     p.add_argument("--repeats", type=count(1, MAX_REPEATS, "--repeats"), default=None,
                    help=f"interleaved repeats, 1 to {MAX_REPEATS} (default 7; {SUITE_REPEATS} with --suite)")
-    p.add_argument("--steps", type=count(1, SIZE_MAX, "--steps"), default=100,
-                   help=f"steps timed per repeat, 1 to {SIZE_MAX} (default 100)")
+    p.add_argument("--steps", type=count(1, SIZE_MAX, "--steps"), default=None,
+                   help=f"steps timed per repeat, 1 to {SIZE_MAX} (default 100; at most {SUITE_MAX_STEPS} with "
+                        "--suite)")
     p.add_argument("--first-repeats", type=count(1, MAX_REPEATS, "--first-repeats"), default=3,
                    help=f"repeats of the time-to-first-step comparison, 1 to {MAX_REPEATS} (default 3)")
-    p.add_argument("--small", default=SMALL_MODEL, metavar="MODEL", type=unmark,
-                   help=f"network of the scan-versus-loop comparison (default {SMALL_MODEL}); 'none' skips it")
-    p.add_argument("--small-batch-size", type=count(1, SIZE_MAX, "--small-batch-size"), default=64,
-                   help="its batch size (default 64)")
-    p.add_argument("--small-steps", type=count(1, SIZE_MAX, "--small-steps"), default=200,
-                   help="steps in its epoch (default 200)")
+    p.add_argument("--small", default=None, metavar="MODEL", type=unmark,
+                   help=f"network of the scan-versus-loop comparison (default {SMALL_MODEL}); 'none' skips it "
+                        "(not with --suite, which has no such comparison)")
+    p.add_argument("--small-batch-size", type=count(1, SIZE_MAX, "--small-batch-size"), default=None,
+                   help=f"its batch size (default {SMALL_BATCH_SIZE})")
+    p.add_argument("--small-steps", type=count(1, SIZE_MAX, "--small-steps"), default=None,
+                   help=f"steps in its epoch (default {SMALL_STEPS})")
     p.add_argument("--input", type=input_shape, metavar="HxWxC",
-                   help="the input shape of a built-in CNN (cnn): 28x28x1 times the seed's MNIST network")
+                   help="the input shape of a built-in CNN (cnn): 28x28x1 times the seed's MNIST network "
+                        "(with --suite, the CNN row's)")
     p.add_argument("--suite", action="store_true",
                    help="the whole benchmark suite (dense networks, fit against hand-written loops, the CNN and "
                         "RNN examples) as one Markdown table; PyTorch joins where it is installed (minutes)")
@@ -468,6 +500,10 @@ SUITE = [("784-256-128-10 tanh", DEFAULT_MODEL, 256, "float32"), ("64-64-10 tanh
 # moved by 0.3 from run to run on a shared 2-core machine.
 SUITE_FIRST_REPEATS = 3
 SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", "gru", 100)]
+SUITE_MAX_STEPS = 50        # steps a repeat of a suite row times, at most
+SUITE_EXAMPLE_STEPS = 30    # and of its CNN and RNN rows
+# Options of one network's comparison that have no place in the suite: it runs no scan-versus-loop comparison.
+SUITE_REFUSES = (("small", "--small"), ("small_batch_size", "--small-batch-size"), ("small_steps", "--small-steps"))
 
 
 # Interleaved repeats of each suite row: on a shared 2-core machine one repeat's ratio moves by ±0.15 from the
@@ -476,15 +512,29 @@ SUITE_EXAMPLES = [("cnn: the digits CNN", "cnn", 32), ("gru: the MNIST-1D GRU", 
 SUITE_REPEATS = 9
 
 
-def suite(repeats=SUITE_REPEATS, steps=50, first_repeats=SUITE_FIRST_REPEATS, torch=True) -> dict:
+def suite(repeats=SUITE_REPEATS, steps=SUITE_MAX_STEPS, first_repeats=SUITE_FIRST_REPEATS, torch=True,
+          batch_size=None, input_shape=None) -> dict:
     """Every row of the suite: step and first-step ratios of the dense networks, fit against a loop of
     jax.grad steps (and PyTorch's, where installed and ``torch``), and the CNN and RNN examples' steps.
-    On a GPU, PyTorch's peer runs there too (``compile.cli.torch_peer``)."""
+    On a GPU, PyTorch's peer runs there too (``compile.cli.torch_peer``). ``batch_size``, where given, is
+    every row's batch in place of its own (the fit row's at most its training examples, as fit takes them);
+    ``input_shape`` the CNN row's input. Every row's step is checked to fit in memory (``fits_batch``) before
+    the first is timed."""
     import importlib.util
     import platform
     import os
     from derive.network.examples import resolve
     from compile.cli import bench_cnn, bench_fit, bench_rnn
+    dense = [(what, spec, resolve(spec)[1], batch_size or batch, dtype) for what, spec, batch, dtype in SUITE]
+    examples = []
+    for what, name, batch in SUITE_EXAMPLES:
+        shape = input_shape if name == "cnn" else None
+        examples.append((what + (f" at {'x'.join(map(str, shape))}" if shape else ""), name,
+                         resolve(name, None, shape)[1], batch_size or batch))
+    for _, _, net, batch, dtype in dense:   # the fit row's network is the first row's, at no larger a batch
+        fits_batch(net.build("rows"), batch, itemsize=8 if dtype == "float64" else 4)
+    for _, _, net, batch in examples:
+        fits_batch(net.build("rows"), batch)
 
     class Rows(list):  # each row said on stderr as it is measured: the suite takes minutes
         def append(self, row):
@@ -492,9 +542,9 @@ def suite(repeats=SUITE_REPEATS, steps=50, first_repeats=SUITE_FIRST_REPEATS, to
             print(f"derivax bench --suite: {row['row']} against {row['peer']}: "
                   f"{spread(row['ratio'], row['quartiles'])}", file=sys.stderr, flush=True)
     rows = Rows()
-    for what, spec, batch, dtype in SUITE:
+    for what, spec, net, batch, dtype in dense:
         if dtype == "float32":
-            r = run(resolve(spec)[1], spec, batch, repeats, steps, first_repeats=first_repeats)
+            r = run(net, spec, batch, repeats, steps, first_repeats=first_repeats)
         else:
             r = run_in_child(spec, batch, repeats, steps, dtype, first_repeats)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
@@ -503,17 +553,18 @@ def suite(repeats=SUITE_REPEATS, steps=50, first_repeats=SUITE_FIRST_REPEATS, to
                      "first_step_ratio": r["first_step_ratio"], "peer": "jax.grad step",
                      "of_limit": (r["derived_of_limit"], r["jax_grad_of_limit"])})
     has_torch = torch and importlib.util.find_spec("torch") is not None
-    f = bench_fit.measure(epochs=3, repeats=max(3, repeats), torch=has_torch)
-    rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})", "batch": f["batch"],
+    f = bench_fit.measure(epochs=3, repeats=max(3, repeats), torch=has_torch,
+                          **({"batch": batch_size} if batch_size else {}))
+    rows.append({"row": f"fit, {f['train_examples']:,} examples, {f['epochs']} epochs ({f['net']})",
+                 "batch": min(f["batch"], f["train_examples"]),
                  "derived_steps_per_s": None, "peer_steps_per_s": None, "ratio": f["fit_vs_jax_loop"], "quartiles": f["fit_vs_jax_loop_quartiles"],
                  "first_step_ratio": None, "peer": "loop of jitted jax.grad steps"})
     if has_torch:
         rows.append({**rows[-1], "ratio": f["fit_vs_torch_loop"], "quartiles": f["fit_vs_torch_loop_quartiles"],
                      "peer": f"PyTorch eager loop ({f['torch_on']})"})
-    for what, name, batch in SUITE_EXAMPLES:
-        net = resolve(name)[1]
-        r = bench_cnn.run(net, name, batch, repeats, min(steps, 30), peers=bench_rnn if name == "gru" else None,
-                          torch=has_torch)
+    for what, name, net, batch in examples:
+        r = bench_cnn.run(net, name, batch, repeats, min(steps, SUITE_EXAMPLE_STEPS),
+                          peers=bench_rnn if name == "gru" else None, torch=has_torch)
         rows.append({"row": what, "batch": batch, "derived_steps_per_s": r["derived_steps_per_s"],
                      "peer_steps_per_s": r["jax.grad_steps_per_s"], "ratio": r["speedup_vs_jax.grad"],
                      "quartiles": r["speedup_vs_jax.grad_quartiles"],
@@ -557,27 +608,26 @@ def suite_markdown(result) -> str:
 
 def main(args) -> int:
     from derive.network.examples import ModelError, resolve
-    if getattr(args, "suite", False) and getattr(args, "model", None) is not None:
-        print(f"derivax: --suite runs the whole benchmark suite, its own networks: give it no model (not "
-              f"{args.model!r}), or drop --suite to time {args.model}", file=sys.stderr)
-        return 2
+    if getattr(args, "suite", False):
+        return main_suite(args)
     if getattr(args, "model", None) is None:
         args.model = DEFAULT_MODEL
-    if getattr(args, "suite", False) is False and args.repeats is None:
+    if args.repeats is None:
         args.repeats = 7
-    if getattr(args, "suite", False):
-        result = suite(args.repeats or SUITE_REPEATS, min(args.steps, 50), args.first_repeats or SUITE_FIRST_REPEATS,
-                       torch=not args.no_torch)
-        sys.stdout.write(suite_markdown(result))
-        if args.json:
-            print(json.dumps(result))
-        return 0
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH_SIZE
+    if args.steps is None:
+        args.steps = DEFAULT_STEPS
     _, net = resolve(args.model, None, args.input, getattr(args, "l2", None), getattr(args, "l2_form", None))
     if not net.build().is_dense:  # convolution, pooling or recurrence: peers written for those layers
         from compile.cli import bench_cnn, bench_lm, bench_rnn
         kinds = {layer.kind for layer in net.build().layers}
         peers = bench_rnn if "recurrent" in kinds else bench_lm if kinds & {"embedding", "batch_norm", "layer_norm",
                                                                              "attention"} else None
+        if unused(args, f"a network with {', '.join(sorted(kinds))} layers does not run", "time a dense network"):
+            return 2
+        # its step's memory before anything is compiled, as a dense network's (check_sizes)
+        fits_batch(net.build("rows"), args.batch_size)
         if args.steps > 50:
             print(f"derivax: --steps {args.steps}: a network with {', '.join(sorted(kinds))} layers is timed over at "
                   "most 50 steps a repeat", file=sys.stderr)
@@ -591,18 +641,55 @@ def main(args) -> int:
         if args.json:
             print(json.dumps(result))
         return 0
+    small_model = SMALL_MODEL if args.small is None else args.small
+    small_batch = args.small_batch_size or SMALL_BATCH_SIZE
+    small_steps = args.small_steps or SMALL_STEPS
     try:
         try:
-            small = None if args.small == "none" else resolve(args.small)[1]
+            small = None if small_model == "none" else resolve(small_model)[1]
         except ModelError as exc:
-            raise BenchError(f"--small {args.small}: {exc}") from None
-        check_sizes(net, args.batch_size, small, args.small_batch_size, args.small_steps)
+            raise BenchError(f"--small {small_model}: {exc}") from None
+        check_sizes(net, args.batch_size, small, small_batch, small_steps)
         result = run(net, args.model, args.batch_size, args.repeats, args.steps, args.first_repeats,
-                     small, args.small, args.small_batch_size, args.small_steps)
+                     small, small_model, small_batch, small_steps)
     except BenchError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return 2
     render(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def unused(args, which: str, instead: str) -> bool:
+    """Says (on stderr) which options of the scan-versus-loop comparison were given where ``which`` runs none,
+    and True; False where none was given."""
+    given = [option for dest, option in SUITE_REFUSES if getattr(args, dest, None) is not None]
+    if given:
+        print(f"derivax: {', '.join(given)}: {'sets' if len(given) == 1 else 'set'} the scan-versus-loop comparison "
+              f"of a dense network, which {which}: drop {'it' if len(given) == 1 else 'them'}, or {instead}",
+              file=sys.stderr)
+    return bool(given)
+
+
+def main_suite(args) -> int:
+    """``derivax bench --suite``: every option given is honoured or refused, none left unread. --batch-size
+    sets every row's batch and --input the CNN row's input; --steps past the suite's caps is said; the options
+    of the scan-versus-loop comparison, which the suite does not run, and a model are refused."""
+    if getattr(args, "model", None) is not None:
+        print(f"derivax: --suite runs the whole benchmark suite, its own networks: give it no model (not "
+              f"{args.model!r}), or drop --suite to time {args.model}", file=sys.stderr)
+        return 2
+    if unused(args, "--suite does not run", "drop --suite to time one dense network"):
+        return 2
+    steps = SUITE_MAX_STEPS if args.steps is None else args.steps
+    if args.steps is not None and args.steps > SUITE_EXAMPLE_STEPS:
+        print(f"derivax: --steps {args.steps}: the suite times at most {SUITE_MAX_STEPS} steps a repeat, "
+              f"{SUITE_EXAMPLE_STEPS} on its CNN and RNN rows", file=sys.stderr)
+    result = suite(args.repeats or SUITE_REPEATS, min(steps, SUITE_MAX_STEPS),
+                   args.first_repeats or SUITE_FIRST_REPEATS, torch=not args.no_torch, batch_size=args.batch_size,
+                   input_shape=args.input)
+    sys.stdout.write(suite_markdown(result))
     if args.json:
         print(json.dumps(result))
     return 0

@@ -41,7 +41,7 @@ def main(args) -> int:
         return 2
     from derive.network.examples import resolve
     from compile.explore.launch import _files, _network
-    from compile.explore.server import serve
+    from compile.explore.server import bind, serve
     if args.network is not None:   # written by compile.explore.launch.start in a private folder
         import pickle
         with open(args.network, "rb") as f:
@@ -50,18 +50,35 @@ def main(args) -> int:
     else:
         resolve(args.model, args.loss)   # a model that cannot be built is said here, before any server starts
         files = _files(args.model)
+    try:   # the host and port taken first: nothing is said about where the page is until it can be there
+        bound = bind(args.host, args.port)
+    except OSError as exc:
+        return _unbound(args, exc)
     if args.host not in LOCAL:
         print(f"derivax: note: listening on {args.host}, not on this machine only: anyone who can reach it can "
               "use the page (it runs no code they send, but derives, verifies and trains)", file=sys.stderr)
     try:
         serve(_network(args.model, args.loss, args.convention), args.host, args.port, files=files,
               open_browser=not args.no_browser,
-              announce=lambda url: print(f"derivax explore: {url} (Ctrl-C stops it)", flush=True))
+              announce=lambda url: print(f"derivax explore: {url} (Ctrl-C stops it)", flush=True), bound=bound)
     except OSError as exc:
-        print(f"derivax: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-              + (" (the port is taken: try --port 0)" if getattr(exc, "errno", None) == 98 else ""), file=sys.stderr)
-        return 2
+        return _unbound(args, exc)
     except KeyboardInterrupt:
         pass
     print("derivax explore: stopped")
     return 0
+
+
+def _unbound(args, exc) -> int:
+    """Says why the server cannot listen where asked (a host that is no address, one that is not this machine's,
+    a port taken): 2."""
+    import errno
+    import socket
+    if isinstance(exc, socket.gaierror):   # 999.1.1.1, no-such-host: neither an address nor a name that resolves
+        print(f"derivax: --host {args.host}: not an address or a host name that resolves ({exc.strerror or exc}); "
+              "127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface)", file=sys.stderr)
+    else:
+        why = {errno.EADDRINUSE: " (the port is taken: try --port 0)",
+               errno.EADDRNOTAVAIL: " (--host is not an address of this machine)"}.get(getattr(exc, "errno", None), "")
+        print(f"derivax: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}{why}", file=sys.stderr)
+    return 2

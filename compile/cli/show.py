@@ -57,7 +57,7 @@ def main(args) -> int:
     view = None
     if args.scalar:
         try:
-            view = scalar_view(d)
+            view = scalar_view(d, params=params)   # the parameters asked for alone, as the matrix view
         except ScalarTooLarge as exc:
             print(f"derivax: {exc}", file=sys.stderr)
             return 2

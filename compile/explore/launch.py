@@ -67,6 +67,8 @@ def start(model="xor", port=0, host="127.0.0.1", loss=None, convention="rows", o
     page is shown in a notebook with IPython's ``IFrame(address, "100%", 720)``. RuntimeError, with what the
     server said, when it does not start."""
     import tempfile
+    if not isinstance(model, (str, os.PathLike)):
+        refuse_models({"explore: model": model})
     folder = None
     argv = [sys.executable, "-m", "compile.cli.main", "explore", "--port", str(port), "--host", host,
             "--convention", convention]
@@ -114,6 +116,17 @@ def _name(model) -> str:
     if callable(getattr(model, "derive", None)):
         return str(getattr(model, "name", None) or "net")
     return str(model)
+
+
+def refuse_models(files) -> None:
+    """ModelError for a Builder Model among ``files`` (name -> a network handed over from Python), said as
+    ``derivax explore FILE.py`` says it of a model file that holds one (derive.network.examples.resolve): the
+    explorer rebuilds, edits and trains a derive.Network from its declaration, which a Model lacks."""
+    from derive.network.examples import ModelError
+    from derive.network.network import MODEL_ROUTE, Model
+    for name, net in files.items() if isinstance(files, dict) else ():
+        if isinstance(net, Model):
+            raise ModelError(f"{name} is a Model, not a derive.Network: {MODEL_ROUTE}")
 
 
 def _files(model):

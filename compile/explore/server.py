@@ -73,6 +73,8 @@ def create_app(network: dict, files=(), jobs=None):
 
     import compile.explore.api as api
     from compile.explore.jobs import Jobs
+    from compile.explore.launch import refuse_models
+    refuse_models(files)   # before any worker starts: a Model handed over cannot be rebuilt, edited or trained
     jobs = jobs or Jobs(files)
     cache: OrderedDict = OrderedDict()
 
@@ -182,11 +184,13 @@ def bind(host: str, port: int):
     return sock, f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
 
-def serve(network: dict, host="127.0.0.1", port=8765, files=(), open_browser=True, announce=print):
-    """Serve the page until Ctrl-C. ``port=0`` takes a free port. Says where, and opens the browser."""
+def serve(network: dict, host="127.0.0.1", port=8765, files=(), open_browser=True, announce=print, bound=None):
+    """Serve the page until Ctrl-C. ``port=0`` takes a free port. Says where, and opens the browser. ``bound``:
+    what ``bind(host, port)`` returned, where the caller bound the socket first (to refuse a host that is not
+    this machine's before saying anything about where the page is)."""
     import uvicorn
-    sock, url = bind(host, port)
     app = create_app(network, files)
+    sock, url = bound or bind(host, port)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     announce(url)

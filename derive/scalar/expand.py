@@ -343,14 +343,16 @@ def _seconds(value, where: str) -> float:
     return float(value)
 
 
-def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECONDS) -> list:
+def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECONDS, params=None) -> list:
     """Matrix-form gradients expanded at batch size ``m_value`` versus sympy.diff of the expanded loss.
 
     Each entry is decided exactly (``_frozen_zero``), else to 40 digits at random points, parameter
     after parameter in a child process (``derive.run.worker``). SymPy can take minutes on some
     expansions: the parameters not decided within ``seconds`` are checked instead by 50-digit central
     differences of the loss (``_difference_check``), which builds no symbolic expression and so
-    always finishes. ``d`` may also be a Network or a built Model, derived first."""
+    always finishes. ``d`` may also be a Network or a built Model, derived first. ``params`` (a name or
+    a list of names) checks those parameters alone; each parameter draws its random points from its own
+    generator, so its verdict is the one the check of every parameter gives it."""
     from derive.reverse.derivation import as_derivation
     m_value = _whole(m_value, "m_value (the batch size the loss is expanded at)", "scalar_check", 1, MAX_CHECK_M)
     seed = _whole(seed, "seed", "scalar_check", 0, 2**32 - 1)
@@ -358,31 +360,47 @@ def check(d, m_value: int = CHECK_M, seed: int = 0, seconds: float = CHECK_SECON
     d = as_derivation(d, "scalar_check")
     model = d.model
     size_check(model)
+    wanted = _wanted(d, params)
     targets = one_hot_targets(model, m_value)
-    decided, _ = stream(_exact_verdicts, d, m_value, seed, targets, seconds=seconds)
+    decided, _ = stream(_exact_verdicts, d, m_value, seed, targets, wanted, seconds=seconds)
     verdicts = dict(decided)
-    rng = random.Random(seed + 1)
     out = []
-    for p in model.params:
+    for p in wanted:
         n = int(sp.prod(p.shape).subs(m_sym, m_value))
         if p.name in verdicts:
             ok, method, worst, counter = verdicts[p.name]
         else:
-            ok, worst, counter = _difference_check(d, p, m_value, rng, targets, model.constants)
+            ok, worst, counter = _difference_check(d, p, m_value, _rng(seed + 1, p), targets, model.constants)
             method = "difference"
         out.append(ParamCheck(p.name, ok, method, n, worst, counter))
     return out
 
 
-def _exact_verdicts(d, m_value, seed, targets):
-    """Yields (parameter name, (ok, method, worst, counterexample)), parameter by parameter."""
+def _wanted(d, params) -> list:
+    """The parameters (leaf nodes) named in ``params``, each once, in the order named (as the matrix view lists
+    their gradients); every one, in the model's order, where None. A name the model lacks is a KeyError naming
+    the parameters it has (``Derivation._params``)."""
+    names = d._params(params)
+    if names is None:
+        return list(d.model.params)
+    by_name = {str(p.name): p for p in d.model.params}
+    return [by_name[n] for n in dict.fromkeys(map(str, names))]
+
+
+def _rng(seed: int, p) -> random.Random:
+    """The random points of parameter ``p``'s check: its own generator, the same whichever others are checked."""
+    return random.Random(f"{seed}/{p.name}")
+
+
+def _exact_verdicts(d, m_value, seed, targets, wanted=None):
+    """Yields (parameter name, (ok, method, worst, counterexample)), parameter by parameter (those of
+    ``wanted``, or every one)."""
     model = d.model
-    rng = random.Random(seed)
     ex = Expander(model, m_value, False, targets, exp=expo)
     J = ex(model.J)[0, 0]
     free = sorted(J.free_symbols, key=str)
-    for p in model.params:
-        yield str(p.name), _exact_param(d, ex, J, free, p, rng)
+    for p in model.params if wanted is None else wanted:
+        yield str(p.name), _exact_param(d, ex, J, free, p, _rng(seed, p))
 
 
 def _exact_param(d, ex, J, free, p, rng):
@@ -401,24 +419,31 @@ def _exact_param(d, ex, J, free, p, rng):
     return True, method, worst, ""
 
 
-def scalar_view(d, seconds: float = VIEW_SECONDS) -> ScalarView:
+def scalar_view(d, seconds: float = VIEW_SECONDS, params=None) -> ScalarView:
     """Per-neuron equations for one example, per-weight gradients, and the exact check. The equations
     are built in a child process (``derive.run.worker``): TimeLimitExceeded past ``seconds``. ``d`` may also be a
-    Network or a built Model, derived first."""
+    Network or a built Model, derived first. ``params`` (a name or a list of names, as the matrix view's
+    ``params``) expands and checks those parameters' gradients alone, with the error signals they use: each
+    line is the one the view of every parameter has."""
     from derive.reverse.derivation import as_derivation
     seconds = _seconds(seconds, "scalar_view")
     d = as_derivation(d, "scalar_view")
     model = d.model
     size_check(model)
+    wanted = _wanted(d, params)
     view = ScalarView(d)
     view.forward, view.loss, view.deltas, view.grads = run(
-        _equations, d, model, seconds=seconds, what="the scalar view's per-neuron equations")
-    view.checks = check(d)
+        _equations, d, model, None if params is None else wanted, seconds=seconds,
+        what="the scalar view's per-neuron equations")
+    view.checks = check(d, params=None if params is None else [str(p.name) for p in wanted])
     return view
 
 
-def _equations(d, model) -> tuple:
-    """(forward, loss, deltas, grads) equations of one example, as the scalar view lists them."""
+def _equations(d, model, wanted=None) -> tuple:
+    """(forward, loss, deltas, grads) equations of one example, as the scalar view lists them; with ``wanted``
+    (parameters), their gradients alone and the error signals those use."""
+    from derive.printing.document import _needed_deltas
+    needed = None if wanted is None else _needed_deltas(d, [str(p.name) for p in wanted])
     view = SimpleNamespace(forward=[], loss=(), deltas=[], grads=[])
     lay = Expander(model, 1, True, None)
     for n in model.forward:
@@ -429,10 +454,12 @@ def _equations(d, model) -> tuple:
         view.forward += list(zip(flat(lhs), flat(rhs)))
     view.loss = (sp.Symbol("J"), lay.compute(model.J)[0, 0])
     for l, delta in sorted(d.deltas.items(), reverse=True):
+        if needed is not None and delta not in needed:
+            continue
         lhs, rhs = lay.symbols(delta), lay.compute(delta)
         lay.memo[delta] = lhs
         view.deltas += list(zip(flat(lhs), flat(rhs)))
-    for p in model.params:
+    for p in model.params if wanted is None else wanted:
         lhs, rhs = lay.symbols(p), lay(d.grads[p.name])
         view.grads += [(p.name, a, b) for a, b in zip(flat(lhs), flat(rhs))]
     return view.forward, view.loss, view.deltas, [(str(n), s_, e) for n, s_, e in view.grads]

@@ -187,12 +187,14 @@ def _text(value, what, field) -> str:
 
 
 def derive_page(fields: dict, files=()) -> dict:
-    """POST /api/derive: the derivation's record (``derive.printing.page``) and the fields as applied."""
+    """POST /api/derive: the derivation's record (``derive.printing.page``), its long equations broken for the
+    page's column (``compile.explore.pages.with_breaks``), and the fields as applied."""
+    from compile.explore.pages import with_breaks
     from derive.printing.page import record
     name, net, convention = network(fields, files)
     try:
         d = net.derive(convention)
-        rec = record(d, name)
+        rec = with_breaks(record(d, name))
     except _user_errors() as exc:
         raise _user_error(exc, "model") from None
     rec["network_layers"] = [repr(l) for l in net.layers]
@@ -273,7 +275,9 @@ def train(fields: dict, files=(), emit=None) -> dict:
 
 def scalar(fields: dict, files=(), emit=None) -> dict:
     """A scalar job: the per-neuron equations of one example, the per-weight gradients and the exact check
-    (matrix form expanded against sympy.diff), for a network small enough to expand weight by weight."""
+    (matrix form expanded against sympy.diff), for a network small enough to expand weight by weight; its long
+    equations broken for the page's column as the derivation's are."""
+    from compile.explore.pages import breaks
     from derive.printing.page import equation
     from derive.scalar.expand import ScalarTooLarge, scalar_view
     from derive.scalar.render import rows, verdict_lines
@@ -289,7 +293,8 @@ def scalar(fields: dict, files=(), emit=None) -> dict:
         sections.append({"title": title, "lines": [
             {**equation(l, r, "", f"{fl} = {fr}"), "id": f"scalar-{len(sections)}-{k}", "click": None}
             for k, ((l, r), (fl, fr)) in enumerate(zip(eqs, feqs))]})
-    return {"ok": bool(view.ok), "sections": sections, "verdict": verdict_lines(view)}
+    return {"ok": bool(view.ok), "sections": sections, "verdict": verdict_lines(view),
+            "breaks": breaks(line for sec in sections for line in sec["lines"])}
 
 
 def _fits(builtin, net, model) -> bool:

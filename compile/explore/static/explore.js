@@ -1,8 +1,9 @@
 /* derivax explorer: the page that shows a network's derivation and lets one edit, check, verify and train it.
 
    Live mode talks to `derivax explore`'s JSON API; frozen mode (a `derivax report` page) renders the record
-   embedded in the page and never calls the network. Math arrives as MathML (lhs_ml, rhs_ml, note_html) and is
-   the only thing inserted as HTML: every other server or user text goes in with textContent.
+   embedded in the page and never calls the network. Math arrives as MathML (lhs_ml, rhs_ml, note_html, and the
+   lines of a long equation's breakings, record.breaks) and is the only thing inserted as HTML: every other
+   server or user text goes in with textContent.
    Plain script, no modules: it may be inlined into a self-contained report page. */
 (function () {
   "use strict";
@@ -223,6 +224,7 @@
     const sel = state.selected;
     if (sel && (sel === "J" || record.targets[sel])) select(sel);
     else closePanel();
+    fitEquations();
     window.scrollTo(window.scrollX, keep.y);
     $(".left").scrollTop = keep.left;
     $("#panel").scrollTop = keep.panel;
@@ -288,14 +290,97 @@
     const box = $("#sections");
     box.replaceChildren(...r.sections.map((sec) => {
       const table = el("table", { class: "eqs" });
-      table.append(...sec.lines.map((line) => lineRow(line)));
+      table.append(...sec.lines.map((line) => lineRow(line, r.breaks)));
       return el("section", { class: "section" }, el("h2", { text: sec.title }), table);
     }));
   }
 
+  /* ---------- long equations: the breaking that fits the room ---------- */
+
+  /** The breakings of `line`'s right side in `breaks` (by the LaTeX its rhs_ml renders), or null: a record
+      without them (an older one) shows every equation whole. */
+  function breaksOf(line, breaks) {
+    const key = (line.lhs ? "= " : "") + (line.rhs || "");
+    return breaks && Object.prototype.hasOwnProperty.call(breaks, key) ? breaks[key] : null;
+  }
+
+  /** An element holding `line`'s right side: its MathML whole, or, where it has breakings, in a holder that
+      fitEquations fills with the lines that fit the room it has. */
+  function rhsMath(tag, line, cls, breaks) {
+    const entry = breaksOf(line, breaks);
+    if (!entry || !(entry.fits || []).length) return math(tag, line.rhs_ml, cls);
+    const e = el(tag, { class: `${cls} breakable` }, math("span", line.rhs_ml, "eqn"));
+    e._fit = { entry, whole: line.rhs_ml, shown: -1 };
+    return e;
+  }
+
+  /** The breaking for `room` px: -1 (whole) where it fits whole, else the widest that fits, else the narrowest. */
+  function breakingFor(entry, room) {
+    if (room >= entry.px) return -1;
+    const k = entry.fits.findIndex((f) => f.px <= room);
+    return k < 0 ? entry.fits.length - 1 : k;
+  }
+
+  /** Shows breaking `k` of `box` (rhsMath's element): its lines, each a step in but those that start with "=". */
+  function showBreaking(box, k) {
+    const fit = box._fit;
+    if (fit.shown === k) return;
+    fit.shown = k;
+    const holder = box.querySelector(".eqn");
+    if (k < 0) holder.innerHTML = fit.whole;
+    else holder.replaceChildren(...fit.entry.fits[k].lines.map((l) => math("span", l.ml, l.more ? "brk more" : "brk")));
+    box.classList.toggle("broken", k >= 0);
+    const row = box.closest("tr.line, .eq");
+    if (row) row.classList.toggle("broken", k >= 0);
+  }
+
+  /** Every long equation shown, broken for the room its right side has: in a section's table the section's
+      width less the left sides' and the copy buttons' columns; in the panel its line less the left side.
+      All widths are read before any equation changes, so the page is laid out once. */
+  function fitEquations() {
+    const todo = [];
+    for (const table of $$("table.eqs")) {
+      const boxes = $$("td.rhs.breakable", table);
+      if (!boxes.length) continue;
+      const row = boxes[0].parentElement, lhs = $("td.lhs", row), tools = $("td.tools", row);
+      const style = getComputedStyle(boxes[0]);
+      const room = table.parentElement.clientWidth - (lhs ? lhs.offsetWidth : 0) - (tools ? tools.offsetWidth : 0)
+        - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      for (const box of boxes) todo.push([box, room]);
+    }
+    for (const box of $("#panel").hidden ? [] : $$("#panel-body .eq > .breakable")) {
+      const eq = box.parentElement, lhs = $(".lhs", eq);
+      const gap = parseFloat(getComputedStyle(eq).columnGap) || 0;
+      todo.push([box, eq.clientWidth - (lhs ? lhs.offsetWidth + gap : 0)]);
+    }
+    for (const [box, room] of todo) showBreaking(box, breakingFor(box._fit.entry, room));
+  }
+
+  /** Refits the equations when the column or the panel changes width (the window, the panel opened or closed). */
+  function watchWidths() {
+    if (typeof ResizeObserver === "undefined") {
+      window.addEventListener("resize", () => fitEquations());
+      return;
+    }
+    const widths = new Map();
+    let pending = false;
+    const observer = new ResizeObserver((entries) => {
+      let changed = false;
+      for (const e of entries) {
+        const w = Math.round(e.contentRect.width);
+        if (widths.get(e.target) !== w) { widths.set(e.target, w); changed = true; }
+      }
+      if (!changed || pending) return;
+      pending = true;   // after this frame's layout: fitting inside the callback would resize what is observed
+      requestAnimationFrame(() => { pending = false; fitEquations(); });
+    });
+    observer.observe($(".derivation"));
+    observer.observe($("#panel"));
+  }
+
   /** One equation of a section: lhs | = rhs (and its note) | copy buttons; clickable when it opens a target. */
-  function lineRow(line) {
-    const rhs = math("td", line.rhs_ml, "rhs");
+  function lineRow(line, breaks) {
+    const rhs = rhsMath("td", line, "rhs", breaks);
     if (line.note_html) rhs.append(math("div", line.note_html, "note"));
     const tr = el("tr", { class: "line", "data-line": line.id },
       math("td", line.lhs_ml, "lhs"), rhs, el("td", { class: "tools" }, ...copyButtons(line)));
@@ -310,7 +395,8 @@
 
   /** A step (or a panel line): the equation, the rule that made it in words, copy buttons. */
   function stepBlock(line, cls) {
-    const eq = el("div", { class: "eq" }, math("span", line.lhs_ml, "lhs"), " ", math("span", line.rhs_ml, "rhs"));
+    const eq = el("div", { class: "eq" }, math("span", line.lhs_ml, "lhs"), " ",
+                  rhsMath("span", line, "rhs", state.record && state.record.breaks));
     const div = el("div", { class: cls }, el("div", { class: "eq-row" }, eq, el("div", { class: "tools" }, ...copyButtons(line))));
     if (line.note_html) div.append(math("div", line.note_html, "rule"));
     return div;
@@ -515,6 +601,7 @@
     panel.hidden = false;
     panel.dataset.target = key;
     document.body.classList.add("panel-open");
+    fitEquations();   // the panel's lines, and the derivation's column that the panel narrows
   }
 
   /** For a layer: buttons to its error signal's steps and its parameters' gradients. */
@@ -541,8 +628,10 @@
   }
 
   function hidePanel() {
+    const open = !$("#panel").hidden;
     $("#panel").hidden = true;
     document.body.classList.remove("panel-open");
+    if (open) fitEquations();   // the derivation's column is wide again
   }
 
   function closePanel() {
@@ -656,9 +745,10 @@
           el("p", { class: `verdict ${res.ok ? "ok" : "bad"}`, text: (res.verdict || []).slice(-1)[0] || "" }),
           ...res.sections.map((sec) => {
             const table = el("table", { class: "eqs" });
-            table.append(...sec.lines.map((line) => lineRow(line)));
+            table.append(...sec.lines.map((line) => lineRow(line, res.breaks)));
             return el("section", { class: "section" }, el("h2", { text: sec.title }), table);
           }), verdict);
+        fitEquations();
         box.scrollIntoView({ behavior: "smooth", block: "start" });
       },
       fail: (e) => { finish(); status.textContent = "error"; showJobError(box, e); },
@@ -923,6 +1013,7 @@
   function init() {
     const boot = readBoot();
     wire();
+    watchWidths();
     if (boot.mode === "frozen" && boot.record) {
       state.mode = "frozen";
       freeze(boot);

@@ -27,8 +27,8 @@ from compile.checks.points import random_point
 from derive.formula.parse import same_entries
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
-# and a third, a larger prime picked by the seed: an expression in m typed for m that equals m at the exact
-# comparison's m = 2 and at 3 and 5 (m (m − 2)(m − 3)(m − 5) + m) is not m there
+# and a third, a larger prime picked by the seed and the formula (``batches``): an expression in m typed for m that
+# equals m at the exact comparison's m = 2 and at 3 and 5 (m (m − 2)(m − 3)(m − 5) + m) is not m there
 LARGER_BATCHES = (7, 11, 13)
 RTOL, ATOL = 1e-9, 1e-12
 EXACT_SECONDS = 30.0          # the exact comparison where the numbers agree (it confirms the verdict)
@@ -204,8 +204,11 @@ def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=No
             step = parse_matrix(formula, derivation, at_step=True, notes=notes)
             if _maxima(step):   # computed from its array at a point, not at each step
                 from derive.formula.parse import FormulaError
-                raise FormulaError(formula, max(0, formula.find("max")), "np.max without an axis is not read in a "
-                                   "formula of one step t: give its axis, as np.max(x, axis=-1, keepdims=True)")
+                axis = _maxima(step)[0].attrs.get("axis")
+                how = "without an axis" if axis is None else f"along axis {axis} (the batch)"
+                raise FormulaError(formula, max(0, formula.find("max")), f"np.max {how} is not read in a formula "
+                                   "of one step t: take it along a layer's units, as np.max(x, axis=-1, "
+                                   "keepdims=True)")
             atoms = step_atoms(derivation, step)
             if atoms is not None:   # names at the step after t (a GRU's u1_tp1), or steps of other sequences
                 return stack_steps(step, atoms)
@@ -582,6 +585,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
             raise
         raise FormulaError(exc.text, exc.col, f"{exc.message} ({swapped[0]})") from None
     text = formula if isinstance(formula, str) else show(user, "formula")
+    sizes = batches(seed, text)
 
     def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
         if node.op == "bptt":   # ∂J/∂h⟨t⟩: the recurrence as the derivation prints it
@@ -621,16 +625,18 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         result.diagnosis = _swapped_name(d, formula, correct, per_step, seed) + result.diagnosis
         return result
     maxima = _maxima(user)
-    if maxima:   # np.max(Z2) without an axis: what its name in "yours" stands for
+    if maxima:   # np.max(Z2) without an axis, or over the batch: what its name in "yours" stands for
+        from derive.formula.matrix_names import maximum_said
+
         def of(n):
             x = n.attrs["of"]
             return display(x.name, "text") if x.name else show(x, "text")
         result.yours_note = "; ".join(filter(None, [result.yours_note] + [
-            f"{show(n, 'text')} = the largest entry of {of(n)} (np.max without an axis)" for n in maxima]))
-    numeric = _numeric(d, user, correct, seed)
+            f"{show(n, 'text')} = {maximum_said(n, of(n))}" for n in maxima]))
+    numeric = _numeric(d, user, correct, seed, sizes)
     if numeric["undefined"]:
         # Yours has no value at the check points: no verdict of equality can stand beside that.
-        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, batches(seed)))})")
+        result.how.append(f"numerically: float64 at random points (batch sizes {', '.join(map(str, sizes))})")
         why = numeric.get("why") or ("yours is inf or nan at the check points (a value beyond float64's range, a log "
                                      "or square root of a negative number, or a division by zero), where the derived "
                                      "formula is finite")
@@ -664,7 +670,7 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
                                "differ for some value of it")
     result.how.append(f"exactly: {detail}" if exact is not None else f"exactly: skipped ({detail})")
     result.how.append(f"numerically: float64 at {len(numeric['points'])} random points (batch sizes "
-                      f"{', '.join(map(str, batches(seed)))}), rtol {RTOL:g}")
+                      f"{', '.join(map(str, sizes))}), rtol {RTOL:g}")
     result.ok = bool(numeric["ok"] and exact is not False)
     if result.ok:
         result.warnings += _kink_notes(formula, result.correct)
@@ -686,8 +692,9 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
             result.diagnosis = notes + swapped
             return result
     whole = target in d.grads and not any(layer.kind == "recurrent" for layer in d.model.layers)
-    result.diagnosis = notes + _constant_factor(numeric["points"], d.model.loss_name if whole else None,
-                                                cost=correct is d.model.J and d.model.loss_name == "mse") \
+    result.diagnosis = notes + _batch_maxima(d, user, seed, sizes[0]) \
+        + _constant_factor(numeric["points"], d.model.loss_name if whole else None,
+                           cost=correct is d.model.J and d.model.loss_name == "mse") \
         + _transpose(numeric["points"])
     if derivatives is None:
         result.how.append(f"the diagnosis of activation derivatives was skipped: it took longer than "
@@ -964,6 +971,7 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
                                        f"formula has its transpose {name}.T: with {name}.T there, yours agrees"))
     candidates += _axis_candidates(tree, at, where, 0 if d.model.convention == "rows" else 1)
     deadline = time.monotonic() + SWAP_SECONDS
+    sizes = batches(seed, formula)   # the batch sizes yours was checked at
     tried = {text}
     for edits, said in candidates:
         new = text
@@ -974,7 +982,7 @@ def _swap_search(d, formula, correct, per_step, seed) -> list:
         tried.add(new)
         if time.monotonic() > deadline:
             return []
-        if not _variant_agrees(d, new, correct, per_step, seed):
+        if not _variant_agrees(d, new, correct, per_step, seed, sizes):
             continue
         return [said]
     return []
@@ -1010,14 +1018,15 @@ def _same_layer(names, a, b) -> bool:
         and u.role not in ("adjoint", "delta") and v.role not in ("adjoint", "delta")
 
 
-def _variant_agrees(d, text, correct, per_step, seed) -> bool:
-    """Whether the formula ``text`` (a variant of the user's) reads and agrees numerically with ``correct``."""
+def _variant_agrees(d, text, correct, per_step, seed, sizes) -> bool:
+    """Whether the formula ``text`` (a variant of the user's) reads and agrees numerically with ``correct`` at the
+    batch sizes ``sizes`` (the user's formula's)."""
     try:
         user = to_node(text, d, at_step=correct if per_step else None)
         if user.shape != correct.shape and same_entries(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
             from derive.graph.build import reshape
             user = reshape(user, correct.shape)
-        return user.shape == correct.shape and bool(_numeric(d, user, correct, seed)["ok"])
+        return user.shape == correct.shape and bool(_numeric(d, user, correct, seed, sizes)["ok"])
     except Exception:   # noqa: BLE001 - a variant that does not read or compute is no diagnosis
         return False
 
@@ -1110,6 +1119,7 @@ def _sign_variants(text) -> list:
 def _sign_search(d, formula, correct, per_step, seed) -> list:
     import time
     deadline = time.monotonic() + SIGN_SECONDS
+    sizes = batches(seed, formula)   # the batch sizes yours was checked at
     tried = {formula.strip()}
     count = 0
     for new, words in _sign_variants(formula):
@@ -1119,7 +1129,7 @@ def _sign_search(d, formula, correct, per_step, seed) -> list:
         count += 1
         if count > MAX_SIGN_VARIANTS or time.monotonic() > deadline:
             return []
-        if not _variant_agrees(d, new, correct, per_step, seed):
+        if not _variant_agrees(d, new, correct, per_step, seed, sizes):
             continue
         return [words]
     return []
@@ -1151,11 +1161,14 @@ def _axis_candidates(tree, at=None, where=None, batch=0) -> list:
     lines = tree.body if isinstance(tree, ast.Module) else []
     exps = {line.targets[0].id for line in lines if isinstance(line, ast.Assign) and len(line.targets) == 1
             and isinstance(line.targets[0], ast.Name) and _is_exp(line.value)}
+    over_batch = []   # the axes of np.max taken over the batch, each changed in one variant
     for call in ast.walk(tree):
         if not isinstance(call, ast.Call):
             continue
         func = call.func
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if name == "amax" and isinstance(func, ast.Attribute):
+            name = "max"
         if name not in _AXIS_CALLS:
             continue
         method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name)
@@ -1172,6 +1185,10 @@ def _axis_candidates(tree, at=None, where=None, batch=0) -> list:
             continue
         if value not in (0, 1, -1):
             continue
+        if name == "max" and isinstance(func, ast.Attribute) and value % 2 == batch:
+            # np.max over the batch (not max(a, b), whose second operand is no axis): said once, below
+            over_batch.append((axis, call))
+            continue
         other = 0 if value in (1, -1) else 1
         summed = func.value if method else call.args[0] if call.args else None
         softmax = name == "softmax" or name == "sum" and summed is not None and (
@@ -1181,7 +1198,21 @@ def _axis_candidates(tree, at=None, where=None, batch=0) -> list:
         out.append(([(*at(axis), str(other))],
                     f"yours {_AXIS_CALLS[name]} over axis {value} ({where(at(axis)[0])}) where the derived "
                     f"formula {_AXIS_CALLS[name]} over axis {other}: with axis {other} there, yours agrees{why}"))
+    if over_batch:   # each np.max over the batch taken over the classes instead, keeping its axis as a column's
+        other = 1 - batch
+        values = sorted({ast.unparse(a) for a, _ in over_batch})
+        places = ", ".join(where(at(a)[0]) for a, _ in over_batch)
+        edits = [(*at(a), str(other)) for a, _ in over_batch]
+        kept = [call for _, call in over_batch if not any(kw.arg == "keepdims" for kw in call.keywords)]
+        edits += [(at(call)[1] - 1, at(call)[1] - 1, ", keepdims=True") for call in kept]
+        out.append((edits, f"yours takes the max over axis {' and '.join(values)} ({places}), the batch, where a "
+                           f"softmax's stabilization takes each example's own max over the classes, axis {other}: with "
+                           f"axis {other}{' and keepdims=True' if kept else ''} there, yours agrees ({BATCH_MAX_WHY})"))
     return out
+
+
+BATCH_MAX_WHY = ("a max over the batch is one constant for each class, which does not cancel in a softmax over the "
+                 "classes as each example's own max does")
 
 
 def _is_exp(node) -> bool:
@@ -1238,16 +1269,22 @@ def _reading(d) -> str:
             + (f", λ = {model.l2:g}" if model.l2 else ""))
 
 
-def batches(seed) -> tuple:
-    """The batch sizes a formula is compared at numerically: 3, 5, and 7, 11 or 13 by the seed."""
-    return BATCHES + (LARGER_BATCHES[seed % len(LARGER_BATCHES)],)
+def batches(seed, formula: str = "") -> tuple:
+    """The batch sizes a formula is compared at numerically: 3, 5, and 7, 11 or 13 by the seed and the formula's
+    text (its CRC-32, the same in every run, unlike Python's hash of a string), so that one seed does not check
+    every formula at the same third size, and a formula checked under consecutive seeds meets each of them."""
+    import zlib
+    key = zlib.crc32(formula.strip().encode("utf-8", "surrogatepass"))
+    return BATCHES + (LARGER_BATCHES[(seed + key) % len(LARGER_BATCHES)],)
 
 
-def _numeric(d, user, correct, seed):
+def _numeric(d, user, correct, seed, sizes=None):
+    """Yours and the derived formula at random points of the batch sizes ``sizes`` (``batches``; by the seed alone
+    where not given): whether they agree, the points' values, and where they do not."""
     from compile.lowering.evaluate import UndefinedValue
     model = d.model
     points, bad, values = [], "", []
-    for k, m in enumerate(batches(seed)):
+    for k, m in enumerate(sizes or batches(seed)):
         point = random_point(model, seed + k, m)
         try:
             with np.errstate(all="ignore"):  # a NaN is reported below, as the user's formula's
@@ -1278,15 +1315,49 @@ def _numeric(d, user, correct, seed):
     return {"ok": not bad, "points": points, "counterexample": bad, "undefined": "", "values": values}
 
 
+def _batch_maxima(d, user, seed, m) -> list:
+    """What a max over the batch does in yours (np.max(Z2, axis=0) in rows, ``max_of_all`` with an axis): where
+    yours changes when each of its entries moves by a different amount (a constant for each class), the line
+    that says it does not cancel, as each example's own max in a softmax does; [] otherwise."""
+    from derive.printing.show import show
+    model = d.model
+    leaves = [n for n in _maxima(user) if n.attrs.get("axis") is not None]
+    if not leaves:
+        return []
+    try:
+        point = random_point(model, seed, m)
+        with np.errstate(all="ignore"):
+            values = _leaves(model, point, m, user)
+            before, = evaluate([user], values, m, model.constants)
+            for n in leaves:   # a different shift for each entry: a shift the same everywhere cancels anyway
+                values[n] = values[n] + np.linspace(0.5, 1.5, values[n].size).reshape(values[n].shape)
+            after, = evaluate([user], values, m, model.constants)
+    except Exception:   # noqa: BLE001 - the verdict stands without the line
+        return []
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if not (np.isfinite(before).all() and np.isfinite(after).all()) \
+            or np.allclose(before, after, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(before))))):
+        return []
+    batch = 0 if model.convention == "rows" else 1
+    classes = 1 - batch if all(n.attrs["of"].rank == 2 for n in leaves) else -1
+    names = ", ".join(dict.fromkeys(show(n, "text") for n in leaves))
+    axes = " and ".join(dict.fromkeys(str(n.attrs["axis"]) for n in leaves))
+    return [f"yours takes np.max over axis {axes}, the batch ({names}), where a softmax's stabilization takes each "
+            f"example's own max over the classes (axis {classes}, keepdims=True): {BATCH_MAX_WHY}, and yours "
+            "changes with it"]
+
+
 def _maxima(node) -> list:
-    """The maxima over every entry a formula takes (np.max(Z2) without an axis), as ``max_of_all`` stands for them."""
+    """The maxima a formula takes over every entry (np.max(Z2) without an axis) or along the batch (np.max(Z2,
+    axis=0) in rows), as ``max_of_all`` stands for them."""
     from derive.graph.build import topo_order
     return [n for n in topo_order(node) if n.op == "leaf" and n.role == "maximum"]
 
 
 def _leaves(model, point, m, node) -> dict:
-    """The leaves' values at a point (``leaf_values``), with those of the maxima over every entry ``node`` takes
-    (np.max(Z2) without an axis: ``derive.formula.matrix_names.max_of_all``), each computed there from its array."""
+    """The leaves' values at a point (``leaf_values``), with those of the maxima ``node`` takes over every entry
+    (np.max(Z2) without an axis) or along the batch's axis (np.max(Z2, axis=0) in rows), as
+    ``derive.formula.matrix_names.max_of_all`` stands for them, each computed there from its array."""
     from derive.graph.build import topo_order
     values = leaf_values(model, point)
 
@@ -1295,7 +1366,9 @@ def _leaves(model, point, m, node) -> dict:
             if n.op == "leaf" and n.role == "maximum" and n not in values:
                 fill(n.attrs["of"])
                 of, = evaluate([n.attrs["of"]], values, m, model.constants)
-                values[n] = np.full((1, 1), np.max(np.asarray(of, dtype=float)))
+                of = np.asarray(of, dtype=float)
+                axis = n.attrs.get("axis")
+                values[n] = np.full((1, 1), np.max(of)) if axis is None else np.max(of, axis=axis, keepdims=True)
     fill(node)
     return values
 

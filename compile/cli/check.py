@@ -23,8 +23,8 @@ def add_arguments(parser) -> None:
                         help="how d-names (dZ2, dA1) are read: adjoint (∂J/∂Z2), delta (as the deeplearning.ai "
                              "notebooks write them: dZ2 = δ2 = A2 − Y without the 1/m, dA1 = W2ᵀ dZ2), or auto "
                              "(default: adjoint, and delta where only that reading agrees; the report says which)")
-    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points, and of the third batch size they are drawn at (7, 11 or 13; "
-                             "default 0)")
+    parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random points, and with the formula of the third batch size they are drawn at "
+                             "(7, 11 or 13; default 0)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the verdict")
 
 

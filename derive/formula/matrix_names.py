@@ -240,9 +240,14 @@ def _no_maximum(x, what):
     """An expression of step t holds no np.max without an axis (``max_of_all``): its value is computed from its
     array at a point, not at each step."""
     from derive.graph.build import topo_order
-    if isinstance(x, Node) and any(n.op == "leaf" and n.role == "maximum" for n in topo_order(x)):
+    found = next((n for n in topo_order(x) if n.op == "leaf" and n.role == "maximum"), None) \
+        if isinstance(x, Node) else None
+    if found is not None and found.attrs.get("axis") is None:
         raise ValueError(f"np.max without an axis is not read inside {what}(...): give its axis, as np.max(x, "
                          "axis=-1, keepdims=True), or take it outside")
+    if found is not None:
+        raise ValueError(f"np.max along axis {found.attrs['axis']} (the batch) is not read inside {what}(...): take "
+                         "it along a layer's units, as np.max(x, axis=-1, keepdims=True), or outside")
 
 
 def _no_step_named(derivation, x, what):
@@ -528,9 +533,11 @@ def _np_mean(x, axis=None, keepdims=False):
 MAX_REDUCED = 32   # the entries np.max compares along its axis, one by one
 
 
-def _np_max(x, axis=None, keepdims=False):
-    """np.max along an axis of a known size (the classes of a row, as a stable softmax subtracts it):
-    the entrywise max of the axis's slices."""
+def _np_max(x, axis=None, keepdims=False, index=0):
+    """np.max along one axis. Along an axis of a known size (the classes of a row, as a stable softmax subtracts
+    it): the entrywise max of the axis's slices. Along the batch's, whose size a formula leaves open: the stand-in
+    leaf of ``max_of_all`` over that axis, one maximum for each entry of the other axes (``index`` names it apart,
+    as there)."""
     from derive.ops.slicing import slice_
     if not isinstance(x, Node):
         raise ValueError("max(...) takes a matrix")
@@ -543,8 +550,7 @@ def _np_max(x, axis=None, keepdims=False):
     k %= x.rank
     n = x.shape[k]
     if not n.is_Integer:
-        raise ValueError(f"np.max along axis {k} ({n}, the batch) has no fixed number of entries to compare: "
-                         "take it along a layer's units")
+        return _kept(x, max_of_all(x, index, axis=k), k, keepdims)
     if int(n) > MAX_REDUCED:
         raise ValueError(f"np.max along axis {k} compares {n} entries (at most {MAX_REDUCED} here)")
     out = slice_(x, k, 0, 1)
@@ -553,30 +559,63 @@ def _np_max(x, axis=None, keepdims=False):
     return _kept(x, out, k, keepdims)
 
 
-def max_of_all(x, index: int = 0):
+def over_the_batch(x, axis) -> bool:
+    """Whether np.max(x, axis) runs along an axis of the batch's open size (m): what ``_np_max`` stands a leaf for."""
+    if not isinstance(x, Node) or axis is None:
+        return False
+    try:
+        k = _axis(axis)
+    except ValueError:
+        return False
+    k = k[0] if isinstance(k, tuple) and len(k) == 1 else k
+    return isinstance(k, int) and -x.rank <= k < x.rank and not x.shape[k % x.rank].is_Integer
+
+
+def max_of_all(x, index: int = 0, axis=None):
     """np.max(x) without an axis, the largest of all of x's entries, as a 1 x 1 node: x itself where it has one
     entry; otherwise a leaf of role "maximum" that stands for it, named after x (maxZ2 for np.max(Z2); maxall,
     maxallb, ... by ``index`` for an expression), ``attrs["of"]`` the x it is taken over. The batch's size is
     left open in a formula, so no expression of the graph computes it: the numeric checks give the leaf its
     value from x's at each point, and the exact comparison leaves it free (a formula in which it cancels, as the
-    stabilization exp(Z2 - np.max(Z2)) of a softmax, is equal whatever its value)."""
+    stabilization exp(Z2 - np.max(Z2)) of a softmax, is equal whatever its value).
+
+    With ``axis`` (the batch's, ``_np_max``): the maxima along that axis alone, x's shape with that axis 1 (np.max
+    with keepdims=True), named batchmaxZ2 (batchmaxall, ...); ``attrs["axis"]`` the axis."""
     from derive.graph.build import topo_order
     from derive.graph.names import Name, parts
     if not isinstance(x, Node):
         raise ValueError("max(...) takes a matrix")
-    if all(d == 1 for d in x.shape):
+    if axis is None and all(d == 1 for d in x.shape):
         return reshape(x, (1, 1)) if tuple(x.shape) != (1, 1) else x
     stepped = next((n for n in topo_order(x) if getattr(n.name, "step", None) is not None
                     or n.role in ("carry", "step_input", "position")), None)
-    if stepped is not None:
+    if stepped is not None and axis is None:
         raise ValueError("np.max without an axis over a value at step t of a sequence has no one value: give its "
                          "axis, as np.max(x, axis=-1, keepdims=True)")
+    if stepped is not None:
+        raise ValueError(f"np.max along axis {axis} (the batch) of a value at step t of a sequence is not read: take "
+                         "it along a layer's units, as np.max(x, axis=-1, keepdims=True)")
+    prefix = "max" if axis is None else "batchmax"
     named = parts(x.name) if x.name is not None else None
     if named is not None and named[0]:
-        name = Name("max" + named[0], int(named[1]) if named[1] else None)
+        name = Name(prefix + named[0], int(named[1]) if named[1] else None)
     else:
-        name = Name("maxall" + ("" if index == 0 else chr(ord("a") + index % 26)))
-    return Node("leaf", (), (1, 1), (("of", x),), name=name, role="maximum")
+        name = Name(prefix + "all" + ("" if index == 0 else chr(ord("a") + index % 26)))
+    if axis is None:
+        return Node("leaf", (), (1, 1), (("of", x),), name=name, role="maximum")
+    shape = tuple(1 if k == axis else d for k, d in enumerate(x.shape))
+    return Node("leaf", (), shape, (("of", x), ("axis", int(axis))), name=name, role="maximum")
+
+
+def maximum_said(leaf, of: str) -> str:
+    """What a maximum's stand-in leaf (``max_of_all``) is, of ``of`` (its array as printed): "the largest entry of
+    Z₂ (np.max without an axis)", "the largest entry of each column of Z₂, over the batch (np.max along axis 0)"."""
+    axis = leaf.attrs.get("axis")
+    if axis is None:
+        return f"the largest entry of {of} (np.max without an axis)"
+    x = leaf.attrs["of"]
+    each = ({0: "each column of ", 1: "each row of "}.get(axis, "") if x.rank == 2 else "")
+    return f"the largest entry of {each}{of}, over the batch (np.max along axis {axis})"
 
 
 EINSUM_FORMS = ("'ij,jk->ik' (a matrix product), 'ji,jk->ik', 'ij->ji' (a transpose), 'ij->j' (a sum), "

@@ -430,6 +430,8 @@ class Evaluator:
                 sign = _OPERATOR_TEXT.get(type(node.op), type(node.op).__name__)
                 self.fail(node, f"operator {sign} is not allowed{_OPERATOR_HINT.get(type(node.op), '')}")
             left, right = self.visit(node.left), self.visit(node.right)
+            if op is operator.pow and left is sp.E and not (isinstance(right, sp.Expr) and right.is_number):
+                return self.euler_power(node, right)   # e**z, np.e**z, math.e**z: exp(z)
             if op is operator.pow and not (isinstance(right, (int, sp.Integer, sp.Rational))
                                            or isinstance(right, sp.Expr) and right.is_number):
                 self.fail(node.right, "an exponent must be a number")
@@ -798,8 +800,8 @@ class Evaluator:
                 self.fail(node, f"{called}(...) takes an array")
             kwargs = self.reduction_args(node, node.args, called)
             x = self.visit(node.args[0])
-            if name in ("max", "amax") and kwargs.get("axis") is None:
-                return self.max_all(node, x, kwargs)
+            if name in ("max", "amax"):
+                return self.max_all(node, x, kwargs, called, node.args[0])
             return self.reduced(x, kwargs, self.apply(node, table[name], x, _called=called,
                                                       _operands=(node.args[0],), **kwargs))
         if node.keywords:
@@ -875,19 +877,28 @@ class Evaluator:
                 self.fail(node, f"{called}(other) takes one array")
             return self.matmul(node, receiver, node.args[0], called)
         kwargs = self.reduction_args(node, [receiver, *node.args], called)
-        if name == "max" and kwargs.get("axis") is None:
-            return self.max_all(node, x, kwargs)
+        if name == "max":
+            return self.max_all(node, x, kwargs, called, receiver)
         return self.reduced(x, kwargs, self.apply(node, self.methods[name], x, _called=called, _operands=(receiver,),
                                                   **kwargs))
 
-    def max_all(self, node, x, kwargs):
+    def max_all(self, node, x, kwargs, called="np.max", receiver=None):
         """np.max(x) without an axis: the largest entry of x, a number (1 x 1 with keepdims=True), as
-        ``derive.formula.matrix_names.max_of_all`` stands for it; each expression's maximum named apart."""
-        from derive.formula.matrix_names import max_of_all
+        ``derive.formula.matrix_names.max_of_all`` stands for it; each expression's maximum named apart. With an
+        axis, NumPy's max along it (``matrix_names._np_max``), over the batch a stand-in as well, named apart
+        the same way."""
+        from derive.formula.matrix_names import max_of_all, over_the_batch
         if not isinstance(x, Node):
             return x
+        axis = kwargs.get("axis")
+        if axis is not None and not over_the_batch(x, axis):
+            return self.reduced(x, kwargs, self.apply(node, self.numpy["max"], x, _called=called,
+                                                      _operands=(receiver,), **kwargs))
         if id(x) not in self.maxima:
             self.maxima[id(x)] = (x, len([k for k in self.maxima.values() if k[0].name is None]))
+        if axis is not None:
+            return self.apply(node, self.numpy["max"], x, index=self.maxima[id(x)][1], _called=called,
+                              _operands=(receiver,), **kwargs)
         value = self.apply(node, max_of_all, x, self.maxima[id(x)][1])
         return value if kwargs.get("keepdims") else self._scalar(value)
 
@@ -929,7 +940,8 @@ class Evaluator:
             product = isinstance(node.op, ast.Mult) and a.rank == b.rank == 2 and a.shape[1] == b.shape[0]
             return (f"cannot {_OPERATION[type(node.op)]} {self.shown(node.left, args[0])} and "
                     f"{self.shown(node.right, args[1])}: their shapes do not broadcast together"
-                    + (" (a matrix product, @, would fit: * multiplies entry by entry)" if product else ""))
+                    + (" (a matrix product, @, would fit: * multiplies entry by entry)" if product else "")
+                    + self._kept_dims_hint([(node.left, a), (node.right, b)]))
         if message.startswith("cannot multiply") and "would fit" not in message and len(args) >= 2 \
                 and all(isinstance(v, Node) and v.rank == 2 for v in args[:2]) \
                 and args[1].shape[1] == args[0].shape[0] and len(operands) >= 2:
@@ -942,6 +954,42 @@ class Evaluator:
             if internal != text:
                 message = message.replace(internal, text)
         return message.replace(".Tᵀ (", " (")   # W3.T transposed is W3, as the formula spells it
+
+    def euler_power(self, node, power):
+        """e**z (the constant e, np.e or math.e raised to a power that is not a number) as exp(z), the table's exp
+        (a matrix formula's entrywise one)."""
+        exp = self.functions.get("exp")
+        if exp is None and isinstance(power, Node):
+            self.fail(node, "e**(...) of an array is exp(...), which this formula cannot call")
+        return self._bounded(node, self.apply(node, exp or sp.exp, power, _called="exp", _operands=(node.right,)))
+
+    def _kept_dims_hint(self, operands) -> str:
+        """' (np.max(Z2, axis=1) drops the axis it reduces: with keepdims=True it is (m, 1))': for two operands that
+        do not broadcast, one of them a reduction along one axis without keepdims=True (np.max, np.sum, np.mean,
+        x.max(...)) that would broadcast against the other with its axis kept; '' otherwise."""
+        from derive.graph.build import fmt_shape
+        (ln, lv), (rn, rv) = operands
+        for (part, value), (_, other) in (((ln, lv), (rn, rv)), ((rn, rv), (ln, lv))):
+            if not isinstance(part, ast.Call) or not isinstance(part.func, ast.Attribute) \
+                    or part.func.attr not in _REDUCTIONS or any(kw.arg == "keepdims" for kw in part.keywords):
+                continue
+            numpy = isinstance(part.func.value, ast.Name) and part.func.value.id in _NUMPY_MODULES
+            axis = next((kw.value for kw in part.keywords if kw.arg == "axis"), None)
+            positional = part.args[1:] if numpy else part.args
+            axis = axis if axis is not None else positional[0] if positional else None
+            k = -axis.operand.value if isinstance(axis, ast.UnaryOp) and isinstance(axis.op, ast.USub) \
+                and isinstance(axis.operand, ast.Constant) else axis.value if isinstance(axis, ast.Constant) else None
+            if not isinstance(k, int) or isinstance(k, bool) or self.is_scalar(value):
+                continue
+            rank = value.rank + 1
+            if not -rank <= k < rank:
+                continue
+            k %= rank
+            kept = tuple(value.shape[:k]) + (sp.Integer(1),) + tuple(value.shape[k:])
+            if broadcast_shape([kept, tuple(other.shape)]) is None:
+                continue
+            return f" ({self.source(part)} drops the axis it reduces: with keepdims=True it is {fmt_shape(kept)})"
+        return ""
 
     def apply(self, node, fn, *args, _called=None, _operands=(), **kwargs):
         try:

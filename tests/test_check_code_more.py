@@ -214,14 +214,14 @@ def test_a_tensor_returned_as_itself_under_its_name_is_not_read_as_its_gradient(
 
 
 def test_the_batch_norm_exercise_s_tensors_names_are_its_intermediates():
-    """The exercise's network (examples/makemore_backprop.py's shape): each intermediate under its tensor's name; emb,
-    which also names the embedding's table, left to the table."""
+    """The exercise's network (examples/makemore_backprop.py's shape): each intermediate under its tensor's name; emb
+    is the looked-up rows (emb = C[Xb]), the table being C."""
     from compile.checks.intermediates import bare_names
     from derive import BatchNorm
     net = Network(3, [Embedding(5, 2), Flatten(), Dense(4), BatchNorm("tanh", variance="unbiased"),
                       Dense(5, "softmax")], loss="ce")
     assert bare_names(net.build("rows")) == {
-        "embcat": "A2", "hprebn": "A3", "bnmeani": "mu4", "bndiff": "xc4", "bnvar": "var4", "bnraw": "xhat4",
+        "emb": "A1", "embcat": "A2", "hprebn": "A3", "bnmeani": "mu4", "bndiff": "xc4", "bnvar": "var4", "bnraw": "xhat4",
         "hpreact": "Z4", "h": "A4", "logits": "Z5", "probs": "A5"}
 
 

@@ -70,6 +70,8 @@ class CodeReport:
     takes: list = field(default_factory=list, repr=False)   # the names of the function's parameters (self left out)
     # what it returned at each point that ran: (the batch size m, {parameter: its gradient as returned})
     returned: list = field(default_factory=list, repr=False)
+    # c, where its gradients were read as clipped by their global norm at c (and judged unclipped)
+    norm_clip: float | None = field(default=None, repr=False)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -434,6 +436,56 @@ def _global_norm(values, ref, names):
     return float(np.sqrt(total)) if np.isfinite(total) else None
 
 
+def _at_level(norm, c) -> bool:
+    """Whether a global norm is at the clip's bound c (short of it by torch's 1e-6 at most)."""
+    return norm is not None and abs(norm - c) <= NORM_ATOL + 1e-9 * c
+
+
+def _one_by_one(run, given, xs, ys, names, optional, layout, context):
+    """What code called once per example returns for each example of a point alone (x's row, or column in the columns
+    layout, and y's), one call of ``run`` with a batch of one each: [reply], or None where a call did not return."""
+    m = xs.shape[1] if layout == "columns" else xs.shape[0]
+    out = []
+    for i in range(m):
+        reply = run(given, xs[:, i:i + 1] if layout == "columns" else xs[i:i + 1],
+                    ys[:, i:i + 1] if layout == "columns" else ys[i:i + 1], names, optional, per_example=layout,
+                    context=context)
+        if reply.get("status") != "returned":
+            return None
+        out.append(reply)
+    return out
+
+
+def _examples_unclipped(ones, singles, reply, ref, weights, c, summed, label, clipped) -> dict:
+    """The references at a point for code called once per example that clips each example's gradients by their global
+    norm at c, and ``reply``'s gradients rebuilt from what it returned for each example alone (``ones``): where the
+    clip cut an example's, divided by the factor it scaled them by (read off those that agree with the example's
+    derived gradients, ``singles``), or else that example's derived gradients clipped the same way; then averaged, or
+    summed under --reduction sum. Each example the clip cut goes to ``clipped`` as (where, the factor or None)."""
+    users, refs, cut = [], [], []
+    for i, (one, single) in enumerate(zip(ones, singles)):
+        u = {n: np.asarray(one["values"][n], float) for n in weights if n in one["values"]}
+        r = {n: np.asarray(single[n], float) for n in weights}
+        if _at_level(_global_norm(one["values"], single, weights), c):
+            shrink = _common_factor(one, single, weights)
+            cut.append((f"{label}, example {i + 1}", shrink))
+            if shrink is not None:   # the example's own gradients before the clip scaled them
+                u = {n: v / shrink for n, v in u.items()}
+            else:
+                whole = _global_norm(single, single, weights)
+                if whole and whole > c:
+                    r = {n: v * (c / whole) for n, v in r.items()}
+        users.append(u)
+        refs.append(r)
+    if any(set(u) != set(users[0]) or any(np.shape(v) != np.shape(users[0][n]) for n, v in u.items()) for u in users):
+        return ref   # the examples' results do not add up: compared as the run once per example averaged them
+    k = 1 if summed else len(users)
+    for n in users[0]:
+        reply["values"][n] = sum(u[n] for u in users) / k
+    clipped.extend(cut)
+    return {**ref, **{n: sum(r[n] for r in refs) / k for n in weights}}
+
+
 def _global_level(norms):
     """c where the code clips its gradients by their global norm at c: the largest of their norms at the points, reached
     at two points or more, or at one where it is a round number (5, 1, 0.25, as clip bounds are), every other point's
@@ -485,14 +537,19 @@ def _common_factor(reply, ref, names):
     return min(1.0, best[0])
 
 
-def _norm_clip_note(c, clipped, total) -> str:
+def _norm_clip_note(c, clipped, total, per_example=False, counted=()) -> str:
     """The one note of a check whose gradients were clipped by their global norm at ``c``: ``clipped`` [(point, the
-    common factor, or None where no gradient agreed up to one)] at the points where the clip cut, of ``total``."""
+    common factor, or None where no gradient agreed up to one)] at the points where the clip cut, of ``total``; for
+    code called once per example, at the examples where it cut, of ``total`` examples. ``counted``: the keys of the
+    intermediates the norm counted too, each scaled with the gradients."""
     read = [s for _, s in clipped if s is not None]
     unread = [at for at, s in clipped if s is None]
+    where = (f"{len(clipped)} of {total} examples (called once per example, it clips each example's gradients on their "
+             "own, before they are averaged)" if per_example else f"{len(clipped)} of {total} point(s)")
+    also = f", and of the intermediates {', '.join(counted)} it returned with them" if counted else ""
     text = (f"its gradients are clipped by their global norm at {c:g} (all scaled by one factor c/‖g‖, ‖g‖ the norm of "
-            "every parameter's gradient taken together, as np.sqrt(sum(np.sum(g * g) for g in grads)) or torch's "
-            f"clip_grad_norm_ compute it) at {len(clipped)} of {total} point(s)")
+            f"every parameter's gradient taken together{also}, as np.sqrt(sum(np.sum(g * g) for g in grads)) or "
+            f"torch's clip_grad_norm_ compute it) at {where}")
     if read:
         lo, hi = min(read), max(read)
         span = f"{lo:.4g}" if abs(hi - lo) <= 1e-6 * hi else f"{lo:.4g} to {hi:.4g}"
@@ -650,6 +707,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 "auto", _flip=False), switch)
         return report
     columns = convention == "columns"
+    dz_asked = dz   # "auto" is settled below, for this check's gradients: a check again settles it for its own
     with open_function(fn, timeout) as run, jax.enable_x64(True):
         low = _lowered(net, convention)  # meanwhile a child loads the file
         run.wait_loaded()
@@ -712,9 +770,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
-        # the global norm of the parameters' gradients returned at each point; where a check again reads them as clipped
-        # by it (``_norm``, the bound), (point, the common factor they were scaled by, or None) at the points it cut
-        norms, norm_clipped = [], []
+        # the global norm of the parameters' gradients returned at each point, and of those and the intermediates
+        # returned (a norm may count dZ1, dh beside them); where a check again reads them as clipped by it (``_norm``,
+        # the bound), (point, the common factor they were scaled by, or None) at the points it cut, or for code called
+        # once per example at the examples it cut, and the examples it ran on
+        norms, norms_all, norm_clipped, examples = [], [], [], 0
+        norm_counted = {}   # the intermediates' keys a clip's norm counted, in the order they came back
+        # code called once per example: a point's arguments, to call it on each example alone (``_one_by_one``)
+        probe, example_level = None, None
+        inner_scale = 1.0   # the derived intermediates at a point clipped by the global norm as the code clipped them
         as_returned = []   # (m, {parameter: the gradient returned}) at each point
         channels_first = False   # the code was handed x (and kernels) channels first, as CS231n's layers take them
         peaks = {}   # parameter -> the largest |entry| of its derived gradient over the points
@@ -788,9 +852,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 context["drawn"] = {"keep": float(model.masks[0].attrs["keep"]), "seed": 1000 + seed + k_point}
             if step_mask is not None:
                 context["mask"] = step_mask
-            reply = run(given, xs, ys, names, list(inter) + list(aliases) + aligned_keys
+            optional = (list(inter) + list(aliases) + aligned_keys
                         + ([*EXERCISE_STEPS, *(k[1:] for k in EXERCISE_STEPS)] if exercise else [])
-                        + ([DRAWN_MASK] if drawn else []), per_example=convention if per_example else None, context=context)
+                        + ([DRAWN_MASK] if drawn else []))
+            reply = run(given, xs, ys, names, optional, per_example=convention if per_example else None,
+                        context=context)
+            if per_example and probe is None:
+                probe = (given, xs, ys, names, optional, convention, context)
             if reply.get("calling"):
                 callings.add(reply["calling"])
             channels_first |= bool(reply.get("channels_first"))
@@ -855,26 +923,63 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                                 getattr(model, "reduction", "mean") == "sum")
                 clip_cut |= cut
                 clip_reached |= reached
+            values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
+                      **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
+            inner_scale = 1.0
             if not layer_check:   # a clip by the global norm: every gradient scaled by one factor where it cuts
                 weights = [p.name for p in model.params]
+                # the intermediates returned (dZ1, dh, demb, the exercise's dlogprobs): a norm may count them too
+                inner_keys = [k for k in reply["values"] if k in inter or (exercise and (
+                    k in EXERCISE_STEPS or "d" + k in EXERCISE_STEPS))]
                 gnorm = _global_norm(reply["values"], ref, weights)
+                gnorm_all = _global_norm(reply["values"], {**reply["values"], **ref}, [*weights, *inner_keys]) \
+                    if inner_keys and gnorm is not None else None
                 norms.append(gnorm)
-                if _norm is not None and gnorm is not None and abs(gnorm - _norm) <= NORM_ATOL + 1e-9 * _norm:
+                norms_all.append(gnorm_all)
+                if _norm is not None and per_example:   # each example's gradients clipped on their own
+                    examples += len(x)
+                    ones = _one_by_one(run, given, xs, ys, names, optional, convention, context)
+                    if ones is not None:
+                        ref = _examples_unclipped(ones, _single_references(model, low, params, x, y, drop), reply, ref,
+                                                  weights, _norm, getattr(model, "reduction", "mean") == "sum", label,
+                                                  norm_clipped)
+                elif _norm is not None and (_at_level(gnorm, _norm) or _at_level(gnorm_all, _norm)):
+                    over = weights if _at_level(gnorm, _norm) else [*weights, *inner_keys]
+                    norm_counted.update(dict.fromkeys(over[len(weights):]))
+                    inner_refs = {}   # the derived adjoints of the intermediates the norm counted
+                    if len(over) > len(weights):
+                        nodes = {k: inter[k] for k in inner_keys if k in inter}
+                        got = I.references(d, list(dict.fromkeys(nodes.values())), values, len(x)) if nodes else {}
+                        inner_refs = {k: np.asarray(got[node], float) for k, node in nodes.items()}
+                        if len(inner_refs) < len(inner_keys):   # the exercise's steps that are no node
+                            steps = _exercise_steps(d, exercise, values, len(x))
+                            for k in inner_keys:
+                                step = k if k in EXERCISE_STEPS else "d" + k
+                                if k not in inner_refs and step in steps:
+                                    inner_refs[k] = steps[step]
                     shrink = _common_factor(reply, ref, weights)
-                    norm_clipped.append((label, shrink))
+                    # every parameter's gradient wrong: the factor read off the intermediates, those that are ∂J/∂N
+                    # in every reading (a notebook's dZ1 may be δ1, without the 1/m)
+                    import re
+                    plain_keys = [k for k in inner_refs if dz == "adjoint" or not re.fullmatch(r"d[ZA]\d+", k)]
+                    if shrink is None and plain_keys:
+                        shrink = _common_factor(reply, {**ref, **inner_refs}, [*weights, *plain_keys])
                     if shrink is not None:   # the code's own gradients before the clip scaled them
-                        for n in weights:
+                        norm_clipped.append((label, shrink))
+                        for n in over:
                             reply["values"][n] = np.asarray(reply["values"][n], float) / shrink
-                    else:   # no gradient to read the factor off: the derived ones clipped the same way
-                        whole = _global_norm(ref, ref, weights)
+                    elif len(inner_refs) == len(over) - len(weights):
+                        # no gradient to read the factor off: the derived ones clipped the same way (where derivax
+                        # derives every array the norm counted)
+                        norm_clipped.append((label, None))
+                        whole = _global_norm({**ref, **inner_refs}, {**ref, **inner_refs}, [*weights, *inner_refs])
                         if whole and whole > _norm:
                             ref = {k: (np.asarray(v) * (_norm / whole) if k in weights else v) for k, v in ref.items()}
+                            inner_scale = _norm / whole
             as_returned.append((len(x), {n: np.asarray(reply["values"][n]) for n in names if n in reply["values"]}))
             extra |= set(reply["extra"])
             spelled |= set(reply.get("spelled", []))
             spelled_for.update(reply.get("spelled_for", {}))
-            values = {model.X: x.T if columns else x, model.Y: y.T if columns else y,
-                      **{p: params[p.name] for p in model.params}, **_mask_values(model, drop, columns, len(x))}
             for n in names:
                 _compare(state[n], n, reply, ref[n], n in biases, len(x), label,
                          (reply.get("handed") or {}).get(n))
@@ -901,7 +1006,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         continue
                     st = step_states.setdefault(key, {"key": key, "step": step, "err": None, "msg": None,
                                                       "worst": None, "bad": False, "pairs": [], "points": []})
-                    _compare(st, key, reply, steps[step], True, len(x), label)
+                    _compare(st, key, reply, np.asarray(steps[step], float) * inner_scale, True, len(x), label)
                     extra.discard(key)
             for key in [k for k in bare if k in reply["values"] and k not in (mapping or {})]:
                 # a tensor's own name for its gradient (logits for dlogits), unless what came back is the tensor itself
@@ -917,6 +1022,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             if returned:
                 for reading, states in inner_by.items():
                     refs = I.references(d, returned, values, len(x), dz_delta=reading == "delta")
+                    if inner_scale != 1.0:   # clipped by the global norm with the parameters' gradients
+                        refs = {node: np.asarray(v, float) * inner_scale for node, v in refs.items()}
                     for node in returned:
                         key = next(k for k in key_of[node] if k in reply["values"] or k in reply["problems"])
                         s = states.setdefault(node, {"key": key, "err": None, "msg": None, "worst": None,
@@ -924,6 +1031,14 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         _compare(s, key, reply, refs[node], True, len(x), label)
                         if s["pairs"] and len(s["points"]) < len(s["pairs"]):
                             s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+        if per_example and probe is not None and _norm is None and _clip is None and not layer_check \
+                and error is None and any(state[n]["bad"] for n in names):
+            # code called once per example that may clip each example's gradients by their global norm: the norms of
+            # what it returns for the first point's examples, each on its own
+            ones = _one_by_one(run, *probe)
+            weights = [p.name for p in model.params]
+            example_level = _global_level([_global_norm(o["values"], o["values"], weights) for o in ones]) \
+                if ones else None
     # dz="auto": the courses' reading of dZ and dA where only it makes every returned intermediate agree
     right = {r: all(st["msg"] is None and not st["bad"] for st in states.values()) for r, states in inner_by.items()}
     if dz == "auto":   # only keys in the notebooks' spelling (dZ3, dA2): makemore's dlogits carries its 1/n
@@ -1133,23 +1248,27 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
                         clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached],
                         takes=list(getattr(run, "takes", []) or []), returned=as_returned)
-    if norm_clipped:
-        report.notes.append(_norm_clip_note(_norm, norm_clipped, len(point_labels)))
+    if any(s is None or s < 1 - 1e-6 for _, s in norm_clipped):   # a norm at the bound that nothing scaled is no clip
+        report.notes.append(_norm_clip_note(_norm, norm_clipped, examples if per_example else len(point_labels),
+                                            per_example, list(norm_counted)))
+        report.norm_clip = _norm
     if _clip is not None or _norm is not None:   # a check again: what comes next is the first check's to do
         return report
-    level = _global_level(norms) if error is None and not layer_check else None
+    level = None
+    if error is None and not layer_check:   # the norm of the parameters' gradients, or of those and the intermediates
+        level = example_level if per_example else _global_level(norms) or _global_level(norms_all)
     if level is not None and not all(p.ok for p in results.values()):
         # code that clips its gradients by their global norm: checked again, each point's gradients divided by the
         # factor the clip scaled them all by
         again = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, labels,
-                           per_example, dz, inputs, _scale, None, _flip, level)
-        if again.error is None and any("clipped by their global norm" in n for n in again.notes):
+                           per_example, dz_asked, inputs, _scale, None, _flip, level)
+        if again.error is None and again.norm_clip is not None:
             report, clipped = again, None
     if clipped and not all(p.ok for p in results.values()):
         # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked again where less reaches the clip
         report = _below_clip(report, clipped, lambda scale: check_code(
-            net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example, dz,
-            inputs, _scale * scale, clipped))
+            net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example,
+            dz_asked, inputs, _scale * scale, clipped))
     if labels == "integer" and not report.ok and (report.error is None or report.stopped == "exception") \
             and not report.indexes_data and model.loss_name in ("ce", "bce", "svm"):
         report = _labels_hint(report, model, columns, per_step, lambda: check_code(
@@ -1228,13 +1347,15 @@ def _per_example_reading(report, reduction, again):
     if report.stopped == "exception" or (summed and reduction in (None, "mean")) or axis:
         retry = again()
         runs = retry.error is None and not any((p.message or "").startswith("wrong shape") for p in retry.params.values())
-        sums = _sums_of_examples(report.returned, retry.returned, reduction) if runs else None
+        sums = _sums_of_examples(report.returned, retry.returned, reduction, retry.norm_clip) if runs else None
         if runs and (report.stopped or (summed and reduction in (None, "mean")) or sums):
             why = (f"handed the whole batch it stopped ({report.error})" if report.stopped else
                    f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and its weight "
                    "gradients were the batch's sum, m times the mean's" if summed and reduction in (None, "mean") else
                    f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and every "
-                   "gradient it returned was the sum of those it returns for the examples one at a time")
+                   "gradient it returned was the sum of those it returns for the examples one at a time"
+                   + (" (up to one factor at a point: its clip by the global norm, below, scaled the batch's results "
+                      "as one example's)" if retry.norm_clip is not None else ""))
             retry.notes.insert(1, f"{os.path.basename(report.function)} takes one example at a time, as Nielsen's backprop(x, y) does: "
                                   f"{why}; so it was run once per example (as --per-example asks)")
             return retry
@@ -1250,24 +1371,37 @@ def _per_example_reading(report, reduction, again):
     return report
 
 
-def _sums_of_examples(batch, single, reduction) -> bool | None:
+def _sums_of_examples(batch, single, reduction, clip=None) -> bool | None:
     """Whether what code returned handed the whole batch (``batch``: (m, {parameter: gradient}) at each point) is, at
     every point and for every gradient, the sum of what it returns for the examples one at a time (``single``, as a run
     once per example reads it: their mean, or their sum under --reduction sum), a gradient that kept the batch axis
-    summed over it: code of one example at a time, whatever its gradients' own mistakes. None where the two runs
-    cannot be compared so (not the same points, or not the same gradients returned)."""
+    summed over it: code of one example at a time, whatever its gradients' own mistakes. With ``clip``, the bound of a
+    clip by the global norm that the run once per example read (``single`` then holds the gradients before it), that
+    sum up to one factor in (0, 1] at a point where the batch's gradients, as returned, have their global norm at the
+    bound: the clip scaled the batch's results as one example's. None where the two runs cannot be compared so (not
+    the same points, or not the same gradients returned)."""
     if not batch or len(batch) != len(single):
         return None
     for (m, got), (m_one, one) in zip(batch, single):
         if m != m_one or not one or set(one) - set(got):
             return None
+        pairs = []   # (the batch's gradient summed over its batch axis, in each way it can be; the examples' sum)
         for name, mean in one.items():
             total = np.asarray(mean, float) * (1 if reduction == "sum" else m)
             arr = np.asarray(got[name], float)
             sums = [arr] if arr.size == total.size else [
                 arr.sum(axis=k) for k in range(arr.ndim) if arr.shape[k] == m and arr.size // m == total.size]
-            if not any(close(a.reshape(total.shape), total, 1e-6, 1e-12) for a in sums):
-                return False
+            pairs.append(([a.reshape(total.shape) for a in sums], total))
+        if all(any(close(a, total, 1e-6, 1e-12) for a in sums) for sums, total in pairs):
+            continue
+        if clip is None or not all(sums for sums, _ in pairs) or not _at_level(
+                _global_norm(got, got, list(got)), clip):
+            return False
+        tt = sum(float(np.sum(total * total)) for _, total in pairs)
+        k = sum(float(np.sum(sums[0] * total)) for sums, total in pairs) / tt if tt else 0.0
+        if not 0 < k <= 1 + 1e-9 or not all(any(close(a, k * total, 1e-6, 1e-12) for a in sums)
+                                             for sums, total in pairs):
+            return False
     return True
 
 

@@ -73,9 +73,12 @@ def param_aliases(model) -> dict:
     - counted among their kind (W1 for the first weight matrix, W3 after an embedding and a flatten; W2 for
       the second), where derivax has no parameter of that name;
     - a recurrent network's output layer as char-rnn names it (Why, by).
-    Spellings that would name two parameters are left out."""
+    Spellings that would name two parameters are left out, and so is a synonym that names one of the makemore
+    exercise's tensors in a network of its shape (``course_names``): there emb = C[Xb] is the rows looked up, an
+    intermediate, and C alone names the table."""
     import re
     names = [str(p.name) for p in model.params]
+    tensors = {key[1:] for key, target in course_names(model).items() if str(target) not in names}
     groups = {}
     for n in names:
         match = re.fullmatch(r"([A-Za-z_]+?)(\d+)", n)
@@ -87,7 +90,7 @@ def param_aliases(model) -> dict:
         if key not in names:
             found.setdefault(key, set()).add(name)
     for letters, members in groups.items():
-        for spelling in (letters,) + SYNONYMS.get(letters, ()):
+        for spelling in (letters,) + tuple(other for other in SYNONYMS.get(letters, ()) if other not in tensors):
             if len(members) == 1:
                 add(spelling, members[0])
             for k, n in enumerate(members, 1):
@@ -133,7 +136,8 @@ def aligned_aliases(model) -> dict:
 def bare_names(model) -> dict:
     """{key: node name}: the makemore exercise's intermediates under the names of its tensors (logits, h, hpreact,
     probs, bnraw, ...), as its cmp('logits', dlogits, logits) names each gradient by the tensor it is taken of, for a
-    network of its shape. A name that also spells a parameter (emb for the embedding's table) is left out."""
+    network of its shape: emb the rows the embedding looked up (emb = C[Xb]), its table named by C. A name that also
+    spells a parameter is left out."""
     params = {str(p.name) for p in model.params}
     spelled = set(param_aliases(model))
     return {key[1:]: target for key, target in course_names(model).items()

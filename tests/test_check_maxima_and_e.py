@@ -151,3 +151,14 @@ def test_the_report_says_the_formulas_third_batch_size():
     assert not r.ok
     assert "batch sizes 3, 5, 11)" in " ".join(r.how), r.render()
     assert "(seed 2, batch of 11)" in r.counterexample and "not at m = 11" in " ".join(r.diagnosis), r.render()
+
+
+def test_a_sum_subtracted_through_a_reshape_keeps_its_brackets():
+    # columns: each example's max over the 3 classes, max(a, b) = (a + b + |a − b|)/2 nested; it is subtracted whole
+    from compile.checks.formula import to_node
+    from derive.network.examples import parse_spec
+    from derive.printing.notations import TextPrinter
+    d = parse_spec("2-3:tanh-3:softmax").derive("columns")
+    shown = TextPrinter().show(to_node("Z2 - Z2.max(axis=0)", d))
+    assert shown == ("Z₂ − ((1/4) Z₂[0] + (1/4) Z₂[1] + (1/2) Z₂[2] + (1/4) |Z₂[0] − Z₂[1]| + "
+                     "(1/2) |(1/2) Z₂[0] + (1/2) Z₂[1] − Z₂[2] + (1/2) |Z₂[0] − Z₂[1]||)"), shown

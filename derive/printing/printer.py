@@ -439,7 +439,8 @@ class NotationPrinter(Printer):
 
     def paren(self, e, level):
         s = self._print(e)
-        return self.wrap(s) if precedence(e) < level else s
+        # an operand stands in for its printing, whose precedence is its own: B − (C + D), not B − C + D
+        return self.wrap(s) if (self.precs[e] if e in self.precs else precedence(e)) < level else s
 
     def mfactor(self, f, crowded: bool) -> str:
         """A matrix factor of a product: a juxtaposed product is bracketed when beside others."""

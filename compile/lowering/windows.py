@@ -126,6 +126,22 @@ def max_pool(x, window, stride):
                              (1,) + tuple(stride) + (1,), "VALID")
 
 
+def _first_max(x, window, stride, out):
+    """Each window's offset number (row-major) of its FIRST maximum: (m, *out, c) int32. Found by strict
+    comparisons carried along the window, never by equality with a maximum computed elsewhere: under jit XLA
+    may compute ``x`` again in each fusion that reads it, rounded differently, and an entry that no longer
+    equals "the" maximum would leave its window's adjoint unrouted."""
+    offsets = list(itertools.product(*(range(k) for k in window)))
+    best = _take(x, offsets[0], stride, out)
+    first = jnp.zeros(best.shape, dtype=jnp.int32)
+    for k, off in enumerate(offsets[1:], 1):
+        v = _take(x, off, stride, out)
+        later = v > best   # a tie stays with the earlier entry
+        best = jnp.where(later, v, best)
+        first = jnp.where(later, jnp.int32(k), first)
+    return offsets, first
+
+
 def max_pool_grad(x, g, window, stride):
     """The adjoint of max_pool's input (the shape of ``x``) from ``g`` (m, *out, c).
 
@@ -134,14 +150,11 @@ def max_pool_grad(x, g, window, stride):
     maximum get nothing from that window. Overlapping windows (stride < window) accumulate."""
     _nd(x, "x")
     out = _dims(x.shape[1:-1], window, stride)
-    best = max_pool(x, window, stride)
-    taken = jnp.zeros(best.shape, dtype=bool)  # windows whose maximum has been found already
+    offsets, first = _first_max(x, window, stride, out)
     dx = jnp.zeros(x.shape, dtype=jnp.result_type(x, g))
     zero = jnp.zeros((), dx.dtype)
-    for off in itertools.product(*(range(k) for k in window)):
-        hit = (_take(x, off, stride, out) == best) & ~taken
-        dx = dx + _place(jnp.where(hit, g.astype(dx.dtype), zero), off, stride, x.shape[1:-1])
-        taken = taken | hit
+    for k, off in enumerate(offsets):
+        dx = dx + _place(jnp.where(first == k, g.astype(dx.dtype), zero), off, stride, x.shape[1:-1])
     return dx
 
 
@@ -150,14 +163,11 @@ def max_pool_pick(x, h, window, stride):
     (m, *out, c). The transpose of max_pool_grad in its adjoint (the same tie convention)."""
     _nd(x, "x")
     out = _dims(x.shape[1:-1], window, stride)
-    best = max_pool(x, window, stride)
-    taken = jnp.zeros(best.shape, dtype=bool)
-    picked = jnp.zeros(best.shape, dtype=jnp.result_type(x, h))
+    offsets, first = _first_max(x, window, stride, out)
+    picked = jnp.zeros(first.shape, dtype=jnp.result_type(x, h))
     zero = jnp.zeros((), picked.dtype)
-    for off in itertools.product(*(range(k) for k in window)):
-        hit = (_take(x, off, stride, out) == best) & ~taken
-        picked = picked + jnp.where(hit, _take(h, off, stride, out).astype(picked.dtype), zero)
-        taken = taken | hit
+    for k, off in enumerate(offsets):
+        picked = picked + jnp.where(first == k, _take(h, off, stride, out).astype(picked.dtype), zero)
     return picked
 
 

@@ -32,7 +32,7 @@ TEXT = {"theta": "θ", "alpha": "α", "beta": "β", "beta1": "β₁", "beta2": "
         "mu": "μ", "nu": "ν", "mu_hat": "μ̂", "nu_hat": "ν̂"}
 LATEX = {mu_hat: r"\hat{\mu}", nu_hat: r"\hat{\nu}", beta1: r"\beta_1", beta2: r"\beta_2"}
 _BETA = beta  # the symbol, under a name momentum's own argument does not hide
-CODE_NAMES = {alpha: "LR", beta: "BETA", beta1: "BETA1", beta2: "BETA2", epsilon: "EPSILON"}
+CODE_NAMES = {alpha: "LR", beta: "BETA", beta1: "BETA1", beta2: "BETA2", epsilon: "OPT_EPSILON"}   # not EPSILON: a normalization's ε has that name
 
 
 class OptimizerError(ValueError):

@@ -1,0 +1,55 @@
+"""Cases where the compiled trainer disagreed with an independent model of the same network: a max-pool after a
+batch norm under jit (an entry recomputed in another fusion no longer equalled its window's maximum, and the
+window's adjoint went nowhere), and a normalization's ε taken from Adam's (both were EPSILON in the module)."""
+import jax
+import numpy as np
+import pytest
+
+from compile import compile_trainer
+from compile.lowering.codegen import generate
+from derive import BatchNorm, Dense, Network
+from derive.network.examples import parse_spec
+
+
+@pytest.fixture(scope="module")
+def x64():
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
+def test_a_max_pool_after_a_batch_norm_routes_every_windows_adjoint_under_jit(x64):
+    tr = compile_trainer(parse_spec("12x2-conv4k3psame-bn-pool2-flatten-3:softmax"), "sgd", 0.1, dtype="float64")
+    rng = np.random.default_rng(300)
+    p = {k: v + 0.2 * rng.normal(size=v.shape) for k, v in tr.init_params(0).items()}
+    x, y = rng.normal(size=(4, 12, 2)), np.eye(3)[rng.integers(0, 3, 4)]
+    g = tr.grads(p, x, y)
+    h = 1e-6
+    for name in ("beta2", "b1"):   # central differences of the loss, entry by entry
+        fd = np.zeros(np.size(p[name]))
+        for i in range(fd.size):
+            e = np.zeros(fd.size)
+            e[i] = h
+            e = e.reshape(np.shape(p[name]))
+            fd[i] = (float(tr.loss({**p, name: p[name] + e}, x, y)) - float(tr.loss({**p, name: p[name] - e}, x, y))) / (2 * h)
+        np.testing.assert_allclose(np.ravel(g[name]), fd, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_a_normalizations_epsilon_is_its_own_under_adam():
+    net = Network(3, [Dense(4), BatchNorm("tanh"), Dense(2, "softmax")])   # ε = 1e-5
+    source = generate(net, "adam", 1e-3)
+    assert source.count("\nEPSILON = ") == 1 and "\nOPT_EPSILON = 1e-08" in source
+    sgd, adam = compile_trainer(net, "sgd", 0.1), compile_trainer(net, "adam", 1e-3)
+    p = sgd.init_params(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 3)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 5)]
+    # the loss does not depend on the optimizer; with ε = 1e-8 in the norm it moved by about 1e-5 relative
+    z = np.asarray(x @ np.asarray(p["W1"]) + np.asarray(p["b1"]), np.float64)
+    mu, var = z.mean(0), z.var(0)
+    a = np.tanh((z - mu) / np.sqrt(var + 1e-5) * np.asarray(p["gamma2"]) + np.asarray(p["beta2"]))
+    logits = a @ np.asarray(p["W3"], np.float64) + np.asarray(p["b3"], np.float64)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    want = -float((y * logp).sum() / 5)
+    assert abs(float(adam.loss(p, x, y)) - want) <= 1e-6 * abs(want)
+    assert abs(float(sgd.loss(p, x, y)) - want) <= 1e-6 * abs(want)

@@ -48,8 +48,9 @@ def check_fields(fields) -> dict:
     for key, value in fields.items():
         shown = str(key)[:40]
         want = FIELDS.get(key)
-        if want is None:
-            raise ApiError(f"unknown field {shown!r}; the fields are {', '.join(FIELDS)}", shown)
+        if want is None:   # the name as a field escapes what UTF-8 cannot hold (a lone surrogate), as repr does
+            raise ApiError(f"unknown field {shown!r}; the fields are {', '.join(FIELDS)}",
+                           shown.encode("utf-8", "backslashreplace").decode("utf-8"))
         if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
             kinds = " or ".join(_TYPE_NAMES[t] for t in (want if isinstance(want, tuple) else (want,)))
             raise ApiError(f"{key} has the wrong type ({type(value).__name__}): it must be {kinds}", key)
@@ -106,7 +107,7 @@ def network(fields: dict, files=()) -> tuple:
     if model in given:
         name, net = model, given[model]
     else:
-        if ".py" in model and model.split(":")[0] not in files and model not in files:
+        if ".py" in model and not _allowed_file(model, files):
             raise ApiError("a model file is opened from the command line (derivax explore FILE.py), not from the "
                            "page: name a built-in example or type an inline spec such as 2-3:tanh-1:sigmoid", "model")
         try:
@@ -170,6 +171,41 @@ def network(fields: dict, files=()) -> tuple:
         raise ApiError(f"the convention is rows or columns, not {convention!r}", "convention")
     edited = bool(edits) or loss not in (None, "")
     return (f"{name} (edited)" if edited else name), net, convention
+
+
+def _allowed_file(model: str, files) -> bool:
+    """Whether the file ``model`` names, as ``resolve`` reads it (``derive.network.examples.model_path``), is
+    one of ``files``, compared by resolved path: what a request names is run only if it is that very file."""
+    from pathlib import Path
+
+    from derive.network.examples import model_path
+
+    def where(text):
+        try:
+            return Path(model_path(text.strip())[0]).resolve()
+        except (OSError, ValueError, RuntimeError):
+            return None
+    wanted = where(model)
+    allowed = {where(f) for f in (() if isinstance(files, dict) else files) if isinstance(f, str)}
+    return wanted is not None and wanted in allowed
+
+
+def check_job(kind: str, fields: dict) -> None:
+    """ApiError naming the field when a job's own fields are out of range: a train job's ``epochs`` (1 to
+    MAX_EPOCHS) and ``data`` (a built-in data set, or None for the one that fits)."""
+    if kind != "train":
+        return
+    epochs = fields.get("epochs")
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)
+                               or not 1 <= epochs <= MAX_EPOCHS):
+        shown = f"{epochs!r}" if len(str(epochs)) <= 40 else f"a number of {len(str(epochs))} digits"
+        raise ApiError(f"epochs: a whole number from 1 to {MAX_EPOCHS}, not {shown}", "epochs")
+    data = fields.get("data")
+    if data not in (None, ""):
+        from compile.train.data import BUILTINS
+        if data not in BUILTINS:
+            raise ApiError(f"the page trains on a built-in data set ({', '.join(BUILTINS)}), not {data[:40]!r}",
+                           "data")
 
 
 def _layer(value, layers, field) -> int:
@@ -242,9 +278,8 @@ def train(fields: dict, files=(), emit=None) -> dict:
     from compile.train.train import compile_trainer, fit
     from derive.network.examples import EXAMPLES
     name, net, convention = network(fields, files)
-    epochs = fields.get("epochs", 5)
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
-        raise ApiError(f"epochs: a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}", "epochs")
+    check_job("train", fields)
+    epochs = fields.get("epochs") or 5
     model = net.build(convention)
     source = fields.get("data") or (fields.get("model") if fields.get("model") in BUILTINS else None)
     if source is None:

@@ -41,7 +41,12 @@ def _worker(kind, fields, files, conn):
     except api.ApiError as exc:
         conn.send(("error", {**exc.to_json(), "status": exc.status}))
     except BaseException as exc:  # noqa: BLE001 - reported on the page as one line, never a traceback
+        from compile.checks.points import TooLarge
         from derive.run.limits import TimeLimitExceeded
+        if isinstance(exc, TooLarge):   # the network is too large for this machine: the model is at fault
+            conn.send(("error", {"message": " ".join(str(exc).split())[:500], "field": "model", "position": None,
+                                 "status": 413}))
+            return
         status = 408 if isinstance(exc, TimeLimitExceeded) else 500
         text = " ".join(str(exc).split())[:500]
         conn.send(("error", {"message": f"{type(exc).__name__}: {text}" if status == 500 else text,
@@ -99,6 +104,11 @@ class Jobs:
         if job is None:
             return None
         job.cancel_asked = True
+        with self.lock:
+            if job.state == "queued" and job.process is None:   # waiting for a slot: cancelled now, never started
+                self._end(job, "cancelled")
+                job.finished.set()
+                return job
         if job.process is not None and job.process.is_alive():
             job.process.kill()
         return job
@@ -119,8 +129,10 @@ class Jobs:
 
     def _work(self, job: Job):
         with self.slots:
-            if job.cancel_asked:
-                return self._end(job, "cancelled")
+            with self.lock:
+                if job.cancel_asked:
+                    return None if job.finished.is_set() else self._end(job, "cancelled")
+                job.state = "running"
             read, write = self.ctx.Pipe(duplex=False)
             job.process = self.ctx.Process(target=_worker, args=(job.kind, job.fields, self.files, write),
                                            daemon=True, name=f"derivax {job.id}")

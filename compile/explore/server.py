@@ -27,15 +27,73 @@ MAX_BODY = 64 * 1024
 CACHE = 32               # derivations remembered by their fields
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class BadRequest(Exception):
-    def __init__(self, message, field=None, status=400):
+    def __init__(self, message, field=None, status=400, position=None):
         super().__init__(message)
-        self.message, self.field, self.status = message, field, status
+        self.message, self.field, self.status, self.position = message, field, status, position
+
+
+def _printable(text):
+    """``text`` with any character UTF-8 cannot hold (a lone surrogate a request sent) escaped as \\udXXX."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(text, str) else text
 
 
 def _error(message, field=None, position=None, status=400):
     from starlette.responses import JSONResponse
-    return JSONResponse({"error": {"message": message, "field": field, "position": position}}, status_code=status)
+    return JSONResponse({"error": {"message": _printable(message), "field": _printable(field), "position": position}},
+                        status_code=status)
+
+
+def _host_port(text: str):
+    """(host, port) of a Host header's value (``127.0.0.1:8765``, ``[::1]:8765``, ``localhost``); port None
+    where it names none, ("", None) where it cannot be read."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return "", None
+        port = rest[1:] or None
+    else:
+        host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", None)
+        host, port = (host, port or None) if sep else (text, None)
+    if port is not None and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return "", None
+    return host.lower(), None if port is None else int(port)
+
+
+def _known(host: str, hosts) -> bool:
+    """``host`` is this server's: one of ``hosts``, or an address written as one (a page served on 0.0.0.0 and
+    opened at the machine's LAN address). Only a name can be pointed here by another site (DNS rebinding)."""
+    import ipaddress
+    if host in hosts:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _refused(scope, hosts) -> str | None:
+    """Why a request must be refused before anything is done for it, or None: its Host is not this server's
+    address (a page elsewhere reaching it through a name that points here, DNS rebinding), or its Origin, when
+    it has one, is not this server's own page (a request sent cross-site)."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+    server = scope.get("server") or (None, None)
+    own_port = server[1]
+    scheme_port = 443 if scope.get("scheme") == "https" else 80
+    host, port = _host_port(headers.get("host", "").strip())
+    if not _known(host, hosts) or (port or scheme_port) != own_port:
+        return "the request's Host is not this server's address: open the page at the address derivax explore gave"
+    origin = headers.get("origin")
+    if origin is not None:
+        scheme, sep, rest = origin.strip().partition("://")
+        o_host, o_port = _host_port(rest) if sep and scheme == "http" and "/" not in rest else ("", None)
+        if not _known(o_host, hosts) or (o_port or 80) != own_port:
+            return "requests from another site's page are refused: use the page derivax explore serves"
+    return None
 
 
 async def _body(request) -> dict:
@@ -43,7 +101,8 @@ async def _body(request) -> dict:
     size = request.headers.get("content-length")
     if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
         raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KiB", status=413)
-    if "json" not in request.headers.get("content-type", ""):
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
         raise BadRequest("send JSON (Content-Type: application/json)", status=415)
     raw = b""
     async for chunk in request.stream():
@@ -52,8 +111,18 @@ async def _body(request) -> dict:
             raise BadRequest(f"the request is larger than {MAX_BODY // 1024} KiB", status=413)
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"the request is not valid JSON: {exc}", position=exc.pos) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"the request is not valid JSON: {exc}") from None
+    except ValueError:   # a whole number longer than Python reads (sys.get_int_max_str_digits)
+        import re
+        import sys
+        limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
+        long = re.search(r"[0-9]{%d,}" % (limit + 1), raw.decode("utf-8"))
+        at = long.start() if long else None
+        raise BadRequest(f"the request is not valid JSON: a number of more than {limit} digits"
+                         + (f" at position {at}" if at is not None else ""), position=at) from None
     if not isinstance(body, dict):
         raise BadRequest("the request must be a JSON object of fields")
     from compile.explore.api import ApiError, check_fields
@@ -64,10 +133,28 @@ async def _body(request) -> dict:
     return body
 
 
-def create_app(network: dict, files=(), jobs=None):
+class _Guard:
+    """ASGI middleware: every HTTP request whose Host or Origin is not this server's (``_refused``) gets a 403
+    before any route sees it."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            why = _refused(scope, self.hosts)
+            if why is not None:
+                return await _error(why, status=403)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def create_app(network: dict, files=(), jobs=None, host=None):
     """The application for a page that opens on ``network`` (model fields); ``files``: the model files
-    requests may name (the one given on the command line)."""
+    requests may name (the one given on the command line); ``host``: the address it listens on, which with
+    127.0.0.1, localhost and ::1 is what a request's Host may name."""
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
@@ -106,7 +193,7 @@ def create_app(network: dict, files=(), jobs=None):
         try:
             body = await _body(request)
         except BadRequest as exc:
-            return _error(exc.message, exc.field, status=exc.status)
+            return _error(exc.message, exc.field, exc.position, status=exc.status)
         fields = {k: body.get(k) for k in ("model", "loss", "edits", "convention")}
         key = json.dumps(fields, sort_keys=True)
         if key in cache:
@@ -124,7 +211,7 @@ def create_app(network: dict, files=(), jobs=None):
         try:
             body = await _body(request)
         except BadRequest as exc:
-            return _error(exc.message, exc.field, status=exc.status)
+            return _error(exc.message, exc.field, exc.position, status=exc.status)
         result, error = await wait("check", body)
         return error if error is not None else JSONResponse(result)
 
@@ -132,10 +219,14 @@ def create_app(network: dict, files=(), jobs=None):
         try:
             body = await _body(request)
         except BadRequest as exc:
-            return _error(exc.message, exc.field, status=exc.status)
+            return _error(exc.message, exc.field, exc.position, status=exc.status)
         kind = body.pop("kind", None)
         if kind not in ("verify", "train", "scalar"):
             return _error(f"kind is verify, train or scalar, not {str(kind)[:40]!r}", "kind")
+        try:
+            api.check_job(kind, body)
+        except api.ApiError as exc:
+            return _error(exc.message, exc.field, exc.position, status=exc.status)
         job = jobs.start(kind, body)
         return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
 
@@ -143,15 +234,26 @@ def create_app(network: dict, files=(), jobs=None):
         job = jobs.get(request.path_params["jid"])
         if job is None:
             return _error("no such job (it ended long ago, or the server restarted)", status=404)
-        since = request.query_params.get("since", "0")
-        return JSONResponse(job.view(int(since) if since.isdigit() else 0))
+        since = request.query_params.get("since", "0").strip()
+        digits = since[1:] if since.startswith("-") else since
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            return _error(f"since is the number of events already read (0, 1, ...), not {since[:40]!r}", "since")
+        return JSONResponse(job.view(max(0, int(since))))
 
     async def job_cancel(request):
         job = jobs.cancel(request.path_params["jid"])
         if job is None:
             return _error("no such job", status=404)
-        job.finished.wait(5)
+        for _ in range(250):   # up to 5 s for its worker to be killed, the server answering others meanwhile
+            if job.finished.is_set():
+                break
+            await asyncio.sleep(0.02)
         return JSONResponse(job.view(len(job.events)))
+
+    async def http_error(request, exc):
+        words = {404: f"no such address: {request.url.path[:80]}",
+                 405: f"{request.url.path[:80]} does not take {request.method[:10]}"}
+        return _error(words.get(exc.status_code, str(exc.detail)), status=exc.status_code)
 
     routes = [Route("/", index), Route("/static/{name}", static), Route("/api/examples", examples),
               Route("/api/derive", derive, methods=["POST"]), Route("/api/check", check, methods=["POST"]),
@@ -163,7 +265,9 @@ def create_app(network: dict, files=(), jobs=None):
         yield
         jobs.close()   # the server is stopping: no worker outlives it
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    hosts = set(LOCAL_HOSTS) | ({host.strip("[]").lower()} if host else set())
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_Guard, hosts=hosts)],
+                    exception_handlers={HTTPException: http_error})
     app.state.jobs = jobs
     return app
 
@@ -189,7 +293,7 @@ def serve(network: dict, host="127.0.0.1", port=8765, files=(), open_browser=Tru
     what ``bind(host, port)`` returned, where the caller bound the socket first (to refuse a host that is not
     this machine's before saying anything about where the page is)."""
     import uvicorn
-    app = create_app(network, files)
+    app = create_app(network, files, host=host)
     sock, url = bound or bind(host, port)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

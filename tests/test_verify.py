@@ -131,9 +131,10 @@ def test_random_architectures_verify(case, seed):
 @settings(max_examples=18, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify_lowered(case, seed):
-    """The JAX lowering of the same: jax.grad and finite differences of the lowered loss."""
+    """The JAX lowering of the same: jax.grad and finite differences of the lowered loss (op by op: a compile per
+    draw would double the test's time; the compiled path is verify's default everywhere else)."""
     net, convention = case
-    report = verify(net, convention, seed=seed, scalar_limit=0)
+    report = verify(net, convention, seed=seed, scalar_limit=0, jit=False)
     assert report.ok, (net, convention, report.to_json())
 
 

@@ -2,6 +2,7 @@
 (Ridders' extrapolation) resolve it before any verdict, so a right gradient is not called different and a
 wrong one still is."""
 import numpy as np
+import pytest
 import sympy as sp
 
 from compile.checks.verify import _directional, _ridders, verify
@@ -61,3 +62,26 @@ def test_a_wrong_gradient_of_that_loss_still_differs(monkeypatch):
     fd = report.params["W1"].comparisons["finite_diff"]
     assert not fd.ok and not fd.inconclusive and fd.max_rel_err > 1e-3
     assert all(report.params[n].ok for n in report.params if n != "W1")
+
+
+def test_an_inner_function_inlined_twice_keeps_each_calls_constants():
+    """jnp.heaviside calls jnp.where twice, with 1.0 and with 0.0: the incremental loss inlines that one inner
+    function at both calls, and the second ran the first's kernel (J 5.49 where it is 5.63)."""
+    import jax
+
+    from compile.checks.incremental import IncrementalLoss
+    from compile.checks.points import random_point
+    from compile.lowering.lower import lower
+    net = Network(2, [Dense(3, "step(z - 1/4) + z/2"), Dense(1)], loss="mse")
+    d = net.derive("rows")
+    point = random_point(d.model, 0, 2)
+    with jax.enable_x64(True):
+        low = lower(d, "float64")
+        with jax.disable_jit():
+            whole = float(low.loss(point.params, point.x, point.y))
+        inc = IncrementalLoss(low.loss, point.params, (point.x, point.y))
+        assert float(inc.base) == pytest.approx(whole, rel=1e-12)
+        move = np.full(point.params["W1"].shape, 1e-3)
+        with jax.disable_jit():
+            moved = float(low.loss({**point.params, "W1": point.params["W1"] + move}, point.x, point.y))
+        assert float(inc.along("W1", move[None])[0]) == pytest.approx(moved, rel=1e-12)

@@ -27,6 +27,11 @@ class _Lit:
         self.val = val
 
 
+def _literal_key(val) -> tuple:
+    a = np.asarray(val)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
 class IncrementalLoss:
     """``loss(params)`` at ``params``, and ``along(name, deltas)``: the loss at ``params`` with
     ``params[name] + deltas[i]`` for each i, recomputing only what ``params[name]`` reaches."""
@@ -106,15 +111,18 @@ class IncrementalLoss:
     def _kernel(self, eqn, operands, axes):
         """A jit-compiled function running ``eqn``'s primitive on its non-literal operands, vmapped over
         the leading axis of those whose ``axes`` entry is 0."""
-        fn = self._by_eqn.get((id(eqn), axes))
+        # An inner jit's equation is inlined at each call, with that call's literals: they belong to the key
+        key = (id(eqn), tuple(id(r) for r in operands if isinstance(r, _Lit)), axes)
+        fn = self._by_eqn.get(key)
         if fn is None:
-            fn = self._by_eqn[id(eqn), axes] = self._shared_kernel(eqn, operands, axes)
+            fn = self._by_eqn[key] = self._shared_kernel(eqn, operands, axes)
         return fn
 
     def _shared_kernel(self, eqn, operands, axes):
-        # A literal's type belongs to the key: 1 (int32) and 1.0 (float64) compare equal and hash alike.
-        lits = tuple((i, type(r.val).__name__, str(getattr(r.val, "dtype", "")), r.val)
-                     for i, r in enumerate(operands) if isinstance(r, _Lit))
+        # A literal by its bytes, dtype and shape: 1 (int32) and 1.0 (float64) compare equal and hash alike, 0.0 and
+        # -0.0 too, and JAX's typed literal arrays hash and compare loosely (0.0 took 1.0's kernel).
+        lits = tuple((i, type(r.val).__name__, *_literal_key(r.val)) for i, r in enumerate(operands)
+                     if isinstance(r, _Lit))
         try:
             key = (eqn.primitive, tuple(sorted(eqn.params.items())), lits, axes)
             hash(key)

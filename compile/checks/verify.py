@@ -250,12 +250,14 @@ def scalar_gradients(derivation, point, params, limit=None):
     return out
 
 
-def verify(net, convention="rows", seed=0, m=2, name=None, jit=False, derivation=None,
+def verify(net, convention="rows", seed=0, m=2, name=None, jit=True, derivation=None,
            scalar_limit=None, scalar_seconds=SCALAR_SECONDS, engine="jax") -> Report:
     """Compare every derived gradient of ``net`` with jax.grad, finite differences and sympy.diff.
 
-    ``jit=False`` runs the lowered functions op by op: for the small arrays of a check that is faster
-    than compiling them, and the formulas are the same. ``derivation`` replaces ``net.derive()``
+    ``jit=True`` checks the functions compiled, as training runs them: XLA fuses and may compute a value again
+    in each fusion that reads it, rounded its own way, and code that leans on exact equality (a max-pool's
+    routing, once) can then differ from the same code run op by op. ``jit=False`` runs them op by op (a
+    recurrence and a deep network are compiled even so: op by op they take minutes). ``derivation`` replaces ``net.derive()``
     (to check a derivation that was edited, say). ``engine="numpy"`` evaluates the derived graph with
     NumPy (``compile.lowering.evaluate``) instead of its JAX lowering, and leaves jax.grad out: it checks the
     derivation alone, with no compilation, for sweeps over many architectures."""

@@ -1,6 +1,7 @@
 """`derivax verify MODEL`: the derived gradients against jax.grad, finite differences and sympy.diff."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -13,7 +14,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=_args.seed, default=0, help="seed of the random point (default 0)")
     parser.add_argument("--batch-size", type=_args.count(1, MAX_BATCH, "--batch-size"), default=2,
                         help=f"examples at the point (default 2, at most {MAX_BATCH})")
-    parser.add_argument("--jit", action="store_true", help="check the jit-compiled functions (slower to start)")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                        help="check the jit-compiled functions, as training runs them (default); --no-jit runs them "
+                             "op by op")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 

@@ -5,9 +5,11 @@ Routes (JSON in and out; what each returns is in ``compile.explore.api``):
 - ``GET /``: the page, with the network to open embedded; ``GET /static/...``: its script and style.
 - ``GET /api/examples``: the built-in examples.
 - ``POST /api/derive``: model fields -> the derivation's record. ``POST /api/check``: model fields, param,
-  formula -> check's verdict. Both wait for their worker (a derivation is cached by its fields).
+  formula -> check's verdict. Both wait for their worker (a derivation is cached by its fields), in slots of their
+  own: never behind a long job. A request whose client has gone is dropped.
 - ``POST /api/jobs``: model fields and ``kind`` (verify, train or scalar; train takes epochs and data) -> 202 and
-  the job's id; ``GET /api/jobs/{id}?since=N``: its state, the events from N on, its result or error;
+  the job's id, or 429 when as many long jobs wait already as may (``compile.explore.jobs.MAX_WAITING``);
+  ``GET /api/jobs/{id}?since=N``: its state, the events from N on, its result or error;
   ``DELETE /api/jobs/{id}``: cancel it.
 
 Every request is checked before any work: its size (at most ``MAX_BODY`` bytes), that it is JSON, that each
@@ -25,6 +27,7 @@ from compile.explore.pages import boot_page, static_text
 
 MAX_BODY = 64 * 1024
 CACHE = 32               # derivations remembered by their fields
+GRACE = 3                # seconds a stopping server waits for requests still open before it drops them
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -159,7 +162,7 @@ def create_app(network: dict, files=(), jobs=None, host=None):
     from starlette.routing import Route
 
     import compile.explore.api as api
-    from compile.explore.jobs import Jobs
+    from compile.explore.jobs import Busy, Jobs
     from compile.explore.launch import refuse_models
     refuse_models(files)   # before any worker starts: a Model handed over cannot be rebuilt, edited or trained
     jobs = jobs or Jobs(files)
@@ -180,13 +183,22 @@ def create_app(network: dict, files=(), jobs=None, host=None):
     async def examples(request):
         return JSONResponse(api.examples())
 
-    async def wait(kind, body):
-        job = jobs.start(kind, body)
+    async def wait(kind, body, request):
+        try:
+            job = jobs.start(kind, body)
+        except Busy as exc:
+            return None, _error(exc.message, status=exc.status)
+        ticks = 0
         while not job.finished.is_set():
             await asyncio.sleep(0.02)
+            ticks += 1
+            if ticks % 5 == 0 and await request.is_disconnected():   # the client has gone: its job is dropped
+                jobs.cancel(job.id)
+                return None, _error(f"{kind} was abandoned by its client", status=499)
         if job.state == "done":
             return job.result, None
-        error = job.error or {"message": f"{kind} was cancelled", "status": 499}
+        error = job.error or ({"message": "the server is stopping", "status": 503} if jobs.closed else
+                              {"message": f"{kind} was cancelled", "status": 499})
         return None, _error(error.get("message"), error.get("field"), error.get("position"), error.get("status", 400))
 
     async def derive(request):
@@ -199,7 +211,7 @@ def create_app(network: dict, files=(), jobs=None, host=None):
         if key in cache:
             cache.move_to_end(key)
             return JSONResponse(cache[key])
-        result, error = await wait("derive", fields)
+        result, error = await wait("derive", fields, request)
         if error is not None:
             return error
         cache[key] = result
@@ -212,7 +224,7 @@ def create_app(network: dict, files=(), jobs=None, host=None):
             body = await _body(request)
         except BadRequest as exc:
             return _error(exc.message, exc.field, exc.position, status=exc.status)
-        result, error = await wait("check", body)
+        result, error = await wait("check", body, request)
         return error if error is not None else JSONResponse(result)
 
     async def start_job(request):
@@ -227,7 +239,10 @@ def create_app(network: dict, files=(), jobs=None, host=None):
             api.check_job(kind, body)
         except api.ApiError as exc:
             return _error(exc.message, exc.field, exc.position, status=exc.status)
-        job = jobs.start(kind, body)
+        try:
+            job = jobs.start(kind, body)
+        except Busy as exc:
+            return _error(exc.message, status=exc.status)
         return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
 
     async def job_view(request):
@@ -263,7 +278,7 @@ def create_app(network: dict, files=(), jobs=None, host=None):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        jobs.close()   # the server is stopping: no worker outlives it
+        jobs.close(wait=2.0)   # the server is stopping: no worker outlives it
 
     hosts = set(LOCAL_HOSTS) | ({host.strip("[]").lower()} if host else set())
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_Guard, hosts=hosts)],
@@ -291,19 +306,28 @@ def bind(host: str, port: int):
 def serve(network: dict, host="127.0.0.1", port=8765, files=(), open_browser=True, announce=print, bound=None):
     """Serve the page until Ctrl-C. ``port=0`` takes a free port. Says where, and opens the browser. ``bound``:
     what ``bind(host, port)`` returned, where the caller bound the socket first (to refuse a host that is not
-    this machine's before saying anything about where the page is)."""
+    this machine's before saying anything about where the page is). The first Ctrl-C (or SIGTERM) cancels the
+    queued jobs and kills the workers at once, so the server ends within a few seconds."""
+    import threading
+
     import uvicorn
     app = create_app(network, files, host=host)
     sock, url = bound or bind(host, port)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            # In a thread: the signal may have come while this one held the jobs' lock. The requests waiting
+            # on their jobs are then answered at once, and uvicorn has no connection left to wait for.
+            threading.Thread(target=app.state.jobs.close, daemon=True, name="derivax stop").start()
+            super().handle_exit(sig, frame)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACE)
+    server = Server(config)
     announce(url)
     if open_browser:
-        import threading
         import webbrowser
         threading.Timer(0.5, lambda: webbrowser.open(url)).start()
     try:
         server.run(sockets=[sock])
     finally:
-        app.state.jobs.close()
+        app.state.jobs.close(wait=2.0)
     return url

@@ -50,6 +50,44 @@ def x64():
         yield
 
 
+def numeric_gradients(loss, params, eps=1e-6):
+    """Central finite differences of loss(params) in every entry of every array of params (NumPy arrays, moved
+    in place and put back)."""
+    import numpy as np
+    out = {}
+    for k, v in params.items():
+        g = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            old = v[i]
+            v[i] = old + eps
+            up = loss(params)
+            v[i] = old - eps
+            down = loss(params)
+            v[i] = old
+            g[i] = (up - down) / (2 * eps)
+        out[k] = g
+    return out
+
+
+def serve_in_thread(app):
+    """Run the explorer's ``app`` on a free local port in a thread of this process: (server, thread, socket), the
+    server started (stop it with ``server.should_exit = True`` and join the thread)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from compile.explore.server import bind
+    sock, _ = bind("127.0.0.1", 0)
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    end = time.monotonic() + 20
+    while not srv.started and time.monotonic() < end:
+        time.sleep(0.02)
+    return srv, thread, sock
+
+
 def tree_allclose(a, b, rtol=1e-9, atol=1e-12):
     """Two dicts (or nested dicts) of arrays with the same keys, equal to tolerance."""
     import numpy as np

@@ -12,6 +12,7 @@ import numpy as np
 
 from compile.checks.code import check_code
 from derive import Dense, Embedding, Flatten, Network
+from conftest import numeric_gradients
 
 HERE = Path(__file__).parent / "code_more"
 TEXT = (HERE / "norm_clipped.py").read_text()
@@ -33,23 +34,6 @@ def _module(*slip, clip=None):
     if clip is not None:
         ns["CLIP"] = clip
     return ns
-
-
-def _numeric(loss, params, eps=1e-6):
-    """Central finite differences of loss(params) in every entry of every array of params."""
-    out = {}
-    for k, v in params.items():
-        g = np.zeros_like(v)
-        for i in np.ndindex(v.shape):
-            old = v[i]
-            v[i] = old + eps
-            up = loss(params)
-            v[i] = old - eps
-            down = loss(params)
-            v[i] = old
-            g[i] = (up - down) / (2 * eps)
-        out[k] = g
-    return out
 
 
 def _wrong(got, want):
@@ -84,7 +68,7 @@ def _nielsen(ns):
 
     def loss(q):
         return 0.5 * np.sum((_sigmoid(q["W2"] @ _sigmoid(q["W1"] @ x + q["b1"]) + q["b2"]) - y) ** 2) / 5
-    return got, _numeric(loss, p), first
+    return got, numeric_gradients(loss, p), first
 
 
 def _planar(ns):
@@ -100,8 +84,8 @@ def _planar(ns):
     Z1 = p["W1"] @ X + p["b1"]
     A1 = np.tanh(Z1)
     grads = ns["backward_propagation"](p, {"Z1": Z1, "A1": A1, "A2": _sigmoid(p["W2"] @ A1 + p["b2"])}, X, Y)
-    want = _numeric(lambda q: bce(_sigmoid(q["W2"] @ np.tanh(q["W1"] @ X + q["b1"]) + q["b2"])), p)
-    want.update(_numeric(lambda q: bce(_sigmoid(p["W2"] @ np.tanh(q["Z1"]) + p["b2"])), {"Z1": Z1.copy()}))
+    want = numeric_gradients(lambda q: bce(_sigmoid(q["W2"] @ np.tanh(q["W1"] @ X + q["b1"]) + q["b2"])), p)
+    want.update(numeric_gradients(lambda q: bce(_sigmoid(p["W2"] @ np.tanh(q["Z1"]) + p["b2"])), {"Z1": Z1.copy()}))
     got = {**{k: grads["d" + k] for k in p}, "Z1": grads["dZ1"] / 6}
     return got, want, _norm(grads.values())
 
@@ -121,11 +105,11 @@ def _mlp(ns, fn="backward", steps=("h", "emb")):
     def out(emb, q=p):
         return ce(np.tanh(emb.reshape(5, -1) @ q["W1"] + q["b1"]) @ q["W2"] + q["b2"])
     emb = p["C"][x]
-    want = _numeric(lambda q: out(q["C"][x], q), p)
+    want = numeric_gradients(lambda q: out(q["C"][x], q), p)
     tensors = {"h": lambda q: ce(q["h"] @ p["W2"] + p["b2"]), "emb": lambda q: out(q["emb"])}
     start = {"h": np.tanh(emb.reshape(5, -1) @ p["W1"] + p["b1"]), "emb": emb.copy()}
     for k in steps:
-        want.update(_numeric(tensors[k], {k: start[k]}))
+        want.update(numeric_gradients(tensors[k], {k: start[k]}))
     got = ns[fn](p, x, y)
     return got, want, _norm(got.values())
 

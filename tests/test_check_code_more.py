@@ -14,26 +14,10 @@ import numpy as np
 from compile.checks.code import _global_level, check_code
 from derive import Dense, Embedding, Flatten, Network
 from derive.network.examples import resolve
+from conftest import numeric_gradients
 
 HERE = Path(__file__).parent / "code_more"
 COURSES = Path(__file__).parent / "courses"
-
-
-def _numeric(loss, params, eps=1e-6):
-    """Central finite differences of loss(params) in every entry of every array of params."""
-    out = {}
-    for k, v in params.items():
-        g = np.zeros_like(v)
-        for i in np.ndindex(v.shape):
-            old = v[i]
-            v[i] = old + eps
-            up = loss(params)
-            v[i] = old - eps
-            down = loss(params)
-            v[i] = old
-            g[i] = (up - down) / (2 * eps)
-        out[k] = g
-    return out
 
 
 def _agrees(a, b):
@@ -80,7 +64,7 @@ def _mse(x, y):
 
 def test_the_clipped_fixture_is_right_unclipped_and_its_slip_is_dw2_alone():
     params, x, y = _mse_point()
-    want = _numeric(_mse(x, y), params)
+    want = numeric_gradients(_mse(x, y), params)
     right = _norm_clipped(np.inf)(params, x, y)
     slipped = _norm_clipped(np.inf, slip=True)(params, x, y)
     assert all(_agrees(right[k], want[k]) for k in want)
@@ -130,7 +114,7 @@ def _nielsen_truth():
     def loss(q):
         a = mod.sigmoid(q["W2"] @ mod.sigmoid(q["W1"] @ x + q["b1"]) + q["b2"])
         return 0.5 * np.sum((a - y) ** 2) / x.shape[1]
-    want = _numeric(loss, p)
+    want = numeric_gradients(loss, p)
     wrong = {}
     for cls in ("Network", "NetworkHiddenSlip"):
         net = getattr(mod, cls)([3, 4, 2])
@@ -175,9 +159,9 @@ def _mlp_truth(text):
         z = logits - logits.max(1, keepdims=True)
         return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
     pre = p["C"][x].reshape(5, -1) @ p["W1"] + p["b1"]
-    want = _numeric(lambda q: ce(np.tanh(q["C"][x].reshape(5, -1) @ q["W1"] + q["b1"]) @ q["W2"] + q["b2"]), p)
-    want.update(_numeric(lambda q: ce(q["h"] @ p["W2"] + p["b2"]), {"h": np.tanh(pre)}))
-    want.update(_numeric(lambda q: ce(np.tanh(q["hpreact"]) @ p["W2"] + p["b2"]), {"hpreact": pre.copy()}))
+    want = numeric_gradients(lambda q: ce(np.tanh(q["C"][x].reshape(5, -1) @ q["W1"] + q["b1"]) @ q["W2"] + q["b2"]), p)
+    want.update(numeric_gradients(lambda q: ce(q["h"] @ p["W2"] + p["b2"]), {"h": np.tanh(pre)}))
+    want.update(numeric_gradients(lambda q: ce(np.tanh(q["hpreact"]) @ p["W2"] + p["b2"]), {"hpreact": pre.copy()}))
     got = ns["backward"](p, x, y)
     return {k: _agrees(got[k], v) for k, v in want.items()}
 

@@ -4,12 +4,12 @@ without stalling the server, JSON errors for unknown addresses and methods, and 
 before it starts. Each answer is compared with the status and the JSON a client is owed."""
 import http.client
 import json
-import os
 import threading
 import time
 import urllib.parse
 
 import pytest
+from conftest import serve_in_thread
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -182,19 +182,11 @@ def test_train_fields_are_checked_before_the_job_starts(server, fields, field):
 @pytest.fixture(scope="module")
 def stalled():
     """A server in this process whose jobs never get a slot (max_running=0): every job stays queued."""
-    import uvicorn
-
     from compile.explore.jobs import Jobs
-    from compile.explore.server import bind, create_app
+    from compile.explore.server import create_app
     jobs = Jobs(max_running=0)
-    app = create_app({"model": "xor", "loss": None, "edits": [], "convention": "rows"}, jobs=jobs)
-    sock, url = bind("127.0.0.1", 0)
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    end = time.monotonic() + 20
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
+    srv, thread, sock = serve_in_thread(create_app({"model": "xor", "loss": None, "edits": [], "convention": "rows"},
+                                                   jobs=jobs))
     yield ("127.0.0.1", sock.getsockname()[1]), jobs
     srv.should_exit = True
     thread.join(10)

@@ -19,6 +19,7 @@ import threading
 import time
 
 import pytest
+from conftest import serve_in_thread
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -56,20 +57,11 @@ def fake_jobs(monkeypatch):
 @pytest.fixture
 def serve_jobs():
     """A server in a thread of this process for the Jobs given: its (host, port)."""
-    import uvicorn
-
-    from compile.explore.server import bind, create_app
+    from compile.explore.server import create_app
     running = []
 
     def start(jobs):
-        app = create_app(NETWORK, jobs=jobs)
-        sock, _ = bind("127.0.0.1", 0)
-        srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        end = time.monotonic() + 20
-        while not srv.started and time.monotonic() < end:
-            time.sleep(0.02)
+        srv, thread, sock = serve_in_thread(create_app(NETWORK, jobs=jobs))
         running.append((srv, thread, sock))
         return "127.0.0.1", sock.getsockname()[1]
     yield start

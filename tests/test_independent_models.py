@@ -1,22 +1,12 @@
 """Cases where the compiled trainer disagreed with an independent model of the same network: a max-pool after a
 batch norm under jit (an entry recomputed in another fusion no longer equalled its window's maximum, and the
 window's adjoint went nowhere), and a normalization's ε taken from Adam's (both were EPSILON in the module)."""
-import jax
 import numpy as np
-import pytest
 
 from compile import compile_trainer
 from compile.lowering.codegen import generate
 from derive import BatchNorm, Dense, Network
 from derive.network.examples import parse_spec
-
-
-@pytest.fixture(scope="module")
-def x64():
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
 
 
 def test_a_max_pool_after_a_batch_norm_routes_every_windows_adjoint_under_jit(x64):

@@ -113,9 +113,9 @@ def networks(draw):
     return Network(widths[0], layers + [out], loss=loss), draw(st.sampled_from(["rows", "columns"]))
 
 
-# 30 draws a run (each run draws anew): a draw whose sympy tier runs to its 2 s limit costs that much,
+# 20 draws a run (each run draws anew): a draw whose sympy tier runs to its 2 s limit costs that much,
 # and at 150 draws an unlucky run took over 5 minutes of the suite's 10 on two cores.
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify(case, seed):
     """The derivation, evaluated by NumPy, against finite differences and (up to 12 weights) sympy.diff.
@@ -128,7 +128,7 @@ def test_random_architectures_verify(case, seed):
         (net, convention, report.to_json())
 
 
-@settings(max_examples=18, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(), st.integers(0, 2**16))
 def test_random_architectures_verify_lowered(case, seed):
     """The JAX lowering of the same: jax.grad and finite differences of the lowered loss (op by op: a compile per

@@ -59,3 +59,23 @@ def test_verify_checks_the_compiled_functions_by_default(monkeypatch):
     assert verify(net, jit=False, scalar_limit=0).ok                 # op by op: nothing to see
     compiled = verify(net, scalar_limit=0)
     assert not compiled.ok and not compiled.params["W1"].comparisons["jax_grad"].ok
+
+
+def test_dropout_on_a_layer_applied_at_every_step_draws_a_mask_of_its_shape():
+    """A dense layer at every step of a sequence has outputs (m, T, units): its masks were drawn (m, T), and every
+    path with masks raised on the shapes."""
+    import jax
+
+    from compile.checks.verify import verify
+    net = parse_spec("4x2-td3:relu:drop0.3-td2")
+    tr = compile_trainer(net, "sgd", 0.1)
+    masks = tr.namespace["dropout_masks"](jax.random.key(0), 5)
+    assert {k: v.shape for k, v in masks.items()} == {"D1": (5, 4, 3)}
+    rng = np.random.default_rng(0)
+    p = tr.init_params(0)
+    x, y = rng.normal(size=(5, 4, 2)).astype("float32"), rng.normal(size=(5, 4, 2)).astype("float32")
+    got = tr.grads(p, x, y, masks)
+    want = jax.grad(lambda q: tr.loss(q, x, y, masks))(p)
+    assert all(np.allclose(got[k], want[k], rtol=1e-4, atol=1e-6) for k in p)
+    tr.train_step(p, tr.init_opt_state(p), x, y, jax.random.key(1))
+    assert verify(net, scalar_limit=0).ok

@@ -903,10 +903,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
             if drawn:   # the mask the code's forward drew: derivax's gradients through that mask
-                from compile.checks.points import mask_units
+                from compile.checks.points import mask_dims
                 mask = model.masks[0]
                 got = reply["values"].pop(DRAWN_MASK, None)
-                if got is None or got.shape != (len(x), mask_units(model, mask)):
+                if got is None or got.shape != (len(x), *mask_dims(model, mask)):
                     error, stopped = (f"at {label}: its forward drew no dropout mask derivax could read back from "
                                       "its output"), "result"
                     break
@@ -1551,12 +1551,12 @@ def _seeded_masks(model, point_seed: int, m: int):
     """(masks, dropout_param) for CS231n's dropout_forward at one point: the mask drawn as its forward draws
     it from dropout_param's seed (np.random.seed(seed); np.random.rand(*x.shape) < p, scaled by 1/p, p the
     keep probability), so the reference's mask is the one the user's code makes."""
-    from compile.checks.points import mask_units
+    from compile.checks.points import mask_dims
     keep = round(float(model.masks[0].attrs["keep"]), 12)   # 1 − 0.7 handed as 0.3, and drawn with the same p
     s = 1000 + point_seed
     # every layer's mask drawn as a forward seeded anew draws it (CS231n's FullyConnectedNet hands every dropout_forward
     # the same dropout_param)
-    drawn = {mask.name: (np.random.RandomState(s).rand(m, mask_units(model, mask)) < keep) / keep
+    drawn = {mask.name: (np.random.RandomState(s).rand(m, *mask_dims(model, mask)) < keep) / keep
              for mask in model.masks}
     return drawn, {"p": keep, "mode": "train", "seed": s}
 
@@ -1632,10 +1632,10 @@ def _step_mask(m: int, steps: int, point_seed: int):
 
 def _mask_values(model, drop, columns, m) -> dict:
     """The dropout masks as the derivation's leaves take them: those drawn, or ones where dropout is off."""
-    from compile.checks.points import mask_units
+    from compile.checks.points import mask_dims
     out = {}
     for mask in model.masks:
-        value = drop[mask.name] if drop is not None else np.ones((m, mask_units(model, mask)))
+        value = drop[mask.name] if drop is not None else np.ones((m, *mask_dims(model, mask)))
         out[mask] = value.T if columns else value
     return out
 

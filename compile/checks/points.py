@@ -122,11 +122,12 @@ def random_point(model, seed: int = 0, m: int = 5, masks: bool = True) -> Point:
     if masks and model.masks:
         drop = {}
         for mask in model.masks:  # batch-first, as x: (m, units) in either convention
-            keep, units = mask.attrs["keep"], mask_units(model, mask)
-            drop[mask.name] = (rng.random((m, units)) < keep) / keep
+            keep = mask.attrs["keep"]
+            drop[mask.name] = (rng.random((m, *mask_dims(model, mask))) < keep) / keep
     return Point(params, x, y, drop)
 
 
-def mask_units(model, mask) -> int:
-    """The units a dropout mask covers (its axis that is not the batch)."""
-    return int(mask.shape[1] if model.convention == "rows" else mask.shape[0])
+def mask_dims(model, mask) -> tuple:
+    """A dropout mask's shape past its batch axis, batch-first as x is: (units,), or (steps, units) for a layer
+    applied at every step of a sequence."""
+    return tuple(int(d) for d in (mask.shape[1:] if model.convention == "rows" else mask.shape[:-1][::-1]))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compile.checks.results import Comparison, ParamResult
-from compile.checks.points import MAX_BATCH, mask_units, random_point
+from compile.checks.points import MAX_BATCH, mask_dims, random_point
 
 # Agreement thresholds on the relative error, in float64. jax.grad and sympy.diff compute the same
 # number by other roundings (1e-9 leaves room for long sums); a central difference is good to about
@@ -220,7 +220,7 @@ def scalar_gradients(derivation, point, params, limit=None):
     values = {}
     leaves = {model.X: point.x, model.Y: point.y}
     for mask in model.masks:
-        leaves[mask] = point.masks[mask.name] if point.masks else np.ones((m, mask_units(model, mask)))
+        leaves[mask] = point.masks[mask.name] if point.masks else np.ones((m, *mask_dims(model, mask)))
     def entries(node):  # a node's entry symbols in row-major order (a Matrix, or an array of any rank)
         syms = ex.symbols(node)
         return list(syms) if isinstance(syms, sp.MatrixBase) else list(np.asarray(syms, dtype=object).ravel())

@@ -19,7 +19,7 @@ from derive.network.functions import HE_ACTIVATIONS as _HE
 
 from compile.lowering.lower import function_sources, header
 from compile.train.optim import OptimizerError, make
-from compile.checks.points import mask_units
+from compile.checks.points import mask_dims
 
 # He initialisation keeps the variance of relu-like layers (half the units are off); Glorot suits
 # activations that are linear near 0 (tanh, sigmoid, softmax, identity, formulas). Each scalar
@@ -79,7 +79,7 @@ def masks_source(model) -> str:
              "    return {"]
     for i, mask in enumerate(model.masks):
         keep = float(mask.attrs["keep"])
-        lines.append(f'        "{mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {mask_units(model, mask)}))'
+        lines.append(f'        "{mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {", ".join(map(str, mask_dims(model, mask)))}))'
                      f".astype(DTYPE) / {keep!r},")
     lines.append("    }")
     return "\n".join(lines) + "\n"

@@ -69,6 +69,40 @@ def numeric_gradients(loss, params, eps=1e-6):
     return out
 
 
+def headless_chromium():
+    """A headless Chromium (the distribution's executable, driven by Playwright) for a module's browser tests, as a
+    generator for a fixture to yield from; the test is skipped where Playwright or a working chromium is missing."""
+    import shutil
+
+    import pytest
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("no chromium or chromium-browser executable on PATH")
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        except Exception as exc:   # noqa: BLE001 - a stub that is no browser (a snap wrapper) counts as none
+            pytest.skip(f"{executable} does not start as a browser: {str(exc).splitlines()[0][:200]}")
+        yield b
+        b.close()
+
+
+def makemore_point():
+    """A makemore-style MLP's point (the table C, W1, b1, W2, b2 for a vocabulary of 6, blocks of 3, embeddings of
+    2, 4 hidden units; 5 examples) and its mean cross-entropy of logits: (params, x, y, ce)."""
+    import numpy as np
+    rng = np.random.default_rng(2)
+    p = {"C": rng.normal(size=(6, 2)), "W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=4),
+         "W2": rng.normal(size=(4, 6)), "b2": rng.normal(size=6)}
+    x, y = rng.integers(0, 6, size=(5, 3)), rng.integers(0, 6, size=5)
+
+    def ce(logits):
+        z = logits - logits.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+    return p, x, y, ce
+
+
 def serve_in_thread(app):
     """Run the explorer's ``app`` on a free local port in a thread of this process: (server, thread, socket), the
     server started (stop it with ``server.should_exit = True`` and join the thread)."""

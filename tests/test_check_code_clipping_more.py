@@ -12,7 +12,7 @@ import numpy as np
 
 from compile.checks.code import check_code
 from derive import Dense, Embedding, Flatten, Network
-from conftest import numeric_gradients
+from conftest import makemore_point, numeric_gradients
 
 HERE = Path(__file__).parent / "code_more"
 TEXT = (HERE / "norm_clipped.py").read_text()
@@ -93,14 +93,7 @@ def _planar(ns):
 def _mlp(ns, fn="backward", steps=("h", "emb")):
     """(what ``fn`` returns; finite differences of the mean cross-entropy in the parameters and in the tensors
     ``steps`` (h, emb); the global norm of every array it returned)."""
-    rng = np.random.default_rng(2)
-    p = {"C": rng.normal(size=(6, 2)), "W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=4),
-         "W2": rng.normal(size=(4, 6)), "b2": rng.normal(size=6)}
-    x, y = rng.integers(0, 6, size=(5, 3)), rng.integers(0, 6, size=5)
-
-    def ce(logits):
-        z = logits - logits.max(1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+    p, x, y, ce = makemore_point()
 
     def out(emb, q=p):
         return ce(np.tanh(emb.reshape(5, -1) @ q["W1"] + q["b1"]) @ q["W2"] + q["b2"])

@@ -14,7 +14,7 @@ import numpy as np
 from compile.checks.code import _global_level, check_code
 from derive import Dense, Embedding, Flatten, Network
 from derive.network.examples import resolve
-from conftest import numeric_gradients
+from conftest import makemore_point, numeric_gradients
 
 HERE = Path(__file__).parent / "code_more"
 COURSES = Path(__file__).parent / "courses"
@@ -150,14 +150,7 @@ def _mlp_truth(text):
     cross-entropy}, for the parameters and for h and hpreact (differences taken in those tensors)."""
     ns = {}
     exec(compile(text, "makemore_mlp", "exec"), ns)
-    rng = np.random.default_rng(2)
-    p = {"C": rng.normal(size=(6, 2)), "W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=4),
-         "W2": rng.normal(size=(4, 6)), "b2": rng.normal(size=6)}
-    x, y = rng.integers(0, 6, size=(5, 3)), rng.integers(0, 6, size=5)
-
-    def ce(logits):
-        z = logits - logits.max(1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+    p, x, y, ce = makemore_point()
     pre = p["C"][x].reshape(5, -1) @ p["W1"] + p["b1"]
     want = numeric_gradients(lambda q: ce(np.tanh(q["C"][x].reshape(5, -1) @ q["W1"] + q["b1"]) @ q["W2"] + q["b2"]), p)
     want.update(numeric_gradients(lambda q: ce(q["h"] @ p["W2"] + p["b2"]), {"h": np.tanh(pre)}))

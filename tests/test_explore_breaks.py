@@ -16,6 +16,7 @@ import pytest
 
 from derive.printing.breaks import EQUALS, PLUS
 from compile.explore.pages import ROOMS_PX, boot_page, breakings, equation_breaks, frozen_page, with_breaks
+from conftest import headless_chromium
 
 
 def _text(ml: str) -> str:
@@ -102,7 +103,6 @@ def test_the_live_api_answers_with_the_same_breakings():
 
 # ---- the page in a browser ---------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WAIT = 30_000
 # Every equation of the sections and of the open panel that runs past its column:
 # [where, by how many px].
@@ -124,16 +124,7 @@ OVERRUNS = """() => {
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
-    if CHROMIUM is None:
-        pytest.skip("no chromium or chromium-browser executable on PATH")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        except Exception as exc:   # noqa: BLE001 - a stub that is no browser (a snap wrapper) counts as none
-            pytest.skip(f"{CHROMIUM} does not start as a browser: {str(exc).splitlines()[0][:200]}")
-        yield b
-        b.close()
+    yield from headless_chromium()
 
 
 def _open(browser, path, width=1280):

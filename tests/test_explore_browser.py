@@ -7,7 +7,6 @@ Skipped where Playwright, a chromium executable or the server's extra (starlette
 One server and one browser serve the whole module."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import headless_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 pytest.importorskip("starlette", reason="the explorer's server needs starlette")
@@ -85,13 +85,7 @@ def _stop(proc):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        except Exception as exc:   # noqa: BLE001 - a stub that is no browser (a snap wrapper) counts as none
-            pytest.skip(f"{CHROMIUM} does not start as a browser: {str(exc).splitlines()[0][:200]}")
-        yield b
-        b.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 import sympy as sp
 
 from derive.ops import windows as N
+from conftest import numeric_gradients
 
 # (spatial, kernel, stride, padding, c_in, c_out): 1-D and 2-D, strides 1, 2, 3, paddings valid,
 # asymmetric (0, 1), (1, 1) and explicit (2, 1), kernels 1, 2, 3, 5; the comment gives
@@ -93,16 +94,7 @@ def naive_pool(x, window, stride, reduce):
 
 def numeric_grad(f, a, eps=1e-6):
     """Central differences of the scalar f at every entry of a."""
-    out = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + eps
-        up = f(a)
-        a[idx] = old - eps
-        down = f(a)
-        a[idx] = old
-        out[idx] = (up - down) / (2 * eps)
-    return out
+    return numeric_gradients(lambda p: f(p["a"]), {"a": a}, eps)["a"]
 
 
 # --- NumPy ------------------------------------------------------------------------------------------

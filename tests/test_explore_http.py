@@ -223,3 +223,25 @@ def test_the_server_answers_while_a_cancel_waits(stalled, monkeypatch):
     job.finished.set()
     waiter.join(10)
     assert done and done[0][1]["state"] == "cancelled"
+
+
+def test_served_on_every_interface_the_machines_own_name_passes_and_another_does_not(monkeypatch):
+    # served on 0.0.0.0, the page may be opened from another machine by this one's name (mDNS's name.local too);
+    # a name chosen by another site is still refused, and on 127.0.0.1 the machine's name is not taken at all
+    import socket
+
+    from compile.explore.server import _own_names, _refused
+    monkeypatch.setattr(socket, "gethostname", lambda: "Lab-PC")
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "lab-pc.cs.example.edu")
+    names = _own_names("0.0.0.0")
+    assert names == {"lab-pc", "lab-pc.local", "lab-pc.cs.example.edu"}
+    assert _own_names("::") == names and _own_names("127.0.0.1") == set() and _own_names(None) == set()
+
+    def scope(host, origin=None):
+        headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+        return {"type": "http", "headers": headers, "server": ("0.0.0.0", 8765), "scheme": "http"}
+    hosts = {"127.0.0.1", "localhost", "::1", "0.0.0.0"} | names
+    for host in ("lab-pc:8765", "LAB-PC.local:8765", "lab-pc.cs.example.edu:8765"):
+        assert _refused(scope(host, f"http://{host}"), hosts) is None, host
+    assert "Host" in _refused(scope("evil.example:8765"), hosts)
+    assert "another site" in _refused(scope("lab-pc:8765", "http://evil.example:8765"), hosts)

@@ -79,6 +79,25 @@ def _known(host: str, hosts) -> bool:
     return True
 
 
+def _own_names(host) -> set:
+    """The machine's own names, where the page is served on every interface (0.0.0.0 or ::) and so may be opened by
+    the machine's name from another one: its host name, its fully qualified name and the name mDNS gives it
+    (``name.local``). A name another site chose (DNS rebinding) is none of them."""
+    import ipaddress
+    import socket
+    try:
+        if host is None or not ipaddress.ip_address(host.strip("[]")).is_unspecified:
+            return set()
+    except ValueError:
+        return set()
+    names = set()
+    for name in (socket.gethostname(), socket.getfqdn()):
+        name = name.lower().rstrip(".")
+        if name and name != "localhost":
+            names |= {name, name.split(".")[0] + ".local"}
+    return names
+
+
 def _refused(scope, hosts) -> str | None:
     """Why a request must be refused before anything is done for it, or None: its Host is not this server's
     address (a page elsewhere reaching it through a name that points here, DNS rebinding), or its Origin, when
@@ -280,7 +299,7 @@ def create_app(network: dict, files=(), jobs=None, host=None):
         yield
         jobs.close(wait=2.0)   # the server is stopping: no worker outlives it
 
-    hosts = set(LOCAL_HOSTS) | ({host.strip("[]").lower()} if host else set())
+    hosts = set(LOCAL_HOSTS) | ({host.strip("[]").lower()} if host else set()) | _own_names(host)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_Guard, hosts=hosts)],
                     exception_handlers={HTTPException: http_error})
     app.state.jobs = jobs

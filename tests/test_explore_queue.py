@@ -110,11 +110,17 @@ def test_a_derive_is_answered_while_every_long_slot_is_busy_and_the_long_queue_i
 
     status, out = call(where, "POST", "/api/jobs", {"model": "sleep:0", "kind": "verify"})
     assert status == 429, out
-    assert set(out) == {"error"} and set(out["error"]) == {"message", "field", "position"}
+    # the API's error shape, marked busy: nothing in the request was wrong (the page says "try again shortly")
+    assert set(out) == {"error"} and set(out["error"]) == {"message", "field", "position", "busy"}
+    assert out["error"]["busy"] is True
     assert "2 verify, train and scalar jobs are running and 2 waiting" in out["error"]["message"]
     assert "stop one first" in out["error"]["message"]
     assert len(jobs.jobs) == 6   # the refused one was never queued
 
+    # a queued job's view counts its wait apart from its own time, which has not begun
+    time.sleep(0.3)
+    view = call(where, "GET", f"/api/jobs/{ids[2]}")[1]
+    assert view["state"] == "queued" and view["seconds"] == 0.0 and view["waited"] >= 0.3, view
     assert call(where, "DELETE", f"/api/jobs/{ids[3]}")[1]["state"] == "cancelled"
     status, out = call(where, "POST", "/api/jobs", {"model": "sleep:0", "kind": "verify"})
     assert status == 202 and out["state"] == "queued", out

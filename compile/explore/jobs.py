@@ -85,7 +85,9 @@ class Job:
         return {"id": self.id, "kind": self.kind, "state": self.state, "events": self.events[since:],
                 "next": len(self.events), "result": self.result if self.state == "done" else None,
                 "error": self.error, "seconds": round((self.ended or time.monotonic()) - self.started, 3)
-                if self.started else 0.0}
+                if self.started else 0.0,
+                # the time it waited for a worker, apart from its own ("seconds"): still growing while it is queued
+                "waited": round((self.started or self.ended or time.monotonic()) - self.submitted, 3)}
 
 
 class Jobs:

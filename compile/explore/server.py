@@ -44,10 +44,15 @@ def _printable(text):
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(text, str) else text
 
 
+RETRY_AFTER = 5   # seconds a client refused for a full queue (429) or a stopping server (503) is asked to wait
+
+
 def _error(message, field=None, position=None, status=400):
     from starlette.responses import JSONResponse
-    return JSONResponse({"error": {"message": _printable(message), "field": _printable(field), "position": position}},
-                        status_code=status)
+    busy = status in (429, 503)
+    return JSONResponse({"error": {"message": _printable(message), "field": _printable(field), "position": position,
+                                   **({"busy": True} if busy else {})}},
+                        status_code=status, headers={"Retry-After": str(RETRY_AFTER)} if busy else None)
 
 
 def _host_port(text: str):

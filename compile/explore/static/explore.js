@@ -81,7 +81,9 @@
     if (!res.ok) {
       const info = (data && data.error) || { message: `the server answered ${res.status} ${res.statusText}` };
       const err = new Error(info.message);
-      err.api = { message: info.message, field: info.field || null, position: info.position ?? null };
+      // busy: the server's queue is full (429) or it is stopping (503): nothing was wrong with the request
+      err.api = { message: info.message, field: info.field || null, position: info.position ?? null,
+                  busy: res.status === 429 || res.status === 503 };
       throw err;
     }
     return data;
@@ -124,6 +126,7 @@
   function showError(box, err, text, prefix) {
     box.replaceChildren();
     box.hidden = !err;
+    box.classList.toggle("busy", Boolean(err && err.busy));
     if (!err) return;
     box.append(el("div", { class: "msg", text: (prefix ? prefix + ": " : "") + err.message }));
     if (err.position !== null && err.position !== undefined && text !== null && text !== undefined) {
@@ -195,9 +198,10 @@
       const e = errorOf(err);
       const n = e.field && e.field.startsWith("edit:") ? Number(e.field.slice(5)) : null;
       showError(errorBox(e.field), e, fieldText(e.field, body), n !== null ? describeEdit(body.edits[n]) : "");
-      if (source && (n !== null || !e.field)) source.setAttribute("aria-invalid", "true");
+      if (e.busy) { /* nothing in the request was wrong */ }
+      else if (source && (n !== null || !e.field)) source.setAttribute("aria-invalid", "true");
       else if (e.field === "model" || e.field === "loss") $("#" + e.field).setAttribute("aria-invalid", "true");
-      setStatus("error", "bad");
+      setStatus(failWord(e), e.busy ? "" : "bad");
     });
   }
 
@@ -717,7 +721,7 @@
         else if (data.state === "cancelled") status.textContent = "stopped";
         else { status.textContent = "error"; showJobError($("#verify-result"), data.error); }
       },
-      fail: (e) => { finish(); status.textContent = "error"; showJobError($("#verify-result"), e); },
+      fail: (e) => { finish(); status.textContent = failWord(e); showJobError($("#verify-result"), e); },
     });
   }
 
@@ -751,8 +755,13 @@
         fitEquations();
         box.scrollIntoView({ behavior: "smooth", block: "start" });
       },
-      fail: (e) => { finish(); status.textContent = "error"; showJobError(box, e); },
+      fail: (e) => { finish(); status.textContent = failWord(e); showJobError(box, e); },
     });
+  }
+
+  /** The status word of a failed request: "busy" where the server could not take it now (try again shortly). */
+  function failWord(e) {
+    return e && e.busy ? "busy: try again shortly" : "error";
   }
 
   function showJobError(box, e) {
@@ -819,7 +828,7 @@
         else if (job.state === "cancelled") status.textContent = "stopped";
         else { status.textContent = "error"; showError($("#error-train"), job.error || { message: "training failed" }); }
       },
-      fail: (e) => { trainOver(); status.textContent = "error"; showError($("#error-train"), e); },
+      fail: (e) => { trainOver(); status.textContent = failWord(e); showError($("#error-train"), e); },
     });
   }
 

@@ -217,3 +217,30 @@ def test_bad_spec_tokens_name_their_position(spec, words):
     with pytest.raises(ModelError) as err:
         parse_spec(spec)
     assert words in str(err.value) and "position" in str(err.value)
+
+
+def test_attention_straight_on_a_sequence_input_matches_jax_grad_of_a_hand_written_model():
+    # an input declared (time, features) is a sequence for attention, as for a recurrent or a TimeDistributed layer
+    import jax
+    import jax.numpy as jnp
+    from compile.lowering.lower import lower
+    from derive.network.examples import resolve
+    T, F, H = 4, 4, 2
+    d = resolve(f"{T}x{F}-att{H}:full-td2:softmax")[1].derive()
+    rng = np.random.default_rng(1)
+    params = {p.name: rng.normal(size=tuple(int(s) for s in p.shape)) * 0.5 for p in d.model.params}
+    x = rng.normal(size=(3, T, F))
+    y = np.eye(2)[rng.integers(0, 2, (3, T))]
+
+    def loss(p):   # multi-head self-attention without a mask, a residual-free output projection, then a Dense per step
+        split = lambda t: t.reshape(3, T, H, F // H).transpose(0, 2, 1, 3)
+        q, k, v = (split(x @ p[w]) for w in ("Wq1", "Wk1", "Wv1"))
+        o = (jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(F // H), -1) @ v).transpose(0, 2, 1, 3)
+        logits = (o.reshape(3, T, F) @ p["Wo1"]) @ p["W2"] + p["b2"]
+        return -jnp.sum(y * jax.nn.log_softmax(logits, -1)) / 3
+    with jax.enable_x64(True):
+        want = jax.grad(loss)({k: jnp.asarray(v) for k, v in params.items()})
+        got = lower(d, "float64").grads(params, x, y)
+    assert set(got) == set(params) == {"Wq1", "Wk1", "Wv1", "Wo1", "W2", "b2"}
+    for k in params:
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-9, atol=1e-12, err_msg=k)

@@ -79,11 +79,11 @@ def build_attention(g, inp: Node, heads: int, causal: bool, key_size, adds=()):
     parts._flag(causal, f"{where}: causal")
     if not g.rows:
         raise NetworkError(f"{where}: attention is built in the rows convention (examples first, then time)")
-    if inp.rank != 3 or inp not in g._sequences:
+    if inp.rank != 3:
         raise NetworkError(f"{where}: attention takes a sequence (batch, time, features); its input, "
-                           f"{g._label(inp)}, is {fmt_shape(inp.shape)}" + (
-                               ": put an Embedding (or a recurrent layer with sequences=True) before it"
-                               if inp.rank != 3 or inp is not g.X else ""))
+                           f"{g._label(inp)}, is {fmt_shape(inp.shape)}: put an Embedding (or a recurrent layer "
+                           f"with sequences=True) before it")
+    g._sequences.add(inp)   # its second axis is time, as a TimeDistributed layer reads any (batch, time, features)
     d, T = int(inp.shape[-1]), int(inp.shape[1])
     if key_size is None:
         if d % heads:

@@ -250,3 +250,18 @@ def test_an_empty_host_is_refused_before_any_server_starts(capsys, host):
     assert main(["explore", "xor", "--no-browser", "--host", host]) == 2
     assert capsys.readouterr().err == (f"derivax: --host {host!r}: not a host name; 127.0.0.1 (this machine only, "
                                        "the default) or 0.0.0.0 (every interface)\n")
+
+
+def test_start_raises_the_commands_own_message_for_what_it_refuses(tmp_path):
+    """A model file holding a Model (not a Network), or an unknown model, is refused by the server's command: start()
+    raises a ValueError with that message as the command line prints it, not one wrapped in "did not start"."""
+    from compile.explore.launch import start
+    path = tmp_path / "holds_a_model.py"
+    path.write_text("from derive import Dense, Network\n"
+                    "net = Network(2, [Dense(3, 'tanh'), Dense(1, 'sigmoid')], loss='bce').build()\n")
+    with pytest.raises(ValueError) as err:
+        start(str(path))
+    assert str(err.value).startswith(f"{path}:net is a Model, not a derive.Network"), err.value
+    with pytest.raises(ValueError) as err:
+        start("no-such-model")
+    assert str(err.value).startswith("unknown model 'no-such-model'") and "did not start" not in str(err.value)

@@ -64,8 +64,9 @@ class _Stop:
 def start(model="xor", port=0, host="127.0.0.1", loss=None, convention="rows", open_browser=False,
           timeout=120.0):
     """The server for ``model`` in a process of its own: (address, stop). ``port=0`` takes a free port. The
-    page is shown in a notebook with IPython's ``IFrame(address, "100%", 720)``. RuntimeError, with what the
-    server said, when it does not start."""
+    page is shown in a notebook with IPython's ``IFrame(address, "100%", 720)``. ValueError, with the command's own
+    message, when it refuses what it was given (a model file holding no Network, a bad host); RuntimeError, with
+    what the server said, when it does not start otherwise."""
     import tempfile
     if not isinstance(model, (str, os.PathLike)):
         refuse_models({"explore: model": model})
@@ -92,6 +93,9 @@ def start(model="xor", port=0, host="127.0.0.1", loss=None, convention="rows", o
     if "http://" not in line:
         stop()
         err = process.stderr.read() if process.stderr else ""
+        said = [t[len("derivax: "):] for t in err.splitlines() if t.startswith("derivax: ")]
+        if process.returncode == 2 and said:   # the command refused what it was given (a model, a host, a port)
+            raise ValueError(said[-1])
         raise RuntimeError(f"the explorer did not start: {(line + ' ' + err).strip()[-800:]}")
     url = line.split("derivax explore: ", 1)[-1].split(" ", 1)[0]
     return url, stop

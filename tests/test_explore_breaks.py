@@ -143,6 +143,9 @@ def test_no_equation_of_the_frozen_page_runs_past_its_column(browser, frozen, tm
     try:
         assert pg.evaluate(OVERRUNS) == []
         assert pg.locator("#sections tr.line.broken").count() >= 1
+        # the copy buttons take none of a row's width, and hidden (no hover, focus or selection) take no clicks
+        assert pg.evaluate("Math.max(...[...document.querySelectorAll('#sections td.tools')].map((t) => t.offsetWidth))") == 0
+        assert pg.evaluate("getComputedStyle(document.querySelector('#sections td.tools')).pointerEvents") == "none"
         # a click still opens a gradient's steps; the panel narrows the column, whose equations break further
         row = '#sections [data-click="P:C1"]'
         lines = pg.locator(f"{row} .brk").count()

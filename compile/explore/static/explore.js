@@ -339,7 +339,8 @@
   }
 
   /** Every long equation shown, broken for the room its right side has: in a section's table the section's
-      width less the left sides' and the copy buttons' columns; in the panel its line less the left side.
+      width less the left sides' column (the copy buttons take none: they show over the row's right end); in the
+      panel its line less the left side.
       All widths are read before any equation changes, so the page is laid out once. */
   function fitEquations() {
     const todo = [];
@@ -387,7 +388,7 @@
     const rhs = rhsMath("td", line, "rhs", breaks);
     if (line.note_html) rhs.append(math("div", line.note_html, "note"));
     const tr = el("tr", { class: "line", "data-line": line.id },
-      math("td", line.lhs_ml, "lhs"), rhs, el("td", { class: "tools" }, ...copyButtons(line)));
+      math("td", line.lhs_ml, "lhs"), rhs, el("td", { class: "tools" }, el("div", { class: "tool-box" }, ...copyButtons(line))));
     if (line.click) {
       tr.dataset.click = line.click;
       tr.classList.add("clickable");

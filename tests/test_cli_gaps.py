@@ -167,6 +167,14 @@ def test_a_convolutional_network_refuses_the_options_of_the_scan_comparison(monk
         "dense, flatten layers does not run: drop it, or time a dense network\n")
 
 
+def test_a_convolutional_network_refuses_first_repeats_it_would_not_use(monkeypatch, capsys):
+    asked = _conv_recorded(monkeypatch)
+    assert main(["bench", CNN, "--first-repeats", "2", "--no-torch"]) == 2
+    assert asked == [] and capsys.readouterr().err == (
+        "derivax: --first-repeats: a network with conv, dense, flatten layers is timed in its steady state only, with "
+        "no time-to-first-step comparison: drop it, or time a dense network\n")
+
+
 def test_the_suite_says_where_it_caps_the_steps_given(monkeypatch, capsys):
     _suite_recorded(monkeypatch)
     assert main(["bench", "--suite", "--steps", "40", "--repeats", "1", "--no-torch"]) == 0

@@ -468,8 +468,9 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=count(1, SIZE_MAX, "--steps"), default=None,
                    help=f"steps timed per repeat, 1 to {SIZE_MAX} (default 100; at most {SUITE_MAX_STEPS} with "
                         "--suite)")
-    p.add_argument("--first-repeats", type=count(1, MAX_REPEATS, "--first-repeats"), default=3,
-                   help=f"repeats of the time-to-first-step comparison, 1 to {MAX_REPEATS} (default 3)")
+    p.add_argument("--first-repeats", type=count(1, MAX_REPEATS, "--first-repeats"), default=None,
+                   help=f"repeats of the time-to-first-step comparison of a dense network, 1 to {MAX_REPEATS} "
+                        f"(default 3; {SUITE_FIRST_REPEATS} with --suite)")
     p.add_argument("--small", default=None, metavar="MODEL", type=unmark,
                    help=f"network of the scan-versus-loop comparison (default {SMALL_MODEL}); 'none' skips it "
                         "(not with --suite, which has no such comparison)")
@@ -626,6 +627,11 @@ def main(args) -> int:
                                                                              "attention"} else None
         if unused(args, f"a network with {', '.join(sorted(kinds))} layers does not run", "time a dense network"):
             return 2
+        if args.first_repeats is not None:   # its timing has no time-to-first-step comparison
+            print(f"derivax: --first-repeats: a network with {', '.join(sorted(kinds))} layers is timed in its steady "
+                  "state only, with no time-to-first-step comparison: drop it, or time a dense network",
+                  file=sys.stderr)
+            return 2
         # its step's memory before anything is compiled, as a dense network's (check_sizes)
         fits_batch(net.build("rows"), args.batch_size)
         if args.steps > 50:
@@ -650,7 +656,7 @@ def main(args) -> int:
         except ModelError as exc:
             raise BenchError(f"--small {small_model}: {exc}") from None
         check_sizes(net, args.batch_size, small, small_batch, small_steps)
-        result = run(net, args.model, args.batch_size, args.repeats, args.steps, args.first_repeats,
+        result = run(net, args.model, args.batch_size, args.repeats, args.steps, args.first_repeats or 3,
                      small, small_model, small_batch, small_steps)
     except BenchError as exc:
         print(f"derivax: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ import sympy as sp
 from compile.lowering.evaluate import evaluate, leaf_values
 from compile.checks.factor import factor, transposed
 from compile.checks.points import random_point
+from derive.formula.errors import ShapeMismatch
 from derive.formula.parse import same_entries
 
 BATCHES = (3, 5)   # two batch sizes: a factor that follows m (a missing 1/m) shows as such
@@ -233,7 +234,11 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     no d-name in the formula is accepted in either reading (the report says which).
 
     A string is read as the books and courses write formulas too (``derive.formula.spelling``: δ₂ A₁ᵀ, LaTeX,
-    Octave's A1', a notebook's lines of definitions), and a target as they name it (∂J/∂W₂, dW₂, δ₂)."""
+    Octave's A1', a notebook's lines of definitions), and a target as they name it (∂J/∂W₂, dW₂, δ₂).
+
+    A formula that reads but whose operands' shapes do not fit one of its operations (NumPy would refuse it there)
+    raises ``ShapeMismatch``, a FormulaError naming the position, whose ``result`` is the NOT EQUAL verdict the
+    command line gives (exit 1), as for a formula of the wrong shape."""
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
     import numbers
@@ -268,7 +273,8 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     from derive.formula.matrix_names import matrix_names
     from derive.formula.parse import FormulaError
     from derive.formula.spelling import map_error, reads_nielsen, respell, shown
-    respelled, offsets = respell(formula, matrix_names(d))
+    names = matrix_names(d)
+    respelled, offsets = respell(formula, names, _layer_own(d, target, names))
     respelled, kept = _lines_of_target(d, target, formula, respelled)
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
@@ -278,8 +284,11 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         result = _check_formula(d, target, respelled, seed, dz)
     except FormulaError as exc:
         if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")):
-            exc = FormulaError(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
-        raise map_error(exc, formula, respelled, offsets) from None
+            exc = type(exc)(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
+        message, exc = exc.message, map_error(exc, formula, respelled, offsets)
+        if isinstance(exc, ShapeMismatch):
+            exc.result = _unfit_verdict(d, target, formula, respelled, exc, message)
+        raise exc from None
     if columns_hint and not result.ok:
         result.diagnosis.append(NIELSEN_COLUMNS)
     if respelled != formula.strip():
@@ -289,6 +298,64 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
     if kept:
         result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
+    return result
+
+
+def _layer_own(d, target, names) -> dict:
+    """The names a formula for a dense layer's gradient (W2, b2, dW2) may write without the layer's index, as the books
+    write one layer's (∂J/∂W = Σᵢ a⁽ⁱ⁾ᵀ δ⁽ⁱ⁾): a, the layer's input (A1, or X for the first layer), z its Z and δ its
+    error signal; {} for any other target. ``names``: the derivation's (``matrix_names``)."""
+    name = target[1:] if target.startswith("d") and target[1:] in d.grads else target
+    layer = next((l for l in d.model.layers if l.kind == "dense" and name in (getattr(l.W, "name", None),
+                                                                              getattr(l.b, "name", None))), None)
+    delta = d.deltas.get(layer.index) if layer is not None else None
+    if layer is None or delta is None or layer.Z is None or layer.W is None:
+        return {}
+    product = next((a for a in layer.Z.args if a.op == "matmul" and any(x is layer.W for x in a.args)), None)
+    given = next((a for a in product.args if a is not layer.W), None) if product is not None else None
+    own = {"a": str(getattr(given, "name", None)), "z": str(layer.Z.name), "delta": str(delta.name)}
+    return {k: v for k, v in own.items() if names.get(v) is not None and names.get(v) is (
+        given if k == "a" else layer.Z if k == "z" else delta)}
+
+
+def _unfit_verdict(d, target, formula, respelled, exc, message) -> FormulaCheck:
+    """NOT EQUAL for a formula that reads but whose operands' shapes do not fit one of its operations (``exc``, a
+    ShapeMismatch in the text as typed; ``message``, what does not fit): NumPy would refuse to compute it, at the
+    position said."""
+    from derive.formula.spelling import shown
+    correct, label = target_node(d, target)
+    per_step = (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct)
+    typed = " ".join(formula.split())
+    result = _verdict_of(d, target, correct, label, per_step, formula, typed)
+    if shown(respelled) != typed:
+        result.yours_note = f"read as {shown(respelled)}"
+    where = f"line {exc.line}, column {exc.column}" if "\n" in exc.text else f"position {exc.col + 1}"
+    result.how.append("shapes")
+    result.counterexample = f"your formula cannot be computed: its shapes do not fit at {where}, where NumPy " \
+                            f"would raise"
+    result.diagnosis.append(f"shapes that do not fit: {message}")
+    return result
+
+
+def _verdict_of(d, target, correct, label, per_step, text, yours) -> FormulaCheck:
+    """A verdict on ``text`` for ``target`` (its node ``correct``, printed ``label``), not yet decided: the derived
+    formula printed beside ``yours``, with the error signals it uses."""
+    from derive.graph.build import topo_order
+    from derive.printing.show import name as display, show
+
+    def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
+        if node.op == "bptt":   # ∂J/∂h⟨t⟩: the recurrence as the derivation prints it
+            return _recurrence(d, node, style)
+        return show(node.attrs["root"], style) if per_step and "root" in node.attrs else show(node, style)
+    result = FormulaCheck(target, label, text, yours, shown(correct, "text"), shown(correct, "formula"), ok=False,
+                          reading=_reading(d))
+    deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
+                    key=lambda n: -n.name.layer)
+    result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
+    if correct.op == "time_sum":  # a recurrent layer's gradient: its step's error signals, at step t
+        from derive.ops.scan import cell_backward
+        result.where = [f"{display(dn.name, 'text')} = {show(dn, 'text')}"
+                        for _, dn in cell_backward(correct.attrs["cell"]).deltas] + result.where
     return result
 
 
@@ -583,25 +650,13 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
         swapped = _swapped_name(d, formula, correct, per_step, seed)
         if not swapped:
             raise
-        raise FormulaError(exc.text, exc.col, f"{exc.message} ({swapped[0]})") from None
+        raise type(exc)(exc.text, exc.col, f"{exc.message} ({swapped[0]})") from None
     text = formula if isinstance(formula, str) else show(user, "formula")
     sizes = batches(seed, text)
-
-    def shown(node, style):  # a formula of a step prints as the step's expression, not its stack over t
-        if node.op == "bptt":   # ∂J/∂h⟨t⟩: the recurrence as the derivation prints it
-            return _recurrence(d, node, style)
-        return show(node.attrs["root"], style) if per_step and "root" in node.attrs else show(node, style)
-    result = FormulaCheck(target, label, text, shown(user, "text"), shown(correct, "text"),
-                          shown(correct, "formula"), ok=False, reading=_reading(d))
-    from derive.graph.build import topo_order
+    yours = _recurrence(d, user, "text") if user.op == "bptt" else \
+        show(user.attrs["root"], "text") if per_step and "root" in user.attrs else show(user, "text")
+    result = _verdict_of(d, target, correct, label, per_step, text, yours)
     from derive.printing.show import name as display
-    deltas = sorted((n for n in topo_order(correct) if n.role == "delta" and n is not correct),
-                    key=lambda n: -n.name.layer)
-    result.where = [f"{display(n.name, 'text')} = {show(n, 'text')}" for n in deltas]
-    if correct.op == "time_sum":  # a recurrent layer's gradient: its step's error signals, at step t
-        from derive.ops.scan import cell_backward
-        result.where = [f"{display(dn.name, 'text')} = {show(dn, 'text')}"
-                        for _, dn in cell_backward(correct.attrs["cell"]).deltas] + result.where
     if user.shape != correct.shape and same_entries(user.shape, correct.shape):
         # the same array under NumPy's broadcasting: leading axes of length 1 kept or dropped (a bias's
         # (n,) for (1, n) in rows; a conv bias's (1, 1, 1, c) for (c,)): compared entry by entry

@@ -51,11 +51,16 @@ RECURSION = "the formula is nested too deeply to be compared (Python's recursion
 
 def _main(args) -> int:
     from compile.checks.formula import CheckError, check_formula
+    from derive.formula.errors import ShapeMismatch
     from derive.network.examples import resolve
     _, net = resolve(args.model, args.loss, getattr(args, "input", None), getattr(args, "l2", None), getattr(args, "l2_form", None),
                      getattr(args, "reduction", None))
     try:
         result = check_formula(net, args.param, args.formula, args.convention, args.seed, dz=args.dz)
+    except ShapeMismatch as exc:   # a formula that reads, whose shapes do not fit: wrong, a verdict as a wrong shape is
+        if exc.result is None:
+            raise
+        result = exc.result
     except CheckError as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         if args.json:

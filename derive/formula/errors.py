@@ -36,3 +36,12 @@ class FormulaError(ValueError):
         shown = repr(text) if len(text) <= width else f"the formula ({len(text)} characters)"
         super().__init__(f"{message} at position {col + 1} of {shown}\n  {left}{text[start:start + width]}{right}"
                          f"\n  {' ' * (col - start + len(left))}^")
+
+
+class ShapeMismatch(FormulaError):
+    """A formula that reads, but whose operands' shapes do not fit one of its operations (a product, an entrywise
+    operator), as NumPy would refuse to compute it: a wrong formula rather than one that cannot be read.
+    ``derivax check`` gives it as its verdict, NOT EQUAL (exit 1), as it gives a formula of the wrong shape;
+    ``result`` is that verdict where the check has built it (``compile.checks.formula.check_formula``)."""
+
+    result = None

@@ -376,7 +376,9 @@ def matrix_functions(model=None) -> dict:
         out.update(window_functions(model))
         out.update(attention_functions(model))
         out.update(embedding_functions(model))
-        out["g_prime"] = _layer_prime(model)
+        for letter in GENERIC_ACTIVATIONS:   # g'(Z1), f'(Z1), h'(Z1), φ'(Z1): the layer's own activation's derivative
+            out[f"{letter}_prime"] = _layer_prime(model, letter)
+        out["sigmoidGradient"] = PRIMES["sigmoid_prime"]   # Ng's ex4 sigmoidGradient(z)
         from derive.graph.build import topo_order
         ops = {n.op for n in topo_order(model.J)}
         if "concat" in ops:
@@ -478,19 +480,28 @@ def embedding_functions(model) -> dict:
     return {"take": take_, "scatter_add": scatter_add_}
 
 
-def _layer_prime(model):
-    """``g_prime(Z2)``: Ng's g[2]′(Z[2]), the derivative of the activation of the layer whose Z it is given."""
+# the letters the books name a layer's activation by, whatever it is: Ng's g, Bishop's h, Goodfellow's and UFLDL's f,
+# φ (phi); primed and given a layer's Z, each is that layer's activation's derivative
+GENERIC_ACTIVATIONS = ("g", "f", "h", "phi")
+
+
+def _layer_prime(model, letter="g"):
+    """``g_prime(Z2)``: Ng's g[2]′(Z[2]), the derivative of the activation of the layer whose Z it is given (f, h
+    and φ alike: ``GENERIC_ACTIVATIONS``)."""
+    called = f"{letter}_prime"
+
     def g_prime(x):
         layers = [l for l in model.layers if getattr(l, "Z", None) is not None]
         layer = next((l for l in layers if l.Z is x), None) if isinstance(x, Node) else None
         if layer is None:
-            raise ValueError("g_prime(Z) is the derivative of a layer's activation at its Z, as Ng's g[l]′(Z[l]): "
-                             "its argument is a layer's Z itself (g_prime(Z1))")
+            raise ValueError(f"{called}(Z) is the derivative of a layer's activation at its Z, as Ng's g[l]′(Z[l]): "
+                             f"its argument is a layer's Z itself ({called}(Z1))")
         fn = getattr(layer, "fn", None)
         if not isinstance(fn, sp.Lambda) or len(fn.variables) != 1:
             raise ValueError(f"layer {layer.index}'s activation ({getattr(layer, 'activation', '?')}) has no "
-                             "entrywise derivative to write as g_prime")
+                             f"entrywise derivative to write as {called}")
         return _prime(fn, str(getattr(layer, "activation", "g")))(x)
+    g_prime.__name__ = called
     return g_prime
 
 

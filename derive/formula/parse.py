@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 
 import sympy as sp
 
 from derive.network.functions import FUNCTIONS, _numbers, activation, loss, yhat, y, z
-from derive.graph.build import Node, ew
+from derive.graph.build import Node, ShapeError, ew
 from derive.ops.elementwise import broadcast_shape
 from derive.formula.matrix_names import array_methods, indicator, matrix_functions, matrix_names, numpy_functions
 
 from derive.formula.errors import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH, FormulaError  # noqa: F401 - named here too
+from derive.formula.errors import ShapeMismatch
 
 MAX_CONSTANT = 10**6
 
@@ -191,12 +193,12 @@ class Evaluator:
         col = len(here.encode("utf-8")[:col].decode("utf-8", "ignore"))  # ast counts bytes
         return before + col
 
-    def fail(self, node, message):
+    def fail(self, node, message, error=FormulaError):
         col = self.offset(node)
         if isinstance(node, ast.Attribute) and getattr(node, "end_col_offset", None):
             end = self.offset(type("P", (), {"lineno": node.end_lineno, "col_offset": node.end_col_offset})())
             col = end - len(node.attr)  # point at the attribute, not the object
-        raise FormulaError(self.src, col, message)
+        raise error(self.src, col, message)
 
     def source(self, node) -> str:
         """The formula's own text of a sub-expression (what a message quotes)."""
@@ -245,10 +247,16 @@ class Evaluator:
             if lines is not None:
                 return self._run_statements(lines)
             line = exc.lineno or 1
-            probe = type("P", (), {"lineno": line, "col_offset": max((exc.offset or 1) - 1, 0)})()
-            msg = exc.msg
+            # no offset (0): the formula ended where more was due (A2 - Y +): its end
+            column = exc.offset - 1 if exc.offset else len(self.src.split("\n")[line - 1].encode("utf-8")) \
+                if line <= len(self.src.split("\n")) else 0
+            probe = type("P", (), {"lineno": line, "col_offset": max(column, 0)})()
+            msg = re.sub(r"\s*\(detected at line \d+\)", "", exc.msg)
             if "parenthes" in msg and "nested" in msg:
                 msg = "parentheses nested too deeply"
+            elif "string literal" in msg:   # Python's tokenizer on a quote: say what the formula holds there
+                msg = "a quote opens a string that is not closed (a prime or a transpose is written right after " \
+                      "its operand: f'(Z1), A1')"
             elif msg.startswith("invalid syntax") and _side_by_side(self.src, self.offset(probe)):
                 msg += "; two operands side by side: write @ (a matrix product) or * between them" \
                        + self._side_by_side_fit(self.offset(probe))
@@ -1008,8 +1016,10 @@ class Evaluator:
             self.fail(node, self.reworded(node, str(exc).splitlines()[0], _operands, args) if str(exc)
                       else type(exc).__name__)
         except (ValueError, AttributeError, ArithmeticError) as exc:
+            # operands whose shapes fit no product or entrywise operation: a wrong formula (ShapeMismatch)
+            unfit = isinstance(exc, ShapeError) and ("broadcast" in str(exc) or str(exc).startswith("cannot multiply"))
             self.fail(node, self.reworded(node, str(exc).splitlines()[0], _operands, args) if str(exc)
-                      else type(exc).__name__)
+                      else type(exc).__name__, ShapeMismatch if unfit else FormulaError)
         expr = value.attrs.get("expr") if hasattr(value, "attrs") else value
         if isinstance(expr, sp.Basic) and expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             if isinstance(node, ast.BinOp):  # point at the divisor
@@ -1103,7 +1113,7 @@ def _numpy_matmul(a, b):
         return a @ b   # a sequence's or a batch's product: the graph's own rule, and its message
     n, k = a.shape[-1], b.shape[0]
     if n != k:
-        raise ValueError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}: {n} against "
+        raise ShapeError(f"cannot multiply {a!r} {fmt_shape(a.shape)} by {b!r} {fmt_shape(b.shape)}: {n} against "
                          f"{k} entries")
     left = reshape(a, (1, n)) if a.rank == 1 else a
     right = reshape(b, (k, 1)) if b.rank == 1 else b

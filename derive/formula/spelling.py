@@ -13,16 +13,19 @@ What it rewrites (nothing else is touched):
   a trailing ``;``;
 - unicode: ``−`` and dashes as ``-``; ``⊙`` and ``∘`` as ``*``; ``·``, ``⋅`` and ``×`` as a product (below);
   ``ᵀ`` and ``⊤`` as ``.T``; ``²``, ``³`` as ``**2``, ``**3``; subscript digits as digits; ``δ`` as delta,
-  ``λ`` as lam, ``σ`` as sigmoid, ``ε`` as epsilon, ``π`` as pi;
-- LaTeX: ``\\frac{a}{b}``; ``\\delta``, ``\\lambda``, ``\\sigma``, ``\\tanh``, ...; ``\\odot``, ``\\circ``,
-  ``\\cdot``, ``\\times``; ``^T``, ``^\\top``, ``^{T}``, ``^\\intercal`` as ``.T``; ``_{2}``, ``_2`` and Ng's
-  ``^{[2]}`` as a layer's index; ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands; the sums derivax
-  prints, each over its term (to the next + or − outside brackets): ``\\sum_{i=1}^{m} x^{(i)}`` over the examples,
-  ``\\sum_{k}`` over the class index (``sum_k``: the classes' axis), a bare ``\\sum`` over every entry; a sum over
-  another index, and any other command, is refused with its position; an align's ``&=``, its ``&& \\text{...}``
-  remark and its line breaks ``\\\\`` (lines of definitions, as derivax prints the forward pass);
+  ``λ`` as lam, ``σ`` as sigmoid, ``ε`` as epsilon, ``π`` as pi, ``φ`` as phi;
+- LaTeX: ``\\frac{a}{b}``; ``\\delta``, ``\\lambda``, ``\\sigma``, ``\\tanh``, ``\\phi``, ...; ``\\odot``, ``\\circ``,
+  ``\\bullet``, ``\\cdot``, ``\\times``; ``^T``, ``^\\top``, ``^{T}``, ``^\\intercal`` as ``.T``; ``^\\prime`` and
+  ``\\prime`` as ``'``; ``_{2}``, ``_2``, Ng's ``^{[2]}`` and UFLDL's and CS229's ``^{(2)}`` (``⁽²⁾``, on a bare W,
+  b, a, z, A, Z, δ, or dW, ...) as a layer's index; ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands;
+  the sums derivax prints, each over its term (to the next + or − outside brackets): ``\\sum_{i=1}^{m} x^{(i)}``
+  over the examples, ``\\sum_{k}`` over the class index (``sum_k``: the classes' axis), a bare ``\\sum`` over every
+  entry; a sum over another index, and any other command, is refused with its position; an align's ``&=``, its
+  ``&& \\text{...}`` remark and its line breaks ``\\\\`` (lines of definitions, as derivax prints the forward pass);
 - Octave: ``.*`` and ``./`` as ``*`` and ``/``, ``.^`` as ``**``; and, where the text does not parse as
-  it is, ``A1'`` as ``A1.T`` and ``sigmoid'(Z1)`` as ``sigmoid_prime(Z1)``;
+  it is, ``A1'`` as ``A1.T`` and ``sigmoid'(Z1)`` as ``sigmoid_prime(Z1)`` (a prime is never a string's quote);
+  in a formula that holds Octave's ``.*`` or a ``'`` that transposes (and no ``@``), ``*`` as Octave's product: ``*``
+  beside a number, ``@`` between two matrices (``(1/m) * A1' * delta2``);
 - Nielsen's layers as superscripts (``δ^3 (a^2)^T``, ``(w³)ᵀ δ³ ⊙ σ′(z²)``, ``δ^L``, ``a^{L-1}``): his input is
   layer 1, so his w^l, b^l, z^l, a^l, δ^l are derivax's layer l − 1 (a^1 is X) and L the output layer; a layer
   named by a symbol (``w^{l+1}``), one the network does not have, an upper-case name with a superscript (numbered
@@ -37,8 +40,9 @@ With the derivation's ``names`` (``respell(text, names)``), a name the derivatio
 as the one it plainly means, where exactly one fits: ``delta_2`` and ``delta[2]`` as delta2, ``a1`` and
 ``dz2`` as A1 and dZ2 (a book's lower case), ``A0`` as X (the input as layer 0's activation), ``N`` and ``n``
 as m (CS231n's batch size, Nielsen's number of inputs), ``lambda`` as the weight decay's λ, and the output layer's names as the courses give
-them (Ng's ``AL``, ``dZL``, the books' ``ŷ``, CS231n's ``probs`` and ``scores``). A name a line of the
-formula defines (``dscores = ...``) is its own, and never read as another.
+them (Ng's ``AL``, ``dZL``, the books' ``ŷ``, CS231n's ``probs`` and ``scores``); in a formula for one layer's
+gradient (``respell(text, names, own)``), ``a``, ``z`` and ``δ`` without an index as that layer's input, Z and δ. A
+name a line of the formula defines (``dscores = ...``) is its own, and never read as another.
 """
 from __future__ import annotations
 
@@ -50,7 +54,8 @@ from derive.formula.errors import FormulaError
 _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "⊘": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
-            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "Ŷ": "Yhat", "\u0302": "hat", **_SUBSCRIPTS}
+            "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "Ŷ": "Yhat", "\u0302": "hat",
+            "φ": "phi", "ϕ": "phi", **_SUBSCRIPTS}
 # the books' signs a formula spells otherwise (a message says how)
 _REFUSED = {"Σ": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
             "∑": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
@@ -63,7 +68,8 @@ _PRODUCTS = ("·", "⋅", "×", "∙")
 # LaTeX commands read as a name or an operator; any other command is refused with its position
 _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log",
           "cosh": "cosh", "sinh": "sinh", "coth": "coth", "sech": "sech", "csch": "csch",
-          "ln": "log", "epsilon": "epsilon", "varepsilon": "epsilon", "pi": "pi", "odot": "*", "circ": "*",
+          "ln": "log", "epsilon": "epsilon", "varepsilon": "epsilon", "pi": "pi", "phi": "phi", "varphi": "phi",
+          "odot": "*", "circ": "*", "bullet": "*", "prime": "'",
           "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
@@ -87,6 +93,7 @@ class _Out:
         self.example = False      # inside such a sum, where x^{(i)} (one example's x) is read as x
         self.classes = False      # inside \sum_{k}, where x_k (x's entry at class k) is read as x
         self.marks = []           # where in the text written a name marked (i) (one example's) ends
+        self.octave = False       # Octave's syntax (.*, A1'), where * is the matrix product
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -96,10 +103,12 @@ class _Out:
         return "".join(self.chars)
 
 
-def respell(text: str, names=None):
+def respell(text: str, names=None, own=None):
     """(respelled text, offsets): ``offsets[k]`` is the offset in ``text`` of the respelled text's
     character k (one more entry, for the end). Returns ``text`` itself, and offsets 0..n, where
-    nothing needs respelling."""
+    nothing needs respelling. ``own``: the names a formula for one layer's gradient writes without the layer's
+    index, as the books write one layer's (``Σᵢ a⁽ⁱ⁾ᵀ δ⁽ⁱ⁾``), and the derivation's name each is
+    ({"a": "A1", "z": "Z2", "delta": "delta2"} for W2)."""
     from derive.formula.errors import MAX_LENGTH
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
@@ -120,9 +129,12 @@ def respell(text: str, names=None):
             if _parses(_products(tried, tried_at)[0]):
                 new, at = tried, tried_at
                 break
+        else:   # a prime (f'(z), A1') is never a string's quote, where the text does not parse either way; the
+            # books' operands side by side are their product there too, so that its syntax error is its own
+            new, at = tries[-1]
     new, at = _products(new, at)
     if names is not None:
-        new, at = _names(new, at, names)
+        new, at = _names(new, at, names, own or {})
     return new, at
 
 
@@ -135,7 +147,7 @@ def map_error(exc: FormulaError, original: str, respelled: str, offsets) -> Form
     col = min(max(offsets[min(max(exc.col, 0), len(offsets) - 1)] - lead, 0), len(stripped))
     said = shown(respelled)
     note = f" (read as {said!r})" if said != " ".join(stripped.split()) and len(said) <= 160 else ""
-    return FormulaError(stripped, col, exc.message + note)
+    return type(exc)(stripped, col, exc.message + note)   # a ShapeMismatch stays one
 
 
 def shown(respelled: str) -> str:
@@ -196,6 +208,7 @@ def _characters(text, names=None):
     layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
     out = _Out(max(layers) if layers else None, set(names) if names is not None else None, _batch_axis(names))
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
+    out.octave = _octave(text[start:end])
     _write(text, start, end, out, latex)
     out.at.append(end)
     return out.text(), out.at
@@ -235,6 +248,11 @@ def _write(text, start, end, out, latex):
             if example.group(2):   # a^{[1](i)T}: one example's a, transposed
                 out.put(".T", i)
             i = example.end()
+            continue
+        layer = _TYPESET_LAYER.match(text, i, end) if c == "⁽" else None
+        if layer and _layer_name(out):   # W⁽²⁾, δ⁽²⁾: the layer's index, as W^{(2)}
+            out.put("".join(_TYPESET_SUP[ch] for ch in layer.group(1)), i)
+            i = layer.end()
             continue
         summed = _SUM.match(text, i, end) if c in "Σ∑\\" else None
         stop = _term_end(text, summed.end(), end) if summed else None
@@ -367,10 +385,20 @@ def _write(text, start, end, out, latex):
                 out.put(".T", i)
                 i = sup.end()
                 continue
+            primed = _PRIMED.match(text, i, end)
+            if primed:   # f^\prime(z), f^{\prime}(z): the prime f'(z) is
+                out.put("'", i)
+                i = primed.end()
+                continue
             layer = _LAYER.match(text, i, end)   # Ng's W^{[2]}
             if layer:
                 mark = layer.group(3)
                 out.put("_prime" if mark in ("'", "\\prime") else layer.group(2) + (".T" if mark else ""), i)
+                i = layer.end()
+                continue
+            layer = _ROUND_LAYER.match(text, i, end)
+            if layer and _layer_name(out):   # UFLDL's and CS229's W^{(2)}, a^{(1)}, \delta^{(2)}: as Ng's W^{[2]}
+                out.put(layer.group(2) + (".T" if layer.group(3) else ""), i)
                 i = layer.end()
                 continue
             layer = _NIELSEN_SUP.match(text, i, end)
@@ -434,7 +462,8 @@ def _write(text, start, end, out, latex):
             continue
         if c in _REFUSED:
             raise FormulaError(text, i, f"{c} is {_REFUSED[c]}")
-        if c in _PRODUCTS:
+        if c in _PRODUCTS or c == "*" and out.octave and not text.startswith(("**", "*="), i) \
+                and not (i > start and text[i - 1] == "*"):   # Octave's * (A1' * delta2): a product, by its operands
             out.put(_PRODUCT, i)
             i += 1
             continue
@@ -460,6 +489,13 @@ _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
                          r"|T(?![A-Za-z0-9_]))")
 _LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+)\s*\]\s*(T|\\top|'|\\prime)?\s*(?(1)\})")
+# a layer's index as UFLDL's and CS229's notes write it, in round brackets (W^{(2)}, a^{(1)T}, δ⁽²⁾): only on a
+# bare name of a layer (``_layer_name``), where (i) is one example's (``_EXAMPLE``, read before)
+_ROUND_LAYER = re.compile(r"\^\s*(\{)?\s*\(\s*(\d+)\s*\)\s*"
+                          r"(T(?![A-Za-z0-9_])|\\top(?![A-Za-z])|\\intercal(?![A-Za-z]))?\s*(?(1)\})")
+_TYPESET_LAYER = re.compile(r"⁽([⁰¹²³⁴⁵⁶⁷⁸⁹]+)⁾")
+_PRIMED = re.compile(r"\^\s*(?:\{\s*(?:\\prime(?![A-Za-z])|')\s*\}|\\prime(?![A-Za-z]))")
+_LAYER_NAME = re.compile(r"(?<![A-Za-z0-9_.])d?(?:W|w|b|a|z|A|Z|delta)$")
 _INDEX = re.compile(r"_\s*\{\s*(\d+)\s*\}|_(\d+)(?![A-Za-z_])")
 
 # Nielsen's layers written as superscripts (w^2, δ^{L}, a^{l-1}, w²): his input is layer 1, so his layer l is derivax's
@@ -526,6 +562,13 @@ def reads_nielsen(text) -> bool:
 
 def _sup_text(found) -> str:
     return (found.group(1) if found.group(1) is not None else found.group(2)).strip()
+
+
+def _layer_name(out) -> bool:
+    """Whether ``out`` ends in a bare name a layer's index may follow (W, b, a, z, A, Z, delta, with a d before it:
+    dW), not one of the derivation's own (a number's power follows that)."""
+    tail = _LAYER_NAME.search("".join(out.chars[-8:]))
+    return tail is not None and not (out.names is not None and tail.group() in out.names)
 
 
 def _nielsen_name(out):
@@ -745,20 +788,48 @@ def _tokens(text):
     return out
 
 
+def _primes(text) -> dict:
+    """{offset: "call" or "transpose"} of each ' in ``text`` that is a prime, not a string's quote: one that
+    follows an operand directly (A1', (A2-Y)', a prime after another), a function's derivative where a call
+    follows (sigmoid'(Z1), f'(z)) and a transpose otherwise. A quote elsewhere opens a string (np.einsum('ij,jk->ik',
+    ...)), whose text is skipped to its closing quote."""
+    found, k = {}, 0
+    while k < len(text):
+        c = text[k]
+        if c == "'" and k > 0 and (text[k - 1].isalnum() or text[k - 1] in "_)]'"):
+            word = re.search(r"[A-Za-z_][A-Za-z_0-9]*$", text[:k])
+            found[k] = "call" if word and text[k + 1:].lstrip().startswith("(") else "transpose"
+        elif c in "'\"":
+            close = text.find(c, k + 1)
+            if close < 0:
+                break
+            k = close
+        k += 1
+    return found
+
+
+def _octave(text) -> bool:
+    """Whether a formula is written in Octave's syntax, where * is the matrix product (A1' * delta2, (delta2 * W2')
+    .* A1): it holds Octave's .*, ./ or .^ (not after a number, as Python's 2./m), or a ' that transposes, and no @
+    (NumPy's matrix product, beside which * multiplies entry by entry)."""
+    if "@" in text:
+        return False
+    for found in re.finditer(r"\.[*/^]", text):
+        if not re.search(r"(?<![A-Za-z_0-9.])\d+$", text[:found.start()]):
+            return True
+    return "transpose" in _primes(text).values()
+
+
 def _octave_primes(text, at):
     """Octave's and the books' primes, where the text does not parse as Python: A1' as A1.T, (A2-Y)' as
-    (A2-Y).T, sigmoid'(Z1) and σ'(Z1) as sigmoid_prime(Z1)."""
-    if "'" not in text:
+    (A2-Y).T, sigmoid'(Z1) and σ'(Z1) as sigmoid_prime(Z1); a string's quotes are left as they are."""
+    primes = _primes(text) if "'" in text else None
+    if not primes:
         return text, at
     out = _Out()
     for k, c in enumerate(text):
-        if c == "'" and k > 0 and (text[k - 1].isalnum() or text[k - 1] in "_)'"):
-            after = text[k + 1:].lstrip()
-            word = re.search(r"[A-Za-z_][A-Za-z_0-9]*$", text[:k])
-            if after.startswith("(") and word:
-                out.put("_prime", at[k])
-            else:
-                out.put(".T", at[k])
+        if k in primes:
+            out.put("_prime" if primes[k] == "call" else ".T", at[k])
             continue
         out.put(c, at[k])
     out.at.append(at[-1])
@@ -972,8 +1043,9 @@ def _last_layer(t, known):
     return name if name in known else None
 
 
-def _names(text, at, names):
-    """Names the derivation does not know, read as the one each plainly means (see the module's doc)."""
+def _names(text, at, names, own=None):
+    """Names the derivation does not know, read as the one each plainly means (see the module's doc); ``own``: a
+    layer's names written without its index (``respell``)."""
     tokens = _tokens(text)
     if not tokens:
         return text, at
@@ -1002,6 +1074,9 @@ def _names(text, at, names):
         if following == "[" and k + 3 < len(tokens) and tokens[k + 2][0] == "num" and tokens[k + 3][1] == "]" \
                 and t + tokens[k + 2][1] in known:   # delta[2], Ng's A[1]
             edits.append((s, tokens[k + 3][3], t + tokens[k + 2][1]))
+            continue
+        if t in (own or {}) and own[t] in known:   # a, z, δ of the layer whose gradient it is
+            edits.append((s, e, own[t]))
             continue
         flat = re.sub(r"_(?=\d)", "", t)
         candidates = [flat] + ([c for c in lower.get(flat.lower(), [])] if flat.lower() in lower else [])

@@ -68,3 +68,19 @@ def test_codegen_to_a_dash_writes_to_standard_output(capsys):
     from compile.cli.main import main
     assert main(["codegen", "2-3:tanh-1:sigmoid", "-o", "-"]) == 0
     assert capsys.readouterr().out.startswith('"""Trainer for 2-3:tanh-1:sigmoid')
+
+
+def test_a_layers_name_cannot_run_latex_or_markdown():
+    # a recurrent layer's name is shown in the layout lines: in LaTeX they are comments, which a line break in the
+    # name would end (handing "\input{...}" to TeX); in Markdown, Pandoc passes a bare \input on to LaTeX
+    from derive.printing.document import to_latex, to_markdown
+    name = "A\n\\input{/etc/hostname}\r\\def\\x{1}"
+    net = Network((3, 2), [Recurrent(2, lambda s: s.gate("f", "tanh"), name=name), Dense(1)], loss="mse")
+    d = net.derive()
+    latex = to_latex(d)
+    lines = latex.splitlines()
+    assert not [line for line in lines if "\\input" in line and not line.startswith("% ")]
+    assert any(line.startswith("% layer 1: A \\input{/etc/hostname} \\def\\x{1}, 2 units") for line in lines)
+    md = to_markdown(d)
+    assert "layer 1: A \\\\input\\{/etc/hostname\\} \\\\def\\\\x\\{1\\}, 2 units" not in md   # braces are left as they are
+    assert "layer 1: A \\\\input{/etc/hostname} \\\\def\\\\x{1}, 2 units" in md

@@ -565,10 +565,16 @@ def print_rich(d, params=None, steps=False, console=None, unroll=False):
     _print_panels(console or Console(), d, params, steps, Panel, Text, unroll)
 
 
+def _comment(text: str) -> str:
+    """A LaTeX comment of ``text`` on one line: a line break in it (a layer's name can hold one) would end the comment
+    and hand the rest to TeX as commands."""
+    return "% " + " ".join(text.splitlines())
+
+
 def to_latex(d, params=None, steps=False, unroll=False) -> str:
-    parts = [f"% {line}" for line in layout_lines(d, "latex")]
+    parts = [_comment(line) for line in layout_lines(d, "latex")]
     for section, rows in sections(d, "latex", params, steps, unroll):
-        parts.append(f"% {section}")
+        parts.append(_comment(section))
         parts.append(r"\begin{align*}")
         # a long equation on several lines, a long note below its equation: each line fits the page
         parts.append(" \\\\\n".join(latex_rows(rows, FACT)))
@@ -642,9 +648,9 @@ def to_latex_document(d, params=None, steps=False, unroll=False, title="derivax 
 def to_markdown(d, params=None, steps=False, unroll=False) -> str:
     parts = [f"**Convention:** `{d.model.convention}` "
              f"({'examples as rows' if d.model.convention == 'rows' else 'examples as columns'})", ""]
-    parts += [line + "\n" for line in layout_lines(d)]
+    parts += [_markdown_prose(line) + "\n" for line in layout_lines(d)]
     for section, rows in sections(d, "latex", params, steps, unroll):
-        parts.append(f"### {section}")
+        parts.append(f"### {_markdown_prose(section)}")
         parts.append("")
         for left, right, note in rows:
             parts.append(markdown_math(left, right))
@@ -682,6 +688,13 @@ def _markdown_text(note: str) -> str:
     for k in range(0, len(parts), 2):   # outside math
         parts[k] = "".join("\\" + ch if ch in "*`[]<>" else ch for ch in parts[k])
     return "$".join(parts)
+
+
+def _markdown_prose(text: str) -> str:
+    """Words (a layout line, a title, which may hold a layer's name) as one line of Markdown that shows them as they
+    are: its marks escaped, a backslash too (Pandoc passes ``\\input{...}`` on to LaTeX as a command), and ``$``
+    (math) and ``<`` (HTML) with them."""
+    return "".join("\\" + ch if ch in "\\*`[]<>$_#|" else ch for ch in " ".join(text.splitlines()))
 
 
 def _formula_name(lhs: str) -> str:

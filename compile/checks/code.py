@@ -623,7 +623,7 @@ def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
                per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None, _flip=True,
-               _norm=None) -> CodeReport:
+               _norm=None, _y_vector=False) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -684,10 +684,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                          f"not {inputs!r}")
     if inputs == "auto":
         report = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels,
-                            per_example, dz, "values")
+                            per_example, dz, "values", _y_vector=_y_vector)
         if report.stopped == "exception" and report.indexes_data and data is None:
             retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
-                               labels, per_example, dz, "indices")
+                               labels, per_example, dz, "indices", _y_vector=_y_vector)
             if retry.stopped is None:
                 retry.notes.append(f"x read as indices: with real-valued inputs the code stopped ({report.error})")
                 return retry
@@ -696,10 +696,41 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                                     "or one sequence at a time (as a character-level RNN's loss function) needs "
                                     "--per-example; class indices as targets, --labels integer; inputs as indices, "
                                     "--inputs indices")
+        # one output's targets handed (batch, 1) to code that takes them (batch,): its output (batch,) minus them
+        # broadcasts to (batch, batch), and its gradients came back with an axis of m more, or it stopped on the shapes
+        broadcast = [] if per_example or _y_vector or report.stopped is not None else \
+            _outer_broadcast(report, net, convention, labels)
+        stopped_on_shapes = not per_example and not _y_vector and report.stopped == "exception" and \
+            _shape_error(report.error) and _one_output(net, convention, labels)
+        if broadcast or stopped_on_shapes:
+            retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
+                               labels, per_example, dz, "auto", _flip=_flip, _y_vector=True)
+            if retry.error is None and not _outer_broadcast(retry, net, convention, labels) \
+                    and any(p.ok for p in retry.params.values()):
+                why = (f"its gradients came back with an axis of the batch size more ({', '.join(broadcast)})"
+                       if broadcast else f"it stopped ({report.error})")
+                retry.notes = [f"{n}, as the code takes them: handed (batch, 1), {why}, as an output of shape (batch,) "
+                               "minus targets of shape (batch, 1) broadcasts to (batch, batch)" if n == Y_VECTOR else n
+                               for n in retry.notes]
+                return retry
         if not per_example and report.stopped in (None, "exception"):
             report = _per_example_reading(report, getattr(net, "reduction", None), lambda: check_code(
                 net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels, True, dz,
                 "auto", _flip=False))
+        if broadcast and not any("as --per-example asks" in n for n in report.notes):
+            report.notes = [n for n in report.notes if not (n.startswith("hint:") and "--per-example" in n)]
+            report.notes.append(f"note: {', '.join(broadcast)} came back with an axis of the batch size m more than the "
+                                "parameter has: y is handed (batch, 1), one column for the one output; code that "
+                                "subtracts it from an output of shape (batch,) (out.squeeze(-1) - y, out[:, 0] - y) "
+                                "broadcasts to (batch, batch). Keep the output's column (out - y), or reshape y to "
+                                "(batch,) inside the function; handed (batch,) it did not run right either")
+        if per_example and report.stopped == "exception" and (
+                "too many indices" in (report.error or "") or _shape_error(report.error)):
+            one = "one column (inputs, 1)" if convention == "columns" else "one vector (inputs,)"
+            how = ("indexes an axis one example does not have" if "too many indices" in report.error
+                   else "stopped on one example's shapes")
+            report.notes.append(f"hint: called once per example (--per-example), x is {one} and y its targets: the "
+                                f"code {how}, as code of a whole batch does; check it without --per-example")
         if _flip and report.stopped == "exception" and _shape_error(report.error):
             other = "rows" if convention == "columns" else "columns"
             report = _convention_hint(report, other, per_example, lambda: check_code(
@@ -765,6 +796,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # whose value came back as the tensor's own (the forward pass's), not compared
         bare, forward_keys = {k: v for k, v in I.bare_names(model).items() if k in inter}, set()
         point_labels, extra, error, stopped, spelled, callings = [], set(), None, None, set(), set()
+        key_hints = []   # keys that name no parameter in the shapes of parameters not returned
         indexes_data = False
         findings, said, readings = [], [], []
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
@@ -805,6 +837,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 drop, seeded_param = _seeded_masks(model, seed + k_point, len(x))
             if inputs == "indices":
                 x = _one_hot_like(x, seed + len(point_labels))
+            if labels == "integer" and y.ndim >= 2 and not np.all((y == 0) | (y == 1)):
+                # class indices are one-hot targets: those bce draws as probabilities, at their largest entry
+                y = np.eye(y.shape[-1])[np.argmax(y, axis=-1)]
             step_mask = None
             if loss_layer and run.takes[2:3] == ["mask"] and model.Y.rank == 3 and model.loss_name == "ce":
                 # temporal_softmax_loss(x, y, mask): a real mask, each sequence cut after a length of its own (the
@@ -842,6 +877,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             ys = (y.T if columns else y).copy()
             if labels == "integer":
                 ys = np.argmax(ys, axis=0 if columns else -1)
+            elif _y_vector and not columns and ys.ndim == 2 and ys.shape[1] == 1:   # one output's targets as (batch,)
+                ys = ys.reshape(-1)
             context = _context(d, params, x, y, given, columns, drop)
             context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
             if aligned:
@@ -902,6 +939,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if stopped == "MemoryError" and isinstance(run, InChild):
                     error += f" (memory limit of the check: {run.memory / 2**30:.3g} GiB)"
                 break
+            unnamed = None if layer_check else _keys_by_shape(reply, names, given)
+            if unnamed is not None and not (set(reply["values"]) | set(reply["problems"])) & set(names):
+                # every gradient under a key of its own: which they are, not a verdict of missing
+                error, stopped = f"at {label}: {unnamed}", "result"
+                break
+            if unnamed is not None and f"hint: {unnamed}" not in key_hints:
+                key_hints.append(f"hint: {unnamed}")
             if drawn:   # the mask the code's forward drew: derivax's gradients through that mask
                 from compile.checks.points import mask_dims
                 mask = model.masks[0]
@@ -1174,12 +1218,15 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                  **(realigned(aliases, aligned) if aligned_read else aliases), **spelled_for}
         notes.append(f"keys read in the courses' spelling: {', '.join(sorted(spelled))} for "
                      f"{', '.join(meant.get(k, k[1:]) for k in sorted(spelled))}")
+    if _y_vector:
+        notes.append(Y_VECTOR)
     if labels == "integer":
         notes.append(f"y handed as class indices ({'batch, time' if per_step else 'batch,'}), not one-hot "
                      + ("columns" if columns else "rows"))
     for how in sorted(callings):
         notes.append(f"{how} (read from its parameters' names)")
     notes += readings
+    notes += key_hints[:1]
     if halves:
         r16, a16 = TOLERANCES["float16"]
         notes.append(f"the gradients of {', '.join(halves)} came back in {' and '.join(sorted(half_dtypes)) or 'float16'}, "
@@ -1261,19 +1308,19 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # code that clips its gradients by their global norm: checked again, each point's gradients divided by the
         # factor the clip scaled them all by
         again = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, labels,
-                           per_example, dz_asked, inputs, _scale, None, _flip, level)
+                           per_example, dz_asked, inputs, _scale, None, _flip, level, _y_vector)
         if again.error is None and again.norm_clip is not None:
             report, clipped = again, None
     if clipped and not all(p.ok for p in results.values()):
         # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked again where less reaches the clip
         report = _below_clip(report, clipped, lambda scale: check_code(
             net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example,
-            dz_asked, inputs, _scale * scale, clipped))
+            dz_asked, inputs, _scale * scale, clipped, _y_vector=_y_vector))
     if labels == "integer" and not report.ok and (report.error is None or report.stopped == "exception") \
             and not report.indexes_data and model.loss_name in ("ce", "bce", "svm"):
         report = _labels_hint(report, model, columns, per_step, lambda: check_code(
             net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, "onehot", per_example,
-            dz, inputs, _scale))
+            dz, inputs, _scale, _y_vector=_y_vector))
     return report
 
 
@@ -1318,6 +1365,62 @@ def _traversal(findings) -> bool:
     return len(findings) == 1 and TRAVERSAL in findings[0]
 
 
+Y_VECTOR = "y handed as a vector (batch,), the one output's targets"
+
+
+def _one_output(net, convention, labels) -> bool:
+    """Whether the network has one output, its targets handed (batch, 1) in rows: what y of shape (batch,) can stand
+    for."""
+    if convention != "rows" or labels != "onehot":
+        return False
+    model = _lowered(net, convention).derivation.model
+    return bool(model.layers) and getattr(model.layers[-1], "units", None) == 1 and model.Y.rank == 2
+
+
+def _outer_broadcast(report, net, convention, labels) -> list:
+    """The parameters whose gradient came back with one axis of the batch size more than the parameter has, at every
+    point, a weight's among them (a bias's alone is one not summed over the batch), from a network with one output
+    handed its targets (batch, 1) in rows: code that takes them (batch,) (fast.ai's out.squeeze(-1) - targ) broadcasts
+    them against its output (batch,) to (batch, batch). Empty for anything else."""
+    if not report.returned or not _one_output(net, convention, labels):
+        return []
+    model = _lowered(net, convention).derivation.model
+    sizes = {str(p.name): int(np.prod(p.shape)) for p in model.params}
+    grown = None
+    for m, got in report.returned:
+        here = [n for n, arr in got.items() if n in sizes and m > 1 and arr.size == m * sizes[n] and m in arr.shape]
+        grown = here if grown is None else [n for n in grown if n in here]
+    vectors = {r.name for r in model.records if r.kind in ("bias", "scale", "shift")}
+    return grown if grown and any(n not in vectors for n in grown) else []
+
+
+def _keys_by_shape(reply, names, given):
+    """Where parameters' gradients are not returned and keys that name no parameter are, in those parameters' shapes
+    (Trask's {"syn0": ..., "syn1": ...}): the sentence saying which key's shape fits which parameter and the --names
+    that reads them so; else None. Keys of one shape are matched in their natural order (syn0 before syn1)."""
+    import re
+    from compile.checks.readings import _shape_fits
+    missing = [n for n in names if n not in reply["values"] and n not in reply["problems"]]
+    shapes = reply.get("extra_shapes") or {}
+    keys = sorted((k for k in shapes if k in reply.get("extra", []) and k.isidentifier()),
+                  key=lambda k: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", k)])
+    if not missing or not keys:
+        return None
+    fits = {}
+    for name in missing:
+        handed = (reply.get("handed") or {}).get(name) or np.shape(given[name])
+        key = next((k for k in keys if k not in fits and _shape_fits(shapes[k], handed)), None)
+        if key is not None:
+            fits[key] = (name, tuple(int(d) for d in handed))
+    if not fits:
+        return None
+    returned = ", ".join(f"{k} {tuple(shapes[k])}" for k in reply["extra"] if k in shapes)
+    return (f"no gradient came back under {', '.join(missing)}, and the keys it returned that name no parameter ("
+            f"{returned}) have their shapes: " + ", ".join(f"{k} fits {n} {s}" for k, (n, s) in fits.items())
+            + f"; --names {','.join(f'{k}={n}' for k, (n, _) in fits.items())} reads "
+            + ("it as that parameter's gradient" if len(fits) == 1 else "them as those parameters' gradients"))
+
+
 def _one_example_signature(takes) -> bool:
     """Whether a function takes (x, y) alone, as Nielsen's Network.backprop(self, x, y) does: one example, the
     parameters its own (self.weights, self.biases) or the module's."""
@@ -1359,7 +1462,8 @@ def _per_example_reading(report, reduction, again):
             retry.notes.insert(1, f"{os.path.basename(report.function)} takes one example at a time, as Nielsen's backprop(x, y) does: "
                                   f"{why}; so it was run once per example (as --per-example asks)")
             return retry
-        if report.stopped or sums is False:   # whole-batch code: what it returns is no sum of the examples' results
+        if report.stopped or sums is False or retry.error is not None:
+            # whole-batch code: what it returns is no sum of the examples' results, or it does not run on one example
             return report
     for p in results:
         if (p.message or "").startswith("missing 1/m") or "missing 1/m?" in (p.message or ""):
@@ -1540,6 +1644,16 @@ def _theta(model, columns):
     return str(layers[0].W.name), b
 
 
+def _unrolled_layers(model):
+    """[[W, b] of each layer] where the network is dense layers on a vector input, each with a bias: what Ng's ex4
+    unrolls into nn_params (``compile.checks.sandbox._unrolled``); None for any other."""
+    layers = list(model.layers)
+    if not layers or len(model.input_shape) != 1 or any(
+            l.kind != "dense" or getattr(l, "W", None) is None or getattr(l, "b", None) is None for l in layers):
+        return None
+    return [[str(l.W.name), str(l.b.name)] for l in layers]
+
+
 def _one_hot_like(x, seed):
     """x of the same shape, each row along its last axis one-hot at a random place."""
     rng = np.random.default_rng(10_000 + seed)
@@ -1691,7 +1805,7 @@ def _context(d, params, x, y, given, columns, drop=None) -> dict:
             "batch_norm": any(l.kind == "batch_norm" for l in model.layers), "chain": layers_chain,
             "layer_norm": any(l.kind == "layer_norm" for l in model.layers),
             "keep": next(iter(keeps.values())) if len(set(keeps.values())) == 1 else None,
-            "theta": _theta(model, columns),
+            "theta": _theta(model, columns), "unrolled": _unrolled_layers(model),
             "conv": _conv_geometry(model), "pool": _pool_geometry(model),
             # a first normalization on (batch, height, width, channels): CS231n's spatial_batchnorm_forward's maps
             "maps": bool(model.layers) and len(model.input_shape) == 3 and model.layers[0].kind == "batch_norm",

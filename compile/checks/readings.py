@@ -310,13 +310,12 @@ class GlobalsReading:
         if space is None or code is None:
             return None
         read = _names_read(code, space)
+        named = _globals_named(space, read, params, aliases)
         found, votes, problems, bias_votes = [], set(), [], set()
         for key, value in list(space.items()):   # in the order the file defines them
-            if key not in read or not hasattr(value, "shape"):
+            if key not in named:
                 continue
-            name = key if key in dict.keys(params) else (aliases or {}).get(key)
-            if name is None or name not in dict.keys(params):
-                continue
+            name = named[key]
             want, have = tuple(np.shape(params[name])), tuple(value.shape)
             if len(want) == 2 and len(have) == 2 and want[0] != want[1] and min(want) > 1:
                 if have == want:
@@ -340,6 +339,68 @@ class GlobalsReading:
                     + ", ".join(problems or [f"{k} {tuple(space[k].shape)}" for k, _ in found]))
         return cls(fn, found, votes.pop() if votes else bias_votes.pop() if len(bias_votes) == 1 else "rows")
 
+    @staticmethod
+    def unset(fn, params, found, names, data_only=False):
+        """None where every parameter of ``names`` reaches ``fn`` through a global derivax sets (``found``: [(global,
+        parameter)]), or where ``fn`` reads no array of its module's that derivax did not set; else the sentence that
+        refuses to judge gradients taken at the file's own values: the arrays it reads that were not set, with their
+        shapes, and the ``--names`` that would map them to the parameters their shapes fit. ``data_only``: ``fn`` takes
+        the data alone (x, y), so that with no parameter set and no array read its weights come from nowhere derivax
+        hands them (an object, a closure, its own body): refused too."""
+        space, code = getattr(fn, "__globals__", None), getattr(fn, "__code__", None)
+        if space is None or code is None:
+            return None
+        set_keys = {k for k, _ in found}
+        set_names = {n for _, n in found}
+        missing = [n for n in names if n in dict.keys(params) and n not in set_names]
+        if not missing:
+            return None
+        read = _names_read(code, space)
+        arrays, held = [], []
+        for key, value in list(space.items()):   # in the order the file defines them
+            if key not in read or key in set_keys or key.startswith("__"):
+                continue
+            shape = _array_shape(value)
+            if shape is not None:
+                arrays.append((key, shape))
+            elif not (inspect.ismodule(value) or inspect.isclass(value) or callable(value)):
+                held += [(f"{key}{attr}", s) for attr, s in _held_arrays(value)]
+        name = getattr(fn, "__qualname__", getattr(fn, "__name__", "the function"))
+        if not arrays and not held:
+            if found or not data_only:
+                return None
+            return (f"{name} takes the data alone and reads none of the parameters ({', '.join(missing)}) from its "
+                    "module's globals: its gradients would be taken at weights derivax did not choose, so none is "
+                    "judged; take params as an argument, or keep the weights as module arrays named as the parameters "
+                    "or mapped to them with --names GLOBAL=PARAMETER")
+        fits, left = {}, list(missing)
+        for key, shape in arrays:
+            param = next((n for n in left if _shape_fits(shape, np.shape(params[n]))), None)
+            if param is not None:
+                fits[key] = param
+                left.remove(param)
+        shown = ", ".join(f"{k} {tuple(s)}" for k, s in arrays + held)
+        text = ""
+        if found:
+            text = (f"the parameters {', '.join(n for _, n in found)} were set as the module's globals "
+                    f"{', '.join(k for k, _ in found)}, but ")
+        text += (f"{name} reads arrays of its module that derivax did not set: {shown}; "
+                 f"{', '.join(missing)} reach{'es' if len(missing) == 1 else ''} it through no global derivax set, "
+                 "so its gradients would be taken at the file's own values, not at derivax's points: none is judged")
+        if held:
+            owners = list(dict.fromkeys(k.partition('.')[0].partition('[')[0] for k, _ in held))
+            text += (f"; {', '.join(k for k, _ in held)} {'is' if len(held) == 1 else 'are'} held inside the module's "
+                     f"{', '.join(owners)}, which derivax cannot set (it sets module globals that are arrays): keep the "
+                     "weights as arrays, or take them as an argument (params)")
+        if fits:
+            text += (f"; derivax sets a module global named as a parameter ({', '.join(dict.keys(params))}) or mapped "
+                     f"to one: --names {','.join(f'{k}={n}' for k, n in fits.items())} maps "
+                     f"{'it' if len(fits) == 1 else 'them'} (by {'its shape' if len(fits) == 1 else 'their shapes'})")
+        elif arrays:
+            text += (f"; derivax sets a module global named as a parameter ({', '.join(dict.keys(params))}) or mapped "
+                     "to one with --names GLOBAL=PARAMETER")
+        return text
+
     def _shape_of(self, key):
         return tuple(self.fn.__globals__[key].shape)
 
@@ -362,8 +423,9 @@ class GlobalsReading:
         elif value.ndim == 2 and len(shape) == 2 and self.layout == "columns" and value.shape[0] == value.shape[1]:
             value = value.T
         value = np.array(value.reshape(shape))
-        if type(like).__module__.startswith("torch"):
-            return torch_of(value)
+        if type(like).__module__.startswith("torch"):   # with the file's own requires_grad (code that calls backward())
+            tensor = torch_of(value)
+            return tensor.requires_grad_(True) if getattr(like, "requires_grad", False) else tensor
         return value.astype(getattr(like, "dtype", value.dtype), copy=False) if isinstance(like, np.ndarray) \
             and like.dtype.kind == "f" else value
 
@@ -424,6 +486,75 @@ class GlobalsReading:
         return (f"the parameters set as the module's globals {keys} before each call ({how}, read off the "
                 f"shapes of the file's own arrays), gradients read back in the order the file defines them"
                 + (f"; the code's names read: {named}" if named else ""))
+
+
+def _globals_named(space, read, params, aliases) -> dict:
+    """{global: parameter} for the module's arrays ``read`` that name a parameter: as derivax names it, as ``aliases``
+    spell it, or, where no other array read names that parameter so, differently only in case and underscores (w1,
+    b1 for W1, b1; B1 for b1), each such spelling fitting one parameter alone and claimed by one global alone."""
+    exact, loose = {}, {}
+    aliases = aliases or {}
+    # a gradient's spellings (dW1) are no parameter's: a global dw1 is an accumulator, never set as W1
+    loose_reader = Params(dict(dict.items(params)), {k: v for k, v in aliases.items() if not (
+        k.startswith("d") and (k[1:] in aliases or k[1:] in dict.keys(params)))})
+    for key, value in list(space.items()):
+        if key not in read or not hasattr(value, "shape") or not isinstance(key, str):
+            continue
+        name = key if key in dict.keys(params) else aliases.get(key)
+        if name is not None and name in dict.keys(params):
+            exact[key] = name
+        else:
+            name = loose_reader._name(key)
+            if name is not None:
+                loose.setdefault(name, []).append(key)
+    taken = set(exact.values())
+    for name, keys in loose.items():
+        if len(keys) == 1 and name not in taken:
+            exact[keys[0]] = name
+    return exact
+
+
+def _array_shape(value):
+    """The shape of a module-level array (NumPy, PyTorch, JAX) of one axis or more, else None."""
+    if inspect.ismodule(value) or inspect.isclass(value) or not hasattr(value, "shape") or not hasattr(value, "ndim"):
+        return None
+    try:
+        shape = tuple(int(d) for d in value.shape)
+    except (TypeError, ValueError):
+        return None
+    return shape if shape else None
+
+
+def _held_arrays(value) -> list:
+    """[(attribute or [key], shape)] for the arrays an object of the module keeps as its own attributes (an object
+    whose .v holds a weight), or a dict of the module under its keys (params = {"W1": ...} read as params["W1"])."""
+    if isinstance(value, dict):
+        entries = [(f"[{k!r}]", v) for k, v in list(value.items())[:20] if isinstance(k, (str, int))]
+    else:
+        try:
+            attrs = vars(value)
+        except TypeError:
+            return []
+        if not isinstance(attrs, dict):
+            return []
+        entries = [(f".{k}", v) for k, v in list(attrs.items())[:20] if isinstance(k, str)]
+    out = []
+    for attr, v in entries:
+        shape = _array_shape(v)
+        if shape is not None:
+            out.append((attr, shape))
+    return out
+
+
+def _shape_fits(have, want) -> bool:
+    """Whether a global of shape ``have`` can hold a parameter of shape ``want``: the same, transposed (the columns
+    layout), or a vector's entries as a row or a column."""
+    have, want = tuple(have), tuple(want)
+    if not have:   # a number (a loss returned beside the gradients) holds no parameter
+        return False
+    if have == want or (len(have) == 2 and have[::-1] == want):
+        return True
+    return int(np.prod(have)) == int(np.prod(want)) and sum(d > 1 for d in have) <= 1 and sum(d > 1 for d in want) <= 1
 
 
 def _is_scalar(v) -> bool:

@@ -282,6 +282,31 @@ def indexes_data(exc: BaseException, user_file: str | None, data) -> bool:
     return False
 
 
+def _unpacked_keys(exc: BaseException, names) -> str | None:
+    """The sentence for code that unpacked the parameters' dict into its keys (W1, b1, W2, b2 = params, where params
+    is the dict derivax hands: a dict unpacks into its keys), read off the frames the exception passed through: one
+    whose local names hold every parameter's name as a string, as unpacking the dict leaves them. None where no
+    frame does."""
+    tb, hit = exc.__traceback__, None
+    ours = {__file__, getattr(_readings(), "__file__", None)}
+    while tb is not None and names:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename not in ours:
+            held = [(k, v) for k, v in list(frame.f_locals.items()) if isinstance(v, str) and v in names]
+            if {v for _, v in held} == set(names):
+                hit = (frame, tb.tb_lineno, held)
+        tb = tb.tb_next
+    if hit is None:
+        return None
+    frame, lineno, held = hit
+    shown = ", ".join(f"{k} = {v!r}" for k, v in held[:6])
+    return (f"; the parameters' dict was unpacked into its keys: in {frame.f_code.co_name} (line {lineno} of "
+            f"{Path(frame.f_code.co_filename).name}) {shown}, strings where the arrays belong (a dict unpacks into its "
+            f"keys). Index it by name (params[{names[0]!r}]), or unpack it (a, b, ... = params) in the function "
+            f"derivax calls, or in one it hands params to unchanged, which is then handed the list [{', '.join(names)}] "
+            "in the declared order")
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return a == b or Path(a).resolve() == Path(b).resolve()
@@ -387,16 +412,29 @@ def plain_result(out, names, stage: list, optional=(), read=None) -> dict:
         if name in out:
             values, narrow, problems = _take(out, name, name, stage, values, narrow, problems)
     stage[0] = "result.keys()"
-    extra = []
+    extra, extra_shapes = [], {}
     for key in out.keys():
         if not (isinstance(key, str) and (key in names or key in spelled or key in misspelled or key in optional)):
             extra.append(_key_text(key))
+            if isinstance(key, str):   # its shape, to tell which parameter's gradient it may hold
+                stage[0] = f"result[{key!r}]'s shape"
+                extra_shapes[extra[-1]] = _shape_of(out[key])
             if len(extra) >= 20:
                 break
     half = [n for n, dtype in narrow.items() if _numpy().dtype(dtype).itemsize < 4]
     return {"status": "returned", "values": values, "narrow": list(narrow), "half": half,
             "dtypes": sorted(set(narrow.values())), "problems": problems, "extra": extra,
+            "extra_shapes": {k: v for k, v in extra_shapes.items() if v is not None},
             "spelled": spelled, "spelled_for": spelled_for}
+
+
+def _shape_of(value):
+    """The shape of an array-like value as a list of ints, or None (a value without one, or one that fails)."""
+    try:
+        shape = _numpy().shape(_readings().plain(value))
+        return [int(d) for d in shape] if isinstance(value, (list, tuple)) or hasattr(value, "shape") else None
+    except Exception:  # noqa: BLE001 - whatever cannot tell its shape is named as a key alone
+        return None
 
 
 def _plain_key(key: str) -> str:
@@ -482,8 +520,8 @@ def key_spellings(name: str, names) -> list:
 ROLES = {
     "params": {"params", "parameters", "param", "model", "p", "net", "weights_dict", "nn_params"},
     "theta": {"theta", "thetas", "nn_theta"},
-    "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train"},
-    "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train"},
+    "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train", "inp"},
+    "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train", "targ"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
             "weight_regularizer_l2",   # nnfs's Layer_Dense: λ ΣW² (--l2-form lambda)
             "lamda", "lambda_reg", "reg_lambda", "regularization"},
@@ -766,6 +804,13 @@ def arguments(fn, params, x, y, context=None):
             args.append(size)
             shown.append(f"{p.name}={size}")
             continue
+        if _takes_unrolled(p.name, role, values, sig, context):
+            # Ng's ex4 nnCostFunction(nn_params, input_layer_size, ...): every layer's Θ = [b | Wᵀ], unrolled
+            args.append(_unrolled(params, p.name, fn, context))
+            passed.append(UNROLLED)
+            roles.add("params")
+            shown.append(f"{p.name}=[{', '.join(f'Θ{k}' for k in range(1, len(context['unrolled']) + 1))}] unrolled")
+            continue
         if role == "theta" and "theta" in values:
             args.append(values["theta"])
             passed.append(THETA)
@@ -811,11 +856,98 @@ def arguments(fn, params, x, y, context=None):
         how += f", the state h⟨0⟩ zeros of shape {tuple(values['state'].shape)}"
     if THETA in passed and theta[1]:
         how += ", X with a first column of ones for the intercept, y a vector"
+    if UNROLLED in passed:
+        columns = context.get("layout") == "columns"
+        how += (f", its weights unrolled as Ng's ex4 keeps them: Θl = [bl | {'Wl' if columns else 'Wlᵀ'}] of shape "
+                "(units, inputs + 1), the bias in column 0, each flattened in row-major order, one after the other; "
+                "its gradient vector read back the same way")
     return tuple(args), how, passed, "params" in roles or bool(passed)
 
 
-def _unpacks(fn, name):
-    """n where ``fn``'s code unpacks its argument ``name`` into n names (a, b, c = name), else None."""
+UNROLLED = "__unrolled__"   # what an unrolled gradient vector (Ng's ex4 grad) is keyed under until it is rolled back
+UNROLLED_NAMES = ("nn_params", "nnparams")
+
+
+def _takes_unrolled(arg, role, values, sig, context) -> bool:
+    """Whether argument ``arg`` is every layer's weights unrolled into one vector, as Ng's ex4 nnCostFunction takes
+    nn_params: named so, or a theta of a function that takes the layer sizes (input_layer_size, hidden_layer_size,
+    num_labels) where the network is no one-layer model a theta of Ng's earlier exercises holds."""
+    if arg.lower() in UNROLLED_NAMES:
+        return True
+    return role == "theta" and "theta" not in values and any(
+        _size_argument(q.name, context) is not None for q in sig.parameters.values())
+
+
+def _unrolled(params, arg, fn, context):
+    """The network's parameters as Ng's ex4 unrolls them: for each dense layer Θ = [b | Wᵀ] (units, inputs + 1) in
+    rows ([b | W] in columns), flattened row-major, the layers one after the other. Raises ReadingError naming the
+    convention where the network is not dense layers each with a bias."""
+    np = _numpy()
+    layers = context.get("unrolled")
+    if not layers:
+        name = getattr(fn, "__qualname__", getattr(fn, "__name__", "the function"))
+        raise _readings().ReadingError(
+            f"{name} takes {arg}, the weights unrolled as Ng's ex4 keeps them (for each layer Θ of shape (units, "
+            "inputs + 1), its bias in column 0, flattened row-major, one layer after the other): derivax builds it for "
+            "a network of dense layers on a vector input, each with a bias, and this network is not one; write a "
+            "function that takes params (a dict of W1, b1, ...) instead")
+    columns = context.get("layout") == "columns"
+    parts = []
+    for w, b in layers:
+        W = np.asarray(_readings().plain(dict.__getitem__(params, w)), dtype=float)
+        bias = np.asarray(_readings().plain(dict.__getitem__(params, b)), dtype=float).reshape(-1, 1)
+        parts.append(np.hstack([bias, W if columns else W.T]).reshape(-1))
+    vector = np.concatenate(parts)
+    return _readings().torch_of(vector) if context.get("torch") else vector
+
+
+def _rolled_back(out, params, context):
+    """A result's unrolled gradient vector split as ``_unrolled`` built nn_params: each layer's Θ gradient, its
+    column 0 the bias's, the rest the weights' (transposed back in rows); the wrong size said at every parameter."""
+    np = _numpy()
+    R = _readings()
+    columns = context.get("layout") == "columns"
+    layers = context["unrolled"]
+    value = out.pop(UNROLLED)
+    shapes = []
+    for w, _ in layers:
+        shape = np.shape(dict.__getitem__(params, w))
+        shapes.append((shape[0], shape[1] + 1) if columns else (shape[1], shape[0] + 1))
+    total = sum(h * k for h, k in shapes)
+    try:
+        vector = np.asarray(R.plain(value), dtype=float).reshape(-1)
+    except Exception:  # noqa: BLE001 - what is no vector of numbers is named at the parameters as it came
+        vector = None
+    if vector is None or vector.size != total:
+        said = R.Misshapen(value, f"wrong size: the unrolled gradient has {'no' if vector is None else vector.size} "
+                                  f"values where nn_params has {total} (Θ of shapes "
+                                  f"{', '.join(str(s) for s in shapes)}, unrolled)")
+        return {**out, **{n: said for pair in layers for n in pair}}
+    at = 0
+    for (w, b), (h, k) in zip(layers, shapes):
+        theta = vector[at:at + h * k].reshape(h, k)
+        at += h * k
+        out[b] = theta[:, 0].reshape(np.shape(dict.__getitem__(params, b)))
+        out[w] = theta[:, 1:] if columns else theta[:, 1:].T.copy()
+    return out
+
+
+def _takes_data_only(fn) -> bool:
+    """Whether every argument ``fn`` requires is the data, x or y by its name (``ROLES``): grads(X, y), fast.ai's
+    forward_and_backward(inp, targ)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    required = [p.name.lower() for p in sig.parameters.values()
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.default is p.empty]
+    return bool(required) and all(n in ROLES["x"] | ROLES["y"] for n in required)
+
+
+def _unpacks(fn, name, depth=3):
+    """n where ``fn``'s code unpacks its argument ``name`` into n names (a, b, c = name), or hands it on unchanged, as
+    the same positional argument or keyword, to a function of its module that does (d2l's backward_dict(params, X, y)
+    calling backward(params, X, y), which unpacks W1, b1, W2, b2 = params); else None."""
     import dis
     code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__func__", None), "__code__", None)
     if code is None:
@@ -827,7 +959,47 @@ def _unpacks(fn, name):
     for first, second in zip(instructions, instructions[1:]):
         if first.opname.startswith("LOAD_FAST") and first.argval == name and second.opname == "UNPACK_SEQUENCE":
             return second.arg
+    if depth <= 0 or not any(i.opname.startswith("LOAD_FAST") and i.argval == name for i in instructions):
+        return None
+    for callee, taken in _handed_on(fn, code, name):
+        n = _unpacks(callee, taken, depth - 1)
+        if n is not None:
+            return n
     return None
+
+
+def _handed_on(fn, code, name) -> list:
+    """[(a function of fn's module, the name of its parameter)] for each call in ``fn``'s source that hands its
+    argument ``name`` on as it is: f(..., name, ...) at a position before any *args, or f(key=name)."""
+    import ast
+    import textwrap
+    space = getattr(fn, "__globals__", None) or getattr(getattr(fn, "__func__", None), "__globals__", None)
+    if not isinstance(space, dict):
+        return []
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    except (OSError, TypeError, SyntaxError, IndentationError, ValueError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            continue
+        callee = space.get(node.func.id)
+        if not inspect.isfunction(callee) or callee.__globals__ is not space or callee.__code__ is code:
+            continue
+        try:
+            params = [p for p in inspect.signature(callee).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            continue
+        for k, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                break
+            if isinstance(arg, ast.Name) and arg.id == name and k < len(params):
+                out.append((callee, params[k].name))
+        out += [(callee, kw.arg) for kw in node.keywords if kw.arg and isinstance(kw.value, ast.Name)
+                and kw.value.id == name and any(p.name == kw.arg for p in params)]
+    return out
 
 
 def _size_argument(name, context):
@@ -972,6 +1144,10 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             found = None if handed else R.GlobalsReading.of(target, params, context.get("aliases"))
             if isinstance(found, str):
                 return {"status": "stopped", "stopped": "argument", "message": found}
+            unset = None if handed or context.get("_parameterless") else R.GlobalsReading.unset(
+                target, params, found.found if found else [], names, _takes_data_only(target))
+            if unset is not None:   # gradients at weights derivax did not choose: no verdict
+                return {"status": "stopped", "stopped": "argument", "message": unset}
             if found is not None:
                 target = found.bound_to(params)
                 context["layout"] = found.layout
@@ -981,6 +1157,8 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         if per_example is None:
             args, how, passed, _ = arguments(target, params, x, y, context)
             out = _unwrapped(target(*args), passed, seen)
+            if UNROLLED in passed and isinstance(out, dict) and UNROLLED in out:   # Ng's grad, rolled back
+                out = _rolled_back(out, params, context)
             if context.get("_column"):   # the weights handed as a column: their gradient read back as the row
                 out = _column_back(out, context["_column"], _numpy().shape(params[context["_column"]]))
             if THETA in passed and isinstance(out, dict) and THETA in out:   # the intercept first, then W
@@ -1047,6 +1225,12 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 reply["message"] += ("; a function of (w, b, X, Y), deeplearning.ai's propagate, takes the columns "
                                      "layout: add --convention columns")
             try:
+                keys = _unpacked_keys(exc, list(dict.keys(params)))
+            except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
+                keys = None
+            if keys:
+                reply["message"] += keys
+            try:
                 if indexes_data(exc, user_file, (x, y)):
                     reply["indexes_data"] = True
             except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
@@ -1061,7 +1245,7 @@ def _handed_shapes(fn, target, params, names, context, passed=()) -> dict:
     file's own shapes. Empty for the readings that hand the parameters in shapes of their own (a layer's
     functions, a loss, a model of scalar values, Ng's theta)."""
     R = _readings()
-    if isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)) or THETA in passed:
+    if isinstance(fn, (R.ValueModel, R.LayerPair, R.LossLayer)) or THETA in passed or UNROLLED in passed:
         return {}
     np = _numpy()
     if isinstance(target, R.GlobalsReading):
@@ -1635,9 +1819,9 @@ def _well_formed(reply) -> bool:
                 and texts(reply.get("findings_said", []))
                 and isinstance(reply.get("clipped", 0.0), (int, float)) and isinstance(reply.get("loss", 0.0), float)
                 and reply.get("aligned", True) is True and reply.get("channels_first", True) is True
-                and isinstance(reply.get("handed", {}), dict) and all(
+                and all(isinstance(reply.get(part, {}), dict) and all(
                     isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) for d in v)
-                    for k, v in reply.get("handed", {}).items())
+                    for k, v in reply.get(part, {}).items()) for part in ("handed", "extra_shapes"))
                 and texts([reply.get("calling", "")]))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str) \

@@ -238,7 +238,13 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
 
     A formula that reads but whose operands' shapes do not fit one of its operations (NumPy would refuse it there)
     raises ``ShapeMismatch``, a FormulaError naming the position, whose ``result`` is the NOT EQUAL verdict the
-    command line gives (exit 1), as for a formula of the wrong shape."""
+    command line gives (exit 1), as for a formula of the wrong shape.
+
+    Two other numberings of the layers are tried where derivax's does not read a formula EQUAL
+    (``OTHER_NUMBERINGS``): UFLDL's and CS229's, where a, z or δ carry a layer in round brackets (a^{(1)} is X
+    there), and the Coursera ML course's ex4, where a bare a3, z2 or d3 is a name derivax's numbering does not know
+    (a1 is X there); a verdict reached in one says so (a NOT EQUAL one only where derivax's numbering does not read
+    the formula at all), and one tried in vain is mentioned beside derivax's."""
     if dz not in ("auto", "adjoint", "delta"):
         raise ValueError(f"dz must be 'auto', 'adjoint' or 'delta', not {dz!r}")
     import numbers
@@ -271,11 +277,99 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     # a formula as the books print it (δ₂ A₁ᵀ, \frac{1}{m}, dW2 = ...;) is read in the grammar's spelling; an
     # error points back into the text as typed
     from derive.formula.matrix_names import matrix_names
+    from derive.formula.spelling import ex4_names, reads_round_layers
+    names = matrix_names(d)
+    own = _layer_own(d, target, names)
+    result, error = _read_in(d, target, formula, seed, dz, names, own)
+    if error is None and result.ok:
+        return result
+    for numbering in OTHER_NUMBERINGS:
+        if numbering == "ufldl" and not reads_round_layers(formula):
+            continue
+        unknown = re.match(r"unknown name '([^']*)'", getattr(error, "message", ""))
+        if numbering == "ex4" and not (unknown and unknown.group(1) in ex4_names(formula)):
+            continue   # the course's a3, d2 only where derivax's numbering has no such name
+        other, other_error = _read_in(d, target, formula, seed, dz, names, own, numbering)
+        if other_error is None and other.ok:
+            return _in_numbering(other, numbering)
+        verdict = other if other_error is None else getattr(other_error, "result", None)
+        if verdict is not None and error is not None and not isinstance(error, ShapeMismatch):
+            # derivax's numbering does not read it, this one does: its verdict, NOT EQUAL
+            _in_numbering(verdict, numbering).diagnosis.append(f"in derivax's numbering it does not read: "
+                                                               f"{_said(error)}")
+            if other_error is not None:
+                raise other_error from None
+            return other
+        result, error = _tried(result, error, numbering, verdict, other_error)
+    if error is not None:
+        raise error from None
+    return result
+
+
+# the other numberings a formula is read in where derivax's does not read it EQUAL, each with the note a verdict
+# reached in it carries (``check_formula``); the words say what it reads, where one was tried in vain
+OTHER_NUMBERINGS = {
+    "ufldl": ("layers in round brackets read as UFLDL's and CS229's notes number them, from the input as layer 1: "
+              "their a^{(l)}, z^{(l)}, δ^{(l)} are derivax's layer l − 1 (a^{(1)} is X, a^{(2)} is A1, δ^{(2)} is "
+              "δ1), their W^{(l)}, b^{(l)} derivax's W_l, b_l",
+              "in UFLDL's numbering (the input as layer 1, a^{(1)} = X)"),
+    "ex4": ("names read as the Coursera ML course's ex4 numbers them, from the input as layer 1: a1 is X, and "
+            "a<k+1>, z<k+1>, d<k+1> are derivax's A<k>, Z<k>, δ<k> (a2 is A1, d3 is δ2); y is Y",
+            "in the Coursera ML course's ex4 numbering (the input as layer 1, a1 = X)"),
+}
+
+
+def _in_numbering(result, numbering) -> FormulaCheck:
+    """A verdict reached with the layers read in another numbering (``OTHER_NUMBERINGS``), which says so."""
+    note, short = OTHER_NUMBERINGS[numbering]
+    result.yours_note = "; ".join(filter(None, [result.yours_note, f"read {short}"]))
+    result.reading = "; ".join(filter(None, [result.reading, note]))
+    return result
+
+
+def _tried(result, error, numbering, verdict, other_error):
+    """(result, error) of derivax's numbering, saying that the formula was read in ``numbering`` too, in vain: its
+    ``verdict`` NOT EQUAL, or ``other_error`` refusing it there."""
+    _, short = OTHER_NUMBERINGS[numbering]
+    if verdict is not None:
+        said = f"read {short} too, it is not equal either" + \
+            (f": {verdict.diagnosis[0].split(' (read as ')[0]}" if verdict.diagnosis else "")
+    elif error is not None and _said(other_error) == _said(error):   # refused there for the same reason
+        return result, error
+    else:
+        said = f"read {short} too, it does not read: {_said(other_error)}"
+    if error is None:
+        result.diagnosis.append(said)
+        return result, None
+    if isinstance(error, CheckError):
+        return result, type(error)(f"{error}; {said}")
+    again = type(error)(error.text, error.col, f"{error.message}; {said}")
+    if isinstance(error, ShapeMismatch) and error.result is not None:
+        error.result.diagnosis.append(said)
+        again.result = error.result
+    return result, again
+
+
+def _said(error) -> str:
+    """What an error that refuses a formula says, without the position, the text it was read as or the names known."""
+    return (error.message if hasattr(error, "message") else str(error)).split(" (read as ")[0].split("; known: ")[0]
+
+
+class _OtherTarget(CheckError):
+    """A formula whose left side or last line names another target than the one checked (``_lines_of_target``)."""
+
+
+def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
+    """(verdict, None) on a formula string read with the layers in ``numbering`` (None: derivax's;
+    ``OTHER_NUMBERINGS``), or (None, the FormulaError or _OtherTarget that refuses it); a ShapeMismatch carries its
+    verdict as ``result``."""
     from derive.formula.parse import FormulaError
     from derive.formula.spelling import map_error, reads_nielsen, respell, shown
-    names = matrix_names(d)
-    respelled, offsets = respell(formula, names, _layer_own(d, target, names))
-    respelled, kept = _lines_of_target(d, target, formula, respelled)
+    try:
+        respelled, offsets = respell(formula, names, own, numbering)
+        respelled, kept = _lines_of_target(d, target, formula, respelled, numbering)
+    except (FormulaError, _OtherTarget) as exc:
+        return None, exc
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
@@ -288,7 +382,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         message, exc = exc.message, map_error(exc, formula, respelled, offsets)
         if isinstance(exc, ShapeMismatch):
             exc.result = _unfit_verdict(d, target, formula, respelled, exc, message)
-        raise exc from None
+        return None, exc
     if columns_hint and not result.ok:
         result.diagnosis.append(NIELSEN_COLUMNS)
     if respelled != formula.strip():
@@ -298,7 +392,7 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
         result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
     if kept:
         result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
-    return result
+    return result, None
 
 
 def _layer_own(d, target, names) -> dict:
@@ -388,21 +482,21 @@ def _name_key(d, name):
     return None
 
 
-def _lines_of_target(d, target, formula, respelled):
+def _lines_of_target(d, target, formula, respelled, numbering=None):
     """(text, note): a formula whose left side (``dW1 = ...``) or last line names another target than the one
     checked is refused (``--param W2`` on lines ending with ``dW1 = ...`` would compare ∂J/∂W₁'s formula with
     ∂J/∂W₂); lines that define the target before others (dW2, then dW1) are read up to the target's last
-    definition, and the note says so."""
+    definition, and the note says so. ``numbering``: the layers' (``respell``), a left side read in it too."""
     import ast
-    from derive.formula.spelling import _strip_around
+    from derive.formula.spelling import _strip_around, respell
     want = _name_key(d, target)
     if want is None:
         return respelled, ""
 
     def refuse(name, said):
-        raise CheckError(f"the formula is for {target}, but {said} {name}, which names "
-                         f"{_key_words(got)}: check it with --param {_key_target(got)}, or end the formula with "
-                         f"the line that defines {'d' + want[1] if want[0] != 'forward' else want[1]}")
+        raise _OtherTarget(f"the formula is for {target}, but {said} {name}, which names "
+                           f"{_key_words(got)}: check it with --param {_key_target(got)}, or end the formula with "
+                           f"the line that defines {'d' + want[1] if want[0] != 'forward' else want[1]}")
     try:
         body = ast.parse(respelled, mode="exec").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -440,6 +534,13 @@ def _lines_of_target(d, target, formula, respelled):
         return respelled, ""
     start, _ = _strip_around(formula)   # one line: its left side, dW1 = ..., stripped by respell
     lhs = formula[:start].strip().rstrip("=").strip().strip("`$").strip()
+    if lhs and "\n" not in lhs and numbering is not None:   # δ⁽²⁾ = ...: δ1 in UFLDL's numbering
+        from derive.formula.matrix_names import matrix_names
+        from derive.formula.parse import FormulaError
+        try:
+            lhs = "".join(respell(lhs, matrix_names(d), numbering=numbering)[0].split()) or lhs
+        except FormulaError:
+            pass
     if lhs and "\n" not in lhs:
         got = _name_key(d, lhs)
         if got is not None and got != want:

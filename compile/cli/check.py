@@ -16,7 +16,9 @@ def add_arguments(parser) -> None:
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis) (softmax(x): over the classes), "
                              "the activations, NumPy's spellings (np.einsum('ij,jk->ik', a, b), np.max(Z2) over every "
                              "entry); also as the books print it ('(1/m) δ₂ A₁ᵀ', "
-                             "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", the LaTeX lines derivax show prints) and as a "
+                             "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", the LaTeX lines derivax show prints; "
+                             "a^{(1)}, \\delta^{(2)} in derivax's numbering or, where that is not EQUAL, UFLDL's, "
+                             "whose input is layer 1; ex4's a1 = X, a3, d3 where derivax has no a3) and as a "
                              "notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, A1.T)'), each line's name read "
                              "by the lines after it")
     parser.add_argument("--dz", choices=["auto", "adjoint", "delta"], default="auto",

@@ -13,11 +13,13 @@ What it rewrites (nothing else is touched):
   a trailing ``;``;
 - unicode: ``−`` and dashes as ``-``; ``⊙`` and ``∘`` as ``*``; ``·``, ``⋅`` and ``×`` as a product (below);
   ``ᵀ`` and ``⊤`` as ``.T``; ``²``, ``³`` as ``**2``, ``**3``; subscript digits as digits; ``δ`` as delta,
-  ``λ`` as lam, ``σ`` as sigmoid, ``ε`` as epsilon, ``π`` as pi, ``φ`` as phi;
+  ``λ`` as lam, ``σ`` as sigmoid, ``ε`` as epsilon, ``π`` as pi, ``φ`` as phi; a subscript digit ends a name
+  (``δ₂W₂ᵀ`` is δ₂ W₂ᵀ) and a caret after it is a power (``A₁^2``);
 - LaTeX: ``\\frac{a}{b}``; ``\\delta``, ``\\lambda``, ``\\sigma``, ``\\tanh``, ``\\phi``, ...; ``\\odot``, ``\\circ``,
   ``\\bullet``, ``\\cdot``, ``\\times``; ``^T``, ``^\\top``, ``^{T}``, ``^\\intercal`` as ``.T``; ``^\\prime`` and
   ``\\prime`` as ``'``; ``_{2}``, ``_2``, Ng's ``^{[2]}`` and UFLDL's and CS229's ``^{(2)}`` (``⁽²⁾``, on a bare W,
-  b, a, z, A, Z, δ, or dW, ...) as a layer's index; ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands;
+  b, a, z, A, Z, δ, or dW, ...) as a layer's index (in derivax's numbering, or with ``numbering="ufldl"`` in UFLDL's,
+  below); ``\\left(``, ``\\right)``, ``\\mathbf{W}``, spacing commands;
   the sums derivax prints, each over its term (to the next + or − outside brackets): ``\\sum_{i=1}^{m} x^{(i)}``
   over the examples, ``\\sum_{k}`` over the class index (``sum_k``: the classes' axis), a bare ``\\sum`` over every
   entry; a sum over another index, and any other command, is refused with its position; an align's ``&=``, its
@@ -42,7 +44,15 @@ as the one it plainly means, where exactly one fits: ``delta_2`` and ``delta[2]`
 as m (CS231n's batch size, Nielsen's number of inputs), ``lambda`` as the weight decay's λ, and the output layer's names as the courses give
 them (Ng's ``AL``, ``dZL``, the books' ``ŷ``, CS231n's ``probs`` and ``scores``); in a formula for one layer's
 gradient (``respell(text, names, own)``), ``a``, ``z`` and ``δ`` without an index as that layer's input, Z and δ. A
-name a line of the formula defines (``dscores = ...``) is its own, and never read as another.
+name a line of the formula defines (``dscores = ...``) is its own, and never read as another. The Coursera ML
+course's ``Theta1``, ``Theta2`` (and ``Theta2_grad``), which hold the bias in column 0, are refused with what to write.
+
+Two other numberings of the layers, each from the input as layer 1, are read where asked (``numbering``):
+``"ufldl"``, UFLDL's and CS229's notes, where a^{(1)} is X and z^{(l+1)} = W^{(l)} a^{(l)} + b^{(l)}: their a, z and δ
+in round brackets are derivax's layer l − 1 (a^{(2)} is A1, δ^{(3)} is δ2), their W^{(l)}, b^{(l)} derivax's W_l,
+b_l;
+``"ex4"``, the Coursera ML course's ex4 (Octave), whose bare a1 is X and a<k+1>, z<k+1>, d<k+1> derivax's A_k, Z_k,
+δ_k (a3 is A2, d3 is δ2).
 """
 from __future__ import annotations
 
@@ -94,6 +104,7 @@ class _Out:
         self.classes = False      # inside \sum_{k}, where x_k (x's entry at class k) is read as x
         self.marks = []           # where in the text written a name marked (i) (one example's) ends
         self.octave = False       # Octave's syntax (.*, A1'), where * is the matrix product
+        self.numbering = None     # "ufldl": layers in round brackets on a, z, δ read from the input as layer 1
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -103,19 +114,22 @@ class _Out:
         return "".join(self.chars)
 
 
-def respell(text: str, names=None, own=None):
+def respell(text: str, names=None, own=None, numbering=None):
     """(respelled text, offsets): ``offsets[k]`` is the offset in ``text`` of the respelled text's
     character k (one more entry, for the end). Returns ``text`` itself, and offsets 0..n, where
     nothing needs respelling. ``own``: the names a formula for one layer's gradient writes without the layer's
     index, as the books write one layer's (``Σᵢ a⁽ⁱ⁾ᵀ δ⁽ⁱ⁾``), and the derivation's name each is
-    ({"a": "A1", "z": "Z2", "delta": "delta2"} for W2)."""
+    ({"a": "A1", "z": "Z2", "delta": "delta2"} for W2). ``numbering``: None (derivax's, Ng's), "ufldl" or "ex4"
+    (the module's doc)."""
     from derive.formula.errors import MAX_LENGTH
+    if numbering not in NUMBERINGS:
+        raise ValueError(f"numbering must be one of {', '.join(map(repr, NUMBERINGS))}, not {numbering!r}")
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
     if _PRODUCT in text:   # the placeholder of a product sign below: a NUL typed is no product
         raise FormulaError(text, text.index(_PRODUCT), "a NUL character is no part of a formula")
     try:
-        new, at = _powered_calls(*_characters(text, names))
+        new, at = _powered_calls(*_characters(text, names, numbering))
     except RecursionError:
         raise FormulaError(text, 0, "formula nested too deeply") from None
     typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
@@ -134,8 +148,30 @@ def respell(text: str, names=None, own=None):
             new, at = tries[-1]
     new, at = _products(new, at)
     if names is not None:
-        new, at = _names(new, at, names, own or {})
+        _refuse_theta(text, new, at, names)
+        new, at = _names(new, at, names, own or {}, numbering)
     return new, at
+
+
+NUMBERINGS = (None, "ufldl", "ex4")
+_THETA = re.compile(r"[Tt]heta_?(\d+)(_grad)?")
+
+
+def _refuse_theta(text, respelled, at, names):
+    """The Coursera ML course's Theta1, Theta2 (Theta2_grad) refused where a formula uses one: each holds the bias in
+    column 0 beside Wᵀ (beside W in the columns convention), which derivax keeps apart as W and b."""
+    for kind, t, s, _ in _tokens(respelled) or ():
+        found = _THETA.fullmatch(t) if kind == "name" and t not in names else None
+        if found is None:
+            continue
+        k = found.group(1)
+        rows = _batch_axis(names) == 0   # rows: Theta's rows are W's columns
+        w, typed = (f"W{k}ᵀ", f"W{k}'") if rows else (f"W{k}", f"W{k}")
+        raise FormulaError(text, at[s], f"{t}: the Coursera ML course's Theta{k} holds the bias in column 0 and is {w} "
+                                        f"without it (Theta{k}(:, 2:end) = {w}); derivax keeps W{k} and b{k} apart: "
+                                        f"write {typed} for Theta{k}(:, 2:end), b{k} for its column 0, and the "
+                                        f"gradient as derivax's dW{k} = ..., which is Theta{k}_grad(:, 2:end)"
+                                        + ("'" if rows else ""))
 
 
 def map_error(exc: FormulaError, original: str, respelled: str, offsets) -> FormulaError:
@@ -202,11 +238,12 @@ def _unbalanced(text) -> bool:
     return depth != 0
 
 
-def _characters(text, names=None):
+def _characters(text, names=None, numbering=None):
     """The always-safe respellings: characters and LaTeX commands that no Python expression holds."""
     start, end = _strip_around(text)
     layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
     out = _Out(max(layers) if layers else None, set(names) if names is not None else None, _batch_axis(names))
+    out.numbering = numbering
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
     out.octave = _octave(text[start:end])
     _write(text, start, end, out, latex)
@@ -243,15 +280,17 @@ def _write(text, start, end, out, latex):
             if not out.example:
                 raise FormulaError(text, i, "(i) marks one example's row of a matrix: write it inside the sum over the "
                                             "examples, \\sum_{i=1}^{m} x^{(i)} (Σᵢ x⁽ⁱ⁾), or write the whole matrix")
+            if example.group(2):   # δ^{(2)(i)}: layer 2's, in round brackets as W^{(2)}
+                out.put(_round_index(out, example.group(2), text, i) if _layer_name(out) else example.group(2), i)
             out.put(example.group(1) or "", i)
             out.marks.append(len(out.chars))
-            if example.group(2):   # a^{[1](i)T}: one example's a, transposed
+            if example.group(3):   # a^{[1](i)T}: one example's a, transposed
                 out.put(".T", i)
             i = example.end()
             continue
         layer = _TYPESET_LAYER.match(text, i, end) if c == "⁽" else None
         if layer and _layer_name(out):   # W⁽²⁾, δ⁽²⁾: the layer's index, as W^{(2)}
-            out.put("".join(_TYPESET_SUP[ch] for ch in layer.group(1)), i)
+            out.put(_round_index(out, "".join(_TYPESET_SUP[ch] for ch in layer.group(1)), text, i), i)
             i = layer.end()
             continue
         summed = _SUM.match(text, i, end) if c in "Σ∑\\" else None
@@ -398,7 +437,7 @@ def _write(text, start, end, out, latex):
                 continue
             layer = _ROUND_LAYER.match(text, i, end)
             if layer and _layer_name(out):   # UFLDL's and CS229's W^{(2)}, a^{(1)}, \delta^{(2)}: as Ng's W^{[2]}
-                out.put(layer.group(2) + (".T" if layer.group(3) else ""), i)
+                out.put(_round_index(out, layer.group(2), text, i) + (".T" if layer.group(3) else ""), i)
                 i = layer.end()
                 continue
             layer = _NIELSEN_SUP.match(text, i, end)
@@ -415,8 +454,8 @@ def _write(text, start, end, out, latex):
                     i = group[1] + 1
                     continue
             power = _POWER.match(text, i, end)
-            if power and (latex or re.search(r"_\{?\s*\d+\s*\}?\s*$", text[start:i])):
-                # LaTeX's A_1^2: a superscript of one character is a power (^T and ^\top were read above)
+            if power and (latex or re.search(r"(?:_\{?\s*\d+\s*\}?|[₀-₉])\s*$", text[start:i])):
+                # LaTeX's A_1^2, A₁^2: a superscript of one character is a power (^T and ^\top were read above)
                 out.put("**" + power.group(1), i)
                 i = power.end()
                 continue
@@ -475,6 +514,8 @@ def _write(text, start, end, out, latex):
             out.put(put, i)
             i += 1
             continue
+        if c.isascii() and c.isalpha() and i > start and text[i - 1] in _SUBSCRIPTS:
+            out.put(" ", i)   # a subscript digit ends a name: δ₂W₂ᵀ is δ₂ W₂ᵀ
         out.put(c, i)
         i += 1
 
@@ -496,6 +537,7 @@ _ROUND_LAYER = re.compile(r"\^\s*(\{)?\s*\(\s*(\d+)\s*\)\s*"
 _TYPESET_LAYER = re.compile(r"⁽([⁰¹²³⁴⁵⁶⁷⁸⁹]+)⁾")
 _PRIMED = re.compile(r"\^\s*(?:\{\s*(?:\\prime(?![A-Za-z])|')\s*\}|\\prime(?![A-Za-z]))")
 _LAYER_NAME = re.compile(r"(?<![A-Za-z0-9_.])d?(?:W|w|b|a|z|A|Z|delta)$")
+_UFLDL_NAME = re.compile(r"(?<![A-Za-z0-9_.])(?:a|z|A|Z|delta)$")   # the names UFLDL's numbering shifts
 _INDEX = re.compile(r"_\s*\{\s*(\d+)\s*\}|_(\d+)(?![A-Za-z_])")
 
 # Nielsen's layers written as superscripts (w^2, δ^{L}, a^{l-1}, w²): his input is layer 1, so his layer l is derivax's
@@ -546,13 +588,33 @@ _LATEX_SUM = re.compile(r"(?![A-Za-z])\s*(?:_\s*(?:\{\s*(?P<index>[A-Za-z])\s*(?
 # an align's line that goes on with the equation before it: \\ then & not followed by = (&\quad + ...)
 _CONTINUED = re.compile(r"\s*&(?!\s*=)(?!&)")
 _CLASS_ENTRY = re.compile(r"_\s*(?:\{\s*k\s*\}|k(?![A-Za-z0-9]))")
-_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\(\s*i\s*\)\s*(T|\\top(?![A-Za-z])|\\intercal(?![A-Za-z]))?\s*\}"
+_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*|\(\s*(\d+)\s*\)\s*)?\(\s*i\s*\)\s*"
+                      r"(T|\\top(?![A-Za-z])|\\intercal(?![A-Za-z]))?\s*\}"
                       r"|⁽ⁱ⁾")
 _POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
 
 
 _READS_NIELSEN = re.compile(r"(?<![A-Za-z0-9_])d?(?:w|b|z|a|δ|\\delta)\s*(?:\^\s*(?!\{?\s*\[)(?:\{\s*)?(?:\d|L)|[⁰¹²³⁴⁵⁶⁷⁸⁹ᴸ])")
+
+
+_READS_ROUND = re.compile(r"(?<![A-Za-z0-9_])(?:a|z|A|Z|δ|\\delta)\s*"
+                          r"(?:\^\s*\{?\s*\(\s*\d|⁽[⁰¹²³⁴⁵⁶⁷⁸⁹])")
+
+
+def reads_round_layers(text) -> bool:
+    """Whether a formula writes the layers of a, z or δ in round brackets (a^{(1)}, \\delta^{(2)}, δ⁽²⁾), which
+    UFLDL's and CS229's notes number from the input as layer 1 (``respell(..., numbering="ufldl")``)."""
+    return isinstance(text, str) and _READS_ROUND.search(text) is not None
+
+
+_EX4_NAME = re.compile(r"(?<![A-Za-z0-9_])([adz])(\d+)(?![A-Za-z0-9_])")
+
+
+def ex4_names(text) -> set:
+    """The bare lower-case a<k>, z<k>, d<k> names a formula writes (a3, d2), which the Coursera ML course's ex4
+    numbers from the input as layer 1 (``respell(..., numbering="ex4")``)."""
+    return {m.group() for m in _EX4_NAME.finditer(text)} if isinstance(text, str) else set()
 
 
 def reads_nielsen(text) -> bool:
@@ -569,6 +631,21 @@ def _layer_name(out) -> bool:
     dW), not one of the derivation's own (a number's power follows that)."""
     tail = _LAYER_NAME.search("".join(out.chars[-8:]))
     return tail is not None and not (out.names is not None and tail.group() in out.names)
+
+
+def _round_index(out, digits, text, i) -> str:
+    """The index to write for a layer in round brackets (W^{(2)}, δ⁽²⁾) after the name ``out`` ends in: the number
+    itself, as derivax and Ng number layers; in UFLDL's numbering (``out.numbering``), one less on a, z and δ, the
+    input being layer 1 there (a^{(1)} is X, δ^{(3)} is δ2), where the input's z or δ is refused."""
+    tail = _UFLDL_NAME.search("".join(out.chars[-8:])) if out.numbering == "ufldl" else None
+    if tail is None:
+        return digits
+    if int(digits) <= 1 and tail.group() not in ("a", "A"):
+        shown = "δ" if tail.group() == "delta" else tail.group()
+        raise FormulaError(text, i, f"{shown}^{{({digits})}}: in UFLDL's numbering layer 1 is the input (a^{{(1)}} is "
+                                    f"X), which has no z or δ; the first layer's are z^{{(2)}}, δ^{{(2)}} (derivax's "
+                                    "Z1, δ1)")
+    return str(int(digits) - 1)
 
 
 def _nielsen_name(out):
@@ -1043,9 +1120,10 @@ def _last_layer(t, known):
     return name if name in known else None
 
 
-def _names(text, at, names, own=None):
+def _names(text, at, names, own=None, numbering=None):
     """Names the derivation does not know, read as the one each plainly means (see the module's doc); ``own``: a
-    layer's names written without its index (``respell``)."""
+    layer's names written without its index (``respell``); ``numbering`` "ex4": a1 as X, a<k+1>, z<k+1>, d<k+1> as
+    A<k>, Z<k>, delta<k>."""
     tokens = _tokens(text)
     if not tokens:
         return text, at
@@ -1077,6 +1155,13 @@ def _names(text, at, names, own=None):
             continue
         if t in (own or {}) and own[t] in known:   # a, z, δ of the layer whose gradient it is
             edits.append((s, e, own[t]))
+            continue
+        ex4 = _EX4_NAME.fullmatch(t) if numbering == "ex4" else None
+        if ex4:   # the course's ex4: a1 is X, a3 is A2, z2 is Z1, d3 is δ2
+            k = int(ex4.group(2)) - 1
+            put = "X" if (ex4.group(1), k) == ("a", 0) else f"{dict(a='A', z='Z', d='delta')[ex4.group(1)]}{k}"
+            if put in known:
+                edits.append((s, e, put))
             continue
         flat = re.sub(r"_(?=\d)", "", t)
         candidates = [flat] + ([c for c in lower.get(flat.lower(), [])] if flat.lower() in lower else [])

@@ -731,8 +731,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                    else "stopped on one example's shapes")
             report.notes.append(f"hint: called once per example (--per-example), x is {one} and y its targets: the "
                                 f"code {how}, as code of a whole batch does; check it without --per-example")
-        if _flip and report.stopped == "exception" and _shape_error(report.error):
-            other = "rows" if convention == "columns" else "columns"
+        other = "rows" if convention == "columns" else "columns"
+        # the other convention only where the network is built in it (a convolution, a recurrence, an embedding
+        # are built in rows alone): its refusal is no reading of the code, and must not stand for the code's own error
+        if _flip and report.stopped == "exception" and _shape_error(report.error) and _builds_in(net, other):
             report = _convention_hint(report, other, per_example, lambda: check_code(
                 net, fn, seed, points, data, model_name, data_label, timeout, other, names, labels, per_example, dz,
                 "auto", _flip=False), switch)
@@ -1366,6 +1368,17 @@ def _traversal(findings) -> bool:
 
 
 Y_VECTOR = "y handed as a vector (batch,), the one output's targets"
+
+
+def _builds_in(net, convention) -> bool:
+    """Whether ``net`` is built in ``convention`` (an input of more than one axis, a convolution, a recurrence, an
+    embedding, a normalization or attention are built in rows alone)."""
+    from derive.network.functions import NetworkError
+    try:
+        net.build(convention)
+    except NetworkError:
+        return False
+    return True
 
 
 def _one_output(net, convention, labels) -> bool:

@@ -1882,12 +1882,16 @@ def open_function(fn, timeout: float | None = DEFAULT_TIMEOUT):
 
 def parse_spec(spec: str) -> tuple:
     """(path, name) from file.py[:name] (default name: backward; a name may be Class.method); ValueError if
-    there is no such file."""
+    there is no such file, or it is no regular file (a directory, a FIFO, a device: never opened)."""
     path, sep, name = spec.rpartition(":")
     if not sep or not all(part.isidentifier() for part in name.split(".")) or name.count(".") > 1:
         # no name given (or a drive letter's colon); a name is a function or Class.method
         path, name = spec, "backward"
     if not Path(path).is_file():
+        from derive.network.examples import file_kind
+        kind = file_kind(path)   # looked up without opening it: a FIFO opened to be read waits for a writer
+        if kind is not None:
+            raise ValueError(f"{path} is {kind}, not a regular file: give the .py file that defines the function")
         raise ValueError(f"no such file: {path}")
     return path, name
 

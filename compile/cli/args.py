@@ -71,6 +71,14 @@ def fraction(what: str = "a fraction"):
     return parse
 
 
+def number_text(value) -> str:
+    """A number for a message, as %g writes it where that is the same number in no more characters than the
+    fewest digits that are, else in those digits: 1e-320, not %g's 9.99989e-321 (the same float, as a denormal
+    keeps few digits, but read as another number); 1e+300 and 0.1 as %g writes them."""
+    short, exact = f"{value:g}", repr(float(value))
+    return short if float(short) == value and len(short) <= len(exact) else exact
+
+
 def positive_float(what: str = "a number"):
     """A finite number > 0 (a learning rate, a tolerance)."""
     return _finite(what, strict=True)
@@ -120,7 +128,9 @@ def _shown(value) -> str:
         return "x".join(map(str, value))   # an input shape, as it is written
     if isinstance(value, (list, tuple)):
         return " ".join(_shown(v) for v in value)
-    return str(unmark(value)) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return number_text(value)
+    return str(unmark(value)) if isinstance(value, str) else str(value)
 
 
 def _same(a, b) -> bool:
@@ -218,6 +228,10 @@ def unwritable(option: str, out, suffix: str = "") -> str | None:
         return f"{option} {path}: needs a file name (such as out{suffix})"
     if os.path.isdir(path):
         return f"{option} {path}: is a folder; give a file name in it"
+    from derive.network.examples import file_kind
+    kind = file_kind(path)
+    if kind in ("a FIFO (a named pipe)", "a socket"):   # opening it to write would wait for a reader, or fail
+        return f"{option} {path}: is {kind}, not a file; give the name of a file to write"
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         return f"{option} {path}: the folder {folder} does not exist"

@@ -71,8 +71,8 @@ def main(args) -> int:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(source)
         except OSError as exc:
-            print(f"derivax: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
+            print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"wrote {args.output}: {name} trainer ({optimizer}, lr {lr:g}, {args.convention})", file=sys.stderr)
     else:
         sys.stdout.write(source)

@@ -98,7 +98,11 @@ def main(args) -> int:
         print(line)
     if args.output is not None:
         x = data.x_test if data.x_test is not None else data.x_train
-        np.save(args.output, np.asarray(trainer.namespace["forward"](params, x, **extra)))
+        try:
+            np.save(args.output, np.asarray(trainer.namespace["forward"](params, x, **extra)))
+        except OSError as exc:   # a full disk, a device that refuses: the file named, the run's figures kept
+            print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"wrote the predictions for {len(x)} examples to {args.output}")
     if args.json:
         print(_args.json_line(out))

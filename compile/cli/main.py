@@ -118,7 +118,92 @@ def _unmark(args) -> None:
             setattr(args, key, [unmark(v) for v in value])
 
 
+class OutputError(OSError):
+    """Standard output could not be written (a full disk, /dev/full, a device's error): said in one line, exit 1."""
+
+
+class _Stream:
+    """A standard stream as the commands write it: ``print``, ``sys.stdout.write`` and rich's consoles all write
+    through it. Standard output's write errors are raised as OutputError, which says what was being written;
+    standard error's are dropped, as there is nowhere left to say them (the exit status still tells). A reader
+    that went away (BrokenPipeError) is left to ``main``, which ends quietly."""
+
+    def __init__(self, stream, name: str):
+        self.stream, self.name = stream, name
+
+    def _guarded(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if self.name == "standard error":
+                return None
+            raise OutputError(exc.errno, f"cannot write to {self.name}: {exc.strerror or exc}") from None
+
+    def write(self, text):
+        return self._guarded(self.stream.write, text)
+
+    def writelines(self, lines):
+        return self._guarded(self.stream.writelines, lines)
+
+    def flush(self):
+        return self._guarded(self.stream.flush)
+
+    def __getattr__(self, name):   # isatty, fileno, encoding, ...: the stream's own
+        return getattr(self.stream, name)
+
+
+def _closed_streams() -> None:
+    """A standard stream the shell closed (derivax show >&-) is None in Python, and printing to it an
+    AttributeError: it becomes os.devnull, so that the command runs and ends with the status it would have
+    had. Where its descriptor is closed too, os.devnull takes that number, so that no file opened later takes
+    it (and gets what a library or a child process writes there)."""
+    import os
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+            closed = False
+        except OSError:
+            closed = True
+        if closed:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", closefd=False))
+        else:
+            setattr(sys, name, open(os.devnull, "w"))
+
+
+def _discard_output() -> None:
+    """What standard output still holds, dropped (its descriptor pointed at os.devnull): Python's last flush at
+    exit would fail on it again, and say so in a traceback."""
+    import os
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):   # no descriptor (a buffer in a test): nothing to flush at exit
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
 def main(argv=None) -> int:
+    _closed_streams()
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Stream(sys.stdout, "standard output"), _Stream(sys.stderr, "standard error")
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv=None) -> int:
     import contextlib
     import io
     parser = build_parser()
@@ -149,7 +234,18 @@ def main(argv=None) -> int:
 
     from compile.checks.points import TooLarge
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        try:
+            sys.stdout.flush()   # what is still buffered: a write error said here, not at exit
+        except OutputError as exc:
+            print(f"derivax: {exc.strerror}", file=sys.stderr)
+            _discard_output()
+            return code or 1
+        return code
+    except OutputError as exc:   # before BrokenPipeError's handler: an OSError too, but no reader that left
+        print(f"derivax: {exc.strerror}", file=sys.stderr)
+        _discard_output()
+        return 1
     except (ModelError, NetworkError, FormulaError, DerivativeError, ShapeError, TimeLimitExceeded) as exc:
         print(f"derivax: {exc}", file=sys.stderr)
         return EXIT_USAGE

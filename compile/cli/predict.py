@@ -75,7 +75,11 @@ def main(args) -> int:
     classes = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
     print(f"derivax: {name}: predicting on {what}", file=sys.stderr)
     if suffix == ".npy":
-        np.save(args.output, classes if (classify and args.classes) else out)
+        try:
+            np.save(args.output, classes if (classify and args.classes) else out)
+        except OSError as exc:   # a full disk, a device that refuses: the file named
+            print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"wrote the {'classes' if classify and args.classes else 'outputs'} of shape "
               f"{(classes if classify and args.classes else out).shape} to {args.output}", file=sys.stderr)
         return 0
@@ -98,7 +102,7 @@ def main(args) -> int:
         with open(args.output, "w") as f:
             f.write(text)
     except OSError as exc:
-        print(f"derivax: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return 2
+        print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
     return 0

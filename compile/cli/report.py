@@ -157,7 +157,7 @@ def main(args) -> int:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return 1
     print(f"wrote {args.output}: the derivation{', the steps' if not args.no_steps else ''}, the verification of "
           f"{len(report.params)} gradients" + (f", {hist.epochs} epochs of training" if hist is not None else ""))
     return 0 if report.ok else 1

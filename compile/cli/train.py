@@ -161,9 +161,19 @@ def main(args) -> int:
         if getattr(args, "load", None) is not None:   # a resumed run continues the settings of the run it resumes
             from compile.train.checkpoint import recorded_facts
             recorded = recorded_facts(args.load)
+        given = dict(opts)
         resumed = resumed_settings(args, cfg, opts, recorded)
-        check_lr(cfg["lr"])
+        # a setting the checkpoint gave (the command line leaves it out) is refused naming the file
+        theirs = (recorded.get("settings") or {}) if getattr(args, "lr", None) is None else {}
+        check_lr(cfg["lr"], what=f"{args.load}: the checkpoint's settings' lr" if "lr" in theirs
+                 and cfg["lr"] == theirs["lr"] else "--lr")
         check_l2(net, args)
+        taken = {k: v for k, v in opts.items() if k not in given}
+        if taken:
+            try:
+                check_opts(taken, cfg["optimizer"], cfg["lr"])
+            except (UsageError, _optimizer_error()) as exc:
+                raise UsageError(f"{args.load}: the checkpoint's settings' opts: {exc}") from None
         opts = check_opts(opts, cfg["optimizer"], cfg["lr"])
         if args.data is not None and not args.data.strip():
             raise UsageError(f"--data needs a path or a built-in data set ({', '.join(BUILTINS)}), not an empty name")
@@ -477,10 +487,10 @@ def _smallest(example, side, most=64) -> str:
     return ""
 
 
-def check_lr(lr: float, dtype="float32", runs="training runs") -> None:
+def check_lr(lr: float, dtype="float32", runs="training runs", what="--lr") -> None:
     """Training runs in float32: a rate that rounds to 0 there would train nothing, one that rounds
-    to inf would end in NaN at the first step."""
-    check_precision(lr, "--lr", dtype, runs)
+    to inf would end in NaN at the first step. ``what``: where the rate comes from, for the message."""
+    check_precision(lr, what, dtype, runs)
 
 
 def check_precision(value: float, what: str, dtype="float32", runs="training runs") -> None:
@@ -488,8 +498,8 @@ def check_precision(value: float, what: str, dtype="float32", runs="training run
     import numpy as np
     info = np.finfo(dtype)
     if value and not float(info.tiny) <= abs(value) <= float(info.max):
-        raise UsageError(f"{what} {value:g} is outside {np.dtype(dtype).name}'s range ({info.tiny:.3g} to "
-                         f"{info.max:.3g}), the precision {runs} in")
+        raise UsageError(f"{what} {_args.number_text(value)} is outside {np.dtype(dtype).name}'s range "
+                         f"({info.tiny:.3g} to {info.max:.3g}), the precision {runs} in")
 
 
 def check_l2(net, args, dtype="float32", runs="training runs") -> None:

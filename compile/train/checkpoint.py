@@ -27,6 +27,9 @@ META = "__derivax__"
 STATE = "opt_state/"
 STATS = "stats/"
 CONVENTIONS = ("rows", "columns")
+# the largest seed and count of epochs done that ``fit`` takes: a checkpoint that records more is refused by name
+SEED_MAX = 2**32 - 1
+EPOCHS_DONE_MAX = 2**31 - 1
 
 
 def save_checkpoint(path, trainer, params, opt_state, epochs: int | None = None, inputs: str | None = None,
@@ -421,9 +424,13 @@ def _state_misfit(stored, count, expected, paths) -> str:
 
 
 def _is_key(leaf) -> bool:
-    """Whether an optimizer-state leaf is a typed JAX random key (noisy_sgd's noise key)."""
-    from compile.train.train import _is_key as is_key
-    return is_key(leaf)
+    """Whether a state leaf is a typed JAX random key (optax keeps noisy_sgd's as one)."""
+    import jax
+    dtype = getattr(leaf, "dtype", None)
+    try:
+        return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    except TypeError:
+        return False
 
 
 def _stored_form(leaf):
@@ -555,6 +562,12 @@ def _facts(z, path) -> dict:
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: state_arrays is {count!r}, "
                         "not a count")
+    held = len(z.files)   # a file of n arrays holds fewer than n of the state: a larger count is no count of them
+    if count > held:
+        states = sum(f.startswith(STATE) for f in z.files)
+        raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: state_arrays is {count}, more "
+                        f"than the {held} array{'s' if held != 1 else ''} the file holds ({states} of them under "
+                        f"{STATE})")
     if facts.get("convention", "rows") not in CONVENTIONS:
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: convention is "
                         f"{facts['convention']!r}, not rows or columns")
@@ -564,6 +577,11 @@ def _facts(z, path) -> dict:
     if "epochs_done" in facts and not _count(facts["epochs_done"]):
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: epochs_done is "
                         f"{facts['epochs_done']!r}, not a count of epochs")
+    # a file without epochs_done counts the epochs of the run that wrote it ("epochs") as those done
+    for key in ("epochs_done",) if "epochs_done" in facts else ("epochs",):
+        if _count(facts.get(key)) and facts[key] > EPOCHS_DONE_MAX:
+            raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: {key} is {_big(facts[key])}, "
+                            f"more epochs than a run counts (at most {EPOCHS_DONE_MAX})")
     settings = facts.get("settings", {})
     if not isinstance(settings, dict):
         raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: settings is {settings!r:.60}, "
@@ -578,7 +596,22 @@ def _facts(z, path) -> dict:
         if not fits(value):
             raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: settings' {key} is "
                             f"{value!r:.60}, not {_KINDS[kind]}")
+        low, high = _RANGES.get(key, (None, None))
+        if low is not None and not low <= value <= (high if high is not None else value):
+            within = f"from {low} to {high}" if high is not None else f"from {low} up"
+            raise DataError(f"{path}: the checkpoint's metadata ({META}) is unreadable: settings' {key} is "
+                            f"{_big(value)}, where a {key.replace('_', ' ')} is {within}")
     return facts
+
+
+# the ranges of the counts among the settings, as ``fit`` takes them
+_RANGES = {"seed": (0, SEED_MAX), "batch_size": (1, None)}
+
+
+def _big(n: int) -> str:
+    """A whole number for a message: its digits, or for a long one its first digits and how many there are."""
+    text = str(n)   # JSON's integers are below Python's limit of 4300 digits: json.loads refuses longer ones
+    return text if len(text) <= 20 else f"{text[:10]}... ({len(text)} digits)"
 
 
 _KINDS = {"number": "a finite number", "count": "a whole number >= 0", "switch": "true or false", "text": "a text",

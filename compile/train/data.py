@@ -124,6 +124,7 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
                             f"{yn} has {len(y)}")
         targets = targets.reshape(len(y), steps, -1)
         return x, _cast(targets, dtype, f"{what}: {yn}", _Reshaped(at_y, y.shape[1:], targets.shape[1:]))
+    given = x.shape   # as the caller's array (a file's) holds it: what a message reports
     stored_x, stored_y = x.shape[1:], y.shape[1:]
     if x.ndim == 1 and kind == "regression":
         x = x.reshape(-1, 1)
@@ -147,8 +148,13 @@ def check_data(x, y, n_inputs=None, n_outputs=None, kind="classification", what=
         _check_layout(stored, shape, f"{what}: {xn}", item)
         x = x.reshape(len(x), *shape)
     elif n_inputs is not None and x.shape[1] != n_inputs:
-        raise DataError(f"{what}: the network takes {n_inputs} inputs per example, but {xn} has "
-                        f"{x.shape[1]} features ({xn} shape {x.shape})")
+        # Said in the shape the array was given in; images a whole number of inputs reads flat (as it always
+        # did: MNIST's 28x28 for 784 inputs) are said as read, a row of pixels an example.
+        k, shown = x.shape[1], given if item != "images" or len(given) < 3 else x.shape
+        has = (f"has {k} feature{'s' if k != 1 else ''}" if len(shown) == 2 else f"has {k} values per example"
+               if len(shown) > 2 else "is 1-D: one value per example")
+        raise DataError(f"{what}: the network takes {n_inputs} inputs per example, but {xn} {has} ({xn} shape "
+                        f"{shown})")
     if kind == "regression":
         y = y.reshape(len(y), -1)
         if n_outputs is not None and y.shape[1] != n_outputs:
@@ -380,6 +386,9 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
     name = str(name_or_path)
     name = ALIASES.get(name, name)
     builtin = name in BUILTINS  # a built-in name wins over a file of that name; ./mlp reaches the file
+    if builtin and target is not None:   # its targets are its own: a target column would be ignored
+        raise DataError(f"--target names a column of a .csv file; {str(name_or_path)!r} is a built-in data set, no "
+                        ".csv file")
     if builtin:
         raw = {"xor": _xor, "linreg": _linreg, "mlp": lambda: _digits(seed),
                "cnn": lambda: _digits(seed, images=True), "cnn1d": _mnist1d, "rnn": _mnist1d,
@@ -434,20 +443,29 @@ def read_inputs(name_or_path, n_inputs=None, drop=(), vocab=None, trained_on=Non
     it; None where unknown), or a function giving it, called only where a file leaves it open (an .npz
     holding x_test alone)."""
     name = str(name_or_path)
-    if name in BUILTINS:
-        data = load(name, n_inputs, vocab=vocab)
-        x = data.x_test if data.x_test is not None else data.x_train
-        return x, f"{name}: the {'test' if data.x_test is not None else 'training'} split, {len(x)} examples"
     path = Path(name)
-    if drop and path.suffix.lower() != ".csv":
+    if drop and (name in BUILTINS or path.suffix.lower() != ".csv"):
         raise DataError(f"--drop names columns of a .csv file; {name!r} is no .csv file")
+    twice = next((c for k, c in enumerate(drop) if c in drop[:k]), None)
+    if twice is not None:   # a slip for another column, most likely: which one cannot be known
+        raise DataError(f"--drop {twice} is given twice: name each column once")
+    if name in BUILTINS:
+        data = load(name, vocab=vocab)   # checked against the network below, as the split it gives
+        split = "test" if data.x_test is not None else "training"
+        what = f"{name}: the {split} split"
+        x = data.x_test if data.x_test is not None else data.x_train
+        x, _ = check_data(x, np.zeros(len(x)), n_inputs, None, "regression", what, item="examples")
+        return x, f"{what}, {len(x)} examples"
     try:
         kind = "file" if path.is_file() else "folder" if path.is_dir() else None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {name!r}: {getattr(exc, 'strerror', None) or _one_line(exc)}") from None
+    expected = f"a built-in data set ({BUILTIN_TEXT}), an .npy, .npz or .csv file, or a folder holding x.npy"
+    special = _special(path) if kind is None else None
+    if special:   # never opened: reading a FIFO waits for a writer
+        raise DataError(f"{name!r} is {special}, neither a file nor a folder: expected {expected}")
     if kind is None:
-        raise DataError(f"no such file or directory: {name!r} (expected a built-in data set "
-                        f"({BUILTIN_TEXT}), an .npy, .npz or .csv file, or a folder holding x.npy)")
+        raise DataError(f"no such file or directory: {name!r} (expected {expected})")
     what, xname, pixels, at, decided = path.name, "x", False, None, False
     if kind == "folder":
         if not (path / "x.npy").is_file():
@@ -915,6 +933,9 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")   # a local file header; the end reco
 def _head(path: Path, expected: str, role: str = "") -> bytes:
     """The first bytes of a file to read, or a DataError: missing, unreadable, a folder, empty. ``role``
     names the file in messages ("the checkpoint ")."""
+    kind = _special(path)
+    if kind:   # never opened: reading a FIFO waits for a writer, a device may never end
+        raise DataError(f"{role}{str(path)!r} is {kind}, not a file: expected {expected}")
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -928,6 +949,18 @@ def _head(path: Path, expected: str, role: str = "") -> bytes:
     if not head:
         raise DataError(f"{role}{str(path)!r} is empty: expected {expected}")
     return head
+
+
+def _special(path) -> str | None:
+    """What ``path`` is where it exists but is neither a file nor a directory (a FIFO, a device, a socket);
+    None otherwise."""
+    try:
+        if not os.path.exists(path) or os.path.isfile(path) or os.path.isdir(path):
+            return None
+    except (OSError, ValueError):   # ValueError: a NUL character in the name; opening it says so
+        return None
+    from derive.network.examples import file_kind
+    return file_kind(path)
 
 
 def _looks_like(head: bytes) -> str:
@@ -968,10 +1001,50 @@ def open_npz(path, holds: str = "named arrays", role: str = ""):
         raise DataError(f"{named} is a damaged .npz archive: {_one_line(exc)}") from None
 
 
+def _declared(f, size: int):
+    """(shape, dtype, bytes its data takes, bytes the file holds after the header) of the .npy file open as ``f``
+    at its start (``size``: its length in bytes), from its header alone; None where the header is no .npy header
+    derivax reads this way (np.load then says what is wrong). NumPy allocates the array the header declares
+    before it reads the data: a header declaring more than the file holds is refused before that."""
+    from numpy.lib import format as npy
+    try:
+        version = npy.read_magic(f)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            return None
+        shape, _, dtype = read(f)
+        start = f.tell()
+    except Exception:  # noqa: BLE001 - a damaged header: np.load reports it in its own words
+        return None
+    if dtype.hasobject or not all(isinstance(d, int) and d >= 0 for d in shape):
+        return None
+    return shape, dtype, math.prod(shape) * dtype.itemsize, size - start
+
+
+def _overdeclared(declared) -> str:
+    """What an .npy header (``_declared``) that declares more data than its file holds declares, and what the
+    file holds; '' where it declares no more."""
+    if declared is None or declared[2] <= declared[3]:
+        return ""
+    shape, dtype, need, held = declared
+    return f"shape {shape} of {dtype.name}, {need:,} bytes of data; {max(held, 0):,} bytes follow the header"
+
+
 def npz_array(z, key: str, path) -> np.ndarray:
     """The array ``key`` of an open .npz archive, or a DataError naming the file and the array: one that
-    needs pickle (Python objects), a damaged or truncated member, a member that is not an .npy array."""
+    needs pickle (Python objects), a damaged or truncated member, a member that is not an .npy array, a
+    member whose header declares more data than the archive holds for it."""
     name = Path(path).name
+    try:
+        member = f"{key}.npy" if f"{key}.npy" in z.zip.namelist() else key
+        info = z.zip.getinfo(member)
+        with z.zip.open(info) as f:
+            problem = _overdeclared(_declared(f, info.file_size))
+    except Exception:  # noqa: BLE001 - no such member, a damaged one: reading it says which
+        problem = ""
+    if problem:
+        raise DataError(f"{name}: array {key} is truncated or damaged: its header promises more data than the "
+                        f"archive holds for it ({problem})")
     try:
         a = z[key]
     except ValueError as exc:
@@ -999,6 +1072,13 @@ def read_npy(path) -> np.ndarray:
         also = " (an .npz archive of several arrays)" if kind == "a zip archive" else f" ({kind})" if kind else ""
         raise DataError(f"{str(path)!r} is not an .npy file: expected an array as np.save writes it, found a file "
                         f"starting with bytes {head[:8].hex(' ')}{also}")
+    try:
+        with open(path, "rb") as f:
+            problem = _overdeclared(_declared(f, os.fstat(f.fileno()).st_size))
+    except OSError:   # np.load says why the file cannot be read
+        problem = ""
+    if problem:
+        raise DataError(f"{str(path)!r} is truncated: its header promises more data than the file holds ({problem})")
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as exc:

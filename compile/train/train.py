@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from compile.lowering.codegen import module_source
+from compile.train.checkpoint import EPOCHS_DONE_MAX, SEED_MAX, _is_key
 from compile.train.data import DataError
 from compile.lowering.lower import check_dtype, run_source
 from compile.train.optim import UpdateRule, make
@@ -131,15 +132,6 @@ def seeded_keys(state, seed):
         leaves[i] = fold(leaves[i])
     return jax.tree_util.tree_unflatten(tree, leaves)
 
-
-def _is_key(leaf) -> bool:
-    """Whether a state leaf is a typed JAX random key (optax keeps noisy_sgd's as one)."""
-    import jax
-    dtype = getattr(leaf, "dtype", None)
-    try:
-        return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-    except TypeError:
-        return False
 
 
 def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="rows", **opt_kwargs) -> Trainer:
@@ -590,8 +582,8 @@ def fit(trainer, x, y, epochs, batch_size, seed=0, x_test=None, y_test=None, cla
     classify = bool(classify)
     _whole(epochs, "epochs", 0)
     _whole(batch_size, "batch_size", 1)
-    _whole(seed, "seed", 0, 2**32 - 1)
-    _whole(epochs_done, "epochs_done", 0, 2**31 - 1)
+    _whole(seed, "seed", 0, SEED_MAX)
+    _whole(epochs_done, "epochs_done", 0, EPOCHS_DONE_MAX)
     if train_sample is not None:
         _whole(train_sample, "train_sample", 0)
     for flag, value in (("progress", progress), ("shuffle", shuffle)):

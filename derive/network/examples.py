@@ -14,7 +14,7 @@ from pathlib import Path
 from derive.formula.parse import FormulaError
 from derive.network.functions import ACTIVATION_NAMES, unknown_activation
 from derive.network.network import MODEL_ROUTE, Dense, Model, Network, NetworkError, TimeDistributed, _activation
-from derive.network.parts import bracketed
+from derive.network.parts import MAX_SIZE, bracketed
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,6 @@ class _Located(str):
         return self
 
 
-MAX_SIZE = 10**6  # units of one layer: a million-wide layer is already far past one machine
-
 def parse_spec(spec: str, loss=None) -> Network:
     """An inline spec: sizes separated by '-', each layer ``units[:activation]``."""
     parts, depth, start = [], 0, 0
@@ -256,9 +254,10 @@ def parse_spec(spec: str, loss=None) -> Network:
         each = part.startswith("td") and part[2:3].isdigit()   # td5:tanh, a dense layer at every step of a sequence
         if each:
             pos, part = pos + 2, part[2:]
-        units, _, rest = part.partition(":")
+        units, colon, rest = part.partition(":")
         n = _size(spec, pos, units, "a layer size")
-        act, apos, bias, drop = _layer_options(spec, pos + len(units) + 1, rest, part, dropout=True)
+        act, apos, bias, drop = (_layer_options(spec, pos + len(units) + 1, rest, part, dropout=True) if colon
+                                 else ("identity", pos + len(units) + 1, True, None))
         layers.append((apos, n, act, bias, drop, each))
     if loss is None:
         last = layers[-1][2] if isinstance(layers[-1], tuple) else "identity"
@@ -450,8 +449,8 @@ def _layer_options(spec: str, pos: int, text: str, layer: str, dropout: bool) ->
             if drop is not None:
                 raise ModelError(_at(spec, at, f"dropout is given twice in {shown}"))
             drop = float(rate)
-        elif act is None and (at == pos or option):
-            if option and not (option.startswith("(") and option.endswith(")")) and option not in ACTIVATION_NAMES:
+        elif act is None and option:
+            if not (option.startswith("(") and option.endswith(")")) and option not in ACTIVATION_NAMES:
                 raise ModelError(_at(spec, at, unknown_activation(option, "or a formula in z in parentheses")))
             act, apos = option, at
         elif option in ACTIVATION_NAMES or option.startswith("(") and option.endswith(")"):
@@ -463,8 +462,11 @@ def _layer_options(spec: str, pos: int, text: str, layer: str, dropout: bool) ->
             if said.startswith(f"activation {written!r}:"):   # leaky_relu:alpha=0.2: a parameter, which has a formula
                 raise ModelError(_at(spec, apos, said))
             expected = "an activation, nobias or a dropout rate (drop0.2)" if dropout else "an activation or nobias"
-            found = f"unknown option {option[:20]!r}" if option else "an empty option"
-            raise ModelError(_at(spec, at, f"{found} of {shown}: expected {expected}"))
+            if not option:
+                where = "after the" if at == pos + len(text) else "between two"
+                raise ModelError(_at(spec, at, f"an empty option: nothing {where} ':' in {shown!r}; expected "
+                                               f"{expected}"))
+            raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {shown}: expected {expected}"))
     return act or "identity", apos, bias, drop
 
 
@@ -564,6 +566,9 @@ def _resolve(model: str, loss=None, input_shape=None) -> tuple[str, Network]:
     if path.endswith(".py"):
         if Path(path).is_dir():
             raise ModelError(f"{path} is a folder, not a model file: name the .py file that declares the network")
+        kind = file_kind(path)
+        if kind:   # never opened: reading a FIFO would wait for a writer
+            raise ModelError(f"{path} is {kind}, not a model file: name the .py file that declares the network")
         if not Path(path).is_file():
             raise ModelError(f"no such file: {path}")
         attr = attr or "net"
@@ -594,6 +599,24 @@ def model_path(model: str) -> tuple:
     if sep and head.endswith(".py") and (Path(head).is_file() or not model.endswith(".py")):
         return head, tail
     return model, ""
+
+
+def file_kind(path) -> str | None:
+    """What ``path`` is where it is no regular file: "a directory", "a FIFO (a named pipe)", "a character device",
+    "a block device", "a socket"; None for a regular file, or a path that does not exist or cannot be looked up.
+    Found without opening it: opening a FIFO to read it waits for a writer, forever where none comes."""
+    import os
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):   # ValueError: a NUL character in the name
+        return None
+    for test, what in ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (a named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "no regular file"
 
 
 STRAY_THREADS: list = []   # (model file, thread): threads a model file started and left running

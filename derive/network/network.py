@@ -846,6 +846,9 @@ class Network:
             if not callable(getattr(layer, "build", None)):
                 raise NetworkError(f"layer {k} is {type(layer).__name__} {layer!r:.40}, not a layer (Dense, Conv2D, "
                                    "SimpleRNN, ... or an object with a build(builder, input, adds) method)")
+        if not isinstance(name, str):   # printed in headers, recorded in checkpoints and reports
+            raise NetworkError(f"name must be a string (the network's name in printouts), not {name!r:.60} "
+                               f"({type(name).__name__})")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²

@@ -65,10 +65,19 @@ def _flag(value, what: str) -> None:
         raise NetworkError(f"{what} must be True or False, not {value!r}")
 
 
+MAX_SIZE = 10**6  # units of one layer: a million-wide layer is already far past one machine
+
+
 def _positive_int(value, what):
+    """A size (units, filters, an input's size, heads): a whole number from 1 to MAX_SIZE, the spec's own limit."""
     import numbers
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise NetworkError(f"{what} must be a positive integer, not {value!r}")
+    if value > MAX_SIZE:
+        text = str(int(value)) if int(value).bit_length() < 10_000 else None   # Python writes no longer int
+        shown = (text if len(text) <= 20 else f"{text[:10]}... ({len(text)} digits)") if text else \
+            f"(a whole number of {int(value).bit_length()} bits)"
+        raise NetworkError(f"{what} {shown} is too large (at most {MAX_SIZE})")
     return int(value)
 
 

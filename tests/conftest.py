@@ -14,6 +14,13 @@ import tempfile
 # rounds float32 products to TensorFloat-32 (10 bits of mantissa), which the float32 comparisons against
 # NumPy here are too tight for; on a CPU this changes nothing. Set before JAX is imported.
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+# The suite compiles some thousands of small XLA programs, and most of its time went into LLVM's optimisation of their
+# machine code, which for arrays of a few dozen numbers saves nothing. XLA's own passes (fusion, layouts, the program
+# that runs) are a user's; only the machine code is left unoptimised: about a fifth less time in the recurrent and
+# verify tests. Processes the tests start inherit it (tests/test_devices.py adds its device count to it).
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 # The text views are laid out at the terminal's width, or COLUMNS off a terminal: the tests pin them at the
 # default 100 whatever the shell that starts them has set.
 os.environ.pop("COLUMNS", None)

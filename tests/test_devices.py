@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from conftest import TEST_XLA_FLAGS as TEST_FLAGS
+
 SCRIPT = r"""
 import json
 import numpy as np, jax
@@ -42,7 +44,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def four_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"{TEST_FLAGS} --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -85,7 +87,7 @@ def test_two_processes_train_to_one_process_s_parameters(tmp_path):
     import numpy as np
     port = _free_port()
     base = [sys.executable, "-m", "compile.cli.main", "train", "mlp", "--epochs", "1", "--seed", "3"]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"{TEST_FLAGS} --xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen(base + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                                       "--process-id", str(i), "--save", str(tmp_path / f"p{i}.npz")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
@@ -99,7 +101,7 @@ def test_two_processes_train_to_one_process_s_parameters(tmp_path):
     assert "on 2 processes (this is process 1)" in outs[1][0]
     assert not (tmp_path / "p1.npz").exists()          # process 0 writes the files
     one = subprocess.run(base + ["--devices", "4", "--save", str(tmp_path / "one.npz")], capture_output=True, text=True,
-                         env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}, timeout=300)
+                         env={**env, "XLA_FLAGS": f"{TEST_FLAGS} --xla_force_host_platform_device_count=4"}, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
     a, b = np.load(tmp_path / "p0.npz"), np.load(tmp_path / "one.npz")
     for k in ("W1", "b1", "W2", "b2"):
@@ -145,7 +147,7 @@ def test_a_generated_module_trains_data_parallel_with_its_own_helper(tmp_path):
     from derive.network.examples import resolve
     path = tmp_path / "mlp_trainer.py"
     path.write_text(generate(resolve("mlp")[1], "adam", 1e-3))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"{TEST_FLAGS} --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     done = subprocess.run([sys.executable, "-c", GENERATED, str(path)], capture_output=True, text=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -280,3 +280,15 @@ def test_sizes_beyond_the_specs_limit_are_refused_at_build(make, says):
     with pytest.raises(NetworkError) as err:
         make(Dense, Network)
     assert str(err.value) == says
+
+
+@pytest.mark.parametrize("fn, value, words", [
+    ("parse_activation", 5, "activation must be a formula written as a string (such as z*sigmoid(z)), not 5 (int)"),
+    ("parse_loss", None, "loss must be a formula written as a string (such as (yhat - y)**2), not None (NoneType)"),
+])
+def test_a_formula_that_is_no_string_is_named_by_its_type(fn, value, words):
+    import derive.formula.parse as parse
+    from derive import FormulaError
+    with pytest.raises(FormulaError) as err:
+        getattr(parse, fn)(value)
+    assert str(err.value).startswith(words) and "empty" not in str(err.value)

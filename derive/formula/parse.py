@@ -1145,6 +1145,10 @@ def _complex_constant(value):
 
 def parse_scalar(text: str, variables: dict, what: str = "formula") -> sp.Expr:
     """A scalar SymPy expression from ``text`` over ``variables`` and the known functions."""
+    if not isinstance(text, str):   # 5, None: no text at all, not an empty one
+        raise FormulaError(repr(text), 0, f"{what} must be a formula written as a string (such as "
+                           f"{'z*sigmoid(z)' if what == 'activation' else '(yhat - y)**2'}), not {text!r} "
+                           f"({type(text).__name__})")
     expr = Evaluator(text, variables, FUNCTIONS).run()
     if not isinstance(expr, sp.Basic):
         expr = sp.sympify(expr)  # a plain number produced by our own evaluation, not user text

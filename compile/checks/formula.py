@@ -180,17 +180,19 @@ def show_step(node) -> str:
     return printer_for("text").name(node.name)
 
 
-def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=None):
+def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=None, respelled=False):
     """A user's formula as a graph node: a string (whitelisted parser), a Node, or a SymPy matrix expr.
     ``at_step``: the target is a recurrent layer's node at step t (a time_map node); the formula is one
     step's expression, read with the step's names and stacked over t as the target is. ``shapes`` (a list)
     receives the shape NumPy would give a string's value (np.sum(x) is a number, shape ()); ``facts`` (a list)
-    the (rule, fact) pairs the graph's rewrites used while building it (one-hot Y's rows summed to 1)."""
+    the (rule, fact) pairs the graph's rewrites used while building it (one-hot Y's rows summed to 1).
+    ``respelled``: a string already read in the grammar's spelling from the text typed (``_read_in``, which holds
+    that text to MAX_LENGTH), held to the larger MAX_RESPELLED."""
     if facts is not None:
         from derive.graph.node import RECORDERS
         RECORDERS.append(facts)
         try:
-            return to_node(formula, derivation, at_step, notes, shapes)
+            return to_node(formula, derivation, at_step, notes, shapes, respelled=respelled)
         finally:
             RECORDERS.pop()
     from derive.graph.build import Node
@@ -202,7 +204,7 @@ def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=No
             from derive.formula.matrix_names import over_steps
             from derive.formula.steps import stack_steps, step_atoms
             from derive.ops.scan import time_map
-            step = parse_matrix(formula, derivation, at_step=True, notes=notes)
+            step = parse_matrix(formula, derivation, at_step=True, notes=notes, respelled=respelled)
             if _maxima(step):   # computed from its array at a point, not at each step
                 from derive.formula.parse import FormulaError
                 axis = _maxima(step)[0].attrs.get("axis")
@@ -214,7 +216,7 @@ def to_node(formula, derivation, at_step=None, notes=None, shapes=None, facts=No
             if atoms is not None:   # names at the step after t (a GRU's u1_tp1), or steps of other sequences
                 return stack_steps(step, atoms)
             return time_map(*over_steps(derivation, step, "a formula of a step"), root=step)
-        return parse_matrix(formula, derivation, notes=notes, shapes=shapes)
+        return parse_matrix(formula, derivation, notes=notes, shapes=shapes, respelled=respelled)
     from derive.formula.sympy_matrix import from_sympy
     return from_sympy(formula, derivation)
 
@@ -314,7 +316,8 @@ OTHER_NUMBERINGS = {
               "δ1), their W^{(l)}, b^{(l)} derivax's W_l, b_l",
               "in UFLDL's numbering (the input as layer 1, a^{(1)} = X)"),
     "ex4": ("names read as the Coursera ML course's ex4 numbers them, from the input as layer 1: a1 is X, and "
-            "a<k+1>, z<k+1>, d<k+1> are derivax's A<k>, Z<k>, δ<k> (a2 is A1, d3 is δ2); y is Y",
+            "a<k+1>, z<k+1>, d<k+1> are derivax's A<k>, Z<k>, δ<k> (a2 is A1, d3 is δ2), each without the course's "
+            "bias column; y is Y",
             "in the Coursera ML course's ex4 numbering (the input as layer 1, a1 = X)"),
 }
 
@@ -363,8 +366,11 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     """(verdict, None) on a formula string read with the layers in ``numbering`` (None: derivax's;
     ``OTHER_NUMBERINGS``), or (None, the FormulaError or _OtherTarget that refuses it); a ShapeMismatch carries its
     verdict as ``result``."""
+    from derive.formula.errors import MAX_LENGTH
     from derive.formula.parse import FormulaError
-    from derive.formula.spelling import map_error, reads_nielsen, respell, shown
+    from derive.formula.spelling import map_error, reads_nielsen, respell, shown, unread
+    if len(formula) > MAX_LENGTH:   # what was typed; its respelling is held to MAX_RESPELLED (``respell``)
+        return None, FormulaError(formula, 0, f"formula longer than {MAX_LENGTH} characters (it has {len(formula)})")
     try:
         respelled, offsets = respell(formula, names, own, numbering)
         respelled, kept = _lines_of_target(d, target, formula, respelled, numbering)
@@ -379,7 +385,7 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     except FormulaError as exc:
         if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")):
             exc = type(exc)(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
-        message, exc = exc.message, map_error(exc, formula, respelled, offsets)
+        message, exc = unread(exc.message), map_error(exc, formula, respelled, offsets)
         if isinstance(exc, ShapeMismatch):
             exc.result = _unfit_verdict(d, target, formula, respelled, exc, message)
         return None, exc
@@ -419,7 +425,7 @@ def _unfit_verdict(d, target, formula, respelled, exc, message) -> FormulaCheck:
     from derive.formula.spelling import shown
     correct, label = target_node(d, target)
     per_step = (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct)
-    typed = " ".join(formula.split())
+    typed = shown(formula)
     result = _verdict_of(d, target, correct, label, per_step, formula, typed)
     if shown(respelled) != typed:
         result.yours_note = f"read as {shown(respelled)}"
@@ -494,6 +500,11 @@ def _lines_of_target(d, target, formula, respelled, numbering=None):
         return respelled, ""
 
     def refuse(name, said):
+        theta = re.search(rf"(?<![A-Za-z0-9_])[Tt]heta_?{name[2:]}_grad(?![A-Za-z0-9_])", formula) \
+            if re.fullmatch(r"dW\d+", name) else None
+        if theta is not None:   # ex4's Theta1_grad = ..., read as dW1 (``derive.formula.spelling._theta_grad``)
+            name = f"{theta.group()} (read as {name}: the course's {theta.group()} without its first column, " \
+                   f"b{name[2:]}'s gradient)"
         raise _OtherTarget(f"the formula is for {target}, but {said} {name}, which names "
                            f"{_key_words(got)}: check it with --param {_key_target(got)}, or end the formula with "
                            f"the line that defines {'d' + want[1] if want[0] != 'forward' else want[1]}")
@@ -744,7 +755,8 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
     _refuse_own_target(d, target, correct, formula, label)
     notes, shapes, facts = [], [], []
     try:
-        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes, shapes=shapes, facts=facts)
+        user = to_node(formula, d, at_step=correct if per_step else None, notes=notes, shapes=shapes, facts=facts,
+                       respelled=True)
     except FormulaError as exc:   # shapes that do not fit: a slipped name (W3 for W2) is said with the error
         if not any(w in exc.message for w in ("cannot multiply", "broadcast", "cannot add", "cannot subtract")):
             raise
@@ -1178,7 +1190,7 @@ def _variant_agrees(d, text, correct, per_step, seed, sizes) -> bool:
     """Whether the formula ``text`` (a variant of the user's) reads and agrees numerically with ``correct`` at the
     batch sizes ``sizes`` (the user's formula's)."""
     try:
-        user = to_node(text, d, at_step=correct if per_step else None)
+        user = to_node(text, d, at_step=correct if per_step else None, respelled=True)
         if user.shape != correct.shape and same_entries(user.shape, correct.shape):   # NumPy's (n,) for (1, n)
             from derive.graph.build import reshape
             user = reshape(user, correct.shape)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 MAX_LENGTH = 2000   # characters of a formula: longer ones are refused before any parsing
+# characters of a formula read in the parser's spelling (derive.formula.spelling: δ as delta, σ′ as sigmoid_prime,
+# a product sign put between operands side by side): a formula of MAX_LENGTH characters grows at most about
+# eightfold, and one that grows past this is refused (the limit on what is typed is MAX_LENGTH)
+MAX_RESPELLED = 10 * MAX_LENGTH
 MAX_DEPTH = 40       # operations nested in one another (calls, operators, attributes)
 # Function calls nested in one another: SymPy evaluates tanh(tanh(...(z))) times a matrix in time that grows
 # with each level's assumptions of the next (8 levels: 1.8 s, 10: a minute, on a 2-core x86 CPU).

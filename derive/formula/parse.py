@@ -18,6 +18,7 @@ from derive.ops.elementwise import broadcast_shape
 from derive.formula.matrix_names import array_methods, indicator, matrix_functions, matrix_names, numpy_functions
 
 from derive.formula.errors import MAX_CALL_DEPTH, MAX_DEPTH, MAX_LENGTH, FormulaError  # noqa: F401 - named here too
+from derive.formula.errors import MAX_RESPELLED
 from derive.formula.errors import ShapeMismatch
 
 MAX_CONSTANT = 10**6
@@ -157,8 +158,11 @@ class Evaluator:
     broadcast against a column), for the diagnosis of a formula found wrong.
     """
 
-    def __init__(self, text, names, functions, matrix=False, keywords=(), numpy=None, methods=None):
+    def __init__(self, text, names, functions, matrix=False, keywords=(), numpy=None, methods=None, respelled=False):
         self.text, self.names, self.functions = text, names, functions
+        # respelled: ``text`` is a formula already read in the grammar's spelling (derive.formula.spelling), whose
+        # typed text was held to MAX_LENGTH there: it is held to MAX_RESPELLED
+        self.limit = MAX_RESPELLED if respelled else MAX_LENGTH
         self.matrix, self.keywords = matrix, set(keywords)
         self.numpy, self.methods = numpy or {}, methods or {}
         self.src = text.strip() if isinstance(text, str) else ""
@@ -219,8 +223,8 @@ class Evaluator:
         text = self.text
         if not isinstance(text, str) or not text.strip():
             raise FormulaError(str(text), 0, "empty formula")
-        if len(text) > MAX_LENGTH:
-            raise FormulaError(text[:60] + "...", 0, f"formula longer than {MAX_LENGTH} characters")
+        if len(text) > self.limit:
+            raise FormulaError(text, 0, f"formula longer than {self.limit} characters (it has {len(text)})")
         if not self.matrix:
             return self._run()
         # a matrix formula as the books print it (δ₂ A₁ᵀ, \frac{1}{m}, dW2 = ...;): respelled into the grammar,
@@ -1167,7 +1171,7 @@ def parse_loss(text: str) -> sp.Lambda:
     return loss(sp.Lambda((yhat, y), parse_scalar(text, {"yhat": yhat, "y": y, "pi": sp.pi}, "loss")))
 
 
-def parse_matrix(text: str, derivation, at_step: bool = False, notes=None, shapes=None):
+def parse_matrix(text: str, derivation, at_step: bool = False, notes=None, shapes=None, respelled=False):
     """A matrix formula over the names the derivation prints, as a graph node.
 
     Names: X, Y, m, the parameters (W1, b1, gamma2, C1, ...), the forward nodes (Z1, A1, xhat2, ...), the
@@ -1182,13 +1186,15 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None, shape
     ``merge``, with an embedding ``C1[X]`` and ``scatter_add(G, X, V)``; with sequences, names at step t (``A4_t``,
     ``x[:, t]``, a recurrent step's ``h1_tm1``, ``u1_tp1``) inside ``sum_t`` and ``stack_t``
     (``derive.formula.steps``). Shape errors name the position. ``notes`` collects the evaluator's notes of a
-    legal but likely slip; ``shapes`` the shape NumPy would give the formula's value.
+    legal but likely slip; ``shapes`` the shape NumPy would give the formula's value. ``respelled``: ``text`` is
+    already in the grammar's spelling, respelled from a formula of at most MAX_LENGTH characters (``derivax check``
+    reads it so), and is held to MAX_RESPELLED instead.
     """
     from derive.formula.matrix_names import step_functions
     functions = matrix_functions(derivation.model)
     functions.update(step_functions(derivation))
     evaluator = Evaluator(text, matrix_names(derivation), functions, matrix=True, keywords=("axis", "keepdims"),
-                          numpy=numpy_functions(), methods=array_methods())
+                          numpy=numpy_functions(), methods=array_methods(), respelled=respelled)
     from derive.formula.matrix_names import fixed_step
     evaluator.lookup = lambda name: (fixed_step(derivation, name) or (None,))[0]   # h1_at40: one step's state
     value = evaluator.run()

@@ -121,7 +121,7 @@ def respell(text: str, names=None, own=None, numbering=None):
     index, as the books write one layer's (``Σᵢ a⁽ⁱ⁾ᵀ δ⁽ⁱ⁾``), and the derivation's name each is
     ({"a": "A1", "z": "Z2", "delta": "delta2"} for W2). ``numbering``: None (derivax's, Ng's), "ufldl" or "ex4"
     (the module's doc)."""
-    from derive.formula.errors import MAX_LENGTH
+    from derive.formula.errors import MAX_LENGTH, MAX_RESPELLED
     if numbering not in NUMBERINGS:
         raise ValueError(f"numbering must be one of {', '.join(map(repr, NUMBERINGS))}, not {numbering!r}")
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
@@ -133,6 +133,8 @@ def respell(text: str, names=None, own=None, numbering=None):
     except RecursionError:
         raise FormulaError(text, 0, "formula nested too deeply") from None
     typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
+    if names is not None:
+        new, at = _without_bias(text, new, at, names)
     if typeset:
         new, at = _square_brackets(new, at)
     new, at = _called_products(new, at, names or {}, typeset)
@@ -148,8 +150,12 @@ def respell(text: str, names=None, own=None, numbering=None):
             new, at = tries[-1]
     new, at = _products(new, at)
     if names is not None:
+        new, at = _theta_grad(text, new, at, names)
         _refuse_theta(text, new, at, names)
         new, at = _names(new, at, names, own or {}, numbering)
+    if len(new) > MAX_RESPELLED:   # the books' short signs grow (δ as delta, σ′ as sigmoid_prime): bounded too
+        raise FormulaError(text, 0, f"formula too long once read: its {len(text)} characters read as {len(new)} "
+                                    f"(δ as delta, σ′ as sigmoid_prime, ...), more than {MAX_RESPELLED}")
     return new, at
 
 
@@ -157,9 +163,109 @@ NUMBERINGS = (None, "ufldl", "ex4")
 _THETA = re.compile(r"[Tt]heta_?(\d+)(_grad)?")
 
 
+# ex4's Theta<k> without its bias column: Octave's Theta2(:, 2:end), NumPy's Theta2[:, 1:]
+_THETA_STRIPPED = re.compile(r"(?<![A-Za-z0-9_.])([Tt]heta_?(\d+))\s*(?:\(\s*:\s*,\s*2\s*:\s*end\s*\)"
+                             r"|\[\s*:\s*,\s*1\s*:\s*\])")
+# a column of ones, as the course puts the bias before a1 and a2 ([ones(m, 1) X], np.ones((m, 1)))
+_ONES = re.compile(r"(?<![A-Za-z0-9_.])(?:(?:np|numpy|jnp)\s*\.\s*)?ones\s*\(")
+
+
+def _theta_as_w(k, names) -> str:
+    """What the Coursera ML course's Theta<k> without its bias column is in derivax's names: W<k>ᵀ in the rows
+    convention (Theta's rows are W's columns), W<k> in columns."""
+    return f"W{k}ᵀ" if _batch_axis(names) == 0 else f"W{k}"
+
+
+def _no_such_weight(text, at, t, k, names):
+    """The refusal of ex4's Theta<k> (``t`` as typed, at ``at``) in a network without W<k>."""
+    weights = sorted((n for n in names if re.fullmatch(r"W\d+", n)), key=lambda n: int(n[1:]))
+    raise FormulaError(text, at, f"{t}: the Coursera ML course's Theta{k} is derivax's layer {k}, W{k} and b{k}, and "
+                                 f"this network has no W{k} (its weights: {', '.join(weights) or 'none'})")
+
+
+def _without_bias(text, new, at, names):
+    """The Coursera ML course's ex4 as derivax reads it: Theta<k> without its bias column (Octave's Theta2(:, 2:end),
+    NumPy's Theta2[:, 1:]) as W<k>ᵀ (W<k> in the columns convention), before the rest of the respelling, which reads
+    it as an operand; a column of ones put before a1 or a2 (``[ones(m, 1) X]``), the course's bias, refused."""
+    ones = _ONES.search(new)
+    if ones is not None:
+        raise FormulaError(text, at[ones.start()], "a column of ones, as the Coursera ML course puts the bias before "
+                                                   "a1 and a2 ([ones(m, 1) X]): derivax keeps the biases apart (b1, "
+                                                   "b2) and reads ex4's a1 as X and a2 as A1, without it; leave out "
+                                                   "the lines that add it (a line Theta1_grad = ... is then read as "
+                                                   f"its columns 2:end, d{_theta_as_w(1, names)}) and check the "
+                                                   "bias's gradient, Theta1_grad's first column, with --param b1")
+    edits = []
+    for hit in _THETA_STRIPPED.finditer(new):
+        t, k = hit.group(1), hit.group(2)
+        if t in names:   # a name of the derivation's own
+            continue
+        if f"W{k}" not in names:
+            _no_such_weight(text, at[hit.start()], hit.group(), k, names)
+        edits.append((hit.start(), hit.end(), f"W{k}.T" if _batch_axis(names) == 0 else f"W{k}"))
+    return _edited(new, at, edits)
+
+
+def _theta_grad(text, respelled, at, names):
+    """ex4's gradients: a line ``Theta<k>_grad = ...`` as ``dW<k> = (...).T`` in the rows convention (``dW<k> = ...``
+    in columns), and ``Theta<k>_grad`` read after it as ``dW<k>.T`` (``dW<k>``). With a1 and a2 read without the
+    course's bias column (X and A1), what the line computes is Theta<k>_grad without its column 1, the bias's
+    gradient: Theta<k>_grad(:, 2:end), which is dW<k>ᵀ (dW<k> in columns). Any other Theta is left to
+    ``_refuse_theta``."""
+    tokens = _tokens(respelled)
+    if not tokens or "heta" not in respelled:
+        return respelled, at
+    rows = _batch_axis(names) == 0
+    edits, defined, pending = [], set(), []   # pending: (the token that ends a definition's line, k)
+    for j, (kind, t, s, e) in enumerate(tokens):
+        while pending and pending[0][0] < j:
+            defined.add(pending.pop(0)[1])
+        found = _THETA.fullmatch(t) if kind == "name" and t not in names else None
+        if found is None or not found.group(2) or j > 0 and tokens[j - 1][1] == ".":
+            continue
+        k = found.group(1)
+        starts = j == 0 or tokens[j - 1][1] == ";" or "\n" in respelled[tokens[j - 1][3]:s]
+        if starts and j + 2 < len(tokens) and tokens[j + 1][1] == "=":   # Theta1_grad = ...: its line
+            if f"W{k}" not in names:
+                _no_such_weight(text, at[s], t, k, names)
+            last, depth = j + 2, 0
+            for n in range(j + 2, len(tokens)):   # the line's end: a ; or a new line outside brackets
+                ends = tokens[n][1] == ";" or "\n" in respelled[tokens[n - 1][3]:tokens[n][2]]
+                if depth == 0 and n > j + 2 and ends:
+                    break
+                depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(tokens[n][1], 0)
+                last = n
+            edits.append((s, e, f"dW{k}"))
+            if rows:
+                edits += [(tokens[j + 2][2], tokens[j + 2][2], "("), (tokens[last][3], tokens[last][3], ").T")]
+            pending.append((last, k))
+        elif k in defined:   # read after its line: what that line defined
+            edits.append((s, e, f"dW{k}.T" if rows else f"dW{k}"))
+    return _edited(respelled, at, edits)
+
+
+def _edited(text, at, edits):
+    """(text, offsets) with each (start, end, replacement) of ``edits`` made (an insertion where start == end); the
+    replacement's characters point where the text it replaces (or the character it stands before) began."""
+    if not edits:
+        return text, at
+    out = _Out()
+    prev = 0
+    for s, e, put in sorted(edits, key=lambda edit: (edit[0], edit[1])):
+        for c in range(prev, s):
+            out.put(text[c], at[c])
+        out.put(put, at[min(s, len(at) - 1)])
+        prev = e
+    for c in range(prev, len(text)):
+        out.put(text[c], at[c])
+    out.at.append(at[-1])
+    return out.text(), out.at
+
+
 def _refuse_theta(text, respelled, at, names):
-    """The Coursera ML course's Theta1, Theta2 (Theta2_grad) refused where a formula uses one: each holds the bias in
-    column 0 beside Wᵀ (beside W in the columns convention), which derivax keeps apart as W and b."""
+    """The Coursera ML course's Theta1, Theta2 (Theta2_grad) refused where a formula uses one as it is: each holds
+    the bias in column 0 beside Wᵀ (beside W in the columns convention), which derivax keeps apart as W and b
+    (``_without_bias`` and ``_theta_grad`` read it without the bias column)."""
     for kind, t, s, _ in _tokens(respelled) or ():
         found = _THETA.fullmatch(t) if kind == "name" and t not in names else None
         if found is None:
@@ -169,26 +275,52 @@ def _refuse_theta(text, respelled, at, names):
         w, typed = (f"W{k}ᵀ", f"W{k}'") if rows else (f"W{k}", f"W{k}")
         raise FormulaError(text, at[s], f"{t}: the Coursera ML course's Theta{k} holds the bias in column 0 and is {w} "
                                         f"without it (Theta{k}(:, 2:end) = {w}); derivax keeps W{k} and b{k} apart: "
-                                        f"write {typed} for Theta{k}(:, 2:end), b{k} for its column 0, and the "
-                                        f"gradient as derivax's dW{k} = ..., which is Theta{k}_grad(:, 2:end)"
-                                        + ("'" if rows else ""))
+                                        f"write Theta{k}(:, 2:end) or {typed} for Theta{k} without its bias column, "
+                                        f"b{k} for its column 0, and the gradient as a line Theta{k}_grad = ..., "
+                                        f"read as its columns 2:end (d{_theta_as_w(k, names)})")
 
 
 def map_error(exc: FormulaError, original: str, respelled: str, offsets) -> FormulaError:
-    """``exc`` (raised on the respelled text) as an error in the text the user typed."""
+    """``exc`` (raised on the respelled text) as an error in the text the user typed. A note of what the text was
+    read as is said once: one the error carries already (the parser's own, on a text respelled again) gives way to
+    the one of the user's text."""
     if offsets is None or respelled == original or exc.text != respelled:
         return exc
     lead = len(original) - len(original.lstrip())
     stripped = original.strip()
     col = min(max(offsets[min(max(exc.col, 0), len(offsets) - 1)] - lead, 0), len(stripped))
     said = shown(respelled)
-    note = f" (read as {said!r})" if said != " ".join(stripped.split()) and len(said) <= 160 else ""
-    return type(exc)(stripped, col, exc.message + note)   # a ShapeMismatch stays one
+    note = f" (read as {said!r})" if said != shown(stripped) and len(said) <= 160 else ""
+    return type(exc)(stripped, col, unread(exc.message) + note)   # a ShapeMismatch stays one
+
+
+_READ_AS = re.compile(r" \(read as (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
+
+
+def unread(message: str) -> str:
+    """An error's message without the notes of what the formula was read as (``map_error``'s)."""
+    return _READ_AS.sub("", message)
 
 
 def shown(respelled: str) -> str:
-    """A respelled formula as a message quotes it: its spaces as one."""
-    return " ".join(respelled.split())
+    """A formula as a message quotes it: its spaces as one, and its lines (a notebook's, dZ2 = A2 - Y then
+    dW2 = ...) kept apart by '; ' (a line that ends in ';' already keeps its own); a line broken inside brackets
+    goes on."""
+    lines, depth, start = [], 0, 0
+    for k, c in enumerate(respelled):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+        elif c == "\n" and depth == 0 and not respelled[start:k].rstrip().endswith("\\"):
+            lines.append(respelled[start:k])
+            start = k + 1
+    lines.append(respelled[start:])
+    out = ""
+    for line in (" ".join(l.split()) for l in lines):
+        if line:
+            out += ("" if not out else " " if out.endswith(";") else "; ") + line
+    return out
 
 
 def _parses(text) -> bool:
@@ -223,6 +355,8 @@ def _strip_around(text):
             lhs = None   # lines of definitions: each line's name is read (derive.formula.parse)
         if lhs and _unbalanced(lhs.group()):   # \sum_{i=1}^{m}: an index's =, inside its braces
             lhs = None
+        if lhs and re.fullmatch(r"\s*[Tt]heta_?\d+_grad\s*=", lhs.group()):
+            lhs = None   # ex4's Theta1_grad = ...: kept, read as derivax's gradient (``_theta_grad``)
         if lhs and lhs.group().strip(" =") and not re.search(r"\b(axis|keepdims)\s*=$", lhs.group()):
             start, changed = start + lhs.end(), True
     return start, end

@@ -72,6 +72,8 @@ class CodeReport:
     returned: list = field(default_factory=list, repr=False)
     # c, where its gradients were read as clipped by their global norm at c (and judged unclipped)
     norm_clip: float | None = field(default=None, repr=False)
+    # the learning rate, where the gradients were read off an update in place: (W before − W after) / lr
+    update: float | None = field(default=None, repr=False)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
@@ -623,7 +625,7 @@ def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels
 def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label="data",
                timeout=DEFAULT_TIMEOUT, convention="rows", names=None, labels="onehot",
                per_example=False, dz="auto", inputs="auto", _scale=1.0, _clip=None, _flip=True,
-               _norm=None, _y_vector=False) -> CodeReport:
+               _norm=None, _y_vector=False, lr=None) -> CodeReport:
     """Run ``fn(params, x, y)`` at ``points`` random points (and at ``data``, an (x, y) pair or a
     compile.train.data.Dataset) and compare what it returns with the derived gradients of ``net``.
 
@@ -666,6 +668,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     _check_arguments(fn, seed, points, timeout)
     if not isinstance(per_example, bool):
         raise TypeError(f"check_code: per_example must be True or False, not {per_example!r}")
+    if lr is not None:
+        import math
+        import numbers
+        if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"lr, the learning rate an update in place is divided by, must be a finite number > 0, "
+                             f"not {lr!r}"[:300])
+        lr = float(lr)
     if names is not None and not isinstance(names, dict):
         raise TypeError(f"names maps your gradients' keys to derivax's node names, a dict such as "
                         f"{{'dlogits': 'Z5'}}, not {type(names).__name__} {names!r}"[:300])
@@ -684,10 +693,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                          f"not {inputs!r}")
     if inputs == "auto":
         report = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels,
-                            per_example, dz, "values", _y_vector=_y_vector)
+                            per_example, dz, "values", _y_vector=_y_vector, lr=lr)
         if report.stopped == "exception" and report.indexes_data and data is None:
             retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
-                               labels, per_example, dz, "indices", _y_vector=_y_vector)
+                               labels, per_example, dz, "indices", _y_vector=_y_vector, lr=lr)
             if retry.stopped is None:
                 retry.notes.append(f"x read as indices: with real-valued inputs the code stopped ({report.error})")
                 return retry
@@ -704,7 +713,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             _shape_error(report.error) and _one_output(net, convention, labels)
         if broadcast or stopped_on_shapes:
             retry = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, names,
-                               labels, per_example, dz, "auto", _flip=_flip, _y_vector=True)
+                               labels, per_example, dz, "auto", _flip=_flip, _y_vector=True, lr=lr)
             if retry.error is None and not _outer_broadcast(retry, net, convention, labels) \
                     and any(p.ok for p in retry.params.values()):
                 why = (f"its gradients came back with an axis of the batch size more ({', '.join(broadcast)})"
@@ -716,7 +725,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         if not per_example and report.stopped in (None, "exception"):
             report = _per_example_reading(report, getattr(net, "reduction", None), lambda: check_code(
                 net, fn, seed, points, data, model_name, data_label, timeout, convention, names, labels, True, dz,
-                "auto", _flip=False))
+                "auto", _flip=False, lr=lr))
         if broadcast and not any("as --per-example asks" in n for n in report.notes):
             report.notes = [n for n in report.notes if not (n.startswith("hint:") and "--per-example" in n)]
             report.notes.append(f"note: {', '.join(broadcast)} came back with an axis of the batch size m more than the "
@@ -737,7 +746,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         if _flip and report.stopped == "exception" and _shape_error(report.error) and _builds_in(net, other):
             report = _convention_hint(report, other, per_example, lambda: check_code(
                 net, fn, seed, points, data, model_name, data_label, timeout, other, names, labels, per_example, dz,
-                "auto", _flip=False), switch)
+                "auto", _flip=False, lr=lr), switch)
         return report
     columns = convention == "columns"
     dz_asked = dz   # "auto" is settled below, for this check's gradients: a check again settles it for its own
@@ -804,6 +813,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
+        update = None   # the learning rate, where the gradients were read off an update in place
         # the global norm of the parameters' gradients returned at each point, and of those and the intermediates
         # returned (a norm may count dZ1, dh beside them); where a check again reads them as clipped by it (``_norm``,
         # the bound), (point, the common factor they were scaled by, or None) at the points it cut, or for code called
@@ -883,6 +893,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 ys = ys.reshape(-1)
             context = _context(d, params, x, y, given, columns, drop)
             context["aliases"] = {**context["aliases"], **aliases}   # --names' spellings of parameters too
+            context["lr"] = lr   # what an update in place is divided by (else the code's own, or 1)
             if aligned:
                 context["aligned"] = aligned
             if seeded:
@@ -898,6 +909,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         context=context)
             if per_example and probe is None:
                 probe = (given, xs, ys, names, optional, convention, context)
+            if reply.get("update") is not None:
+                update = float(reply["update"])
             if reply.get("calling"):
                 callings.add(reply["calling"])
             channels_first |= bool(reply.get("channels_first"))
@@ -1150,6 +1163,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         else:
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
                                      worst_point=s["worst"])
+    notes_after = []   # hints on gradients read off an update in place, after the readings' notes
+    if update is not None and error is None:
+        _update_findings(results, state, names, update, notes_after)
     first, inner_results = None, {}
     for node in order:   # the intermediates in the order the backward pass forms them
         if node not in inner:
@@ -1296,7 +1312,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
                         loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
                         clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached],
-                        takes=list(getattr(run, "takes", []) or []), returned=as_returned)
+                        takes=list(getattr(run, "takes", []) or []), returned=as_returned, update=update)
+    report.notes += notes_after
     if any(s is None or s < 1 - 1e-6 for _, s in norm_clipped):   # a norm at the bound that nothing scaled is no clip
         report.notes.append(_norm_clip_note(_norm, norm_clipped, examples if per_example else len(point_labels),
                                             per_example, list(norm_counted)))
@@ -1310,24 +1327,50 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         # code that clips its gradients by their global norm: checked again, each point's gradients divided by the
         # factor the clip scaled them all by
         again = check_code(net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, labels,
-                           per_example, dz_asked, inputs, _scale, None, _flip, level, _y_vector)
+                           per_example, dz_asked, inputs, _scale, None, _flip, level, _y_vector, lr)
         if again.error is None and again.norm_clip is not None:
             report, clipped = again, None
     if clipped and not all(p.ok for p in results.values()):
         # code that clips its gradients (min-char-rnn: np.clip(dparam, -5, 5)): checked again where less reaches the clip
         report = _below_clip(report, clipped, lambda scale: check_code(
             net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example,
-            dz_asked, inputs, _scale * scale, clipped, _y_vector=_y_vector))
+            dz_asked, inputs, _scale * scale, clipped, _y_vector=_y_vector, lr=lr))
     if labels == "integer" and not report.ok and (report.error is None or report.stopped == "exception") \
             and not report.indexes_data and model.loss_name in ("ce", "bce", "svm"):
         report = _labels_hint(report, model, columns, per_step, lambda: check_code(
             net, fn, seed, points, data, model_name, data_label, timeout, convention, mapping, "onehot", per_example,
-            dz, inputs, _scale, _y_vector=_y_vector))
+            dz, inputs, _scale, _y_vector=_y_vector, lr=lr))
     return report
 
 
 # the weight decay's term in a weight's gradient, as code writes it, by --l2-form
 DECAY_CODE = {"lambda": "2 * reg * W", "lambda/2": "reg * W", "lambda/(2m)": "(lambd / m) * W"}
+
+
+def _update_findings(results, state, names, lr, notes) -> None:
+    """What gradients read off an update in place say beyond their comparison: a gradient of the wrong sign is an
+    update that climbs J, named as the sign error it is; one factor c shared by every gradient is a step c times
+    lr·∂J/∂W, a learning rate derivax did not find (or a loss that is c times J), and ``notes`` gets the hint."""
+    for r in results.values():
+        if (r.message or "").startswith("wrong sign"):
+            r.message = (f"a sign error, the update climbs J{r.message[len('wrong sign'):]}: W + lr·∂J/∂W where a "
+                         "step down leaves W − lr·∂J/∂W (the error taken as outputs − targets and still added, or += "
+                         "for −=)")
+    found = [factor(state[n]["pairs"]) if state[n]["bad"] and state[n]["pairs"] else None for n in names]
+    if found and all(f is not None and f[0] == "m" for f in found):
+        notes.append("hint: every gradient read off its update is m times the mean's: its step goes down J summed over "
+                     "the batch, as a loop over the whole batch (Trask's) takes it: --reduction sum declares that J")
+        return
+    if not found or any(f is None or f[0] != "c" for f in found):
+        return
+    c = found[0][1]
+    if c <= 0 or any(abs(f[1] - c) > 1e-6 * abs(c) for f in found):
+        return
+    step = f"{lr * c:.6g}"
+    notes.append(f"hint: every gradient read off its update is {c:.6g} times the derived one: its step is "
+                 f"{step}·∂J/∂W, with lr = {lr:g} taken. Where {step} is its learning rate (written into the update "
+                 f"as a number), --lr {step} divides by it; else the loss it descends is {c:.6g} times J (--loss "
+                 "declares it)")
 
 
 def _own_loss_decay(why, form) -> str:
@@ -1456,9 +1499,13 @@ def _per_example_reading(report, reduction, again):
         return report
     results = list(report.params.values())
     axis = [p.name for p in results if BATCH_AXIS in (p.message or "")]
+    # an update in place (Rashid's train(inputs_list, targets_list)) handed the batch steps down the batch's sum: its
+    # every gradient m times the mean's, a sign error beside it or not
+    update = report.update is not None and report.stopped is None
     summed = all(BATCH_AXIS in (p.message or "") or (p.message or "").startswith("missing 1/m")
-                 or "missing 1/m?" in (p.message or "") for p in results)
-    if report.stopped is None and not axis:
+                 or "missing 1/m?" in (p.message or "") or (update and "missing 1/m" in (p.message or ""))
+                 for p in results)
+    if report.stopped is None and not axis and not (update and summed and reduction in (None, "mean")):
         return report
     if report.stopped == "exception" or (summed and reduction in (None, "mean")) or axis:
         retry = again()
@@ -1466,6 +1513,8 @@ def _per_example_reading(report, reduction, again):
         sums = _sums_of_examples(report.returned, retry.returned, reduction, retry.norm_clip) if runs else None
         if runs and (report.stopped or (summed and reduction in (None, "mean")) or sums):
             why = (f"handed the whole batch it stopped ({report.error})" if report.stopped else
+                   "handed the whole batch, its update was the batch's sum, m times the mean's step (an update of the "
+                   "whole batch at once steps down J summed over it, --reduction sum)" if update and not axis else
                    f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and its weight "
                    "gradients were the batch's sum, m times the mean's" if summed and reduction in (None, "mean") else
                    f"handed the whole batch, its bias gradients kept the batch axis ({', '.join(axis)}) and every "
@@ -1524,7 +1573,8 @@ def _sums_of_examples(batch, single, reduction, clip=None) -> bool | None:
 
 # what NumPy, PyTorch and JAX say when two arrays' shapes do not fit
 SHAPE_ERRORS = ("not aligned", "could not be broadcast", "matmul: input operand", "size mismatch",
-                "shapes cannot be multiplied", "incompatible shapes", "dot_general requires contracting dimensions")
+                "shapes cannot be multiplied", "incompatible shapes", "dot_general requires contracting dimensions",
+                "must match the size of tensor")
 
 
 def _shape_error(error) -> bool:

@@ -293,8 +293,15 @@ class GlobalsReading:
     ``layout`` is "rows" or "columns": read off the file's own arrays (a global whose shape is the
     transpose of the parameter's); a square weight takes the layout of the others."""
 
+    owner = ""          # what the keys of ``space`` are written after: "" for globals, "self." for attributes
+    lr_given = None     # --lr: the learning rate an update in place is divided by
+    said = None         # the sentence for what a call left behind instead of a result (.g, or weights it updated)
+    nothing = None      # the sentence for a call that returned None and left nothing behind either
+    update_lr = None    # the learning rate an update in place was read with
+
     def __init__(self, fn, found, layout):
         self.fn, self.found, self.layout = fn, found, layout   # found: [(global name, parameter name)]
+        self.space = getattr(fn, "__globals__", None)   # where the arrays are kept and set
         try:
             self.__signature__ = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -311,33 +318,14 @@ class GlobalsReading:
             return None
         read = _names_read(code, space)
         named = _globals_named(space, read, params, aliases)
-        found, votes, problems, bias_votes = [], set(), [], set()
-        for key, value in list(space.items()):   # in the order the file defines them
-            if key not in named:
-                continue
-            name = named[key]
-            want, have = tuple(np.shape(params[name])), tuple(value.shape)
-            if len(want) == 2 and len(have) == 2 and want[0] != want[1] and min(want) > 1:
-                if have == want:
-                    votes.add("rows")
-                elif have == want[::-1]:
-                    votes.add("columns")
-                else:
-                    problems.append(f"{key} {have} for {name} {want}")
-            elif len(have) == 2 and 1 in have and max(have) > 1 and int(np.prod(have)) == int(np.prod(want)):
-                # a vector kept as a column (n, 1) or a row (1, n), a bias mostly: all a network of square
-                # weights (min-char-rnn's with as many units as characters) has to tell its layout by
-                row = have == want if len(want) == 2 else have[0] == 1
-                bias_votes.add("rows" if row else "columns")
-            elif int(np.prod(have)) != int(np.prod(want)):
-                problems.append(f"{key} {have} for {name} {want}")
-            found.append((key, name))
+        # in the order the file defines them
+        found = [(key, named[key]) for key in list(space) if key in named]
         if not found:
             return None
-        if problems or len(votes) > 1:
-            return ("its module's globals do not fit the network's parameters in one layout: "
-                    + ", ".join(problems or [f"{k} {tuple(space[k].shape)}" for k, _ in found]))
-        return cls(fn, found, votes.pop() if votes else bias_votes.pop() if len(bias_votes) == 1 else "rows")
+        layout = _layout_of(space, found, params)
+        if layout not in ("rows", "columns"):
+            return "its module's globals do not fit the network's parameters in one layout: " + layout
+        return cls(fn, found, layout)
 
     @staticmethod
     def unset(fn, params, found, names, data_only=False):
@@ -402,20 +390,114 @@ class GlobalsReading:
         return text
 
     def _shape_of(self, key):
-        return tuple(self.fn.__globals__[key].shape)
+        return tuple(self.space[key].shape)
 
     def __call__(self, *args, **kwargs):
-        space = self.fn.__globals__
+        space = self.space
         params = getattr(self, "params", {})
         saved = {key: space[key] for key, _ in self.found}
         shapes = {key: tuple(space[key].shape) for key, _ in self.found}
+        handed, after = {}, {}
         try:
             for key, name in self.found:
-                space[key] = self._to_file(np.asarray(params[name]), shapes[key], saved[key])
+                space[key] = handed[key] = self._to_file(np.asarray(params[name]), shapes[key], saved[key])
+            # what was handed, as it was: code that updates its weights in place changes these very arrays
+            before = {key: np.array(plain(v), dtype=float) for key, v in handed.items()}
+            kind = self._attribute_kind(saved)
+            if kind is not None:   # fast.ai's inp.g = ...: the data of the class of arrays its globals are
+                args = tuple(a.view(kind) if type(a) is np.ndarray else a for a in args)
+                kwargs = {k: v.view(kind) if type(v) is np.ndarray else v for k, v in kwargs.items()}
             out = self.fn(*args, **kwargs)
+            after = {key: space.get(key) for key, _ in self.found}
         finally:
             space.update(saved)
+        if out is None or _is_scalar(out):
+            got = self._left_behind(out, handed, before, after, shapes)
+            if got is not None:
+                return got
         return self._read(out, shapes)
+
+    def _attribute_kind(self, saved):
+        """The class of the file's own arrays where it is a subclass of NumPy's array whose instances take
+        attributes (``class Tensor(np.ndarray): pass``) and the code sets an attribute (``w.g = ...``): the data is
+        handed in it too, as fast.ai's lin_grad sets inp.g on its input. None otherwise."""
+        kinds = {type(v) for v in saved.values() if _takes_attributes(type(v))}
+        if len(kinds) != 1 or not _attributes_set(self.fn):
+            return None
+        return kinds.pop()
+
+    def _left_behind(self, out, handed, before, after, shapes):
+        """The gradients a call that returned nothing (or its loss alone) left behind: the ``.g`` it set on the
+        parameters' arrays (fast.ai's from-the-foundations lin_grad(inp, out, w, b) sets w.g, b.g), or the change of
+        the arrays it updated in place (Rashid's self.who += self.lr * ..., Trask's syn1 += ...): gradient = (W before
+        - W after) / lr. None where it left neither (the result is then said to be no dict)."""
+        names = dict(self.found)
+        where = "object" if self.owner else "module"
+        returned = "None" if out is None else "a number"
+        who = self.__qualname__
+        for attr in GRAD_ATTRIBUTES:
+            marks = {key: getattr(handed[key], attr, None) for key in handed}
+            if all(v is None for v in marks.values()):   # a global rebound to an array of its own, its .g set there
+                marks = {key: getattr(after.get(key), attr, None) for key in handed}
+            if all(v is None for v in marks.values()):
+                continue
+            got = {}
+            for key, name in self.found:
+                got[name] = Misshapen(None, f"no gradient: the call set no {self.owner}{key}.{attr}") \
+                    if marks[key] is None else self._from_file(marks[key], name, key, shapes.get(key))
+            set_on = ", ".join(self.owner + k for k in handed if marks[k] is not None)
+            self.said = (f"{who} returned {returned} and set .{attr} on {set_on}: each gradient read from its "
+                         f"parameter's .{attr}, as " + ("fast.ai's from-the-foundations code leaves it" if attr == "g"
+                                                        else "PyTorch's backward() leaves it"))
+            self._keep_loss(out)
+            return got
+        changed = [key for key in before if not _same_array(before[key], after.get(key))]
+        if not changed:
+            keys = ", ".join(self.owner + k for k, _ in self.found)
+            self.nothing = (f"returned {returned} and left nothing behind either: it changed none of the arrays "
+                            f"derivax set ({keys}) and set no .g on them; return the gradients (a dict keyed by the "
+                            "parameters' names), set each parameter's .g, or update the weights in place")
+            return None
+        missing = [n for n in dict.keys(self.params) if n not in names.values()]
+        if missing:
+            biases = all(n.startswith("b") for n in missing)
+            raise ReadingError(
+                f"{who} updates {', '.join(self.owner + k for k in changed)} in place, but {', '.join(missing)} "
+                f"{'has' if len(missing) == 1 else 'have'} no array in its {where} that derivax sets: "
+                + ("the network it trains has no biases: declare it so, nobias among each dense layer's "
+                   "options (as 3-4:sigmoid:nobias-1:sigmoid:nobias) or Dense(..., use_bias=False)" if biases else
+                   "keep each parameter as an array there, named as it is or mapped with --names KEY=PARAMETER"))
+        lr, source = learning_rate(self.space, self._reads(), self.owner, self.lr_given)
+        got = {}
+        for key, name in self.found:
+            now = after.get(key)
+            try:
+                arr = np.asarray(plain(now), dtype=float)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is None or arr.shape != before[key].shape:
+                left = f"of shape {arr.shape}" if arr is not None else f"as {type(now).__name__}"
+                got[name] = Misshapen(now, f"the update left {self.owner}{key} {left} where it was {before[key].shape}")
+            else:
+                got[name] = self._from_file((before[key] - arr) / lr, name, key, shapes.get(key))
+        self.update_lr = lr
+        self.said = (f"{who} returned {returned} and updated {', '.join(self.owner + k for k in changed)} in place: "
+                     f"each gradient read as (W before − W after) / lr, {source}; an update that descends J leaves "
+                     "W − lr·∂J/∂W")
+        self._keep_loss(out)
+        return got
+
+    def _keep_loss(self, out):
+        seen = getattr(self, "seen", None)
+        if out is not None and seen is not None:
+            try:
+                seen.setdefault("losses", []).append(float(plain(out)))
+            except (TypeError, ValueError):
+                pass
+
+    def _reads(self) -> set:
+        code = getattr(self.fn, "__code__", None)
+        return _names_read(code, self.space) if code is not None else set()
 
     def _to_file(self, value, shape, like):
         if value.ndim == 2 and len(shape) == 2 and value.shape != shape and value.shape[::-1] == shape:
@@ -426,8 +508,10 @@ class GlobalsReading:
         if type(like).__module__.startswith("torch"):   # with the file's own requires_grad (code that calls backward())
             tensor = torch_of(value)
             return tensor.requires_grad_(True) if getattr(like, "requires_grad", False) else tensor
-        return value.astype(getattr(like, "dtype", value.dtype), copy=False) if isinstance(like, np.ndarray) \
+        value = value.astype(getattr(like, "dtype", value.dtype), copy=False) if isinstance(like, np.ndarray) \
             and like.dtype.kind == "f" else value
+        # the file's own class of arrays that take attributes (fast.ai's w.g = ... in NumPy): the same class
+        return value.view(type(like)) if _takes_attributes(type(like)) else value
 
     def _from_file(self, value, name, key=None, shape=None):
         value = plain(value)
@@ -486,6 +570,255 @@ class GlobalsReading:
         return (f"the parameters set as the module's globals {keys} before each call ({how}, read off the "
                 f"shapes of the file's own arrays), gradients read back in the order the file defines them"
                 + (f"; the code's names read: {named}" if named else ""))
+
+
+class ObjectReading(GlobalsReading):
+    """A class's method that reads the network's weights from array attributes of its object, as Rashid's
+    neuralNetwork keeps wih (hidden, inputs) and who (outputs, hidden), which its train(inputs_list, targets_list)
+    updates in place. Each call sets them from the parameters it is handed, in the layout the arrays its constructor
+    made say, and restores them after; the attributes are matched to the parameters by name (W1, w1, or as --names
+    maps them), else by shape in the order the constructor made them. What the call returns, or leaves behind, is read
+    as a GlobalsReading reads it."""
+    owner = "self."
+
+    def __init__(self, fn, found, layout, obj, by_shape=()):
+        super().__init__(fn, found, layout)
+        self.space, self.obj, self.by_shape = vars(obj), obj, list(by_shape)
+
+    @classmethod
+    def of(cls, obj, method, params, aliases):
+        """The reading for ``method`` bound to ``obj``: None where the method reads no array attribute of the object
+        that fits a parameter, or a sentence where those arrays fit no one layout."""
+        space, func = getattr(obj, "__dict__", None), getattr(method, "__func__", None)
+        if not isinstance(space, dict) or func is None:
+            return None
+        read = _method_reads(type(obj), func)
+        arrays = {k: v for k, v in list(space.items()) if isinstance(k, str) and k in read
+                  and _array_shape(v) is not None}
+        if not arrays:
+            return None
+        named = _globals_named(arrays, set(arrays), params, aliases)
+        left = [n for n in dict.keys(params) if n not in named.values()]
+        found, by_shape = [], []
+        for key, value in arrays.items():   # in the order its constructor made them
+            name = named.get(key)
+            if name is None:
+                # a bias by its name (bh, b_o, bias1) for a bias, any other for a weight, where one fits
+                kind = [n for n in left if _bias_name(n) == _bias_name(key)] or left
+                name = next((n for n in kind if _shape_fits(_array_shape(value), np.shape(params[n]))), None)
+                if name is None:
+                    continue
+                left.remove(name)
+                by_shape.append(key)
+            found.append((key, name))
+        if not found:
+            return None
+        layout = _layout_of(space, found, params)
+        if layout not in ("rows", "columns"):
+            return f"{type(obj).__name__}'s arrays do not fit the network's parameters in one layout: " + layout
+        return cls(method, found, layout, obj, by_shape)
+
+    def _reads(self) -> set:
+        return _method_reads(type(self.obj), self.fn.__func__)
+
+    def sentence(self) -> str:
+        keys = ", ".join(f"self.{k} as {n}" for k, n in self.found)
+        how = "transposed, as columns: W (out, in)" if self.layout == "columns" else "as rows: W (in, out)"
+        matched = "" if not self.by_shape else (
+            f"; {', '.join('self.' + k for k in self.by_shape)} matched by shape, in the order its constructor made "
+            "them (--names KEY=PARAMETER maps them otherwise)")
+        return (f"the parameters set as its object's attributes {keys} before each call ({how}, read off the shapes "
+                f"of the arrays its constructor made){matched}")
+
+    def forward_differs(self, x, output, layout):
+        """A sentence where the object's own forward pass (Rashid's query(inputs_list), a predict(x) or forward(x) of
+        its class), run on the batch ``x`` at the parameters handed, is not the declared network's ``output``: the
+        network the code trains is another one. None where it agrees, or where there is no such method to run."""
+        if output is None or x is None:
+            return None
+        name = next((m for m in FORWARD_METHODS if _own_method(type(self.obj), m)), None)
+        if name is None:
+            return None
+        method = getattr(self.obj, name)
+        try:
+            if len([p for p in inspect.signature(method).parameters.values() if p.default is p.empty
+                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]) != 1:
+                return None
+        except (TypeError, ValueError):
+            return None
+        space, params = self.space, getattr(self, "params", {})
+        saved = {key: space[key] for key, _ in self.found}
+        try:
+            for key, name_ in self.found:
+                space[key] = self._to_file(np.asarray(params[name_]), tuple(saved[key].shape), saved[key])
+            got = np.asarray(plain(method(x)), dtype=float)
+        except Exception:  # noqa: BLE001 - a forward that does not run on the batch tells nothing
+            return None
+        finally:
+            space.update(saved)
+        want = np.asarray(plain(output), dtype=float)
+        if layout == "columns":
+            want = want.T
+        for candidate in (got, got.T):
+            if candidate.shape == want.shape and np.allclose(candidate, want, rtol=1e-6, atol=1e-9):
+                return None
+        if got.size != want.size:   # no output of this batch (one of its own values, one example's): nothing said
+            return None
+        return (f"its {name}(x) is not the declared network's output at the same weights: the network it computes "
+                "is another one (its activations, biases or layers), so its updates are gradients of another J; "
+                "declare the network it computes")
+
+
+FORWARD_METHODS = ("query", "predict", "forward", "feedforward", "feed_forward")
+# A learning rate's usual names, as an attribute of the object or a module global the code reads
+LR_NAMES = ("lr", "learning_rate", "learningrate", "alpha", "eta", "step_size", "lrate", "l_rate")
+GRAD_ATTRIBUTES = ("g", "grad")   # where code that returns nothing leaves a parameter's gradient
+
+
+def _bias_name(key: str) -> bool:
+    """Whether a name is a bias's: derivax's b1, or a code's bh, b_o, bias_hidden."""
+    key = key.lower()
+    return key.startswith("b") or "bias" in key
+
+
+def _own_method(cls, name) -> bool:
+    """Whether ``name`` is a method defined by ``cls`` or a class of the same module among its bases (not one a
+    library's base class brings, as torch's Module.train)."""
+    module = getattr(cls, "__module__", None)
+    return any(name in vars(k) and callable(vars(k)[name]) and k.__module__ == module
+               for k in getattr(cls, "__mro__", ()))
+
+
+def _method_reads(cls, func) -> set:
+    """The names ``func``'s code reads (attributes among them), and those of the methods of ``cls`` it reaches."""
+    space = getattr(func, "__globals__", None) or {}
+    read, done, todo = set(), set(), [func]
+    while todo:
+        code = getattr(todo.pop(), "__code__", None)
+        if code is None or id(code) in done:
+            continue
+        done.add(id(code))
+        names = _names_read(code, space)
+        read |= names
+        for n in names:
+            other = inspect.getattr_static(cls, n, None)
+            other = getattr(other, "__func__", other)
+            if inspect.isfunction(other):
+                todo.append(other)
+    return read
+
+
+def _attributes_set(fn) -> set:
+    """The attribute names ``fn``'s code assigns (``w.g = ...``), with those of the functions defined inside it and
+    of the module's functions it calls."""
+    import dis
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__func__", None), "__code__", None)
+    space = _module_space(fn)
+    out, done, todo = set(), set(), [code] if code is not None else []
+    while todo:
+        code = todo.pop()
+        if id(code) in done:
+            continue
+        done.add(id(code))
+        try:
+            out |= {i.argval for i in dis.get_instructions(code) if i.opname == "STORE_ATTR"}
+        except Exception:  # noqa: BLE001 - code dis cannot read: no attribute found
+            pass
+        todo += [c for c in code.co_consts if inspect.iscode(c)]
+        todo += [f.__code__ for f in (space.get(n) for n in code.co_names)
+                 if inspect.isfunction(f) and f.__globals__ is space]
+    return out
+
+
+def _takes_attributes(kind) -> bool:
+    """Whether ``kind`` is a user's subclass of NumPy's array (``class Tensor(np.ndarray): pass``), whose instances
+    take attributes; not one of NumPy's own (matrix, masked arrays, memmap), whose arithmetic differs."""
+    return isinstance(kind, type) and issubclass(kind, np.ndarray) and kind is not np.ndarray \
+        and not (getattr(kind, "__module__", "") or "").startswith("numpy")
+
+
+def _same_array(before, now) -> bool:
+    try:
+        arr = np.asarray(plain(now), dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return arr.shape == before.shape and bool(np.array_equal(arr, before, equal_nan=True))
+
+
+def learning_rate(space, read, owner="", given=None) -> tuple:
+    """(lr, the sentence saying where it came from) for code that updates its weights in place: ``given`` (--lr)
+    where there is one; else the code's own, a number under a learning rate's usual name that the code reads (an
+    attribute of its object, ``owner`` "self.", or a module global); else 1, as Trask's loop has none. Raises
+    ReadingError where the code holds two different ones and no --lr says which."""
+    own = []
+    for key in LR_NAMES:
+        value = space.get(key) if key in read else None
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+                and math.isfinite(float(value)) and float(value) > 0:
+            own.append((key, float(value)))
+    if given is not None:
+        other = [f"{owner}{k} = {v:g}" for k, v in own if v != given]
+        return float(given), f"lr = {given:g} as --lr gives it" + (
+            f" (the code's own {', '.join(other)} is not what the change is divided by)" if other else "")
+    if len({v for _, v in own}) > 1:
+        raise ReadingError("the code updates its weights in place and holds more than one learning rate ("
+                           + ", ".join(f"{owner}{k} = {v:g}" for k, v in own) + "): give the one its update takes "
+                                                                                  "with --lr")
+    if own:
+        key, value = own[0]
+        return value, f"lr = {value:g} read from {owner}{key}" + (" after its constructor" if owner else "")
+    return 1.0, ("lr = 1, as the code holds no learning rate under a usual name (" + ", ".join(LR_NAMES[:5])
+                 + ", ...): --lr gives the one its update takes")
+
+
+def attribute_refused(exc, fn):
+    """The sentence for code that set a gradient's attribute on a NumPy array (fast.ai's w.g = ... on arrays that are
+    no torch tensors): NumPy's arrays take no attributes. None for any other error."""
+    import re
+    if not isinstance(exc, AttributeError):
+        return None
+    obj, name = getattr(exc, "obj", None), getattr(exc, "name", None)
+    text = str(exc)
+    if type(obj) is not np.ndarray and "'numpy.ndarray' object has no attribute" not in text:
+        return None
+    if not isinstance(name, str):
+        match = re.search(r"has no attribute '(\w+)'", text)
+        name = match.group(1) if match else None
+    if name not in GRAD_ATTRIBUTES or name not in _attributes_set(fn):
+        return None
+    return (f"; NumPy's arrays take no attributes, so its .{name} = ... cannot be set on one. fast.ai's "
+            f"from-the-foundations code keeps its tensors in PyTorch, where w.{name} = ... works (a module that "
+            f"imports torch is handed torch tensors, and each parameter's .{name} is read back); in NumPy, make the "
+            "module's arrays of a subclass that takes attributes (class Tensor(np.ndarray): pass, then w1 = "
+            "np.random.randn(3, 4).view(Tensor)): derivax then sets the parameters and hands x and y in that class, "
+            f"and reads each parameter's .{name}")
+
+
+def _layout_of(space, found, params) -> str:
+    """"rows" or "columns": the layout the arrays of ``space`` (module globals, or an object's attributes) hold the
+    parameters they were matched to in (``found``: [(key, parameter)]), read off their shapes (a weight kept as the
+    transpose of the parameter's is in columns; a vector kept as a row or a column tells where no weight does); else
+    the sentence naming the arrays that fit no one layout."""
+    votes, problems, bias_votes = set(), [], set()
+    for key, name in found:
+        want, have = tuple(np.shape(params[name])), tuple(space[key].shape)
+        if len(want) == 2 and len(have) == 2 and want[0] != want[1] and min(want) > 1:
+            if have == want:
+                votes.add("rows")
+            elif have == want[::-1]:
+                votes.add("columns")
+            else:
+                problems.append(f"{key} {have} for {name} {want}")
+        elif len(have) == 2 and 1 in have and max(have) > 1 and int(np.prod(have)) == int(np.prod(want)):
+            # a vector kept as a column (n, 1) or a row (1, n), a bias mostly: all a network of square
+            # weights (min-char-rnn's with as many units as characters) has to tell its layout by
+            row = have == want if len(want) == 2 else have[0] == 1
+            bias_votes.add("rows" if row else "columns")
+        elif int(np.prod(have)) != int(np.prod(want)):
+            problems.append(f"{key} {have} for {name} {want}")
+    if problems or len(votes) > 1:
+        return ", ".join(problems or [f"{k} {tuple(space[k].shape)}" for k, _ in found])
+    return votes.pop() if votes else bias_votes.pop() if len(bias_votes) == 1 else "rows"
 
 
 def _globals_named(space, read, params, aliases) -> dict:

@@ -520,8 +520,10 @@ def key_spellings(name: str, names) -> list:
 ROLES = {
     "params": {"params", "parameters", "param", "model", "p", "net", "weights_dict", "nn_params"},
     "theta": {"theta", "thetas", "nn_theta"},
-    "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train", "inp"},
-    "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train", "targ"},
+    "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train", "inp",
+          "inputs_list", "input_list"},   # Rashid's train(inputs_list, targets_list)
+    "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train", "targ",
+          "targets_list", "target_list"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
             "weight_regularizer_l2",   # nnfs's Layer_Dense: λ ΣW² (--l2-form lambda)
             "lamda", "lambda_reg", "reg_lambda", "regularization"},
@@ -587,6 +589,13 @@ class Method:
                 pass
         method = getattr(obj, self.name)
         if not rename:
+            # weights kept as the object's own arrays (Rashid's self.wih, self.who): set from the parameters each call
+            held = _readings().ObjectReading.of(obj, method, params, (context or {}).get("aliases"))
+            if isinstance(held, str):
+                raise _readings().ReadingError(held)
+            if held is not None:
+                held.lr_given = (context or {}).get("lr")
+                return held.bound_to(params)
             return method
 
         def images(v):   # x (batch, height, width, channels) as a channels-first net takes it, (N, C, H, W)
@@ -695,15 +704,20 @@ def _constructor_value(name, context):
             return list(sizes[1:-1])
         if name in ("hidden_dim", "hidden_size", "n_hidden", "num_hidden") and len(sizes) == 3:
             return sizes[1]
-        if name in ("input_dim", "input_size", "n_input", "n_inputs", "nin", "in_features", "num_inputs"):
+        if name in ("hiddennodes", "hidden_nodes") and len(sizes) == 3:   # Rashid's neuralNetwork
+            return sizes[1]
+        if name in ("input_dim", "input_size", "n_input", "n_inputs", "nin", "in_features", "num_inputs",
+                    "inputnodes", "input_nodes"):
             return sizes[0]
         if name in ("n_neurons", "neurons", "units", "n_units") and len(sizes) == 2:   # nnfs's Layer_Dense
             return sizes[1]
         if name in ("num_classes", "output_size", "output_dim", "n_output", "n_outputs", "nout", "n_classes",
-                    "num_outputs", "out_features"):
+                    "num_outputs", "out_features", "outputnodes", "output_nodes"):
             return sizes[-1]
     if name in ROLES["reg"]:
         return context.get("reg") or 0.0
+    if name in LEARNING_RATES:   # Rashid's learningrate: --lr, or one said in the report (read back from the object)
+        return context.get("lr") or DEFAULT_LR
     if name == "dtype":
         return np.float64
     if name in ("normalization", "norm"):
@@ -719,6 +733,10 @@ def _constructor_value(name, context):
 
 
 _MISSING = object()
+# A constructor's learning rate, by its name; what it is handed without --lr (an update in place is divided by the
+# object's own, read back after the constructor, whatever it is)
+LEARNING_RATES = ("learningrate", "learning_rate", "lr", "eta", "lrate", "l_rate")
+DEFAULT_LR = 0.1
 
 
 def _constructed(cls, context):
@@ -734,6 +752,8 @@ def _constructed(cls, context):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         value = _constructor_value(p.name, context)
+        if p.name.lower() in LEARNING_RATES and context.get("lr") is None and p.default is not p.empty:
+            continue   # a learning rate of its own, no --lr given: its default stays
         if value is _MISSING:
             if p.default is p.empty:
                 context["_unbuilt"] = (f"{cls.__name__} was made without its constructor, whose {p.name!r} is "
@@ -1109,6 +1129,7 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
     context = dict(context or {})
     told, seen, passed = [], {}, ()
     context["_seen"] = seen
+    target = out = None
     try:
         if isinstance(fn, type):   # a class handed from Python: as a class named in a file
             fn = class_target(fn)
@@ -1150,8 +1171,14 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                 return {"status": "stopped", "stopped": "argument", "message": unset}
             if found is not None:
                 target = found.bound_to(params)
+                target.lr_given = context.get("lr")
                 context["layout"] = found.layout
                 told.append(found.sentence())
+        if isinstance(target, R.ObjectReading):
+            told.append(target.sentence())
+            differs = target.forward_differs(x, context.get("output"), context.get("layout"))
+            if differs:
+                told.append(differs)
         if isinstance(target, R.GlobalsReading):
             target.seen = seen
         if per_example is None:
@@ -1176,7 +1203,13 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
         if context.get("_built") and context["_built"] not in told:   # built inside the call (a layer class)
             told.append(context["_built"])
         reply = plain_result(_named(out, names), names, stage, optional, getattr(params, "used", None))
+        if out is None and getattr(target, "nothing", None):   # nor did it update its weights, nor set their .g
+            reply["message"] = target.nothing
+        if getattr(target, "said", None):   # what it left behind (.g, or the weights it updated in place) was read
+            told.append(target.said)
         if reply.get("status") == "returned":
+            if getattr(target, "update_lr", None) is not None:
+                reply["update"] = float(target.update_lr)
             # the parameters' gradients alone: an intermediate may be round by itself (the makemore exercise's
             # dlogprobs, −1/n at every target)
             levels = context.get("_clipped") or [clip_level(v) for k, v in reply["values"].items() if k in names]
@@ -1224,6 +1257,9 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             if isinstance(exc, TypeError) and context.get("layout") != "columns" and _logistic_signature(fn):
                 reply["message"] += ("; a function of (w, b, X, Y), deeplearning.ai's propagate, takes the columns "
                                      "layout: add --convention columns")
+            refused = R.attribute_refused(exc, getattr(target, "fn", target) or fn)
+            if refused:
+                reply["message"] += refused
             try:
                 keys = _unpacked_keys(exc, list(dict.keys(params)))
             except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
@@ -1249,7 +1285,7 @@ def _handed_shapes(fn, target, params, names, context, passed=()) -> dict:
         return {}
     np = _numpy()
     if isinstance(target, R.GlobalsReading):
-        space = target.fn.__globals__
+        space = target.space
         return {name: [int(d) for d in np.shape(space[key])] for key, name in target.found
                 if name in names and hasattr(space.get(key), "shape")}
     out = {}
@@ -1610,6 +1646,9 @@ def _package_of(path: str):
 
 # The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
 CLASS_METHODS = ("loss", "backward", "backprop", "gradients", "grads", "gradient")
+# then a method that updates the weights in place (Rashid's train), where the class's own module defines it (not
+# torch's Module.train)
+UPDATE_METHODS = ("train", "train_step")
 
 
 def takes(fn) -> list:
@@ -1636,13 +1675,14 @@ def class_target(cls, cls_name=None):
     for a model of scalar values with parameters() (micrograd's MLP), a ValueModel; else the sentence
     saying why neither."""
     cls_name = cls_name or cls.__name__
-    method = next((m for m in CLASS_METHODS if callable(getattr(cls, m, None))), "")
+    method = next((m for m in CLASS_METHODS if callable(getattr(cls, m, None))), "") or next(
+        (m for m in UPDATE_METHODS if _readings()._own_method(cls, m)), "")
     if method:
         return _method(cls, cls_name, method)
     if _readings().ValueModel.fits(cls):
         return _readings().ValueModel(cls)
-    return (f"{cls_name} is a class with none of the methods {', '.join(CLASS_METHODS)}, and no model of scalar "
-            f"values (parameters() and __call__): name one, as {cls_name}.method")
+    return (f"{cls_name} is a class with none of the methods {', '.join(CLASS_METHODS + UPDATE_METHODS)}, and no model "
+            f"of scalar values (parameters() and __call__): name one, as {cls_name}.method")
 
 
 def _method(cls, cls_name, method):
@@ -1822,7 +1862,7 @@ def _well_formed(reply) -> bool:
                 and all(isinstance(reply.get(part, {}), dict) and all(
                     isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) for d in v)
                     for k, v in reply.get(part, {}).items()) for part in ("handed", "extra_shapes"))
-                and texts([reply.get("calling", "")]))
+                and texts([reply.get("calling", "")]) and isinstance(reply.get("update", 1.0), float))
     if status == "stopped":
         return isinstance(reply.get("stopped"), str) and isinstance(reply.get("message"), str) \
             and reply.get("indexes_data", True) is True

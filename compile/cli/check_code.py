@@ -24,7 +24,10 @@ def add_arguments(parser) -> None:
                           "globals (min-char-rnn's lossFun), PyTorch code, a micrograd MLP (file.py:MLP), a layer's "
                           "backward(dout, cache) with its forward (file.py:affine_backward with MODEL 4-3), "
                           "softmax_loss(x, y) (MODEL 4-4:softmax), theta vectors, dropout masks (a keep_prob "
-                          "argument); the loss a function returns is compared with J.")
+                          "argument); the loss a function returns is compared with J. Code that returns nothing is "
+                          "read by what it leaves: weights it updated in place (Rashid's neuralNetwork.train, Trask's "
+                          "syn1 += ...), each gradient (W before - W after) / lr (--lr), or the .g it set on each "
+                          "parameter (fast.ai's lin_grad).")
     parser.add_argument("model", help="built-in example, file.py[:name], or an inline spec like 2-2:tanh-2:softmax")
     parser.add_argument("function", help="file.py[:name] defining the backward function (default name: backward), "
                                          "or file.py:Class.method (called on an instance whose self.params is the "
@@ -60,6 +63,11 @@ def add_arguments(parser) -> None:
                         help="how x is handed: real values, or one-hot inputs as the index of their 1 (indices, as "
                              "min-char-rnn's lossFun takes characters); auto (default): values, and indices where "
                              "the code fails indexing with values (the report says so)")
+    parser.add_argument("--lr", type=_args.positive_float("--lr"), default=None,
+                        help="for code that updates its weights in place and returns nothing (Rashid's train, "
+                             "Trask's syn1 += ...): the learning rate the change is divided by, gradient = (W before "
+                             "- W after) / lr (default: the code's own self.lr, learning_rate, alpha or eta, else 1); "
+                             "handed to a constructor that takes one")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
@@ -124,7 +132,7 @@ def main(args) -> int:
         report = check_code(net, f"{path}:{fname}", args.seed, args.points, data, model_name=name,
                             data_label=f"{name} data", timeout=args.timeout, convention=args.convention or "auto",
                             names=args.names, labels=args.labels, per_example=args.per_example,
-                            dz=args.dz, inputs=args.inputs)
+                            dz=args.dz, inputs=args.inputs, lr=args.lr)
     except LoadError as exc:
         why = f"{path}: {exc}" if exc.stopped == "argument" else f"{path} did not load: {exc}"
         report = CodeReport(name, label, {}, [], error=why, stopped=exc.stopped)

@@ -277,3 +277,11 @@ def test_the_explorer_app_refuses_a_builder_model_among_its_files():
     with pytest.raises(ModelError) as refused:
         create_app({"model": "mine"}, files={"mine": _builder_model()})
     assert str(refused.value) == f"mine is a Model, not a derive.Network: {MODEL_ROUTE}"
+
+
+@pytest.mark.parametrize("data", ["mlp", "digits"])
+def test_a_built_in_data_set_that_does_not_fit_the_network_is_named_as_the_set(capsys, data):
+    # the digits have 64 features: a network of 10 inputs cannot take them, and the set is not the user's own data
+    assert main(["train", "10-5-10", "--data", data, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"derivax: --data {data}, a built-in data set: ") and "x has 64 features" in err, err

@@ -207,10 +207,16 @@ def main(args) -> int:
         fits(model, min(cfg["batch_size"], 100_000), "training", itemsize=4, copies=5)
         steps = int(model.Y.shape[1]) if model.Y.rank == 3 else None   # an output at every step
         from compile.train.data import TEST_FRACTION
-        data = load(source, n_inputs=net.n_inputs, n_outputs=output_size(model),
-                    regression=model.loss_name not in ("ce", "bce", "svm"), steps=steps, target=args.target,
-                    test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction,
-                    vocab=model.vocab)
+        try:
+            data = load(source, n_inputs=net.n_inputs, n_outputs=output_size(model),
+                        regression=model.loss_name not in ("ce", "bce", "svm"), steps=steps, target=args.target,
+                        test_fraction=TEST_FRACTION if args.test_fraction is None else args.test_fraction,
+                        vocab=model.vocab)
+        except DataError as exc:   # a built-in set that does not fit the network: said as the set it is
+            from compile.train.data import ALIASES
+            if args.data is not None and args.data.strip() in (*BUILTINS, *ALIASES):
+                raise DataError(f"--data {args.data.strip()}, a built-in data set: {exc}") from None
+            raise
         from compile.train.train import compile_trainer, fit
         trainer = compile_trainer(net, cfg["optimizer"], cfg["lr"], convention=args.convention, **opts)
         check_targets(trainer.model.loss_name, data)

@@ -3,6 +3,7 @@ gate, state part or pre-activation) must not be able to end a string or a statem
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from derive import Dense, Network
@@ -84,3 +85,111 @@ def test_a_layers_name_cannot_run_latex_or_markdown():
     md = to_markdown(d)
     assert "layer 1: A \\\\input\\{/etc/hostname\\} \\\\def\\\\x\\{1\\}, 2 units" not in md   # braces are left as they are
     assert "layer 1: A \\\\input{/etc/hostname} \\\\def\\\\x{1}, 2 units" in md
+
+
+# ---- names a custom layer chooses --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["class", "None", "lambda", "jnp", "params", "m", "sigma", "t3", "d0", "out1"])
+def test_a_name_the_generated_code_keeps_for_itself_is_refused(text):
+    with pytest.raises(ValueError, match=f"^'{text}' cannot name a node: "):
+        Name(text)
+
+
+def test_text_of_letters_and_digits_is_read_as_a_layers_name():
+    from derive.graph.names import as_name
+    assert [(as_name(t), as_name(t).base, as_name(t).layer) for t in ("W3", "Wq12", "x1y", "gate")] == \
+        [("W3", "W", 3), ("Wq12", "Wq", 12), ("x1y", "x1y", None), ("gate", "gate", None)]
+
+
+class Custom:
+    """A custom layer whose parameter the model names."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def build(self, g, inp, adds=()):
+        from derive.graph.build import matmul
+        return matmul(inp, g.param(self.name, (2, 3), 1, "weight", (2, 3), "he"))
+
+
+@pytest.mark.parametrize("name", ['x"]; import os; os.system("echo PWNED"); #', "W1; import os", "a b", "", "W\n",
+                                  "ü", "class", "jnp"])
+def test_a_custom_layers_parameter_name_is_checked_where_it_enters(name):
+    from derive.network.functions import NetworkError
+    with pytest.raises(NetworkError, match=r"^layer 1 \(Custom\): parameter .* cannot name a node: "):
+        Network(2, [Custom(name), Dense(1)], loss="mse")
+
+
+@pytest.mark.parametrize("make", ["named", "leaf"])
+def test_a_node_a_custom_layer_names_with_code_is_refused(make):
+    from derive.graph.build import leaf, named
+    from derive.network.functions import NetworkError
+
+    class Naming:
+        def build(self, g, inp, adds=()):
+            if make == "named":
+                return named(g.dense(inp, 3, "tanh"), 'h"); import os; ("', "act")
+            return inp + leaf('h"); import os; ("', (1, 2), "const")
+    with pytest.raises(NetworkError, match=r"^layer 1 \(Naming\): 'h\"\); import os; \(\"' cannot name a node"):
+        Network(2, [Naming(), Dense(1)], loss="mse")
+
+
+def test_a_custom_parameter_named_with_code_stops_codegen_and_nothing_runs(tmp_path, capsys):
+    from compile.cli.main import main
+    model, marker, out = tmp_path / "inj.py", tmp_path / "PWNED", tmp_path / "out.py"
+    model.write_text(
+        "from derive import Network, Dense\n"
+        "from derive.graph.build import matmul\n"
+        "class Custom:\n"
+        "    def build(self, g, inp, adds=()):\n"
+        f"        return matmul(inp, g.param('params[__import__(\"os\").system(\"touch {marker}\")]', (2, 3), 1, "
+        "'weight', (2, 3), 'he'))\n"
+        "net = Network(2, [Custom(), Dense(1)], loss='mse')\n")
+    assert main(["codegen", str(model), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 1 (Custom): parameter 'params[__import__" in err and "cannot name a node" in err
+    assert not out.exists() and not marker.exists()
+
+
+def test_a_parameter_named_as_another_ones_gradient_variable_gets_its_own_gradient():
+    # dW1, a custom layer's parameter, and the gradient of W1 were one variable of the generated code: the gradient
+    # overwrote the parameter, and dJ/d(dW1)'s decay term read it (JAX refused the shapes, (2, 3) and (3, 1))
+    from derive.graph.build import matmul
+    from compile.lowering.lower import lower
+
+    class Last:
+        def build(self, g, inp, adds=()):
+            return g.add_layer(matmul(inp, g.param("dW1", (3, 1), 2, "weight", (3, 1), "glorot")), lambda z: z * 1)
+    lowered = lower(Network(2, [Dense(3), Last()], loss="mse", l2=0.5).derive())
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+    W, b, P = rng.normal(size=(2, 3)), rng.normal(size=(1, 3)), rng.normal(size=(3, 1))
+    got = lowered.grads({"W1": W, "b1": b, "dW1": P}, X, Y)
+    m, lam = 4, 0.5
+    A1 = X @ W + b
+    dA = 2 * (A1 @ P - Y) / m   # J = (1/m) Σ (A - Y)² + (λ/(2m)) (ΣW1² + ΣdW1²), by hand
+    want = {"W1": X.T @ dA @ P.T + lam / m * W, "b1": (dA @ P.T).sum(0, keepdims=True), "dW1": A1.T @ dA + lam / m * P}
+    for k, v in want.items():
+        np.testing.assert_allclose(np.asarray(got[k]), v, rtol=1e-4, atol=1e-6)
+
+
+# ---- the generated code's last check -------------------------------------------------------------------------------
+
+def test_a_node_named_with_code_is_never_written_into_generated_code(tmp_path):
+    # a node made directly (no check where names enter) still never becomes code: lowering refuses its name
+    from derive.graph.build import Node, named
+    from compile.lowering.lower import lower_nodes
+    marker = tmp_path / "PWNED"
+    code = f'__import__("os").system("touch {marker}")'
+    bad_leaf = Node("leaf", (), (1, 2), name=f"a=0; {code}; b", role="param")
+    with pytest.raises(ValueError, match=r"^cannot lower a node named 'a=0; __import__"):
+        lower_nodes({"out": bad_leaf * 2}, [bad_leaf], "float32")
+    good = Node("leaf", (), (1, 2), name="a", role="param")
+    with pytest.raises(ValueError, match=r"^cannot lower a node named 'h = 1\\n"):
+        lower_nodes({"out": named(good * 2 + 1, f"h = 1\n{code}\nh", "act") * 3}, [good], "float32")
+    assert not marker.exists()
+
+
+def test_comments_and_docstrings_of_generated_code_hold_one_line_of_shown_characters():
+    from compile.lowering.lower import one_line
+    assert one_line("A₁ = tanh(Z₁)\nimport os\r\u2028x\u202eyz\x00") == "A₁ = tanh(Z₁) import os  x?yz?"

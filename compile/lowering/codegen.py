@@ -17,7 +17,7 @@ from derive.network.norm import running_stats
 
 from derive.network.functions import HE_ACTIVATIONS as _HE
 
-from compile.lowering.lower import function_sources, header
+from compile.lowering.lower import function_sources, header, one_line
 from compile.train.optim import OptimizerError, make
 from compile.checks.points import mask_dims
 
@@ -52,20 +52,20 @@ def init_source(model) -> str:
         elif p.init == "ones":   # a normalization's scale γ
             draw = f"np.ones({shape}, DTYPE)"
         elif p.init == "normal":   # an embedding table, as PyTorch's nn.Embedding
-            lines.append(f"        # {p.name}: standard normal (PyTorch's nn.Embedding)")
+            lines.append(f"        # {one_line(p.name)}: standard normal (PyTorch's nn.Embedding)")
             draw = f"rng.normal(0, 1, {shape})"
         elif p.init == "pytorch":
-            lines.append(f"        # {p.name}: uniform on ±1/√fan_in, fan_in = {fan_in} (PyTorch's default)")
+            lines.append(f"        # {one_line(p.name)}: uniform on ±1/√fan_in, fan_in = {fan_in} (PyTorch's default)")
             draw = f"rng.uniform(-1 / {fan_in} ** 0.5, 1 / {fan_in} ** 0.5, {shape})"
         elif p.init == "he":
-            lines.append(f"        # {p.name}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
+            lines.append(f"        # {one_line(p.name)}: He normal, std = √(2 / fan_in), fan_in = {fan_in}")
             draw = f"rng.normal(0, (2 / {fan_in}) ** 0.5, {shape})"
         else:
-            lines.append(f"        # {p.name}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
+            lines.append(f"        # {one_line(p.name)}: Glorot uniform on ±√(6 / (fan_in + fan_out)), "
                          f"fans {fan_in} and {fan_out}")
             lim = f"(6 / ({fan_in} + {fan_out})) ** 0.5"
             draw = f"rng.uniform(-{lim}, {lim}, {shape})"
-        lines.append(f'        "{p.name}": jnp.asarray({draw}, DTYPE),')
+        lines.append(f"        {str(p.name)!r}: jnp.asarray({draw}, DTYPE),")
     lines.append("    }")
     return "\n".join(lines) + "\n"
 
@@ -79,7 +79,7 @@ def masks_source(model) -> str:
              "    return {"]
     for i, mask in enumerate(model.masks):
         keep = float(mask.attrs["keep"])
-        lines.append(f'        "{mask.name}": jax.random.bernoulli(keys[{i}], {keep!r}, (m, {", ".join(map(str, mask_dims(model, mask)))}))'
+        lines.append(f'        {str(mask.name)!r}: jax.random.bernoulli(keys[{i}], {keep!r}, (m, {", ".join(map(str, mask_dims(model, mask)))}))'
                      f".astype(DTYPE) / {keep!r},")
     lines.append("    }")
     return "\n".join(lines) + "\n"
@@ -88,9 +88,9 @@ def masks_source(model) -> str:
 def stats_source(model) -> str:
     """init_stats() and update_stats(stats, batch): the running averages of each batch norm's μ and σ²."""
     stats = running_stats(model)
-    start = ", ".join(f'"{r.mu.name}": jnp.zeros({_dims(r.mu.shape)}, DTYPE), '
-                      f'"{r.var.name}": jnp.ones({_dims(r.var.shape)}, DTYPE)' for r in stats)
-    rates = ", ".join(f'"{n.name}": {r.momentum!r}' for r in stats for n in (r.mu, r.var))
+    start = ", ".join(f"{str(r.mu.name)!r}: jnp.zeros({_dims(r.mu.shape)}, DTYPE), "
+                      f"{str(r.var.name)!r}: jnp.ones({_dims(r.var.shape)}, DTYPE)" for r in stats)
+    rates = ", ".join(f"{str(n.name)!r}: {r.momentum!r}" for r in stats for n in (r.mu, r.var))
     return (f"MOMENTUM = {{{rates}}}\n\n\n"
             "def init_stats():\n"
             '    """Running averages of each batch norm\'s μ and σ² before any step: μ = 0, σ² = 1."""\n'
@@ -136,8 +136,9 @@ def layout_text(model) -> str:
 
 def _docstring_safe(text) -> str:
     """User-chosen text (a network's name, a loss formula) as it may stand inside the module's
-    docstring: one line, no quote or backslash, so it cannot end the string and become code."""
-    return re.sub(r"[\"\\\x00-\x1f\x7f]", "?", " ".join(str(text).split()))
+    docstring: one line, no quote or backslash, so it cannot end the string and become code, and no
+    control or bidirectional formatting character (U+202E would show the lines around it reversed)."""
+    return re.sub(r"[\"\\]", "?", one_line(" ".join(str(text).split())))
 
 
 def module_source(derivation, rule=None, dtype="float32", title="network", standalone=False) -> str:
@@ -153,7 +154,7 @@ def module_source(derivation, rule=None, dtype="float32", title="network", stand
         doc += ["", f"Optimizer ({rule.name}):"] + ["    " + line for line in rule.text().splitlines()]
     parts = ["\n".join(doc) + '\n"""\n' + header(derivation, dtype, standalone)
              + "".join(line + "\n" for line in (rule.constants() if rule is not None else []))]
-    shapes = ", ".join(f'"{p.name}": {_dims(p.shape)}' for p in model.params)
+    shapes = ", ".join(f"{str(p.name)!r}: {_dims(p.shape)}" for p in model.params)
     parts[0] += f"\nPARAM_SHAPES = {{{shapes}}}\n"
     parts.append(init_source(model))
     if model.masks:

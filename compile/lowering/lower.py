@@ -25,7 +25,9 @@ worker pool rather than on the thread that dispatched the step (see ``LOG_SOFTMA
 """
 from __future__ import annotations
 
+import keyword
 import re
+import unicodedata
 
 import linecache
 import math
@@ -36,6 +38,7 @@ from sympy.printing.numpy import JaxPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive.graph.build import is_placeholder, placeholder, topo_order
+from derive.graph.names import shown as _shown
 from derive.graph.symbols import eps, lam, m
 from derive.network.norm import running_stats
 from derive.printing.show import name as display_name
@@ -159,6 +162,27 @@ LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
         return jnp.sum(y * z) - jnp.sum(jnp.sum(y, axis=axis, keepdims=True) * lse)
     return jnp.sum(y * (z - lse))
 '''
+
+
+def identifier(name) -> str:
+    """A node's name as the Python name the generated code gives its value. Every name is checked where it enters
+    the graph (``derive.graph.names.Name``); this is the last check, at the one place a name becomes code: nothing
+    but a plain Python name is ever written into the code as code."""
+    text = str(name)
+    if not (isinstance(name, str) and text.isascii() and text.isidentifier() and not keyword.iskeyword(text)):
+        raise ValueError(f"cannot lower a node named {_shown(text)}: the generated code names a node's value by the "
+                         "node's name, and this is no Python name")
+    return text
+
+
+def one_line(text) -> str:
+    """Text (a formula, a name as printed) as it may stand in a ``#`` comment or a docstring of the generated code:
+    one line (a line break would end the comment, and what follows would be code), no control or bidirectional
+    formatting character (which would show the code otherwise than Python reads it), each such one a '?'."""
+    text = " ".join(str(text).splitlines())
+    if text.isprintable():
+        return text
+    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in text)
 
 
 # Printed elementwise expressions, keyed by (expression, its operands' placeholders, the compound ones), with
@@ -297,7 +321,7 @@ class FunctionWriter:
             if node.name:
                 shown = display_name(node.name, "text") if "of" not in node.attrs else \
                     "∂J/∂" + display_name(node.attrs["of"], "text")   # a named adjoint: ∂J/∂X̂₄
-                var, lhs = var or node.name, lhs or shown
+                var, lhs = var or identifier(node.name), lhs or shown
             elif var is None and count.get(node, 0) > 1:
                 var = f"t{len(self.names) + 1}"
             elif var is None:
@@ -306,9 +330,9 @@ class FunctionWriter:
                 shown = self.origin.get(node, node)
                 if ("show", shown) not in self.printed:
                     self.printed["show", shown] = show(shown, "text")
-                self.lines.append(f"# {lhs} = {self.printed['show', shown]}{self.note(node)}")
+                self.lines.append(one_line(f"# {lhs} = {self.printed['show', shown]}{self.note(node)}"))
             if node in self.given:   # a batch-norm statistic: the running average where one is given
-                self.lines.append(f'{var} = {self.code(node, top=True)[0]} if stats is None else stats["{node.name}"]')
+                self.lines.append(f'{var} = {self.code(node, top=True)[0]} if stats is None else stats[{str(node.name)!r}]')
             else:
                 self.lines.append(f"{var} = {self.code(node, top=True)[0]}")
             self.names[node] = var
@@ -383,11 +407,11 @@ class FunctionWriter:
         out.append("check_params(params)")
         params = [p.name for p in self.model.params if p in self.leaves]
         if params:
-            out.append(", ".join(params) + " = " + ", ".join(f'params["{p}"]' for p in params))
+            out.append(", ".join(map(identifier, params)) + " = " + ", ".join(f"params[{str(p)!r}]" for p in params))
         for mask in self.model.masks:
             if mask in self.leaves:
                 t = "" if self.rows else ".T"
-                out.append(f'{mask.name} = 1.0 if masks is None else masks["{mask.name}"]{t}')
+                out.append(f"{identifier(mask.name)} = 1.0 if masks is None else masks[{str(mask.name)!r}]{t}")
         if self.uses_m:
             out.append(f"m = X.shape[{0 if self.rows else 1}]  # batch size")
         return out
@@ -396,9 +420,10 @@ class FunctionWriter:
 def function_sources(derivation) -> str:
     """Source of forward, loss, grads and loss_and_grads (needs DTYPE, jax, jnp and the constants)."""
     model = derivation.model
-    grads = [(f"d{p}", g, f"∂J/∂{display_name(p, 'text')}") for p, g in derivation.grads.items()]
-    back = "{" + ", ".join(f'"{p}": d{p}' for p in derivation.grads) + "}"
-    pred = str(model.prediction.name) + ("" if model.convention == "rows" else ".T")
+    gvar = gradient_variables(derivation)
+    grads = [(gvar[p], g, f"∂J/∂{display_name(p, 'text')}") for p, g in derivation.grads.items()]
+    back = "{" + ", ".join(f"{str(p)!r}: {gvar[p]}" for p in derivation.grads) + "}"
+    pred = identifier(model.prediction.name) + ("" if model.convention == "rows" else ".T")
     loss_J = (None, model.J, "J")
     xy = "params, x, y" + (", masks=None" if model.masks else "")
     stats = running_stats(model)
@@ -417,11 +442,7 @@ def function_sources(derivation) -> str:
                       "Each batch norm's μ and σ² on the batch x, as running averages take them: σ² unbiased "
                       "(N/(N − 1) times the biased one, N the count it averages over), as PyTorch keeps it.",
                       "off", [(None, r.var, None) for r in stats] + [(None, r.centred, None) for r in stats],
-                      "{" + ", ".join(f'"{r.mu.name}": {r.mu.name}, "{r.var.name}": '
-                                      + (r.var.name if r.variance == "unbiased" else
-                                         f"{r.var.name} * ({r.centred.name}.size / {r.var.name}.size) / "
-                                         f"({r.centred.name}.size / {r.var.name}.size - 1)")
-                                      for r in stats) + "}"))
+                      "{" + ", ".join(_stats_entry(r) for r in stats) + "}"))
     parts, helper, windows, lsm = [], False, False, False
     printed: dict = {}
     rewritten: tuple = ({}, {})   # the stable rewrite of the nodes the functions share, made once
@@ -440,6 +461,22 @@ def function_sources(derivation) -> str:
         parts.append(f"@jax.jit\ndef {name}({signature}):\n" + "".join(f"    {line}\n" for line in body))
     return "\n\n".join([shapes_source(model)] + ([windows_source()] if windows else [])
                        + ([TRANSPOSE_MATMUL] if helper else []) + ([LOG_SOFTMAX_SUM] if lsm else []) + parts)
+
+
+def gradient_variables(derivation) -> dict:
+    """param name -> the variable of its gradient: dW1 for W1, or _dW1 where a node of the graph is itself named
+    dW1 (a custom layer's parameter may be), whose value dW1 holds."""
+    roots = list(derivation.grads.values())
+    taken = {str(n.name) for n in topo_order(derivation.model.J, more=roots) if n.name is not None}
+    return {p: identifier(f"_d{p}" if f"d{p}" in taken else f"d{p}") for p in derivation.grads}
+
+
+def _stats_entry(r) -> str:
+    """A batch norm's μ and σ² in the dict batch_stats returns, σ² as running averages take it (unbiased)."""
+    mu, var, centred = identifier(r.mu.name), identifier(r.var.name), identifier(r.centred.name)
+    value = var if r.variance == "unbiased" else \
+        f"{var} * ({centred}.size / {var}.size) / ({centred}.size / {var}.size - 1)"
+    return f"{str(r.mu.name)!r}: {mu}, {str(r.var.name)!r}: {value}"
 
 
 def batch_first_shapes(model) -> tuple:
@@ -490,7 +527,7 @@ def header(derivation, dtype: str, standalone: bool = False) -> str:
     for sym, value in derivation.model.constants.items():
         if not math.isfinite(float(value)):  # `LAM = inf` would not even import
             raise ValueError(f"the constant {sym} = {value} is not a finite number")
-        lines.append(f"{CONSTANT_NAMES.get(sym, sym.name)} = {float(value)!r}  # {sym}")
+        lines.append(f"{identifier(CONSTANT_NAMES.get(sym, sym.name))} = {float(value)!r}  # {one_line(sym)}")
     return "\n".join(lines) + "\n"
 
 
@@ -549,8 +586,8 @@ def lower_nodes(outputs: dict, leaves, dtype: str = "float64"):
     outputs = dict(zip(outputs, rewritten))
     names = {node: f"out{k}" for k, node in enumerate(outputs.values())}
     writer.write([(names[node], node, None) for node in outputs.values() if node.op != "leaf"])
-    names.update({node: node.name for node in outputs.values() if node.op == "leaf"})  # returned as given
-    args = [leaf.name for leaf in leaves]
+    names.update({node: identifier(node.name) for node in outputs.values() if node.op == "leaf"})  # returned as given
+    args = [identifier(leaf.name) for leaf in leaves]
     if writer.uses_m:
         args.append("m")
     body = [f"    {line}" for line in writer.lines]

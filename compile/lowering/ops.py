@@ -14,8 +14,9 @@ def _bracket(code: str, atomic: bool) -> str:
 
 
 def _leaf(w, node):
+    from compile.lowering.lower import identifier
     w.leaves += [node] if node not in w.leaves else []
-    return node.name, True
+    return identifier(node.name), True
 
 
 def _matmul(w, node):

@@ -8,12 +8,26 @@ A name stays a Python identifier (h1_tm1, delta1_tp1, h1_at3): generated code us
 """
 from __future__ import annotations
 
+import keyword
 import re
 
 _PLAIN = re.compile(r"([A-Za-z_]+?)(\d*)")  # a typed name: W1, delta2
 
 
 _BASE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+# Names the generated code (compile.lowering, compile.lowering.codegen) gives its own things: the modules and
+# helpers its functions call, their arguments and fixed locals (a recurrence's step function's h_prev, sigma),
+# its constants. A node named so would be assigned over them there, and the function would compute with the
+# wrong value or fail.
+RESERVED = frozenset({
+    "jax", "jnp", "np", "DTYPE", "params", "x", "y", "masks", "stats", "key", "m", "opt_state", "LR", "LAMBDA",
+    "EPSILON", "MOMENTUM", "INPUT_SHAPE", "OUTPUT_SHAPE", "ONE_HOT", "PARAM_NAMES", "PARAM_SHAPES", "check_shapes",
+    "check_params", "transpose_matmul", "y_log_softmax_sum", "conv", "conv_input_grad", "conv_weight_grad",
+    "max_pool", "max_pool_grad", "max_pool_pick", "avg_pool", "avg_pool_grad", "h_prev", "h_t", "sigma", "g_t",
+    "sent", "send", "inputs"})
+# The generated code's temporaries: t3 (a value used twice), d0 (a step's gradient), out0 (lower_nodes' outputs).
+_TEMPORARY = re.compile(r"(t|d|out)\d+\Z")
 
 
 class Name(str):
@@ -28,9 +42,15 @@ class Name(str):
         if not isinstance(base, str) or not _BASE.match(base):
             # every name is printed into generated Python (lowered modules, codegen): a quote, a space or a
             # newline there would end a string or a statement
-            raise ValueError(f"{base!r} cannot name a node: a name is ASCII letters, digits and _, starting with "
+            raise ValueError(f"{shown(base)} cannot name a node: a name is ASCII letters, digits and _, starting with "
                              "a letter (it becomes a Python name in the generated code)")
         text = base + ("" if layer is None else str(layer)) + ("" if step is None else "_" + _step_key(step, at))
+        if keyword.iskeyword(text):
+            raise ValueError(f"{shown(text)} cannot name a node: it is a Python keyword, and a name becomes a Python name "
+                             "in the generated code; choose another")
+        if text in RESERVED or _TEMPORARY.match(text):
+            raise ValueError(f"{shown(text)} cannot name a node: the generated code uses {text} for its own values (a name "
+                             "becomes a Python name there); choose another")
         self = super().__new__(cls, text)
         self.base, self.layer, self.step, self.at = base, layer, step, at
         return self
@@ -45,6 +65,33 @@ class Name(str):
     def at_step(self, t: int) -> "Name":
         """The name at the fixed step t + its offset (h⟨t−1⟩ at t = 3 is h⟨2⟩): the unrolled view's names."""
         return self if self.step is None else Name(self.base, self.layer, t + self.step, True)
+
+
+SHOWN = 160   # the most characters of a user's text a message echoes
+
+
+def clip(text: str, width: int = SHOWN) -> str:
+    """``text`` as a message echoes what a user gave: at most ``width`` characters, cut with an ellipsis."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def shown(value, width: int = SHOWN) -> str:
+    """``repr(value)``, clipped as ``clip`` clips."""
+    return clip(repr(value), width)
+
+
+def as_name(name) -> Name:
+    """A name a model chose (a custom layer's parameter, ``W3``) as a ``Name``, by the same rules: a ``Name`` as it
+    is; text as its letters and layer digits (``W3`` is ``Name("W", 3)``, printed W₃ as before), or whole where it
+    has no such parts. A ValueError for anything else, saying why (see ``Name``)."""
+    if isinstance(name, Name):
+        return name
+    if not isinstance(name, str):
+        raise ValueError(f"a name is text (str), not {type(name).__name__} {shown(name)}")
+    found = _PLAIN.fullmatch(name)
+    if found and found.group(2) and _BASE.match(found.group(1)) and not found.group(2).startswith("0"):
+        return Name(found.group(1), int(found.group(2)))
+    return Name(name)
 
 
 def _step_key(step: int, at: bool) -> str:

@@ -21,6 +21,7 @@ puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declar
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -35,7 +36,8 @@ from derive.ops.conv import positive_ints
 from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, scan as scan_op, slice_ as slice_op
 from derive.network.recurrent import Step, finite_constants
 from derive.network.parts import Layer, _activation, _flag, _plain_ints, _positive_int  # noqa: F401 - re-exported
-from derive.graph.names import Name
+from derive.network.parts import plain_variables
+from derive.graph.names import SHOWN, Name, as_name, clip, shown
 from derive.reverse.derivation import derive as _derive
 from derive.network.functions import HE_ACTIVATIONS
 from derive.graph.symbols import lam, m
@@ -236,8 +238,10 @@ def _loss(spec):
     if isinstance(spec, str):
         text = spec.strip()
         if text in F.LOSSES or text.isidentifier() and text not in ("yhat", "y"):
-            return text, F.loss(text)
+            # an unknown name refused with the valid ones (a name past any loss's, by its start)
+            return text, F.loss(text if len(text) <= SHOWN else clip(text))
         return text, parse_loss(text)
+    plain_variables(spec, "the loss")
     fn = F.loss(_sized(spec, "the loss"))
     return str(fn.expr), fn
 
@@ -379,7 +383,12 @@ class Builder:
 
     def param(self, name: Name, shape, layer: int, kind: str, fans: tuple, init: str) -> Node:
         """The leaf of a trainable parameter, registered with its record (``Param``). A name given
-        again is the same parameter: that is how weights are shared (every time step of an RNN)."""
+        again is the same parameter: that is how weights are shared (every time step of an RNN). A name given as
+        text (a custom layer's ``"W3"``) is read by the rules of ``Name``: it becomes a Python name in generated code."""
+        try:
+            name = as_name(name)
+        except ValueError as exc:
+            raise NetworkError(f"parameter {exc}") from None
         for r in self.records:
             if r.name == name:
                 if r.node.shape != tuple(sp.sympify(d) for d in shape):
@@ -827,6 +836,50 @@ MODEL_ROUTE = ("a Model (what Builder.output returns) is derived and printed wit
                "...], loss=...)")
 
 
+def _built(layer, i: int, g: Builder, outputs: list, adds: list) -> Node:
+    """The output of declared layer i, ``layer.build(g, input, adds)``. A layer of derivax's own names itself in what it
+    refuses; a custom layer's ``build`` is the user's code: what it raises, a ``build`` that cannot take (g, inp, adds),
+    what it returns and every name it gave a node are said naming the layer, by its position and its class, as a
+    recurrent layer's step function is."""
+    if type(layer).__module__.split(".")[0] == "derive":
+        return layer.build(g, outputs[-1], adds)
+    import inspect
+    from derive.formula.errors import FormulaError
+    from derive.run.limits import TimeLimitExceeded
+    cls = type(layer).__name__
+    what = f"layer {i} ({cls if cls.isidentifier() and len(cls) <= 60 else shown(cls, 60)})"
+    try:
+        inspect.signature(layer.build).bind(g, outputs[-1], adds)
+    except TypeError as exc:
+        raise NetworkError(f"{what}: build must take (g, inp, adds), the Builder, the input node and the nodes "
+                           f"added to its Z: {exc}") from None
+    except ValueError:   # no signature to read (a builtin): the call says
+        pass
+    try:
+        out = layer.build(g, outputs[-1], adds)
+    except FormulaError as exc:
+        if exc.message.startswith(what):
+            raise
+        raise FormulaError(exc.text, exc.col, f"{what}: {exc.message}") from None
+    except (NetworkError, ShapeError) as exc:   # its kind kept (a DerivativeError stays one)
+        if not str(exc).startswith(what):
+            exc.args = (f"{what}: {exc}",)
+        raise exc from None
+    except TimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's build failed: say so, keep its traceback
+        raise NetworkError(f"{what}: build raised {type(exc).__name__}: {clip(str(exc))}") from exc
+    if not isinstance(out, Node):
+        raise NetworkError(f"{what}: build returned {shown(out, 60)}, not a graph node (its output, built on g from inp)")
+    for n in topo_order(out, stop=set(outputs)):
+        if n.name is not None and not isinstance(n.name, Name):
+            try:
+                as_name(n.name)
+            except ValueError as exc:
+                raise NetworkError(f"{what}: {exc}") from None
+    return out
+
+
 class Network:
     """A sequential network: input size, a list of layers (``Dense``, or any object with a
     ``build(builder, input, adds)`` method), a loss and optional L2 decay."""
@@ -849,6 +902,14 @@ class Network:
         if not isinstance(name, str):   # printed in headers, recorded in checkpoints and reports
             raise NetworkError(f"name must be a string (the network's name in printouts), not {name!r:.60} "
                                f"({type(name).__name__})")
+        # a right-to-left override shows the text after it reversed, in code and reports; an escape (U+001B) would
+        # command the terminal. Line breaks and tabs are white space wherever the name is printed.
+        hidden = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\t\n\r"),
+                      None)
+        if hidden is not None:
+            raise NetworkError(f"name {shown(name, 60)} holds U+{ord(hidden):04X} "
+                               f"({unicodedata.name(hidden, 'a control character').lower()}), a character that is not "
+                               "shown as itself (it moves or hides the text around it): write the name without it")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²
@@ -886,7 +947,7 @@ class Network:
                 seen.add(k)
                 adds.append(outputs[k])
             before = len(g.layers)
-            outputs.append(layer.build(g, outputs[-1], adds))
+            outputs.append(_built(layer, i, g, outputs, adds))
             if made is not None:
                 made.append([l.kind for l in g.layers[before:]])
         return outputs

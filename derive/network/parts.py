@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sympy as sp
+
 from derive.formula.parse import parse_activation
+from derive.graph.names import SHOWN, clip, shown
 from derive.graph.node import Node
 from derive.network import functions as F
 from derive.network.functions import NetworkError
@@ -37,14 +40,30 @@ def _activation(spec):
         if text == "softmax" or text in F.ACTIVATIONS:
             return text, F.ACTIVATIONS.get(text)
         if text.isidentifier() and text != "z":
-            F.activation(text)  # raises: unknown activation, with the valid names
+            # raises: unknown activation, with the valid names (a name past any activation's, by its start)
+            F.activation(text if len(text) <= SHOWN else clip(text))
         if F.parametrized(text):
             raise F.NetworkError(F.unknown_activation(text))   # elu(0.5): a parameter, not elu of 0.5
         if bracketed(text):
             text = text[1:-1]
         return text, parse_activation(text)
+    plain_variables(spec, "the activation")
     fn = F.activation(spec)
     return str(fn.expr), fn
+
+
+def plain_variables(spec, what: str) -> None:
+    """Refuse a SymPy Lambda (an activation, a loss) whose variable is named with more than letters, digits and _:
+    the formula it makes is its printed name, in text, LaTeX and Markdown (a name like ``q}\\input{...}`` would be
+    LaTeX commands there) and in generated code's comments."""
+    if not isinstance(spec, sp.Lambda):
+        return
+    for v in spec.variables:
+        name = getattr(v, "name", None)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise NetworkError(f"{what}: the Lambda's variable {shown(str(name if name is not None else v), 60)} is "
+                               "no plain name (letters, digits and _): it is printed in the formulas; name it as "
+                               + ("sp.Symbol('yhat') and sp.Symbol('y')" if "loss" in what else "sp.Symbol('z')"))
 
 
 def bracketed(text: str) -> bool:

@@ -210,9 +210,15 @@ class ScalarFunction:
         return own + self.also
 
 
+# Each of LaTeX's special characters as math mode writes the character itself; a line break as a space.
+_MATH_SPECIALS = {"\\": r"\backslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&", "$": r"\$",
+                  "#": r"\#", "^": r"\hat{}", "~": r"\tilde{}", "\n": " ", "\r": " "}
+
+
 def latex_name(name: str) -> str:
-    """A name as LaTeX's \\mathrm takes it: leaky_relu's underscore would open a subscript."""
-    return name.replace("_", r"\_")
+    """A name as LaTeX's \\mathrm takes it, every special character as itself: leaky_relu's underscore would open a
+    subscript, and the braces and backslashes of a formula's text (an activation's printed name) would be LaTeX."""
+    return "".join(_MATH_SPECIALS.get(ch, ch) for ch in name)
 
 
 def fill(template: str, arg: str) -> str:

@@ -150,7 +150,9 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
                 return column
         return hang + 2
 
-    taken = choose(line, breaks, measure, width, lambda b, before: width - indent(b, before))
+    # grows: a piece never takes fewer cells for running on, so each line measures the places up to the first that
+    # runs over (a row of hundreds of terms, an activation's long sum, broke in minutes measuring all of them)
+    taken = choose(line, breaks, measure, width, lambda b, before: width - indent(b, before), grows=True)
     out, start = [], 0
     for k, b in enumerate(taken + [None]):
         piece = line[start:b.at if b else len(line)]

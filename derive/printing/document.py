@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from derive.graph.node import fmt_shape
 from derive.network.functions import KINK_CONVENTION, LOSS_TITLES
@@ -673,10 +674,11 @@ def to_jupyter_latex(d, width: float = SCREEN_WIDTH) -> str:
     """The derivation as a notebook shows it (a ``_repr_latex_``): one ``aligned`` block, each section under
     its heading, each long equation broken as the LaTeX view breaks it to fit a screen's column."""
     secs = sections(d, "latex")
+    words = printer_for("latex").words
     lhs = max([latex_width(left) for _, rows in secs for left, _, _ in rows if left and left is not FACT] + [0.0])
     lines = []
     for title, rows in secs:
-        lines.append(r"&\textbf{" + title.replace("&", r"\&").replace("%", r"\%") + "}")
+        lines.append(r"&\textbf{" + words(title) + "}")   # a loss formula's braces and backslashes as text
         lines += latex_rows([(left, right, "") for left, right, _ in rows], FACT, width, lhs)
     return "$$\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}$$"
 
@@ -684,7 +686,7 @@ def to_jupyter_latex(d, width: float = SCREEN_WIDTH) -> str:
 def _markdown_text(note: str) -> str:
     """A note's words with Markdown's emphasis and code marks escaped outside its $...$ math: a rule
     naming z*sigmoid(z) stays literal, not italics."""
-    parts = note.split("$")
+    parts = re.split(r"(?<!\\)\$", note)   # a $ the words escaped (\$) is no math's
     for k in range(0, len(parts), 2):   # outside math
         parts[k] = "".join("\\" + ch if ch in "*`[]<>" else ch for ch in parts[k])
     return "$".join(parts)

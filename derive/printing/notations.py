@@ -123,11 +123,13 @@ class LatexPrinter(NotationPrinter):
         return f"^{{[{digits}]}}"
 
     # A rule's words go inside \text{...}: LaTeX's special characters escaped (a rule naming
-    # leaky_relu), the dash as LaTeX writes it, and math in $...$.
+    # leaky_relu, an activation's formula as typed), the dash as LaTeX writes it, and math in $...$.
+    TEXT_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                     "\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "–": "--",
+                     "\n": " ", "\r": " "}
+
     def words(self, text: str) -> str:
-        for ch in "&%$#_":
-            text = text.replace(ch, "\\" + ch)
-        return text.replace("–", "--")
+        return "".join(self.TEXT_SPECIALS.get(ch, ch) for ch in text)
 
     def inline_math(self, text: str) -> str:
         return f"${text}$"
@@ -153,6 +155,9 @@ class LatexPrinter(NotationPrinter):
 
     def call(self, fname, args):
         return rf"\mathrm{{{fname}}}\left(" + args + r"\right)"
+
+    def function_name(self, name):
+        return latex_name(name)
 
     def transpose(self, s, prec):
         if prec == self.ATOM and (s.endswith("]}") or s.endswith(r"\rangle}")):

@@ -10,8 +10,10 @@ views print, so it cannot disagree with them. Nothing numeric happens here.
 from __future__ import annotations
 
 import html
+import re
 
 from derive.graph.node import fmt_shape
+from derive.printing.notations import LatexPrinter
 from derive.printing.document import layout_lines, sections
 from derive.printing.show import printer_for
 
@@ -27,15 +29,19 @@ def mathml(latex: str) -> str:
 
 def note_html(note: str) -> str:
     """A step's reason, as the LaTeX printer words it (math between $...$), as HTML with MathML."""
-    parts = note.split("$")
+    parts = re.split(r"(?<!\\)\$", note)   # a $ the words escaped (\$) is no math's
     out = []
     for k, part in enumerate(parts):
         if k % 2:
             out.append(mathml(part))
         else:   # LaTeX's escapes back to plain characters
-            text = part.replace("\\_", "_").replace("\\&", "&").replace("\\%", "%").replace("\\#", "#").replace("--", "–")
-            out.append(html.escape(text))
+            out.append(html.escape(_PLAIN_WORDS.sub(lambda found: _UNESCAPED[found.group()], part)))
     return "".join(out)
+
+
+# The LaTeX printer's words' escapes (``LatexPrinter.TEXT_SPECIALS``), each back to its character.
+_UNESCAPED = {escaped: ch for ch, escaped in LatexPrinter.TEXT_SPECIALS.items() if escaped.strip()}
+_PLAIN_WORDS = re.compile("|".join(map(re.escape, sorted(_UNESCAPED, key=len, reverse=True))))
 
 
 def equation(lhs, rhs, note="", formula=None) -> dict:

@@ -13,7 +13,9 @@ printed; ``precs``: its precedence), so it writes ⊙ between matrices and keeps
 """
 from __future__ import annotations
 
+import functools
 import re
+import string
 import weakref
 
 import sympy as sp
@@ -85,6 +87,12 @@ def decimal(c) -> str | None:
     return ("-" if c.p < 0 else "") + f"{whole}.{frac}".rstrip("0").rstrip(".")
 
 
+@functools.lru_cache(maxsize=None)
+def _template(text: str) -> tuple:
+    """A rule's template as (words, the name of the value after them or None) pairs."""
+    return tuple((words, key) for words, key, _, _ in string.Formatter().parse(text))
+
+
 class NotationPrinter(Printer):
     """Prints graph nodes (``show``) and elementwise SymPy expressions (``doprint``) in one notation."""
 
@@ -115,7 +123,9 @@ class NotationPrinter(Printer):
     def rule(self, r) -> str:
         values = {key: self.rule_value(v) for key, v in r.values}
         values.setdefault("kind", self.words(r.kind))
-        return self.words(RULE_WORDS.get(r.kind, FALLBACK)).format(**values)
+        # the template's words escaped as the notation writes words, each {value} filled as printed
+        return "".join(self.words(text) + (values[key] if key is not None else "")
+                       for text, key in _template(RULE_WORDS.get(r.kind, FALLBACK)))
 
     def rule_value(self, v) -> str:
         if isinstance(v, Node):
@@ -545,7 +555,11 @@ class NotationPrinter(Printer):
         row = ROWS.get(type(e))
         if row is not None:
             return fill(self.function_template(row), args)
-        return self.call(type(e).__name__, args)  # a function of no row prints by its class name
+        return self.call(self.function_name(type(e).__name__), args)  # a function of no row: by its class name
+
+    def function_name(self, name: str) -> str:
+        """The name of a function of no row of the table (a SymPy class's), as this notation writes it in a call."""
+        return name
 
     def function_template(self, row) -> str:
         """How this notation writes a function of the table, with ``{0}`` for its argument."""

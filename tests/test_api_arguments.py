@@ -68,7 +68,7 @@ def test_a_trainers_functions_refuse_token_indices_outside_the_vocabulary(monkey
     monkeypatch.setitem(tokens.namespace, function, lambda *a, **k: calls.append(a))
     args = (np.eye(2)[[0]],) if function != "forward" else ()
     with pytest.raises(DataError, match=rf"^{function}: x: .* found 70 at index \(0, 2\) \(out of range"):
-        getattr(tokens, function)({}, np.array([[0, 1, 70]]), *args)
+        getattr(tokens, function)(tokens.init_params(0), np.array([[0, 1, 70]]), *args)
     assert calls == []
 
 

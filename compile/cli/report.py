@@ -129,8 +129,11 @@ def main(args) -> int:
                 f"{html.escape(model.convention)} convention</p>", "<h2>The network</h2>", network_svg(model),
                 derivation_html(d, steps=not args.no_steps),
                 "<h2>Verification</h2><p>" + html.escape(f"every derived gradient at a random float64 point; "
-                                                         f"sympy.diff: {report.scalar}") + "</p>",
-                '<table class="num"><tr><th>parameter</th><th>reference</th><th>max rel err</th><th>verdict</th></tr>']
+                                                         f"sympy.diff: {report.scalar}") + "</p>"]
+        if report.problem:
+            body.append(f'<p class="bad">{html.escape(_not_checked(report))}</p>')
+        body.append('<table class="num"><tr><th>parameter</th><th>reference</th><th>max rel err</th>'
+                    '<th>verdict</th></tr>')
         for pname, key, err, ok in rows:
             body.append(f"<tr><td>{html.escape(pname)}</td><td>{html.escape(key)}</td><td>{err:.1e}</td>"
                         f'<td class="{_VERDICTS[ok][0]}">{_VERDICTS[ok][1]}</td></tr>')
@@ -146,6 +149,7 @@ def main(args) -> int:
             from compile.explore.pages import frozen_page
             from derive.printing.page import record
             verdict = {"ok": bool(report.ok), "note": f"sympy.diff: {report.scalar}",
+                       "problem": report.problem or None,   # why nothing was compared: the page says it
                        "rows": [{"param": p, "reference": k, "max_rel_err": float(e), "ok": None if ok is None else bool(ok)}
                                 for p, k, e, ok in rows]}
             curves = None if hist is None else {
@@ -158,9 +162,18 @@ def main(args) -> int:
     except OSError as exc:
         print(f"derivax: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output}: the derivation{', the steps' if not args.no_steps else ''}, the verification of "
-          f"{len(report.params)} gradients" + (f", {hist.epochs} epochs of training" if hist is not None else ""))
+    checked = f"the verification of {len(report.params)} gradients" if not report.problem else "no verification"
+    print(f"wrote {args.output}: the derivation{', the steps' if not args.no_steps else ''}, {checked}"
+          + (f", {hist.epochs} epochs of training" if hist is not None else ""))
+    if report.problem:   # as derivax verify: nothing could be compared, which is neither a pass nor a failure
+        print(f"derivax: nothing was compared: {report.problem.split(':')[0]}", file=sys.stderr)
+        return 2
     return 0 if report.ok else 1
+
+
+def _not_checked(report) -> str:
+    """The report's line for a verification that compared nothing (``verify``'s problem)."""
+    return f"NOT CHECKED: {report.problem}"
 
 
 # A verification row's verdict, by its ok: (class, word); None where the reference cannot tell (verify's inconclusive)
@@ -168,8 +181,10 @@ _VERDICTS = {True: ("ok", "agree"), False: ("bad", "DIFFER"), None: ("muted", "i
 
 
 def _markdown(d, report, rows, hist, steps, title) -> str:
-    parts = [f"# {title}", "", d.markdown(steps=steps), "### Verification", "",
-             "| parameter | reference | max rel err | verdict |", "|---|---|---|---|"]
+    parts = [f"# {title}", "", d.markdown(steps=steps), "### Verification", ""]
+    if report.problem:
+        parts += [_not_checked(report), ""]
+    parts += ["| parameter | reference | max rel err | verdict |", "|---|---|---|---|"]
     parts += [f"| {p} | {k} | {e:.1e} | {_VERDICTS[ok][1]} |" for p, k, e, ok in rows]
     if hist is not None:
         parts += ["", f"### Training ({hist.epochs} epochs)", "", "| epoch | training loss | test loss |", "|---|---|---|"]

@@ -259,7 +259,7 @@ def check(fields: dict, files=()) -> dict:
 
 def verify(fields: dict, files=(), emit=None) -> dict:
     """A verify job: every derived gradient against jax.grad, finite differences and, for a small network,
-    sympy.diff of the per-weight expansion."""
+    sympy.diff of the per-weight expansion. ``problem`` says why nothing could be compared (no rows then)."""
     from compile.checks.verify import verify as run_verify
     name, net, convention = network(fields, files)
     if emit:
@@ -268,7 +268,9 @@ def verify(fields: dict, files=(), emit=None) -> dict:
     rows = [{"param": p, "reference": key, "max_rel_err": float(c.max_rel_err),
              "ok": None if c.inconclusive else bool(c.ok)}   # None: the reference cannot tell here
             for p, r in report.params.items() for key, c in r.comparisons.items()]
-    return {"ok": bool(report.ok), "rows": rows, "note": f"sympy.diff: {report.scalar}"}
+    # problem: why nothing could be compared (values that overflow float64), as `derivax verify` says it; else None
+    return {"ok": bool(report.ok), "rows": rows, "note": f"sympy.diff: {report.scalar}",
+            "problem": report.problem or None}
 
 
 def train(fields: dict, files=(), emit=None) -> dict:

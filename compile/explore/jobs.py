@@ -132,7 +132,7 @@ class Jobs:
         running = len(live) - waiting
         if kind in QUICK and waiting >= self.max_quick_waiting:
             raise Busy(f"{waiting} derivations and checks are waiting for a worker already: try again once they "
-                       "are answered", status=503)
+                       "are answered")
         if kind not in QUICK and waiting >= self.max_waiting:
             raise Busy(f"{running} verify, train and scalar jobs are running and {waiting} waiting (at most "
                        f"{self.max_running} at once and {self.max_waiting} waiting): stop one first, or wait for "

@@ -76,6 +76,8 @@ class Trainer:
                 fn = _targets_checked(fn, name, ns.get("check_shapes"))
             if name in BATCH_READERS and any(layer.kind == "batch_norm" for layer in getattr(model, "layers", ())):
                 fn = _batch_checked(fn, model, name)
+            if name in INPUT_READERS:
+                fn = _inputs_checked(fn, self, name)
             return fn
         raise AttributeError(name)
 
@@ -99,6 +101,7 @@ class Trainer:
         """The optimizer's state before the first step. ``seed`` (a whole number, 0 to 2**32 - 1: the run's)
         is folded into every random key the state holds (noisy_sgd's noise, any optax transformation's), so
         that the optimizer's draws follow the run's seed; without it they come from the optimizer's own key."""
+        _params_fit(self, params)   # another network's parameters, or None: named, not an error from the optimizer
         if isinstance(self.optimizer, UpdateRule):
             return self.namespace["init_opt_state"](params)
         if "init_stats" in self.namespace:   # batch norm: the running averages beside optax's state
@@ -266,6 +269,7 @@ def _top_level(step, model, trainer=None):
         # compiled step, so the checks cost the step nothing.
         if trainer is not None:
             _step_params(trainer, params)
+            _batch_inputs(x, y, "train_step")
             if not expected:
                 spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
                         for k, s in trainer.namespace["PARAM_SHAPES"].items()}
@@ -326,6 +330,41 @@ def _same_leaves(found, want, name) -> None:
         shape = tuple(getattr(leaf, "shape", ()))
         if shape != tuple(w.shape):
             raise DataError(f"{where}: has shape {shape}, where {made} makes {tuple(w.shape)}")
+
+
+def _params_fit(trainer, params) -> None:
+    """A DataError unless ``params`` holds the network's parameters by name, each an array of the shape and kind of
+    number trainer.init_params makes, as the train step checks them (``_step_params``, ``_same_leaves``). Shapes and
+    dtypes only, so it holds inside a trace too; a call whose arrays fit costs a comparison per parameter."""
+    _step_params(trainer, params)
+    shapes = trainer.namespace["PARAM_SHAPES"]
+    if all(tuple(getattr(params[k], "shape", (None,))) == tuple(s)
+           and getattr(getattr(params[k], "dtype", None), "kind", None) == "f" for k, s in shapes.items()):
+        return
+    import jax
+    _same_leaves(params, {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
+                          for k, s in shapes.items()}, "params")
+
+
+def _batch_inputs(x, y, name, empty=False) -> None:
+    """A DataError naming ``name`` where x or y holds complex numbers (the cast to the trainer's dtype would drop
+    the imaginary part with only a warning), or, without ``empty`` (forward: no examples, no predictions), where x
+    holds no examples (the loss is a mean over the batch: 0/0 over none, NaN). Dtypes and shapes only, so it holds
+    inside a trace too."""
+    import numpy as np
+    for value, what in ((x, "x"), (y, "y")):
+        dtype = getattr(value, "dtype", None)
+        if dtype is None and isinstance(value, (list, tuple)):   # nested lists, read as NumPy reads them
+            try:
+                dtype = np.asarray(value).dtype
+            except Exception:   # noqa: BLE001 - ragged lists, tracers: the function's own checks say what is wrong
+                dtype = None
+        if getattr(dtype, "kind", None) == "c":
+            raise DataError(f"{name}: {what}: expected real numbers, found complex numbers (dtype {dtype})")
+    shape = tuple(getattr(x, "shape", None) or ())
+    if not empty and shape and shape[0] == 0:
+        raise DataError(f"{name}: x: expected at least one example, found none (x shape {shape}): the loss is a "
+                        "mean over the batch's examples")
 
 
 def _number_kind(dtype) -> str:
@@ -1021,6 +1060,25 @@ def _targets_checked(fn, name, shapes=None):
                     f"categorical cross-entropy, δ = A − Y, takes each row of Y to sum to 1. Normalize the rows, "
                     f"or declare the loss as the formula -y*log(yhat) for a gradient that holds for any y")
         return fn(params, x, y, *args, **kwargs)
+    return checked
+
+
+# The generated module's functions that take the parameters and x: the parameters' names, shapes and kinds of number,
+# and x's (and y's) numbers, are checked as train_step checks them (``_inputs_checked``).
+INPUT_READERS = ("forward", "loss", "grads", "loss_and_grads")
+
+
+def _inputs_checked(fn, trainer, name):
+    """``fn`` refusing another network's parameters (``_params_fit``), complex x or y, and, but for forward (whose
+    prediction for no examples is none), a batch of no examples (``_batch_inputs``), with a DataError naming what
+    differs, before the module casts and computes."""
+    import functools
+
+    @functools.wraps(fn)
+    def checked(params, x, *args, **kwargs):
+        _params_fit(trainer, params)
+        _batch_inputs(x, args[0] if args and name != "forward" else kwargs.get("y"), name, empty=name == "forward")
+        return fn(params, x, *args, **kwargs)
     return checked
 
 

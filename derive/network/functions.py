@@ -196,8 +196,14 @@ def activation(spec) -> sp.Lambda:
     return _finite_slope(fn)
 
 
-SLOPE_SECONDS = 2.0   # past this the derivative is not read, and nothing is refused
+SLOPE_SECONDS = 2.0   # past this the derivative is not read (or its poles not sought), and nothing is refused
 _SLOPES: dict = {}    # fn -> (fn as computed, the points where its derivative is not finite, their values)
+# Where the real zeros of a formula's denominators and log arguments are sought when SymPy cannot solve for them:
+# sign changes on a grid this wide (denser near 0), each narrowed down by bisection.
+POLE_RANGE = 1000.0
+# A derivative larger than this at a zero of a denominator, computed at a root found in 15 digits, is that
+# denominator's pole, which the rounding of the root left finite.
+POLE_SIZE = 1e10
 
 
 def _slope_gaps(expr, var) -> list:
@@ -230,6 +236,123 @@ def _real_slope(fn: sp.Lambda) -> tuple:
     return fn, gaps
 
 
+def _singular_arguments(expr, var) -> list:
+    """The subexpressions in ``var`` whose real zeros make ``expr`` or its derivative undefined: the bases of
+    negative and fractional powers (1/(z − 2), sqrt(|z − 2|)'s derivative) and the arguments of logs."""
+    found = []
+    for e in (expr, sp.diff(expr, var)):
+        for sub in sp.preorder_traversal(e):
+            if isinstance(sub, sp.Pow) and sub.exp.is_number and (sub.exp.is_negative or not sub.exp.is_integer):
+                arg = sub.base
+            elif isinstance(sub, sp.log):
+                arg = sub.args[0]
+            else:
+                continue
+            if arg.has(var) and arg not in found:
+                found.append(arg)
+    return found
+
+
+def _real_zeros(g, var) -> list:
+    """The real zeros of ``g``: SymPy's solveset (the table's functions written as SymPy's own), those of a
+    periodic set within ±POLE_RANGE; where SymPy cannot say, the sign changes of ``g`` on a grid, narrowed by
+    bisection (a zero that only touches 0 is missed there)."""
+    x = sp.Dummy("x", real=True)
+    plain = g.xreplace({var: x})
+    own = {"Abs": sp.Abs, "sign": sp.sign, "sigmoid": lambda u: 1 / (1 + sp.exp(-u)),
+           "softplus": lambda u: sp.log(1 + sp.exp(u)), "relu": lambda u: sp.Max(u, 0),
+           "log_sigmoid": lambda u: -sp.log(1 + sp.exp(-u))}
+    for f in SCALAR_FUNCTIONS:
+        if isinstance(f.sympy, type) and f.sympy.__name__ in own:
+            plain = plain.replace(f.sympy, own[f.sympy.__name__])
+    try:
+        zeros = sp.solveset(plain, x, sp.S.Reals)
+        if not isinstance(zeros, sp.FiniteSet):
+            zeros = sp.Intersection(zeros, sp.Interval(-POLE_RANGE, POLE_RANGE))
+    except Exception:   # noqa: BLE001 - SymPy raises assorted types here: the grid below
+        zeros = None
+    if zeros is sp.S.EmptySet:
+        return []
+    if isinstance(zeros, sp.FiniteSet) and all(r.is_real for r in zeros):
+        return sorted(zeros, key=lambda r: abs(float(r)))
+    return _sign_changes(g, var)
+
+
+def _sign_changes(g, var) -> list:
+    """The points where ``g`` changes sign on a grid over ±POLE_RANGE (every 1/1000 within ±10, wider apart
+    beyond), each narrowed by bisection to a float64 root, as SymPy Floats."""
+    import numpy as np
+    names = {c.__name__: f.numpy for f in SCALAR_FUNCTIONS for c in f.classes if f.numpy is not None}
+    try:
+        fn = sp.lambdify(var, g, modules=[names, "numpy"])
+    except Exception:   # noqa: BLE001 - a formula NumPy cannot compute: nothing to say
+        return []
+    far = np.geomspace(10.0, POLE_RANGE, 2000)
+    grid = np.concatenate([-far[::-1], np.linspace(-10.0, 10.0, 20001), far])
+
+    def at(v):
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(fn(v), dtype=float), np.shape(v))
+    try:
+        values = at(grid)
+    except Exception:   # noqa: BLE001
+        return []
+    sides = np.sign(values)
+    roots = [float(t) for t, s in zip(grid, sides) if s == 0]
+    for i in np.flatnonzero(np.isfinite(values[:-1]) & np.isfinite(values[1:]) & (sides[:-1] * sides[1:] < 0)):
+        lo, hi = float(grid[i]), float(grid[i + 1])
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            if mid in (lo, hi):
+                break
+            if np.sign(at(mid)) == sides[i]:
+                lo = mid
+            else:
+                hi = mid
+        roots.append(lo)
+    return [sp.Float(r, 15) for r in sorted(roots, key=abs)]
+
+
+def _pole_gaps(expr, var) -> list:
+    """[(point, value)] for the real point nearest 0 where ``expr`` or its derivative is no finite number, among
+    the real zeros of its denominators and log arguments (``_singular_arguments``): log(|z − 2|) at 2, which
+    the SLOPE_POINTS miss. At a root found in floats a derivative beyond POLE_SIZE counts as the pole (zoo)."""
+    d = sp.diff(expr, var)
+    points = []
+    for g in _singular_arguments(expr, var):
+        points += [r for r in _real_zeros(g, var) if r not in points and r not in SLOPE_POINTS]
+    for point in sorted(points, key=lambda r: abs(float(r))):
+        for e in (d, expr):
+            v = sp.sympify(e.xreplace({var: point})).evalf(15)
+            if v.has(*NON_FINITE) or v.is_finite is False:
+                return [(point, v)]
+            if isinstance(point, sp.Float) and v.is_real and abs(v) > POLE_SIZE:
+                return [(point, sp.zoo)]
+    return []
+
+
+def _slope_checks(fn: sp.Lambda):
+    """``_real_slope``'s (fn, gaps), then, where there are no gaps at the SLOPE_POINTS, the poles elsewhere
+    (``_pole_gaps``): two items, so that a pole search cut off by the limit leaves the first."""
+    out, gaps = _real_slope(fn)
+    yield out, gaps
+    if not gaps:
+        try:
+            poles = _pole_gaps(out.expr, out.variables[0])
+        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+            return   # SymPy could not say: nothing is refused
+        yield poles
+
+
+def _shown(point) -> str:
+    """A point as a message writes it: a float root to 6 digits, an exact one with its value beside it."""
+    if isinstance(point, sp.Float):
+        return f"{float(point):.6g}"
+    if isinstance(point, sp.Rational):
+        return str(point)
+    return f"{point} ≈ {float(point):.6g}"
+
+
 def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
     """``fn``, or the same function written so that its derivative is finite at every SLOPE_POINTS
     (``_real_slope``); refuse one whose derivative is not finite at one of them (sqrt(|z|) at 0): a unit whose
@@ -237,21 +360,24 @@ def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
     process under a limit, as any SymPy step on a formula; past the limit, or where SymPy fails, nothing is
     refused."""
     from derive.run.limits import TimeLimitExceeded
-    from derive.run.worker import run
+    from derive.run.worker import stream
     known = _SLOPES.get(fn)
     if known is None:
         try:
-            known = run(_real_slope, fn, seconds=SLOPE_SECONDS, what="the activation's derivative")
+            items, _ = stream(_slope_checks, fn, seconds=SLOPE_SECONDS)
         except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
                 RecursionError):
-            known = (fn, [])
+            items = []
+        known = items[0] if items else (fn, [])
+        if len(items) > 1 and items[1]:
+            known = (fn, items[1])
         if len(_SLOPES) >= 4096:
             _SLOPES.clear()
         _SLOPES[fn] = known
     out, gaps = known
     if gaps:
         var = fn.variables[0]
-        where = ", ".join(f"{var} = {p} (it is {v})" for p, v in gaps)
+        where = ", ".join(f"{var} = {_shown(p)} (it is {v})" for p, v in gaps)
         zero = " (a zero input with a zero bias, a convolution's zero padding)" if gaps[0][0] == 0 else ""
         raise NetworkError(f"activation {fn.expr}: its derivative {derivative(fn, 0, 'activation')} is not a finite "
                            f"number at {where}: a unit whose {var} is exactly there{zero} would get a NaN or infinite "
@@ -290,35 +416,75 @@ def loss(spec) -> sp.Lambda:
     return fn
 
 
-# Where a loss's curvature in the prediction is read: a prediction equal to its target, strictly inside (0, 1).
+# Where a loss is read where the prediction meets its target: a prediction equal to its target, strictly inside
+# (0, 1), and predictions MATCH_STEP either side of it.
 MATCH_POINTS = tuple(map(sp.Rational, ("1/4", "1/2", "3/4")))
-FLIP_SECONDS = 2.0   # past this the curvature is not read, and nothing is refused
+MATCH_STEP = sp.Rational(1, 100)
+FLIP_SECONDS = 2.0   # past this the loss is not read there, and nothing is refused
 
 
-def _match_curvature(fn: sp.Lambda):
-    """The second derivative of the loss in its prediction at each MATCH_POINTS (prediction = target), as
-    floats; None where one is no finite real number (a kink, a formula SymPy cannot evaluate)."""
+def _at_match(fn: sp.Lambda):
+    """What the loss is where the prediction equals the target, at the MATCH_POINTS: ("undefined", point, which,
+    value) where the loss (which = "loss") or its derivative in the prediction ("slope") is no finite real number
+    at one of them; ("curvature", the second derivative in the prediction at each, as floats) where it is negative
+    at every one; ("largest", point, value, nearby) where at every one a prediction MATCH_STEP above and below
+    gives a smaller loss (a kink: −|ŷ − y|); else ("curvature", None). Where a value is no finite real number (a
+    kink, a formula SymPy cannot evaluate), that reading says nothing."""
     p, t = fn.variables
-    second = sp.diff(fn.expr, p, 2)
+    slope = sp.diff(fn.expr, p)
+    for v in MATCH_POINTS:
+        for which, e in (("loss", fn.expr), ("slope", slope)):
+            value = sp.N(e.xreplace({p: v, t: v}), 15)
+            if value.has(*NON_FINITE) or value.is_finite is False or value.is_extended_real is False:
+                return "undefined", v, which, value
+    second = sp.diff(slope, p)
     values = [sp.N(second.xreplace({p: v, t: v}), 15) for v in MATCH_POINTS]
-    if not all(v.is_real and v.is_finite for v in values):
-        return None
-    return [float(v) for v in values]
+    if all(v.is_real and v.is_finite for v in values) and all(v < 0 for v in values):
+        return "curvature", [float(v) for v in values]
+    peaks = []
+    for v in MATCH_POINTS:
+        values = [sp.N(fn.expr.xreplace({p: v + k * MATCH_STEP, t: v}), 15) for k in (0, -1, 1)]
+        if not all(w.is_real and w.is_finite for w in values) or not values[1] < values[0] > values[2]:
+            break
+        peaks.append((v, float(values[0]), float(max(values[1:]))))
+    else:
+        v, value, nearby = peaks[len(peaks) // 2]
+        return "largest", v, value, nearby
+    return "curvature", None
 
 
 def _not_flipped(fn: sp.Lambda) -> None:
-    """Refuse a loss that curves down where the prediction meets the target, at every MATCH_POINTS: minimizing
-    it drives the prediction away from the target without end (bce or mse with its sign flipped trains to a loss
-    of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, curves up there. Where a value cannot be
-    had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
+    """Refuse a loss that is not finite and smallest where the prediction meets the target, at the MATCH_POINTS:
+    one that is infinite or undefined there ((ŷ − y)⁻², 1/(ŷ − y)), or whose derivative is (sqrt|ŷ − y|: a
+    prediction that reaches its target gets a NaN gradient); one that is largest there, or curves down there at
+    every point: minimizing it drives the prediction away from the target without end (bce or mse with its sign
+    flipped trains to a loss of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, is finite and
+    curves up there. Where a value cannot be had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
     from derive.run.limits import TimeLimitExceeded
     from derive.run.worker import run
     p, t = fn.variables
     try:   # in a child process under a limit: a deeply nested formula's second derivative took 4.5 s
-        values = run(_match_curvature, fn, seconds=FLIP_SECONDS, what="the loss's curvature")
+        found = run(_at_match, fn, seconds=FLIP_SECONDS, what="the loss where the prediction meets the target")
     except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
             RecursionError):
         return
+    if found[0] == "undefined":
+        _, v, which, value = found
+        if which == "loss":
+            raise NetworkError(f"loss {fn.expr} is not finite where the prediction equals the target: at {p} = {t} "
+                               f"= {v} it is {value}. A loss must be finite and smallest where {p} = {t} (as "
+                               f"({p} - {t})**2 is): a prediction that reaches its target would make the loss and "
+                               "the gradients infinite or NaN, and one near it huge")
+        raise NetworkError(f"loss {fn.expr}: its derivative in {p}, {derivative(fn, 0, 'loss')}, is not finite where "
+                           f"the prediction equals the target: at {p} = {t} = {v} it is {value}. A prediction that "
+                           "reaches its target would get a NaN or infinite gradient: write a loss whose derivative "
+                           f"is finite at {p} = {t}")
+    if found[0] == "largest":
+        _, v, value, nearby = found
+        raise NetworkError(f"loss {fn.expr} is largest where the prediction equals the target: at {p} = {t} = {v} "
+                           f"it is {value:.4g}, and {nearby:.4g} at {p} = {v} ± {MATCH_STEP}: minimizing it drives "
+                           "the prediction away from the target. Is its sign flipped?")
+    values = found[1]
     if values is None or not all(v < 0 for v in values):
         return
     raise NetworkError(f"loss {fn.expr} curves down where the prediction equals the target (its second derivative "

@@ -784,6 +784,11 @@
     const table = el("table", { class: "verify" },
       el("thead", {}, el("tr", {}, ...["parameter", "reference", "max rel err", "verdict"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, ...rows));
+    if (result.problem) {   // nothing could be compared (values that overflow float64): no verdict either way
+      $("#verify-result").replaceChildren(
+        el("p", { class: "verdict bad", text: `– not checked: nothing was compared: ${result.problem}` }));
+      return;
+    }
     $("#verify-result").replaceChildren(
       el("p", { class: `verdict ${result.ok ? "ok" : "bad"}`, text: result.ok ? "✓ every gradient agrees" : "✗ some gradients differ" }),
       table, result.note ? el("p", { class: "muted", text: result.note }) : "");

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from compile.checks.factor import close, factor, transposed
-from compile.checks.readings import DRAWN_MASK, realigned
+from compile.checks.readings import DRAWN_MASK, broadcast_problem, realigned
 from compile.checks.results import Comparison, ParamResult
 from compile.checks.points import random_point
 from compile.checks.sandbox import DEFAULT_TIMEOUT, MAX_TIMEOUT, InChild, open_function
@@ -39,6 +39,7 @@ from compile.checks.sandbox import DEFAULT_TIMEOUT, MAX_TIMEOUT, InChild, open_f
 # is held to 1e-2, ten of its epsilons, still far below a real mistake.
 TOLERANCES = {"float64": (1e-6, 1e-12), "float32": (1e-4, 1e-7), "float16": (1e-2, 1e-5)}
 BATCH = 5            # examples at the first random point; point k has BATCH + k
+ZERO_REFERENCE = 1e-10   # a derived gradient no larger than this at every point is 0, to rounding
 DATA_SEQUENCES = 256  # sequences of a data set at its point (a corpus of 13081 would take each call minutes)
 _LOWERED: dict = {}  # lowered derivations, by network declaration: lowering costs about a second
 
@@ -74,12 +75,16 @@ class CodeReport:
     norm_clip: float | None = field(default=None, repr=False)
     # the learning rate, where the gradients were read off an update in place: (W before − W after) / lr
     update: float | None = field(default=None, repr=False)
+    # the parameters whose derived gradient is 0 at every point: their error is an absolute size, not a relative one
+    zero_ref: list = field(default_factory=list, repr=False)
 
     def meaning(self, p) -> str:
         """What an intermediate's key was compared with: ∂J/∂Z₂, or in the courses' reading δ₂ or ∂J/∂A₁
         without the loss's constant factor."""
         from derive.printing.show import name as shown
         node = str(p.node)
+        if _state_meaning(node):
+            return _state_meaning(node)
         if self.dz == "delta" and node[:1] == "Z" and node[1:].isdigit():
             return shown(f"delta{node[1:]}", "text")
         return f"∂J/∂{shown(node, 'text')}" + (" without the 1/m" if self.dz == "delta" else "")
@@ -94,7 +99,8 @@ class CodeReport:
         if self.error:
             return f"the function could not be checked: {self.error}"
         where = f"at {len(self.points)} point(s): {', '.join(self.points)}"
-        inner = f" and {len(self.intermediates)} intermediates" if self.intermediates else ""
+        inner = (f" and {len(self.intermediates)} intermediate{'s' if len(self.intermediates) != 1 else ''}"
+                 if self.intermediates else "")
         first = ""
         if self.first_wrong is not None:
             f = self.first_wrong
@@ -119,7 +125,7 @@ class CodeReport:
         for col in ("parameter", "verdict", "max rel err", "worst at", "note"):
             tab.add_column(col, justify="right" if col == "max rel err" else "left")
         for name, p in self.params.items():
-            err = "-" if p.max_rel_err is None else f"{p.max_rel_err:.2e}"
+            err = "-" if p.max_rel_err is None else "ref 0" if name in self.zero_ref else f"{p.max_rel_err:.2e}"
             verdict = ("[green]right[/green]" if p.ok else "[bold red]not checked[/bold red]" if self.error
                        else "[bold red]wrong[/bold red]")
             note = "the function failed (below)" if self.error else p.message  # not once per row
@@ -143,7 +149,10 @@ class CodeReport:
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "params": {n: {"ok": p.ok, "max_rel_err": p.max_rel_err, "message": p.message,
-                                               "worst_point": p.worst_point} for n, p in self.params.items()},
+                                               "worst_point": p.worst_point,
+                                               **({"max_rel_err": None, "reference_zero": True,
+                                                   "max_abs_err": p.comparisons["derived"].max_abs_err}
+                                                  if n in self.zero_ref else {})} for n, p in self.params.items()},
                            "intermediates": {n: {"node": p.node, "ok": p.ok, "max_rel_err": p.max_rel_err,
                                                  "message": p.message, "worst_point": p.worst_point}
                                              for n, p in self.intermediates.items()},
@@ -152,6 +161,17 @@ class CodeReport:
                            "loss_wrong": self.loss_wrong, "rules_wrong": self.rules_wrong,
                            "points": self.points,
                            "tolerance": tolerance_text(), "model": self.model, "function": self.function})
+
+
+def _state_meaning(node) -> str:
+    """"∂J/∂h₁⟨0⟩, the initial state's" for a recurrence's state at one fixed step, h1_at0; "" for any other node."""
+    import re
+    match = re.fullmatch(r"([a-z]+)(\d+)_at(\d+)", str(node))
+    if not match:
+        return ""
+    from derive.printing.show import name as shown
+    state = f"∂J/∂{shown(match.group(1) + match.group(2), 'text')}⟨{match.group(3)}⟩"
+    return state + ", the initial state's" if match.group(3) == "0" else state
 
 
 def tolerance_text() -> str:
@@ -221,39 +241,13 @@ def _data_arrays(model, data):
                       dtype=np.float64, steps=steps)
 
 
-def _broadcast_problem(arr, name, handed):
-    """A message where a bias's gradient of the same entries would broadcast against the parameter as the code
-    was handed it into a bigger array (deeplearning.ai's db1 of (4,) for b1 of (4, 1): the course's own update
-    b1 - lr * db1 is (4, 4)); None where the update keeps the parameter's shape, or the shape handed is unknown."""
-    if handed is None:
-        return None
-    handed = tuple(int(d) for d in handed)
-    try:
-        grown = np.broadcast_shapes(arr.shape, handed)
-    except ValueError:
-        return None   # no update at all: named by the shapes' own check
-    if int(np.prod(grown, dtype=np.int64)) <= int(np.prod(handed, dtype=np.int64)):
-        return None
-    shown = name or "the parameter"
-    grad = f"d{name}" if name else "its gradient"
-    why = ""
-    if len(handed) == 2 and handed[1] == 1 and arr.ndim == 1:
-        why = " (summed without keepdims=True: np.sum(..., axis=1, keepdims=True) keeps the column)"
-    elif len(handed) == 1 and arr.ndim == 2 and arr.shape[1] == 1:
-        why = f" (a column where {shown} is a vector: no reshape to a column)"
-    elif len(handed) == 2 and handed[1] == 1 and arr.ndim == 2 and arr.shape[0] == 1:
-        why = f" (a row where {shown} is a column)"
-    return (f"wrong shape: found {arr.shape} where {shown} is {handed}: the update {shown} - lr * {grad} would be "
-            f"{tuple(int(d) for d in grown)}, not {handed}{why}")
-
-
 def _shape_problem(arr, ref, is_bias, m, name=None, handed=None):
     """The user's array reshaped to the reference shape, or (None, message). A dense layer's bias,
     printed (1, units), may come as (units,); a convolution's, printed (c_out,), as (1, c_out): as long as
     an update with it keeps the shape the parameter was ``handed`` in (a (4,) for a (4, 1) does not)."""
     want = ref.shape
     if is_bias and arr.size == ref.size:
-        grown = _broadcast_problem(arr, name, handed)
+        grown = broadcast_problem(arr, name, handed)
         if grown is not None:
             return None, grown
     if is_bias and arr.size == ref.size and [d for d in arr.shape if d != 1] == [d for d in want if d != 1]:
@@ -284,7 +278,7 @@ def _shape_problem(arr, ref, is_bias, m, name=None, handed=None):
     return None, msg
 
 
-def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False, reduction="mean") -> str:
+def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False, reduction="mean", steps=None) -> str:
     """What differs, said only when it holds at every point. pairs: [(user, ref, m, rtol, atol)]. A factor that
     follows m is worded for the ``reduction`` J has over the batch: under the mean a gradient m times the right
     one misses its 1/m, under the sum (no 1/m at all) one m times smaller divides by m where J does not."""
@@ -321,6 +315,9 @@ def _diagnose(pairs, keep=None, squared=False, outputs=None, bce=False, reductio
             hint = (f" (= 1/{outputs}: your loss averages over the {outputs} outputs, as np.mean of every entry does; "
                     f"derivax's bce sums over the outputs and {over_batch}: declare yours with --loss "
                     f"\"-(y*log(yhat) + (1 - y)*log(1 - yhat))/{outputs}\")")
+        if steps and steps > 1 and abs(c * steps - 1) <= 1e-6:
+            hint = (f" (= 1/{steps}: averaged over the {steps} steps as well; J sums the loss over the steps and "
+                    + ("the batch)" if summed else "averages over the batch alone: divide by m, not by m·T)"))
         if keep and abs(c - keep) <= 1e-6 * keep:
             hint = " (= the keep probability: the dropout's 1/keep_prob left out?)"
         elif keep and abs(c * keep - 1) <= 1e-6:
@@ -594,6 +591,32 @@ def _labels_hint(report, model, columns, per_step, onehot):
     return report
 
 
+# A function's name that says which loss it computes (CS231n's svm_loss and softmax_loss, a hinge loss, nnfs's
+# Loss_BinaryCrossentropy): (the words it is named by, derivax's loss, how to declare it)
+NAMED_LOSSES = (
+    (("svm", "hinge"), "svm", "the multiclass SVM (hinge) loss", "--loss svm (as 4-4 --loss svm --labels integer)"),
+    (("binary_cross", "binarycross", "bce"), "bce", "a binary cross-entropy",
+     "--loss bce on a sigmoid output (as 1-1:sigmoid --loss bce)"),
+    (("softmax", "cross_entropy", "crossentropy"), "ce", "a softmax cross-entropy",
+     "--loss ce on a softmax output (as 4-4:softmax --labels integer)"),
+)
+
+
+def _loss_name_hint(fn, model) -> str | None:
+    """A hint where the function's name says it computes a loss other than the one declared (svm_loss checked under
+    the default mse); None where its name says none, or says the declared one."""
+    shown = str(fn).rpartition(":")[2] if isinstance(fn, (str, os.PathLike)) else str(getattr(fn, "__name__", ""))
+    if not any(w in shown.lower() for w in ("loss", "hinge", "entropy")):   # softmax_backward: a layer's, no loss
+        return None
+    for words, loss, what, how in NAMED_LOSSES:
+        if any(w in shown.lower() for w in words):
+            if model.loss_name == loss:
+                return None
+            return (f"hint: {shown} is named for {what}, and the network's loss is {model.loss_name}: check it under the "
+                    f"loss it computes, {how}")
+    return None
+
+
 def _layout_text(model, columns, x_axes, per_step, parameterless=False, channels_first=False, labels="onehot") -> str:
     """The arrays the function was handed, as the reading line lists them: the parameters in their layout (none for a
     layer without parameters, whose input gradient alone is checked), x and y; kernels and x channels first where the
@@ -801,6 +824,16 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         state = {n: {"err": None, "msg": None, "worst": None, "bad": False, "pairs": []} for n in names}
         # node -> its state, for the intermediates the function returned, in each reading of dZ asked for
         inner_by = {r: {} for r in (("adjoint", "delta") if dz == "auto" else (dz,))}
+        # a recurrent layer's function over the whole sequence from a state it is handed (CS231n's rnn_forward(x, h0,
+        # ...), lstm_forward; deeplearning.ai's rnn_forward(x, a0, parameters)): the gradient of that state it returns
+        # (dh0, da0), compared with the derived ∂J/∂h⟨0⟩ at the h⟨0⟩ = 0 it was handed
+        forward_takes = set(getattr(run, "forward_takes", []) or [])
+        initial = None
+        if layer_check == "parameters" and model.layers and model.layers[0].kind == "recurrent":
+            initial = "da0" if {"a0", "parameters"} <= forward_takes else \
+                "dh0" if forward_takes & {"h0", "h_init"} else None
+        initial_state = {"key": initial, "err": None, "msg": None, "worst": None, "bad": False, "pairs": [],
+                         "node": None, "unchecked": None}
         # the makemore exercise's steps that are no node of the derivation (dlogprobs, dcounts_sum_inv, dbnvar_inv, ...)
         exercise, step_states = I.course_names(model), {}
         # the intermediates under the names of the tensors they are the gradients of (logits, h), and those of them
@@ -813,6 +846,11 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         halves, half_dtypes = [], set()   # parameters returned in a 16-bit float, and those dtypes
         spelled_for = {}   # returned key -> parameter, where the key spells it loosely (w1, dW_1 for W1)
         clipped, losses = None, []   # losses: (point, the loss the function returned, J) at each point
+        # c -> (the points whose gradients stop at ±c, whether at one of them the derived ones go past it, whether at one
+        # of those c is no multiple of 1/m): a clip is read at two points at least (at one where one ran), as a gradient's
+        # own k/m (a hinge's count over the batch) may sit at a round c at one point by chance; or at one where c is no
+        # such multiple, or the code is called once per example
+        clip_votes = {}
         update = None   # the learning rate, where the gradients were read off an update in place
         # the global norm of the parameters' gradients returned at each point, and of those and the intermediates
         # returned (a norm may count dZ1, dh beside them); where a check again reads them as clipped by it (``_norm``,
@@ -904,7 +942,9 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 context["mask"] = step_mask
             optional = (list(inter) + list(aliases) + aligned_keys
                         + ([*EXERCISE_STEPS, *(k[1:] for k in EXERCISE_STEPS)] if exercise else [])
-                        + ([DRAWN_MASK] if drawn else []))
+                        + ([DRAWN_MASK] if drawn else []) + ([initial] if initial else []))
+            if initial:
+                context["initial"] = initial
             reply = run(given, xs, ys, names, optional, per_example=convention if per_example else None,
                         context=context)
             if per_example and probe is None:
@@ -971,8 +1011,13 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                     break
                 drop = {mask.name: got}
                 args, ref = references(params, x, y, drop)
-            if reply.get("clipped") and _clip_likely(reply["clipped"], reply, ref, names, len(x), per_example):
-                clipped = reply["clipped"]
+            if reply.get("clipped"):
+                c = reply["clipped"]
+                seen, cut, alone = clip_votes.get(c, (0, False, False))
+                likely = _clip_likely(c, reply, ref, names, len(x), per_example)
+                # a bound that is no multiple of 1/m here is no count over the batch: one point tells
+                clip_votes[c] = (seen + 1, cut or likely,
+                                 alone or (likely and (bool(per_example) or abs(c * len(x) - round(c * len(x))) > 1e-9)))
             for n in names:   # the derived gradient's largest |entry|: whether it shrinks with the parameters
                 if n in ref:
                     peaks[n] = max(peaks.get(n, 0.0), float(np.max(np.abs(ref[n]), initial=0.0)))
@@ -1090,6 +1135,17 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         _compare(s, key, reply, refs[node], True, len(x), label)
                         if s["pairs"] and len(s["points"]) < len(s["pairs"]):
                             s["points"].append((s["pairs"][-1][0], values, len(x), *s["pairs"][-1][3:]))
+            if initial and (initial in reply["values"] or initial in reply["problems"]):
+                found = None
+                try:
+                    found = I.initial_state(d, values, len(x))
+                except Exception as exc:  # noqa: BLE001 - a derivation without it is said, not a crash
+                    initial_state["unchecked"] = f"{type(exc).__name__}: {exc}"[:200]
+                if found is None:
+                    initial_state["unchecked"] = initial_state["unchecked"] or "the network declares no recurrence"
+                else:
+                    initial_state["node"] = found[0]
+                    _compare(initial_state, initial, reply, found[1], False, len(x), label)
         if per_example and probe is not None and _norm is None and _clip is None and not layer_check \
                 and error is None and any(state[n]["bad"] for n in names):
             # code called once per example that may clip each example's gradients by their global norm: the norms of
@@ -1098,6 +1154,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             weights = [p.name for p in model.params]
             example_level = _global_level([_global_norm(o["values"], o["values"], weights) for o in ones]) \
                 if ones else None
+    clipped = max((c for c, (seen, cut, alone) in clip_votes.items()
+                   if cut and (alone or seen >= min(2, len(point_labels)))), default=None)
     # dz="auto": the courses' reading of dZ and dA where only it makes every returned intermediate agree
     right = {r: all(st["msg"] is None and not st["bad"] for st in states.values()) for r, states in inner_by.items()}
     if dz == "auto":   # only keys in the notebooks' spelling (dZ3, dA2): makemore's dlogits carries its 1/n
@@ -1135,7 +1193,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                 if node is None and n == "dx" and identity and model.layers and not pooling else None
             why = (I.diagnose(d, node, s.get("points", [])) if node is not None else "") or \
                 _diagnose(s["pairs"], keep, squared, getattr(model.layers[-1], "units", None) if model.layers else None,
-                          bce=model.loss_name == "bce", reduction=getattr(model, "reduction", "mean"))
+                          bce=model.loss_name == "bce", reduction=getattr(model, "reduction", "mean"),
+                          steps=int(model.Y.shape[1]) if model.Y.rank == 3 else None)
             if not why and n == "dx" and s.get("douts") and len(s["douts"]) == len(s["pairs"]) and all(
                     u.shape == g.shape and close(u, g, rtol, atol) for (u, _, _, rtol, atol), g in zip(s["pairs"], s["douts"])):
                 why = ("the dropout mask left out of the backward pass: dx is dout passed straight through"
@@ -1163,6 +1222,23 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         else:
             results[n] = ParamResult(n, comparisons={"derived": Comparison("derived", None, s["err"], True)},
                                      worst_point=s["worst"])
+    zero_ref = []   # parameters whose derived gradient is 0 at every point: judged by the absolute size alone
+    for n in names:
+        s = state[n]
+        if error is not None or s["msg"] is not None or not s["pairs"] or s.get("ref_peak", 1.0) > ZERO_REFERENCE:
+            continue
+        zero_ref.append(n)
+        r = results[n]
+        r.comparisons["derived"].max_abs_err = s["abs_err"]
+        layers = list(model.layers)
+        normalized = any(getattr(l, "b", None) is not None and str(l.b.name) == n and k + 1 < len(layers)
+                         and layers[k + 1].kind == "batch_norm" for k, l in enumerate(layers))
+        why = (": the batch norm after its layer subtracts the batch's mean, and the bias with it" if normalized
+               else "")
+        r.message = (f"the derived gradient is 0 here (its entries at most {s['ref_peak']:.1e}, rounding){why}; "
+                     + (f"yours is within {s['abs_err']:.2e} of it" if r.ok else
+                        f"yours differs from it by up to {s['abs_err']:.2e}")
+                     + ", an absolute size (a relative error has nothing to measure against)")
     notes_after = []   # hints on gradients read off an update in place, after the readings' notes
     if update is not None and error is None:
         _update_findings(results, state, names, update, notes_after)
@@ -1217,6 +1293,27 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
             merged[key] = made[key]
         inner_results = merged
         first = next((r for r in inner_results.values() if not r.ok), None) if error is None else None
+    unchecked_initial = None
+    if initial_state["node"] is not None:   # the initial state's gradient: formed last, after every step's
+        s = initial_state
+        if error is not None:
+            r = ParamResult(initial, message=f"the function {error}")
+        elif s["msg"] is not None:
+            r = ParamResult(initial, message=s["msg"], worst_point=s["worst"])
+        else:
+            why = _diagnose(s["pairs"]) if s["bad"] else ""
+            if why == "all zeros":
+                why = "all zeros: ∂J/∂h⟨0⟩ is what the first step sends back to the state it starts from, not 0"
+            r = ParamResult(initial, comparisons={"derived": Comparison("derived", None, s["err"], not s["bad"])},
+                            message=(why or "differs from the derived ∂J/∂h⟨0⟩, what the first step sends back to the "
+                                            "state it starts from") if s["bad"] else "", worst_point=s["worst"])
+        r.node = s["node"]
+        inner_results[initial] = r
+        if first is None and not r.ok and error is None:
+            first = r
+    elif initial_state["unchecked"] is not None and error is None:
+        unchecked_initial = (f"{initial}, the gradient of the initial state it returned, was not checked: "
+                             f"{initial_state['unchecked']}")
     fname = getattr(fn, "__qualname__", None) or (fn if isinstance(fn, str) else repr(fn))
     model = low.derivation.model
     x_axes = {1: "inputs", 2: "time, features" if model.reads_sequence else "length, channels",
@@ -1289,6 +1386,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         notes.append(f"called once per example (x {one}"
                      + ("), its results summed over the batch" if getattr(model, "reduction", "mean") == "sum"
                         else "), its results averaged over the batch"))
+    if unchecked_initial:
+        notes.append(unchecked_initial)
     if forward_keys:
         plural = "s" if len(forward_keys) > 1 else ""
         notes.append(f"{', '.join(sorted(forward_keys))}: the forward pass's own value{plural} came back under the "
@@ -1296,6 +1395,7 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     if inner_results:
         notes.append("intermediates, in the order the backward pass forms them: "
                      + ", ".join(f"{k} = δ{r.node[1:]}" if dz == "delta" and r.node.startswith("Z") and r.node[1:].isdigit()
+                                 else f"{k} = {_state_meaning(r.node)}" if _state_meaning(r.node)
                                  else f"{k} = ∂J/∂{r.node} without that factor" if dz == "delta"
                                  else f"{k} = ∂J/∂{r.node}" for k, r in inner_results.items()))
     # a function of a layer without a bias (CS231n's softmax_loss_vectorized(W, X, y, reg)) on a spec with one
@@ -1312,7 +1412,8 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
                         stopped=stopped, notes=notes, intermediates=inner_results, first_wrong=first, dz=dz,
                         loss_wrong=loss_wrong, rules_wrong=rules_wrong, indexes_data=indexes_data, peaks=peaks,
                         clip_cut=[n for n in names if n in clip_cut], clip_reached=[n for n in names if n in clip_reached],
-                        takes=list(getattr(run, "takes", []) or []), returned=as_returned, update=update)
+                        takes=list(getattr(run, "takes", []) or []), returned=as_returned, update=update,
+                        zero_ref=zero_ref)
     report.notes += notes_after
     if any(s is None or s < 1 - 1e-6 for _, s in norm_clipped):   # a norm at the bound that nothing scaled is no clip
         report.notes.append(_norm_clip_note(_norm, norm_clipped, examples if per_example else len(point_labels),
@@ -1335,6 +1436,10 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
         report = _below_clip(report, clipped, lambda scale: check_code(
             net, fn, seed, points, None, model_name, data_label, timeout, convention, mapping, labels, per_example,
             dz_asked, inputs, _scale * scale, clipped, _y_vector=_y_vector, lr=lr))
+    if not report.ok and report.error is None and (loss_layer or not layer_check):
+        named = _loss_name_hint(fn, model)
+        if named and named not in report.notes:
+            report.notes.append(named)
     if labels == "integer" and not report.ok and (report.error is None or report.stopped == "exception") \
             and not report.indexes_data and model.loss_name in ("ce", "bce", "svm"):
         report = _labels_hint(report, model, columns, per_step, lambda: check_code(
@@ -1929,7 +2034,11 @@ def _compare(s, name, reply, ref, is_bias, m, label, handed=None):
         return
     rtol, atol = _tolerance(name in reply["narrow"], name in reply.get("half", ()))
     u = arr_shaped  # float64 already: the value was converted where the function ran
-    rel = float(np.max(np.abs(u - ref))) / max(float(np.max(np.abs(ref))), 1e-12)
+    gap = float(np.max(np.abs(u - ref), initial=0.0))
+    rel = gap / max(float(np.max(np.abs(ref), initial=0.0)), 1e-12)
+    # a derived gradient of 0 (to rounding: a bias before batch norm) has no scale to measure an error against
+    s["ref_peak"] = max(s.get("ref_peak", 0.0), float(np.max(np.abs(ref), initial=0.0)))
+    s["abs_err"] = max(s.get("abs_err", 0.0), gap)
     if s["err"] is None or rel > s["err"]:
         s["err"], s["worst"] = rel, label
     s["bad"] |= not close(u, ref, rtol, atol)

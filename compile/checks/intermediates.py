@@ -199,6 +199,35 @@ def references(d, nodes, values, m, dz_delta=False) -> dict:
     return dict(zip(nodes, got))
 
 
+def initial_state(d, values, m) -> tuple | None:
+    """(the state's printed name, h1_at0; ∂J/∂h⟨0⟩ at ``values``, (m, units)) for the network's first recurrent
+    layer, whose forward starts from h⟨0⟩ = 0: σ⟨1⟩ = ∂J/∂h⟨1⟩ from the derivation's backprop through time, sent back
+    by the derived step's own backward (what step 1 sends the state before it), in NumPy. An LSTM's state (h, c):
+    h's part. None where the network has no recurrence."""
+    from compile.lowering.evaluate import evaluate
+    from derive.ops.scan import cell_backward
+    model = d.model
+    layer = next((l for l in model.layers if l.kind == "recurrent" and getattr(l, "cell", None) is not None), None)
+    if layer is None:
+        return None
+    cell = layer.cell
+    sums = [d.grads.get(p.name) for p in model.params]
+    bptt = next((g.args[0] for g in sums if g is not None and g.op == "time_sum" and g.args[0].op == "bptt"
+                 and g.attrs.get("cell") is cell), None)
+    if bptt is None:
+        return None
+    sigma, xs, states, *params = evaluate([bptt, *bptt.args[1:]], values, m, model.constants)
+    first = xs.shape[1] - 1 if cell.reverse else 0   # the step the recurrence starts at
+    back = cell_backward(cell)
+    at = {**{leaf: sigma[:, first, a:b] for leaf, a, b in back.adj_parts},
+          cell.prev: np.zeros((m, int(cell.prev.shape[1]))), cell.x: xs[:, first], cell.new: states[:, first],
+          **dict(zip(cell.params, params))}
+    sent = np.asarray(evaluate([back.d_prev], at, m, model.constants)[0], float)
+    units = cell.part_units if cell.parts else cell.units
+    part = cell.parts[0] if cell.parts else cell.new.name.base
+    return f"{part}{layer.index}_at0", sent[:, :units]
+
+
 def _delta_of(d, node):
     """The error signal δ_l named for Z_l, or None."""
     if node.role != "pre":
@@ -209,11 +238,14 @@ def _delta_of(d, node):
 # How many ops back a known mistake is looked for: from a weight W1 through X W1, Z1 = X W1 + b1 and
 # A1 = f(Z1), where a wrong derivative of f sits.
 DEPTH = 4
+# How many ops back a later layer's mistake is looked for where none within DEPTH explains a weight's gradient: to
+# the activation of the layer after the weight's own (W1 through Z1, A1, A1 W2 and Z2 to A2 = f(Z2)), and one further.
+FURTHER = DEPTH + 3
 
 
-def mistake_variants(d, node, values, m) -> list:
+def mistake_variants(d, node, values, m, depth=DEPTH) -> list:
     """[(words, value)]: the adjoint of ``node`` as code with one known mistake computes it (one path
-    of several left out, one path's term off by N/(N − 1), one op's backward rule mistaken)."""
+    of several left out, one path's term off by N/(N − 1), one op's backward rule mistaken up to ``depth`` ops on)."""
     from compile.lowering.evaluate import evaluate
     paths = d.paths.get(node, [])
     out = []
@@ -268,7 +300,7 @@ def mistake_variants(d, node, values, m) -> list:
         for factor, words in ((m / (m - 1), "N/(N − 1)"), ((m - 1) / m, "(N − 1)/N")) if bessel else ():
             out.append((f"the term through {via} is off by {words}: the variance's 1/N and 1/(N − 1) mixed up",
                         rest + factor * terms[k]))
-        for words, wrong in _op_mistakes(d, p.consumer, node, p.g, values, m):
+        for words, wrong in _op_mistakes(d, p.consumer, node, p.g, values, m, depth):
             out.append((words, rest + _shaped(wrong, node, m)))
         if bessel:   # the variance's factor one node further on, as a one-line batch-norm backward writes it
             for words, wrong in _factor_one_further(d, p.consumer, node, values, m):
@@ -411,10 +443,32 @@ def path_name(d, consumer) -> str:
 
 
 def diagnose(d, node, pairs) -> str:
-    """The mistake that explains the user's values at every point, or "". pairs: [(user, values, m, rtol, atol)]."""
+    """The mistake that explains the user's values at every point, or "". pairs: [(user, values, m, rtol, atol)].
+    A weight of a dense network that no mistake within ``DEPTH`` ops explains is tried once more two layers' ops
+    further on: the error a later layer sends back made without its own activation's derivative (Rashid's book sends
+    who.T @ output_errors back to the hidden layer, without the output's σ′)."""
+    found = _explained(d, node, pairs, DEPTH)
+    layer = getattr(node.name, "layer", None)
+    if found or node.role != "param" or not pairs or not all(l.kind == "dense" for l in d.model.layers) \
+            or layer is None or layer >= len(d.model.layers):
+        return found
+    near = {w for w, _ in mistake_variants(d, node, pairs[0][1], pairs[0][2])}
+    further = _explained(d, node, pairs, FURTHER, leave_out=near)
+    if not further:
+        return ""
+    import re
+    left_out = re.match(r"the activation's derivative left out at layer (\d+)", further)
+    if left_out:
+        return (f"the error sent back to layer {layer} lacks layer {left_out.group(1)}'s activation derivative: "
+                f"{further}")
+    return f"the error sent back to layer {layer} carries a later layer's slip: {further}"
+
+
+def _explained(d, node, pairs, depth, leave_out=()) -> str:
     found = None
     for user, values, m, rtol, atol in pairs:
-        here = [w for w, v in mistake_variants(d, node, values, m) if v.shape == user.shape and close(user, v, rtol, atol)]
+        here = [w for w, v in mistake_variants(d, node, values, m, depth)
+                if w not in leave_out and v.shape == user.shape and close(user, v, rtol, atol)]
         found = here if found is None else [w for w in found if w in here]
         if not found:
             return ""

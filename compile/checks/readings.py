@@ -30,6 +30,32 @@ class Misshapen:
         self.value, self.message = value, message
 
 
+def broadcast_problem(arr, name, handed):
+    """A message where a bias's gradient of the same entries would broadcast against the parameter as the code
+    was handed it into a bigger array (deeplearning.ai's db1 of (4,) for b1 of (4, 1): the course's own update
+    b1 - lr * db1 is (4, 4)); None where the update keeps the parameter's shape, or the shape handed is unknown."""
+    if handed is None:
+        return None
+    handed = tuple(int(d) for d in handed)
+    try:
+        grown = np.broadcast_shapes(arr.shape, handed)
+    except ValueError:
+        return None   # no update at all: named by the shapes' own check
+    if int(np.prod(grown, dtype=np.int64)) <= int(np.prod(handed, dtype=np.int64)):
+        return None
+    shown = name or "the parameter"
+    grad = f"d{name}" if name else "its gradient"
+    why = ""
+    if len(handed) == 2 and handed[1] == 1 and arr.ndim == 1:
+        why = " (summed without keepdims=True: np.sum(..., axis=1, keepdims=True) keeps the column)"
+    elif len(handed) == 1 and arr.ndim == 2 and arr.shape[1] == 1:
+        why = f" (a column where {shown} is a vector: no reshape to a column)"
+    elif len(handed) == 2 and handed[1] == 1 and arr.ndim == 2 and arr.shape[0] == 1:
+        why = f" (a row where {shown} is a column)"
+    return (f"wrong shape: found {arr.shape} where {shown} is {handed}: the update {shown} - lr * {grad} would be "
+            f"{tuple(int(d) for d in grown)}, not {handed}{why}")
+
+
 def transposed_text(found, where, shape) -> str:
     return f"wrong shape: found {tuple(found)} where {where} is {tuple(shape)}: transposed"
 
@@ -771,6 +797,64 @@ def learning_rate(space, read, owner="", given=None) -> tuple:
                  + ", ...): --lr gives the one its update takes")
 
 
+class DictUpdate:
+    """What a function left in the parameters' dict it was handed, where it returned nothing (or its loss alone)
+    and updated the dict's arrays in place (``params["W1"] -= lr * dW1``, or ``params["W1"] = params["W1"] - ...``):
+    each gradient (W before − W after) / lr, as ``GlobalsReading`` reads an update of module globals. lr is
+    ``given`` (--lr), else the code's own (a default of one of its arguments, or a module global it reads, under a
+    learning rate's usual name), else 1."""
+
+    def __init__(self, fn, params):
+        self.fn, self.params = fn, params
+        self.before = {k: np.array(plain(v), dtype=float) for k, v in dict.items(params) if _is_array(v)}
+        self.said = self.update_lr = None
+
+    def read(self, out, given=None):
+        """The gradients keyed by the parameters' names, or None where the call changed none of the dict's arrays."""
+        params = self.params
+        after = {k: dict.get(params, k) for k in self.before}
+        for key in list(dict.keys(params)):   # a key the code wrote under its own spelling (w1 for W1)
+            name = params._name(key) if isinstance(params, Params) and key not in self.before else None
+            if name in self.before:
+                after[name] = dict.__getitem__(params, key)
+        changed = [k for k in self.before if not _same_array(self.before[k], after[k])]
+        if not changed:
+            return None
+        space = dict(getattr(self.fn, "__globals__", None) or {})
+        code = getattr(self.fn, "__code__", None)
+        read = _names_read(code, space) if code is not None else set()
+        try:
+            defaults = {p.name: p.default for p in inspect.signature(self.fn).parameters.values()
+                        if p.default is not p.empty}
+        except (TypeError, ValueError):
+            defaults = {}
+        lr, source = learning_rate({**space, **defaults}, read | set(defaults), "", given)
+        if given is None and any(source.endswith(f"read from {k}") for k in defaults):
+            source += ", its argument's default"
+        got = {}
+        for k, before in self.before.items():
+            try:
+                arr = np.asarray(plain(after[k]), dtype=float)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is None or arr.shape != before.shape:
+                left = f"of shape {arr.shape}" if arr is not None else f"as {type(after[k]).__name__}"
+                got[k] = Misshapen(after[k], f"the update left params[{k!r}] {left} where it was {before.shape}")
+            else:
+                got[k] = (before - arr) / lr
+        who = getattr(self.fn, "__qualname__", getattr(self.fn, "__name__", "the function"))
+        returned = "None" if out is None else "a number"
+        self.update_lr = lr
+        self.said = (f"{who} returned {returned} and updated " + ", ".join(f"params[{k!r}]" for k in changed)
+                     + f" in place: each gradient read as (W before − W after) / lr, {source}; an update that "
+                     "descends J leaves W − lr·∂J/∂W")
+        return got
+
+
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
 def attribute_refused(exc, fn):
     """The sentence for code that set a gradient's attribute on a NumPy array (fast.ai's w.g = ... on arrays that are
     no torch tensors): NumPy's arrays take no attributes. None for any other error."""
@@ -888,6 +972,41 @@ def _shape_fits(have, want) -> bool:
     if have == want or (len(have) == 2 and have[::-1] == want):
         return True
     return int(np.prod(have)) == int(np.prod(want)) and sum(d > 1 for d in have) <= 1 and sum(d > 1 for d in want) <= 1
+
+
+def held_arrays_hint(obj, params, method) -> str:
+    """The sentence for a method that stopped on its call where its object keeps its weights as arrays of its own
+    (Raschka's NeuralNetMLP: self.weight_h, self.bias_h, self.weight_out, self.bias_out from its constructor, and
+    backward(x, a_h, a_out, y) taking the forward pass's values besides x and y): the arrays, the parameters their
+    shapes fit, and the wrapper that would call it; "" where it keeps none."""
+    if obj is None:
+        return ""
+    arrays = [(k, tuple(np.shape(v))) for k, v in vars(obj).items()
+              if isinstance(v, np.ndarray) and v.ndim >= 1 and k not in ("params", "weights", "biases")]
+    if not arrays:
+        return ""
+    shapes = dict(arrays)
+    left, found = [k for k in dict.keys(params) if isinstance(k, str)], []
+    for key, shape in arrays:   # in the order its constructor made them
+        name = next((n for n in left if _shape_fits(shape, np.shape(params[n]))), None)
+        if name is not None:
+            left.remove(name)
+            found.append((key, name))
+    fits = [f"{key} = {name}" + ("ᵀ" if len(shapes.get(key, ())) == 2 and shapes[key] != tuple(np.shape(params[name]))
+                                  and shapes[key][0] != shapes[key][1] else "") for key, name in found]
+    cls = type(obj).__name__
+    try:
+        taken = [p.name for p in inspect.signature(getattr(obj, method)).parameters.values()]
+    except (AttributeError, TypeError, ValueError):
+        taken = []
+    return (f"; {cls} keeps its weights on the object, as its constructor made them ("
+            + ", ".join(f"self.{k} {s}" for k, s in arrays) + ")"
+            + (f", the parameters by their shapes ({', '.join(fits)})" if fits else "")
+            + (f", and {cls}.{method}({', '.join(taken)}) takes more than derivax hands a method (params, x, y, or "
+               "what its parameters' names ask for: the forward pass's own values are none of them)" if taken else "")
+            + ": wrap it in a function backward(params, X, Y) that builds it, sets its arrays from params"
+            + (" as above" if fits else "") + ", runs its forward and backward, and returns the gradients keyed "
+            "W1, b1, ... (turned back the same way)")
 
 
 def _is_scalar(v) -> bool:
@@ -1378,10 +1497,13 @@ class LayerPair:
             back = self.backward(dout, cache, self.activation) if by_name else self.backward(dout, cache, **mode)
             parts = list(back) if isinstance(back, (tuple, list)) else [back]
             # one value per parameter and no dx: a layer on integer inputs (word_embedding_backward returns dW)
+            if "dh0" in order and "dx" in names and len(parts) == len(order):   # (dx, dWx, dWh, db): no dh0
+                order = [k for k in order if k != "dh0"]
             got = dict(zip(order if len(parts) == len(order) and "dx" not in names else ["dx"] + order, parts))
             if self.columns and got.get("dx") is not None and np.ndim(plain(got["dx"])) == 2:
                 got["dx"] = np.asarray(plain(got["dx"]), float).T / m   # compared in the rows layout
-            got.pop("dh0", None)
+            if context.get("initial") != "dh0":   # a step's dprev_h at the first step: its own steps check it
+                got.pop("dh0", None)
             if self.first:   # dx (N, C, H, W) and dw (F, C, HH, WW) back to derivax's layout
                 if np.ndim(plain(got.get("dx"))) == 4:
                     got["dx"] = np.asarray(plain(got["dx"])).transpose(0, 2, 3, 1)
@@ -1468,6 +1590,52 @@ class ObjectLayer(LayerPair):
         wrote = {i.argval for i in dis.get_instructions(code)} if code is not None else set()
         return bool(wrote & set(self.GRADS.values()))
 
+    def foreign(self) -> str | None:
+        """Why the class is no layer derivax can run as nnfs's, where it keeps its parameters under other names
+        (MIT 6.036's Linear: self.W (in, out) and self.W0 (out, 1) from Linear(m, n), Z = WᵀA + W0 on data in
+        columns, its backward setting self.dLdW, self.dLdW0) or runs modules it is handed (its Sequential(modules,
+        loss)); None for a class that keeps them as nnfs does, or keeps none."""
+        name = self.cls.__name__
+        made = _attributes_of(getattr(self.cls, "__init__", None), "STORE_ATTR")
+        read = _attributes_of(self.cls.forward, "LOAD_ATTR")
+        sent = _attributes_of(self.cls.backward, "STORE_ATTR")
+        try:
+            init = [p.name for p in inspect.signature(self.cls).parameters.values()
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        except (TypeError, ValueError):
+            init = []
+        call = built = f"{name}({', '.join(init)})"
+        from compile.checks.sandbox import _MISSING, _constructor_value
+        try:
+            required = [p.name for p in inspect.signature(self.cls).parameters.values()
+                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        except (TypeError, ValueError):
+            required = []
+        unknown = [a for a in required if _constructor_value(a, {"sizes": [2, 2]}) is _MISSING]
+        if unknown:   # Linear(m, n): sizes under names derivax does not give
+            built += (f", whose {', '.join(unknown)} derivax does not give (it gives a constructor the layer sizes, λ "
+                      "and dtype under their usual names)")
+        wrap = ("wrap it in a function backward(params, X, Y) that builds it, sets its arrays from params, runs its "
+                "forward and backward, and returns the gradients keyed as the parameters (W1, b1, ...)")
+        held = [a for a in ("modules", "layers", "net", "model") if a in made and a in read]
+        if held and not (made & {"weights", "biases"}):
+            return (f"{call} runs the modules it is handed (self.{held[0]}), which derivax cannot build: their "
+                    f"parameters are theirs, set by their own constructors; {wrap}")
+        own = sorted((made & read) - {"weights", "biases", "output", "inputs"} - held_names(self.cls))
+        grads = sorted(a for a in sent if a.startswith("d") and a not in ("dinputs", "dweights", "dbiases"))
+        if not own or not grads or made & {"weights", "biases"}:
+            return None
+        columns = "T" in read   # its forward takes a weight's transpose: Z = WᵀA + W0, data in columns
+        return (f"{name} keeps its parameters as {', '.join('self.' + a for a in own)}, made by its constructor "
+                f"{built}, and its backward sets {', '.join('self.' + a for a in grads)}: derivax runs a layer class "
+                "that keeps them as nnfs does (self.weights (inputs, units), self.biases (1, units), its backward "
+                "setting self.dinputs, self.dweights, self.dbiases), so these are neither set nor read"
+                + ("; its forward takes the weights' transpose, as MIT 6.036's modules compute Z = WᵀA + W0 on data "
+                   "in columns (features, batch) with W (in, out), a layout that is neither of derivax's conventions "
+                   "(rows: Z = X W + b; columns: Z = W X + b, W (out, in)): in rows derivax's W1 (in, out) is its W, "
+                   "b1 as a column its W0, and X.T its A" if columns else "")
+                + f"; {wrap}")
+
     drawn = None   # the declared dropout's keep probability, for a layer whose forward draws its own mask
 
     def bound(self, params, names, context):
@@ -1540,6 +1708,28 @@ class ObjectLayer(LayerPair):
                 f"run, then {self.backward_name}(dvalues) with dvalues = Y/m, the gradient of the check's linear loss "
                 "J = (1/m) Σ output ⊙ Y; its dweights, dbiases compared with the derived gradients, its dinputs "
                 "with jax.grad of the lowered forward pass")
+
+
+def _attributes_of(func, opname) -> set:
+    """The attribute names ``func``'s code (and that of the functions defined inside it) stores (STORE_ATTR) or
+    loads (LOAD_ATTR)."""
+    import dis
+    code = getattr(func, "__code__", None)
+    out, todo = set(), [code] if code is not None else []
+    while todo:
+        code = todo.pop()
+        try:
+            out |= {i.argval for i in dis.get_instructions(code) if i.opname == opname and isinstance(i.argval, str)}
+        except Exception:  # noqa: BLE001 - code dis cannot read: no attribute found
+            pass
+        todo += [c for c in code.co_consts if inspect.iscode(c)]
+    return out
+
+
+def held_names(cls) -> set:
+    """The attributes a layer class's constructor sets that are no arrays of parameters: sizes and settings (m, n)."""
+    import re
+    return {a for a in _attributes_of(getattr(cls, "__init__", None), "STORE_ATTR") if re.fullmatch(r"[mn]|n_\w+", a)}
 
 
 def steps_forward(T: int, step, start):
@@ -1725,6 +1915,7 @@ class DlaiRecurrent(LayerPair):
             parameters.update({"Wya": wy, "Wy": wy, "by": by})   # ŷ's weights, as each notebook names them
             dout = np.asarray(y, float).reshape(m, T, units) / m          # (m, T, n_a): the check's linear loss
             zeros = np.zeros((units, m))
+            initial = None   # rnn_backward's da0, where the check asks for it
             if cell:
                 def forward_step(t, carry):
                     a, c = carry
@@ -1748,21 +1939,31 @@ class DlaiRecurrent(LayerPair):
             else:
                 out = call(self.forward, 4 if lstm else 3, x.transpose(2, 0, 1).copy(), zeros, parameters)
                 hs = np.asarray(plain(out[0]), float).transpose(1, 2, 0)
-                dxc, *sums = grads(self.backward(dout.transpose(2, 0, 1).copy(), out[-1]), "dx", *keys)
+                back = self.backward(dout.transpose(2, 0, 1).copy(), out[-1])
+                dxc, *sums = grads(back, "dx", *keys)
                 dx = dxc.transpose(1, 2, 0)
+                if isinstance(back, dict) and context.get("initial") in back:   # da0 (n_a, m): the rows' (m, n_a)
+                    da0 = np.asarray(plain(back[context["initial"]]), float)
+                    initial = da0.T if da0.ndim == 2 else da0
             if output is not None and (hs.shape != np.shape(output) or not np.allclose(hs, output, rtol=1e-6, atol=1e-9)):
                 raise ValueMismatch(f"{self.forward_name}'s states are not the declared network's: declare the recurrent "
                                     "layer with every state out, as 3x2-rnn4:seq (tanh) or 3x2-lstm4:seq")
             got = dict(zip(keys, sums))
             result = {"dx": dx}
+            if initial is not None:
+                result[context["initial"]] = initial
+            def bias(db, code_name, shape):   # a (n_a,) for the column (n_a, 1) handed: the course's update grows
+                problem = broadcast_problem(db, code_name, parameters[code_name].shape) \
+                    if db.size == parameters[code_name].size else None
+                return Misshapen(db, problem) if problem else _as_bias(db, shape)
             if lstm:
                 for d, g in gates:
                     dW, db = got[f"dW{d}"], got[f"db{d}"]
                     result[owned["Wh" + g]], result[owned["Wx" + g]] = dW[:, :units].T, dW[:, units:].T
-                    result[owned["bx" + g]] = result[owned["bh" + g]] = _as_bias(db, P[owned["bx" + g]].shape)
+                    result[owned["bx" + g]] = result[owned["bh" + g]] = bias(db, "b" + d, P[owned["bx" + g]].shape)
             else:
                 result.update({owned["Wx"]: got["dWax"].T, owned["Wh"]: got["dWaa"].T,
-                               owned["b"]: _as_bias(got["dba"], P[owned["b"]].shape)})
+                               owned["b"]: bias(got["dba"], "ba", P[owned["b"]].shape)})
             return result
         run.__name__ = run.__qualname__ = self.__name__
         return run
@@ -1838,12 +2039,14 @@ class StackedLstm(LayerPair):
                 dx = np.stack(dxs, axis=1)
             else:
                 hs, cache = unpack(self.forward(x, zeros, Wx, Wh, b), 2, self.forward_name)
-                dx, _, dWx, dWh, db = unpack(self.backward(dout, cache), 5, self.backward_name)
+                dx, dh0, dWx, dWh, db = unpack(self.backward(dout, cache), 5, self.backward_name)
             if output is not None and (np.shape(hs) != np.shape(output)
                                        or not np.allclose(hs, output, rtol=1e-6, atol=1e-9)):
                 raise ValueMismatch(f"{self.forward_name}'s states are not the declared network's: declare the LSTM "
                                     "with every state out, as 3x2-lstm4:seq")
             result = {"dx": dx}
+            if not step and context.get("initial") == "dh0":
+                result["dh0"] = dh0
             db = np.asarray(db).reshape(-1)
             for k, g in enumerate(self.GATES):
                 cols = slice(k * units, (k + 1) * units)

@@ -707,7 +707,7 @@ def _constructor_value(name, context):
         if name in ("hiddennodes", "hidden_nodes") and len(sizes) == 3:   # Rashid's neuralNetwork
             return sizes[1]
         if name in ("input_dim", "input_size", "n_input", "n_inputs", "nin", "in_features", "num_inputs",
-                    "inputnodes", "input_nodes"):
+                    "inputnodes", "input_nodes", "num_features", "n_features"):   # Raschka's NeuralNetMLP
             return sizes[0]
         if name in ("n_neurons", "neurons", "units", "n_units") and len(sizes) == 2:   # nnfs's Layer_Dense
             return sizes[1]
@@ -1183,7 +1183,16 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             target.seen = seen
         if per_example is None:
             args, how, passed, _ = arguments(target, params, x, y, context)
+            # a plain function handed the parameters' dict: what it leaves there where it returns nothing is read
+            left = R.DictUpdate(target, params) if target is fn and inspect.isfunction(fn) and any(
+                a is params for a in args) else None
             out = _unwrapped(target(*args), passed, seen)
+            if left is not None and (out is None or R._is_scalar(out)):
+                got = left.read(out, context.get("lr"))
+                if got is not None:
+                    if out is not None:   # its loss beside the update: compared with J
+                        seen.setdefault("losses", []).append(float(R.plain(out)))
+                    target, out = left, got
             if UNROLLED in passed and isinstance(out, dict) and UNROLLED in out:   # Ng's grad, rolled back
                 out = _rolled_back(out, params, context)
             if context.get("_column"):   # the weights handed as a column: their gradient read back as the row
@@ -1260,6 +1269,10 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             refused = R.attribute_refused(exc, getattr(target, "fn", target) or fn)
             if refused:
                 reply["message"] += refused
+            if isinstance(exc, TypeError) and isinstance(fn, Method):   # Raschka's NeuralNetMLP.backward(x, a_h, ...)
+                held = target if isinstance(target, R.ObjectReading) else None
+                reply["message"] += R.held_arrays_hint(held.obj if held else getattr(target, "__self__", None),
+                                                       params, fn.name)
             try:
                 keys = _unpacked_keys(exc, list(dict.keys(params)))
             except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
@@ -1578,6 +1591,7 @@ def _child_main(path: str, name: str, requests: int, replies: int, memory: int, 
     fn = namespace[first]
     if _readings().ObjectLayer.fits(fn) and method in ("", "backward"):   # nnfs's Layer_Dense, Activation_ReLU
         fn = _readings().ObjectLayer(fn, first)
+        fn = fn.foreign() or fn   # a layer that keeps its parameters otherwise (MIT 6.036's Linear): said why
     elif _readings().ObjectLoss.fits(fn) and method in ("", "backward"):   # nnfs's loss classes
         fn = _readings().ObjectLoss(fn, first)
     elif not method and isinstance(fn, type):   # a class named alone

@@ -368,7 +368,7 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     verdict as ``result``."""
     from derive.formula.errors import MAX_LENGTH
     from derive.formula.parse import FormulaError
-    from derive.formula.spelling import map_error, reads_nielsen, respell, shown, unread
+    from derive.formula.spelling import map_error, reads_nielsen, respell, shown, step_condition, unread
     if len(formula) > MAX_LENGTH:   # what was typed; its respelling is held to MAX_RESPELLED (``respell``)
         return None, FormulaError(formula, 0, f"formula longer than {MAX_LENGTH} characters (it has {len(formula)})")
     try:
@@ -376,12 +376,15 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
         respelled, kept = _lines_of_target(d, target, formula, respelled, numbering)
     except (FormulaError, _OtherTarget) as exc:
         return None, exc
+    constants = []
+    if respelled != formula.strip():   # the books' notation, derivax's text or LaTeX view: its constants as printed
+        respelled, offsets, constants = _printed_constants(d, target, respelled, offsets)
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
     columns_hint = reads_nielsen(formula) and d.model.convention == "rows"
     try:
-        result = _check_formula(d, target, respelled, seed, dz)
+        result = _check_formula(d, target, respelled, seed, dz, step_condition(formula))
     except FormulaError as exc:
         if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")):
             exc = type(exc)(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
@@ -393,12 +396,60 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
         result.diagnosis.append(NIELSEN_COLUMNS)
     if respelled != formula.strip():
         result.formula = formula
-        result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", result.yours_note]))
+        result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", *_greek_read(d, formula, respelled),
+                                                    *constants, result.yours_note]))
     if reads_nielsen(formula):
         result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
     if kept:
         result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
     return result, None
+
+
+_NORM_GREEK = re.compile(r"σ²?[₀-₉]+|\{\s*\\sigma\s*\^\s*\{?\s*2\s*\}?\s*\}\s*\^\s*\{\s*\[|\\sigma\s*\^\s*\{\s*\[")
+
+
+def _greek_read(d, formula, respelled) -> list:
+    """What a normalization layer's σ₂ and σ²₂ (\\sigma^{[2]}, {\\sigma^2}^{[2]}) were read as: its standard deviation
+    and variance where layer 2 is a batch or layer norm (``derive.formula.spelling``), as a note for each layer; the
+    sigmoid is σ alone, σ(…) and σ′."""
+    if not _NORM_GREEK.search(formula):
+        return []
+    kinds = {layer.index: layer.kind.replace("_", " ") for layer in d.model.layers}
+    said = []
+    for base, k in dict.fromkeys(re.findall(r"(?<![A-Za-z0-9_])(sigma|var)(\d+)(?![A-Za-z0-9_])", respelled)):
+        what = "standard deviation" if base == "sigma" else "variance"
+        typed = "σ" if base == "sigma" else "σ²"
+        said.append(f"{typed}{k.translate(str.maketrans('0123456789', '₀₁₂₃₄₅₆₇₈₉'))} read as {base}{k}, layer {k}'s "
+                    f"{what} ({kinds.get(int(k), 'normalization')}), not the sigmoid")
+    return said
+
+
+def _printed_constants(d, target, respelled, offsets):
+    """(text, offsets, notes): a constant of the derived formula typed as derivax's text and LaTeX views print it, to
+    six significant digits (SELU's 1.0507 for 1.0507009873554805), read as that constant, and a note for each; a formula
+    in the books' notation copied from those views holds no other digits of it."""
+    from derive.formula.spelling import _edited
+    from derive.graph.build import topo_order
+    from derive.printing.show import printer_for
+    try:
+        correct, _ = target_node(d, target)
+    except (CheckError, ValueError, KeyError):
+        return respelled, offsets, []
+    printer, full = printer_for("text"), {}
+    for node in topo_order(correct):
+        expr = node.attrs.get("expr") if node.op == "ew" else None
+        for f in (expr.atoms(sp.Float) if isinstance(expr, sp.Basic) else ()):
+            shown = printer._print_Float(abs(f))
+            if shown != repr(float(abs(f))):
+                full.setdefault(shown, repr(float(abs(f))))
+    if not full or offsets is None:
+        return respelled, offsets, []
+    edits = [(hit.start(), hit.end(), full[hit.group()])
+             for hit in re.finditer(r"(?<![\w.])\d+\.\d+(?![\w.])", respelled) if hit.group() in full]
+    notes = [f"{typed} read as {put}, the constant derivax prints to six digits" for typed, put in
+             dict.fromkeys((respelled[a:b], put) for a, b, put in edits)]
+    text, at = _edited(respelled, offsets, edits)
+    return text, at, notes
 
 
 def _layer_own(d, target, names) -> dict:
@@ -623,6 +674,11 @@ def _target_spelled(d, target):
             spelled = "d" + spelled[len(spelled_as):]
     spelled = re.sub(r"^(nabla|grad|grads)_?", "", spelled, flags=re.I)
     spelled = re.sub(r"_(?=\d)", "", spelled)
+    try:   # a name as show prints it: δ₁⟨t⟩ (delta1_t), ∂J/∂h₁⟨3⟩ (dh1_at3), \gamma^{[2]} (gamma2)
+        target_node(d, spelled)
+        return spelled
+    except (CheckError, ValueError, KeyError):
+        pass
     model = d.model
     named = [str(n.name) for n in model.forward if n.name]
     known = list(d.grads) + [f"d{n}" for n in named if n != "J"] + [f"d{g}" for g in d.grads] \
@@ -633,15 +689,19 @@ def _target_spelled(d, target):
     return fits.pop() if len(fits) == 1 else target
 
 
-def _check_formula(d, target, formula, seed, dz):
+def _check_formula(d, target, formula, seed, dz, steps=None):
+    """The verdict on a formula string already in the grammar's spelling, its d-names read as ``dz`` says
+    (``check_formula``); ``steps``: the steps a recurrence's line holds at, as its note says (``_at_steps``)."""
+    import functools
     import sympy as sp
+    check = functools.partial(_check, steps=steps)
     from derive.formula.matrix_names import course_reading
     course, c = course_reading(d) if dz != "adjoint" else (None, None)
     if dz == "delta" and course is None:
         raise CheckError("this network's error signals carry no constant factor: dZ is δ already (use dz adjoint)")
     used = _adjoint_names_in(d, formula)
     if dz == "delta" or course is not None and used and d.model.convention == "columns":
-        result = _note_course(_check(course, target, formula, seed), c)
+        result = _note_course(check(course, target, formula, seed), c)
         if used:
             _say_reading(result, course, used, c, "delta", "" if dz == "delta" else
                          ", as Ng's course defines dZ in the columns convention (--dz adjoint reads "
@@ -649,7 +709,7 @@ def _check_formula(d, target, formula, seed, dz):
                             f"them as {', '.join('∂J/∂' + u[1:] for u in used)})"))
         if not result.ok and used and dz == "auto":   # the other reading: ∂J/∂Z itself, as Goodfellow's g
             try:
-                other = _check(d, target, formula, seed)
+                other = check(d, target, formula, seed)
             except Exception:   # noqa: BLE001 - the course reading's verdict stands
                 other = None
             if other is not None and other.ok:
@@ -658,11 +718,11 @@ def _check_formula(d, target, formula, seed, dz):
                     f"{sp.sstr(c)}, as Goodfellow's g and d2l's ∂J/∂o are) yours agrees: --dz adjoint reads "
                     f"{'them' if len(used) > 1 else 'it'} so")
         return result
-    first = _check(d, target, formula, seed)
+    first = check(d, target, formula, seed)
     if course is None or not (used or _names_an_adjoint(d, target, formula)):
         return first
     try:
-        second = _check(course, target, formula, seed)
+        second = check(course, target, formula, seed)
     except Exception:   # noqa: BLE001 - the first reading's verdict stands
         return first
     if first.ok and not second.ok:   # the verdict hangs on what dZ means: say so
@@ -744,7 +804,24 @@ def _names_an_adjoint(d, target, formula) -> bool:
     return target in names or bool(words & names)
 
 
-def _check(d, target: str, formula, seed) -> FormulaCheck:
+def _at_steps(user, correct, steps, result):
+    """``user`` and ``correct`` (a recurrent layer's node at every step t, (m, T, ...)) at the steps a line holds at
+    alone, as its note says: ("<", 3) for t < 3, (">", 1) for t > 1 (what step t+1, or t−1, sends back, written
+    without what the layers above send at the last step). The verdict says so."""
+    from derive.ops import slice_
+    sign, k = steps
+    T = int(correct.shape[1]) if correct.rank >= 3 and correct.shape[1].is_Integer else None
+    if T is None or user.shape != correct.shape or not 1 <= k <= T:
+        return user, correct
+    lo, hi = (0, k - 1) if sign == "<" else (k, T)
+    if lo >= hi:
+        return user, correct
+    result.how.append(f"at the steps t {sign} {k} alone (t = {lo + 1}, …, {hi}), as the formula's note says")
+    return slice_(user, 1, lo, hi), slice_(correct, 1, lo, hi)
+
+
+def _check(d, target: str, formula, seed, steps=None) -> FormulaCheck:
+    """The verdict on ``formula`` for ``target`` in the derivation ``d``; ``steps`` as ``_at_steps`` takes them."""
     from derive.formula.compare import DIAGNOSIS_SECONDS, diagnose_in_time, symbolic_equal
     from derive.formula.parse import FormulaError
     from derive.graph.build import fmt_shape
@@ -792,6 +869,8 @@ def _check(d, target: str, formula, seed) -> FormulaCheck:
                                 if notes else _shape_note(mine, correct.shape, label, d.model.convention))
         result.diagnosis = _swapped_name(d, formula, correct, per_step, seed) + result.diagnosis
         return result
+    if steps is not None and per_step:
+        user, correct = _at_steps(user, correct, steps, result)
     maxima = _maxima(user)
     if maxima:   # np.max(Z2) without an axis, or over the batch: what its name in "yours" stands for
         from derive.formula.matrix_names import maximum_said

@@ -10,13 +10,15 @@ def add_arguments(parser) -> None:
     _args.model_arguments(parser)
     parser.add_argument("--param", required=True,
                         help="what the formula computes: W1, b1 (gradients), dZ1, dA1, delta1, Z1, A1 or J (also as "
-                             "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2, \\nabla_{W^{[2]}} J)")
+                             "the books write them: dW2, ∂J/∂W₂, δ₂, W^{[2]}, nabla_w2, \\nabla_{W^{[2]}} J; and as "
+                             "derivax show prints the left side: ∂J/∂γ₂, \\gamma^{[2]}, δ₁⟨t⟩, ∂J/∂h₁⟨3⟩)")
     parser.add_argument("--formula", required=True,
                         help="e.g. 'A1.T @ (A2 - Y) / m'; names as derivax show prints them, operators "
                              "@ * + - / **, .T, sum(x, axis), softmax(x, axis) (softmax(x): over the classes), "
                              "the activations, NumPy's spellings (np.einsum('ij,jk->ik', a, b), np.max(Z2) over every "
                              "entry); also as the books print it ('(1/m) δ₂ A₁ᵀ', "
-                             "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", the LaTeX lines derivax show prints; "
+                             "'\\frac{1}{m} \\delta_2 A_1^T', \"A1'\", every line derivax show prints in text or "
+                             "LaTeX (Σₜ, h₁⟨t−1⟩, X ⋆ δ₁, σ₂ of a batch norm); "
                              "a^{(1)}, \\delta^{(2)} in derivax's numbering or, where that is not EQUAL, UFLDL's, "
                              "whose input is layer 1; ex4's a1 = X, a3, d3 where derivax has no a3) and as a "
                              "notebook's lines ('dZ2 = A2 - Y; dW2 = 1/m * np.dot(dZ2, A1.T)'), each line's name read "

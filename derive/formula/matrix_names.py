@@ -348,6 +348,17 @@ def _class_sum(convention):
     return sum_k
 
 
+def _sum_ip(x):
+    """sum_ip(x): the sum over the examples and every position or step of a tensor of examples, all its axes but the
+    last (its channels or units), as derivax prints a convolution's bias gradient Σᵢ,ₚ δ₁ (LaTeX's \\sum_{i,p}) and a
+    dense layer's at every step, Σᵢ,ₜ δ₃ (\\sum_{i,t})."""
+    if not isinstance(x, Node) or x.rank < 3 or x.shape[0] != m:
+        shape = fmt_shape(x.shape) if isinstance(x, Node) else "a number"
+        raise ValueError(f"Σᵢ,ₚ (sum_ip) sums a tensor of examples (m, positions or steps ..., channels) over all its "
+                         f"axes but the last, and this is {shape}: write np.sum(x, axis=...)")
+    return _sum(x, tuple(sp.Integer(k) for k in range(x.rank - 1)))
+
+
 FUNCTIONS_M = {k: _elementwise(f, k) for k, f in FUNCTIONS.items()}
 # the reciprocal hyperbolic functions the books write tanh's derivative with (sech²(z) = 1 − tanh²(z)), as the
 # reciprocals they are
@@ -369,7 +380,7 @@ def matrix_functions(model=None) -> dict:
     """The functions a matrix formula may call; with a ``model`` that has convolution or pooling
     layers, also those (their geometry is the network's: see ``window_functions``)."""
     out = {**FUNCTIONS_M, **RECIPROCALS, **PRIMES, "max": _max, "sum": _sum, "softmax": _softmax, "flatten": _flatten,
-           "reshape": _reshape, "permute": _permute}
+           "reshape": _reshape, "permute": _permute, "sum_ip": _sum_ip}
     if model is not None:
         out["softmax"] = _class_softmax(model.convention)
         out["sum_k"] = _class_sum(model.convention)
@@ -469,15 +480,20 @@ def embedding_functions(model) -> dict:
             raise ValueError("take(C, X): C is a table an embedding of this network reads at X")
         return take(table, idx)
 
-    def scatter_add_(g, idx, rows):
+    def scatter_add_(g, idx, rows=None):
         index(idx, "scatter_add(G, X, V)")
         if not isinstance(g, Node):
             raise ValueError("scatter_add(G, X, V) takes an adjoint G, one row per index")
         sizes = sorted({int(n.args[0].shape[0]) for n in lookups if n.args[1] is idx})
+        if rows is None and len(sizes) == 1:   # onehot(X)ᵀ G as show prints it: the one table read at X
+            rows = sizes[0]
         if isinstance(rows, Node) or not getattr(sp.sympify(rows), "is_Integer", False) or int(rows) not in sizes:
             raise ValueError(f"scatter_add(G, X, V): V is the rows of the table, {' or '.join(map(str, sizes))} here")
         return scatter_add(g, idx, sp.Integer(int(rows)))
-    return {"take": take_, "scatter_add": scatter_add_}
+    def onehot(*args):
+        raise ValueError("onehot(X)ᵀ G, each row of G added into the row of the table it was read from, is read as a "
+                         "whole: write it so, or scatter_add(G, X)")
+    return {"take": take_, "scatter_add": scatter_add_, "onehot": onehot}
 
 
 # the letters the books name a layer's activation by, whatever it is: Ng's g, Bishop's h, Goodfellow's and UFLDL's f,
@@ -856,10 +872,18 @@ def window_functions(model) -> dict:
         if not isinstance(value, Node):
             raise ValueError(f"{what} takes tensors, not {value!r}")
 
-    def conv_of(what, test, given=(), expected=None):
+    def conv_of(what, test, given=(), expected=None, order=None):
         for layer, node in convs:
             if test(layer, node):
                 return layer, node
+        if order is not None and len(given) == 2:   # the two operands in the other order fit a layer
+            a, b = given
+            swapped = [(layer, node) for layer, node in convs
+                       if tuple(x.shape[1:] for x in expected(node)) == (b.shape[1:], a.shape[1:])]
+            if swapped:
+                said = [str(x.name) if getattr(x, "name", None) else fmt_shape(x.shape) for x in (b, a)]
+                raise ValueError(f"{what} takes {order}, and yours has its operands in the other order: layer "
+                                 f"{swapped[0][0].index}'s is {what}({', '.join(said)})")
         raise ValueError(f"{what}: no convolution layer of this network has operands of these shapes"
                          + _shapes_said(given, [(layer.index, expected(node)) for layer, node in convs]
                                         if expected else []))
@@ -881,7 +905,8 @@ def window_functions(model) -> dict:
     def conv_weight_grad_(a, g):
         need(a, "conv_weight_grad"), need(g, "conv_weight_grad")
         _, node = conv_of("conv_weight_grad", lambda l, n: n.args[0].shape[1:] == a.shape[1:]
-                          and n.shape[1:] == g.shape[1:], (a, g), lambda n: (n.args[0], n))
+                          and n.shape[1:] == g.shape[1:], (a, g), lambda n: (n.args[0], n),
+                          "the layer's input first, then the adjoint of its output")
         kernel = tuple(int(d) for d in node.args[1].shape[:-2])
         return conv_weight_grad(a, g, node.attrs["stride"], node.attrs["padding"], kernel)
 
@@ -911,15 +936,77 @@ def window_functions(model) -> dict:
     def route_(a, g):
         need(a, "route"), need(g, "route")
         node = pool_of("route", "max_pool", lambda l: l.A.args[0].shape[1:] == a.shape[1:]
-                       and l.A.shape[1:] == g.shape[1:], (a, g), lambda l: (l.A.args[0], l.A))
-        return max_pool_grad(a, g, *geometry(node))
+                       and pooled(g, l.A).shape[1:] == l.A.shape[1:], (a, g), lambda l: (l.A.args[0], l.A))
+        return max_pool_grad(a, pooled(g, node), *geometry(node))
 
     def spread_(g):
         need(g, "spread")
-        node = pool_of("spread", "avg_pool", lambda l: l.A.shape[1:] == g.shape[1:], (g,), lambda l: (l.A,))
-        return avg_pool_grad(g, *geometry(node), tuple(int(d) for d in node.args[0].shape[1:-1]))
+        node = pool_of("spread", "avg_pool", lambda l: pooled(g, l.A).shape[1:] == l.A.shape[1:], (g,),
+                       lambda l: (l.A,))
+        return avg_pool_grad(pooled(g, node), *geometry(node), tuple(int(d) for d in node.args[0].shape[1:-1]))
 
     if not convs and not pools:
         return {}
-    return {"conv": conv_, "conv_input_grad": conv_input_grad_, "conv_weight_grad": conv_weight_grad_,
-            "maxpool": maxpool_, "avgpool": avgpool_, "route": route_, "spread": spread_}
+    out = {"conv": conv_, "conv_input_grad": conv_input_grad_, "conv_weight_grad": conv_weight_grad_,
+           "maxpool": maxpool_, "avgpool": avgpool_, "route": route_, "spread": spread_}
+    out.update(printed_window_functions(pools, convs, maxpool_, avgpool_))
+    return out
+
+
+def pooled(g, out):
+    """An adjoint ``g`` of a pooling layer's output ``out`` as that output is shaped: a pooling to one position per
+    channel, (m, 1, 1, c), is printed without the reshape its flatten undoes, its adjoint (m, c) written as it comes
+    from the dense layer above; any other ``g`` as it is."""
+    if isinstance(g, Node) and isinstance(out, Node) and g.rank == 2 and out.rank > 2 and g.shape[0] == out.shape[0] \
+            and g.shape[1] == out.shape[-1] and all(d == 1 for d in out.shape[1:-1]):
+        return reshape(g, out.shape)
+    return g
+
+
+def printed_window_functions(pools, convs, maxpool_, avgpool_) -> dict:
+    """The pooling and convolution operators as the text and LaTeX views print them, their window or stride as a
+    subscript: maxpool₂(A₁), avgpool₂(A₁) as maxpool and avgpool, up₂(G) (G repeated over each window, as an average
+    pooling's gradient (1/4) up₂(G) writes it); mask₂(A₁), which stands before ⊙ up₂(G) for route(A1, G), and
+    dilate₂(δ₂) and rot180(W₂), which stand inside a convolution (``derive.formula.spelling``), refused alone with
+    what to write."""
+    from derive.printing.printer import _label
+    out = {}
+    for layer in pools:
+        label = _label(layer.A.attrs["window"])
+        if not label.isdigit():
+            continue
+        out[f"maxpool{label}"], out[f"avgpool{label}"] = maxpool_, avgpool_
+
+        def up(g, label=label):
+            fits = [l for l in pools if _label(l.A.attrs["window"]) == label and isinstance(g, Node)
+                    and pooled(g, l.A).shape[1:] == l.A.shape[1:]]
+            if not fits:
+                raise ValueError(f"up{label}(G) repeats an adjoint of a pooling layer's output over its windows: G "
+                                 f"is {fmt_shape(g.shape) if isinstance(g, Node) else 'a number'}, which no pooling "
+                                 f"layer of window {label} gives")
+            node = fits[0].A
+            size = 1
+            for k in node.attrs["window"]:
+                size *= int(k)
+            spread = avg_pool_grad(pooled(g, node), node.attrs["window"], node.attrs["stride"],
+                                   tuple(int(d) for d in node.args[0].shape[1:-1]))
+            return ew(sp.Integer(size) * placeholder(0), [spread])
+
+        def mask(*args, label=label):
+            raise ValueError(f"mask{label}(A) ⊙ up{label}(G) is max pooling's gradient, read as one: write it so, or "
+                             "route(A, G)")
+        out[f"up{label}"], out[f"mask{label}"] = up, mask
+    for _, node in convs:
+        label = _label(node.attrs["stride"])
+        if label != "1" and label.isdigit():
+            def dilate(*args, label=label):
+                raise ValueError(f"dilate{label}(G) stands inside a strided convolution's gradients, which dilate "
+                                 "their adjoint themselves: write conv_input_grad(G, W) for G ∗ rot180(W) and "
+                                 "conv_weight_grad(A, G) for A ⋆ G, G undilated")
+            out[f"dilate{label}"] = dilate
+    if convs:
+        def rot180(*args):
+            raise ValueError("rot180(W) stands in G ∗ rot180(W), a convolution's input gradient: write "
+                             "conv_input_grad(G, W)")
+        out["rot180"] = rot180
+    return out

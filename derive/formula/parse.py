@@ -1179,7 +1179,8 @@ def parse_matrix(text: str, derivation, at_step: bool = False, notes=None, shape
     and ``epsilon`` for a normalization's. Operators ``@ * + - / **``, ``.T``;
     calls of the elementwise functions and of the table activations' derivatives as the steps view
     prints them (``tanh_prime(Z1)``, ``relu_prime(Z1)``), ``softmax(x, axis)`` (``softmax(x)`` over the classes, as
-    show prints it), ``sum_k(x)`` (the sum over the classes, LaTeX's \\sum_{k}), ``sum(x, axis)``
+    show prints it), ``sum_k(x)`` (the sum over the classes, LaTeX's \\sum_{k}), ``sum_ip(x)`` (over every axis but
+    the last, Σᵢ,ₚ and Σᵢ,ₜ), ``sum(x, axis)``
     (``keepdims`` is accepted and always true) and ``max(a, b)``; ``flatten(x)``, ``reshape(x, (m, 2, 2, 64))``,
     ``permute(x, axes)``, ``sum(x, (0, 1, 2))`` and NumPy's slices ``x[:, :, 0:6]``; in a network with convolution
     or pooling the window functions (``derive.formula.matrix_names.window_functions``), with attention ``heads`` and

@@ -33,6 +33,14 @@ What it rewrites (nothing else is touched):
   named by a symbol (``w^{l+1}``), one the network does not have, an upper-case name with a superscript (numbered
   otherwise by other books) and an entry (``w^l_{jk}``) are refused with their position. His ``∇_a C`` is the
   output's d-name, ``∂C/∂w^2`` as ``∂J/∂``, and his cost ``(1/2n) Σ_x ‖y − a^L‖²`` the squares summed (n as m);
+- what derivax's text and LaTeX views print besides: a normalization's ``γ₂``, ``β₂``, ``μ₂``, ``X̄₂`` (``\\gamma^{[2]}``,
+  ``\\bar{X}^{[2]}``, ...) as gamma2, beta2, mu2, xc2, and ``σ₂``, ``σ²₂`` (``\\sigma^{[2]}``, ``{\\sigma^2}^{[2]}``) as
+  sigma2, var2 where the derivation has them (σ is the sigmoid elsewhere); a step, ``h₁⟨t−1⟩``
+  (``h^{[1]\\langle t-1\\rangle}``), as h1_tm1, and LaTeX's ``W_{hh}^{[1]}`` as Whh1; ``Σₜ``, ``Σₖ``, ``Σᵢ,ₚ``
+  (``\\sum_{t}``, ``\\sum_{i,p}``) as sum_t, sum_k, sum_ip over their term; a convolution's ``X ⋆ δ₁``,
+  ``G ∗ rot180(W₂)`` and ``X ∗ W₁`` as conv_weight_grad, conv_input_grad and conv calls (``_convolutions``); pooling's
+  ``mask₂(A₁) ⊙ up₂(G)`` as route(A1, G) and an embedding's ``onehot(X)ᵀ G`` as scatter_add(G, X); ``√(2)`` as sqrt(2);
+  a text panel's ``│`` borders, its notes in brackets and the lines it breaks an equation into before a sign;
 - a product written by juxtaposition (``(1/m) δ₂ A₁ᵀ``), in a formula in the books' notation (one that
   holds any of the above) that does not parse as it is: ``*`` where one side is a number (or m, λ), ``@``
   between two matrices, as the books mean it. (In plain Python text two operands side by side stay a
@@ -65,21 +73,32 @@ _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "⊘": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
             "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "Ŷ": "Yhat", "\u0302": "hat",
-            "φ": "phi", "ϕ": "phi", **_SUBSCRIPTS}
+            "φ": "phi", "ϕ": "phi", "γ": "gamma", "β": "beta", "μ": "mu", **_SUBSCRIPTS}
 # the books' signs a formula spells otherwise (a message says how)
-_REFUSED = {"Σ": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
-            "∑": "a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows)",
+_SUMS_READ = ("a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows), or one "
+              "of the sums derivax prints: Σᵢ x⁽ⁱ⁾ over the examples, Σₖ over the classes, Σₜ over the steps of a "
+              "sequence (sum_t(...)), Σᵢ,ₚ and Σᵢ,ₜ over the examples and every position or step")
+_REFUSED = {"Σ": _SUMS_READ, "∑": _SUMS_READ,
             "√": "a square root: write np.sqrt(...)", "∇": "a gradient: write the formula it stands for",
             "∂": "a derivative: write the formula it stands for (a name such as dZ2 for ∂J/∂Z2)",
             "⊗": "an outer or Kronecker product: write np.outer(a, b) or a @ b.T",
-            "‖": "a norm: write np.sum(x ** 2) for ‖x‖²"}
+            "‖": "a norm: write np.sum(x ** 2) for ‖x‖²",
+            "⋆": "a convolution layer's weight gradient, the correlation of its input with the adjoint of its "
+                 "output, which this network has no layer for (a convolution's is written conv_weight_grad(X, "
+                 "delta1))",
+            "⟨": "a step of a sequence written ⟨t⟩ (h₁⟨t−1⟩, δ₁⟨t+1⟩, ∂J/∂h₁⟨3⟩) after a name of the network: write "
+                 "the name at its step, h1_tm1, delta1_tp1, dh1_at3, inside sum_t(...) where it runs over t"}
 _PRODUCT = "\x00"   # a product sign (·, ⋅, ×, \cdot, \times) until its operands say which product it is
+# a convolution's signs as derivax prints them, until their operands are known (``_convolutions``): X ∗ W₁ (conv),
+# δ₂ ∗ rot180(W₂) (conv_input_grad), X ⋆ δ₁ (conv_weight_grad)
+_CONVOLVED, _CORRELATED = "\x01", "\x02"
 _PRODUCTS = ("·", "⋅", "×", "∙")
 # LaTeX commands read as a name or an operator; any other command is refused with its position
 _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log",
           "cosh": "cosh", "sinh": "sinh", "coth": "coth", "sech": "sech", "csch": "csch",
           "ln": "log", "epsilon": "epsilon", "varepsilon": "epsilon", "pi": "pi", "phi": "phi", "varphi": "phi",
           "odot": "*", "circ": "*", "bullet": "*", "prime": "'",
+          "gamma": "gamma", "beta": "beta", "mu": "mu",
           "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
@@ -88,7 +107,7 @@ _SPACES = {",", ";", "!", " ", ":"}
 _WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "text", "operatorname"}
 # ordinary names a formula uses besides the derivation's (never respelled)
 _FUNCTION_WORDS = {"np", "numpy", "jnp", "math", "T", "axis", "keepdims", "float", "int", "sum", "softmax",
-                   "max", "sum_t", "sum_k", "flatten", "reshape", "True", "False", "None"}
+                   "max", "sum_t", "sum_k", "sum_ip", "flatten", "reshape", "True", "False", "None"}
 _SCALARS = {"m", "lam", "reg", "lambd", "lmbda", "lambda_", "pi", "epsilon", "N", "n"}
 _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False"}
 
@@ -105,10 +124,18 @@ class _Out:
         self.marks = []           # where in the text written a name marked (i) (one example's) ends
         self.octave = False       # Octave's syntax (.*, A1'), where * is the matrix product
         self.numbering = None     # "ufldl": layers in round brackets on a, z, δ read from the input as layer 1
+        self.glued = -1           # where the name after an adjoint's d (∂J/∂γ₂, dgamma2) begins: no space there
+        self.convolutions = False  # the network has convolution layers: ∗ and \ast are theirs, not a product
 
     def put(self, text, at):
         self.chars.extend(text)
         self.at.extend([at] * len(text))
+
+    def apart(self, at):
+        """A space where the text written ends in a name's letter or digit, so that the next name is read apart
+        (σ(Z) after a name), but not after the d of an adjoint, which the name after it joins (∂J/∂γ₂ is dgamma2)."""
+        if self.chars and (self.chars[-1].isalnum() or self.chars[-1] == "_") and len(self.chars) != self.glued:
+            self.put(" ", at)
 
     def text(self):
         return "".join(self.chars)
@@ -126,8 +153,11 @@ def respell(text: str, names=None, own=None, numbering=None):
         raise ValueError(f"numbering must be one of {', '.join(map(repr, NUMBERINGS))}, not {numbering!r}")
     if not isinstance(text, str) or len(text) > MAX_LENGTH:   # the parser refuses a text this long
         return text, None
-    if _PRODUCT in text:   # the placeholder of a product sign below: a NUL typed is no product
-        raise FormulaError(text, text.index(_PRODUCT), "a NUL character is no part of a formula")
+    for placeholder in (_PRODUCT, _CONVOLVED, _CORRELATED):   # the placeholders of the signs below: none typed
+        if placeholder in text:
+            raise FormulaError(text, text.index(placeholder), f"a control character (U+{ord(placeholder):04X}) is no "
+                                                              "part of a formula" if placeholder != _PRODUCT else
+                               "a NUL character is no part of a formula")
     try:
         new, at = _powered_calls(*_characters(text, names, numbering))
     except RecursionError:
@@ -138,6 +168,7 @@ def respell(text: str, names=None, own=None, numbering=None):
     if typeset:
         new, at = _square_brackets(new, at)
     new, at = _called_products(new, at, names or {}, typeset)
+    new, at = _convolutions(text, new, at)
     if not _parses(new):   # what Python reads otherwise: kept only where it makes the text parse
         primed = _octave_primes(new, at)
         tries = [primed] + ([_juxtaposed(new, at, names or {}), _juxtaposed(*primed, names or {})] if typeset else [])
@@ -149,6 +180,7 @@ def respell(text: str, names=None, own=None, numbering=None):
             # books' operands side by side are their product there too, so that its syntax error is its own
             new, at = tries[-1]
     new, at = _products(new, at)
+    new, at = _pooled_and_scattered(new, at)
     if names is not None:
         new, at = _theta_grad(text, new, at, names)
         _refuse_theta(text, new, at, names)
@@ -242,6 +274,107 @@ def _theta_grad(text, respelled, at, names):
         elif k in defined:   # read after its line: what that line defined
             edits.append((s, e, f"dW{k}.T" if rows else f"dW{k}"))
     return _edited(respelled, at, edits)
+
+
+def _operand_text(text, tokens):
+    """(start, end) in ``text`` of an operand's tokens."""
+    return tokens[0][2], tokens[-1][3]
+
+
+_CALLED = re.compile(r"(\w+)\s*\((.*)\)", re.S)
+_DILATE = r"dilate\d+"   # a strided layer's adjoint dilated (dilate₂(δ₂)), as the calls take it undilated
+
+
+def _call_of(text, names):
+    """The argument text of ``text`` where it is one call of a function named in ``names`` (re patterns) that spans
+    it all (dilate2(delta2), rot180(W2)), else None."""
+    found = _CALLED.fullmatch(text.strip())
+    if found is None or not any(re.fullmatch(n, found.group(1)) for n in names):
+        return None
+    depth = 0
+    for k, c in enumerate(found.group(2)):   # the brackets of the call close at its end, not before
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth < 0:
+            return None
+    return found.group(2).strip() if depth == 0 else None
+
+
+def _convolutions(text, new, at):
+    """A convolution's signs as derivax prints them, read by their operands (the stride, padding and window are the
+    network's layer's, which the calls take from it): X ⋆ δ₁ as conv_weight_grad(X, delta1), δ₂ ∗ rot180(W₂) as
+    conv_input_grad(delta2, W2), X ∗ W₁ as conv(X, W1); a strided layer's dilate₂(δ₂) is its adjoint as the calls
+    take it. A sign without both operands is refused with what to write."""
+    while _CONVOLVED in new or _CORRELATED in new:
+        tokens = _tokens(new) or []
+        k = next((j for j, t in enumerate(tokens) if t[1] in (_CONVOLVED, _CORRELATED)), None)
+        if k is None:
+            break
+        sign = tokens[k][1]
+        left, right = _operand_left(tokens, k), _operand_right(tokens, k)
+        if not left or not right or left[0][1] in (_CONVOLVED, _CORRELATED) or right[-1][1] in (_CONVOLVED,
+                                                                                              _CORRELATED):
+            said = "X ⋆ δ₁ is a convolution layer's weight gradient: write conv_weight_grad(X, delta1)" \
+                if sign == _CORRELATED else "∗ is a convolution, δ₂ ∗ rot180(W₂) its input's gradient: write " \
+                                            "conv(X, W1), conv_input_grad(delta2, W2)"
+            raise FormulaError(text, at[tokens[k][2]], f"{said} (the layer's stride, padding and window are taken "
+                                                       "from the network), each operand whole")
+        (ls, le), (rs, re_) = _operand_text(new, left), _operand_text(new, right)
+        a, b = new[ls:le], new[rs:re_]
+        a = _call_of(a, [_DILATE]) or a
+        if sign == _CORRELATED:
+            put = f"conv_weight_grad({a}, {_call_of(b, [_DILATE]) or b})"
+        elif _call_of(b, ["rot180"]) is not None:
+            put = f"conv_input_grad({a}, {_call_of(b, ['rot180'])})"
+        else:
+            put = f"conv({a}, {b})"
+        new, at = _edited(new, at, [(ls, re_, put)])
+    return new, at
+
+
+def _pooled_and_scattered(new, at):
+    """Pooling's and an embedding's gradients as derivax prints them, as calls of the grammar: mask₂(A₁) ⊙ up₂(G)
+    (each window's first maximum, the adjoint repeated over it) as route(A1, G), and onehot(X)ᵀ G (each row of G
+    added into the row of the table it was read from) as scatter_add(G, X); a product of matrices after onehot(X)ᵀ
+    is its G whole."""
+    if "mask" not in new and "onehot" not in new:
+        return new, at
+    tokens = _tokens(new) or []
+
+    def closing(j):   # the token that closes the bracket opened at token j
+        depth = 0
+        for n in range(j, len(tokens)):
+            depth += {"(": 1, ")": -1}.get(tokens[n][1], 0)
+            if depth == 0:
+                return n
+        return None
+
+    def inside(j, n):   # the text between the brackets at tokens j and n
+        return new[tokens[j][3]:tokens[n][2]].strip()
+    edits = []
+    for k, (kind, t, s, _) in enumerate(tokens):
+        if kind != "name" or k + 1 >= len(tokens) or tokens[k + 1][1] != "(" or k > 0 and tokens[k - 1][1] == ".":
+            continue
+        close = closing(k + 1)
+        if close is None:
+            continue
+        after = tokens[close + 1:]
+        if re.fullmatch(r"mask\d+", t) and len(after) >= 3 and after[0][1] == "*" and after[1][1] == f"up{t[4:]}" \
+                and after[2][1] == "(":
+            shut = closing(close + 3)
+            if shut is not None:
+                edits.append((s, tokens[shut][3], f"route({inside(k + 1, close)}, {inside(close + 3, shut)})"))
+        elif t == "onehot" and len(after) >= 3 and [a[1] for a in after[:3]] == [".", "T", "@"]:
+            j, last = close + 3, None
+            while j < len(tokens) and tokens[j][1] == "@":   # G: the product of matrices that follows, whole
+                g = _operand_right(tokens, j)
+                if not g:
+                    break
+                last, j = g[-1][3], j + len(g) + 1
+            if last is not None:
+                edits.append((s, last, f"scatter_add({new[tokens[close + 4][2]:last].strip()}, "
+                                       f"{inside(k + 1, close)})"))
+    edits = [edit for n, edit in enumerate(edits) if not any(o[0] <= edit[0] < o[1] for o in edits[:n])]
+    return _edited(new, at, edits)
 
 
 def _edited(text, at, edits):
@@ -378,6 +511,8 @@ def _characters(text, names=None, numbering=None):
     layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
     out = _Out(max(layers) if layers else None, set(names) if names is not None else None, _batch_axis(names))
     out.numbering = numbering
+    out.convolutions = any(re.fullmatch(r"W\d+", str(k)) and getattr(v, "rank", 0) >= 3 for k, v in names.items()) \
+        if isinstance(names, dict) else False
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
     out.octave = _octave(text[start:end])
     _write(text, start, end, out, latex)
@@ -409,6 +544,15 @@ def _write(text, start, end, out, latex):
             out.put(" ", i)
             i += 1
             continue
+        going_on = _GOES_ON.match(text, i + 1, end) if c == "\n" and not latex else None
+        if going_on:   # a text panel's equation broken before a sign: its next line goes on with it
+            out.put(" ", i)
+            i = going_on.end()
+            continue
+        note = _NOTE.match(text, i, end) if c in " \t" and not latex else None
+        if note:   # a text panel's note beside its equation, [t < 3: what step t+1 sends back]: words
+            i = note.end()
+            continue
         example = _EXAMPLE.match(text, i, end) if c in "^⁽" else None
         if example:   # x^{(i)}, δ^{[2](i)}, δ₁⁽ⁱ⁾: one example's row, summed over by the \sum_{i=1}^{m} around it
             if not out.example:
@@ -417,8 +561,10 @@ def _write(text, start, end, out, latex):
             if example.group(2):   # δ^{(2)(i)}: layer 2's, in round brackets as W^{(2)}
                 out.put(_round_index(out, example.group(2), text, i) if _layer_name(out) else example.group(2), i)
             out.put(example.group(1) or "", i)
+            if example.group(3):   # δ^{[1]\langle t\rangle(i)}: one example's δ₁⟨t⟩
+                out.put("_" + _step_key(example.group(3)), i)
             out.marks.append(len(out.chars))
-            if example.group(3):   # a^{[1](i)T}: one example's a, transposed
+            if example.group(4):   # a^{[1](i)T}: one example's a, transposed
                 out.put(".T", i)
             i = example.end()
             continue
@@ -440,6 +586,53 @@ def _write(text, start, end, out, latex):
             del out.marks[marks:]
             i = stop
             continue
+        over = _TEXT_SUM.match(text, i, end) if c in "Σ∑" else None
+        if over:   # Σₜ (sum_t), Σₖ (sum_k), Σᵢ,ₚ and Σᵢ,ₜ (sum_ip): each over its term
+            i = _summed(text, i, over.end(), end, out, latex, _TEXT_SUMS[re.sub(r"\s", "", over.group(1))])
+            continue
+        if c == "ₖ" and out.classes:   # Yₖ inside Σₖ: Y's entry at class k, summed over
+            i += 1
+            continue
+        step = _STEP.match(text, i, end) if c == "⟨" else None
+        if step and out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_"):
+            # h₁⟨t−1⟩, δ₁⟨t+1⟩, ∂J/∂h₁⟨3⟩: the name at its step, h1_tm1, delta1_tp1, dh1_at3
+            out.put("_" + _step_key(step.group(1)), i)
+            i = step.end()
+            continue
+        if step and out.chars and out.chars[-1] == ")":   # (∂J/∂H₁)⟨t⟩: a sequence's entry at step t
+            key = _step_key(step.group(1))
+            if key != "t" and not key.startswith("at"):
+                raise FormulaError(text, i, f"(…)⟨{step.group(1)}⟩: a bracketed sequence is read at step t, (…)⟨t⟩, "
+                                            "or at a fixed step, (…)⟨3⟩; write its name at that step (h1_tm1)")
+            out.put("[:, t]" if key == "t" else f"[:, {int(key[2:]) - 1}]", i)
+            i = step.end()
+            continue
+        sigma = _NORM_SIGMA.match(text, i, end) if c == "σ" and out.names is not None else None
+        if sigma and ("var" if sigma.group(1) else "sigma") + "".join(_SUBSCRIPTS[d] for d in sigma.group(2)) \
+                in out.names:   # a normalization layer's σ₂ (its standard deviation) and σ²₂ (its variance)
+            out.apart(i)
+            out.put("var" if sigma.group(1) else "sigma", i)
+            i += 1 + len(sigma.group(1) or "")
+            continue
+        if c == "X" and text.startswith("\u0304", i + 1):   # X̄₂: a normalization's centred input, xc2
+            out.apart(i)
+            out.put("xc", i)
+            i += 2
+            continue
+        if c == "√" and text[i + 1:end].lstrip().startswith("("):   # √(2), as derivax prints a square root
+            out.apart(i)
+            out.put("sqrt", i)
+            i += 1
+            continue
+        if c in "⋆∗" and out.convolutions:   # X ⋆ δ₁, δ₂ ∗ rot180(W₂), X ∗ W₁: by their operands (``_convolutions``)
+            out.put(f" {_CORRELATED if c == '⋆' else _CONVOLVED} ", i)
+            stride = _STRIDE.match(text, i + 1, end)   # ∗₂: the layer's stride, which conv takes from the layer
+            i = stride.end() if stride else i + 1
+            continue
+        if c == "∗":   # the asterisk operator, where no convolution is meant: a product
+            out.put("*", i)
+            i += 1
+            continue
         gradient = _NABLA.match(text, i, end) if c in "∇\\" else None
         if gradient:   # Nielsen's ∇_a C: ∂C/∂a^L, the output's adjoint
             out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
@@ -451,6 +644,7 @@ def _write(text, start, end, out, latex):
             lo, hi, after = gradient
             out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
             out.put("d", i)
+            out.glued = len(out.chars)
             _write(text, lo, hi, out, True)
             i = after
             continue
@@ -478,16 +672,32 @@ def _write(text, start, end, out, latex):
                 continue
             hatted = _HAT.match(text, i, end) if name in ("hat", "widehat") else None
             if hatted:   # \hat{y}: ŷ, the output as the books name it; \hat{X}: a normalization's x̂
-                out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
+                out.apart(i)
                 out.put((hatted.group(1) or hatted.group(2)) + "hat", i)
                 i = hatted.end()
                 continue
             if name in ("frac", "dfrac", "tfrac"):
                 i = _frac(text, i, end, out, latex, word.end())
                 continue
+            barred = _BAR.match(text, i, end) if name in ("bar", "overline") else None
+            if barred:   # \bar{X}^{[2]}: a normalization's centred input, xc2
+                out.apart(i)
+                out.put("xc", i)
+                i = barred.end()
+                continue
+            if name in ("star", "ast") and out.convolutions:   # X \star \delta^{[1]}, \delta \ast \mathrm{rot180}(W)
+                out.put(f" {_CORRELATED if name == 'star' else _CONVOLVED} ", i)
+                stride = _LATEX_STRIDE.match(text, word.end(), end)
+                i = stride.end() if stride else word.end()
+                continue
+            if name == "star":
+                raise FormulaError(text, i, f"\\star is {_REFUSED['⋆']}")
             if name in _LATEX:
                 put = _LATEX[name]
                 after = word.end()
+                layer = _LAYER_AHEAD.match(text, after, end) if name == "sigma" and out.names is not None else None
+                if layer and f"sigma{layer.group(1)}" in out.names:   # \sigma^{[2]}: a normalization's σ₂
+                    put = "sigma"
                 group = _group(text, after, end) if put == "" and name in _WRAPPERS else None
                 if group is not None and name == "text" and re.search(r"[$\s=]", text[group[0]:group[1]]):
                     i = group[1] + 1   # \text{$\lambda = 0.1$}: a remark in words beside the equation
@@ -496,8 +706,8 @@ def _write(text, start, end, out, latex):
                     _write(text, group[0], group[1], out, latex)
                     i = group[1] + 1
                     continue
-                if put and put[0].isalpha() and out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_"):
-                    out.put(" ", i)
+                if put and put[0].isalpha():
+                    out.apart(i)
                 out.put(put, i)
                 i = after
                 while i < end and text[i] == " " and put == "":
@@ -521,8 +731,15 @@ def _write(text, start, end, out, latex):
                 out.put("\n", i)
                 i = word.end()
                 continue
+            pair = _LATEX_PAIR_SUM.match(text, word.end(), end) if name == "sum" else None
+            if pair:   # \sum_{i,p}, \sum_{i,t}: over the examples and every position or step (sum_ip)
+                i = _summed(text, i, pair.end(), end, out, latex, "sum_ip")
+                continue
             over = _LATEX_SUM.match(text, word.end(), end) if name == "sum" else None
             index = over.group("index") or over.group("index2") if over else None
+            if over and index == "t":   # \sum_{t}: over the steps of a sequence, sum_t(...)
+                i = _summed(text, i, over.end(), end, out, latex, "sum_t")
+                continue
             if over and index in (None, "k"):
                 # \sum x over every entry; \sum_{k} x over the class index k (its classes' axis, as derivax
                 # prints a sum over the units): each over its term, to the next + or − outside brackets
@@ -542,7 +759,9 @@ def _write(text, start, end, out, latex):
                 raise FormulaError(text, i, f"the LaTeX command \\sum is not part of a formula's grammar but as the sum "
                                             "over the examples, \\sum_{i=1}^{m} x^{(i)} (derivax's sum(x, "
                                             f"{out.batch})), over the classes, \\sum_{{k}} (k the index of the "
-                                            "classes, a layer's units), and over every entry, \\sum x: "
+                                            "classes, a layer's units), over the steps of a sequence, \\sum_{t} "
+                                            "(sum_t(...)), over the examples and every position or step, "
+                                            "\\sum_{i,p} and \\sum_{i,t}, and over every entry, \\sum x: "
                                             f"{index} (position {text.find(index, word.end()) + 1}) is "
                                             "none of these indices; write another sum with NumPy's spelling, "
                                             "np.sum(x, axis=...)")
@@ -557,6 +776,19 @@ def _write(text, start, end, out, latex):
             if sup:
                 out.put(".T", i)
                 i = sup.end()
+                continue
+            stepped = _STEP_SUP.match(text, i, end)
+            key = _step_key(stepped.group(2)) if stepped else None
+            if stepped and out.chars and out.chars[-1] == ")" and not stepped.group(1) \
+                    and (key == "t" or key.startswith("at")):   # \left(...\right)^{\langle t\rangle}: at step t
+                out.put(("[:, t]" if key == "t" else f"[:, {int(key[2:]) - 1}]") + (".T" if stepped.group(3) else ""),
+                        i)
+                i = stepped.end()
+                continue
+            if stepped:   # h^{[1]\langle t-1\rangle}, x^{\langle t\rangle T}: the name at its step, h1_tm1, x_t.T
+                out.put((stepped.group(1) or "") + "_" + _step_key(stepped.group(2))
+                        + (".T" if stepped.group(3) else ""), i)
+                i = stepped.end()
                 continue
             primed = _PRIMED.match(text, i, end)
             if primed:   # f^\prime(z), f^{\prime}(z): the prime f'(z) is
@@ -593,12 +825,29 @@ def _write(text, start, end, out, latex):
                 out.put("**" + power.group(1), i)
                 i = power.end()
                 continue
+        if c == "_" and latex:
+            part = _LATEX_SLICE.match(text, i, end)
+            if part and out.chars and out.chars[-1] == ")":   # {...}_{[:, 2:4]}: a part of a tensor, NumPy's slice
+                out.put(f"[{part.group(1)}]", i)
+                i = part.end()
+                continue
         if c == "_":
+            letters = _SUB_LETTERS.match(text, i, end)
+            if letters and out.chars and out.chars[-1].isalpha():   # W_{hh}^{[1]}, \delta_{n}^{[1]}: Whh1, deltan1
+                out.put(letters.group(1), i)
+                i = letters.end()
+                continue
             sub = _INDEX.match(text, i, end)
             if sub and out.chars and out.chars[-1].isalpha():
                 out.put(sub.group(1) or sub.group(2), i)
                 i = sub.end()
                 continue
+        var = _LATEX_VAR.match(text, i, end) if c == "{" and latex and out.names is not None else None
+        if var and f"var{var.group(1)}" in out.names:   # {\sigma^2}^{[2]}: a normalization's variance, var2
+            out.apart(i)
+            out.put("var", i)
+            i = var.end()
+            continue
         if c == "{" and latex and re.match(r"\{\s*\}", text[i:end]):
             i = text.index("}", i) + 1   # {} (an empty group, as a broken line starts {} + ...): nothing
             continue
@@ -607,8 +856,9 @@ def _write(text, start, end, out, latex):
             i += 1
             continue
         if c == "&" and latex:   # an align's column: J &= ... (the = it marks), && \text{...} (a remark after it)
-            if text.startswith("&&", i):
-                i = end
+            if text.startswith("&&", i):   # to the end of its line, where the next equation starts
+                brk = [k for k in (text.find("\\\\", i, end), text.find("\n", i, end)) if k >= 0]
+                i = min(brk) if brk else end
                 continue
             if re.match(r"&\s*=(?!=)", text[i:end]):
                 i += 1
@@ -626,6 +876,7 @@ def _write(text, start, end, out, latex):
         adjoint = _ADJOINT.match(text, i, end)   # ∂J/∂Z₂ and dJ/dZ2 in a formula: the name dZ2
         if adjoint and not (i > start and (text[i - 1].isalnum() or text[i - 1] == "_")):
             out.put("d", i)
+            out.glued = len(out.chars)
             i = adjoint.end()
             continue
         typeset = _TYPESET_RUN.match(text, i, end) if c in _TYPESET_SUP else None
@@ -642,9 +893,8 @@ def _write(text, start, end, out, latex):
             continue
         if c in _UNICODE:
             put = _UNICODE[c]
-            if put[0].isalpha() and out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") \
-                    and c not in _SUBSCRIPTS and c != "\u0302":   # y + a combining hat is yhat
-                out.put(" ", i)
+            if put[0].isalpha() and c not in _SUBSCRIPTS and c != "\u0302":   # y + a combining hat is yhat
+                out.apart(i)
             out.put(put, i)
             i += 1
             continue
@@ -660,7 +910,7 @@ _ASIDE = re.compile(r"[ \t]*(?:%[^\n]*|\\(?:begin|end)\{(?:align|aligned|equatio
                     r"|\$\$[ \t]*|#{1,6}[ \t][^\n]*|\*\*[^*\n]+\*\*[^\n]*|[╭╰][^\n]*[╮╯][ \t]*)(?=\n|$)")
 _HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z])(?![A-Za-z]))")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather|gathered|split)\*?\}")
-_ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδ])")
+_ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδγβμσ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
                          r"|T(?![A-Za-z0-9_]))")
 _LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+)\s*\]\s*(T|\\top|'|\\prime)?\s*(?(1)\})")
@@ -722,10 +972,73 @@ _LATEX_SUM = re.compile(r"(?![A-Za-z])\s*(?:_\s*(?:\{\s*(?P<index>[A-Za-z])\s*(?
 # an align's line that goes on with the equation before it: \\ then & not followed by = (&\quad + ...)
 _CONTINUED = re.compile(r"\s*&(?!\s*=)(?!&)")
 _CLASS_ENTRY = re.compile(r"_\s*(?:\{\s*k\s*\}|k(?![A-Za-z0-9]))")
-_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*|\(\s*(\d+)\s*\)\s*)?\(\s*i\s*\)\s*"
+_EXAMPLE = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*|\(\s*(\d+)\s*\)\s*)?"
+                      r"(?:\\langle\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*\\rangle\s*)?\(\s*i\s*\)\s*"
                       r"(T|\\top(?![A-Za-z])|\\intercal(?![A-Za-z]))?\s*\}"
                       r"|⁽ⁱ⁾")
 _POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
+
+# the text panels: a line broken before a sign goes on with the line above it (past the panel's border), and a
+# note in brackets beside an equation, [t < 3: what step t+1 sends back], is words
+_GOES_ON = re.compile(r"[ \t]*(?:│[ \t]*)?(?=[+−⊙⊘])")
+_NOTE = re.compile(r"[ \t]{2,}\[[^\[\]\n]*\][ \t]*(?=│|\n|$)")
+# the sums derivax prints in text besides Σᵢ x⁽ⁱ⁾ (``_SUM``): Σₜ over the steps, Σₖ over the classes, Σᵢ,ₚ and Σᵢ,ₜ
+# over the examples and every position or step (a convolution's bias, a dense layer's at every step); a bare Σ, which
+# a formula typed for a bias's gradient means over the batch as often as over every entry, is refused (``_REFUSED``)
+_TEXT_SUM = re.compile(r"[Σ∑](ₜ|ₖ|ᵢ\s*,\s*[ₚₜ])")
+_TEXT_SUMS = {"ₜ": "sum_t", "ₖ": "sum_k", "ᵢ,ₚ": "sum_ip", "ᵢ,ₜ": "sum_ip"}
+_LATEX_PAIR_SUM = re.compile(r"(?![A-Za-z])\s*_\s*\{\s*i\s*,\s*[pt]\s*\}")
+# a step of a sequence: h₁⟨t−1⟩ (text), h^{[1]\langle t-1\rangle} and x^{\langle t\rangle T} (LaTeX)
+_STEP = re.compile(r"⟨\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*⟩")
+_STEP_SUP = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\\langle\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*\\rangle\s*"
+                       r"(T|\\top(?![A-Za-z]))?\s*\}")
+# a normalization layer's σ₂ and σ²₂, \sigma^{[2]} and {\sigma^2}^{[2]}: its standard deviation and variance where
+# layer 2 is one (sigma2, var2), the sigmoid elsewhere
+_NORM_SIGMA = re.compile(r"σ(²)?([₀-₉]+)")
+_LAYER_AHEAD = re.compile(r"\s*\^\s*\{\s*\[\s*(\d+)\s*\]")
+_LATEX_VAR = re.compile(r"\{\s*\\sigma\s*\^\s*(?:2|\{\s*2\s*\})\s*\}(?=\s*\^\s*\{\s*\[\s*(\d+)\s*\])")
+_BAR = re.compile(r"\\(?:bar|overline)\s*(?:\{\s*X\s*\}|X(?![A-Za-z]))")
+# a name of several letters as LaTeX prints it, one letter and a subscript before its layer: W_{hh}^{[1]}
+_LATEX_SLICE = re.compile(r"_\s*\{\s*\[([^\[\]{}]*)\]\s*\}")   # {s}_{[:, 2:4]}: a part of s, as show prints it
+_SUB_LETTERS = re.compile(r"_\s*\{\s*([A-Za-z]+)\s*\}(?=\s*\^\s*\{\s*(?:\[|\\langle))")
+# a convolution's stride written on its sign (∗₂, \ast_{2}), which conv takes from the network's layer
+_STRIDE = re.compile(r"[₀-₉]+(?:,[₀-₉]+)*")
+_LATEX_STRIDE = re.compile(r"\s*_\s*(?:\{[^{}]*\}|\d)")
+
+
+_CONDITION = re.compile(r"(?:\[|\\text\s*\{\s*\$)\s*t\s*([<>])\s*(\d+)\s*\$?\s*:")
+
+
+def step_condition(text):
+    """(sign, k) of the steps a recurrence's line holds at, as its note says (``[t < 3: what step t+1 sends back]``,
+    LaTeX's ``&& \\text{$t < 3$: ...}``): ("<", 3), (">", 1); None for a formula without such a note."""
+    found = _CONDITION.search(text) if isinstance(text, str) else None
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def _step_key(step) -> str:
+    """A step as a name's suffix: t, t−1, t+1 and the fixed step 3 as t, tm1, tp1 and at3 (h1_tm1, dh1_at3)."""
+    step = "".join(step.split()).replace("−", "-")
+    if step.isdigit():
+        return f"at{int(step)}"
+    return "t" if step == "t" else f"t{'p' if step[1] == '+' else 'm'}{int(step[2:])}"
+
+
+def _summed(text, i, inner, end, out, latex, call) -> int:
+    """The sum at ``i`` (its sign ending at ``inner``) over its term, to the next + or − outside brackets, written
+    as ``call``(term) (sum_t, sum_k or sum_ip); the offset after the term."""
+    stop = _term_end(text, inner, end)
+    while stop > inner and text[stop - 1].isspace():
+        stop -= 1
+    while inner < stop and text[inner].isspace():
+        inner += 1
+    out.apart(i)
+    out.put(call + "(", i)
+    was, out.classes = out.classes, out.classes or call == "sum_k"
+    _write(text, inner, stop, out, latex)
+    out.classes = was
+    out.put(")", stop)
+    return stop
 _SQUARED = re.compile(r"\s*(?:²|\^\s*2(?!\d)|\^\s*\{\s*2\s*\})")
 
 
@@ -904,6 +1217,14 @@ def _examples_summed(text, i, out, begin, marks, stop):
                                     "this product is no outer product of its vectors; derivax reads "
                                     + ("Σᵢ x⁽ⁱ⁾ᵀ y⁽ⁱ⁾ as Xᵀ Y" if row else "Σᵢ x⁽ⁱ⁾ y⁽ⁱ⁾ᵀ as X Yᵀ")
                                     + ": write that, or the whole matrices")
+    if marked == {len(term.rstrip())} and _whole_operand(tokens):
+        # one operand marked (i) as a whole, a call or a group (Σᵢ reshape(δ₃ W₃ᵀ, (m, 2, 2))⁽ⁱ⁾): its sum over the
+        # examples, whatever it holds
+        out.put("sum(", i)
+        for c, a in zip(term, term_at):
+            out.put(c, a)
+        out.put(f", {out.batch})", stop)
+        return
     # an elementwise term: no transpose, and no matrix product (a product sign or operands side by side
     # between two matrices)
     joined, joined_at = _juxtaposed(term, term_at + [stop], out.names or {})
@@ -920,6 +1241,21 @@ def _examples_summed(text, i, out, begin, marks, stop):
     out.put(f", {out.batch})", stop)
 
 
+def _whole_operand(tokens) -> bool:
+    """Whether a term's tokens are one operand: a group in brackets, or a call of a function, that spans them all."""
+    if not tokens:
+        return False
+    first = 1 if tokens[0][0] == "name" and len(tokens) > 1 and tokens[1][1] == "(" else 0
+    if tokens[first][1] != "(":
+        return False
+    depth = 0
+    for k in range(first, len(tokens)):
+        depth += {"(": 1, ")": -1}.get(tokens[k][1], 0)
+        if depth == 0:
+            return k == len(tokens) - 1
+    return False
+
+
 def _term_end(text, i, end) -> int:
     """Where the term that starts at ``i`` ends: at a + or − outside brackets (a sum runs over its term), a
     closing bracket of one opened before it, the end of its line (a new line, LaTeX's \\\\, an align's &), or
@@ -932,9 +1268,9 @@ def _term_end(text, i, end) -> int:
             continue
         if depth == 0 and (c in "\n&" or text.startswith("\\\\", k)):
             return k
-        if c in "([{":
+        if c in "([{⟨":   # ⟨t−1⟩ too: a step's sign is no term's
             depth += 1
-        elif c in ")]}":
+        elif c in ")]}⟩":
             depth -= 1
             if depth < 0:
                 return k
@@ -971,6 +1307,7 @@ def _frac(text, i, end, out, latex, after=None):
     if top and below:   # \frac{\partial J}{\partial W^{[1]}}: ∂J/∂W₁, the name dW1
         out.put(" " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else "", i)
         out.put("d", i)
+        out.glued = len(out.chars)
         _write(text, below.end(), second[1], out, latex)
         return second[1] + 1
     out.put("((", i)
@@ -981,7 +1318,7 @@ def _frac(text, i, end, out, latex, after=None):
 
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-                    r"|(?P<str>'[^']*'|\"[^\"]*\")|(?P<op>\*\*|//|[-+*/@%<>=!]=?|[()\[\],.:;'\x00^&|~]))")
+                    r"|(?P<str>'[^']*'|\"[^\"]*\")|(?P<op>\*\*|//|[-+*/@%<>=!]=?|[()\[\],.:;'\x00\x01\x02^&|~]))")
 
 
 def _tokens(text):
@@ -1233,7 +1570,11 @@ def _scalar(tokens) -> bool:
     if not tokens:
         return False
     return all(kind == "num" or t in _SCALARS or t in ("(", ")", "+", "-", "*", "/", "**", _PRODUCT)
-               for kind, t, _, _ in tokens)
+               or t in _SCALAR_CALLS and k + 1 < len(tokens) and tokens[k + 1][1] == "("
+               for k, (kind, t, _, _) in enumerate(tokens))
+
+
+_SCALAR_CALLS = {"sqrt", "exp", "log"}   # of numbers alone, a number: gelu's √(2)/√(π)
 
 
 # the output as the courses name it: Ng's AL (and dAL, dZL), the books' ŷ, CS231n's probs and scores

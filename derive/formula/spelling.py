@@ -1443,20 +1443,7 @@ def _juxtaposed(text, at, names):
             inserts += [(tokens[k - 1][2], "("), (ns, f" {_PRODUCT} "), (tokens[k][3], ")")]
             continue
         inserts.append((ns, f" {_PRODUCT} "))
-    if not inserts:
-        return text, at
-    inserts.sort(key=lambda x: x[0])
-    out = _Out()
-    prev = 0
-    for pos, sign in inserts:
-        for c in range(prev, pos):
-            out.put(text[c], at[c])
-        out.put(sign, at[min(pos, len(at) - 1)])
-        prev = pos
-    for c in range(prev, len(text)):
-        out.put(text[c], at[c])
-    out.at.append(at[-1])
-    return out.text(), out.at
+    return _edited(text, at, [(pos, pos, sign) for pos, sign in inserts])
 
 
 def _square_brackets(text, at):

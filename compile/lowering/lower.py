@@ -25,9 +25,7 @@ worker pool rather than on the thread that dispatched the step (see ``LOG_SOFTMA
 """
 from __future__ import annotations
 
-import keyword
 import re
-import unicodedata
 
 import linecache
 import math
@@ -38,7 +36,6 @@ from sympy.printing.numpy import JaxPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive.graph.build import is_placeholder, placeholder, topo_order
-from derive.graph.names import shown as _shown
 from derive.graph.symbols import eps, lam, m
 from derive.network.norm import running_stats
 from derive.printing.show import name as display_name
@@ -49,6 +46,7 @@ from derive.graph.stable import stable
 from derive.ops.elementwise import broadcast_shape
 
 from compile.lowering.ops import LOWERINGS
+from compile.lowering.safe import identifier, one_line  # noqa: F401 - one_line named here too
 
 DTYPES = ("float32", "float64")
 # Scalar constants of a model become module-level names (``lambda`` is a Python keyword).
@@ -162,27 +160,6 @@ LOG_SOFTMAX_SUM = '''def y_log_softmax_sum(y, z, axis, work):
         return jnp.sum(y * z) - jnp.sum(jnp.sum(y, axis=axis, keepdims=True) * lse)
     return jnp.sum(y * (z - lse))
 '''
-
-
-def identifier(name) -> str:
-    """A node's name as the Python name the generated code gives its value. Every name is checked where it enters
-    the graph (``derive.graph.names.Name``); this is the last check, at the one place a name becomes code: nothing
-    but a plain Python name is ever written into the code as code."""
-    text = str(name)
-    if not (isinstance(name, str) and text.isascii() and text.isidentifier() and not keyword.iskeyword(text)):
-        raise ValueError(f"cannot lower a node named {_shown(text)}: the generated code names a node's value by the "
-                         "node's name, and this is no Python name")
-    return text
-
-
-def one_line(text) -> str:
-    """Text (a formula, a name as printed) as it may stand in a ``#`` comment or a docstring of the generated code:
-    one line (a line break would end the comment, and what follows would be code), no control or bidirectional
-    formatting character (which would show the code otherwise than Python reads it), each such one a '?'."""
-    text = " ".join(str(text).splitlines())
-    if text.isprintable():
-        return text
-    return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") else ch for ch in text)
 
 
 # Printed elementwise expressions, keyed by (expression, its operands' placeholders, the compound ones), with

@@ -7,6 +7,7 @@ needs no brackets as an operand. A completeness test checks that every registere
 from __future__ import annotations
 
 from compile.lowering.recurrence import RECURRENCE_LOWERINGS
+from compile.lowering.safe import identifier
 
 
 def _bracket(code: str, atomic: bool) -> str:
@@ -14,7 +15,6 @@ def _bracket(code: str, atomic: bool) -> str:
 
 
 def _leaf(w, node):
-    from compile.lowering.lower import identifier
     w.leaves += [node] if node not in w.leaves else []
     return identifier(node.name), True
 

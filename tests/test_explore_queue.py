@@ -134,7 +134,9 @@ def test_a_quick_requests_limit_counts_from_when_it_was_asked(fake_jobs):
     assert second.finished.wait(10) and first.finished.wait(10)
     assert time.monotonic() - t < 2.0
     assert first.state == "error" and first.error["status"] == 408, first.error
-    assert second.state == "error" and second.error["status"] in (408, 503), second.error
+    # the second's time is up when the first's is, give or take the moment between the two requests: it is
+    # dropped, or it got the slot within that moment and (sleeping 0 s) was done
+    assert second.state == "done" or second.state == "error" and second.error["status"] in (408, 503), second.error
     assert "0.5 s" in second.error["message"]
 
 

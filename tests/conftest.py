@@ -49,6 +49,34 @@ def _x64_left_as_found():
         jax.config.update("jax_enable_x64", before)
 
 
+# A worker's resident memory past which the compiled functions are dropped after a test file (they are shared
+# within it). Every SymPy step under a limit forks the worker, and a fork copies the page tables of all its
+# memory and the child unmaps them as it leaves: at 3 GB, the compiled functions of a worker that ran many
+# files, each fork cost 0.1 s of CPU, eight times as much as at 400 MB, and the suite forks thousands of times.
+MEMORY_MB = 1000
+
+
+def _resident_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _memory_bounded():
+    yield
+    if _resident_mb() > MEMORY_MB:
+        import ctypes
+        import jax
+        jax.clear_caches()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)   # the freed memory given back, not kept mapped
+        except (OSError, AttributeError):
+            pass
+
+
 @pytest.fixture(scope="module")
 def x64():
     """JAX in 64-bit mode for the tests of one module (exact comparisons need float64)."""

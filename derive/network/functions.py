@@ -14,6 +14,7 @@ import re
 
 import sympy as sp
 
+from derive.graph.names import clip
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
 # The function classes, imported from here by the rest of derivax and by users.
 from derive.network.scalar_functions import LEAKY_SLOPE, Abs, leaky_relu, relu, sigmoid, softplus, step  # noqa: F401
@@ -87,7 +88,8 @@ _DERIVATIVES: dict = {}   # (fn, var_index) -> its derivative: the layers of a d
 
 
 def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp.Expr:
-    """d fn / d (its var_index-th variable), refusing results that are not closed form."""
+    """d fn / d (its var_index-th variable), refusing results that are not closed form. An activation's was
+    computed in a child process under a limit when it was read (``_finite_slope``), and is taken from there."""
     known = _DERIVATIVES.get((fn, var_index))
     if known is not None:
         return known
@@ -96,6 +98,12 @@ def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp
         d = sp.diff(fn.expr, var)
     except Exception as exc:  # SymPy raises assorted types here
         raise DerivativeError(f"cannot differentiate {label} {fn.expr}: {exc}") from None
+    return _known_derivative(fn, var_index, d, label)
+
+
+def _known_derivative(fn: sp.Lambda, var_index: int, d: sp.Expr, label: str) -> sp.Expr:
+    """``d``, the derivative of ``fn`` in its var_index-th variable, kept for the next ``derivative`` call; a
+    DerivativeError where it is not closed form."""
     if d.has(sp.Derivative, sp.Subs):
         raise DerivativeError(f"SymPy cannot differentiate {label} {fn.expr} in closed form "
                               f"(it leaves {d})")
@@ -103,6 +111,17 @@ def derivative(fn: sp.Lambda, var_index: int = 0, label: str = "function") -> sp
         _DERIVATIVES.clear()
     _DERIVATIVES[fn, var_index] = d
     return d
+
+
+def parts(expr, most: int) -> int:
+    """The number of parts of ``expr`` (each operation, function, symbol and number, as often as it occurs), counted
+    up to ``most + 1``: iterative, and never past that."""
+    stack, count = [expr], 0
+    while stack and count <= most:
+        e = stack.pop()
+        count += 1
+        stack.extend(getattr(e, "args", ()))
+    return count
 
 
 # Activations with a parameter, written as formulas of the table's functions (exp of −relu(−z) = exp(min(z, 0))
@@ -196,7 +215,14 @@ def activation(spec) -> sp.Lambda:
     return _finite_slope(fn)
 
 
-SLOPE_SECONDS = 2.0   # past this the derivative is not read (or its poles not sought), and nothing is refused
+SLOPE_SECONDS = 2.0   # past this the derivative's poles are not sought, and nothing is refused for them
+# An activation whose derivative SymPy does not give within this long is refused: every step after it (the
+# backward pass's partials, printing, lowering) works on that derivative, in this process.
+DERIVATIVE_SECONDS = 20.0
+# The most parts an activation's derivative may have (as ``parts`` counts them): ten times a formula's longest. A
+# product of many factors has a derivative of as many terms, each as long: 160 tanh factors give 100,000 parts,
+# which took minutes to print and compile, for every layer that uses it.
+MAX_DERIVATIVE = 20_000
 _SLOPES: dict = {}    # fn -> (fn as computed, the points where its derivative is not finite, their values)
 # Where the real zeros of a formula's denominators and log arguments are sought when SymPy cannot solve for them:
 # sign changes on a grid this wide (denser near 0), each narrowed down by bisection.
@@ -332,13 +358,19 @@ def _pole_gaps(expr, var) -> list:
 
 
 def _slope_checks(fn: sp.Lambda):
-    """``_real_slope``'s (fn, gaps), then, where there are no gaps at the SLOPE_POINTS, the poles elsewhere
-    (``_pole_gaps``): two items, so that a pole search cut off by the limit leaves the first."""
+    """The derivative's size, then ``_real_slope``'s (fn, gaps) with fn's derivative (None where it is larger than
+    MAX_DERIVATIVE or has gaps), then, where there are no gaps at the SLOPE_POINTS, the poles elsewhere
+    (``_pole_gaps``): items, so that a pole search cut off by the limit leaves the ones before it."""
+    var = fn.variables[0]
+    size = parts(sp.diff(fn.expr, var), MAX_DERIVATIVE)
+    if size > MAX_DERIVATIVE:
+        yield fn, [], None, size
+        return
     out, gaps = _real_slope(fn)
-    yield out, gaps
+    yield out, gaps, (None if gaps else sp.diff(out.expr, var)), size
     if not gaps:
         try:
-            poles = _pole_gaps(out.expr, out.variables[0])
+            poles = _pole_gaps(out.expr, var)
         except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
             return   # SymPy could not say: nothing is refused
         yield poles
@@ -358,19 +390,29 @@ def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
     (``_real_slope``); refuse one whose derivative is not finite at one of them (sqrt(|z|) at 0): a unit whose
     Z is exactly there gets a NaN or infinite gradient, and the whole network's parameters with it. In a child
     process under a limit, as any SymPy step on a formula; past the limit, or where SymPy fails, nothing is
-    refused."""
-    from derive.run.limits import TimeLimitExceeded
+    refused, but for a derivative that SymPy does not give within DERIVATIVE_SECONDS or that is longer than
+    MAX_DERIVATIVE parts. The derivative computed there is the one the layer is derived with (``derivative``)."""
     from derive.run.worker import stream
     known = _SLOPES.get(fn)
     if known is None:
         try:
-            items, _ = stream(_slope_checks, fn, seconds=SLOPE_SECONDS)
-        except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
-                RecursionError):
-            items = []
-        known = items[0] if items else (fn, [])
-        if len(items) > 1 and items[1]:
-            known = (fn, items[1])
+            items, finished = stream(_slope_checks, fn, seconds=SLOPE_SECONDS, first=DERIVATIVE_SECONDS)
+        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+            items, finished = [], True   # SymPy failed on it: ``derivative`` says how, where it is needed
+        if not items and not finished:
+            raise DerivativeError(f"activation {clip(str(fn.expr))}: SymPy did not give its derivative within "
+                                  f"{DERIVATIVE_SECONDS:g} s; write a shorter formula")
+        known = (fn, [])
+        if items:
+            out, gaps, d, size = items[0]
+            if size > MAX_DERIVATIVE:
+                raise ExpressionTooLarge(
+                    f"activation {clip(str(fn.expr))}: its derivative has more than {MAX_DERIVATIVE:,} parts, too "
+                    "long to print and compile for every unit of the layer (a product of many factors has a "
+                    "derivative of as many terms, each as long); write a shorter formula")
+            if d is not None:
+                _known_derivative(out, 0, d, "activation")
+            known = (out, gaps or (items[1] if len(items) > 1 else []))
         if len(_SLOPES) >= 4096:
             _SLOPES.clear()
         _SLOPES[fn] = known
@@ -453,6 +495,23 @@ def _at_match(fn: sp.Lambda):
     return "curvature", None
 
 
+_MATCHES: dict = {}   # a loss -> what _at_match found of it (a loss given again is not looked at again)
+
+
+def _loss_checks(fn: sp.Lambda):
+    """(the loss's derivative in the prediction, or None where it has more than MAX_DERIVATIVE parts, its size), then
+    what ``_at_match`` finds: items, so that a look cut off by the limit leaves the derivative."""
+    d = sp.diff(fn.expr, fn.variables[0])
+    size = parts(d, MAX_DERIVATIVE)
+    yield (None if size > MAX_DERIVATIVE else d), size
+    if size <= MAX_DERIVATIVE:
+        try:
+            found = _at_match(fn)
+        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+            return   # SymPy could not say: nothing is refused
+        yield found
+
+
 def _not_flipped(fn: sp.Lambda) -> None:
     """Refuse a loss that is not finite and smallest where the prediction meets the target, at the MATCH_POINTS:
     one that is infinite or undefined there ((ŷ − y)⁻², 1/(ŷ − y)), or whose derivative is (sqrt|ŷ − y|: a
@@ -460,13 +519,30 @@ def _not_flipped(fn: sp.Lambda) -> None:
     every point: minimizing it drives the prediction away from the target without end (bce or mse with its sign
     flipped trains to a loss of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, is finite and
     curves up there. Where a value cannot be had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
-    from derive.run.limits import TimeLimitExceeded
-    from derive.run.worker import run
+    from derive.run.worker import stream
     p, t = fn.variables
-    try:   # in a child process under a limit: a deeply nested formula's second derivative took 4.5 s
-        found = run(_at_match, fn, seconds=FLIP_SECONDS, what="the loss where the prediction meets the target")
-    except (TimeLimitExceeded, TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError,
-            RecursionError):
+    found = _MATCHES.get(fn)
+    if found is None:
+        # in a child process under a limit: a deeply nested formula's second derivative took 4.5 s
+        try:
+            items, finished = stream(_loss_checks, fn, seconds=FLIP_SECONDS, first=DERIVATIVE_SECONDS)
+        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+            items, finished = [], True   # SymPy failed on it: ``derivative`` says how, where it is needed
+        if not items and not finished:
+            raise DerivativeError(f"loss {clip(str(fn.expr))}: SymPy did not give its derivative in {p} within "
+                                  f"{DERIVATIVE_SECONDS:g} s; write a shorter formula")
+        if items:
+            d, size = items[0]
+            if size > MAX_DERIVATIVE:
+                raise ExpressionTooLarge(f"loss {clip(str(fn.expr))}: its derivative in {p} has more than "
+                                         f"{MAX_DERIVATIVE:,} parts, too long to print and compile; write a "
+                                         "shorter formula")
+            _known_derivative(fn, 0, d, "the loss")
+        found = items[1] if len(items) > 1 else ("unknown",)   # unknown: nothing is refused; nor asked again
+        if len(_MATCHES) >= 4096:
+            _MATCHES.clear()
+        _MATCHES[fn] = found
+    if found[0] == "unknown":
         return
     if found[0] == "undefined":
         _, v, which, value = found

@@ -17,9 +17,11 @@ import numpy as np
 
 import sympy as sp
 
+from derive.graph.names import clip
 from derive.graph.node import BUILD, ONE, Node, ShapeError, dims, fmt_shape, placeholder
 from derive.network.scalar_functions import SCALAR_FUNCTIONS
 from derive.ops._registry import Op, register
+from derive.run.limits import TimeLimitExceeded
 
 ph = placeholder
 
@@ -135,10 +137,26 @@ WRITTEN_THROUGH = frozenset({"normalized"})
 STAGES = frozenset({"normalized", "std"})
 
 
+# An elementwise expression of more parts than this is differentiated in a child process, under PARTIAL_SECONDS:
+# SymPy's differentiation of a long one (a user's activation of hundreds of terms) runs for seconds, and nothing
+# tells in advance which run for minutes. Smaller ones, every built-in layer's, are differentiated here.
+PARTIAL_PARTS = 300
+PARTIAL_SECONDS = 20.0
+
+
 @functools.lru_cache(maxsize=4096)
 def _partial(expr, i: int, n: int, through: bool):
     """(∂expr/∂(operand i), that derivative written through the expression's own value as the placeholder
-    n + 1, or None). Cached: a deep network's identical layers differentiate one activation once."""
+    n + 1, or None). Cached: a deep network's identical layers differentiate one activation once. A long
+    expression's in a child process under a limit (TimeLimitExceeded past it)."""
+    from derive.network.functions import parts
+    if parts(expr, PARTIAL_PARTS) > PARTIAL_PARTS:
+        from derive.run.worker import run
+        return run(_partial_here, expr, i, n, through, seconds=PARTIAL_SECONDS, what="differentiating it")
+    return _partial_here(expr, i, n, through)
+
+
+def _partial_here(expr, i: int, n: int, through: bool):
     p = ph(i)
     if expr.is_Add:   # the terms that hold the operand: a sum over many operands, each differentiated once
         d = sp.Add(*[sp.diff(t, p) for t in expr.args if p in t.free_symbols])
@@ -158,7 +176,12 @@ def _vjp(node, g, ctx):
     out = []
     for i, arg in enumerate(args):
         named = bool(node.name and (len(args) == 1 or node.role in WRITTEN_THROUGH))
-        d, through = _partial(expr, i, len(args), named)
+        try:
+            d, through = _partial(expr, i, len(args), named)
+        except TimeLimitExceeded:
+            what = f"{node.name}" if node.name else "an elementwise step"
+            raise TimeLimitExceeded(f"the derivative of {what} in its operand {i + 1} ({clip(str(expr))}): SymPy did "
+                                    f"not give it within {PARTIAL_SECONDS:g} s; write a shorter formula") from None
         if d == 0:
             continue
         extra = []

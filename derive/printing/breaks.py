@@ -13,8 +13,11 @@ screen (Markdown, a notebook, the HTML report) is broken to a screen's column (`
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import takewhile
+from operator import attrgetter
+
+_at = attrgetter("at")
 
 # How good a place to break is, best first: before "=", before "+" or "−", before a product sign,
 # between two juxtaposed factors.
@@ -41,30 +44,37 @@ def choose(text: str, breaks: list, width, first: float, rest, grows: bool = Fal
     past the first that runs over is measured (the same breaks, in time that grows with the lines' length
     rather than the whole text's: a scalar view's equation may run to hundreds of lines)."""
     room = rest if callable(rest) else (lambda b, before: rest)
+    places = sorted(breaks, key=lambda b: b.at)
+    n = len(places)
 
-    def over(start: int, places, budget: float) -> bool:   # the text from start runs over budget
-        if grows and any(width(text[start:c.at]) > budget for c in places):
+    def over(start: int, lo: int, budget: float) -> bool:   # the text from start (places lo on after it) runs over
+        if grows and any(width(text[start:places[k].at]) > budget for k in range(lo, n)):
             return True
         return width(text[start:]) > budget
-    taken, start, budget = [], 0, first
-    pending = list(breaks)
-    while pending and over(start, pending, budget):
+    # lo: the first place after the last taken; a place is kept as its index, so that no line copies the rest
+    taken, start, budget, lo = [], 0, first, 0
+    while lo < n and over(start, lo, budget):
         if grows:
-            fits = list(takewhile(lambda b: width(text[start:b.at]) <= budget, pending))
+            hi = lo
+            while hi < n and width(text[start:places[hi].at]) <= budget:
+                hi += 1
+            fits = range(lo, hi)
         else:
-            fits = [b for b in pending if width(text[start:b.at]) <= budget]
+            fits = [k for k in range(lo, n) if width(text[start:places[k].at]) <= budget]
         if fits:
-            def score(b):
+            def score(k):
+                b = places[k]
                 used = width(text[start:b.at])
                 # a last line of a sign and a name or two
-                short = not over(b.at + 1, [c for c in pending if c.at > b.at], room(b, taken) / 5)
+                short = not over(b.at + 1, k + 1, room(b, taken) / 5)
                 return used - budget * (0.2 * b.kind + 0.5 * b.depth + 0.15 * short)
-            best = max(fits, key=score)
+            pick = max(fits, key=score)
         else:
-            best = pending[0]
+            pick = lo
+        best = places[pick]
         start, budget = best.at + 1, room(best, taken)
         taken.append(best)
-        pending = [b for b in pending if b.at > best.at]
+        lo = pick + 1
     return taken
 
 
@@ -133,7 +143,8 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
     least = (width - hang - 2) * 2 / 3   # the room a line under a bracket keeps at the least
     placed = {}   # a break taken: the indent of the line after it
 
-    def indent(b, before) -> int:
+    def indent(b, before, n=None) -> int:   # the indent of the line after b, with before[:n] taken before it
+        n = len(before) if n is None else n
         if b.at in placed:
             return placed[b.at]
         if b.kind == EQUALS:
@@ -141,10 +152,11 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
         bracket = inside.get(b.at)
         if bracket is not None:
             start, column = 0, 0   # the line that holds the bracket: where it starts, its indent
-            for k, t in enumerate(before):
-                if t.at < bracket:
-                    start, column = t.at + 1, indent(t, before[:k])
-                    placed[t.at] = column   # a break taken stays where it is: its line's indent with it
+            k = bisect_left(before, bracket, 0, n, key=_at)   # the breaks taken before the bracket
+            if k:
+                t = before[k - 1]
+                start, column = t.at + 1, indent(t, before, k - 1)
+                placed[t.at] = column   # a break taken stays where it is: its line's indent with it
             column += measure(line[start:bracket + 1])
             if width - column >= least:
                 return column
@@ -156,7 +168,7 @@ def text_lines(lead: str, right: str, width: int, measure=None) -> list:
     out, start = [], 0
     for k, b in enumerate(taken + [None]):
         piece = line[start:b.at if b else len(line)]
-        out.append((indent(taken[k - 1], taken[:k - 1]) if k else 0, piece))
+        out.append((indent(taken[k - 1], taken, k - 1) if k else 0, piece))
         start = b.at + 1 if b else len(line)
     return out
 

@@ -90,13 +90,14 @@ def _once(fn, *args):
     yield fn(*args)
 
 
-def stream(gen, *args, seconds: float) -> tuple:
-    """(items ``gen(*args)`` yielded within ``seconds``, whether it finished)."""
+def stream(gen, *args, seconds: float, first: float = 0.0) -> tuple:
+    """(items ``gen(*args)`` yielded within ``seconds``, whether it finished); ``first``: the first item is
+    waited for this long where it has not come within ``seconds`` (what the later items only add to)."""
     if not available():
         return list(gen(*args)), True
     read, pid = _spawn(gen, *args)
     try:
-        return _collect(read, pid, seconds)
+        return _collect(read, pid, seconds, first)
     finally:
         os.close(read)
 
@@ -160,12 +161,13 @@ def _send(fd: int, message) -> None:
         view = view[os.write(fd, view):]
 
 
-def _collect(fd: int, pid: int, seconds: float) -> tuple:
-    deadline = time.monotonic() + seconds
+def _collect(fd: int, pid: int, seconds: float, first: float = 0.0) -> tuple:
+    now = time.monotonic()
+    deadline, first_deadline = now + seconds, now + max(seconds, first)
     buffer, items = b"", []
     try:
         while True:
-            left = deadline - time.monotonic()
+            left = (deadline if items else first_deadline) - time.monotonic()
             if left <= 0:
                 return items, False
             ready, _, _ = select.select([fd], [], [], left)

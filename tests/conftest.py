@@ -21,6 +21,15 @@ os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+# One compilation cache for the run, on disk: a program one worker compiled, the other worker, a process a test starts
+# (derivax train, verify, a benchmark script) and the worker itself after it dropped its compiled functions
+# (``_memory_bounded``) load instead of compiling again. Made by the first process of the run, inherited by the others,
+# removed when that one ends; a program is cached whatever its compile time or size.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="derivax-xla-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # The text views are laid out at the terminal's width, or COLUMNS off a terminal: the tests pin them at the
 # default 100 whatever the shell that starts them has set.
 os.environ.pop("COLUMNS", None)

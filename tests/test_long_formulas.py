@@ -175,3 +175,16 @@ def test_a_row_of_thousands_of_terms_breaks_as_the_plain_rule_does():
     indexed one is for; here one small enough for the plain rule, bracketed so that lines hang under brackets."""
     right = " + ".join(f"A₁ ⊙ (1 − tanh(Z₁ + {i})²) ⊙ (W₂ + {i})" for i in range(150))
     assert B.text_lines("δ₁ = ", right, 80) == _plain_text_lines("δ₁ = ", right, 80)
+
+
+@pytest.mark.parametrize("name, said", [("ab\u202ecd", "U+202E (right-to-left override)"), ("x\x1b[31m", "U+001B"),
+                                        ("a\u200bb", "U+200B (zero width space)")])
+def test_a_recurrent_layers_name_holds_only_characters_shown_as_themselves(name, said):
+    """A recurrent layer's name is printed in the layout, headers and every message about the layer: a right-to-left
+    override or an escape in it was printed as it was (a network's own name was refused such characters)."""
+    from derive.network.recurrent import Recurrent, simple_rnn_step
+    with pytest.raises(F.NetworkError) as exc:
+        Network((3, 2), [Recurrent(4, simple_rnn_step("tanh"), name=name), Dense(1)], loss="mse")
+    message = str(exc.value)
+    assert message.startswith("layer 1 (Recurrent 4): name ") and said in message
+    assert "\u202e" not in message and "\x1b" not in message and "\u200b" not in message

@@ -75,6 +75,21 @@ def clip(text: str, width: int = SHOWN) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def hidden_character(text: str, spaces: str = "\t\n\r") -> str | None:
+    """The first character of ``text`` that is not shown as itself, but for ``spaces``: a control character (an
+    escape, U+001B, would command the terminal), a format one (a right-to-left override, U+202E, shows the text
+    after it reversed, in code and reports) or a lone surrogate; None where there is none."""
+    import unicodedata
+    return next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in spaces), None)
+
+
+def hidden_said(ch: str) -> str:
+    """U+202E (right-to-left override), as a message names a character ``hidden_character`` found."""
+    import unicodedata
+    said = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}.get(ch)
+    return f"U+{ord(ch):04X} ({said or unicodedata.name(ch, 'a control character').lower()})"
+
+
 def shown(value, width: int = SHOWN) -> str:
     """``repr(value)``, clipped as ``clip`` clips."""
     return clip(repr(value), width)

@@ -21,7 +21,6 @@ puts them in columns (X is (n, m), Z = W A + b, W is (out, in)). The same declar
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -37,7 +36,7 @@ from derive.ops import concat as concat_op, make_cell, reshape as reshape_op, sc
 from derive.network.recurrent import Step, finite_constants
 from derive.network.parts import Layer, _activation, _flag, _plain_ints, _positive_int  # noqa: F401 - re-exported
 from derive.network.parts import plain_variables
-from derive.graph.names import SHOWN, Name, as_name, clip, shown
+from derive.graph.names import SHOWN, Name, as_name, clip, hidden_character, hidden_said, shown
 from derive.reverse.derivation import derive as _derive
 from derive.network.functions import HE_ACTIVATIONS
 from derive.graph.symbols import lam, m
@@ -644,9 +643,17 @@ class Builder:
         """Append a recurrent layer l: H_l = (h_l⟨1⟩, …, h_l⟨T⟩) with h_l⟨t⟩ = step(h_l⟨t−1⟩, x⟨t⟩),
         h_l⟨0⟩ = 0; the layer gives H_l (``sequences``) or its last state A_l."""
         l = self.next_layer
+        if not isinstance(kind, str) or not kind.strip():   # printed in the layout, the headers and every message
+            raise NetworkError(f"layer {l} (Recurrent {units!r:.20}): name must be a word naming the layer (its "
+                               f"default is 'Recurrent'), not {shown(kind, 60)}")
+        hidden = hidden_character(kind)   # line breaks and tabs are printed as spaces, as in a network's name
+        if hidden is not None:
+            raise NetworkError(f"layer {l} (Recurrent {units!r:.20}): name {shown(kind, 60)} holds {hidden_said(hidden)}, "
+                               "a character that is not shown as itself (it moves or hides the text around it): write "
+                               "the name without it")
         what = f"{kind} {units}"
         if kind not in RECURRENT_KINDS and kind != "Recurrent":
-            what = f"Recurrent {kind} {units}"
+            what = f"Recurrent {clip(kind, 60)} {units}"
         units = _positive_int(units, f"layer {l} ({kind}): the number of units")
         self._own(inp, l, what)
         self._takes(inp, 3, what, l)
@@ -904,12 +911,10 @@ class Network:
                                f"({type(name).__name__})")
         # a right-to-left override shows the text after it reversed, in code and reports; an escape (U+001B) would
         # command the terminal. Line breaks and tabs are white space wherever the name is printed.
-        hidden = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\t\n\r"),
-                      None)
+        hidden = hidden_character(name)
         if hidden is not None:
-            raise NetworkError(f"name {shown(name, 60)} holds U+{ord(hidden):04X} "
-                               f"({unicodedata.name(hidden, 'a control character').lower()}), a character that is not "
-                               "shown as itself (it moves or hides the text around it): write the name without it")
+            raise NetworkError(f"name {shown(name, 60)} holds {hidden_said(hidden)}, a character that is not shown as "
+                               "itself (it moves or hides the text around it): write the name without it")
         self.n_inputs, self.layers, self.loss, self.l2, self.name = n_inputs, list(layers), loss, l2, name
         self.steps = steps   # an output at every step: the loss summed over the steps, or their mean
         self.l2_form = l2_form   # the weight decay's form: λ/(2m) ΣW², (λ/2) ΣW² or λ ΣW²

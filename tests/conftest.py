@@ -59,7 +59,7 @@ def _x64_left_as_found():
 
 
 # A worker's resident memory past which the compiled functions are dropped after a test file (they are shared
-# within it, and loaded again from the run's compilation cache, below, by a later file that needs them). Every SymPy
+# within it, and loaded again from the run's compilation cache, above, by a later file that needs them). Every SymPy
 # step under a limit forks the worker, and a fork copies the page tables of all its memory, which the child unmaps
 # as it leaves: at 3 GB, the compiled functions of a worker that ran many files, a fork cost some 0.1 s of CPU,
 # eight times as much as at 400 MB, and the suite forks some 3,000 times.

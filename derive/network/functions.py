@@ -385,6 +385,26 @@ def _shown(point) -> str:
     return f"{point} ≈ {float(point):.6g}"
 
 
+def _with_derivative(checks, fn: sp.Lambda, seconds: float, what: str, of: str, why: str) -> list:
+    """The items ``checks(fn)`` yields in a child process within ``seconds``, the first of which ends with fn's
+    derivative and its size (``parts``) and is awaited up to DERIVATIVE_SECONDS; [] where SymPy failed (nothing is
+    refused for that here: ``derivative`` says how, where it is needed). A DerivativeError where the derivative did
+    not come in time, ExpressionTooLarge where it has more than MAX_DERIVATIVE parts; ``what`` names the formula,
+    ``of`` the variable (" in yhat"), ``why`` what its length costs."""
+    from derive.run.worker import stream
+    try:
+        items, finished = stream(checks, fn, seconds=seconds, first=DERIVATIVE_SECONDS)
+    except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
+        return []
+    if not items and not finished:
+        raise DerivativeError(f"{what}: SymPy did not give its derivative{of} within {DERIVATIVE_SECONDS:g} s; write "
+                              "a shorter formula")
+    if items and items[0][-1] > MAX_DERIVATIVE:
+        raise ExpressionTooLarge(f"{what}: its derivative{of} has more than {MAX_DERIVATIVE:,} parts, too long to "
+                                 f"print and compile{why}; write a shorter formula")
+    return items
+
+
 def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
     """``fn``, or the same function written so that its derivative is finite at every SLOPE_POINTS
     (``_real_slope``); refuse one whose derivative is not finite at one of them (sqrt(|z|) at 0): a unit whose
@@ -392,24 +412,14 @@ def _finite_slope(fn: sp.Lambda) -> sp.Lambda:
     process under a limit, as any SymPy step on a formula; past the limit, or where SymPy fails, nothing is
     refused, but for a derivative that SymPy does not give within DERIVATIVE_SECONDS or that is longer than
     MAX_DERIVATIVE parts. The derivative computed there is the one the layer is derived with (``derivative``)."""
-    from derive.run.worker import stream
     known = _SLOPES.get(fn)
     if known is None:
-        try:
-            items, finished = stream(_slope_checks, fn, seconds=SLOPE_SECONDS, first=DERIVATIVE_SECONDS)
-        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
-            items, finished = [], True   # SymPy failed on it: ``derivative`` says how, where it is needed
-        if not items and not finished:
-            raise DerivativeError(f"activation {clip(str(fn.expr))}: SymPy did not give its derivative within "
-                                  f"{DERIVATIVE_SECONDS:g} s; write a shorter formula")
+        items = _with_derivative(_slope_checks, fn, SLOPE_SECONDS, f"activation {clip(str(fn.expr))}", "",
+                                 " for every unit of the layer (a product of many factors has a derivative of as "
+                                 "many terms, each as long)")
         known = (fn, [])
         if items:
-            out, gaps, d, size = items[0]
-            if size > MAX_DERIVATIVE:
-                raise ExpressionTooLarge(
-                    f"activation {clip(str(fn.expr))}: its derivative has more than {MAX_DERIVATIVE:,} parts, too "
-                    "long to print and compile for every unit of the layer (a product of many factors has a "
-                    "derivative of as many terms, each as long); write a shorter formula")
+            out, gaps, d, _ = items[0]
             if d is not None:
                 _known_derivative(out, 0, d, "activation")
             known = (out, gaps or (items[1] if len(items) > 1 else []))
@@ -519,25 +529,13 @@ def _not_flipped(fn: sp.Lambda) -> None:
     every point: minimizing it drives the prediction away from the target without end (bce or mse with its sign
     flipped trains to a loss of −∞). Every loss that compares, (ŷ − y)², −y log ŷ, a robust one, is finite and
     curves up there. Where a value cannot be had (a kink, a formula SymPy cannot evaluate), nothing is refused."""
-    from derive.run.worker import stream
     p, t = fn.variables
     found = _MATCHES.get(fn)
     if found is None:
         # in a child process under a limit: a deeply nested formula's second derivative took 4.5 s
-        try:
-            items, finished = stream(_loss_checks, fn, seconds=FLIP_SECONDS, first=DERIVATIVE_SECONDS)
-        except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError, RecursionError):
-            items, finished = [], True   # SymPy failed on it: ``derivative`` says how, where it is needed
-        if not items and not finished:
-            raise DerivativeError(f"loss {clip(str(fn.expr))}: SymPy did not give its derivative in {p} within "
-                                  f"{DERIVATIVE_SECONDS:g} s; write a shorter formula")
+        items = _with_derivative(_loss_checks, fn, FLIP_SECONDS, f"loss {clip(str(fn.expr))}", f" in {p}", "")
         if items:
-            d, size = items[0]
-            if size > MAX_DERIVATIVE:
-                raise ExpressionTooLarge(f"loss {clip(str(fn.expr))}: its derivative in {p} has more than "
-                                         f"{MAX_DERIVATIVE:,} parts, too long to print and compile; write a "
-                                         "shorter formula")
-            _known_derivative(fn, 0, d, "the loss")
+            _known_derivative(fn, 0, items[0][0], "the loss")
         found = items[1] if len(items) > 1 else ("unknown",)   # unknown: nothing is refused; nor asked again
         if len(_MATCHES) >= 4096:
             _MATCHES.clear()

@@ -1,6 +1,7 @@
 """What `derivax show` prints reads back into `derivax check`: for small networks of every layer kind derivax prints
 gradients for (dense layers of each activation family, batch norm, layer norm, convolution with a stride, max and
-average pooling, a simple RNN, a GRU, an LSTM, an embedding and attention), each error signal and each gradient as
+average pooling, a simple RNN, a GRU, an LSTM, an embedding and attention), the loss (its bare Σ over every entry),
+each error signal and each gradient as
 the text panels print it (a long one broken over lines, a note beside it) and as the LaTeX view prints it, with its
 printed left side as --param, reads EQUAL; the printed names of the left sides are taken as --param alone too; and
 a wrong variant of each new notation reads NOT EQUAL, so that the reader does not make everything equal."""
@@ -38,12 +39,12 @@ def network(spec):
 
 
 def printed_rows(spec, style):
-    """(left side, the row as printed) of each error signal and gradient: a text panel's row at its width, its
+    """(left side, the row as printed) of the loss, each error signal and each gradient: a text panel's row at its width, its
     note beside it, a long one broken over lines; LaTeX's align row, broken the same way, with its note."""
     _, d = network(spec)
     rows = []
     for title, section in sections(d, style):
-        if title.split(" (")[0] not in ("Error signals", "Gradients"):
+        if title.split(" (")[0] not in ("Loss", "Error signals", "Gradients"):
             continue
         for left, right, note in section:
             if style == "text":
@@ -191,3 +192,18 @@ def test_a_printed_form_that_cannot_be_read_says_what_to_type(kind, formula, say
     with pytest.raises(FormulaError) as caught:
         check(NETWORKS[kind], "W1", formula)
     assert says in str(caught.value)
+
+
+def test_a_bare_sum_is_read_over_every_entry_in_the_cost_only(numbers_decide):
+    """derivax prints the loss with a bare Σ (J = −(1/m) Σ Y ⊙ log(A₂)): in a formula for J it is the sum of every
+    entry, so the cost with a term left out reads NOT EQUAL; elsewhere (a bias's gradient, where it is as often
+    meant over the batch alone) it is still refused, saying which sums derivax reads."""
+    spec = "2-3:tanh-1:sigmoid"
+    net = resolve(spec, loss="bce")[1]
+    d = net.derive("rows")
+    assert check_formula(net, "J", "−(1/m) Σ (Y ⊙ log(A₂) + (1 − Y) ⊙ log(1 − A₂))", "rows", derivation=d).ok
+    assert not check_formula(net, "J", "−(1/m) Σ Y ⊙ log(A₂)", "rows", derivation=d).ok
+    outside = check_formula(net, "J", "−(1/m) Σ (Y ⊙ log(A₂)) + (1 − Y) ⊙ log(1 − A₂)", "rows", derivation=d)
+    assert not outside.ok   # the second term outside the sum: a matrix, not the number J
+    with pytest.raises(FormulaError, match="Σ is a sum"):
+        check_formula(net, "b1", "(1/m) Σ δ₁", "rows", derivation=d)

@@ -362,6 +362,14 @@ class _OtherTarget(CheckError):
     """A formula whose left side or last line names another target than the one checked (``_lines_of_target``)."""
 
 
+def _of_the_cost(d, target) -> bool:
+    """Whether ``target`` names the cost J (a number), whose formula may sum with a bare Σ."""
+    try:
+        return target_node(d, target)[0] is d.model.J
+    except Exception:   # noqa: BLE001 - a target of no node: its own error is said where the formula is checked
+        return False
+
+
 def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     """(verdict, None) on a formula string read with the layers in ``numbering`` (None: derivax's;
     ``OTHER_NUMBERINGS``), or (None, the FormulaError or _OtherTarget that refuses it); a ShapeMismatch carries its
@@ -372,7 +380,7 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     if len(formula) > MAX_LENGTH:   # what was typed; its respelling is held to MAX_RESPELLED (``respell``)
         return None, FormulaError(formula, 0, f"formula longer than {MAX_LENGTH} characters (it has {len(formula)})")
     try:
-        respelled, offsets = respell(formula, names, own, numbering)
+        respelled, offsets = respell(formula, names, own, numbering, scalar=_of_the_cost(d, target))
         respelled, kept = _lines_of_target(d, target, formula, respelled, numbering)
     except (FormulaError, _OtherTarget) as exc:
         return None, exc
@@ -931,8 +939,9 @@ def _check(d, target: str, formula, seed, steps=None) -> FormulaCheck:
     result.counterexample = numeric["counterexample"] or detail
     if result.yours == result.correct and not result.yours_note:   # printed alike: say what the print hides
         result.yours_note = _hidden_difference(user, correct)
-    # a forward node's formula (A1 = gelu(Z1) written out) holds no derivative to diagnose
-    derivatives = diagnose_in_time(user, correct, d.model) if correct.role not in ("act", "pre") else []
+    # a forward node's formula (A1 = gelu(Z1) written out), or the cost's, holds no derivative to diagnose
+    derivatives = diagnose_in_time(user, correct, d.model) \
+        if correct.role not in ("act", "pre") and correct is not d.model.J else []
     if not numeric["ok"] and not any(line.startswith("wrong layer") for line in derivatives or []):
         swapped = _swapped_name(d, formula, correct, per_step, seed)
         if swapped:   # one name put right makes it right: said alone, before any reading of factors

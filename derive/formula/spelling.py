@@ -126,6 +126,7 @@ class _Out:
         self.numbering = None     # "ufldl": layers in round brackets on a, z, δ read from the input as layer 1
         self.glued = -1           # where the name after an adjoint's d (∂J/∂γ₂, dgamma2) begins: no space there
         self.convolutions = False  # the network has convolution layers: ∗ and \ast are theirs, not a product
+        self.scalar = False       # the formula is of a number (J): a bare Σ sums every entry of its term, as \sum does
 
     def put(self, text, at):
         self.chars.extend(text)
@@ -141,13 +142,15 @@ class _Out:
         return "".join(self.chars)
 
 
-def respell(text: str, names=None, own=None, numbering=None):
+def respell(text: str, names=None, own=None, numbering=None, scalar=False):
     """(respelled text, offsets): ``offsets[k]`` is the offset in ``text`` of the respelled text's
     character k (one more entry, for the end). Returns ``text`` itself, and offsets 0..n, where
     nothing needs respelling. ``own``: the names a formula for one layer's gradient writes without the layer's
     index, as the books write one layer's (``Σᵢ a⁽ⁱ⁾ᵀ δ⁽ⁱ⁾``), and the derivation's name each is
     ({"a": "A1", "z": "Z2", "delta": "delta2"} for W2). ``numbering``: None (derivax's, Ng's), "ufldl" or "ex4"
-    (the module's doc)."""
+    (the module's doc). ``scalar``: the formula is of a number, the cost J, where a bare Σ (as derivax prints the
+    loss) can only be the sum of every entry of its term; elsewhere it is refused, for a bias's gradient is as often
+    written with it over the batch alone."""
     from derive.formula.errors import MAX_LENGTH, MAX_RESPELLED
     if numbering not in NUMBERINGS:
         raise ValueError(f"numbering must be one of {', '.join(map(repr, NUMBERINGS))}, not {numbering!r}")
@@ -159,7 +162,7 @@ def respell(text: str, names=None, own=None, numbering=None):
                                                               "part of a formula" if placeholder != _PRODUCT else
                                "a NUL character is no part of a formula")
     try:
-        new, at = _powered_calls(*_characters(text, names, numbering))
+        new, at = _powered_calls(*_characters(text, names, numbering, scalar))
     except RecursionError:
         raise FormulaError(text, 0, "formula nested too deeply") from None
     typeset = new != text.strip()   # the books' notation (δ₂, ᵀ, ⊙, LaTeX): juxtaposition is a product there
@@ -505,12 +508,12 @@ def _unbalanced(text) -> bool:
     return depth != 0
 
 
-def _characters(text, names=None, numbering=None):
+def _characters(text, names=None, numbering=None, scalar=False):
     """The always-safe respellings: characters and LaTeX commands that no Python expression holds."""
     start, end = _strip_around(text)
     layers = [int(n[1:]) for n in (names or ()) if re.fullmatch(r"A\d+", n)]
     out = _Out(max(layers) if layers else None, set(names) if names is not None else None, _batch_axis(names))
-    out.numbering = numbering
+    out.numbering, out.scalar = numbering, scalar
     out.convolutions = any(re.fullmatch(r"W\d+", str(k)) and getattr(v, "rank", 0) >= 3 for k, v in names.items()) \
         if isinstance(names, dict) else False
     latex = "\\" in text[start:end] or "^{" in text[start:end] or "_{" in text[start:end]
@@ -883,6 +886,9 @@ def _write(text, start, end, out, latex):
         if typeset and _LAYER_SUP.fullmatch("".join(_TYPESET_SUP[ch] for ch in typeset.group())) \
                 and _nielsen_name(out) is not None:   # Nielsen's typeset w², δᴸ
             i = _nielsen_layer(text, i, typeset.end(), "".join(_TYPESET_SUP[ch] for ch in typeset.group()), out, end)
+            continue
+        if c in "Σ∑" and out.scalar:   # J = −(1/m) Σ Y ⊙ log(A₂), as derivax prints the loss: over every entry
+            i = _summed(text, i, i + 1, end, out, latex, "sum")
             continue
         if c in _REFUSED:
             raise FormulaError(text, i, f"{c} is {_REFUSED[c]}")

@@ -24,11 +24,13 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # One compilation cache for the run, on disk: a program one worker compiled, the other worker, a process a test starts
 # (derivax train, verify, a benchmark script) and the worker itself after it dropped its compiled functions
 # (``_memory_bounded``) load instead of compiling again. Made by the first process of the run, inherited by the others,
-# removed when that one ends; a program is cached whatever its compile time or size.
+# removed when that one ends. Only the two workers write to it, each entry whole (``_cache_written_whole``): JAX writes
+# an entry in place, and a process reading it meanwhile would find it cut short. The processes the tests start only
+# read it (their least compile time to be cached is out of reach).
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="derivax-xla-")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "1e9"
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # The text views are laid out at the terminal's width, or COLUMNS off a terminal: the tests pin them at the
 # default 100 whatever the shell that starts them has set.
@@ -72,6 +74,34 @@ def _resident_mb() -> float:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_written_whole():
+    """This worker writes every program it compiles to the run's compilation cache, each entry to a file of its own
+    first and then renamed into place, so that no process ever reads one half written. Where JAX's cache is not
+    as expected here, nothing is written (the processes only read)."""
+    import jax
+    try:
+        from jax._src import lru_cache
+        suffix, put = lru_cache._CACHE_SUFFIX, lru_cache.LRUCache.put
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def whole(self, key, value):
+        if getattr(self, "eviction_enabled", True):
+            return put(self, key, value)
+        path = self.path / f"{key}{suffix}"
+        if path.exists():
+            return None
+        part = self.path / f".{key}.{os.getpid()}.part"
+        part.write_bytes(value)
+        os.replace(part, path)
+        return None
+    lru_cache.LRUCache.put = whole
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield
 
 
 @pytest.fixture(autouse=True, scope="module")

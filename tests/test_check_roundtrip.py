@@ -205,5 +205,6 @@ def test_a_bare_sum_is_read_over_every_entry_in_the_cost_only(numbers_decide):
     assert not check_formula(net, "J", "−(1/m) Σ Y ⊙ log(A₂)", "rows", derivation=d).ok
     outside = check_formula(net, "J", "−(1/m) Σ (Y ⊙ log(A₂)) + (1 − Y) ⊙ log(1 − A₂)", "rows", derivation=d)
     assert not outside.ok   # the second term outside the sum: a matrix, not the number J
-    with pytest.raises(FormulaError, match="Σ is a sum"):
-        check_formula(net, "b1", "(1/m) Σ δ₁", "rows", derivation=d)
+    for target, formula in (("b1", "(1/m) Σ δ₁"), ("J", "−(1/m) Σᵢ Y ⊙ log(A₂)"), ("J", "−(1/m) Σⱼ Y ⊙ log(A₂)")):
+        with pytest.raises(FormulaError, match="Σ is a sum"):   # Σᵢ without x⁽ⁱ⁾, Σⱼ: an index derivax does not read
+            check_formula(net, target, formula, "rows", derivation=d)

@@ -887,7 +887,9 @@ def _write(text, start, end, out, latex):
                 and _nielsen_name(out) is not None:   # Nielsen's typeset w², δᴸ
             i = _nielsen_layer(text, i, typeset.end(), "".join(_TYPESET_SUP[ch] for ch in typeset.group()), out, end)
             continue
-        if c in "Σ∑" and out.scalar:   # J = −(1/m) Σ Y ⊙ log(A₂), as derivax prints the loss: over every entry
+        if c in "Σ∑" and out.scalar and not text.startswith(_SUM_INDEXES, i + 1):
+            # J = −(1/m) Σ Y ⊙ log(A₂), as derivax prints the loss: over every entry (a Σ with an index derivax does
+            # not read, Σᵢ without x⁽ⁱ⁾, Σⱼ, is refused below, saying which sums it reads)
             i = _summed(text, i, i + 1, end, out, latex, "sum")
             continue
         if c in _REFUSED:
@@ -993,6 +995,8 @@ _NOTE = re.compile(r"[ \t]{2,}\[[^\[\]\n]*\][ \t]*(?=│|\n|$)")
 # a formula typed for a bias's gradient means over the batch as often as over every entry, is refused (``_REFUSED``)
 _TEXT_SUM = re.compile(r"[Σ∑](ₜ|ₖ|ᵢ\s*,\s*[ₚₜ])")
 _TEXT_SUMS = {"ₜ": "sum_t", "ₖ": "sum_k", "ᵢ,ₚ": "sum_ip", "ᵢ,ₜ": "sum_ip"}
+# what makes a Σ one with an index (Σᵢ, Σⱼ, Σ_j, Σ^m): no bare Σ
+_SUM_INDEXES = tuple("ᵢⱼₖₗₘₙₚₜₓ₀₁₂₃₄₅₆₇₈₉_^")
 _LATEX_PAIR_SUM = re.compile(r"(?![A-Za-z])\s*_\s*\{\s*i\s*,\s*[pt]\s*\}")
 # a step of a sequence: h₁⟨t−1⟩ (text), h^{[1]\langle t-1\rangle} and x^{\langle t\rangle T} (LaTeX)
 _STEP = re.compile(r"⟨\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*⟩")

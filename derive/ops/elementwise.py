@@ -180,7 +180,9 @@ def _vjp(node, g, ctx):
             d, through = _partial(expr, i, len(args), named)
         except TimeLimitExceeded:
             what = f"{node.name}" if node.name else "an elementwise step"
-            raise TimeLimitExceeded(f"the derivative of {what} in its operand {i + 1} ({clip(str(expr))}): SymPy did "
+            # the expression in its operands' names (Z1), where they have them, not the graph's placeholders
+            said = expr.xreplace({ph(k): sp.Symbol(str(a.name)) for k, a in enumerate(args) if a.name})
+            raise TimeLimitExceeded(f"the derivative of {what} in its operand {i + 1} ({clip(str(said))}): SymPy did "
                                     f"not give it within {PARTIAL_SECONDS:g} s; write a shorter formula") from None
         if d == 0:
             continue

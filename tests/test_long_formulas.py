@@ -75,6 +75,24 @@ def test_an_activation_sympy_does_not_differentiate_in_time_is_refused(monkeypat
 _PARTIAL_HERE = E._partial_here
 
 
+def _slow_loss_checks(fn):
+    time.sleep(30)
+    yield None, 0
+
+
+def test_a_loss_sympy_does_not_differentiate_in_time_is_refused(monkeypatch):
+    monkeypatch.setattr(F, "_loss_checks", _slow_loss_checks)
+    monkeypatch.setattr(F, "DERIVATIVE_SECONDS", 0.5)
+    monkeypatch.setattr(F, "FLIP_SECONDS", 0.2)
+    yhat, y = sp.symbols("yhat y")
+    expr = (yhat - y) ** 2 * sp.Rational(5, 7) + sp.log(sp.cosh(yhat - y)) / 13
+    start = time.monotonic()
+    with pytest.raises(F.DerivativeError, match=r"^loss .*: SymPy did not give its derivative in yhat within 0\.5 s"):
+        F.loss(expr)
+    assert time.monotonic() - start < 10
+    assert not any(k.expr == expr for k in F._MATCHES)
+
+
 def _slow_partial(expr, i, n, through):
     if F.parts(expr, E.PARTIAL_PARTS) > E.PARTIAL_PARTS:   # the long one, in the child
         time.sleep(30)
@@ -180,7 +198,8 @@ def test_a_row_of_thousands_of_terms_breaks_as_the_plain_rule_does():
 
 
 @pytest.mark.parametrize("name, said", [("ab\u202ecd", "U+202E (right-to-left override)"), ("x\x1b[31m", "U+001B"),
-                                        ("a\u200bb", "U+200B (zero width space)")])
+                                        ("a\u200bb", "U+200B (zero width space)"),
+                                        ("", "must be a word naming the layer"), (5, "must be a word naming the layer")])
 def test_a_recurrent_layers_name_holds_only_characters_shown_as_themselves(name, said):
     """A recurrent layer's name is printed in the layout, headers and every message about the layer: a right-to-left
     override or an escape in it was printed as it was (a network's own name was refused such characters)."""
@@ -188,5 +207,5 @@ def test_a_recurrent_layers_name_holds_only_characters_shown_as_themselves(name,
     with pytest.raises(F.NetworkError) as exc:
         Network((3, 2), [Recurrent(4, simple_rnn_step("tanh"), name=name), Dense(1)], loss="mse")
     message = str(exc.value)
-    assert message.startswith("layer 1 (Recurrent 4): name ") and said in message
+    assert message.startswith("layer 1 (Recurrent 4): name ") and said in message, message
     assert "\u202e" not in message and "\x1b" not in message and "\u200b" not in message

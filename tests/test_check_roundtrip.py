@@ -97,6 +97,19 @@ def test_every_printed_error_signal_and_gradient_reads_back_equal(kind, style, n
     assert not wrong, "\n".join(wrong)
 
 
+def test_heads_of_key_size_one_print_as_heads_and_merge_and_read_back(numbers_decide):
+    """Two heads of one feature each: splitting into heads and merging them back only adds or drops an axis of
+    length 1, and was printed as permute(H₂, (0, 2, 1, 3)), which the reader does not take; it prints as heads(...)
+    and merge(...) as for any key size, and every printed row reads back."""
+    spec = "2-emb2x2-att2-2:softmax"
+    rows = printed_rows(spec, "text")
+    printed = "\n".join(formula for _, formula in rows)
+    assert "permute" not in printed and "merge(∂J/∂Q₂)" in printed and "heads(δ₂ Wo₂ᵀ)" in printed
+    wrong = [left for left, formula in rows if not check(spec, left, formula).ok]
+    assert not wrong
+    assert not check(spec, "∂J/∂Wq₂", "Σₜ A₁⟨t⟩ᵀ merge(∂J/∂K₂)⟨t⟩").ok
+
+
 def test_the_panels_lines_read_back_with_their_borders(numbers_decide):
     """The probe's δ₁ of batch norm, and a line broken over two, copied with the panel's │ borders."""
     for spec, wanted in ((NETWORKS["normalization"], "δ₁"), (NETWORKS["dense"], "δ₄")):

@@ -59,12 +59,13 @@ def _show(node, p):
         return p.arg(node.args[0])  # one state of a recurrence (h₁⟨T⟩), a summed bias, a sum back to (1, 1)
     if _is_flatten(node):
         return p.call("flatten", s), p.ATOM
-    if _squeezes(node):  # the same entries in the same order: printed as its operand
-        return p.arg(node.args[0])
     a = node.args[0]
     if node.rank == 3 and a.op == "permute" and a.attrs["axes"] == (0, 2, 1, 3) and a.args[0].rank == 4:
-        # attention's heads (batch, head, time, dₖ) joined back into (batch, time, h·dₖ)
+        # attention's heads (batch, head, time, dₖ) joined back into (batch, time, h·dₖ); before the squeeze
+        # below, which a key size of 1 would otherwise take it for
         return p.call("merge", p.arg(a.args[0])[0]), p.ATOM
+    if _squeezes(node):  # the same entries in the same order: printed as its operand
+        return p.arg(node.args[0])
     shape = ", ".join(p.dim(d) for d in node.shape)
     return p.call("reshape", f"{s}, ({shape})"), p.ATOM
 

@@ -186,6 +186,25 @@ def test_a_recurrence_line_holds_at_the_steps_its_note_names(kind, formula, numb
     assert result.ok and any("t < 3" in how for how in result.how)
 
 
+def test_a_markdown_block_reads_back_with_its_note(numbers_decide):
+    """A block copied from the Markdown view: the $$ lines, the equation, and its note on a line of its own in
+    italics, *$t < 3$: what step t+1 sends back*. The note is read as the steps the line holds at, as the text
+    panel's [t < 3: ...] is; every other block with its italic note line reads back too."""
+    from derive.printing.document import to_markdown
+    _, d = network(NETWORKS["rnn"])
+    blocks = [b.strip() for b in to_markdown(d).split("\n\n") if b.strip().startswith("$$")]
+    noted = [b for b in blocks if "\n*$t < 3$" in b]
+    assert len(noted) == 1
+    result = check(NETWORKS["rnn"], "∂J/∂h₁⟨t⟩", noted[0])
+    assert result.ok and any("t < 3" in how for how in result.how)
+    assert not check(NETWORKS["rnn"], "∂J/∂h₁⟨t⟩", noted[0].split("\n*")[0]).ok   # without its note: every step
+    with_notes = [b for b in blocks if "\n*" in b and "\\partial J}{\\partial" in b.split("=")[0]]
+    assert len(with_notes) >= 2
+    for block in with_notes:
+        left = block.split("\n")[1].split("=")[0].strip()
+        assert check(NETWORKS["rnn"], left, block).ok, block
+
+
 def test_a_constant_printed_to_six_digits_reads_as_the_constant(verdict_only):
     result = check("2-2:selu-1:sigmoid", "δ₁", "(δ₂ W₂ᵀ) ⊙ (1.7581 (1 − step(Z₁)) ⊙ (elu(Z₁) + 1) + 1.0507 step(Z₁))")
     assert result.ok and "1.7581 read as 1.7580993408473768" in result.yours_note

@@ -913,9 +913,10 @@ def _write(text, start, end, out, latex):
 
 
 # the lines around a block derivax prints (show --format latex, markdown, the text panels): LaTeX comments,
-# an environment's \begin and \end, markdown's $$, headings and **Convention:** line, a panel's top and bottom
+# an environment's \begin and \end, markdown's $$, headings, **Convention:** line and a note's own line in italics
+# (*$t < 3$: what step t+1 sends back*), a panel's top and bottom
 _ASIDE = re.compile(r"[ \t]*(?:%[^\n]*|\\(?:begin|end)\{(?:align|aligned|equation|gather|gathered|split)\*?\}[ \t]*"
-                    r"|\$\$[ \t]*|#{1,6}[ \t][^\n]*|\*\*[^*\n]+\*\*[^\n]*|[╭╰][^\n]*[╮╯][ \t]*)(?=\n|$)")
+                    r"|\$\$[ \t]*|#{1,6}[ \t][^\n]*|\*\*[^*\n]+\*\*[^\n]*|\*[^*\n]+\*[ \t]*|[╭╰][^\n]*[╮╯][ \t]*)(?=\n|$)")
 _HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z])(?![A-Za-z]))")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather|gathered|split)\*?\}")
 _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδγβμσ])")
@@ -1016,12 +1017,13 @@ _STRIDE = re.compile(r"[₀-₉]+(?:,[₀-₉]+)*")
 _LATEX_STRIDE = re.compile(r"\s*_\s*(?:\{[^{}]*\}|\d)")
 
 
-_CONDITION = re.compile(r"(?:\[|\\text\s*\{\s*\$)\s*t\s*([<>])\s*(\d+)\s*\$?\s*:")
+_CONDITION = re.compile(r"(?:\[|\\text\s*\{\s*\$|^[ \t]*\*\$)\s*t\s*([<>])\s*(\d+)\s*\$?\s*:", re.MULTILINE)
 
 
 def step_condition(text):
     """(sign, k) of the steps a recurrence's line holds at, as its note says (``[t < 3: what step t+1 sends back]``,
-    LaTeX's ``&& \\text{$t < 3$: ...}``): ("<", 3), (">", 1); None for a formula without such a note."""
+    LaTeX's ``&& \\text{$t < 3$: ...}``, Markdown's line ``*$t < 3$: ...*``): ("<", 3), (">", 1); None for a formula
+    without such a note."""
     found = _CONDITION.search(text) if isinstance(text, str) else None
     return (found.group(1), int(found.group(2))) if found else None
 

@@ -113,7 +113,7 @@ def test_a_class_or_method_that_is_not_there_is_named(spec, words):
 def test_a_class_with_no_backward_method_is_named(tmp_path):
     from compile.checks.sandbox import LoadError
     (tmp_path / "net.py").write_text("class Net:\n    def forward(self, x):\n        return x\n")
-    with pytest.raises(LoadError, match="Net is a class with none of the methods loss, backward, backprop"):
+    with pytest.raises(LoadError, match="Net is a class with none of the methods gradient, gradients, loss, backward, backprop"):
         check_code(Network(2, [Dense(2, "softmax")]), f"{tmp_path / 'net.py'}:Net", points=1)
 
 

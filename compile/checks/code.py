@@ -1794,9 +1794,16 @@ def _cnn_sizes(model):
     dense = [l for l in layers if l.kind == "dense"]
     h, w, c = (int(n) for n in model.input_shape)
     kh, _, _, filters = (int(n) for n in layers[0].W.shape)
+    geometry = dict(getattr(layers[0], "geometry", None) or ())
+    pads, strides = set(geometry.get("padding", ((0, 0),))), set(geometry.get("stride", (1,)))
+    pad = next(iter(pads)) if len(pads) == 1 else None
+    # Saito's SimpleConvNet(input_dim, conv_param={'filter_num', 'filter_size', 'pad', 'stride'}, hidden_size,
+    # output_size): where its convolution has one padding on every side and one stride
+    conv_param = {"filter_num": filters, "filter_size": kh, "pad": int(pad[0]), "stride": int(next(iter(strides)))} \
+        if pad is not None and pad[0] == pad[1] and len(strides) == 1 else None
     return {"input_dim": (c, h, w), "num_filters": filters, "filter_size": kh, "num_classes": int(layers[-1].units),
             "hidden_dim": int(dense[0].units) if len(dense) == 2 else None, "maps": before,
-            "flat_weight": str(layers[flat[0] + 1].W.name), "input": (h, w, c)}
+            "flat_weight": str(layers[flat[0] + 1].W.name), "input": (h, w, c), "conv_param": conv_param}
 
 
 def _theta(model, columns):

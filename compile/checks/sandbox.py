@@ -526,7 +526,9 @@ ROLES = {
           "targets_list", "target_list"},
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
             "weight_regularizer_l2",   # nnfs's Layer_Dense: λ ΣW² (--l2-form lambda)
-            "lamda", "lambda_reg", "reg_lambda", "regularization"},
+            "lamda", "lambda_reg", "reg_lambda", "regularization",
+            "lambda",   # Welch Labs' Neural_Network(Lambda=0): a name read in lower case
+            "weight_decay_lambda"},   # Saito's MultiLayerNet
     "cache": {"cache", "forward", "activations", "acts", "fwd"},
     "caches": {"caches"},
     "keep": {"keep_prob", "keep", "p_keep", "keep_probability", "keepprob"},
@@ -582,6 +584,11 @@ class Method:
         if rename:   # self.params under the keys its constructor made (gamma1, W2 for derivax's gamma2, W3)
             facts["params"] = {theirs: _channels_first(params[ours], ours, cnn) if first else params[ours]
                                for theirs, ours in rename.items()}
+        held = _written_into_own(obj, facts["params"])
+        if held is not None:   # the constructor's own arrays, which its layers hold too, now hold the values
+            facts["params"] = held
+            if context is not None and context.get("_built"):
+                context["_built"] += "; the values written into the arrays of its own self.params"
         for key, value in facts.items():
             try:
                 setattr(obj, key, value)
@@ -609,6 +616,27 @@ class Method:
             out = method(*[images(a) for a in args], **{k: images(v) for k, v in kwargs.items()})
             return _renamed(out, rename, cnn if first else None)
         return renamed
+
+
+def _written_into_own(obj, values):
+    """The dict ``obj.params`` its constructor made, with ``values`` written into its arrays in place; None where it
+    has no such dict, or its keys, shapes or dtype (float64, writable) are not those of ``values``. The layers a
+    constructor builds may hold its arrays themselves (Saito's ``Affine(self.params['W1'], self.params['b1'])``): a new
+    dict set in its place would leave them computing at the constructor's own values, not at the point checked."""
+    np = _numpy()
+    own = getattr(obj, "params", None) if obj is not None else None
+    if not isinstance(own, dict) or set(own) != set(values) or own is values:
+        return None
+    for key, value in values.items():
+        mine = own[key]
+        if not (isinstance(mine, np.ndarray) and mine.dtype == np.float64 and mine.flags.writeable
+                and mine.shape == np.shape(value)):
+            return None
+        if any(mine is own[other] for other in own if other != key):   # one array under two keys: not theirs alone
+            return None
+    for key, value in values.items():
+        own[key][...] = value
+    return own
 
 
 def _channels_first(value, name, cnn):
@@ -697,10 +725,15 @@ def _constructor_value(name, context):
     if cnn and name in ("input_dim", "num_filters", "filter_size", "num_classes", "hidden_dim") \
             and cnn.get(name) is not None:   # CS231n's ThreeLayerConvNet: input_dim (C, H, W), as it takes images
         return tuple(cnn[name]) if name == "input_dim" else cnn[name]
+    # Saito's SimpleConvNet: conv_param as a dict, hidden_size and output_size
+    if cnn and name == "conv_param" and cnn.get("conv_param") is not None:
+        return dict(cnn["conv_param"])
+    if cnn and name in ("hidden_size", "output_size") and cnn.get("hidden_dim" if name == "hidden_size" else "num_classes"):
+        return cnn["hidden_dim" if name == "hidden_size" else "num_classes"]
     if sizes:
         if name in ("sizes", "layer_sizes", "layers_dims", "layer_dims", "dims"):
             return list(sizes)
-        if name in ("hidden_dims", "hidden_sizes", "hidden_layers"):
+        if name in ("hidden_dims", "hidden_sizes", "hidden_layers", "hidden_size_list", "hidden_layer_sizes"):
             return list(sizes[1:-1])
         if name in ("hidden_dim", "hidden_size", "n_hidden", "num_hidden") and len(sizes) == 3:
             return sizes[1]
@@ -1658,8 +1691,9 @@ def _package_of(path: str):
     return folder, ".".join(parts)
 
 
-# The methods a class named alone is checked by, first found first: CS231n's nets, Nielsen's Network.
-CLASS_METHODS = ("loss", "backward", "backprop", "gradients", "grads", "gradient")
+# The methods a class named alone is checked by, first found first: Saito's nets (whose loss is a number, gradient
+# the gradients), CS231n's nets, Nielsen's Network.
+CLASS_METHODS = ("gradient", "gradients", "loss", "backward", "backprop", "grads")
 # then a method that updates the weights in place (Rashid's train), where the class's own module defines it (not
 # torch's Module.train)
 UPDATE_METHODS = ("train", "train_step")

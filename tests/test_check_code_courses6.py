@@ -1,0 +1,137 @@
+"""check-code on code in the style of Saito's "Deep Learning from Scratch" and Welch Labs' "Neural Networks
+Demystified", named as the books write it, with no adapter. Saito's layers hold the very arrays its constructor put in
+self.params (Affine(self.params['W1'], ...)), so the point checked is written into those arrays, not set as a new dict
+the layers never see; a class named alone is checked by its gradient(x, t), not by loss(x, t), which is a number;
+its SimpleConvNet takes conv_param as a dict; Welch's λ is the constructor's Lambda, Saito's weight_decay_lambda.
+The files are in tests/courses6/. The verdicts come from derivax's derivation; that the files' gradients are right is
+checked here on their own against central differences of their own loss, independent of derivax."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compile import check_code
+from derive import Conv2D, Dense, Flatten, MaxPool2D, Network
+
+HERE = Path(__file__).parent / "courses6"
+
+
+def dense(sizes, acts, l2=None, l2_form="lambda/(2m)", loss="ce"):
+    layers = [Dense(n, a) for n, a in zip(sizes[1:], acts)]
+    return Network(sizes[0], layers, loss=loss, l2=l2, l2_form=l2_form)
+
+
+def conv():
+    return Network((6, 6, 2), [Conv2D(3, 3, activation="relu"), MaxPool2D(2), Flatten(), Dense(5, "relu"), Dense(3, "softmax")])
+
+
+def wrong(report):
+    assert report.error is None, report.error
+    return sorted(n for n, r in report.params.items() if not r.ok)
+
+
+def variant(tmp_path, file, old, new):
+    """The course folder copied, one line of ``file`` changed: a slip planted in otherwise right code."""
+    folder = tmp_path / "course"
+    shutil.copytree(HERE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / file).read_text()
+    assert text.count(old) == 1
+    (folder / file).write_text(text.replace(old, new))
+    return folder
+
+
+def _numeric(loss, params, eps=1e-6):
+    grads = {}
+    for key, value in params.items():
+        g = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            keep = value[i]
+            value[i] = keep + eps
+            up = loss()
+            value[i] = keep - eps
+            down = loss()
+            value[i] = keep
+            g[i] = (up - down) / (2 * eps)
+        grads[key] = g
+    return grads
+
+
+@pytest.mark.parametrize("make", ["two", "multi", "conv"])
+def test_the_books_gradients_are_right_by_central_differences(make, monkeypatch):
+    """The fixtures themselves: gradient(x, t) against central differences of loss(x, t), in float64."""
+    monkeypatch.syspath_prepend(str(HERE))
+    import saito_nets
+    rng = np.random.default_rng(3)
+    np.random.seed(3)
+    if make == "two":
+        net, x = saito_nets.TwoLayerNet(4, 5, 3, weight_init_std=0.5), rng.normal(size=(5, 4))
+    elif make == "multi":
+        net, x = saito_nets.MultiLayerNet(4, [5, 6], 3, weight_decay_lambda=0.1), rng.normal(size=(5, 4))
+    else:
+        net = saito_nets.SimpleConvNet((2, 6, 6), {"filter_num": 3, "filter_size": 3, "pad": 0, "stride": 1}, 5, 3,
+                                       weight_init_std=0.5)
+        x = rng.normal(size=(5, 2, 6, 6))
+    t = np.eye(3)[rng.integers(0, 3, 5)]
+    own = net.gradient(x, t)
+
+    def loss():   # written out here: the book's own adds 1e-7 inside its log, a difference of 1e-5 at a small ŷ
+        z = net.predict(x)
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        decay = sum(np.sum(w ** 2) for k, w in net.params.items() if k.startswith("W"))
+        return -np.sum(t * log_p) / len(x) + (0.5 * 0.1 * decay if make == "multi" else 0.0)
+    ref = _numeric(loss, net.params)
+    for key in net.params:
+        assert np.allclose(own[key], ref[key], rtol=1e-5, atol=1e-8), key
+
+
+def test_a_net_whose_layers_hold_its_arrays_is_checked_at_the_point_given():
+    """Named by its class alone: checked by gradient(x, t), with the point's values in the arrays its layers hold.
+    Before, the dict was replaced and every gradient came out at the constructor's random weights: 4 of 4 wrong."""
+    report = check_code(dense([4, 5, 3], ["relu", "softmax"]), f"{HERE / 'saito_nets.py'}:TwoLayerNet", points=2)
+    assert wrong(report) == []
+    assert "TwoLayerNet.gradient(x=x, t=y)" in " ".join(report.notes)
+    assert "written into the arrays of its own self.params" in " ".join(report.notes)
+
+
+def test_a_slip_in_a_layer_the_net_is_built_of_is_found(tmp_path):
+    folder = variant(tmp_path, "saito_layers.py", "self.dW = np.dot(self.x.T, dout)", "self.dW = 2 * np.dot(self.x.T, dout)")
+    report = check_code(dense([4, 5, 3], ["relu", "softmax"]), f"{folder / 'saito_nets.py'}:TwoLayerNet", points=1)
+    assert wrong(report) == ["W1", "W2"]
+    assert "2 · ref" in report.params["W1"].message
+
+
+@pytest.mark.parametrize("form, ok", [("lambda/2", True), ("lambda", False)])
+def test_saitos_weight_decay_lambda_is_given_the_networks_lambda(form, ok):
+    """MultiLayerNet(input_size, hidden_size_list, output_size, weight_decay_lambda): its loss adds (λ/2) ΣW²."""
+    report = check_code(dense([4, 5, 6, 3], ["relu", "relu", "softmax"], l2=0.3, l2_form=form),
+                        f"{HERE / 'saito_nets.py'}:MultiLayerNet", points=1)
+    assert "hidden_size_list=[5, 6]" in " ".join(report.notes) and "weight_decay_lambda=0.3" in " ".join(report.notes)
+    assert wrong(report) == ([] if ok else ["W1", "W2", "W3"])
+
+
+def test_saitos_conv_net_takes_its_conv_param_and_reads_channels_first():
+    report = check_code(conv(), f"{HERE / 'saito_nets.py'}:SimpleConvNet.gradient", points=1)
+    assert wrong(report) == []
+    assert "conv_param={'filter_num': 3, 'filter_size': 3, 'pad': 0, 'stride': 1}" in " ".join(report.notes)
+
+
+def test_a_slip_in_saitos_convolution_is_found(tmp_path):
+    folder = variant(tmp_path, "saito_layers.py", "self.db = np.sum(dout, axis=0)\n        self.dW = np.dot(self.col.T",
+                     "self.db = -np.sum(dout, axis=0)\n        self.dW = np.dot(self.col.T")
+    report = check_code(conv(), f"{folder / 'saito_nets.py'}:SimpleConvNet.gradient", points=1)
+    assert wrong(report) == ["b1"]
+    assert "wrong sign" in report.params["b1"].message
+
+
+@pytest.mark.parametrize("slip, says", [(None, None), ("2 * self.Lambda * self.W2", "W2")])
+def test_welchs_lambda_is_the_networks(tmp_path, slip, says):
+    """Neural_Network(Lambda=0): (λ/2) ΣW² in its cost, λ W in its gradient. Before, its Lambda was left at 0 and the
+    right code was told its weight decay's term was missing."""
+    folder = HERE if slip is None else variant(tmp_path, "welch.py", "+ self.Lambda * self.W2", f"+ {slip}")
+    net = Network(2, [Dense(3, "sigmoid", use_bias=False), Dense(1, "sigmoid", use_bias=False)], loss="(yhat-y)**2/2",
+                  l2=0.05, l2_form="lambda/2")
+    report = check_code(net, f"{folder / 'welch.py'}:Neural_Network.costFunctionPrime", points=1)
+    assert "Neural_Network(Lambda=0.05)" in " ".join(report.notes)
+    assert wrong(report) == ([] if says is None else [says])

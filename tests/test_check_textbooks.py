@@ -44,6 +44,11 @@ check = formula_checker("columns")   # check_formula on a derivation made once p
     (NG, "dZ1", "W2.T @ dZ2 * g'(Z1)", "W2.T @ dZ2 * tanh_prime(Z1)"),              # Ng's g[1]'(Z[1])
     (NG, "dZ1", r"W^{[2]T} dZ^{[2]} * g^{[1]\prime}(Z^{[1]})", "W2.T @ dZ2 * tanh_prime(Z1)"),
     (RELU, "W2", "A1.T.dot(A2 - Y) / N + 2*λ*W2", "A1.T.dot(A2 - Y) / m + 2*reg*W2"),   # CS231n's N, a λ
+    # σ(z)(1 − σ(z)) and a(1 − a) side by side: entrywise, as no matrix product fits two (3, m) arrays
+    (NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ σ(Z2)(1 − σ(Z2))", "(W3.T @ delta3) * sigmoid(Z2) * (1 - sigmoid(Z2))"),
+    (NIELSEN_HALF, "delta2", "(A₂ − Y) ⊙ A₂(1 − A₂)", "(A2 - Y) * A2 * (1 - A2)"),
+    (NIELSEN3, "delta2", r"(W_3^T \delta_3) \odot A_2 (1 - A_2)", "(W3.T @ delta3) * A2 * (1 - A2)"),
+    (NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ a₂(1 − a₂)", "(W3.T @ delta3) * A2 * (1 - A2)"),   # a book's lower case
 ])
 def test_a_book_spelling_reads_as_the_formula_it_means(net, target, typed, ascii_):
     convention = "rows" if net is RELU else "columns"
@@ -104,6 +109,18 @@ def test_a_product_in_the_wrong_order_or_kind_says_what_fits(typed, words):
     with pytest.raises(FormulaError) as e:
         check(NG, "W2", typed)
     assert words in str(e.value), str(e.value)
+
+
+def test_products_side_by_side_are_entrywise_only_where_no_matrix_product_fits():
+    """Said in the note; a product typed as @ stays a matrix product (its shapes refused), and one that fits as a
+    matrix product (W3ᵀ δ3) is one; a wrong factor side by side is still wrong."""
+    read = check(NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ σ(Z2)(1 − σ(Z2))")
+    assert "σ(Z2)(1 − σ(Z2)) read as an entrywise product (⊙): two arrays (3, m) side by side" in read.yours_note
+    with pytest.raises(FormulaError, match="cannot multiply"):
+        check(NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ σ(Z2) @ (1 − σ(Z2))")
+    assert not check(NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ σ(Z2)(1 + σ(Z2))").ok
+    with pytest.raises(FormulaError, match="cannot multiply"):   # shapes apart: a slip, not a product side by side
+        check(NG, "W2", "(1/m) δ₂ A₁")
 
 
 @pytest.mark.parametrize("net, target, formula, convention, words", [

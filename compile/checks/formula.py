@@ -391,6 +391,9 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
     columns_hint = reads_nielsen(formula) and d.model.convention == "rows"
+    side_by_side = []
+    if respelled != formula.strip() and "@" in respelled:   # the books' notation: a product may be written A₁(1 − A₁)
+        respelled = _side_by_side(d, target, formula, respelled, offsets, side_by_side)
     try:
         result = _check_formula(d, target, respelled, seed, dz, step_condition(formula))
     except FormulaError as exc:
@@ -405,12 +408,107 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     if respelled != formula.strip():
         result.formula = formula
         result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", *_greek_read(d, formula, respelled),
-                                                    *constants, result.yours_note]))
+                                                    *constants, *side_by_side, result.yours_note]))
     if reads_nielsen(formula):
         result.reading = "; ".join(filter(None, [result.reading, NIELSEN_NOTE]))
     if kept:
         result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
     return result, None
+
+
+SIDE_BY_SIDE_TRIES = 12   # products side by side tried as entrywise ones, at most, for one formula
+
+
+def _side_by_side(d, target, formula, respelled, offsets, said) -> str:
+    """``respelled`` with the products written side by side that cannot be matrix products, of two operands of the same
+    shape, as entrywise ones: the books write σ(z)(1 − σ(z)) and a(1 − a) for σ(z) ⊙ (1 − σ(z)). Only where the
+    formula does not read as matrix products (its shapes do not fit there) and does once they are entrywise; a product
+    typed as @ stays one. What was read so is said in ``said``."""
+    import ast
+    from derive.formula.parse import FormulaError
+    from derive.graph.build import fmt_shape
+    correct, _ = target_node(d, target)
+    at_step = correct if (correct.op == "time_map" and "root" in correct.attrs) or _is_bptt(correct) else None
+
+    def reads(text):   # None where it reads, else the error
+        try:
+            to_node(text, d, at_step=at_step, respelled=True)
+        except FormulaError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - what the check itself will say
+            return exc
+        return None
+
+    def shape(text):
+        try:
+            return tuple(to_node(text, d, at_step=at_step, respelled=True).shape)
+        except Exception:  # noqa: BLE001 - an operand that does not read alone (a name a line defines)
+            return None
+
+    def side_by_side(text):   # (offset of the @, left text, right text) of each product the user wrote side by side
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            return []
+        found = []
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult)):
+                continue
+            lo, hi = at_end(text, node.left), at_start(text, node.right)
+            k = text.find("@", lo, hi)
+            typed = offsets[k] if offsets is not None and 0 <= k < len(offsets) - 1 else None
+            if k < 0 or typed is None or formula[typed:typed + 1] == "@":
+                continue
+            found.append((k, ast.get_source_segment(text, node.left), ast.get_source_segment(text, node.right),
+                          node.left, node.right))
+        return sorted(found, key=lambda f: f[0])
+
+    error = reads(respelled)
+    text, tries = respelled, 0
+    while isinstance(error, ShapeMismatch) and str(getattr(error, "message", "")).startswith("cannot multiply"):
+        for k, left, right, lnode, rnode in side_by_side(text):
+            if tries >= SIDE_BY_SIDE_TRIES:
+                return respelled
+            tries += 1
+            a, b = shape(left), shape(right)
+            if a is None or a != b or len(a) < 2 or a[-1] == b[-2]:   # the same shape, and no matrix product
+                continue
+            changed = text[:k] + "*" + text[k + 1:]
+            after = reads(changed)
+            if after is None or isinstance(after, ShapeMismatch) and str(after.message) != str(error.message):
+                while isinstance(lnode, ast.BinOp) and isinstance(lnode.op, (ast.Mult, ast.MatMult)):
+                    lnode = lnode.right   # (δ₂ W₂ᵀ) ⊙ σ(Z₁)(1 − σ(Z₁)): σ(Z₁) beside (1 − σ(Z₁))
+                lo = offsets[at_start(text, lnode)] if offsets else 0
+                hi = offsets[at_end(text, rnode) - 1] + 1 if offsets else len(formula)
+                while formula[lo:hi].count("(") > formula[lo:hi].count(")") and ")" in formula[hi:]:
+                    hi = formula.index(")", hi) + 1   # the operand's closing bracket, where respelling moved it
+                said.append(f"{' '.join(formula[lo:hi].split())} read as an entrywise product (⊙): two arrays "
+                            f"{fmt_shape(a)} side by side, which a matrix product does not fit")
+                text, error = changed, after
+                break
+        else:
+            return respelled
+    return text if error is None else respelled
+
+
+def _line_starts(text):
+    starts = [0]
+    for line in text.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    return starts
+
+
+def at_start(text, node) -> int:
+    """The offset in ``text`` of an ast node's first character (ast counts a line's bytes)."""
+    line = text.split("\n")[node.lineno - 1]
+    return _line_starts(text)[node.lineno - 1] + len(line.encode("utf-8")[:node.col_offset].decode("utf-8", "ignore"))
+
+
+def at_end(text, node) -> int:
+    """The offset in ``text`` just after an ast node's last character."""
+    line = text.split("\n")[node.end_lineno - 1]
+    return _line_starts(text)[node.end_lineno - 1] + len(line.encode("utf-8")[:node.end_col_offset]
+                                                         .decode("utf-8", "ignore"))
 
 
 _NORM_GREEK = re.compile(r"σ²?[₀-₉]+|\{\s*\\sigma\s*\^\s*\{?\s*2\s*\}?\s*\}\s*\^\s*\{\s*\[|\\sigma\s*\^\s*\{\s*\[")

@@ -1483,13 +1483,17 @@ def _called_products(text, at, names, typeset):
     tokens = _tokens(text)
     if not tokens or "(" not in text:
         return text, at
+    lowered = {}
+    for n in names:   # the one name each lower-case spelling stands for (a2 for A2), where only one has it
+        lowered[n.lower()] = None if n.lower() in lowered else n
     inserts = []
     for k in range(1, len(tokens)):
         (pk, pt, _, pe), (_, nt, ns, _) = tokens[k - 1], tokens[k]
         if nt != "(" or "\n" in text[pe:ns]:
             continue
         transposed = pt == "T" and k > 1 and tokens[k - 2][1] == "."
-        matrix = pk == "name" and not transposed and pt in names and not callable(names[pt]) \
+        known = pt if pt in names else lowered.get(pt.lower()) if typeset else None   # a₂(1 − a₂): A2's
+        matrix = pk == "name" and not transposed and known is not None and not callable(names[known]) \
             and not (k > 1 and tokens[k - 2][1] == ".")
         if transposed or pt == ")":
             if typeset or pe < ns:

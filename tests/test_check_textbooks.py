@@ -2,6 +2,8 @@
 notebook spellings read as the grammar's (each compared, through the derivation, with the ASCII formula it
 means); the slip a formula makes named, not the target itself; a decay, a cost's 1/2 and a dZ read as the
 book that writes them does."""
+import functools
+
 import pytest
 from conftest import formula_checker
 
@@ -49,6 +51,10 @@ check = formula_checker("columns")   # check_formula on a derivation made once p
     (NIELSEN_HALF, "delta2", "(A₂ − Y) ⊙ A₂(1 − A₂)", "(A2 - Y) * A2 * (1 - A2)"),
     (NIELSEN3, "delta2", r"(W_3^T \delta_3) \odot A_2 (1 - A_2)", "(W3.T @ delta3) * A2 * (1 - A2)"),
     (NIELSEN3, "delta2", "(W3ᵀ δ3) ⊙ a₂(1 − a₂)", "(W3.T @ delta3) * A2 * (1 - A2)"),   # a book's lower case
+    # Ng's [L], the output layer, and a transpose or square inside the bracket's superscript
+    (NG, "dZ2", r"dZ^{[L]} = A^{[L]} - Y", "A2 - Y"),
+    (NG, "delta1", r"W^{[L]T} \delta^{[L]} \odot (1 - A^{[L-1]2})", "(W2.T @ delta2) * (1 - A1**2)"),
+    (NG, "W2", r"\frac{1}{m} dZ^{[2]} A^{[1]\intercal}", "1/m * dZ2 @ A1.T"),
 ])
 def test_a_book_spelling_reads_as_the_formula_it_means(net, target, typed, ascii_):
     convention = "rows" if net is RELU else "columns"
@@ -109,6 +115,30 @@ def test_a_product_in_the_wrong_order_or_kind_says_what_fits(typed, words):
     with pytest.raises(FormulaError) as e:
         check(NG, "W2", typed)
     assert words in str(e.value), str(e.value)
+
+
+def test_a_bracketed_layer_before_the_first_is_refused_at_its_place():
+    with pytest.raises(FormulaError, match=r"\[L-2\] is no layer of this network: its output layer is \[2\]") as e:
+        check(NG, "W2", r"\frac{1}{m} dZ^{[2]} A^{[L-2]T}")
+    assert e.value.col == r"\frac{1}{m} dZ^{[2]} A".__len__()
+
+
+@functools.lru_cache(maxsize=None)
+def _rnn():
+    from derive.network.examples import resolve
+    return resolve("3x2-rnn2-2:softmax")[1]
+
+
+@pytest.mark.parametrize("typed", [r"\sum_{t=1}^{T} h_{t-1}^{\top} \delta_t", "Σ_t h_{t-1}ᵀ δ_t", "Σₜ h⟨t−1⟩ᵀ δ⟨t⟩",
+                                   "sum_t(h_tm1.T @ delta_t)"])
+def test_a_books_step_subscripts_name_the_one_recurrent_layers_states(typed):
+    """BPTT as the books write it, h_{t-1} and δ_t without a layer: the network's one recurrent layer's h1⟨t−1⟩ and
+    δ1⟨t⟩; the state at t for the one before is still wrong."""
+    rnn = _rnn()
+    reference = check(rnn, "Whh1", "sum_t(h1_tm1.T @ delta1_t)", "rows")
+    mine = check(rnn, "Whh1", typed, "rows")
+    assert reference.ok and mine.ok, mine.render()
+    assert not check(rnn, "Whh1", typed.replace("t-1", "t").replace("t−1", "t").replace("tm1", "t"), "rows").ok
 
 
 def test_products_side_by_side_are_entrywise_only_where_no_matrix_product_fits():

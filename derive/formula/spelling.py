@@ -591,7 +591,8 @@ def _write(text, start, end, out, latex):
             continue
         over = _TEXT_SUM.match(text, i, end) if c in "Σ∑" else None
         if over:   # Σₜ (sum_t), Σₖ (sum_k), Σᵢ,ₚ and Σᵢ,ₜ (sum_ip): each over its term
-            i = _summed(text, i, over.end(), end, out, latex, _TEXT_SUMS[re.sub(r"\s", "", over.group(1))])
+            key = over.group(1) or {"t": "ₜ", "k": "ₖ"}[over.group(2) or over.group(3)]   # Σ_t as Σₜ
+            i = _summed(text, i, over.end(), end, out, latex, _TEXT_SUMS[re.sub(r"\s", "", key)])
             continue
         if c == "ₖ" and out.classes:   # Yₖ inside Σₖ: Y's entry at class k, summed over
             i += 1
@@ -800,8 +801,16 @@ def _write(text, start, end, out, latex):
                 continue
             layer = _LAYER.match(text, i, end)   # Ng's W^{[2]}
             if layer:
-                mark = layer.group(3)
-                out.put("_prime" if mark in ("'", "\\prime") else layer.group(2) + (".T" if mark else ""), i)
+                mark, index = layer.group(3), "".join(layer.group(2).replace("−", "-").split())
+                if index.startswith("L"):   # the output layer, as Ng's notes write dZ^{[L]} = A^{[L]} - Y
+                    if out.last is None:
+                        raise FormulaError(text, i, "[L] is the output layer: write its number, as [2]")
+                    index = str(out.last - int(index[2:] or 0))
+                    if int(index) < 1:
+                        raise FormulaError(text, i, f"[{layer.group(2)}] is no layer of this network: its output "
+                                                    f"layer is [{out.last}]")
+                out.put("_prime" if mark in ("'", "\\prime") else
+                        index + ("**2" if mark == "2" else ".T" if mark else ""), i)
                 i = layer.end()
                 continue
             layer = _ROUND_LAYER.match(text, i, end)
@@ -843,6 +852,12 @@ def _write(text, start, end, out, latex):
             sub = _INDEX.match(text, i, end)
             if sub and out.chars and out.chars[-1].isalpha():
                 out.put(sub.group(1) or sub.group(2), i)
+                i = sub.end()
+                continue
+            sub = _STEP_SUB.match(text, i, end) if out.names and any("_t" in n for n in out.names) else None
+            if sub and out.chars and (out.chars[-1].isalnum() and not out.chars[-1].isdigit() or out.chars[-1] == "}"):
+                # h_{t-1}, \delta_t, x_t: the books' step as a subscript, read as ⟨t−1⟩, ⟨t⟩ (h1_tm1 for one layer's h)
+                out.put("_" + _step_key(sub.group(1) or sub.group(2)), i)
                 i = sub.end()
                 continue
         var = _LATEX_VAR.match(text, i, end) if c == "{" and latex and out.names is not None else None
@@ -922,7 +937,11 @@ _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather
 _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδγβμσ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
                          r"|T(?![A-Za-z0-9_]))")
-_LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+)\s*\]\s*(T|\\top|'|\\prime)?\s*(?(1)\})")
+# Ng's layer in brackets, W^{[2]}, and what the bracket's superscript goes on with: a transpose (W^{[2]T}, \\top,
+# \\intercal), a prime (g^{[1]\\prime}) or a square (A^{[1]2}); [L] the output layer, [L-1] the one before it
+_LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+|L(?:\s*[-−]\s*\d+)?)\s*\]\s*"
+                    r"(T(?![A-Za-z])|\\top(?![A-Za-z])|\\intercal(?![A-Za-z])|\\mathsf\s*\{\s*T\s*\}|'|\\prime(?![A-Za-z])"
+                    r"|(?(1)2))?\s*(?(1)\})")
 # a layer's index as UFLDL's and CS229's notes write it, in round brackets (W^{(2)}, a^{(1)T}, δ⁽²⁾): only on a
 # bare name of a layer (``_layer_name``), where (i) is one example's (``_EXAMPLE``, read before)
 _ROUND_LAYER = re.compile(r"\^\s*(\{)?\s*\(\s*(\d+)\s*\)\s*"
@@ -992,15 +1011,17 @@ _POWER = re.compile(r"\^\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _GOES_ON = re.compile(r"[ \t]*(?:│[ \t]*)?(?=[+−⊙⊘])")
 _NOTE = re.compile(r"[ \t]{2,}\[[^\[\]\n]*\][ \t]*(?=│|\n|$)")
 # the sums derivax prints in text besides Σᵢ x⁽ⁱ⁾ (``_SUM``): Σₜ over the steps, Σₖ over the classes, Σᵢ,ₚ and Σᵢ,ₜ
-# over the examples and every position or step (a convolution's bias, a dense layer's at every step); a bare Σ, which
+# over the examples and every position or step (a convolution's bias, a dense layer's at every step), Σ_t and Σ_k as
+# Σₜ and Σₖ; a bare Σ, which
 # a formula typed for a bias's gradient means over the batch as often as over every entry, is refused (``_REFUSED``)
-_TEXT_SUM = re.compile(r"[Σ∑](ₜ|ₖ|ᵢ\s*,\s*[ₚₜ])")
+_TEXT_SUM = re.compile(r"[Σ∑](?:(ₜ|ₖ|ᵢ\s*,\s*[ₚₜ])|_\s*(?:\{\s*([tk])\s*\}|([tk])(?![A-Za-z0-9_])))")
 _TEXT_SUMS = {"ₜ": "sum_t", "ₖ": "sum_k", "ᵢ,ₚ": "sum_ip", "ᵢ,ₜ": "sum_ip"}
 # what makes a Σ one with an index (Σᵢ, Σⱼ, Σ_j, Σ^m): no bare Σ
 _SUM_INDEXES = tuple("ᵢⱼₖₗₘₙₚₜₓ₀₁₂₃₄₅₆₇₈₉_^")
 _LATEX_PAIR_SUM = re.compile(r"(?![A-Za-z])\s*_\s*\{\s*i\s*,\s*[pt]\s*\}")
 # a step of a sequence: h₁⟨t−1⟩ (text), h^{[1]\langle t-1\rangle} and x^{\langle t\rangle T} (LaTeX)
 _STEP = re.compile(r"⟨\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*⟩")
+_STEP_SUB = re.compile(r"_\s*(?:\{\s*(t\s*(?:[-+−]\s*\d+)?)\s*\}|(t)(?![A-Za-z0-9_]))")
 _STEP_SUP = re.compile(r"\^\s*\{\s*(?:\[\s*(\d+)\s*\]\s*)?\\langle\s*(t\s*(?:[-+−]\s*\d+)?|\d+)\s*\\rangle\s*"
                        r"(T|\\top(?![A-Za-z]))?\s*\}")
 # a normalization layer's σ₂ and σ²₂, \sigma^{[2]} and {\sigma^2}^{[2]}: its standard deviation and variance where
@@ -1584,6 +1605,9 @@ _SCALAR_CALLS = {"sqrt", "exp", "log"}   # of numbers alone, a number: gelu's �
 _OUTPUT = {"yhat": "A", "y_hat": "A", "Yhat": "A", "Y_hat": "A", "ŷ": "A", "probs": "A", "scores": "Z"}
 
 
+_STEPPED_NAME = re.compile(r"([A-Za-z]+)_(t|tm[0-9]+|tp[0-9]+|at[0-9]+)")
+
+
 def _last_layer(t, known):
     """The name ``t`` means with L the last layer's index (AL, dZL, W_L, delta_L, ŷ), or None."""
     layers = [int(n[1:]) for n in known if re.fullmatch(r"A\d+", n)]
@@ -1653,6 +1677,10 @@ def _names(text, at, names, own=None, numbering=None):
             found = "m"
         if found is None:
             found = _last_layer(t, known)
+        stepped = _STEPPED_NAME.fullmatch(t) if found is None else None
+        if stepped:   # h_tm1, delta_t (h_{t-1}, δ_t as the books write one recurrent layer's): its layer's own
+            mine = [n for n in known if re.fullmatch(f"{stepped.group(1)}[0-9]+_{stepped.group(2)}", n)]
+            found = mine[0] if len(mine) == 1 else None
         if found is not None and (len(lower.get(flat.lower(), [])) <= 1 or flat in known):
             edits.append((s, e, found))
     if not edits:

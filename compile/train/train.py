@@ -262,6 +262,7 @@ def _top_level(step, model, trainer=None):
     grad): JAX takes compiler options on an outermost jit only. With ``trainer``, the parameters' names and the
     optimizer state's structure are checked first (a DataError naming what differs, not JAX's error from inside)."""
     import jax
+    import numpy as np
     expected = []   # the structure of the trainer's optimizer state, found on the first trace
 
     def guarded(params, opt_state, x, y, key=None):
@@ -270,6 +271,8 @@ def _top_level(step, model, trainer=None):
         if trainer is not None:
             _step_params(trainer, params)
             _batch_inputs(x, y, "train_step")
+            if any(layer.kind == "batch_norm" for layer in model.layers):
+                batch_norm_batch(model, x, "train_step")
             if not expected:
                 spec = {k: jax.ShapeDtypeStruct(tuple(int(d) for d in s), trainer.dtype)
                         for k, s in trainer.namespace["PARAM_SHAPES"].items()}
@@ -283,11 +286,14 @@ def _top_level(step, model, trainer=None):
             _same_leaves(opt_state, expected[2], "opt_state")
         return step(params, opt_state, x, y, key)
     top, nested = jit(guarded, model), jax.jit(guarded)
+    values = _host_values(model, trainer) if trainer is not None else None
 
     def train_step(params, opt_state, x, y, key=None):
         # The compiled step straight away: a call costs what a jitted function's call costs, and nothing
         # is looked at in Python first (on a 64-wide network a step is about 45 us, half of it JAX's own
-        # per-call work).
+        # per-call work); but for the values of NumPy arrays, which are on the host, looked at in a few us.
+        if values is not None and (type(x) is np.ndarray or type(y) is np.ndarray):
+            values(x, y)
         try:
             return top(params, opt_state, x, y, key)
         except ValueError as e:
@@ -305,6 +311,27 @@ def _top_level(step, model, trainer=None):
         return nested(params, opt_state, x, y, key)
     train_step.top = top   # the compiled step itself (benchmarks time its phases)
     return train_step
+
+
+def _host_values(model, trainer):
+    """(x, y) -> None, raising the DataError forward, grads and fit raise for values the step's shapes cannot show:
+    token indices out of an embedding's vocabulary (JAX's gather would clamp or wrap them), and the targets of a
+    categorical cross-entropy that are no one-hot rows (the derived δ = A − Y takes each to sum to 1). For the
+    values of NumPy arrays only: an array on the device is taken as it is (looking at it would wait for it, and
+    copy it to the host from an accelerator). None where the network has neither."""
+    import numpy as np
+    from compile.train.data import check_tokens
+    vocab = getattr(model, "vocab", None)
+    one_hot = getattr(model, "Y", None) is not None and model.Y.attrs.get("one_hot_axis") is not None
+    if not vocab and not one_hot:
+        return None
+
+    def values(x, y):
+        if vocab and type(x) is np.ndarray and x.dtype.kind in "iuf":
+            check_tokens(x, vocab, "train_step: x")
+        if one_hot and type(y) is np.ndarray and y.dtype.kind in "iuf" and y.ndim >= 2:
+            one_hot_rows(y, "train_step")
+    return values
 
 
 def _same_leaves(found, want, name) -> None:
@@ -1049,18 +1076,28 @@ def _targets_checked(fn, name, shapes=None):
         if not isinstance(y, Tracer) and hasattr(y, "shape") and len(y.shape) >= 2:
             if shapes is not None:
                 shapes(x, y)
-            t = _numeric(y, f"{name}: y").astype(np.float64)
-            sums = t.sum(axis=-1)
-            if t.size and (t.min() < 0 or not np.allclose(sums, 1.0, rtol=0, atol=1e-4)):
-                at = tuple(int(i) for i in np.unravel_index(
-                    int(np.argmax(np.abs(sums - 1.0) + (t.min(axis=-1) < 0))), sums.shape))
-                raise DataError(
-                    f"{name}: y[{', '.join(map(str, at))}] = {np.round(t[at], 6).tolist()} is not a one-hot row (non-negative, "
-                    f"summing to 1 over the classes; it sums to {sums[at]:.6g}): the derived gradient of the "
-                    f"categorical cross-entropy, δ = A − Y, takes each row of Y to sum to 1. Normalize the rows, "
-                    f"or declare the loss as the formula -y*log(yhat) for a gradient that holds for any y")
+            one_hot_rows(_numeric(y, f"{name}: y"), name)
         return fn(params, x, y, *args, **kwargs)
     return checked
+
+
+def one_hot_rows(y, name) -> None:
+    """A DataError naming the first row of ``y`` (classes on its last axis) that is no one-hot row, nor class
+    probabilities: non-negative, summing to 1 over the classes (to 1e-4)."""
+    import numpy as np
+    t = np.asarray(y, dtype=np.float64)
+    if not t.size or t.ndim < 2:
+        return
+    sums = t.sum(axis=-1)
+    if t.min() >= 0 and np.all(np.abs(sums - 1.0) <= 1e-4):
+        return
+    at = tuple(int(i) for i in np.unravel_index(
+        int(np.argmax(np.abs(sums - 1.0) + (t.min(axis=-1) < 0))), sums.shape))
+    raise DataError(
+        f"{name}: y[{', '.join(map(str, at))}] = {np.round(t[at], 6).tolist()} is not a one-hot row (non-negative, "
+        f"summing to 1 over the classes; it sums to {sums[at]:.6g}): the derived gradient of the "
+        f"categorical cross-entropy, δ = A − Y, takes each row of Y to sum to 1. Normalize the rows, "
+        f"or declare the loss as the formula -y*log(yhat) for a gradient that holds for any y")
 
 
 # The generated module's functions that take the parameters and x: the parameters' names, shapes and kinds of number,
@@ -1097,16 +1134,23 @@ def _batch_checked(fn, model, name):
         at = 1 if name == "loss" else 0   # where stats stands among the arguments after x (forward, loss)
         stats = kwargs.get("stats", args[at] if name in ("forward", "loss") and len(args) > at else None)
         if stats is None:
-            n = int(x.shape[0]) if getattr(x, "shape", ()) else None
-            for layer, _variance, per_example in batch_norm_counts(model) if n is not None else ():
-                if n * per_example < 2:
-                    raise DataError(
-                        f"{name}: layer {layer} (batch norm) normalizes each feature over the batch, which needs at "
-                        f"least 2 values of it; x holds {n} example{'s' if n != 1 else ''} (shape {tuple(x.shape)})"
-                        + (" (evaluate with the running averages: stats=trainer.stats(opt_state))"
-                           if name in ("forward", "loss") else ""))
+            batch_norm_batch(model, x, name)
         return fn(params, x, *args, **kwargs)
     return checked
+
+
+def batch_norm_batch(model, x, name) -> None:
+    """A DataError where x's batch is too small for a batch norm's statistics over it (check_batch_norm's rule: a
+    single value per feature, as one example after a Dense layer gives, makes the loss NaN). Reads x's shape
+    only, which a trace has too."""
+    n = int(x.shape[0]) if getattr(x, "shape", ()) else None
+    for layer, _variance, per_example in batch_norm_counts(model) if n is not None else ():
+        if n * per_example < 2:
+            raise DataError(
+                f"{name}: layer {layer} (batch norm) normalizes each feature over the batch, which needs at "
+                f"least 2 values of it; x holds {n} example{'s' if n != 1 else ''} (shape {tuple(x.shape)})"
+                + (" (evaluate with the running averages: stats=trainer.stats(opt_state))"
+                   if name in ("forward", "loss") else ""))
 
 
 def _token_checked(fn, vocab, name):

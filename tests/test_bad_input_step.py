@@ -1,0 +1,82 @@
+"""train_step looks at what its shapes cannot show, as forward, grads and fit do: token indices outside an embedding's
+vocabulary (JAX's gather would clamp 99 and wrap -1, and 2.5 would be cut), targets of a categorical cross-entropy
+that are no one-hot rows (the derived δ = A − Y is the gradient of the loss it reports only where each row sums to 1),
+and a batch too small for a batch norm's statistics (its running variance went NaN). Values are looked at where they
+are NumPy arrays, on the host; the batch norm's rule reads the shape alone, so it holds for arrays on the device too.
+The references: jax.grad of the loss written out here, and the arrays' own values."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from compile import DataError, compile_trainer
+from derive import BatchNorm, Dense, Embedding, Flatten, Network
+
+
+@pytest.fixture(scope="module")
+def dense():
+    tr = compile_trainer(Network(3, [Dense(4, "tanh"), Dense(3, "softmax")]), "sgd", 1.0)
+    p = tr.init_params(0)
+    return tr, p, tr.init_opt_state(p)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    tr = compile_trainer(Network(3, [Embedding(5, 4), Flatten(), Dense(3, "softmax")]), "sgd", 0.1)
+    p = tr.init_params(0)
+    return tr, p, tr.init_opt_state(p)
+
+
+X = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+Y = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+
+
+def test_targets_that_are_no_one_hot_rows_are_refused_naming_the_row(dense):
+    tr, p, s = dense
+    with pytest.raises(DataError, match=r"train_step: y\[0\] = \[2.0, 0.0, 0.0\] is not a one-hot row .* sums to 2"):
+        tr.train_step(p, s, X, 2 * Y)
+    padded = Y.copy()
+    padded[3] = 0   # a row of zeros, as a padded step of a sequence would be
+    with pytest.raises(DataError, match=r"y\[3\] = \[0.0, 0.0, 0.0\]"):
+        tr.train_step(p, s, X, padded)
+
+
+def test_one_hot_rows_and_class_probabilities_step_along_the_gradient_of_the_loss(dense):
+    """What is taken is stepped along the true gradient: with lr 1, the step's change is jax.grad of the reported loss."""
+    tr, p, s = dense
+    soft = np.full((4, 3), 0.1, "float32")
+    soft[np.arange(4), [0, 1, 2, 0]] = 0.8
+    for y in (Y, soft):
+        new = tr.train_step(p, s, X, y)[0]
+
+        def J(q):
+            a = jnp.tanh(X @ q["W1"] + q["b1"])
+            return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(a @ q["W2"] + q["b2"]), axis=1))
+        ref = jax.grad(J)(p)
+        for k in p:
+            assert np.allclose(np.asarray(p[k] - new[k]), np.asarray(ref[k]), atol=1e-5), k
+
+
+@pytest.mark.parametrize("bad, why", [(99, "out of range"), (-1, "out of range"), (2.5, "not a whole number")])
+def test_token_indices_outside_the_vocabulary_are_refused(embedded, bad, why):
+    tr, p, s = embedded
+    x = np.array([[0, 1, bad]] * 4)
+    with pytest.raises(DataError, match=rf"train_step: x: .* 0\.\.4 .* found {bad:g} at index \(0, 2\) \({why}"):
+        tr.train_step(p, s, x, Y)
+    new = tr.train_step(p, s, np.array([[0, 1, 4]] * 4), Y)[0]   # the last token of the vocabulary is one
+    assert all(np.isfinite(np.asarray(v)).all() for v in new.values())
+
+
+@pytest.mark.parametrize("device", [False, True])
+def test_a_batch_norm_is_not_stepped_on_one_example(device):
+    tr = compile_trainer(Network(3, [Dense(4, use_bias=False), BatchNorm("tanh"), Dense(1, "sigmoid")], loss="bce"),
+                         "sgd", 0.1)
+    p = tr.init_params(0)
+    s = tr.init_opt_state(p)
+    x, y = np.ones((1, 3), "float32"), np.ones((1, 1), "float32")
+    if device:
+        x, y = jnp.asarray(x), jnp.asarray(y)
+    with pytest.raises(DataError, match=r"train_step: layer 2 \(batch norm\) .* x holds 1 example \(shape \(1, 3\)\)"):
+        tr.train_step(p, s, x, y)
+    s2 = tr.train_step(p, s, np.ones((2, 3), "float32") * [[1], [2]], np.ones((2, 1), "float32"))[1]
+    assert all(np.isfinite(np.asarray(v)).all() for v in jax.tree.leaves(tr.stats(s2)))

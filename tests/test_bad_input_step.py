@@ -80,3 +80,14 @@ def test_a_batch_norm_is_not_stepped_on_one_example(device):
         tr.train_step(p, s, x, y)
     s2 = tr.train_step(p, s, np.ones((2, 3), "float32") * [[1], [2]], np.ones((2, 1), "float32"))[1]
     assert all(np.isfinite(np.asarray(v)).all() for v in jax.tree.leaves(tr.stats(s2)))
+
+
+def test_a_run_on_inputs_far_from_the_unit_scale_is_told_to_scale_them_before_the_learning_rate(dense):
+    """What a diverged or stopped run is traced back to: 8-bit pixels read as they are (0..255) are named, with the
+    range found in x; inputs of the unit scale leave the learning rate to blame."""
+    from compile.train.train import culprit
+    tr, p, s = dense
+    pixels = np.random.default_rng(1).integers(0, 256, (50, 3)).astype("float32")
+    who, advice = culprit(tr, p, s, pixels, np.eye(3, dtype="float32")[np.arange(50) % 3], 10)
+    assert who == "x" and f"x ranges over {pixels.min():g}..{pixels.max():g}" in advice and "255" in advice
+    assert culprit(tr, p, s, pixels / 255, np.eye(3, dtype="float32")[np.arange(50) % 3], 10)[0] == "lr"

@@ -795,6 +795,9 @@ def culprit(trainer, params, opt_state, x, y, batch_size) -> tuple:
     import jax
     import numpy as np
     blame_lr = ("lr", "try a smaller learning rate")
+    wide = _wide_inputs(trainer, x)
+    if wide:
+        return "x", wide
     try:
         noise = noise_step(trainer, opt_state)
     except Exception:   # noqa: BLE001 - no evidence against the noise: the learning rate, as ever
@@ -818,6 +821,29 @@ def culprit(trainer, params, opt_state, x, y, batch_size) -> tuple:
                    f"parameters by about {sigma:.3g} a step (standard deviation lr·√(eta/(1+t)^gamma)), more than "
                    f"their own size ({scale:.3g}), while the gradient's step with the noise off (lr·|g|) is at "
                    f"most {step:.3g}")
+
+
+WIDE_INPUTS = 100.0   # inputs reaching this size (8-bit pixels' 255) are named before the learning rate
+
+
+def _wide_inputs(trainer, x) -> str:
+    """Advice where the inputs are far from the unit scale the initial weights are drawn for (x reaching 0..255, as
+    8-bit images read as they are), which makes the first steps' gradients as large: '' otherwise, and for token
+    indices (an embedding's input), which are no sizes."""
+    import numpy as np
+    if getattr(trainer.model, "vocab", None):
+        return ""
+    try:
+        sample = np.asarray(x[:10_000], dtype=np.float64)
+        low, high = float(np.min(sample)), float(np.max(sample))
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if not max(abs(low), abs(high)) >= WIDE_INPUTS:
+        return ""
+    return (f"x ranges over {low:g}..{high:g}, far from the unit scale the initial weights are drawn for: scale it "
+            f"(to [0, 1], as 8-bit images are divided by 255, or to mean 0 and deviation 1) before a smaller learning "
+            f"rate (derivax divides 8-bit pixels by 255 only in MNIST's x_train and x_test and IDX files; a .npz's x "
+            f"is read as it is)")
 
 
 def _not_finite_at_start(trainer, J, params, xe, ye, x, y, stats, resumed) -> str:

@@ -135,3 +135,14 @@ def test_welchs_lambda_is_the_networks(tmp_path, slip, says):
     report = check_code(net, f"{folder / 'welch.py'}:Neural_Network.costFunctionPrime", points=1)
     assert "Neural_Network(Lambda=0.05)" in " ".join(report.notes)
     assert wrong(report) == ([] if says is None else [says])
+
+
+def test_code_that_raises_is_reported_with_how_it_was_built_and_called(tmp_path):
+    """The error is read against the call and the constructor's arguments: both are said, as for code that runs."""
+    folder = variant(tmp_path, "saito_nets.py", "        self.loss(x, t)\n        dout = 1\n",
+                     "        self.loss(x, t)\n        dout = 1 + undefined_here\n")
+    report = check_code(dense([4, 5, 3], ["relu", "softmax"]), f"{folder / 'saito_nets.py'}:TwoLayerNet", points=1)
+    assert "NameError" in report.error
+    said = " ".join(report.notes)
+    assert "called as TwoLayerNet.gradient(x=x, t=y)" in said
+    assert "TwoLayerNet(input_size=4, hidden_size=5, output_size=3) built by its own constructor" in said

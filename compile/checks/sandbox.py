@@ -1317,8 +1317,19 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
                     reply["indexes_data"] = True
             except Exception:  # noqa: BLE001 - a frame that cannot be read tells nothing
                 pass
-            return reply
-        return stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} ")
+            return _with_readings(reply, told, how)
+        return _with_readings(stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} "),
+                              told, how)
+
+
+def _with_readings(reply, told, how):
+    """A reply for code that raised, with how it was called and read (its constructor's arguments, the names its
+    arrays were read under): what the error is to be read against."""
+    if told:
+        reply["readings"] = [t for t in told if isinstance(t, str)]
+    if how:
+        reply["calling"] = how
+    return reply
 
 
 def _handed_shapes(fn, target, params, names, context, passed=()) -> dict:

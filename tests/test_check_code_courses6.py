@@ -146,3 +146,18 @@ def test_code_that_raises_is_reported_with_how_it_was_built_and_called(tmp_path)
     said = " ".join(report.notes)
     assert "called as TwoLayerNet.gradient(x=x, t=y)" in said
     assert "TwoLayerNet(input_size=4, hidden_size=5, output_size=3) built by its own constructor" in said
+
+
+def test_a_function_whose_parameters_derivax_does_not_read_is_told_to_be_wrapped(tmp_path):
+    """Brownlee's backward_propagate_error(network, expected), a network of neuron dicts: called as fn(params, x, y),
+    it fails; the report says which of its names derivax does not read and what a wrapper is to do."""
+    (tmp_path / "bp.py").write_text(
+        "def backward_propagate_error(network, expected):\n"
+        "    for i in reversed(range(len(network))):\n"
+        "        for neuron in network[i]:\n"
+        "            neuron['delta'] = 0.0\n")
+    report = check_code(dense([2, 3, 2], ["sigmoid", "sigmoid"], loss="(yhat-y)**2/2"),
+                        f"{tmp_path / 'bp.py'}:backward_propagate_error", points=1)
+    assert "takes 2 positional arguments but 3 were given" in report.error
+    assert "backward_propagate_error takes (network, expected), none of them a name derivax reads" in report.error
+    assert "wrap it in a function backward(params, x, y)" in report.error

@@ -523,7 +523,7 @@ ROLES = {
     "x": {"x", "inputs", "input", "data", "x_batch", "xb", "xs", "features", "a0", "x_train", "inp",
           "inputs_list", "input_list"},   # Rashid's train(inputs_list, targets_list)
     "y": {"y", "labels", "label", "targets", "target", "t", "y_batch", "yb", "ys", "y_true", "y_train", "targ",
-          "targets_list", "target_list"},
+          "targets_list", "target_list", "all_y_trues", "y_trues"},   # Zhou's train(data, all_y_trues)
     "reg": {"reg", "lambd", "lam", "lmbda", "lambda_", "l2", "weight_decay", "wd", "l2_reg", "reg_strength",
             "weight_regularizer_l2",   # nnfs's Layer_Dense: λ ΣW² (--l2-form lambda)
             "lamda", "lambda_reg", "reg_lambda", "regularization",
@@ -1296,12 +1296,15 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             return reply
         if stage[0] is None:
             reply = stopped_by(exc, user_file, nowhere=f" (when {how or 'called as fn(params, x, y)'})")
+            plain = reply["message"]
             if isinstance(exc, TypeError) and context.get("layout") != "columns" and _logistic_signature(fn):
                 reply["message"] += ("; a function of (w, b, X, Y), deeplearning.ai's propagate, takes the columns "
                                      "layout: add --convention columns")
             refused = R.attribute_refused(exc, getattr(target, "fn", target) or fn)
             if refused:
                 reply["message"] += refused
+            if not how and isinstance(exc, (TypeError, KeyError, IndexError)) and reply["message"] == plain:
+                reply["message"] += _unread_signature(fn)   # where nothing more particular was said
             if isinstance(exc, TypeError) and isinstance(fn, Method):   # Raschka's NeuralNetMLP.backward(x, a_h, ...)
                 held = target if isinstance(target, R.ObjectReading) else None
                 reply["message"] += R.held_arrays_hint(held.obj if held else getattr(target, "__self__", None),
@@ -1320,6 +1323,25 @@ def call(fn, params, x, y, names, user_file, let_through=(), optional=(), per_ex
             return _with_readings(reply, told, how)
         return _with_readings(stopped_by(exc, user_file, f"returned {_a(type(out).__name__)}, and {stage[0]} "),
                               told, how)
+
+
+def _unread_signature(fn) -> str:
+    """'; ...': for a function called as fn(params, x, y) because none of its parameters' names is one derivax reads
+    (Brownlee's backward_propagate_error(network, expected)), what derivax reads and what a wrapper is to do; '' for
+    one whose names were read, or whose signature cannot be read."""
+    names = takes(fn)
+    known = set().union(*ROLES.values())
+    unread = [n for n in names if n.lower() not in known]
+    if not unread:
+        return ""
+    shown = getattr(fn, "__name__", "the function")
+    which = "none of them a name" if len(unread) == len(names) else \
+        f"{', '.join(unread)} {'is no name' if len(unread) == 1 else 'are no names'}"
+    return (f"; {shown} takes ({', '.join(names)}), {which} derivax reads (params or parameters, x or X or "
+            f"inputs, y or labels or targets, and the course's names for λ, the forward pass's values and a state), so "
+            f"it was called as fn(params, x, y): wrap it in a function backward(params, x, y) that makes what it "
+            f"takes from the parameters (W1, b1, ... as derivax names them), x (batch, inputs) and y, calls it, and "
+            f"returns the gradients in a dict under those names")
 
 
 def _with_readings(reply, told, how):
@@ -1734,7 +1756,14 @@ def class_target(cls, cls_name=None):
     for a model of scalar values with parameters() (micrograd's MLP), a ValueModel; else the sentence
     saying why neither."""
     cls_name = cls_name or cls.__name__
-    method = next((m for m in CLASS_METHODS if callable(getattr(cls, m, None))), "") or next(
+    found = [m for m in CLASS_METHODS if callable(getattr(cls, m, None))]
+
+    def takes_data(m):   # a getter of what a backward stored (numpy-ml's gradients(self)) takes nothing
+        try:
+            return any(p.name != "self" for p in inspect.signature(getattr(cls, m)).parameters.values())
+        except (TypeError, ValueError):
+            return True
+    method = next((m for m in found if takes_data(m)), found[0] if found else "") or next(
         (m for m in UPDATE_METHODS if _readings()._own_method(cls, m)), "")
     if method:
         return _method(cls, cls_name, method)

@@ -161,3 +161,41 @@ def test_a_function_whose_parameters_derivax_does_not_read_is_told_to_be_wrapped
     assert "takes 2 positional arguments but 3 were given" in report.error
     assert "backward_propagate_error takes (network, expected), none of them a name derivax reads" in report.error
     assert "wrap it in a function backward(params, x, y)" in report.error
+
+
+SQUARED = """import numpy as np
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+def backward(params, x, y):
+    a1 = sigmoid(x @ params["W1"] + params["b1"])
+    a2 = sigmoid(a1 @ params["W2"] + params["b2"])
+    d2 = (a2 - y) * a2 * (1 - a2)          # the quadratic cost's delta, (yhat - y)**2/2
+    d1 = d2 @ params["W2"].T * a1 * (1 - a1)
+    m = {m}
+    return {{"W1": x.T @ d1 / m, "b1": d1.sum(0) / m, "W2": a1.T @ d2 / m, "b2": d2.sum(0) / m}}
+"""
+
+
+def test_a_squared_error_checked_under_the_default_loss_is_told_to_declare_it(tmp_path, capsys):
+    """Brownlee's and Welch's nets compute (yhat − y)²/2; without --loss a sigmoid output takes bce: the report names
+    the factor σ′ and, as the loss was not given, says how to declare the code's."""
+    from compile.cli import main as cli
+    (tmp_path / "sq.py").write_text(SQUARED.format(m="len(x)"))
+    assert cli.main(["check-code", "2-3:sigmoid-2:sigmoid", f"{tmp_path / 'sq.py'}:backward", "--points", "1"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hint: no --loss was given, so the network's loss is binary cross-entropy (bce)" in out
+    assert '--loss "(yhat-y)**2/2"' in out
+    assert cli.main(["check-code", "2-3:sigmoid-2:sigmoid", f"{tmp_path / 'sq.py'}:backward", "--points", "1",
+                     "--loss", "(yhat-y)**2/2"]) == 0
+    assert "hint" not in capsys.readouterr().out
+
+
+def test_gradients_of_a_summed_loss_are_told_of_reduction_sum(tmp_path):
+    (tmp_path / "sq.py").write_text(SQUARED.format(m="1"))
+    net = dense([2, 3, 2], ["sigmoid", "sigmoid"], loss="(yhat-y)**2/2")
+    report = check_code(net, f"{tmp_path / 'sq.py'}:backward", points=1)
+    assert wrong(report) == ["W1", "W2", "b1", "b2"]
+    assert any(n.startswith("hint: every gradient is m times the mean's") and "--reduction sum" in n
+               for n in report.notes)
+    summed = Network(2, [Dense(3, "sigmoid"), Dense(2, "sigmoid")], loss="(yhat-y)**2/2", reduction="sum")
+    assert wrong(check_code(summed, f"{tmp_path / 'sq.py'}:backward", points=1)) == []

@@ -187,7 +187,9 @@ def test_code_that_takes_labels_and_slips_gets_no_labels_hint():
     report = check_code(resolve("4-3:softmax")[1], backward, points=2, labels="integer")
     assert report.error is None and not report.ok
     assert "missing 1/m" in report.params["W1"].message, report.params["W1"].message
-    assert not any(n.startswith("hint:") for n in report.notes), report.notes
+    assert not any(n.startswith("hint:") and "label" in n for n in report.notes), report.notes
+    # (what is said instead: a summed loss's gradients, which --reduction sum declares)
+    assert any(n.startswith("hint: every gradient is m times the mean's") for n in report.notes), report.notes
 
 
 # ---- a key that spells its parameter only in another case ----

@@ -1242,6 +1242,12 @@ def check_code(net, fn, seed=0, points=3, data=None, model_name=None, data_label
     notes_after = []   # hints on gradients read off an update in place, after the readings' notes
     if update is not None and error is None:
         _update_findings(results, state, names, update, notes_after)
+    elif error is None and getattr(model, "reduction", "mean") == "mean" and names and all(
+            (results[n].message or "").startswith("missing 1/m") or "(= the batch size m: missing 1/m?)"
+            in (results[n].message or "") for n in names if n in results):
+        notes_after.append("hint: every gradient is m times the mean's, the gradient of J summed over the batch: if "
+                           "your loss is that sum (a loop adding each example's, or np.sum without / m), --reduction "
+                           "sum declares it")
     first, inner_results = None, {}
     for node in order:   # the intermediates in the order the backward pass forms them
         if node not in inner:

@@ -8,6 +8,12 @@ from compile.cli import args as _args
 from pathlib import Path
 
 
+def report_loss(net) -> str:
+    """The loss a network declared without --loss takes, as said in a hint: bce, ce, mse."""
+    return {"bce": "binary cross-entropy (bce)", "ce": "categorical cross-entropy (ce)"}.get(
+        str(getattr(net, "loss", "")), str(getattr(net, "loss", "the default")))
+
+
 def add_arguments(parser) -> None:
     parser.description = ("Check a backward function you wrote. It takes (params, x, y) in the rows (or --convention) "
                           "convention (W of shape (in, out), b of shape (out,), x (batch, in), y (batch, "
@@ -148,6 +154,11 @@ def main(args) -> int:
         return 130
     report.function = label
     report.notes += notes
+    if args.loss is None and any("the quadratic cost's δ" in (r.message or "") for r in report.params.values()):
+        # the inline spec's default, cross-entropy for a sigmoid output, where the code computes a squared error
+        report.notes.append(f"hint: no --loss was given, so the network's loss is {report_loss(net)}, its output's "
+                            "default; if your code's loss is the squared error, declare it: --loss mse (J = (1/m) Σ "
+                            "(A − Y)²) or --loss \"(yhat-y)**2/2\" (the ½ of the books' quadratic cost)")
     report.render()
     if args.json:
         print(report.to_json())

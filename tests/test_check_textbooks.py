@@ -55,6 +55,17 @@ check = formula_checker("columns")   # check_formula on a derivation made once p
     (NG, "dZ2", r"dZ^{[L]} = A^{[L]} - Y", "A2 - Y"),
     (NG, "delta1", r"W^{[L]T} \delta^{[L]} \odot (1 - A^{[L-1]2})", "(W2.T @ delta2) * (1 - A1**2)"),
     (NG, "W2", r"\frac{1}{m} dZ^{[2]} A^{[1]\intercal}", "1/m * dZ2 @ A1.T"),
+    # lecture notes' LaTeX: TeX's \frac1m, \sum\limits, an equation's number or name, :=, the sentence's full stop,
+    # each line in its own $$...$$, a bold hat, \log of an atom without brackets
+    (NG, "W2", r"\frac1m dZ^{[2]} A^{[1]T}", "1/m * dZ2 @ A1.T"),
+    (NG, "b2", r"\frac{1}{m} \sum\limits_{i=1}^{m} dZ^{[2](i)}", "1/m * np.sum(dZ2, axis=1, keepdims=True)"),
+    (NG, "W2", r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T} \tag{3}", "1/m * dZ2 @ A1.T"),
+    (NG, "W2", r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T} \nonumber \label{eq:dw}", "1/m * dZ2 @ A1.T"),
+    (NG, "W2", r"dW^{[2]} := \frac{1}{m} dZ^{[2]} A^{[1]T}.", "1/m * dZ2 @ A1.T"),
+    (NG, "W2", r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T}, \quad", "1/m * dZ2 @ A1.T"),
+    (NG, "W2", "$$dZ^{[2]} = A^{[2]} - Y$$\n$$dW^{[2]} = \\frac{1}{m} dZ^{[2]} A^{[1]T}$$", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "W2", r"\frac{1}{m} (\hat{\boldsymbol{y}} - \boldsymbol{y}) \mathbf{A}^{[1]\top}", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "J", r"-\frac{1}{m} \sum Y \odot \log A^{[2]}", "-(1/m) * np.sum(Y * np.log(A2))"),
 ])
 def test_a_book_spelling_reads_as_the_formula_it_means(net, target, typed, ascii_):
     convention = "rows" if net is RELU else "columns"
@@ -139,6 +150,20 @@ def test_a_books_step_subscripts_name_the_one_recurrent_layers_states(typed):
     mine = check(rnn, "Whh1", typed, "rows")
     assert reference.ok and mine.ok, mine.render()
     assert not check(rnn, "Whh1", typed.replace("t-1", "t").replace("t−1", "t").replace("tm1", "t"), "rows").ok
+
+
+def test_lines_copied_from_a_functions_body_and_a_number_ending_a_line_read_as_written():
+    """The lines of a notebook's function, indented alike (the first one's indent lost in the copying); a comma that
+    ends a line inside a call stays the call's, and 2. is the number 2."""
+    assert check(NG, "W2", "    dZ2 = A2 - Y\n    dW2 = 1/m * np.dot(dZ2, A1.T)").ok
+    assert check(NG, "b2", "    db2 = 1/m * np.sum(dZ2,\n                       axis=1, keepdims=True)").ok
+    assert not check(NG, "W2", "dW2 = np.dot(A2 - Y, A1.T) / 2.").ok
+
+
+def test_a_books_columns_formula_under_the_rows_convention_is_told_to_take_columns():
+    with pytest.raises(FormulaError, match="Ng's course writes its formulas in the columns convention .* --convention "
+                                           "columns"):
+        check(NG, "W2", r"\frac{1}{m} dZ^{[2]} A^{[1]T}", "rows")
 
 
 def test_products_side_by_side_are_entrywise_only_where_no_matrix_product_fits():

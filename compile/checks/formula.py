@@ -283,6 +283,12 @@ def check_formula(net, target: str, formula, convention="rows", seed=0, derivati
     names = matrix_names(d)
     own = _layer_own(d, target, names)
     result, error = _read_in(d, target, formula, seed, dz, names, own)
+    if error is not None and "syntax error" in str(getattr(error, "message", "")) and _dedented(formula) != formula:
+        # lines copied from a function's body, indented: read without their indent, where they do not read with it
+        # (a text panel's note or broken line is indented and reads as it is)
+        flat, flat_error = _read_in(d, target, _dedented(formula), seed, dz, names, own)
+        if flat_error is None or "syntax error" not in str(getattr(flat_error, "message", "")):
+            formula, result, error = _dedented(formula), flat, flat_error
     if error is None and result.ok:
         return result
     for numbering in OTHER_NUMBERINGS:
@@ -390,21 +396,25 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     if dz == "auto" and _explicit_adjoints(formula) and set(_adjoint_names_in(d, respelled)) <= \
             _explicit_adjoints(formula):   # ∂J/∂Z₂ written out is ∂J/∂Z₂, whatever a course calls dZ2
         dz = "adjoint"
-    columns_hint = reads_nielsen(formula) and d.model.convention == "rows"
+    columns_hint = d.model.convention == "rows" and (
+        NIELSEN_COLUMNS if reads_nielsen(formula) else NG_COLUMNS if _NG_LAYER.search(formula) else None)
     side_by_side = []
     if respelled != formula.strip() and "@" in respelled:   # the books' notation: a product may be written A₁(1 − A₁)
         respelled = _side_by_side(d, target, formula, respelled, offsets, side_by_side)
     try:
         result = _check_formula(d, target, respelled, seed, dz, step_condition(formula))
     except FormulaError as exc:
-        if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")):
-            exc = type(exc)(exc.text, exc.col, exc.message + f" ({NIELSEN_COLUMNS})")
+        if columns_hint and any(w in exc.message for w in ("cannot multiply", "broadcast")) and (
+                columns_hint == NIELSEN_COLUMNS or "the factors in the wrong order?" in exc.message):
+            # Ng's bracketed layers say less of the convention than Nielsen's: said where the product turned fits
+            exc = type(exc)(exc.text, exc.col, exc.message + f" ({columns_hint})")
         message, exc = unread(exc.message), map_error(exc, formula, respelled, offsets)
         if isinstance(exc, ShapeMismatch):
             exc.result = _unfit_verdict(d, target, formula, respelled, exc, message)
         return None, exc
-    if columns_hint and not result.ok:
-        result.diagnosis.append(NIELSEN_COLUMNS)
+    if columns_hint and not result.ok and (columns_hint == NIELSEN_COLUMNS
+                                           or any("transpose" in line for line in result.diagnosis)):
+        result.diagnosis.append(columns_hint)
     if respelled != formula.strip():
         result.formula = formula
         result.yours_note = "; ".join(filter(None, [f"read as {shown(respelled)}", *_greek_read(d, formula, respelled),
@@ -414,6 +424,17 @@ def _read_in(d, target, formula, seed, dz, names, own, numbering=None):
     if kept:
         result.yours_note = "; ".join(filter(None, [result.yours_note, kept]))
     return result, None
+
+
+def _dedented(formula: str) -> str:
+    """Lines copied from a function's body (each indented alike, the first one's indent lost in the copying or not)
+    without their common indent: a formula's lines are definitions, of which none is inside another."""
+    import textwrap
+    lines = formula.strip("\n").split("\n")
+    if len(lines) < 2 or not any(line[:1] in (" ", "\t") for line in lines[1:]):
+        return formula
+    rest = textwrap.dedent("\n".join(lines[1:]))
+    return lines[0].strip() + "\n" + rest
 
 
 SIDE_BY_SIDE_TRIES = 12   # products side by side tried as entrywise ones, at most, for one formula
@@ -727,6 +748,9 @@ def _key_target(key):
 
 
 NIELSEN_COLUMNS = "Nielsen's formulas are written in the columns convention (a^l a column per example): --convention columns"
+NG_COLUMNS = ("Ng's course writes its formulas in the columns convention (Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}, an "
+              "example per column): --convention columns")
+_NG_LAYER = re.compile(r"\^\s*\{?\s*\[\s*(?:\d+|L)")   # W^{[2]}, A^{[L]}: Ng's bracketed layers
 NIELSEN_NOTE = ("superscript layers read as Nielsen numbers them, from the input as layer 1: his w^l, b^l, z^l, a^l, δ^l "
                 "are derivax's layer l − 1 (w^2 is W1, a^1 is X), L the output layer")
 

@@ -102,7 +102,7 @@ _LATEX = {"delta": "delta", "lambda": "lam", "sigma": "sigmoid", "tanh": "tanh",
           "ast": "*", "oslash": "/", "div": "/", "cdot": _PRODUCT, "times": _PRODUCT, "top": "T", "intercal": "T", "sqrt": "sqrt",
           "max": "max", "left": "", "right": "", "Big": "", "big": "", "Bigg": "", "bigg": "",
           "mathbf": "", "mathrm": "", "boldsymbol": "", "bm": "", "mathit": "", "mathsf": "", "text": "",
-          "operatorname": "", "displaystyle": "", "quad": " ", "qquad": " "}
+          "operatorname": "", "displaystyle": "", "quad": " ", "qquad": " ", "coloneqq": "="}
 _SPACES = {",", ";", "!", " ", ":"}
 _WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "text", "operatorname"}
 # ordinary names a formula uses besides the derivation's (never respelled)
@@ -543,6 +543,20 @@ def _write(text, start, end, out, latex):
                 out.put("\n", i)
                 i = aside.end()
                 continue
+        if c in ".," and _LINE_END.match(text, i + 1, end) and not (c == "." and i > start and text[i - 1].isdigit()) \
+                and _outside_brackets(text, i):
+            i += 1   # the sentence's full stop or comma after an equation in the notes, not part of it
+            continue
+        if c == "$":   # math mode's delimiters, each line of a block wrapped in its own $$...$$: no part of it
+            if out.chars and out.chars[-1] not in "\n ":
+                out.put(" ", i)
+            i += 1
+            continue
+        if (c == ":" and text.startswith("=", i + 1) or c == "≔") and _outside_brackets(text, i):
+            # := and ≔ defining a line's name (dW := ...): =; inside brackets Python's := stays, refused as such
+            out.put("=", i)
+            i += 1 if c == "≔" else 2
+            continue
         if c == "│":   # a text panel's border, around a line copied from it
             out.put(" ", i)
             i += 1
@@ -669,6 +683,14 @@ def _write(text, start, end, out, latex):
                 out.put(" ", i)
                 i = word.end()
                 continue
+            if name in ("limits", "nolimits", "nonumber", "notag"):   # a sum's layout, an unnumbered line: nothing
+                i = word.end()
+                continue
+            if name in ("tag", "label"):   # \tag{3}, \tag*{a}, \label{eq:dw}: the equation's number or name
+                j = word.end() + (text[word.end():word.end() + 1] == "*")
+                group = _group(text, j, end)
+                i = group[1] + 1 if group else word.end()
+                continue
             around = _ENVIRONMENT.match(text, i, end) if name in ("begin", "end") else None
             if around:   # \begin{align*} ... \end{align*}: the lines inside are the formula's
                 out.put("\n", i)
@@ -710,6 +732,14 @@ def _write(text, start, end, out, latex):
                     _write(text, group[0], group[1], out, latex)
                     i = group[1] + 1
                     continue
+                argument = _bare_argument(text, after, end) if name in _BARE_CALLS else None
+                if argument is not None:   # \log A^{[2]}: TeX's function of the atom after it, log(A2)
+                    out.apart(i)
+                    out.put(put + "(", i)
+                    _write(text, argument[0], argument[1], out, latex)
+                    out.put(")", argument[1])
+                    i = argument[1]
+                    continue
                 if put and put[0].isalpha():
                     out.apart(i)
                 out.put(put, i)
@@ -735,11 +765,15 @@ def _write(text, start, end, out, latex):
                 out.put("\n", i)
                 i = word.end()
                 continue
-            pair = _LATEX_PAIR_SUM.match(text, word.end(), end) if name == "sum" else None
+            after = word.end()
+            if name == "sum":   # \sum\limits_{i=1}^{m}: laid out below and above, the same sum
+                limits = _LIMITS.match(text, after, end)
+                after = limits.end() if limits else after
+            pair = _LATEX_PAIR_SUM.match(text, after, end) if name == "sum" else None
             if pair:   # \sum_{i,p}, \sum_{i,t}: over the examples and every position or step (sum_ip)
                 i = _summed(text, i, pair.end(), end, out, latex, "sum_ip")
                 continue
-            over = _LATEX_SUM.match(text, word.end(), end) if name == "sum" else None
+            over = _LATEX_SUM.match(text, after, end) if name == "sum" else None
             index = over.group("index") or over.group("index2") if over else None
             if over and index == "t":   # \sum_{t}: over the steps of a sequence, sum_t(...)
                 i = _summed(text, i, over.end(), end, out, latex, "sum_t")
@@ -932,7 +966,8 @@ def _write(text, start, end, out, latex):
 # (*$t < 3$: what step t+1 sends back*), a panel's top and bottom
 _ASIDE = re.compile(r"[ \t]*(?:%[^\n]*|\\(?:begin|end)\{(?:align|aligned|equation|gather|gathered|split)\*?\}[ \t]*"
                     r"|\$\$[ \t]*|#{1,6}[ \t][^\n]*|\*\*[^*\n]+\*\*[^\n]*|\*[^*\n]+\*[ \t]*|[╭╰][^\n]*[╮╯][ \t]*)(?=\n|$)")
-_HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z])(?![A-Za-z]))")
+_HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*(?:\\(?:boldsymbol|mathbf|bm|mathrm|mathit)\s*\{\s*)?([A-Za-z])\s*\}?\s*\}"
+                  r"|([A-Za-z])(?![A-Za-z]))")   # \hat{y}, \hat y, \hat{\boldsymbol{y}}
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather|gathered|split)\*?\}")
 _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδγβμσ])")
 _TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
@@ -991,7 +1026,17 @@ _SUM_NORM = re.compile(r"(?:Σ|∑|\\sum(?![A-Za-z]))\s*(?:_\s*(?:\{[^{}]*\}|[A-
 _PARTIAL_TOP = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*(?:[JCL]|\\mathcal\s*\{\s*[JCL]\s*\}|\\mathcal\s*[JCL])\s*")
 _PARTIAL = re.compile(r"\s*(?:\\partial(?![A-Za-z])|∂)\s*")
 # \sum_{i=1}^{m} (Σᵢ) before a term whose examples carry (i): the sum over the examples
-_SUM = re.compile(r"(?:\\sum(?![A-Za-z])|Σ|∑)\s*(?:_\s*(?:\{\s*i\s*(?:=\s*1\s*)?\}|i(?![A-Za-z0-9]))|ᵢ)"
+def _outside_brackets(text, i) -> bool:
+    """Whether ``text[i]`` stands outside every bracket opened before it (a comma ending a line inside np.sum(...,
+    is the call's)."""
+    before = text[:i]
+    return sum(before.count(o) - before.count(c) for o, c in ("()", "[]", "{}")) <= 0
+
+
+# what may follow an equation to the end of its line: spaces, LaTeX's spacing, a closing $, the line's break
+_LINE_END = re.compile(r"(?:[ \t]|\\q?quad(?![A-Za-z])|\\[,;!: ]|\$)*(?:\\\\|\n|$)")
+_LIMITS = re.compile(r"\s*\\(?:no)?limits(?![A-Za-z])")
+_SUM = re.compile(r"(?:\\sum(?![A-Za-z])(?:\s*\\(?:no)?limits(?![A-Za-z]))?|Σ|∑)\s*(?:_\s*(?:\{\s*i\s*(?:=\s*1\s*)?\}|i(?![A-Za-z0-9]))|ᵢ)"
                   r"(?:\s*\^\s*(?:\{\s*[mNn]\s*\}|[mNn](?![A-Za-z0-9])))?")
 # what follows \sum: nothing (a sum over every entry) or a subscript, the index it runs over (\sum_{k}, \sum_k,
 # \sum_{k=1}^{K}); the index k is the classes' (derivax's Σₖ), any other is named in the refusal
@@ -1330,10 +1375,49 @@ def _group(text, i, end):
     return None
 
 
+# LaTeX's functions written before their argument without brackets, as slides write the cost: \log A^{[2]}
+_BARE_CALLS = {"log", "ln", "exp", "tanh", "cosh", "sinh"}
+_ATOM = re.compile(r"(?:\\[A-Za-z]+|[A-Za-z][A-Za-z0-9]*|[α-ωΑ-Ω])"
+                   r"(?:\s*[_^]\s*(?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9])|[₀-₉ᵀ⁰-⁹⁽⁾ⁱ]|⟨[^⟩]*⟩)*")
+
+
+def _bare_argument(text, i, end):
+    """(start, end) of the atom a LaTeX function takes without brackets (\\log A^{[2]}, \\exp z): a name with its
+    subscripts and superscripts; None where brackets follow (\\log(A), \\log\\left(...\\right)), a power
+    (\\tanh^{2}(z)), or nothing an atom starts with."""
+    j = i
+    while j < end and text[j] == " ":
+        j += 1
+    if j == i and j < end and text[j].isalpha():   # \logA: no command TeX knows, refused as it is
+        return None
+    if j >= end or text[j] in "({[^_" or text.startswith("\\left", j) or text.startswith("\\big", j) \
+            or text.startswith("\\Big", j):
+        return None
+    atom = _ATOM.match(text, j, end)
+    if not atom or (text[j] == "\\" and atom.group().split("^")[0].split("_")[0][1:] in ("left", "right", "frac",
+                                                                                        "sum", "cdot", "odot")):
+        return None
+    return j, atom.end()
+
+
+def _argument(text, i, end):
+    """(start, end) of a command's argument at ``i`` (spaces skipped): a group in braces, or, as TeX reads \\frac12
+    and \\frac1m, a single character; None where there is neither."""
+    group = _group(text, i, end)
+    if group is not None:
+        return group
+    while i < end and text[i] == " ":
+        i += 1
+    if i < end and (text[i].isalnum() and text[i].isascii()):
+        return i, i + 1
+    return None
+
+
 def _frac(text, i, end, out, latex, after=None):
-    """\frac{a}{b} as ((a)/(b)), and dfrac and tfrac alike; the offset after it."""
-    first = _group(text, i + 5 if after is None else after, end)
-    second = _group(text, first[1] + 1, end) if first else None
+    """\frac{a}{b} as ((a)/(b)), and dfrac and tfrac alike (\\frac1m, TeX's arguments of one character, too);
+    the offset after it."""
+    first = _argument(text, i + 5 if after is None else after, end)
+    second = _argument(text, first[1] + (text[first[1]:first[1] + 1] == "}"), end) if first else None
     if second is None:
         raise FormulaError(text, i, "\\frac takes two groups in braces, as \\frac{1}{m}")
     top, below = _PARTIAL_TOP.fullmatch(text, first[0], first[1]), _PARTIAL.match(text, second[0], second[1])
@@ -1342,12 +1426,12 @@ def _frac(text, i, end, out, latex, after=None):
         out.put("d", i)
         out.glued = len(out.chars)
         _write(text, below.end(), second[1], out, latex)
-        return second[1] + 1
+        return second[1] + (text[second[1]:second[1] + 1] == "}")
     out.put("((", i)
     for lo, hi, close in ((first[0], first[1], ")/("), (second[0], second[1], "))")):
         _write(text, lo, hi, out, latex)
         out.put(close, hi)
-    return second[1] + 1
+    return second[1] + (text[second[1]:second[1] + 1] == "}")
 
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"

@@ -372,3 +372,16 @@ def test_a_nul_character_is_refused_at_its_position_not_read_as_a_product():
     net = resolve("xor")[1]
     with pytest.raises(FormulaError, match=r"^a NUL character is no part of a formula at position 6"):
         check_formula(net, "W2", "A1.T \x00 delta2 / m")
+
+
+def test_a_convolution_of_operands_no_layer_takes_is_not_equal(capsys):
+    """X ⋆ δ₂ where layer 2's input A₁ belongs: the shapes fit no layer, a wrong formula (NOT EQUAL, exit 1) as a
+    matrix product that does not fit is, not a formula that cannot be read (exit 2)."""
+    from compile.cli import main as cli
+    from derive.formula.errors import ShapeMismatch
+    from derive.network.examples import resolve
+    spec = "6x6x1-conv2k3:relu-conv2k2:relu-flatten-2:softmax"
+    with pytest.raises(ShapeMismatch, match="no convolution layer of this network has operands of these shapes"):
+        check(resolve(spec)[1], "W2", "(1/m) X ⋆ δ₂", "rows")
+    assert cli.main(["check", spec, "--param", "W2", "--formula", "(1/m) X ⋆ δ₂"]) == 1
+    assert "NOT EQUAL: ∂J/∂W₂" in capsys.readouterr().out

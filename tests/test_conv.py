@@ -252,10 +252,6 @@ def test_the_json_formulas_of_a_conv_net_check_as_right():
     (["show", "xor", "--input", "28x28x1"], "--input applies to the built-in examples whose layers follow"),
     (["show", "cnn", "--convention", "columns"], "build it in the rows convention"),
     (["show", "makemore", "--convention", "columns"], "layer 1 (Embedding): embeddings are built in the rows"),
-    (["check", CONV_SPEC, "--param", "W1", "--formula", "conv(X, W4)"],
-     "conv: no convolution layer of this network has operands of these shapes"),
-    (["check", CONV_SPEC, "--param", "W1", "--formula", "route(A1, delta2)"],
-     "route: no max-pooling layer of this network fits these shapes"),
     (["check", CONV_SPEC, "--param", "W1", "--formula", "reshape(delta1, (m, -4))"],
      "a shape holds whole numbers > 0, -1 (the one dimension inferred) and m"),
 ])
@@ -264,6 +260,19 @@ def test_bad_conv_input_is_one_line_and_exit_2(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("conv(X, W4)", "conv: no convolution layer of this network has operands of these shapes"),
+    ("route(A1, delta2)", "route: no max-pooling layer of this network fits these shapes"),
+])
+def test_a_window_of_operands_no_layer_takes_is_not_equal(formula, words, capsys):
+    """Operands whose shapes fit no convolution or pooling layer: a wrong formula, NOT EQUAL (exit 1), as a matrix
+    product whose shapes do not fit is."""
+    from compile.cli.main import main
+    assert main(["check", CONV_SPEC, "--param", "W1", "--formula", formula]) == 1
+    out = capsys.readouterr().out
+    assert "NOT EQUAL" in out and words in " ".join(out.split()), out
 
 
 def test_check_code_on_a_conv_net_in_columns_says_why(tmp_path):

@@ -884,7 +884,8 @@ def window_functions(model) -> dict:
                 said = [str(x.name) if getattr(x, "name", None) else fmt_shape(x.shape) for x in (b, a)]
                 raise ValueError(f"{what} takes {order}, and yours has its operands in the other order: layer "
                                  f"{swapped[0][0].index}'s is {what}({', '.join(said)})")
-        raise ValueError(f"{what}: no convolution layer of this network has operands of these shapes"
+        from derive.graph.node import ShapeError   # operands whose shapes fit no layer: a wrong formula, NOT EQUAL
+        raise ShapeError(f"{what}: no convolution layer of this network has operands of these shapes"
                          + _shapes_said(given, [(layer.index, expected(node)) for layer, node in convs]
                                         if expected else []))
 
@@ -914,7 +915,8 @@ def window_functions(model) -> dict:
         for layer in pools:
             if layer.kind == kind and test(layer):
                 return layer.A
-        raise ValueError(f"{what}: no {kind.replace('_', '-')}ing layer of this network fits these shapes"
+        from derive.graph.node import ShapeError   # operands whose shapes fit no layer: a wrong formula, NOT EQUAL
+        raise ShapeError(f"{what}: no {kind.replace('_', '-')}ing layer of this network fits these shapes"
                          + _shapes_said(given, [(layer.index, expected(layer)) for layer in pools
                                                 if layer.kind == kind] if expected else []))
 

@@ -1021,7 +1021,9 @@ class Evaluator:
                       else type(exc).__name__)
         except (ValueError, AttributeError, ArithmeticError) as exc:
             # operands whose shapes fit no product or entrywise operation: a wrong formula (ShapeMismatch)
-            unfit = isinstance(exc, ShapeError) and ("broadcast" in str(exc) or str(exc).startswith("cannot multiply"))
+            unfit = isinstance(exc, ShapeError) and ("broadcast" in str(exc) or str(exc).startswith("cannot multiply")
+                                                     or "no convolution layer of this network has operands" in str(exc)
+                                                     or "layer of this network fits these shapes" in str(exc))
             self.fail(node, self.reworded(node, str(exc).splitlines()[0], _operands, args) if str(exc)
                       else type(exc).__name__, ShapeMismatch if unfit else FormulaError)
         expr = value.attrs.get("expr") if hasattr(value, "attrs") else value

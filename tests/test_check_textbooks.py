@@ -66,6 +66,12 @@ check = formula_checker("columns")   # check_formula on a derivation made once p
     (NG, "W2", "$$dZ^{[2]} = A^{[2]} - Y$$\n$$dW^{[2]} = \\frac{1}{m} dZ^{[2]} A^{[1]T}$$", "1/m * (A2 - Y) @ A1.T"),
     (NG, "W2", r"\frac{1}{m} (\hat{\boldsymbol{y}} - \boldsymbol{y}) \mathbf{A}^{[1]\top}", "1/m * (A2 - Y) @ A1.T"),
     (NG, "J", r"-\frac{1}{m} \sum Y \odot \log A^{[2]}", "-(1/m) * np.sum(Y * np.log(A2))"),
+    # characters from PDFs and pseudocode: ½ and the fraction slash, ⊤ after a caret, ⊺, a modifier prime, ←
+    (NG, "W2", "½ · 2/m · (A₂ − Y) A₁ᵀ", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "W2", "1⁄m (A₂ − Y) A₁^⊤", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "W2", "1/m (A₂ − Y) A₁⊺", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "W2", "dZ2 ← A2 - Y; dW2 ← 1/m * dZ2 @ A1.T", "1/m * (A2 - Y) @ A1.T"),
+    (NG, "delta1", "(W₂ᵀ δ₂) ⊙ tanhʹ(Z₁)", "(W2.T @ delta2) * (1 - tanh(Z1)**2)"),
 ])
 def test_a_book_spelling_reads_as_the_formula_it_means(net, target, typed, ascii_):
     convention = "rows" if net is RELU else "columns"

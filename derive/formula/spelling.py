@@ -73,7 +73,10 @@ _SUBSCRIPTS = {chr(0x2080 + k): str(k) for k in range(10)}
 _UNICODE = {"−": "-", "–": "-", "—": "-", "⊙": "*", "∘": "*", "÷": "/", "⊘": "/", "²": "**2", "³": "**3",
             "δ": "delta", "λ": "lam", "σ": "sigmoid", "ε": "epsilon", "π": "pi", "ᵀ": ".T", "⊤": ".T",
             "′": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "ŷ": "yhat", "Ŷ": "Yhat", "\u0302": "hat",
-            "φ": "phi", "ϕ": "phi", "γ": "gamma", "β": "beta", "μ": "mu", **_SUBSCRIPTS}
+            "φ": "phi", "ϕ": "phi", "γ": "gamma", "β": "beta", "μ": "mu", **_SUBSCRIPTS,
+            # a fraction typeset as one character, the fraction slash, ⊺ for ⊤, a PDF's prime (U+02B9), and the
+            # assignment arrow of pseudocode (Goodfellow's g ← ∇ŷ J) as a line's definition
+            "½": "(1/2)", "⅓": "(1/3)", "¼": "(1/4)", "¾": "(3/4)", "⁄": "/", "⊺": ".T", "ʹ": "'", "←": "="}
 # the books' signs a formula spells otherwise (a message says how)
 _SUMS_READ = ("a sum: write np.sum(x, axis=...) (axis 1 is the batch's in the columns convention, 0 in rows), or one "
               "of the sums derivax prints: Σᵢ x⁽ⁱ⁾ over the examples, Σₖ over the classes, Σₜ over the steps of a "
@@ -970,8 +973,8 @@ _HAT = re.compile(r"\\(?:wide)?hat\s*(?:\{\s*(?:\\(?:boldsymbol|mathbf|bm|mathrm
                   r"|([A-Za-z])(?![A-Za-z]))")   # \hat{y}, \hat y, \hat{\boldsymbol{y}}
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|equation|gather|gathered|split)\*?\}")
 _ADJOINT = re.compile(r"(?:∂[JC]\s*/\s*∂|d[JC]\s*/\s*d)(?=[A-Za-zδγβμσ])")
-_TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\})\s*\}|\\top\b|\\intercal\b"
-                         r"|T(?![A-Za-z0-9_]))")
+_TRANSPOSED = re.compile(r"\^\s*(\{\s*(?:\\top|\\intercal|T|\\mathsf\{T\}|\\mathrm\{T\}|[⊤⊺ᵀ])\s*\}|\\top\b|\\intercal\b"
+                         r"|T(?![A-Za-z0-9_])|[⊤⊺ᵀ])")   # ^T, ^{\top}, and A₁^⊤ as plain text writes it
 # Ng's layer in brackets, W^{[2]}, and what the bracket's superscript goes on with: a transpose (W^{[2]T}, \\top,
 # \\intercal), a prime (g^{[1]\\prime}) or a square (A^{[1]2}); [L] the output layer, [L-1] the one before it
 _LAYER = re.compile(r"\^\s*(\{)?\s*\[\s*(\d+|L(?:\s*[-−]\s*\d+)?)\s*\]\s*"

@@ -295,7 +295,8 @@ def test_a_regression_network_trains_on_real_targets_from_a_file(capsys, tmp_pat
     code, out, err = run_cli(capsys, "2-3:tanh-1", "--data", str(tmp_path / "r.npz"), "--epochs", "2",
                              "--lr", "0.01", "--json")
     assert code == 0, err
-    assert "data: r.npz: 8 train (y read as regression targets)" in out
+    assert "data: r.npz: 8 train (2 of them, 20%, held out for testing: the data has no test split) (y read as " \
+           "regression targets)" in out
     assert json.loads(out.splitlines()[-1])["train_accuracy"] is None
     # a cross-entropy network reads the same file as labels, and says why it cannot
     err = refused(capsys, "2-3:tanh-1:sigmoid", "--loss", "bce", "--data", str(tmp_path / "r.npz"))

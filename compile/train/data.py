@@ -333,7 +333,12 @@ def _one_hot(y, n_outputs, what, at=None):
     at = at or _At()
     if y.ndim == 2 and y.shape[1] > 1:
         # Already one-hot (or class probabilities): the width must match and each row sum to 1.
+        whole = y.dtype.kind in "iub" or np.all(y == np.round(y))
         if n_outputs is not None and y.shape[1] != n_outputs:
+            if whole and (y.max() > 1 or y.min() < 0):   # 0..2 in every column: labels, not one-hot rows
+                raise DataError(f"{what}: y holds {y.shape[1]} columns of whole numbers {y.min()}..{y.max()} "
+                                f"(shape {y.shape}): a classifier's targets are one label per example, shape "
+                                f"({y.shape[0]},), or one-hot rows of {n_outputs} columns")
             raise DataError(f"{what}: the network has {n_outputs} outputs, but the one-hot labels have "
                             f"{y.shape[1]} columns (shape {y.shape})")
         sums = y.sum(axis=1)
@@ -857,6 +862,10 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
     if path.is_dir() and (path / "x.npy").exists():
         arrays = {k: _read_npy(path / f"{k}.npy") for k in ("x", "y", "x_test", "y_test")
                   if (path / f"{k}.npy").exists()}
+        if "y" in arrays and ("x_test" in arrays) != ("y_test" in arrays):
+            given, missing = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
+            raise DataError(f"{path}: holds {given}.npy but no {missing}.npy: a test split is the pair x_test.npy, "
+                            "y_test.npy (or neither, and derivax holds out a part of the training data)")
         if "y" not in arrays or ("x_test" in arrays) != ("y_test" in arrays):
             raise DataError(f"{path}: expected x.npy and y.npy (and optionally x_test.npy, y_test.npy), found "
                             f"{', '.join(sorted(f.name for f in path.glob('*.npy')))}")
@@ -897,6 +906,10 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
     test = None if test is None else replace(test, x=_scale_pixels(test.x, f"{test.what}: {test.names[0]}"),
                                              pixels=True)
     where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
+    if test is None and test_fraction and len(train.x) > 1:   # no test split: a part held out, as from x, y
+        train = replace(train, held=_held_out(len(train.x), test_fraction, where))
+        where += (f" ({len(train.x) - train.held[1]} of them, {test_fraction:.0%}, held out for testing: the data has "
+                  "no test split)")
     return train, test, "classification", where
 
 
@@ -912,6 +925,10 @@ def _read_npz(path: Path, vocab=None) -> dict:
         if {"x", "y"} <= have and {"x_train", "y_train"} & have:
             raise DataError(f"{path.name}: holds both x, y (features) and {', '.join(sorted({'x_train', 'y_train'} & have))}"
                             " (MNIST's pixels): which to train on is unclear; keep one pair in the file")
+        if (plain or {"x_train", "y_train"} <= have) and ("x_test" in have) != ("y_test" in have):
+            given, missing = ("x_test", "y_test") if "x_test" in have else ("y_test", "x_test")
+            raise DataError(f"{path.name}: holds {given} but no {missing}: a test split is the pair x_test, y_test "
+                            f"(or neither, and derivax holds out a part of the training data)")
         if not (plain or {"x_train", "y_train"} <= have) or ("x_test" in have) != ("y_test" in have):
             raise DataError(f"{path.name}: expected arrays x, y (features as they are) or x_train, y_train (MNIST's "
                             f"pixels), and optionally x_test, y_test; found {', '.join(sorted(z.files)) or 'none'}")
@@ -1118,16 +1135,22 @@ def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None, at=
             _finite(a, f"{where}: {name}", place)
     what, held = f"{where}: {len(x)} examples", None
     if x_test is None and test_fraction:
-        if not 0 < test_fraction < 1:
-            raise DataError(f"the test fraction must be in (0, 1) (or 0 for none), not {test_fraction!r}")
-        order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
-        cut = len(x) - max(1, int(round(test_fraction * len(x))))
-        if cut < 1:
-            raise DataError(f"{where}: {len(x)} example(s) are too few to hold {test_fraction:.0%} out for testing")
-        held = (order, cut)
-        what += f", {len(x) - cut} ({test_fraction:.0%}) held out for testing"
+        held = _held_out(len(x), test_fraction, where)
+        what += f", {len(x) - held[1]} ({test_fraction:.0%}) held out for testing"
     test = None if x_test is None else _Split(x_test, y_test, where, ("x_test", "y_test"), item="examples")
     return _Split(x, y, where, names, item="examples", at=at, held=held), test, "classification", what
+
+
+def _held_out(n, test_fraction, where) -> tuple:
+    """(order, cut): the examples shuffled with a fixed seed, the first ``cut`` to train on and the rest,
+    ``test_fraction`` of them, held out for testing, for data that has no test split of its own."""
+    if not 0 < test_fraction < 1:
+        raise DataError(f"the test fraction must be in (0, 1) (or 0 for none), not {test_fraction!r}")
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(n)
+    cut = n - max(1, int(round(test_fraction * n)))
+    if cut < 1:
+        raise DataError(f"{where}: {n} example(s) are too few to hold {test_fraction:.0%} out for testing")
+    return order, cut
 
 
 def _read_npy(path: Path):

@@ -663,3 +663,16 @@ def test_integer_label_columns_are_not_called_one_hot(tmp_path):
     with pytest.raises(DataError, match=r"y holds 4 columns of whole numbers 0\.\.2 \(shape \(6, 4\)\): a "
                                         r"classifier's targets are one label per example"):
         load(tmp_path / "y2.npz", 4, 3)
+
+
+def test_an_embeddings_data_of_another_width_is_named_by_its_shape_before_its_values(tmp_path):
+    """Images given to a network that reads 3 token indices: the shape is what is wrong, not 0.637 as a token."""
+    np.savez(tmp_path / "img.npz", x=np.random.default_rng(0).random((8, 6, 6, 1)), y=np.arange(8) % 3)
+    with pytest.raises(DataError, match=r"the network takes 3 inputs per example, but x has 36 values per example"):
+        load(tmp_path / "img.npz", 3, 3, vocab=5)
+    np.savez(tmp_path / "wide.npz", x=np.full((8, 4), 9), y=np.arange(8) % 3)
+    with pytest.raises(DataError, match=r"the network takes 3 inputs per example, but x has 4 features"):
+        load(tmp_path / "wide.npz", 3, 3, vocab=5)
+    np.savez(tmp_path / "oob.npz", x=np.full((8, 3), 9), y=np.arange(8) % 3)
+    with pytest.raises(DataError, match=r"found 9 at index \(0, 0\) \(out of range"):
+        load(tmp_path / "oob.npz", 3, 3, vocab=5)

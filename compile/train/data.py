@@ -413,6 +413,9 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         description += " (y read as regression targets)"
     xtr, ytr = check_data(train.x, train.y, n_inputs, n_outputs, kind, train.what, train.names,
                           item=train.item, steps=steps, at=train.at)
+    if vocab is not None and not builtin:   # token indices, once x's shape is known to be the network's
+        check_tokens(_numeric(train.x, f"{train.what}: {train.names[0]}"), vocab, f"{train.what}: {train.names[0]}",
+                     train.at[0] if train.at else None)
     xte = yte = None
     if train.held is not None:
         # Checked whole above, so that a message names the file's own array and position; split only now.
@@ -424,6 +427,8 @@ def load(name_or_path, n_inputs=None, n_outputs=None, seed=DIGITS_SPLIT_SEED, re
         fit = xtr.shape[1:] if isinstance(n_inputs, (tuple, list)) else xtr.shape[1]
         xte, yte = check_data(test.x, test.y, fit, n_outputs or ytr.shape[-1], kind, test.what,
                               test.names, item=test.item, steps=steps)
+        if vocab is not None and not builtin:
+            check_tokens(_numeric(test.x, f"{test.what}: {test.names[0]}"), vocab, f"{test.what}: {test.names[0]}")
     n_classes = None if kind == "regression" else (2 if ytr.shape[-1] == 1 else ytr.shape[-1])
     inputs = "tokens" if vocab is not None else "pixels" if train.pixels else "features"
     return Dataset(xtr, ytr, xte, yte, kind, n_classes, description, baselines, inputs)
@@ -895,10 +900,7 @@ def _from_path(path: Path, target=None, test_fraction=TEST_FRACTION, vocab=None)
         train = split("train")
         test = split("t10k") if "t10k-images" in files else None
         where = f"IDX files in {folder}"
-    if vocab is not None:   # token indices, not pixels: checked as they are, never scaled
-        for part in (train, test):
-            if part is not None:
-                check_tokens(_numeric(part.x, f"{part.what}: {part.names[0]}"), vocab, f"{part.what}: {part.names[0]}")
+    if vocab is not None:   # token indices, not pixels: never scaled, checked once their shape is (by load)
         where += f": {len(train.x)} train" + (f", {len(test.x)} test" if test is not None else "")
         return train, test, "classification", where
     # Pixels scaled before the description is written: it counts examples, which needs arrays.
@@ -1124,10 +1126,6 @@ def _features(x, y, x_test, y_test, where, names, test_fraction, vocab=None, at=
     at = at or (_At(), _At())
     x = _numeric(x, f"{where}: {names[0]}")
     y = _numeric(y, f"{where}: {names[1]}")
-    if vocab is not None:
-        check_tokens(x, vocab, f"{where}: {names[0]}", at[0])
-        if x_test is not None:
-            check_tokens(_numeric(x_test, f"{where}: x_test"), vocab, f"{where}: x_test")
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} examples in {names[0]} but {len(y)} in {names[1]}")
     for a, name, place in ((x, names[0], at[0]), (y, names[1], at[1])):

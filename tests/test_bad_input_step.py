@@ -91,3 +91,22 @@ def test_a_run_on_inputs_far_from_the_unit_scale_is_told_to_scale_them_before_th
     who, advice = culprit(tr, p, s, pixels, np.eye(3, dtype="float32")[np.arange(50) % 3], 10)
     assert who == "x" and f"x ranges over {pixels.min():g}..{pixels.max():g}" in advice and "255" in advice
     assert culprit(tr, p, s, pixels / 255, np.eye(3, dtype="float32")[np.arange(50) % 3], 10)[0] == "lr"
+
+
+def test_a_normalizations_eps_that_rounds_to_zero_in_the_trainers_precision_is_refused():
+    from compile import generate
+    from derive import LayerNorm
+    from derive.network.functions import NetworkError
+    net = Network(3, [LayerNorm(eps=1e-50), Dense(2, "softmax")])
+    for make in (lambda: compile_trainer(net, "sgd", 0.1), lambda: generate(net)):
+        with pytest.raises(NetworkError, match=r"layer 1 \(normalization\): eps 1e-50 rounds to 0 in float32"):
+            make()
+
+
+def test_a_wrapper_given_a_class_says_to_make_the_layer():
+    from derive import GRU, Bidirectional, TimeDistributed
+    from derive.network.functions import NetworkError
+    with pytest.raises(NetworkError, match=r"not the class GRU: write Bidirectional\(GRU\(8\)\)"):
+        Bidirectional(GRU)
+    with pytest.raises(NetworkError, match=r"not the class Dense: write TimeDistributed\(Dense\(\.\.\.\)\)"):
+        TimeDistributed(Dense)

@@ -617,6 +617,7 @@ def main(args) -> int:
         args.repeats = 7
     if args.batch_size is None:
         args.batch_size = DEFAULT_BATCH_SIZE
+    steps_given = args.steps is not None
     if args.steps is None:
         args.steps = DEFAULT_STEPS
     _, net = resolve(args.model, None, args.input, getattr(args, "l2", None), getattr(args, "l2_form", None))
@@ -634,7 +635,7 @@ def main(args) -> int:
             return 2
         # its step's memory before anything is compiled, as a dense network's (check_sizes)
         fits_batch(net.build("rows"), args.batch_size)
-        if args.steps > 50:
+        if args.steps > 50 and steps_given:   # (the default, 100, is a dense network's: said only where given)
             print(f"derivax: --steps {args.steps}: a network with {', '.join(sorted(kinds))} layers is timed over at "
                   "most 50 steps a repeat", file=sys.stderr)
         try:

@@ -230,6 +230,21 @@ def check_parameters(model, name: str, where: str, what: str) -> None:
                      "layer with weights, such as a Dense or a convolution")
 
 
+def check_eps(model, dtype) -> None:
+    """A normalization's ε within ``dtype``'s range: one that rounds to 0 there (1e-50 in float32) divides an
+    example whose features are all alike (or a feature alike over the batch) by 0."""
+    import numpy as np
+    from derive.graph.symbols import eps
+    from derive.network.functions import NetworkError
+    value = (getattr(model, "constants", None) or {}).get(eps)
+    info = np.finfo(dtype)
+    if value is not None and float(value) < float(info.tiny):
+        layers = [str(layer.index) for layer in model.layers if layer.kind in ("batch_norm", "layer_norm")]
+        raise NetworkError(f"layer{'s' if len(layers) > 1 else ''} {', '.join(layers)} (normalization): eps {float(value):g} rounds to 0 in {dtype}, "
+                           f"the precision the trainer computes in (its smallest normal number is {info.tiny:.3g}): "
+                           "a feature alike in every entry would be divided by 0; take eps of 1e-5, the usual one")
+
+
 def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", **opt_kwargs) -> str:
     """Source of a standalone trainer module for ``net``."""
     check_network(net, "generate")
@@ -239,4 +254,5 @@ def generate(net, optimizer="sgd", lr=0.1, convention="rows", dtype="float32", *
                              "not an optax transformation")
     derivation = net.derive(convention)
     check_parameters(derivation.model, getattr(net, "name", "the network"), "generate", "train")
+    check_eps(derivation.model, dtype)
     return module_source(derivation, rule, dtype, getattr(net, "name", "network"), standalone=True)

@@ -146,7 +146,8 @@ def compile_trainer(net, optimizer="sgd", lr=0.1, dtype="float32", convention="r
     rule = make(optimizer, lr, **opt_kwargs)
     _in_precision(rule, lr, opt_kwargs, dtype, getattr(net, "l2", None))
     derivation = net.derive(convention)
-    from compile.lowering.codegen import check_parameters
+    from compile.lowering.codegen import check_eps, check_parameters
+    check_eps(derivation.model, dtype)
     check_parameters(derivation.model, getattr(net, "name", "the network"), "compile_trainer", "train")
     # parameters, gradients and up to two optimizer states, as `derivax train` counts them
     _fits(derivation.model, dtype, 1, "training")

@@ -93,6 +93,9 @@ class TimeDistributed:
     layer: Dense
 
     def __post_init__(self):
+        if isinstance(self.layer, type):   # TimeDistributed(Dense): the class, not a layer
+            raise NetworkError(f"TimeDistributed wraps a Dense layer, not the class {self.layer.__name__}: write "
+                               f"TimeDistributed({self.layer.__name__}(...))")
         if not isinstance(self.layer, Dense):
             raise NetworkError(f"TimeDistributed wraps a Dense layer, not {type(self.layer).__name__}")
 
@@ -475,11 +478,19 @@ class Builder:
                 raise NetworkError(f"layer {l} ({what}) takes (batch, time, features) inputs; its input, "
                                    f"{self._label(inp)}, is {fmt_shape(inp.shape)}, one vector per example: a "
                                    "recurrent layer below it must give every state (sequences=True, :seq in a spec)")
+        recurrent = what.split()[0] in RECURRENT_KINDS or what.startswith("Recurrent")
+        shown = "x".join(str(d) for d in inp.shape[1:])
         fix = ("put a Flatten() before it" if rank == 2 and inp.rank > 2 else
                "declare the input with its shape, e.g. Network((8, 8, 1), ...) or the spec 8x8x1-..."
                if inp is self.X and inp.rank == 2 else "convolutions and pooling come before the Flatten"
-               if inp.rank == 2 else f"this {rank - 2}-D layer needs a {rank - 2}-D input, and this one is "
-                                     f"{inp.rank - 2}-D (use the {inp.rank - 2}-D layer)")
+               if inp.rank == 2 else
+               f"a recurrent layer reads a sequence of vectors: declare the input as steps of features (a {shown} "
+               f"image as {inp.shape[1]} steps of {'·'.join(str(d) for d in inp.shape[2:])} features, the spec "
+               f"{inp.shape[1]}x{sp.Mul(*inp.shape[2:])}-...)" if recurrent else
+               f"declare the input with its channels, {shown}x1 for one channel (the spec {shown}x1-...)"
+               if inp is self.X and inp.rank == rank - 1 else
+               f"this {rank - 2}-D layer needs a {rank - 2}-D input, and this one is {inp.rank - 2}-D (use the "
+               f"{inp.rank - 2}-D layer: {'Conv1D, MaxPool1D' if inp.rank == 3 else 'Conv2D, MaxPool2D'})")
         raise NetworkError(f"layer {l} ({what}) takes {layout.get(rank, f'rank {rank}')} inputs; its input, "
                            f"{self._label(inp)}, is {fmt_shape(inp.shape)}: {fix}")
 

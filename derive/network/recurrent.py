@@ -260,9 +260,10 @@ class Bidirectional:
 
     def __post_init__(self):
         import dataclasses
-        if not (dataclasses.is_dataclass(self.layer) and hasattr(self.layer, "reverse")
-                and callable(getattr(self.layer, "build", None))):
-            what = "nothing" if self.layer is None else type(self.layer).__name__
+        if not (dataclasses.is_dataclass(self.layer) and not isinstance(self.layer, type)
+                and hasattr(self.layer, "reverse") and callable(getattr(self.layer, "build", None))):
+            what = "nothing" if self.layer is None else f"the class {self.layer.__name__}" \
+                if isinstance(self.layer, type) else type(self.layer).__name__
             from derive.network.functions import NetworkError
             raise NetworkError(f"Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM, Recurrent), "
                                f"not {what}: write Bidirectional(GRU(8)), say")

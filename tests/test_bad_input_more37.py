@@ -1,0 +1,48 @@
+"""Messages for inputs of the wrong kind that named the wrong fix: a recurrent layer given images was told to 'use the
+2-D layer' (there is none), a convolution given 28x28 to 'use the 1-D layer' (the fix is the channel axis, 28x28x1);
+bench said '--steps 100' of an option not given. Each message is compared with the fix it should name."""
+import pytest
+
+from compile.cli.main import main
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("3x3x1-lstm2-2:softmax", "a recurrent layer reads a sequence of vectors: declare the input as steps of features "
+                              "(a 3x3x1 image as 3 steps of 3·1 features, the spec 3x3-...)"),
+    ("3x3x1-gru2-2:softmax", "(a 3x3x1 image as 3 steps of 3·1 features, the spec 3x3-...)"),
+])
+def test_an_input_of_the_wrong_rank_is_told_the_fix_that_applies(spec, words, capsys):
+    assert main(["show", spec]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert words in err and "use the 2-D layer)" not in err, err
+
+
+def test_a_convolutions_input_is_told_its_channel_axis_or_the_layer_of_its_rank():
+    from derive import Conv1D, Conv2D, Dense, Flatten, Network
+    from derive.network.functions import NetworkError
+    with pytest.raises(NetworkError, match=r"declare the input with its channels, 28x28x1 for one channel"):
+        Network((28, 28), [Conv2D(2, 3), Flatten(), Dense(2, "softmax")]).build()
+    with pytest.raises(NetworkError, match=r"this 1-D layer needs a 1-D input, and this one is 2-D \(use the 2-D "
+                                           r"layer: Conv2D, MaxPool2D\)"):
+        Network((8, 8, 1), [Conv1D(2, 3), Flatten(), Dense(2, "softmax")]).build()
+
+
+def test_bench_does_not_name_a_steps_option_that_was_not_given(capsys, monkeypatch):
+    """A convolutional network is timed over at most 50 steps a repeat: said of --steps only where it was given."""
+    import types
+    from compile.cli import bench, bench_cnn
+    seen = {}
+
+    def run(net, name, batch, repeats, steps, **kw):
+        seen["steps"] = steps
+        raise bench_cnn.CnnBenchError("stopped here")
+    args = types.SimpleNamespace(suite=False, model="4x4x1-conv2k3-flatten-3:softmax", repeats=1, batch_size=4,
+                                 steps=None, input=None, first_repeats=None, no_torch=True, json=False, small=None,
+                                 small_batch_size=None, small_steps=None)
+    monkeypatch.setattr(bench_cnn, "run", run)
+    assert bench.main(args) == 2
+    assert "--steps" not in capsys.readouterr().err and seen["steps"] == 50
+    args.steps = 80
+    assert bench.main(args) == 2
+    assert "derivax: --steps 80: a network with conv, dense, flatten layers is timed over at most 50 steps" \
+        in capsys.readouterr().err

@@ -110,3 +110,40 @@ def test_a_wrapper_given_a_class_says_to_make_the_layer():
         Bidirectional(GRU)
     with pytest.raises(NetworkError, match=r"not the class Dense: write TimeDistributed\(Dense\(\.\.\.\)\)"):
         TimeDistributed(Dense)
+
+
+@pytest.fixture(scope="module")
+def normed():
+    net = Network(3, [Dense(4, "tanh", dropout=0.2), Dense(4, use_bias=False), BatchNorm("tanh"), Dense(2, "softmax")])
+    tr = compile_trainer(net, "sgd", 0.1)
+    p = tr.init_params(0)
+    return tr, p, tr.init_opt_state(p)
+
+
+def test_dropouts_key_may_be_a_seed_as_init_params_takes_one(normed):
+    tr, p, s = normed
+    x = np.random.default_rng(0).random((8, 3)).astype("float32")
+    y = np.eye(2, dtype="float32")[[0, 1] * 4]
+    by_seed = tr.train_step(p, s, x, y, 7)[0]
+    by_key = tr.train_step(p, s, x, y, jax.random.key(7))[0]
+    assert all(np.array_equal(np.asarray(by_seed[k]), np.asarray(by_key[k])) for k in p)
+    with pytest.raises(DataError, match=r"train_step: key \(dropout's random key: a JAX key, or a whole number as its "
+                                        r"seed\) must be an integer, not 'a'"):
+        tr.train_step(p, s, x, y, "a")
+
+
+@pytest.mark.parametrize("stats, words", [
+    ({"mu": 0}, r"a dict of mu3, var3; mu3, var3 missing; 'mu' not among them"),
+    ({"mu3": np.zeros(5), "var3": np.ones(5)}, r"stats\['mu3'\] has shape \(5,\), where trainer.stats\(opt_state\) "
+                                               r"makes \(1, 4\)"),
+    ({"mu3": np.zeros((1, 4)), "var3": -np.ones((1, 4))}, r"stats\['var3'\] holds a variance below 0 \(-1\)"),
+    ({"mu3": np.full((1, 4), np.nan), "var3": np.ones((1, 4))}, r"stats\['mu3'\] holds a value that is no finite"),
+])
+def test_running_averages_of_another_form_are_named(normed, stats, words):
+    tr, p, s = normed
+    with pytest.raises(DataError, match=rf"forward: .*{words}"):
+        tr.forward(p, np.ones((2, 3), "float32"), stats)
+    good = tr.forward(p, np.ones((2, 3), "float32"), tr.stats(s))
+    assert np.isfinite(np.asarray(good)).all()
+    with pytest.raises(DataError, match=r"stats takes the optimizer state \(opt_state\), .* found a dict of W1, b1"):
+        tr.stats(p)

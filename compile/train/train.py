@@ -75,7 +75,7 @@ class Trainer:
                     and model.Y.attrs.get("one_hot_axis") is not None:
                 fn = _targets_checked(fn, name, ns.get("check_shapes"))
             if name in BATCH_READERS and any(layer.kind == "batch_norm" for layer in getattr(model, "layers", ())):
-                fn = _batch_checked(fn, model, name)
+                fn = _batch_checked(fn, model, name, ns.get("init_stats"))
             if name in INPUT_READERS:
                 fn = _inputs_checked(fn, self, name)
             return fn
@@ -113,7 +113,14 @@ class Trainer:
     def stats(self, opt_state):
         """The running averages of the batch norms in a training state (None without batch norm):
         what ``forward`` and ``loss`` take as ``stats`` to evaluate as a trained network is used."""
-        return opt_state["stats"] if "init_stats" in self.namespace else None
+        if "init_stats" not in self.namespace:
+            return None
+        if not isinstance(opt_state, dict) or "stats" not in opt_state:
+            found = (f"a dict of {', '.join(map(str, opt_state))}" if isinstance(opt_state, dict)
+                     else _a(opt_state))
+            raise DataError(f"stats takes the optimizer state (opt_state), as init_opt_state and train_step return it, "
+                            f"which holds the running averages under 'stats'; found {found}")
+        return opt_state["stats"]
 
 
 def seeded_keys(state, seed):
@@ -295,6 +302,10 @@ def _top_level(step, model, trainer=None):
         # per-call work); but for the values of NumPy arrays, which are on the host, looked at in a few us.
         if values is not None and (type(x) is np.ndarray or type(y) is np.ndarray):
             values(x, y)
+        if key is not None and not hasattr(key, "dtype"):   # a seed, as init_params takes one
+            _whole(key, "train_step: key (dropout's random key: a JAX key, or a whole number as its seed)",
+                   0, 2**32 - 1)
+            key = jax.random.key(int(key))
         try:
             return top(params, opt_state, x, y, key)
         except ValueError as e:
@@ -1150,10 +1161,11 @@ def _inputs_checked(fn, trainer, name):
 BATCH_READERS = ("forward", "loss", "grads", "loss_and_grads", "batch_stats")
 
 
-def _batch_checked(fn, model, name):
+def _batch_checked(fn, model, name, init_stats=None):
     """``fn`` refusing a batch too small for a batch norm's statistics (compile.train.train.check_batch_norm's
     rule: a single value per feature, as one example after a Dense layer gives, makes the loss NaN), where it
-    normalizes with the batch's own statistics. The check reads x's shape only, so it holds inside a trace too."""
+    normalizes with the batch's own statistics. The check reads x's shape only, so it holds inside a trace too.
+    Running averages given as ``stats`` are checked against what ``init_stats`` makes (``_stats_fit``)."""
     import functools
 
     @functools.wraps(fn)
@@ -1162,8 +1174,40 @@ def _batch_checked(fn, model, name):
         stats = kwargs.get("stats", args[at] if name in ("forward", "loss") and len(args) > at else None)
         if stats is None:
             batch_norm_batch(model, x, name)
+        elif init_stats is not None:
+            _stats_fit(stats, init_stats(), name)
         return fn(params, x, *args, **kwargs)
     return checked
+
+
+def _stats_fit(stats, want, name) -> None:
+    """A DataError naming what differs between ``stats`` and the running averages ``want`` (init_stats()'s): the
+    names (mu3, var3), each array's shape, and, for values that are there to look at, a variance below 0 or a value
+    that is no finite number (each would make the output NaN)."""
+    import numpy as np
+    from jax.core import Tracer
+    made = "trainer.stats(opt_state)"
+    if not isinstance(stats, dict):
+        raise DataError(f"{name}: stats are the running averages {made} gives, a dict of {', '.join(want)}; found "
+                        f"{_a(stats)}")
+    if set(stats) != set(want):
+        missing, extra = sorted(set(want) - set(stats), key=str), sorted(set(stats) - set(want), key=str)
+        raise DataError(f"{name}: stats are the running averages {made} gives, a dict of {', '.join(want)}"
+                        + (f"; {', '.join(map(str, missing))} missing" if missing else "")
+                        + (f"; {', '.join(map(repr, extra))} not among them" if extra else ""))
+    for key, value in want.items():
+        given = stats[key]
+        if tuple(np.shape(given)) != tuple(np.shape(value)):
+            raise DataError(f"{name}: stats[{key!r}] has shape {tuple(np.shape(given))}, where {made} makes "
+                            f"{tuple(np.shape(value))}")
+        if isinstance(given, Tracer):
+            continue
+        a = np.asarray(given, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"{name}: stats[{key!r}] holds a value that is no finite number")
+        if str(key).startswith("var") and a.size and a.min() < 0:
+            raise DataError(f"{name}: stats[{key!r}] holds a variance below 0 ({a.min():g}): the running averages "
+                            f"{made} gives are never negative")
 
 
 def batch_norm_batch(model, x, name) -> None:

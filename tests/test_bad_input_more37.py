@@ -46,3 +46,15 @@ def test_bench_does_not_name_a_steps_option_that_was_not_given(capsys, monkeypat
     assert bench.main(args) == 2
     assert "derivax: --steps 80: a network with conv, dense, flatten layers is timed over at most 50 steps" \
         in capsys.readouterr().err
+
+
+def test_parameters_of_two_layers_spelled_alike_are_refused_not_shared():
+    """Gate f1 of layer 1 and gate f of layer 11 both make Wxf11, Whf11, bf11: they were one parameter, silently."""
+    from derive import Dense, Network, Recurrent, TimeDistributed
+    from derive.network.functions import NetworkError
+    layers = [Recurrent(2, lambda s: s.gate("f1", "tanh"), sequences=True)] \
+        + [TimeDistributed(Dense(2, "tanh")) for _ in range(9)] \
+        + [Recurrent(2, lambda s: s.gate("f", "tanh")), Dense(2, "softmax")]
+    with pytest.raises(NetworkError, match=r"layer 11 \(Recurrent 2\): its parameter Wxf11 is spelled as layer 1's, "
+                                           r"another parameter"):
+        Network((3, 2), layers).build()

@@ -393,6 +393,12 @@ class Builder:
             raise NetworkError(f"parameter {exc}") from None
         for r in self.records:
             if r.name == name:
+                parts = lambda n: (getattr(n, "base", None), getattr(n, "layer", None))   # noqa: E731
+                if parts(r.name) != parts(name) and None not in parts(r.name) + parts(name):
+                    # two names spelled alike: gate f1 of layer 1 and gate f of layer 11 both make Wxf11
+                    raise NetworkError(f"its parameter {name} is spelled as layer {r.layer}'s, another "
+                                       "parameter: a name ending in digits runs into the layer's number; give the gate "
+                                       "or part a name that ends in a letter")
                 if r.node.shape != tuple(sp.sympify(d) for d in shape):
                     raise NetworkError(f"parameter {name} is shared with shape {fmt_shape(r.node.shape)}, "
                                        f"and asked for again with shape {fmt_shape(shape)}")

@@ -58,3 +58,16 @@ def test_parameters_of_two_layers_spelled_alike_are_refused_not_shared():
     with pytest.raises(NetworkError, match=r"layer 11 \(Recurrent 2\): its parameter Wxf11 is spelled as layer 1's, "
                                            r"another parameter"):
         Network((3, 2), layers).build()
+
+
+@pytest.mark.parametrize("spec, words, col", [
+    ("4-bn:unbiased:unbiased-2:softmax", "unbiased is given twice in bn", 15),
+    ("4-bn:relu:tanh-2:softmax", "the activation is given twice in bn (relu and tanh)", 11),
+    ("3-emb5x4:pos:pos-flatten-2:softmax", "pos is given twice in the embedding", 14),
+    ("6x6x1-conv2k3s2s2-flatten-2:softmax", "the stride is given twice in conv2k3s2s2", 16),
+    ("6x6x1-pool2s2s1-flatten-2:softmax", "the stride is given twice in pool2s2s1", 14),
+])
+def test_a_spec_option_given_twice_is_named_at_its_second_place(spec, words, col, capsys):
+    assert main(["show", spec]) == 2
+    err = capsys.readouterr().err
+    assert f"derivax: {words} at position {col} of '{spec}'" in err, err

@@ -301,6 +301,11 @@ def _window_layer(spec: str, pos: int, part: str):
     """A convolution, pooling or flatten layer of a spec; its dimension (1-D or 2-D) follows the input."""
     from derive.network.layers import AvgPool1D, AvgPool2D, Conv1D, Conv2D, Flatten, MaxPool1D, MaxPool2D
     match = WINDOW_LAYER.match(part)
+    twice = re.match(r"(?:conv\d+k\d+|(?:max|avg)?pool\d+)(?:[sp](?:\d+|same|valid))*?([sp])(?:\d+|same|valid)"
+                     r"(?:[sp](?:\d+|same|valid))*?\1", part) if not match else None
+    if twice:   # conv2k3s2s2: an option given twice, said as such
+        said = {"s": "the stride", "p": "the padding"}[twice.group(1)]
+        raise ModelError(_at(spec, pos + twice.end() - 1, f"{said} is given twice in {part.split(':')[0][:20]}"))
     if not match:
         raise ModelError(_at(spec, pos, f"expected a layer: units[:activation] (128:relu), convFkK[sS][pP][:act] "
                                         f"(conv32k3:relu, conv25k5s2p1), pool2 / maxpool3s2 / avgpool2, or flatten; "
@@ -350,6 +355,9 @@ def _norm_or_embedding(spec: str, pos: int, part: str):
     from derive.network.norm import BatchNorm, LayerNorm
     if part.startswith("emb"):
         match = EMBEDDING_LAYER.match(part)
+        twice = re.match(r"emb\d+x\d+:pos:pos(?::|$)", part)
+        if twice:
+            raise ModelError(_at(spec, pos + len(part.split(":pos")[0]) + 5, "pos is given twice in the embedding"))
         if not match:
             raise ModelError(_at(spec, pos, "expected an embedding: embVxD[:pos] (emb27x10: 27 rows of 10; :pos adds "
                                             f"a row per position); found {part[:20]!r}"))
@@ -375,8 +383,12 @@ def _norm_or_embedding(spec: str, pos: int, part: str):
         at += 1
         if option == "unbiased" and kind == "bn" and not unbiased:
             unbiased = True
+        elif option == "unbiased" and kind == "bn":
+            raise ModelError(_at(spec, at, f"unbiased is given twice in {kind}"))
         elif act is None and _activation_option(spec, at, option):
             act = option
+        elif act is not None and _activation_option(spec, at, option):
+            raise ModelError(_at(spec, at, f"the activation is given twice in {kind} ({act} and {option[:20]})"))
         else:
             raise ModelError(_at(spec, at, f"unknown option {option[:20]!r} of {kind}: expected an activation"
                                            + (" or unbiased (the variance with 1/(m − 1))" if kind == "bn" else "")))

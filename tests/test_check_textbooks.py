@@ -391,3 +391,8 @@ def test_a_convolution_of_operands_no_layer_takes_is_not_equal(capsys):
         check(resolve(spec)[1], "W2", "(1/m) X ⋆ δ₂", "rows")
     assert cli.main(["check", spec, "--param", "W2", "--formula", "(1/m) X ⋆ δ₂"]) == 1
     assert "NOT EQUAL: ∂J/∂W₂" in capsys.readouterr().out
+
+
+def test_a_state_after_t_is_shown_as_read_not_as_the_shifted_sequence_it_is_computed_by():
+    result = check(_rnn(), "Whh1", "Σₜ h₁⟨t+1⟩ᵀ δ₁⟨t⟩", "rows")
+    assert not result.ok and "pad(" not in result.yours and "h1_tp1" in result.yours

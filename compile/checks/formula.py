@@ -867,8 +867,9 @@ def _check_formula(d, target, formula, seed, dz, steps=None):
             _say_reading(first, d, used, c, "adjoint", ", and the courses' reading, without it, agrees too")
         return first
     if second.ok or (second.diagnosis and not first.diagnosis):
-        if used:
-            _say_reading(second, course, used, c, "delta", ", the only reading that agrees")
+        if used:   # (where neither agrees, the reading whose diagnosis says more is given, not said to agree)
+            _say_reading(second, course, used, c, "delta", ", the only reading that agrees" if second.ok else
+                         ", the reading whose difference can be named")
         return _note_course(second, c)
     if used:
         _say_reading(first, d, used, c, "adjoint")

@@ -1400,6 +1400,8 @@ def _bare_argument(text, i, end):
     if not atom or (text[j] == "\\" and atom.group().split("^")[0].split("_")[0][1:] in ("left", "right", "frac",
                                                                                         "sum", "cdot", "odot")):
         return None
+    if text.startswith("(", atom.end()) or text.startswith("\\left", atom.end()):
+        return None   # \log \sigma(Z): a call after it, which its own brackets do not make the log's argument
     return j, atom.end()
 
 

@@ -71,3 +71,19 @@ def test_a_spec_option_given_twice_is_named_at_its_second_place(spec, words, col
     assert main(["show", spec]) == 2
     err = capsys.readouterr().err
     assert f"derivax: {words} at position {col} of '{spec}'" in err, err
+
+
+def test_the_trained_numbers_of_every_layer_are_shown_not_left_out_with_a_wrong_reason():
+    """A recurrent layer's Wxh, Whh, bh and the dense layer above it (whose input is no dense layer's units): each
+    parameter's statistics, computed here from the numbers themselves; no 'too wide' for a layer of 3 inputs."""
+    import numpy as np
+    from compile.cli.train import trained_equations
+    from derive.network.examples import resolve
+    model = resolve("5x2-rnn3-2:softmax")[1].build("rows")
+    rng = np.random.default_rng(0)
+    params = {str(p.name): rng.normal(size=tuple(int(d) for d in p.shape)) for p in model.params}
+    text = trained_equations(model, params)
+    assert "too wide" not in text
+    for name, shown in (("Wxh1", "Wxh₁"), ("Whh1", "Whh₁"), ("W2", "W₂")):
+        v = params[name]
+        assert f"{shown} {'×'.join(map(str, v.shape))}: mean {v.mean():.4g}, std {v.std():.4g}" in text, text

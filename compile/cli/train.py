@@ -702,6 +702,14 @@ def _plot(path, hist, name) -> bool:
     return True
 
 
+def _statistics(name, v, digits) -> str:
+    """  W₁ 3×4: mean ..., std ..., min ..., max ...: a parameter's numbers where they are not printed one by one."""
+    import numpy as np
+    v = np.asarray(v, dtype=float)
+    return (f"  {name} {'×'.join(map(str, np.shape(v)))}: mean {v.mean():.{digits}g}, std {v.std():.{digits}g}, "
+            f"min {v.min():.{digits}g}, max {v.max():.{digits}g}")
+
+
 def trained_equations(model, params, digits=4) -> str:
     """The forward equations with the learned numbers: per unit for small layers, else as matrices.
 
@@ -725,12 +733,11 @@ def trained_equations(model, params, digits=4) -> str:
             eqs = [n for n in (layer.Z, layer.A) if n is not None]
             lines.append(";  ".join(f"{display(n.name, 'text')} = {show(n, 'text')}" for n in eqs)
                          + ("  (a custom layer)" if layer.kind == "custom" else ""))
-            for q in (layer.W, layer.b):
-                if q is not None and layer.kind == "conv":
-                    v = num[q.name]
-                    lines.append(f"  {display(q.name, 'text')} {'×'.join(map(str, np.shape(v)))}: mean "
-                                 f"{v.mean():.{digits}g}, std {v.std():.{digits}g}, min {v.min():.{digits}g}, "
-                                 f"max {v.max():.{digits}g}")
+            own = [r.node for r in getattr(model, "records", ()) if r.layer == l] or \
+                [q for q in (layer.W, layer.b) if q is not None]
+            for q in own:   # every parameter of the layer (a kernel, a recurrent layer's Wxh, γ, β, a table C)
+                if q.name in num:
+                    lines.append(_statistics(display(q.name, "text"), num[q.name], digits))
             outputs[l] = None
             continue
         W = num[layer.W.name] if rows else num[layer.W.name].T     # (in, out) either way
@@ -744,8 +751,9 @@ def trained_equations(model, params, digits=4) -> str:
             outputs[l] = None
             continue
         prev = outputs.get(l - 1)
-        if prev is None:
-            lines.append("  (its inputs are too wide to print per unit)")
+        if prev is None:   # the layer below printed no units (wide, or no dense layer): its numbers as statistics
+            for p, v in ((layer.W.name, W if rows else W.T),) + (((layer.b.name, b),) if layer.b is not None else ()):
+                lines.append(_statistics(display(p, "text"), v, digits))
             outputs[l] = None
             continue
         zs = [sum((sp.Float(W[i, j], digits) * a for i, a in enumerate(prev)), sp.Float(b[j], digits))

@@ -396,3 +396,10 @@ def test_a_convolution_of_operands_no_layer_takes_is_not_equal(capsys):
 def test_a_state_after_t_is_shown_as_read_not_as_the_shifted_sequence_it_is_computed_by():
     result = check(_rnn(), "Whh1", "Σₜ h₁⟨t+1⟩ᵀ δ₁⟨t⟩", "rows")
     assert not result.ok and "pad(" not in result.yours and "h1_tp1" in result.yours
+
+
+def test_a_books_step_subscript_in_a_network_of_two_recurrent_layers_asks_for_the_layer():
+    from derive.network.examples import resolve
+    with pytest.raises(FormulaError, match=r"h_tm1 names a step of no one layer: this network has h1_tm1 and h2_tm1; "
+                                           r"write the layer's number, as h1_tm1"):
+        check(resolve("3x2-rnn2:seq-rnn2-2:softmax")[1], "Whh1", "Σₜ h_{t-1}ᵀ δ_t", "rows")

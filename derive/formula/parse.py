@@ -483,6 +483,12 @@ class Evaluator:
             if self.matrix and node.id in _DECAY_NAMES:
                 self.fail(node, f"{node.id} is the weight decay's λ, and this network declares no weight decay "
                                 "(derivax check --l2 λ, or Network(..., l2=λ))")
+            stepped = re.fullmatch(r"([A-Za-z]+)_(t|tm[0-9]+|tp[0-9]+|at[0-9]+)", node.id) if self.matrix else None
+            layers = sorted(n for n in self.names if stepped and re.fullmatch(
+                f"{stepped.group(1)}[0-9]+_{stepped.group(2)}", n)) if stepped else []
+            if len(layers) > 1:   # h_{t-1} in a network of two recurrent layers: whose h it is, the formula must say
+                self.fail(node, f"{node.id} names a step of no one layer: this network has {' and '.join(layers)}; "
+                                f"write the layer's number, as {layers[0]}")
             self.fail(node, f"unknown name {node.id!r}; known: {', '.join(sorted(self.names))}")
         if isinstance(node, ast.Compare) and self.matrix:
             unsupported = next((o for o in node.ops if type(o) in _UNSUPPORTED_COMPARE), None)

@@ -475,7 +475,7 @@ def _side_by_side(d, target, formula, respelled, offsets, said) -> str:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult)):
                 continue
-            lo, hi = at_end(text, node.left), at_start(text, node.right)
+            lo, hi = _at_end(text, node.left), _at_start(text, node.right)
             k = text.find("@", lo, hi)
             typed = offsets[k] if offsets is not None and 0 <= k < len(offsets) - 1 else None
             if k < 0 or typed is None or formula[typed:typed + 1] == "@":
@@ -499,8 +499,8 @@ def _side_by_side(d, target, formula, respelled, offsets, said) -> str:
             if after is None or isinstance(after, ShapeMismatch) and str(after.message) != str(error.message):
                 while isinstance(lnode, ast.BinOp) and isinstance(lnode.op, (ast.Mult, ast.MatMult)):
                     lnode = lnode.right   # (δ₂ W₂ᵀ) ⊙ σ(Z₁)(1 − σ(Z₁)): σ(Z₁) beside (1 − σ(Z₁))
-                lo = offsets[at_start(text, lnode)] if offsets else 0
-                hi = offsets[at_end(text, rnode) - 1] + 1 if offsets else len(formula)
+                lo = offsets[_at_start(text, lnode)] if offsets else 0
+                hi = offsets[_at_end(text, rnode) - 1] + 1 if offsets else len(formula)
                 while formula[lo:hi].count("(") > formula[lo:hi].count(")") and ")" in formula[hi:]:
                     hi = formula.index(")", hi) + 1   # the operand's closing bracket, where respelling moved it
                 said.append(f"{' '.join(formula[lo:hi].split())} read as an entrywise product (⊙): two arrays "
@@ -519,13 +519,13 @@ def _line_starts(text):
     return starts
 
 
-def at_start(text, node) -> int:
+def _at_start(text, node) -> int:
     """The offset in ``text`` of an ast node's first character (ast counts a line's bytes)."""
     line = text.split("\n")[node.lineno - 1]
     return _line_starts(text)[node.lineno - 1] + len(line.encode("utf-8")[:node.col_offset].decode("utf-8", "ignore"))
 
 
-def at_end(text, node) -> int:
+def _at_end(text, node) -> int:
     """The offset in ``text`` just after an ast node's last character."""
     line = text.split("\n")[node.end_lineno - 1]
     return _line_starts(text)[node.end_lineno - 1] + len(line.encode("utf-8")[:node.end_col_offset]

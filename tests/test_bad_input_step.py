@@ -147,3 +147,10 @@ def test_running_averages_of_another_form_are_named(normed, stats, words):
     assert np.isfinite(np.asarray(good)).all()
     with pytest.raises(DataError, match=r"stats takes the optimizer state \(opt_state\), .* found a dict of W1, b1"):
         tr.stats(p)
+
+
+def test_running_averages_that_are_no_dict_are_named(normed):
+    tr, p, s = normed
+    with pytest.raises(DataError, match=r"forward: stats are the running averages trainer.stats\(opt_state\) gives, a "
+                                        r"dict of mu3, var3; found a list"):
+        tr.forward(p, np.ones((2, 3), "float32"), [0, 1])

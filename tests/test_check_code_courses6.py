@@ -199,3 +199,9 @@ def test_gradients_of_a_summed_loss_are_told_of_reduction_sum(tmp_path):
                for n in report.notes)
     summed = Network(2, [Dense(3, "sigmoid"), Dense(2, "sigmoid")], loss="(yhat-y)**2/2", reduction="sum")
     assert wrong(check_code(summed, f"{tmp_path / 'sq.py'}:backward", points=1)) == []
+
+
+def test_a_function_whose_parameters_derivax_reads_in_part_is_told_which_it_does_not(tmp_path):
+    (tmp_path / "mlp.py").write_text("def backward(y, y_pred):\n    return {}\n")
+    report = check_code(dense([2, 3, 2], ["sigmoid", "softmax"]), f"{tmp_path / 'mlp.py'}:backward", points=1)
+    assert "backward takes (y, y_pred), y_pred is no name derivax reads" in report.error

@@ -17,6 +17,8 @@ import math
 import statistics
 import sys
 
+from rows import dense_setup   # the scripts' own module beside them (run as a script, or imported from here)
+
 
 def products_program(sizes):
     """A jitted function of (weights, x) computing the products of a dense step of ``sizes`` in their order: the
@@ -44,16 +46,11 @@ def floor_ratios(model: str, batch_size: int, repeats: int) -> dict:
 
     import jax
     import numpy as np
-    from compile.cli.bench import (LR, MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, batches, peer_init, peer_spec,
-                                   peer_step)
+    from compile.cli.bench import LR, MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, peer_init, peer_step
     from compile.cli.ratios import median_ratio, ratio_quartiles
     from compile.train.train import compile_trainer
-    from derive.network.examples import resolve
-    _, net = resolve(model)
-    sizes, acts, loss, l2 = peer_spec(net)
     nb = 8
-    xs, ys = batches(0, nb, batch_size, sizes[0], sizes[-1], loss != "mse")
-    xs, ys = list(xs), list(ys)
+    net, (sizes, acts, loss, l2), xs, ys = dense_setup(model, batch_size, nb)
     key = jax.random.PRNGKey(0)
     trainer = compile_trainer(net, optimizer="sgd", lr=LR)
     params = trainer.init_params(key)

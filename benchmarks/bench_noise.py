@@ -15,21 +15,18 @@ import math
 import statistics
 import sys
 
+from rows import dense_setup   # the scripts' own module beside them (run as a script, or imported from here)
+
 
 def null_ratio(model: str, batch_size: int, repeats: int) -> dict:
     """The jax.grad step of ``model`` against a second jit of itself: median ratio, quartiles, step time."""
     import time
 
     import jax
-    from compile.cli.bench import (MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, batches, interleaved,
-                                   peer_init, peer_spec, peer_step)
+    from compile.cli.bench import MAX_TIMED_STEPS, MIN_REPEAT_SECONDS, _block, interleaved, peer_init, peer_step
     from compile.cli.ratios import median_ratio, ratio_quartiles
-    from derive.network.examples import resolve
-    _, net = resolve(model)
-    sizes, acts, loss, l2 = peer_spec(net)
     nb = 8
-    xs, ys = batches(0, nb, batch_size, sizes[0], sizes[-1], loss != "mse")
-    xs, ys = list(xs), list(ys)
+    _, (sizes, acts, loss, l2), xs, ys = dense_setup(model, batch_size, nb)
     key = jax.random.PRNGKey(0)
     # Two jits of one function: two compilations, two executables, the same HLO.
     steps = {"a": peer_step(acts, loss, l2), "b": peer_step(acts, loss, l2)}

@@ -7,6 +7,17 @@ import json
 import sys
 
 
+def dense_setup(model: str, batch_size: int, nb: int = 8):
+    """(net, (sizes, acts, loss, l2), xs, ys) of a dense suite row: the network, what the peer step is written from,
+    and ``nb`` device batches cycled through, as ``derivax bench`` makes them."""
+    from compile.cli.bench import batches, peer_spec
+    from derive.network.examples import resolve
+    _, net = resolve(model)
+    spec = peer_spec(net)
+    xs, ys = batches(0, nb, batch_size, spec[0][0], spec[0][-1], spec[2] != "mse")
+    return net, spec, list(xs), list(ys)
+
+
 def run_rows(argv, script: str, description: str, measure, line, batch_size: int, repeats: int) -> int:
     """Parse ``argv``; for each row, ``measure(model, batch, repeats)`` -> dict and print ``line(name, batch, r)``.
     A network the peer cannot write is refused by name (exit 2)."""

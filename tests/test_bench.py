@@ -334,3 +334,30 @@ def test_ratio_quartiles_are_numpys_of_the_per_repeat_ratios(repeats):
     q1, q3 = _bench.ratio_quartiles(list(num), list(den))
     assert np.allclose([q1, q3], np.percentile(num / den, [25, 75]))
     assert _bench.spread(1.0337, (q1, q3)) == f"1.03x ({q1:.2f}-{q3:.2f})"
+
+
+def test_the_floor_scripts_program_computes_the_steps_products_and_the_script_refuses_bad_input():
+    """benchmarks/bench_floor.py: its program of products gives, for each layer, Aᵀ δ of the chain computed here in
+    NumPy (δ sent down through each Wᵀ); a network the peer cannot write is refused by name, exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    import numpy as np
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from bench_floor import products_program
+    finally:
+        sys.path.remove(str(bench))
+    rng = np.random.default_rng(0)
+    sizes = [3, 4, 2]
+    ws = [rng.normal(size=(a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    a1 = x @ ws[0]
+    d = a1 @ ws[1]
+    want = [a1.T @ d, x.T @ (d @ ws[1].T)]   # layer 2's, then layer 1's
+    got = products_program(sizes)(ws, x)
+    assert all(np.allclose(np.asarray(g), w, rtol=1e-5) for g, w in zip(got, want))
+    done = subprocess.run([sys.executable, str(bench / "bench_floor.py"), "3-2:softmax-2:softmax"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "the hand-written peer" in done.stderr and "Traceback" not in done.stderr

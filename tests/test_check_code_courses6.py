@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import numeric_gradients
 
 from compile import check_code
 from derive import Conv2D, Dense, Flatten, MaxPool2D, Network
@@ -41,22 +42,6 @@ def variant(tmp_path, file, old, new):
     return folder
 
 
-def _numeric(loss, params, eps=1e-6):
-    grads = {}
-    for key, value in params.items():
-        g = np.zeros_like(value)
-        for i in np.ndindex(value.shape):
-            keep = value[i]
-            value[i] = keep + eps
-            up = loss()
-            value[i] = keep - eps
-            down = loss()
-            value[i] = keep
-            g[i] = (up - down) / (2 * eps)
-        grads[key] = g
-    return grads
-
-
 @pytest.mark.parametrize("make", ["two", "multi", "conv"])
 def test_the_books_gradients_are_right_by_central_differences(make, monkeypatch):
     """The fixtures themselves: gradient(x, t) against central differences of loss(x, t), in float64."""
@@ -81,7 +66,7 @@ def test_the_books_gradients_are_right_by_central_differences(make, monkeypatch)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         decay = sum(np.sum(w ** 2) for k, w in net.params.items() if k.startswith("W"))
         return -np.sum(t * log_p) / len(x) + (0.5 * 0.1 * decay if make == "multi" else 0.0)
-    ref = _numeric(loss, net.params)
+    ref = numeric_gradients(lambda _: loss(), net.params)
     for key in net.params:
         assert np.allclose(own[key], ref[key], rtol=1e-5, atol=1e-8), key
 
